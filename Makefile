@@ -1,0 +1,37 @@
+# Two commands on a fresh machine with Python >= 3.11:
+#   make demo   sets up .venv and runs the demo on the embedded SQLite store
+#   make test   sets up .venv and runs the test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo demo-once test check bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Vigie needs Python >= 3.11")'
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/vigie demo
+
+demo-once: install
+	$(BIN)/vigie demo --once
+
+test: install
+	$(BIN)/pytest
+
+check: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/vigie bench ingest
+
+clean:
+	rm -rf $(VENV) vigie-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""`vigie bench …`: measurements side by side with a baseline, in one run."""

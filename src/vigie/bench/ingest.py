@@ -1,0 +1,264 @@
+"""`vigie bench ingest`: events/s through HTTP into the log, beside the raw SQLite insert rate.
+
+The server runs in its own process, the clients in others (they share the machine's cores,
+as they would in production on one box). The ceiling is the same rows inserted straight into
+a SQLite file with the same schema and pragmas, without HTTP, JSON or validation.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing as mp
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from rich.console import Console
+
+from vigie.events.segment import Envelope, convert_messages
+from vigie.log.sql import to_us
+from vigie.events.event import encode_event
+from vigie.store import connect, upgrade
+
+WRITE_KEY = "bench-write-key-0123456789"
+_MARK = b"@@BATCH@@"
+
+
+def template_batch(size: int) -> bytes:
+    """A realistic mixed batch; `@@BATCH@@` in each messageId is replaced per request."""
+    messages: list[dict[str, Any]] = []
+    now = datetime.now(UTC).isoformat()
+    for i in range(size):
+        anon = f"anon-{i % 97}"
+        kind = ("track", "page", "track", "identify")[i % 4]
+        message: dict[str, Any] = {
+            "type": kind,
+            "messageId": f"@@BATCH@@-{i}",
+            "anonymousId": anon,
+            "timestamp": now,
+            "context": {
+                "ip": "203.0.113.7",
+                "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
+                "page": {"path": "/lunch-deal", "url": "https://shop.example.be/lunch-deal"},
+                "campaign": {"name": "lunch-deal", "source": "facebook", "medium": "paid_social"},
+            },
+        }
+        if kind == "track":
+            message["event"] = "Product Added" if i % 8 else "Order Completed"
+            message["properties"] = {"product_id": f"sku-{i % 13}", "price": 9.5, "quantity": 1}
+        elif kind == "page":
+            message["name"] = "Lunch deal"
+            message["properties"] = {"path": "/lunch-deal", "title": "Lunch deal"}
+        else:
+            message["userId"] = f"user-{i}"
+            message["traits"] = {"email": f"user-{i}@example.be", "plan": "pro"}
+        messages.append(message)
+    return json.dumps({"batch": messages, "sentAt": now}).encode()
+
+
+def _client(
+    worker: int,
+    port: int,
+    connections: int,
+    seconds: float,
+    batch: int,
+    out: mp.Queue,  # type: ignore[type-arg]
+) -> None:
+    template = template_batch(batch)
+    latencies: list[float] = []
+    accepted = 0
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    import base64
+
+    auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+
+    def run(conn_no: int) -> None:
+        nonlocal accepted, errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            body = template.replace(_MARK, f"w{worker}c{conn_no}n{n}".encode())
+            started = time.perf_counter()
+            conn.request(
+                "POST",
+                "/v1/batch",
+                body=body,
+                headers={"Content-Type": "application/json", "Authorization": auth},
+            )
+            response = conn.getresponse()
+            payload = response.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                if response.status == 200:
+                    accepted += json.loads(payload)["accepted"]
+                    latencies.append(elapsed)
+                else:
+                    errors += 1
+        conn.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put({"accepted": accepted, "errors": errors, "latencies": latencies})
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the benchmark server exited at start")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the benchmark server did not become healthy within 30 s")
+
+
+def ceiling(db_path: Path, batch: int, seconds: float) -> float:
+    """Rows/s inserting the same rows straight into SQLite (same schema and pragmas)."""
+    engine = connect(f"sqlite:///{db_path}")
+    upgrade(engine)
+    engine.dispose()
+    envelope_body = template_batch(batch)
+    raw = json.loads(envelope_body)
+    now = datetime.now(UTC)
+    envelope = Envelope(
+        messages=[json.dumps(m).encode() for m in raw["batch"]], sent_at=None, context={}, write_key=None
+    )
+    events, _ = convert_messages(envelope, source="bench", received_at=now)
+    rows = [
+        (
+            None,
+            e.source,
+            e.message_id,
+            e.type,
+            e.event,
+            e.anonymous_id,
+            e.user_id,
+            to_us(e.timestamp),
+            to_us(e.received_at),
+            encode_event(e),
+        )
+        for e in events
+    ]
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    sql = (
+        "INSERT INTO events (log_offset, source, message_id, type, event, anonymous_id, user_id,"
+        " timestamp_us, received_at_us, body) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    )
+    inserted = 0
+    n = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        n += 1
+        suffix = f"-{n}"
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql, [(r[0], r[1], r[2] + suffix, *r[3:]) for r in rows])
+        conn.execute("COMMIT")
+        inserted += len(rows)
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return inserted / elapsed
+
+
+def run_ingest_bench(
+    *,
+    seconds: float,
+    clients: int,
+    connections: int,
+    batch: int,
+    db_url: str | None,
+    console: Console,
+) -> dict[str, Any]:
+    """Run both measurements and return the figures (also printed as a table)."""
+    with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
+        url = db_url or f"sqlite:///{tmp}/bench.db"
+        port = _free_port()
+        env = dict(os.environ, VIGIE_WRITE_KEY=WRITE_KEY)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "vigie", "serve", "--db", url, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_healthy(port, server)
+            console.print(
+                f"ingest: {clients} client processes x {connections} connections, "
+                f"{batch}-event batches, {seconds:g} s, store {url.split('://')[0]}"
+            )
+            queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+            procs = [
+                mp.Process(target=_client, args=(w, port, connections, seconds, batch, queue))
+                for w in range(clients)
+            ]
+            started = time.perf_counter()
+            for proc in procs:
+                proc.start()
+            results = [queue.get() for _ in procs]
+            elapsed = time.perf_counter() - started
+            for proc in procs:
+                proc.join()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        accepted = sum(r["accepted"] for r in results)
+        errors = sum(r["errors"] for r in results)
+        latencies = sorted(x for r in results for x in r["latencies"])
+        engine = connect(url)
+        with engine.connect() as conn:
+            stored = int(conn.execute(sa.text("SELECT COUNT(*) FROM events")).scalar_one())
+        engine.dispose()
+        if stored != accepted:
+            raise RuntimeError(f"{accepted} events acknowledged but {stored} in the log")
+        console.print("ceiling: the same rows inserted straight into SQLite, no HTTP")
+        raw_rate = ceiling(Path(tmp) / "ceiling.db", batch, min(seconds, 5.0))
+    rate = accepted / elapsed
+    figures = {
+        "events_per_s": round(rate),
+        "p50_ms": round(_quantile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(_quantile(latencies, 0.99) * 1000, 2),
+        "ceiling_events_per_s": round(raw_rate),
+        "ratio": round(rate / raw_rate, 3),
+        "batches": len(latencies),
+        "errors": errors,
+        "events": accepted,
+    }
+    console.print(figures)
+    return figures
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(q * 100) - 1] if q < 1 else sorted_values[-1]

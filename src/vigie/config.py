@@ -1,0 +1,174 @@
+"""`vigie.yaml`: the one configuration file, validated at load with errors that name the
+key path and the line.
+
+Each part adds its own section here (metrics, rules, playbooks, people, sites …).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
+)
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file, key path and line."""
+
+
+class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A sender of events, recognised by its write key."""
+
+    name: str
+    write_key: str
+    description: str | None = None
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The whole of `vigie.yaml`."""
+
+    environment: Literal["development", "production"] = "development"
+    secret_key: str | None = None
+    sources: list[Source] = []
+
+    def source_for_key(self, write_key: str) -> Source | None:
+        """The source whose write key is `write_key`, compared in constant time."""
+        for source in self.sources:
+            if secrets.compare_digest(source.write_key.encode(), write_key.encode()):
+                return source
+        return None
+
+
+def default_config(*, environ: dict[str, str] | None = None) -> tuple[Config, bool]:
+    """The configuration used without a file: one source `default`.
+
+    Its write key comes from `VIGIE_WRITE_KEY`, or is generated; the boolean says whether
+    it was generated (so the caller prints it).
+    """
+    env = os.environ if environ is None else environ
+    key = env.get("VIGIE_WRITE_KEY")
+    generated = not key
+    return Config(sources=[Source(name="default", write_key=key or secrets.token_urlsafe(24))]), generated
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate `path`; raise `ConfigError` naming the key path and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from exc
+    return parse_config(text, origin=str(path))
+
+
+def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
+    """Validate configuration text; see `load_config`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{origin}:{where} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    try:
+        config = msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        message, path = _split(str(exc))
+        line = _line_of(node, path)
+        where = f" (line {line})" if line else ""
+        key = ".".join(str(p) for p in path) or "(top level)"
+        raise ConfigError(f"{origin}: {key}{where}: {message}") from exc
+    _check_semantics(config, node, origin)
+    return config
+
+
+def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> None:
+    names: set[str] = set()
+    keys: set[str] = set()
+    for i, source in enumerate(config.sources):
+        line = _line_of(node, ["sources", i, "name"])
+        if source.name in names:
+            raise ConfigError(
+                f"{origin}: sources.{i}.name (line {line}): source {source.name!r} is defined twice"
+            )
+        names.add(source.name)
+        key_line = _line_of(node, ["sources", i, "write_key"])
+        if source.write_key in keys:
+            raise ConfigError(
+                f"{origin}: sources.{i}.write_key (line {key_line}): "
+                "two sources share this write key; give each its own"
+            )
+        keys.add(source.write_key)
+        if config.environment != "development" and _is_placeholder(source.write_key):
+            raise ConfigError(
+                f"{origin}: sources.{i}.write_key (line {key_line}): {source.write_key!r} is a "
+                "placeholder; set a real secret (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(24))'`) or use environment: development"
+            )
+    if (
+        config.environment != "development"
+        and config.secret_key is not None
+        and _is_placeholder(config.secret_key)
+    ):
+        line = _line_of(node, ["secret_key"])
+        raise ConfigError(
+            f"{origin}: secret_key (line {line}): a placeholder secret is refused outside "
+            "development; set a long random value"
+        )
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return lowered in PLACEHOLDER_SECRETS or lowered.startswith("change") or len(lowered) < 12
+
+
+def _split(text: str) -> tuple[str, list[str | int]]:
+    """Split a msgspec error into its message and the key path it points at."""
+    message, _, where = text.partition(" - at `$")
+    path: list[str | int] = []
+    for part in where.rstrip("`").replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("[") and part.endswith("]"):
+            path.append(int(part[1:-1]))
+        else:
+            path.append(part)
+    if message.startswith("Object contains unknown field `"):
+        path.append(message.split("`")[1])
+        message = "unknown key (check its spelling and indentation)"
+    elif message.startswith("Object missing required field `"):
+        path.append(message.split("`")[1])
+        message = "required key is missing"
+    return message, path
+
+
+def _line_of(node: yaml.Node | None, path: list[str | int]) -> int | None:
+    """The 1-based line of the YAML node at `path`, or of its nearest existing parent."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in path:
+        child: Any = None
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key, value in node.value:
+                if key.value == part:
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if 0 <= part < len(node.value):
+                child = node.value[part]
+                line = child.start_mark.line + 1
+        if child is None:
+            return line
+        node = child
+    return line

@@ -1,0 +1,77 @@
+"""The event: every interaction Vigie knows about, in one shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+EVENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias", "sensor"})
+
+
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One interaction, as stored in the event log.
+
+    `timestamp` is event time (clock-skew corrected), `received_at` the server's time of
+    arrival. Fields Vigie does not know are kept in `extra` rather than dropped.
+    """
+
+    message_id: str
+    type: str
+    source: str
+    timestamp: datetime
+    received_at: datetime
+    event: str | None = None
+    name: str | None = None
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    group_id: str | None = None
+    previous_id: str | None = None
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+    site: str | None = None
+    zone: str | None = None
+    aisle: str | None = None
+    epc: str | None = None
+    count: int | None = None
+    sent_at: datetime | None = None
+    original_timestamp: datetime | None = None
+    extra: dict[str, Any] = {}
+    offset: int | None = None
+
+
+class Rejection(msgspec.Struct, kw_only=True):
+    """Why one message was refused: the field at fault and the reason, with its raw payload."""
+
+    reason: str
+    field: str | None = None
+    index: int | None = None
+    message_id: str | None = None
+    payload: bytes = b""
+
+    def describe(self) -> dict[str, Any]:
+        """The rejection as a client sees it in an HTTP response body."""
+        out: dict[str, Any] = {"reason": self.reason}
+        if self.field is not None:
+            out["field"] = self.field
+        if self.index is not None:
+            out["index"] = self.index
+        if self.message_id is not None:
+            out["messageId"] = self.message_id
+        return out
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Event)
+
+
+def encode_event(event: Event) -> bytes:
+    """Serialise an event to JSON bytes for storage or transport."""
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> Event:
+    """Read back an event stored by `encode_event`."""
+    return _decoder.decode(data)

@@ -1,0 +1,202 @@
+"""Turns one raw request into committed events and kept rejections, whatever edge it came by."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import zlib
+from typing import Any
+
+import msgspec
+
+from vigie.clock import Clock
+from vigie.config import Config
+from vigie.events import Rejection
+from vigie.events.segment import (
+    MAX_BATCH_BYTES,
+    PayloadError,
+    convert_messages,
+    decode_envelope,
+)
+from vigie.log.committer import GroupCommitter
+from vigie.log.sql import AppendJob
+from vigie.metrics import Metrics
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    """The answer to a request: an HTTP status and a JSON body."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = {}
+
+
+class Ingestor:
+    """Validates, normalises, deduplicates and appends; rejects are kept with their reason."""
+
+    def __init__(
+        self, *, config: Config, committer: GroupCommitter, metrics: Metrics, clock: Clock
+    ) -> None:
+        self.config = config
+        self.committer = committer
+        self.metrics = metrics
+        self.clock = clock
+
+    async def ingest(
+        self,
+        body: bytes,
+        *,
+        endpoint: str,
+        authorization: str | None,
+        content_encoding: str | None,
+        single_type: str | None = None,
+    ) -> Outcome:
+        """Handle one request to a Segment-compatible endpoint."""
+        started = time.perf_counter()
+        received_at = self.clock.now()
+        header_key = _basic_user(authorization)
+        try:
+            body = _decompress(body, content_encoding)
+            envelope = decode_envelope(body, single_type=single_type)
+        except PayloadError as exc:
+            source = self._source_name(header_key)
+            await self._keep_rejection(
+                Rejection(reason=exc.reason, field=exc.field, payload=body),
+                source=source,
+                endpoint=endpoint,
+            )
+            return _error(exc.status, exc.reason, exc.field)
+        write_key = header_key or envelope.write_key
+        if not write_key:
+            reason = "no write key: send it as the HTTP Basic user or as writeKey in the body"
+            await self._keep_rejection(
+                Rejection(reason=reason, field="writeKey", payload=body), source=None, endpoint=endpoint
+            )
+            return _error(401, reason, "writeKey", headers={"WWW-Authenticate": 'Basic realm="vigie"'})
+        found = self.config.source_for_key(write_key)
+        if found is None:
+            reason = "unknown write key"
+            await self._keep_rejection(
+                Rejection(reason=reason, field="writeKey", payload=body), source=None, endpoint=endpoint
+            )
+            return _error(401, reason, "writeKey", headers={"WWW-Authenticate": 'Basic realm="vigie"'})
+
+        source = found
+        events, rejections = convert_messages(
+            envelope, source=source.name, received_at=received_at, single_type=single_type
+        )
+        result = await self.committer.append(
+            AppendJob(
+                events=events,
+                rejections=rejections,
+                source=source.name,
+                endpoint=endpoint,
+                received_at=received_at,
+            )
+        )
+        self.metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
+        if result.accepted:
+            self.metrics.events_accepted.labels(source.name).inc(result.accepted)
+        if result.duplicates:
+            self.metrics.events_duplicate.labels(source.name).inc(result.duplicates)
+        for rejection in rejections:
+            self.metrics.events_rejected.labels(_reason_label(rejection)).inc()
+        body_out: dict[str, Any] = {
+            "success": not rejections,
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+        }
+        if rejections:
+            body_out["rejected"] = [r.describe() for r in rejections]
+            first = rejections[0]
+            body_out["error"] = (
+                f"{len(rejections)} of {len(envelope.messages)} message(s) rejected; "
+                f"first: {first.field or 'message'}: {first.reason}"
+            )
+            return Outcome(status=400, body=body_out)
+        return Outcome(status=200, body=body_out)
+
+    def _source_name(self, write_key: str | None) -> str | None:
+        if not write_key:
+            return None
+        source = self.config.source_for_key(write_key)
+        return source.name if source else None
+
+    async def _keep_rejection(
+        self, rejection: Rejection, *, source: str | None, endpoint: str
+    ) -> None:
+        self.metrics.events_rejected.labels(_reason_label(rejection)).inc()
+        await self.committer.append(
+            AppendJob(
+                events=(),
+                rejections=(rejection,),
+                source=source,
+                endpoint=endpoint,
+                received_at=self.clock.now(),
+            )
+        )
+
+
+def _error(
+    status: int, reason: str, field: str | None, *, headers: dict[str, str] | None = None
+) -> Outcome:
+    rejected: dict[str, Any] = {"reason": reason}
+    if field:
+        rejected["field"] = field
+    return Outcome(
+        status=status,
+        body={"success": False, "error": reason, "rejected": [rejected]},
+        headers=headers or {},
+    )
+
+
+def _basic_user(authorization: str | None) -> str | None:
+    """The user part of an HTTP Basic header: Segment puts the write key there."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+def _decompress(body: bytes, content_encoding: str | None) -> bytes:
+    if not content_encoding or content_encoding.strip().lower() in ("identity", ""):
+        return body
+    encoding = content_encoding.strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise PayloadError(f"unsupported Content-Encoding {content_encoding!r}; use gzip", status=415)
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, MAX_BATCH_BYTES + 1)
+    except zlib.error as exc:
+        raise PayloadError(f"body is not valid {encoding}: {exc}") from exc
+    if len(out) > MAX_BATCH_BYTES or inflater.unconsumed_tail:
+        raise PayloadError(
+            f"decompressed body is over the {MAX_BATCH_BYTES}-byte batch limit", status=413
+        )
+    return out
+
+
+def _reason_label(rejection: Rejection) -> str:
+    """A low-cardinality label for the rejected counter."""
+    reason = rejection.reason
+    if "over the" in reason:
+        return "too_large"
+    if "not valid JSON" in reason or "must be a JSON object" in reason:
+        return "malformed_json"
+    if "write key" in reason:
+        return "auth"
+    if reason.startswith("missing required") or "is required" in reason:
+        return "missing_field"
+    if reason.startswith("Expected") or reason.startswith("Invalid"):
+        return "wrong_type"
+    if reason.startswith("unknown type"):
+        return "unknown_type"
+    return "invalid"

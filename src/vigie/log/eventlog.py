@@ -1,0 +1,59 @@
+"""The contract every event log keeps, whatever stores it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+
+from vigie.events import Event, Rejection
+
+
+class AppendResult(msgspec.Struct, kw_only=True):
+    """What one appended batch became: an offset per new event, the duplicates, the rejects."""
+
+    offsets: list[int]
+    duplicates: int
+    rejected: int
+
+    @property
+    def accepted(self) -> int:
+        return len(self.offsets)
+
+
+class RejectedRecord(msgspec.Struct, kw_only=True):
+    """A rejected input as kept in the store and listed by `GET /api/rejected`."""
+
+    id: int
+    received_at: datetime
+    source: str | None
+    endpoint: str | None
+    reason: str
+    field: str | None
+    message_id: str | None
+    payload: str
+    payload_truncated: bool
+
+
+class EventLog(Protocol):
+    """Append batches (deduplicated by source and message id), read from an offset, checkpoint."""
+
+    def append(
+        self,
+        events: Sequence[Event],
+        rejections: Sequence[Rejection] = (),
+        *,
+        source: str | None = None,
+        endpoint: str | None = None,
+        received_at: datetime | None = None,
+    ) -> AppendResult: ...
+
+    def read(self, from_offset: int, limit: int = 1000) -> list[Event]: ...
+
+    def last_offset(self) -> int: ...
+
+    def checkpoint(self, consumer: str) -> int: ...
+
+    def save_checkpoint(self, consumer: str, next_offset: int) -> None: ...

@@ -1,0 +1,97 @@
+"""Runs processors over the log: each reads from its own checkpoint, in batches.
+
+Delivery is at-least-once: the checkpoint moves after a batch is processed, so a crash
+between the two replays the batch. Projections must therefore be idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from vigie.events import Event
+from vigie.log.eventlog import EventLog
+
+logger = logging.getLogger(__name__)
+
+
+class Processor(Protocol):
+    """Something that builds a projection from events, named for its checkpoint."""
+
+    name: str
+
+    def process(self, events: Sequence[Event]) -> None: ...
+
+
+class ProcessorRunner:
+    """Feeds every registered processor the events past its checkpoint."""
+
+    def __init__(
+        self, log: EventLog, processors: Sequence[Processor] = (), *, batch_size: int = 1000
+    ) -> None:
+        self.log = log
+        self.processors: list[Processor] = list(processors)
+        self.batch_size = batch_size
+        self._positions: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, processor: Processor) -> None:
+        """Register another processor; it starts from its saved checkpoint."""
+        if any(p.name == processor.name for p in self.processors):
+            raise ValueError(f"a processor named {processor.name!r} is already registered")
+        self.processors.append(processor)
+
+    def run_once(self) -> int:
+        """Process everything available now; returns how many events were handed over."""
+        handed = 0
+        with self._lock:
+            for processor in self.processors:
+                handed += self._drain(processor)
+        return handed
+
+    def _drain(self, processor: Processor) -> int:
+        position = self._positions.get(processor.name)
+        if position is None:
+            position = self.log.checkpoint(processor.name)
+        handed = 0
+        while True:
+            events = self.log.read(position, self.batch_size)
+            if not events:
+                break
+            try:
+                processor.process(events)
+            except Exception:
+                logger.exception(
+                    "processor %s failed at offset %s; it will retry", processor.name, position
+                )
+                break
+            last = events[-1].offset
+            assert last is not None
+            position = last + 1
+            self.log.save_checkpoint(processor.name, position)
+            handed += len(events)
+        self._positions[processor.name] = position
+        return handed
+
+    def notify(self) -> None:
+        """Wake the background loop: new events were committed (safe from any thread)."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            loop.call_soon_threadsafe(wake.set)
+
+    async def run_forever(self, *, poll_seconds: float = 1.0) -> None:
+        """Process new events as they are committed, until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while True:
+            self._wake.clear()
+            await asyncio.to_thread(self.run_once)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass

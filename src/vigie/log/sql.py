@@ -1,0 +1,276 @@
+"""The event log kept in a table of the SQL store (SQLite or PostgreSQL).
+
+Appends are serialised (SQLite's write lock, a PostgreSQL advisory lock) so that offsets
+are assigned and committed in order: a reader that has seen offset N never later finds a
+smaller one appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from vigie.events import Event, Rejection
+from vigie.events.event import decode_event, encode_event
+from vigie.log.eventlog import AppendResult, RejectedRecord
+from vigie.store import schema
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+MAX_KEPT_PAYLOAD = 64 * 1024
+_LOCK_KEY = 0x56696769  # "Vigi": the advisory lock that serialises appends on PostgreSQL
+_IN_CHUNK = 900
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch, exact (no float rounding)."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+def from_us(value: int) -> datetime:
+    """The aware UTC datetime for a count of microseconds since the epoch."""
+    return EPOCH + timedelta(microseconds=value)
+
+
+class AppendJob(msgspec.Struct, kw_only=True):
+    """One request's worth of events and rejections, appended together."""
+
+    events: Sequence[Event]
+    rejections: Sequence[Rejection] = ()
+    source: str | None = None
+    endpoint: str | None = None
+    received_at: datetime | None = None
+
+
+class SqlEventLog:
+    """`EventLog` on the SQL store; `append_many` commits several batches in one transaction."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        ph = "%s" if self._postgres else "?"
+        self._insert_sql = (
+            "INSERT INTO events (log_offset, source, message_id, type, event, anonymous_id,"
+            " user_id, timestamp_us, received_at_us, body) VALUES "
+            f"({', '.join([ph] * 10)})"
+        )
+        self._reject_sql = (
+            "INSERT INTO rejected_events (received_at_us, source, endpoint, reason, field,"
+            f" message_id, payload, payload_truncated) VALUES ({', '.join([ph] * 8)})"
+        )
+        self._ph = ph
+
+    def append(
+        self,
+        events: Sequence[Event],
+        rejections: Sequence[Rejection] = (),
+        *,
+        source: str | None = None,
+        endpoint: str | None = None,
+        received_at: datetime | None = None,
+    ) -> AppendResult:
+        """Append one batch in its own transaction; see `append_many`."""
+        job = AppendJob(
+            events=events,
+            rejections=rejections,
+            source=source,
+            endpoint=endpoint,
+            received_at=received_at,
+        )
+        return self.append_many([job])[0]
+
+    def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
+        """Append several batches in one transaction, committed before this returns.
+
+        A message id already in the log for its source (or earlier in the same call) is
+        counted as a duplicate and not appended again. Rejections are kept in the same
+        transaction, so a batch is never half-applied.
+        """
+        results: list[AppendResult] = []
+        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+            if self._postgres:
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            last = conn.exec_driver_sql("SELECT MAX(log_offset) FROM events").scalar()
+            next_offset = int(last or 0) + 1
+            existing = self._existing(conn, (e for job in jobs for e in job.events))
+            rows: list[tuple[Any, ...]] = []
+            rejected_rows: list[tuple[Any, ...]] = []
+            for job in jobs:
+                offsets: list[int] = []
+                duplicates = 0
+                for event in job.events:
+                    key = (event.source, event.message_id)
+                    if key in existing:
+                        duplicates += 1
+                        continue
+                    existing.add(key)
+                    rows.append(
+                        (
+                            next_offset,
+                            event.source,
+                            event.message_id,
+                            event.type,
+                            event.event,
+                            event.anonymous_id,
+                            event.user_id,
+                            to_us(event.timestamp),
+                            to_us(event.received_at),
+                            encode_event(event),
+                        )
+                    )
+                    event.offset = next_offset
+                    offsets.append(next_offset)
+                    next_offset += 1
+                received_us = to_us(job.received_at or datetime.now(UTC))
+                for rejection in job.rejections:
+                    payload = rejection.payload
+                    rejected_rows.append(
+                        (
+                            received_us,
+                            job.source,
+                            job.endpoint,
+                            rejection.reason,
+                            rejection.field,
+                            rejection.message_id,
+                            payload[:MAX_KEPT_PAYLOAD],
+                            len(payload) > MAX_KEPT_PAYLOAD,
+                        )
+                    )
+                results.append(
+                    AppendResult(
+                        offsets=offsets, duplicates=duplicates, rejected=len(job.rejections)
+                    )
+                )
+            if rows:
+                conn.exec_driver_sql(self._insert_sql, rows)
+            if rejected_rows:
+                conn.exec_driver_sql(self._reject_sql, rejected_rows)
+        return results
+
+    def _existing(self, conn: sa.Connection, events: Iterable[Event]) -> set[tuple[str, str]]:
+        by_source: dict[str, list[str]] = {}
+        for event in events:
+            by_source.setdefault(event.source, []).append(event.message_id)
+        found: set[tuple[str, str]] = set()
+        for source, ids in by_source.items():
+            unique = list(dict.fromkeys(ids))
+            for start in range(0, len(unique), _IN_CHUNK):
+                chunk = unique[start : start + _IN_CHUNK]
+                marks = ", ".join([self._ph] * len(chunk))
+                sql = (
+                    f"SELECT message_id FROM events WHERE source = {self._ph}"
+                    f" AND message_id IN ({marks})"
+                )
+                for (message_id,) in conn.exec_driver_sql(sql, (source, *chunk)):
+                    found.add((source, message_id))
+        return found
+
+    def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
+        """Events with offset >= `from_offset`, in log order, at most `limit`."""
+        query = (
+            sa.select(schema.events.c.log_offset, schema.events.c.body)
+            .where(schema.events.c.log_offset >= from_offset)
+            .order_by(schema.events.c.log_offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_decode(offset, body) for offset, body in conn.execute(query)]
+
+    def recent(
+        self,
+        *,
+        type: str | None = None,
+        event: str | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        source: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Newest events first, filtered on the indexed columns; `before` pages back."""
+        table = schema.events
+        query = sa.select(table.c.log_offset, table.c.body)
+        for column, value in (
+            (table.c.type, type),
+            (table.c.event, event),
+            (table.c.anonymous_id, anonymous_id),
+            (table.c.user_id, user_id),
+            (table.c.source, source),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if before is not None:
+            query = query.where(table.c.log_offset < before)
+        query = query.order_by(table.c.log_offset.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_decode(offset, body) for offset, body in conn.execute(query)]
+
+    def count(self) -> int:
+        """How many events the log holds."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one())
+
+    def last_offset(self) -> int:
+        """The offset of the newest event, 0 for an empty log."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(schema.events.c.log_offset))).scalar()
+        return int(value or 0)
+
+    def checkpoint(self, consumer: str) -> int:
+        """The next offset `consumer` has to read (1 when it never ran)."""
+        query = sa.select(schema.checkpoints.c.next_offset).where(
+            schema.checkpoints.c.consumer == consumer
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar()
+        return int(value) if value is not None else 1
+
+    def save_checkpoint(self, consumer: str, next_offset: int) -> None:
+        """Record that `consumer` has processed every event before `next_offset`."""
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        values = {
+            "consumer": consumer,
+            "next_offset": next_offset,
+            "updated_at_us": to_us(datetime.now(UTC)),
+        }
+        statement = insert(schema.checkpoints).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[schema.checkpoints.c.consumer],
+            set_={"next_offset": values["next_offset"], "updated_at_us": values["updated_at_us"]},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
+        """Rejected input, newest first, with its reason and (bounded) payload."""
+        table = schema.rejected_events
+        query = sa.select(table)
+        if before is not None:
+            query = query.where(table.c.id < before)
+        query = query.order_by(table.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                RejectedRecord(
+                    id=row.id,
+                    received_at=from_us(row.received_at_us),
+                    source=row.source,
+                    endpoint=row.endpoint,
+                    reason=row.reason,
+                    field=row.field,
+                    message_id=row.message_id,
+                    payload=bytes(row.payload).decode("utf-8", errors="replace"),
+                    payload_truncated=bool(row.payload_truncated),
+                )
+                for row in conn.execute(query)
+            ]
+
+
+def _decode(offset: int, body: bytes) -> Event:
+    event = decode_event(bytes(body))
+    event.offset = offset
+    return event

@@ -1,0 +1,45 @@
+"""Prometheus metrics, one registry per running app (nothing global, so tests can run many)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+class Metrics:
+    """The counters and histograms Vigie exposes on `/metrics`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events_accepted = Counter(
+            "vigie_events_accepted",
+            "Events appended to the log.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.events_duplicate = Counter(
+            "vigie_events_duplicate",
+            "Events acknowledged but not appended again (same source and messageId).",
+            ["source"],
+            registry=self.registry,
+        )
+        self.events_rejected = Counter(
+            "vigie_events_rejected",
+            "Messages or requests refused, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.ingest_batch_seconds = Histogram(
+            "vigie_ingest_batch_seconds",
+            "Time from a request's arrival to its events being committed.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.processor_lag = Counter(
+            "vigie_processed_events",
+            "Events handed to processors.",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

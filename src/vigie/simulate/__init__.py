@@ -1,0 +1,5 @@
+"""Realistic scenario generators for the demo, the tests and the benchmarks."""
+
+from vigie.simulate.lunch import LunchCampaign
+
+__all__ = ["LunchCampaign"]

@@ -1,0 +1,153 @@
+"""A lunch-time (12:00-13:00) ad campaign: visitors arrive from the ad, browse, sign up, buy.
+
+Messages come out in the Segment wire format, in event-time order, so that they can be
+posted to `/v1/batch` like a real site's tracker would.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+CAMPAIGN = {
+    "name": "lunch-deal",
+    "source": "facebook",
+    "medium": "paid_social",
+    "content": "noon-banner",
+    "id": "cmp-lunch-2026",
+}
+SITE = "https://shop.example.be"
+PRODUCTS = [
+    ("sku-salad", "Salade niçoise", 9.5),
+    ("sku-wrap", "Wrap poulet", 7.9),
+    ("sku-bowl", "Poke bowl", 12.5),
+    ("sku-soup", "Soupe du jour", 5.5),
+    ("sku-menu", "Menu midi", 14.9),
+]
+
+
+@dataclass(frozen=True)
+class LunchCampaign:
+    """The scenario's knobs; `messages()` yields the same stream for the same seed."""
+
+    day: date
+    visitors: int = 2000
+    seed: int = 7
+    timezone: str = "Europe/Brussels"
+    campaign_share: float = 0.7
+
+    def start(self) -> datetime:
+        """12:00 local time on the scenario's day."""
+        return datetime.combine(self.day, time(12, 0), tzinfo=ZoneInfo(self.timezone))
+
+    def messages(self) -> Iterator[dict[str, Any]]:
+        """Every message of the scenario, ordered by timestamp."""
+        rng = random.Random(self.seed)
+        out: list[tuple[datetime, int, dict[str, Any]]] = []
+        start = self.start()
+        run = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
+        for n in range(self.visitors):
+            # Arrivals peak around 12:20, when the banner runs on most placements.
+            minute = min(59.9, max(0.0, rng.gauss(22, 14)))
+            arrival = start + timedelta(minutes=minute, seconds=rng.random())
+            for message in self._journey(rng, run, n, arrival):
+                out.append((message["_at"], len(out), message))
+        out.sort(key=lambda item: (item[0], item[1]))
+        for at, _, message in out:
+            del message["_at"]
+            message["timestamp"] = at.isoformat()
+            yield message
+
+    def _journey(
+        self, rng: random.Random, run: str, n: int, at: datetime
+    ) -> Iterator[dict[str, Any]]:
+        anonymous_id = f"v-{run}-{n:06d}"
+        from_ad = rng.random() < self.campaign_share
+        utm = (
+            "?utm_source={source}&utm_medium={medium}&utm_campaign={name}"
+            "&utm_content={content}&utm_id={id}".format(**CAMPAIGN)
+            if from_ad
+            else ""
+        )
+        seq = 0
+
+        def msg(kind: str, moment: datetime, **fields: Any) -> dict[str, Any]:
+            nonlocal seq
+            seq += 1
+            return {
+                "type": kind,
+                "messageId": f"{anonymous_id}-{seq}",
+                "anonymousId": anonymous_id,
+                "_at": moment,
+                **fields,
+            }
+
+        def page(path: str, title: str, moment: datetime, query: str = "") -> dict[str, Any]:
+            url = f"{SITE}{path}{query}"
+            return msg(
+                "page",
+                moment,
+                name=title,
+                properties={"path": path, "url": url, "title": title},
+                context={"page": {"path": path, "url": url, "title": title}},
+            )
+
+        if from_ad:
+            yield msg(
+                "track",
+                at - timedelta(seconds=rng.uniform(2, 30)),
+                event="Ad Clicked",
+                properties={"campaign": CAMPAIGN["name"], "cost": round(rng.uniform(0.2, 0.6), 2)},
+                context={"campaign": dict(CAMPAIGN)},
+            )
+        landing = "/lunch-deal" if from_ad else "/"
+        yield page(landing, "Lunch deal" if from_ad else "Accueil", at, utm)
+        t = at + timedelta(seconds=rng.uniform(5, 60))
+        if rng.random() < 0.55:
+            yield page("/menu", "Menu", t)
+            t += timedelta(seconds=rng.uniform(10, 90))
+        if rng.random() < 0.18:
+            yield msg(
+                "track",
+                t,
+                event="Newsletter Signed Up",
+                properties={"list": "lunch-news", "form": "footer"},
+            )
+            t += timedelta(seconds=rng.uniform(3, 20))
+        if rng.random() < 0.4:
+            sku, label, price = rng.choice(PRODUCTS)
+            yield msg(
+                "track",
+                t,
+                event="Product Added",
+                properties={"product_id": sku, "name": label, "price": price, "quantity": 1},
+            )
+            t += timedelta(seconds=rng.uniform(10, 60))
+            if rng.random() < 0.6:
+                yield page("/checkout", "Checkout", t)
+                yield msg("track", t, event="Checkout Started", properties={"value": price})
+                t += timedelta(seconds=rng.uniform(20, 120))
+                if rng.random() < 0.7:
+                    user_id = f"cust-{run}-{n:06d}"
+                    yield msg(
+                        "identify",
+                        t,
+                        userId=user_id,
+                        traits={"email": f"{user_id}@example.be", "language": "fr"},
+                    )
+                    yield msg(
+                        "track",
+                        t + timedelta(seconds=1),
+                        event="Order Completed",
+                        userId=user_id,
+                        properties={
+                            "order_id": f"o-{run}-{n:06d}",
+                            "revenue": price,
+                            "currency": "EUR",
+                        },
+                    )

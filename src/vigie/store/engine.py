@@ -1,0 +1,89 @@
+"""Engines for the two supported stores: SQLite (embedded default, WAL) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+DEFAULT_DB_URL = "sqlite:///./vigie-data/vigie.db"
+
+
+def is_sqlite(engine_or_url: sa.Engine | str) -> bool:
+    """True when the store is SQLite."""
+    return _backend(engine_or_url) == "sqlite"
+
+
+def is_postgres(engine_or_url: sa.Engine | str) -> bool:
+    """True when the store is PostgreSQL."""
+    return _backend(engine_or_url) == "postgresql"
+
+
+def _backend(engine_or_url: sa.Engine | str) -> str:
+    url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else make_url(engine_or_url)
+    return url.get_backend_name()
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` and route them to psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def connect(url: str = DEFAULT_DB_URL, *, synchronous: str = "FULL") -> sa.Engine:
+    """Build an engine for `url`, creating the SQLite folder and setting WAL where needed.
+
+    On SQLite, `synchronous=FULL` makes each commit durable across a power loss, not only a
+    crash of the process; the log's group commit keeps that affordable.
+    """
+    url = normalise_url(url)
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, synchronous=synchronous)
+    if backend == "postgresql":
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    raise ValueError(
+        f"database URL {parsed.render_as_string(hide_password=True)!r} is not supported: "
+        "use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
+    parsed = make_url(url)
+    database = parsed.database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=int(os.environ.get("VIGIE_SQLITE_POOL", "8")),
+        max_overflow=8,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # Writers take the write lock up front, so two processes never deadlock upgrading.
+        if conn.get_execution_options().get("sqlite_immediate"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine

@@ -1,0 +1,51 @@
+"""REST API over the event log: recent events and rejected input."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Query, Response
+
+from vigie.web.deps import RuntimeDep
+
+router = APIRouter(prefix="/api", tags=["events"])
+
+
+def _json(data: Any) -> Response:
+    return Response(content=msgspec.json.encode(data), media_type="application/json")
+
+
+@router.get("/events", response_class=Response)
+def list_events(
+    runtime: RuntimeDep,
+    type: Annotated[str | None, Query(description="track, identify, page, …")] = None,
+    event: Annotated[str | None, Query(description="the tracked event's name")] = None,
+    anonymous_id: Annotated[str | None, Query()] = None,
+    user_id: Annotated[str | None, Query()] = None,
+    source: Annotated[str | None, Query()] = None,
+    before: Annotated[int | None, Query(description="only events with a smaller offset")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Events of the log, newest first, with optional filters; page back with `before`."""
+    events = runtime.log.recent(
+        type=type,
+        event=event,
+        anonymous_id=anonymous_id,
+        user_id=user_id,
+        source=source,
+        before=before,
+        limit=limit,
+    )
+    return _json({"events": events, "next_before": events[-1].offset if events else None})
+
+
+@router.get("/rejected", response_class=Response)
+def list_rejected(
+    runtime: RuntimeDep,
+    before: Annotated[int | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Rejected input, newest first: reason, field, source, and the payload as received."""
+    records = runtime.log.rejected(limit=limit, before=before)
+    return _json({"rejected": records, "next_before": records[-1].id if records else None})

@@ -1,0 +1,58 @@
+"""Running the app on uvicorn: in the foreground (`vigie serve`) or in a thread (`vigie demo`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def uvicorn_config(app: FastAPI, *, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+    """The uvicorn settings Vigie runs with (uvloop and httptools when installed)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        loop="auto",
+        http="auto",
+        timeout_keep_alive=30,
+    )
+
+
+class BackgroundServer:
+    """Serve `app` from a thread; the context manager waits until it accepts connections."""
+
+    def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.server = uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="vigie-server", daemon=True)
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError(f"the server could not start on {self.url}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start on {self.url} within 30 s")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
