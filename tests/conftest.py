@@ -54,7 +54,8 @@ def free_port() -> int:
 
 def _admin_engine() -> sa.Engine:
     return sa.create_engine(
-        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+        PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
     )
 
 

@@ -21,7 +21,9 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks; each finishes within a minute by default.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks; each finishes within a minute by default.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 
@@ -30,7 +32,10 @@ err = Console(stderr=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL: sqlite:///PATH (default ./vigie-data/vigie.db) or postgresql://…"),
+    typer.Option(
+        "--db",
+        help="Database URL: sqlite:///PATH (default ./vigie-data/vigie.db) or postgresql://…",
+    ),
 ]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to vigie.yaml (see vigie.example.yaml).")
@@ -89,7 +94,9 @@ def demo(
     speed: Annotated[
         float, typer.Option(help="Simulated seconds per real second (ignored with --once).")
     ] = 120.0,
-    seed: Annotated[int | None, typer.Option(help="Seed of the scenario (random by default).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the scenario (random by default).")
+    ] = None,
 ) -> None:
     """Start Vigie on the embedded store and replay a lunch-time (12:00-13:00) campaign into it.
 
@@ -115,7 +122,9 @@ def demo(
 @app.command()
 def simulate(
     scenario: Annotated[str, typer.Argument(help="Scenario: lunch.")] = "lunch",
-    out: Annotated[Path | None, typer.Option(help="Write JSON lines here instead of stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write JSON lines here instead of stdout.")
+    ] = None,
     visitors: Annotated[int, typer.Option(help="Visitors to simulate.")] = 2000,
     day: Annotated[str | None, typer.Option(help="Day of the scenario, YYYY-MM-DD.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
@@ -161,8 +170,12 @@ def bench_ingest(
     clients: Annotated[int, typer.Option(help="Client processes.")] = 2,
     connections: Annotated[int, typer.Option(help="Connections per client process.")] = 4,
     batch: Annotated[int, typer.Option(help="Events per batch.")] = 500,
-    db: Annotated[str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on the last line.")] = False,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
 ) -> None:
     """Measure HTTP ingestion into the log against the raw insert rate of the same rows.
 
@@ -171,7 +184,12 @@ def bench_ingest(
     from vigie.bench.ingest import run_ingest_bench
 
     figures = run_ingest_bench(
-        seconds=seconds, clients=clients, connections=connections, batch=batch, db_url=db, console=console
+        seconds=seconds,
+        clients=clients,
+        connections=connections,
+        batch=batch,
+        db_url=db,
+        console=console,
     )
     if as_json:
         print(json.dumps(figures))

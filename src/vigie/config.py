@@ -55,7 +55,9 @@ def default_config(*, environ: dict[str, str] | None = None) -> tuple[Config, bo
     env = os.environ if environ is None else environ
     key = env.get("VIGIE_WRITE_KEY")
     generated = not key
-    return Config(sources=[Source(name="default", write_key=key or secrets.token_urlsafe(24))]), generated
+    return Config(
+        sources=[Source(name="default", write_key=key or secrets.token_urlsafe(24))]
+    ), generated
 
 
 def load_config(path: str | Path) -> Config:
@@ -164,9 +166,12 @@ def _line_of(node: yaml.Node | None, path: list[str | int]) -> int | None:
                     child = value
                     line = key.start_mark.line + 1
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                child = node.value[part]
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
                 line = child.start_mark.line + 1
         if child is None:
             return line

@@ -35,7 +35,9 @@ def run_demo(
     """Play the lunch-time campaign into a live server; returns the process exit code."""
     write_key = settings.config.sources[0].write_key
     scenario = LunchCampaign(
-        day=date.today(), visitors=visitors, seed=seed if seed is not None else random.randrange(1 << 30)
+        day=date.today(),
+        visitors=visitors,
+        seed=seed if seed is not None else random.randrange(1 << 30),
     )
     app = create_app(settings)
     with BackgroundServer(app, host=host, port=port) as server:
@@ -45,7 +47,8 @@ def run_demo(
         )
         console.print(f"Write key of source 'default': [bold]{write_key}[/bold]")
         console.print(
-            f"Replaying the lunch-time campaign of {scenario.day} (12:00-13:00 {scenario.timezone}), "
+            f"Replaying the lunch-time campaign of {scenario.day} "
+            f"(12:00-13:00 {scenario.timezone}), "
             f"{visitors} visitors" + (", fast-forwarded" if once else f", at {speed:g}x")
         )
         totals = _play(scenario, server.url, write_key, console=console, once=once, speed=speed)
@@ -75,9 +78,10 @@ def _play(
     pending: list[dict[str, Any]] = []
     started = time.monotonic()
     first: datetime | None = None
-    with httpx.Client(base_url=url, auth=(write_key, ""), timeout=30) as client, Live(
-        _table(by_event, totals, None), console=console, refresh_per_second=4
-    ) as live:
+    with (
+        httpx.Client(base_url=url, auth=(write_key, ""), timeout=30) as client,
+        Live(_table(by_event, totals, None), console=console, refresh_per_second=4) as live,
+    ):
 
         def flush(now: datetime | None) -> None:
             if not pending:

@@ -13,7 +13,9 @@ from tests.conftest import LiveServer
 
 
 def _post(server: LiveServer, path: str, body: Any, **kwargs: Any) -> httpx.Response:
-    return httpx.post(server.url + path, json=body, auth=(server.write_key, ""), timeout=30, **kwargs)
+    return httpx.post(
+        server.url + path, json=body, auth=(server.write_key, ""), timeout=30, **kwargs
+    )
 
 
 def _events(server: LiveServer, **params: Any) -> list[dict[str, Any]]:
@@ -110,7 +112,9 @@ def test_utm_parameters_from_url_and_unknown_fields_kept(live_server: LiveServer
     body = {
         "anonymousId": "p",
         "name": "Lunch",
-        "properties": {"url": "https://shop.example.be/lunch?utm_source=fb&utm_campaign=noon&utm_id=42"},
+        "properties": {
+            "url": "https://shop.example.be/lunch?utm_source=fb&utm_campaign=noon&utm_id=42"
+        },
         "flavour": "strawberry",
     }
     assert _post(live_server, "/v1/page", body).status_code == 200

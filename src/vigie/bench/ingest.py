@@ -25,9 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 from rich.console import Console
 
+from vigie.events.event import encode_event
 from vigie.events.segment import Envelope, convert_messages
 from vigie.log.sql import to_us
-from vigie.events.event import encode_event
 from vigie.store import connect, upgrade
 
 WRITE_KEY = "bench-write-key-0123456789"
@@ -149,7 +149,10 @@ def ceiling(db_path: Path, batch: int, seconds: float) -> float:
     raw = json.loads(envelope_body)
     now = datetime.now(UTC)
     envelope = Envelope(
-        messages=[json.dumps(m).encode() for m in raw["batch"]], sent_at=None, context={}, write_key=None
+        messages=[json.dumps(m).encode() for m in raw["batch"]],
+        sent_at=None,
+        context={},
+        write_key=None,
     )
     events, _ = convert_messages(envelope, source="bench", received_at=now)
     rows = [
@@ -261,4 +264,8 @@ def _quantile(sorted_values: list[float], q: float) -> float:
         return float("nan")
     if len(sorted_values) == 1:
         return sorted_values[0]
-    return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(q * 100) - 1] if q < 1 else sorted_values[-1]
+    return (
+        statistics.quantiles(sorted_values, n=100, method="inclusive")[int(q * 100) - 1]
+        if q < 1
+        else sorted_values[-1]
+    )

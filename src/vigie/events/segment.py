@@ -261,7 +261,9 @@ def _check_required(
     kind: str, msg: _Message, anonymous_id: str | None, user_id: str | None, message_id: str | None
 ) -> None:
     if kind == "track" and not msg.event:
-        raise _Invalid("missing required field (the name of the tracked event)", "event", message_id)
+        raise _Invalid(
+            "missing required field (the name of the tracked event)", "event", message_id
+        )
     if kind == "alias":
         if msg.previous_id is None or msg.previous_id == "":
             raise _Invalid("missing required field", "previousId", message_id)
@@ -296,9 +298,9 @@ def _normalise_campaign(context: dict[str, Any], properties: dict[str, Any]) -> 
         query = urlsplit(url).query if "?" in url or "://" in url else url.lstrip("?")
         query = query or ""
         for utm, values in parse_qs(query).items():
-            key = UTM_KEYS.get(utm)
-            if key and key not in campaign and values:
-                campaign[key] = values[0]
+            name = UTM_KEYS.get(utm)
+            if name and name not in campaign and values:
+                campaign[name] = values[0]
     if campaign:
         context["campaign"] = campaign
 
@@ -320,7 +322,7 @@ def _describe(exc: msgspec.ValidationError) -> str:
 
 
 def _field_of(exc: msgspec.ValidationError) -> str | None:
-    """The field a msgspec error points at, as the client named it (`$.context.ip` -> `context.ip`)."""
+    """The field a msgspec error points at, as the client named it (`$.a.b` -> `a.b`)."""
     text = str(exc)
     if " - at `$" in text:
         path = text.split(" - at `$", 1)[1].rstrip("`")

@@ -60,10 +60,10 @@ class Ingestor:
             body = _decompress(body, content_encoding)
             envelope = decode_envelope(body, single_type=single_type)
         except PayloadError as exc:
-            source = self._source_name(header_key)
+            source_name = self._source_name(header_key)
             await self._keep_rejection(
                 Rejection(reason=exc.reason, field=exc.field, payload=body),
-                source=source,
+                source=source_name,
                 endpoint=endpoint,
             )
             return _error(exc.status, exc.reason, exc.field)
@@ -71,16 +71,24 @@ class Ingestor:
         if not write_key:
             reason = "no write key: send it as the HTTP Basic user or as writeKey in the body"
             await self._keep_rejection(
-                Rejection(reason=reason, field="writeKey", payload=body), source=None, endpoint=endpoint
+                Rejection(reason=reason, field="writeKey", payload=body),
+                source=None,
+                endpoint=endpoint,
             )
-            return _error(401, reason, "writeKey", headers={"WWW-Authenticate": 'Basic realm="vigie"'})
+            return _error(
+                401, reason, "writeKey", headers={"WWW-Authenticate": 'Basic realm="vigie"'}
+            )
         found = self.config.source_for_key(write_key)
         if found is None:
             reason = "unknown write key"
             await self._keep_rejection(
-                Rejection(reason=reason, field="writeKey", payload=body), source=None, endpoint=endpoint
+                Rejection(reason=reason, field="writeKey", payload=body),
+                source=None,
+                endpoint=endpoint,
             )
-            return _error(401, reason, "writeKey", headers={"WWW-Authenticate": 'Basic realm="vigie"'})
+            return _error(
+                401, reason, "writeKey", headers={"WWW-Authenticate": 'Basic realm="vigie"'}
+            )
 
         source = found
         events, rejections = convert_messages(
@@ -170,7 +178,9 @@ def _decompress(body: bytes, content_encoding: str | None) -> bytes:
         return body
     encoding = content_encoding.strip().lower()
     if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise PayloadError(f"unsupported Content-Encoding {content_encoding!r}; use gzip", status=415)
+        raise PayloadError(
+            f"unsupported Content-Encoding {content_encoding!r}; use gzip", status=415
+        )
     wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
     inflater = zlib.decompressobj(wbits)
     try:

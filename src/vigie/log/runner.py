@@ -7,6 +7,7 @@ between the two replays the batch. Projections must therefore be idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -91,7 +92,5 @@ class ProcessorRunner:
         while True:
             self._wake.clear()
             await asyncio.to_thread(self.run_once)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
-            except TimeoutError:
-                pass

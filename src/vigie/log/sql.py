@@ -213,7 +213,9 @@ class SqlEventLog:
     def count(self) -> int:
         """How many events the log holds."""
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one())
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one()
+            )
 
     def last_offset(self) -> int:
         """The offset of the newest event, 0 for an empty log."""

@@ -10,7 +10,9 @@ import uvicorn
 from fastapi import FastAPI
 
 
-def uvicorn_config(app: FastAPI, *, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+def uvicorn_config(
+    app: FastAPI, *, host: str, port: int, log_level: str = "info"
+) -> uvicorn.Config:
     """The uvicorn settings Vigie runs with (uvloop and httptools when installed)."""
     return uvicorn.Config(
         app,
