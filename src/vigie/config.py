@@ -172,7 +172,7 @@ def _line_of(node: yaml.Node | None, path: list[str | int]) -> int | None:
             and 0 <= part < len(node.value)
         ):
             child = node.value[part]
-                line = child.start_mark.line + 1
+            line = child.start_mark.line + 1
         if child is None:
             return line
         node = child
