@@ -1,0 +1,107 @@
+"""A server killed with SIGKILL mid-stream loses no batch it acknowledged with a 200."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from tests.conftest import WRITE_KEY, free_port
+from vigie.store import connect
+from vigie.store.schema import events
+
+BATCH = 50
+
+
+def _start(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, VIGIE_WRITE_KEY=WRITE_KEY)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vigie", "serve", "--db", db_url, "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"vigie serve exited with {proc.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"vigie serve did not become healthy: {log.read_text()}")
+
+
+def _stream(port: int, acknowledged: list[str], stop: threading.Event, worker: int) -> None:
+    """Post batches until the server dies; record the message ids of each batch answered 200."""
+    n = 0
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=(WRITE_KEY, ""), timeout=10) as c:
+        while not stop.is_set():
+            n += 1
+            ids = [f"w{worker}-b{n}-m{i}" for i in range(BATCH)]
+            batch = [
+                {"type": "track", "event": "Crash Test", "anonymousId": "a", "messageId": mid}
+                for mid in ids
+            ]
+            try:
+                response = c.post("/v1/batch", json={"batch": batch})
+            except httpx.HTTPError:
+                return
+            if response.status_code == 200:
+                acknowledged.extend(ids)
+
+
+def test_kill_9_keeps_every_acknowledged_batch(db_url: str, tmp_path: Path) -> None:
+    """Every batch answered 200 before a SIGKILL is in the log after a restart on the same store."""
+    port = free_port()
+    server_log = tmp_path / "server.log"
+    proc = _start(db_url, port, server_log)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_stream, args=(port, acknowledged, stop, w)) for w in range(3)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        while len(acknowledged) < 20 * BATCH and proc.poll() is None:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= 20 * BATCH
+
+    proc = _start(db_url, port, server_log)
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        assert response.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    engine = connect(db_url)
+    try:
+        with engine.connect() as conn:
+            stored = {row[0] for row in conn.execute(sa.select(events.c.message_id))}
+            offsets = [row[0] for row in conn.execute(sa.select(events.c.log_offset))]
+    finally:
+        engine.dispose()
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:3]}"
+    assert len(offsets) == len(set(offsets)) == len(stored)
