@@ -1,0 +1,153 @@
+"""The SQL event log: append, dedupe, offsets, reads and checkpoints, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vigie.events import Event, Rejection
+from vigie.log import SqlEventLog
+from vigie.log.sql import AppendJob
+from vigie.store import connect, upgrade
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def _event(message_id: str, *, source: str = "web", name: str = "Clicked") -> Event:
+    return Event(
+        message_id=message_id,
+        type="track",
+        source=source,
+        event=name,
+        anonymous_id="a1",
+        timestamp=T0,
+        received_at=T0,
+        properties={"n": message_id},
+    )
+
+
+def test_append_assigns_increasing_offsets_from_one(engine: sa.Engine) -> None:
+    """The first batch gets offsets 1..n, the next continues after them."""
+    log = SqlEventLog(engine)
+    first = log.append([_event("a"), _event("b"), _event("c")])
+    second = log.append([_event("d")])
+    assert first.offsets == [1, 2, 3]
+    assert second.offsets == [4]
+    assert log.last_offset() == 4
+    assert log.count() == 4
+
+
+def test_duplicates_by_source_and_message_id(engine: sa.Engine) -> None:
+    """A message id already appended for its source is counted, not appended; other sources may reuse it."""
+    log = SqlEventLog(engine)
+    log.append([_event("m1")])
+    result = log.append([_event("m1"), _event("m1", source="pos"), _event("m2"), _event("m2")])
+    assert result.offsets == [2, 3]
+    assert result.duplicates == 2
+    assert [(e.source, e.message_id) for e in log.read(1)] == [
+        ("web", "m1"),
+        ("pos", "m1"),
+        ("web", "m2"),
+    ]
+
+
+def test_read_returns_events_from_an_offset_with_their_offsets(engine: sa.Engine) -> None:
+    """read(from_offset, limit) returns the stored events in log order, round-tripped whole."""
+    log = SqlEventLog(engine)
+    log.append([_event(f"m{i}") for i in range(10)])
+    page = log.read(4, limit=3)
+    assert [e.offset for e in page] == [4, 5, 6]
+    assert [e.message_id for e in page] == ["m3", "m4", "m5"]
+    assert page[0].properties == {"n": "m3"} and page[0].timestamp == T0
+    assert log.read(11) == []
+
+
+def test_append_many_commits_jobs_together_and_keeps_rejections(engine: sa.Engine) -> None:
+    """Several jobs share one transaction; each gets its own result; rejections are kept."""
+    log = SqlEventLog(engine)
+    results = log.append_many(
+        [
+            AppendJob(events=[_event("x"), _event("y")]),
+            AppendJob(
+                events=[_event("x")],
+                rejections=[Rejection(reason="missing required field", field="event", payload=b"{}")],
+                source="web",
+                endpoint="/v1/batch",
+                received_at=T0,
+            ),
+        ]
+    )
+    assert [r.offsets for r in results] == [[1, 2], []]
+    assert results[1].duplicates == 1 and results[1].rejected == 1
+    kept = log.rejected()
+    assert [(r.field, r.reason, r.source, r.payload) for r in kept] == [
+        ("event", "missing required field", "web", "{}")
+    ]
+    assert kept[0].received_at == T0
+
+
+def test_recent_filters_on_indexed_columns(engine: sa.Engine) -> None:
+    """recent() filters by anonymous id and user id, newest first, and pages back with before."""
+    log = SqlEventLog(engine)
+    events = [_event(f"m{i}") for i in range(6)]
+    events[2].anonymous_id = "other"
+    events[4].user_id = "u9"
+    log.append(events)
+    assert [e.message_id for e in log.recent(anonymous_id="other")] == ["m2"]
+    assert [e.message_id for e in log.recent(user_id="u9")] == ["m4"]
+    assert [e.offset for e in log.recent(limit=2)] == [6, 5]
+    assert [e.offset for e in log.recent(before=5, limit=2)] == [4, 3]
+
+
+def test_checkpoints_start_at_one_and_move(engine: sa.Engine) -> None:
+    """A consumer that never ran starts at 1; a saved checkpoint is read back and can move."""
+    log = SqlEventLog(engine)
+    assert log.checkpoint("kpi") == 1
+    log.save_checkpoint("kpi", 42)
+    log.save_checkpoint("crm", 7)
+    log.save_checkpoint("kpi", 43)
+    assert log.checkpoint("kpi") == 43
+    assert SqlEventLog(engine).checkpoint("crm") == 7
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batches=st.lists(
+        st.lists(st.tuples(st.sampled_from(["web", "pos"]), st.integers(0, 15)), max_size=12),
+        max_size=8,
+    )
+)
+def test_offsets_increase_and_dedupe_matches_a_set(
+    batches: list[list[tuple[str, int]]], db_url: str
+) -> None:
+    """Whatever the batches, offsets strictly increase and the log holds each (source, id) once."""
+    engine = connect(db_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM events")
+        log = SqlEventLog(engine)
+        seen: set[tuple[str, str]] = set()
+        expected: list[tuple[str, str]] = []
+        offsets: list[int] = []
+        for batch in batches:
+            result = log.append([_event(f"m{n}", source=source) for source, n in batch])
+            new = 0
+            for source, n in batch:
+                if (source, f"m{n}") not in seen:
+                    seen.add((source, f"m{n}"))
+                    expected.append((source, f"m{n}"))
+                    new += 1
+            assert len(result.offsets) == new
+            assert result.duplicates == len(batch) - new
+            offsets.extend(result.offsets)
+        assert offsets == sorted(set(offsets))
+        assert [(e.source, e.message_id) for e in log.read(1, 10_000)] == expected
+        assert [e.offset for e in log.read(1, 10_000)] == offsets
+    finally:
+        engine.dispose()
