@@ -16,13 +16,19 @@ from vigie.settings import Settings, build_settings
 
 app = typer.Typer(
     name="vigie",
-    help="Vigie: a CRM that works as a real-time internal audit of a company.",
+    help="Vigie: a CRM that works as a real-time internal audit of a company.\n\n"
+    "Example: vigie demo",
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The SQL store.\n\nExample: vigie db upgrade --db sqlite:///vigie-data/vigie.db",
+    no_args_is_help=True,
+)
 bench_app = typer.Typer(
-    help="Benchmarks; each finishes within a minute by default.", no_args_is_help=True
+    help="Benchmarks; each finishes within a minute by default.\n\n"
+    "Example: vigie bench ingest --seconds 10 --json",
+    no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")

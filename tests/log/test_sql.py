@@ -41,7 +41,7 @@ def test_append_assigns_increasing_offsets_from_one(engine: sa.Engine) -> None:
 
 
 def test_duplicates_by_source_and_message_id(engine: sa.Engine) -> None:
-    """A message id already appended for its source is counted, not appended; other sources may reuse it."""
+    """A message id already in the log for its source is a duplicate; other sources may reuse it."""
     log = SqlEventLog(engine)
     log.append([_event("m1")])
     result = log.append([_event("m1"), _event("m1", source="pos"), _event("m2"), _event("m2")])
@@ -73,7 +73,9 @@ def test_append_many_commits_jobs_together_and_keeps_rejections(engine: sa.Engin
             AppendJob(events=[_event("x"), _event("y")]),
             AppendJob(
                 events=[_event("x")],
-                rejections=[Rejection(reason="missing required field", field="event", payload=b"{}")],
+                rejections=[
+                    Rejection(reason="missing required field", field="event", payload=b"{}")
+                ],
                 source="web",
                 endpoint="/v1/batch",
                 received_at=T0,

@@ -103,12 +103,13 @@ def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
             status=413,
         )
     if single_type is not None:
+        # msgspec.ValidationError is a DecodeError: catch the narrower one first.
         try:
             head = _dict_decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            raise PayloadError(f"body is not valid JSON: {exc}") from exc
         except msgspec.ValidationError as exc:
             raise PayloadError("body must be a JSON object") from exc
+        except msgspec.DecodeError as exc:
+            raise PayloadError(f"body is not valid JSON: {exc}") from exc
         write_key = head.get("writeKey")
         return Envelope(
             messages=[body],
@@ -118,10 +119,10 @@ def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
         )
     try:
         env = _envelope_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from exc
     except msgspec.ValidationError as exc:
         raise PayloadError(_describe(exc), field=_field_of(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from exc
     if env.batch is None:
         raise PayloadError("missing required field", field="batch")
     sent_at = _aware(env.sent_at) if env.sent_at else None

@@ -1,0 +1,100 @@
+"""The `vigie` command: every command documented with an example; the demo runs and exits."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tests.conftest import free_port
+from vigie.cli import app
+
+
+def _commands(group: Any, prefix: str = "vigie") -> list[tuple[str, Any]]:
+    """Every command of the tree (Typer ships its own click, so walk by duck typing)."""
+    found = [(prefix, group)]
+    for name, command in getattr(group, "commands", {}).items():
+        found.extend(_commands(command, f"{prefix} {name}"))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[p for p, _ in COMMANDS])
+def test_every_command_has_help_with_an_example(path: str, command: Any) -> None:
+    """Every command and sub-command (groups included) has help text with an `Example:`."""
+    assert command.help, f"{path} has no help text"
+    assert "Example:" in command.help, f"{path} has no 'Example:' in its help"
+    result = CliRunner().invoke(app, [*path.split()[1:], "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example:" in result.output
+
+
+def test_the_command_tree_holds_the_foundation_commands() -> None:
+    """serve, demo, simulate, db upgrade and bench ingest are all there."""
+    paths = {path for path, _ in COMMANDS}
+    assert {"vigie serve", "vigie demo", "vigie simulate", "vigie db upgrade"} <= paths
+    assert "vigie bench ingest" in paths
+
+
+def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> None:
+    """`vigie demo --once` in an empty folder exits 0 and leaves the events in ./vigie-data."""
+    env = dict(os.environ, VIGIE_WRITE_KEY="demo-write-key-123456")
+    env.pop("VIGIE_DB", None)
+    env.pop("VIGIE_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "vigie", "demo", "--once", "--port", str(free_port()),
+         "--visitors", "150", "--seed", "3"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    database = tmp_path / "vigie-data" / "vigie.db"
+    with sqlite3.connect(database) as conn:
+        stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        kinds = {row[0] for row in conn.execute("SELECT DISTINCT type FROM events")}
+    assert stored > 150
+    assert f"{stored} events in the log" in result.stdout
+    assert {"page", "track"} <= kinds
+
+
+def test_simulate_writes_json_lines(tmp_path: Path) -> None:
+    """`vigie simulate lunch` writes one Segment message per line, reproducibly for a seed."""
+    out1, out2 = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for out in (out1, out2):
+        args = ["simulate", "lunch", "--visitors", "20", "--day", "2026-03-02", "--out", str(out)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    lines = out1.read_text().splitlines()
+    assert len(lines) > 20
+    assert out1.read_text() == out2.read_text()
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    """`vigie db upgrade --db sqlite:///…` creates the event log tables."""
+    database = tmp_path / "up.db"
+    result = CliRunner().invoke(app, ["db", "upgrade", "--db", f"sqlite:///{database}"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(database) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"events", "checkpoints", "rejected_events"} <= tables
+
+
+def test_a_bad_config_exits_2_with_the_key_path(tmp_path: Path) -> None:
+    """`vigie serve --config` with an invalid file exits 2 and names the key and line."""
+    bad = tmp_path / "vigie.yaml"
+    bad.write_text("sources:\n  - name: web\n    wirte_key: x\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["serve", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "sources.0.wirte_key" in result.output and "line 3" in result.output

@@ -1,0 +1,119 @@
+"""`vigie.yaml`: validation errors name the key path and line; secrets; the default source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigie.config import ConfigError, default_config, load_config, parse_config
+from vigie.settings import build_settings
+
+GOOD = """\
+environment: production
+secret_key: 3f9c1d0b8a7e6f5d4c3b2a19
+sources:
+  - name: website
+    write_key: wk-website-7d1f0c2b9e
+  - name: pos
+    write_key: wk-pos-4a8b6c1d2e3f
+"""
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, origin="vigie.yaml")
+    return str(caught.value)
+
+
+def test_a_valid_file_loads() -> None:
+    """A complete production file loads, and each write key finds its source."""
+    config = parse_config(GOOD)
+    assert config.environment == "production"
+    assert [s.name for s in config.sources] == ["website", "pos"]
+    found = config.source_for_key("wk-pos-4a8b6c1d2e3f")
+    assert found is not None and found.name == "pos"
+    assert config.source_for_key("nope") is None
+
+
+def test_unknown_key_names_path_and_line() -> None:
+    """A misspelt key is reported with its full path and its line."""
+    message = _error(GOOD.replace("    write_key: wk-pos", "    writekey: wk-pos"))
+    assert message.startswith("vigie.yaml: sources.1.writekey (line 7): unknown key")
+
+
+def test_wrong_type_names_path_and_line() -> None:
+    """A value of the wrong type is reported at its key path and line."""
+    message = _error(GOOD.replace("  - name: pos", "  - name: [pos]"))
+    assert "sources.1.name (line 6)" in message
+    assert "Expected `str`" in message
+
+
+def test_missing_key_names_the_parent_line() -> None:
+    """A missing required key names the key and the line of the item that lacks it."""
+    message = _error("sources:\n  - name: website\n")
+    assert "sources.0.write_key (line 2): required key is missing" in message
+
+
+def test_invalid_yaml_names_the_line() -> None:
+    """A YAML syntax error names the line it was found on."""
+    message = _error("sources:\n  - name: a\n   write_key: [\n")
+    assert "line 3" in message and "not valid YAML" in message
+
+
+def test_placeholder_secrets_refused_in_production() -> None:
+    """Placeholder write keys and secret keys are refused outside development, with the line."""
+    message = _error(GOOD.replace("wk-pos-4a8b6c1d2e3f", "change-me-pos"))
+    assert "sources.1.write_key (line 7)" in message and "placeholder" in message
+    message = _error(GOOD.replace("3f9c1d0b8a7e6f5d4c3b2a19", "change-me"))
+    assert "secret_key (line 2)" in message
+
+
+def test_placeholder_secrets_allowed_in_development() -> None:
+    """Development accepts placeholders, so the shipped example runs the demo."""
+    example = Path(__file__).parents[1] / "vigie.example.yaml"
+    config = load_config(example)
+    assert config.environment == "development"
+    assert config.sources
+
+
+def test_duplicate_source_names_and_keys_are_refused() -> None:
+    """Two sources may not share a name or a write key."""
+    assert "defined twice" in _error(GOOD.replace("name: pos", "name: website"))
+    shared = GOOD.replace("wk-pos-4a8b6c1d2e3f", "wk-website-7d1f0c2b9e")
+    assert "sources.1.write_key (line 7)" in _error(shared)
+
+
+def test_default_source_from_environment_or_generated() -> None:
+    """Without a file, source `default` uses VIGIE_WRITE_KEY, or a generated key it reports."""
+    config, generated = default_config(environ={"VIGIE_WRITE_KEY": "from-env-key-1234"})
+    assert [(s.name, s.write_key) for s in config.sources] == [("default", "from-env-key-1234")]
+    assert generated is False
+    first, generated = default_config(environ={})
+    second, _ = default_config(environ={})
+    assert generated is True
+    assert len(first.sources[0].write_key) >= 24
+    assert first.sources[0].write_key != second.sources[0].write_key
+
+
+def test_settings_read_the_environment(tmp_path: Path) -> None:
+    """build_settings takes the store, log and config file from VIGIE_* variables."""
+    path = tmp_path / "vigie.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    settings = build_settings(
+        environ={
+            "VIGIE_DB": "postgresql://db/vigie",
+            "VIGIE_LOG": "nats://127.0.0.1:4222",
+            "VIGIE_CONFIG": str(path),
+        }
+    )
+    assert settings.db_url == "postgresql://db/vigie"
+    assert settings.log_url == "nats://127.0.0.1:4222"
+    assert settings.config.sources[0].name == "website"
+    assert settings.generated_write_key is False
+
+
+def test_unreadable_file_is_named(tmp_path: Path) -> None:
+    """A missing configuration file is reported with its path."""
+    with pytest.raises(ConfigError, match=r"missing\.yaml"):
+        load_config(tmp_path / "missing.yaml")
