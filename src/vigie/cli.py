@@ -43,14 +43,22 @@ DbOption = Annotated[
         help="Database URL: sqlite:///PATH (default ./vigie-data/vigie.db) or postgresql://…",
     ),
 ]
+LogOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log",
+        help="Event log: the SQL store by default, or NATS JetStream with nats://HOST:PORT "
+        "(optional ?stream=NAME&prefix=SUBJECT&window=SECONDS). Also VIGIE_LOG.",
+    ),
+]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to vigie.yaml (see vigie.example.yaml).")
 ]
 
 
-def _settings(db: str | None, config: Path | None) -> Settings:
+def _settings(db: str | None, config: Path | None, log: str | None = None) -> Settings:
     try:
-        return build_settings(db_url=db, config_path=config)
+        return build_settings(db_url=db, config_path=config, log_url=log)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -60,21 +68,28 @@ def _settings(db: str | None, config: Path | None) -> Settings:
 def serve(
     db: DbOption = None,
     config: ConfigOption = None,
+    log: LogOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the Vigie server: ingestion, REST API, dashboard and /metrics.
 
     Example: vigie serve --db postgresql://vigie@localhost/vigie --config vigie.yaml
+
+    Example: vigie serve --log nats://127.0.0.1:4222
     """
     import uvicorn
 
     from vigie.web import create_app
     from vigie.web.server import uvicorn_config
 
-    settings = _settings(db, config)
+    settings = _settings(db, config, log)
     _announce_key(settings)
-    application = create_app(settings)
+    try:
+        application = create_app(settings)
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(2) from exc
     console.print(f"Vigie on http://{host}:{port}  (API docs: /docs, metrics: /metrics)")
     uvicorn.Server(uvicorn_config(application, host=host, port=port)).run()
 

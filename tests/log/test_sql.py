@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from vigie.events import Event, Rejection
 from vigie.log import SqlEventLog
-from vigie.log.sql import AppendJob
+from vigie.log.eventlog import AppendJob
 from vigie.store import connect, upgrade
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

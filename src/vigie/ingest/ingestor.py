@@ -20,7 +20,7 @@ from vigie.events.segment import (
     decode_envelope,
 )
 from vigie.log.committer import GroupCommitter
-from vigie.log.sql import AppendJob
+from vigie.log.eventlog import AppendJob
 from vigie.metrics import Metrics
 
 

@@ -13,8 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
-from vigie.log.eventlog import AppendResult
-from vigie.log.sql import AppendJob, SqlEventLog
+from vigie.log.eventlog import AppendJob, AppendResult, ServedLog
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +25,7 @@ class GroupCommitter:
 
     def __init__(
         self,
-        log: SqlEventLog,
+        log: ServedLog,
         *,
         max_jobs: int = 64,
         on_commit: Callable[[Sequence[AppendResult]], None] | None = None,

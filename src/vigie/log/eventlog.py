@@ -37,6 +37,16 @@ class RejectedRecord(msgspec.Struct, kw_only=True):
     payload_truncated: bool
 
 
+class AppendJob(msgspec.Struct, kw_only=True):
+    """One request's worth of events and rejections, appended together."""
+
+    events: Sequence[Event]
+    rejections: Sequence[Rejection] = ()
+    source: str | None = None
+    endpoint: str | None = None
+    received_at: datetime | None = None
+
+
 class EventLog(Protocol):
     """Append batches (deduplicated by source and message id), read from an offset, checkpoint."""
 
@@ -57,3 +67,27 @@ class EventLog(Protocol):
     def checkpoint(self, consumer: str) -> int: ...
 
     def save_checkpoint(self, consumer: str, next_offset: int) -> None: ...
+
+
+class ServedLog(EventLog, Protocol):
+    """What a running server needs of its log beyond the contract: group appends and queries."""
+
+    def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]: ...
+
+    def recent(
+        self,
+        *,
+        type: str | None = None,
+        event: str | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        source: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]: ...
+
+    def count(self) -> int: ...
+
+    def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]: ...
+
+    def close(self) -> None: ...

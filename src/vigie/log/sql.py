@@ -11,13 +11,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigie.events import Event, Rejection
 from vigie.events.event import decode_event, encode_event
-from vigie.log.eventlog import AppendResult, RejectedRecord
+from vigie.log.eventlog import AppendJob, AppendResult, RejectedRecord
 from vigie.store import schema
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,16 +34,6 @@ def to_us(moment: datetime) -> int:
 def from_us(value: int) -> datetime:
     """The aware UTC datetime for a count of microseconds since the epoch."""
     return EPOCH + timedelta(microseconds=value)
-
-
-class AppendJob(msgspec.Struct, kw_only=True):
-    """One request's worth of events and rejections, appended together."""
-
-    events: Sequence[Event]
-    rejections: Sequence[Rejection] = ()
-    source: str | None = None
-    endpoint: str | None = None
-    received_at: datetime | None = None
 
 
 class SqlEventLog:
@@ -247,6 +236,9 @@ class SqlEventLog:
         )
         with self.engine.begin() as conn:
             conn.execute(statement)
+
+    def close(self) -> None:
+        """Nothing to release: the engine belongs to the caller."""
 
     def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
         """Rejected input, newest first, with its reason and (bounded) payload."""

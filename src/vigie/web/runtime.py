@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock, SystemClock
 from vigie.ingest.ingestor import Ingestor
-from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
+from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.eventlog import AppendResult
 from vigie.metrics import Metrics
 from vigie.settings import Settings
@@ -32,7 +32,13 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.engine = engine or connect(settings.db_url, synchronous=settings.sqlite_synchronous)
         self.metrics = Metrics()
-        self.log = SqlEventLog(self.engine)
+        self.sql_log = SqlEventLog(self.engine)
+        self.log: ServedLog = self.sql_log
+        if settings.log_url:
+            from vigie.log.nats import NatsEventLog
+
+            # Rejected input stays in the SQL store; the events go to JetStream.
+            self.log = NatsEventLog.from_url(settings.log_url, rejects=self.sql_log)
         self.runner = ProcessorRunner(self.log, processors)
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
@@ -57,4 +63,5 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner_task
         await asyncio.to_thread(self.committer.stop)
+        await asyncio.to_thread(self.log.close)
         self.engine.dispose()

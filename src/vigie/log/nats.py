@@ -1,0 +1,349 @@
+"""The event log on NATS JetStream, for when one machine is not enough.
+
+One stream per installation holds every event, on subject `vigie.events.<source>`. Each
+message carries `Nats-Msg-Id: <source>:<messageId>`, so JetStream itself drops a message it
+has already stored within the stream's duplicate window (24 h by default). The offset of an
+event is its stream sequence. Consumer checkpoints live in a JetStream key-value bucket.
+Rejected input stays in the SQL store, as with the embedded log.
+
+nats-py is asyncio-only and the log contract is synchronous (it is called from the writer
+thread and the processor thread), so the client runs on its own event loop in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import msgspec
+import nats
+from nats.js import api
+from nats.js.errors import KeyNotFoundError, NotFoundError
+
+from vigie.events import Event, Rejection
+from vigie.events.event import decode_event, encode_event
+from vigie.log.eventlog import AppendJob, AppendResult, RejectedRecord
+from vigie.log.sql import SqlEventLog
+
+T = TypeVar("T")
+
+DEFAULT_STREAM = "VIGIE"
+DEFAULT_SUBJECT_PREFIX = "vigie.events"
+DEFAULT_DUPLICATE_WINDOW = 24 * 3600.0
+RECENT_SCAN_LIMIT = 20_000
+_READ_CHUNK = 500
+_TIMEOUT = 30.0
+_UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_=-]")
+
+
+class NatsOptions(msgspec.Struct, kw_only=True, frozen=True):
+    """Where the log lives, read from `nats://host:port?stream=NAME&prefix=SUBJECT&window=SECONDS`."""
+
+    servers: str
+    stream: str = DEFAULT_STREAM
+    subject_prefix: str = DEFAULT_SUBJECT_PREFIX
+    duplicate_window: float = DEFAULT_DUPLICATE_WINDOW
+
+    @property
+    def checkpoint_bucket(self) -> str:
+        return f"{self.stream}_checkpoints"
+
+
+def parse_nats_url(url: str) -> NatsOptions:
+    """Split a `--log` URL into the server address and the stream's settings."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("nats", "tls"):
+        raise ValueError(f"log URL {url!r} is not supported: use nats://HOST:PORT")
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    unknown = set(query) - {"stream", "prefix", "window"}
+    if unknown:
+        raise ValueError(
+            f"log URL {url!r}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+            "known: stream, prefix, window"
+        )
+    servers = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    return NatsOptions(
+        servers=servers,
+        stream=query.get("stream", DEFAULT_STREAM),
+        subject_prefix=query.get("prefix", DEFAULT_SUBJECT_PREFIX),
+        duplicate_window=float(query.get("window", DEFAULT_DUPLICATE_WINDOW)),
+    )
+
+
+def subject_token(source: str) -> str:
+    """A source name made safe as one subject token (no dots, wildcards or spaces)."""
+    return _UNSAFE_TOKEN.sub("_", source) or "_"
+
+
+class NatsEventLog:
+    """`EventLog` on a JetStream stream; `rejects` keeps rejected input in the SQL store."""
+
+    def __init__(self, options: NatsOptions, *, rejects: SqlEventLog) -> None:
+        self.options = options
+        self.rejects = rejects
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="vigie-nats", daemon=True
+        )
+        self._thread.start()
+        self._nc: Any = None
+        self._js: Any = None
+        self._kv: Any = None
+        try:
+            self._call(self._open())
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str, *, rejects: SqlEventLog) -> NatsEventLog:
+        """Connect to the server named by a `nats://…` URL and make sure the stream exists."""
+        return cls(parse_nats_url(url), rejects=rejects)
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float = _TIMEOUT) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def _open(self) -> None:
+        options = self.options
+        self._nc = await nats.connect(
+            options.servers, connect_timeout=5, max_reconnect_attempts=-1, name="vigie"
+        )
+        self._js = self._nc.jetstream(timeout=_TIMEOUT)
+        config = api.StreamConfig(
+            name=options.stream,
+            subjects=[f"{options.subject_prefix}.>"],
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            duplicate_window=options.duplicate_window,
+            description="Vigie event log",
+        )
+        try:
+            await self._js.stream_info(options.stream)
+        except NotFoundError:
+            await self._js.add_stream(config)
+        else:
+            await self._js.update_stream(config)
+        try:
+            self._kv = await self._js.key_value(options.checkpoint_bucket)
+        except Exception:
+            self._kv = await self._js.create_key_value(
+                bucket=options.checkpoint_bucket, history=1, storage=api.StorageType.FILE
+            )
+
+    def close(self) -> None:
+        """Flush and close the connection, then stop the client's thread."""
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                self._call(self._nc.drain(), timeout=10)
+            self._nc = None
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        if not self._loop.is_running():
+            self._loop.close()
+
+    def delete_stream(self) -> None:
+        """Remove the stream and its checkpoints (tests, `vigie db reset`-like tools)."""
+        self._call(self._delete_stream())
+
+    async def _delete_stream(self) -> None:
+        await self._js.delete_stream(self.options.stream)
+        await self._js.delete_key_value(self.options.checkpoint_bucket)
+
+    def append(
+        self,
+        events: Sequence[Event],
+        rejections: Sequence[Rejection] = (),
+        *,
+        source: str | None = None,
+        endpoint: str | None = None,
+        received_at: datetime | None = None,
+    ) -> AppendResult:
+        """Append one batch; see `append_many`."""
+        job = AppendJob(
+            events=events,
+            rejections=rejections,
+            source=source,
+            endpoint=endpoint,
+            received_at=received_at,
+        )
+        return self.append_many([job])[0]
+
+    def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
+        """Publish every event and wait for each acknowledgement (stored in the stream).
+
+        Messages go out in order on one connection, so a batch's offsets increase in its
+        order. A message the stream already holds (same source and message id, within the
+        duplicate window) is acknowledged as a duplicate and not stored again.
+        """
+        acks = self._call(self._publish([event for job in jobs for event in job.events]))
+        rejected_jobs = [job for job in jobs if job.rejections]
+        if rejected_jobs:
+            self.rejects.append_many(
+                [
+                    AppendJob(
+                        events=(),
+                        rejections=job.rejections,
+                        source=job.source,
+                        endpoint=job.endpoint,
+                        received_at=job.received_at or datetime.now(UTC),
+                    )
+                    for job in rejected_jobs
+                ]
+            )
+        results: list[AppendResult] = []
+        position = 0
+        for job in jobs:
+            offsets: list[int] = []
+            duplicates = 0
+            for event in job.events:
+                ack = acks[position]
+                position += 1
+                if ack.duplicate:
+                    duplicates += 1
+                else:
+                    event.offset = ack.seq
+                    offsets.append(ack.seq)
+            results.append(
+                AppendResult(offsets=offsets, duplicates=duplicates, rejected=len(job.rejections))
+            )
+        return results
+
+    async def _publish(self, events: Sequence[Event]) -> list[api.PubAck]:
+        prefix = self.options.subject_prefix
+        futures = []
+        for event in events:
+            futures.append(
+                await self._js.publish_async(
+                    f"{prefix}.{subject_token(event.source)}",
+                    encode_event(event),
+                    headers={"Nats-Msg-Id": f"{event.source}:{event.message_id}"},
+                    stream=self.options.stream,
+                )
+            )
+        acks: list[api.PubAck] = await asyncio.wait_for(asyncio.gather(*futures), _TIMEOUT)
+        return acks
+
+    def _state(self) -> Any:
+        info = self._call(self._js.stream_info(self.options.stream))
+        return info.state
+
+    def last_offset(self) -> int:
+        """The stream sequence of the newest event, 0 for an empty log."""
+        return int(self._state().last_seq or 0)
+
+    def count(self) -> int:
+        """How many events the stream holds."""
+        return int(self._state().messages or 0)
+
+    def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
+        """Events with offset >= `from_offset`, in stream order, at most `limit`."""
+        state = self._state()
+        first = max(from_offset, int(state.first_seq or 1), 1)
+        last = int(state.last_seq or 0)
+        wanted = min(limit, last - first + 1)
+        if wanted <= 0:
+            return []
+        return self._call(self._fetch(first, wanted))
+
+    async def _fetch(self, start: int, wanted: int) -> list[Event]:
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=60.0,
+        )
+        sub = await self._js.pull_subscribe(
+            f"{self.options.subject_prefix}.>", stream=self.options.stream, config=config
+        )
+        events: list[Event] = []
+        try:
+            while len(events) < wanted:
+                batch = await sub.fetch(wanted - len(events), timeout=5)
+                for msg in batch:
+                    event = decode_event(msg.data)
+                    event.offset = msg.metadata.sequence.stream
+                    events.append(event)
+        finally:
+            consumer = (await sub.consumer_info()).name
+            await sub.unsubscribe()
+            with contextlib.suppress(NotFoundError):
+                await self._js.delete_consumer(self.options.stream, consumer)
+        return events
+
+    def recent(
+        self,
+        *,
+        type: str | None = None,
+        event: str | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        source: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Newest events first, filtered by scanning back at most `RECENT_SCAN_LIMIT` events.
+
+        JetStream has no secondary index; a projection in the SQL store is the place for
+        deep searches by visitor or user.
+        """
+        wanted = {
+            "type": type,
+            "event": event,
+            "anonymous_id": anonymous_id,
+            "user_id": user_id,
+            "source": source,
+        }
+        filters = {key: value for key, value in wanted.items() if value is not None}
+        state = self._state()
+        first = int(state.first_seq or 1)
+        end = int(state.last_seq or 0)
+        if before is not None:
+            end = min(end, before - 1)
+        found: list[Event] = []
+        scanned = 0
+        while end >= first and len(found) < limit and scanned < RECENT_SCAN_LIMIT:
+            start = max(first, end - _READ_CHUNK + 1)
+            chunk = self._call(self._fetch(start, end - start + 1))
+            scanned += len(chunk)
+            for item in reversed(chunk):
+                if all(getattr(item, key) == value for key, value in filters.items()):
+                    found.append(item)
+                    if len(found) == limit:
+                        break
+            end = start - 1
+        return found
+
+    def checkpoint(self, consumer: str) -> int:
+        """The next offset `consumer` has to read (1 when it never ran)."""
+        return self._call(self._get_checkpoint(consumer))
+
+    async def _get_checkpoint(self, consumer: str) -> int:
+        try:
+            entry = await self._kv.get(_checkpoint_key(consumer))
+        except KeyNotFoundError:
+            return 1
+        return int(entry.value) if entry.value else 1
+
+    def save_checkpoint(self, consumer: str, next_offset: int) -> None:
+        """Record that `consumer` has processed every event before `next_offset`."""
+        self._call(self._kv.put(_checkpoint_key(consumer), str(next_offset).encode()))
+
+    def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
+        """Rejected input, kept in the SQL store whatever log holds the events."""
+        return self.rejects.rejected(limit=limit, before=before)
+
+
+def _checkpoint_key(consumer: str) -> str:
+    """A KV key for a consumer name (keys allow letters, digits, `-`, `_`, `=` and dots)."""
+    return _UNSAFE_KEY.sub(lambda m: f"={ord(m.group()):04x}", consumer)

@@ -1,0 +1,203 @@
+"""The event log on a real NATS JetStream server: same contract as the SQL log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import NATS_URL, WRITE_KEY, free_port, make_settings, port_open, require_service
+from vigie.events import Event, Rejection
+from vigie.log import AppendJob, ProcessorRunner, SqlEventLog
+from vigie.log.nats import NatsEventLog, parse_nats_url, subject_token
+from vigie.web import create_app
+from vigie.web.server import BackgroundServer
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def _event(message_id: str, *, source: str = "web", anonymous_id: str = "a1") -> Event:
+    return Event(
+        message_id=message_id,
+        type="track",
+        source=source,
+        event="Clicked",
+        anonymous_id=anonymous_id,
+        timestamp=T0,
+        received_at=T0,
+        properties={"n": message_id},
+    )
+
+
+@pytest.fixture
+def nats_url() -> str:
+    """A log URL on the test NATS server with a stream of its own, or a skip/fail."""
+    parsed = parse_nats_url(NATS_URL)
+    host_port = parsed.servers.split("://", 1)[1]
+    host, _, port = host_port.partition(":")
+    if not port_open(host, int(port or 4222)):
+        require_service("NATS JetStream", f"nothing listens on {host_port}")
+    name = f"T{uuid.uuid4().hex[:10].upper()}"
+    return f"{parsed.servers}?stream={name}&prefix=vigietest.{name.lower()}"
+
+
+@pytest.fixture
+def nats_log(nats_url: str, engine: sa.Engine) -> Iterator[NatsEventLog]:
+    """A NATS log on a fresh stream; rejected input goes to the SQL store of `engine`."""
+    log = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(engine))
+    try:
+        yield log
+    finally:
+        log.delete_stream()
+        log.close()
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """NATS holds the events here; the SQL store (rejects) is exercised on SQLite."""
+    return f"sqlite:///{tmp_path}/vigie.db"
+
+
+def test_url_parameters() -> None:
+    """The log URL names the server, and optionally the stream, subject prefix and window."""
+    options = parse_nats_url("nats://10.0.0.5:4222?stream=SHOP&prefix=shop.events&window=60")
+    assert options.servers == "nats://10.0.0.5:4222"
+    assert (options.stream, options.subject_prefix, options.duplicate_window) == (
+        "SHOP",
+        "shop.events",
+        60.0,
+    )
+    assert parse_nats_url("nats://127.0.0.1:4222").subject_prefix == "vigie.events"
+    with pytest.raises(ValueError, match="unknown parameter"):
+        parse_nats_url("nats://127.0.0.1:4222?bucket=x")
+    with pytest.raises(ValueError, match="not supported"):
+        parse_nats_url("kafka://127.0.0.1:9092")
+    assert subject_token("web shop.be/*") == "web_shop_be__"
+
+
+def test_offsets_are_stream_sequences_in_batch_order(nats_log: NatsEventLog) -> None:
+    """Appends get increasing offsets (the stream sequence) in the order of the batch."""
+    first = nats_log.append([_event(f"m{i}") for i in range(50)])
+    second = nats_log.append([_event("later")])
+    assert first.offsets == list(range(1, 51))
+    assert second.offsets == [51]
+    assert nats_log.last_offset() == 51
+    assert nats_log.count() == 51
+
+
+def test_jetstream_dedupes_by_source_and_message_id(nats_log: NatsEventLog) -> None:
+    """A message id already stored for its source is a duplicate; another source may reuse it."""
+    nats_log.append([_event("m1")])
+    result = nats_log.append([_event("m1"), _event("m1", source="pos"), _event("m2"), _event("m2")])
+    assert result.offsets == [2, 3]
+    assert result.duplicates == 2
+    assert [(e.source, e.message_id) for e in nats_log.read(1)] == [
+        ("web", "m1"),
+        ("pos", "m1"),
+        ("web", "m2"),
+    ]
+
+
+def test_read_from_an_offset(nats_log: NatsEventLog) -> None:
+    """read(from_offset, limit) returns whole events with their offsets, in order."""
+    nats_log.append([_event(f"m{i}") for i in range(1200)])
+    page = nats_log.read(4, limit=3)
+    assert [(e.offset, e.message_id) for e in page] == [(4, "m3"), (5, "m4"), (6, "m5")]
+    assert page[0].properties == {"n": "m3"} and page[0].timestamp == T0
+    assert [e.offset for e in nats_log.read(1, 5000)] == list(range(1, 1201))
+    assert nats_log.read(1201) == []
+
+
+def test_checkpoints_in_the_key_value_bucket(nats_log: NatsEventLog, nats_url: str) -> None:
+    """Checkpoints start at 1, move, and survive a new connection."""
+    assert nats_log.checkpoint("kpi") == 1
+    nats_log.save_checkpoint("kpi", 42)
+    nats_log.save_checkpoint("crm timeline", 7)
+    nats_log.save_checkpoint("kpi", 43)
+    again = NatsEventLog.from_url(nats_url, rejects=nats_log.rejects)
+    try:
+        assert again.checkpoint("kpi") == 43
+        assert again.checkpoint("crm timeline") == 7
+    finally:
+        again.close()
+
+
+def test_rejections_are_kept_in_the_sql_store(nats_log: NatsEventLog) -> None:
+    """Rejected input goes to the SQL rejected table, next to the events it came with."""
+    results = nats_log.append_many(
+        [
+            AppendJob(
+                events=[_event("ok")],
+                rejections=[Rejection(reason="missing required field", field="event")],
+                source="web",
+                endpoint="/v1/batch",
+                received_at=T0,
+            )
+        ]
+    )
+    assert results[0].offsets == [1] and results[0].rejected == 1
+    kept = nats_log.rejected()
+    assert [(r.field, r.source, r.endpoint) for r in kept] == [("event", "web", "/v1/batch")]
+    assert nats_log.rejects.count() == 0
+
+
+def test_recent_filters_newest_first(nats_log: NatsEventLog) -> None:
+    """recent() returns the newest matching events first and pages back with before."""
+    nats_log.append([_event(f"m{i}", anonymous_id="x" if i % 2 else "y") for i in range(700)])
+    assert [e.offset for e in nats_log.recent(limit=3)] == [700, 699, 698]
+    odd = nats_log.recent(anonymous_id="x", limit=400)
+    assert len(odd) == 350 and odd[0].offset == 700
+    assert [e.offset for e in nats_log.recent(before=5, limit=10)] == [4, 3, 2, 1]
+
+
+def test_runner_over_nats_resumes_from_its_checkpoint(nats_log: NatsEventLog) -> None:
+    """Processors read the stream from their checkpoint, in order, and resume after a restart."""
+    seen: list[int] = []
+
+    class Recorder:
+        name = "recorder"
+
+        def process(self, events: object) -> None:
+            seen.extend(e.offset or 0 for e in events)  # type: ignore[attr-defined]
+
+    nats_log.append([_event(f"m{i}") for i in range(30)])
+    ProcessorRunner(nats_log, [Recorder()], batch_size=7).run_once()
+    assert seen == list(range(1, 31))
+    nats_log.append([_event(f"n{i}") for i in range(3)])
+    ProcessorRunner(nats_log, [Recorder()]).run_once()
+    assert seen == list(range(1, 34))
+
+
+def test_server_with_nats_log(nats_url: str, db_url: str) -> None:
+    """A server started with a NATS log stores accepted events there, dedupes, keeps rejects."""
+    settings = make_settings(db_url)
+    settings.log_url = nats_url
+    app = create_app(settings)
+    runtime = app.state.runtime
+    try:
+        with BackgroundServer(app, port=free_port()) as server:
+            batch = [
+                {"type": "track", "event": "Via NATS", "anonymousId": "n", "messageId": "n1"},
+                {"type": "track", "event": "Via NATS", "anonymousId": "n", "messageId": "n1"},
+                {"type": "track", "anonymousId": "n", "messageId": "bad"},
+            ]
+            response = httpx.post(
+                server.url + "/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=30
+            )
+            assert response.status_code == 400
+            assert response.json()["accepted"] == 1
+            assert response.json()["duplicates"] == 1
+            events = httpx.get(server.url + "/api/events", timeout=30).json()["events"]
+            assert [e["message_id"] for e in events] == ["n1"]
+            rejected = httpx.get(server.url + "/api/rejected", timeout=30).json()["rejected"]
+            assert [r["message_id"] for r in rejected] == ["bad"]
+            assert isinstance(runtime.log, NatsEventLog)
+            assert runtime.sql_log.count() == 0
+    finally:
+        cleanup = NatsEventLog.from_url(nats_url, rejects=runtime.sql_log)
+        cleanup.delete_stream()
+        cleanup.close()
