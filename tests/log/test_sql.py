@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -153,3 +154,19 @@ def test_offsets_increase_and_dedupe_matches_a_set(
         assert [e.offset for e in log.read(1, 10_000)] == offsets
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_identity_filters_use_the_partial_indexes(engine: sa.Engine) -> None:
+    """On SQLite, filtering on anonymous_id or user_id searches the partial index."""
+    for column in ("anonymous_id", "user_id"):
+        with engine.connect() as conn:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN SELECT log_offset, body FROM events WHERE {column} = ?"
+                    " ORDER BY log_offset DESC LIMIT 100",
+                    ("x",),
+                )
+            )
+        assert f"USING INDEX ix_events_{column}" in plan, plan

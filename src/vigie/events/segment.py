@@ -56,6 +56,10 @@ class _Message(msgspec.Struct, rename="camel"):
     count: int | None = None
 
 
+class _StrictMessage(_Message, forbid_unknown_fields=True):
+    """`_Message` refusing unknown fields: decoding into it fails when there is extra to keep."""
+
+
 _KNOWN_KEYS = frozenset(
     {
         "type", "messageId", "anonymousId", "userId", "groupId", "previousId", "event",
@@ -93,6 +97,7 @@ class Envelope(msgspec.Struct, kw_only=True):
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _dict_decoder = msgspec.json.Decoder(dict[str, Any])
+_strict_decoder = msgspec.json.Decoder(_StrictMessage)
 
 
 def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
@@ -186,21 +191,13 @@ def _convert_one(
 ) -> Event:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise _Invalid(f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
+    # Fast path: a message with only known fields decodes straight into `_Message`. Anything
+    # else (unknown fields to keep, or an error to explain) takes the dict path below.
     try:
-        data = _dict_decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise _Invalid("message must be a JSON object") from exc
-    except msgspec.DecodeError as exc:
-        raise _Invalid(f"message is not valid JSON: {exc}") from exc
-    try:
-        msg = msgspec.convert(data, _Message)
-    except msgspec.ValidationError as exc:
-        message_id = data.get("messageId")
-        raise _Invalid(
-            _describe(exc),
-            _field_of(exc),
-            str(message_id) if isinstance(message_id, str | int) else None,
-        ) from exc
+        msg: _Message = _strict_decoder.decode(raw)
+        data: dict[str, Any] | None = None
+    except msgspec.DecodeError:
+        msg, data = _decode_loose(raw)
     kind = single_type or msg.type
     message_id = str(msg.message_id) if msg.message_id is not None else None
     if kind is None:
@@ -227,7 +224,7 @@ def _convert_one(
     else:
         event_time = timestamp
 
-    extra = {key: value for key, value in data.items() if key not in _KNOWN_KEYS}
+    extra = {} if data is None else {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
     if msg.integrations:
         extra["integrations"] = msg.integrations
     if msg.category is not None:
@@ -258,6 +255,25 @@ def _convert_one(
     )
 
 
+def _decode_loose(raw: bytes) -> tuple[_Message, dict[str, Any]]:
+    """Decode through a dict, to keep unknown fields and to name the field at fault."""
+    try:
+        data = _dict_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise _Invalid("message must be a JSON object") from exc
+    except msgspec.DecodeError as exc:
+        raise _Invalid(f"message is not valid JSON: {exc}") from exc
+    try:
+        return msgspec.convert(data, _Message), data
+    except msgspec.ValidationError as exc:
+        message_id = data.get("messageId")
+        raise _Invalid(
+            _describe(exc),
+            _field_of(exc),
+            str(message_id) if isinstance(message_id, str | int) else None,
+        ) from exc
+
+
 def _check_required(
     kind: str, msg: _Message, anonymous_id: str | None, user_id: str | None, message_id: str | None
 ) -> None:
@@ -283,22 +299,26 @@ def _check_required(
 
 def _normalise_campaign(context: dict[str, Any], properties: dict[str, Any]) -> None:
     """Fill `context.campaign` from UTM parameters of the page URL where the client did not."""
-    campaign = context.get("campaign")
-    campaign = dict(campaign) if isinstance(campaign, dict) else {}
-    # Some clients send raw utm_* keys inside context.campaign.
-    for utm, key in UTM_KEYS.items():
-        if utm in campaign and key not in campaign:
-            campaign[key] = campaign.pop(utm)
+    found = context.get("campaign")
     page = context.get("page")
     url = None
     if isinstance(page, dict):
         url = page.get("url") or page.get("search")
     if not url:
         url = properties.get("url") or properties.get("search")
-    if isinstance(url, str) and "utm_" in url:
+    from_url = isinstance(url, str) and "utm_" in url
+    raw_keys = isinstance(found, dict) and any(str(key).startswith("utm_") for key in found)
+    if not from_url and not raw_keys:
+        return  # the common case: nothing to rename, nothing to parse
+    campaign = dict(found) if isinstance(found, dict) else {}
+    # Some clients send raw utm_* keys inside context.campaign.
+    for utm, key in UTM_KEYS.items():
+        if utm in campaign and key not in campaign:
+            campaign[key] = campaign.pop(utm)
+    if from_url:
+        assert isinstance(url, str)
         query = urlsplit(url).query if "?" in url or "://" in url else url.lstrip("?")
-        query = query or ""
-        for utm, values in parse_qs(query).items():
+        for utm, values in parse_qs(query or "").items():
             name = UTM_KEYS.get(utm)
             if name and name not in campaign and values:
                 campaign[name] = values[0]

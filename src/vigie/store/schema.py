@@ -28,8 +28,20 @@ events = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.UniqueConstraint("source", "message_id", name="uq_events_source_message_id"),
 )
-sa.Index("ix_events_anonymous_id", events.c.anonymous_id)
-sa.Index("ix_events_user_id", events.c.user_id)
+# Partial indexes: most events have no user id (and sensor events no anonymous id), and an
+# index entry per NULL would cost every append for lookups nobody makes.
+sa.Index(
+    "ix_events_anonymous_id",
+    events.c.anonymous_id,
+    sqlite_where=events.c.anonymous_id.is_not(None),
+    postgresql_where=events.c.anonymous_id.is_not(None),
+)
+sa.Index(
+    "ix_events_user_id",
+    events.c.user_id,
+    sqlite_where=events.c.user_id.is_not(None),
+    postgresql_where=events.c.user_id.is_not(None),
+)
 
 checkpoints = sa.Table(
     "checkpoints",

@@ -30,8 +30,14 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary, nullable=False),
         sa.UniqueConstraint("source", "message_id", name="uq_events_source_message_id"),
     )
-    op.create_index("ix_events_anonymous_id", "events", ["anonymous_id"])
-    op.create_index("ix_events_user_id", "events", ["user_id"])
+    for column in ("anonymous_id", "user_id"):
+        op.create_index(
+            f"ix_events_{column}",
+            "events",
+            [column],
+            sqlite_where=sa.text(f"{column} IS NOT NULL"),
+            postgresql_where=sa.text(f"{column} IS NOT NULL"),
+        )
     op.create_table(
         "checkpoints",
         sa.Column("consumer", sa.String(200), primary_key=True),

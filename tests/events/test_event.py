@@ -1,0 +1,47 @@
+"""The stored form of an event: MessagePack, readable back whole; JSON bodies still read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from vigie.events import Event
+from vigie.events.event import decode_event, encode_event
+
+
+def _event() -> Event:
+    return Event(
+        message_id="m1",
+        type="track",
+        source="web",
+        event="Order Completed",
+        anonymous_id="a1",
+        timestamp=datetime(2026, 3, 2, 12, 0, 0, 123456, tzinfo=UTC),
+        received_at=datetime(2026, 3, 2, 12, 0, 1, tzinfo=UTC),
+        properties={"total": 19.9, "items": [{"sku": "sku-wrap", "qty": 2}], "gift": None},
+        context={"campaign": {"name": "lunch-deal"}, "page": {"url": "https://x.be/"}},
+        extra={"version": 2},
+    )
+
+
+def test_round_trip_keeps_every_field() -> None:
+    """encode then decode gives back an equal event, time zones included."""
+    event = _event()
+    back = decode_event(encode_event(event))
+    assert back == event
+    assert back.timestamp.tzinfo is not None
+
+
+def test_stored_bytes_are_msgpack_and_smaller_than_json() -> None:
+    """The body is MessagePack, which is smaller than the same event in JSON."""
+    event = _event()
+    body = encode_event(event)
+    assert msgspec.msgpack.decode(body)["event"] == "Order Completed"
+    assert len(body) < len(msgspec.json.encode(event))
+
+
+def test_json_bodies_are_still_read() -> None:
+    """A body stored as JSON (before MessagePack) decodes to the same event."""
+    event = _event()
+    assert decode_event(msgspec.json.encode(event)) == event
