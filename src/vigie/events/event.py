@@ -69,7 +69,7 @@ _json_decoder = msgspec.json.Decoder(Event)
 
 
 def encode_event(event: Event) -> bytes:
-    """Serialise an event for storage or transport, as MessagePack (smaller and faster than JSON)."""
+    """Serialise an event for storage or transport as MessagePack (smaller, faster than JSON)."""
     return _encoder.encode(event)
 
 
