@@ -223,3 +223,12 @@ def test_a_single_call_body_must_be_an_object() -> None:
     """A /v1/track body that is valid JSON but not an object says so, not 'not valid JSON'."""
     with pytest.raises(PayloadError, match="must be a JSON object"):
         decode_envelope(b"[1, 2]", single_type="track")
+
+
+@pytest.mark.parametrize("field", ["messageId", "anonymousId", "userId", "event"])
+def test_ids_longer_than_the_log_columns_are_rejected(field: str) -> None:
+    """An id or event name over 200 characters is rejected by name, not failed in the store."""
+    message = {"type": "track", "event": "E", "anonymousId": "a", "userId": "u", field: "x" * 201}
+    rejection = _rejection(message)
+    assert rejection.field == field
+    assert "200-character limit" in rejection.reason

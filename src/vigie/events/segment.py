@@ -18,6 +18,7 @@ from vigie.events.event import Event, Rejection
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
+MAX_ID_CHARS = 200  # the width of the log's indexed columns
 SEGMENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias", "sensor"})
 
 UTM_KEYS = {
@@ -208,6 +209,18 @@ def _convert_one(
     anonymous_id = _id(msg.anonymous_id)
     user_id = _id(msg.user_id)
     _check_required(kind, msg, anonymous_id, user_id, message_id)
+    for field, value in (
+        ("messageId", message_id),
+        ("anonymousId", anonymous_id),
+        ("userId", user_id),
+        ("event", msg.event),
+    ):
+        if value is not None and len(value) > MAX_ID_CHARS:
+            raise _Invalid(
+                f"{len(value)} characters, over the {MAX_ID_CHARS}-character limit",
+                field,
+                message_id if field != "messageId" else None,
+            )
 
     context = dict(envelope.context)
     if msg.context:

@@ -80,39 +80,51 @@ class SqlEventLog:
         counted as a duplicate and not appended again. Rejections are kept in the same
         transaction, so a batch is never half-applied.
         """
+        # Rows are encoded before the write lock is taken, so it is held for the inserts only.
+        encoded = [[_row_tail(event) for event in job.events] for job in jobs]
+        try:
+            # Retries are rare: insert straight away and let the unique constraint say
+            # whether any message was already stored ...
+            results, assigned = self._append(jobs, encoded, look_up_existing=False)
+        except sa.exc.IntegrityError:
+            # ... and only then pay for looking every message id up.
+            results, assigned = self._append(jobs, encoded, look_up_existing=True)
+        for event, offset in assigned:
+            event.offset = offset
+        return results
+
+    def _append(
+        self,
+        jobs: Sequence[AppendJob],
+        encoded: list[list[tuple[Any, ...]]],
+        *,
+        look_up_existing: bool,
+    ) -> tuple[list[AppendResult], list[tuple[Event, int]]]:
         results: list[AppendResult] = []
+        assigned: list[tuple[Event, int]] = []
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             if self._postgres:
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             last = conn.exec_driver_sql("SELECT MAX(log_offset) FROM events").scalar()
             next_offset = int(last or 0) + 1
-            existing = self._existing(conn, (e for job in jobs for e in job.events))
+            seen = (
+                self._existing(conn, (e for job in jobs for e in job.events))
+                if look_up_existing
+                else set()
+            )
             rows: list[tuple[Any, ...]] = []
             rejected_rows: list[tuple[Any, ...]] = []
-            for job in jobs:
+            for job, tails in zip(jobs, encoded, strict=True):
                 offsets: list[int] = []
                 duplicates = 0
-                for event in job.events:
+                for event, tail in zip(job.events, tails, strict=True):
                     key = (event.source, event.message_id)
-                    if key in existing:
+                    if key in seen:
                         duplicates += 1
                         continue
-                    existing.add(key)
-                    rows.append(
-                        (
-                            next_offset,
-                            event.source,
-                            event.message_id,
-                            event.type,
-                            event.event,
-                            event.anonymous_id,
-                            event.user_id,
-                            to_us(event.timestamp),
-                            to_us(event.received_at),
-                            encode_event(event),
-                        )
-                    )
-                    event.offset = next_offset
+                    seen.add(key)
+                    rows.append((next_offset, *tail))
+                    assigned.append((event, next_offset))
                     offsets.append(next_offset)
                     next_offset += 1
                 received_us = to_us(job.received_at or datetime.now(UTC))
@@ -139,7 +151,7 @@ class SqlEventLog:
                 conn.exec_driver_sql(self._insert_sql, rows)
             if rejected_rows:
                 conn.exec_driver_sql(self._reject_sql, rejected_rows)
-        return results
+        return results, assigned
 
     def _existing(self, conn: sa.Connection, events: Iterable[Event]) -> set[tuple[str, str]]:
         by_source: dict[str, list[str]] = {}
@@ -262,6 +274,21 @@ class SqlEventLog:
                 )
                 for row in conn.execute(query)
             ]
+
+
+def _row_tail(event: Event) -> tuple[Any, ...]:
+    """An event's columns after `log_offset`, in the order of the INSERT."""
+    return (
+        event.source,
+        event.message_id,
+        event.type,
+        event.event,
+        event.anonymous_id,
+        event.user_id,
+        to_us(event.timestamp),
+        to_us(event.received_at),
+        encode_event(event),
+    )
 
 
 def _decode(offset: int, body: bytes) -> Event:
