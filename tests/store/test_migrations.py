@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -52,5 +53,18 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
             ]
         assert "0001_foundation" in versions
         assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_new_sqlite_store_uses_the_configured_pages(tmp_path: Path) -> None:
+    """A SQLite file created by Vigie is in WAL mode with 2 KB pages."""
+    engine = connect(f"sqlite:///{tmp_path}/pages.db")
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 2048
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     finally:
         engine.dispose()

@@ -29,6 +29,7 @@ from vigie.events.event import encode_event
 from vigie.events.segment import Envelope, convert_messages
 from vigie.log.sql import to_us
 from vigie.store import connect, upgrade
+from vigie.store.engine import sqlite_pragmas
 
 WRITE_KEY = "bench-write-key-0123456789"
 _MARK = b"@@BATCH@@"
@@ -171,8 +172,8 @@ def ceiling(db_path: Path, batch: int, seconds: float) -> float:
         for e in events
     ]
     conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    for pragma in sqlite_pragmas("FULL"):
+        conn.execute(pragma)
     sql = (
         "INSERT INTO events (log_offset, source, message_id, type, event, anonymous_id, user_id,"
         " timestamp_us, received_at_us, body) VALUES (?,?,?,?,?,?,?,?,?,?)"

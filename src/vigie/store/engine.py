@@ -55,6 +55,29 @@ def connect(url: str = DEFAULT_DB_URL, *, synchronous: str = "FULL") -> sa.Engin
     )
 
 
+SQLITE_PAGE_SIZE = 2048
+SQLITE_CHECKPOINT_BYTES = 16 * 1024 * 1024
+
+
+def sqlite_pragmas(synchronous: str = "FULL") -> list[str]:
+    """The pragmas every SQLite connection runs, in order (the benchmark's ceiling reuses them).
+
+    Each commit writes every page it touched to the WAL, and the log's unique index on
+    (source, messageId) is keyed by random ids: a 500-event commit dirties hundreds of its
+    pages. 2 KB pages (taking effect when the file is created) write about 30% fewer WAL
+    bytes per event than the 4 KB default (see BENCHMARKS.md); checkpoints run every 16 MB
+    of WAL so that hot pages are written back to the file less often.
+    """
+    return [
+        f"PRAGMA page_size={SQLITE_PAGE_SIZE}",
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA synchronous={synchronous}",
+        f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_BYTES // SQLITE_PAGE_SIZE}",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=30000",
+    ]
+
+
 def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
     parsed = make_url(url)
     database = parsed.database
@@ -72,10 +95,8 @@ def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        for pragma in sqlite_pragmas(synchronous):
+            cursor.execute(pragma)
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
