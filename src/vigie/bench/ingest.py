@@ -229,11 +229,13 @@ def run_ingest_bench(
                 mp.Process(target=_client, args=(w, port, connections, seconds, batch, queue))
                 for w in range(clients)
             ]
+            cpu_before = _cpu_seconds(server.pid)
             started = time.perf_counter()
             for proc in procs:
                 proc.start()
             results = [queue.get() for _ in procs]
             elapsed = time.perf_counter() - started
+            cpu_after = _cpu_seconds(server.pid)
             for proc in procs:
                 proc.join()
         finally:
@@ -262,11 +264,29 @@ def run_ingest_bench(
         "errors": errors,
         "events": accepted,
         "ceiling_before_after": [round(raw_before), round(raw_after)],
+        "server_cpu_us_per_event": (
+            round((cpu_after - cpu_before) / accepted * 1e6, 1)
+            if cpu_before is not None and cpu_after is not None and accepted
+            else None
+        ),
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     console.print(figures)
     return figures
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from /proc on Linux.
+
+    Server CPU per event is the figure that stays comparable when the machine is shared.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
