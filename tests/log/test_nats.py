@@ -201,3 +201,41 @@ def test_server_with_nats_log(nats_url: str, db_url: str) -> None:
         cleanup = NatsEventLog.from_url(nats_url, rejects=runtime.sql_log)
         cleanup.delete_stream()
         cleanup.close()
+
+
+def test_segment_library_into_a_nats_log(nats_url: str, db_url: str) -> None:
+    """1,000 calls of analytics-python land once each in JetStream; re-sending adds nothing."""
+    from segment.analytics import Client
+
+    settings = make_settings(db_url)
+    settings.log_url = nats_url
+    app = create_app(settings)
+    runtime = app.state.runtime
+    errors: list[Exception] = []
+    try:
+        with BackgroundServer(app, port=free_port()) as server:
+            client = Client(
+                WRITE_KEY,
+                host=server.url,
+                on_error=lambda error, _items: errors.append(error),
+                max_retries=3,
+            )
+            for attempt in range(2):
+                for i in range(1000):
+                    client.track(
+                        anonymous_id=f"v{i % 7}",
+                        event="Added",
+                        properties={"attempt": attempt},
+                        message_id=f"nats-{i}",
+                    )
+                client.flush()
+                assert errors == []
+                assert runtime.log.count() == 1000
+            ids = [e.message_id for e in runtime.log.read(1, 5000)]
+            assert sorted(ids) == sorted(f"nats-{i}" for i in range(1000))
+            assert {e.properties["attempt"] for e in runtime.log.read(1, 5000)} == {0}
+        client.shutdown()
+    finally:
+        cleanup = NatsEventLog.from_url(nats_url, rejects=runtime.sql_log)
+        cleanup.delete_stream()
+        cleanup.close()
