@@ -59,6 +59,7 @@ def test_segment_library_batches_arrive_once(live_server: LiveServer) -> None:
         host=live_server.url,
         on_error=lambda error, _items: errors.append(error),
         max_retries=3,
+        timeout=60,
         upload_size=100,
         gzip=True,
     )

@@ -219,6 +219,7 @@ def test_segment_library_into_a_nats_log(nats_url: str, db_url: str) -> None:
                 host=server.url,
                 on_error=lambda error, _items: errors.append(error),
                 max_retries=3,
+                timeout=60,
             )
             for attempt in range(2):
                 for i in range(1000):
