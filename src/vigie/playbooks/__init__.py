@@ -2,17 +2,17 @@
 firing, every step recorded; each action a plugin behind one small interface."""
 
 from vigie.playbooks.engine import Plan, PlaybookEngine, PlaybookNotFound
-from vigie.playbooks.playbooks import On, Playbook, Step
+from vigie.playbooks.playbooks import Playbook, Step, Trigger
 from vigie.playbooks.registry import ActionRegistry
 from vigie.playbooks.trigger import PlaybookTrigger
 
 __all__ = [
     "ActionRegistry",
-    "On",
     "Plan",
     "Playbook",
     "PlaybookEngine",
     "PlaybookNotFound",
     "PlaybookTrigger",
     "Step",
+    "Trigger",
 ]

@@ -9,7 +9,7 @@ import msgspec
 from vigie.playbooks.trigger import PlaybookTrigger
 
 
-class On(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Trigger(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Which alerts start the playbook: a rule's name and the statuses to act on."""
 
     rule: str
@@ -42,7 +42,7 @@ class Playbook(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     name: str
     description: str | None = None
-    on: list[On] = []
+    triggers: list[Trigger] = []
     steps: list[Step]
     enabled: bool = True
 
@@ -52,4 +52,4 @@ class Playbook(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             return False
         if trigger.playbook is not None:
             return trigger.playbook == self.name
-        return any(o.rule == trigger.rule and trigger.status in o.status for o in self.on)
+        return any(t.rule == trigger.rule and trigger.status in t.status for t in self.triggers)

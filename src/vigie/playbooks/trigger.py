@@ -15,7 +15,7 @@ class PlaybookTrigger(msgspec.Struct, kw_only=True, frozen=True):
 
     `fingerprint` and `at` (when the alert started firing, or resolved) identify one
     firing: handling the same trigger twice, even across a restart, runs nothing twice.
-    `playbook` names the playbook a rule asks for; without it, playbooks whose `on:` matches
+    `playbook` names the playbook a rule asks for; without it, playbooks whose `triggers:` match
     the rule run.
     """
 
