@@ -60,15 +60,16 @@ webhook_endpoints = sa.Table(
 
 
 class CloudEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A CloudEvents 1.0 event in the structured JSON format."""
+    """A CloudEvents 1.0 event in the structured JSON format (unset optional attributes are
+    left out, as the format asks)."""
 
+    specversion: str
     id: str
     source: str
     type: str
-    specversion: str = "1.0"
+    datacontenttype: str
     time: datetime | None = None
     subject: str | None = None
-    datacontenttype: str = "application/json"
     data: Any = None
 
 
@@ -248,6 +249,8 @@ def send_event(
         raise ActionError(f"endpoint {endpoint.name} is disabled: {reason}", retryable=False)
     message_id = f"msg_{context.key.replace(':', '_')}"
     event = CloudEvent(
+        specversion="1.0",
+        datacontenttype="application/json",
         id=message_id,
         source=context.settings.source,
         type=type,

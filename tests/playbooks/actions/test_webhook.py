@@ -1,0 +1,200 @@
+"""Signed CloudEvents to a real local receiver: verification, retries, 410, SSRF guard."""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from standardwebhooks.webhooks import Webhook
+
+from tests.playbooks.conftest import firing, make_engine, playbook
+from vigie.clock import SystemClock
+from vigie.playbooks.actions.base import ActionSettings, WebhookEndpoint
+from vigie.playbooks.actions.webhook import Refused, check_destination, sign
+
+SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver answering a scripted list of statuses, verifying every signature."""
+
+    statuses: list[tuple[int, dict[str, str]]]
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP server on loopback that checks Standard Webhooks signatures."""
+    state = Receiver(statuses=[])
+    verifier = Webhook(SECRET)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            verified = verifier.verify(body, headers)
+            state.received.append({"headers": headers, "event": verified})
+            status, extra = state.statuses.pop(0) if state.statuses else (200, {})
+            self.send_response(status)
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _settings(url: str, *, allow_private: bool = True) -> ActionSettings:
+    return ActionSettings(
+        source="urn:vigie:test",
+        webhooks=[
+            WebhookEndpoint(
+                name="crm", url=url, secret=SECRET, max_attempts=3, backoff_seconds=0.01
+            )
+        ],
+        allow_private_networks=allow_private,
+    )
+
+
+BOOK = {
+    "name": "hook",
+    "triggers": [{"rule": "conversion-drop"}],
+    "steps": [
+        {
+            "action": "webhook",
+            "params": {
+                "endpoint": "crm",
+                "type": "be.vigie.alert.firing",
+                "data": {"page": "{{ labels.page }}"},
+            },
+        }
+    ],
+}
+
+
+def test_signature_scheme_matches_the_reference_library() -> None:
+    """Our signature equals the one the standardwebhooks package computes."""
+    body = b'{"a":1}'
+    theirs = Webhook(SECRET).sign(
+        "msg_1", datetime.fromtimestamp(1700000000, tz=UTC), body.decode()
+    )
+    assert sign(SECRET, "msg_1", 1700000000, body) == theirs
+
+
+def test_a_cloudevent_arrives_signed_and_verified(engine: sa.Engine, receiver: Receiver) -> None:
+    """The receiver verifies the signature and reads a structured CloudEvents 1.0 event."""
+    runner = make_engine(
+        engine, [playbook(BOOK)], clock=SystemClock(), settings=_settings(receiver.url)
+    )
+    (run,) = runner.handle(firing(labels={"page": "/lunch"}))
+    assert run.status == "succeeded", run.steps
+    (got,) = receiver.received
+    assert got["headers"]["content-type"].startswith("application/cloudevents+json")
+    event = got["event"]
+    assert event["specversion"] == "1.0"
+    assert event["type"] == "be.vigie.alert.firing"
+    assert event["source"] == "urn:vigie:test"
+    assert event["data"] == {"page": "/lunch"}
+    assert got["headers"]["webhook-id"] == event["id"]
+
+
+def test_a_500_is_retried_with_the_same_id_then_succeeds(
+    engine: sa.Engine, receiver: Receiver
+) -> None:
+    """500 then 200: two attempts, one webhook-id, the step succeeds after a backoff."""
+    receiver.statuses = [(500, {}), (200, {})]
+    waits: list[float] = []
+    runner = make_engine(
+        engine,
+        [playbook(BOOK)],
+        clock=SystemClock(),
+        settings=_settings(receiver.url),
+        sleep=waits.append,
+    )
+    (run,) = runner.handle(firing(labels={"page": "/lunch"}))
+    assert run.status == "succeeded"
+    assert run.steps[0].result["attempts"] == 2
+    ids = {r["headers"]["webhook-id"] for r in receiver.received}
+    assert len(receiver.received) == 2 and len(ids) == 1
+    assert len(waits) == 1 and 0.005 <= waits[0] <= 0.01
+
+
+def test_retry_after_is_honoured(engine: sa.Engine, receiver: Receiver) -> None:
+    """A 429 with Retry-After: 0 waits what the receiver asked, not the backoff."""
+    receiver.statuses = [(429, {"Retry-After": "0"}), (200, {})]
+    waits: list[float] = []
+    runner = make_engine(
+        engine,
+        [playbook(BOOK)],
+        clock=SystemClock(),
+        settings=_settings(receiver.url),
+        sleep=waits.append,
+    )
+    assert runner.handle(firing(labels={"page": "/x"}))[0].status == "succeeded"
+    assert waits == [0.0]
+
+
+def test_410_disables_the_endpoint(engine: sa.Engine, receiver: Receiver) -> None:
+    """A 410 Gone fails the step without retrying, and later events are not sent."""
+    receiver.statuses = [(410, {})]
+    runner = make_engine(
+        engine, [playbook(BOOK)], clock=SystemClock(), settings=_settings(receiver.url)
+    )
+    (run,) = runner.handle(firing(labels={"page": "/x"}))
+    assert run.status == "failed" and run.steps[0].attempts == 1
+    (second,) = runner.handle(firing(fingerprint="fp-2", labels={"page": "/x"}))
+    assert second.status == "failed"
+    assert "disabled" in (second.steps[0].error or "")
+    assert len(receiver.received) == 1
+
+
+def test_loopback_is_refused_unless_allowed(engine: sa.Engine, receiver: Receiver) -> None:
+    """Without allow_private_networks, a loopback URL is refused and nothing is sent."""
+    runner = make_engine(
+        engine,
+        [playbook(BOOK)],
+        clock=SystemClock(),
+        settings=_settings(receiver.url, allow_private=False),
+    )
+    (run,) = runner.handle(firing(labels={"page": "/x"}))
+    assert run.status == "failed"
+    assert "private or local" in (run.steps[0].error or "")
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://localhost/x",
+        "ftp://example.com/x",
+    ],
+)
+def test_private_loopback_and_link_local_destinations_are_refused(url: str) -> None:
+    """Every resolved address is checked: private, loopback and link-local are refused."""
+    with pytest.raises(Refused):
+        check_destination(url, allow_private=False)
