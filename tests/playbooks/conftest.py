@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import base64
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import msgspec
+import pytest
 import sqlalchemy as sa
+from standardwebhooks.webhooks import Webhook
 
 from vigie.clock import Clock, ManualClock
 from vigie.playbooks import ActionRegistry, Playbook, PlaybookEngine, PlaybookTrigger
@@ -87,3 +94,48 @@ def firing(
 ) -> PlaybookTrigger:
     """A firing alert's trigger."""
     return PlaybookTrigger(rule=rule, status="firing", fingerprint=fingerprint, at=START, **extra)
+
+
+SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver answering a scripted list of statuses, verifying every signature."""
+
+    statuses: list[tuple[int, dict[str, str]]]
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP server on loopback that checks Standard Webhooks signatures."""
+    state = Receiver(statuses=[])
+    verifier = Webhook(SECRET)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            verified = verifier.verify(body, headers)
+            state.received.append({"headers": headers, "event": verified})
+            status, extra = state.statuses.pop(0) if state.statuses else (200, {})
+            self.send_response(status)
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
