@@ -226,9 +226,8 @@ def playbook_run(
     console.print(f"run {record.id}: {words.get(record.status, record.status)}")
     for s in record.steps:
         outcome = json.dumps(s.result, ensure_ascii=False) if s.result is not None else s.error
-        console.print(
-            f"  {s.index + 1}. {s.name} [{s.action}] {s.status} (attempts/essais: {s.attempts}): {outcome}"
-        )
+        tries = f"attempts/essais: {s.attempts}"
+        console.print(f"  {s.index + 1}. {s.name} [{s.action}] {s.status} ({tries}): {outcome}")
     if record.status != "succeeded":
         raise typer.Exit(1)
 
