@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook
 from tests.playbooks.conftest import SECRET, Receiver, firing, make_engine, playbook
 from vigie.clock import SystemClock
 from vigie.playbooks.actions.base import ActionSettings, WebhookEndpoint
-from vigie.playbooks.actions.webhook import Refused, check_destination, sign
+from vigie.playbooks.actions.webhook import Refused, _pinned, check_destination, sign
 
 
 def _settings(url: str, *, allow_private: bool = True) -> ActionSettings:
@@ -139,6 +139,8 @@ def test_loopback_is_refused_unless_allowed(engine: sa.Engine, receiver: Receive
         "http://10.1.2.3/x",
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://[fe80::1]/x",
         "http://localhost/x",
         "ftp://example.com/x",
     ],
@@ -147,3 +149,13 @@ def test_private_loopback_and_link_local_destinations_are_refused(url: str) -> N
     """Every resolved address is checked: private, loopback and link-local are refused."""
     with pytest.raises(Refused):
         check_destination(url, allow_private=False)
+
+
+def test_the_checked_address_is_the_one_connected_to() -> None:
+    """After the check, the request goes to the checked IP with the original Host and TLS
+    name, so a second DNS answer cannot swap in a private address (DNS rebinding)."""
+    url, headers, extensions = _pinned("https://hooks.example.com:8443/in?x=1", "93.184.216.34")
+    assert url == "https://93.184.216.34:8443/in?x=1"
+    assert headers == {"host": "hooks.example.com:8443"}
+    assert extensions == {"sni_hostname": "hooks.example.com"}
+    assert _pinned("http://h.example/x", "2001:db8::1")[0] == "http://[2001:db8::1]/x"
