@@ -263,6 +263,27 @@ def bench_ingest(
         print(json.dumps(figures))
 
 
+@bench_app.command("playbooks")
+def bench_playbooks(
+    seconds: Annotated[float, typer.Option(help="Total time of the measurements.")] = 20.0,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure schedule decisions and recorded playbook runs against their baselines.
+
+    Example: vigie bench playbooks --seconds 20 --json
+    """
+    from vigie.bench.playbooks import run_playbooks_bench
+
+    figures = run_playbooks_bench(seconds=seconds, db_url=db, console=console)
+    if as_json:
+        print(json.dumps(figures))
+
+
 def main() -> None:
     """Entry point for `python -m vigie`."""
     app()

@@ -232,8 +232,10 @@ def next_working_instant(
     """The first instant at or after `after` when `person` is working; None within a year."""
     start = after
     horizon = after + timedelta(days=SEARCH_DAYS)
+    step = timedelta(days=3)
     while start < horizon:
-        end = min(start + _STEP, horizon)
+        end = min(start + step, horizon)
+        step = _STEP
         spans = working_segments(config, person, start, end)
         if spans:
             return spans[0][0]
