@@ -211,10 +211,13 @@ def playbook_run(
             plan = engine.plan(name, engine.manual_trigger(name, params), params)
             console.print(f"[bold]{name}[/bold] — dry run / simulation")
             for step in plan.steps:
-                detail = json.dumps(step.params, ensure_ascii=False) if step.params else step.reason
+                shown = json.dumps(step.params, ensure_ascii=False) if step.params else ""
                 console.print(
-                    f"  {step.index + 1}. {step.name} [{step.action}] {step.outcome}: {detail}"
+                    f"  {step.index + 1}. {step.name} [{step.action}] {step.outcome}: {shown}",
+                    markup=False,
                 )
+                if step.reason:
+                    console.print(f"     -> {step.reason}", markup=False)
             return
         record = engine.run(name, params)
     except PlaybookNotFound as exc:

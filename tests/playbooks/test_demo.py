@@ -153,6 +153,8 @@ def test_manual_run_over_http_with_dry_run(demo: tuple[str, Runtime, ManualClock
     steps = response.json()["steps"]
     assert steps[0]["params"]["page"] == "/lunch"
     assert steps[-1]["outcome"] == "skip"
+    tell = next(s for s in steps if s["name"] == "tell-the-manager")
+    assert tell["reason"].startswith("hold -> marie at 2026-11-25T07:30:00"), tell
     assert _get(url + "/api/playbook-runs")["runs"] == []
     missing = httpx.post(url + "/api/playbooks/nope/run", timeout=30)
     assert missing.status_code == 404

@@ -154,7 +154,7 @@ class PlaybookEngine:
                     )
                     continue
                 rendered = render(step.params, context)
-                self.registry.params(step.action, rendered)
+                typed = self.registry.params(step.action, rendered)
             except (TemplateProblem, msgspec.ValidationError, UnknownAction) as exc:
                 planned.append(
                     PlannedStep(
@@ -168,10 +168,36 @@ class PlaybookEngine:
                 continue
             planned.append(
                 PlannedStep(
-                    index=index, name=label, action=step.action, outcome="run", params=rendered
+                    index=index,
+                    name=label,
+                    action=step.action,
+                    outcome="run",
+                    params=rendered,
+                    reason=self._describe(step.action, typed, trigger),
                 )
             )
         return Plan(playbook=name, trigger=trigger, steps=planned)
+
+    def _describe(self, action_name: str, params: Any, trigger: PlaybookTrigger) -> str | None:
+        """What an action says it would do, for actions that can tell without acting."""
+        describe = getattr(self.registry.get(action_name), "describe", None)
+        if describe is None:
+            return None
+        result: str = describe(params, self._context("dry-run", "dry-run", trigger))
+        return result
+
+    def _context(self, key: str, run_id: str, trigger: PlaybookTrigger) -> ActionContext:
+        return ActionContext(
+            key=key,
+            run_id=run_id,
+            trigger=trigger,
+            engine=self.engine,
+            clock=self.clock,
+            schedule=self.schedule,
+            settings=self.settings,
+            dispatcher=self.dispatcher,
+            sleep=self.sleep,
+        )
 
     def resume(self) -> int:
         """Finish the runs a stop interrupted, from their first unfinished step."""
@@ -307,17 +333,7 @@ class PlaybookEngine:
                     params=rendered,
                     at=self.clock.now(),
                 )
-            context_for_action = ActionContext(
-                key=f"{run_id}:{index}",
-                run_id=run_id,
-                trigger=trigger,
-                engine=self.engine,
-                clock=self.clock,
-                schedule=self.schedule,
-                settings=self.settings,
-                dispatcher=self.dispatcher,
-                sleep=self.sleep,
-            )
+            context_for_action = self._context(f"{run_id}:{index}", run_id, trigger)
             try:
                 result = action.run(typed, context_for_action)
             except ActionError as exc:
