@@ -103,6 +103,8 @@ def test_retries_are_recorded(engine: sa.Engine) -> None:
     assert run.status == "succeeded"
     assert run.steps[0].attempts == 3
     assert waits == [0.5, 1.0]
+    errors = (run.steps[0].error or "").splitlines()
+    assert [e.split(":")[0] for e in errors] == ["attempt 1", "attempt 2"]
 
 
 def test_a_step_out_of_retries_fails_the_run_with_its_error(engine: sa.Engine) -> None:

@@ -107,12 +107,16 @@ class PlaybookEngine:
 
     def handle(self, trigger: PlaybookTrigger) -> list[runs.RunRecord]:
         """Run every playbook `trigger` asks for, once per firing; returns the runs."""
-        records = []
-        for playbook in self.playbooks:
-            if playbook.matches(trigger):
-                run_id = self._start(playbook, trigger, {}, trigger_key(playbook.name, trigger))
-                records.append(self._execute(run_id))
-        return records
+        return [self._execute(run_id) for run_id in self.enqueue(trigger)]
+
+    def enqueue(self, trigger: PlaybookTrigger) -> list[str]:
+        """Record the runs `trigger` asks for without running them (`resume` will); fast
+        enough to call from a log processor. Returns the run ids, existing ones included."""
+        return [
+            self._start(playbook, trigger, {}, trigger_key(playbook.name, trigger))
+            for playbook in self.playbooks
+            if playbook.matches(trigger)
+        ]
 
     def run(self, name: str, params: Mapping[str, Any] | None = None) -> runs.RunRecord:
         """Run playbook `name` by hand now, with `params` for its templates."""
@@ -200,7 +204,8 @@ class PlaybookEngine:
         )
 
     def resume(self) -> int:
-        """Finish the runs a stop interrupted, from their first unfinished step."""
+        """Run the recorded runs not finished yet — enqueued, or interrupted by a stop —
+        from their first unfinished step."""
         with self.engine.connect() as conn:
             pending = runs.unfinished(conn)
         for run_id in pending:

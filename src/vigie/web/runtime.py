@@ -77,17 +77,20 @@ class Runtime:
         self._timer_task = asyncio.create_task(self._timer(), name="vigie-timer")
 
     async def _timer(self) -> None:
-        """Resume interrupted playbook runs, then deliver held notifications when due."""
+        """Run enqueued or interrupted playbook runs and deliver held notifications when due."""
         try:
             await asyncio.to_thread(self.dispatcher.recover)
-            await asyncio.to_thread(self.playbooks.resume)
         except Exception:
-            logger.exception("resuming playbook runs failed")
+            logger.exception("recovering notifications caught while sending failed")
         while True:
-            try:
-                await asyncio.to_thread(self.dispatcher.deliver_due)
-            except Exception:
-                logger.exception("delivering held notifications failed; will retry")
+            for job, what in (
+                (self.playbooks.resume, "running playbooks"),
+                (self.dispatcher.deliver_due, "delivering held notifications"),
+            ):
+                try:
+                    await asyncio.to_thread(job)
+                except Exception:
+                    logger.exception("%s failed; will retry", what)
             await asyncio.sleep(self.tick_seconds)
 
     async def stop(self) -> None:
