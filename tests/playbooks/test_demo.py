@@ -122,6 +122,10 @@ def test_conversion_drop_at_half_past_five(demo: tuple[str, Runtime, ManualClock
     marie = next(n for n in delivered if n["recipient"] == "marie")
     assert marie["delivered_at"].startswith("2026-11-25T07:30:00")
 
+    metrics = httpx.get(url + "/metrics", timeout=30).text
+    assert 'vigie_playbook_runs{status="succeeded"} 1.0' in metrics
+    assert 'vigie_notifications{status="delivered"} 2.0' in metrics
+
     with runtime.engine.connect() as conn:
         flags = conn.exec_driver_sql("SELECT page, evidence FROM page_flags").all()
     assert flags[0][0] == "/lunch" and "0.004" in flags[0][1]

@@ -15,6 +15,7 @@ from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
 from vigie.log.eventlog import AppendResult
 from vigie.metrics import Metrics
 from vigie.playbooks import ActionRegistry, PlaybookEngine
+from vigie.playbooks.collector import PlaybookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
@@ -61,6 +62,7 @@ class Runtime:
             dispatcher=self.dispatcher,
             clock=self.clock,
         )
+        self.metrics.registry.register(PlaybookCollector(self.engine))
         self.tick_seconds = tick_seconds
         self._runner_task: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
