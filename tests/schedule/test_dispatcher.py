@@ -6,20 +6,31 @@ from __future__ import annotations
 import email
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import free_port
+from tests.schedule.conftest import COMPANY
 from vigie.clock import ManualClock
-from vigie.schedule import Dispatcher, NotificationRequest, ScheduleConfig
+from vigie.schedule import (
+    Dispatcher,
+    NotificationRequest,
+    ScheduleConfig,
+    is_on_duty,
+    is_working,
+)
 from vigie.schedule.mailer import SmtpMailer, SmtpSettings
 from vigie.schedule.notifications import list_notifications
+from vigie.store import connect, upgrade
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -147,3 +158,48 @@ def test_a_failed_email_is_retried_later(engine: sa.Engine, company: ScheduleCon
     )
     assert record.status == "held"
     assert record.audit[-1].decision == "held" and "e-mail failed" in record.audit[-1].detail
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 20), timezones=st.just(UTC)
+    ),
+    urgent=st.booleans(),
+    steps=st.lists(st.integers(min_value=1, max_value=60 * 60), min_size=1, max_size=12),
+)
+def test_whatever_the_clock_does_delivery_happens_on_duty(
+    tmp_path_factory: pytest.TempPathFactory,
+    start: datetime,
+    urgent: bool,
+    steps: list[int],
+) -> None:
+    """However the clock jumps (minutes to days), a notification is delivered only to a
+    person who is working then — or on duty, for an urgent one — never to Marie off duty."""
+    company = msgspec.convert(COMPANY, ScheduleConfig)
+    engine = connect(f"sqlite:///{tmp_path_factory.mktemp('prop')}/vigie.db")
+    upgrade(engine)
+    clock = ManualClock(start)
+    dispatcher = Dispatcher(engine=engine, config=company, clock=clock)
+    dispatcher.submit(
+        NotificationRequest(key="p", recipient="marie", subject="s", body="b", urgent=urgent)
+    )
+    dispatcher.deliver_due()
+    for minutes in steps:
+        clock.advance(timedelta(minutes=minutes))
+        dispatcher.deliver_due()
+    with engine.connect() as conn:
+        records = list_notifications(conn)
+    engine.dispose()
+    for record in records:
+        if record.status != "delivered":
+            continue
+        assert record.delivered_at is not None and record.recipient is not None
+        person = company.person(record.recipient)
+        assert person is not None
+        if record.recipient == "marie":
+            assert is_working(company, person, record.delivered_at)
+        else:
+            assert urgent and is_on_duty(company, person, record.delivered_at)
