@@ -180,6 +180,28 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+@playbook_app.command("list")
+def playbook_list(config: ConfigOption = None) -> None:
+    """List the playbooks of vigie.yaml, what starts them and their steps.
+
+    Example: vigie playbook list -c vigie.yaml
+    """
+    settings = _settings(None, config)
+    if not settings.config.playbooks:
+        console.print("no playbooks configured / aucun playbook configuré")
+        return
+    for book in settings.config.playbooks:
+        starts = (
+            ", ".join(f"{t.rule} ({'/'.join(t.status)})" for t in book.triggers)
+            or "by hand / à la main"
+        )
+        state = "" if book.enabled else " [disabled / désactivé]"
+        console.print(f"[bold]{book.name}[/bold]{state}: {starts}")
+        for index, step in enumerate(book.steps):
+            when = f" when {step.when}" if step.when else ""
+            console.print(f"  {index + 1}. {step.label(index)} [{step.action}]{when}", markup=False)
+
+
 @playbook_app.command("run")
 def playbook_run(
     name: Annotated[str, typer.Argument(help="The playbook's name in vigie.yaml.")],

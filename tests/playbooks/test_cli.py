@@ -75,3 +75,12 @@ def test_unknown_playbook_and_bad_params_exit_2(tmp_path: Path) -> None:
         app, ["playbook", "run", "flag", "-p", "page", "-c", str(config), "--db", db]
     )
     assert bad.exit_code == 2
+
+
+def test_list_shows_playbooks_and_their_steps(tmp_path: Path) -> None:
+    """`vigie playbook list` names each playbook, what starts it, and its steps."""
+    config, _db = _write(tmp_path)
+    result = CliRunner().invoke(app, ["playbook", "list", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "flag" in result.output and "page.flag" in result.output
+    assert "by hand" in result.output
