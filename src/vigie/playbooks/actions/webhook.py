@@ -27,6 +27,7 @@ import httpx
 import msgspec
 import sqlalchemy as sa
 
+from vigie.clock import SystemClock
 from vigie.log.sql import to_us
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings, WebhookEndpoint
 from vigie.store.schema import Offset, metadata
@@ -294,7 +295,9 @@ def send_event(
             endpoint=endpoint,
             event=event,
             settings=context.settings,
-            now=context.clock.now,
+            # Receivers check webhook-timestamp against their own wall clock (replay
+            # protection), so it is the real time even when Vigie runs on simulated time.
+            now=SystemClock().now,
             sleep=context.sleep,
         )
         status = "delivered"
