@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import msgspec
@@ -16,6 +17,10 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
+from tests.playbooks.stores import (
+    open_store,
+    shared_postgres_url,  # noqa: F401
+)
 from vigie.clock import Clock, ManualClock
 from vigie.playbooks import ActionRegistry, Playbook, PlaybookEngine, PlaybookTrigger
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings
@@ -58,7 +63,7 @@ class Crash(BaseException):
 
 
 def make_engine(
-    engine: sa.Engine,
+    store: sa.Engine,
     playbooks: Sequence[Playbook],
     *,
     clock: Clock | None = None,
@@ -71,9 +76,9 @@ def make_engine(
     """A PlaybookEngine with the installed actions plus `actions`."""
     clock = clock or ManualClock(START)
     schedule = schedule or ScheduleConfig()
-    dispatcher = Dispatcher(engine=engine, config=schedule, clock=clock, mailer=mailer)
+    dispatcher = Dispatcher(engine=store, config=schedule, clock=clock, mailer=mailer)
     return PlaybookEngine(
-        engine=engine,
+        engine=store,
         playbooks=playbooks,
         registry=ActionRegistry.from_entry_points(extra=actions),
         schedule=schedule,
@@ -139,3 +144,9 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A migrated, empty store on SQLite and on PostgreSQL (one database per session)."""
+    yield from open_store(request, tmp_path)
