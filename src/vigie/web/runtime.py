@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -13,8 +14,14 @@ from vigie.ingest.ingestor import Ingestor
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.eventlog import AppendResult
 from vigie.metrics import Metrics
+from vigie.playbooks import ActionRegistry, PlaybookEngine
+from vigie.playbooks.collector import PlaybookCollector
+from vigie.schedule import Dispatcher
+from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
+
+logger = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -27,6 +34,7 @@ class Runtime:
         clock: Clock | None = None,
         engine: sa.Engine | None = None,
         processors: Sequence[Processor] = (),
+        tick_seconds: float = 1.0,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -44,7 +52,26 @@ class Runtime:
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
         )
+        config = settings.config
+        self.dispatcher = Dispatcher(
+            engine=self.engine,
+            config=config.schedule,
+            clock=self.clock,
+            mailer=SmtpMailer(config.actions.smtp) if config.actions.smtp else None,
+        )
+        self.playbooks = PlaybookEngine(
+            engine=self.engine,
+            playbooks=config.playbooks,
+            registry=ActionRegistry.from_entry_points(),
+            schedule=config.schedule,
+            settings=config.actions,
+            dispatcher=self.dispatcher,
+            clock=self.clock,
+        )
+        self.metrics.registry.register(PlaybookCollector(self.engine))
+        self.tick_seconds = tick_seconds
         self._runner_task: asyncio.Task[None] | None = None
+        self._timer_task: asyncio.Task[None] | None = None
 
     def _committed(self, results: Sequence[AppendResult]) -> None:
         if any(r.accepted for r in results):
@@ -55,13 +82,32 @@ class Runtime:
         await asyncio.to_thread(upgrade, self.engine)
         self.committer.start()
         self._runner_task = asyncio.create_task(self.runner.run_forever(), name="vigie-processors")
+        self._timer_task = asyncio.create_task(self._timer(), name="vigie-timer")
+
+    async def _timer(self) -> None:
+        """Run enqueued or interrupted playbook runs and deliver held notifications when due."""
+        try:
+            await asyncio.to_thread(self.dispatcher.recover)
+        except Exception:
+            logger.exception("recovering notifications caught while sending failed")
+        while True:
+            for job, what in (
+                (self.playbooks.resume, "running playbooks"),
+                (self.dispatcher.deliver_due, "delivering held notifications"),
+            ):
+                try:
+                    await asyncio.to_thread(job)
+                except Exception:
+                    logger.exception("%s failed; will retry", what)
+            await asyncio.sleep(self.tick_seconds)
 
     async def stop(self) -> None:
         """Drain the writer and stop the processors."""
-        if self._runner_task is not None:
-            self._runner_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner_task
+        for task in (self._timer_task, self._runner_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await asyncio.to_thread(self.committer.stop)
         await asyncio.to_thread(self.log.close)
         self.engine.dispose()
