@@ -9,9 +9,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 import vigie
 from vigie.store import connect, upgrade
+from vigie.store.migrate import alembic_config
 from vigie.store.schema import metadata
 
 
@@ -51,7 +53,8 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
             versions = [
                 row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")
             ]
-        assert "0001_foundation" in versions
+        heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
+        assert sorted(versions) == sorted(heads)
         assert _differences(engine) == []
     finally:
         engine.dispose()
