@@ -61,16 +61,14 @@ def serve(
 
     Example: vigie serve --db postgresql://vigie@localhost/vigie --config vigie.yaml
     """
-    import uvicorn
-
     from vigie.web import create_app
-    from vigie.web.server import uvicorn_config
+    from vigie.web.server import Server, uvicorn_config
 
     settings = _settings(db, config)
     _announce_key(settings)
     application = create_app(settings)
     console.print(f"Vigie on http://{host}:{port}  (API docs: /docs, metrics: /metrics)")
-    uvicorn.Server(uvicorn_config(application, host=host, port=port)).run()
+    Server(uvicorn_config(application, host=host, port=port)).run()
 
 
 def _announce_key(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""Everything a running server holds: store, log, writer, processors, metrics and clock."""
+"""Everything a running server holds: store, log, writer, processors, live feed, metrics, clock."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from vigie.log.eventlog import AppendResult
 from vigie.metrics import Metrics
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
+from vigie.web.live import LiveHub
 
 
 class Runtime:
@@ -34,6 +35,7 @@ class Runtime:
         self.metrics = Metrics()
         self.log = SqlEventLog(self.engine)
         self.runner = ProcessorRunner(self.log, processors)
+        self.live = LiveHub(self.log, self.clock)
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
@@ -43,15 +45,18 @@ class Runtime:
     def _committed(self, results: Sequence[AppendResult]) -> None:
         if any(r.accepted for r in results):
             self.runner.notify()
+            self.live.notify()
 
     async def start(self) -> None:
-        """Migrate the store, start the writer and the processors."""
+        """Migrate the store, start the live feed, the writer and the processors."""
         await asyncio.to_thread(upgrade, self.engine)
+        await self.live.start()
         self.committer.start()
         self._runner_task = asyncio.create_task(self.runner.run_forever(), name="vigie-processors")
 
     async def stop(self) -> None:
         """Drain the writer and stop the processors."""
+        await self.live.stop()
         if self._runner_task is not None:
             self._runner_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
