@@ -6,13 +6,17 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 
 from vigie.config import ConfigError
 from vigie.settings import Settings, build_settings
+
+if TYPE_CHECKING:
+    from vigie.auth.audit import Actor
 
 app = typer.Typer(
     name="vigie",
@@ -24,7 +28,9 @@ db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
 bench_app = typer.Typer(
     help="Benchmarks; each finishes within a minute by default.", no_args_is_help=True
 )
+users_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 app.add_typer(bench_app, name="bench")
 
 console = Console()
@@ -160,6 +166,113 @@ def db_upgrade(db: DbOption = None) -> None:
     upgrade(engine)
     engine.dispose()
     console.print(f"database is up to date: {engine.url.render_as_string(hide_password=True)}")
+
+
+def _migrated_engine(db: str | None) -> sa.Engine:
+    from vigie.store import connect, upgrade
+
+    engine = connect(_settings(db, None).db_url)
+    upgrade(engine)
+    return engine
+
+
+def _cli_actor() -> Actor:
+    import getpass
+
+    from vigie.auth.audit import Actor
+
+    return Actor(name=f"cli:{getpass.getuser()}", role="admin")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    role: Annotated[
+        str,
+        typer.Option(help="admin, manager, marketing, sales, support, finance or read-only."),
+    ],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password."),
+    ],
+    staff_id: Annotated[
+        str | None, typer.Option(help="The staff member this user is (sales and managers).")
+    ] = None,
+    display_name: Annotated[str | None, typer.Option(help="Name shown in the interface.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a user with a role; the password is asked for when not given.
+
+    Example: vigie users create --username alice --role sales --staff-id st_alice
+    """
+    from vigie.auth import audit
+    from vigie.auth.users import UserError, create_user
+    from vigie.clock import SystemClock
+
+    engine = _migrated_engine(db)
+    now = SystemClock().now()
+    try:
+        user = create_user(
+            engine=engine,
+            username=username,
+            password=password,
+            role=role,
+            staff_id=staff_id,
+            display_name=display_name,
+            now=now,
+        )
+    except UserError as exc:
+        err.print(f"[red]cannot create the user:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    audit.record(
+        engine=engine,
+        actor=_cli_actor(),
+        action="user.create",
+        entity="users",
+        entity_id=str(user.id),
+        at=now,
+        details={"username": user.username, "role": user.role.value},
+    )
+    engine.dispose()
+    console.print(f"user [bold]{user.username}[/bold] created with role {user.role.value}")
+
+
+@users_app.command("token")
+def users_token(
+    username: Annotated[str, typer.Argument(help="The user the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    db: DbOption = None,
+) -> None:
+    """Issue an API token for a user and print it once (send it as `Authorization: Bearer`).
+
+    Example: vigie users token alice --name reporting-script
+    """
+    from vigie.auth import audit
+    from vigie.auth.tokens import issue_token
+    from vigie.auth.users import users
+    from vigie.clock import SystemClock
+
+    engine = _migrated_engine(db)
+    with engine.connect() as conn:
+        user_id = conn.execute(
+            sa.select(users.c.id).where(users.c.username == username, users.c.disabled_at.is_(None))
+        ).scalar()
+    if user_id is None:
+        err.print(f"[red]no active user named {username!r}[/red] (vigie users create …)")
+        raise typer.Exit(2)
+    now = SystemClock().now()
+    issued = issue_token(engine=engine, user_id=int(user_id), name=name, now=now)
+    audit.record(
+        engine=engine,
+        actor=_cli_actor(),
+        action="token.issue",
+        entity="users",
+        entity_id=str(user_id),
+        at=now,
+        details={"token_id": issued.id, "name": name},
+    )
+    engine.dispose()
+    print(issued.token)
 
 
 @bench_app.command("ingest")

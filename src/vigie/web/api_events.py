@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Query, Response
 
-from vigie.web.deps import RuntimeDep
+from vigie.web.deps import EventsReader, RuntimeDep
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -19,6 +19,7 @@ def _json(data: Any) -> Response:
 @router.get("/events", response_class=Response)
 def list_events(
     runtime: RuntimeDep,
+    _user: EventsReader,
     type: Annotated[str | None, Query(description="track, identify, page, …")] = None,
     event: Annotated[str | None, Query(description="the tracked event's name")] = None,
     anonymous_id: Annotated[str | None, Query()] = None,
@@ -43,6 +44,7 @@ def list_events(
 @router.get("/rejected", response_class=Response)
 def list_rejected(
     runtime: RuntimeDep,
+    _user: EventsReader,
     before: Annotated[int | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:

@@ -17,11 +17,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from vigie import __version__
-from vigie.web.deps import RuntimeDep, SessionDep, SessionsDep
+from vigie.auth import audit
+from vigie.auth.audit import Actor
+from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS, login, session_user
+from vigie.auth.users import Principal
+from vigie.web import preferences
+from vigie.web.deps import RuntimeDep
 from vigie.web.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, negotiate
-from vigie.web.session import SessionData
-from vigie.web.users import authenticate
+from vigie.web.runtime import Runtime
 
+LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
@@ -54,10 +59,23 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
 
-def language_of(request: Request, session: SessionData) -> str:
-    """The user's chosen language, else the browser's preferred one."""
-    if session.language in LANGUAGES:
-        return session.language
+def signed_in(request: Request, runtime: Runtime) -> Principal | None:
+    """The user of the request's session cookie, if any."""
+    value = request.cookies.get(COOKIE)
+    if not value:
+        return None
+    return session_user(engine=runtime.engine, config=runtime.settings.config, value=value)
+
+
+def language_of(request: Request, runtime: Runtime, user: Principal | None) -> str:
+    """The user's chosen language, else this browser's choice, else `Accept-Language`."""
+    if user is not None:
+        chosen = preferences.get_language(engine=runtime.engine, user_id=user.id)
+        if chosen in LANGUAGES:
+            return chosen
+    cookie = request.cookies.get(LANGUAGE_COOKIE)
+    if cookie in LANGUAGES:
+        return cookie
     return negotiate(request.headers.get("accept-language"))
 
 
@@ -68,13 +86,14 @@ def _available_apis(request: Request) -> dict[str, str]:
 
 def _render(
     request: Request,
-    session: SessionData,
+    runtime: Runtime,
+    user: Principal | None,
     template: str,
     *,
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    language = language_of(request, session)
+    language = language_of(request, runtime, user)
     translate = Translator(language)
     return templates.TemplateResponse(
         request,
@@ -83,7 +102,7 @@ def _render(
             "_": translate,
             "lang": language,
             "languages": LANGUAGE_NAMES,
-            "user": session.username,
+            "user": user,
             "version": __version__,
             "messages": translate.subset("js."),
             "apis": _available_apis(request),
@@ -104,10 +123,11 @@ def _local(target: str | None, default: str = "/") -> str:
 
 
 def _page(name: str) -> Any:
-    def page(request: Request, session: SessionDep) -> Response:
-        if session.username is None:
+    def page(request: Request, runtime: RuntimeDep) -> Response:
+        user = signed_in(request, runtime)
+        if user is None:
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-        return _render(request, session, f"{name}.html", page=name)
+        return _render(request, runtime, user, f"{name}.html", page=name)
 
     page.__name__ = f"page_{name}"
     page.__doc__ = f"The {name} page."
@@ -125,27 +145,38 @@ for _name in PAGES:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, session: SessionDep, next: str = "/") -> Response:
+def login_form(request: Request, runtime: RuntimeDep, next: str = "/") -> Response:
     """The sign-in form."""
-    return _render(request, session, "login.html", page="login", next=_local(next), error=None)
+    return _render(request, runtime, None, "login.html", page="login", next=_local(next))
+
+
+def _actor(request: Request, user: Principal) -> Actor:
+    return Actor(
+        name=user.username,
+        role=user.role.value,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(
+def login_submit(
     request: Request,
     runtime: RuntimeDep,
-    sessions: SessionsDep,
-    session: SessionDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    """Check the user's name and password, then open a session."""
-    user = authenticate(runtime, username.strip(), password)
-    if user is None:
+    """Check the user's name and password, then open a session (a signed cookie)."""
+    config = runtime.settings.config
+    logged_in = login(
+        engine=runtime.engine, config=config, username=username.strip(), password=password
+    )
+    if logged_in is None:
         return _render(
             request,
-            session,
+            runtime,
+            None,
             "login.html",
             page="login",
             next=_local(next),
@@ -153,31 +184,51 @@ def login(
             username=username,
             status_code=401,
         )
-    language = user.language if user.language in LANGUAGES else language_of(request, session)
+    user, value = logged_in
     response = RedirectResponse(_local(next), status_code=303)
-    sessions.write(response, SessionData(username=user.username, language=language))
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=config.environment == "production",
+    )
+    audit.record(
+        engine=runtime.engine,
+        actor=_actor(request, user),
+        action="login",
+        entity="users",
+        entity_id=str(user.id),
+        at=runtime.clock.now(),
+    )
     return response
 
 
 @router.post("/logout")
-def logout(sessions: SessionsDep) -> Response:
+def logout() -> Response:
     """Close the session."""
     response = RedirectResponse("/login", status_code=303)
-    sessions.clear(response)
+    response.delete_cookie(COOKIE, httponly=True, samesite="lax")
     return response
 
 
 @router.post("/language")
 def choose_language(
-    sessions: SessionsDep,
-    session: SessionDep,
+    request: Request,
+    runtime: RuntimeDep,
     language: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    """Remember the interface language chosen by the user."""
+    """Remember the interface language: for the signed-in user, and for this browser."""
     response = RedirectResponse(_local(next), status_code=303)
     if language in LANGUAGES:
-        sessions.write(response, SessionData(username=session.username, language=language))
+        user = signed_in(request, runtime)
+        if user is not None:
+            preferences.set_language(engine=runtime.engine, user_id=user.id, language=language)
+        response.set_cookie(
+            LANGUAGE_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="lax"
+        )
     return response
 
 

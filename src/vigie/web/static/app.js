@@ -41,8 +41,8 @@ const Vigie = (() => {
     container.replaceChildren(...children.flat().filter((c) => c != null));
   }
 
-  function notice(key, values) {
-    return el("p", { class: "muted notice" }, t(key, values));
+  function notice(key, values, tag) {
+    return el(tag || "p", { class: "muted notice" }, t(key, values));
   }
 
   const has = (name) => name in config.apis;
@@ -75,13 +75,15 @@ const Vigie = (() => {
     return response.json();
   }
 
+  const itemTag = (container) => (container.tagName === "UL" || container.tagName === "OL" ? "li" : "p");
+
   // Run `load`, showing "not configured", "no data" or an error in `container` as needed.
   async function section(container, load) {
     try {
       const shown = await load();
-      if (shown === null) replace(container, notice("js.not_configured"));
+      if (shown === null) replace(container, notice("js.not_configured", null, itemTag(container)));
     } catch (error) {
-      replace(container, el("p", { class: "error", role: "alert" }, t("js.load_failed", { error: error.message })));
+      replace(container, el(itemTag(container), { class: "error", role: "alert" }, t("js.load_failed", { error: error.message })));
     }
   }
 
@@ -136,7 +138,7 @@ const Vigie = (() => {
       type: "scatter",
       mode: "lines",
       fill: "tozeroy",
-      line: { color: palette.line, width: 2, shape: "spline", smoothing: 0.6 },
+      line: { color: palette.line, width: 2, shape: "linear" },
       fillcolor: palette.fill,
       hoverinfo: "y",
     };
