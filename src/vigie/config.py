@@ -14,6 +14,9 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from vigie.kpi.metrics import Metric
+from vigie.rules.definitions import Alerting, Rule
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
 )
@@ -37,6 +40,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = None
     sources: list[Source] = []
+    metrics: list[Metric] = []
+    rules: list[Rule] = []
+    alerting: Alerting = msgspec.field(default_factory=Alerting)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -94,6 +100,7 @@ def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
 
 
 def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> None:
+    _check_metrics_and_rules(config, node, origin)
     names: set[str] = set()
     keys: set[str] = set()
     for i, source in enumerate(config.sources):
@@ -126,6 +133,27 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
             f"{origin}: secret_key (line {line}): a placeholder secret is refused outside "
             "development; set a long random value"
         )
+
+
+def _check_metrics_and_rules(config: Config, node: yaml.Node | None, origin: str) -> None:
+    metric_names: set[str] = set()
+    for i, metric in enumerate(config.metrics):
+        problems = metric.check()
+        if metric.name in metric_names:
+            problems.insert(0, ("name", f"metric {metric.name!r} is defined twice"))
+        for key, message in problems:
+            line = _line_of(node, ["metrics", i, key])
+            raise ConfigError(f"{origin}: metrics.{i}.{key} (line {line}): {message}")
+        metric_names.add(metric.name)
+    rule_names: set[str] = set()
+    for i, rule in enumerate(config.rules):
+        problems = rule.check(metric_names, rule_names)
+        if rule.name in rule_names:
+            problems.insert(0, ("name", f"rule {rule.name!r} is defined twice"))
+        for key, message in problems:
+            line = _line_of(node, ["rules", i, key])
+            raise ConfigError(f"{origin}: rules.{i}.{key} (line {line}): {message}")
+        rule_names.add(rule.name)
 
 
 def _is_placeholder(value: str) -> bool:

@@ -15,7 +15,7 @@ from vigie.clock import Clock
 from vigie.ingest.http import router as ingest_router
 from vigie.log import Processor
 from vigie.settings import Settings
-from vigie.web import api_auth, api_events, api_live, ui
+from vigie.web import api_alerts, api_auth, api_events, api_live, ui
 from vigie.web.runtime import Runtime
 
 
@@ -49,6 +49,7 @@ def create_app(
     app.include_router(ingest_router)
     app.include_router(api_events.router)
     app.include_router(api_auth.router)
+    app.include_router(api_alerts.router)
     app.include_router(api_live.router)
     ui.install(app)
 

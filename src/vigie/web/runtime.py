@@ -12,7 +12,12 @@ from vigie.clock import Clock, SystemClock
 from vigie.ingest.ingestor import Ingestor
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
 from vigie.log.eventlog import AppendResult
+from vigie.kpi.durations import parse_duration
 from vigie.metrics import Metrics
+from vigie.rules.evaluator import AlertingEngine
+from vigie.rules.feed import AlertFeed
+from vigie.rules.store import AlertStore
+from vigie.rules.webhook import AlertmanagerWebhook
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
 from vigie.web.live import LiveHub
@@ -34,13 +39,27 @@ class Runtime:
         self.engine = engine or connect(settings.db_url, synchronous=settings.sqlite_synchronous)
         self.metrics = Metrics()
         self.log = SqlEventLog(self.engine)
-        self.runner = ProcessorRunner(self.log, processors)
+        config = settings.config
+        self.alert_feed = AlertFeed()
+        self.webhooks = AlertmanagerWebhook(
+            config.alerting.webhooks, external_url=config.alerting.external_url
+        )
+        self.alerting = AlertingEngine(
+            config.metrics,
+            config.rules,
+            clock=self.clock,
+            store=AlertStore(self.engine),
+            listeners=[self.alert_feed, self.webhooks],
+        )
+        # The rules come first so that an alert does not wait for slower projections.
+        self.runner = ProcessorRunner(self.log, [self.alerting, *processors])
         self.live = LiveHub(self.log, self.clock)
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
         )
         self._runner_task: asyncio.Task[None] | None = None
+        self._tick_task: asyncio.Task[None] | None = None
 
     def _committed(self, results: Sequence[AppendResult]) -> None:
         if any(r.accepted for r in results):
@@ -51,15 +70,34 @@ class Runtime:
         """Migrate the store, start the live feed, the writer and the processors."""
         await asyncio.to_thread(upgrade, self.engine)
         await self.live.start()
+        lookback = parse_duration(self.settings.config.alerting.lookback)
+        await asyncio.to_thread(self.alerting.restore, self.log, lookback_us=lookback)
+        self.alert_feed.bind(asyncio.get_running_loop())
+        self.webhooks.start()
         self.committer.start()
         self._runner_task = asyncio.create_task(self.runner.run_forever(), name="vigie-processors")
+        self._tick_task = asyncio.create_task(self._tick(), name="vigie-rules-tick")
+
+    async def _tick(self) -> None:
+        seconds = parse_duration(self.settings.config.alerting.tick) / 1e6
+        while True:
+            await asyncio.sleep(seconds)
+            await asyncio.to_thread(self.alerting.tick)
+
+    def end_streams(self) -> None:
+        """End the open live streams (SSE), so that a shutdown does not wait for them."""
+        self.live.close()
+        self.alert_feed.close()
 
     async def stop(self) -> None:
         """Drain the writer and stop the processors."""
         await self.live.stop()
-        if self._runner_task is not None:
-            self._runner_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner_task
+        for task in (self._tick_task, self._runner_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await asyncio.to_thread(self.committer.stop)
+        await asyncio.to_thread(self.webhooks.stop)
+        self.alert_feed.close()
         self.engine.dispose()

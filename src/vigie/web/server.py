@@ -36,7 +36,7 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         runtime = getattr(getattr(self.config.app, "state", None), "runtime", None)
         if runtime is not None:
-            runtime.live.close()
+            runtime.end_streams()
         await super().shutdown(sockets)
 
 

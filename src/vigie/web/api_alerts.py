@@ -1,0 +1,77 @@
+"""REST and live stream of alerts and KPIs: `/api/alerts`, `/api/alerts/stream`, `/api/kpis`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import msgspec
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from vigie.web.deps import RuntimeDep
+
+router = APIRouter(prefix="/api", tags=["alerts"])
+HEARTBEAT_SECONDS = 15.0
+
+
+def _json(data: Any) -> Response:
+    return Response(content=msgspec.json.encode(data), media_type="application/json")
+
+
+@router.get("/alerts", response_class=Response)
+def list_alerts(
+    runtime: RuntimeDep,
+    status: Annotated[
+        Literal["pending", "firing", "resolved"] | None,
+        Query(description="only alerts in this state / seulement les alertes dans cet état"),
+    ] = None,
+    rule: Annotated[str | None, Query(description="only this rule's alerts")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Alerts newest first, with their evidence (KPI values, window, events and visitors)."""
+    alerts = runtime.alerting.store.list(status=status, rule=rule, limit=limit)  # type: ignore[union-attr]
+    return _json({"alerts": alerts})
+
+
+@router.get("/alerts/stream")
+async def stream_alerts(runtime: RuntimeDep, request: Request) -> StreamingResponse:
+    """Server-sent events: every alert change (`event: alert`), as it happens."""
+    feed = runtime.alert_feed
+    queue = feed.subscribe()
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b": vigie alerts\n\n"
+            while True:
+                try:
+                    alert = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield b": keep-alive\n\n"
+                    continue
+                if alert is None:
+                    return
+                yield b"event: alert\ndata: " + msgspec.json.encode(alert) + b"\n\n"
+        finally:
+            feed.unsubscribe(queue)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/kpis", response_class=Response)
+def list_kpis(
+    runtime: RuntimeDep,
+    metric: Annotated[str | None, Query(description="only this metric")] = None,
+) -> Response:
+    """Every metric's current window value per group."""
+    rows = runtime.alerting.snapshot()
+    if metric is not None:
+        rows = [r for r in rows if r["metric"] == metric]
+    return _json({"kpis": rows})
