@@ -14,6 +14,9 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from vigie.analytics.config import AnalyticsConfig
+from vigie.analytics.config import problems as analytics_problems
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
 )
@@ -23,12 +26,20 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message names the file, key path and line."""
 
 
+class TrackerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What the browser tracker (`/t.js`) of a source may do before and after consent."""
+
+    consent_required: bool = False
+    form_fields: list[str] = []
+
+
 class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A sender of events, recognised by its write key."""
 
     name: str
     write_key: str
     description: str | None = None
+    tracker: TrackerSettings = msgspec.field(default_factory=TrackerSettings)
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -37,6 +48,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = None
     sources: list[Source] = []
+    analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -126,6 +138,13 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
             f"{origin}: secret_key (line {line}): a placeholder secret is refused outside "
             "development; set a long random value"
         )
+
+
+    for path, reason in analytics_problems(config.analytics):
+        full: list[str | int] = ["analytics", *path]
+        line = _line_of(node, full)
+        key = ".".join(str(p) for p in full)
+        raise ConfigError(f"{origin}: {key} (line {line}): {reason}")
 
 
 def _is_placeholder(value: str) -> bool:

@@ -12,10 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigie import __version__
 from vigie.clock import Clock
+from vigie.ingest.cors import TrackerCors
 from vigie.ingest.http import router as ingest_router
+from vigie.ingest.tracker import router as tracker_router
 from vigie.log import Processor
 from vigie.settings import Settings
-from vigie.web import api_events
+from vigie.web import api_analytics, api_events
 from vigie.web.runtime import Runtime
 
 
@@ -48,6 +50,9 @@ def create_app(
     app.state.ingestor = runtime.ingestor
     app.include_router(ingest_router)
     app.include_router(api_events.router)
+    app.include_router(tracker_router)
+    app.include_router(api_analytics.router)
+    app.add_middleware(TrackerCors)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from vigie.analytics import AnalyticsProcessor
 from vigie.clock import Clock, SystemClock
 from vigie.ingest.ingestor import Ingestor
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
@@ -34,6 +35,8 @@ class Runtime:
         self.metrics = Metrics()
         self.log = SqlEventLog(self.engine)
         self.runner = ProcessorRunner(self.log, processors)
+        self.analytics = AnalyticsProcessor(settings.config.analytics, engine=self.engine)
+        self.runner.add(self.analytics)
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
@@ -47,6 +50,8 @@ class Runtime:
     async def start(self) -> None:
         """Migrate the store, start the writer and the processors."""
         await asyncio.to_thread(upgrade, self.engine)
+        # The analytics counters live in memory: rebuild them from the start of the log.
+        await asyncio.to_thread(self.log.save_checkpoint, self.analytics.name, 1)
         self.committer.start()
         self._runner_task = asyncio.create_task(self.runner.run_forever(), name="vigie-processors")
 
