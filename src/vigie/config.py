@@ -14,6 +14,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from vigie.analytics.config import AnalyticsConfig
+from vigie.analytics.config import problems as analytics_problems
 from vigie.kpi.metrics import Metric
 from vigie.rules.definitions import Alerting, Rule
 
@@ -26,12 +28,20 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message names the file, key path and line."""
 
 
+class TrackerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What the browser tracker (`/t.js`) of a source may do before and after consent."""
+
+    consent_required: bool = False
+    form_fields: list[str] = []
+
+
 class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A sender of events, recognised by its write key."""
 
     name: str
     write_key: str
     description: str | None = None
+    tracker: TrackerSettings = msgspec.field(default_factory=TrackerSettings)
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -43,6 +53,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metrics: list[Metric] = []
     rules: list[Rule] = []
     alerting: Alerting = msgspec.field(default_factory=Alerting)
+    analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -101,6 +112,7 @@ def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
 
 def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> None:
     _check_metrics_and_rules(config, node, origin)
+    _check_analytics(config, node, origin)
     names: set[str] = set()
     keys: set[str] = set()
     for i, source in enumerate(config.sources):
@@ -154,6 +166,14 @@ def _check_metrics_and_rules(config: Config, node: yaml.Node | None, origin: str
             line = _line_of(node, ["rules", i, key])
             raise ConfigError(f"{origin}: rules.{i}.{key} (line {line}): {message}")
         rule_names.add(rule.name)
+
+
+def _check_analytics(config: Config, node: yaml.Node | None, origin: str) -> None:
+    for path, reason in analytics_problems(config.analytics):
+        full: list[str | int] = ["analytics", *path]
+        line = _line_of(node, full)
+        key = ".".join(str(p) for p in full)
+        raise ConfigError(f"{origin}: {key} (line {line}): {reason}")
 
 
 def _is_placeholder(value: str) -> bool:

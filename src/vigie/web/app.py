@@ -12,10 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigie import __version__
 from vigie.clock import Clock
+from vigie.ingest.cors import TrackerCors
 from vigie.ingest.http import router as ingest_router
+from vigie.ingest.tracker import router as tracker_router
 from vigie.log import Processor
 from vigie.settings import Settings
-from vigie.web import api_alerts, api_auth, api_events, api_live, ui
+from vigie.web import api_alerts, api_analytics, api_auth, api_events, api_live, ui
 from vigie.web.runtime import Runtime
 
 
@@ -51,6 +53,9 @@ def create_app(
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)
     app.include_router(api_live.router)
+    app.include_router(tracker_router)
+    app.include_router(api_analytics.router)
+    app.add_middleware(TrackerCors)
     ui.install(app)
 
     @app.get("/healthz", tags=["ops"])

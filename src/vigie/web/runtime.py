@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from vigie.analytics import AnalyticsProcessor
 from vigie.clock import Clock, SystemClock
 from vigie.ingest.ingestor import Ingestor
+from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
 from vigie.log.eventlog import AppendResult
-from vigie.kpi.durations import parse_duration
 from vigie.metrics import Metrics
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -53,6 +54,8 @@ class Runtime:
         )
         # The rules come first so that an alert does not wait for slower projections.
         self.runner = ProcessorRunner(self.log, [self.alerting, *processors])
+        self.analytics = AnalyticsProcessor(settings.config.analytics, engine=self.engine)
+        self.runner.add(self.analytics)
         self.live = LiveHub(self.log, self.clock)
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
@@ -74,6 +77,8 @@ class Runtime:
         await asyncio.to_thread(self.alerting.restore, self.log, lookback_us=lookback)
         self.alert_feed.bind(asyncio.get_running_loop())
         self.webhooks.start()
+        # The analytics counters live in memory: rebuild them from the start of the log.
+        await asyncio.to_thread(self.log.save_checkpoint, self.analytics.name, 1)
         self.committer.start()
         self._runner_task = asyncio.create_task(self.runner.run_forever(), name="vigie-processors")
         self._tick_task = asyncio.create_task(self._tick(), name="vigie-rules-tick")
