@@ -29,8 +29,13 @@ bench_app = typer.Typer(
     help="Benchmarks; each finishes within a minute by default.", no_args_is_help=True
 )
 users_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
+playbook_app = typer.Typer(
+    help="Playbooks: run one by hand, or see what it would do. / Exécuter un playbook.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(playbook_app, name="playbook")
 app.add_typer(bench_app, name="bench")
 
 console = Console()
@@ -273,6 +278,68 @@ def users_token(
     )
     engine.dispose()
     print(issued.token)
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            err.print(f"[red]--param {pair!r}[/red]: write KEY=VALUE / écrivez CLÉ=VALEUR")
+            raise typer.Exit(2)
+        params[key] = value
+    return params
+
+
+@playbook_app.command("run")
+def playbook_run(
+    name: Annotated[str, typer.Argument(help="The playbook's name in vigie.yaml.")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="KEY=VALUE for the templates; repeat as needed."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would happen; act on nothing.")
+    ] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run a playbook now, by hand, and print each step's result (or its plan with --dry-run).
+
+    Example: vigie playbook run conversion-drop --param page=/lunch --dry-run -c vigie.yaml
+    """
+    from vigie.playbooks import PlaybookNotFound
+    from vigie.store import upgrade
+    from vigie.web.runtime import Runtime
+
+    settings = _settings(db, config)
+    params = _params(param or [])
+    runtime = Runtime(settings)
+    try:
+        upgrade(runtime.engine)
+        engine = runtime.playbooks
+        if dry_run:
+            plan = engine.plan(name, engine.manual_trigger(name, params), params)
+            console.print(f"[bold]{name}[/bold] — dry run / simulation")
+            for step in plan.steps:
+                detail = json.dumps(step.params, ensure_ascii=False) if step.params else step.reason
+                console.print(
+                    f"  {step.index + 1}. {step.name} [{step.action}] {step.outcome}: {detail}"
+                )
+            return
+        record = engine.run(name, params)
+    except PlaybookNotFound as exc:
+        err.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.engine.dispose()
+    words = {"succeeded": "succeeded / réussi", "failed": "failed / échoué"}
+    console.print(f"run {record.id}: {words.get(record.status, record.status)}")
+    for s in record.steps:
+        outcome = json.dumps(s.result, ensure_ascii=False) if s.result is not None else s.error
+        console.print(f"  {s.index + 1}. {s.name} [{s.action}] {s.status} ×{s.attempts}: {outcome}")
+    if record.status != "succeeded":
+        raise typer.Exit(1)
 
 
 @bench_app.command("ingest")

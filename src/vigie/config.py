@@ -17,7 +17,10 @@ import yaml
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
 from vigie.kpi.metrics import Metric
+from vigie.playbooks.actions.base import ActionSettings
+from vigie.playbooks.playbooks import Playbook
 from vigie.rules.definitions import Alerting, Rule
+from vigie.schedule.schedules import ScheduleConfig
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
@@ -54,6 +57,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rules: list[Rule] = []
     alerting: Alerting = msgspec.field(default_factory=Alerting)
     analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
+    schedule: ScheduleConfig = msgspec.field(default_factory=ScheduleConfig)
+    playbooks: list[Playbook] = []
+    actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -145,6 +151,27 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
             f"{origin}: secret_key (line {line}): a placeholder secret is refused outside "
             "development; set a long random value"
         )
+
+    _check_playbooks(config, node, origin)
+
+
+def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> None:
+    from vigie.playbooks.registry import ActionRegistry
+    from vigie.playbooks.validation import check as check_playbooks
+    from vigie.schedule.schedules import check as check_schedule
+
+    problems = check_schedule(config.schedule) + check_playbooks(
+        config.playbooks,
+        config.actions,
+        config.schedule,
+        actions=ActionRegistry.from_entry_points().names(),
+    )
+    if problems:
+        path, message = problems[0]
+        line = _line_of(node, path)
+        where = f" (line {line})" if line else ""
+        key = ".".join(str(p) for p in path)
+        raise ConfigError(f"{origin}: {key}{where}: {message}")
 
 
 def _check_metrics_and_rules(config: Config, node: yaml.Node | None, origin: str) -> None:

@@ -17,7 +17,16 @@ from vigie.ingest.http import router as ingest_router
 from vigie.ingest.tracker import router as tracker_router
 from vigie.log import Processor
 from vigie.settings import Settings
-from vigie.web import api_alerts, api_analytics, api_auth, api_events, api_live, ui
+from vigie.web import (
+    api_alerts,
+    api_analytics,
+    api_auth,
+    api_events,
+    api_live,
+    api_playbooks,
+    api_schedule,
+    ui,
+)
 from vigie.web.runtime import Runtime
 
 
@@ -56,6 +65,8 @@ def create_app(
     app.include_router(tracker_router)
     app.include_router(api_analytics.router)
     app.add_middleware(TrackerCors)
+    app.include_router(api_playbooks.router)
+    app.include_router(api_schedule.router)
     ui.install(app)
 
     @app.get("/healthz", tags=["ops"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -15,13 +16,18 @@ from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
 from vigie.log.eventlog import AppendResult
 from vigie.metrics import Metrics
+from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
 from vigie.rules.store import AlertStore
 from vigie.rules.webhook import AlertmanagerWebhook
+from vigie.schedule import Dispatcher
+from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
 from vigie.web.live import LiveHub
+
+logger = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -34,6 +40,7 @@ class Runtime:
         clock: Clock | None = None,
         engine: sa.Engine | None = None,
         processors: Sequence[Processor] = (),
+        tick_seconds: float = 1.0,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -61,8 +68,26 @@ class Runtime:
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
         )
+        config = settings.config
+        self.dispatcher = Dispatcher(
+            engine=self.engine,
+            config=config.schedule,
+            clock=self.clock,
+            mailer=SmtpMailer(config.actions.smtp) if config.actions.smtp else None,
+        )
+        self.playbooks = PlaybookEngine(
+            engine=self.engine,
+            playbooks=config.playbooks,
+            registry=ActionRegistry.from_entry_points(),
+            schedule=config.schedule,
+            settings=config.actions,
+            dispatcher=self.dispatcher,
+            clock=self.clock,
+        )
+        self.tick_seconds = tick_seconds
         self._runner_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
+        self._timer_task: asyncio.Task[None] | None = None
 
     def _committed(self, results: Sequence[AppendResult]) -> None:
         if any(r.accepted for r in results):
@@ -82,12 +107,27 @@ class Runtime:
         self.committer.start()
         self._runner_task = asyncio.create_task(self.runner.run_forever(), name="vigie-processors")
         self._tick_task = asyncio.create_task(self._tick(), name="vigie-rules-tick")
+        self._timer_task = asyncio.create_task(self._timer(), name="vigie-timer")
 
     async def _tick(self) -> None:
         seconds = parse_duration(self.settings.config.alerting.tick) / 1e6
         while True:
             await asyncio.sleep(seconds)
             await asyncio.to_thread(self.alerting.tick)
+
+    async def _timer(self) -> None:
+        """Resume interrupted playbook runs, then deliver held notifications when due."""
+        try:
+            await asyncio.to_thread(self.dispatcher.recover)
+            await asyncio.to_thread(self.playbooks.resume)
+        except Exception:
+            logger.exception("resuming playbook runs failed")
+        while True:
+            try:
+                await asyncio.to_thread(self.dispatcher.deliver_due)
+            except Exception:
+                logger.exception("delivering held notifications failed; will retry")
+            await asyncio.sleep(self.tick_seconds)
 
     def end_streams(self) -> None:
         """End the open live streams (SSE), so that a shutdown does not wait for them."""
@@ -97,7 +137,7 @@ class Runtime:
     async def stop(self) -> None:
         """Drain the writer and stop the processors."""
         await self.live.stop()
-        for task in (self._tick_task, self._runner_task):
+        for task in (self._tick_task, self._timer_task, self._runner_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

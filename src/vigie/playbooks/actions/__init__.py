@@ -1,0 +1,1 @@
+"""Vigie's own actions, each registered through the `vigie.actions` entry points."""

@@ -1,0 +1,104 @@
+"""The one door every action comes through, Vigie's own and a third party's alike.
+
+An action is a class registered under the `vigie.actions` entry-point group (see
+pyproject.toml). It names its parameters as a msgspec Struct (`params_type`) and does its
+work in `run`, given an `ActionContext`. `run` must be idempotent on `context.key`: after
+a crash the step may be run again with the same key, and must not act twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
+
+import msgspec
+import sqlalchemy as sa
+
+from vigie.clock import Clock
+from vigie.playbooks.trigger import PlaybookTrigger
+from vigie.schedule import Dispatcher, ScheduleConfig
+from vigie.schedule.mailer import SmtpSettings
+
+
+class WebhookEndpoint(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A receiver of signed CloudEvents (Standard Webhooks signature)."""
+
+    name: str
+    url: str
+    secret: str
+    timeout_seconds: float = 15.0
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 60.0
+
+
+class Zone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A place with loudspeakers: a shop's aisle, a street, a shopping centre."""
+
+    name: str
+    language: str = "fr"
+    public_address: str | None = None
+    """Name of the webhook endpoint of the zone's public-address system, if any."""
+
+
+class ActionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The `actions:` section of vigie.yaml: where actions send things."""
+
+    source: str = "urn:vigie"
+    smtp: SmtpSettings | None = None
+    webhooks: list[WebhookEndpoint] = []
+    zones: list[Zone] = []
+    queues: dict[str, list[str]] = {}
+    allow_private_networks: bool = False
+    broadcast_dir: str = "./vigie-data/broadcasts"
+    espeak: str = "/usr/bin/espeak-ng"
+
+    def webhook(self, name: str) -> WebhookEndpoint | None:
+        """The endpoint called `name`, if any."""
+        return next((w for w in self.webhooks if w.name == name), None)
+
+    def zone(self, name: str) -> Zone | None:
+        """The zone called `name`, if any."""
+        return next((z for z in self.zones if z.name == name), None)
+
+
+class ActionError(Exception):
+    """An action failed; `retryable` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ActionContext(msgspec.Struct, kw_only=True):
+    """What an action may use: the store, the clock, the people, where to send, and the
+    idempotency key of this step of this run."""
+
+    key: str
+    run_id: str
+    trigger: PlaybookTrigger
+    engine: sa.Engine
+    clock: Clock
+    schedule: ScheduleConfig
+    settings: ActionSettings
+    dispatcher: Dispatcher
+    sleep: Callable[[float], None] = time.sleep
+
+
+class Action(Protocol):
+    """A kind of step: `chat.invite`, `webhook`, `notify`, … or a plugin's."""
+
+    name: ClassVar[str]
+    params_type: ClassVar[type[msgspec.Struct]]
+
+    def run(self, params: Any, context: ActionContext) -> dict[str, Any]:
+        """Do the work once for `context.key`; return a JSON-able summary of what was done."""
+        ...
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT just made."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

@@ -1,0 +1,34 @@
+"""Working hours, time zones and the right to disconnect: a notification for someone off
+duty waits for their next working period, or goes to someone on duty when urgent."""
+
+from vigie.schedule.dispatcher import Dispatcher, NotificationRequest
+from vigie.schedule.intervals import NamedInterval, TimeInterval, TimeRange
+from vigie.schedule.routing import Decision, decide
+from vigie.schedule.schedules import (
+    Channel,
+    Person,
+    Policy,
+    ScheduleConfig,
+    Team,
+    is_on_duty,
+    is_working,
+    next_working_instant,
+)
+
+__all__ = [
+    "Channel",
+    "Decision",
+    "Dispatcher",
+    "NamedInterval",
+    "NotificationRequest",
+    "Person",
+    "Policy",
+    "ScheduleConfig",
+    "Team",
+    "TimeInterval",
+    "TimeRange",
+    "decide",
+    "is_on_duty",
+    "is_working",
+    "next_working_instant",
+]

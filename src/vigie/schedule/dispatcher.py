@@ -1,0 +1,266 @@
+"""The dispatcher: takes notifications in, applies the right to disconnect, delivers them
+now or when the recipient's working period starts, and audits every decision.
+
+The decisions are `vigie.schedule.routing.decide`; this module only stores and sends. A
+timer of the Runtime calls `deliver_due()`; time comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import datetime, timedelta
+
+import msgspec
+import sqlalchemy as sa
+
+from vigie.clock import Clock
+from vigie.log.sql import to_us
+from vigie.schedule import notifications as store
+from vigie.schedule.mailer import Mailer
+from vigie.schedule.routing import Decision, decide
+from vigie.schedule.schedules import (
+    Channel,
+    ScheduleConfig,
+    channels,
+    is_on_duty,
+    is_working,
+    next_working_instant,
+)
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_FAILURE = timedelta(minutes=5)
+
+
+class NotificationRequest(msgspec.Struct, kw_only=True):
+    """A message for a person or a team; `key` makes submitting it twice harmless."""
+
+    key: str
+    recipient: str
+    subject: str
+    body: str
+    urgent: bool = False
+    run_id: str | None = None
+
+
+def _channel_names(chosen: list[Channel]) -> list[str]:
+    return [f"{c.type}:{c.address}" if c.address else c.type for c in chosen]
+
+
+class Dispatcher:
+    """Stores, holds, reroutes and delivers notifications for the people of `config`."""
+
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        config: ScheduleConfig,
+        clock: Clock,
+        mailer: Mailer | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self.mailer = mailer
+
+    def submit(self, request: NotificationRequest) -> list[store.NotificationRecord]:
+        """Decide and store `request`, delivering at once to whoever is on duty now."""
+        with self.engine.connect() as conn:
+            existing = store.find(conn, key=request.key)
+        if existing:
+            return existing
+        now = self.clock.now()
+        decisions = decide(self.config, recipient=request.recipient, urgent=request.urgent, at=now)
+        ids: list[int] = []
+        try:
+            with self.engine.begin() as conn:
+                for decision in decisions:
+                    ids.append(self._insert(conn, request, decision, now))
+        except sa.exc.IntegrityError:
+            with self.engine.connect() as conn:
+                return store.find(conn, key=request.key)
+        for notification_id, decision in zip(ids, decisions, strict=True):
+            if decision.outcome in ("deliver", "reroute"):
+                self._deliver(notification_id)
+        with self.engine.connect() as conn:
+            return store.find(conn, key=request.key)
+
+    def _insert(
+        self, conn: sa.Connection, request: NotificationRequest, decision: Decision, now: datetime
+    ) -> int:
+        held = decision.outcome != "undeliverable"
+        result = conn.execute(
+            store.notifications.insert().values(
+                key=request.key,
+                intended_for=decision.intended_for,
+                recipient=decision.recipient,
+                subject=request.subject,
+                body=request.body,
+                urgent=request.urgent,
+                status="held" if held else "undeliverable",
+                reason=decision.reason,
+                channels=msgspec.json.encode(_channel_names(decision.channels)).decode(),
+                created_at_us=to_us(now),
+                hold_until_us=to_us(decision.deliver_at) if decision.deliver_at else None,
+                run_id=request.run_id,
+                requires="on_duty" if decision.outcome == "reroute" else "working",
+            )
+        )
+        (notification_id,) = result.inserted_primary_key or (None,)
+        assert notification_id is not None
+        urgency = "urgent " if request.urgent else ""
+        store.add_audit(
+            conn,
+            notification_id=notification_id,
+            at=now,
+            decision="received",
+            detail=f"{urgency}notification for {request.recipient}: {request.subject}",
+        )
+        if decision.outcome == "hold" and decision.deliver_at is not None:
+            detail = f"held for {decision.recipient} until {decision.deliver_at.isoformat()}: "
+            store.add_audit(
+                conn,
+                notification_id=notification_id,
+                at=now,
+                decision="held",
+                detail=detail + decision.reason,
+            )
+        elif decision.outcome == "reroute":
+            store.add_audit(
+                conn,
+                notification_id=notification_id,
+                at=now,
+                decision="rerouted",
+                detail=f"rerouted from {decision.intended_for} to {decision.recipient}: "
+                + decision.reason,
+            )
+        elif decision.outcome == "undeliverable":
+            store.add_audit(
+                conn,
+                notification_id=notification_id,
+                at=now,
+                decision="undeliverable",
+                detail=decision.reason,
+            )
+        return int(notification_id)
+
+    def deliver_due(self) -> int:
+        """Deliver every held notification whose time has come; returns how many were sent."""
+        now = self.clock.now()
+        with self.engine.connect() as conn:
+            ids = store.due(conn, now=now)
+        return sum(1 for notification_id in ids if self._deliver(notification_id))
+
+    def recover(self) -> int:
+        """After a crash, put notifications caught while sending back in the queue."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                store.notifications.update()
+                .where(store.notifications.c.status == "sending")
+                .values(status="held")
+            )
+        return int(result.rowcount or 0)
+
+    def _deliver(self, notification_id: int) -> bool:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                store.notifications.update()
+                .where(
+                    store.notifications.c.id == notification_id,
+                    store.notifications.c.status == "held",
+                )
+                .values(status="sending")
+            ).rowcount
+        if claimed != 1:
+            return False
+        with self.engine.connect() as conn:
+            record = store.get(conn, notification_id=notification_id)
+            row = conn.execute(
+                sa.select(store.notifications.c.requires).where(
+                    store.notifications.c.id == notification_id
+                )
+            ).one()
+        assert record is not None
+        person = self.config.person(record.recipient or "")
+        if person is None:
+            self._finish(notification_id, now, "undeliverable", f"{record.recipient!r} is unknown")
+            return False
+        reachable = (
+            is_on_duty(self.config, person, now)
+            if row.requires == "on_duty"
+            else is_working(self.config, person, now)
+        )
+        if not reachable:
+            later = next_working_instant(self.config, person, now)
+            self._rehold(notification_id, now, later, f"{person.name} is off duty at delivery time")
+            return False
+        chosen = channels(self.config, person)
+        sent: list[str] = []
+        for channel in chosen:
+            if channel.type == "app":
+                sent.append("app")
+            elif channel.type == "email":
+                address = channel.address or person.email
+                if address is None or self.mailer is None:
+                    continue
+                try:
+                    self.mailer.send(to=address, subject=record.subject, body=record.body)
+                except (OSError, smtplib.SMTPException) as exc:
+                    self._rehold(
+                        notification_id, now, now + RETRY_AFTER_FAILURE, f"e-mail failed: {exc}"
+                    )
+                    return False
+                sent.append(f"email:{address}")
+        self._finish(
+            notification_id,
+            now,
+            "delivered",
+            f"delivered to {person.name} by {', '.join(sent) or 'no channel'}",
+            channels_used=sent,
+        )
+        return True
+
+    def _rehold(
+        self, notification_id: int, now: datetime, until: datetime | None, why: str
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                store.notifications.update()
+                .where(store.notifications.c.id == notification_id)
+                .values(
+                    status="held" if until else "undeliverable",
+                    hold_until_us=to_us(until) if until else None,
+                )
+            )
+            detail = f"held until {until.isoformat()}: {why}" if until else why
+            store.add_audit(
+                conn,
+                notification_id=notification_id,
+                at=now,
+                decision="held" if until else "undeliverable",
+                detail=detail,
+            )
+
+    def _finish(
+        self,
+        notification_id: int,
+        now: datetime,
+        status: str,
+        detail: str,
+        *,
+        channels_used: list[str] | None = None,
+    ) -> None:
+        values: dict[str, object] = {"status": status}
+        if status == "delivered":
+            values["delivered_at_us"] = to_us(now)
+            values["channels"] = msgspec.json.encode(channels_used or []).decode()
+        with self.engine.begin() as conn:
+            conn.execute(
+                store.notifications.update()
+                .where(store.notifications.c.id == notification_id)
+                .values(**values)
+            )
+            store.add_audit(
+                conn, notification_id=notification_id, at=now, decision=status, detail=detail
+            )

@@ -1,0 +1,48 @@
+"""Sending e-mail over SMTP (the standard library's smtplib), for delivered notifications."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from typing import Protocol
+
+import msgspec
+
+
+class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where work e-mail leaves from (`actions.smtp` in vigie.yaml)."""
+
+    host: str = "localhost"
+    port: int = 25
+    sender: str = "vigie@localhost"
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout_seconds: float = 30.0
+
+
+class Mailer(Protocol):
+    """Something that sends one e-mail."""
+
+    def send(self, *, to: str, subject: str, body: str) -> None: ...
+
+
+class SmtpMailer:
+    """A `Mailer` that opens one SMTP connection per message (notifications are rare)."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+
+    def send(self, *, to: str, subject: str, body: str) -> None:
+        message = EmailMessage()
+        message["From"] = self.settings.sender
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(body)
+        s = self.settings
+        with smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds) as smtp:
+            if s.starttls:
+                smtp.starttls()
+            if s.username:
+                smtp.login(s.username, s.password or "")
+            smtp.send_message(message)

@@ -1,0 +1,248 @@
+"""People, teams, the company policy, and when each person may be reached.
+
+The right to disconnect is computed here, purely: plain data and an instant in, the next
+instant a person may receive work messages out. No clock is read; callers pass `at`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import msgspec
+
+from vigie.schedule.intervals import (
+    IntervalError,
+    NamedInterval,
+    Segment,
+    TimeInterval,
+    TimeRange,
+    contains,
+    intersect,
+    merge,
+    subtract,
+    union,
+    validate,
+    zone,
+)
+
+ChannelType = Literal["email", "app", "sms"]
+SEARCH_DAYS = 400
+"""How far ahead the next working instant is searched (a year and some holidays)."""
+_STEP = timedelta(days=14)
+
+
+class Channel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A way to reach a person; `work: false` marks a personal device or address."""
+
+    type: ChannelType
+    address: str | None = None
+    work: bool = True
+
+
+class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Someone Vigie may notify, with their working hours, holidays and on-call duty.
+
+    `working_hours` and `on_call` name entries of `schedule.time_intervals`; holidays are
+    dates "YYYY-MM-DD" or ranges "YYYY-MM-DD:YYYY-MM-DD" in the person's time zone.
+    """
+
+    name: str
+    display_name: str | None = None
+    email: str | None = None
+    language: Literal["fr", "en"] = "fr"
+    location: str = "Europe/Brussels"
+    teams: list[str] = []
+    working_hours: list[str] = []
+    on_call: list[str] = []
+    holidays: list[str] = []
+    channels: list[Channel] = msgspec.field(
+        default_factory=lambda: [Channel(type="email"), Channel(type="app")]
+    )
+
+
+class Team(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A group of people; urgent messages for an absent member go to whoever is on duty."""
+
+    name: str
+    members: list[str] = []
+    email: str | None = None
+
+
+class Policy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """The company's rule for work messages, applied on top of everyone's own hours.
+
+    By default: nothing after 17:00 or before 08:00, nothing at weekends, and only work
+    channels (no work messages on personal devices). On-call duty is exempt, as it is the
+    job of the person on call to be reachable.
+    """
+
+    earliest: str = "08:00"
+    latest: str = "17:00"
+    weekends: bool = False
+    work_channels_only: bool = True
+
+
+class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The `schedule:` section of vigie.yaml."""
+
+    time_intervals: list[NamedInterval] = []
+    people: list[Person] = []
+    teams: list[Team] = []
+    policy: Policy = Policy()
+
+    def person(self, name: str) -> Person | None:
+        """The person called `name`, if any."""
+        return next((p for p in self.people if p.name == name), None)
+
+    def team(self, name: str) -> Team | None:
+        """The team called `name`, if any."""
+        return next((t for t in self.teams if t.name == name), None)
+
+    def intervals(self, names: Sequence[str]) -> list[TimeInterval]:
+        """The intervals of the named entries, in order."""
+        by_name = {named.name: named for named in self.time_intervals}
+        return [interval for name in names for interval in by_name[name].time_intervals]
+
+    def members(self, team: str) -> list[Person]:
+        """People of `team`: its `members` list and everyone naming it in their `teams`."""
+        found = self.team(team)
+        names = list(found.members) if found else []
+        names += [p.name for p in self.people if team in p.teams and p.name not in names]
+        return [p for name in names if (p := self.person(name)) is not None]
+
+
+def check(config: ScheduleConfig) -> list[tuple[list[str | int], str]]:
+    """Problems of `config` as (key path, message) pairs, empty when it can be used."""
+    problems: list[tuple[list[str | int], str]] = []
+    names = {named.name for named in config.time_intervals}
+    for i, named in enumerate(config.time_intervals):
+        for j, interval in enumerate(named.time_intervals):
+            try:
+                validate(interval)
+            except IntervalError as exc:
+                problems.append((["schedule", "time_intervals", i, "time_intervals", j], str(exc)))
+    people = {p.name for p in config.people}
+    for i, person in enumerate(config.people):
+        for field in ("working_hours", "on_call"):
+            for j, ref in enumerate(getattr(person, field)):
+                if ref not in names:
+                    problems.append(
+                        (
+                            ["schedule", "people", i, field, j],
+                            f"{ref!r} is not a name under schedule.time_intervals",
+                        )
+                    )
+        try:
+            zone(person.location)
+            _holidays(person)
+        except (IntervalError, ValueError) as exc:
+            problems.append((["schedule", "people", i], str(exc)))
+    for i, team in enumerate(config.teams):
+        for j, member in enumerate(team.members):
+            if member not in people:
+                problems.append(
+                    (["schedule", "teams", i, "members", j], f"{member!r} is not a person")
+                )
+    try:
+        validate(_policy_intervals(config.policy, "UTC")[0])
+    except IntervalError as exc:
+        problems.append((["schedule", "policy"], str(exc)))
+    return problems
+
+
+def _holidays(person: Person) -> list[tuple[date, date]]:
+    spans = []
+    for item in person.holidays:
+        first, _, last = item.partition(":")
+        try:
+            low = date.fromisoformat(first.strip())
+            high = date.fromisoformat(last.strip()) if last else low
+        except ValueError as exc:
+            raise ValueError(
+                f"holiday {item!r} must read YYYY-MM-DD or YYYY-MM-DD:YYYY-MM-DD"
+            ) from exc
+        spans.append((low, high))
+    return spans
+
+
+def _policy_intervals(policy: Policy, location: str) -> list[TimeInterval]:
+    weekdays = None if policy.weekends else ["monday:friday"]
+    return [
+        TimeInterval(
+            times=[TimeRange(start_time=policy.earliest, end_time=policy.latest)],
+            weekdays=weekdays,
+            location=location,
+        )
+    ]
+
+
+def _holiday_segments(person: Person, start: datetime, end: datetime) -> list[Segment]:
+    tz = zone(person.location)
+    holes = []
+    for low, high in _holidays(person):
+        hole_start = datetime.combine(low, datetime.min.time(), tzinfo=tz)
+        hole_end = datetime.combine(high + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        if hole_end > start and hole_start < end:
+            holes.append((hole_start.astimezone(start.tzinfo), hole_end.astimezone(start.tzinfo)))
+    return merge(holes)
+
+
+def working_segments(
+    config: ScheduleConfig, person: Person, start: datetime, end: datetime
+) -> list[Segment]:
+    """When `person` may receive ordinary work messages within [start, end).
+
+    Their own working hours, minus holidays, within the company policy. A person without
+    working hours follows the policy alone.
+    """
+    own = (
+        union(config.intervals(person.working_hours), start, end)
+        if person.working_hours
+        else [(start, end)]
+    )
+    allowed = union(_policy_intervals(config.policy, person.location), start, end)
+    return subtract(intersect(own, allowed), _holiday_segments(person, start, end))
+
+
+def on_call_segments(
+    config: ScheduleConfig, person: Person, start: datetime, end: datetime
+) -> list[Segment]:
+    """When `person` is on call within [start, end): reachable for urgent messages."""
+    return union(config.intervals(person.on_call), start, end) if person.on_call else []
+
+
+def is_working(config: ScheduleConfig, person: Person, at: datetime) -> bool:
+    """True when `person` may receive an ordinary work message at `at`."""
+    return contains(working_segments(config, person, at, at + timedelta(seconds=1)), at)
+
+
+def is_on_duty(config: ScheduleConfig, person: Person, at: datetime) -> bool:
+    """True when `person` may receive an urgent message at `at` (working or on call)."""
+    window = (at, at + timedelta(seconds=1))
+    return contains(working_segments(config, person, *window), at) or contains(
+        on_call_segments(config, person, *window), at
+    )
+
+
+def next_working_instant(
+    config: ScheduleConfig, person: Person, after: datetime
+) -> datetime | None:
+    """The first instant at or after `after` when `person` is working; None within a year."""
+    start = after
+    horizon = after + timedelta(days=SEARCH_DAYS)
+    while start < horizon:
+        end = min(start + _STEP, horizon)
+        spans = working_segments(config, person, start, end)
+        if spans:
+            return spans[0][0]
+        start = end
+    return None
+
+
+def channels(config: ScheduleConfig, person: Person) -> list[Channel]:
+    """The channels a work message may use for `person` under the policy."""
+    if not config.policy.work_channels_only:
+        return list(person.channels)
+    return [c for c in person.channels if c.work]

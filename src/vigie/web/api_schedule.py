@@ -1,0 +1,31 @@
+"""REST API of the right to disconnect: notifications with their audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Query, Response
+
+from vigie.schedule.notifications import list_notifications
+from vigie.web.deps import RuntimeDep
+
+router = APIRouter(prefix="/api", tags=["schedule"])
+
+
+@router.get("/notifications", response_class=Response)
+def notifications(
+    runtime: RuntimeDep,
+    recipient: Annotated[str | None, Query(description="a person or team")] = None,
+    status: Annotated[str | None, Query(description="held, delivered or undeliverable")] = None,
+    before: Annotated[int | None, Query(description="only notifications with a smaller id")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    """Notifications newest first, each with its audit: held until when, rerouted to whom,
+    delivered when."""
+    with runtime.engine.connect() as conn:
+        found = list_notifications(
+            conn, recipient=recipient, status=status, before=before, limit=limit
+        )
+    body = {"notifications": found, "next_before": found[-1].id if found else None}
+    return Response(content=msgspec.json.encode(body), media_type="application/json")

@@ -1,0 +1,177 @@
+"""Running playbooks: matching, templating, conditions, retries, idempotence and restarts."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.playbooks.conftest import Crash, Recorder, firing, make_engine, playbook
+from vigie.playbooks import PlaybookTrigger
+from vigie.playbooks.registry import ActionRegistry
+
+THREE_STEPS = {
+    "name": "three",
+    "triggers": [{"rule": "conversion-drop"}],
+    "steps": [
+        {
+            "action": "test.record",
+            "name": "first",
+            "params": {"label": "one {{ labels.page | default('') }}"},
+        },
+        {"action": "test.record", "name": "second", "params": {"label": "two"}},
+        {"action": "test.record", "name": "third", "params": {"label": "three"}},
+    ],
+}
+
+
+def test_vigie_actions_come_through_the_entry_points() -> None:
+    """Every built-in action is found through the `vigie.actions` entry-point group."""
+    names = ActionRegistry.from_entry_points().names()
+    for name in ("chat.invite", "webhook", "notify", "broadcast", "offer", "task", "page.flag"):
+        assert name in names
+
+
+def test_a_firing_runs_matching_playbooks_with_templated_params(engine: sa.Engine) -> None:
+    """The alert's labels fill the step parameters, and every step is recorded."""
+    recorder = Recorder()
+    runner = make_engine(engine, [playbook(THREE_STEPS)], actions=[recorder])
+    (run,) = runner.handle(firing(labels={"page": "/lunch"}))
+    assert run.status == "succeeded"
+    assert [label for _, label in recorder.calls] == ["one /lunch", "two", "three"]
+    assert [(s.name, s.status, s.attempts) for s in run.steps] == [
+        ("first", "succeeded", 1),
+        ("second", "succeeded", 1),
+        ("third", "succeeded", 1),
+    ]
+
+
+def test_one_firing_runs_a_playbook_once(engine: sa.Engine) -> None:
+    """The same firing handled twice (even by a new engine) runs nothing twice."""
+    recorder = Recorder()
+    make_engine(engine, [playbook(THREE_STEPS)], actions=[recorder]).handle(firing())
+    make_engine(engine, [playbook(THREE_STEPS)], actions=[recorder]).handle(firing())
+    assert len(recorder.calls) == 3
+
+
+def test_other_rules_and_statuses_do_not_match(engine: sa.Engine) -> None:
+    """A resolution, or another rule, does not start a playbook listening for firings."""
+    runner = make_engine(engine, [playbook(THREE_STEPS)], actions=[Recorder()])
+    resolved = PlaybookTrigger(
+        rule="conversion-drop", status="resolved", fingerprint="fp", at=firing().at
+    )
+    assert runner.handle(resolved) == []
+    assert runner.handle(firing(rule="other")) == []
+
+
+def test_a_restart_in_the_middle_resumes_without_running_a_step_twice(engine: sa.Engine) -> None:
+    """The process dies during step two; a new engine finishes the run, step one ran once."""
+    recorder = Recorder()
+    recorder.crash_on = "two"
+    with pytest.raises(Crash):
+        make_engine(engine, [playbook(THREE_STEPS)], actions=[recorder]).handle(firing())
+    assert [label for _, label in recorder.calls] == ["one "]
+
+    restarted = make_engine(engine, [playbook(THREE_STEPS)], actions=[recorder])
+    assert restarted.resume() == 1
+    assert restarted.handle(firing())[0].status == "succeeded"
+    assert [label for _, label in recorder.calls] == ["one ", "two", "three"]
+    keys = [key for key, _ in recorder.calls]
+    assert len(set(keys)) == 3, "each step keeps its own idempotency key"
+
+
+def test_retries_are_recorded(engine: sa.Engine) -> None:
+    """A step failing twice with two retries allowed succeeds on its third attempt."""
+    waits: list[float] = []
+    book = playbook(
+        {
+            "name": "flaky",
+            "triggers": [{"rule": "conversion-drop"}],
+            "steps": [
+                {
+                    "action": "test.record",
+                    "params": {"label": "x", "fail_times": 2},
+                    "retries": 2,
+                    "retry_delay_seconds": 0.5,
+                }
+            ],
+        }
+    )
+    (run,) = make_engine(engine, [book], actions=[Recorder()], sleep=waits.append).handle(firing())
+    assert run.status == "succeeded"
+    assert run.steps[0].attempts == 3
+    assert waits == [0.5, 1.0]
+
+
+def test_a_step_out_of_retries_fails_the_run_with_its_error(engine: sa.Engine) -> None:
+    """When retries run out the step and the run are failed, and the error is kept."""
+    book = playbook(
+        {
+            "name": "broken",
+            "triggers": [{"rule": "conversion-drop"}],
+            "steps": [
+                {"action": "test.record", "params": {"label": "x", "fail_times": 5}, "retries": 1},
+                {"action": "test.record", "params": {"label": "never"}},
+            ],
+        }
+    )
+    recorder = Recorder()
+    (run,) = make_engine(engine, [book], actions=[recorder]).handle(firing())
+    assert run.status == "failed"
+    assert run.steps[0].status == "failed" and run.steps[0].attempts == 2
+    assert "fails on purpose" in (run.steps[0].error or "")
+    assert "never" not in [label for _, label in recorder.calls]
+
+
+def test_conditions_skip_steps(engine: sa.Engine) -> None:
+    """A step whose `when:` is false is recorded as skipped and does not act."""
+    book = playbook(
+        {
+            "name": "cond",
+            "triggers": [{"rule": "conversion-drop"}],
+            "steps": [
+                {"action": "test.record", "when": "values.rate < 0.01", "params": {"label": "a"}},
+                {"action": "test.record", "when": "values.rate < 0.05", "params": {"label": "b"}},
+            ],
+        }
+    )
+    recorder = Recorder()
+    (run,) = make_engine(engine, [book], actions=[recorder]).handle(firing(values={"rate": 0.03}))
+    assert [s.status for s in run.steps] == ["skipped", "succeeded"]
+    assert [label for _, label in recorder.calls] == ["b"]
+
+
+def test_dry_run_shows_the_plan_and_acts_on_nothing(engine: sa.Engine) -> None:
+    """A dry run renders parameters and conditions, records no run and calls no action."""
+    recorder = Recorder()
+    runner = make_engine(engine, [playbook(THREE_STEPS)], actions=[recorder])
+    plan = runner.plan(
+        "three", runner.manual_trigger("three", {"page": "/menu"}), {"page": "/menu"}
+    )
+    assert [s.outcome for s in plan.steps] == ["run", "run", "run"]
+    assert plan.steps[0].params == {"label": "one /menu"}
+    assert recorder.calls == []
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM playbook_runs").scalar() == 0
+
+
+def test_manual_runs_take_parameters(engine: sa.Engine) -> None:
+    """`run(name, params)` starts a new run each time, parameters as labels."""
+    recorder = Recorder()
+    runner = make_engine(engine, [playbook(THREE_STEPS)], actions=[recorder])
+    assert runner.run("three", {"page": "/a"}).status == "succeeded"
+    assert runner.run("three", {"page": "/b"}).status == "succeeded"
+    assert [label for _, label in recorder.calls if label.startswith("one")] == ["one /a", "one /b"]
+
+
+def test_a_bad_template_fails_the_step_with_a_clear_error(engine: sa.Engine) -> None:
+    """A template naming a missing label fails its step and says which template."""
+    book = playbook(
+        {
+            "name": "bad",
+            "triggers": [{"rule": "conversion-drop"}],
+            "steps": [{"action": "test.record", "params": {"label": "{{ labels.nope }}"}}],
+        }
+    )
+    (run,) = make_engine(engine, [book], actions=[Recorder()]).handle(firing())
+    assert run.status == "failed"
+    assert "labels.nope" in (run.steps[0].error or "") or "nope" in (run.steps[0].error or "")
