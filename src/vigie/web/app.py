@@ -21,6 +21,7 @@ from vigie.web import (
     api_alerts,
     api_analytics,
     api_auth,
+    api_dashboard,
     api_events,
     api_live,
     api_playbooks,
@@ -67,6 +68,7 @@ def create_app(
     app.add_middleware(TrackerCors)
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)
+    app.include_router(api_dashboard.router)
     ui.install(app)
 
     @app.get("/healthz", tags=["ops"])

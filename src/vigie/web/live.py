@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from vigie.store import schema
 logger = logging.getLogger(__name__)
 
 MINUTE_US = 60_000_000
+PRESENCE_US = 5 * MINUTE_US
 FEED_SIZE = 20
 READ_BATCH = 1000
 QUEUE_SIZE = 256
@@ -39,6 +40,13 @@ def label_of(event: Event) -> str:
 def minute_of(moment: datetime) -> int:
     """The minute since the Unix epoch that `moment` falls in."""
     return to_us(moment) // MINUTE_US
+
+
+def visitor_of(event: Event) -> str | None:
+    """Who is behind an event on the site (not a sensor): the anonymous id, else the user id."""
+    if event.type == "sensor":
+        return None
+    return event.anonymous_id or event.user_id
 
 
 def summary_of(event: Event) -> dict[str, Any]:
@@ -87,13 +95,22 @@ class Activity:
 class LiveHub:
     """Follows the log and fans its news out to the open dashboards."""
 
-    def __init__(self, log: SqlEventLog, clock: Clock, *, minutes: int = 30) -> None:
+    def __init__(
+        self,
+        log: SqlEventLog,
+        clock: Clock,
+        *,
+        minutes: int = 30,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
         self.log = log
         self.clock = clock
+        self.on_tick = on_tick
         self.activity = Activity(minutes=minutes)
         self.total = 0
         self.position = 1
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED_SIZE)
+        self.last_seen: dict[str, int] = {}
         self._lock = threading.Lock()
         self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -119,8 +136,19 @@ class LiveHub:
             .where(table.c.received_at_us >= start_us)
             .group_by(label, minute)
         )
+        visitor = sa.func.coalesce(table.c.anonymous_id, table.c.user_id)
+        present = (
+            sa.select(visitor, sa.func.max(table.c.received_at_us))
+            .where(
+                table.c.received_at_us >= to_us(self.clock.now()) - PRESENCE_US,
+                table.c.type != "sensor",
+                visitor.is_not(None),
+            )
+            .group_by(visitor)
+        )
         with self.log.engine.connect() as conn:
             rows = conn.execute(query).all()
+            seen = conn.execute(present).all()
         recent = self.log.recent(limit=FEED_SIZE)
         with self._lock:
             self.total = self.log.count()
@@ -128,6 +156,7 @@ class LiveHub:
             for name, at, count in rows:
                 self.activity.add(str(name), int(at), int(count))
             self.feed.extend(summary_of(e) for e in reversed(recent))
+            self.last_seen.update((str(who), int(at)) for who, at in seen)
 
     def notify(self) -> None:
         """New events were committed (safe to call from the log writer's thread)."""
@@ -141,6 +170,8 @@ class LiveHub:
             self._wake.clear()
             try:
                 message = await asyncio.to_thread(self._catch_up)
+                if self.on_tick is not None:
+                    await asyncio.to_thread(self.on_tick)
             except Exception:
                 logger.exception("the live feed could not read the event log; it will retry")
                 message = None
@@ -166,6 +197,7 @@ class LiveHub:
             return {
                 "total": self.total,
                 "offset": self.position - 1,
+                "visitors_now": self._visitors_now(),
                 "minute": minute_of(self.clock.now()),
                 "counts": dict(counts),
                 "events": fresh[-FEED_SIZE:],
@@ -177,10 +209,21 @@ class LiveHub:
             self.activity.add(label, minute_of(event.received_at))
             counts[label] += 1
             self.feed.append(summary_of(event))
+            who = visitor_of(event)
+            if who is not None:
+                at = to_us(event.received_at)
+                self.last_seen[who] = max(at, self.last_seen.get(who, at))
         self.total += len(events)
         last = events[-1].offset
         assert last is not None
         self.position = last + 1
+
+    def _visitors_now(self) -> int:
+        """Visitors seen on the site within the last five minutes (forgetting older ones)."""
+        since = to_us(self.clock.now()) - PRESENCE_US
+        for who in [w for w, at in self.last_seen.items() if at < since]:
+            del self.last_seen[who]
+        return len(self.last_seen)
 
     def snapshot(self) -> dict[str, Any]:
         """The whole picture: totals, the per-minute series and the newest events."""
@@ -189,6 +232,7 @@ class LiveHub:
             return {
                 "total": self.total,
                 "offset": self.position - 1,
+                "visitors_now": self._visitors_now(),
                 "minute": end,
                 "minutes": self.activity.minutes,
                 "series": self.activity.series(end),

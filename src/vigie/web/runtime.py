@@ -15,6 +15,7 @@ from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
 from vigie.log.eventlog import AppendResult
+from vigie.log.sql import to_us
 from vigie.metrics import Metrics
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.rules.evaluator import AlertingEngine
@@ -26,6 +27,7 @@ from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
 from vigie.web.live import LiveHub
+from vigie.web.trends import Trends
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,8 @@ class Runtime:
         self.runner = ProcessorRunner(self.log, [self.alerting, *processors])
         self.analytics = AnalyticsProcessor(settings.config.analytics, engine=self.engine)
         self.runner.add(self.analytics)
-        self.live = LiveHub(self.log, self.clock)
+        self.trends = Trends()
+        self.live = LiveHub(self.log, self.clock, on_tick=self.sample_kpis)
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
@@ -128,6 +131,10 @@ class Runtime:
             except Exception:
                 logger.exception("delivering held notifications failed; will retry")
             await asyncio.sleep(self.tick_seconds)
+
+    def sample_kpis(self) -> None:
+        """Record the KPIs' current values for the dashboard's sparklines."""
+        self.trends.record(to_us(self.clock.now()), self.alerting.snapshot())
 
     def end_streams(self) -> None:
         """End the open live streams (SSE), so that a shutdown does not wait for them."""
