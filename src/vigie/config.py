@@ -14,9 +14,14 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from vigie.crm.sla import CrmConfig
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
 )
+
+
+RESERVED_SOURCE = "crm"
 
 
 class ConfigError(ValueError):
@@ -37,6 +42,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = None
     sources: list[Source] = []
+    crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -98,6 +104,11 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
     keys: set[str] = set()
     for i, source in enumerate(config.sources):
         line = _line_of(node, ["sources", i, "name"])
+        if source.name == RESERVED_SOURCE:
+            raise ConfigError(
+                f"{origin}: sources.{i}.name (line {line}): {RESERVED_SOURCE!r} is reserved for "
+                "the CRM's own events; choose another name"
+            )
         if source.name in names:
             raise ConfigError(
                 f"{origin}: sources.{i}.name (line {line}): source {source.name!r} is defined twice"

@@ -15,7 +15,7 @@ from vigie.clock import Clock
 from vigie.ingest.http import router as ingest_router
 from vigie.log import Processor
 from vigie.settings import Settings
-from vigie.web import api_auth, api_events
+from vigie.web import api_auth, api_crm, api_events
 from vigie.web.runtime import Runtime
 
 
@@ -49,6 +49,7 @@ def create_app(
     app.include_router(ingest_router)
     app.include_router(api_events.router)
     app.include_router(api_auth.router)
+    app.include_router(api_crm.build_router())
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from vigie.clock import Clock, SystemClock
+from vigie.crm.processor import CrmProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
 from vigie.log.eventlog import AppendResult
@@ -34,6 +35,7 @@ class Runtime:
         self.metrics = Metrics()
         self.log = SqlEventLog(self.engine)
         self.runner = ProcessorRunner(self.log, processors)
+        self.runner.add(CrmProcessor(self.engine, settings.config.crm))
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
