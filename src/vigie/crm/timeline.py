@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from vigie.config import RESERVED_SOURCE
 from vigie.crm import tables
+from vigie.crm.entities import BY_EVENT
+from vigie.crm.processor import INTEGRATION_EVENTS
 from vigie.events.event import decode_event
 from vigie.log.sql import to_us
 from vigie.store.schema import events
@@ -26,6 +28,9 @@ RESOURCE_OF: dict[Category, str] = {
     "offer": "offers",
 }
 """The resource a user must be allowed to read to see a category of the timeline."""
+
+
+CRM_EVENT_NAMES = sorted({*BY_EVENT, *INTEGRATION_EVENTS})
 
 
 class TimelineItem(BaseModel):
@@ -87,8 +92,11 @@ def _web(
         matches.append(events.c.anonymous_id.in_(who.anonymous_ids[:500]))
     if not matches:
         return []
+    # CRM facts sent as events (`Deal Updated`, `Payment Received` …) show as CRM items.
     query = sa.select(events.c.log_offset, events.c.body).where(
-        sa.or_(*matches), events.c.source != RESERVED_SOURCE
+        sa.or_(*matches),
+        events.c.source != RESERVED_SOURCE,
+        sa.or_(events.c.event.is_(None), events.c.event.notin_(CRM_EVENT_NAMES)),
     )
     if since is not None:
         query = query.where(events.c.timestamp_us >= to_us(since))
