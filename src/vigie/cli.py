@@ -17,6 +17,7 @@ from vigie.settings import Settings, build_settings
 
 if TYPE_CHECKING:
     from vigie.auth.audit import Actor
+    from vigie.crm.entities import Entity
 
 app = typer.Typer(
     name="vigie",
@@ -130,25 +131,34 @@ def demo(
 
 @app.command()
 def simulate(
-    scenario: Annotated[str, typer.Argument(help="Scenario: lunch.")] = "lunch",
+    scenario: Annotated[str, typer.Argument(help="Scenario: lunch or crm.")] = "lunch",
     out: Annotated[
         Path | None, typer.Option(help="Write JSON lines here instead of stdout.")
     ] = None,
     visitors: Annotated[int, typer.Option(help="Visitors to simulate.")] = 2000,
     day: Annotated[str | None, typer.Option(help="Day of the scenario, YYYY-MM-DD.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    accounts: Annotated[int, typer.Option(help="Companies in the crm scenario.")] = 40,
 ) -> None:
-    """Write a simulated scenario as Segment messages, one JSON object per line.
+    """Write a simulated scenario as Segment messages, one JSON object per line: `lunch` (a
+    lunch-time campaign) or `crm` (Belgian and French companies, pipeline, tickets, invoices).
 
-    Example: vigie simulate lunch --visitors 500 --out lunch.jsonl
+    Example: vigie simulate crm --accounts 60 --seed 3 --out crm.jsonl
     """
-    from vigie.simulate import LunchCampaign
+    from collections.abc import Iterator
+    from typing import Any
 
-    if scenario != "lunch":
-        err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch")
-        raise typer.Exit(2)
+    from vigie.simulate import CrmScenario, LunchCampaign
+
     the_day = date.fromisoformat(day) if day else date.today()
-    stream = LunchCampaign(day=the_day, visitors=visitors, seed=seed).messages()
+    stream: Iterator[dict[str, Any]]
+    if scenario == "lunch":
+        stream = LunchCampaign(day=the_day, visitors=visitors, seed=seed).messages()
+    elif scenario == "crm":
+        stream = CrmScenario(day=the_day, accounts=accounts, seed=seed).messages()
+    else:
+        err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch, crm")
+        raise typer.Exit(2)
     handle = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
         for message in stream:
@@ -340,6 +350,109 @@ def playbook_run(
         console.print(f"  {s.index + 1}. {s.name} [{s.action}] {s.status} ×{s.attempts}: {outcome}")
     if record.status != "succeeded":
         raise typer.Exit(1)
+
+
+EntityArgument = Annotated[
+    str,
+    typer.Argument(
+        help="accounts, contacts, staff, deals, tickets, campaigns, interactions, tasks or offers."
+    ),
+]
+
+
+def _entity(name: str) -> Entity:
+    from vigie.crm.entities import ENTITIES
+
+    if name not in ENTITIES:
+        err.print(f"[red]unknown entity {name!r}[/red]; choose one of {', '.join(ENTITIES)}")
+        raise typer.Exit(2)
+    return ENTITIES[name]
+
+
+@app.command("import")
+def import_csv(
+    entity: EntityArgument,
+    file: Annotated[Path, typer.Argument(help="A CSV file with a header row.", exists=True)],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Import CRM records from CSV, all or nothing: any bad row imports nothing and every bad
+    row is reported with its line number and reason. A row with an existing id updates it.
+
+    Example: vigie import contacts contacts.csv
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from vigie.clock import SystemClock
+    from vigie.crm.csvfiles import import_csv as run_import
+
+    the_entity = _entity(entity)
+    settings = _settings(db, config)
+    engine = _migrated_engine(db)
+    text = file.read_text(encoding="utf-8-sig")
+    rows = max(text.count("\n") - 1, 0)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        task = progress.add_task(f"checking {file.name}", total=rows or None)
+        report = run_import(
+            engine=engine,
+            entity=the_entity,
+            text=text,
+            actor=_cli_actor(),
+            now=SystemClock().now(),
+            config=settings.config.crm,
+            progress=lambda n: progress.advance(task, n),
+        )
+    engine.dispose()
+    if not report.ok:
+        err.print(
+            f"[red]{file}: {len(report.errors)} bad row(s); nothing was imported "
+            "/ rien n'a été importé[/red]"
+        )
+        for error in report.errors:
+            err.print(f"  {file}:{error.line}: {error.reason}")
+        raise typer.Exit(1)
+    console.print(
+        f"{the_entity.name}: {report.created} created, {report.updated} updated "
+        f"/ {report.created} créés, {report.updated} mis à jour"
+    )
+
+
+@app.command("export")
+def export_csv(
+    entity: EntityArgument,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    archived: Annotated[bool, typer.Option(help="Include archived records.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Export CRM records as CSV (recorded in the audit trail: it may be personal data).
+
+    Example: vigie export contacts --out contacts.csv
+    """
+    from vigie.auth import audit
+    from vigie.clock import SystemClock
+    from vigie.crm import csvfiles, records
+
+    the_entity = _entity(entity)
+    engine = _migrated_engine(db)
+    with engine.connect() as conn:
+        rows = records.iter_records(conn, the_entity, archived=archived)
+    audit.record(
+        engine=engine,
+        actor=_cli_actor(),
+        action="export",
+        entity=the_entity.name,
+        at=SystemClock().now(),
+        details={"rows": len(rows), "personal_data": the_entity.personal, "via": "cli"},
+    )
+    engine.dispose()
+    text = csvfiles.render(the_entity, rows)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        err.print(f"{len(rows)} {the_entity.name} written to {out}")
 
 
 @bench_app.command("ingest")

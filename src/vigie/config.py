@@ -16,6 +16,7 @@ import yaml
 
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
+from vigie.crm.sla import CrmConfig
 from vigie.kpi.metrics import Metric
 from vigie.playbooks.actions.base import ActionSettings
 from vigie.playbooks.playbooks import Playbook
@@ -25,6 +26,9 @@ from vigie.schedule.schedules import ScheduleConfig
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
 )
+
+
+RESERVED_SOURCE = "crm"
 
 
 class ConfigError(ValueError):
@@ -60,6 +64,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     schedule: ScheduleConfig = msgspec.field(default_factory=ScheduleConfig)
     playbooks: list[Playbook] = []
     actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
+    crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -123,6 +128,11 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
     keys: set[str] = set()
     for i, source in enumerate(config.sources):
         line = _line_of(node, ["sources", i, "name"])
+        if source.name == RESERVED_SOURCE:
+            raise ConfigError(
+                f"{origin}: sources.{i}.name (line {line}): {RESERVED_SOURCE!r} is reserved for "
+                "the CRM's own events; choose another name"
+            )
         if source.name in names:
             raise ConfigError(
                 f"{origin}: sources.{i}.name (line {line}): source {source.name!r} is defined twice"

@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from vigie.settings import Settings
-from vigie.simulate import LunchCampaign
+from vigie.simulate import CrmScenario, LunchCampaign
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -51,6 +51,12 @@ def run_demo(
             f"(12:00-13:00 {scenario.timezone}), "
             f"{visitors} visitors" + (", fast-forwarded" if once else f", at {speed:g}x")
         )
+        crm = CrmScenario(day=scenario.day, seed=scenario.seed)
+        loaded = _load_crm(crm, server.url, write_key)
+        console.print(
+            f"CRM loaded: {loaded} events (companies, staff, pipeline, tickets, invoices) "
+            f"/ CRM chargé"
+        )
         totals = _play(scenario, server.url, write_key, console=console, once=once, speed=speed)
         if totals["rejected"]:
             console.print(f"[red]{totals['rejected']} messages were rejected[/red]")
@@ -68,6 +74,17 @@ def run_demo(
         except KeyboardInterrupt:
             console.print("Stopping.")
     return 0
+
+
+def _load_crm(scenario: CrmScenario, url: str, write_key: str) -> int:
+    """Post the CRM scenario's events; the CRM processor builds the CRM tables from them."""
+    messages = list(scenario.messages())
+    accepted = 0
+    with httpx.Client(base_url=url, auth=(write_key, ""), timeout=30) as client:
+        for start in range(0, len(messages), BATCH):
+            response = client.post("/v1/batch", json={"batch": messages[start : start + BATCH]})
+            accepted += int(response.json().get("accepted", 0))
+    return accepted
 
 
 def _play(

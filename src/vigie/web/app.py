@@ -21,6 +21,7 @@ from vigie.web import (
     api_alerts,
     api_analytics,
     api_auth,
+    api_crm,
     api_dashboard,
     api_events,
     api_live,
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)
     app.include_router(api_dashboard.router)
+    app.include_router(api_crm.build_router())
     ui.install(app)
 
     @app.get("/healthz", tags=["ops"])

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from vigie.analytics import AnalyticsProcessor
 from vigie.clock import Clock, SystemClock
+from vigie.crm.processor import CrmProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
@@ -67,6 +68,7 @@ class Runtime:
         self.runner.add(self.analytics)
         self.trends = Trends()
         self.live = LiveHub(self.log, self.clock, on_tick=self.sample_kpis)
+        self.runner.add(CrmProcessor(self.engine, settings.config.crm))
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
