@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from vigie import __version__
 from vigie.auth import audit
 from vigie.auth.audit import Actor
+from vigie.auth.roles import allowed
 from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS, login, session_user
 from vigie.auth.users import Principal
 from vigie.web import preferences
@@ -33,24 +34,25 @@ router = APIRouter(include_in_schema=False)
 
 PAGES = ("overview", "alerts", "web", "customers", "schedules")
 
-# The parts' JSON APIs a page may use; a page only calls those the server has.
+# The parts' JSON APIs a page may use; a page only calls those this server has.
 APIS = {
+    "kpis": "/api/dashboard/kpis",
+    "on_duty": "/api/dashboard/on-duty",
     "alerts": "/api/alerts",
     "alerts_stream": "/api/alerts/stream",
-    "kpis": "/api/kpis",
     "playbook_runs": "/api/playbook-runs",
     "notifications": "/api/notifications",
-    "funnel": "/api/funnels/{name}",
     "funnels": "/api/funnels",
+    "funnel": "/api/funnels/{name}",
+    "campaign_slots": "/api/campaigns/{name}/slots",
     "journey": "/api/visitors/{visitor_id}/journey",
-    "visitors": "/api/visitors",
-    "campaign_slots": "/api/campaigns/slots",
     "contacts": "/api/contacts",
-    "contact_timeline": "/api/contacts/{contact_id}/timeline",
+    "contact_timeline": "/api/contacts/{record_id}/timeline",
     "accounts": "/api/accounts",
-    "account_timeline": "/api/accounts/{account_id}/timeline",
-    "on_duty": "/api/schedule/on-duty",
+    "account_timeline": "/api/accounts/{record_id}/timeline",
 }
+# What the signed-in user's role may read, so that pages do not call what would be refused.
+READABLE = ("contacts", "accounts", "events")
 
 
 def install(app: FastAPI) -> None:
@@ -80,8 +82,19 @@ def language_of(request: Request, runtime: Runtime, user: Principal | None) -> s
 
 
 def _available_apis(request: Request) -> dict[str, str]:
-    paths = {getattr(route, "path", None) for route in request.app.routes}
+    # The OpenAPI document lists every included route (FastAPI builds and caches it once).
+    paths = request.app.openapi().get("paths", {})
     return {name: path for name, path in APIS.items() if path in paths}
+
+
+def _page_data(name: str, runtime: Runtime, user: Principal | None) -> dict[str, Any]:
+    config = runtime.settings.config
+    data: dict[str, Any] = {
+        "can": {r: user is not None and allowed(user.role, r, "read") for r in READABLE}
+    }
+    if name == "web":
+        data["campaigns"] = [c.name for c in config.analytics.campaigns if c.schedule is not None]
+    return data
 
 
 def _render(
@@ -106,6 +119,7 @@ def _render(
             "version": __version__,
             "messages": translate.subset("js."),
             "apis": _available_apis(request),
+            "page_data": _page_data(str(context.get("page", "")), runtime, user),
             **context,
         },
         status_code=status_code,

@@ -46,6 +46,60 @@ const Vigie = (() => {
   }
 
   const has = (name) => name in config.apis;
+  const page = config.page || {};
+  const can = (resource) => Boolean((page.can || {})[resource]);
+
+  // A text given per language ({en: …, fr: …}): the user's, else English, else any.
+  function localized(texts, fallback) {
+    if (!texts) return fallback;
+    return texts[lang] || texts.en || Object.values(texts)[0] || fallback;
+  }
+
+  function decimal(value, digits) {
+    if (value == null) return "–";
+    return new Intl.NumberFormat(lang, { maximumFractionDigits: digits ?? 2 }).format(value);
+  }
+
+  const percent = (value) =>
+    value == null ? "–" : new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 1 }).format(value);
+
+  function alertSummary(alert) {
+    const notes = alert.annotations || {};
+    return notes[`summary_${lang}`] || notes.summary || notes.summary_en || "";
+  }
+
+  function badge(kind, text) {
+    return el("span", { class: `badge ${kind}` }, text);
+  }
+
+  const statusText = (status) =>
+    ({
+      firing: t("js.status.firing"),
+      pending: t("js.status.pending"),
+      resolved: t("js.status.resolved"),
+      held: t("js.status.held"),
+      delivered: t("js.status.delivered"),
+      undeliverable: t("js.status.undeliverable"),
+      running: t("js.status.running"),
+      succeeded: t("js.status.succeeded"),
+      failed: t("js.status.failed"),
+      skipped: t("js.status.skipped"),
+    })[status] || status;
+
+  const severityText = (severity) =>
+    ({ info: t("js.severity.info"), warning: t("js.severity.warning"), critical: t("js.severity.critical") })[severity] || severity;
+
+  // Call `callback` at most once per `ms`, after the last request (for live refreshes).
+  function throttle(callback, ms) {
+    let timer = null;
+    return () => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        callback();
+      }, ms);
+    };
+  }
 
   function url(name, params, query) {
     let path = config.apis[name];
@@ -186,5 +240,8 @@ const Vigie = (() => {
 
   document.addEventListener("DOMContentLoaded", () => connect());
 
-  return { config, lang, t, number, time, dateTime, el, replace, notice, has, url, get, section, onLive, follow, sparkline, bars };
+  return {
+    config, lang, page, t, number, decimal, percent, time, dateTime, el, replace, notice, has, can, url, get,
+    section, onLive, follow, sparkline, bars, localized, alertSummary, badge, statusText, severityText, throttle,
+  };
 })();

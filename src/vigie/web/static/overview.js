@@ -106,17 +106,21 @@
 
   // KPIs by department, each with its sparkline and threshold.
   function kpiTile(kpi) {
-    const chart = el("div", { class: "spark", role: "img", "aria-label": t("js.sparkline_label", { name: kpi.label || kpi.name }) });
-    const breached = kpi.firing || kpi.breached;
+    const title = Vigie.localized(kpi.title, kpi.metric);
+    const group = Object.entries(kpi.labels || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
+    const chart = el("div", { class: "spark", role: "img", "aria-label": t("js.sparkline_label", { name: title }) });
+    const firing = kpi.firing && kpi.firing.length > 0;
     const node = el(
       "article",
-      { class: breached ? "tile breached" : "tile", "data-kpi": kpi.name },
-      el("h4", { class: "tile-label" }, kpi.label || kpi.name),
-      el("span", { class: "big" }, kpi.value == null ? "–" : number(kpi.value), kpi.unit ? el("small", {}, ` ${kpi.unit}`) : null),
-      kpi.threshold != null ? el("span", { class: "muted" }, t("js.threshold", { value: number(kpi.threshold) })) : null,
+      { class: firing ? "tile breached" : "tile", "data-kpi": kpi.metric, "data-group": kpi.group },
+      el("h4", { class: "tile-label" }, title, group ? el("span", { class: "muted" }, ` · ${group}`) : null),
+      el("span", { class: "big" }, Vigie.decimal(kpi.value), kpi.unit ? el("small", {}, ` ${kpi.unit}`) : null),
+      kpi.threshold != null
+        ? el("span", { class: firing ? "error" : "muted" }, t("js.threshold", { value: `${kpi.op} ${Vigie.decimal(kpi.threshold)}` }))
+        : el("span", { class: "muted" }, t("js.no_threshold")),
       chart,
     );
-    const values = (kpi.series || []).map((p) => (typeof p === "number" ? p : p.value));
+    const values = (kpi.series || []).map((v) => (v == null ? 0 : v));
     if (values.length) requestAnimationFrame(() => Vigie.sparkline(chart, values, { threshold: kpi.threshold }));
     return node;
   }
@@ -126,40 +130,40 @@
     await Vigie.section(container, async () => {
       const data = await Vigie.get("kpis");
       if (data === null) return null;
-      const kpis = data.kpis || data.metrics || data;
-      if (!kpis.length) return replace(container, Vigie.notice("js.no_data"));
+      if (!data.kpis.length) return replace(container, Vigie.notice("js.no_kpis"));
       const byDepartment = new Map();
-      for (const kpi of kpis) {
+      for (const kpi of data.kpis) {
         const department = kpi.department || t("js.department_other");
         if (!byDepartment.has(department)) byDepartment.set(department, []);
         byDepartment.get(department).push(kpi);
       }
       replace(container, [...byDepartment].map(([department, items]) =>
-        el("section", { class: "department" }, el("h3", {}, department), el("div", { class: "tiles" }, items.map(kpiTile)))));
+        el("section", { class: "department", "aria-label": department }, el("h3", {}, department), el("div", { class: "tiles" }, items.map(kpiTile)))));
     });
   }
 
   function alertItem(alert) {
     return el(
       "li",
-      { class: `alert ${alert.state || ""}`, "data-alert": alert.id },
-      el("strong", {}, alert.rule || alert.name || alert.title),
+      { class: `alert ${alert.status}`, "data-alert": alert.id || alert.fingerprint },
+      Vigie.badge(alert.status, Vigie.statusText(alert.status)),
+      el("strong", {}, alert.rule),
       " ",
-      el("span", { class: "muted" }, alert.message || alert.summary || ""),
+      el("span", {}, Vigie.alertSummary(alert)),
       " ",
-      el("time", { datetime: alert.fired_at || alert.started_at }, time(alert.fired_at || alert.started_at)),
+      el("time", { datetime: alert.fired_at || alert.starts_at }, time(alert.fired_at || alert.starts_at)),
     );
   }
 
   async function loadAlerts() {
     const list = document.getElementById("firing");
     await Vigie.section(list, async () => {
-      const data = await Vigie.get("alerts", null, { state: "firing" });
+      const data = await Vigie.get("alerts", null, { status: "firing" });
       if (data === null) {
         document.getElementById("firing-count").textContent = "–";
         return null;
       }
-      const alerts = (data.alerts || data).filter((a) => !a.state || a.state === "firing");
+      const alerts = data.alerts;
       document.getElementById("firing-count").textContent = number(alerts.length);
       if (!alerts.length) return replace(list, el("li", { class: "muted" }, t("js.no_alerts")));
       replace(list, alerts.map(alertItem));
@@ -170,11 +174,9 @@
     loadKpis();
     loadAlerts();
     // Alerts and KPIs change with the log: refresh them when it moves, at most once a second.
-    let pending = null;
-    Vigie.onLive("events", () => {
-      if (pending) return;
-      pending = setTimeout(() => { pending = null; loadAlerts(); loadKpis(); }, 300);
-    });
-    Vigie.follow("alerts_stream", () => loadAlerts());
+    const refresh = Vigie.throttle(() => { loadAlerts(); loadKpis(); }, 500);
+    Vigie.onLive("events", refresh);
+    Vigie.follow("alerts_stream", refresh);
+    setInterval(loadKpis, 10000);
   });
 })();
