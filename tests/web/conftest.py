@@ -118,13 +118,19 @@ def dashboard_db(
 @pytest.fixture(scope="module")
 def dashboard(dashboard_db: str) -> Iterator[Dashboard]:
     """The dashboard's server on SQLite and on PostgreSQL, shared by a test module, with
-    users ada (admin), sam (sales) and sue (support), all with the password `PASSWORD`."""
+    users ada (admin), lea (manager), sam (sales) and sue (support), all with the password
+    `PASSWORD`."""
     db_url = dashboard_db
     config = parse_config(yaml.safe_dump(CONFIG), origin="dashboard test config")
     app = create_app(make_settings(db_url, config))
     with BackgroundServer(app, port=free_port()) as server:
         runtime: Runtime = app.state.runtime
-        for username, role in (("ada", "admin"), ("sam", "sales"), ("sue", "support")):
+        for username, role in (
+            ("ada", "admin"),
+            ("lea", "manager"),
+            ("sam", "sales"),
+            ("sue", "support"),
+        ):
             create_user(
                 engine=runtime.engine,
                 username=username,

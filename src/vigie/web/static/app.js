@@ -183,8 +183,10 @@ const Vigie = (() => {
   const palette = { line: "#1f4e79", fill: "rgba(31,78,121,0.15)", threshold: "#b3261e" };
 
   // A small line chart without axes; `threshold` draws a dashed red line.
-  function sparkline(node, values, options) {
+  function sparkline(node, points, options) {
     const opts = options || {};
+    // One point draws no line: repeat it so that a new series shows at once.
+    const values = points.length === 1 ? [points[0], points[0]] : points;
     const x = opts.x || values.map((_, i) => i);
     const trace = {
       x,
