@@ -486,6 +486,28 @@ def bench_ingest(
         print(json.dumps(figures))
 
 
+
+@bench_app.command("live")
+def bench_live(
+    events: Annotated[int, typer.Option(help="Events posted, one at a time.")] = 200,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Time an event from the API to an open dashboard's live stream, beside its ingest ack.
+
+    Example: vigie bench live --events 200 --json
+    """
+    from vigie.bench.live import run_live_bench
+
+    figures = run_live_bench(events=events, db_url=db, console=console)
+    if as_json:
+        print(json.dumps(figures))
+
+
 def main() -> None:
     """Entry point for `python -m vigie`."""
     app()
