@@ -11,20 +11,34 @@ from tests.conftest import LiveServer, user_token
 
 # What each role may do, written out by hand: r = read, w = write, - = nothing.
 MATRIX = """
-role        contacts accounts staff deals tickets campaigns interactions tasks offers events audit users
-admin       rw       rw       rw    rw    rw      rw        rw           rw    rw     r      r     rw
-manager     rw       rw       rw    rw    rw      rw        rw           rw    rw     r      -     -
-marketing   rw       r        r     -     -       rw        rw           rw    -      r      -     -
-sales       rw       rw       r     rw    -       r         rw           rw    rw     -      -     -
-support     r        r        r     -     rw      -         rw           rw    -      -      -     -
-finance     r        r        r     r     -       -         rw           -     r      -      -     -
-read-only   r        r        r     r     r       r         r            r     r      r      -     -
+role        contacts accounts staff deals tickets campaigns interactions tasks offers
+admin       rw       rw       rw    rw    rw      rw        rw           rw    rw
+manager     rw       rw       rw    rw    rw      rw        rw           rw    rw
+marketing   rw       r        r     -     -       rw        rw           rw    -
+sales       rw       rw       r     rw    -       r         rw           rw    rw
+support     r        r        r     -     rw      -         rw           rw    -
+finance     r        r        r     r     -       -         rw           -     r
+read-only   r        r        r     r     r       r         r            r     r
+"""
+OTHERS = """
+role        events audit users
+admin       r      r     rw
+manager     r      -     -
+marketing   r      -     -
+sales       -      -     -
+support     -      -     -
+finance     -      -     -
+read-only   r      -     -
 """
 
 
 def _matrix() -> dict[str, dict[str, str]]:
-    header, *rows = [line.split() for line in MATRIX.strip().splitlines()]
-    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in rows}
+    rights: dict[str, dict[str, str]] = {}
+    for table in (MATRIX, OTHERS):
+        header, *rows = [line.split() for line in table.strip().splitlines()]
+        for row in rows:
+            rights.setdefault(row[0], {}).update(zip(header[1:], row[1:], strict=True))
+    return rights
 
 
 class World:
