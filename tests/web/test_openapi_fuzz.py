@@ -44,6 +44,7 @@ def test_api_has_no_server_errors_or_schema_violations(live_server: LiveServer) 
             max_examples=EXAMPLES,
             deadline=None,
             database=None,
+            derandomize=True,
             suppress_health_check=list(HealthCheck),
         )
         def run(case: schemathesis.Case) -> None:
