@@ -411,7 +411,7 @@ def import_csv(
             "/ rien n'a été importé[/red]"
         )
         for error in report.errors:
-            err.print(f"  {file}:{error.line}: {error.reason}")
+            err.print(f"  {file}:{error.line}: {error.reason}", soft_wrap=True, markup=False)
         raise typer.Exit(1)
     console.print(
         f"{the_entity.name}: {report.created} created, {report.updated} updated "

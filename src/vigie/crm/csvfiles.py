@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from vigie.events import Event
 from vigie.log import ProcessorRunner, SqlEventLog
 
 Progress = Callable[[int], None]
+ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 class RowError(msgspec.Struct, kw_only=True, frozen=True):
@@ -139,6 +141,11 @@ def parse(
             errors.append(RowError(line=start, reason=problem))
             continue
         record_id = (row.get("id") or "").strip() or None
+        if record_id is not None and not ID.match(record_id):
+            errors.append(
+                RowError(line=start, reason=f"id: {record_id!r} is not a valid identifier")
+            )
+            continue
         good.append((start, record_id, model.model_dump(mode="json", include=set(values))))
     if not good and not errors:
         errors.append(RowError(line=1, reason="no rows below the header"))

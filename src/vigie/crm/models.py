@@ -6,10 +6,10 @@ read model (with id and timestamps) are derived from it in `entities.py`.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -58,10 +58,29 @@ InteractionKind = Literal[
 Priority = Literal["low", "normal", "high", "urgent"]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
-    """Unknown fields are refused: a typo in a request is an error, not a silent no-op."""
+    """Unknown fields are refused: a typo in a request is an error, not a silent no-op.
+
+    Text with NUL characters is refused too (PostgreSQL cannot store them).
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _refuse_nul(self) -> Strict:
+        if _has_nul(self.model_dump()):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return self
 
 
 class Consent(Strict):
@@ -160,11 +179,11 @@ class TicketCreate(Strict):
     status: Literal["open", "pending", "solved", "closed"] = "open"
     assignee_id: Id | None = None
     channel: Short | None = None
-    opened_at: datetime | None = None
+    opened_at: AwareDatetime | None = None
     sla_first_response_minutes: Annotated[int, Field(ge=1, le=525600)] | None = None
     sla_resolution_minutes: Annotated[int, Field(ge=1, le=525600)] | None = None
-    first_response_at: datetime | None = None
-    resolved_at: datetime | None = None
+    first_response_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime | None = None
     sentiment: Annotated[float, Field(ge=-1, le=1)] | None = None
 
 
@@ -178,8 +197,8 @@ class CampaignCreate(Strict):
     utm_source: Short | None = None
     utm_medium: Short | None = None
     utm_campaign: Short | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
     time_slots: list[TimeSlot] = Field(default=[], max_length=50)
     budget: Money | None = None
     currency: Currency = "EUR"
@@ -190,7 +209,7 @@ class InteractionCreate(Strict):
     """Something that happened with a customer, from any department."""
 
     kind: InteractionKind
-    occurred_at: datetime | None = None
+    occurred_at: AwareDatetime | None = None
     contact_id: Id | None = None
     account_id: Id | None = None
     staff_id: Id | None = None
@@ -203,7 +222,7 @@ class InteractionCreate(Strict):
     amount: Money | None = None
     currency: Currency | None = None
     reference: Short | None = Field(default=None, description="Invoice, order or parcel number.")
-    due_at: datetime | None = None
+    due_at: AwareDatetime | None = None
     sentiment: Annotated[float, Field(ge=-1, le=1)] | None = None
     rating: Annotated[int, Field(ge=1, le=5)] | None = None
     url: Annotated[str, Field(max_length=2000)] | None = None
@@ -214,7 +233,7 @@ class TaskCreate(Strict):
     """Something a member of staff has to do."""
 
     title: Name
-    due_at: datetime | None = None
+    due_at: AwareDatetime | None = None
     status: Literal["open", "done", "cancelled"] = "open"
     owner_id: Id | None = None
     contact_id: Id | None = None
@@ -233,5 +252,5 @@ class OfferCreate(Strict):
     currency: Currency = "EUR"
     status: Literal["draft", "sent", "accepted", "rejected", "expired"] = "draft"
     valid_until: date | None = None
-    sent_at: datetime | None = None
+    sent_at: AwareDatetime | None = None
     owner_id: Id | None = None

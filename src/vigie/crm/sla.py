@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal, cast
 
 import msgspec
-
-PriorityName = Literal["low", "normal", "high", "urgent"]
 
 
 class Sla(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -17,25 +14,28 @@ class Sla(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     resolution_minutes: int
 
 
-def _default_sla() -> dict[PriorityName, Sla]:
-    return {
-        "urgent": Sla(first_response_minutes=30, resolution_minutes=4 * 60),
-        "high": Sla(first_response_minutes=2 * 60, resolution_minutes=24 * 60),
-        "normal": Sla(first_response_minutes=8 * 60, resolution_minutes=3 * 24 * 60),
-        "low": Sla(first_response_minutes=24 * 60, resolution_minutes=7 * 24 * 60),
-    }
+def _sla(first: int, resolution: int) -> Sla:
+    return Sla(first_response_minutes=first, resolution_minutes=resolution)
+
+
+class SlaTargets(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The targets of each ticket priority, in minutes of calendar time."""
+
+    urgent: Sla = msgspec.field(default_factory=lambda: _sla(30, 4 * 60))
+    high: Sla = msgspec.field(default_factory=lambda: _sla(2 * 60, 24 * 60))
+    normal: Sla = msgspec.field(default_factory=lambda: _sla(8 * 60, 3 * 24 * 60))
+    low: Sla = msgspec.field(default_factory=lambda: _sla(24 * 60, 7 * 24 * 60))
 
 
 class CrmConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The `crm` section of `vigie.yaml`."""
 
-    sla: dict[PriorityName, Sla] = msgspec.field(default_factory=_default_sla)
+    sla: SlaTargets = msgspec.field(default_factory=SlaTargets)
 
     def sla_for(self, priority: str) -> Sla:
-        """The targets of `priority`, falling back to the built-in ones."""
-        key = cast(PriorityName, priority)
-        defaults = _default_sla()
-        return self.sla.get(key) or defaults.get(key) or defaults["normal"]
+        """The targets of `priority` (`normal` for an unknown one)."""
+        found: Sla = getattr(self.sla, priority, self.sla.normal)
+        return found
 
 
 def due(opened_at: datetime, minutes: int) -> datetime:

@@ -14,7 +14,7 @@ from vigie.auth.roles import Role
 from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS, login
 from vigie.auth.tokens import issue_token
 from vigie.auth.users import Principal, UserError, authenticate, create_user, list_users
-from vigie.web.deps import AuditReader, CurrentUser, RequestActor, RuntimeDep, UsersAdmin
+from vigie.web.deps import NO_NUL, AuditReader, CurrentUser, RequestActor, RuntimeDep, UsersAdmin
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -22,14 +22,14 @@ router = APIRouter(prefix="/api", tags=["auth"])
 class Credentials(BaseModel):
     """A username and password."""
 
-    username: str = Field(min_length=1, max_length=100)
+    username: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
     password: str = Field(min_length=1, max_length=1000)
 
 
 class TokenRequest(Credentials):
     """Credentials and a name for the new token (e.g. the script that will use it)."""
 
-    name: str = Field(default="api", min_length=1, max_length=200)
+    name: str = Field(default="api", min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class TokenOut(BaseModel):
@@ -56,8 +56,8 @@ class UserIn(BaseModel):
     username: str = Field(min_length=2, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
     password: str = Field(min_length=10, max_length=1000)
     role: Role
-    staff_id: str | None = Field(default=None, max_length=64)
-    display_name: str | None = Field(default=None, max_length=200)
+    staff_id: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
+    display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
 
 
 class AuditOut(BaseModel):
@@ -210,10 +210,10 @@ def users_create(
 def audit_list(
     runtime: RuntimeDep,
     _admin: AuditReader,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    action: Annotated[str | None, Query(max_length=40)] = None,
-    entity: Annotated[str | None, Query(max_length=40)] = None,
-    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    action: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,
+    entity: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,
+    entity_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:

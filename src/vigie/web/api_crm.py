@@ -23,7 +23,7 @@ from vigie.crm.commands import crm_event, new_id
 from vigie.crm.entities import ENTITIES, Entity, ReadBase
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.log.sql import AppendJob
-from vigie.web.deps import AuditReader, RequestActor, RuntimeDep, require
+from vigie.web.deps import NO_NUL, AuditReader, RequestActor, RuntimeDep, require
 from vigie.web.runtime import Runtime
 
 
@@ -163,7 +163,11 @@ def _crud_router(entity: Entity) -> APIRouter:
                 default=None,
                 annotation=Annotated[
                     str | None,
-                    Query(max_length=200, description=f"Search in {', '.join(entity.search)}."),
+                    Query(
+                        max_length=200,
+                        pattern=NO_NUL,
+                        description=f"Search in {', '.join(entity.search)}.",
+                    ),
                 ],
             ),
             inspect.Parameter(
@@ -190,7 +194,10 @@ def _crud_router(entity: Entity) -> APIRouter:
                     _KW,
                     default=None,
                     annotation=Annotated[
-                        str | None, Query(max_length=200, description=f"Only where {f} equals it.")
+                        str | None,
+                        Query(
+                            max_length=200, pattern=NO_NUL, description=f"Only where {f} equals it."
+                        ),
                     ],
                 )
                 for f in entity.filters

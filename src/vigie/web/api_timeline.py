@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from vigie.auth.roles import allowed
 from vigie.auth.users import Principal
@@ -84,8 +84,8 @@ def _serve(
 Kinds = Annotated[
     list[Category] | None, Query(description="Only these categories (repeat the parameter).")
 ]
-Since = Annotated[datetime | None, Query(description="Only from this moment on.")]
-Until = Annotated[datetime | None, Query(description="Only before this moment.")]
+Since = Annotated[AwareDatetime | None, Query(description="Only from this moment on.")]
+Until = Annotated[AwareDatetime | None, Query(description="Only before this moment.")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 

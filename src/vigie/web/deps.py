@@ -24,6 +24,9 @@ def get_runtime(request: Request) -> Runtime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
+NO_NUL = r"^[^\x00]*$"
+"""A pattern for free-text parameters: PostgreSQL cannot store or compare NUL characters."""
+
 _bearer = HTTPBearer(
     auto_error=False,
     description="An API token (`vigie users token USERNAME`), or the session cookie.",
