@@ -22,7 +22,11 @@ def _sse(kind: str, data: Any) -> str:
     return f"event: {kind}\ndata: {msgspec.json.encode(data).decode()}\n\n"
 
 
-@router.get("/live", response_class=StreamingResponse)
+@router.get(
+    "/live",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "an endless stream"}},
+)
 async def live(request: Request, runtime: RuntimeDep, user: CurrentUser) -> StreamingResponse:
     """Server-Sent Events: a `snapshot` first, then an `events` message per commit.
 
