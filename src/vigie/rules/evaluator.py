@@ -12,6 +12,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from vigie.clock import Clock
 from vigie.events import Event
 from vigie.kpi.baselines import Seasonality
@@ -122,6 +124,11 @@ class AlertingEngine:
         """Every metric's current value per group (read under the engine's lock)."""
         with self._lock:
             return self.kpis.snapshot()
+
+    def active_alerts(self) -> list[Alert]:
+        """Pending and firing alerts with their latest evidence."""
+        with self._lock:
+            return [msgspec.structs.replace(a) for a in self.book.active.values()]
 
     def tick(self) -> list[Alert]:
         """Let time pass (windows slide, silences and SLAs age) and evaluate every rule."""
