@@ -103,8 +103,10 @@ def demo(
     Example: vigie demo --once
     """
     from vigie.demo import run_demo
+    from vigie.kpi.catalogue import with_catalogue
 
     settings = _settings(db, None)
+    settings.config = with_catalogue(settings.config)
     raise typer.Exit(
         run_demo(
             settings,

@@ -66,7 +66,8 @@ def _order(n: int, at: datetime) -> dict[str, Any]:
 class SseReader:
     """Reads `/api/alerts/stream` in a thread, keeping each alert event."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, until: int) -> None:
+        self.until = until
         self.alerts: list[dict[str, Any]] = []
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(url,), daemon=True)
@@ -79,6 +80,8 @@ class SseReader:
                     self.ready.set()
                     if line.startswith("data: "):
                         self.alerts.append(json.loads(line[6:]))
+                        if len(self.alerts) >= self.until:
+                            return
         except httpx.HTTPError:
             pass
 
@@ -115,7 +118,7 @@ def test_alert_fires_resolves_streams_and_posts(db_url: str, receiver: Receiver)
     with (
         BackgroundServer(app, port=free_port()) as server,
         httpx.Client(base_url=server.url, auth=(WRITE_KEY, "")) as client,
-        SseReader(server.url) as sse,
+        SseReader(server.url, until=2) as sse,
     ):
         batch = [_order(n, base + timedelta(seconds=n)) for n in range(3)]
         assert client.post("/v1/batch", json={"batch": batch}).status_code == 200
