@@ -277,3 +277,49 @@ def bench_ingest(
 def main() -> None:
     """Entry point for `python -m vigie`."""
     app()
+
+
+@bench_app.command("kpi")
+def bench_kpi(
+    events: Annotated[int, typer.Option(help="Events fed to the engine.")] = 400_000,
+    groups: Annotated[int, typer.Option(help="Distinct campaigns (groups).")] = 1000,
+    batch: Annotated[int, typer.Option(help="Events per batch, as the log hands them over.")] = 1000,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure events per second through the KPI engine alone (20 metrics, sliding windows).
+
+    Example: vigie bench kpi --json
+    """
+    from vigie.bench.kpi import run_kpi_bench
+
+    figures = run_kpi_bench(events=events, groups=groups, batch=batch, console=console)
+    if as_json:
+        print(json.dumps(figures))
+
+
+@bench_app.command("alerts")
+def bench_alerts(
+    seconds: Annotated[float, typer.Option(help="How long the load runs.")] = 20.0,
+    rate: Annotated[int, typer.Option(help="Background events per second.")] = 10_000,
+    interval: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.1,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure the latency from an HTTP request carrying a triggering event to its alert
+    firing on the SSE stream, under background load.
+
+    Example: vigie bench alerts --seconds 20 --json
+    """
+    from vigie.bench.alerts import run_alerts_bench
+
+    figures = run_alerts_bench(
+        seconds=seconds, rate=rate, interval=interval, db_url=db, console=console
+    )
+    if as_json:
+        print(json.dumps(figures))

@@ -71,33 +71,46 @@ class KpiEngine:
         touched: dict[str, set[str]] = {}
         by_event = self._by_event
         any_event = self._any_event
+        series_of = self.series
         max_ts = self.max_ts
+        late = 0
         for event in events:
             named = by_event.get(event.event or event.name or "", ())
-            if not named and not any_event:
+            if any_event:
+                named = (*named, *any_event)
+            if not named:
                 continue
-            ts = to_us(event.timestamp)
+            ts = (event.timestamp - EPOCH) // MICROSECOND
             if max_ts is None or ts > max_ts:
                 max_ts = ts
-            for compiled in (*named, *any_event) if any_event else named:
+            keys_of: dict[tuple[str, ...], str] = {}
+            for compiled in named:
                 x = compiled.contribution(event)
                 if x is None:
                     continue
-                key, labels = compiled.group(event)
-                groups = self.series[compiled.name]
+                # Metrics grouped the same way share one lookup of the group key.
+                key = keys_of.get(compiled.by_key)  # type: ignore[assignment]
+                if key is None:
+                    key = keys_of[compiled.by_key] = compiled.group_key(event)
+                groups = series_of[compiled.name]
                 series = groups.get(key)
                 if series is None:
-                    series = groups[key] = self._new_series(compiled, labels)
+                    series = groups[key] = self._new_series(compiled, compiled.group(event)[1])
                 if series.window.update(ts, x):
                     series.recent.append((event.offset, event.anonymous_id or event.user_id))
                 else:
-                    self.late += 1
-                touched.setdefault(compiled.name, set()).add(key)
+                    late += 1
+                keys = touched.get(compiled.name)
+                if keys is None:
+                    touched[compiled.name] = {key}
+                else:
+                    keys.add(key)
         self.max_ts = max_ts
+        self.late += late
         for name in touched:
             if name in self.baselines:
                 for key in touched[name]:
-                    self._file(self.series[name][key])
+                    self._file(series_of[name][key])
         return touched
 
     def _new_series(self, compiled: CompiledMetric, labels: dict[str, str]) -> Series:

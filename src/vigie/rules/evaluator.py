@@ -174,14 +174,15 @@ class AlertingEngine:
                     holding.pop(group, None)
             changed.extend(self.book.apply(rule, outcome, now))
         if changed:
-            if self.store is not None:
-                self.store.save(changed)
+            # Listeners first: the live stream and playbooks should not wait for the store.
             for alert in changed:
                 for listener in self.listeners:
                     try:
                         listener.alert_changed(alert)
                     except Exception:
                         logger.exception("alert listener %r failed on %s", listener, alert.rule)
+            if self.store is not None:
+                self.store.save(changed)
         return changed
 
     def _outcome(
