@@ -131,9 +131,10 @@ class KpiEngine:
         return series
 
     def advance(self, now_us: int) -> None:
-        """Let event time reach `now_us` in every window: old events fall out."""
-        if self.max_ts is None or now_us > self.max_ts:
-            self.max_ts = now_us
+        """Let event time reach `now_us` in every window: old events fall out.
+
+        `max_ts` stays the newest event time actually seen; only the windows move.
+        """
         for name, groups in self.series.items():
             recorded = name in self.baselines
             for series in groups.values():
