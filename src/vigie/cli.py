@@ -159,11 +159,15 @@ def backtest(
     start: Annotated[
         str | None, typer.Option("--from", help="Event time to start at (ISO 8601).")
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Event time to stop at (ISO 8601).")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Event time to stop at (ISO 8601).")
+    ] = None,
     db: DbOption = None,
     series: Annotated[
         Path | None,
-        typer.Option("--csv", help="Replay a CSV time series (timestamp,value) instead of the log."),
+        typer.Option(
+            "--csv", help="Replay a CSV time series (timestamp,value) instead of the log."
+        ),
     ] = None,
     metric: Annotated[
         str | None, typer.Option(help="The metric the CSV series gives values of.")
@@ -283,7 +287,9 @@ def main() -> None:
 def bench_kpi(
     events: Annotated[int, typer.Option(help="Events fed to the engine.")] = 400_000,
     groups: Annotated[int, typer.Option(help="Distinct campaigns (groups).")] = 1000,
-    batch: Annotated[int, typer.Option(help="Events per batch, as the log hands them over.")] = 1000,
+    batch: Annotated[
+        int, typer.Option(help="Events per batch, as the log hands them over.")
+    ] = 1000,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
     ] = False,

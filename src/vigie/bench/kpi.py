@@ -24,7 +24,7 @@ NAMES = [f"Event {i}" for i in range(10)]
 
 def bench_metrics() -> list[Metric]:
     """The 20 metrics of the benchmark, two per event name."""
-    window = {"window": "15m", "slide": "1m", "lateness": "1m", "by": ["campaign"]}
+    window: dict[str, Any] = {"window": "15m", "slide": "1m", "lateness": "1m", "by": ["campaign"]}
     kinds: list[dict[str, Any]] = [
         {"kind": "count"},
         {"kind": "sum", "value": "properties.amount"},
@@ -85,9 +85,7 @@ def baseline(events: list[Event]) -> float:
     return len(events) / (time.process_time() - started)
 
 
-def run_kpi_bench(
-    *, events: int, groups: int, batch: int, console: Console
-) -> dict[str, Any]:
+def run_kpi_bench(*, events: int, groups: int, batch: int, console: Console) -> dict[str, Any]:
     """Feed the engine `events` in batches of `batch`; returns the figures."""
     metrics = bench_metrics()
     stream = bench_events(events, groups)

@@ -89,9 +89,11 @@ class KpiEngine:
                 if x is None:
                     continue
                 # Metrics grouped the same way share one lookup of the group key.
-                key = keys_of.get(compiled.by_key)  # type: ignore[assignment]
-                if key is None:
+                known = keys_of.get(compiled.by_key)
+                if known is None:
                     key = keys_of[compiled.by_key] = compiled.group_key(event)
+                else:
+                    key = known
                 groups = series_of[compiled.name]
                 series = groups.get(key)
                 if series is None:

@@ -106,7 +106,9 @@ def log_events(
         if not page:
             return
         for event in page:
-            if (start is None or event.timestamp >= start) and (end is None or event.timestamp < end):
+            if (start is None or event.timestamp >= start) and (
+                end is None or event.timestamp < end
+            ):
                 yield event
         position = (page[-1].offset or position) + 1
 

@@ -37,7 +37,9 @@ def print_alerts(changes: Sequence[Alert], *, console: Console, as_json: bool) -
     for column in ("time", "rule", "status", "group", "why"):
         table.add_column(column)
     for alert in changes:
-        moment = alert.ends_at if alert.status == "resolved" else (alert.fired_at or alert.starts_at)
+        moment = (
+            alert.ends_at if alert.status == "resolved" else (alert.fired_at or alert.starts_at)
+        )
         group = ", ".join(
             f"{k}={v}" for k, v in alert.labels.items() if k not in ("alertname", "severity")
         )

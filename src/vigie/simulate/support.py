@@ -70,7 +70,11 @@ class SupportRush:
                     },
                 )
             )
-            wait = rng.uniform(30 * 60, 60 * 60) if late and queue == "orders" else rng.uniform(60, 600)
+            wait = (
+                rng.uniform(30 * 60, 60 * 60)
+                if late and queue == "orders"
+                else rng.uniform(60, 600)
+            )
             replied = opened + timedelta(seconds=wait)
             if replied < end:
                 out.append(

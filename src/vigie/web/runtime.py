@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock, SystemClock
 from vigie.ingest.ingestor import Ingestor
+from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, SqlEventLog
 from vigie.log.eventlog import AppendResult
-from vigie.kpi.durations import parse_duration
 from vigie.metrics import Metrics
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
