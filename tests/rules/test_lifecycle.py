@@ -84,4 +84,4 @@ def test_summary_is_written_in_both_languages() -> None:
     )
     (alert,) = AlertBook().apply(rule, _holds("a"), T0)
     assert alert.annotations["summary_en"] == "a: 1 orders"
-    assert alert.annotations["summary_fr"] == "a : 1 cmd"
+    assert alert.annotations["summary_fr"] == "a : 1 commandes"
