@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -113,8 +113,10 @@ def demo(
     Example: vigie demo --once
     """
     from vigie.demo import run_demo
+    from vigie.kpi.catalogue import with_catalogue
 
     settings = _settings(db, None)
+    settings.config = with_catalogue(settings.config)
     raise typer.Exit(
         run_demo(
             settings,
@@ -166,6 +168,87 @@ def simulate(
     finally:
         if out:
             handle.close()
+
+
+@app.command()
+def backtest(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="vigie.yaml with the metrics and rules to test.")
+    ],
+    start: Annotated[
+        str | None, typer.Option("--from", help="Event time to start at (ISO 8601).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Event time to stop at (ISO 8601).")
+    ] = None,
+    db: DbOption = None,
+    series: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", help="Replay a CSV time series (timestamp,value) instead of the log."
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="The metric the CSV series gives values of.")
+    ] = None,
+    tick: Annotated[str, typer.Option(help="Simulated time between evaluations.")] = "1s",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the alerts as JSON lines.")
+    ] = False,
+) -> None:
+    """Replay stored events (or a CSV series) through the rules and print the alerts that
+    would have fired, when, and why.
+
+    Example: vigie backtest --config vigie.yaml --from 2026-11-28T12:00 --to 2026-11-28T13:00
+    """
+    from vigie.rules.backtest import SeriesError, log_events, replay, series_events
+    from vigie.rules.report import print_alerts
+
+    settings = _settings(db, config)
+    cfg = settings.config
+    since = _moment(start, "--from")
+    until = _moment(end, "--to")
+    if series is not None:
+        chosen = next((m for m in cfg.metrics if m.name == metric), None)
+        if chosen is None:
+            names = ", ".join(m.name for m in cfg.metrics) or "none"
+            err.print(f"[red]--metric must name a metric of {config}[/red] (metrics: {names})")
+            raise typer.Exit(2)
+        try:
+            replacement, events = series_events(series, chosen)
+        except (OSError, SeriesError) as exc:
+            err.print(f"[red]cannot read the series:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        events = [
+            e
+            for e in events
+            if (since is None or e.timestamp >= since) and (until is None or e.timestamp < until)
+        ]
+        rules = [r for r in cfg.rules if r.metric == chosen.name]
+        changes = replay([replacement], rules, events, tick=tick, until=until)
+    else:
+        from vigie.log import SqlEventLog
+        from vigie.store import connect, upgrade
+
+        engine = connect(settings.db_url)
+        upgrade(engine)
+        try:
+            events_iter = log_events(SqlEventLog(engine), start=since, end=until)
+            changes = replay(cfg.metrics, cfg.rules, events_iter, tick=tick, until=until)
+        finally:
+            engine.dispose()
+    print_alerts(changes, console=console, as_json=as_json)
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        err.print(f"[red]{option} {text!r} is not an ISO 8601 time[/red] (e.g. 2026-11-28T12:00)")
+        raise typer.Exit(2) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @db_app.command("upgrade")
@@ -511,3 +594,51 @@ def bench_live(
 def main() -> None:
     """Entry point for `python -m vigie`."""
     app()
+
+
+@bench_app.command("kpi")
+def bench_kpi(
+    events: Annotated[int, typer.Option(help="Events fed to the engine.")] = 400_000,
+    groups: Annotated[int, typer.Option(help="Distinct campaigns (groups).")] = 1000,
+    batch: Annotated[
+        int, typer.Option(help="Events per batch, as the log hands them over.")
+    ] = 1000,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure events per second through the KPI engine alone (20 metrics, sliding windows).
+
+    Example: vigie bench kpi --json
+    """
+    from vigie.bench.kpi import run_kpi_bench
+
+    figures = run_kpi_bench(events=events, groups=groups, batch=batch, console=console)
+    if as_json:
+        print(json.dumps(figures))
+
+
+@bench_app.command("alerts")
+def bench_alerts(
+    seconds: Annotated[float, typer.Option(help="How long the load runs.")] = 20.0,
+    rate: Annotated[int, typer.Option(help="Background events per second.")] = 10_000,
+    interval: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.1,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure the latency from an HTTP request carrying a triggering event to its alert
+    firing on the SSE stream, under background load.
+
+    Example: vigie bench alerts --seconds 20 --json
+    """
+    from vigie.bench.alerts import run_alerts_bench
+
+    figures = run_alerts_bench(
+        seconds=seconds, rate=rate, interval=interval, db_url=db, console=console
+    )
+    if as_json:
+        print(json.dumps(figures))

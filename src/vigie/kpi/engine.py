@@ -71,33 +71,48 @@ class KpiEngine:
         touched: dict[str, set[str]] = {}
         by_event = self._by_event
         any_event = self._any_event
+        series_of = self.series
         max_ts = self.max_ts
+        late = 0
         for event in events:
             named = by_event.get(event.event or event.name or "", ())
-            if not named and not any_event:
+            if any_event:
+                named = (*named, *any_event)
+            if not named:
                 continue
-            ts = to_us(event.timestamp)
+            ts = (event.timestamp - EPOCH) // MICROSECOND
             if max_ts is None or ts > max_ts:
                 max_ts = ts
-            for compiled in (*named, *any_event) if any_event else named:
+            keys_of: dict[tuple[str, ...], str] = {}
+            for compiled in named:
                 x = compiled.contribution(event)
                 if x is None:
                     continue
-                key, labels = compiled.group(event)
-                groups = self.series[compiled.name]
+                # Metrics grouped the same way share one lookup of the group key.
+                known = keys_of.get(compiled.by_key)
+                if known is None:
+                    key = keys_of[compiled.by_key] = compiled.group_key(event)
+                else:
+                    key = known
+                groups = series_of[compiled.name]
                 series = groups.get(key)
                 if series is None:
-                    series = groups[key] = self._new_series(compiled, labels)
+                    series = groups[key] = self._new_series(compiled, compiled.group(event)[1])
                 if series.window.update(ts, x):
                     series.recent.append((event.offset, event.anonymous_id or event.user_id))
                 else:
-                    self.late += 1
-                touched.setdefault(compiled.name, set()).add(key)
+                    late += 1
+                keys = touched.get(compiled.name)
+                if keys is None:
+                    touched[compiled.name] = {key}
+                else:
+                    keys.add(key)
         self.max_ts = max_ts
+        self.late += late
         for name in touched:
             if name in self.baselines:
                 for key in touched[name]:
-                    self._file(self.series[name][key])
+                    self._file(series_of[name][key])
         return touched
 
     def _new_series(self, compiled: CompiledMetric, labels: dict[str, str]) -> Series:
@@ -118,9 +133,10 @@ class KpiEngine:
         return series
 
     def advance(self, now_us: int) -> None:
-        """Let event time reach `now_us` in every window: old events fall out."""
-        if self.max_ts is None or now_us > self.max_ts:
-            self.max_ts = now_us
+        """Let event time reach `now_us` in every window: old events fall out.
+
+        `max_ts` stays the newest event time actually seen; only the windows move.
+        """
         for name, groups in self.series.items():
             recorded = name in self.baselines
             for series in groups.values():

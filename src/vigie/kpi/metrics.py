@@ -233,6 +233,7 @@ class CompiledMetric:
         self.lateness_us = parse_duration(metric.lateness)
         self.group_readers = [accessor(p, sentiment=sentiment) for p in metric.by]
         self.by = list(metric.by)
+        self.by_key = tuple(metric.by)
         if metric.kind == "ratio":
             assert metric.numerator is not None and metric.denominator is not None
             self.num_filter = Filter(metric.numerator.where | metric.where)
@@ -277,6 +278,16 @@ class CompiledMetric:
             value = read(event)
             labels[name] = "" if value is None else str(value)
         return "|".join(labels.values()), labels
+
+    def group_key(self, event: Event) -> str:
+        """The group key alone (the hot path: no labels dict is built)."""
+        readers = self.group_readers
+        if not readers:
+            return NO_GROUP
+        if len(readers) == 1:
+            value = readers[0](event)
+            return "" if value is None else str(value)
+        return "|".join("" if (v := read(event)) is None else str(v) for read in readers)
 
 
 def _value_reader(path: str | None, sentiment: SentimentScorer | None) -> Accessor:

@@ -68,7 +68,9 @@ def _evidence(metric: str, series: Series) -> dict[str, Any]:
     }
 
 
-def _selected(kpis: KpiEngine, metric: str, groups: set[str] | None) -> Iterable[tuple[str, Series]]:
+def _selected(
+    kpis: KpiEngine, metric: str, groups: set[str] | None
+) -> Iterable[tuple[str, Series]]:
     series = kpis.groups(metric)
     if groups is None:
         return list(series.items())

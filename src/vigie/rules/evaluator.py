@@ -12,6 +12,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from vigie.clock import Clock
 from vigie.events import Event
 from vigie.kpi.baselines import Seasonality
@@ -123,6 +125,11 @@ class AlertingEngine:
         with self._lock:
             return self.kpis.snapshot()
 
+    def active_alerts(self) -> list[Alert]:
+        """Pending and firing alerts with their latest evidence."""
+        with self._lock:
+            return [msgspec.structs.replace(a) for a in self.book.active.values()]
+
     def tick(self) -> list[Alert]:
         """Let time pass (windows slide, silences and SLAs age) and evaluate every rule."""
         with self._lock:
@@ -167,14 +174,15 @@ class AlertingEngine:
                     holding.pop(group, None)
             changed.extend(self.book.apply(rule, outcome, now))
         if changed:
-            if self.store is not None:
-                self.store.save(changed)
+            # Listeners first: the live stream and playbooks should not wait for the store.
             for alert in changed:
                 for listener in self.listeners:
                     try:
                         listener.alert_changed(alert)
                     except Exception:
                         logger.exception("alert listener %r failed on %s", listener, alert.rule)
+            if self.store is not None:
+                self.store.save(changed)
         return changed
 
     def _outcome(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from vigie.rules.definitions import Webhook
 
 logger = logging.getLogger(__name__)
 ZERO_TIME = "0001-01-01T00:00:00Z"
+RETRIES = 3
 
 
 def _time(moment: datetime | None) -> str:
@@ -116,19 +118,36 @@ class AlertmanagerWebhook:
                     return
 
     def _send(self, client: httpx.Client, batch: list[Alert]) -> None:
-        by_rule: dict[str, dict[str, Alert]] = {}
+        # One POST per rule; a second change of the same alert in the batch starts a new
+        # POST, so a receiver sees "firing" before "resolved" even when both were queued.
+        groups: dict[str, dict[str, Alert]] = {}
         for alert in batch:
-            by_rule.setdefault(alert.rule, {})[alert.fingerprint] = alert
-        for alerts in by_rule.values():
-            for hook in self.hooks:
-                chosen = [a for a in alerts.values() if a.status == "firing" or hook.send_resolved]
-                if not chosen:
-                    continue
-                body = payload(chosen, receiver=hook.name, external_url=self.external_url)
+            group = groups.setdefault(alert.rule, {})
+            if alert.fingerprint in group:
+                self._post(client, list(group.values()))
+                group.clear()
+            group[alert.fingerprint] = alert
+        for group in groups.values():
+            if group:
+                self._post(client, list(group.values()))
+
+    def _post(self, client: httpx.Client, alerts: list[Alert]) -> None:
+        for hook in self.hooks:
+            chosen = [a for a in alerts if a.status == "firing" or hook.send_resolved]
+            if not chosen:
+                continue
+            body = payload(chosen, receiver=hook.name, external_url=self.external_url)
+            for attempt in range(RETRIES):
                 try:
                     response = client.post(hook.url, json=body, timeout=hook.timeout)
                     response.raise_for_status()
                     self.sent += 1
+                    break
                 except httpx.HTTPError as exc:
-                    self.failed += 1
-                    logger.warning("webhook %s failed for %s: %s", hook.url, body["groupKey"], exc)
+                    if attempt + 1 == RETRIES:
+                        self.failed += 1
+                        logger.warning(
+                            "webhook %s failed for %s: %s", hook.url, body["groupKey"], exc
+                        )
+                    else:
+                        time.sleep(0.2 * 2**attempt)

@@ -14,6 +14,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from vigie.simulate.support import SupportRush
+
 CAMPAIGN = {
     "name": "lunch-deal",
     "source": "facebook",
@@ -40,6 +42,10 @@ class LunchCampaign:
     seed: int = 7
     timezone: str = "Europe/Brussels"
     campaign_share: float = 0.7
+    # From this time on the payment step is broken: checkouts fail, no order completes.
+    checkout_break: time | None = time(12, 20)
+    # Play a support rush (tickets, first responses) alongside the campaign.
+    support: bool = True
 
     def start(self) -> datetime:
         """12:00 local time on the scenario's day."""
@@ -57,9 +63,14 @@ class LunchCampaign:
             arrival = start + timedelta(minutes=minute, seconds=rng.random())
             for message in self._journey(rng, run, n, arrival):
                 out.append((message["_at"], len(out), message))
+        if self.support:
+            rush = SupportRush(day=self.day, seed=self.seed, timezone=self.timezone)
+            for message in rush.messages():
+                at = datetime.fromisoformat(message.pop("timestamp"))
+                out.append((at, len(out), message))
         out.sort(key=lambda item: (item[0], item[1]))
         for at, _, message in out:
-            del message["_at"]
+            message.pop("_at", None)
             message["timestamp"] = at.isoformat()
             yield message
 
@@ -75,6 +86,9 @@ class LunchCampaign:
             else ""
         )
         seq = 0
+
+        def start_of(moment: time) -> datetime:
+            return datetime.combine(self.day, moment, tzinfo=ZoneInfo(self.timezone))
 
         def msg(kind: str, moment: datetime, **fields: Any) -> dict[str, Any]:
             nonlocal seq
@@ -129,10 +143,21 @@ class LunchCampaign:
             )
             t += timedelta(seconds=rng.uniform(10, 60))
             if rng.random() < 0.6:
+                paid_by = {"campaign": CAMPAIGN["name"]} if from_ad else {}
                 yield page("/checkout", "Checkout", t)
-                yield msg("track", t, event="Checkout Started", properties={"value": price})
+                yield msg(
+                    "track", t, event="Checkout Started", properties={"value": price, **paid_by}
+                )
                 t += timedelta(seconds=rng.uniform(20, 120))
-                if rng.random() < 0.7:
+                broken = self.checkout_break is not None and t >= start_of(self.checkout_break)
+                if broken:
+                    yield msg(
+                        "track",
+                        t,
+                        event="Checkout Failed",
+                        properties={"reason": "payment_provider_timeout", **paid_by},
+                    )
+                elif rng.random() < 0.7:
                     user_id = f"cust-{run}-{n:06d}"
                     yield msg(
                         "identify",
@@ -149,5 +174,6 @@ class LunchCampaign:
                             "order_id": f"o-{run}-{n:06d}",
                             "revenue": price,
                             "currency": "EUR",
+                            **paid_by,
                         },
                     )

@@ -14,6 +14,7 @@ from vigie.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 HEARTBEAT_SECONDS = 15.0
+POLL_SECONDS = 0.5
 
 
 def _json(data: Any) -> Response:
@@ -31,7 +32,10 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Alerts newest first, with their evidence (KPI values, window, events and visitors)."""
-    alerts = runtime.alerting.store.list(status=status, rule=rule, limit=limit)  # type: ignore[union-attr]
+    stored = runtime.alert_store.list(status=status, rule=rule, limit=limit)
+    # Active alerts are shown as the engine holds them: with their latest evidence.
+    live = {a.id: a for a in runtime.alerting.active_alerts()}
+    alerts = [live.get(a.id, a) if a.active else a for a in stored]
     return _json({"alerts": alerts})
 
 
@@ -44,13 +48,17 @@ async def stream_alerts(runtime: RuntimeDep, request: Request) -> StreamingRespo
     async def events() -> AsyncIterator[bytes]:
         try:
             yield b": vigie alerts\n\n"
+            quiet = 0.0
             while True:
                 try:
-                    alert = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS)
+                    alert = await asyncio.wait_for(queue.get(), timeout=POLL_SECONDS)
                 except TimeoutError:
                     if await request.is_disconnected():
                         return
-                    yield b": keep-alive\n\n"
+                    quiet += POLL_SECONDS
+                    if quiet >= HEARTBEAT_SECONDS:
+                        quiet = 0.0
+                        yield b": keep-alive\n\n"
                     continue
                 if alert is None:
                     return

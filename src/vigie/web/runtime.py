@@ -51,6 +51,7 @@ class Runtime:
         self.metrics = Metrics()
         self.log = SqlEventLog(self.engine)
         config = settings.config
+        self.alert_store = AlertStore(self.engine)
         self.alert_feed = AlertFeed()
         self.webhooks = AlertmanagerWebhook(
             config.alerting.webhooks, external_url=config.alerting.external_url
@@ -59,7 +60,7 @@ class Runtime:
             config.metrics,
             config.rules,
             clock=self.clock,
-            store=AlertStore(self.engine),
+            store=self.alert_store,
             listeners=[self.alert_feed, self.webhooks],
         )
         # The rules come first so that an alert does not wait for slower projections.

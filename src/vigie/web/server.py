@@ -24,6 +24,8 @@ def uvicorn_config(
         loop="auto",
         http="auto",
         timeout_keep_alive=30,
+        # Open live streams (SSE) must not hold a stopping server forever.
+        timeout_graceful_shutdown=3,
     )
 
 
