@@ -61,11 +61,17 @@ class AnalyticsProcessor:
 
     def _observe(self, event: Event) -> Merge | None:
         self.events_seen += 1
-        merge = self.identity.observe(event)
-        if merge is not None:
-            self._merge(merge)
-        campaigns = self.config.campaigns
-        campaign = resolve_campaign(event.context, campaigns) if event.context else None
+        merge = None
+        if event.user_id is not None or event.type == "alias":
+            merge = self.identity.observe(event)
+            if merge is not None:
+                self._merge(merge)
+        context = event.context
+        campaign = (
+            resolve_campaign(context, self.config.campaigns)
+            if context and "campaign" in context
+            else None
+        )
         hit = hit_of(event, campaign=campaign)
         if hit is None:
             return merge
