@@ -139,7 +139,6 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
             "development; set a long random value"
         )
 
-
     for path, reason in analytics_problems(config.analytics):
         full: list[str | int] = ["analytics", *path]
         line = _line_of(node, full)

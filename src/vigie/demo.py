@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from datetime import date, datetime, time as clock_time
+from datetime import date, datetime
+from datetime import time as clock_time
 from typing import Any
 
-import msgspec
-
 import httpx
+import msgspec
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table

@@ -18,7 +18,12 @@ CONFIG = AnalyticsConfig(
 def _event(n: int, kind: str, **fields: Any) -> Event:
     at = T0 + timedelta(minutes=n)
     return Event(
-        message_id=f"m{n}", type=kind, source="web", timestamp=at, received_at=at, offset=n,
+        message_id=f"m{n}",
+        type=kind,
+        source="web",
+        timestamp=at,
+        received_at=at,
+        offset=n,
         **fields,
     )
 

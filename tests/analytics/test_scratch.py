@@ -73,8 +73,15 @@ def test_load_columns_from_the_store(engine: sa.Engine) -> None:
     log = SqlEventLog(engine)
     log.append(
         [
-            Event(message_id=str(i), type="track", source="s", event=name, anonymous_id=v,
-                  timestamp=at, received_at=at)
+            Event(
+                message_id=str(i),
+                type="track",
+                source="s",
+                event=name,
+                anonymous_id=v,
+                timestamp=at,
+                received_at=at,
+            )
             for i, (v, name, at) in enumerate(rows)
         ]
     )

@@ -167,9 +167,12 @@ class ProfileRecord(msgspec.Struct, kw_only=True):
 
 def load_profile(conn: sa.Connection, visitor_id: str) -> ProfileRecord:
     """The profile `visitor_id` belongs to (a user id, or an anonymous id)."""
-    profile_id = conn.execute(
-        sa.select(identities.c.profile_id).where(identities.c.visitor_id == visitor_id)
-    ).scalar() or visitor_id
+    profile_id = (
+        conn.execute(
+            sa.select(identities.c.profile_id).where(identities.c.visitor_id == visitor_id)
+        ).scalar()
+        or visitor_id
+    )
     ids = {profile_id}
     ids.update(
         conn.execute(

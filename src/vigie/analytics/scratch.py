@@ -1,10 +1,10 @@
 """A funnel recomputed from scratch over the whole log, with Polars.
 
-The same counts as the live `FunnelTracker`, computed column-wise: for step k, each matching
-event is joined (as-of, per visitor, on log order) to the latest earlier event that validly
-reached step k-1, carrying that chain's start; the chain holds when the event is within the
-window of its start. Because those starts never decrease along the log, the latest earlier
-event carries the best start, exactly as the live tracker keeps it. Used to rebuild or audit
+The same counts as the live `FunnelTracker`, computed column-wise: the events are grouped by
+visitor (in log order), and for step k each matching event gets, by a forward fill, the start
+of the latest earlier event that validly reached step k-1; the chain holds when the event is
+within the window of that start. Because those starts never decrease along the log, the
+latest earlier one is the best, exactly as the live tracker keeps it. Used to rebuild or audit
 the live figures and by `vigie bench funnel`; steps with `where` filters are live-only.
 """
 
@@ -30,29 +30,40 @@ def funnel_counts(frame: pl.DataFrame, funnel: Funnel) -> list[int]:
                 "`where` filters only"
             )
         names.append(step.event)
+    if len(set(names)) != len(names):
+        raise ValueError(f"funnel {funnel.name!r}: the from-scratch path needs distinct steps")
     window = int(funnel.window.total_seconds() * 1_000_000)
-    frame = frame.select(
-        pl.col("visitor").hash().alias("v"), pl.col("event"), pl.col("ts"), pl.col("seq")
-    ).filter(pl.col("event").is_in(names))
-    reached = frame.filter(pl.col("event") == names[0]).select(
-        "v", "seq", pl.col("ts").alias("start")
-    ).sort("seq")
-    counts = [reached.get_column("v").n_unique()]
-    for name in names[1:]:
-        matches = frame.filter(pl.col("event") == name).select("v", "seq", "ts").sort("seq")
-        joined = matches.join_asof(
-            reached,
-            on="seq",
-            by="v",
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
+    # One pass over the log sorted by visitor then log order; a forward fill carries the
+    # latest valid start of step k-1 down to each event of step k, within the visitor.
+    # The frame is in log order; a stable sort on the visitor's hash keeps that order within
+    # each visitor, and costs far less than sorting on two columns.
+    data = frame.filter(pl.col("event").is_in(names)).select(
+        pl.col("visitor").hash().alias("v"), "event", "ts", "seq"
+    )
+    if not data.get_column("seq").is_sorted():
+        data = data.sort("seq")
+    lazy = data.sort("v", maintain_order=True).lazy()
+    lazy = lazy.with_columns(
+        pl.when(pl.col("event") == names[0]).then(pl.col("ts")).alias("start_0")
+    )
+    for k in range(1, len(names)):
+        previous = pl.col(f"start_{k - 1}")
+        owner = pl.when(previous.is_not_null()).then(pl.col("v")).forward_fill()
+        carried = previous.forward_fill()
+        lazy = lazy.with_columns(
+            pl.when(
+                (pl.col("event") == names[k])
+                & (owner == pl.col("v"))
+                & (pl.col("ts") - carried <= window)
+            )
+            .then(carried)
+            .alias(f"start_{k}")
         )
-        reached = joined.filter(
-            pl.col("start").is_not_null() & (pl.col("ts") - pl.col("start") <= window)
-        ).select("v", "seq", "start")
-        counts.append(reached.get_column("v").n_unique())
-    return counts
+    counts = lazy.select(
+        pl.col("v").filter(pl.col(f"start_{k}").is_not_null()).n_unique().alias(str(k))
+        for k in range(len(names))
+    ).collect()
+    return [int(counts[0, k]) for k in range(len(names))]
 
 
 def load_columns(engine: sa.Engine, events: Sequence[str]) -> pl.DataFrame:
@@ -95,7 +106,8 @@ def _load_sqlite(engine: sa.Engine, names: list[str]) -> pl.DataFrame:
         cursor = raw.cursor()
         cursor.execute(sql, names)
         frames = [
-            pl.DataFrame(rows, schema=COLUMNS, orient="row") for rows in _batches(cursor)
+            pl.DataFrame(dict(zip(COLUMNS, zip(*rows, strict=True), strict=True)), schema=COLUMNS)
+            for rows in _batches(cursor)
         ]
     finally:
         raw.close()

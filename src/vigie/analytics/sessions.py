@@ -156,7 +156,9 @@ def sessionise(hits: Iterable[Hit], rule: SessionRule) -> list[Session]:
         current: Session | None = None
         number = 0
         for hit in own:
-            if current is None or rule.breaks(current.ended_at, current.campaign, hit.at, hit.campaign):
+            if current is None or rule.breaks(
+                current.ended_at, current.campaign, hit.at, hit.campaign
+            ):
                 number += 1
                 current = Session(
                     visitor_id=visitor,

@@ -35,9 +35,7 @@ STEPS = ("Product Viewed", "Product Added", "Order Completed")
 MIX = ((STEPS[0], 40), (STEPS[1], 20), (STEPS[2], 6), ("Page Scrolled", 34))
 START = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)
 SPAN = timedelta(hours=12)
-FUNNEL = Funnel(
-    name="bench", window_minutes=30, steps=[FunnelStep(event=name) for name in STEPS]
-)
+FUNNEL = Funnel(name="bench", window_minutes=30, steps=[FunnelStep(event=name) for name in STEPS])
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 _INSERT_CHUNK = 20_000
 
@@ -53,7 +51,7 @@ def generate(events: int, *, seed: int = 7) -> pl.DataFrame:
         total += share
         cuts.append(total)
     draw = (pl.col("i").hash(seed + 1) % 100).cast(pl.Int64)
-    name = pl.when(draw < cuts[0]).then(pl.lit(MIX[0][0]))
+    name: Any = pl.when(draw < cuts[0]).then(pl.lit(MIX[0][0]))
     for (label, _), cut in zip(MIX[1:], cuts[1:], strict=True):
         name = name.when(draw < cut).then(pl.lit(label))
     span_us = int(SPAN.total_seconds() * 1_000_000)
