@@ -197,7 +197,7 @@ def bench_ingest(
 
 @bench_app.command("funnel")
 def bench_funnel(
-    events: Annotated[int, typer.Option(help="Generated events in the log.")] = 300_000,
+    events: Annotated[int, typer.Option(help="Generated events in the log.")] = 150_000,
     stores: Annotated[
         str, typer.Option(help="Comma-separated stores to run on: sqlite, postgres.")
     ] = "sqlite,postgres",
