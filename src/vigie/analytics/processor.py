@@ -75,7 +75,8 @@ class AnalyticsProcessor:
         hit = hit_of(event, campaign=campaign)
         if hit is None:
             return merge
-        profile = self.identity.profile_of(hit.visitor_id)
+        # The user id an event carries wins over its device (a shared computer).
+        profile = self.identity.profile_of(event.user_id or hit.visitor_id)
         if campaign is not None:
             self._profile_campaign[profile] = campaign
         attributed = self._profile_campaign.get(profile)
