@@ -591,6 +591,39 @@ def bench_live(
         print(json.dumps(figures))
 
 
+@bench_app.command("funnel")
+def bench_funnel(
+    events: Annotated[int, typer.Option(help="Generated events in the log.")] = 150_000,
+    stores: Annotated[
+        str, typer.Option(help="Comma-separated stores to run on: sqlite, postgres.")
+    ] = "sqlite,postgres",
+    pg: Annotated[
+        str,
+        typer.Option(
+            "--pg", help="PostgreSQL server (a temporary database is created there and dropped)."
+        ),
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure a 3-step funnel kept live by the processor against its from-scratch
+    recomputation with Polars, on SQLite and PostgreSQL.
+
+    Example: vigie bench funnel --events 10000000 --json
+    """
+    from vigie.bench.funnel import run_funnel_bench
+
+    figures = run_funnel_bench(
+        events=events,
+        stores=[s.strip() for s in stores.split(",") if s.strip()],
+        pg_url=pg,
+        console=console,
+    )
+    if as_json:
+        print(json.dumps(figures))
+
+
 def main() -> None:
     """Entry point for `python -m vigie`."""
     app()

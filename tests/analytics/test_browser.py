@@ -112,7 +112,9 @@ def _config() -> Config:
                 )
             ],
             campaigns=[
-                Campaign(name="lunch-deal", channel="paid_social", utm_id="cmp-1", schedule=everyday)
+                Campaign(
+                    name="lunch-deal", channel="paid_social", utm_id="cmp-1", schedule=everyday
+                )
             ],
         ),
     )
@@ -181,9 +183,7 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-def test_journey_funnel_identity_and_campaign_from_a_real_browser(
-    site: Site, browser: Any
-) -> None:
+def test_journey_funnel_identity_and_campaign_from_a_real_browser(site: Site, browser: Any) -> None:
     """A visitor from a UTM link browses, buys and logs in; journey, merge, funnel, campaign."""
     phone = browser.new_context()
     page = phone.new_page()
@@ -234,17 +234,30 @@ def test_journey_funnel_identity_and_campaign_from_a_real_browser(
     assert {m["reason"] for m in profile["merges"]} == {"identify"}
 
     journey = _get(site, f"/api/visitors/{visitor}/journey")
-    paths = [s["path"] for session in journey["sessions"] for s in session["steps"] if s["type"] == "page"]
+    paths = [
+        s["path"]
+        for session in journey["sessions"]
+        for s in session["steps"]
+        if s["type"] == "page"
+    ]
     assert paths == ["/lunch-deal", "/menu", "/lunch-deal", "/checkout", "/thanks"]
     views = [
-        s["revisit"] for session in journey["sessions"] for s in session["steps"] if s["type"] == "page"
+        s["revisit"]
+        for session in journey["sessions"]
+        for s in session["steps"]
+        if s["type"] == "page"
     ]
     assert views == [False, False, True, False, False]
     assert journey["revisited_pages"] == ["/lunch-deal"]
     assert journey["campaigns"] == ["lunch-deal"]
     first = journey["sessions"][0]
     assert first["entry_page"] == "/lunch-deal" and first["campaign"] == "lunch-deal"
-    events = [s["name"] for session in journey["sessions"] for s in session["steps"] if s["type"] == "track"]
+    events = [
+        s["name"]
+        for session in journey["sessions"]
+        for s in session["steps"]
+        if s["type"] == "track"
+    ]
     assert "Product Added" in events and "Signed Up" in events and "Order Completed" in events
     assert "Scroll Depth" in events
 
@@ -284,9 +297,7 @@ def test_nothing_is_stored_or_sent_before_consent(site: Site, browser: Any) -> N
     assert page.evaluate("window.vigie.anonymousId()") is None
 
     page.evaluate("window.vigie.consent({analytics: true})")
-    visitor = eventually(
-        lambda: page.evaluate("window.vigie.anonymousId()"), "an id after consent"
-    )
+    visitor = eventually(lambda: page.evaluate("window.vigie.anonymousId()"), "an id after consent")
     eventually(lambda: sent or None, "a batch after consent")
     assert page.evaluate("window.localStorage.getItem('vigie_aid')") == visitor
 
@@ -296,5 +307,9 @@ def test_nothing_is_stored_or_sent_before_consent(site: Site, browser: Any) -> N
 
     events = eventually(arrived, "the held events to arrive")
     assert {e["source"] for e in events} == {"consent-site"}
-    assert {e.get("event") or e["type"] for e in events} == {"page", "Product Added", "Clicked Anything"}
+    assert {e.get("event") or e["type"] for e in events} == {
+        "page",
+        "Product Added",
+        "Clicked Anything",
+    }
     context.close()

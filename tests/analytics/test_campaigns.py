@@ -46,7 +46,10 @@ def test_the_slot_is_compared_with_the_same_slot_on_other_days() -> None:
     assert (report.figures.visitors, report.figures.campaign_visitors) == (9, 9)
     assert (report.figures.signups, report.figures.conversions) == (9, 2)
     assert report.other_days_mean == {
-        "visitors": 3.0, "campaign_visitors": 0.0, "signups": 0.0, "conversions": 1.0
+        "visitors": 3.0,
+        "campaign_visitors": 0.0,
+        "signups": 0.0,
+        "conversions": 1.0,
     }
     assert report.lift["visitors"] == 2.0 and report.lift["conversions"] == 1.0
     assert report.lift["campaign_visitors"] is None

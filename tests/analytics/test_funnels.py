@@ -18,7 +18,9 @@ def _matches(symbol: str, step: str) -> bool:
     return symbol == step
 
 
-def _reference_reached(symbols: list[tuple[str, datetime]], steps: list[str], window: timedelta) -> int:
+def _reference_reached(
+    symbols: list[tuple[str, datetime]], steps: list[str], window: timedelta
+) -> int:
     """The most steps done in order (strictly later hits) with the last within the window."""
     best = 0
     for k in range(1, len(steps) + 1):

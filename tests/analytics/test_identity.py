@@ -15,8 +15,14 @@ T0 = datetime(2026, 5, 5, 13, 0, tzinfo=UTC)
 def _event(n: int, kind: str, **fields: str) -> Event:
     at = T0 + timedelta(minutes=n)
     return Event(
-        message_id=f"m{n}", type=kind, source="web", timestamp=at, received_at=at, offset=n,
-        event="X" if kind == "track" else None, **fields,  # type: ignore[arg-type]
+        message_id=f"m{n}",
+        type=kind,
+        source="web",
+        timestamp=at,
+        received_at=at,
+        offset=n,
+        event="X" if kind == "track" else None,
+        **fields,  # type: ignore[arg-type]
     )
 
 

@@ -18,7 +18,12 @@ CONFIG = AnalyticsConfig(
 def _event(n: int, kind: str, **fields: Any) -> Event:
     at = T0 + timedelta(minutes=n)
     return Event(
-        message_id=f"m{n}", type=kind, source="web", timestamp=at, received_at=at, offset=n,
+        message_id=f"m{n}",
+        type=kind,
+        source="web",
+        timestamp=at,
+        received_at=at,
+        offset=n,
         **fields,
     )
 
@@ -64,3 +69,16 @@ def test_friction_lists_exit_pages() -> None:
     processor.process(_stream())
     pages = processor.friction().pages
     assert [(p.path, p.exits) for p in pages] == [("/deal", 2)]
+
+
+def test_an_event_counts_for_the_user_it_names_on_a_shared_device() -> None:
+    """On a device already linked to ana, an event sent as ben counts for ben."""
+    processor = AnalyticsProcessor(CONFIG)
+    processor.process(
+        [
+            _event(1, "identify", anonymous_id="kiosk", user_id="ana"),
+            _event(2, "page", anonymous_id="kiosk", user_id="ben", properties={"path": "/deal"}),
+        ]
+    )
+    funnel = processor.funnels["buy"]
+    assert funnel.reached("ben") == 1 and funnel.reached("ana") == 0

@@ -54,7 +54,9 @@ def _hits(raw: list[tuple[str, int, str | None, str]]) -> list[Hit]:
     for i, (visitor, gap, campaign, kind) in enumerate(raw):
         at = at + timedelta(seconds=gap)
         hits.append(
-            Hit(at=at, visitor_id=visitor, type=kind, path=f"/p{i % 4}", campaign=campaign, offset=i)
+            Hit(
+                at=at, visitor_id=visitor, type=kind, path=f"/p{i % 4}", campaign=campaign, offset=i
+            )
         )
     return hits
 
@@ -68,9 +70,7 @@ def test_sessions_match_the_reference(raw: list[tuple[str, int, str | None, str]
     expected = _reference(hits, rule.timeout, tz)
     tracker = SessionTracker(rule)
     assert [tracker.observe(h).number for h in hits] == expected
-    numbered = {
-        (h.visitor_id, h.offset): s.number for s in sessionise(hits, rule) for h in s.hits
-    }
+    numbered = {(h.visitor_id, h.offset): s.number for s in sessionise(hits, rule) for h in s.hits}
     assert [numbered[(h.visitor_id, h.offset)] for h in hits] == expected
 
 

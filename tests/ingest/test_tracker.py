@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from tests.conftest import LiveServer
@@ -45,9 +47,8 @@ def test_cors_on_tracker_endpoints_only(live_server: LiveServer) -> None:
     assert preflight.headers["access-control-allow-origin"] == "*"
     posted = httpx.post(
         live_server.url + "/v1/batch",
-        content=(
-            '{"writeKey": "%s", "batch": [{"type": "page", "anonymousId": "a"}]}'
-            % live_server.write_key
+        content=json.dumps(
+            {"writeKey": live_server.write_key, "batch": [{"type": "page", "anonymousId": "a"}]}
         ),
         headers={"Origin": "https://shop.example.be", "Content-Type": "text/plain"},
         timeout=30,

@@ -43,8 +43,11 @@ CONFIG = Config(
 def _page(n: int, visitor: str, path: str, at: datetime, query: str = "") -> dict[str, Any]:
     url = f"https://shop.example.be{path}{query}"
     return {
-        "type": "page", "messageId": f"p{n}", "anonymousId": visitor,
-        "timestamp": at.isoformat(), "properties": {"path": path, "url": url},
+        "type": "page",
+        "messageId": f"p{n}",
+        "anonymousId": visitor,
+        "timestamp": at.isoformat(),
+        "properties": {"path": path, "url": url},
     }
 
 
@@ -55,11 +58,21 @@ def _messages() -> list[dict[str, Any]]:
         _page(2, "v1", "/menu", DAY + timedelta(minutes=2)),
         _page(3, "v1", "/deal", DAY + timedelta(minutes=3)),
         _page(4, "v1", "/menu", DAY + timedelta(hours=2)),
-        {"type": "identify", "messageId": "i1", "anonymousId": "v1", "userId": "ana",
-         "timestamp": (DAY + timedelta(hours=2, minutes=1)).isoformat()},
-        {"type": "track", "messageId": "t1", "anonymousId": "v1", "userId": "ana",
-         "event": "Order Completed",
-         "timestamp": (DAY + timedelta(minutes=20)).isoformat()},
+        {
+            "type": "identify",
+            "messageId": "i1",
+            "anonymousId": "v1",
+            "userId": "ana",
+            "timestamp": (DAY + timedelta(hours=2, minutes=1)).isoformat(),
+        },
+        {
+            "type": "track",
+            "messageId": "t1",
+            "anonymousId": "v1",
+            "userId": "ana",
+            "event": "Order Completed",
+            "timestamp": (DAY + timedelta(minutes=20)).isoformat(),
+        },
         _page(5, "v2", "/deal", DAY - timedelta(days=1, minutes=-5)),
     ]
     return out
@@ -80,9 +93,10 @@ def test_journey_funnel_slots_and_rebuild_after_restart(db_url: str) -> None:
     reports = []
     for run in range(2):
         app = create_app(make_settings(db_url, CONFIG))
-        with BackgroundServer(app, port=free_port()) as server, httpx.Client(
-            base_url=server.url, timeout=30
-        ) as client:
+        with (
+            BackgroundServer(app, port=free_port()) as server,
+            httpx.Client(base_url=server.url, timeout=30) as client,
+        ):
             if run == 0:
                 response = client.post(
                     "/v1/batch", json={"batch": _messages()}, auth=(WRITE_KEY, "")
@@ -98,7 +112,9 @@ def test_journey_funnel_slots_and_rebuild_after_restart(db_url: str) -> None:
             assert [len(s["steps"]) for s in journey["sessions"]] == [4, 1]
             first = journey["sessions"][0]
             assert (first["entry_page"], first["exit_page"], first["campaign"]) == (
-                "/deal", "/deal", "lunch"
+                "/deal",
+                "/deal",
+                "lunch",
             )
             assert journey["revisited_pages"] == ["/deal", "/menu"]
             assert journey["profile_id"] == "ana"

@@ -125,9 +125,7 @@ class CampaignSlots:
         self.campaigns = [c for c in campaigns if c.schedule is not None]
         self._days: dict[str, dict[date, _Day]] = {c.name: {} for c in self.campaigns}
 
-    def observe(
-        self, visitor: str, at: datetime, event: str | None, campaign: str | None
-    ) -> None:
+    def observe(self, visitor: str, at: datetime, event: str | None, campaign: str | None) -> None:
         """Count one hit of `visitor` (attributed to `campaign`) in every slot it falls in."""
         for definition in self.campaigns:
             assert definition.schedule is not None

@@ -37,7 +37,9 @@ def problems(config: AnalyticsConfig) -> list[tuple[list[str | int], str]]:
     try:
         zone(config.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        found.append((["timezone"], f"unknown time zone {config.timezone!r} (e.g. Europe/Brussels)"))
+        found.append(
+            (["timezone"], f"unknown time zone {config.timezone!r} (e.g. Europe/Brussels)")
+        )
     names: set[str] = set()
     for i, funnel in enumerate(config.funnels):
         if funnel.name in names:
@@ -65,18 +67,26 @@ def problems(config: AnalyticsConfig) -> list[tuple[list[str | int], str]]:
         try:
             start, end = schedule.bounds()
             if start >= end:
-                found.append((["campaigns", i, "schedule", "end"], "the slot must end after it starts"))
+                found.append(
+                    (["campaigns", i, "schedule", "end"], "the slot must end after it starts")
+                )
         except ValueError:
             found.append((["campaigns", i, "schedule"], "start and end are times like '12:00'"))
         try:
             zone(schedule.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             found.append(
-                (["campaigns", i, "schedule", "timezone"], f"unknown time zone {schedule.timezone!r}")
+                (
+                    ["campaigns", i, "schedule", "timezone"],
+                    f"unknown time zone {schedule.timezone!r}",
+                )
             )
         for j, day in enumerate(schedule.days):
             if day not in WEEKDAYS:
                 found.append(
-                    (["campaigns", i, "schedule", "days", j], f"{day!r} is not one of {', '.join(WEEKDAYS)}")
+                    (
+                        ["campaigns", i, "schedule", "days", j],
+                        f"{day!r} is not one of {', '.join(WEEKDAYS)}",
+                    )
                 )
     return found

@@ -119,6 +119,16 @@ class FunnelTracker:
         self._steps = funnel.steps
         self._window = funnel.window
         self._progress: dict[str, _Progress] = {}
+        # Candidate steps per event name (highest first); page steps are checked on pages.
+        self._by_event: dict[str, list[int]] = {}
+        for k in range(len(funnel.steps) - 1, -1, -1):
+            if funnel.steps[k].event is not None:
+                self._by_event.setdefault(funnel.steps[k].event or "", []).append(k)
+        self._page_steps = [
+            k for k in range(len(funnel.steps) - 1, -1, -1) if funnel.steps[k].page is not None
+        ]
+        # Event steps without filters are matched by name alone.
+        self._checks = [s.event is None or bool(s.where) for s in funnel.steps]
         n = len(funnel.steps)
         self.counts = [0] * n
         self.by_campaign: dict[str, list[int]] = {}
@@ -135,7 +145,14 @@ class FunnelTracker:
     def observe(self, visitor: str, hit: Hit, campaign: str | None = None) -> bool:
         """Count `hit` of `visitor` (attributed to `campaign`); True when they moved forward."""
         steps = self._steps
-        matched = [k for k in range(len(steps) - 1, -1, -1) if steps[k].matches(hit)]
+        if hit.type == "track":
+            candidates = self._by_event.get(hit.event or "")
+        else:
+            candidates = self._page_steps
+        if not candidates:
+            return False
+        checks = self._checks
+        matched = [k for k in candidates if not checks[k] or steps[k].matches(hit)]
         if not matched:
             return False
         progress = self._progress.get(visitor)

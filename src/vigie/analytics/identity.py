@@ -12,7 +12,7 @@ The CRM part links its contact to the profile id (the user id) when it sees the 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import msgspec
@@ -72,6 +72,11 @@ class IdentityGraph:
     def members(self, profile_id: str) -> set[str]:
         """Every id folded into `profile_id`, itself included."""
         return self._members.get(profile_id, {profile_id}) | {profile_id}
+
+    def profiles(self) -> Iterator[tuple[str, set[str]]]:
+        """Every profile that has merged ids, with its members."""
+        for profile_id, members in self._members.items():
+            yield profile_id, members | {profile_id}
 
     def observe(self, event: Event) -> Merge | None:
         """Link the ids an event carries; return the merge it caused, if any."""
@@ -162,9 +167,12 @@ class ProfileRecord(msgspec.Struct, kw_only=True):
 
 def load_profile(conn: sa.Connection, visitor_id: str) -> ProfileRecord:
     """The profile `visitor_id` belongs to (a user id, or an anonymous id)."""
-    profile_id = conn.execute(
-        sa.select(identities.c.profile_id).where(identities.c.visitor_id == visitor_id)
-    ).scalar() or visitor_id
+    profile_id = (
+        conn.execute(
+            sa.select(identities.c.profile_id).where(identities.c.visitor_id == visitor_id)
+        ).scalar()
+        or visitor_id
+    )
     ids = {profile_id}
     ids.update(
         conn.execute(

@@ -61,15 +61,22 @@ class AnalyticsProcessor:
 
     def _observe(self, event: Event) -> Merge | None:
         self.events_seen += 1
-        merge = self.identity.observe(event)
-        if merge is not None:
-            self._merge(merge)
-        campaigns = self.config.campaigns
-        campaign = resolve_campaign(event.context, campaigns) if event.context else None
+        merge = None
+        if event.user_id is not None or event.type == "alias":
+            merge = self.identity.observe(event)
+            if merge is not None:
+                self._merge(merge)
+        context = event.context
+        campaign = (
+            resolve_campaign(context, self.config.campaigns)
+            if context and "campaign" in context
+            else None
+        )
         hit = hit_of(event, campaign=campaign)
         if hit is None:
             return merge
-        profile = self.identity.profile_of(hit.visitor_id)
+        # The user id an event carries wins over its device (a shared computer).
+        profile = self.identity.profile_of(event.user_id or hit.visitor_id)
         if campaign is not None:
             self._profile_campaign[profile] = campaign
         attributed = self._profile_campaign.get(profile)

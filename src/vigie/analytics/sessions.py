@@ -9,7 +9,7 @@ time for the live projections, and both use `SessionRule.breaks` so they always 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,16 +52,26 @@ def hit_of(event: Event, *, campaign: str | None, visitor_id: str | None = None)
     visitor = visitor_id or event.anonymous_id or event.user_id
     if visitor is None:
         return None
+    props = event.properties
+    if event.type == "track":
+        return Hit(
+            at=event.timestamp,
+            visitor_id=visitor,
+            type="track",
+            event=event.event,
+            campaign=campaign,
+            properties=props,
+            offset=event.offset or 0,
+        )
     page = event.context.get("page")
     page = page if isinstance(page, dict) else {}
-    props = event.properties
     path = props.get("path") or page.get("path")
     title = props.get("title") or page.get("title") or event.name
     referrer = props.get("referrer") or page.get("referrer")
     return Hit(
         at=event.timestamp,
         visitor_id=visitor,
-        type="page" if event.type in ("page", "screen") else "track",
+        type="page",
         event=event.event,
         path=path if isinstance(path, str) else None,
         title=title if isinstance(title, str) else None,
@@ -81,6 +91,14 @@ class SessionRule(msgspec.Struct, frozen=True, kw_only=True):
     def local_date(self, at: datetime) -> date:
         """The date of `at` in the site's time zone."""
         return at.astimezone(zone(self.timezone)).date()
+
+    def day_bounds(self, at: datetime) -> tuple[datetime, datetime]:
+        """The local midnights around `at` (start inclusive, end exclusive), in UTC."""
+        tz = zone(self.timezone)
+        day = at.astimezone(tz).date()
+        start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        return start, end
 
     def breaks(
         self, last_at: datetime, last_campaign: str | None, at: datetime, campaign: str | None
@@ -138,7 +156,9 @@ def sessionise(hits: Iterable[Hit], rule: SessionRule) -> list[Session]:
         current: Session | None = None
         number = 0
         for hit in own:
-            if current is None or rule.breaks(current.ended_at, current.campaign, hit.at, hit.campaign):
+            if current is None or rule.breaks(
+                current.ended_at, current.campaign, hit.at, hit.campaign
+            ):
                 number += 1
                 current = Session(
                     visitor_id=visitor,
@@ -165,11 +185,22 @@ class SessionStep(msgspec.Struct, frozen=True, kw_only=True):
     previous_page: str | None
 
 
-class _Open(msgspec.Struct, kw_only=True):
-    number: int
-    last_at: datetime
-    campaign: str | None
-    last_page: str | None
+class _Open:
+    __slots__ = ("campaign", "day_end", "last_at", "last_page", "number")
+
+    def __init__(
+        self,
+        number: int,
+        last_at: datetime,
+        campaign: str | None,
+        last_page: str | None,
+        day_end: datetime,
+    ) -> None:
+        self.number = number
+        self.last_at = last_at
+        self.campaign = campaign
+        self.last_page = last_page
+        self.day_end = day_end
 
 
 class SessionTracker:
@@ -181,21 +212,36 @@ class SessionTracker:
 
     def __init__(self, rule: SessionRule) -> None:
         self.rule = rule
+        self._timeout = rule.timeout
         self._open: dict[str, _Open] = {}
+        self._day = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))
+
+    def _day_end(self, at: datetime) -> datetime:
+        start, end = self._day
+        if not start <= at < end:
+            start, end = self._day = self.rule.day_bounds(at)
+        return end
 
     def observe(self, hit: Hit) -> SessionStep:
         """Place `hit` in its visitor's session; say whether it started a new one."""
         state = self._open.get(hit.visitor_id)
+        at = hit.at
+        # Same rule as `SessionRule.breaks`, with the local midnight computed once a session.
         if state is None or (
-            hit.at >= state.last_at
-            and self.rule.breaks(state.last_at, state.campaign, hit.at, hit.campaign)
+            at >= state.last_at
+            and (
+                at - state.last_at > self._timeout
+                or (hit.campaign is not None and hit.campaign != state.campaign)
+                or at >= state.day_end
+            )
         ):
             number = 1 if state is None else state.number + 1
             self._open[hit.visitor_id] = _Open(
-                number=number,
-                last_at=hit.at,
-                campaign=hit.campaign,
-                last_page=hit.path if hit.type == "page" else None,
+                number,
+                at,
+                hit.campaign,
+                hit.path if hit.type == "page" else None,
+                self._day_end(at),
             )
             return SessionStep(number=number, new=True, campaign=hit.campaign, previous_page=None)
         previous = state.last_page

@@ -42,10 +42,15 @@ class LunchCampaign:
     seed: int = 7
     timezone: str = "Europe/Brussels"
     campaign_share: float = 0.7
-    # From this time on the payment step is broken: checkouts fail, no order completes.
-    checkout_break: time | None = time(12, 20)
+    # From this local time on, the payment step fails: checkouts end in "Checkout Failed"
+    # (None: it never breaks).
+    checkout_breaks_at: time | None = time(12, 20)
     # Play a support rush (tickets, first responses) alongside the campaign.
     support: bool = True
+    # Visitors who came before (the day before, or this morning on their phone) and the
+    # share of customers who log in to their account before checking out.
+    returning_share: float = 0.25
+    login_share: float = 0.3
 
     def start(self) -> datetime:
         """12:00 local time on the scenario's day."""
@@ -87,9 +92,6 @@ class LunchCampaign:
         )
         seq = 0
 
-        def start_of(moment: time) -> datetime:
-            return datetime.combine(self.day, moment, tzinfo=ZoneInfo(self.timezone))
-
         def msg(kind: str, moment: datetime, **fields: Any) -> dict[str, Any]:
             nonlocal seq
             seq += 1
@@ -101,7 +103,9 @@ class LunchCampaign:
                 **fields,
             }
 
-        def page(path: str, title: str, moment: datetime, query: str = "") -> dict[str, Any]:
+        def page(
+            path: str, title: str, moment: datetime, query: str = "", **fields: Any
+        ) -> dict[str, Any]:
             url = f"{SITE}{path}{query}"
             return msg(
                 "page",
@@ -109,7 +113,17 @@ class LunchCampaign:
                 name=title,
                 properties={"path": path, "url": url, "title": title},
                 context={"page": {"path": path, "url": url, "title": title}},
+                **fields,
             )
+
+        # A second generator for the journeys' extras, so that the base stream stays the
+        # same for a seed whatever these knobs say.
+        extra = random.Random(f"{self.seed}-{n}")
+        user_id = f"cust-{run}-{n:06d}"
+        member = extra.random() < self.login_share
+        if extra.random() < self.returning_share:
+            yield from self._earlier_visit(extra, page, msg, at, user_id if member else None)
+        logged_in = False
 
         if from_ad:
             yield msg(
@@ -142,6 +156,16 @@ class LunchCampaign:
                 properties={"product_id": sku, "name": label, "price": price, "quantity": 1},
             )
             t += timedelta(seconds=rng.uniform(10, 60))
+            if member:
+                yield page("/login", "Connexion", t)
+                yield msg(
+                    "identify",
+                    t + timedelta(seconds=8),
+                    userId=user_id,
+                    traits={"email": f"{user_id}@example.be", "language": "fr"},
+                )
+                logged_in = True
+                t += timedelta(seconds=extra.uniform(10, 30))
             if rng.random() < 0.6:
                 paid_by = {"campaign": CAMPAIGN["name"]} if from_ad else {}
                 yield page("/checkout", "Checkout", t)
@@ -149,22 +173,33 @@ class LunchCampaign:
                     "track", t, event="Checkout Started", properties={"value": price, **paid_by}
                 )
                 t += timedelta(seconds=rng.uniform(20, 120))
-                broken = self.checkout_break is not None and t >= start_of(self.checkout_break)
-                if broken:
+                paid = rng.random() < 0.7
+                if paid and self._broken(t):
                     yield msg(
                         "track",
                         t,
                         event="Checkout Failed",
-                        properties={"reason": "payment_provider_timeout", **paid_by},
+                        properties={"error": "payment_gateway_timeout", "value": price},
                     )
-                elif rng.random() < 0.7:
-                    user_id = f"cust-{run}-{n:06d}"
-                    yield msg(
-                        "identify",
-                        t,
-                        userId=user_id,
-                        traits={"email": f"{user_id}@example.be", "language": "fr"},
-                    )
+                    if extra.random() < 0.5:
+                        # They try again a little later, and hit the same wall.
+                        again = t + timedelta(minutes=extra.uniform(2, 10))
+                        yield page("/checkout", "Checkout", again)
+                        yield msg(
+                            "track",
+                            again + timedelta(seconds=5),
+                            event="Checkout Failed",
+                            properties={"error": "payment_gateway_timeout", "value": price},
+                        )
+                elif paid:
+                    if not logged_in:
+                        yield msg(
+                            "identify",
+                            t,
+                            userId=user_id,
+                            traits={"email": f"{user_id}@example.be", "language": "fr"},
+                        )
+                        logged_in = True
                     yield msg(
                         "track",
                         t + timedelta(seconds=1),
@@ -177,3 +212,45 @@ class LunchCampaign:
                             **paid_by,
                         },
                     )
+        if not logged_in and extra.random() < 0.1:
+            # Back in the afternoon to look at the menu again.
+            later = at + timedelta(hours=extra.uniform(2.5, 4.5))
+            yield page("/", "Accueil", later)
+            yield page("/menu", "Menu", later + timedelta(seconds=extra.uniform(5, 40)))
+
+    def _broken(self, at: datetime) -> bool:
+        """True when the checkout is broken at `at` (local time past `checkout_breaks_at`)."""
+        if self.checkout_breaks_at is None:
+            return False
+        local = at.astimezone(ZoneInfo(self.timezone)).time()
+        return local >= self.checkout_breaks_at
+
+    def _earlier_visit(
+        self,
+        extra: random.Random,
+        page: Any,
+        msg: Any,
+        at: datetime,
+        user_id: str | None,
+    ) -> Iterator[dict[str, Any]]:
+        """A visit before the campaign: yesterday on this device, or this morning on a phone
+        (where a member logs in, so the two devices end up in one profile)."""
+        if extra.random() < 0.5:
+            when = at - timedelta(days=1, hours=extra.uniform(-3, 3))
+            yield page("/", "Accueil", when)
+            yield page("/menu", "Menu", when + timedelta(seconds=extra.uniform(10, 60)))
+            return
+        when = at - timedelta(hours=extra.uniform(1.5, 3.5))
+        first = page("/", "Accueil", when)
+        device = first["anonymousId"] + "-m"
+        for message in (first, page("/menu", "Menu", when + timedelta(seconds=30))):
+            message["anonymousId"] = device
+            yield message
+        if user_id is not None:
+            yield msg(
+                "identify",
+                when + timedelta(seconds=50),
+                anonymousId=device,
+                userId=user_id,
+                traits={"email": f"{user_id}@example.be", "language": "fr"},
+            )

@@ -22,9 +22,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(20), nullable=False),
         sa.Column("log_offset", sa.BigInteger, nullable=False),
     )
-    op.create_index(
-        "ix_analytics_identities_profile_id", "analytics_identities", ["profile_id"]
-    )
+    op.create_index("ix_analytics_identities_profile_id", "analytics_identities", ["profile_id"])
     op.create_table(
         "analytics_merges",
         sa.Column("log_offset", sa.BigInteger, primary_key=True, autoincrement=False),
