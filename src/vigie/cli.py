@@ -384,6 +384,28 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+@playbook_app.command("list")
+def playbook_list(config: ConfigOption = None) -> None:
+    """List the playbooks of vigie.yaml, what starts them and their steps.
+
+    Example: vigie playbook list -c vigie.yaml
+    """
+    settings = _settings(None, config)
+    if not settings.config.playbooks:
+        console.print("no playbooks configured / aucun playbook configuré")
+        return
+    for book in settings.config.playbooks:
+        starts = (
+            ", ".join(f"{t.rule} ({'/'.join(t.status)})" for t in book.triggers)
+            or "by hand / à la main"
+        )
+        state = "" if book.enabled else " [disabled / désactivé]"
+        console.print(f"[bold]{book.name}[/bold]{state}: {starts}")
+        for index, step in enumerate(book.steps):
+            when = f" when {step.when}" if step.when else ""
+            console.print(f"  {index + 1}. {step.label(index)} [{step.action}]{when}", markup=False)
+
+
 @playbook_app.command("run")
 def playbook_run(
     name: Annotated[str, typer.Argument(help="The playbook's name in vigie.yaml.")],
@@ -415,10 +437,13 @@ def playbook_run(
             plan = engine.plan(name, engine.manual_trigger(name, params), params)
             console.print(f"[bold]{name}[/bold] — dry run / simulation")
             for step in plan.steps:
-                detail = json.dumps(step.params, ensure_ascii=False) if step.params else step.reason
+                shown = json.dumps(step.params, ensure_ascii=False) if step.params else ""
                 console.print(
-                    f"  {step.index + 1}. {step.name} [{step.action}] {step.outcome}: {detail}"
+                    f"  {step.index + 1}. {step.name} [{step.action}] {step.outcome}: {shown}",
+                    markup=False,
                 )
+                if step.reason:
+                    console.print(f"     -> {step.reason}", markup=False)
             return
         record = engine.run(name, params)
     except PlaybookNotFound as exc:
@@ -430,7 +455,8 @@ def playbook_run(
     console.print(f"run {record.id}: {words.get(record.status, record.status)}")
     for s in record.steps:
         outcome = json.dumps(s.result, ensure_ascii=False) if s.result is not None else s.error
-        console.print(f"  {s.index + 1}. {s.name} [{s.action}] {s.status} ×{s.attempts}: {outcome}")
+        tries = f"attempts/essais: {s.attempts}"
+        console.print(f"  {s.index + 1}. {s.name} [{s.action}] {s.status} ({tries}): {outcome}")
     if record.status != "succeeded":
         raise typer.Exit(1)
 
@@ -620,6 +646,27 @@ def bench_funnel(
         pg_url=pg,
         console=console,
     )
+    if as_json:
+        print(json.dumps(figures))
+
+
+@bench_app.command("playbooks")
+def bench_playbooks(
+    seconds: Annotated[float, typer.Option(help="Total time of the measurements.")] = 20.0,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure schedule decisions and recorded playbook runs against their baselines.
+
+    Example: vigie bench playbooks --seconds 20 --json
+    """
+    from vigie.bench.playbooks import run_playbooks_bench
+
+    figures = run_playbooks_bench(seconds=seconds, db_url=db, console=console)
     if as_json:
         print(json.dumps(figures))
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
 from tests.playbooks.conftest import Crash, Recorder, firing, make_engine, playbook
 from vigie.playbooks import PlaybookTrigger
 from vigie.playbooks.registry import ActionRegistry
+from vigie.playbooks.runs import list_runs
 
 THREE_STEPS = {
     "name": "three",
@@ -100,6 +103,8 @@ def test_retries_are_recorded(engine: sa.Engine) -> None:
     assert run.status == "succeeded"
     assert run.steps[0].attempts == 3
     assert waits == [0.5, 1.0]
+    errors = (run.steps[0].error or "").splitlines()
+    assert [e.split(":")[0] for e in errors] == ["attempt 1", "attempt 2"]
 
 
 def test_a_step_out_of_retries_fails_the_run_with_its_error(engine: sa.Engine) -> None:
@@ -175,3 +180,44 @@ def test_a_bad_template_fails_the_step_with_a_clear_error(engine: sa.Engine) -> 
     (run,) = make_engine(engine, [book], actions=[Recorder()]).handle(firing())
     assert run.status == "failed"
     assert "labels.nope" in (run.steps[0].error or "") or "nope" in (run.steps[0].error or "")
+
+
+class CrashAfterActing:
+    """Wraps the real page.flag action and dies right after it acted, before the engine
+    could record the step's end: the worst moment for a restart."""
+
+    name = "page.flag"
+
+    def __init__(self) -> None:
+        from vigie.playbooks.actions.page import FlagPage
+
+        self.inner = FlagPage()
+        self.params_type = self.inner.params_type
+        self.crashed = False
+
+    def run(self, params: Any, context: Any) -> dict[str, Any]:
+        result = self.inner.run(params, context)
+        if not self.crashed:
+            self.crashed = True
+            raise Crash("after acting")
+        return result
+
+
+def test_a_crash_after_acting_does_not_act_twice(engine: sa.Engine) -> None:
+    """The step re-run after the restart keeps its idempotency key: one page flag, not two."""
+    book = playbook(
+        {
+            "name": "flag",
+            "triggers": [{"rule": "conversion-drop"}],
+            "steps": [{"action": "page.flag", "params": {"page": "/lunch"}}],
+        }
+    )
+    crashing = CrashAfterActing()
+    with pytest.raises(Crash):
+        make_engine(engine, [book], actions=[crashing]).handle(firing())
+    restarted = make_engine(engine, [book], actions=[crashing])
+    assert restarted.resume() == 1
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM page_flags").scalar() == 1
+        run = list_runs(conn)[0]
+    assert run.status == "succeeded" and run.steps[0].attempts == 2

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import msgspec
 import pytest
+import sqlalchemy as sa
 
+from tests.playbooks.stores import (
+    open_store,
+    shared_postgres_url,  # noqa: F401
+)
 from vigie.schedule import ScheduleConfig
 
 COMPANY = {
@@ -68,3 +76,9 @@ COMPANY = {
 def company() -> ScheduleConfig:
     """The schedule section of the demo company."""
     return msgspec.convert(COMPANY, ScheduleConfig)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A migrated, empty store on SQLite and on PostgreSQL (one database per session)."""
+    yield from open_store(request, tmp_path)

@@ -129,3 +129,35 @@ def test_a_delivery_always_lands_inside_working_hours(config: ScheduleConfig, at
         assert person is not None
         assert is_working(config, person, decision.deliver_at)
         assert decision.deliver_at - at < timedelta(days=8)
+
+
+def test_a_team_rota_and_team_hours_apply(company: ScheduleConfig) -> None:
+    """A member without hours follows the team's; the team's rota reroutes urgent messages."""
+    from vigie.schedule import OnCallShift, Team
+
+    company.people.append(Person(name="nina", teams=["night-desk"]))
+    company.time_intervals.append(
+        NamedInterval(
+            name="late",
+            time_intervals=[
+                TimeInterval(
+                    times=[TimeRange(start_time="12:00", end_time="24:00")],
+                    location="Europe/Brussels",
+                )
+            ],
+        )
+    )
+    company.teams.append(
+        Team(
+            name="night-desk",
+            working_hours=["late"],
+            on_call=[OnCallShift(person="lea", intervals=["late"])],
+        )
+    )
+    morning = datetime(2026, 11, 24, 9, 0, tzinfo=BRUSSELS)
+    (held,) = decide(company, recipient="nina", urgent=False, at=morning)
+    assert held.outcome == "hold"
+    assert held.deliver_at == datetime(2026, 11, 24, 12, 0, tzinfo=BRUSSELS)
+    evening = datetime(2026, 11, 24, 20, 0, tzinfo=BRUSSELS)
+    (urgent,) = decide(company, recipient="nina", urgent=True, at=evening)
+    assert (urgent.outcome, urgent.recipient) == ("reroute", "lea")

@@ -107,12 +107,16 @@ class PlaybookEngine:
 
     def handle(self, trigger: PlaybookTrigger) -> list[runs.RunRecord]:
         """Run every playbook `trigger` asks for, once per firing; returns the runs."""
-        records = []
-        for playbook in self.playbooks:
-            if playbook.matches(trigger):
-                run_id = self._start(playbook, trigger, {}, trigger_key(playbook.name, trigger))
-                records.append(self._execute(run_id))
-        return records
+        return [self._execute(run_id) for run_id in self.enqueue(trigger)]
+
+    def enqueue(self, trigger: PlaybookTrigger) -> list[str]:
+        """Record the runs `trigger` asks for without running them (`resume` will); fast
+        enough to call from a log processor. Returns the run ids, existing ones included."""
+        return [
+            self._start(playbook, trigger, {}, trigger_key(playbook.name, trigger))
+            for playbook in self.playbooks
+            if playbook.matches(trigger)
+        ]
 
     def run(self, name: str, params: Mapping[str, Any] | None = None) -> runs.RunRecord:
         """Run playbook `name` by hand now, with `params` for its templates."""
@@ -154,7 +158,7 @@ class PlaybookEngine:
                     )
                     continue
                 rendered = render(step.params, context)
-                self.registry.params(step.action, rendered)
+                typed = self.registry.params(step.action, rendered)
             except (TemplateProblem, msgspec.ValidationError, UnknownAction) as exc:
                 planned.append(
                     PlannedStep(
@@ -168,13 +172,40 @@ class PlaybookEngine:
                 continue
             planned.append(
                 PlannedStep(
-                    index=index, name=label, action=step.action, outcome="run", params=rendered
+                    index=index,
+                    name=label,
+                    action=step.action,
+                    outcome="run",
+                    params=rendered,
+                    reason=self._describe(step.action, typed, trigger),
                 )
             )
         return Plan(playbook=name, trigger=trigger, steps=planned)
 
+    def _describe(self, action_name: str, params: Any, trigger: PlaybookTrigger) -> str | None:
+        """What an action says it would do, for actions that can tell without acting."""
+        describe = getattr(self.registry.get(action_name), "describe", None)
+        if describe is None:
+            return None
+        result: str = describe(params, self._context("dry-run", "dry-run", trigger))
+        return result
+
+    def _context(self, key: str, run_id: str, trigger: PlaybookTrigger) -> ActionContext:
+        return ActionContext(
+            key=key,
+            run_id=run_id,
+            trigger=trigger,
+            engine=self.engine,
+            clock=self.clock,
+            schedule=self.schedule,
+            settings=self.settings,
+            dispatcher=self.dispatcher,
+            sleep=self.sleep,
+        )
+
     def resume(self) -> int:
-        """Finish the runs a stop interrupted, from their first unfinished step."""
+        """Run the recorded runs not finished yet — enqueued, or interrupted by a stop —
+        from their first unfinished step."""
         with self.engine.connect() as conn:
             pending = runs.unfinished(conn)
         for run_id in pending:
@@ -307,17 +338,7 @@ class PlaybookEngine:
                     params=rendered,
                     at=self.clock.now(),
                 )
-            context_for_action = ActionContext(
-                key=f"{run_id}:{index}",
-                run_id=run_id,
-                trigger=trigger,
-                engine=self.engine,
-                clock=self.clock,
-                schedule=self.schedule,
-                settings=self.settings,
-                dispatcher=self.dispatcher,
-                sleep=self.sleep,
-            )
+            context_for_action = self._context(f"{run_id}:{index}", run_id, trigger)
             try:
                 result = action.run(typed, context_for_action)
             except ActionError as exc:

@@ -191,8 +191,16 @@ def end_step(
     result: Any = None,
     error: str | None = None,
 ) -> None:
-    """Record a step's outcome: `succeeded`, `skipped`, `failed`, or `retrying`."""
-    values: dict[str, Any] = {"status": status, "error": error}
+    """Record a step's outcome: `succeeded`, `skipped`, `failed`, or `retrying`; errors of
+    successive attempts are kept, one per line."""
+    values: dict[str, Any] = {"status": status}
+    if error is not None:
+        before = conn.execute(
+            sa.select(playbook_steps.c.error).where(
+                playbook_steps.c.run_id == run_id, playbook_steps.c.idx == index
+            )
+        ).scalar()
+        values["error"] = f"{before}\n{error}" if before else error
     if result is not None:
         values["result"] = _json(result)
     if status in FINISHED_STEP:

@@ -34,15 +34,15 @@ def check(
             if step.action not in actions:
                 problems.append(
                     (
-                        path + ["action"],
+                        [*path, "action"],
                         f"no action {step.action!r}; installed: {', '.join(actions)}",
                     )
                 )
             if step.when and (error := check_syntax("{{ " + step.when + " }}")):
-                problems.append((path + ["when"], f"condition does not parse: {error}"))
+                problems.append(([*path, "when"], f"condition does not parse: {error}"))
             for key, value in step.params.items():
                 if isinstance(value, str) and (error := check_syntax(value)):
-                    problems.append((path + ["params", key], f"template does not parse: {error}"))
+                    problems.append(([*path, "params", key], f"template does not parse: {error}"))
             target = step.params.get("to") if step.action == "notify" else None
             if (
                 isinstance(target, str)
@@ -52,18 +52,18 @@ def check(
                 )
             ):
                 problems.append(
-                    (path + ["params", "to"], f"{target!r} is not a person or team of schedule:")
+                    ([*path, "params", "to"], f"{target!r} is not a person or team of schedule:")
                 )
             for ref in ("endpoint", "announce"):
                 name = step.params.get(ref)
                 if isinstance(name, str) and "{" not in name and settings.webhook(name) is None:
                     problems.append(
-                        (path + ["params", ref], f"{name!r} is not an endpoint of actions.webhooks")
+                        ([*path, "params", ref], f"{name!r} is not an endpoint of actions.webhooks")
                     )
             zone = step.params.get("zone") if step.action == "broadcast" else None
             if isinstance(zone, str) and "{" not in zone and settings.zone(zone) is None:
                 problems.append(
-                    (path + ["params", "zone"], f"{zone!r} is not a zone of actions.zones")
+                    ([*path, "params", "zone"], f"{zone!r} is not a zone of actions.zones")
                 )
     for i, zone_def in enumerate(settings.zones):
         if zone_def.public_address and settings.webhook(zone_def.public_address) is None:
@@ -78,8 +78,9 @@ def check(
             problems.append(
                 (
                     ["actions", "webhooks", i, "secret"],
-                    "a webhook secret reads 'whsec_' + base64 of at least 24 random bytes, e.g. "
-                    "python -c \"import base64,os; print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"",
+                    "a webhook secret reads 'whsec_' + base64 of at least 24 random bytes, "
+                    'e.g. python -c "import base64,os; '
+                    "print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"",
                 )
             )
     return problems

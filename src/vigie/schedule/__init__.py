@@ -6,6 +6,7 @@ from vigie.schedule.intervals import NamedInterval, TimeInterval, TimeRange
 from vigie.schedule.routing import Decision, decide
 from vigie.schedule.schedules import (
     Channel,
+    OnCallShift,
     Person,
     Policy,
     ScheduleConfig,
@@ -21,6 +22,7 @@ __all__ = [
     "Dispatcher",
     "NamedInterval",
     "NotificationRequest",
+    "OnCallShift",
     "Person",
     "Policy",
     "ScheduleConfig",

@@ -138,30 +138,51 @@ def validate(interval: TimeInterval) -> None:
     _year_matches(interval.years or (), 2024)
 
 
+class _DayFilter(msgspec.Struct, frozen=True):
+    """The day fields of an interval, parsed once per lookup."""
+
+    weekdays: frozenset[int] | None
+    months: frozenset[int] | None
+    days_of_month: tuple[str, ...] | None
+    years: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, interval: TimeInterval) -> _DayFilter:
+        return cls(
+            weekdays=frozenset(_named_ranges(interval.weekdays, WEEKDAYS, "weekdays"))
+            if interval.weekdays is not None
+            else None,
+            months=frozenset(_named_ranges(interval.months, MONTHS, "months"))
+            if interval.months is not None
+            else None,
+            days_of_month=tuple(interval.days_of_month)
+            if interval.days_of_month is not None
+            else None,
+            years=tuple(interval.years) if interval.years is not None else None,
+        )
+
+    def matches(self, day: date) -> bool:
+        if self.weekdays is not None and day.weekday() + 1 not in self.weekdays:
+            return False
+        if self.months is not None and day.month not in self.months:
+            return False
+        if self.days_of_month is not None and not _day_of_month_matches(self.days_of_month, day):
+            return False
+        return self.years is None or _year_matches(self.years, day.year)
+
+
 def day_matches(interval: TimeInterval, day: date) -> bool:
     """True when `day` (a local date of the interval's location) passes its day filters."""
-    if interval.weekdays is not None and (day.weekday() + 1) not in _named_ranges(
-        interval.weekdays, WEEKDAYS, "weekdays"
-    ):
-        return False
-    if interval.months is not None and day.month not in _named_ranges(
-        interval.months, MONTHS, "months"
-    ):
-        return False
-    if interval.days_of_month is not None and not _day_of_month_matches(
-        interval.days_of_month, day
-    ):
-        return False
-    return interval.years is None or _year_matches(interval.years, day.year)
+    return _DayFilter.of(interval).matches(day)
 
 
 def _local(day: date, minutes: int, tz: ZoneInfo) -> datetime:
-    """The UTC instant of a local wall time; 24:00 is the next midnight."""
-    moment = datetime.combine(day, time(), tzinfo=tz) + timedelta(minutes=minutes)
-    # Adding a timedelta to an aware datetime is wall-clock arithmetic: re-attach the zone
-    # so the offset of the resulting wall time (summer or winter) is the one used.
-    wall = moment.replace(tzinfo=None)
-    return datetime.combine(wall.date(), wall.time(), tzinfo=tz).astimezone(UTC)
+    """The UTC instant of a local wall time; 24:00 is the next midnight.
+
+    Adding a timedelta to an aware datetime is wall-clock arithmetic, so the offset used is
+    the one in force at the resulting wall time (summer or winter).
+    """
+    return (datetime.combine(day, time(), tzinfo=tz) + timedelta(minutes=minutes)).astimezone(UTC)
 
 
 def segments(interval: TimeInterval, start: datetime, end: datetime) -> list[Segment]:
@@ -173,9 +194,10 @@ def segments(interval: TimeInterval, start: datetime, end: datetime) -> list[Seg
     if not spans:
         spans = [(0, 24 * 60)]
     out: list[Segment] = []
+    day_filter = _DayFilter.of(interval)
     day = first
     while day <= last:
-        if day_matches(interval, day):
+        if day_filter.matches(day):
             for low, high in spans:
                 seg_start, seg_end = _local(day, low, tz), _local(day, high, tz)
                 if seg_end > start and seg_start < end and seg_start < seg_end:

@@ -94,7 +94,7 @@ def _on_duty(
     candidates: list[Person] = []
     for team in teams:
         candidates += [m for m in config.members(team) if m.name != exclude and m not in candidates]
-    on_call = [p for p in candidates if p.on_call and is_on_duty(config, p, at)]
+    on_call = [p for p in candidates if config.on_call_of(p) and is_on_duty(config, p, at)]
     if on_call:
         return on_call[0]
     return next((p for p in candidates if is_working(config, p, at)), None)
@@ -104,7 +104,8 @@ def _for_person(config: ScheduleConfig, person: Person, *, urgent: bool, at: dat
     if is_working(config, person, at):
         return _deliver(config, person, person.name, at)
     if urgent:
-        stand_in = _on_duty(config, person.teams, at, exclude=person.name)
+        teams = [t.name for t in config.teams_of(person)] + person.teams
+        stand_in = _on_duty(config, list(dict.fromkeys(teams)), at, exclude=person.name)
         if stand_in is not None:
             return Decision(
                 outcome="reroute",

@@ -62,12 +62,25 @@ class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     )
 
 
+class OnCallShift(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A team's on-call rota entry: `person` is on duty during the named intervals."""
+
+    person: str
+    intervals: list[str]
+
+
 class Team(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A group of people; urgent messages for an absent member go to whoever is on duty."""
+    """A group of people; urgent messages for an absent member go to whoever is on duty.
+
+    `working_hours` are the team's hours, used by members who have none of their own;
+    `on_call` is the team's rota.
+    """
 
     name: str
     members: list[str] = []
     email: str | None = None
+    working_hours: list[str] = []
+    on_call: list[OnCallShift] = []
 
 
 class Policy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -110,7 +123,36 @@ class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         found = self.team(team)
         names = list(found.members) if found else []
         names += [p.name for p in self.people if team in p.teams and p.name not in names]
+        if found:
+            names += [s.person for s in found.on_call if s.person not in names]
         return [p for name in names if (p := self.person(name)) is not None]
+
+    def teams_of(self, person: Person) -> list[Team]:
+        """The teams `person` belongs to (named in their `teams`, or listing them)."""
+        return [
+            t
+            for t in self.teams
+            if t.name in person.teams
+            or person.name in t.members
+            or any(s.person == person.name for s in t.on_call)
+        ]
+
+    def working_hours_of(self, person: Person) -> list[str]:
+        """The person's own working hours, or else those of their teams."""
+        if person.working_hours:
+            return list(person.working_hours)
+        return [name for team in self.teams_of(person) for name in team.working_hours]
+
+    def on_call_of(self, person: Person) -> list[str]:
+        """Intervals when `person` is on call: their own and their teams' rota entries."""
+        rota = [
+            name
+            for team in self.teams_of(person)
+            for shift in team.on_call
+            if shift.person == person.name
+            for name in shift.intervals
+        ]
+        return list(person.on_call) + rota
 
 
 def check(config: ScheduleConfig) -> list[tuple[list[str | int], str]]:
@@ -145,6 +187,30 @@ def check(config: ScheduleConfig) -> list[tuple[list[str | int], str]]:
                 problems.append(
                     (["schedule", "teams", i, "members", j], f"{member!r} is not a person")
                 )
+        for j, ref in enumerate(team.working_hours):
+            if ref not in names:
+                problems.append(
+                    (
+                        ["schedule", "teams", i, "working_hours", j],
+                        f"{ref!r} is not a name under schedule.time_intervals",
+                    )
+                )
+        for j, shift in enumerate(team.on_call):
+            if shift.person not in people:
+                problems.append(
+                    (
+                        ["schedule", "teams", i, "on_call", j, "person"],
+                        f"{shift.person!r} is not a person",
+                    )
+                )
+            for k, ref in enumerate(shift.intervals):
+                if ref not in names:
+                    problems.append(
+                        (
+                            ["schedule", "teams", i, "on_call", j, "intervals", k],
+                            f"{ref!r} is not a name under schedule.time_intervals",
+                        )
+                    )
     try:
         validate(_policy_intervals(config.policy, "UTC")[0])
     except IntervalError as exc:
@@ -194,14 +260,11 @@ def working_segments(
 ) -> list[Segment]:
     """When `person` may receive ordinary work messages within [start, end).
 
-    Their own working hours, minus holidays, within the company policy. A person without
-    working hours follows the policy alone.
+    Their working hours (their own, else their teams'), minus holidays, within the company
+    policy. A person without any working hours follows the policy alone.
     """
-    own = (
-        union(config.intervals(person.working_hours), start, end)
-        if person.working_hours
-        else [(start, end)]
-    )
+    hours = config.working_hours_of(person)
+    own = union(config.intervals(hours), start, end) if hours else [(start, end)]
     allowed = union(_policy_intervals(config.policy, person.location), start, end)
     return subtract(intersect(own, allowed), _holiday_segments(person, start, end))
 
@@ -210,7 +273,8 @@ def on_call_segments(
     config: ScheduleConfig, person: Person, start: datetime, end: datetime
 ) -> list[Segment]:
     """When `person` is on call within [start, end): reachable for urgent messages."""
-    return union(config.intervals(person.on_call), start, end) if person.on_call else []
+    names = config.on_call_of(person)
+    return union(config.intervals(names), start, end) if names else []
 
 
 def is_working(config: ScheduleConfig, person: Person, at: datetime) -> bool:
@@ -232,8 +296,10 @@ def next_working_instant(
     """The first instant at or after `after` when `person` is working; None within a year."""
     start = after
     horizon = after + timedelta(days=SEARCH_DAYS)
+    step = timedelta(days=3)
     while start < horizon:
-        end = min(start + _STEP, horizon)
+        end = min(start + step, horizon)
+        step = _STEP
         spans = working_segments(config, person, start, end)
         if spans:
             return spans[0][0]

@@ -67,6 +67,9 @@ def chat_invitations(
     runtime: RuntimeDep,
     anonymous_id: Annotated[str, Query(min_length=1, description="the visitor's anonymous id")],
 ) -> Response:
-    """Pending, unexpired chat invitations for one visitor (polled by the browser tracker)."""
+    """Pending, unexpired chat invitations for one visitor (polled by the browser tracker,
+    from the shop's own site: a simple cross-origin GET, hence the CORS header)."""
     found = pending_for(runtime.engine, anonymous_id=anonymous_id, now=runtime.clock.now())
-    return _json({"invitations": found})
+    response = _json({"invitations": found})
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

@@ -19,6 +19,7 @@ from vigie.log.eventlog import AppendResult
 from vigie.log.sql import to_us
 from vigie.metrics import Metrics
 from vigie.playbooks import ActionRegistry, PlaybookEngine
+from vigie.playbooks.collector import PlaybookCollector
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
 from vigie.rules.store import AlertStore
@@ -90,6 +91,7 @@ class Runtime:
             dispatcher=self.dispatcher,
             clock=self.clock,
         )
+        self.metrics.registry.register(PlaybookCollector(self.engine))
         self.tick_seconds = tick_seconds
         self._runner_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
@@ -122,17 +124,20 @@ class Runtime:
             await asyncio.to_thread(self.alerting.tick)
 
     async def _timer(self) -> None:
-        """Resume interrupted playbook runs, then deliver held notifications when due."""
+        """Run enqueued or interrupted playbook runs and deliver held notifications when due."""
         try:
             await asyncio.to_thread(self.dispatcher.recover)
-            await asyncio.to_thread(self.playbooks.resume)
         except Exception:
-            logger.exception("resuming playbook runs failed")
+            logger.exception("recovering notifications caught while sending failed")
         while True:
-            try:
-                await asyncio.to_thread(self.dispatcher.deliver_due)
-            except Exception:
-                logger.exception("delivering held notifications failed; will retry")
+            for job, what in (
+                (self.playbooks.resume, "running playbooks"),
+                (self.dispatcher.deliver_due, "delivering held notifications"),
+            ):
+                try:
+                    await asyncio.to_thread(job)
+                except Exception:
+                    logger.exception("%s failed; will retry", what)
             await asyncio.sleep(self.tick_seconds)
 
     def sample_kpis(self) -> None:

@@ -97,6 +97,14 @@ class Action(Protocol):
         ...
 
 
+class Describable(Protocol):
+    """Optionally, an action may also say what it would do without acting (`--dry-run`)."""
+
+    def describe(self, params: Any, context: ActionContext) -> str:
+        """One sentence on what `run` would do now; reads, never writes."""
+        ...
+
+
 def inserted_id(result: sa.CursorResult[Any]) -> int:
     """The primary key of the row an INSERT just made."""
     key = result.inserted_primary_key

@@ -175,3 +175,15 @@ class ChatInvite:
             "page": params.page,
             "funnel_step": params.funnel_step,
         }
+
+    def describe(self, params: ChatInviteParams, context: ActionContext) -> str:
+        """How many visitors are there now and would be invited."""
+        now = context.clock.now()
+        visitors = visitors_on(
+            context.engine,
+            page=params.page,
+            funnel_step=params.funnel_step,
+            since=now - timedelta(minutes=params.within_minutes),
+            limit=params.max_visitors,
+        )
+        return f"would invite {len(visitors)} visitor(s) on {params.page or params.funnel_step}"

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from vigie.playbooks.actions.base import ActionContext
-from vigie.schedule import NotificationRequest
+from vigie.schedule import NotificationRequest, decide
 
 
 class NotifyParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -48,3 +48,13 @@ class Notify:
                 for r in records
             ]
         }
+
+    def describe(self, params: NotifyParams, context: ActionContext) -> str:
+        """Who would get it and when, under the schedules and the company policy."""
+        parts = []
+        for d in decide(
+            context.schedule, recipient=params.to, urgent=params.urgent, at=context.clock.now()
+        ):
+            when = d.deliver_at.isoformat() if d.deliver_at else "never"
+            parts.append(f"{d.outcome} -> {d.recipient or params.to} at {when} ({d.reason})")
+        return "; ".join(parts)

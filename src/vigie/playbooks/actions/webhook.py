@@ -27,6 +27,7 @@ import httpx
 import msgspec
 import sqlalchemy as sa
 
+from vigie.clock import SystemClock
 from vigie.log.sql import to_us
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings, WebhookEndpoint
 from vigie.store.schema import Offset, metadata
@@ -60,15 +61,16 @@ webhook_endpoints = sa.Table(
 
 
 class CloudEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A CloudEvents 1.0 event in the structured JSON format."""
+    """A CloudEvents 1.0 event in the structured JSON format (unset optional attributes are
+    left out, as the format asks)."""
 
+    specversion: str
     id: str
     source: str
     type: str
-    specversion: str = "1.0"
+    datacontenttype: str
     time: datetime | None = None
     subject: str | None = None
-    datacontenttype: str = "application/json"
     data: Any = None
 
 
@@ -111,33 +113,61 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def check_destination(url: str, *, allow_private: bool) -> None:
+def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def check_destination(url: str, *, allow_private: bool) -> str | None:
     """Refuse URLs that are not http(s), or whose host resolves to a private, loopback,
-    link-local, multicast or reserved address (every resolved address is checked)."""
+    link-local, multicast or reserved address (every resolved address is checked).
+
+    Returns the checked address to connect to, so that a second DNS answer cannot swap in
+    a private one (DNS rebinding); None when private networks are allowed.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"{url!r} is not an http(s) URL")
     if allow_private:
-        return
+        return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise ActionError(f"cannot resolve {parts.hostname}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_multicast
-            or address.is_reserved
-            or address.is_unspecified
-        ):
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
+        if _forbidden(address):
             raise Refused(
                 f"{parts.hostname} resolves to {address}, a private or local address; set "
                 "actions.allow_private_networks: true to allow it"
             )
+    if not addresses:
+        raise ActionError(f"{parts.hostname} has no address")
+    return str(addresses[0])
+
+
+def _pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL to request, extra headers and httpx extensions to reach `address` while
+    presenting the original host name (Host header, TLS SNI and certificate check)."""
+    if address is None:
+        return url, {}, {}
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    pinned = parts._replace(netloc=netloc).geturl()
+    hostname = parts.hostname or ""
+    header = f"{hostname}:{parts.port}" if parts.port else hostname
+    extensions = {"sni_hostname": hostname} if parts.scheme == "https" else {}
+    return pinned, {"host": header}, extensions
 
 
 def _retry_after(response: httpx.Response, now: datetime) -> float | None:
@@ -171,7 +201,8 @@ def deliver(
     error = "no attempt made"
     with httpx.Client(timeout=endpoint.timeout_seconds, follow_redirects=False) as client:
         for attempt in range(1, endpoint.max_attempts + 1):
-            check_destination(endpoint.url, allow_private=settings.allow_private_networks)
+            address = check_destination(endpoint.url, allow_private=settings.allow_private_networks)
+            target, host_header, extensions = _pinned(endpoint.url, address)
             moment = now()
             timestamp = int(moment.timestamp())
             headers = {
@@ -179,10 +210,11 @@ def deliver(
                 "webhook-id": event.id,
                 "webhook-timestamp": str(timestamp),
                 "webhook-signature": sign(endpoint.secret, event.id, timestamp, body),
+                **host_header,
             }
             wait: float | None = None
             try:
-                response = client.post(endpoint.url, content=body, headers=headers)
+                response = client.post(target, content=body, headers=headers, extensions=extensions)
             except httpx.TimeoutException as exc:
                 error = f"timed out: {exc}"
             except httpx.TransportError as exc:
@@ -248,6 +280,8 @@ def send_event(
         raise ActionError(f"endpoint {endpoint.name} is disabled: {reason}", retryable=False)
     message_id = f"msg_{context.key.replace(':', '_')}"
     event = CloudEvent(
+        specversion="1.0",
+        datacontenttype="application/json",
         id=message_id,
         source=context.settings.source,
         type=type,
@@ -261,7 +295,9 @@ def send_event(
             endpoint=endpoint,
             event=event,
             settings=context.settings,
-            now=context.clock.now,
+            # Receivers check webhook-timestamp against their own wall clock (replay
+            # protection), so it is the real time even when Vigie runs on simulated time.
+            now=SystemClock().now,
             sleep=context.sleep,
         )
         status = "delivered"

@@ -1,0 +1,37 @@
+"""Prometheus gauges read from the store at scrape time: playbook runs and notifications
+by status (how many are held right now, how many runs failed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from vigie.playbooks.runs import playbook_runs
+from vigie.schedule.notifications import notifications
+
+
+class PlaybookCollector(Collector):
+    """`vigie_playbook_runs{status}` and `vigie_notifications{status}`."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for table, name, text in (
+            (playbook_runs, "vigie_playbook_runs", "Playbook runs recorded, by status."),
+            (notifications, "vigie_notifications", "Notifications, by status (held: waiting)."),
+        ):
+            family = GaugeMetricFamily(name, text, labels=["status"])
+            try:
+                with self.engine.connect() as conn:
+                    rows = conn.execute(
+                        sa.select(table.c.status, sa.func.count()).group_by(table.c.status)
+                    ).all()
+            except sa.exc.SQLAlchemyError:
+                rows = []  # before the schema exists; the scrape must not fail
+            for status, count in rows:
+                family.add_metric([status], count)
+            yield family

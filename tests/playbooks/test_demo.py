@@ -1,0 +1,171 @@
+"""The demo scenario of vigie.example.yaml on a live server: a conversion drop at 17:30
+opens chat invitations, flags the page, holds the manager's message until morning and
+sends the urgent one to the person on duty; an SLA alert moves two agents."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import free_port, make_settings
+from vigie.clock import ManualClock
+from vigie.config import load_config
+from vigie.events import Event
+from vigie.playbooks import PlaybookTrigger
+from vigie.playbooks.actions.task import agent_queue_assignments
+from vigie.web import Runtime, create_app
+from vigie.web.server import BackgroundServer
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+AT = datetime(2026, 11, 24, 17, 30, tzinfo=BRUSSELS)
+EXAMPLE = Path(__file__).resolve().parents[2] / "vigie.example.yaml"
+
+
+@pytest.fixture
+def demo(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Runtime, ManualClock]]:
+    """A live server on the example configuration, its clock at Tuesday 17:30 in Brussels."""
+    config = load_config(EXAMPLE)
+    config.actions.smtp = None
+    config.actions.broadcast_dir = str(tmp_path / "broadcasts")
+    clock = ManualClock(AT)
+    app = create_app(make_settings(db_url, config), clock=clock)
+    with BackgroundServer(app, port=free_port()) as server:
+        yield server.url, app.state.runtime, clock
+
+
+def _page(visitor: str, path: str, at: datetime, n: int) -> Event:
+    return Event(
+        message_id=f"{visitor}-{n}",
+        type="page",
+        source="website",
+        timestamp=at,
+        received_at=at,
+        anonymous_id=visitor,
+        properties={"path": path},
+        context={"page": {"path": path}},
+    )
+
+
+def _get(url: str, **params: Any) -> Any:
+    response = httpx.get(url, params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def _wait_for_delivery(url: str, *, recipient: str, count: int) -> list[Any]:
+    """Delivered notifications, once the Runtime's timer has delivered `count` of them."""
+    deadline = time.monotonic() + 30
+    while True:
+        found: list[Any] = _get(
+            url + "/api/notifications", recipient=recipient, status="delivered"
+        )["notifications"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_conversion_drop_at_half_past_five(demo: tuple[str, Runtime, ManualClock]) -> None:
+    """Visitors on /lunch are invited to chat, the page is flagged, Marie's message waits for
+    the morning and the urgent one goes to Tom, on duty."""
+    url, runtime, clock = demo
+    runtime.log.append(
+        [
+            _page("v1", "/lunch", AT - timedelta(minutes=2), 1),
+            _page("v2", "/lunch", AT - timedelta(minutes=3), 1),
+            _page("v2", "/menu", AT - timedelta(minutes=1), 2),
+            _page("v3", "/lunch", AT - timedelta(minutes=40), 1),
+        ]
+    )
+    trigger = PlaybookTrigger(
+        rule="landing-conversion-drop",
+        status="firing",
+        fingerprint="lunch-drop",
+        at=AT,
+        labels={"page": "/lunch", "campaign": "lunch"},
+        values={"conversion_rate": 0.004},
+    )
+    (run,) = runtime.playbooks.handle(trigger)
+    assert run.status == "succeeded", run.steps
+
+    invited = httpx.get(url + "/api/chat/invitations", params={"anonymous_id": "v1"}, timeout=30)
+    assert len(invited.json()["invitations"]) == 1
+    assert invited.headers["access-control-allow-origin"] == "*", "the tracker runs elsewhere"
+    assert _get(url + "/api/chat/invitations", anonymous_id="v2")["invitations"] == []
+    assert _get(url + "/api/chat/invitations", anonymous_id="v3")["invitations"] == []
+
+    runs = _get(url + "/api/playbook-runs")["runs"]
+    assert [r["playbook"] for r in runs] == ["conversion-drop"]
+    assert [s["status"] for s in runs[0]["steps"]] == ["succeeded"] * 5
+
+    notes = _get(url + "/api/notifications", recipient="marie")["notifications"]
+    by_subject = {n["subject"].split(":")[0]: n for n in notes}
+    held = by_subject["Conversion drop on /lunch / Chute de conversion"]
+    assert held["status"] == "held" and held["recipient"] == "marie"
+    assert held["hold_until"].startswith("2026-11-25T07:30:00"), "08:30 in Brussels"
+    urgent = by_subject["URGENT"]
+    assert (urgent["status"], urgent["recipient"], urgent["intended_for"]) == (
+        "delivered",
+        "tom",
+        "marie",
+    )
+    assert [a["decision"] for a in urgent["audit"]] == ["received", "rerouted", "delivered"]
+
+    clock.set(datetime(2026, 11, 25, 8, 30, tzinfo=BRUSSELS))
+    delivered = _wait_for_delivery(url, recipient="marie", count=2)
+    assert {n["recipient"] for n in delivered} == {"marie", "tom"}
+    marie = next(n for n in delivered if n["recipient"] == "marie")
+    assert marie["delivered_at"].startswith("2026-11-25T07:30:00")
+
+    metrics = httpx.get(url + "/metrics", timeout=30).text
+    assert 'vigie_playbook_runs{status="succeeded"} 1.0' in metrics
+    assert 'vigie_notifications{status="delivered"} 2.0' in metrics
+
+    with runtime.engine.connect() as conn:
+        flags = conn.exec_driver_sql("SELECT page, evidence FROM page_flags").all()
+    assert flags[0][0] == "/lunch" and "0.004" in flags[0][1]
+
+
+def test_sla_alert_moves_two_agents(demo: tuple[str, Runtime, ManualClock]) -> None:
+    """The support SLA alert, enqueued as a log processor would, is run by the Runtime's
+    timer and moves both sales agents to the support queue."""
+    url, runtime, _clock = demo
+    trigger = PlaybookTrigger(
+        rule="support-first-response-sla", status="firing", fingerprint="sla", at=AT
+    )
+    (run_id,) = runtime.playbooks.enqueue(trigger)
+    deadline = time.monotonic() + 30
+    while (run := _get(f"{url}/api/playbook-runs/{run_id}"))["status"] == "running":
+        assert time.monotonic() < deadline, "the timer did not run the enqueued playbook"
+        time.sleep(0.1)
+    assert run["status"] == "succeeded", run["steps"]
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(sa.select(agent_queue_assignments)).all()
+    assert sorted((r.agent, r.queue) for r in rows) == [("julie", "support"), ("karim", "support")]
+
+
+def test_manual_run_over_http_with_dry_run(demo: tuple[str, Runtime, ManualClock]) -> None:
+    """POST /api/playbooks/NAME/run?dry_run=true plans without recording a run."""
+    url, _runtime, _clock = demo
+    response = httpx.post(
+        url + "/api/playbooks/conversion-drop/run",
+        params={"dry_run": "true"},
+        json={"page": "/lunch"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    steps = response.json()["steps"]
+    assert steps[0]["params"]["page"] == "/lunch"
+    assert steps[-1]["outcome"] == "skip"
+    tell = next(s for s in steps if s["name"] == "tell-the-manager")
+    assert tell["reason"].startswith("hold -> marie at 2026-11-25T07:30:00"), tell
+    assert _get(url + "/api/playbook-runs")["runs"] == []
+    missing = httpx.post(url + "/api/playbooks/nope/run", timeout=30)
+    assert missing.status_code == 404
