@@ -49,13 +49,15 @@ def on_duty(runtime: RuntimeDep, _user: CurrentUser) -> Response:
     people = []
     for person in schedule.people:
         working = is_working(schedule, person, now)
-        on_call = not working and bool(person.on_call) and is_on_duty(schedule, person, now)
-        names = {person.name, *person.teams}
+        rota = schedule.on_call_of(person)
+        on_call = not working and bool(rota) and is_on_duty(schedule, person, now)
+        teams = list(dict.fromkeys([*person.teams, *(t.name for t in schedule.teams_of(person))]))
+        names = {person.name, *teams}
         people.append(
             {
                 "name": person.name,
                 "display_name": person.display_name or person.name,
-                "teams": person.teams,
+                "teams": teams,
                 "location": person.location,
                 "state": "working" if working else "on_call" if on_call else "off",
                 "next_working": None if working else next_working_instant(schedule, person, now),
