@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
 import time
 from collections import Counter
 from datetime import date, datetime
@@ -62,6 +64,29 @@ def lunch_analytics() -> AnalyticsConfig:
     )
 
 
+def _announce_dashboard(runtime: Any, url: str, console: Console) -> None:
+    """Make sure a `demo` user can sign in to the dashboard, and say how."""
+    from vigie.auth.users import UserError, create_user
+
+    password = os.environ.get("VIGIE_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    try:
+        create_user(
+            engine=runtime.engine,
+            username="demo",
+            password=password,
+            role="admin",
+            display_name="Demo",
+            now=runtime.clock.now(),
+        )
+    except UserError:
+        console.print(f"Dashboard / tableau de bord: {url}/  (user [bold]demo[/bold], as before)")
+        return
+    console.print(
+        f"Dashboard / tableau de bord: {url}/  user [bold]demo[/bold], "
+        f"password [bold]{password}[/bold]"
+    )
+
+
 def run_demo(
     settings: Settings,
     *,
@@ -91,6 +116,7 @@ def run_demo(
             f"API docs: {server.url}/docs, metrics: {server.url}/metrics)"
         )
         console.print(f"Write key of source 'default': [bold]{write_key}[/bold]")
+        _announce_dashboard(app.state.runtime, server.url, console)
         console.print(
             f"Replaying the lunch-time campaign of {scenario.day} "
             f"(12:00-13:00 {scenario.timezone}), "

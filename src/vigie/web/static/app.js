@@ -30,7 +30,7 @@ const Vigie = (() => {
       else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value === true ? "" : value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child == null) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -38,7 +38,7 @@ const Vigie = (() => {
   }
 
   function replace(container, ...children) {
-    container.replaceChildren(...children.flat().filter((c) => c != null));
+    container.replaceChildren(...children.flat(Infinity).filter((c) => c != null));
   }
 
   function notice(key, values, tag) {
@@ -235,7 +235,8 @@ const Vigie = (() => {
       legend: { orientation: "h" },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
-      yaxis: { rangemode: "tozero" },
+      xaxis: { type: "category", automargin: true },
+      yaxis: { rangemode: "tozero", automargin: true },
     };
     window.Plotly.react(node, traces, layout, { responsive: true, displayModeBar: false });
   }

@@ -28,11 +28,21 @@
     });
   }
 
+  const categoryText = (category) =>
+    ({
+      web: t("js.category.web"),
+      interaction: t("js.category.interaction"),
+      deal: t("js.category.deal"),
+      ticket: t("js.category.ticket"),
+      task: t("js.category.task"),
+      offer: t("js.category.offer"),
+    })[category] || category;
+
   function timelineItem(item) {
     const details = Object.entries(item.details || {}).filter(([, v]) => v != null && typeof v !== "object");
     return el("li", { class: `moment ${item.category}` },
       el("time", { datetime: item.at }, dateTime(item.at)), " ",
-      Vigie.badge("", item.category), el("strong", {}, item.title), " ",
+      Vigie.badge("", categoryText(item.category)), el("strong", {}, item.title), " ",
       el("span", { class: "muted" }, item.kind),
       details.length ? el("div", { class: "muted" }, details.slice(0, 6).map(([k, v]) => `${k}: ${v}`).join(" · ")) : null);
   }

@@ -131,8 +131,11 @@
       const data = await Vigie.get("kpis");
       if (data === null) return null;
       if (!data.kpis.length) return replace(container, Vigie.notice("js.no_kpis"));
+      // Named departments in alphabetical order; KPIs no rule watches come last.
       const byDepartment = new Map();
-      for (const kpi of data.kpis) {
+      const sorted = data.kpis.slice().sort((a, b) =>
+        (a.department == null) - (b.department == null) || String(a.department).localeCompare(String(b.department)));
+      for (const kpi of sorted) {
         const department = kpi.department || t("js.department_other");
         if (!byDepartment.has(department)) byDepartment.set(department, []);
         byDepartment.get(department).push(kpi);
