@@ -115,6 +115,29 @@ class LiveServer:
     url: str
     write_key: str
     runtime: Runtime
+    admin_token: str = ""
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """Headers that authenticate as the test admin on /api/*."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+
+def user_token(runtime: Runtime, *, username: str, role: str, staff_id: str | None = None) -> str:
+    """Create a user with `role` on the server's store and return an API token for it."""
+    from vigie.auth.tokens import issue_token
+    from vigie.auth.users import create_user
+
+    now = runtime.clock.now()
+    user = create_user(
+        engine=runtime.engine,
+        username=username,
+        password="correct horse battery",
+        role=role,
+        staff_id=staff_id,
+        now=now,
+    )
+    return issue_token(engine=runtime.engine, user_id=user.id, name="test", now=now).token
 
 
 @pytest.fixture
@@ -123,4 +146,6 @@ def live_server(db_url: str) -> Iterator[LiveServer]:
     settings = make_settings(db_url)
     app = create_app(settings)
     with BackgroundServer(app, port=free_port()) as server:
-        yield LiveServer(url=server.url, write_key=WRITE_KEY, runtime=app.state.runtime)
+        runtime = app.state.runtime
+        token = user_token(runtime, username="test-admin", role="admin")
+        yield LiveServer(url=server.url, write_key=WRITE_KEY, runtime=runtime, admin_token=token)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 
 from vigie.config import ConfigError
 from vigie.settings import Settings, build_settings
+
+if TYPE_CHECKING:
+    from vigie.auth.audit import Actor
+    from vigie.crm.entities import Entity
 
 app = typer.Typer(
     name="vigie",
@@ -30,11 +35,13 @@ bench_app = typer.Typer(
     "Example: vigie bench ingest --seconds 10 --json",
     no_args_is_help=True,
 )
+users_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
 playbook_app = typer.Typer(
     help="Playbooks: run one by hand, or see what it would do. / Exécuter un playbook.",
     no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(bench_app, name="bench")
 
@@ -83,10 +90,8 @@ def serve(
 
     Example: vigie serve --log nats://127.0.0.1:4222
     """
-    import uvicorn
-
     from vigie.web import create_app
-    from vigie.web.server import uvicorn_config
+    from vigie.web.server import Server, uvicorn_config
 
     settings = _settings(db, config, log)
     _announce_key(settings)
@@ -96,7 +101,7 @@ def serve(
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
     console.print(f"Vigie on http://{host}:{port}  (API docs: /docs, metrics: /metrics)")
-    uvicorn.Server(uvicorn_config(application, host=host, port=port)).run()
+    Server(uvicorn_config(application, host=host, port=port)).run()
 
 
 def _announce_key(settings: Settings) -> None:
@@ -129,8 +134,10 @@ def demo(
     Example: vigie demo --once
     """
     from vigie.demo import run_demo
+    from vigie.kpi.catalogue import with_catalogue
 
     settings = _settings(db, None)
+    settings.config = with_catalogue(settings.config)
     raise typer.Exit(
         run_demo(
             settings,
@@ -147,25 +154,34 @@ def demo(
 
 @app.command()
 def simulate(
-    scenario: Annotated[str, typer.Argument(help="Scenario: lunch.")] = "lunch",
+    scenario: Annotated[str, typer.Argument(help="Scenario: lunch or crm.")] = "lunch",
     out: Annotated[
         Path | None, typer.Option(help="Write JSON lines here instead of stdout.")
     ] = None,
     visitors: Annotated[int, typer.Option(help="Visitors to simulate.")] = 2000,
     day: Annotated[str | None, typer.Option(help="Day of the scenario, YYYY-MM-DD.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    accounts: Annotated[int, typer.Option(help="Companies in the crm scenario.")] = 40,
 ) -> None:
-    """Write a simulated scenario as Segment messages, one JSON object per line.
+    """Write a simulated scenario as Segment messages, one JSON object per line: `lunch` (a
+    lunch-time campaign) or `crm` (Belgian and French companies, pipeline, tickets, invoices).
 
-    Example: vigie simulate lunch --visitors 500 --out lunch.jsonl
+    Example: vigie simulate crm --accounts 60 --seed 3 --out crm.jsonl
     """
-    from vigie.simulate import LunchCampaign
+    from collections.abc import Iterator
+    from typing import Any
 
-    if scenario != "lunch":
-        err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch")
-        raise typer.Exit(2)
+    from vigie.simulate import CrmScenario, LunchCampaign
+
     the_day = date.fromisoformat(day) if day else date.today()
-    stream = LunchCampaign(day=the_day, visitors=visitors, seed=seed).messages()
+    stream: Iterator[dict[str, Any]]
+    if scenario == "lunch":
+        stream = LunchCampaign(day=the_day, visitors=visitors, seed=seed).messages()
+    elif scenario == "crm":
+        stream = CrmScenario(day=the_day, accounts=accounts, seed=seed).messages()
+    else:
+        err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch, crm")
+        raise typer.Exit(2)
     handle = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
         for message in stream:
@@ -173,6 +189,87 @@ def simulate(
     finally:
         if out:
             handle.close()
+
+
+@app.command()
+def backtest(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="vigie.yaml with the metrics and rules to test.")
+    ],
+    start: Annotated[
+        str | None, typer.Option("--from", help="Event time to start at (ISO 8601).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Event time to stop at (ISO 8601).")
+    ] = None,
+    db: DbOption = None,
+    series: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", help="Replay a CSV time series (timestamp,value) instead of the log."
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="The metric the CSV series gives values of.")
+    ] = None,
+    tick: Annotated[str, typer.Option(help="Simulated time between evaluations.")] = "1s",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the alerts as JSON lines.")
+    ] = False,
+) -> None:
+    """Replay stored events (or a CSV series) through the rules and print the alerts that
+    would have fired, when, and why.
+
+    Example: vigie backtest --config vigie.yaml --from 2026-11-28T12:00 --to 2026-11-28T13:00
+    """
+    from vigie.rules.backtest import SeriesError, log_events, replay, series_events
+    from vigie.rules.report import print_alerts
+
+    settings = _settings(db, config)
+    cfg = settings.config
+    since = _moment(start, "--from")
+    until = _moment(end, "--to")
+    if series is not None:
+        chosen = next((m for m in cfg.metrics if m.name == metric), None)
+        if chosen is None:
+            names = ", ".join(m.name for m in cfg.metrics) or "none"
+            err.print(f"[red]--metric must name a metric of {config}[/red] (metrics: {names})")
+            raise typer.Exit(2)
+        try:
+            replacement, events = series_events(series, chosen)
+        except (OSError, SeriesError) as exc:
+            err.print(f"[red]cannot read the series:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        events = [
+            e
+            for e in events
+            if (since is None or e.timestamp >= since) and (until is None or e.timestamp < until)
+        ]
+        rules = [r for r in cfg.rules if r.metric == chosen.name]
+        changes = replay([replacement], rules, events, tick=tick, until=until)
+    else:
+        from vigie.log import SqlEventLog
+        from vigie.store import connect, upgrade
+
+        engine = connect(settings.db_url)
+        upgrade(engine)
+        try:
+            events_iter = log_events(SqlEventLog(engine), start=since, end=until)
+            changes = replay(cfg.metrics, cfg.rules, events_iter, tick=tick, until=until)
+        finally:
+            engine.dispose()
+    print_alerts(changes, console=console, as_json=as_json)
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        err.print(f"[red]{option} {text!r} is not an ISO 8601 time[/red] (e.g. 2026-11-28T12:00)")
+        raise typer.Exit(2) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @db_app.command("upgrade")
@@ -188,6 +285,113 @@ def db_upgrade(db: DbOption = None) -> None:
     upgrade(engine)
     engine.dispose()
     console.print(f"database is up to date: {engine.url.render_as_string(hide_password=True)}")
+
+
+def _migrated_engine(db: str | None) -> sa.Engine:
+    from vigie.store import connect, upgrade
+
+    engine = connect(_settings(db, None).db_url)
+    upgrade(engine)
+    return engine
+
+
+def _cli_actor() -> Actor:
+    import getpass
+
+    from vigie.auth.audit import Actor
+
+    return Actor(name=f"cli:{getpass.getuser()}", role="admin")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    role: Annotated[
+        str,
+        typer.Option(help="admin, manager, marketing, sales, support, finance or read-only."),
+    ],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password."),
+    ],
+    staff_id: Annotated[
+        str | None, typer.Option(help="The staff member this user is (sales and managers).")
+    ] = None,
+    display_name: Annotated[str | None, typer.Option(help="Name shown in the interface.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a user with a role; the password is asked for when not given.
+
+    Example: vigie users create --username alice --role sales --staff-id st_alice
+    """
+    from vigie.auth import audit
+    from vigie.auth.users import UserError, create_user
+    from vigie.clock import SystemClock
+
+    engine = _migrated_engine(db)
+    now = SystemClock().now()
+    try:
+        user = create_user(
+            engine=engine,
+            username=username,
+            password=password,
+            role=role,
+            staff_id=staff_id,
+            display_name=display_name,
+            now=now,
+        )
+    except UserError as exc:
+        err.print(f"[red]cannot create the user:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    audit.record(
+        engine=engine,
+        actor=_cli_actor(),
+        action="user.create",
+        entity="users",
+        entity_id=str(user.id),
+        at=now,
+        details={"username": user.username, "role": user.role.value},
+    )
+    engine.dispose()
+    console.print(f"user [bold]{user.username}[/bold] created with role {user.role.value}")
+
+
+@users_app.command("token")
+def users_token(
+    username: Annotated[str, typer.Argument(help="The user the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    db: DbOption = None,
+) -> None:
+    """Issue an API token for a user and print it once (send it as `Authorization: Bearer`).
+
+    Example: vigie users token alice --name reporting-script
+    """
+    from vigie.auth import audit
+    from vigie.auth.tokens import issue_token
+    from vigie.auth.users import users
+    from vigie.clock import SystemClock
+
+    engine = _migrated_engine(db)
+    with engine.connect() as conn:
+        user_id = conn.execute(
+            sa.select(users.c.id).where(users.c.username == username, users.c.disabled_at.is_(None))
+        ).scalar()
+    if user_id is None:
+        err.print(f"[red]no active user named {username!r}[/red] (vigie users create …)")
+        raise typer.Exit(2)
+    now = SystemClock().now()
+    issued = issue_token(engine=engine, user_id=int(user_id), name=name, now=now)
+    audit.record(
+        engine=engine,
+        actor=_cli_actor(),
+        action="token.issue",
+        entity="users",
+        entity_id=str(user_id),
+        at=now,
+        details={"token_id": issued.id, "name": name},
+    )
+    engine.dispose()
+    print(issued.token)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -278,6 +482,109 @@ def playbook_run(
         raise typer.Exit(1)
 
 
+EntityArgument = Annotated[
+    str,
+    typer.Argument(
+        help="accounts, contacts, staff, deals, tickets, campaigns, interactions, tasks or offers."
+    ),
+]
+
+
+def _entity(name: str) -> Entity:
+    from vigie.crm.entities import ENTITIES
+
+    if name not in ENTITIES:
+        err.print(f"[red]unknown entity {name!r}[/red]; choose one of {', '.join(ENTITIES)}")
+        raise typer.Exit(2)
+    return ENTITIES[name]
+
+
+@app.command("import")
+def import_csv(
+    entity: EntityArgument,
+    file: Annotated[Path, typer.Argument(help="A CSV file with a header row.", exists=True)],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Import CRM records from CSV, all or nothing: any bad row imports nothing and every bad
+    row is reported with its line number and reason. A row with an existing id updates it.
+
+    Example: vigie import contacts contacts.csv
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from vigie.clock import SystemClock
+    from vigie.crm.csvfiles import import_csv as run_import
+
+    the_entity = _entity(entity)
+    settings = _settings(db, config)
+    engine = _migrated_engine(db)
+    text = file.read_text(encoding="utf-8-sig")
+    rows = max(text.count("\n") - 1, 0)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        task = progress.add_task(f"checking {file.name}", total=rows or None)
+        report = run_import(
+            engine=engine,
+            entity=the_entity,
+            text=text,
+            actor=_cli_actor(),
+            now=SystemClock().now(),
+            config=settings.config.crm,
+            progress=lambda n: progress.advance(task, n),
+        )
+    engine.dispose()
+    if not report.ok:
+        err.print(
+            f"[red]{file}: {len(report.errors)} bad row(s); nothing was imported "
+            "/ rien n'a été importé[/red]"
+        )
+        for error in report.errors:
+            err.print(f"  {file}:{error.line}: {error.reason}", soft_wrap=True, markup=False)
+        raise typer.Exit(1)
+    console.print(
+        f"{the_entity.name}: {report.created} created, {report.updated} updated "
+        f"/ {report.created} créés, {report.updated} mis à jour"
+    )
+
+
+@app.command("export")
+def export_csv(
+    entity: EntityArgument,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    archived: Annotated[bool, typer.Option(help="Include archived records.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Export CRM records as CSV (recorded in the audit trail: it may be personal data).
+
+    Example: vigie export contacts --out contacts.csv
+    """
+    from vigie.auth import audit
+    from vigie.clock import SystemClock
+    from vigie.crm import csvfiles, records
+
+    the_entity = _entity(entity)
+    engine = _migrated_engine(db)
+    with engine.connect() as conn:
+        rows = records.iter_records(conn, the_entity, archived=archived)
+    audit.record(
+        engine=engine,
+        actor=_cli_actor(),
+        action="export",
+        entity=the_entity.name,
+        at=SystemClock().now(),
+        details={"rows": len(rows), "personal_data": the_entity.personal, "via": "cli"},
+    )
+    engine.dispose()
+    text = csvfiles.render(the_entity, rows)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        err.print(f"{len(rows)} {the_entity.name} written to {out}")
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     seconds: Annotated[float, typer.Option(help="How long the clients send.")] = 10.0,
@@ -309,6 +616,60 @@ def bench_ingest(
         print(json.dumps(figures))
 
 
+@bench_app.command("live")
+def bench_live(
+    events: Annotated[int, typer.Option(help="Events posted, one at a time.")] = 200,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Time an event from the API to an open dashboard's live stream, beside its ingest ack.
+
+    Example: vigie bench live --events 200 --json
+    """
+    from vigie.bench.live import run_live_bench
+
+    figures = run_live_bench(events=events, db_url=db, console=console)
+    if as_json:
+        print(json.dumps(figures))
+
+
+@bench_app.command("funnel")
+def bench_funnel(
+    events: Annotated[int, typer.Option(help="Generated events in the log.")] = 150_000,
+    stores: Annotated[
+        str, typer.Option(help="Comma-separated stores to run on: sqlite, postgres.")
+    ] = "sqlite,postgres",
+    pg: Annotated[
+        str,
+        typer.Option(
+            "--pg", help="PostgreSQL server (a temporary database is created there and dropped)."
+        ),
+    ] = "postgresql://postgres@127.0.0.1:5432/test",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure a 3-step funnel kept live by the processor against its from-scratch
+    recomputation with Polars, on SQLite and PostgreSQL.
+
+    Example: vigie bench funnel --events 10000000 --json
+    """
+    from vigie.bench.funnel import run_funnel_bench
+
+    figures = run_funnel_bench(
+        events=events,
+        stores=[s.strip() for s in stores.split(",") if s.strip()],
+        pg_url=pg,
+        console=console,
+    )
+    if as_json:
+        print(json.dumps(figures))
+
+
 @bench_app.command("playbooks")
 def bench_playbooks(
     seconds: Annotated[float, typer.Option(help="Total time of the measurements.")] = 20.0,
@@ -333,3 +694,51 @@ def bench_playbooks(
 def main() -> None:
     """Entry point for `python -m vigie`."""
     app()
+
+
+@bench_app.command("kpi")
+def bench_kpi(
+    events: Annotated[int, typer.Option(help="Events fed to the engine.")] = 400_000,
+    groups: Annotated[int, typer.Option(help="Distinct campaigns (groups).")] = 1000,
+    batch: Annotated[
+        int, typer.Option(help="Events per batch, as the log hands them over.")
+    ] = 1000,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure events per second through the KPI engine alone (20 metrics, sliding windows).
+
+    Example: vigie bench kpi --json
+    """
+    from vigie.bench.kpi import run_kpi_bench
+
+    figures = run_kpi_bench(events=events, groups=groups, batch=batch, console=console)
+    if as_json:
+        print(json.dumps(figures))
+
+
+@bench_app.command("alerts")
+def bench_alerts(
+    seconds: Annotated[float, typer.Option(help="How long the load runs.")] = 20.0,
+    rate: Annotated[int, typer.Option(help="Background events per second.")] = 10_000,
+    interval: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.1,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure the latency from an HTTP request carrying a triggering event to its alert
+    firing on the SSE stream, under background load.
+
+    Example: vigie bench alerts --seconds 20 --json
+    """
+    from vigie.bench.alerts import run_alerts_bench
+
+    figures = run_alerts_bench(
+        seconds=seconds, rate=rate, interval=interval, db_url=db, console=console
+    )
+    if as_json:
+        print(json.dumps(figures))

@@ -14,8 +14,13 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from vigie.analytics.config import AnalyticsConfig
+from vigie.analytics.config import problems as analytics_problems
+from vigie.crm.sla import CrmConfig
+from vigie.kpi.metrics import Metric
 from vigie.playbooks.actions.base import ActionSettings
 from vigie.playbooks.playbooks import Playbook
+from vigie.rules.definitions import Alerting, Rule
 from vigie.schedule.schedules import ScheduleConfig
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -23,8 +28,18 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 
+RESERVED_SOURCE = "crm"
+
+
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names the file, key path and line."""
+
+
+class TrackerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What the browser tracker (`/t.js`) of a source may do before and after consent."""
+
+    consent_required: bool = False
+    form_fields: list[str] = []
 
 
 class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -33,6 +48,7 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str
     write_key: str
     description: str | None = None
+    tracker: TrackerSettings = msgspec.field(default_factory=TrackerSettings)
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -41,9 +57,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = None
     sources: list[Source] = []
+    metrics: list[Metric] = []
+    rules: list[Rule] = []
+    alerting: Alerting = msgspec.field(default_factory=Alerting)
+    analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
     schedule: ScheduleConfig = msgspec.field(default_factory=ScheduleConfig)
     playbooks: list[Playbook] = []
     actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
+    crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -101,10 +122,17 @@ def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
 
 
 def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> None:
+    _check_metrics_and_rules(config, node, origin)
+    _check_analytics(config, node, origin)
     names: set[str] = set()
     keys: set[str] = set()
     for i, source in enumerate(config.sources):
         line = _line_of(node, ["sources", i, "name"])
+        if source.name == RESERVED_SOURCE:
+            raise ConfigError(
+                f"{origin}: sources.{i}.name (line {line}): {RESERVED_SOURCE!r} is reserved for "
+                "the CRM's own events; choose another name"
+            )
         if source.name in names:
             raise ConfigError(
                 f"{origin}: sources.{i}.name (line {line}): source {source.name!r} is defined twice"
@@ -154,6 +182,35 @@ def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> Non
         where = f" (line {line})" if line else ""
         key = ".".join(str(p) for p in path)
         raise ConfigError(f"{origin}: {key}{where}: {message}")
+
+
+def _check_metrics_and_rules(config: Config, node: yaml.Node | None, origin: str) -> None:
+    metric_names: set[str] = set()
+    for i, metric in enumerate(config.metrics):
+        problems = metric.check()
+        if metric.name in metric_names:
+            problems.insert(0, ("name", f"metric {metric.name!r} is defined twice"))
+        for key, message in problems:
+            line = _line_of(node, ["metrics", i, key])
+            raise ConfigError(f"{origin}: metrics.{i}.{key} (line {line}): {message}")
+        metric_names.add(metric.name)
+    rule_names: set[str] = set()
+    for i, rule in enumerate(config.rules):
+        problems = rule.check(metric_names, rule_names)
+        if rule.name in rule_names:
+            problems.insert(0, ("name", f"rule {rule.name!r} is defined twice"))
+        for key, message in problems:
+            line = _line_of(node, ["rules", i, key])
+            raise ConfigError(f"{origin}: rules.{i}.{key} (line {line}): {message}")
+        rule_names.add(rule.name)
+
+
+def _check_analytics(config: Config, node: yaml.Node | None, origin: str) -> None:
+    for path, reason in analytics_problems(config.analytics):
+        full: list[str | int] = ["analytics", *path]
+        line = _line_of(node, full)
+        key = ".".join(str(p) for p in full)
+        raise ConfigError(f"{origin}: {key} (line {line}): {reason}")
 
 
 def _is_placeholder(value: str) -> bool:

@@ -2,23 +2,89 @@
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
 import time
 from collections import Counter
 from datetime import date, datetime
+from datetime import time as clock_time
 from typing import Any
 
 import httpx
+import msgspec
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from vigie.analytics import AnalyticsConfig
+from vigie.analytics.campaigns import Campaign, Schedule
+from vigie.analytics.funnels import Funnel, FunnelStep
 from vigie.settings import Settings
-from vigie.simulate import LunchCampaign
+from vigie.simulate import CrmScenario, LunchCampaign
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
 BATCH = 200
+CHECKOUT_BREAKS_AT = clock_time(12, 20)
+
+
+def lunch_analytics() -> AnalyticsConfig:
+    """The funnel and campaign the demo follows (the same as in vigie.example.yaml)."""
+    return AnalyticsConfig(
+        timezone="Europe/Brussels",
+        funnels=[
+            Funnel(
+                name="lunch-checkout",
+                description="from the lunch-deal landing page to a paid order",
+                slot_minutes=10,
+                steps=[
+                    FunnelStep(page="/lunch-deal"),
+                    FunnelStep(event="Product Added"),
+                    FunnelStep(event="Checkout Started"),
+                    FunnelStep(event="Order Completed", where={"currency": "EUR"}),
+                ],
+            )
+        ],
+        campaigns=[
+            Campaign(
+                name="lunch-deal",
+                channel="paid_social",
+                utm_campaign="lunch-deal",
+                utm_id="cmp-lunch-2026",
+                schedule=Schedule(
+                    start="12:00",
+                    end="13:00",
+                    timezone="Europe/Brussels",
+                    days=["mon", "tue", "wed", "thu", "fri"],
+                ),
+                signups=["Newsletter Signed Up", "Signed Up"],
+            )
+        ],
+    )
+
+
+def _announce_dashboard(runtime: Any, url: str, console: Console) -> None:
+    """Make sure a `demo` user can sign in to the dashboard, and say how."""
+    from vigie.auth.users import UserError, create_user
+
+    password = os.environ.get("VIGIE_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    try:
+        create_user(
+            engine=runtime.engine,
+            username="demo",
+            password=password,
+            role="admin",
+            display_name="Demo",
+            now=runtime.clock.now(),
+        )
+    except UserError:
+        console.print(f"Dashboard / tableau de bord: {url}/  (user [bold]demo[/bold], as before)")
+        return
+    console.print(
+        f"Dashboard / tableau de bord: {url}/  user [bold]demo[/bold], "
+        f"password [bold]{password}[/bold]"
+    )
 
 
 def run_demo(
@@ -34,10 +100,14 @@ def run_demo(
 ) -> int:
     """Play the lunch-time campaign into a live server; returns the process exit code."""
     write_key = settings.config.sources[0].write_key
+    if not settings.config.analytics.funnels:
+        config = msgspec.structs.replace(settings.config, analytics=lunch_analytics())
+        settings = msgspec.structs.replace(settings, config=config)
     scenario = LunchCampaign(
         day=date.today(),
         visitors=visitors,
         seed=seed if seed is not None else random.randrange(1 << 30),
+        checkout_breaks_at=CHECKOUT_BREAKS_AT,
     )
     app = create_app(settings)
     with BackgroundServer(app, host=host, port=port) as server:
@@ -46,10 +116,17 @@ def run_demo(
             f"API docs: {server.url}/docs, metrics: {server.url}/metrics)"
         )
         console.print(f"Write key of source 'default': [bold]{write_key}[/bold]")
+        _announce_dashboard(app.state.runtime, server.url, console)
         console.print(
             f"Replaying the lunch-time campaign of {scenario.day} "
             f"(12:00-13:00 {scenario.timezone}), "
             f"{visitors} visitors" + (", fast-forwarded" if once else f", at {speed:g}x")
+        )
+        crm = CrmScenario(day=scenario.day, seed=scenario.seed)
+        loaded = _load_crm(crm, server.url, write_key)
+        console.print(
+            f"CRM loaded: {loaded} events (companies, staff, pipeline, tickets, invoices) "
+            f"/ CRM chargé"
         )
         totals = _play(scenario, server.url, write_key, console=console, once=once, speed=speed)
         if totals["rejected"]:
@@ -59,6 +136,8 @@ def run_demo(
             f"Scenario played: {totals['accepted']} events in the log, "
             f"{totals['duplicates']} duplicates."
         )
+        app.state.runtime.runner.run_once()
+        _show_funnel(app.state.runtime, server.url, console)
         if once:
             return 0
         console.print(f"Serving on {server.url} until Ctrl-C.")
@@ -68,6 +147,17 @@ def run_demo(
         except KeyboardInterrupt:
             console.print("Stopping.")
     return 0
+
+
+def _load_crm(scenario: CrmScenario, url: str, write_key: str) -> int:
+    """Post the CRM scenario's events; the CRM processor builds the CRM tables from them."""
+    messages = list(scenario.messages())
+    accepted = 0
+    with httpx.Client(base_url=url, auth=(write_key, ""), timeout=30) as client:
+        for start in range(0, len(messages), BATCH):
+            response = client.post("/v1/batch", json={"batch": messages[start : start + BATCH]})
+            accepted += int(response.json().get("accepted", 0))
+    return accepted
 
 
 def _play(
@@ -109,6 +199,27 @@ def _play(
                 flush(at)
         flush(None)
     return totals
+
+
+def _show_funnel(runtime: Any, url: str, console: Console) -> None:
+    """Print the live funnel by 10-minute slot: the checkout break at 12:20 shows at once."""
+    for funnel in runtime.settings.config.analytics.funnels:
+        report = runtime.analytics.funnel_report(funnel.name, dropped_limit=0)
+        if report is None or not report.entered:
+            continue
+        table = Table(title=f"Funnel {funnel.name} ({url}/api/funnels/{funnel.name})")
+        table.add_column("slot / créneau")
+        for step in report.steps:
+            table.add_column(step.name, justify="right")
+        table.add_column("checkout → paid", justify="right")
+        for slot, counts in report.by_slot.items():
+            paid = f"{counts[-1] / counts[-2]:.0%}" if counts[-2] else "-"
+            table.add_row(slot, *(str(c) for c in counts), paid)
+        table.add_section()
+        last, before = report.steps[-1].visitors, report.steps[-2].visitors
+        paid = f"{last / before:.0%}" if before else "-"
+        table.add_row("total", *(str(s.visitors) for s in report.steps), paid)
+        console.print(table)
 
 
 def _table(by_event: Counter[str], totals: Counter[str], now: datetime | None) -> Table:

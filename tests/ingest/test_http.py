@@ -19,7 +19,9 @@ def _post(server: LiveServer, path: str, body: Any, **kwargs: Any) -> httpx.Resp
 
 
 def _events(server: LiveServer, **params: Any) -> list[dict[str, Any]]:
-    response = httpx.get(server.url + "/api/events", params=params, timeout=30)
+    response = httpx.get(
+        server.url + "/api/events", params=params, headers=server.admin, timeout=30
+    )
     response.raise_for_status()
     events: list[dict[str, Any]] = response.json()["events"]
     return events
@@ -139,7 +141,9 @@ def test_bad_messages_rejected_good_ones_kept(live_server: LiveServer) -> None:
     fields = {(r["index"], r["field"]) for r in body["rejected"]}
     assert fields == {(1, "event"), (2, "event"), (3, "userId"), (4, "type")}
     assert [e["message_id"] for e in _events(live_server)] == ["good-1"]
-    kept = httpx.get(live_server.url + "/api/rejected", timeout=30).json()["rejected"]
+    kept = httpx.get(
+        live_server.url + "/api/rejected", headers=live_server.admin, timeout=30
+    ).json()["rejected"]
     assert len(kept) == 4
     assert {r["message_id"] for r in kept} >= {"no-event", "int-event"}
     assert all(r["reason"] and r["source"] == "web" for r in kept)
@@ -155,7 +159,9 @@ def test_malformed_json_is_400_and_kept(live_server: LiveServer) -> None:
     )
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]
-    kept = httpx.get(live_server.url + "/api/rejected", timeout=30).json()["rejected"]
+    kept = httpx.get(
+        live_server.url + "/api/rejected", headers=live_server.admin, timeout=30
+    ).json()["rejected"]
     assert kept[0]["payload"].startswith('{"batch"')
 
 
@@ -170,7 +176,12 @@ def test_oversized_message_and_batch(live_server: LiveServer) -> None:
     huge = {"batch": [dict(small, properties={"x": "y" * 30_000}) for _ in range(20)]}
     response = _post(live_server, "/v1/batch", huge)
     assert response.status_code == 413
-    reasons = [r["reason"] for r in httpx.get(live_server.url + "/api/rejected").json()["rejected"]]
+    reasons = [
+        r["reason"]
+        for r in httpx.get(live_server.url + "/api/rejected", headers=live_server.admin).json()[
+            "rejected"
+        ]
+    ]
     assert any("batch limit" in r for r in reasons)
 
 

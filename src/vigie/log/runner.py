@@ -39,6 +39,7 @@ class ProcessorRunner:
         self._positions: dict[str, int] = {}
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
+        self._progress: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, processor: Processor) -> None:
@@ -85,12 +86,35 @@ class ProcessorRunner:
         if loop is not None and wake is not None:
             loop.call_soon_threadsafe(wake.set)
 
+    def position(self, name: str) -> int:
+        """The next offset processor `name` will read (what it has seen is below it)."""
+        position = self._positions.get(name)
+        return position if position is not None else self.log.checkpoint(name)
+
+    async def wait_for(self, name: str, offset: int, *, timeout: float = 30.0) -> None:
+        """Wait until processor `name` has processed `offset` (read-your-writes for the API).
+
+        Raises TimeoutError when it has not within `timeout` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            while self.position(name) <= offset:
+                self.notify()
+                progress = self._progress
+                if progress is None:
+                    await asyncio.sleep(0.01)
+                    continue
+                async with progress:
+                    await progress.wait()
+
     async def run_forever(self, *, poll_seconds: float = 1.0) -> None:
         """Process new events as they are committed, until cancelled."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
         while True:
             self._wake.clear()
             await asyncio.to_thread(self.run_once)
+            async with self._progress:
+                self._progress.notify_all()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)

@@ -14,6 +14,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from vigie.simulate.support import SupportRush
+
 CAMPAIGN = {
     "name": "lunch-deal",
     "source": "facebook",
@@ -40,6 +42,15 @@ class LunchCampaign:
     seed: int = 7
     timezone: str = "Europe/Brussels"
     campaign_share: float = 0.7
+    # From this local time on, the payment step fails: checkouts end in "Checkout Failed"
+    # (None: it never breaks).
+    checkout_breaks_at: time | None = time(12, 20)
+    # Play a support rush (tickets, first responses) alongside the campaign.
+    support: bool = True
+    # Visitors who came before (the day before, or this morning on their phone) and the
+    # share of customers who log in to their account before checking out.
+    returning_share: float = 0.25
+    login_share: float = 0.3
 
     def start(self) -> datetime:
         """12:00 local time on the scenario's day."""
@@ -57,9 +68,14 @@ class LunchCampaign:
             arrival = start + timedelta(minutes=minute, seconds=rng.random())
             for message in self._journey(rng, run, n, arrival):
                 out.append((message["_at"], len(out), message))
+        if self.support:
+            rush = SupportRush(day=self.day, seed=self.seed, timezone=self.timezone)
+            for message in rush.messages():
+                at = datetime.fromisoformat(message.pop("timestamp"))
+                out.append((at, len(out), message))
         out.sort(key=lambda item: (item[0], item[1]))
         for at, _, message in out:
-            del message["_at"]
+            message.pop("_at", None)
             message["timestamp"] = at.isoformat()
             yield message
 
@@ -87,7 +103,9 @@ class LunchCampaign:
                 **fields,
             }
 
-        def page(path: str, title: str, moment: datetime, query: str = "") -> dict[str, Any]:
+        def page(
+            path: str, title: str, moment: datetime, query: str = "", **fields: Any
+        ) -> dict[str, Any]:
             url = f"{SITE}{path}{query}"
             return msg(
                 "page",
@@ -95,7 +113,17 @@ class LunchCampaign:
                 name=title,
                 properties={"path": path, "url": url, "title": title},
                 context={"page": {"path": path, "url": url, "title": title}},
+                **fields,
             )
+
+        # A second generator for the journeys' extras, so that the base stream stays the
+        # same for a seed whatever these knobs say.
+        extra = random.Random(f"{self.seed}-{n}")
+        user_id = f"cust-{run}-{n:06d}"
+        member = extra.random() < self.login_share
+        if extra.random() < self.returning_share:
+            yield from self._earlier_visit(extra, page, msg, at, user_id if member else None)
+        logged_in = False
 
         if from_ad:
             yield msg(
@@ -128,18 +156,50 @@ class LunchCampaign:
                 properties={"product_id": sku, "name": label, "price": price, "quantity": 1},
             )
             t += timedelta(seconds=rng.uniform(10, 60))
+            if member:
+                yield page("/login", "Connexion", t)
+                yield msg(
+                    "identify",
+                    t + timedelta(seconds=8),
+                    userId=user_id,
+                    traits={"email": f"{user_id}@example.be", "language": "fr"},
+                )
+                logged_in = True
+                t += timedelta(seconds=extra.uniform(10, 30))
             if rng.random() < 0.6:
+                paid_by = {"campaign": CAMPAIGN["name"]} if from_ad else {}
                 yield page("/checkout", "Checkout", t)
-                yield msg("track", t, event="Checkout Started", properties={"value": price})
+                yield msg(
+                    "track", t, event="Checkout Started", properties={"value": price, **paid_by}
+                )
                 t += timedelta(seconds=rng.uniform(20, 120))
-                if rng.random() < 0.7:
-                    user_id = f"cust-{run}-{n:06d}"
+                paid = rng.random() < 0.7
+                if paid and self._broken(t):
                     yield msg(
-                        "identify",
+                        "track",
                         t,
-                        userId=user_id,
-                        traits={"email": f"{user_id}@example.be", "language": "fr"},
+                        event="Checkout Failed",
+                        properties={"error": "payment_gateway_timeout", "value": price},
                     )
+                    if extra.random() < 0.5:
+                        # They try again a little later, and hit the same wall.
+                        again = t + timedelta(minutes=extra.uniform(2, 10))
+                        yield page("/checkout", "Checkout", again)
+                        yield msg(
+                            "track",
+                            again + timedelta(seconds=5),
+                            event="Checkout Failed",
+                            properties={"error": "payment_gateway_timeout", "value": price},
+                        )
+                elif paid:
+                    if not logged_in:
+                        yield msg(
+                            "identify",
+                            t,
+                            userId=user_id,
+                            traits={"email": f"{user_id}@example.be", "language": "fr"},
+                        )
+                        logged_in = True
                     yield msg(
                         "track",
                         t + timedelta(seconds=1),
@@ -149,5 +209,48 @@ class LunchCampaign:
                             "order_id": f"o-{run}-{n:06d}",
                             "revenue": price,
                             "currency": "EUR",
+                            **paid_by,
                         },
                     )
+        if not logged_in and extra.random() < 0.1:
+            # Back in the afternoon to look at the menu again.
+            later = at + timedelta(hours=extra.uniform(2.5, 4.5))
+            yield page("/", "Accueil", later)
+            yield page("/menu", "Menu", later + timedelta(seconds=extra.uniform(5, 40)))
+
+    def _broken(self, at: datetime) -> bool:
+        """True when the checkout is broken at `at` (local time past `checkout_breaks_at`)."""
+        if self.checkout_breaks_at is None:
+            return False
+        local = at.astimezone(ZoneInfo(self.timezone)).time()
+        return local >= self.checkout_breaks_at
+
+    def _earlier_visit(
+        self,
+        extra: random.Random,
+        page: Any,
+        msg: Any,
+        at: datetime,
+        user_id: str | None,
+    ) -> Iterator[dict[str, Any]]:
+        """A visit before the campaign: yesterday on this device, or this morning on a phone
+        (where a member logs in, so the two devices end up in one profile)."""
+        if extra.random() < 0.5:
+            when = at - timedelta(days=1, hours=extra.uniform(-3, 3))
+            yield page("/", "Accueil", when)
+            yield page("/menu", "Menu", when + timedelta(seconds=extra.uniform(10, 60)))
+            return
+        when = at - timedelta(hours=extra.uniform(1.5, 3.5))
+        first = page("/", "Accueil", when)
+        device = first["anonymousId"] + "-m"
+        for message in (first, page("/menu", "Menu", when + timedelta(seconds=30))):
+            message["anonymousId"] = device
+            yield message
+        if user_id is not None:
+            yield msg(
+                "identify",
+                when + timedelta(seconds=50),
+                anonymousId=device,
+                userId=user_id,
+                traits={"email": f"{user_id}@example.be", "language": "fr"},
+            )

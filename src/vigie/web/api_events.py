@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Query, Response
 
-from vigie.web.deps import RuntimeDep
+from vigie.web.deps import NO_NUL, EventsReader, RuntimeDep
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -19,12 +19,19 @@ def _json(data: Any) -> Response:
 @router.get("/events", response_class=Response)
 def list_events(
     runtime: RuntimeDep,
-    type: Annotated[str | None, Query(description="track, identify, page, …")] = None,
-    event: Annotated[str | None, Query(description="the tracked event's name")] = None,
-    anonymous_id: Annotated[str | None, Query()] = None,
-    user_id: Annotated[str | None, Query()] = None,
-    source: Annotated[str | None, Query()] = None,
-    before: Annotated[int | None, Query(description="only events with a smaller offset")] = None,
+    _user: EventsReader,
+    type: Annotated[
+        str | None, Query(description="track, identify, page, …", pattern=NO_NUL)
+    ] = None,
+    event: Annotated[
+        str | None, Query(description="the tracked event's name", pattern=NO_NUL)
+    ] = None,
+    anonymous_id: Annotated[str | None, Query(pattern=NO_NUL)] = None,
+    user_id: Annotated[str | None, Query(pattern=NO_NUL)] = None,
+    source: Annotated[str | None, Query(pattern=NO_NUL)] = None,
+    before: Annotated[
+        int | None, Query(description="only events with a smaller offset", ge=1, le=2**62)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Events of the log, newest first, with optional filters; page back with `before`."""
@@ -43,7 +50,8 @@ def list_events(
 @router.get("/rejected", response_class=Response)
 def list_rejected(
     runtime: RuntimeDep,
-    before: Annotated[int | None, Query()] = None,
+    _user: EventsReader,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Rejected input, newest first: reason, field, source, and the payload as received."""

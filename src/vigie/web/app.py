@@ -12,10 +12,23 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigie import __version__
 from vigie.clock import Clock
+from vigie.ingest.cors import TrackerCors
 from vigie.ingest.http import router as ingest_router
+from vigie.ingest.tracker import router as tracker_router
 from vigie.log import Processor
 from vigie.settings import Settings
-from vigie.web import api_events, api_playbooks, api_schedule
+from vigie.web import (
+    api_alerts,
+    api_analytics,
+    api_auth,
+    api_crm,
+    api_dashboard,
+    api_events,
+    api_live,
+    api_playbooks,
+    api_schedule,
+    ui,
+)
 from vigie.web.runtime import Runtime
 
 
@@ -48,8 +61,17 @@ def create_app(
     app.state.ingestor = runtime.ingestor
     app.include_router(ingest_router)
     app.include_router(api_events.router)
+    app.include_router(api_auth.router)
+    app.include_router(api_alerts.router)
+    app.include_router(api_live.router)
+    app.include_router(tracker_router)
+    app.include_router(api_analytics.router)
+    app.add_middleware(TrackerCors)
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)
+    app.include_router(api_dashboard.router)
+    app.include_router(api_crm.build_router())
+    ui.install(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Everything a running server holds: store, log, writer, processors, metrics and clock."""
+"""Everything a running server holds: store, log, writer, processors, live feed, metrics, clock."""
 
 from __future__ import annotations
 
@@ -9,17 +9,27 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from vigie.analytics import AnalyticsProcessor
 from vigie.clock import Clock, SystemClock
+from vigie.crm.processor import CrmProcessor
 from vigie.ingest.ingestor import Ingestor
+from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.eventlog import AppendResult
+from vigie.log.sql import to_us
 from vigie.metrics import Metrics
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.collector import PlaybookCollector
+from vigie.rules.evaluator import AlertingEngine
+from vigie.rules.feed import AlertFeed
+from vigie.rules.store import AlertStore
+from vigie.rules.webhook import AlertmanagerWebhook
 from vigie.schedule import Dispatcher
 from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
+from vigie.web.live import LiveHub
+from vigie.web.trends import Trends
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +57,27 @@ class Runtime:
 
             # Rejected input stays in the SQL store; the events go to JetStream.
             self.log = NatsEventLog.from_url(settings.log_url, rejects=self.sql_log)
-        self.runner = ProcessorRunner(self.log, processors)
+        config = settings.config
+        self.alert_store = AlertStore(self.engine)
+        self.alert_feed = AlertFeed()
+        self.webhooks = AlertmanagerWebhook(
+            config.alerting.webhooks, external_url=config.alerting.external_url
+        )
+        self.alerting = AlertingEngine(
+            config.metrics,
+            config.rules,
+            clock=self.clock,
+            store=self.alert_store,
+            listeners=[self.alert_feed, self.webhooks],
+        )
+        # The rules come first so that an alert does not wait for slower projections.
+        self.runner = ProcessorRunner(self.log, [self.alerting, *processors])
+        self.analytics = AnalyticsProcessor(settings.config.analytics, engine=self.engine)
+        self.runner.add(self.analytics)
+        self.trends = Trends()
+        # The live hub reads the SQL log (its bootstrap queries the events table).
+        self.live = LiveHub(self.sql_log, self.clock, on_tick=self.sample_kpis)
+        self.runner.add(CrmProcessor(self.engine, settings.config.crm))
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
@@ -71,18 +101,34 @@ class Runtime:
         self.metrics.registry.register(PlaybookCollector(self.engine))
         self.tick_seconds = tick_seconds
         self._runner_task: asyncio.Task[None] | None = None
+        self._tick_task: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
 
     def _committed(self, results: Sequence[AppendResult]) -> None:
         if any(r.accepted for r in results):
             self.runner.notify()
+            self.live.notify()
 
     async def start(self) -> None:
-        """Migrate the store, start the writer and the processors."""
+        """Migrate the store, start the live feed, the writer and the processors."""
         await asyncio.to_thread(upgrade, self.engine)
+        await self.live.start()
+        lookback = parse_duration(self.settings.config.alerting.lookback)
+        await asyncio.to_thread(self.alerting.restore, self.log, lookback_us=lookback)
+        self.alert_feed.bind(asyncio.get_running_loop())
+        self.webhooks.start()
+        # The analytics counters live in memory: rebuild them from the start of the log.
+        await asyncio.to_thread(self.log.save_checkpoint, self.analytics.name, 1)
         self.committer.start()
         self._runner_task = asyncio.create_task(self.runner.run_forever(), name="vigie-processors")
+        self._tick_task = asyncio.create_task(self._tick(), name="vigie-rules-tick")
         self._timer_task = asyncio.create_task(self._timer(), name="vigie-timer")
+
+    async def _tick(self) -> None:
+        seconds = parse_duration(self.settings.config.alerting.tick) / 1e6
+        while True:
+            await asyncio.sleep(seconds)
+            await asyncio.to_thread(self.alerting.tick)
 
     async def _timer(self) -> None:
         """Run enqueued or interrupted playbook runs and deliver held notifications when due."""
@@ -101,13 +147,25 @@ class Runtime:
                     logger.exception("%s failed; will retry", what)
             await asyncio.sleep(self.tick_seconds)
 
+    def sample_kpis(self) -> None:
+        """Record the KPIs' current values for the dashboard's sparklines."""
+        self.trends.record(to_us(self.clock.now()), self.alerting.snapshot())
+
+    def end_streams(self) -> None:
+        """End the open live streams (SSE), so that a shutdown does not wait for them."""
+        self.live.close()
+        self.alert_feed.close()
+
     async def stop(self) -> None:
         """Drain the writer and stop the processors."""
-        for task in (self._timer_task, self._runner_task):
+        await self.live.stop()
+        for task in (self._tick_task, self._timer_task, self._runner_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await asyncio.to_thread(self.committer.stop)
+        await asyncio.to_thread(self.webhooks.stop)
+        self.alert_feed.close()
         await asyncio.to_thread(self.log.close)
         self.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from types import TracebackType
@@ -23,14 +24,29 @@ def uvicorn_config(
         loop="auto",
         http="auto",
         timeout_keep_alive=30,
+        # Open live streams (SSE) must not hold a stopping server forever.
+        timeout_graceful_shutdown=3,
     )
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which ends the app's live streams before waiting for connections.
+
+    Without this, an open dashboard (a never-ending SSE response) would hold the shutdown.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        runtime = getattr(getattr(self.config.app, "state", None), "runtime", None)
+        if runtime is not None:
+            runtime.end_streams()
+        await super().shutdown(sockets)
 
 
 class BackgroundServer:
     """Serve `app` from a thread; the context manager waits until it accepts connections."""
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-        self.server = uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level="warning"))
+        self.server = Server(uvicorn_config(app, host=host, port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, name="vigie-server", daemon=True)
         self.host = host
         self.port = port

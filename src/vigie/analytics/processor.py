@@ -1,0 +1,126 @@
+"""The analytics processor: identity, sessions, funnels, campaign slots and friction, kept
+live from the event log.
+
+The counters live in memory and are rebuilt from the log when the server starts (the
+runtime rewinds this processor's checkpoint); identity merges are also written to the store
+so that journeys and other parts can read them. Events at or below the highest offset
+already seen are skipped, so at-least-once delivery counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import date
+
+import sqlalchemy as sa
+
+from vigie.analytics.campaigns import CampaignSlots, SlotComparison, resolve_campaign
+from vigie.analytics.config import AnalyticsConfig
+from vigie.analytics.friction import FrictionReport, PageExits, step_friction
+from vigie.analytics.funnels import FunnelReport, FunnelTracker
+from vigie.analytics.identity import IdentityGraph, Merge, save_merges
+from vigie.analytics.sessions import SessionTracker, hit_of
+from vigie.events import Event
+
+
+class AnalyticsProcessor:
+    """A `vigie.log.Processor` building the live analytics projections."""
+
+    name = "analytics"
+
+    def __init__(self, config: AnalyticsConfig, *, engine: sa.Engine | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.identity = IdentityGraph()
+        self.sessions = SessionTracker(config.session_rule())
+        self.funnels = {f.name: FunnelTracker(f, timezone=config.timezone) for f in config.funnels}
+        self.slots = CampaignSlots(config.campaigns)
+        self.exits = PageExits()
+        self.last_offset = 0
+        self.events_seen = 0
+        self._profile_campaign: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def process(self, events: Sequence[Event]) -> None:
+        """Fold a batch of events into every projection (idempotent by offset)."""
+        merges: list[Merge] = []
+        with self._lock:
+            for event in events:
+                offset = event.offset or 0
+                if offset and offset <= self.last_offset:
+                    continue
+                merge = self._observe(event)
+                if merge is not None:
+                    merges.append(merge)
+                if offset:
+                    self.last_offset = offset
+        if merges and self.engine is not None:
+            with self.engine.begin() as conn:
+                save_merges(conn, merges)
+
+    def _observe(self, event: Event) -> Merge | None:
+        self.events_seen += 1
+        merge = None
+        if event.user_id is not None or event.type == "alias":
+            merge = self.identity.observe(event)
+            if merge is not None:
+                self._merge(merge)
+        context = event.context
+        campaign = (
+            resolve_campaign(context, self.config.campaigns)
+            if context and "campaign" in context
+            else None
+        )
+        hit = hit_of(event, campaign=campaign)
+        if hit is None:
+            return merge
+        # The user id an event carries wins over its device (a shared computer).
+        profile = self.identity.profile_of(event.user_id or hit.visitor_id)
+        if campaign is not None:
+            self._profile_campaign[profile] = campaign
+        attributed = self._profile_campaign.get(profile)
+        step = self.sessions.observe(hit)
+        if hit.type == "page" and hit.path is not None:
+            self.exits.observe(
+                hit.path, step.campaign, new_session=step.new, previous_page=step.previous_page
+            )
+        for tracker in self.funnels.values():
+            tracker.observe(profile, hit, attributed)
+        if self.slots.campaigns:
+            self.slots.observe(profile, hit.at, hit.event, attributed)
+        return merge
+
+    def _merge(self, merge: Merge) -> None:
+        target = merge.profile_id
+        source = merge.previous_profile
+        campaign = self._profile_campaign.pop(source, None)
+        if campaign is not None:
+            self._profile_campaign.setdefault(target, campaign)
+        for tracker in self.funnels.values():
+            tracker.merge(source, target)
+        self.slots.merge(source, target)
+
+    def funnel_report(
+        self, name: str, *, campaign: str | None = None, dropped_limit: int = 50
+    ) -> FunnelReport | None:
+        """The live report of funnel `name` (None when it is not configured)."""
+        with self._lock:
+            tracker = self.funnels.get(name)
+            if tracker is None:
+                return None
+            return tracker.report(campaign=campaign, dropped_limit=dropped_limit)
+
+    def campaign_slots(self, name: str, *, day: date | None = None) -> SlotComparison | None:
+        """Campaign `name`'s slot on `day` against the same slot on other days."""
+        with self._lock:
+            return self.slots.compare(name, day=day)
+
+    def friction(self, *, campaign: str | None = None, limit: int = 20) -> FrictionReport:
+        """Pages and funnel steps where visitors leave most, for `campaign` or all."""
+        with self._lock:
+            return FrictionReport(
+                campaign=campaign,
+                pages=self.exits.pages(campaign)[:limit],
+                steps=step_friction(list(self.funnels.values()), campaign)[:limit],
+            )

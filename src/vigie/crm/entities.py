@@ -1,0 +1,279 @@
+"""The registry of CRM entities: table, models, event names, and what the API may filter on.
+
+The API routes, the processor, CSV import/export and the timeline all read this one table
+of facts, so adding a field means touching the model, the table and the migration only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from vigie.crm import models, tables
+
+
+class ReadBase(BaseModel):
+    """Fields every stored entity has."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(description="Stable identifier, e.g. `acc_3f1c…`.")
+    version: int = Field(description="Log offset of the last event applied to it.")
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = Field(description="Set when archived (DELETE).")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Everything Vigie knows about one kind of CRM record."""
+
+    name: str
+    label: str
+    prefix: str
+    table: sa.Table
+    create: type[BaseModel]
+    update: type[BaseModel]
+    read: type[ReadBase]
+    search: tuple[str, ...]
+    filters: tuple[str, ...]
+    sorts: tuple[str, ...]
+    owner: str | None = None
+    personal: bool = False
+    refs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def events(self) -> dict[str, str]:
+        """Event name -> operation, e.g. `Deal Created` -> `create`."""
+        return {
+            f"{self.label} Created": "create",
+            f"{self.label} Updated": "update",
+            f"{self.label} Archived": "archive",
+        }
+
+    def event_name(self, operation: str) -> str:
+        """The event name of `operation` (create, update, archive) on this entity."""
+        return {v: k for k, v in self.events.items()}[operation]
+
+    def columns(self) -> list[str]:
+        """The fields a client sends (the create model's), in declaration order."""
+        return list(self.create.model_fields)
+
+
+def _constrained(annotation: Any, metadata: list[Any]) -> Any:
+    # A field's top-level constraints (ge, pattern …) live in its metadata, not its annotation.
+    return Annotated[(annotation, *metadata)] if metadata else annotation
+
+
+def _update_model(create: type[BaseModel]) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        name: (
+            _constrained(info.annotation, info.metadata) | None,
+            Field(default=None, description=info.description),
+        )
+        for name, info in create.model_fields.items()
+    }
+    model: type[BaseModel] = create_model(
+        create.__name__.removesuffix("Create") + "Update",
+        __base__=models.Strict,
+        __doc__=f"A partial change: only the fields sent are changed. {create.__doc__}",
+        **fields,
+    )
+    return model
+
+
+def _read_model(create: type[BaseModel], extra: dict[str, Any]) -> type[ReadBase]:
+    fields: dict[str, Any] = {
+        name: (info.annotation, Field(description=info.description))
+        for name, info in create.model_fields.items()
+    }
+    fields.update(extra)
+    model: type[ReadBase] = create_model(
+        create.__name__.removesuffix("Create"),
+        __base__=ReadBase,
+        __doc__=create.__doc__,
+        **fields,
+    )
+    return model
+
+
+def _entity(
+    *,
+    name: str,
+    label: str,
+    prefix: str,
+    table: sa.Table,
+    create: type[BaseModel],
+    search: tuple[str, ...],
+    filters: tuple[str, ...],
+    sorts: tuple[str, ...],
+    extra: dict[str, Any] | None = None,
+    owner: str | None = None,
+    personal: bool = False,
+    refs: dict[str, str] | None = None,
+) -> Entity:
+    return Entity(
+        name=name,
+        label=label,
+        prefix=prefix,
+        table=table,
+        create=create,
+        update=_update_model(create),
+        read=_read_model(create, extra or {}),
+        search=search,
+        filters=filters,
+        sorts=("created_at", "updated_at", *sorts),
+        owner=owner,
+        personal=personal,
+        refs=refs or {},
+    )
+
+
+_DT = datetime | None
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in (
+        _entity(
+            name="accounts",
+            label="Account",
+            prefix="acc",
+            table=tables.accounts,
+            create=models.AccountCreate,
+            search=("name", "vat_number", "website"),
+            filters=("owner_id", "nace", "size_band", "region", "country"),
+            sorts=("name", "country"),
+            owner="owner_id",
+            refs={"owner_id": "staff"},
+        ),
+        _entity(
+            name="contacts",
+            label="Contact",
+            prefix="ct",
+            table=tables.contacts,
+            create=models.ContactCreate,
+            search=("first_name", "last_name", "email", "phone"),
+            filters=("account_id", "owner_id", "external_id", "email", "language"),
+            sorts=("last_name", "email"),
+            owner="owner_id",
+            personal=True,
+            refs={"account_id": "accounts", "owner_id": "staff"},
+        ),
+        _entity(
+            name="staff",
+            label="Staff Member",
+            prefix="st",
+            table=tables.staff,
+            create=models.StaffCreate,
+            search=("name", "email"),
+            filters=("role", "team"),
+            sorts=("name", "team"),
+            personal=True,
+        ),
+        _entity(
+            name="deals",
+            label="Deal",
+            prefix="deal",
+            table=tables.deals,
+            create=models.DealCreate,
+            search=("title",),
+            filters=("account_id", "contact_id", "owner_id", "stage", "currency"),
+            sorts=("amount", "stage", "expected_close", "title"),
+            extra={"closed_at": (_DT, Field(description="When it was won or lost."))},
+            owner="owner_id",
+            refs={"account_id": "accounts", "contact_id": "contacts", "owner_id": "staff"},
+        ),
+        _entity(
+            name="tickets",
+            label="Ticket",
+            prefix="tk",
+            table=tables.tickets,
+            create=models.TicketCreate,
+            search=("subject",),
+            filters=("contact_id", "account_id", "assignee_id", "queue", "priority", "status"),
+            sorts=("opened_at", "priority", "status"),
+            extra={
+                "first_response_due_at": (datetime, Field(description="SLA target.")),
+                "resolution_due_at": (datetime, Field(description="SLA target.")),
+            },
+            refs={"contact_id": "contacts", "account_id": "accounts", "assignee_id": "staff"},
+        ),
+        _entity(
+            name="campaigns",
+            label="Campaign",
+            prefix="cmp",
+            table=tables.campaigns,
+            create=models.CampaignCreate,
+            search=("name", "utm_campaign"),
+            filters=("channel", "status", "utm_source", "utm_medium", "utm_campaign"),
+            sorts=("name", "starts_at", "budget"),
+        ),
+        _entity(
+            name="interactions",
+            label="Interaction",
+            prefix="int",
+            table=tables.interactions,
+            create=models.InteractionCreate,
+            search=("subject", "summary", "reference"),
+            filters=(
+                "kind",
+                "contact_id",
+                "account_id",
+                "staff_id",
+                "deal_id",
+                "ticket_id",
+                "campaign_id",
+            ),
+            sorts=("occurred_at", "amount", "kind"),
+            personal=True,
+            refs={
+                "contact_id": "contacts",
+                "account_id": "accounts",
+                "staff_id": "staff",
+                "deal_id": "deals",
+                "ticket_id": "tickets",
+                "campaign_id": "campaigns",
+            },
+        ),
+        _entity(
+            name="tasks",
+            label="Task",
+            prefix="task",
+            table=tables.tasks,
+            create=models.TaskCreate,
+            search=("title",),
+            filters=("owner_id", "status", "contact_id", "account_id", "deal_id", "ticket_id"),
+            sorts=("due_at", "status", "title"),
+            owner="owner_id",
+            refs={
+                "owner_id": "staff",
+                "contact_id": "contacts",
+                "account_id": "accounts",
+                "deal_id": "deals",
+                "ticket_id": "tickets",
+            },
+        ),
+        _entity(
+            name="offers",
+            label="Offer",
+            prefix="off",
+            table=tables.offers,
+            create=models.OfferCreate,
+            search=("number",),
+            filters=("deal_id", "status", "owner_id"),
+            sorts=("amount", "valid_until", "status"),
+            owner="owner_id",
+            refs={"deal_id": "deals", "owner_id": "staff"},
+        ),
+    )
+}
+
+BY_EVENT: dict[str, tuple[Entity, str]] = {
+    event: (entity, operation)
+    for entity in ENTITIES.values()
+    for event, operation in entity.events.items()
+}

@@ -1,0 +1,248 @@
+"""The CRM projection: applies CRM events from the log to the CRM tables, idempotently.
+
+Two kinds of events change the CRM: the API's own (`Deal Updated`, `Ticket Created` … with the
+record in `properties`, appended by the web edge with source `crm`) and facts that
+integrations send like any other event (`Order Completed`, `Payment Received` …), which
+become interactions of the contact whose `external_id` is the event's `userId`.
+
+A row remembers the offset of the last event applied to it (`version`), so a batch delivered
+twice changes nothing the second time. An event that cannot be applied (unknown record, bad
+field) is kept in the rejected-events table with its reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import pydantic
+import sqlalchemy as sa
+
+from vigie.auth.audit import Actor, audit_log, audit_row
+from vigie.config import RESERVED_SOURCE
+from vigie.crm.entities import BY_EVENT, ENTITIES, Entity
+from vigie.crm.sla import CrmConfig, due
+from vigie.events import Event
+from vigie.events.event import encode_event
+from vigie.log.sql import to_us
+from vigie.store.schema import rejected_events
+
+logger = logging.getLogger(__name__)
+
+NAME = "crm"
+
+INTEGRATION_EVENTS: dict[str, str] = {
+    "Order Completed": "invoice",
+    "Invoice Issued": "invoice",
+    "Payment Received": "payment",
+    "Invoice Overdue": "late_payment",
+    "Payment Disputed": "dispute",
+    "Order Delivered": "delivery",
+    "Delivery Failed": "delivery_incident",
+    "Order Returned": "return",
+    "Review Submitted": "review",
+    "Social Mention": "social_mention",
+    "Form Submitted": "form",
+}
+"""Events from integrations that become interactions, by event name -> interaction kind."""
+
+
+class ApplyError(ValueError):
+    """A CRM event that cannot be applied; the message says why."""
+
+
+def is_crm_event(event: Event) -> bool:
+    """True when `event` changes the CRM."""
+    return event.type == "track" and (event.event in BY_EVENT or event.event in INTEGRATION_EVENTS)
+
+
+def derive(
+    entity: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    at: datetime,
+    config: CrmConfig,
+) -> dict[str, Any]:
+    """Fill what follows from a change: close dates, SLA due times, occurrence times."""
+    out = dict(after)
+    if entity == "deals":
+        closed = out["stage"] in ("won", "lost")
+        previous = before.get("closed_at") if before else None
+        same = before is not None and before.get("stage") == out["stage"]
+        out["closed_at"] = (previous if same and previous else at) if closed else None
+    elif entity == "tickets":
+        out["opened_at"] = out.get("opened_at") or (before or {}).get("opened_at") or at
+        sla = config.sla_for(out["priority"])
+        first = out.get("sla_first_response_minutes") or sla.first_response_minutes
+        resolution = out.get("sla_resolution_minutes") or sla.resolution_minutes
+        out["sla_first_response_minutes"] = first
+        out["sla_resolution_minutes"] = resolution
+        out["first_response_due_at"] = due(out["opened_at"], first)
+        out["resolution_due_at"] = due(out["opened_at"], resolution)
+        if out["status"] in ("solved", "closed") and not out.get("resolved_at"):
+            out["resolved_at"] = at
+    elif entity == "interactions":
+        out["occurred_at"] = out.get("occurred_at") or at
+    return out
+
+
+class CrmProcessor:
+    """Builds the CRM tables from the log (a `vigie.log.Processor`)."""
+
+    name = NAME
+
+    def __init__(self, engine: sa.Engine, config: CrmConfig | None = None) -> None:
+        self.engine = engine
+        self.config = config or CrmConfig()
+
+    def process(self, events: Sequence[Event]) -> None:
+        """Apply the CRM events of a batch in one transaction."""
+        relevant = [e for e in events if is_crm_event(e)]
+        if not relevant:
+            return
+        rejections: list[dict[str, Any]] = []
+        with self.engine.begin() as conn:
+            for event in relevant:
+                try:
+                    with conn.begin_nested():
+                        self._apply(conn, event)
+                except (ApplyError, pydantic.ValidationError, sa.exc.StatementError) as exc:
+                    logger.warning("CRM event at offset %s not applied: %s", event.offset, exc)
+                    rejections.append(_rejection(event, exc))
+            if rejections:
+                conn.execute(rejected_events.insert(), rejections)
+
+    def _apply(self, conn: sa.Connection, event: Event) -> None:
+        assert event.offset is not None
+        entity, operation, record_id, props = self._interpret(conn, event)
+        table = entity.table
+        current = conn.execute(sa.select(table).where(table.c.id == record_id)).first()
+        before = dict(current._mapping) if current is not None else None
+        if before is not None and before["version"] >= event.offset:
+            return
+        at = event.timestamp
+        known = {k: v for k, v in props.items() if k in entity.create.model_fields}
+        if operation == "create" and before is None:
+            data = entity.create.model_validate(known)
+            values = derive(
+                entity.name, None, _columns(entity, data, _all(entity)), at, self.config
+            )
+            values.update(id=record_id, version=event.offset, created_at=at, updated_at=at)
+            conn.execute(table.insert().values(**values))
+        elif before is None:
+            raise ApplyError(f"{entity.name} {record_id!r} does not exist")
+        elif operation == "archive":
+            values = {"archived_at": at, "version": event.offset, "updated_at": at}
+            conn.execute(table.update().where(table.c.id == record_id).values(**values))
+        else:
+            patch = entity.update.model_validate(known).model_dump(exclude_unset=True)
+            merged = {name: before[name] for name in entity.create.model_fields} | patch
+            data = entity.create.model_validate(merged)
+            values = derive(
+                entity.name, before, _columns(entity, data, _all(entity)), at, self.config
+            )
+            values.update(version=event.offset, updated_at=at)
+            conn.execute(table.update().where(table.c.id == record_id).values(**values))
+        conn.execute(
+            audit_log.insert().values(
+                **audit_row(
+                    actor=_actor(event),
+                    action=operation,
+                    entity=entity.name,
+                    entity_id=record_id,
+                    at=event.received_at,
+                    log_offset=event.offset,
+                    details={"event": event.event, "fields": sorted(known)},
+                )
+            )
+        )
+
+    def _interpret(
+        self, conn: sa.Connection, event: Event
+    ) -> tuple[Entity, str, str, dict[str, Any]]:
+        props = dict(event.properties)
+        name = event.event or ""
+        if name in BY_EVENT:
+            entity, operation = BY_EVENT[name]
+            record_id = props.pop("id", None)
+            if not isinstance(record_id, str) or not record_id:
+                raise ApplyError(f"{name}: properties.id (a string) is required")
+            return entity, operation, record_id, props
+        kind = INTEGRATION_EVENTS[name]
+        digest = hashlib.sha256(f"{event.source}\x00{event.message_id}".encode()).hexdigest()
+        contact_id = None
+        account_id = None
+        if event.user_id:
+            contacts = ENTITIES["contacts"].table
+            row = conn.execute(
+                sa.select(contacts.c.id, contacts.c.account_id)
+                .where(contacts.c.external_id == event.user_id)
+                .limit(1)
+            ).first()
+            if row is not None:
+                contact_id, account_id = row
+        amount = next(
+            (props[k] for k in ("amount", "total", "revenue", "value") if k in props), None
+        )
+        reference = next(
+            (
+                props[k]
+                for k in ("reference", "invoice_id", "order_id", "tracking_number")
+                if k in props
+            ),
+            None,
+        )
+        data: dict[str, Any] = {
+            "kind": kind,
+            "occurred_at": event.timestamp.isoformat(),
+            "contact_id": props.get("contact_id", contact_id),
+            "account_id": props.get("account_id", account_id),
+            "amount": amount,
+            "currency": props.get("currency"),
+            "reference": str(reference) if reference is not None else None,
+            "subject": props.get("subject") or name,
+            "rating": props.get("rating"),
+            "url": props.get("url"),
+            "properties": props,
+        }
+        return ENTITIES["interactions"], "create", f"int_{digest[:24]}", data
+
+
+def _all(entity: Entity) -> set[str]:
+    return set(entity.create.model_fields)
+
+
+def _columns(entity: Entity, data: pydantic.BaseModel, fields: set[str]) -> dict[str, Any]:
+    """Column values of a validated model: JSON columns as JSON-ready data."""
+    python = data.model_dump(include=fields)
+    as_json = data.model_dump(mode="json", include=fields)
+    json_columns = {c.name for c in entity.table.c if isinstance(c.type, sa.JSON)}
+    return {k: (as_json[k] if k in json_columns else v) for k, v in python.items()}
+
+
+def _actor(event: Event) -> Actor:
+    actor = event.context.get("actor") if event.source == RESERVED_SOURCE else None
+    if isinstance(actor, dict):
+        try:
+            return msgspec.convert(actor, Actor)
+        except msgspec.ValidationError:
+            pass
+    return Actor(name=f"source:{event.source}", ip=event.context.get("ip"))
+
+
+def _rejection(event: Event, exc: Exception) -> dict[str, Any]:
+    reason = f"CRM event {event.event!r} not applied: {exc}".replace("\n", "; ")[:2000]
+    return {
+        "received_at_us": to_us(event.received_at),
+        "source": event.source,
+        "endpoint": "crm-processor",
+        "reason": reason,
+        "field": None,
+        "message_id": event.message_id,
+        "payload": encode_event(event),
+        "payload_truncated": False,
+    }

@@ -1,0 +1,59 @@
+"""Learned baselines with daily or weekly seasonality: what a KPI usually is at this time.
+
+Each closed window's value is filed under its slot (time of day, or of week) and the last
+`depth` values of a slot give the expected value (their mean) and its spread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Literal
+
+DAY_US = 86_400_000_000
+WEEK_US = 7 * DAY_US
+Seasonality = Literal["daily", "weekly"]
+
+
+class SeasonalBaseline:
+    """Per-slot history of window values; one value per slot and period is kept."""
+
+    __slots__ = ("depth", "last_end", "period_us", "slot_us", "slots")
+
+    def __init__(self, *, slot_us: int, seasonality: Seasonality = "daily", depth: int = 7) -> None:
+        self.period_us = WEEK_US if seasonality == "weekly" else DAY_US
+        self.slot_us = slot_us
+        self.depth = depth
+        self.slots: dict[int, deque[tuple[int, float]]] = {}
+        self.last_end: int | None = None
+
+    def slot(self, end_us: int) -> int:
+        """The slot index of a window ending at `end_us` (UTC)."""
+        return (end_us % self.period_us) // self.slot_us
+
+    def add(self, end_us: int, value: float | None) -> None:
+        """File the value of the window that ended at `end_us` (None values are skipped)."""
+        if value is None or (self.last_end is not None and end_us <= self.last_end):
+            return
+        self.last_end = end_us
+        history = self.slots.setdefault(self.slot(end_us), deque(maxlen=self.depth))
+        if history and end_us - history[-1][0] < self.period_us // 2:
+            history[-1] = (end_us, value)  # same slot, same period: keep the latest value
+        else:
+            history.append((end_us, value))
+
+    def values(self, end_us: int) -> list[float]:
+        """Values of the same slot in previous periods (older than half a period)."""
+        history = self.slots.get(self.slot(end_us), ())
+        return [v for at, v in history if end_us - at >= self.period_us // 2]
+
+    def expected(self, end_us: int) -> tuple[float, float, int] | None:
+        """(mean, standard deviation, samples) for the slot of `end_us`, None without history."""
+        values = self.values(end_us)
+        if not values:
+            return None
+        mean = math.fsum(values) / len(values)
+        var = (
+            math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
+        )
+        return mean, math.sqrt(var), len(values)

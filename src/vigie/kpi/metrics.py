@@ -1,0 +1,297 @@
+"""Metric definitions (the `metrics:` section of `vigie.yaml`) and how they read an event.
+
+A metric aggregates the events that match its `where` filter, grouped by properties
+(`by`), over an event-time window. Fields are named by path: `event`, `source`,
+`anonymous_id`, `properties.revenue`, `context.campaign.name`, or a short name such as
+`campaign`, `page`, `agent`, `queue`, `zone` looked up where such a field usually lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
+
+from vigie.events import Event
+from vigie.kpi.durations import parse_duration
+from vigie.kpi.sentiment import SentimentScorer
+from vigie.kpi.stats import Count, DistinctCount, Mean, Quantile, Ratio, Statistic, Sum
+
+Kind = Literal["count", "sum", "average", "distinct", "ratio", "percentile"]
+Accessor = Callable[[Event], Any]
+NO_GROUP = "*"
+
+_TOP_LEVEL = frozenset(
+    {
+        "message_id", "type", "source", "event", "name", "anonymous_id", "user_id",
+        "group_id", "site", "zone", "aisle", "epc", "count",
+    }
+)  # fmt: skip
+# Short names and where they are looked for, in order.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "campaign": ("properties.campaign", "context.campaign.name"),
+    "utm_source": ("context.campaign.source", "properties.utm_source"),
+    "medium": ("context.campaign.medium", "properties.medium"),
+    "page": ("context.page.path", "properties.path"),
+    "visitor": ("anonymous_id", "user_id"),
+    "contact": ("user_id", "anonymous_id"),
+    "zone": ("zone", "properties.zone"),
+    "aisle": ("aisle", "properties.aisle"),
+    "site": ("site", "properties.site"),
+}
+
+
+class Term(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One side of a ratio: the events counted (or whose `value` is summed)."""
+
+    where: dict[str, Any] = {}
+    value: str | None = None
+
+
+class Metric(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A live KPI: what to aggregate, over which events, grouped how, over which window."""
+
+    name: str
+    kind: Kind = "count"
+    where: dict[str, Any] = {}
+    value: str | None = None
+    numerator: Term | None = None
+    denominator: Term | None = None
+    percentile: float = 90.0
+    by: list[str] = []
+    window: str = "15m"
+    slide: str | None = None
+    lateness: str = "1m"
+    unit: str | None = None
+    title: dict[str, str] = {}
+    description: str | None = None
+
+    def check(self) -> list[tuple[str, str]]:
+        """Problems as (key, message) pairs; empty when the metric can be used."""
+        problems: list[tuple[str, str]] = []
+        for key in ("window", "lateness") + (("slide",) if self.slide else ()):
+            try:
+                parse_duration(getattr(self, key))
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+        if not problems:
+            size = parse_duration(self.window)
+            slide = parse_duration(self.slide) if self.slide else size
+            if slide <= 0 or size % slide:
+                problems.append(("slide", "the window must be a whole number of slides"))
+        if self.kind == "ratio" and (self.numerator is None or self.denominator is None):
+            problems.append(("numerator", "a ratio needs a numerator and a denominator"))
+        if self.kind in ("sum", "average", "percentile") and not self.value:
+            problems.append(("value", f"a {self.kind} needs the field to aggregate (value)"))
+        if self.kind == "distinct" and not self.value:
+            problems.append(("value", "a distinct count needs the field to count (value)"))
+        if not 0 <= self.percentile <= 100:
+            problems.append(("percentile", "a percentile is between 0 and 100"))
+        return problems
+
+    def statistic(self) -> Statistic:
+        """A fresh statistic of this metric's kind."""
+        match self.kind:
+            case "count":
+                return Count()
+            case "sum":
+                return Sum()
+            case "average":
+                return Mean()
+            case "distinct":
+                return DistinctCount()
+            case "ratio":
+                return Ratio()
+            case "percentile":
+                return Quantile(self.percentile / 100)
+
+
+def accessor(path: str, *, sentiment: SentimentScorer | None = None) -> Accessor:
+    """A function reading the field at `path` from an event (None when it is absent)."""
+    path = path.strip()
+    if path.startswith("sentiment(") and path.endswith(")"):
+        text_of = accessor(path[len("sentiment(") : -1])
+        scorer = sentiment or SentimentScorer()
+
+        def read_sentiment(event: Event) -> Any:
+            text = text_of(event)
+            if not isinstance(text, str) or not text.strip():
+                return None
+            language = event.properties.get("language") or event.context.get("locale")
+            return scorer.score(text, language if isinstance(language, str) else None)
+
+        return read_sentiment
+    if path in _ALIASES:
+        readers = [_plain(p) for p in _ALIASES[path]]
+
+        def read_first(event: Event) -> Any:
+            for read in readers:
+                found = read(event)
+                if found is not None:
+                    return found
+            return None
+
+        return read_first
+    if "." not in path and path not in _TOP_LEVEL:
+        return accessor_chain(
+            (f"properties.{path}", f"traits.{path}", f"context.{path}"), sentiment=sentiment
+        )
+    return _plain(path)
+
+
+def accessor_chain(paths: tuple[str, ...], *, sentiment: SentimentScorer | None = None) -> Accessor:
+    """The first non-missing field among `paths`."""
+    readers = [_plain(p) for p in paths]
+
+    def read(event: Event) -> Any:
+        for reader in readers:
+            found = reader(event)
+            if found is not None:
+                return found
+        return None
+
+    return read
+
+
+def _plain(path: str) -> Accessor:
+    head, _, rest = path.partition(".")
+    if not rest:
+        if head not in _TOP_LEVEL and head not in ("properties", "context", "traits"):
+            raise ValueError(f"unknown field {path!r}")
+        return lambda event: getattr(event, head, None)
+    if head not in ("properties", "context", "traits", "extra"):
+        raise ValueError(
+            f"unknown field {path!r}: nested fields live under properties., context. or traits."
+        )
+    keys = rest.split(".")
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda event: getattr(event, head).get(key)
+
+    def read(event: Event) -> Any:
+        node: Any = getattr(event, head)
+        for key in keys:
+            if not isinstance(node, dict):
+                return None
+            node = node.get(key)
+        return node
+
+    return read
+
+
+class Filter:
+    """A compiled `where`: every listed field equals its value (or one of a list's values)."""
+
+    __slots__ = ("checks", "event_names")
+
+    def __init__(self, where: dict[str, Any]) -> None:
+        self.event_names: frozenset[str] | None = None
+        self.checks: list[tuple[Accessor, Any]] = []
+        for path, expected in where.items():
+            allowed = expected if isinstance(expected, list) else [expected]
+            if path == "event":
+                self.event_names = frozenset(str(v) for v in allowed)
+                continue
+            self.checks.append((accessor(path), _normalise(allowed)))
+
+    def __call__(self, event: Event) -> bool:
+        if self.event_names is not None and (event.event or event.name) not in self.event_names:
+            return False
+        for read, allowed in self.checks:
+            found = read(event)
+            if found not in allowed and str(found) not in allowed:
+                return False
+        return True
+
+
+def _normalise(values: list[Any]) -> frozenset[Any]:
+    return frozenset(v if isinstance(v, str | int | float | bool) else str(v) for v in values)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+class CompiledMetric:
+    """A metric ready to read events: its filter, grouping and value extraction."""
+
+    def __init__(self, metric: Metric, *, sentiment: SentimentScorer | None = None) -> None:
+        self.metric = metric
+        self.name = metric.name
+        self.size_us = parse_duration(metric.window)
+        self.slide_us = parse_duration(metric.slide) if metric.slide else self.size_us
+        self.lateness_us = parse_duration(metric.lateness)
+        self.group_readers = [accessor(p, sentiment=sentiment) for p in metric.by]
+        self.by = list(metric.by)
+        self.by_key = tuple(metric.by)
+        if metric.kind == "ratio":
+            assert metric.numerator is not None and metric.denominator is not None
+            self.num_filter = Filter(metric.numerator.where | metric.where)
+            self.den_filter = Filter(metric.denominator.where | metric.where)
+            self.num_value = _value_reader(metric.numerator.value, sentiment)
+            self.den_value = _value_reader(metric.denominator.value, sentiment)
+            names = (self.num_filter.event_names, self.den_filter.event_names)
+            self.event_names = None if None in names else names[0] | names[1]  # type: ignore[operator]
+        else:
+            self.filter = Filter(metric.where)
+            self.event_names = self.filter.event_names
+            self.read = accessor(metric.value, sentiment=sentiment) if metric.value else None
+        self.kind = metric.kind
+
+    def contribution(self, event: Event) -> Any:
+        """What `event` adds to the statistic, or None when it does not count."""
+        kind = self.kind
+        if kind == "ratio":
+            a = self.num_value(event) if self.num_filter(event) else None
+            b = self.den_value(event) if self.den_filter(event) else None
+            if a is None and b is None:
+                return None
+            return (a or 0.0, b or 0.0)
+        if not self.filter(event):
+            return None
+        if kind == "count":
+            return 1
+        assert self.read is not None
+        raw = self.read(event)
+        if raw is None:
+            return None
+        if kind == "distinct":
+            return raw if isinstance(raw, str | int | float | bool) else str(raw)
+        return _number(raw)
+
+    def group(self, event: Event) -> tuple[str, dict[str, str]]:
+        """The group key of `event` and its labels (`*` when the metric is not grouped)."""
+        if not self.group_readers:
+            return NO_GROUP, {}
+        labels: dict[str, str] = {}
+        for name, read in zip(self.by, self.group_readers, strict=True):
+            value = read(event)
+            labels[name] = "" if value is None else str(value)
+        return "|".join(labels.values()), labels
+
+    def group_key(self, event: Event) -> str:
+        """The group key alone (the hot path: no labels dict is built)."""
+        readers = self.group_readers
+        if not readers:
+            return NO_GROUP
+        if len(readers) == 1:
+            value = readers[0](event)
+            return "" if value is None else str(value)
+        return "|".join("" if (v := read(event)) is None else str(v) for read in readers)
+
+
+def _value_reader(path: str | None, sentiment: SentimentScorer | None) -> Accessor:
+    if path is None:
+        return lambda event: 1.0
+    read = accessor(path, sentiment=sentiment)
+    return lambda event: _number(read(event))

@@ -1,0 +1,300 @@
+"""Rule conditions, evaluated over the KPI engine's windows: plain data in, findings out.
+
+A condition returns, per group it looked at, a `Finding` when it holds; groups it looked
+at without a finding no longer hold (their alerts resolve), groups it did not look at
+keep their state.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigie.events import Event
+from vigie.kpi.durations import parse_duration
+from vigie.kpi.engine import KpiEngine, Series, to_us
+from vigie.kpi.metrics import NO_GROUP, Filter, accessor
+from vigie.rules.definitions import Rule
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass
+class Finding:
+    """The condition holds for one group; `values` is the evidence shown with the alert."""
+
+    group: str
+    labels: dict[str, str]
+    values: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What one evaluation of a rule saw: the groups looked at, and those that hold."""
+
+    evaluated: set[str] = field(default_factory=set)
+    findings: dict[str, Finding] = field(default_factory=dict)
+
+
+def _iso(us: int | None) -> str | None:
+    if us is None:
+        return None
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).isoformat()
+
+
+def _evidence(metric: str, series: Series) -> dict[str, Any]:
+    window = series.window
+    offsets = [o for o, _ in series.recent if o is not None]
+    visitors = sorted({v for _, v in series.recent if v})
+    return {
+        "metric": metric,
+        "window": {"start": _iso(window.start_us), "end": _iso(window.end_us)},
+        "events": offsets,
+        "visitors": visitors,
+        "links": [f"/api/events?before={o + 1}&limit=1" for o in offsets]
+        + [f"/api/events?anonymous_id={v}" for v in visitors],
+    }
+
+
+def _selected(
+    kpis: KpiEngine, metric: str, groups: set[str] | None
+) -> Iterable[tuple[str, Series]]:
+    series = kpis.groups(metric)
+    if groups is None:
+        return list(series.items())
+    return [(g, series[g]) for g in groups if g in series]
+
+
+def _weight(series: Series) -> float:
+    stat: Any = series.window.current
+    for attr in ("den", "n"):
+        if hasattr(stat, attr):
+            return float(getattr(stat, attr))
+    for attr in ("values", "seen"):
+        if hasattr(stat, attr):
+            return float(len(getattr(stat, attr)))
+    return 0.0
+
+
+def threshold(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
+    """`metric op value` on the current window."""
+    assert rule.metric is not None and rule.value is not None
+    compare = OPS[rule.op]
+    out = Outcome()
+    for group, series in _selected(kpis, rule.metric, groups):
+        out.evaluated.add(group)
+        value = series.window.get()
+        if value is not None and compare(value, rule.value):
+            values = _evidence(rule.metric, series) | {
+                "value": value,
+                "threshold": rule.value,
+                "op": rule.op,
+            }
+            out.findings[group] = Finding(group, series.labels, values)
+    return out
+
+
+def change(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
+    """Relative change of the current window against the previous one or the same slot."""
+    assert rule.metric is not None
+    out = Outcome()
+    for group, series in _selected(kpis, rule.metric, groups):
+        out.evaluated.add(group)
+        value = series.window.get()
+        if value is None:
+            continue
+        if rule.compare == "previous":
+            reference = series.window.previous()
+        else:
+            end = series.window.end_us
+            past = series.baseline.values(end) if series.baseline and end is not None else []
+            past = past[-rule.days :]
+            reference = math.fsum(past) / len(past) if past else None
+        if reference is None or reference <= 0 or reference < rule.min_reference:
+            continue
+        if _weight(series) < rule.min_events:
+            continue
+        ratio = (value - reference) / reference
+        dropped = rule.drop is not None and ratio <= -rule.drop
+        rose = rule.rise is not None and ratio >= rule.rise
+        if dropped or rose:
+            values = _evidence(rule.metric, series) | {
+                "value": value,
+                "reference": reference,
+                "change": ratio,
+                "compare": rule.compare,
+            }
+            out.findings[group] = Finding(group, series.labels, values)
+    return out
+
+
+def anomaly(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
+    """Current value more than `z` standard deviations from the learned seasonal baseline."""
+    assert rule.metric is not None
+    out = Outcome()
+    for group, series in _selected(kpis, rule.metric, groups):
+        out.evaluated.add(group)
+        value = series.window.get()
+        end = series.window.end_us
+        if value is None or series.baseline is None or end is None:
+            continue
+        expected = series.baseline.expected(end)
+        if expected is None or expected[2] < rule.min_samples:
+            continue
+        mean, std, samples = expected
+        spread = max(std, 0.05 * abs(mean), 1e-9)
+        score = (value - mean) / spread
+        if (rule.direction in ("both", "up") and score >= rule.z) or (
+            rule.direction in ("both", "down") and score <= -rule.z
+        ):
+            values = _evidence(rule.metric, series) | {
+                "value": value,
+                "expected": mean,
+                "std": std,
+                "z": score,
+                "samples": samples,
+                "seasonality": rule.seasonality,
+            }
+            out.findings[group] = Finding(group, series.labels, values)
+    return out
+
+
+class SlaTracker:
+    """Items opened and not yet closed (e.g. tickets without a first response), per group."""
+
+    def __init__(self, rule: Rule) -> None:
+        assert rule.within is not None
+        self.rule = rule
+        self.within_us = parse_duration(rule.within)
+        self.opens = Filter(rule.open)
+        self.closes = Filter(rule.close)
+        self.key = accessor(rule.key)
+        self.readers = [(name, accessor(name)) for name in rule.by]
+        self.open_items: dict[str, tuple[int, str, dict[str, str], int | None]] = {}
+        self.closed: set[str] = set()
+        self._last_groups: set[str] = set()
+
+    def feed(self, events: Iterable[Event]) -> None:
+        """Open and close items from events (idempotent: replays change nothing)."""
+        for event in events:
+            if self.closes(event):
+                key = self.key(event)
+                if key is not None:
+                    self.closed.add(str(key))
+                    self.open_items.pop(str(key), None)
+            elif self.opens(event):
+                key = self.key(event)
+                if key is None or str(key) in self.closed or str(key) in self.open_items:
+                    continue
+                labels = {name: str(read(event) or "") for name, read in self.readers}
+                group = "|".join(labels.values()) if labels else NO_GROUP
+                self.open_items[str(key)] = (to_us(event.timestamp), group, labels, event.offset)
+
+    def evaluate(self, now_us: int) -> Outcome:
+        """Groups with at least one item open longer than `within` at event time `now_us`."""
+        out = Outcome()
+        breaches: dict[str, list[tuple[str, int, int | None]]] = {}
+        labels_of: dict[str, dict[str, str]] = {}
+        for key, (opened, group, labels, offset) in self.open_items.items():
+            out.evaluated.add(group)
+            labels_of[group] = labels
+            if now_us - opened > self.within_us:
+                breaches.setdefault(group, []).append((key, opened, offset))
+        for group in list(self._last_groups):
+            out.evaluated.add(group)
+        self._last_groups = set(out.evaluated)
+        for group, items in breaches.items():
+            oldest = min(opened for _, opened, _ in items)
+            out.findings[group] = Finding(
+                group,
+                labels_of[group],
+                {
+                    "breaches": len(items),
+                    "items": sorted(key for key, _, _ in items)[:20],
+                    "oldest_open_s": (now_us - oldest) / 1e6,
+                    "sla_s": self.within_us / 1e6,
+                    "events": [o for _, _, o in items if o is not None][:20],
+                },
+            )
+        return out
+
+
+class AbsenceTracker:
+    """When events matching a filter were last received, per group (processing time)."""
+
+    def __init__(self, rule: Rule, *, started_us: int) -> None:
+        assert rule.silence is not None
+        self.rule = rule
+        self.silence_us = parse_duration(rule.silence)
+        self.matches = Filter(rule.where)
+        self.readers = [(name, accessor(name)) for name in rule.by]
+        self.last_seen: dict[str, tuple[int, dict[str, str]]] = {}
+        if not rule.by:
+            self.last_seen[NO_GROUP] = (started_us, {})
+
+    def feed(self, events: Iterable[Event]) -> None:
+        """Note the arrival of matching events."""
+        for event in events:
+            if not self.matches(event):
+                continue
+            labels = {name: str(read(event) or "") for name, read in self.readers}
+            group = "|".join(labels.values()) if labels else NO_GROUP
+            at = to_us(event.received_at)
+            seen = self.last_seen.get(group)
+            if seen is None or at > seen[0]:
+                self.last_seen[group] = (at, labels)
+
+    def evaluate(self, now_us: int) -> Outcome:
+        """Groups silent for longer than `silence` at processing time `now_us`."""
+        out = Outcome()
+        for group, (at, labels) in self.last_seen.items():
+            out.evaluated.add(group)
+            if now_us - at > self.silence_us:
+                out.findings[group] = Finding(
+                    group,
+                    labels,
+                    {
+                        "last_event_at": _iso(at),
+                        "silent_s": (now_us - at) / 1e6,
+                        "silence_s": self.silence_us / 1e6,
+                    },
+                )
+        return out
+
+
+def combine(rule: Rule, holding: list[dict[str, Finding]], evaluated: set[str]) -> Outcome:
+    """`all`: every listed rule holds for the group; `any`: at least one does.
+
+    `holding` is, per listed rule, the groups for which it currently holds (from its
+    latest evaluation of each group), so a rule not re-evaluated this round still counts.
+    """
+    out = Outcome(evaluated=set(evaluated))
+    groups: set[str] = set()
+    for i, found in enumerate(holding):
+        if rule.kind == "any":
+            groups |= set(found)
+        else:
+            groups = set(found) if i == 0 else groups & set(found)
+    for group in groups:
+        parts = {
+            name: found[group]
+            for name, found in zip(rule.rules, holding, strict=True)
+            if group in found
+        }
+        labels = next(iter(parts.values())).labels
+        values = {name: part.values for name, part in parts.items()}
+        out.findings[group] = Finding(group, labels, {"rules": values})
+        out.evaluated.add(group)
+    return out

@@ -1,0 +1,110 @@
+"""Rules (the `rules:` section of `vigie.yaml`) and where alerts are sent (`alerting:`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from vigie.kpi.durations import parse_duration
+from vigie.rules.alerts import Severity
+
+RuleKind = Literal["threshold", "change", "sla", "absence", "anomaly", "all", "any"]
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+
+
+class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"for_": "for"}):
+    """When a KPI (or the event stream) needs someone's attention, and what to run then.
+
+    kinds:
+      threshold  `metric` `op` `value`, e.g. visitors_now > 500
+      change     `metric` compared with the previous window (`compare: previous`) or the
+                 same slot on previous days (`compare: same_slot`); `drop: 0.3` fires on a
+                 fall of more than 30 %, `rise: 0.5` on a rise of more than 50 %
+      sla        items opened by `open` (a filter) and closed by `close`, keyed by `key`,
+                 breach when one stays open longer than `within`
+      absence    no event matching `where` for `silence` (processing time)
+      anomaly    `metric` outside `z` standard deviations of its learned daily or weekly
+                 baseline (`seasonality`), after `min_samples` days of history
+      all / any  `rules`: the listed rules hold together (all) or one of them does (any)
+    """
+
+    name: str
+    kind: RuleKind = "threshold"
+    metric: str | None = None
+    op: Op = ">"
+    value: float | None = None
+    compare: Literal["previous", "same_slot"] = "previous"
+    drop: float | None = None
+    rise: float | None = None
+    days: int = 7
+    min_reference: float = 0.0
+    min_events: int = 0
+    open: dict[str, Any] = {}
+    close: dict[str, Any] = {}
+    key: str = "properties.ticket_id"
+    within: str | None = None
+    by: list[str] = []
+    where: dict[str, Any] = {}
+    silence: str | None = None
+    seasonality: Literal["daily", "weekly"] = "daily"
+    z: float = 3.0
+    min_samples: int = 3
+    direction: Literal["both", "up", "down"] = "both"
+    rules: list[str] = []
+    severity: Severity = "warning"
+    labels: dict[str, str] = {}
+    summary: dict[str, str] = {}
+    for_: str = "0s"
+    cooldown: str = "0s"
+    playbook: str | None = None
+
+    def check(self, metrics: set[str], rules: set[str]) -> list[tuple[str, str]]:
+        """Problems as (key, message) pairs, naming what to fix."""
+        problems: list[tuple[str, str]] = []
+        needs_metric = self.kind in ("threshold", "change", "anomaly")
+        if needs_metric and self.metric is None:
+            problems.append(("metric", f"a {self.kind} rule needs the metric it watches"))
+        if self.metric is not None and self.metric not in metrics:
+            known = ", ".join(sorted(metrics)) or "none defined"
+            problems.append(("metric", f"unknown metric {self.metric!r} (metrics: {known})"))
+        if self.kind == "threshold" and self.value is None:
+            problems.append(("value", "a threshold rule needs the value to compare with"))
+        if self.kind == "change" and self.drop is None and self.rise is None:
+            problems.append(("drop", "a change rule needs `drop` or `rise` (e.g. drop: 0.3)"))
+        if self.kind == "sla" and (not self.open or not self.close or not self.within):
+            problems.append(("within", "an sla rule needs `open`, `close` and `within`"))
+        if self.kind == "absence" and not self.silence:
+            problems.append(("silence", "an absence rule needs `silence` (e.g. 10m)"))
+        if self.kind in ("all", "any"):
+            if not self.rules:
+                problems.append(("rules", f"an {self.kind} rule lists the rules it combines"))
+            for name in self.rules:
+                if name not in rules or name == self.name:
+                    problems.append(("rules", f"unknown rule {name!r} (define it above)"))
+        for key in ("for_", "cooldown", "within", "silence"):
+            text = getattr(self, key)
+            if text is not None:
+                try:
+                    parse_duration(text)
+                except ValueError as exc:
+                    problems.append((key.rstrip("_"), str(exc)))
+        return problems
+
+
+class Webhook(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An Alertmanager-compatible receiver (payload version "4")."""
+
+    url: str
+    name: str = "vigie"
+    send_resolved: bool = True
+    timeout: float = 5.0
+
+
+class Alerting(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where alerts go and how often they are re-evaluated."""
+
+    webhooks: list[Webhook] = []
+    tick: str = "1s"
+    lookback: str = "2h"
+    external_url: str = "http://localhost:8000"

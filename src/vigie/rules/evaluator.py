@@ -1,0 +1,227 @@
+"""The alerting engine: KPI windows, rule conditions and the alert lifecycle behind one door.
+
+The live server feeds it from the log (it is a `Processor`) and ticks it every second;
+`vigie backtest` feeds it the stored log on a simulated clock. Both go through `process`
+and `tick`, so a backtest raises the alerts the live server raised on the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from vigie.clock import Clock
+from vigie.events import Event
+from vigie.kpi.baselines import Seasonality
+from vigie.kpi.engine import KpiEngine, to_us
+from vigie.kpi.metrics import Metric
+from vigie.log.eventlog import EventLog
+from vigie.rules.alerts import Alert, AlertListener
+from vigie.rules.conditions import (
+    AbsenceTracker,
+    Finding,
+    Outcome,
+    SlaTracker,
+    anomaly,
+    change,
+    combine,
+    threshold,
+)
+from vigie.rules.definitions import Rule
+from vigie.rules.lifecycle import AlertBook
+from vigie.rules.store import AlertStore
+
+logger = logging.getLogger(__name__)
+_CONDITIONS = {"threshold": threshold, "change": change, "anomaly": anomaly}
+
+
+def baselines_needed(rules: Sequence[Rule]) -> dict[str, tuple[Seasonality, int]]:
+    """The metrics whose closed windows must be kept as a seasonal baseline, and how deep."""
+    out: dict[str, tuple[Seasonality, int]] = {}
+    for rule in rules:
+        if rule.metric is None:
+            continue
+        if rule.kind == "anomaly":
+            out[rule.metric] = (rule.seasonality, max(rule.min_samples, 7))
+        elif rule.kind == "change" and rule.compare == "same_slot":
+            out.setdefault(rule.metric, ("daily", max(rule.days, 1)))
+    return out
+
+
+class AlertingEngine:
+    """Feeds events to the KPI engine, evaluates every rule, and moves alerts along."""
+
+    name = "rules"
+
+    def __init__(
+        self,
+        metrics: Sequence[Metric],
+        rules: Sequence[Rule],
+        *,
+        clock: Clock,
+        store: AlertStore | None = None,
+        listeners: Sequence[AlertListener] = (),
+    ) -> None:
+        self.rules = list(rules)
+        self.kpis = KpiEngine(metrics, baselines=baselines_needed(rules))
+        self.clock = clock
+        self.store = store
+        self.listeners: list[AlertListener] = list(listeners)
+        started = to_us(clock.now())
+        self.sla = {r.name: SlaTracker(r) for r in rules if r.kind == "sla"}
+        self.absence = {
+            r.name: AbsenceTracker(r, started_us=started) for r in rules if r.kind == "absence"
+        }
+        self.book = AlertBook()
+        self.holding: dict[str, dict[str, Finding]] = {r.name: {} for r in rules}
+        self.last_offset = 0
+        self._arrival_us: int | None = None
+        self._lock = threading.Lock()
+
+    def restore(self, log: EventLog, *, lookback_us: int) -> int:
+        """Load active alerts and rebuild windows from events received within `lookback_us`
+        before this processor's checkpoint; returns how many events were replayed.
+
+        Replayed events only fill windows and trackers: alerts are not re-evaluated for
+        them, since their outcome is already in the store.
+        """
+        with self._lock:
+            if self.store is not None:
+                self.book = AlertBook(self.store.active())
+            end = log.checkpoint(self.name)
+            if end <= 1:
+                return 0
+            since = to_us(self.clock.now()) - lookback_us
+            start = _first_received_after(log, since, end)
+            replayed = 0
+            position = start
+            while position < end:
+                batch = [e for e in log.read(position, 5000) if (e.offset or 0) < end]
+                if not batch:
+                    break
+                self._feed(batch)
+                replayed += len(batch)
+                position = (batch[-1].offset or position) + 1
+            self.last_offset = end - 1
+            return replayed
+
+    def process(self, events: Sequence[Event]) -> None:
+        """Count new events and evaluate the rules on the groups they touched."""
+        with self._lock:
+            last = self.last_offset
+            fresh = [e for e in events if e.offset is None or e.offset > last]
+            if not fresh:
+                return
+            touched = self._feed(fresh)
+            self._arrival_us = to_us(self.clock.now())
+            self._evaluate(touched)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every metric's current value per group (read under the engine's lock)."""
+        with self._lock:
+            return self.kpis.snapshot()
+
+    def active_alerts(self) -> list[Alert]:
+        """Pending and firing alerts with their latest evidence."""
+        with self._lock:
+            return [msgspec.structs.replace(a) for a in self.book.active.values()]
+
+    def tick(self) -> list[Alert]:
+        """Let time pass (windows slide, silences and SLAs age) and evaluate every rule."""
+        with self._lock:
+            return self._evaluate(None)
+
+    def _feed(self, events: Sequence[Event]) -> dict[str, set[str]]:
+        touched = self.kpis.ingest(events)
+        for tracker in self.sla.values():
+            tracker.feed(events)
+        for absence in self.absence.values():
+            absence.feed(events)
+        offset = events[-1].offset
+        if offset is not None and offset > self.last_offset:
+            self.last_offset = offset
+        return touched
+
+    def event_now_us(self, now_us: int) -> int | None:
+        """Event time now: the newest event time, moved on by the processing time since."""
+        max_ts = self.kpis.max_ts
+        if max_ts is None:
+            return None
+        if self._arrival_us is None:
+            return max_ts
+        return max_ts + max(0, now_us - self._arrival_us)
+
+    def _evaluate(self, touched: dict[str, set[str]] | None) -> list[Alert]:
+        now = self.clock.now()
+        now_us = to_us(now)
+        event_now = self.event_now_us(now_us)
+        if touched is None and event_now is not None:
+            self.kpis.advance(event_now)
+        changed: list[Alert] = []
+        evaluated_now: dict[str, set[str]] = {}
+        for rule in self.rules:
+            outcome = self._outcome(rule, touched, now_us, event_now, evaluated_now)
+            evaluated_now[rule.name] = outcome.evaluated
+            holding = self.holding[rule.name]
+            for group in outcome.evaluated:
+                if group in outcome.findings:
+                    holding[group] = outcome.findings[group]
+                else:
+                    holding.pop(group, None)
+            changed.extend(self.book.apply(rule, outcome, now))
+        if changed:
+            # Listeners first: the live stream and playbooks should not wait for the store.
+            for alert in changed:
+                for listener in self.listeners:
+                    try:
+                        listener.alert_changed(alert)
+                    except Exception:
+                        logger.exception("alert listener %r failed on %s", listener, alert.rule)
+            if self.store is not None:
+                self.store.save(changed)
+        return changed
+
+    def _outcome(
+        self,
+        rule: Rule,
+        touched: dict[str, set[str]] | None,
+        now_us: int,
+        event_now: int | None,
+        evaluated_now: dict[str, set[str]],
+    ) -> Outcome:
+        kind = rule.kind
+        if kind in _CONDITIONS:
+            assert rule.metric is not None
+            if touched is None:
+                return _CONDITIONS[kind](rule, self.kpis, None)
+            groups = touched.get(rule.metric)
+            return _CONDITIONS[kind](rule, self.kpis, groups) if groups else Outcome()
+        if kind == "sla":
+            return self.sla[rule.name].evaluate(event_now) if event_now is not None else Outcome()
+        if kind == "absence":
+            return self.absence[rule.name].evaluate(now_us)
+        evaluated: set[str] = set()
+        for name in rule.rules:
+            evaluated |= evaluated_now.get(name, set())
+        return combine(rule, [self.holding[name] for name in rule.rules], evaluated)
+
+
+def _first_received_after(log: EventLog, since_us: int, end: int) -> int:
+    """The first offset below `end` whose event arrived at or after `since_us` (binary search;
+    arrival times follow offsets closely enough for a lookback)."""
+    low, high = 1, end
+    while low < high:
+        mid = (low + high) // 2
+        found = log.read(mid, 1)
+        if not found or (found[0].offset or 0) >= end:
+            high = mid
+            continue
+        if to_us(found[0].received_at) < since_us:
+            low = (found[0].offset or mid) + 1
+        else:
+            high = mid
+    return low

@@ -1,0 +1,101 @@
+"""Alerts kept in the SQL store, so that active alerts and their history survive a restart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from vigie.rules.alerts import Alert
+from vigie.store.schema import metadata
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("starts_at_us", sa.BigInteger, nullable=False),
+    sa.Column("ends_at_us", sa.BigInteger),
+    sa.Column("updated_at_us", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)
+sa.Index("ix_alerts_status", alerts.c.status)
+sa.Index("ix_alerts_starts_at_us", alerts.c.starts_at_us)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Alert)
+
+
+def _us(moment: datetime | None) -> int | None:
+    return None if moment is None else (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class AlertStore:
+    """Reads and writes alerts; each alert (one pending->resolved life) is one row."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def save(self, changed: list[Alert]) -> None:
+        """Insert or update the rows of `changed` in one transaction."""
+        if not changed:
+            return
+        rows: list[dict[str, Any]] = [
+            {
+                "id": a.id,
+                "fingerprint": a.fingerprint,
+                "rule": a.rule,
+                "status": a.status,
+                "severity": a.severity,
+                "starts_at_us": _us(a.starts_at),
+                "ends_at_us": _us(a.ends_at),
+                "updated_at_us": _us(a.updated_at or a.starts_at),
+                "body": _encoder.encode(a),
+            }
+            for a in changed
+        ]
+        statement = self._insert(alerts)
+        statement = statement.on_conflict_do_update(
+            index_elements=[alerts.c.id],
+            set_={
+                c: statement.excluded[c]
+                for c in ("status", "severity", "ends_at_us", "updated_at_us", "body")
+            },
+        )
+        with self.engine.begin() as conn:
+            for row in rows:
+                conn.execute(statement, row)
+
+    def active(self) -> list[Alert]:
+        """Alerts pending or firing, as they were last saved."""
+        query = sa.select(alerts.c.body).where(alerts.c.status != "resolved")
+        with self.engine.connect() as conn:
+            return [_decoder.decode(bytes(body)) for (body,) in conn.execute(query)]
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        rule: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        """Alerts newest first, optionally of one status or rule, started after `since`."""
+        query = sa.select(alerts.c.body)
+        if status is not None:
+            query = query.where(alerts.c.status == status)
+        if rule is not None:
+            query = query.where(alerts.c.rule == rule)
+        if since is not None:
+            query = query.where(alerts.c.starts_at_us >= _us(since))
+        query = query.order_by(alerts.c.updated_at_us.desc(), alerts.c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [_decoder.decode(bytes(body)) for (body,) in conn.execute(query)]

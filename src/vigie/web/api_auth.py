@@ -1,0 +1,231 @@
+"""Logging in (API tokens and browser sessions), users, and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from vigie.auth import audit
+from vigie.auth.audit import Actor
+from vigie.auth.roles import Role
+from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS, login
+from vigie.auth.tokens import issue_token
+from vigie.auth.users import Principal, UserError, authenticate, create_user, list_users
+from vigie.web.deps import NO_NUL, AuditReader, CurrentUser, RequestActor, RuntimeDep, UsersAdmin
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+
+class Credentials(BaseModel):
+    """A username and password."""
+
+    username: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class TokenRequest(Credentials):
+    """Credentials and a name for the new token (e.g. the script that will use it)."""
+
+    name: str = Field(default="api", min_length=1, max_length=200, pattern=NO_NUL)
+
+
+class TokenOut(BaseModel):
+    """A new API token; the secret is shown once."""
+
+    id: int
+    name: str
+    token: str
+
+
+class UserOut(BaseModel):
+    """A user as the API shows it (never the password hash)."""
+
+    id: int
+    username: str
+    role: Role
+    staff_id: str | None = None
+    display_name: str | None = None
+
+
+class UserIn(BaseModel):
+    """A user to create."""
+
+    username: str = Field(min_length=2, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    password: str = Field(min_length=10, max_length=1000)
+    role: Role
+    staff_id: str | None = Field(default=None, max_length=64, pattern=NO_NUL)
+    display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+
+
+class AuditOut(BaseModel):
+    """One line of the audit trail."""
+
+    id: int
+    at: datetime
+    actor: str
+    role: str | None
+    action: str
+    entity: str
+    entity_id: str | None
+    ip: str | None
+    user_agent: str | None
+    log_offset: int | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    """Audit lines, newest first; pass `next_before` as `before` for the next page."""
+
+    items: list[AuditOut]
+    next_before: int | None
+
+
+def _user_out(user: Principal) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        staff_id=user.staff_id,
+        display_name=user.display_name,
+    )
+
+
+def _anonymous_actor(request: Request, username: str, role: Role) -> Actor:
+    return Actor(
+        name=username,
+        role=role.value,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+_BAD_LOGIN = "wrong username or password / identifiant ou mot de passe incorrect"
+
+
+@router.post("/auth/token", status_code=201, responses={401: {"description": "bad credentials"}})
+def create_token(body: TokenRequest, request: Request, runtime: RuntimeDep) -> TokenOut:
+    """Exchange a username and password for a new API token (send it as `Bearer`)."""
+    user = authenticate(engine=runtime.engine, username=body.username, password=body.password)
+    if user is None:
+        raise HTTPException(401, _BAD_LOGIN)
+    now = runtime.clock.now()
+    issued = issue_token(engine=runtime.engine, user_id=user.id, name=body.name, now=now)
+    audit.record(
+        engine=runtime.engine,
+        actor=_anonymous_actor(request, user.username, user.role),
+        action="token.issue",
+        entity="users",
+        entity_id=str(user.id),
+        at=now,
+        details={"token_id": issued.id, "name": issued.name},
+    )
+    return TokenOut(id=issued.id, name=issued.name, token=issued.token)
+
+
+@router.post("/auth/login", responses={401: {"description": "bad credentials"}})
+def session_login(
+    body: Credentials, request: Request, response: Response, runtime: RuntimeDep
+) -> UserOut:
+    """Log in for the browser: sets the signed session cookie."""
+    logged_in = login(
+        engine=runtime.engine,
+        config=runtime.settings.config,
+        username=body.username,
+        password=body.password,
+    )
+    if logged_in is None:
+        raise HTTPException(401, _BAD_LOGIN)
+    user, value = logged_in
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=runtime.settings.config.environment == "production",
+    )
+    audit.record(
+        engine=runtime.engine,
+        actor=_anonymous_actor(request, user.username, user.role),
+        action="login",
+        entity="users",
+        entity_id=str(user.id),
+        at=runtime.clock.now(),
+    )
+    return _user_out(user)
+
+
+@router.post("/auth/logout", status_code=204, response_class=Response)
+def session_logout(response: Response) -> None:
+    """Forget the session cookie."""
+    response.delete_cookie(COOKIE)
+
+
+@router.get("/auth/me")
+def me(user: CurrentUser) -> UserOut:
+    """The user behind the token or session."""
+    return _user_out(user)
+
+
+@router.get("/users")
+def users_list(runtime: RuntimeDep, _admin: UsersAdmin) -> list[UserOut]:
+    """Every active user (admins only)."""
+    return [_user_out(u) for u in list_users(engine=runtime.engine)]
+
+
+@router.post("/users", status_code=201, responses={409: {"description": "username taken"}})
+def users_create(
+    body: UserIn, runtime: RuntimeDep, _admin: UsersAdmin, actor: RequestActor
+) -> UserOut:
+    """Create a user with a role (admins only)."""
+    now = runtime.clock.now()
+    try:
+        user = create_user(
+            engine=runtime.engine,
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            staff_id=body.staff_id,
+            display_name=body.display_name,
+            now=now,
+        )
+    except UserError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    audit.record(
+        engine=runtime.engine,
+        actor=actor,
+        action="user.create",
+        entity="users",
+        entity_id=str(user.id),
+        at=now,
+        details={"username": user.username, "role": user.role.value},
+    )
+    return _user_out(user)
+
+
+@router.get("/audit")
+def audit_list(
+    runtime: RuntimeDep,
+    _admin: AuditReader,
+    actor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    action: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,
+    entity: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,
+    entity_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditPage:
+    """The audit trail, newest first (admins only): who did what, when and from where."""
+    records = audit.list_audit(
+        engine=runtime.engine,
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        before=before,
+        limit=limit,
+    )
+    items = [AuditOut(**{f: getattr(r, f) for f in AuditOut.model_fields}) for r in records]
+    return AuditPage(items=items, next_before=records[-1].id if records else None)

@@ -1,0 +1,63 @@
+"""The interface's languages: message catalogs (one JSON file per language) and the choice
+of a language from the user's setting or the browser's `Accept-Language`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+LANGUAGES = ("en", "fr")
+DEFAULT_LANGUAGE = "en"
+LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """The messages of `language`, keyed by message id (read once from the package)."""
+    if language not in LANGUAGES:
+        raise ValueError(f"no catalog for language {language!r}; known: {', '.join(LANGUAGES)}")
+    text = resources.files("vigie.web").joinpath("locales", f"{language}.json").read_text("utf-8")
+    messages: dict[str, str] = json.loads(text)
+    return messages
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of our languages for an `Accept-Language` header (RFC 9110 quality values)."""
+    best, best_q = DEFAULT_LANGUAGE, -1.0
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in LANGUAGES:
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        # Earlier entries win ties, as browsers list them in order of preference.
+        score = quality - position * 1e-6
+        if quality > 0 and score > best_q:
+            best, best_q = primary, score
+    return best
+
+
+class Translator:
+    """Looks messages up in one language; a missing message shows its id, never crashes."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+        self.messages = catalog(self.language)
+
+    def __call__(self, key: str, /, **values: Any) -> str:
+        text = self.messages.get(key, key)
+        return text.format(**values) if values else text
+
+    def subset(self, prefix: str) -> dict[str, str]:
+        """The messages whose id starts with `prefix` (those the page's script needs)."""
+        return {k: v for k, v in self.messages.items() if k.startswith(prefix)}

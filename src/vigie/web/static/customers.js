@@ -1,0 +1,73 @@
+// Customers: search contacts and accounts, and read one's 360° timeline, newest first.
+"use strict";
+
+(() => {
+  const { t, el, replace, dateTime } = Vigie;
+
+  function nameOf(kind, item) {
+    if (kind === "accounts") return item.name;
+    const name = [item.first_name, item.last_name].filter(Boolean).join(" ");
+    return name || item.email || item.id;
+  }
+
+  function detailOf(kind, item) {
+    if (kind === "accounts") return [item.country, item.region, item.website].filter(Boolean).join(" · ");
+    return [item.email, item.job_title].filter(Boolean).join(" · ");
+  }
+
+  async function search(kind, q) {
+    const list = document.getElementById("customer-results");
+    await Vigie.section(list, async () => {
+      if (!Vigie.has(kind)) return null;
+      if (!Vigie.can(kind)) return replace(list, el("li", { class: "muted" }, t("js.not_allowed")));
+      const page = await Vigie.get(kind, null, { q, limit: 30 });
+      if (!page.items.length) return replace(list, el("li", { class: "muted" }, t("js.customers.none")));
+      replace(list, page.items.map((item) => el("li", {},
+        el("button", { type: "button", "data-id": item.id, onclick: () => showTimeline(kind, item) },
+          el("strong", {}, nameOf(kind, item)), el("div", { class: "muted" }, detailOf(kind, item))))));
+    });
+  }
+
+  const categoryText = (category) =>
+    ({
+      web: t("js.category.web"),
+      interaction: t("js.category.interaction"),
+      deal: t("js.category.deal"),
+      ticket: t("js.category.ticket"),
+      task: t("js.category.task"),
+      offer: t("js.category.offer"),
+    })[category] || category;
+
+  function timelineItem(item) {
+    const details = Object.entries(item.details || {}).filter(([, v]) => v != null && typeof v !== "object");
+    return el("li", { class: `moment ${item.category}` },
+      el("time", { datetime: item.at }, dateTime(item.at)), " ",
+      Vigie.badge("", categoryText(item.category)), el("strong", {}, item.title), " ",
+      el("span", { class: "muted" }, item.kind),
+      details.length ? el("div", { class: "muted" }, details.slice(0, 6).map(([k, v]) => `${k}: ${v}`).join(" · ")) : null);
+  }
+
+  async function showTimeline(kind, item) {
+    const container = document.getElementById("customer-timeline");
+    const api = kind === "accounts" ? "account_timeline" : "contact_timeline";
+    await Vigie.section(container, async () => {
+      const timeline = await Vigie.get(api, { record_id: item.id }, { limit: 200 });
+      if (timeline === null) return null;
+      replace(container, el("h3", {}, nameOf(kind, item)),
+        timeline.items.length ? el("ol", { class: "feed timeline" }, timeline.items.map(timelineItem)) : Vigie.notice("js.customers.empty"));
+    });
+    container.querySelector("h3")?.setAttribute("tabindex", "-1");
+    container.querySelector("h3")?.focus();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const form = document.getElementById("customer-search");
+    const kind = document.getElementById("customer-kind");
+    const query = document.getElementById("customer-query");
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      search(kind.value, query.value.trim());
+    });
+    search(kind.value, "");
+  });
+})();

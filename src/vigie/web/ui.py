@@ -1,0 +1,263 @@
+"""The dashboard: server-rendered pages (Jinja2) whose scripts fetch the parts' JSON APIs
+and follow the live stream; sign-in with the CRM's users; French and English.
+"""
+
+from __future__ import annotations
+
+import gzip
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, FastAPI, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from vigie import __version__
+from vigie.auth import audit
+from vigie.auth.audit import Actor
+from vigie.auth.roles import allowed
+from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS, login, session_user
+from vigie.auth.users import Principal
+from vigie.web import preferences
+from vigie.web.deps import RuntimeDep
+from vigie.web.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, negotiate
+from vigie.web.runtime import Runtime
+
+LANGUAGE_COOKIE = "vigie_lang"
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+PAGES = ("overview", "alerts", "web", "customers", "schedules")
+
+# The parts' JSON APIs a page may use; a page only calls those this server has.
+APIS = {
+    "kpis": "/api/dashboard/kpis",
+    "on_duty": "/api/dashboard/on-duty",
+    "alerts": "/api/alerts",
+    "alerts_stream": "/api/alerts/stream",
+    "playbook_runs": "/api/playbook-runs",
+    "notifications": "/api/notifications",
+    "funnels": "/api/funnels",
+    "funnel": "/api/funnels/{name}",
+    "campaign_slots": "/api/campaigns/{name}/slots",
+    "journey": "/api/visitors/{visitor_id}/journey",
+    "contacts": "/api/contacts",
+    "contact_timeline": "/api/contacts/{record_id}/timeline",
+    "accounts": "/api/accounts",
+    "account_timeline": "/api/accounts/{record_id}/timeline",
+}
+# What the signed-in user's role may read, so that pages do not call what would be refused.
+READABLE = ("contacts", "accounts", "events")
+
+
+def install(app: FastAPI) -> None:
+    """Add the dashboard's pages and its static files to `app`."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+
+def signed_in(request: Request, runtime: Runtime) -> Principal | None:
+    """The user of the request's session cookie, if any."""
+    value = request.cookies.get(COOKIE)
+    if not value:
+        return None
+    return session_user(engine=runtime.engine, config=runtime.settings.config, value=value)
+
+
+def language_of(request: Request, runtime: Runtime, user: Principal | None) -> str:
+    """The user's chosen language, else this browser's choice, else `Accept-Language`."""
+    if user is not None:
+        chosen = preferences.get_language(engine=runtime.engine, user_id=user.id)
+        if chosen in LANGUAGES:
+            return chosen
+    cookie = request.cookies.get(LANGUAGE_COOKIE)
+    if cookie in LANGUAGES:
+        return cookie
+    return negotiate(request.headers.get("accept-language"))
+
+
+def _available_apis(request: Request) -> dict[str, str]:
+    # The OpenAPI document lists every included route (FastAPI builds and caches it once).
+    paths = request.app.openapi().get("paths", {})
+    return {name: path for name, path in APIS.items() if path in paths}
+
+
+def _page_data(name: str, runtime: Runtime, user: Principal | None) -> dict[str, Any]:
+    config = runtime.settings.config
+    data: dict[str, Any] = {
+        "can": {r: user is not None and allowed(user.role, r, "read") for r in READABLE}
+    }
+    if name == "web":
+        data["campaigns"] = [c.name for c in config.analytics.campaigns if c.schedule is not None]
+    return data
+
+
+def _render(
+    request: Request,
+    runtime: Runtime,
+    user: Principal | None,
+    template: str,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    language = language_of(request, runtime, user)
+    translate = Translator(language)
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "_": translate,
+            "lang": language,
+            "languages": LANGUAGE_NAMES,
+            "user": user,
+            "version": __version__,
+            "messages": translate.subset("js."),
+            "apis": _available_apis(request),
+            "page_data": _page_data(str(context.get("page", "")), runtime, user),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def _local(target: str | None, default: str = "/") -> str:
+    """`target` when it is a path on this site, else `default` (no open redirects)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def _page(name: str) -> Any:
+    def page(request: Request, runtime: RuntimeDep) -> Response:
+        user = signed_in(request, runtime)
+        if user is None:
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return _render(request, runtime, user, f"{name}.html", page=name)
+
+    page.__name__ = f"page_{name}"
+    page.__doc__ = f"The {name} page."
+    return page
+
+
+for _name in PAGES:
+    router.add_api_route(
+        "/" if _name == "overview" else f"/{_name}",
+        _page(_name),
+        methods=["GET"],
+        response_class=HTMLResponse,
+        name=f"page_{_name}",
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, runtime: RuntimeDep, next: str = "/") -> Response:
+    """The sign-in form."""
+    return _render(request, runtime, None, "login.html", page="login", next=_local(next))
+
+
+def _actor(request: Request, user: Principal) -> Actor:
+    return Actor(
+        name=user.username,
+        role=user.role.value,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    runtime: RuntimeDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Check the user's name and password, then open a session (a signed cookie)."""
+    config = runtime.settings.config
+    logged_in = login(
+        engine=runtime.engine, config=config, username=username.strip(), password=password
+    )
+    if logged_in is None:
+        return _render(
+            request,
+            runtime,
+            None,
+            "login.html",
+            page="login",
+            next=_local(next),
+            error="login.error",
+            username=username,
+            status_code=401,
+        )
+    user, value = logged_in
+    response = RedirectResponse(_local(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=config.environment == "production",
+    )
+    audit.record(
+        engine=runtime.engine,
+        actor=_actor(request, user),
+        action="login",
+        entity="users",
+        entity_id=str(user.id),
+        at=runtime.clock.now(),
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    """Close the session."""
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, httponly=True, samesite="lax")
+    return response
+
+
+@router.post("/language")
+def choose_language(
+    request: Request,
+    runtime: RuntimeDep,
+    language: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Remember the interface language: for the signed-in user, and for this browser."""
+    response = RedirectResponse(_local(next), status_code=303)
+    if language in LANGUAGES:
+        user = signed_in(request, runtime)
+        if user is not None:
+            preferences.set_language(engine=runtime.engine, user_id=user.id, language=language)
+        response.set_cookie(
+            LANGUAGE_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="lax"
+        )
+    return response
+
+
+@cache
+def _plotly_js() -> tuple[bytes, bytes]:
+    data = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_bytes()
+    return data, gzip.compress(data, compresslevel=6)
+
+
+@router.get("/vendor/plotly.min.js")
+def plotly_js(request: Request) -> Response:
+    """Plotly's browser bundle, served from the installed `plotly` package (no CDN)."""
+    plain, packed = _plotly_js()
+    headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(packed, media_type="text/javascript", headers=headers)
+    return Response(plain, media_type="text/javascript", headers=headers)

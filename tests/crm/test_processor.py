@@ -1,0 +1,70 @@
+"""The CRM processor applies CRM events idempotently and keeps what it cannot apply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from vigie.auth.audit import Actor, list_audit
+from vigie.crm.commands import crm_event
+from vigie.crm.entities import ENTITIES
+from vigie.crm.processor import CrmProcessor, derive
+from vigie.crm.sla import CrmConfig
+from vigie.log import SqlEventLog
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ACTOR = Actor(name="alice", role="sales", ip="192.0.2.7")
+
+
+def _deal_rows(engine: sa.Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(ENTITIES["deals"].table))]
+
+
+def test_replaying_a_batch_changes_nothing(engine: sa.Engine) -> None:
+    """The same events processed twice leave one row, the same version and one audit line each."""
+    deals = ENTITIES["deals"]
+    log = SqlEventLog(engine)
+    events = [
+        crm_event(entity=deals, operation="create", record_id="deal_1",
+                  data={"title": "Caisse", "account_id": "acc_1"}, actor=ACTOR, now=NOW),
+        crm_event(entity=deals, operation="update", record_id="deal_1",
+                  data={"stage": "won"}, actor=ACTOR, now=NOW),
+    ]  # fmt: skip
+    log.append(events, source="crm")
+    processor = CrmProcessor(engine)
+    stored = log.read(1)
+    processor.process(stored)
+    first = _deal_rows(engine)
+    processor.process(stored)
+    assert _deal_rows(engine) == first
+    assert first[0]["stage"] == "won" and first[0]["version"] == 2
+    audit = list_audit(engine=engine)
+    assert [(a.action, a.actor, a.ip) for a in audit] == [
+        ("update", "alice", "192.0.2.7"),
+        ("create", "alice", "192.0.2.7"),
+    ]
+
+
+def test_unappliable_events_are_kept_as_rejections(engine: sa.Engine) -> None:
+    """An update of a record that does not exist is kept in rejected events with the reason."""
+    log = SqlEventLog(engine)
+    event = crm_event(entity=ENTITIES["deals"], operation="update", record_id="deal_x",
+                      data={"stage": "won"}, actor=ACTOR, now=NOW)  # fmt: skip
+    log.append([event], source="crm")
+    CrmProcessor(engine).process(log.read(1))
+    rejected = log.rejected()
+    assert len(rejected) == 1 and "does not exist" in rejected[0].reason
+    assert _deal_rows(engine) == []
+
+
+def test_derive_closes_deals_and_sets_sla_due_times() -> None:
+    """Won deals get a close date; tickets get due times from their priority's SLA."""
+    config = CrmConfig()
+    deal = derive("deals", None, {"stage": "won", "closed_at": None}, NOW, config)
+    assert deal["closed_at"] == NOW
+    reopened = derive("deals", deal, {"stage": "proposal", "closed_at": NOW}, NOW, config)
+    assert reopened["closed_at"] is None
+    ticket = derive("tickets", None, {"priority": "high", "status": "open"}, NOW, config)
+    assert (ticket["first_response_due_at"] - NOW).total_seconds() == 2 * 3600

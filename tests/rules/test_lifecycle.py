@@ -1,0 +1,87 @@
+"""The alert lifecycle: pending, firing, resolved, deduplicated, with `for` and a cooldown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from vigie.rules.conditions import Finding, Outcome
+from vigie.rules.definitions import Rule
+from vigie.rules.lifecycle import AlertBook
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def _holds(*groups: str) -> Outcome:
+    return Outcome(
+        evaluated={"a", "b"},
+        findings={g: Finding(g, {"campaign": g}, {"value": 1.0}) for g in groups},
+    )
+
+
+def test_for_keeps_an_alert_pending_until_it_has_held_long_enough() -> None:
+    """With `for: 2m` the alert is pending at first and fires two minutes later."""
+    rule = Rule(name="r", metric="m", value=0, for_="2m")
+    book = AlertBook()
+    first = book.apply(rule, _holds("a"), T0)
+    assert [a.status for a in first] == ["pending"]
+    assert book.apply(rule, _holds("a"), T0 + timedelta(minutes=1)) == []
+    fired = book.apply(rule, _holds("a"), T0 + timedelta(minutes=2))
+    assert [(a.status, a.fired_at) for a in fired] == [("firing", T0 + timedelta(minutes=2))]
+
+
+def test_pending_that_clears_resolves_without_firing() -> None:
+    """A pending alert whose condition clears is resolved and never marked as fired."""
+    rule = Rule(name="r", metric="m", value=0, for_="5m")
+    book = AlertBook()
+    book.apply(rule, _holds("a"), T0)
+    gone = book.apply(rule, _holds(), T0 + timedelta(minutes=1))
+    assert [(a.status, a.fired_at) for a in gone] == [("resolved", None)]
+
+
+def test_same_condition_is_deduplicated_by_fingerprint() -> None:
+    """While firing, the same group updates its alert instead of raising another."""
+    rule = Rule(name="r", metric="m", value=0)
+    book = AlertBook()
+    fired = book.apply(rule, _holds("a", "b"), T0)
+    assert sorted(a.labels["campaign"] for a in fired) == ["a", "b"]
+    assert book.apply(rule, _holds("a", "b"), T0 + timedelta(seconds=1)) == []
+    assert len(book.active) == 2
+    assert len({a.fingerprint for a in fired}) == 2
+
+
+def test_resolution_then_cooldown_then_fires_again() -> None:
+    """After resolving, the alert cannot fire again until the cooldown has passed."""
+    rule = Rule(name="r", metric="m", value=0, cooldown="10m")
+    book = AlertBook()
+    book.apply(rule, _holds("a"), T0)
+    resolved = book.apply(rule, _holds(), T0 + timedelta(minutes=1))
+    assert [(a.status, a.ends_at) for a in resolved] == [("resolved", T0 + timedelta(minutes=1))]
+    assert book.apply(rule, _holds("a"), T0 + timedelta(minutes=5)) == []
+    again = book.apply(rule, _holds("a"), T0 + timedelta(minutes=12))
+    assert [a.status for a in again] == ["firing"]
+    assert again[0].id != resolved[0].id
+
+
+def test_groups_not_evaluated_keep_their_alerts() -> None:
+    """An evaluation that did not look at a group leaves that group's alert alone."""
+    rule = Rule(name="r", metric="m", value=0)
+    book = AlertBook()
+    book.apply(rule, _holds("a"), T0)
+    assert book.apply(rule, Outcome(evaluated={"b"}), T0 + timedelta(minutes=1)) == []
+    assert len(book.active) == 1
+
+
+def test_summary_is_written_in_both_languages() -> None:
+    """The summary templates take the evidence and the group's labels."""
+    rule = Rule(
+        name="r",
+        metric="m",
+        value=0,
+        summary={
+            "en": "{campaign}: {value:.0f} orders",
+            "fr": "{campaign} : {value:.0f} commandes",
+        },
+    )
+    (alert,) = AlertBook().apply(rule, _holds("a"), T0)
+    assert alert.annotations["summary_en"] == "a: 1 orders"
+    assert alert.annotations["summary_fr"] == "a : 1 commandes"

@@ -1,0 +1,48 @@
+"""The CRM and users commands: `vigie users create`, `vigie import`, `vigie export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from vigie.auth.audit import list_audit
+from vigie.cli import app
+from vigie.store import connect
+
+
+def test_import_export_and_users_from_the_command_line(tmp_path: Path) -> None:
+    """A bad file is refused with its lines; a good one imports; export and users are audited."""
+    db = f"sqlite:///{tmp_path}/v.db"
+    runner = CliRunner()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,country\nBrasserie Dupont,BE\n,FR\nGarage,France\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", "accounts", str(bad), "--db", db])
+    assert result.exit_code == 1
+    assert "bad.csv:3: name" in result.output and "bad.csv:4: country" in result.output
+    good = tmp_path / "good.csv"
+    good.write_text("name,country\nBrasserie Dupont,BE\nGarage Martin,FR\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", "accounts", str(good), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "2 created" in result.output
+    result = runner.invoke(app, ["export", "accounts", "--db", db])
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3 and "Garage Martin" in result.stdout
+    result = runner.invoke(
+        app,
+        ["users", "create", "--username", "alice", "--role", "sales", "--db", db],
+        input="long-enough-password\nlong-enough-password\n",
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["users", "create", "--username", "bob", "--role", "wizard", "--password", "x" * 12,
+         "--db", db],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "role" in result.output
+    engine = connect(db)
+    actions = [(a.action, a.entity) for a in list_audit(engine=engine)]
+    engine.dispose()
+    assert actions[:2] == [("user.create", "users"), ("export", "accounts")]
+    assert actions.count(("create", "accounts")) == 2

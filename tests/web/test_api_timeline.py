@@ -1,0 +1,71 @@
+"""The 360° timeline merges web journey and CRM history, newest first, with filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.conftest import LiveServer
+
+
+def test_contact_and_account_timelines(live_server: LiveServer) -> None:
+    """Page views (by user id and linked anonymous id), a call, a deal and a ticket, in order."""
+    base = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=30) as client:
+        account = client.post("/api/accounts", json={"name": "Pharmacie Claes"}).json()
+        contact = client.post(
+            "/api/contacts",
+            json={
+                "last_name": "Claes",
+                "account_id": account["id"],
+                "external_id": "u-claes",
+                "anonymous_ids": ["anon-claes"],
+            },
+        ).json()
+        web = [
+            {"type": "page", "name": "Pricing", "anonymousId": "anon-claes", "timestamp": base},
+            {
+                "type": "track",
+                "event": "Signed Up",
+                "userId": "u-claes",
+                "timestamp": base + timedelta(minutes=5),
+            },
+            {"type": "page", "name": "Other", "anonymousId": "someone-else", "timestamp": base},
+        ]
+        batch = [{**m, "timestamp": m["timestamp"].isoformat()} for m in web]
+        sent = httpx.post(
+            live_server.url + "/v1/batch", json={"batch": batch}, auth=(live_server.write_key, "")
+        )
+        assert sent.status_code == 200
+        client.post(
+            "/api/interactions",
+            json={
+                "kind": "call",
+                "contact_id": contact["id"],
+                "occurred_at": (base + timedelta(hours=1)).isoformat(),
+                "subject": "Rappel",
+            },
+        ).raise_for_status()
+        client.post(
+            "/api/tickets",
+            json={
+                "subject": "Panne",
+                "contact_id": contact["id"],
+                "opened_at": (base + timedelta(hours=2)).isoformat(),
+            },
+        ).raise_for_status()
+        items = client.get(f"/api/contacts/{contact['id']}/timeline").json()["items"]
+        assert [(i["category"], i["title"]) for i in items] == [
+            ("ticket", "Panne (normal, open)"),
+            ("interaction", "Rappel"),
+            ("web", "Signed Up"),
+            ("web", "Pricing"),
+        ]
+        only_web = client.get(
+            f"/api/contacts/{contact['id']}/timeline", params={"kind": "web", "limit": 1}
+        ).json()["items"]
+        assert [i["title"] for i in only_web] == ["Signed Up"]
+        of_account = client.get(f"/api/accounts/{account['id']}/timeline").json()["items"]
+        assert len(of_account) == 4
+        assert client.get("/api/contacts/ct_nobody/timeline").status_code == 404

@@ -1,0 +1,184 @@
+"""The authorisation matrix: each role against each endpoint, and against others' objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, user_token
+
+# What each role may do, written out by hand: r = read, w = write, - = nothing.
+MATRIX = """
+role        contacts accounts staff deals tickets campaigns interactions tasks offers
+admin       rw       rw       rw    rw    rw      rw        rw           rw    rw
+manager     rw       rw       rw    rw    rw      rw        rw           rw    rw
+marketing   rw       r        r     -     -       rw        rw           rw    -
+sales       rw       rw       r     rw    -       r         rw           rw    rw
+support     r        r        r     -     rw      -         rw           rw    -
+finance     r        r        r     r     -       -         rw           -     r
+read-only   r        r        r     r     r       r         r            r     r
+"""
+OTHERS = """
+role        events audit users
+admin       r      r     rw
+manager     r      -     -
+marketing   r      -     -
+sales       -      -     -
+support     -      -     -
+finance     -      -     -
+read-only   r      -     -
+"""
+
+
+def _matrix() -> dict[str, dict[str, str]]:
+    rights: dict[str, dict[str, str]] = {}
+    for table in (MATRIX, OTHERS):
+        header, *rows = [line.split() for line in table.strip().splitlines()]
+        for row in rows:
+            rights.setdefault(row[0], {}).update(zip(header[1:], row[1:], strict=True))
+    return rights
+
+
+class World:
+    """Staff in two teams, their accounts and deals, and a token per role."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        admin = self.client(server.admin_token)
+        self.staff = {}
+        for key, role, team in [
+            ("s1", "sales", "north"),
+            ("s2", "sales", "north"),
+            ("s3", "sales", "south"),
+            ("m1", "manager", "north"),
+        ]:
+            self.staff[key] = self.post(admin, "staff", {"name": key, "role": role, "team": team})
+        self.accounts = {
+            key: self.post(
+                admin, "accounts", {"name": f"Account of {key}", "owner_id": self.staff[key]}
+            )
+            for key in ("s1", "s2", "s3")
+        }
+        self.deals = {
+            key: self.post(
+                admin,
+                "deals",
+                {
+                    "title": f"Deal of {key}",
+                    "account_id": self.accounts[key],
+                    "owner_id": self.staff[key],
+                },
+            )
+            for key in ("s1", "s3")
+        }
+        runtime = server.runtime
+        self.tokens = {"admin": server.admin_token}
+        for role in ("manager", "marketing", "sales", "support", "finance", "read-only"):
+            staff_id = {"manager": self.staff["m1"], "sales": self.staff["s1"]}.get(role)
+            self.tokens[role] = user_token(runtime, username=role, role=role, staff_id=staff_id)
+        self.tokens["sales-south"] = user_token(
+            runtime, username="sales-south", role="sales", staff_id=self.staff["s3"]
+        )
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def post(self, client: httpx.Client, entity: str, body: dict[str, Any]) -> str:
+        response = client.post(f"/api/{entity}", json=body)
+        assert response.status_code == 201, response.text
+        record_id: str = response.json()["id"]
+        return record_id
+
+    def body(self, entity: str) -> dict[str, Any]:
+        return {
+            "contacts": {"last_name": "New"},
+            "accounts": {"name": "New account"},
+            "staff": {"name": "New", "role": "support"},
+            "deals": {"title": "New deal", "account_id": self.accounts["s1"]},
+            "tickets": {"subject": "New ticket"},
+            "campaigns": {"name": "New campaign", "channel": "email"},
+            "interactions": {"kind": "call"},
+            "tasks": {"title": "New task"},
+            "offers": {"deal_id": self.deals["s1"]},
+        }[entity]
+
+
+@pytest.fixture
+def world(live_server: LiveServer) -> World:
+    """A populated server with a user per role."""
+    return World(live_server)
+
+
+def test_each_role_against_each_endpoint(world: World) -> None:
+    """Listing answers 200 or 403 and creating 201 or 403, exactly as the matrix says."""
+    failures = []
+    for role, rights in _matrix().items():
+        with world.client(world.tokens[role]) as client:
+            for resource, right in rights.items():
+                if resource == "events":
+                    got = client.get("/api/events").status_code
+                    want = 200 if "r" in right else 403
+                elif resource == "audit":
+                    got = client.get("/api/audit").status_code
+                    want = 200 if "r" in right else 403
+                elif resource == "users":
+                    got = client.get("/api/users").status_code
+                    want = 200 if "w" in right else 403
+                else:
+                    got = client.get(f"/api/{resource}").status_code
+                    want = 200 if "r" in right else 403
+                    if got == want:
+                        got = client.post(f"/api/{resource}", json=world.body(resource)).status_code
+                        want = 201 if "w" in right else 403
+                if got != want:
+                    failures.append(f"{role} {resource}: got {got}, want {want}")
+    assert failures == []
+
+
+def _ids(client: httpx.Client, entity: str) -> set[str]:
+    return {item["id"] for item in client.get(f"/api/{entity}").json()["items"]}
+
+
+def test_salespeople_see_only_their_own_accounts_and_deals(world: World) -> None:
+    """A salesperson lists, reads and changes only their own accounts and deals (404 otherwise)."""
+    with world.client(world.tokens["sales"]) as sales:
+        assert _ids(sales, "accounts") == {world.accounts["s1"]}
+        assert _ids(sales, "deals") == {world.deals["s1"]}
+        assert sales.get(f"/api/accounts/{world.accounts['s2']}").status_code == 404
+        assert sales.get(f"/api/deals/{world.deals['s3']}").status_code == 404
+        other = sales.patch(f"/api/accounts/{world.accounts['s2']}", json={"name": "Mine now"})
+        assert other.status_code == 404
+        assert sales.delete(f"/api/deals/{world.deals['s3']}").status_code == 404
+        assert sales.get(f"/api/accounts/{world.accounts['s3']}/timeline").status_code == 404
+        foreign = sales.post("/api/deals", json={"title": "X", "account_id": world.accounts["s3"]})
+        assert foreign.status_code == 422
+        gift = sales.post("/api/accounts", json={"name": "X", "owner_id": world.staff["s2"]})
+        assert gift.status_code == 403
+        own = sales.post("/api/accounts", json={"name": "Mine"}).json()
+        assert own["owner_id"] == world.staff["s1"]
+    with world.client(world.tokens["sales-south"]) as south:
+        assert _ids(south, "deals") == {world.deals["s3"]}
+
+
+def test_managers_see_their_teams_objects(world: World) -> None:
+    """A manager sees and assigns within their team, not another team's accounts."""
+    with world.client(world.tokens["manager"]) as manager:
+        assert _ids(manager, "accounts") == {world.accounts["s1"], world.accounts["s2"]}
+        assert _ids(manager, "deals") == {world.deals["s1"]}
+        assert manager.get(f"/api/accounts/{world.accounts['s3']}").status_code == 404
+        moved = manager.patch(
+            f"/api/accounts/{world.accounts['s1']}", json={"owner_id": world.staff["s2"]}
+        )
+        assert moved.status_code == 200, moved.text
+        away = manager.patch(
+            f"/api/accounts/{world.accounts['s2']}", json={"owner_id": world.staff["s3"]}
+        )
+        assert away.status_code == 403
+    with world.client(world.tokens["read-only"]) as reader:
+        assert len(_ids(reader, "accounts")) == 3
+        patch = reader.patch(f"/api/accounts/{world.accounts['s1']}", json={"name": "X"})
+        assert patch.status_code == 403

@@ -1,0 +1,89 @@
+"""The interface's languages: catalogs, Accept-Language and the messages pages use."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from vigie.web.i18n import LANGUAGES, Translator, catalog, negotiate
+
+WEB = Path(__file__).parents[2] / "src" / "vigie" / "web"
+TEMPLATE_KEY = re.compile(r"""_\(\s*["']([a-z0-9_.]+)["']""")
+# Scripts name their messages as string literals starting with "js." (passed to t() or notice()).
+SCRIPT_KEY = re.compile(r"""["'`](js\.[a-z0-9_.]+)["'`]""")
+
+
+def _keys(pattern: re.Pattern[str], folder: Path, suffix: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.glob(f"*{suffix}")):
+        found[path.name] = set(pattern.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_templates_and_scripts_use_messages() -> None:
+    """The walk below finds the message keys of every template and script (not an empty pass)."""
+    templates = _keys(TEMPLATE_KEY, WEB / "templates", ".html")
+    scripts = _keys(SCRIPT_KEY, WEB / "static", ".js")
+    assert {"base.html", "login.html", "overview.html"} <= set(templates)
+    assert all(templates.values()), "a template without any message"
+    assert sum(len(keys) for keys in scripts.values()) > 10
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_template_message_is_translated(language: str) -> None:
+    """Each key a template asks for exists, non-empty, in the French and English catalogs."""
+    messages = catalog(language)
+    for name, keys in _keys(TEMPLATE_KEY, WEB / "templates", ".html").items():
+        missing = sorted(k for k in keys if not messages.get(k))
+        assert not missing, f"{name}: no {language} message for {missing}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_script_message_is_translated_and_sent(language: str) -> None:
+    """Each `js.` key a script names is in the catalogs (the `js.` part is sent to the page)."""
+    messages = catalog(language)
+    for name, keys in _keys(SCRIPT_KEY, WEB / "static", ".js").items():
+        missing = sorted(k for k in keys if not messages.get(k))
+        assert not missing, f"{name}: no {language} message for {missing}"
+
+
+def test_catalogs_have_the_same_keys() -> None:
+    """French and English define exactly the same messages."""
+    assert set(catalog("fr")) == set(catalog("en"))
+
+
+def test_catalogs_use_the_same_placeholders() -> None:
+    """A message's {placeholders} are the same in both languages."""
+    field = re.compile(r"\{(\w+)\}")
+    for key, english in catalog("en").items():
+        french = catalog("fr")[key]
+        assert set(field.findall(english)) == set(field.findall(french)), key
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("fr-BE,fr;q=0.9,en;q=0.8", "fr"),
+        ("en-GB,en;q=0.9,fr;q=0.8", "en"),
+        ("de-DE,de;q=0.9,fr;q=0.5,en;q=0.4", "fr"),
+        ("nl, en;q=0.2, fr;q=0.7", "fr"),
+        ("fr;q=0, en", "en"),
+        ("*", "en"),
+        ("fr;q=bogus, en;q=0.1", "en"),
+    ],
+)
+def test_negotiate_accept_language(header: str | None, expected: str) -> None:
+    """The best supported language wins by quality value, then by order."""
+    assert negotiate(header) == expected
+
+
+def test_translator_formats_and_shows_unknown_keys() -> None:
+    """Values fill a message's placeholders; an unknown key shows itself instead of failing."""
+    french = Translator("fr")
+    assert french("js.threshold", value="12") == "seuil 12"
+    assert french("no.such.key") == "no.such.key"
+    assert Translator("xx").language == "en"

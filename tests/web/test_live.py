@@ -1,0 +1,123 @@
+"""The live hub: per-minute activity, catching up with the log and fanning news out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vigie.clock import ManualClock
+from vigie.events import Event
+from vigie.log import SqlEventLog
+from vigie.web.live import MINUTE_US, Activity, LiveHub, label_of, minute_of
+
+NOW = datetime(2026, 11, 27, 12, 30, 15, tzinfo=UTC)
+
+
+def _event(n: int, name: str | None, *, at: datetime = NOW, visitor: str = "v1") -> Event:
+    return Event(
+        message_id=f"m{n}",
+        type="track" if name else "page",
+        event=name,
+        source="web",
+        anonymous_id=visitor,
+        timestamp=at,
+        received_at=at,
+    )
+
+
+def test_label_is_the_event_name_or_the_type() -> None:
+    """A tracked event counts under its name, anything else under its type."""
+    assert label_of(_event(1, "Order Completed")) == "Order Completed"
+    assert label_of(_event(2, None)) == "page"
+
+
+def test_activity_window_keeps_the_last_minutes_only() -> None:
+    """Series cover exactly `minutes` minutes ending now; older counts and idle labels go."""
+    activity = Activity(minutes=3)
+    end = minute_of(NOW)
+    activity.add("a", end - 5, 4)
+    activity.add("b", end - 2, 1)
+    activity.add("b", end, 2)
+    assert activity.series(end) == {"b": [1, 0, 2]}
+    assert activity.series(end + 3) == {}
+
+
+@given(st.lists(st.tuples(st.sampled_from("xyz"), st.integers(0, 40)), max_size=200))
+def test_activity_matches_a_plain_count(hits: list[tuple[str, int]]) -> None:
+    """Whatever the hits, each series equals a naive count over the window."""
+    activity = Activity(minutes=10)
+    for label, minute in hits:
+        activity.add(label, minute)
+    series = activity.series(40)
+    for label in "xyz":
+        expected = [sum(1 for h in hits if h == (label, m)) for m in range(31, 41)]
+        assert series.get(label, [0] * 10) == expected
+
+
+def _hub_scenario(engine: sa.Engine) -> None:
+    log = SqlEventLog(engine)
+    clock = ManualClock(NOW)
+    log.append([_event(1, "Signed Up", at=NOW - timedelta(minutes=45))])
+    log.append([_event(2, "Signed Up"), _event(3, None, visitor="v2")])
+    ticks: list[int] = []
+
+    async def scenario() -> None:
+        hub = LiveHub(log, clock, minutes=30, on_tick=lambda: ticks.append(1))
+        await hub.start()
+        snapshot = hub.snapshot()
+        assert snapshot["total"] == 3
+        assert snapshot["series"]["Signed Up"][-1] == 1  # the 45-minute-old one is out
+        assert snapshot["series"]["page"][-1] == 1
+        assert snapshot["visitors_now"] == 2
+        assert [e["offset"] for e in snapshot["events"]] == [1, 2, 3]
+        queue = hub.subscribe()
+        log.append([_event(4, "Signed Up", visitor="v3"), _event(5, "Order Completed")])
+        hub.notify()
+        message = await asyncio.wait_for(queue.get(), timeout=10)
+        assert message is not None
+        assert message["total"] == 5
+        assert message["counts"] == {"Signed Up": 1, "Order Completed": 1}
+        assert [e["offset"] for e in message["events"]] == [4, 5]
+        assert message["visitors_now"] == 3
+        assert hub.snapshot()["series"]["Signed Up"][-1] == 2
+        clock.advance(timedelta(minutes=6))
+        assert hub.snapshot()["visitors_now"] == 0
+        await hub.stop()
+        assert await asyncio.wait_for(queue.get(), timeout=10) is None
+        assert ticks
+
+    asyncio.run(scenario())
+
+
+def test_hub_loads_the_log_then_follows_it(engine: sa.Engine) -> None:
+    """The hub starts from the log's state, then sends each commit's counts and events."""
+    _hub_scenario(engine)
+
+
+def test_a_slow_reader_gets_a_resync_not_a_backlog(engine: sa.Engine) -> None:
+    """A subscriber whose queue is full is told to take a fresh snapshot."""
+    log = SqlEventLog(engine)
+
+    async def scenario() -> None:
+        hub = LiveHub(log, ManualClock(NOW))
+        await hub.start()
+        queue = hub.subscribe()
+        for n in range(queue.maxsize + 5):
+            hub._broadcast({"n": n})
+        assert queue.get_nowait() == {"resync": True}
+        rest = [queue.get_nowait() for _ in range(queue.qsize())]
+        assert rest == [{"n": n} for n in range(queue.maxsize, queue.maxsize + 5)]
+        await hub.stop()
+
+    asyncio.run(scenario())
+
+
+def test_minute_of_is_floor_of_microseconds() -> None:
+    """Minutes are counted from the epoch, so buckets agree with the SQL grouping."""
+    assert (
+        minute_of(NOW) * MINUTE_US <= int(NOW.timestamp() * 1e6) < (minute_of(NOW) + 1) * MINUTE_US
+    )
