@@ -35,7 +35,7 @@ class Series:
     def __init__(self, window: Window, labels: dict[str, str]) -> None:
         self.window = window
         self.labels = labels
-        self.recent: deque[tuple[int | None, str | None]] = deque(maxlen=RECENT)
+        self.recent: deque[Event] = deque(maxlen=RECENT)
         self.baseline: SeasonalBaseline | None = None
 
 
@@ -99,7 +99,7 @@ class KpiEngine:
                 if series is None:
                     series = groups[key] = self._new_series(compiled, compiled.group(event)[1])
                 if series.window.update(ts, x):
-                    series.recent.append((event.offset, event.anonymous_id or event.user_id))
+                    series.recent.append(event)
                 else:
                     late += 1
                 keys = touched.get(compiled.name)

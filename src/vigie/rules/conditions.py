@@ -56,8 +56,8 @@ def _iso(us: int | None) -> str | None:
 
 def _evidence(metric: str, series: Series) -> dict[str, Any]:
     window = series.window
-    offsets = [o for o, _ in series.recent if o is not None]
-    visitors = sorted({v for _, v in series.recent if v})
+    offsets = [e.offset for e in series.recent if e.offset is not None]
+    visitors = sorted({v for e in series.recent if (v := e.anonymous_id or e.user_id)})
     return {
         "metric": metric,
         "window": {"start": _iso(window.start_us), "end": _iso(window.end_us)},
