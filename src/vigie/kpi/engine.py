@@ -144,6 +144,19 @@ class KpiEngine:
                 if recorded:
                     self._file(series)
 
+    def evict_idle(self, keep: set[tuple[str, str]]) -> int:
+        """Forget series with no event left in any retained pane (except those in `keep`
+        and those learning a baseline); returns how many were forgotten."""
+        forgotten = 0
+        for name, groups in self.series.items():
+            if name in self.baselines:
+                continue
+            idle = [k for k, s in groups.items() if not s.window.panes and (name, k) not in keep]
+            for key in idle:
+                del groups[key]
+            forgotten += len(idle)
+        return forgotten
+
     @staticmethod
     def _file(series: Series) -> None:
         closed = series.window.closed

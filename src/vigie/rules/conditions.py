@@ -183,7 +183,7 @@ class SlaTracker:
         self.key = accessor(rule.key)
         self.readers = [(name, accessor(name)) for name in rule.by]
         self.open_items: dict[str, tuple[int, str, dict[str, str], int | None]] = {}
-        self.closed: set[str] = set()
+        self.closed: dict[str, int] = {}
         self._last_groups: set[str] = set()
 
     def feed(self, events: Iterable[Event]) -> None:
@@ -192,7 +192,7 @@ class SlaTracker:
             if self.closes(event):
                 key = self.key(event)
                 if key is not None:
-                    self.closed.add(str(key))
+                    self.closed[str(key)] = to_us(event.timestamp)
                     self.open_items.pop(str(key), None)
             elif self.opens(event):
                 key = self.key(event)
@@ -205,6 +205,10 @@ class SlaTracker:
     def evaluate(self, now_us: int) -> Outcome:
         """Groups with at least one item open longer than `within` at event time `now_us`."""
         out = Outcome()
+        # Closed keys are remembered to ignore a late duplicate "open"; not forever.
+        horizon = now_us - max(4 * self.within_us, 86_400_000_000)
+        if self.closed and next(iter(self.closed.values())) < horizon:
+            self.closed = {k: at for k, at in self.closed.items() if at >= horizon}
         breaches: dict[str, list[tuple[str, int, int | None]]] = {}
         labels_of: dict[str, dict[str, str]] = {}
         for key, (opened, group, labels, offset) in self.open_items.items():

@@ -131,9 +131,18 @@ class AlertingEngine:
             return [msgspec.structs.replace(a) for a in self.book.active.values()]
 
     def tick(self) -> list[Alert]:
-        """Let time pass (windows slide, silences and SLAs age) and evaluate every rule."""
+        """Let time pass (windows slide, silences and SLAs age) and evaluate every rule;
+        then forget groups that have gone quiet and hold no active alert."""
         with self._lock:
-            return self._evaluate(None)
+            changed = self._evaluate(None)
+            keep = {
+                (rule.metric, alert.values.get("group", ""))
+                for alert in self.book.active.values()
+                for rule in self.rules
+                if rule.name == alert.rule and rule.metric is not None
+            }
+            self.kpis.evict_idle(keep)
+            return changed
 
     def _feed(self, events: Sequence[Event]) -> dict[str, set[str]]:
         touched = self.kpis.ingest(events)
