@@ -88,5 +88,7 @@ def test_config_errors_name_the_key_and_line() -> None:
     text = "metrics:\n  - name: m\nrules:\n  - name: r\n    metric: nope\n    value: 1\n"
     with pytest.raises(ConfigError, match=r"rules\.0\.metric \(line 5\): unknown metric 'nope'"):
         parse_config(text)
+    with pytest.raises(ConfigError, match=r"metrics\.0\.by \(line 3\): unknown field 'payload.x'"):
+        parse_config("metrics:\n  - name: m\n    by: [payload.x]\n")
     with pytest.raises(ConfigError, match=r"rules\.0\.kind"):
         parse_config("rules:\n  - name: r\n    kind: sometimes\n")

@@ -21,6 +21,7 @@ from vigie.kpi.stats import Count, DistinctCount, Mean, Quantile, Ratio, Statist
 Kind = Literal["count", "sum", "average", "distinct", "ratio", "percentile"]
 Accessor = Callable[[Event], Any]
 NO_GROUP = "*"
+_NO_SENTIMENT = SentimentScorer()  # lexicons load lazily: checking a path loads nothing
 
 _TOP_LEVEL = frozenset(
     {
@@ -88,6 +89,17 @@ class Metric(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             problems.append(("value", "a distinct count needs the field to count (value)"))
         if not 0 <= self.percentile <= 100:
             problems.append(("percentile", "a percentile is between 0 and 100"))
+        fields: list[tuple[str, str]] = [("by", path) for path in self.by]
+        fields += [("where", path) for path in self.where if path != "event"]
+        if self.value:
+            fields.append(("value", self.value))
+        for side in ("numerator", "denominator"):
+            term: Term | None = getattr(self, side)
+            if term is not None:
+                fields += [(side, path) for path in term.where if path != "event"]
+                if term.value:
+                    fields.append((side, term.value))
+        problems += field_problems(fields)
         return problems
 
     def statistic(self) -> Statistic:
@@ -105,6 +117,17 @@ class Metric(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 return Ratio()
             case "percentile":
                 return Quantile(self.percentile / 100)
+
+
+def field_problems(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(key, message) for each field path that cannot be read from an event."""
+    problems: list[tuple[str, str]] = []
+    for key, path in fields:
+        try:
+            accessor(path, sentiment=_NO_SENTIMENT)
+        except ValueError as exc:
+            problems.append((key, str(exc)))
+    return problems
 
 
 def accessor(path: str, *, sentiment: SentimentScorer | None = None) -> Accessor:

@@ -106,6 +106,9 @@ class AlertingEngine:
                 self._feed(batch)
                 replayed += len(batch)
                 position = (batch[-1].offset or position) + 1
+                # Event time goes on moving from when the last replayed event arrived,
+                # so windows slide over the downtime too.
+                self._arrival_us = to_us(batch[-1].received_at)
             self.last_offset = end - 1
             return replayed
 
