@@ -85,7 +85,7 @@ class KpiEngine:
                 max_ts = ts
             keys_of: dict[tuple[str, ...], str] = {}
             for compiled in named:
-                x = compiled.contribution(event)
+                x = compiled.extract(event)
                 if x is None:
                     continue
                 # Metrics grouped the same way share one lookup of the group key.

@@ -270,6 +270,36 @@ class CompiledMetric:
             self.event_names = self.filter.event_names
             self.read = accessor(metric.value, sentiment=sentiment) if metric.value else None
         self.kind = metric.kind
+        self.extract = self._extractor()
+
+    def _extractor(self) -> Accessor:
+        """`contribution` specialised for this metric, for events already known to carry one
+        of its event names (the engine dispatches on the name)."""
+        if self.kind == "ratio":
+            return self.contribution
+        checks = self.filter.checks
+        if self.kind == "count" and not checks:
+            return lambda event: 1
+        return lambda event: self._checked_value(event, checks)
+
+    def _checked_value(self, event: Event, checks: list[tuple[Accessor, Any]]) -> Any:
+        for read, allowed in checks:
+            found = read(event)
+            if found not in allowed and str(found) not in allowed:
+                return None
+        return self._value(event)
+
+    def _value(self, event: Event) -> Any:
+        kind = self.kind
+        if kind == "count":
+            return 1
+        assert self.read is not None
+        raw = self.read(event)
+        if raw is None:
+            return None
+        if kind == "distinct":
+            return raw if isinstance(raw, str | int | float | bool) else str(raw)
+        return _number(raw)
 
     def contribution(self, event: Event) -> Any:
         """What `event` adds to the statistic, or None when it does not count."""
@@ -282,15 +312,7 @@ class CompiledMetric:
             return (a or 0.0, b or 0.0)
         if not self.filter(event):
             return None
-        if kind == "count":
-            return 1
-        assert self.read is not None
-        raw = self.read(event)
-        if raw is None:
-            return None
-        if kind == "distinct":
-            return raw if isinstance(raw, str | int | float | bool) else str(raw)
-        return _number(raw)
+        return self._value(event)
 
     def group(self, event: Event) -> tuple[str, dict[str, str]]:
         """The group key of `event` and its labels (`*` when the metric is not grouped)."""
