@@ -64,10 +64,10 @@ def test_ratio_contributions_count_each_side() -> None:
 
 
 def test_group_key_and_labels() -> None:
-    """Groups join the values of `by`; a missing value is an empty label."""
+    """Groups join the values of `by`; a missing value is labelled "(none)"."""
     metric = CompiledMetric(Metric(name="m", by=["campaign", "slot"]))
     key, labels = metric.group(_event(properties={"campaign": "c1"}))
-    assert (key, labels) == ("c1|", {"campaign": "c1", "slot": ""})
+    assert (key, labels) == ("c1|(none)", {"campaign": "c1", "slot": "(none)"})
     assert metric.group_key(_event(properties={"campaign": "c1"})) == key
 
 

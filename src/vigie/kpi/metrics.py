@@ -21,6 +21,7 @@ from vigie.kpi.stats import Count, DistinctCount, Mean, Quantile, Ratio, Statist
 Kind = Literal["count", "sum", "average", "distinct", "ratio", "percentile"]
 Accessor = Callable[[Event], Any]
 NO_GROUP = "*"
+MISSING = "(none)"  # the label of a group whose field is absent from the event
 _NO_SENTIMENT = SentimentScorer()  # lexicons load lazily: checking a path loads nothing
 
 _TOP_LEVEL = frozenset(
@@ -321,7 +322,7 @@ class CompiledMetric:
         labels: dict[str, str] = {}
         for name, read in zip(self.by, self.group_readers, strict=True):
             value = read(event)
-            labels[name] = "" if value is None else str(value)
+            labels[name] = MISSING if value is None else str(value)
         return "|".join(labels.values()), labels
 
     def group_key(self, event: Event) -> str:
@@ -331,8 +332,8 @@ class CompiledMetric:
             return NO_GROUP
         if len(readers) == 1:
             value = readers[0](event)
-            return "" if value is None else str(value)
-        return "|".join("" if (v := read(event)) is None else str(v) for read in readers)
+            return MISSING if value is None else str(value)
+        return "|".join(MISSING if (v := read(event)) is None else str(v) for read in readers)
 
 
 def _value_reader(path: str | None, sentiment: SentimentScorer | None) -> Accessor:

@@ -16,7 +16,7 @@ from typing import Any
 from vigie.events import Event
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.engine import KpiEngine, Series, to_us
-from vigie.kpi.metrics import NO_GROUP, Filter, accessor
+from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
 from vigie.rules.definitions import Rule
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -44,6 +44,10 @@ class Outcome:
 
     evaluated: set[str] = field(default_factory=set)
     findings: dict[str, Finding] = field(default_factory=dict)
+
+
+def _label(value: Any) -> str:
+    return MISSING if value is None else str(value)
 
 
 def _iso(us: int | None) -> str | None:
@@ -198,7 +202,7 @@ class SlaTracker:
                 key = self.key(event)
                 if key is None or str(key) in self.closed or str(key) in self.open_items:
                     continue
-                labels = {name: str(read(event) or "") for name, read in self.readers}
+                labels = {name: _label(read(event)) for name, read in self.readers}
                 group = "|".join(labels.values()) if labels else NO_GROUP
                 self.open_items[str(key)] = (to_us(event.timestamp), group, labels, event.offset)
 
@@ -253,7 +257,7 @@ class AbsenceTracker:
         for event in events:
             if not self.matches(event):
                 continue
-            labels = {name: str(read(event) or "") for name, read in self.readers}
+            labels = {name: _label(read(event)) for name, read in self.readers}
             group = "|".join(labels.values()) if labels else NO_GROUP
             at = to_us(event.received_at)
             seen = self.last_seen.get(group)
