@@ -30,6 +30,12 @@ from vigie.log import ProcessorRunner, SqlEventLog
 
 Progress = Callable[[int], None]
 ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+FORMATS = {
+    "country": "an ISO 3166-1 alpha-2 country code (e.g. BE, FR) / un code pays",
+    "currency": "an ISO 4217 currency code (e.g. EUR) / un code devise",
+    "nace": "a NACE Rev. 2 code (e.g. 62.01, or section J) / un code NACE",
+    "email": "an e-mail address / une adresse e-mail",
+}
 
 
 class RowError(msgspec.Struct, kw_only=True, frozen=True):
@@ -83,11 +89,16 @@ def render(entity: Entity, rows: Iterable[ReadBase]) -> str:
     return out.getvalue()
 
 
-def _reason(exc: pydantic.ValidationError) -> str:
+def _reason(entity: Entity, exc: pydantic.ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "row"
-        parts.append(f"{where}: {error['msg']}")
+        message = error["msg"]
+        hint = FORMATS.get(str(error["loc"][0])) if error["loc"] else None
+        if error["type"] == "string_pattern_mismatch" and hint:
+            # "should match pattern '^[A-Z]{2}$'" helps nobody; say what is expected.
+            message = f"{error['input']!r} is not {hint}"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 
@@ -136,7 +147,7 @@ def parse(
             try:
                 model = entity.create.model_validate(values)
             except pydantic.ValidationError as exc:
-                problem = _reason(exc)
+                problem = _reason(entity, exc)
         if problem is not None:
             errors.append(RowError(line=start, reason=problem))
             continue
