@@ -163,17 +163,16 @@ def parse(
     return good, errors
 
 
-def import_csv(
+def plan_import(
     *,
     engine: sa.Engine,
     entity: Entity,
     text: str,
     actor: Actor,
     now: datetime,
-    config: CrmConfig | None = None,
     progress: Progress | None = None,
-) -> ImportReport:
-    """Check a whole file, then append it as CRM events in one transaction and apply them."""
+) -> tuple[ImportReport, list[Event]]:
+    """Check a whole file; the report, and the CRM events to append when it has no error."""
     report = ImportReport(entity=entity.name)
     good, errors = parse(entity, text)
     ids_in_file: set[str] = set()
@@ -216,9 +215,28 @@ def import_csv(
             if progress is not None:
                 progress(1)
     if errors:
-        return ImportReport(entity=entity.name, errors=sorted(errors, key=lambda e: e.line))
+        return ImportReport(entity=entity.name, errors=sorted(errors, key=lambda e: e.line)), []
+    return report, events
+
+
+def import_csv(
+    *,
+    engine: sa.Engine,
+    entity: Entity,
+    text: str,
+    actor: Actor,
+    now: datetime,
+    config: CrmConfig | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Check a whole file, then append it as CRM events in one transaction and apply them
+    (for the command line; the server appends through its writer and waits for its runner)."""
+    report, events = plan_import(
+        engine=engine, entity=entity, text=text, actor=actor, now=now, progress=progress
+    )
+    if not report.ok:
+        return report
     log = SqlEventLog(engine)
     log.append(events, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now)
-    runner = ProcessorRunner(log, [CrmProcessor(engine, config)])
-    runner.run_once()
+    ProcessorRunner(log, [CrmProcessor(engine, config)]).run_once()
     return report
