@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from vigie.ai.cli import leads_app, prospects_app
 from vigie.config import ConfigError
 from vigie.settings import Settings, build_settings
 
@@ -26,6 +27,8 @@ bench_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.add_typer(prospects_app, name="prospects")
+app.add_typer(leads_app, name="leads")
 
 console = Console()
 err = Console(stderr=True)
@@ -121,22 +124,31 @@ def demo(
 
 @app.command()
 def simulate(
-    scenario: Annotated[str, typer.Argument(help="Scenario: lunch.")] = "lunch",
+    scenario: Annotated[str, typer.Argument(help="Scenario: lunch or deals.")] = "lunch",
     out: Annotated[
         Path | None, typer.Option(help="Write JSON lines here instead of stdout.")
     ] = None,
     visitors: Annotated[int, typer.Option(help="Visitors to simulate.")] = 2000,
     day: Annotated[str | None, typer.Option(help="Day of the scenario, YYYY-MM-DD.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    deals: Annotated[int, typer.Option(help="Closed deals (scenario deals).")] = 5000,
 ) -> None:
-    """Write a simulated scenario as Segment messages, one JSON object per line.
+    """Write a simulated scenario: lunch as Segment messages (JSON lines), deals as a CRM
+    deal history with outcomes (CSV, or Parquet when --out ends in .parquet).
 
-    Example: vigie simulate lunch --visitors 500 --out lunch.jsonl
+    Example: vigie simulate deals --deals 5000 --out deals.csv
     """
     from vigie.simulate import LunchCampaign
 
+    if scenario == "deals":
+        from vigie.ai.cli import simulate_deals
+
+        simulate_deals(
+            out, deals=deals, seed=seed, day=date.fromisoformat(day) if day else None
+        )
+        return
     if scenario != "lunch":
-        err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch")
+        err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch, deals")
         raise typer.Exit(2)
     the_day = date.fromisoformat(day) if day else date.today()
     stream = LunchCampaign(day=the_day, visitors=visitors, seed=seed).messages()
@@ -190,6 +202,32 @@ def bench_ingest(
         batch=batch,
         db_url=db,
         console=console,
+    )
+    if as_json:
+        print(json.dumps(figures))
+
+
+@bench_app.command("scoring")
+def bench_scoring(
+    rows: Annotated[int, typer.Option(help="Prospects to generate and score.")] = 2_000_000,
+    top: Annotated[int, typer.Option(help="Leads to explain and assign.")] = 10_000,
+    reps: Annotated[int, typer.Option(help="Salespeople to assign them to.")] = 20,
+    baseline: Annotated[
+        bool, typer.Option(help="Also time the pandas + scikit-learn baseline.")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Generate prospects, score them all, rank, explain the top and assign them to reps,
+    beside the same job written plainly with pandas and scikit-learn.
+
+    Example: vigie bench scoring --rows 12000000 --json
+    """
+    from vigie.bench.scoring import run_scoring_bench
+
+    figures = run_scoring_bench(
+        rows=rows, top=top, reps=reps, baseline=baseline, console=console
     )
     if as_json:
         print(json.dumps(figures))

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from vigie.ai.config import AiConfig
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
 )
@@ -37,6 +39,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = None
     sources: list[Source] = []
+    ai: AiConfig = msgspec.field(default_factory=AiConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""

@@ -1,8 +1,8 @@
 """Giving the best leads to the reps most likely to convert them, within each one's capacity.
 
-The value of giving lead i to rep j is the expected conversion `p_i * a_ij / s_i`: the
-lead's calibrated probability scaled by how much better (or worse) the rep does in the
-lead's segment than the segment does overall. Maximising the total under capacities is a
+The value of giving lead i to rep j is the expected conversion: the lead's calibrated
+probability p_i moved, in odds, by how much better (or worse) the rep converts in the lead's
+segment (a_ij) than the segment does overall (s_i): odds(p_i) * odds(a_ij) / odds(s_i). Maximising the total under capacities is a
 transportation problem, solved exactly as a min-cost flow; it reaches the same optimum as
 `linear_sum_assignment` on one column per capacity slot (kept for checks), at a fraction of
 the size (values are rounded to 1e-6).
@@ -53,6 +53,19 @@ def optimal(values: np.ndarray, capacities: np.ndarray) -> np.ndarray:
     return np.where(taken.max(axis=1) > 0, taken.argmax(axis=1), -1).astype(np.int64)
 
 
+def expected_conversion(
+    probability: np.ndarray, rep_rate: np.ndarray, segment_rate: np.ndarray
+) -> np.ndarray:
+    """(leads, reps) expected conversions: each lead's odds scaled by each rep's odds ratio."""
+
+    def odds(p: np.ndarray) -> np.ndarray:
+        clipped = np.clip(p, 1e-4, 1 - 1e-4)
+        return clipped / (1 - clipped)
+
+    scaled = odds(probability)[:, None] * odds(rep_rate) / odds(segment_rate)
+    return scaled / (1 + scaled)
+
+
 def optimal_by_slots(values: np.ndarray, capacities: np.ndarray) -> np.ndarray:
     """The same optimum by `linear_sum_assignment` over capacity slots (small problems)."""
     slots = np.repeat(np.arange(values.shape[1]), capacities)
@@ -80,8 +93,7 @@ def assign(
     names = [r.name for r in reps]
     rate, segment = affinity.rates(names, leads)
     probability = leads["probability"].to_numpy()
-    lift = np.clip(rate / np.maximum(segment, 1e-6), 0.2, 5.0)
-    values = probability[:, None] * lift
+    values = expected_conversion(probability, rate, segment)
     chosen = optimal(values, np.array([r.capacity for r in reps]))
     rows = np.arange(leads.height)
     picked = np.where(chosen >= 0, chosen, 0)

@@ -171,7 +171,7 @@ def train(
     x = encoder.matrix(frame)
     booster = _fit(x, y, encoder, split, seed)
     raw_cal = np.asarray(booster.predict(x[split.calibration]))
-    calibration = _isotonic(raw_cal, y[split.calibration])
+    calibration = _calibrate(raw_cal, y[split.calibration])
     model = Model(
         booster=booster,
         encoder=encoder,
@@ -203,14 +203,31 @@ def _fit(x: np.ndarray, y: np.ndarray, encoder: Encoder, split: Split, seed: int
     )
 
 
-def _isotonic(raw: np.ndarray, y: np.ndarray) -> Calibration:
-    from sklearn.isotonic import IsotonicRegression
+ISOTONIC_MIN_ROWS = 1000
+ISOTONIC_MIN_POSITIVES = 50
 
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
-    return Calibration(
-        x=np.asarray(iso.X_thresholds_, dtype=np.float64),
-        y=np.asarray(iso.y_thresholds_, dtype=np.float64),
-    )
+
+def _calibrate(raw: np.ndarray, y: np.ndarray) -> Calibration:
+    """Isotonic regression on a large enough slice, Platt's sigmoid on a small one.
+
+    Isotonic regression overfits the extremes of a small slice (a top bin of only wins
+    would read as certainty), as scikit-learn's guide warns; both are kept as a monotone
+    piecewise-linear map so that applying them is one `np.interp`.
+    """
+    if len(y) >= ISOTONIC_MIN_ROWS and y.sum() >= ISOTONIC_MIN_POSITIVES:
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+        return Calibration(
+            x=np.asarray(iso.X_thresholds_, dtype=np.float64),
+            y=np.asarray(iso.y_thresholds_, dtype=np.float64),
+        )
+    from sklearn.linear_model import LogisticRegression
+
+    platt = LogisticRegression(C=1e4).fit(logit(raw)[:, None], y)
+    grid = np.concatenate([[0.0], np.quantile(raw, np.linspace(0, 1, 101)), [1.0]])
+    grid = np.unique(grid)
+    return Calibration(x=grid, y=platt.predict_proba(logit(grid)[:, None])[:, 1])
 
 
 def importance(model: Model) -> dict[str, float]:
@@ -232,7 +249,7 @@ def _card(
 ) -> dict[str, Any]:
     return {
         "version": "unsaved",
-        "algorithm": "LightGBM gradient-boosted trees, isotonic calibration on a held-out slice",
+        "algorithm": "LightGBM gradient-boosted trees, calibrated (isotonic, or Platt on a small slice) on a held-out slice",
         "source": source,
         "target": target,
         "time_column": time_column,

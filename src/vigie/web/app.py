@@ -15,7 +15,7 @@ from vigie.clock import Clock
 from vigie.ingest.http import router as ingest_router
 from vigie.log import Processor
 from vigie.settings import Settings
-from vigie.web import api_events
+from vigie.web import api_events, api_leads
 from vigie.web.runtime import Runtime
 
 
@@ -48,6 +48,7 @@ def create_app(
     app.state.ingestor = runtime.ingestor
     app.include_router(ingest_router)
     app.include_router(api_events.router)
+    app.include_router(api_leads.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
