@@ -22,7 +22,7 @@ from vigie.ai.assignment import assign
 from vigie.ai.models import Model
 from vigie.ai.prospects import partitions
 from vigie.ai.reps import Rep
-from vigie.ai.scoring import Scored, factors, factors_json, score_base
+from vigie.ai.scoring import Scored, factors, score_base
 
 LEADS_FILE = "leads.parquet"
 SUMMARY_FILE = "summary.json"
@@ -63,7 +63,7 @@ def run_leads(
     )
     step("explain")
     top = scored.top.with_row_index("rank", offset=1)
-    top = top.with_columns(factors_json(factors(model, top)))
+    top = top.with_columns(factors(model, top))
     step("assign")
     fitted = affinity_mod.estimate(history)
     leads = assign(top, reps, fitted, now=now)
@@ -96,7 +96,7 @@ def read_summary(out: Path) -> dict[str, Any]:
 def lead_record(row: dict[str, Any]) -> dict[str, Any]:
     """One lead as plain JSON-ready data, factors decoded."""
     record = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-    record["factors"] = json.loads(row["factors"]) if row.get("factors") else []
+    record["factors"] = list(row.get("factors") or [])
     for key, value in list(record.items()):
         if isinstance(value, float) and value != value:
             record[key] = None

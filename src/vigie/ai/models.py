@@ -22,7 +22,7 @@ from vigie.ai.features import Encoder, Split, detect_features, split_rows, targe
 
 PARAMS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.05,
+    "learning_rate": 0.1,
     "num_leaves": 15,
     "min_data_in_leaf": 40,
     "feature_fraction": 0.9,

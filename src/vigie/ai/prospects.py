@@ -136,7 +136,7 @@ class Truth:
     @classmethod
     def make(cls, seed: int) -> Truth:
         rng = np.random.default_rng(seed + 1_000_003)
-        sector = rng.normal(0.0, 0.55, len(SECTORS))
+        sector = rng.normal(0.0, 0.7, len(SECTORS))
         size = np.array([-0.5, 0.35, 0.25, -0.2])
         region = rng.normal(0.0, 0.3, len(REGIONS))
         return cls(sector=sector, size=size, region=region)
@@ -157,32 +157,38 @@ class Truth:
             - 0.5 * (age < 2)
             + 0.25 * ((age >= 5) & (age <= 25))
             + 0.30 * (rev_per_head - 4.7)
-            + rng.normal(0.0, 0.9, len(age))
+            + rng.normal(0.0, 0.6, len(age))
         )
+
+
+def _pick(u: np.ndarray, weights: list[float]) -> np.ndarray:
+    """Categorical draws from uniforms `u` with the given weights (inverse CDF)."""
+    cdf = np.cumsum(_norm(weights)).astype(np.float32)
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(weights) - 1)
 
 
 def generate_coded(rows: int, *, seed: int) -> dict[str, np.ndarray]:
     """The base's attributes as integer codes and numbers (fast; no strings yet)."""
     rng = np.random.default_rng(seed)
-    region = rng.choice(len(REGIONS), rows, p=_norm([r[2] for r in REGIONS]))
+    u = rng.random((12, rows), dtype=np.float32)
+    z = rng.standard_normal((2, rows), dtype=np.float32)
+    region = _pick(u[0], [r[2] for r in REGIONS])
     country = np.array([COUNTRIES.index(r[1]) for r in REGIONS])[region]
-    nace = rng.choice(len(SECTORS), rows, p=_norm([s[3] for s in SECTORS]))
-    employees = np.minimum(np.floor(rng.lognormal(0.6, 1.35, rows)), 20_000).astype(np.int32)
-    revenue = (
-        np.maximum(employees, 1) * 110.0 * rng.lognormal(0.0, 0.6, rows)
-    ).astype(np.float32)
-    age = np.minimum(rng.exponential(13.0, rows), 150).astype(np.int16)
-    be_forms = rng.choice(4, rows, p=[0.62, 0.18, 0.08, 0.12])
-    fr_forms = rng.choice(4, rows, p=[0.45, 0.30, 0.20, 0.05]) + 4
+    nace = _pick(u[1], [s[3] for s in SECTORS])
+    employees = np.minimum(np.floor(np.exp(0.6 + 1.35 * z[0])), 20_000).astype(np.int32)
+    revenue = (np.maximum(employees, 1) * 110.0 * np.exp(0.6 * z[1])).astype(np.float32)
+    age = np.minimum(rng.standard_exponential(rows, dtype=np.float32) * 13.0, 150).astype(np.int16)
+    be_forms = _pick(u[2], [0.62, 0.18, 0.08, 0.12])
+    fr_forms = _pick(u[2], [0.45, 0.30, 0.20, 0.05]) + 4
     legal_form = np.where(country == 0, be_forms, fr_forms)
     size = size_band_of(employees)
-    website = rng.random(rows) < (0.45 + 0.12 * size)
-    ecommerce = website & (rng.random(rows) < 0.25)
-    cms = np.where(website, rng.choice(4, rows, p=[0.45, 0.15, 0.15, 0.25]) + 1, 0)
-    uses_crm = rng.random(rows) < (0.15 + 0.12 * size)
-    email_ok = rng.random(rows) < 0.72
-    phone_ok = rng.random(rows) < 0.85
-    legal_basis = rng.choice(3, rows, p=[0.82, 0.08, 0.10])
+    website = u[3] < (0.45 + 0.12 * size)
+    ecommerce = website & (u[4] < 0.25)
+    cms = np.where(website, _pick(u[5], [0.45, 0.15, 0.15, 0.25]) + 1, 0)
+    uses_crm = u[6] < (0.15 + 0.12 * size)
+    email_ok = u[7] < 0.72
+    phone_ok = u[8] < 0.85
+    legal_basis = _pick(u[9], [0.82, 0.08, 0.10])
     return {
         "nace": nace,
         "size_band": size,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -188,7 +187,7 @@ def build_report(
         flagged_total += flagged
     explained = []
     for row in leads.head(25).iter_rows(named=True):
-        factors = json.loads(row["factors"]) if row.get("factors") else []
+        factors = row.get("factors") or []
         text = "; ".join(
             f"{feature_name(f['feature'], 'en')}={f['value']} ({f['contribution']:+.2f})"
             for f in factors

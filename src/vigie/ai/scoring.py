@@ -8,7 +8,6 @@ keeps the partition's best candidates with the aggregates the bias report needs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -211,27 +210,39 @@ def score_base(
         client.close()
 
 
-def factors(model: Model, frame: pl.DataFrame, *, n: int = 4) -> list[list[dict[str, Any]]]:
-    """Each row's `n` strongest reasons (LightGBM pred_contrib, in log-odds), strongest first."""
+def factors(model: Model, frame: pl.DataFrame, *, n: int = 4) -> pl.Series:
+    """Each row's `n` strongest reasons, strongest first, as a list of
+    {feature, value, contribution} (LightGBM pred_contrib, in log-odds)."""
+    dtype = pl.List(
+        pl.Struct({"feature": pl.String, "value": pl.String, "contribution": pl.Float64})
+    )
     if frame.height == 0:
-        return []
+        return pl.Series("factors", [], dtype=dtype)
     x = model.encoder.matrix(frame)
     contrib = model.contributions(x)[:, :-1]
     order = np.argsort(-np.abs(contrib), axis=1)[:, :n]
-    out = []
-    for i in range(frame.height):
-        row = []
-        for j in order[i]:
-            row.append(
-                {
-                    "feature": model.encoder.features[j].name,
-                    "value": model.encoder.label(int(j), float(x[i, j])),
-                    "contribution": round(float(contrib[i, j]), 4),
-                }
-            )
-        out.append(row)
-    return out
-
-
-def factors_json(rows: list[list[dict[str, Any]]]) -> pl.Series:
-    return pl.Series("factors", [json.dumps(r, ensure_ascii=False) for r in rows], pl.String)
+    rows = np.arange(frame.height)[:, None]
+    labels = np.empty(x.shape, dtype=object)
+    for j, feature in enumerate(model.encoder.features):
+        column = pl.Series(x[:, j])
+        if feature.kind == "categorical":
+            names = pl.Series(list(feature.categories) + ["?"])
+            text = names.gather(column.fill_nan(len(feature.categories)).cast(pl.Int64))
+        else:
+            text = column.round(2).cast(pl.String).str.replace(r"\.0$", "").fill_null("?")
+            text = text.replace("NaN", "?")
+        labels[:, j] = text.to_numpy()
+    names = np.array(model.encoder.names, dtype=object)
+    long = pl.DataFrame(
+        {
+            "row": np.repeat(np.arange(frame.height), order.shape[1]),
+            "feature": names[order].ravel(),
+            "value": labels[rows, order].ravel(),
+            "contribution": np.round(contrib[rows, order], 4).ravel(),
+        },
+        schema_overrides={"feature": pl.String, "value": pl.String},
+    )
+    grouped = long.group_by("row", maintain_order=True).agg(
+        pl.struct("feature", "value", "contribution").alias("factors")
+    )
+    return grouped["factors"].cast(dtype)
