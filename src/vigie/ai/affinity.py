@@ -121,7 +121,8 @@ def estimate(deals: pl.DataFrame, *, won: str = "won") -> Affinity:
         *[pl.col(c).cast(pl.String) for c in SEGMENT],
         pl.col(won).cast(pl.Int64).alias("won"),
     )
-    global_rate = float(data["won"].mean() or 0.0)
+    # Laplace's rule keeps every prior strictly between 0 and 1, even with no win at all.
+    global_rate = (float(data["won"].sum()) + 1.0) / (data.height + 2.0)
     sectors = data.group_by("nace").agg(deals=pl.len(), wins=pl.col("won").sum())
     s_strength = prior_strength(
         sectors["wins"].to_numpy(), sectors["deals"].to_numpy(), np.full(sectors.height, global_rate)
