@@ -143,9 +143,7 @@ def simulate(
     if scenario == "deals":
         from vigie.ai.cli import simulate_deals
 
-        simulate_deals(
-            out, deals=deals, seed=seed, day=date.fromisoformat(day) if day else None
-        )
+        simulate_deals(out, deals=deals, seed=seed, day=date.fromisoformat(day) if day else None)
         return
     if scenario != "lunch":
         err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch, deals")
@@ -226,9 +224,7 @@ def bench_scoring(
     """
     from vigie.bench.scoring import run_scoring_bench
 
-    figures = run_scoring_bench(
-        rows=rows, top=top, reps=reps, baseline=baseline, console=console
-    )
+    figures = run_scoring_bench(rows=rows, top=top, reps=reps, baseline=baseline, console=console)
     if as_json:
         print(json.dumps(figures))
 

@@ -59,7 +59,15 @@ def test_unseen_segment_falls_back_to_sector() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["01.13", "47.11"]), st.booleans()), min_size=1, max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]), st.sampled_from(["01.13", "47.11"]), st.booleans()
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
 def test_rates_lie_inside_their_interval(rows: list[tuple[str, str, bool]]) -> None:
     """Every smoothed rate is a probability inside its own credible interval."""
     table = estimate(deals(rows)).table()

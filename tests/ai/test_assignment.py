@@ -27,7 +27,9 @@ def total(values: np.ndarray, chosen: np.ndarray) -> float:
     st.lists(st.integers(0, 8), min_size=1, max_size=5),
     st.integers(0, 10_000),
 )
-def test_min_cost_flow_matches_linear_sum_assignment(leads: int, caps: list[int], seed: int) -> None:
+def test_min_cost_flow_matches_linear_sum_assignment(
+    leads: int, caps: list[int], seed: int
+) -> None:
     """The flow solution reaches linear_sum_assignment's optimum on capacity slots."""
     values = np.random.default_rng(seed).random((leads, len(caps))) + 0.01
     capacities = np.array(caps)
@@ -35,7 +37,9 @@ def test_min_cost_flow_matches_linear_sum_assignment(leads: int, caps: list[int]
     load = np.bincount(chosen[chosen >= 0], minlength=len(caps))
     assert (load <= capacities).all()
     assert (chosen >= 0).sum() == min(leads, sum(caps))
-    assert np.isclose(total(values, chosen), total(values, optimal_by_slots(values, capacities)), atol=1e-4)
+    assert np.isclose(
+        total(values, chosen), total(values, optimal_by_slots(values, capacities)), atol=1e-4
+    )
 
 
 def test_expected_conversion_moves_with_rep_skill() -> None:

@@ -48,7 +48,10 @@ def test_explain_names_factors_and_reason(scored_data: Path) -> None:
     """`leads explain` prints the lead's factors and why it went to its rep, in French."""
     leads = pl.read_parquet(scored_data / "leads" / "leads.parquet")
     first = leads.row(0, named=True)
-    result = runner.invoke(app, ["leads", "explain", str(first["company_id"]), "--lang", "fr", "--data", str(scored_data)])
+    result = runner.invoke(
+        app,
+        ["leads", "explain", str(first["company_id"]), "--lang", "fr", "--data", str(scored_data)],
+    )
     assert result.exit_code == 0, result.output
     assert "conversion attendue" in result.output
     assert first["name"] in result.output
@@ -79,7 +82,7 @@ def test_today_and_profile(scored_data: Path) -> None:
 
 
 def test_train_from_a_bank_marketing_like_csv(tmp_path: Path) -> None:
-    """A `;`-separated export with a yes/no target, text and missing values trains and reports AUC."""
+    """A `;`-separated export (yes/no target, text, missing values) trains and reports AUC."""
     rng = np.random.default_rng(3)
     n = 2500
     age = rng.integers(18, 95, n)
@@ -91,17 +94,21 @@ def test_train_from_a_bank_marketing_like_csv(tmp_path: Path) -> None:
     lines = ["age;job;duration;pdays;balance;y"]
     for i in range(n):
         balance = "" if i % 17 == 0 else str(int(rng.normal(1500, 900)))
-        lines.append(f"{age[i]};\"{job[i]}\";{duration[i]:.0f};{pdays[i]};{balance};\"{y[i]}\"")
+        lines.append(f'{age[i]};"{job[i]}";{duration[i]:.0f};{pdays[i]};{balance};"{y[i]}"')
     csv = tmp_path / "bank.csv"
     csv.write_text("\n".join(lines) + "\n")
     data = tmp_path / "ai"
-    result = runner.invoke(app, ["leads", "train", "--from-csv", str(csv), "--target", "y", "--data", str(data)])
+    result = runner.invoke(
+        app, ["leads", "train", "--from-csv", str(csv), "--target", "y", "--data", str(data)]
+    )
     assert result.exit_code == 0, result.output
     card = json.loads((data / "models" / "v0001" / "card.json").read_text())
     assert card["split"] == "random stratified"
     assert {f["name"] for f in card["features"]} == {"age", "job", "duration", "pdays", "balance"}
     assert card["metrics"]["auc"] > 0.75
-    bad = runner.invoke(app, ["leads", "train", "--from-csv", str(csv), "--target", "nope", "--data", str(data)])
+    bad = runner.invoke(
+        app, ["leads", "train", "--from-csv", str(csv), "--target", "nope", "--data", str(data)]
+    )
     assert bad.exit_code == 1 and "'nope' is not a column" in bad.output
 
 

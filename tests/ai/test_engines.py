@@ -22,8 +22,12 @@ def test_dask_cluster_matches_local(world: World) -> None:
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         remote = score_base(
-            partitions(world.base), model, customers=customers, top_k=200,
-            engine="dask", scheduler=cluster.scheduler_address,
+            partitions(world.base),
+            model,
+            customers=customers,
+            top_k=200,
+            engine="dask",
+            scheduler=cluster.scheduler_address,
         )
     assert remote.top["company_id"].to_list() == local.top["company_id"].to_list()
     assert remote.top["probability"].to_list() == local.top["probability"].to_list()

@@ -18,7 +18,9 @@ def bank_like(n: int = 400) -> pl.DataFrame:
             "client_id": [f"C{i:05d}" for i in range(n)],
             "age": rng.integers(18, 90, n),
             "job": rng.choice(["admin.", "technician", "management", "unknown"], n),
-            "balance": pl.Series(np.where(rng.random(n) < 0.1, np.nan, rng.normal(1000, 500, n))).fill_nan(None),
+            "balance": pl.Series(
+                np.where(rng.random(n) < 0.1, np.nan, rng.normal(1000, 500, n))
+            ).fill_nan(None),
             "housing": rng.choice(["yes", "no"], n),
             "constant": ["x"] * n,
             "y": rng.choice(["yes", "no"], n, p=[0.2, 0.8]),
@@ -30,7 +32,12 @@ def test_detects_kinds_and_skips_ids() -> None:
     """Text becomes categorical, numbers numeric; identifiers and constants are left out."""
     encoder = detect_features(bank_like(), exclude={"y"})
     kinds = {f.name: f.kind for f in encoder.features}
-    assert kinds == {"age": "numeric", "job": "categorical", "balance": "numeric", "housing": "categorical"}
+    assert kinds == {
+        "age": "numeric",
+        "job": "categorical",
+        "balance": "numeric",
+        "housing": "categorical",
+    }
 
 
 def test_matrix_keeps_missing_and_unknown_as_nan() -> None:
@@ -56,7 +63,9 @@ def test_time_split_trains_on_the_past() -> None:
     """With a time column every training row is older than every test row."""
     n = 300
     start = date(2025, 1, 1)
-    frame = pl.DataFrame({"d": [start + timedelta(days=int(i)) for i in np.random.default_rng(1).permutation(n)]})
+    frame = pl.DataFrame(
+        {"d": [start + timedelta(days=int(i)) for i in np.random.default_rng(1).permutation(n)]}
+    )
     split = split_rows(frame, np.zeros(n, dtype=np.int8), time_column="d")
     days = frame["d"].to_numpy()
     assert days[split.train].max() < days[split.calibration].min()

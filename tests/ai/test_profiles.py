@@ -12,13 +12,15 @@ from .conftest import World
 
 
 def test_profile_names_the_sector_that_sells() -> None:
-    """When food retail converts and little else does, the first trait says so, in both languages."""
+    """When only food retail converts, the first trait says so, in both languages."""
     rng = np.random.default_rng(1)
     n = 4000
     nace = rng.choice(["47.11", "41.20", "70.22", "96.02"], n)
     email = rng.random(n)
     won = rng.random(n) < np.where(nace == "47.11", 0.45, 0.08)
-    frame = pl.DataFrame({"nace": nace, "noise": rng.normal(size=n), "won": won, "email_reply_rate": email + won})
+    frame = pl.DataFrame(
+        {"nace": nace, "noise": rng.normal(size=n), "won": won, "email_reply_rate": email + won}
+    )
     model = models.train(frame, target="won", features=["nace", "noise"])
     profile = ideal_customer_profile(model, frame)
     first = profile.traits[0]

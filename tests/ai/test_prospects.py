@@ -32,7 +32,11 @@ def test_generator_is_deterministic_and_in_schema() -> None:
 def test_partitions_have_distinct_ids(tmp_path: Path) -> None:
     """A base is written as several Parquet partitions whose company ids never collide."""
     paths = generate_base(tmp_path, rows=2500, seed=1, rows_per_partition=1000)
-    assert [p.name for p in paths] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert [p.name for p in paths] == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
     frame = pl.concat([pl.read_parquet(p) for p in partitions(tmp_path)])
     assert frame.height == 2500
     assert frame["company_id"].n_unique() == 2500
@@ -42,10 +46,14 @@ def test_size_band_matches_employees() -> None:
     """Each company's size band is the band of its head count."""
     frame = generate_partition(0, 2000, seed=2)
     bands = frame.select(
-        pl.when(pl.col("employees") < 10).then(pl.lit("0-9"))
-        .when(pl.col("employees") < 50).then(pl.lit("10-49"))
-        .when(pl.col("employees") < 250).then(pl.lit("50-249"))
-        .otherwise(pl.lit("250+")).alias("b")
+        pl.when(pl.col("employees") < 10)
+        .then(pl.lit("0-9"))
+        .when(pl.col("employees") < 50)
+        .then(pl.lit("10-49"))
+        .when(pl.col("employees") < 250)
+        .then(pl.lit("50-249"))
+        .otherwise(pl.lit("250+"))
+        .alias("b")
     )["b"]
     assert (bands == frame["size_band"].cast(pl.String)).all()
 
@@ -59,7 +67,9 @@ def test_import_maps_and_converts(tmp_path: Path) -> None:
         "0987.654.321;Garage Martin;FR;consent;;non\n",
         encoding="utf-8",
     )
-    mapping = parse_mapping("vat=company_id,nom=name,pays=country,base=legal_basis,staff=employees,web=has_website")
+    mapping = parse_mapping(
+        "vat=company_id,nom=name,pays=country,base=legal_basis,staff=employees,web=has_website"
+    )
     rows, paths = import_prospects(csv, tmp_path / "base", mapping=mapping)
     frame = pl.read_parquet(paths[0])
     assert rows == 2

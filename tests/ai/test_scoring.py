@@ -44,7 +44,9 @@ def test_merging_partitions_equals_scoring_the_whole(world: World) -> None:
     """Partition results merged give the same top and counts as one big frame."""
     paths = partitions(world.base)
     customers = customer_ids(world.history)
-    parts = [score_frame(pl.read_parquet(p), world.model, customers=customers, top_k=100) for p in paths]
+    parts = [
+        score_frame(pl.read_parquet(p), world.model, customers=customers, top_k=100) for p in paths
+    ]
     merged = merge(parts, top_k=100)
     whole = score_frame(pl.read_parquet(paths), world.model, customers=customers, top_k=100)
     assert merged.top["company_id"].to_list() == whole.top["company_id"].to_list()
@@ -57,7 +59,10 @@ def test_local_engine_over_the_base(world: World) -> None:
     """score_base reports every partition's rows through its callback."""
     seen: list[int] = []
     result = score_base(
-        partitions(world.base), world.model, customers=customer_ids(world.history), top_k=20,
+        partitions(world.base),
+        world.model,
+        customers=customer_ids(world.history),
+        top_k=20,
         on_partition=seen.append,
     )
     assert sum(seen) == result.rows == 9000

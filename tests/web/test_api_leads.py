@@ -26,7 +26,9 @@ def ai_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An AI data directory holding one lead run."""
     section = AiConfig(data_dir=str(tmp_path_factory.mktemp("api") / "ai"))
     generate_base(section.base_dir, rows=4000, seed=5, rows_per_partition=2000)
-    history = history_for_base(first_partition_rows=2000, seed=5, deals=1500, end=date(2026, 11, 1), reps=4)
+    history = history_for_base(
+        first_partition_rows=2000, seed=5, deals=1500, end=date(2026, 11, 1), reps=4
+    )
     model = models.train(history, target="won", time_column="closed_at", features=FEATURES)
     models.save(model, section.models_dir, trained_at=datetime(2026, 11, 2, tzinfo=UTC))
     reps = [Rep(name=n, capacity=10) for n in sorted(history["rep"].unique().to_list())]
@@ -34,13 +36,17 @@ def ai_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         base=section.base_dir, model=model, history=history, reps=reps,
         now=datetime(2026, 11, 30, 9, 0, tzinfo=UTC), top_k=60,
     )  # fmt: skip
-    write_run(section.run_dir, leads, scored, extra={"model": model.version, "run_at": "2026-11-30"})
+    write_run(
+        section.run_dir, leads, scored, extra={"model": model.version, "run_at": "2026-11-30"}
+    )
     return Path(section.data_dir)
 
 
 def test_leads_api(db_url: str, ai_dir: Path) -> None:
     """The API lists leads best first with their rep and factors, and serves one lead by id."""
-    config = Config(sources=[Source(name="web", write_key=WRITE_KEY)], ai=AiConfig(data_dir=str(ai_dir)))
+    config = Config(
+        sources=[Source(name="web", write_key=WRITE_KEY)], ai=AiConfig(data_dir=str(ai_dir))
+    )
     app = create_app(Settings(db_url=db_url, config=config))
     with BackgroundServer(app, port=free_port()) as server:
         listing = httpx.get(f"{server.url}/api/leads", params={"limit": 20}).json()
@@ -60,7 +66,9 @@ def test_leads_api(db_url: str, ai_dir: Path) -> None:
 
 def test_no_run_yet_is_404(tmp_path: Path) -> None:
     """Before any scoring run the API says so with 404 instead of failing."""
-    config = Config(sources=[Source(name="web", write_key=WRITE_KEY)], ai=AiConfig(data_dir=str(tmp_path)))
+    config = Config(
+        sources=[Source(name="web", write_key=WRITE_KEY)], ai=AiConfig(data_dir=str(tmp_path))
+    )
     app = create_app(Settings(db_url=f"sqlite:///{tmp_path}/v.db", config=config))
     with BackgroundServer(app, port=free_port()) as server:
         response = httpx.get(f"{server.url}/api/leads")

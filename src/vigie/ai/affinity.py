@@ -39,9 +39,7 @@ def prior_strength(wins: np.ndarray, deals: np.ndarray, mean: np.ndarray) -> flo
     return float(np.clip(spread / real - 1, 2.0, 200.0))
 
 
-def _posterior(
-    frame: pl.DataFrame, prior_col: str, strength: float
-) -> pl.DataFrame:
+def _posterior(frame: pl.DataFrame, prior_col: str, strength: float) -> pl.DataFrame:
     a = pl.col(prior_col) * strength + pl.col("wins")
     b = (1 - pl.col(prior_col)) * strength + (pl.col("deals") - pl.col("wins"))
     frame = frame.with_columns(alpha=a, beta=b).with_columns(
@@ -49,9 +47,9 @@ def _posterior(
     )
     lo, hi = (1 - CREDIBLE) / 2, 1 - (1 - CREDIBLE) / 2
     alpha, beta = frame["alpha"].to_numpy(), frame["beta"].to_numpy()
-    return frame.with_columns(
-        low=pl.Series(beta_dist.ppf(lo, alpha, beta)), high=pl.Series(beta_dist.ppf(hi, alpha, beta))
-    )
+    low = np.asarray(beta_dist.ppf(lo, alpha, beta), dtype=np.float64)
+    high = np.asarray(beta_dist.ppf(hi, alpha, beta), dtype=np.float64)
+    return frame.with_columns(low=pl.Series(low), high=pl.Series(high))
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,9 @@ def estimate(deals: pl.DataFrame, *, won: str = "won") -> Affinity:
     global_rate = (float(data["won"].sum()) + 1.0) / (data.height + 2.0)
     sectors = data.group_by("nace").agg(deals=pl.len(), wins=pl.col("won").sum())
     s_strength = prior_strength(
-        sectors["wins"].to_numpy(), sectors["deals"].to_numpy(), np.full(sectors.height, global_rate)
+        sectors["wins"].to_numpy(),
+        sectors["deals"].to_numpy(),
+        np.full(sectors.height, global_rate),
     )
     sectors = sectors.with_columns(
         sector_rate=(pl.col("wins") + global_rate * s_strength) / (pl.col("deals") + s_strength)

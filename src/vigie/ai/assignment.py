@@ -2,10 +2,10 @@
 
 The value of giving lead i to rep j is the expected conversion: the lead's calibrated
 probability p_i moved, in odds, by how much better (or worse) the rep converts in the lead's
-segment (a_ij) than the segment does overall (s_i): odds(p_i) * odds(a_ij) / odds(s_i). Maximising the total under capacities is a
-transportation problem, solved exactly as a min-cost flow; it reaches the same optimum as
-`linear_sum_assignment` on one column per capacity slot (kept for checks), at a fraction of
-the size (values are rounded to 1e-6).
+segment (a_ij) than the segment does overall (s_i): odds(p_i) * odds(a_ij) / odds(s_i).
+Maximising the total under capacities is a transportation problem, solved exactly as a
+min-cost flow; it reaches the same optimum as `linear_sum_assignment` on one column per
+capacity slot (kept for checks), at a fraction of the size (values are rounded to 1e-6).
 """
 
 from __future__ import annotations
@@ -60,10 +60,12 @@ def expected_conversion(
 
     def odds(p: np.ndarray) -> np.ndarray:
         clipped = np.clip(p, 1e-4, 1 - 1e-4)
-        return clipped / (1 - clipped)
+        ratio: np.ndarray = clipped / (1 - clipped)
+        return ratio
 
     scaled = odds(probability)[:, None] * odds(rep_rate) / odds(segment_rate)
-    return scaled / (1 + scaled)
+    expected: np.ndarray = scaled / (1 + scaled)
+    return expected
 
 
 def optimal_by_slots(values: np.ndarray, capacities: np.ndarray) -> np.ndarray:

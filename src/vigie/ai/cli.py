@@ -63,7 +63,9 @@ def _lang(lang: str) -> str:
 @prospects_app.command("generate")
 def prospects_generate(
     rows: Annotated[int, typer.Option(help="Prospects to generate.")] = 100_000,
-    out: Annotated[Path | None, typer.Option(help="Base directory (default DATA/prospects).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default DATA/prospects).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     partition_rows: Annotated[int, typer.Option(help="Rows per Parquet partition.")] = 1_000_000,
     deals: Annotated[
@@ -100,7 +102,8 @@ def prospects_generate(
         target = out / "history" / "deals.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         history.write_parquet(target)
-        console.print(f"{history.height:,} closed deals ({history['won'].mean():.1%} won) in {target}")
+        won = history["won"].cast(pl.Float64).sum() / max(history.height, 1)
+        console.print(f"{history.height:,} closed deals ({won:.1%} won) in {target}")
 
 
 @prospects_app.command("import")
@@ -109,7 +112,9 @@ def prospects_import(
     map: Annotated[
         str | None, typer.Option("--map", help="Column mapping: source=vigie_column,…")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Base directory (default DATA/prospects).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default DATA/prospects).")
+    ] = None,
     config: ConfigOption = None,
     data: DataOption = None,
 ) -> None:
@@ -117,7 +122,7 @@ def prospects_import(
 
     Errors name the column and the row. Required columns: company_id, country, legal_basis.
 
-    Example: vigie prospects import companies.csv --map vat=company_id,nom=name,pays=country,base=legal_basis
+    Example: vigie prospects import firms.csv --map vat=company_id,pays=country,base=legal_basis
     """
     from vigie.ai.prospects import ProspectImportError, import_prospects, parse_mapping
 
@@ -205,7 +210,12 @@ def leads_train(
     table = Table(title=f"model {model.version} ({model.card['split']} split)")
     for key in ("auc", "log_loss", "brier", "top_decile_lift", "rows", "positive_rate"):
         table.add_column(key)
-    table.add_row(*(str(m[k]) for k in ("auc", "log_loss", "brier", "top_decile_lift", "rows", "positive_rate")))
+    table.add_row(
+        *(
+            str(m[k])
+            for k in ("auc", "log_loss", "brier", "top_decile_lift", "rows", "positive_rate")
+        )
+    )
     console.print(table)
     console.print(f"saved in {path} (card.md, card.json)")
 
@@ -344,7 +354,9 @@ def leads_explain(
         raise _fail(str(exc)) from exc
     if lead is None:
         raise _fail(f"company {company_id} is not among the current leads")
-    console.print(f"[bold]{lead['name']}[/bold] ({company_id}) — score {lead['score']}, rank {lead['rank']}")
+    console.print(
+        f"[bold]{lead['name']}[/bold] ({company_id}) — score {lead['score']}, rank {lead['rank']}"
+    )
     for factor in lead["factors"]:
         sign = "+" if factor["contribution"] >= 0 else "-"
         console.print(
@@ -406,7 +418,9 @@ def leads_today(
     for name, items in todays_leads(leads, reps, now=SystemClock().now(), lang=lang).items():
         console.print(f"[bold]{name}[/bold]: {len(items)} lead(s)")
         for item in items[:10]:
-            console.print(f"  {item['name']} ({item['company_id']}) due {item['due_at']}: {item['reason']}")
+            console.print(
+                f"  {item['name']} ({item['company_id']}) due {item['due_at']}: {item['reason']}"
+            )
 
 
 @leads_app.command("affinity")
@@ -433,7 +447,7 @@ def leads_affinity(
     for row in shown.iter_rows(named=True):
         out.add_row(
             row["rep"], row["nace"], row["size_band"], row["region"], str(row["deals"]),
-            str(row["wins"]), f"{row['rate']:.1%}", f"{row['low']:.1%}–{row['high']:.1%}",
+            str(row["wins"]), f"{row['rate']:.1%}", f"{row['low']:.1%}-{row['high']:.1%}",
         )  # fmt: skip
     console.print(out)
 

@@ -67,7 +67,8 @@ class Encoder:
         table = np.array([index.get(v, -1) for v in values] + [-1], dtype=np.float32)
         table[table < 0] = np.nan
         codes = series.to_physical().fill_null(len(values)).to_numpy()
-        return table[codes]
+        column: np.ndarray = table[codes]
+        return column
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
         """All features of `frame` as an (n, k) float32 matrix."""

@@ -70,9 +70,7 @@ def run_leads(
     return leads, scored
 
 
-def write_run(
-    out: Path, leads: pl.DataFrame, scored: Scored, *, extra: dict[str, Any]
-) -> None:
+def write_run(out: Path, leads: pl.DataFrame, scored: Scored, *, extra: dict[str, Any]) -> None:
     """Keep a run in `out` (leads.parquet and summary.json)."""
     out.mkdir(parents=True, exist_ok=True)
     leads.drop("raw").write_parquet(out / LEADS_FILE)

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ class Calibration:
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         if len(self.x) == 0:
             return raw
-        return np.interp(raw, self.x, self.y)
+        return np.asarray(np.interp(raw, self.x, self.y))
 
 
 @dataclass
@@ -89,7 +90,7 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     base = float(y.mean()) if len(y) else float("nan")
     bins = []
     edges = np.quantile(p, np.linspace(0, 1, 11)) if len(p) else np.array([])
-    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
+    for lo, hi in pairwise(edges):
         inside = (p >= lo) & (p <= hi)
         if inside.any():
             bins.append(
@@ -123,7 +124,11 @@ def reference_of(encoder: Encoder, x: np.ndarray) -> dict[str, Any]:
             reference[feature.name] = {"kind": "categorical", "counts": counts.tolist()}
         else:
             finite = column[np.isfinite(column)]
-            edges = np.unique(np.quantile(finite, np.linspace(0.1, 0.9, 9))) if len(finite) else []
+            edges: list[float] = (
+                np.unique(np.quantile(finite, np.linspace(0.1, 0.9, 9))).tolist()
+                if len(finite)
+                else []
+            )
             reference[feature.name] = {
                 "kind": "numeric",
                 "edges": [float(e) for e in edges],
@@ -234,7 +239,9 @@ def importance(model: Model) -> dict[str, float]:
     """Each feature's share of the model's total gain."""
     gain = np.asarray(model.booster.feature_importance(importance_type="gain"), dtype=np.float64)
     total = gain.sum() or 1.0
-    return {name: round(float(g / total), 4) for name, g in zip(model.encoder.names, gain, strict=True)}
+    return {
+        name: round(float(g / total), 4) for name, g in zip(model.encoder.names, gain, strict=True)
+    }
 
 
 def _card(
@@ -249,7 +256,10 @@ def _card(
 ) -> dict[str, Any]:
     return {
         "version": "unsaved",
-        "algorithm": "LightGBM gradient-boosted trees, calibrated (isotonic, or Platt on a small slice) on a held-out slice",
+        "algorithm": (
+            "LightGBM gradient-boosted trees, calibrated on a held-out slice "
+            "(isotonic, or Platt on a small slice)"
+        ),
         "source": source,
         "target": target,
         "time_column": time_column,
@@ -306,7 +316,10 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "| predicted / prédit | observed / observé | rows / lignes |",
         "|---|---|---|",
-        *[f"| {b['predicted']:.3f} | {b['observed']:.3f} | {b['count']} |" for b in m["calibration"]],
+        *[
+            f"| {b['predicted']:.3f} | {b['observed']:.3f} | {b['count']} |"
+            for b in m["calibration"]
+        ],
         "",
         "## Most important features / Variables les plus importantes",
         "",
@@ -375,7 +388,7 @@ def load(path: Path) -> Model:
 
 def logit(p: np.ndarray) -> np.ndarray:
     clipped = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log(clipped / (1 - clipped))
+    return np.asarray(np.log(clipped / (1 - clipped)))
 
 
 def sigmoid(z: float) -> float:

@@ -9,6 +9,7 @@ have (answers e-mail, pays on time): won and lost accounts compared.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -87,13 +88,13 @@ def _numeric_bins(column: np.ndarray, contrib: np.ndarray) -> tuple[str, float] 
         return max(means, key=lambda m: m[1])
     edges = np.unique(np.quantile(column[finite], np.linspace(0, 1, 6)))
     best: tuple[str, float] | None = None
-    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
+    for lo, hi in pairwise(edges):
         inside = finite & (column >= lo) & (column <= hi)
         if inside.mean() < MIN_SUPPORT:
             continue
         mean = float(contrib[inside].mean())
         if best is None or mean > best[1]:
-            best = (f"{_round(lo)}–{_round(hi)}", mean)
+            best = (f"{_round(lo)}-{_round(hi)}", mean)
     return best
 
 

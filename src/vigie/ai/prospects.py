@@ -145,7 +145,7 @@ class Truth:
         """Log-odds of conversion from coded columns, with unobserved noise."""
         age = cols["age_years"].astype(np.float64)
         rev_per_head = np.log1p(cols["revenue_keur"] / np.maximum(cols["employees"], 1))
-        return (
+        logit: np.ndarray = (
             -2.2
             + self.sector[cols["nace"]]
             + self.size[cols["size_band"]]
@@ -159,6 +159,7 @@ class Truth:
             + 0.30 * (rev_per_head - 4.7)
             + rng.normal(0.0, 0.6, len(age))
         )
+        return logit
 
 
 def _pick(u: np.ndarray, weights: list[float]) -> np.ndarray:
@@ -210,7 +211,8 @@ def generate_coded(rows: int, *, seed: int) -> dict[str, np.ndarray]:
 
 def _norm(weights: list[float]) -> np.ndarray:
     array = np.asarray(weights, dtype=np.float64)
-    return array / array.sum()
+    shares: np.ndarray = array / array.sum()
+    return shares
 
 
 def _enum(codes: np.ndarray, labels: list[str]) -> pl.Series:
@@ -262,9 +264,7 @@ def partition_sizes(rows: int, rows_per_partition: int) -> list[int]:
     return [rows_per_partition] * full + ([rest] if rest else [])
 
 
-def write_base(
-    frames: Iterator[pl.DataFrame], out: Path, *, start: int = 0
-) -> list[Path]:
+def write_base(frames: Iterator[pl.DataFrame], out: Path, *, start: int = 0) -> list[Path]:
     """Write each frame as `out/part-NNNNN.parquet`; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
@@ -282,9 +282,7 @@ def generate_base(
     for old in out.glob(PARTITION_GLOB):
         old.unlink()
     sizes = partition_sizes(rows, rows_per_partition)
-    return write_base(
-        (generate_partition(i, n, seed=seed) for i, n in enumerate(sizes)), out
-    )
+    return write_base((generate_partition(i, n, seed=seed) for i, n in enumerate(sizes)), out)
 
 
 def partitions(base: Path) -> list[Path]:
@@ -454,7 +452,5 @@ def import_prospects(
         old.unlink()
     sizes = partition_sizes(frame.height, rows_per_partition) or [0]
     offsets = np.cumsum([0, *sizes])
-    written = write_base(
-        (frame.slice(int(offsets[i]), n) for i, n in enumerate(sizes)), out
-    )
+    written = write_base((frame.slice(int(offsets[i]), n) for i, n in enumerate(sizes)), out)
     return frame.height, written

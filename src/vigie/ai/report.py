@@ -16,13 +16,16 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
+import matplotlib.pyplot as plt
+import polars as pl
 
-from vigie.ai import drift, fairness  # noqa: E402
-from vigie.ai.labels import feature_name, value_name  # noqa: E402
-from vigie.ai.models import Model  # noqa: E402
+from vigie.ai import drift, fairness
+from vigie.ai.labels import feature_name, value_name
+from vigie.ai.models import Model
 
+LEAD_HEADERS = [
+    "rank / rang", "company id", "name / nom", "score", "rep / commercial", "factors / facteurs",
+]  # fmt: skip
 EXCLUSION_LABELS = {
     "no_legal_basis": ("no legal basis for contact (GDPR)", "pas de base légale de contact (RGPD)"),
     "existing_customer": ("already a customer", "déjà client"),
@@ -34,10 +37,14 @@ def _png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
-    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    return (
+        f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    )
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], flags: Sequence[bool] = ()) -> str:
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], flags: Sequence[bool] = ()
+) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
@@ -64,7 +71,9 @@ def _fairness_section(
     if not base:
         return "", 0
     selected = _counts(leads, column)
-    assigned = _counts(leads.filter(pl.col("rep").is_not_null()), column) if "rep" in leads.columns else {}
+    assigned = (
+        _counts(leads.filter(pl.col("rep").is_not_null()), column) if "rep" in leads.columns else {}
+    )
     converted = (
         _counts(history.filter(pl.col("won").cast(pl.Boolean)), column)
         if history is not None and "won" in history.columns and column in history.columns
@@ -192,7 +201,9 @@ def build_report(
             f"{feature_name(f['feature'], 'en')}={f['value']} ({f['contribution']:+.2f})"
             for f in factors
         )
-        explained.append((row["rank"], row["company_id"], row["name"], row["score"], row.get("rep") or "-", text))
+        explained.append(
+            (row["rank"], row["company_id"], row["name"], row["score"], row.get("rep") or "-", text)
+        )
     profile = summary.get("profile") or {}
     metric_rows = [
         ("AUC", m["auc"]),
@@ -212,10 +223,13 @@ def build_report(
 <html lang="en"><head><meta charset="utf-8">
 <title>Vigie — lead scoring: bias and governance report</title><style>{style}</style></head>
 <body>
-<h1>Lead scoring: bias and governance report<br><small>Notation des prospects : rapport de biais et de gouvernance</small></h1>
-<p>Model / modèle <b>{html.escape(model.version)}</b>, run / exécution {html.escape(str(summary.get("run_at", "-")))};
+<h1>Lead scoring: bias and governance report<br>
+<small>Notation des prospects : rapport de biais et de gouvernance</small></h1>
+<p>Model / modèle <b>{html.escape(model.version)}</b>,
+run / exécution {html.escape(str(summary.get("run_at", "-")))};
 {summary["rows"]:,} prospects in the base / dans la base, {summary["scored"]:,} scored / notés,
-{leads.height:,} leads kept / retenus; {flagged_total} group(s) below the four-fifths rule / groupe(s) sous la règle des quatre cinquièmes.</p>
+{leads.height:,} leads kept / retenus; {flagged_total} group(s) below the four-fifths rule /
+groupe(s) sous la règle des quatre cinquièmes.</p>
 <h2>Ideal customer profile / Profil du client idéal</h2>
 <p>EN: {html.escape(profile.get("en", {}).get("text", "-"))}</p>
 <p>FR : {html.escape(profile.get("fr", {}).get("text", "-"))}</p>
@@ -237,12 +251,12 @@ des quatre cinquièmes) est signalé en rouge.</p>
 {"".join(sections)}
 <h2>Drift since training / Dérive depuis l'entraînement (PSI)</h2>
 <p class="note">Population stability index between the training data and a sample of the
-scored base: below 0.1 stable, 0.1–0.25 moderate, above 0.25 major. / Indice de stabilité
+scored base: below 0.1 stable, 0.1-0.25 moderate, above 0.25 major. / Indice de stabilité
 entre les données d'entraînement et un échantillon de la base notée.</p>
 {_drift_section(model, summary)}
 <h2>Why these leads / Pourquoi ces prospects</h2>
 <p class="note">Top factors per lead, in log-odds (LightGBM contributions). / Principaux facteurs
 par prospect, en log-cotes.</p>
-{_table(["rank / rang", "company id", "name / nom", "score", "rep / commercial", "factors / facteurs"], explained)}
+{_table(LEAD_HEADERS, explained)}
 </body></html>
 """

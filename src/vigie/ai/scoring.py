@@ -53,8 +53,10 @@ def exclusion_reasons(frame: pl.DataFrame, customers: np.ndarray) -> np.ndarray:
     basis = frame["legal_basis"].cast(pl.String)
     no_basis = (~basis.is_in(CONTACTABLE_BASES)).fill_null(True).to_numpy()
     ids = frame["company_id"].to_numpy()
-    customer = np.isin(ids, customers, assume_unique=False) if len(customers) else np.zeros(
-        len(ids), dtype=bool
+    customer = (
+        np.isin(ids, customers, assume_unique=False)
+        if len(customers)
+        else np.zeros(len(ids), dtype=bool)
     )
     contact = np.zeros(frame.height, dtype=bool)
     for column in ("email_ok", "phone_ok"):
@@ -67,9 +69,7 @@ def exclusion_reasons(frame: pl.DataFrame, customers: np.ndarray) -> np.ndarray:
     return reason
 
 
-def score_frame(
-    frame: pl.DataFrame, model: Model, *, customers: np.ndarray, top_k: int
-) -> Scored:
+def score_frame(frame: pl.DataFrame, model: Model, *, customers: np.ndarray, top_k: int) -> Scored:
     """Score one partition; keep its `top_k` best eligible prospects and its aggregates."""
     reason = exclusion_reasons(frame, customers)
     eligible = reason < 0
@@ -94,9 +94,7 @@ def score_frame(
         if column not in kept.columns:
             continue
         table = (
-            pl.DataFrame({"g": kept[column].cast(pl.String), "b": bins})
-            .group_by("g", "b")
-            .len()
+            pl.DataFrame({"g": kept[column].cast(pl.String), "b": bins}).group_by("g", "b").len()
         )
         hist: dict[str, list[int]] = {}
         for g, b, n in table.iter_rows():
@@ -105,14 +103,14 @@ def score_frame(
     sample = x[::DRIFT_STRIDE]
     for j, feature in enumerate(model.encoder.features):
         ref = model.reference[feature.name]
-        column = sample[:, j]
+        values = sample[:, j]
         if feature.kind == "categorical":
-            codes = np.nan_to_num(column, nan=len(feature.categories)).astype(np.int64)
+            codes = np.nan_to_num(values, nan=len(feature.categories)).astype(np.int64)
             result.drift[feature.name] = np.bincount(
                 codes, minlength=len(feature.categories) + 1
             ).tolist()
         else:
-            result.drift[feature.name] = histogram(column, ref["edges"]).tolist()
+            result.drift[feature.name] = histogram(values, ref["edges"]).tolist()
     return result
 
 
@@ -149,9 +147,7 @@ def _cached_model(path: str) -> Model:
     return load(Path(path))
 
 
-def score_partition(
-    path: str, *, model_path: str, customers: np.ndarray, top_k: int
-) -> Scored:
+def score_partition(path: str, *, model_path: str, customers: np.ndarray, top_k: int) -> Scored:
     """Read one Parquet partition and score it (the unit of work of every engine)."""
     return score_frame(
         pl.read_parquet(path), _cached_model(model_path), customers=customers, top_k=top_k
@@ -185,7 +181,7 @@ def score_base(
         from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError("--engine dask needs `pip install 'vigie[dask]'`") from exc
-    client = Client(scheduler) if scheduler else Client(processes=False)
+    client = Client(scheduler) if scheduler else Client(processes=False)  # type: ignore[no-untyped-call]
     try:
         futures = [
             client.submit(
@@ -200,14 +196,14 @@ def score_base(
         ]
         order = {f.key: i for i, f in enumerate(futures)}
         results: list[Scored | None] = [None] * len(futures)
-        for future in as_completed(futures):
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
             part: Scored = future.result()
             results[order[future.key]] = part
             if on_partition:
                 on_partition(part.rows)
         return merge([r for r in results if r is not None], top_k=top_k)
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def factors(model: Model, frame: pl.DataFrame, *, n: int = 4) -> pl.Series:
@@ -226,8 +222,8 @@ def factors(model: Model, frame: pl.DataFrame, *, n: int = 4) -> pl.Series:
     for j, feature in enumerate(model.encoder.features):
         column = pl.Series(x[:, j])
         if feature.kind == "categorical":
-            names = pl.Series(list(feature.categories) + ["?"])
-            text = names.gather(column.fill_nan(len(feature.categories)).cast(pl.Int64))
+            categories = pl.Series([*feature.categories, "?"])
+            text = categories.gather(column.fill_nan(len(feature.categories)).cast(pl.Int64))
         else:
             text = column.round(2).cast(pl.String).str.replace(r"\.0$", "").fill_null("?")
             text = text.replace("NaN", "?")

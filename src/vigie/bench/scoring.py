@@ -42,13 +42,17 @@ def _peak_rss_mib() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def plain_baseline(paths: list[Path], history: pl.DataFrame, *, top: int, customers: np.ndarray) -> float:
+def plain_baseline(
+    paths: list[Path], history: pl.DataFrame, *, top: int, customers: np.ndarray
+) -> float:
     """Seconds for the plain pandas + scikit-learn job: read, predict, filter, sort."""
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     train = history.to_pandas()
-    categorical = [c for c in FEATURES if train[c].dtype == object or str(train[c].dtype) == "category"]
+    categorical = [
+        c for c in FEATURES if train[c].dtype == object or str(train[c].dtype) == "category"
+    ]
     vocab = {c: pd.Index(sorted(train[c].astype(str).unique())) for c in categorical}
 
     def encode(frame: pd.DataFrame) -> pd.DataFrame:
@@ -140,10 +144,10 @@ def run_scoring_bench(
             "assigned": int(leads["rep"].is_not_null().sum()),
         }
         if baseline:
-            console.print("baseline: pandas read + scikit-learn HistGradientBoosting predict + sort")
-            customers = np.unique(
-                history.filter(pl.col("won"))["company_id"].to_numpy()
+            console.print(
+                "baseline: pandas read + scikit-learn HistGradientBoosting predict + sort"
             )
+            customers = np.unique(history.filter(pl.col("won"))["company_id"].to_numpy())
             base_seconds = plain_baseline(paths, history, top=top, customers=customers)
             figures["baseline_seconds"] = round(base_seconds, 2)
             figures["baseline_ratio"] = round(base_seconds / (finished - generated), 2)
