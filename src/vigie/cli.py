@@ -207,7 +207,7 @@ def bench_ingest(
 
 @bench_app.command("scoring")
 def bench_scoring(
-    rows: Annotated[int, typer.Option(help="Prospects to generate and score.")] = 2_000_000,
+    rows: Annotated[int, typer.Option(help="Prospects to generate and score.")] = 1_000_000,
     top: Annotated[int, typer.Option(help="Leads to explain and assign.")] = 10_000,
     reps: Annotated[int, typer.Option(help="Salespeople to assign them to.")] = 20,
     baseline: Annotated[

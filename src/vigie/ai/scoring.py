@@ -73,14 +73,15 @@ def score_frame(frame: pl.DataFrame, model: Model, *, customers: np.ndarray, top
     """Score one partition; keep its `top_k` best eligible prospects and its aggregates."""
     reason = exclusion_reasons(frame, customers)
     eligible = reason < 0
-    x = model.encoder.matrix(frame.filter(pl.Series(eligible)))
+    eligible_rows = frame.filter(pl.Series(eligible))
+    x = model.encoder.matrix(eligible_rows)
     raw = model.raw(x)
     probability = model.calibration(raw)
     score = np.rint(probability * 100).astype(np.int16)
     result = Scored(rows=frame.height, scored=int(eligible.sum()))
     counts = np.bincount(reason[~eligible].astype(np.int64), minlength=len(EXCLUSIONS))
     result.excluded = {name: int(c) for name, c in zip(EXCLUSIONS, counts, strict=True)}
-    kept = frame.filter(pl.Series(eligible)).with_columns(
+    kept = eligible_rows.with_columns(
         raw=pl.Series(raw), probability=pl.Series(probability), score=pl.Series(score)
     )
     if len(raw) > top_k:

@@ -13,6 +13,7 @@ compares it with Vigie's read-score-rank-explain-assign time on the same files.
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import tempfile
@@ -141,6 +142,7 @@ def run_scoring_bench(
             "model_trees": model.booster.num_trees(),
             "test_auc": model.card["metrics"]["auc"],
             "scored": scored.scored,
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "assigned": int(leads["rep"].is_not_null().sum()),
         }
         if baseline:
