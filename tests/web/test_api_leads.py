@@ -12,9 +12,10 @@ from tests.conftest import WRITE_KEY, free_port
 from vigie.ai import models
 from vigie.ai.config import AiConfig
 from vigie.ai.history import history_for_base
-from vigie.ai.leads import run_leads, write_run
+from vigie.ai.leads import run_leads
 from vigie.ai.prospects import FEATURES, generate_base
 from vigie.ai.reps import Rep
+from vigie.ai.runs import write_run
 from vigie.config import Config, Source
 from vigie.settings import Settings
 from vigie.web import create_app

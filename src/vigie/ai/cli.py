@@ -288,9 +288,10 @@ def leads_score(
     Example: vigie leads score --top 10000 --engine dask --scheduler tcp://10.0.0.5:8786
     """
     from vigie.ai import models
-    from vigie.ai.leads import run_leads, write_run
+    from vigie.ai.leads import run_leads
     from vigie.ai.profiles import ideal_customer_profile
     from vigie.ai.prospects import partitions
+    from vigie.ai.runs import write_run
 
     section = ai_config(config, data)
     top = top or section.top_leads
@@ -344,7 +345,7 @@ def leads_explain(
     Example: vigie leads explain 100016399 --lang fr
     """
     from vigie.ai.labels import feature_name
-    from vigie.ai.leads import find_lead, read_leads
+    from vigie.ai.runs import find_lead, read_leads
 
     section = ai_config(config, data)
     lang = _lang(lang)
@@ -377,8 +378,8 @@ def leads_report(
     Example: vigie leads report --out report.html
     """
     from vigie.ai import models
-    from vigie.ai.leads import read_leads, read_summary
     from vigie.ai.report import build_report
+    from vigie.ai.runs import read_leads, read_summary
 
     section = ai_config(config, data)
     try:
@@ -405,7 +406,8 @@ def leads_today(
 
     Example: vigie leads today --rep "Alice Dubois" --lang fr
     """
-    from vigie.ai.leads import read_leads, todays_leads
+    from vigie.ai.leads import todays_leads
+    from vigie.ai.runs import read_leads
 
     section = ai_config(config, data)
     lang = _lang(lang)

@@ -1,14 +1,10 @@
-"""A lead run: score the base, rank it, explain the best, assign them, and keep the result.
+"""A lead run: score the base, rank it, explain the best, assign them; today's proposals.
 
-A run directory holds `leads.parquet` (the top leads with score, factors, rep, reason and
-due time) and `summary.json` (counts, exclusions by reason, score distributions by group,
-drift sample, the model version and the ideal customer profile), read by the bias report,
-`vigie leads explain` and the `/api/leads` endpoints.
+Runs are kept on disk by `vigie.ai.runs`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -23,9 +19,6 @@ from vigie.ai.models import Model
 from vigie.ai.prospects import partitions
 from vigie.ai.reps import Rep
 from vigie.ai.scoring import Scored, factors, score_base
-
-LEADS_FILE = "leads.parquet"
-SUMMARY_FILE = "summary.json"
 
 
 def customer_ids(history: pl.DataFrame | None, *, won: str = "won") -> np.ndarray:
@@ -68,43 +61,6 @@ def run_leads(
     fitted = affinity_mod.estimate(history)
     leads = assign(top, reps, fitted, now=now)
     return leads, scored
-
-
-def write_run(out: Path, leads: pl.DataFrame, scored: Scored, *, extra: dict[str, Any]) -> None:
-    """Keep a run in `out` (leads.parquet and summary.json)."""
-    out.mkdir(parents=True, exist_ok=True)
-    leads.drop("raw").write_parquet(out / LEADS_FILE)
-    summary = {**scored.to_json(), **extra}
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, ensure_ascii=False, default=str))
-
-
-def read_leads(out: Path) -> pl.DataFrame:
-    """The leads of the run kept in `out`."""
-    path = out / LEADS_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no lead run yet; run `vigie leads score` first")
-    return pl.read_parquet(path)
-
-
-def read_summary(out: Path) -> dict[str, Any]:
-    summary: dict[str, Any] = json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8"))
-    return summary
-
-
-def lead_record(row: dict[str, Any]) -> dict[str, Any]:
-    """One lead as plain JSON-ready data, factors decoded."""
-    record = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-    record["factors"] = list(row.get("factors") or [])
-    for key, value in list(record.items()):
-        if isinstance(value, float) and value != value:
-            record[key] = None
-    return record
-
-
-def find_lead(leads: pl.DataFrame, company_id: int) -> dict[str, Any] | None:
-    """The lead of `company_id`, or None."""
-    match = leads.filter(pl.col("company_id") == company_id)
-    return lead_record(match.row(0, named=True)) if match.height else None
 
 
 def todays_leads(

@@ -8,7 +8,7 @@ import msgspec
 import polars as pl
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from vigie.ai.leads import find_lead, lead_record, read_leads, read_summary
+from vigie.ai.runs import find_lead, lead_record, read_leads, read_summary
 from vigie.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/leads", tags=["leads"])
