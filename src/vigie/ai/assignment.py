@@ -90,7 +90,8 @@ def assign(
 
     Adds `rep`, `expected` (expected conversion), `rep_rate`, `rep_low`, `rep_high`,
     `segment_rate`, `due_at` (the rep's next working time) and the reason in English and
-    French. Leads beyond the reps' total capacity get no rep and say so.
+    French. A rep's leads fall due through their working hours, best first
+    (`Rep.task_times`). Leads beyond the reps' total capacity get no rep and say so.
     """
     names = [r.name for r in reps]
     rate, segment = affinity.rates(names, leads)
@@ -102,8 +103,13 @@ def assign(
     rep_rate = np.where(chosen >= 0, rate[rows, picked], np.nan)
     seg_rate = segment[rows, 0]
     expected = np.where(chosen >= 0, values[rows, picked], np.nan)
-    due = {r.name: r.next_working_time(now) for r in reps}
     rep_col = [names[c] if c >= 0 else None for c in chosen]
+    due: list[datetime | None] = [None] * leads.height
+    for j, person in enumerate(reps):
+        mine = np.flatnonzero(chosen == j)
+        mine = mine[np.argsort(-values[mine, j], kind="stable")]
+        for lead, moment in zip(mine, person.task_times(now, len(mine)), strict=True):
+            due[int(lead)] = moment
     reasons_en, reasons_fr = [], []
     sectors = leads["nace"].cast(pl.String).to_list()
     sizes = leads["size_band"].cast(pl.String).to_list()
@@ -130,7 +136,7 @@ def assign(
         expected=pl.Series(expected),
         rep_rate=pl.Series(rep_rate),
         segment_rate=pl.Series(seg_rate),
-        due_at=pl.Series([due[r] if r else None for r in rep_col], dtype=pl.Datetime("us", "UTC")),
+        due_at=pl.Series(due, dtype=pl.Datetime("us", "UTC")),
         reason_en=pl.Series(reasons_en),
         reason_fr=pl.Series(reasons_fr),
     )

@@ -68,7 +68,8 @@ def todays_leads(
 ) -> dict[str, list[dict[str, Any]]]:
     """Each rep's leads for today, best expected conversion first, with the reason.
 
-    A rep gets at most their capacity; leads are due at the rep's next working time.
+    A rep gets at most their capacity; a lead is due when the run scheduled it, or not
+    before the rep's next working time.
     """
     proposals: dict[str, list[dict[str, Any]]] = {}
     reason = "reason_fr" if lang == "fr" else "reason_en"
@@ -78,14 +79,14 @@ def todays_leads(
             .sort("expected", descending=True)
             .head(rep.capacity)
         )
-        due = rep.next_working_time(now).isoformat()
+        earliest = rep.next_working_time(now)
         proposals[rep.name] = [
             {
                 "company_id": row["company_id"],
                 "name": row["name"],
                 "score": row["score"],
                 "expected": round(float(row["expected"]), 4),
-                "due_at": due,
+                "due_at": max(row.get("due_at") or earliest, earliest).isoformat(),
                 "reason": row[reason],
             }
             for row in mine.iter_rows(named=True)

@@ -40,6 +40,23 @@ class Rep(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True)
                 return now
         raise ValueError(f"rep {self.name!r} has no working day in {self.days}")
 
+    def task_times(self, now: datetime, count: int) -> list[datetime]:
+        """When each of `count` tasks falls due: spread over working time, `capacity` a day.
+
+        The first is due at the next working time; the next ones follow every
+        (working day / capacity), continuing on the next working day after hours.
+        """
+        begin = time.fromisoformat(self.start)
+        finish = time.fromisoformat(self.end)
+        span = datetime.combine(datetime.min, finish) - datetime.combine(datetime.min, begin)
+        step = span / max(self.capacity, 1)
+        times: list[datetime] = []
+        moment = self.next_working_time(now)
+        while len(times) < count:
+            times.append(moment)
+            moment = self.next_working_time(moment + step)
+        return times
+
 
 def default_reps(names: list[str], *, capacity: int) -> list[Rep]:
     """Reps with the default schedule (Monday to Friday, 09:00-17:30 Brussels)."""
