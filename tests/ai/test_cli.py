@@ -119,3 +119,23 @@ def test_simulate_deals_writes_a_history(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     frame = pl.read_csv(out)
     assert frame.height == 300 and {"won", "rep", "closed_at", "nace"} <= set(frame.columns)
+
+
+def test_import_command_reports_bad_rows(tmp_path: Path) -> None:
+    """`prospects import` writes a valid file and refuses a bad one, naming column and row."""
+    good = tmp_path / "good.csv"
+    good.write_text("id,pays,base\n1,BE,consent\n2,FR,none\n")
+    data = tmp_path / "ai"
+    mapping = "id=company_id,pays=country,base=legal_basis"
+    result = runner.invoke(
+        app, ["prospects", "import", str(good), "--map", mapping, "--data", str(data)]
+    )
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(data / "prospects" / "part-00000.parquet").height == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,pays,base\n1,BE,consent\n2,France,none\n")
+    result = runner.invoke(
+        app, ["prospects", "import", str(bad), "--map", mapping, "--data", str(data)]
+    )
+    assert result.exit_code == 1
+    assert "column 'country', row 2" in result.output

@@ -38,3 +38,12 @@ def test_profile_weights_are_shares(world: World) -> None:
     assert weights == sorted(weights, reverse=True)
     assert all(0 < w <= 1 for w in weights)
     assert set(profile.to_dict()) == {"en", "fr"}
+
+
+def test_factor_text_is_readable() -> None:
+    """Factors read as words: the sector's name, yes/no for flags, in either language."""
+    from vigie.ai.labels import factor_text
+
+    assert factor_text("nace", "47.11", "en") == "sector: food retail"
+    assert factor_text("has_website", "1", "fr") == "site web: oui"
+    assert factor_text("employees", "12", "en") == "employees: 12"

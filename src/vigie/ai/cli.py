@@ -344,7 +344,7 @@ def leads_explain(
 
     Example: vigie leads explain 100016399 --lang fr
     """
-    from vigie.ai.labels import feature_name
+    from vigie.ai.labels import factor_text
     from vigie.ai.runs import find_lead, read_leads
 
     section = ai_config(config, data)
@@ -361,7 +361,7 @@ def leads_explain(
     for factor in lead["factors"]:
         sign = "+" if factor["contribution"] >= 0 else "-"
         console.print(
-            f"  {sign} {feature_name(factor['feature'], lang)} = {factor['value']} "  # type: ignore[arg-type]
+            f"  {sign} {factor_text(factor['feature'], factor['value'], lang)} "  # type: ignore[arg-type]
             f"({factor['contribution']:+.3f})"
         )
     console.print(lead["reason_fr" if lang == "fr" else "reason_en"])

@@ -45,6 +45,17 @@ def feature_name(name: str, lang: Lang) -> str:
     return (pair[0] if lang == "en" else pair[1]) if pair else name
 
 
+def factor_text(feature: str, value: str, lang: Lang) -> str:
+    """A factor as 'sector: food retail', 'website: yes', 'employees: 12'."""
+    name = feature_name(feature, lang)
+    if feature in {"nace", "country"}:
+        return f"{name}: {value_name(feature, value, lang)}"
+    if feature in BOOLEAN_TRAITS and value in {"0", "1"}:
+        yes, no = ("yes", "no") if lang == "en" else ("oui", "non")
+        return f"{name}: {yes if value == '1' else no}"
+    return f"{name}: {value}"
+
+
 def value_name(feature: str, value: str, lang: Lang) -> str:
     """A feature's value as a phrase: 'food retail', '10-49 employees', 'has a website'."""
     index = 0 if lang == "en" else 1

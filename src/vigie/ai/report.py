@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 
 from vigie.ai import drift, fairness
-from vigie.ai.labels import feature_name, value_name
+from vigie.ai.labels import factor_text, feature_name, value_name
 from vigie.ai.models import Model
 
 LEAD_HEADERS = [
@@ -198,7 +198,7 @@ def build_report(
     for row in leads.head(25).iter_rows(named=True):
         factors = row.get("factors") or []
         text = "; ".join(
-            f"{feature_name(f['feature'], 'en')}={f['value']} ({f['contribution']:+.2f})"
+            f"{factor_text(f['feature'], f['value'], 'en')} ({f['contribution']:+.2f})"
             for f in factors
         )
         explained.append(
