@@ -16,6 +16,7 @@ def bank_like(n: int = 400) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "client_id": [f"C{i:05d}" for i in range(n)],
+            "row_id": np.arange(n),
             "age": rng.integers(18, 90, n),
             "job": rng.choice(["admin.", "technician", "management", "unknown"], n),
             "balance": pl.Series(

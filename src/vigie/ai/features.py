@@ -99,9 +99,10 @@ def detect_features(
 ) -> Encoder:
     """Choose and type the feature columns of `frame`.
 
-    Numbers are numeric; text, booleans and dates' kin are categorical with their most
-    frequent `MAX_CATEGORIES` values. A text column whose values are nearly all distinct
-    (an identifier, a name) is left out, as are constant columns.
+    Numbers and booleans are numeric; text is categorical with its most frequent
+    `MAX_CATEGORIES` values; dates are left out. A text column whose values are nearly all
+    distinct (an identifier, a name), a numeric column named like an id with only distinct
+    values, and constant columns are left out.
     """
     features: list[Feature] = []
     columns = allowed if allowed is not None else frame.columns
@@ -113,6 +114,8 @@ def detect_features(
         if non_null.n_unique() <= 1:
             continue
         if series.dtype.is_numeric():
+            if _looks_like_id(name) and non_null.n_unique() == len(non_null):
+                continue
             features.append(Feature(name=name, kind="numeric"))
             continue
         if series.dtype == pl.Boolean:
@@ -129,6 +132,15 @@ def detect_features(
     if not features:
         raise ValueError("no usable feature column: every column is the target, an id or constant")
     return Encoder(features=tuple(features))
+
+
+def _looks_like_id(name: str) -> bool:
+    lowered = name.lower()
+    return (
+        lowered in {"id", "key", "uuid"}
+        or lowered.endswith(("_id", " id"))
+        or lowered.startswith("id_")
+    )
 
 
 def target_vector(series: pl.Series, *, positive: str | None = None) -> np.ndarray:
