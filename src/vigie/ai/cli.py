@@ -222,6 +222,11 @@ def leads_train(
 
 @leads_app.command("profile")
 def leads_profile(
+    from_csv: Annotated[
+        Path | None,
+        typer.Option("--from-csv", help="The history the model was trained on (CSV/Parquet)."),
+    ] = None,
+    target: Annotated[str, typer.Option(help="Outcome column of that history.")] = "won",
     lang: LangOption = "en",
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     config: ConfigOption = None,
@@ -233,6 +238,7 @@ def leads_profile(
     """
     from vigie.ai import models
     from vigie.ai.profiles import ideal_customer_profile
+    from vigie.ai.prospects import read_table
 
     section = ai_config(config, data)
     lang = _lang(lang)
@@ -240,7 +246,8 @@ def leads_profile(
         model = models.load(section.models_dir)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from exc
-    profile = ideal_customer_profile(model, _read_history(section.history_file))
+    history = read_table(from_csv) if from_csv else _read_history(section.history_file)
+    profile = ideal_customer_profile(model, history, target=target)
     if as_json:
         print(json.dumps(profile.to_dict(), ensure_ascii=False))
         return

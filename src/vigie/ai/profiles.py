@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from vigie.ai.labels import Lang, feature_name, value_name
+from vigie.ai.features import target_vector
+from vigie.ai.labels import BOOLEAN_TRAITS, Lang, feature_name, value_name
 from vigie.ai.models import Model
 
 MIN_SUPPORT = 0.02
+PHRASED = {"nace", "country", "size_band", "region", "legal_form", *BOOLEAN_TRAITS}
 BEHAVIOURS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     # column: (phrase when won accounts are higher, phrase when they are lower)
     "email_reply_rate": (("answers e-mail", "répond aux e-mails"), ("", "")),
@@ -43,9 +45,10 @@ class Trait:
     def phrase(self, lang: Lang) -> str:
         if self.source == "crm":
             return self.values[0 if lang == "en" else 1]
-        names = [value_name(self.feature, v, lang) for v in self.values]
         joiner = " and " if lang == "en" else " et "
-        return joiner.join(names)
+        if self.feature in PHRASED:
+            return joiner.join(value_name(self.feature, v, lang) for v in self.values)
+        return f"{feature_name(self.feature, lang)}: {joiner.join(self.values)}"
 
     def to_dict(self, lang: Lang) -> dict[str, Any]:
         return {
@@ -135,7 +138,10 @@ def _behaviours(history: pl.DataFrame, target: str) -> list[Trait]:
     """CRM behaviours that separate won from lost accounts (standardised difference)."""
     if target not in history.columns:
         return []
-    won = history[target].cast(pl.Boolean, strict=False).fill_null(False).to_numpy()
+    try:
+        won = target_vector(history[target]).astype(bool)
+    except ValueError:
+        return []
     if won.all() or not won.any():
         return []
     traits = []
