@@ -15,6 +15,7 @@ import polars as pl
 
 from vigie.ai import affinity as affinity_mod
 from vigie.ai.assignment import assign
+from vigie.ai.config import AiConfig
 from vigie.ai.models import Model
 from vigie.ai.prospects import partitions
 from vigie.ai.reps import Rep
@@ -92,3 +93,58 @@ def todays_leads(
             for row in mine.iter_rows(named=True)
         ]
     return proposals
+
+
+def propose_today(
+    section: AiConfig, *, now: datetime, rows: int = 50_000, seed: int = 7, lang: str = "en"
+) -> dict[str, list[dict[str, Any]]]:
+    """Today's leads for each rep, preparing what is missing first (for `vigie demo`).
+
+    Without a prospect base, a synthetic one of `rows` prospects and its deal history are
+    generated; without a model, one is trained; without a lead run, the base is scored.
+    What already exists is reused, so a real installation is never overwritten.
+    """
+    from vigie.ai import models
+    from vigie.ai.history import history_for_base
+    from vigie.ai.profiles import ideal_customer_profile
+    from vigie.ai.prospects import FEATURES, PARTITION_GLOB, generate_base
+    from vigie.ai.runs import read_leads, write_run
+
+    if not any(section.base_dir.glob(PARTITION_GLOB)):
+        generate_base(section.base_dir, rows=rows, seed=seed)
+        history = history_for_base(
+            first_partition_rows=rows, seed=seed, deals=min(6000, rows // 4), end=now.date()
+        )
+        section.history_file.parent.mkdir(parents=True, exist_ok=True)
+        history.write_parquet(section.history_file)
+    history = pl.read_parquet(section.history_file)
+    try:
+        model = models.load(section.models_dir)
+    except FileNotFoundError:
+        trained = models.train(
+            history, target="won", time_column="closed_at", features=FEATURES, seed=seed
+        )
+        model = models.load(models.save(trained, section.models_dir, trained_at=now))
+    names = sorted(history["rep"].unique().to_list())
+    reps = list(section.reps) or [
+        Rep(name=n, capacity=section.top_leads // len(names)) for n in names
+    ]
+    try:
+        leads = read_leads(section.run_dir)
+    except FileNotFoundError:
+        leads, scored = run_leads(
+            base=section.base_dir,
+            model=model,
+            history=history,
+            reps=reps,
+            now=now,
+            top_k=section.top_leads,
+        )
+        profile = ideal_customer_profile(model, history)
+        write_run(
+            section.run_dir,
+            leads,
+            scored,
+            extra={"run_at": now.isoformat(), "model": model.version, "profile": profile.to_dict()},
+        )
+    return todays_leads(leads, reps, now=now, lang=lang)
