@@ -50,13 +50,18 @@ class Scored:
 
 def exclusion_reasons(frame: pl.DataFrame, customers: np.ndarray) -> np.ndarray:
     """Per row, the index into `EXCLUSIONS` of why it may not be scored, or -1."""
-    basis = frame["legal_basis"].cast(pl.String)
-    no_basis = (~basis.is_in(CONTACTABLE_BASES)).fill_null(True).to_numpy()
-    ids = frame["company_id"].to_numpy()
+    basis = frame["legal_basis"]
+    if isinstance(basis.dtype, pl.Enum):
+        allowed = np.isin(basis.dtype.categories.to_numpy(), CONTACTABLE_BASES)
+        codes = basis.to_physical().fill_null(len(allowed)).to_numpy()
+        no_basis = ~np.append(allowed, False)[codes]
+    else:
+        no_basis = (~basis.cast(pl.String).is_in(CONTACTABLE_BASES)).fill_null(True).to_numpy()
+    ids = frame["company_id"]
     customer = (
-        np.isin(ids, customers, assume_unique=False)
+        ids.is_in(pl.Series(customers).cast(ids.dtype).implode()).to_numpy()
         if len(customers)
-        else np.zeros(len(ids), dtype=bool)
+        else np.zeros(frame.height, dtype=bool)
     )
     contact = np.zeros(frame.height, dtype=bool)
     for column in ("email_ok", "phone_ok"):
