@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
@@ -80,3 +82,19 @@ def test_factors_are_the_strongest_contributions(world: World) -> None:
         assert sizes == sorted(sizes, reverse=True)
         assert np.isclose(sizes[0], np.abs(contrib[i]).max(), atol=1e-4)
         assert all(f["value"] for f in row)
+
+
+def test_every_prospect_score_can_be_kept(world: World, tmp_path: Path) -> None:
+    """With a scores directory, each partition writes every prospect's score or exclusion."""
+    paths = partitions(world.base)
+    result = score_base(
+        paths, world.model, customers=customer_ids(world.history), top_k=10, scores_dir=tmp_path
+    )
+    written = pl.read_parquet(sorted(tmp_path.glob("part-*.parquet")))
+    assert written.height == result.rows
+    assert written["score"].null_count() == sum(result.excluded.values())
+    assert (written["score"].is_null() == written["excluded"].is_not_null()).all()
+    reasons = written["excluded"].drop_nulls().cast(pl.String).value_counts()
+    assert dict(reasons.iter_rows()) == {k: v for k, v in result.excluded.items() if v}
+    best = written.sort("score", descending=True, nulls_last=True).head(1)["score"][0]
+    assert best == result.top["score"][0]

@@ -88,8 +88,13 @@ def prospects_generate(
     out = out or section.base_dir
     with _progress() as progress:
         task = progress.add_task("generating", total=rows)
-        paths = generate_base(out, rows=rows, seed=seed, rows_per_partition=partition_rows)
-        progress.update(task, completed=rows)
+        paths = generate_base(
+            out,
+            rows=rows,
+            seed=seed,
+            rows_per_partition=partition_rows,
+            on_partition=lambda n: progress.advance(task, n),
+        )
     console.print(f"{rows:,} prospects in {len(paths)} partition(s) under {out}")
     if deals:
         history = history_for_base(
@@ -287,6 +292,10 @@ def leads_score(
         str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")
     ] = None,
     base: Annotated[Path | None, typer.Option(help="Prospect base directory.")] = None,
+    all_scores: Annotated[
+        bool,
+        typer.Option("--all-scores", help="Also write every prospect's score (DATA/leads/scores)."),
+    ] = False,
     config: ConfigOption = None,
     data: DataOption = None,
 ) -> None:
@@ -326,6 +335,7 @@ def leads_score(
             engine=engine,
             scheduler=scheduler,
             on_partition=lambda n: progress.advance(task, n),
+            scores_dir=section.run_dir / "scores" if all_scores else None,
         )
     profile = ideal_customer_profile(model, history)
     write_run(

@@ -43,6 +43,7 @@ def run_leads(
     scheduler: str | None = None,
     on_partition: Callable[[int], None] | None = None,
     on_step: Callable[[str], None] | None = None,
+    scores_dir: Path | None = None,
 ) -> tuple[pl.DataFrame, Scored]:
     """Score every prospect, keep the `top_k` best, explain them and assign them to `reps`."""
     step = on_step or (lambda _name: None)
@@ -54,6 +55,7 @@ def run_leads(
         engine=engine,
         scheduler=scheduler,
         on_partition=on_partition,
+        scores_dir=scores_dir,
     )
     step("explain")
     top = scored.top.with_row_index("rank", offset=1)

@@ -8,7 +8,7 @@ validates it, naming the column and row of each error.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,13 +276,25 @@ def write_base(frames: Iterator[pl.DataFrame], out: Path, *, start: int = 0) -> 
 
 
 def generate_base(
-    out: Path, *, rows: int, seed: int = 7, rows_per_partition: int = 1_000_000
+    out: Path,
+    *,
+    rows: int,
+    seed: int = 7,
+    rows_per_partition: int = 1_000_000,
+    on_partition: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """Write a synthetic base of `rows` prospects to `out` as several Parquet partitions."""
     for old in out.glob(PARTITION_GLOB):
         old.unlink()
     sizes = partition_sizes(rows, rows_per_partition)
-    return write_base((generate_partition(i, n, seed=seed) for i, n in enumerate(sizes)), out)
+
+    def frames() -> Iterator[pl.DataFrame]:
+        for i, n in enumerate(sizes):
+            yield generate_partition(i, n, seed=seed)
+            if on_partition:
+                on_partition(n)
+
+    return write_base(frames(), out)
 
 
 def partitions(base: Path) -> list[Path]:

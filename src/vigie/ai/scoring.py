@@ -74,8 +74,19 @@ def exclusion_reasons(frame: pl.DataFrame, customers: np.ndarray) -> np.ndarray:
     return reason
 
 
-def score_frame(frame: pl.DataFrame, model: Model, *, customers: np.ndarray, top_k: int) -> Scored:
-    """Score one partition; keep its `top_k` best eligible prospects and its aggregates."""
+def score_frame(
+    frame: pl.DataFrame,
+    model: Model,
+    *,
+    customers: np.ndarray,
+    top_k: int,
+    scores_to: Path | None = None,
+) -> Scored:
+    """Score one partition; keep its `top_k` best eligible prospects and its aggregates.
+
+    With `scores_to`, every prospect's score (or exclusion reason) is also written there
+    as Parquet: `company_id`, `score` (0-100, null when excluded), `excluded`.
+    """
     reason = exclusion_reasons(frame, customers)
     eligible = reason < 0
     eligible_rows = frame.filter(pl.Series(eligible))
@@ -86,6 +97,8 @@ def score_frame(frame: pl.DataFrame, model: Model, *, customers: np.ndarray, top
     result = Scored(rows=frame.height, scored=int(eligible.sum()))
     counts = np.bincount(reason[~eligible].astype(np.int64), minlength=len(EXCLUSIONS))
     result.excluded = {name: int(c) for name, c in zip(EXCLUSIONS, counts, strict=True)}
+    if scores_to is not None:
+        _write_scores(scores_to, frame["company_id"], reason, eligible, score)
     kept = eligible_rows.with_columns(
         raw=pl.Series(raw), probability=pl.Series(probability), score=pl.Series(score)
     )
@@ -118,6 +131,22 @@ def score_frame(frame: pl.DataFrame, model: Model, *, customers: np.ndarray, top
         else:
             result.drift[feature.name] = histogram(values, ref["edges"]).tolist()
     return result
+
+
+def _write_scores(
+    path: Path, ids: pl.Series, reason: np.ndarray, eligible: np.ndarray, score: np.ndarray
+) -> None:
+    full = np.zeros(len(reason), dtype=np.int16)
+    full[eligible] = score
+    why = pl.Series(np.maximum(reason, 0).astype(np.uint32)).cat.to(pl.Enum(list(EXCLUSIONS)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(
+        {
+            "company_id": ids,
+            "score": pl.Series(full).set(pl.Series(~eligible), None),
+            "excluded": why.set(pl.Series(eligible), None),
+        }
+    ).write_parquet(path)
 
 
 def merge(parts: Sequence[Scored], *, top_k: int) -> Scored:
@@ -153,10 +182,16 @@ def _cached_model(path: str) -> Model:
     return load(Path(path))
 
 
-def score_partition(path: str, *, model_path: str, customers: np.ndarray, top_k: int) -> Scored:
+def score_partition(
+    path: str, *, model_path: str, customers: np.ndarray, top_k: int, scores_dir: str | None
+) -> Scored:
     """Read one Parquet partition and score it (the unit of work of every engine)."""
     return score_frame(
-        pl.read_parquet(path), _cached_model(model_path), customers=customers, top_k=top_k
+        pl.read_parquet(path),
+        _cached_model(model_path),
+        customers=customers,
+        top_k=top_k,
+        scores_to=Path(scores_dir) / Path(path).name if scores_dir else None,
     )
 
 
@@ -169,13 +204,20 @@ def score_base(
     engine: str = "local",
     scheduler: str | None = None,
     on_partition: Callable[[int], None] | None = None,
+    scores_dir: Path | None = None,
 ) -> Scored:
-    """Score every partition with `engine` ('local' or 'dask'), then merge."""
+    """Score every partition with `engine` ('local' or 'dask'), then merge.
+
+    With `scores_dir`, each partition's scores are written there under the partition's name.
+    """
     if engine == "local":
         parts = []
         for path in paths:
             frame = pl.read_parquet(path)
-            parts.append(score_frame(frame, model, customers=customers, top_k=top_k))
+            target = scores_dir / path.name if scores_dir else None
+            parts.append(
+                score_frame(frame, model, customers=customers, top_k=top_k, scores_to=target)
+            )
             if on_partition:
                 on_partition(frame.height)
         return merge(parts, top_k=top_k)
@@ -196,6 +238,7 @@ def score_base(
                 model_path=str(model.path),
                 customers=customers,
                 top_k=top_k,
+                scores_dir=str(scores_dir) if scores_dir else None,
                 pure=False,
             )
             for path in paths
