@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.ai.drift import level, psi
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(1, 1000), min_size=2, max_size=12))
 def test_same_distribution_is_stable(counts: list[int]) -> None:
     """A histogram compared with itself (at any scale) has a PSI of zero."""
