@@ -15,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vigie.ai.config import AiConfig
+from vigie.ai.labels import Lang
+from vigie.ai.reps import Rep
 from vigie.clock import SystemClock
 
 prospects_app = typer.Typer(help="The prospect base (Parquet partitions).", no_args_is_help=True)
@@ -54,10 +56,12 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _lang(lang: str) -> str:
-    if lang not in {"en", "fr"}:
-        raise _fail(f"--lang {lang!r}: use en or fr")
-    return lang
+def _lang(lang: str) -> Lang:
+    if lang == "en":
+        return "en"
+    if lang == "fr":
+        return "fr"
+    raise _fail(f"--lang {lang!r}: use en or fr")
 
 
 @prospects_app.command("generate")
@@ -256,7 +260,7 @@ def leads_profile(
     if as_json:
         print(json.dumps(profile.to_dict(), ensure_ascii=False))
         return
-    console.print(f"[bold]{profile.text(lang)}[/bold]")  # type: ignore[arg-type]
+    console.print(f"[bold]{profile.text(lang)}[/bold]")
     for trait in profile.to_dict()[lang]["traits"]:
         console.print(f"  {trait['weight']:6.1%}  {trait['phrase']}  ({trait['source']})")
 
@@ -272,7 +276,7 @@ def _progress() -> Progress:
     )
 
 
-def reps_for(section: AiConfig, history: pl.DataFrame, top: int) -> list:  # type: ignore[type-arg]
+def reps_for(section: AiConfig, history: pl.DataFrame, top: int) -> list[Rep]:
     """The configured reps, or the history's reps sharing `top` leads equally."""
     from vigie.ai.reps import default_reps
 
@@ -378,7 +382,7 @@ def leads_explain(
     for factor in lead["factors"]:
         sign = "+" if factor["contribution"] >= 0 else "-"
         console.print(
-            f"  {sign} {factor_text(factor['feature'], factor['value'], lang)} "  # type: ignore[arg-type]
+            f"  {sign} {factor_text(factor['feature'], factor['value'], lang)} "
             f"({factor['contribution']:+.3f})"
         )
     console.print(lead["reason_fr" if lang == "fr" else "reason_en"])

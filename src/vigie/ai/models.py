@@ -153,7 +153,7 @@ def train(
     target: str,
     time_column: str | None = None,
     features: list[str] | None = None,
-    exclude: set[str] = frozenset(),  # type: ignore[assignment]
+    exclude: frozenset[str] = frozenset(),
     positive: str | None = None,
     seed: int = 0,
     source: str = "",
@@ -170,7 +170,7 @@ def train(
     y = target_vector(frame[target], positive=positive)
     if y.sum() < 5 or (len(y) - y.sum()) < 5:
         raise ValueError(f"target {target!r}: at least 5 positive and 5 negative rows needed")
-    excluded = {target, *(exclude or set())} | ({time_column} if time_column else set())
+    excluded = {target, *exclude} | ({time_column} if time_column else set())
     encoder = detect_features(frame, exclude=excluded, allowed=features)
     split = split_rows(frame, y, time_column=time_column, seed=seed)
     x = encoder.matrix(frame)
