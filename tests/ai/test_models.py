@@ -65,3 +65,14 @@ def test_generic_table_without_time_column() -> None:
     assert model.card["split"] == "random stratified"
     assert model.card["metrics"]["auc"] > 0.7
     assert model.card["importance"]["duration"] > 0.3
+
+
+def test_small_history_still_learns() -> None:
+    """Three hundred rows are enough for trees that rank better than chance."""
+    rng = np.random.default_rng(8)
+    n = 300
+    x = rng.normal(size=n)
+    y = rng.random(n) < 1 / (1 + np.exp(-(2.5 * x - 1)))
+    model = models.train(pl.DataFrame({"x": x, "won": y}), target="won", seed=1)
+    assert model.booster.num_trees() > 1
+    assert model.card["metrics"]["auc"] > 0.7

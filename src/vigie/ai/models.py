@@ -190,7 +190,9 @@ def train(
 
 
 def _fit(x: np.ndarray, y: np.ndarray, encoder: Encoder, split: Split, seed: int) -> lgb.Booster:
-    params = {**PARAMS, "seed": seed}
+    # A small history (a few hundred deals) still gets trees: leaves need 40 rows at most.
+    min_leaf = int(min(PARAMS["min_data_in_leaf"], max(5, len(split.train) // 50)))
+    params = {**PARAMS, "seed": seed, "min_data_in_leaf": min_leaf}
     train_set = lgb.Dataset(
         x[split.train],
         y[split.train],

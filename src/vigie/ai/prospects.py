@@ -283,18 +283,28 @@ def generate_base(
     rows_per_partition: int = 1_000_000,
     on_partition: Callable[[int], None] | None = None,
 ) -> list[Path]:
-    """Write a synthetic base of `rows` prospects to `out` as several Parquet partitions."""
+    """Write a synthetic base of `rows` prospects to `out` as several Parquet partitions.
+
+    Partitions are made on two threads (NumPy and Polars release the GIL while they work);
+    each is the same whatever thread makes it.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     for old in out.glob(PARTITION_GLOB):
         old.unlink()
+    out.mkdir(parents=True, exist_ok=True)
     sizes = partition_sizes(rows, rows_per_partition)
 
-    def frames() -> Iterator[pl.DataFrame]:
-        for i, n in enumerate(sizes):
-            yield generate_partition(i, n, seed=seed)
-            if on_partition:
-                on_partition(n)
+    def make(index: int) -> Path:
+        path = write_base(
+            iter([generate_partition(index, sizes[index], seed=seed)]), out, start=index
+        )[0]
+        if on_partition:
+            on_partition(sizes[index])
+        return path
 
-    return write_base(frames(), out)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(make, range(len(sizes))))
 
 
 def partitions(base: Path) -> list[Path]:

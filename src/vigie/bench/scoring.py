@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vigie.ai import models
 from vigie.ai.history import REP_NAMES, history_for_base
 from vigie.ai.leads import run_leads
-from vigie.ai.prospects import FEATURES, generate_partition, partition_sizes, write_base
+from vigie.ai.prospects import FEATURES, generate_base
 from vigie.ai.reps import default_reps
 
 PARTITION_ROWS = 1_000_000
@@ -97,7 +97,6 @@ def run_scoring_bench(
         model = models.load(model_dir)
         train_seconds = time.perf_counter() - trained
         team = default_reps(REP_NAMES[:reps], capacity=-(-top // reps))
-        sizes = partition_sizes(rows, PARTITION_ROWS)
         progress = Progress(
             TextColumn("{task.description:<12}"),
             BarColumn(),
@@ -112,12 +111,13 @@ def run_scoring_bench(
             scoring = progress.add_task("score", total=rows)
             steps = progress.add_task("explain+assign", total=3)
 
-            def frames() -> Any:
-                for i, n in enumerate(sizes):
-                    yield generate_partition(i, n, seed=7)
-                    progress.advance(generating, n)
-
-            paths = write_base(frames(), base)
+            paths = generate_base(
+                base,
+                rows=rows,
+                seed=7,
+                rows_per_partition=PARTITION_ROWS,
+                on_partition=lambda n: progress.advance(generating, n),
+            )
             generated = time.perf_counter()
             leads, scored = run_leads(
                 base=base,
