@@ -13,6 +13,7 @@ compares it with Vigie's read-score-rank-explain-assign time on the same files.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
 import sys
@@ -149,7 +150,11 @@ def run_scoring_bench(
             "load_average_1min": round(os.getloadavg()[0], 2),
             "assigned": int(leads["rep"].is_not_null().sum()),
         }
-        if baseline:
+        if baseline and importlib.util.find_spec("pandas") is None:
+            console.print(
+                "baseline skipped: pandas is not installed (pip install 'vigie[baseline]')"
+            )
+        elif baseline:
             console.print(
                 "baseline: pandas read + scikit-learn HistGradientBoosting predict + sort"
             )
