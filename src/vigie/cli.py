@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import typer
 from rich.console import Console
 
+from vigie.ai.cli import leads_app, prospects_app
 from vigie.config import ConfigError
 from vigie.settings import Settings, build_settings
 
@@ -44,6 +45,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(bench_app, name="bench")
+app.add_typer(prospects_app, name="prospects")
+app.add_typer(leads_app, name="leads")
 
 console = Console()
 err = Console(stderr=True)
@@ -154,17 +157,17 @@ def demo(
 
 @app.command()
 def simulate(
-    scenario: Annotated[str, typer.Argument(help="Scenario: lunch or crm.")] = "lunch",
-    out: Annotated[
-        Path | None, typer.Option(help="Write JSON lines here instead of stdout.")
-    ] = None,
+    scenario: Annotated[str, typer.Argument(help="Scenario: lunch, crm or deals.")] = "lunch",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     visitors: Annotated[int, typer.Option(help="Visitors to simulate.")] = 2000,
     day: Annotated[str | None, typer.Option(help="Day of the scenario, YYYY-MM-DD.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     accounts: Annotated[int, typer.Option(help="Companies in the crm scenario.")] = 40,
+    deals: Annotated[int, typer.Option(help="Closed deals (scenario deals).")] = 5000,
 ) -> None:
-    """Write a simulated scenario as Segment messages, one JSON object per line: `lunch` (a
-    lunch-time campaign) or `crm` (Belgian and French companies, pipeline, tickets, invoices).
+    """Write a simulated scenario: `lunch` (a lunch-time campaign) or `crm` (Belgian and French
+    companies, pipeline, tickets, invoices) as Segment messages, one JSON object per line;
+    `deals` as a CRM deal history with outcomes (CSV, or Parquet when --out ends in .parquet).
 
     Example: vigie simulate crm --accounts 60 --seed 3 --out crm.jsonl
     """
@@ -173,6 +176,11 @@ def simulate(
 
     from vigie.simulate import CrmScenario, LunchCampaign
 
+    if scenario == "deals":
+        from vigie.ai.cli import simulate_deals
+
+        simulate_deals(out, deals=deals, seed=seed, day=date.fromisoformat(day) if day else None)
+        return
     the_day = date.fromisoformat(day) if day else date.today()
     stream: Iterator[dict[str, Any]]
     if scenario == "lunch":
@@ -180,7 +188,7 @@ def simulate(
     elif scenario == "crm":
         stream = CrmScenario(day=the_day, accounts=accounts, seed=seed).messages()
     else:
-        err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch, crm")
+        err.print(f"[red]unknown scenario {scenario!r}[/red]; available: lunch, crm, deals")
         raise typer.Exit(2)
     handle = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
@@ -709,6 +717,30 @@ def bench_crm(
     from vigie.bench.crm import run_crm_bench
 
     figures = run_crm_bench(writes=writes, db_url=db, port=port, console=console)
+    if as_json:
+        print(json.dumps(figures))
+
+
+@bench_app.command("scoring")
+def bench_scoring(
+    rows: Annotated[int, typer.Option(help="Prospects to generate and score.")] = 1_000_000,
+    top: Annotated[int, typer.Option(help="Leads to explain and assign.")] = 10_000,
+    reps: Annotated[int, typer.Option(help="Salespeople to assign them to.")] = 20,
+    baseline: Annotated[
+        bool, typer.Option(help="Also time the pandas + scikit-learn baseline.")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Generate prospects, score them all, rank, explain the top and assign them to reps,
+    beside the same job written plainly with pandas and scikit-learn.
+
+    Example: vigie bench scoring --rows 12000000 --json
+    """
+    from vigie.bench.scoring import run_scoring_bench
+
+    figures = run_scoring_bench(rows=rows, top=top, reps=reps, baseline=baseline, console=console)
     if as_json:
         print(json.dumps(figures))
 

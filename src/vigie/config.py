@@ -14,6 +14,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from vigie.ai.config import AiConfig
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
 from vigie.crm.sla import CrmConfig
@@ -65,6 +66,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     playbooks: list[Playbook] = []
     actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
     crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
+    ai: AiConfig = msgspec.field(default_factory=AiConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""

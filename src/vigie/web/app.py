@@ -24,6 +24,7 @@ from vigie.web import (
     api_crm,
     api_dashboard,
     api_events,
+    api_leads,
     api_live,
     api_playbooks,
     api_schedule,
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(api_dashboard.router)
     app.include_router(api_crm.build_router())
     ui.install(app)
+    app.include_router(api_leads.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -1,0 +1,2 @@
+"""The AI part: prospect base, conversion model, ideal customer profile, scoring, rep
+affinity, lead assignment, explanations and the bias report."""

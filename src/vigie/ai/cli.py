@@ -1,0 +1,493 @@
+"""The `vigie prospects …` and `vigie leads …` commands (registered in `vigie.cli`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vigie.ai.config import AiConfig
+from vigie.ai.labels import Lang
+from vigie.ai.reps import Rep
+from vigie.clock import SystemClock
+
+prospects_app = typer.Typer(help="The prospect base (Parquet partitions).", no_args_is_help=True)
+leads_app = typer.Typer(
+    help="Lead scoring: train, profile, score, explain, assign, report.", no_args_is_help=True
+)
+
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Path to vigie.yaml (its `ai:` section).")
+]
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="AI data directory (default: ai.data_dir, vigie-data/ai)."),
+]
+LangOption = Annotated[str, typer.Option("--lang", help="Language: en or fr.")]
+
+
+def ai_config(config: Path | None, data: Path | None) -> AiConfig:
+    """The `ai:` section of the configuration, with `--data` overriding its directory."""
+    from vigie.config import ConfigError, load_config
+
+    try:
+        section = load_config(config).ai if config else AiConfig()
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if data is not None:
+        section.data_dir = str(data)
+    return section
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+def _lang(lang: str) -> Lang:
+    if lang == "en":
+        return "en"
+    if lang == "fr":
+        return "fr"
+    raise _fail(f"--lang {lang!r}: use en or fr")
+
+
+@prospects_app.command("generate")
+def prospects_generate(
+    rows: Annotated[int, typer.Option(help="Prospects to generate.")] = 100_000,
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default DATA/prospects).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    partition_rows: Annotated[int, typer.Option(help="Rows per Parquet partition.")] = 1_000_000,
+    deals: Annotated[
+        int, typer.Option(help="Closed deals of the synthetic CRM history (0: none).")
+    ] = 6000,
+    reps: Annotated[int, typer.Option(help="Salespeople in the synthetic history.")] = 12,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Generate a realistic synthetic prospect base (Belgium, France) and its CRM history.
+
+    The history (won/lost deals of accounts of the base) goes to OUT/history/deals.parquet.
+
+    Example: vigie prospects generate --rows 12000000 --out vigie-data/ai/prospects
+    """
+    from vigie.ai.history import history_for_base
+    from vigie.ai.prospects import generate_base
+
+    section = ai_config(config, data)
+    out = out or section.base_dir
+    with _progress() as progress:
+        task = progress.add_task("generating", total=rows)
+        paths = generate_base(
+            out,
+            rows=rows,
+            seed=seed,
+            rows_per_partition=partition_rows,
+            on_partition=lambda n: progress.advance(task, n),
+        )
+    console.print(f"{rows:,} prospects in {len(paths)} partition(s) under {out}")
+    if deals:
+        history = history_for_base(
+            first_partition_rows=min(rows, partition_rows),
+            seed=seed,
+            deals=deals,
+            end=SystemClock().now().date(),
+            reps=reps,
+        )
+        target = out / "history" / "deals.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        history.write_parquet(target)
+        won = history["won"].cast(pl.Float64).sum() / max(history.height, 1)
+        console.print(f"{history.height:,} closed deals ({won:.1%} won) in {target}")
+
+
+@prospects_app.command("import")
+def prospects_import(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet file of companies.")],
+    map: Annotated[
+        str | None, typer.Option("--map", help="Column mapping: source=vigie_column,…")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Base directory (default DATA/prospects).")
+    ] = None,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Load a real prospect file into the base, checking every row.
+
+    Errors name the column and the row. Required columns: company_id, country, legal_basis.
+
+    Example: vigie prospects import firms.csv --map vat=company_id,pays=country,base=legal_basis
+    """
+    from vigie.ai.prospects import ProspectImportError, import_prospects, parse_mapping
+
+    section = ai_config(config, data)
+    try:
+        mapping = parse_mapping(map)
+        rows, paths = import_prospects(file, out or section.base_dir, mapping=mapping)
+    except (ProspectImportError, ValueError, OSError, pl.exceptions.PolarsError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"{rows:,} prospects imported into {len(paths)} partition(s)")
+
+
+def _read_history(path: Path) -> pl.DataFrame:
+    from vigie.ai.prospects import read_table
+
+    if not path.exists():
+        raise _fail(
+            f"{path}: no deal history; generate one with `vigie prospects generate` or pass "
+            "--deals FILE"
+        )
+    return read_table(path)
+
+
+@leads_app.command("train")
+def leads_train(
+    from_csv: Annotated[
+        Path | None,
+        typer.Option("--from-csv", help="Train on your own exported history (CSV or Parquet)."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Outcome column (yes/no, won/lost, 1/0).")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Date column: train on the past, test on the latest.")
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option(help="The outcome value that counts as a conversion.")
+    ] = None,
+    deals: Annotated[
+        Path | None, typer.Option(help="Deal history (default DATA/prospects/history).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Train a calibrated conversion model and save it as a new version with its model card.
+
+    Without --from-csv it learns from the CRM deal history on the prospect base's columns.
+
+    Example: vigie leads train --from-csv bank-full.csv --target y
+    """
+    from vigie.ai import models
+    from vigie.ai.prospects import FEATURES, read_table
+
+    section = ai_config(config, data)
+    try:
+        if from_csv is not None:
+            if target is None:
+                raise _fail("--from-csv needs --target COLUMN")
+            frame = read_table(from_csv)
+            model = models.train(
+                frame,
+                target=target,
+                time_column=time_column,
+                positive=positive,
+                seed=seed,
+                source=str(from_csv),
+            )
+        else:
+            path = deals or section.history_file
+            frame = _read_history(path)
+            model = models.train(
+                frame,
+                target=target or "won",
+                time_column=time_column or "closed_at",
+                features=FEATURES,
+                positive=positive,
+                seed=seed,
+                source=str(path),
+            )
+    except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
+        raise _fail(str(exc)) from exc
+    path = models.save(model, section.models_dir, trained_at=SystemClock().now())
+    m = model.card["metrics"]
+    table = Table(title=f"model {model.version} ({model.card['split']} split)")
+    for key in ("auc", "log_loss", "brier", "top_decile_lift", "rows", "positive_rate"):
+        table.add_column(key)
+    table.add_row(
+        *(
+            str(m[k])
+            for k in ("auc", "log_loss", "brier", "top_decile_lift", "rows", "positive_rate")
+        )
+    )
+    console.print(table)
+    console.print(f"saved in {path} (card.md, card.json)")
+
+
+@leads_app.command("profile")
+def leads_profile(
+    from_csv: Annotated[
+        Path | None,
+        typer.Option("--from-csv", help="The history the model was trained on (CSV/Parquet)."),
+    ] = None,
+    target: Annotated[str, typer.Option(help="Outcome column of that history.")] = "won",
+    lang: LangOption = "en",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Describe the ideal customer learnt from the CRM history, with each trait's weight.
+
+    Example: vigie leads profile --lang fr
+    """
+    from vigie.ai import models
+    from vigie.ai.profiles import ideal_customer_profile
+    from vigie.ai.prospects import read_table
+
+    section = ai_config(config, data)
+    lang = _lang(lang)
+    try:
+        model = models.load(section.models_dir)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    history = read_table(from_csv) if from_csv else _read_history(section.history_file)
+    profile = ideal_customer_profile(model, history, target=target)
+    if as_json:
+        print(json.dumps(profile.to_dict(), ensure_ascii=False))
+        return
+    console.print(f"[bold]{profile.text(lang)}[/bold]")
+    for trait in profile.to_dict()[lang]["traits"]:
+        console.print(f"  {trait['weight']:6.1%}  {trait['phrase']}  ({trait['source']})")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def reps_for(section: AiConfig, history: pl.DataFrame, top: int) -> list[Rep]:
+    """The configured reps, or the history's reps sharing `top` leads equally."""
+    from vigie.ai.reps import default_reps
+
+    if section.reps:
+        return list(section.reps)
+    names = sorted(history["rep"].unique().to_list()) if "rep" in history.columns else []
+    if not names:
+        raise _fail("no reps: list them under ai.reps in vigie.yaml")
+    return default_reps(names, capacity=math.ceil(top / len(names)))
+
+
+@leads_app.command("score")
+def leads_score(
+    top: Annotated[int | None, typer.Option(help="Leads to keep (default ai.top_leads).")] = None,
+    engine: Annotated[str, typer.Option(help="local or dask.")] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")
+    ] = None,
+    base: Annotated[Path | None, typer.Option(help="Prospect base directory.")] = None,
+    all_scores: Annotated[
+        bool,
+        typer.Option("--all-scores", help="Also write every prospect's score (DATA/leads/scores)."),
+    ] = False,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Score every prospect, rank them, explain the best and assign them to the reps.
+
+    Example: vigie leads score --top 10000 --engine dask --scheduler tcp://10.0.0.5:8786
+    """
+    from vigie.ai import models
+    from vigie.ai.leads import run_leads
+    from vigie.ai.profiles import ideal_customer_profile
+    from vigie.ai.prospects import partitions
+    from vigie.ai.runs import write_run
+
+    section = ai_config(config, data)
+    top = top or section.top_leads
+    base = base or section.base_dir
+    try:
+        model = models.load(section.models_dir)
+        parts = partitions(base)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    history = _read_history(section.history_file)
+    reps = reps_for(section, history, top)
+    import pyarrow.parquet as pq
+
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    now = SystemClock().now()
+    with _progress() as progress:
+        task = progress.add_task(f"scoring ({engine})", total=total)
+        leads, scored = run_leads(
+            base=base,
+            model=model,
+            history=history,
+            reps=reps,
+            now=now,
+            top_k=top,
+            engine=engine,
+            scheduler=scheduler,
+            on_partition=lambda n: progress.advance(task, n),
+            scores_dir=section.run_dir / "scores" if all_scores else None,
+        )
+    profile = ideal_customer_profile(model, history)
+    write_run(
+        section.run_dir,
+        leads,
+        scored,
+        extra={"run_at": now.isoformat(), "model": model.version, "profile": profile.to_dict()},
+    )
+    console.print(
+        f"{scored.rows:,} prospects, {scored.scored:,} scored, excluded {scored.excluded}; "
+        f"{leads.height:,} leads, {leads['rep'].is_not_null().sum():,} assigned → {section.run_dir}"
+    )
+
+
+@leads_app.command("explain")
+def leads_explain(
+    company_id: Annotated[int, typer.Argument(help="The lead's company id.")],
+    lang: LangOption = "en",
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Why a lead was scored and assigned as it was: its top factors and the rep's reason.
+
+    Example: vigie leads explain 100016399 --lang fr
+    """
+    from vigie.ai.labels import factor_text
+    from vigie.ai.runs import find_lead, read_leads
+
+    section = ai_config(config, data)
+    lang = _lang(lang)
+    try:
+        lead = find_lead(read_leads(section.run_dir), company_id)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    if lead is None:
+        raise _fail(f"company {company_id} is not among the current leads")
+    console.print(
+        f"[bold]{lead['name']}[/bold] ({company_id}) — score {lead['score']}, rank {lead['rank']}"
+    )
+    for factor in lead["factors"]:
+        sign = "+" if factor["contribution"] >= 0 else "-"
+        console.print(
+            f"  {sign} {factor_text(factor['feature'], factor['value'], lang)} "
+            f"({factor['contribution']:+.3f})"
+        )
+    console.print(lead["reason_fr" if lang == "fr" else "reason_en"])
+
+
+@leads_app.command("report")
+def leads_report(
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Write the bias and governance report: selection by group, drift, exclusions, reasons.
+
+    Example: vigie leads report --out report.html
+    """
+    from vigie.ai import models
+    from vigie.ai.report import build_report
+    from vigie.ai.runs import read_leads, read_summary
+
+    section = ai_config(config, data)
+    try:
+        leads = read_leads(section.run_dir)
+        summary = read_summary(section.run_dir)
+        model = models.load(section.models_dir / summary["model"])
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    history = _read_history(section.history_file) if section.history_file.exists() else None
+    out.write_text(
+        build_report(summary=summary, leads=leads, model=model, history=history), encoding="utf-8"
+    )
+    console.print(f"report written to {out}")
+
+
+@leads_app.command("today")
+def leads_today(
+    rep: Annotated[str | None, typer.Option(help="Only this rep.")] = None,
+    lang: LangOption = "en",
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Propose today's leads to each rep, with the reason of each.
+
+    Example: vigie leads today --rep "Alice Dubois" --lang fr
+    """
+    from vigie.ai.leads import todays_leads
+    from vigie.ai.runs import read_leads
+
+    section = ai_config(config, data)
+    lang = _lang(lang)
+    try:
+        leads = read_leads(section.run_dir)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    history = _read_history(section.history_file)
+    reps = [r for r in reps_for(section, history, leads.height) if rep is None or r.name == rep]
+    for name, items in todays_leads(leads, reps, now=SystemClock().now(), lang=lang).items():
+        console.print(f"[bold]{name}[/bold]: {len(items)} lead(s)")
+        for item in items[:10]:
+            console.print(
+                f"  {item['name']} ({item['company_id']}) due {item['due_at']}: {item['reason']}"
+            )
+
+
+@leads_app.command("affinity")
+def leads_affinity(
+    rep: Annotated[str | None, typer.Option(help="Only this rep.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    config: ConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Each rep's smoothed win rate per segment, with its 90% credible interval.
+
+    Example: vigie leads affinity --rep "Alice Dubois"
+    """
+    from vigie.ai.affinity import estimate
+
+    section = ai_config(config, data)
+    table = estimate(_read_history(section.history_file)).table()
+    if rep:
+        table = table.filter(pl.col("rep") == rep)
+    shown = table.sort("rate", descending=True).head(limit)
+    out = Table(title="rep affinity (Beta-smoothed win rate, 90% interval)")
+    for column in ("rep", "sector", "size", "region", "deals", "wins", "rate", "interval"):
+        out.add_column(column)
+    for row in shown.iter_rows(named=True):
+        out.add_row(
+            row["rep"], row["nace"], row["size_band"], row["region"], str(row["deals"]),
+            str(row["wins"]), f"{row['rate']:.1%}", f"{row['low']:.1%}-{row['high']:.1%}",
+        )  # fmt: skip
+    console.print(out)
+
+
+def simulate_deals(out: Path | None, *, deals: int, seed: int, day: date | None) -> None:
+    """`vigie simulate deals`: a synthetic CRM deal history as CSV (stdout) or Parquet/CSV."""
+    from vigie.ai.history import history_for_base
+
+    history = history_for_base(
+        first_partition_rows=max(deals * 4, 10_000),
+        seed=seed,
+        deals=deals,
+        end=day or SystemClock().now().date(),
+    )
+    if out is None:
+        print(history.write_csv(), end="")
+    elif out.suffix == ".parquet":
+        history.write_parquet(out)
+    else:
+        history.write_csv(out)

@@ -1,0 +1,62 @@
+"""REST API over the latest lead run: the leads with their scores, reps and factors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import polars as pl
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from vigie.ai.runs import find_lead, lead_record, read_leads, read_summary
+from vigie.web.deps import RuntimeDep
+
+router = APIRouter(prefix="/api/leads", tags=["leads"])
+
+
+def _json(data: Any) -> Response:
+    return Response(content=msgspec.json.encode(data), media_type="application/json")
+
+
+def _leads(runtime: RuntimeDep) -> pl.DataFrame:
+    try:
+        return read_leads(runtime.settings.config.ai.run_dir)
+    except FileNotFoundError as exc:
+        raise HTTPException(
+            status_code=404,
+            detail="no lead run yet: run `vigie leads score` / aucune notation encore",
+        ) from exc
+
+
+@router.get("", response_class=Response)
+def list_leads(
+    runtime: RuntimeDep,
+    rep: Annotated[str | None, Query(description="only the leads assigned to this rep")] = None,
+    min_score: Annotated[int, Query(ge=0, le=100)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The current leads, best first, with score, rep, due time, reason and top factors."""
+    leads = _leads(runtime)
+    if rep is not None:
+        leads = leads.filter(pl.col("rep") == rep)
+    leads = leads.filter(pl.col("score") >= min_score)
+    page = leads.slice(offset, limit)
+    summary = read_summary(runtime.settings.config.ai.run_dir)
+    return _json(
+        {
+            "model": summary.get("model"),
+            "run_at": summary.get("run_at"),
+            "total": leads.height,
+            "leads": [lead_record(row) for row in page.iter_rows(named=True)],
+        }
+    )
+
+
+@router.get("/{company_id}", response_class=Response)
+def get_lead(runtime: RuntimeDep, company_id: int) -> Response:
+    """One lead with its factors (LightGBM contributions) and the reason of its assignment."""
+    lead = find_lead(_leads(runtime), company_id)
+    if lead is None:
+        raise HTTPException(status_code=404, detail=f"company {company_id} is not a current lead")
+    return _json(lead)
