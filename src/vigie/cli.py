@@ -36,9 +36,14 @@ bench_app = typer.Typer(
     "Example: vigie bench ingest --seconds 10 --json",
     no_args_is_help=True,
 )
-users_app = typer.Typer(help="Users, roles and API tokens.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Users, roles and API tokens.\n\n"
+    "Example: vigie users create --username alice --role sales",
+    no_args_is_help=True,
+)
 playbook_app = typer.Typer(
-    help="Playbooks: run one by hand, or see what it would do. / Exécuter un playbook.",
+    help="Playbooks: run one by hand, or see what it would do. / Exécuter un playbook.\n\n"
+    "Example: vigie playbook run conversion-drop --dry-run",
     no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.conftest import free_port, make_settings, require_service
+from tests.conftest import free_port, make_settings, require_service, user_token
 from vigie.analytics import AnalyticsConfig
 from vigie.analytics.campaigns import Campaign, Schedule
 from vigie.analytics.funnels import Funnel, FunnelStep
@@ -121,9 +121,10 @@ def _config() -> Config:
 
 
 class Site:
-    def __init__(self, url: str, vigie: str) -> None:
+    def __init__(self, url: str, vigie: str, token: str) -> None:
         self.url = url
         self.vigie = vigie
+        self.headers = {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -140,7 +141,8 @@ def site(db_url: str) -> Iterator[Site]:
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         try:
-            yield Site(f"http://127.0.0.1:{httpd.server_address[1]}", vigie.url)
+            token = user_token(app.state.runtime, username="analyst", role="marketing")
+            yield Site(f"http://127.0.0.1:{httpd.server_address[1]}", vigie.url, token)
         finally:
             httpd.shutdown()
             httpd.server_close()
@@ -159,7 +161,7 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30.0) 
 
 
 def _get(site: Site, path: str, **params: Any) -> Any:
-    response = httpx.get(site.vigie + path, params=params, timeout=30)
+    response = httpx.get(site.vigie + path, params=params, headers=site.headers, timeout=30)
     response.raise_for_status()
     return response.json()
 

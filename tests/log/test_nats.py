@@ -10,7 +10,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import NATS_URL, WRITE_KEY, free_port, make_settings, port_open, require_service
+from tests.conftest import (
+    NATS_URL,
+    WRITE_KEY,
+    free_port,
+    make_settings,
+    port_open,
+    require_service,
+    user_token,
+)
 from vigie.events import Event, Rejection
 from vigie.log import AppendJob, ProcessorRunner, SqlEventLog
 from vigie.log.nats import NatsEventLog, parse_nats_url, subject_token
@@ -191,9 +199,13 @@ def test_server_with_nats_log(nats_url: str, db_url: str) -> None:
             assert response.status_code == 400
             assert response.json()["accepted"] == 1
             assert response.json()["duplicates"] == 1
-            events = httpx.get(server.url + "/api/events", timeout=30).json()["events"]
-            assert [e["message_id"] for e in events] == ["n1"]
-            rejected = httpx.get(server.url + "/api/rejected", timeout=30).json()["rejected"]
+            token = user_token(runtime, username="admin", role="admin")
+            admin = {"Authorization": f"Bearer {token}"}
+            events = httpx.get(server.url + "/api/events", headers=admin, timeout=30).json()
+            assert [e["message_id"] for e in events["events"]] == ["n1"]
+            rejected = httpx.get(server.url + "/api/rejected", headers=admin, timeout=30).json()[
+                "rejected"
+            ]
             assert [r["message_id"] for r in rejected] == ["bad"]
             assert isinstance(runtime.log, NatsEventLog)
             assert runtime.sql_log.count() == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import WRITE_KEY, free_port
+from tests.conftest import WRITE_KEY, free_port, user_token
 from vigie.ai import models
 from vigie.ai.config import AiConfig
 from vigie.ai.history import history_for_base
@@ -50,19 +50,22 @@ def test_leads_api(db_url: str, ai_dir: Path) -> None:
     )
     app = create_app(Settings(db_url=db_url, config=config))
     with BackgroundServer(app, port=free_port()) as server:
-        listing = httpx.get(f"{server.url}/api/leads", params={"limit": 20}).json()
+        token = user_token(app.state.runtime, username="seller", role="sales")
+        client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert httpx.get(f"{server.url}/api/leads").status_code == 401
+        listing = client.get(f"{server.url}/api/leads", params={"limit": 20}).json()
         assert listing["total"] == 60 and len(listing["leads"]) == 20
         ranks = [lead["rank"] for lead in listing["leads"]]
         assert ranks == sorted(ranks)
         first = listing["leads"][0]
         assert first["factors"] and {"feature", "value", "contribution"} <= set(first["factors"][0])
         rep = first["rep"]
-        mine = httpx.get(f"{server.url}/api/leads", params={"rep": rep}).json()
+        mine = client.get(f"{server.url}/api/leads", params={"rep": rep}).json()
         assert mine["total"] <= 10 and all(lead["rep"] == rep for lead in mine["leads"])
-        one = httpx.get(f"{server.url}/api/leads/{first['company_id']}")
+        one = client.get(f"{server.url}/api/leads/{first['company_id']}")
         assert one.status_code == 200
         assert one.json()["reason_fr"] and one.json()["due_at"].startswith("2026-11-30")
-        assert httpx.get(f"{server.url}/api/leads/1").status_code == 404
+        assert client.get(f"{server.url}/api/leads/1").status_code == 404
 
 
 def test_no_run_yet_is_404(tmp_path: Path) -> None:
@@ -72,5 +75,8 @@ def test_no_run_yet_is_404(tmp_path: Path) -> None:
     )
     app = create_app(Settings(db_url=f"sqlite:///{tmp_path}/v.db", config=config))
     with BackgroundServer(app, port=free_port()) as server:
-        response = httpx.get(f"{server.url}/api/leads")
+        token = user_token(app.state.runtime, username="seller", role="sales")
+        response = httpx.get(
+            f"{server.url}/api/leads", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
         assert response.status_code == 404 and "vigie leads score" in response.text

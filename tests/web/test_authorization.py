@@ -21,15 +21,23 @@ finance     r        r        r     r     -       -         rw           -     r
 read-only   r        r        r     r     r       r         r            r     r
 """
 OTHERS = """
-role        events audit users
-admin       r      r     rw
-manager     r      -     -
-marketing   r      -     -
-sales       -      -     -
-support     -      -     -
-finance     -      -     -
-read-only   r      -     -
+role        events audit users alerts analytics playbooks notifications leads
+admin       r      r     rw    r      r         rw        r             r
+manager     r      -     -     r      r         rw        r             r
+marketing   r      -     -     r      r         r         -             r
+sales       -      -     -     r      -         -         -             r
+support     -      -     -     r      -         r         -             -
+finance     -      -     -     r      -         -         -             -
+read-only   r      -     -     r      r         r         -             r
 """
+# The endpoint each of the audit's own resources is checked on (read, and write if any).
+AUDIT_READS = {
+    "alerts": "/api/alerts",
+    "analytics": "/api/funnels",
+    "playbooks": "/api/playbook-runs",
+    "notifications": "/api/notifications",
+    "leads": "/api/leads",
+}
 
 
 def _matrix() -> dict[str, dict[str, str]]:
@@ -128,6 +136,15 @@ def test_each_role_against_each_endpoint(world: World) -> None:
                 elif resource == "users":
                     got = client.get("/api/users").status_code
                     want = 200 if "w" in right else 403
+                elif resource in AUDIT_READS:
+                    # Allowed reads answer 200, or 404 where there is nothing yet (no lead run).
+                    status = client.get(AUDIT_READS[resource]).status_code
+                    got = 403 if status == 403 else 200 if status in (200, 404) else status
+                    want = 200 if "r" in right else 403
+                    if got == want and resource == "playbooks":
+                        status = client.post("/api/playbooks/none/run?dry_run=true").status_code
+                        got = 403 if status == 403 else 200 if status == 404 else status
+                        want = 200 if "w" in right else 403
                 else:
                     got = client.get(f"/api/{resource}").status_code
                     want = 200 if "r" in right else 403

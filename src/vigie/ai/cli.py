@@ -19,9 +19,15 @@ from vigie.ai.labels import Lang
 from vigie.ai.reps import Rep
 from vigie.clock import SystemClock
 
-prospects_app = typer.Typer(help="The prospect base (Parquet partitions).", no_args_is_help=True)
+prospects_app = typer.Typer(
+    help="The prospect base (Parquet partitions).\n\n"
+    "Example: vigie prospects generate --rows 100000 --out vigie-data/ai/prospects",
+    no_args_is_help=True,
+)
 leads_app = typer.Typer(
-    help="Lead scoring: train, profile, score, explain, assign, report.", no_args_is_help=True
+    help="Lead scoring: train, profile, score, explain, assign, report.\n\n"
+    "Example: vigie leads today",
+    no_args_is_help=True,
 )
 
 console = Console()

@@ -42,7 +42,10 @@ CRM_RESOURCES = (
     "tasks",
     "offers",
 )
-RESOURCES = (*CRM_RESOURCES, "events", "users", "audit")
+# Read-mostly views of the audit itself: alerts and KPIs, visitor analytics, playbook runs
+# (write = run one by hand), notifications and their hold/reroute decisions, scored leads.
+AUDIT_RESOURCES = ("alerts", "analytics", "playbooks", "notifications", "leads")
+RESOURCES = (*CRM_RESOURCES, "events", "users", "audit", *AUDIT_RESOURCES)
 
 _RW: frozenset[Action] = frozenset({"read", "write"})
 _R: frozenset[Action] = frozenset({"read"})
@@ -52,6 +55,11 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
     Role.MANAGER: {
         **{resource: _RW for resource in CRM_RESOURCES},
         "events": _R,
+        "alerts": _R,
+        "analytics": _R,
+        "playbooks": _RW,
+        "notifications": _R,
+        "leads": _R,
     },
     Role.MARKETING: {
         "contacts": _RW,
@@ -61,6 +69,10 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
         "accounts": _R,
         "staff": _R,
         "events": _R,
+        "alerts": _R,
+        "analytics": _R,
+        "playbooks": _R,
+        "leads": _R,
     },
     Role.SALES: {
         "contacts": _RW,
@@ -71,6 +83,8 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
         "interactions": _RW,
         "campaigns": _R,
         "staff": _R,
+        "alerts": _R,
+        "leads": _R,
     },
     Role.SUPPORT: {
         "tickets": _RW,
@@ -79,6 +93,8 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
         "contacts": _R,
         "accounts": _R,
         "staff": _R,
+        "alerts": _R,
+        "playbooks": _R,
     },
     Role.FINANCE: {
         "interactions": _RW,
@@ -87,10 +103,15 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
         "deals": _R,
         "offers": _R,
         "staff": _R,
+        "alerts": _R,
     },
     Role.READ_ONLY: {
         **{resource: _R for resource in CRM_RESOURCES},
         "events": _R,
+        "alerts": _R,
+        "analytics": _R,
+        "playbooks": _R,
+        "leads": _R,
     },
 }
 

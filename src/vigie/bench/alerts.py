@@ -97,13 +97,33 @@ def _load(port: int, rate: float, seconds: float, batch: int, out: Any) -> None:
     out.put(sent / (time.monotonic() - started))
 
 
+def _reader_token(db_url: str) -> str:
+    """An API token of a read-only user, created in the benchmark's store for the SSE reader."""
+    from datetime import UTC, datetime
+
+    from vigie.auth.tokens import issue_token
+    from vigie.auth.users import create_user
+    from vigie.store import connect
+
+    engine = connect(db_url)
+    try:
+        now = datetime.now(UTC)
+        user = create_user(
+            engine=engine, username="bench-reader", password="bench-password-123",
+            role="read-only", now=now,
+        )  # fmt: skip
+        return issue_token(engine=engine, user_id=user.id, name="bench", now=now).token
+    finally:
+        engine.dispose()
+
+
 class _Stream:
     """Reads the SSE stream, noting when each probe's alert arrives as firing."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str) -> None:
         self.seen: dict[str, float] = {}
         self.ready = threading.Event()
-        self.client = httpx.Client(timeout=None)
+        self.client = httpx.Client(timeout=None, headers={"Authorization": f"Bearer {token}"})
         self.thread = threading.Thread(target=self._run, args=(url,), daemon=True)
         self.thread.start()
 
@@ -169,7 +189,7 @@ def run_alerts_bench(
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(port, server)
-            stream = _Stream(base)
+            stream = _Stream(base, _reader_token(url))
             if not stream.ready.wait(30):
                 raise RuntimeError("the SSE stream did not open")
             console.print(

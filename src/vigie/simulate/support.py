@@ -66,7 +66,15 @@ class SupportRush:
                         "messageId": f"{ticket}-created",
                         "userId": customer,
                         "event": "Ticket Created",
-                        "properties": {**common, "text": text, "language": language},
+                        # `id`, `subject` and `opened_at` make it a CRM ticket too.
+                        "properties": {
+                            **common,
+                            "id": ticket,
+                            "subject": text[:120],
+                            "opened_at": opened.isoformat(),
+                            "text": text,
+                            "language": language,
+                        },
                     },
                 )
             )

@@ -7,12 +7,18 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from vigie.web.deps import RuntimeDep
+from vigie.web.deps import RuntimeDep, require
+from vigie.web.problems import AUTH_ERRORS
 
-router = APIRouter(prefix="/api", tags=["alerts"])
+router = APIRouter(
+    prefix="/api",
+    tags=["alerts"],
+    dependencies=[Depends(require("alerts", "read"))],
+    responses=AUTH_ERRORS,
+)
 HEARTBEAT_SECONDS = 15.0
 POLL_SECONDS = 0.5
 

@@ -6,13 +6,19 @@ from datetime import date
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from vigie.analytics.identity import load_profile
 from vigie.analytics.journeys import load_journey
-from vigie.web.deps import RuntimeDep
+from vigie.web.deps import RuntimeDep, require
+from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
-router = APIRouter(prefix="/api", tags=["analytics"])
+router = APIRouter(
+    prefix="/api",
+    tags=["analytics"],
+    dependencies=[Depends(require("analytics", "read"))],
+    responses={**AUTH_ERRORS, **NOT_FOUND},
+)
 
 
 def _json(data: Any) -> Response:

@@ -26,22 +26,11 @@ from vigie.crm.entities import ENTITIES, Entity, ReadBase
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.log.eventlog import AppendJob
 from vigie.web.deps import NO_NUL, AuditReader, RequestActor, RuntimeDep, require
+from vigie.web.problems import AUTH_ERRORS, NOT_FOUND, Problem
 from vigie.web.runtime import Runtime
 
-
-class Problem(BaseModel):
-    """An error: what went wrong and what to do."""
-
-    detail: Any
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "no valid token or session"},
-    403: {"model": Problem, "description": "the role may not do this"},
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "no such record (or not yours to see)"},
-}
+_ERRORS = AUTH_ERRORS
+_NOT_FOUND = NOT_FOUND
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "the change could not be applied"},
     422: {"model": Problem, "description": "invalid input"},

@@ -6,12 +6,18 @@ from typing import Annotated, Any
 
 import msgspec
 import polars as pl
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from vigie.ai.runs import find_lead, lead_record, read_leads, read_summary
-from vigie.web.deps import RuntimeDep
+from vigie.web.deps import RuntimeDep, require
+from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
-router = APIRouter(prefix="/api/leads", tags=["leads"])
+router = APIRouter(
+    prefix="/api/leads",
+    tags=["leads"],
+    dependencies=[Depends(require("leads", "read"))],
+    responses={**AUTH_ERRORS, **NOT_FOUND},
+)
 
 
 def _json(data: Any) -> Response:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Body, HTTPException, Query, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 
 from vigie.playbooks import PlaybookNotFound
 from vigie.playbooks import runs as run_store
 from vigie.playbooks.actions.chat import pending_for
-from vigie.web.deps import RuntimeDep
+from vigie.web.deps import RuntimeDep, require
+from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
 router = APIRouter(prefix="/api", tags=["playbooks"])
 
@@ -20,7 +21,12 @@ def _json(data: Any) -> Response:
     return Response(content=msgspec.json.encode(data), media_type="application/json")
 
 
-@router.get("/playbook-runs", response_class=Response)
+@router.get(
+    "/playbook-runs",
+    response_class=Response,
+    dependencies=[Depends(require("playbooks", "read"))],
+    responses=AUTH_ERRORS,
+)
 def list_playbook_runs(
     runtime: RuntimeDep,
     playbook: Annotated[str | None, Query(description="only runs of this playbook")] = None,
@@ -33,7 +39,12 @@ def list_playbook_runs(
     return _json({"runs": found})
 
 
-@router.get("/playbook-runs/{run_id}", response_class=Response)
+@router.get(
+    "/playbook-runs/{run_id}",
+    response_class=Response,
+    dependencies=[Depends(require("playbooks", "read"))],
+    responses={**AUTH_ERRORS, **NOT_FOUND},
+)
 def get_playbook_run(runtime: RuntimeDep, run_id: str) -> Response:
     """One playbook run with its steps."""
     with runtime.engine.connect() as conn:
@@ -43,7 +54,12 @@ def get_playbook_run(runtime: RuntimeDep, run_id: str) -> Response:
     return _json(found)
 
 
-@router.post("/playbooks/{name}/run", response_class=Response)
+@router.post(
+    "/playbooks/{name}/run",
+    response_class=Response,
+    dependencies=[Depends(require("playbooks", "write"))],
+    responses={**AUTH_ERRORS, **NOT_FOUND},
+)
 def run_playbook(
     runtime: RuntimeDep,
     name: str,

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from vigie.schedule.notifications import list_notifications
-from vigie.web.deps import RuntimeDep
+from vigie.web.deps import RuntimeDep, require
+from vigie.web.problems import AUTH_ERRORS
 
-router = APIRouter(prefix="/api", tags=["schedule"])
+router = APIRouter(
+    prefix="/api",
+    tags=["schedule"],
+    dependencies=[Depends(require("notifications", "read"))],
+    responses=AUTH_ERRORS,
+)
 
 
 @router.get("/notifications", response_class=Response)

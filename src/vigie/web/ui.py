@@ -53,6 +53,21 @@ APIS = {
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
+# The resource (see vigie.auth.roles) each API reads; a page only gets those the role may read.
+API_RESOURCES = {
+    "alerts": "alerts",
+    "alerts_stream": "alerts",
+    "playbook_runs": "playbooks",
+    "notifications": "notifications",
+    "funnels": "analytics",
+    "funnel": "analytics",
+    "campaign_slots": "analytics",
+    "journey": "analytics",
+    "contacts": "contacts",
+    "contact_timeline": "contacts",
+    "accounts": "accounts",
+    "account_timeline": "accounts",
+}
 
 
 def install(app: FastAPI) -> None:
@@ -81,10 +96,18 @@ def language_of(request: Request, runtime: Runtime, user: Principal | None) -> s
     return negotiate(request.headers.get("accept-language"))
 
 
-def _available_apis(request: Request) -> dict[str, str]:
+def _available_apis(request: Request, user: Principal | None) -> dict[str, str]:
     # The OpenAPI document lists every included route (FastAPI builds and caches it once).
     paths = request.app.openapi().get("paths", {})
-    return {name: path for name, path in APIS.items() if path in paths}
+    return {
+        name: path
+        for name, path in APIS.items()
+        if path in paths
+        and (
+            name not in API_RESOURCES
+            or (user is not None and allowed(user.role, API_RESOURCES[name], "read"))
+        )
+    }
 
 
 def _page_data(name: str, runtime: Runtime, user: Principal | None) -> dict[str, Any]:
@@ -118,7 +141,7 @@ def _render(
             "user": user,
             "version": __version__,
             "messages": translate.subset("js."),
-            "apis": _available_apis(request),
+            "apis": _available_apis(request, user),
             "page_data": _page_data(str(context.get("page", "")), runtime, user),
             **context,
         },
