@@ -19,6 +19,7 @@ from vigie.log.eventlog import AppendResult
 from vigie.log.sql import to_us
 from vigie.metrics import Metrics
 from vigie.playbooks import ActionRegistry, PlaybookEngine
+from vigie.playbooks.alerts import AlertPlaybooks
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -98,6 +99,7 @@ class Runtime:
             dispatcher=self.dispatcher,
             clock=self.clock,
         )
+        self.alerting.listeners.append(AlertPlaybooks(self.playbooks))
         self.metrics.registry.register(PlaybookCollector(self.engine))
         self.tick_seconds = tick_seconds
         self._runner_task: asyncio.Task[None] | None = None

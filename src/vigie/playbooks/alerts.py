@@ -1,0 +1,56 @@
+"""The bridge from alerts to playbooks: an alert that fires or resolves starts its playbooks."""
+
+from __future__ import annotations
+
+import logging
+
+from vigie.playbooks.engine import PlaybookEngine
+from vigie.playbooks.trigger import PlaybookTrigger
+from vigie.rules.alerts import Alert
+
+logger = logging.getLogger(__name__)
+
+
+def trigger_for(alert: Alert) -> PlaybookTrigger | None:
+    """The playbook trigger of an alert's change; none while it is only pending.
+
+    `at` is when this firing began (or when it resolved), so the evidence updates of one
+    firing map to the same trigger and the engine runs its playbooks once.
+    """
+    if alert.status == "firing":
+        at = alert.fired_at or alert.starts_at
+    elif alert.status == "resolved" and alert.ends_at is not None:
+        at = alert.ends_at
+    else:
+        return None
+    return PlaybookTrigger(
+        rule=alert.rule,
+        status=alert.status,
+        fingerprint=alert.fingerprint,
+        at=at,
+        labels=dict(alert.labels),
+        values=dict(alert.values),
+        annotations=dict(alert.annotations),
+        severity=alert.severity,
+        playbook=alert.playbook,
+    )
+
+
+class AlertPlaybooks:
+    """An alert listener that records the runs an alert asks for; the runtime's timer runs them.
+
+    Recording only (no action here) keeps the rules processor fast: a slow webhook never
+    delays the next alert.
+    """
+
+    def __init__(self, engine: PlaybookEngine) -> None:
+        self.engine = engine
+
+    def alert_changed(self, alert: Alert) -> None:
+        trigger = trigger_for(alert)
+        if trigger is None:
+            return
+        try:
+            self.engine.enqueue(trigger)
+        except Exception:
+            logger.exception("could not start the playbooks of alert %s", alert.rule)
