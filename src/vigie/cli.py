@@ -136,16 +136,25 @@ def demo(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the scenario (random by default).")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="vigie.yaml to run (default: the shipped vigie.example.yaml)."
+        ),
+    ] = None,
 ) -> None:
-    """Start Vigie on the embedded store and replay a lunch-time (12:00-13:00) campaign into it.
+    """Start Vigie on the embedded store and replay a lunch-time (12:00-13:00) campaign into it,
+    with the shipped example configuration: its KPIs, rules, playbooks, people and schedules.
 
     Example: vigie demo --once
     """
-    from vigie.demo import run_demo
+    from vigie.demo import EXAMPLE, run_demo
     from vigie.kpi.catalogue import with_catalogue
 
-    settings = _settings(db, None)
+    settings = _settings(db, config or Path(str(EXAMPLE)))
     settings.config = with_catalogue(settings.config)
+    # The demo has no mail server: notifications stay in the app (GET /api/notifications).
+    settings.config.actions.smtp = None
     raise typer.Exit(
         run_demo(
             settings,

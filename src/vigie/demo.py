@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from datetime import date, datetime
 from datetime import time as clock_time
+from importlib.resources import files
 from typing import Any
 
 import httpx
@@ -26,6 +27,8 @@ from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
 BATCH = 200
+# The commented example configuration that ships inside the package; the demo runs it.
+EXAMPLE = files("vigie") / "example.yaml"
 CHECKOUT_BREAKS_AT = clock_time(12, 20)
 
 
@@ -115,7 +118,9 @@ def run_demo(
             f"[bold]Vigie demo[/bold] on {server.url}  (events: {server.url}/api/events, "
             f"API docs: {server.url}/docs, metrics: {server.url}/metrics)"
         )
-        console.print(f"Write key of source 'default': [bold]{write_key}[/bold]")
+        console.print(
+            f"Write key of source '{settings.config.sources[0].name}': [bold]{write_key}[/bold]"
+        )
         _announce_dashboard(app.state.runtime, server.url, console)
         console.print(
             f"Replaying the lunch-time campaign of {scenario.day} "

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port, make_settings, user_token
 from vigie.clock import ManualClock
 from vigie.config import load_config
 from vigie.events import Event
@@ -38,6 +38,8 @@ def demo(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Runtime, ManualCloc
     clock = ManualClock(AT)
     app = create_app(make_settings(db_url, config), clock=clock)
     with BackgroundServer(app, port=free_port()) as server:
+        token = user_token(app.state.runtime, username="manager", role="admin")
+        AUTH["Authorization"] = f"Bearer {token}"
         yield server.url, app.state.runtime, clock
 
 
@@ -54,8 +56,11 @@ def _page(visitor: str, path: str, at: datetime, n: int) -> Event:
     )
 
 
+AUTH: dict[str, str] = {}
+
+
 def _get(url: str, **params: Any) -> Any:
-    response = httpx.get(url, params=params, timeout=30)
+    response = httpx.get(url, params=params, headers=AUTH, timeout=30)
     response.raise_for_status()
     return response.json()
 
@@ -85,7 +90,7 @@ def test_conversion_drop_at_half_past_five(demo: tuple[str, Runtime, ManualClock
         ]
     )
     trigger = PlaybookTrigger(
-        rule="landing-conversion-drop",
+        rule="checkout-conversion-drop",
         status="firing",
         fingerprint="lunch-drop",
         at=AT,
@@ -158,6 +163,7 @@ def test_manual_run_over_http_with_dry_run(demo: tuple[str, Runtime, ManualClock
         url + "/api/playbooks/conversion-drop/run",
         params={"dry_run": "true"},
         json={"page": "/lunch"},
+        headers=AUTH,
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -167,5 +173,6 @@ def test_manual_run_over_http_with_dry_run(demo: tuple[str, Runtime, ManualClock
     tell = next(s for s in steps if s["name"] == "tell-the-manager")
     assert tell["reason"].startswith("hold -> marie at 2026-11-25T07:30:00"), tell
     assert _get(url + "/api/playbook-runs")["runs"] == []
-    missing = httpx.post(url + "/api/playbooks/nope/run", timeout=30)
+    missing = httpx.post(url + "/api/playbooks/nope/run", headers=AUTH, timeout=30)
     assert missing.status_code == 404
+    assert httpx.post(url + "/api/playbooks/conversion-drop/run", timeout=30).status_code == 401

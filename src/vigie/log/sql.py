@@ -153,6 +153,10 @@ class SqlEventLog:
                 conn.exec_driver_sql(self._reject_sql, rejected_rows)
         return results, assigned
 
+    def _reader(self) -> sa.Connection:
+        """A connection for reads only: it does not take SQLite's write lock."""
+        return self.engine.connect().execution_options(sqlite_immediate=False)
+
     def _existing(self, conn: sa.Connection, events: Iterable[Event]) -> set[tuple[str, str]]:
         by_source: dict[str, list[str]] = {}
         for event in events:
@@ -179,7 +183,7 @@ class SqlEventLog:
             .order_by(schema.events.c.log_offset)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return [_decode(offset, body) for offset, body in conn.execute(query)]
 
     def recent(
@@ -208,19 +212,19 @@ class SqlEventLog:
         if before is not None:
             query = query.where(table.c.log_offset < before)
         query = query.order_by(table.c.log_offset.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return [_decode(offset, body) for offset, body in conn.execute(query)]
 
     def count(self) -> int:
         """How many events the log holds."""
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one()
             )
 
     def last_offset(self) -> int:
         """The offset of the newest event, 0 for an empty log."""
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             value = conn.execute(sa.select(sa.func.max(schema.events.c.log_offset))).scalar()
         return int(value or 0)
 
@@ -229,7 +233,7 @@ class SqlEventLog:
         query = sa.select(schema.checkpoints.c.next_offset).where(
             schema.checkpoints.c.consumer == consumer
         )
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             value = conn.execute(query).scalar()
         return int(value) if value is not None else 1
 
@@ -259,7 +263,7 @@ class SqlEventLog:
         if before is not None:
             query = query.where(table.c.id < before)
         query = query.order_by(table.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return [
                 RejectedRecord(
                     id=row.id,

@@ -32,7 +32,9 @@ def trigger_for(alert: Alert) -> PlaybookTrigger | None:
         values=dict(alert.values),
         annotations=dict(alert.annotations),
         severity=alert.severity,
-        playbook=alert.playbook,
+        # The rule names the playbook that answers its firing; what runs on resolution is
+        # chosen by the playbooks' own `triggers:` (a "recovered" playbook, say).
+        playbook=alert.playbook if alert.status == "firing" else None,
     )
 
 

@@ -101,8 +101,10 @@ def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        # Writers take the write lock up front, so two processes never deadlock upgrading.
-        if conn.get_execution_options().get("sqlite_immediate"):
+        # Transactions take the write lock up front: in WAL mode a transaction that read and
+        # then writes after another connection committed fails at once ("database is locked")
+        # instead of waiting. Pure readers opt out with execution_options(sqlite_immediate=False).
+        if conn.get_execution_options().get("sqlite_immediate", True):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
