@@ -105,6 +105,7 @@ def test_the_login_only_redirects_within_the_site(dashboard: Dashboard) -> None:
         ("/alerts", "/alerts"),
         ("https://evil.example/", "/"),
         ("//evil", "/"),
+        ("/\\evil", "/"),
     ]:
         response = httpx.post(
             dashboard.url + "/login",
