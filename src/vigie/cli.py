@@ -671,6 +671,28 @@ def bench_playbooks(
         print(json.dumps(figures))
 
 
+@bench_app.command("crm")
+def bench_crm(
+    writes: Annotated[int, typer.Option(help="Sequential writes through the API.")] = 300,
+    port: Annotated[int, typer.Option(help="Port of the temporary server.")] = 8765,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+    ] = False,
+) -> None:
+    """Measure CRM writes through the API (log, projection, read-back) against direct inserts.
+
+    Example: vigie bench crm --writes 300 --json
+    """
+    from vigie.bench.crm import run_crm_bench
+
+    figures = run_crm_bench(writes=writes, db_url=db, port=port, console=console)
+    if as_json:
+        print(json.dumps(figures))
+
+
 def main() -> None:
     """Entry point for `python -m vigie`."""
     app()

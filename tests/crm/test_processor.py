@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from vigie.auth.audit import Actor, list_audit
@@ -27,11 +28,23 @@ def test_replaying_a_batch_changes_nothing(engine: sa.Engine) -> None:
     deals = ENTITIES["deals"]
     log = SqlEventLog(engine)
     events = [
-        crm_event(entity=deals, operation="create", record_id="deal_1",
-                  data={"title": "Caisse", "account_id": "acc_1"}, actor=ACTOR, now=NOW),
-        crm_event(entity=deals, operation="update", record_id="deal_1",
-                  data={"stage": "won"}, actor=ACTOR, now=NOW),
-    ]  # fmt: skip
+        crm_event(
+            entity=deals,
+            operation="create",
+            record_id="deal_1",
+            data={"title": "Caisse", "account_id": "acc_1"},
+            actor=ACTOR,
+            now=NOW,
+        ),
+        crm_event(
+            entity=deals,
+            operation="update",
+            record_id="deal_1",
+            data={"stage": "won"},
+            actor=ACTOR,
+            now=NOW,
+        ),
+    ]
     log.append(events, source="crm")
     processor = CrmProcessor(engine)
     stored = log.read(1)
@@ -50,8 +63,14 @@ def test_replaying_a_batch_changes_nothing(engine: sa.Engine) -> None:
 def test_unappliable_events_are_kept_as_rejections(engine: sa.Engine) -> None:
     """An update of a record that does not exist is kept in rejected events with the reason."""
     log = SqlEventLog(engine)
-    event = crm_event(entity=ENTITIES["deals"], operation="update", record_id="deal_x",
-                      data={"stage": "won"}, actor=ACTOR, now=NOW)  # fmt: skip
+    event = crm_event(
+        entity=ENTITIES["deals"],
+        operation="update",
+        record_id="deal_x",
+        data={"stage": "won"},
+        actor=ACTOR,
+        now=NOW,
+    )
     log.append([event], source="crm")
     CrmProcessor(engine).process(log.read(1))
     rejected = log.rejected()
@@ -68,3 +87,34 @@ def test_derive_closes_deals_and_sets_sla_due_times() -> None:
     assert reopened["closed_at"] is None
     ticket = derive("tickets", None, {"priority": "high", "status": "open"}, NOW, config)
     assert (ticket["first_response_due_at"] - NOW).total_seconds() == 2 * 3600
+
+
+def test_transient_database_errors_are_retried_not_rejected(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock or connection error fails the batch (the runner retries it); nothing is rejected.
+
+    Regression: `vigie demo` once turned SQLite's 'database is locked' into rejected events.
+    """
+    log = SqlEventLog(engine)
+    event = crm_event(
+        entity=ENTITIES["deals"],
+        operation="create",
+        record_id="deal_1",
+        data={"title": "Caisse", "account_id": "acc_1"},
+        actor=ACTOR,
+        now=NOW,
+    )
+    log.append([event], source="crm")
+    processor = CrmProcessor(engine)
+
+    def locked(*_args: object) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(processor, "_apply", locked)
+    with pytest.raises(sa.exc.OperationalError):
+        processor.process(log.read(1))
+    assert log.rejected() == []
+    monkeypatch.undo()
+    processor.process(log.read(1))
+    assert [row["id"] for row in _deal_rows(engine)] == ["deal_1"]

@@ -22,6 +22,7 @@ def test_token_login_and_me(live_server: LiveServer) -> None:
     assert response.status_code == 201, response.text
     token = response.json()["token"]
     me = httpx.get(live_server.url + "/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
     assert me.json() == {
         "id": me.json()["id"],
         "username": "sam",
@@ -72,3 +73,16 @@ def test_only_admins_manage_users_and_read_the_audit(live_server: LiveServer) ->
     assert [(a["actor"], a["entity_id"], a["ip"]) for a in lines] == [
         ("test-admin", str(created.json()["id"]), "127.0.0.1")
     ]
+
+
+def test_a_revoked_token_stops_working(live_server: LiveServer) -> None:
+    """DELETE /api/auth/tokens/{id} revokes the caller's token; it is then refused (401)."""
+    user_token(live_server.runtime, username="rae", role="finance")
+    issued = httpx.post(
+        live_server.url + "/api/auth/token", json={"username": "rae", "password": PASSWORD}
+    ).json()
+    headers = {"Authorization": f"Bearer {issued['token']}"}
+    url = live_server.url + f"/api/auth/tokens/{issued['id']}"
+    assert httpx.delete(url, headers=live_server.admin).status_code == 404  # not the admin's
+    assert httpx.delete(url, headers=headers).status_code == 204
+    assert httpx.get(live_server.url + "/api/auth/me", headers=headers).status_code == 401

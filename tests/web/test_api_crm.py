@@ -140,3 +140,23 @@ def test_integration_events_update_the_crm(live_server: LiveServer) -> None:
         ]
         audit = client.get("/api/audit", params={"entity": "interactions"}).json()["items"]
         assert audit[0]["actor"] == "source:web"
+
+
+def test_csv_import_over_http_is_all_or_nothing(live_server: LiveServer) -> None:
+    """POST /api/import/accounts refuses a file with bad rows (422, every line) or applies all."""
+    with _client(live_server) as client:
+        bad = "name,country\nBrasserie Dupont,BE\n,FR\nGarage,France\n"
+        response = client.post(
+            "/api/import/accounts", content=bad, headers={"Content-Type": "text/csv"}
+        )
+        assert response.status_code == 422
+        assert [e["line"] for e in response.json()["errors"]] == [3, 4]
+        assert client.get("/api/accounts").json()["total"] == 0
+        good = "name,country\nBrasserie Dupont,BE\nGarage Martin,FR\n"
+        response = client.post(
+            "/api/import/accounts", content=good, headers={"Content-Type": "text/csv"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["created"] == 2
+        names = {a["name"] for a in client.get("/api/accounts").json()["items"]}
+        assert names == {"Brasserie Dupont", "Garage Martin"}

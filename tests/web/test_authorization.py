@@ -164,6 +164,25 @@ def test_salespeople_see_only_their_own_accounts_and_deals(world: World) -> None
         assert _ids(south, "deals") == {world.deals["s3"]}
 
 
+def test_timelines_hide_other_salespeoples_deals(world: World) -> None:
+    """On their own account's timeline, a salesperson does not see a colleague's deal."""
+    with world.client(world.server.admin_token) as admin:
+        colleague = world.post(
+            admin,
+            "deals",
+            {
+                "title": "Colleague's",
+                "account_id": world.accounts["s1"],
+                "owner_id": world.staff["s2"],
+            },
+        )
+        timeline = admin.get(f"/api/accounts/{world.accounts['s1']}/timeline").json()["items"]
+        assert colleague in {i["entity_id"] for i in timeline}
+    with world.client(world.tokens["sales"]) as sales:
+        timeline = sales.get(f"/api/accounts/{world.accounts['s1']}/timeline").json()["items"]
+        assert {i["entity_id"] for i in timeline if i["category"] == "deal"} == {world.deals["s1"]}
+
+
 def test_managers_see_their_teams_objects(world: World) -> None:
     """A manager sees and assigns within their team, not another team's accounts."""
     with world.client(world.tokens["manager"]) as manager:

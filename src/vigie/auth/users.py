@@ -73,7 +73,7 @@ def create_user(
     except ValueError as exc:
         choices = ", ".join(r.value for r in Role)
         raise UserError(f"role {role!r}: choose one of {choices}") from exc
-    with engine.begin() as conn:
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
         taken = conn.execute(sa.select(users.c.id).where(users.c.username == username)).first()
         if taken is not None:
             raise UserError(f"username {username!r} is taken / déjà utilisé")

@@ -30,6 +30,12 @@ from vigie.log import ProcessorRunner, SqlEventLog
 
 Progress = Callable[[int], None]
 ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+FORMATS = {
+    "country": "an ISO 3166-1 alpha-2 country code (e.g. BE, FR) / un code pays",
+    "currency": "an ISO 4217 currency code (e.g. EUR) / un code devise",
+    "nace": "a NACE Rev. 2 code (e.g. 62.01, or section J) / un code NACE",
+    "email": "an e-mail address / une adresse e-mail",
+}
 
 
 class RowError(msgspec.Struct, kw_only=True, frozen=True):
@@ -83,11 +89,16 @@ def render(entity: Entity, rows: Iterable[ReadBase]) -> str:
     return out.getvalue()
 
 
-def _reason(exc: pydantic.ValidationError) -> str:
+def _reason(entity: Entity, exc: pydantic.ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "row"
-        parts.append(f"{where}: {error['msg']}")
+        message = error["msg"]
+        hint = FORMATS.get(str(error["loc"][0])) if error["loc"] else None
+        if error["type"] == "string_pattern_mismatch" and hint:
+            # "should match pattern '^[A-Z]{2}$'" helps nobody; say what is expected.
+            message = f"{error['input']!r} is not {hint}"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 
@@ -136,7 +147,7 @@ def parse(
             try:
                 model = entity.create.model_validate(values)
             except pydantic.ValidationError as exc:
-                problem = _reason(exc)
+                problem = _reason(entity, exc)
         if problem is not None:
             errors.append(RowError(line=start, reason=problem))
             continue
@@ -152,17 +163,16 @@ def parse(
     return good, errors
 
 
-def import_csv(
+def plan_import(
     *,
     engine: sa.Engine,
     entity: Entity,
     text: str,
     actor: Actor,
     now: datetime,
-    config: CrmConfig | None = None,
     progress: Progress | None = None,
-) -> ImportReport:
-    """Check a whole file, then append it as CRM events in one transaction and apply them."""
+) -> tuple[ImportReport, list[Event]]:
+    """Check a whole file; the report, and the CRM events to append when it has no error."""
     report = ImportReport(entity=entity.name)
     good, errors = parse(entity, text)
     ids_in_file: set[str] = set()
@@ -205,9 +215,28 @@ def import_csv(
             if progress is not None:
                 progress(1)
     if errors:
-        return ImportReport(entity=entity.name, errors=sorted(errors, key=lambda e: e.line))
+        return ImportReport(entity=entity.name, errors=sorted(errors, key=lambda e: e.line)), []
+    return report, events
+
+
+def import_csv(
+    *,
+    engine: sa.Engine,
+    entity: Entity,
+    text: str,
+    actor: Actor,
+    now: datetime,
+    config: CrmConfig | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Check a whole file, then append it as CRM events in one transaction and apply them
+    (for the command line; the server appends through its writer and waits for its runner)."""
+    report, events = plan_import(
+        engine=engine, entity=entity, text=text, actor=actor, now=now, progress=progress
+    )
+    if not report.ok:
+        return report
     log = SqlEventLog(engine)
     log.append(events, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now)
-    runner = ProcessorRunner(log, [CrmProcessor(engine, config)])
-    runner.run_once()
+    ProcessorRunner(log, [CrmProcessor(engine, config)]).run_once()
     return report

@@ -105,12 +105,21 @@ class CrmProcessor:
         if not relevant:
             return
         rejections: list[dict[str, Any]] = []
-        with self.engine.begin() as conn:
+        # Take SQLite's write lock up front: a read-then-write transaction could otherwise
+        # fail to upgrade its lock while the log's writer commits.
+        with self.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             for event in relevant:
                 try:
                     with conn.begin_nested():
                         self._apply(conn, event)
-                except (ApplyError, pydantic.ValidationError, sa.exc.StatementError) as exc:
+                except (
+                    ApplyError,
+                    pydantic.ValidationError,
+                    sa.exc.IntegrityError,
+                    sa.exc.DataError,
+                ) as exc:
+                    # The event itself is at fault: keep it with the reason. Anything else
+                    # (a lock, a lost connection) propagates and the runner retries the batch.
                     logger.warning("CRM event at offset %s not applied: %s", event.offset, exc)
                     rejections.append(_rejection(event, exc))
             if rejections:

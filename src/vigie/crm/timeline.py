@@ -139,6 +139,7 @@ def _crm(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    restrict: dict[str, sa.ColumnElement[bool] | None],
 ) -> list[sa.Row[Any]]:
     matches: list[sa.ColumnElement[bool]] = []
     if "contact_id" in table.c and who.contact_ids:
@@ -158,6 +159,9 @@ def _crm(
         return []
     column = table.c[at_column]
     query = sa.select(table).where(sa.or_(*matches), table.c.archived_at.is_(None))
+    clause = restrict.get(table.name)
+    if clause is not None:
+        query = query.where(clause)
     if since is not None:
         query = query.where(column >= since)
     if until is not None:
@@ -173,8 +177,13 @@ def timeline(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
+    restrict: dict[str, sa.ColumnElement[bool] | None] | None = None,
 ) -> list[TimelineItem]:
-    """The merged history of `who` in `categories`, newest first, at most `limit` items."""
+    """The merged history of `who` in `categories`, newest first, at most `limit` items.
+
+    `restrict` maps a table name to a clause hiding the rows the reader may not see.
+    """
+    hide = restrict or {}
     items: list[TimelineItem] = []
     if "web" in categories:
         items += _web(conn, who, since, until, limit)
@@ -187,6 +196,7 @@ def timeline(
             since=since,
             until=until,
             limit=limit,
+            restrict=hide,
         ):
             amount = f" {r.amount:.2f} {r.currency or ''}".rstrip() if r.amount is not None else ""
             items.append(
@@ -214,7 +224,14 @@ def timeline(
             )
     if "deal" in categories:
         for r in _crm(
-            conn, tables.deals, who, at_column="updated_at", since=since, until=until, limit=limit
+            conn,
+            tables.deals,
+            who,
+            at_column="updated_at",
+            since=since,
+            until=until,
+            limit=limit,
+            restrict=hide,
         ):
             items.append(
                 TimelineItem(
@@ -229,7 +246,14 @@ def timeline(
             )
     if "ticket" in categories:
         for r in _crm(
-            conn, tables.tickets, who, at_column="opened_at", since=since, until=until, limit=limit
+            conn,
+            tables.tickets,
+            who,
+            at_column="opened_at",
+            since=since,
+            until=until,
+            limit=limit,
+            restrict=hide,
         ):
             items.append(
                 TimelineItem(
@@ -250,7 +274,14 @@ def timeline(
             )
     if "task" in categories:
         for r in _crm(
-            conn, tables.tasks, who, at_column="created_at", since=since, until=until, limit=limit
+            conn,
+            tables.tasks,
+            who,
+            at_column="created_at",
+            since=since,
+            until=until,
+            limit=limit,
+            restrict=hide,
         ):
             items.append(
                 TimelineItem(
@@ -265,7 +296,14 @@ def timeline(
             )
     if "offer" in categories:
         for r in _crm(
-            conn, tables.offers, who, at_column="created_at", since=since, until=until, limit=limit
+            conn,
+            tables.offers,
+            who,
+            at_column="created_at",
+            since=since,
+            until=until,
+            limit=limit,
+            restrict=hide,
         ):
             items.append(
                 TimelineItem(

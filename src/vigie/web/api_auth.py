@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from vigie.auth import audit
 from vigie.auth.audit import Actor
 from vigie.auth.roles import Role
 from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS, login
-from vigie.auth.tokens import issue_token
+from vigie.auth.tokens import issue_token, revoke_token
 from vigie.auth.users import Principal, UserError, authenticate, create_user, list_users
 from vigie.web.deps import NO_NUL, AuditReader, CurrentUser, RequestActor, RuntimeDep, UsersAdmin
 
@@ -123,6 +123,33 @@ def create_token(body: TokenRequest, request: Request, runtime: RuntimeDep) -> T
         details={"token_id": issued.id, "name": issued.name},
     )
     return TokenOut(id=issued.id, name=issued.name, token=issued.token)
+
+
+@router.delete(
+    "/auth/tokens/{token_id}",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"description": "no such active token of yours"}},
+)
+def delete_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user: CurrentUser,
+    actor: RequestActor,
+    runtime: RuntimeDep,
+) -> None:
+    """Revoke one of your API tokens."""
+    now = runtime.clock.now()
+    if not revoke_token(engine=runtime.engine, token_id=token_id, user_id=user.id, now=now):
+        raise HTTPException(404, f"no active token {token_id} of yours / jeton introuvable")
+    audit.record(
+        engine=runtime.engine,
+        actor=actor,
+        action="token.revoke",
+        entity="users",
+        entity_id=str(user.id),
+        at=now,
+        details={"token_id": token_id},
+    )
 
 
 @router.post("/auth/login", responses={401: {"description": "bad credentials"}})

@@ -6,12 +6,14 @@ applied them, so a client reads its own writes and the log stays the one truth.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
 from vigie.auth import audit
@@ -374,6 +376,87 @@ def _export_router() -> APIRouter:
     return router
 
 
+class RowErrorOut(BaseModel):
+    """Why one line of the file cannot be imported."""
+
+    line: int
+    reason: str
+
+
+class ImportOut(BaseModel):
+    """The outcome of an import: all rows applied, or none and every bad row."""
+
+    entity: str
+    created: int
+    updated: int
+    errors: list[RowErrorOut]
+
+
+_ENTITY_NAMES = Literal[
+    "accounts", "contacts", "staff", "deals", "tickets", "campaigns", "interactions", "tasks",
+    "offers",
+]  # fmt: skip
+
+
+def _import_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["import"])
+
+    @router.post(
+        "/import/{entity_name}",
+        operation_id="import_entity",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        },
+        responses={
+            **_ERRORS,
+            422: {"model": ImportOut, "description": "bad rows: nothing was imported"},
+            503: {"model": Problem, "description": "the CRM projection is behind"},
+        },
+    )
+    async def import_csv(
+        entity_name: _ENTITY_NAMES,
+        request: Request,
+        runtime: RuntimeDep,
+        _admin: AuditReader,
+        actor: RequestActor,
+    ) -> ImportOut:
+        """Import a CSV file (admins), all or nothing; a row with an existing `id` updates it."""
+        entity = ENTITIES[entity_name]
+        body = await request.body()
+        if len(body) > 20 * 1024 * 1024:
+            raise HTTPException(413, "the file is over 20 MB; use `vigie import` instead")
+        text = body.decode("utf-8-sig", errors="replace")
+        report, events = await asyncio.to_thread(
+            csvfiles.plan_import,
+            engine=runtime.engine,
+            entity=entity,
+            text=text,
+            actor=actor,
+            now=runtime.clock.now(),
+        )
+        out = ImportOut(
+            entity=entity.name,
+            created=report.created,
+            updated=report.updated,
+            errors=[RowErrorOut(line=e.line, reason=e.reason) for e in report.errors],
+        )
+        if not report.ok:
+            return JSONResponse(out.model_dump(), status_code=422)  # type: ignore[return-value]
+        result = await runtime.committer.append(
+            AppendJob(events=events, source=events[0].source, endpoint=f"/api/import/{entity.name}")
+        )
+        try:
+            await runtime.runner.wait_for(CRM_PROCESSOR, max(result.offsets))
+        except TimeoutError as exc:
+            raise HTTPException(503, "the CRM projection is behind; retry shortly") from exc
+        return out
+
+    return router
+
+
 def build_router() -> APIRouter:
     """Every CRM route: one CRUD router per entity, the timelines and the export."""
     router = APIRouter()
@@ -381,6 +464,7 @@ def build_router() -> APIRouter:
 
     router.include_router(api_timeline.router)
     router.include_router(_export_router())
+    router.include_router(_import_router())
     for entity in ENTITIES.values():
         router.include_router(_crud_router(entity))
     return router

@@ -77,6 +77,7 @@ def _serve(
             since=since,
             until=until,
             limit=limit,
+            restrict={e.table.name: owner_clause(conn, e, user) for e in ENTITIES.values()},
         )
     return Timeline(items=items)
 
