@@ -725,6 +725,7 @@ def bench_alerts(
     seconds: Annotated[float, typer.Option(help="How long the load runs.")] = 20.0,
     rate: Annotated[int, typer.Option(help="Background events per second.")] = 10_000,
     interval: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.1,
+    clients: Annotated[int, typer.Option(help="Load processes sharing the rate.")] = 2,
     db: Annotated[
         str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
     ] = None,
@@ -740,7 +741,7 @@ def bench_alerts(
     from vigie.bench.alerts import run_alerts_bench
 
     figures = run_alerts_bench(
-        seconds=seconds, rate=rate, interval=interval, db_url=db, console=console
+        seconds=seconds, rate=rate, interval=interval, clients=clients, db_url=db, console=console
     )
     if as_json:
         print(json.dumps(figures))

@@ -138,6 +138,7 @@ def run_demo(
         )
         app.state.runtime.runner.run_once()
         _show_funnel(app.state.runtime, server.url, console)
+        _print_alerts(app.state.runtime, server.url, console)
         if once:
             return 0
         console.print(f"Serving on {server.url} until Ctrl-C.")
@@ -235,3 +236,24 @@ def _table(by_event: Counter[str], totals: Counter[str], now: datetime | None) -
     for key in ("accepted", "duplicates", "rejected"):
         table.add_row(key, str(totals[key]))
     return table
+
+
+def _print_alerts(runtime: Any, url: str, console: Console) -> None:
+    """Once the rules have seen every event, list the alerts the scenario raised."""
+    deadline = time.monotonic() + 30
+    while runtime.alerting.last_offset < runtime.log.last_offset() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alerts = httpx.get(f"{url}/api/alerts", params={"limit": 50}, timeout=30).json()["alerts"]
+    table = Table(title="Alerts / Alertes")
+    for column in ("rule", "status", "group", "summary"):
+        table.add_column(column)
+    for alert in alerts:
+        group = ", ".join(
+            f"{k}={v}"
+            for k, v in alert["labels"].items()
+            if k not in ("alertname", "severity", "team")
+        )
+        summary = alert["annotations"].get("summary_fr") or alert["annotations"].get("summary", "")
+        table.add_row(alert["rule"], alert["status"], group, summary)
+    console.print(table)
+    console.print(f"Live alerts: {url}/api/alerts/stream  (KPIs: {url}/api/kpis)")

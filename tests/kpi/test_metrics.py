@@ -64,10 +64,10 @@ def test_ratio_contributions_count_each_side() -> None:
 
 
 def test_group_key_and_labels() -> None:
-    """Groups join the values of `by`; a missing value is an empty label."""
+    """Groups join the values of `by`; a missing value is labelled "(none)"."""
     metric = CompiledMetric(Metric(name="m", by=["campaign", "slot"]))
     key, labels = metric.group(_event(properties={"campaign": "c1"}))
-    assert (key, labels) == ("c1|", {"campaign": "c1", "slot": ""})
+    assert (key, labels) == ("c1|(none)", {"campaign": "c1", "slot": "(none)"})
     assert metric.group_key(_event(properties={"campaign": "c1"})) == key
 
 
@@ -88,5 +88,7 @@ def test_config_errors_name_the_key_and_line() -> None:
     text = "metrics:\n  - name: m\nrules:\n  - name: r\n    metric: nope\n    value: 1\n"
     with pytest.raises(ConfigError, match=r"rules\.0\.metric \(line 5\): unknown metric 'nope'"):
         parse_config(text)
+    with pytest.raises(ConfigError, match=r"metrics\.0\.by \(line 3\): unknown field 'payload.x'"):
+        parse_config("metrics:\n  - name: m\n    by: [payload.x]\n")
     with pytest.raises(ConfigError, match=r"rules\.0\.kind"):
         parse_config("rules:\n  - name: r\n    kind: sometimes\n")

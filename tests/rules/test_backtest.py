@@ -119,3 +119,12 @@ def test_csv_with_a_bad_row_names_its_line(tmp_path: Path) -> None:
     path.write_text("timestamp,value\n2026-11-27T12:00:00Z,1\nyesterday,2\n", encoding="utf-8")
     with pytest.raises(SeriesError, match="line 3"):
         series_events(path, Metric(name="m"))
+
+
+def test_commands_are_documented_with_an_example() -> None:
+    """backtest, bench kpi and bench alerts each have a help text with an `Example:` line."""
+    runner = CliRunner()
+    for args in (["backtest"], ["bench", "kpi"], ["bench", "alerts"]):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0
+        assert "Example: vigie " + " ".join(args) in result.output

@@ -102,3 +102,17 @@ def test_same_slot_change_compares_with_previous_days() -> None:
     assert fired
     assert fired[0].fired_at >= T0 + timedelta(days=3)  # type: ignore[operator]
     assert fired[0].values["compare"] == "same_slot"
+
+
+def test_quiet_groups_are_forgotten_after_their_alerts_resolve() -> None:
+    """A group with no event left in its windows is dropped on a tick once nothing fires for it."""
+    clock = ManualClock(T0)
+    metric = Metric(name="orders", kind="count", where={"event": "Order Completed"}, window="1m")
+    rule = Rule(name="busy", metric="orders", op=">=", value=1)
+    engine = AlertingEngine([metric], [rule], clock=clock)
+    engine.process([_order(1, T0)])
+    clock.advance(timedelta(minutes=5))
+    engine.tick()
+    assert engine.book.active == {}
+    engine.tick()
+    assert engine.kpis.groups("orders") == {}

@@ -133,6 +133,8 @@ def test_alert_fires_resolves_streams_and_posts(db_url: str, receiver: Receiver)
         assert alert["annotations"]["summary_fr"] == "3.0 commandes en une minute pour lunch-deal"
         assert alert["playbook"] == "call-the-kitchen"
         assert sorted(alert["values"]["events"]) == [1, 2, 3]
+        kpis = client.get("/api/kpis", params={"metric": "orders"}).json()["kpis"]
+        assert [(k["group"], k["value"]) for k in kpis] == [("lunch-deal", 3.0)]
 
         later = [_order(9, base + timedelta(minutes=2))]
         assert client.post("/v1/batch", json={"batch": later}).status_code == 200

@@ -62,7 +62,7 @@ def msgspec_to_dict(value: Any) -> dict[str, Any]:
     return result
 
 
-def _load(port: int, rate: int, seconds: float, batch: int, out: Any) -> None:
+def _load(port: int, rate: float, seconds: float, batch: int, out: Any) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     sent = 0
     n = 0
@@ -142,7 +142,13 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_alerts_bench(
-    *, seconds: float, rate: int, interval: float, db_url: str | None, console: Console
+    *,
+    seconds: float,
+    rate: int,
+    interval: float,
+    clients: int = 2,
+    db_url: str | None,
+    console: Console,
 ) -> dict[str, Any]:
     """Run the load and the probes; returns the figures (milliseconds)."""
     from vigie.bench.ingest import _free_port
@@ -171,8 +177,12 @@ def run_alerts_bench(
                 f"{interval * 1000:g} ms, store {url.split('://')[0]}"
             )
             results: mp.Queue[float] = mp.Queue()
-            load = mp.Process(target=_load, args=(port, rate, seconds, 100, results))
-            load.start()
+            loads = [
+                mp.Process(target=_load, args=(port, rate / clients, seconds, 100, results))
+                for _ in range(clients)
+            ]
+            for load in loads:
+                load.start()
             sent: dict[str, float] = {}
             acked: list[float] = []
             with httpx.Client(base_url=base, headers={"Authorization": AUTH}) as client:
@@ -199,8 +209,9 @@ def run_alerts_bench(
                     client.post("/v1/batch", json=body)
                     acked.append(time.perf_counter() - started)
                     time.sleep(interval)
-            load_rate = results.get(timeout=60)
-            load.join()
+            load_rate = sum(results.get(timeout=60) for _ in loads)
+            for load in loads:
+                load.join()
             time.sleep(1.0)
         finally:
             server.terminate()

@@ -1,7 +1,8 @@
 """`vigie bench kpi`: events per second through the KPI engine alone.
 
 20 metrics (counts, sums, averages, distinct counts, ratios, percentiles) over 10 event
-names, each grouped by campaign (1,000 groups), on 15-minute windows sliding by 1 minute.
+names, each grouped by campaign (1,000 groups), on 15-minute windows sliding by 1 minute, with
+5,000 events per second of event time (so every window slides during the run).
 The baseline, in the same run, is the least any engine must do: one pass over the same
 events counting them per (event name, campaign) in a dict.
 """
@@ -56,7 +57,7 @@ def bench_events(count: int, groups: int, *, seed: int = 1) -> list[Event]:
     start = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     events: list[Event] = []
     for n in range(count):
-        at = start + timedelta(milliseconds=n * 2)  # 500 events per second of event time
+        at = start + timedelta(microseconds=n * 200)  # 5,000 events per second of event time
         if rng.random() < 0.05:
             at -= timedelta(seconds=rng.uniform(0, 50))
         events.append(

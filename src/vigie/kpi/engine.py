@@ -35,7 +35,7 @@ class Series:
     def __init__(self, window: Window, labels: dict[str, str]) -> None:
         self.window = window
         self.labels = labels
-        self.recent: deque[tuple[int | None, str | None]] = deque(maxlen=RECENT)
+        self.recent: deque[Event] = deque(maxlen=RECENT)
         self.baseline: SeasonalBaseline | None = None
 
 
@@ -85,7 +85,7 @@ class KpiEngine:
                 max_ts = ts
             keys_of: dict[tuple[str, ...], str] = {}
             for compiled in named:
-                x = compiled.contribution(event)
+                x = compiled.extract(event)
                 if x is None:
                     continue
                 # Metrics grouped the same way share one lookup of the group key.
@@ -99,7 +99,7 @@ class KpiEngine:
                 if series is None:
                     series = groups[key] = self._new_series(compiled, compiled.group(event)[1])
                 if series.window.update(ts, x):
-                    series.recent.append((event.offset, event.anonymous_id or event.user_id))
+                    series.recent.append(event)
                 else:
                     late += 1
                 keys = touched.get(compiled.name)
@@ -143,6 +143,19 @@ class KpiEngine:
                 series.window.advance(now_us)
                 if recorded:
                     self._file(series)
+
+    def evict_idle(self, keep: set[tuple[str, str]]) -> int:
+        """Forget series with no event left in any retained pane (except those in `keep`
+        and those learning a baseline); returns how many were forgotten."""
+        forgotten = 0
+        for name, groups in self.series.items():
+            if name in self.baselines:
+                continue
+            idle = [k for k, s in groups.items() if not s.window.panes and (name, k) not in keep]
+            for key in idle:
+                del groups[key]
+            forgotten += len(idle)
+        return forgotten
 
     @staticmethod
     def _file(series: Series) -> None:

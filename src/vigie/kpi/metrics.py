@@ -21,6 +21,8 @@ from vigie.kpi.stats import Count, DistinctCount, Mean, Quantile, Ratio, Statist
 Kind = Literal["count", "sum", "average", "distinct", "ratio", "percentile"]
 Accessor = Callable[[Event], Any]
 NO_GROUP = "*"
+MISSING = "(none)"  # the label of a group whose field is absent from the event
+_NO_SENTIMENT = SentimentScorer()  # lexicons load lazily: checking a path loads nothing
 
 _TOP_LEVEL = frozenset(
     {
@@ -88,6 +90,17 @@ class Metric(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             problems.append(("value", "a distinct count needs the field to count (value)"))
         if not 0 <= self.percentile <= 100:
             problems.append(("percentile", "a percentile is between 0 and 100"))
+        fields: list[tuple[str, str]] = [("by", path) for path in self.by]
+        fields += [("where", path) for path in self.where if path != "event"]
+        if self.value:
+            fields.append(("value", self.value))
+        for side in ("numerator", "denominator"):
+            term: Term | None = getattr(self, side)
+            if term is not None:
+                fields += [(side, path) for path in term.where if path != "event"]
+                if term.value:
+                    fields.append((side, term.value))
+        problems += field_problems(fields)
         return problems
 
     def statistic(self) -> Statistic:
@@ -105,6 +118,17 @@ class Metric(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 return Ratio()
             case "percentile":
                 return Quantile(self.percentile / 100)
+
+
+def field_problems(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(key, message) for each field path that cannot be read from an event."""
+    problems: list[tuple[str, str]] = []
+    for key, path in fields:
+        try:
+            accessor(path, sentiment=_NO_SENTIMENT)
+        except ValueError as exc:
+            problems.append((key, str(exc)))
+    return problems
 
 
 def accessor(path: str, *, sentiment: SentimentScorer | None = None) -> Accessor:
@@ -247,6 +271,36 @@ class CompiledMetric:
             self.event_names = self.filter.event_names
             self.read = accessor(metric.value, sentiment=sentiment) if metric.value else None
         self.kind = metric.kind
+        self.extract = self._extractor()
+
+    def _extractor(self) -> Accessor:
+        """`contribution` specialised for this metric, for events already known to carry one
+        of its event names (the engine dispatches on the name)."""
+        if self.kind == "ratio":
+            return self.contribution
+        checks = self.filter.checks
+        if self.kind == "count" and not checks:
+            return lambda event: 1
+        return lambda event: self._checked_value(event, checks)
+
+    def _checked_value(self, event: Event, checks: list[tuple[Accessor, Any]]) -> Any:
+        for read, allowed in checks:
+            found = read(event)
+            if found not in allowed and str(found) not in allowed:
+                return None
+        return self._value(event)
+
+    def _value(self, event: Event) -> Any:
+        kind = self.kind
+        if kind == "count":
+            return 1
+        assert self.read is not None
+        raw = self.read(event)
+        if raw is None:
+            return None
+        if kind == "distinct":
+            return raw if isinstance(raw, str | int | float | bool) else str(raw)
+        return _number(raw)
 
     def contribution(self, event: Event) -> Any:
         """What `event` adds to the statistic, or None when it does not count."""
@@ -259,15 +313,7 @@ class CompiledMetric:
             return (a or 0.0, b or 0.0)
         if not self.filter(event):
             return None
-        if kind == "count":
-            return 1
-        assert self.read is not None
-        raw = self.read(event)
-        if raw is None:
-            return None
-        if kind == "distinct":
-            return raw if isinstance(raw, str | int | float | bool) else str(raw)
-        return _number(raw)
+        return self._value(event)
 
     def group(self, event: Event) -> tuple[str, dict[str, str]]:
         """The group key of `event` and its labels (`*` when the metric is not grouped)."""
@@ -276,7 +322,7 @@ class CompiledMetric:
         labels: dict[str, str] = {}
         for name, read in zip(self.by, self.group_readers, strict=True):
             value = read(event)
-            labels[name] = "" if value is None else str(value)
+            labels[name] = MISSING if value is None else str(value)
         return "|".join(labels.values()), labels
 
     def group_key(self, event: Event) -> str:
@@ -286,8 +332,8 @@ class CompiledMetric:
             return NO_GROUP
         if len(readers) == 1:
             value = readers[0](event)
-            return "" if value is None else str(value)
-        return "|".join("" if (v := read(event)) is None else str(v) for read in readers)
+            return MISSING if value is None else str(value)
+        return "|".join(MISSING if (v := read(event)) is None else str(v) for read in readers)
 
 
 def _value_reader(path: str | None, sentiment: SentimentScorer | None) -> Accessor:

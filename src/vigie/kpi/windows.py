@@ -22,6 +22,8 @@ class Window:
     """
 
     __slots__ = (
+        "_head_pane",
+        "_head_start",
         "closed",
         "current",
         "head",
@@ -63,6 +65,8 @@ class Window:
         self.late = 0
         self.record = record
         self.closed: list[tuple[int, float | None]] = []
+        self._head_pane: Statistic | None = None
+        self._head_start = -1
 
     @property
     def start_us(self) -> int | None:
@@ -77,6 +81,17 @@ class Window:
     def update(self, ts_us: int, x: Any) -> bool:
         """Count `x` at event time `ts_us`; False (and not counted) when it is too late."""
         max_ts = self.max_ts
+        start = self._head_start
+        # Fast path: most events fall in the newest pane, which already exists.
+        if start <= ts_us < start + self.slide_us and self._head_pane is not None:
+            if ts_us > max_ts:  # type: ignore[operator]
+                self.max_ts = ts_us
+            elif ts_us < max_ts - self.lateness_us:  # type: ignore[operator]
+                self.late += 1
+                return False
+            self._head_pane.update(x)
+            self.current.update(x)
+            return True
         if max_ts is None:
             self.max_ts = ts_us
             self.head = ts_us // self.slide_us
@@ -92,6 +107,9 @@ class Window:
         pane = self.panes.get(pane_no)
         if pane is None:
             pane = self.panes[pane_no] = self.current.empty()
+        if pane_no == self.head:
+            self._head_pane = pane
+            self._head_start = pane_no * self.slide_us
         pane.update(x)
         if pane_no > self.head - self.n:  # type: ignore[operator]
             self.current.update(x)
@@ -148,6 +166,8 @@ class Window:
                 if pane is not None:
                     self.current.unmerge(pane)
         self.head = pane_no
+        self._head_pane = None
+        self._head_start = -1
         oldest = pane_no - self.history
         panes = self.panes
         if pane_no - head >= self.history:

@@ -16,7 +16,7 @@ from typing import Any
 from vigie.events import Event
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.engine import KpiEngine, Series, to_us
-from vigie.kpi.metrics import NO_GROUP, Filter, accessor
+from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
 from vigie.rules.definitions import Rule
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -46,6 +46,10 @@ class Outcome:
     findings: dict[str, Finding] = field(default_factory=dict)
 
 
+def _label(value: Any) -> str:
+    return MISSING if value is None else str(value)
+
+
 def _iso(us: int | None) -> str | None:
     if us is None:
         return None
@@ -56,8 +60,8 @@ def _iso(us: int | None) -> str | None:
 
 def _evidence(metric: str, series: Series) -> dict[str, Any]:
     window = series.window
-    offsets = [o for o, _ in series.recent if o is not None]
-    visitors = sorted({v for _, v in series.recent if v})
+    offsets = [e.offset for e in series.recent if e.offset is not None]
+    visitors = sorted({v for e in series.recent if (v := e.anonymous_id or e.user_id)})
     return {
         "metric": metric,
         "window": {"start": _iso(window.start_us), "end": _iso(window.end_us)},
@@ -183,7 +187,7 @@ class SlaTracker:
         self.key = accessor(rule.key)
         self.readers = [(name, accessor(name)) for name in rule.by]
         self.open_items: dict[str, tuple[int, str, dict[str, str], int | None]] = {}
-        self.closed: set[str] = set()
+        self.closed: dict[str, int] = {}
         self._last_groups: set[str] = set()
 
     def feed(self, events: Iterable[Event]) -> None:
@@ -192,19 +196,23 @@ class SlaTracker:
             if self.closes(event):
                 key = self.key(event)
                 if key is not None:
-                    self.closed.add(str(key))
+                    self.closed[str(key)] = to_us(event.timestamp)
                     self.open_items.pop(str(key), None)
             elif self.opens(event):
                 key = self.key(event)
                 if key is None or str(key) in self.closed or str(key) in self.open_items:
                     continue
-                labels = {name: str(read(event) or "") for name, read in self.readers}
+                labels = {name: _label(read(event)) for name, read in self.readers}
                 group = "|".join(labels.values()) if labels else NO_GROUP
                 self.open_items[str(key)] = (to_us(event.timestamp), group, labels, event.offset)
 
     def evaluate(self, now_us: int) -> Outcome:
         """Groups with at least one item open longer than `within` at event time `now_us`."""
         out = Outcome()
+        # Closed keys are remembered to ignore a late duplicate "open"; not forever.
+        horizon = now_us - max(4 * self.within_us, 86_400_000_000)
+        if self.closed and next(iter(self.closed.values())) < horizon:
+            self.closed = {k: at for k, at in self.closed.items() if at >= horizon}
         breaches: dict[str, list[tuple[str, int, int | None]]] = {}
         labels_of: dict[str, dict[str, str]] = {}
         for key, (opened, group, labels, offset) in self.open_items.items():
@@ -249,7 +257,7 @@ class AbsenceTracker:
         for event in events:
             if not self.matches(event):
                 continue
-            labels = {name: str(read(event) or "") for name, read in self.readers}
+            labels = {name: _label(read(event)) for name, read in self.readers}
             group = "|".join(labels.values()) if labels else NO_GROUP
             at = to_us(event.received_at)
             seen = self.last_seen.get(group)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import msgspec
 
 from vigie.kpi.durations import parse_duration
+from vigie.kpi.metrics import field_problems
 from vigie.rules.alerts import Severity
 
 RuleKind = Literal["threshold", "change", "sla", "absence", "anomaly", "all", "any"]
@@ -82,6 +83,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             for name in self.rules:
                 if name not in rules or name == self.name:
                     problems.append(("rules", f"unknown rule {name!r} (define it above)"))
+        fields = [("by", path) for path in self.by] + [("key", self.key)]
+        for section in ("where", "open", "close"):
+            fields += [(section, path) for path in getattr(self, section) if path != "event"]
+        problems += field_problems(fields)
         for key in ("for_", "cooldown", "within", "silence"):
             text = getattr(self, key)
             if text is not None:

@@ -106,6 +106,9 @@ class AlertingEngine:
                 self._feed(batch)
                 replayed += len(batch)
                 position = (batch[-1].offset or position) + 1
+                # Event time goes on moving from when the last replayed event arrived,
+                # so windows slide over the downtime too.
+                self._arrival_us = to_us(batch[-1].received_at)
             self.last_offset = end - 1
             return replayed
 
@@ -131,9 +134,18 @@ class AlertingEngine:
             return [msgspec.structs.replace(a) for a in self.book.active.values()]
 
     def tick(self) -> list[Alert]:
-        """Let time pass (windows slide, silences and SLAs age) and evaluate every rule."""
+        """Let time pass (windows slide, silences and SLAs age) and evaluate every rule;
+        then forget groups that have gone quiet and hold no active alert."""
         with self._lock:
-            return self._evaluate(None)
+            changed = self._evaluate(None)
+            keep = {
+                (rule.metric, alert.values.get("group", ""))
+                for alert in self.book.active.values()
+                for rule in self.rules
+                if rule.name == alert.rule and rule.metric is not None
+            }
+            self.kpis.evict_idle(keep)
+            return changed
 
     def _feed(self, events: Sequence[Event]) -> dict[str, set[str]]:
         touched = self.kpis.ingest(events)
