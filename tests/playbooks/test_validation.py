@@ -33,6 +33,10 @@ from vigie.config import ConfigError, parse_config
             "actions.webhooks.0.secret (line 3)",
         ),
         (
+            "schedule:\n  people:\n    - {name: ana}\n    - {name: ana}\n",
+            "schedule.people.1.name (line 4): 'ana' is defined twice",
+        ),
+        (
             "schedule:\n  time_intervals:\n    - name: x\n      time_intervals:\n"
             "        - weekdays: [funday]\n",
             "schedule.time_intervals.0.time_intervals.0 (line 5)",

@@ -112,10 +112,16 @@ class PlaybookEngine:
     def enqueue(self, trigger: PlaybookTrigger) -> list[str]:
         """Record the runs `trigger` asks for without running them (`resume` will); fast
         enough to call from a log processor. Returns the run ids, existing ones included."""
+        matching = [p for p in self.playbooks if p.matches(trigger)]
+        if trigger.playbook is not None and not matching:
+            logger.warning(
+                "rule %s asks for playbook %r, which is not configured or is disabled",
+                trigger.rule,
+                trigger.playbook,
+            )
         return [
             self._start(playbook, trigger, {}, trigger_key(playbook.name, trigger))
-            for playbook in self.playbooks
-            if playbook.matches(trigger)
+            for playbook in matching
         ]
 
     def run(self, name: str, params: Mapping[str, Any] | None = None) -> runs.RunRecord:

@@ -158,6 +158,20 @@ class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 def check(config: ScheduleConfig) -> list[tuple[list[str | int], str]]:
     """Problems of `config` as (key path, message) pairs, empty when it can be used."""
     problems: list[tuple[list[str | int], str]] = []
+    sections: list[tuple[str, list[str]]] = [
+        ("time_intervals", [n.name for n in config.time_intervals]),
+        ("people", [p.name for p in config.people]),
+        ("teams", [t.name for t in config.teams]),
+    ]
+    for section, section_names in sections:
+        seen: set[str] = set()
+        for i, name in enumerate(section_names):
+            if name in seen:
+                problems.append((["schedule", section, i, "name"], f"{name!r} is defined twice"))
+            seen.add(name)
+    clash = {p.name for p in config.people} & {t.name for t in config.teams}
+    for name in sorted(clash):
+        problems.append((["schedule", "teams"], f"{name!r} names both a person and a team"))
     names = {named.name for named in config.time_intervals}
     for i, named in enumerate(config.time_intervals):
         for j, interval in enumerate(named.time_intervals):
