@@ -595,7 +595,6 @@ def bench_ingest(
         print(json.dumps(figures))
 
 
-
 @bench_app.command("live")
 def bench_live(
     events: Annotated[int, typer.Option(help="Events posted, one at a time.")] = 200,
