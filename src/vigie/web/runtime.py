@@ -20,6 +20,8 @@ from vigie.log.sql import to_us
 from vigie.metrics import Metrics
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.collector import PlaybookCollector
+from vigie.playbooks.trigger import PlaybookTrigger
+from vigie.rules.alerts import Alert
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
 from vigie.rules.store import AlertStore
@@ -32,6 +34,32 @@ from vigie.web.live import LiveHub
 from vigie.web.trends import Trends
 
 logger = logging.getLogger(__name__)
+
+
+class AlertPlaybooks:
+    """Hands every alert that fires or resolves to the playbooks. The runs are only recorded
+    here (the rules' processor must not wait for actions); the runtime's timer runs them."""
+
+    def __init__(self, playbooks: PlaybookEngine) -> None:
+        self.playbooks = playbooks
+
+    def alert_changed(self, alert: Alert) -> None:
+        at = alert.fired_at if alert.status == "firing" else alert.ends_at
+        if alert.status == "pending" or at is None:
+            return
+        self.playbooks.enqueue(
+            PlaybookTrigger(
+                rule=alert.rule,
+                status=alert.status,
+                fingerprint=alert.fingerprint,
+                at=at,
+                labels=alert.labels,
+                values=alert.values,
+                annotations=alert.annotations,
+                severity=alert.severity,
+                playbook=alert.playbook,
+            )
+        )
 
 
 class Runtime:
@@ -92,6 +120,7 @@ class Runtime:
             clock=self.clock,
         )
         self.metrics.registry.register(PlaybookCollector(self.engine))
+        self.alerting.listeners.append(AlertPlaybooks(self.playbooks))
         self.tick_seconds = tick_seconds
         self._runner_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
