@@ -193,7 +193,9 @@ def _play(
 
         for message in scenario.messages():
             at = datetime.fromisoformat(message["timestamp"])
-            first = first or at
+            # History before the campaign (earlier visits) is sent at once; from the start
+            # of the campaign on, events arrive at `speed` times real time.
+            first = first or max(at, scenario.start())
             if not once:
                 due = (at - first).total_seconds() / speed
                 wait = due - (time.monotonic() - started)

@@ -49,6 +49,16 @@ CONFIG = {
             "summary": {"en": "{value} probes", "fr": "{value} sondes"},
         }
     ],
+    "playbooks": [
+        {
+            "name": "probe-response",
+            "triggers": [{"rule": "probe-seen", "status": ["firing"]}],
+            "steps": [
+                {"action": "page.flag", "params": {"page": "/start", "reason": "probe"}},
+                {"action": "notify", "params": {"to": "ana", "subject": "Probe seen / Sonde vue"}},
+            ],
+        }
+    ],
     "analytics": {
         "funnels": [{"name": "probe-funnel", "steps": [{"page": "/start"}, {"event": PROBE}]}],
         "campaigns": [

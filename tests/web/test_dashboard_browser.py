@@ -129,7 +129,8 @@ def test_every_page_in_both_languages(dashboard: Dashboard, browser: Any) -> Non
 
 def test_a_posted_event_shows_on_the_open_page(dashboard: Dashboard, browser: Any) -> None:
     """An event posted to the API moves the live counter, its activity tile and the KPI tile,
-    and the alert it fires appears in the feed, all without reloading the page."""
+    and the alert it fires appears in the feed, all without reloading the page; the Alerts
+    page then shows the playbook run that alert started."""
     from playwright.sync_api import expect
 
     context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
@@ -159,5 +160,11 @@ def test_a_posted_event_shows_on_the_open_page(dashboard: Dashboard, browser: An
     assert page.evaluate("window.vigieNotReloaded") is True
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "overview-live.png"), full_page=True)
+    page.goto(dashboard.url + "/alerts")
+    _settle(page, "en")
+    alert = page.locator("#alert-feed li.alert.firing", has_text="probe-seen").first
+    alert.locator("summary").click()
+    expect(alert.locator("[data-run]")).to_contain_text("probe-response", timeout=WAIT_MS)
+    page.screenshot(path=str(SHOTS / "alerts-live.png"), full_page=True)
     context.close()
     assert problems.found == []

@@ -105,6 +105,7 @@ def test_the_login_only_redirects_within_the_site(dashboard: Dashboard) -> None:
         ("/alerts", "/alerts"),
         ("https://evil.example/", "/"),
         ("//evil", "/"),
+        ("/\\evil", "/"),
     ]:
         response = httpx.post(
             dashboard.url + "/login",
@@ -216,3 +217,19 @@ def test_on_duty_lists_people_and_what_waits_for_them(dashboard: Dashboard) -> N
         }
     ]
     assert body["held"] == []
+
+
+def test_a_firing_alert_runs_its_playbook(dashboard: Dashboard) -> None:
+    """The probe's alert starts the playbook that answers it; its run names the firing."""
+    with signed_in(dashboard) as client:
+        send(dashboard, PROBE, visitor="visitor-playbook")
+
+        def run() -> dict[str, Any] | None:
+            runs = client.get("/api/playbook-runs", params={"playbook": "probe-response"}).json()
+            done = [r for r in runs["runs"] if r["status"] == "succeeded"]
+            return done[0] if done else None
+
+        found = eventually(run, "the playbook run")
+        alert = client.get("/api/alerts", params={"rule": "probe-seen"}).json()["alerts"][0]
+    assert found["trigger"]["fingerprint"] == alert["fingerprint"]
+    assert [s["action"] for s in found["steps"]] == ["page.flag", "notify"]

@@ -99,8 +99,8 @@ class Runtime:
             dispatcher=self.dispatcher,
             clock=self.clock,
         )
-        self.alerting.listeners.append(AlertPlaybooks(self.playbooks))
         self.metrics.registry.register(PlaybookCollector(self.engine))
+        self.alerting.listeners.append(AlertPlaybooks(self.playbooks))
         self.tick_seconds = tick_seconds
         self._runner_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None

@@ -29,7 +29,6 @@ from vigie.web.runtime import Runtime
 
 LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 
 PAGES = ("overview", "alerts", "web", "customers", "schedules")
@@ -68,6 +67,12 @@ API_RESOURCES = {
     "accounts": "accounts",
     "account_timeline": "accounts",
 }
+
+
+@cache
+def _templates() -> Jinja2Templates:
+    """The page templates (loaded on first use, not at import)."""
+    return Jinja2Templates(directory=HERE / "templates")
 
 
 def install(app: FastAPI) -> None:
@@ -131,7 +136,7 @@ def _render(
 ) -> HTMLResponse:
     language = language_of(request, runtime, user)
     translate = Translator(language)
-    return templates.TemplateResponse(
+    return _templates().TemplateResponse(
         request,
         template,
         {
@@ -154,7 +159,7 @@ def _local(target: str | None, default: str = "/") -> str:
     if not target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return default
     return target
 

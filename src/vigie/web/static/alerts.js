@@ -57,7 +57,11 @@
 
   function alertItem(alert) {
     const key = alert.id || alert.fingerprint;
-    const runs = state.runs.filter((r) => r.trigger && r.trigger.fingerprint === alert.fingerprint);
+    // A run belongs to this firing of the alert: same fingerprint, started by its firing or
+    // by its resolution.
+    const moments = [alert.fired_at, alert.ends_at].filter(Boolean).map((at) => Date.parse(at));
+    const runs = state.runs.filter((r) => r.trigger && r.trigger.fingerprint === alert.fingerprint
+      && moments.includes(Date.parse(r.trigger.at)));
     const details = el(
       "details",
       { open: open.has(key), ontoggle: (e) => (e.target.open ? open.add(key) : open.delete(key)) },
