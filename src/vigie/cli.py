@@ -71,6 +71,12 @@ LogOption = Annotated[
         "(optional ?stream=NAME&prefix=SUBJECT&window=SECONDS). Also VIGIE_LOG.",
     ),
 ]
+JsonFigures = Annotated[
+    bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
+]
+BenchDb = Annotated[
+    str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
+]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Path to vigie.yaml (see vigie.example.yaml).")
 ]
@@ -613,12 +619,8 @@ def bench_ingest(
     clients: Annotated[int, typer.Option(help="Client processes.")] = 2,
     connections: Annotated[int, typer.Option(help="Connections per client process.")] = 4,
     batch: Annotated[int, typer.Option(help="Events per batch.")] = 500,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
-    ] = False,
+    db: BenchDb = None,
+    as_json: JsonFigures = False,
 ) -> None:
     """Measure HTTP ingestion into the log against the raw insert rate of the same rows.
 
@@ -641,12 +643,8 @@ def bench_ingest(
 @bench_app.command("live")
 def bench_live(
     events: Annotated[int, typer.Option(help="Events posted, one at a time.")] = 200,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
-    ] = False,
+    db: BenchDb = None,
+    as_json: JsonFigures = False,
 ) -> None:
     """Time an event from the API to an open dashboard's live stream, beside its ingest ack.
 
@@ -671,9 +669,7 @@ def bench_funnel(
             "--pg", help="PostgreSQL server (a temporary database is created there and dropped)."
         ),
     ] = "postgresql://postgres@127.0.0.1:5432/test",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
-    ] = False,
+    as_json: JsonFigures = False,
 ) -> None:
     """Measure a 3-step funnel kept live by the processor against its from-scratch
     recomputation with Polars, on SQLite and PostgreSQL.
@@ -695,12 +691,8 @@ def bench_funnel(
 @bench_app.command("playbooks")
 def bench_playbooks(
     seconds: Annotated[float, typer.Option(help="Total time of the measurements.")] = 20.0,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
-    ] = False,
+    db: BenchDb = None,
+    as_json: JsonFigures = False,
 ) -> None:
     """Measure schedule decisions and recorded playbook runs against their baselines.
 
@@ -717,12 +709,8 @@ def bench_playbooks(
 def bench_crm(
     writes: Annotated[int, typer.Option(help="Sequential writes through the API.")] = 300,
     port: Annotated[int, typer.Option(help="Port of the temporary server.")] = 8765,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
-    ] = False,
+    db: BenchDb = None,
+    as_json: JsonFigures = False,
 ) -> None:
     """Measure CRM writes through the API (log, projection, read-back) against direct inserts.
 
@@ -743,9 +731,7 @@ def bench_scoring(
     baseline: Annotated[
         bool, typer.Option(help="Also time the pandas + scikit-learn baseline.")
     ] = True,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
-    ] = False,
+    as_json: JsonFigures = False,
 ) -> None:
     """Generate prospects, score them all, rank, explain the top and assign them to reps,
     beside the same job written plainly with pandas and scikit-learn.
@@ -771,9 +757,7 @@ def bench_kpi(
     batch: Annotated[
         int, typer.Option(help="Events per batch, as the log hands them over.")
     ] = 1000,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
-    ] = False,
+    as_json: JsonFigures = False,
 ) -> None:
     """Measure events per second through the KPI engine alone (20 metrics, sliding windows).
 
@@ -792,12 +776,8 @@ def bench_alerts(
     rate: Annotated[int, typer.Option(help="Background events per second.")] = 10_000,
     interval: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.1,
     clients: Annotated[int, typer.Option(help="Load processes sharing the rate.")] = 2,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Database URL (a temporary SQLite file by default).")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON on the last line.")
-    ] = False,
+    db: BenchDb = None,
+    as_json: JsonFigures = False,
 ) -> None:
     """Measure the latency from an HTTP request carrying a triggering event to its alert
     firing on the SSE stream, under background load.
