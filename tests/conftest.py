@@ -6,6 +6,7 @@ Service-backed tests skip when the service is absent, except under
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import uuid
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -106,6 +108,19 @@ def make_settings(db_url: str, config: Config | None = None) -> Settings:
         db_url=db_url,
         config=config or Config(sources=[Source(name="web", write_key=WRITE_KEY)]),
     )
+
+
+class VigieAuth(httpx.Auth):
+    """The write key (HTTP Basic user) on the ingest endpoints, a user's token on /api/."""
+
+    def __init__(self, write_key: str, token: str) -> None:
+        self.basic = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+        self.bearer = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        api = request.url.path.startswith("/api/")
+        request.headers["Authorization"] = self.bearer if api else self.basic
+        yield request
 
 
 @dataclass

@@ -42,7 +42,7 @@ def test_checkout_break_and_support_backlog_raise_their_alerts() -> None:
     campaign_drop = next(a for a in drops if a.labels["campaign"] == "lunch-deal")
     assert BREAK <= campaign_drop.fired_at <= BREAK + timedelta(minutes=10)  # type: ignore[operator]
     assert campaign_drop.values["change"] <= -0.3
-    assert campaign_drop.playbook == "checkout-incident"
+    assert campaign_drop.playbook == "conversion-drop"
     assert "lunch-deal" in campaign_drop.annotations["summary_fr"]
     assert all(a.fired_at >= BREAK for a in drops)  # type: ignore[operator]
     assert any(a.rule == "checkout-incident" for a in fired)

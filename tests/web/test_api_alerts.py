@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import WRITE_KEY, free_port, make_settings
+from tests.conftest import WRITE_KEY, VigieAuth, free_port, make_settings, user_token
 from tests.rules.receiver import Receiver
 from vigie.config import Config, Source, parse_config
 from vigie.log import SqlEventLog
@@ -66,12 +66,12 @@ def _order(n: int, at: datetime) -> dict[str, Any]:
 class SseReader:
     """Reads `/api/alerts/stream` in a thread, keeping each alert event."""
 
-    def __init__(self, url: str, *, until: int) -> None:
+    def __init__(self, url: str, *, until: int, token: str) -> None:
         self.until = until
         self.alerts: list[dict[str, Any]] = []
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(url,), daemon=True)
-        self.client = httpx.Client(timeout=None)
+        self.client = httpx.Client(timeout=None, headers={"Authorization": f"Bearer {token}"})
 
     def _run(self, url: str) -> None:
         try:
@@ -92,6 +92,11 @@ class SseReader:
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
+
+
+def _auth(app: Any, username: str = "reader") -> VigieAuth:
+    """Write key on /v1, a read-only user's token on /api (once the server has started)."""
+    return VigieAuth(WRITE_KEY, user_token(app.state.runtime, username=username, role="read-only"))
 
 
 def _wait(predicate: Any, timeout: float = 20.0) -> Any:
@@ -117,8 +122,12 @@ def test_alert_fires_resolves_streams_and_posts(db_url: str, receiver: Receiver)
     base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     with (
         BackgroundServer(app, port=free_port()) as server,
-        httpx.Client(base_url=server.url, auth=(WRITE_KEY, "")) as client,
-        SseReader(server.url, until=2) as sse,
+        httpx.Client(base_url=server.url, auth=_auth(app)) as client,
+        SseReader(
+            server.url,
+            until=2,
+            token=user_token(app.state.runtime, username="sse", role="read-only"),
+        ) as sse,
     ):
         batch = [_order(n, base + timedelta(seconds=n)) for n in range(3)]
         assert client.post("/v1/batch", json={"batch": batch}).status_code == 200
@@ -174,7 +183,7 @@ def test_firing_alert_survives_a_restart(db_url: str, receiver: Receiver) -> Non
         app = create_app(make_settings(db_url, _config(receiver.url)))
         with (
             BackgroundServer(app, port=free_port()) as server,
-            httpx.Client(base_url=server.url, auth=(WRITE_KEY, "")) as client,
+            httpx.Client(base_url=server.url, auth=_auth(app, f"reader{round_no}")) as client,
         ):
             if round_no == 0:
                 batch = [_order(n, base + timedelta(seconds=n)) for n in range(3)]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.conftest import WRITE_KEY, free_port, make_settings
+from tests.conftest import WRITE_KEY, VigieAuth, free_port, make_settings, user_token
 from vigie.analytics import AnalyticsConfig
 from vigie.analytics.campaigns import Campaign, Schedule
 from vigie.analytics.funnels import Funnel, FunnelStep
@@ -95,12 +95,17 @@ def test_journey_funnel_slots_and_rebuild_after_restart(db_url: str) -> None:
         app = create_app(make_settings(db_url, CONFIG))
         with (
             BackgroundServer(app, port=free_port()) as server,
-            httpx.Client(base_url=server.url, timeout=30) as client,
+            httpx.Client(
+                base_url=server.url,
+                timeout=30,
+                auth=VigieAuth(
+                    WRITE_KEY,
+                    user_token(app.state.runtime, username=f"analyst{run}", role="marketing"),
+                ),
+            ) as client,
         ):
             if run == 0:
-                response = client.post(
-                    "/v1/batch", json={"batch": _messages()}, auth=(WRITE_KEY, "")
-                )
+                response = client.post("/v1/batch", json={"batch": _messages()})
                 assert response.status_code == 200, response.text
 
             def funnel() -> dict[str, Any] | None:
