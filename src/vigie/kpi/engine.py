@@ -67,6 +67,7 @@ class KpiEngine:
         # the event name, or the one property holding the value.
         self._constants = {n: c.by_name() for n, c in self.metrics.items()}
         self._properties = {n: c.property_value() for n, c in self.metrics.items()}
+        self._group_properties = {n: c.group_property() for n, c in self.metrics.items()}
         self.max_ts: int | None = None
         self.late = 0
 
@@ -137,6 +138,7 @@ class KpiEngine:
         prop = self._properties[compiled.name]
         extract = compiled.extract
         group_key = compiled.group_key
+        grouped_by = self._group_properties[compiled.name]
         groups = self.series[compiled.name]
         hit: set[str] = set()
         late = 0
@@ -154,7 +156,17 @@ class KpiEngine:
                 continue
             key = keys[i]
             if key is None:
-                key = keys[i] = group_key(event)
+                if grouped_by is None:
+                    key = group_key(event)
+                else:
+                    found = event.properties.get(grouped_by)
+                    if type(found) is str:
+                        key = found
+                    elif found is None:
+                        key = group_key(event)
+                    else:
+                        key = str(found)
+                keys[i] = key
             series = groups.get(key)
             if series is None:
                 series = groups[key] = self._new_series(compiled, compiled.group(event)[1])

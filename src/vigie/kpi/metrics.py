@@ -306,6 +306,21 @@ class CompiledMetric:
                 out[name] = (a or 0.0, b or 0.0)
         return out
 
+    def group_property(self) -> str | None:
+        """When the metric is grouped by one field looked for first in `properties.<key>`,
+        that key: the engine reads it straight from the event and falls back to `group_key`
+        only when it is absent. None otherwise."""
+        if len(self.by) != 1:
+            return None
+        path = self.by[0].strip()
+        first = _ALIASES[path][0] if path in _ALIASES else path
+        if "." not in path and path not in _ALIASES and path not in _TOP_LEVEL:
+            first = f"properties.{path}"
+        head, _, key = first.partition(".")
+        if head != "properties" or not key or "." in key:
+            return None
+        return key
+
     def property_value(self) -> str | None:
         """For a sum, average or percentile of `properties.<key>` with no other filter, that
         key: the engine reads it straight from the event (numbers as they are, other values
