@@ -81,32 +81,34 @@ class KpiEngine:
         batch = events if isinstance(events, list) else list(events)
         by_event = self._by_event
         any_event = self._any_event
-        share: dict[str, list[int]] = {}
+        share: dict[str, list[int]] = {name: [] for name in self.metrics}
+        # Per event name, where the index of such an event goes: one call per metric.
+        adders = {
+            name: tuple(share[c.name].append for c in (*named, *any_event))
+            for name, named in by_event.items()
+        }
+        every = tuple(share[c.name].append for c in any_event)
         stamps: list[int] = []
         names: list[str] = []
         max_ts = self.max_ts
         for i, event in enumerate(batch):
             name = event.event or event.name or ""
-            named = by_event.get(name, ())
-            if any_event:
-                named = (*named, *any_event)
-            ts = (event.timestamp - EPOCH) // MICROSECOND if named else 0
+            add_to = adders.get(name, every)
+            ts = (event.timestamp - EPOCH) // MICROSECOND if add_to else 0
             stamps.append(ts)
             names.append(name)
-            if not named:
+            if not add_to:
                 continue
             if max_ts is None or ts > max_ts:
                 max_ts = ts
-            for compiled in named:
-                mine = share.get(compiled.name)
-                if mine is None:
-                    share[compiled.name] = [i]
-                else:
-                    mine.append(i)
+            for add in add_to:
+                add(i)
         self.max_ts = max_ts
         touched: dict[str, set[str]] = {}
         keys_by: dict[tuple[str, ...], list[str | None]] = {}
         for metric_name, indices in share.items():
+            if not indices:
+                continue
             compiled = self.metrics[metric_name]
             keys = keys_by.get(compiled.by_key)
             if keys is None:
