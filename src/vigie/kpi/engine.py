@@ -144,18 +144,18 @@ class KpiEngine:
         groups = self.series[compiled.name]
         hit: set[str] = set()
         late = 0
-        for i in indices:
-            event = batch[i]
-            if constant is not None:
-                x = constant.get(names[i])
-            elif prop is not None:
-                x = event.properties.get(prop)
-                if type(x) is not float and x is not None:
-                    x = number(x)
-            else:
-                x = extract(event)
+        xs: list[Any]
+        if constant is not None:
+            xs = [constant.get(names[i]) for i in indices]
+        elif prop is not None:
+            xs = [batch[i].properties.get(prop) for i in indices]
+            xs = [x if type(x) is float or x is None else number(x) for x in xs]
+        else:
+            xs = [extract(batch[i]) for i in indices]
+        for i, x in zip(indices, xs, strict=True):
             if x is None:
                 continue
+            event = batch[i]
             key = keys[i]
             if key is None:
                 if grouped_by is None:
