@@ -13,7 +13,7 @@ from typing import Any
 
 from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
-from vigie.kpi.metrics import CompiledMetric, Metric
+from vigie.kpi.metrics import CompiledMetric, Metric, number
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.windows import Window
 
@@ -63,57 +63,122 @@ class KpiEngine:
             else:
                 for name in compiled.event_names:
                     self._by_event.setdefault(name, []).append(compiled)
+        # Per metric, what lets the hot loop skip reading the event: a contribution fixed by
+        # the event name, or the one property holding the value.
+        self._constants = {n: c.by_name() for n, c in self.metrics.items()}
+        self._properties = {n: c.property_value() for n, c in self.metrics.items()}
+        self._group_properties = {n: c.group_property() for n, c in self.metrics.items()}
         self.max_ts: int | None = None
         self.late = 0
 
     def ingest(self, events: Iterable[Event]) -> dict[str, set[str]]:
-        """Count `events` in every metric they match; returns the groups touched per metric."""
-        touched: dict[str, set[str]] = {}
+        """Count `events` in every metric they match; returns the groups touched per metric.
+
+        The batch is first dispatched per metric (each event's time and group key read once),
+        then each metric takes its share in arrival order, so lateness is judged exactly as
+        if the events came one by one.
+        """
+        batch = events if isinstance(events, list) else list(events)
         by_event = self._by_event
         any_event = self._any_event
-        series_of = self.series
+        share: dict[str, list[int]] = {name: [] for name in self.metrics}
+        # Per event name, where the index of such an event goes: one call per metric.
+        adders = {
+            name: tuple(share[c.name].append for c in (*named, *any_event))
+            for name, named in by_event.items()
+        }
+        every = tuple(share[c.name].append for c in any_event)
+        stamps: list[int] = []
+        names: list[str] = []
         max_ts = self.max_ts
-        late = 0
-        for event in events:
-            named = by_event.get(event.event or event.name or "", ())
-            if any_event:
-                named = (*named, *any_event)
-            if not named:
+        for i, event in enumerate(batch):
+            name = event.event or event.name or ""
+            add_to = adders.get(name, every)
+            ts = (event.timestamp - EPOCH) // MICROSECOND if add_to else 0
+            stamps.append(ts)
+            names.append(name)
+            if not add_to:
                 continue
-            ts = (event.timestamp - EPOCH) // MICROSECOND
             if max_ts is None or ts > max_ts:
                 max_ts = ts
-            keys_of: dict[tuple[str, ...], str] = {}
-            for compiled in named:
-                x = compiled.extract(event)
-                if x is None:
-                    continue
-                # Metrics grouped the same way share one lookup of the group key.
-                known = keys_of.get(compiled.by_key)
-                if known is None:
-                    key = keys_of[compiled.by_key] = compiled.group_key(event)
-                else:
-                    key = known
-                groups = series_of[compiled.name]
-                series = groups.get(key)
-                if series is None:
-                    series = groups[key] = self._new_series(compiled, compiled.group(event)[1])
-                if series.window.update(ts, x):
-                    series.recent.append(event)
-                else:
-                    late += 1
-                keys = touched.get(compiled.name)
-                if keys is None:
-                    touched[compiled.name] = {key}
-                else:
-                    keys.add(key)
+            for add in add_to:
+                add(i)
         self.max_ts = max_ts
-        self.late += late
+        touched: dict[str, set[str]] = {}
+        keys_by: dict[tuple[str, ...], list[str | None]] = {}
+        for metric_name, indices in share.items():
+            if not indices:
+                continue
+            compiled = self.metrics[metric_name]
+            keys = keys_by.get(compiled.by_key)
+            if keys is None:
+                keys = keys_by[compiled.by_key] = [None] * len(batch)
+            groups = self._feed(compiled, batch, indices, stamps, names, keys)
+            if groups:
+                touched[metric_name] = groups
+        series_of = self.series
         for name in touched:
             if name in self.baselines:
                 for key in touched[name]:
                     self._file(series_of[name][key])
         return touched
+
+    def _feed(
+        self,
+        compiled: CompiledMetric,
+        batch: list[Event],
+        indices: list[int],
+        stamps: list[int],
+        names: list[str],
+        keys: list[str | None],
+    ) -> set[str]:
+        """Update `compiled`'s windows with the events at `indices`; returns the groups hit.
+
+        `keys` caches each event's group key for the metrics grouped the same way.
+        """
+        constant = self._constants[compiled.name]
+        prop = self._properties[compiled.name]
+        extract = compiled.extract
+        group_key = compiled.group_key
+        grouped_by = self._group_properties[compiled.name]
+        groups = self.series[compiled.name]
+        hit: set[str] = set()
+        late = 0
+        xs: list[Any]
+        if constant is not None:
+            xs = [constant.get(names[i]) for i in indices]
+        elif prop is not None:
+            xs = [batch[i].properties.get(prop) for i in indices]
+            xs = [x if type(x) is float or x is None else number(x) for x in xs]
+        else:
+            xs = [extract(batch[i]) for i in indices]
+        for i, x in zip(indices, xs, strict=True):
+            if x is None:
+                continue
+            event = batch[i]
+            key = keys[i]
+            if key is None:
+                if grouped_by is None:
+                    key = group_key(event)
+                else:
+                    found = event.properties.get(grouped_by)
+                    if type(found) is str:
+                        key = found
+                    elif found is None:
+                        key = group_key(event)
+                    else:
+                        key = str(found)
+                keys[i] = key
+            series = groups.get(key)
+            if series is None:
+                series = groups[key] = self._new_series(compiled, compiled.group(event)[1])
+            if series.window.update(stamps[i], x):
+                series.recent.append(event)
+            else:
+                late += 1
+            hit.add(key)
+        self.late += late
+        return hit
 
     def _new_series(self, compiled: CompiledMetric, labels: dict[str, str]) -> Series:
         window = Window(

@@ -233,7 +233,7 @@ def _normalise(values: list[Any]) -> frozenset[Any]:
     return frozenset(v if isinstance(v, str | int | float | bool) else str(v) for v in values)
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
@@ -283,6 +283,55 @@ class CompiledMetric:
             return lambda event: 1
         return lambda event: self._checked_value(event, checks)
 
+    def by_name(self) -> dict[str, Any] | None:
+        """The contribution of an event of each of this metric's names, when it depends on
+        the name alone (a count, or a ratio of counts, with no other filter); else None.
+
+        The engine then reads nothing from the event but its name.
+        """
+        if self.event_names is None:
+            return None
+        if self.kind == "count":
+            return {name: 1 for name in self.event_names} if not self.filter.checks else None
+        if self.kind != "ratio":
+            return None
+        num, den = self.num_filter, self.den_filter
+        if num.checks or den.checks or self.metric.numerator.value or self.metric.denominator.value:  # type: ignore[union-attr]
+            return None
+        out: dict[str, Any] = {}
+        for name in self.event_names:
+            a = 1.0 if name in num.event_names else None  # type: ignore[operator]
+            b = 1.0 if name in den.event_names else None  # type: ignore[operator]
+            if a is not None or b is not None:
+                out[name] = (a or 0.0, b or 0.0)
+        return out
+
+    def group_property(self) -> str | None:
+        """When the metric is grouped by one field looked for first in `properties.<key>`,
+        that key: the engine reads it straight from the event and falls back to `group_key`
+        only when it is absent. None otherwise."""
+        if len(self.by) != 1:
+            return None
+        path = self.by[0].strip()
+        first = _ALIASES[path][0] if path in _ALIASES else path
+        if "." not in path and path not in _ALIASES and path not in _TOP_LEVEL:
+            first = f"properties.{path}"
+        head, _, key = first.partition(".")
+        if head != "properties" or not key or "." in key:
+            return None
+        return key
+
+    def property_value(self) -> str | None:
+        """For a sum, average or percentile of `properties.<key>` with no other filter, that
+        key: the engine reads it straight from the event (numbers as they are, other values
+        through `number`). None for every other metric."""
+        if self.kind not in ("sum", "average", "percentile") or self.filter.checks:
+            return None
+        head, _, key = (self.metric.value or "").strip().partition(".")
+        if head != "properties" or not key or "." in key:
+            return None
+        return key
+
     def _checked_value(self, event: Event, checks: list[tuple[Accessor, Any]]) -> Any:
         for read, allowed in checks:
             found = read(event)
@@ -300,7 +349,7 @@ class CompiledMetric:
             return None
         if kind == "distinct":
             return raw if isinstance(raw, str | int | float | bool) else str(raw)
-        return _number(raw)
+        return number(raw)
 
     def contribution(self, event: Event) -> Any:
         """What `event` adds to the statistic, or None when it does not count."""
@@ -340,4 +389,4 @@ def _value_reader(path: str | None, sentiment: SentimentScorer | None) -> Access
     if path is None:
         return lambda event: 1.0
     read = accessor(path, sentiment=sentiment)
-    return lambda event: _number(read(event))
+    return lambda event: number(read(event))

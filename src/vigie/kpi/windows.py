@@ -22,6 +22,7 @@ class Window:
     """
 
     __slots__ = (
+        "_head_end",
         "_head_pane",
         "_head_start",
         "closed",
@@ -66,7 +67,7 @@ class Window:
         self.record = record
         self.closed: list[tuple[int, float | None]] = []
         self._head_pane: Statistic | None = None
-        self._head_start = -1
+        self._head_start = self._head_end = -1
 
     @property
     def start_us(self) -> int | None:
@@ -83,13 +84,13 @@ class Window:
         max_ts = self.max_ts
         start = self._head_start
         # Fast path: most events fall in the newest pane, which already exists.
-        if start <= ts_us < start + self.slide_us and self._head_pane is not None:
+        if start <= ts_us < self._head_end:  # both -1 while there is no head pane
             if ts_us > max_ts:  # type: ignore[operator]
                 self.max_ts = ts_us
             elif ts_us < max_ts - self.lateness_us:  # type: ignore[operator]
                 self.late += 1
                 return False
-            self._head_pane.update(x)
+            self._head_pane.update(x)  # type: ignore[union-attr]
             self.current.update(x)
             return True
         if max_ts is None:
@@ -110,6 +111,7 @@ class Window:
         if pane_no == self.head:
             self._head_pane = pane
             self._head_start = pane_no * self.slide_us
+            self._head_end = self._head_start + self.slide_us
         pane.update(x)
         if pane_no > self.head - self.n:  # type: ignore[operator]
             self.current.update(x)
@@ -167,7 +169,7 @@ class Window:
                     self.current.unmerge(pane)
         self.head = pane_no
         self._head_pane = None
-        self._head_start = -1
+        self._head_start = self._head_end = -1
         oldest = pane_no - self.history
         panes = self.panes
         if pane_no - head >= self.history:
