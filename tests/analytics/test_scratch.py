@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.analytics.funnels import Funnel, FunnelStep, FunnelTracker
-from vigie.analytics.scratch import funnel_counts, load_columns
+from vigie.analytics.scratch import COLUMNS, _load_sqlite, funnel_counts, load_columns
 from vigie.analytics.sessions import Hit
 from vigie.events import Event
 from vigie.log import SqlEventLog
@@ -95,3 +95,38 @@ def test_filters_are_refused_on_the_scratch_path() -> None:
     funnel = Funnel(name="f", steps=[FunnelStep(event="A"), FunnelStep(event="B", where={"x": 1})])
     with pytest.raises(ValueError, match="without `where`"):
         funnel_counts(pl.DataFrame(schema={"visitor": pl.String}), funnel)
+
+
+def test_load_columns_equals_the_events_the_log_reads(engine: sa.Engine) -> None:
+    """The columns read without decoding bodies are those of the decoded events, in log order."""
+    log = SqlEventLog(engine)
+    log.append(
+        [
+            Event(
+                message_id=str(i),
+                type="identify" if i % 11 == 0 else "track",
+                source="s",
+                event=NAMES[i % 4],
+                anonymous_id=None if i % 5 == 0 else f"a{i % 6}",
+                user_id=f"u{i % 3}",
+                timestamp=T0 + timedelta(seconds=i),
+                received_at=T0,
+            )
+            for i in range(120)
+        ]
+    )
+    wanted = ["Viewed", "Paid"]
+    decoded = [e for e in log.read(1, limit=1000) if e.type == "track" and e.event in wanted]
+    expected = pl.DataFrame(
+        {
+            "visitor": [e.anonymous_id or e.user_id for e in decoded],
+            "event": [e.event for e in decoded],
+            "ts": [to_us(e.timestamp) for e in decoded],
+            "seq": [e.offset for e in decoded],
+        },
+        schema=COLUMNS,
+    )
+    assert load_columns(engine, wanted).equals(expected)
+    if engine.dialect.name == "sqlite":
+        assert _load_sqlite(engine, wanted).equals(expected)
+    assert load_columns(engine, ["Nothing"]).equals(expected.clear())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from vigie.events import Event
-from vigie.events.event import decode_event, encode_event
+from vigie.events.event import decode_event, decode_events, encode_event
 
 
 def _event() -> Event:
@@ -45,3 +45,13 @@ def test_json_bodies_are_still_read() -> None:
     """A body stored as JSON (before MessagePack) decodes to the same event."""
     event = _event()
     assert decode_event(msgspec.json.encode(event)) == event
+
+
+def test_decode_events_matches_decode_event_on_mixed_bodies() -> None:
+    """Many bodies decode at once as one by one would, a JSON body among them included."""
+    events = [_event(), msgspec.structs.replace(_event(), message_id="m2", properties={})]
+    msgpack_only = [encode_event(e) for e in events]
+    mixed = [msgpack_only[0], msgspec.json.encode(events[1])]
+    assert decode_events(msgpack_only) == [decode_event(b) for b in msgpack_only] == events
+    assert decode_events(mixed) == [decode_event(b) for b in mixed] == events
+    assert decode_events([]) == []

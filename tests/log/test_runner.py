@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -131,3 +132,22 @@ def test_run_forever_wakes_on_notify(engine: sa.Engine) -> None:
 
     asyncio.run(scenario())
     assert recorder.offsets == [1, 2, 3, 4]
+
+
+def test_the_garbage_collector_is_back_after_each_batch_even_on_failure(engine: sa.Engine) -> None:
+    """The collector, held back while a batch is processed, is enabled again afterwards."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 3))
+    seen: list[bool] = []
+
+    class Failing:
+        name = "failing"
+
+        def process(self, events: Sequence[Event]) -> None:
+            seen.append(gc.isenabled())
+            raise RuntimeError("boom")
+
+    assert gc.isenabled()
+    ProcessorRunner(log, [Failing(), Recorder("ok")]).run_once()
+    assert seen == [False]
+    assert gc.isenabled()

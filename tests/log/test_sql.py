@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vigie.events import Event, Rejection
+from vigie.events.event import decode_event
 from vigie.log import SqlEventLog
 from vigie.log.eventlog import AppendJob
-from vigie.store import connect, upgrade
+from vigie.store import connect, schema, upgrade
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -170,3 +172,29 @@ def test_identity_filters_use_the_partial_indexes(engine: sa.Engine) -> None:
                 )
             )
         assert f"USING INDEX ix_events_{column}" in plan, plan
+
+
+def test_read_matches_decoding_each_stored_row(engine: sa.Engine) -> None:
+    """read() gives exactly what decoding each stored body gives, old JSON bodies included."""
+    log = SqlEventLog(engine)
+    log.append([_event(f"m{i}", name=f"Step {i % 3}") for i in range(25)])
+    legacy = _event("legacy")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.events)
+            .where(schema.events.c.log_offset == 7)
+            .values(body=msgspec.json.encode(legacy))
+        )
+        rows = conn.execute(
+            sa.select(schema.events.c.log_offset, schema.events.c.body)
+            .where(schema.events.c.log_offset >= 3)
+            .order_by(schema.events.c.log_offset)
+        ).all()
+    expected = []
+    for offset, body in rows:
+        event = decode_event(bytes(body))
+        event.offset = offset
+        expected.append(event)
+    assert log.read(3, limit=100) == expected
+    assert log.read(3, limit=4) == expected[:4]
+    assert expected[4].message_id == "legacy"

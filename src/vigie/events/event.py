@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -78,3 +79,17 @@ def decode_event(data: bytes) -> Event:
     if data[:1] == b"{":
         return _json_decoder.decode(data)
     return _decoder.decode(data)
+
+
+def decode_events(bodies: Iterable[bytes]) -> list[Event]:
+    """Read back many stored events at once, as `decode_event` does for one.
+
+    The log's read path: MessagePack bodies are decoded without a per-body format check; a
+    batch holding a JSON body (stored before MessagePack) is decoded body by body instead.
+    """
+    bodies = bodies if isinstance(bodies, list) else list(bodies)
+    decode = _decoder.decode
+    try:
+        return [decode(body) for body in bodies]
+    except msgspec.DecodeError:
+        return [decode_event(body) for body in bodies]

@@ -8,15 +8,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from vigie.events import Event
 from vigie.log.eventlog import EventLog
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector back while one batch is read and processed.
+
+    A batch allocates thousands of events that all live until the batch ends; each time the
+    collector runs meanwhile it walks every object of the process (the projections' state
+    included) and finds nothing to free. Profiling the live funnel showed these full
+    collections taking a third of the time. The events are freed by reference counting when
+    the batch ends; the collector catches up on whatever else is left as soon as it is back.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Processor(Protocol):
@@ -31,7 +51,7 @@ class ProcessorRunner:
     """Feeds every registered processor the events past its checkpoint."""
 
     def __init__(
-        self, log: EventLog, processors: Sequence[Processor] = (), *, batch_size: int = 1000
+        self, log: EventLog, processors: Sequence[Processor] = (), *, batch_size: int = 5000
     ) -> None:
         self.log = log
         self.processors: list[Processor] = list(processors)
@@ -62,21 +82,23 @@ class ProcessorRunner:
             position = self.log.checkpoint(processor.name)
         handed = 0
         while True:
-            events = self.log.read(position, self.batch_size)
-            if not events:
-                break
-            try:
-                processor.process(events)
-            except Exception:
-                logger.exception(
-                    "processor %s failed at offset %s; it will retry", processor.name, position
-                )
-                break
-            last = events[-1].offset
-            assert last is not None
-            position = last + 1
+            with _collector_paused():
+                events = self.log.read(position, self.batch_size)
+                if not events:
+                    break
+                try:
+                    processor.process(events)
+                except Exception:
+                    logger.exception(
+                        "processor %s failed at offset %s; it will retry", processor.name, position
+                    )
+                    break
+                last = events[-1].offset
+                assert last is not None
+                position = last + 1
+                handed += len(events)
+                del events
             self.log.save_checkpoint(processor.name, position)
-            handed += len(events)
         self._positions[processor.name] = position
         return handed
 
