@@ -121,3 +121,36 @@ def test_minute_of_is_floor_of_microseconds() -> None:
     assert (
         minute_of(NOW) * MINUTE_US <= int(NOW.timestamp() * 1e6) < (minute_of(NOW) + 1) * MINUTE_US
     )
+
+
+def test_an_idle_hub_reads_nothing_and_catches_up_for_its_next_viewer(engine: sa.Engine) -> None:
+    """With no dashboard open the hub does not follow the log; the next viewer's snapshot and
+    stream still hold everything committed meanwhile."""
+    log = SqlEventLog(engine)
+    clock = ManualClock(NOW)
+    log.append([_event(1, "Signed Up")])
+
+    async def scenario() -> None:
+        hub = LiveHub(log, clock, minutes=30)
+        await hub.start()
+        log.append([_event(2, "Signed Up", visitor="v2"), _event(3, "Order Completed")])
+        hub.notify()
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if hub._stale:
+                break
+        assert hub._stale, "an idle hub marks itself stale instead of reading the events"
+        assert hub.position == 2, "and has not read them"
+        queue = hub.subscribe()
+        snapshot = hub.snapshot()
+        assert snapshot["total"] == 3
+        assert snapshot["series"]["Signed Up"][-1] == 2
+        assert [e["offset"] for e in snapshot["events"]] == [1, 2, 3]
+        log.append([_event(4, "Signed Up")])
+        hub.notify()
+        message = await asyncio.wait_for(queue.get(), timeout=10)
+        assert message is not None and message["total"] == 4
+        assert message["counts"] == {"Signed Up": 1}
+        await hub.stop()
+
+    asyncio.run(scenario())

@@ -111,7 +111,9 @@ class LiveHub:
         self.position = 1
         self.feed: deque[dict[str, Any]] = deque(maxlen=FEED_SIZE)
         self.last_seen: dict[str, int] = {}
-        self._lock = threading.Lock()
+        # Reentrant: a snapshot or a catch-up may rebuild the state while holding it.
+        self._lock = threading.RLock()
+        self._stale = False
         self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -184,6 +186,15 @@ class LiveHub:
         counts: Counter[str] = Counter()
         fresh: list[dict[str, Any]] = []
         with self._lock:
+            if not self._subscribers:
+                # Nobody watches: do not read and decode every event (that cost the ingest
+                # path a fifth of its CPU); rebuild from SQL when someone looks again.
+                if self.log.last_offset() >= self.position:
+                    self._stale = True
+                return None
+            if self._stale:
+                self._reload()
+                return {"resync": True}
             for _ in range(20):
                 events = self.log.read(self.position, READ_BATCH)
                 if not events:
@@ -225,10 +236,20 @@ class LiveHub:
             del self.last_seen[who]
         return len(self.last_seen)
 
+    def _reload(self) -> None:
+        """Rebuild the state from the store (the caller holds the lock)."""
+        self.activity = Activity(minutes=self.activity.minutes)
+        self.feed.clear()
+        self.last_seen.clear()
+        self._load()
+        self._stale = False
+
     def snapshot(self) -> dict[str, Any]:
         """The whole picture: totals, the per-minute series and the newest events."""
         end = minute_of(self.clock.now())
         with self._lock:
+            if self._stale:
+                self._reload()
             return {
                 "total": self.total,
                 "offset": self.position - 1,
