@@ -47,6 +47,32 @@ class AppendJob(msgspec.Struct, kw_only=True):
     received_at: datetime | None = None
 
 
+class AppendsOne:
+    """`append` (one batch in its own transaction) for a log that implements `append_many`."""
+
+    def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
+        raise NotImplementedError
+
+    def append(
+        self,
+        events: Sequence[Event],
+        rejections: Sequence[Rejection] = (),
+        *,
+        source: str | None = None,
+        endpoint: str | None = None,
+        received_at: datetime | None = None,
+    ) -> AppendResult:
+        """Append one batch; see `append_many`."""
+        job = AppendJob(
+            events=events,
+            rejections=rejections,
+            source=source,
+            endpoint=endpoint,
+            received_at=received_at,
+        )
+        return self.append_many([job])[0]
+
+
 class EventLog(Protocol):
     """Append batches (deduplicated by source and message id), read from an offset, checkpoint."""
 

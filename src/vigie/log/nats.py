@@ -26,9 +26,9 @@ import nats
 from nats.js import api
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from vigie.events import Event, Rejection
+from vigie.events import Event
 from vigie.events.event import decode_event, encode_event
-from vigie.log.eventlog import AppendJob, AppendResult, RejectedRecord
+from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.log.sql import SqlEventLog
 
 T = TypeVar("T")
@@ -82,7 +82,7 @@ def subject_token(source: str) -> str:
     return _UNSAFE_TOKEN.sub("_", source) or "_"
 
 
-class NatsEventLog:
+class NatsEventLog(AppendsOne):
     """`EventLog` on a JetStream stream; `rejects` keeps rejected input in the SQL store."""
 
     def __init__(self, options: NatsOptions, *, rejects: SqlEventLog) -> None:
@@ -159,25 +159,6 @@ class NatsEventLog:
     async def _delete_stream(self) -> None:
         await self._js.delete_stream(self.options.stream)
         await self._js.delete_key_value(self.options.checkpoint_bucket)
-
-    def append(
-        self,
-        events: Sequence[Event],
-        rejections: Sequence[Rejection] = (),
-        *,
-        source: str | None = None,
-        endpoint: str | None = None,
-        received_at: datetime | None = None,
-    ) -> AppendResult:
-        """Append one batch; see `append_many`."""
-        job = AppendJob(
-            events=events,
-            rejections=rejections,
-            source=source,
-            endpoint=endpoint,
-            received_at=received_at,
-        )
-        return self.append_many([job])[0]
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         """Publish every event and wait for each acknowledgement (stored in the stream).

@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from vigie.events import Event, Rejection
+from vigie.events import Event
 from vigie.events.event import decode_event, decode_events, encode_event
-from vigie.log.eventlog import AppendJob, AppendResult, RejectedRecord
+from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.store import schema
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,7 +36,7 @@ def from_us(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
 
 
-class SqlEventLog:
+class SqlEventLog(AppendsOne):
     """`EventLog` on the SQL store; `append_many` commits several batches in one transaction."""
 
     def __init__(self, engine: sa.Engine) -> None:
@@ -57,25 +57,6 @@ class SqlEventLog:
             f"SELECT log_offset, body FROM events WHERE log_offset >= {ph}"
             f" ORDER BY log_offset LIMIT {ph}"
         )
-
-    def append(
-        self,
-        events: Sequence[Event],
-        rejections: Sequence[Rejection] = (),
-        *,
-        source: str | None = None,
-        endpoint: str | None = None,
-        received_at: datetime | None = None,
-    ) -> AppendResult:
-        """Append one batch in its own transaction; see `append_many`."""
-        job = AppendJob(
-            events=events,
-            rejections=rejections,
-            source=source,
-            endpoint=endpoint,
-            received_at=received_at,
-        )
-        return self.append_many([job])[0]
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         """Append several batches in one transaction, committed before this returns.
