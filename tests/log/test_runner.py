@@ -259,3 +259,32 @@ def test_stopping_the_background_loop_saves_the_checkpoints(engine: sa.Engine) -
     asyncio.run(scenario())
     assert recorder.offsets == [1, 2, 3]
     assert log.checkpoint("kpi") == 4
+
+
+def test_the_background_loop_hands_every_processor_every_event_of_many_small_commits(
+    engine: sa.Engine,
+) -> None:
+    """Commits arriving while the loop works are all handed over, once and in order, to the
+    processors that share reads as to one that lags behind them."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 7))
+    log.save_checkpoint("lagging", 3)
+    first, second, lagging = Recorder("first"), Recorder("second"), Recorder("lagging")
+    runner = ProcessorRunner(log, [first, second, lagging], batch_size=4)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runner.run_forever(poll_seconds=60))
+        for start in range(7, 157, 3):
+            await asyncio.to_thread(log.append, _events(start, start + 3))
+            runner.notify()
+        await runner.wait_for("lagging", 157, timeout=60)
+        await runner.wait_for("second", 157, timeout=60)
+        await runner.wait_for("first", 157, timeout=60)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert first.offsets == second.offsets == list(range(1, 158))
+    assert lagging.offsets == list(range(3, 158))
+    assert log.checkpoint("first") == log.checkpoint("lagging") == 158

@@ -82,6 +82,8 @@ class ProcessorRunner:
         self._positions: dict[str, int] = {}
         self._saved: dict[str, tuple[int, float]] = {}
         self._recent: list[Event] = []
+        self._recent_at_end = False
+        self._waiting = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -122,9 +124,13 @@ class ProcessorRunner:
         self.log.save_checkpoint(name, position)
         self._saved[name] = (position, now)
 
-    def _drain(self, processor: Processor, *, until_woken: bool = False) -> int:
-        """Hand `processor` every event past its position (or, with `until_woken`, stop
-        after the batch during which new events were announced)."""
+    def _drain(self, processor: Processor, *, live: bool = False, until_woken: bool = False) -> int:
+        """Hand `processor` every event past its position.
+
+        `live` (the background loop, which a commit always wakes again) stops at the first
+        read that reached the end of the log instead of reading once more to find nothing;
+        `until_woken` also stops after the batch during which new events were announced.
+        """
         position = self._positions.get(processor.name)
         if position is None:
             position = self.log.checkpoint(processor.name)
@@ -133,7 +139,7 @@ class ProcessorRunner:
         handed = 0
         while True:
             with _collector_paused():
-                events = self._read(position)
+                events, at_end = self._read(position)
                 if not events:
                     break
                 last, count = events[-1].offset, len(events)
@@ -149,23 +155,29 @@ class ProcessorRunner:
                 handed += count
                 del events
             self._positions[processor.name] = position
-            if until_woken and self._wake.is_set():
+            if (live and at_end) or (until_woken and self._wake.is_set()):
                 break
         return handed
 
-    def _read(self, position: int) -> list[Event]:
-        """Up to a batch of events from `position`: out of the last batch read when it holds
-        `position` (processors that keep up share one read and decoding of each event),
-        else from the log. The log is append-only and in offset order, so the part of an
-        earlier batch from `position` on is what the log itself would return first."""
+    def _read(self, position: int) -> tuple[list[Event], bool]:
+        """Up to a batch of events from `position`, and whether they reached the end of the
+        log when it was read.
+
+        They come out of the last batch read when it holds `position` (processors that keep
+        up share one read and decoding of each event), else from the log. The log is
+        append-only and in offset order, so the part of an earlier batch from `position` on
+        is what the log itself would return first.
+        """
         recent = self._recent
         if recent and _offset(recent[0]) <= position <= _offset(recent[-1]):
             start = bisect.bisect_left(recent, position, key=_offset)
-            return recent[start : start + self.batch_size]
+            end = start + self.batch_size
+            return recent[start:end], self._recent_at_end and end >= len(recent)
         events = self.log.read(position, self.batch_size)
+        at_end = len(events) < self.batch_size
         if events:
-            self._recent = events
-        return events[:]
+            self._recent, self._recent_at_end = events, at_end
+        return events[:], at_end
 
     def _pass(self) -> int:
         """Bring every processor up to date, earlier ones first whenever events arrive."""
@@ -173,13 +185,13 @@ class ProcessorRunner:
         with self._lock:
             for index, processor in enumerate(self.processors):
                 while True:
-                    handed += self._drain(processor, until_woken=index > 0)
+                    handed += self._drain(processor, live=True, until_woken=index > 0)
                     self._save(processor.name, self.checkpoint_seconds)
                     if not (index and self._wake.is_set()) or self._stopping.is_set():
                         break
                     self._wake.clear()
                     for earlier in self.processors[:index]:
-                        handed += self._drain(earlier)
+                        handed += self._drain(earlier, live=True)
                         self._save(earlier.name, self.checkpoint_seconds)
                     self._progressed()
                 self._progressed()
@@ -209,7 +221,7 @@ class ProcessorRunner:
     def _progressed(self) -> None:
         """Tell the waiters of `wait_for` that positions moved (from the processors' thread)."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if self._waiting and loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._wake_waiters)
 
@@ -232,14 +244,18 @@ class ProcessorRunner:
 
         Raises TimeoutError when it has not within `timeout` seconds.
         """
-        async with asyncio.timeout(timeout):
-            while self.position(name) <= offset:
-                self.notify()
-                progress = self._progress
-                if progress is None:
-                    await asyncio.sleep(0.01)
-                    continue
-                await progress.wait()
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(timeout):
+                while self.position(name) <= offset:
+                    self.notify()
+                    progress = self._progress
+                    if progress is None:
+                        await asyncio.sleep(0.01)
+                        continue
+                    await progress.wait()
+        finally:
+            self._waiting -= 1
 
     async def run_forever(self, *, poll_seconds: float = 1.0) -> None:
         """Process new events as they are committed, until cancelled.

@@ -131,22 +131,21 @@ class Runtime:
         self._timer_task = asyncio.create_task(self._timer(), name="vigie-timer")
 
     async def _tick(self) -> None:
-        """Let the rules see time pass, and sample the KPIs' trends twice per trend bucket.
+        """Let the rules see time pass, and sample the KPIs' trends once per trend bucket.
 
         Sampling reads every KPI under the rules' lock (tens of milliseconds with thousands
         of groups); doing it after every commit cost a third of the server's CPU at 10,000
-        events/s and held back the alerts meanwhile. Trends keep one value per bucket, and
-        the dashboard samples afresh when it asks for them.
+        events/s and held back the alerts meanwhile. Trends keep one value per bucket (the
+        first tick of a bucket samples it), and the dashboard samples afresh when it asks.
         """
         seconds = parse_duration(self.settings.config.alerting.tick) / 1e6
-        every_us = self.trends.bucket_us // 2
-        next_sample_us = 0
+        sampled: int | None = None
         while True:
             await asyncio.sleep(seconds)
             await asyncio.to_thread(self.alerting.tick)
-            now_us = to_us(self.clock.now())
-            if now_us >= next_sample_us:
-                next_sample_us = now_us + every_us
+            bucket = to_us(self.clock.now()) // self.trends.bucket_us
+            if bucket != sampled:
+                sampled = bucket
                 await asyncio.to_thread(self.sample_kpis)
 
     async def _timer(self) -> None:
