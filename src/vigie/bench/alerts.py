@@ -2,10 +2,15 @@
 firing and visible on the SSE stream, while background load flows through the API.
 
 A server runs in a subprocess with the 20 metrics of `vigie bench kpi` plus a probe
-metric and rule. A load process posts `rate` events per second; every `interval` the
-probe posts one "Probe" event with a fresh id, which fires a threshold rule for that id.
-The baseline, in the same run, is the HTTP round trip of those probe requests (the time
-until the event is committed and acknowledged).
+metric and rule. Load processes post `rate` events per second to `/v1/batch` over
+keep-alive connections, each request sent at a random (Poisson) time, from bodies encoded
+once (only the message ids and the timestamp are patched in), so that the generator costs
+little CPU next to the server. Every `interval` the probe posts one "Probe" event with a
+fresh id, which fires a threshold rule for that id; the latency runs from sending that
+request to the alert arriving as `firing` on `/api/alerts/stream`. The baseline, in the
+same run, is the HTTP round trip of those probe requests (the time until the event is
+committed and acknowledged). The figures say the rate the load reached, and whether that
+was the target.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -141,21 +147,25 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _connection(
-    port: int, requests: LoadRequests, per_second: float, deadline: float, tally: list[int]
+    port: int,
+    requests: LoadRequests,
+    per_second: float,
+    deadline: float,
+    tally: list[int],
+    rng: random.Random,
 ) -> None:
-    """One keep-alive connection sending requests on schedule (at once when behind)."""
+    """One keep-alive connection sending requests at random (Poisson) times averaging
+    `per_second`, as independent clients would; at once when it has fallen behind."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    started = time.monotonic()
-    k = 0
+    due = time.monotonic()
     try:
         while True:
-            due = started + k / per_second
+            due += rng.expovariate(per_second)
             now = time.monotonic()
             if due >= deadline:
                 return
             if due > now:
                 await asyncio.sleep(due - now)
-            k += 1
             writer.write(requests.next())
             if await _read_response(reader) == 200:
                 tally[0] += 1
@@ -165,7 +175,9 @@ async def _connection(
         writer.close()
 
 
-def _load(port: int, rate: float, seconds: float, batch: int, connections: int, out: Any) -> None:
+def _load(
+    worker: int, port: int, rate: float, seconds: float, batch: int, connections: int, out: Any
+) -> None:
     """A load process: `connections` connections sharing `rate` events per second."""
     bodies = load_bodies(batch, max(1, 50_000 // batch))
     tally = [0, 0]  # requests answered 200, requests answered otherwise
@@ -177,8 +189,15 @@ def _load(port: int, rate: float, seconds: float, batch: int, connections: int, 
         per_connection = rate / batch / connections
         await asyncio.gather(
             *(
-                _connection(port, requests, per_connection, deadline, tally)
-                for _ in range(connections)
+                _connection(
+                    port,
+                    requests,
+                    per_connection,
+                    deadline,
+                    tally,
+                    random.Random(worker * 1000 + i),
+                )
+                for i in range(connections)
             )
         )
         return time.monotonic() - started
@@ -333,9 +352,10 @@ def run_alerts_bench(
             results: mp.Queue[dict[str, float]] = mp.Queue()
             loads = [
                 mp.Process(
-                    target=_load, args=(port, rate / clients, seconds, batch, connections, results)
+                    target=_load,
+                    args=(worker, port, rate / clients, seconds, batch, connections, results),
                 )
-                for _ in range(clients)
+                for worker in range(clients)
             ]
             server_cpu = _cpu_seconds(server.pid)
             load_started = time.monotonic()
