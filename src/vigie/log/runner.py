@@ -13,6 +13,7 @@ import gc
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -39,6 +40,9 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+RECENT_BATCHES = 4
 
 
 def _offset(event: Event) -> int:
@@ -81,8 +85,8 @@ class ProcessorRunner:
         self.checkpoint_seconds = checkpoint_seconds
         self._positions: dict[str, int] = {}
         self._saved: dict[str, tuple[int, float]] = {}
-        self._recent: list[Event] = []
-        self._recent_at_end = False
+        # The last batches read from the log, and whether each reached its end then.
+        self._recent: deque[tuple[list[Event], bool]] = deque(maxlen=RECENT_BATCHES)
         self._waiting = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -104,7 +108,7 @@ class ProcessorRunner:
             for processor in self.processors:
                 handed += self._drain(processor)
                 self._save(processor.name, 0.0)
-            self._recent = []
+            self._recent.clear()
         return handed
 
     def save_checkpoints(self) -> None:
@@ -163,20 +167,20 @@ class ProcessorRunner:
         """Up to a batch of events from `position`, and whether they reached the end of the
         log when it was read.
 
-        They come out of the last batch read when it holds `position` (processors that keep
-        up share one read and decoding of each event), else from the log. The log is
-        append-only and in offset order, so the part of an earlier batch from `position` on
-        is what the log itself would return first.
+        They come out of one of the last batches read in this pass when it holds `position`
+        (processors share one read and decoding of each event, also while catching up), else
+        from the log. The log is append-only and in offset order, so the part of an earlier
+        batch from `position` on is what the log itself would return first.
         """
-        recent = self._recent
-        if recent and _offset(recent[0]) <= position <= _offset(recent[-1]):
-            start = bisect.bisect_left(recent, position, key=_offset)
-            end = start + self.batch_size
-            return recent[start:end], self._recent_at_end and end >= len(recent)
+        for recent, at_end in self._recent:
+            if _offset(recent[0]) <= position <= _offset(recent[-1]):
+                start = bisect.bisect_left(recent, position, key=_offset)
+                end = start + self.batch_size
+                return recent[start:end], at_end and end >= len(recent)
         events = self.log.read(position, self.batch_size)
         at_end = len(events) < self.batch_size
         if events:
-            self._recent, self._recent_at_end = events, at_end
+            self._recent.append((events, at_end))
         return events[:], at_end
 
     def _pass(self) -> int:
@@ -195,7 +199,7 @@ class ProcessorRunner:
                         self._save(earlier.name, self.checkpoint_seconds)
                     self._progressed()
                 self._progressed()
-            self._recent = []
+            self._recent.clear()
         return handed
 
     def _follow(self, poll_seconds: float) -> None:

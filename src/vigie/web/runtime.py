@@ -34,6 +34,7 @@ from vigie.web.live import LiveHub
 from vigie.web.trends import Trends
 
 logger = logging.getLogger(__name__)
+RUNNER_BATCH = 1000
 
 
 class Runtime:
@@ -72,8 +73,11 @@ class Runtime:
             store=self.alert_store,
             listeners=[self.alert_feed, self.webhooks],
         )
-        # The rules come first so that an alert does not wait for slower projections.
-        self.runner = ProcessorRunner(self.log, [self.alerting, *processors])
+        # The rules come first so that an alert does not wait for slower projections; new
+        # events go to them between two batches of the others, so batches are kept short.
+        self.runner = ProcessorRunner(
+            self.log, [self.alerting, *processors], batch_size=RUNNER_BATCH
+        )
         self.analytics = AnalyticsProcessor(settings.config.analytics, engine=self.engine)
         self.runner.add(self.analytics)
         self.trends = Trends()
