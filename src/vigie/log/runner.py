@@ -189,9 +189,11 @@ class ProcessorRunner:
         with self._lock:
             for index, processor in enumerate(self.processors):
                 while True:
-                    handed += self._drain(processor, live=True, until_woken=index > 0)
+                    moved = self._drain(processor, live=True, until_woken=index > 0)
+                    handed += moved
                     self._save(processor.name, self.checkpoint_seconds)
-                    if not (index and self._wake.is_set()) or self._stopping.is_set():
+                    # Nothing moved (up to date, or failing): the ones after it come next.
+                    if not (moved and index and self._wake.is_set()) or self._stopping.is_set():
                         break
                     self._wake.clear()
                     for earlier in self.processors[:index]:
