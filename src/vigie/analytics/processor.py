@@ -20,14 +20,15 @@ from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.friction import FrictionReport, PageExits, step_friction
 from vigie.analytics.funnels import FunnelReport, FunnelTracker
 from vigie.analytics.identity import IdentityGraph, Merge, save_merges
+from vigie.analytics.observed import AnyEvent, ObservedEvent
 from vigie.analytics.sessions import SessionTracker, hit_of
-from vigie.events import Event
 
 
 class AnalyticsProcessor:
     """A `vigie.log.Processor` building the live analytics projections."""
 
     name = "analytics"
+    reads = ObservedEvent
 
     def __init__(self, config: AnalyticsConfig, *, engine: sa.Engine | None = None) -> None:
         self.config = config
@@ -42,7 +43,7 @@ class AnalyticsProcessor:
         self._profile_campaign: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def process(self, events: Sequence[Event]) -> None:
+    def process(self, events: Sequence[AnyEvent]) -> None:
         """Fold a batch of events into every projection (idempotent by offset)."""
         merges: list[Merge] = []
         with self._lock:
@@ -59,7 +60,7 @@ class AnalyticsProcessor:
             with self.engine.begin() as conn:
                 save_merges(conn, merges)
 
-    def _observe(self, event: Event) -> Merge | None:
+    def _observe(self, event: AnyEvent) -> Merge | None:
         self.events_seen += 1
         merge = None
         if event.user_id is not None or event.type == "alias":

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from vigie.events import Event
+from vigie.analytics.observed import AnyEvent
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 
@@ -42,7 +42,7 @@ class Hit(msgspec.Struct, frozen=True, kw_only=True):
     offset: int = 0
 
 
-def hit_of(event: Event, *, campaign: str | None, visitor_id: str | None = None) -> Hit | None:
+def hit_of(event: AnyEvent, *, campaign: str | None, visitor_id: str | None = None) -> Hit | None:
     """The hit for a page or track event (None for identify, alias, group, sensor …).
 
     `campaign` is the campaign the caller resolved the event's context to.

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigie.events import Event
-from vigie.events.event import decode_event, decode_events, encode_event
+from vigie.events.event import S, decode_event, decode_events, encode_event
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.store import schema
 
@@ -162,6 +162,10 @@ class SqlEventLog(AppendsOne):
 
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
         """Events with offset >= `from_offset`, in log order, at most `limit`."""
+        return self.read_as(Event, from_offset, limit)
+
+    def read_as(self, shape: type[S], from_offset: int, limit: int = 1000) -> list[S]:
+        """As `read`, each event decoded as `shape` (a Struct with some of `Event`'s fields)."""
         # The hot path of every processor: plain SQL on the driver's cursor, and the bodies
         # decoded in one go, with no per-row work through SQLAlchemy's result objects.
         with self._reader() as conn:
@@ -169,7 +173,7 @@ class SqlEventLog(AppendsOne):
         if not rows:
             return []
         offsets, bodies = zip(*rows, strict=True)
-        events = decode_events(bodies)
+        events = decode_events(bodies, shape)
         for event, offset in zip(events, offsets, strict=True):
             event.offset = offset
         return events
