@@ -111,6 +111,8 @@ class _Timed:
     def __init__(self, inner: AnalyticsProcessor) -> None:
         self.inner = inner
         self.name = inner.name
+        # The fields the processor declares, so that the runner decodes them as for the server.
+        self.reads = inner.reads
         self.seconds = 0.0
 
     def process(self, events: Any) -> None:

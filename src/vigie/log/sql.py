@@ -166,10 +166,15 @@ class SqlEventLog(AppendsOne):
 
     def read_as(self, shape: type[S], from_offset: int, limit: int = 1000) -> list[S]:
         """As `read`, each event decoded as `shape` (a Struct with some of `Event`'s fields)."""
-        # The hot path of every processor: plain SQL on the driver's cursor, and the bodies
-        # decoded in one go, with no per-row work through SQLAlchemy's result objects.
+        # The hot path of every processor: plain SQL on the driver's own cursor (rows are the
+        # driver's tuples, no SQLAlchemy result objects), and the bodies decoded in one go.
         with self._reader() as conn:
-            rows = conn.exec_driver_sql(self._read_sql, (from_offset, limit)).fetchall()
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(self._read_sql, (from_offset, limit))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
         if not rows:
             return []
         offsets, bodies = zip(*rows, strict=True)
