@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,3 +178,28 @@ def test_observed_fields_give_the_same_figures_as_whole_events(
         whole.process(events[start : start + batch])
         light.process(observed[start : start + batch])
     assert _figures(light) == _figures(whole)
+
+
+def test_a_batch_retried_after_a_failure_counts_each_event_once() -> None:
+    """When an event fails mid-batch, the retried batch skips the events already counted."""
+    processor = AnalyticsProcessor(CONFIG)
+    events = _stream()
+    observe = processor.sessions.observe
+    failures = [5]
+
+    def flaky(hit: Any) -> Any:
+        if hit.offset in failures:
+            failures.clear()
+            raise RuntimeError("projection store unavailable")
+        return observe(hit)
+
+    processor.sessions.observe = flaky  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        processor.process(events)
+    assert processor.last_offset == 4 and processor.events_seen == 5
+    processor.process(events)
+    whole = AnalyticsProcessor(CONFIG)
+    whole.process(events)
+    assert processor.funnel_report("buy") == whole.funnel_report("buy")
+    assert processor.last_offset == whole.last_offset == 5
+    assert processor.events_seen == 6  # the failed event was seen twice

@@ -46,22 +46,30 @@ class AnalyticsProcessor:
     def process(self, events: Sequence[AnyEvent]) -> None:
         """Fold a batch of events into every projection (idempotent by offset)."""
         merges: list[Merge] = []
+        observe = self._observe
         with self._lock:
-            for event in events:
-                offset = event.offset or 0
-                if offset and offset <= self.last_offset:
-                    continue
-                merge = self._observe(event)
-                if merge is not None:
-                    merges.append(merge)
-                if offset:
-                    self.last_offset = offset
+            # Kept in locals for the loop, written back even when an event fails mid-batch.
+            last_offset = self.last_offset
+            seen = 0
+            try:
+                for event in events:
+                    offset = event.offset or 0
+                    if offset and offset <= last_offset:
+                        continue
+                    seen += 1
+                    merge = observe(event)
+                    if merge is not None:
+                        merges.append(merge)
+                    if offset:
+                        last_offset = offset
+            finally:
+                self.last_offset = last_offset
+                self.events_seen += seen
         if merges and self.engine is not None:
             with self.engine.begin() as conn:
                 save_merges(conn, merges)
 
     def _observe(self, event: AnyEvent) -> Merge | None:
-        self.events_seen += 1
         merge = None
         if event.user_id is not None or event.type == "alias":
             merge = self.identity.observe(event)
