@@ -111,7 +111,8 @@ RICH = AnalyticsConfig(
             name="lunch",
             utm_campaign="lunch-deal",
             schedule=Schedule(start="10:00", end="14:00", timezone="Europe/Brussels"),
-        )
+        ),
+        Campaign(name="spring", utm_id="spring"),
     ],
 )
 
@@ -139,14 +140,18 @@ def _rich_events(
         fields: dict[str, Any] = {"anonymous_id": device, "user_id": user}
         if kind == "alias":
             fields["previous_id"] = device
+        # A browser's context: the analytics reads the campaign and the page, nothing else.
+        context: dict[str, Any] = {"userAgent": "Mozilla/5.0", "locale": "fr-BE"} if flag else {}
         if campaign is not None:
-            fields["context"] = {"campaign": {"name": campaign}}
+            context["campaign"] = {"name": campaign} if gap % 2 else {"id": campaign}
         if what.startswith("/"):
-            fields["properties"] = {"path": what}
+            fields["properties"] = {"path": what} if flag else {}
+            context["page"] = {"path": what, "title": what.upper(), "referrer": "https://g/"}
         else:
             fields["event"] = what
             fields["properties"] = {"sku": "s1" if flag else "s2"}
         fields["traits"] = {"plan": "pro"} if flag else {}
+        fields["context"] = context
         events.append(_event(n, kind, **fields))
     return events
 

@@ -78,7 +78,7 @@ class AnalyticsProcessor:
         context = event.context
         campaign = (
             resolve_campaign(context, self.config.campaigns)
-            if context and "campaign" in context
+            if context.get("campaign") is not None
             else None
         )
         hit = hit_of(event, campaign=campaign)
