@@ -74,7 +74,7 @@ class Shape(Protocol):
     offset: int | None
 
 
-S = TypeVar("S", bound=Shape)
+ShapeT = TypeVar("ShapeT", bound=Shape)
 
 _encoder = msgspec.msgpack.Encoder()
 _decoders_by_shape: dict[
@@ -101,7 +101,7 @@ def encode_event(event: Event) -> bytes:
 @overload
 def decode_event(data: bytes) -> Event: ...
 @overload
-def decode_event(data: bytes, shape: type[S]) -> S: ...
+def decode_event(data: bytes, shape: type[ShapeT]) -> ShapeT: ...
 def decode_event(data: bytes, shape: type[Any] = Event) -> Any:
     """Read back an event stored by `encode_event` (or as JSON, which starts with `{`).
 
@@ -117,7 +117,7 @@ def decode_event(data: bytes, shape: type[Any] = Event) -> Any:
 @overload
 def decode_events(bodies: Iterable[bytes]) -> list[Event]: ...
 @overload
-def decode_events(bodies: Iterable[bytes], shape: type[S]) -> list[S]: ...
+def decode_events(bodies: Iterable[bytes], shape: type[ShapeT]) -> list[ShapeT]: ...
 def decode_events(bodies: Iterable[bytes], shape: type[Any] = Event) -> list[Any]:
     """Read back many stored events at once, as `decode_event` does for one.
 

@@ -27,7 +27,7 @@ from nats.js import api
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from vigie.events import Event
-from vigie.events.event import S, decode_event, encode_event
+from vigie.events.event import ShapeT, decode_event, encode_event
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.log.sql import SqlEventLog
 
@@ -231,7 +231,7 @@ class NatsEventLog(AppendsOne):
         """Events with offset >= `from_offset`, in stream order, at most `limit`."""
         return self.read_as(Event, from_offset, limit)
 
-    def read_as(self, shape: type[S], from_offset: int, limit: int = 1000) -> list[S]:
+    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
         """As `read`, each event decoded as `shape` (a Struct with some of `Event`'s fields)."""
         state = self._state()
         first = max(from_offset, int(state.first_seq or 1), 1)
@@ -241,7 +241,7 @@ class NatsEventLog(AppendsOne):
             return []
         return self._call(self._fetch(first, wanted, shape))
 
-    async def _fetch(self, start: int, wanted: int, shape: type[S]) -> list[S]:
+    async def _fetch(self, start: int, wanted: int, shape: type[ShapeT]) -> list[ShapeT]:
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
@@ -251,7 +251,7 @@ class NatsEventLog(AppendsOne):
         sub = await self._js.pull_subscribe(
             f"{self.options.subject_prefix}.>", stream=self.options.stream, config=config
         )
-        events: list[S] = []
+        events: list[ShapeT] = []
         try:
             while len(events) < wanted:
                 batch = await sub.fetch(wanted - len(events), timeout=5)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigie.events import Event
-from vigie.events.event import S, decode_event, decode_events, encode_event
+from vigie.events.event import ShapeT, decode_event, decode_events, encode_event
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.store import schema
 
@@ -164,7 +164,7 @@ class SqlEventLog(AppendsOne):
         """Events with offset >= `from_offset`, in log order, at most `limit`."""
         return self.read_as(Event, from_offset, limit)
 
-    def read_as(self, shape: type[S], from_offset: int, limit: int = 1000) -> list[S]:
+    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
         """As `read`, each event decoded as `shape` (a Struct with some of `Event`'s fields)."""
         # The hot path of every processor: plain SQL on the driver's own cursor (rows are the
         # driver's tuples, no SQLAlchemy result objects), and the bodies decoded in one go.
