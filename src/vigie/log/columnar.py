@@ -148,7 +148,7 @@ class ColumnarCopy:
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=_TEMPORARY_PREFIX)
         try:
             with os.fdopen(handle, "wb") as out:
-                frame.write_parquet(out, compression="lz4", statistics=True)
+                frame.write_parquet(out, compression="zstd", statistics=True)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, path)
@@ -278,8 +278,8 @@ def _read_sqlite(
         cursor.execute(sql, params)
         frames = []
         while rows := cursor.fetchmany(_FETCH_ROWS):
-            columns = zip(*rows, strict=True)
-            frames.append(pl.DataFrame(dict(zip(schema, columns, strict=True)), schema=schema))
+            # Row-wise construction: transposing the tuples in Python costs twice as much.
+            frames.append(pl.DataFrame(rows, schema=schema, orient="row"))
     finally:
         raw.close()
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
