@@ -104,7 +104,7 @@ def test_a_crash_before_the_rename_loses_and_repeats_nothing(
     real_replace = os.replace
 
     def crash(source: str, target: str | Path) -> None:
-        if str(target).endswith("00000000000000000031-00000000000000000060.parquet"):
+        if Path(target).name.startswith("00000000000000000031-00000000000000000060-"):
             raise OSError("power cut")
         real_replace(source, target)
 
@@ -113,9 +113,7 @@ def test_a_crash_before_the_rename_loses_and_repeats_nothing(
         copy.catch_up()
     # What a killed process leaves: a whole file under a temporary name, never recorded.
     leftover = tmp_path / ".writing-killed"
-    leftover.write_bytes(
-        (tmp_path / "00000000000000000001-00000000000000000030.parquet").read_bytes()
-    )
+    leftover.write_bytes(copy.segments()[0].path.read_bytes())
     assert copy.covered() == 30
     assert _everything(copy).equals(_expected(events))
     monkeypatch.setattr(os, "replace", real_replace)
@@ -144,8 +142,9 @@ def test_a_lost_segment_is_read_from_the_log_and_written_again(
 def test_a_new_segment_size_supersedes_the_old_segments(engine: sa.Engine, tmp_path: Path) -> None:
     """Segments of another size past a gap are replaced, never read twice."""
     events = _append(engine, 100)
-    ColumnarCopy(engine, tmp_path, segment_offsets=20).catch_up()
-    (tmp_path / "00000000000000000021-00000000000000000040.parquet").unlink()
+    old = ColumnarCopy(engine, tmp_path, segment_offsets=20)
+    old.catch_up()
+    old.segments()[1].path.unlink()
     copy = ColumnarCopy(engine, tmp_path, segment_offsets=30)
     copy.catch_up()
     # 41-60 and 61-80 are superseded; 81-100 still follows the new chain and is kept.
@@ -153,6 +152,28 @@ def test_a_new_segment_size_supersedes_the_old_segments(engine: sa.Engine, tmp_p
     assert chain == [(1, 20), (21, 50), (51, 80), (81, 100)]
     assert len(list(tmp_path.glob("*.parquet"))) == 4
     assert _everything(copy).equals(_expected(events))
+
+
+def test_a_copy_of_another_log_is_not_used(tmp_path: Path) -> None:
+    """A database started again next to its old copy is read from the log, then recopied."""
+    first = connect(f"sqlite:///{tmp_path}/vigie.db")
+    upgrade(first)
+    _append(first, 60)
+    ColumnarCopy(first, tmp_path / "columns", segment_offsets=20).catch_up()
+    first.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"vigie.db{suffix}").unlink(missing_ok=True)
+    again = connect(f"sqlite:///{tmp_path}/vigie.db")
+    upgrade(again)
+    events = _append(again, 50, start=1000)
+    copy = ColumnarCopy(again, tmp_path / "columns", segment_offsets=20)
+    assert copy.segments() == []
+    assert _everything(copy).equals(_expected(events))
+    assert copy.catch_up() == 2
+    assert [(s.first, s.last) for s in copy.segments()] == [(1, 20), (21, 40)]
+    assert len(list((tmp_path / "columns").glob("*.parquet"))) == 2
+    assert _everything(copy).equals(_expected(events))
+    again.dispose()
 
 
 def test_the_copy_lives_next_to_a_sqlite_file_or_where_configured(tmp_path: Path) -> None:

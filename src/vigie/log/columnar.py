@@ -8,14 +8,17 @@ Readers take the segments and read only what is past them from the log itself, s
 always covers the whole log, exactly.
 
 Crash safety: a segment is written to a hidden temporary file, flushed to disk, then renamed
-to its final name, and that name is the record of its offset range (`<first>-<last>.parquet`).
+to its final name, and that name is the record of its offset range and of the event at its
+end (`<first>-<last>-<mark>.parquet`).
 The rename is atomic: a segment is whole or absent. A crash before it leaves a temporary file
 (removed later) and the range is written again on the next catch-up; nothing is counted twice,
 because the next segment starts right after the last one named. A segment is a function of
 the log alone (offsets are never reused), so writing one again gives the same rows.
 
-Readers use the chain of segments starting at offset 1: a missing segment (a deleted folder,
-a lost file) makes a read slower, never wrong, and the next catch-up writes it again.
+Readers use the chain of segments starting at offset 1 whose last events the log holds: a
+missing segment (a deleted folder, a lost file) or one copied from another log (a database
+deleted and started again next to its old copy) makes a read slower, never wrong, and the
+next catch-up writes it again.
 
 Where segments live: next to a SQLite file (`vigie.db` → `vigie.db-columns/`), or in the
 folder configured with `VIGIE_COLUMNS_DIR` (PostgreSQL has no file to sit next to). The log
@@ -25,6 +28,7 @@ must be the SQL store: with NATS JetStream the events are not in the `events` ta
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -50,19 +54,26 @@ COLUMNS: dict[str, Any] = {
     "received_at_us": pl.Int64,
 }
 SEGMENT_OFFSETS = 100_000
-_NAME = re.compile(r"^(\d{20})-(\d{20})\.parquet$")
+_NAME = re.compile(r"^(\d{20})-(\d{20})-([0-9a-f]{12})\.parquet$")
 _TEMPORARY_PREFIX = ".writing-"
 _STALE_SECONDS = 3600.0
+_NO_EVENT = "000000000000"
+_IN_CHUNK = 900
 # Offsets read from the store in one query, and rows fetched from a SQLite cursor at a time.
 _READ_OFFSETS = 1_000_000
 _FETCH_ROWS = 100_000
 
 
 class Segment(NamedTuple):
-    """One Parquet file holding the log's rows with offsets `first` to `last`, inclusive."""
+    """One Parquet file holding the log's rows with offsets `first` to `last`, inclusive.
+
+    `mark` names the event at offset `last` (a hash of its source and message id): a log
+    started again from scratch next to an old copy does not pass for the log it copied.
+    """
 
     first: int
     last: int
+    mark: str
     path: Path
 
 
@@ -95,11 +106,17 @@ class ColumnarCopy:
         return cls(engine, folder, **options)
 
     def segments(self) -> list[Segment]:
-        """The chain of segments from offset 1 on, each starting right after the previous."""
+        """The chain of segments from offset 1 on, each right after the previous and ending
+        on the event the log holds at that offset (a segment of another log is not used).
+        """
+        files = self._files()
+        if not files:
+            return []
+        marks = _marks(self.engine, sorted({s.last for s in files}))
         chain: list[Segment] = []
         expected = 1
-        for segment in self._files():
-            if segment.first == expected:
+        for segment in files:
+            if segment.first == expected and marks.get(segment.last, _NO_EVENT) == segment.mark:
                 chain.append(segment)
                 expected = segment.last + 1
             elif segment.first > expected:
@@ -129,11 +146,11 @@ class ColumnarCopy:
         while first + self.segment_offsets - 1 <= last_offset:
             last = first + self.segment_offsets - 1
             frame = read_columns(self.engine, after=first - 1, through=last)
-            self._write(frame, first, last)
+            mark = _marks(self.engine, [last]).get(last, _NO_EVENT)
+            self._write(frame, first, last, mark)
             written += 1
             first = last + 1
-        if written:
-            self._remove_superseded()
+        self._remove_unused(_last_offset(self.engine))
         return written
 
     def scan(self, chain: Sequence[Segment]) -> pl.LazyFrame:
@@ -142,8 +159,8 @@ class ColumnarCopy:
             return pl.LazyFrame(schema=COLUMNS)
         return pl.scan_parquet([s.path for s in chain], schema=COLUMNS)
 
-    def _write(self, frame: pl.DataFrame, first: int, last: int) -> None:
-        path = self.folder / f"{first:020d}-{last:020d}.parquet"
+    def _write(self, frame: pl.DataFrame, first: int, last: int, mark: str) -> None:
+        path = self.folder / f"{first:020d}-{last:020d}-{mark}.parquet"
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=_TEMPORARY_PREFIX)
         try:
@@ -165,16 +182,24 @@ class ColumnarCopy:
         for entry in os.scandir(self.folder):
             match = _NAME.match(entry.name)
             if match:
-                found.append(Segment(int(match[1]), int(match[2]), Path(entry.path)))
+                found.append(Segment(int(match[1]), int(match[2]), match[3], Path(entry.path)))
         return sorted(found)
 
-    def _remove_superseded(self) -> None:
-        """Remove segments no chain will use: written before the segment size changed."""
+    def _remove_unused(self, last_offset: int) -> None:
+        """Remove segments no chain will use: superseded (written before the segment size
+        changed), past the end of the log, or ending on an event the log does not hold
+        (copied from an earlier log in the same place)."""
         chain = self.segments()
         kept = {s.path for s in chain}
         covered = chain[-1].last if chain else 0
-        for segment in self._files():
-            if segment.path not in kept and segment.first <= covered:
+        files = [s for s in self._files() if s.path not in kept]
+        marks = _marks(self.engine, sorted({s.last for s in files if s.last <= last_offset}))
+        for segment in files:
+            if (
+                segment.first <= covered
+                or segment.last > last_offset
+                or marks.get(segment.last, _NO_EVENT) != segment.mark
+            ):
                 with contextlib.suppress(OSError):
                     segment.path.unlink()
 
@@ -283,6 +308,26 @@ def _read_sqlite(
     finally:
         raw.close()
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+def _mark(source: str, message_id: str) -> str:
+    return hashlib.blake2b(f"{source}\0{message_id}".encode(), digest_size=6).hexdigest()
+
+
+def _marks(engine: sa.Engine, offsets: list[int]) -> dict[int, str]:
+    """The mark of the event at each of `offsets` that the log holds."""
+    ph = "%s" if engine.dialect.name == "postgresql" else "?"
+    found: dict[int, str] = {}
+    with engine.connect().execution_options(sqlite_immediate=False) as conn:
+        for start in range(0, len(offsets), _IN_CHUNK):
+            chunk = offsets[start : start + _IN_CHUNK]
+            sql = (
+                "SELECT log_offset, source, message_id FROM events"
+                f" WHERE log_offset IN ({', '.join([ph] * len(chunk))})"
+            )
+            for offset, source, message_id in conn.exec_driver_sql(sql, tuple(chunk)):
+                found[int(offset)] = _mark(source, message_id)
+    return found
 
 
 def _last_offset(engine: sa.Engine) -> int:
