@@ -118,9 +118,9 @@ def test_visitors_sharing_a_hash_are_still_told_apart(
 
 
 def test_a_hash_clash_is_seen() -> None:
-    """Two visitors in one run of equal hashes are a clash; one visitor per run is not."""
-    clash = pl.DataFrame({"v": [1, 1, 2], "visitor": ["a", "b", "c"]})
-    fine = pl.DataFrame({"v": [1, 1, 2], "visitor": ["a", "a", "c"]})
+    """Two second hashes in one run of equal first hashes are a clash; one is not."""
+    clash = pl.DataFrame({"v": [1, 1, 2], "check": [7, 8, 9]})
+    fine = pl.DataFrame({"v": [1, 1, 2], "check": [7, 7, 9]})
     assert scratch._hash_collides(clash) and not scratch._hash_collides(fine)
 
 
