@@ -1,10 +1,11 @@
 """A funnel recomputed from scratch over the whole log, with Polars.
 
 The same counts as the live `FunnelTracker`, computed column-wise: the funnel's events are
-grouped by visitor (in log order) and, for step k, each event of step k gets the best start
-of the chains that reached step k-1 before it: the start of the visitor's latest step-1
-event for k = 1, the highest start carried by a valid step k-1 event for later steps, as the
-live tracker keeps them. The chain holds when the event is within the window of that start.
+grouped by visitor (in log order) and each event of a later step gets the best start of the
+chains that reached the step before it, as the live tracker keeps them: the time of the
+visitor's latest first-step event for the second step, the highest start carried by a valid
+event of the previous step for the steps after. The chain holds when the event is within the
+window of that start.
 Used to rebuild or audit the live figures and by `vigie bench funnel`; steps with `where`
 filters are live-only, and visitors are the events' ids as they come (identity merges are
 live-only too).
