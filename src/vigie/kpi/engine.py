@@ -2,6 +2,10 @@
 
 It only aggregates; rules read its values. Event time moves with the events themselves
 (`ingest`) and, when the caller says time passed without events, with `advance`.
+
+Metrics live in `PaneTable`s, numpy columns fed a whole batch at a time; those learning a
+baseline (which files the value of every window as it closes) and those with very long
+rings keep one `Window` per group, fed one event at a time. Both give the same values.
 """
 
 from __future__ import annotations
@@ -11,15 +15,32 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
-from vigie.kpi.metrics import CompiledMetric, Metric, number
+from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
+from vigie.kpi.panes import (
+    ADDITIVE,
+    KEPT,
+    NONE,
+    RECENT,
+    Bools,
+    Floats,
+    Ints,
+    PaneTable,
+    TableWindow,
+)
+from vigie.kpi.panes import statistic as table_statistic
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.windows import Window
 
-RECENT = 5
+__all__ = ["RECENT", "KpiEngine", "Series", "to_us"]
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+# Longer rings (say a day sliding by the minute) stay sparse: one `Window` per group.
+MAX_RING = 512
 
 
 def to_us(moment: datetime) -> int:
@@ -27,16 +48,105 @@ def to_us(moment: datetime) -> int:
     return (moment - EPOCH) // MICROSECOND
 
 
+# One metric's share of a batch for its table: (metric, event positions, group key numbers,
+# a, b, values kept per pane or None).
+Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
+
+
 class Series:
     """One metric for one group: its window, labels, baseline and the latest events in it."""
 
-    __slots__ = ("baseline", "labels", "recent", "window")
+    __slots__ = ("_recent", "baseline", "labels", "window")
 
-    def __init__(self, window: Window, labels: dict[str, str]) -> None:
+    def __init__(self, window: Window | TableWindow, labels: dict[str, str]) -> None:
         self.window = window
         self.labels = labels
-        self.recent: deque[Event] = deque(maxlen=RECENT)
+        self._recent: deque[Event] = deque(maxlen=RECENT)
         self.baseline: SeasonalBaseline | None = None
+
+    @property
+    def recent(self) -> Sequence[Event]:
+        """The last events counted in this series, oldest first (at most `RECENT`)."""
+        window = self.window
+        if isinstance(window, TableWindow):
+            return window.recent()
+        return self._recent
+
+
+class GroupKeys:
+    """The group keys of one `by` seen so far, numbered in order of first appearance."""
+
+    __slots__ = ("ids", "names")
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def id(self, key: str) -> int:
+        """The number of `key`, given one if it is new."""
+        found = self.ids.get(key)
+        if found is None:
+            found = self.ids[key] = len(self.names)
+            self.names.append(key)
+        return found
+
+
+class Batch:
+    """One batch's columns, read from its events at most once and shared by the metrics."""
+
+    def __init__(self, events: list[Event], names: list[str], codes: Ints, stamps: Ints):
+        self.events = events
+        self.names = names
+        self.codes = codes
+        self.stamps = stamps
+        self.kids: dict[tuple[str, ...], Ints] = {}
+        self._values: dict[str, tuple[Floats, Bools | None]] = {}
+        self._properties: list[dict[str, Any]] | None = None
+        self._objects: Any = None
+        self._stamp_list: list[int] | None = None
+        self._before: Ints | None = None
+
+    @property
+    def properties(self) -> list[dict[str, Any]]:
+        if self._properties is None:
+            self._properties = [e.properties for e in self.events]
+        return self._properties
+
+    @property
+    def objects(self) -> Any:
+        """The events as a numpy object array."""
+        if self._objects is None:
+            self._objects = np.empty(len(self.events), object)
+            self._objects[:] = self.events
+        return self._objects
+
+    @property
+    def stamp_list(self) -> list[int]:
+        if self._stamp_list is None:
+            self._stamp_list = self.stamps.tolist()
+        return self._stamp_list
+
+    @property
+    def before(self) -> Ints:
+        """Per event, the newest event time of the events before it in the batch."""
+        if self._before is None:
+            before = np.empty_like(self.stamps)
+            before[0] = NONE
+            np.maximum.accumulate(self.stamps[:-1], out=before[1:])
+            self._before = before
+        return self._before
+
+    def values(self, key: str) -> tuple[Floats, Bools | None]:
+        """`properties.<key>` of every event as a number (NaN where absent), and where it is
+        present (None when it is present everywhere)."""
+        found = self._values.get(key)
+        if found is None:
+            xs = [
+                x if type(x) is float else number(x) for x in (p.get(key) for p in self.properties)
+            ]
+            present = np.array([x is not None for x in xs]) if None in xs else None
+            found = self._values[key] = (np.array(xs, np.float64), present)
+        return found
 
 
 class KpiEngine:
@@ -55,67 +165,96 @@ class KpiEngine:
         self.baselines = dict(baselines or {})
         self.history = history
         self.series: dict[str, dict[str, Series]] = {name: {} for name in self.metrics}
-        self._by_event: dict[str, list[CompiledMetric]] = {}
-        self._any_event: list[CompiledMetric] = []
-        for compiled in self.metrics.values():
+        # Event names as small integers (0: any other name), and per metric which it takes.
+        known = sorted({n for c in self.metrics.values() for n in c.event_names or ()})
+        self._codes = {name: code for code, name in enumerate(known, start=1)}
+        self._takes: dict[str, Bools] = {}
+        for name, compiled in self.metrics.items():
+            takes = np.zeros(len(known) + 1, np.bool_)
             if compiled.event_names is None:
-                self._any_event.append(compiled)
+                takes[:] = True
             else:
-                for name in compiled.event_names:
-                    self._by_event.setdefault(name, []).append(compiled)
+                takes[[self._codes[n] for n in compiled.event_names]] = True
+            self._takes[name] = takes
+        self._any = np.logical_or.reduce(list(self._takes.values())) if self._takes else None
         # Per metric, what lets the hot loop skip reading the event: a contribution fixed by
         # the event name, or the one property holding the value.
         self._constants = {n: c.by_name() for n, c in self.metrics.items()}
         self._properties = {n: c.property_value() for n, c in self.metrics.items()}
         self._group_properties = {n: c.group_property() for n, c in self.metrics.items()}
+        self._attributes = {n: c.attribute_value() for n, c in self.metrics.items()}
+        self._keys: dict[tuple[str, ...], GroupKeys] = {}
+        for compiled in self.metrics.values():
+            self._keys.setdefault(compiled.by_key, GroupKeys())
+        self._tables: dict[str, PaneTable] = {}
+        self._rows: dict[str, Ints] = {}  # per table metric: group key number -> table row
+        self._by_code: dict[str, tuple[Floats, Floats]] = {}
+        rings: dict[int, PaneTable] = {}
+        for name, compiled in self.metrics.items():
+            ring = self._ring(compiled)
+            if compiled.kind not in ADDITIVE | KEPT or name in self.baselines or ring > MAX_RING:
+                continue
+            self._tables[name] = rings.setdefault(ring, PaneTable(ring))
+            self._rows[name] = np.full(0, -1, np.int64)
+            constant = self._constants[name]
+            if constant is not None:
+                a = np.zeros(len(known) + 1)
+                b = np.zeros(len(known) + 1)
+                for event_name, x in constant.items():
+                    code = self._codes[event_name]
+                    a[code], b[code] = x if compiled.kind == "ratio" else (x, 0.0)
+                self._by_code[name] = (a, b)
         self.max_ts: int | None = None
         self.late = 0
+
+    def _ring(self, compiled: CompiledMetric) -> int:
+        """How many panes a window of `compiled` keeps (`Window.history`)."""
+        n = compiled.size_us // compiled.slide_us
+        return max(self.history, 1) * n + -(-compiled.lateness_us // compiled.slide_us) + 1
 
     def ingest(self, events: Iterable[Event]) -> dict[str, set[str]]:
         """Count `events` in every metric they match; returns the groups touched per metric.
 
-        The batch is first dispatched per metric (each event's time and group key read once),
-        then each metric takes its share in arrival order, so lateness is judged exactly as
-        if the events came one by one.
+        The batch's columns (event names, times, group keys, values) are read once and shared
+        by the metrics; lateness is judged per group in arrival order, exactly as if the
+        events came one by one.
         """
         batch = events if isinstance(events, list) else list(events)
-        by_event = self._by_event
-        any_event = self._any_event
-        share: dict[str, list[int]] = {name: [] for name in self.metrics}
-        # Per event name, where the index of such an event goes: one call per metric.
-        adders = {
-            name: tuple(share[c.name].append for c in (*named, *any_event))
-            for name, named in by_event.items()
-        }
-        every = tuple(share[c.name].append for c in any_event)
-        stamps: list[int] = []
-        names: list[str] = []
-        max_ts = self.max_ts
-        for i, event in enumerate(batch):
-            name = event.event or event.name or ""
-            add_to = adders.get(name, every)
-            ts = (event.timestamp - EPOCH) // MICROSECOND if add_to else 0
-            stamps.append(ts)
-            names.append(name)
-            if not add_to:
-                continue
-            if max_ts is None or ts > max_ts:
-                max_ts = ts
-            for add in add_to:
-                add(i)
-        self.max_ts = max_ts
+        if not batch or self._any is None:
+            return {}
+        names = [event.event or event.name or "" for event in batch]
+        code_of = self._codes.get
+        codes = np.array([code_of(name, 0) for name in names], np.intp)
+        relevant = self._any[codes]
+        stamps = np.full(len(batch), NONE, np.int64)
+        if relevant.all():
+            stamps[:] = [(event.timestamp - EPOCH) // MICROSECOND for event in batch]
+        else:
+            at = np.flatnonzero(relevant)
+            if not len(at):
+                return {}
+            stamps[at] = [(batch[i].timestamp - EPOCH) // MICROSECOND for i in at.tolist()]
+        newest = int(stamps.max())
+        if self.max_ts is None or newest > self.max_ts:
+            self.max_ts = newest
+        columns = Batch(batch, names, codes, stamps)
         touched: dict[str, set[str]] = {}
-        keys_by: dict[tuple[str, ...], list[str | None]] = {}
-        for metric_name, indices in share.items():
-            if not indices:
+        parts: dict[tuple[int, bool], list[Part]] = {}
+        for name, compiled in self.metrics.items():
+            indices = np.flatnonzero(self._takes[name][codes])
+            if not len(indices):
                 continue
-            compiled = self.metrics[metric_name]
-            keys = keys_by.get(compiled.by_key)
-            if keys is None:
-                keys = keys_by[compiled.by_key] = [None] * len(batch)
-            groups = self._feed(compiled, batch, indices, stamps, names, keys)
-            if groups:
-                touched[metric_name] = groups
+            if name in self._tables:
+                part = self._gather(compiled, columns, indices)
+                if part is not None:
+                    kept = part[-1] is not None
+                    parts.setdefault((id(self._tables[name]), kept), []).append((name, *part))
+            else:
+                groups = self._feed(compiled, columns, indices)
+                if groups:
+                    touched[name] = groups
+        for table_parts in parts.values():
+            self._feed_table(columns, table_parts, touched)
         series_of = self.series
         for name in touched:
             if name in self.baselines:
@@ -123,57 +262,190 @@ class KpiEngine:
                     self._file(series_of[name][key])
         return touched
 
-    def _feed(
-        self,
-        compiled: CompiledMetric,
-        batch: list[Event],
-        indices: list[int],
-        stamps: list[int],
-        names: list[str],
-        keys: list[str | None],
-    ) -> set[str]:
-        """Update `compiled`'s windows with the events at `indices`; returns the groups hit.
+    def _gather(
+        self, compiled: CompiledMetric, columns: Batch, indices: Ints
+    ) -> tuple[Ints, Ints, Floats, Floats, list[Any] | None] | None:
+        """The events at `indices` that count in table metric `compiled`: their positions,
+        group key numbers, totals (a, b) and, for a metric keeping values, the values;
+        None when none counts."""
+        name = compiled.name
+        xs: list[Any] | None = None
+        if name in self._by_code:
+            by_code_a, by_code_b = self._by_code[name]
+            picked = columns.codes[indices]
+            a, b = by_code_a[picked], by_code_b[picked]
+        elif (prop := self._properties[name]) is not None:
+            values, present = columns.values(prop)
+            if present is not None:
+                indices = indices[present[indices]]
+            a = values[indices]
+            b = np.zeros(len(indices))
+        else:
+            events = columns.events
+            attribute = self._attributes[name]
+            if attribute is not None:
+                xs = [getattr(events[i], attribute) for i in indices.tolist()]
+                xs = [
+                    x if type(x) is str or x is None or isinstance(x, int | float) else str(x)
+                    for x in xs
+                ]
+            else:
+                xs = [compiled.extract(events[i]) for i in indices.tolist()]
+            if None in xs:
+                kept = [i for i, x in enumerate(xs) if x is not None]
+                xs = [xs[i] for i in kept]
+                indices = indices[np.array(kept, np.intp)]
+            if compiled.kind == "ratio":
+                pairs = np.array(xs, np.float64).reshape(-1, 2)
+                a, b = pairs[:, 0].copy(), pairs[:, 1].copy()
+                xs = None
+            elif compiled.kind in KEPT:
+                a = b = np.zeros(len(xs))
+            else:
+                a = np.array(xs, np.float64) if compiled.kind != "count" else np.ones(len(xs))
+                b = np.zeros(len(xs))
+                xs = None
+        if not len(indices):
+            return None
+        if compiled.kind in KEPT:
+            if xs is None:
+                xs = a.tolist()
+            a = b = np.zeros(len(indices))
+        return indices, self._key_numbers(compiled, columns, indices), a, b, xs
 
-        `keys` caches each event's group key for the metrics grouped the same way.
-        """
-        constant = self._constants[compiled.name]
-        prop = self._properties[compiled.name]
-        extract = compiled.extract
-        group_key = compiled.group_key
+    def _feed_table(
+        self,
+        columns: Batch,
+        parts: list[Part],
+        touched: dict[str, set[str]],
+    ) -> None:
+        """Count the share of the batch of metrics sharing one table, in one go."""
+        rows = [self._table_rows(name, columns, at, kids) for name, at, kids, *_ in parts]
+        positions = np.concatenate([part[1] for part in parts])
+        table = self._tables[parts[0][0]]
+        kept = parts[0][5] is not None
+        late = table.feed(
+            np.concatenate(rows),
+            columns.stamps[positions],
+            np.concatenate([part[3] for part in parts]),
+            np.concatenate([part[4] for part in parts]),
+            before=columns.before[positions],
+            positions=positions,
+            events=columns.objects,
+            values=[x for part in parts for x in part[5] or ()] if kept else None,
+        )
+        self.late += int(late.sum())
+        for name, _, kids, *_ in parts:
+            key_names = self._keys[self.metrics[name].by_key].names
+            touched[name] = {key_names[k] for k in set(kids.tolist())}
+
+    def _table_rows(self, name: str, columns: Batch, indices: Ints, kids: Ints) -> Ints:
+        """The table rows of table metric `name` for these group key numbers, adding rows
+        (and their series) for groups it has not seen."""
+        compiled = self.metrics[name]
+        keys = self._keys[compiled.by_key]
+        row_of = self._rows[name]
+        if len(row_of) < len(keys.names):
+            grown = np.full(max(len(keys.names), 2 * len(row_of)), -1, np.int64)
+            grown[: len(row_of)] = row_of
+            row_of = self._rows[name] = grown
+        rows = row_of[kids]
+        fresh = rows < 0
+        if fresh.any():
+            table = self._tables[name]
+            groups = self.series[name]
+            new_kids, first = np.unique(kids[fresh], return_index=True)
+            for kid, i in zip(new_kids.tolist(), indices[fresh][first].tolist(), strict=True):
+                row = table.allocate(slide_us=compiled.slide_us, lateness_us=compiled.lateness_us)
+                row_of[kid] = row
+                window = TableWindow(
+                    table,
+                    row,
+                    kind=compiled.kind,
+                    size_us=compiled.size_us,
+                    slide_us=compiled.slide_us,
+                    empty=compiled.metric.statistic if compiled.kind in KEPT else None,
+                )
+                groups[keys.names[kid]] = Series(window, compiled.group(columns.events[i])[1])
+            rows = row_of[kids]
+        return rows
+
+    def _key_numbers(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> Ints:
+        """The group key numbers of the events at `indices` (cached per `by` for the batch)."""
+        kids = columns.kids.get(compiled.by_key)
+        if kids is None:
+            kids = columns.kids[compiled.by_key] = np.full(len(columns.events), -1, np.int64)
+        found = kids[indices]
+        missing = indices[found < 0]
+        if not len(missing):
+            return found
+        keys = self._keys[compiled.by_key]
+        events = columns.events
+        todo = [events[i] for i in missing.tolist()]
+        numbers: list[int | None]
         grouped_by = self._group_properties[compiled.name]
-        groups = self.series[compiled.name]
-        hit: set[str] = set()
-        late = 0
+        if not compiled.group_readers:
+            numbers = [keys.id(NO_GROUP)] * len(todo)
+        elif grouped_by is not None:
+            raw = [event.properties.get(grouped_by) for event in todo]
+            try:
+                get = keys.ids.get
+                numbers = [get(x) for x in raw]  # only str keys are stored: others miss
+            except TypeError:  # an unhashable value (a list, a dict)
+                numbers = [None] * len(raw)
+            if None in numbers:
+                for j, number_ in enumerate(numbers):
+                    if number_ is None:
+                        x = raw[j]
+                        if type(x) is str:
+                            key = x
+                        elif x is None:
+                            key = compiled.group_key(todo[j])
+                        else:
+                            key = str(x)
+                        numbers[j] = keys.id(key)
+        else:
+            numbers = [keys.id(compiled.group_key(event)) for event in todo]
+        kids[missing] = np.array(numbers, np.int64)
+        return kids[indices]
+
+    def _feed(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> set[str]:
+        """Update `compiled`'s per-group windows with the events at `indices`, one by one in
+        arrival order; returns the groups hit."""
+        name = compiled.name
+        constant = self._constants[name]
+        prop = self._properties[name]
+        events = columns.events
+        at = indices.tolist()
         xs: list[Any]
         if constant is not None:
-            xs = [constant.get(names[i]) for i in indices]
+            names = columns.names
+            xs = [constant.get(names[i]) for i in at]
         elif prop is not None:
-            xs = [batch[i].properties.get(prop) for i in indices]
+            xs = [events[i].properties.get(prop) for i in at]
             xs = [x if type(x) is float or x is None else number(x) for x in xs]
         else:
-            xs = [extract(batch[i]) for i in indices]
-        for i, x in zip(indices, xs, strict=True):
-            if x is None:
-                continue
-            event = batch[i]
-            key = keys[i]
-            if key is None:
-                if grouped_by is None:
-                    key = group_key(event)
-                else:
-                    found = event.properties.get(grouped_by)
-                    if type(found) is str:
-                        key = found
-                    elif found is None:
-                        key = group_key(event)
-                    else:
-                        key = str(found)
-                keys[i] = key
+            xs = [compiled.extract(events[i]) for i in at]
+        if None in xs:
+            kept = [j for j, x in enumerate(xs) if x is not None]
+            at = [at[j] for j in kept]
+            xs = [xs[j] for j in kept]
+            if not at:
+                return set()
+            indices = np.array(at, np.intp)
+        key_names = self._keys[compiled.by_key].names
+        kids = self._key_numbers(compiled, columns, indices).tolist()
+        stamps = columns.stamp_list
+        groups = self.series[name]
+        hit: set[str] = set()
+        late = 0
+        for i, x, kid in zip(at, xs, kids, strict=True):
+            key = key_names[kid]
             series = groups.get(key)
             if series is None:
-                series = groups[key] = self._new_series(compiled, compiled.group(event)[1])
-            if series.window.update(stamps[i], x):
-                series.recent.append(event)
+                series = groups[key] = self._new_series(compiled, compiled.group(events[i])[1])
+            if series.window.update(stamps[i], x):  # type: ignore[union-attr]
+                series._recent.append(events[i])
             else:
                 late += 1
             hit.add(key)
@@ -202,10 +474,14 @@ class KpiEngine:
 
         `max_ts` stays the newest event time actually seen; only the windows move.
         """
+        for table in {id(t): t for t in self._tables.values()}.values():
+            table.advance(now_us)
         for name, groups in self.series.items():
+            if name in self._tables:
+                continue
             recorded = name in self.baselines
             for series in groups.values():
-                series.window.advance(now_us)
+                series.window.advance(now_us)  # type: ignore[union-attr]
                 if recorded:
                     self._file(series)
 
@@ -216,15 +492,69 @@ class KpiEngine:
         for name, groups in self.series.items():
             if name in self.baselines:
                 continue
-            idle = [k for k, s in groups.items() if not s.window.panes and (name, k) not in keep]
+            if name in self._tables:
+                forgotten += self._evict_rows(name, keep)
+                continue
+            idle = [
+                k
+                for k, s in groups.items()
+                if not s.window.panes and (name, k) not in keep  # type: ignore[union-attr]
+            ]
             for key in idle:
                 del groups[key]
             forgotten += len(idle)
+        self._compact_keys()
         return forgotten
+
+    def _evict_rows(self, name: str, keep: set[tuple[str, str]]) -> int:
+        table = self._tables[name]
+        row_of = self._rows[name]
+        key_names = self._keys[self.metrics[name].by_key].names
+        kids = np.flatnonzero(row_of >= 0)
+        rows = row_of[kids]
+        idle = ~table.n[rows].any(axis=1)
+        released: list[int] = []
+        groups = self.series[name]
+        for kid, row in zip(kids[idle].tolist(), rows[idle].tolist(), strict=True):
+            key = key_names[kid]
+            if (name, key) in keep:
+                continue
+            del groups[key]
+            row_of[kid] = -1
+            released.append(row)
+        if released:
+            table.release(released)
+        return len(released)
+
+    def _compact_keys(self) -> None:
+        """Renumber the group keys once most of those seen are no longer in any table (the
+        others only live for the batch)."""
+        for by_key, keys in self._keys.items():
+            users = [n for n in self._tables if self.metrics[n].by_key == by_key]
+            live = np.zeros(len(keys.names), np.bool_)
+            for name in users:
+                row_of = self._rows[name][: len(keys.names)]
+                live[: len(row_of)] |= row_of >= 0
+            kept = np.flatnonzero(live)
+            if len(keys.names) <= 2 * len(kept) + 1024:
+                continue
+            renumber = np.full(len(keys.names), -1, np.int64)
+            renumber[kept] = np.arange(len(kept))
+            names = [keys.names[k] for k in kept.tolist()]
+            keys.names = names
+            keys.ids = {key: i for i, key in enumerate(names)}
+            for name in users:
+                row_of = self._rows[name]
+                old = np.flatnonzero(row_of >= 0)
+                fresh = np.full(len(names), -1, np.int64)
+                fresh[renumber[old]] = row_of[old]
+                self._rows[name] = fresh
 
     @staticmethod
     def _file(series: Series) -> None:
-        closed = series.window.closed
+        window = series.window
+        assert isinstance(window, Window)
+        closed = window.closed
         if closed and series.baseline is not None:
             for end_us, value in closed:
                 series.baseline.add(end_us, value)
@@ -244,14 +574,25 @@ class KpiEngine:
         out: list[dict[str, Any]] = []
         for name, groups in self.series.items():
             compiled = self.metrics[name]
-            for key, series in groups.items():
+            values: list[float | None]
+            if name in self._tables and groups and compiled.kind in ADDITIVE:
+                rows = np.array([s.window.row for s in groups.values()], np.int64)  # type: ignore[union-attr]
+                size = compiled.size_us // compiled.slide_us
+                n, a, b = self._tables[name].totals(rows, size)
+                values = [
+                    table_statistic(compiled.kind, *total).get()
+                    for total in zip(n.tolist(), a.tolist(), b.tolist(), strict=True)
+                ]
+            else:
+                values = [series.window.get() for series in groups.values()]
+            for (key, series), value in zip(groups.items(), values, strict=True):
                 out.append(
                     {
                         "metric": name,
                         "kind": compiled.kind,
                         "group": key,
                         "labels": series.labels,
-                        "value": series.window.get(),
+                        "value": value,
                         "window_start_us": series.window.start_us,
                         "window_end_us": series.window.end_us,
                     }

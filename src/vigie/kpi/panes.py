@@ -1,0 +1,379 @@
+"""The windows of many series at once, as numpy columns.
+
+A `PaneTable` holds one row per series: the newest event time seen, how many events came
+too late, the latest events counted, and a ring of panes (one per slide, `ring` of them,
+pane number modulo `ring`) with per pane the number of events and the two totals they add
+(`a`: the value, or a ratio's numerator; `b`: a ratio's denominator) — all a count, sum,
+average or ratio needs. A distinct count or a percentile also keeps each pane's values in
+a list. A batch of events for any number of series is judged late, routed to panes and
+added with a few numpy calls, and a window's value is computed from its panes when read
+(`TableWindow`). Every series behaves as its own `Window` fed one event at a time:
+lateness is judged per series with the newest time seen before each event, and a pane
+lives as long as `Window` keeps it (`ring` is the window's `history`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from itertools import chain, compress
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vigie.kpi.stats import Count, DistinctCount, Mean, Quantile, Ratio, Statistic, Sum
+
+if TYPE_CHECKING:
+    from vigie.events import Event
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+# No event time yet: far below any datetime, and still safe to subtract a lateness from.
+NONE = -(1 << 62)
+RECENT = 5
+ADDITIVE = frozenset({"count", "sum", "average", "ratio"})
+KEPT = frozenset({"distinct", "percentile"})
+
+
+class PaneTable:
+    """Rows of series sharing one ring size; rows are taken with `allocate`, given back with
+    `release`."""
+
+    def __init__(self, ring: int, *, capacity: int = 64) -> None:
+        self.ring = ring
+        self.used = 0
+        self.free: list[int] = []
+        self.max_ts: Ints = np.full(capacity, NONE, np.int64)
+        self.late: Ints = np.zeros(capacity, np.int64)
+        self.slide: Ints = np.ones(capacity, np.int64)
+        self.lateness: Ints = np.zeros(capacity, np.int64)
+        self.seen: Ints = np.zeros(capacity, np.int64)
+        self.n: Ints = np.zeros((capacity, ring), np.int64)
+        self.a: Floats = np.zeros((capacity, ring), np.float64)
+        self.b: Floats = np.zeros((capacity, ring), np.float64)
+        self.recent: npt.NDArray[np.object_] = np.empty((capacity, RECENT), object)
+        # Per row of a distinct count or a percentile, its panes' values by pane number.
+        self.values: dict[int, dict[int, list[Any]]] = {}
+
+    def allocate(self, *, slide_us: int, lateness_us: int) -> int:
+        """A fresh row for a series with this slide and lateness."""
+        if self.free:
+            row = self.free.pop()
+        else:
+            row = self.used
+            self.used += 1
+            if row == len(self.max_ts):
+                self._grow(2 * row)
+        self.slide[row] = slide_us
+        self.lateness[row] = lateness_us
+        return row
+
+    def release(self, rows: Sequence[int]) -> None:
+        """Forget the series in `rows`; the rows are reused by later `allocate` calls."""
+        index = np.asarray(rows, np.intp)
+        self.max_ts[index] = NONE
+        self.late[index] = 0
+        self.seen[index] = 0
+        self.n[index] = 0
+        self.a[index] = 0.0
+        self.b[index] = 0.0
+        self.recent[index] = None
+        for row in rows:
+            self.values.pop(row, None)
+        self.free.extend(rows)
+
+    def _grow(self, capacity: int) -> None:
+        def grown(array: Any, fill: Any) -> Any:
+            shape = (capacity, *array.shape[1:])
+            out = np.full(shape, fill, array.dtype) if fill is not None else np.empty(shape, object)
+            out[: len(array)] = array
+            return out
+
+        self.max_ts = grown(self.max_ts, NONE)
+        self.late = grown(self.late, 0)
+        self.slide = grown(self.slide, 1)
+        self.lateness = grown(self.lateness, 0)
+        self.seen = grown(self.seen, 0)
+        self.n = grown(self.n, 0)
+        self.a = grown(self.a, 0.0)
+        self.b = grown(self.b, 0.0)
+        self.recent = grown(self.recent, None)
+
+    def feed(
+        self,
+        rows: Ints,
+        ts: Ints,
+        a: Floats,
+        b: Floats,
+        *,
+        before: Ints,
+        positions: Ints,
+        events: npt.NDArray[np.object_],
+        values: list[Any] | None = None,
+    ) -> Bools:
+        """Count entries (series `rows`, event time `ts`, totals `a` and `b`, and for rows
+        that keep them, `values`); returns which were too late (not counted).
+
+        Entries of one series are in arrival order. `before[i]` is an upper bound of the
+        event times the batch brought before entry i (any series), which settles most
+        batches without sorting; `positions` are the entries' events in `events`.
+        """
+        lateness = self.lateness[rows]
+        prev = self.max_ts[rows]
+        if bool((ts >= np.maximum(prev, before) - lateness).all()):
+            late = np.zeros(len(rows), np.bool_)
+        else:
+            late = _late(rows, ts, prev, lateness)
+        slides = self.slide[rows]
+        np.maximum.at(self.max_ts, rows, ts)  # a late event is older than its series' newest
+        heads = self.max_ts[rows] // slides
+        moved = (prev != NONE) & (heads > prev // slides)
+        if moved.any():
+            at = np.flatnonzero(moved)
+            moved_rows, first = np.unique(rows[at], return_index=True)
+            at = at[first]
+            self._clear(moved_rows, prev[at] // slides[at], heads[at])
+        counted = ~late
+        if late.any():
+            np.add.at(self.late, rows[late], 1)
+            self._remember(rows[counted], positions[counted], events)
+        else:
+            self._remember(rows, positions, events)
+        # An event counted into a pane that its series' newest time already moved out of
+        # history is gone, as in `Window` (which deletes that pane when it moves).
+        panes = ts // slides
+        counted &= panes > heads - self.ring
+        flat = rows[counted] * self.ring + panes[counted] % self.ring
+        np.add.at(self.n.reshape(-1), flat, 1)
+        if a.any():
+            np.add.at(self.a.reshape(-1), flat, a[counted])
+        if b.any():
+            np.add.at(self.b.reshape(-1), flat, b[counted])
+        if values is not None:
+            self._keep(rows[counted], panes[counted], list(compress(values, counted.tolist())))
+        return late
+
+    def _keep(self, rows: Ints, panes: Ints, values: list[Any]) -> None:
+        """Add `values` to their panes' value lists."""
+        kept = self.values
+        for row, pane, x in zip(rows.tolist(), panes.tolist(), values, strict=True):
+            of_row = kept.get(row)
+            if of_row is None:
+                kept[row] = {pane: [x]}
+            elif (in_pane := of_row.get(pane)) is None:
+                of_row[pane] = [x]
+            else:
+                in_pane.append(x)
+
+    def _remember(self, rows: Ints, positions: Ints, events: npt.NDArray[np.object_]) -> None:
+        """Keep each series' last `RECENT` counted events (in arrival order, ring by count)."""
+        if not len(rows):
+            return
+        counts = np.bincount(rows, minlength=self.used)
+        per_row = counts[rows]
+        rank = np.zeros(len(rows), np.int64)
+        several = np.flatnonzero(per_row > 1)
+        if len(several):
+            # Rank among the entries of the same row: only rows with more than one need it.
+            order = several[np.argsort(rows[several], kind="stable")]
+            ordered = rows[order]
+            first = np.ones(len(order), np.bool_)
+            first[1:] = ordered[1:] != ordered[:-1]
+            starts = np.flatnonzero(first)
+            rank[order] = np.arange(len(order)) - starts[np.cumsum(first) - 1]
+        slots = (self.seen[rows] + rank) % RECENT
+        keep = per_row - rank <= RECENT
+        if keep.all():
+            self.recent[rows, slots] = events[positions]
+        else:
+            self.recent[rows[keep], slots[keep]] = events[positions[keep]]
+        self.seen[: len(counts)] += counts
+
+    def _clear(self, rows: Ints, old_head: Ints, new_head: Ints) -> None:
+        """Empty the ring slots of the panes a series' head just entered (old_head, new_head]."""
+        ring = self.ring
+        steps = np.minimum(new_head - old_head, ring)
+        k = np.arange(ring)
+        mask = k < steps[:, None]
+        slots = (old_head[:, None] + 1 + k) % ring
+        at_rows = np.broadcast_to(rows[:, None], mask.shape)[mask]
+        at_slots = slots[mask]
+        self.n[at_rows, at_slots] = 0
+        self.a[at_rows, at_slots] = 0.0
+        self.b[at_rows, at_slots] = 0.0
+        if self.values:
+            kept = self.values
+            for row, head in zip(rows.tolist(), new_head.tolist(), strict=True):
+                of_row = kept.get(row)
+                if of_row:
+                    for pane in [p for p in of_row if p <= head - ring]:
+                        del of_row[pane]
+
+    def advance(self, now_us: int) -> None:
+        """Let event time reach `now_us` in every series that has seen an event."""
+        max_ts = self.max_ts[: self.used]
+        rows = np.flatnonzero((max_ts != NONE) & (max_ts < now_us))
+        if not len(rows):
+            return
+        slide = self.slide[rows]
+        old = self.max_ts[rows] // slide
+        self.max_ts[rows] = now_us
+        new = now_us // slide
+        moved = new > old
+        if moved.any():
+            self._clear(rows[moved], old[moved], new[moved])
+
+    def totals(self, rows: Ints, size: int, back: int = 0) -> tuple[Ints, Floats, Floats]:
+        """(events, a, b) summed over the window `back` windows before each row's current
+        one; `size` panes per window. Panes older than the ring count as empty."""
+        if not len(rows):
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        head = self.max_ts[rows] // self.slide[rows]
+        last = head - back * size
+        k = np.arange(size)
+        panes = last[:, None] - k
+        valid = (panes > head[:, None] - self.ring) & (self.max_ts[rows] != NONE)[:, None]
+        slots = panes % self.ring
+        at = rows[:, None]
+        n = np.where(valid, self.n[at, slots], 0).sum(axis=1)
+        a = np.where(valid, self.a[at, slots], 0.0).sum(axis=1)
+        b = np.where(valid, self.b[at, slots], 0.0).sum(axis=1)
+        return n, a, b
+
+
+def statistic(kind: str, n: int, a: float, b: float) -> Count | Sum | Mean | Ratio:
+    """The statistic of `kind` holding these totals, as a `Window`'s `current` would."""
+    if kind == "count":
+        count = Count()
+        count.n = n
+        return count
+    if kind == "ratio":
+        ratio = Ratio()
+        ratio.num, ratio.den = a, b
+        return ratio
+    stat = Sum() if kind == "sum" else Mean()
+    stat.n, stat.total = n, (a if n else 0.0)
+    return stat
+
+
+def _late(rows: Ints, ts: Ints, prev: Ints, lateness: Ints) -> Bools:
+    """Exactly which entries are late: older than their series' newest time before them
+    (from earlier batches, `prev`, or earlier in this one) minus the allowed lateness."""
+    order = np.argsort(rows, kind="stable")
+    r = rows[order]
+    t = ts[order]
+    first = np.ones(len(r), np.bool_)
+    first[1:] = r[1:] != r[:-1]
+    segment = np.cumsum(first) - 1
+    # A running maximum per series: ranks offset by series, so one accumulate never
+    # carries a maximum from one series into the next.
+    values, rank = np.unique(t, return_inverse=True)
+    width = len(values)
+    running = values[np.maximum.accumulate(segment * width + rank) - segment * width]
+    newest = np.empty_like(running)
+    newest[1:] = running[:-1]
+    newest[first] = NONE
+    late_sorted: Bools = t < np.maximum(prev[order], newest) - lateness[order]
+    late: Bools = np.empty_like(late_sorted)
+    late[order] = late_sorted
+    return late
+
+
+class TableWindow:
+    """One series' window in a `PaneTable`, read like a `Window` (`get`, `previous`,
+    `start_us`, `end_us`, `current`, `late`). `empty` makes the statistic of a metric whose
+    panes keep their values (distinct counts, percentiles); None for the others."""
+
+    __slots__ = ("empty", "kind", "n", "row", "size_us", "slide_us", "table")
+
+    def __init__(
+        self,
+        table: PaneTable,
+        row: int,
+        *,
+        kind: str,
+        size_us: int,
+        slide_us: int,
+        empty: Callable[[], Statistic] | None = None,
+    ) -> None:
+        self.table = table
+        self.row = row
+        self.kind = kind
+        self.size_us = size_us
+        self.slide_us = slide_us
+        self.n = size_us // slide_us
+        self.empty = empty
+
+    @property
+    def max_ts(self) -> int | None:
+        """The newest event time seen (or given to `advance`), None before the first."""
+        max_ts = int(self.table.max_ts[self.row])
+        return None if max_ts == NONE else max_ts
+
+    @property
+    def head(self) -> int | None:
+        """The pane number of the newest event time."""
+        max_ts = self.max_ts
+        return None if max_ts is None else max_ts // self.slide_us
+
+    @property
+    def late(self) -> int:
+        """How many events came too late to count."""
+        return int(self.table.late[self.row])
+
+    @property
+    def start_us(self) -> int | None:
+        """Start of the current window (inclusive), None before the first event."""
+        head = self.head
+        return None if head is None else (head - self.n + 1) * self.slide_us
+
+    @property
+    def end_us(self) -> int | None:
+        """End of the current window (exclusive), None before the first event."""
+        head = self.head
+        return None if head is None else (head + 1) * self.slide_us
+
+    def _statistic(self, back: int) -> Any:
+        if self.empty is None:
+            n, a, b = self.table.totals(np.array([self.row], np.int64), self.n, back)
+            return statistic(self.kind, int(n[0]), float(a[0]), float(b[0]))
+        stat = self.empty()
+        head = self.head
+        of_row = self.table.values.get(self.row)
+        if head is None or not of_row:
+            return stat
+        last = head - back * self.n
+        oldest = max(last - self.n, head - self.table.ring)
+        found = [of_row[p] for p in range(oldest + 1, last + 1) if p in of_row]
+        if isinstance(stat, Quantile):
+            stat.values = sorted(chain.from_iterable(found))
+        elif isinstance(stat, DistinctCount):
+            stat.seen = dict(Counter(chain.from_iterable(found)))
+        else:
+            for x in chain.from_iterable(found):
+                stat.update(x)
+        return stat
+
+    @property
+    def current(self) -> Any:
+        """The statistic over the current window."""
+        return self._statistic(0)
+
+    def get(self) -> float | None:
+        """The statistic's value over the current window."""
+        value: float | None = self._statistic(0).get()
+        return value
+
+    def previous(self, back: int = 1) -> float | None:
+        """The value over the window `back` whole windows before the current one."""
+        value: float | None = self._statistic(back).get()
+        return value
+
+    def recent(self) -> list[Event]:
+        """The series' last counted events, oldest first."""
+        table, row = self.table, self.row
+        seen = int(table.seen[row])
+        kept = min(seen, RECENT)
+        return [table.recent[row, (seen - kept + i) % RECENT] for i in range(kept)]
