@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -54,23 +55,77 @@ Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
 
 
 class Series:
-    """One metric for one group: its window, labels, baseline and the latest events in it."""
+    """One metric for one group: its window, labels, baseline and the latest events in it.
 
-    __slots__ = ("_recent", "baseline", "labels", "window")
+    A series in a table is one small object until it is read: its `window` view and its
+    `labels` (from the first event counted) are made on first use.
+    """
+
+    __slots__ = ("_first", "_labels", "_recent", "_row", "_table", "_window", "baseline")
 
     def __init__(self, window: Window | TableWindow, labels: dict[str, str]) -> None:
-        self.window = window
-        self.labels = labels
-        self._recent: deque[Event] = deque(maxlen=RECENT)
+        self._window: Window | TableWindow | None = window
+        self._labels: dict[str, str] | None = labels
+        self._recent = None if isinstance(window, TableWindow) else deque[Event](maxlen=RECENT)
+        self._table: TableMetric | None = None
+        self._row = -1
+        self._first: Event | None = None
         self.baseline: SeasonalBaseline | None = None
+
+    @classmethod
+    def in_table(cls, table: TableMetric, row: int, first: Event) -> Series:
+        """The series of `table`'s metric held in `row`, whose first event is `first`."""
+        series = cls.__new__(cls)
+        series._window = series._labels = series._recent = None
+        series._table, series._row, series._first = table, row, first
+        series.baseline = None
+        return series
+
+    @property
+    def window(self) -> Window | TableWindow:
+        """The series' window (for a table series, a view of its row)."""
+        if self._window is None:
+            assert self._table is not None
+            self._window = self._table.window(self._row)
+        return self._window
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The group's field values by field name."""
+        if self._labels is None:
+            assert self._table is not None and self._first is not None
+            self._labels = self._table.compiled.group(self._first)[1]
+            self._first = None
+        return self._labels
 
     @property
     def recent(self) -> Sequence[Event]:
         """The last events counted in this series, oldest first (at most `RECENT`)."""
-        window = self.window
-        if isinstance(window, TableWindow):
-            return window.recent()
+        if self._recent is None:
+            return self.window.recent()  # type: ignore[union-attr]
         return self._recent
+
+
+class TableMetric:
+    """A metric whose series live in a `PaneTable`."""
+
+    __slots__ = ("compiled", "table")
+
+    def __init__(self, compiled: CompiledMetric, table: PaneTable) -> None:
+        self.compiled = compiled
+        self.table = table
+
+    def window(self, row: int) -> TableWindow:
+        """A view of the window in `row`."""
+        compiled = self.compiled
+        return TableWindow(
+            self.table,
+            row,
+            kind=compiled.kind,
+            size_us=compiled.size_us,
+            slide_us=compiled.slide_us,
+            empty=compiled.metric.statistic if compiled.kind in KEPT else None,
+        )
 
 
 class GroupKeys:
@@ -116,8 +171,7 @@ class Batch:
     def objects(self) -> Any:
         """The events as a numpy object array."""
         if self._objects is None:
-            self._objects = np.empty(len(self.events), object)
-            self._objects[:] = self.events
+            self._objects = np.fromiter(self.events, object, len(self.events))
         return self._objects
 
     @property
@@ -184,9 +238,14 @@ class KpiEngine:
         self._group_properties = {n: c.group_property() for n, c in self.metrics.items()}
         self._attributes = {n: c.attribute_value() for n, c in self.metrics.items()}
         self._keys: dict[tuple[str, ...], GroupKeys] = {}
-        for compiled in self.metrics.values():
+        # Per `by`, the event names of its metrics: their events get a group key per batch.
+        self._keyed: dict[tuple[str, ...], Bools] = {}
+        for name, compiled in self.metrics.items():
             self._keys.setdefault(compiled.by_key, GroupKeys())
+            keyed = self._keyed.setdefault(compiled.by_key, np.zeros(len(known) + 1, np.bool_))
+            keyed |= self._takes[name]
         self._tables: dict[str, PaneTable] = {}
+        self._table_metrics: dict[str, TableMetric] = {}
         self._rows: dict[str, Ints] = {}  # per table metric: group key number -> table row
         self._by_code: dict[str, tuple[Floats, Floats]] = {}
         rings: dict[int, PaneTable] = {}
@@ -195,6 +254,7 @@ class KpiEngine:
             if compiled.kind not in ADDITIVE | KEPT or name in self.baselines or ring > MAX_RING:
                 continue
             self._tables[name] = rings.setdefault(ring, PaneTable(ring))
+            self._table_metrics[name] = TableMetric(compiled, self._tables[name])
             self._rows[name] = np.full(0, -1, np.int64)
             constant = self._constants[name]
             if constant is not None:
@@ -337,7 +397,8 @@ class KpiEngine:
         self.late += int(late.sum())
         for name, _, kids, *_ in parts:
             key_names = self._keys[self.metrics[name].by_key].names
-            touched[name] = {key_names[k] for k in set(kids.tolist())}
+            found = itemgetter(*kids.tolist())(key_names)
+            touched[name] = {found} if len(kids) == 1 else set(found)
 
     def _table_rows(self, name: str, columns: Batch, indices: Ints, kids: Ints) -> Ints:
         """The table rows of table metric `name` for these group key numbers, adding rows
@@ -353,41 +414,35 @@ class KpiEngine:
         fresh = rows < 0
         if fresh.any():
             table = self._tables[name]
+            plan = self._table_metrics[name]
             groups = self.series[name]
             new_kids, first = np.unique(kids[fresh], return_index=True)
             for kid, i in zip(new_kids.tolist(), indices[fresh][first].tolist(), strict=True):
                 row = table.allocate(slide_us=compiled.slide_us, lateness_us=compiled.lateness_us)
                 row_of[kid] = row
-                window = TableWindow(
-                    table,
-                    row,
-                    kind=compiled.kind,
-                    size_us=compiled.size_us,
-                    slide_us=compiled.slide_us,
-                    empty=compiled.metric.statistic if compiled.kind in KEPT else None,
-                )
-                groups[keys.names[kid]] = Series(window, compiled.group(columns.events[i])[1])
+                groups[keys.names[kid]] = Series.in_table(plan, row, columns.events[i])
             rows = row_of[kids]
         return rows
 
     def _key_numbers(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> Ints:
-        """The group key numbers of the events at `indices` (cached per `by` for the batch)."""
+        """The group key numbers of the events at `indices`: on a `by`'s first use in the
+        batch, every event of its metrics' names gets its key, read once for them all."""
         kids = columns.kids.get(compiled.by_key)
         if kids is None:
             kids = columns.kids[compiled.by_key] = np.full(len(columns.events), -1, np.int64)
-        found = kids[indices]
-        missing = indices[found < 0]
-        if not len(missing):
-            return found
+            todo = np.flatnonzero(self._keyed[compiled.by_key][columns.codes])
+            kids[todo] = self._read_keys(compiled, [columns.events[i] for i in todo.tolist()])
+        return kids[indices]
+
+    def _read_keys(self, compiled: CompiledMetric, events: list[Event]) -> Ints:
+        """The group key numbers of `events` for metrics grouped like `compiled`."""
         keys = self._keys[compiled.by_key]
-        events = columns.events
-        todo = [events[i] for i in missing.tolist()]
         numbers: list[int | None]
         grouped_by = self._group_properties[compiled.name]
         if not compiled.group_readers:
-            numbers = [keys.id(NO_GROUP)] * len(todo)
+            numbers = [keys.id(NO_GROUP)] * len(events)
         elif grouped_by is not None:
-            raw = [event.properties.get(grouped_by) for event in todo]
+            raw: list[Any] = [event.properties.get(grouped_by) for event in events]
             try:
                 get = keys.ids.get
                 numbers = [get(x) for x in raw]  # only str keys are stored: others miss
@@ -400,14 +455,13 @@ class KpiEngine:
                         if type(x) is str:
                             key = x
                         elif x is None:
-                            key = compiled.group_key(todo[j])
+                            key = compiled.group_key(events[j])
                         else:
                             key = str(x)
                         numbers[j] = keys.id(key)
         else:
-            numbers = [keys.id(compiled.group_key(event)) for event in todo]
-        kids[missing] = np.array(numbers, np.int64)
-        return kids[indices]
+            numbers = [keys.id(compiled.group_key(event)) for event in events]
+        return np.array(numbers, np.int64)
 
     def _feed(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> set[str]:
         """Update `compiled`'s per-group windows with the events at `indices`, one by one in
@@ -445,7 +499,7 @@ class KpiEngine:
             if series is None:
                 series = groups[key] = self._new_series(compiled, compiled.group(events[i])[1])
             if series.window.update(stamps[i], x):  # type: ignore[union-attr]
-                series._recent.append(events[i])
+                series._recent.append(events[i])  # type: ignore[union-attr]
             else:
                 late += 1
             hit.add(key)
@@ -576,7 +630,7 @@ class KpiEngine:
             compiled = self.metrics[name]
             values: list[float | None]
             if name in self._tables and groups and compiled.kind in ADDITIVE:
-                rows = np.array([s.window.row for s in groups.values()], np.int64)  # type: ignore[union-attr]
+                rows = np.array([s._row for s in groups.values()], np.int64)
                 size = compiled.size_us // compiled.slide_us
                 n, a, b = self._tables[name].totals(rows, size)
                 values = [

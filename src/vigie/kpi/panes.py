@@ -87,7 +87,12 @@ class PaneTable:
     def _grow(self, capacity: int) -> None:
         def grown(array: Any, fill: Any) -> Any:
             shape = (capacity, *array.shape[1:])
-            out = np.full(shape, fill, array.dtype) if fill is not None else np.empty(shape, object)
+            if fill is None:
+                out = np.empty(shape, object)
+            elif fill == 0:
+                out = np.zeros(shape, array.dtype)  # fresh zero pages: no writing
+            else:
+                out = np.full(shape, fill, array.dtype)
             out[: len(array)] = array
             return out
 
