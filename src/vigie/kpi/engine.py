@@ -11,7 +11,7 @@ rings keep one `Window` per group, fed one event at a time. Both give the same v
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -57,27 +57,26 @@ Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
 class Series:
     """One metric for one group: its window, labels, baseline and the latest events in it.
 
-    A series in a table is one small object until it is read: its `window` view and its
-    `labels` (from the first event counted) are made on first use.
+    A table metric's series are made when read (see `TableGroups`), and their `window`
+    view and `labels` (from the group's first event) on first use.
     """
 
-    __slots__ = ("_first", "_labels", "_recent", "_row", "_table", "_window", "baseline")
+    __slots__ = ("_labels", "_recent", "_row", "_table", "_window", "baseline")
 
     def __init__(self, window: Window | TableWindow, labels: dict[str, str]) -> None:
         self._window: Window | TableWindow | None = window
         self._labels: dict[str, str] | None = labels
         self._recent = None if isinstance(window, TableWindow) else deque[Event](maxlen=RECENT)
-        self._table: TableMetric | None = None
+        self._table: TableGroups | None = None
         self._row = -1
-        self._first: Event | None = None
         self.baseline: SeasonalBaseline | None = None
 
     @classmethod
-    def in_table(cls, table: TableMetric, row: int, first: Event) -> Series:
-        """The series of `table`'s metric held in `row`, whose first event is `first`."""
+    def in_table(cls, groups: TableGroups, row: int) -> Series:
+        """The series of `groups`' metric held in table row `row`."""
         series = cls.__new__(cls)
         series._window = series._labels = series._recent = None
-        series._table, series._row, series._first = table, row, first
+        series._table, series._row = groups, row
         series.baseline = None
         return series
 
@@ -93,9 +92,8 @@ class Series:
     def labels(self) -> dict[str, str]:
         """The group's field values by field name."""
         if self._labels is None:
-            assert self._table is not None and self._first is not None
-            self._labels = self._table.compiled.group(self._first)[1]
-            self._first = None
+            assert self._table is not None
+            self._labels = self._table.labels(self._row)
         return self._labels
 
     @property
@@ -106,14 +104,74 @@ class Series:
         return self._recent
 
 
-class TableMetric:
-    """A metric whose series live in a `PaneTable`."""
+class TableGroups(Mapping[str, "Series"]):
+    """The groups of a metric whose series live in a `PaneTable`, by group key.
 
-    __slots__ = ("compiled", "table")
+    It maps group key numbers to table rows; a `Series` is made when a group is read, so
+    feeding a batch makes no object per group. Groups come in order of first appearance.
+    """
 
-    def __init__(self, compiled: CompiledMetric, table: PaneTable) -> None:
+    def __init__(self, compiled: CompiledMetric, table: PaneTable, keys: GroupKeys) -> None:
         self.compiled = compiled
         self.table = table
+        self.group_keys = keys
+        self.row_of: Ints = np.full(0, -1, np.int64)  # group key number -> row (-1: none)
+        self.count = 0
+        self._made: dict[str, Series] = {}
+
+    def row(self, key: str) -> int:
+        """The table row of group `key`, -1 when the metric has not seen it."""
+        kid = self.group_keys.ids.get(key)
+        return -1 if kid is None or kid >= len(self.row_of) else int(self.row_of[kid])
+
+    def __getitem__(self, key: str) -> Series:
+        series = self._made.get(key)
+        if series is None:
+            row = self.row(key)
+            if row < 0:
+                raise KeyError(key)
+            series = self._made[key] = Series.in_table(self, row)
+        return series
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.row(key) >= 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def live(self) -> tuple[Ints, Ints]:
+        """(group key numbers, rows) of the groups, in order of first appearance."""
+        kids = np.flatnonzero(self.row_of >= 0)
+        rows = self.row_of[kids]
+        order = np.argsort(self.table.born[rows], kind="stable")
+        return kids[order], rows[order]
+
+    def __iter__(self) -> Iterator[str]:
+        names = self.group_keys.names
+        return iter([names[k] for k in self.live()[0].tolist()])
+
+    def add(self, kid: int, first: Event) -> int:
+        """A row for the group numbered `kid`, whose first event is `first`."""
+        compiled = self.compiled
+        row = self.table.allocate(
+            slide_us=compiled.slide_us, lateness_us=compiled.lateness_us, first=first
+        )
+        self.row_of[kid] = row
+        self.count += 1
+        return row
+
+    def forget(self, kids: list[int]) -> None:
+        """Drop the groups numbered `kids` and give their rows back to the table."""
+        rows = self.row_of[kids].tolist()
+        for kid in kids:
+            self._made.pop(self.group_keys.names[kid], None)
+        self.row_of[kids] = -1
+        self.count -= len(kids)
+        self.table.release(rows)
+
+    def labels(self, row: int) -> dict[str, str]:
+        """The labels of the group in `row`, read from its first event."""
+        return self.compiled.group(self.table.first[row])[1]
 
     def window(self, row: int) -> TableWindow:
         """A view of the window in `row`."""
@@ -218,7 +276,7 @@ class KpiEngine:
         self.metrics = {m.name: CompiledMetric(m, sentiment=scorer) for m in metrics}
         self.baselines = dict(baselines or {})
         self.history = history
-        self.series: dict[str, dict[str, Series]] = {name: {} for name in self.metrics}
+        self.series: dict[str, dict[str, Series] | TableGroups] = {}
         # Event names as small integers (0: any other name), and per metric which it takes.
         known = sorted({n for c in self.metrics.values() for n in c.event_names or ()})
         self._codes = {name: code for code, name in enumerate(known, start=1)}
@@ -245,8 +303,7 @@ class KpiEngine:
             keyed = self._keyed.setdefault(compiled.by_key, np.zeros(len(known) + 1, np.bool_))
             keyed |= self._takes[name]
         self._tables: dict[str, PaneTable] = {}
-        self._table_metrics: dict[str, TableMetric] = {}
-        self._rows: dict[str, Ints] = {}  # per table metric: group key number -> table row
+        self._table_groups: dict[str, TableGroups] = {}
         self._by_code: dict[str, tuple[Floats, Floats]] = {}
         rings: dict[int, PaneTable] = {}
         for name, compiled in self.metrics.items():
@@ -254,8 +311,8 @@ class KpiEngine:
             if compiled.kind not in ADDITIVE | KEPT or name in self.baselines or ring > MAX_RING:
                 continue
             self._tables[name] = rings.setdefault(ring, PaneTable(ring))
-            self._table_metrics[name] = TableMetric(compiled, self._tables[name])
-            self._rows[name] = np.full(0, -1, np.int64)
+            keys = self._keys[compiled.by_key]
+            self._table_groups[name] = TableGroups(compiled, self._tables[name], keys)
             constant = self._constants[name]
             if constant is not None:
                 a = np.zeros(len(known) + 1)
@@ -264,6 +321,7 @@ class KpiEngine:
                     code = self._codes[event_name]
                     a[code], b[code] = x if compiled.kind == "ratio" else (x, 0.0)
                 self._by_code[name] = (a, b)
+        self.series = {name: self._table_groups.get(name, {}) for name in self.metrics}
         self.max_ts: int | None = None
         self.late = 0
 
@@ -402,26 +460,21 @@ class KpiEngine:
 
     def _table_rows(self, name: str, columns: Batch, indices: Ints, kids: Ints) -> Ints:
         """The table rows of table metric `name` for these group key numbers, adding rows
-        (and their series) for groups it has not seen."""
-        compiled = self.metrics[name]
-        keys = self._keys[compiled.by_key]
-        row_of = self._rows[name]
-        if len(row_of) < len(keys.names):
-            grown = np.full(max(len(keys.names), 2 * len(row_of)), -1, np.int64)
-            grown[: len(row_of)] = row_of
-            row_of = self._rows[name] = grown
-        rows = row_of[kids]
+        for groups it has not seen."""
+        groups = self._table_groups[name]
+        known = len(groups.group_keys.names)
+        if len(groups.row_of) < known:
+            grown = np.full(max(known, 2 * len(groups.row_of)), -1, np.int64)
+            grown[: len(groups.row_of)] = groups.row_of
+            groups.row_of = grown
+        rows = groups.row_of[kids]
         fresh = rows < 0
         if fresh.any():
-            table = self._tables[name]
-            plan = self._table_metrics[name]
-            groups = self.series[name]
             new_kids, first = np.unique(kids[fresh], return_index=True)
+            events = columns.events
             for kid, i in zip(new_kids.tolist(), indices[fresh][first].tolist(), strict=True):
-                row = table.allocate(slide_us=compiled.slide_us, lateness_us=compiled.lateness_us)
-                row_of[kid] = row
-                groups[keys.names[kid]] = Series.in_table(plan, row, columns.events[i])
-            rows = row_of[kids]
+                groups.add(kid, events[i])
+            rows = groups.row_of[kids]
         return rows
 
     def _key_numbers(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> Ints:
@@ -491,6 +544,7 @@ class KpiEngine:
         kids = self._key_numbers(compiled, columns, indices).tolist()
         stamps = columns.stamp_list
         groups = self.series[name]
+        assert isinstance(groups, dict)
         hit: set[str] = set()
         late = 0
         for i, x, kid in zip(at, xs, kids, strict=True):
@@ -546,7 +600,7 @@ class KpiEngine:
         for name, groups in self.series.items():
             if name in self.baselines:
                 continue
-            if name in self._tables:
+            if isinstance(groups, TableGroups):
                 forgotten += self._evict_rows(name, keep)
                 continue
             idle = [
@@ -561,33 +615,23 @@ class KpiEngine:
         return forgotten
 
     def _evict_rows(self, name: str, keep: set[tuple[str, str]]) -> int:
-        table = self._tables[name]
-        row_of = self._rows[name]
-        key_names = self._keys[self.metrics[name].by_key].names
-        kids = np.flatnonzero(row_of >= 0)
-        rows = row_of[kids]
-        idle = ~table.n[rows].any(axis=1)
-        released: list[int] = []
-        groups = self.series[name]
-        for kid, row in zip(kids[idle].tolist(), rows[idle].tolist(), strict=True):
-            key = key_names[kid]
-            if (name, key) in keep:
-                continue
-            del groups[key]
-            row_of[kid] = -1
-            released.append(row)
-        if released:
-            table.release(released)
-        return len(released)
+        groups = self._table_groups[name]
+        kids, rows = groups.live()
+        idle = ~groups.table.n[rows].any(axis=1)
+        names = groups.group_keys.names
+        gone = [kid for kid in kids[idle].tolist() if (name, names[kid]) not in keep]
+        if gone:
+            groups.forget(gone)
+        return len(gone)
 
     def _compact_keys(self) -> None:
         """Renumber the group keys once most of those seen are no longer in any table (the
         others only live for the batch)."""
         for by_key, keys in self._keys.items():
-            users = [n for n in self._tables if self.metrics[n].by_key == by_key]
+            users = [g for g in self._table_groups.values() if g.compiled.by_key == by_key]
             live = np.zeros(len(keys.names), np.bool_)
-            for name in users:
-                row_of = self._rows[name][: len(keys.names)]
+            for groups in users:
+                row_of = groups.row_of[: len(keys.names)]
                 live[: len(row_of)] |= row_of >= 0
             kept = np.flatnonzero(live)
             if len(keys.names) <= 2 * len(kept) + 1024:
@@ -597,12 +641,11 @@ class KpiEngine:
             names = [keys.names[k] for k in kept.tolist()]
             keys.names = names
             keys.ids = {key: i for i, key in enumerate(names)}
-            for name in users:
-                row_of = self._rows[name]
-                old = np.flatnonzero(row_of >= 0)
+            for groups in users:
+                old = np.flatnonzero(groups.row_of >= 0)
                 fresh = np.full(len(names), -1, np.int64)
-                fresh[renumber[old]] = row_of[old]
-                self._rows[name] = fresh
+                fresh[renumber[old]] = groups.row_of[old]
+                groups.row_of = fresh
 
     @staticmethod
     def _file(series: Series) -> None:
@@ -614,7 +657,7 @@ class KpiEngine:
                 series.baseline.add(end_us, value)
             closed.clear()
 
-    def groups(self, metric: str) -> dict[str, Series]:
+    def groups(self, metric: str) -> Mapping[str, Series]:
         """Every group of `metric` seen so far, by group key."""
         return self.series[metric]
 
@@ -628,27 +671,51 @@ class KpiEngine:
         out: list[dict[str, Any]] = []
         for name, groups in self.series.items():
             compiled = self.metrics[name]
-            values: list[float | None]
-            if name in self._tables and groups and compiled.kind in ADDITIVE:
-                rows = np.array([s._row for s in groups.values()], np.int64)
-                size = compiled.size_us // compiled.slide_us
-                n, a, b = self._tables[name].totals(rows, size)
-                values = [
-                    table_statistic(compiled.kind, *total).get()
-                    for total in zip(n.tolist(), a.tolist(), b.tolist(), strict=True)
-                ]
-            else:
-                values = [series.window.get() for series in groups.values()]
-            for (key, series), value in zip(groups.items(), values, strict=True):
+            if isinstance(groups, TableGroups):
+                out += self._table_snapshot(groups)
+                continue
+            for key, series in groups.items():
                 out.append(
                     {
                         "metric": name,
                         "kind": compiled.kind,
                         "group": key,
                         "labels": series.labels,
-                        "value": value,
+                        "value": series.window.get(),
                         "window_start_us": series.window.start_us,
                         "window_end_us": series.window.end_us,
                     }
                 )
         return out
+
+    @staticmethod
+    def _table_snapshot(groups: TableGroups) -> list[dict[str, Any]]:
+        compiled = groups.compiled
+        kids, rows = groups.live()
+        table = groups.table
+        values: list[float | None]
+        if compiled.kind in ADDITIVE:
+            size = compiled.size_us // compiled.slide_us
+            n, a, b = table.totals(rows, size)
+            values = [
+                table_statistic(compiled.kind, *total).get()
+                for total in zip(n.tolist(), a.tolist(), b.tolist(), strict=True)
+            ]
+        else:
+            values = [groups.window(row).get() for row in rows.tolist()]
+        heads = (table.max_ts[rows] // compiled.slide_us).tolist()
+        names = groups.group_keys.names
+        return [
+            {
+                "metric": compiled.name,
+                "kind": compiled.kind,
+                "group": names[kid],
+                "labels": groups.labels(row),
+                "value": value,
+                "window_start_us": (head + 1) * compiled.slide_us - compiled.size_us,
+                "window_end_us": (head + 1) * compiled.slide_us,
+            }
+            for kid, row, value, head in zip(
+                kids.tolist(), rows.tolist(), values, heads, strict=True
+            )
+        ]

@@ -14,9 +14,10 @@ lives as long as `Window` keeps it (`ring` is the window's `history`).
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
-from itertools import chain, compress
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,11 +55,18 @@ class PaneTable:
         self.a: Floats = np.zeros((capacity, ring), np.float64)
         self.b: Floats = np.zeros((capacity, ring), np.float64)
         self.recent: npt.NDArray[np.object_] = np.empty((capacity, RECENT), object)
-        # Per row of a distinct count or a percentile, its panes' values by pane number.
-        self.values: dict[int, dict[int, list[Any]]] = {}
+        self.first: npt.NDArray[np.object_] = np.empty(capacity, object)  # a row's first event
+        self.born: Ints = np.zeros(capacity, np.int64)  # rows in order of allocation
+        self.births = 0
+        # Per row of a distinct count or a percentile, the values counted in its retained
+        # panes and, side by side, their pane numbers (a flat list and an array per row keep
+        # the garbage collector's work to one object per row).
+        self.values: dict[int, list[Any]] = {}
+        self.panes: dict[int, array[int]] = {}
 
-    def allocate(self, *, slide_us: int, lateness_us: int) -> int:
-        """A fresh row for a series with this slide and lateness."""
+    def allocate(self, *, slide_us: int, lateness_us: int, first: Event | None = None) -> int:
+        """A fresh row for a series with this slide and lateness, whose first event (the
+        one its labels come from) is `first`."""
         if self.free:
             row = self.free.pop()
         else:
@@ -68,6 +76,9 @@ class PaneTable:
                 self._grow(2 * row)
         self.slide[row] = slide_us
         self.lateness[row] = lateness_us
+        self.first[row] = first
+        self.born[row] = self.births
+        self.births += 1
         return row
 
     def release(self, rows: Sequence[int]) -> None:
@@ -80,8 +91,10 @@ class PaneTable:
         self.a[index] = 0.0
         self.b[index] = 0.0
         self.recent[index] = None
+        self.first[index] = None
         for row in rows:
             self.values.pop(row, None)
+            self.panes.pop(row, None)
         self.free.extend(rows)
 
     def _grow(self, capacity: int) -> None:
@@ -105,6 +118,8 @@ class PaneTable:
         self.a = grown(self.a, 0.0)
         self.b = grown(self.b, 0.0)
         self.recent = grown(self.recent, None)
+        self.first = grown(self.first, None)
+        self.born = grown(self.born, 0)
 
     def feed(
         self,
@@ -162,15 +177,15 @@ class PaneTable:
 
     def _keep(self, rows: Ints, panes: Ints, values: list[Any]) -> None:
         """Add `values` to their panes' value lists."""
-        kept = self.values
+        values_of, panes_of = self.values.get, self.panes.get
         for row, pane, x in zip(rows.tolist(), panes.tolist(), values, strict=True):
-            of_row = kept.get(row)
+            of_row = values_of(row)
             if of_row is None:
-                kept[row] = {pane: [x]}
-            elif (in_pane := of_row.get(pane)) is None:
-                of_row[pane] = [x]
+                self.values[row] = [x]
+                self.panes[row] = array("q", (pane,))
             else:
-                in_pane.append(x)
+                of_row.append(x)
+                panes_of(row).append(pane)  # type: ignore[union-attr]
 
     def _remember(self, rows: Ints, positions: Ints, events: npt.NDArray[np.object_]) -> None:
         """Keep each series' last `RECENT` counted events (in arrival order, ring by count)."""
@@ -209,12 +224,14 @@ class PaneTable:
         self.a[at_rows, at_slots] = 0.0
         self.b[at_rows, at_slots] = 0.0
         if self.values:
-            kept = self.values
             for row, head in zip(rows.tolist(), new_head.tolist(), strict=True):
-                of_row = kept.get(row)
-                if of_row:
-                    for pane in [p for p in of_row if p <= head - ring]:
-                        del of_row[pane]
+                panes = self.panes.get(row)
+                if panes and min(panes) <= head - ring:
+                    oldest = head - ring
+                    kept = [j for j, p in enumerate(panes) if p > oldest]
+                    values = self.values[row]
+                    self.values[row] = [values[j] for j in kept]
+                    self.panes[row] = array("q", [panes[j] for j in kept])
 
     def advance(self, now_us: int) -> None:
         """Let event time reach `now_us` in every series that has seen an event."""
@@ -346,18 +363,19 @@ class TableWindow:
             return statistic(self.kind, int(n[0]), float(a[0]), float(b[0]))
         stat = self.empty()
         head = self.head
-        of_row = self.table.values.get(self.row)
-        if head is None or not of_row:
+        values = self.table.values.get(self.row)
+        if head is None or not values:
             return stat
         last = head - back * self.n
         oldest = max(last - self.n, head - self.table.ring)
-        found = [of_row[p] for p in range(oldest + 1, last + 1) if p in of_row]
+        panes = self.table.panes[self.row]
+        found = [x for p, x in zip(panes, values, strict=True) if oldest < p <= last]
         if isinstance(stat, Quantile):
-            stat.values = sorted(chain.from_iterable(found))
+            stat.values = sorted(found)
         elif isinstance(stat, DistinctCount):
-            stat.seen = dict(Counter(chain.from_iterable(found)))
+            stat.seen = dict(Counter(found))
         else:
-            for x in chain.from_iterable(found):
+            for x in found:
                 stat.update(x)
         return stat
 
