@@ -259,9 +259,15 @@ def _weight(stat: Any) -> float:
 
 def _same(engine: KpiEngine, reference: Reference) -> None:
     assert engine.late == reference.late
-    seen = {(name, key) for name, groups in engine.series.items() for key in groups}
-    assert seen == set(reference.windows)
-    snapshot = {(row["metric"], row["group"]): row for row in engine.snapshot()}
+    seen = [(name, key) for name, groups in engine.series.items() for key in groups]
+    order = [m.name for m in SHAPES]
+    assert seen == sorted(reference.windows, key=lambda k: order.index(k[0]))  # stable sort
+    assert [len(engine.groups(m.name)) for m in SHAPES] == [
+        sum(1 for name, _ in reference.windows if name == m.name) for m in SHAPES
+    ]
+    rows = engine.snapshot()
+    assert [(row["metric"], row["group"]) for row in rows] == seen
+    snapshot = {(row["metric"], row["group"]): row for row in rows}
     for (name, key), window in reference.windows.items():
         series = engine.series[name][key]
         got = series.window
@@ -281,7 +287,8 @@ def _same(engine: KpiEngine, reference: Reference) -> None:
         row = snapshot[(name, key)]
         assert _close(row["value"], window.get())
         assert (row["window_start_us"], row["window_end_us"]) == (window.start_us, window.end_us)
-        assert series.labels == reference.labels[(name, key)]
+        assert series.labels == reference.labels[(name, key)] == row["labels"]
+        assert key in engine.groups(name) and engine.value(name, key) == got.get()
 
 
 @settings(max_examples=200, deadline=None)

@@ -75,3 +75,27 @@ def test_evicted_groups_are_renumbered_and_come_back_fresh() -> None:
     assert [e.message_id for e in engine.groups("visits")["k2"].recent] == [
         "m4002", "m4005", "m4102", "m6002",
     ]  # fmt: skip
+
+
+def test_table_groups_read_like_a_dict() -> None:
+    """A table metric's groups compare, test membership and fail on unknown keys like a
+    dict of the same series."""
+    metric = Metric(name="visits", by=["anonymous_id"], window="1m")
+    engine = KpiEngine([metric])
+    assert engine.groups("visits") == {}
+    at = START
+    engine.ingest(
+        [
+            Event(
+                message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+                anonymous_id=visitor, timestamp=at, received_at=at,
+            )
+            for n, visitor in enumerate(["b", "a", "b"])
+        ]
+    )  # fmt: skip
+    groups = engine.groups("visits")
+    assert list(groups) == ["b", "a"] and len(groups) == 2
+    assert "a" in groups and "c" not in groups and 7 not in groups
+    assert groups == {"b": groups["b"], "a": groups["a"]}
+    assert groups["b"] is groups["b"] and groups["b"].labels == {"anonymous_id": "b"}
+    assert groups.get("c") is None and engine.value("visits", "c") is None

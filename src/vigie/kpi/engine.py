@@ -471,8 +471,10 @@ class KpiEngine:
         fresh = rows < 0
         if fresh.any():
             new_kids, first = np.unique(kids[fresh], return_index=True)
+            in_order = np.argsort(first)  # groups come in order of their first event
             events = columns.events
-            for kid, i in zip(new_kids.tolist(), indices[fresh][first].tolist(), strict=True):
+            at = indices[fresh][first[in_order]].tolist()
+            for kid, i in zip(new_kids[in_order].tolist(), at, strict=True):
                 groups.add(kid, events[i])
             rows = groups.row_of[kids]
         return rows
