@@ -35,7 +35,7 @@ def test_late_matches_a_running_maximum_per_series(
     rows = np.array([r for r, _ in entries], np.int64)
     ts = np.array([t for _, t in entries], np.int64)
     before = np.array([NONE if p is None else p for p in prev], np.int64)[rows]
-    got = _late(rows, ts, before, np.full(len(rows), lateness, np.int64))
+    got = _late(rows, ts, before, lateness)
     assert got.tolist() == expected
 
 

@@ -152,10 +152,7 @@ class TableGroups(Mapping[str, "Series"]):
 
     def add(self, kid: int, first: Event) -> int:
         """A row for the group numbered `kid`, whose first event is `first`."""
-        compiled = self.compiled
-        row = self.table.allocate(
-            slide_us=compiled.slide_us, lateness_us=compiled.lateness_us, first=first
-        )
+        row = self.table.allocate(first)
         self.row_of[kid] = row
         self.count += 1
         return row
@@ -305,12 +302,17 @@ class KpiEngine:
         self._tables: dict[str, PaneTable] = {}
         self._table_groups: dict[str, TableGroups] = {}
         self._by_code: dict[str, tuple[Floats, Floats]] = {}
-        rings: dict[int, PaneTable] = {}
+        shapes: dict[tuple[int, int, int], PaneTable] = {}
         for name, compiled in self.metrics.items():
             ring = self._ring(compiled)
             if compiled.kind not in ADDITIVE | KEPT or name in self.baselines or ring > MAX_RING:
                 continue
-            self._tables[name] = rings.setdefault(ring, PaneTable(ring))
+            shape = (ring, compiled.slide_us, compiled.lateness_us)
+            if shape not in shapes:
+                shapes[shape] = PaneTable(
+                    ring, slide_us=compiled.slide_us, lateness_us=compiled.lateness_us
+                )
+            self._tables[name] = shapes[shape]
             keys = self._keys[compiled.by_key]
             self._table_groups[name] = TableGroups(compiled, self._tables[name], keys)
             constant = self._constants[name]
@@ -485,8 +487,12 @@ class KpiEngine:
         kids = columns.kids.get(compiled.by_key)
         if kids is None:
             kids = columns.kids[compiled.by_key] = np.full(len(columns.events), -1, np.int64)
-            todo = np.flatnonzero(self._keyed[compiled.by_key][columns.codes])
-            kids[todo] = self._read_keys(compiled, [columns.events[i] for i in todo.tolist()])
+            keyed = self._keyed[compiled.by_key][columns.codes]
+            if keyed.all():
+                kids[:] = self._read_keys(compiled, columns.events)
+            else:
+                todo = np.flatnonzero(keyed)
+                kids[todo] = self._read_keys(compiled, [columns.events[i] for i in todo.tolist()])
         return kids[indices]
 
     def _read_keys(self, compiled: CompiledMetric, events: list[Event]) -> Ints:

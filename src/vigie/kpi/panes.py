@@ -14,7 +14,6 @@ lives as long as `Window` keeps it (`ring` is the window's `history`).
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from itertools import compress
@@ -39,17 +38,17 @@ KEPT = frozenset({"distinct", "percentile"})
 
 
 class PaneTable:
-    """Rows of series sharing one ring size; rows are taken with `allocate`, given back with
-    `release`."""
+    """Rows of series sharing one ring size, slide and lateness; rows are taken with
+    `allocate`, given back with `release`."""
 
-    def __init__(self, ring: int, *, capacity: int = 64) -> None:
+    def __init__(self, ring: int, *, slide_us: int, lateness_us: int, capacity: int = 64) -> None:
         self.ring = ring
+        self.slide_us = slide_us
+        self.lateness_us = lateness_us
         self.used = 0
         self.free: list[int] = []
         self.max_ts: Ints = np.full(capacity, NONE, np.int64)
         self.late: Ints = np.zeros(capacity, np.int64)
-        self.slide: Ints = np.ones(capacity, np.int64)
-        self.lateness: Ints = np.zeros(capacity, np.int64)
         self.seen: Ints = np.zeros(capacity, np.int64)
         self.n: Ints = np.zeros((capacity, ring), np.int64)
         self.a: Floats = np.zeros((capacity, ring), np.float64)
@@ -59,14 +58,13 @@ class PaneTable:
         self.born: Ints = np.zeros(capacity, np.int64)  # rows in order of allocation
         self.births = 0
         # Per row of a distinct count or a percentile, the values counted in its retained
-        # panes and, side by side, their pane numbers (a flat list and an array per row keep
-        # the garbage collector's work to one object per row).
+        # panes, each after its pane number: [pane, value, pane, value, ...] (one flat list
+        # per row keeps the garbage collector's work to one object per row).
         self.values: dict[int, list[Any]] = {}
-        self.panes: dict[int, array[int]] = {}
 
-    def allocate(self, *, slide_us: int, lateness_us: int, first: Event | None = None) -> int:
-        """A fresh row for a series with this slide and lateness, whose first event (the
-        one its labels come from) is `first`."""
+    def allocate(self, first: Event | None = None) -> int:
+        """A fresh row for a series whose first event (the one its labels come from) is
+        `first`."""
         if self.free:
             row = self.free.pop()
         else:
@@ -74,8 +72,6 @@ class PaneTable:
             self.used += 1
             if row == len(self.max_ts):
                 self._grow(2 * row)
-        self.slide[row] = slide_us
-        self.lateness[row] = lateness_us
         self.first[row] = first
         self.born[row] = self.births
         self.births += 1
@@ -94,7 +90,6 @@ class PaneTable:
         self.first[index] = None
         for row in rows:
             self.values.pop(row, None)
-            self.panes.pop(row, None)
         self.free.extend(rows)
 
     def _grow(self, capacity: int) -> None:
@@ -111,8 +106,6 @@ class PaneTable:
 
         self.max_ts = grown(self.max_ts, NONE)
         self.late = grown(self.late, 0)
-        self.slide = grown(self.slide, 1)
-        self.lateness = grown(self.lateness, 0)
         self.seen = grown(self.seen, 0)
         self.n = grown(self.n, 0)
         self.a = grown(self.a, 0.0)
@@ -140,52 +133,54 @@ class PaneTable:
         event times the batch brought before entry i (any series), which settles most
         batches without sorting; `positions` are the entries' events in `events`.
         """
-        lateness = self.lateness[rows]
+        slide, ring = self.slide_us, self.ring
         prev = self.max_ts[rows]
-        if bool((ts >= np.maximum(prev, before) - lateness).all()):
-            late = np.zeros(len(rows), np.bool_)
-        else:
-            late = _late(rows, ts, prev, lateness)
-        slides = self.slide[rows]
+        late: Bools | None = None
+        if not bool((ts >= np.maximum(prev, before) - self.lateness_us).all()):
+            late = _late(rows, ts, prev, self.lateness_us)
         np.maximum.at(self.max_ts, rows, ts)  # a late event is older than its series' newest
-        heads = self.max_ts[rows] // slides
-        moved = (prev != NONE) & (heads > prev // slides)
+        heads = self.max_ts[rows] // slide
+        moved = heads > prev // slide  # NONE // slide is far below any head
+        moved &= prev != NONE
         if moved.any():
             at = np.flatnonzero(moved)
             moved_rows, first = np.unique(rows[at], return_index=True)
             at = at[first]
-            self._clear(moved_rows, prev[at] // slides[at], heads[at])
-        counted = ~late
-        if late.any():
-            np.add.at(self.late, rows[late], 1)
-            self._remember(rows[counted], positions[counted], events)
-        else:
-            self._remember(rows, positions, events)
+            self._clear(moved_rows, prev[at] // slide, heads[at])
+        panes = ts // slide
         # An event counted into a pane that its series' newest time already moved out of
         # history is gone, as in `Window` (which deletes that pane when it moves).
-        panes = ts // slides
-        counted &= panes > heads - self.ring
-        flat = rows[counted] * self.ring + panes[counted] % self.ring
+        counted = panes > heads - ring
+        if late is None:
+            self._remember(rows, positions, events)
+        else:
+            np.add.at(self.late, rows[late], 1)
+            self._remember(rows[~late], positions[~late], events)
+            counted &= ~late
+        if not counted.all():
+            rows, panes, a, b = rows[counted], panes[counted], a[counted], b[counted]
+            if values is not None:
+                values = list(compress(values, counted.tolist()))
+        flat = rows * ring + panes % ring
         np.add.at(self.n.reshape(-1), flat, 1)
         if a.any():
-            np.add.at(self.a.reshape(-1), flat, a[counted])
+            np.add.at(self.a.reshape(-1), flat, a)
         if b.any():
-            np.add.at(self.b.reshape(-1), flat, b[counted])
+            np.add.at(self.b.reshape(-1), flat, b)
         if values is not None:
-            self._keep(rows[counted], panes[counted], list(compress(values, counted.tolist())))
-        return late
+            self._keep(rows, panes, values)
+        return np.zeros(len(ts), np.bool_) if late is None else late
 
     def _keep(self, rows: Ints, panes: Ints, values: list[Any]) -> None:
         """Add `values` to their panes' value lists."""
-        values_of, panes_of = self.values.get, self.panes.get
+        kept = self.values
+        values_of = kept.get
         for row, pane, x in zip(rows.tolist(), panes.tolist(), values, strict=True):
             of_row = values_of(row)
             if of_row is None:
-                self.values[row] = [x]
-                self.panes[row] = array("q", (pane,))
+                kept[row] = [pane, x]
             else:
-                of_row.append(x)
-                panes_of(row).append(pane)  # type: ignore[union-attr]
+                of_row += pane, x
 
     def _remember(self, rows: Ints, positions: Ints, events: npt.NDArray[np.object_]) -> None:
         """Keep each series' last `RECENT` counted events (in arrival order, ring by count)."""
@@ -224,14 +219,17 @@ class PaneTable:
         self.a[at_rows, at_slots] = 0.0
         self.b[at_rows, at_slots] = 0.0
         if self.values:
+            kept = self.values
             for row, head in zip(rows.tolist(), new_head.tolist(), strict=True):
-                panes = self.panes.get(row)
-                if panes and min(panes) <= head - ring:
+                of_row = kept.get(row)
+                if of_row and min(of_row[::2]) <= head - ring:
                     oldest = head - ring
-                    kept = [j for j, p in enumerate(panes) if p > oldest]
-                    values = self.values[row]
-                    self.values[row] = [values[j] for j in kept]
-                    self.panes[row] = array("q", [panes[j] for j in kept])
+                    kept[row] = [
+                        y
+                        for p, x in zip(of_row[::2], of_row[1::2], strict=True)
+                        if p > oldest
+                        for y in (p, x)
+                    ]
 
     def advance(self, now_us: int) -> None:
         """Let event time reach `now_us` in every series that has seen an event."""
@@ -239,10 +237,10 @@ class PaneTable:
         rows = np.flatnonzero((max_ts != NONE) & (max_ts < now_us))
         if not len(rows):
             return
-        slide = self.slide[rows]
+        slide = self.slide_us
         old = self.max_ts[rows] // slide
         self.max_ts[rows] = now_us
-        new = now_us // slide
+        new = np.full(len(rows), now_us // slide, np.int64)
         moved = new > old
         if moved.any():
             self._clear(rows[moved], old[moved], new[moved])
@@ -252,7 +250,7 @@ class PaneTable:
         one; `size` panes per window. Panes older than the ring count as empty."""
         if not len(rows):
             return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-        head = self.max_ts[rows] // self.slide[rows]
+        head = self.max_ts[rows] // self.slide_us
         last = head - back * size
         k = np.arange(size)
         panes = last[:, None] - k
@@ -280,7 +278,7 @@ def statistic(kind: str, n: int, a: float, b: float) -> Count | Sum | Mean | Rat
     return stat
 
 
-def _late(rows: Ints, ts: Ints, prev: Ints, lateness: Ints) -> Bools:
+def _late(rows: Ints, ts: Ints, prev: Ints, lateness: int) -> Bools:
     """Exactly which entries are late: older than their series' newest time before them
     (from earlier batches, `prev`, or earlier in this one) minus the allowed lateness."""
     order = np.argsort(rows, kind="stable")
@@ -297,7 +295,7 @@ def _late(rows: Ints, ts: Ints, prev: Ints, lateness: Ints) -> Bools:
     newest = np.empty_like(running)
     newest[1:] = running[:-1]
     newest[first] = NONE
-    late_sorted: Bools = t < np.maximum(prev[order], newest) - lateness[order]
+    late_sorted: Bools = t < np.maximum(prev[order], newest) - lateness
     late: Bools = np.empty_like(late_sorted)
     late[order] = late_sorted
     return late
@@ -363,13 +361,12 @@ class TableWindow:
             return statistic(self.kind, int(n[0]), float(a[0]), float(b[0]))
         stat = self.empty()
         head = self.head
-        values = self.table.values.get(self.row)
-        if head is None or not values:
+        of_row = self.table.values.get(self.row)
+        if head is None or not of_row:
             return stat
         last = head - back * self.n
         oldest = max(last - self.n, head - self.table.ring)
-        panes = self.table.panes[self.row]
-        found = [x for p, x in zip(panes, values, strict=True) if oldest < p <= last]
+        found = [x for p, x in zip(of_row[::2], of_row[1::2], strict=True) if oldest < p <= last]
         if isinstance(stat, Quantile):
             stat.values = sorted(found)
         elif isinstance(stat, DistinctCount):
