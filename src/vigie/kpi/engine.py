@@ -183,6 +183,20 @@ class TableGroups(Mapping[str, "Series"]):
         )
 
 
+class Cohort:
+    """Table metrics fed together (one table, one `by`): per member and event name code,
+    whether it takes the event and, for contributions fixed by the name, the totals (a, b);
+    per property read, which members take their value from it."""
+
+    def __init__(self, names: list[str], codes: int) -> None:
+        self.names = names
+        self.takes: Bools = np.zeros((len(names), codes), np.bool_)
+        self.a: Floats = np.zeros((len(names), codes))
+        self.b: Floats = np.zeros((len(names), codes))
+        self.properties: dict[str, Bools] = {}
+        self.kept = False
+
+
 class GroupKeys:
     """The group keys of one `by` seen so far, numbered in order of first appearance."""
 
@@ -323,9 +337,34 @@ class KpiEngine:
                     code = self._codes[event_name]
                     a[code], b[code] = x if compiled.kind == "ratio" else (x, 0.0)
                 self._by_code[name] = (a, b)
+        self._cohorts = self._make_cohorts(len(known) + 1)
+        self._in_cohort = {name for cohort in self._cohorts for name in cohort.names}
         self.series = {name: self._table_groups.get(name, {}) for name in self.metrics}
         self.max_ts: int | None = None
         self.late = 0
+
+    def _make_cohorts(self, codes: int) -> list[Cohort]:
+        """Table metrics whose contribution comes from the event name or one property,
+        grouped by table, `by` and whether they keep values."""
+        members: dict[tuple[int, bool, tuple[str, ...]], list[str]] = {}
+        for name, compiled in self.metrics.items():
+            if name in self._tables and (name in self._by_code or self._properties[name]):
+                shape = (id(self._tables[name]), compiled.kind in KEPT, compiled.by_key)
+                members.setdefault(shape, []).append(name)
+        cohorts = []
+        for names in members.values():
+            cohort = Cohort(names, codes)
+            cohort.kept = self.metrics[names[0]].kind in KEPT
+            for j, name in enumerate(names):
+                cohort.takes[j] = self._takes[name]
+                if name in self._by_code:
+                    cohort.a[j], cohort.b[j] = self._by_code[name]
+                else:
+                    prop = self._properties[name]
+                    assert prop is not None
+                    cohort.properties.setdefault(prop, np.zeros(len(names), np.bool_))[j] = True
+            cohorts.append(cohort)
+        return cohorts
 
     def _ring(self, compiled: CompiledMetric) -> int:
         """How many panes a window of `compiled` keeps (`Window.history`)."""
@@ -360,7 +399,11 @@ class KpiEngine:
         columns = Batch(batch, names, codes, stamps)
         touched: dict[str, set[str]] = {}
         parts: dict[tuple[int, bool], list[Part]] = {}
+        for cohort in self._cohorts:
+            self._feed_cohort(cohort, columns, touched)
         for name, compiled in self.metrics.items():
+            if name in self._in_cohort:
+                continue
             indices = np.flatnonzero(self._takes[name][codes])
             if not len(indices):
                 continue
@@ -375,12 +418,60 @@ class KpiEngine:
                     touched[name] = groups
         for table_parts in parts.values():
             self._feed_table(columns, table_parts, touched)
+        if len(touched) > 1:
+            touched = {name: touched[name] for name in self.metrics if name in touched}
         series_of = self.series
         for name in touched:
             if name in self.baselines:
                 for key in touched[name]:
                     self._file(series_of[name][key])
         return touched
+
+    def _feed_cohort(self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]) -> None:
+        """Count a cohort's share of the batch: every member's events picked, valued, keyed
+        and counted together, in one table feed."""
+        member, at = np.nonzero(cohort.takes[:, columns.codes])
+        if not len(at):
+            return
+        picked = columns.codes[at]
+        a, b = cohort.a[member, picked], cohort.b[member, picked]
+        for prop, uses in cohort.properties.items():
+            reads = uses[member]
+            values, present = columns.values(prop)
+            a = np.where(reads, values[at], a)
+            if present is not None:
+                counts = ~reads | present[at]
+                member, at, a, b = member[counts], at[counts], a[counts], b[counts]
+        if not len(at):
+            return
+        first = self.metrics[cohort.names[0]]
+        kids = self._key_numbers(first, columns, at)
+        bounds = np.searchsorted(member, np.arange(len(cohort.names) + 1)).tolist()
+        rows = np.empty_like(at)
+        key_names = self._keys[first.by_key].names
+        for j, name in enumerate(cohort.names):
+            start, end = bounds[j], bounds[j + 1]
+            if start == end:
+                continue
+            rows[start:end] = self._table_rows(name, columns, at[start:end], kids[start:end])
+            found = itemgetter(*kids[start:end].tolist())(key_names)
+            touched[name] = {found} if end - start == 1 else set(found)
+        values_kept = None
+        if cohort.kept:
+            values_kept = a.tolist()
+            a = b = np.zeros(len(at))
+        table = self._tables[first.name]
+        late = table.feed(
+            rows,
+            columns.stamps[at],
+            a,
+            b,
+            before=columns.before[at],
+            positions=at,
+            events=columns.objects,
+            values=values_kept,
+        )
+        self.late += int(late.sum())
 
     def _gather(
         self, compiled: CompiledMetric, columns: Batch, indices: Ints
