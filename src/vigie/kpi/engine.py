@@ -448,14 +448,15 @@ class KpiEngine:
         kids = self._key_numbers(first, columns, at)
         bounds = np.searchsorted(member, np.arange(len(cohort.names) + 1)).tolist()
         rows = np.empty_like(at)
-        key_names = self._keys[first.by_key].names
+        found = itemgetter(*kids.tolist())(self._keys[first.by_key].names)
+        if len(at) == 1:
+            found = (found,)
         for j, name in enumerate(cohort.names):
             start, end = bounds[j], bounds[j + 1]
             if start == end:
                 continue
             rows[start:end] = self._table_rows(name, columns, at[start:end], kids[start:end])
-            found = itemgetter(*kids[start:end].tolist())(key_names)
-            touched[name] = {found} if end - start == 1 else set(found)
+            touched[name] = set(found[start:end])
         values_kept = None
         if cohort.kept:
             values_kept = a.tolist()
