@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.events import Event
+from vigie.kpi import panes
 from vigie.kpi.baselines import Seasonality
 from vigie.kpi.engine import RECENT, KpiEngine, to_us
 from vigie.kpi.metrics import CompiledMetric, Metric, Term
@@ -292,14 +294,28 @@ def _same(engine: KpiEngine, reference: Reference) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(raw=wild_events, plan=steps, history=st.sampled_from([1, 2, 3]))
+@given(
+    raw=wild_events, plan=steps, history=st.sampled_from([1, 2, 3]), pinned=st.sampled_from([2, 0])
+)
 def test_tables_equal_windows_fed_one_event_at_a_time(
     raw: list[tuple[str, int, Any, Any, str, str]],
     plan: list[tuple[int, str, int]],
     history: int,
+    pinned: int,
 ) -> None:
     """Batches, time passing and evictions in any order leave every series (value, previous
-    windows, edges, late count, latest events, snapshot) as per-event `Window`s would."""
+    windows, edges, late count, latest events, snapshot) as per-event `Window`s would,
+    whether the latest events stay in the batches they came in or are let go of early."""
+    if not pinned:
+        _compare(raw, plan, history)
+        return
+    with patch.multiple(panes, PINNED=pinned, PINNED_PER_SERIES=0):
+        _compare(raw, plan, history)
+
+
+def _compare(
+    raw: list[tuple[str, int, Any, Any, str, str]], plan: list[tuple[int, str, int]], history: int
+) -> None:
     events = _wild(raw)
     engine = KpiEngine(SHAPES, baselines=BASELINES, history=history)
     reference = Reference(history)

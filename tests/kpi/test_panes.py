@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.events import Event
+from vigie.kpi import panes
 from vigie.kpi.engine import KpiEngine
 from vigie.kpi.metrics import Metric
 from vigie.kpi.panes import NONE, _late
@@ -99,3 +102,24 @@ def test_table_groups_read_like_a_dict() -> None:
     assert groups == {"b": groups["b"], "a": groups["a"]}
     assert groups["b"] is groups["b"] and groups["b"].labels == {"anonymous_id": "b"}
     assert groups.get("c") is None and engine.value("visits", "c") is None
+
+
+def test_forgotten_events_are_not_kept_alive_by_their_batch() -> None:
+    """Once a table lets go of old batches, an event no series remembers any more is held by
+    nothing in the engine, even though another event of its batch is still remembered."""
+
+    def visit(n: int, visitor: str) -> Event:
+        at = START + timedelta(seconds=n)
+        return Event(
+            message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+            anonymous_id=visitor, timestamp=at, received_at=at,
+        )  # fmt: skip
+
+    with patch.multiple(panes, PINNED=10, PINNED_PER_SERIES=0):
+        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1h")])
+        first = [visit(0, "a"), visit(1, "b"), visit(2, "b")]
+        control = [visit(3, "c")]
+        engine.ingest(first)
+        engine.ingest([visit(10 + n, "b") for n in range(8)])  # 11 events pinned: let go
+        assert [e.message_id for e in engine.groups("visits")["a"].recent] == ["m0"]
+        assert sys.getrefcount(first[2]) == sys.getrefcount(control[0])

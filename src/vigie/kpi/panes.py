@@ -14,7 +14,7 @@ lives as long as `Window` keeps it (`ring` is the window's `history`).
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from itertools import compress
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,10 @@ Bools = npt.NDArray[np.bool_]
 # No event time yet: far below any datetime, and still safe to subtract a lateness from.
 NONE = -(1 << 62)
 RECENT = 5
+# Events a table may keep alive through the batches its series' last events point into:
+# this many, or this many per series if more; past that, the oldest batches are let go.
+PINNED = 65_536
+PINNED_PER_SERIES = 2 * RECENT
 ADDITIVE = frozenset({"count", "sum", "average", "ratio"})
 KEPT = frozenset({"distinct", "percentile"})
 
@@ -53,7 +57,15 @@ class PaneTable:
         self.n: Ints = np.zeros((capacity, ring), np.int64)
         self.a: Floats = np.zeros((capacity, ring), np.float64)
         self.b: Floats = np.zeros((capacity, ring), np.float64)
+        # A series' last events: each slot holds the event itself (`recent_at` -1), or the
+        # batch it came in (an object array of events, pinned below) and its position there,
+        # so that remembering an event costs no touch of the event object.
         self.recent: npt.NDArray[np.object_] = np.empty((capacity, RECENT), object)
+        self.recent_at: Ints = np.full((capacity, RECENT), -1, np.int64)
+        self.recent_batch: Ints = np.full((capacity, RECENT), -1, np.int64)
+        self.pinned: deque[tuple[int, npt.NDArray[np.object_]]] = deque()
+        self.pinned_events = 0
+        self.batches = 0
         self.first: npt.NDArray[np.object_] = np.empty(capacity, object)  # a row's first event
         self.born: Ints = np.zeros(capacity, np.int64)  # rows in order of allocation
         self.births = 0
@@ -87,6 +99,8 @@ class PaneTable:
         self.a[index] = 0.0
         self.b[index] = 0.0
         self.recent[index] = None
+        self.recent_at[index] = -1
+        self.recent_batch[index] = -1
         self.first[index] = None
         for row in rows:
             self.values.pop(row, None)
@@ -111,6 +125,8 @@ class PaneTable:
         self.a = grown(self.a, 0.0)
         self.b = grown(self.b, 0.0)
         self.recent = grown(self.recent, None)
+        self.recent_at = grown(self.recent_at, -1)
+        self.recent_batch = grown(self.recent_batch, -1)
         self.first = grown(self.first, None)
         self.born = grown(self.born, 0)
 
@@ -200,11 +216,42 @@ class PaneTable:
             rank[order] = np.arange(len(order)) - starts[np.cumsum(first) - 1]
         slots = (self.seen[rows] + rank) % RECENT
         keep = per_row - rank <= RECENT
-        if keep.all():
-            self.recent[rows, slots] = events[positions]
-        else:
-            self.recent[rows[keep], slots[keep]] = events[positions[keep]]
+        if not keep.all():
+            rows, slots, positions = rows[keep], slots[keep], positions[keep]
         self.seen[: len(counts)] += counts
+        if not self.pinned or self.pinned[-1][1] is not events:
+            self.batches += 1
+            self.pinned.append((self.batches, events))
+            self.pinned_events += len(events)
+        batch = np.empty((), object)
+        batch[()] = events
+        self.recent[rows, slots] = batch
+        self.recent_at[rows, slots] = positions
+        self.recent_batch[rows, slots] = self.batches
+        limit = max(PINNED, PINNED_PER_SERIES * (self.used - len(self.free)))
+        if self.pinned_events > limit:
+            self._unpin(limit // 2)
+
+    def _unpin(self, keep: int) -> None:
+        """Let go of the oldest pinned batches until at most `keep` events are pinned: the
+        slots still pointing into them take the event itself."""
+        newest = 0
+        while self.pinned_events > keep and len(self.pinned) > 1:
+            newest, events = self.pinned.popleft()
+            self.pinned_events -= len(events)
+        if not newest:
+            return
+        slots = (self.recent_batch[: self.used] >= 0) & (self.recent_batch[: self.used] <= newest)
+        if slots.any():
+            at = self.recent_at[: self.used][slots]
+            held = self.recent[: self.used][slots]
+            self.recent[: self.used][slots] = np.fromiter(
+                (batch[i] for batch, i in zip(held.tolist(), at.tolist(), strict=True)),
+                object,
+                len(at),
+            )
+            self.recent_at[: self.used][slots] = -1
+            self.recent_batch[: self.used][slots] = -1
 
     def _clear(self, rows: Ints, old_head: Ints, new_head: Ints) -> None:
         """Empty the ring slots of the panes a series' head just entered (old_head, new_head]."""
@@ -396,4 +443,9 @@ class TableWindow:
         table, row = self.table, self.row
         seen = int(table.seen[row])
         kept = min(seen, RECENT)
-        return [table.recent[row, (seen - kept + i) % RECENT] for i in range(kept)]
+        out = []
+        for i in range(kept):
+            slot = (seen - kept + i) % RECENT
+            held, at = table.recent[row, slot], int(table.recent_at[row, slot])
+            out.append(held if at < 0 else held[at])
+        return out
