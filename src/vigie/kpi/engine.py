@@ -218,9 +218,8 @@ class GroupKeys:
 class Batch:
     """One batch's columns, read from its events at most once and shared by the metrics."""
 
-    def __init__(self, events: list[Event], names: list[str], codes: Ints, stamps: Ints):
+    def __init__(self, events: list[Event], codes: Ints, stamps: Ints):
         self.events = events
-        self.names = names
         self.codes = codes
         self.stamps = stamps
         self.kids: dict[tuple[str, ...], Ints] = {}
@@ -231,9 +230,15 @@ class Batch:
         self._before: Ints | None = None
 
     @property
+    def names(self) -> list[str]:
+        """The events' names."""
+        return [e.event or e.name or "" for e in self.events]
+
+    @property
     def properties(self) -> list[dict[str, Any]]:
+        """The events' properties."""
         if self._properties is None:
-            self._properties = [e.properties for e in self.events]
+            self._properties = _properties(self.events)
         return self._properties
 
     @property
@@ -270,6 +275,10 @@ class Batch:
             present = np.array([x is not None for x in xs]) if None in xs else None
             found = self._values[key] = (np.array(xs, np.float64), present)
         return found
+
+
+def _properties(events: list[Event]) -> list[dict[str, Any]]:
+    return [e.properties for e in events]
 
 
 class KpiEngine:
@@ -381,9 +390,8 @@ class KpiEngine:
         batch = events if isinstance(events, list) else list(events)
         if not batch or self._any is None:
             return {}
-        names = [event.event or event.name or "" for event in batch]
         code_of = self._codes.get
-        codes = np.array([code_of(name, 0) for name in names], np.intp)
+        codes = np.array([code_of(e.event or e.name or "", 0) for e in batch], np.intp)
         relevant = self._any[codes]
         stamps = np.full(len(batch), NONE, np.int64)
         if relevant.all():
@@ -396,7 +404,7 @@ class KpiEngine:
         newest = int(stamps.max())
         if self.max_ts is None or newest > self.max_ts:
             self.max_ts = newest
-        columns = Batch(batch, names, codes, stamps)
+        columns = Batch(batch, codes, stamps)
         touched: dict[str, set[str]] = {}
         parts: dict[tuple[int, bool], list[Part]] = {}
         for cohort in self._cohorts:
@@ -581,31 +589,37 @@ class KpiEngine:
             kids = columns.kids[compiled.by_key] = np.full(len(columns.events), -1, np.int64)
             keyed = self._keyed[compiled.by_key][columns.codes]
             if keyed.all():
-                kids[:] = self._read_keys(compiled, columns.events)
+                kids[:] = self._read_keys(compiled, columns.events, columns.properties)
             else:
                 todo = np.flatnonzero(keyed)
                 kids[todo] = self._read_keys(compiled, [columns.events[i] for i in todo.tolist()])
         return kids[indices]
 
-    def _read_keys(self, compiled: CompiledMetric, events: list[Event]) -> Ints:
-        """The group key numbers of `events` for metrics grouped like `compiled`."""
+    def _read_keys(
+        self,
+        compiled: CompiledMetric,
+        events: list[Event],
+        properties: list[dict[str, Any]] | None = None,
+    ) -> Ints:
+        """The group key numbers of `events` (whose `properties` may be given) for metrics
+        grouped like `compiled`."""
         keys = self._keys[compiled.by_key]
         numbers: list[int | None]
         grouped_by = self._group_properties[compiled.name]
         if not compiled.group_readers:
             numbers = [keys.id(NO_GROUP)] * len(events)
         elif grouped_by is not None:
-            raw: list[Any] = [event.properties.get(grouped_by) for event in events]
+            ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
+            get = ids.get
             try:
-                get = keys.ids.get
-                numbers = [get(x) for x in raw]  # only str keys are stored: others miss
+                numbers = [get(p.get(grouped_by)) for p in properties or _properties(events)]
             except TypeError:  # an unhashable value (a list, a dict)
-                numbers = [None] * len(raw)
+                numbers = [None] * len(events)
             if None in numbers:
                 for j, number_ in enumerate(numbers):
                     if number_ is None:
-                        x = raw[j]
-                        if type(x) is str:
+                        x = events[j].properties.get(grouped_by)
+                        if isinstance(x, str):
                             key = x
                         elif x is None:
                             key = compiled.group_key(events[j])
