@@ -3,15 +3,15 @@
 It only aggregates; rules read its values. Event time moves with the events themselves
 (`ingest`) and, when the caller says time passed without events, with `advance`.
 
-Metrics live in `PaneTable`s, numpy columns fed a whole batch at a time; those learning a
-baseline (which files the value of every window as it closes) and those with very long
-rings keep one `Window` per group, fed one event at a time. Both give the same values.
+Metrics live in `PaneTable`s, numpy columns fed a whole batch at a time (the metrics of a
+`Cohort` together); those learning a baseline (which files the value of every window as it
+closes) and those with very long rings keep one `Window` per group, fed one event at a
+time. Both give the same values.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -20,20 +20,12 @@ import numpy as np
 
 from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
+from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
-from vigie.kpi.panes import (
-    ADDITIVE,
-    KEPT,
-    NONE,
-    RECENT,
-    Bools,
-    Floats,
-    Ints,
-    PaneTable,
-    TableWindow,
-)
+from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, PaneTable
 from vigie.kpi.panes import statistic as table_statistic
 from vigie.kpi.sentiment import SentimentScorer
+from vigie.kpi.series import Series, TableGroups
 from vigie.kpi.windows import Window
 
 __all__ = ["RECENT", "KpiEngine", "Series", "to_us"]
@@ -52,233 +44,6 @@ def to_us(moment: datetime) -> int:
 # One metric's share of a batch for its table: (metric, event positions, group key numbers,
 # a, b, values kept per pane or None).
 Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
-
-
-class Series:
-    """One metric for one group: its window, labels, baseline and the latest events in it.
-
-    A table metric's series are made when read (see `TableGroups`), and their `window`
-    view and `labels` (from the group's first event) on first use.
-    """
-
-    __slots__ = ("_labels", "_recent", "_row", "_table", "_window", "baseline")
-
-    def __init__(self, window: Window | TableWindow, labels: dict[str, str]) -> None:
-        self._window: Window | TableWindow | None = window
-        self._labels: dict[str, str] | None = labels
-        self._recent = None if isinstance(window, TableWindow) else deque[Event](maxlen=RECENT)
-        self._table: TableGroups | None = None
-        self._row = -1
-        self.baseline: SeasonalBaseline | None = None
-
-    @classmethod
-    def in_table(cls, groups: TableGroups, row: int) -> Series:
-        """The series of `groups`' metric held in table row `row`."""
-        series = cls.__new__(cls)
-        series._window = series._labels = series._recent = None
-        series._table, series._row = groups, row
-        series.baseline = None
-        return series
-
-    @property
-    def window(self) -> Window | TableWindow:
-        """The series' window (for a table series, a view of its row)."""
-        if self._window is None:
-            assert self._table is not None
-            self._window = self._table.window(self._row)
-        return self._window
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """The group's field values by field name."""
-        if self._labels is None:
-            assert self._table is not None
-            self._labels = self._table.labels(self._row)
-        return self._labels
-
-    @property
-    def recent(self) -> Sequence[Event]:
-        """The last events counted in this series, oldest first (at most `RECENT`)."""
-        if self._recent is None:
-            return self.window.recent()  # type: ignore[union-attr]
-        return self._recent
-
-
-class TableGroups(Mapping[str, "Series"]):
-    """The groups of a metric whose series live in a `PaneTable`, by group key.
-
-    It maps group key numbers to table rows; a `Series` is made when a group is read, so
-    feeding a batch makes no object per group. Groups come in order of first appearance.
-    """
-
-    def __init__(self, compiled: CompiledMetric, table: PaneTable, keys: GroupKeys) -> None:
-        self.compiled = compiled
-        self.table = table
-        self.group_keys = keys
-        self.row_of: Ints = np.full(0, -1, np.int64)  # group key number -> row (-1: none)
-        self.count = 0
-        self._made: dict[str, Series] = {}
-
-    def row(self, key: str) -> int:
-        """The table row of group `key`, -1 when the metric has not seen it."""
-        kid = self.group_keys.ids.get(key)
-        return -1 if kid is None or kid >= len(self.row_of) else int(self.row_of[kid])
-
-    def __getitem__(self, key: str) -> Series:
-        series = self._made.get(key)
-        if series is None:
-            row = self.row(key)
-            if row < 0:
-                raise KeyError(key)
-            series = self._made[key] = Series.in_table(self, row)
-        return series
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.row(key) >= 0
-
-    def __len__(self) -> int:
-        return self.count
-
-    def live(self) -> tuple[Ints, Ints]:
-        """(group key numbers, rows) of the groups, in order of first appearance."""
-        kids = np.flatnonzero(self.row_of >= 0)
-        rows = self.row_of[kids]
-        order = np.argsort(self.table.born[rows], kind="stable")
-        return kids[order], rows[order]
-
-    def __iter__(self) -> Iterator[str]:
-        names = self.group_keys.names
-        return iter([names[k] for k in self.live()[0].tolist()])
-
-    def add(self, kid: int, first: Event) -> int:
-        """A row for the group numbered `kid`, whose first event is `first`."""
-        row = self.table.allocate(first)
-        self.row_of[kid] = row
-        self.count += 1
-        return row
-
-    def forget(self, kids: list[int]) -> None:
-        """Drop the groups numbered `kids` and give their rows back to the table."""
-        rows = self.row_of[kids].tolist()
-        for kid in kids:
-            self._made.pop(self.group_keys.names[kid], None)
-        self.row_of[kids] = -1
-        self.count -= len(kids)
-        self.table.release(rows)
-
-    def labels(self, row: int) -> dict[str, str]:
-        """The labels of the group in `row`, read from its first event."""
-        return self.compiled.group(self.table.first[row])[1]
-
-    def window(self, row: int) -> TableWindow:
-        """A view of the window in `row`."""
-        compiled = self.compiled
-        return TableWindow(
-            self.table,
-            row,
-            kind=compiled.kind,
-            size_us=compiled.size_us,
-            slide_us=compiled.slide_us,
-            empty=compiled.metric.statistic if compiled.kind in KEPT else None,
-        )
-
-
-class Cohort:
-    """Table metrics fed together (one table, one `by`): per member and event name code,
-    whether it takes the event and, for contributions fixed by the name, the totals (a, b);
-    per property read, which members take their value from it."""
-
-    def __init__(self, names: list[str], codes: int) -> None:
-        self.names = names
-        self.takes: Bools = np.zeros((len(names), codes), np.bool_)
-        self.a: Floats = np.zeros((len(names), codes))
-        self.b: Floats = np.zeros((len(names), codes))
-        self.properties: dict[str, Bools] = {}
-        self.kept = False
-
-
-class GroupKeys:
-    """The group keys of one `by` seen so far, numbered in order of first appearance."""
-
-    __slots__ = ("ids", "names")
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-        self.names: list[str] = []
-
-    def id(self, key: str) -> int:
-        """The number of `key`, given one if it is new."""
-        found = self.ids.get(key)
-        if found is None:
-            found = self.ids[key] = len(self.names)
-            self.names.append(key)
-        return found
-
-
-class Batch:
-    """One batch's columns, read from its events at most once and shared by the metrics."""
-
-    def __init__(self, events: list[Event], codes: Ints, stamps: Ints):
-        self.events = events
-        self.codes = codes
-        self.stamps = stamps
-        self.kids: dict[tuple[str, ...], Ints] = {}
-        self._values: dict[str, tuple[Floats, Bools | None]] = {}
-        self._properties: list[dict[str, Any]] | None = None
-        self._objects: Any = None
-        self._stamp_list: list[int] | None = None
-        self._before: Ints | None = None
-
-    @property
-    def names(self) -> list[str]:
-        """The events' names."""
-        return [e.event or e.name or "" for e in self.events]
-
-    @property
-    def properties(self) -> list[dict[str, Any]]:
-        """The events' properties."""
-        if self._properties is None:
-            self._properties = _properties(self.events)
-        return self._properties
-
-    @property
-    def objects(self) -> Any:
-        """The events as a numpy object array."""
-        if self._objects is None:
-            self._objects = np.fromiter(self.events, object, len(self.events))
-        return self._objects
-
-    @property
-    def stamp_list(self) -> list[int]:
-        if self._stamp_list is None:
-            self._stamp_list = self.stamps.tolist()
-        return self._stamp_list
-
-    @property
-    def before(self) -> Ints:
-        """Per event, the newest event time of the events before it in the batch."""
-        if self._before is None:
-            before = np.empty_like(self.stamps)
-            before[0] = NONE
-            np.maximum.accumulate(self.stamps[:-1], out=before[1:])
-            self._before = before
-        return self._before
-
-    def values(self, key: str) -> tuple[Floats, Bools | None]:
-        """`properties.<key>` of every event as a number (NaN where absent), and where it is
-        present (None when it is present everywhere)."""
-        found = self._values.get(key)
-        if found is None:
-            xs = [
-                x if type(x) is float else number(x) for x in (p.get(key) for p in self.properties)
-            ]
-            present = np.array([x is not None for x in xs]) if None in xs else None
-            found = self._values[key] = (np.array(xs, np.float64), present)
-        return found
-
-
-def _properties(events: list[Event]) -> list[dict[str, Any]]:
-    return [e.properties for e in events]
 
 
 class KpiEngine:
@@ -612,7 +377,7 @@ class KpiEngine:
             ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
             get = ids.get
             try:
-                numbers = [get(p.get(grouped_by)) for p in properties or _properties(events)]
+                numbers = [get(p.get(grouped_by)) for p in properties or properties_of(events)]
             except TypeError:  # an unhashable value (a list, a dict)
                 numbers = [None] * len(events)
             if None in numbers:
