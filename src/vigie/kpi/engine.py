@@ -90,15 +90,19 @@ class KpiEngine:
         self._tables: dict[str, PaneTable] = {}
         self._table_groups: dict[str, TableGroups] = {}
         self._by_code: dict[str, tuple[Floats, Floats]] = {}
-        shapes: dict[tuple[int, int, int], PaneTable] = {}
+        shapes: dict[tuple[int, int, int, int], PaneTable] = {}
         for name, compiled in self.metrics.items():
             ring = self._ring(compiled)
             if compiled.kind not in ADDITIVE | KEPT or name in self.baselines or ring > MAX_RING:
                 continue
-            shape = (ring, compiled.slide_us, compiled.lateness_us)
+            size = compiled.size_us // compiled.slide_us
+            shape = (ring, size, compiled.slide_us, compiled.lateness_us)
             if shape not in shapes:
                 shapes[shape] = PaneTable(
-                    ring, slide_us=compiled.slide_us, lateness_us=compiled.lateness_us
+                    ring,
+                    size=size,
+                    slide_us=compiled.slide_us,
+                    lateness_us=compiled.lateness_us,
                 )
             self._tables[name] = shapes[shape]
             keys = self._keys[compiled.by_key]
@@ -574,8 +578,7 @@ class KpiEngine:
         table = groups.table
         values: list[float | None]
         if compiled.kind in ADDITIVE:
-            size = compiled.size_us // compiled.slide_us
-            n, a, b = table.totals(rows, size)
+            n, a, b = table.now_n[rows], table.now_a[rows], table.now_b[rows]
             values = [
                 table_statistic(compiled.kind, *total).get()
                 for total in zip(n.tolist(), a.tolist(), b.tolist(), strict=True)

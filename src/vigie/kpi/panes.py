@@ -45,8 +45,11 @@ class PaneTable:
     """Rows of series sharing one ring size, slide and lateness; rows are taken with
     `allocate`, given back with `release`."""
 
-    def __init__(self, ring: int, *, slide_us: int, lateness_us: int, capacity: int = 64) -> None:
+    def __init__(
+        self, ring: int, *, size: int, slide_us: int, lateness_us: int, capacity: int = 64
+    ) -> None:
         self.ring = ring
+        self.size = size  # panes per window
         self.slide_us = slide_us
         self.lateness_us = lateness_us
         self.used = 0
@@ -57,6 +60,14 @@ class PaneTable:
         self.n: Ints = np.zeros((capacity, ring), np.int64)
         self.a: Floats = np.zeros((capacity, ring), np.float64)
         self.b: Floats = np.zeros((capacity, ring), np.float64)
+        # The current window's totals, kept as events come and recomputed from the panes
+        # when the window moves, so that reading a value is reading three numbers.
+        self.now_n: Ints = np.zeros(capacity, np.int64)
+        self.now_a: Floats = np.zeros(capacity, np.float64)
+        self.now_b: Floats = np.zeros(capacity, np.float64)
+        # Rows whose panes changed since their kept values' statistic was last built.
+        self.changed: Bools = np.ones(capacity, np.bool_)
+        self.built: dict[int, Any] = {}
         # A series' last events: each slot holds the event itself (`recent_at` -1), or the
         # batch it came in (an object array of events, pinned below) and its position there,
         # so that remembering an event costs no touch of the event object.
@@ -98,12 +109,17 @@ class PaneTable:
         self.n[index] = 0
         self.a[index] = 0.0
         self.b[index] = 0.0
+        self.now_n[index] = 0
+        self.now_a[index] = 0.0
+        self.now_b[index] = 0.0
+        self.changed[index] = True
         self.recent[index] = None
         self.recent_at[index] = -1
         self.recent_batch[index] = -1
         self.first[index] = None
         for row in rows:
             self.values.pop(row, None)
+            self.built.pop(row, None)
         self.free.extend(rows)
 
     def _grow(self, capacity: int) -> None:
@@ -124,6 +140,12 @@ class PaneTable:
         self.n = grown(self.n, 0)
         self.a = grown(self.a, 0.0)
         self.b = grown(self.b, 0.0)
+        self.now_n = grown(self.now_n, 0)
+        self.now_a = grown(self.now_a, 0.0)
+        self.now_b = grown(self.now_b, 0.0)
+        changed = np.ones(capacity, np.bool_)
+        changed[: len(self.changed)] = self.changed
+        self.changed = changed
         self.recent = grown(self.recent, None)
         self.recent_at = grown(self.recent_at, -1)
         self.recent_batch = grown(self.recent_batch, -1)
@@ -174,16 +196,25 @@ class PaneTable:
             self._remember(rows[~late], positions[~late], events)
             counted &= ~late
         if not counted.all():
-            rows, panes, a, b = rows[counted], panes[counted], a[counted], b[counted]
+            rows, panes, heads = rows[counted], panes[counted], heads[counted]
+            a, b = a[counted], b[counted]
             if values is not None:
                 values = list(compress(values, counted.tolist()))
         flat = rows * ring + panes % ring
         np.add.at(self.n.reshape(-1), flat, 1)
+        now = panes > heads - self.size
+        if now.all():
+            np.add.at(self.now_n, rows, 1)
+        else:
+            np.add.at(self.now_n, rows[now], 1)
         if a.any():
             np.add.at(self.a.reshape(-1), flat, a)
+            np.add.at(self.now_a, rows[now], a[now])
         if b.any():
             np.add.at(self.b.reshape(-1), flat, b)
+            np.add.at(self.now_b, rows[now], b[now])
         if values is not None:
+            self.changed[rows] = True
             self._keep(rows, panes, values)
         return np.zeros(len(ts), np.bool_) if late is None else late
 
@@ -265,6 +296,10 @@ class PaneTable:
         self.n[at_rows, at_slots] = 0
         self.a[at_rows, at_slots] = 0.0
         self.b[at_rows, at_slots] = 0.0
+        self.changed[rows] = True
+        # The current window moved: its totals are those of the panes it now spans (the
+        # batch being counted adds its own events after this).
+        self.now_n[rows], self.now_a[rows], self.now_b[rows] = self.totals(rows, self.size)
         if self.values:
             kept = self.values
             for row, head in zip(rows.tolist(), new_head.tolist(), strict=True):
@@ -291,6 +326,19 @@ class PaneTable:
         moved = new > old
         if moved.any():
             self._clear(rows[moved], old[moved], new[moved])
+
+    def row_totals(self, row: int, back: int) -> tuple[int, float, float]:
+        """(events, a, b) of one row over the window `back` windows before its current one
+        (panes older than the ring count as empty)."""
+        max_ts = int(self.max_ts[row])
+        if max_ts == NONE:
+            return 0, 0.0, 0.0
+        head = max_ts // self.slide_us
+        last = head - back * self.size
+        oldest = max(last - self.size, head - self.ring)
+        slots = [p % self.ring for p in range(oldest + 1, last + 1)]
+        n, a, b = self.n[row].tolist(), self.a[row].tolist(), self.b[row].tolist()
+        return sum(n[s] for s in slots), sum(a[s] for s in slots), sum(b[s] for s in slots)
 
     def totals(self, rows: Ints, size: int, back: int = 0) -> tuple[Ints, Floats, Floats]:
         """(events, a, b) summed over the window `back` windows before each row's current
@@ -403,33 +451,55 @@ class TableWindow:
         return None if head is None else (head + 1) * self.slide_us
 
     def _statistic(self, back: int) -> Any:
+        table, row = self.table, self.row
         if self.empty is None:
-            n, a, b = self.table.totals(np.array([self.row], np.int64), self.n, back)
-            return statistic(self.kind, int(n[0]), float(a[0]), float(b[0]))
+            if back == 0:
+                n, a, b = int(table.now_n[row]), float(table.now_a[row]), float(table.now_b[row])
+            else:
+                n, a, b = table.row_totals(row, back)
+            return statistic(self.kind, n, a, b)
+        if back == 0 and not table.changed[row] and row in table.built:
+            return table.built[row]
         stat = self.empty()
         head = self.head
-        of_row = self.table.values.get(self.row)
-        if head is None or not of_row:
-            return stat
-        last = head - back * self.n
-        oldest = max(last - self.n, head - self.table.ring)
-        found = [x for p, x in zip(of_row[::2], of_row[1::2], strict=True) if oldest < p <= last]
-        if isinstance(stat, Quantile):
-            stat.values = sorted(found)
-        elif isinstance(stat, DistinctCount):
-            stat.seen = dict(Counter(found))
-        else:
-            for x in found:
-                stat.update(x)
+        of_row = table.values.get(row)
+        if head is not None and of_row:
+            last = head - back * self.n
+            oldest = max(last - self.n, head - table.ring)
+            found = [
+                x for p, x in zip(of_row[::2], of_row[1::2], strict=True) if oldest < p <= last
+            ]
+            if isinstance(stat, Quantile):
+                stat.values = sorted(found)
+            elif isinstance(stat, DistinctCount):
+                stat.seen = dict(Counter(found))
+            else:
+                for x in found:
+                    stat.update(x)
+        if back == 0:
+            table.built[row] = stat
+            table.changed[row] = False
         return stat
 
     @property
     def current(self) -> Any:
-        """The statistic over the current window."""
+        """The statistic over the current window (not to be changed: it may be shared)."""
         return self._statistic(0)
 
     def get(self) -> float | None:
         """The statistic's value over the current window."""
+        if self.empty is None:
+            table, row = self.table, self.row
+            n = int(table.now_n[row])
+            kind = self.kind
+            if kind == "count":
+                return float(n)
+            if kind == "ratio":
+                den = float(table.now_b[row])
+                return float(table.now_a[row]) / den if den > 1e-12 else None
+            if kind == "average":
+                return float(table.now_a[row]) / n if n else None
+            return float(table.now_a[row]) if n else 0.0
         value: float | None = self._statistic(0).get()
         return value
 
