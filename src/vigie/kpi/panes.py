@@ -203,16 +203,14 @@ class PaneTable:
         flat = rows * ring + panes % ring
         np.add.at(self.n.reshape(-1), flat, 1)
         now = panes > heads - self.size
-        if now.all():
-            np.add.at(self.now_n, rows, 1)
-        else:
-            np.add.at(self.now_n, rows[now], 1)
+        now_rows, now_a, now_b = (rows, a, b) if now.all() else (rows[now], a[now], b[now])
+        np.add.at(self.now_n, now_rows, 1)
         if a.any():
             np.add.at(self.a.reshape(-1), flat, a)
-            np.add.at(self.now_a, rows[now], a[now])
+            np.add.at(self.now_a, now_rows, now_a)
         if b.any():
             np.add.at(self.b.reshape(-1), flat, b)
-            np.add.at(self.now_b, rows[now], b[now])
+            np.add.at(self.now_b, now_rows, now_b)
         if values is not None:
             self.changed[rows] = True
             self._keep(rows, panes, values)
