@@ -297,7 +297,11 @@ class PaneTable:
         self.changed[rows] = True
         # The current window moved: its totals are those of the panes it now spans (the
         # batch being counted adds its own events after this).
-        self.now_n[rows], self.now_a[rows], self.now_b[rows] = self.totals(rows, self.size)
+        at = rows[:, None]
+        slots = (new_head[:, None] - np.arange(self.size)) % ring
+        self.now_n[rows] = self.n[at, slots].sum(axis=1)
+        self.now_a[rows] = self.a[at, slots].sum(axis=1)
+        self.now_b[rows] = self.b[at, slots].sum(axis=1)
         if self.values:
             kept = self.values
             for row, head in zip(rows.tolist(), new_head.tolist(), strict=True):
