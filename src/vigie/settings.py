@@ -20,6 +20,8 @@ class Settings(msgspec.Struct, kw_only=True):
     config_path: str | None = None
     generated_write_key: bool = False
     sqlite_synchronous: str = "FULL"
+    # Where the log's columnar copy lives (default: next to a SQLite file; none on PostgreSQL).
+    columns_dir: str | None = None
 
 
 def build_settings(
@@ -45,4 +47,5 @@ def build_settings(
         config_path=str(path) if path else None,
         generated_write_key=generated,
         sqlite_synchronous=env.get("VIGIE_SQLITE_SYNCHRONOUS", "FULL").upper(),
+        columns_dir=env.get("VIGIE_COLUMNS_DIR") or None,
     )

@@ -10,6 +10,14 @@ from vigie.events import Event
 from vigie.events.event import decode_event, decode_events, encode_event
 
 
+class _Names(msgspec.Struct, kw_only=True):
+    """A processor's view of an event: three of its fields, `offset` included."""
+
+    event: str | None = None
+    anonymous_id: str | None = None
+    offset: int | None = None
+
+
 def _event() -> Event:
     return Event(
         message_id="m1",
@@ -55,3 +63,14 @@ def test_decode_events_matches_decode_event_on_mixed_bodies() -> None:
     assert decode_events(msgpack_only) == [decode_event(b) for b in msgpack_only] == events
     assert decode_events(mixed) == [decode_event(b) for b in mixed] == events
     assert decode_events([]) == []
+
+
+def test_a_shape_decodes_only_its_fields_from_either_format() -> None:
+    """Decoding as a Struct of some of Event's fields gives those fields, the rest skipped."""
+    events = [_event(), msgspec.structs.replace(_event(), event=None, anonymous_id="a2")]
+    stored = [encode_event(events[0]), msgspec.json.encode(events[1])]
+    expected = [_Names(event="Order Completed", anonymous_id="a1"), _Names(anonymous_id="a2")]
+    assert [decode_event(body, _Names) for body in stored] == expected
+    assert decode_events(stored, _Names) == expected
+    assert decode_events(stored[:1], _Names) == expected[:1]
+    assert decode_events(stored) == events

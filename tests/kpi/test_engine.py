@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.events import Event
+from vigie.kpi import panes
+from vigie.kpi.baselines import Seasonality
 from vigie.kpi.engine import RECENT, KpiEngine, to_us
 from vigie.kpi.metrics import CompiledMetric, Metric, Term
 from vigie.kpi.windows import Window
@@ -139,3 +142,194 @@ def test_batched_ingest_equals_one_event_at_a_time(
             assert got is None
         else:
             assert got is not None and abs(got - want) <= 1e-9 * max(1.0, abs(want))
+
+
+# Every kind of metric and window shape the tables take, plus ones that keep a `Window` per
+# group (a baseline, a ring too long for a table), so both paths run side by side.
+SHAPES: list[Metric] = [
+    *METRICS,
+    Metric(name="tumbling", kind="sum", value="amount", where={"event": "B"}, window="2m"),
+    Metric(
+        name="late_ok",
+        kind="average",
+        value="properties.amount",
+        window="2m",
+        slide="1m",
+        lateness="5m",  # longer than the window: late events land in panes behind it
+        by=["campaign"],
+    ),
+    Metric(name="visitors", kind="distinct", value="visitor", where={"event": "C"}, **WINDOW),
+    Metric(name="by_two", where={"event": "B"}, window="3m", slide="30s", by=["campaign", "plan"]),
+    Metric(name="by_visitor", kind="ratio", numerator=Term(where={"event": "A"}),
+           denominator=Term(where={"event": ["A", "B", "C"]}), window="1m", by=["anonymous_id"]),
+    Metric(name="p50_context", kind="percentile", percentile=50, value="amount",
+           where={"event": ["A", "C"]}, by=["page"], window="4m", slide="2m", lateness="0s"),
+    Metric(name="long_ring", window="1d", slide="1m", by=["campaign"]),
+    Metric(name="learning", where={"event": "A"}, window="2m", slide="1m", by=["campaign"]),
+]  # fmt: skip
+BASELINES: dict[str, tuple[Seasonality, int]] = {"learning": ("daily", 3)}
+
+wild_events = st.lists(
+    st.tuples(
+        st.sampled_from(NAMES),
+        st.integers(-200, 900),
+        st.sampled_from(["c1", "c2", 7, None, ["x"], True]),
+        st.one_of(amounts, st.just("abc"), st.just(True), st.floats(-5, 5)),
+        st.sampled_from(["pro", "free"]),
+        st.sampled_from(["v1", "v2", "v3", "v4"]),
+    ),
+    max_size=150,
+)
+# Between batches: nothing, time passing (`advance`, seconds after the newest event), or
+# forgetting idle groups (`evict_idle`) with time passing first.
+steps = st.lists(
+    st.tuples(st.integers(1, 40), st.sampled_from(["", "advance", "evict"]), st.integers(0, 400)),
+    max_size=12,
+)
+
+
+def _wild(raw: list[tuple[str, int, Any, Any, str, str]]) -> list[Event]:
+    events = _events(raw)
+    for n, event in enumerate(events):
+        event.context = {"page": {"path": f"/p{n % 3}"}} if n % 4 else {}
+    return events
+
+
+class Reference:
+    """Every metric of `SHAPES` as one `Window` per group, fed one event at a time."""
+
+    def __init__(self, history: int) -> None:
+        self.compiled = [CompiledMetric(m) for m in SHAPES]
+        self.history = history
+        self.windows: dict[tuple[str, str], Window] = {}
+        self.recent: dict[tuple[str, str], deque[str]] = {}
+        self.labels: dict[tuple[str, str], dict[str, str]] = {}
+        self.late = 0
+
+    def feed(self, events: list[Event]) -> None:
+        for event in events:
+            for metric in self.compiled:
+                x = metric.contribution(event)
+                if x is None:
+                    continue
+                group, labels = metric.group(event)
+                key = (metric.name, group)
+                if key not in self.windows:
+                    self.labels[key] = labels
+                    self.windows[key] = Window(
+                        metric.metric.statistic(),
+                        size_us=metric.size_us,
+                        slide_us=metric.slide_us,
+                        lateness_us=metric.lateness_us,
+                        history=self.history,
+                    )
+                    self.recent[key] = deque(maxlen=RECENT)
+                if self.windows[key].update(to_us(event.timestamp), x):
+                    self.recent[key].append(event.message_id)
+                else:
+                    self.late += 1
+
+    def advance(self, now_us: int) -> None:
+        for window in self.windows.values():
+            window.advance(now_us)
+
+    def evict(self, keep: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        idle = {
+            key
+            for key, window in self.windows.items()
+            if not window.panes and key not in keep and key[0] not in BASELINES
+        }
+        for key in idle:
+            del self.windows[key]
+            del self.recent[key]
+        return idle
+
+
+def _close(got: float | None, want: float | None) -> bool:
+    if want is None or got is None:
+        return got is None and want is None
+    return abs(got - want) <= 1e-9 * max(1.0, abs(want))
+
+
+def _weight(stat: Any) -> float:
+    """What the `change` rule reads as the evidence behind a value."""
+    for attr in ("den", "n"):
+        if hasattr(stat, attr):
+            return float(getattr(stat, attr))
+    return float(len(getattr(stat, "values", getattr(stat, "seen", ()))))
+
+
+def _same(engine: KpiEngine, reference: Reference) -> None:
+    assert engine.late == reference.late
+    seen = [(name, key) for name, groups in engine.series.items() for key in groups]
+    order = [m.name for m in SHAPES]
+    assert seen == sorted(reference.windows, key=lambda k: order.index(k[0]))  # stable sort
+    assert [len(engine.groups(m.name)) for m in SHAPES] == [
+        sum(1 for name, _ in reference.windows if name == m.name) for m in SHAPES
+    ]
+    rows = engine.snapshot()
+    assert [(row["metric"], row["group"]) for row in rows] == seen
+    snapshot = {(row["metric"], row["group"]): row for row in rows}
+    for (name, key), window in reference.windows.items():
+        series = engine.series[name][key]
+        got = series.window
+        per_event = name in ("long_ring", "learning")  # the others live in tables
+        assert isinstance(got, Window) == per_event
+        assert (got.late, got.head, got.start_us, got.end_us) == (
+            window.late,
+            window.head,
+            window.start_us,
+            window.end_us,
+        ), (name, key)
+        assert [e.message_id for e in series.recent] == list(reference.recent[(name, key)])
+        assert _close(got.get(), window.get()), (name, key)
+        assert _close(got.previous(), window.previous()), (name, key)
+        assert _close(got.previous(2), window.previous(2)), (name, key)
+        assert abs(_weight(got.current) - _weight(window.current)) <= 1e-9
+        row = snapshot[(name, key)]
+        assert _close(row["value"], window.get())
+        assert (row["window_start_us"], row["window_end_us"]) == (window.start_us, window.end_us)
+        assert series.labels == reference.labels[(name, key)] == row["labels"]
+        assert key in engine.groups(name) and engine.value(name, key) == got.get()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    raw=wild_events, plan=steps, history=st.sampled_from([1, 2, 3]), pinned=st.sampled_from([2, 0])
+)
+def test_tables_equal_windows_fed_one_event_at_a_time(
+    raw: list[tuple[str, int, Any, Any, str, str]],
+    plan: list[tuple[int, str, int]],
+    history: int,
+    pinned: int,
+) -> None:
+    """Batches, time passing and evictions in any order leave every series (value, previous
+    windows, edges, late count, latest events, snapshot) as per-event `Window`s would,
+    whether the latest events stay in the batches they came in or are let go of early."""
+    if not pinned:
+        _compare(raw, plan, history)
+        return
+    with patch.multiple(panes, PINNED=pinned, PINNED_PER_SERIES=0):
+        _compare(raw, plan, history)
+
+
+def _compare(
+    raw: list[tuple[str, int, Any, Any, str, str]], plan: list[tuple[int, str, int]], history: int
+) -> None:
+    events = _wild(raw)
+    engine = KpiEngine(SHAPES, baselines=BASELINES, history=history)
+    reference = Reference(history)
+    i = 0
+    for cut, step, seconds in [*plan, (len(events), "", 0)]:
+        engine.ingest(events[i : i + cut])
+        reference.feed(events[i : i + cut])
+        i += cut
+        if step and engine.max_ts is not None:
+            now = engine.max_ts + seconds * 1_000_000
+            engine.advance(now)
+            reference.advance(now)
+        if step == "evict":
+            keep = {key for j, key in enumerate(sorted(reference.windows)) if j % 3 == 0}
+            idle = reference.evict(keep)
+            assert engine.evict_idle(keep) == len(idle)
+        _same(engine, reference)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -118,6 +119,23 @@ def test_read_from_an_offset(nats_log: NatsEventLog) -> None:
     assert page[0].properties == {"n": "m3"} and page[0].timestamp == T0
     assert [e.offset for e in nats_log.read(1, 5000)] == list(range(1, 1201))
     assert nats_log.read(1201) == []
+
+
+class _Seen(msgspec.Struct, kw_only=True):
+    """Two fields of an event, as a processor may declare them."""
+
+    message_id: str
+    properties: dict[str, str] = {}
+    offset: int | None = None
+
+
+def test_read_as_decodes_declared_fields_only(nats_log: NatsEventLog) -> None:
+    """read_as(shape, …) returns the same events as read(), decoded as the smaller Struct."""
+    nats_log.append([_event(f"m{i}") for i in range(6)])
+    assert nats_log.read_as(_Seen, 5, limit=5) == [
+        _Seen(message_id="m4", properties={"n": "m4"}, offset=5),
+        _Seen(message_id="m5", properties={"n": "m5"}, offset=6),
+    ]
 
 
 def test_checkpoints_in_the_key_value_bucket(nats_log: NatsEventLog, nats_url: str) -> None:

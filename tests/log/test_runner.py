@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -60,6 +61,54 @@ class Flaky(Recorder):
             self.failures -= 1
             raise RuntimeError("projection store unavailable")
         super().process(events)
+
+
+class _Offsets(msgspec.Struct, kw_only=True):
+    """The only field `Picky` reads."""
+
+    offset: int | None = None
+
+
+class Picky(Recorder):
+    """A processor that declares the fields it reads."""
+
+    reads = _Offsets
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.shapes: set[type] = set()
+
+    def process(self, events: Sequence[Event]) -> None:
+        self.shapes.update(type(e) for e in events)
+        super().process(events)
+
+
+def test_a_processor_declaring_its_fields_gets_events_in_that_shape(engine: sa.Engine) -> None:
+    """A processor with `reads` gets that Struct, others whole events, same offsets."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 7))
+    picky, plain = Picky("picky"), Recorder("plain")
+    ProcessorRunner(log, [picky, plain], batch_size=5).run_once()
+    assert picky.shapes == {_Offsets}
+    assert picky.offsets == plain.offsets == list(range(1, 8))
+
+
+def test_shared_reads_keep_each_processor_s_shape(engine: sa.Engine) -> None:
+    """Processors sharing reads still get their own shape, whichever read first."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 7))
+    plain, picky, other = Recorder("plain"), Picky("picky"), Recorder("other")
+    seen: list[set[type]] = []
+
+    class Typed(Recorder):
+        def process(self, events: Sequence[Event]) -> None:
+            seen.append({type(e) for e in events})
+            super().process(events)
+
+    typed = Typed("typed")
+    ProcessorRunner(log, [plain, picky, typed, other], batch_size=5).run_once()
+    assert picky.shapes == {_Offsets} and seen and all(s == {Event} for s in seen)
+    assert plain.offsets == picky.offsets == typed.offsets == other.offsets == list(range(1, 8))
 
 
 def test_processors_receive_batches_in_log_order(engine: sa.Engine) -> None:

@@ -198,3 +198,22 @@ def test_read_matches_decoding_each_stored_row(engine: sa.Engine) -> None:
     assert log.read(3, limit=100) == expected
     assert log.read(3, limit=4) == expected[:4]
     assert expected[4].message_id == "legacy"
+
+
+class _Seen(msgspec.Struct, kw_only=True):
+    """Two fields of an event, as a processor may declare them."""
+
+    message_id: str
+    event: str | None = None
+    offset: int | None = None
+
+
+def test_read_as_decodes_the_same_events_as_a_smaller_struct(engine: sa.Engine) -> None:
+    """read_as() gives, for each event read(), its declared fields and its offset."""
+    log = SqlEventLog(engine)
+    log.append([_event(f"m{i}", name=f"Step {i % 3}") for i in range(12)])
+    whole = log.read(4, limit=5)
+    seen = log.read_as(_Seen, 4, limit=5)
+    assert seen == [_Seen(message_id=e.message_id, event=e.event, offset=e.offset) for e in whole]
+    assert [e.offset for e in seen] == [4, 5, 6, 7, 8]
+    assert log.read_as(_Seen, 13) == []

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from vigie.analytics.observed import ObservedContext
 from vigie.analytics.sessions import zone
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -65,7 +66,9 @@ class Campaign(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return campaign.get("name") == name
 
 
-def resolve_campaign(context: dict[str, Any], campaigns: list[Campaign]) -> str | None:
+def resolve_campaign(
+    context: dict[str, Any] | ObservedContext, campaigns: list[Campaign]
+) -> str | None:
     """The configured campaign an event came from, else its raw UTM name, else None."""
     raw = context.get("campaign")
     if not isinstance(raw, dict) or not raw:

@@ -129,10 +129,25 @@ class FunnelTracker:
         ]
         # Event steps without filters are matched by name alone.
         self._checks = [s.event is None or bool(s.where) for s in funnel.steps]
+        # Candidate lists that need no filter check are the matched steps themselves.
+        self._unchecked = {
+            name: all(not self._checks[k] for k in candidates)
+            for name, candidates in self._by_event.items()
+        }
         n = len(funnel.steps)
         self.counts = [0] * n
         self.by_campaign: dict[str, list[int]] = {}
         self.by_slot: dict[str, list[int]] = {}
+
+    @property
+    def events(self) -> frozenset[str]:
+        """The event names of this funnel's event steps (other tracked events never count)."""
+        return frozenset(self._by_event)
+
+    @property
+    def has_page_steps(self) -> bool:
+        """True when some step is a page path."""
+        return bool(self._page_steps)
 
     def slot_of(self, at: datetime) -> str:
         """The time slot label of `at` in local time, e.g. `12:20-12:30`."""
@@ -145,14 +160,18 @@ class FunnelTracker:
     def observe(self, visitor: str, hit: Hit, campaign: str | None = None) -> bool:
         """Count `hit` of `visitor` (attributed to `campaign`); True when they moved forward."""
         steps = self._steps
+        matched: list[int] | None
         if hit.type == "track":
-            candidates = self._by_event.get(hit.event or "")
+            name = hit.event or ""
+            matched = self._by_event.get(name)
+            if not matched:
+                return False
+            if not self._unchecked[name]:
+                checks = self._checks
+                matched = [k for k in matched if not checks[k] or steps[k].matches(hit)]
         else:
-            candidates = self._page_steps
-        if not candidates:
-            return False
-        checks = self._checks
-        matched = [k for k in candidates if not checks[k] or steps[k].matches(hit)]
+            checks = self._checks
+            matched = [k for k in self._page_steps if not checks[k] or steps[k].matches(hit)]
         if not matched:
             return False
         progress = self._progress.get(visitor)
@@ -163,24 +182,27 @@ class FunnelTracker:
         before = progress.reached
         at = hit.at
         starts = progress.starts
+        reached_at = progress.reached_at
+        window = self._window
         # Highest step first, so that one hit never counts for two consecutive steps.
         for k in matched:
             if k == 0:
                 starts[0] = at
             else:
                 start = starts[k - 1]
-                if start is None or at - start > self._window:
+                if start is None or at - start > window:
                     continue
                 current = starts[k]
                 if current is None or start > current:
                     starts[k] = start
-            if progress.reached_at[k] is None:
-                progress.reached_at[k] = at
+            if reached_at[k] is None:
+                reached_at[k] = at
                 if k == 0:
                     progress.campaign = campaign or NO_CAMPAIGN
                     progress.slot = self.slot_of(at)
         reached = before
-        while reached < len(steps) and starts[reached] is not None:
+        n = len(steps)
+        while reached < n and starts[reached] is not None:
             reached += 1
         if reached == before:
             return False
@@ -189,11 +211,15 @@ class FunnelTracker:
         return True
 
     def _count(self, progress: _Progress, low: int, high: int, sign: int) -> None:
-        n = len(self._steps)
-        by_campaign = self.by_campaign.setdefault(progress.campaign, [0] * n)
-        by_slot = self.by_slot.setdefault(progress.slot, [0] * n)
+        by_campaign = self.by_campaign.get(progress.campaign)
+        if by_campaign is None:
+            by_campaign = self.by_campaign[progress.campaign] = [0] * len(self._steps)
+        by_slot = self.by_slot.get(progress.slot)
+        if by_slot is None:
+            by_slot = self.by_slot[progress.slot] = [0] * len(self._steps)
+        counts = self.counts
         for k in range(low, high):
-            self.counts[k] += sign
+            counts[k] += sign
             by_campaign[k] += sign
             by_slot[k] += sign
 

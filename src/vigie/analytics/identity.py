@@ -19,7 +19,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from vigie.events import Event
+from vigie.analytics.observed import AnyEvent
 from vigie.log.sql import from_us, to_us
 from vigie.store.schema import metadata
 
@@ -78,7 +78,7 @@ class IdentityGraph:
         for profile_id, members in self._members.items():
             yield profile_id, members | {profile_id}
 
-    def observe(self, event: Event) -> Merge | None:
+    def observe(self, event: AnyEvent) -> Merge | None:
         """Link the ids an event carries; return the merge it caused, if any."""
         if event.type == "alias" and event.previous_id and event.user_id:
             return self._link(event.previous_id, event.user_id, "alias", event, force=True)
@@ -90,7 +90,7 @@ class IdentityGraph:
         return None
 
     def _link(
-        self, visitor: str, user: str, reason: str, event: Event, *, force: bool
+        self, visitor: str, user: str, reason: str, event: AnyEvent, *, force: bool
     ) -> Merge | None:
         source = self.profile_of(visitor)
         target = self.profile_of(user)

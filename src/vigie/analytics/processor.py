@@ -20,14 +20,15 @@ from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.friction import FrictionReport, PageExits, step_friction
 from vigie.analytics.funnels import FunnelReport, FunnelTracker
 from vigie.analytics.identity import IdentityGraph, Merge, save_merges
+from vigie.analytics.observed import AnyEvent, ObservedEvent
 from vigie.analytics.sessions import SessionTracker, hit_of
-from vigie.events import Event
 
 
 class AnalyticsProcessor:
     """A `vigie.log.Processor` building the live analytics projections."""
 
     name = "analytics"
+    reads = ObservedEvent
 
     def __init__(self, config: AnalyticsConfig, *, engine: sa.Engine | None = None) -> None:
         self.config = config
@@ -42,25 +43,33 @@ class AnalyticsProcessor:
         self._profile_campaign: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def process(self, events: Sequence[Event]) -> None:
+    def process(self, events: Sequence[AnyEvent]) -> None:
         """Fold a batch of events into every projection (idempotent by offset)."""
         merges: list[Merge] = []
+        observe = self._observe
         with self._lock:
-            for event in events:
-                offset = event.offset or 0
-                if offset and offset <= self.last_offset:
-                    continue
-                merge = self._observe(event)
-                if merge is not None:
-                    merges.append(merge)
-                if offset:
-                    self.last_offset = offset
+            # Kept in locals for the loop, written back even when an event fails mid-batch.
+            last_offset = self.last_offset
+            seen = 0
+            try:
+                for event in events:
+                    offset = event.offset or 0
+                    if offset and offset <= last_offset:
+                        continue
+                    seen += 1
+                    merge = observe(event)
+                    if merge is not None:
+                        merges.append(merge)
+                    if offset:
+                        last_offset = offset
+            finally:
+                self.last_offset = last_offset
+                self.events_seen += seen
         if merges and self.engine is not None:
             with self.engine.begin() as conn:
                 save_merges(conn, merges)
 
-    def _observe(self, event: Event) -> Merge | None:
-        self.events_seen += 1
+    def _observe(self, event: AnyEvent) -> Merge | None:
         merge = None
         if event.user_id is not None or event.type == "alias":
             merge = self.identity.observe(event)
@@ -69,7 +78,7 @@ class AnalyticsProcessor:
         context = event.context
         campaign = (
             resolve_campaign(context, self.config.campaigns)
-            if context and "campaign" in context
+            if context.get("campaign") is not None
             else None
         )
         hit = hit_of(event, campaign=campaign)

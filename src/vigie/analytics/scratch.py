@@ -1,28 +1,90 @@
 """A funnel recomputed from scratch over the whole log, with Polars.
 
-The same counts as the live `FunnelTracker`, computed column-wise: the events are grouped by
-visitor (in log order), and for step k each matching event gets, by a forward fill, the start
-of the latest earlier event that validly reached step k-1; the chain holds when the event is
-within the window of that start. Because those starts never decrease along the log, the
-latest earlier one is the best, exactly as the live tracker keeps it. Used to rebuild or audit
-the live figures and by `vigie bench funnel`; steps with `where` filters are live-only.
+The same counts as the live `FunnelTracker`, computed column-wise: the funnel's events are
+grouped by visitor (in log order) and each event of a later step gets the best start of the
+chains that reached the step before it, as the live tracker keeps them: the time of the
+visitor's latest first-step event for the second step, the highest start carried by a valid
+event of the previous step for the steps after. The chain holds when the event is within the
+window of that start.
+Used to rebuild or audit the live figures and by `vigie bench funnel`; steps with `where`
+filters are live-only, and visitors are the events' ids as they come (identity merges are
+live-only too).
+
+The events are read from the log's columnar copy (`vigie.log.columnar`) and, past its last
+segment, from the log itself, so the recomputation covers the whole log with no body decoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import adbc_driver_sqlite.dbapi as adbc_sqlite
 import polars as pl
 import sqlalchemy as sa
 
 from vigie.analytics.funnels import Funnel
+from vigie.log.columnar import ColumnarCopy, read_columns
 
 COLUMNS = {"visitor": pl.String, "event": pl.String, "ts": pl.Int64, "seq": pl.Int64}
+_READ = ["log_offset", "event", "anonymous_id", "user_id", "timestamp_us"]
+_SEEDS = (0, 1, 2)
+# Visitors are split in this many groups counted in parallel (the bench machine has 2 cores).
+_PARTS = 2
 
 
-def funnel_counts(frame: pl.DataFrame, funnel: Funnel) -> list[int]:
+def funnel_counts(frame: pl.DataFrame | pl.LazyFrame, funnel: Funnel) -> list[int]:
     """Visitors reaching each step of `funnel` in `frame` (visitor, event, ts µs, seq)."""
+    names = _step_names(funnel)
+    window = int(funnel.window.total_seconds() * 1_000_000)
+    data = (
+        frame.lazy()
+        .filter(pl.col("event").is_in(names) & pl.col("visitor").is_not_null())
+        .select(
+            "visitor",
+            pl.col("event").cast(pl.Enum(names)).to_physical().alias("step"),
+            "ts",
+            "seq",
+        )
+        .collect()
+    )
+    if not data.get_column("seq").is_sorted():
+        data = data.sort("seq")
+    # Visitors are grouped on a 64-bit hash of their id, sorted stably (log order is kept
+    # within a visitor): sorting integers costs a fraction of sorting strings. A second,
+    # independent hash rides along: two ids sharing the first would sit in one run of equal
+    # hashes with different second hashes, which `_hash_collides` sees (another seed is then
+    # tried). Ids clashing on both, 128 bits, are as unlikely as two equal random UUIDs.
+    visitor = pl.col("visitor")
+    for seed in _SEEDS:
+        parts = _grouped(data, visitor.hash(seed), visitor.hash(seed + len(_SEEDS)))
+        if not any(_hash_collides(part) for part in parts):
+            break
+    else:
+        codes = visitor.cast(pl.Categorical).to_physical().cast(pl.UInt64)
+        parts = _grouped(data, codes, codes)
+    v, ts = pl.col("v"), pl.col("ts")
+    # When every visitor's events are in time order, the starts carried by valid events
+    # never decrease, so the latest one is the highest: a forward fill is enough.
+    in_time_order = all(
+        part.select(((v != v.shift(1)) | (ts >= ts.shift(1))).all()).item() for part in parts
+    )
+    counted = pl.collect_all(
+        [_chain_counts(part.lazy(), len(names), window, in_time_order) for part in parts]
+    )
+    return [sum(int(c[0, k]) for c in counted) for k in range(len(names))]
+
+
+def _grouped(data: pl.DataFrame, key: pl.Expr, check: pl.Expr) -> list[pl.DataFrame]:
+    """The events split by visitor into `_PARTS` frames sorted by visitor, in parallel."""
+    keyed = data.lazy().select(key.alias("v"), check.alias("check"), "step", "ts")
+    return pl.collect_all(
+        [
+            keyed.filter(pl.col("v") % _PARTS == part).sort("v", maintain_order=True)
+            for part in range(_PARTS)
+        ]
+    )
+
+
+def _step_names(funnel: Funnel) -> list[str]:
     names = []
     for step in funnel.steps:
         if step.event is None or step.where:
@@ -33,110 +95,65 @@ def funnel_counts(frame: pl.DataFrame, funnel: Funnel) -> list[int]:
         names.append(step.event)
     if len(set(names)) != len(names):
         raise ValueError(f"funnel {funnel.name!r}: the from-scratch path needs distinct steps")
-    window = int(funnel.window.total_seconds() * 1_000_000)
-    # One pass over the log sorted by visitor then log order; a forward fill carries the
-    # latest valid start of step k-1 down to each event of step k, within the visitor.
-    # The frame is in log order; a stable sort on the visitor's hash keeps that order within
-    # each visitor, and costs far less than sorting on two columns.
-    data = frame.filter(pl.col("event").is_in(names)).select(
-        pl.col("visitor").hash().alias("v"), "event", "ts", "seq"
-    )
-    if not data.get_column("seq").is_sorted():
-        data = data.sort("seq")
-    lazy = data.sort("v", maintain_order=True).lazy()
-    lazy = lazy.with_columns(
-        pl.when(pl.col("event") == names[0]).then(pl.col("ts")).alias("start_0")
-    )
-    for k in range(1, len(names)):
+    return names
+
+
+def _hash_collides(grouped: pl.DataFrame) -> bool:
+    v, check = pl.col("v"), pl.col("check")
+    clash = (v == v.shift(1)) & (check != check.shift(1))
+    return bool(grouped.select(clash.any()).item())
+
+
+def _chain_counts(
+    grouped: pl.LazyFrame, steps: int, window: int, in_time_order: bool
+) -> pl.LazyFrame:
+    """Per-step counts over events sorted by visitor `v`, in log order within a visitor."""
+    v, ts = pl.col("v"), pl.col("ts")
+    lazy = grouped.with_columns(pl.when(pl.col("step") == 0).then(ts).alias("start_0"))
+    for k in range(1, steps):
         previous = pl.col(f"start_{k - 1}")
-        owner = pl.when(previous.is_not_null()).then(pl.col("v")).forward_fill()
-        carried = previous.forward_fill()
+        if k > 1 and not in_time_order:
+            previous = previous.cum_max().over("v")
+        # The latest non-null value above each row, kept only when it is this visitor's.
+        owner = pl.when(previous.is_not_null()).then(v).forward_fill()
+        carried = pl.when(owner == v).then(previous.forward_fill())
         lazy = lazy.with_columns(
-            pl.when(
-                (pl.col("event") == names[k])
-                & (owner == pl.col("v"))
-                & (pl.col("ts") - carried <= window)
-            )
+            pl.when((pl.col("step") == k) & (ts - carried <= window))
             .then(carried)
             .alias(f"start_{k}")
         )
-    counts = lazy.select(
-        pl.col("v").filter(pl.col(f"start_{k}").is_not_null()).n_unique().alias(str(k))
-        for k in range(len(names))
-    ).collect()
-    return [int(counts[0, k]) for k in range(len(names))]
+    return lazy.select(
+        v.filter(pl.col(f"start_{k}").is_not_null()).n_unique().alias(str(k)) for k in range(steps)
+    )
 
 
-def load_columns(engine: sa.Engine, events: Sequence[str]) -> pl.DataFrame:
-    """The log's events named `events`, as columns, read without decoding any event body.
+def load_columns(
+    engine: sa.Engine, events: Sequence[str], *, copy: ColumnarCopy | None = None
+) -> pl.DataFrame:
+    """The log's track events named `events` (visitor, event, ts, seq), in log order.
 
-    PostgreSQL ships them with `COPY`; a SQLite file is read straight into Arrow by the ADBC
-    SQLite driver (no Python object per row: four times faster than a cursor); an in-memory
-    SQLite database, which only its own connection sees, through a cursor.
+    With a columnar `copy`, its segments are read with Polars and only the events past them
+    come from the store; without, all of them do. No event body is read or decoded.
     """
     names = list(dict.fromkeys(events))
-    if engine.dialect.name == "postgresql":
-        return _load_postgres(engine, names)
-    database = engine.url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        return _load_sqlite_arrow(database, names)
-    return _load_sqlite(engine, names)
-
-
-def _load_sqlite_arrow(database: str, names: list[str]) -> pl.DataFrame:
-    marks = ", ".join("?" for _ in names)
-    sql = (
-        "SELECT COALESCE(anonymous_id, user_id), event, timestamp_us, log_offset FROM events"
-        f" WHERE type = 'track' AND event IN ({marks}) ORDER BY log_offset"
+    chain = copy.segments() if copy is not None else []
+    covered = chain[-1].last if chain else 0
+    parts = []
+    if chain and copy is not None and names:
+        parts.append(
+            copy.scan(chain)
+            .filter((pl.col("type") == "track") & pl.col("event").is_in(names))
+            .select(_READ)
+        )
+    tail = read_columns(engine, after=covered, columns=_READ, type="track", events=names)
+    parts.append(tail.lazy())
+    return (
+        pl.concat(parts)
+        .select(
+            pl.coalesce("anonymous_id", "user_id").alias("visitor"),
+            "event",
+            pl.col("timestamp_us").alias("ts"),
+            pl.col("log_offset").alias("seq"),
+        )
+        .collect()
     )
-    with adbc_sqlite.connect(database) as conn, conn.cursor() as cursor:
-        cursor.execute(sql, names)
-        table = cursor.fetch_arrow_table()
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.rename(dict(zip(frame.columns, COLUMNS, strict=True))).cast(COLUMNS)  # type: ignore[arg-type]
-
-
-def _load_postgres(engine: sa.Engine, names: list[str]) -> pl.DataFrame:
-    quoted = ", ".join("'" + n.replace("'", "''") + "'" for n in names)
-    sql = (
-        "COPY (SELECT COALESCE(anonymous_id, user_id), event, timestamp_us, log_offset"
-        f" FROM events WHERE type = 'track' AND event IN ({quoted}) ORDER BY log_offset)"
-        " TO STDOUT (FORMAT csv)"
-    )
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cursor:  # type: ignore[attr-defined]
-            chunks: list[bytes] = []
-            with cursor.copy(sql) as copy:
-                for block in copy:
-                    chunks.append(bytes(block))
-    finally:
-        raw.close()
-    return pl.read_csv(
-        b"".join(chunks), has_header=False, new_columns=list(COLUMNS), schema=COLUMNS
-    )
-
-
-def _load_sqlite(engine: sa.Engine, names: list[str]) -> pl.DataFrame:
-    marks = ", ".join("?" for _ in names)
-    sql = (
-        "SELECT COALESCE(anonymous_id, user_id), event, timestamp_us, log_offset FROM events"
-        f" WHERE type = 'track' AND event IN ({marks}) ORDER BY log_offset"
-    )
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(sql, names)
-        frames = [
-            pl.DataFrame(dict(zip(COLUMNS, zip(*rows, strict=True), strict=True)), schema=COLUMNS)
-            for rows in _batches(cursor)
-        ]
-    finally:
-        raw.close()
-    return pl.concat(frames) if frames else pl.DataFrame(schema=COLUMNS)
-
-
-def _batches(cursor: object, size: int = 500_000) -> Iterator[list[tuple[object, ...]]]:
-    while rows := cursor.fetchmany(size):  # type: ignore[attr-defined]
-        yield rows

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from vigie.events import Event
+from vigie.analytics.observed import AnyEvent
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 
@@ -42,7 +42,7 @@ class Hit(msgspec.Struct, frozen=True, kw_only=True):
     offset: int = 0
 
 
-def hit_of(event: Event, *, campaign: str | None, visitor_id: str | None = None) -> Hit | None:
+def hit_of(event: AnyEvent, *, campaign: str | None, visitor_id: str | None = None) -> Hit | None:
     """The hit for a page or track event (None for identify, alias, group, sensor …).
 
     `campaign` is the campaign the caller resolved the event's context to.
@@ -176,7 +176,7 @@ def sessionise(hits: Iterable[Hit], rule: SessionRule) -> list[Session]:
     return sessions
 
 
-class SessionStep(msgspec.Struct, frozen=True, kw_only=True):
+class SessionStep(msgspec.Struct, frozen=True, gc=False):
     """What one hit did to its visitor's session, as `SessionTracker.observe` reports it."""
 
     number: int
@@ -226,28 +226,28 @@ class SessionTracker:
         """Place `hit` in its visitor's session; say whether it started a new one."""
         state = self._open.get(hit.visitor_id)
         at = hit.at
+        campaign = hit.campaign
+        page = hit.path if hit.type == "page" else None
+        if state is None:
+            self._open[hit.visitor_id] = _Open(1, at, campaign, page, self._day_end(at))
+            # Positional arguments: one of these is built for every hit.
+            return SessionStep(1, True, campaign, None)
+        last_at = state.last_at
         # Same rule as `SessionRule.breaks`, with the local midnight computed once a session.
-        if state is None or (
-            at >= state.last_at
-            and (
-                at - state.last_at > self._timeout
-                or (hit.campaign is not None and hit.campaign != state.campaign)
-                or at >= state.day_end
-            )
+        if at >= last_at and (
+            at - last_at > self._timeout
+            or (campaign is not None and campaign != state.campaign)
+            or at >= state.day_end
         ):
-            number = 1 if state is None else state.number + 1
-            self._open[hit.visitor_id] = _Open(
-                number,
-                at,
-                hit.campaign,
-                hit.path if hit.type == "page" else None,
-                self._day_end(at),
-            )
-            return SessionStep(number=number, new=True, campaign=hit.campaign, previous_page=None)
+            state.number += 1
+            state.last_at = at
+            state.campaign = campaign
+            state.last_page = page
+            state.day_end = self._day_end(at)
+            return SessionStep(state.number, True, campaign, None)
         previous = state.last_page
-        state.last_at = max(state.last_at, hit.at)
+        if at > last_at:
+            state.last_at = at
         if hit.type == "page":
             state.last_page = hit.path
-        return SessionStep(
-            number=state.number, new=False, campaign=state.campaign, previous_page=previous
-        )
+        return SessionStep(state.number, False, state.campaign, previous)

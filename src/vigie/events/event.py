@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 import msgspec
 
 EVENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias", "sensor"})
 
 
-class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """One interaction, as stored in the event log.
 
     `timestamp` is event time (clock-skew corrected), `received_at` the server's time of
     arrival. Fields Vigie does not know are kept in `extra` rather than dropped.
+
+    Events are not tracked by Python's cyclic garbage collector (`gc=False`): an event never
+    refers back to itself, and processors read them by the thousand, so tracking them only
+    made each one slower to create and to free.
     """
 
     message_id: str
@@ -64,9 +68,29 @@ class Rejection(msgspec.Struct, kw_only=True):
         return out
 
 
+class Shape(Protocol):
+    """What a stored event can be decoded as: `Event`, or a Struct holding some of its fields."""
+
+    offset: int | None
+
+
+ShapeT = TypeVar("ShapeT", bound=Shape)
+
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(Event)
-_json_decoder = msgspec.json.Decoder(Event)
+_decoders_by_shape: dict[
+    type[Any], tuple[msgspec.msgpack.Decoder[Any], msgspec.json.Decoder[Any]]
+] = {}
+
+
+def _decoders(shape: type[Any]) -> tuple[msgspec.msgpack.Decoder[Any], msgspec.json.Decoder[Any]]:
+    """The MessagePack and JSON decoders of `shape`, built once."""
+    found = _decoders_by_shape.get(shape)
+    if found is None:
+        found = _decoders_by_shape[shape] = (
+            msgspec.msgpack.Decoder(shape),
+            msgspec.json.Decoder(shape),
+        )
+    return found
 
 
 def encode_event(event: Event) -> bytes:
@@ -74,22 +98,35 @@ def encode_event(event: Event) -> bytes:
     return _encoder.encode(event)
 
 
-def decode_event(data: bytes) -> Event:
-    """Read back an event stored by `encode_event` (or as JSON, which starts with `{`)."""
+@overload
+def decode_event(data: bytes) -> Event: ...
+@overload
+def decode_event(data: bytes, shape: type[ShapeT]) -> ShapeT: ...
+def decode_event(data: bytes, shape: type[Any] = Event) -> Any:
+    """Read back an event stored by `encode_event` (or as JSON, which starts with `{`).
+
+    `shape` is `Event` or a Struct declaring some of its fields (same names, same types):
+    only those are decoded, the others are skipped.
+    """
+    msgpack, json = _decoders(shape)
     if data[:1] == b"{":
-        return _json_decoder.decode(data)
-    return _decoder.decode(data)
+        return json.decode(data)
+    return msgpack.decode(data)
 
 
-def decode_events(bodies: Iterable[bytes]) -> list[Event]:
+@overload
+def decode_events(bodies: Iterable[bytes]) -> list[Event]: ...
+@overload
+def decode_events(bodies: Iterable[bytes], shape: type[ShapeT]) -> list[ShapeT]: ...
+def decode_events(bodies: Iterable[bytes], shape: type[Any] = Event) -> list[Any]:
     """Read back many stored events at once, as `decode_event` does for one.
 
     The log's read path: MessagePack bodies are decoded without a per-body format check; a
     batch holding a JSON body (stored before MessagePack) is decoded body by body instead.
     """
     bodies = bodies if isinstance(bodies, list) else list(bodies)
-    decode = _decoder.decode
+    decode = _decoders(shape)[0].decode
     try:
         return [decode(body) for body in bodies]
     except msgspec.DecodeError:
-        return [decode_event(body) for body in bodies]
+        return [decode_event(body, shape) for body in bodies]

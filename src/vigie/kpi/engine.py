@@ -2,24 +2,38 @@
 
 It only aggregates; rules read its values. Event time moves with the events themselves
 (`ingest`) and, when the caller says time passed without events, with `advance`.
+
+Metrics live in `PaneTable`s, numpy columns fed a whole batch at a time (the metrics of a
+`Cohort` together); those learning a baseline (which files the value of every window as it
+closes) and those with very long rings keep one `Window` per group, fed one event at a
+time. Both give the same values.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
+
+import numpy as np
 
 from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
-from vigie.kpi.metrics import CompiledMetric, Metric, number
+from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of
+from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
+from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, PaneTable
+from vigie.kpi.panes import statistic as table_statistic
 from vigie.kpi.sentiment import SentimentScorer
+from vigie.kpi.series import Series, TableGroups
 from vigie.kpi.windows import Window
 
-RECENT = 5
+__all__ = ["RECENT", "KpiEngine", "Series", "to_us"]
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+# Longer rings (say a day sliding by the minute) stay sparse: one `Window` per group.
+MAX_RING = 512
 
 
 def to_us(moment: datetime) -> int:
@@ -27,16 +41,9 @@ def to_us(moment: datetime) -> int:
     return (moment - EPOCH) // MICROSECOND
 
 
-class Series:
-    """One metric for one group: its window, labels, baseline and the latest events in it."""
-
-    __slots__ = ("baseline", "labels", "recent", "window")
-
-    def __init__(self, window: Window, labels: dict[str, str]) -> None:
-        self.window = window
-        self.labels = labels
-        self.recent: deque[Event] = deque(maxlen=RECENT)
-        self.baseline: SeasonalBaseline | None = None
+# One metric's share of a batch for its table: (metric, event positions, group key numbers,
+# a, b, values kept per pane or None).
+Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
 
 
 class KpiEngine:
@@ -54,68 +61,142 @@ class KpiEngine:
         self.metrics = {m.name: CompiledMetric(m, sentiment=scorer) for m in metrics}
         self.baselines = dict(baselines or {})
         self.history = history
-        self.series: dict[str, dict[str, Series]] = {name: {} for name in self.metrics}
-        self._by_event: dict[str, list[CompiledMetric]] = {}
-        self._any_event: list[CompiledMetric] = []
-        for compiled in self.metrics.values():
+        self.series: dict[str, dict[str, Series] | TableGroups] = {}
+        # Event names as small integers (0: any other name), and per metric which it takes.
+        known = sorted({n for c in self.metrics.values() for n in c.event_names or ()})
+        self._codes = {name: code for code, name in enumerate(known, start=1)}
+        self._takes: dict[str, Bools] = {}
+        for name, compiled in self.metrics.items():
+            takes = np.zeros(len(known) + 1, np.bool_)
             if compiled.event_names is None:
-                self._any_event.append(compiled)
+                takes[:] = True
             else:
-                for name in compiled.event_names:
-                    self._by_event.setdefault(name, []).append(compiled)
+                takes[[self._codes[n] for n in compiled.event_names]] = True
+            self._takes[name] = takes
+        self._any = np.logical_or.reduce(list(self._takes.values())) if self._takes else None
         # Per metric, what lets the hot loop skip reading the event: a contribution fixed by
         # the event name, or the one property holding the value.
         self._constants = {n: c.by_name() for n, c in self.metrics.items()}
         self._properties = {n: c.property_value() for n, c in self.metrics.items()}
         self._group_properties = {n: c.group_property() for n, c in self.metrics.items()}
+        self._attributes = {n: c.attribute_value() for n, c in self.metrics.items()}
+        self._keys: dict[tuple[str, ...], GroupKeys] = {}
+        # Per `by`, the event names of its metrics: their events get a group key per batch.
+        self._keyed: dict[tuple[str, ...], Bools] = {}
+        for name, compiled in self.metrics.items():
+            self._keys.setdefault(compiled.by_key, GroupKeys())
+            keyed = self._keyed.setdefault(compiled.by_key, np.zeros(len(known) + 1, np.bool_))
+            keyed |= self._takes[name]
+        self._tables: dict[str, PaneTable] = {}
+        self._table_groups: dict[str, TableGroups] = {}
+        self._by_code: dict[str, tuple[Floats, Floats]] = {}
+        shapes: dict[tuple[int, int, int, int], PaneTable] = {}
+        for name, compiled in self.metrics.items():
+            ring = self._ring(compiled)
+            if compiled.kind not in ADDITIVE | KEPT or name in self.baselines or ring > MAX_RING:
+                continue
+            size = compiled.size_us // compiled.slide_us
+            shape = (ring, size, compiled.slide_us, compiled.lateness_us)
+            if shape not in shapes:
+                shapes[shape] = PaneTable(
+                    ring,
+                    size=size,
+                    slide_us=compiled.slide_us,
+                    lateness_us=compiled.lateness_us,
+                )
+            self._tables[name] = shapes[shape]
+            keys = self._keys[compiled.by_key]
+            self._table_groups[name] = TableGroups(compiled, self._tables[name], keys)
+            constant = self._constants[name]
+            if constant is not None:
+                a = np.zeros(len(known) + 1)
+                b = np.zeros(len(known) + 1)
+                for event_name, x in constant.items():
+                    code = self._codes[event_name]
+                    a[code], b[code] = x if compiled.kind == "ratio" else (x, 0.0)
+                self._by_code[name] = (a, b)
+        self._cohorts = self._make_cohorts(len(known) + 1)
+        self._in_cohort = {name for cohort in self._cohorts for name in cohort.names}
+        self.series = {name: self._table_groups.get(name, {}) for name in self.metrics}
         self.max_ts: int | None = None
         self.late = 0
+
+    def _make_cohorts(self, codes: int) -> list[Cohort]:
+        """Table metrics whose contribution comes from the event name or one property,
+        grouped by table, `by` and whether they keep values."""
+        members: dict[tuple[int, bool, tuple[str, ...]], list[str]] = {}
+        for name, compiled in self.metrics.items():
+            if name in self._tables and (name in self._by_code or self._properties[name]):
+                shape = (id(self._tables[name]), compiled.kind in KEPT, compiled.by_key)
+                members.setdefault(shape, []).append(name)
+        cohorts = []
+        for names in members.values():
+            cohort = Cohort(names, codes)
+            cohort.kept = self.metrics[names[0]].kind in KEPT
+            for j, name in enumerate(names):
+                cohort.takes[j] = self._takes[name]
+                if name in self._by_code:
+                    cohort.a[j], cohort.b[j] = self._by_code[name]
+                else:
+                    prop = self._properties[name]
+                    assert prop is not None
+                    cohort.properties.setdefault(prop, np.zeros(len(names), np.bool_))[j] = True
+            cohorts.append(cohort)
+        return cohorts
+
+    def _ring(self, compiled: CompiledMetric) -> int:
+        """How many panes a window of `compiled` keeps (`Window.history`)."""
+        n = compiled.size_us // compiled.slide_us
+        return max(self.history, 1) * n + -(-compiled.lateness_us // compiled.slide_us) + 1
 
     def ingest(self, events: Iterable[Event]) -> dict[str, set[str]]:
         """Count `events` in every metric they match; returns the groups touched per metric.
 
-        The batch is first dispatched per metric (each event's time and group key read once),
-        then each metric takes its share in arrival order, so lateness is judged exactly as
-        if the events came one by one.
+        The batch's columns (event names, times, group keys, values) are read once and shared
+        by the metrics; lateness is judged per group in arrival order, exactly as if the
+        events came one by one.
         """
         batch = events if isinstance(events, list) else list(events)
-        by_event = self._by_event
-        any_event = self._any_event
-        share: dict[str, list[int]] = {name: [] for name in self.metrics}
-        # Per event name, where the index of such an event goes: one call per metric.
-        adders = {
-            name: tuple(share[c.name].append for c in (*named, *any_event))
-            for name, named in by_event.items()
-        }
-        every = tuple(share[c.name].append for c in any_event)
-        stamps: list[int] = []
-        names: list[str] = []
-        max_ts = self.max_ts
-        for i, event in enumerate(batch):
-            name = event.event or event.name or ""
-            add_to = adders.get(name, every)
-            ts = (event.timestamp - EPOCH) // MICROSECOND if add_to else 0
-            stamps.append(ts)
-            names.append(name)
-            if not add_to:
-                continue
-            if max_ts is None or ts > max_ts:
-                max_ts = ts
-            for add in add_to:
-                add(i)
-        self.max_ts = max_ts
+        if not batch or self._any is None:
+            return {}
+        code_of = self._codes.get
+        codes = np.array([code_of(e.event or e.name or "", 0) for e in batch], np.intp)
+        relevant = self._any[codes]
+        stamps = np.full(len(batch), NONE, np.int64)
+        if relevant.all():
+            stamps[:] = [(event.timestamp - EPOCH) // MICROSECOND for event in batch]
+        else:
+            at = np.flatnonzero(relevant)
+            if not len(at):
+                return {}
+            stamps[at] = [(batch[i].timestamp - EPOCH) // MICROSECOND for i in at.tolist()]
+        newest = int(stamps.max())
+        if self.max_ts is None or newest > self.max_ts:
+            self.max_ts = newest
+        columns = Batch(batch, codes, stamps)
         touched: dict[str, set[str]] = {}
-        keys_by: dict[tuple[str, ...], list[str | None]] = {}
-        for metric_name, indices in share.items():
-            if not indices:
+        parts: dict[tuple[int, bool], list[Part]] = {}
+        for cohort in self._cohorts:
+            self._feed_cohort(cohort, columns, touched)
+        for name, compiled in self.metrics.items():
+            if name in self._in_cohort:
                 continue
-            compiled = self.metrics[metric_name]
-            keys = keys_by.get(compiled.by_key)
-            if keys is None:
-                keys = keys_by[compiled.by_key] = [None] * len(batch)
-            groups = self._feed(compiled, batch, indices, stamps, names, keys)
-            if groups:
-                touched[metric_name] = groups
+            indices = np.flatnonzero(self._takes[name][codes])
+            if not len(indices):
+                continue
+            if name in self._tables:
+                part = self._gather(compiled, columns, indices)
+                if part is not None:
+                    kept = part[-1] is not None
+                    parts.setdefault((id(self._tables[name]), kept), []).append((name, *part))
+            else:
+                groups = self._feed(compiled, columns, indices)
+                if groups:
+                    touched[name] = groups
+        for table_parts in parts.values():
+            self._feed_table(columns, table_parts, touched)
+        if len(touched) > 1:
+            touched = {name: touched[name] for name in self.metrics if name in touched}
         series_of = self.series
         for name in touched:
             if name in self.baselines:
@@ -123,57 +204,239 @@ class KpiEngine:
                     self._file(series_of[name][key])
         return touched
 
-    def _feed(
+    def _feed_cohort(self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]) -> None:
+        """Count a cohort's share of the batch: every member's events picked, valued, keyed
+        and counted together, in one table feed."""
+        member, at = np.nonzero(cohort.takes[:, columns.codes])
+        if not len(at):
+            return
+        picked = columns.codes[at]
+        a, b = cohort.a[member, picked], cohort.b[member, picked]
+        for prop, uses in cohort.properties.items():
+            reads = uses[member]
+            values, present = columns.values(prop)
+            a = np.where(reads, values[at], a)
+            if present is not None:
+                counts = ~reads | present[at]
+                member, at, a, b = member[counts], at[counts], a[counts], b[counts]
+        if not len(at):
+            return
+        first = self.metrics[cohort.names[0]]
+        kids = self._key_numbers(first, columns, at)
+        bounds = np.searchsorted(member, np.arange(len(cohort.names) + 1)).tolist()
+        rows = np.empty_like(at)
+        found = itemgetter(*kids.tolist())(self._keys[first.by_key].names)
+        if len(at) == 1:
+            found = (found,)
+        for j, name in enumerate(cohort.names):
+            start, end = bounds[j], bounds[j + 1]
+            if start == end:
+                continue
+            rows[start:end] = self._table_rows(name, columns, at[start:end], kids[start:end])
+            touched[name] = set(found[start:end])
+        values_kept = None
+        if cohort.kept:
+            values_kept = a.tolist()
+            a = b = np.zeros(len(at))
+        table = self._tables[first.name]
+        late = table.feed(
+            rows,
+            columns.stamps[at],
+            a,
+            b,
+            before=columns.before[at],
+            positions=at,
+            events=columns.objects,
+            values=values_kept,
+        )
+        self.late += int(late.sum())
+
+    def _gather(
+        self, compiled: CompiledMetric, columns: Batch, indices: Ints
+    ) -> tuple[Ints, Ints, Floats, Floats, list[Any] | None] | None:
+        """The events at `indices` that count in table metric `compiled`: their positions,
+        group key numbers, totals (a, b) and, for a metric keeping values, the values;
+        None when none counts."""
+        name = compiled.name
+        xs: list[Any] | None = None
+        if name in self._by_code:
+            by_code_a, by_code_b = self._by_code[name]
+            picked = columns.codes[indices]
+            a, b = by_code_a[picked], by_code_b[picked]
+        elif (prop := self._properties[name]) is not None:
+            values, present = columns.values(prop)
+            if present is not None:
+                indices = indices[present[indices]]
+            a = values[indices]
+            b = np.zeros(len(indices))
+        else:
+            events = columns.events
+            attribute = self._attributes[name]
+            if attribute is not None:
+                xs = [getattr(events[i], attribute) for i in indices.tolist()]
+                xs = [
+                    x if type(x) is str or x is None or isinstance(x, int | float) else str(x)
+                    for x in xs
+                ]
+            else:
+                xs = [compiled.extract(events[i]) for i in indices.tolist()]
+            if None in xs:
+                kept = [i for i, x in enumerate(xs) if x is not None]
+                xs = [xs[i] for i in kept]
+                indices = indices[np.array(kept, np.intp)]
+            if compiled.kind == "ratio":
+                pairs = np.array(xs, np.float64).reshape(-1, 2)
+                a, b = pairs[:, 0].copy(), pairs[:, 1].copy()
+                xs = None
+            elif compiled.kind in KEPT:
+                a = b = np.zeros(len(xs))
+            else:
+                a = np.array(xs, np.float64) if compiled.kind != "count" else np.ones(len(xs))
+                b = np.zeros(len(xs))
+                xs = None
+        if not len(indices):
+            return None
+        if compiled.kind in KEPT:
+            if xs is None:
+                xs = a.tolist()
+            a = b = np.zeros(len(indices))
+        return indices, self._key_numbers(compiled, columns, indices), a, b, xs
+
+    def _feed_table(
+        self,
+        columns: Batch,
+        parts: list[Part],
+        touched: dict[str, set[str]],
+    ) -> None:
+        """Count the share of the batch of metrics sharing one table, in one go."""
+        rows = [self._table_rows(name, columns, at, kids) for name, at, kids, *_ in parts]
+        positions = np.concatenate([part[1] for part in parts])
+        table = self._tables[parts[0][0]]
+        kept = parts[0][5] is not None
+        late = table.feed(
+            np.concatenate(rows),
+            columns.stamps[positions],
+            np.concatenate([part[3] for part in parts]),
+            np.concatenate([part[4] for part in parts]),
+            before=columns.before[positions],
+            positions=positions,
+            events=columns.objects,
+            values=[x for part in parts for x in part[5] or ()] if kept else None,
+        )
+        self.late += int(late.sum())
+        for name, _, kids, *_ in parts:
+            key_names = self._keys[self.metrics[name].by_key].names
+            found = itemgetter(*kids.tolist())(key_names)
+            touched[name] = {found} if len(kids) == 1 else set(found)
+
+    def _table_rows(self, name: str, columns: Batch, indices: Ints, kids: Ints) -> Ints:
+        """The table rows of table metric `name` for these group key numbers, adding rows
+        for groups it has not seen."""
+        groups = self._table_groups[name]
+        known = len(groups.group_keys.names)
+        if len(groups.row_of) < known:
+            grown = np.full(max(known, 2 * len(groups.row_of)), -1, np.int64)
+            grown[: len(groups.row_of)] = groups.row_of
+            groups.row_of = grown
+        rows = groups.row_of[kids]
+        fresh = rows < 0
+        if fresh.any():
+            new_kids, first = np.unique(kids[fresh], return_index=True)
+            in_order = np.argsort(first)  # groups come in order of their first event
+            events = columns.events
+            at = indices[fresh][first[in_order]].tolist()
+            for kid, i in zip(new_kids[in_order].tolist(), at, strict=True):
+                groups.add(kid, events[i])
+            rows = groups.row_of[kids]
+        return rows
+
+    def _key_numbers(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> Ints:
+        """The group key numbers of the events at `indices`: on a `by`'s first use in the
+        batch, every event of its metrics' names gets its key, read once for them all."""
+        kids = columns.kids.get(compiled.by_key)
+        if kids is None:
+            kids = columns.kids[compiled.by_key] = np.full(len(columns.events), -1, np.int64)
+            keyed = self._keyed[compiled.by_key][columns.codes]
+            if keyed.all():
+                kids[:] = self._read_keys(compiled, columns.events, columns.properties)
+            else:
+                todo = np.flatnonzero(keyed)
+                kids[todo] = self._read_keys(compiled, [columns.events[i] for i in todo.tolist()])
+        return kids[indices]
+
+    def _read_keys(
         self,
         compiled: CompiledMetric,
-        batch: list[Event],
-        indices: list[int],
-        stamps: list[int],
-        names: list[str],
-        keys: list[str | None],
-    ) -> set[str]:
-        """Update `compiled`'s windows with the events at `indices`; returns the groups hit.
-
-        `keys` caches each event's group key for the metrics grouped the same way.
-        """
-        constant = self._constants[compiled.name]
-        prop = self._properties[compiled.name]
-        extract = compiled.extract
-        group_key = compiled.group_key
+        events: list[Event],
+        properties: list[dict[str, Any]] | None = None,
+    ) -> Ints:
+        """The group key numbers of `events` (whose `properties` may be given) for metrics
+        grouped like `compiled`."""
+        keys = self._keys[compiled.by_key]
+        numbers: list[int | None]
         grouped_by = self._group_properties[compiled.name]
-        groups = self.series[compiled.name]
-        hit: set[str] = set()
-        late = 0
+        if not compiled.group_readers:
+            numbers = [keys.id(NO_GROUP)] * len(events)
+        elif grouped_by is not None:
+            ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
+            get = ids.get
+            try:
+                numbers = [get(p.get(grouped_by)) for p in properties or properties_of(events)]
+            except TypeError:  # an unhashable value (a list, a dict)
+                numbers = [None] * len(events)
+            if None in numbers:
+                for j, number_ in enumerate(numbers):
+                    if number_ is None:
+                        x = events[j].properties.get(grouped_by)
+                        if isinstance(x, str):
+                            key = x
+                        elif x is None:
+                            key = compiled.group_key(events[j])
+                        else:
+                            key = str(x)
+                        numbers[j] = keys.id(key)
+        else:
+            numbers = [keys.id(compiled.group_key(event)) for event in events]
+        return np.array(numbers, np.int64)
+
+    def _feed(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> set[str]:
+        """Update `compiled`'s per-group windows with the events at `indices`, one by one in
+        arrival order; returns the groups hit."""
+        name = compiled.name
+        constant = self._constants[name]
+        prop = self._properties[name]
+        events = columns.events
+        at = indices.tolist()
         xs: list[Any]
         if constant is not None:
-            xs = [constant.get(names[i]) for i in indices]
+            names = columns.names
+            xs = [constant.get(names[i]) for i in at]
         elif prop is not None:
-            xs = [batch[i].properties.get(prop) for i in indices]
+            xs = [events[i].properties.get(prop) for i in at]
             xs = [x if type(x) is float or x is None else number(x) for x in xs]
         else:
-            xs = [extract(batch[i]) for i in indices]
-        for i, x in zip(indices, xs, strict=True):
-            if x is None:
-                continue
-            event = batch[i]
-            key = keys[i]
-            if key is None:
-                if grouped_by is None:
-                    key = group_key(event)
-                else:
-                    found = event.properties.get(grouped_by)
-                    if type(found) is str:
-                        key = found
-                    elif found is None:
-                        key = group_key(event)
-                    else:
-                        key = str(found)
-                keys[i] = key
+            xs = [compiled.extract(events[i]) for i in at]
+        if None in xs:
+            kept = [j for j, x in enumerate(xs) if x is not None]
+            at = [at[j] for j in kept]
+            xs = [xs[j] for j in kept]
+            if not at:
+                return set()
+            indices = np.array(at, np.intp)
+        key_names = self._keys[compiled.by_key].names
+        kids = self._key_numbers(compiled, columns, indices).tolist()
+        stamps = columns.stamp_list
+        groups = self.series[name]
+        assert isinstance(groups, dict)
+        hit: set[str] = set()
+        late = 0
+        for i, x, kid in zip(at, xs, kids, strict=True):
+            key = key_names[kid]
             series = groups.get(key)
             if series is None:
-                series = groups[key] = self._new_series(compiled, compiled.group(event)[1])
-            if series.window.update(stamps[i], x):
-                series.recent.append(event)
+                series = groups[key] = self._new_series(compiled, compiled.group(events[i])[1])
+            if series.window.update(stamps[i], x):  # type: ignore[union-attr]
+                series._recent.append(events[i])  # type: ignore[union-attr]
             else:
                 late += 1
             hit.add(key)
@@ -202,10 +465,14 @@ class KpiEngine:
 
         `max_ts` stays the newest event time actually seen; only the windows move.
         """
+        for table in {id(t): t for t in self._tables.values()}.values():
+            table.advance(now_us)
         for name, groups in self.series.items():
+            if name in self._tables:
+                continue
             recorded = name in self.baselines
             for series in groups.values():
-                series.window.advance(now_us)
+                series.window.advance(now_us)  # type: ignore[union-attr]
                 if recorded:
                     self._file(series)
 
@@ -216,21 +483,64 @@ class KpiEngine:
         for name, groups in self.series.items():
             if name in self.baselines:
                 continue
-            idle = [k for k, s in groups.items() if not s.window.panes and (name, k) not in keep]
+            if isinstance(groups, TableGroups):
+                forgotten += self._evict_rows(name, keep)
+                continue
+            idle = [
+                k
+                for k, s in groups.items()
+                if not s.window.panes and (name, k) not in keep  # type: ignore[union-attr]
+            ]
             for key in idle:
                 del groups[key]
             forgotten += len(idle)
+        self._compact_keys()
         return forgotten
+
+    def _evict_rows(self, name: str, keep: set[tuple[str, str]]) -> int:
+        groups = self._table_groups[name]
+        kids, rows = groups.live()
+        idle = ~groups.table.n[rows].any(axis=1)
+        names = groups.group_keys.names
+        gone = [kid for kid in kids[idle].tolist() if (name, names[kid]) not in keep]
+        if gone:
+            groups.forget(gone)
+        return len(gone)
+
+    def _compact_keys(self) -> None:
+        """Renumber the group keys once most of those seen are no longer in any table (the
+        others only live for the batch)."""
+        for by_key, keys in self._keys.items():
+            users = [g for g in self._table_groups.values() if g.compiled.by_key == by_key]
+            live = np.zeros(len(keys.names), np.bool_)
+            for groups in users:
+                row_of = groups.row_of[: len(keys.names)]
+                live[: len(row_of)] |= row_of >= 0
+            kept = np.flatnonzero(live)
+            if len(keys.names) <= 2 * len(kept) + 1024:
+                continue
+            renumber = np.full(len(keys.names), -1, np.int64)
+            renumber[kept] = np.arange(len(kept))
+            names = [keys.names[k] for k in kept.tolist()]
+            keys.names = names
+            keys.ids = {key: i for i, key in enumerate(names)}
+            for groups in users:
+                old = np.flatnonzero(groups.row_of >= 0)
+                fresh = np.full(len(names), -1, np.int64)
+                fresh[renumber[old]] = groups.row_of[old]
+                groups.row_of = fresh
 
     @staticmethod
     def _file(series: Series) -> None:
-        closed = series.window.closed
+        window = series.window
+        assert isinstance(window, Window)
+        closed = window.closed
         if closed and series.baseline is not None:
             for end_us, value in closed:
                 series.baseline.add(end_us, value)
             closed.clear()
 
-    def groups(self, metric: str) -> dict[str, Series]:
+    def groups(self, metric: str) -> Mapping[str, Series]:
         """Every group of `metric` seen so far, by group key."""
         return self.series[metric]
 
@@ -244,6 +554,9 @@ class KpiEngine:
         out: list[dict[str, Any]] = []
         for name, groups in self.series.items():
             compiled = self.metrics[name]
+            if isinstance(groups, TableGroups):
+                out += self._table_snapshot(groups)
+                continue
             for key, series in groups.items():
                 out.append(
                     {
@@ -257,3 +570,34 @@ class KpiEngine:
                     }
                 )
         return out
+
+    @staticmethod
+    def _table_snapshot(groups: TableGroups) -> list[dict[str, Any]]:
+        compiled = groups.compiled
+        kids, rows = groups.live()
+        table = groups.table
+        values: list[float | None]
+        if compiled.kind in ADDITIVE:
+            n, a, b = table.now_n[rows], table.now_a[rows], table.now_b[rows]
+            values = [
+                table_statistic(compiled.kind, *total).get()
+                for total in zip(n.tolist(), a.tolist(), b.tolist(), strict=True)
+            ]
+        else:
+            values = [groups.window(row).get() for row in rows.tolist()]
+        heads = (table.max_ts[rows] // compiled.slide_us).tolist()
+        names = groups.group_keys.names
+        return [
+            {
+                "metric": compiled.name,
+                "kind": compiled.kind,
+                "group": names[kid],
+                "labels": groups.labels(row),
+                "value": value,
+                "window_start_us": (head + 1) * compiled.slide_us - compiled.size_us,
+                "window_end_us": (head + 1) * compiled.slide_us,
+            }
+            for kid, row, value, head in zip(
+                kids.tolist(), rows.tolist(), values, heads, strict=True
+            )
+        ]

@@ -332,6 +332,15 @@ class CompiledMetric:
             return None
         return key
 
+    def attribute_value(self) -> str | None:
+        """For a distinct count of a top-level field (`anonymous_id`, `user_id`, ...) with
+        no other filter, that field: the engine reads it straight from the event. None for
+        every other metric."""
+        path = (self.metric.value or "").strip()
+        if self.kind != "distinct" or self.filter.checks or path not in _TOP_LEVEL:
+            return None
+        return path
+
     def _checked_value(self, event: Event, checks: list[tuple[Accessor, Any]]) -> Any:
         for read, allowed in checks:
             found = read(event)

@@ -9,6 +9,7 @@ from typing import Protocol
 import msgspec
 
 from vigie.events import Event, Rejection
+from vigie.events.event import ShapeT
 
 
 class AppendResult(msgspec.Struct, kw_only=True):
@@ -87,6 +88,14 @@ class EventLog(Protocol):
     ) -> AppendResult: ...
 
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]: ...
+
+    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
+        """As `read`, each event decoded as `shape`: a Struct with some of `Event`'s fields.
+
+        Fields `shape` does not declare are skipped while decoding, which is faster for
+        processors that use a few fields of every event.
+        """
+        ...
 
     def last_offset(self) -> int: ...
 

@@ -27,7 +27,7 @@ from nats.js import api
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from vigie.events import Event
-from vigie.events.event import decode_event, encode_event
+from vigie.events.event import ShapeT, decode_event, encode_event
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.log.sql import SqlEventLog
 
@@ -229,15 +229,19 @@ class NatsEventLog(AppendsOne):
 
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
         """Events with offset >= `from_offset`, in stream order, at most `limit`."""
+        return self.read_as(Event, from_offset, limit)
+
+    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
+        """As `read`, each event decoded as `shape` (a Struct with some of `Event`'s fields)."""
         state = self._state()
         first = max(from_offset, int(state.first_seq or 1), 1)
         last = int(state.last_seq or 0)
         wanted = min(limit, last - first + 1)
         if wanted <= 0:
             return []
-        return self._call(self._fetch(first, wanted))
+        return self._call(self._fetch(first, wanted, shape))
 
-    async def _fetch(self, start: int, wanted: int) -> list[Event]:
+    async def _fetch(self, start: int, wanted: int, shape: type[ShapeT]) -> list[ShapeT]:
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
@@ -247,12 +251,12 @@ class NatsEventLog(AppendsOne):
         sub = await self._js.pull_subscribe(
             f"{self.options.subject_prefix}.>", stream=self.options.stream, config=config
         )
-        events: list[Event] = []
+        events: list[ShapeT] = []
         try:
             while len(events) < wanted:
                 batch = await sub.fetch(wanted - len(events), timeout=5)
                 for msg in batch:
-                    event = decode_event(msg.data)
+                    event = decode_event(msg.data, shape)
                     event.offset = msg.metadata.sequence.stream
                     events.append(event)
         finally:
@@ -295,7 +299,7 @@ class NatsEventLog(AppendsOne):
         scanned = 0
         while end >= first and len(found) < limit and scanned < RECENT_SCAN_LIMIT:
             start = max(first, end - _READ_CHUNK + 1)
-            chunk = self._call(self._fetch(start, end - start + 1))
+            chunk = self._call(self._fetch(start, end - start + 1, Event))
             scanned += len(chunk)
             for item in reversed(chunk):
                 if all(getattr(item, key) == value for key, value in filters.items()):

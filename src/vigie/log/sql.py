@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigie.events import Event
-from vigie.events.event import decode_event, decode_events, encode_event
+from vigie.events.event import ShapeT, decode_event, decode_events, encode_event
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.store import schema
 
@@ -162,14 +162,23 @@ class SqlEventLog(AppendsOne):
 
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
         """Events with offset >= `from_offset`, in log order, at most `limit`."""
-        # The hot path of every processor: plain SQL on the driver's cursor, and the bodies
-        # decoded in one go, with no per-row work through SQLAlchemy's result objects.
+        return self.read_as(Event, from_offset, limit)
+
+    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
+        """As `read`, each event decoded as `shape` (a Struct with some of `Event`'s fields)."""
+        # The hot path of every processor: plain SQL on the driver's own cursor (rows are the
+        # driver's tuples, no SQLAlchemy result objects), and the bodies decoded in one go.
         with self._reader() as conn:
-            rows = conn.exec_driver_sql(self._read_sql, (from_offset, limit)).fetchall()
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(self._read_sql, (from_offset, limit))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
         if not rows:
             return []
         offsets, bodies = zip(*rows, strict=True)
-        events = decode_events(bodies)
+        events = decode_events(bodies, shape)
         for event, offset in zip(events, offsets, strict=True):
             event.offset = offset
         return events

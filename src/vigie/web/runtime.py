@@ -15,6 +15,7 @@ from vigie.crm.processor import CrmProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
+from vigie.log.columnar import ColumnarCopy
 from vigie.log.eventlog import AppendResult
 from vigie.log.sql import to_us
 from vigie.metrics import Metrics
@@ -35,6 +36,7 @@ from vigie.web.trends import Trends
 
 logger = logging.getLogger(__name__)
 RUNNER_BATCH = 1000
+COLUMNS_SECONDS = 10.0
 
 
 class Runtime:
@@ -85,6 +87,10 @@ class Runtime:
         self.live = LiveHub(self.sql_log, self.clock)
         self.runner.add(CrmProcessor(self.engine, settings.config.crm))
         self.committer = GroupCommitter(self.log, on_commit=self._committed)
+        # The log's columnar copy, for from-scratch recomputations (SQL log only).
+        self.columns = (
+            None if settings.log_url else ColumnarCopy.for_store(self.engine, settings.columns_dir)
+        )
         self.ingestor = Ingestor(
             config=settings.config, committer=self.committer, metrics=self.metrics, clock=self.clock
         )
@@ -111,6 +117,7 @@ class Runtime:
         self._runner_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
+        self._columns_task: asyncio.Task[None] | None = None
 
     def _committed(self, results: Sequence[AppendResult]) -> None:
         if any(r.accepted for r in results):
@@ -133,6 +140,10 @@ class Runtime:
         self._runner_task = asyncio.create_task(self.runner.run_forever(), name="vigie-processors")
         self._tick_task = asyncio.create_task(self._tick(), name="vigie-rules-tick")
         self._timer_task = asyncio.create_task(self._timer(), name="vigie-timer")
+        if self.columns is not None:
+            self._columns_task = asyncio.create_task(
+                self._copy_columns(self.columns), name="vigie-columns"
+            )
 
     async def _tick(self) -> None:
         """Let the rules see time pass, and sample the KPIs' trends once per trend bucket.
@@ -169,6 +180,15 @@ class Runtime:
                     logger.exception("%s failed; will retry", what)
             await asyncio.sleep(self.tick_seconds)
 
+    async def _copy_columns(self, columns: ColumnarCopy) -> None:
+        """Write the log's columnar segments as the log grows."""
+        while True:
+            try:
+                await asyncio.to_thread(columns.catch_up)
+            except Exception:
+                logger.exception("writing the log's columnar copy failed; will retry")
+            await asyncio.sleep(COLUMNS_SECONDS)
+
     def sample_kpis(self) -> None:
         """Record the KPIs' current values for the dashboard's sparklines."""
         self.trends.record(to_us(self.clock.now()), self.alerting.snapshot())
@@ -181,7 +201,7 @@ class Runtime:
     async def stop(self) -> None:
         """Drain the writer and stop the processors."""
         await self.live.stop()
-        for task in (self._tick_task, self._timer_task, self._runner_task):
+        for task in (self._tick_task, self._timer_task, self._columns_task, self._runner_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,110 @@
+"""A batch of events as columns for the KPI engine, read once and shared by its metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vigie.events import Event
+from vigie.kpi.metrics import number
+from vigie.kpi.panes import NONE, Bools, Floats, Ints
+
+
+class GroupKeys:
+    """The group keys of one `by` seen so far, numbered in order of first appearance."""
+
+    __slots__ = ("ids", "names")
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def id(self, key: str) -> int:
+        """The number of `key`, given one if it is new."""
+        found = self.ids.get(key)
+        if found is None:
+            found = self.ids[key] = len(self.names)
+            self.names.append(key)
+        return found
+
+
+class Batch:
+    """One batch's columns, read from its events at most once and shared by the metrics."""
+
+    def __init__(self, events: list[Event], codes: Ints, stamps: Ints):
+        self.events = events
+        self.codes = codes
+        self.stamps = stamps
+        self.kids: dict[tuple[str, ...], Ints] = {}
+        self._values: dict[str, tuple[Floats, Bools | None]] = {}
+        self._properties: list[dict[str, Any]] | None = None
+        self._objects: Any = None
+        self._stamp_list: list[int] | None = None
+        self._before: Ints | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """The events' names."""
+        return [e.event or e.name or "" for e in self.events]
+
+    @property
+    def properties(self) -> list[dict[str, Any]]:
+        """The events' properties."""
+        if self._properties is None:
+            self._properties = properties_of(self.events)
+        return self._properties
+
+    @property
+    def objects(self) -> Any:
+        """The events as a numpy object array."""
+        if self._objects is None:
+            self._objects = np.fromiter(self.events, object, len(self.events))
+        return self._objects
+
+    @property
+    def stamp_list(self) -> list[int]:
+        if self._stamp_list is None:
+            self._stamp_list = self.stamps.tolist()
+        return self._stamp_list
+
+    @property
+    def before(self) -> Ints:
+        """Per event, the newest event time of the events before it in the batch."""
+        if self._before is None:
+            before = np.empty_like(self.stamps)
+            before[0] = NONE
+            np.maximum.accumulate(self.stamps[:-1], out=before[1:])
+            self._before = before
+        return self._before
+
+    def values(self, key: str) -> tuple[Floats, Bools | None]:
+        """`properties.<key>` of every event as a number (NaN where absent), and where it is
+        present (None when it is present everywhere)."""
+        found = self._values.get(key)
+        if found is None:
+            xs = [
+                x if type(x) is float else number(x) for x in (p.get(key) for p in self.properties)
+            ]
+            present = np.array([x is not None for x in xs]) if None in xs else None
+            found = self._values[key] = (np.array(xs, np.float64), present)
+        return found
+
+
+def properties_of(events: list[Event]) -> list[dict[str, Any]]:
+    """The properties of each event."""
+    return [e.properties for e in events]
+
+
+class Cohort:
+    """Table metrics fed together (one table, one `by`): per member and event name code,
+    whether it takes the event and, for contributions fixed by the name, the totals (a, b);
+    per property read, which members take their value from it."""
+
+    def __init__(self, names: list[str], codes: int) -> None:
+        self.names = names
+        self.takes: Bools = np.zeros((len(names), codes), np.bool_)
+        self.a: Floats = np.zeros((len(names), codes))
+        self.b: Floats = np.zeros((len(names), codes))
+        self.properties: dict[str, Bools] = {}
+        self.kept = False

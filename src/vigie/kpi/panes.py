@@ -1,0 +1,523 @@
+"""The windows of many series at once, as numpy columns.
+
+A `PaneTable` holds one row per series: the newest event time seen, how many events came
+too late, the latest events counted, and a ring of panes (one per slide, `ring` of them,
+pane number modulo `ring`) with per pane the number of events and the two totals they add
+(`a`: the value, or a ratio's numerator; `b`: a ratio's denominator) — all a count, sum,
+average or ratio needs. A distinct count or a percentile also keeps each pane's values in
+a list. A batch of events for any number of series is judged late, routed to panes and
+added with a few numpy calls, and a window's value is computed from its panes when read
+(`TableWindow`). Every series behaves as its own `Window` fed one event at a time:
+lateness is judged per series with the newest time seen before each event, and a pane
+lives as long as `Window` keeps it (`ring` is the window's `history`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from itertools import compress
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vigie.kpi.stats import Count, DistinctCount, Mean, Quantile, Ratio, Statistic, Sum
+
+if TYPE_CHECKING:
+    from vigie.events import Event
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+# No event time yet: far below any datetime, and still safe to subtract a lateness from.
+NONE = -(1 << 62)
+RECENT = 5
+# Events a table may keep alive through the batches its series' last events point into:
+# this many, or this many per series if more; past that, the oldest batches are let go.
+PINNED = 65_536
+PINNED_PER_SERIES = 2 * RECENT
+ADDITIVE = frozenset({"count", "sum", "average", "ratio"})
+KEPT = frozenset({"distinct", "percentile"})
+
+
+class PaneTable:
+    """Rows of series sharing one ring size, slide and lateness; rows are taken with
+    `allocate`, given back with `release`."""
+
+    def __init__(
+        self, ring: int, *, size: int, slide_us: int, lateness_us: int, capacity: int = 64
+    ) -> None:
+        self.ring = ring
+        self.size = size  # panes per window
+        self.slide_us = slide_us
+        self.lateness_us = lateness_us
+        self.used = 0
+        self.free: list[int] = []
+        self.max_ts: Ints = np.full(capacity, NONE, np.int64)
+        self.late: Ints = np.zeros(capacity, np.int64)
+        self.seen: Ints = np.zeros(capacity, np.int64)
+        self.n: Ints = np.zeros((capacity, ring), np.int64)
+        self.a: Floats = np.zeros((capacity, ring), np.float64)
+        self.b: Floats = np.zeros((capacity, ring), np.float64)
+        # The current window's totals, kept as events come and recomputed from the panes
+        # when the window moves, so that reading a value is reading three numbers.
+        self.now_n: Ints = np.zeros(capacity, np.int64)
+        self.now_a: Floats = np.zeros(capacity, np.float64)
+        self.now_b: Floats = np.zeros(capacity, np.float64)
+        # Rows whose panes changed since their kept values' statistic was last built.
+        self.changed: Bools = np.ones(capacity, np.bool_)
+        self.built: dict[int, Any] = {}
+        # A series' last events: each slot holds the event itself (`recent_at` -1), or the
+        # batch it came in (an object array of events, pinned below) and its position there,
+        # so that remembering an event costs no touch of the event object.
+        self.recent: npt.NDArray[np.object_] = np.empty((capacity, RECENT), object)
+        self.recent_at: Ints = np.full((capacity, RECENT), -1, np.int64)
+        self.recent_batch: Ints = np.full((capacity, RECENT), -1, np.int64)
+        self.pinned: deque[tuple[int, npt.NDArray[np.object_]]] = deque()
+        self.pinned_events = 0
+        self.batches = 0
+        self.first: npt.NDArray[np.object_] = np.empty(capacity, object)  # a row's first event
+        self.born: Ints = np.zeros(capacity, np.int64)  # rows in order of allocation
+        self.births = 0
+        # Per row of a distinct count or a percentile, the values counted in its retained
+        # panes, each after its pane number: [pane, value, pane, value, ...] (one flat list
+        # per row keeps the garbage collector's work to one object per row).
+        self.values: dict[int, list[Any]] = {}
+
+    def allocate(self, first: Event | None = None) -> int:
+        """A fresh row for a series whose first event (the one its labels come from) is
+        `first`."""
+        if self.free:
+            row = self.free.pop()
+        else:
+            row = self.used
+            self.used += 1
+            if row == len(self.max_ts):
+                self._grow(2 * row)
+        self.first[row] = first
+        self.born[row] = self.births
+        self.births += 1
+        return row
+
+    def release(self, rows: Sequence[int]) -> None:
+        """Forget the series in `rows`; the rows are reused by later `allocate` calls."""
+        index = np.asarray(rows, np.intp)
+        self.max_ts[index] = NONE
+        self.late[index] = 0
+        self.seen[index] = 0
+        self.n[index] = 0
+        self.a[index] = 0.0
+        self.b[index] = 0.0
+        self.now_n[index] = 0
+        self.now_a[index] = 0.0
+        self.now_b[index] = 0.0
+        self.changed[index] = True
+        self.recent[index] = None
+        self.recent_at[index] = -1
+        self.recent_batch[index] = -1
+        self.first[index] = None
+        for row in rows:
+            self.values.pop(row, None)
+            self.built.pop(row, None)
+        self.free.extend(rows)
+
+    def _grow(self, capacity: int) -> None:
+        def grown(array: Any, fill: Any) -> Any:
+            shape = (capacity, *array.shape[1:])
+            if fill is None:
+                out = np.empty(shape, object)
+            elif fill == 0:
+                out = np.zeros(shape, array.dtype)  # fresh zero pages: no writing
+            else:
+                out = np.full(shape, fill, array.dtype)
+            out[: len(array)] = array
+            return out
+
+        self.max_ts = grown(self.max_ts, NONE)
+        self.late = grown(self.late, 0)
+        self.seen = grown(self.seen, 0)
+        self.n = grown(self.n, 0)
+        self.a = grown(self.a, 0.0)
+        self.b = grown(self.b, 0.0)
+        self.now_n = grown(self.now_n, 0)
+        self.now_a = grown(self.now_a, 0.0)
+        self.now_b = grown(self.now_b, 0.0)
+        changed = np.ones(capacity, np.bool_)
+        changed[: len(self.changed)] = self.changed
+        self.changed = changed
+        self.recent = grown(self.recent, None)
+        self.recent_at = grown(self.recent_at, -1)
+        self.recent_batch = grown(self.recent_batch, -1)
+        self.first = grown(self.first, None)
+        self.born = grown(self.born, 0)
+
+    def feed(
+        self,
+        rows: Ints,
+        ts: Ints,
+        a: Floats,
+        b: Floats,
+        *,
+        before: Ints,
+        positions: Ints,
+        events: npt.NDArray[np.object_],
+        values: list[Any] | None = None,
+    ) -> Bools:
+        """Count entries (series `rows`, event time `ts`, totals `a` and `b`, and for rows
+        that keep them, `values`); returns which were too late (not counted).
+
+        Entries of one series are in arrival order. `before[i]` is an upper bound of the
+        event times the batch brought before entry i (any series), which settles most
+        batches without sorting; `positions` are the entries' events in `events`.
+        """
+        slide, ring = self.slide_us, self.ring
+        prev = self.max_ts[rows]
+        late: Bools | None = None
+        if not bool((ts >= np.maximum(prev, before) - self.lateness_us).all()):
+            late = _late(rows, ts, prev, self.lateness_us)
+        np.maximum.at(self.max_ts, rows, ts)  # a late event is older than its series' newest
+        heads = self.max_ts[rows] // slide
+        moved = heads > prev // slide  # NONE // slide is far below any head
+        moved &= prev != NONE
+        if moved.any():
+            at = np.flatnonzero(moved)
+            moved_rows, first = np.unique(rows[at], return_index=True)
+            at = at[first]
+            self._clear(moved_rows, prev[at] // slide, heads[at])
+        panes = ts // slide
+        # An event counted into a pane that its series' newest time already moved out of
+        # history is gone, as in `Window` (which deletes that pane when it moves).
+        counted = panes > heads - ring
+        if late is None:
+            self._remember(rows, positions, events)
+        else:
+            np.add.at(self.late, rows[late], 1)
+            self._remember(rows[~late], positions[~late], events)
+            counted &= ~late
+        if not counted.all():
+            rows, panes, heads = rows[counted], panes[counted], heads[counted]
+            a, b = a[counted], b[counted]
+            if values is not None:
+                values = list(compress(values, counted.tolist()))
+        flat = rows * ring + panes % ring
+        np.add.at(self.n.reshape(-1), flat, 1)
+        now = panes > heads - self.size
+        now_rows, now_a, now_b = (rows, a, b) if now.all() else (rows[now], a[now], b[now])
+        np.add.at(self.now_n, now_rows, 1)
+        if a.any():
+            np.add.at(self.a.reshape(-1), flat, a)
+            np.add.at(self.now_a, now_rows, now_a)
+        if b.any():
+            np.add.at(self.b.reshape(-1), flat, b)
+            np.add.at(self.now_b, now_rows, now_b)
+        if values is not None:
+            self.changed[rows] = True
+            self._keep(rows, panes, values)
+        return np.zeros(len(ts), np.bool_) if late is None else late
+
+    def _keep(self, rows: Ints, panes: Ints, values: list[Any]) -> None:
+        """Add `values` to their panes' value lists."""
+        kept = self.values
+        values_of = kept.get
+        for row, pane, x in zip(rows.tolist(), panes.tolist(), values, strict=True):
+            of_row = values_of(row)
+            if of_row is None:
+                kept[row] = [pane, x]
+            else:
+                of_row += pane, x
+
+    def _remember(self, rows: Ints, positions: Ints, events: npt.NDArray[np.object_]) -> None:
+        """Keep each series' last `RECENT` counted events (in arrival order, ring by count)."""
+        if not len(rows):
+            return
+        counts = np.bincount(rows, minlength=self.used)
+        per_row = counts[rows]
+        rank = np.zeros(len(rows), np.int64)
+        several = np.flatnonzero(per_row > 1)
+        if len(several):
+            # Rank among the entries of the same row: only rows with more than one need it.
+            order = several[np.argsort(rows[several], kind="stable")]
+            ordered = rows[order]
+            first = np.ones(len(order), np.bool_)
+            first[1:] = ordered[1:] != ordered[:-1]
+            starts = np.flatnonzero(first)
+            rank[order] = np.arange(len(order)) - starts[np.cumsum(first) - 1]
+        slots = (self.seen[rows] + rank) % RECENT
+        keep = per_row - rank <= RECENT
+        if not keep.all():
+            rows, slots, positions = rows[keep], slots[keep], positions[keep]
+        self.seen[: len(counts)] += counts
+        if not self.pinned or self.pinned[-1][1] is not events:
+            self.batches += 1
+            self.pinned.append((self.batches, events))
+            self.pinned_events += len(events)
+        batch = np.empty((), object)
+        batch[()] = events
+        self.recent[rows, slots] = batch
+        self.recent_at[rows, slots] = positions
+        self.recent_batch[rows, slots] = self.batches
+        limit = max(PINNED, PINNED_PER_SERIES * (self.used - len(self.free)))
+        if self.pinned_events > limit:
+            self._unpin(limit // 2)
+
+    def _unpin(self, keep: int) -> None:
+        """Let go of the oldest pinned batches until at most `keep` events are pinned: the
+        slots still pointing into them take the event itself."""
+        newest = 0
+        while self.pinned_events > keep and len(self.pinned) > 1:
+            newest, events = self.pinned.popleft()
+            self.pinned_events -= len(events)
+        if not newest:
+            return
+        slots = (self.recent_batch[: self.used] >= 0) & (self.recent_batch[: self.used] <= newest)
+        if slots.any():
+            at = self.recent_at[: self.used][slots]
+            held = self.recent[: self.used][slots]
+            self.recent[: self.used][slots] = np.fromiter(
+                (batch[i] for batch, i in zip(held.tolist(), at.tolist(), strict=True)),
+                object,
+                len(at),
+            )
+            self.recent_at[: self.used][slots] = -1
+            self.recent_batch[: self.used][slots] = -1
+
+    def _clear(self, rows: Ints, old_head: Ints, new_head: Ints) -> None:
+        """Empty the ring slots of the panes a series' head just entered (old_head, new_head]."""
+        ring = self.ring
+        steps = np.minimum(new_head - old_head, ring)
+        k = np.arange(ring)
+        mask = k < steps[:, None]
+        slots = (old_head[:, None] + 1 + k) % ring
+        at_rows = np.broadcast_to(rows[:, None], mask.shape)[mask]
+        at_slots = slots[mask]
+        self.n[at_rows, at_slots] = 0
+        self.a[at_rows, at_slots] = 0.0
+        self.b[at_rows, at_slots] = 0.0
+        self.changed[rows] = True
+        # The current window moved: its totals are those of the panes it now spans (the
+        # batch being counted adds its own events after this).
+        at = rows[:, None]
+        slots = (new_head[:, None] - np.arange(self.size)) % ring
+        self.now_n[rows] = self.n[at, slots].sum(axis=1)
+        self.now_a[rows] = self.a[at, slots].sum(axis=1)
+        self.now_b[rows] = self.b[at, slots].sum(axis=1)
+        if self.values:
+            kept = self.values
+            for row, head in zip(rows.tolist(), new_head.tolist(), strict=True):
+                of_row = kept.get(row)
+                if of_row and min(of_row[::2]) <= head - ring:
+                    oldest = head - ring
+                    kept[row] = [
+                        y
+                        for p, x in zip(of_row[::2], of_row[1::2], strict=True)
+                        if p > oldest
+                        for y in (p, x)
+                    ]
+
+    def advance(self, now_us: int) -> None:
+        """Let event time reach `now_us` in every series that has seen an event."""
+        max_ts = self.max_ts[: self.used]
+        rows = np.flatnonzero((max_ts != NONE) & (max_ts < now_us))
+        if not len(rows):
+            return
+        slide = self.slide_us
+        old = self.max_ts[rows] // slide
+        self.max_ts[rows] = now_us
+        new = np.full(len(rows), now_us // slide, np.int64)
+        moved = new > old
+        if moved.any():
+            self._clear(rows[moved], old[moved], new[moved])
+
+    def row_totals(self, row: int, back: int) -> tuple[int, float, float]:
+        """(events, a, b) of one row over the window `back` windows before its current one
+        (panes older than the ring count as empty)."""
+        max_ts = int(self.max_ts[row])
+        if max_ts == NONE:
+            return 0, 0.0, 0.0
+        head = max_ts // self.slide_us
+        last = head - back * self.size
+        oldest = max(last - self.size, head - self.ring)
+        slots = [p % self.ring for p in range(oldest + 1, last + 1)]
+        n, a, b = self.n[row].tolist(), self.a[row].tolist(), self.b[row].tolist()
+        return sum(n[s] for s in slots), sum(a[s] for s in slots), sum(b[s] for s in slots)
+
+    def totals(self, rows: Ints, size: int, back: int = 0) -> tuple[Ints, Floats, Floats]:
+        """(events, a, b) summed over the window `back` windows before each row's current
+        one; `size` panes per window. Panes older than the ring count as empty."""
+        if not len(rows):
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        head = self.max_ts[rows] // self.slide_us
+        last = head - back * size
+        k = np.arange(size)
+        panes = last[:, None] - k
+        valid = (panes > head[:, None] - self.ring) & (self.max_ts[rows] != NONE)[:, None]
+        slots = panes % self.ring
+        at = rows[:, None]
+        n = np.where(valid, self.n[at, slots], 0).sum(axis=1)
+        a = np.where(valid, self.a[at, slots], 0.0).sum(axis=1)
+        b = np.where(valid, self.b[at, slots], 0.0).sum(axis=1)
+        return n, a, b
+
+
+def statistic(kind: str, n: int, a: float, b: float) -> Count | Sum | Mean | Ratio:
+    """The statistic of `kind` holding these totals, as a `Window`'s `current` would."""
+    if kind == "count":
+        count = Count()
+        count.n = n
+        return count
+    if kind == "ratio":
+        ratio = Ratio()
+        ratio.num, ratio.den = a, b
+        return ratio
+    stat = Sum() if kind == "sum" else Mean()
+    stat.n, stat.total = n, (a if n else 0.0)
+    return stat
+
+
+def _late(rows: Ints, ts: Ints, prev: Ints, lateness: int) -> Bools:
+    """Exactly which entries are late: older than their series' newest time before them
+    (from earlier batches, `prev`, or earlier in this one) minus the allowed lateness."""
+    order = np.argsort(rows, kind="stable")
+    r = rows[order]
+    t = ts[order]
+    first = np.ones(len(r), np.bool_)
+    first[1:] = r[1:] != r[:-1]
+    segment = np.cumsum(first) - 1
+    # A running maximum per series: ranks offset by series, so one accumulate never
+    # carries a maximum from one series into the next.
+    values, rank = np.unique(t, return_inverse=True)
+    width = len(values)
+    running = values[np.maximum.accumulate(segment * width + rank) - segment * width]
+    newest = np.empty_like(running)
+    newest[1:] = running[:-1]
+    newest[first] = NONE
+    late_sorted: Bools = t < np.maximum(prev[order], newest) - lateness
+    late: Bools = np.empty_like(late_sorted)
+    late[order] = late_sorted
+    return late
+
+
+class TableWindow:
+    """One series' window in a `PaneTable`, read like a `Window` (`get`, `previous`,
+    `start_us`, `end_us`, `current`, `late`). `empty` makes the statistic of a metric whose
+    panes keep their values (distinct counts, percentiles); None for the others."""
+
+    __slots__ = ("empty", "kind", "n", "row", "size_us", "slide_us", "table")
+
+    def __init__(
+        self,
+        table: PaneTable,
+        row: int,
+        *,
+        kind: str,
+        size_us: int,
+        slide_us: int,
+        empty: Callable[[], Statistic] | None = None,
+    ) -> None:
+        self.table = table
+        self.row = row
+        self.kind = kind
+        self.size_us = size_us
+        self.slide_us = slide_us
+        self.n = size_us // slide_us
+        self.empty = empty
+
+    @property
+    def max_ts(self) -> int | None:
+        """The newest event time seen (or given to `advance`), None before the first."""
+        max_ts = int(self.table.max_ts[self.row])
+        return None if max_ts == NONE else max_ts
+
+    @property
+    def head(self) -> int | None:
+        """The pane number of the newest event time."""
+        max_ts = self.max_ts
+        return None if max_ts is None else max_ts // self.slide_us
+
+    @property
+    def late(self) -> int:
+        """How many events came too late to count."""
+        return int(self.table.late[self.row])
+
+    @property
+    def start_us(self) -> int | None:
+        """Start of the current window (inclusive), None before the first event."""
+        head = self.head
+        return None if head is None else (head - self.n + 1) * self.slide_us
+
+    @property
+    def end_us(self) -> int | None:
+        """End of the current window (exclusive), None before the first event."""
+        head = self.head
+        return None if head is None else (head + 1) * self.slide_us
+
+    def _statistic(self, back: int) -> Any:
+        table, row = self.table, self.row
+        if self.empty is None:
+            if back == 0:
+                n, a, b = int(table.now_n[row]), float(table.now_a[row]), float(table.now_b[row])
+            else:
+                n, a, b = table.row_totals(row, back)
+            return statistic(self.kind, n, a, b)
+        if back == 0 and not table.changed[row] and row in table.built:
+            return table.built[row]
+        stat = self.empty()
+        head = self.head
+        of_row = table.values.get(row)
+        if head is not None and of_row:
+            last = head - back * self.n
+            oldest = max(last - self.n, head - table.ring)
+            found = [
+                x for p, x in zip(of_row[::2], of_row[1::2], strict=True) if oldest < p <= last
+            ]
+            if isinstance(stat, Quantile):
+                stat.values = sorted(found)
+            elif isinstance(stat, DistinctCount):
+                stat.seen = dict(Counter(found))
+            else:
+                for x in found:
+                    stat.update(x)
+        if back == 0:
+            table.built[row] = stat
+            table.changed[row] = False
+        return stat
+
+    @property
+    def current(self) -> Any:
+        """The statistic over the current window (not to be changed: it may be shared)."""
+        return self._statistic(0)
+
+    def get(self) -> float | None:
+        """The statistic's value over the current window."""
+        if self.empty is None:
+            table, row = self.table, self.row
+            n = int(table.now_n[row])
+            kind = self.kind
+            if kind == "count":
+                return float(n)
+            if kind == "ratio":
+                den = float(table.now_b[row])
+                return float(table.now_a[row]) / den if den > 1e-12 else None
+            if kind == "average":
+                return float(table.now_a[row]) / n if n else None
+            return float(table.now_a[row]) if n else 0.0
+        value: float | None = self._statistic(0).get()
+        return value
+
+    def previous(self, back: int = 1) -> float | None:
+        """The value over the window `back` whole windows before the current one."""
+        value: float | None = self._statistic(back).get()
+        return value
+
+    def recent(self) -> list[Event]:
+        """The series' last counted events, oldest first."""
+        table, row = self.table, self.row
+        seen = int(table.seen[row])
+        kept = min(seen, RECENT)
+        out = []
+        for i in range(kept):
+            slot = (seen - kept + i) % RECENT
+            held, at = table.recent[row, slot], int(table.recent_at[row, slot])
+            out.append(held if at < 0 else held[at])
+        return out

@@ -1,0 +1,125 @@
+"""Pane tables: exact lateness on any batch, and group numbers renumbered after evictions."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from unittest.mock import patch
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vigie.events import Event
+from vigie.kpi import panes
+from vigie.kpi.engine import KpiEngine
+from vigie.kpi.metrics import Metric
+from vigie.kpi.panes import NONE, _late
+
+from .test_engine import START
+
+
+@settings(max_examples=300)
+@given(
+    entries=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 100)), max_size=60),
+    prev=st.lists(st.one_of(st.none(), st.integers(0, 100)), min_size=5, max_size=5),
+    lateness=st.integers(0, 30),
+)
+def test_late_matches_a_running_maximum_per_series(
+    entries: list[tuple[int, int]], prev: list[int | None], lateness: int
+) -> None:
+    """An entry is late exactly when it is older than its series' newest time so far
+    (before the batch or earlier in it) minus the lateness."""
+    newest = list(prev)
+    expected = []
+    for row, ts in entries:
+        expected.append(newest[row] is not None and ts < newest[row] - lateness)  # type: ignore[operator]
+        newest[row] = ts if newest[row] is None else max(newest[row], ts)  # type: ignore[type-var]
+    rows = np.array([r for r, _ in entries], np.int64)
+    ts = np.array([t for _, t in entries], np.int64)
+    before = np.array([NONE if p is None else p for p in prev], np.int64)[rows]
+    got = _late(rows, ts, before, lateness)
+    assert got.tolist() == expected
+
+
+def test_evicted_groups_are_renumbered_and_come_back_fresh() -> None:
+    """After thousands of groups go idle and are forgotten, old and new groups count from
+    zero again, and the groups still alive keep their values."""
+    metric = Metric(name="visits", by=["anonymous_id"], window="1m", lateness="0s")
+    engine = KpiEngine([metric])
+
+    def visit(n: int, visitor: str, second: int) -> Event:
+        at = START + timedelta(seconds=second)
+        return Event(
+            message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+            anonymous_id=visitor, timestamp=at, received_at=at,
+        )  # fmt: skip
+
+    engine.ingest([visit(n, f"v{n}", 0) for n in range(3000)])
+    engine.ingest([visit(3000 + n, "keep", 30) for n in range(3)])
+    engine.advance(engine.max_ts + 10 * 1_000_000)  # type: ignore[operator]
+    assert engine.evict_idle(set()) == 0  # still inside their window
+    engine.ingest([visit(4000 + n, f"k{n % 3}", 200) for n in range(6)])
+    engine.ingest([visit(4100 + n, f"k{n}", 201) for n in range(3)])
+    engine.ingest([visit(4200, "keep", 202)])
+    engine.advance(engine.max_ts)  # type: ignore[arg-type]
+    assert engine.evict_idle(set()) == 3000
+    assert set(engine.groups("visits")) == {"keep", "k0", "k1", "k2"}
+    engine.ingest([visit(5000 + n, f"v{n % 5}", 210) for n in range(10)])
+    engine.ingest([visit(6000, "keep", 215), visit(6001, "new", 215), visit(6002, "k2", 216)])
+    values = {key: engine.value("visits", key) for key in engine.groups("visits")}
+    assert values == {
+        "keep": 2.0, "new": 1.0, "k0": 3.0, "k1": 3.0, "k2": 4.0,
+        **{f"v{n}": 2.0 for n in range(5)},
+    }  # fmt: skip
+    assert [e.message_id for e in engine.groups("visits")["keep"].recent] == [
+        "m3000", "m3001", "m3002", "m4200", "m6000",
+    ]  # fmt: skip
+    assert [e.message_id for e in engine.groups("visits")["k2"].recent] == [
+        "m4002", "m4005", "m4102", "m6002",
+    ]  # fmt: skip
+
+
+def test_table_groups_read_like_a_dict() -> None:
+    """A table metric's groups compare, test membership and fail on unknown keys like a
+    dict of the same series."""
+    metric = Metric(name="visits", by=["anonymous_id"], window="1m")
+    engine = KpiEngine([metric])
+    assert engine.groups("visits") == {}
+    at = START
+    engine.ingest(
+        [
+            Event(
+                message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+                anonymous_id=visitor, timestamp=at, received_at=at,
+            )
+            for n, visitor in enumerate(["b", "a", "b"])
+        ]
+    )  # fmt: skip
+    groups = engine.groups("visits")
+    assert list(groups) == ["b", "a"] and len(groups) == 2
+    assert "a" in groups and "c" not in groups and 7 not in groups
+    assert groups == {"b": groups["b"], "a": groups["a"]}
+    assert groups["b"] is groups["b"] and groups["b"].labels == {"anonymous_id": "b"}
+    assert groups.get("c") is None and engine.value("visits", "c") is None
+
+
+def test_forgotten_events_are_not_kept_alive_by_their_batch() -> None:
+    """Once a table lets go of old batches, an event no series remembers any more is held by
+    nothing in the engine, even though another event of its batch is still remembered."""
+
+    def visit(n: int, visitor: str) -> Event:
+        at = START + timedelta(seconds=n)
+        return Event(
+            message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+            anonymous_id=visitor, timestamp=at, received_at=at,
+        )  # fmt: skip
+
+    with patch.multiple(panes, PINNED=10, PINNED_PER_SERIES=0):
+        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1h")])
+        first = [visit(0, "a"), visit(1, "b"), visit(2, "b")]
+        control = [visit(3, "c")]
+        engine.ingest(first)
+        engine.ingest([visit(10 + n, "b") for n in range(8)])  # 11 events pinned: let go
+        assert [e.message_id for e in engine.groups("visits")["a"].recent] == ["m0"]
+        assert sys.getrefcount(first[2]) == sys.getrefcount(control[0])

@@ -1,0 +1,81 @@
+"""What the server's runtime builds from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings
+from vigie.events import Event
+from vigie.settings import build_settings
+from vigie.store import upgrade
+from vigie.web import Runtime
+from vigie.web import runtime as runtime_module
+
+
+def test_the_log_columnar_copy_sits_next_to_the_sqlite_file(tmp_path: Path) -> None:
+    """A SQLite server keeps its columnar copy in `<file>-columns`, or where configured."""
+    runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    assert runtime.columns is not None
+    assert runtime.columns.folder == tmp_path / "vigie.db-columns"
+    runtime.engine.dispose()
+    settings = build_settings(
+        db_url=f"sqlite:///{tmp_path}/vigie.db",
+        environ={"VIGIE_COLUMNS_DIR": str(tmp_path / "copy"), "VIGIE_WRITE_KEY": "k" * 24},
+    )
+    assert settings.columns_dir == str(tmp_path / "copy")
+    runtime = Runtime(settings)
+    assert runtime.columns is not None and runtime.columns.folder == tmp_path / "copy"
+    runtime.engine.dispose()
+
+
+def test_postgresql_has_a_columnar_copy_only_when_configured(tmp_path: Path) -> None:
+    """PostgreSQL has no file to sit next to: no copy unless a folder is set."""
+    url = "postgresql://postgres@127.0.0.1:5432/unused"
+    runtime = Runtime(make_settings(url))
+    assert runtime.columns is None
+    runtime.engine.dispose()
+    settings = make_settings(url)
+    settings.columns_dir = str(tmp_path)
+    runtime = Runtime(settings)
+    assert runtime.columns is not None and runtime.columns.folder == tmp_path
+    runtime.engine.dispose()
+
+
+def test_the_server_writes_segments_as_the_log_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime's background task copies each completed range of the log to Parquet."""
+    monkeypatch.setattr(runtime_module, "COLUMNS_SECONDS", 0.01)
+    runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    upgrade(runtime.engine)
+    columns = runtime.columns
+    assert columns is not None
+    columns.segment_offsets = 5
+    at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+
+    async def scenario() -> int:
+        task = asyncio.create_task(runtime._copy_columns(columns))
+        runtime.sql_log.append(
+            [
+                Event(message_id=str(i), type="track", source="web", event="Viewed",
+                      anonymous_id="a", timestamp=at, received_at=at)
+                for i in range(12)
+            ]
+        )  # fmt: skip
+        for _ in range(1000):
+            if columns.covered() == 10:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return columns.covered()
+
+    assert asyncio.run(scenario()) == 10
+    assert [(s.first, s.last) for s in columns.segments()] == [(1, 5), (6, 10)]
+    runtime.engine.dispose()
