@@ -106,6 +106,7 @@ def serve(
     """
     from vigie.web import create_app
     from vigie.web.server import Server, uvicorn_config
+    from vigie.web.tuning import ProcessTuning
 
     settings = _settings(db, config, log)
     _announce_key(settings)
@@ -115,7 +116,7 @@ def serve(
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
     console.print(f"Vigie on http://{host}:{port}  (API docs: /docs, metrics: /metrics)")
-    Server(uvicorn_config(application, host=host, port=port)).run()
+    Server(uvicorn_config(application, host=host, port=port), tuning=ProcessTuning()).run()
 
 
 def _announce_key(settings: Settings) -> None:
@@ -774,8 +775,12 @@ def bench_kpi(
 def bench_alerts(
     seconds: Annotated[float, typer.Option(help="How long the load runs.")] = 20.0,
     rate: Annotated[int, typer.Option(help="Background events per second.")] = 10_000,
-    interval: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.1,
+    interval: Annotated[float, typer.Option(help="Seconds between probes.")] = 0.05,
     clients: Annotated[int, typer.Option(help="Load processes sharing the rate.")] = 2,
+    connections: Annotated[int, typer.Option(help="Keep-alive connections per load process.")] = 4,
+    synchronous: Annotated[
+        str, typer.Option(help="SQLite synchronous mode of the server: NORMAL or FULL.")
+    ] = "NORMAL",
     db: BenchDb = None,
     as_json: JsonFigures = False,
 ) -> None:
@@ -787,7 +792,14 @@ def bench_alerts(
     from vigie.bench.alerts import run_alerts_bench
 
     figures = run_alerts_bench(
-        seconds=seconds, rate=rate, interval=interval, clients=clients, db_url=db, console=console
+        seconds=seconds,
+        rate=rate,
+        interval=interval,
+        clients=clients,
+        connections=connections,
+        synchronous=synchronous.upper(),
+        db_url=db,
+        console=console,
     )
     if as_json:
         print(json.dumps(figures))

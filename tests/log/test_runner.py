@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -89,6 +91,24 @@ def test_a_processor_declaring_its_fields_gets_events_in_that_shape(engine: sa.E
     ProcessorRunner(log, [picky, plain], batch_size=5).run_once()
     assert picky.shapes == {_Offsets}
     assert picky.offsets == plain.offsets == list(range(1, 8))
+
+
+def test_shared_reads_keep_each_processor_s_shape(engine: sa.Engine) -> None:
+    """Processors sharing reads still get their own shape, whichever read first."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 7))
+    plain, picky, other = Recorder("plain"), Picky("picky"), Recorder("other")
+    seen: list[set[type]] = []
+
+    class Typed(Recorder):
+        def process(self, events: Sequence[Event]) -> None:
+            seen.append({type(e) for e in events})
+            super().process(events)
+
+    typed = Typed("typed")
+    ProcessorRunner(log, [plain, picky, typed, other], batch_size=5).run_once()
+    assert picky.shapes == {_Offsets} and seen and all(s == {Event} for s in seen)
+    assert plain.offsets == picky.offsets == typed.offsets == other.offsets == list(range(1, 8))
 
 
 def test_processors_receive_batches_in_log_order(engine: sa.Engine) -> None:
@@ -182,3 +202,138 @@ def test_the_garbage_collector_is_back_after_each_batch_even_on_failure(engine: 
     ProcessorRunner(log, [Failing(), Recorder("ok")]).run_once()
     assert seen == [False]
     assert gc.isenabled()
+
+
+class Reverser(Recorder):
+    """A processor that reorders the list it is handed (which it is free to do)."""
+
+    def process(self, events: Sequence[Event]) -> None:
+        assert isinstance(events, list)
+        events.reverse()
+        self.batches.append(sorted(e.offset or 0 for e in events))
+
+
+def test_processors_sharing_reads_each_get_every_event_in_order(engine: sa.Engine) -> None:
+    """Processors that keep up, one that lags and one that reorders its list each get every
+    event once, in log order, exactly as if each had read the log alone."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 12))
+    log.save_checkpoint("lagging", 5)
+    first, reverser, lagging = Recorder("first"), Reverser("reverser"), Recorder("lagging")
+    runner = ProcessorRunner(log, [first, reverser, lagging], batch_size=5)
+    runner.run_once()
+    log.append(_events(12, 20))
+    runner.run_once()
+    assert first.offsets == reverser.offsets == list(range(1, 21))
+    assert lagging.offsets == list(range(5, 21))
+    assert all(len(batch) <= 5 for r in (first, reverser, lagging) for batch in r.batches)
+
+
+class Gate(Recorder):
+    """A processor whose first batch waits until the test opens the gate."""
+
+    def __init__(self, name: str, journal: list[tuple[str, list[int]]]) -> None:
+        super().__init__(name)
+        self.journal = journal
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def process(self, events: Sequence[Event]) -> None:
+        if not self.batches:
+            self.entered.set()
+            assert self.gate.wait(30)
+        super().process(events)
+        self.journal.append((self.name, [e.offset or 0 for e in events]))
+
+
+class Journaled(Recorder):
+    """A processor that notes its batches in a journal shared with others."""
+
+    def __init__(self, name: str, journal: list[tuple[str, list[int]]]) -> None:
+        super().__init__(name)
+        self.journal = journal
+
+    def process(self, events: Sequence[Event]) -> None:
+        super().process(events)
+        self.journal.append((self.name, [e.offset or 0 for e in events]))
+
+
+def test_events_committed_while_a_later_processor_works_go_to_the_first_one_first(
+    engine: sa.Engine,
+) -> None:
+    """The first processor (the rules) is not kept waiting by a slower one after it: events
+    announced while the slow one works are handed to the first before the slow one's next batch."""
+    log = SqlEventLog(engine)
+    journal: list[tuple[str, list[int]]] = []
+    rules, slow = Journaled("rules", journal), Gate("slow", journal)
+    runner = ProcessorRunner(log, [rules, slow], batch_size=2)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runner.run_forever(poll_seconds=60))
+        await asyncio.to_thread(log.append, _events(0, 2))
+        runner.notify()
+        assert await asyncio.to_thread(slow.entered.wait, 30)
+        await asyncio.to_thread(log.append, _events(2, 4))
+        runner.notify()
+        slow.gate.set()
+        for _ in range(3000):  # generous: the machine may be busy
+            if slow.offsets == [1, 2, 3, 4]:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert journal.index(("rules", [3, 4])) < journal.index(("slow", [3, 4]))
+    assert rules.offsets == slow.offsets == [1, 2, 3, 4]
+
+
+def test_stopping_the_background_loop_saves_the_checkpoints(engine: sa.Engine) -> None:
+    """Checkpoints held back while running are saved when the loop stops, so a restart
+    resumes after the last processed event."""
+    log = SqlEventLog(engine)
+    recorder = Recorder("kpi")
+    runner = ProcessorRunner(log, [recorder], checkpoint_seconds=3600)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runner.run_forever(poll_seconds=60))
+        await asyncio.to_thread(log.append, _events(0, 3))
+        runner.notify()
+        await runner.wait_for("kpi", 3, timeout=30)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert recorder.offsets == [1, 2, 3]
+    assert log.checkpoint("kpi") == 4
+
+
+def test_the_background_loop_hands_every_processor_every_event_of_many_small_commits(
+    engine: sa.Engine,
+) -> None:
+    """Commits arriving while the loop works are all handed over, once and in order, to the
+    processors that share reads as to one that lags behind them."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 7))
+    log.save_checkpoint("lagging", 3)
+    first, second, lagging = Recorder("first"), Recorder("second"), Recorder("lagging")
+    runner = ProcessorRunner(log, [first, second, lagging], batch_size=4)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runner.run_forever(poll_seconds=60))
+        for start in range(7, 157, 3):
+            await asyncio.to_thread(log.append, _events(start, start + 3))
+            runner.notify()
+        await runner.wait_for("lagging", 157, timeout=60)
+        await runner.wait_for("second", 157, timeout=60)
+        await runner.wait_for("first", 157, timeout=60)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert first.offsets == second.offsets == list(range(1, 158))
+    assert lagging.offsets == list(range(3, 158))
+    assert log.checkpoint("first") == log.checkpoint("lagging") == 158

@@ -10,6 +10,8 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
+from vigie.web.tuning import ProcessTuning
+
 
 def uvicorn_config(
     app: FastAPI, *, host: str, port: int, log_level: str = "info"
@@ -33,9 +35,23 @@ class Server(uvicorn.Server):
     """uvicorn's server, which ends the app's live streams before waiting for connections.
 
     Without this, an open dashboard (a never-ending SSE response) would hold the shutdown.
+    With `tuning`, the process's garbage collector and thread switching are tuned for latency
+    once the app has started (for a server that owns its process: not one serving from a
+    thread of another program).
     """
 
+    def __init__(self, config: uvicorn.Config, *, tuning: ProcessTuning | None = None):
+        super().__init__(config)
+        self.tuning = tuning
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.tuning is not None and not self.should_exit:
+            self.tuning.start()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.tuning is not None:
+            self.tuning.stop()
         runtime = getattr(getattr(self.config.app, "state", None), "runtime", None)
         if runtime is not None:
             runtime.end_streams()
