@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,39 @@ import numpy as np
 from vigie.events import Event
 from vigie.kpi.metrics import number
 from vigie.kpi.panes import NONE, Bools, Floats, Ints
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+# Within this many seconds of the epoch, whole microseconds map to distinct floats of
+# seconds (a float's step stays under a microsecond), so a float names one microsecond.
+EXACT_SECONDS = float(1 << 32)
+
+
+def stamps_us(moments: list[datetime]) -> Ints:
+    """Event times (aware datetimes) as exact microseconds since the Unix epoch.
+
+    `datetime.timestamp()` is a C call that returns the exact microseconds divided by a
+    million, correctly rounded; near the epoch that float names a single microsecond, found
+    among the neighbours of `round(seconds * 1e6)` by dividing back. Times too far from the
+    epoch are computed exactly with `timedelta` arithmetic.
+    """
+    seconds = np.fromiter(map(datetime.timestamp, moments), np.float64, len(moments))
+    near = np.abs(seconds) < EXACT_SECONDS
+    guess = np.rint(np.where(near, seconds, 0.0) * 1e6).astype(np.int64)
+    us = guess.copy()
+    wrong = guess / 1e6 != seconds
+    for step in (-1, 1, -2, 2):
+        if not wrong.any():
+            break
+        at = np.flatnonzero(wrong)
+        right = (guess[at] + step) / 1e6 == seconds[at]
+        us[at[right]] = guess[at[right]] + step
+        wrong[at[right]] = False
+    if wrong.any():
+        at = np.flatnonzero(wrong)
+        us[at] = [(moments[i] - EPOCH) // MICROSECOND for i in at.tolist()]
+    return us
 
 
 class GroupKeys:

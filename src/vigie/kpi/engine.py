@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
 
 from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
-from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of
+from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
 from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, PaneTable
 from vigie.kpi.panes import statistic as table_statistic
@@ -34,6 +34,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 # Longer rings (say a day sliding by the minute) stay sparse: one `Window` per group.
 MAX_RING = 512
+_timestamp = attrgetter("timestamp")
 
 
 def to_us(moment: datetime) -> int:
@@ -162,14 +163,14 @@ class KpiEngine:
         code_of = self._codes.get
         codes = np.array([code_of(e.event or e.name or "", 0) for e in batch], np.intp)
         relevant = self._any[codes]
-        stamps = np.full(len(batch), NONE, np.int64)
         if relevant.all():
-            stamps[:] = [(event.timestamp - EPOCH) // MICROSECOND for event in batch]
+            stamps = stamps_us(list(map(_timestamp, batch)))
         else:
             at = np.flatnonzero(relevant)
             if not len(at):
                 return {}
-            stamps[at] = [(batch[i].timestamp - EPOCH) // MICROSECOND for i in at.tolist()]
+            stamps = np.full(len(batch), NONE, np.int64)
+            stamps[at] = stamps_us([batch[i].timestamp for i in at.tolist()])
         newest = int(stamps.max())
         if self.max_ts is None or newest > self.max_ts:
             self.max_ts = newest
