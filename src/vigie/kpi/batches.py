@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -11,12 +13,12 @@ from vigie.events import Event
 from vigie.kpi.metrics import number
 from vigie.kpi.panes import NONE, Bools, Floats, Ints
 
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 # Within this many seconds of the epoch, whole microseconds map to distinct floats of
 # seconds (a float's step stays under a microsecond), so a float names one microsecond.
 EXACT_SECONDS = float(1 << 32)
+_properties = attrgetter("properties")
 
 
 def stamps_us(moments: list[datetime]) -> Ints:
@@ -117,9 +119,14 @@ class Batch:
         present (None when it is present everywhere)."""
         found = self._values.get(key)
         if found is None:
-            xs = [
-                x if type(x) is float else number(x) for x in (p.get(key) for p in self.properties)
-            ]
+            try:
+                xs = list(map(dict.get, self.properties, repeat(key)))
+            except TypeError:  # properties that are not a dict
+                xs = [p.get(key) for p in self.properties]
+            if set(map(type, xs)) == {float}:
+                found = self._values[key] = (np.array(xs, np.float64), None)
+                return found
+            xs = [x if type(x) is float else number(x) for x in xs]
             present = np.array([x is not None for x in xs]) if None in xs else None
             found = self._values[key] = (np.array(xs, np.float64), present)
         return found
@@ -127,7 +134,7 @@ class Batch:
 
 def properties_of(events: list[Event]) -> list[dict[str, Any]]:
     """The properties of each event."""
-    return [e.properties for e in events]
+    return list(map(_properties, events))
 
 
 class Cohort:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -35,6 +36,7 @@ MICROSECOND = timedelta(microseconds=1)
 # Longer rings (say a day sliding by the minute) stay sparse: one `Window` per group.
 MAX_RING = 512
 _timestamp = attrgetter("timestamp")
+_event_name = attrgetter("event")
 
 
 def to_us(moment: datetime) -> int:
@@ -161,7 +163,10 @@ class KpiEngine:
         if not batch or self._any is None:
             return {}
         code_of = self._codes.get
-        codes = np.array([code_of(e.event or e.name or "", 0) for e in batch], np.intp)
+        names = list(map(_event_name, batch))
+        if None in names or "" in names:  # no `event`: the `name` (of a page or a screen)
+            names = [e.event or e.name or "" for e in batch]
+        codes = np.fromiter(map(code_of, names, repeat(0)), np.intp, len(batch))
         relevant = self._any[codes]
         if relevant.all():
             stamps = stamps_us(list(map(_timestamp, batch)))
@@ -382,8 +387,10 @@ class KpiEngine:
             ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
             get = ids.get
             try:
-                numbers = [get(p.get(grouped_by)) for p in properties or properties_of(events)]
-            except TypeError:  # an unhashable value (a list, a dict)
+                numbers = list(
+                    map(get, map(dict.get, properties or properties_of(events), repeat(grouped_by)))
+                )
+            except TypeError:  # an unhashable value (a list, a dict), or not a dict
                 numbers = [None] * len(events)
             if None in numbers:
                 for j, number_ in enumerate(numbers):
