@@ -68,13 +68,14 @@ class PaneTable:
         # Rows whose panes changed since their kept values' statistic was last built.
         self.changed: Bools = np.ones(capacity, np.bool_)
         self.built: dict[int, Any] = {}
-        # A series' last events: each slot holds the event itself (`recent_at` -1), or the
-        # batch it came in (an object array of events, pinned below) and its position there,
-        # so that remembering an event costs no touch of the event object.
+        # A series' last events: each slot holds the event itself (`recent_batch` -1), or
+        # the number of the batch it came in (an object array of events, pinned below) and
+        # its position there, so that remembering an event writes two integers.
         self.recent: npt.NDArray[np.object_] = np.empty((capacity, RECENT), object)
         self.recent_at: Ints = np.full((capacity, RECENT), -1, np.int64)
         self.recent_batch: Ints = np.full((capacity, RECENT), -1, np.int64)
         self.pinned: deque[tuple[int, npt.NDArray[np.object_]]] = deque()
+        self.held: dict[int, npt.NDArray[np.object_]] = {}  # the pinned batches by number
         self.pinned_events = 0
         self.batches = 0
         self.first: npt.NDArray[np.object_] = np.empty(capacity, object)  # a row's first event
@@ -251,12 +252,16 @@ class PaneTable:
         if not self.pinned or self.pinned[-1][1] is not events:
             self.batches += 1
             self.pinned.append((self.batches, events))
+            self.held[self.batches] = events
             self.pinned_events += len(events)
-        batch = np.empty((), object)
-        batch[()] = events
-        self.recent[rows, slots] = batch
-        self.recent_at[rows, slots] = positions
-        self.recent_batch[rows, slots] = self.batches
+        flat = rows * RECENT + slots
+        recent_batch = self.recent_batch.reshape(-1)
+        # Slots holding an event itself (its batch was let go) let it go in turn.
+        own = flat[recent_batch[flat] < 0]
+        if len(own):
+            self.recent.reshape(-1)[own] = None
+        self.recent_at.reshape(-1)[flat] = positions
+        recent_batch[flat] = self.batches
         limit = max(PINNED, PINNED_PER_SERIES * (self.used - len(self.free)))
         if self.pinned_events > limit:
             self._unpin(limit // 2)
@@ -265,17 +270,19 @@ class PaneTable:
         """Let go of the oldest pinned batches until at most `keep` events are pinned: the
         slots still pointing into them take the event itself."""
         newest = 0
+        gone: dict[int, npt.NDArray[np.object_]] = {}
         while self.pinned_events > keep and len(self.pinned) > 1:
             newest, events = self.pinned.popleft()
+            gone[newest] = self.held.pop(newest)
             self.pinned_events -= len(events)
         if not newest:
             return
         slots = (self.recent_batch[: self.used] >= 0) & (self.recent_batch[: self.used] <= newest)
         if slots.any():
             at = self.recent_at[: self.used][slots]
-            held = self.recent[: self.used][slots]
+            batches = self.recent_batch[: self.used][slots]
             self.recent[: self.used][slots] = np.fromiter(
-                (batch[i] for batch, i in zip(held.tolist(), at.tolist(), strict=True)),
+                (gone[b][i] for b, i in zip(batches.tolist(), at.tolist(), strict=True)),
                 object,
                 len(at),
             )
@@ -518,6 +525,9 @@ class TableWindow:
         out = []
         for i in range(kept):
             slot = (seen - kept + i) % RECENT
-            held, at = table.recent[row, slot], int(table.recent_at[row, slot])
-            out.append(held if at < 0 else held[at])
+            batch = int(table.recent_batch[row, slot])
+            if batch < 0:
+                out.append(table.recent[row, slot])
+            else:
+                out.append(table.held[batch][int(table.recent_at[row, slot])])
         return out
