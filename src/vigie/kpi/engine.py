@@ -351,8 +351,7 @@ class KpiEngine:
             in_order = np.argsort(first)  # groups come in order of their first event
             events = columns.events
             at = indices[fresh][first[in_order]].tolist()
-            for kid, i in zip(new_kids[in_order].tolist(), at, strict=True):
-                groups.add(kid, events[i])
+            groups.add(new_kids[in_order], [events[i] for i in at])
             rows = groups.row_of[kids]
         return rows
 

@@ -86,20 +86,22 @@ class PaneTable:
         # per row keeps the garbage collector's work to one object per row).
         self.values: dict[int, list[Any]] = {}
 
-    def allocate(self, first: Event | None = None) -> int:
-        """A fresh row for a series whose first event (the one its labels come from) is
-        `first`."""
-        if self.free:
-            row = self.free.pop()
-        else:
-            row = self.used
-            self.used += 1
-            if row == len(self.max_ts):
-                self._grow(2 * row)
-        self.first[row] = first
-        self.born[row] = self.births
-        self.births += 1
-        return row
+    def allocate(self, firsts: Sequence[Event | None]) -> Ints:
+        """Fresh rows, one per new series, for series whose first events (those their labels
+        come from) are `firsts`; rows given back are taken first, the last given first."""
+        count = len(firsts)
+        kept = len(self.free) - min(count, len(self.free))
+        reused = self.free[kept:][::-1]
+        del self.free[kept:]
+        start = self.used
+        self.used += count - len(reused)
+        if self.used > len(self.max_ts):
+            self._grow(max(2 * len(self.max_ts), self.used))
+        rows = np.array(reused + list(range(start, self.used)), np.int64)
+        self.first[rows] = np.fromiter(firsts, object, count)
+        self.born[rows] = np.arange(self.births, self.births + count)
+        self.births += count
+        return rows
 
     def release(self, rows: Sequence[int]) -> None:
         """Forget the series in `rows`; the rows are reused by later `allocate` calls."""
