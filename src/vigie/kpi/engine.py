@@ -213,7 +213,11 @@ class KpiEngine:
     def _feed_cohort(self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]) -> None:
         """Count a cohort's share of the batch: every member's events picked, valued, keyed
         and counted together, in one table feed."""
-        member, at = np.nonzero(cohort.takes[:, columns.codes])
+        # (member, event) pairs taking part, members first: one flat search is cheaper than
+        # `np.nonzero` on the 2-D mask.
+        member, at = np.divmod(
+            np.flatnonzero(cohort.takes.take(columns.codes, axis=1)), len(columns.codes)
+        )
         if not len(at):
             return
         picked = columns.codes[at]
