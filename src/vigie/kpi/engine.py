@@ -47,6 +47,9 @@ def to_us(moment: datetime) -> int:
 # One metric's share of a batch for its table: (metric, event positions, group key numbers,
 # a, b, values kept per pane or None).
 Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
+# A share of a batch for one table: (table, rows, event positions, a, b, values kept per
+# pane or None).
+Share = tuple[PaneTable, Ints, Ints, Floats, Floats, list[Any] | None]
 
 
 class KpiEngine:
@@ -182,8 +185,11 @@ class KpiEngine:
         columns = Batch(batch, codes, stamps)
         touched: dict[str, set[str]] = {}
         parts: dict[tuple[int, bool], list[Part]] = {}
+        shares: dict[tuple[int, bool], list[Share]] = {}
         for cohort in self._cohorts:
-            self._feed_cohort(cohort, columns, touched)
+            share = self._cohort_share(cohort, columns, touched)
+            if share is not None:
+                shares.setdefault((id(share[0]), share[5] is not None), []).append(share)
         for name, compiled in self.metrics.items():
             if name in self._in_cohort:
                 continue
@@ -199,8 +205,11 @@ class KpiEngine:
                 groups = self._feed(compiled, columns, indices)
                 if groups:
                     touched[name] = groups
-        for table_parts in parts.values():
-            self._feed_table(columns, table_parts, touched)
+        for (table_id, kept), table_parts in parts.items():
+            share = self._table_share(columns, table_parts, touched)
+            shares.setdefault((table_id, kept), []).append(share)
+        for table_shares in shares.values():
+            self._feed_shares(columns, table_shares)
         if len(touched) > 1:
             touched = {name: touched[name] for name in self.metrics if name in touched}
         series_of = self.series
@@ -210,16 +219,18 @@ class KpiEngine:
                     self._file(series_of[name][key])
         return touched
 
-    def _feed_cohort(self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]) -> None:
-        """Count a cohort's share of the batch: every member's events picked, valued, keyed
-        and counted together, in one table feed."""
+    def _cohort_share(
+        self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]
+    ) -> Share | None:
+        """A cohort's share of the batch: every member's events picked, valued and keyed
+        together."""
         # (member, event) pairs taking part, members first: one flat search is cheaper than
         # `np.nonzero` on the 2-D mask.
         member, at = np.divmod(
             np.flatnonzero(cohort.takes.take(columns.codes, axis=1)), len(columns.codes)
         )
         if not len(at):
-            return
+            return None
         picked = columns.codes[at]
         a, b = cohort.a[member, picked], cohort.b[member, picked]
         for prop, uses in cohort.properties.items():
@@ -230,7 +241,7 @@ class KpiEngine:
                 counts = ~reads | present[at]
                 member, at, a, b = member[counts], at[counts], a[counts], b[counts]
         if not len(at):
-            return
+            return None
         first = self.metrics[cohort.names[0]]
         kids = self._key_numbers(first, columns, at)
         bounds = np.searchsorted(member, np.arange(len(cohort.names) + 1)).tolist()
@@ -248,18 +259,7 @@ class KpiEngine:
         if cohort.kept:
             values_kept = a.tolist()
             a = b = np.zeros(len(at))
-        table = self._tables[first.name]
-        late = table.feed(
-            rows,
-            columns.stamps[at],
-            a,
-            b,
-            before=columns.before[at],
-            positions=at,
-            events=columns.objects,
-            values=values_kept,
-        )
-        self.late += int(late.sum())
+        return self._tables[first.name], rows, at, a, b, values_kept
 
     def _gather(
         self, compiled: CompiledMetric, columns: Batch, indices: Ints
@@ -312,32 +312,51 @@ class KpiEngine:
             a = b = np.zeros(len(indices))
         return indices, self._key_numbers(compiled, columns, indices), a, b, xs
 
-    def _feed_table(
+    def _table_share(
         self,
         columns: Batch,
         parts: list[Part],
         touched: dict[str, set[str]],
-    ) -> None:
-        """Count the share of the batch of metrics sharing one table, in one go."""
+    ) -> Share:
+        """The share of the batch of metrics sharing one table, put together."""
         rows = [self._table_rows(name, columns, at, kids) for name, at, kids, *_ in parts]
-        positions = np.concatenate([part[1] for part in parts])
-        table = self._tables[parts[0][0]]
         kept = parts[0][5] is not None
-        late = table.feed(
+        share = (
+            self._tables[parts[0][0]],
             np.concatenate(rows),
-            columns.stamps[positions],
+            np.concatenate([part[1] for part in parts]),
             np.concatenate([part[3] for part in parts]),
             np.concatenate([part[4] for part in parts]),
-            before=columns.before[positions],
-            positions=positions,
-            events=columns.objects,
-            values=[x for part in parts for x in part[5] or ()] if kept else None,
+            [x for part in parts for x in part[5] or ()] if kept else None,
         )
-        self.late += int(late.sum())
         for name, _, kids, *_ in parts:
             key_names = self._keys[self.metrics[name].by_key].names
             found = itemgetter(*kids.tolist())(key_names)
             touched[name] = {found} if len(kids) == 1 else set(found)
+        return share
+
+    def _feed_shares(self, columns: Batch, shares: list[Share]) -> None:
+        """Count shares of the batch for one table (all keeping values, or none), in one
+        table feed: their rows are distinct, so each series' entries stay in arrival order."""
+        table, rows, at, a, b, values = shares[0]
+        if len(shares) > 1:
+            rows = np.concatenate([share[1] for share in shares])
+            at = np.concatenate([share[2] for share in shares])
+            a = np.concatenate([share[3] for share in shares])
+            b = np.concatenate([share[4] for share in shares])
+            if values is not None:
+                values = [x for share in shares for x in share[5] or ()]
+        late = table.feed(
+            rows,
+            columns.stamps[at],
+            a,
+            b,
+            before=columns.before[at],
+            positions=at,
+            events=columns.objects,
+            values=values,
+        )
+        self.late += int(late.sum())
 
     def _table_rows(self, name: str, columns: Batch, indices: Ints, kids: Ints) -> Ints:
         """The table rows of table metric `name` for these group key numbers, adding rows
