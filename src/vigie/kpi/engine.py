@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -246,13 +246,15 @@ class KpiEngine:
         kids = self._key_numbers(first, columns, at)
         bounds = np.searchsorted(member, np.arange(len(cohort.names) + 1)).tolist()
         rows = np.empty_like(at)
-        name_of = self._keys[first.by_key].names.__getitem__
+        found = itemgetter(*kids.tolist())(self._keys[first.by_key].names)
+        if len(at) == 1:
+            found = (found,)
         for j, name in enumerate(cohort.names):
             start, end = bounds[j], bounds[j + 1]
             if start == end:
                 continue
             rows[start:end] = self._table_rows(name, columns, at[start:end], kids[start:end])
-            touched[name] = set(map(name_of, kids[start:end].tolist()))
+            touched[name] = set(found[start:end])
         values_kept = None
         if cohort.kept:
             values_kept = a.tolist()
@@ -328,8 +330,9 @@ class KpiEngine:
             [x for part in parts for x in part[5] or ()] if kept else None,
         )
         for name, _, kids, *_ in parts:
-            name_of = self._keys[self.metrics[name].by_key].names.__getitem__
-            touched[name] = set(map(name_of, kids.tolist()))
+            key_names = self._keys[self.metrics[name].by_key].names
+            found = itemgetter(*kids.tolist())(key_names)
+            touched[name] = {found} if len(kids) == 1 else set(found)
         return share
 
     def _feed_shares(self, columns: Batch, shares: list[Share]) -> None:
