@@ -249,12 +249,23 @@ class KpiEngine:
         found = itemgetter(*kids.tolist())(self._keys[first.by_key].names)
         if len(at) == 1:
             found = (found,)
+        known = len(self._keys[first.by_key].names)
         for j, name in enumerate(cohort.names):
             start, end = bounds[j], bounds[j + 1]
             if start == end:
                 continue
-            rows[start:end] = self._table_rows(name, columns, at[start:end], kids[start:end])
+            groups = self._table_groups[name]
+            if len(groups.row_of) < known:
+                groups.fit(known)
+            rows[start:end] = groups.row_of[kids[start:end]]
             touched[name] = set(found[start:end])
+        if rows.min() < 0:  # groups new to some members
+            for j, name in enumerate(cohort.names):
+                start, end = bounds[j], bounds[j + 1]
+                if start < end and rows[start:end].min() < 0:
+                    rows[start:end] = self._table_rows(
+                        name, columns, at[start:end], kids[start:end]
+                    )
         values_kept = None
         if cohort.kept:
             values_kept = a.tolist()
@@ -364,9 +375,7 @@ class KpiEngine:
         groups = self._table_groups[name]
         known = len(groups.group_keys.names)
         if len(groups.row_of) < known:
-            grown = np.full(max(known, 2 * len(groups.row_of)), -1, np.int64)
-            grown[: len(groups.row_of)] = groups.row_of
-            groups.row_of = grown
+            groups.fit(known)
         rows = groups.row_of[kids]
         fresh = rows < 0
         if fresh.any():

@@ -115,6 +115,12 @@ class TableGroups(Mapping[str, "Series"]):
         names = self.group_keys.names
         return iter([names[k] for k in self.live()[0].tolist()])
 
+    def fit(self, known: int) -> None:
+        """Make room in `row_of` for `known` group key numbers."""
+        grown = np.full(max(known, 2 * len(self.row_of)), -1, np.int64)
+        grown[: len(self.row_of)] = self.row_of
+        self.row_of = grown
+
     def add(self, kids: Ints, firsts: list[Event]) -> None:
         """Rows for the new groups numbered `kids` (in order of first appearance), whose
         first events are `firsts`."""
