@@ -185,11 +185,11 @@ class KpiEngine:
         columns = Batch(batch, codes, stamps)
         touched: dict[str, set[str]] = {}
         parts: dict[tuple[int, bool], list[Part]] = {}
-        shares: dict[tuple[int, bool], list[Share]] = {}
+        shares: dict[int, list[Share]] = {}
         for cohort in self._cohorts:
             share = self._cohort_share(cohort, columns, touched)
             if share is not None:
-                shares.setdefault((id(share[0]), share[5] is not None), []).append(share)
+                shares.setdefault(id(share[0]), []).append(share)
         for name, compiled in self.metrics.items():
             if name in self._in_cohort:
                 continue
@@ -205,9 +205,9 @@ class KpiEngine:
                 groups = self._feed(compiled, columns, indices)
                 if groups:
                     touched[name] = groups
-        for (table_id, kept), table_parts in parts.items():
+        for (table_id, _), table_parts in parts.items():
             share = self._table_share(columns, table_parts, touched)
-            shares.setdefault((table_id, kept), []).append(share)
+            shares.setdefault(table_id, []).append(share)
         for table_shares in shares.values():
             self._feed_shares(columns, table_shares)
         if len(touched) > 1:
@@ -347,16 +347,20 @@ class KpiEngine:
         return share
 
     def _feed_shares(self, columns: Batch, shares: list[Share]) -> None:
-        """Count shares of the batch for one table (all keeping values, or none), in one
-        table feed: their rows are distinct, so each series' entries stay in arrival order."""
+        """Count the shares of the batch for one table in one table feed: their rows are
+        distinct, so each series' entries stay in arrival order."""
         table, rows, at, a, b, values = shares[0]
+        keeps = None
         if len(shares) > 1:
             rows = np.concatenate([share[1] for share in shares])
             at = np.concatenate([share[2] for share in shares])
             a = np.concatenate([share[3] for share in shares])
             b = np.concatenate([share[4] for share in shares])
-            if values is not None:
-                values = [x for share in shares for x in share[5] or ()]
+            kinds = [share[5] is not None for share in shares]
+            values = [x for share in shares for x in share[5] or ()] if any(kinds) else None
+            if any(kinds) and not all(kinds):  # only some entries keep their value
+                sizes = [len(share[1]) for share in shares]
+                keeps = np.repeat(np.array(kinds), sizes)
         late = table.feed(
             rows,
             columns.stamps[at],
@@ -366,6 +370,7 @@ class KpiEngine:
             positions=at,
             events=columns.objects,
             values=values,
+            keeps=keeps,
         )
         self.late += int(late.sum())
 

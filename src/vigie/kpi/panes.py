@@ -166,9 +166,11 @@ class PaneTable:
         positions: Ints,
         events: npt.NDArray[np.object_],
         values: list[Any] | None = None,
+        keeps: Bools | None = None,
     ) -> Bools:
         """Count entries (series `rows`, event time `ts`, totals `a` and `b`, and for rows
-        that keep them, `values`); returns which were too late (not counted).
+        that keep them, `values`: one per entry, or one per entry where `keeps`); returns
+        which were too late (not counted).
 
         Entries of one series are in arrival order. `before[i]` is an upper bound of the
         event times the batch brought before entry i (any series), which settles most
@@ -202,7 +204,10 @@ class PaneTable:
             rows, panes, heads = rows[counted], panes[counted], heads[counted]
             a, b = a[counted], b[counted]
             if values is not None:
-                values = list(compress(values, counted.tolist()))
+                counted_kept = counted if keeps is None else counted[keeps]
+                values = list(compress(values, counted_kept.tolist()))
+            if keeps is not None:
+                keeps = keeps[counted]
         flat = rows * ring + panes % ring
         np.add.at(self.n.reshape(-1), flat, 1)
         now = panes > heads - self.size
@@ -215,6 +220,8 @@ class PaneTable:
             np.add.at(self.b.reshape(-1), flat, b)
             np.add.at(self.now_b, now_rows, now_b)
         if values is not None:
+            if keeps is not None:
+                rows, panes = rows[keeps], panes[keeps]
             self.changed[rows] = True
             self._keep(rows, panes, values)
         return np.zeros(len(ts), np.bool_) if late is None else late
