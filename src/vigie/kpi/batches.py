@@ -27,7 +27,8 @@ def stamps_us(moments: list[datetime]) -> Ints:
     `datetime.timestamp()` is a C call that returns the exact microseconds divided by a
     million, correctly rounded; near the epoch that float names a single microsecond, found
     among the neighbours of `round(seconds * 1e6)` by dividing back. Times too far from the
-    epoch are computed exactly with `timedelta` arithmetic.
+    epoch are computed exactly with `timedelta` arithmetic. (Ingestion makes event times
+    aware; a naive one would be read in local time here, where `timedelta` arithmetic raises.)
     """
     seconds = np.fromiter(map(datetime.timestamp, moments), np.float64, len(moments))
     near = np.abs(seconds) < EXACT_SECONDS
