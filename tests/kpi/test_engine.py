@@ -72,12 +72,14 @@ def _events(raw: list[tuple[str, int, Any, Any, str, str]]) -> list[Event]:
         properties: dict[str, Any] = {"amount": amount, "plan": plan}
         if campaign is not None:
             properties["campaign"] = campaign
+        page = n % 7 == 3  # a page view: its name in `name`, no `event`
         events.append(
             Event(
                 message_id=f"m{n}",
-                type="track",
+                type="page" if page else "track",
                 source="test",
-                event=name,
+                event=None if page else name,
+                name=name if page else None,
                 anonymous_id=visitor,
                 timestamp=at,
                 received_at=at,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -9,6 +12,40 @@ import numpy as np
 from vigie.events import Event
 from vigie.kpi.metrics import number
 from vigie.kpi.panes import NONE, Bools, Floats, Ints
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+# Within this many seconds of the epoch, whole microseconds map to distinct floats of
+# seconds (a float's step stays under a microsecond), so a float names one microsecond.
+EXACT_SECONDS = float(1 << 32)
+_properties = attrgetter("properties")
+
+
+def stamps_us(moments: list[datetime]) -> Ints:
+    """Event times (aware datetimes) as exact microseconds since the Unix epoch.
+
+    `datetime.timestamp()` is a C call that returns the exact microseconds divided by a
+    million, correctly rounded; near the epoch that float names a single microsecond, found
+    among the neighbours of `round(seconds * 1e6)` by dividing back. Times too far from the
+    epoch are computed exactly with `timedelta` arithmetic. (Ingestion makes event times
+    aware; a naive one would be read in local time here, where `timedelta` arithmetic raises.)
+    """
+    seconds = np.fromiter(map(datetime.timestamp, moments), np.float64, len(moments))
+    near = np.abs(seconds) < EXACT_SECONDS
+    guess = np.rint(np.where(near, seconds, 0.0) * 1e6).astype(np.int64)
+    us = guess.copy()
+    wrong = guess / 1e6 != seconds
+    for step in (-1, 1, -2, 2):
+        if not wrong.any():
+            break
+        at = np.flatnonzero(wrong)
+        right = (guess[at] + step) / 1e6 == seconds[at]
+        us[at[right]] = guess[at[right]] + step
+        wrong[at[right]] = False
+    if wrong.any():
+        at = np.flatnonzero(wrong)
+        us[at] = [(moments[i] - EPOCH) // MICROSECOND for i in at.tolist()]
+    return us
 
 
 class GroupKeys:
@@ -83,9 +120,14 @@ class Batch:
         present (None when it is present everywhere)."""
         found = self._values.get(key)
         if found is None:
-            xs = [
-                x if type(x) is float else number(x) for x in (p.get(key) for p in self.properties)
-            ]
+            try:
+                xs = list(map(dict.get, self.properties, repeat(key)))
+            except TypeError:  # properties that are not a dict
+                xs = [p.get(key) for p in self.properties]
+            if set(map(type, xs)) == {float}:
+                found = self._values[key] = (np.array(xs, np.float64), None)
+                return found
+            xs = [x if type(x) is float else number(x) for x in xs]
             present = np.array([x is not None for x in xs]) if None in xs else None
             found = self._values[key] = (np.array(xs, np.float64), present)
         return found
@@ -93,7 +135,7 @@ class Batch:
 
 def properties_of(events: list[Event]) -> list[dict[str, Any]]:
     """The properties of each event."""
-    return [e.properties for e in events]
+    return list(map(_properties, events))
 
 
 class Cohort:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
 
 from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
-from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of
+from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
 from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, PaneTable
 from vigie.kpi.panes import statistic as table_statistic
@@ -34,6 +35,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 # Longer rings (say a day sliding by the minute) stay sparse: one `Window` per group.
 MAX_RING = 512
+_timestamp = attrgetter("timestamp")
+_event_name = attrgetter("event")
 
 
 def to_us(moment: datetime) -> int:
@@ -44,6 +47,9 @@ def to_us(moment: datetime) -> int:
 # One metric's share of a batch for its table: (metric, event positions, group key numbers,
 # a, b, values kept per pane or None).
 Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
+# A share of a batch for one table: (table, rows, event positions, a, b, values kept per
+# pane or None).
+Share = tuple[PaneTable, Ints, Ints, Floats, Floats, list[Any] | None]
 
 
 class KpiEngine:
@@ -160,24 +166,30 @@ class KpiEngine:
         if not batch or self._any is None:
             return {}
         code_of = self._codes.get
-        codes = np.array([code_of(e.event or e.name or "", 0) for e in batch], np.intp)
+        names = list(map(_event_name, batch))
+        if None in names or "" in names:  # no `event`: the `name` (of a page or a screen)
+            names = [e.event or e.name or "" for e in batch]
+        codes = np.fromiter(map(code_of, names, repeat(0)), np.intp, len(batch))
         relevant = self._any[codes]
-        stamps = np.full(len(batch), NONE, np.int64)
         if relevant.all():
-            stamps[:] = [(event.timestamp - EPOCH) // MICROSECOND for event in batch]
+            stamps = stamps_us(list(map(_timestamp, batch)))
         else:
             at = np.flatnonzero(relevant)
             if not len(at):
                 return {}
-            stamps[at] = [(batch[i].timestamp - EPOCH) // MICROSECOND for i in at.tolist()]
+            stamps = np.full(len(batch), NONE, np.int64)
+            stamps[at] = stamps_us([batch[i].timestamp for i in at.tolist()])
         newest = int(stamps.max())
         if self.max_ts is None or newest > self.max_ts:
             self.max_ts = newest
         columns = Batch(batch, codes, stamps)
         touched: dict[str, set[str]] = {}
         parts: dict[tuple[int, bool], list[Part]] = {}
+        shares: dict[int, list[Share]] = {}
         for cohort in self._cohorts:
-            self._feed_cohort(cohort, columns, touched)
+            share = self._cohort_share(cohort, columns, touched)
+            if share is not None:
+                shares.setdefault(id(share[0]), []).append(share)
         for name, compiled in self.metrics.items():
             if name in self._in_cohort:
                 continue
@@ -193,8 +205,11 @@ class KpiEngine:
                 groups = self._feed(compiled, columns, indices)
                 if groups:
                     touched[name] = groups
-        for table_parts in parts.values():
-            self._feed_table(columns, table_parts, touched)
+        for (table_id, _), table_parts in parts.items():
+            share = self._table_share(columns, table_parts, touched)
+            shares.setdefault(table_id, []).append(share)
+        for table_shares in shares.values():
+            self._feed_shares(columns, table_shares)
         if len(touched) > 1:
             touched = {name: touched[name] for name in self.metrics if name in touched}
         series_of = self.series
@@ -204,12 +219,18 @@ class KpiEngine:
                     self._file(series_of[name][key])
         return touched
 
-    def _feed_cohort(self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]) -> None:
-        """Count a cohort's share of the batch: every member's events picked, valued, keyed
-        and counted together, in one table feed."""
-        member, at = np.nonzero(cohort.takes[:, columns.codes])
+    def _cohort_share(
+        self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]
+    ) -> Share | None:
+        """A cohort's share of the batch: every member's events picked, valued and keyed
+        together."""
+        # (member, event) pairs taking part, members first: one flat search is cheaper than
+        # `np.nonzero` on the 2-D mask.
+        member, at = np.divmod(
+            np.flatnonzero(cohort.takes.take(columns.codes, axis=1)), len(columns.codes)
+        )
         if not len(at):
-            return
+            return None
         picked = columns.codes[at]
         a, b = cohort.a[member, picked], cohort.b[member, picked]
         for prop, uses in cohort.properties.items():
@@ -220,7 +241,7 @@ class KpiEngine:
                 counts = ~reads | present[at]
                 member, at, a, b = member[counts], at[counts], a[counts], b[counts]
         if not len(at):
-            return
+            return None
         first = self.metrics[cohort.names[0]]
         kids = self._key_numbers(first, columns, at)
         bounds = np.searchsorted(member, np.arange(len(cohort.names) + 1)).tolist()
@@ -228,28 +249,28 @@ class KpiEngine:
         found = itemgetter(*kids.tolist())(self._keys[first.by_key].names)
         if len(at) == 1:
             found = (found,)
+        known = len(self._keys[first.by_key].names)
         for j, name in enumerate(cohort.names):
             start, end = bounds[j], bounds[j + 1]
             if start == end:
                 continue
-            rows[start:end] = self._table_rows(name, columns, at[start:end], kids[start:end])
+            groups = self._table_groups[name]
+            if len(groups.row_of) < known:
+                groups.fit(known)
+            rows[start:end] = groups.row_of[kids[start:end]]
             touched[name] = set(found[start:end])
+        if rows.min() < 0:  # groups new to some members
+            for j, name in enumerate(cohort.names):
+                start, end = bounds[j], bounds[j + 1]
+                if start < end and rows[start:end].min() < 0:
+                    rows[start:end] = self._table_rows(
+                        name, columns, at[start:end], kids[start:end]
+                    )
         values_kept = None
         if cohort.kept:
             values_kept = a.tolist()
             a = b = np.zeros(len(at))
-        table = self._tables[first.name]
-        late = table.feed(
-            rows,
-            columns.stamps[at],
-            a,
-            b,
-            before=columns.before[at],
-            positions=at,
-            events=columns.objects,
-            values=values_kept,
-        )
-        self.late += int(late.sum())
+        return self._tables[first.name], rows, at, a, b, values_kept
 
     def _gather(
         self, compiled: CompiledMetric, columns: Batch, indices: Ints
@@ -302,32 +323,56 @@ class KpiEngine:
             a = b = np.zeros(len(indices))
         return indices, self._key_numbers(compiled, columns, indices), a, b, xs
 
-    def _feed_table(
+    def _table_share(
         self,
         columns: Batch,
         parts: list[Part],
         touched: dict[str, set[str]],
-    ) -> None:
-        """Count the share of the batch of metrics sharing one table, in one go."""
+    ) -> Share:
+        """The share of the batch of metrics sharing one table, put together."""
         rows = [self._table_rows(name, columns, at, kids) for name, at, kids, *_ in parts]
-        positions = np.concatenate([part[1] for part in parts])
-        table = self._tables[parts[0][0]]
         kept = parts[0][5] is not None
-        late = table.feed(
+        share = (
+            self._tables[parts[0][0]],
             np.concatenate(rows),
-            columns.stamps[positions],
+            np.concatenate([part[1] for part in parts]),
             np.concatenate([part[3] for part in parts]),
             np.concatenate([part[4] for part in parts]),
-            before=columns.before[positions],
-            positions=positions,
-            events=columns.objects,
-            values=[x for part in parts for x in part[5] or ()] if kept else None,
+            [x for part in parts for x in part[5] or ()] if kept else None,
         )
-        self.late += int(late.sum())
         for name, _, kids, *_ in parts:
             key_names = self._keys[self.metrics[name].by_key].names
             found = itemgetter(*kids.tolist())(key_names)
             touched[name] = {found} if len(kids) == 1 else set(found)
+        return share
+
+    def _feed_shares(self, columns: Batch, shares: list[Share]) -> None:
+        """Count the shares of the batch for one table in one table feed: their rows are
+        distinct, so each series' entries stay in arrival order."""
+        table, rows, at, a, b, values = shares[0]
+        keeps = None
+        if len(shares) > 1:
+            rows = np.concatenate([share[1] for share in shares])
+            at = np.concatenate([share[2] for share in shares])
+            a = np.concatenate([share[3] for share in shares])
+            b = np.concatenate([share[4] for share in shares])
+            kinds = [share[5] is not None for share in shares]
+            values = [x for share in shares for x in share[5] or ()] if any(kinds) else None
+            if any(kinds) and not all(kinds):  # only some entries keep their value
+                sizes = [len(share[1]) for share in shares]
+                keeps = np.repeat(np.array(kinds), sizes)
+        late = table.feed(
+            rows,
+            columns.stamps[at],
+            a,
+            b,
+            before=columns.before[at],
+            positions=at,
+            events=columns.objects,
+            values=values,
+            keeps=keeps,
+        )
+        self.late += int(late.sum())
 
     def _table_rows(self, name: str, columns: Batch, indices: Ints, kids: Ints) -> Ints:
         """The table rows of table metric `name` for these group key numbers, adding rows
@@ -335,9 +380,7 @@ class KpiEngine:
         groups = self._table_groups[name]
         known = len(groups.group_keys.names)
         if len(groups.row_of) < known:
-            grown = np.full(max(known, 2 * len(groups.row_of)), -1, np.int64)
-            grown[: len(groups.row_of)] = groups.row_of
-            groups.row_of = grown
+            groups.fit(known)
         rows = groups.row_of[kids]
         fresh = rows < 0
         if fresh.any():
@@ -345,8 +388,7 @@ class KpiEngine:
             in_order = np.argsort(first)  # groups come in order of their first event
             events = columns.events
             at = indices[fresh][first[in_order]].tolist()
-            for kid, i in zip(new_kids[in_order].tolist(), at, strict=True):
-                groups.add(kid, events[i])
+            groups.add(new_kids[in_order], [events[i] for i in at])
             rows = groups.row_of[kids]
         return rows
 
@@ -381,8 +423,10 @@ class KpiEngine:
             ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
             get = ids.get
             try:
-                numbers = [get(p.get(grouped_by)) for p in properties or properties_of(events)]
-            except TypeError:  # an unhashable value (a list, a dict)
+                numbers = list(
+                    map(get, map(dict.get, properties or properties_of(events), repeat(grouped_by)))
+                )
+            except TypeError:  # an unhashable value (a list, a dict), or not a dict
                 numbers = [None] * len(events)
             if None in numbers:
                 for j, number_ in enumerate(numbers):

@@ -68,13 +68,14 @@ class PaneTable:
         # Rows whose panes changed since their kept values' statistic was last built.
         self.changed: Bools = np.ones(capacity, np.bool_)
         self.built: dict[int, Any] = {}
-        # A series' last events: each slot holds the event itself (`recent_at` -1), or the
-        # batch it came in (an object array of events, pinned below) and its position there,
-        # so that remembering an event costs no touch of the event object.
+        # A series' last events: each slot holds the event itself (`recent_batch` -1), or
+        # the number of the batch it came in (an object array of events, pinned below) and
+        # its position there, so that remembering an event writes two integers.
         self.recent: npt.NDArray[np.object_] = np.empty((capacity, RECENT), object)
         self.recent_at: Ints = np.full((capacity, RECENT), -1, np.int64)
         self.recent_batch: Ints = np.full((capacity, RECENT), -1, np.int64)
         self.pinned: deque[tuple[int, npt.NDArray[np.object_]]] = deque()
+        self.held: dict[int, npt.NDArray[np.object_]] = {}  # the pinned batches by number
         self.pinned_events = 0
         self.batches = 0
         self.first: npt.NDArray[np.object_] = np.empty(capacity, object)  # a row's first event
@@ -85,20 +86,22 @@ class PaneTable:
         # per row keeps the garbage collector's work to one object per row).
         self.values: dict[int, list[Any]] = {}
 
-    def allocate(self, first: Event | None = None) -> int:
-        """A fresh row for a series whose first event (the one its labels come from) is
-        `first`."""
-        if self.free:
-            row = self.free.pop()
-        else:
-            row = self.used
-            self.used += 1
-            if row == len(self.max_ts):
-                self._grow(2 * row)
-        self.first[row] = first
-        self.born[row] = self.births
-        self.births += 1
-        return row
+    def allocate(self, firsts: Sequence[Event | None]) -> Ints:
+        """Fresh rows, one per new series, for series whose first events (those their labels
+        come from) are `firsts`; rows given back are taken first, the last given first."""
+        count = len(firsts)
+        kept = len(self.free) - min(count, len(self.free))
+        reused = self.free[kept:][::-1]
+        del self.free[kept:]
+        start = self.used
+        self.used += count - len(reused)
+        if self.used > len(self.max_ts):
+            self._grow(max(2 * len(self.max_ts), self.used))
+        rows = np.array(reused + list(range(start, self.used)), np.int64)
+        self.first[rows] = np.fromiter(firsts, object, count)
+        self.born[rows] = np.arange(self.births, self.births + count)
+        self.births += count
+        return rows
 
     def release(self, rows: Sequence[int]) -> None:
         """Forget the series in `rows`; the rows are reused by later `allocate` calls."""
@@ -163,9 +166,11 @@ class PaneTable:
         positions: Ints,
         events: npt.NDArray[np.object_],
         values: list[Any] | None = None,
+        keeps: Bools | None = None,
     ) -> Bools:
         """Count entries (series `rows`, event time `ts`, totals `a` and `b`, and for rows
-        that keep them, `values`); returns which were too late (not counted).
+        that keep them, `values`: one per entry, or one per entry where `keeps`); returns
+        which were too late (not counted).
 
         Entries of one series are in arrival order. `before[i]` is an upper bound of the
         event times the batch brought before entry i (any series), which settles most
@@ -199,7 +204,10 @@ class PaneTable:
             rows, panes, heads = rows[counted], panes[counted], heads[counted]
             a, b = a[counted], b[counted]
             if values is not None:
-                values = list(compress(values, counted.tolist()))
+                counted_kept = counted if keeps is None else counted[keeps]
+                values = list(compress(values, counted_kept.tolist()))
+            if keeps is not None:
+                keeps = keeps[counted]
         flat = rows * ring + panes % ring
         np.add.at(self.n.reshape(-1), flat, 1)
         now = panes > heads - self.size
@@ -212,6 +220,8 @@ class PaneTable:
             np.add.at(self.b.reshape(-1), flat, b)
             np.add.at(self.now_b, now_rows, now_b)
         if values is not None:
+            if keeps is not None:
+                rows, panes = rows[keeps], panes[keeps]
             self.changed[rows] = True
             self._keep(rows, panes, values)
         return np.zeros(len(ts), np.bool_) if late is None else late
@@ -251,12 +261,16 @@ class PaneTable:
         if not self.pinned or self.pinned[-1][1] is not events:
             self.batches += 1
             self.pinned.append((self.batches, events))
+            self.held[self.batches] = events
             self.pinned_events += len(events)
-        batch = np.empty((), object)
-        batch[()] = events
-        self.recent[rows, slots] = batch
-        self.recent_at[rows, slots] = positions
-        self.recent_batch[rows, slots] = self.batches
+        flat = rows * RECENT + slots
+        recent_batch = self.recent_batch.reshape(-1)
+        # Slots holding an event itself (its batch was let go) let it go in turn.
+        own = flat[recent_batch[flat] < 0]
+        if len(own):
+            self.recent.reshape(-1)[own] = None
+        self.recent_at.reshape(-1)[flat] = positions
+        recent_batch[flat] = self.batches
         limit = max(PINNED, PINNED_PER_SERIES * (self.used - len(self.free)))
         if self.pinned_events > limit:
             self._unpin(limit // 2)
@@ -265,17 +279,19 @@ class PaneTable:
         """Let go of the oldest pinned batches until at most `keep` events are pinned: the
         slots still pointing into them take the event itself."""
         newest = 0
+        gone: dict[int, npt.NDArray[np.object_]] = {}
         while self.pinned_events > keep and len(self.pinned) > 1:
             newest, events = self.pinned.popleft()
+            gone[newest] = self.held.pop(newest)
             self.pinned_events -= len(events)
         if not newest:
             return
         slots = (self.recent_batch[: self.used] >= 0) & (self.recent_batch[: self.used] <= newest)
         if slots.any():
             at = self.recent_at[: self.used][slots]
-            held = self.recent[: self.used][slots]
+            batches = self.recent_batch[: self.used][slots]
             self.recent[: self.used][slots] = np.fromiter(
-                (batch[i] for batch, i in zip(held.tolist(), at.tolist(), strict=True)),
+                (gone[b][i] for b, i in zip(batches.tolist(), at.tolist(), strict=True)),
                 object,
                 len(at),
             )
@@ -518,6 +534,9 @@ class TableWindow:
         out = []
         for i in range(kept):
             slot = (seen - kept + i) % RECENT
-            held, at = table.recent[row, slot], int(table.recent_at[row, slot])
-            out.append(held if at < 0 else held[at])
+            batch = int(table.recent_batch[row, slot])
+            if batch < 0:
+                out.append(table.recent[row, slot])
+            else:
+                out.append(table.held[batch][int(table.recent_at[row, slot])])
         return out

@@ -115,12 +115,17 @@ class TableGroups(Mapping[str, "Series"]):
         names = self.group_keys.names
         return iter([names[k] for k in self.live()[0].tolist()])
 
-    def add(self, kid: int, first: Event) -> int:
-        """A row for the group numbered `kid`, whose first event is `first`."""
-        row = self.table.allocate(first)
-        self.row_of[kid] = row
-        self.count += 1
-        return row
+    def fit(self, known: int) -> None:
+        """Make room in `row_of` for `known` group key numbers."""
+        grown = np.full(max(known, 2 * len(self.row_of)), -1, np.int64)
+        grown[: len(self.row_of)] = self.row_of
+        self.row_of = grown
+
+    def add(self, kids: Ints, firsts: list[Event]) -> None:
+        """Rows for the new groups numbered `kids` (in order of first appearance), whose
+        first events are `firsts`."""
+        self.row_of[kids] = self.table.allocate(firsts)
+        self.count += len(firsts)
 
     def forget(self, kids: list[int]) -> None:
         """Drop the groups numbered `kids` and give their rows back to the table."""
