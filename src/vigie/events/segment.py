@@ -241,7 +241,7 @@ def _convert_one(
         extra["integrations"] = msg.integrations
     if msg.category is not None:
         extra["category"] = msg.category
-    return Event(
+    event = Event(
         message_id=message_id or str(uuid.uuid4()),
         type=kind,
         source=source,
@@ -251,20 +251,31 @@ def _convert_one(
         name=msg.name,
         anonymous_id=anonymous_id,
         user_id=user_id,
-        group_id=_id(msg.group_id),
-        previous_id=_id(msg.previous_id),
         properties=properties,
         traits=msg.traits or {},
         context=context,
-        site=msg.site,
-        zone=msg.zone,
-        aisle=msg.aisle,
-        epc=msg.epc,
-        count=msg.count,
         sent_at=sent_at,
         original_timestamp=timestamp,
         extra=extra,
     )
+    # Fields most messages lack are set only when present: each keyword costs at creation.
+    if (
+        msg.group_id is not None
+        or msg.previous_id is not None
+        or msg.site is not None
+        or msg.zone is not None
+        or msg.aisle is not None
+        or msg.epc is not None
+        or msg.count is not None
+    ):
+        event.group_id = _id(msg.group_id)
+        event.previous_id = _id(msg.previous_id)
+        event.site = msg.site
+        event.zone = msg.zone
+        event.aisle = msg.aisle
+        event.epc = msg.epc
+        event.count = msg.count
+    return event
 
 
 def _refuse_long_ids(
