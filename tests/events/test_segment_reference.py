@@ -153,3 +153,26 @@ def test_fast_converter_matches_reference(body: dict[str, Any], single_type: str
     ]
     rejected = {r.index if r.index is not None else 0 for r in new_rejects}
     assert _accepted(body, new_events, rejected) == _accepted(body, old_events, rejected)
+
+
+def test_batch_after_a_message_with_unknown_fields_matches_reference() -> None:
+    """Messages after one with unknown fields (decoded through a dict) convert as before."""
+    batch: list[dict[str, Any]] = [
+        {"type": "track", "event": "A", "anonymousId": "a", "messageId": "1", "_metadata": {}},
+        {"type": "identify", "userId": "u", "messageId": "2", "traits": {"plan": "pro"}},
+        {"type": "track", "anonymousId": "a", "messageId": "3"},
+        {"type": "page", "anonymousId": 7, "messageId": "4", "timestamp": "2026-03-02T12:00:00"},
+        {"type": "group", "userId": "u", "messageId": "5", "groupId": 9, "shoeSize": 44},
+    ]
+    raw = json.dumps({"batch": batch, "sentAt": "2026-03-02T12:00:20Z"}).encode()
+    new_events, new_rejects = segment.convert_messages(
+        segment.decode_envelope(raw), source="web", received_at=RECEIVED
+    )
+    old_events, old_rejects = reference.convert_messages(
+        reference.decode_envelope(raw), source="web", received_at=RECEIVED
+    )
+    assert [r.index for r in new_rejects] == [2]
+    assert msgspec.to_builtins(new_rejects) == msgspec.to_builtins(old_rejects)
+    assert msgspec.to_builtins(new_events) == msgspec.to_builtins(old_events)
+    assert new_events[0].extra == {"_metadata": {}}
+    assert new_events[1].extra == {}

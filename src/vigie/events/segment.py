@@ -151,9 +151,28 @@ def convert_messages(
     events: list[Event] = []
     rejections: list[Rejection] = []
     append = events.append
+    strict = True
     for index, raw in enumerate(envelope.messages):
         try:
-            append(_convert_one(raw, source, received_at, envelope, single_type))
+            if len(raw) > MAX_MESSAGE_BYTES:
+                raise _Invalid(
+                    f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit"
+                )
+            # Fast path: a message with only known fields decodes straight into `_Message`.
+            # Anything else (unknown fields to keep, or an error to explain) goes through a
+            # dict. A client sends the same fields in every message (analytics.js adds
+            # `_metadata`), so once one message of the batch has unknown fields the rest go
+            # through the dict at once, rather than each failing the strict decoding first.
+            data: dict[str, Any] | None = None
+            if strict:
+                try:
+                    msg: _Message = _strict_decoder.decode(raw)
+                except msgspec.DecodeError as exc:
+                    strict = "unknown field" not in str(exc)
+                    msg, data = _decode_loose(raw)
+            else:
+                msg, data = _decode_loose(raw)
+            append(_convert_one(msg, data, source, received_at, envelope, single_type))
         except _Invalid as bad:
             rejections.append(
                 Rejection(
@@ -176,22 +195,17 @@ class _Invalid(Exception):
 
 
 def _convert_one(
-    raw: bytes,
+    msg: _Message,
+    data: dict[str, Any] | None,
     source: str,
     received_at: datetime,
     envelope: Envelope,
     single_type: str | None,
 ) -> Event:
-    """One message to an `Event`; the per-event cost of every ingest request, so kept lean."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise _Invalid(f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
-    # Fast path: a message with only known fields decodes straight into `_Message`. Anything
-    # else (unknown fields to keep, or an error to explain) takes the dict path below.
-    try:
-        msg: _Message = _strict_decoder.decode(raw)
-        data: dict[str, Any] | None = None
-    except msgspec.DecodeError:
-        msg, data = _decode_loose(raw)
+    """One decoded message to an `Event` (`data`: the message as a dict, when it was decoded so).
+
+    The per-event cost of every ingest request, so kept lean.
+    """
     kind = single_type or msg.type
     message_id = _text(msg.message_id)
     if kind not in SEGMENT_TYPES:
