@@ -150,17 +150,29 @@ def convert_messages(
     """Turn each raw message into an `Event`, or a `Rejection` that names the field and reason."""
     events: list[Event] = []
     rejections: list[Rejection] = []
+    append = events.append
+    strict = True
     for index, raw in enumerate(envelope.messages):
         try:
-            events.append(
-                _convert_one(
-                    raw,
-                    source=source,
-                    received_at=received_at,
-                    envelope=envelope,
-                    single_type=single_type,
+            if len(raw) > MAX_MESSAGE_BYTES:
+                raise _Invalid(
+                    f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit"
                 )
-            )
+            # Fast path: a message with only known fields decodes straight into `_Message`.
+            # Anything else (unknown fields to keep, or an error to explain) goes through a
+            # dict. A client sends the same fields in every message (analytics.js adds
+            # `_metadata`), so once one message of the batch has unknown fields the rest go
+            # through the dict at once, rather than each failing the strict decoding first.
+            data: dict[str, Any] | None = None
+            if strict:
+                try:
+                    msg: _Message = _strict_decoder.decode(raw)
+                except msgspec.DecodeError as exc:
+                    strict = "unknown field" not in str(exc)
+                    msg, data = _decode_loose(raw)
+            else:
+                msg, data = _decode_loose(raw)
+            append(_convert_one(msg, data, source, received_at, envelope, single_type))
         except _Invalid as bad:
             rejections.append(
                 Rejection(
@@ -183,53 +195,54 @@ class _Invalid(Exception):
 
 
 def _convert_one(
-    raw: bytes,
-    *,
+    msg: _Message,
+    data: dict[str, Any] | None,
     source: str,
     received_at: datetime,
     envelope: Envelope,
     single_type: str | None,
 ) -> Event:
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise _Invalid(f"message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
-    # Fast path: a message with only known fields decodes straight into `_Message`. Anything
-    # else (unknown fields to keep, or an error to explain) takes the dict path below.
-    try:
-        msg: _Message = _strict_decoder.decode(raw)
-        data: dict[str, Any] | None = None
-    except msgspec.DecodeError:
-        msg, data = _decode_loose(raw)
+    """One decoded message to an `Event` (`data`: the message as a dict, when it was decoded so).
+
+    The per-event cost of every ingest request, so kept lean.
+    """
     kind = single_type or msg.type
-    message_id = str(msg.message_id) if msg.message_id is not None else None
-    if kind is None:
-        raise _Invalid("missing required field", "type", message_id)
+    message_id = _text(msg.message_id)
     if kind not in SEGMENT_TYPES:
+        if kind is None:
+            raise _Invalid("missing required field", "type", message_id)
         allowed = ", ".join(sorted(SEGMENT_TYPES))
         raise _Invalid(f"unknown type {kind!r}; expected one of {allowed}", "type", message_id)
     anonymous_id = _id(msg.anonymous_id)
     user_id = _id(msg.user_id)
     _check_required(kind, msg, anonymous_id, user_id, message_id)
-    for field, value in (
-        ("messageId", message_id),
-        ("anonymousId", anonymous_id),
-        ("userId", user_id),
-        ("event", msg.event),
+    if (
+        (message_id is not None and len(message_id) > MAX_ID_CHARS)
+        or (anonymous_id is not None and len(anonymous_id) > MAX_ID_CHARS)
+        or (user_id is not None and len(user_id) > MAX_ID_CHARS)
+        or (msg.event is not None and len(msg.event) > MAX_ID_CHARS)
     ):
-        if value is not None and len(value) > MAX_ID_CHARS:
-            raise _Invalid(
-                f"{len(value)} characters, over the {MAX_ID_CHARS}-character limit",
-                field,
-                message_id if field != "messageId" else None,
-            )
+        _refuse_long_ids(message_id, anonymous_id, user_id, msg.event)
 
-    context = dict(envelope.context)
-    if msg.context:
-        context.update(msg.context)
+    # The message's own context was decoded for it alone, so it can be kept rather than copied
+    # when the envelope adds nothing.
+    if envelope.context:
+        context = dict(envelope.context)
+        if msg.context:
+            context.update(msg.context)
+    else:
+        context = msg.context if msg.context is not None else {}
     properties = msg.properties or {}
     _normalise_campaign(context, properties)
 
-    timestamp = _aware(msg.timestamp) if msg.timestamp else None
-    sent_at = _aware(msg.sent_at) if msg.sent_at else envelope.sent_at
+    timestamp = msg.timestamp
+    if timestamp is not None and timestamp.tzinfo is None:
+        timestamp = timestamp.replace(tzinfo=UTC)
+    sent_at = msg.sent_at
+    if sent_at is None:
+        sent_at = envelope.sent_at
+    elif sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=UTC)
     if timestamp is None:
         event_time = received_at
     elif sent_at is not None:
@@ -242,7 +255,7 @@ def _convert_one(
         extra["integrations"] = msg.integrations
     if msg.category is not None:
         extra["category"] = msg.category
-    return Event(
+    event = Event(
         message_id=message_id or str(uuid.uuid4()),
         type=kind,
         source=source,
@@ -252,20 +265,49 @@ def _convert_one(
         name=msg.name,
         anonymous_id=anonymous_id,
         user_id=user_id,
-        group_id=_id(msg.group_id),
-        previous_id=_id(msg.previous_id),
         properties=properties,
         traits=msg.traits or {},
         context=context,
-        site=msg.site,
-        zone=msg.zone,
-        aisle=msg.aisle,
-        epc=msg.epc,
-        count=msg.count,
         sent_at=sent_at,
         original_timestamp=timestamp,
         extra=extra,
     )
+    # Fields most messages lack are set only when present: each keyword costs at creation.
+    if (
+        msg.group_id is not None
+        or msg.previous_id is not None
+        or msg.site is not None
+        or msg.zone is not None
+        or msg.aisle is not None
+        or msg.epc is not None
+        or msg.count is not None
+    ):
+        event.group_id = _id(msg.group_id)
+        event.previous_id = _id(msg.previous_id)
+        event.site = msg.site
+        event.zone = msg.zone
+        event.aisle = msg.aisle
+        event.epc = msg.epc
+        event.count = msg.count
+    return event
+
+
+def _refuse_long_ids(
+    message_id: str | None, anonymous_id: str | None, user_id: str | None, event: str | None
+) -> None:
+    """Reject the first identifier over the indexed columns' width, naming it."""
+    for field, value in (
+        ("messageId", message_id),
+        ("anonymousId", anonymous_id),
+        ("userId", user_id),
+        ("event", event),
+    ):
+        if value is not None and len(value) > MAX_ID_CHARS:
+            raise _Invalid(
+                f"{len(value)} characters, over the {MAX_ID_CHARS}-character limit",
+                field,
+                message_id if field != "messageId" else None,
+            )
 
 
 def _decode_loose(raw: bytes) -> tuple[_Message, dict[str, Any]]:
@@ -320,7 +362,8 @@ def _normalise_campaign(context: dict[str, Any], properties: dict[str, Any]) -> 
     if not url:
         url = properties.get("url") or properties.get("search")
     from_url = isinstance(url, str) and "utm_" in url
-    raw_keys = isinstance(found, dict) and any(str(key).startswith("utm_") for key in found)
+    # Only the keys of UTM_KEYS are renamed: with none of them, there is nothing to change.
+    raw_keys = isinstance(found, dict) and not found.keys().isdisjoint(UTM_KEYS)
     if not from_url and not raw_keys:
         return  # the common case: nothing to rename, nothing to parse
     campaign = dict(found) if isinstance(found, dict) else {}
@@ -339,11 +382,18 @@ def _normalise_campaign(context: dict[str, Any], properties: dict[str, Any]) -> 
         context["campaign"] = campaign
 
 
+def _text(value: Id | None) -> str | None:
+    """An id as text, as the client sent it (a number becomes its decimal digits)."""
+    if value is None or value.__class__ is str:
+        return value
+    return str(value)
+
+
 def _id(value: Id | None) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    return text or None
+    """An id as text, or None when absent or empty."""
+    if value.__class__ is str:
+        return value or None
+    return None if value is None else str(value) or None
 
 
 def _aware(moment: datetime) -> datetime:
