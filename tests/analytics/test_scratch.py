@@ -137,21 +137,7 @@ def test_events_without_a_visitor_are_not_counted() -> None:
 def test_load_columns_from_the_store(engine: sa.Engine) -> None:
     """Events read back from SQLite or PostgreSQL give the same counts as live."""
     rows = _rows([(f"v{i % 7}", NAMES[(i * 5) % 4], i % 3) for i in range(200)])
-    log = SqlEventLog(engine)
-    log.append(
-        [
-            Event(
-                message_id=str(i),
-                type="track",
-                source="s",
-                event=name,
-                anonymous_id=v,
-                timestamp=at,
-                received_at=at,
-            )
-            for i, (v, name, at) in enumerate(rows)
-        ]
-    )
+    _append_rows(engine, rows)
     frame = load_columns(engine, ["Viewed", "Added", "Paid"])
     assert frame.height == sum(1 for r in rows if r[1] != "Noise")
     assert funnel_counts(frame, FUNNEL) == _live(rows)
