@@ -78,6 +78,30 @@ def test_unappliable_events_are_kept_as_rejections(engine: sa.Engine) -> None:
     assert _deal_rows(engine) == []
 
 
+def test_a_replayed_rejection_is_kept_once(engine: sa.Engine) -> None:
+    """After a crash the runner replays the events past its last saved checkpoint: an event
+    already rejected is not kept a second time, while another one of the replay is."""
+    log = SqlEventLog(engine)
+    first, second = (
+        crm_event(
+            entity=ENTITIES["deals"],
+            operation="update",
+            record_id=record_id,
+            data={"stage": "won"},
+            actor=ACTOR,
+            now=NOW,
+        )
+        for record_id in ("deal_x", "deal_y")
+    )
+    log.append([first], source="crm")
+    CrmProcessor(engine).process(log.read(1))
+    log.append([second], source="crm")
+    CrmProcessor(engine).process(log.read(1))  # a new process, from an old checkpoint
+    reasons = sorted(r.reason for r in log.rejected())
+    assert len(reasons) == 2
+    assert "deal_x" in reasons[0] and "deal_y" in reasons[1]
+
+
 def test_derive_closes_deals_and_sets_sla_due_times() -> None:
     """Won deals get a close date; tickets get due times from their priority's SLA."""
     config = CrmConfig()

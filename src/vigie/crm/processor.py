@@ -34,6 +34,7 @@ from vigie.store.schema import rejected_events
 logger = logging.getLogger(__name__)
 
 NAME = "crm"
+CRM_ENDPOINT = "crm-processor"  # how its rejections are marked in the rejected-events table
 
 INTEGRATION_EVENTS: dict[str, str] = {
     "Order Completed": "invoice",
@@ -122,6 +123,8 @@ class CrmProcessor:
                     # (a lock, a lost connection) propagates and the runner retries the batch.
                     logger.warning("CRM event at offset %s not applied: %s", event.offset, exc)
                     rejections.append(_rejection(event, exc))
+            if rejections:
+                rejections = _not_yet_kept(conn, rejections)
             if rejections:
                 conn.execute(rejected_events.insert(), rejections)
 
@@ -243,12 +246,29 @@ def _actor(event: Event) -> Actor:
     return Actor(name=f"source:{event.source}", ip=event.context.get("ip"))
 
 
+def _not_yet_kept(conn: sa.Connection, rejections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rejections not kept already: after a crash the runner replays the events past its
+    last saved checkpoint (saved at most once a second), and a message id is unique per
+    source in the log, so one already kept by this processor is the same event again."""
+    ids = [r["message_id"] for r in rejections]
+    kept = {
+        (source, message_id)
+        for source, message_id in conn.execute(
+            sa.select(rejected_events.c.source, rejected_events.c.message_id).where(
+                rejected_events.c.endpoint == CRM_ENDPOINT,
+                rejected_events.c.message_id.in_(ids),
+            )
+        )
+    }
+    return [r for r in rejections if (r["source"], r["message_id"]) not in kept]
+
+
 def _rejection(event: Event, exc: Exception) -> dict[str, Any]:
     reason = f"CRM event {event.event!r} not applied: {exc}".replace("\n", "; ")[:2000]
     return {
         "received_at_us": to_us(event.received_at),
         "source": event.source,
-        "endpoint": "crm-processor",
+        "endpoint": CRM_ENDPOINT,
         "reason": reason,
         "field": None,
         "message_id": event.message_id,
