@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,3 +81,31 @@ def test_the_server_writes_segments_as_the_log_grows(
     assert asyncio.run(scenario()) == 10
     assert [(s.first, s.last) for s in columns.segments()] == [(1, 5), (6, 10)]
     runtime.engine.dispose()
+
+
+def test_stopping_waits_for_a_segment_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling the copy's task does not stop its thread: `stop` waits for the segment under
+    way before it disposes of the engine, so no copy outlives the server."""
+    runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    upgrade(runtime.engine)
+    columns = runtime.columns
+    assert columns is not None
+    started, finished = threading.Event(), threading.Event()
+
+    def slow_catch_up() -> int:
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+        return 0
+
+    monkeypatch.setattr(columns, "catch_up", slow_catch_up)
+
+    async def scenario() -> bool:
+        runtime._columns_task = asyncio.create_task(runtime._copy_columns(columns))
+        await asyncio.to_thread(started.wait, 5)
+        await runtime.stop()
+        return finished.is_set()
+
+    assert asyncio.run(scenario())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -118,6 +119,7 @@ class Runtime:
         self._tick_task: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._columns_task: asyncio.Task[None] | None = None
+        self._columns_lock = threading.Lock()
 
     def _committed(self, results: Sequence[AppendResult]) -> None:
         if any(r.accepted for r in results):
@@ -184,10 +186,16 @@ class Runtime:
         """Write the log's columnar segments as the log grows."""
         while True:
             try:
-                await asyncio.to_thread(columns.catch_up)
+                await asyncio.to_thread(self._catch_up_columns, columns)
             except Exception:
                 logger.exception("writing the log's columnar copy failed; will retry")
             await asyncio.sleep(COLUMNS_SECONDS)
+
+    def _catch_up_columns(self, columns: ColumnarCopy) -> None:
+        # Cancelling the task does not stop a thread under way: `stop` waits on this lock,
+        # so no segment is still being read or written once the engine is disposed.
+        with self._columns_lock:
+            columns.catch_up()
 
     def sample_kpis(self) -> None:
         """Record the KPIs' current values for the dashboard's sparklines."""
@@ -206,6 +214,8 @@ class Runtime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await asyncio.to_thread(self._columns_lock.acquire)
+        self._columns_lock.release()
         await asyncio.to_thread(self.committer.stop)
         await asyncio.to_thread(self.webhooks.stop)
         self.alert_feed.close()
