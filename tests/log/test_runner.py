@@ -337,3 +337,33 @@ def test_the_background_loop_hands_every_processor_every_event_of_many_small_com
     assert first.offsets == second.offsets == list(range(1, 158))
     assert lagging.offsets == list(range(3, 158))
     assert log.checkpoint("first") == log.checkpoint("lagging") == 158
+
+
+class Acting(Recorder):
+    """A processor whose batch with offset `acts_at` acted outside its projection."""
+
+    def __init__(self, name: str, acts_at: int) -> None:
+        super().__init__(name)
+        self.acts_at = acts_at
+        self.checkpoint_due = False
+
+    def process(self, events: Sequence[Event]) -> None:
+        super().process(events)
+        if any(e.offset == self.acts_at for e in events):
+            self.checkpoint_due = True
+
+
+def test_a_processor_that_acted_has_its_checkpoint_saved_at_once(engine: sa.Engine) -> None:
+    """Checkpoints are held back for a while, except after a batch that acted (an alert
+    fired): a crash then does not replay it, so the action is not taken twice."""
+    log = SqlEventLog(engine)
+    acting, quiet = Acting("rules", acts_at=4), Recorder("crm")
+    runner = ProcessorRunner(log, [acting, quiet], checkpoint_seconds=3600)
+    log.append(_events(0, 3))
+    runner._pass()
+    log.append(_events(3, 6))
+    runner._pass()
+    assert acting.offsets == quiet.offsets == [1, 2, 3, 4, 5, 6]
+    assert log.checkpoint("rules") == 7  # saved after the batch that acted
+    assert log.checkpoint("crm") == 1  # held back: not saved yet
+    assert not acting.checkpoint_due

@@ -116,3 +116,15 @@ def test_quiet_groups_are_forgotten_after_their_alerts_resolve() -> None:
     assert engine.book.active == {}
     engine.tick()
     assert engine.kpis.groups("orders") == {}
+
+
+def test_a_batch_that_changes_an_alert_asks_for_its_checkpoint() -> None:
+    """The runner holds checkpoints back, except after a batch that fired or resolved an
+    alert: `checkpoint_due` tells it so, and only then."""
+    clock = ManualClock(T0)
+    rule = Rule(name="busy", metric="orders", op=">=", value=2)
+    engine = AlertingEngine([ORDERS], [rule], clock=clock)
+    engine.process([_order(1, T0)])
+    assert not engine.checkpoint_due
+    engine.process([_order(2, T0 + timedelta(seconds=1))])
+    assert engine.checkpoint_due

@@ -74,7 +74,9 @@ class ProcessorRunner:
     `checkpoint_seconds` is how often, at most, `run_forever` saves a processor's checkpoint
     (`run_once` always saves before it returns). Each save is a write to the store, which
     waits behind the log's writer; saving after every batch cost three writes per commit.
-    A crash replays what came after the saved checkpoint, as delivery is at-least-once.
+    A crash replays what came after the saved checkpoint, as delivery is at-least-once. A
+    processor whose batch acted outside its own projection sets `checkpoint_due`, and its
+    checkpoint is saved right after that batch.
     """
 
     def __init__(
@@ -122,6 +124,16 @@ class ProcessorRunner:
         with self._lock:
             for processor in self.processors:
                 self._save(processor.name, 0.0)
+
+    def _save_after(self, processor: Processor) -> None:
+        """Save `processor`'s checkpoint if `checkpoint_seconds` have passed, or at once when
+        it says its last batches acted outside its own projection (`checkpoint_due`: an alert
+        fired, say), so that a crash does not replay those batches and act twice."""
+        within = self.checkpoint_seconds
+        if getattr(processor, "checkpoint_due", False):
+            setattr(processor, "checkpoint_due", False)  # noqa: B010 (not part of the Protocol)
+            within = 0.0
+        self._save(processor.name, within)
 
     def _save(self, name: str, within: float) -> None:
         position = self._positions.get(name)
@@ -198,14 +210,14 @@ class ProcessorRunner:
                 while True:
                     moved = self._drain(processor, live=True, until_woken=index > 0)
                     handed += moved
-                    self._save(processor.name, self.checkpoint_seconds)
+                    self._save_after(processor)
                     # Nothing moved (up to date, or failing): the ones after it come next.
                     if not (moved and index and self._wake.is_set()) or self._stopping.is_set():
                         break
                     self._wake.clear()
                     for earlier in self.processors[:index]:
                         handed += self._drain(earlier, live=True)
-                        self._save(earlier.name, self.checkpoint_seconds)
+                        self._save_after(earlier)
                     self._progressed()
                 self._progressed()
             self._recent.clear()

@@ -79,6 +79,9 @@ class AlertingEngine:
         self.book = AlertBook()
         self.holding: dict[str, dict[str, Finding]] = {r.name: {} for r in rules}
         self.last_offset = 0
+        # Set when a batch changed an alert (listeners and webhooks were told): the runner then
+        # saves this processor's checkpoint at once, so a crash does not replay that batch.
+        self.checkpoint_due = False
         self._arrival_us: int | None = None
         self._lock = threading.Lock()
 
@@ -121,7 +124,8 @@ class AlertingEngine:
                 return
             touched = self._feed(fresh)
             self._arrival_us = to_us(self.clock.now())
-            self._evaluate(touched)
+            if self._evaluate(touched):
+                self.checkpoint_due = True
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every metric's current value per group (read under the engine's lock)."""
