@@ -8,6 +8,7 @@ A metric aggregates the events that match its `where` filter, grouped by propert
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -234,15 +235,21 @@ def _normalise(values: list[Any]) -> frozenset[Any]:
 
 
 def number(value: Any) -> float | None:
+    """A property's value as a number, or None when it is not one.
+
+    Text is read as a number only when it is finite: "nan" or "inf" sent as a property is
+    not a measurement, and would poison a window's sums (and a percentile's ordering).
+    """
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
         try:
-            return float(value)
+            parsed = float(value)
         except ValueError:
             return None
+        return parsed if math.isfinite(parsed) else None
     return None
 
 
