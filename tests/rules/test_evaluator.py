@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from vigie.clock import ManualClock
 from vigie.events import Event
 from vigie.kpi.metrics import Metric
@@ -128,3 +131,118 @@ def test_a_batch_that_changes_an_alert_asks_for_its_checkpoint() -> None:
     assert not engine.checkpoint_due
     engine.process([_order(2, T0 + timedelta(seconds=1))])
     assert engine.checkpoint_due
+
+
+def _amount(n: int, at: datetime, amount: float, shop: str = "s1") -> Event:
+    return Event(
+        message_id=f"a{n}",
+        type="track",
+        source="web",
+        event="Order Completed",
+        timestamp=at,
+        received_at=at,
+        properties={"amount": amount, "shop": shop},
+        offset=n,
+    )
+
+
+def test_a_pending_alert_fires_on_a_tick_once_its_for_is_over() -> None:
+    """No event and no window moving: the tick still fires the alert its `for` held back."""
+    clock = ManualClock(T0)
+    recorder = Recorder()
+    rule = Rule(name="busy", metric="orders", op=">=", value=1, for_="30s")
+    engine = AlertingEngine([ORDERS], [rule], clock=clock, listeners=[recorder])
+    engine.process([_order(1, T0)])
+    assert [a.status for a in recorder.changes] == ["pending"]
+    clock.advance(timedelta(seconds=20))
+    engine.tick()
+    assert [a.status for a in recorder.changes] == ["pending"]
+    clock.advance(timedelta(seconds=11))
+    engine.tick()
+    assert [a.status for a in recorder.changes] == ["pending", "firing"]
+
+
+def test_an_alert_held_by_its_cooldown_fires_on_the_tick_after_it() -> None:
+    """A condition that holds again during the cooldown fires at the first tick after it,
+    though neither an event nor a window moved then."""
+    clock = ManualClock(T0)
+    recorder = Recorder()
+    sales = Metric(
+        name="sales", kind="sum", value="properties.amount", where={"event": "Order Completed"},
+        window="1h",
+    )  # fmt: skip
+    rule = Rule(name="big", metric="sales", op=">=", value=5, cooldown="1m")
+    engine = AlertingEngine([sales], [rule], clock=clock, listeners=[recorder])
+    engine.process([_amount(1, T0, 5)])
+    engine.process([_amount(2, T0 + timedelta(seconds=1), -5)])
+    clock.advance(timedelta(seconds=2))
+    engine.process([_amount(3, T0 + timedelta(seconds=2), 5)])
+    assert [a.status for a in recorder.changes] == ["firing", "resolved"]
+    clock.advance(timedelta(seconds=30))
+    engine.tick()
+    assert [a.status for a in recorder.changes] == ["firing", "resolved"]
+    clock.advance(timedelta(seconds=31))
+    engine.tick()
+    assert [a.status for a in recorder.changes] == ["firing", "resolved", "firing"]
+
+
+class LookingAtEverything(AlertingEngine):
+    """The reference: every tick evaluates every group of every rule's metric."""
+
+    def _due(self) -> tuple[bool, dict[str, set[str]]]:
+        moved, _ = super()._due()
+        return moved, {
+            rule.metric: set(self.kpis.groups(rule.metric))
+            for rule in self.rules
+            if rule.metric is not None
+        }
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 200),  # seconds before the step
+            st.sampled_from(["tick", "s1", "s2", "s3"]),
+            st.floats(-6, 6, allow_nan=False).map(lambda x: round(x, 1)),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_ticks_give_the_alerts_of_looking_at_every_group(
+    steps: list[tuple[int, str, float]],
+) -> None:
+    """A tick evaluates only the groups whose window moved or whose alert waits: on random
+    streams (several groups, sliding windows, `for`, cooldowns, relative changes) it raises
+    the same alerts, at the same moments, as evaluating every group on every tick."""
+    metrics = [
+        Metric(
+            name="sales", kind="sum", value="properties.amount", by=["shop"],
+            where={"event": "Order Completed"}, window="2m", slide="30s",
+        ),
+        Metric(name="orders", kind="count", by=["shop"], where={"event": "Order Completed"},
+               window="1m"),
+    ]  # fmt: skip
+    rules = [
+        Rule(name="big", metric="sales", op=">=", value=4, cooldown="45s"),
+        Rule(name="busy", metric="orders", op=">=", value=2, for_="40s"),
+        Rule(name="drop", kind="change", metric="sales", drop=0.5),
+    ]
+    engines = []
+    for kind in (AlertingEngine, LookingAtEverything):
+        recorder = Recorder()
+        clock = ManualClock(T0)
+        engines.append((kind(metrics, rules, clock=clock, listeners=[recorder]), clock, recorder))
+    for n, (wait, what, amount) in enumerate(steps, start=1):
+        for engine, clock, _ in engines:
+            clock.advance(timedelta(seconds=wait))
+            if what == "tick":
+                engine.tick()
+            else:
+                engine.process([_amount(n, clock.now(), amount, shop=what)])
+    seen = [
+        [(a.rule, a.labels.get("shop"), a.status, a.updated_at) for a in recorder.changes]
+        for _, _, recorder in engines
+    ]
+    assert seen[0] == seen[1]

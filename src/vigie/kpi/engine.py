@@ -11,7 +11,7 @@ time. Both give the same values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from operator import attrgetter, itemgetter
@@ -126,6 +126,7 @@ class KpiEngine:
         self.series = {name: self._table_groups.get(name, {}) for name in self.metrics}
         self.max_ts: int | None = None
         self.late = 0
+        self.moved = False  # whether the last `advance` moved any window
 
     def _make_cohorts(self, codes: int) -> list[Cohort]:
         """Table metrics whose contribution comes from the event name or one property,
@@ -504,21 +505,43 @@ class KpiEngine:
             )
         return series
 
-    def advance(self, now_us: int) -> None:
-        """Let event time reach `now_us` in every window: old events fall out.
+    def advance(self, now_us: int, watch: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Let event time reach `now_us` in every window: old events fall out. Returns, per
+        metric in `watch` (default: every metric), the groups whose window moved: the others'
+        values cannot have changed.
 
         `max_ts` stays the newest event time actually seen; only the windows move.
         """
-        for table in {id(t): t for t in self._tables.values()}.values():
-            table.advance(now_us)
+        moved_rows = {
+            id(table): table.advance(now_us)
+            for table in {id(t): t for t in self._tables.values()}.values()
+        }
+        self.moved = any(len(rows) for rows in moved_rows.values())
+        moved: dict[str, set[str]] = {}
         for name, groups in self.series.items():
             if name in self._tables:
+                rows = moved_rows[id(self._tables[name])]
+                if len(rows) and (watch is None or name in watch):
+                    table_groups = self._table_groups[name]
+                    kids, live = table_groups.live()
+                    names = table_groups.group_keys.names
+                    hit = kids[np.isin(live, rows)].tolist()
+                    if hit:
+                        moved[name] = {names[kid] for kid in hit}
                 continue
             recorded = name in self.baselines
-            for series in groups.values():
-                series.window.advance(now_us)  # type: ignore[union-attr]
+            for key, series in groups.items():
+                window = series.window
+                assert isinstance(window, Window)
+                head = window.head
+                window.advance(now_us)
+                if window.head != head:
+                    self.moved = True
+                    if watch is None or name in watch:
+                        moved.setdefault(name, set()).add(key)
                 if recorded:
                     self._file(series)
+        return moved
 
     def evict_idle(self, keep: set[tuple[str, str]]) -> int:
         """Forget series with no event left in any retained pane (except those in `keep`

@@ -331,12 +331,13 @@ class PaneTable:
                         for y in (p, x)
                     ]
 
-    def advance(self, now_us: int) -> None:
-        """Let event time reach `now_us` in every series that has seen an event."""
+    def advance(self, now_us: int) -> Ints:
+        """Let event time reach `now_us` in every series that has seen an event; returns the
+        rows whose windows moved (the others' values cannot have changed)."""
         max_ts = self.max_ts[: self.used]
         rows = np.flatnonzero((max_ts != NONE) & (max_ts < now_us))
         if not len(rows):
-            return
+            return rows
         slide = self.slide_us
         old = self.max_ts[rows] // slide
         self.max_ts[rows] = now_us
@@ -344,6 +345,7 @@ class PaneTable:
         moved = new > old
         if moved.any():
             self._clear(rows[moved], old[moved], new[moved])
+        return rows[moved]
 
     def row_totals(self, row: int, back: int) -> tuple[int, float, float]:
         """(events, a, b) of one row over the window `back` windows before its current one

@@ -11,6 +11,7 @@ import math
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vigie.events import Event
@@ -19,6 +20,7 @@ from vigie.kpi.engine import KpiEngine, Series, to_us
 from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
 from vigie.rules.definitions import Rule
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -51,11 +53,7 @@ def _label(value: Any) -> str:
 
 
 def _iso(us: int | None) -> str | None:
-    if us is None:
-        return None
-    from datetime import UTC, datetime, timedelta
-
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).isoformat()
+    return None if us is None else (EPOCH + timedelta(microseconds=us)).isoformat()
 
 
 def _evidence(metric: str, series: Series) -> dict[str, Any]:

@@ -50,6 +50,12 @@ class AlertBook:
             self._groups[(alert.rule, alert.values.get("group", ""))] = alert.fingerprint
         self.quiet_until: dict[str, datetime] = {}
 
+    def firing(self, rule: str, group: str) -> bool:
+        """Whether `rule` has a firing alert for `group`."""
+        fp = self._groups.get((rule, group))
+        alert = self.active.get(fp) if fp else None
+        return alert is not None and alert.status == "firing"
+
     def apply(self, rule: Rule, outcome: Outcome, now: datetime) -> list[Alert]:
         """Move `rule`'s alerts according to `outcome`; returns the alerts whose status changed."""
         changed: list[Alert] = []
@@ -74,7 +80,8 @@ class AlertBook:
         for group, finding in outcome.findings.items():
             labels = {"alertname": rule.name, **rule.labels, **finding.labels}
             values = {"group": group, **finding.values}
-            fp = fingerprint(rule.name, finding.labels)
+            # A group's labels come from its key: its active alert's fingerprint stands.
+            fp = self._groups.get((rule.name, group)) or fingerprint(rule.name, finding.labels)
             alert = self.active.get(fp)
             if alert is None:
                 quiet = self.quiet_until.get(fp)
@@ -97,8 +104,9 @@ class AlertBook:
                     alert.values = values
                     alert.annotations = _summaries(rule, labels, values)
                     changed.append(_copy(alert))
-            alert.values = values
-            alert.annotations = _summaries(rule, labels, values)
+            if values != alert.values:
+                alert.values = values
+                alert.annotations = _summaries(rule, labels, values)
             if alert.status == "pending" and now - alert.starts_at >= hold:
                 alert.status = "firing"
                 alert.fired_at = now
