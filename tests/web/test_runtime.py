@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-import time
+import multiprocessing as mp
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,8 +12,9 @@ import pytest
 
 from tests.conftest import make_settings
 from vigie.events import Event
+from vigie.log.columnar import ColumnarCopy
 from vigie.settings import build_settings
-from vigie.store import upgrade
+from vigie.store import connect, upgrade
 from vigie.web import Runtime
 from vigie.web import runtime as runtime_module
 
@@ -76,36 +76,54 @@ def test_the_server_writes_segments_as_the_log_grows(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await runtime.stop()
         return columns.covered()
 
     assert asyncio.run(scenario()) == 10
-    assert [(s.first, s.last) for s in columns.segments()] == [(1, 5), (6, 10)]
-    runtime.engine.dispose()
+    engine = connect(f"sqlite:///{tmp_path}/vigie.db")
+    assert [(s.first, s.last) for s in ColumnarCopy(engine, columns.folder).segments()] == [
+        (1, 5),
+        (6, 10),
+    ]
+    engine.dispose()
 
 
-def test_stopping_waits_for_a_segment_being_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Cancelling the copy's task does not stop its thread: `stop` waits for the segment under
-    way before it disposes of the engine, so no copy outlives the server."""
+def test_stopping_waits_for_a_segment_being_written(tmp_path: Path) -> None:
+    """The copy runs in a worker process: cancelling its task does not stop a catch-up under
+    way, so `stop` waits for it and leaves no worker behind nor a half-written segment."""
     runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
     upgrade(runtime.engine)
     columns = runtime.columns
     assert columns is not None
-    started, finished = threading.Event(), threading.Event()
+    columns.segment_offsets = 10_000
+    at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    for start in range(0, 40_000, 10_000):
+        runtime.sql_log.append(
+            [
+                Event(message_id=str(i), type="track", source="web", event="Viewed",
+                      anonymous_id="a", timestamp=at, received_at=at)
+                for i in range(start, start + 10_000)
+            ]
+        )  # fmt: skip
 
-    def slow_catch_up() -> int:
-        started.set()
-        time.sleep(0.3)
-        finished.set()
-        return 0
-
-    monkeypatch.setattr(columns, "catch_up", slow_catch_up)
-
-    async def scenario() -> bool:
+    async def scenario() -> int:
         runtime._columns_task = asyncio.create_task(runtime._copy_columns(columns))
-        await asyncio.to_thread(started.wait, 5)
+        for _ in range(3000):  # the folder appears with the first segment's file
+            if columns.folder.exists():
+                break
+            await asyncio.sleep(0.01)
+        workers = set(mp.active_children()) - before
         await runtime.stop()
-        return finished.is_set()
+        return workers
 
-    assert asyncio.run(scenario())
+    before = set(mp.active_children())
+    workers = asyncio.run(scenario())
+    assert len(workers) == 1
+    assert not any(worker.is_alive() for worker in workers)
+    assert not [p.name for p in columns.folder.iterdir() if not p.name.endswith(".parquet")]
+    engine = connect(f"sqlite:///{tmp_path}/vigie.db")
+    segments = ColumnarCopy(engine, columns.folder).segments()
+    engine.dispose()
+    assert [(s.first, s.last) for s in segments] == [
+        (1, 10_000), (10_001, 20_000), (20_001, 30_000), (30_001, 40_000)
+    ]  # fmt: skip

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
+import multiprocessing as mp
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import sqlalchemy as sa
 
@@ -16,7 +17,7 @@ from vigie.crm.processor import CrmProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
-from vigie.log.columnar import ColumnarCopy
+from vigie.log.columnar import ColumnarCopy, catch_up_in_process
 from vigie.log.eventlog import AppendResult
 from vigie.log.sql import to_us
 from vigie.metrics import Metrics
@@ -119,7 +120,7 @@ class Runtime:
         self._tick_task: asyncio.Task[None] | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._columns_task: asyncio.Task[None] | None = None
-        self._columns_lock = threading.Lock()
+        self._columns_pool: ProcessPoolExecutor | None = None
 
     def _committed(self, results: Sequence[AppendResult]) -> None:
         if any(r.accepted for r in results):
@@ -183,19 +184,26 @@ class Runtime:
             await asyncio.sleep(self.tick_seconds)
 
     async def _copy_columns(self, columns: ColumnarCopy) -> None:
-        """Write the log's columnar segments as the log grows."""
+        """Write the log's columnar segments as the log grows, in a worker process of its
+        own (`catch_up_in_process`): in a thread, each segment held the interpreter lock
+        for most of a second, and requests and alerts waited meanwhile."""
+        if self._columns_pool is None:
+            # Spawned, not forked: a fork would copy this process's threads' locks mid-use.
+            self._columns_pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+        url = self.engine.url.render_as_string(hide_password=False)
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await asyncio.to_thread(self._catch_up_columns, columns)
+                await loop.run_in_executor(
+                    self._columns_pool,
+                    catch_up_in_process,
+                    url,
+                    str(columns.folder),
+                    columns.segment_offsets,
+                )
             except Exception:
                 logger.exception("writing the log's columnar copy failed; will retry")
             await asyncio.sleep(COLUMNS_SECONDS)
-
-    def _catch_up_columns(self, columns: ColumnarCopy) -> None:
-        # Cancelling the task does not stop a thread under way: `stop` waits on this lock,
-        # so no segment is still being read or written once the engine is disposed.
-        with self._columns_lock:
-            columns.catch_up()
 
     def sample_kpis(self) -> None:
         """Record the KPIs' current values for the dashboard's sparklines."""
@@ -214,8 +222,11 @@ class Runtime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await asyncio.to_thread(self._columns_lock.acquire)
-        self._columns_lock.release()
+        if self._columns_pool is not None:
+            # Cancelling the task does not stop a segment under way in the worker: wait for
+            # it, so that no copy outlives the server.
+            await asyncio.to_thread(self._columns_pool.shutdown, wait=True, cancel_futures=True)
+            self._columns_pool = None
         await asyncio.to_thread(self.committer.stop)
         await asyncio.to_thread(self.webhooks.stop)
         self.alert_feed.close()
