@@ -271,13 +271,26 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the benchmark server did not become healthy within 60 s")
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) a process has used so far, where /proc tells it."""
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, None where there is none."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process and its children (the columnar copy's worker)
+    have used so far, where /proc tells it."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    # utime and stime, then those of the children it has waited for.
+    ticks = sum(int(x) for x in fields[11:15])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (child := _stat(entry.name)) and child[1] == str(pid):
+            ticks += round((_cpu_seconds(int(entry.name)) or 0.0) * os.sysconf("SC_CLK_TCK"))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _probe_body(n: int) -> bytes:
