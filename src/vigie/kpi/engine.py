@@ -616,10 +616,13 @@ class KpiEngine:
         series = self.series[metric].get(group)
         return None if series is None else series.window.get()
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        """Every metric's current value per group, for the API and the dashboard."""
+    def snapshot(self, metrics: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Every metric's (or those in `metrics`) current value per group, for the API and
+        the dashboard."""
         out: list[dict[str, Any]] = []
         for name, groups in self.series.items():
+            if metrics is not None and name not in metrics:
+                continue
             compiled = self.metrics[name]
             if isinstance(groups, TableGroups):
                 out += self._table_snapshot(groups)
