@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.clock import ManualClock
 from vigie.events import Event
+from vigie.kpi.engine import to_us
 from vigie.kpi.metrics import Metric
+from vigie.log import SqlEventLog
 from vigie.rules.alerts import Alert
 from vigie.rules.definitions import Rule
 from vigie.rules.evaluator import AlertingEngine
+from vigie.rules.store import AlertStore
+from vigie.store import connect, upgrade
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # a Monday
 
@@ -187,18 +192,29 @@ def test_an_alert_held_by_its_cooldown_fires_on_the_tick_after_it() -> None:
 
 
 class LookingAtEverything(AlertingEngine):
-    """The reference: every tick evaluates every group of every rule's metric."""
+    """The reference: each tick evaluates every rule on every group at once, in the rules'
+    order, then forgets quiet groups (what the engine did before it looked only where time
+    can change an outcome)."""
 
-    def _due(self) -> tuple[bool, dict[str, set[str]]]:
-        moved, _ = super()._due()
-        return moved, {
-            rule.metric: set(self.kpis.groups(rule.metric))
-            for rule in self.rules
-            if rule.metric is not None
-        }
+    def tick(self) -> list[Alert]:
+        with self._lock:
+            event_now = self.event_now_us(to_us(self.clock.now()))
+            if event_now is not None:
+                self.kpis.advance(event_now)
+            changed = self._evaluate(
+                {r.metric: set(self.kpis.groups(r.metric)) for r in self.rules if r.metric}
+            )
+            keep = {
+                (rule.metric, alert.values.get("group", ""))
+                for alert in self.book.active.values()
+                for rule in self.rules
+                if rule.name == alert.rule and rule.metric is not None
+            }
+            self.kpis.evict_idle(keep)
+            return changed
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     steps=st.lists(
         st.tuples(
@@ -229,7 +245,8 @@ def test_ticks_give_the_alerts_of_looking_at_every_group(
         Rule(name="big", metric="sales", op=">=", value=4, cooldown="45s"),
         Rule(name="busy", metric="orders", op=">=", value=2, for_="40s"),
         Rule(name="drop", kind="change", metric="sales", drop=0.5),
-        Rule(name="both", kind="all", rules=["big", "busy"]),
+        Rule(name="both", kind="all", rules=["big", "busy"], for_="50s"),
+        Rule(name="either", kind="any", rules=["busy", "drop"], cooldown="70s"),
     ]
     engines = []
     for kind, tick_slice in ((AlertingEngine, 1), (LookingAtEverything, 1_000)):
@@ -252,3 +269,74 @@ def test_ticks_give_the_alerts_of_looking_at_every_group(
         for _, _, recorder in engines
     ]
     assert seen[0] == seen[1]
+
+
+def test_a_composite_waits_for_its_parts_on_a_tick() -> None:
+    """A composite rule whose `for` runs out on the tick that moves its part's window away
+    does not fire: the part is evaluated first."""
+    clock = ManualClock(T0)
+    recorder = Recorder()
+    metric = Metric(name="orders", kind="count", where={"event": "Order Completed"}, window="1m")
+    rules = [
+        Rule(name="busy", metric="orders", op=">=", value=1),
+        Rule(name="confirmed", kind="all", rules=["busy"], for_="60s"),
+    ]
+    engine = AlertingEngine([metric], rules, clock=clock, listeners=[recorder])
+    engine.process([_order(1, T0)])
+    for seconds in (30, 61):
+        clock.set(T0 + timedelta(seconds=seconds))
+        engine.tick()
+    assert [(a.rule, a.status) for a in recorder.changes if a.rule == "confirmed"] == [
+        ("confirmed", "pending"),
+        ("confirmed", "resolved"),
+    ]
+
+
+def test_a_restored_pending_alert_fires_once_its_for_is_over(tmp_path: Path) -> None:
+    """After a restart, the first tick looks at every group: an alert pending before it fires
+    when its `for` is over, though no event came and no window moved."""
+    engine = connect(f"sqlite:///{tmp_path}/vigie.db")
+    upgrade(engine)
+    log = SqlEventLog(engine)
+    store = AlertStore(engine)
+    rules = [Rule(name="busy", metric="orders", op=">=", value=1, for_="30s")]
+    log.append([_order(1, T0)])
+    clock = ManualClock(T0)
+    before = AlertingEngine([ORDERS], rules, clock=clock, store=store)
+    before.process(log.read(1, 10))
+    log.save_checkpoint(before.name, 2)
+    assert [a.status for a in store.active()] == ["pending"]
+    clock.set(T0 + timedelta(seconds=10))
+    recorder = Recorder()
+    after = AlertingEngine([ORDERS], rules, clock=clock, store=store, listeners=[recorder])
+    after.restore(log, lookback_us=3_600_000_000)
+    for seconds in (20, 31):
+        clock.set(T0 + timedelta(seconds=seconds))
+        after.tick()
+    assert [(a.status, a.fired_at) for a in recorder.changes] == [
+        ("firing", T0 + timedelta(seconds=31))
+    ]
+    engine.dispose()
+
+
+def test_forgotten_groups_leave_nothing_behind_in_the_rules() -> None:
+    """A group forgotten once quiet is forgotten by its rules too, even one that still held
+    for it (held back by a cooldown): ticks do not look at it for ever."""
+    clock = ManualClock(T0)
+    metric = Metric(
+        name="sales", kind="sum", value="properties.amount", by=["shop"],
+        where={"event": "Order Completed"}, window="1m",
+    )  # fmt: skip
+    rule = Rule(name="low", metric="sales", op="<", value=1, cooldown="1h")
+    engine = AlertingEngine([metric], [rule], clock=clock)
+    for n in range(0, 150, 3):
+        shop = f"s{n}"
+        engine.process([_amount(n + 1, T0, 0.0, shop=shop)])  # fires
+        engine.process([_amount(n + 2, T0, 5.0, shop=shop)])  # resolves, cooldown
+        engine.process([_amount(n + 3, T0, -5.0, shop=shop)])  # holds again, held back
+    assert len(engine.holding["low"]) == 50
+    assert engine.book.active == {}
+    clock.advance(timedelta(minutes=5))
+    engine.tick()
+    assert engine.kpis.groups("sales") == {}
+    assert engine.holding["low"] == {}

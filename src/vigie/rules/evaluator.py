@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 _CONDITIONS = {"threshold": threshold, "change": change, "anomaly": anomaly}
 # Groups a tick evaluates under one hold of the lock.
 TICK_SLICE = 128
+ON_METRICS = frozenset(_CONDITIONS)
+COMPOSITE = frozenset({"all", "any"})
+GROUPLESS = frozenset({"sla", "absence"})
 
 
 def baselines_needed(rules: Sequence[Rule]) -> dict[str, tuple[Seasonality, int]]:
@@ -87,6 +90,7 @@ class AlertingEngine:
         self._arrival_us: int | None = None
         self._lock = threading.Lock()
         self.tick_slice = TICK_SLICE
+        self._look_everywhere = False
 
     def restore(self, log: EventLog, *, lookback_us: int) -> int:
         """Load active alerts and rebuild windows from events received within `lookback_us`
@@ -98,6 +102,7 @@ class AlertingEngine:
         with self._lock:
             if self.store is not None:
                 self.book = AlertBook(self.store.active())
+            self._look_everywhere = True
             end = log.checkpoint(self.name)
             if end <= 1:
                 return 0
@@ -148,31 +153,50 @@ class AlertingEngine:
     def tick(self) -> list[Alert]:
         """Let time pass (windows slide, silences and SLAs age) and evaluate the rules where
         time can change their outcome; then forget groups that have gone quiet and hold no
-        active alert."""
+        active alert.
+
+        The rules on metrics look at their due groups (`_due`) in slices, the lock let go
+        between them: when a window move brings a thousand groups at once, new events'
+        alerts wait for one slice, not for them all. Composite rules come last, once their
+        parts have all been evaluated.
+        """
+        seen: dict[str, set[str]] = {}  # per rule, the groups evaluated during this tick
         with self._lock:
             moved, due = self._due()
-            changed = self._evaluate({})  # the rules that look at no metric's groups
-        # The groups in slices, the lock let go between them: when a window move brings a
-        # thousand groups at once, new events' alerts wait for one slice, not for them all.
-        # A group's metrics are evaluated together, so a composite rule sees them together.
+            changed = self._evaluate({}, kinds=GROUPLESS, evaluated_now=seen)
         groups = sorted({group for names in due.values() for group in names})
         for start in range(0, len(groups), self.tick_slice):
             part = set(groups[start : start + self.tick_slice])
             with self._lock:
                 changed += self._evaluate(
                     {name: names & part for name, names in due.items() if names & part},
-                    groupless=False,
+                    kinds=ON_METRICS,
+                    evaluated_now=seen,
                 )
-        if moved:  # a group only goes quiet when its window moves on
-            with self._lock:
-                keep = {
-                    (rule.metric, alert.values.get("group", ""))
-                    for alert in self.book.active.values()
-                    for rule in self.rules
-                    if rule.name == alert.rule and rule.metric is not None
-                }
-                self.kpis.evict_idle(keep)
+        with self._lock:
+            if moved:  # a group only goes quiet when its window moves on
+                self._evict(seen)
+            changed += self._evaluate({}, kinds=COMPOSITE, evaluated_now=seen)
         return changed
+
+    def _evict(self, seen: dict[str, set[str]]) -> None:
+        """Forget the quiet groups holding no active alert, and what the rules held for them
+        (`seen` then counts them as evaluated, so a composite rule lets them go too)."""
+        keep = {
+            (rule.metric, alert.values.get("group", ""))
+            for alert in self.book.active.values()
+            for rule in self.rules
+            if rule.name == alert.rule and rule.metric is not None
+        }
+        self.kpis.evict_idle(keep)
+        for rule in self.rules:
+            holding = self.holding[rule.name]
+            if rule.metric is None or not holding:
+                continue
+            series = self.kpis.groups(rule.metric)
+            for group in [g for g in holding if g not in series]:
+                del holding[group]
+                seen.setdefault(rule.name, set()).add(group)
 
     def _due(self) -> tuple[bool, dict[str, set[str]]]:
         """Let event time move on in every window; returns whether any window moved, and per
@@ -191,6 +215,12 @@ class AlertingEngine:
         else:
             due = self.kpis.advance(event_now, watched)
             moved = self.kpis.moved
+        if self._look_everywhere:
+            # After a restart the rules hold nothing yet: look at every group once (restored
+            # alerts may have waited out their `for`, or stopped holding meanwhile).
+            self._look_everywhere = False
+            for metric in watched:
+                due.setdefault(metric, set()).update(self.kpis.groups(metric))
         for rule in self.rules:
             holding = self.holding[rule.name]
             if rule.metric is None or not holding:
@@ -220,20 +250,28 @@ class AlertingEngine:
             return max_ts
         return max_ts + max(0, now_us - self._arrival_us)
 
-    def _evaluate(self, touched: dict[str, set[str]], *, groupless: bool = True) -> list[Alert]:
-        """Evaluate the rules on the `touched` groups of their metrics, and, when `groupless`,
-        the rules that look at no metric (SLA, absence); move the alerts along and tell the
-        listeners; returns the alerts that changed."""
+    def _evaluate(
+        self,
+        touched: dict[str, set[str]],
+        *,
+        kinds: frozenset[str] | None = None,
+        evaluated_now: dict[str, set[str]] | None = None,
+    ) -> list[Alert]:
+        """Evaluate the rules (those of `kinds`, default all) in their order, those on metrics
+        on the `touched` groups; move the alerts along and tell the listeners; returns the
+        alerts that changed. `evaluated_now` gathers, per rule, the groups evaluated (shared
+        by the calls of one tick: a composite rule evaluates its parts' groups)."""
         now = self.clock.now()
         now_us = to_us(now)
         event_now = self.event_now_us(now_us)
         changed: list[Alert] = []
-        evaluated_now: dict[str, set[str]] = {}
+        if evaluated_now is None:
+            evaluated_now = {}
         for rule in self.rules:
-            if not groupless and rule.kind in ("sla", "absence"):
+            if kinds is not None and rule.kind not in kinds:
                 continue
             outcome = self._outcome(rule, touched, now_us, event_now, evaluated_now)
-            evaluated_now[rule.name] = outcome.evaluated
+            evaluated_now.setdefault(rule.name, set()).update(outcome.evaluated)
             holding = self.holding[rule.name]
             for group in outcome.evaluated:
                 if group in outcome.findings:
