@@ -127,3 +127,50 @@ def test_stopping_waits_for_a_segment_being_written(tmp_path: Path) -> None:
     assert [(s.first, s.last) for s in segments] == [
         (1, 10_000), (10_001, 20_000), (20_001, 30_000), (30_001, 40_000)
     ]  # fmt: skip
+
+
+def test_the_copy_starts_another_worker_when_its_worker_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed (out of memory, by hand) does not end the copy: the next round starts
+    another one, and the segments go on."""
+    monkeypatch.setattr(runtime_module, "COLUMNS_SECONDS", 0.01)
+    runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    upgrade(runtime.engine)
+    columns = runtime.columns
+    assert columns is not None
+    columns.segment_offsets = 5
+    at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    before = set(mp.active_children())
+
+    def append(ids: range) -> None:
+        runtime.sql_log.append(
+            [
+                Event(message_id=str(i), type="track", source="web", event="Viewed",
+                      anonymous_id="a", timestamp=at, received_at=at)
+                for i in ids
+            ]
+        )  # fmt: skip
+
+    async def covered(offset: int) -> bool:
+        for _ in range(3000):
+            if columns.covered() == offset:
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    async def scenario() -> tuple[bool, bool]:
+        task = asyncio.create_task(runtime._copy_columns(columns))
+        append(range(6))
+        first = await covered(5)
+        for worker in set(mp.active_children()) - before:
+            worker.kill()
+        append(range(6, 12))
+        second = await covered(10)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runtime.stop()
+        return first, second
+
+    assert asyncio.run(scenario()) == (True, True)

@@ -32,6 +32,7 @@ import hashlib
 import logging
 import os
 import re
+import signal
 import tempfile
 import time
 from collections.abc import Sequence
@@ -289,6 +290,12 @@ def _read_postgres(
     if not chunks:
         return pl.DataFrame(schema=schema)
     return pl.read_csv(b"".join(chunks), has_header=False, new_columns=list(schema), schema=schema)
+
+
+def ignore_interrupts() -> None:
+    """For a worker process: Ctrl-C in a terminal is the server's to handle (it stops the
+    worker), not the worker's."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def catch_up_in_process(url: str, folder: str, segment_offsets: int = SEGMENT_OFFSETS) -> int:

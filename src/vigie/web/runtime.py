@@ -8,6 +8,7 @@ import logging
 import multiprocessing as mp
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import sqlalchemy as sa
 
@@ -17,7 +18,7 @@ from vigie.crm.processor import CrmProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
-from vigie.log.columnar import ColumnarCopy, catch_up_in_process
+from vigie.log.columnar import ColumnarCopy, catch_up_in_process, ignore_interrupts
 from vigie.log.eventlog import AppendResult
 from vigie.log.sql import to_us
 from vigie.metrics import Metrics
@@ -187,12 +188,15 @@ class Runtime:
         """Write the log's columnar segments as the log grows, in a worker process of its
         own (`catch_up_in_process`): in a thread, each segment held the interpreter lock
         for most of a second, and requests and alerts waited meanwhile."""
-        if self._columns_pool is None:
-            # Spawned, not forked: a fork would copy this process's threads' locks mid-use.
-            self._columns_pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
         url = self.engine.url.render_as_string(hide_password=False)
         loop = asyncio.get_running_loop()
         while True:
+            if self._columns_pool is None:
+                # Spawned, not forked: a fork would copy this process's threads' locks
+                # mid-use. The worker leaves Ctrl-C to the server, which stops it.
+                self._columns_pool = ProcessPoolExecutor(
+                    1, mp_context=mp.get_context("spawn"), initializer=ignore_interrupts
+                )
             try:
                 await loop.run_in_executor(
                     self._columns_pool,
@@ -201,6 +205,11 @@ class Runtime:
                     str(columns.folder),
                     columns.segment_offsets,
                 )
+            except BrokenProcessPool:
+                # The worker died (killed, out of memory): the next round starts another.
+                logger.exception("the columnar copy's worker died; starting another")
+                pool, self._columns_pool = self._columns_pool, None
+                pool.shutdown(wait=False)
             except Exception:
                 logger.exception("writing the log's columnar copy failed; will retry")
             await asyncio.sleep(COLUMNS_SECONDS)
