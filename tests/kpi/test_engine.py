@@ -303,22 +303,29 @@ def _same(engine: KpiEngine, reference: Reference) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    raw=wild_events, plan=steps, history=st.sampled_from([1, 2, 3]), pinned=st.sampled_from([2, 0])
+    raw=wild_events,
+    plan=steps,
+    history=st.sampled_from([1, 2, 3]),
+    pinned=st.sampled_from([2, 0]),
+    pending=st.sampled_from([1, 3, panes.PENDING]),
 )
 def test_tables_equal_windows_fed_one_event_at_a_time(
     raw: list[tuple[str, int, Any, Any, str, str]],
     plan: list[tuple[int, str, int]],
     history: int,
     pinned: int,
+    pending: int,
 ) -> None:
     """Batches, time passing and evictions in any order leave every series (value, previous
     windows, edges, late count, latest events, snapshot) as per-event `Window`s would,
-    whether the latest events stay in the batches they came in or are let go of early."""
-    if not pinned:
-        _compare(raw, plan, history)
-        return
-    with patch.multiple(panes, PINNED=pinned, PINNED_PER_SERIES=0):
-        _compare(raw, plan, history)
+    whether the latest events stay in the batches they came in or are let go of early, and
+    whether kept values wait for a read or are sorted into their rows after a few."""
+    with patch.multiple(panes, PENDING=pending):
+        if not pinned:
+            _compare(raw, plan, history)
+            return
+        with patch.multiple(panes, PINNED=pinned, PINNED_PER_SERIES=0):
+            _compare(raw, plan, history)
 
 
 def _compare(

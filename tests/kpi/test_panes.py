@@ -123,3 +123,24 @@ def test_forgotten_events_are_not_kept_alive_by_their_batch() -> None:
         engine.ingest([visit(10 + n, "b") for n in range(8)])  # 11 events pinned: let go
         assert [e.message_id for e in engine.groups("visits")["a"].recent] == ["m0"]
         assert sys.getrefcount(first[2]) == sys.getrefcount(control[0])
+
+
+def test_a_reused_row_starts_without_the_values_of_the_series_it_held() -> None:
+    """Values a distinct count kept for a group, still waiting to be sorted into its row
+    when the group is forgotten, do not count in the group that takes the row next."""
+    metric = Metric(name="visitors", kind="distinct", value="anonymous_id", by=["campaign"],
+                    window="1m", lateness="0s")  # fmt: skip
+    engine = KpiEngine([metric])
+
+    def visit(n: int, campaign: str, second: int) -> Event:
+        at = START + timedelta(seconds=second)
+        return Event(
+            message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+            anonymous_id=f"v{n}", timestamp=at, received_at=at, properties={"campaign": campaign},
+        )  # fmt: skip
+
+    engine.ingest([visit(0, "a", 600)])
+    engine.advance(engine.max_ts + 3600 * 1_000_000)  # type: ignore[operator]
+    assert engine.evict_idle(set()) == 1
+    engine.ingest([visit(1, "b", 610)])  # the same pane as the forgotten group's value
+    assert engine.value("visitors", "b") == 1.0

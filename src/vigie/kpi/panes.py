@@ -5,11 +5,12 @@ too late, the latest events counted, and a ring of panes (one per slide, `ring` 
 pane number modulo `ring`) with per pane the number of events and the two totals they add
 (`a`: the value, or a ratio's numerator; `b`: a ratio's denominator) — all a count, sum,
 average or ratio needs. A distinct count or a percentile also keeps each pane's values in
-a list. A batch of events for any number of series is judged late, routed to panes and
-added with a few numpy calls, and a window's value is computed from its panes when read
-(`TableWindow`). Every series behaves as its own `Window` fed one event at a time:
-lateness is judged per series with the newest time seen before each event, and a pane
-lives as long as `Window` keeps it (`ring` is the window's `history`).
+a list per row, filled from per-batch chunks when read. A batch of events for any number
+of series is judged late, routed to panes and added with a few numpy calls, and a window's
+value is computed from its panes when read (`TableWindow`). Every series behaves as its
+own `Window` fed one event at a time: lateness is judged per series with the newest time
+seen before each event, and a pane lives as long as `Window` keeps it (`ring` is the
+window's `history`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ RECENT = 5
 # this many, or this many per series if more; past that, the oldest batches are let go.
 PINNED = 65_536
 PINNED_PER_SERIES = 2 * RECENT
+# Values of distinct counts and percentiles wait in per-batch chunks until a read needs
+# them or this many are waiting; then they are sorted into their rows' lists at once.
+PENDING = 65_536
 ADDITIVE = frozenset({"count", "sum", "average", "ratio"})
 KEPT = frozenset({"distinct", "percentile"})
 
@@ -85,6 +89,9 @@ class PaneTable:
         # panes, each after its pane number: [pane, value, pane, value, ...] (one flat list
         # per row keeps the garbage collector's work to one object per row).
         self.values: dict[int, list[Any]] = {}
+        # Kept values not yet in `values`: per feed, (rows, panes, values), in arrival order.
+        self.pending: list[tuple[Ints, Ints, list[Any]]] = []
+        self.pending_values = 0
 
     def allocate(self, firsts: Sequence[Event | None]) -> Ints:
         """Fresh rows, one per new series, for series whose first events (those their labels
@@ -105,6 +112,7 @@ class PaneTable:
 
     def release(self, rows: Sequence[int]) -> None:
         """Forget the series in `rows`; the rows are reused by later `allocate` calls."""
+        self.settle()
         index = np.asarray(rows, np.intp)
         self.max_ts[index] = NONE
         self.late[index] = 0
@@ -223,19 +231,44 @@ class PaneTable:
             if keeps is not None:
                 rows, panes = rows[keeps], panes[keeps]
             self.changed[rows] = True
-            self._keep(rows, panes, values)
+            self.pending.append((rows, panes, values))
+            self.pending_values += len(values)
+            if self.pending_values >= PENDING:
+                self.settle()
         return np.zeros(len(ts), np.bool_) if late is None else late
 
-    def _keep(self, rows: Ints, panes: Ints, values: list[Any]) -> None:
-        """Add `values` to their panes' value lists."""
+    def settle(self) -> None:
+        """Move the pending kept values into their rows' lists (`values`), in arrival order;
+        values in panes their row's head has already moved out of the ring are dropped."""
+        if not self.pending:
+            return
+        pending, self.pending, self.pending_values = self.pending, [], 0
+        if len(pending) == 1:
+            rows, panes, values = pending[0]
+        else:
+            rows = np.concatenate([chunk[0] for chunk in pending])
+            panes = np.concatenate([chunk[1] for chunk in pending])
+            values = [x for chunk in pending for x in chunk[2]]
+        alive = panes > self.max_ts[rows] // self.slide_us - self.ring
+        order = np.flatnonzero(alive)
+        order = order[np.argsort(rows[order], kind="stable")]
+        if not len(order):
+            return
+        ordered = rows[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        pairs = np.empty(2 * len(order), object)
+        pairs[0::2] = panes[order]
+        pairs[1::2] = np.fromiter(values, object, len(values))[order]
+        flat = pairs.tolist()
+        ends = [*starts[1:].tolist(), len(order)]
         kept = self.values
         values_of = kept.get
-        for row, pane, x in zip(rows.tolist(), panes.tolist(), values, strict=True):
+        for row, start, end in zip(ordered[starts].tolist(), starts.tolist(), ends, strict=True):
             of_row = values_of(row)
             if of_row is None:
-                kept[row] = [pane, x]
+                kept[row] = flat[2 * start : 2 * end]
             else:
-                of_row += pane, x
+                of_row += flat[2 * start : 2 * end]
 
     def _remember(self, rows: Ints, positions: Ints, events: npt.NDArray[np.object_]) -> None:
         """Keep each series' last `RECENT` counted events (in arrival order, ring by count)."""
@@ -482,6 +515,7 @@ class TableWindow:
             return table.built[row]
         stat = self.empty()
         head = self.head
+        table.settle()
         of_row = table.values.get(row)
         if head is not None and of_row:
             last = head - back * self.n
