@@ -144,3 +144,44 @@ def test_a_reused_row_starts_without_the_values_of_the_series_it_held() -> None:
     assert engine.evict_idle(set()) == 1
     engine.ingest([visit(1, "b", 610)])  # the same pane as the forgotten group's value
     assert engine.value("visitors", "b") == 1.0
+
+
+def _visit(n: int, visitor: str, second: int | None = None) -> Event:
+    at = START + timedelta(seconds=n if second is None else second)
+    return Event(
+        message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+        anonymous_id=visitor, timestamp=at, received_at=at,
+    )  # fmt: skip
+
+
+def _messages(engine: KpiEngine, group: str) -> list[str | None]:
+    return [e.message_id for e in engine.groups("visits")[group].recent]
+
+
+def test_events_let_go_are_kept_only_while_among_their_series_last() -> None:
+    """When old batches are let go, a series keeps only those of their events still among
+    its last five, and drops them once five newer ones came."""
+    with patch.multiple(panes, PINNED=1, PINNED_PER_SERIES=0):
+        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1h")])
+        first = [_visit(n, "a") for n in range(6)]
+        control = [_visit(99, "c")]
+        engine.ingest(first)
+        engine.ingest([_visit(6, "a"), _visit(7, "a"), _visit(8, "c")])  # lets the first go
+        assert _messages(engine, "a") == ["m3", "m4", "m5", "m6", "m7"]
+        assert sys.getrefcount(first[2]) == sys.getrefcount(control[0])
+        assert sys.getrefcount(first[3]) > sys.getrefcount(control[0])
+        engine.ingest([_visit(n, "a") for n in range(9, 14)])  # lets the second go
+        assert _messages(engine, "a") == ["m9", "m10", "m11", "m12", "m13"]
+        assert sys.getrefcount(first[3]) == sys.getrefcount(control[0])
+
+
+def test_a_reused_row_does_not_remember_the_events_of_the_series_it_held() -> None:
+    """A group taking the row of a forgotten one starts with no latest events, even when the
+    batch that held the forgotten group's events is let go after."""
+    with patch.multiple(panes, PINNED=1, PINNED_PER_SERIES=0):
+        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1m")])
+        engine.ingest([_visit(0, "a"), _visit(1, "a")])
+        engine.advance(engine.max_ts + 3600 * 1_000_000)  # type: ignore[operator]
+        assert engine.evict_idle(set()) == 1
+        engine.ingest([_visit(2, "b", 4000)])  # takes a's row and lets a's batch go
+        assert _messages(engine, "b") == ["m2"]

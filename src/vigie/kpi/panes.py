@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from itertools import compress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,16 @@ ADDITIVE = frozenset({"count", "sum", "average", "ratio"})
 KEPT = frozenset({"distinct", "percentile"})
 
 
+class Record(NamedTuple):
+    """One feed's counted entries: their rows, their positions in the batch's `events`, and
+    per entry the newest record its row was in before this one (-1: none)."""
+
+    rows: Ints
+    positions: Ints
+    prior: Ints
+    events: npt.NDArray[np.object_]
+
+
 class PaneTable:
     """Rows of series sharing one ring size, slide and lateness; rows are taken with
     `allocate`, given back with `release`."""
@@ -60,7 +70,6 @@ class PaneTable:
         self.free: list[int] = []
         self.max_ts: Ints = np.full(capacity, NONE, np.int64)
         self.late: Ints = np.zeros(capacity, np.int64)
-        self.seen: Ints = np.zeros(capacity, np.int64)
         self.n: Ints = np.zeros((capacity, ring), np.int64)
         self.a: Floats = np.zeros((capacity, ring), np.float64)
         self.b: Floats = np.zeros((capacity, ring), np.float64)
@@ -72,14 +81,16 @@ class PaneTable:
         # Rows whose panes changed since their kept values' statistic was last built.
         self.changed: Bools = np.ones(capacity, np.bool_)
         self.built: dict[int, Any] = {}
-        # A series' last events: each slot holds the event itself (`recent_batch` -1), or
-        # the number of the batch it came in (an object array of events, pinned below) and
-        # its position there, so that remembering an event writes two integers.
-        self.recent: npt.NDArray[np.object_] = np.empty((capacity, RECENT), object)
-        self.recent_at: Ints = np.full((capacity, RECENT), -1, np.int64)
-        self.recent_batch: Ints = np.full((capacity, RECENT), -1, np.int64)
-        self.pinned: deque[tuple[int, npt.NDArray[np.object_]]] = deque()
-        self.held: dict[int, npt.NDArray[np.object_]] = {}  # the pinned batches by number
+        # A series' last events are found when read: each feed's counted entries are held as
+        # a `Record` (numbered from 1) with the batch's events, and each row knows the newest
+        # record it is in (`last`, -1: none); a record knows, per entry, the row's record
+        # before it. Past a bound the oldest records are let go, and the events still among
+        # their rows' last are kept one by one (`remembered`, oldest first).
+        self.last: Ints = np.full(capacity, -1, np.int64)
+        self.since: Ints = np.zeros(capacity, np.int64)  # a row's first record for its series
+        self.records: deque[int] = deque()
+        self.held: dict[int, Record] = {}
+        self.remembered: dict[int, list[Event]] = {}
         self.pinned_events = 0
         self.batches = 0
         self.first: npt.NDArray[np.object_] = np.empty(capacity, object)  # a row's first event
@@ -116,7 +127,6 @@ class PaneTable:
         index = np.asarray(rows, np.intp)
         self.max_ts[index] = NONE
         self.late[index] = 0
-        self.seen[index] = 0
         self.n[index] = 0
         self.a[index] = 0.0
         self.b[index] = 0.0
@@ -124,13 +134,13 @@ class PaneTable:
         self.now_a[index] = 0.0
         self.now_b[index] = 0.0
         self.changed[index] = True
-        self.recent[index] = None
-        self.recent_at[index] = -1
-        self.recent_batch[index] = -1
+        self.last[index] = -1
+        self.since[index] = self.batches + 1
         self.first[index] = None
         for row in rows:
             self.values.pop(row, None)
             self.built.pop(row, None)
+            self.remembered.pop(row, None)
         self.free.extend(rows)
 
     def _grow(self, capacity: int) -> None:
@@ -147,7 +157,6 @@ class PaneTable:
 
         self.max_ts = grown(self.max_ts, NONE)
         self.late = grown(self.late, 0)
-        self.seen = grown(self.seen, 0)
         self.n = grown(self.n, 0)
         self.a = grown(self.a, 0.0)
         self.b = grown(self.b, 0.0)
@@ -157,9 +166,8 @@ class PaneTable:
         changed = np.ones(capacity, np.bool_)
         changed[: len(self.changed)] = self.changed
         self.changed = changed
-        self.recent = grown(self.recent, None)
-        self.recent_at = grown(self.recent_at, -1)
-        self.recent_batch = grown(self.recent_batch, -1)
+        self.last = grown(self.last, -1)
+        self.since = grown(self.since, 0)
         self.first = grown(self.first, None)
         self.born = grown(self.born, 0)
 
@@ -271,65 +279,62 @@ class PaneTable:
                 of_row += flat[2 * start : 2 * end]
 
     def _remember(self, rows: Ints, positions: Ints, events: npt.NDArray[np.object_]) -> None:
-        """Keep each series' last `RECENT` counted events (in arrival order, ring by count)."""
+        """Hold the counted entries (rows, positions in `events`) as the newest record, so
+        that each series' last `RECENT` events can be found when read."""
         if not len(rows):
             return
-        counts = np.bincount(rows, minlength=self.used)
-        per_row = counts[rows]
-        rank = np.zeros(len(rows), np.int64)
-        several = np.flatnonzero(per_row > 1)
-        if len(several):
-            # Rank among the entries of the same row: only rows with more than one need it.
-            order = several[np.argsort(rows[several], kind="stable")]
-            ordered = rows[order]
-            first = np.ones(len(order), np.bool_)
-            first[1:] = ordered[1:] != ordered[:-1]
-            starts = np.flatnonzero(first)
-            rank[order] = np.arange(len(order)) - starts[np.cumsum(first) - 1]
-        slots = (self.seen[rows] + rank) % RECENT
-        keep = per_row - rank <= RECENT
-        if not keep.all():
-            rows, slots, positions = rows[keep], slots[keep], positions[keep]
-        self.seen[: len(counts)] += counts
-        if not self.pinned or self.pinned[-1][1] is not events:
-            self.batches += 1
-            self.pinned.append((self.batches, events))
-            self.held[self.batches] = events
+        previous = self.held.get(self.batches)
+        self.batches += 1
+        self.held[self.batches] = Record(rows, positions, self.last[rows], events)
+        self.records.append(self.batches)
+        self.last[rows] = self.batches
+        if previous is None or previous.events is not events:
             self.pinned_events += len(events)
-        flat = rows * RECENT + slots
-        recent_batch = self.recent_batch.reshape(-1)
-        # Slots holding an event itself (its batch was let go) let it go in turn.
-        own = flat[recent_batch[flat] < 0]
-        if len(own):
-            self.recent.reshape(-1)[own] = None
-        self.recent_at.reshape(-1)[flat] = positions
-        recent_batch[flat] = self.batches
         limit = max(PINNED, PINNED_PER_SERIES * (self.used - len(self.free)))
         if self.pinned_events > limit:
             self._unpin(limit // 2)
 
     def _unpin(self, keep: int) -> None:
-        """Let go of the oldest pinned batches until at most `keep` events are pinned: the
-        slots still pointing into them take the event itself."""
-        newest = 0
-        gone: dict[int, npt.NDArray[np.object_]] = {}
-        while self.pinned_events > keep and len(self.pinned) > 1:
-            newest, events = self.pinned.popleft()
-            gone[newest] = self.held.pop(newest)
-            self.pinned_events -= len(events)
-        if not newest:
+        """Let go of the oldest records until at most `keep` events are pinned; a row's
+        events in them that are still among its last `RECENT` are kept one by one."""
+        gone: list[tuple[int, Record]] = []
+        while self.pinned_events > keep and len(self.records) > 1:
+            number = self.records.popleft()
+            record = self.held.pop(number)
+            gone.append((number, record))
+            if self.held[self.records[0]].events is not record.events:
+                self.pinned_events -= len(record.events)
+        if not gone:
             return
-        slots = (self.recent_batch[: self.used] >= 0) & (self.recent_batch[: self.used] <= newest)
-        if slots.any():
-            at = self.recent_at[: self.used][slots]
-            batches = self.recent_batch[: self.used][slots]
-            self.recent[: self.used][slots] = np.fromiter(
-                (gone[b][i] for b, i in zip(batches.tolist(), at.tolist(), strict=True)),
-                object,
-                len(at),
-            )
-            self.recent_at[: self.used][slots] = -1
-            self.recent_batch[: self.used][slots] = -1
+        # Per row, how many of its last events the held records still give.
+        held = [r.rows[number >= self.since[r.rows]] for number, r in self.held.items()]
+        given = np.bincount(np.concatenate(held), minlength=self.used)[: self.used]
+        need = np.maximum(RECENT - given, 0)
+        rows = np.concatenate([record.rows for _, record in gone])
+        numbers = np.concatenate([np.full(len(record.rows), n) for n, record in gone])
+        positions = np.concatenate([record.positions for _, record in gone])
+        wanted = np.flatnonzero((need[rows] > 0) & (numbers >= self.since[rows]))
+        wanted = wanted[np.argsort(rows[wanted], kind="stable")]
+        remembered = self.remembered
+        if len(wanted):
+            ordered = rows[wanted]
+            ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])
+            after = np.repeat(ends, np.diff(np.r_[-1, ends])) - np.arange(len(wanted))
+            wanted = wanted[after < need[ordered]]  # the row's last `need` entries
+            records = dict(gone)
+            for row, number, at in zip(
+                rows[wanted].tolist(),
+                numbers[wanted].tolist(),
+                positions[wanted].tolist(),
+                strict=True,
+            ):
+                remembered.setdefault(row, []).append(records[number].events[at])
+        for row, events in list(remembered.items()):
+            wants = int(need[row])
+            if not wants:
+                del remembered[row]
+            elif len(events) > wants:
+                del events[:-wants]
 
     def _clear(self, rows: Ints, old_head: Ints, new_head: Ints) -> None:
         """Empty the ring slots of the panes a series' head just entered (old_head, new_head]."""
@@ -363,6 +368,23 @@ class PaneTable:
                         if p > oldest
                         for y in (p, x)
                     ]
+
+    def recent_events(self, row: int) -> list[Event]:
+        """The last `RECENT` counted events of the series in `row`, oldest first: from the
+        held records, newest first along the row's chain, then those kept one by one."""
+        found: list[Event] = []
+        number = int(self.last[row])
+        while number >= 0 and len(found) < RECENT:
+            record = self.held.get(number)
+            if record is None:
+                break
+            at = np.flatnonzero(record.rows == row)
+            events = record.events
+            found += [events[i] for i in record.positions[at][::-1].tolist()[: RECENT - len(found)]]
+            number = int(record.prior[at[0]])
+        if len(found) < RECENT:
+            found += self.remembered.get(row, [])[::-1][: RECENT - len(found)]
+        return found[::-1]
 
     def advance(self, now_us: int) -> Ints:
         """Let event time reach `now_us` in every series that has seen an event; returns the
@@ -564,15 +586,4 @@ class TableWindow:
 
     def recent(self) -> list[Event]:
         """The series' last counted events, oldest first."""
-        table, row = self.table, self.row
-        seen = int(table.seen[row])
-        kept = min(seen, RECENT)
-        out = []
-        for i in range(kept):
-            slot = (seen - kept + i) % RECENT
-            batch = int(table.recent_batch[row, slot])
-            if batch < 0:
-                out.append(table.recent[row, slot])
-            else:
-                out.append(table.held[batch][int(table.recent_at[row, slot])])
-        return out
+        return self.table.recent_events(self.row)
