@@ -214,13 +214,16 @@ class Reference:
         self.labels: dict[tuple[str, str], dict[str, str]] = {}
         self.late = 0
 
-    def feed(self, events: list[Event]) -> None:
+    def feed(self, events: list[Event]) -> dict[str, set[str]]:
+        """Feed `events`; returns the groups they touched per metric (late or not)."""
+        touched: dict[str, set[str]] = {}
         for event in events:
             for metric in self.compiled:
                 x = metric.contribution(event)
                 if x is None:
                     continue
                 group, labels = metric.group(event)
+                touched.setdefault(metric.name, set()).add(group)
                 key = (metric.name, group)
                 if key not in self.windows:
                     self.labels[key] = labels
@@ -236,6 +239,7 @@ class Reference:
                     self.recent[key].append(event.message_id)
                 else:
                     self.late += 1
+        return touched
 
     def advance(self, now_us: int) -> None:
         for window in self.windows.values():
@@ -336,8 +340,8 @@ def _compare(
     reference = Reference(history)
     i = 0
     for cut, step, seconds in [*plan, (len(events), "", 0)]:
-        engine.ingest(events[i : i + cut])
-        reference.feed(events[i : i + cut])
+        touched = engine.ingest(events[i : i + cut])
+        assert touched == reference.feed(events[i : i + cut])
         i += cut
         if step and engine.max_ts is not None:
             now = engine.max_ts + seconds * 1_000_000

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, P
 from vigie.kpi.panes import statistic as table_statistic
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.series import Series, TableGroups
+from vigie.kpi.touched import Touched
 from vigie.kpi.windows import Window
 
 __all__ = ["RECENT", "KpiEngine", "Series", "to_us"]
@@ -157,7 +158,8 @@ class KpiEngine:
         return max(self.history, 1) * n + -(-compiled.lateness_us // compiled.slide_us) + 1
 
     def ingest(self, events: Iterable[Event]) -> dict[str, set[str]]:
-        """Count `events` in every metric they match; returns the groups touched per metric.
+        """Count `events` in every metric they match; returns the groups touched per metric
+        (a `Touched`: each metric's set is built when read).
 
         The batch's columns (event names, times, group keys, values) are read once and shared
         by the metrics; lateness is judged per group in arrival order, exactly as if the
@@ -184,7 +186,7 @@ class KpiEngine:
         if self.max_ts is None or newest > self.max_ts:
             self.max_ts = newest
         columns = Batch(batch, codes, stamps)
-        touched: dict[str, set[str]] = {}
+        touched = Touched()
         parts: dict[tuple[int, bool], list[Part]] = {}
         shares: dict[int, list[Share]] = {}
         for cohort in self._cohorts:
@@ -211,8 +213,6 @@ class KpiEngine:
             shares.setdefault(table_id, []).append(share)
         for table_shares in shares.values():
             self._feed_shares(columns, table_shares)
-        if len(touched) > 1:
-            touched = {name: touched[name] for name in self.metrics if name in touched}
         series_of = self.series
         for name in touched:
             if name in self.baselines:
@@ -220,9 +220,7 @@ class KpiEngine:
                     self._file(series_of[name][key])
         return touched
 
-    def _cohort_share(
-        self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]
-    ) -> Share | None:
+    def _cohort_share(self, cohort: Cohort, columns: Batch, touched: Touched) -> Share | None:
         """A cohort's share of the batch: every member's events picked, valued and keyed
         together."""
         # (member, event) pairs taking part, members first: one flat search is cheaper than
@@ -247,10 +245,8 @@ class KpiEngine:
         kids = self._key_numbers(first, columns, at)
         bounds = np.searchsorted(member, np.arange(len(cohort.names) + 1)).tolist()
         rows = np.empty_like(at)
-        found = itemgetter(*kids.tolist())(self._keys[first.by_key].names)
-        if len(at) == 1:
-            found = (found,)
-        known = len(self._keys[first.by_key].names)
+        key_names = self._keys[first.by_key].names
+        known = len(key_names)
         for j, name in enumerate(cohort.names):
             start, end = bounds[j], bounds[j + 1]
             if start == end:
@@ -259,7 +255,7 @@ class KpiEngine:
             if len(groups.row_of) < known:
                 groups.fit(known)
             rows[start:end] = groups.row_of[kids[start:end]]
-            touched[name] = set(found[start:end])
+            touched.later(name, key_names, kids[start:end])
         if rows.min() < 0:  # groups new to some members
             for j, name in enumerate(cohort.names):
                 start, end = bounds[j], bounds[j + 1]
@@ -328,7 +324,7 @@ class KpiEngine:
         self,
         columns: Batch,
         parts: list[Part],
-        touched: dict[str, set[str]],
+        touched: Touched,
     ) -> Share:
         """The share of the batch of metrics sharing one table, put together."""
         rows = [self._table_rows(name, columns, at, kids) for name, at, kids, *_ in parts]
@@ -342,9 +338,7 @@ class KpiEngine:
             [x for part in parts for x in part[5] or ()] if kept else None,
         )
         for name, _, kids, *_ in parts:
-            key_names = self._keys[self.metrics[name].by_key].names
-            found = itemgetter(*kids.tolist())(key_names)
-            touched[name] = {found} if len(kids) == 1 else set(found)
+            touched.later(name, self._keys[self.metrics[name].by_key].names, kids)
         return share
 
     def _feed_shares(self, columns: Batch, shares: list[Share]) -> None:
