@@ -14,7 +14,7 @@ from vigie.events import Event
 from vigie.kpi import panes
 from vigie.kpi.engine import KpiEngine
 from vigie.kpi.metrics import Metric
-from vigie.kpi.panes import NONE, _late
+from vigie.kpi.panes import NONE, _late, stable_order
 
 from .test_engine import START
 
@@ -40,6 +40,20 @@ def test_late_matches_a_running_maximum_per_series(
     before = np.array([NONE if p is None else p for p in prev], np.int64)[rows]
     got = _late(rows, ts, before, lateness)
     assert got.tolist() == expected
+
+
+@given(
+    rows=st.lists(st.integers(0, 70_000), max_size=80),
+    bound=st.sampled_from([1 << 16, 1 << 20]),
+)
+def test_stable_order_sorts_rows_keeping_equal_ones_in_arrival_order(
+    rows: list[int], bound: int
+) -> None:
+    """The order sorts the rows, ties in their original order, with or without the 16-bit
+    radix sort."""
+    rows = [r % bound for r in rows]
+    order = stable_order(np.array(rows, np.int64), bound).tolist()
+    assert order == sorted(range(len(rows)), key=lambda i: rows[i])
 
 
 def test_evicted_groups_are_renumbered_and_come_back_fresh() -> None:

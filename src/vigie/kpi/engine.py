@@ -169,10 +169,11 @@ class KpiEngine:
         if not batch or self._any is None:
             return {}
         code_of = self._codes.get
-        names = list(map(_event_name, batch))
-        if None in names or "" in names:  # no `event`: the `name` (of a page or a screen)
-            names = [e.event or e.name or "" for e in batch]
-        codes = np.fromiter(map(code_of, names, repeat(0)), np.intp, len(batch))
+        codes = np.fromiter(map(code_of, map(_event_name, batch), repeat(0)), np.intp, len(batch))
+        if not codes.all():  # an event with no `event` is named by its `name` (a page view)
+            for i in np.flatnonzero(codes == 0).tolist():
+                if not batch[i].event:
+                    codes[i] = code_of(batch[i].name or "", 0)
         relevant = self._any[codes]
         if relevant.all():
             stamps = stamps_us(list(map(_timestamp, batch)))
