@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from itertools import compress
+from itertools import chain, compress
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -256,7 +257,7 @@ class PaneTable:
         else:
             rows = np.concatenate([chunk[0] for chunk in pending])
             panes = np.concatenate([chunk[1] for chunk in pending])
-            values = [x for chunk in pending for x in chunk[2]]
+            values = list(chain.from_iterable(chunk[2] for chunk in pending))
         oldest = self.max_ts[rows] // self.slide_us - self.ring
         order = np.flatnonzero(panes > oldest)
         order = order[stable_order(rows[order], len(self.max_ts))]
@@ -264,10 +265,9 @@ class PaneTable:
             return
         ordered = rows[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        pairs = np.empty(2 * len(order), object)
-        pairs[0::2] = panes[order]
-        pairs[1::2] = np.fromiter(values, object, len(values))[order]
-        flat = pairs.tolist()
+        flat: list[Any] = [None] * (2 * len(order))
+        flat[0::2] = panes[order].tolist()
+        flat[1::2] = itemgetter(*order.tolist())(values) if len(order) > 1 else [values[order[0]]]
         ends = [*starts[1:].tolist(), len(order)]
         kept = self.values
         values_of = kept.get
