@@ -562,7 +562,7 @@ class KpiEngine:
     def _evict_rows(self, name: str, keep: set[tuple[str, str]]) -> int:
         groups = self._table_groups[name]
         kids, rows = groups.live()
-        idle = ~groups.table.n[rows].any(axis=1)
+        idle = ~groups.table.n[:, rows].any(axis=0)
         names = groups.group_keys.names
         gone = [kid for kid in kids[idle].tolist() if (name, names[kid]) not in keep]
         if gone:

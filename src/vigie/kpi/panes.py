@@ -71,9 +71,11 @@ class PaneTable:
         self.free: list[int] = []
         self.max_ts: Ints = np.full(capacity, NONE, np.int64)
         self.late: Ints = np.zeros(capacity, np.int64)
-        self.n: Ints = np.zeros((capacity, ring), np.int64)
-        self.a: Floats = np.zeros((capacity, ring), np.float64)
-        self.b: Floats = np.zeros((capacity, ring), np.float64)
+        # Pane-major (slot, row): a batch's events mostly land in their rows' newest pane,
+        # one slot, so adding them touches one contiguous stretch of memory.
+        self.n: Ints = np.zeros((ring, capacity), np.int64)
+        self.a: Floats = np.zeros((ring, capacity), np.float64)
+        self.b: Floats = np.zeros((ring, capacity), np.float64)
         # The current window's totals, kept as events come and recomputed from the panes
         # when the window moves, so that reading a value is reading three numbers.
         self.now_n: Ints = np.zeros(capacity, np.int64)
@@ -128,9 +130,9 @@ class PaneTable:
         index = np.asarray(rows, np.intp)
         self.max_ts[index] = NONE
         self.late[index] = 0
-        self.n[index] = 0
-        self.a[index] = 0.0
-        self.b[index] = 0.0
+        self.n[:, index] = 0
+        self.a[:, index] = 0.0
+        self.b[:, index] = 0.0
         self.now_n[index] = 0
         self.now_a[index] = 0.0
         self.now_b[index] = 0.0
@@ -156,11 +158,16 @@ class PaneTable:
             out[: len(array)] = array
             return out
 
+        def widened(array: Any) -> Any:
+            out = np.zeros((self.ring, capacity), array.dtype)
+            out[:, : array.shape[1]] = array
+            return out
+
         self.max_ts = grown(self.max_ts, NONE)
         self.late = grown(self.late, 0)
-        self.n = grown(self.n, 0)
-        self.a = grown(self.a, 0.0)
-        self.b = grown(self.b, 0.0)
+        self.n = widened(self.n)
+        self.a = widened(self.a)
+        self.b = widened(self.b)
         self.now_n = grown(self.now_n, 0)
         self.now_a = grown(self.now_a, 0.0)
         self.now_b = grown(self.now_b, 0.0)
@@ -225,7 +232,7 @@ class PaneTable:
                 values = list(compress(values, counted_kept.tolist()))
             if keeps is not None:
                 keeps = keeps[counted]
-        flat = rows * ring + panes % ring
+        flat = panes % ring * self.n.shape[1] + rows
         np.add.at(self.n.reshape(-1), flat, 1)
         now = panes > heads - self.size
         now_rows, now_a, now_b = (rows, a, b) if now.all() else (rows[now], a[now], b[now])
@@ -358,17 +365,17 @@ class PaneTable:
         slots = (old_head[:, None] + 1 + k) % ring
         at_rows = np.broadcast_to(rows[:, None], mask.shape)[mask]
         at_slots = slots[mask]
-        self.n[at_rows, at_slots] = 0
-        self.a[at_rows, at_slots] = 0.0
-        self.b[at_rows, at_slots] = 0.0
+        self.n[at_slots, at_rows] = 0
+        self.a[at_slots, at_rows] = 0.0
+        self.b[at_slots, at_rows] = 0.0
         self.changed[rows] = True
         # The current window moved: its totals are those of the panes it now spans (the
         # batch being counted adds its own events after this).
         at = rows[:, None]
         slots = (new_head[:, None] - np.arange(self.size)) % ring
-        self.now_n[rows] = self.n[at, slots].sum(axis=1)
-        self.now_a[rows] = self.a[at, slots].sum(axis=1)
-        self.now_b[rows] = self.b[at, slots].sum(axis=1)
+        self.now_n[rows] = self.n[slots, at].sum(axis=1)
+        self.now_a[rows] = self.a[slots, at].sum(axis=1)
+        self.now_b[rows] = self.b[slots, at].sum(axis=1)
 
     def recent_events(self, row: int) -> list[Event]:
         """The last `RECENT` counted events of the series in `row`, oldest first: from the
@@ -413,7 +420,7 @@ class PaneTable:
         last = head - back * self.size
         oldest = max(last - self.size, head - self.ring)
         slots = [p % self.ring for p in range(oldest + 1, last + 1)]
-        n, a, b = self.n[row].tolist(), self.a[row].tolist(), self.b[row].tolist()
+        n, a, b = self.n[:, row].tolist(), self.a[:, row].tolist(), self.b[:, row].tolist()
         return sum(n[s] for s in slots), sum(a[s] for s in slots), sum(b[s] for s in slots)
 
     def totals(self, rows: Ints, size: int, back: int = 0) -> tuple[Ints, Floats, Floats]:
@@ -428,9 +435,9 @@ class PaneTable:
         valid = (panes > head[:, None] - self.ring) & (self.max_ts[rows] != NONE)[:, None]
         slots = panes % self.ring
         at = rows[:, None]
-        n = np.where(valid, self.n[at, slots], 0).sum(axis=1)
-        a = np.where(valid, self.a[at, slots], 0.0).sum(axis=1)
-        b = np.where(valid, self.b[at, slots], 0.0).sum(axis=1)
+        n = np.where(valid, self.n[slots, at], 0).sum(axis=1)
+        a = np.where(valid, self.a[slots, at], 0.0).sum(axis=1)
+        b = np.where(valid, self.b[slots, at], 0.0).sum(axis=1)
         return n, a, b
 
 
