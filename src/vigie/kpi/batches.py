@@ -76,7 +76,7 @@ class Batch:
         self.kids: dict[tuple[str, ...], Ints] = {}
         self._values: dict[str, tuple[Floats, Bools | None]] = {}
         self._properties: list[dict[str, Any]] | None = None
-        self._objects: Any = None
+        self._frozen: tuple[Event, ...] | None = None
         self._stamp_list: list[int] | None = None
         self._before: Ints | None = None
 
@@ -93,11 +93,12 @@ class Batch:
         return self._properties
 
     @property
-    def objects(self) -> Any:
-        """The events as a numpy object array."""
-        if self._objects is None:
-            self._objects = np.fromiter(self.events, object, len(self.events))
-        return self._objects
+    def frozen(self) -> tuple[Event, ...]:
+        """The events as a tuple: what the tables hold on to for a series' last events,
+        which the caller's list could not be trusted to keep."""
+        if self._frozen is None:
+            self._frozen = tuple(self.events)
+        return self._frozen
 
     @property
     def stamp_list(self) -> list[int]:

@@ -364,7 +364,7 @@ class KpiEngine:
             b,
             before=columns.before[at],
             positions=at,
-            events=columns.objects,
+            events=columns.frozen,
             values=values,
             keeps=keeps,
         )
@@ -411,33 +411,28 @@ class KpiEngine:
         """The group key numbers of `events` (whose `properties` may be given) for metrics
         grouped like `compiled`."""
         keys = self._keys[compiled.by_key]
-        numbers: list[int | None]
         grouped_by = self._group_properties[compiled.name]
         if not compiled.group_readers:
-            numbers = [keys.id(NO_GROUP)] * len(events)
-        elif grouped_by is not None:
-            ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
-            get = ids.get
-            try:
-                numbers = list(
-                    map(get, map(dict.get, properties or properties_of(events), repeat(grouped_by)))
-                )
-            except TypeError:  # an unhashable value (a list, a dict), or not a dict
-                numbers = [None] * len(events)
-            if None in numbers:
-                for j, number_ in enumerate(numbers):
-                    if number_ is None:
-                        x = events[j].properties.get(grouped_by)
-                        if isinstance(x, str):
-                            key = x
-                        elif x is None:
-                            key = compiled.group_key(events[j])
-                        else:
-                            key = str(x)
-                        numbers[j] = keys.id(key)
-        else:
-            numbers = [keys.id(compiled.group_key(event)) for event in events]
-        return np.array(numbers, np.int64)
+            return np.full(len(events), keys.id(NO_GROUP), np.int64)
+        if grouped_by is None:
+            return np.array([keys.id(compiled.group_key(event)) for event in events], np.int64)
+        ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
+        values = map(dict.get, properties or properties_of(events), repeat(grouped_by))
+        try:
+            numbers = np.fromiter(map(ids.get, values, repeat(-1)), np.int64, len(events))
+        except TypeError:  # an unhashable value (a list, a dict), or not a dict
+            numbers = np.full(len(events), -1, np.int64)
+        if numbers.min(initial=0) < 0:  # keys new to the engine, or not text
+            for j in np.flatnonzero(numbers < 0).tolist():
+                x = events[j].properties.get(grouped_by)
+                if isinstance(x, str):
+                    key = x
+                elif x is None:
+                    key = compiled.group_key(events[j])
+                else:
+                    key = str(x)
+                numbers[j] = keys.id(key)
+        return numbers
 
     def _feed(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> set[str]:
         """Update `compiled`'s per-group windows with the events at `indices`, one by one in

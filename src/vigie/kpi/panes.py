@@ -53,7 +53,7 @@ class Record(NamedTuple):
     rows: Ints
     positions: Ints
     prior: Ints
-    events: npt.NDArray[np.object_]
+    events: Sequence[Event]
 
 
 class PaneTable:
@@ -188,7 +188,7 @@ class PaneTable:
         *,
         before: Ints,
         positions: Ints,
-        events: npt.NDArray[np.object_],
+        events: Sequence[Event],
         values: list[Any] | None = None,
         keeps: Bools | None = None,
     ) -> Bools:
@@ -298,7 +298,7 @@ class PaneTable:
                 ]
             of_row += flat[2 * start : 2 * end]
 
-    def _remember(self, rows: Ints, positions: Ints, events: npt.NDArray[np.object_]) -> None:
+    def _remember(self, rows: Ints, positions: Ints, events: Sequence[Event]) -> None:
         """Hold the counted entries (rows, positions in `events`) as the newest record, so
         that each series' last `RECENT` events can be found when read."""
         if not len(rows):
