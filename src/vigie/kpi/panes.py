@@ -91,6 +91,7 @@ class PaneTable:
         # their rows' last are kept one by one (`remembered`, oldest first).
         self.last: Ints = np.full(capacity, -1, np.int64)
         self.since: Ints = np.zeros(capacity, np.int64)  # a row's first record for its series
+        self.released = 0  # the newest record before a row was last released
         self.records: deque[int] = deque()
         self.held: dict[int, Record] = {}
         self.remembered: dict[int, list[Event]] = {}
@@ -139,6 +140,7 @@ class PaneTable:
         self.changed[index] = True
         self.last[index] = -1
         self.since[index] = self.batches + 1
+        self.released = self.batches
         self.first[index] = None
         for row in rows:
             self.values.pop(row, None)
@@ -327,14 +329,22 @@ class PaneTable:
         if not gone:
             return
         # Per row, how many of its last events the held records still give.
-        held = [r.rows[number >= self.since[r.rows]] for number, r in self.held.items()]
+        held = [
+            r.rows if number > self.released else r.rows[number >= self.since[r.rows]]
+            for number, r in self.held.items()
+        ]
         given = np.bincount(np.concatenate(held), minlength=self.used)[: self.used]
         need = np.maximum(RECENT - given, 0)
-        rows = np.concatenate([record.rows for _, record in gone])
-        numbers = np.concatenate([np.full(len(record.rows), n) for n, record in gone])
-        positions = np.concatenate([record.positions for _, record in gone])
-        wanted = np.flatnonzero((need[rows] > 0) & (numbers >= self.since[rows]))
-        wanted = wanted[stable_order(rows[wanted], self.used)]
+        # The gone entries of rows still short of events (most rows are not), oldest first.
+        picked = []
+        for number, record in gone:
+            short = need[record.rows] > 0
+            if number <= self.released:
+                short &= number >= self.since[record.rows]
+            at = np.flatnonzero(short)
+            picked.append((record.rows[at], record.positions[at], np.full(len(at), number)))
+        rows, positions, numbers = (np.concatenate(column) for column in zip(*picked, strict=True))
+        wanted = stable_order(rows, self.used)
         remembered = self.remembered
         if len(wanted):
             ordered = rows[wanted]
