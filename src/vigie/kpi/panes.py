@@ -328,11 +328,9 @@ class PaneTable:
                 self.pinned_events -= len(record.events)
         if not gone:
             return
-        # Per row, how many of its last events the held records still give.
-        held = [
-            r.rows if number > self.released else r.rows[number >= self.since[r.rows]]
-            for number, r in self.held.items()
-        ]
+        # Per row, how many of its last events the held records still give. (Entries of a
+        # row's previous series count too: while one is held, so are all of the new one's.)
+        held = [record.rows for record in self.held.values()]
         given = np.bincount(np.concatenate(held), minlength=self.used)[: self.used]
         need = np.maximum(RECENT - given, 0)
         # The gone entries of rows still short of events (most rows are not), oldest first.
