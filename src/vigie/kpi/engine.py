@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -292,11 +292,14 @@ class KpiEngine:
             events = columns.events
             attribute = self._attributes[name]
             if attribute is not None:
-                xs = [getattr(events[i], attribute) for i in indices.tolist()]
-                xs = [
-                    x if type(x) is str or x is None or isinstance(x, int | float) else str(x)
-                    for x in xs
-                ]
+                chosen = indices.tolist()
+                of_them = itemgetter(*chosen)(events) if len(chosen) > 1 else [events[chosen[0]]]
+                xs = list(map(attrgetter(attribute), of_them))
+                if not set(map(type, xs)) <= {str, type(None)}:
+                    xs = [
+                        x if type(x) is str or x is None or isinstance(x, int | float) else str(x)
+                        for x in xs
+                    ]
             else:
                 xs = [compiled.extract(events[i]) for i in indices.tolist()]
             if None in xs:
