@@ -197,7 +197,7 @@ class KpiEngine:
         for name, compiled in self.metrics.items():
             if name in self._in_cohort:
                 continue
-            indices = np.flatnonzero(self._takes[name][codes])
+            indices = self._takes[name][codes].nonzero()[0]
             if not len(indices):
                 continue
             if name in self._tables:
@@ -227,7 +227,7 @@ class KpiEngine:
         # (member, event) pairs taking part, members first: one flat search is cheaper than
         # `np.nonzero` on the 2-D mask.
         member, at = np.divmod(
-            np.flatnonzero(cohort.takes.take(columns.codes, axis=1)), len(columns.codes)
+            cohort.takes.take(columns.codes, axis=1).ravel().nonzero()[0], len(columns.codes)
         )
         if not len(at):
             return None

@@ -212,7 +212,7 @@ class PaneTable:
         moved = heads > prev // slide  # NONE // slide is far below any head
         moved &= prev != NONE
         if moved.any():
-            at = np.flatnonzero(moved)
+            at = moved.nonzero()[0]
             moved_rows, first = np.unique(rows[at], return_index=True)
             at = at[first]
             self._clear(moved_rows, prev[at] // slide, heads[at])
@@ -339,7 +339,7 @@ class PaneTable:
             short = need[record.rows] > 0
             if number <= self.released:
                 short &= number >= self.since[record.rows]
-            at = np.flatnonzero(short)
+            at = short.nonzero()[0]
             picked.append((record.rows[at], record.positions[at], np.full(len(at), number)))
         rows, positions, numbers = (np.concatenate(column) for column in zip(*picked, strict=True))
         wanted = stable_order(rows, self.used)
