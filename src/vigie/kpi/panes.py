@@ -261,12 +261,8 @@ class PaneTable:
         if not self.pending:
             return
         pending, self.pending, self.pending_values = self.pending, [], 0
-        if len(pending) == 1:
-            rows, panes, values = pending[0]
-        else:
-            rows = np.concatenate([chunk[0] for chunk in pending])
-            panes = np.concatenate([chunk[1] for chunk in pending])
-            values = list(chain.from_iterable(chunk[2] for chunk in pending))
+        rows = np.concatenate([chunk[0] for chunk in pending])
+        panes = np.concatenate([chunk[1] for chunk in pending])
         oldest = self.max_ts[rows] // self.slide_us - self.ring
         order = np.flatnonzero(panes > oldest)
         order = order[stable_order(rows[order], len(self.max_ts))]
@@ -274,31 +270,32 @@ class PaneTable:
             return
         ordered = rows[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        in_rows = ordered[starts].tolist()
+        kept = self.values
+        # New rows' lists are made before the large lists below: each list made counts
+        # towards a garbage collection, which would walk those.
+        for row in in_rows:
+            if row not in kept:
+                kept[row] = []
+        values = list(chain.from_iterable(chunk[2] for chunk in pending))
         flat: list[Any] = [None] * (2 * len(order))
         flat[0::2] = panes[order].tolist()
         flat[1::2] = itemgetter(*order.tolist())(values) if len(order) > 1 else [values[order[0]]]
+        del values
         ends = [*starts[1:].tolist(), len(order)]
-        kept = self.values
-        values_of = kept.get
         for row, start, end, gone in zip(
-            ordered[starts].tolist(),
-            starts.tolist(),
-            ends,
-            oldest[order[starts]].tolist(),
-            strict=True,
+            in_rows, starts.tolist(), ends, oldest[order[starts]].tolist(), strict=True
         ):
-            of_row = values_of(row)
-            if of_row is None:
-                kept[row] = flat[2 * start : 2 * end]
-                continue
-            if min(of_row[::2]) <= gone:  # values in panes out of the ring are let go
-                of_row = kept[row] = [
+            of_row = kept[row]
+            # Values in panes out of the ring are let go, once the oldest value counted is.
+            if of_row and of_row[0] <= gone:
+                of_row[:] = [
                     y
                     for p, x in zip(of_row[::2], of_row[1::2], strict=True)
                     if p > gone
                     for y in (p, x)
                 ]
-            of_row += flat[2 * start : 2 * end]
+            of_row[len(of_row) :] = flat[2 * start : 2 * end]
 
     def _remember(self, rows: Ints, positions: Ints, events: Sequence[Event]) -> None:
         """Hold the counted entries (rows, positions in `events`) as the newest record, so
@@ -356,13 +353,17 @@ class PaneTable:
                 positions[wanted].tolist(),
                 strict=True,
             ):
-                remembered.setdefault(row, []).append(records[number].events[at])
-        for row, events in list(remembered.items()):
-            wants = int(need[row])
+                events = remembered.get(row)
+                if events is None:
+                    remembered[row] = [records[number].events[at]]
+                else:
+                    events.append(records[number].events[at])
+        rows_kept = list(remembered)
+        for row, wants in zip(rows_kept, need[rows_kept].tolist(), strict=True):
             if not wants:
                 del remembered[row]
-            elif len(events) > wants:
-                del events[:-wants]
+            elif len(remembered[row]) > wants:
+                del remembered[row][:-wants]
 
     def _clear(self, rows: Ints, old_head: Ints, new_head: Ints) -> None:
         """Empty the ring slots of the panes a series' head just entered (old_head, new_head]."""
