@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from itertools import chain, compress
-from operator import itemgetter
+from itertools import compress
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -105,7 +104,8 @@ class PaneTable:
         # per row keeps the garbage collector's work to one object per row).
         self.values: dict[int, list[Any]] = {}
         # Kept values not yet in `values`: per feed, (rows, panes, values), in arrival order.
-        self.pending: list[tuple[Ints, Ints, list[Any]]] = []
+        # (The values are an object array: unlike a list, not walked by garbage collections.)
+        self.pending: list[tuple[Ints, Ints, npt.NDArray[np.object_]]] = []
         self.pending_values = 0
 
     def allocate(self, firsts: Sequence[Event | None]) -> Ints:
@@ -249,7 +249,7 @@ class PaneTable:
             if keeps is not None:
                 rows, panes = rows[keeps], panes[keeps]
             self.changed[rows] = True
-            self.pending.append((rows, panes, values))
+            self.pending.append((rows, panes, np.fromiter(values, object, len(values))))
             self.pending_values += len(values)
             if self.pending_values >= PENDING:
                 self.settle()
@@ -277,10 +277,10 @@ class PaneTable:
         for row in in_rows:
             if row not in kept:
                 kept[row] = []
-        values = list(chain.from_iterable(chunk[2] for chunk in pending))
+        values = np.concatenate([chunk[2] for chunk in pending])
         flat: list[Any] = [None] * (2 * len(order))
         flat[0::2] = panes[order].tolist()
-        flat[1::2] = itemgetter(*order.tolist())(values) if len(order) > 1 else [values[order[0]]]
+        flat[1::2] = values[order].tolist()
         del values
         ends = [*starts[1:].tolist(), len(order)]
         for row, start, end, gone in zip(
