@@ -23,7 +23,7 @@ from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
 from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
-from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, PaneTable
+from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, Objects, PaneTable
 from vigie.kpi.panes import statistic as table_statistic
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.series import Series, TableGroups
@@ -47,10 +47,10 @@ def to_us(moment: datetime) -> int:
 
 # One metric's share of a batch for its table: (metric, event positions, group key numbers,
 # a, b, values kept per pane or None).
-Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
+Part = tuple[str, Ints, Ints, Floats, Floats, Objects | None]
 # A share of a batch for one table: (table, rows, event positions, a, b, values kept per
 # pane or None).
-Share = tuple[PaneTable, Ints, Ints, Floats, Floats, list[Any] | None]
+Share = tuple[PaneTable, Ints, Ints, Floats, Floats, Objects | None]
 
 
 class KpiEngine:
@@ -266,13 +266,13 @@ class KpiEngine:
                     )
         values_kept = None
         if cohort.kept:
-            values_kept = a.tolist()
+            values_kept = a.astype(object)
             a = b = np.zeros(len(at))
         return self._tables[first.name], rows, at, a, b, values_kept
 
     def _gather(
         self, compiled: CompiledMetric, columns: Batch, indices: Ints
-    ) -> tuple[Ints, Ints, Floats, Floats, list[Any] | None] | None:
+    ) -> tuple[Ints, Ints, Floats, Floats, Objects | None] | None:
         """The events at `indices` that count in table metric `compiled`: their positions,
         group key numbers, totals (a, b) and, for a metric keeping values, the values;
         None when none counts."""
@@ -318,11 +318,11 @@ class KpiEngine:
                 xs = None
         if not len(indices):
             return None
+        kept_values: Objects | None = None
         if compiled.kind in KEPT:
-            if xs is None:
-                xs = a.tolist()
+            kept_values = a.astype(object) if xs is None else np.fromiter(xs, object, len(xs))
             a = b = np.zeros(len(indices))
-        return indices, self._key_numbers(compiled, columns, indices), a, b, xs
+        return indices, self._key_numbers(compiled, columns, indices), a, b, kept_values
 
     def _table_share(
         self,
@@ -339,7 +339,7 @@ class KpiEngine:
             np.concatenate([part[1] for part in parts]),
             np.concatenate([part[3] for part in parts]),
             np.concatenate([part[4] for part in parts]),
-            [x for part in parts for x in part[5] or ()] if kept else None,
+            np.concatenate([part[5] for part in parts if part[5] is not None]) if kept else None,
         )
         for name, _, kids, *_ in parts:
             touched.later(name, self._keys[self.metrics[name].by_key].names, kids)
@@ -356,7 +356,11 @@ class KpiEngine:
             a = np.concatenate([share[3] for share in shares])
             b = np.concatenate([share[4] for share in shares])
             kinds = [share[5] is not None for share in shares]
-            values = [x for share in shares for x in share[5] or ()] if any(kinds) else None
+            values = (
+                np.concatenate([share[5] for share in shares if share[5] is not None])
+                if any(kinds)
+                else None
+            )
             if any(kinds) and not all(kinds):  # only some entries keep their value
                 sizes = [len(share[1]) for share in shares]
                 keeps = np.repeat(np.array(kinds), sizes)

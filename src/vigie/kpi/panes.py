@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from itertools import compress
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
+Objects = npt.NDArray[np.object_]
 # No event time yet: far below any datetime, and still safe to subtract a lateness from.
 NONE = -(1 << 62)
 RECENT = 5
@@ -105,7 +105,7 @@ class PaneTable:
         self.values: dict[int, list[Any]] = {}
         # Kept values not yet in `values`: per feed, (rows, panes, values), in arrival order.
         # (The values are an object array: unlike a list, not walked by garbage collections.)
-        self.pending: list[tuple[Ints, Ints, npt.NDArray[np.object_]]] = []
+        self.pending: list[tuple[Ints, Ints, Objects]] = []
         self.pending_values = 0
 
     def allocate(self, firsts: Sequence[Event | None]) -> Ints:
@@ -191,7 +191,7 @@ class PaneTable:
         before: Ints,
         positions: Ints,
         events: Sequence[Event],
-        values: list[Any] | None = None,
+        values: Objects | None = None,
         keeps: Bools | None = None,
     ) -> Bools:
         """Count entries (series `rows`, event time `ts`, totals `a` and `b`, and for rows
@@ -231,7 +231,7 @@ class PaneTable:
             a, b = a[counted], b[counted]
             if values is not None:
                 counted_kept = counted if keeps is None else counted[keeps]
-                values = list(compress(values, counted_kept.tolist()))
+                values = values[counted_kept]
             if keeps is not None:
                 keeps = keeps[counted]
         flat = panes % ring * self.n.shape[1] + rows
@@ -249,7 +249,7 @@ class PaneTable:
             if keeps is not None:
                 rows, panes = rows[keeps], panes[keeps]
             self.changed[rows] = True
-            self.pending.append((rows, panes, np.fromiter(values, object, len(values))))
+            self.pending.append((rows, panes, values))
             self.pending_values += len(values)
             if self.pending_values >= PENDING:
                 self.settle()
