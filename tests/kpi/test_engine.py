@@ -214,13 +214,16 @@ class Reference:
         self.labels: dict[tuple[str, str], dict[str, str]] = {}
         self.late = 0
 
-    def feed(self, events: list[Event]) -> None:
+    def feed(self, events: list[Event]) -> dict[str, set[str]]:
+        """Feed `events`; returns the groups they touched per metric (late or not)."""
+        touched: dict[str, set[str]] = {}
         for event in events:
             for metric in self.compiled:
                 x = metric.contribution(event)
                 if x is None:
                     continue
                 group, labels = metric.group(event)
+                touched.setdefault(metric.name, set()).add(group)
                 key = (metric.name, group)
                 if key not in self.windows:
                     self.labels[key] = labels
@@ -236,6 +239,7 @@ class Reference:
                     self.recent[key].append(event.message_id)
                 else:
                     self.late += 1
+        return touched
 
     def advance(self, now_us: int) -> None:
         for window in self.windows.values():
@@ -303,22 +307,29 @@ def _same(engine: KpiEngine, reference: Reference) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    raw=wild_events, plan=steps, history=st.sampled_from([1, 2, 3]), pinned=st.sampled_from([2, 0])
+    raw=wild_events,
+    plan=steps,
+    history=st.sampled_from([1, 2, 3]),
+    pinned=st.sampled_from([2, 0]),
+    pending=st.sampled_from([1, 3, panes.PENDING]),
 )
 def test_tables_equal_windows_fed_one_event_at_a_time(
     raw: list[tuple[str, int, Any, Any, str, str]],
     plan: list[tuple[int, str, int]],
     history: int,
     pinned: int,
+    pending: int,
 ) -> None:
     """Batches, time passing and evictions in any order leave every series (value, previous
     windows, edges, late count, latest events, snapshot) as per-event `Window`s would,
-    whether the latest events stay in the batches they came in or are let go of early."""
-    if not pinned:
-        _compare(raw, plan, history)
-        return
-    with patch.multiple(panes, PINNED=pinned, PINNED_PER_SERIES=0):
-        _compare(raw, plan, history)
+    whether the latest events stay in the batches they came in or are let go of early, and
+    whether kept values wait for a read or are sorted into their rows after a few."""
+    with patch.multiple(panes, PENDING=pending):
+        if not pinned:
+            _compare(raw, plan, history)
+            return
+        with patch.multiple(panes, PINNED=pinned, PINNED_PER_SERIES=0):
+            _compare(raw, plan, history)
 
 
 def _compare(
@@ -329,8 +340,8 @@ def _compare(
     reference = Reference(history)
     i = 0
     for cut, step, seconds in [*plan, (len(events), "", 0)]:
-        engine.ingest(events[i : i + cut])
-        reference.feed(events[i : i + cut])
+        touched = engine.ingest(events[i : i + cut])
+        assert touched == reference.feed(events[i : i + cut])
         i += cut
         if step and engine.max_ts is not None:
             now = engine.max_ts + seconds * 1_000_000

@@ -14,7 +14,7 @@ from vigie.events import Event
 from vigie.kpi import panes
 from vigie.kpi.engine import KpiEngine
 from vigie.kpi.metrics import Metric
-from vigie.kpi.panes import NONE, _late
+from vigie.kpi.panes import NONE, _late, stable_order
 
 from .test_engine import START
 
@@ -40,6 +40,20 @@ def test_late_matches_a_running_maximum_per_series(
     before = np.array([NONE if p is None else p for p in prev], np.int64)[rows]
     got = _late(rows, ts, before, lateness)
     assert got.tolist() == expected
+
+
+@given(
+    rows=st.lists(st.integers(0, 70_000), max_size=80),
+    bound=st.sampled_from([1 << 16, 1 << 20]),
+)
+def test_stable_order_sorts_rows_keeping_equal_ones_in_arrival_order(
+    rows: list[int], bound: int
+) -> None:
+    """The order sorts the rows, ties in their original order, with or without the 16-bit
+    radix sort."""
+    rows = [r % bound for r in rows]
+    order = stable_order(np.array(rows, np.int64), bound).tolist()
+    assert order == sorted(range(len(rows)), key=lambda i: rows[i])
 
 
 def test_evicted_groups_are_renumbered_and_come_back_fresh() -> None:
@@ -123,3 +137,65 @@ def test_forgotten_events_are_not_kept_alive_by_their_batch() -> None:
         engine.ingest([visit(10 + n, "b") for n in range(8)])  # 11 events pinned: let go
         assert [e.message_id for e in engine.groups("visits")["a"].recent] == ["m0"]
         assert sys.getrefcount(first[2]) == sys.getrefcount(control[0])
+
+
+def test_a_reused_row_starts_without_the_values_of_the_series_it_held() -> None:
+    """Values a distinct count kept for a group, still waiting to be sorted into its row
+    when the group is forgotten, do not count in the group that takes the row next."""
+    metric = Metric(name="visitors", kind="distinct", value="anonymous_id", by=["campaign"],
+                    window="1m", lateness="0s")  # fmt: skip
+    engine = KpiEngine([metric])
+
+    def visit(n: int, campaign: str, second: int) -> Event:
+        at = START + timedelta(seconds=second)
+        return Event(
+            message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+            anonymous_id=f"v{n}", timestamp=at, received_at=at, properties={"campaign": campaign},
+        )  # fmt: skip
+
+    engine.ingest([visit(0, "a", 600)])
+    engine.advance(engine.max_ts + 3600 * 1_000_000)  # type: ignore[operator]
+    assert engine.evict_idle(set()) == 1
+    engine.ingest([visit(1, "b", 610)])  # the same pane as the forgotten group's value
+    assert engine.value("visitors", "b") == 1.0
+
+
+def _visit(n: int, visitor: str, second: int | None = None) -> Event:
+    at = START + timedelta(seconds=n if second is None else second)
+    return Event(
+        message_id=f"m{n}", type="track", source="test", event="Page Viewed",
+        anonymous_id=visitor, timestamp=at, received_at=at,
+    )  # fmt: skip
+
+
+def _messages(engine: KpiEngine, group: str) -> list[str | None]:
+    return [e.message_id for e in engine.groups("visits")[group].recent]
+
+
+def test_events_let_go_are_kept_only_while_among_their_series_last() -> None:
+    """When old batches are let go, a series keeps only those of their events still among
+    its last five, and drops them once five newer ones came."""
+    with patch.multiple(panes, PINNED=1, PINNED_PER_SERIES=0):
+        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1h")])
+        first = [_visit(n, "a") for n in range(6)]
+        control = [_visit(99, "c")]
+        engine.ingest(first)
+        engine.ingest([_visit(6, "a"), _visit(7, "a"), _visit(8, "c")])  # lets the first go
+        assert _messages(engine, "a") == ["m3", "m4", "m5", "m6", "m7"]
+        assert sys.getrefcount(first[2]) == sys.getrefcount(control[0])
+        assert sys.getrefcount(first[3]) > sys.getrefcount(control[0])
+        engine.ingest([_visit(n, "a") for n in range(9, 14)])  # lets the second go
+        assert _messages(engine, "a") == ["m9", "m10", "m11", "m12", "m13"]
+        assert sys.getrefcount(first[3]) == sys.getrefcount(control[0])
+
+
+def test_a_reused_row_does_not_remember_the_events_of_the_series_it_held() -> None:
+    """A group taking the row of a forgotten one starts with no latest events, even when the
+    batch that held the forgotten group's events is let go after."""
+    with patch.multiple(panes, PINNED=1, PINNED_PER_SERIES=0):
+        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1m")])
+        engine.ingest([_visit(0, "a"), _visit(1, "a")])
+        engine.advance(engine.max_ts + 3600 * 1_000_000)  # type: ignore[operator]
+        assert engine.evict_idle(set()) == 1
+        engine.ingest([_visit(2, "b", 4000)])  # takes a's row and lets a's batch go
+        assert _messages(engine, "b") == ["m2"]

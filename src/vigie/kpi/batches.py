@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class Batch:
         self.kids: dict[tuple[str, ...], Ints] = {}
         self._values: dict[str, tuple[Floats, Bools | None]] = {}
         self._properties: list[dict[str, Any]] | None = None
-        self._objects: Any = None
+        self._frozen: Any = None
         self._stamp_list: list[int] | None = None
         self._before: Ints | None = None
 
@@ -93,11 +94,14 @@ class Batch:
         return self._properties
 
     @property
-    def objects(self) -> Any:
-        """The events as a numpy object array."""
-        if self._objects is None:
-            self._objects = np.fromiter(self.events, object, len(self.events))
-        return self._objects
+    def frozen(self) -> Sequence[Event]:
+        """The events as a numpy object array: what the tables hold on to for a series'
+        last events. The caller's list could change; and unlike a tuple, an array is not
+        walked by the garbage collector (a tuple of a batch's events would be, 1,000 events
+        at a time, for as long as it is young)."""
+        if self._frozen is None:
+            self._frozen = np.fromiter(self.events, object, len(self.events))
+        return cast("Sequence[Event]", self._frozen)  # indexed and measured like one
 
     @property
     def stamp_list(self) -> list[int]:

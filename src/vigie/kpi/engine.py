@@ -23,10 +23,11 @@ from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
 from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
-from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, PaneTable
+from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, Objects, PaneTable
 from vigie.kpi.panes import statistic as table_statistic
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.series import Series, TableGroups
+from vigie.kpi.touched import Touched
 from vigie.kpi.windows import Window
 
 __all__ = ["RECENT", "KpiEngine", "Series", "to_us"]
@@ -46,10 +47,10 @@ def to_us(moment: datetime) -> int:
 
 # One metric's share of a batch for its table: (metric, event positions, group key numbers,
 # a, b, values kept per pane or None).
-Part = tuple[str, Ints, Ints, Floats, Floats, list[Any] | None]
+Part = tuple[str, Ints, Ints, Floats, Floats, Objects | None]
 # A share of a batch for one table: (table, rows, event positions, a, b, values kept per
 # pane or None).
-Share = tuple[PaneTable, Ints, Ints, Floats, Floats, list[Any] | None]
+Share = tuple[PaneTable, Ints, Ints, Floats, Floats, Objects | None]
 
 
 class KpiEngine:
@@ -157,7 +158,8 @@ class KpiEngine:
         return max(self.history, 1) * n + -(-compiled.lateness_us // compiled.slide_us) + 1
 
     def ingest(self, events: Iterable[Event]) -> dict[str, set[str]]:
-        """Count `events` in every metric they match; returns the groups touched per metric.
+        """Count `events` in every metric they match; returns the groups touched per metric
+        (a `Touched`: each metric's set is built when read).
 
         The batch's columns (event names, times, group keys, values) are read once and shared
         by the metrics; lateness is judged per group in arrival order, exactly as if the
@@ -167,10 +169,11 @@ class KpiEngine:
         if not batch or self._any is None:
             return {}
         code_of = self._codes.get
-        names = list(map(_event_name, batch))
-        if None in names or "" in names:  # no `event`: the `name` (of a page or a screen)
-            names = [e.event or e.name or "" for e in batch]
-        codes = np.fromiter(map(code_of, names, repeat(0)), np.intp, len(batch))
+        codes = np.fromiter(map(code_of, map(_event_name, batch), repeat(0)), np.intp, len(batch))
+        if not codes.all():  # an event with no `event` is named by its `name` (a page view)
+            for i in np.flatnonzero(codes == 0).tolist():
+                if not batch[i].event:
+                    codes[i] = code_of(batch[i].name or "", 0)
         relevant = self._any[codes]
         if relevant.all():
             stamps = stamps_us(list(map(_timestamp, batch)))
@@ -184,7 +187,7 @@ class KpiEngine:
         if self.max_ts is None or newest > self.max_ts:
             self.max_ts = newest
         columns = Batch(batch, codes, stamps)
-        touched: dict[str, set[str]] = {}
+        touched = Touched()
         parts: dict[tuple[int, bool], list[Part]] = {}
         shares: dict[int, list[Share]] = {}
         for cohort in self._cohorts:
@@ -194,7 +197,7 @@ class KpiEngine:
         for name, compiled in self.metrics.items():
             if name in self._in_cohort:
                 continue
-            indices = np.flatnonzero(self._takes[name][codes])
+            indices = self._takes[name][codes].nonzero()[0]
             if not len(indices):
                 continue
             if name in self._tables:
@@ -211,8 +214,6 @@ class KpiEngine:
             shares.setdefault(table_id, []).append(share)
         for table_shares in shares.values():
             self._feed_shares(columns, table_shares)
-        if len(touched) > 1:
-            touched = {name: touched[name] for name in self.metrics if name in touched}
         series_of = self.series
         for name in touched:
             if name in self.baselines:
@@ -220,15 +221,13 @@ class KpiEngine:
                     self._file(series_of[name][key])
         return touched
 
-    def _cohort_share(
-        self, cohort: Cohort, columns: Batch, touched: dict[str, set[str]]
-    ) -> Share | None:
+    def _cohort_share(self, cohort: Cohort, columns: Batch, touched: Touched) -> Share | None:
         """A cohort's share of the batch: every member's events picked, valued and keyed
         together."""
         # (member, event) pairs taking part, members first: one flat search is cheaper than
         # `np.nonzero` on the 2-D mask.
         member, at = np.divmod(
-            np.flatnonzero(cohort.takes.take(columns.codes, axis=1)), len(columns.codes)
+            cohort.takes.take(columns.codes, axis=1).ravel().nonzero()[0], len(columns.codes)
         )
         if not len(at):
             return None
@@ -247,10 +246,8 @@ class KpiEngine:
         kids = self._key_numbers(first, columns, at)
         bounds = np.searchsorted(member, np.arange(len(cohort.names) + 1)).tolist()
         rows = np.empty_like(at)
-        found = itemgetter(*kids.tolist())(self._keys[first.by_key].names)
-        if len(at) == 1:
-            found = (found,)
-        known = len(self._keys[first.by_key].names)
+        key_names = self._keys[first.by_key].names
+        known = len(key_names)
         for j, name in enumerate(cohort.names):
             start, end = bounds[j], bounds[j + 1]
             if start == end:
@@ -259,7 +256,7 @@ class KpiEngine:
             if len(groups.row_of) < known:
                 groups.fit(known)
             rows[start:end] = groups.row_of[kids[start:end]]
-            touched[name] = set(found[start:end])
+            touched.later(name, key_names, kids[start:end])
         if rows.min() < 0:  # groups new to some members
             for j, name in enumerate(cohort.names):
                 start, end = bounds[j], bounds[j + 1]
@@ -269,13 +266,13 @@ class KpiEngine:
                     )
         values_kept = None
         if cohort.kept:
-            values_kept = a.tolist()
+            values_kept = a.astype(object)
             a = b = np.zeros(len(at))
         return self._tables[first.name], rows, at, a, b, values_kept
 
     def _gather(
         self, compiled: CompiledMetric, columns: Batch, indices: Ints
-    ) -> tuple[Ints, Ints, Floats, Floats, list[Any] | None] | None:
+    ) -> tuple[Ints, Ints, Floats, Floats, Objects | None] | None:
         """The events at `indices` that count in table metric `compiled`: their positions,
         group key numbers, totals (a, b) and, for a metric keeping values, the values;
         None when none counts."""
@@ -295,11 +292,14 @@ class KpiEngine:
             events = columns.events
             attribute = self._attributes[name]
             if attribute is not None:
-                xs = [getattr(events[i], attribute) for i in indices.tolist()]
-                xs = [
-                    x if type(x) is str or x is None or isinstance(x, int | float) else str(x)
-                    for x in xs
-                ]
+                chosen = indices.tolist()
+                of_them = itemgetter(*chosen)(events) if len(chosen) > 1 else [events[chosen[0]]]
+                xs = list(map(attrgetter(attribute), of_them))
+                if not set(map(type, xs)) <= {str, type(None)}:
+                    xs = [
+                        x if type(x) is str or x is None or isinstance(x, int | float) else str(x)
+                        for x in xs
+                    ]
             else:
                 xs = [compiled.extract(events[i]) for i in indices.tolist()]
             if None in xs:
@@ -318,17 +318,17 @@ class KpiEngine:
                 xs = None
         if not len(indices):
             return None
+        kept_values: Objects | None = None
         if compiled.kind in KEPT:
-            if xs is None:
-                xs = a.tolist()
+            kept_values = a.astype(object) if xs is None else np.fromiter(xs, object, len(xs))
             a = b = np.zeros(len(indices))
-        return indices, self._key_numbers(compiled, columns, indices), a, b, xs
+        return indices, self._key_numbers(compiled, columns, indices), a, b, kept_values
 
     def _table_share(
         self,
         columns: Batch,
         parts: list[Part],
-        touched: dict[str, set[str]],
+        touched: Touched,
     ) -> Share:
         """The share of the batch of metrics sharing one table, put together."""
         rows = [self._table_rows(name, columns, at, kids) for name, at, kids, *_ in parts]
@@ -339,12 +339,10 @@ class KpiEngine:
             np.concatenate([part[1] for part in parts]),
             np.concatenate([part[3] for part in parts]),
             np.concatenate([part[4] for part in parts]),
-            [x for part in parts for x in part[5] or ()] if kept else None,
+            np.concatenate([part[5] for part in parts if part[5] is not None]) if kept else None,
         )
         for name, _, kids, *_ in parts:
-            key_names = self._keys[self.metrics[name].by_key].names
-            found = itemgetter(*kids.tolist())(key_names)
-            touched[name] = {found} if len(kids) == 1 else set(found)
+            touched.later(name, self._keys[self.metrics[name].by_key].names, kids)
         return share
 
     def _feed_shares(self, columns: Batch, shares: list[Share]) -> None:
@@ -358,7 +356,11 @@ class KpiEngine:
             a = np.concatenate([share[3] for share in shares])
             b = np.concatenate([share[4] for share in shares])
             kinds = [share[5] is not None for share in shares]
-            values = [x for share in shares for x in share[5] or ()] if any(kinds) else None
+            values = (
+                np.concatenate([share[5] for share in shares if share[5] is not None])
+                if any(kinds)
+                else None
+            )
             if any(kinds) and not all(kinds):  # only some entries keep their value
                 sizes = [len(share[1]) for share in shares]
                 keeps = np.repeat(np.array(kinds), sizes)
@@ -369,7 +371,7 @@ class KpiEngine:
             b,
             before=columns.before[at],
             positions=at,
-            events=columns.objects,
+            events=columns.frozen,
             values=values,
             keeps=keeps,
         )
@@ -416,33 +418,28 @@ class KpiEngine:
         """The group key numbers of `events` (whose `properties` may be given) for metrics
         grouped like `compiled`."""
         keys = self._keys[compiled.by_key]
-        numbers: list[int | None]
         grouped_by = self._group_properties[compiled.name]
         if not compiled.group_readers:
-            numbers = [keys.id(NO_GROUP)] * len(events)
-        elif grouped_by is not None:
-            ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
-            get = ids.get
-            try:
-                numbers = list(
-                    map(get, map(dict.get, properties or properties_of(events), repeat(grouped_by)))
-                )
-            except TypeError:  # an unhashable value (a list, a dict), or not a dict
-                numbers = [None] * len(events)
-            if None in numbers:
-                for j, number_ in enumerate(numbers):
-                    if number_ is None:
-                        x = events[j].properties.get(grouped_by)
-                        if isinstance(x, str):
-                            key = x
-                        elif x is None:
-                            key = compiled.group_key(events[j])
-                        else:
-                            key = str(x)
-                        numbers[j] = keys.id(key)
-        else:
-            numbers = [keys.id(compiled.group_key(event)) for event in events]
-        return np.array(numbers, np.int64)
+            return np.full(len(events), keys.id(NO_GROUP), np.int64)
+        if grouped_by is None:
+            return np.array([keys.id(compiled.group_key(event)) for event in events], np.int64)
+        ids: dict[Any, int] = keys.ids  # only str keys are stored: other values miss
+        values = map(dict.get, properties or properties_of(events), repeat(grouped_by))
+        try:
+            numbers = np.fromiter(map(ids.get, values, repeat(-1)), np.int64, len(events))
+        except TypeError:  # an unhashable value (a list, a dict), or not a dict
+            numbers = np.full(len(events), -1, np.int64)
+        if numbers.min(initial=0) < 0:  # keys new to the engine, or not text
+            for j in np.flatnonzero(numbers < 0).tolist():
+                x = events[j].properties.get(grouped_by)
+                if isinstance(x, str):
+                    key = x
+                elif x is None:
+                    key = compiled.group_key(events[j])
+                else:
+                    key = str(x)
+                numbers[j] = keys.id(key)
+        return numbers
 
     def _feed(self, compiled: CompiledMetric, columns: Batch, indices: Ints) -> set[str]:
         """Update `compiled`'s per-group windows with the events at `indices`, one by one in
@@ -567,7 +564,7 @@ class KpiEngine:
     def _evict_rows(self, name: str, keep: set[tuple[str, str]]) -> int:
         groups = self._table_groups[name]
         kids, rows = groups.live()
-        idle = ~groups.table.n[rows].any(axis=1)
+        idle = ~groups.table.n[:, rows].any(axis=0)
         names = groups.group_keys.names
         gone = [kid for kid in kids[idle].tolist() if (name, names[kid]) not in keep]
         if gone:

@@ -5,19 +5,19 @@ too late, the latest events counted, and a ring of panes (one per slide, `ring` 
 pane number modulo `ring`) with per pane the number of events and the two totals they add
 (`a`: the value, or a ratio's numerator; `b`: a ratio's denominator) — all a count, sum,
 average or ratio needs. A distinct count or a percentile also keeps each pane's values in
-a list. A batch of events for any number of series is judged late, routed to panes and
-added with a few numpy calls, and a window's value is computed from its panes when read
-(`TableWindow`). Every series behaves as its own `Window` fed one event at a time:
-lateness is judged per series with the newest time seen before each event, and a pane
-lives as long as `Window` keeps it (`ring` is the window's `history`).
+a list per row, filled from per-batch chunks when read. A batch of events for any number
+of series is judged late, routed to panes and added with a few numpy calls, and a window's
+value is computed from its panes when read (`TableWindow`). Every series behaves as its
+own `Window` fed one event at a time: lateness is judged per series with the newest time
+seen before each event, and a pane lives as long as `Window` keeps it (`ring` is the
+window's `history`).
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from itertools import compress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
+Objects = npt.NDArray[np.object_]
 # No event time yet: far below any datetime, and still safe to subtract a lateness from.
 NONE = -(1 << 62)
 RECENT = 5
@@ -37,8 +38,21 @@ RECENT = 5
 # this many, or this many per series if more; past that, the oldest batches are let go.
 PINNED = 65_536
 PINNED_PER_SERIES = 2 * RECENT
+# Values of distinct counts and percentiles wait in per-batch chunks until a read needs
+# them or this many are waiting; then they are sorted into their rows' lists at once.
+PENDING = 65_536
 ADDITIVE = frozenset({"count", "sum", "average", "ratio"})
 KEPT = frozenset({"distinct", "percentile"})
+
+
+class Record(NamedTuple):
+    """One feed's counted entries: their rows, their positions in the batch's `events`, and
+    per entry the newest record its row was in before this one (-1: none)."""
+
+    rows: Ints
+    positions: Ints
+    prior: Ints
+    events: Sequence[Event]
 
 
 class PaneTable:
@@ -56,10 +70,11 @@ class PaneTable:
         self.free: list[int] = []
         self.max_ts: Ints = np.full(capacity, NONE, np.int64)
         self.late: Ints = np.zeros(capacity, np.int64)
-        self.seen: Ints = np.zeros(capacity, np.int64)
-        self.n: Ints = np.zeros((capacity, ring), np.int64)
-        self.a: Floats = np.zeros((capacity, ring), np.float64)
-        self.b: Floats = np.zeros((capacity, ring), np.float64)
+        # Pane-major (slot, row): a batch's events mostly land in their rows' newest pane,
+        # one slot, so adding them touches one contiguous stretch of memory.
+        self.n: Ints = np.zeros((ring, capacity), np.int64)
+        self.a: Floats = np.zeros((ring, capacity), np.float64)
+        self.b: Floats = np.zeros((ring, capacity), np.float64)
         # The current window's totals, kept as events come and recomputed from the panes
         # when the window moves, so that reading a value is reading three numbers.
         self.now_n: Ints = np.zeros(capacity, np.int64)
@@ -68,14 +83,17 @@ class PaneTable:
         # Rows whose panes changed since their kept values' statistic was last built.
         self.changed: Bools = np.ones(capacity, np.bool_)
         self.built: dict[int, Any] = {}
-        # A series' last events: each slot holds the event itself (`recent_batch` -1), or
-        # the number of the batch it came in (an object array of events, pinned below) and
-        # its position there, so that remembering an event writes two integers.
-        self.recent: npt.NDArray[np.object_] = np.empty((capacity, RECENT), object)
-        self.recent_at: Ints = np.full((capacity, RECENT), -1, np.int64)
-        self.recent_batch: Ints = np.full((capacity, RECENT), -1, np.int64)
-        self.pinned: deque[tuple[int, npt.NDArray[np.object_]]] = deque()
-        self.held: dict[int, npt.NDArray[np.object_]] = {}  # the pinned batches by number
+        # A series' last events are found when read: each feed's counted entries are held as
+        # a `Record` (numbered from 1) with the batch's events, and each row knows the newest
+        # record it is in (`last`, -1: none); a record knows, per entry, the row's record
+        # before it. Past a bound the oldest records are let go, and the events still among
+        # their rows' last are kept one by one (`remembered`, oldest first).
+        self.last: Ints = np.full(capacity, -1, np.int64)
+        self.since: Ints = np.zeros(capacity, np.int64)  # a row's first record for its series
+        self.released = 0  # the newest record before a row was last released
+        self.records: deque[int] = deque()
+        self.held: dict[int, Record] = {}
+        self.remembered: dict[int, list[Event]] = {}
         self.pinned_events = 0
         self.batches = 0
         self.first: npt.NDArray[np.object_] = np.empty(capacity, object)  # a row's first event
@@ -85,6 +103,10 @@ class PaneTable:
         # panes, each after its pane number: [pane, value, pane, value, ...] (one flat list
         # per row keeps the garbage collector's work to one object per row).
         self.values: dict[int, list[Any]] = {}
+        # Kept values not yet in `values`: per feed, (rows, panes, values), in arrival order.
+        # (The values are an object array: unlike a list, not walked by garbage collections.)
+        self.pending: list[tuple[Ints, Ints, Objects]] = []
+        self.pending_values = 0
 
     def allocate(self, firsts: Sequence[Event | None]) -> Ints:
         """Fresh rows, one per new series, for series whose first events (those their labels
@@ -105,24 +127,25 @@ class PaneTable:
 
     def release(self, rows: Sequence[int]) -> None:
         """Forget the series in `rows`; the rows are reused by later `allocate` calls."""
+        self.settle()
         index = np.asarray(rows, np.intp)
         self.max_ts[index] = NONE
         self.late[index] = 0
-        self.seen[index] = 0
-        self.n[index] = 0
-        self.a[index] = 0.0
-        self.b[index] = 0.0
+        self.n[:, index] = 0
+        self.a[:, index] = 0.0
+        self.b[:, index] = 0.0
         self.now_n[index] = 0
         self.now_a[index] = 0.0
         self.now_b[index] = 0.0
         self.changed[index] = True
-        self.recent[index] = None
-        self.recent_at[index] = -1
-        self.recent_batch[index] = -1
+        self.last[index] = -1
+        self.since[index] = self.batches + 1
+        self.released = self.batches
         self.first[index] = None
         for row in rows:
             self.values.pop(row, None)
             self.built.pop(row, None)
+            self.remembered.pop(row, None)
         self.free.extend(rows)
 
     def _grow(self, capacity: int) -> None:
@@ -137,21 +160,24 @@ class PaneTable:
             out[: len(array)] = array
             return out
 
+        def widened(array: Any) -> Any:
+            out = np.zeros((self.ring, capacity), array.dtype)
+            out[:, : array.shape[1]] = array
+            return out
+
         self.max_ts = grown(self.max_ts, NONE)
         self.late = grown(self.late, 0)
-        self.seen = grown(self.seen, 0)
-        self.n = grown(self.n, 0)
-        self.a = grown(self.a, 0.0)
-        self.b = grown(self.b, 0.0)
+        self.n = widened(self.n)
+        self.a = widened(self.a)
+        self.b = widened(self.b)
         self.now_n = grown(self.now_n, 0)
         self.now_a = grown(self.now_a, 0.0)
         self.now_b = grown(self.now_b, 0.0)
         changed = np.ones(capacity, np.bool_)
         changed[: len(self.changed)] = self.changed
         self.changed = changed
-        self.recent = grown(self.recent, None)
-        self.recent_at = grown(self.recent_at, -1)
-        self.recent_batch = grown(self.recent_batch, -1)
+        self.last = grown(self.last, -1)
+        self.since = grown(self.since, 0)
         self.first = grown(self.first, None)
         self.born = grown(self.born, 0)
 
@@ -164,8 +190,8 @@ class PaneTable:
         *,
         before: Ints,
         positions: Ints,
-        events: npt.NDArray[np.object_],
-        values: list[Any] | None = None,
+        events: Sequence[Event],
+        values: Objects | None = None,
         keeps: Bools | None = None,
     ) -> Bools:
         """Count entries (series `rows`, event time `ts`, totals `a` and `b`, and for rows
@@ -186,7 +212,7 @@ class PaneTable:
         moved = heads > prev // slide  # NONE // slide is far below any head
         moved &= prev != NONE
         if moved.any():
-            at = np.flatnonzero(moved)
+            at = moved.nonzero()[0]
             moved_rows, first = np.unique(rows[at], return_index=True)
             at = at[first]
             self._clear(moved_rows, prev[at] // slide, heads[at])
@@ -205,10 +231,10 @@ class PaneTable:
             a, b = a[counted], b[counted]
             if values is not None:
                 counted_kept = counted if keeps is None else counted[keeps]
-                values = list(compress(values, counted_kept.tolist()))
+                values = values[counted_kept]
             if keeps is not None:
                 keeps = keeps[counted]
-        flat = rows * ring + panes % ring
+        flat = panes % ring * self.n.shape[1] + rows
         np.add.at(self.n.reshape(-1), flat, 1)
         now = panes > heads - self.size
         now_rows, now_a, now_b = (rows, a, b) if now.all() else (rows[now], a[now], b[now])
@@ -223,80 +249,121 @@ class PaneTable:
             if keeps is not None:
                 rows, panes = rows[keeps], panes[keeps]
             self.changed[rows] = True
-            self._keep(rows, panes, values)
+            self.pending.append((rows, panes, values))
+            self.pending_values += len(values)
+            if self.pending_values >= PENDING:
+                self.settle()
         return np.zeros(len(ts), np.bool_) if late is None else late
 
-    def _keep(self, rows: Ints, panes: Ints, values: list[Any]) -> None:
-        """Add `values` to their panes' value lists."""
+    def settle(self) -> None:
+        """Move the pending kept values into their rows' lists (`values`), in arrival order;
+        values in panes their row's head has already moved out of the ring are dropped."""
+        if not self.pending:
+            return
+        pending, self.pending, self.pending_values = self.pending, [], 0
+        rows = np.concatenate([chunk[0] for chunk in pending])
+        panes = np.concatenate([chunk[1] for chunk in pending])
+        oldest = self.max_ts[rows] // self.slide_us - self.ring
+        order = np.flatnonzero(panes > oldest)
+        order = order[stable_order(rows[order], len(self.max_ts))]
+        if not len(order):
+            return
+        ordered = rows[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        in_rows = ordered[starts].tolist()
         kept = self.values
-        values_of = kept.get
-        for row, pane, x in zip(rows.tolist(), panes.tolist(), values, strict=True):
-            of_row = values_of(row)
-            if of_row is None:
-                kept[row] = [pane, x]
-            else:
-                of_row += pane, x
+        # New rows' lists are made before the large lists below: each list made counts
+        # towards a garbage collection, which would walk those.
+        for row in in_rows:
+            if row not in kept:
+                kept[row] = []
+        values = np.concatenate([chunk[2] for chunk in pending])
+        flat: list[Any] = [None] * (2 * len(order))
+        flat[0::2] = panes[order].tolist()
+        flat[1::2] = values[order].tolist()
+        del values
+        ends = [*starts[1:].tolist(), len(order)]
+        for row, start, end, gone in zip(
+            in_rows, starts.tolist(), ends, oldest[order[starts]].tolist(), strict=True
+        ):
+            of_row = kept[row]
+            # Values in panes out of the ring are let go, once the oldest value counted is.
+            if of_row and of_row[0] <= gone:
+                of_row[:] = [
+                    y
+                    for p, x in zip(of_row[::2], of_row[1::2], strict=True)
+                    if p > gone
+                    for y in (p, x)
+                ]
+            of_row[len(of_row) :] = flat[2 * start : 2 * end]
 
-    def _remember(self, rows: Ints, positions: Ints, events: npt.NDArray[np.object_]) -> None:
-        """Keep each series' last `RECENT` counted events (in arrival order, ring by count)."""
+    def _remember(self, rows: Ints, positions: Ints, events: Sequence[Event]) -> None:
+        """Hold the counted entries (rows, positions in `events`) as the newest record, so
+        that each series' last `RECENT` events can be found when read."""
         if not len(rows):
             return
-        counts = np.bincount(rows, minlength=self.used)
-        per_row = counts[rows]
-        rank = np.zeros(len(rows), np.int64)
-        several = np.flatnonzero(per_row > 1)
-        if len(several):
-            # Rank among the entries of the same row: only rows with more than one need it.
-            order = several[np.argsort(rows[several], kind="stable")]
-            ordered = rows[order]
-            first = np.ones(len(order), np.bool_)
-            first[1:] = ordered[1:] != ordered[:-1]
-            starts = np.flatnonzero(first)
-            rank[order] = np.arange(len(order)) - starts[np.cumsum(first) - 1]
-        slots = (self.seen[rows] + rank) % RECENT
-        keep = per_row - rank <= RECENT
-        if not keep.all():
-            rows, slots, positions = rows[keep], slots[keep], positions[keep]
-        self.seen[: len(counts)] += counts
-        if not self.pinned or self.pinned[-1][1] is not events:
-            self.batches += 1
-            self.pinned.append((self.batches, events))
-            self.held[self.batches] = events
+        previous = self.held.get(self.batches)
+        self.batches += 1
+        self.held[self.batches] = Record(rows, positions, self.last[rows], events)
+        self.records.append(self.batches)
+        self.last[rows] = self.batches
+        if previous is None or previous.events is not events:
             self.pinned_events += len(events)
-        flat = rows * RECENT + slots
-        recent_batch = self.recent_batch.reshape(-1)
-        # Slots holding an event itself (its batch was let go) let it go in turn.
-        own = flat[recent_batch[flat] < 0]
-        if len(own):
-            self.recent.reshape(-1)[own] = None
-        self.recent_at.reshape(-1)[flat] = positions
-        recent_batch[flat] = self.batches
         limit = max(PINNED, PINNED_PER_SERIES * (self.used - len(self.free)))
         if self.pinned_events > limit:
             self._unpin(limit // 2)
 
     def _unpin(self, keep: int) -> None:
-        """Let go of the oldest pinned batches until at most `keep` events are pinned: the
-        slots still pointing into them take the event itself."""
-        newest = 0
-        gone: dict[int, npt.NDArray[np.object_]] = {}
-        while self.pinned_events > keep and len(self.pinned) > 1:
-            newest, events = self.pinned.popleft()
-            gone[newest] = self.held.pop(newest)
-            self.pinned_events -= len(events)
-        if not newest:
+        """Let go of the oldest records until at most `keep` events are pinned; a row's
+        events in them that are still among its last `RECENT` are kept one by one."""
+        gone: list[tuple[int, Record]] = []
+        while self.pinned_events > keep and len(self.records) > 1:
+            number = self.records.popleft()
+            record = self.held.pop(number)
+            gone.append((number, record))
+            if self.held[self.records[0]].events is not record.events:
+                self.pinned_events -= len(record.events)
+        if not gone:
             return
-        slots = (self.recent_batch[: self.used] >= 0) & (self.recent_batch[: self.used] <= newest)
-        if slots.any():
-            at = self.recent_at[: self.used][slots]
-            batches = self.recent_batch[: self.used][slots]
-            self.recent[: self.used][slots] = np.fromiter(
-                (gone[b][i] for b, i in zip(batches.tolist(), at.tolist(), strict=True)),
-                object,
-                len(at),
-            )
-            self.recent_at[: self.used][slots] = -1
-            self.recent_batch[: self.used][slots] = -1
+        # Per row, how many of its last events the held records still give. (Entries of a
+        # row's previous series count too: while one is held, so are all of the new one's.)
+        held = [record.rows for record in self.held.values()]
+        given = np.bincount(np.concatenate(held), minlength=self.used)[: self.used]
+        need = np.maximum(RECENT - given, 0)
+        # The gone entries of rows still short of events (most rows are not), oldest first.
+        picked = []
+        for number, record in gone:
+            short = need[record.rows] > 0
+            if number <= self.released:
+                short &= number >= self.since[record.rows]
+            at = short.nonzero()[0]
+            picked.append((record.rows[at], record.positions[at], np.full(len(at), number)))
+        rows, positions, numbers = (np.concatenate(column) for column in zip(*picked, strict=True))
+        wanted = stable_order(rows, self.used)
+        remembered = self.remembered
+        if len(wanted):
+            ordered = rows[wanted]
+            ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True])
+            after = np.repeat(ends, np.diff(np.r_[-1, ends])) - np.arange(len(wanted))
+            wanted = wanted[after < need[ordered]]  # the row's last `need` entries
+            records = dict(gone)
+            for row, number, at in zip(
+                rows[wanted].tolist(),
+                numbers[wanted].tolist(),
+                positions[wanted].tolist(),
+                strict=True,
+            ):
+                events = remembered.get(row)
+                if events is None:
+                    remembered[row] = [records[number].events[at]]
+                else:
+                    events.append(records[number].events[at])
+        rows_kept = list(remembered)
+        for row, wants in zip(rows_kept, need[rows_kept].tolist(), strict=True):
+            if not wants:
+                del remembered[row]
+            elif len(remembered[row]) > wants:
+                del remembered[row][:-wants]
 
     def _clear(self, rows: Ints, old_head: Ints, new_head: Ints) -> None:
         """Empty the ring slots of the panes a series' head just entered (old_head, new_head]."""
@@ -307,29 +374,34 @@ class PaneTable:
         slots = (old_head[:, None] + 1 + k) % ring
         at_rows = np.broadcast_to(rows[:, None], mask.shape)[mask]
         at_slots = slots[mask]
-        self.n[at_rows, at_slots] = 0
-        self.a[at_rows, at_slots] = 0.0
-        self.b[at_rows, at_slots] = 0.0
+        self.n[at_slots, at_rows] = 0
+        self.a[at_slots, at_rows] = 0.0
+        self.b[at_slots, at_rows] = 0.0
         self.changed[rows] = True
         # The current window moved: its totals are those of the panes it now spans (the
         # batch being counted adds its own events after this).
         at = rows[:, None]
         slots = (new_head[:, None] - np.arange(self.size)) % ring
-        self.now_n[rows] = self.n[at, slots].sum(axis=1)
-        self.now_a[rows] = self.a[at, slots].sum(axis=1)
-        self.now_b[rows] = self.b[at, slots].sum(axis=1)
-        if self.values:
-            kept = self.values
-            for row, head in zip(rows.tolist(), new_head.tolist(), strict=True):
-                of_row = kept.get(row)
-                if of_row and min(of_row[::2]) <= head - ring:
-                    oldest = head - ring
-                    kept[row] = [
-                        y
-                        for p, x in zip(of_row[::2], of_row[1::2], strict=True)
-                        if p > oldest
-                        for y in (p, x)
-                    ]
+        self.now_n[rows] = self.n[slots, at].sum(axis=1)
+        self.now_a[rows] = self.a[slots, at].sum(axis=1)
+        self.now_b[rows] = self.b[slots, at].sum(axis=1)
+
+    def recent_events(self, row: int) -> list[Event]:
+        """The last `RECENT` counted events of the series in `row`, oldest first: from the
+        held records, newest first along the row's chain, then those kept one by one."""
+        found: list[Event] = []
+        number = int(self.last[row])
+        while number >= 0 and len(found) < RECENT:
+            record = self.held.get(number)
+            if record is None:
+                break
+            at = np.flatnonzero(record.rows == row)
+            events = record.events
+            found += [events[i] for i in record.positions[at][::-1].tolist()[: RECENT - len(found)]]
+            number = int(record.prior[at[0]])
+        if len(found) < RECENT:
+            found += self.remembered.get(row, [])[::-1][: RECENT - len(found)]
+        return found[::-1]
 
     def advance(self, now_us: int) -> Ints:
         """Let event time reach `now_us` in every series that has seen an event; returns the
@@ -357,7 +429,7 @@ class PaneTable:
         last = head - back * self.size
         oldest = max(last - self.size, head - self.ring)
         slots = [p % self.ring for p in range(oldest + 1, last + 1)]
-        n, a, b = self.n[row].tolist(), self.a[row].tolist(), self.b[row].tolist()
+        n, a, b = self.n[:, row].tolist(), self.a[:, row].tolist(), self.b[:, row].tolist()
         return sum(n[s] for s in slots), sum(a[s] for s in slots), sum(b[s] for s in slots)
 
     def totals(self, rows: Ints, size: int, back: int = 0) -> tuple[Ints, Floats, Floats]:
@@ -372,9 +444,9 @@ class PaneTable:
         valid = (panes > head[:, None] - self.ring) & (self.max_ts[rows] != NONE)[:, None]
         slots = panes % self.ring
         at = rows[:, None]
-        n = np.where(valid, self.n[at, slots], 0).sum(axis=1)
-        a = np.where(valid, self.a[at, slots], 0.0).sum(axis=1)
-        b = np.where(valid, self.b[at, slots], 0.0).sum(axis=1)
+        n = np.where(valid, self.n[slots, at], 0).sum(axis=1)
+        a = np.where(valid, self.a[slots, at], 0.0).sum(axis=1)
+        b = np.where(valid, self.b[slots, at], 0.0).sum(axis=1)
         return n, a, b
 
 
@@ -393,10 +465,18 @@ def statistic(kind: str, n: int, a: float, b: float) -> Count | Sum | Mean | Rat
     return stat
 
 
+def stable_order(rows: Ints, bound: int) -> Ints:
+    """The order that sorts `rows` (all below `bound`) keeping equal ones in their order:
+    a radix sort when they fit in 16 bits (25 times faster on 65,536 rows)."""
+    if bound <= 1 << 16:
+        return np.argsort(rows.astype(np.uint16), kind="stable")
+    return np.argsort(rows, kind="stable")
+
+
 def _late(rows: Ints, ts: Ints, prev: Ints, lateness: int) -> Bools:
     """Exactly which entries are late: older than their series' newest time before them
     (from earlier batches, `prev`, or earlier in this one) minus the allowed lateness."""
-    order = np.argsort(rows, kind="stable")
+    order = stable_order(rows, int(rows.max(initial=-1)) + 1)
     r = rows[order]
     t = ts[order]
     first = np.ones(len(r), np.bool_)
@@ -482,6 +562,7 @@ class TableWindow:
             return table.built[row]
         stat = self.empty()
         head = self.head
+        table.settle()
         of_row = table.values.get(row)
         if head is not None and of_row:
             last = head - back * self.n
@@ -530,15 +611,4 @@ class TableWindow:
 
     def recent(self) -> list[Event]:
         """The series' last counted events, oldest first."""
-        table, row = self.table, self.row
-        seen = int(table.seen[row])
-        kept = min(seen, RECENT)
-        out = []
-        for i in range(kept):
-            slot = (seen - kept + i) % RECENT
-            batch = int(table.recent_batch[row, slot])
-            if batch < 0:
-                out.append(table.recent[row, slot])
-            else:
-                out.append(table.held[batch][int(table.recent_at[row, slot])])
-        return out
+        return self.table.recent_events(self.row)
