@@ -204,13 +204,7 @@ class LookingAtEverything(AlertingEngine):
             changed = self._evaluate(
                 {r.metric: set(self.kpis.groups(r.metric)) for r in self.rules if r.metric}
             )
-            keep = {
-                (rule.metric, alert.values.get("group", ""))
-                for alert in self.book.active.values()
-                for rule in self.rules
-                if rule.name == alert.rule and rule.metric is not None
-            }
-            self.kpis.evict_idle(keep)
+            self.kpis.evict_idle(self.alerting_groups())
             return changed
 
 

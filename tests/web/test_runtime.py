@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +49,15 @@ def test_postgresql_has_a_columnar_copy_only_when_configured(tmp_path: Path) -> 
     runtime.engine.dispose()
 
 
+def _viewed(ids: Iterable[int]) -> list[Event]:
+    at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    return [
+        Event(message_id=str(i), type="track", source="web", event="Viewed", anonymous_id="a",
+              timestamp=at, received_at=at)
+        for i in ids
+    ]  # fmt: skip
+
+
 def test_the_server_writes_segments_as_the_log_grows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -58,17 +68,10 @@ def test_the_server_writes_segments_as_the_log_grows(
     columns = runtime.columns
     assert columns is not None
     columns.segment_offsets = 5
-    at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 
     async def scenario() -> int:
         task = asyncio.create_task(runtime._copy_columns(columns))
-        runtime.sql_log.append(
-            [
-                Event(message_id=str(i), type="track", source="web", event="Viewed",
-                      anonymous_id="a", timestamp=at, received_at=at)
-                for i in range(12)
-            ]
-        )  # fmt: skip
+        runtime.sql_log.append(_viewed(range(12)))
         for _ in range(1000):
             if columns.covered() == 10:
                 break
@@ -96,15 +99,8 @@ def test_stopping_waits_for_a_segment_being_written(tmp_path: Path) -> None:
     columns = runtime.columns
     assert columns is not None
     columns.segment_offsets = 10_000
-    at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
     for start in range(0, 40_000, 10_000):
-        runtime.sql_log.append(
-            [
-                Event(message_id=str(i), type="track", source="web", event="Viewed",
-                      anonymous_id="a", timestamp=at, received_at=at)
-                for i in range(start, start + 10_000)
-            ]
-        )  # fmt: skip
+        runtime.sql_log.append(_viewed(range(start, start + 10_000)))
 
     async def scenario() -> int:
         runtime._columns_task = asyncio.create_task(runtime._copy_columns(columns))
@@ -140,17 +136,7 @@ def test_the_copy_starts_another_worker_when_its_worker_dies(
     columns = runtime.columns
     assert columns is not None
     columns.segment_offsets = 5
-    at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
     before = set(mp.active_children())
-
-    def append(ids: range) -> None:
-        runtime.sql_log.append(
-            [
-                Event(message_id=str(i), type="track", source="web", event="Viewed",
-                      anonymous_id="a", timestamp=at, received_at=at)
-                for i in ids
-            ]
-        )  # fmt: skip
 
     async def covered(offset: int) -> bool:
         for _ in range(3000):
@@ -161,11 +147,11 @@ def test_the_copy_starts_another_worker_when_its_worker_dies(
 
     async def scenario() -> tuple[bool, bool]:
         task = asyncio.create_task(runtime._copy_columns(columns))
-        append(range(6))
+        runtime.sql_log.append(_viewed(range(6)))
         first = await covered(5)
         for worker in set(mp.active_children()) - before:
             worker.kill()
-        append(range(6, 12))
+        runtime.sql_log.append(_viewed(range(6, 12)))
         second = await covered(10)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -179,16 +179,19 @@ class AlertingEngine:
             changed += self._evaluate({}, kinds=COMPOSITE, evaluated_now=seen)
         return changed
 
-    def _evict(self, seen: dict[str, set[str]]) -> None:
-        """Forget the quiet groups holding no active alert, and what the rules held for them
-        (`seen` then counts them as evaluated, so a composite rule lets them go too)."""
-        keep = {
+    def alerting_groups(self) -> set[tuple[str, str]]:
+        """The (metric, group) pairs an active alert watches: kept however quiet."""
+        return {
             (rule.metric, alert.values.get("group", ""))
             for alert in self.book.active.values()
             for rule in self.rules
             if rule.name == alert.rule and rule.metric is not None
         }
-        self.kpis.evict_idle(keep)
+
+    def _evict(self, seen: dict[str, set[str]]) -> None:
+        """Forget the quiet groups holding no active alert, and what the rules held for them
+        (`seen` then counts them as evaluated, so a composite rule lets them go too)."""
+        self.kpis.evict_idle(self.alerting_groups())
         for rule in self.rules:
             holding = self.holding[rule.name]
             if rule.metric is None or not holding:
