@@ -157,7 +157,7 @@ class KpiEngine:
         n = compiled.size_us // compiled.slide_us
         return max(self.history, 1) * n + -(-compiled.lateness_us // compiled.slide_us) + 1
 
-    def ingest(self, events: Iterable[Event]) -> dict[str, set[str]]:
+    def ingest(self, events: Iterable[Event]) -> Touched:
         """Count `events` in every metric they match; returns the groups touched per metric
         (a `Touched`: each metric's set is built when read).
 
@@ -167,7 +167,7 @@ class KpiEngine:
         """
         batch = events if isinstance(events, list) else list(events)
         if not batch or self._any is None:
-            return {}
+            return Touched()
         code_of = self._codes.get
         codes = np.fromiter(map(code_of, map(_event_name, batch), repeat(0)), np.intp, len(batch))
         if not codes.all():  # an event with no `event` is named by its `name` (a page view)
@@ -180,7 +180,7 @@ class KpiEngine:
         else:
             at = np.flatnonzero(relevant)
             if not len(at):
-                return {}
+                return Touched()
             stamps = np.full(len(batch), NONE, np.int64)
             stamps[at] = stamps_us([batch[i].timestamp for i in at.tolist()])
         newest = int(stamps.max())
@@ -208,7 +208,7 @@ class KpiEngine:
             else:
                 groups = self._feed(compiled, columns, indices)
                 if groups:
-                    touched[name] = groups
+                    touched.add(name, groups)
         for (table_id, _), table_parts in parts.items():
             share = self._table_share(columns, table_parts, touched)
             shares.setdefault(table_id, []).append(share)

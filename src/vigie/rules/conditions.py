@@ -58,8 +58,9 @@ def _iso(us: int | None) -> str | None:
 
 def _evidence(metric: str, series: Series) -> dict[str, Any]:
     window = series.window
-    offsets = [e.offset for e in series.recent if e.offset is not None]
-    visitors = sorted({v for e in series.recent if (v := e.anonymous_id or e.user_id)})
+    recent = series.recent  # found along the table's records: read once
+    offsets = [e.offset for e in recent if e.offset is not None]
+    visitors = sorted({v for e in recent if (v := e.anonymous_id or e.user_id)})
     return {
         "metric": metric,
         "window": {"start": _iso(window.start_us), "end": _iso(window.end_us)},

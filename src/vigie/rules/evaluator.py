@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -233,7 +233,7 @@ class AlertingEngine:
                 due.setdefault(rule.metric, set()).update(waiting)
         return moved, due
 
-    def _feed(self, events: Sequence[Event]) -> dict[str, set[str]]:
+    def _feed(self, events: Sequence[Event]) -> Mapping[str, set[str]]:
         touched = self.kpis.ingest(events)
         for tracker in self.sla.values():
             tracker.feed(events)
@@ -255,7 +255,7 @@ class AlertingEngine:
 
     def _evaluate(
         self,
-        touched: dict[str, set[str]],
+        touched: Mapping[str, set[str]],
         *,
         kinds: frozenset[str] | None = None,
         evaluated_now: dict[str, set[str]] | None = None,
@@ -297,7 +297,7 @@ class AlertingEngine:
     def _outcome(
         self,
         rule: Rule,
-        touched: dict[str, set[str]],
+        touched: Mapping[str, set[str]],
         now_us: int,
         event_now: int | None,
         evaluated_now: dict[str, set[str]],
