@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -352,3 +353,74 @@ def _compare(
             idle = reference.evict(keep)
             assert engine.evict_idle(keep) == len(idle)
         _same(engine, reference)
+
+
+def _read_series(engine: KpiEngine, reference: Reference, name: str, key: str) -> None:
+    """One series read every way, against the per-event reference."""
+    want = reference.windows[(name, key)]
+    series = engine.series[name][key]
+    got = series.window
+    assert (got.late, got.head, got.start_us, got.end_us) == (
+        want.late, want.head, want.start_us, want.end_us
+    )  # fmt: skip
+    assert _close(got.get(), want.get())
+    assert all(_close(got.previous(back), want.previous(back)) for back in (1, 2))
+    assert [e.message_id for e in series.recent] == list(reference.recent[(name, key)])
+    assert abs(_weight(got.current) - _weight(want.current)) < 1e-9
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    pending=st.sampled_from([1, 3, 50, panes.PENDING]),
+    pinned=st.sampled_from([(1, 0), (50, 0), (panes.PINNED, panes.PINNED_PER_SERIES)]),
+)
+def test_sparse_reads_see_what_the_reference_sees(
+    seed: int, pending: int, pinned: tuple[int, int]
+) -> None:
+    """Reading now and then, as the rules do: values waiting to be sorted into their rows,
+    last events found along held records, time passing and evictions between reads all give
+    the per-event reference's values, previous windows, edges, last events and snapshots."""
+    rng = random.Random(seed)
+    raw = [
+        (
+            rng.choice(NAMES),
+            rng.randint(-200, 900) + (rng.random() < 0.05) * rng.randint(0, 20000),
+            rng.choice([f"c{rng.randrange(40)}", 7, None, True]),
+            rng.choice([rng.uniform(0, 100), rng.randint(0, 100), "12.5", None, "abc"]),
+            rng.choice(["pro", "free"]),
+            rng.choice(["v1", "v2", "v3", "v4", "v5"]),
+        )
+        for _ in range(rng.randint(50, 400))
+    ]
+    events = _wild(raw)
+    history = rng.choice([1, 2, 3])
+    with patch.multiple(panes, PENDING=pending, PINNED=pinned[0], PINNED_PER_SERIES=pinned[1]):
+        engine = KpiEngine(SHAPES, baselines=BASELINES, history=history)
+        reference = Reference(history)
+        i = 0
+        while i < len(events):
+            cut = rng.randint(1, 60)
+            batch, i = events[i : i + cut], i + cut
+            assert engine.ingest(batch) == reference.feed(batch)
+            step = rng.random()
+            if step < 0.4 and engine.max_ts is not None:
+                now = engine.max_ts + rng.randint(0, 900) * 1_000_000
+                engine.advance(now)
+                reference.advance(now)
+                if step < 0.15:
+                    keep = {k for k in sorted(reference.windows) if rng.random() < 0.2}
+                    assert engine.evict_idle(keep) == len(reference.evict(keep))
+            if reference.windows and rng.random() < 0.4:
+                for key in rng.sample(sorted(reference.windows), min(3, len(reference.windows))):
+                    _read_series(engine, reference, *key)
+            if rng.random() < 0.1:
+                metric = rng.choice(SHAPES).name
+                for row in engine.snapshot([metric]):
+                    assert _close(row["value"], reference.windows[(metric, row["group"])].get())
+        assert engine.late == reference.late
+        assert sorted((n, k) for n, g in engine.series.items() for k in g) == sorted(
+            reference.windows
+        )
+        for key in reference.windows:
+            _read_series(engine, reference, *key)
