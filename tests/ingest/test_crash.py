@@ -42,6 +42,19 @@ def _start(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     raise AssertionError(f"vigie serve did not become healthy: {log.read_text()}")
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, NotADirectoryError):
+            continue
+        if stat.rsplit(")", 1)[1].split()[1] == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
 def _stream(port: int, acknowledged: list[str], stop: threading.Event, worker: int) -> None:
     """Post batches until the server dies; record the message ids of each batch answered 200."""
     n = 0
@@ -76,6 +89,7 @@ def test_kill_9_keeps_every_acknowledged_batch(db_url: str, tmp_path: Path) -> N
             thread.start()
         while len(acknowledged) < 20 * BATCH and proc.poll() is None:
             time.sleep(0.01)
+        workers = _children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -87,6 +101,12 @@ def test_kill_9_keeps_every_acknowledged_batch(db_url: str, tmp_path: Path) -> N
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert len(acknowledged) >= 20 * BATCH
+    # Its worker process (the log's columnar copy, next to a SQLite file) does not outlive it.
+    assert workers or not db_url.startswith("sqlite"), "the server had no worker process"
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
     proc = _start(db_url, port, server_log)
     try:

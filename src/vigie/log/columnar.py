@@ -34,6 +34,7 @@ import os
 import re
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -292,10 +293,19 @@ def _read_postgres(
     return pl.read_csv(b"".join(chunks), has_header=False, new_columns=list(schema), schema=schema)
 
 
-def ignore_interrupts() -> None:
-    """For a worker process: Ctrl-C in a terminal is the server's to handle (it stops the
-    worker), not the worker's."""
+def start_worker(server: int) -> None:
+    """For a worker process of the server whose pid is `server`: Ctrl-C in a terminal is the
+    server's to handle (it stops the worker), and the worker ends with the server, even one
+    killed outright, before the worker had started or after (it cannot tell the worker so:
+    a worker left behind would sleep for ever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def follow_the_server() -> None:
+        while os.getppid() == server:
+            time.sleep(1.0)
+        os._exit(0)  # a segment under way is left as a temporary file, removed later
+
+    threading.Thread(target=follow_the_server, name="vigie-follow-server", daemon=True).start()
 
 
 def catch_up_in_process(url: str, folder: str, segment_offsets: int = SEGMENT_OFFSETS) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing as mp
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -18,7 +19,7 @@ from vigie.crm.processor import CrmProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
-from vigie.log.columnar import ColumnarCopy, catch_up_in_process, ignore_interrupts
+from vigie.log.columnar import ColumnarCopy, catch_up_in_process, start_worker
 from vigie.log.eventlog import AppendResult
 from vigie.log.sql import to_us
 from vigie.metrics import Metrics
@@ -193,9 +194,12 @@ class Runtime:
         while True:
             if self._columns_pool is None:
                 # Spawned, not forked: a fork would copy this process's threads' locks
-                # mid-use. The worker leaves Ctrl-C to the server, which stops it.
+                # mid-use. The worker leaves Ctrl-C to the server and ends with it.
                 self._columns_pool = ProcessPoolExecutor(
-                    1, mp_context=mp.get_context("spawn"), initializer=ignore_interrupts
+                    1,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=start_worker,
+                    initargs=(os.getpid(),),
                 )
             try:
                 await loop.run_in_executor(
