@@ -155,8 +155,8 @@ def demo(
 
     Example: vigie demo --once
     """
+    from vigie.catalogue import with_catalogue
     from vigie.demo import EXAMPLE, run_demo
-    from vigie.kpi.catalogue import with_catalogue
 
     settings = _settings(db, config or Path(str(EXAMPLE)))
     settings.config = with_catalogue(settings.config)

@@ -17,6 +17,7 @@ import yaml
 from vigie.ai.config import AiConfig
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
+from vigie.crm.commands import RESERVED_SOURCE
 from vigie.crm.sla import CrmConfig
 from vigie.kpi.metrics import Metric
 from vigie.playbooks.actions.base import ActionSettings
@@ -29,7 +30,7 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 
-RESERVED_SOURCE = "crm"
+_PROCESS_SECRET = secrets.token_urlsafe(32)
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,15 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             if secrets.compare_digest(source.write_key.encode(), write_key.encode()):
                 return source
         return None
+
+    def session_secret(self) -> str:
+        """The key browser sessions are signed with: `secret_key`, or a per-process key in
+        development (everybody is logged out when the server restarts)."""
+        if self.secret_key:
+            return self.secret_key
+        if self.environment != "development":
+            raise ValueError("secret_key is required outside development to sign sessions")
+        return _PROCESS_SECRET
 
 
 def default_config(*, environ: dict[str, str] | None = None) -> tuple[Config, bool]:

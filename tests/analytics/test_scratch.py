@@ -19,7 +19,7 @@ from vigie.analytics.sessions import Hit
 from vigie.events import Event
 from vigie.log import SqlEventLog
 from vigie.log.columnar import ColumnarCopy
-from vigie.log.sql import to_us
+from vigie.types import to_us
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 NAMES = ["Viewed", "Added", "Paid", "Noise"]

@@ -19,14 +19,27 @@ def test_login_signs_a_session_for_the_user(engine: sa.Engine) -> None:
     create_user(
         engine=engine, username="erin", password="long-enough-password", role="support", now=NOW
     )
-    assert login(engine=engine, config=config, username="erin", password="nope-nope-nope") is None
+    assert (
+        login(
+            engine=engine,
+            secret=config.session_secret(),
+            username="erin",
+            password="nope-nope-nope",
+        )
+        is None
+    )
     logged_in = login(
-        engine=engine, config=config, username="erin", password="long-enough-password"
+        engine=engine,
+        secret=config.session_secret(),
+        username="erin",
+        password="long-enough-password",
     )
     assert logged_in is not None
     user, value = logged_in
-    found = session_user(engine=engine, config=config, value=value)
+    found = session_user(engine=engine, secret=config.session_secret(), value=value)
     assert found is not None and found.id == user.id
-    assert session_user(engine=engine, config=config, value=value[:-2] + "xx") is None
+    assert (
+        session_user(engine=engine, secret=config.session_secret(), value=value[:-2] + "xx") is None
+    )
     other = Config(secret_key="another-long-random-secret")
-    assert session_user(engine=engine, config=other, value=value) is None
+    assert session_user(engine=engine, secret=other.session_secret(), value=value) is None

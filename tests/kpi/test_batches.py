@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigie.kpi.batches import EPOCH, EXACT_SECONDS, MICROSECOND, stamps_us
+from vigie.kpi.batches import EXACT_SECONDS, stamps_us
+from vigie.types import EPOCH, MICROSECOND
 
 ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-11))]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vigie.catalogue import load_catalogue
 from vigie.config import load_config
-from vigie.kpi.catalogue import load_catalogue
 
 EXAMPLE = Path(__file__).parents[2] / "vigie.example.yaml"
 

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from vigie.events import Event
 from vigie.kpi import panes
 from vigie.kpi.baselines import Seasonality
-from vigie.kpi.engine import RECENT, KpiEngine, to_us
+from vigie.kpi.engine import RECENT, KpiEngine
 from vigie.kpi.metrics import CompiledMetric, Metric, Term
 from vigie.kpi.windows import Window
+from vigie.types import to_us
 
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NAMES = ["A", "B", "C"]

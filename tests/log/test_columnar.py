@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from vigie.events import Event
 from vigie.log import SqlEventLog
 from vigie.log.columnar import COLUMNS, ColumnarCopy, read_columns
-from vigie.log.sql import to_us
 from vigie.store import connect, upgrade
+from vigie.types import to_us
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 

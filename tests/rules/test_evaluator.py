@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from vigie.clock import ManualClock
 from vigie.events import Event
-from vigie.kpi.engine import to_us
 from vigie.kpi.metrics import Metric
 from vigie.log import SqlEventLog
 from vigie.rules.alerts import Alert
@@ -18,6 +17,7 @@ from vigie.rules.definitions import Rule
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.store import AlertStore
 from vigie.store import connect, upgrade
+from vigie.types import to_us
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # a Monday
 

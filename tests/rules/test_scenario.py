@@ -7,9 +7,9 @@ import json
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from vigie.catalogue import load_catalogue
 from vigie.events import Event
 from vigie.events.segment import Envelope, convert_messages
-from vigie.kpi.catalogue import load_catalogue
 from vigie.rules.backtest import replay
 from vigie.simulate import LunchCampaign
 

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigie.analytics.observed import AnyEvent
-from vigie.log.sql import from_us, to_us
 from vigie.store.schema import metadata
+from vigie.types import from_us, to_us
 
 identities = sa.Table(
     "analytics_identities",

@@ -1,59 +1,46 @@
 """Browser sessions: a login checks the password and hands out a signed, timed cookie value.
 
-The value is signed with the configuration's `secret_key` (itsdangerous), so the server keeps
-no session table; a changed key logs everybody out.
+The value is signed with a secret (itsdangerous; the configuration's `secret_key`), so the
+server keeps no session table; a changed key logs everybody out.
 """
 
 from __future__ import annotations
-
-import secrets
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from vigie.auth.users import Principal, authenticate, get_user
-from vigie.config import Config
 
 COOKIE = "vigie_session"
 MAX_AGE_SECONDS = 12 * 3600
 _SALT = "vigie.session"
-_process_secret = secrets.token_urlsafe(32)
-
-
-def session_secret(config: Config) -> str:
-    """The key sessions are signed with: `secret_key`, or a per-process key in development."""
-    if config.secret_key:
-        return config.secret_key
-    if config.environment != "development":
-        raise ValueError("secret_key is required outside development to sign sessions")
-    return _process_secret
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=_SALT)
 
 
-def issue_session(*, config: Config, user: Principal) -> str:
+def issue_session(*, secret: str, user: Principal) -> str:
     """A signed session value naming `user`, for the session cookie."""
-    return _serializer(session_secret(config)).dumps({"uid": user.id})
+    return _serializer(secret).dumps({"uid": user.id})
 
 
 def login(
-    *, engine: sa.Engine, config: Config, username: str, password: str
+    *, engine: sa.Engine, secret: str, username: str, password: str
 ) -> tuple[Principal, str] | None:
     """The user and a signed session value when the password matches, else None."""
     user = authenticate(engine=engine, username=username, password=password)
     if user is None:
         return None
-    return user, issue_session(config=config, user=user)
+    return user, issue_session(secret=secret, user=user)
 
 
 def session_user(
-    *, engine: sa.Engine, config: Config, value: str, max_age: int = MAX_AGE_SECONDS
+    *, engine: sa.Engine, secret: str, value: str, max_age: int = MAX_AGE_SECONDS
 ) -> Principal | None:
     """The active user of a session value that is authentic and not older than `max_age`."""
     try:
-        data = _serializer(session_secret(config)).loads(value, max_age=max_age)
+        data = _serializer(secret).loads(value, max_age=max_age)
     except BadSignature:
         return None
     uid = data.get("uid") if isinstance(data, dict) else None

@@ -29,8 +29,8 @@ from vigie.events import Event
 from vigie.events.event import encode_event
 from vigie.log import ProcessorRunner, SqlEventLog
 from vigie.log.columnar import SEGMENT_OFFSETS, ColumnarCopy
-from vigie.log.sql import to_us
 from vigie.store import connect, upgrade
+from vigie.types import to_us
 
 STEPS = ("Product Viewed", "Product Added", "Order Completed")
 # Share of each event name, in percent; the rest are page scrolls outside the funnel.

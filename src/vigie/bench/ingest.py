@@ -27,9 +27,9 @@ from rich.console import Console
 
 from vigie.events.event import encode_event
 from vigie.events.segment import Envelope, convert_messages
-from vigie.log.sql import to_us
 from vigie.store import connect, upgrade
 from vigie.store.engine import sqlite_pragmas
+from vigie.types import to_us
 
 WRITE_KEY = "bench-write-key-0123456789"
 _MARK = b"@@BATCH@@"

@@ -15,9 +15,11 @@ from typing import Any
 import msgspec
 
 from vigie.auth.audit import Actor
-from vigie.config import RESERVED_SOURCE
 from vigie.crm.entities import Entity
 from vigie.events import Event
+
+RESERVED_SOURCE = "crm"
+"""The source of the events the CRM itself writes; no configured source may take its name."""
 
 
 def new_id(entity: Entity) -> str:

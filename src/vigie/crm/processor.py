@@ -23,13 +23,13 @@ import pydantic
 import sqlalchemy as sa
 
 from vigie.auth.audit import Actor, audit_log, audit_row
-from vigie.config import RESERVED_SOURCE
+from vigie.crm.commands import RESERVED_SOURCE
 from vigie.crm.entities import BY_EVENT, ENTITIES, Entity
 from vigie.crm.sla import CrmConfig, due
 from vigie.events import Event
 from vigie.events.event import encode_event
-from vigie.log.sql import to_us
 from vigie.store.schema import rejected_events
+from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 

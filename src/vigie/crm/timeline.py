@@ -9,13 +9,13 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
-from vigie.config import RESERVED_SOURCE
 from vigie.crm import tables
+from vigie.crm.commands import RESERVED_SOURCE
 from vigie.crm.entities import BY_EVENT
 from vigie.crm.processor import INTEGRATION_EVENTS
 from vigie.events.event import decode_event
-from vigie.log.sql import to_us
 from vigie.store.schema import events
+from vigie.types import to_us
 
 Category = Literal["web", "interaction", "deal", "ticket", "task", "offer"]
 CATEGORIES: tuple[Category, ...] = ("web", "interaction", "deal", "ticket", "task", "offer")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import repeat
 from operator import attrgetter
 from typing import Any, cast
@@ -13,9 +13,8 @@ import numpy as np
 from vigie.events import Event
 from vigie.kpi.metrics import number
 from vigie.kpi.panes import NONE, Bools, Floats, Ints
+from vigie.types import EPOCH, MICROSECOND
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 # Within this many seconds of the epoch, whole microseconds map to distinct floats of
 # seconds (a float's step stays under a microsecond), so a float names one microsecond.
 EXACT_SECONDS = float(1 << 32)

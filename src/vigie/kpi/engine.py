@@ -12,7 +12,6 @@ time. Both give the same values.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -30,19 +29,12 @@ from vigie.kpi.series import Series, TableGroups
 from vigie.kpi.touched import Touched
 from vigie.kpi.windows import Window
 
-__all__ = ["RECENT", "KpiEngine", "Series", "to_us"]
+__all__ = ["RECENT", "KpiEngine", "Series"]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 # Longer rings (say a day sliding by the minute) stay sparse: one `Window` per group.
 MAX_RING = 512
 _timestamp = attrgetter("timestamp")
 _event_name = attrgetter("event")
-
-
-def to_us(moment: datetime) -> int:
-    """Event time as microseconds since the Unix epoch (exact)."""
-    return (moment - EPOCH) // MICROSECOND
 
 
 # One metric's share of a batch for its table: (metric, event positions, group key numbers,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,22 +20,11 @@ from vigie.events import Event
 from vigie.events.event import ShapeT, decode_event, decode_events, encode_event
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.store import schema
+from vigie.types import from_us, to_us
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 MAX_KEPT_PAYLOAD = 64 * 1024
 _LOCK_KEY = 0x56696769  # "Vigi": the advisory lock that serialises appends on PostgreSQL
 _IN_CHUNK = 900
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the Unix epoch, exact (no float rounding)."""
-    return (moment - EPOCH) // MICROSECOND
-
-
-def from_us(value: int) -> datetime:
-    """The aware UTC datetime for a count of microseconds since the epoch."""
-    return EPOCH + timedelta(microseconds=value)
 
 
 class RecentBodies:

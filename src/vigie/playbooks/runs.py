@@ -13,8 +13,8 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from vigie.log.sql import from_us, to_us
 from vigie.store.schema import metadata
+from vigie.types import from_us, to_us
 
 playbook_runs = sa.Table(
     "playbook_runs",

@@ -11,16 +11,15 @@ import math
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vigie.events import Event
 from vigie.kpi.durations import parse_duration
-from vigie.kpi.engine import KpiEngine, Series, to_us
+from vigie.kpi.engine import KpiEngine, Series
 from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
 from vigie.rules.definitions import Rule
+from vigie.types import from_us, to_us
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -53,7 +52,7 @@ def _label(value: Any) -> str:
 
 
 def _iso(us: int | None) -> str | None:
-    return None if us is None else (EPOCH + timedelta(microseconds=us)).isoformat()
+    return None if us is None else from_us(us).isoformat()
 
 
 def _evidence(metric: str, series: Series) -> dict[str, Any]:

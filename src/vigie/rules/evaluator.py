@@ -17,7 +17,7 @@ import msgspec
 from vigie.clock import Clock
 from vigie.events import Event
 from vigie.kpi.baselines import Seasonality
-from vigie.kpi.engine import KpiEngine, to_us
+from vigie.kpi.engine import KpiEngine
 from vigie.kpi.metrics import Metric
 from vigie.log.eventlog import EventLog
 from vigie.rules.alerts import Alert, AlertListener
@@ -34,6 +34,7 @@ from vigie.rules.conditions import (
 from vigie.rules.definitions import Rule
 from vigie.rules.lifecycle import AlertBook
 from vigie.rules.store import AlertStore
+from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 _CONDITIONS = {"threshold": threshold, "change": change, "anomaly": anomaly}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from vigie.rules.alerts import Alert
 from vigie.store.schema import metadata
+from vigie.types import to_us
 
 alerts = sa.Table(
     "alerts",
@@ -28,13 +29,12 @@ alerts = sa.Table(
 sa.Index("ix_alerts_status", alerts.c.status)
 sa.Index("ix_alerts_starts_at_us", alerts.c.starts_at_us)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Alert)
 
 
 def _us(moment: datetime | None) -> int | None:
-    return None if moment is None else (moment - _EPOCH) // timedelta(microseconds=1)
+    return None if moment is None else to_us(moment)
 
 
 class AlertStore:

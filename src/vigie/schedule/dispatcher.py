@@ -15,7 +15,6 @@ import msgspec
 import sqlalchemy as sa
 
 from vigie.clock import Clock
-from vigie.log.sql import to_us
 from vigie.schedule import notifications as store
 from vigie.schedule.mailer import Mailer
 from vigie.schedule.routing import Decision, decide
@@ -27,6 +26,7 @@ from vigie.schedule.schedules import (
     is_working,
     next_working_instant,
 )
+from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)

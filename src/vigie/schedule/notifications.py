@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from vigie.log.sql import from_us, to_us
 from vigie.store.schema import Offset, metadata
+from vigie.types import from_us, to_us
 
 notifications = sa.Table(
     "notifications",

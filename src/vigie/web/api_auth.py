@@ -159,7 +159,7 @@ def session_login(
     """Log in for the browser: sets the signed session cookie."""
     logged_in = login(
         engine=runtime.engine,
-        config=runtime.settings.config,
+        secret=runtime.settings.config.session_secret(),
         username=body.username,
         password=body.password,
     )

@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter, Response
 
-from vigie.log.sql import to_us
 from vigie.schedule.notifications import list_notifications
 from vigie.schedule.schedules import is_on_duty, is_working, next_working_instant
+from vigie.types import to_us
 from vigie.web.deps import CurrentUser, RuntimeDep
 from vigie.web.tiles import kpi_tiles
 

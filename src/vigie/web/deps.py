@@ -56,7 +56,9 @@ def get_current_user(
         return user
     cookie = request.cookies.get(COOKIE)
     if cookie:
-        user = session_user(engine=engine, config=runtime.settings.config, value=cookie)
+        user = session_user(
+            engine=engine, secret=runtime.settings.config.session_secret(), value=cookie
+        )
         if user is not None:
             return user
     raise HTTPException(

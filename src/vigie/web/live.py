@@ -20,8 +20,9 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock
 from vigie.events import Event
-from vigie.log.sql import SqlEventLog, from_us, to_us
+from vigie.log.sql import SqlEventLog
 from vigie.store import schema
+from vigie.types import from_us, to_us
 
 logger = logging.getLogger(__name__)
 

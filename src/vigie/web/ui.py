@@ -86,7 +86,9 @@ def signed_in(request: Request, runtime: Runtime) -> Principal | None:
     value = request.cookies.get(COOKIE)
     if not value:
         return None
-    return session_user(engine=runtime.engine, config=runtime.settings.config, value=value)
+    return session_user(
+        engine=runtime.engine, secret=runtime.settings.config.session_secret(), value=value
+    )
 
 
 def language_of(request: Request, runtime: Runtime, user: Principal | None) -> str:
@@ -212,7 +214,10 @@ def login_submit(
     """Check the user's name and password, then open a session (a signed cookie)."""
     config = runtime.settings.config
     logged_in = login(
-        engine=runtime.engine, config=config, username=username.strip(), password=password
+        engine=runtime.engine,
+        secret=config.session_secret(),
+        username=username.strip(),
+        password=password,
     )
     if logged_in is None:
         return _render(

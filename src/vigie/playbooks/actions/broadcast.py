@@ -11,10 +11,10 @@ from typing import Any, ClassVar, Literal
 import msgspec
 import sqlalchemy as sa
 
-from vigie.log.sql import to_us
 from vigie.playbooks.actions.base import ActionContext, ActionError
 from vigie.playbooks.actions.webhook import send_event
 from vigie.store.schema import Offset, metadata
+from vigie.types import to_us
 
 broadcasts = sa.Table(
     "broadcasts",

@@ -11,9 +11,9 @@ import msgspec
 import sqlalchemy as sa
 
 from vigie.events.event import decode_event
-from vigie.log.sql import from_us, to_us
 from vigie.playbooks.actions.base import ActionContext, ActionError
 from vigie.store.schema import Offset, events, metadata
+from vigie.types import from_us, to_us
 
 chat_invitations = sa.Table(
     "chat_invitations",

@@ -9,10 +9,10 @@ from typing import Any, ClassVar, Literal
 import msgspec
 import sqlalchemy as sa
 
-from vigie.log.sql import to_us
 from vigie.playbooks.actions.base import ActionContext, inserted_id
 from vigie.playbooks.actions.webhook import send_event
 from vigie.store.schema import Offset, metadata
+from vigie.types import to_us
 
 offers = sa.Table(
     "playbook_offers",

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 import msgspec
 import sqlalchemy as sa
 
-from vigie.log.sql import to_us
 from vigie.playbooks.actions.base import ActionContext, inserted_id
 from vigie.store.schema import Offset, metadata
+from vigie.types import to_us
 
 page_flags = sa.Table(
     "page_flags",

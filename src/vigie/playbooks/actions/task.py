@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 import msgspec
 import sqlalchemy as sa
 
-from vigie.log.sql import to_us
 from vigie.playbooks.actions.base import ActionContext, ActionError, inserted_id
 from vigie.schedule import is_working
 from vigie.store.schema import Offset, metadata
+from vigie.types import to_us
 
 tasks = sa.Table(
     "playbook_tasks",

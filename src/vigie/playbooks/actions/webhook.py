@@ -28,9 +28,9 @@ import msgspec
 import sqlalchemy as sa
 
 from vigie.clock import SystemClock
-from vigie.log.sql import to_us
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings, WebhookEndpoint
 from vigie.store.schema import Offset, metadata
+from vigie.types import to_us
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
