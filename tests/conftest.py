@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from vigie.config import Config, Source
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
-from vigie.web import Runtime, create_app
+from vigie.system import System, build_system
+from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
 PG_ADMIN_URL = os.environ.get("VIGIE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -129,7 +130,7 @@ class LiveServer:
 
     url: str
     write_key: str
-    runtime: Runtime
+    system: System
     admin_token: str = ""
 
     @property
@@ -138,29 +139,29 @@ class LiveServer:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
 
-def user_token(runtime: Runtime, *, username: str, role: str, staff_id: str | None = None) -> str:
+def user_token(system: System, *, username: str, role: str, staff_id: str | None = None) -> str:
     """Create a user with `role` on the server's store and return an API token for it."""
     from vigie.auth.tokens import issue_token
     from vigie.auth.users import create_user
 
-    now = runtime.clock.now()
+    now = system.clock.now()
     user = create_user(
-        engine=runtime.engine,
+        engine=system.engine,
         username=username,
         password="correct horse battery",
         role=role,
         staff_id=staff_id,
         now=now,
     )
-    return issue_token(engine=runtime.engine, user_id=user.id, name="test", now=now).token
+    return issue_token(engine=system.engine, user_id=user.id, name="test", now=now).token
 
 
 @pytest.fixture
 def live_server(db_url: str) -> Iterator[LiveServer]:
     """A real uvicorn server on a free port, on SQLite or PostgreSQL."""
     settings = make_settings(db_url)
-    app = create_app(settings)
+    app = create_app(build_system(settings))
     with BackgroundServer(app, port=free_port()) as server:
-        runtime = app.state.runtime
-        token = user_token(runtime, username="test-admin", role="admin")
-        yield LiveServer(url=server.url, write_key=WRITE_KEY, runtime=runtime, admin_token=token)
+        system = app.state.system
+        token = user_token(system, username="test-admin", role="admin")
+        yield LiveServer(url=server.url, write_key=WRITE_KEY, system=system, admin_token=token)

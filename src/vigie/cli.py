@@ -104,6 +104,7 @@ def serve(
 
     Example: vigie serve --log nats://127.0.0.1:4222
     """
+    from vigie.system import build_system
     from vigie.web import create_app
     from vigie.web.server import Server, uvicorn_config
     from vigie.web.tuning import ProcessTuning
@@ -111,7 +112,7 @@ def serve(
     settings = _settings(db, config, log)
     _announce_key(settings)
     try:
-        application = create_app(settings)
+        application = create_app(build_system(settings))
     except (ValueError, OSError) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -475,14 +476,14 @@ def playbook_run(
     """
     from vigie.playbooks import PlaybookNotFound
     from vigie.store import upgrade
-    from vigie.web.runtime import Runtime
+    from vigie.system import build_system
 
     settings = _settings(db, config)
     params = _params(param or [])
-    runtime = Runtime(settings)
+    system = build_system(settings)
     try:
-        upgrade(runtime.engine)
-        engine = runtime.playbooks
+        upgrade(system.engine)
+        engine = system.playbooks
         if dry_run:
             plan = engine.plan(name, engine.manual_trigger(name, params), params)
             console.print(f"[bold]{name}[/bold] — dry run / simulation")
@@ -500,7 +501,7 @@ def playbook_run(
         err.print(f"[red]{exc.args[0]}[/red]")
         raise typer.Exit(2) from exc
     finally:
-        runtime.engine.dispose()
+        system.engine.dispose()
     words = {"succeeded": "succeeded / réussi", "failed": "failed / échoué"}
     console.print(f"run {record.id}: {words.get(record.status, record.status)}")
     for s in record.steps:

@@ -23,6 +23,7 @@ from vigie.analytics.campaigns import Campaign, Schedule
 from vigie.analytics.funnels import Funnel, FunnelStep
 from vigie.settings import Settings
 from vigie.simulate import CrmScenario, LunchCampaign
+from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -67,19 +68,19 @@ def lunch_analytics() -> AnalyticsConfig:
     )
 
 
-def _announce_dashboard(runtime: Any, url: str, console: Console) -> None:
+def _announce_dashboard(system: Any, url: str, console: Console) -> None:
     """Make sure a `demo` user can sign in to the dashboard, and say how."""
     from vigie.auth.users import UserError, create_user
 
     password = os.environ.get("VIGIE_DEMO_PASSWORD") or secrets.token_urlsafe(9)
     try:
         create_user(
-            engine=runtime.engine,
+            engine=system.engine,
             username="demo",
             password=password,
             role="admin",
             display_name="Demo",
-            now=runtime.clock.now(),
+            now=system.clock.now(),
         )
     except UserError:
         console.print(f"Dashboard / tableau de bord: {url}/  (user [bold]demo[/bold], as before)")
@@ -112,7 +113,7 @@ def run_demo(
         seed=seed if seed is not None else random.randrange(1 << 30),
         checkout_breaks_at=CHECKOUT_BREAKS_AT,
     )
-    app = create_app(settings)
+    app = create_app(build_system(settings))
     with BackgroundServer(app, host=host, port=port) as server:
         console.print(
             f"[bold]Vigie demo[/bold] on {server.url}  (events: {server.url}/api/events, "
@@ -121,7 +122,7 @@ def run_demo(
         console.print(
             f"Write key of source '{settings.config.sources[0].name}': [bold]{write_key}[/bold]"
         )
-        _announce_dashboard(app.state.runtime, server.url, console)
+        _announce_dashboard(app.state.system, server.url, console)
         console.print(
             f"Replaying the lunch-time campaign of {scenario.day} "
             f"(12:00-13:00 {scenario.timezone}), "
@@ -140,11 +141,11 @@ def run_demo(
         console.print(
             f"Scenario played: {totals['accepted']} events accepted, "
             f"{totals['duplicates']} duplicates; "
-            f"{app.state.runtime.log.count()} events in the log."
+            f"{app.state.system.log.count()} events in the log."
         )
-        app.state.runtime.runner.run_once()
-        _show_funnel(app.state.runtime, server.url, console)
-        _print_alerts(app.state.runtime, server.url, console)
+        app.state.system.runner.run_once()
+        _show_funnel(app.state.system, server.url, console)
+        _print_alerts(app.state.system, server.url, console)
         if once:
             return 0
         console.print(f"Serving on {server.url} until Ctrl-C.")
@@ -210,10 +211,10 @@ def _play(
     return totals
 
 
-def _show_funnel(runtime: Any, url: str, console: Console) -> None:
+def _show_funnel(system: Any, url: str, console: Console) -> None:
     """Print the live funnel by 10-minute slot: the checkout break at 12:20 shows at once."""
-    for funnel in runtime.settings.config.analytics.funnels:
-        report = runtime.analytics.funnel_report(funnel.name, dropped_limit=0)
+    for funnel in system.settings.config.analytics.funnels:
+        report = system.analytics.funnel_report(funnel.name, dropped_limit=0)
         if report is None or not report.entered:
             continue
         table = Table(title=f"Funnel {funnel.name} ({url}/api/funnels/{funnel.name})")
@@ -244,13 +245,13 @@ def _table(by_event: Counter[str], totals: Counter[str], now: datetime | None) -
     return table
 
 
-def _print_alerts(runtime: Any, url: str, console: Console) -> None:
+def _print_alerts(system: Any, url: str, console: Console) -> None:
     """Once the rules have seen every event, list the alerts the scenario raised."""
     deadline = time.monotonic() + 30
-    while runtime.alerting.last_offset < runtime.log.last_offset() and time.monotonic() < deadline:
+    while system.alerting.last_offset < system.log.last_offset() and time.monotonic() < deadline:
         time.sleep(0.1)
     # Read from the store, as GET /api/alerts does (the API needs a signed-in user).
-    alerts = msgspec.to_builtins(runtime.alert_store.list(limit=50))
+    alerts = msgspec.to_builtins(system.alerts.list(limit=50))
     table = Table(title="Alerts / Alertes")
     for column in ("rule", "status", "group", "summary"):
         table.add_column(column)

@@ -17,6 +17,7 @@ from vigie.analytics import AnalyticsConfig
 from vigie.analytics.campaigns import Campaign, Schedule
 from vigie.analytics.funnels import Funnel, FunnelStep
 from vigie.config import Config, Source, TrackerSettings
+from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -132,7 +133,7 @@ def site(db_url: str) -> Iterator[Site]:
     """Vigie on one port, the shop's site (another origin) on another."""
     if not Path(CHROMIUM).exists():
         require_service("chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
-    app = create_app(make_settings(db_url, _config()))
+    app = create_app(build_system(make_settings(db_url, _config())))
     with BackgroundServer(app, port=free_port()) as vigie:
         handler = _site_handler(
             vigie.url, lambda path: CONSENT_KEY if "consent=1" in path else SITE_KEY
@@ -141,7 +142,7 @@ def site(db_url: str) -> Iterator[Site]:
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         try:
-            token = user_token(app.state.runtime, username="analyst", role="marketing")
+            token = user_token(app.state.system, username="analyst", role="marketing")
             yield Site(f"http://127.0.0.1:{httpd.server_address[1]}", vigie.url, token)
         finally:
             httpd.shutdown()

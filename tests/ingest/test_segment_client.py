@@ -47,7 +47,7 @@ def _send_mixed(client: Client, *, round_no: int) -> list[str]:
 
 
 def _stored_ids(server: LiveServer) -> list[str]:
-    with server.runtime.engine.connect() as conn:
+    with server.system.engine.connect() as conn:
         return [row[0] for row in conn.execute(sa.select(events.c.message_id))]
 
 
@@ -68,13 +68,13 @@ def test_segment_library_batches_arrive_once(live_server: LiveServer) -> None:
         stored = _stored_ids(live_server)
         assert errors == []
         assert Counter(stored) == Counter(sent)
-        kinds = Counter(e.type for e in live_server.runtime.log.read(1, CALLS))
+        kinds = Counter(e.type for e in live_server.system.log.read(1, CALLS))
         assert kinds == {"track": 334, "identify": 333, "page": 333}
 
-        last = live_server.runtime.log.last_offset()
+        last = live_server.system.log.last_offset()
         _send_mixed(client, round_no=2)
         assert errors == []
-        assert live_server.runtime.log.last_offset() == last
+        assert live_server.system.log.last_offset() == last
         assert sorted(_stored_ids(live_server)) == sorted(sent)
     finally:
         client.shutdown()

@@ -23,6 +23,7 @@ from tests.conftest import (
 from vigie.events import Event, Rejection
 from vigie.log import AppendJob, ProcessorRunner, SqlEventLog
 from vigie.log.nats import NatsEventLog, parse_nats_url, subject_token
+from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -202,8 +203,8 @@ def test_server_with_nats_log(nats_url: str, db_url: str) -> None:
     """A server started with a NATS log stores accepted events there, dedupes, keeps rejects."""
     settings = make_settings(db_url)
     settings.log_url = nats_url
-    app = create_app(settings)
-    runtime = app.state.runtime
+    app = create_app(build_system(settings))
+    system = app.state.system
     try:
         with BackgroundServer(app, port=free_port()) as server:
             batch = [
@@ -217,7 +218,7 @@ def test_server_with_nats_log(nats_url: str, db_url: str) -> None:
             assert response.status_code == 400
             assert response.json()["accepted"] == 1
             assert response.json()["duplicates"] == 1
-            token = user_token(runtime, username="admin", role="admin")
+            token = user_token(system, username="admin", role="admin")
             admin = {"Authorization": f"Bearer {token}"}
             events = httpx.get(server.url + "/api/events", headers=admin, timeout=30).json()
             assert [e["message_id"] for e in events["events"]] == ["n1"]
@@ -225,10 +226,10 @@ def test_server_with_nats_log(nats_url: str, db_url: str) -> None:
                 "rejected"
             ]
             assert [r["message_id"] for r in rejected] == ["bad"]
-            assert isinstance(runtime.log, NatsEventLog)
-            assert runtime.sql_log.count() == 0
+            assert isinstance(system.log, NatsEventLog)
+            assert system.sql_log.count() == 0
     finally:
-        cleanup = NatsEventLog.from_url(nats_url, rejects=runtime.sql_log)
+        cleanup = NatsEventLog.from_url(nats_url, rejects=system.sql_log)
         cleanup.delete_stream()
         cleanup.close()
 
@@ -239,8 +240,8 @@ def test_segment_library_into_a_nats_log(nats_url: str, db_url: str) -> None:
 
     settings = make_settings(db_url)
     settings.log_url = nats_url
-    app = create_app(settings)
-    runtime = app.state.runtime
+    app = create_app(build_system(settings))
+    system = app.state.system
     errors: list[Exception] = []
     try:
         with BackgroundServer(app, port=free_port()) as server:
@@ -261,12 +262,12 @@ def test_segment_library_into_a_nats_log(nats_url: str, db_url: str) -> None:
                     )
                 client.flush()
                 assert errors == []
-                assert runtime.log.count() == 1000
-            ids = [e.message_id for e in runtime.log.read(1, 5000)]
+                assert system.log.count() == 1000
+            ids = [e.message_id for e in system.log.read(1, 5000)]
             assert sorted(ids) == sorted(f"nats-{i}" for i in range(1000))
-            assert {e.properties["attempt"] for e in runtime.log.read(1, 5000)} == {0}
+            assert {e.properties["attempt"] for e in system.log.read(1, 5000)} == {0}
         client.shutdown()
     finally:
-        cleanup = NatsEventLog.from_url(nats_url, rejects=runtime.sql_log)
+        cleanup = NatsEventLog.from_url(nats_url, rejects=system.sql_log)
         cleanup.delete_stream()
         cleanup.close()

@@ -21,7 +21,8 @@ from vigie.config import load_config
 from vigie.events import Event
 from vigie.playbooks import PlaybookTrigger
 from vigie.playbooks.actions.task import agent_queue_assignments
-from vigie.web import Runtime, create_app
+from vigie.system import System, build_system
+from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -30,17 +31,17 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "vigie.example.yaml"
 
 
 @pytest.fixture
-def demo(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Runtime, ManualClock]]:
+def demo(db_url: str, tmp_path: Path) -> Iterator[tuple[str, System, ManualClock]]:
     """A live server on the example configuration, its clock at Tuesday 17:30 in Brussels."""
     config = load_config(EXAMPLE)
     config.actions.smtp = None
     config.actions.broadcast_dir = str(tmp_path / "broadcasts")
     clock = ManualClock(AT)
-    app = create_app(make_settings(db_url, config), clock=clock)
+    app = create_app(build_system(make_settings(db_url, config), clock=clock))
     with BackgroundServer(app, port=free_port()) as server:
-        token = user_token(app.state.runtime, username="manager", role="admin")
+        token = user_token(app.state.system, username="manager", role="admin")
         AUTH["Authorization"] = f"Bearer {token}"
-        yield server.url, app.state.runtime, clock
+        yield server.url, app.state.system, clock
 
 
 def _page(visitor: str, path: str, at: datetime, n: int) -> Event:
@@ -66,7 +67,7 @@ def _get(url: str, **params: Any) -> Any:
 
 
 def _wait_for_delivery(url: str, *, recipient: str, count: int) -> list[Any]:
-    """Delivered notifications, once the Runtime's timer has delivered `count` of them."""
+    """Delivered notifications, once the System's timer has delivered `count` of them."""
     deadline = time.monotonic() + 30
     while True:
         found: list[Any] = _get(
@@ -77,11 +78,11 @@ def _wait_for_delivery(url: str, *, recipient: str, count: int) -> list[Any]:
         time.sleep(0.1)
 
 
-def test_conversion_drop_at_half_past_five(demo: tuple[str, Runtime, ManualClock]) -> None:
+def test_conversion_drop_at_half_past_five(demo: tuple[str, System, ManualClock]) -> None:
     """Visitors on /lunch are invited to chat, the page is flagged, Marie's message waits for
     the morning and the urgent one goes to Tom, on duty."""
-    url, runtime, clock = demo
-    runtime.log.append(
+    url, system, clock = demo
+    system.log.append(
         [
             _page("v1", "/lunch", AT - timedelta(minutes=2), 1),
             _page("v2", "/lunch", AT - timedelta(minutes=3), 1),
@@ -97,7 +98,7 @@ def test_conversion_drop_at_half_past_five(demo: tuple[str, Runtime, ManualClock
         labels={"page": "/lunch", "campaign": "lunch"},
         values={"conversion_rate": 0.004},
     )
-    (run,) = runtime.playbooks.handle(trigger)
+    (run,) = system.playbooks.handle(trigger)
     assert run.status == "succeeded", run.steps
 
     invited = httpx.get(url + "/api/chat/invitations", params={"anonymous_id": "v1"}, timeout=30)
@@ -133,30 +134,30 @@ def test_conversion_drop_at_half_past_five(demo: tuple[str, Runtime, ManualClock
     assert 'vigie_playbook_runs{status="succeeded"} 1.0' in metrics
     assert 'vigie_notifications{status="delivered"} 2.0' in metrics
 
-    with runtime.engine.connect() as conn:
+    with system.engine.connect() as conn:
         flags = conn.exec_driver_sql("SELECT page, evidence FROM page_flags").all()
     assert flags[0][0] == "/lunch" and "0.004" in flags[0][1]
 
 
-def test_sla_alert_moves_two_agents(demo: tuple[str, Runtime, ManualClock]) -> None:
-    """The support SLA alert, enqueued as a log processor would, is run by the Runtime's
+def test_sla_alert_moves_two_agents(demo: tuple[str, System, ManualClock]) -> None:
+    """The support SLA alert, enqueued as a log processor would, is run by the System's
     timer and moves both sales agents to the support queue."""
-    url, runtime, _clock = demo
+    url, system, _clock = demo
     trigger = PlaybookTrigger(
         rule="support-first-response-sla", status="firing", fingerprint="sla", at=AT
     )
-    (run_id,) = runtime.playbooks.enqueue(trigger)
+    (run_id,) = system.playbooks.enqueue(trigger)
     deadline = time.monotonic() + 30
     while (run := _get(f"{url}/api/playbook-runs/{run_id}"))["status"] == "running":
         assert time.monotonic() < deadline, "the timer did not run the enqueued playbook"
         time.sleep(0.1)
     assert run["status"] == "succeeded", run["steps"]
-    with runtime.engine.connect() as conn:
+    with system.engine.connect() as conn:
         rows = conn.execute(sa.select(agent_queue_assignments)).all()
     assert sorted((r.agent, r.queue) for r in rows) == [("julie", "support"), ("karim", "support")]
 
 
-def test_manual_run_over_http_with_dry_run(demo: tuple[str, Runtime, ManualClock]) -> None:
+def test_manual_run_over_http_with_dry_run(demo: tuple[str, System, ManualClock]) -> None:
     """POST /api/playbooks/NAME/run?dry_run=true plans without recording a run."""
     url, _runtime, _clock = demo
     response = httpx.post(

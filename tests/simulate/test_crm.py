@@ -36,7 +36,7 @@ def test_posting_the_scenario_builds_the_crm(live_server: LiveServer) -> None:
         deadline = time.monotonic() + 30
         while client.get("/api/accounts").json()["total"] < 8 and time.monotonic() < deadline:
             time.sleep(0.1)
-        live_server.runtime.runner.run_once()
+        live_server.system.runner.run_once()
         assert client.get("/api/rejected").json()["rejected"] == []
         accounts = client.get("/api/accounts", params={"limit": 100}).json()["items"]
         assert len(accounts) == 8

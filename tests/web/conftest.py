@@ -21,7 +21,8 @@ from tests.conftest import (
 )
 from vigie.auth.users import create_user
 from vigie.config import parse_config
-from vigie.web import Runtime, create_app
+from vigie.system import System, build_system
+from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
 PASSWORD = "correct horse battery"
@@ -96,7 +97,7 @@ class Dashboard:
 
     url: str
     write_key: str
-    runtime: Runtime
+    system: System
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -132,9 +133,9 @@ def dashboard(dashboard_db: str) -> Iterator[Dashboard]:
     `PASSWORD`."""
     db_url = dashboard_db
     config = parse_config(yaml.safe_dump(CONFIG), origin="dashboard test config")
-    app = create_app(make_settings(db_url, config))
+    app = create_app(build_system(make_settings(db_url, config)))
     with BackgroundServer(app, port=free_port()) as server:
-        runtime: Runtime = app.state.runtime
+        system: System = app.state.system
         for username, role in (
             ("ada", "admin"),
             ("lea", "manager"),
@@ -142,11 +143,11 @@ def dashboard(dashboard_db: str) -> Iterator[Dashboard]:
             ("sue", "support"),
         ):
             create_user(
-                engine=runtime.engine,
+                engine=system.engine,
                 username=username,
                 password=PASSWORD,
                 role=role,
                 display_name=username.capitalize(),
-                now=runtime.clock.now(),
+                now=system.clock.now(),
             )
-        yield Dashboard(url=server.url, write_key=WRITE_KEY, runtime=runtime)
+        yield Dashboard(url=server.url, write_key=WRITE_KEY, system=system)

@@ -19,6 +19,7 @@ from vigie.config import Config, Source, parse_config
 from vigie.log import SqlEventLog
 from vigie.rules.backtest import log_events, replay
 from vigie.store import connect
+from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -96,7 +97,7 @@ class SseReader:
 
 def _auth(app: Any, username: str = "reader") -> VigieAuth:
     """Write key on /v1, a read-only user's token on /api (once the server has started)."""
-    return VigieAuth(WRITE_KEY, user_token(app.state.runtime, username=username, role="read-only"))
+    return VigieAuth(WRITE_KEY, user_token(app.state.system, username=username, role="read-only"))
 
 
 def _wait(predicate: Any, timeout: float = 20.0) -> Any:
@@ -118,7 +119,7 @@ def receiver() -> Iterator[Receiver]:
 
 def test_alert_fires_resolves_streams_and_posts(db_url: str, receiver: Receiver) -> None:
     """Three orders in a minute fire the rule; a quiet minute resolves it, everywhere."""
-    app = create_app(make_settings(db_url, _config(receiver.url)))
+    app = create_app(build_system(make_settings(db_url, _config(receiver.url))))
     base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     with (
         BackgroundServer(app, port=free_port()) as server,
@@ -126,7 +127,7 @@ def test_alert_fires_resolves_streams_and_posts(db_url: str, receiver: Receiver)
         SseReader(
             server.url,
             until=2,
-            token=user_token(app.state.runtime, username="sse", role="read-only"),
+            token=user_token(app.state.system, username="sse", role="read-only"),
         ) as sse,
     ):
         batch = [_order(n, base + timedelta(seconds=n)) for n in range(3)]
@@ -180,7 +181,7 @@ def test_firing_alert_survives_a_restart(db_url: str, receiver: Receiver) -> Non
     """An alert firing when the server stops is still firing, not raised again, after a restart."""
     base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
     for round_no in range(2):
-        app = create_app(make_settings(db_url, _config(receiver.url)))
+        app = create_app(build_system(make_settings(db_url, _config(receiver.url))))
         with (
             BackgroundServer(app, port=free_port()) as server,
             httpx.Client(base_url=server.url, auth=_auth(app, f"reader{round_no}")) as client,

@@ -14,6 +14,7 @@ from vigie.analytics import AnalyticsConfig
 from vigie.analytics.campaigns import Campaign, Schedule
 from vigie.analytics.funnels import Funnel, FunnelStep
 from vigie.config import Config, Source
+from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -92,7 +93,7 @@ def test_journey_funnel_slots_and_rebuild_after_restart(db_url: str) -> None:
     """Posted events show in the journey, funnel and slots, and survive a restart unchanged."""
     reports = []
     for run in range(2):
-        app = create_app(make_settings(db_url, CONFIG))
+        app = create_app(build_system(make_settings(db_url, CONFIG)))
         with (
             BackgroundServer(app, port=free_port()) as server,
             httpx.Client(
@@ -100,7 +101,7 @@ def test_journey_funnel_slots_and_rebuild_after_restart(db_url: str) -> None:
                 timeout=30,
                 auth=VigieAuth(
                     WRITE_KEY,
-                    user_token(app.state.runtime, username=f"analyst{run}", role="marketing"),
+                    user_token(app.state.system, username=f"analyst{run}", role="marketing"),
                 ),
             ) as client,
         ):

@@ -11,7 +11,7 @@ PASSWORD = "correct horse battery"
 
 def test_token_login_and_me(live_server: LiveServer) -> None:
     """A password buys a Bearer token that identifies the user; a wrong one is 401."""
-    user_token(live_server.runtime, username="sam", role="sales", staff_id="st_sam")
+    user_token(live_server.system, username="sam", role="sales", staff_id="st_sam")
     bad = httpx.post(
         live_server.url + "/api/auth/token", json={"username": "sam", "password": "wrong"}
     )
@@ -34,7 +34,7 @@ def test_token_login_and_me(live_server: LiveServer) -> None:
 
 def test_session_cookie_login(live_server: LiveServer) -> None:
     """/api/auth/login sets a signed cookie that authenticates later requests."""
-    user_token(live_server.runtime, username="sue", role="support")
+    user_token(live_server.system, username="sue", role="support")
     with httpx.Client(base_url=live_server.url) as client:
         assert client.get("/api/auth/me").status_code == 401
         response = client.post("/api/auth/login", json={"username": "sue", "password": PASSWORD})
@@ -58,7 +58,7 @@ def test_api_needs_a_user_token_not_a_write_key(live_server: LiveServer) -> None
 def test_only_admins_manage_users_and_read_the_audit(live_server: LiveServer) -> None:
     """An admin creates a user (audited with who and from where); others get 403."""
     sales = {
-        "Authorization": "Bearer " + user_token(live_server.runtime, username="sid", role="sales")
+        "Authorization": "Bearer " + user_token(live_server.system, username="sid", role="sales")
     }
     body = {"username": "mia", "password": "long-enough-password", "role": "marketing"}
     assert httpx.post(live_server.url + "/api/users", json=body, headers=sales).status_code == 403
@@ -77,7 +77,7 @@ def test_only_admins_manage_users_and_read_the_audit(live_server: LiveServer) ->
 
 def test_a_revoked_token_stops_working(live_server: LiveServer) -> None:
     """DELETE /api/auth/tokens/{id} revokes the caller's token; it is then refused (401)."""
-    user_token(live_server.runtime, username="rae", role="finance")
+    user_token(live_server.system, username="rae", role="finance")
     issued = httpx.post(
         live_server.url + "/api/auth/token", json={"username": "rae", "password": PASSWORD}
     ).json()

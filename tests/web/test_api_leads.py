@@ -18,6 +18,7 @@ from vigie.ai.reps import Rep
 from vigie.ai.runs import write_run
 from vigie.config import Config, Source
 from vigie.settings import Settings
+from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -48,9 +49,9 @@ def test_leads_api(db_url: str, ai_dir: Path) -> None:
     config = Config(
         sources=[Source(name="web", write_key=WRITE_KEY)], ai=AiConfig(data_dir=str(ai_dir))
     )
-    app = create_app(Settings(db_url=db_url, config=config))
+    app = create_app(build_system(Settings(db_url=db_url, config=config)))
     with BackgroundServer(app, port=free_port()) as server:
-        token = user_token(app.state.runtime, username="seller", role="sales")
+        token = user_token(app.state.system, username="seller", role="sales")
         client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert httpx.get(f"{server.url}/api/leads").status_code == 401
         listing = client.get(f"{server.url}/api/leads", params={"limit": 20}).json()
@@ -73,9 +74,9 @@ def test_no_run_yet_is_404(tmp_path: Path) -> None:
     config = Config(
         sources=[Source(name="web", write_key=WRITE_KEY)], ai=AiConfig(data_dir=str(tmp_path))
     )
-    app = create_app(Settings(db_url=f"sqlite:///{tmp_path}/v.db", config=config))
+    app = create_app(build_system(Settings(db_url=f"sqlite:///{tmp_path}/v.db", config=config)))
     with BackgroundServer(app, port=free_port()) as server:
-        token = user_token(app.state.runtime, username="seller", role="sales")
+        token = user_token(app.state.system, username="seller", role="sales")
         response = httpx.get(
             f"{server.url}/api/leads", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )

@@ -81,13 +81,13 @@ class World:
             )
             for key in ("s1", "s3")
         }
-        runtime = server.runtime
+        system = server.system
         self.tokens = {"admin": server.admin_token}
         for role in ("manager", "marketing", "sales", "support", "finance", "read-only"):
             staff_id = {"manager": self.staff["m1"], "sales": self.staff["s1"]}.get(role)
-            self.tokens[role] = user_token(runtime, username=role, role=role, staff_id=staff_id)
+            self.tokens[role] = user_token(system, username=role, role=role, staff_id=staff_id)
         self.tokens["sales-south"] = user_token(
-            runtime, username="sales-south", role="sales", staff_id=self.staff["s3"]
+            system, username="sales-south", role="sales", staff_id=self.staff["s3"]
         )
 
     def client(self, token: str) -> httpx.Client:

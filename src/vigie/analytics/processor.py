@@ -19,7 +19,8 @@ from vigie.analytics.campaigns import CampaignSlots, SlotComparison, resolve_cam
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.friction import FrictionReport, PageExits, step_friction
 from vigie.analytics.funnels import FunnelReport, FunnelTracker
-from vigie.analytics.identity import IdentityGraph, Merge, save_merges
+from vigie.analytics.identity import IdentityGraph, Merge, ProfileRecord, load_profile, save_merges
+from vigie.analytics.journeys import Journey, load_journey
 from vigie.analytics.observed import AnyEvent, ObservedEvent
 from vigie.analytics.sessions import SessionTracker, hit_of
 
@@ -109,6 +110,29 @@ class AnalyticsProcessor:
         for tracker in self.funnels.values():
             tracker.merge(source, target)
         self.slots.merge(source, target)
+
+    def profile(self, visitor_id: str) -> ProfileRecord:
+        """The profile a visitor or user id belongs to: every id merged into it, the merges."""
+        with self._store().connect() as conn:
+            return load_profile(conn, visitor_id)
+
+    def journey(self, visitor_id: str, *, every_device: bool = False) -> Journey:
+        """One visitor's (device's) sessions and pages in order, or with `every_device` the
+        journey of the whole profile it belongs to."""
+        with self._store().connect() as conn:
+            profile = load_profile(conn, visitor_id)
+            return load_journey(
+                conn,
+                profile=profile,
+                ids=profile.visitor_ids if every_device else [visitor_id],
+                rule=self.config.session_rule(),
+                campaigns=self.config.campaigns,
+            )
+
+    def _store(self) -> sa.Engine:
+        if self.engine is None:
+            raise RuntimeError("this analytics processor was built without a store")
+        return self.engine
 
     def funnel_report(
         self, name: str, *, campaign: str | None = None, dropped_limit: int = 50

@@ -24,6 +24,7 @@ from vigie.config import Config, Source
 from vigie.crm.tables import interactions
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
+from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -52,19 +53,19 @@ def run_crm_bench(
         settings = Settings(
             db_url=url, config=Config(sources=[Source(name="bench", write_key="bench-key-0123456")])
         )
-        app = create_app(settings)
+        app = create_app(build_system(settings))
         latencies: list[float] = []
         with BackgroundServer(app, port=port) as server:
-            runtime = app.state.runtime
+            system = app.state.system
             now = datetime.now(UTC)
             user = create_user(
-                engine=runtime.engine,
+                engine=system.engine,
                 username="bench",
                 password="bench-password-123",
                 role="admin",
                 now=now,
             )
-            token = issue_token(engine=runtime.engine, user_id=user.id, name="bench", now=now)
+            token = issue_token(engine=system.engine, user_id=user.id, name="bench", now=now)
             headers = {"Authorization": f"Bearer {token.token}"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
                 client.post("/api/interactions", json=_body(-1)).raise_for_status()

@@ -24,6 +24,7 @@ from vigie.auth.tokens import issue_token
 from vigie.auth.users import create_user
 from vigie.config import Config, Source
 from vigie.settings import Settings
+from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -60,18 +61,18 @@ def run_live_bench(
     with tempfile.TemporaryDirectory(prefix="vigie-bench-live-") as tmp:
         url = db_url or f"sqlite:///{Path(tmp) / 'vigie.db'}"
         config = Config(sources=[Source(name="bench", write_key=WRITE_KEY)])
-        app = create_app(Settings(db_url=url, config=config))
+        app = create_app(build_system(Settings(db_url=url, config=config)))
         with BackgroundServer(app, port=_free_port()) as server:
-            runtime = app.state.runtime
-            now = runtime.clock.now()
+            system = app.state.system
+            now = system.clock.now()
             user = create_user(
-                engine=runtime.engine,
+                engine=system.engine,
                 username="bench",
                 password="bench-password-123",
                 role="admin",
                 now=now,
             )
-            token = issue_token(engine=runtime.engine, user_id=user.id, name="bench", now=now)
+            token = issue_token(engine=system.engine, user_id=user.id, name="bench", now=now)
             arrived: queue.Queue[tuple[str, float]] = queue.Queue()
             ready, stop = threading.Event(), threading.Event()
             follower = threading.Thread(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -9,7 +10,6 @@ from fastapi import APIRouter, Request, Response
 
 from vigie.ingest.ingestor import Ingestor, Outcome
 
-router = APIRouter(tags=["ingest"])
 _encode = msgspec.json.encode
 
 _DESCRIPTION = (
@@ -35,8 +35,9 @@ def _respond(outcome: Outcome) -> Response:
     )
 
 
-async def _handle(request: Request, *, endpoint: str, single_type: str | None) -> Response:
-    ingestor: Ingestor = request.app.state.ingestor
+async def _handle(
+    ingestor: Ingestor, request: Request, *, endpoint: str, single_type: str | None
+) -> Response:
     body = await request.body()
     outcome = await ingestor.ingest(
         body,
@@ -48,27 +49,31 @@ async def _handle(request: Request, *, endpoint: str, single_type: str | None) -
     return _respond(outcome)
 
 
-@router.post("/v1/batch", description=_DESCRIPTION, openapi_extra=_BODY_SCHEMA)
-async def batch(request: Request) -> Response:
-    """Append a batch of Segment messages (track, identify, page, screen, group, alias)."""
-    return await _handle(request, endpoint="/v1/batch", single_type=None)
+def build_router(ingestor: Ingestor) -> APIRouter:
+    """The Segment-compatible routes, appending through `ingestor`."""
+    router = APIRouter(tags=["ingest"])
+
+    @router.post("/v1/batch", description=_DESCRIPTION, openapi_extra=_BODY_SCHEMA)
+    async def batch(request: Request) -> Response:
+        """Append a batch of Segment messages (track, identify, page, screen, group, alias)."""
+        return await _handle(ingestor, request, endpoint="/v1/batch", single_type=None)
+
+    for kind in ("track", "identify", "page", "screen", "group", "alias"):
+        router.add_api_route(
+            f"/v1/{kind}",
+            _single(ingestor, kind),
+            methods=["POST"],
+            description=_DESCRIPTION,
+            openapi_extra=_BODY_SCHEMA,
+            response_class=Response,
+        )
+    return router
 
 
-def _single(kind: str) -> None:
+def _single(ingestor: Ingestor, kind: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        return await _handle(request, endpoint=f"/v1/{kind}", single_type=kind)
+        return await _handle(ingestor, request, endpoint=f"/v1/{kind}", single_type=kind)
 
     endpoint.__name__ = kind
     endpoint.__doc__ = f"Append one Segment `{kind}` call."
-    router.add_api_route(
-        f"/v1/{kind}",
-        endpoint,
-        methods=["POST"],
-        description=_DESCRIPTION,
-        openapi_extra=_BODY_SCHEMA,
-        response_class=Response,
-    )
-
-
-for _kind in ("track", "identify", "page", "screen", "group", "alias"):
-    _single(_kind)
+    return endpoint

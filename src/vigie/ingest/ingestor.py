@@ -21,7 +21,7 @@ from vigie.events.segment import (
 )
 from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
-from vigie.metrics import Metrics
+from vigie.telemetry import Telemetry
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -36,7 +36,7 @@ class Ingestor:
     """Validates, normalises, deduplicates and appends; rejects are kept with their reason."""
 
     def __init__(
-        self, *, config: Config, committer: GroupCommitter, metrics: Metrics, clock: Clock
+        self, *, config: Config, committer: GroupCommitter, metrics: Telemetry, clock: Clock
     ) -> None:
         self.config = config
         self.committer = committer

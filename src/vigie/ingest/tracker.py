@@ -10,11 +10,9 @@ from importlib.resources import files
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from vigie.config import Config
-
-router = APIRouter(tags=["ingest"])
 
 
 @lru_cache(maxsize=1)
@@ -23,7 +21,6 @@ def tracker_script() -> bytes:
     return files("vigie.ingest").joinpath("tracker.js").read_bytes()
 
 
-@router.get("/t.js", response_class=Response)
 def script() -> Response:
     """The browser tracker; install it with one tag:
     `<script src="https://vigie.example/t.js" data-write-key="…" async></script>`."""
@@ -34,12 +31,20 @@ def script() -> Response:
     )
 
 
-@router.get("/t/config", response_class=Response)
-def tracker_config(
-    request: Request, write_key: Annotated[str, Query(alias="writeKey")]
-) -> Response:
-    """The tracker settings of the source whose write key is given (404 when unknown)."""
-    config: Config = request.app.state.runtime.settings.config
+def build_router(config: Config) -> APIRouter:
+    """The tracker's routes, serving the sources of `config`."""
+    router = APIRouter(tags=["ingest"])
+    router.add_api_route("/t.js", script, methods=["GET"], response_class=Response)
+
+    @router.get("/t/config", response_class=Response)
+    def tracker_config(write_key: Annotated[str, Query(alias="writeKey")]) -> Response:
+        """The tracker settings of the source whose write key is given (404 when unknown)."""
+        return _tracker_settings(config, write_key)
+
+    return router
+
+
+def _tracker_settings(config: Config, write_key: str) -> Response:
     source = config.source_for_key(write_key)
     if source is None:
         return Response(

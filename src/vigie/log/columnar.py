@@ -27,9 +27,11 @@ must be the SQL store: with NATS JetStream the events are not in the `events` ta
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
+import multiprocessing as mp
 import os
 import re
 import signal
@@ -37,6 +39,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,6 +48,7 @@ import polars as pl
 import sqlalchemy as sa
 
 logger = logging.getLogger(__name__)
+COLUMNS_SECONDS = 10.0
 
 COLUMNS: dict[str, Any] = {
     "log_offset": pl.Int64,
@@ -379,3 +384,63 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+class ColumnarWorker:
+    """Keeps a `ColumnarCopy` up to date as the log grows, in a worker process of its own
+    (`catch_up_in_process`): in a thread, each segment held the interpreter lock for most of
+    a second, and requests and alerts waited meanwhile."""
+
+    name = "columnar-copy"
+
+    def __init__(self, columns: ColumnarCopy, *, seconds: float = COLUMNS_SECONDS) -> None:
+        self.columns = columns
+        self.seconds = seconds
+        self._pool: ProcessPoolExecutor | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="vigie-columns")
+
+    async def run(self) -> None:
+        """Catch up, then again every `seconds`, until cancelled."""
+        url = self.columns.engine.url.render_as_string(hide_password=False)
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._pool is None:
+                # Spawned, not forked: a fork would copy this process's threads' locks
+                # mid-use. The worker leaves Ctrl-C to the server and ends with it.
+                self._pool = ProcessPoolExecutor(
+                    1,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=start_worker,
+                    initargs=(os.getpid(),),
+                )
+            try:
+                await loop.run_in_executor(
+                    self._pool,
+                    catch_up_in_process,
+                    url,
+                    str(self.columns.folder),
+                    self.columns.segment_offsets,
+                )
+            except BrokenProcessPool:
+                # The worker died (killed, out of memory): the next round starts another.
+                logger.exception("the columnar copy's worker died; starting another")
+                pool, self._pool = self._pool, None
+                pool.shutdown(wait=False)
+            except Exception:
+                logger.exception("writing the log's columnar copy failed; will retry")
+            await asyncio.sleep(self.seconds)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._pool is not None:
+            # Cancelling the task does not stop a segment under way in the worker: wait for
+            # it, so that no copy outlives the server.
+            await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+            self._pool = None

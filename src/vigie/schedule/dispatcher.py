@@ -151,6 +151,21 @@ class Dispatcher:
             ids = store.due(conn, now=now)
         return sum(1 for notification_id in ids if self._deliver(notification_id))
 
+    def notifications(
+        self,
+        *,
+        recipient: str | None = None,
+        status: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[store.NotificationRecord]:
+        """Notifications newest first with their audit trails; `recipient` also matches the
+        person or team they were intended for, `before` (an id) pages back."""
+        with self.engine.connect() as conn:
+            return store.list_notifications(
+                conn, recipient=recipient, status=status, before=before, limit=limit
+            )
+
     def recover(self) -> int:
         """After a crash, put notifications caught while sending back in the queue."""
         with self.engine.begin() as conn:

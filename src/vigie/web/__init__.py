@@ -1,6 +1,5 @@
-"""The web edge: app factory, REST API, dashboard and `/metrics`."""
+"""The HTTP edge: serves a built system (REST API, dashboard, live streams, `/metrics`)."""
 
 from vigie.web.app import create_app
-from vigie.web.runtime import Runtime
 
-__all__ = ["Runtime", "create_app"]
+__all__ = ["create_app"]

@@ -10,7 +10,7 @@ import msgspec
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from vigie.web.deps import RuntimeDep, require
+from vigie.web.deps import AlertFeedDep, AlertingDep, AlertStoreDep, require
 from vigie.web.problems import AUTH_ERRORS
 
 router = APIRouter(
@@ -29,7 +29,8 @@ def _json(data: Any) -> Response:
 
 @router.get("/alerts", response_class=Response)
 def list_alerts(
-    runtime: RuntimeDep,
+    alerts: AlertStoreDep,
+    alerting: AlertingDep,
     status: Annotated[
         Literal["pending", "firing", "resolved"] | None,
         Query(description="only alerts in this state / seulement les alertes dans cet état"),
@@ -38,17 +39,16 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Alerts newest first, with their evidence (KPI values, window, events and visitors)."""
-    stored = runtime.alert_store.list(status=status, rule=rule, limit=limit)
+    stored = alerts.list(status=status, rule=rule, limit=limit)
     # Active alerts are shown as the engine holds them: with their latest evidence.
-    live = {a.id: a for a in runtime.alerting.active_alerts()}
-    alerts = [live.get(a.id, a) if a.active else a for a in stored]
-    return _json({"alerts": alerts})
+    live = {a.id: a for a in alerting.active_alerts()}
+    shown = [live.get(a.id, a) if a.active else a for a in stored]
+    return _json({"alerts": shown})
 
 
 @router.get("/alerts/stream")
-async def stream_alerts(runtime: RuntimeDep, request: Request) -> StreamingResponse:
+async def stream_alerts(feed: AlertFeedDep, request: Request) -> StreamingResponse:
     """Server-sent events: every alert change (`event: alert`), as it happens."""
-    feed = runtime.alert_feed
     queue = feed.subscribe()
 
     async def events() -> AsyncIterator[bytes]:
@@ -81,11 +81,11 @@ async def stream_alerts(runtime: RuntimeDep, request: Request) -> StreamingRespo
 
 @router.get("/kpis", response_class=Response)
 def list_kpis(
-    runtime: RuntimeDep,
+    alerting: AlertingDep,
     metric: Annotated[str | None, Query(description="only this metric")] = None,
 ) -> Response:
     """Every metric's current window value per group."""
-    rows = runtime.alerting.snapshot()
+    rows = alerting.snapshot()
     if metric is not None:
         rows = [r for r in rows if r["metric"] == metric]
     return _json({"kpis": rows})

@@ -8,9 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
-from vigie.analytics.identity import load_profile
-from vigie.analytics.journeys import load_journey
-from vigie.web.deps import RuntimeDep, require
+from vigie.web.deps import AnalyticsDep, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
 router = APIRouter(
@@ -35,50 +33,29 @@ def _not_found(what: str, name: str, known: list[str]) -> HTTPException:
 
 
 @router.get("/visitors/{visitor_id}/journey", response_class=Response)
-def visitor_journey(runtime: RuntimeDep, visitor_id: str) -> Response:
+def visitor_journey(analytics: AnalyticsDep, visitor_id: str) -> Response:
     """One visitor's (device's) sessions and pages in order, re-views marked, campaigns."""
-    config = runtime.settings.config.analytics
-    with runtime.engine.connect() as conn:
-        profile = load_profile(conn, visitor_id)
-        journey = load_journey(
-            conn,
-            profile=profile,
-            ids=[visitor_id],
-            rule=config.session_rule(),
-            campaigns=config.campaigns,
-        )
-    return _json(journey)
+    return _json(analytics.journey(visitor_id))
 
 
 @router.get("/profiles/{profile_id}/journey", response_class=Response)
-def profile_journey(runtime: RuntimeDep, profile_id: str) -> Response:
+def profile_journey(analytics: AnalyticsDep, profile_id: str) -> Response:
     """A profile's journey across all its devices, history before merges included."""
-    config = runtime.settings.config.analytics
-    with runtime.engine.connect() as conn:
-        profile = load_profile(conn, profile_id)
-        journey = load_journey(
-            conn,
-            profile=profile,
-            ids=profile.visitor_ids,
-            rule=config.session_rule(),
-            campaigns=config.campaigns,
-        )
-    return _json(journey)
+    return _json(analytics.journey(profile_id, every_device=True))
 
 
 @router.get("/profiles/{visitor_id}", response_class=Response)
-def profile(runtime: RuntimeDep, visitor_id: str) -> Response:
+def profile(analytics: AnalyticsDep, visitor_id: str) -> Response:
     """The profile a visitor or user id belongs to: every id merged into it, and the merges."""
-    with runtime.engine.connect() as conn:
-        return _json(load_profile(conn, visitor_id))
+    return _json(analytics.profile(visitor_id))
 
 
 @router.get("/funnels", response_class=Response)
-def list_funnels(runtime: RuntimeDep) -> Response:
+def list_funnels(analytics: AnalyticsDep) -> Response:
     """The configured funnels with their live entry and conversion counts."""
     out = []
-    for funnel in runtime.settings.config.analytics.funnels:
-        report = runtime.analytics.funnel_report(funnel.name, dropped_limit=0)
+    for funnel in analytics.config.funnels:
+        report = analytics.funnel_report(funnel.name, dropped_limit=0)
         assert report is not None
         out.append(
             {
@@ -94,42 +71,40 @@ def list_funnels(runtime: RuntimeDep) -> Response:
 
 @router.get("/funnels/{name}", response_class=Response)
 def funnel(
-    runtime: RuntimeDep,
+    analytics: AnalyticsDep,
     name: str,
     campaign: Annotated[str | None, Query(description="only visitors of this campaign")] = None,
     dropped_limit: Annotated[int, Query(ge=0, le=1000)] = 50,
 ) -> Response:
     """Per-step counts, conversion, drop-off, median time between steps, breakdowns by
     campaign and time slot, and the visitors who dropped at each step, live."""
-    report = runtime.analytics.funnel_report(name, campaign=campaign, dropped_limit=dropped_limit)
+    report = analytics.funnel_report(name, campaign=campaign, dropped_limit=dropped_limit)
     if report is None:
-        known = [f.name for f in runtime.settings.config.analytics.funnels]
+        known = [f.name for f in analytics.config.funnels]
         raise _not_found("funnel", name, known)
     return _json(report)
 
 
 @router.get("/campaigns/{name}/slots", response_class=Response)
 def campaign_slots(
-    runtime: RuntimeDep,
+    analytics: AnalyticsDep,
     name: str,
     day: Annotated[date | None, Query(description="the day to compare (default: latest)")] = None,
 ) -> Response:
     """A campaign's live slot figures (visitors, sign-ups, conversions) against the same
     slot on the other days."""
-    comparison = runtime.analytics.campaign_slots(name, day=day)
+    comparison = analytics.campaign_slots(name, day=day)
     if comparison is None:
-        known = [
-            c.name for c in runtime.settings.config.analytics.campaigns if c.schedule is not None
-        ]
+        known = [c.name for c in analytics.config.campaigns if c.schedule is not None]
         raise _not_found("campaign", name, known)
     return _json(comparison)
 
 
 @router.get("/friction", response_class=Response)
 def friction(
-    runtime: RuntimeDep,
+    analytics: AnalyticsDep,
     campaign: Annotated[str | None, Query(description="only sessions of this campaign")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Response:
     """The pages and funnel steps where visitors leave most, for one campaign or all."""
-    return _json(runtime.analytics.friction(campaign=campaign, limit=limit))
+    return _json(analytics.friction(campaign=campaign, limit=limit))

@@ -8,13 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from vigie.auth import audit
 from vigie.auth.audit import Actor
 from vigie.auth.roles import Role
-from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS, login
-from vigie.auth.tokens import issue_token, revoke_token
-from vigie.auth.users import Principal, UserError, authenticate, create_user, list_users
-from vigie.web.deps import NO_NUL, AuditReader, CurrentUser, RequestActor, RuntimeDep, UsersAdmin
+from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS
+from vigie.auth.users import Principal, UserError
+from vigie.web.deps import NO_NUL, AccountsDep, AuditReader, CurrentUser, RequestActor, UsersAdmin
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -93,10 +91,10 @@ def _user_out(user: Principal) -> UserOut:
     )
 
 
-def _anonymous_actor(request: Request, username: str, role: Role) -> Actor:
+def _visitor(request: Request) -> Actor:
+    """Who calls before they have proved who they are (the service names them once they have)."""
     return Actor(
-        name=username,
-        role=role.value,
+        name="(anonymous)",
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )
@@ -106,22 +104,13 @@ _BAD_LOGIN = "wrong username or password / identifiant ou mot de passe incorrect
 
 
 @router.post("/auth/token", status_code=201, responses={401: {"description": "bad credentials"}})
-def create_token(body: TokenRequest, request: Request, runtime: RuntimeDep) -> TokenOut:
+def create_token(body: TokenRequest, request: Request, accounts: AccountsDep) -> TokenOut:
     """Exchange a username and password for a new API token (send it as `Bearer`)."""
-    user = authenticate(engine=runtime.engine, username=body.username, password=body.password)
-    if user is None:
-        raise HTTPException(401, _BAD_LOGIN)
-    now = runtime.clock.now()
-    issued = issue_token(engine=runtime.engine, user_id=user.id, name=body.name, now=now)
-    audit.record(
-        engine=runtime.engine,
-        actor=_anonymous_actor(request, user.username, user.role),
-        action="token.issue",
-        entity="users",
-        entity_id=str(user.id),
-        at=now,
-        details={"token_id": issued.id, "name": issued.name},
+    issued = accounts.issue_token(
+        username=body.username, password=body.password, name=body.name, actor=_visitor(request)
     )
+    if issued is None:
+        raise HTTPException(401, _BAD_LOGIN)
     return TokenOut(id=issued.id, name=issued.name, token=issued.token)
 
 
@@ -135,33 +124,20 @@ def delete_token(
     token_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: CurrentUser,
     actor: RequestActor,
-    runtime: RuntimeDep,
+    accounts: AccountsDep,
 ) -> None:
     """Revoke one of your API tokens."""
-    now = runtime.clock.now()
-    if not revoke_token(engine=runtime.engine, token_id=token_id, user_id=user.id, now=now):
+    if not accounts.revoke_token(token_id=token_id, user=user, actor=actor):
         raise HTTPException(404, f"no active token {token_id} of yours / jeton introuvable")
-    audit.record(
-        engine=runtime.engine,
-        actor=actor,
-        action="token.revoke",
-        entity="users",
-        entity_id=str(user.id),
-        at=now,
-        details={"token_id": token_id},
-    )
 
 
 @router.post("/auth/login", responses={401: {"description": "bad credentials"}})
 def session_login(
-    body: Credentials, request: Request, response: Response, runtime: RuntimeDep
+    body: Credentials, request: Request, response: Response, accounts: AccountsDep
 ) -> UserOut:
     """Log in for the browser: sets the signed session cookie."""
-    logged_in = login(
-        engine=runtime.engine,
-        secret=runtime.settings.config.session_secret(),
-        username=body.username,
-        password=body.password,
+    logged_in = accounts.login(
+        username=body.username, password=body.password, actor=_visitor(request)
     )
     if logged_in is None:
         raise HTTPException(401, _BAD_LOGIN)
@@ -172,15 +148,7 @@ def session_login(
         max_age=MAX_AGE_SECONDS,
         httponly=True,
         samesite="lax",
-        secure=runtime.settings.config.environment == "production",
-    )
-    audit.record(
-        engine=runtime.engine,
-        actor=_anonymous_actor(request, user.username, user.role),
-        action="login",
-        entity="users",
-        entity_id=str(user.id),
-        at=runtime.clock.now(),
+        secure=accounts.secure_cookies,
     )
     return _user_out(user)
 
@@ -198,44 +166,33 @@ def me(user: CurrentUser) -> UserOut:
 
 
 @router.get("/users")
-def users_list(runtime: RuntimeDep, _admin: UsersAdmin) -> list[UserOut]:
+def users_list(accounts: AccountsDep, _admin: UsersAdmin) -> list[UserOut]:
     """Every active user (admins only)."""
-    return [_user_out(u) for u in list_users(engine=runtime.engine)]
+    return [_user_out(u) for u in accounts.users()]
 
 
 @router.post("/users", status_code=201, responses={409: {"description": "username taken"}})
 def users_create(
-    body: UserIn, runtime: RuntimeDep, _admin: UsersAdmin, actor: RequestActor
+    body: UserIn, accounts: AccountsDep, _admin: UsersAdmin, actor: RequestActor
 ) -> UserOut:
     """Create a user with a role (admins only)."""
-    now = runtime.clock.now()
     try:
-        user = create_user(
-            engine=runtime.engine,
+        user = accounts.create_user(
             username=body.username,
             password=body.password,
             role=body.role,
             staff_id=body.staff_id,
             display_name=body.display_name,
-            now=now,
+            actor=actor,
         )
     except UserError as exc:
         raise HTTPException(409, str(exc)) from exc
-    audit.record(
-        engine=runtime.engine,
-        actor=actor,
-        action="user.create",
-        entity="users",
-        entity_id=str(user.id),
-        at=now,
-        details={"username": user.username, "role": user.role.value},
-    )
     return _user_out(user)
 
 
 @router.get("/audit")
 def audit_list(
-    runtime: RuntimeDep,
+    accounts: AccountsDep,
     _admin: AuditReader,
     actor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     action: Annotated[str | None, Query(max_length=40, pattern=NO_NUL)] = None,
@@ -245,8 +202,7 @@ def audit_list(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """The audit trail, newest first (admins only): who did what, when and from where."""
-    records = audit.list_audit(
-        engine=runtime.engine,
+    records = accounts.audit_trail(
         actor=actor,
         action=action,
         entity=entity,

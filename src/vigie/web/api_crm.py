@@ -6,28 +6,19 @@ applied them, so a client reads its own writes and the log stays the one truth.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
-from vigie.auth import audit
-from vigie.auth.audit import Actor
 from vigie.auth.users import Principal
-from vigie.crm import csvfiles, records
-from vigie.crm.access import may_assign, owner_clause
-from vigie.crm.commands import crm_event, new_id
-from vigie.crm.entities import ENTITIES, Entity, ReadBase
-from vigie.crm.processor import NAME as CRM_PROCESSOR
-from vigie.log.eventlog import AppendJob
-from vigie.web.deps import NO_NUL, AuditReader, RequestActor, RuntimeDep, require
+from vigie.crm.entities import ENTITIES, Entity
+from vigie.crm.service import CrmService
+from vigie.web.deps import NO_NUL, AuditReader, CrmDep, RequestActor, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND, Problem
-from vigie.web.runtime import Runtime
 
 _ERRORS = AUTH_ERRORS
 _NOT_FOUND = NOT_FOUND
@@ -37,71 +28,6 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 _KW = inspect.Parameter.KEYWORD_ONLY
 RecordId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-
-
-def _restrict(
-    conn: sa.Connection, entity: Entity, user: Principal
-) -> sa.ColumnElement[bool] | None:
-    return owner_clause(conn, entity, user)
-
-
-def _load(runtime: Runtime, entity: Entity, record_id: str, user: Principal) -> ReadBase:
-    with runtime.engine.connect() as conn:
-        found = records.get_record(conn, entity, record_id, restrict=_restrict(conn, entity, user))
-    if found is None:
-        raise HTTPException(404, f"no {entity.name} record {record_id!r} / introuvable")
-    return found
-
-
-def _check(
-    runtime: Runtime, entity: Entity, data: dict[str, Any], user: Principal, *, owner_changed: bool
-) -> None:
-    with runtime.engine.connect() as conn:
-        if entity.owner and owner_changed and not may_assign(conn, user, data.get(entity.owner)):
-            raise HTTPException(
-                403,
-                f"{entity.owner}: you may only assign records to yourself or your team "
-                "/ attribution refusée",
-            )
-        restrict_for = {name: owner_clause(conn, e, user) for name, e in ENTITIES.items()}
-        problems = records.missing_references(
-            conn, entity, data, entities=ENTITIES, restrict_for=restrict_for
-        )
-    if problems:
-        raise HTTPException(422, problems)
-
-
-async def _write(
-    runtime: Runtime,
-    entity: Entity,
-    operation: str,
-    record_id: str,
-    data: dict[str, Any],
-    actor: Actor,
-) -> ReadBase:
-    event = crm_event(
-        entity=entity,
-        operation=operation,
-        record_id=record_id,
-        data=data,
-        actor=actor,
-        now=runtime.clock.now(),
-    )
-    result = await runtime.committer.append(
-        AppendJob(events=[event], source=event.source, endpoint=f"/api/{entity.name}")
-    )
-    offset = result.offsets[0]
-    try:
-        await runtime.runner.wait_for(CRM_PROCESSOR, offset)
-    except TimeoutError as exc:
-        raise HTTPException(503, "the CRM projection is behind; retry shortly") from exc
-    with runtime.engine.connect() as conn:
-        found = records.get_record(conn, entity, record_id)
-    if found is None or found.version != offset:
-        raise HTTPException(
-            409, f"the change was logged at offset {offset} but not applied: see /api/rejected"
-        )
-    return found
 
 
 def _signature(fn: Callable[..., Any], params: list[inspect.Parameter]) -> None:
@@ -124,24 +50,22 @@ def _crud_router(entity: Entity) -> APIRouter:
     sorts = (*entity.sorts, *(f"-{s}" for s in entity.sorts))
     sort_type: Any = Literal[sorts]
     common = [
-        inspect.Parameter("runtime", _KW, annotation=RuntimeDep),
+        inspect.Parameter("crm", _KW, annotation=CrmDep),
     ]
 
     def list_endpoint(**kw: Any) -> Any:
-        runtime: Runtime = kw["runtime"]
-        with runtime.engine.connect() as conn:
-            items, total = records.list_records(
-                conn,
-                entity,
-                filters={f: kw[f] for f in entity.filters},
-                q=kw["q"],
-                sort=kw["sort"],
-                limit=kw["limit"],
-                offset=kw["offset"],
-                archived=kw["archived"],
-                restrict=_restrict(conn, entity, kw["user"]),
-            )
-        return page(items=items, total=total, limit=kw["limit"], offset=kw["offset"])
+        crm: CrmService = kw["crm"]
+        found = crm.find(
+            entity,
+            kw["user"],
+            filters={f: kw[f] for f in entity.filters},
+            q=kw["q"],
+            sort=kw["sort"],
+            limit=kw["limit"],
+            offset=kw["offset"],
+            archived=kw["archived"],
+        )
+        return page(items=found.items, total=found.total, limit=kw["limit"], offset=kw["offset"])
 
     _signature(
         list_endpoint,
@@ -207,13 +131,9 @@ def _crud_router(entity: Entity) -> APIRouter:
     )
 
     async def create_endpoint(**kw: Any) -> Any:
-        runtime: Runtime = kw["runtime"]
-        user: Principal = kw["user"]
+        crm: CrmService = kw["crm"]
         data = kw["body"].model_dump(mode="json")
-        if entity.owner and data.get(entity.owner) is None and user.staff_id is not None:
-            data[entity.owner] = user.staff_id
-        _check(runtime, entity, data, user, owner_changed=True)
-        return await _write(runtime, entity, "create", new_id(entity), data, kw["actor"])
+        return await crm.create(entity, data, kw["user"], kw["actor"])
 
     _signature(
         create_endpoint,
@@ -237,7 +157,8 @@ def _crud_router(entity: Entity) -> APIRouter:
     )
 
     def read_endpoint(**kw: Any) -> Any:
-        return _load(kw["runtime"], entity, kw["record_id"], kw["user"])
+        crm: CrmService = kw["crm"]
+        return crm.get(entity, kw["record_id"], kw["user"])
 
     id_param = inspect.Parameter("record_id", _KW, annotation=RecordId)
     _signature(
@@ -255,18 +176,9 @@ def _crud_router(entity: Entity) -> APIRouter:
     )
 
     async def update_endpoint(**kw: Any) -> Any:
-        runtime: Runtime = kw["runtime"]
-        user: Principal = kw["user"]
-        current = _load(runtime, entity, kw["record_id"], user)
+        crm: CrmService = kw["crm"]
         patch = kw["body"].model_dump(mode="json", exclude_unset=True)
-        merged = {**current.model_dump(mode="json"), **patch}
-        try:
-            entity.create.model_validate({k: merged[k] for k in entity.create.model_fields})
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        owner_changed = bool(entity.owner and entity.owner in patch)
-        _check(runtime, entity, patch, user, owner_changed=owner_changed)
-        return await _write(runtime, entity, "update", current.id, patch, kw["actor"])
+        return await crm.update(entity, kw["record_id"], patch, kw["user"], kw["actor"])
 
     _signature(
         update_endpoint,
@@ -290,9 +202,8 @@ def _crud_router(entity: Entity) -> APIRouter:
     )
 
     async def archive_endpoint(**kw: Any) -> Any:
-        runtime: Runtime = kw["runtime"]
-        current = _load(runtime, entity, kw["record_id"], kw["user"])
-        return await _write(runtime, entity, "archive", current.id, {}, kw["actor"])
+        crm: CrmService = kw["crm"]
+        return await crm.archive(entity, kw["record_id"], kw["user"], kw["actor"])
 
     _signature(
         archive_endpoint,
@@ -340,24 +251,14 @@ def _export_router() -> APIRouter:
             "tasks",
             "offers",
         ],
-        runtime: RuntimeDep,
+        crm: CrmDep,
         _admin: AuditReader,
         actor: RequestActor,
     ) -> Response:
         """Every record of an entity as CSV (admins); recorded in the audit trail."""
         entity = ENTITIES[entity_name]
-        with runtime.engine.connect() as conn:
-            rows = records.iter_records(conn, entity)
-        audit.record(
-            engine=runtime.engine,
-            actor=actor,
-            action="export",
-            entity=entity.name,
-            at=runtime.clock.now(),
-            details={"rows": len(rows), "personal_data": entity.personal, "via": "api"},
-        )
         return Response(
-            content=csvfiles.render(entity, rows),
+            content=crm.export(entity, actor),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{entity.name}.csv"'},
         )
@@ -408,7 +309,7 @@ def _import_router() -> APIRouter:
     async def import_csv(
         entity_name: _ENTITY_NAMES,
         request: Request,
-        runtime: RuntimeDep,
+        crm: CrmDep,
         _admin: AuditReader,
         actor: RequestActor,
     ) -> ImportOut:
@@ -418,14 +319,7 @@ def _import_router() -> APIRouter:
         if len(body) > 20 * 1024 * 1024:
             raise HTTPException(413, "the file is over 20 MB; use `vigie import` instead")
         text = body.decode("utf-8-sig", errors="replace")
-        report, events = await asyncio.to_thread(
-            csvfiles.plan_import,
-            engine=runtime.engine,
-            entity=entity,
-            text=text,
-            actor=actor,
-            now=runtime.clock.now(),
-        )
+        report = await crm.import_csv(entity, text, actor)
         out = ImportOut(
             entity=entity.name,
             created=report.created,
@@ -434,13 +328,6 @@ def _import_router() -> APIRouter:
         )
         if not report.ok:
             return JSONResponse(out.model_dump(), status_code=422)  # type: ignore[return-value]
-        result = await runtime.committer.append(
-            AppendJob(events=events, source=events[0].source, endpoint=f"/api/import/{entity.name}")
-        )
-        try:
-            await runtime.runner.wait_for(CRM_PROCESSOR, max(result.offsets))
-        except TimeoutError as exc:
-            raise HTTPException(503, "the CRM projection is behind; retry shortly") from exc
         return out
 
     return router

@@ -9,10 +9,9 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter, Response
 
-from vigie.schedule.notifications import list_notifications
 from vigie.schedule.schedules import is_on_duty, is_working, next_working_instant
 from vigie.types import to_us
-from vigie.web.deps import CurrentUser, RuntimeDep
+from vigie.web.deps import ClockDep, ConfigDep, CurrentUser, DispatcherDep, SystemDep
 from vigie.web.tiles import kpi_tiles
 
 router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
@@ -23,29 +22,30 @@ def _json(data: Any) -> Response:
 
 
 @router.get("/kpis", response_class=Response)
-def kpis(runtime: RuntimeDep, _user: CurrentUser) -> Response:
+def kpis(system: SystemDep, _user: CurrentUser) -> Response:
     """Every KPI with its department (the `department` or `team` label of the rules watching
     it), its threshold, the rules firing on it now and its recent values for a sparkline."""
-    runtime.sample_kpis()
-    config = runtime.settings.config
+    system.sample_kpis()
+    config = system.settings.config
     tiles = kpi_tiles(
-        runtime.alerting.snapshot(),
+        system.alerting.snapshot(),
         metrics=config.metrics,
         rules=config.rules,
-        firing=runtime.alerting.store.list(status="firing", limit=1000),  # type: ignore[union-attr]
-        trend=runtime.trends.series,
+        firing=system.alerts.list(status="firing", limit=1000),
+        trend=system.trends.series,
     )
-    return _json({"kpis": tiles, "bucket_seconds": runtime.trends.bucket_us / 1e6})
+    return _json({"kpis": tiles, "bucket_seconds": system.trends.bucket_us / 1e6})
 
 
 @router.get("/on-duty", response_class=Response)
-def on_duty(runtime: RuntimeDep, _user: CurrentUser) -> Response:
+def on_duty(
+    config: ConfigDep, clock: ClockDep, dispatcher: DispatcherDep, _user: CurrentUser
+) -> Response:
     """Each person of the schedule: working, on call or off duty now, when they are next at
     work, and the notifications held for them (or their teams) until then."""
-    schedule = runtime.settings.config.schedule
-    now = runtime.clock.now()
-    with runtime.engine.connect() as conn:
-        held = list_notifications(conn, status="held", limit=500)
+    schedule = config.schedule
+    now = clock.now()
+    held = dispatcher.notifications(status="held", limit=500)
     people = []
     for person in schedule.people:
         working = is_working(schedule, person, now)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Query, Response
 
-from vigie.web.deps import NO_NUL, EventsReader, RuntimeDep
+from vigie.web.deps import NO_NUL, EventLogDep, EventsReader
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -18,7 +18,7 @@ def _json(data: Any) -> Response:
 
 @router.get("/events", response_class=Response)
 def list_events(
-    runtime: RuntimeDep,
+    log: EventLogDep,
     _user: EventsReader,
     type: Annotated[
         str | None, Query(description="track, identify, page, …", pattern=NO_NUL)
@@ -35,7 +35,7 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Events of the log, newest first, with optional filters; page back with `before`."""
-    events = runtime.log.recent(
+    events = log.recent(
         type=type,
         event=event,
         anonymous_id=anonymous_id,
@@ -49,11 +49,11 @@ def list_events(
 
 @router.get("/rejected", response_class=Response)
 def list_rejected(
-    runtime: RuntimeDep,
+    log: EventLogDep,
     _user: EventsReader,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Rejected input, newest first: reason, field, source, and the payload as received."""
-    records = runtime.log.rejected(limit=limit, before=before)
+    records = log.rejected(limit=limit, before=before)
     return _json({"rejected": records, "next_before": records[-1].id if records else None})

@@ -9,7 +9,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from vigie.ai.runs import find_lead, lead_record, read_leads, read_summary
-from vigie.web.deps import RuntimeDep, require
+from vigie.web.deps import ConfigDep, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
 router = APIRouter(
@@ -24,9 +24,9 @@ def _json(data: Any) -> Response:
     return Response(content=msgspec.json.encode(data), media_type="application/json")
 
 
-def _leads(runtime: RuntimeDep) -> pl.DataFrame:
+def _leads(config: ConfigDep) -> pl.DataFrame:
     try:
-        return read_leads(runtime.settings.config.ai.run_dir)
+        return read_leads(config.ai.run_dir)
     except FileNotFoundError as exc:
         raise HTTPException(
             status_code=404,
@@ -36,19 +36,19 @@ def _leads(runtime: RuntimeDep) -> pl.DataFrame:
 
 @router.get("", response_class=Response)
 def list_leads(
-    runtime: RuntimeDep,
+    config: ConfigDep,
     rep: Annotated[str | None, Query(description="only the leads assigned to this rep")] = None,
     min_score: Annotated[int, Query(ge=0, le=100)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """The current leads, best first, with score, rep, due time, reason and top factors."""
-    leads = _leads(runtime)
+    leads = _leads(config)
     if rep is not None:
         leads = leads.filter(pl.col("rep") == rep)
     leads = leads.filter(pl.col("score") >= min_score)
     page = leads.slice(offset, limit)
-    summary = read_summary(runtime.settings.config.ai.run_dir)
+    summary = read_summary(config.ai.run_dir)
     return _json(
         {
             "model": summary.get("model"),
@@ -60,9 +60,9 @@ def list_leads(
 
 
 @router.get("/{company_id}", response_class=Response)
-def get_lead(runtime: RuntimeDep, company_id: int) -> Response:
+def get_lead(config: ConfigDep, company_id: int) -> Response:
     """One lead with its factors (LightGBM contributions) and the reason of its assignment."""
-    lead = find_lead(_leads(runtime), company_id)
+    lead = find_lead(_leads(config), company_id)
     if lead is None:
         raise HTTPException(status_code=404, detail=f"company {company_id} is not a current lead")
     return _json(lead)

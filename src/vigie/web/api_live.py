@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from vigie.auth.roles import allowed
-from vigie.web.deps import CurrentUser, RuntimeDep
+from vigie.web.deps import CurrentUser, LiveDep
 
 router = APIRouter(prefix="/api", tags=["live"])
 
@@ -27,7 +27,7 @@ def _sse(kind: str, data: Any) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "an endless stream"}},
 )
-async def live(request: Request, runtime: RuntimeDep, user: CurrentUser) -> StreamingResponse:
+async def live(request: Request, hub: LiveDep, user: CurrentUser) -> StreamingResponse:
     """Server-Sent Events: a `snapshot` first, then an `events` message per commit.
 
     A snapshot holds the log's total, per-minute counts by event over the last 30 minutes
@@ -35,7 +35,6 @@ async def live(request: Request, runtime: RuntimeDep, user: CurrentUser) -> Stre
     what was just committed and those events. Who sent an event is shown only to the roles
     that may read events.
     """
-    hub = runtime.live
     queue = hub.subscribe()
     private = not allowed(user.role, "events", "read")
 
@@ -72,9 +71,9 @@ async def live(request: Request, runtime: RuntimeDep, user: CurrentUser) -> Stre
 
 
 @router.get("/live/snapshot", response_class=Response)
-def snapshot(runtime: RuntimeDep, user: CurrentUser) -> Response:
+def snapshot(hub: LiveDep, user: CurrentUser) -> Response:
     """The same snapshot as the stream's first message, as plain JSON."""
-    data = runtime.live.snapshot()
+    data = hub.snapshot()
     if not allowed(user.role, "events", "read"):
         data["events"] = [_anonymised(e) for e in data["events"]]
     return Response(content=msgspec.json.encode(data), media_type="application/json")

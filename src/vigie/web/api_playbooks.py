@@ -9,9 +9,7 @@ import msgspec
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 
 from vigie.playbooks import PlaybookNotFound
-from vigie.playbooks import runs as run_store
-from vigie.playbooks.actions.chat import pending_for
-from vigie.web.deps import RuntimeDep, require
+from vigie.web.deps import PlaybookHistoryDep, PlaybooksDep, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
 router = APIRouter(prefix="/api", tags=["playbooks"])
@@ -28,14 +26,13 @@ def _json(data: Any) -> Response:
     responses=AUTH_ERRORS,
 )
 def list_playbook_runs(
-    runtime: RuntimeDep,
+    history: PlaybookHistoryDep,
     playbook: Annotated[str | None, Query(description="only runs of this playbook")] = None,
     status: Annotated[str | None, Query(description="running, succeeded or failed")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     """Playbook runs, newest first, each with its steps: results, attempts and errors."""
-    with runtime.engine.connect() as conn:
-        found = run_store.list_runs(conn, playbook=playbook, status=status, limit=limit)
+    found = history.runs(playbook=playbook, status=status, limit=limit)
     return _json({"runs": found})
 
 
@@ -45,10 +42,9 @@ def list_playbook_runs(
     dependencies=[Depends(require("playbooks", "read"))],
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-def get_playbook_run(runtime: RuntimeDep, run_id: str) -> Response:
+def get_playbook_run(history: PlaybookHistoryDep, run_id: str) -> Response:
     """One playbook run with its steps."""
-    with runtime.engine.connect() as conn:
-        found = run_store.get_run(conn, run_id=run_id)
+    found = history.run(run_id)
     if found is None:
         raise HTTPException(404, f"no playbook run {run_id!r} / aucune exécution {run_id!r}")
     return _json(found)
@@ -61,7 +57,7 @@ def get_playbook_run(runtime: RuntimeDep, run_id: str) -> Response:
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
 def run_playbook(
-    runtime: RuntimeDep,
+    engine: PlaybooksDep,
     name: str,
     params: Annotated[
         dict[str, Any] | None, Body(description="parameters for the templates")
@@ -69,7 +65,6 @@ def run_playbook(
     dry_run: Annotated[bool, Query(description="show what would happen, act on nothing")] = False,
 ) -> Response:
     """Run a playbook by hand (or plan it with `dry_run=true`)."""
-    engine = runtime.playbooks
     try:
         if dry_run:
             return _json(engine.plan(name, engine.manual_trigger(name, params or {}), params))
@@ -80,12 +75,12 @@ def run_playbook(
 
 @router.get("/chat/invitations", response_class=Response)
 def chat_invitations(
-    runtime: RuntimeDep,
+    history: PlaybookHistoryDep,
     anonymous_id: Annotated[str, Query(min_length=1, description="the visitor's anonymous id")],
 ) -> Response:
     """Pending, unexpired chat invitations for one visitor (polled by the browser tracker,
     from the shop's own site: a simple cross-origin GET, hence the CORS header)."""
-    found = pending_for(runtime.engine, anonymous_id=anonymous_id, now=runtime.clock.now())
+    found = history.invitations_for(anonymous_id)
     response = _json({"invitations": found})
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response

@@ -7,8 +7,7 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Depends, Query, Response
 
-from vigie.schedule.notifications import list_notifications
-from vigie.web.deps import RuntimeDep, require
+from vigie.web.deps import DispatcherDep, require
 from vigie.web.problems import AUTH_ERRORS
 
 router = APIRouter(
@@ -21,7 +20,7 @@ router = APIRouter(
 
 @router.get("/notifications", response_class=Response)
 def notifications(
-    runtime: RuntimeDep,
+    dispatcher: DispatcherDep,
     recipient: Annotated[str | None, Query(description="a person or team")] = None,
     status: Annotated[str | None, Query(description="held, delivered or undeliverable")] = None,
     before: Annotated[int | None, Query(description="only notifications with a smaller id")] = None,
@@ -29,9 +28,6 @@ def notifications(
 ) -> Response:
     """Notifications newest first, each with its audit: held until when, rerouted to whom,
     delivered when."""
-    with runtime.engine.connect() as conn:
-        found = list_notifications(
-            conn, recipient=recipient, status=status, before=before, limit=limit
-        )
+    found = dispatcher.notifications(recipient=recipient, status=status, before=before, limit=limit)
     body = {"notifications": found, "next_before": found[-1].id if found else None}
     return Response(content=msgspec.json.encode(body), media_type="application/json")

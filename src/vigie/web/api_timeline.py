@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel
 
-from vigie.auth.roles import allowed
-from vigie.auth.users import Principal
-from vigie.crm import records
-from vigie.crm.access import owner_clause
 from vigie.crm.entities import ENTITIES
-from vigie.crm.timeline import (
-    CATEGORIES,
-    RESOURCE_OF,
-    Category,
-    TimelineItem,
-    Who,
-    timeline,
-    who_for_account,
-    who_for_contact,
-)
-from vigie.web.deps import CurrentUser, RuntimeDep
-from vigie.web.runtime import Runtime
+from vigie.crm.timeline import Category, TimelineItem
+from vigie.web.deps import CrmDep, CurrentUser
 
 router = APIRouter(prefix="/api", tags=["timeline"])
 _ID = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -41,47 +26,6 @@ class Timeline(BaseModel):
     items: list[TimelineItem]
 
 
-def _categories(user: Principal, asked: list[Category] | None) -> set[Category]:
-    wanted = set(asked or CATEGORIES)
-    return {c for c in wanted if allowed(user.role, RESOURCE_OF[c], "read")}
-
-
-def _serve(
-    runtime: Runtime,
-    user: Principal,
-    entity_name: str,
-    record_id: str,
-    kinds: list[Category] | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-) -> Timeline:
-    if not allowed(user.role, entity_name, "read"):
-        raise HTTPException(403, f"role {user.role.value!r} may not read {entity_name}")
-    entity = ENTITIES[entity_name]
-    with runtime.engine.connect() as conn:
-        found = records.get_record(
-            conn, entity, record_id, restrict=owner_clause(conn, entity, user)
-        )
-        if found is None:
-            raise HTTPException(404, f"no {entity_name} record {record_id!r} / introuvable")
-        who: Who = (
-            who_for_contact(conn, record_id)
-            if entity_name == "contacts"
-            else who_for_account(conn, record_id)
-        )
-        items = timeline(
-            conn,
-            who,
-            categories=_categories(user, kinds),
-            since=since,
-            until=until,
-            limit=limit,
-            restrict={e.table.name: owner_clause(conn, e, user) for e in ENTITIES.values()},
-        )
-    return Timeline(items=items)
-
-
 Kinds = Annotated[
     list[Category] | None, Query(description="Only these categories (repeat the parameter).")
 ]
@@ -92,7 +36,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 @router.get("/contacts/{record_id}/timeline", operation_id="contact_timeline", responses=_RESPONSES)
 def contact_timeline(
-    runtime: RuntimeDep,
+    crm: CrmDep,
     user: CurrentUser,
     record_id: Annotated[str, _ID],
     kind: Kinds = None,
@@ -101,12 +45,15 @@ def contact_timeline(
     limit: Limit = 100,
 ) -> Timeline:
     """A contact's web journey, interactions, deals, tickets, tasks and offers, newest first."""
-    return _serve(runtime, user, "contacts", record_id, kind, since, until, limit)
+    items = crm.timeline(
+        ENTITIES["contacts"], record_id, user, kinds=kind, since=since, until=until, limit=limit
+    )
+    return Timeline(items=items)
 
 
 @router.get("/accounts/{record_id}/timeline", operation_id="account_timeline", responses=_RESPONSES)
 def account_timeline(
-    runtime: RuntimeDep,
+    crm: CrmDep,
     user: CurrentUser,
     record_id: Annotated[str, _ID],
     kind: Kinds = None,
@@ -115,4 +62,7 @@ def account_timeline(
     limit: Limit = 100,
 ) -> Timeline:
     """Everything that happened with an account and its contacts, newest first."""
-    return _serve(runtime, user, "accounts", record_id, kind, since, until, limit)
+    items = crm.timeline(
+        ENTITIES["accounts"], record_id, user, kinds=kind, since=since, until=until, limit=limit
+    )
+    return Timeline(items=items)

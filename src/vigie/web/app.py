@@ -1,22 +1,28 @@
-"""The app factory: one FastAPI app per `Settings`, nothing built at import time."""
+"""The app factory: serves a built `System` over HTTP; it assembles routes, not parts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import sqlalchemy as sa
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigie import __version__
-from vigie.clock import Clock
+from vigie.crm.service import (
+    CrmError,
+    Forbidden,
+    Invalid,
+    NotApplied,
+    ProjectionBehind,
+    RecordNotFound,
+)
+from vigie.ingest import http as ingest_http
+from vigie.ingest import tracker
 from vigie.ingest.cors import TrackerCors
-from vigie.ingest.http import router as ingest_router
-from vigie.ingest.tracker import router as tracker_router
-from vigie.log import Processor
-from vigie.settings import Settings
+from vigie.system import System
 from vigie.web import (
     api_alerts,
     api_analytics,
@@ -30,26 +36,27 @@ from vigie.web import (
     api_schedule,
     ui,
 )
-from vigie.web.runtime import Runtime
+
+STATUS_OF: dict[type[CrmError], int] = {
+    RecordNotFound: 404,
+    Forbidden: 403,
+    Invalid: 422,
+    NotApplied: 409,
+    ProjectionBehind: 503,
+}
+"""The HTTP status of each domain error: the one place they are mapped."""
 
 
-def create_app(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    engine: sa.Engine | None = None,
-    processors: Sequence[Processor] = (),
-) -> FastAPI:
-    """Build the Vigie server for `settings`; the store is migrated when it starts."""
-    runtime = Runtime(settings, clock=clock, engine=engine, processors=processors)
+def create_app(system: System) -> FastAPI:
+    """The Vigie server for `system`: started with the app and stopped with it."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+        await system.start()
         try:
             yield
         finally:
-            await runtime.stop()
+            await system.stop()
 
     # FastAPIOffline serves the Swagger UI assets from the installed package: no CDN.
     app = FastAPIOffline(
@@ -58,14 +65,14 @@ def create_app(
         description="A CRM that works as a real-time internal audit of a company.",
         lifespan=lifespan,
     )
-    app.state.runtime = runtime
-    app.state.ingestor = runtime.ingestor
-    app.include_router(ingest_router)
+    app.state.system = system
+    app.add_exception_handler(CrmError, _domain_error)  # type: ignore[arg-type]
+    app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(api_events.router)
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)
     app.include_router(api_live.router)
-    app.include_router(tracker_router)
+    app.include_router(tracker.build_router(system.settings.config))
     app.include_router(api_analytics.router)
     app.add_middleware(TrackerCors)
     app.include_router(api_playbooks.router)
@@ -83,6 +90,11 @@ def create_app(
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def metrics() -> Response:
         """Prometheus text exposition."""
-        return Response(content=runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(content=system.telemetry.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _domain_error(_request: Request, exc: CrmError) -> JSONResponse:
+    status = next((s for kind, s in STATUS_OF.items() if isinstance(exc, kind)), 500)
+    return JSONResponse({"detail": exc.args[0] if exc.args else str(exc)}, status_code=status)

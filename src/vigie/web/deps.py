@@ -1,4 +1,5 @@
-"""`Annotated` dependency aliases shared by the routes: the runtime, the caller and its rights."""
+"""`Annotated` dependency aliases shared by the routes: one per service of the system being
+served, the caller and its rights. Routes never see the SQL engine."""
 
 from __future__ import annotations
 
@@ -8,21 +9,67 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from vigie.analytics import AnalyticsProcessor
+from vigie.auth.accounts import Accounts
 from vigie.auth.audit import Actor
 from vigie.auth.roles import Action, allowed
-from vigie.auth.sessions import COOKIE, session_user
-from vigie.auth.tokens import user_for_token
+from vigie.auth.sessions import COOKIE
 from vigie.auth.users import Principal
-from vigie.web.runtime import Runtime
+from vigie.clock import Clock
+from vigie.config import Config
+from vigie.crm.service import CrmService
+from vigie.ingest.ingestor import Ingestor
+from vigie.kpi.trends import Trends
+from vigie.log import ServedLog
+from vigie.log.live import LiveHub
+from vigie.playbooks import PlaybookEngine
+from vigie.playbooks.history import PlaybookHistory
+from vigie.rules.evaluator import AlertingEngine
+from vigie.rules.feed import AlertFeed
+from vigie.rules.store import AlertStore
+from vigie.schedule import Dispatcher
+from vigie.system import System
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The runtime of the app serving this request."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def get_system(request: Request) -> System:
+    """The system the app serving this request was built for."""
+    system: System = request.app.state.system
+    return system
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SystemDep = Annotated[System, Depends(get_system)]
+"""The whole system: for the app factory and the dashboard's pages, which show every part."""
+
+
+def _part(name: str) -> Callable[[Request], object]:
+    def get(request: Request) -> object:
+        return getattr(get_system(request), name)
+
+    get.__name__ = f"get_{name}"
+    get.__doc__ = f"The system's `{name}` service."
+    return get
+
+
+def get_config(request: Request) -> Config:
+    """The configuration (`vigie.yaml`) the system was built from."""
+    return get_system(request).settings.config
+
+
+ConfigDep = Annotated[Config, Depends(get_config)]
+ClockDep = Annotated[Clock, Depends(_part("clock"))]
+AccountsDep = Annotated[Accounts, Depends(_part("accounts"))]
+CrmDep = Annotated[CrmService, Depends(_part("crm"))]
+IngestorDep = Annotated[Ingestor, Depends(_part("ingestor"))]
+EventLogDep = Annotated[ServedLog, Depends(_part("log"))]
+LiveDep = Annotated[LiveHub, Depends(_part("live"))]
+AlertingDep = Annotated[AlertingEngine, Depends(_part("alerting"))]
+AlertStoreDep = Annotated[AlertStore, Depends(_part("alerts"))]
+AlertFeedDep = Annotated[AlertFeed, Depends(_part("alert_feed"))]
+AnalyticsDep = Annotated[AnalyticsProcessor, Depends(_part("analytics"))]
+PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
+PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
+DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
+TrendsDep = Annotated[Trends, Depends(_part("trends"))]
 
 NO_NUL = r"^[^\x00]*$"
 """A pattern for free-text parameters: PostgreSQL cannot store or compare NUL characters."""
@@ -36,29 +83,26 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="vigie"'}
 
 def get_current_user(
     request: Request,
-    runtime: RuntimeDep,
+    accounts: AccountsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The user behind the Bearer token or the session cookie; 401 without one, 403 for a
     write key (write keys can only ingest events)."""
-    engine = runtime.engine
     if credentials is not None:
         token = credentials.credentials
-        if runtime.settings.config.source_for_key(token) is not None:
+        if accounts.is_write_key(token):
             raise HTTPException(
                 403,
                 "a write key can only send events to /v1/*; use a user's API token "
                 "/ une clé d'écriture ne sert qu'à envoyer des événements",
             )
-        user = user_for_token(engine=engine, token=token)
+        user = accounts.token_user(token)
         if user is None:
             raise HTTPException(401, "unknown or revoked token / jeton inconnu", _CHALLENGE)
         return user
     cookie = request.cookies.get(COOKIE)
     if cookie:
-        user = session_user(
-            engine=engine, secret=runtime.settings.config.session_secret(), value=cookie
-        )
+        user = accounts.session_user(cookie)
         if user is not None:
             return user
     raise HTTPException(

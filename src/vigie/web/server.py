@@ -52,9 +52,9 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.tuning is not None:
             self.tuning.stop()
-        runtime = getattr(getattr(self.config.app, "state", None), "runtime", None)
-        if runtime is not None:
-            runtime.end_streams()
+        system = getattr(getattr(self.config.app, "state", None), "system", None)
+        if system is not None:
+            system.end_streams()
         await super().shutdown(sockets)
 
 

@@ -17,15 +17,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from vigie import __version__
-from vigie.auth import audit
 from vigie.auth.audit import Actor
 from vigie.auth.roles import allowed
-from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS, login, session_user
+from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS
 from vigie.auth.users import Principal
-from vigie.web import preferences
-from vigie.web.deps import RuntimeDep
+from vigie.system import System
+from vigie.web.deps import SystemDep
 from vigie.web.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, negotiate
-from vigie.web.runtime import Runtime
 
 LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
@@ -81,20 +79,18 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
 
-def signed_in(request: Request, runtime: Runtime) -> Principal | None:
+def signed_in(request: Request, system: System) -> Principal | None:
     """The user of the request's session cookie, if any."""
     value = request.cookies.get(COOKIE)
     if not value:
         return None
-    return session_user(
-        engine=runtime.engine, secret=runtime.settings.config.session_secret(), value=value
-    )
+    return system.accounts.session_user(value)
 
 
-def language_of(request: Request, runtime: Runtime, user: Principal | None) -> str:
+def language_of(request: Request, system: System, user: Principal | None) -> str:
     """The user's chosen language, else this browser's choice, else `Accept-Language`."""
     if user is not None:
-        chosen = preferences.get_language(engine=runtime.engine, user_id=user.id)
+        chosen = system.accounts.language(user)
         if chosen in LANGUAGES:
             return chosen
     cookie = request.cookies.get(LANGUAGE_COOKIE)
@@ -117,8 +113,8 @@ def _available_apis(request: Request, user: Principal | None) -> dict[str, str]:
     }
 
 
-def _page_data(name: str, runtime: Runtime, user: Principal | None) -> dict[str, Any]:
-    config = runtime.settings.config
+def _page_data(name: str, system: System, user: Principal | None) -> dict[str, Any]:
+    config = system.settings.config
     data: dict[str, Any] = {
         "can": {r: user is not None and allowed(user.role, r, "read") for r in READABLE}
     }
@@ -129,14 +125,14 @@ def _page_data(name: str, runtime: Runtime, user: Principal | None) -> dict[str,
 
 def _render(
     request: Request,
-    runtime: Runtime,
+    system: System,
     user: Principal | None,
     template: str,
     *,
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    language = language_of(request, runtime, user)
+    language = language_of(request, system, user)
     translate = Translator(language)
     return _templates().TemplateResponse(
         request,
@@ -149,7 +145,7 @@ def _render(
             "version": __version__,
             "messages": translate.subset("js."),
             "apis": _available_apis(request, user),
-            "page_data": _page_data(str(context.get("page", "")), runtime, user),
+            "page_data": _page_data(str(context.get("page", "")), system, user),
             **context,
         },
         status_code=status_code,
@@ -167,11 +163,11 @@ def _local(target: str | None, default: str = "/") -> str:
 
 
 def _page(name: str) -> Any:
-    def page(request: Request, runtime: RuntimeDep) -> Response:
-        user = signed_in(request, runtime)
+    def page(request: Request, system: SystemDep) -> Response:
+        user = signed_in(request, system)
         if user is None:
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-        return _render(request, runtime, user, f"{name}.html", page=name)
+        return _render(request, system, user, f"{name}.html", page=name)
 
     page.__name__ = f"page_{name}"
     page.__doc__ = f"The {name} page."
@@ -189,15 +185,16 @@ for _name in PAGES:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, runtime: RuntimeDep, next: str = "/") -> Response:
+def login_form(request: Request, system: SystemDep, next: str = "/") -> Response:
     """The sign-in form."""
-    return _render(request, runtime, None, "login.html", page="login", next=_local(next))
+    return _render(request, system, None, "login.html", page="login", next=_local(next))
 
 
-def _actor(request: Request, user: Principal) -> Actor:
+def _visitor(request: Request) -> Actor:
+    """Who is at the sign-in form, before they have proved who they are."""
     return Actor(
-        name=user.username,
-        role=user.role.value,
+        name="(anonymous)",
+        role=None,
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )
@@ -206,23 +203,19 @@ def _actor(request: Request, user: Principal) -> Actor:
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(
     request: Request,
-    runtime: RuntimeDep,
+    system: SystemDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Check the user's name and password, then open a session (a signed cookie)."""
-    config = runtime.settings.config
-    logged_in = login(
-        engine=runtime.engine,
-        secret=config.session_secret(),
-        username=username.strip(),
-        password=password,
+    logged_in = system.accounts.login(
+        username=username.strip(), password=password, actor=_visitor(request)
     )
     if logged_in is None:
         return _render(
             request,
-            runtime,
+            system,
             None,
             "login.html",
             page="login",
@@ -231,7 +224,7 @@ def login_submit(
             username=username,
             status_code=401,
         )
-    user, value = logged_in
+    _user, value = logged_in
     response = RedirectResponse(_local(next), status_code=303)
     response.set_cookie(
         COOKIE,
@@ -239,15 +232,7 @@ def login_submit(
         max_age=MAX_AGE_SECONDS,
         httponly=True,
         samesite="lax",
-        secure=config.environment == "production",
-    )
-    audit.record(
-        engine=runtime.engine,
-        actor=_actor(request, user),
-        action="login",
-        entity="users",
-        entity_id=str(user.id),
-        at=runtime.clock.now(),
+        secure=system.accounts.secure_cookies,
     )
     return response
 
@@ -263,16 +248,16 @@ def logout() -> Response:
 @router.post("/language")
 def choose_language(
     request: Request,
-    runtime: RuntimeDep,
+    system: SystemDep,
     language: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Remember the interface language: for the signed-in user, and for this browser."""
     response = RedirectResponse(_local(next), status_code=303)
     if language in LANGUAGES:
-        user = signed_in(request, runtime)
+        user = signed_in(request, system)
         if user is not None:
-            preferences.set_language(engine=runtime.engine, user_id=user.id, language=language)
+            system.accounts.set_language(user, language)
         response.set_cookie(
             LANGUAGE_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="lax"
         )

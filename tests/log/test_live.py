@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from vigie.clock import ManualClock
 from vigie.events import Event
 from vigie.log import SqlEventLog
-from vigie.web.live import MINUTE_US, Activity, LiveHub, label_of, minute_of
+from vigie.log.live import MINUTE_US, Activity, LiveHub, label_of, minute_of
 
 NOW = datetime(2026, 11, 27, 12, 30, 15, tzinfo=UTC)
 

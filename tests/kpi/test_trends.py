@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vigie.web.trends import Trends
+from vigie.kpi.trends import Trends
 
 
 def _row(value: object, group: str = "") -> dict[str, object]:

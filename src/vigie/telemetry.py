@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 
-class Metrics:
+class Telemetry:
     """The counters and histograms Vigie exposes on `/metrics`."""
 
     def __init__(self) -> None:

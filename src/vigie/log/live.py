@@ -96,6 +96,8 @@ class Activity:
 class LiveHub:
     """Follows the log and fans its news out to the open dashboards."""
 
+    name = "live-feed"
+
     def __init__(
         self,
         log: SqlEventLog,

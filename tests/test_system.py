@@ -1,52 +1,49 @@
-"""What the server's runtime builds from its settings."""
+"""What the composition root builds from settings, and a system run without HTTP."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing as mp
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import make_settings
 from vigie.events import Event
-from vigie.log.columnar import ColumnarCopy
+from vigie.log.columnar import ColumnarCopy, ColumnarWorker
+from vigie.log.eventlog import AppendJob
 from vigie.settings import build_settings
 from vigie.store import connect, upgrade
-from vigie.web import Runtime
-from vigie.web import runtime as runtime_module
+from vigie.system import System, build_system
 
 
 def test_the_log_columnar_copy_sits_next_to_the_sqlite_file(tmp_path: Path) -> None:
     """A SQLite server keeps its columnar copy in `<file>-columns`, or where configured."""
-    runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
-    assert runtime.columns is not None
-    assert runtime.columns.folder == tmp_path / "vigie.db-columns"
-    runtime.engine.dispose()
+    system = build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    assert system.columns is not None
+    assert system.columns.folder == tmp_path / "vigie.db-columns"
+    system.engine.dispose()
     settings = build_settings(
         db_url=f"sqlite:///{tmp_path}/vigie.db",
         environ={"VIGIE_COLUMNS_DIR": str(tmp_path / "copy"), "VIGIE_WRITE_KEY": "k" * 24},
     )
     assert settings.columns_dir == str(tmp_path / "copy")
-    runtime = Runtime(settings)
-    assert runtime.columns is not None and runtime.columns.folder == tmp_path / "copy"
-    runtime.engine.dispose()
+    system = build_system(settings)
+    assert system.columns is not None and system.columns.folder == tmp_path / "copy"
+    system.engine.dispose()
 
 
 def test_postgresql_has_a_columnar_copy_only_when_configured(tmp_path: Path) -> None:
     """PostgreSQL has no file to sit next to: no copy unless a folder is set."""
     url = "postgresql://postgres@127.0.0.1:5432/unused"
-    runtime = Runtime(make_settings(url))
-    assert runtime.columns is None
-    runtime.engine.dispose()
+    system = build_system(make_settings(url))
+    assert system.columns is None
+    system.engine.dispose()
     settings = make_settings(url)
     settings.columns_dir = str(tmp_path)
-    runtime = Runtime(settings)
-    assert runtime.columns is not None and runtime.columns.folder == tmp_path
-    runtime.engine.dispose()
+    system = build_system(settings)
+    assert system.columns is not None and system.columns.folder == tmp_path
+    system.engine.dispose()
 
 
 def _viewed(ids: Iterable[int]) -> list[Event]:
@@ -58,28 +55,24 @@ def _viewed(ids: Iterable[int]) -> list[Event]:
     ]  # fmt: skip
 
 
-def test_the_server_writes_segments_as_the_log_grows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The runtime's background task copies each completed range of the log to Parquet."""
-    monkeypatch.setattr(runtime_module, "COLUMNS_SECONDS", 0.01)
-    runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
-    upgrade(runtime.engine)
-    columns = runtime.columns
+def test_the_server_writes_segments_as_the_log_grows(tmp_path: Path) -> None:
+    """The columnar worker copies each completed range of the log to Parquet."""
+    system = build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    upgrade(system.engine)
+    columns = system.columns
     assert columns is not None
     columns.segment_offsets = 5
 
     async def scenario() -> int:
-        task = asyncio.create_task(runtime._copy_columns(columns))
-        runtime.sql_log.append(_viewed(range(12)))
+        worker = ColumnarWorker(columns, seconds=0.01)
+        await worker.start()
+        system.sql_log.append(_viewed(range(12)))
         for _ in range(1000):
             if columns.covered() == 10:
                 break
             await asyncio.sleep(0.01)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await runtime.stop()
+        await worker.stop()
+        await system.stop()
         return columns.covered()
 
     assert asyncio.run(scenario()) == 10
@@ -94,22 +87,24 @@ def test_the_server_writes_segments_as_the_log_grows(
 def test_stopping_waits_for_a_segment_being_written(tmp_path: Path) -> None:
     """The copy runs in a worker process: cancelling its task does not stop a catch-up under
     way, so `stop` waits for it and leaves no worker behind nor a half-written segment."""
-    runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
-    upgrade(runtime.engine)
-    columns = runtime.columns
+    system = build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    upgrade(system.engine)
+    columns = system.columns
     assert columns is not None
     columns.segment_offsets = 10_000
     for start in range(0, 40_000, 10_000):
-        runtime.sql_log.append(_viewed(range(start, start + 10_000)))
+        system.sql_log.append(_viewed(range(start, start + 10_000)))
 
     async def scenario() -> int:
-        runtime._columns_task = asyncio.create_task(runtime._copy_columns(columns))
+        worker = ColumnarWorker(columns)
+        await worker.start()
         for _ in range(3000):  # the folder appears with the first segment's file
             if columns.folder.exists():
                 break
             await asyncio.sleep(0.01)
         workers = set(mp.active_children()) - before
-        await runtime.stop()
+        await worker.stop()
+        await system.stop()
         return workers
 
     before = set(mp.active_children())
@@ -125,15 +120,12 @@ def test_stopping_waits_for_a_segment_being_written(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
-def test_the_copy_starts_another_worker_when_its_worker_dies(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_copy_starts_another_worker_when_its_worker_dies(tmp_path: Path) -> None:
     """A worker killed (out of memory, by hand) does not end the copy: the next round starts
     another one, and the segments go on."""
-    monkeypatch.setattr(runtime_module, "COLUMNS_SECONDS", 0.01)
-    runtime = Runtime(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
-    upgrade(runtime.engine)
-    columns = runtime.columns
+    system = build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    upgrade(system.engine)
+    columns = system.columns
     assert columns is not None
     columns.segment_offsets = 5
     before = set(mp.active_children())
@@ -146,17 +138,37 @@ def test_the_copy_starts_another_worker_when_its_worker_dies(
         return False
 
     async def scenario() -> tuple[bool, bool]:
-        task = asyncio.create_task(runtime._copy_columns(columns))
-        runtime.sql_log.append(_viewed(range(6)))
+        copier = ColumnarWorker(columns, seconds=0.01)
+        await copier.start()
+        system.sql_log.append(_viewed(range(6)))
         first = await covered(5)
         for worker in set(mp.active_children()) - before:
             worker.kill()
-        runtime.sql_log.append(_viewed(range(6, 12)))
+        system.sql_log.append(_viewed(range(6, 12)))
         second = await covered(10)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await runtime.stop()
+        await copier.stop()
+        await system.stop()
         return first, second
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+def test_a_system_runs_without_http(tmp_path: Path) -> None:
+    """The composition root builds a worker with no web layer: started, it migrates the
+    store, its processors consume what is appended, and stopping releases everything."""
+    system = build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db"))
+    assert system.services.names[0] == "store"
+    assert system.services.names.index("log-writer") < system.services.names.index("processors")
+
+    async def scenario(system: System) -> int:
+        await system.start()
+        try:
+            result = await system.committer.append(
+                AppendJob(events=_viewed(range(3)), source="web", endpoint="test")
+            )
+            await system.runner.wait_for("analytics", max(result.offsets), timeout=20)
+            return system.analytics.events_seen
+        finally:
+            await system.stop()
+
+    assert asyncio.run(scenario(system)) == 3

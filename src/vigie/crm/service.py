@@ -1,0 +1,274 @@
+"""The CRM's commands and queries as the edges use them, on behalf of a signed-in user.
+
+A write is checked (ownership, references), appended to the event log as a CRM event, and
+answered once the CRM projection has applied it, read back at the version the log gave it:
+a client reads its own writes and the log stays the one truth. Failures are the domain
+errors below; the web layer maps them to HTTP statuses in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from vigie.auth import audit
+from vigie.auth.audit import Actor
+from vigie.auth.roles import allowed
+from vigie.auth.users import Principal
+from vigie.clock import Clock
+from vigie.crm import csvfiles, records
+from vigie.crm.access import may_assign, owner_clause
+from vigie.crm.commands import crm_event, new_id
+from vigie.crm.csvfiles import ImportReport
+from vigie.crm.entities import ENTITIES, Entity, ReadBase
+from vigie.crm.processor import NAME as CRM_PROCESSOR
+from vigie.crm.timeline import (
+    CATEGORIES,
+    RESOURCE_OF,
+    Category,
+    TimelineItem,
+    timeline,
+    who_for_account,
+    who_for_contact,
+)
+from vigie.events import Event
+from vigie.log import GroupCommitter, ProcessorRunner
+from vigie.log.eventlog import AppendJob
+
+
+class CrmError(Exception):
+    """A CRM command or query that cannot be served; the message says why, in both
+    languages where a person reads it."""
+
+
+class RecordNotFound(CrmError):
+    """No such record, or not one the user may see."""
+
+
+class Forbidden(CrmError):
+    """The user may not do this to this record."""
+
+
+class Invalid(CrmError):
+    """The data breaks a rule of the entity (a missing reference, a bad value)."""
+
+
+class NotApplied(CrmError):
+    """The write was logged but the projection did not apply it (see the rejected input)."""
+
+
+class ProjectionBehind(CrmError):
+    """The CRM projection has not caught up in time; the write is logged, retry the read."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records and how many match the filters."""
+
+    items: list[ReadBase]
+    total: int
+
+
+class CrmService:
+    """Lists, reads, writes, imports and exports CRM records for a user."""
+
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        committer: GroupCommitter,
+        runner: ProcessorRunner,
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._committer = committer
+        self._runner = runner
+        self._clock = clock
+
+    def find(
+        self,
+        entity: Entity,
+        user: Principal,
+        *,
+        filters: dict[str, Any],
+        q: str | None,
+        sort: str,
+        limit: int,
+        offset: int,
+        archived: bool,
+    ) -> Page:
+        """The records of `entity` the user may see, filtered, searched, sorted and paged."""
+        with self._engine.connect() as conn:
+            items, total = records.list_records(
+                conn,
+                entity,
+                filters=filters,
+                q=q,
+                sort=sort,
+                limit=limit,
+                offset=offset,
+                archived=archived,
+                restrict=owner_clause(conn, entity, user),
+            )
+        return Page(items=items, total=total)
+
+    def get(self, entity: Entity, record_id: str, user: Principal) -> ReadBase:
+        """One record the user may see; `RecordNotFound` otherwise."""
+        with self._engine.connect() as conn:
+            found = records.get_record(
+                conn, entity, record_id, restrict=owner_clause(conn, entity, user)
+            )
+        if found is None:
+            raise RecordNotFound(f"no {entity.name} record {record_id!r} / introuvable")
+        return found
+
+    async def create(
+        self, entity: Entity, data: dict[str, Any], user: Principal, actor: Actor
+    ) -> ReadBase:
+        """Create a record (owned by the user's staff member unless another owner is set)."""
+        if entity.owner and data.get(entity.owner) is None and user.staff_id is not None:
+            data = {**data, entity.owner: user.staff_id}
+        self._check(entity, data, user, owner_changed=True)
+        return await self._write(entity, "create", new_id(entity), data, actor)
+
+    async def update(
+        self, entity: Entity, record_id: str, patch: dict[str, Any], user: Principal, actor: Actor
+    ) -> ReadBase:
+        """Change the fields in `patch` of a record the user may see."""
+        current = self.get(entity, record_id, user)
+        merged = {**current.model_dump(mode="json"), **patch}
+        try:
+            entity.create.model_validate({k: merged[k] for k in entity.create.model_fields})
+        except ValueError as exc:
+            raise Invalid(str(exc)) from exc
+        owner_changed = bool(entity.owner and entity.owner in patch)
+        self._check(entity, patch, user, owner_changed=owner_changed)
+        return await self._write(entity, "update", current.id, patch, actor)
+
+    async def archive(
+        self, entity: Entity, record_id: str, user: Principal, actor: Actor
+    ) -> ReadBase:
+        """Archive a record the user may see (kept, hidden from lists by default)."""
+        current = self.get(entity, record_id, user)
+        return await self._write(entity, "archive", current.id, {}, actor)
+
+    def export(self, entity: Entity, actor: Actor) -> str:
+        """Every record of `entity` as CSV; recorded in the audit trail."""
+        with self._engine.connect() as conn:
+            rows = records.iter_records(conn, entity)
+        audit.record(
+            engine=self._engine,
+            actor=actor,
+            action="export",
+            entity=entity.name,
+            at=self._clock.now(),
+            details={"rows": len(rows), "personal_data": entity.personal, "via": "api"},
+        )
+        return csvfiles.render(entity, rows)
+
+    async def import_csv(self, entity: Entity, text: str, actor: Actor) -> ImportReport:
+        """Import a CSV file all or nothing; the report lists every bad row when nothing
+        was applied, and is returned once the projection has applied the rows otherwise."""
+        report, events = await asyncio.to_thread(
+            csvfiles.plan_import,
+            engine=self._engine,
+            entity=entity,
+            text=text,
+            actor=actor,
+            now=self._clock.now(),
+        )
+        if report.ok:
+            await self._append_and_wait(events, endpoint=f"/api/import/{entity.name}")
+        return report
+
+    def timeline(
+        self,
+        entity: Entity,
+        record_id: str,
+        user: Principal,
+        *,
+        kinds: list[Category] | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[TimelineItem]:
+        """A contact's or an account's history, newest first, in the categories the user's
+        role may read."""
+        if not allowed(user.role, entity.name, "read"):
+            raise Forbidden(f"role {user.role.value!r} may not read {entity.name}")
+        wanted = set(kinds or CATEGORIES)
+        categories = {c for c in wanted if allowed(user.role, RESOURCE_OF[c], "read")}
+        with self._engine.connect() as conn:
+            found = records.get_record(
+                conn, entity, record_id, restrict=owner_clause(conn, entity, user)
+            )
+            if found is None:
+                raise RecordNotFound(f"no {entity.name} record {record_id!r} / introuvable")
+            who = (
+                who_for_contact(conn, record_id)
+                if entity.name == "contacts"
+                else who_for_account(conn, record_id)
+            )
+            return timeline(
+                conn,
+                who,
+                categories=categories,
+                since=since,
+                until=until,
+                limit=limit,
+                restrict={e.table.name: owner_clause(conn, e, user) for e in ENTITIES.values()},
+            )
+
+    def _check(
+        self, entity: Entity, data: dict[str, Any], user: Principal, *, owner_changed: bool
+    ) -> None:
+        with self._engine.connect() as conn:
+            if (
+                entity.owner
+                and owner_changed
+                and not may_assign(conn, user, data.get(entity.owner))
+            ):
+                raise Forbidden(
+                    f"{entity.owner}: you may only assign records to yourself or your team "
+                    "/ attribution refusée"
+                )
+            restrict_for = {name: owner_clause(conn, e, user) for name, e in ENTITIES.items()}
+            problems = records.missing_references(
+                conn, entity, data, entities=ENTITIES, restrict_for=restrict_for
+            )
+        if problems:
+            raise Invalid(problems)
+
+    async def _write(
+        self, entity: Entity, operation: str, record_id: str, data: dict[str, Any], actor: Actor
+    ) -> ReadBase:
+        event = crm_event(
+            entity=entity,
+            operation=operation,
+            record_id=record_id,
+            data=data,
+            actor=actor,
+            now=self._clock.now(),
+        )
+        (offset,) = await self._append_and_wait([event], endpoint=f"/api/{entity.name}")
+        with self._engine.connect() as conn:
+            found = records.get_record(conn, entity, record_id)
+        if found is None or found.version != offset:
+            raise NotApplied(
+                f"the change was logged at offset {offset} but not applied: see /api/rejected"
+            )
+        return found
+
+    async def _append_and_wait(self, events: list[Event], *, endpoint: str) -> list[int]:
+        result = await self._committer.append(
+            AppendJob(events=events, source=events[0].source, endpoint=endpoint)
+        )
+        try:
+            await self._runner.wait_for(CRM_PROCESSOR, max(result.offsets))
+        except TimeoutError as exc:
+            raise ProjectionBehind("the CRM projection is behind; retry shortly") from exc
+        return list(result.offsets)
