@@ -21,7 +21,7 @@ from vigie.events.segment import (
 )
 from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
-from vigie.metrics import Metrics
+from vigie.telemetry import Metrics
 
 
 class Outcome(msgspec.Struct, kw_only=True):

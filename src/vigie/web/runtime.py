@@ -21,7 +21,6 @@ from vigie.kpi.durations import parse_duration
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.columnar import ColumnarCopy, catch_up_in_process, start_worker
 from vigie.log.eventlog import AppendResult
-from vigie.metrics import Metrics
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks
 from vigie.playbooks.collector import PlaybookCollector
@@ -34,6 +33,7 @@ from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
+from vigie.telemetry import Metrics
 from vigie.types import to_us
 from vigie.web.live import LiveHub
 from vigie.web.trends import Trends
