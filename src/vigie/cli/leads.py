@@ -1,65 +1,30 @@
-"""The `vigie prospects …` and `vigie leads …` commands (registered in `vigie.cli`)."""
+"""`vigie leads …`: lead scoring: train, profile, score, explain, assign, report."""
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import polars as pl
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from vigie.ai.config import AiConfig
 from vigie.ai.labels import Lang
 from vigie.ai.reps import Rep
+from vigie.cli.options import AiConfigOption, DataOption, ai_config, console, fail, progress_bar
 from vigie.clock import SystemClock
 
-prospects_app = typer.Typer(
-    help="The prospect base (Parquet partitions).\n\n"
-    "Example: vigie prospects generate --rows 100000 --out vigie-data/ai/prospects",
-    no_args_is_help=True,
-)
 leads_app = typer.Typer(
     help="Lead scoring: train, profile, score, explain, assign, report.\n\n"
     "Example: vigie leads today",
     no_args_is_help=True,
 )
 
-console = Console()
-err = Console(stderr=True)
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Path to vigie.yaml (its `ai:` section).")
-]
-DataOption = Annotated[
-    Path | None,
-    typer.Option("--data", help="AI data directory (default: ai.data_dir, vigie-data/ai)."),
-]
 LangOption = Annotated[str, typer.Option("--lang", help="Language: en or fr.")]
-
-
-def ai_config(config: Path | None, data: Path | None) -> AiConfig:
-    """The `ai:` section of the configuration, with `--data` overriding its directory."""
-    from vigie.config import ConfigError, load_config
-
-    try:
-        section = load_config(config).ai if config else AiConfig()
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    if data is not None:
-        section.data_dir = str(data)
-    return section
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
 
 
 def _lang(lang: str) -> Lang:
@@ -67,94 +32,14 @@ def _lang(lang: str) -> Lang:
         return "en"
     if lang == "fr":
         return "fr"
-    raise _fail(f"--lang {lang!r}: use en or fr")
-
-
-@prospects_app.command("generate")
-def prospects_generate(
-    rows: Annotated[int, typer.Option(help="Prospects to generate.")] = 100_000,
-    out: Annotated[
-        Path | None, typer.Option(help="Base directory (default DATA/prospects).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
-    partition_rows: Annotated[int, typer.Option(help="Rows per Parquet partition.")] = 1_000_000,
-    deals: Annotated[
-        int, typer.Option(help="Closed deals of the synthetic CRM history (0: none).")
-    ] = 6000,
-    reps: Annotated[int, typer.Option(help="Salespeople in the synthetic history.")] = 12,
-    config: ConfigOption = None,
-    data: DataOption = None,
-) -> None:
-    """Generate a realistic synthetic prospect base (Belgium, France) and its CRM history.
-
-    The history (won/lost deals of accounts of the base) goes to OUT/history/deals.parquet.
-
-    Example: vigie prospects generate --rows 12000000 --out vigie-data/ai/prospects
-    """
-    from vigie.ai.history import history_for_base
-    from vigie.ai.prospects import generate_base
-
-    section = ai_config(config, data)
-    out = out or section.base_dir
-    with _progress() as progress:
-        task = progress.add_task("generating", total=rows)
-        paths = generate_base(
-            out,
-            rows=rows,
-            seed=seed,
-            rows_per_partition=partition_rows,
-            on_partition=lambda n: progress.advance(task, n),
-        )
-    console.print(f"{rows:,} prospects in {len(paths)} partition(s) under {out}")
-    if deals:
-        history = history_for_base(
-            first_partition_rows=min(rows, partition_rows),
-            seed=seed,
-            deals=deals,
-            end=SystemClock().now().date(),
-            reps=reps,
-        )
-        target = out / "history" / "deals.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        history.write_parquet(target)
-        won = history["won"].cast(pl.Float64).sum() / max(history.height, 1)
-        console.print(f"{history.height:,} closed deals ({won:.1%} won) in {target}")
-
-
-@prospects_app.command("import")
-def prospects_import(
-    file: Annotated[Path, typer.Argument(help="CSV or Parquet file of companies.")],
-    map: Annotated[
-        str | None, typer.Option("--map", help="Column mapping: source=vigie_column,…")
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Base directory (default DATA/prospects).")
-    ] = None,
-    config: ConfigOption = None,
-    data: DataOption = None,
-) -> None:
-    """Load a real prospect file into the base, checking every row.
-
-    Errors name the column and the row. Required columns: company_id, country, legal_basis.
-
-    Example: vigie prospects import firms.csv --map vat=company_id,pays=country,base=legal_basis
-    """
-    from vigie.ai.prospects import ProspectImportError, import_prospects, parse_mapping
-
-    section = ai_config(config, data)
-    try:
-        mapping = parse_mapping(map)
-        rows, paths = import_prospects(file, out or section.base_dir, mapping=mapping)
-    except (ProspectImportError, ValueError, OSError, pl.exceptions.PolarsError) as exc:
-        raise _fail(str(exc)) from exc
-    console.print(f"{rows:,} prospects imported into {len(paths)} partition(s)")
+    raise fail(f"--lang {lang!r}: use en or fr")
 
 
 def _read_history(path: Path) -> pl.DataFrame:
     from vigie.ai.prospects import read_table
 
     if not path.exists():
-        raise _fail(
+        raise fail(
             f"{path}: no deal history; generate one with `vigie prospects generate` or pass "
             "--deals FILE"
         )
@@ -180,7 +65,7 @@ def leads_train(
         Path | None, typer.Option(help="Deal history (default DATA/prospects/history).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    config: ConfigOption = None,
+    config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Train a calibrated conversion model and save it as a new version with its model card.
@@ -196,7 +81,7 @@ def leads_train(
     try:
         if from_csv is not None:
             if target is None:
-                raise _fail("--from-csv needs --target COLUMN")
+                raise fail("--from-csv needs --target COLUMN")
             frame = read_table(from_csv)
             model = models.train(
                 frame,
@@ -219,7 +104,7 @@ def leads_train(
                 source=str(path),
             )
     except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     path = models.save(model, section.models_dir, trained_at=SystemClock().now())
     m = model.card["metrics"]
     table = Table(title=f"model {model.version} ({model.card['split']} split)")
@@ -244,7 +129,7 @@ def leads_profile(
     target: Annotated[str, typer.Option(help="Outcome column of that history.")] = "won",
     lang: LangOption = "en",
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-    config: ConfigOption = None,
+    config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Describe the ideal customer learnt from the CRM history, with each trait's weight.
@@ -260,7 +145,7 @@ def leads_profile(
     try:
         model = models.load(section.models_dir)
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     history = read_table(from_csv) if from_csv else _read_history(section.history_file)
     profile = ideal_customer_profile(model, history, target=target)
     if as_json:
@@ -271,17 +156,6 @@ def leads_profile(
         console.print(f"  {trait['weight']:6.1%}  {trait['phrase']}  ({trait['source']})")
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    )
-
-
 def reps_for(section: AiConfig, history: pl.DataFrame, top: int) -> list[Rep]:
     """The configured reps, or the history's reps sharing `top` leads equally."""
     from vigie.ai.reps import default_reps
@@ -290,7 +164,7 @@ def reps_for(section: AiConfig, history: pl.DataFrame, top: int) -> list[Rep]:
         return list(section.reps)
     names = sorted(history["rep"].unique().to_list()) if "rep" in history.columns else []
     if not names:
-        raise _fail("no reps: list them under ai.reps in vigie.yaml")
+        raise fail("no reps: list them under ai.reps in vigie.yaml")
     return default_reps(names, capacity=math.ceil(top / len(names)))
 
 
@@ -306,7 +180,7 @@ def leads_score(
         bool,
         typer.Option("--all-scores", help="Also write every prospect's score (DATA/leads/scores)."),
     ] = False,
-    config: ConfigOption = None,
+    config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Score every prospect, rank them, explain the best and assign them to the reps.
@@ -326,14 +200,14 @@ def leads_score(
         model = models.load(section.models_dir)
         parts = partitions(base)
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     history = _read_history(section.history_file)
     reps = reps_for(section, history, top)
     import pyarrow.parquet as pq
 
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
     now = SystemClock().now()
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"scoring ({engine})", total=total)
         leads, scored = run_leads(
             base=base,
@@ -364,7 +238,7 @@ def leads_score(
 def leads_explain(
     company_id: Annotated[int, typer.Argument(help="The lead's company id.")],
     lang: LangOption = "en",
-    config: ConfigOption = None,
+    config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Why a lead was scored and assigned as it was: its top factors and the rep's reason.
@@ -379,9 +253,9 @@ def leads_explain(
     try:
         lead = find_lead(read_leads(section.run_dir), company_id)
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if lead is None:
-        raise _fail(f"company {company_id} is not among the current leads")
+        raise fail(f"company {company_id} is not among the current leads")
     console.print(
         f"[bold]{lead['name']}[/bold] ({company_id}) — score {lead['score']}, rank {lead['rank']}"
     )
@@ -397,7 +271,7 @@ def leads_explain(
 @leads_app.command("report")
 def leads_report(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
-    config: ConfigOption = None,
+    config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Write the bias and governance report: selection by group, drift, exclusions, reasons.
@@ -414,7 +288,7 @@ def leads_report(
         summary = read_summary(section.run_dir)
         model = models.load(section.models_dir / summary["model"])
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     history = _read_history(section.history_file) if section.history_file.exists() else None
     out.write_text(
         build_report(summary=summary, leads=leads, model=model, history=history), encoding="utf-8"
@@ -426,7 +300,7 @@ def leads_report(
 def leads_today(
     rep: Annotated[str | None, typer.Option(help="Only this rep.")] = None,
     lang: LangOption = "en",
-    config: ConfigOption = None,
+    config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Propose today's leads to each rep, with the reason of each.
@@ -441,7 +315,7 @@ def leads_today(
     try:
         leads = read_leads(section.run_dir)
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     history = _read_history(section.history_file)
     reps = [r for r in reps_for(section, history, leads.height) if rep is None or r.name == rep]
     for name, items in todays_leads(leads, reps, now=SystemClock().now(), lang=lang).items():
@@ -456,7 +330,7 @@ def leads_today(
 def leads_affinity(
     rep: Annotated[str | None, typer.Option(help="Only this rep.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
-    config: ConfigOption = None,
+    config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Each rep's smoothed win rate per segment, with its 90% credible interval.
@@ -479,21 +353,3 @@ def leads_affinity(
             str(row["wins"]), f"{row['rate']:.1%}", f"{row['low']:.1%}-{row['high']:.1%}",
         )  # fmt: skip
     console.print(out)
-
-
-def simulate_deals(out: Path | None, *, deals: int, seed: int, day: date | None) -> None:
-    """`vigie simulate deals`: a synthetic CRM deal history as CSV (stdout) or Parquet/CSV."""
-    from vigie.ai.history import history_for_base
-
-    history = history_for_base(
-        first_partition_rows=max(deals * 4, 10_000),
-        seed=seed,
-        deals=deals,
-        end=day or SystemClock().now().date(),
-    )
-    if out is None:
-        print(history.write_csv(), end="")
-    elif out.suffix == ".parquet":
-        history.write_parquet(out)
-    else:
-        history.write_csv(out)

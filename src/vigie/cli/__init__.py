@@ -1,0 +1,41 @@
+"""The `vigie` command: the command tree, one module per command group.
+
+Heavy modules are imported inside each command, so that `vigie --help` starts quickly.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from vigie.cli import backtest, crm, serve, simulate
+from vigie.cli.bench import bench_app
+from vigie.cli.db import db_app
+from vigie.cli.leads import leads_app
+from vigie.cli.playbooks import playbook_app
+from vigie.cli.prospects import prospects_app
+from vigie.cli.users import users_app
+
+app = typer.Typer(
+    name="vigie",
+    help="Vigie: a CRM that works as a real-time internal audit of a company.\n\n"
+    "Example: vigie demo",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command()(serve.serve)
+app.command()(serve.demo)
+app.command()(simulate.simulate)
+app.command()(backtest.backtest)
+app.command("import")(crm.import_csv)
+app.command("export")(crm.export_csv)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(playbook_app, name="playbook")
+app.add_typer(bench_app, name="bench")
+app.add_typer(prospects_app, name="prospects")
+app.add_typer(leads_app, name="leads")
+
+
+def main() -> None:
+    """Entry point for `python -m vigie`."""
+    app()

@@ -1,0 +1,230 @@
+"""`vigie bench …`: the benchmarks, each within a minute by default.
+
+Every benchmark is a `run_*_bench(**options, console=…) -> figures` function of `vigie.bench`;
+one table names each command's function and options, and one loop registers them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+
+from vigie.cli.options import console
+
+bench_app = typer.Typer(
+    help="Benchmarks; each finishes within a minute by default.\n\n"
+    "Example: vigie bench ingest --seconds 10 --json",
+    no_args_is_help=True,
+)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option of a benchmark command, `--NAME`: the function gets `convert(value)` as
+    its argument `keyword` (`name` when empty)."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    keyword: str = ""
+    convert: Callable[[Any], Any] = _same
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One `vigie bench NAME` command: the function it runs (`module:function`), its help
+    (which, as every command's, carries an `Example:`) and its options."""
+
+    name: str
+    function: str
+    help: str
+    options: tuple[Opt, ...]
+
+
+def _names(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+DB = Opt(
+    "db", str | None, None, "Database URL (a temporary SQLite file by default).", keyword="db_url"
+)
+
+BENCHES = (
+    Bench(
+        "ingest",
+        "vigie.bench.ingest:run_ingest_bench",
+        """Measure HTTP ingestion into the log against the raw insert rate of the same rows.
+
+        Example: vigie bench ingest --seconds 10 --json
+        """,
+        (
+            Opt("seconds", float, 10.0, "How long the clients send."),
+            Opt("clients", int, 2, "Client processes."),
+            Opt("connections", int, 4, "Connections per client process."),
+            Opt("batch", int, 500, "Events per batch."),
+            DB,
+        ),
+    ),
+    Bench(
+        "live",
+        "vigie.bench.live:run_live_bench",
+        """Time an event from the API to an open dashboard's live stream, beside its ingest ack.
+
+        Example: vigie bench live --events 200 --json
+        """,
+        (Opt("events", int, 200, "Events posted, one at a time."), DB),
+    ),
+    Bench(
+        "funnel",
+        "vigie.bench.funnel:run_funnel_bench",
+        """Measure a 3-step funnel kept live by the processor against its from-scratch
+        recomputation with Polars, on SQLite and PostgreSQL.
+
+        Example: vigie bench funnel --events 10000000 --json
+        """,
+        (
+            Opt("events", int, 150_000, "Generated events in the log."),
+            Opt(
+                "stores",
+                str,
+                "sqlite,postgres",
+                "Comma-separated stores to run on: sqlite, postgres.",
+                convert=_names,
+            ),
+            Opt(
+                "pg",
+                str,
+                "postgresql://postgres@127.0.0.1:5432/test",
+                "PostgreSQL server (a temporary database is created there and dropped).",
+                keyword="pg_url",
+            ),
+        ),
+    ),
+    Bench(
+        "playbooks",
+        "vigie.bench.playbooks:run_playbooks_bench",
+        """Measure schedule decisions and recorded playbook runs against their baselines.
+
+        Example: vigie bench playbooks --seconds 20 --json
+        """,
+        (Opt("seconds", float, 20.0, "Total time of the measurements."), DB),
+    ),
+    Bench(
+        "crm",
+        "vigie.bench.crm:run_crm_bench",
+        """Measure CRM writes through the API (log, projection, read-back) against direct inserts.
+
+        Example: vigie bench crm --writes 300 --json
+        """,
+        (
+            Opt("writes", int, 300, "Sequential writes through the API."),
+            Opt("port", int, 8765, "Port of the temporary server."),
+            DB,
+        ),
+    ),
+    Bench(
+        "scoring",
+        "vigie.bench.scoring:run_scoring_bench",
+        """Generate prospects, score them all, rank, explain the top and assign them to reps,
+        beside the same job written plainly with pandas and scikit-learn.
+
+        Example: vigie bench scoring --rows 12000000 --json
+        """,
+        (
+            Opt("rows", int, 1_000_000, "Prospects to generate and score."),
+            Opt("top", int, 10_000, "Leads to explain and assign."),
+            Opt("reps", int, 20, "Salespeople to assign them to."),
+            Opt("baseline", bool, True, "Also time the pandas + scikit-learn baseline."),
+        ),
+    ),
+    Bench(
+        "kpi",
+        "vigie.bench.kpi:run_kpi_bench",
+        """Measure events per second through the KPI engine alone (20 metrics, sliding windows).
+
+        Example: vigie bench kpi --json
+        """,
+        (
+            Opt("events", int, 400_000, "Events fed to the engine."),
+            Opt("groups", int, 1000, "Distinct campaigns (groups)."),
+            Opt("batch", int, 1000, "Events per batch, as the log hands them over."),
+        ),
+    ),
+    Bench(
+        "alerts",
+        "vigie.bench.alerts:run_alerts_bench",
+        """Measure the latency from an HTTP request carrying a triggering event to its alert
+        firing on the SSE stream, under background load.
+
+        Example: vigie bench alerts --seconds 20 --json
+        """,
+        (
+            Opt("seconds", float, 20.0, "How long the load runs."),
+            Opt("rate", int, 10_000, "Background events per second."),
+            Opt("interval", float, 0.05, "Seconds between probes."),
+            Opt("clients", int, 2, "Load processes sharing the rate."),
+            Opt("connections", int, 4, "Keep-alive connections per load process."),
+            Opt(
+                "synchronous",
+                str,
+                "NORMAL",
+                "SQLite synchronous mode of the server: NORMAL or FULL.",
+                convert=str.upper,
+            ),
+            DB,
+        ),
+    ),
+)
+
+
+def _command(bench: Bench) -> Callable[..., None]:
+    """The typer callback of a benchmark: its options, then `--json`; runs the function lazily
+    (a benchmark's imports are heavy) and prints its figures as JSON when asked."""
+
+    def command(**values: Any) -> None:
+        module, _, name = bench.function.partition(":")
+        run = getattr(importlib.import_module(module), name)
+        arguments = {o.keyword or o.name: o.convert(values[o.name]) for o in bench.options}
+        figures = run(**arguments, console=console)
+        if values["as_json"]:
+            print(json.dumps(figures))
+
+    parameters = [
+        inspect.Parameter(
+            o.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(o.default, help=o.help),
+            annotation=o.type,
+        )
+        for o in bench.options
+    ]
+    parameters.append(
+        inspect.Parameter(
+            "as_json",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(
+                False, "--json", help="Print the figures as JSON on the last line."
+            ),
+            annotation=bool,
+        )
+    )
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__doc__ = bench.help
+    command.__name__ = f"bench_{bench.name}"
+    return command
+
+
+for _bench in BENCHES:
+    bench_app.command(_bench.name)(_command(_bench))

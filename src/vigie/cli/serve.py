@@ -1,0 +1,96 @@
+"""`vigie serve` and `vigie demo`: run the server, on its own or replaying a scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vigie.cli.options import ConfigOption, DbOption, LogOption, console, err, load_settings
+from vigie.settings import Settings
+
+
+def serve(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    log: LogOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the Vigie server: ingestion, REST API, dashboard and /metrics.
+
+    Example: vigie serve --db postgresql://vigie@localhost/vigie --config vigie.yaml
+
+    Example: vigie serve --log nats://127.0.0.1:4222
+    """
+    from vigie.system import build_system
+    from vigie.web import create_app
+    from vigie.web.server import Server, uvicorn_config
+    from vigie.web.tuning import ProcessTuning
+
+    settings = load_settings(db, config, log)
+    _announce_key(settings)
+    try:
+        application = create_app(build_system(settings))
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"Vigie on http://{host}:{port}  (API docs: /docs, metrics: /metrics)")
+    Server(uvicorn_config(application, host=host, port=port), tuning=ProcessTuning()).run()
+
+
+def _announce_key(settings: Settings) -> None:
+    if settings.generated_write_key:
+        key = settings.config.sources[0].write_key
+        console.print(
+            f"No vigie.yaml and no VIGIE_WRITE_KEY: source 'default' uses the generated write key "
+            f"[bold]{key}[/bold]"
+        )
+
+
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Play the scenario fast-forwarded, then exit 0.")
+    ] = False,
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    visitors: Annotated[int, typer.Option(help="Visitors in the lunch-time campaign.")] = 2000,
+    speed: Annotated[
+        float, typer.Option(help="Simulated seconds per real second (ignored with --once).")
+    ] = 120.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the scenario (random by default).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="vigie.yaml to run (default: the shipped vigie.example.yaml)."
+        ),
+    ] = None,
+) -> None:
+    """Start Vigie on the embedded store and replay a lunch-time (12:00-13:00) campaign into it,
+    with the shipped example configuration: its KPIs, rules, playbooks, people and schedules.
+
+    Example: vigie demo --once
+    """
+    from vigie.catalogue import with_catalogue
+    from vigie.demo import EXAMPLE, run_demo
+
+    settings = load_settings(db, config or Path(str(EXAMPLE)))
+    settings.config = with_catalogue(settings.config)
+    # The demo has no mail server: notifications stay in the app (GET /api/notifications).
+    settings.config.actions.smtp = None
+    raise typer.Exit(
+        run_demo(
+            settings,
+            console=console,
+            once=once,
+            host=host,
+            port=port,
+            visitors=visitors,
+            speed=speed,
+            seed=seed,
+        )
+    )

@@ -1,0 +1,94 @@
+"""`vigie bench …`: each command of the table passes its options to its benchmark function."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from vigie.cli import app
+from vigie.cli.bench import BENCHES
+
+# What each command hands its function with no option given (console aside).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "ingest": {"seconds": 10.0, "clients": 2, "connections": 4, "batch": 500, "db_url": None},
+    "live": {"events": 200, "db_url": None},
+    "funnel": {
+        "events": 150_000,
+        "stores": ["sqlite", "postgres"],
+        "pg_url": "postgresql://postgres@127.0.0.1:5432/test",
+    },
+    "playbooks": {"seconds": 20.0, "db_url": None},
+    "crm": {"writes": 300, "port": 8765, "db_url": None},
+    "scoring": {"rows": 1_000_000, "top": 10_000, "reps": 20, "baseline": True},
+    "kpi": {"events": 400_000, "groups": 1000, "batch": 1000},
+    "alerts": {
+        "seconds": 20.0,
+        "rate": 10_000,
+        "interval": 0.05,
+        "clients": 2,
+        "connections": 4,
+        "synchronous": "NORMAL",
+        "db_url": None,
+    },
+}
+
+
+def _record(monkeypatch: pytest.MonkeyPatch, function: str) -> list[dict[str, Any]]:
+    """Replace the benchmark function by one that records its arguments."""
+    calls: list[dict[str, Any]] = []
+    module, _, name = function.partition(":")
+
+    def fake(**arguments: Any) -> dict[str, Any]:
+        arguments.pop("console")
+        calls.append(arguments)
+        return {"ran": name}
+
+    monkeypatch.setattr(importlib.import_module(module), name, fake)
+    return calls
+
+
+def test_the_table_holds_every_benchmark() -> None:
+    """The table registers the eight benchmarks, in the order their help lists them."""
+    assert [b.name for b in BENCHES] == list(DEFAULTS)
+
+
+@pytest.mark.parametrize("bench", BENCHES, ids=[b.name for b in BENCHES])
+def test_defaults_reach_the_function(bench: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no option, the function gets each default under its keyword; --json prints figures."""
+    calls = _record(monkeypatch, bench.function)
+    result = CliRunner().invoke(app, ["bench", bench.name, "--json"])
+    assert result.exit_code == 0, result.output
+    assert calls == [DEFAULTS[bench.name]]
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures == {"ran": bench.function.partition(":")[2]}
+
+
+@pytest.mark.parametrize("bench", BENCHES, ids=[b.name for b in BENCHES])
+def test_the_function_accepts_what_the_command_passes(bench: Any) -> None:
+    """Each benchmark function's signature binds the keywords its command passes."""
+    module, _, name = bench.function.partition(":")
+    signature = inspect.signature(getattr(importlib.import_module(module), name))
+    signature.bind(**DEFAULTS[bench.name], console=None)
+
+
+def test_options_are_converted_for_the_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--stores becomes a list, --synchronous is upper-cased, --db and --pg become *_url."""
+    funnel = _record(monkeypatch, "vigie.bench.funnel:run_funnel_bench")
+    alerts = _record(monkeypatch, "vigie.bench.alerts:run_alerts_bench")
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["bench", "funnel", "--stores", "sqlite, ", "--pg", "postgresql://x"]
+    )
+    assert result.exit_code == 0, result.output
+    assert funnel[0]["stores"] == ["sqlite"] and funnel[0]["pg_url"] == "postgresql://x"
+    result = runner.invoke(
+        app, ["bench", "alerts", "--synchronous", "full", "--db", "sqlite:///a.db"]
+    )
+    assert result.exit_code == 0, result.output
+    assert alerts[0]["synchronous"] == "FULL" and alerts[0]["db_url"] == "sqlite:///a.db"
+    assert result.output.strip() == ""
