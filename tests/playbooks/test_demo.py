@@ -20,7 +20,7 @@ from vigie.clock import ManualClock
 from vigie.config import load_config
 from vigie.events import Event
 from vigie.playbooks import PlaybookTrigger
-from vigie.playbooks.actions.task import agent_queue_assignments
+from vigie.playbooks.outputs import agent_queue_assignments
 from vigie.web import Runtime, create_app
 from vigie.web.server import BackgroundServer
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 
 from vigie.playbooks import PlaybookNotFound
 from vigie.playbooks import runs as run_store
-from vigie.playbooks.actions.chat import pending_for
+from vigie.playbooks.outputs import pending_for
 from vigie.web.deps import RuntimeDep, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
