@@ -20,7 +20,7 @@ from vigie.clock import ManualClock
 from vigie.config import load_config
 from vigie.events import Event
 from vigie.playbooks import PlaybookTrigger
-from vigie.playbooks.actions.task import agent_queue_assignments
+from vigie.playbooks.outputs import agent_queue_assignments
 from vigie.system import System, build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer

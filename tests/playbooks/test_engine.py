@@ -7,10 +7,23 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.playbooks.conftest import Crash, Recorder, firing, make_engine, playbook
+from tests.playbooks.conftest import (
+    SECRET,
+    START,
+    Crash,
+    Receiver,
+    Recorder,
+    firing,
+    make_engine,
+    playbook,
+)
+from vigie.events import Event
+from vigie.log import SqlEventLog
 from vigie.playbooks import PlaybookTrigger
+from vigie.playbooks.actions.base import ActionSettings, WebhookEndpoint
 from vigie.playbooks.registry import ActionRegistry
 from vigie.playbooks.runs import list_runs
+from vigie.schedule import Person, ScheduleConfig
 
 THREE_STEPS = {
     "name": "three",
@@ -183,15 +196,12 @@ def test_a_bad_template_fails_the_step_with_a_clear_error(engine: sa.Engine) -> 
 
 
 class CrashAfterActing:
-    """Wraps the real page.flag action and dies right after it acted, before the engine
-    could record the step's end: the worst moment for a restart."""
+    """Wraps a real action and dies right after it acted, before the engine could record the
+    step's end: the worst moment for a restart."""
 
-    name = "page.flag"
-
-    def __init__(self) -> None:
-        from vigie.playbooks.actions.page import FlagPage
-
-        self.inner = FlagPage()
+    def __init__(self, name: str) -> None:
+        self.inner = ActionRegistry.from_entry_points().get(name)
+        self.name = name
         self.params_type = self.inner.params_type
         self.crashed = False
 
@@ -203,21 +213,60 @@ class CrashAfterActing:
         return result
 
 
-def test_a_crash_after_acting_does_not_act_twice(engine: sa.Engine) -> None:
-    """The step re-run after the restart keeps its idempotency key: one page flag, not two."""
+CRASHING_STEPS = {
+    "page.flag": ({"page": "/lunch"}, "page_flags"),
+    "task": ({"assignee": "marie", "title": "Review /lunch"}, "playbook_tasks"),
+    "offer": ({"scope": "zone", "target": "monnaie", "title": "-10 %"}, "playbook_offers"),
+    "reassign": ({"agents": ["ana"], "to_queue": "support"}, "reassignments"),
+    "notify": ({"to": "marie", "subject": "Drop on /lunch"}, "notifications"),
+    "chat.invite": ({"page": "/lunch"}, "chat_invitations"),
+    "webhook": ({"endpoint": "crm"}, "webhook_deliveries"),
+}
+
+
+@pytest.mark.parametrize("action", sorted(CRASHING_STEPS))
+def test_a_crash_after_acting_does_not_act_twice(
+    engine: sa.Engine, receiver: Receiver, action: str
+) -> None:
+    """The step re-run after the restart keeps its idempotency key: each built-in action
+    leaves one page flag, task, offer, move, notification, invitation or delivery, not two."""
+    params, table = CRASHING_STEPS[action]
+    SqlEventLog(engine).append([_page_view("visitor-1", "/lunch")])
     book = playbook(
         {
-            "name": "flag",
+            "name": "once",
             "triggers": [{"rule": "conversion-drop"}],
-            "steps": [{"action": "page.flag", "params": {"page": "/lunch"}}],
+            "steps": [{"action": action, "params": params}],
         }
     )
-    crashing = CrashAfterActing()
+    options: dict[str, Any] = {
+        "schedule": ScheduleConfig(people=[Person(name="marie"), Person(name="ana")]),
+        "settings": ActionSettings(
+            webhooks=[WebhookEndpoint(name="crm", url=receiver.url, secret=SECRET)],
+            allow_private_networks=True,
+            queues={"sales": ["ana"]},
+        ),
+        "actions": [CrashAfterActing(action)],
+    }
     with pytest.raises(Crash):
-        make_engine(engine, [book], actions=[crashing]).handle(firing())
-    restarted = make_engine(engine, [book], actions=[crashing])
+        make_engine(engine, [book], **options).handle(firing())
+    restarted = make_engine(engine, [book], **options)
     assert restarted.resume() == 1
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM page_flags").scalar() == 1
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() == 1
         run = list_runs(conn)[0]
-    assert run.status == "succeeded" and run.steps[0].attempts == 2
+    assert run.status == "succeeded" and run.steps[0].attempts == 2, run.steps
+    if action == "webhook":
+        assert len(receiver.received) == 1
+
+
+def _page_view(visitor: str, path: str) -> Event:
+    return Event(
+        message_id=f"{visitor}-{path}",
+        type="page",
+        source="website",
+        timestamp=START,
+        received_at=START,
+        anonymous_id=visitor,
+        properties={"path": path},
+    )

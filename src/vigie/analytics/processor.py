@@ -2,7 +2,7 @@
 live from the event log.
 
 The counters live in memory and are rebuilt from the log when the server starts (the
-runtime rewinds this processor's checkpoint); identity merges are also written to the store
+system rewinds this processor's checkpoint at start); identity merges are also written to the store
 so that journeys and other parts can read them. Events at or below the highest offset
 already seen are skipped, so at-least-once delivery counts nothing twice.
 """

@@ -23,6 +23,7 @@ from rich.table import Table
 from vigie.clock import ManualClock
 from vigie.playbooks import ActionRegistry, Playbook, PlaybookEngine, PlaybookTrigger, Step
 from vigie.playbooks.actions.base import ActionContext, ActionSettings
+from vigie.playbooks.outputs import StorePort
 from vigie.schedule import (
     Dispatcher,
     NamedInterval,
@@ -141,15 +142,23 @@ def bench_runs(seconds: float, db_url: str) -> dict[str, float]:
         run_id = uuid.uuid4().hex
         trigger = PlaybookTrigger(rule="r", status="firing", fingerprint=run_id, at=clock.now())
         for index, (step, raw) in enumerate(zip(steps, params, strict=True)):
+            key = f"{run_id}:{index}"
+            port = StorePort(
+                engine=engine,
+                dispatcher=dispatcher,
+                key=key,
+                run_id=run_id,
+                clock=clock,
+                settings=settings,
+            )
             context = ActionContext(
-                key=f"{run_id}:{index}",
+                key=key,
                 run_id=run_id,
                 trigger=trigger,
-                engine=engine,
+                port=port,
                 clock=clock,
                 schedule=schedule,
                 settings=settings,
-                dispatcher=dispatcher,
             )
             registry.get(step.action).run(registry.params(step.action, raw), context)
         direct += 1

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from vigie.clock import Clock
 from vigie.playbooks import runs
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings
+from vigie.playbooks.outputs import StorePort
 from vigie.playbooks.playbooks import Playbook, Step
 from vigie.playbooks.registry import ActionRegistry, UnknownAction
 from vigie.playbooks.templates import TemplateProblem, condition, render
@@ -197,16 +198,24 @@ class PlaybookEngine:
         return result
 
     def _context(self, key: str, run_id: str, trigger: PlaybookTrigger) -> ActionContext:
+        """What the action of step `key` is given: a port bound to that key, not the store."""
+        port = StorePort(
+            engine=self.engine,
+            dispatcher=self.dispatcher,
+            key=key,
+            run_id=run_id,
+            clock=self.clock,
+            settings=self.settings,
+            sleep=self.sleep,
+        )
         return ActionContext(
             key=key,
             run_id=run_id,
             trigger=trigger,
-            engine=self.engine,
+            port=port,
             clock=self.clock,
             schedule=self.schedule,
             settings=self.settings,
-            dispatcher=self.dispatcher,
-            sleep=self.sleep,
         )
 
     def resume(self) -> int:

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock
 from vigie.playbooks import runs
-from vigie.playbooks.actions.chat import Invitation, pending_for
+from vigie.playbooks.outputs import Invitation, pending_for
 from vigie.playbooks.runs import RunRecord
 
 

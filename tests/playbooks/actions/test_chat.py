@@ -10,7 +10,7 @@ from tests.playbooks.conftest import START, firing, make_engine, playbook
 from vigie.clock import ManualClock
 from vigie.events import Event
 from vigie.log import SqlEventLog
-from vigie.playbooks.actions.chat import pending_for
+from vigie.playbooks.outputs import pending_for
 
 
 def _track(visitor: str, name: str, minutes_ago: float, n: int) -> Event:

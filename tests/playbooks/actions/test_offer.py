@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from tests.playbooks.conftest import SECRET, Receiver, firing, make_engine, playbook
 from vigie.clock import SystemClock
 from vigie.playbooks.actions.base import ActionSettings, WebhookEndpoint
-from vigie.playbooks.actions.offer import offers
+from vigie.playbooks.outputs import offers
 
 
 def test_an_offer_is_recorded_and_announced(engine: sa.Engine, receiver: Receiver) -> None:

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from tests.playbooks.conftest import firing, make_engine, playbook
 from vigie.playbooks.actions.base import ActionSettings
-from vigie.playbooks.actions.task import current_queues, reassignments, tasks
+from vigie.playbooks.outputs import current_queues, reassignments, tasks
 from vigie.schedule import Person, ScheduleConfig
 
 PEOPLE = ScheduleConfig(people=[Person(name="marie"), Person(name="ana"), Person(name="bo")])

@@ -2,22 +2,25 @@
 
 An action is a class registered under the `vigie.actions` entry-point group (see
 pyproject.toml). It names its parameters as a msgspec Struct (`params_type`) and does its
-work in `run`, given an `ActionContext`. `run` must be idempotent on `context.key`: after
-a crash the step may be run again with the same key, and must not act twice.
+work in `run`, given an `ActionContext`. After a crash a step may be run again with the
+same `context.key`, and must not act twice: an action acts only through `context.port`
+(an `ActionPort`, see port.py), which is bound to that key and does each thing once —
+`once(record)` stores a task, an offer, a page flag… and hands back the first attempt's id
+on a re-run; `notify` goes through the schedule's dispatcher (working hours, the right to
+disconnect); `send_event` delivers a signed webhook; `visitors_on` and `queues` read what
+the built-in actions need. No action is given the database.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import msgspec
-import sqlalchemy as sa
 
 from vigie.clock import Clock
+from vigie.playbooks.actions.port import ActionPort
 from vigie.playbooks.trigger import PlaybookTrigger
-from vigie.schedule import Dispatcher, ScheduleConfig
+from vigie.schedule import ScheduleConfig
 from vigie.schedule.mailer import SmtpSettings
 
 
@@ -72,18 +75,16 @@ class ActionError(Exception):
 
 
 class ActionContext(msgspec.Struct, kw_only=True):
-    """What an action may use: the store, the clock, the people, where to send, and the
-    idempotency key of this step of this run."""
+    """What an action may use: the idempotency key of this step of this run, the alert that
+    started it, the port bound to that key, the clock, the people and where to send."""
 
     key: str
     run_id: str
     trigger: PlaybookTrigger
-    engine: sa.Engine
+    port: ActionPort
     clock: Clock
     schedule: ScheduleConfig
     settings: ActionSettings
-    dispatcher: Dispatcher
-    sleep: Callable[[float], None] = time.sleep
 
 
 class Action(Protocol):
@@ -103,10 +104,3 @@ class Describable(Protocol):
     def describe(self, params: Any, context: ActionContext) -> str:
         """One sentence on what `run` would do now; reads, never writes."""
         ...
-
-
-def inserted_id(result: sa.CursorResult[Any]) -> int:
-    """The primary key of the row an INSERT just made."""
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])

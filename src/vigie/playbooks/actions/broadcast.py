@@ -9,25 +9,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import msgspec
-import sqlalchemy as sa
 
 from vigie.playbooks.actions.base import ActionContext, ActionError
-from vigie.playbooks.actions.webhook import send_event
-from vigie.store.schema import Offset, metadata
-from vigie.types import to_us
-
-broadcasts = sa.Table(
-    "broadcasts",
-    metadata,
-    sa.Column("id", Offset, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(300), nullable=False, unique=True),
-    sa.Column("zone", sa.String(200), nullable=False),
-    sa.Column("language", sa.String(5), nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("wav_path", sa.Text),
-    sa.Column("created_at_us", sa.BigInteger, nullable=False),
-    sa.Column("run_id", sa.String(64)),
-)
+from vigie.playbooks.actions.port import Broadcast as BroadcastRecord
 
 
 class BroadcastParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -69,30 +53,21 @@ class Broadcast:
         language = params.language or zone.language
         path = Path(context.settings.broadcast_dir) / f"{context.key.replace(':', '-')}.wav"
         rendered = path.exists() or render_wav(context.settings.espeak, params.text, language, path)
-        with context.engine.begin() as conn:
-            exists = conn.execute(
-                sa.select(broadcasts.c.id).where(broadcasts.c.key == context.key)
-            ).scalar()
-            if exists is None:
-                conn.execute(
-                    broadcasts.insert().values(
-                        key=context.key,
-                        zone=zone.name,
-                        language=language,
-                        text=params.text,
-                        wav_path=str(path) if rendered else None,
-                        created_at_us=to_us(context.clock.now()),
-                        run_id=context.run_id,
-                    )
-                )
+        context.port.once(
+            BroadcastRecord(
+                zone=zone.name,
+                language=language,
+                text=params.text,
+                wav_path=str(path) if rendered else None,
+            )
+        )
         result: dict[str, Any] = {"zone": zone.name, "wav": str(path) if rendered else None}
         if zone.public_address:
             data: dict[str, Any] = {"zone": zone.name, "language": language, "text": params.text}
             if rendered:
                 data["audio_wav_base64"] = base64.b64encode(path.read_bytes()).decode()
-            result["public_address"] = send_event(
-                context,
-                endpoint_name=zone.public_address,
+            result["public_address"] = context.port.send_event(
+                endpoint=zone.public_address,
                 type="be.vigie.broadcast",
                 subject=zone.name,
                 data=data,

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from vigie.playbooks.actions.base import ActionContext
-from vigie.schedule import NotificationRequest, decide
+from vigie.schedule import decide
 
 
 class NotifyParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -21,21 +21,14 @@ class NotifyParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class Notify:
-    """`notify`: hand the message to the schedule's dispatcher."""
+    """`notify`: hand the message to the schedule's dispatcher, through the port."""
 
     name: ClassVar[str] = "notify"
     params_type: ClassVar[type[msgspec.Struct]] = NotifyParams
 
     def run(self, params: NotifyParams, context: ActionContext) -> dict[str, Any]:
-        records = context.dispatcher.submit(
-            NotificationRequest(
-                key=context.key,
-                recipient=params.to,
-                subject=params.subject,
-                body=params.body or params.subject,
-                urgent=params.urgent,
-                run_id=context.run_id,
-            )
+        records = context.port.notify(
+            to=params.to, subject=params.subject, body=params.body, urgent=params.urgent
         )
         return {
             "notifications": [

@@ -7,26 +7,9 @@ from datetime import timedelta
 from typing import Any, ClassVar, Literal
 
 import msgspec
-import sqlalchemy as sa
 
-from vigie.playbooks.actions.base import ActionContext, inserted_id
-from vigie.playbooks.actions.webhook import send_event
-from vigie.store.schema import Offset, metadata
-from vigie.types import to_us
-
-offers = sa.Table(
-    "playbook_offers",
-    metadata,
-    sa.Column("id", Offset, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(300), nullable=False, unique=True),
-    sa.Column("scope", sa.String(20), nullable=False),
-    sa.Column("target", sa.String(200), nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("details", sa.Text, nullable=False),
-    sa.Column("starts_at_us", sa.BigInteger, nullable=False),
-    sa.Column("ends_at_us", sa.BigInteger, nullable=False),
-    sa.Column("run_id", sa.String(64)),
-)
+from vigie.playbooks.actions.base import ActionContext
+from vigie.playbooks.actions.port import Offer
 
 
 class OfferParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -49,30 +32,20 @@ class StartOffer:
     def run(self, params: OfferParams, context: ActionContext) -> dict[str, Any]:
         now = context.clock.now()
         ends = now + timedelta(minutes=params.duration_minutes)
-        with context.engine.begin() as conn:
-            offer_id = conn.execute(
-                sa.select(offers.c.id).where(offers.c.key == context.key)
-            ).scalar()
-            if offer_id is None:
-                offer_id = inserted_id(
-                    conn.execute(
-                        offers.insert().values(
-                            key=context.key,
-                            scope=params.scope,
-                            target=params.target,
-                            title=params.title,
-                            details=msgspec.json.encode(params.details).decode(),
-                            starts_at_us=to_us(now),
-                            ends_at_us=to_us(ends),
-                            run_id=context.run_id,
-                        )
-                    )
-                )
+        offer_id = context.port.once(
+            Offer(
+                scope=params.scope,
+                target=params.target,
+                title=params.title,
+                details=params.details,
+                starts_at=now,
+                ends_at=ends,
+            )
+        )
         result: dict[str, Any] = {"offer_id": offer_id, "ends_at": ends.isoformat()}
         if params.announce:
-            result["announced"] = send_event(
-                context,
-                endpoint_name=params.announce,
+            result["announced"] = context.port.send_event(
+                endpoint=params.announce,
                 type="be.vigie.offer.started",
                 subject=f"{params.scope}/{params.target}",
                 data={

@@ -5,24 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import msgspec
-import sqlalchemy as sa
 
-from vigie.playbooks.actions.base import ActionContext, inserted_id
-from vigie.store.schema import Offset, metadata
-from vigie.types import to_us
-
-page_flags = sa.Table(
-    "page_flags",
-    metadata,
-    sa.Column("id", Offset, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(300), nullable=False, unique=True),
-    sa.Column("page", sa.String(500), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("evidence", sa.Text, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("created_at_us", sa.BigInteger, nullable=False),
-    sa.Column("run_id", sa.String(64)),
-)
+from vigie.playbooks.actions.base import ActionContext
+from vigie.playbooks.actions.port import PageFlag
 
 
 class FlagPageParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -49,22 +34,7 @@ class FlagPage:
                 "labels": context.trigger.labels,
             }
         )
-        with context.engine.begin() as conn:
-            existing = conn.execute(
-                sa.select(page_flags.c.id).where(page_flags.c.key == context.key)
-            ).scalar()
-            if existing is None:
-                existing = inserted_id(
-                    conn.execute(
-                        page_flags.insert().values(
-                            key=context.key,
-                            page=params.page,
-                            reason=params.reason,
-                            evidence=msgspec.json.encode(evidence).decode(),
-                            status="open",
-                            created_at_us=to_us(context.clock.now()),
-                            run_id=context.run_id,
-                        )
-                    )
-                )
-        return {"flag_id": existing, "page": params.page}
+        flag_id = context.port.once(
+            PageFlag(page=params.page, reason=params.reason, evidence=evidence)
+        )
+        return {"flag_id": flag_id, "page": params.page}

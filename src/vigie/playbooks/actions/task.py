@@ -7,49 +7,10 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import msgspec
-import sqlalchemy as sa
 
-from vigie.playbooks.actions.base import ActionContext, ActionError, inserted_id
+from vigie.playbooks.actions.base import ActionContext, ActionError
+from vigie.playbooks.actions.port import Move, Task
 from vigie.schedule import is_working
-from vigie.store.schema import Offset, metadata
-from vigie.types import to_us
-
-tasks = sa.Table(
-    "playbook_tasks",
-    metadata,
-    sa.Column("id", Offset, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(300), nullable=False, unique=True),
-    sa.Column("assignee", sa.String(200), nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("created_at_us", sa.BigInteger, nullable=False),
-    sa.Column("due_at_us", sa.BigInteger),
-    sa.Column("run_id", sa.String(64)),
-)
-
-agent_queue_assignments = sa.Table(
-    "agent_queue_assignments",
-    metadata,
-    sa.Column("agent", sa.String(200), primary_key=True),
-    sa.Column("queue", sa.String(200), nullable=False),
-    sa.Column("since_us", sa.BigInteger, nullable=False),
-    sa.Column("key", sa.String(300)),
-)
-
-reassignments = sa.Table(
-    "reassignments",
-    metadata,
-    sa.Column("id", Offset, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(300), nullable=False),
-    sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("subject", sa.String(200), nullable=False),
-    sa.Column("from_value", sa.String(200)),
-    sa.Column("to_value", sa.String(200), nullable=False),
-    sa.Column("at_us", sa.BigInteger, nullable=False),
-    sa.Column("run_id", sa.String(64)),
-    sa.UniqueConstraint("key", "kind", "subject", name="uq_reassignments_key"),
-)
 
 
 class TaskParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -76,23 +37,9 @@ class CreateTask:
             )
         now = context.clock.now()
         due = now + timedelta(minutes=params.due_in_minutes) if params.due_in_minutes else None
-        with context.engine.begin() as conn:
-            task_id = conn.execute(sa.select(tasks.c.id).where(tasks.c.key == context.key)).scalar()
-            if task_id is None:
-                task_id = inserted_id(
-                    conn.execute(
-                        tasks.insert().values(
-                            key=context.key,
-                            assignee=params.assignee,
-                            title=params.title,
-                            body=params.body,
-                            status="open",
-                            created_at_us=to_us(now),
-                            due_at_us=to_us(due) if due else None,
-                            run_id=context.run_id,
-                        )
-                    )
-                )
+        task_id = context.port.once(
+            Task(assignee=params.assignee, title=params.title, body=params.body, due_at=due)
+        )
         return {"task_id": task_id, "assignee": params.assignee}
 
 
@@ -108,12 +55,12 @@ class ReassignParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     assignee: str | None = None
 
 
-def current_queues(conn: sa.Connection, defaults: dict[str, list[str]]) -> dict[str, str]:
-    """Each agent's queue: the configured one, overridden by recorded reassignments."""
-    queues = {agent: queue for queue, agents in defaults.items() for agent in agents}
-    for row in conn.execute(sa.select(agent_queue_assignments)):
-        queues[row.agent] = row.queue
-    return queues
+def _summary(moves: list[Move]) -> dict[str, Any]:
+    return {
+        "moved": [
+            {"kind": m.kind, "subject": m.subject, "from": m.before, "to": m.after} for m in moves
+        ]
+    }
 
 
 class Reassign:
@@ -123,93 +70,45 @@ class Reassign:
     params_type: ClassVar[type[msgspec.Struct]] = ReassignParams
 
     def run(self, params: ReassignParams, context: ActionContext) -> dict[str, Any]:
-        now = context.clock.now()
-        moved: list[dict[str, Any]] = []
-        with context.engine.begin() as conn:
-            done = {
-                (r.kind, r.subject): r
-                for r in conn.execute(
-                    sa.select(reassignments).where(reassignments.c.key == context.key)
-                )
-            }
-            if done:
-                return {
-                    "moved": [
-                        {
-                            "kind": r.kind,
-                            "subject": r.subject,
-                            "from": r.from_value,
-                            "to": r.to_value,
-                        }
-                        for r in done.values()
-                    ]
-                }
-            if params.to_queue is not None:
-                queues = current_queues(conn, context.settings.queues)
-                agents = list(params.agents)
-                if not agents and params.count:
-                    candidates = [
-                        agent
-                        for agent, queue in sorted(queues.items())
-                        if queue == params.from_queue and agent != ""
-                    ]
-                    at_work = [
-                        a
-                        for a in candidates
-                        if (p := context.schedule.person(a)) is not None
-                        and is_working(context.schedule, p, now)
-                    ]
-                    agents = (at_work + [a for a in candidates if a not in at_work])[: params.count]
-                    if len(agents) < params.count:
-                        raise ActionError(
-                            f"only {len(agents)} agents in queue {params.from_queue!r}, "
-                            f"{params.count} asked",
-                            retryable=False,
-                        )
-                for agent in agents:
-                    moved.append(
-                        self._move(
-                            conn, context, "agent", agent, queues.get(agent), params.to_queue, now
-                        )
+        done = context.port.recorded(Move)
+        if done:
+            return _summary(done)
+        moves: list[Move] = []
+        if params.to_queue is not None:
+            queues = context.port.queues()
+            agents = list(params.agents)
+            if not agents and params.count:
+                agents = self._at_work_first(params.from_queue, queues, context)[: params.count]
+                if len(agents) < params.count:
+                    raise ActionError(
+                        f"only {len(agents)} agents in queue {params.from_queue!r}, "
+                        f"{params.count} asked",
+                        retryable=False,
                     )
-                    conn.execute(
-                        agent_queue_assignments.delete().where(
-                            agent_queue_assignments.c.agent == agent
-                        )
-                    )
-                    conn.execute(
-                        agent_queue_assignments.insert().values(
-                            agent=agent, queue=params.to_queue, since_us=to_us(now), key=context.key
-                        )
-                    )
-            if params.tickets:
-                if params.assignee is None:
-                    raise ActionError("reassign: tickets need an assignee", retryable=False)
-                for ticket in params.tickets:
-                    moved.append(
-                        self._move(conn, context, "ticket", ticket, None, params.assignee, now)
-                    )
-        return {"moved": moved}
+            moves += [
+                Move(kind="agent", subject=a, before=queues.get(a), after=params.to_queue)
+                for a in agents
+            ]
+        if params.tickets:
+            if params.assignee is None:
+                raise ActionError("reassign: tickets need an assignee", retryable=False)
+            moves += [
+                Move(kind="ticket", subject=t, before=None, after=params.assignee)
+                for t in params.tickets
+            ]
+        context.port.once_each(moves)
+        return _summary(moves)
 
     @staticmethod
-    def _move(
-        conn: sa.Connection,
-        context: ActionContext,
-        kind: str,
-        subject: str,
-        before: str | None,
-        after: str,
-        now: Any,
-    ) -> dict[str, Any]:
-        conn.execute(
-            reassignments.insert().values(
-                key=context.key,
-                kind=kind,
-                subject=subject,
-                from_value=before,
-                to_value=after,
-                at_us=to_us(now),
-                run_id=context.run_id,
-            )
-        )
-        return {"kind": kind, "subject": subject, "from": before, "to": after}
+    def _at_work_first(
+        queue: str | None, queues: dict[str, str], context: ActionContext
+    ) -> list[str]:
+        """The agents of `queue`, those at work now first."""
+        now, schedule = context.clock.now(), context.schedule
+        candidates = [agent for agent, q in sorted(queues.items()) if q == queue and agent != ""]
+        at_work = [
+            a
+            for a in candidates
+            if (p := schedule.person(a)) is not None and is_working(schedule, p, now)
+        ]
+        return at_work + [a for a in candidates if a not in at_work]

@@ -6,7 +6,8 @@ Headers: `webhook-id` (the same for every attempt, an idempotency key for the re
 `webhook-timestamp` (seconds, of the attempt) and `webhook-signature`
 ("v1," + base64 HMAC-SHA256 of "id.timestamp.body" keyed by the base64 secret after
 "whsec_"). A 410 answer disables the endpoint; 429, 5xx and timeouts are retried, honouring
-Retry-After.
+Retry-After. What each step delivered, and which endpoints are disabled, the port records
+(`ActionPort.send_event`), so that a step re-run after a crash does not deliver twice.
 """
 
 from __future__ import annotations
@@ -25,39 +26,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import msgspec
-import sqlalchemy as sa
 
-from vigie.clock import SystemClock
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings, WebhookEndpoint
-from vigie.store.schema import Offset, metadata
-from vigie.types import to_us
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-webhook_deliveries = sa.Table(
-    "webhook_deliveries",
-    metadata,
-    sa.Column("id", Offset, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(300), nullable=False),
-    sa.Column("endpoint", sa.String(200), nullable=False),
-    sa.Column("message_id", sa.String(300), nullable=False),
-    sa.Column("event_type", sa.String(200), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("status_code", sa.Integer),
-    sa.Column("error", sa.Text),
-    sa.Column("at_us", sa.BigInteger, nullable=False),
-    sa.UniqueConstraint("key", "endpoint", name="uq_webhook_deliveries_key"),
-)
-
-webhook_endpoints = sa.Table(
-    "webhook_endpoints",
-    metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("disabled_at_us", sa.BigInteger),
-    sa.Column("reason", sa.Text),
-)
 
 
 class CloudEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -239,129 +212,6 @@ def deliver(
     raise ActionError(f"{endpoint.name}: {endpoint.max_attempts} attempts failed, last: {error}")
 
 
-def is_disabled(engine: sa.Engine, name: str) -> str | None:
-    """Why endpoint `name` is disabled, or None when it is enabled."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(webhook_endpoints.c.reason).where(webhook_endpoints.c.name == name)
-        ).first()
-    return row.reason if row is not None else None
-
-
-def send_event(
-    context: ActionContext, *, endpoint_name: str, type: str, data: Any, subject: str | None = None
-) -> dict[str, Any]:
-    """Deliver one CloudEvent for this step to an endpoint, once per step key; used by the
-    webhook action and by actions that announce what they did."""
-    endpoint = context.settings.webhook(endpoint_name)
-    if endpoint is None:
-        known = ", ".join(w.name for w in context.settings.webhooks) or "none configured"
-        raise ActionError(
-            f"no webhook endpoint {endpoint_name!r} (actions.webhooks: {known})", retryable=False
-        )
-    engine = context.engine
-    with engine.connect() as conn:
-        done = conn.execute(
-            sa.select(webhook_deliveries).where(
-                webhook_deliveries.c.key == context.key,
-                webhook_deliveries.c.endpoint == endpoint.name,
-            )
-        ).first()
-    if done is not None and done.status == "delivered":
-        return {
-            "endpoint": endpoint.name,
-            "id": done.message_id,
-            "status": "delivered",
-            "status_code": done.status_code,
-            "attempts": done.attempts,
-        }
-    reason = is_disabled(engine, endpoint.name)
-    if reason is not None:
-        raise ActionError(f"endpoint {endpoint.name} is disabled: {reason}", retryable=False)
-    message_id = f"msg_{context.key.replace(':', '_')}"
-    event = CloudEvent(
-        specversion="1.0",
-        datacontenttype="application/json",
-        id=message_id,
-        source=context.settings.source,
-        type=type,
-        subject=subject,
-        time=context.clock.now(),
-        data=data,
-    )
-    status, code, attempts, error = "failed", None, endpoint.max_attempts, None
-    try:
-        code, attempts = deliver(
-            endpoint=endpoint,
-            event=event,
-            settings=context.settings,
-            # Receivers check webhook-timestamp against their own wall clock (replay
-            # protection), so it is the real time even when Vigie runs on simulated time.
-            now=SystemClock().now,
-            sleep=context.sleep,
-        )
-        status = "delivered"
-    except Gone as exc:
-        error, status, code = str(exc), "gone", 410
-        _disable(engine, endpoint.name, error, context.clock.now())
-        raise
-    except Refused as exc:
-        error, status = str(exc), "refused"
-        raise
-    except ActionError as exc:
-        error = str(exc)
-        raise
-    finally:
-        _record(engine, context, endpoint.name, message_id, type, status, attempts, code, error)
-    return {
-        "endpoint": endpoint.name,
-        "id": message_id,
-        "status": status,
-        "status_code": code,
-        "attempts": attempts,
-    }
-
-
-def _disable(engine: sa.Engine, name: str, reason: str, at: datetime) -> None:
-    with engine.begin() as conn:
-        conn.execute(webhook_endpoints.delete().where(webhook_endpoints.c.name == name))
-        conn.execute(
-            webhook_endpoints.insert().values(name=name, disabled_at_us=to_us(at), reason=reason)
-        )
-
-
-def _record(
-    engine: sa.Engine,
-    context: ActionContext,
-    endpoint: str,
-    message_id: str,
-    event_type: str,
-    status: str,
-    attempts: int,
-    code: int | None,
-    error: str | None,
-) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            webhook_deliveries.delete().where(
-                webhook_deliveries.c.key == context.key, webhook_deliveries.c.endpoint == endpoint
-            )
-        )
-        conn.execute(
-            webhook_deliveries.insert().values(
-                key=context.key,
-                endpoint=endpoint,
-                message_id=message_id,
-                event_type=event_type,
-                status=status,
-                attempts=attempts,
-                status_code=code,
-                error=error,
-                at_us=to_us(context.clock.now()),
-            )
-        )
-
-
 class WebhookAction:
     """`webhook`: send a signed CloudEvent to a configured endpoint."""
 
@@ -375,9 +225,8 @@ class WebhookAction:
             "labels": context.trigger.labels,
             "values": context.trigger.values,
         }
-        return send_event(
-            context,
-            endpoint_name=params.endpoint,
+        return context.port.send_event(
+            endpoint=params.endpoint,
             type=params.type,
             data=data,
             subject=params.subject,

@@ -1,0 +1,121 @@
+"""What an action may do to the rest of Vigie (`ActionPort`), and the records it may leave.
+
+The port is bound to one step of one run: every write is made at most once for the step's
+idempotency key, so a step re-run after a crash finds what the first attempt did instead of
+doing it again. An action never sees the database; a third party's gets the same port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+import msgspec
+
+from vigie.schedule.notifications import NotificationRecord
+
+
+class Task(msgspec.Struct, frozen=True, kw_only=True):
+    """A task for a person or a team ("review the landing page"), due at `due_at` if set."""
+
+    assignee: str
+    title: str
+    body: str = ""
+    due_at: datetime | None = None
+
+
+class Offer(msgspec.Struct, frozen=True, kw_only=True):
+    """An offer for a zone, an aisle, a campaign or a segment, from `starts_at` to `ends_at`."""
+
+    scope: Literal["zone", "aisle", "campaign", "segment"]
+    target: str
+    title: str
+    details: dict[str, Any]
+    starts_at: datetime
+    ends_at: datetime
+
+
+class PageFlag(msgspec.Struct, frozen=True, kw_only=True):
+    """A landing page marked as needing review, with the evidence."""
+
+    page: str
+    reason: str
+    evidence: dict[str, Any]
+
+
+class Broadcast(msgspec.Struct, frozen=True, kw_only=True):
+    """A spoken message for a zone's loudspeakers, and its WAV file if one was rendered."""
+
+    zone: str
+    language: str
+    text: str
+    wav_path: str | None
+
+
+class ChatInvitation(msgspec.Struct, frozen=True, kw_only=True):
+    """An invitation to chat for one visitor; a step stores one per visitor."""
+
+    anonymous_id: str
+    page: str | None
+    funnel_step: str | None
+    message: str
+    expires_at: datetime
+
+
+class Move(msgspec.Struct, frozen=True, kw_only=True):
+    """An agent moved to a queue, or a ticket to a person; a step stores one per subject.
+    Moving an agent also makes `after` its current queue (see `ActionPort.queues`)."""
+
+    kind: Literal["agent", "ticket"]
+    subject: str
+    before: str | None
+    after: str
+
+
+Record = Task | Offer | PageFlag | Broadcast | ChatInvitation | Move
+"""What an action may leave in the store, once per step (and per subject, for the kinds a
+step stores several of: chat invitations by visitor, moves by kind and subject)."""
+
+R = TypeVar("R", Task, Offer, PageFlag, Broadcast, ChatInvitation, Move)
+
+
+class ActionPort(Protocol):
+    """The one door from an action to Vigie, bound to the step being run."""
+
+    def once(self, record: Record) -> int:
+        """Store `record` unless this step already did; its id, on a re-run the first one's."""
+        ...
+
+    def once_each(self, records: Sequence[Record]) -> list[int]:
+        """`once` for each record, all or none of the new ones stored (one transaction)."""
+        ...
+
+    def recorded(self, kind: type[R]) -> list[R]:
+        """The records of `kind` this step stored already, oldest first (none the first time)."""
+        ...
+
+    def notify(
+        self, *, to: str, subject: str, body: str = "", urgent: bool = False
+    ) -> list[NotificationRecord]:
+        """Hand a message for a person or a team to the schedule's dispatcher, once per step:
+        held while they are off duty, rerouted to whoever is on duty when `urgent`."""
+        ...
+
+    def send_event(
+        self, *, endpoint: str, type: str, data: Any, subject: str | None = None
+    ) -> dict[str, Any]:
+        """Deliver a signed CloudEvent to the configured webhook endpoint `endpoint`; a step
+        delivers to an endpoint once, and a failed delivery is tried again on a re-run."""
+        ...
+
+    def visitors_on(
+        self, *, page: str | None, funnel_step: str | None, since: datetime, limit: int
+    ) -> list[str]:
+        """Anonymous ids of the visitors whose latest page (or tracked step) since `since` is
+        `page` (or `funnel_step`), at most `limit` of them."""
+        ...
+
+    def queues(self) -> dict[str, str]:
+        """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""
+        ...

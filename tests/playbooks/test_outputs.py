@@ -1,0 +1,115 @@
+"""The port over the store: each record at most once per step (and subject), read back as
+stored, and an agent's move made their queue."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.playbooks.conftest import START
+from vigie.clock import ManualClock
+from vigie.playbooks.actions.base import ActionSettings
+from vigie.playbooks.actions.port import ChatInvitation, Move, Offer, Task
+from vigie.playbooks.outputs import StorePort
+from vigie.schedule import Dispatcher, ScheduleConfig
+
+
+def _port(engine: sa.Engine, key: str, clock: ManualClock | None = None) -> StorePort:
+    """A port for step `key`, as a fresh engine would build it after a restart."""
+    clock = clock or ManualClock(START)
+    return StorePort(
+        engine=engine,
+        dispatcher=Dispatcher(engine=engine, config=ScheduleConfig(), clock=clock),
+        key=key,
+        run_id=key.split(":")[0],
+        clock=clock,
+        settings=ActionSettings(queues={"sales": ["ana", "bo"]}),
+    )
+
+
+def _invitation(visitor: str) -> ChatInvitation:
+    return ChatInvitation(
+        anonymous_id=visitor,
+        page="/lunch",
+        funnel_step=None,
+        message="Need help?",
+        expires_at=START + timedelta(minutes=15),
+    )
+
+
+def _count(engine: sa.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
+
+
+def test_a_record_is_stored_once_per_step(engine: sa.Engine) -> None:
+    """The same step storing a task again, even through a new port, gets the first task's
+    id back and stores nothing; another step stores its own."""
+    task = Task(assignee="marie", title="Review /lunch", due_at=START + timedelta(hours=1))
+    first = _port(engine, "run-1:0").once(task)
+    assert _port(engine, "run-1:0").once(Task(assignee="marie", title="changed")) == first
+    assert _port(engine, "run-1:1").once(task) != first
+    assert _count(engine, "playbook_tasks") == 2
+    assert _port(engine, "run-1:0").recorded(Task) == [task]
+
+
+def test_records_read_back_as_stored(engine: sa.Engine) -> None:
+    """An offer's details and times come back from `recorded` as they went in."""
+    offer = Offer(
+        scope="zone",
+        target="monnaie",
+        title="-10 %",
+        details={"aisles": [3, 4]},
+        starts_at=START,
+        ends_at=START + timedelta(minutes=45),
+    )
+    port = _port(engine, "run-1:0")
+    port.once(offer)
+    assert port.recorded(Offer) == [offer]
+    assert _port(engine, "run-2:0").recorded(Offer) == []
+
+
+def test_records_of_many_per_step_are_once_per_subject(engine: sa.Engine) -> None:
+    """Invitations are once per step and visitor: a re-run inviting ana and cy adds cy only."""
+    port = _port(engine, "run-1:0")
+    first = port.once_each([_invitation("ana"), _invitation("bo")])
+    again = port.once_each([_invitation("ana"), _invitation("cy")])
+    assert again[0] == first[0] and again[1] not in first
+    assert [i.anonymous_id for i in port.recorded(ChatInvitation)] == ["ana", "bo", "cy"]
+
+
+class FailingClock(ManualClock):
+    """Fails on its `fails_at`-th reading: a failure in the middle of a batch."""
+
+    def __init__(self, start: datetime, fails_at: int) -> None:
+        super().__init__(start)
+        self.readings, self.fails_at = 0, fails_at
+
+    def now(self) -> datetime:
+        self.readings += 1
+        if self.readings == self.fails_at:
+            raise RuntimeError("the database went away")
+        return super().now()
+
+
+def test_once_each_stores_all_or_none(engine: sa.Engine) -> None:
+    """A batch that fails on its second record leaves nothing stored, so a re-run starts
+    afresh instead of finding half a step done."""
+    port = _port(engine, "run-1:0", clock=FailingClock(START, fails_at=2))
+    with pytest.raises(RuntimeError):
+        port.once_each([_invitation("ana"), _invitation("bo")])
+    assert port.recorded(ChatInvitation) == []
+
+
+def test_moving_an_agent_changes_their_queue_once(engine: sa.Engine) -> None:
+    """An agent's move makes the new queue theirs; the same step moving them again (after a
+    crash) records one move and leaves the queue as the first move set it."""
+    move = Move(kind="agent", subject="ana", before="sales", after="support")
+    port = _port(engine, "run-1:0")
+    assert port.queues() == {"ana": "sales", "bo": "sales"}
+    port.once(move)
+    port.once(Move(kind="agent", subject="ana", before="sales", after="billing"))
+    assert port.queues() == {"ana": "support", "bo": "sales"}
+    assert port.recorded(Move) == [move]
