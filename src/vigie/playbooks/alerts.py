@@ -39,7 +39,8 @@ def trigger_for(alert: Alert) -> PlaybookTrigger | None:
 
 
 class AlertPlaybooks:
-    """An alert listener that records the runs an alert asks for; the system's playbook timer runs them.
+    """An alert listener that records the runs an alert asks for; the system's
+    playbook timer runs them.
 
     Recording only (no action here) keeps the rules processor fast: a slow webhook never
     delays the next alert.

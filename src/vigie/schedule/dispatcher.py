@@ -2,7 +2,8 @@
 now or when the recipient's working period starts, and audits every decision.
 
 The decisions are `vigie.schedule.routing.decide`; this module only stores and sends. A
-playbook timer of the system (`vigie.system`) calls `deliver_due()`; time comes from the injected clock.
+playbook timer of the system (`vigie.system`) calls `deliver_due()`; time comes from the
+injected clock.
 """
 
 from __future__ import annotations
