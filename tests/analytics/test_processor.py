@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from vigie.analytics import AnalyticsConfig, AnalyticsProcessor
 from vigie.analytics.campaigns import Campaign, Schedule
+from vigie.analytics.event_fields import ObservedEvent
 from vigie.analytics.funnels import Funnel, FunnelStep
-from vigie.analytics.observed import ObservedEvent
 from vigie.events import Event
 from vigie.events.event import decode_events, encode_event
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from vigie.analytics.observed import ObservedContext
+from vigie.analytics.event_fields import ObservedContext
 from vigie.analytics.sessions import zone
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -19,7 +19,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from vigie.analytics.observed import AnyEvent
+from vigie.analytics.event_fields import AnyEvent
 from vigie.store.schema import metadata
 from vigie.types import from_us, to_us
 

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 
 from vigie.analytics.campaigns import CampaignSlots, SlotComparison, resolve_campaign
 from vigie.analytics.config import AnalyticsConfig
+from vigie.analytics.event_fields import AnyEvent, ObservedEvent
 from vigie.analytics.friction import FrictionReport, PageExits, step_friction
 from vigie.analytics.funnels import FunnelReport, FunnelTracker
 from vigie.analytics.identity import IdentityGraph, Merge, ProfileRecord, load_profile, save_merges
 from vigie.analytics.journeys import Journey, load_journey
-from vigie.analytics.observed import AnyEvent, ObservedEvent
 from vigie.analytics.sessions import SessionTracker, hit_of
 
 

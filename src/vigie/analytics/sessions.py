@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from vigie.analytics.observed import AnyEvent
+from vigie.analytics.event_fields import AnyEvent
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 

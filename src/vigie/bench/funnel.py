@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from vigie.analytics import AnalyticsConfig, AnalyticsProcessor
+from vigie.analytics.columnar_funnels import funnel_counts, load_columns
 from vigie.analytics.funnels import Funnel, FunnelStep
-from vigie.analytics.scratch import funnel_counts, load_columns
 from vigie.events import Event
 from vigie.events.event import encode_event
 from vigie.log import ProcessorRunner, SqlEventLog

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from vigie.analytics import scratch
+from vigie.analytics import columnar_funnels
+from vigie.analytics.columnar_funnels import COLUMNS, funnel_counts, load_columns
 from vigie.analytics.funnels import Funnel, FunnelStep, FunnelTracker
-from vigie.analytics.scratch import COLUMNS, funnel_counts, load_columns
 from vigie.analytics.sessions import Hit
 from vigie.events import Event
 from vigie.log import SqlEventLog
@@ -109,19 +109,19 @@ def test_visitors_sharing_a_hash_are_still_told_apart(
 ) -> None:
     """When every hash seed clashes, visitors are grouped on their ids themselves."""
     rows = _rows_at(raw)
-    real = scratch._hash_collides
-    scratch._hash_collides = lambda grouped: True  # type: ignore[assignment]
+    real = columnar_funnels._hash_collides
+    columnar_funnels._hash_collides = lambda grouped: True  # type: ignore[assignment]
     try:
         assert funnel_counts(_frame(rows), FUNNEL) == _live(rows)
     finally:
-        scratch._hash_collides = real
+        columnar_funnels._hash_collides = real
 
 
 def test_a_hash_clash_is_seen() -> None:
     """Two second hashes in one run of equal first hashes are a clash; one is not."""
     clash = pl.DataFrame({"v": [1, 1, 2], "check": [7, 8, 9]})
     fine = pl.DataFrame({"v": [1, 1, 2], "check": [7, 7, 9]})
-    assert scratch._hash_collides(clash) and not scratch._hash_collides(fine)
+    assert columnar_funnels._hash_collides(clash) and not columnar_funnels._hash_collides(fine)
 
 
 def test_events_without_a_visitor_are_not_counted() -> None:

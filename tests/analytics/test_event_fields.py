@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from vigie.analytics.observed import ObservedContext, ObservedEvent
+from vigie.analytics.event_fields import ObservedContext, ObservedEvent
 from vigie.events import Event
 from vigie.events.event import decode_event, encode_event
 
