@@ -1,23 +1,23 @@
-"""The engine's batched path against a plain one-event-at-a-time reference."""
+"""The `KpiEngine` protocol's two engines, the columnar fast path and the per-event reference,
+against each other and against plain Python over the events."""
 
 from __future__ import annotations
 
+import math
 import random
-from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.events import Event
-from vigie.kpi import panes
+from vigie.kpi import KpiEngine, Reading, make_engine, panes
 from vigie.kpi.baselines import Seasonality
-from vigie.kpi.engine import RECENT, KpiEngine
-from vigie.kpi.metrics import CompiledMetric, Metric, Term
-from vigie.kpi.windows import Window
-from vigie.types import to_us
+from vigie.kpi.metrics import Metric, Term
 
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NAMES = ["A", "B", "C"]
@@ -92,62 +92,6 @@ def _events(raw: list[tuple[str, int, Any, Any, str, str]]) -> list[Event]:
     return events
 
 
-def _reference(events: list[Event]) -> tuple[dict[tuple[str, str], Window], dict[Any, Any], int]:
-    """Every event through every metric's generic `contribution`, one at a time."""
-    windows: dict[tuple[str, str], Window] = {}
-    recent: dict[tuple[str, str], deque[str]] = {}
-    late = 0
-    compiled = [CompiledMetric(m) for m in METRICS]
-    for event in events:
-        for metric in compiled:
-            x = metric.contribution(event)
-            if x is None:
-                continue
-            key = (metric.name, metric.group(event)[0])
-            if key not in windows:
-                windows[key] = Window(
-                    metric.metric.statistic(),
-                    size_us=metric.size_us,
-                    slide_us=metric.slide_us,
-                    lateness_us=metric.lateness_us,
-                )
-                recent[key] = deque(maxlen=RECENT)
-            if windows[key].update(to_us(event.timestamp), x):
-                recent[key].append(event.message_id)
-            else:
-                late += 1
-    return windows, recent, late
-
-
-@settings(max_examples=150, deadline=None)
-@given(raw=raw_events, cuts=st.lists(st.integers(1, 40), max_size=10))
-def test_batched_ingest_equals_one_event_at_a_time(
-    raw: list[tuple[str, int, Any, Any, str, str]], cuts: list[int]
-) -> None:
-    """Fed in random batches, the engine ends with the per-event reference's windows."""
-    events = _events(raw)
-    engine = KpiEngine(METRICS)
-    i = 0
-    for cut in [*cuts, len(events)]:
-        engine.ingest(events[i : i + cut])
-        i += cut
-    engine.ingest(events[i:])
-    windows, recent, late = _reference(events)
-    assert engine.late == late
-    seen = {(name, key) for name, groups in engine.series.items() for key in groups}
-    assert seen == set(windows)
-    for (name, key), window in windows.items():
-        series = engine.series[name][key]
-        assert series.window.late == window.late
-        assert series.window.head == window.head
-        assert [e.message_id for e in series.recent] == list(recent[(name, key)])
-        got, want = series.window.get(), window.get()
-        if want is None:
-            assert got is None
-        else:
-            assert got is not None and abs(got - want) <= 1e-9 * max(1.0, abs(want))
-
-
 # Every kind of metric and window shape the tables take, plus ones that keep a `Window` per
 # group (a baseline, a ring too long for a table), so both paths run side by side.
 SHAPES: list[Metric] = [
@@ -205,106 +149,137 @@ def _wild(raw: list[tuple[str, int, Any, Any, str, str]]) -> list[Event]:
     return events
 
 
-class Reference:
-    """Every metric of `SHAPES` as one `Window` per group, fed one event at a time."""
-
-    def __init__(self, history: int) -> None:
-        self.compiled = [CompiledMetric(m) for m in SHAPES]
-        self.history = history
-        self.windows: dict[tuple[str, str], Window] = {}
-        self.recent: dict[tuple[str, str], deque[str]] = {}
-        self.labels: dict[tuple[str, str], dict[str, str]] = {}
-        self.late = 0
-
-    def feed(self, events: list[Event]) -> dict[str, set[str]]:
-        """Feed `events`; returns the groups they touched per metric (late or not)."""
-        touched: dict[str, set[str]] = {}
-        for event in events:
-            for metric in self.compiled:
-                x = metric.contribution(event)
-                if x is None:
-                    continue
-                group, labels = metric.group(event)
-                touched.setdefault(metric.name, set()).add(group)
-                key = (metric.name, group)
-                if key not in self.windows:
-                    self.labels[key] = labels
-                    self.windows[key] = Window(
-                        metric.metric.statistic(),
-                        size_us=metric.size_us,
-                        slide_us=metric.slide_us,
-                        lateness_us=metric.lateness_us,
-                        history=self.history,
-                    )
-                    self.recent[key] = deque(maxlen=RECENT)
-                if self.windows[key].update(to_us(event.timestamp), x):
-                    self.recent[key].append(event.message_id)
-                else:
-                    self.late += 1
-        return touched
-
-    def advance(self, now_us: int) -> None:
-        for window in self.windows.values():
-            window.advance(now_us)
-
-    def evict(self, keep: set[tuple[str, str]]) -> set[tuple[str, str]]:
-        idle = {
-            key
-            for key, window in self.windows.items()
-            if not window.panes and key not in keep and key[0] not in BASELINES
-        }
-        for key in idle:
-            del self.windows[key]
-            del self.recent[key]
-        return idle
-
-
 def _close(got: float | None, want: float | None) -> bool:
     if want is None or got is None:
         return got is None and want is None
     return abs(got - want) <= 1e-9 * max(1.0, abs(want))
 
 
-def _weight(stat: Any) -> float:
-    """What the `change` rule reads as the evidence behind a value."""
-    for attr in ("den", "n"):
-        if hasattr(stat, attr):
-            return float(getattr(stat, attr))
-    return float(len(getattr(stat, "values", getattr(stat, "seen", ()))))
+# --- Against plain Python over the events -------------------------------------------------
+
+US = timedelta(microseconds=1)
+SIZE, SLIDE, LATENESS = 300_000_000, 60_000_000, 60_000_000  # `WINDOW`, in microseconds
 
 
-def _same(engine: KpiEngine, reference: Reference) -> None:
-    assert engine.late == reference.late
-    seen = [(name, key) for name, groups in engine.series.items() for key in groups]
-    order = [m.name for m in SHAPES]
-    assert seen == sorted(reference.windows, key=lambda k: order.index(k[0]))  # stable sort
-    assert [len(engine.groups(m.name)) for m in SHAPES] == [
-        sum(1 for name, _ in reference.windows if name == m.name) for m in SHAPES
+def _name(event: Event) -> str | None:
+    return event.event or event.name
+
+
+def _amount(event: Event) -> float | None:
+    amount = event.properties.get("amount")
+    return None if amount is None else float(amount)
+
+
+# Per metric of `METRICS`: what an event adds (None: nothing), and the value and weight of
+# what the current window holds, written without the engines' code.
+Plain = tuple[
+    Callable[[Event], Any], Callable[[list[Any]], float | None], Callable[[list[Any]], float]
+]
+PLAIN: dict[str, Plain] = {
+    "count": (lambda e: 1 if _name(e) == "A" else None, lambda xs: float(len(xs)), len),
+    "count_filtered": (
+        lambda e: 1 if _name(e) == "A" and e.properties["plan"] == "pro" else None,
+        lambda xs: float(len(xs)),
+        len,
+    ),
+    "sum": (lambda e: _amount(e) if _name(e) == "B" else None, math.fsum, len),
+    "distinct": (lambda e: e.anonymous_id, lambda xs: float(len(set(xs))), lambda xs: len(set(xs))),
+    "ratio": (
+        lambda e: {"A": (0.0, 1.0), "B": (1.0, 0.0)}.get(_name(e) or ""),
+        lambda xs: sum(a for a, _ in xs) / d if (d := sum(b for _, b in xs)) else None,
+        lambda xs: sum(b for _, b in xs),
+    ),
+}
+
+
+def _plain_windows(events: list[Event], adds: Callable[[Event], Any]) -> dict[str, list[Any]]:
+    """Per campaign, what the current window holds: each group's events in arrival order,
+    those older than its newest event time minus the lateness left out."""
+    newest: dict[str, int] = {}
+    kept: dict[str, list[tuple[int, Any]]] = {}
+    for event in events:
+        x = adds(event)
+        if x is None:
+            continue
+        campaign = event.properties.get("campaign")
+        group = "(none)" if campaign is None else str(campaign)
+        at = (event.timestamp - START) // US
+        if group in newest and at < newest[group] - LATENESS:
+            continue
+        newest[group] = max(at, newest.get(group, at))
+        kept.setdefault(group, []).append((at, x))
+    start_us = (START - datetime(1970, 1, 1, tzinfo=UTC)) // US
+    out = {}
+    for group, entries in kept.items():
+        end = ((start_us + newest[group]) // SLIDE + 1) * SLIDE - start_us
+        out[group] = [x for at, x in entries if end - SIZE <= at < end]
+    return out
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["columnar", "reference"])
+@settings(max_examples=100, deadline=None)
+@given(raw=raw_events, cuts=st.lists(st.integers(1, 40), max_size=10))
+def test_values_are_plain_arithmetic_over_the_window(
+    reference: bool, raw: list[tuple[str, int, Any, Any, str, str]], cuts: list[int]
+) -> None:
+    """Fed in random batches, each engine reads per campaign the count, sum, distinct count
+    and ratio (and their weights) that plain Python finds over the window's events."""
+    events = _events(raw)
+    engine = make_engine(METRICS, reference=reference)
+    i = 0
+    for cut in [*cuts, len(events)]:
+        engine.ingest(events[i : i + cut])
+        i += cut
+    for name, (adds, value, weight) in PLAIN.items():
+        windows = _plain_windows(events, adds)
+        readings = {r.group: r for r in engine.read(name)}
+        assert set(readings) == set(windows), name
+        for group, xs in windows.items():
+            assert _close(readings[group].value, value(xs)), (name, group)
+            assert _close(readings[group].weight, float(weight(xs))), (name, group)
+
+
+# --- The two engines against each other ----------------------------------------------------
+
+
+def _engines(history: int) -> tuple[KpiEngine, KpiEngine]:
+    """The columnar engine and the reference, over `SHAPES`."""
+    return (
+        make_engine(SHAPES, baselines=BASELINES, history=history),
+        make_engine(SHAPES, baselines=BASELINES, history=history, reference=True),
+    )
+
+
+def _same_reading(got: Reading, want: Reading) -> None:
+    assert (got.group, got.labels, got.start_us, got.end_us) == (
+        want.group, want.labels, want.start_us, want.end_us
+    )  # fmt: skip
+    assert (got.offsets, got.visitors) == (want.offsets, want.visitors), want.group
+    assert _close(got.value, want.value), want.group
+    assert _close(got.previous, want.previous), want.group
+    assert _close(got.weight, want.weight), want.group
+    assert len(got.past) == len(want.past)
+    assert all(_close(x, y) for x, y in zip(got.past, want.past, strict=True))
+
+
+def _same(engine: KpiEngine, reference: KpiEngine) -> None:
+    """Every group of every metric reads alike in both engines, and so do the snapshots."""
+    assert (engine.late, engine.max_ts) == (reference.late, reference.max_ts)
+    for name in reference.metrics:
+        assert list(engine.groups(name)) == list(reference.groups(name))
+        got = engine.read(name, previous=True, recent=True)
+        want = reference.read(name, previous=True, recent=True)
+        assert len(got) == len(want)
+        for reading, expected in zip(got, want, strict=True):
+            _same_reading(reading, expected)
+            assert engine.value(name, expected.group) == reading.value
+    rows, expected_rows = engine.snapshot(), reference.snapshot()
+    assert [(r["metric"], r["group"]) for r in rows] == [
+        (r["metric"], r["group"]) for r in expected_rows
     ]
-    rows = engine.snapshot()
-    assert [(row["metric"], row["group"]) for row in rows] == seen
-    snapshot = {(row["metric"], row["group"]): row for row in rows}
-    for (name, key), window in reference.windows.items():
-        series = engine.series[name][key]
-        got = series.window
-        per_event = name in ("long_ring", "learning")  # the others live in tables
-        assert isinstance(got, Window) == per_event
-        assert (got.late, got.head, got.start_us, got.end_us) == (
-            window.late,
-            window.head,
-            window.start_us,
-            window.end_us,
-        ), (name, key)
-        assert [e.message_id for e in series.recent] == list(reference.recent[(name, key)])
-        assert _close(got.get(), window.get()), (name, key)
-        assert _close(got.previous(), window.previous()), (name, key)
-        assert _close(got.previous(2), window.previous(2)), (name, key)
-        assert abs(_weight(got.current) - _weight(window.current)) <= 1e-9
-        row = snapshot[(name, key)]
-        assert _close(row["value"], window.get())
-        assert (row["window_start_us"], row["window_end_us"]) == (window.start_us, window.end_us)
-        assert series.labels == reference.labels[(name, key)] == row["labels"]
-        assert key in engine.groups(name) and engine.value(name, key) == got.get()
+    for row, expected_row in zip(rows, expected_rows, strict=True):
+        assert _close(row.pop("value"), expected_row.pop("value"))
+        assert row == expected_row
 
 
 @settings(max_examples=200, deadline=None)
@@ -315,17 +290,18 @@ def _same(engine: KpiEngine, reference: Reference) -> None:
     pinned=st.sampled_from([2, 0]),
     pending=st.sampled_from([1, 3, panes.PENDING]),
 )
-def test_tables_equal_windows_fed_one_event_at_a_time(
+def test_engines_agree_through_batches_time_and_evictions(
     raw: list[tuple[str, int, Any, Any, str, str]],
     plan: list[tuple[int, str, int]],
     history: int,
     pinned: int,
     pending: int,
 ) -> None:
-    """Batches, time passing and evictions in any order leave every series (value, previous
-    windows, edges, late count, latest events, snapshot) as per-event `Window`s would,
-    whether the latest events stay in the batches they came in or are let go of early, and
-    whether kept values wait for a read or are sorted into their rows after a few."""
+    """Batches, time passing and evictions in any order leave every reading (value,
+    previous window, weight, edges, baseline, latest events), the groups touched and moved,
+    the late count and the snapshot as the per-event reference has them, whether the
+    latest events stay in the batches they came in or are let go of early, and whether kept
+    values wait for a read or are sorted into their rows after a few."""
     with patch.multiple(panes, PENDING=pending):
         if not pinned:
             _compare(raw, plan, history)
@@ -338,36 +314,26 @@ def _compare(
     raw: list[tuple[str, int, Any, Any, str, str]], plan: list[tuple[int, str, int]], history: int
 ) -> None:
     events = _wild(raw)
-    engine = KpiEngine(SHAPES, baselines=BASELINES, history=history)
-    reference = Reference(history)
+    engine, reference = _engines(history)
     i = 0
     for cut, step, seconds in [*plan, (len(events), "", 0)]:
-        touched = engine.ingest(events[i : i + cut])
-        assert touched == reference.feed(events[i : i + cut])
+        batch = events[i : i + cut]
+        assert dict(engine.ingest(batch)) == dict(reference.ingest(batch))
         i += cut
-        if step and engine.max_ts is not None:
-            now = engine.max_ts + seconds * 1_000_000
-            engine.advance(now)
-            reference.advance(now)
+        if step and reference.max_ts is not None:
+            now = reference.max_ts + seconds * 1_000_000
+            watch = {m.name for m in SHAPES[::2]}
+            assert engine.advance(now, watch) == reference.advance(now, watch)
+            assert engine.moved == reference.moved
         if step == "evict":
-            keep = {key for j, key in enumerate(sorted(reference.windows)) if j % 3 == 0}
-            idle = reference.evict(keep)
-            assert engine.evict_idle(keep) == len(idle)
+            keep = {
+                (name, group)
+                for name in reference.metrics
+                for j, group in enumerate(reference.groups(name))
+                if j % 3 == 0
+            }
+            assert engine.evict_idle(keep) == reference.evict_idle(keep)
         _same(engine, reference)
-
-
-def _read_series(engine: KpiEngine, reference: Reference, name: str, key: str) -> None:
-    """One series read every way, against the per-event reference."""
-    want = reference.windows[(name, key)]
-    series = engine.series[name][key]
-    got = series.window
-    assert (got.late, got.head, got.start_us, got.end_us) == (
-        want.late, want.head, want.start_us, want.end_us
-    )  # fmt: skip
-    assert _close(got.get(), want.get())
-    assert all(_close(got.previous(back), want.previous(back)) for back in (1, 2))
-    assert [e.message_id for e in series.recent] == list(reference.recent[(name, key)])
-    assert abs(_weight(got.current) - _weight(want.current)) < 1e-9
 
 
 @settings(max_examples=30, deadline=None)
@@ -381,7 +347,7 @@ def test_sparse_reads_see_what_the_reference_sees(
 ) -> None:
     """Reading now and then, as the rules do: values waiting to be sorted into their rows,
     last events found along held records, time passing and evictions between reads all give
-    the per-event reference's values, previous windows, edges, last events and snapshots."""
+    the per-event reference's readings and snapshots."""
     rng = random.Random(seed)
     raw = [
         (
@@ -397,31 +363,37 @@ def test_sparse_reads_see_what_the_reference_sees(
     events = _wild(raw)
     history = rng.choice([1, 2, 3])
     with patch.multiple(panes, PENDING=pending, PINNED=pinned[0], PINNED_PER_SERIES=pinned[1]):
-        engine = KpiEngine(SHAPES, baselines=BASELINES, history=history)
-        reference = Reference(history)
+        engine, reference = _engines(history)
         i = 0
         while i < len(events):
             cut = rng.randint(1, 60)
             batch, i = events[i : i + cut], i + cut
-            assert engine.ingest(batch) == reference.feed(batch)
+            assert dict(engine.ingest(batch)) == dict(reference.ingest(batch))
             step = rng.random()
-            if step < 0.4 and engine.max_ts is not None:
-                now = engine.max_ts + rng.randint(0, 900) * 1_000_000
-                engine.advance(now)
-                reference.advance(now)
+            if step < 0.4 and reference.max_ts is not None:
+                now = reference.max_ts + rng.randint(0, 900) * 1_000_000
+                assert engine.advance(now) == reference.advance(now)
                 if step < 0.15:
-                    keep = {k for k in sorted(reference.windows) if rng.random() < 0.2}
-                    assert engine.evict_idle(keep) == len(reference.evict(keep))
-            if reference.windows and rng.random() < 0.4:
-                for key in rng.sample(sorted(reference.windows), min(3, len(reference.windows))):
-                    _read_series(engine, reference, *key)
+                    keep = {
+                        (name, group)
+                        for name in reference.metrics
+                        for group in reference.groups(name)
+                        if rng.random() < 0.2
+                    }
+                    assert engine.evict_idle(keep) == reference.evict_idle(keep)
+            if rng.random() < 0.4:
+                name = rng.choice(SHAPES).name
+                groups = list(reference.groups(name))
+                picked = [*rng.sample(groups, min(3, len(groups))), "no such group"]
+                options = {"previous": rng.random() < 0.5, "recent": rng.random() < 0.5}
+                got = engine.read(name, picked, **options)
+                want = reference.read(name, picked, **options)
+                assert [r.group for r in got] == [r.group for r in want] == picked[:-1]
+                for reading, expected in zip(got, want, strict=True):
+                    _same_reading(reading, expected)
             if rng.random() < 0.1:
                 metric = rng.choice(SHAPES).name
+                values = {r.group: r.value for r in reference.read(metric)}
                 for row in engine.snapshot([metric]):
-                    assert _close(row["value"], reference.windows[(metric, row["group"])].get())
-        assert engine.late == reference.late
-        assert sorted((n, k) for n, g in engine.series.items() for k in g) == sorted(
-            reference.windows
-        )
-        for key in reference.windows:
-            _read_series(engine, reference, *key)
+                    assert _close(row["value"], values[row["group"]])
+        _same(engine, reference)
