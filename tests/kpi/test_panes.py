@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from vigie.events import Event
 from vigie.kpi import panes
-from vigie.kpi.engine import KpiEngine
+from vigie.kpi.engine import ColumnarEngine
 from vigie.kpi.metrics import Metric
 from vigie.kpi.panes import NONE, _late, stable_order
 
-from .test_engine import START
+from .test_readings import START
 
 
 @settings(max_examples=300)
@@ -60,7 +60,7 @@ def test_evicted_groups_are_renumbered_and_come_back_fresh() -> None:
     """After thousands of groups go idle and are forgotten, old and new groups count from
     zero again, and the groups still alive keep their values."""
     metric = Metric(name="visits", by=["anonymous_id"], window="1m", lateness="0s")
-    engine = KpiEngine([metric])
+    engine = ColumnarEngine([metric])
 
     def visit(n: int, visitor: str, second: int) -> Event:
         at = START + timedelta(seconds=second)
@@ -98,7 +98,7 @@ def test_table_groups_read_like_a_dict() -> None:
     """A table metric's groups compare, test membership and fail on unknown keys like a
     dict of the same series."""
     metric = Metric(name="visits", by=["anonymous_id"], window="1m")
-    engine = KpiEngine([metric])
+    engine = ColumnarEngine([metric])
     assert engine.groups("visits") == {}
     at = START
     engine.ingest(
@@ -130,7 +130,7 @@ def test_forgotten_events_are_not_kept_alive_by_their_batch() -> None:
         )  # fmt: skip
 
     with patch.multiple(panes, PINNED=10, PINNED_PER_SERIES=0):
-        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1h")])
+        engine = ColumnarEngine([Metric(name="visits", by=["anonymous_id"], window="1h")])
         first = [visit(0, "a"), visit(1, "b"), visit(2, "b")]
         control = [visit(3, "c")]
         engine.ingest(first)
@@ -144,7 +144,7 @@ def test_a_reused_row_starts_without_the_values_of_the_series_it_held() -> None:
     when the group is forgotten, do not count in the group that takes the row next."""
     metric = Metric(name="visitors", kind="distinct", value="anonymous_id", by=["campaign"],
                     window="1m", lateness="0s")  # fmt: skip
-    engine = KpiEngine([metric])
+    engine = ColumnarEngine([metric])
 
     def visit(n: int, campaign: str, second: int) -> Event:
         at = START + timedelta(seconds=second)
@@ -168,7 +168,7 @@ def _visit(n: int, visitor: str, second: int | None = None) -> Event:
     )  # fmt: skip
 
 
-def _messages(engine: KpiEngine, group: str) -> list[str | None]:
+def _messages(engine: ColumnarEngine, group: str) -> list[str | None]:
     return [e.message_id for e in engine.groups("visits")[group].recent]
 
 
@@ -176,7 +176,7 @@ def test_events_let_go_are_kept_only_while_among_their_series_last() -> None:
     """When old batches are let go, a series keeps only those of their events still among
     its last five, and drops them once five newer ones came."""
     with patch.multiple(panes, PINNED=1, PINNED_PER_SERIES=0):
-        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1h")])
+        engine = ColumnarEngine([Metric(name="visits", by=["anonymous_id"], window="1h")])
         first = [_visit(n, "a") for n in range(6)]
         control = [_visit(99, "c")]
         engine.ingest(first)
@@ -193,7 +193,7 @@ def test_a_reused_row_does_not_remember_the_events_of_the_series_it_held() -> No
     """A group taking the row of a forgotten one starts with no latest events, even when the
     batch that held the forgotten group's events is let go after."""
     with patch.multiple(panes, PINNED=1, PINNED_PER_SERIES=0):
-        engine = KpiEngine([Metric(name="visits", by=["anonymous_id"], window="1m")])
+        engine = ColumnarEngine([Metric(name="visits", by=["anonymous_id"], window="1m")])
         engine.ingest([_visit(0, "a"), _visit(1, "a")])
         engine.advance(engine.max_ts + 3600 * 1_000_000)  # type: ignore[operator]
         assert engine.evict_idle(set()) == 1

@@ -116,3 +116,32 @@ def test_pickles_and_empties(make: Any, batch: Any, shape: Any) -> None:
     fresh = stat.empty()
     assert type(fresh) is type(stat)
     assert _close(fresh.get(), batch([]))
+
+
+# Per statistic, what lies behind its value.
+WEIGHTS: list[Callable[[list[Any]], float]] = [
+    len,
+    len,
+    len,
+    lambda xs: len(set(xs)),
+    lambda xs: sum(b for _, b in xs),
+    len,
+]
+
+
+@pytest.mark.parametrize(("case", "weight"), list(zip(CASES, WEIGHTS, strict=True)), ids=IDS)
+@given(xs=Values, cut=st.integers(0, 60))
+def test_weight_is_what_lies_behind_the_value(
+    case: Any, weight: Any, xs: list[float], cut: int
+) -> None:
+    """`weight` is the values counted (the distinct ones for a distinct count, the
+    denominator for a ratio), through updates and reverts alike."""
+    make, _, shape = case
+    stat = make()
+    values = [shape(x) for x in xs]
+    cut = min(cut, len(values))
+    for v in values:
+        stat.update(v)
+    for v in values[:cut]:
+        stat.revert(v)
+    assert _close(stat.weight(), float(weight(values[cut:])))

@@ -6,15 +6,19 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from vigie.catalogue import load_catalogue
 from vigie.cli import app
 from vigie.events import Event
 from vigie.kpi.metrics import Metric
 from vigie.log import SqlEventLog
 from vigie.rules.backtest import replay, series_events
 from vigie.rules.definitions import Rule
+
+from .test_scenario import _events as scenario_events
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CONFIG = """
@@ -70,6 +74,35 @@ def test_backtest_command_prints_what_would_have_fired(engine: sa.Engine, tmp_pa
     assert ("site-down", "firing") in changes
     assert lines[0]["annotations"]["summary_fr"] == "3 commandes"
     assert lines[-1]["fired"] == 2
+
+
+def test_backtest_on_the_reference_engine_prints_the_same(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """`--reference` replays on the per-event KPI engine: the same alerts, to the byte."""
+    log = SqlEventLog(engine)
+    log.append(_orders([0, 10, 20]))
+    log.append(_orders([20 * 60]))
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    url = engine.url.render_as_string(hide_password=False)
+    command = ["backtest", "--config", str(config), "--db", url, "--json"]
+    columnar = CliRunner().invoke(app, command, catch_exceptions=False)
+    reference = CliRunner().invoke(app, [*command, "--reference"], catch_exceptions=False)
+    assert reference.exit_code == 0, reference.output
+    assert reference.output == columnar.output
+    assert '"fired":2' in reference.output.replace(" ", "")
+
+
+def test_reference_engine_replays_the_scenario_to_the_same_alerts() -> None:
+    """The shipped catalogue's rules (thresholds, changes, SLAs) on the lunch scenario raise
+    the same alerts, at the same times with the same evidence, on either KPI engine."""
+    catalogue = load_catalogue()
+    events = scenario_events(600)
+    columnar = replay(catalogue.metrics, catalogue.rules, events, tick="10s")
+    reference = replay(catalogue.metrics, catalogue.rules, events, tick="10s", reference=True)
+    assert "checkout-conversion-drop" in {a.rule for a in columnar if a.status == "firing"}
+    assert msgspec.json.encode(reference) == msgspec.json.encode(columnar)
 
 
 def test_backtest_window_selects_event_time(engine: sa.Engine, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.events import Event
-from vigie.kpi.engine import KpiEngine
+from vigie.kpi import KpiEngine, make_engine
 from vigie.kpi.metrics import Metric
 from vigie.rules.conditions import AbsenceTracker, Finding, SlaTracker, change, combine, threshold
 from vigie.rules.definitions import Rule
@@ -44,7 +44,7 @@ def _engine(stream: list[tuple[int, str]]) -> KpiEngine:
         slide=f"{SLIDE}s",
         lateness=f"{LATENESS}s",
     )
-    engine = KpiEngine([metric])
+    engine = make_engine([metric])
     engine.ingest([_event(n, s, g) for n, (s, g) in enumerate(stream)])
     return engine
 

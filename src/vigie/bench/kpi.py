@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from vigie.events import Event
-from vigie.kpi.engine import KpiEngine
+from vigie.kpi import make_engine
 from vigie.kpi.metrics import Metric, Term
 
 NAMES = [f"Event {i}" for i in range(10)]
@@ -90,7 +90,7 @@ def run_kpi_bench(*, events: int, groups: int, batch: int, console: Console) -> 
     """Feed the engine `events` in batches of `batch`; returns the figures."""
     metrics = bench_metrics()
     stream = bench_events(events, groups)
-    engine = KpiEngine(metrics)
+    engine = make_engine(metrics)
     console.print(
         f"kpi: {len(metrics)} metrics, {groups} groups, 15m windows sliding by 1m, "
         f"{events} events in batches of {batch}"
@@ -104,7 +104,7 @@ def run_kpi_bench(*, events: int, groups: int, batch: int, console: Console) -> 
     wall = time.perf_counter() - wall
     rate = len(stream) / elapsed
     base = baseline(stream)
-    series = sum(len(g) for g in engine.series.values())
+    series = sum(len(engine.groups(name)) for name in engine.metrics)
     figures = {
         "events_per_s": round(rate),
         "baseline_events_per_s": round(base),

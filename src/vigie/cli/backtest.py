@@ -35,6 +35,9 @@ def backtest(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the alerts as JSON lines.")
     ] = False,
+    reference: Annotated[
+        bool, typer.Option("--reference", help="Use the per-event reference KPI engine.")
+    ] = False,
 ) -> None:
     """Replay stored events (or a CSV series) through the rules and print the alerts that
     would have fired, when, and why.
@@ -65,7 +68,7 @@ def backtest(
             if (since is None or e.timestamp >= since) and (until is None or e.timestamp < until)
         ]
         rules = [r for r in cfg.rules if r.metric == chosen.name]
-        changes = replay([replacement], rules, events, tick=tick, until=until)
+        changes = replay([replacement], rules, events, tick=tick, until=until, reference=reference)
     else:
         from vigie.log import SqlEventLog
         from vigie.store import connect, upgrade
@@ -74,7 +77,9 @@ def backtest(
         upgrade(engine)
         try:
             events_iter = log_events(SqlEventLog(engine), start=since, end=until)
-            changes = replay(cfg.metrics, cfg.rules, events_iter, tick=tick, until=until)
+            changes = replay(
+                cfg.metrics, cfg.rules, events_iter, tick=tick, until=until, reference=reference
+            )
         finally:
             engine.dispose()
     print_alerts(changes, console=console, as_json=as_json)

@@ -1,7 +1,31 @@
-"""Live KPIs: metric definitions and windowed aggregation on event time, with baselines."""
+"""Live KPIs: metric definitions and windowed aggregation on event time, with baselines.
 
-from vigie.kpi.engine import KpiEngine
+The rest of Vigie reads them through the `KpiEngine` protocol, made by `make_engine`.
+"""
+
+from collections.abc import Sequence
+
+from vigie.kpi.baselines import Seasonality
+from vigie.kpi.engine import ColumnarEngine
 from vigie.kpi.metrics import Metric, Term
-from vigie.kpi.windows import Window
+from vigie.kpi.readings import KpiEngine, Reading
+from vigie.kpi.reference import ReferenceEngine
+from vigie.kpi.sentiment import SentimentScorer
 
-__all__ = ["KpiEngine", "Metric", "Term", "Window"]
+__all__ = ["KpiEngine", "Metric", "Reading", "Term", "make_engine"]
+
+
+def make_engine(
+    metrics: Sequence[Metric],
+    *,
+    baselines: dict[str, tuple[Seasonality, int]] | None = None,
+    history: int = 2,
+    sentiment: SentimentScorer | None = None,
+    reference: bool = False,
+) -> KpiEngine:
+    """A KPI engine over `metrics`, learning a seasonal baseline for those in `baselines`
+    and keeping `history` windows back: the columnar fast path, or with `reference` the
+    readable one-event-at-a-time engine (slower, the same values)."""
+    if reference:
+        return ReferenceEngine(metrics, baselines=baselines, history=history, sentiment=sentiment)
+    return ColumnarEngine(metrics, baselines=baselines, history=history, sentiment=sentiment)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Literal
 
 DAY_US = 86_400_000_000
@@ -49,11 +50,13 @@ class SeasonalBaseline:
 
     def expected(self, end_us: int) -> tuple[float, float, int] | None:
         """(mean, standard deviation, samples) for the slot of `end_us`, None without history."""
-        values = self.values(end_us)
-        if not values:
-            return None
-        mean = math.fsum(values) / len(values)
-        var = (
-            math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
-        )
-        return mean, math.sqrt(var), len(values)
+        return expectation(self.values(end_us))
+
+
+def expectation(values: Sequence[float]) -> tuple[float, float, int] | None:
+    """(mean, sample standard deviation, samples) of a slot's past `values`, None without any."""
+    if not values:
+        return None
+    mean = math.fsum(values) / len(values)
+    var = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0
+    return mean, math.sqrt(var), len(values)

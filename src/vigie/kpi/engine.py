@@ -1,7 +1,9 @@
-"""The KPI engine: every metric's windows, per group, fed with events from the log.
+"""The columnar KPI engine, the fast path behind the `KpiEngine` protocol (`kpi/readings.py`):
+every metric's windows, per group, fed with events from the log.
 
-It only aggregates; rules read its values. Event time moves with the events themselves
-(`ingest`) and, when the caller says time passed without events, with `advance`.
+It only aggregates; rules read its values as `Reading`s. Event time moves with the events
+themselves (`ingest`) and, when the caller says time passed without events, with `advance`.
+`kpi/reference.py` does the same one event at a time; one suite checks that both agree.
 
 Metrics live in `PaneTable`s, numpy columns fed a whole batch at a time (the metrics of a
 `Cohort` together); those learning a baseline (which files the value of every window as it
@@ -24,12 +26,13 @@ from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
 from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, Objects, PaneTable
 from vigie.kpi.panes import statistic as table_statistic
+from vigie.kpi.readings import Reading, latest_events
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.series import Series, TableGroups
 from vigie.kpi.touched import Touched
 from vigie.kpi.windows import Window
 
-__all__ = ["RECENT", "KpiEngine", "Series"]
+__all__ = ["RECENT", "ColumnarEngine"]
 
 # Longer rings (say a day sliding by the minute) stay sparse: one `Window` per group.
 MAX_RING = 512
@@ -45,8 +48,9 @@ Part = tuple[str, Ints, Ints, Floats, Floats, Objects | None]
 Share = tuple[PaneTable, Ints, Ints, Floats, Floats, Objects | None]
 
 
-class KpiEngine:
-    """Aggregates events into every metric's windows; pure apart from its own state."""
+class ColumnarEngine:
+    """Aggregates events into every metric's windows, a batch at a time (a `KpiEngine`);
+    pure apart from its own state."""
 
     def __init__(
         self,
@@ -600,7 +604,41 @@ class KpiEngine:
         """Every group of `metric` seen so far, by group key."""
         return self.series[metric]
 
-    def value(self, metric: str, group: str = "*") -> float | None:
+    def read(
+        self,
+        metric: str,
+        groups: Iterable[str] | None = None,
+        *,
+        previous: bool = False,
+        recent: bool = False,
+    ) -> list[Reading]:
+        """The readings of `metric` for `groups` (unknown ones skipped), or for every group."""
+        series_of = self.series[metric]
+        keys = list(series_of) if groups is None else [g for g in groups if g in series_of]
+        readings = []
+        for key in keys:
+            series = series_of[key]
+            window = series.window
+            end = window.end_us
+            past = series.baseline.values(end) if series.baseline and end is not None else []
+            offsets, visitors = latest_events(series.recent) if recent else ((), ())
+            readings.append(
+                Reading(
+                    group=key,
+                    labels=series.labels,
+                    value=window.get(),
+                    weight=window.weight(),
+                    start_us=window.start_us,
+                    end_us=end,
+                    past=tuple(past),
+                    previous=window.previous() if previous else None,
+                    offsets=offsets,
+                    visitors=visitors,
+                )
+            )
+        return readings
+
+    def value(self, metric: str, group: str = NO_GROUP) -> float | None:
         """The current window's value of `metric` for `group` (None if never seen)."""
         series = self.series[metric].get(group)
         return None if series is None else series.window.get()

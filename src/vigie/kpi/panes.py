@@ -604,6 +604,15 @@ class TableWindow:
         value: float | None = self._statistic(0).get()
         return value
 
+    def weight(self) -> float:
+        """What lies behind the current value: the events counted, or a ratio's denominator."""
+        if self.empty is None:
+            if self.kind == "ratio":
+                return float(self.table.now_b[self.row])
+            return float(self.table.now_n[self.row])
+        weight: float = self._statistic(0).weight()
+        return weight
+
     def previous(self, back: int = 1) -> float | None:
         """The value over the window `back` whole windows before the current one."""
         value: float | None = self._statistic(back).get()

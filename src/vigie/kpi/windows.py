@@ -142,6 +142,10 @@ class Window:
         """The statistic over the current window."""
         return self.current.get()
 
+    def weight(self) -> float:
+        """What lies behind the current value: the events counted, or a ratio's denominator."""
+        return self.current.weight()
+
     def previous(self, back: int = 1) -> float | None:
         """The statistic over the window `back` whole windows before the current one."""
         if self.head is None:

@@ -1,4 +1,4 @@
-"""Rule conditions, evaluated over the KPI engine's windows: plain data in, findings out.
+"""Rule conditions, evaluated over the KPI engine's readings: plain data in, findings out.
 
 A condition returns, per group it looked at, a `Finding` when it holds; groups it looked
 at without a finding no longer hold (their alerts resolve), groups it did not look at
@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigie.events import Event
+from vigie.kpi import KpiEngine, Reading
+from vigie.kpi.baselines import expectation
 from vigie.kpi.durations import parse_duration
-from vigie.kpi.engine import KpiEngine, Series
 from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
 from vigie.rules.definitions import Rule
 from vigie.types import from_us, to_us
@@ -55,14 +56,11 @@ def _iso(us: int | None) -> str | None:
     return None if us is None else from_us(us).isoformat()
 
 
-def _evidence(metric: str, series: Series) -> dict[str, Any]:
-    window = series.window
-    recent = series.recent  # found along the table's records: read once
-    offsets = [e.offset for e in recent if e.offset is not None]
-    visitors = sorted({v for e in recent if (v := e.anonymous_id or e.user_id)})
+def _evidence(metric: str, reading: Reading) -> dict[str, Any]:
+    offsets, visitors = list(reading.offsets), list(reading.visitors)
     return {
         "metric": metric,
-        "window": {"start": _iso(window.start_us), "end": _iso(window.end_us)},
+        "window": {"start": _iso(reading.start_us), "end": _iso(reading.end_us)},
         "events": offsets,
         "visitors": visitors,
         "links": [f"/api/events?before={o + 1}&limit=1" for o in offsets]
@@ -70,24 +68,13 @@ def _evidence(metric: str, series: Series) -> dict[str, Any]:
     }
 
 
-def _selected(
-    kpis: KpiEngine, metric: str, groups: set[str] | None
-) -> Iterable[tuple[str, Series]]:
-    series = kpis.groups(metric)
-    if groups is None:
-        return list(series.items())
-    return [(g, series[g]) for g in groups if g in series]
-
-
-def _weight(series: Series) -> float:
-    stat: Any = series.window.current
-    for attr in ("den", "n"):
-        if hasattr(stat, attr):
-            return float(getattr(stat, attr))
-    for attr in ("values", "seen"):
-        if hasattr(stat, attr):
-            return float(len(getattr(stat, attr)))
-    return 0.0
+def _found(metric: str, kpis: KpiEngine, holds: dict[str, dict[str, Any]], out: Outcome) -> Outcome:
+    """`out` with a finding for each group in `holds` (its values after the evidence): the
+    latest events behind the evidence are read for these groups only."""
+    for reading in kpis.read(metric, holds, recent=True):
+        values = _evidence(metric, reading) | holds[reading.group]
+        out.findings[reading.group] = Finding(reading.group, dict(reading.labels), values)
+    return out
 
 
 def threshold(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
@@ -95,65 +82,57 @@ def threshold(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
     assert rule.metric is not None and rule.value is not None
     compare = OPS[rule.op]
     out = Outcome()
-    for group, series in _selected(kpis, rule.metric, groups):
-        out.evaluated.add(group)
-        value = series.window.get()
+    holds: dict[str, dict[str, Any]] = {}
+    for reading in kpis.read(rule.metric, groups):
+        out.evaluated.add(reading.group)
+        value = reading.value
         if value is not None and compare(value, rule.value):
-            values = _evidence(rule.metric, series) | {
-                "value": value,
-                "threshold": rule.value,
-                "op": rule.op,
-            }
-            out.findings[group] = Finding(group, series.labels, values)
-    return out
+            holds[reading.group] = {"value": value, "threshold": rule.value, "op": rule.op}
+    return _found(rule.metric, kpis, holds, out)
 
 
 def change(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
     """Relative change of the current window against the previous one or the same slot."""
     assert rule.metric is not None
     out = Outcome()
-    for group, series in _selected(kpis, rule.metric, groups):
-        out.evaluated.add(group)
-        value = series.window.get()
+    holds: dict[str, dict[str, Any]] = {}
+    for reading in kpis.read(rule.metric, groups, previous=rule.compare == "previous"):
+        out.evaluated.add(reading.group)
+        value = reading.value
         if value is None:
             continue
         if rule.compare == "previous":
-            reference = series.window.previous()
+            reference = reading.previous
         else:
-            end = series.window.end_us
-            past = series.baseline.values(end) if series.baseline and end is not None else []
-            past = past[-rule.days :]
+            past = reading.past[-rule.days :]
             reference = math.fsum(past) / len(past) if past else None
         if reference is None or reference <= 0 or reference < rule.min_reference:
             continue
-        if _weight(series) < rule.min_events:
+        if reading.weight < rule.min_events:
             continue
         ratio = (value - reference) / reference
         dropped = rule.drop is not None and ratio <= -rule.drop
         rose = rule.rise is not None and ratio >= rule.rise
         if dropped or rose:
-            values = _evidence(rule.metric, series) | {
+            holds[reading.group] = {
                 "value": value,
                 "reference": reference,
                 "change": ratio,
                 "compare": rule.compare,
             }
-            out.findings[group] = Finding(group, series.labels, values)
-    return out
+    return _found(rule.metric, kpis, holds, out)
 
 
 def anomaly(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
     """Current value more than `z` standard deviations from the learned seasonal baseline."""
     assert rule.metric is not None
     out = Outcome()
-    for group, series in _selected(kpis, rule.metric, groups):
-        out.evaluated.add(group)
-        value = series.window.get()
-        end = series.window.end_us
-        if value is None or series.baseline is None or end is None:
-            continue
-        expected = series.baseline.expected(end)
-        if expected is None or expected[2] < rule.min_samples:
+    holds: dict[str, dict[str, Any]] = {}
+    for reading in kpis.read(rule.metric, groups):
+        out.evaluated.add(reading.group)
+        value = reading.value
+        expected = expectation(reading.past)
+        if value is None or expected is None or expected[2] < rule.min_samples:
             continue
         mean, std, samples = expected
         spread = max(std, 0.05 * abs(mean), 1e-9)
@@ -161,7 +140,7 @@ def anomaly(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
         if (rule.direction in ("both", "up") and score >= rule.z) or (
             rule.direction in ("both", "down") and score <= -rule.z
         ):
-            values = _evidence(rule.metric, series) | {
+            holds[reading.group] = {
                 "value": value,
                 "expected": mean,
                 "std": std,
@@ -169,8 +148,7 @@ def anomaly(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
                 "samples": samples,
                 "seasonality": rule.seasonality,
             }
-            out.findings[group] = Finding(group, series.labels, values)
-    return out
+    return _found(rule.metric, kpis, holds, out)
 
 
 class SlaTracker:

@@ -16,8 +16,8 @@ import msgspec
 
 from vigie.clock import Clock
 from vigie.events import Event
+from vigie.kpi import KpiEngine, make_engine
 from vigie.kpi.baselines import Seasonality
-from vigie.kpi.engine import KpiEngine
 from vigie.kpi.metrics import Metric
 from vigie.log.eventlog import EventLog
 from vigie.rules.alerts import Alert, AlertListener
@@ -71,9 +71,13 @@ class AlertingEngine:
         clock: Clock,
         store: AlertStore | None = None,
         listeners: Sequence[AlertListener] = (),
+        reference: bool = False,
     ) -> None:
         self.rules = list(rules)
-        self.kpis = KpiEngine(metrics, baselines=baselines_needed(rules))
+        # `reference`: the readable per-event KPI engine instead of the columnar one.
+        self.kpis: KpiEngine = make_engine(
+            metrics, baselines=baselines_needed(rules), reference=reference
+        )
         self.clock = clock
         self.store = store
         self.listeners: list[AlertListener] = list(listeners)
@@ -197,8 +201,8 @@ class AlertingEngine:
             holding = self.holding[rule.name]
             if rule.metric is None or not holding:
                 continue
-            series = self.kpis.groups(rule.metric)
-            for group in [g for g in holding if g not in series]:
+            known = self.kpis.groups(rule.metric)
+            for group in [g for g in holding if g not in known]:
                 del holding[group]
                 seen.setdefault(rule.name, set()).add(group)
 

@@ -22,6 +22,9 @@ class Count:
     def get(self) -> float:
         return float(self.n)
 
+    def weight(self) -> float:
+        return float(self.n)
+
     def merge(self, other: Count) -> None:
         self.n += other.n
 

@@ -26,6 +26,9 @@ class DistinctCount:
     def get(self) -> float:
         return float(len(self.seen))
 
+    def weight(self) -> float:
+        return float(len(self.seen))
+
     def merge(self, other: DistinctCount) -> None:
         seen = self.seen
         for x, n in other.seen.items():

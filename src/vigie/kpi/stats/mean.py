@@ -25,6 +25,9 @@ class Mean:
     def get(self) -> float | None:
         return self.total / self.n if self.n else None
 
+    def weight(self) -> float:
+        return float(self.n)
+
     def merge(self, other: Mean) -> None:
         self.total += other.total
         self.n += other.n

@@ -38,6 +38,9 @@ class Quantile:
         high = min(low + 1, len(values) - 1)
         return values[low] + (values[high] - values[low]) * (position - low)
 
+    def weight(self) -> float:
+        return float(len(self.values))
+
     def merge(self, other: Quantile) -> None:
         if len(other.values) > len(self.values):
             self.values = sorted(self.values + other.values)

@@ -27,6 +27,9 @@ class Ratio:
     def get(self) -> float | None:
         return self.num / self.den if self.den > 1e-12 else None
 
+    def weight(self) -> float:
+        return float(self.den)
+
     def merge(self, other: Ratio) -> None:
         self.num += other.num
         self.den += other.den

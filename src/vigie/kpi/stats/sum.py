@@ -25,6 +25,9 @@ class Sum:
     def get(self) -> float:
         return self.total
 
+    def weight(self) -> float:
+        return float(self.n)
+
     def merge(self, other: Sum) -> None:
         self.total += other.total
         self.n += other.n

@@ -1,0 +1,114 @@
+"""What the rest of Vigie sees of the KPI engine: the `KpiEngine` protocol and its `Reading`s.
+
+Rules, backtests, benchmarks and the web read KPIs through this door only, so the columnar
+fast path (`kpi/engine.py`) and the readable per-event reference (`kpi/reference.py`) are
+interchangeable, and one suite checks that they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, Protocol
+
+import msgspec
+
+from vigie.events import Event
+from vigie.kpi.metrics import NO_GROUP, CompiledMetric
+
+
+class Reading(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One group of a metric as a rule reads it, at the moment it was read.
+
+    `weight` is what lies behind `value` (the events counted, or a ratio's denominator), so
+    a rule can ignore a change seen on too little. `previous` (the window before the current
+    one) and the latest events (`offsets`, `visitors`) cost a pass over the panes or the
+    records: they are read only when asked for, and are None and empty otherwise.
+    """
+
+    group: str
+    labels: Mapping[str, str]
+    value: float | None
+    weight: float
+    start_us: int | None  # the current window, [start_us, end_us) of event time
+    end_us: int | None
+    past: tuple[float, ...] = ()  # the baseline's values for this slot in past periods
+    previous: float | None = None
+    offsets: tuple[int, ...] = ()  # log offsets of the latest events counted, oldest first
+    visitors: tuple[str, ...] = ()  # their visitors (anonymous or user id), sorted
+
+
+def latest_events(events: Iterable[Event]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The `offsets` and `visitors` of a `Reading` whose latest events are `events`."""
+    events = list(events)  # a table series finds them along its records: read them once
+    offsets = tuple(e.offset for e in events if e.offset is not None)
+    visitors = tuple(sorted({v for e in events if (v := e.anonymous_id or e.user_id)}))
+    return offsets, visitors
+
+
+class KpiEngine(Protocol):
+    """Every metric's windows per group, fed with events, read as `Reading`s.
+
+    Event time moves with the events (`ingest`) and, when time passes without events, with
+    `advance`. Groups come in order of first appearance.
+    """
+
+    @property
+    def metrics(self) -> Mapping[str, CompiledMetric]:
+        """The metrics, by name."""
+        ...
+
+    @property
+    def max_ts(self) -> int | None:
+        """The newest event time seen, in microseconds (None before any event)."""
+        ...
+
+    @property
+    def late(self) -> int:
+        """How many events came too late to count, over every metric."""
+        ...
+
+    @property
+    def moved(self) -> bool:
+        """Whether the last `advance` moved any window."""
+        ...
+
+    def ingest(self, events: Iterable[Event]) -> Mapping[str, set[str]]:
+        """Count `events` in every metric they match; returns the groups touched per metric
+        (late events touch their group too)."""
+        ...
+
+    def advance(self, now_us: int, watch: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Let event time reach `now_us`; returns, per metric in `watch` (default: all), the
+        groups whose window moved."""
+        ...
+
+    def evict_idle(self, keep: set[tuple[str, str]]) -> int:
+        """Forget the groups with no event left in their windows, except the (metric, group)
+        pairs in `keep` and those learning a baseline; returns how many were forgotten."""
+        ...
+
+    def groups(self, metric: str) -> Collection[str]:
+        """The groups of `metric` seen and not forgotten."""
+        ...
+
+    def read(
+        self,
+        metric: str,
+        groups: Iterable[str] | None = None,
+        *,
+        previous: bool = False,
+        recent: bool = False,
+    ) -> list[Reading]:
+        """The readings of `metric` for `groups` (in their order; unknown ones skipped) or
+        for every group; with the previous window's value and the latest events if asked."""
+        ...
+
+    def value(self, metric: str, group: str = NO_GROUP) -> float | None:
+        """The current window's value of `metric` for `group` (None if never seen)."""
+        ...
+
+    def snapshot(self, metrics: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Every metric's (or those in `metrics`) current value per group, for the API and
+        the dashboard: `metric`, `kind`, `group`, `labels`, `value`, `window_start_us`,
+        `window_end_us`."""
+        ...
