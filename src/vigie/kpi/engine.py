@@ -23,13 +23,13 @@ import numpy as np
 from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
 from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
+from vigie.kpi.changed_groups import ChangedGroups
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
 from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, Objects, PaneTable
 from vigie.kpi.panes import statistic as table_statistic
 from vigie.kpi.readings import Reading, latest_events
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.series import Series, TableGroups
-from vigie.kpi.touched import Touched
 from vigie.kpi.windows import Window
 
 __all__ = ["RECENT", "ColumnarEngine"]
@@ -153,9 +153,9 @@ class ColumnarEngine:
         n = compiled.size_us // compiled.slide_us
         return max(self.history, 1) * n + -(-compiled.lateness_us // compiled.slide_us) + 1
 
-    def ingest(self, events: Iterable[Event]) -> Touched:
+    def ingest(self, events: Iterable[Event]) -> ChangedGroups:
         """Count `events` in every metric they match; returns the groups touched per metric
-        (a `Touched`: each metric's set is built when read).
+        (a `ChangedGroups`: each metric's set is built when read).
 
         The batch's columns (event names, times, group keys, values) are read once and shared
         by the metrics; lateness is judged per group in arrival order, exactly as if the
@@ -163,7 +163,7 @@ class ColumnarEngine:
         """
         batch = events if isinstance(events, list) else list(events)
         if not batch or self._any is None:
-            return Touched()
+            return ChangedGroups()
         code_of = self._codes.get
         codes = np.fromiter(map(code_of, map(_event_name, batch), repeat(0)), np.intp, len(batch))
         if not codes.all():  # an event with no `event` is named by its `name` (a page view)
@@ -176,14 +176,14 @@ class ColumnarEngine:
         else:
             at = np.flatnonzero(relevant)
             if not len(at):
-                return Touched()
+                return ChangedGroups()
             stamps = np.full(len(batch), NONE, np.int64)
             stamps[at] = stamps_us([batch[i].timestamp for i in at.tolist()])
         newest = int(stamps.max())
         if self.max_ts is None or newest > self.max_ts:
             self.max_ts = newest
         columns = Batch(batch, codes, stamps)
-        touched = Touched()
+        touched = ChangedGroups()
         parts: dict[tuple[int, bool], list[Part]] = {}
         shares: dict[int, list[Share]] = {}
         for cohort in self._cohorts:
@@ -217,7 +217,7 @@ class ColumnarEngine:
                     self._file(series_of[name][key])
         return touched
 
-    def _cohort_share(self, cohort: Cohort, columns: Batch, touched: Touched) -> Share | None:
+    def _cohort_share(self, cohort: Cohort, columns: Batch, touched: ChangedGroups) -> Share | None:
         """A cohort's share of the batch: every member's events picked, valued and keyed
         together."""
         # (member, event) pairs taking part, members first: one flat search is cheaper than
@@ -324,7 +324,7 @@ class ColumnarEngine:
         self,
         columns: Batch,
         parts: list[Part],
-        touched: Touched,
+        touched: ChangedGroups,
     ) -> Share:
         """The share of the batch of metrics sharing one table, put together."""
         rows = [self._table_rows(name, columns, at, kids) for name, at, kids, *_ in parts]

@@ -6,14 +6,14 @@ import msgspec
 import numpy as np
 import pytest
 
-from vigie.kpi.touched import Touched
+from vigie.kpi.changed_groups import ChangedGroups
 
 NAMES = ["c0", "c1", "c2", "c3"]
 PLAIN = {"visits": {"c1", "c3"}, "one": {"c2"}, "given": {"x"}}
 
 
-def _touched() -> Touched:
-    touched = Touched()
+def _touched() -> ChangedGroups:
+    touched = ChangedGroups()
     touched.later("visits", NAMES, np.array([3, 1, 3, 1], np.int64))
     touched.later("one", NAMES, np.array([2], np.int64))
     touched.add("given", {"x"})

@@ -13,7 +13,7 @@ from operator import itemgetter
 from vigie.kpi.panes import Ints
 
 
-class Touched(Mapping[str, set[str]]):
+class ChangedGroups(Mapping[str, set[str]]):
     """Metric name -> group keys touched, read-only; each set is built when first read.
 
     A `Mapping`, not a dict: whatever reads it goes through `__getitem__` (a dict subclass
@@ -54,4 +54,4 @@ class Touched(Mapping[str, set[str]]):
         return len(self._built) + len(self._todo)
 
     def __repr__(self) -> str:
-        return f"Touched({dict(self.items())!r})"
+        return f"ChangedGroups({dict(self.items())!r})"
