@@ -31,6 +31,8 @@ class Scope(StrEnum):
     OWN = "own"
 
 
+# The CRM's entities, as `crm.entities.ENTITIES` names them: auth sits below crm and does not
+# import it, so tests/crm/test_entities.py keeps the two lists equal.
 CRM_RESOURCES = (
     "contacts",
     "accounts",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -17,22 +17,12 @@ from vigie.cli.options import (
     load_settings,
     migrated_engine,
 )
+from vigie.crm.entities import ENTITIES, Entity
 
-if TYPE_CHECKING:
-    from vigie.crm.entities import Entity
-
-
-EntityArgument = Annotated[
-    str,
-    typer.Argument(
-        help="accounts, contacts, staff, deals, tickets, campaigns, interactions, tasks or offers."
-    ),
-]
+EntityArgument = Annotated[str, typer.Argument(help=f"One of {', '.join(ENTITIES)}.")]
 
 
 def _entity(name: str) -> Entity:
-    from vigie.crm.entities import ENTITIES
-
     if name not in ENTITIES:
         err.print(f"[red]unknown entity {name!r}[/red]; choose one of {', '.join(ENTITIES)}")
         raise typer.Exit(2)

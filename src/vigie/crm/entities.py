@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -271,6 +271,13 @@ ENTITIES: dict[str, Entity] = {
         ),
     )
 }
+
+# The name of an entity as a type, from `ENTITIES`: a parameter typed with it accepts and
+# documents exactly these names. mypy cannot read a Literal built at runtime: it sees a str.
+if TYPE_CHECKING:
+    EntityName: TypeAlias = str
+else:
+    EntityName = Literal[tuple(ENTITIES)]
 
 BY_EVENT: dict[str, tuple[Entity, str]] = {
     event: (entity, operation)

@@ -4,226 +4,161 @@ Writes are appended to the event log as CRM events and answered once the CRM pro
 applied them, so a client reads its own writes and the log stays the one truth.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the endpoints are built per entity and FastAPI
+# reads their annotations, which name the entity's own models (local variables), at runtime.
 
-import inspect
-from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
 
 from vigie.auth.users import Principal
-from vigie.crm.entities import ENTITIES, Entity
-from vigie.crm.service import CrmService
+from vigie.crm.entities import ENTITIES, Entity, EntityName, ReadBase
+from vigie.web import api_timeline
 from vigie.web.deps import NO_NUL, AuditReader, CrmDep, RequestActor, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND, Problem
 
-_ERRORS = AUTH_ERRORS
-_NOT_FOUND = NOT_FOUND
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "the change could not be applied"},
     422: {"model": Problem, "description": "invalid input"},
 }
-_KW = inspect.Parameter.KEYWORD_ONLY
 RecordId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
-def _signature(fn: Callable[..., Any], params: list[inspect.Parameter]) -> None:
-    fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+class ListQuery(BaseModel):
+    """The query parameters of a list; each entity's own model documents the search, names
+    its sort fields and adds its filters (see `_list_query`)."""
+
+    q: str | None = None
+    sort: str = "-updated_at"
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=10_000_000)
+    archived: bool = Field(False, description="Include archived records.")
+
+
+class ListPage(BaseModel):
+    """A page of records; each entity's page names its own record model."""
+
+    items: list[ReadBase]
+    total: int
+    limit: int
+    offset: int
+
+
+def _text(description: str) -> Any:
+    return str | None, Field(None, max_length=200, pattern=NO_NUL, description=description)
+
+
+def _list_query(entity: Entity) -> type[ListQuery]:
+    sorts: Any = Literal[(*entity.sorts, *(f"-{s}" for s in entity.sorts))]
+    model: type[ListQuery] = create_model(
+        f"{entity.read.__name__}Query",
+        __base__=ListQuery,
+        q=_text(f"Search in {', '.join(entity.search)}."),
+        sort=(sorts, Field("-updated_at", description="A field; `-field` descends.")),
+        **{f: _text(f"Only where {f} equals it.") for f in entity.filters},
+    )
+    return model
+
+
+def _list_page(entity: Entity) -> type[ListPage]:
+    model: type[ListPage] = create_model(
+        f"{entity.read.__name__}Page",
+        __base__=ListPage,
+        __doc__=f"A page of {entity.name}: `items`, and `total` matching the filters.",
+        items=(list[entity.read], ...),  # type: ignore[name-defined]
+    )
+    return model
 
 
 def _crud_router(entity: Entity) -> APIRouter:
     router = APIRouter(prefix=f"/api/{entity.name}", tags=[entity.name])
-    reader = Annotated[Principal, Depends(require(entity.name, "read"))]
-    writer = Annotated[Principal, Depends(require(entity.name, "write"))]
-    items_type: Any = list[entity.read]  # type: ignore[name-defined]
-    page: type[BaseModel] = create_model(
-        f"{entity.read.__name__}Page",
-        __doc__=f"A page of {entity.name}: `items`, and `total` matching the filters.",
-        items=(items_type, ...),
-        total=(int, ...),
-        limit=(int, ...),
-        offset=(int, ...),
-    )
-    sorts = (*entity.sorts, *(f"-{s}" for s in entity.sorts))
-    sort_type: Any = Literal[sorts]
-    common = [
-        inspect.Parameter("crm", _KW, annotation=CrmDep),
-    ]
+    reads = Depends(require(entity.name, "read"))
+    writes = Depends(require(entity.name, "write"))
+    if TYPE_CHECKING:
+        Filters: TypeAlias = ListQuery
+        Page: TypeAlias = ListPage
+        Create: TypeAlias = BaseModel
+        Update: TypeAlias = BaseModel
+        Read: TypeAlias = ReadBase
+    else:  # FastAPI validates and documents with the entity's own models
+        Filters, Page = _list_query(entity), _list_page(entity)
+        Create, Update, Read = entity.create, entity.update, entity.read
 
-    def list_endpoint(**kw: Any) -> Any:
-        crm: CrmService = kw["crm"]
-        found = crm.find(
-            entity,
-            kw["user"],
-            filters={f: kw[f] for f in entity.filters},
-            q=kw["q"],
-            sort=kw["sort"],
-            limit=kw["limit"],
-            offset=kw["offset"],
-            archived=kw["archived"],
-        )
-        return page(items=found.items, total=found.total, limit=kw["limit"], offset=kw["offset"])
-
-    _signature(
-        list_endpoint,
-        [
-            *common,
-            inspect.Parameter("user", _KW, annotation=reader),
-            inspect.Parameter(
-                "q",
-                _KW,
-                default=None,
-                annotation=Annotated[
-                    str | None,
-                    Query(
-                        max_length=200,
-                        pattern=NO_NUL,
-                        description=f"Search in {', '.join(entity.search)}.",
-                    ),
-                ],
-            ),
-            inspect.Parameter(
-                "sort",
-                _KW,
-                default="-updated_at",
-                annotation=Annotated[sort_type, Query(description="A field; `-field` descends.")],
-            ),
-            inspect.Parameter(
-                "limit", _KW, default=50, annotation=Annotated[int, Query(ge=1, le=500)]
-            ),
-            inspect.Parameter(
-                "offset", _KW, default=0, annotation=Annotated[int, Query(ge=0, le=10_000_000)]
-            ),
-            inspect.Parameter(
-                "archived",
-                _KW,
-                default=False,
-                annotation=Annotated[bool, Query(description="Include archived records.")],
-            ),
-            *(
-                inspect.Parameter(
-                    f,
-                    _KW,
-                    default=None,
-                    annotation=Annotated[
-                        str | None,
-                        Query(
-                            max_length=200, pattern=NO_NUL, description=f"Only where {f} equals it."
-                        ),
-                    ],
-                )
-                for f in entity.filters
-            ),
-        ],
-    )
-    router.add_api_route(
+    @router.get(
         "",
-        list_endpoint,
-        methods=["GET"],
-        response_model=page,
         operation_id=f"list_{entity.name}",
         summary=f"List {entity.name}",
         description=f"{entity.name.capitalize()}, filtered, searched, sorted and paged.",
-        responses=_ERRORS,
+        responses=AUTH_ERRORS,
     )
+    def list_records(
+        crm: CrmDep, user: Annotated[Principal, reads], query: Annotated[Filters, Query()]
+    ) -> Page:
+        found = crm.find(
+            entity,
+            user,
+            filters=query.model_dump(include=set(entity.filters)),
+            q=query.q,
+            sort=query.sort,
+            limit=query.limit,
+            offset=query.offset,
+            archived=query.archived,
+        )
+        return Page(items=found.items, total=found.total, limit=query.limit, offset=query.offset)
 
-    async def create_endpoint(**kw: Any) -> Any:
-        crm: CrmService = kw["crm"]
-        data = kw["body"].model_dump(mode="json")
-        return await crm.create(entity, data, kw["user"], kw["actor"])
-
-    _signature(
-        create_endpoint,
-        [
-            *common,
-            inspect.Parameter("user", _KW, annotation=writer),
-            inspect.Parameter("actor", _KW, annotation=RequestActor),
-            inspect.Parameter("body", _KW, annotation=Annotated[entity.create, Body()]),
-        ],
-    )
-    router.add_api_route(
+    @router.post(
         "",
-        create_endpoint,
-        methods=["POST"],
         status_code=201,
-        response_model=entity.read,
         operation_id=f"create_{entity.name}",
         summary=f"Create a record of {entity.name}",
         description=entity.create.__doc__ or "",
-        responses={**_ERRORS, **_CONFLICT},
+        responses={**AUTH_ERRORS, **_CONFLICT},
     )
+    async def create_record(
+        crm: CrmDep, user: Annotated[Principal, writes], actor: RequestActor, body: Create
+    ) -> Read:
+        return await crm.create(entity, body.model_dump(mode="json"), user, actor)
 
-    def read_endpoint(**kw: Any) -> Any:
-        crm: CrmService = kw["crm"]
-        return crm.get(entity, kw["record_id"], kw["user"])
-
-    id_param = inspect.Parameter("record_id", _KW, annotation=RecordId)
-    _signature(
-        read_endpoint,
-        [*common, inspect.Parameter("user", _KW, annotation=reader), id_param],
-    )
-    router.add_api_route(
+    @router.get(
         "/{record_id}",
-        read_endpoint,
-        methods=["GET"],
-        response_model=entity.read,
         operation_id=f"get_{entity.name}",
         summary=f"Read a record of {entity.name}",
-        responses={**_ERRORS, **_NOT_FOUND},
+        responses={**AUTH_ERRORS, **NOT_FOUND},
     )
+    def read_record(crm: CrmDep, user: Annotated[Principal, reads], record_id: RecordId) -> Read:
+        return crm.get(entity, record_id, user)
 
-    async def update_endpoint(**kw: Any) -> Any:
-        crm: CrmService = kw["crm"]
-        patch = kw["body"].model_dump(mode="json", exclude_unset=True)
-        return await crm.update(entity, kw["record_id"], patch, kw["user"], kw["actor"])
-
-    _signature(
-        update_endpoint,
-        [
-            *common,
-            inspect.Parameter("user", _KW, annotation=writer),
-            inspect.Parameter("actor", _KW, annotation=RequestActor),
-            id_param,
-            inspect.Parameter("body", _KW, annotation=Annotated[entity.update, Body()]),
-        ],
-    )
-    router.add_api_route(
+    @router.patch(
         "/{record_id}",
-        update_endpoint,
-        methods=["PATCH"],
-        response_model=entity.read,
         operation_id=f"update_{entity.name}",
         summary=f"Change a record of {entity.name}",
         description="Only the fields sent are changed; `null` clears an optional field.",
-        responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT},
+        responses={**AUTH_ERRORS, **NOT_FOUND, **_CONFLICT},
     )
+    async def update_record(
+        crm: CrmDep,
+        user: Annotated[Principal, writes],
+        actor: RequestActor,
+        record_id: RecordId,
+        body: Update,
+    ) -> Read:
+        patch = body.model_dump(mode="json", exclude_unset=True)
+        return await crm.update(entity, record_id, patch, user, actor)
 
-    async def archive_endpoint(**kw: Any) -> Any:
-        crm: CrmService = kw["crm"]
-        return await crm.archive(entity, kw["record_id"], kw["user"], kw["actor"])
-
-    _signature(
-        archive_endpoint,
-        [
-            *common,
-            inspect.Parameter("user", _KW, annotation=writer),
-            inspect.Parameter("actor", _KW, annotation=RequestActor),
-            id_param,
-        ],
-    )
-    router.add_api_route(
+    @router.delete(
         "/{record_id}",
-        archive_endpoint,
-        methods=["DELETE"],
-        response_model=entity.read,
         operation_id=f"archive_{entity.name}",
         summary=f"Archive a record of {entity.name}",
         description="Archives the record (kept, hidden from lists unless `archived=true`).",
-        responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT},
+        responses={**AUTH_ERRORS, **NOT_FOUND, **_CONFLICT},
     )
+    async def archive_record(
+        crm: CrmDep, user: Annotated[Principal, writes], actor: RequestActor, record_id: RecordId
+    ) -> Read:
+        return await crm.archive(entity, record_id, user, actor)
+
     return router
 
 
@@ -235,22 +170,12 @@ def _export_router() -> APIRouter:
         response_class=Response,
         operation_id="export_entity",
         responses={
-            **_ERRORS,
+            **AUTH_ERRORS,
             200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV"},
         },
     )
     def export(
-        entity_name: Literal[
-            "accounts",
-            "contacts",
-            "staff",
-            "deals",
-            "tickets",
-            "campaigns",
-            "interactions",
-            "tasks",
-            "offers",
-        ],
+        entity_name: EntityName,
         crm: CrmDep,
         _admin: AuditReader,
         actor: RequestActor,
@@ -282,17 +207,12 @@ class ImportOut(BaseModel):
     errors: list[RowErrorOut]
 
 
-_ENTITY_NAMES = Literal[
-    "accounts", "contacts", "staff", "deals", "tickets", "campaigns", "interactions", "tasks",
-    "offers",
-]  # fmt: skip
-
-
 def _import_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["import"])
 
     @router.post(
         "/import/{entity_name}",
+        response_model=ImportOut,
         operation_id="import_entity",
         openapi_extra={
             "requestBody": {
@@ -301,18 +221,18 @@ def _import_router() -> APIRouter:
             }
         },
         responses={
-            **_ERRORS,
+            **AUTH_ERRORS,
             422: {"model": ImportOut, "description": "bad rows: nothing was imported"},
             503: {"model": Problem, "description": "the CRM projection is behind"},
         },
     )
     async def import_csv(
-        entity_name: _ENTITY_NAMES,
+        entity_name: EntityName,
         request: Request,
         crm: CrmDep,
         _admin: AuditReader,
         actor: RequestActor,
-    ) -> ImportOut:
+    ) -> ImportOut | JSONResponse:
         """Import a CSV file (admins), all or nothing; a row with an existing `id` updates it."""
         entity = ENTITIES[entity_name]
         body = await request.body()
@@ -327,7 +247,7 @@ def _import_router() -> APIRouter:
             errors=[RowErrorOut(line=e.line, reason=e.reason) for e in report.errors],
         )
         if not report.ok:
-            return JSONResponse(out.model_dump(), status_code=422)  # type: ignore[return-value]
+            return JSONResponse(out.model_dump(), status_code=422)
         return out
 
     return router
@@ -336,8 +256,6 @@ def _import_router() -> APIRouter:
 def build_router() -> APIRouter:
     """Every CRM route: one CRUD router per entity, the timelines and the export."""
     router = APIRouter()
-    from vigie.web import api_timeline
-
     router.include_router(api_timeline.router)
     router.include_router(_export_router())
     router.include_router(_import_router())
