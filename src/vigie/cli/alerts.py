@@ -39,10 +39,10 @@ def _system(db: str | None, config: ConfigOption) -> Iterator[System]:
         upgrade(system.engine)
         yield system
     except Invalid as exc:
-        err.print(f"{exc.field}: {exc.reason}", highlight=False, markup=False)
+        err.print(f"{exc.field}: {exc.reason}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     except (AlertNotFound, SilenceNotFound) as exc:
-        err.print(str(exc.args[0]), highlight=False, markup=False)
+        err.print(str(exc.args[0]), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     finally:
         system.engine.dispose()
@@ -67,7 +67,7 @@ def parse_matcher(text: str) -> Matcher:
 
 
 def _say(text: str) -> None:
-    console.print(text, highlight=False, markup=False)
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 def _print(system: System, alert_id: str, done: str) -> None:
@@ -111,7 +111,7 @@ def alerts_list(
                 parts.append(f"assignee:{h.assignee}")
             if alert.active and system.silences.silencing(alert):
                 parts.append("silenced")
-            console.print("  ".join(parts), highlight=False, markup=False)
+            console.print("  ".join(parts), highlight=False, markup=False, soft_wrap=True)
 
 
 def _act(
@@ -250,6 +250,7 @@ def alerts_silences(
                 f"  by {s.created_by}  {s.comment}",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,
             )
 
 
