@@ -64,7 +64,7 @@ def test_held_messages_arrive_as_one_digest(engine: sa.Engine, company: Schedule
     assert dispatcher.deliver_due() == 1
     ((to, subject, body),) = outbox.sent
     assert to == "marie@shop.example"
-    assert subject == "Vigie : 3 messages pendant votre absence (1 résolus depuis)"
+    assert subject == "Vigie : 3 messages pendant votre absence (1 résolu depuis)"
     assert "mar. 24/11/2026 19:00 · Alert 1\n" in body + "\n"
     assert "mar. 24/11/2026 21:30 · Alert 2 [résolue depuis]" in body
     assert "mar. 24/11/2026 23:00 · Alert 3\n" in body + "\n"

@@ -19,14 +19,18 @@ _DAYS = {
 _TEXTS = {
     "en": {
         "subject": "Vigie: {count} messages while you were away",
+        "subject_one": "Vigie: 1 message while you were away",
         "resolved_count": " ({count} resolved since)",
+        "resolved_one": " (1 resolved since)",
         "intro": "Hello {name}, here is what came for you between {first} and {last} ({zone}):",
         "resolved": "[resolved since]",
         "urgent": "[urgent]",
     },
     "fr": {
         "subject": "Vigie : {count} messages pendant votre absence",
+        "subject_one": "Vigie : 1 message pendant votre absence",
         "resolved_count": " ({count} résolus depuis)",
+        "resolved_one": " (1 résolu depuis)",
         "intro": "Bonjour {name}, voici ce qui vous attendait entre {first} et {last} ({zone}) :",
         "resolved": "[résolue depuis]",
         "urgent": "[urgent]",
@@ -58,9 +62,11 @@ def compose(items: Sequence[DigestItem], *, person: Person) -> tuple[str, str]:
     texts = _TEXTS.get(person.language, _TEXTS["en"])
     ordered = sorted(items, key=lambda i: i.created_at)
     resolved = sum(1 for i in ordered if i.resolved)
-    subject = texts["subject"].format(count=len(ordered))
+    subject = texts["subject" if len(ordered) > 1 else "subject_one"].format(count=len(ordered))
     if resolved:
-        subject += texts["resolved_count"].format(count=resolved)
+        subject += texts["resolved_count" if resolved > 1 else "resolved_one"].format(
+            count=resolved
+        )
 
     def when(moment: datetime) -> str:
         return local_time(moment, language=person.language, location=person.location)
