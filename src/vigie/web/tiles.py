@@ -55,6 +55,7 @@ def kpi_tiles(
                 "kind": row.get("kind"),
                 "department": department_of(watching),
                 "value": row.get("value"),
+                "late": int(row.get("late") or 0),
                 "threshold": threshold.value if threshold else None,
                 "op": threshold.op if threshold else None,
                 "firing": [
