@@ -321,7 +321,9 @@ class AlertingEngine:
         if kind in _CONDITIONS:
             assert rule.metric is not None
             groups = touched.get(rule.metric)
-            return _CONDITIONS[kind](rule, self.kpis, groups) if groups else Outcome()
+            if not groups:
+                return Outcome()
+            return _CONDITIONS[kind](rule, self.kpis, groups, self.book.evidence(rule.name))
         if kind == "sla":
             return self.sla[rule.name].evaluate(event_now) if event_now is not None else Outcome()
         if kind == "absence":
