@@ -204,11 +204,11 @@ class PaneTable:
         """
         slide, ring = self.slide_us, self.ring
         prev = self.max_ts[rows]
-        panes = ts // slide
         late: Bools | None = None
-        # Late: in a pane older than the ring behind its series' newest time before it.
-        if not bool((panes > np.maximum(prev, before) // slide - ring).all()):
-            late = _late(rows, panes, prev // slide, ring - 1)
+        # Late: in a pane the ring no longer holds behind its series' newest time before it.
+        # Within `ring - 1` slides of the newest, an entry cannot be (no division needed).
+        if not bool((ts >= np.maximum(prev, before) - (ring - 1) * slide).all()):
+            late = _late(rows, ts // slide, prev // slide, ring - 1)
         np.maximum.at(self.max_ts, rows, ts)  # a late event is older than its series' newest
         heads = self.max_ts[rows] // slide
         moved = heads > prev // slide  # NONE // slide is far below any head
@@ -218,6 +218,7 @@ class PaneTable:
             moved_rows, first = np.unique(rows[at], return_index=True)
             at = at[first]
             self._clear(moved_rows, prev[at] // slide, heads[at])
+        panes = ts // slide
         # An event counted into a pane that its series' newest time moved out of the ring
         # later in the batch is gone, as in `Window` (which deletes that pane when it moves).
         counted = panes > heads - ring
