@@ -47,7 +47,7 @@ from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
-from vigie.telemetry import Telemetry
+from vigie.telemetry import LateEventsCollector, Telemetry
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
@@ -197,6 +197,7 @@ def build_system(
             Silenced(AlertPlaybooks(playbooks), silences),
         ],
     )
+    telemetry.registry.register(LateEventsCollector(alerting.late_events))
 
     # Processors: the rules first, so that an alert does not wait for slower projections;
     # new events go to them between two batches of the others, so batches are kept short.

@@ -120,11 +120,15 @@ def list_kpis(
     alerting: AlertingDep,
     metric: Annotated[str | None, Query(description="only this metric")] = None,
 ) -> Response:
-    """Every metric's current window value per group."""
+    """Every metric's current window value per group, and beside it `late`: the metric's
+    events that came beyond their group's horizon and are counted in no window. `late`
+    also maps every metric to that count (metrics without a group yet included)."""
     rows = alerting.snapshot()
+    late = alerting.late_events()
     if metric is not None:
         rows = [r for r in rows if r["metric"] == metric]
-    return _json({"kpis": rows})
+        late = {metric: late[metric]} if metric in late else {}
+    return _json({"kpis": rows, "late": late})
 
 
 def _one(

@@ -58,6 +58,7 @@ def kpi_tiles(
                 "kind": row.get("kind"),
                 "department": (metric.department if metric else None) or department_of(watching),
                 "value": row.get("value"),
+                "late": int(row.get("late") or 0),
                 "threshold": threshold.value if threshold else None,
                 "op": threshold.op if threshold else None,
                 "firing": [

@@ -118,6 +118,9 @@
       kpi.threshold != null
         ? el("span", { class: firing ? "error" : "muted" }, t("js.threshold", { value: `${kpi.op} ${Vigie.decimal(kpi.threshold)}` }))
         : el("span", { class: "muted" }, t("js.no_threshold")),
+      kpi.late
+        ? el("span", { class: "warning late", title: t("js.late_help") }, t("js.late_events", { count: Vigie.decimal(kpi.late) }))
+        : null,
       chart,
     );
     const values = (kpi.series || []).map((v) => (v == null ? 0 : v));
