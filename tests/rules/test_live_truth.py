@@ -23,6 +23,7 @@ metrics:
     where: {event: Newsletter Signed Up}
     by: [campaign]
     window: 1h
+    slide: 1m
   - name: conversion
     title: {en: Conversion, fr: Conversion}
     kind: ratio
