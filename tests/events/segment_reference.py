@@ -14,10 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from vigie.events.event import Event, Rejection
+from vigie.types import to_us
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_ID_CHARS = 200  # the width of the log's indexed columns
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # event times before are replaced by receivedAt
+MAX_AHEAD_US = 86_400_000_000  # so are those more than a day after receivedAt
 SEGMENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias", "sensor"})
 
 UTM_KEYS = {
@@ -231,10 +234,21 @@ def _convert_one(
     sent_at = _aware(msg.sent_at) if msg.sent_at else envelope.sent_at
     if timestamp is None:
         event_time = received_at
-    elif sent_at is not None:
-        event_time = received_at - (sent_at - timestamp)
     else:
-        event_time = timestamp
+        # In whole microseconds, which cannot overflow, then checked against the bounds.
+        moment = to_us(timestamp)
+        if sent_at is not None:
+            moment = to_us(received_at) - (to_us(sent_at) - moment)
+        if moment < to_us(EARLIEST):
+            context["timestamp_replaced"] = "before"
+            event_time = received_at
+        elif moment > to_us(received_at) + MAX_AHEAD_US:
+            context["timestamp_replaced"] = "ahead"
+            event_time = received_at
+        elif sent_at is not None:
+            event_time = received_at - (sent_at - timestamp)
+        else:
+            event_time = timestamp
 
     extra = {} if data is None else {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
     if msg.integrations:

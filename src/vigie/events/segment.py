@@ -8,7 +8,7 @@ rejected with its field and reason while the good ones of the same batch go thro
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -75,6 +75,25 @@ class _Envelope(msgspec.Struct, rename="camel"):
     sent_at: datetime | None = None
     context: dict[str, Any] | None = None
     write_key: str | None = None
+
+
+class TimestampBounds(msgspec.Struct, frozen=True, kw_only=True):
+    """The event times taken as sent: from `earliest` to `max_ahead` after `receivedAt`.
+
+    As Segment does, a clock-skew corrected time outside them (a device whose clock is
+    years off, `9999-12-31`, an absurd `sentAt`) is replaced by `receivedAt`: the event
+    keeps what the client sent in `original_timestamp` and `sent_at`, and says why in
+    `context.timestamp_replaced` (`"ahead"` or `"before"`). Every time a processor sees is
+    then one it can add windows and days to without leaving the calendar.
+    """
+
+    earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_ahead: timedelta = timedelta(days=1)
+
+
+DEFAULT_BOUNDS = TimestampBounds()
+TIMESTAMP_REPLACED = "timestamp_replaced"
+"""The key of `context` that flags an event whose timestamp was replaced by `receivedAt`."""
 
 
 class PayloadError(ValueError):
@@ -146,8 +165,16 @@ def convert_messages(
     source: str,
     received_at: datetime,
     single_type: str | None = None,
+    bounds: TimestampBounds = DEFAULT_BOUNDS,
 ) -> tuple[list[Event], list[Rejection]]:
-    """Turn each raw message into an `Event`, or a `Rejection` that names the field and reason."""
+    """Turn each raw message into an `Event`, or a `Rejection` that names the field and reason.
+
+    Event times outside `bounds` are replaced by `received_at` (see `TimestampBounds`).
+    """
+    try:
+        window = (bounds.earliest, received_at + bounds.max_ahead)
+    except OverflowError:
+        window = (bounds.earliest, datetime.max.replace(tzinfo=UTC))
     events: list[Event] = []
     rejections: list[Rejection] = []
     append = events.append
@@ -172,7 +199,7 @@ def convert_messages(
                     msg, data = _decode_loose(raw)
             else:
                 msg, data = _decode_loose(raw)
-            append(_convert_one(msg, data, source, received_at, envelope, single_type))
+            append(_convert_one(msg, data, source, received_at, envelope, single_type, window))
         except _Invalid as bad:
             rejections.append(
                 Rejection(
@@ -201,10 +228,12 @@ def _convert_one(
     received_at: datetime,
     envelope: Envelope,
     single_type: str | None,
+    window: tuple[datetime, datetime],
 ) -> Event:
     """One decoded message to an `Event` (`data`: the message as a dict, when it was decoded so).
 
-    The per-event cost of every ingest request, so kept lean.
+    `window`: the earliest and latest event times taken as sent. The per-event cost of every
+    ingest request, so kept lean.
     """
     kind = single_type or msg.type
     message_id = _text(msg.message_id)
@@ -245,10 +274,19 @@ def _convert_one(
         sent_at = sent_at.replace(tzinfo=UTC)
     if timestamp is None:
         event_time = received_at
-    elif sent_at is not None:
-        event_time = received_at - (sent_at - timestamp)
     else:
-        event_time = timestamp
+        replaced = None
+        try:
+            event_time = timestamp if sent_at is None else received_at - (sent_at - timestamp)
+            if event_time < window[0]:
+                replaced = "before"
+            elif event_time > window[1]:
+                replaced = "ahead"
+        except OverflowError:  # the skew correction left the calendar
+            replaced = "ahead" if sent_at is not None and sent_at < timestamp else "before"
+        if replaced is not None:
+            context[TIMESTAMP_REPLACED] = replaced
+            event_time = received_at
 
     extra = {} if data is None else {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
     if msg.integrations:
