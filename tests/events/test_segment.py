@@ -11,6 +11,7 @@ import pytest
 from vigie.events import Event, Rejection
 from vigie.events.segment import (
     MAX_BATCH_BYTES,
+    MAX_DEPTH,
     MAX_MESSAGE_BYTES,
     PayloadError,
     TimestampBounds,
@@ -283,3 +284,31 @@ def test_the_bounds_are_configurable() -> None:
     events, _ = convert_messages(envelope, source="web", received_at=RECEIVED, bounds=bounds)
     assert events[0].timestamp == RECEIVED
     assert events[0].context["timestamp_replaced"] == "ahead"
+
+
+def test_a_message_nested_too_deep_is_rejected_alone() -> None:
+    """Issue 14: a message nested past MAX_DEPTH is rejected alone with its reason; a body past
+    the decoder's own limit is a 400, never a server error."""
+    deep: Any = {}
+    for _ in range(MAX_DEPTH + 1):
+        deep = {"x": deep}
+    ok = {"type": "track", "event": "E", "anonymousId": "a", "properties": {"a": [[1]]}}
+    body = {"batch": [ok, {**ok, "properties": deep}]}
+    events, rejections = _convert(body)
+    assert len(events) == 1
+    assert [r.index for r in rejections] == [1]
+    assert "nested" in rejections[0].reason
+    abyss = b'{"batch": [{"type": "track", "p": ' + b"[" * 5000 + b"]" * 5000 + b"}]}"
+    for single_type in (None, "track"):
+        with pytest.raises(PayloadError, match="nested too deep"):
+            decode_envelope(abyss, single_type=single_type)
+
+
+@pytest.mark.parametrize("field", ["messageId", "anonymousId", "userId", "event"])
+def test_a_nul_character_in_an_indexed_field_is_rejected(field: str) -> None:
+    """Issue 14: PostgreSQL cannot store NUL in text, so ids and event names carrying one are
+    refused at the door, naming the field; NUL elsewhere (properties) is kept."""
+    message = {"type": "track", "event": "E", "anonymousId": "a", "messageId": "m"}
+    assert _rejection({**message, field: "a\x00b"}).field == field
+    kept = _one({**message, "properties": {"note": "a\x00b"}})
+    assert kept.properties == {"note": "a\x00b"}

@@ -19,6 +19,7 @@ from vigie.events.event import Event, Rejection
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_ID_CHARS = 200  # the width of the log's indexed columns
+MAX_DEPTH = 64  # objects and arrays within each other: deeper would exhaust a reader's stack
 SEGMENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias", "sensor"})
 
 UTM_KEYS = {
@@ -135,6 +136,8 @@ def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
             raise PayloadError("body must be a JSON object") from exc
         except msgspec.DecodeError as exc:
             raise PayloadError(f"body is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise PayloadError(f"body is nested too deep; at most {MAX_DEPTH} levels") from None
         write_key = head.get("writeKey")
         return Envelope(
             messages=[body],
@@ -148,6 +151,8 @@ def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
         raise PayloadError(_describe(exc), field=_field_of(exc)) from exc
     except msgspec.DecodeError as exc:
         raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise PayloadError(f"body is nested too deep; at most {MAX_DEPTH} levels") from None
     if env.batch is None:
         raise PayloadError("missing required field", field="batch")
     sent_at = _aware(env.sent_at) if env.sent_at else None
@@ -191,15 +196,24 @@ def convert_messages(
             # `_metadata`), so once one message of the batch has unknown fields the rest go
             # through the dict at once, rather than each failing the strict decoding first.
             data: dict[str, Any] | None = None
-            if strict:
-                try:
-                    msg: _Message = _strict_decoder.decode(raw)
-                except msgspec.DecodeError as exc:
-                    strict = "unknown field" not in str(exc)
+            try:
+                if strict:
+                    try:
+                        msg: _Message = _strict_decoder.decode(raw)
+                    except msgspec.DecodeError as exc:
+                        strict = "unknown field" not in str(exc)
+                        msg, data = _decode_loose(raw)
+                else:
                     msg, data = _decode_loose(raw)
-            else:
-                msg, data = _decode_loose(raw)
-            append(_convert_one(msg, data, source, received_at, envelope, single_type, window))
+            except RecursionError:
+                raise _Invalid(f"nested too deep; at most {MAX_DEPTH} levels") from None
+            # Counting brackets is cheap; only a message with many is measured.
+            if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:
+                _check_depth(msg if data is None else data)
+            event = _convert_one(msg, data, source, received_at, envelope, single_type, window)
+            if b"\\u0000" in raw:  # JSON writes NUL escaped; rare, so checked only then
+                _refuse_nul(event)
+            append(event)
         except _Invalid as bad:
             rejections.append(
                 Rejection(
@@ -345,6 +359,36 @@ def _refuse_long_ids(
                 f"{len(value)} characters, over the {MAX_ID_CHARS}-character limit",
                 field,
                 message_id if field != "messageId" else None,
+            )
+
+
+def _check_depth(message: _Message | dict[str, Any]) -> None:
+    """Refuse a message whose objects and arrays nest deeper than `MAX_DEPTH`: every reader
+    of the log (the processors, the API) would have to recurse as deep."""
+    if isinstance(message, _Message):
+        message = msgspec.structs.asdict(message)
+    stack: list[tuple[Any, int]] = [(message, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _Invalid(f"nested over {MAX_DEPTH} levels deep; flatten the properties")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+
+
+def _refuse_nul(event: Event) -> None:
+    """Refuse NUL characters in what the log indexes: PostgreSQL cannot store them in text."""
+    for field, value in (
+        ("messageId", event.message_id),
+        ("anonymousId", event.anonymous_id),
+        ("userId", event.user_id),
+        ("event", event.event),
+    ):
+        if value is not None and "\x00" in value:
+            raise _Invalid(
+                "contains a NUL character (\\u0000), which cannot be stored",
+                field,
+                event.message_id if field != "messageId" else None,
             )
 
 
