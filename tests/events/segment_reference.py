@@ -133,7 +133,7 @@ def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
         raise PayloadError(f"body is not valid JSON: {exc}") from exc
     if env.batch is None:
         raise PayloadError("missing required field", field="batch")
-    sent_at = _aware(env.sent_at) if env.sent_at else None
+    sent_at = _in_utc_range(_aware(env.sent_at)) if env.sent_at else None
     return Envelope(
         messages=[bytes(raw) for raw in env.batch],
         sent_at=sent_at,
@@ -230,8 +230,8 @@ def _convert_one(
     properties = msg.properties or {}
     _normalise_campaign(context, properties)
 
-    timestamp = _aware(msg.timestamp) if msg.timestamp else None
-    sent_at = _aware(msg.sent_at) if msg.sent_at else envelope.sent_at
+    timestamp = _in_utc_range(_aware(msg.timestamp)) if msg.timestamp else None
+    sent_at = _in_utc_range(_aware(msg.sent_at)) if msg.sent_at else envelope.sent_at
     if timestamp is None:
         event_time = received_at
     else:
@@ -357,6 +357,15 @@ def _id(value: Id | None) -> str | None:
         return None
     text = str(value)
     return text or None
+
+
+def _in_utc_range(moment: datetime) -> datetime:
+    """The calendar's first or last instant for a time beyond it once in UTC."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+    return moment
 
 
 def _aware(moment: datetime) -> datetime:

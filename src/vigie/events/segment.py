@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -32,6 +32,8 @@ UTM_KEYS = {
 }
 
 Id = str | int
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""An integer the log's MessagePack can store: JSON allows any size."""
 
 
 class _Message(msgspec.Struct, rename="camel"):
@@ -55,7 +57,7 @@ class _Message(msgspec.Struct, rename="camel"):
     zone: str | None = None
     aisle: str | None = None
     epc: str | None = None
-    count: int | None = None
+    count: Int64 | None = None
 
 
 class _StrictMessage(_Message, forbid_unknown_fields=True):
@@ -279,13 +281,18 @@ def _convert_one(
     _normalise_campaign(context, properties)
 
     timestamp = msg.timestamp
-    if timestamp is not None and timestamp.tzinfo is None:
-        timestamp = timestamp.replace(tzinfo=UTC)
+    if timestamp is not None:
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=UTC)
+        elif timestamp.year in _EDGE_YEARS:
+            timestamp = _representable(timestamp)
     sent_at = msg.sent_at
     if sent_at is None:
         sent_at = envelope.sent_at
     elif sent_at.tzinfo is None:
         sent_at = sent_at.replace(tzinfo=UTC)
+    elif sent_at.year in _EDGE_YEARS:
+        sent_at = _representable(sent_at)
     if timestamp is None:
         event_time = received_at
     else:
@@ -479,7 +486,23 @@ def _id(value: Id | None) -> str | None:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return _representable(moment) if moment.year in _EDGE_YEARS else moment
+
+
+_EDGE_YEARS = frozenset({1, 9999})
+
+
+def _representable(moment: datetime) -> datetime:
+    """`moment`, or the first or last instant of the calendar when it lies beyond it in UTC
+    (`0001-01-01T00:00:00+02:00`): the log stores times in UTC."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == 1 else datetime.max
+        return edge.replace(tzinfo=UTC)
+    return moment
 
 
 def _describe(exc: msgspec.ValidationError) -> str:
