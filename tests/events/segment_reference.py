@@ -223,6 +223,18 @@ def _convert_one(
                 field,
                 message_id if field != "messageId" else None,
             )
+    for field, value in (
+        ("messageId", message_id),
+        ("anonymousId", anonymous_id),
+        ("userId", user_id),
+        ("event", msg.event),
+    ):
+        if value is not None and "\x00" in value:
+            raise _Invalid(
+                "contains a NUL character (\\u0000), which cannot be stored",
+                field,
+                message_id if field != "messageId" else None,
+            )
 
     context = dict(envelope.context)
     if msg.context:

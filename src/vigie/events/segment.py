@@ -214,7 +214,7 @@ def convert_messages(
                 _check_depth(msg if data is None else data)
             event = _convert_one(msg, data, source, received_at, envelope, single_type, window)
             if b"\\u0000" in raw:  # JSON writes NUL escaped; rare, so checked only then
-                _refuse_nul(event)
+                _refuse_nul(msg)
             append(event)
         except _Invalid as bad:
             rejections.append(
@@ -383,19 +383,20 @@ def _check_depth(message: _Message | dict[str, Any]) -> None:
         stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
 
 
-def _refuse_nul(event: Event) -> None:
+def _refuse_nul(msg: _Message) -> None:
     """Refuse NUL characters in what the log indexes: PostgreSQL cannot store them in text."""
+    message_id = _text(msg.message_id)
     for field, value in (
-        ("messageId", event.message_id),
-        ("anonymousId", event.anonymous_id),
-        ("userId", event.user_id),
-        ("event", event.event),
+        ("messageId", message_id),
+        ("anonymousId", _id(msg.anonymous_id)),
+        ("userId", _id(msg.user_id)),
+        ("event", msg.event),
     ):
         if value is not None and "\x00" in value:
             raise _Invalid(
                 "contains a NUL character (\\u0000), which cannot be stored",
                 field,
-                event.message_id if field != "messageId" else None,
+                message_id if field != "messageId" else None,
             )
 
 
