@@ -29,6 +29,7 @@ from vigie.web import (
     api_auth,
     api_crm,
     api_dashboard,
+    api_deadletters,
     api_events,
     api_leads,
     api_live,
@@ -69,6 +70,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(CrmError, _domain_error)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(api_events.router)
+    app.include_router(api_deadletters.router)
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)
     app.include_router(api_live.router)

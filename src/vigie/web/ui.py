@@ -37,6 +37,7 @@ APIS = {
     "on_duty": "/api/dashboard/on-duty",
     "alerts": "/api/alerts",
     "alerts_stream": "/api/alerts/stream",
+    "dead_letters": "/api/dead-letters",
     "playbook_runs": "/api/playbook-runs",
     "notifications": "/api/notifications",
     "funnels": "/api/funnels",
@@ -54,6 +55,7 @@ READABLE = ("contacts", "accounts", "events")
 API_RESOURCES = {
     "alerts": "alerts",
     "alerts_stream": "alerts",
+    "dead_letters": "events",
     "playbook_runs": "playbooks",
     "notifications": "notifications",
     "funnels": "analytics",
