@@ -43,7 +43,7 @@ from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
 from vigie.rules.store import AlertStore
-from vigie.rules.webhook import AlertmanagerWebhook
+from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
@@ -184,6 +184,7 @@ def build_system(
     webhooks = AlertmanagerWebhook(
         config.alerting.webhooks, external_url=config.alerting.external_url
     )
+    telemetry.registry.register(WebhookCollector(webhooks))
     alerting = AlertingEngine(
         config.metrics,
         config.rules,
