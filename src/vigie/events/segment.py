@@ -213,7 +213,12 @@ def convert_messages(
             if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:
                 _check_depth(msg if data is None else data)
             event = _convert_one(msg, data, source, received_at, envelope, single_type, window)
-            if b"\\u0000" in raw:  # JSON writes NUL escaped; rare, so checked only then
+            if (
+                "\x00" in event.message_id
+                or (event.anonymous_id is not None and "\x00" in event.anonymous_id)
+                or (event.user_id is not None and "\x00" in event.user_id)
+                or (event.event is not None and "\x00" in event.event)
+            ):
                 _refuse_nul(msg)
             append(event)
         except _Invalid as bad:
