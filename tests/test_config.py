@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,17 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
     """A missing configuration file is reported with its path."""
     with pytest.raises(ConfigError, match=r"missing\.yaml"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_ingest_timestamp_bounds_are_read_and_checked() -> None:
+    """ingest.timestamps sets the accepted event times; a bad duration names its line."""
+    from vigie.ingest.ingestor import timestamp_bounds
+
+    config = parse_config(
+        GOOD + "ingest:\n  timestamps:\n    max_ahead: 2h\n    not_before: 2020-06-01\n"
+    )
+    bounds = timestamp_bounds(config)
+    assert bounds.max_ahead == timedelta(hours=2)
+    assert bounds.earliest == datetime(2020, 6, 1, tzinfo=UTC)
+    message = _error(GOOD + "ingest:\n  timestamps:\n    max_ahead: soon\n")
+    assert "ingest.timestamps.max_ahead" in message and "not a duration" in message

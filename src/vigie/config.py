@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
 from vigie.crm.commands import RESERVED_SOURCE
 from vigie.crm.sla import CrmConfig
+from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import Metric
 from vigie.playbooks.actions.base import ActionSettings
 from vigie.playbooks.playbooks import Playbook
@@ -53,12 +55,28 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tracker: TrackerSettings = msgspec.field(default_factory=TrackerSettings)
 
 
+class TimestampSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Which client timestamps are taken as sent; others are replaced by `receivedAt`."""
+
+    max_ahead: str = "1d"
+    """A duration: a time later than this after `receivedAt` is replaced."""
+    not_before: date = date(2000, 1, 1)
+    """A day (UTC): a time before it is replaced."""
+
+
+class IngestSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How incoming messages are normalised at the door."""
+
+    timestamps: TimestampSettings = msgspec.field(default_factory=TimestampSettings)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole of `vigie.yaml`."""
 
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = None
     sources: list[Source] = []
+    ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
     metrics: list[Metric] = []
     rules: list[Rule] = []
     alerting: Alerting = msgspec.field(default_factory=Alerting)
@@ -175,6 +193,11 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
         )
 
     _check_playbooks(config, node, origin)
+    try:
+        parse_duration(config.ingest.timestamps.max_ahead)
+    except ValueError as exc:
+        line = _line_of(node, ["ingest", "timestamps", "max_ahead"])
+        raise ConfigError(f"{origin}: ingest.timestamps.max_ahead (line {line}): {exc}") from exc
 
 
 def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> None:

@@ -2,6 +2,7 @@
 
     store ─► event log ─► writer (group commit) ─► processors: rules ─► alerts ─► playbooks
                                                    analytics, CRM projection
+                                                   (dead letters ─► an alert)
                                         └────────► live feed, columnar copy
 
 `build_system` makes every part and wires them with explicit subscriptions (who is told of
@@ -30,18 +31,21 @@ from vigie.kpi.trends import Trends
 from vigie.lifecycle import Hook, Periodic, Services, Task
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
+from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendResult
 from vigie.log.live import LiveHub
+from vigie.log.progress import ProgressCollector
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
+from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
 from vigie.rules.silences import Silenced, Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
-from vigie.rules.webhook import AlertmanagerWebhook
+from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
@@ -69,6 +73,7 @@ class System:
     sql_log: SqlEventLog
     committer: GroupCommitter
     runner: ProcessorRunner
+    dead_letters: DeadLetters
     ingestor: Ingestor
     alerting: AlertingEngine
     alerts: AlertStore
@@ -184,6 +189,7 @@ def build_system(
     webhooks = AlertmanagerWebhook(
         config.alerting.webhooks, external_url=config.alerting.external_url
     )
+    telemetry.registry.register(WebhookCollector(webhooks))
     # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing.
     silences = Silences(engine=engine, clock=clock)
     alerting = AlertingEngine(
@@ -201,12 +207,23 @@ def build_system(
 
     # Processors: the rules first, so that an alert does not wait for slower projections;
     # new events go to them between two batches of the others, so batches are kept short.
+    # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
+    dead_letters = SqlDeadLetters(engine, clock=clock)
     runner = ProcessorRunner(
         log,
         [alerting, *processors, analytics, CrmProcessor(engine, config.crm)],
         batch_size=RUNNER_BATCH,
+        dead_letters=dead_letters,
+        listeners=[
+            DeadLetterAlerts(
+                clock=clock,
+                store=alerts,
+                listeners=[alert_feed, webhooks, AlertPlaybooks(playbooks)],
+            )
+        ],
     )
+    telemetry.registry.register(ProgressCollector(runner, clock=clock))
     # The live hub reads the SQL log (its bootstrap queries the events table).
     live = LiveHub(sql_log, clock)
     committer = GroupCommitter(log, on_commit=_notify_all(runner.notify, live.notify))
@@ -222,6 +239,7 @@ def build_system(
         sql_log=sql_log,
         committer=committer,
         runner=runner,
+        dead_letters=dead_letters,
         ingestor=ingestor,
         alerting=alerting,
         alerts=alerts,

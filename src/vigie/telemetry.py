@@ -1,4 +1,8 @@
-"""Prometheus metrics, one registry per running app (nothing global, so tests can run many)."""
+"""Prometheus metrics, one registry per running app (nothing global, so tests can run many).
+
+The ingest counters live here; the parts add collectors read at scrape time (the
+processors' progress in `vigie.log.progress`, the playbooks', the webhooks').
+"""
 
 from __future__ import annotations
 
@@ -36,11 +40,6 @@ class Telemetry:
             "vigie_ingest_batch_seconds",
             "Time from a request's arrival to its events being committed.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-            registry=self.registry,
-        )
-        self.processor_lag = Counter(
-            "vigie_processed_events",
-            "Events handed to processors.",
             registry=self.registry,
         )
 

@@ -14,10 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from vigie.events.event import Event, Rejection
+from vigie.types import to_us
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_ID_CHARS = 200  # the width of the log's indexed columns
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # event times before are replaced by receivedAt
+MAX_AHEAD_US = 86_400_000_000  # so are those more than a day after receivedAt
 SEGMENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias", "sensor"})
 
 UTM_KEYS = {
@@ -130,7 +133,7 @@ def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
         raise PayloadError(f"body is not valid JSON: {exc}") from exc
     if env.batch is None:
         raise PayloadError("missing required field", field="batch")
-    sent_at = _aware(env.sent_at) if env.sent_at else None
+    sent_at = _in_utc_range(_aware(env.sent_at)) if env.sent_at else None
     return Envelope(
         messages=[bytes(raw) for raw in env.batch],
         sent_at=sent_at,
@@ -220,6 +223,18 @@ def _convert_one(
                 field,
                 message_id if field != "messageId" else None,
             )
+    for field, value in (
+        ("messageId", message_id),
+        ("anonymousId", anonymous_id),
+        ("userId", user_id),
+        ("event", msg.event),
+    ):
+        if value is not None and "\x00" in value:
+            raise _Invalid(
+                "contains a NUL character (\\u0000), which cannot be stored",
+                field,
+                message_id if field != "messageId" else None,
+            )
 
     context = dict(envelope.context)
     if msg.context:
@@ -227,14 +242,25 @@ def _convert_one(
     properties = msg.properties or {}
     _normalise_campaign(context, properties)
 
-    timestamp = _aware(msg.timestamp) if msg.timestamp else None
-    sent_at = _aware(msg.sent_at) if msg.sent_at else envelope.sent_at
+    timestamp = _in_utc_range(_aware(msg.timestamp)) if msg.timestamp else None
+    sent_at = _in_utc_range(_aware(msg.sent_at)) if msg.sent_at else envelope.sent_at
     if timestamp is None:
         event_time = received_at
-    elif sent_at is not None:
-        event_time = received_at - (sent_at - timestamp)
     else:
-        event_time = timestamp
+        # In whole microseconds, which cannot overflow, then checked against the bounds.
+        moment = to_us(timestamp)
+        if sent_at is not None:
+            moment = to_us(received_at) - (to_us(sent_at) - moment)
+        if moment < to_us(EARLIEST):
+            context["timestamp_replaced"] = "before"
+            event_time = received_at
+        elif moment > to_us(received_at) + MAX_AHEAD_US:
+            context["timestamp_replaced"] = "ahead"
+            event_time = received_at
+        elif sent_at is not None:
+            event_time = received_at - (sent_at - timestamp)
+        else:
+            event_time = timestamp
 
     extra = {} if data is None else {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
     if msg.integrations:
@@ -343,6 +369,15 @@ def _id(value: Id | None) -> str | None:
         return None
     text = str(value)
     return text or None
+
+
+def _in_utc_range(moment: datetime) -> datetime:
+    """The calendar's first or last instant for a time beyond it once in UTC."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+    return moment
 
 
 def _aware(moment: datetime) -> datetime:

@@ -9,6 +9,8 @@ import msgspec
 from vigie.events import Event
 from vigie.events.event import decode_event, decode_events, encode_event
 
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
 
 class _Names(msgspec.Struct, kw_only=True):
     """A processor's view of an event: three of its fields, `offset` included."""
@@ -74,3 +76,21 @@ def test_a_shape_decodes_only_its_fields_from_either_format() -> None:
     assert decode_events(stored, _Names) == expected
     assert decode_events(stored[:1], _Names) == expected[:1]
     assert decode_events(stored) == events
+
+
+def test_integers_beyond_64_bits_are_stored_as_floats() -> None:
+    """Issue 14: JSON allows 10**30, MessagePack does not; such a number is kept as the float
+    a JavaScript client would see, wherever it is nested, and the event still encodes."""
+    event = Event(
+        message_id="m",
+        type="track",
+        source="web",
+        timestamp=T0,
+        received_at=T0,
+        properties={"big": 10**30, "small": -(2**70), "ok": 2**63, "deep": [{"n": 10**400}]},
+    )
+    back = decode_event(encode_event(event))
+    assert back.properties["big"] == 1e30
+    assert back.properties["small"] == -float(2**70)
+    assert back.properties["ok"] == 2**63
+    assert back.properties["deep"] == [{"n": str(10**400)}]

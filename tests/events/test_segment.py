@@ -11,8 +11,10 @@ import pytest
 from vigie.events import Event, Rejection
 from vigie.events.segment import (
     MAX_BATCH_BYTES,
+    MAX_DEPTH,
     MAX_MESSAGE_BYTES,
     PayloadError,
+    TimestampBounds,
     convert_messages,
     decode_envelope,
 )
@@ -232,3 +234,86 @@ def test_ids_longer_than_the_log_columns_are_rejected(field: str) -> None:
     rejection = _rejection(message)
     assert rejection.field == field
     assert "200-character limit" in rejection.reason
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "sent_at", "reason"),
+    [
+        ("9999-12-31T23:59:59Z", None, "ahead"),
+        ("0001-01-01T00:00:00Z", None, "before"),
+        ("9999-12-31T23:59:59-01:00", None, "ahead"),
+        ("0001-01-01T00:00:00+02:00", None, "before"),
+        ("2026-03-03T12:00:31Z", None, "ahead"),
+        ("1999-12-31T23:59:59Z", None, "before"),
+        ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "ahead"),
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "before"),
+        ("2026-03-02T12:00:00Z", "0001-01-01T00:00:00Z", "ahead"),
+        ("2026-03-02T12:00:00Z", "9999-12-31T23:59:59Z", "before"),
+    ],
+)
+def test_a_timestamp_out_of_bounds_is_replaced_by_received_at(
+    timestamp: str, sent_at: str | None, reason: str
+) -> None:
+    """Issue 14: a time far ahead or before 2000 (also after skew correction) becomes
+    receivedAt, flagged in context.timestamp_replaced, with what the client sent kept (at the
+    calendar's edge when it lies beyond it in UTC)."""
+    message = {"type": "track", "event": "E", "anonymousId": "a", "timestamp": timestamp}
+    if sent_at is not None:
+        message["sentAt"] = sent_at
+    event = _one(message)
+    assert event.timestamp == RECEIVED
+    assert event.context["timestamp_replaced"] == reason
+    sent = datetime.fromisoformat(timestamp)
+    if sent.year in (1, 9999) and sent.utcoffset():
+        # Beyond the calendar once in UTC, as the log stores it: its first or last instant.
+        sent = (datetime.min if sent.year == 1 else datetime.max).replace(tzinfo=UTC)
+    assert event.original_timestamp == sent
+
+
+def test_a_timestamp_within_bounds_is_not_flagged() -> None:
+    """Up to a day ahead of receivedAt, and back to 2000-01-01, the client's time stands."""
+    for stamp in ("2026-03-03T12:00:29Z", "2000-01-01T00:00:00Z"):
+        event = _one({"type": "track", "event": "E", "anonymousId": "a", "timestamp": stamp})
+        assert event.timestamp == datetime.fromisoformat(stamp)
+        assert "timestamp_replaced" not in event.context
+
+
+def test_the_bounds_are_configurable() -> None:
+    """Narrower bounds replace what the defaults let through."""
+    stamp = "2026-03-02T12:10:30Z"
+    message = {"type": "track", "event": "E", "anonymousId": "a", "timestamp": stamp}
+    envelope = decode_envelope(json.dumps({"batch": [message]}).encode())
+    bounds = TimestampBounds(
+        earliest=datetime(2026, 1, 1, tzinfo=UTC), max_ahead=timedelta(minutes=5)
+    )
+    events, _ = convert_messages(envelope, source="web", received_at=RECEIVED, bounds=bounds)
+    assert events[0].timestamp == RECEIVED
+    assert events[0].context["timestamp_replaced"] == "ahead"
+
+
+def test_a_message_nested_too_deep_is_rejected_alone() -> None:
+    """Issue 14: a message nested past MAX_DEPTH is rejected alone with its reason; a body past
+    the decoder's own limit is a 400, never a server error."""
+    deep: Any = {}
+    for _ in range(MAX_DEPTH + 1):
+        deep = {"x": deep}
+    ok = {"type": "track", "event": "E", "anonymousId": "a", "properties": {"a": [[1]]}}
+    body = {"batch": [ok, {**ok, "properties": deep}]}
+    events, rejections = _convert(body)
+    assert len(events) == 1
+    assert [r.index for r in rejections] == [1]
+    assert "nested" in rejections[0].reason
+    abyss = b'{"batch": [{"type": "track", "p": ' + b"[" * 5000 + b"]" * 5000 + b"}]}"
+    for single_type in (None, "track"):
+        with pytest.raises(PayloadError, match="nested too deep"):
+            decode_envelope(abyss, single_type=single_type)
+
+
+@pytest.mark.parametrize("field", ["messageId", "anonymousId", "userId", "event"])
+def test_a_nul_character_in_an_indexed_field_is_rejected(field: str) -> None:
+    """Issue 14: PostgreSQL cannot store NUL in text, so ids and event names carrying one are
+    refused at the door, naming the field; NUL elsewhere (properties) is kept."""
+    message = {"type": "track", "event": "E", "anonymousId": "a", "messageId": "m"}
+    assert _rejection({**message, field: "a\x00b"}).field == field
+    kept = _one({**message, "properties": {"note": "a\x00b"}})
+    assert kept.properties == {"note": "a\x00b"}

@@ -8,6 +8,7 @@ import gc
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import pytest
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 
 from vigie.events import Event
 from vigie.log import ProcessorRunner, SqlEventLog
+from vigie.log.deadletters import DeadLetter, MemoryDeadLetters, SqlDeadLetters
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -368,3 +370,123 @@ def test_a_processor_that_acted_has_its_checkpoint_saved_at_once(engine: sa.Engi
     assert log.checkpoint("rules") == 7  # saved after the batch that acted
     assert log.checkpoint("crm") == 1  # held back: not saved yet
     assert not acting.checkpoint_due
+
+
+class Poisoned(Recorder):
+    """An idempotent processor (it skips offsets it has seen) that fails on `bad` offsets,
+    after folding the events before them, as a real projection does mid-batch."""
+
+    def __init__(self, name: str, bad: set[int]) -> None:
+        super().__init__(name)
+        self.bad = bad
+        self.seen: list[int] = []
+        self.calls = 0
+
+    def process(self, events: Sequence[Event]) -> None:
+        self.calls += 1
+        for event in events:
+            offset = event.offset or 0
+            if self.seen and offset <= self.seen[-1]:
+                continue
+            if offset in self.bad:
+                raise OverflowError(f"date value out of range at {offset}")
+            self.seen.append(offset)
+
+
+class Told:
+    """A dead-letter listener that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.letters: list[tuple[int, int]] = []
+        self.replays: list[tuple[str, int]] = []
+
+    def dead_lettered(self, letter: DeadLetter, open: int) -> None:
+        self.letters.append((letter.offset, open))
+
+    def replayed(self, processor: str, open: int) -> None:
+        self.replays.append((processor, open))
+
+
+def test_a_poison_event_is_set_aside_and_the_processor_moves_on(engine: sa.Engine) -> None:
+    """Issue 14: a batch failing on one event is retried, then handed one event at a time; the
+    event at fault becomes a dead letter (processor, offset, error, event), every good event of
+    the batch is processed exactly once, and the checkpoint reaches the end of the log."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 10))
+    poisoned, told = Poisoned("analytics", bad={4, 8}), Told()
+    letters = SqlDeadLetters(engine)
+    runner = ProcessorRunner(
+        log, [poisoned], dead_letters=letters, listeners=[told], retries=3, backoff_seconds=0
+    )
+    for _ in range(20):
+        runner.run_once()
+        if log.checkpoint("analytics") == 11:
+            break
+    assert log.checkpoint("analytics") == 11
+    assert poisoned.seen == [1, 2, 3, 5, 6, 7, 9, 10]
+    found = letters.list(processor="analytics")
+    assert [(d.offset, d.attempts, d.open) for d in found] == [(8, 3, True), (4, 3, True)]
+    assert found[0].error == "OverflowError: date value out of range at 8"
+    assert "Traceback" in found[0].detail
+    assert found[0].event is not None and found[0].event.message_id == "m7"
+    assert told.letters == [(4, 1), (8, 2)]
+    assert letters.open_counts() == {"analytics": 2}
+
+
+def test_replaying_after_a_fix_resolves_the_dead_letters(engine: sa.Engine) -> None:
+    """`replay` hands the open letters to their processor again: those that pass are resolved,
+    one that fails again stays open with its new error, and the listeners hear the count."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 5))
+    told, letters = Told(), SqlDeadLetters(engine)
+    runner = ProcessorRunner(
+        log,
+        [Poisoned("crm", bad={2, 4})],
+        dead_letters=letters,
+        listeners=[told],
+        retries=1,
+        backoff_seconds=0,
+    )
+    runner.run_once()
+    assert letters.open_counts() == {"crm": 2}
+    fixed = Poisoned("crm", bad={4})
+    outcomes = ProcessorRunner(
+        log, [fixed], dead_letters=letters, listeners=[told], retries=1
+    ).replay(processor="crm")
+    assert [(o.letter.offset, o.resolved) for o in outcomes] == [(2, True), (4, False)]
+    assert fixed.seen == [2]
+    assert letters.open_counts() == {"crm": 1}
+    assert [d.attempts for d in letters.list(status="open")] == [2]
+    assert told.replays == [("crm", 1)]
+
+
+def test_the_background_loop_waits_before_retrying(engine: sa.Engine) -> None:
+    """A failing processor is not retried before its backoff is over (the others go on)."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 3))
+    flaky, steady = Flaky("flaky", failures=1), Recorder("steady")
+    runner = ProcessorRunner(log, [flaky, steady], backoff_seconds=60)
+    runner._pass()
+    runner._pass()
+    assert flaky.failures == 0 and flaky.offsets == []
+    assert steady.offsets == [1, 2, 3]
+    runner._trouble["flaky"].due = 0.0
+    runner._pass()
+    assert flaky.offsets == [1, 2, 3]
+
+
+def test_an_event_that_cannot_be_set_aside_is_not_skipped(engine: sa.Engine) -> None:
+    """When the dead letter cannot be written, the processor stays on the event."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 2))
+
+    class Broken(MemoryDeadLetters):
+        def record(self, **kwargs: Any) -> DeadLetter:
+            raise RuntimeError("store away")
+
+    runner = ProcessorRunner(
+        log, [Poisoned("p", bad={1})], dead_letters=Broken(), retries=1, backoff_seconds=0
+    )
+    runner.run_once()
+    runner.run_once()
+    assert log.checkpoint("p") == 1

@@ -43,3 +43,30 @@ def test_payload_has_the_alertmanager_fields() -> None:
     assert (second["status"], second["endsAt"]) == ("resolved", "2026-11-27T12:00:00Z")
     assert first["startsAt"] == "2026-11-27T12:00:00Z"
     assert first["generatorURL"].startswith("http://vigie:8000/")
+
+
+def test_deliveries_are_counted_by_receiver_and_outcome() -> None:
+    """Issue 14: /metrics tells delivered POSTs from retried and failed ones, per receiver."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from tests.conftest import free_port
+    from tests.rules.receiver import Receiver
+    from vigie.rules.definitions import Webhook
+    from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
+
+    with Receiver() as receiver:
+        hooks = [
+            Webhook(url=receiver.url, name="ops"),
+            Webhook(url=f"http://127.0.0.1:{free_port()}/gone", name="gone", timeout=0.5),
+        ]
+        webhooks = AlertmanagerWebhook(hooks, external_url="http://vigie")
+        webhooks.start()
+        webhooks.alert_changed(_alert("lunch", "firing"))
+        webhooks.stop()
+    registry = CollectorRegistry()
+    registry.register(WebhookCollector(webhooks))
+    text = generate_latest(registry).decode()
+    assert 'vigie_alert_webhook_deliveries_total{outcome="delivered",receiver="ops"} 1.0' in text
+    assert 'vigie_alert_webhook_deliveries_total{outcome="retried",receiver="gone"} 2.0' in text
+    assert 'vigie_alert_webhook_deliveries_total{outcome="failed",receiver="gone"} 1.0' in text
+    assert 'vigie_alert_webhook_deliveries_total{outcome="failed",receiver="ops"} 0.0' in text

@@ -11,6 +11,7 @@ from vigie.cli import backtest, crm, serve, simulate
 from vigie.cli.alerts import alerts_app
 from vigie.cli.bench import bench_app
 from vigie.cli.db import db_app
+from vigie.cli.deadletters import dead_letters_app
 from vigie.cli.leads import leads_app
 from vigie.cli.playbooks import playbook_app
 from vigie.cli.prospects import prospects_app
@@ -30,6 +31,7 @@ app.command()(backtest.backtest)
 app.command("import")(crm.import_csv)
 app.command("export")(crm.export_csv)
 app.add_typer(db_app, name="db")
+app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(users_app, name="users")
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(alerts_app, name="alerts")

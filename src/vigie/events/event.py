@@ -94,8 +94,37 @@ def _decoders(shape: type[Any]) -> tuple[msgspec.msgpack.Decoder[Any], msgspec.j
 
 
 def encode_event(event: Event) -> bytes:
-    """Serialise an event for storage or transport as MessagePack (smaller, faster than JSON)."""
-    return _encoder.encode(event)
+    """Serialise an event for storage or transport as MessagePack (smaller, faster than JSON).
+
+    JSON allows integers of any size, MessagePack 64 bits: a larger one (`10**30` in the
+    properties) is stored as a float, the number JavaScript, and so a Segment client, sees.
+    """
+    try:
+        return _encoder.encode(event)
+    except OverflowError:
+        return _encoder.encode(
+            msgspec.structs.replace(
+                event,
+                properties=_within_64_bits(event.properties),
+                traits=_within_64_bits(event.traits),
+                context=_within_64_bits(event.context),
+                extra=_within_64_bits(event.extra),
+            )
+        )
+
+
+def _within_64_bits(value: Any) -> Any:
+    """`value` with every integer MessagePack cannot hold made a float (text past a float)."""
+    if isinstance(value, dict):
+        return {key: _within_64_bits(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_within_64_bits(item) for item in value]
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        try:
+            return float(value)
+        except OverflowError:
+            return str(value)
+    return value
 
 
 @overload

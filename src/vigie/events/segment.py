@@ -8,8 +8,8 @@ rejected with its field and reason while the good ones of the same batch go thro
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -19,6 +19,7 @@ from vigie.events.event import Event, Rejection
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_ID_CHARS = 200  # the width of the log's indexed columns
+MAX_DEPTH = 64  # objects and arrays within each other: deeper would exhaust a reader's stack
 SEGMENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias", "sensor"})
 
 UTM_KEYS = {
@@ -31,6 +32,8 @@ UTM_KEYS = {
 }
 
 Id = str | int
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""An integer the log's MessagePack can store: JSON allows any size."""
 
 
 class _Message(msgspec.Struct, rename="camel"):
@@ -54,7 +57,7 @@ class _Message(msgspec.Struct, rename="camel"):
     zone: str | None = None
     aisle: str | None = None
     epc: str | None = None
-    count: int | None = None
+    count: Int64 | None = None
 
 
 class _StrictMessage(_Message, forbid_unknown_fields=True):
@@ -75,6 +78,25 @@ class _Envelope(msgspec.Struct, rename="camel"):
     sent_at: datetime | None = None
     context: dict[str, Any] | None = None
     write_key: str | None = None
+
+
+class TimestampBounds(msgspec.Struct, frozen=True, kw_only=True):
+    """The event times taken as sent: from `earliest` to `max_ahead` after `receivedAt`.
+
+    As Segment does, a clock-skew corrected time outside them (a device whose clock is
+    years off, `9999-12-31`, an absurd `sentAt`) is replaced by `receivedAt`: the event
+    keeps what the client sent in `original_timestamp` and `sent_at`, and says why in
+    `context.timestamp_replaced` (`"ahead"` or `"before"`). Every time a processor sees is
+    then one it can add windows and days to without leaving the calendar.
+    """
+
+    earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_ahead: timedelta = timedelta(days=1)
+
+
+DEFAULT_BOUNDS = TimestampBounds()
+TIMESTAMP_REPLACED = "timestamp_replaced"
+"""The key of `context` that flags an event whose timestamp was replaced by `receivedAt`."""
 
 
 class PayloadError(ValueError):
@@ -116,6 +138,8 @@ def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
             raise PayloadError("body must be a JSON object") from exc
         except msgspec.DecodeError as exc:
             raise PayloadError(f"body is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise PayloadError(f"body is nested too deep; at most {MAX_DEPTH} levels") from None
         write_key = head.get("writeKey")
         return Envelope(
             messages=[body],
@@ -129,6 +153,8 @@ def decode_envelope(body: bytes, *, single_type: str | None = None) -> Envelope:
         raise PayloadError(_describe(exc), field=_field_of(exc)) from exc
     except msgspec.DecodeError as exc:
         raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise PayloadError(f"body is nested too deep; at most {MAX_DEPTH} levels") from None
     if env.batch is None:
         raise PayloadError("missing required field", field="batch")
     sent_at = _aware(env.sent_at) if env.sent_at else None
@@ -146,8 +172,16 @@ def convert_messages(
     source: str,
     received_at: datetime,
     single_type: str | None = None,
+    bounds: TimestampBounds = DEFAULT_BOUNDS,
 ) -> tuple[list[Event], list[Rejection]]:
-    """Turn each raw message into an `Event`, or a `Rejection` that names the field and reason."""
+    """Turn each raw message into an `Event`, or a `Rejection` that names the field and reason.
+
+    Event times outside `bounds` are replaced by `received_at` (see `TimestampBounds`).
+    """
+    try:
+        window = (bounds.earliest, received_at + bounds.max_ahead)
+    except OverflowError:
+        window = (bounds.earliest, datetime.max.replace(tzinfo=UTC))
     events: list[Event] = []
     rejections: list[Rejection] = []
     append = events.append
@@ -164,15 +198,29 @@ def convert_messages(
             # `_metadata`), so once one message of the batch has unknown fields the rest go
             # through the dict at once, rather than each failing the strict decoding first.
             data: dict[str, Any] | None = None
-            if strict:
-                try:
-                    msg: _Message = _strict_decoder.decode(raw)
-                except msgspec.DecodeError as exc:
-                    strict = "unknown field" not in str(exc)
+            try:
+                if strict:
+                    try:
+                        msg: _Message = _strict_decoder.decode(raw)
+                    except msgspec.DecodeError as exc:
+                        strict = "unknown field" not in str(exc)
+                        msg, data = _decode_loose(raw)
+                else:
                     msg, data = _decode_loose(raw)
-            else:
-                msg, data = _decode_loose(raw)
-            append(_convert_one(msg, data, source, received_at, envelope, single_type))
+            except RecursionError:
+                raise _Invalid(f"nested too deep; at most {MAX_DEPTH} levels") from None
+            # Counting brackets is cheap; only a message with many is measured.
+            if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:
+                _check_depth(msg if data is None else data)
+            event = _convert_one(msg, data, source, received_at, envelope, single_type, window)
+            if (
+                "\x00" in event.message_id
+                or (event.anonymous_id is not None and "\x00" in event.anonymous_id)
+                or (event.user_id is not None and "\x00" in event.user_id)
+                or (event.event is not None and "\x00" in event.event)
+            ):
+                _refuse_nul(msg)
+            append(event)
         except _Invalid as bad:
             rejections.append(
                 Rejection(
@@ -201,10 +249,12 @@ def _convert_one(
     received_at: datetime,
     envelope: Envelope,
     single_type: str | None,
+    window: tuple[datetime, datetime],
 ) -> Event:
     """One decoded message to an `Event` (`data`: the message as a dict, when it was decoded so).
 
-    The per-event cost of every ingest request, so kept lean.
+    `window`: the earliest and latest event times taken as sent. The per-event cost of every
+    ingest request, so kept lean.
     """
     kind = single_type or msg.type
     message_id = _text(msg.message_id)
@@ -236,19 +286,33 @@ def _convert_one(
     _normalise_campaign(context, properties)
 
     timestamp = msg.timestamp
-    if timestamp is not None and timestamp.tzinfo is None:
-        timestamp = timestamp.replace(tzinfo=UTC)
+    if timestamp is not None:
+        if timestamp.tzinfo is None:
+            timestamp = timestamp.replace(tzinfo=UTC)
+        elif timestamp.year in _EDGE_YEARS:
+            timestamp = _representable(timestamp)
     sent_at = msg.sent_at
     if sent_at is None:
         sent_at = envelope.sent_at
     elif sent_at.tzinfo is None:
         sent_at = sent_at.replace(tzinfo=UTC)
+    elif sent_at.year in _EDGE_YEARS:
+        sent_at = _representable(sent_at)
     if timestamp is None:
         event_time = received_at
-    elif sent_at is not None:
-        event_time = received_at - (sent_at - timestamp)
     else:
-        event_time = timestamp
+        replaced = None
+        try:
+            event_time = timestamp if sent_at is None else received_at - (sent_at - timestamp)
+            if event_time < window[0]:
+                replaced = "before"
+            elif event_time > window[1]:
+                replaced = "ahead"
+        except OverflowError:  # the skew correction left the calendar
+            replaced = "ahead" if sent_at is not None and sent_at < timestamp else "before"
+        if replaced is not None:
+            context[TIMESTAMP_REPLACED] = replaced
+            event_time = received_at
 
     extra = {} if data is None else {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
     if msg.integrations:
@@ -305,6 +369,37 @@ def _refuse_long_ids(
         if value is not None and len(value) > MAX_ID_CHARS:
             raise _Invalid(
                 f"{len(value)} characters, over the {MAX_ID_CHARS}-character limit",
+                field,
+                message_id if field != "messageId" else None,
+            )
+
+
+def _check_depth(message: _Message | dict[str, Any]) -> None:
+    """Refuse a message whose objects and arrays nest deeper than `MAX_DEPTH`: every reader
+    of the log (the processors, the API) would have to recurse as deep."""
+    if isinstance(message, _Message):
+        message = msgspec.structs.asdict(message)
+    stack: list[tuple[Any, int]] = [(message, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _Invalid(f"nested over {MAX_DEPTH} levels deep; flatten the properties")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+
+
+def _refuse_nul(msg: _Message) -> None:
+    """Refuse NUL characters in what the log indexes: PostgreSQL cannot store them in text."""
+    message_id = _text(msg.message_id)
+    for field, value in (
+        ("messageId", message_id),
+        ("anonymousId", _id(msg.anonymous_id)),
+        ("userId", _id(msg.user_id)),
+        ("event", msg.event),
+    ):
+        if value is not None and "\x00" in value:
+            raise _Invalid(
+                "contains a NUL character (\\u0000), which cannot be stored",
                 field,
                 message_id if field != "messageId" else None,
             )
@@ -397,7 +492,23 @@ def _id(value: Id | None) -> str | None:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return _representable(moment) if moment.year in _EDGE_YEARS else moment
+
+
+_EDGE_YEARS = frozenset({1, 9999})
+
+
+def _representable(moment: datetime) -> datetime:
+    """`moment`, or the first or last instant of the calendar when it lies beyond it in UTC
+    (`0001-01-01T00:00:00+02:00`): the log stores times in UTC."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == 1 else datetime.max
+        return edge.replace(tzinfo=UTC)
+    return moment
 
 
 def _describe(exc: msgspec.ValidationError) -> str:

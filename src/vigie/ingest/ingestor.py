@@ -6,6 +6,8 @@ import base64
 import binascii
 import time
 import zlib
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 import msgspec
@@ -16,9 +18,11 @@ from vigie.events import Rejection
 from vigie.events.segment import (
     MAX_BATCH_BYTES,
     PayloadError,
+    TimestampBounds,
     convert_messages,
     decode_envelope,
 )
+from vigie.kpi.durations import parse_duration
 from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
 from vigie.telemetry import Telemetry
@@ -42,6 +46,7 @@ class Ingestor:
         self.committer = committer
         self.metrics = metrics
         self.clock = clock
+        self.bounds = timestamp_bounds(config)
 
     async def ingest(
         self,
@@ -92,7 +97,11 @@ class Ingestor:
 
         source = found
         events, rejections = convert_messages(
-            envelope, source=source.name, received_at=received_at, single_type=single_type
+            envelope,
+            source=source.name,
+            received_at=received_at,
+            single_type=single_type,
+            bounds=self.bounds,
         )
         result = await self.committer.append(
             AppendJob(
@@ -144,6 +153,15 @@ class Ingestor:
                 received_at=self.clock.now(),
             )
         )
+
+
+def timestamp_bounds(config: Config) -> TimestampBounds:
+    """The event times taken as sent, from `ingest.timestamps` of `vigie.yaml`."""
+    settings = config.ingest.timestamps
+    return TimestampBounds(
+        earliest=datetime.combine(settings.not_before, dt_time(), tzinfo=UTC),
+        max_ahead=timedelta(microseconds=parse_duration(settings.max_ahead)),
+    )
 
 
 def _error(

@@ -2,6 +2,11 @@
 
 Delivery is at-least-once: the checkpoint moves after a batch is processed, so a crash
 between the two replays the batch. Projections must therefore be idempotent.
+
+A processor that fails on a batch gets it again with backoff (a store that was briefly
+away); after `retries` failures the batch is handed one event at a time to find the event at
+fault, which after its own retries is set aside as a dead letter (`vigie.log.deadletters`)
+while the processor goes on. When nothing fails, none of this costs anything.
 """
 
 from __future__ import annotations
@@ -12,17 +17,25 @@ import contextlib
 import logging
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
+
 from vigie.events import Event
+from vigie.log.deadletters import DeadLetter, DeadLetterListener, DeadLetters, MemoryDeadLetters
 from vigie.log.eventlog import EventLog
 
 logger = logging.getLogger(__name__)
 
 
 RECENT_BATCHES = 4
+RETRIES = 4
+BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
 
 
 def _offset(event: Any) -> int:
@@ -43,6 +56,25 @@ class Processor(Protocol):
     def process(self, events: Sequence[Event]) -> None: ...
 
 
+@dataclass
+class _Trouble:
+    """A processor failing at `position`: how often it tried, when it may try again, and up to
+    which offset it is handed one event at a time (the last offset of the batch that failed)."""
+
+    position: int
+    attempts: int = 0
+    due: float = 0.0
+    isolate_to: int = 0
+
+
+class ReplayOutcome(msgspec.Struct, kw_only=True):
+    """What replaying one dead letter gave: resolved, or the error it failed with again."""
+
+    letter: DeadLetter
+    resolved: bool
+    error: str | None = None
+
+
 class ProcessorRunner:
     """Feeds every registered processor the events past its checkpoint.
 
@@ -57,6 +89,13 @@ class ProcessorRunner:
     A crash replays what came after the saved checkpoint, as delivery is at-least-once. A
     processor whose batch acted outside its own projection sets `checkpoint_due`, and its
     checkpoint is saved right after that batch.
+
+    A failing batch is tried `retries` times, `backoff_seconds` apart and doubling (up to
+    `MAX_BACKOFF_SECONDS`; `run_once` does not wait), then one event at a time: the events
+    that pass are processed once (projections skip what they have seen by offset) and the
+    one that still fails after `retries` tries is recorded in `dead_letters`, the
+    `listeners` are told, and the processor goes on. If the letter cannot be recorded, the
+    processor stays where it is and tries again: nothing is skipped without a trace.
     """
 
     def __init__(
@@ -66,11 +105,23 @@ class ProcessorRunner:
         *,
         batch_size: int = 5000,
         checkpoint_seconds: float = 1.0,
+        dead_letters: DeadLetters | None = None,
+        listeners: Sequence[DeadLetterListener] = (),
+        retries: int = RETRIES,
+        backoff_seconds: float = BACKOFF_SECONDS,
     ) -> None:
         self.log = log
         self.processors: list[Processor] = list(processors)
         self.batch_size = batch_size
         self.checkpoint_seconds = checkpoint_seconds
+        self.dead_letters: DeadLetters = dead_letters or MemoryDeadLetters()
+        self.listeners = list(listeners)
+        self.retries = max(1, retries)
+        self.backoff_seconds = backoff_seconds
+        self._trouble: dict[str, _Trouble] = {}
+        # Since this runner started, per processor: for `/metrics` (`vigie.log.progress`).
+        self.processed: dict[str, int] = {}
+        self.dead_lettered: dict[str, int] = {}
         self._positions: dict[str, int] = {}
         self._saved: dict[str, tuple[int, float]] = {}
         # The last batches read from the log: their shape, and whether each reached its end.
@@ -140,26 +191,162 @@ class ProcessorRunner:
             self._positions[processor.name] = position
         handed = 0
         shape: type[Any] = getattr(processor, "reads", Event)
+        trouble = self._trouble.get(processor.name)
+        if trouble is not None and live and trouble.due > time.monotonic():
+            return 0  # backing off
         while True:
             events, at_end = self._read(shape, position)
             if not events:
                 break
+            if trouble is not None and position <= trouble.isolate_to:
+                at_end = at_end and len(events) == 1
+                events = events[:1]
             last, count = events[-1].offset, len(events)
             assert last is not None
             try:
                 processor.process(events)
-            except Exception:
-                logger.exception(
-                    "processor %s failed at offset %s; it will retry", processor.name, position
-                )
-                break
+            except Exception as exc:
+                trouble = self._trouble.setdefault(processor.name, _Trouble(position))
+                moved = self._failed(processor, trouble, events, exc)
+                del events
+                if moved is None:
+                    break
+                position = moved
+                self._positions[processor.name] = position
+                continue
             position = last + 1
             handed += count
+            self.processed[processor.name] = self.processed.get(processor.name, 0) + count
             del events
+            if trouble is not None:
+                trouble = self._passed(processor.name, trouble, position)
             self._positions[processor.name] = position
             if (live and at_end) or (until_woken and self._wake.is_set()):
                 break
         return handed
+
+    def _passed(self, name: str, trouble: _Trouble, position: int) -> _Trouble | None:
+        """A batch passed: the trouble is over past the batch that failed."""
+        if position > trouble.isolate_to:
+            del self._trouble[name]
+            return None
+        trouble.position, trouble.attempts = position, 0
+        return trouble
+
+    def _failed(
+        self, processor: Processor, trouble: _Trouble, events: list[Any], exc: Exception
+    ) -> int | None:
+        """Count a failure at the batch's first offset; returns where to go on at once (past
+        a dead letter, or the same offset to hand it alone), or None to wait and retry."""
+        position: int = events[0].offset
+        if trouble.position != position:
+            trouble.position, trouble.attempts = position, 0
+        trouble.attempts += 1
+        name = processor.name
+        if trouble.attempts < self.retries:
+            delay = min(self.backoff_seconds * 2 ** (trouble.attempts - 1), MAX_BACKOFF_SECONDS)
+            trouble.due = time.monotonic() + delay
+            log = logger.exception if trouble.attempts == 1 else logger.warning
+            log("processor %s failed at offset %s (try %s of %s): %s; retrying in %.1fs",
+                name, position, trouble.attempts, self.retries, exc, delay)  # fmt: skip
+            return None
+        if len(events) > 1:
+            # The batch keeps failing: hand its events one at a time to find the one at fault.
+            trouble.isolate_to = events[-1].offset
+            trouble.attempts, trouble.due = 0, 0.0
+            return position
+        try:
+            letter = self.dead_letters.record(
+                processor=name,
+                offset=position,
+                event=self._full_event(position),
+                error=f"{type(exc).__name__}: {exc}",
+                detail="".join(traceback.format_exception(exc)),
+                attempts=trouble.attempts,
+            )
+        except Exception:
+            logger.exception("could not set aside offset %s of processor %s", position, name)
+            trouble.due = time.monotonic() + MAX_BACKOFF_SECONDS
+            return None
+        logger.error("processor %s set offset %s aside after %s tries: %s",
+                     name, position, trouble.attempts, exc)  # fmt: skip
+        self.dead_lettered[name] = self.dead_lettered.get(name, 0) + 1
+        self._tell(letter)
+        trouble.attempts, trouble.due = 0, 0.0
+        if position + 1 > trouble.isolate_to:
+            del self._trouble[name]
+        return position + 1
+
+    def _full_event(self, offset: int) -> Event | None:
+        """The whole event at `offset`, as the log holds it (the processor may read a part)."""
+        found = self.log.read(offset, 1)
+        return found[0] if found and found[0].offset == offset else None
+
+    def _tell(self, letter: DeadLetter) -> None:
+        try:
+            open_now = self.dead_letters.open_counts().get(letter.processor, 1)
+        except Exception:
+            open_now = 1
+        for listener in self.listeners:
+            try:
+                listener.dead_lettered(letter, open_now)
+            except Exception:
+                logger.exception("a dead-letter listener failed")
+
+    def replay(
+        self, *, processor: str | None = None, letter_id: int | None = None, limit: int = 1000
+    ) -> list[ReplayOutcome]:
+        """Hand the open dead letters (of `processor`, or the one `letter_id`) to their
+        processors again, oldest first; each that passes is marked resolved.
+
+        Run it after fixing what failed. Projections kept in the store (the CRM) take the
+        event now; those rebuilt from the log when the server starts (analytics, the rules'
+        windows) take it at that start, which is why a replay runs on fresh processors.
+        """
+        letters = self.dead_letters.list(
+            processor=processor, status="open", letter_id=letter_id, limit=limit
+        )
+        by_name = {p.name: p for p in self.processors}
+        outcomes: list[ReplayOutcome] = []
+        with self._lock:
+            for letter in reversed(letters):
+                target = by_name.get(letter.processor)
+                if target is None:
+                    error = f"no processor named {letter.processor!r} runs here"
+                    outcomes.append(ReplayOutcome(letter=letter, resolved=False, error=error))
+                    continue
+                shape: type[Any] = getattr(target, "reads", Event)
+                events = [
+                    e
+                    for e in self.log.read_as(shape, letter.offset, 1)
+                    if e.offset == letter.offset
+                ]
+                try:
+                    if not events:
+                        raise LookupError(f"offset {letter.offset} is no longer in the log")
+                    target.process(events)
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    self.dead_letters.record(
+                        processor=letter.processor,
+                        offset=letter.offset,
+                        event=letter.event,
+                        error=error,
+                        detail="".join(traceback.format_exception(exc)),
+                        attempts=1,
+                    )
+                    outcomes.append(ReplayOutcome(letter=letter, resolved=False, error=error))
+                    continue
+                self.dead_letters.resolve(letter.id)
+                outcomes.append(ReplayOutcome(letter=letter, resolved=True))
+        open_counts = self.dead_letters.open_counts()
+        for name in {o.letter.processor for o in outcomes}:
+            for listener in self.listeners:
+                try:
+                    listener.replayed(name, open_counts.get(name, 0))
+                except Exception:
+                    logger.exception("a dead-letter listener failed")
+        return outcomes
 
     def _read(self, shape: type[Any], position: int) -> tuple[list[Any], bool]:
         """Up to a batch of events from `position`, decoded as `shape`, and whether they
@@ -203,9 +390,14 @@ class ProcessorRunner:
         return handed
 
     def _follow(self, poll_seconds: float) -> None:
-        """The processors' thread: a pass whenever woken, or every `poll_seconds`."""
+        """The processors' thread: a pass whenever woken, or every `poll_seconds` (sooner when
+        a failing processor's retry is due)."""
         while not self._stopping.is_set():
-            woken = self._wake.wait(poll_seconds)
+            wait = poll_seconds
+            if self._trouble:
+                soonest = min(t.due for t in list(self._trouble.values()))
+                wait = max(0.05, min(wait, soonest - time.monotonic()))
+            woken = self._wake.wait(wait)
             self._wake.clear()
             if self._stopping.is_set():
                 break

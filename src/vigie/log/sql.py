@@ -155,9 +155,9 @@ class SqlEventLog(AppendsOne):
                             received_us,
                             job.source,
                             job.endpoint,
-                            rejection.reason,
-                            rejection.field,
-                            rejection.message_id,
+                            _storable(rejection.reason),
+                            _storable(rejection.field),
+                            _storable(rejection.message_id),
                             payload[:MAX_KEPT_PAYLOAD],
                             len(payload) > MAX_KEPT_PAYLOAD,
                         )
@@ -323,6 +323,11 @@ class SqlEventLog(AppendsOne):
                 )
                 for row in conn.execute(query)
             ]
+
+
+def _storable(text: str | None) -> str | None:
+    """`text` without NUL characters, which PostgreSQL cannot keep in a text column."""
+    return text.replace("\x00", "\ufffd") if text is not None and "\x00" in text else text
 
 
 def _row_tail(event: Event) -> tuple[Any, ...]:

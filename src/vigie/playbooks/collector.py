@@ -9,12 +9,13 @@ import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from vigie.playbooks.runs import playbook_runs
+from vigie.playbooks.runs import playbook_runs, playbook_steps
 from vigie.schedule.notifications import notifications
 
 
 class PlaybookCollector(Collector):
-    """`vigie_playbook_runs{status}` and `vigie_notifications{status}`."""
+    """`vigie_playbook_runs{status}`, `vigie_notifications{status}` and
+    `vigie_playbook_webhook_steps{status}`."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -35,3 +36,21 @@ class PlaybookCollector(Collector):
             for status, count in rows:
                 family.add_metric([status], count)
             yield family
+        family = GaugeMetricFamily(
+            "vigie_playbook_webhook_steps",
+            "Webhook steps of playbook runs, by status (done: delivered; failed: gave up).",
+            labels=["status"],
+        )
+        query = (
+            sa.select(playbook_steps.c.status, sa.func.count())
+            .where(playbook_steps.c.action == "webhook")
+            .group_by(playbook_steps.c.status)
+        )
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except sa.exc.SQLAlchemyError:
+            rows = []
+        for status, count in rows:
+            family.add_metric([status], count)
+        yield family

@@ -11,11 +11,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import httpx
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from vigie.rules.alerts import Alert
 from vigie.rules.definitions import Webhook
@@ -77,6 +79,8 @@ class AlertmanagerWebhook:
         self._thread: threading.Thread | None = None
         self.sent = 0
         self.failed = 0
+        # (receiver, outcome) -> POSTs since start, for /metrics (`WebhookCollector`).
+        self.deliveries: dict[tuple[str, str], int] = {}
 
     def alert_changed(self, alert: Alert) -> None:
         """Queue firing alerts and resolved alerts that had fired (pending ones stay quiet)."""
@@ -142,8 +146,10 @@ class AlertmanagerWebhook:
                     response = client.post(hook.url, json=body, timeout=hook.timeout)
                     response.raise_for_status()
                     self.sent += 1
+                    self._count(hook.name, "delivered")
                     break
                 except httpx.HTTPError as exc:
+                    self._count(hook.name, "retried" if attempt + 1 < RETRIES else "failed")
                     if attempt + 1 == RETRIES:
                         self.failed += 1
                         logger.warning(
@@ -151,3 +157,29 @@ class AlertmanagerWebhook:
                         )
                     else:
                         time.sleep(0.2 * 2**attempt)
+
+    def _count(self, receiver: str, outcome: str) -> None:
+        key = (receiver, outcome)
+        self.deliveries[key] = self.deliveries.get(key, 0) + 1
+
+
+class WebhookCollector(Collector):
+    """`vigie_alert_webhook_deliveries_total{receiver, outcome}`: POSTs to the Alertmanager
+    receivers since start, `delivered`, `retried` (a try failed, another follows) or `failed`
+    (every try failed: the receiver never heard of those alerts)."""
+
+    def __init__(self, webhooks: AlertmanagerWebhook) -> None:
+        self.webhooks = webhooks
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "vigie_alert_webhook_deliveries",
+            "POSTs of alerts to the Alertmanager webhooks, by receiver and outcome.",
+            labels=["receiver", "outcome"],
+        )
+        known = {hook.name for hook in self.webhooks.hooks}
+        counts = dict(self.webhooks.deliveries)
+        for receiver in sorted(known | {r for r, _ in counts}):
+            for outcome in ("delivered", "retried", "failed"):
+                family.add_metric([receiver, outcome], counts.get((receiver, outcome), 0))
+        yield family

@@ -32,6 +32,7 @@ from vigie.web import (
     api_auth,
     api_crm,
     api_dashboard,
+    api_deadletters,
     api_events,
     api_leads,
     api_live,
@@ -76,6 +77,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(api_events.router)
+    app.include_router(api_deadletters.router)
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)
     app.include_router(api_silences.router)

@@ -21,6 +21,7 @@ from vigie.crm.service import CrmService
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.trends import Trends
 from vigie.log import ServedLog
+from vigie.log.deadletters import DeadLetters
 from vigie.log.live import LiveHub
 from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
@@ -63,6 +64,7 @@ AccountsDep = Annotated[Accounts, Depends(_part("accounts"))]
 CrmDep = Annotated[CrmService, Depends(_part("crm"))]
 IngestorDep = Annotated[Ingestor, Depends(_part("ingestor"))]
 EventLogDep = Annotated[ServedLog, Depends(_part("log"))]
+DeadLettersDep = Annotated[DeadLetters, Depends(_part("dead_letters"))]
 LiveDep = Annotated[LiveHub, Depends(_part("live"))]
 AlertingDep = Annotated[AlertingEngine, Depends(_part("alerting"))]
 AlertStoreDep = Annotated[AlertStore, Depends(_part("alerts"))]
