@@ -14,6 +14,7 @@ time. Both give the same values.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from functools import partial
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -27,7 +28,7 @@ from vigie.kpi.changed_groups import ChangedGroups
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
 from vigie.kpi.panes import ADDITIVE, KEPT, NONE, RECENT, Bools, Floats, Ints, Objects, PaneTable
 from vigie.kpi.panes import statistic as table_statistic
-from vigie.kpi.readings import Reading, latest_events
+from vigie.kpi.readings import Reading, make_reading
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.series import Series, TableGroups
 from vigie.kpi.windows import Window
@@ -630,22 +631,15 @@ class ColumnarEngine:
         readings = []
         for key in keys:
             series = series_of[key]
-            window = series.window
-            end = window.end_us
-            past = series.baseline.values(end) if series.baseline and end is not None else []
-            offsets, visitors = latest_events(series.recent) if recent else ((), ())
             readings.append(
-                Reading(
-                    group=key,
+                make_reading(
+                    key,
                     labels=series.labels,
-                    value=window.get(),
-                    weight=window.weight(),
-                    start_us=window.start_us,
-                    end_us=end,
-                    past=tuple(past),
-                    previous=window.previous() if previous else None,
-                    offsets=offsets,
-                    visitors=visitors,
+                    window=series.window,
+                    baseline=series.baseline,
+                    latest=partial(getattr, series, "recent"),
+                    previous=previous,
+                    recent=recent,
                 )
             )
         return readings

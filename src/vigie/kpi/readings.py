@@ -7,12 +7,13 @@ interchangeable, and one suite checks that they agree.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 import msgspec
 
 from vigie.events import Event
+from vigie.kpi.baselines import SeasonalBaseline
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric
 
 
@@ -121,3 +122,48 @@ class KpiEngine(Protocol):
         the dashboard: `metric`, `kind`, `group`, `labels`, `value`, `window_start_us`,
         `window_end_us`."""
         ...
+
+
+class WindowLike(Protocol):
+    """What a reading is made of in either engine's window of one group."""
+
+    @property
+    def start_us(self) -> int | None: ...
+
+    @property
+    def end_us(self) -> int | None: ...
+
+    def get(self) -> float | None: ...
+
+    def weight(self) -> float: ...
+
+    def previous(self) -> float | None: ...
+
+
+def make_reading(
+    group: str,
+    *,
+    labels: dict[str, str],
+    window: WindowLike,
+    baseline: SeasonalBaseline | None,
+    latest: Callable[[], Iterable[Event]],
+    previous: bool,
+    recent: bool,
+) -> Reading:
+    """One group's reading, the same way in both engines; the previous window and the latest
+    events (`latest`, called only then) are read only when asked for."""
+    end = window.end_us
+    past = baseline.values(end) if baseline and end is not None else []
+    offsets, visitors = latest_events(latest()) if recent else ((), ())
+    return Reading(
+        group=group,
+        labels=labels,
+        value=window.get(),
+        weight=window.weight(),
+        start_us=window.start_us,
+        end_us=end,
+        past=tuple(past),
+        previous=window.previous() if previous else None,
+        offsets=offsets,
+        visitors=visitors,
+    )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from vigie.events import Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric
 from vigie.kpi.panes import RECENT
-from vigie.kpi.readings import Reading, latest_events
+from vigie.kpi.readings import Reading, make_reading
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.windows import Window
 from vigie.types import to_us
@@ -168,22 +169,15 @@ class ReferenceEngine:
         readings = []
         for key in keys:
             series = series_of[key]
-            window = series.window
-            end = window.end_us
-            past = series.baseline.values(end) if series.baseline and end is not None else []
-            offsets, visitors = latest_events(series.latest) if recent else ((), ())
             readings.append(
-                Reading(
-                    group=key,
+                make_reading(
+                    key,
                     labels=series.labels,
-                    value=window.get(),
-                    weight=window.weight(),
-                    start_us=window.start_us,
-                    end_us=end,
-                    past=tuple(past),
-                    previous=window.previous() if previous else None,
-                    offsets=offsets,
-                    visitors=visitors,
+                    window=series.window,
+                    baseline=series.baseline,
+                    latest=partial(getattr, series, "latest"),
+                    previous=previous,
+                    recent=recent,
                 )
             )
         return readings
