@@ -6,6 +6,9 @@ the warm-up) and keeps holding while it stays below `clear_p_value` (default: it
 root, about two thirds of the z): a value hovering at the threshold does not flap. The
 same `AnomalyWatch` serves the live engine (`evaluate`, over KPI readings) and the fast
 CSV replay (`observe`, one sample at a time): only the windowing differs.
+
+A count or a sum in a tumbling window grows while its window is open: a fall is only
+judged on the closed window's final value (else every window would start as a fall).
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ def detector_for(rule: Rule, step_us: int) -> Detector:
 class AnomalyWatch:
     """The groups of one anomaly rule: each a detector and an incident in progress."""
 
-    def __init__(self, rule: Rule, *, step_us: int) -> None:
+    def __init__(self, rule: Rule, *, step_us: int, growing: bool = False) -> None:
         self.rule = rule
         self.step_us = step_us
+        self.growing = growing
         self.fire = rule.fire_p_value()
         self.clear = rule.clear_p_value if rule.clear_p_value is not None else math.sqrt(self.fire)
         self.groups: dict[str, _Group] = {}
@@ -69,23 +73,35 @@ class AnomalyWatch:
         state = self.groups.get(group)
         if state is None:
             state = self.groups[group] = _Group(detector_for(self.rule, self.step_us))
+        fell = False
         if end_us is not None and end_us != state.end_us:
             last = state.verdict
             if last is not None and state.end_us is not None:
+                fell = self.growing and last.z < 0 and self._holds(state, last)
+                if fell and not state.holding:
+                    state.abnormal_since = state.end_us
                 state.detector.learn(state.end_us, last.observed)
                 state.history.append(
                     (state.end_us, last.observed, last.expected, last.low, last.high)
                 )
             state.end_us, state.verdict = end_us, None
+            if fell:
+                state.verdict = last
         if value is None or end_us is None or not math.isfinite(value):
             return self._evidence(state) if state.holding else None
+        if fell:
+            state.holding = True
+            return self._evidence(state)
         verdict = state.verdict = state.detector.score(end_us, value)
-        limit = self.clear if state.holding else self.fire
-        holds = verdict.ready and verdict.p_value <= limit
+        holds = self._holds(state, verdict) and not (self.growing and verdict.z < 0)
         if holds and not state.holding:
             state.abnormal_since = end_us
         state.holding = holds
         return self._evidence(state) if holds else None
+
+    def _holds(self, state: _Group, verdict: Verdict) -> bool:
+        limit = self.clear if state.holding else self.fire
+        return verdict.ready and verdict.p_value <= limit
 
     def evaluate(self, kpis: KpiEngine, groups: Iterable[str] | None) -> Outcome:
         """The rule over the readings of `groups`: as `conditions.anomaly` did, statefully."""

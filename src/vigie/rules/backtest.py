@@ -233,7 +233,8 @@ def _windows(
     samples: Sequence[tuple[int, int, float]], slide_us: int
 ) -> Iterator[tuple[int, int, float]]:
     """(window end, time of its last row, average of its rows) per window with rows."""
-    end = total = count = last = 0
+    end = count = last = 0
+    total = 0.0
     for at_us, _, value in samples:
         window_end = (at_us // slide_us + 1) * slide_us
         if count and window_end != end:

@@ -33,9 +33,9 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                  root of `p_value`)
 
     Every rule's alert is one incident: once firing it resolves only after the condition
-    has not held for `resolve_after` (default: three of the metric's windows, 0 for rules
-    without a metric), and a condition holding again within `cooldown` of the resolution
-    reopens the same alert.
+    has not held for `resolve_after` (default: three of the metric's windows for an anomaly
+    rule, 0 for the other kinds), and a condition holding again within `cooldown` of the
+    resolution reopens the same alert.
       all / any  `rules`: the listed rules hold together (all) or one of them does (any)
     """
 

@@ -1,7 +1,11 @@
-"""The alert lifecycle: pending -> firing -> resolved, deduplicated, with a cooldown.
+"""The alert lifecycle: pending -> firing -> resolved, one alert per incident.
 
 A pending alert whose condition clears before its `for` duration is resolved without ever
 firing (`fired_at` stays empty); webhooks and playbooks only hear of alerts that fired.
+A firing alert is an incident: it resolves only once its condition has not held for the
+rule's `resolve_after` (a condition holding again meanwhile continues it), and a condition
+holding again within `cooldown` of the resolution reopens the same alert (same id) instead
+of raising another.
 
 Pure state: findings and the time go in, the alerts that changed come out.
 """
@@ -40,15 +44,27 @@ def _flat(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if isinstance(v, int | float | str)}
 
 
+def resolve_after_us(rule: Rule, slide_us: int | None) -> int:
+    """How long `rule`'s condition must not hold before its alert resolves: `resolve_after`;
+    by default three windows of the metric (`slide_us`) for an anomaly rule, whose score
+    hovers around its threshold during an incident, and 0 for the other kinds (as before:
+    their users set it)."""
+    if rule.resolve_after is not None:
+        return parse_duration(rule.resolve_after)
+    return 3 * slide_us if slide_us and rule.kind == "anomaly" else 0
+
+
 class AlertBook:
-    """The active alerts by fingerprint, and when each may fire again after resolving."""
+    """The active alerts by fingerprint, when each firing one stopped holding, and the
+    resolved ones a cooldown may still reopen."""
 
     def __init__(self, alerts: list[Alert] | None = None) -> None:
         self.active: dict[str, Alert] = {a.fingerprint: a for a in alerts or () if a.active}
         self._groups: dict[tuple[str, str], str] = {}
         for alert in self.active.values():
             self._groups[(alert.rule, alert.values.get("group", ""))] = alert.fingerprint
-        self.quiet_until: dict[str, datetime] = {}
+        self.normal_since: dict[str, datetime] = {}
+        self.reopenable: dict[str, tuple[Alert, datetime]] = {}
 
     def firing(self, rule: str, group: str) -> bool:
         """Whether `rule` has a firing alert for `group`."""
@@ -56,7 +72,17 @@ class AlertBook:
         alert = self.active.get(fp) if fp else None
         return alert is not None and alert.status == "firing"
 
-    def apply(self, rule: Rule, outcome: Outcome, now: datetime) -> list[Alert]:
+    def resolving(self, rule: str) -> set[str]:
+        """The groups of `rule` whose firing alert waits out `resolve_after`."""
+        return {
+            group
+            for (name, group), fp in self._groups.items()
+            if name == rule and fp in self.normal_since
+        }
+
+    def apply(
+        self, rule: Rule, outcome: Outcome, now: datetime, *, resolve_after_us: int = 0
+    ) -> list[Alert]:
         """Move `rule`'s alerts according to `outcome`; returns the alerts whose status changed."""
         changed: list[Alert] = []
         hold = timedelta(microseconds=parse_duration(rule.for_))
@@ -67,26 +93,34 @@ class AlertBook:
             alert = self.active.get(fp) if fp else None
             if alert is None:
                 continue
+            was_firing = alert.status == "firing"
+            if was_firing and resolve_after_us:
+                since = self.normal_since.setdefault(alert.fingerprint, now)
+                if now - since < timedelta(microseconds=resolve_after_us):
+                    continue
+            self.normal_since.pop(alert.fingerprint, None)
             del self.active[alert.fingerprint]
             del self._groups[(rule.name, group)]
-            was_firing = alert.status == "firing"
             alert.status = "resolved"
             alert.ends_at = now
             alert.updated_at = now
             cooldown = parse_duration(rule.cooldown)
             if cooldown and was_firing:
-                self.quiet_until[alert.fingerprint] = now + timedelta(microseconds=cooldown)
+                until = now + timedelta(microseconds=cooldown)
+                self.reopenable[alert.fingerprint] = (alert, until)
             changed.append(_copy(alert))
         for group, finding in outcome.findings.items():
             labels = {"alertname": rule.name, **rule.labels, **finding.labels}
             values = {"group": group, **finding.values}
             # A group's labels come from its key: its active alert's fingerprint stands.
             fp = self._groups.get((rule.name, group)) or fingerprint(rule.name, finding.labels)
+            self.normal_since.pop(fp, None)
             alert = self.active.get(fp)
+            if alert is None and fp in self.reopenable:
+                alert = self._reopen(fp, rule.name, group, now)
+                if alert is not None:
+                    changed.append(_copy(alert))
             if alert is None:
-                quiet = self.quiet_until.get(fp)
-                if quiet is not None and now < quiet:
-                    continue
                 alert = Alert(
                     id=f"{fp}-{int(now.timestamp() * 1e6)}",
                     fingerprint=fp,
@@ -113,3 +147,19 @@ class AlertBook:
                 alert.updated_at = now
                 changed.append(_copy(alert))
         return changed
+
+    def _reopen(self, fp: str, rule: str, group: str, now: datetime) -> Alert | None:
+        """The alert of `fp` firing again, if its cooldown has not ended (the same incident)."""
+        alert, until = self.reopenable.pop(fp)
+        if now >= until:
+            return None
+        alert.status = "firing"
+        alert.ends_at = None
+        alert.updated_at = now
+        self.active[fp] = alert
+        self._groups[(rule, group)] = fp
+        return alert
+
+    def forget_reopenable(self, now: datetime) -> None:
+        """Drop the resolved alerts whose cooldown has ended."""
+        self.reopenable = {fp: kept for fp, kept in self.reopenable.items() if now < kept[1]}
