@@ -47,7 +47,9 @@ class Series:
     windows: list[tuple[int, int]]
 
 
-def _base(rng: Rng, n: int, step_min: int, *, weekly: bool | None = None) -> np.ndarray:
+def _base(
+    rng: Rng, n: int, step_min: int, *, weekly: bool | None = None
+) -> tuple[np.ndarray, float]:
     """A level, a daily pattern (often a weekly one) and autocorrelated heavy-tailed noise."""
     t = np.arange(n) * step_min / 1440.0  # days
     level = rng.uniform(20, 200)
@@ -62,11 +64,17 @@ def _base(rng: Rng, n: int, step_min: int, *, weekly: bool | None = None) -> np.
     for i in range(n):
         acc = phi * acc + math.sqrt(1 - phi * phi) * shocks[i]
         noise[i] = acc
-    return level + daily - weekend * rng.uniform(0.2, 0.5) * level + noise
+    # The weekend scales the day's pattern (traffic falls most when it is high).
+    return (level + daily) * (1 - weekend * rng.uniform(0.2, 0.5)) + noise, noise_sd * 1.22
+
+
+_SD = [1.0]  # the noise's standard deviation of the series being generated
 
 
 def _noise_sd(values: np.ndarray) -> float:
-    return float(np.median(np.abs(np.diff(values))) * 1.4826 / math.sqrt(2)) or 1.0
+    """The standard deviation of the generated noise (t with 6 degrees of freedom: 1.22
+    times its scale), which incident sizes are counted in."""
+    return _SD[0]
 
 
 def _starts(rng: Rng, n: int, count: int, per_day: int) -> list[int]:
@@ -175,7 +183,7 @@ def generate(kind: str, rng: Rng, *, days: int) -> Series:
     per_day = 1440 // step_min
     n = days * per_day
     weekly = True if kind in ("weekly", "free_weekly") else None
-    values = _base(rng, n, step_min, weekly=weekly)
+    values, _SD[0] = _base(rng, n, step_min, weekly=weekly)
     if kind in KINDS:
         incidents = KINDS[kind](rng, values, per_day)
     else:

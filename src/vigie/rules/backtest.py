@@ -26,7 +26,7 @@ from vigie.rules.anomalies import AnomalyWatch
 from vigie.rules.conditions import OPS, Finding, Outcome
 from vigie.rules.definitions import Rule
 from vigie.rules.evaluator import AlertingEngine
-from vigie.rules.lifecycle import AlertBook
+from vigie.rules.lifecycle import AlertBook, resolve_after_us
 from vigie.types import from_us, to_us
 
 MAX_TICKS_PER_GAP = 3600
@@ -209,6 +209,7 @@ def replay_samples(
         rule.name: AnomalyWatch(rule, step_us=slide_us) for rule in rules if rule.kind == "anomaly"
     }
     bare = {rule.name: Outcome(evaluated={NO_GROUP}) for rule in rules}
+    waits = {rule.name: resolve_after_us(rule, slide_us) for rule in rules}
     for end_us, at_us, value in _windows(samples, slide_us):
         now = from_us(at_us)
         for rule in rules:
@@ -225,7 +226,7 @@ def replay_samples(
                 evidence = {"metric": metric.name, "window": _window(end_us, slide_us)} | evidence
                 outcome = Outcome(evaluated={NO_GROUP})
                 outcome.findings[NO_GROUP] = Finding(NO_GROUP, {}, evidence)
-            changes += book.apply(rule, outcome, now)
+            changes += book.apply(rule, outcome, now, resolve_after_us=waits[rule.name])
     return changes
 
 

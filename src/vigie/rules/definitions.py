@@ -58,7 +58,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     where: dict[str, Any] = {}
     silence: str | None = None
     seasonality: Literal["auto", "none", "daily", "weekly", "both"] = "auto"
-    p_value: float = 1e-4
+    p_value: float = 3e-4
     z: float | None = None
     clear_p_value: float | None = None
     min_samples: int = 12

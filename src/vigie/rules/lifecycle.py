@@ -12,6 +12,7 @@ Pure state: findings and the time go in, the alerts that changed come out.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,11 @@ def _summaries(rule: Rule, labels: dict[str, str], values: dict[str, Any]) -> di
     if "summary_en" in out:
         out["summary"] = out["summary_en"]
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _duration(text: str) -> int:
+    return parse_duration(text)
 
 
 def _copy(alert: Alert) -> Alert:
@@ -85,7 +91,7 @@ class AlertBook:
     ) -> list[Alert]:
         """Move `rule`'s alerts according to `outcome`; returns the alerts whose status changed."""
         changed: list[Alert] = []
-        hold = timedelta(microseconds=parse_duration(rule.for_))
+        hold = timedelta(microseconds=_duration(rule.for_))
         for group in outcome.evaluated:
             if group in outcome.findings:
                 continue
@@ -104,7 +110,7 @@ class AlertBook:
             alert.status = "resolved"
             alert.ends_at = now
             alert.updated_at = now
-            cooldown = parse_duration(rule.cooldown)
+            cooldown = _duration(rule.cooldown)
             if cooldown and was_firing:
                 until = now + timedelta(microseconds=cooldown)
                 self.reopenable[alert.fingerprint] = (alert, until)
