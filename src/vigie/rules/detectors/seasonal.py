@@ -125,8 +125,9 @@ class RobustSeasonal:
     `seasonality` is declared (`none`, `daily`, `weekly`, `both`) or `auto`; `p_value` is
     the tail probability below which a value is anomalous, in `direction`; nothing is
     ready before `warmup` samples. A value is judged by the model that finds it least
-    surprising among the chosen one and those that know its slot: a weekend that the
-    weekly model has seen once is not an anomaly because the daily model is still chosen.
+    surprising among the chosen one and those nearly as good that know its slot: a
+    weekend that the weekly model has seen once is not an anomaly because the daily model
+    is still chosen.
     """
 
     def __init__(
@@ -193,9 +194,10 @@ class RobustSeasonal:
         (nothing learned)."""
         step = at_us // self.step_us
         best: tuple[float, float, _Model] | None = None
+        rival = 1.25 * self.chosen.err  # a much worse model would explain anything
         for model in self.models:
             if model is not self.chosen and (
-                not model.ready(step) or not model.eligible(self.warmup)
+                not model.ready(step) or not model.eligible(self.warmup) or model.err > rival
             ):
                 continue
             expected = model.predict(step) + model.center
