@@ -33,19 +33,21 @@ from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.eventlog import AppendResult
 from vigie.log.live import LiveHub
 from vigie.playbooks import ActionRegistry, PlaybookEngine
-from vigie.playbooks.alerts import AlertPlaybooks
+from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
+from vigie.rules.silences import Silenced, Silences
 from vigie.rules.store import AlertStore
+from vigie.rules.triage import AlertTriage
 from vigie.rules.webhook import AlertmanagerWebhook
 from vigie.schedule import Dispatcher
 from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
-from vigie.telemetry import Telemetry
+from vigie.telemetry import LateEventsCollector, Telemetry
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class System:
     alerts: AlertStore
     alert_feed: AlertFeed
     webhooks: AlertmanagerWebhook
+    silences: Silences
+    triage: AlertTriage
     analytics: AnalyticsProcessor
     crm: CrmService
     accounts: Accounts
@@ -158,11 +162,13 @@ def build_system(
     log = _event_log(settings, sql_log)
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.
+    alerts = AlertStore(engine)
     dispatcher = Dispatcher(
         engine=engine,
         config=config.schedule,
         clock=clock,
         mailer=SmtpMailer(config.actions.smtp) if config.actions.smtp else None,
+        resolved=ResolvedSince(engine, alerts),
     )
     playbooks = PlaybookEngine(
         engine=engine,
@@ -174,18 +180,24 @@ def build_system(
         clock=clock,
     )
     telemetry.registry.register(PlaybookCollector(engine))
-    alerts = AlertStore(engine)
     alert_feed = AlertFeed()
     webhooks = AlertmanagerWebhook(
         config.alerting.webhooks, external_url=config.alerting.external_url
     )
+    # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing.
+    silences = Silences(engine=engine, clock=clock)
     alerting = AlertingEngine(
         config.metrics,
         config.rules,
         clock=clock,
         store=alerts,
-        listeners=[alert_feed, webhooks, AlertPlaybooks(playbooks)],
+        listeners=[
+            alert_feed,
+            Silenced(webhooks, silences),
+            Silenced(AlertPlaybooks(playbooks), silences),
+        ],
     )
+    telemetry.registry.register(LateEventsCollector(alerting.late_events))
 
     # Processors: the rules first, so that an alert does not wait for slower projections;
     # new events go to them between two batches of the others, so batches are kept short.
@@ -215,6 +227,8 @@ def build_system(
         alerts=alerts,
         alert_feed=alert_feed,
         webhooks=webhooks,
+        silences=silences,
+        triage=AlertTriage(engine=engine, alerts=alerts, schedule=config.schedule, clock=clock),
         analytics=analytics,
         crm=CrmService(engine=engine, committer=committer, runner=runner, clock=clock),
         accounts=Accounts(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 
 class Telemetry:
@@ -43,3 +47,21 @@ class Telemetry:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class LateEventsCollector(Collector):
+    """`vigie_kpi_late_events_total{metric}`: per KPI, the events that came beyond their
+    group's horizon (older than the oldest window kept) and are counted in no window."""
+
+    def __init__(self, late_events: Callable[[], Mapping[str, int]]) -> None:
+        self.late_events = late_events
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "vigie_kpi_late_events",
+            "Events beyond their KPI window's horizon, counted in no window, by metric.",
+            labels=["metric"],
+        )
+        for metric, count in sorted(self.late_events().items()):
+            family.add_metric([metric], count)
+        yield family

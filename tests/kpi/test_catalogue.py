@@ -6,6 +6,7 @@ from pathlib import Path
 
 from vigie.catalogue import load_catalogue
 from vigie.config import load_config
+from vigie.web.i18n import catalog
 
 EXAMPLE = Path(__file__).parents[2] / "vigie.example.yaml"
 
@@ -31,8 +32,40 @@ def test_catalogue_covers_every_department() -> None:
         "newsletter_signups", "visitors_now", "ad_ctr", "ad_cost_per_click",
         "checkout_conversion", "conversion_by_segment", "calls", "call_handling_time",
         "form_submissions", "qualified_leads", "meetings_set", "proposals_sent", "deals_closed",
-        "tickets", "first_response_p90", "ticket_sentiment", "delivery_delay",
+        "deals_lost", "won_amount", "tickets", "first_response_p90", "ticket_sentiment",
+        "tickets_solved", "delivery_delay",
         "delivery_anomalies", "returns", "payments", "late_payments", "disputes",
         "social_mentions", "social_sentiment",
     ):  # fmt: skip
         assert expected in names
+
+
+def test_every_metric_has_a_translated_department() -> None:
+    """Issue 14: each metric names its department, and the Overview names every department
+    of the catalogue in French and English (`js.department.<key>`)."""
+    for language in ("en", "fr"):
+        messages = catalog(language)
+        for metric in load_catalogue().metrics:
+            assert metric.department, metric.name
+            assert messages.get(f"js.department.{metric.department}"), (language, metric.name)
+    departments = {m.department for m in load_catalogue().metrics}
+    assert {"marketing", "sales", "support", "finance", "operations"} <= departments
+
+
+def test_the_crm_milestones_are_counted() -> None:
+    """The events the CRM's own writes log are ones the catalogue counts or the SLA rule
+    reads, so work done in Vigie's CRM shows in the shipped KPIs."""
+    catalogue = load_catalogue()
+    counted = {
+        name
+        for metric in catalogue.metrics
+        for where in (
+            metric.where,
+            *(t.where for t in (metric.numerator, metric.denominator) if t is not None),
+        )
+        for name in ([where["event"]] if isinstance(where.get("event"), str) else [])
+    }
+    sla = next(r for r in catalogue.rules if r.name == "support-first-response-sla")
+    assert sla.key == "properties.ticket_id"
+    assert {"Deal Won", "Deal Lost", "Meeting Booked", "Proposal Sent", "Ticket Created",
+            "Ticket First Response", "Ticket Solved", "Payment Received"} <= counted  # fmt: skip

@@ -192,28 +192,64 @@ PLAIN: dict[str, Plain] = {
 }
 
 
-def _plain_windows(events: list[Event], adds: Callable[[Event], Any]) -> dict[str, list[Any]]:
-    """Per campaign, what the current window holds: each group's events in arrival order,
-    those older than its newest event time minus the lateness left out."""
+EPOCH_US = (START - datetime(1970, 1, 1, tzinfo=UTC)) // US
+RING = 2 * SIZE // SLIDE + -(-LATENESS // SLIDE) + 1  # panes kept: 2 windows, lateness, 1
+
+
+def _group(event: Event) -> str:
+    campaign = event.properties.get("campaign")
+    return "(none)" if campaign is None else str(campaign)
+
+
+def _plain(
+    events: list[Event], adds: Callable[[Event], Any]
+) -> tuple[dict[str, tuple[list[Any], list[Any]]], int]:
+    """Per campaign, what the current and the previous window hold, and how many events
+    came late: an event is late when its minute is `RING` minutes or more behind the newest
+    event time its campaign had seen when it arrived; any other event counts, whatever its
+    arrival order."""
     newest: dict[str, int] = {}
     kept: dict[str, list[tuple[int, Any]]] = {}
+    late = 0
     for event in events:
         x = adds(event)
         if x is None:
             continue
-        campaign = event.properties.get("campaign")
-        group = "(none)" if campaign is None else str(campaign)
-        at = (event.timestamp - START) // US
-        if group in newest and at < newest[group] - LATENESS:
+        group = _group(event)
+        at = EPOCH_US + (event.timestamp - START) // US
+        if group in newest and at // SLIDE <= newest[group] // SLIDE - RING:
+            late += 1
             continue
         newest[group] = max(at, newest.get(group, at))
         kept.setdefault(group, []).append((at, x))
-    start_us = (START - datetime(1970, 1, 1, tzinfo=UTC)) // US
     out = {}
     for group, entries in kept.items():
-        end = ((start_us + newest[group]) // SLIDE + 1) * SLIDE - start_us
-        out[group] = [x for at, x in entries if end - SIZE <= at < end]
-    return out
+        end = (newest[group] // SLIDE + 1) * SLIDE
+        now = [x for at, x in entries if end - SIZE <= at < end]
+        before = [x for at, x in entries if end - 2 * SIZE <= at < end - SIZE]
+        out[group] = (now, before)
+    return out, late
+
+
+def _check_plain(engine: KpiEngine, events: list[Event]) -> None:
+    """Every metric of `PLAIN` reads, per campaign, the value, weight and previous value
+    plain Python finds, and its late count is plain Python's."""
+    for name, (adds, value, weight) in PLAIN.items():
+        windows, late = _plain(events, adds)
+        assert engine.late_events()[name] == late, name
+        readings = {r.group: r for r in engine.read(name, previous=True)}
+        assert set(readings) == set(windows), name
+        for group, (xs, before) in windows.items():
+            assert _close(readings[group].value, value(xs)), (name, group)
+            assert _close(readings[group].weight, float(weight(xs))), (name, group)
+            assert _close(readings[group].previous, value(before)), (name, group)
+
+
+def _feed(engine: KpiEngine, events: list[Event], cuts: list[int]) -> None:
+    i = 0
+    for cut in [*cuts, len(events)]:
+        engine.ingest(events[i : i + cut])
+        i += cut
 
 
 @pytest.mark.parametrize("reference", [False, True], ids=["columnar", "reference"])
@@ -223,20 +259,89 @@ def test_values_are_plain_arithmetic_over_the_window(
     reference: bool, raw: list[tuple[str, int, Any, Any, str, str]], cuts: list[int]
 ) -> None:
     """Fed in random batches, each engine reads per campaign the count, sum, distinct count
-    and ratio (and their weights) that plain Python finds over the window's events."""
+    and ratio (their weights and previous windows) that plain Python finds over the
+    windows' events, and counts as late the events plain Python finds beyond the horizon."""
     events = _events(raw)
     engine = make_engine(METRICS, reference=reference)
-    i = 0
-    for cut in [*cuts, len(events)]:
-        engine.ingest(events[i : i + cut])
-        i += cut
+    _feed(engine, events, cuts)
+    _check_plain(engine, events)
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["columnar", "reference"])
+@settings(max_examples=100, deadline=None)
+@given(
+    raw=raw_events,
+    spread=st.integers(1, (RING - 1) * SLIDE // 1_000_000),
+    data=st.data(),
+    cuts=st.lists(st.integers(1, 40), max_size=10),
+)
+def test_any_order_within_the_horizon_gives_the_batch_result(
+    reference: bool,
+    raw: list[tuple[str, int, Any, Any, str, str]],
+    spread: int,
+    data: st.DataObject,
+    cuts: list[int],
+) -> None:
+    """Issue 14: events spread over less than the horizon, sent in any order and any
+    batches, give every KPI (value, weight, previous window) of the batch recomputation over
+    the same events in time order, and none is late."""
+    events = _events(raw)
+    for n, event in enumerate(events):  # squeezed into `spread` seconds
+        event.timestamp = START + timedelta(seconds=(n * 7919) % spread)
+    in_time = sorted(events, key=lambda e: e.timestamp)
+    shuffled = data.draw(st.permutations(events))
+    engine = make_engine(METRICS, reference=reference)
+    _feed(engine, shuffled, cuts)
     for name, (adds, value, weight) in PLAIN.items():
-        windows = _plain_windows(events, adds)
-        readings = {r.group: r for r in engine.read(name)}
+        windows, late = _plain(in_time, adds)
+        assert late == 0
+        assert engine.late_events()[name] == 0, name
+        readings = {r.group: r for r in engine.read(name, previous=True)}
         assert set(readings) == set(windows), name
-        for group, xs in windows.items():
+        for group, (xs, before) in windows.items():
             assert _close(readings[group].value, value(xs)), (name, group)
             assert _close(readings[group].weight, float(weight(xs))), (name, group)
+            assert _close(readings[group].previous, value(before)), (name, group)
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["columnar", "reference"])
+@settings(max_examples=100, deadline=None)
+@given(raw=raw_events, data=st.data(), cuts=st.lists(st.integers(1, 40), max_size=10))
+def test_beyond_the_horizon_counted_plus_late_is_sent(
+    reference: bool,
+    raw: list[tuple[str, int, Any, Any, str, str]],
+    data: st.DataObject,
+    cuts: list[int],
+) -> None:
+    """Issue 14: events spread over hours, in any order: per metric, the events counted in
+    their windows plus those counted late are the events sent (none silently dropped)."""
+    events = _events(raw)
+    for n, event in enumerate(events):
+        event.timestamp = START + timedelta(seconds=(n * 7919) % 10_800)
+    arrival = data.draw(st.permutations(events))
+    engine = make_engine(METRICS, reference=reference)
+    _feed(engine, arrival, cuts)
+    _check_plain(engine, arrival)
+    for name, (adds, _, _) in PLAIN.items():
+        sent = sum(1 for e in arrival if adds(e) is not None)
+        # Each event either counted in its pane when it came (and `_check_plain` found the
+        # windows holding exactly those) or counted late.
+        assert _accepted(arrival, adds) + engine.late_events()[name] == sent, name
+
+
+def _accepted(events: list[Event], adds: Callable[[Event], Any]) -> int:
+    """How many of `events` were within their campaign's horizon when they came."""
+    newest: dict[str, int] = {}
+    accepted = 0
+    for event in events:
+        if adds(event) is None:
+            continue
+        group = _group(event)
+        at = EPOCH_US + (event.timestamp - START) // US
+        if group not in newest or at // SLIDE > newest[group] // SLIDE - RING:
+            accepted += 1
+            newest[group] = max(at, newest.get(group, at))
+    return accepted
 
 
 # --- The two engines against each other ----------------------------------------------------
@@ -265,6 +370,7 @@ def _same_reading(got: Reading, want: Reading) -> None:
 def _same(engine: KpiEngine, reference: KpiEngine) -> None:
     """Every group of every metric reads alike in both engines, and so do the snapshots."""
     assert (engine.late, engine.max_ts) == (reference.late, reference.max_ts)
+    assert engine.late_events() == reference.late_events()
     for name in reference.metrics:
         assert list(engine.groups(name)) == list(reference.groups(name))
         got = engine.read(name, previous=True, recent=True)

@@ -19,11 +19,14 @@ Shapes = st.sampled_from([(10, 10), (30, 10), (60, 20), (40, 5), (7, 1)])
 def _reference(
     stream: list[tuple[int, int]], size: int, slide: int, lateness: int
 ) -> tuple[list[tuple[int, int]], int, int]:
-    """The events a window must keep, and its current [start, end) computed in one pass."""
+    """The events a window must keep, and its current [start, end) computed in one pass:
+    an event is refused when its slide is as many slides behind the newest event's as the
+    window keeps (two windows, the lateness rounded up to slides, and one)."""
+    kept = 2 * (size // slide) + -(-lateness // slide) + 1
     accepted: list[tuple[int, int]] = []
     max_ts: int | None = None
     for ts, x in stream:
-        if max_ts is not None and ts < max_ts - lateness:
+        if max_ts is not None and ts // slide <= max_ts // slide - kept:
             continue
         max_ts = ts if max_ts is None else max(max_ts, ts)
         accepted.append((ts, x))
@@ -110,6 +113,18 @@ def test_tumbling_window_starts_fresh() -> None:
     assert window.get() == 3
     window.update(60, None)
     assert (window.get(), window.previous()) == (1, 3)
+
+
+def test_an_event_counts_whatever_its_arrival_order_within_the_horizon() -> None:
+    """Issue 14: ten events within a few minutes, shuffled, count ten; one older than the
+    panes kept is counted late instead."""
+    window = Window(Count(), size_us=600, slide_us=60, lateness_us=60)  # keeps 22 slides
+    for ts in (900, 700, 950, 610, 899, 720, 805, 640, 930, 660):
+        window.update(ts, None)
+    assert (window.get(), window.late) == (10, 0)
+    assert window.horizon_us == (15 - 22 + 1) * 60
+    assert not window.update(window.horizon_us - 1, None)
+    assert (window.get(), window.late) == (10, 1)
 
 
 def test_size_must_be_whole_slides() -> None:

@@ -15,6 +15,7 @@ from vigie.rules.definitions import Rule
 
 EPOCH = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SIZE, SLIDE, LATENESS = 60, 20, 30  # seconds
+RING = 2 * SIZE // SLIDE + -(-LATENESS // SLIDE) + 1  # slides kept behind the newest
 
 # (second of event time, group)
 Streams = st.lists(st.tuples(st.integers(0, 400), st.sampled_from("abc")), max_size=80)
@@ -50,13 +51,14 @@ def _engine(stream: list[tuple[int, str]]) -> KpiEngine:
 
 
 def _windows(stream: list[tuple[int, str]]) -> dict[str, tuple[int, int]]:
-    """Per group, the batch counts of the current and the previous window."""
+    """Per group, the batch counts of the current and the previous window (an event
+    beyond the horizon, `RING` slides behind its group's newest, left out)."""
     out: dict[str, tuple[int, int]] = {}
     for group in {g for _, g in stream}:
         kept: list[int] = []
         latest: int | None = None
         for second, g in stream:
-            if g != group or (latest is not None and second < latest - LATENESS):
+            if g != group or (latest is not None and second // SLIDE <= latest // SLIDE - RING):
                 continue
             latest = second if latest is None else max(latest, second)
             kept.append(second)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import WRITE_KEY, LiveServer, free_port, make_settings, user_token
+from vigie.catalogue import with_catalogue
+from vigie.clock import ManualClock
+from vigie.config import Config, Source
+from vigie.system import build_system
+from vigie.web import create_app
+from vigie.web.server import BackgroundServer
 
 
 def _client(server: LiveServer) -> httpx.Client:
@@ -160,3 +170,73 @@ def test_csv_import_over_http_is_all_or_nothing(live_server: LiveServer) -> None
         assert response.json()["created"] == 2
         names = {a["name"] for a in client.get("/api/accounts").json()["items"]}
         assert names == {"Brasserie Dupont", "Garage Martin"}
+
+
+@dataclass
+class CatalogueServer:
+    """A live server running the shipped catalogue on a clock the test moves."""
+
+    server: LiveServer
+    clock: ManualClock
+
+
+@pytest.fixture
+def catalogue_server(db_url: str) -> Iterator[CatalogueServer]:
+    """The shipped KPI catalogue and rules, served on a manual clock."""
+    clock = ManualClock(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
+    config = with_catalogue(Config(sources=[Source(name="web", write_key=WRITE_KEY)]))
+    app = create_app(build_system(make_settings(db_url, config), clock=clock))
+    with BackgroundServer(app, port=free_port()) as server:
+        system = app.state.system
+        token = user_token(system, username="test-admin", role="admin")
+        live = LiveServer(url=server.url, write_key=WRITE_KEY, system=system, admin_token=token)
+        yield CatalogueServer(server=live, clock=clock)
+
+
+def _kpi(client: httpx.Client, metric: str) -> dict[str, float]:
+    rows = client.get("/api/kpis", params={"metric": metric}).json()["kpis"]
+    return {str(r["group"]): r["value"] for r in rows}
+
+
+def test_a_deal_won_through_the_api_moves_deals_closed(catalogue_server: CatalogueServer) -> None:
+    """Issue 14: PATCH stage=won logs `Deal Won` beside `Deal Updated`, once, and the shipped
+    `deals_closed` KPI counts it for the deal's owner (a later change logs no second win)."""
+    with _client(catalogue_server.server) as client:
+        rep = _create(client, "staff", {"name": "Julie Peeters", "role": "sales"})
+        account = _create(client, "accounts", {"name": "Boulangerie Lemaire"})
+        deal = _create(
+            client,
+            "deals",
+            {"title": "Caisse", "account_id": account["id"], "owner_id": rep["id"], "amount": 990},
+        )
+        for patch in ({"stage": "won"}, {"amount": 1200}):
+            response = client.patch(f"/api/deals/{deal['id']}", json=patch)
+            assert response.status_code == 200, response.text
+        assert _wait_for(lambda: _kpi(client, "deals_closed")) == {"Julie Peeters": 1}
+        logged = client.get("/api/events", params={"source": "crm"}).json()["events"]
+        wins = [e for e in logged if e["event"] == "Deal Won"]
+        assert len(wins) == 1
+        assert wins[0]["properties"]["amount"] == 990 and wins[0]["properties"]["currency"] == "EUR"
+
+
+def test_a_crm_ticket_unanswered_past_its_sla_fires_the_shipped_rule(
+    catalogue_server: CatalogueServer,
+) -> None:
+    """Issue 14: a ticket created through the API and left without a first response for
+    more than 15 minutes fires `support-first-response-sla` for its queue; one answered in
+    time does not."""
+    with _client(catalogue_server.server) as client:
+        left = _create(client, "tickets", {"subject": "Commande perdue", "queue": "orders"})
+        answered = _create(client, "tickets", {"subject": "Facture", "queue": "billing"})
+        catalogue_server.clock.advance(timedelta(minutes=5))
+        reply = {"first_response_at": catalogue_server.clock.now().isoformat()}
+        assert client.patch(f"/api/tickets/{answered['id']}", json=reply).status_code == 200
+        catalogue_server.clock.advance(timedelta(minutes=11))
+
+        def sla_alerts() -> list[dict[str, Any]]:
+            alerts = client.get("/api/alerts", params={"status": "firing"}).json()["alerts"]
+            return [a for a in alerts if a["rule"] == "support-first-response-sla"]
+
+        (alert,) = _wait_for(sla_alerts)
+        assert alert["labels"]["queue"] == "orders"
+        assert left["id"] in alert["values"]["items"]

@@ -69,3 +69,28 @@ def test_contact_and_account_timelines(live_server: LiveServer) -> None:
         of_account = client.get(f"/api/accounts/{account['id']}/timeline").json()["items"]
         assert len(of_account) == 4
         assert client.get("/api/contacts/ct_nobody/timeline").status_code == 404
+
+
+def test_web_items_name_the_crm_campaign_of_their_utm_name(live_server: LiveServer) -> None:
+    """Issue 14: a page view tagged `utm_campaign=lunch-deal` names the CRM campaign whose
+    `utm_campaign` is `lunch-deal`; a second campaign may not take the same UTM name."""
+    with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=30) as client:
+        campaign = client.post(
+            "/api/campaigns",
+            json={"name": "Menu du midi", "channel": "social", "utm_campaign": "lunch-deal"},
+        ).json()
+        twin = {"name": "Copie", "channel": "email", "utm_campaign": "lunch-deal"}
+        refused = client.post("/api/campaigns", json=twin)
+        assert refused.status_code == 422 and "utm_campaign" in refused.text
+        contact = client.post("/api/contacts", json={"external_id": "u-midi"}).json()
+        page = {
+            "type": "page",
+            "name": "Menu",
+            "userId": "u-midi",
+            "context": {"campaign": {"name": "lunch-deal", "source": "fb"}},
+        }
+        sent = httpx.post(live_server.url + "/v1/page", json=page, auth=(live_server.write_key, ""))
+        assert sent.status_code == 200
+        items = client.get(f"/api/contacts/{contact['id']}/timeline").json()["items"]
+        (web,) = [i for i in items if i["category"] == "web"]
+        assert web["details"]["crm_campaign"] == {"id": campaign["id"], "name": "Menu du midi"}

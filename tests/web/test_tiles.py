@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from vigie.catalogue import load_catalogue
 from vigie.kpi.metrics import Metric
 from vigie.rules.alerts import Alert
 from vigie.rules.definitions import Rule
@@ -78,3 +79,29 @@ def test_a_kpi_without_rules_has_no_department() -> None:
     rows = [{"metric": "other", "group": "", "labels": {}, "value": None}]
     (tile,) = kpi_tiles(rows, metrics=METRICS, rules=RULES, firing=[], trend=lambda m, g: [])
     assert tile["department"] is None and tile["threshold"] is None and tile["firing"] == []
+
+
+def test_a_metric_names_its_own_department() -> None:
+    """Issue 14: a metric's `department` places its tile, before any rule label; a metric
+    without one still takes its rules' label."""
+    metrics = [
+        msgspec.convert({"name": "signups", "department": "sales"}, Metric),
+        msgspec.convert({"name": "tickets"}, Metric),
+        msgspec.convert({"name": "payments", "department": "finance"}, Metric),
+    ]
+    rows = [
+        {"metric": name, "group": "*", "labels": {}, "value": 1.0}
+        for name in ("signups", "tickets", "payments")
+    ]
+    tiles = kpi_tiles(rows, metrics=metrics, rules=RULES, firing=[], trend=lambda m, g: [])
+    assert [t["department"] for t in tiles] == ["sales", "support", "finance"]
+
+
+def test_every_catalogue_tile_has_a_department() -> None:
+    """Issue 14: with the shipped catalogue no KPI tile falls under "Other"."""
+    catalogue = load_catalogue()
+    rows = [{"metric": m.name, "group": "*", "labels": {}, "value": 0.0} for m in catalogue.metrics]
+    tiles = kpi_tiles(
+        rows, metrics=catalogue.metrics, rules=catalogue.rules, firing=[], trend=lambda m, g: []
+    )
+    assert [t["metric"] for t in tiles if t["department"] is None] == []

@@ -44,8 +44,10 @@ CRM_RESOURCES = (
     "tasks",
     "offers",
 )
-# Read-mostly views of the audit itself: alerts and KPIs, visitor analytics, playbook runs
-# (write = run one by hand), notifications and their hold/reroute decisions, scored leads.
+# Read-mostly views of the audit itself: alerts and KPIs (write = acknowledge, assign,
+# annotate, judge and silence them: for the people alerts go to), visitor analytics,
+# playbook runs (write = run one by hand), notifications and their hold/reroute decisions,
+# scored leads.
 AUDIT_RESOURCES = ("alerts", "analytics", "playbooks", "notifications", "leads")
 RESOURCES = (*CRM_RESOURCES, "events", "users", "audit", *AUDIT_RESOURCES)
 
@@ -57,7 +59,7 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
     Role.MANAGER: {
         **{resource: _RW for resource in CRM_RESOURCES},
         "events": _R,
-        "alerts": _R,
+        "alerts": _RW,
         "analytics": _R,
         "playbooks": _RW,
         "notifications": _R,
@@ -71,7 +73,7 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
         "accounts": _R,
         "staff": _R,
         "events": _R,
-        "alerts": _R,
+        "alerts": _RW,
         "analytics": _R,
         "playbooks": _R,
         "leads": _R,
@@ -95,7 +97,7 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
         "contacts": _R,
         "accounts": _R,
         "staff": _R,
-        "alerts": _R,
+        "alerts": _RW,
         "playbooks": _R,
     },
     Role.FINANCE: {

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +107,10 @@ class LoadRequests:
     """Whole HTTP requests for `/v1/batch` from pre-encoded bodies: per request only a unique
     id and the current time are patched in (fixed width, so Content-Length stays right)."""
 
-    def __init__(self, bodies: list[bytes], *, prefix: str) -> None:
+    def __init__(self, bodies: list[bytes], *, prefix: str, shuffle: float = 0.0) -> None:
         self.prefix = prefix
+        self.shuffle = shuffle  # event times stray up to this many seconds into the past
+        self._rng = random.Random(7)
         self.bodies = bodies
         self.heads = [
             (
@@ -128,8 +130,11 @@ class LoadRequests:
         """The next request: the next body, a fresh id, the time now."""
         index = self.sent % len(self.bodies)
         self.sent += 1
-        now = datetime.now(UTC).strftime(_TS_FORMAT)
-        return self.heads[index] + self._patch(self.bodies[index], self.sent, now)
+        now = datetime.now(UTC)
+        if self.shuffle:
+            now -= timedelta(seconds=self._rng.uniform(0, self.shuffle))
+        stamp = now.strftime(_TS_FORMAT)
+        return self.heads[index] + self._patch(self.bodies[index], self.sent, stamp)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -175,13 +180,22 @@ async def _connection(
         writer.close()
 
 
-def _load(port: int, rate: float, seconds: float, batch: int, connections: int, out: Any) -> None:
-    """A load process: `connections` connections sharing `rate` events per second."""
+def _load(
+    port: int,
+    rate: float,
+    seconds: float,
+    batch: int,
+    connections: int,
+    out: Any,
+    shuffle: float = 0.0,
+) -> None:
+    """A load process: `connections` connections sharing `rate` events per second, their
+    event times shuffled up to `shuffle` seconds into the past."""
     bodies = load_bodies(batch, max(1, 50_000 // batch))
     tally = [0, 0]  # requests answered 200, requests answered otherwise
 
     async def run() -> float:
-        requests = LoadRequests(bodies, prefix=f"L{os.getpid()}-")
+        requests = LoadRequests(bodies, prefix=f"L{os.getpid()}-", shuffle=shuffle)
         started = time.monotonic()
         deadline = started + seconds
         per_connection = rate / batch / connections
@@ -319,14 +333,45 @@ def run_alerts_bench(
     connections: int = 4,
     batch: int = 100,
     synchronous: str = "NORMAL",
+    shuffle: float = 0.0,
     db_url: str | None,
     console: Console,
 ) -> dict[str, Any]:
-    """Run the load and the probes; returns the figures (milliseconds).
+    """Run the load and the probes, in order and, with `shuffle`, again on a fresh server
+    with the load's event times shuffled up to `shuffle` seconds into the past; returns the
+    figures (milliseconds; the shuffled run's under `shuffled`).
 
     `synchronous` is SQLite's mode for the server's store: NORMAL (WAL: durable against a
     process crash, not a power cut; the default here) or FULL (the server's default).
     """
+    options: dict[str, Any] = {
+        "seconds": seconds, "rate": rate, "interval": interval, "clients": clients,
+        "connections": connections, "batch": batch, "synchronous": synchronous,
+        "db_url": db_url, "console": console,
+    }  # fmt: skip
+    figures = _run_alerts(**options, shuffle=0.0)
+    if shuffle:
+        if db_url is not None:
+            console.print("[yellow]--shuffle with --db: the shuffled run reuses the store[/yellow]")
+        figures["shuffle_s"] = shuffle
+        figures["shuffled"] = _run_alerts(**options, shuffle=shuffle)
+    return figures
+
+
+def _run_alerts(
+    *,
+    seconds: float,
+    rate: int,
+    interval: float,
+    clients: int,
+    connections: int,
+    batch: int,
+    synchronous: str,
+    shuffle: float,
+    db_url: str | None,
+    console: Console,
+) -> dict[str, Any]:
+    """One run of the load and the probes on a fresh server."""
     from vigie.bench.ingest import _free_port
 
     with tempfile.TemporaryDirectory(prefix="vigie-bench-alerts-") as tmp:
@@ -353,13 +398,14 @@ def run_alerts_bench(
                 f"alerts: {rate} events/s of load for {seconds:g} s from {clients} process(es) x "
                 f"{connections} connection(s), batches of {batch}, a probe every "
                 f"{interval * 1000:g} ms, store {store}"
+                + (f", event times shuffled within {shuffle:g} s" if shuffle else "")
                 + (f" (synchronous={synchronous})" if store.startswith("sqlite") else "")
             )
             results: mp.Queue[dict[str, float]] = mp.Queue()
             loads = [
                 mp.Process(
                     target=_load,
-                    args=(port, rate / clients, seconds, batch, connections, results),
+                    args=(port, rate / clients, seconds, batch, connections, results, shuffle),
                 )
                 for _ in range(clients)
             ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from vigie.cli import backtest, crm, serve, simulate
+from vigie.cli.alerts import alerts_app
 from vigie.cli.bench import bench_app
 from vigie.cli.db import db_app
 from vigie.cli.leads import leads_app
@@ -31,6 +32,7 @@ app.command("export")(crm.export_csv)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(playbook_app, name="playbook")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(bench_app, name="bench")
 app.add_typer(prospects_app, name="prospects")
 app.add_typer(leads_app, name="leads")

@@ -151,14 +151,22 @@ BENCHES = (
     Bench(
         "kpi",
         "vigie.bench.kpi:run_kpi_bench",
-        """Measure events per second through the KPI engine alone (20 metrics, sliding windows).
+        """Measure events per second through the KPI engine alone (20 metrics, sliding windows),
+        in order and shuffled within `--shuffle` seconds, in one run.
 
-        Example: vigie bench kpi --json
+        Example: vigie bench kpi --shuffle 5 --json
         """,
         (
             Opt("events", int, 400_000, "Events fed to the engine."),
             Opt("groups", int, 1000, "Distinct campaigns (groups)."),
             Opt("batch", int, 1000, "Events per batch, as the log hands them over."),
+            Opt(
+                "shuffle",
+                float,
+                5.0,
+                "Also feed the events shuffled within this many seconds of event time "
+                "(0: in order only).",
+            ),
         ),
     ),
     Bench(
@@ -181,9 +189,10 @@ BENCHES = (
         "alerts",
         "vigie.bench.alerts:run_alerts_bench",
         """Measure the latency from an HTTP request carrying a triggering event to its alert
-        firing on the SSE stream, under background load.
+        firing on the SSE stream, under background load, in order and with the load's event
+        times shuffled within `--shuffle` seconds, in one run.
 
-        Example: vigie bench alerts --seconds 20 --json
+        Example: vigie bench alerts --seconds 20 --shuffle 5 --json
         """,
         (
             Opt("seconds", float, 20.0, "How long the load runs."),
@@ -191,6 +200,13 @@ BENCHES = (
             Opt("interval", float, 0.05, "Seconds between probes."),
             Opt("clients", int, 2, "Load processes sharing the rate."),
             Opt("connections", int, 4, "Keep-alive connections per load process."),
+            Opt(
+                "shuffle",
+                float,
+                5.0,
+                "Also run with event times shuffled up to this many seconds into the past "
+                "(0: in order only).",
+            ),
             Opt(
                 "synchronous",
                 str,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from vigie.auth.audit import Actor
 from vigie.crm import records
-from vigie.crm.commands import crm_event, new_id
+from vigie.crm.commands import new_id, write_events
 from vigie.crm.entities import ENTITIES, Entity, ReadBase
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.sla import CrmConfig
@@ -186,10 +186,14 @@ def plan_import(
     with engine.connect() as conn:
         table = entity.table
         existing = (
-            {r for (r,) in conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids_in_file)))}
+            {
+                row.id: dict(row._mapping)
+                for row in conn.execute(sa.select(table).where(table.c.id.in_(ids_in_file)))
+            }
             if ids_in_file
-            else set()
+            else {}
         )
+        names = records.all_names(conn)
         for line, record_id, data in good:
             problems = records.missing_references(
                 conn, entity, data, entities=ENTITIES, pending=pending
@@ -202,14 +206,16 @@ def plan_import(
                 report.updated += 1
             else:
                 report.created += 1
-            events.append(
-                crm_event(
+            events.extend(
+                write_events(
                     entity=entity,
                     operation=operation,
                     record_id=record_id or new_id(entity),
                     data=data,
+                    before=existing.get(record_id) if record_id else None,
                     actor=actor,
                     now=now,
+                    names=names,
                 )
             )
             if progress is not None:

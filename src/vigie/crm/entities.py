@@ -181,11 +181,16 @@ ENTITIES: dict[str, Entity] = {
             table=tables.deals,
             create=models.DealCreate,
             search=("title",),
-            filters=("account_id", "contact_id", "owner_id", "stage", "currency"),
+            filters=("account_id", "contact_id", "owner_id", "stage", "currency", "campaign_id"),
             sorts=("amount", "stage", "expected_close", "title"),
             extra={"closed_at": (_DT, Field(description="When it was won or lost."))},
             owner="owner_id",
-            refs={"account_id": "accounts", "contact_id": "contacts", "owner_id": "staff"},
+            refs={
+                "account_id": "accounts",
+                "contact_id": "contacts",
+                "owner_id": "staff",
+                "campaign_id": "campaigns",
+            },
         ),
         _entity(
             name="tickets",

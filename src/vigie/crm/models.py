@@ -166,6 +166,11 @@ class DealCreate(Strict):
     currency: Currency = "EUR"
     expected_close: date | None = None
     lost_reason: Short | None = None
+    campaign_id: Id | None = Field(
+        default=None,
+        description="The CRM campaign that brought it: its `Deal Won` counts for the "
+        "campaign's UTM name (`utm_campaign`) in the KPIs grouped by campaign.",
+    )
 
 
 class TicketCreate(Strict):

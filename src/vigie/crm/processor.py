@@ -57,8 +57,18 @@ class ApplyError(ValueError):
 
 
 def is_crm_event(event: Event) -> bool:
-    """True when `event` changes the CRM."""
-    return event.type == "track" and (event.event in BY_EVENT or event.event in INTEGRATION_EVENTS)
+    """True when `event` changes the CRM.
+
+    A record's event from another source is a CRM command only when it names its record
+    (`properties.id`): a helpdesk's `Ticket Created {ticket_id}` is a fact for the KPIs, not
+    a malformed command. The CRM's own milestones (`Payment Received` from source `crm`)
+    record a change already applied, so they never become interactions again.
+    """
+    if event.type != "track":
+        return False
+    if event.event in BY_EVENT:
+        return event.source == RESERVED_SOURCE or "id" in event.properties
+    return event.event in INTEGRATION_EVENTS and event.source != RESERVED_SOURCE
 
 
 def derive(
@@ -84,8 +94,10 @@ def derive(
         out["sla_resolution_minutes"] = resolution
         out["first_response_due_at"] = due(out["opened_at"], first)
         out["resolution_due_at"] = due(out["opened_at"], resolution)
-        if out["status"] in ("solved", "closed") and not out.get("resolved_at"):
-            out["resolved_at"] = at
+        if out["status"] in ("solved", "closed"):
+            out["resolved_at"] = out.get("resolved_at") or at
+            # Solving a ticket answers it (its milestones say so too: see `milestones.py`).
+            out["first_response_at"] = out.get("first_response_at") or out["resolved_at"]
     elif entity == "interactions":
         out["occurred_at"] = out.get("occurred_at") or at
     return out

@@ -6,7 +6,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vigie.crm import tables
 from vigie.crm.entities import Entity, ReadBase
+from vigie.crm.milestones import Names
 
 
 def _where(
@@ -106,3 +108,46 @@ def missing_references(
         if conn.execute(query).first() is None:
             problems.append(f"{field}: no {target_name} record {value!r} / introuvable")
     return problems
+
+
+def names_for(conn: sa.Connection, record: dict[str, Any]) -> Names:
+    """How the staff and the campaign `record` refers to read on a KPI tile: staff names,
+    and the UTM campaign name of a CRM campaign (its name when it has none)."""
+    staff_ids = [record[k] for k in ("owner_id", "assignee_id", "staff_id") if record.get(k)]
+    staff: dict[str, str] = {}
+    if staff_ids:
+        table = tables.staff
+        query = sa.select(table.c.id, table.c.name).where(table.c.id.in_(staff_ids))
+        staff = {row.id: row.name for row in conn.execute(query)}
+    campaigns: dict[str, str] = {}
+    if record.get("campaign_id"):
+        table = tables.campaigns
+        query = sa.select(table.c.id, table.c.name, table.c.utm_campaign).where(
+            table.c.id == record["campaign_id"]
+        )
+        campaigns = {row.id: row.utm_campaign or row.name for row in conn.execute(query)}
+    return Names(staff=staff, campaigns=campaigns)
+
+
+def all_names(conn: sa.Connection) -> Names:
+    """`names_for` every staff member and campaign at once (for a bulk import)."""
+    staff, campaigns = tables.staff, tables.campaigns
+    return Names(
+        staff={row.id: row.name for row in conn.execute(sa.select(staff.c.id, staff.c.name))},
+        campaigns={
+            row.id: row.utm_campaign or row.name
+            for row in conn.execute(
+                sa.select(campaigns.c.id, campaigns.c.name, campaigns.c.utm_campaign)
+            )
+        },
+    )
+
+
+def campaign_for_utm(conn: sa.Connection, utm: str, *, excluding: str | None) -> str | None:
+    """The id of the live CRM campaign whose UTM name is `utm` (other than `excluding`)."""
+    c = tables.campaigns
+    query = sa.select(c.c.id).where(c.c.utm_campaign == utm, c.c.archived_at.is_(None))
+    if excluding is not None:
+        query = query.where(c.c.id != excluding)
+    found: str | None = conn.execute(query.limit(1)).scalar()
+    return found

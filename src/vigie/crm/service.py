@@ -1,7 +1,8 @@
 """The CRM's commands and queries as the edges use them, on behalf of a signed-in user.
 
-A write is checked (ownership, references), appended to the event log as a CRM event, and
-answered once the CRM projection has applied it, read back at the version the log gave it:
+A write is checked (ownership, references), appended to the event log as a CRM event with
+the milestones it reaches against the record as read (`Deal Won` …), and answered once the
+CRM projection has applied it, read back at the version the log gave it:
 a client reads its own writes and the log stays the one truth. Failures are the domain
 errors below; the web layer maps them to HTTP statuses in one place.
 """
@@ -22,7 +23,7 @@ from vigie.auth.users import Principal
 from vigie.clock import Clock
 from vigie.crm import csvfiles, records
 from vigie.crm.access import may_assign, owner_clause
-from vigie.crm.commands import crm_event, new_id
+from vigie.crm.commands import new_id, write_events
 from vigie.crm.csvfiles import ImportReport
 from vigie.crm.entities import ENTITIES, Entity, ReadBase
 from vigie.crm.processor import NAME as CRM_PROCESSOR
@@ -133,7 +134,7 @@ class CrmService:
         if entity.owner and data.get(entity.owner) is None and user.staff_id is not None:
             data = {**data, entity.owner: user.staff_id}
         self._check(entity, data, user, owner_changed=True)
-        return await self._write(entity, "create", new_id(entity), data, actor)
+        return await self._write(entity, "create", new_id(entity), data, actor, before=None)
 
     async def update(
         self, entity: Entity, record_id: str, patch: dict[str, Any], user: Principal, actor: Actor
@@ -146,15 +147,19 @@ class CrmService:
         except ValueError as exc:
             raise Invalid(str(exc)) from exc
         owner_changed = bool(entity.owner and entity.owner in patch)
-        self._check(entity, patch, user, owner_changed=owner_changed)
-        return await self._write(entity, "update", current.id, patch, actor)
+        self._check(entity, patch, user, owner_changed=owner_changed, record_id=current.id)
+        return await self._write(
+            entity, "update", current.id, patch, actor, before=current.model_dump()
+        )
 
     async def archive(
         self, entity: Entity, record_id: str, user: Principal, actor: Actor
     ) -> ReadBase:
         """Archive a record the user may see (kept, hidden from lists by default)."""
         current = self.get(entity, record_id, user)
-        return await self._write(entity, "archive", current.id, {}, actor)
+        return await self._write(
+            entity, "archive", current.id, {}, actor, before=current.model_dump()
+        )
 
     def export(self, entity: Entity, actor: Actor) -> str:
         """Every record of `entity` as CSV; recorded in the audit trail."""
@@ -224,9 +229,22 @@ class CrmService:
             )
 
     def _check(
-        self, entity: Entity, data: dict[str, Any], user: Principal, *, owner_changed: bool
+        self,
+        entity: Entity,
+        data: dict[str, Any],
+        user: Principal,
+        *,
+        owner_changed: bool,
+        record_id: str | None = None,
     ) -> None:
         with self._engine.connect() as conn:
+            utm = data.get("utm_campaign") if entity.name == "campaigns" else None
+            other = records.campaign_for_utm(conn, utm, excluding=record_id) if utm else None
+            if other is not None:
+                raise Invalid(
+                    f"utm_campaign: {utm!r} is already the UTM name of campaign {other!r}; "
+                    "a UTM name links one CRM campaign / nom UTM déjà utilisé"
+                )
             if (
                 entity.owner
                 and owner_changed
@@ -244,17 +262,28 @@ class CrmService:
             raise Invalid(problems)
 
     async def _write(
-        self, entity: Entity, operation: str, record_id: str, data: dict[str, Any], actor: Actor
+        self,
+        entity: Entity,
+        operation: str,
+        record_id: str,
+        data: dict[str, Any],
+        actor: Actor,
+        *,
+        before: dict[str, Any] | None,
     ) -> ReadBase:
-        event = crm_event(
+        with self._engine.connect() as conn:
+            names = records.names_for(conn, {**(before or {}), **data})
+        events = write_events(
             entity=entity,
             operation=operation,
             record_id=record_id,
             data=data,
+            before=before,
             actor=actor,
             now=self._clock.now(),
+            names=names,
         )
-        (offset,) = await self._append_and_wait([event], endpoint=f"/api/{entity.name}")
+        offset, *_ = await self._append_and_wait(events, endpoint=f"/api/{entity.name}")
         with self._engine.connect() as conn:
             found = records.get_record(conn, entity, record_id)
         if found is None or found.version != offset:

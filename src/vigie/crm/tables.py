@@ -86,6 +86,7 @@ deals = sa.Table(
     sa.Column("expected_close", sa.Date),
     sa.Column("lost_reason", sa.String(200)),
     sa.Column("closed_at", UtcDateTime),
+    sa.Column("campaign_id", Ref, index=True),
 )
 
 tickets = sa.Table(

@@ -127,7 +127,33 @@ def _web(
                 },
             )
         )
+    _link_campaigns(conn, items)
     return items
+
+
+def _link_campaigns(conn: sa.Connection, items: list[TimelineItem]) -> None:
+    """Name the CRM campaign of each web item whose UTM campaign is one (one campaign notion:
+    a CRM campaign's `utm_campaign` is the name its traffic carries)."""
+    utm = {
+        str(item.details["campaign"]["name"])
+        for item in items
+        if isinstance(item.details.get("campaign"), dict) and item.details["campaign"].get("name")
+    }
+    if not utm:
+        return
+    c = tables.campaigns
+    found = {
+        row.utm_campaign: {"id": row.id, "name": row.name}
+        for row in conn.execute(
+            sa.select(c.c.id, c.c.name, c.c.utm_campaign)
+            .where(c.c.utm_campaign.in_(sorted(utm)), c.c.archived_at.is_(None))
+            .order_by(c.c.created_at)
+        )
+    }
+    for item in items:
+        campaign = item.details.get("campaign")
+        if isinstance(campaign, dict) and campaign.get("name") in found:
+            item.details["crm_campaign"] = found[campaign["name"]]
 
 
 def _crm(

@@ -123,6 +123,7 @@ class ColumnarEngine:
         self.series = {name: self._table_groups.get(name, {}) for name in self.metrics}
         self.max_ts: int | None = None
         self.late = 0
+        self._late_in_windows = dict.fromkeys(self.metrics, 0)  # metrics with a `Window` each
         self.moved = False  # whether the last `advance` moved any window
 
     def _make_cohorts(self, codes: int) -> list[Cohort]:
@@ -159,7 +160,8 @@ class ColumnarEngine:
 
         The batch's columns (event names, times, group keys, values) are read once and shared
         by the metrics; lateness is judged per group in arrival order, exactly as if the
-        events came one by one.
+        events came one by one: an event counts when its pane is still kept behind its
+        group's newest time (the horizon), and is counted as late otherwise.
         """
         batch = events if isinstance(events, list) else list(events)
         if not batch or self._any is None:
@@ -479,7 +481,17 @@ class ColumnarEngine:
                 late += 1
             hit.add(key)
         self.late += late
+        self._late_in_windows[name] += late
         return hit
+
+    def late_events(self) -> dict[str, int]:
+        """Per metric, how many events came beyond their group's horizon (not counted)."""
+        return {
+            name: self._table_groups[name].late()
+            if name in self._table_groups
+            else self._late_in_windows[name]
+            for name in self.metrics
+        }
 
     def _new_series(self, compiled: CompiledMetric, labels: dict[str, str]) -> Series:
         window = Window(

@@ -9,6 +9,7 @@ A metric aggregates the events that match its `where` filter, grouped by propert
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ Kind = Literal["count", "sum", "average", "distinct", "ratio", "percentile"]
 Accessor = Callable[[Event], Any]
 NO_GROUP = "*"
 MISSING = "(none)"  # the label of a group whose field is absent from the event
+DEPARTMENT = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _NO_SENTIMENT = SentimentScorer()  # lexicons load lazily: checking a path loads nothing
 
 _TOP_LEVEL = frozenset(
@@ -69,6 +71,9 @@ class Metric(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     unit: str | None = None
     title: dict[str, str] = {}
     description: str | None = None
+    department: str | None = None
+    """Who reads it (`marketing`, `sales`, `support`, `finance`, `operations` …): its section
+    on the Overview. A lower-case key; the dashboard translates the ones it knows."""
 
     def check(self) -> list[tuple[str, str]]:
         """Problems as (key, message) pairs; empty when the metric can be used."""
@@ -89,6 +94,10 @@ class Metric(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             problems.append(("value", f"a {self.kind} needs the field to aggregate (value)"))
         if self.kind == "distinct" and not self.value:
             problems.append(("value", "a distinct count needs the field to count (value)"))
+        if self.department is not None and not DEPARTMENT.fullmatch(self.department):
+            problems.append(
+                ("department", "a department is a lower-case key, e.g. marketing or support")
+            )
         if not 0 <= self.percentile <= 100:
             problems.append(("percentile", "a percentile is between 0 and 100"))
         fields: list[tuple[str, str]] = [("by", path) for path in self.by]

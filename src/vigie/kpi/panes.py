@@ -205,8 +205,10 @@ class PaneTable:
         slide, ring = self.slide_us, self.ring
         prev = self.max_ts[rows]
         late: Bools | None = None
-        if not bool((ts >= np.maximum(prev, before) - self.lateness_us).all()):
-            late = _late(rows, ts, prev, self.lateness_us)
+        # Late: in a pane the ring no longer holds behind its series' newest time before it.
+        # Within `ring - 1` slides of the newest, an entry cannot be (no division needed).
+        if not bool((ts >= np.maximum(prev, before) - (ring - 1) * slide).all()):
+            late = _late(rows, ts // slide, prev // slide, ring - 1)
         np.maximum.at(self.max_ts, rows, ts)  # a late event is older than its series' newest
         heads = self.max_ts[rows] // slide
         moved = heads > prev // slide  # NONE // slide is far below any head
@@ -217,8 +219,8 @@ class PaneTable:
             at = at[first]
             self._clear(moved_rows, prev[at] // slide, heads[at])
         panes = ts // slide
-        # An event counted into a pane that its series' newest time already moved out of
-        # history is gone, as in `Window` (which deletes that pane when it moves).
+        # An event counted into a pane that its series' newest time moved out of the ring
+        # later in the batch is gone, as in `Window` (which deletes that pane when it moves).
         counted = panes > heads - ring
         if late is None:
             self._remember(rows, positions, events)
@@ -475,7 +477,9 @@ def stable_order(rows: Ints, bound: int) -> Ints:
 
 def _late(rows: Ints, ts: Ints, prev: Ints, lateness: int) -> Bools:
     """Exactly which entries are late: older than their series' newest time before them
-    (from earlier batches, `prev`, or earlier in this one) minus the allowed lateness."""
+    (from earlier batches, `prev`, or earlier in this one) minus `lateness`. (`PaneTable`
+    passes pane numbers: an entry is late when its pane is `lateness` + 1 or more panes
+    behind its series' newest.)"""
     order = stable_order(rows, int(rows.max(initial=-1)) + 1)
     r = rows[order]
     t = ts[order]

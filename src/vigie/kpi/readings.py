@@ -49,7 +49,10 @@ class KpiEngine(Protocol):
     """Every metric's windows per group, fed with events, read as `Reading`s.
 
     Event time moves with the events (`ingest`) and, when time passes without events, with
-    `advance`. Groups come in order of first appearance.
+    `advance`. Groups come in order of first appearance. An event counts in the windows it
+    belongs to whatever its arrival order, as long as it is within its group's horizon (the
+    panes kept behind the newest event time the group has seen, see `kpi/windows.py`);
+    older, it is counted as late, per metric (`late_events`).
     """
 
     @property
@@ -64,7 +67,13 @@ class KpiEngine(Protocol):
 
     @property
     def late(self) -> int:
-        """How many events came too late to count, over every metric."""
+        """How many events came beyond their horizon (not counted), over every metric."""
+        ...
+
+    def late_events(self) -> dict[str, int]:
+        """Per metric (every one, 0 included), how many events came beyond their group's
+        horizon: older than the oldest pane kept behind the group's watermark, the newest
+        event time it has seen. Such an event is counted here and nowhere else."""
         ...
 
     @property

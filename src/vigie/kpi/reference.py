@@ -62,6 +62,7 @@ class ReferenceEngine:
         self.series: dict[str, dict[str, _Series]] = {name: {} for name in self.metrics}
         self.max_ts: int | None = None
         self.late = 0
+        self.late_by_metric = dict.fromkeys(self.metrics, 0)
         self.moved = False
 
     def ingest(self, events: Iterable[Event]) -> dict[str, set[str]]:
@@ -86,8 +87,13 @@ class ReferenceEngine:
                     series.latest.append(event)
                 else:
                     self.late += 1
+                    self.late_by_metric[compiled.name] += 1
                 series.file()
         return touched
+
+    def late_events(self) -> dict[str, int]:
+        """Per metric, how many events came beyond their group's horizon (not counted)."""
+        return dict(self.late_by_metric)
 
     def _named(self, event: Event) -> bool:
         """Whether some metric counts events of `event`'s name: only those move `max_ts`."""

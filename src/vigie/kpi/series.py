@@ -82,7 +82,14 @@ class TableGroups(Mapping[str, "Series"]):
         self.group_keys = keys
         self.row_of: Ints = np.full(0, -1, np.int64)  # group key number -> row (-1: none)
         self.count = 0
+        self.late_forgotten = 0  # late events of the groups forgotten since
         self._made: dict[str, Series] = {}
+
+    def late(self) -> int:
+        """How many events of this metric came beyond their group's horizon (not counted),
+        forgotten groups included."""
+        rows = self.row_of[self.row_of >= 0]
+        return self.late_forgotten + int(self.table.late[rows].sum())
 
     def row(self, key: str) -> int:
         """The table row of group `key`, -1 when the metric has not seen it."""
@@ -132,6 +139,7 @@ class TableGroups(Mapping[str, "Series"]):
         rows = self.row_of[kids].tolist()
         for kid in kids:
             self._made.pop(self.group_keys.names[kid], None)
+        self.late_forgotten += int(self.table.late[rows].sum())
         self.row_of[kids] = -1
         self.count -= len(kids)
         self.table.release(rows)

@@ -2,8 +2,13 @@
 
 A window is a ring of panes, one per slide, plus a running statistic over the panes of the
 current window: an event updates its pane and, when it falls inside the current window,
-the running statistic; moving forward by a slide unmerges the pane that falls out. Events
-older than the newest event time minus the allowed lateness are refused as late.
+the running statistic; moving forward by a slide unmerges the pane that falls out.
+
+The watermark is the newest event time seen (or given to `advance`); the panes kept behind
+it (`history` windows, plus `lateness` rounded up to slides, plus one slide) are the
+horizon. An event inside the horizon counts in its pane whatever its arrival order (and in
+the current value when its pane is in the current window); an event older than the oldest
+pane kept is refused and counted as late.
 """
 
 from __future__ import annotations
@@ -79,17 +84,21 @@ class Window:
         """End of the current window (exclusive), None before the first event."""
         return None if self.head is None else (self.head + 1) * self.slide_us
 
+    @property
+    def horizon_us(self) -> int | None:
+        """The oldest event time still counted (the start of the oldest pane kept), None
+        before the first event."""
+        return None if self.head is None else (self.head - self.history + 1) * self.slide_us
+
     def update(self, ts_us: int, x: Any) -> bool:
-        """Count `x` at event time `ts_us`; False (and not counted) when it is too late."""
+        """Count `x` at event time `ts_us`; False (and not counted, but counted as late) when
+        it is older than the horizon."""
         max_ts = self.max_ts
         start = self._head_start
         # Fast path: most events fall in the newest pane, which already exists.
         if start <= ts_us < self._head_end:  # both -1 while there is no head pane
             if ts_us > max_ts:  # type: ignore[operator]
                 self.max_ts = ts_us
-            elif ts_us < max_ts - self.lateness_us:  # type: ignore[operator]
-                self.late += 1
-                return False
             self._head_pane.update(x)  # type: ignore[union-attr]
             self.current.update(x)
             return True
@@ -101,10 +110,10 @@ class Window:
             pane_no = ts_us // self.slide_us
             if pane_no > self.head:  # type: ignore[operator]
                 self._move(pane_no)
-        elif ts_us < max_ts - self.lateness_us:
-            self.late += 1
-            return False
         pane_no = ts_us // self.slide_us
+        if pane_no <= self.head - self.history:  # type: ignore[operator]
+            self.late += 1  # its pane is no longer kept: beyond the horizon
+            return False
         pane = self.panes.get(pane_no)
         if pane is None:
             pane = self.panes[pane_no] = self.current.empty()

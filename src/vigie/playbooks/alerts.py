@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import msgspec
+import sqlalchemy as sa
+
+from vigie.playbooks import runs
 from vigie.playbooks.engine import PlaybookEngine
 from vigie.playbooks.trigger import PlaybookTrigger
 from vigie.rules.alerts import Alert
+from vigie.rules.store import AlertStore
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +62,25 @@ class AlertPlaybooks:
             self.engine.enqueue(trigger)
         except Exception:
             logger.exception("could not start the playbooks of alert %s", alert.rule)
+
+
+class ResolvedSince:
+    """Whether the alert whose firing started a playbook run has resolved since: what the
+    dispatcher asks to mark (or drop) a held message in someone's morning digest."""
+
+    def __init__(self, engine: sa.Engine, alerts: AlertStore) -> None:
+        self.engine = engine
+        self.alerts = alerts
+
+    def __call__(self, run_id: str) -> bool:
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                sa.select(runs.playbook_runs.c.trigger).where(runs.playbook_runs.c.id == run_id)
+            ).scalar()
+        if text is None:
+            return False
+        trigger = msgspec.json.decode(str(text), type=PlaybookTrigger)
+        if trigger.status != "firing" or trigger.rule == "manual":
+            return False
+        alert = self.alerts.life_at(trigger.fingerprint, trigger.at)
+        return alert is not None and alert.status == "resolved"

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vigie.kpi import KpiEngine
-from vigie.rules.conditions import Finding, Outcome, _found
+from vigie.rules.conditions import (
+    NOTHING_FIRED,
+    Fired,
+    Outcome,
+    _about,
+    _found,
+    _readings,
+)
 from vigie.rules.definitions import Rule
 from vigie.rules.detectors import Detector, Verdict
 from vigie.rules.detectors.seasonal import RobustSeasonal
@@ -103,21 +109,30 @@ class AnomalyWatch:
         limit = self.clear if state.holding else self.fire
         return verdict.ready and verdict.p_value <= limit
 
-    def evaluate(self, kpis: KpiEngine, groups: Iterable[str] | None) -> Outcome:
-        """The rule over the readings of `groups`: as `conditions.anomaly` did, statefully."""
+    def evaluate(
+        self, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
+    ) -> Outcome:
+        """The rule over the readings of `groups` (groups with a missing label skipped unless
+        the rule asks for them): no value is no data, not a recovery; a group that stops
+        holding while its alert fires says what it came back to."""
         assert self.rule.metric is not None
         out = Outcome()
         holds: dict[str, dict[str, Any]] = {}
-        for reading in kpis.read(self.rule.metric, groups):
+        for reading in _readings(self.rule, kpis, groups):
             out.evaluated.add(reading.group)
             evidence = self.observe(reading.group, reading.end_us, reading.value)
             if evidence is not None:
                 holds[reading.group] = evidence
+            elif reading.value is None:
+                out.no_data.add(reading.group)
+            elif (alert := fired.get(reading.group)) is not None:
+                verdict = self.groups[reading.group].verdict
+                out.recovered[reading.group] = _about(self.rule, kpis) | {
+                    "value": reading.value,
+                    "fired_value": alert.get("value"),
+                    "reference": verdict.expected if verdict else None,
+                }
         return _found(self.rule.metric, kpis, holds, out)
-
-    def finding(self, group: str, labels: Mapping[str, str], evidence: dict[str, Any]) -> Finding:
-        """A finding for a group observed outside the KPI engine (the CSV replay)."""
-        return Finding(group, dict(labels), evidence)
 
     def _evidence(self, state: _Group) -> dict[str, Any]:
         verdict = state.verdict

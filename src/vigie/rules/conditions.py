@@ -1,15 +1,22 @@
 """Rule conditions, evaluated over the KPI engine's readings: plain data in, findings out.
 
 A condition returns, per group it looked at, a `Finding` when it holds; groups it looked
-at without a finding no longer hold (their alerts resolve), groups it did not look at
-keep their state.
+at without a finding no longer hold (their alerts resolve, with what recovered in
+`Outcome.recovered`), except those without data (`Outcome.no_data`: no value to judge,
+their alerts stay as they are); groups it did not look at keep their state. A group whose
+label is missing (`(none)`) is not looked at unless the rule asks (`missing_labels`).
+
+`fired` gives, per group with an active alert of the rule, that alert's evidence: a
+`change` rule judges such a group against the reference that fired it, so a reference
+that decays in turn (conversion stays at 0 %, the previous window becomes 0 %) does not
+pass for a recovery.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +48,46 @@ class Finding:
 
 @dataclass
 class Outcome:
-    """What one evaluation of a rule saw: the groups looked at, and those that hold."""
+    """What one evaluation of a rule saw: the groups looked at, those that hold, those
+    without data to judge, and for those that stopped holding, what the value came back to
+    (`value`, and the `fired_value` and `reference` or `threshold` it is compared with)."""
 
     evaluated: set[str] = field(default_factory=set)
     findings: dict[str, Finding] = field(default_factory=dict)
+    no_data: set[str] = field(default_factory=set)
+    recovered: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+Fired = Mapping[str, Mapping[str, Any]]
+NOTHING_FIRED: Fired = {}
+
+
+def _skipped(rule: Rule, labels: Mapping[str, str]) -> bool:
+    """Whether a group is left out: one of its labels is missing and the rule does not ask
+    for such groups."""
+    return rule.missing_labels == "skip" and MISSING in labels.values()
+
+
+def _readings(
+    rule: Rule, kpis: KpiEngine, groups: set[str] | None, **options: bool
+) -> list[Reading]:
+    assert rule.metric is not None
+    readings = kpis.read(rule.metric, groups, **options)
+    if rule.missing_labels == "skip":
+        readings = [r for r in readings if MISSING not in r.labels.values()]
+    return readings
+
+
+def _about(rule: Rule, kpis: KpiEngine) -> dict[str, Any]:
+    """What a recovery message needs to name the metric and show its values."""
+    assert rule.metric is not None
+    metric = kpis.metrics[rule.metric].metric
+    return {
+        "metric": metric.name,
+        "title": dict(metric.title),
+        "kind": metric.kind,
+        "unit": metric.unit,
+    }
 
 
 def _label(value: Any) -> str:
@@ -76,48 +119,96 @@ def _found(metric: str, kpis: KpiEngine, holds: dict[str, dict[str, Any]], out: 
     return out
 
 
-def threshold(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
+def threshold(
+    rule: Rule, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
+) -> Outcome:
     """`metric op value` on the current window."""
     assert rule.metric is not None and rule.value is not None
     compare = OPS[rule.op]
     out = Outcome()
     holds: dict[str, dict[str, Any]] = {}
-    for reading in kpis.read(rule.metric, groups):
-        out.evaluated.add(reading.group)
-        value = reading.value
-        if value is not None and compare(value, rule.value):
-            holds[reading.group] = {"value": value, "threshold": rule.value, "op": rule.op}
+    for reading in _readings(rule, kpis, groups):
+        group, value = reading.group, reading.value
+        out.evaluated.add(group)
+        alert = fired.get(group)
+        if value is None:
+            out.no_data.add(group)
+        elif compare(value, rule.value):
+            holds[group] = {"value": value, "threshold": rule.value, "op": rule.op}
+            holds[group]["fired_value"] = alert.get("fired_value", value) if alert else value
+        elif alert is not None:
+            out.recovered[group] = _about(rule, kpis) | {
+                "value": value,
+                "fired_value": alert.get("fired_value", alert.get("value")),
+                "threshold": rule.value,
+            }
     return _found(rule.metric, kpis, holds, out)
 
 
-def change(rule: Rule, kpis: KpiEngine, groups: set[str] | None) -> Outcome:
-    """Relative change of the current window against the previous one or the same slot."""
+def change(
+    rule: Rule, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
+) -> Outcome:
+    """Relative change of the current window against the previous one or the same slot.
+
+    A group with an active alert is judged against the reference that fired it (kept in
+    the alert as `reference`): it recovers only once its value is back within `tolerance`
+    of it (by default the `drop` or `rise` that fired), whatever the reference is now.
+    """
     assert rule.metric is not None
     out = Outcome()
     holds: dict[str, dict[str, Any]] = {}
-    for reading in kpis.read(rule.metric, groups, previous=rule.compare == "previous"):
-        out.evaluated.add(reading.group)
-        value = reading.value
-        if value is None:
-            continue
+    for reading in _readings(rule, kpis, groups, previous=rule.compare == "previous"):
+        group, value = reading.group, reading.value
+        out.evaluated.add(group)
         if rule.compare == "previous":
-            reference = reading.previous
+            reference_now = reading.previous
         else:
             past = reading.past[-rule.days :]
-            reference = math.fsum(past) / len(past) if past else None
-        if reference is None or reference <= 0 or reference < rule.min_reference:
+            reference_now = math.fsum(past) / len(past) if past else None
+        if value is None or reading.weight < rule.min_events:
+            out.no_data.add(group)  # nothing (or too little) to judge: neither fired nor recovered
             continue
-        if reading.weight < rule.min_events:
+        alert = fired.get(group)
+        if alert is not None and isinstance(alert.get("reference"), int | float):
+            fired_reference = float(alert["reference"])
+            ratio = (value - fired_reference) / fired_reference
+            dropped = alert.get("change", 0.0) < 0
+            tolerance = rule.tolerance
+            if tolerance is None:
+                tolerance = (rule.drop if dropped else rule.rise) or 0.0
+            still = ratio <= -tolerance if dropped else ratio >= tolerance
+            fired_value = alert.get("fired_value", alert.get("value"))
+            if still:
+                holds[group] = {
+                    "value": value,
+                    "reference": fired_reference,
+                    "change": ratio,
+                    "compare": rule.compare,
+                    "fired_value": fired_value,
+                    "reference_now": reference_now,
+                }
+            else:
+                out.recovered[group] = _about(rule, kpis) | {
+                    "value": value,
+                    "fired_value": fired_value,
+                    "reference": fired_reference,
+                    "change": ratio,
+                }
+            continue
+        reference = reference_now
+        if reference is None or reference <= 0 or reference < rule.min_reference:
             continue
         ratio = (value - reference) / reference
         dropped = rule.drop is not None and ratio <= -rule.drop
         rose = rule.rise is not None and ratio >= rule.rise
         if dropped or rose:
-            holds[reading.group] = {
+            holds[group] = {
                 "value": value,
                 "reference": reference,
                 "change": ratio,
                 "compare": rule.compare,
+                "fired_value": value,
+                "reference_now": reference,
             }
     return _found(rule.metric, kpis, holds, out)
 
@@ -150,6 +241,8 @@ class SlaTracker:
                 if key is None or str(key) in self.closed or str(key) in self.open_items:
                     continue
                 labels = {name: _label(read(event)) for name, read in self.readers}
+                if _skipped(self.rule, labels):
+                    continue
                 group = "|".join(labels.values()) if labels else NO_GROUP
                 self.open_items[str(key)] = (to_us(event.timestamp), group, labels, event.offset)
 
@@ -205,6 +298,8 @@ class AbsenceTracker:
             if not self.matches(event):
                 continue
             labels = {name: _label(read(event)) for name, read in self.readers}
+            if _skipped(self.rule, labels):
+                continue
             group = "|".join(labels.values()) if labels else NO_GROUP
             at = to_us(event.received_at)
             seen = self.last_seen.get(group)

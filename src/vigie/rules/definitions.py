@@ -37,6 +37,11 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     rule, 0 for the other kinds), and a condition holding again within `cooldown` of the
     resolution reopens the same alert.
       all / any  `rules`: the listed rules hold together (all) or one of them does (any)
+
+    A `change` rule's alert resolves once the value is back within `tolerance` (relative,
+    default the `drop` or `rise` that fired) of the reference that fired it. Groups whose
+    `by` field is absent from the events (label `(none)`) are not evaluated unless
+    `missing_labels: evaluate`.
     """
 
     name: str
@@ -50,6 +55,8 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     days: int = 7
     min_reference: float = 0.0
     min_events: int = 0
+    tolerance: float | None = None
+    missing_labels: Literal["skip", "evaluate"] = "skip"
     open: dict[str, Any] = {}
     close: dict[str, Any] = {}
     key: str = "properties.ticket_id"
@@ -85,6 +92,8 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             problems.append(("value", "a threshold rule needs the value to compare with"))
         if self.kind == "change" and self.drop is None and self.rise is None:
             problems.append(("drop", "a change rule needs `drop` or `rise` (e.g. drop: 0.3)"))
+        if self.tolerance is not None and not 0 <= self.tolerance < 1:
+            problems.append(("tolerance", "a tolerance is a fraction between 0 and 1, e.g. 0.1"))
         if self.kind == "sla" and (not self.open or not self.close or not self.within):
             problems.append(("within", "an sla rule needs `open`, `close` and `within`"))
         if self.kind == "absence" and not self.silence:

@@ -6,6 +6,10 @@ A firing alert is an incident: it resolves only once its condition has not held 
 rule's `resolve_after` (a condition holding again meanwhile continues it), and a condition
 holding again within `cooldown` of the resolution reopens the same alert (same id) instead
 of raising another.
+An alert whose group has no data to judge is not resolved: it keeps its status, marked
+`values.state = "no_data"` (with `no_data_since`) until data comes back and is judged.
+A resolved alert says what recovered and by how much (`values.recovered`,
+`annotations.resolution_en/fr`).
 
 Pure state: findings and the time go in, the alerts that changed come out.
 """
@@ -13,6 +17,7 @@ Pure state: findings and the time go in, the alerts that changed come out.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +65,71 @@ def resolve_after_us(rule: Rule, slide_us: int | None) -> int:
     return 3 * slide_us if slide_us and rule.kind == "anomaly" else 0
 
 
+NO_DATA = frozenset({"state", "no_data_since", "no_data_en", "no_data_fr"})
+
+
+def _shown(value: Any, about: dict[str, Any]) -> str:
+    """A value as a person reads it: a ratio without a unit as a percentage."""
+    if not isinstance(value, int | float):
+        return "?"
+    unit = about.get("unit")
+    if about.get("kind") == "ratio" and not unit:
+        return f"{value * 100:.0f} %"
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{text} {unit}" if unit else text
+
+
+def _title(about: dict[str, Any], lang: str) -> str:
+    titles = about.get("title") or {}
+    return str(titles.get(lang) or titles.get("en") or about.get("metric") or "")
+
+
+def resolution_messages(recovered: dict[str, Any]) -> dict[str, str]:
+    """What recovered and by how much, in English and French, e.g. "Checkout conversion
+    back to 34 % (fired at 0 %, reference 36 %)"."""
+    now, fired = _shown(recovered.get("value"), recovered), recovered.get("fired_value")
+    if "threshold" in recovered:
+        compared_en = f"threshold {_shown(recovered['threshold'], recovered)}"
+        compared_fr = f"seuil {_shown(recovered['threshold'], recovered)}"
+    else:
+        compared_en = f"reference {_shown(recovered.get('reference'), recovered)}"
+        compared_fr = f"référence {_shown(recovered.get('reference'), recovered)}"
+    at = _shown(fired, recovered)
+    return {
+        "resolution_en": f"{_title(recovered, 'en')} back to {now} (fired at {at}, {compared_en})",
+        "resolution_fr": f"{_title(recovered, 'fr')} revenu à {now} (alerte à {at}, {compared_fr})",
+    }
+
+
+def no_data_messages(rule: Rule, alert: Alert) -> dict[str, str]:
+    """Why an alert stays open without data, in English and French."""
+    metric = rule.metric or rule.name
+    return {
+        "no_data_en": f"No data for {metric}: the alert stays open until there is data again",
+        "no_data_fr": f"Pas de données pour {metric} : l'alerte reste ouverte jusqu'à leur retour",
+    }
+
+
+class _Evidence(Mapping[str, dict[str, Any]]):
+    """The evidence of one rule's active alerts by group, read from the book when asked."""
+
+    def __init__(self, book: AlertBook, rule: str) -> None:
+        self.book, self.rule = book, rule
+
+    def __getitem__(self, group: str) -> dict[str, Any]:
+        fp = self.book._groups.get((self.rule, group))
+        alert = self.book.active.get(fp) if fp else None
+        if alert is None:
+            raise KeyError(group)
+        return alert.values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([g for (r, g) in self.book._groups if r == self.rule and g in self])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class AlertBook:
     """The active alerts by fingerprint, when each firing one stopped holding, and the
     resolved ones a cooldown may still reopen."""
@@ -86,10 +156,18 @@ class AlertBook:
             if name == rule and fp in self.normal_since
         }
 
+    def evidence(self, rule: str) -> Mapping[str, dict[str, Any]]:
+        """Per group, the evidence of `rule`'s active alert (what the condition judges a
+        recovery against), looked up when asked."""
+        return _Evidence(self, rule)
+
     def apply(
         self, rule: Rule, outcome: Outcome, now: datetime, *, resolve_after_us: int = 0
     ) -> list[Alert]:
-        """Move `rule`'s alerts according to `outcome`; returns the alerts whose status changed."""
+        """Move `rule`'s alerts according to `outcome`; returns the alerts whose status
+        changed. (Losing data is not a change of status: a window that has just begun or
+        holds too few events says nothing yet. The alert is marked, and shown so, in place.)
+        A firing alert resolves once its condition has not held for `resolve_after_us`."""
         changed: list[Alert] = []
         hold = timedelta(microseconds=_duration(rule.for_))
         for group in outcome.evaluated:
@@ -99,12 +177,29 @@ class AlertBook:
             alert = self.active.get(fp) if fp else None
             if alert is None:
                 continue
+            if group in outcome.no_data:
+                if alert.values.get("state") != "no_data":
+                    alert.values = {
+                        **alert.values,
+                        "state": "no_data",
+                        "no_data_since": now.isoformat(),
+                    }
+                    alert.annotations = {**alert.annotations, **no_data_messages(rule, alert)}
+                    alert.updated_at = now
+                continue
             was_firing = alert.status == "firing"
             if was_firing and resolve_after_us:
                 since = self.normal_since.setdefault(alert.fingerprint, now)
                 if now - since < timedelta(microseconds=resolve_after_us):
                     continue
             self.normal_since.pop(alert.fingerprint, None)
+            recovered = outcome.recovered.get(group)
+            if recovered is not None:
+                alert.values = {k: v for k, v in alert.values.items() if k not in NO_DATA}
+                alert.values["recovered"] = recovered
+                annotations = {k: v for k, v in alert.annotations.items() if k not in NO_DATA}
+                alert.annotations = annotations | resolution_messages(recovered)
+                alert.annotations["resolution"] = alert.annotations["resolution_en"]
             del self.active[alert.fingerprint]
             del self._groups[(rule.name, group)]
             alert.status = "resolved"

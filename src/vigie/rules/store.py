@@ -80,6 +80,25 @@ class AlertStore:
         with self.engine.connect() as conn:
             return [_decoder.decode(bytes(body)) for (body,) in conn.execute(query)]
 
+    def get(self, alert_id: str) -> Alert | None:
+        """The alert with id `alert_id`, as last saved."""
+        query = sa.select(alerts.c.body).where(alerts.c.id == alert_id)
+        with self.engine.connect() as conn:
+            body = conn.execute(query).scalar()
+        return None if body is None else _decoder.decode(bytes(body))
+
+    def life_at(self, fingerprint: str, moment: datetime) -> Alert | None:
+        """The alert of `fingerprint` that had started by `moment` (its latest life then)."""
+        query = (
+            sa.select(alerts.c.body)
+            .where(alerts.c.fingerprint == fingerprint, alerts.c.starts_at_us <= to_us(moment))
+            .order_by(alerts.c.starts_at_us.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            body = conn.execute(query).scalar()
+        return None if body is None else _decoder.decode(bytes(body))
+
     def list(
         self,
         *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import msgspec
@@ -17,10 +18,12 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock
 from vigie.schedule import notifications as store
+from vigie.schedule.digests import DigestItem, compose
 from vigie.schedule.mailer import Mailer
 from vigie.schedule.routing import Decision, decide
 from vigie.schedule.schedules import (
     Channel,
+    Person,
     ScheduleConfig,
     channels,
     is_on_duty,
@@ -31,6 +34,10 @@ from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)
+
+
+class DeliveryFailed(Exception):
+    """A channel refused the message; it is held again and retried."""
 
 
 class NotificationRequest(msgspec.Struct, kw_only=True):
@@ -58,11 +65,14 @@ class Dispatcher:
         config: ScheduleConfig,
         clock: Clock,
         mailer: Mailer | None = None,
+        resolved: Callable[[str], bool] = lambda _run_id: False,
     ) -> None:
         self.engine = engine
         self.config = config
         self.clock = clock
         self.mailer = mailer
+        self.resolved = resolved
+        """Whether the alert that started a playbook run (by id) has resolved since."""
 
     def submit(self, request: NotificationRequest) -> list[store.NotificationRecord]:
         """Decide and store `request`, delivering at once to whoever is on duty now."""
@@ -146,11 +156,25 @@ class Dispatcher:
         return int(notification_id)
 
     def deliver_due(self) -> int:
-        """Deliver every held notification whose time has come; returns how many were sent."""
+        """Deliver every held notification whose time has come; returns how many were sent.
+
+        What was held for someone while they were off duty reaches them as one digest
+        (`_deliver_digest`); what was due at once, or rerouted, goes one by one.
+        """
         now = self.clock.now()
         with self.engine.connect() as conn:
-            ids = store.due(conn, now=now)
-        return sum(1 for notification_id in ids if self._deliver(notification_id))
+            rows = store.due_rows(conn, now=now)
+        held: dict[str, list[int]] = {}
+        sent = 0
+        for row in rows:
+            was_held = row.created_at_us < row.hold_until_us
+            if row.requires == "working" and row.recipient and was_held:
+                held.setdefault(row.recipient, []).append(row.id)
+            elif self._deliver(row.id):
+                sent += 1
+        for recipient, ids in held.items():
+            sent += self._deliver_digest(recipient, ids)
+        return sent
 
     def notifications(
         self,
@@ -179,16 +203,7 @@ class Dispatcher:
 
     def _deliver(self, notification_id: int) -> bool:
         now = self.clock.now()
-        with self.engine.begin() as conn:
-            claimed = conn.execute(
-                store.notifications.update()
-                .where(
-                    store.notifications.c.id == notification_id,
-                    store.notifications.c.status == "held",
-                )
-                .values(status="sending")
-            ).rowcount
-        if claimed != 1:
+        if not self._claim(notification_id):
             return False
         with self.engine.connect() as conn:
             record = store.get(conn, notification_id=notification_id)
@@ -211,23 +226,11 @@ class Dispatcher:
             later = next_working_instant(self.config, person, now)
             self._rehold(notification_id, now, later, f"{person.name} is off duty at delivery time")
             return False
-        chosen = channels(self.config, person)
-        sent: list[str] = []
-        for channel in chosen:
-            if channel.type == "app":
-                sent.append("app")
-            elif channel.type == "email":
-                address = channel.address or person.email
-                if address is None or self.mailer is None:
-                    continue
-                try:
-                    self.mailer.send(to=address, subject=record.subject, body=record.body)
-                except (OSError, smtplib.SMTPException) as exc:
-                    self._rehold(
-                        notification_id, now, now + RETRY_AFTER_FAILURE, f"e-mail failed: {exc}"
-                    )
-                    return False
-                sent.append(f"email:{address}")
+        try:
+            sent = self._send(person, record.subject, record.body)
+        except DeliveryFailed as exc:
+            self._rehold(notification_id, now, now + RETRY_AFTER_FAILURE, str(exc))
+            return False
         self._finish(
             notification_id,
             now,
@@ -236,6 +239,130 @@ class Dispatcher:
             channels_used=sent,
         )
         return True
+
+    def _send(self, person: Person, subject: str, body: str) -> list[str]:
+        """Send by each of `person`'s channels; the channels used, or `DeliveryFailed`."""
+        sent: list[str] = []
+        for channel in channels(self.config, person):
+            if channel.type == "app":
+                sent.append("app")
+            elif channel.type == "email":
+                address = channel.address or person.email
+                if address is None or self.mailer is None:
+                    continue
+                try:
+                    self.mailer.send(to=address, subject=subject, body=body)
+                except (OSError, smtplib.SMTPException) as exc:
+                    raise DeliveryFailed(f"e-mail failed: {exc}") from exc
+                sent.append(f"email:{address}")
+        return sent
+
+    def _claim(self, notification_id: int) -> bool:
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                store.notifications.update()
+                .where(
+                    store.notifications.c.id == notification_id,
+                    store.notifications.c.status == "held",
+                )
+                .values(status="sending")
+            ).rowcount
+        return claimed == 1
+
+    def _deliver_digest(self, recipient: str, ids: list[int]) -> int:
+        """Merge what was held for `recipient` into one message; returns 1 when sent.
+
+        An alert that resolved meanwhile is marked as such, or left out when the person
+        prefers (`digest_resolved: drop`); a single message left unresolved goes as it is.
+        """
+        now = self.clock.now()
+        person = self.config.person(recipient)
+        claimed = [i for i in ids if self._claim(i)]
+        if not claimed:
+            return 0
+        with self.engine.connect() as conn:
+            records = [r for i in claimed if (r := store.get(conn, notification_id=i))]
+        if person is None:
+            for record in records:
+                self._finish(record.id, now, "undeliverable", f"{recipient!r} is unknown")
+            return 0
+        if not is_working(self.config, person, now):
+            later = next_working_instant(self.config, person, now)
+            for record in records:
+                self._rehold(record.id, now, later, f"{person.name} is off duty at delivery time")
+            return 0
+        items = {
+            r.id: DigestItem(
+                subject=r.subject,
+                body=r.body,
+                created_at=r.created_at,
+                urgent=r.urgent,
+                resolved=bool(r.run_id and self.resolved(r.run_id)),
+            )
+            for r in records
+        }
+        drop = person.digest_resolved == "drop"
+        kept = [r for r in records if not (drop and items[r.id].resolved)]
+        for record in records:
+            if record not in kept:
+                why = f"its alert resolved before {person.name} was back; dropped as they prefer"
+                self._finish(record.id, now, "dropped", why)
+        if not kept:
+            return 0
+        if len(kept) == 1 and not items[kept[0].id].resolved:
+            self._reset(kept[0].id)
+            return 1 if self._deliver(kept[0].id) else 0
+        subject, body = compose([items[r.id] for r in kept], person=person)
+        try:
+            sent = self._send(person, subject, body)
+        except DeliveryFailed as exc:
+            for record in kept:
+                self._rehold(record.id, now, now + RETRY_AFTER_FAILURE, str(exc))
+            return 0
+        with self.engine.begin() as conn:
+            digest_id = self._insert(
+                conn,
+                NotificationRequest(
+                    key=f"digest/{person.name}/{to_us(now)}",
+                    recipient=person.name,
+                    subject=subject,
+                    body=body,
+                ),
+                Decision(
+                    outcome="deliver",
+                    intended_for=person.name,
+                    recipient=person.name,
+                    deliver_at=now,
+                    reason=f"{len(kept)} messages held while {person.name} was off duty",
+                ),
+                now,
+            )
+        self._finish(
+            digest_id,
+            now,
+            "delivered",
+            f"digest of {len(kept)} delivered to {person.name} by "
+            + (", ".join(sent) or "no channel"),
+            channels_used=sent,
+        )
+        for record in kept:
+            mark = " (its alert had resolved)" if items[record.id].resolved else ""
+            self._finish(
+                record.id,
+                now,
+                "digested",
+                f"delivered to {person.name} in digest #{digest_id}{mark}",
+                channels_used=sent,
+            )
+        return 1
+
+    def _reset(self, notification_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                store.notifications.update()
+                .where(store.notifications.c.id == notification_id)
+                .values(status="held")
+            )
 
     def _rehold(
         self, notification_id: int, now: datetime, until: datetime | None, why: str
@@ -268,7 +395,7 @@ class Dispatcher:
         channels_used: list[str] | None = None,
     ) -> None:
         values: dict[str, object] = {"status": status}
-        if status == "delivered":
+        if status in ("delivered", "digested"):
             values["delivered_at_us"] = to_us(now)
             values["channels"] = msgspec.json.encode(channels_used or []).decode()
         with self.engine.begin() as conn:

@@ -46,7 +46,9 @@ notification_audit = sa.Table(
 )
 sa.Index("ix_notification_audit_notification", notification_audit.c.notification_id)
 
-STATUSES = ("held", "sending", "delivered", "undeliverable")
+STATUSES = ("held", "sending", "delivered", "digested", "dropped", "undeliverable")
+"""`digested`: delivered inside a digest; `dropped`: its alert resolved before the person was
+back, and they prefer not to hear of it."""
 
 
 class AuditEntry(msgspec.Struct, kw_only=True):
@@ -142,6 +144,26 @@ def due(conn: sa.Connection, *, now: datetime, limit: int = 100) -> list[int]:
         .limit(limit)
     ).all()
     return [row.id for row in rows]
+
+
+def due_rows(conn: sa.Connection, *, now: datetime, limit: int = 500) -> list[Any]:
+    """Held notifications whose time has come, oldest first: id, recipient, what they
+    require (`working` or `on_duty`), when created and until when held."""
+    columns = notifications.c
+    return list(
+        conn.execute(
+            sa.select(
+                columns.id,
+                columns.recipient,
+                columns.requires,
+                columns.created_at_us,
+                columns.hold_until_us,
+            )
+            .where(columns.status == "held", columns.hold_until_us <= to_us(now))
+            .order_by(columns.hold_until_us, columns.id)
+            .limit(limit)
+        ).all()
+    )
 
 
 def list_notifications(

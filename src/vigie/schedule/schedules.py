@@ -46,6 +46,9 @@ class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     `working_hours` and `on_call` name entries of `schedule.time_intervals`; holidays are
     dates "YYYY-MM-DD" or ranges "YYYY-MM-DD:YYYY-MM-DD" in the person's time zone.
+    Messages held while they were away reach them as one digest in their `language` and
+    time zone; `digest_resolved` says whether an alert that resolved meanwhile is shown
+    marked as resolved (`mark`) or left out (`drop`).
     """
 
     name: str
@@ -60,6 +63,7 @@ class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     channels: list[Channel] = msgspec.field(
         default_factory=lambda: [Channel(type="email"), Channel(type="app")]
     )
+    digest_resolved: Literal["mark", "drop"] = "mark"
 
 
 class OnCallShift(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

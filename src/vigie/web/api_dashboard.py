@@ -23,8 +23,9 @@ def _json(data: Any) -> Response:
 
 @router.get("/kpis", response_class=Response)
 def kpis(system: SystemDep, _user: CurrentUser) -> Response:
-    """Every KPI with its department (the `department` or `team` label of the rules watching
-    it), its threshold, the rules firing on it now and its recent values for a sparkline."""
+    """Every KPI with its department (the metric's own, else the `department` or `team`
+    label of the rules watching it), its threshold, the rules firing on it now and its
+    recent values for a sparkline."""
     system.sample_kpis()
     config = system.settings.config
     tiles = kpi_tiles(

@@ -22,6 +22,9 @@ from vigie.crm.service import (
 from vigie.ingest import http as ingest_http
 from vigie.ingest import tracker
 from vigie.ingest.cors import TrackerCors
+from vigie.rules import triage
+from vigie.rules.silences import SilenceNotFound
+from vigie.rules.triage import AlertNotFound
 from vigie.system import System
 from vigie.web import (
     api_alerts,
@@ -34,6 +37,7 @@ from vigie.web import (
     api_live,
     api_playbooks,
     api_schedule,
+    api_silences,
     ui,
 )
 
@@ -67,10 +71,14 @@ def create_app(system: System) -> FastAPI:
     )
     app.state.system = system
     app.add_exception_handler(CrmError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(AlertNotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(SilenceNotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(api_events.router)
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)
+    app.include_router(api_silences.router)
     app.include_router(api_live.router)
     app.include_router(tracker.build_router(system.settings.config))
     app.include_router(api_analytics.router)
@@ -98,3 +106,13 @@ def create_app(system: System) -> FastAPI:
 async def _domain_error(_request: Request, exc: CrmError) -> JSONResponse:
     status = next((s for kind, s in STATUS_OF.items() if isinstance(exc, kind)), 500)
     return JSONResponse({"detail": exc.args[0] if exc.args else str(exc)}, status_code=status)
+
+
+async def _not_found(_request: Request, exc: LookupError) -> JSONResponse:
+    return JSONResponse({"detail": exc.args[0] if exc.args else str(exc)}, status_code=404)
+
+
+async def _invalid(_request: Request, exc: triage.Invalid) -> JSONResponse:
+    """A refused input, in the shape of FastAPI's own validation errors: field and reason."""
+    detail = [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason, "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status_code=422)

@@ -26,7 +26,9 @@ from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
+from vigie.rules.silences import Silences
 from vigie.rules.store import AlertStore
+from vigie.rules.triage import AlertTriage
 from vigie.schedule import Dispatcher
 from vigie.system import System
 
@@ -65,6 +67,8 @@ LiveDep = Annotated[LiveHub, Depends(_part("live"))]
 AlertingDep = Annotated[AlertingEngine, Depends(_part("alerting"))]
 AlertStoreDep = Annotated[AlertStore, Depends(_part("alerts"))]
 AlertFeedDep = Annotated[AlertFeed, Depends(_part("alert_feed"))]
+TriageDep = Annotated[AlertTriage, Depends(_part("triage"))]
+SilencesDep = Annotated[Silences, Depends(_part("silences"))]
 AnalyticsDep = Annotated[AnalyticsProcessor, Depends(_part("analytics"))]
 PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]

@@ -20,3 +20,6 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such record (or not yours to see)"},
 }
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "an input is refused: `detail` names the field and why"},
+}

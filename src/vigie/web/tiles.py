@@ -1,5 +1,8 @@
 """The Overview's KPI tiles: each KPI's value with its department, threshold, firing state
 and recent trend, joined from the KPI engine, the rules and the alerts (plain data).
+
+A KPI's department is the metric's own (`department:` in the catalogue); for a metric that
+names none, the `department` or `team` label of the rules watching it.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ def kpi_tiles(
                 "title": metric.title if metric else {},
                 "unit": metric.unit if metric else None,
                 "kind": row.get("kind"),
-                "department": department_of(watching),
+                "department": (metric.department if metric else None) or department_of(watching),
                 "value": row.get("value"),
+                "late": int(row.get("late") or 0),
                 "threshold": threshold.value if threshold else None,
                 "op": threshold.op if threshold else None,
                 "firing": [

@@ -37,6 +37,12 @@ APIS = {
     "on_duty": "/api/dashboard/on-duty",
     "alerts": "/api/alerts",
     "alerts_stream": "/api/alerts/stream",
+    "alert_ack": "/api/alerts/{alert_id}/ack",
+    "alert_assign": "/api/alerts/{alert_id}/assign",
+    "alert_notes": "/api/alerts/{alert_id}/notes",
+    "alert_feedback": "/api/alerts/{alert_id}/feedback",
+    "silences": "/api/silences",
+    "silence": "/api/silences/{silence_id}",
     "playbook_runs": "/api/playbook-runs",
     "notifications": "/api/notifications",
     "funnels": "/api/funnels",
@@ -54,6 +60,12 @@ READABLE = ("contacts", "accounts", "events")
 API_RESOURCES = {
     "alerts": "alerts",
     "alerts_stream": "alerts",
+    "alert_ack": "alerts",
+    "alert_assign": "alerts",
+    "alert_notes": "alerts",
+    "alert_feedback": "alerts",
+    "silences": "alerts",
+    "silence": "alerts",
     "playbook_runs": "playbooks",
     "notifications": "notifications",
     "funnels": "analytics",
@@ -120,7 +132,22 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
     }
     if name == "web":
         data["campaigns"] = [c.name for c in config.analytics.campaigns if c.schedule is not None]
+    if name == "alerts":
+        data["can_act"] = user is not None and allowed(user.role, "alerts", "write")
+        schedule = config.schedule
+        data["assignees"] = [
+            {"name": p.name, "label": p.display_name or p.name} for p in schedule.people
+        ] + [{"name": t.name, "label": t.name} for t in schedule.teams]
     return data
+
+
+def viewer_time_zone(system: System, user: Principal | None) -> str | None:
+    """The time zone the viewer reads times in: the location of the schedule's person of
+    the same name, when there is one (else the browser's own is used)."""
+    if user is None:
+        return None
+    person = system.settings.config.schedule.person(user.username)
+    return person.location if person is not None else None
 
 
 def _render(
@@ -144,6 +171,7 @@ def _render(
             "user": user,
             "version": __version__,
             "messages": translate.subset("js."),
+            "time_zone": viewer_time_zone(system, user),
             "apis": _available_apis(request, user),
             "page_data": _page_data(str(context.get("page", "")), system, user),
             **context,

@@ -1,11 +1,99 @@
 // Alerts: the live feed (firing and resolved), each alert's evidence, the playbook runs it
-// caused and their notifications; notifications held for someone off duty.
+// caused and their notifications; acknowledging, assigning, annotating, judging and
+// silencing an alert; the silences; notifications held for someone off duty.
 "use strict";
 
 (() => {
   const { t, el, replace, time, dateTime } = Vigie;
-  const state = { filter: "", alerts: [], runs: [], notifications: [] };
+  const state = { filter: "", alerts: [], runs: [], notifications: [], silences: [] };
   const open = new Set();
+  const canAct = Boolean(Vigie.page.can_act);
+  const SILENCE_HOURS = [1, 4, 24, 168];
+
+  // Run an action, then reload; a refusal is shown next to the form that caused it.
+  async function act(where, action) {
+    const message = where.querySelector(".action-error");
+    try {
+      await action();
+      if (message) message.textContent = "";
+      if (document.activeElement) document.activeElement.blur();
+      await load();
+    } catch (error) {
+      if (message) message.textContent = t("js.alerts.action_failed", { error: error.message });
+    }
+  }
+
+  function handlingFacts(alert) {
+    const h = alert.handling || {};
+    const facts = [];
+    if ((alert.silenced_by || []).length) facts.push(Vigie.badge("silenced", t("js.alerts.silenced")));
+    if (h.acknowledged_by) facts.push(el("span", { class: "fact", "data-fact": "ack" }, t("js.alerts.acknowledged_by", { who: h.acknowledged_by, time: dateTime(h.acknowledged_at) })));
+    if (h.assignee) facts.push(el("span", { class: "fact", "data-fact": "assignee" }, t("js.alerts.assigned_to", { who: h.assignee, by: h.assigned_by })));
+    if (h.feedback) facts.push(Vigie.badge(h.feedback === "useful" ? "succeeded" : "failed", t(h.feedback === "useful" ? "js.alerts.useful" : "js.alerts.false_alarm")));
+    return facts.length ? el("div", { class: "handling" }, facts.map((f, i) => [i ? " · " : "", f])) : null;
+  }
+
+  function notesList(alert) {
+    const notes = (alert.handling || {}).notes || [];
+    if (!notes.length) return null;
+    return el("ul", { class: "plain notes" }, notes.map((n) =>
+      el("li", {}, el("strong", {}, n.by), " ", el("time", { datetime: n.at }, dateTime(n.at)), ": ", n.text)));
+  }
+
+  function alertActions(alert) {
+    if (!canAct || !alert.id) return null;
+    const h = alert.handling || {};
+    const id = alert.id;
+    const box = el("div", { class: "alert-actions", "data-actions": id });
+    const button = (label, onclick, attrs) => el("button", { type: "button", onclick, ...(attrs || {}) }, label);
+    const ack = h.acknowledged_by ? null : button(t("js.alerts.acknowledge"), () => act(box, () => Vigie.send("POST", "alert_ack", { alert_id: id })), { "data-action": "ack" });
+    const verdict = (value, label) => button(label, () => act(box, () => Vigie.send("POST", "alert_feedback", { alert_id: id }, { verdict: value })), { "data-action": value, "aria-pressed": String(h.feedback === value) });
+    const assignees = Vigie.page.assignees || [];
+    const assignSelect = el("select", { name: "assignee", "aria-label": t("js.alerts.assignee") },
+      assignees.map((a) => el("option", { value: a.name, selected: h.assignee === a.name }, a.label)));
+    const assign = assignees.length
+      ? el("form", { class: "inline", "data-form": "assign", onsubmit: (e) => { e.preventDefault(); act(box, () => Vigie.send("POST", "alert_assign", { alert_id: id }, { assignee: assignSelect.value })); } },
+        assignSelect, el("button", { type: "submit" }, t("js.alerts.assign")))
+      : null;
+    const noteInput = el("input", { type: "text", name: "note", maxlength: "4000", required: true, "aria-label": t("js.alerts.note"), placeholder: t("js.alerts.note") });
+    const note = el("form", { class: "inline", "data-form": "note", onsubmit: (e) => { e.preventDefault(); act(box, () => Vigie.send("POST", "alert_notes", { alert_id: id }, { text: noteInput.value })); } },
+      noteInput, el("button", { type: "submit" }, t("js.alerts.add_note")));
+    const hours = el("select", { name: "hours", "aria-label": t("js.alerts.silence_for") },
+      SILENCE_HOURS.map((n) => el("option", { value: n }, t("js.alerts.hours", { count: n }))));
+    const comment = el("input", { type: "text", name: "comment", maxlength: "2000", "aria-label": t("js.alerts.comment"), placeholder: t("js.alerts.comment") });
+    const matchers = [{ name: "alertname", value: alert.rule, isRegex: false, isEqual: true },
+      ...Object.entries(alert.labels || {}).map(([name, value]) => ({ name, value, isRegex: false, isEqual: true }))];
+    const silence = Vigie.has("silences") && !(alert.silenced_by || []).length && alert.status !== "resolved"
+      ? el("form", { class: "inline", "data-form": "silence", onsubmit: (e) => {
+        e.preventDefault();
+        const endsAt = new Date(Date.now() + Number(hours.value) * 3600 * 1000).toISOString();
+        act(box, () => Vigie.send("POST", "silences", null, { matchers, endsAt, comment: comment.value }));
+      } }, el("span", {}, t("js.alerts.silence_for")), " ", hours, comment, el("button", { type: "submit" }, t("js.alerts.silence")))
+      : null;
+    box.append(
+      el("div", { class: "buttons" }, ack, verdict("useful", t("js.alerts.useful")), verdict("false_alarm", t("js.alerts.false_alarm"))),
+      assign, note, silence, el("p", { class: "error action-error", role: "alert" }));
+    return box;
+  }
+
+  function renderSilences() {
+    const container = document.getElementById("silences");
+    if (!Vigie.has("silences")) return replace(container, Vigie.notice("js.not_configured"));
+    const shown = state.silences.filter((s) => s.status.state !== "expired");
+    if (!shown.length) return replace(container, Vigie.notice("js.alerts.no_silences"));
+    replace(container, el("ul", { class: "feed" }, shown.map((s) => {
+      const item = el("li", { "data-silence": s.id },
+        Vigie.badge(s.status.state === "active" ? "silenced" : "", Vigie.statusText(s.status.state)), " ",
+        el("code", {}, s.matchers.map((m) => `${m.name}${m.isEqual ? "" : "!"}${m.isRegex ? "=~" : "="}"${m.value}"`).join(", ")), " ",
+        el("span", { class: "muted" }, t("js.alerts.silence_until", { time: dateTime(s.endsAt), who: s.createdBy })),
+        s.comment ? el("div", { class: "muted" }, s.comment) : null);
+      if (canAct) {
+        item.append(" ", el("button", { type: "button", "data-action": "expire", onclick: () => act(item, () => Vigie.send("DELETE", "silence", { silence_id: s.id })) }, t("js.alerts.expire")),
+          el("p", { class: "error action-error", role: "alert" }));
+      }
+      return item;
+    })));
+  }
 
   function evidence(alert) {
     const values = alert.values || {};
@@ -80,6 +168,9 @@
       el("div", { class: "muted" },
         t("js.alerts.started", { time: dateTime(alert.fired_at || alert.starts_at) }),
         alert.ends_at ? ` · ${t("js.alerts.ended", { time: dateTime(alert.ends_at) })}` : ""),
+      handlingFacts(alert),
+      notesList(alert),
+      alertActions(alert),
       details,
     );
   }
@@ -103,16 +194,20 @@
   async function load() {
     const feed = document.getElementById("alert-feed");
     await Vigie.section(feed, async () => {
-      const [alerts, runs, notes] = await Promise.all([
+      const [alerts, runs, notes, silences] = await Promise.all([
         Vigie.get("alerts", null, { status: state.filter, limit: 200 }),
         Vigie.get("playbook_runs", null, { limit: 200 }),
         Vigie.get("notifications", null, { limit: 300 }),
+        Vigie.get("silences", null, { limit: 200 }),
       ]);
       if (alerts === null) return null;
       state.alerts = alerts.alerts;
       state.runs = runs ? runs.runs : [];
       state.notifications = notes ? notes.notifications : [];
-      renderFeed();
+      state.silences = silences ? silences.silences : [];
+      // A form being typed in is not redrawn under the person's fingers.
+      if (!document.activeElement || !document.activeElement.closest("[data-actions]") || document.activeElement.tagName === "BUTTON") renderFeed();
+      renderSilences();
     });
     if (Vigie.has("notifications")) renderHeld();
     else replace(document.getElementById("held"), Vigie.notice("js.not_configured"));

@@ -15,10 +15,13 @@ const Vigie = (() => {
 
   const numbers = new Intl.NumberFormat(lang);
   const number = (value) => (value == null ? "–" : numbers.format(value));
+  // Times are shown in the viewer's time zone: their schedule's location when they have one,
+  // else their browser's (never the server's, never UTC by default).
+  const timeZone = config.timeZone || Intl.DateTimeFormat().resolvedOptions().timeZone;
   const time = (iso) =>
-    iso ? new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "–";
+    iso ? new Date(iso).toLocaleTimeString(lang, { timeZone, hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "–";
   const dateTime = (iso) =>
-    iso ? new Date(iso).toLocaleString(lang, { dateStyle: "short", timeStyle: "medium" }) : "–";
+    iso ? new Date(iso).toLocaleString(lang, { timeZone, dateStyle: "short", timeStyle: "medium" }) : "–";
 
   // Builds an element; children are nodes or strings (set as text, never as HTML).
   function el(tag, attrs, ...children) {
@@ -84,6 +87,10 @@ const Vigie = (() => {
       succeeded: t("js.status.succeeded"),
       failed: t("js.status.failed"),
       skipped: t("js.status.skipped"),
+      digested: t("js.status.digested"),
+      dropped: t("js.status.dropped"),
+      active: t("js.status.active"),
+      expired: t("js.status.expired"),
     })[status] || status;
 
   const severityText = (severity) =>
@@ -127,6 +134,25 @@ const Vigie = (() => {
     }
     if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
     return response.json();
+  }
+
+  // POST, PUT or DELETE JSON to a part's API; resolves to the answer's JSON, or throws an
+  // Error whose message is the server's reason (a 422 names the field).
+  async function send(method, name, params, body) {
+    const response = await fetch(url(name, params), {
+      method,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const detail = Array.isArray(data.detail)
+        ? data.detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ")
+        : data.detail || response.statusText;
+      throw new Error(detail);
+    }
+    return data;
   }
 
   const itemTag = (container) => (container.tagName === "UL" || container.tagName === "OL" ? "li" : "p");
@@ -241,10 +267,14 @@ const Vigie = (() => {
     window.Plotly.react(node, traces, layout, { responsive: true, displayModeBar: false });
   }
 
-  document.addEventListener("DOMContentLoaded", () => connect());
+  document.addEventListener("DOMContentLoaded", () => {
+    const zone = document.getElementById("time-zone");
+    if (zone) zone.textContent = t("js.time_zone", { zone: timeZone });
+    connect();
+  });
 
   return {
-    config, lang, page, t, number, decimal, percent, time, dateTime, el, replace, notice, has, can, url, get,
+    config, lang, page, timeZone, t, number, send, decimal, percent, time, dateTime, el, replace, notice, has, can, url, get,
     section, onLive, follow, sparkline, bars, localized, alertSummary, badge, statusText, severityText, throttle,
   };
 })();

@@ -118,11 +118,22 @@
       kpi.threshold != null
         ? el("span", { class: firing ? "error" : "muted" }, t("js.threshold", { value: `${kpi.op} ${Vigie.decimal(kpi.threshold)}` }))
         : el("span", { class: "muted" }, t("js.no_threshold")),
+      kpi.late
+        ? el("span", { class: "warning late", title: t("js.late_help") }, t("js.late_events", { count: Vigie.decimal(kpi.late) }))
+        : null,
       chart,
     );
     const values = (kpi.series || []).map((v) => (v == null ? 0 : v));
     if (values.length) requestAnimationFrame(() => Vigie.sparkline(chart, values, { threshold: kpi.threshold }));
     return node;
+  }
+
+  // A department's name in the page's language; a key of one's own shows as written.
+  function departmentName(key) {
+    if (!key) return t("js.department_other");
+    const message = ["js", "department", key].join("."); // js.department.<key>, if known
+    const name = t(message);
+    return name === message ? key : name;
   }
 
   async function loadKpis() {
@@ -131,17 +142,18 @@
       const data = await Vigie.get("kpis");
       if (data === null) return null;
       if (!data.kpis.length) return replace(container, Vigie.notice("js.no_kpis"));
-      // Named departments in alphabetical order; KPIs no rule watches come last.
+      // One section per department, by name in the page's language; KPIs without one last.
       const byDepartment = new Map();
-      const sorted = data.kpis.slice().sort((a, b) =>
-        (a.department == null) - (b.department == null) || String(a.department).localeCompare(String(b.department)));
-      for (const kpi of sorted) {
-        const department = kpi.department || t("js.department_other");
-        if (!byDepartment.has(department)) byDepartment.set(department, []);
-        byDepartment.get(department).push(kpi);
+      for (const kpi of data.kpis) {
+        const key = kpi.department || "";
+        if (!byDepartment.has(key)) byDepartment.set(key, []);
+        byDepartment.get(key).push(kpi);
       }
-      replace(container, [...byDepartment].map(([department, items]) =>
-        el("section", { class: "department", "aria-label": department }, el("h3", {}, department), el("div", { class: "tiles" }, items.map(kpiTile)))));
+      const sections = [...byDepartment].map(([key, items]) => ({ key, name: departmentName(key), items }));
+      sections.sort((a, b) => (a.key === "") - (b.key === "") || a.name.localeCompare(b.name, Vigie.lang));
+      replace(container, sections.map(({ key, name, items }) =>
+        el("section", { class: "department", "aria-label": name, "data-department": key || "other" },
+          el("h3", {}, name), el("div", { class: "tiles" }, items.map(kpiTile)))));
     });
   }
 
