@@ -49,17 +49,35 @@ def test_same_condition_is_deduplicated_by_fingerprint() -> None:
     assert len({a.fingerprint for a in fired}) == 2
 
 
-def test_resolution_then_cooldown_then_fires_again() -> None:
-    """After resolving, the alert cannot fire again until the cooldown has passed."""
+def test_holding_again_within_the_cooldown_reopens_the_same_incident() -> None:
+    """Issue 15: a condition holding again within the cooldown reopens the alert it resolved
+    (same id, firing again); after the cooldown it is a new alert."""
     rule = Rule(name="r", metric="m", value=0, cooldown="10m")
     book = AlertBook()
     book.apply(rule, _holds("a"), T0)
     resolved = book.apply(rule, _holds(), T0 + timedelta(minutes=1))
     assert [(a.status, a.ends_at) for a in resolved] == [("resolved", T0 + timedelta(minutes=1))]
-    assert book.apply(rule, _holds("a"), T0 + timedelta(minutes=5)) == []
-    again = book.apply(rule, _holds("a"), T0 + timedelta(minutes=12))
+    reopened = book.apply(rule, _holds("a"), T0 + timedelta(minutes=5))
+    assert [(a.status, a.id, a.ends_at) for a in reopened] == [("firing", resolved[0].id, None)]
+    book.apply(rule, _holds(), T0 + timedelta(minutes=6))
+    again = book.apply(rule, _holds("a"), T0 + timedelta(minutes=17))
     assert [a.status for a in again] == ["firing"]
     assert again[0].id != resolved[0].id
+
+
+def test_a_firing_alert_resolves_only_after_resolve_after() -> None:
+    """Issue 15: an incident stays one firing alert while its condition comes and goes
+    within `resolve_after`, and resolves once it has not held for that long."""
+    rule = Rule(name="r", metric="m", value=0)
+    book = AlertBook()
+    wait = 10 * 60_000_000
+    fired = book.apply(rule, _holds("a"), T0, resolve_after_us=wait)
+    assert book.apply(rule, _holds(), T0 + timedelta(minutes=1), resolve_after_us=wait) == []
+    assert book.apply(rule, _holds("a"), T0 + timedelta(minutes=5), resolve_after_us=wait) == []
+    assert book.apply(rule, _holds(), T0 + timedelta(minutes=6), resolve_after_us=wait) == []
+    assert book.resolving("r") == {"a"}
+    done = book.apply(rule, _holds(), T0 + timedelta(minutes=16), resolve_after_us=wait)
+    assert [(a.status, a.id) for a in done] == [("resolved", fired[0].id)]
 
 
 def test_groups_not_evaluated_keep_their_alerts() -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import glob
+import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from vigie.cli.options import DbOption, console, err, load_settings
+
+if TYPE_CHECKING:
+    from vigie.kpi.metrics import Metric
+    from vigie.rules.alerts import Alert
+    from vigie.rules.definitions import Rule
 
 
 def backtest(
@@ -23,28 +30,39 @@ def backtest(
     ] = None,
     db: DbOption = None,
     series: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--csv", help="Replay a CSV time series (timestamp,value) instead of the log."
+            "--csv",
+            help="Replay CSV time series (timestamp,value) instead of the log: a file, a "
+            "folder (its *.csv) or a glob pattern (quote it).",
         ),
     ] = None,
     metric: Annotated[
-        str | None, typer.Option(help="The metric the CSV series gives values of.")
+        str | None, typer.Option(help="The metric the CSV series give values of.")
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="Incident windows per CSV file (JSON {file: [[start, end], ...]} or CSV "
+            "series,start,end): report detections, misses, false alerts per day and time "
+            "to detect."
+        ),
     ] = None,
     tick: Annotated[str, typer.Option(help="Simulated time between evaluations.")] = "1s",
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the alerts as JSON lines.")
+        bool,
+        typer.Option("--json", help="Print the alerts as JSON lines (with --csv: one per file)."),
     ] = False,
     reference: Annotated[
         bool, typer.Option("--reference", help="Use the per-event reference KPI engine.")
     ] = False,
 ) -> None:
-    """Replay stored events (or a CSV series) through the rules and print the alerts that
-    would have fired, when, and why.
+    """Replay stored events (or CSV series) through the rules and print the alerts that
+    would have fired, when, and why; with labelled CSV series, score them.
 
-    Example: vigie backtest --config vigie.yaml --from 2026-11-28T12:00 --to 2026-11-28T13:00
+    Example: vigie backtest -c vigie.yaml --csv 'series/*.csv' --metric cpu --labels l.json --json
     """
-    from vigie.rules.backtest import SeriesError, log_events, replay, series_events
+    from vigie.rules.backtest import log_events, replay
     from vigie.rules.report import print_alerts
 
     settings = load_settings(db, config)
@@ -57,32 +75,148 @@ def backtest(
             names = ", ".join(m.name for m in cfg.metrics) or "none"
             err.print(f"[red]--metric must name a metric of {config}[/red] (metrics: {names})")
             raise typer.Exit(2)
+        rules = [r for r in cfg.rules if r.metric == chosen.name]
+        _series(
+            series, chosen, rules, labels, since=since, until=until, tick=tick,
+            reference=reference, as_json=as_json,
+        )  # fmt: skip
+        return
+    from vigie.log import SqlEventLog
+    from vigie.store import connect, upgrade
+
+    engine = connect(settings.db_url)
+    upgrade(engine)
+    try:
+        events_iter = log_events(SqlEventLog(engine), start=since, end=until)
+        changes = replay(
+            cfg.metrics, cfg.rules, events_iter, tick=tick, until=until, reference=reference
+        )
+    finally:
+        engine.dispose()
+    print_alerts(changes, console=console, as_json=as_json)
+
+
+def series_files(pattern: str) -> list[Path]:
+    """The CSV files a `--csv` value names: a file, a folder's *.csv, or a glob pattern."""
+    path = Path(pattern)
+    if path.is_dir():
+        return sorted(path.glob("*.csv"))
+    if path.is_file():
+        return [path]
+    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+
+
+def _series(
+    pattern: str,
+    metric: Metric,
+    rules: list[Rule],
+    labels_path: Path | None,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    tick: str,
+    reference: bool,
+    as_json: bool,
+) -> None:
+    """Replay each CSV series in one process (start-up paid once), printing per file."""
+    from vigie.rules.backtest import (
+        FAST_KINDS,
+        SeriesError,
+        read_samples,
+        replay,
+        replay_samples,
+        series_events,
+    )
+    from vigie.rules.report import print_alerts
+    from vigie.rules.scorecard import LabelsError, Scorecard, load_labels, score
+    from vigie.types import to_us
+
+    files = series_files(pattern)
+    if not files:
+        err.print(f"[red]--csv {pattern!r} names no CSV file[/red] (a file, a folder or a glob)")
+        raise typer.Exit(2)
+    try:
+        labels = load_labels(labels_path) if labels_path is not None else None
+    except (OSError, LabelsError) as exc:
+        err.print(f"[red]cannot read the labels:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    fast = not reference and all(r.kind in FAST_KINDS for r in rules)
+    low = to_us(since) if since else None
+    high = to_us(until) if until else None
+    total: Scorecard | None = None
+    for path in files:
         try:
-            replacement, events = series_events(series, chosen)
+            samples = [
+                s
+                for s in read_samples(path)
+                if (low is None or s[0] >= low) and (high is None or s[0] < high)
+            ]
+            if fast:
+                changes = replay_samples(metric, rules, samples)
+            else:
+                replacement, events = series_events(path, metric)
+                events = [
+                    e
+                    for e in events
+                    if (since is None or e.timestamp >= since)
+                    and (until is None or e.timestamp < until)
+                ]
+                changes = replay(
+                    [replacement], rules, events, tick=tick, until=until, reference=reference
+                )
         except (OSError, SeriesError) as exc:
             err.print(f"[red]cannot read the series:[/red] {exc}")
             raise typer.Exit(2) from exc
-        events = [
-            e
-            for e in events
-            if (since is None or e.timestamp >= since) and (until is None or e.timestamp < until)
-        ]
-        rules = [r for r in cfg.rules if r.metric == chosen.name]
-        changes = replay([replacement], rules, events, tick=tick, until=until, reference=reference)
-    else:
-        from vigie.log import SqlEventLog
-        from vigie.store import connect, upgrade
-
-        engine = connect(settings.db_url)
-        upgrade(engine)
-        try:
-            events_iter = log_events(SqlEventLog(engine), start=since, end=until)
-            changes = replay(
-                cfg.metrics, cfg.rules, events_iter, tick=tick, until=until, reference=reference
+        report: dict[str, Any] = {"file": str(path), "samples": len(samples)}
+        if labels is not None and samples:
+            windows = labels.get(path.name, [])
+            card = score(
+                _incident_starts(changes), windows, start_us=samples[0][0], end_us=samples[-1][0]
             )
-        finally:
-            engine.dispose()
-    print_alerts(changes, console=console, as_json=as_json)
+            total = card if total is None else total.add(card)
+            report["score"] = card.report()
+        if as_json:
+            report["alerts"] = [_incident(a) for a in _incidents(changes)]
+            print(json.dumps(report))
+        else:
+            console.print(f"[bold]{path}[/bold] ({len(samples)} samples)")
+            print_alerts(changes, console=console, as_json=False)
+            if "score" in report:
+                console.print(report["score"])
+    if total is not None:
+        summary = {"files": len(files), "score": total.report()}
+        if as_json:
+            print(json.dumps(summary))
+        else:
+            console.print(summary)
+
+
+def _incidents(changes: list[Alert]) -> list[Alert]:
+    """The last state of each alert (incident), in the order they started."""
+    last: dict[str, Alert] = {}
+    for alert in changes:
+        last[alert.id] = alert
+    return list(last.values())
+
+
+def _incident_starts(changes: list[Alert]) -> list[int]:
+    starts: dict[str, int] = {}
+    for alert in changes:
+        if alert.status == "firing" and alert.fired_at is not None:
+            starts.setdefault(alert.id, int(alert.fired_at.timestamp() * 1_000_000))
+    return list(starts.values())
+
+
+def _incident(alert: Alert) -> dict[str, Any]:
+    values = {k: v for k, v in alert.values.items() if k not in ("history", "links")}
+    return {
+        "rule": alert.rule,
+        "id": alert.id,
+        "status": alert.status,
+        "fired_at": alert.fired_at.isoformat() if alert.fired_at else None,
+        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
+        "values": values,
+    }
 
 
 def _moment(text: str | None, option: str) -> datetime | None:

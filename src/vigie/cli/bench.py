@@ -170,6 +170,22 @@ BENCHES = (
         ),
     ),
     Bench(
+        "anomalies",
+        "vigie.bench.anomalies:run_anomalies_bench",
+        """Replay labelled generated series (spikes, level shifts, trend, seasonality and
+        variance changes, quantised, offset, weekly, spiky counts, missing data, and
+        incident-free ones) through the anomaly rule at its defaults; windowed scoring per
+        kind against raising no alert, false alerts per series-week, samples per CPU second.
+
+        Example: vigie bench anomalies --series 8 --json
+        """,
+        (
+            Opt("series", int, 8, "Series generated per kind."),
+            Opt("days", int, 14, "Days per series."),
+            Opt("seed", int, 15, "Random seed of the generator."),
+        ),
+    ),
+    Bench(
         "alerts",
         "vigie.bench.alerts:run_alerts_bench",
         """Measure the latency from an HTTP request carrying a triggering event to its alert

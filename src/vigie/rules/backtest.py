@@ -9,6 +9,7 @@ durations behave as they did live.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,11 +19,15 @@ import msgspec
 from vigie.clock import ManualClock
 from vigie.events import Event
 from vigie.kpi.durations import parse_duration
-from vigie.kpi.metrics import Metric
+from vigie.kpi.metrics import NO_GROUP, Metric
 from vigie.log.eventlog import EventLog
 from vigie.rules.alerts import Alert
+from vigie.rules.anomalies import AnomalyWatch
+from vigie.rules.conditions import OPS, Finding, Outcome
 from vigie.rules.definitions import Rule
 from vigie.rules.evaluator import AlertingEngine
+from vigie.rules.lifecycle import AlertBook, resolve_after_us
+from vigie.types import from_us, to_us
 
 MAX_TICKS_PER_GAP = 3600
 PAGE = 5000
@@ -122,42 +127,37 @@ class SeriesError(ValueError):
     """A CSV series cannot be read; the message names the line."""
 
 
-def series_events(path: str | Path, metric: Metric) -> tuple[Metric, list[Event]]:
-    """A CSV `timestamp,value` series of `metric` as events, and the metric reading them.
-
-    Each row is the metric's value at that time: the replacement metric averages the rows
-    of each slide of the original metric (a tumbling window of one slide).
-    """
-    events: list[Event] = []
+def read_samples(path: str | Path) -> list[tuple[int, int, float]]:
+    """The rows of a CSV `timestamp,value` series as (time in us, line, value), in time
+    order; an empty value (missing data) is skipped."""
+    samples: list[tuple[int, int, float]] = []
     with Path(path).open(newline="", encoding="utf-8") as handle:
         for line_no, row in enumerate(csv.reader(handle), start=1):
             if not row or row[0].strip().lower() in ("timestamp", "time", ""):
                 continue
             try:
                 at = datetime.fromisoformat(row[0].strip().replace("Z", "+00:00"))
-                value = float(row[1])
+                text = row[1].strip()
+                value = float(text) if text and text.lower() not in ("nan", "null") else None
             except (ValueError, IndexError) as exc:
                 raise SeriesError(
                     f"{path}: line {line_no}: expected `timestamp,value` "
                     f"(ISO 8601 time, number), got {row!r}"
                 ) from exc
+            if value is None or not math.isfinite(value):
+                continue
             if at.tzinfo is None:
                 at = at.replace(tzinfo=UTC)
-            events.append(
-                Event(
-                    message_id=f"csv-{line_no}",
-                    type="track",
-                    event=f"series:{metric.name}",
-                    source="csv",
-                    timestamp=at,
-                    received_at=at,
-                    properties={"value": value},
-                    offset=line_no,
-                )
-            )
-    events.sort(key=lambda e: e.timestamp)
+            samples.append((to_us(at), line_no, value))
+    samples.sort()
+    return samples
+
+
+def series_metric(metric: Metric) -> Metric:
+    """The metric reading a CSV series of `metric`: the average of the rows of each slide
+    of the original metric (a tumbling window of one slide)."""
     slide = metric.slide or metric.window
-    replacement = msgspec.structs.replace(
+    return msgspec.structs.replace(
         metric,
         kind="average",
         where={"event": f"series:{metric.name}"},
@@ -168,4 +168,85 @@ def series_events(path: str | Path, metric: Metric) -> tuple[Metric, list[Event]
         window=slide,
         slide=None,
     )
-    return replacement, events
+
+
+def series_events(path: str | Path, metric: Metric) -> tuple[Metric, list[Event]]:
+    """A CSV `timestamp,value` series of `metric` as events, and the metric reading them
+    (`series_metric`): each row is the metric's value at that time."""
+    events: list[Event] = []
+    for at_us, line_no, value in read_samples(path):
+        at = from_us(at_us)
+        events.append(
+            Event(
+                message_id=f"csv-{line_no}",
+                type="track",
+                event=f"series:{metric.name}",
+                source="csv",
+                timestamp=at,
+                received_at=at,
+                properties={"value": value},
+                offset=line_no,
+            )
+        )
+    return series_metric(metric), events
+
+
+FAST_KINDS = frozenset({"anomaly", "threshold"})
+
+
+def replay_samples(
+    metric: Metric, rules: Sequence[Rule], samples: Sequence[tuple[int, int, float]]
+) -> list[Alert]:
+    """The alert changes `rules` (anomaly and threshold rules on `metric`) produce on a
+    series of samples, without the KPI engine: each window of the metric's slide is read
+    once, with the average of its rows, then goes through the same conditions
+    (`AnomalyWatch`) and the same alert lifecycle (`AlertBook`) as live. About a hundred
+    times faster than `replay`, and checked against it (tests/rules/test_backtest.py)."""
+    slide_us = parse_duration(metric.slide or metric.window)
+    book = AlertBook()
+    changes: list[Alert] = []
+    watches = {
+        rule.name: AnomalyWatch(rule, step_us=slide_us) for rule in rules if rule.kind == "anomaly"
+    }
+    bare = {rule.name: Outcome(evaluated={NO_GROUP}) for rule in rules}
+    waits = {rule.name: resolve_after_us(rule, slide_us) for rule in rules}
+    for end_us, at_us, value in _windows(samples, slide_us):
+        now = from_us(at_us)
+        for rule in rules:
+            watch = watches.get(rule.name)
+            if watch is not None:
+                evidence = watch.observe(NO_GROUP, end_us, value)
+            elif rule.value is not None and OPS[rule.op](value, rule.value):
+                evidence = {"value": value, "threshold": rule.value, "op": rule.op}
+            else:
+                evidence = None
+            if evidence is None:
+                outcome = bare[rule.name]
+            else:
+                evidence = {"metric": metric.name, "window": _window(end_us, slide_us)} | evidence
+                outcome = Outcome(evaluated={NO_GROUP})
+                outcome.findings[NO_GROUP] = Finding(NO_GROUP, {}, evidence)
+            changes += book.apply(rule, outcome, now, resolve_after_us=waits[rule.name])
+    return changes
+
+
+def _windows(
+    samples: Sequence[tuple[int, int, float]], slide_us: int
+) -> Iterator[tuple[int, int, float]]:
+    """(window end, time of its last row, average of its rows) per window with rows."""
+    end = count = last = 0
+    total = 0.0
+    for at_us, _, value in samples:
+        window_end = (at_us // slide_us + 1) * slide_us
+        if count and window_end != end:
+            yield end, last, total / count
+            total = count = 0
+        end, last = window_end, at_us
+        total += value
+        count += 1
+    if count:
+        yield end, last, total / count
+
+
+def _window(end_us: int, slide_us: int) -> dict[str, str]:
+    return {"start": from_us(end_us - slide_us).isoformat(), "end": from_us(end_us).isoformat()}

@@ -22,7 +22,6 @@ from typing import Any
 
 from vigie.events import Event
 from vigie.kpi import KpiEngine, Reading
-from vigie.kpi.baselines import expectation
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
 from vigie.rules.definitions import Rule
@@ -210,45 +209,6 @@ def change(
                 "compare": rule.compare,
                 "fired_value": value,
                 "reference_now": reference,
-            }
-    return _found(rule.metric, kpis, holds, out)
-
-
-def anomaly(
-    rule: Rule, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
-) -> Outcome:
-    """Current value more than `z` standard deviations from the learned seasonal baseline."""
-    assert rule.metric is not None
-    out = Outcome()
-    holds: dict[str, dict[str, Any]] = {}
-    for reading in _readings(rule, kpis, groups):
-        out.evaluated.add(reading.group)
-        value = reading.value
-        expected = expectation(reading.past)
-        if value is None:
-            out.no_data.add(reading.group)
-            continue
-        if expected is None or expected[2] < rule.min_samples:
-            continue
-        mean, std, samples = expected
-        spread = max(std, 0.05 * abs(mean), 1e-9)
-        score = (value - mean) / spread
-        if (rule.direction in ("both", "up") and score >= rule.z) or (
-            rule.direction in ("both", "down") and score <= -rule.z
-        ):
-            holds[reading.group] = {
-                "value": value,
-                "expected": mean,
-                "std": std,
-                "z": score,
-                "samples": samples,
-                "seasonality": rule.seasonality,
-            }
-        elif (alert := fired.get(reading.group)) is not None:
-            out.recovered[reading.group] = _about(rule, kpis) | {
-                "value": value,
-                "fired_value": alert.get("value"),
-                "reference": mean,
             }
     return _found(rule.metric, kpis, holds, out)
 

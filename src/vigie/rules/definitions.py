@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import msgspec
@@ -25,8 +26,16 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
       sla        items opened by `open` (a filter) and closed by `close`, keyed by `key`,
                  breach when one stays open longer than `within`
       absence    no event matching `where` for `silence` (processing time)
-      anomaly    `metric` outside `z` standard deviations of its learned daily or weekly
-                 baseline (`seasonality`), after `min_samples` days of history
+      anomaly    `metric` improbable under its learned level and seasonality
+                 (`seasonality`: auto, none, daily, weekly, both): its tail p-value below
+                 `p_value` (or beyond `z` robust standard deviations) after `min_samples`
+                 samples; it keeps holding while below `clear_p_value` (default: the square
+                 root of `p_value`)
+
+    Every rule's alert is one incident: once firing it resolves only after the condition
+    has not held for `resolve_after` (default: three of the metric's windows for an anomaly
+    rule, 0 for the other kinds), and a condition holding again within `cooldown` of the
+    resolution reopens the same alert.
       all / any  `rules`: the listed rules hold together (all) or one of them does (any)
 
     A `change` rule's alert resolves once the value is back within `tolerance` (relative,
@@ -55,15 +64,18 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     by: list[str] = []
     where: dict[str, Any] = {}
     silence: str | None = None
-    seasonality: Literal["daily", "weekly"] = "daily"
-    z: float = 3.0
-    min_samples: int = 3
+    seasonality: Literal["auto", "none", "daily", "weekly", "both"] = "auto"
+    p_value: float = 3e-4
+    z: float | None = None
+    clear_p_value: float | None = None
+    min_samples: int = 12
     direction: Literal["both", "up", "down"] = "both"
     rules: list[str] = []
     severity: Severity = "warning"
     labels: dict[str, str] = {}
     summary: dict[str, str] = {}
     for_: str = "0s"
+    resolve_after: str | None = None
     cooldown: str = "0s"
     playbook: str | None = None
 
@@ -96,7 +108,9 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
         for section in ("where", "open", "close"):
             fields += [(section, path) for path in getattr(self, section) if path != "event"]
         problems += field_problems(fields)
-        for key in ("for_", "cooldown", "within", "silence"):
+        if self.kind == "anomaly" and not 0 < self.fire_p_value() < 0.5:
+            problems.append(("p_value", "p_value is a probability between 0 and 0.5 (e.g. 1e-4)"))
+        for key in ("for_", "resolve_after", "cooldown", "within", "silence"):
             text = getattr(self, key)
             if text is not None:
                 try:
@@ -104,6 +118,14 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                 except ValueError as exc:
                     problems.append((key.rstrip("_"), str(exc)))
         return problems
+
+    def fire_p_value(self) -> float:
+        """The tail probability below which an anomaly rule fires: `p_value`, or the one of
+        `z` robust standard deviations when `z` is given."""
+        if self.z is None:
+            return self.p_value
+        tail = 0.5 * math.erfc(abs(self.z) / math.sqrt(2))
+        return 2 * tail if self.direction == "both" else tail
 
 
 class Webhook(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

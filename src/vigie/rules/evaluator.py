@@ -18,29 +18,29 @@ from vigie.clock import Clock
 from vigie.events import Event
 from vigie.kpi import KpiEngine, make_engine
 from vigie.kpi.baselines import Seasonality
-from vigie.kpi.metrics import Metric
+from vigie.kpi.metrics import CompiledMetric, Metric
 from vigie.log.eventlog import EventLog
 from vigie.rules.alerts import Alert, AlertListener
+from vigie.rules.anomalies import AnomalyWatch
 from vigie.rules.conditions import (
     AbsenceTracker,
     Finding,
     Outcome,
     SlaTracker,
-    anomaly,
     change,
     combine,
     threshold,
 )
 from vigie.rules.definitions import Rule
-from vigie.rules.lifecycle import AlertBook
+from vigie.rules.lifecycle import AlertBook, resolve_after_us
 from vigie.rules.store import AlertStore
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
-_CONDITIONS = {"threshold": threshold, "change": change, "anomaly": anomaly}
+_CONDITIONS = {"threshold": threshold, "change": change}
 # Groups a tick evaluates under one hold of the lock.
 TICK_SLICE = 128
-ON_METRICS = frozenset(_CONDITIONS)
+ON_METRICS = frozenset({*_CONDITIONS, "anomaly"})
 COMPOSITE = frozenset({"all", "any"})
 GROUPLESS = frozenset({"sla", "absence"})
 
@@ -51,11 +51,17 @@ def baselines_needed(rules: Sequence[Rule]) -> dict[str, tuple[Seasonality, int]
     for rule in rules:
         if rule.metric is None:
             continue
-        if rule.kind == "anomaly":
-            out[rule.metric] = (rule.seasonality, max(rule.min_samples, 7))
+        if rule.kind == "anomaly":  # its detector learns; the baseline keeps quiet groups
+            out[rule.metric] = ("weekly" if rule.seasonality == "weekly" else "daily", 1)
         elif rule.kind == "change" and rule.compare == "same_slot":
             out.setdefault(rule.metric, ("daily", max(rule.days, 1)))
     return out
+
+
+def _grows(metric: CompiledMetric) -> bool:
+    """Whether the metric's current window only grows until it closes (a count or a sum in
+    a tumbling window): a fall is judged on the closed window."""
+    return metric.kind in ("count", "sum", "distinct") and metric.size_us == metric.slide_us
 
 
 class AlertingEngine:
@@ -87,6 +93,17 @@ class AlertingEngine:
             r.name: AbsenceTracker(r, started_us=started) for r in rules if r.kind == "absence"
         }
         self.book = AlertBook()
+        slides = {name: m.slide_us for name, m in self.kpis.metrics.items()}
+        self.resolve_after = {
+            r.name: resolve_after_us(r, slides.get(r.metric) if r.metric else None) for r in rules
+        }
+        self.anomalies = {
+            r.name: AnomalyWatch(
+                r, step_us=slides[r.metric], growing=_grows(self.kpis.metrics[r.metric])
+            )
+            for r in rules
+            if r.kind == "anomaly" and r.metric is not None and r.metric in slides
+        }
         self.holding: dict[str, dict[str, Finding]] = {r.name: {} for r in rules}
         self.last_offset = 0
         # Set when a batch changed an alert (listeners and webhooks were told): the runner then
@@ -191,6 +208,7 @@ class AlertingEngine:
         with self._lock:
             if moved:  # a group only goes quiet when its window moves on
                 self._evict(seen)
+                self.book.forget_reopenable(self.clock.now())
             changed += self._evaluate({}, kinds=COMPOSITE, evaluated_now=seen)
         return changed
 
@@ -246,6 +264,10 @@ class AlertingEngine:
             waiting = [g for g in holding if not self.book.firing(rule.name, g)]
             if waiting:
                 due.setdefault(rule.metric, set()).update(waiting)
+        for rule in self.rules:
+            resolving = self.book.resolving(rule.name) if rule.metric is not None else set()
+            if resolving:
+                due.setdefault(rule.metric, set()).update(resolving)  # type: ignore[arg-type]
         return moved, due
 
     def _feed(self, events: Sequence[Event]) -> Mapping[str, set[str]]:
@@ -296,7 +318,9 @@ class AlertingEngine:
                     holding[group] = outcome.findings[group]
                 else:
                     holding.pop(group, None)
-            changed.extend(self.book.apply(rule, outcome, now))
+            changed.extend(
+                self.book.apply(rule, outcome, now, resolve_after_us=self.resolve_after[rule.name])
+            )
         if changed:
             # Listeners first: the live stream and playbooks should not wait for the store.
             for alert in changed:
@@ -318,6 +342,13 @@ class AlertingEngine:
         evaluated_now: dict[str, set[str]],
     ) -> Outcome:
         kind = rule.kind
+        if kind == "anomaly":
+            assert rule.metric is not None
+            groups = touched.get(rule.metric)
+            watch = self.anomalies[rule.name]
+            if not groups:
+                return Outcome()
+            return watch.evaluate(self.kpis, groups, self.book.evidence(rule.name))
         if kind in _CONDITIONS:
             assert rule.metric is not None
             groups = touched.get(rule.metric)

@@ -1,7 +1,11 @@
-"""The alert lifecycle: pending -> firing -> resolved, deduplicated, with a cooldown.
+"""The alert lifecycle: pending -> firing -> resolved, one alert per incident.
 
 A pending alert whose condition clears before its `for` duration is resolved without ever
 firing (`fired_at` stays empty); webhooks and playbooks only hear of alerts that fired.
+A firing alert is an incident: it resolves only once its condition has not held for the
+rule's `resolve_after` (a condition holding again meanwhile continues it), and a condition
+holding again within `cooldown` of the resolution reopens the same alert (same id) instead
+of raising another.
 An alert whose group has no data to judge is not resolved: it keeps its status, marked
 `values.state = "no_data"` (with `no_data_since`) until data comes back and is judged.
 A resolved alert says what recovered and by how much (`values.recovered`,
@@ -12,6 +16,7 @@ Pure state: findings and the time go in, the alerts that changed come out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,12 +42,27 @@ def _summaries(rule: Rule, labels: dict[str, str], values: dict[str, Any]) -> di
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _duration(text: str) -> int:
+    return parse_duration(text)
+
+
 def _copy(alert: Alert) -> Alert:
     return msgspec.structs.replace(alert)
 
 
 def _flat(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if isinstance(v, int | float | str)}
+
+
+def resolve_after_us(rule: Rule, slide_us: int | None) -> int:
+    """How long `rule`'s condition must not hold before its alert resolves: `resolve_after`;
+    by default three windows of the metric (`slide_us`) for an anomaly rule, whose score
+    hovers around its threshold during an incident, and 0 for the other kinds (as before:
+    their users set it)."""
+    if rule.resolve_after is not None:
+        return parse_duration(rule.resolve_after)
+    return 3 * slide_us if slide_us and rule.kind == "anomaly" else 0
 
 
 NO_DATA = frozenset({"state", "no_data_since", "no_data_en", "no_data_fr"})
@@ -111,14 +131,16 @@ class _Evidence(Mapping[str, dict[str, Any]]):
 
 
 class AlertBook:
-    """The active alerts by fingerprint, and when each may fire again after resolving."""
+    """The active alerts by fingerprint, when each firing one stopped holding, and the
+    resolved ones a cooldown may still reopen."""
 
     def __init__(self, alerts: list[Alert] | None = None) -> None:
         self.active: dict[str, Alert] = {a.fingerprint: a for a in alerts or () if a.active}
         self._groups: dict[tuple[str, str], str] = {}
         for alert in self.active.values():
             self._groups[(alert.rule, alert.values.get("group", ""))] = alert.fingerprint
-        self.quiet_until: dict[str, datetime] = {}
+        self.normal_since: dict[str, datetime] = {}
+        self.reopenable: dict[str, tuple[Alert, datetime]] = {}
 
     def firing(self, rule: str, group: str) -> bool:
         """Whether `rule` has a firing alert for `group`."""
@@ -126,17 +148,28 @@ class AlertBook:
         alert = self.active.get(fp) if fp else None
         return alert is not None and alert.status == "firing"
 
+    def resolving(self, rule: str) -> set[str]:
+        """The groups of `rule` whose firing alert waits out `resolve_after`."""
+        return {
+            group
+            for (name, group), fp in self._groups.items()
+            if name == rule and fp in self.normal_since
+        }
+
     def evidence(self, rule: str) -> Mapping[str, dict[str, Any]]:
         """Per group, the evidence of `rule`'s active alert (what the condition judges a
         recovery against), looked up when asked."""
         return _Evidence(self, rule)
 
-    def apply(self, rule: Rule, outcome: Outcome, now: datetime) -> list[Alert]:
+    def apply(
+        self, rule: Rule, outcome: Outcome, now: datetime, *, resolve_after_us: int = 0
+    ) -> list[Alert]:
         """Move `rule`'s alerts according to `outcome`; returns the alerts whose status
         changed. (Losing data is not a change of status: a window that has just begun or
-        holds too few events says nothing yet. The alert is marked, and shown so, in place.)"""
+        holds too few events says nothing yet. The alert is marked, and shown so, in place.)
+        A firing alert resolves once its condition has not held for `resolve_after_us`."""
         changed: list[Alert] = []
-        hold = timedelta(microseconds=parse_duration(rule.for_))
+        hold = timedelta(microseconds=_duration(rule.for_))
         for group in outcome.evaluated:
             if group in outcome.findings:
                 continue
@@ -154,6 +187,12 @@ class AlertBook:
                     alert.annotations = {**alert.annotations, **no_data_messages(rule, alert)}
                     alert.updated_at = now
                 continue
+            was_firing = alert.status == "firing"
+            if was_firing and resolve_after_us:
+                since = self.normal_since.setdefault(alert.fingerprint, now)
+                if now - since < timedelta(microseconds=resolve_after_us):
+                    continue
+            self.normal_since.pop(alert.fingerprint, None)
             recovered = outcome.recovered.get(group)
             if recovered is not None:
                 alert.values = {k: v for k, v in alert.values.items() if k not in NO_DATA}
@@ -163,24 +202,26 @@ class AlertBook:
                 alert.annotations["resolution"] = alert.annotations["resolution_en"]
             del self.active[alert.fingerprint]
             del self._groups[(rule.name, group)]
-            was_firing = alert.status == "firing"
             alert.status = "resolved"
             alert.ends_at = now
             alert.updated_at = now
-            cooldown = parse_duration(rule.cooldown)
+            cooldown = _duration(rule.cooldown)
             if cooldown and was_firing:
-                self.quiet_until[alert.fingerprint] = now + timedelta(microseconds=cooldown)
+                until = now + timedelta(microseconds=cooldown)
+                self.reopenable[alert.fingerprint] = (alert, until)
             changed.append(_copy(alert))
         for group, finding in outcome.findings.items():
             labels = {"alertname": rule.name, **rule.labels, **finding.labels}
             values = {"group": group, **finding.values}
             # A group's labels come from its key: its active alert's fingerprint stands.
             fp = self._groups.get((rule.name, group)) or fingerprint(rule.name, finding.labels)
+            self.normal_since.pop(fp, None)
             alert = self.active.get(fp)
+            if alert is None and fp in self.reopenable:
+                alert = self._reopen(fp, rule.name, group, now)
+                if alert is not None:
+                    changed.append(_copy(alert))
             if alert is None:
-                quiet = self.quiet_until.get(fp)
-                if quiet is not None and now < quiet:
-                    continue
                 alert = Alert(
                     id=f"{fp}-{int(now.timestamp() * 1e6)}",
                     fingerprint=fp,
@@ -207,3 +248,19 @@ class AlertBook:
                 alert.updated_at = now
                 changed.append(_copy(alert))
         return changed
+
+    def _reopen(self, fp: str, rule: str, group: str, now: datetime) -> Alert | None:
+        """The alert of `fp` firing again, if its cooldown has not ended (the same incident)."""
+        alert, until = self.reopenable.pop(fp)
+        if now >= until:
+            return None
+        alert.status = "firing"
+        alert.ends_at = None
+        alert.updated_at = now
+        self.active[fp] = alert
+        self._groups[(rule, group)] = fp
+        return alert
+
+    def forget_reopenable(self, now: datetime) -> None:
+        """Drop the resolved alerts whose cooldown has ended."""
+        self.reopenable = {fp: kept for fp, kept in self.reopenable.items() if now < kept[1]}

@@ -1,0 +1,301 @@
+"""`vigie bench anomalies`: the anomaly rule at its defaults on labelled generated series.
+
+Each kind of behaviour a real series shows (spikes, level shifts, trend changes, changes
+of the seasonal pattern or of the variance, quantised values, a large offset, weekly
+seasonality, spiky counts, missing data) is generated `series` times with realistic noise
+(autocorrelated, heavy-tailed), a random sampling period (5 min to 1 h), daily and often
+weekly seasonality, one to three labelled incident windows; incident-free series of the
+same shapes give the false-alert rate. Every series is replayed through the same path as
+`vigie backtest --csv` (`replay_samples`: the anomaly rule's `AnomalyWatch` and the alert
+lifecycle) and scored per kind with the windowed scoring of `vigie.rules.scorecard`,
+against raising no alert at all. Replay speed is counted in CPU seconds of the replay only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from vigie.kpi.metrics import Metric
+from vigie.rules.backtest import replay_samples
+from vigie.rules.definitions import Rule
+from vigie.rules.scorecard import Scorecard, score
+
+DAY_US = 86_400_000_000
+WEEK_US = 7 * DAY_US
+START_US = 1_767_225_600_000_000  # 2026-01-01T00:00Z, a Thursday
+PERIODS_MIN = (5, 10, 15, 30, 60)
+
+Rng = np.random.Generator
+Incidents = list[tuple[int, int]]  # (first, last) sample index of each incident
+
+
+@dataclass
+class Series:
+    """One generated series: sample times (us), values (NaN: missing), incident windows."""
+
+    kind: str
+    times: np.ndarray
+    values: np.ndarray
+    windows: list[tuple[int, int]]
+
+
+def _base(
+    rng: Rng, n: int, step_min: int, *, weekly: bool | None = None
+) -> tuple[np.ndarray, float]:
+    """A level, a daily pattern (often a weekly one) and autocorrelated heavy-tailed noise."""
+    t = np.arange(n) * step_min / 1440.0  # days
+    level = rng.uniform(20, 200)
+    daily = rng.uniform(0, 0.4) * level * np.sin(2 * np.pi * (t - rng.uniform(0, 1)))
+    week = weekly if weekly is not None else rng.random() < 0.4
+    weekend = ((np.floor(t) + 3) % 7 >= 5) if week else np.zeros(n, bool)  # starts Thursday
+    noise_sd = rng.uniform(0.02, 0.08) * level
+    shocks = rng.standard_t(6, n) * noise_sd
+    phi = rng.uniform(0.2, 0.7)
+    noise = np.empty(n)
+    acc = 0.0
+    for i in range(n):
+        acc = phi * acc + math.sqrt(1 - phi * phi) * shocks[i]
+        noise[i] = acc
+    # The weekend scales the day's pattern (traffic falls most when it is high).
+    return (level + daily) * (1 - weekend * rng.uniform(0.2, 0.5)) + noise, noise_sd * 1.22
+
+
+_SD = [1.0]  # the noise's standard deviation of the series being generated
+
+
+def _noise_sd(values: np.ndarray) -> float:
+    """The standard deviation of the generated noise (t with 6 degrees of freedom: 1.22
+    times its scale), which incident sizes are counted in."""
+    return _SD[0]
+
+
+def _starts(rng: Rng, n: int, count: int, per_day: int) -> list[int]:
+    """Incident start indices after two days of history, spaced apart."""
+    low, span = 2 * per_day, n - 3 * per_day
+    slots = np.sort(rng.choice(span // (per_day // 2), size=count, replace=False))
+    return [int(low + s * (per_day // 2) + rng.integers(0, per_day // 4)) for s in slots]
+
+
+def _spikes(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    sd, out = _noise_sd(v), []
+    for s in _starts(rng, len(v), int(rng.integers(1, 4)), per_day):
+        width = int(rng.integers(1, 4))
+        v[s : s + width] += rng.choice([-1, 1]) * rng.uniform(7, 14) * sd
+        out.append((s, s + width - 1))
+    return out
+
+
+def _level_shift(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    s = _starts(rng, len(v), 1, per_day)[0]
+    v[s:] += rng.choice([-1, 1]) * rng.uniform(5, 10) * _noise_sd(v)
+    return [(s, s)]
+
+
+def _trend_change(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    s = _starts(rng, len(v), 1, per_day)[0]
+    ramp = np.arange(len(v) - s) / (per_day / 4)  # reaches the full size in 6 hours
+    v[s:] += rng.choice([-1, 1]) * np.minimum(ramp, 1.0) * rng.uniform(8, 14) * _noise_sd(v)
+    return [(s, s + per_day // 4)]
+
+
+def _seasonality_change(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    s = _starts(rng, len(v), 1, per_day)[0]
+    t = np.arange(len(v) - s) / per_day
+    v[s:] += rng.uniform(6, 10) * _noise_sd(v) * np.sin(2 * np.pi * t + rng.uniform(0, 1))
+    return [(s, s + per_day // 2)]
+
+
+def _variance_change(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    s = _starts(rng, len(v), 1, per_day)[0]
+    e = min(len(v), s + int(rng.integers(per_day // 4, per_day)))
+    v[s:e] += rng.standard_normal(e - s) * rng.uniform(5, 8) * _noise_sd(v)
+    return [(s, e - 1)]
+
+
+def _quantised(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    out = _level_shift(rng, v, per_day) if rng.random() < 0.5 else _spikes(rng, v, per_day)
+    quantum = _noise_sd(v) * rng.uniform(1, 3)
+    v[:] = np.round(v / quantum) * quantum
+    return out
+
+
+def _large_offset(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    v[:] = v - v.mean() + rng.uniform(500, 5000)
+    return _spikes(rng, v, per_day) if rng.random() < 0.5 else _variance_change(rng, v, per_day)
+
+
+def _weekly(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    """A weekday that looks like a weekend (a drop), on a strongly weekly series."""
+    s = _starts(rng, len(v), 1, per_day)[0]
+    e = min(len(v), s + per_day // 3)
+    v[s:e] -= rng.uniform(6, 10) * _noise_sd(v)
+    return [(s, e - 1)]
+
+
+def _spiky_counts(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    """Overdispersed counts with ordinary bursts; the incident is an outage (zeros)."""
+    rate = np.maximum(v / v.mean() * rng.uniform(0.5, 6), 0.05)
+    bursts = rng.random(len(v)) < 0.02
+    counts = rng.negative_binomial(2, 2 / (2 + rate * (1 + 4 * bursts)))
+    s = _starts(rng, len(v), 1, per_day)[0]
+    e = min(len(v), s + max(6, per_day // 6))
+    counts[s:e] = 0 if rate[s:e].mean() > 2 else counts[s:e] * 0 + int(8 * rate.mean() + 10)
+    v[:] = counts
+    return [(s, e - 1)]
+
+
+def _missing(rng: Rng, v: np.ndarray, per_day: int) -> Incidents:
+    out = _spikes(rng, v, per_day)
+    for _ in range(int(rng.integers(2, 6))):
+        gap = int(rng.integers(1, per_day // 2))
+        s = int(rng.integers(0, len(v) - gap))
+        if not any(a - gap <= s <= b + 1 for a, b in out):
+            v[s : s + gap] = np.nan
+    return out
+
+
+KINDS: dict[str, Callable[[Rng, np.ndarray, int], Incidents]] = {
+    "spikes": _spikes,
+    "level_shift": _level_shift,
+    "trend_change": _trend_change,
+    "seasonality_change": _seasonality_change,
+    "variance_change": _variance_change,
+    "quantised": _quantised,
+    "large_offset": _large_offset,
+    "weekly": _weekly,
+    "spiky_counts": _spiky_counts,
+    "missing_data": _missing,
+}
+FREE = ("free_smooth", "free_weekly", "free_counts", "free_quantised", "free_offset")
+
+
+def generate(kind: str, rng: Rng, *, days: int) -> Series:
+    """One series of `kind` (a key of `KINDS` or one of `FREE`), labelled."""
+    step_min = int(rng.choice(PERIODS_MIN))
+    per_day = 1440 // step_min
+    n = days * per_day
+    weekly = True if kind in ("weekly", "free_weekly") else None
+    values, _SD[0] = _base(rng, n, step_min, weekly=weekly)
+    if kind in KINDS:
+        incidents = KINDS[kind](rng, values, per_day)
+    else:
+        incidents = []
+        if kind == "free_counts":
+            rate = np.maximum(values / values.mean() * rng.uniform(0.5, 6), 0.05)
+            bursts = rng.random(n) < 0.02
+            values = rng.negative_binomial(2, 2 / (2 + rate * (1 + 4 * bursts))).astype(float)
+        elif kind == "free_quantised":
+            quantum = _noise_sd(values) * rng.uniform(1, 3)
+            values = np.round(values / quantum) * quantum
+        elif kind == "free_offset":
+            values = values - values.mean() + rng.uniform(500, 5000)
+    step_us = step_min * 60_000_000
+    times = START_US + np.arange(n, dtype=np.int64) * step_us
+    # A labelled window: from the incident's start to its end plus a little tolerance.
+    tolerance = max(3, per_day // 48) * step_us
+    windows = [(int(times[a]), int(times[min(b, n - 1)]) + tolerance) for a, b in incidents]
+    return Series(kind, times, values, windows)
+
+
+def _rule() -> Rule:
+    return Rule(name="odd", kind="anomaly", metric="value")
+
+
+def _metric(step_us: int) -> Metric:
+    return Metric(
+        name="value", kind="average", value="properties.value", window=f"{step_us // 1_000_000}s"
+    )
+
+
+def run_anomalies_bench(*, series: int, days: int, seed: int, console: Console) -> dict[str, Any]:
+    """Generate, replay and score; returns the figures per kind and overall."""
+    rng = np.random.default_rng(seed)
+    rule = _rule()
+    cards: dict[str, Scorecard] = {}
+    samples_total = 0
+    cpu = 0.0
+    for kind in [*KINDS, *FREE]:
+        for _ in range(series):
+            s = generate(kind, rng, days=days)
+            step_us = int(s.times[1] - s.times[0])
+            rows = [
+                (int(t), i, float(x))
+                for i, (t, x) in enumerate(zip(s.times, s.values, strict=True))
+                if not math.isnan(x)
+            ]
+            started = time.process_time()
+            changes = replay_samples(_metric(step_us), [rule], rows)
+            cpu += time.process_time() - started
+            samples_total += len(rows)
+            fired = _alert_starts(changes)
+            card = score(fired, s.windows, start_us=int(s.times[0]), end_us=int(s.times[-1]))
+            cards[kind] = cards[kind].add(card) if kind in cards else card
+    figures = _figures(cards, samples_total, cpu)
+    _print(figures, console)
+    return figures
+
+
+def _alert_starts(changes: list[Any]) -> list[int]:
+    """When each alert (incident) first fired, in us."""
+    first: dict[str, int] = {}
+    for alert in changes:
+        if alert.status == "firing" and alert.id not in first and alert.fired_at is not None:
+            first[alert.id] = int(alert.fired_at.timestamp() * 1_000_000)
+    return list(first.values())
+
+
+def _figures(cards: dict[str, Scorecard], samples: int, cpu: float) -> dict[str, Any]:
+    incidents = [cards[k] for k in KINDS]
+    free = [cards[k] for k in FREE]
+    windows = sum(c.windows for c in incidents)
+    detected = sum(c.detected for c in incidents)
+    free_weeks = sum(c.days for c in free) / 7
+    free_false = sum(c.false_alerts for c in free)
+    per_kind = {
+        kind: card.report()
+        | {"no_alert_score": card.null_score, "beats_no_alert": card.normalized >= 0}
+        for kind, card in cards.items()
+    }
+    return {
+        "detection_rate": round(detected / windows, 4) if windows else None,
+        "false_alerts_per_series_week_incident_free": round(free_false / free_weeks, 3),
+        "false_alerts_per_series_week_with_incidents": round(
+            sum(c.false_alerts for c in incidents) / (sum(c.days for c in incidents) / 7), 3
+        ),
+        "kinds_below_no_alert": [k for k in KINDS if cards[k].normalized < 0],
+        "samples": samples,
+        "replay_cpu_s": round(cpu, 3),
+        "samples_per_cpu_s": round(samples / cpu) if cpu else None,
+        "per_kind": per_kind,
+    }
+
+
+def _print(figures: dict[str, Any], console: Console) -> None:
+    table = Table(title="vigie bench anomalies (windowed scoring; 0 = no alert, 100 = perfect)")
+    for column in ("kind", "windows", "detected", "false", "false/day", "median TTD s", "score"):
+        table.add_column(column)
+    for kind, r in figures["per_kind"].items():
+        table.add_row(
+            kind,
+            str(r["windows"]),
+            str(r["detected"]),
+            str(r["false_alerts"]),
+            f"{r['false_alerts_per_day']:.3f}",
+            str(r["median_time_to_detect_s"]),
+            f"{r['normalized_score']:.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"detection rate {figures['detection_rate']}, "
+        f"false alerts per series-week (incident-free) "
+        f"{figures['false_alerts_per_series_week_incident_free']}, "
+        f"{figures['samples_per_cpu_s']} samples per CPU second"
+    )

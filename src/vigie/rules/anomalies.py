@@ -1,0 +1,165 @@
+"""The anomaly rule's condition: one detector per group, fed the metric's windows as they
+close, scoring the current one; with hysteresis, so an incident holds while it lasts.
+
+A group starts holding when its value's p-value falls below the rule's `p_value` (after
+the warm-up) and keeps holding while it stays below `clear_p_value` (default: its square
+root, about two thirds of the z): a value hovering at the threshold does not flap. The
+same `AnomalyWatch` serves the live engine (`evaluate`, over KPI readings) and the fast
+CSV replay (`observe`, one sample at a time): only the windowing differs.
+
+A count or a sum in a tumbling window grows while its window is open: a fall is only
+judged on the closed window's final value (else every window would start as a fall).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigie.kpi import KpiEngine
+from vigie.rules.conditions import (
+    NOTHING_FIRED,
+    Fired,
+    Outcome,
+    _about,
+    _found,
+    _readings,
+)
+from vigie.rules.definitions import Rule
+from vigie.rules.detectors import Detector, Verdict
+from vigie.rules.detectors.seasonal import RobustSeasonal
+from vigie.types import from_us
+
+HISTORY = 48  # samples of observed and expected values kept for the alert's plot
+
+
+@dataclass
+class _Group:
+    """What the watch holds for one group: its detector, the window being filled, and the
+    incident's state."""
+
+    detector: Detector
+    end_us: int | None = None
+    verdict: Verdict | None = None
+    holding: bool = False
+    abnormal_since: int | None = None
+    history: deque[tuple[int, float, float, float, float]] = field(
+        default_factory=lambda: deque(maxlen=HISTORY)
+    )
+
+
+def detector_for(rule: Rule, step_us: int) -> Detector:
+    """The detector an anomaly `rule` uses for a series sampled every `step_us`."""
+    return RobustSeasonal(
+        step_us=step_us,
+        seasonality=rule.seasonality,
+        direction=rule.direction,
+        p_value=rule.fire_p_value(),
+        warmup=rule.min_samples,
+    )
+
+
+class AnomalyWatch:
+    """The groups of one anomaly rule: each a detector and an incident in progress."""
+
+    def __init__(self, rule: Rule, *, step_us: int, growing: bool = False) -> None:
+        self.rule = rule
+        self.step_us = step_us
+        self.growing = growing
+        self.fire = rule.fire_p_value()
+        self.clear = rule.clear_p_value if rule.clear_p_value is not None else math.sqrt(self.fire)
+        self.groups: dict[str, _Group] = {}
+
+    def observe(self, group: str, end_us: int | None, value: float | None) -> dict[str, Any] | None:
+        """Take the current window of `group` (ending at `end_us`, None: no value): a new
+        window files the previous one's final value first. Returns the evidence when the
+        group holds, None when it does not."""
+        state = self.groups.get(group)
+        if state is None:
+            state = self.groups[group] = _Group(detector_for(self.rule, self.step_us))
+        fell = False
+        if end_us is not None and end_us != state.end_us:
+            last = state.verdict
+            if last is not None and state.end_us is not None:
+                fell = self.growing and last.z < 0 and self._holds(state, last)
+                if fell and not state.holding:
+                    state.abnormal_since = state.end_us
+                state.detector.learn(state.end_us, last.observed)
+                state.history.append(
+                    (state.end_us, last.observed, last.expected, last.low, last.high)
+                )
+            state.end_us, state.verdict = end_us, None
+            if fell:
+                state.verdict = last
+        if value is None or end_us is None or not math.isfinite(value):
+            return self._evidence(state) if state.holding else None
+        if fell:
+            state.holding = True
+            return self._evidence(state)
+        verdict = state.verdict = state.detector.score(end_us, value)
+        holds = self._holds(state, verdict) and not (self.growing and verdict.z < 0)
+        if holds and not state.holding:
+            state.abnormal_since = end_us
+        state.holding = holds
+        return self._evidence(state) if holds else None
+
+    def _holds(self, state: _Group, verdict: Verdict) -> bool:
+        limit = self.clear if state.holding else self.fire
+        return verdict.ready and verdict.p_value <= limit
+
+    def evaluate(
+        self, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
+    ) -> Outcome:
+        """The rule over the readings of `groups` (groups with a missing label skipped unless
+        the rule asks for them): no value is no data, not a recovery; a group that stops
+        holding while its alert fires says what it came back to."""
+        assert self.rule.metric is not None
+        out = Outcome()
+        holds: dict[str, dict[str, Any]] = {}
+        for reading in _readings(self.rule, kpis, groups):
+            out.evaluated.add(reading.group)
+            evidence = self.observe(reading.group, reading.end_us, reading.value)
+            if evidence is not None:
+                holds[reading.group] = evidence
+            elif reading.value is None:
+                out.no_data.add(reading.group)
+            elif (alert := fired.get(reading.group)) is not None:
+                verdict = self.groups[reading.group].verdict
+                out.recovered[reading.group] = _about(self.rule, kpis) | {
+                    "value": reading.value,
+                    "fired_value": alert.get("value"),
+                    "reference": verdict.expected if verdict else None,
+                }
+        return _found(self.rule.metric, kpis, holds, out)
+
+    def _evidence(self, state: _Group) -> dict[str, Any]:
+        verdict = state.verdict
+        since = state.abnormal_since
+        history = [
+            {"at": _iso(at), "observed": x, "expected": e, "low": lo, "high": hi}
+            for at, x, e, lo, hi in state.history
+        ]
+        out: dict[str, Any] = {
+            "seasonality": verdict.seasonality if verdict else None,
+            "abnormal_since": _iso(since),
+            "abnormal_s": (state.end_us - since) / 1e6 if since and state.end_us else 0.0,
+            "p_threshold": self.fire,
+            "history": history,
+        }
+        if verdict is not None:
+            out |= {
+                "value": verdict.observed,
+                "expected": verdict.expected,
+                "band": [verdict.low, verdict.high],
+                "z": verdict.z,
+                "p_value": verdict.p_value,
+                "scale": verdict.scale,
+                "samples": verdict.samples,
+            }
+        return out
+
+
+def _iso(us: int | None) -> str | None:
+    return None if us is None else from_us(us).isoformat()

@@ -1,0 +1,66 @@
+"""The default anomaly detector: calibrated on noise, robust to resolution and offsets."""
+
+from __future__ import annotations
+
+import random
+
+from vigie.rules.detectors.seasonal import RobustSeasonal
+
+HOUR = 3_600_000_000
+T0 = 1_767_225_600_000_000
+
+
+def _run(values: list[float], **options: object) -> list[tuple[int, float]]:
+    """(index, p-value) of each ready sample, scored before it is learned."""
+    detector = RobustSeasonal(step_us=HOUR, **options)  # type: ignore[arg-type]
+    out = []
+    for i, x in enumerate(values):
+        verdict = detector.score(T0 + i * HOUR, x)
+        if verdict.ready:
+            out.append((i, verdict.p_value))
+        detector.learn(T0 + i * HOUR, x)
+    return out
+
+
+def test_gaussian_noise_rarely_crosses_the_default_threshold() -> None:
+    """On white noise, p-values below 3e-4 stay rare (a calibrated score, not one per
+    hundred samples)."""
+    rng = random.Random(15)
+    scores = _run([50 + rng.gauss(0, 2) for _ in range(3000)])
+    assert sum(p <= 3e-4 for _, p in scores) <= 3
+
+
+def test_a_quantised_series_does_not_fire_on_one_step() -> None:
+    """Issue 15: identical values then one step of the data's resolution is not an anomaly
+    once a step has been seen, whatever the MAD says (it is 0)."""
+    values = [0.066] * 30 + [0.134] + [0.066] * 30 + [0.134, 0.066] * 3 + [0.066] * 10
+    scores = dict(_run(values))
+    assert scores[61] > 1e-2
+
+
+def test_a_large_offset_does_not_blind_the_detector() -> None:
+    """Issue 15: around 71 with a spread of about 1, a value of 81 is anomalous (no spread
+    floor in percent of the mean)."""
+    rng = random.Random(3)
+    values = [71 + rng.gauss(0, 1) for _ in range(100)] + [81.0]
+    assert dict(_run(values))[100] < 3e-4  # fires at the default p_value
+
+
+def test_a_level_shift_is_absorbed_after_it_is_confirmed() -> None:
+    """After a lasting shift, the level jumps to the data within a few samples instead of
+    days: later samples score as ordinary."""
+    rng = random.Random(5)
+    values = [100 + rng.gauss(0, 1) for _ in range(100)] + [
+        130 + rng.gauss(0, 1) for _ in range(60)
+    ]
+    scores = dict(_run(values))
+    assert scores[100] < 3e-4
+    assert all(scores[i] > 1e-3 for i in range(120, 160))
+
+
+def test_warm_up_is_counted_in_samples() -> None:
+    """Nothing is ready before `warmup` samples; a spike right after can fire."""
+    values = [10.0, 11.0, 10.0, 12.0, 11.0, 10.0, 11.0, 12.0, 10.0, 11.0, 10.0, 11.0, 60.0]
+    scores = dict(_run(values, warmup=12))
+    assert min(scores) == 12
+    assert scores[12] < 1e-4
