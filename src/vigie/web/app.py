@@ -20,6 +20,7 @@ from vigie.crm.service import (
     RecordNotFound,
 )
 from vigie.ingest import http as ingest_http
+from vigie.ingest import posthog as ingest_posthog
 from vigie.ingest import tracker
 from vigie.ingest.cors import TrackerCors
 from vigie.system import System
@@ -68,6 +69,7 @@ def create_app(system: System) -> FastAPI:
     app.state.system = system
     app.add_exception_handler(CrmError, _domain_error)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
+    app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(api_events.router)
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)
