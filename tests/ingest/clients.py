@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.conftest import free_port
+from vigie.events import Event
 from vigie.store.schema import events, rejected_events
 from vigie.system import System
 
@@ -24,7 +26,7 @@ T = TypeVar("T")
 
 @dataclass
 class Exchange:
-    """One request Vigie handled: its path, the client's retry count and the status sent back."""
+    """One request Vigie handled: its path, the client's retry count and Vigie's status."""
 
     path: str
     retry: str | None
@@ -53,8 +55,17 @@ class LoseFirstAnswer:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        retry = headers.get(b"x-retry-count")
+        # analytics-next says it retries in a header, posthog-js in the query string.
+        retry = dict(scope["headers"]).get(b"x-retry-count")
+        if retry is None:
+            retry = next(
+                (
+                    value.encode()
+                    for name, value in parse_qsl(scope["query_string"].decode())
+                    if name == "retry_count"
+                ),
+                None,
+            )
         path = scope["path"]
         lose = retry is None and self.exchanges.fail_first(path)
         if lose:
@@ -93,6 +104,11 @@ def stored_ids(system: System) -> list[str]:
     """The message ids in the log, one per stored event."""
     with system.engine.connect() as conn:
         return [row[0] for row in conn.execute(sa.select(events.c.message_id))]
+
+
+def stored_events(system: System) -> list[Event]:
+    """Every event in the log, read at once."""
+    return list(system.log.read(1, system.log.last_offset() or 1))
 
 
 def rejected(system: System) -> list[dict[str, Any]]:

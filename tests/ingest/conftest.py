@@ -57,7 +57,8 @@ def node_modules() -> Path:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Debian's chromium, headless, driven by Playwright."""
+    """Debian's chromium, headless, driven by Playwright, not flagged as automated
+    (`navigator.webdriver`), as posthog-js drops the events of a browser that is."""
     if not Path(CHROMIUM).exists():
         require_service("chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -66,7 +67,12 @@ def chromium() -> Iterator[Any]:
         instance = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-blink-features=AutomationControlled",
+            ],
         )
         try:
             yield instance
