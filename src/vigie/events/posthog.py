@@ -15,7 +15,8 @@ clock-skew correction, UTM campaigns):
 - `$set` (top level or in the properties) becomes the traits;
 - `distinct_id` is the user id when PostHog says the person is identified (`$identify`,
   `$is_identified`, a server library), else the anonymous id; `$anon_distinct_id` and
-  `$device_id` give the anonymous id an identified event came from;
+  `$device_id` give the anonymous id an identified event came from; an alias goes from
+  `distinct_id` (the previous id) to `properties.alias`;
 - `uuid` is the message id the log deduplicates by.
 
 A rejection names PostHog's field (`distinct_id`, `uuid`, …) and keeps the event as sent.
@@ -61,7 +62,7 @@ _SEGMENT_TO_POSTHOG = {
     "messageId": "uuid",
     "anonymousId": "distinct_id",
     "userId": "distinct_id",
-    "previousId": "properties.alias",
+    "previousId": "distinct_id",
     "groupId": "properties.$group_key",
     "traits": "$set",
     "sentAt": "sent_at",
@@ -309,8 +310,12 @@ def _identify(message: dict[str, Any], name: str, distinct_id: str, props: dict[
             message["anonymousId"] = anonymous
         return
     if name == "$create_alias":
-        message["userId"] = distinct_id
-        message["previousId"] = props.get("alias")
+        # Both clients send the id known so far as `distinct_id` and the new one as `alias`.
+        alias = props.get("alias")
+        if alias is None or alias == "":
+            raise _Invalid("missing required field (the id to alias to)", "properties.alias")
+        message["userId"] = str(alias)
+        message["previousId"] = distinct_id
         return
     identified = props.get("$is_identified")
     if identified is None:
