@@ -98,7 +98,7 @@ def decode_capture(
             raise PayloadError("missing required form field", field="data")
         payload = form["data"][0].encode()
         compression = (form.get("compression", [""])[0] or compression).lower()
-        if compression != "base64" and payload[:1] not in (b"{", b"["):
+        if not compression and payload[:1] not in (b"{", b"["):
             compression = "base64"
     else:
         payload = body
