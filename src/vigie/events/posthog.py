@@ -104,8 +104,7 @@ def decode_capture(
         payload = body
     if compression == "lz64":
         raise PayloadError(
-            "compression lz64 is not supported: send gzip-js, base64 or plain JSON "
-            "(posthog-js does so since 2021)",
+            "compression lz64 is not supported: send gzip-js, base64 or plain JSON",
             field="compression",
             status=415,
         )
