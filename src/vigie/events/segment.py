@@ -64,13 +64,14 @@ class _StrictMessage(_Message, forbid_unknown_fields=True):
     """`_Message` refusing unknown fields: decoding into it fails when there is extra to keep."""
 
 
-_KNOWN_KEYS = frozenset(
+KNOWN_KEYS = frozenset(
     {
         "type", "messageId", "anonymousId", "userId", "groupId", "previousId", "event",
         "name", "category", "properties", "traits", "context", "integrations", "timestamp",
         "sentAt", "writeKey", "site", "zone", "aisle", "epc", "count",
     }
 )  # fmt: skip
+"""The message fields Segment's spec names; any other field is kept in `Event.extra`."""
 
 
 class _Envelope(msgspec.Struct, rename="camel"):
@@ -314,7 +315,7 @@ def _convert_one(
             context[TIMESTAMP_REPLACED] = replaced
             event_time = received_at
 
-    extra = {} if data is None else {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
+    extra = {} if data is None else {k: v for k, v in data.items() if k not in KNOWN_KEYS}
     if msg.integrations:
         extra["integrations"] = msg.integrations
     if msg.category is not None:

@@ -14,7 +14,7 @@ import msgspec
 
 from vigie.clock import Clock
 from vigie.config import Config
-from vigie.events import Rejection
+from vigie.events import Event, Rejection
 from vigie.events.segment import (
     MAX_BATCH_BYTES,
     PayloadError,
@@ -62,11 +62,11 @@ class Ingestor:
         received_at = self.clock.now()
         header_key = _basic_user(authorization)
         try:
-            body = _decompress(body, content_encoding)
+            body = decompress(body, content_encoding)
             envelope = decode_envelope(body, single_type=single_type)
         except PayloadError as exc:
             source_name = self._source_name(header_key)
-            await self._keep_rejection(
+            await self.keep_rejection(
                 Rejection(reason=exc.reason, field=exc.field, payload=body),
                 source=source_name,
                 endpoint=endpoint,
@@ -75,7 +75,7 @@ class Ingestor:
         write_key = header_key or envelope.write_key
         if not write_key:
             reason = "no write key: send it as the HTTP Basic user or as writeKey in the body"
-            await self._keep_rejection(
+            await self.keep_rejection(
                 Rejection(reason=reason, field="writeKey", payload=body),
                 source=None,
                 endpoint=endpoint,
@@ -86,7 +86,7 @@ class Ingestor:
         found = self.config.source_for_key(write_key)
         if found is None:
             reason = "unknown write key"
-            await self._keep_rejection(
+            await self.keep_rejection(
                 Rejection(reason=reason, field="writeKey", payload=body),
                 source=None,
                 endpoint=endpoint,
@@ -103,20 +103,46 @@ class Ingestor:
             single_type=single_type,
             bounds=self.bounds,
         )
+        return await self.append(
+            events,
+            rejections,
+            source=source.name,
+            endpoint=endpoint,
+            received_at=received_at,
+            started=started,
+            total=len(envelope.messages),
+        )
+
+    async def append(
+        self,
+        events: list[Event],
+        rejections: list[Rejection],
+        *,
+        source: str,
+        endpoint: str,
+        received_at: datetime,
+        started: float,
+        total: int,
+    ) -> Outcome:
+        """Commit converted events and their batch's rejections, count them, and answer.
+
+        Every wire format (Segment, PostHog) ends here, so they share the log's dedupe, the
+        metrics and the shape of the answer; `started` is the request's `perf_counter()`.
+        """
         result = await self.committer.append(
             AppendJob(
                 events=events,
                 rejections=rejections,
-                source=source.name,
+                source=source,
                 endpoint=endpoint,
                 received_at=received_at,
             )
         )
         self.metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
         if result.accepted:
-            self.metrics.events_accepted.labels(source.name).inc(result.accepted)
+            self.metrics.events_accepted.labels(source).inc(result.accepted)
         if result.duplicates:
-            self.metrics.events_duplicate.labels(source.name).inc(result.duplicates)
+            self.metrics.events_duplicate.labels(source).inc(result.duplicates)
         for rejection in rejections:
             self.metrics.events_rejected.labels(_reason_label(rejection)).inc()
         body_out: dict[str, Any] = {
@@ -128,7 +154,7 @@ class Ingestor:
             body_out["rejected"] = [r.describe() for r in rejections]
             first = rejections[0]
             body_out["error"] = (
-                f"{len(rejections)} of {len(envelope.messages)} message(s) rejected; "
+                f"{len(rejections)} of {total} message(s) rejected; "
                 f"first: {first.field or 'message'}: {first.reason}"
             )
             return Outcome(status=400, body=body_out)
@@ -140,9 +166,10 @@ class Ingestor:
         source = self.config.source_for_key(write_key)
         return source.name if source else None
 
-    async def _keep_rejection(
+    async def keep_rejection(
         self, rejection: Rejection, *, source: str | None, endpoint: str
     ) -> None:
+        """Keep a request refused as a whole (unreadable, no or unknown key) with its reason."""
         self.metrics.events_rejected.labels(_reason_label(rejection)).inc()
         await self.committer.append(
             AppendJob(
@@ -191,7 +218,8 @@ def _basic_user(authorization: str | None) -> str | None:
     return decoded.split(":", 1)[0] or None
 
 
-def _decompress(body: bytes, content_encoding: str | None) -> bytes:
+def decompress(body: bytes, content_encoding: str | None) -> bytes:
+    """`body` inflated as its `Content-Encoding` says, refused past the batch limit."""
     if not content_encoding or content_encoding.strip().lower() in ("identity", ""):
         return body
     encoding = content_encoding.strip().lower()

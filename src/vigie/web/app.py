@@ -20,6 +20,7 @@ from vigie.crm.service import (
     RecordNotFound,
 )
 from vigie.ingest import http as ingest_http
+from vigie.ingest import posthog as ingest_posthog
 from vigie.ingest import tracker
 from vigie.ingest.cors import TrackerCors
 from vigie.rules import triage
@@ -76,6 +77,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(SilenceNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
+    app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(api_events.router)
     app.include_router(api_deadletters.router)
     app.include_router(api_auth.router)
