@@ -10,7 +10,7 @@ errors below; the web layer maps them to HTTP statuses in one place.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +21,9 @@ from vigie.auth.audit import Actor
 from vigie.auth.roles import allowed
 from vigie.auth.users import Principal
 from vigie.clock import Clock
-from vigie.crm import csvfiles, records
+from vigie.crm import batches, csvfiles, records
 from vigie.crm.access import may_assign, owner_clause
+from vigie.crm.batches import MAX_RECORDS, Mode, RecordError
 from vigie.crm.commands import new_id, write_events
 from vigie.crm.csvfiles import ImportReport
 from vigie.crm.entities import ENTITIES, Entity, ReadBase
@@ -64,6 +65,18 @@ class NotApplied(CrmError):
 
 class ProjectionBehind(CrmError):
     """The CRM projection has not caught up in time; the write is logged, retry the read."""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """A batch applied whole (the records as read back, in the batch's order), or refused
+    whole (every bad record by index, nothing written)."""
+
+    entity: str
+    created: int = 0
+    updated: int = 0
+    items: list[ReadBase] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -160,6 +173,57 @@ class CrmService:
         return await self._write(
             entity, "archive", current.id, {}, actor, before=current.model_dump()
         )
+
+    async def write_batch(
+        self,
+        entity: Entity,
+        batch: list[dict[str, Any]],
+        user: Principal,
+        actor: Actor,
+        *,
+        mode: Mode,
+    ) -> BatchOutcome:
+        """Create or change up to `MAX_RECORDS` records all or nothing, each checked as the
+        user's single write would be: one log append, answered once the projection applied it.
+        """
+        if not batch or len(batch) > MAX_RECORDS:
+            raise Invalid(f"records: send 1 to {MAX_RECORDS} records per batch, not {len(batch)}")
+        plan = await asyncio.to_thread(self._plan_batch, entity, batch, user, actor, mode)
+        if not plan.ok:
+            return BatchOutcome(entity=entity.name, errors=plan.errors)
+        offsets = await self._append_and_wait(plan.events, endpoint=f"/api/{entity.name}/batch")
+        with self._engine.connect() as conn:
+            table = entity.table
+            rows = {
+                row.id: entity.read.model_validate(dict(row._mapping))
+                for row in conn.execute(sa.select(table).where(table.c.id.in_(plan.ids)))
+            }
+        versions = dict(zip(plan.ids, offsets, strict=False))
+        missing = [i for i in plan.ids if i not in rows or rows[i].version != versions.get(i)]
+        if missing:
+            raise NotApplied(
+                f"the batch was logged but {len(missing)} record(s) were not applied "
+                f"(first: {missing[0]!r}): see /api/rejected"
+            )
+        return BatchOutcome(
+            entity=entity.name,
+            created=plan.created,
+            updated=plan.updated,
+            items=[rows[i] for i in plan.ids],
+        )
+
+    def _plan_batch(
+        self,
+        entity: Entity,
+        batch: list[dict[str, Any]],
+        user: Principal,
+        actor: Actor,
+        mode: Mode,
+    ) -> batches.BatchPlan:
+        with self._engine.connect() as conn:
+            return batches.plan(
+                conn, entity, batch, user=user, actor=actor, now=self._clock.now(), mode=mode
+            )
 
     def export(self, entity: Entity, actor: Actor) -> str:
         """Every record of `entity` as CSV; recorded in the audit trail."""
