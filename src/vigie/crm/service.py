@@ -116,7 +116,7 @@ class CrmService:
         archived: bool,
     ) -> Page:
         """The records of `entity` the user may see, filtered, searched, sorted and paged."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             items, total = records.list_records(
                 conn,
                 entity,
@@ -132,7 +132,7 @@ class CrmService:
 
     def get(self, entity: Entity, record_id: str, user: Principal) -> ReadBase:
         """One record the user may see; `RecordNotFound` otherwise."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             found = records.get_record(
                 conn, entity, record_id, restrict=owner_clause(conn, entity, user)
             )
@@ -192,7 +192,7 @@ class CrmService:
         if not plan.ok:
             return BatchOutcome(entity=entity.name, errors=plan.errors)
         offsets = await self._append_and_wait(plan.events, endpoint=f"/api/{entity.name}/batch")
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             table = entity.table
             rows = {
                 row.id: entity.read.model_validate(dict(row._mapping))
@@ -220,14 +220,14 @@ class CrmService:
         actor: Actor,
         mode: Mode,
     ) -> batches.BatchPlan:
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             return batches.plan(
                 conn, entity, batch, user=user, actor=actor, now=self._clock.now(), mode=mode
             )
 
     def export(self, entity: Entity, actor: Actor) -> str:
         """Every record of `entity` as CSV; recorded in the audit trail."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             rows = records.iter_records(conn, entity)
         audit.record(
             engine=self._engine,
@@ -271,7 +271,7 @@ class CrmService:
             raise Forbidden(f"role {user.role.value!r} may not read {entity.name}")
         wanted = set(kinds or CATEGORIES)
         categories = {c for c in wanted if allowed(user.role, RESOURCE_OF[c], "read")}
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             found = records.get_record(
                 conn, entity, record_id, restrict=owner_clause(conn, entity, user)
             )
@@ -292,6 +292,12 @@ class CrmService:
                 restrict={e.table.name: owner_clause(conn, e, user) for e in ENTITIES.values()},
             )
 
+    def _reading(self) -> sa.Connection:
+        """A connection for reads only: on SQLite it does not take the write lock, so
+        concurrent requests check and read back while the log's writer and the projection
+        commit, instead of queueing behind them."""
+        return self._engine.connect().execution_options(sqlite_immediate=False)
+
     def _check(
         self,
         entity: Entity,
@@ -301,7 +307,7 @@ class CrmService:
         owner_changed: bool,
         record_id: str | None = None,
     ) -> None:
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             utm = data.get("utm_campaign") if entity.name == "campaigns" else None
             other = records.campaign_for_utm(conn, utm, excluding=record_id) if utm else None
             if other is not None:
@@ -335,7 +341,7 @@ class CrmService:
         *,
         before: dict[str, Any] | None,
     ) -> ReadBase:
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             names = records.names_for(conn, {**(before or {}), **data})
         events = write_events(
             entity=entity,
@@ -348,7 +354,7 @@ class CrmService:
             names=names,
         )
         offset, *_ = await self._append_and_wait(events, endpoint=f"/api/{entity.name}")
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             found = records.get_record(conn, entity, record_id)
         if found is None or found.version != offset:
             raise NotApplied(
