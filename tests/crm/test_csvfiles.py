@@ -84,3 +84,29 @@ def test_good_file_imports_and_export_round_trips(engine: sa.Engine) -> None:
     again = _import(engine, "contacts", exported)
     assert (again.ok, again.created, again.updated) == (True, 0, 2), again.errors
     assert _count(engine, "contacts") == 2
+
+
+def test_import_progress_counts_rows_the_projection_applied(engine: sa.Engine) -> None:
+    """Issue 25: `applied` grows as the CRM projection applies rows, not as they are checked,
+    and ends at the number of rows."""
+    rows = csvfiles.IMPORT_BATCH + 250
+    text = "name,country\n" + "".join(f"Account {n},BE\n" for n in range(rows))
+    checked: list[int] = []
+    applied: list[tuple[int, int]] = []
+
+    def on_applied(n: int) -> None:
+        applied.append((n, _count(engine, "accounts")))
+
+    report = csvfiles.import_csv(
+        engine=engine,
+        entity=ACCOUNTS,
+        text=text,
+        actor=ACTOR,
+        now=NOW,
+        progress=checked.append,
+        applied=on_applied,
+    )
+    assert report.ok and report.created == rows
+    assert sum(checked) == rows
+    assert [n for n, _ in applied] == [csvfiles.IMPORT_BATCH, 250]
+    assert [seen for _, seen in applied] == [csvfiles.IMPORT_BATCH, rows]

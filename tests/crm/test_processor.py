@@ -132,7 +132,7 @@ def test_transient_database_errors_are_retried_not_rejected(
     log.append([event], source="crm")
     processor = CrmProcessor(engine)
 
-    def locked(*_args: object) -> None:
+    def locked(*_args: object, **_kwargs: object) -> None:
         raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
 
     monkeypatch.setattr(processor, "_apply", locked)

@@ -185,6 +185,47 @@ def test_salespeople_see_only_their_own_accounts_and_deals(world: World) -> None
         assert _ids(south, "deals") == {world.deals["s3"]}
 
 
+def test_a_batch_crossing_a_salespersons_scope_is_refused_whole(world: World) -> None:
+    """Issue 25: a salesperson's batch that touches a colleague's record or gives one away
+    writes nothing, names those records, and is answered 403; within scope it passes."""
+    with world.client(world.tokens["sales"]) as sales:
+        crossing = sales.post(
+            "/api/accounts/batch",
+            json={
+                "records": [
+                    {"name": "Mine"},
+                    {"id": world.accounts["s2"], "name": "Mine now"},
+                    {"name": "Gift", "owner_id": world.staff["s2"]},
+                ]
+            },
+        )
+        assert crossing.status_code == 403, crossing.text
+        assert [e["index"] for e in crossing.json()["errors"]] == [1, 2]
+        patch = sales.patch(
+            "/api/deals/batch",
+            json={"records": [{"id": d, "stage": "won"} for d in world.deals.values()]},
+        )
+        assert patch.status_code == 403
+        assert [e["index"] for e in patch.json()["errors"]] == [1]
+        foreign = sales.post(
+            "/api/deals/batch",
+            json={"records": [{"title": "X", "account_id": world.accounts["s3"]}]},
+        )
+        assert foreign.status_code == 422
+        assert _ids(sales, "accounts") == {world.accounts["s1"]}
+        with world.client(world.server.admin_token) as admin:
+            assert admin.get(f"/api/accounts/{world.accounts['s2']}").json()["name"] != "Mine now"
+            assert admin.get(f"/api/deals/{world.deals['s3']}").json()["stage"] != "won"
+        within = sales.post(
+            "/api/accounts/batch",
+            json={"records": [{"name": "Mine"}, {"id": world.accounts["s1"], "name": "Renamed"}]},
+        )
+        assert within.status_code == 200, within.text
+        assert [a["owner_id"] for a in within.json()["items"]] == [world.staff["s1"]] * 2
+    with world.client(world.tokens["support"]) as support:
+        assert support.post("/api/deals/batch", json={"records": [{}]}).status_code == 403
+
+
 def test_timelines_hide_other_salespeoples_deals(world: World) -> None:
     """On their own account's timeline, a salesperson does not see a colleague's deal."""
     with world.client(world.server.admin_token) as admin:

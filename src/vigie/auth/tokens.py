@@ -63,7 +63,8 @@ def user_for_token(*, engine: sa.Engine, token: str) -> Principal | None:
             users.c.disabled_at.is_(None),
         )
     )
-    with engine.connect() as conn:
+    # Every API request asks this: a reader, not queued behind SQLite's write lock.
+    with engine.connect().execution_options(sqlite_immediate=False) as conn:
         row = conn.execute(query).first()
     return _principal(row) if row is not None else None
 

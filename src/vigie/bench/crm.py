@@ -1,15 +1,20 @@
 """`vigie bench crm`: what "one truth" costs a CRM write.
 
 Each write through the API is a CRM event appended to the log, applied by the CRM processor,
-then answered. Beside it, the baseline writes the same records straight into the CRM table,
-one transaction each, without HTTP, the log or the processor.
+then answered. Measured in one run against one server: single writes from one client, the
+same from `clients` concurrent clients (they share the log's group commit and the
+projection's transaction), and batches of `batch` records (`POST /api/interactions/batch`).
+Beside them, the baseline writes the same records straight into the CRM table, one
+transaction each, without HTTP, the log or the processor.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,17 +49,35 @@ def _quantiles(samples: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[94]
 
 
+def _single_writes(url: str, headers: dict[str, str], first: int, count: int) -> list[float]:
+    """`count` sequential POSTs from one client; the latency of each."""
+    latencies = []
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        for n in range(first, first + count):
+            t0 = time.perf_counter()
+            client.post("/api/interactions", json=_body(n)).raise_for_status()
+            latencies.append(time.perf_counter() - t0)
+    return latencies
+
+
 def run_crm_bench(
-    *, writes: int, db_url: str | None, port: int, console: Console
+    *,
+    writes: int,
+    clients: int = 8,
+    batch: int = 1000,
+    batches: int = 5,
+    db_url: str | None,
+    port: int,
+    console: Console,
 ) -> dict[str, Any]:
-    """Time `writes` API writes and as many direct inserts; return the named figures."""
+    """Time `writes` API writes from one client and from `clients`, `batches` batches of
+    `batch` records, and `writes` direct inserts; return the named figures."""
     with tempfile.TemporaryDirectory() as tmp:
         url = db_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         settings = Settings(
             db_url=url, config=Config(sources=[Source(name="bench", write_key="bench-key-0123456")])
         )
         app = create_app(build_system(settings))
-        latencies: list[float] = []
         with BackgroundServer(app, port=port) as server:
             system = app.state.system
             now = datetime.now(UTC)
@@ -67,14 +90,30 @@ def run_crm_bench(
             )
             token = issue_token(engine=system.engine, user_id=user.id, name="bench", now=now)
             headers = {"Authorization": f"Bearer {token.token}"}
-            with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
-                client.post("/api/interactions", json=_body(-1)).raise_for_status()
+            # The clients run in processes of their own: in the server's process their HTTP
+            # work would compete with the server for the interpreter lock and hide its scaling.
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(clients, mp_context=spawn) as pool:
+                urls, auth = [server.url] * clients, [headers] * clients
+                list(pool.map(_single_writes, urls, auth, range(-clients, 0), [1] * clients))
                 started = time.perf_counter()
-                for n in range(writes):
+                latencies = pool.submit(_single_writes, server.url, headers, 0, writes).result()
+                single_seconds = time.perf_counter() - started
+                share = max(writes // clients, 1)
+                started = time.perf_counter()
+                firsts = [writes + k * share for k in range(clients)]
+                runs = list(pool.map(_single_writes, urls, auth, firsts, [share] * clients))
+                concurrent_seconds = time.perf_counter() - started
+            concurrent = [t for run in runs for t in run]
+            with httpx.Client(base_url=server.url, headers=headers, timeout=300) as client:
+                batch_seconds = []
+                for b in range(batches):
+                    records = [_body(10_000_000 + b * batch + n) for n in range(batch)]
                     t0 = time.perf_counter()
-                    client.post("/api/interactions", json=_body(n)).raise_for_status()
-                    latencies.append(time.perf_counter() - t0)
-                api_seconds = time.perf_counter() - started
+                    client.post(
+                        "/api/interactions/batch", json={"records": records}
+                    ).raise_for_status()
+                    batch_seconds.append(time.perf_counter() - t0)
         baseline_url = db_url or f"sqlite:///{Path(tmp) / 'baseline.db'}"
         engine = connect(baseline_url)
         upgrade(engine)
@@ -98,17 +137,35 @@ def run_crm_bench(
             conn.execute(sa.delete(interactions).where(interactions.c.id.like("base_%")))
         engine.dispose()
     p50, p95 = _quantiles(latencies)
+    c50, c95 = _quantiles(concurrent)
+    single = writes / single_seconds
+    together = len(concurrent) / concurrent_seconds
+    batched = batch * batches / sum(batch_seconds)
+    direct = writes / direct_seconds
     figures = {
         "writes": writes,
-        "api_writes_per_s": round(writes / api_seconds, 1),
+        "clients": clients,
+        "batch": batch,
+        "batches": batches,
+        "api_writes_per_s": round(single, 1),
         "api_p50_ms": round(p50 * 1000, 2),
         "api_p95_ms": round(p95 * 1000, 2),
-        "direct_inserts_per_s": round(writes / direct_seconds, 1),
+        "concurrent_writes_per_s": round(together, 1),
+        "concurrent_p50_ms": round(c50 * 1000, 2),
+        "concurrent_p95_ms": round(c95 * 1000, 2),
+        "concurrent_speedup": round(together / single, 2),
+        "batch_records_per_s": round(batched, 1),
+        "batch_seconds_max": round(max(batch_seconds), 3),
+        "direct_inserts_per_s": round(direct, 1),
+        "batch_vs_direct": round(batched / direct, 2),
         "db": "postgresql" if url.startswith("postgres") else "sqlite",
     }
     console.print(
-        f"API writes (log + projection + read-back): {figures['api_writes_per_s']}/s, "
-        f"p50 {figures['api_p50_ms']} ms, p95 {figures['api_p95_ms']} ms; "
-        f"direct table inserts: {figures['direct_inserts_per_s']}/s"
+        f"API single writes, 1 client: {figures['api_writes_per_s']}/s "
+        f"(p50 {figures['api_p50_ms']} ms, p95 {figures['api_p95_ms']} ms); "
+        f"{clients} clients: {figures['concurrent_writes_per_s']}/s "
+        f"(x{figures['concurrent_speedup']}); batches of {batch}: "
+        f"{figures['batch_records_per_s']} records/s; direct table inserts: "
+        f"{figures['direct_inserts_per_s']}/s (batch/direct {figures['batch_vs_direct']})"
     )
     return figures

@@ -123,12 +123,16 @@ BENCHES = (
     Bench(
         "crm",
         "vigie.bench.crm:run_crm_bench",
-        """Measure CRM writes through the API (log, projection, read-back) against direct inserts.
+        """Measure CRM writes through the API (log, projection, read-back): single writes from
+        one and from several clients, and batches, against direct inserts.
 
-        Example: vigie bench crm --writes 300 --json
+        Example: vigie bench crm --writes 300 --clients 8 --batch 1000 --json
         """,
         (
-            Opt("writes", int, 300, "Sequential writes through the API."),
+            Opt("writes", int, 300, "Single writes through the API (and direct inserts)."),
+            Opt("clients", int, 8, "Concurrent clients sharing the same number of writes."),
+            Opt("batch", int, 1000, "Records per batch write."),
+            Opt("batches", int, 5, "Batch writes to time."),
             Opt("port", int, 8765, "Port of the temporary server."),
             DB,
         ),

@@ -37,6 +37,8 @@ def import_csv(
 ) -> None:
     """Import CRM records from CSV, all or nothing: any bad row imports nothing and every bad
     row is reported with its line number and reason. A row with an existing id updates it.
+    The file is checked as one batch of the API is, appended to the event log in one
+    transaction, and the second bar counts the rows the CRM projection has applied.
 
     Example: vigie import contacts contacts.csv
     """
@@ -50,10 +52,10 @@ def import_csv(
     engine = migrated_engine(db)
     text = file.read_text(encoding="utf-8-sig")
     rows = max(text.count("\n") - 1, 0)
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
-    ) as progress:
-        task = progress.add_task(f"checking {file.name}", total=rows or None)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console) as progress:
+        checked = progress.add_task(f"checking {file.name}", total=rows or None)
+        applied = progress.add_task("applied / appliquées", total=rows or None)
         report = run_import(
             engine=engine,
             entity=the_entity,
@@ -61,8 +63,11 @@ def import_csv(
             actor=cli_actor(),
             now=SystemClock().now(),
             config=settings.config.crm,
-            progress=lambda n: progress.advance(task, n),
+            progress=lambda n: progress.advance(checked, n),
+            applied=lambda n: progress.advance(applied, n),
         )
+        if not report.ok:
+            progress.remove_task(applied)
     engine.dispose()
     if not report.ok:
         err.print(

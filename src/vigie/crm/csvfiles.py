@@ -10,8 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,22 +19,16 @@ import pydantic
 import sqlalchemy as sa
 
 from vigie.auth.audit import Actor
-from vigie.crm import records
-from vigie.crm.commands import new_id, write_events
-from vigie.crm.entities import ENTITIES, Entity, ReadBase
+from vigie.crm import batches
+from vigie.crm.batches import Progress, describe
+from vigie.crm.entities import Entity, ReadBase
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.sla import CrmConfig
 from vigie.events import Event
 from vigie.log import ProcessorRunner, SqlEventLog
 
-Progress = Callable[[int], None]
-ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-FORMATS = {
-    "country": "an ISO 3166-1 alpha-2 country code (e.g. BE, FR) / un code pays",
-    "currency": "an ISO 4217 currency code (e.g. EUR) / un code devise",
-    "nace": "a NACE Rev. 2 code (e.g. 62.01, or section J) / un code NACE",
-    "email": "an e-mail address / une adresse e-mail",
-}
+IMPORT_BATCH = 1000
+"""Events the CRM projection applies per transaction during `vigie import` (its progress)."""
 
 
 class RowError(msgspec.Struct, kw_only=True, frozen=True):
@@ -89,19 +82,6 @@ def render(entity: Entity, rows: Iterable[ReadBase]) -> str:
     return out.getvalue()
 
 
-def _reason(entity: Entity, exc: pydantic.ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "row"
-        message = error["msg"]
-        hint = FORMATS.get(str(error["loc"][0])) if error["loc"] else None
-        if error["type"] == "string_pattern_mismatch" and hint:
-            # "should match pattern '^[A-Z]{2}$'" helps nobody; say what is expected.
-            message = f"{error['input']!r} is not {hint}"
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
-
-
 def parse(
     entity: Entity, text: str
 ) -> tuple[list[tuple[int, str | None, dict[str, Any]]], list[RowError]]:
@@ -147,12 +127,12 @@ def parse(
             try:
                 model = entity.create.model_validate(values)
             except pydantic.ValidationError as exc:
-                problem = _reason(entity, exc)
+                problem = describe(exc)
         if problem is not None:
             errors.append(RowError(line=start, reason=problem))
             continue
         record_id = (row.get("id") or "").strip() or None
-        if record_id is not None and not ID.match(record_id):
+        if record_id is not None and not batches.ID.match(record_id):
             errors.append(
                 RowError(line=start, reason=f"id: {record_id!r} is not a valid identifier")
             )
@@ -172,57 +152,44 @@ def plan_import(
     now: datetime,
     progress: Progress | None = None,
 ) -> tuple[ImportReport, list[Event]]:
-    """Check a whole file; the report, and the CRM events to append when it has no error."""
-    report = ImportReport(entity=entity.name)
+    """Check a whole file as one batch (`batches.plan`, an administrator's: every record is
+    in scope); the report, and the CRM events to append when it has no error."""
     good, errors = parse(entity, text)
-    ids_in_file: set[str] = set()
-    for line, record_id, _ in good:
-        if record_id is not None and record_id in ids_in_file:
-            errors.append(RowError(line=line, reason=f"id {record_id!r} appears twice in the file"))
-        elif record_id is not None:
-            ids_in_file.add(record_id)
-    pending = {entity.name: ids_in_file}
-    events: list[Event] = []
+    if progress is not None and errors:
+        progress(len(errors))
+    rows = [{**data, **({"id": record_id} if record_id else {})} for _, record_id, data in good]
     with engine.connect() as conn:
-        table = entity.table
-        existing = (
-            {
-                row.id: dict(row._mapping)
-                for row in conn.execute(sa.select(table).where(table.c.id.in_(ids_in_file)))
-            }
-            if ids_in_file
-            else {}
+        planned = batches.plan(
+            conn,
+            entity,
+            rows,
+            user=None,
+            actor=actor,
+            now=now,
+            match_external_id=False,
+            progress=progress,
         )
-        names = records.all_names(conn)
-        for line, record_id, data in good:
-            problems = records.missing_references(
-                conn, entity, data, entities=ENTITIES, pending=pending
-            )
-            if problems:
-                errors.append(RowError(line=line, reason="; ".join(problems)))
-                continue
-            operation = "update" if record_id in existing else "create"
-            if operation == "update":
-                report.updated += 1
-            else:
-                report.created += 1
-            events.extend(
-                write_events(
-                    entity=entity,
-                    operation=operation,
-                    record_id=record_id or new_id(entity),
-                    data=data,
-                    before=existing.get(record_id) if record_id else None,
-                    actor=actor,
-                    now=now,
-                    names=names,
-                )
-            )
-            if progress is not None:
-                progress(1)
+    lines = [line for line, _, _ in good]
+    errors.extend(RowError(line=lines[e.index], reason=e.reason) for e in planned.errors)
     if errors:
         return ImportReport(entity=entity.name, errors=sorted(errors, key=lambda e: e.line)), []
-    return report, events
+    report = ImportReport(entity=entity.name, created=planned.created, updated=planned.updated)
+    return report, planned.events
+
+
+class _Counting:
+    """The CRM processor, telling `applied` how many change records of `entity` each batch
+    held once it has applied them (the progress of an import)."""
+
+    def __init__(self, processor: CrmProcessor, entity: Entity, applied: Progress) -> None:
+        self.name = processor.name
+        self._processor = processor
+        self._events = set(entity.events)
+        self._applied = applied
+
+    def process(self, events: Sequence[Event]) -> None:
+        self._processor.process(events)
+        self._applied(sum(1 for e in events if e.event in self._events))
 
 
 def import_csv(
@@ -234,9 +201,13 @@ def import_csv(
     now: datetime,
     config: CrmConfig | None = None,
     progress: Progress | None = None,
+    applied: Progress | None = None,
 ) -> ImportReport:
     """Check a whole file, then append it as CRM events in one transaction and apply them
-    (for the command line; the server appends through its writer and waits for its runner)."""
+    (for the command line; the server appends through its writer and waits for its runner).
+
+    `progress` counts the rows checked, `applied` the rows the CRM projection has applied.
+    """
     report, events = plan_import(
         engine=engine, entity=entity, text=text, actor=actor, now=now, progress=progress
     )
@@ -244,5 +215,11 @@ def import_csv(
         return report
     log = SqlEventLog(engine)
     log.append(events, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now)
-    ProcessorRunner(log, [CrmProcessor(engine, config)]).run_once()
+    processor = CrmProcessor(engine, config)
+    runner = ProcessorRunner(
+        log,
+        [_Counting(processor, entity, applied) if applied is not None else processor],
+        batch_size=IMPORT_BATCH,
+    )
+    runner.run_once()
     return report

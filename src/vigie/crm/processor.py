@@ -56,6 +56,10 @@ class ApplyError(ValueError):
     """A CRM event that cannot be applied; the message says why."""
 
 
+_EVENT_FAULTS = (ApplyError, pydantic.ValidationError, sa.exc.IntegrityError, sa.exc.DataError)
+"""What an event at fault raises (anything else, a lock or a lost connection, is retried)."""
+
+
 def is_crm_event(event: Event) -> bool:
     """True when `event` changes the CRM.
 
@@ -113,7 +117,12 @@ class CrmProcessor:
         self.config = config or CrmConfig()
 
     def process(self, events: Sequence[Event]) -> None:
-        """Apply the CRM events of a batch in one transaction."""
+        """Apply the CRM events of a batch in one transaction.
+
+        The batch is first applied whole under one savepoint; only when an event in it is at
+        fault is it applied again one event per savepoint, to keep the others and set that one
+        aside. Two savepoints per event were a third of the projection's cost.
+        """
         relevant = [e for e in events if is_crm_event(e)]
         if not relevant:
             return
@@ -121,16 +130,18 @@ class CrmProcessor:
         # Take SQLite's write lock up front: a read-then-write transaction could otherwise
         # fail to upgrade its lock while the log's writer commits.
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+            try:
+                with conn.begin_nested():
+                    for event in relevant:
+                        self._apply(conn, event, rebuilding=False)
+                return
+            except _EVENT_FAULTS:
+                pass
             for event in relevant:
                 try:
                     with conn.begin_nested():
-                        self._apply(conn, event)
-                except (
-                    ApplyError,
-                    pydantic.ValidationError,
-                    sa.exc.IntegrityError,
-                    sa.exc.DataError,
-                ) as exc:
+                        self._apply(conn, event, rebuilding=True)
+                except _EVENT_FAULTS as exc:
                     # The event itself is at fault: keep it with the reason. Anything else
                     # (a lock, a lost connection) propagates and the runner retries the batch.
                     logger.warning("CRM event at offset %s not applied: %s", event.offset, exc)
@@ -140,7 +151,9 @@ class CrmProcessor:
             if rejections:
                 conn.execute(rejected_events.insert(), rejections)
 
-    def _apply(self, conn: sa.Connection, event: Event) -> None:
+    def _apply(self, conn: sa.Connection, event: Event, *, rebuilding: bool) -> None:
+        """Apply one event; `rebuilding` tolerates an audit entry the trail already holds for
+        its offset (the tables rebuilt from the log), at the cost of a savepoint."""
         assert event.offset is not None
         entity, operation, record_id, props = self._interpret(conn, event)
         table = entity.table
@@ -156,12 +169,12 @@ class CrmProcessor:
                 entity.name, None, _columns(entity, data, _all(entity)), at, self.config
             )
             values.update(id=record_id, version=event.offset, created_at=at, updated_at=at)
-            conn.execute(table.insert().values(**values))
+            conn.execute(table.insert(), values)
         elif before is None:
             raise ApplyError(f"{entity.name} {record_id!r} does not exist")
         elif operation == "archive":
             values = {"archived_at": at, "version": event.offset, "updated_at": at}
-            conn.execute(table.update().where(table.c.id == record_id).values(**values))
+            conn.execute(_update(table), {**values, "record_id_": record_id})
         else:
             patch = entity.update.model_validate(known).model_dump(exclude_unset=True)
             merged = {name: before[name] for name in entity.create.model_fields} | patch
@@ -170,20 +183,28 @@ class CrmProcessor:
                 entity.name, before, _columns(entity, data, _all(entity)), at, self.config
             )
             values.update(version=event.offset, updated_at=at)
-            conn.execute(table.update().where(table.c.id == record_id).values(**values))
-        conn.execute(
-            audit_log.insert().values(
-                **audit_row(
-                    actor=_actor(event),
-                    action=operation,
-                    entity=entity.name,
-                    entity_id=record_id,
-                    at=event.received_at,
-                    log_offset=event.offset,
-                    details={"event": event.event, "fields": sorted(known)},
-                )
-            )
+            conn.execute(_update(table), {**values, "record_id_": record_id})
+        row = audit_row(
+            actor=_actor(event),
+            action=operation,
+            entity=entity.name,
+            entity_id=record_id,
+            at=event.received_at,
+            log_offset=event.offset,
+            details={"event": event.event, "fields": sorted(known)},
         )
+        if not rebuilding:
+            conn.execute(audit_log.insert(), row)
+            return
+        try:
+            with conn.begin_nested():
+                conn.execute(audit_log.insert(), row)
+        except sa.exc.IntegrityError:
+            # A rebuild of the tables from the log: the append-only trail already holds this
+            # offset's entry, which stays the one record of it.
+            kept = sa.select(audit_log.c.id).where(audit_log.c.log_offset == event.offset)
+            if conn.execute(kept).first() is None:
+                raise
 
     def _interpret(
         self, conn: sa.Connection, event: Event
@@ -234,6 +255,12 @@ class CrmProcessor:
             "properties": props,
         }
         return ENTITIES["interactions"], "create", f"int_{digest[:24]}", data
+
+
+def _update(table: sa.Table) -> sa.Update:
+    """An UPDATE of one record whose values come as parameters (`record_id_` its id), so the
+    compiled statement is cached instead of built again around every event's literals."""
+    return table.update().where(table.c.id == sa.bindparam("record_id_"))
 
 
 def _all(entity: Entity) -> set[str]:

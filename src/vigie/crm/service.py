@@ -10,7 +10,7 @@ errors below; the web layer maps them to HTTP statuses in one place.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +21,9 @@ from vigie.auth.audit import Actor
 from vigie.auth.roles import allowed
 from vigie.auth.users import Principal
 from vigie.clock import Clock
-from vigie.crm import csvfiles, records
+from vigie.crm import batches, csvfiles, records
 from vigie.crm.access import may_assign, owner_clause
+from vigie.crm.batches import MAX_RECORDS, Mode, RecordError
 from vigie.crm.commands import new_id, write_events
 from vigie.crm.csvfiles import ImportReport
 from vigie.crm.entities import ENTITIES, Entity, ReadBase
@@ -67,6 +68,18 @@ class ProjectionBehind(CrmError):
 
 
 @dataclass(frozen=True)
+class BatchOutcome:
+    """A batch applied whole (the records as read back, in the batch's order), or refused
+    whole (every bad record by index, nothing written)."""
+
+    entity: str
+    created: int = 0
+    updated: int = 0
+    items: list[ReadBase] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of records and how many match the filters."""
 
@@ -103,7 +116,7 @@ class CrmService:
         archived: bool,
     ) -> Page:
         """The records of `entity` the user may see, filtered, searched, sorted and paged."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             items, total = records.list_records(
                 conn,
                 entity,
@@ -119,7 +132,7 @@ class CrmService:
 
     def get(self, entity: Entity, record_id: str, user: Principal) -> ReadBase:
         """One record the user may see; `RecordNotFound` otherwise."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             found = records.get_record(
                 conn, entity, record_id, restrict=owner_clause(conn, entity, user)
             )
@@ -161,9 +174,60 @@ class CrmService:
             entity, "archive", current.id, {}, actor, before=current.model_dump()
         )
 
+    async def write_batch(
+        self,
+        entity: Entity,
+        batch: list[dict[str, Any]],
+        user: Principal,
+        actor: Actor,
+        *,
+        mode: Mode,
+    ) -> BatchOutcome:
+        """Create or change up to `MAX_RECORDS` records all or nothing, each checked as the
+        user's single write would be: one log append, answered once the projection applied it.
+        """
+        if not batch or len(batch) > MAX_RECORDS:
+            raise Invalid(f"records: send 1 to {MAX_RECORDS} records per batch, not {len(batch)}")
+        plan = await asyncio.to_thread(self._plan_batch, entity, batch, user, actor, mode)
+        if not plan.ok:
+            return BatchOutcome(entity=entity.name, errors=plan.errors)
+        offsets = await self._append_and_wait(plan.events, endpoint=f"/api/{entity.name}/batch")
+        with self._reading() as conn:
+            table = entity.table
+            rows = {
+                row.id: entity.read.model_validate(dict(row._mapping))
+                for row in conn.execute(sa.select(table).where(table.c.id.in_(plan.ids)))
+            }
+        versions = dict(zip(plan.ids, offsets, strict=False))
+        missing = [i for i in plan.ids if i not in rows or rows[i].version != versions.get(i)]
+        if missing:
+            raise NotApplied(
+                f"the batch was logged but {len(missing)} record(s) were not applied "
+                f"(first: {missing[0]!r}): see /api/rejected"
+            )
+        return BatchOutcome(
+            entity=entity.name,
+            created=plan.created,
+            updated=plan.updated,
+            items=[rows[i] for i in plan.ids],
+        )
+
+    def _plan_batch(
+        self,
+        entity: Entity,
+        batch: list[dict[str, Any]],
+        user: Principal,
+        actor: Actor,
+        mode: Mode,
+    ) -> batches.BatchPlan:
+        with self._reading() as conn:
+            return batches.plan(
+                conn, entity, batch, user=user, actor=actor, now=self._clock.now(), mode=mode
+            )
+
     def export(self, entity: Entity, actor: Actor) -> str:
         """Every record of `entity` as CSV; recorded in the audit trail."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             rows = records.iter_records(conn, entity)
         audit.record(
             engine=self._engine,
@@ -207,7 +271,7 @@ class CrmService:
             raise Forbidden(f"role {user.role.value!r} may not read {entity.name}")
         wanted = set(kinds or CATEGORIES)
         categories = {c for c in wanted if allowed(user.role, RESOURCE_OF[c], "read")}
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             found = records.get_record(
                 conn, entity, record_id, restrict=owner_clause(conn, entity, user)
             )
@@ -228,6 +292,12 @@ class CrmService:
                 restrict={e.table.name: owner_clause(conn, e, user) for e in ENTITIES.values()},
             )
 
+    def _reading(self) -> sa.Connection:
+        """A connection for reads only: on SQLite it does not take the write lock, so
+        concurrent requests check and read back while the log's writer and the projection
+        commit, instead of queueing behind them."""
+        return self._engine.connect().execution_options(sqlite_immediate=False)
+
     def _check(
         self,
         entity: Entity,
@@ -237,7 +307,7 @@ class CrmService:
         owner_changed: bool,
         record_id: str | None = None,
     ) -> None:
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             utm = data.get("utm_campaign") if entity.name == "campaigns" else None
             other = records.campaign_for_utm(conn, utm, excluding=record_id) if utm else None
             if other is not None:
@@ -271,7 +341,7 @@ class CrmService:
         *,
         before: dict[str, Any] | None,
     ) -> ReadBase:
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             names = records.names_for(conn, {**(before or {}), **data})
         events = write_events(
             entity=entity,
@@ -284,7 +354,7 @@ class CrmService:
             names=names,
         )
         offset, *_ = await self._append_and_wait(events, endpoint=f"/api/{entity.name}")
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             found = records.get_record(conn, entity, record_id)
         if found is None or found.version != offset:
             raise NotApplied(

@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, create_model
 
 from vigie.auth.users import Principal
+from vigie.crm.batches import MAX_RECORDS
 from vigie.crm.entities import ENTITIES, Entity, EntityName, ReadBase
+from vigie.crm.service import BatchOutcome
 from vigie.web import api_timeline
 from vigie.web.deps import NO_NUL, AuditReader, CrmDep, RequestActor, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND, Problem
@@ -72,6 +74,71 @@ def _list_page(entity: Entity) -> type[ListPage]:
     return model
 
 
+class BatchIn(BaseModel):
+    """Up to 1,000 records written all or nothing; each entity's own model names them."""
+
+    records: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_RECORDS)
+
+
+class BatchOut(BaseModel):
+    """A batch applied whole: how many records were created and changed, and each record as
+    stored, in the order sent."""
+
+    entity: str
+    created: int
+    updated: int
+    items: list[ReadBase]
+
+
+class RecordErrorOut(BaseModel):
+    """Why the record at `index` (from 0) of a batch cannot be written."""
+
+    index: int
+    reason: str
+
+
+class BatchRefused(BaseModel):
+    """A batch refused whole: every bad record with its index and reason; nothing written."""
+
+    entity: str
+    errors: list[RecordErrorOut]
+
+
+def _batch_models(entity: Entity) -> tuple[type[BatchIn], type[BatchOut]]:
+    fields = ", ".join(entity.create.model_fields)
+    body: type[BatchIn] = create_model(
+        f"{entity.read.__name__}Batch",
+        __base__=BatchIn,
+        __doc__=f"Up to {MAX_RECORDS} {entity.name}, all or nothing. Each record holds the "
+        f"fields of `{entity.create.__name__}` ({fields}) and optionally `id`.",
+    )
+    out: type[BatchOut] = create_model(
+        f"{entity.read.__name__}BatchResult",
+        __base__=BatchOut,
+        items=(list[entity.read], ...),  # type: ignore[name-defined]
+    )
+    return body, out
+
+
+def _refused(outcome: BatchOutcome) -> JSONResponse:
+    """403 when a record lies outside what the user may see or assign, 422 otherwise."""
+    body = BatchRefused(
+        entity=outcome.entity,
+        errors=[RecordErrorOut(index=e.index, reason=e.reason) for e in outcome.errors],
+    )
+    status = 403 if any(e.scope for e in outcome.errors) else 422
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+_BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_ERRORS,
+    403: {"model": BatchRefused, "description": "a record outside your scope: nothing written"},
+    409: {"model": Problem, "description": "the batch was logged but not applied"},
+    422: {"model": BatchRefused, "description": "bad records: nothing written"},
+    503: {"model": Problem, "description": "the CRM projection is behind"},
+}
+
+
 def _crud_router(entity: Entity) -> APIRouter:
     router = APIRouter(prefix=f"/api/{entity.name}", tags=[entity.name])
     reads = Depends(require(entity.name, "read"))
@@ -82,9 +149,12 @@ def _crud_router(entity: Entity) -> APIRouter:
         Create: TypeAlias = BaseModel
         Update: TypeAlias = BaseModel
         Read: TypeAlias = ReadBase
+        Batch: TypeAlias = BatchIn
+        Batched: TypeAlias = BatchOut
     else:  # FastAPI validates and documents with the entity's own models
         Filters, Page = _list_query(entity), _list_page(entity)
         Create, Update, Read = entity.create, entity.update, entity.read
+        Batch, Batched = _batch_models(entity)
 
     @router.get(
         "",
@@ -120,6 +190,54 @@ def _crud_router(entity: Entity) -> APIRouter:
         crm: CrmDep, user: Annotated[Principal, writes], actor: RequestActor, body: Create
     ) -> Read:
         return await crm.create(entity, body.model_dump(mode="json"), user, actor)
+
+    @router.post(
+        "/batch",
+        operation_id=f"upsert_{entity.name}_batch",
+        summary=f"Create or change up to {MAX_RECORDS} {entity.name} at once",
+        description="All or nothing. A record with the `id` of an existing record"
+        + (" (or, without `id`, its `external_id`)" if "external_id" in entity.columns() else "")
+        + " changes the fields sent; any other record is created (with the `id` sent, if any)."
+        " Each record is checked as a single write would be; one bad record writes nothing and"
+        " every bad one is listed with its index. One log append; answered once applied.",
+        response_model=Batched,
+        responses=_BATCH_ERRORS,
+    )
+    async def upsert_batch(
+        crm: CrmDep, user: Annotated[Principal, writes], actor: RequestActor, body: Batch
+    ) -> Batched | JSONResponse:
+        outcome = await crm.write_batch(entity, body.records, user, actor, mode="upsert")
+        if outcome.errors:
+            return _refused(outcome)
+        return Batched(
+            entity=outcome.entity,
+            created=outcome.created,
+            updated=outcome.updated,
+            items=outcome.items,
+        )
+
+    @router.patch(
+        "/batch",
+        operation_id=f"update_{entity.name}_batch",
+        summary=f"Change up to {MAX_RECORDS} {entity.name} at once",
+        description="All or nothing: each record names an existing record by `id` and changes"
+        " only the fields sent, checked as a single PATCH would be; one bad record writes"
+        " nothing and every bad one is listed with its index. Answered once applied.",
+        response_model=Batched,
+        responses=_BATCH_ERRORS,
+    )
+    async def update_batch(
+        crm: CrmDep, user: Annotated[Principal, writes], actor: RequestActor, body: Batch
+    ) -> Batched | JSONResponse:
+        outcome = await crm.write_batch(entity, body.records, user, actor, mode="update")
+        if outcome.errors:
+            return _refused(outcome)
+        return Batched(
+            entity=outcome.entity,
+            created=outcome.created,
+            updated=outcome.updated,
+            items=outcome.items,
+        )
 
     @router.get(
         "/{record_id}",
