@@ -93,8 +93,12 @@ def setup(db_url: str, node_modules: Path) -> Iterator[Setup]:
             yield Setup(app.state.system, vigie.url, site, exchanges)
 
 
-def _run(setup: Setup, chromium: Any, path: str, *, fail: str) -> tuple[list[str], list[str]]:
-    """Open `path`, run its calls; return the message ids sent and the foreign requests."""
+def _run(
+    setup: Setup, chromium: Any, path: str, *, fail: str, one_retry_each: bool = True
+) -> tuple[list[str], list[str]]:
+    """Open `path`, run its calls; return the message ids sent and the foreign requests.
+    With `one_retry_each`, wait until each lost answer's post was re-sent on its own (the
+    standard delivery); the batching delivery may fold lost events into a later batch."""
     context = chromium.new_context()
     page = context.new_page()
     foreign: list[str] = []
@@ -120,8 +124,11 @@ def _run(setup: Setup, chromium: Any, path: str, *, fail: str) -> tuple[list[str
             lambda: (
                 True
                 if any(e.retry for e in setup.exchanges.seen if e.path == fail)
-                and setup.exchanges.failed
-                == len([e for e in setup.exchanges.seen if e.retry and e.path == fail])
+                and (
+                    not one_retry_each
+                    or setup.exchanges.failed
+                    == len([e for e in setup.exchanges.seen if e.retry and e.path == fail])
+                )
                 else None
             ),
             "the retries of the lost answers",
@@ -173,13 +180,15 @@ def test_analytics_next_calls_arrive_once_and_retries_are_deduplicated(
 
 
 def test_analytics_next_batches_arrive_once(setup: Setup, chromium: Any) -> None:
-    """With `deliveryStrategy: batching`, the library posts to /v1/b; a batch whose answer was
-    lost is re-sent whole with X-Retry-Count and its messages counted as duplicates."""
-    sent, foreign = _run(setup, chromium, "/batching", fail="/v1/b")
+    """With `deliveryStrategy: batching`, the library posts to /v1/b; the events of a batch
+    whose answer was lost are re-sent with X-Retry-Count (alone or folded into a later batch)
+    and counted as duplicates: each is stored once."""
+    sent, foreign = _run(setup, chromium, "/batching", fail="/v1/b", one_retry_each=False)
 
     assert Counter(stored_ids(setup.system)) == Counter(sent)
     assert {e.path for e in setup.exchanges.seen} == {"/v1/b"}
-    assert [e.status for e in setup.exchanges.seen if e.retry] == [200] * setup.exchanges.failed
+    retried = [e.status for e in setup.exchanges.seen if e.retry]
+    assert 1 <= len(retried) <= setup.exchanges.failed and set(retried) == {200}
     assert all(e.status == 200 for e in setup.exchanges.seen)
     assert rejected(setup.system) == []
     assert foreign == []
