@@ -47,6 +47,7 @@ from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
 from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
+from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, is_sqlite, upgrade
@@ -85,6 +86,7 @@ class System:
     crm: CrmService
     accounts: Accounts
     dispatcher: Dispatcher
+    inbox: Inbox
     playbooks: PlaybookEngine
     playbook_history: PlaybookHistory
     live: LiveHub
@@ -257,6 +259,7 @@ def build_system(
             secure_cookies=config.environment == "production",
         ),
         dispatcher=dispatcher,
+        inbox=Inbox(engine=engine, config=config.schedule, clock=clock),
         playbooks=playbooks,
         playbook_history=PlaybookHistory(engine=engine, clock=clock),
         live=live,

@@ -186,6 +186,7 @@ class Explanation(msgspec.Struct, kw_only=True):
     """Why a person may or may not be reached at an instant (`vigie schedule explain`)."""
 
     person: str
+    location: str
     at: datetime
     policy: str
     policy_reason: str
@@ -213,6 +214,7 @@ def explain(config: ScheduleConfig, *, person: str, at: datetime, urgent: bool) 
     (decision,) = decide(config, recipient=person, urgent=urgent, at=at)
     return Explanation(
         person=found.name,
+        location=found.location,
         at=at,
         policy=policy.name,
         policy_reason=why,

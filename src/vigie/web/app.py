@@ -89,6 +89,7 @@ def create_app(system: System) -> FastAPI:
     app.add_middleware(TrackerCors)
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)
+    app.include_router(api_schedule.inbox_router)
     app.include_router(api_dashboard.router)
     app.include_router(api_crm.build_router())
     ui.install(app)
