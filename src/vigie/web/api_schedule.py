@@ -22,6 +22,7 @@ from vigie.web.deps import (
     CurrentUser,
     DispatcherDep,
     InboxDep,
+    LiveDep,
     RequestActor,
     require,
 )
@@ -134,13 +135,15 @@ def mark_read(inbox: InboxDep, user: CurrentUser, body: ReadRequest) -> dict[str
 
 
 @inbox_router.get("/stream")
-async def inbox_stream(inbox: InboxDep, user: CurrentUser, request: Request) -> StreamingResponse:
+async def inbox_stream(
+    inbox: InboxDep, live: LiveDep, user: CurrentUser, request: Request
+) -> StreamingResponse:
     """Server-sent events: `event: inbox` with `{"unread", "held"}` whenever they change."""
 
     async def events() -> AsyncIterator[bytes]:
         last: tuple[int, int] | None = None
         yield b": vigie inbox\n\n"
-        while not await request.is_disconnected():
+        while not live.closed and not await request.is_disconnected():
             counts = await asyncio.to_thread(inbox.counts, user.username)
             if counts != last:
                 last = counts

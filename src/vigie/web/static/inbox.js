@@ -9,7 +9,7 @@
     count.textContent = unread ? String(unread) : "";
     count.hidden = !unread;
     const bell = document.getElementById("inbox-bell");
-    bell.setAttribute("aria-label", `${t("inbox.open")}: ${t("js.inbox.unread", { count: unread })}, ${t("js.inbox.held_count", { count: held })}`);
+    bell.setAttribute("aria-label", `${t("js.inbox.open")}: ${t("js.inbox.unread", { count: unread })}, ${t("js.inbox.held_count", { count: held })}`);
   }
 
   async function load() {
