@@ -20,6 +20,7 @@ from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
 from vigie.crm.commands import RESERVED_SOURCE
 from vigie.crm.sla import CrmConfig
+from vigie.experiments.config import Experiment
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import Metric
 from vigie.playbooks.actions.base import ActionSettings
@@ -86,6 +87,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
     crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
     ai: AiConfig = msgspec.field(default_factory=AiConfig)
+    experiments: list[Experiment] = []
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -201,15 +203,20 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
 
 
 def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> None:
+    from vigie.experiments.config import check as check_experiments
     from vigie.playbooks.registry import ActionRegistry
     from vigie.playbooks.validation import check as check_playbooks
     from vigie.schedule.schedules import check as check_schedule
 
-    problems = check_schedule(config.schedule) + check_playbooks(
-        config.playbooks,
-        config.actions,
-        config.schedule,
-        actions=ActionRegistry.from_entry_points().names(),
+    problems = (
+        check_schedule(config.schedule)
+        + check_playbooks(
+            config.playbooks,
+            config.actions,
+            config.schedule,
+            actions=ActionRegistry.from_entry_points().names(),
+        )
+        + check_experiments(config.experiments)
     )
     if problems:
         path, message = problems[0]

@@ -25,6 +25,7 @@ from vigie.auth.accounts import Accounts
 from vigie.clock import Clock, SystemClock
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
+from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.trends import Trends
@@ -83,6 +84,7 @@ class System:
     silences: Silences
     triage: AlertTriage
     analytics: AnalyticsProcessor
+    experiments: ExperimentsProcessor
     crm: CrmService
     accounts: Accounts
     dispatcher: Dispatcher
@@ -211,10 +213,11 @@ def build_system(
     # new events go to them between two batches of the others, so batches are kept short.
     # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
+    experiments = ExperimentsProcessor(config.experiments)
     dead_letters = SqlDeadLetters(engine, clock=clock)
     runner = ProcessorRunner(
         log,
-        [alerting, *processors, analytics, CrmProcessor(engine, config.crm)],
+        [alerting, *processors, analytics, experiments, CrmProcessor(engine, config.crm)],
         batch_size=RUNNER_BATCH,
         dead_letters=dead_letters,
         listeners=[
@@ -250,6 +253,7 @@ def build_system(
         silences=silences,
         triage=AlertTriage(engine=engine, alerts=alerts, schedule=config.schedule, clock=clock),
         analytics=analytics,
+        experiments=experiments,
         crm=CrmService(engine=engine, committer=committer, runner=runner, clock=clock),
         accounts=Accounts(
             engine=engine,
@@ -290,6 +294,13 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
         Hook(
             "analytics-replay",
             start=lambda: system.log.save_checkpoint(system.analytics.name, 1),
+        )
+    )
+    # So do the experiments' exposures and conversions.
+    add(
+        Hook(
+            "experiments-replay",
+            start=lambda: system.log.save_checkpoint(system.experiments.name, 1),
         )
     )
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))

@@ -35,6 +35,7 @@ from vigie.web import (
     api_dashboard,
     api_deadletters,
     api_events,
+    api_experiments,
     api_leads,
     api_live,
     api_playbooks,
@@ -86,6 +87,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_live.router)
     app.include_router(tracker.build_router(system.settings.config))
     app.include_router(api_analytics.router)
+    app.include_router(api_experiments.router)
     app.add_middleware(TrackerCors)
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)

@@ -18,6 +18,7 @@ from vigie.auth.users import Principal
 from vigie.clock import Clock
 from vigie.config import Config
 from vigie.crm.service import CrmService
+from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.trends import Trends
 from vigie.log import ServedLog
@@ -73,6 +74,7 @@ AlertFeedDep = Annotated[AlertFeed, Depends(_part("alert_feed"))]
 TriageDep = Annotated[AlertTriage, Depends(_part("triage"))]
 SilencesDep = Annotated[Silences, Depends(_part("silences"))]
 AnalyticsDep = Annotated[AnalyticsProcessor, Depends(_part("analytics"))]
+ExperimentsDep = Annotated[ExperimentsProcessor, Depends(_part("experiments"))]
 PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
