@@ -28,13 +28,15 @@ def _json(body: Any) -> Response:
 @router.get("", response_class=Response)
 def list_experiments(experiments: ExperimentsDep) -> Response:
     """Every experiment of vigie.yaml with its design and where it stands."""
-    items = []
-    for name, exp in experiments.experiments.items():
-        found = experiments.verdict(name)
-        items.append(
-            {"experiment": exp, "verdict": found, "mismatched": experiments.mismatched(name)}
-        )
-    return _json({"experiments": items})
+    return _json({"experiments": [_report(experiments, n) for n in experiments.experiments]})
+
+
+def _report(experiments: ExperimentsProcessor, name: str) -> dict[str, Any]:
+    return {
+        "experiment": experiments.experiments[name],
+        "verdict": experiments.verdict(name),
+        "mismatched": experiments.mismatched(name),
+    }
 
 
 @router.get("/{name}", response_class=Response, responses=NOT_FOUND)
