@@ -9,6 +9,7 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from vigie.experiments import assign
+from vigie.experiments.processor import ExperimentsProcessor
 from vigie.web.deps import NO_NUL, ExperimentsDep, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
