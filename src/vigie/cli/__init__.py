@@ -12,6 +12,7 @@ from vigie.cli.alerts import alerts_app
 from vigie.cli.bench import bench_app
 from vigie.cli.db import db_app
 from vigie.cli.deadletters import dead_letters_app
+from vigie.cli.experiments import experiments_app
 from vigie.cli.leads import leads_app
 from vigie.cli.playbooks import playbook_app
 from vigie.cli.prospects import prospects_app
@@ -39,6 +40,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(bench_app, name="bench")
 app.add_typer(prospects_app, name="prospects")
 app.add_typer(leads_app, name="leads")
+app.add_typer(experiments_app, name="experiments")
 app.add_typer(schedule_app, name="schedule")
 
 

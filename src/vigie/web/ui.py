@@ -29,7 +29,7 @@ LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "web", "customers", "schedules")
+PAGES = ("overview", "alerts", "web", "customers", "schedules", "experiments")
 
 # The parts' JSON APIs a page may use; a page only calls those this server has.
 APIS = {
@@ -51,6 +51,7 @@ APIS = {
     "inbox_stream": "/api/inbox/stream",
     "disconnect_record": "/api/disconnect/record",
     "funnels": "/api/funnels",
+    "experiments": "/api/experiments",
     "funnel": "/api/funnels/{name}",
     "campaign_slots": "/api/campaigns/{name}/slots",
     "journey": "/api/visitors/{visitor_id}/journey",
@@ -76,6 +77,7 @@ API_RESOURCES = {
     "notifications": "notifications",
     "disconnect_record": "notifications",
     "funnels": "analytics",
+    "experiments": "analytics",
     "funnel": "analytics",
     "campaign_slots": "analytics",
     "journey": "analytics",
