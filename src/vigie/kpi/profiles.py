@@ -3,9 +3,12 @@
 A `RateProfile` holds, per slot of the day (48 half-hours by default), the events seen and
 the seconds watched, forgotten with a half-life. The rate of a slot is the Gamma-Poisson
 posterior mean: a declared prior (`prior` events per second, worth `prior_weight_s` seconds
-of watching) plus what was seen, pooled with the two neighbouring slots (weights 1/4, 1/2,
-1/4) so a quiet half-hour borrows from its neighbours. Between slot centres the rate is
-linear, so a smooth daily curve is not turned into steps; `expected(a, b)` integrates it.
+of history over the whole day, so `prior_weight_s / slots` per slot) plus what was seen,
+pooled with the two neighbouring slots (weights 1/4, 1/2, 1/4) so a quiet half-hour
+borrows from its neighbours. Between slot centres the rate is linear, so a smooth daily
+curve is not turned into steps; `expected(a, b)` integrates it.
+`noise_sd()` is how far, relatively, counts stray from the profile beyond Poisson chance
+(real traffic is overdispersed): the sequential tests leave that much slack.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class RateProfile:
         self.counts = np.zeros(slots)
         self.exposure = np.zeros(slots)
         self.learned_until: float | None = None
+        self.excess = 0.0  # sum of (n - mu)^2 - mu over lessons, forgotten as the counts
+        self.scale = 0.0  # sum of mu^2 over the same lessons
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None
 
     def slot(self, t_s: float) -> int:
@@ -58,11 +63,24 @@ class RateProfile:
             keep = 0.5 ** ((end_s - self.learned_until) / self.half_life_s)
             self.counts *= keep
             self.exposure *= keep
+            self.excess *= keep
+            self.scale *= keep
         self.learned_until = max(end_s, self.learned_until or end_s)
+        if self.watched_s() > 0:
+            mu = self.expected(start_s, end_s)
+            self.excess += (count - mu) ** 2 - mu
+            self.scale += mu * mu
         k = self.slot(start_s)
         self.counts[k] += count
         self.exposure[k] += end_s - start_s
         self._table = None
+
+    def noise_sd(self) -> float:
+        """The relative standard deviation of counts around the profile beyond Poisson chance
+        (0 until learned)."""
+        if self.scale <= 0:
+            return 0.0
+        return math.sqrt(max(self.excess, 0.0) / self.scale)
 
     def rates(self) -> np.ndarray:
         """The expected rate (events per second) at each slot centre; without a prior, slots
@@ -73,7 +91,7 @@ class RateProfile:
             w * np.roll(self.exposure, s) for w, s in zip(kernel, (1, 0, -1), strict=True)
         )
         if self.prior is not None:
-            weight = self.prior_weight_s
+            weight = self.prior_weight_s / self.slots
             return np.asarray((self.prior * weight + counts) / (weight + exposure), dtype=float)
         seen = np.asarray(exposure) > 0
         mean = float(self.counts.sum() / self.exposure.sum()) if seen.any() else 0.0

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 from scipy import optimize, stats
 
 from vigie.events import Event
@@ -94,20 +95,32 @@ class Design:
     events_per_false_alarm: float
     cusum_h: dict[str, float]
     silence_u: float  # expected events of silence that fire the silence test
+    slack: float = 0.0  # the normal rate is taken as low (high) as 1 - slack (1 + slack)
 
     @classmethod
     def rates(
-        cls, *, effect: float, tests: Sequence[Test], events_per_false_alarm: float
+        cls,
+        *,
+        effect: float,
+        tests: Sequence[Test],
+        events_per_false_alarm: float,
+        slack: float = 0.0,
     ) -> Design:
-        """Thresholds of Poisson tests; the false-alarm budget is split evenly among them."""
+        """Thresholds of Poisson tests; the false-alarm budget is split evenly among them.
+        With `slack`, "normal" is a rate down (up) to 1 - slack (1 + slack) of the expected
+        one, so traffic's own wander is not mistaken for a break."""
         arl = max(events_per_false_alarm, 1.0) * len(tests)
-        drop, surge = 1 - effect, 1 + effect
+        drop, surge = (1 - effect) / (1 - slack), (1 + effect) / (1 + slack)
         hs: dict[str, float] = {}
         if "drop" in tests:
             hs["drop"] = cusum_threshold(arl, info_null(drop))
         if "surge" in tests:
             hs["surge"] = cusum_threshold(arl, info_null(surge))
-        return cls(tuple(tests), drop, surge, events_per_false_alarm, hs, math.log(arl))
+        return cls(tuple(tests), drop, surge, events_per_false_alarm, hs, math.log(arl), slack)
+
+    def scale(self, test: Test) -> float:
+        """Expected events at the slack's edge per expected event: what a test counts."""
+        return 1 + self.slack if test == "surge" else 1 - self.slack
 
     @classmethod
     def conversion(
@@ -121,6 +134,12 @@ class Design:
             q1 = conversion_share(p * (1 - effect if test == "drop" else 1 + effect))
             hs[test] = cusum_threshold(arl, bernoulli_kl(q0, q1))
         return cls(tuple(tests), 1 - effect, 1 + effect, trials_per_false_alarm, hs, math.inf)
+
+
+def slack_for(noise_sd: float, effect: float) -> float:
+    """The slack left for a stream's own wander: two of its relative standard deviations,
+    at most half the effect to detect."""
+    return min(2 * noise_sd, effect / 2)
 
 
 def tests_of(rule: Rule) -> tuple[Test, ...]:
@@ -177,7 +196,7 @@ class RateTest:
     at_s: float | None = None
     last_event_s: float | None = None
     silence_u: float = 0.0
-    sides: dict[str, Side] = field(default_factory=dict)
+    sides: dict[Test, Side] = field(default_factory=dict)
     alarm: Alarm | None = None
     design: Design | None = None
     _chunk_start: float | None = None
@@ -192,7 +211,10 @@ class RateTest:
         if self.design is None:
             events = self.profile.mean_rate() * self.per_false_alarm_s
             self.design = Design.rates(
-                effect=self.effect, tests=self.tests, events_per_false_alarm=events
+                effect=self.effect,
+                tests=self.tests,
+                events_per_false_alarm=events,
+                slack=slack_for(self.profile.noise_sd(), self.effect),
             )
         return self.design
 
@@ -234,12 +256,12 @@ class RateTest:
         assert self.at_s is not None
         u = self.profile.expected(self.at_s, t_s) if self.ready() else 0.0
         design = self.current_design()
-        self.silence_u += u
+        self.silence_u += u * design.scale("silence")
         for test, side in self.sides.items():
             if test == "silence":
                 continue
             r = design.drop if test == "drop" else design.surge
-            side.statistic += (1 - r) * u
+            side.statistic += (1 - r) * u * design.scale(test)
             side.expected += u
             if test == "surge" and side.statistic <= 0:
                 side.reset(t_s)
@@ -259,7 +281,8 @@ class RateTest:
                 if test == "silence":
                     if self.silence_u >= design.silence_u:
                         since = self.last_event_s or self.at_s
-                        self.alarm = Alarm("silence", self.at_s, since, self.silence_u, 0)
+                        expected = self.silence_u / design.scale("silence")
+                        self.alarm = Alarm("silence", self.at_s, since, expected, 0)
                 elif self.sides[test].statistic >= design.cusum_h[test]:
                     side = self.sides[test]
                     self.alarm = Alarm(test, self.at_s, side.since_s, side.expected, side.observed)
@@ -268,7 +291,7 @@ class RateTest:
                     return
             return
         self._chunk_alarmed = True
-        watched = "surge" if self.alarm.test == "surge" else "drop"
+        watched: Test = "surge" if self.alarm.test == "surge" else "drop"
         held = self.sides.get(watched)
         if held is None:  # a silence-only test recovers with the next event
             if self.silence_u == 0.0:
@@ -588,3 +611,58 @@ def detection_table(
             )
         )
     return out
+
+
+@dataclass
+class DropScan:
+    """Where a scan of a stream's drop tests stands: the drop CUSUM and the last event, in
+    operational time (expected events)."""
+
+    statistic: float = 0.0
+    last_u: float = 0.0
+    at_u: float = 0.0
+
+
+def scan_drops(
+    u: np.ndarray, end_u: float, design: Design, state: DropScan
+) -> tuple[float, Test] | None:
+    """The first alarm of a rate rule's drop tests (silence and drop CUSUM) over events at
+    operational times `u` (sorted, after `state.at_u`), watched until `end_u`: its
+    operational time and test, or None (then `state` is moved to `end_u`).
+
+    The vectorised twin of `RateTest` (same thresholds, same recursion, checked equal by the
+    tests) for simulating months of traffic: the CUSUM S = max(0, S + x) is W - min(0, min W)
+    over the cumulative sum W, highest just before each event.
+    """
+    a, b = (1 - design.drop) * design.scale("drop"), math.log(design.drop)
+    h = design.cusum_h.get("drop", math.inf)
+    silence = design.silence_u / design.scale("silence") if "silence" in design.tests else math.inf
+    before = np.concatenate(([state.last_u], u))
+    gaps_end = np.concatenate((u, [end_u]))
+    crossings: list[tuple[float, Test]] = []
+    long_gap = np.flatnonzero(gaps_end - before >= silence)
+    if long_gap.size:
+        crossings.append((float(before[long_gap[0]] + silence), "silence"))
+    if math.isfinite(h):
+        i = np.arange(len(u), dtype=float)
+        w_post = state.statistic + a * (u - state.at_u) + b * (i + 1)
+        w_pre = w_post - b
+        floor = np.minimum(0.0, np.concatenate(([0.0], np.minimum.accumulate(w_post)[:-1])))
+        s_pre = w_pre - floor
+        up = np.flatnonzero(s_pre >= h)
+        if up.size:
+            k = up[0]
+            crossings.append((float(u[k] - (s_pre[k] - h) / a), "drop"))
+        end_floor = min(0.0, float(w_post.min())) if len(u) else 0.0
+        last_w = float(w_post[-1]) if len(u) else state.statistic
+        end_s = last_w + a * (end_u - (u[-1] if len(u) else state.at_u)) - end_floor
+        if not up.size and end_s >= h:
+            crossings.append((end_u - (end_s - h) / a, "drop"))
+    if crossings:
+        return min(crossings)
+    if math.isfinite(h):
+        state.statistic = end_s
+    if len(u):
+        state.last_u = float(u[-1])
+    state.at_u = end_u
+    return None
