@@ -110,6 +110,7 @@ def test_a_drop_to_zero_fires_during_the_silence_on_the_tick() -> None:
     assert evidence["observed"] == 0
     assert evidence["p_value"] == pytest.approx(math.exp(-evidence["expected"]), rel=1e-3)
     assert evidence["p_value"] < 1e-7
+    assert evidence["log10_p_value"] == pytest.approx(-evidence["expected"] / math.log(10), 1e-3)
 
 
 def test_a_halved_rate_is_detected_soon_after_the_break_and_not_before() -> None:
@@ -315,7 +316,7 @@ def test_absence_with_an_expected_rate_fires_before_its_fixed_silence() -> None:
 
 def test_hostile_arrivals_do_not_break_the_test() -> None:
     """Arrivals going back in time, a million events at one instant and a far-future jump are
-    counted without error, and the statistic stays finite."""
+    counted without error; the statistic and the evidence's probability stay finite."""
     test = rate_test(_rule(expected_rate=3.0))
     test.observe(START + 100)
     test.observe(START + 50)  # earlier than the last instant: counted at it
@@ -323,6 +324,7 @@ def test_hostile_arrivals_do_not_break_the_test() -> None:
     test.advance(START + 10 * 365 * 86_400)
     assert test.alarm is not None
     assert all(math.isfinite(side.statistic) for side in test.sides.values())
+    assert -1e10 < test.evidence()["log10_p_value"] < -1e6  # no underflow to -inf or 0
 
 
 @pytest.mark.parametrize(

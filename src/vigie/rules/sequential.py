@@ -316,10 +316,14 @@ class RateTest:
         alarm = self.alarm
         assert alarm is not None and self.at_s is not None
         design = self.current_design()
+        k, mu = alarm.observed, max(alarm.expected, 1e-12)
         if alarm.test == "surge":
-            p_value = float(stats.poisson.sf(alarm.observed - 1, alarm.expected))
+            tail = float(stats.poisson.sf(k - 1, mu))
+            ratio = mu / (k + 1)
         else:
-            p_value = float(stats.poisson.cdf(alarm.observed, alarm.expected))
+            tail = float(stats.poisson.cdf(k, mu))
+            ratio = k / mu
+        log_p = _log_tail(tail, float(stats.poisson.logpmf(k, mu)), ratio)
         statistic = self.silence_u if alarm.test == "silence" else self.sides[alarm.test].statistic
         threshold = design.silence_u if alarm.test == "silence" else design.cusum_h[alarm.test]
         return {
@@ -328,7 +332,8 @@ class RateTest:
             "fired_at": _iso(alarm.fired_s),
             "expected": round(alarm.expected, 3),
             "observed": alarm.observed,
-            "p_value": p_value,
+            "p_value": math.exp(log_p),
+            "log10_p_value": round(log_p / math.log(10), 2),
             "evidence": round(statistic, 3),
             "threshold": round(threshold, 3),
             "expected_per_min": round(self.profile.rate_at(self.at_s) * 60, 4),
@@ -414,10 +419,15 @@ class ConversionTest:
         alarm = self.alarm
         assert alarm is not None
         q0 = alarm.expected / alarm.trials if alarm.trials else 0.0
+        k, n = alarm.observed, alarm.trials
+        q0 = min(max(q0, 1e-12), 1 - 1e-12)
         if alarm.test == "surge":
-            p_value = float(stats.binom.sf(alarm.observed - 1, alarm.trials, q0))
+            tail = float(stats.binom.sf(k - 1, n, q0))
+            ratio = (n - k) * q0 / ((k + 1) * (1 - q0))
         else:
-            p_value = float(stats.binom.cdf(alarm.observed, alarm.trials, q0))
+            tail = float(stats.binom.cdf(k, n, q0))
+            ratio = k * (1 - q0) / ((n - k + 1) * q0)
+        log_p = _log_tail(tail, float(stats.binom.logpmf(k, n, q0)), ratio)
         design = self.design()
         return {
             "test": f"conversion_{alarm.test}",
@@ -427,10 +437,20 @@ class ConversionTest:
             "observed": alarm.observed,
             "trials": alarm.trials,
             "expected_conversion": round(self.level(), 4),
-            "p_value": p_value,
+            "p_value": math.exp(log_p),
+            "log10_p_value": round(log_p / math.log(10), 2),
             "evidence": round(self.sides[alarm.test].statistic, 3),
             "threshold": round(design.cusum_h[alarm.test], 3),
         }
+
+
+def _log_tail(tail: float, log_pmf: float, ratio: float) -> float:
+    """The log of a tail probability: directly while it is a normal float, else its last
+    term's log plus a geometric bound on the rest (terms shrink at least by `ratio`), as a
+    long silence's probability underflows (e^-1000)."""
+    if tail > 1e-300:
+        return math.log(tail)
+    return log_pmf - math.log1p(-min(ratio, 1 - 1e-12))
 
 
 def _iso(t_s: float) -> str:

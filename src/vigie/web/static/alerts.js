@@ -103,7 +103,11 @@
     if (values.expected != null) {
       rows.push([t("js.sequential.counts"), `${Vigie.decimal(values.expected)} / ${values.observed}`]);
     }
-    if (values.p_value != null) rows.push([t("js.sequential.p_value"), Number(values.p_value).toExponential(2)]);
+    if (values.log10_p_value != null) {
+      // Tiny probabilities underflow a float: shown as a power of ten.
+      const p = values.log10_p_value > -4 ? Vigie.decimal(values.p_value) : `10^${Math.round(values.log10_p_value)}`;
+      rows.push([t("js.sequential.p_value"), p]);
+    }
     if (values.evidence != null) rows.push([t("js.sequential.evidence"), Vigie.decimal(values.evidence)]);
     if (values.silent_s) rows.push([t("js.sequential.silent"), t("js.sequential.seconds", { count: Vigie.decimal(values.silent_s) })]);
     return rows;
