@@ -47,6 +47,7 @@ from vigie.rules.definitions import Rule
 from vigie.types import from_us
 
 Test = Literal["silence", "drop", "surge"]
+LONG_GAP_S = 2 * 86_400.0  # a silence this long is downtime, not a lesson
 
 
 def info_null(r: float) -> float:
@@ -227,6 +228,12 @@ class RateTest:
             self.last_event_s = t_s
             return
         while t_s > self.at_s:
+            if self.alarm is not None or t_s - self.at_s > LONG_GAP_S:
+                # Nothing is learned while judged broken, nor over days of downtime: one step.
+                self._pass(t_s)
+                self._chunk_start = math.floor(t_s / self.profile.width_s) * self.profile.width_s
+                self._chunk_count, self._chunk_alarmed = 0, True
+                return
             boundary = (math.floor(self.at_s / self.profile.width_s) + 1) * self.profile.width_s
             step_end = min(t_s, boundary)
             self._pass(step_end)
