@@ -44,6 +44,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "synchronous": "NORMAL",
         "db_url": None,
     },
+    "detection": {
+        "rates": [0.05, 1.0, 20.0, 200.0],
+        "days": 3.0,
+        "breaks": 100,
+        "tick": 0.1,
+        "false_alarms": "1/month",
+        "seed": 26,
+    },
 }
 
 

@@ -17,6 +17,7 @@ from vigie.cli.leads import leads_app
 from vigie.cli.playbooks import playbook_app
 from vigie.cli.prospects import prospects_app
 from vigie.cli.schedule import schedule_app
+from vigie.cli.rules import rules_app
 from vigie.cli.users import users_app
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(users_app, name="users")
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(rules_app, name="rules")
 app.add_typer(bench_app, name="bench")
 app.add_typer(prospects_app, name="prospects")
 app.add_typer(leads_app, name="leads")
