@@ -37,7 +37,8 @@ LEVEL_US = 6 * HOUR_US  # the level's time constant
 REFERENCE_US = 7 * DAY_US  # the weekly predictor's reference level's time constant (no reset)
 DAY_MEMORY = 4.0  # periods a daily knot averages over
 WEEK_MEMORY = 2.0
-SHIFT_RATE = 0.2  # the short average of residuals
+SHIFT_RATE = 0.1  # the short average of residuals
+SHIFTS = True
 CONFIRM = 5  # samples in a row beyond the clearing level that confirm a shift
 RESCALE = 16  # samples between two estimates of the residuals' tails
 TAIL = 0.1  # each side's tail beyond its 90th percentile is exponential
@@ -46,6 +47,7 @@ COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
 NORMAL = NormalDist()
+_NEVER = 2**62
 
 
 class _Tails:
@@ -65,15 +67,15 @@ class _Tails:
             return
         ordered = sorted(values)
         center = ordered[n // 2]
-        spread = sorted(abs(x - center) for x in ordered)
+        below = [center - x for x in ordered[: n // 2 + 1]]
+        below.reverse()
+        above = [x - center for x in ordered[n // 2 :]]
+        spread = sorted(below + above)  # two sorted runs: merged in linear time
         inflate = 1.0 + 8.0 / n  # few residuals: a wider tail
         self.center = center
         self.scale = 1.4826 * spread[n // 2] * inflate
-        below = [center - x for x in ordered[: n // 2 + 1]]
-        below.reverse()
-        above = ordered[n // 2 :]
         self.lo_u, self.lo_beta = _tail(below, inflate)
-        self.hi_u, self.hi_beta = _tail([x - center for x in above], inflate)
+        self.hi_u, self.hi_beta = _tail(above, inflate)
 
     def p_value(self, deviation: float, floor: float) -> float:
         """The two-sided tail probability of a deviation from the centre."""
@@ -160,6 +162,8 @@ class RobustSeasonal:
         self.day_cap = DAY_MEMORY * per_knot
         self.week_cap = WEEK_MEMORY * per_knot
         self.alpha = min(0.5, step / LEVEL_US)
+        # A seasonal predictor is compared with the others after a quarter of a day.
+        self.trust = max(warmup, 24, DAY_US // 4 // step)
         self.alpha_ref = min(0.5, step / REFERENCE_US)
         allowed = {"auto": 3, "none": 1, "daily": 2, "weekly": 3, "both": 3}[seasonality]
         if not self.nd:
@@ -177,14 +181,17 @@ class RobustSeasonal:
         self.reference = 0.0
         self.daily = [0.0] * self.nd
         self.daily_n = [0.0] * self.nd
+        self.daily_since = [_NEVER] * self.nd
         self.weekly = [0.0] * self.nw
         self.weekly_n = [0.0] * self.nw
+        self.weekly_since = [_NEVER] * self.nw
         self.samples = 0
         self.quantum = math.inf
         self.last: float | None = None
         self.shift = 0.0
         self.run: list[float] = []
         self._rescale_in = 0
+        self._rounds = 0
         self._cached: tuple[int, float, list[float], list[bool], int, int, float] | None = None
         self.chosen = 0
         for model in self.models:
@@ -211,19 +218,22 @@ class RobustSeasonal:
         k = int(pos)
         f = pos - k
         k1 = (k + 1) % nd
-        dn = self.daily_n
+        # A knot predicts once it was seen in an earlier period (not minutes ago).
+        seen = self.daily_since
+        old = at_us - DAY_US // 2
         d = self.daily[k] * (1 - f) + self.daily[k1] * f
-        seen_d = dn[k] > 0 and (f == 0 or dn[k1] > 0)
+        seen_d = seen[k] <= old and (f == 0 or seen[k1] <= old)
         preds = [level, level + d]
         ready = [self.level is not None, seen_d]
         kw = kw1 = 0
         if self.nw and len(self.models) > 2:
             kw = ((at_us // DAY_US) % 7) * nd + k
             kw1 = (kw + 1) % self.nw
-            wn = self.weekly_n
+            seen = self.weekly_since
+            old = at_us - WEEK_US // 2
             w = self.weekly[kw] * (1 - f) + self.weekly[kw1] * f
             preds.append(self.reference + d + w)
-            ready.append(seen_d and wn[kw] > 0 and (f == 0 or wn[kw1] > 0))
+            ready.append(seen_d and seen[kw] <= old and (f == 0 or seen[kw1] <= old))
         return preds, ready, k, kw, f
 
     def _floor(self) -> float:
@@ -234,7 +244,7 @@ class RobustSeasonal:
 
     def _eligible(self, i: int) -> bool:
         model = self.models[i]
-        return model.scored >= max(self.warmup, 8)
+        return model.scored >= (max(self.warmup, 8) if i == 0 else self.trust)
 
     def score(self, at_us: int, value: float) -> Verdict:
         """How surprising `value` is at `at_us`, under the predictor that explains it best
@@ -270,7 +280,7 @@ class RobustSeasonal:
         p = best_p
         shift = self._shift_next(y - preds[chosen] - self.models[chosen].tails.center, floor)
         shifts = self.shift_tails
-        if shifts.scale > 0 and (shift > 0) == (residual > 0):
+        if SHIFTS and shifts.scale > 0 and (shift > 0) == (residual > 0):
             p_shift = shifts.p_value(shift - shifts.center, 1e-12)
             p = min(1.0, 2 * min(p, p_shift))
         else:
@@ -362,16 +372,19 @@ class RobustSeasonal:
         if ready[self.chosen]:
             self.shift_residuals.append(self.shift)
         self._confirm_shift(chosen.tails.p_value(residual, floor), residual)
-        self._update(y, k, kw, f, floor)
+        self._update(at_us, y, k, kw, f, floor)
         self._rescale_in -= 1
         if self._rescale_in <= 0 or self.samples < 48:
-            for model in models:
-                model.tails.fit(model.residuals)
+            # The chosen predictor's tails follow closely, the others' every few rounds.
+            self._rounds += 1
+            for i, model in enumerate(models):
+                if i == self.chosen or self._rounds % 4 == 0 or self.samples < 48:
+                    model.tails.fit(model.residuals)
             self.shift_tails.fit(self.shift_residuals)
             self._rescale_in = RESCALE
         self._choose()
 
-    def _update(self, y: float, k: int, kw: int, f: float, floor: float) -> None:
+    def _update(self, at_us: int, y: float, k: int, kw: int, f: float, floor: float) -> None:
         """Move the levels and the profiles towards `y` (clipped residuals)."""
         assert self.level is not None
         nd = self.nd
@@ -391,7 +404,9 @@ class RobustSeasonal:
         r = limit if r > limit else -limit if r < -limit else r
         self.level += self.alpha * r
         # Each knot averages what it has seen, then forgets over `DAY_MEMORY` periods.
-        _learn_knots(dv, dn, (k, k1), f, y - self.level, self.day_cap, limit)
+        _learn_knots(
+            dv, dn, self.daily_since, at_us, (k, k1), f, y - self.level, self.day_cap, limit
+        )
         if not self.nw or len(self.models) < 3:
             return
         kw1 = (kw + 1) % self.nw
@@ -400,7 +415,17 @@ class RobustSeasonal:
         r = y - self.reference - d - w
         r = limit if r > limit else -limit if r < -limit else r
         self.reference += self.alpha_ref * r
-        _learn_knots(wv, wn, (kw, kw1), f, y - self.reference - d, self.week_cap, limit)
+        _learn_knots(
+            wv,
+            wn,
+            self.weekly_since,
+            at_us,
+            (kw, kw1),
+            f,
+            y - self.reference - d,
+            self.week_cap,
+            limit,
+        )
 
     def _confirm_shift(self, p: float, residual: float) -> None:
         beyond = p <= self.p_run
@@ -429,12 +454,16 @@ class RobustSeasonal:
             best = len(models) - 1
             while best and not self._eligible(best):
                 best -= 1
+        if best != self.chosen:
+            models[best].tails.fit(models[best].residuals)
         self.chosen = best
 
 
 def _learn_knots(
     values: list[float],
     weights: list[float],
+    since: list[int],
+    at_us: int,
     knots: tuple[int, int],
     f: float,
     residual: float,
@@ -448,6 +477,8 @@ def _learn_knots(
         if weight <= 0:
             continue
         fresh = weights[knot] <= 0
+        if fresh:
+            since[knot] = at_us
         weights[knot] = min(weights[knot] + weight, cap)
         step = residual - values[knot]
         if not fresh:
