@@ -39,6 +39,7 @@ from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
+from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -90,6 +91,8 @@ class System:
     live: LiveHub
     trends: Trends
     columns: ColumnarCopy | None
+    privacy: DataSubjects
+    retention: RetentionPurge
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
@@ -262,6 +265,13 @@ def build_system(
         live=live,
         trends=Trends(),
         columns=columns,
+        privacy=DataSubjects(
+            engine=engine,
+            clock=clock,
+            columns=columns,
+            forget_cached=sql_log.recent_bodies.clear,
+        ),
+        retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         engine=engine,
     )
     _add_services(system, engine, tick_seconds=tick_seconds)
@@ -303,6 +313,12 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     )
     if system.columns is not None:
         add(ColumnarWorker(system.columns))
+    if system.retention.configured:
+        add(
+            Periodic(
+                "retention-purge", system.retention.run, seconds=system.retention.every_seconds
+            )
+        )
 
 
 def _timer_round(system: System) -> Callable[[], None]:
