@@ -14,6 +14,7 @@ from vigie.cli.db import db_app
 from vigie.cli.deadletters import dead_letters_app
 from vigie.cli.leads import leads_app
 from vigie.cli.playbooks import playbook_app
+from vigie.cli.privacy import privacy_app
 from vigie.cli.prospects import prospects_app
 from vigie.cli.users import users_app
 
@@ -38,6 +39,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(bench_app, name="bench")
 app.add_typer(prospects_app, name="prospects")
 app.add_typer(leads_app, name="leads")
+app.add_typer(privacy_app, name="privacy")
 
 
 def main() -> None:
