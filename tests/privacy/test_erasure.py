@@ -157,6 +157,8 @@ def test_export_holds_the_persons_records_and_is_audited(live_server: LiveServer
     assert data["contact"]["email"] == EMAIL
     messages = {e["message_id"] for e in data["events"]}
     assert {"m1", "m2", "m3"} <= messages and "m4" not in messages
+    page = next(e for e in data["events"] if e["message_id"] == "m1")
+    assert page["context"]["ip"] == "203.0.113.0"  # truncated before it was stored
     assert data["records"]["crm_interactions"][0]["contact_id"] == contact_id
     assert any(r["visitor_id"] == ANON_IDS[1] for r in data["records"]["analytics_identities"])
     assert any(EMAIL in json.dumps(r) for r in data["records"]["rejected_events"])
