@@ -100,7 +100,10 @@ class DataSubjects:
                 rows = conn.execute(sa.select(table).where(condition)).mappings().all()
                 if rows:
                     held[table.name] = [_portable(dict(row)) for row in rows]
-        events = held.pop("events", [])
+        events = [
+            {**row["body"], "offset": row["log_offset"]} if isinstance(row["body"], dict) else row
+            for row in held.pop("events", [])
+        ]
         record(
             engine=self.engine,
             actor=actor,
