@@ -314,9 +314,14 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     if system.columns is not None:
         add(ColumnarWorker(system.columns))
     if system.retention.configured:
+        # The first purge waits one period: starting up (and the tests' short-lived servers)
+        # does not contend with a purge for the store's write lock.
         add(
             Periodic(
-                "retention-purge", system.retention.run, seconds=system.retention.every_seconds
+                "retention-purge",
+                system.retention.run,
+                seconds=system.retention.every_seconds,
+                delay_first=True,
             )
         )
 

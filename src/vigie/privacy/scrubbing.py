@@ -83,10 +83,10 @@ class Scrubber:
         ):
             try:
                 decoded = decode(value)
-            except (msgspec.DecodeError, ValueError):
-                continue
-            if isinstance(decoded, dict | list):
-                return encode(self.data(decoded, own=own))
+                if isinstance(decoded, dict | list):
+                    return encode(self.data(decoded, own=own))
+            except (msgspec.DecodeError, ValueError, RecursionError):
+                continue  # not this format, or nested too deep to walk: scrub it as text
         return self.text(value.decode("utf-8", errors="replace"), own=own).encode()
 
     def _token_for(self, match: re.Match[str]) -> str:
