@@ -25,6 +25,8 @@ from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import Metric
 from vigie.playbooks.actions.base import ActionSettings
 from vigie.playbooks.playbooks import Playbook
+from vigie.privacy.config import PrivacyConfig
+from vigie.privacy.config import problems as privacy_problems
 from vigie.rules.definitions import Alerting, Rule
 from vigie.schedule.schedules import ScheduleConfig
 
@@ -88,6 +90,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
     ai: AiConfig = msgspec.field(default_factory=AiConfig)
     experiments: list[Experiment] = []
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -156,6 +159,7 @@ def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
 def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> None:
     _check_metrics_and_rules(config, node, origin)
     _check_analytics(config, node, origin)
+    _check_privacy(config, node, origin)
     names: set[str] = set()
     keys: set[str] = set()
     for i, source in enumerate(config.sources):
@@ -253,6 +257,23 @@ def _check_analytics(config: Config, node: yaml.Node | None, origin: str) -> Non
         line = _line_of(node, full)
         key = ".".join(str(p) for p in full)
         raise ConfigError(f"{origin}: {key} (line {line}): {reason}")
+
+
+def _check_privacy(config: Config, node: yaml.Node | None, origin: str) -> None:
+    for path, reason in privacy_problems(config.privacy):
+        full: list[str | int] = ["privacy", *path]
+        line = _line_of(node, full)
+        key = ".".join(str(p) for p in full)
+        raise ConfigError(f"{origin}: {key} (line {line}): {reason}")
+    visitor_ids = config.privacy.visitor_ids
+    if config.environment != "development" and visitor_ids.pseudonymise:
+        line = _line_of(node, ["privacy", "visitor_ids", "key"])
+        if visitor_ids.key is None or _is_placeholder(visitor_ids.key):
+            raise ConfigError(
+                f"{origin}: privacy.visitor_ids.key (line {line}): a real key is required "
+                "outside development to pseudonymise visitor ids (a placeholder is refused); "
+                "set a long random value and keep it: changing it splits every visitor in two"
+            )
 
 
 def _is_placeholder(value: str) -> bool:

@@ -40,6 +40,7 @@ from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
+from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -94,6 +95,8 @@ class System:
     live: LiveHub
     trends: Trends
     columns: ColumnarCopy | None
+    privacy: DataSubjects
+    retention: RetentionPurge
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
@@ -269,6 +272,13 @@ def build_system(
         live=live,
         trends=Trends(),
         columns=columns,
+        privacy=DataSubjects(
+            engine=engine,
+            clock=clock,
+            columns=columns,
+            forget_cached=sql_log.recent_bodies.clear,
+        ),
+        retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         engine=engine,
     )
     _add_services(system, engine, tick_seconds=tick_seconds)
@@ -317,6 +327,17 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     )
     if system.columns is not None:
         add(ColumnarWorker(system.columns))
+    if system.retention.configured:
+        # The first purge waits one period: starting up (and the tests' short-lived servers)
+        # does not contend with a purge for the store's write lock.
+        add(
+            Periodic(
+                "retention-purge",
+                system.retention.run,
+                seconds=system.retention.every_seconds,
+                delay_first=True,
+            )
+        )
 
 
 def _timer_round(system: System) -> Callable[[], None]:

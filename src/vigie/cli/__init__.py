@@ -15,9 +15,10 @@ from vigie.cli.deadletters import dead_letters_app
 from vigie.cli.experiments import experiments_app
 from vigie.cli.leads import leads_app
 from vigie.cli.playbooks import playbook_app
+from vigie.cli.privacy import privacy_app
 from vigie.cli.prospects import prospects_app
-from vigie.cli.schedule import schedule_app
 from vigie.cli.rules import rules_app
+from vigie.cli.schedule import schedule_app
 from vigie.cli.users import users_app
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ app.add_typer(prospects_app, name="prospects")
 app.add_typer(leads_app, name="leads")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(privacy_app, name="privacy")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from vigie.playbooks.actions.port import (
     Task,
 )
 from vigie.playbooks.actions.webhook import CloudEvent, Gone, Refused, deliver
+from vigie.privacy.consent import ConsentBook
 from vigie.schedule import Dispatcher, NotificationRequest
 from vigie.schedule.notifications import NotificationRecord
 from vigie.store.schema import Offset, events, metadata
@@ -560,6 +561,10 @@ class StorePort:
                     latest[anonymous_id] = event.event
         wanted = page if page is not None else funnel_step
         return [visitor for visitor, where in latest.items() if where == wanted][:limit]
+
+    def without_consent(self, visitors: Sequence[str], purpose: str) -> set[str]:
+        """The visitors known as a contact without consent to `purpose` (see `ConsentBook`)."""
+        return ConsentBook(self._engine).refused(visitors, purpose)
 
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""

@@ -23,6 +23,7 @@ from vigie.ingest import http as ingest_http
 from vigie.ingest import posthog as ingest_posthog
 from vigie.ingest import tracker
 from vigie.ingest.cors import TrackerCors
+from vigie.privacy import PrivacyError, SubjectNotFound
 from vigie.rules import triage
 from vigie.rules.silences import SilenceNotFound
 from vigie.rules.triage import AlertNotFound
@@ -39,6 +40,7 @@ from vigie.web import (
     api_leads,
     api_live,
     api_playbooks,
+    api_privacy,
     api_schedule,
     api_silences,
     ui,
@@ -77,6 +79,8 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(AlertNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(SilenceNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(SubjectNotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(PrivacyError, _conflict)
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(api_events.router)
@@ -96,6 +100,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_crm.build_router())
     ui.install(app)
     app.include_router(api_leads.router)
+    app.include_router(api_privacy.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -117,6 +122,10 @@ async def _domain_error(_request: Request, exc: CrmError) -> JSONResponse:
 
 async def _not_found(_request: Request, exc: LookupError) -> JSONResponse:
     return JSONResponse({"detail": exc.args[0] if exc.args else str(exc)}, status_code=404)
+
+
+async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": exc.args[0] if exc.args else str(exc)}, status_code=409)
 
 
 async def _invalid(_request: Request, exc: triage.Invalid) -> JSONResponse:

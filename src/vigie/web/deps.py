@@ -26,6 +26,7 @@ from vigie.log.deadletters import DeadLetters
 from vigie.log.live import LiveHub
 from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
+from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
 from vigie.rules.silences import Silences
@@ -80,6 +81,8 @@ PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
 InboxDep = Annotated[Inbox, Depends(_part("inbox"))]
 TrendsDep = Annotated[Trends, Depends(_part("trends"))]
+PrivacyDep = Annotated[DataSubjects, Depends(_part("privacy"))]
+RetentionDep = Annotated[RetentionPurge, Depends(_part("retention"))]
 
 NO_NUL = r"^[^\x00]*$"
 """A pattern for free-text parameters: PostgreSQL cannot store or compare NUL characters."""

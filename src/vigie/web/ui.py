@@ -59,6 +59,8 @@ APIS = {
     "contact_timeline": "/api/contacts/{record_id}/timeline",
     "accounts": "/api/accounts",
     "account_timeline": "/api/accounts/{record_id}/timeline",
+    "privacy_export": "/api/privacy/contacts/{contact_id}/export",
+    "privacy_erase": "/api/privacy/contacts/{contact_id}/erase",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -85,6 +87,8 @@ API_RESOURCES = {
     "contact_timeline": "contacts",
     "accounts": "accounts",
     "account_timeline": "accounts",
+    "privacy_export": "contacts",
+    "privacy_erase": "users",  # admins only
 }
 
 
@@ -141,6 +145,8 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
     }
     if name == "web":
         data["campaigns"] = [c.name for c in config.analytics.campaigns if c.schedule is not None]
+    if name == "customers":
+        data["can_erase"] = user is not None and allowed(user.role, "users", "write")
     if name == "alerts":
         data["can_act"] = user is not None and allowed(user.role, "alerts", "write")
         schedule = config.schedule

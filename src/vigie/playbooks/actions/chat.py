@@ -11,6 +11,10 @@ import msgspec
 
 from vigie.playbooks.actions.base import ActionContext, ActionError
 from vigie.playbooks.actions.port import ChatInvitation
+from vigie.privacy.consent import skipped_reason
+
+PURPOSE = "marketing"
+"""An invitation to chat, unasked, is direct marketing: it needs that consent."""
 
 
 class ChatInviteParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -46,6 +50,8 @@ class ChatInvite:
             )
         now = context.clock.now()
         visitors = _visitors(params, context, now)
+        refused = context.port.without_consent(visitors, PURPOSE)
+        visitors = [v for v in visitors if v not in refused]
         expires = now + timedelta(minutes=params.expires_in_minutes)
         already = {i.anonymous_id for i in context.port.recorded(ChatInvitation)}
         fresh = [
@@ -60,14 +66,20 @@ class ChatInvite:
             if visitor not in already
         ]
         context.port.once_each(fresh)
-        return {
+        result: dict[str, Any] = {
             "invited": len(fresh) + len(already),
             "new": len(fresh),
             "page": params.page,
             "funnel_step": params.funnel_step,
         }
+        if refused:
+            result["skipped"] = {"visitors": len(refused), "reason": skipped_reason(PURPOSE)}
+        return result
 
     def describe(self, params: ChatInviteParams, context: ActionContext) -> str:
         """How many visitors are there now and would be invited."""
         visitors = _visitors(params, context, context.clock.now())
-        return f"would invite {len(visitors)} visitor(s) on {params.page or params.funnel_step}"
+        refused = context.port.without_consent(visitors, PURPOSE)
+        where = params.page or params.funnel_step
+        text = f"would invite {len(visitors) - len(refused)} visitor(s) on {where}"
+        return text + (f" ({len(refused)} {skipped_reason(PURPOSE)})" if refused else "")

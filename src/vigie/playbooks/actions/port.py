@@ -116,6 +116,12 @@ class ActionPort(Protocol):
         `page` (or `funnel_step`), at most `limit` of them."""
         ...
 
+    def without_consent(self, visitors: Sequence[str], purpose: str) -> set[str]:
+        """The visitors among `visitors` known as a contact who did not consent to `purpose`
+        (`marketing`, `profiling`, `analytics`, `third_parties`): an action leaves them out
+        and says so in its result."""
+        ...
+
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""
         ...
