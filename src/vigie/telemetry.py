@@ -36,6 +36,12 @@ class Telemetry:
             ["reason"],
             registry=self.registry,
         )
+        self.bodies_refused = Counter(
+            "vigie_http_bodies_refused",
+            "Request bodies refused (413) for passing their route family's limit, unread.",
+            ["family"],
+            registry=self.registry,
+        )
         self.ingest_batch_seconds = Histogram(
             "vigie_ingest_batch_seconds",
             "Time from a request's arrival to its events being committed.",

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -42,6 +45,8 @@ from vigie.web import (
     api_silences,
     ui,
 )
+from vigie.web.headers import OpsGuard, SecurityHeaders
+from vigie.web.limits import BodyLimit
 
 STATUS_OF: dict[type[CrmError], int] = {
     RecordNotFound: 404,
@@ -76,6 +81,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(AlertNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(SilenceNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _unprocessable)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(api_events.router)
@@ -93,6 +99,10 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_crm.build_router())
     ui.install(app)
     app.include_router(api_leads.router)
+    http_settings = system.settings.config.http
+    app.add_middleware(BodyLimit, settings=http_settings, refused=system.telemetry.bodies_refused)
+    app.add_middleware(OpsGuard, settings=http_settings)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -114,6 +124,29 @@ async def _domain_error(_request: Request, exc: CrmError) -> JSONResponse:
 
 async def _not_found(_request: Request, exc: LookupError) -> JSONResponse:
     return JSONResponse({"detail": exc.args[0] if exc.args else str(exc)}, status_code=404)
+
+
+ECHO_CHARS = 200
+"""How much of a refused input a 422 answer repeats: enough to see it, never a whole body."""
+
+
+async def _unprocessable(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's validation errors (field and reason), with the input cut short and never a
+    secret: a large body is not sent back whole, a password not at all."""
+    errors = []
+    for error in exc.errors():
+        error = dict(error)
+        error.pop("ctx", None)
+        if "input" in error:
+            if any("password" in str(part) for part in error.get("loc", ())):
+                error["input"] = "(hidden)"
+            else:
+                shown = jsonable_encoder(error["input"])
+                text = shown if isinstance(shown, str) else msgspec.json.encode(shown).decode()
+                if len(text) > ECHO_CHARS:
+                    error["input"] = text[:ECHO_CHARS] + "…"
+        errors.append(jsonable_encoder(error))
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 async def _invalid(_request: Request, exc: triage.Invalid) -> JSONResponse:
