@@ -46,7 +46,7 @@ from vigie.web import (
     ui,
 )
 from vigie.web.headers import OpsGuard, SecurityHeaders
-from vigie.web.limits import BodyLimit
+from vigie.web.limits import BodyLimit, NulGuard
 
 STATUS_OF: dict[type[CrmError], int] = {
     RecordNotFound: 404,
@@ -101,6 +101,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_leads.router)
     http_settings = system.settings.config.http
     app.add_middleware(BodyLimit, settings=http_settings, refused=system.telemetry.bodies_refused)
+    app.add_middleware(NulGuard)
     app.add_middleware(OpsGuard, settings=http_settings)
     app.add_middleware(SecurityHeaders)
 

@@ -8,6 +8,8 @@ limit, so a client with no credentials cannot make the server hold or parse a la
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import msgspec
 from prometheus_client import Counter
 from starlette.exceptions import HTTPException
@@ -103,6 +105,55 @@ class BodyLimit:
 
 
 _CLOSE = (b"connection", b"close")
+
+
+NUL_REASON = "NUL characters are not allowed (the store cannot hold them) / caractère NUL refusé"
+
+
+class NulGuard:
+    """Refuses a NUL character in the path or a query parameter (422, naming the parameter)
+    on every route at once: PostgreSQL can neither store nor compare one, so it would
+    otherwise surface as a server error deep in a query."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            where = _nul_in(scope)
+            if where is not None:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                body = msgspec.json.encode(
+                    {"detail": [{"loc": where, "msg": NUL_REASON, "type": "value_error"}]}
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 422,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _nul_in(scope: Scope) -> list[str] | None:
+    """Where a NUL character sits: `["path"]`, `["query", name]`, or None."""
+    if "\x00" in scope["path"]:
+        return ["path"]
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return ["query", name.replace("\x00", "")]
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:
