@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigie import __version__
+from vigie.auth.throttle import Throttled
 from vigie.crm.service import (
     CrmError,
     Forbidden,
@@ -82,6 +83,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(SilenceNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _unprocessable)  # type: ignore[arg-type]
+    app.add_exception_handler(Throttled, _throttled)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(api_events.router)
@@ -125,6 +127,18 @@ async def _domain_error(_request: Request, exc: CrmError) -> JSONResponse:
 
 async def _not_found(_request: Request, exc: LookupError) -> JSONResponse:
     return JSONResponse({"detail": exc.args[0] if exc.args else str(exc)}, status_code=404)
+
+
+async def _throttled(_request: Request, exc: Throttled) -> JSONResponse:
+    """Too many failed sign-ins: 429, and when to try again."""
+    return JSONResponse(
+        {
+            "detail": f"too many failed sign-ins; try again in {exc.retry_after} s "
+            f"/ trop d'essais, réessayez dans {exc.retry_after} s"
+        },
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 ECHO_CHARS = 200
