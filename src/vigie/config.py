@@ -69,6 +69,14 @@ class IngestSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """How incoming messages are normalised at the door."""
 
     timestamps: TimestampSettings = msgspec.field(default_factory=TimestampSettings)
+    max_queued_batches: Annotated[int, msgspec.Meta(ge=1)] = 256
+    """Requests waiting for the log's writer beyond which ingestion answers 503 with
+    `Retry-After` (each holds at most 500 KB, so this bounds their memory)."""
+    max_processor_lag: Annotated[int, msgspec.Meta(ge=0)] = 500_000
+    """Events the slowest processor may be behind the log before ingestion answers 503
+    with `Retry-After`; 0: never."""
+    retry_after_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 2
+    """The `Retry-After` of those 503 answers."""
 
 
 class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

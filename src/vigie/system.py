@@ -34,6 +34,7 @@ from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendResult
 from vigie.log.live import LiveHub
+from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
@@ -138,6 +139,16 @@ def _notify_all(*targets: Callable[[], None]) -> Callable[[Sequence[AppendResult
     return committed
 
 
+def _both(
+    notify: Callable[[Sequence[AppendResult]], None],
+    pressure: Backpressure,
+    results: Sequence[AppendResult],
+) -> None:
+    """After a commit: tell the processors and the live feed, and the back-pressure gauge."""
+    pressure.committed(results)
+    notify(results)
+
+
 def _event_log(settings: Settings, sql_log: SqlEventLog) -> ServedLog:
     if not settings.log_url:
         return sql_log
@@ -226,8 +237,18 @@ def build_system(
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
     # The live hub reads the SQL log (its bootstrap queries the events table).
     live = LiveHub(sql_log, clock)
-    committer = GroupCommitter(log, on_commit=_notify_all(runner.notify, live.notify))
-    ingestor = Ingestor(config=config, committer=committer, metrics=telemetry, clock=clock)
+    notify = _notify_all(runner.notify, live.notify)
+    committer = GroupCommitter(log, on_commit=lambda results: _both(notify, pressure, results))
+    # Back-pressure: ingestion answers 503 when the writer or the processors fall behind.
+    pressure = Backpressure(
+        committer=committer,
+        runner=runner,
+        max_queued=config.ingest.max_queued_batches,
+        max_lag=config.ingest.max_processor_lag,
+    )
+    ingestor = Ingestor(
+        config=config, committer=committer, metrics=telemetry, clock=clock, pressure=pressure
+    )
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 

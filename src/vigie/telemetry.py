@@ -36,6 +36,12 @@ class Telemetry:
             ["reason"],
             registry=self.registry,
         )
+        self.ingest_deferred = Counter(
+            "vigie_ingest_deferred",
+            "Ingest requests answered 503 (Retry-After) while the writer or processors lag.",
+            ["endpoint"],
+            registry=self.registry,
+        )
         self.bodies_refused = Counter(
             "vigie_http_bodies_refused",
             "Request bodies refused (413) for passing their route family's limit, unread.",
