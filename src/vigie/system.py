@@ -52,7 +52,7 @@ from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
-from vigie.telemetry import LateEventsCollector, Telemetry
+from vigie.telemetry import LateEventsCollector, RejectedDroppedCollector, Telemetry
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ def build_system(
 
     # The log, and what is told of each commit.
     sql_log = SqlEventLog(engine)
+    telemetry.registry.register(RejectedDroppedCollector(lambda: sql_log.rejected_dropped))
     log = _event_log(settings, sql_log)
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.

@@ -76,3 +76,21 @@ class LateEventsCollector(Collector):
         for metric, count in sorted(self.late_events().items()):
             family.add_metric([metric], count)
         yield family
+
+
+class RejectedDroppedCollector(Collector):
+    """`vigie_rejected_dropped_total{source}`: rejected input deleted, oldest first, to keep
+    the rejected table bounded per source (`(none)`: requests without a known write key)."""
+
+    def __init__(self, dropped: Callable[[], Mapping[str, int]]) -> None:
+        self.dropped = dropped
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "vigie_rejected_dropped",
+            "Rejected messages dropped, oldest first, to keep the rejected table bounded.",
+            labels=["source"],
+        )
+        for source, count in sorted(self.dropped().items()):
+            family.add_metric([source], count)
+        yield family

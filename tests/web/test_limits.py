@@ -113,11 +113,13 @@ def test_bodies_under_the_limit_are_served(server: tuple[str, str]) -> None:
 
 
 def test_refusals_are_counted(server: tuple[str, str]) -> None:
-    """Each refused body is counted on /metrics by route family."""
+    """Each refused body is counted on /metrics by route family, beside the rejected input
+    dropped to keep its table bounded."""
     url, _ = server
     httpx.post(url + "/api/contacts", content=b"{" * (65 * 1024))
     metrics = httpx.get(url + "/metrics").text
     assert 'vigie_http_bodies_refused_total{family="api"}' in metrics
+    assert "# TYPE vigie_rejected_dropped_total counter" in metrics
 
 
 def test_a_nested_api_body_is_a_client_error(server: tuple[str, str]) -> None:
