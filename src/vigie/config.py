@@ -6,11 +6,12 @@ Each part adds its own section here (metrics, rules, playbooks, people, sites â€
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -71,6 +72,30 @@ class IngestSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """How incoming messages are normalised at the door."""
 
     timestamps: TimestampSettings = msgspec.field(default_factory=TimestampSettings)
+    max_queued_batches: Annotated[int, msgspec.Meta(ge=1)] = 256
+    """Requests waiting for the log's writer beyond which ingestion answers 503 with
+    `Retry-After` (each holds at most 500 KB, so this bounds their memory)."""
+    max_processor_lag: Annotated[int, msgspec.Meta(ge=0)] = 500_000
+    """Events the slowest processor may be behind the log before ingestion answers 503
+    with `Retry-After`; 0: never."""
+    retry_after_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 2
+    """The `Retry-After` of those 503 answers."""
+
+
+class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What the HTTP server accepts before it does any work, and who may read `/metrics` and
+    `/docs`."""
+
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    """The largest request body of the REST API (`/api/â€¦`), refused with 413 while it streams."""
+    max_import_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 20 * 1024 * 1024
+    """The largest CSV file `POST /api/import/<entity>` takes; bigger: `vigie import`."""
+    ops_token: str | None = None
+    """When set, `/metrics` and `/docs` (with `/openapi.json`) answer only to
+    `Authorization: Bearer <ops_token>` or to an address of `ops_allow`."""
+    ops_allow: list[str] = []
+    """Addresses or networks (`10.0.0.0/8`, `::1`) that may read `/metrics` and `/docs`;
+    empty with no `ops_token`: everybody may."""
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -80,6 +105,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     secret_key: str | None = None
     sources: list[Source] = []
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     metrics: list[Metric] = []
     rules: list[Rule] = []
     alerting: Alerting = msgspec.field(default_factory=Alerting)
@@ -204,6 +230,25 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
     except ValueError as exc:
         line = _line_of(node, ["ingest", "timestamps", "max_ahead"])
         raise ConfigError(f"{origin}: ingest.timestamps.max_ahead (line {line}): {exc}") from exc
+    _check_http(config, node, origin)
+
+
+def _check_http(config: Config, node: yaml.Node | None, origin: str) -> None:
+    for i, entry in enumerate(config.http.ops_allow):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            line = _line_of(node, ["http", "ops_allow", i])
+            raise ConfigError(
+                f"{origin}: http.ops_allow.{i} (line {line}): {entry!r} is not an address or "
+                "a network such as 10.0.0.0/8"
+            ) from exc
+    if config.http.ops_token is not None and _is_placeholder(config.http.ops_token):
+        line = _line_of(node, ["http", "ops_token"])
+        raise ConfigError(
+            f"{origin}: http.ops_token (line {line}): a placeholder is no protection; set a "
+            "long random value"
+        )
 
 
 def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> None:

@@ -35,6 +35,7 @@ from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendResult
 from vigie.log.live import LiveHub
+from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
@@ -54,7 +55,7 @@ from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
-from vigie.telemetry import LateEventsCollector, Telemetry
+from vigie.telemetry import LateEventsCollector, RejectedDroppedCollector, Telemetry
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,16 @@ def _notify_all(*targets: Callable[[], None]) -> Callable[[Sequence[AppendResult
     return committed
 
 
+def _both(
+    notify: Callable[[Sequence[AppendResult]], None],
+    pressure: Backpressure,
+    results: Sequence[AppendResult],
+) -> None:
+    """After a commit: tell the processors and the live feed, and the back-pressure gauge."""
+    pressure.committed(results)
+    notify(results)
+
+
 def _event_log(settings: Settings, sql_log: SqlEventLog) -> ServedLog:
     if not settings.log_url:
         return sql_log
@@ -171,6 +182,7 @@ def build_system(
 
     # The log, and what is told of each commit.
     sql_log = SqlEventLog(engine)
+    telemetry.registry.register(RejectedDroppedCollector(lambda: sql_log.rejected_dropped))
     log = _event_log(settings, sql_log)
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.
@@ -234,8 +246,18 @@ def build_system(
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
     # The live hub reads the SQL log (its bootstrap queries the events table).
     live = LiveHub(sql_log, clock)
-    committer = GroupCommitter(log, on_commit=_notify_all(runner.notify, live.notify))
-    ingestor = Ingestor(config=config, committer=committer, metrics=telemetry, clock=clock)
+    notify = _notify_all(runner.notify, live.notify)
+    committer = GroupCommitter(log, on_commit=lambda results: _both(notify, pressure, results))
+    # Back-pressure: ingestion answers 503 when the writer or the processors fall behind.
+    pressure = Backpressure(
+        committer=committer,
+        runner=runner,
+        max_queued=config.ingest.max_queued_batches,
+        max_lag=config.ingest.max_processor_lag,
+    )
+    ingestor = Ingestor(
+        config=config, committer=committer, metrics=telemetry, clock=clock, pressure=pressure
+    )
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 

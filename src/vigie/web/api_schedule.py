@@ -41,7 +41,9 @@ def notifications(
     dispatcher: DispatcherDep,
     recipient: Annotated[str | None, Query(description="a person or team")] = None,
     status: Annotated[str | None, Query(description="held, delivered or undeliverable")] = None,
-    before: Annotated[int | None, Query(description="only notifications with a smaller id")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**62, description="only notifications with a smaller id")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """Notifications newest first, each with its audit: held until when, rerouted to whom,

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigie import __version__
+from vigie.auth.throttle import Throttled
 from vigie.crm.service import (
     CrmError,
     Forbidden,
@@ -45,6 +49,8 @@ from vigie.web import (
     api_silences,
     ui,
 )
+from vigie.web.headers import OpsGuard, SecurityHeaders
+from vigie.web.limits import BodyLimit, NulGuard
 
 STATUS_OF: dict[type[CrmError], int] = {
     RecordNotFound: 404,
@@ -81,6 +87,8 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(SubjectNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(PrivacyError, _conflict)
+    app.add_exception_handler(RequestValidationError, _unprocessable)  # type: ignore[arg-type]
+    app.add_exception_handler(Throttled, _throttled)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(api_events.router)
@@ -101,6 +109,11 @@ def create_app(system: System) -> FastAPI:
     ui.install(app)
     app.include_router(api_leads.router)
     app.include_router(api_privacy.router)
+    http_settings = system.settings.config.http
+    app.add_middleware(BodyLimit, settings=http_settings, refused=system.telemetry.bodies_refused)
+    app.add_middleware(NulGuard)
+    app.add_middleware(OpsGuard, settings=http_settings)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -126,6 +139,41 @@ async def _not_found(_request: Request, exc: LookupError) -> JSONResponse:
 
 async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.args[0] if exc.args else str(exc)}, status_code=409)
+
+
+async def _throttled(_request: Request, exc: Throttled) -> JSONResponse:
+    """Too many failed sign-ins: 429, and when to try again."""
+    return JSONResponse(
+        {
+            "detail": f"too many failed sign-ins; try again in {exc.retry_after} s "
+            f"/ trop d'essais, réessayez dans {exc.retry_after} s"
+        },
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+ECHO_CHARS = 200
+"""How much of a refused input a 422 answer repeats: enough to see it, never a whole body."""
+
+
+async def _unprocessable(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's validation errors (field and reason), with the input cut short and never a
+    secret: a large body is not sent back whole, a password not at all."""
+    errors = []
+    for error in exc.errors():
+        error = dict(error)
+        error.pop("ctx", None)
+        if "input" in error:
+            if any("password" in str(part) for part in error.get("loc", ())):
+                error["input"] = "(hidden)"
+            else:
+                shown = jsonable_encoder(error["input"])
+                text = shown if isinstance(shown, str) else msgspec.json.encode(shown).decode()
+                if len(text) > ECHO_CHARS:
+                    error["input"] = text[:ECHO_CHARS] + "…"
+        errors.append(jsonable_encoder(error))
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 async def _invalid(_request: Request, exc: triage.Invalid) -> JSONResponse:

@@ -20,6 +20,7 @@ from vigie import __version__
 from vigie.auth.audit import Actor
 from vigie.auth.roles import allowed
 from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS
+from vigie.auth.throttle import Throttled
 from vigie.auth.users import Principal
 from vigie.system import System
 from vigie.web.deps import SystemDep
@@ -252,9 +253,24 @@ def login_submit(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Check the user's name and password, then open a session (a signed cookie)."""
-    logged_in = system.accounts.login(
-        username=username.strip(), password=password, actor=_visitor(request)
-    )
+    try:
+        logged_in = system.accounts.login(
+            username=username.strip(), password=password, actor=_visitor(request)
+        )
+    except Throttled as exc:
+        refused = _render(
+            request,
+            system,
+            None,
+            "login.html",
+            page="login",
+            next=_local(next),
+            error="hardening.login_throttled",
+            username=username,
+            status_code=429,
+        )
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     if logged_in is None:
         return _render(
             request,
@@ -281,8 +297,11 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout() -> Response:
-    """Close the session."""
+def logout(request: Request, system: SystemDep) -> Response:
+    """Close the session, on the server too: a copy of the cookie stops working."""
+    value = request.cookies.get(COOKIE)
+    if value:
+        system.accounts.logout(value, _visitor(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, httponly=True, samesite="lax")
     return response
