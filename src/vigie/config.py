@@ -198,6 +198,11 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
     except ValueError as exc:
         line = _line_of(node, ["ingest", "timestamps", "max_ahead"])
         raise ConfigError(f"{origin}: ingest.timestamps.max_ahead (line {line}): {exc}") from exc
+    try:
+        parse_duration(config.alerting.alertmanager_resend)
+    except ValueError as exc:
+        line = _line_of(node, ["alerting", "alertmanager_resend"])
+        raise ConfigError(f"{origin}: alerting.alertmanager_resend (line {line}): {exc}") from exc
 
 
 def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> None:

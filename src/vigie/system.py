@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -39,6 +40,7 @@ from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
+from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -79,6 +81,7 @@ class System:
     alerts: AlertStore
     alert_feed: AlertFeed
     webhooks: AlertmanagerWebhook
+    alertmanagers: Alertmanagers
     silences: Silences
     triage: AlertTriage
     analytics: AnalyticsProcessor
@@ -190,8 +193,17 @@ def build_system(
         config.alerting.webhooks, external_url=config.alerting.external_url
     )
     telemetry.registry.register(WebhookCollector(webhooks))
-    # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing.
+    # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing;
+    # an Alertmanager still hears that an alert it knows of resolved.
     silences = Silences(engine=engine, clock=clock)
+    alertmanagers = Alertmanagers(
+        config.alerting.alertmanagers,
+        external_url=config.alerting.external_url,
+        clock=clock,
+        resend=timedelta(microseconds=parse_duration(config.alerting.alertmanager_resend)),
+        muted=silences.silencing,
+    )
+    telemetry.registry.register(AlertmanagerCollector(alertmanagers))
     alerting = AlertingEngine(
         config.metrics,
         config.rules,
@@ -200,6 +212,7 @@ def build_system(
         listeners=[
             alert_feed,
             Silenced(webhooks, silences),
+            alertmanagers,
             Silenced(AlertPlaybooks(playbooks), silences),
         ],
     )
@@ -219,7 +232,7 @@ def build_system(
             DeadLetterAlerts(
                 clock=clock,
                 store=alerts,
-                listeners=[alert_feed, webhooks, AlertPlaybooks(playbooks)],
+                listeners=[alert_feed, webhooks, alertmanagers, AlertPlaybooks(playbooks)],
             )
         ],
     )
@@ -245,6 +258,7 @@ def build_system(
         alerts=alerts,
         alert_feed=alert_feed,
         webhooks=webhooks,
+        alertmanagers=alertmanagers,
         silences=silences,
         triage=AlertTriage(engine=engine, alerts=alerts, schedule=config.schedule, clock=clock),
         analytics=analytics,
@@ -282,6 +296,7 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     add(Hook("alerts", start=lambda: system.alerting.restore(system.log, lookback_us=lookback)))
     add(AlertFeedBinding(system.alert_feed))
     add(Hook("alert-webhooks", start=system.webhooks.start, stop=system.webhooks.stop))
+    add(Hook("alertmanagers", start=system.alertmanagers.start, stop=system.alertmanagers.stop))
     # The analytics counters live in memory: rebuild them from the start of the log.
     add(
         Hook(
