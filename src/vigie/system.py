@@ -27,6 +27,7 @@ from vigie.clock import Clock, SystemClock
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
 from vigie.ingest.ingestor import Ingestor
+from vigie.ingest.webhooks import DeliveryCollector, Inbound
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.trends import Trends
 from vigie.lifecycle import Hook, Periodic, Services, Task
@@ -51,6 +52,7 @@ from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
+from vigie.sources import SourceRegistry
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
 from vigie.telemetry import LateEventsCollector, Telemetry
@@ -77,6 +79,7 @@ class System:
     runner: ProcessorRunner
     dead_letters: DeadLetters
     ingestor: Ingestor
+    inbound: Inbound
     alerting: AlertingEngine
     alerts: AlertStore
     alert_feed: AlertFeed
@@ -241,6 +244,11 @@ def build_system(
     live = LiveHub(sql_log, clock)
     committer = GroupCommitter(log, on_commit=_notify_all(runner.notify, live.notify))
     ingestor = Ingestor(config=config, committer=committer, metrics=telemetry, clock=clock)
+    # Business sources (Stripe, Shopify, Twilio, Mailchimp, plugins) come in by the ingestor.
+    inbound = Inbound(
+        config.inbound, registry=SourceRegistry.from_entry_points(), ingestor=ingestor
+    )
+    telemetry.registry.register(DeliveryCollector(inbound))
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 
@@ -254,6 +262,7 @@ def build_system(
         runner=runner,
         dead_letters=dead_letters,
         ingestor=ingestor,
+        inbound=inbound,
         alerting=alerting,
         alerts=alerts,
         alert_feed=alert_feed,

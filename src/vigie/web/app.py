@@ -22,6 +22,7 @@ from vigie.crm.service import (
 from vigie.ingest import http as ingest_http
 from vigie.ingest import posthog as ingest_posthog
 from vigie.ingest import tracker
+from vigie.ingest import webhooks as ingest_webhooks
 from vigie.ingest.cors import TrackerCors
 from vigie.rules import triage
 from vigie.rules.silences import SilenceNotFound
@@ -78,6 +79,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
+    app.include_router(ingest_webhooks.build_router(system.inbound))
     app.include_router(api_events.router)
     app.include_router(api_deadletters.router)
     app.include_router(api_auth.router)
