@@ -189,3 +189,36 @@ def test_hostile_deliveries_are_refused_with_a_reason(server: LiveServer) -> Non
     assert huge.status_code == 413
     assert "limit" in huge.json()["error"]
     assert _stripe(server, "stripe_charge_dispute_created.json").status_code == 200
+
+
+def test_ad_reports_import_over_the_api_and_sources_are_listed(server: LiveServer) -> None:
+    """`POST /api/ads/import` stores a Google Ads report's hours once (422 naming the rows
+    otherwise); `GET /api/sources` lists each inbound source with its deliveries."""
+    report = fixture("google_ads_hourly.csv")
+    url = f"{server.url}/api/ads/import"
+    headers = {**server.admin, "Content-Type": "text/csv"}
+    done = httpx.post(url, params={"platform": "google"}, content=report, headers=headers)
+    assert done.status_code == 200, done.text
+    assert (done.json()["rows"], done.json()["accepted"]) == (3, 3)
+    again = httpx.post(url, params={"platform": "google"}, content=report, headers=headers)
+    assert again.json()["duplicates"] == 3
+    broken = report.replace(b",37,", b",many,")
+    refused = httpx.post(url, params={"platform": "google"}, content=broken, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {"line": 4, "reason": "clicks 'many' is not a whole number"}
+    ]
+    zone = httpx.post(
+        url, params={"platform": "google", "timezone": "Mars/Olympus"}, content=report,
+        headers=headers,
+    )  # fmt: skip
+    assert zone.status_code == 422
+    _stripe(server, "stripe_charge_dispute_created.json", tamper=True)
+    _stripe(server, "stripe_charge_dispute_created.json")
+    sources = httpx.get(f"{server.url}/api/sources", headers=server.admin).json()["sources"]
+    payments = next(s for s in sources if s["name"] == "payments")
+    assert payments["kind"] == "stripe" and payments["path"] == "/hooks/payments"
+    assert payments["deliveries"] == {"accepted": 1, "duplicate": 0, "refused": 1, "invalid": 0}
+    assert payments["last_outcome"] == "accepted"
+    assert payments["last_rejection"].startswith("Stripe-Signature: no v1 signature")
+    assert {s["name"] for s in sources} == {"payments", "shop", "phones", "newsletter"}

@@ -23,6 +23,7 @@ from vigie.events import Event, Rejection
 from vigie.events.segment import TIMESTAMP_REPLACED
 from vigie.ingest.ingestor import Ingestor, Outcome
 from vigie.sources import InboundSource, Invalid, Refused, SourceRegistry, WebhookRequest
+from vigie.sources.ads import AdRowError, Platform, read_report
 from vigie.sources.base import MAX_BODY_BYTES
 
 OUTCOMES = ("accepted", "duplicate", "refused", "invalid")
@@ -40,6 +41,17 @@ class SourceStatus(msgspec.Struct, kw_only=True):
     last_outcome: str | None = None
     last_rejection_at: datetime | None = None
     last_rejection: str | None = None
+
+
+class AdImport(msgspec.Struct, kw_only=True):
+    """What an ad report import did: rows read, events stored and already stored (an hour
+    imported before), or the rows at fault (then nothing was stored)."""
+
+    platform: str
+    rows: int
+    accepted: int = 0
+    duplicates: int = 0
+    errors: list[AdRowError] = []
 
 
 class Inbound:
@@ -153,6 +165,39 @@ class Inbound:
             status.last_delivery_at, status.last_outcome = at, outcome
             if reason is not None:
                 status.last_rejection_at, status.last_rejection = at, reason
+
+    async def import_ads(
+        self,
+        text: str,
+        *,
+        platform: Platform,
+        timezone: str = "UTC",
+        currency: str = "EUR",
+    ) -> AdImport:
+        """Append an ad platform's CSV report (all rows, or none when one is bad)."""
+        started = time.perf_counter()
+        received_at = self.ingestor.clock.now()
+        report = read_report(
+            text, platform=platform, received_at=received_at, timezone=timezone, currency=currency
+        )
+        if not report.ok:
+            return AdImport(platform=platform, rows=0, errors=report.errors)
+        source = report.events[0].source
+        outcome = await self.ingestor.append(
+            report.events,
+            [],
+            source=source,
+            endpoint=f"import:{source}",
+            received_at=received_at,
+            started=started,
+            total=len(report.events),
+        )
+        return AdImport(
+            platform=platform,
+            rows=len(report.events),
+            accepted=int(outcome.body.get("accepted", 0)),
+            duplicates=int(outcome.body.get("duplicates", 0)),
+        )
 
     def statuses(self) -> list[SourceStatus]:
         """Every configured inbound source with its deliveries since start."""

@@ -41,6 +41,7 @@ from vigie.web import (
     api_playbooks,
     api_schedule,
     api_silences,
+    api_sources,
     ui,
 )
 
@@ -82,6 +83,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(ingest_webhooks.build_router(system.inbound))
     app.include_router(api_events.router)
     app.include_router(api_deadletters.router)
+    app.include_router(api_sources.router)
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)
     app.include_router(api_silences.router)
