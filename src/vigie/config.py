@@ -71,6 +71,13 @@ class IngestSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timestamps: TimestampSettings = msgspec.field(default_factory=TimestampSettings)
 
 
+class ReadinessSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """When `/readyz` says the server may take traffic."""
+
+    max_lag: str = "2m"
+    """A duration: a processor whose oldest unprocessed event waits longer is not ready."""
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole of `vigie.yaml`."""
 
@@ -79,6 +86,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sources: list[Source] = []
     inbound: list[InboundSource] = []
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    readiness: ReadinessSettings = msgspec.field(default_factory=ReadinessSettings)
     metrics: list[Metric] = []
     rules: list[Rule] = []
     alerting: Alerting = msgspec.field(default_factory=Alerting)
@@ -201,6 +209,11 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
     except ValueError as exc:
         line = _line_of(node, ["ingest", "timestamps", "max_ahead"])
         raise ConfigError(f"{origin}: ingest.timestamps.max_ahead (line {line}): {exc}") from exc
+    try:
+        parse_duration(config.readiness.max_lag)
+    except ValueError as exc:
+        line = _line_of(node, ["readiness", "max_lag"])
+        raise ConfigError(f"{origin}: readiness.max_lag (line {line}): {exc}") from exc
     try:
         parse_duration(config.alerting.alertmanager_resend)
     except ValueError as exc:

@@ -37,6 +37,7 @@ from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendResult
 from vigie.log.live import LiveHub
 from vigie.log.progress import ProgressCollector
+from vigie.log.readiness import ReadinessProbe
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
@@ -96,6 +97,7 @@ class System:
     live: LiveHub
     trends: Trends
     columns: ColumnarCopy | None
+    readiness: ReadinessProbe
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
@@ -285,10 +287,22 @@ def build_system(
         live=live,
         trends=Trends(),
         columns=columns,
+        readiness=ReadinessProbe(
+            ping_store=lambda: _ping(engine),
+            runner=runner,
+            clock=clock,
+            max_lag_seconds=parse_duration(config.readiness.max_lag) / 1e6,
+        ),
         engine=engine,
     )
     _add_services(system, engine, tick_seconds=tick_seconds)
     return system
+
+
+def _ping(engine: sa.Engine) -> None:
+    """One round trip to the SQL store."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
 
 
 def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
@@ -102,6 +103,22 @@ def create_app(system: System) -> FastAPI:
     def healthz() -> dict[str, str]:
         """Liveness: the process serves requests."""
         return {"status": "ok", "version": __version__}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_class=Response,
+        responses={503: {"description": "Not ready: `reasons` says why."}},
+    )
+    def readyz() -> Response:
+        """Readiness: the store and the log answer, and every processor is less than
+        `readiness.max_lag` behind the log; 503 with the reasons otherwise."""
+        found = system.readiness.check()
+        return Response(
+            content=msgspec.json.encode(found),
+            status_code=200 if found.ready else 503,
+            media_type="application/json",
+        )
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def metrics() -> Response:
