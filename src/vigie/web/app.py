@@ -45,6 +45,7 @@ from vigie.web import (
     api_sources,
     ui,
 )
+from vigie.web.request_ids import RequestIds
 
 STATUS_OF: dict[type[CrmError], int] = {
     RecordNotFound: 404,
@@ -92,6 +93,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(tracker.build_router(system.settings.config))
     app.include_router(api_analytics.router)
     app.add_middleware(TrackerCors)
+    app.add_middleware(RequestIds)
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)
     app.include_router(api_dashboard.router)
