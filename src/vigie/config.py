@@ -30,6 +30,7 @@ from vigie.privacy.config import PrivacyConfig
 from vigie.privacy.config import problems as privacy_problems
 from vigie.rules.definitions import Alerting, Rule
 from vigie.schedule.schedules import ScheduleConfig
+from vigie.sources.base import InboundSource
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
@@ -98,14 +99,23 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     empty with no `ops_token`: everybody may."""
 
 
+class ReadinessSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """When `/readyz` says the server may take traffic."""
+
+    max_lag: str = "2m"
+    """A duration: a processor whose oldest unprocessed event waits longer is not ready."""
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole of `vigie.yaml`."""
 
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = None
     sources: list[Source] = []
+    inbound: list[InboundSource] = []
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    readiness: ReadinessSettings = msgspec.field(default_factory=ReadinessSettings)
     metrics: list[Metric] = []
     rules: list[Rule] = []
     alerting: Alerting = msgspec.field(default_factory=Alerting)
@@ -225,11 +235,23 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
         )
 
     _check_playbooks(config, node, origin)
+    _check_inbound(config, node, origin, taken=names)
     try:
         parse_duration(config.ingest.timestamps.max_ahead)
     except ValueError as exc:
         line = _line_of(node, ["ingest", "timestamps", "max_ahead"])
         raise ConfigError(f"{origin}: ingest.timestamps.max_ahead (line {line}): {exc}") from exc
+    try:
+        parse_duration(config.readiness.max_lag)
+    except ValueError as exc:
+        line = _line_of(node, ["readiness", "max_lag"])
+        raise ConfigError(f"{origin}: readiness.max_lag (line {line}): {exc}") from exc
+    try:
+        parse_duration(config.alerting.alertmanager_resend)
+    except ValueError as exc:
+        line = _line_of(node, ["alerting", "alertmanager_resend"])
+        raise ConfigError(f"{origin}: alerting.alertmanager_resend (line {line}): {exc}") from exc
+
     _check_http(config, node, origin)
 
 
@@ -249,6 +271,40 @@ def _check_http(config: Config, node: yaml.Node | None, origin: str) -> None:
             f"{origin}: http.ops_token (line {line}): a placeholder is no protection; set a "
             "long random value"
         )
+
+
+def _check_inbound(config: Config, node: yaml.Node | None, origin: str, *, taken: set[str]) -> None:
+    """Inbound sources: a name of their own (it is their URL and their events' source), an
+    installed kind, a real secret outside development, a readable tolerance."""
+    from vigie.sources.registry import SourceRegistry
+
+    kinds = SourceRegistry.from_entry_points().names()
+    names = set(taken) | {RESERVED_SOURCE}
+    for i, source in enumerate(config.inbound):
+
+        def where(key: str, i: int = i) -> str:
+            return f"{origin}: inbound.{i}.{key} (line {_line_of(node, ['inbound', i, key])})"
+
+        if source.name in names:
+            raise ConfigError(
+                f"{where('name')}: {source.name!r} is already a source name; choose another"
+            )
+        if not source.name or not all(c.isalnum() or c in "-_" for c in source.name):
+            raise ConfigError(f"{where('name')}: use letters, digits, - and _ (it is a URL)")
+        names.add(source.name)
+        if source.kind not in kinds:
+            raise ConfigError(
+                f"{where('kind')}: unknown kind {source.kind!r}; installed: {', '.join(kinds)}"
+            )
+        if config.environment != "development" and _is_placeholder(source.secret):
+            raise ConfigError(
+                f"{where('secret')}: a placeholder secret is refused outside "
+                "development; use the one the sender shows"
+            )
+        try:
+            parse_duration(source.tolerance)
+        except ValueError as exc:
+            raise ConfigError(f"{where('tolerance')}: {exc}") from exc
 
 
 def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> None:

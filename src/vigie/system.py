@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -27,6 +28,7 @@ from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
 from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
+from vigie.ingest.webhooks import DeliveryCollector, Inbound
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.trends import Trends
 from vigie.lifecycle import Hook, Periodic, Services, Task
@@ -37,11 +39,13 @@ from vigie.log.eventlog import AppendResult
 from vigie.log.live import LiveHub
 from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
+from vigie.log.readiness import ReadinessProbe
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
 from vigie.privacy import DataSubjects, RetentionPurge
+from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -53,6 +57,7 @@ from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.settings import Settings
+from vigie.sources import SourceRegistry
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
 from vigie.telemetry import LateEventsCollector, RejectedDroppedCollector, Telemetry
@@ -79,10 +84,12 @@ class System:
     runner: ProcessorRunner
     dead_letters: DeadLetters
     ingestor: Ingestor
+    inbound: Inbound
     alerting: AlertingEngine
     alerts: AlertStore
     alert_feed: AlertFeed
     webhooks: AlertmanagerWebhook
+    alertmanagers: Alertmanagers
     silences: Silences
     triage: AlertTriage
     analytics: AnalyticsProcessor
@@ -98,6 +105,7 @@ class System:
     columns: ColumnarCopy | None
     privacy: DataSubjects
     retention: RetentionPurge
+    readiness: ReadinessProbe
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
@@ -209,8 +217,17 @@ def build_system(
         config.alerting.webhooks, external_url=config.alerting.external_url
     )
     telemetry.registry.register(WebhookCollector(webhooks))
-    # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing.
+    # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing;
+    # an Alertmanager still hears that an alert it knows of resolved.
     silences = Silences(engine=engine, clock=clock)
+    alertmanagers = Alertmanagers(
+        config.alerting.alertmanagers,
+        external_url=config.alerting.external_url,
+        clock=clock,
+        resend=timedelta(microseconds=parse_duration(config.alerting.alertmanager_resend)),
+        muted=silences.silencing,
+    )
+    telemetry.registry.register(AlertmanagerCollector(alertmanagers))
     alerting = AlertingEngine(
         config.metrics,
         config.rules,
@@ -219,6 +236,7 @@ def build_system(
         listeners=[
             alert_feed,
             Silenced(webhooks, silences),
+            alertmanagers,
             Silenced(AlertPlaybooks(playbooks), silences),
         ],
     )
@@ -239,7 +257,7 @@ def build_system(
             DeadLetterAlerts(
                 clock=clock,
                 store=alerts,
-                listeners=[alert_feed, webhooks, AlertPlaybooks(playbooks)],
+                listeners=[alert_feed, webhooks, alertmanagers, AlertPlaybooks(playbooks)],
             )
         ],
     )
@@ -258,6 +276,11 @@ def build_system(
     ingestor = Ingestor(
         config=config, committer=committer, metrics=telemetry, clock=clock, pressure=pressure
     )
+    # Business sources (Stripe, Shopify, Twilio, Mailchimp, plugins) come in by the ingestor.
+    inbound = Inbound(
+        config.inbound, registry=SourceRegistry.from_entry_points(), ingestor=ingestor
+    )
+    telemetry.registry.register(DeliveryCollector(inbound))
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 
@@ -271,10 +294,12 @@ def build_system(
         runner=runner,
         dead_letters=dead_letters,
         ingestor=ingestor,
+        inbound=inbound,
         alerting=alerting,
         alerts=alerts,
         alert_feed=alert_feed,
         webhooks=webhooks,
+        alertmanagers=alertmanagers,
         silences=silences,
         triage=AlertTriage(engine=engine, alerts=alerts, schedule=config.schedule, clock=clock),
         analytics=analytics,
@@ -301,10 +326,22 @@ def build_system(
             forget_cached=sql_log.recent_bodies.clear,
         ),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
+        readiness=ReadinessProbe(
+            ping_store=lambda: _ping(engine),
+            runner=runner,
+            clock=clock,
+            max_lag_seconds=parse_duration(config.readiness.max_lag) / 1e6,
+        ),
         engine=engine,
     )
     _add_services(system, engine, tick_seconds=tick_seconds)
     return system
+
+
+def _ping(engine: sa.Engine) -> None:
+    """One round trip to the SQL store."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
 
 
 def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> None:
@@ -321,6 +358,7 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     add(Hook("alerts", start=lambda: system.alerting.restore(system.log, lookback_us=lookback)))
     add(AlertFeedBinding(system.alert_feed))
     add(Hook("alert-webhooks", start=system.webhooks.start, stop=system.webhooks.stop))
+    add(Hook("alertmanagers", start=system.alertmanagers.start, stop=system.alertmanagers.stop))
     # The analytics counters live in memory: rebuild them from the start of the log.
     add(
         Hook(

@@ -10,6 +10,8 @@ import typer
 from vigie.cli.options import ConfigOption, DbOption, LogOption, console, err, load_settings
 from vigie.settings import Settings
 
+LEVELS = ("debug", "info", "warning", "error")
+
 
 def serve(
     db: DbOption = None,
@@ -17,18 +19,32 @@ def serve(
     log: LogOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    log_format: Annotated[
+        str, typer.Option(help="Log lines as console text or as JSON objects (one a line).")
+    ] = "console",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Run the Vigie server: ingestion, REST API, dashboard and /metrics.
+    """Run the Vigie server: ingestion, REST API, dashboard and /metrics. Logs go to stderr
+    with a timestamp, level, logger and the request id (`X-Request-ID`) of the request they
+    belong to; `--log-level debug` adds a line per request.
 
     Example: vigie serve --db postgresql://vigie@localhost/vigie --config vigie.yaml
 
-    Example: vigie serve --log nats://127.0.0.1:4222
+    Example: vigie serve --log nats://127.0.0.1:4222 --log-format json
     """
+    from vigie.logs import LOG_FORMATS, configure_logging
     from vigie.system import build_system
     from vigie.web import create_app
     from vigie.web.server import Server, uvicorn_config
     from vigie.web.tuning import ProcessTuning
 
+    if log_format not in LOG_FORMATS or log_level.lower() not in LEVELS:
+        err.print(
+            f"[red]--log-format is one of {', '.join(LOG_FORMATS)}; --log-level one of "
+            f"{', '.join(LEVELS)}[/red]"
+        )
+        raise typer.Exit(2)
+    configure_logging(log_format, level=log_level)
     settings = load_settings(db, config, log)
     _announce_key(settings)
     try:
@@ -37,7 +53,12 @@ def serve(
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
     console.print(f"Vigie on http://{host}:{port}  (API docs: /docs, metrics: /metrics)")
-    Server(uvicorn_config(application, host=host, port=port), tuning=ProcessTuning()).run()
+    Server(
+        uvicorn_config(
+            application, host=host, port=port, log_level=log_level.lower(), own_logging=True
+        ),
+        tuning=ProcessTuning(),
+    ).run()
 
 
 def _announce_key(settings: Settings) -> None:

@@ -203,6 +203,11 @@ class Alerting(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Where alerts go and how often they are re-evaluated."""
 
     webhooks: list[Webhook] = []
+    alertmanagers: list[str] = []
+    """Alertmanager base URLs; alerts go to each one's `POST /api/v2/alerts`."""
+    alertmanager_resend: str = "1m"
+    """How often firing alerts are re-sent to the Alertmanagers; keep it below their
+    `resolve_timeout` (5m by default)."""
     tick: str = "1s"
     lookback: str = "2h"
     external_url: str = "http://localhost:8000"

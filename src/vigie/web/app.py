@@ -26,6 +26,7 @@ from vigie.crm.service import (
 from vigie.ingest import http as ingest_http
 from vigie.ingest import posthog as ingest_posthog
 from vigie.ingest import tracker
+from vigie.ingest import webhooks as ingest_webhooks
 from vigie.ingest.cors import TrackerCors
 from vigie.privacy import PrivacyError, SubjectNotFound
 from vigie.rules import triage
@@ -47,10 +48,12 @@ from vigie.web import (
     api_privacy,
     api_schedule,
     api_silences,
+    api_sources,
     ui,
 )
 from vigie.web.headers import OpsGuard, SecurityHeaders
 from vigie.web.limits import BodyLimit, NulGuard
+from vigie.web.request_ids import RequestIds
 
 STATUS_OF: dict[type[CrmError], int] = {
     RecordNotFound: 404,
@@ -91,8 +94,10 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(Throttled, _throttled)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
+    app.include_router(ingest_webhooks.build_router(system.inbound))
     app.include_router(api_events.router)
     app.include_router(api_deadletters.router)
+    app.include_router(api_sources.router)
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)
     app.include_router(api_silences.router)
@@ -101,6 +106,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_analytics.router)
     app.include_router(api_experiments.router)
     app.add_middleware(TrackerCors)
+    app.add_middleware(RequestIds)
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)
     app.include_router(api_schedule.inbox_router)
@@ -119,6 +125,22 @@ def create_app(system: System) -> FastAPI:
     def healthz() -> dict[str, str]:
         """Liveness: the process serves requests."""
         return {"status": "ok", "version": __version__}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_class=Response,
+        responses={503: {"description": "Not ready: `reasons` says why."}},
+    )
+    def readyz() -> Response:
+        """Readiness: the store and the log answer, and every processor is less than
+        `readiness.max_lag` behind the log; 503 with the reasons otherwise."""
+        found = system.readiness.check()
+        return Response(
+            content=msgspec.json.encode(found),
+            status_code=200 if found.ready else 503,
+            media_type="application/json",
+        )
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     def metrics() -> Response:

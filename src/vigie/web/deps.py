@@ -20,6 +20,7 @@ from vigie.config import Config
 from vigie.crm.service import CrmService
 from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
+from vigie.ingest.webhooks import Inbound
 from vigie.kpi.trends import Trends
 from vigie.log import ServedLog
 from vigie.log.deadletters import DeadLetters
@@ -66,6 +67,7 @@ ClockDep = Annotated[Clock, Depends(_part("clock"))]
 AccountsDep = Annotated[Accounts, Depends(_part("accounts"))]
 CrmDep = Annotated[CrmService, Depends(_part("crm"))]
 IngestorDep = Annotated[Ingestor, Depends(_part("ingestor"))]
+InboundDep = Annotated[Inbound, Depends(_part("inbound"))]
 EventLogDep = Annotated[ServedLog, Depends(_part("log"))]
 DeadLettersDep = Annotated[DeadLetters, Depends(_part("dead_letters"))]
 LiveDep = Annotated[LiveHub, Depends(_part("live"))]
@@ -155,6 +157,7 @@ def get_actor(request: Request, user: CurrentUser) -> Actor:
 
 RequestActor = Annotated[Actor, Depends(get_actor)]
 EventsReader = Annotated[Principal, Depends(require("events", "read"))]
+CampaignsWriter = Annotated[Principal, Depends(require("campaigns", "write"))]
 AuditReader = Annotated[Principal, Depends(require("audit", "read"))]
 UsersAdmin = Annotated[Principal, Depends(require("users", "write"))]
 AlertsReader = Annotated[Principal, Depends(require("alerts", "read"))]
