@@ -26,6 +26,8 @@ from vigie.clock import Clock, SystemClock
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
 from vigie.ingest.ingestor import Ingestor
+from vigie.ingest.mqtt import MqttSubscriber
+from vigie.ingest.sensors import SensorIntake
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.trends import Trends
 from vigie.lifecycle import Hook, Periodic, Services, Task
@@ -48,6 +50,8 @@ from vigie.rules.triage import AlertTriage
 from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.mailer import SmtpMailer
+from vigie.sensors.readings import SensorGate
+from vigie.sensors.service import SensorsService
 from vigie.settings import Settings
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
@@ -82,6 +86,8 @@ class System:
     silences: Silences
     triage: AlertTriage
     analytics: AnalyticsProcessor
+    sensors: SensorsService
+    sensor_intake: SensorIntake
     crm: CrmService
     accounts: Accounts
     dispatcher: Dispatcher
@@ -209,10 +215,11 @@ def build_system(
     # new events go to them between two batches of the others, so batches are kept short.
     # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
+    sensors = SensorsService(config=config.sensors, engine=engine, clock=clock)
     dead_letters = SqlDeadLetters(engine, clock=clock)
     runner = ProcessorRunner(
         log,
-        [alerting, *processors, analytics, CrmProcessor(engine, config.crm)],
+        [alerting, *processors, sensors, analytics, CrmProcessor(engine, config.crm)],
         batch_size=RUNNER_BATCH,
         dead_letters=dead_letters,
         listeners=[
@@ -248,6 +255,8 @@ def build_system(
         silences=silences,
         triage=AlertTriage(engine=engine, alerts=alerts, schedule=config.schedule, clock=clock),
         analytics=analytics,
+        sensors=sensors,
+        sensor_intake=SensorIntake(ingestor=ingestor, gate=SensorGate(config.sensors)),
         crm=CrmService(engine=engine, committer=committer, runner=runner, clock=clock),
         accounts=Accounts(
             engine=engine,
@@ -289,7 +298,11 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
             start=lambda: system.log.save_checkpoint(system.analytics.name, 1),
         )
     )
+    # The shop and city state lives in memory too.
+    add(Hook("sensors-replay", start=lambda: _replay(system.log, system.sensors)))
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
+    if config.sensors.mqtt_url:
+        add(MqttSubscriber(config.sensors.mqtt_url, system.sensor_intake))
     add(Task("processors", system.runner.run_forever))
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("rules-tick", system.tick, seconds=tick, delay_first=True))
@@ -303,6 +316,11 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     )
     if system.columns is not None:
         add(ColumnarWorker(system.columns))
+
+
+def _replay(log: ServedLog, sensors: SensorsService) -> None:
+    sensors.reset()
+    log.save_checkpoint(sensors.name, 1)
 
 
 def _timer_round(system: System) -> Callable[[], None]:

@@ -21,6 +21,7 @@ from vigie.crm.service import (
 )
 from vigie.ingest import http as ingest_http
 from vigie.ingest import posthog as ingest_posthog
+from vigie.ingest import sensors as ingest_sensors
 from vigie.ingest import tracker
 from vigie.ingest.cors import TrackerCors
 from vigie.rules import triage
@@ -39,6 +40,7 @@ from vigie.web import (
     api_live,
     api_playbooks,
     api_schedule,
+    api_sensors,
     api_silences,
     ui,
 )
@@ -78,6 +80,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
+    app.include_router(ingest_sensors.build_router(system.sensor_intake))
     app.include_router(api_events.router)
     app.include_router(api_deadletters.router)
     app.include_router(api_auth.router)
@@ -89,6 +92,7 @@ def create_app(system: System) -> FastAPI:
     app.add_middleware(TrackerCors)
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)
+    app.include_router(api_sensors.router)
     app.include_router(api_dashboard.router)
     app.include_router(api_crm.build_router())
     ui.install(app)

@@ -31,6 +31,7 @@ from vigie.rules.silences import Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
 from vigie.schedule import Dispatcher
+from vigie.sensors.service import SensorsService
 from vigie.system import System
 
 
@@ -75,6 +76,7 @@ AnalyticsDep = Annotated[AnalyticsProcessor, Depends(_part("analytics"))]
 PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
+SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]
 TrendsDep = Annotated[Trends, Depends(_part("trends"))]
 
 NO_NUL = r"^[^\x00]*$"
