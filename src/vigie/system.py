@@ -181,6 +181,8 @@ def build_system(
         mailer=SmtpMailer(config.actions.smtp) if config.actions.smtp else None,
         resolved=ResolvedSince(engine, alerts),
     )
+    # The shop and city state: playbooks read live counts from it and move displays.
+    sensors = SensorsService(config=config.sensors, engine=engine, clock=clock)
     playbooks = PlaybookEngine(
         engine=engine,
         playbooks=config.playbooks,
@@ -189,6 +191,7 @@ def build_system(
         settings=config.actions,
         dispatcher=dispatcher,
         clock=clock,
+        places=sensors,
     )
     telemetry.registry.register(PlaybookCollector(engine))
     alert_feed = AlertFeed()
@@ -215,7 +218,6 @@ def build_system(
     # new events go to them between two batches of the others, so batches are kept short.
     # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
-    sensors = SensorsService(config=config.sensors, engine=engine, clock=clock)
     dead_letters = SqlDeadLetters(engine, clock=clock)
     runner = ProcessorRunner(
         log,

@@ -59,8 +59,40 @@ RULES: dict[str, Any] = {
 }
 
 
-def _config(**sensors: Any) -> Config:
-    return msgspec.convert({**RULES, "sensors": {**copy.deepcopy(SENSORS), **sensors}}, Config)
+PLAYBOOKS: list[dict[str, Any]] = [
+    {
+        "name": "decongest",
+        "triggers": [{"rule": "street-crowding"}],
+        "steps": [
+            {"name": "offer", "action": "offer", "when": "quietest_neighbour(labels.zone)",
+             "params": {"scope": "zone", "target": "{{ quietest_neighbour(labels.zone) }}",
+                        "title": "-10 %", "duration_minutes": 30}},
+            {"action": "broadcast", "when": "quietest_neighbour(labels.zone)",
+             "params": {"zone": "{{ labels.zone }}",
+                        "text": "Offre à {{ quietest_neighbour(labels.zone) }}"}},
+        ],
+    },
+    {
+        "name": "move-promo",
+        "triggers": [{"rule": "street-crowding", "status": ["resolved"]}],
+        "steps": [
+            {"action": "offer", "when": "recommended_aisle('promo')",
+             "params": {"scope": "aisle", "target": "{{ recommended_aisle('promo') }}",
+                        "display": "promo", "title": "Summer"}},
+        ],
+    },
+]  # fmt: skip
+
+
+def _config(tmp_path: Path | None = None, **sensors: Any) -> Config:
+    extra: dict[str, Any] = {}
+    if tmp_path is not None:
+        extra = {
+            "playbooks": PLAYBOOKS,
+            "actions": {"zones": [{"name": "rue-neuve"}], "broadcast_dir": str(tmp_path)},
+        }
+    data = {**RULES, **extra, "sensors": {**copy.deepcopy(SENSORS), **sensors}}
+    return msgspec.convert(data, Config)
 
 
 def _wait(check: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
@@ -96,7 +128,7 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """A live server with the test shop and zones."""
-    settings = make_settings(f"sqlite:///{tmp_path}/vigie.db", _config())
+    settings = make_settings(f"sqlite:///{tmp_path}/vigie.db", _config(tmp_path))
     app = create_app(build_system(settings))
     with BackgroundServer(app, port=free_port()) as background:
         system = app.state.system
@@ -231,3 +263,52 @@ def test_readings_published_to_mosquitto_reach_the_kpis_and_fire_the_rules(
         finally:
             publisher.loop_stop()
             publisher.disconnect()
+
+
+def test_the_decongestion_playbook_sends_people_to_the_quietest_street(server: Server) -> None:
+    """When rue-neuve jams, the playbook starts the offer in the neighbour the live counts
+    make quietest (fripiers, not the first one listed) and broadcasts it in rue-neuve."""
+    if not Path("/usr/bin/espeak-ng").exists():
+        require_service("espeak-ng", "/usr/bin/espeak-ng is not installed")
+    for device, key, people in [("cam-monnaie", "key-cam-2", 70), ("cam-fripiers", "key-cam-3", 5),
+                                ("cam-neuve", "key-cam-1", 96)]:  # fmt: skip
+        body = {"peopleCount": people}
+        assert server.post("crowd", body, device=device, key=key).status_code == 200
+
+    def offers() -> list[Any]:
+        with server.system.engine.connect() as conn:
+            return list(conn.exec_driver_sql("SELECT scope, target FROM playbook_offers").all())
+
+    _wait(lambda: bool(offers()), "the decongestion offer", seconds=90)
+    assert [tuple(row) for row in offers()] == [("zone", "fripiers")]
+
+    def spoken() -> list[Any]:
+        with server.system.engine.connect() as conn:
+            return list(conn.exec_driver_sql("SELECT zone, text FROM broadcasts").all())
+
+    _wait(lambda: bool(spoken()), "the broadcast")
+    assert [tuple(row) for row in spoken()] == [("rue-neuve", "Offre à fripiers")]
+
+
+def test_a_playbook_moves_the_display_where_the_advice_says(server: Server) -> None:
+    """With aisle 21 drawing far more pick-ups than aisle 4, running move-promo moves the
+    display to aisle 21 and ends its aisle-4 placement."""
+    now = datetime.now(UTC).isoformat()
+    reads = [{"epc": f"urn:epc:id:sgtin:1.1.{i}", "time": now, "aisle": "aisle-21"}
+             for i in range(60)] + [{"epc": f"urn:epc:id:sgtin:1.4.{i}", "time": now}
+                                    for i in range(5)]  # fmt: skip
+    response = server.post("rfid", {"reads": reads}, device="reader-4", key="key-reader-4")
+    assert response.status_code == 200 and response.json()["accepted"] == 65
+    _wait(
+        lambda: (
+            server.get("/api/sensors/shops/shop")["displays"][0]["recommendation"]["to"]
+            == "aisle-21"
+        ),
+        "the advice to name aisle 21",
+    )
+    run = httpx.post(f"{server.url}/api/playbooks/move-promo/run", json={}, headers=server.api)
+    assert run.status_code == 200, run.text
+    display = server.get("/api/sensors/shops/shop")["displays"][0]
+    assert display["aisle"] == "aisle-21"
+    assert [p["aisle"] for p in display["placements"]] == ["aisle-4", "aisle-21"]
+    assert display["placements"][0]["ends_us"] is not None

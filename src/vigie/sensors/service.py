@@ -206,6 +206,18 @@ class SensorsService:
             reason=reason[:2000],
         )
 
+    def current_aisle(self, display: str) -> str:
+        """The aisle `display` stands in now."""
+        return self.placements(display)[-1].aisle
+
+    def recommended_aisle(self, display: str) -> str | None:
+        """The aisle the relocation advice names for `display` now, or None."""
+        site, _ = self._display(display)
+        report = self.shop(site.name)
+        found = next(d for d in report["displays"] if d["display"] == display)
+        to: str | None = found["recommendation"]["to"]
+        return to
+
     def _display(self, name: str) -> tuple[Site, str]:
         for site in self.config.sites:
             for display in site.displays:
