@@ -60,12 +60,14 @@ class SensorGate:
 
     def __init__(self, config: SensorsConfig) -> None:
         self.config = config
+        self._devices = {device.id: device for device in config.devices}
+        self._aisles = {site.name: {a.name for a in site.aisles} for site in config.sites}
 
     def authenticate(self, device_id: str | None, key: str | None, *, kind: str) -> Device:
         """The device `device_id` if `key` is its key and it is a `kind` device."""
         if not device_id:
             raise DeviceError("no device id: send it as the HTTP Basic user or as `device`")
-        device = self.config.device(device_id)
+        device = self._devices.get(device_id)
         if device is None:
             raise DeviceError(f"unknown device {device_id[:100]!r}")
         if not secrets.compare_digest(device.key.encode(), (key or "").encode()):
@@ -252,11 +254,11 @@ class SensorGate:
 
     def _aisle(self, device: Device, *ids: str | None) -> str | None:
         """The aisle an EPCIS location names (its last segment), else the device's."""
-        site = self.config.site(device.site or "")
+        aisles = self._aisles.get(device.site or "", set())
         for location in ids:
-            if location and site is not None:
+            if location:
                 tail = location.replace("/", ":").rsplit(":", 1)[-1]
-                if site.aisle(tail) is not None:
+                if tail in aisles:
                     return tail
         return device.aisle
 
