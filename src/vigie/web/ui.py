@@ -29,7 +29,7 @@ LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "web", "customers", "schedules")
+PAGES = ("overview", "alerts", "web", "customers", "schedules", "shop", "city")
 
 # The parts' JSON APIs a page may use; a page only calls those this server has.
 APIS = {
@@ -54,6 +54,9 @@ APIS = {
     "contact_timeline": "/api/contacts/{record_id}/timeline",
     "accounts": "/api/accounts",
     "account_timeline": "/api/accounts/{record_id}/timeline",
+    "sensors_shop": "/api/sensors/shops/{site}",
+    "sensors_city": "/api/sensors/city",
+    "sensors_move": "/api/sensors/displays/{display}/move",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -78,6 +81,9 @@ API_RESOURCES = {
     "contact_timeline": "contacts",
     "accounts": "accounts",
     "account_timeline": "accounts",
+    "sensors_shop": "analytics",
+    "sensors_city": "analytics",
+    "sensors_move": "analytics",
 }
 
 
@@ -134,6 +140,9 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
     }
     if name == "web":
         data["campaigns"] = [c.name for c in config.analytics.campaigns if c.schedule is not None]
+    if name == "shop":
+        data["sites"] = [site.name for site in config.sensors.sites]
+        data["can_move"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":
         data["can_act"] = user is not None and allowed(user.role, "alerts", "write")
         schedule = config.schedule
