@@ -30,6 +30,8 @@ from vigie.privacy.config import PrivacyConfig
 from vigie.privacy.config import problems as privacy_problems
 from vigie.rules.definitions import Alerting, Rule
 from vigie.schedule.schedules import ScheduleConfig
+from vigie.sensors.places import SensorsConfig
+from vigie.sensors.places import problems as sensors_problems
 from vigie.sources.base import InboundSource
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -127,6 +129,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ai: AiConfig = msgspec.field(default_factory=AiConfig)
     experiments: list[Experiment] = []
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    sensors: SensorsConfig = msgspec.field(default_factory=SensorsConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -236,6 +239,7 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
 
     _check_playbooks(config, node, origin)
     _check_inbound(config, node, origin, taken=names)
+    _check_references(config, node, origin)
     try:
         parse_duration(config.ingest.timestamps.max_ahead)
     except ValueError as exc:
@@ -325,6 +329,45 @@ def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> Non
     )
     if problems:
         path, message = problems[0]
+        line = _line_of(node, path)
+        where = f" (line {line})" if line else ""
+        key = ".".join(str(p) for p in path)
+        raise ConfigError(f"{origin}: {key}{where}: {message}")
+
+
+def _check_references(config: Config, node: yaml.Node | None, origin: str) -> None:
+    """A name that points at nothing is an error naming it: a playbook trigger's or a rule's
+    missing counterpart, a zone, a site, an aisle or a device's place (issue 20)."""
+    rules = {rule.name for rule in config.rules}
+    playbooks = {playbook.name for playbook in config.playbooks}
+    found: list[tuple[list[str | int], str]] = []
+    for i, playbook in enumerate(config.playbooks):
+        for j, trigger in enumerate(playbook.triggers):
+            if trigger.rule not in rules:
+                found.append(
+                    (
+                        ["playbooks", i, "triggers", j, "rule"],
+                        f"playbook {playbook.name!r} is triggered by rule {trigger.rule!r}, "
+                        "which is not defined in rules",
+                    )
+                )
+    for i, rule in enumerate(config.rules):
+        if rule.playbook is not None and rule.playbook not in playbooks:
+            found.append(
+                (
+                    ["rules", i, "playbook"],
+                    f"rule {rule.name!r} runs playbook "
+                    f"{rule.playbook!r}, which is not defined in playbooks",
+                )
+            )
+    found += [(["sensors", *path], message) for path, message in sensors_problems(config.sensors)]
+    for i, zone in enumerate(config.actions.zones):
+        if config.sensors.zones and config.sensors.zone(zone.name) is None:
+            found.append(
+                (["actions", "zones", i, "name"], f"zone {zone.name!r} is not in sensors.zones")
+            )
+    if found:
+        path, message = found[0]
         line = _line_of(node, path)
         where = f" (line {line})" if line else ""
         key = ".".join(str(p) for p in path)

@@ -28,6 +28,8 @@ from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
 from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
+from vigie.ingest.mqtt import MqttSubscriber
+from vigie.ingest.sensors import SensorIntake
 from vigie.ingest.webhooks import DeliveryCollector, Inbound
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.trends import Trends
@@ -56,6 +58,8 @@ from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
+from vigie.sensors.readings import SensorGate
+from vigie.sensors.service import SensorsService
 from vigie.settings import Settings
 from vigie.sources import SourceRegistry
 from vigie.store import connect, is_sqlite, upgrade
@@ -94,6 +98,8 @@ class System:
     triage: AlertTriage
     analytics: AnalyticsProcessor
     experiments: ExperimentsProcessor
+    sensors: SensorsService
+    sensor_intake: SensorIntake
     crm: CrmService
     accounts: Accounts
     dispatcher: Dispatcher
@@ -202,6 +208,8 @@ def build_system(
         mailer=SmtpMailer(config.actions.smtp) if config.actions.smtp else None,
         resolved=ResolvedSince(engine, alerts),
     )
+    # The shop and city state: playbooks read live counts from it and move displays.
+    sensors = SensorsService(config=config.sensors, engine=engine, clock=clock)
     playbooks = PlaybookEngine(
         engine=engine,
         playbooks=config.playbooks,
@@ -210,6 +218,7 @@ def build_system(
         settings=config.actions,
         dispatcher=dispatcher,
         clock=clock,
+        places=sensors,
     )
     telemetry.registry.register(PlaybookCollector(engine))
     alert_feed = AlertFeed()
@@ -250,7 +259,7 @@ def build_system(
     dead_letters = SqlDeadLetters(engine, clock=clock)
     runner = ProcessorRunner(
         log,
-        [alerting, *processors, analytics, experiments, CrmProcessor(engine, config.crm)],
+        [alerting, *processors, sensors, analytics, experiments, CrmProcessor(engine, config.crm)],
         batch_size=RUNNER_BATCH,
         dead_letters=dead_letters,
         listeners=[
@@ -304,6 +313,8 @@ def build_system(
         triage=AlertTriage(engine=engine, alerts=alerts, schedule=config.schedule, clock=clock),
         analytics=analytics,
         experiments=experiments,
+        sensors=sensors,
+        sensor_intake=SensorIntake(ingestor=ingestor, gate=SensorGate(config.sensors)),
         crm=CrmService(engine=engine, committer=committer, runner=runner, clock=clock),
         accounts=Accounts(
             engine=engine,
@@ -373,7 +384,11 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
             start=lambda: system.log.save_checkpoint(system.experiments.name, 1),
         )
     )
+    # The shop and city state lives in memory too.
+    add(Hook("sensors-replay", start=lambda: _replay(system.log, system.sensors)))
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
+    if config.sensors.mqtt_url:
+        add(MqttSubscriber(config.sensors.mqtt_url, system.sensor_intake))
     add(Task("processors", system.runner.run_forever))
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("rules-tick", system.tick, seconds=tick, delay_first=True))
@@ -398,6 +413,11 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
                 delay_first=True,
             )
         )
+
+
+def _replay(log: ServedLog, sensors: SensorsService) -> None:
+    sensors.reset()
+    log.save_checkpoint(sensors.name, 1)
 
 
 def _timer_round(system: System) -> Callable[[], None]:

@@ -25,6 +25,7 @@ from vigie.crm.service import (
 )
 from vigie.ingest import http as ingest_http
 from vigie.ingest import posthog as ingest_posthog
+from vigie.ingest import sensors as ingest_sensors
 from vigie.ingest import tracker
 from vigie.ingest import webhooks as ingest_webhooks
 from vigie.ingest.cors import TrackerCors
@@ -47,6 +48,7 @@ from vigie.web import (
     api_playbooks,
     api_privacy,
     api_schedule,
+    api_sensors,
     api_silences,
     api_sources,
     ui,
@@ -95,6 +97,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(ingest_webhooks.build_router(system.inbound))
+    app.include_router(ingest_sensors.build_router(system.sensor_intake))
     app.include_router(api_events.router)
     app.include_router(api_deadletters.router)
     app.include_router(api_sources.router)
@@ -110,6 +113,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_playbooks.router)
     app.include_router(api_schedule.router)
     app.include_router(api_schedule.inbox_router)
+    app.include_router(api_sensors.router)
     app.include_router(api_dashboard.router)
     app.include_router(api_crm.build_router())
     ui.install(app)

@@ -35,6 +35,7 @@ from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
 from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
+from vigie.sensors.service import SensorsService
 from vigie.system import System
 
 
@@ -82,6 +83,7 @@ PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
 InboxDep = Annotated[Inbox, Depends(_part("inbox"))]
+SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]
 TrendsDep = Annotated[Trends, Depends(_part("trends"))]
 PrivacyDep = Annotated[DataSubjects, Depends(_part("privacy"))]
 RetentionDep = Annotated[RetentionPurge, Depends(_part("retention"))]

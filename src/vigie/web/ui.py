@@ -30,7 +30,7 @@ LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "web", "customers", "schedules", "experiments")
+PAGES = ("overview", "alerts", "web", "customers", "schedules", "experiments", "shop", "city")
 
 # The parts' JSON APIs a page may use; a page only calls those this server has.
 APIS = {
@@ -62,6 +62,9 @@ APIS = {
     "account_timeline": "/api/accounts/{record_id}/timeline",
     "privacy_export": "/api/privacy/contacts/{contact_id}/export",
     "privacy_erase": "/api/privacy/contacts/{contact_id}/erase",
+    "sensors_shop": "/api/sensors/shops/{site}",
+    "sensors_city": "/api/sensors/city",
+    "sensors_move": "/api/sensors/displays/{display}/move",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -90,6 +93,9 @@ API_RESOURCES = {
     "account_timeline": "accounts",
     "privacy_export": "contacts",
     "privacy_erase": "users",  # admins only
+    "sensors_shop": "analytics",
+    "sensors_city": "analytics",
+    "sensors_move": "analytics",
 }
 
 
@@ -148,6 +154,9 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
         data["campaigns"] = [c.name for c in config.analytics.campaigns if c.schedule is not None]
     if name == "customers":
         data["can_erase"] = user is not None and allowed(user.role, "users", "write")
+    if name == "shop":
+        data["sites"] = [site.name for site in config.sensors.sites]
+        data["can_move"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":
         data["can_act"] = user is not None and allowed(user.role, "alerts", "write")
         schedule = config.schedule
