@@ -17,6 +17,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 
@@ -28,11 +30,12 @@ from vigie.crm.service import CrmService
 from vigie.ingest.ingestor import Ingestor
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.trends import Trends
-from vigie.lifecycle import Hook, Periodic, Services, Task
+from vigie.lifecycle import Exclusive, Hook, Periodic, Services, Task
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendResult
+from vigie.log.leases import Lease
 from vigie.log.live import LiveHub
 from vigie.log.progress import ProgressCollector
 from vigie.playbooks import ActionRegistry, PlaybookEngine
@@ -56,6 +59,14 @@ from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 RUNNER_BATCH = 1000
+PROCESSORS_LEASE = "processors"
+
+Role = Literal["all", "ingest", "api", "worker"]
+"""What a process does: everything (one machine), ingestion or the API and dashboard (no
+processors: stateless behind a load balancer), or the processors only (`vigie worker`)."""
+ROLES: tuple[str, ...] = get_args(Role)
+WORKER_POLL_SECONDS = 0.25
+"""How often a worker looks for new events: no commit of its own wakes it."""
 
 
 @dataclass(kw_only=True)
@@ -68,6 +79,7 @@ class System:
 
     settings: Settings
     clock: Clock
+    role: Role
     telemetry: Telemetry
     log: ServedLog
     sql_log: SqlEventLog
@@ -154,9 +166,19 @@ def build_system(
     engine: sa.Engine | None = None,
     processors: Sequence[Processor] = (),
     tick_seconds: float = 1.0,
+    role: Role = "all",
+    lease_seconds: float | None = None,
+    on_lease_lost: Callable[[], None] | None = None,
 ) -> System:
     """Every part of Vigie for `settings`, wired, ready to start. `processors` run after
-    the rules and before the built-in projections (tests and plugins add theirs here)."""
+    the rules and before the built-in projections (tests and plugins add theirs here).
+
+    `role` chooses what the process runs (`Role`). The processors, their timers and the
+    columnar copy run in one process at a time among all those on the same store (a lease,
+    `vigie.log.leases`, of `lease_seconds`); `on_lease_lost` is called if this process loses
+    it, so that a worker exits and is restarted with fresh state."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     clock = clock or SystemClock()
     config = settings.config
     engine = engine or connect(settings.db_url, synchronous=settings.sqlite_synchronous)
@@ -224,8 +246,9 @@ def build_system(
         ],
     )
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
-    # The live hub reads the SQL log (its bootstrap queries the events table).
-    live = LiveHub(sql_log, clock)
+    # The live hub follows the log; a node that does not ingest everything itself (other
+    # ingest nodes append too) looks for news every second.
+    live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
     committer = GroupCommitter(log, on_commit=_notify_all(runner.notify, live.notify))
     ingestor = Ingestor(config=config, committer=committer, metrics=telemetry, clock=clock)
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
@@ -234,6 +257,7 @@ def build_system(
     system = System(
         settings=settings,
         clock=clock,
+        role=role,
         telemetry=telemetry,
         log=log,
         sql_log=sql_log,
@@ -264,23 +288,46 @@ def build_system(
         columns=columns,
         engine=engine,
     )
-    _add_services(system, engine, tick_seconds=tick_seconds)
+    lease = Lease(engine, PROCESSORS_LEASE)
+    if lease_seconds is not None:
+        lease.ttl_seconds = lease_seconds
+    _add_services(system, engine, tick_seconds=tick_seconds, lease=lease, on_lost=on_lease_lost)
     return system
 
 
-def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> None:
-    """The start order: store, live feed, alerts restored, writer, processors, timers."""
-    config = system.settings.config
+def _add_services(
+    system: System,
+    engine: sa.Engine,
+    *,
+    tick_seconds: float,
+    lease: Lease,
+    on_lost: Callable[[], None] | None,
+) -> None:
+    """The start order: store, live feed, writer, then (under the lease) alerts restored,
+    processors, timers."""
     add = system.services.add
     add(Hook("store", start=lambda: upgrade(engine)))
     add(Hook("log", stop=system.log.close))
     if is_sqlite(engine):
         wal = WalCheckpointer(engine)
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))
-    add(system.live)
+    if system.role != "worker":
+        add(system.live)
+    add(AlertFeedBinding(system.alert_feed))
+    add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
+    if system.role in ("all", "worker"):
+        processing = _processing(system, tick_seconds=tick_seconds)
+        add(Exclusive("processing", lease, processing, on_lost=on_lost))
+
+
+def _processing(system: System, *, tick_seconds: float) -> Services:
+    """What runs in one process at a time: the alerts restored, the processors, the rules'
+    tick, the playbook timer and the columnar copy."""
+    config = system.settings.config
+    services = Services()
+    add = services.add
     lookback = parse_duration(config.alerting.lookback)
     add(Hook("alerts", start=lambda: system.alerting.restore(system.log, lookback_us=lookback)))
-    add(AlertFeedBinding(system.alert_feed))
     add(Hook("alert-webhooks", start=system.webhooks.start, stop=system.webhooks.stop))
     # The analytics counters live in memory: rebuild them from the start of the log.
     add(
@@ -289,8 +336,11 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
             start=lambda: system.log.save_checkpoint(system.analytics.name, 1),
         )
     )
-    add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
-    add(Task("processors", system.runner.run_forever))
+    if system.role == "worker":
+        run = partial(system.runner.run_forever, poll_seconds=WORKER_POLL_SECONDS)
+        add(Task("processors", run))
+    else:
+        add(Task("processors", system.runner.run_forever))
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("rules-tick", system.tick, seconds=tick, delay_first=True))
     add(
@@ -303,6 +353,7 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     )
     if system.columns is not None:
         add(ColumnarWorker(system.columns))
+    return services
 
 
 def _timer_round(system: System) -> Callable[[], None]:

@@ -23,6 +23,7 @@ from vigie.ingest import http as ingest_http
 from vigie.ingest import posthog as ingest_posthog
 from vigie.ingest import tracker
 from vigie.ingest.cors import TrackerCors
+from vigie.log.eventlog import LogUnavailable
 from vigie.rules import triage
 from vigie.rules.silences import SilenceNotFound
 from vigie.rules.triage import AlertNotFound
@@ -76,6 +77,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(AlertNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(SilenceNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(LogUnavailable, _log_unavailable)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(api_events.router)
@@ -120,3 +122,12 @@ async def _invalid(_request: Request, exc: triage.Invalid) -> JSONResponse:
     """A refused input, in the shape of FastAPI's own validation errors: field and reason."""
     detail = [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason, "type": "value_error"}]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _log_unavailable(_request: Request, exc: LogUnavailable) -> JSONResponse:
+    """The log's server is away: nothing was acknowledged, send it again later."""
+    return JSONResponse(
+        {"success": False, "detail": f"{exc}; nothing was stored, retry later"},
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
