@@ -9,6 +9,7 @@ alerts, none twice.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,7 +25,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import NATS_URL, WRITE_KEY, free_port, port_open, require_service
+from tests.conftest import (
+    NATS_URL,
+    WRITE_KEY,
+    free_port,
+    port_open,
+    require_service,
+    user_token,
+)
 from vigie.config import load_config
 from vigie.crm.tables import interactions
 from vigie.log.leases import Lease
@@ -332,3 +340,45 @@ def test_a_nats_outage_answers_503_with_retry_after_and_loses_no_acknowledged_ev
     assert len(ids) == len(set(ids))
     assert acknowledged <= set(ids)
     assert {f"during-{n}" for n in range(20)} <= set(ids)
+
+
+def test_an_api_node_on_nats_shows_what_another_node_ingested_in_its_live_feed(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """The dashboard's live feed of an API node follows the JetStream log, whoever appended."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG)
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    api = build_system(
+        Settings(db_url=db_url, config=load_config(config), log_url=nats_url), role="api"
+    )
+    ingest = build_system(
+        Settings(db_url=db_url, config=load_config(config), log_url=nats_url), role="ingest"
+    )
+    app, other = create_app(api), create_app(ingest)
+    try:
+        with (
+            BackgroundServer(app, port=free_port()) as server,
+            BackgroundServer(other, port=free_port()) as ingest_server,
+        ):
+            token = user_token(api, username="viewer", role="admin")
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(timeout=60) as client:
+                with client.stream("GET", f"{server.url}/api/live", headers=headers) as stream:
+                    lines = stream.iter_lines()
+                    first = next(line for line in lines if line.startswith("data:"))
+                    assert json.loads(first[5:])["total"] == 0
+                    answer = client.post(
+                        f"{ingest_server.url}/v1/batch",
+                        json={"batch": _track("elsewhere", 7)},
+                        auth=(WRITE_KEY, ""),
+                    )
+                    assert answer.status_code == 200
+                    update = next(line for line in lines if line.startswith("data:"))
+                message = json.loads(update[5:])
+                assert message["total"] == 7
+                assert {e["label"] for e in message["events"]} == {"Clicked"}
+    finally:
+        log = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(connect(db_url)))
+        log.delete_stream()
+        log.close()
