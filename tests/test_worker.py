@@ -382,3 +382,35 @@ def test_an_api_node_on_nats_shows_what_another_node_ingested_in_its_live_feed(
         log = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(connect(db_url)))
         log.delete_stream()
         log.close()
+
+
+def test_an_api_node_shows_the_kpis_of_what_other_nodes_ingested_and_fires_nothing(
+    tmp_path: Path,
+) -> None:
+    """`--role api` rebuilds the KPI windows for its dashboard from the shared log; alerts
+    are the worker's to fire, so with no worker running none is stored."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG)
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    api = build_system(Settings(db_url=db_url, config=load_config(config)), role="api")
+    ingest = build_system(Settings(db_url=db_url, config=load_config(config)), role="ingest")
+    orders = [e for e in _orders() if e["properties"]["campaign"] == "spring"][:320]
+    with (
+        BackgroundServer(create_app(api), port=free_port()) as server,
+        BackgroundServer(create_app(ingest), port=free_port()) as ingest_server,
+        httpx.Client(timeout=60) as client,
+    ):
+        answer = client.post(
+            f"{ingest_server.url}/v1/batch", json={"batch": orders}, auth=(WRITE_KEY, "")
+        )
+        assert answer.status_code == 200
+        headers = {"Authorization": f"Bearer {user_token(api, username='viewer', role='admin')}"}
+
+        def spring() -> float | None:
+            kpis = client.get(f"{server.url}/api/kpis?metric=orders", headers=headers).json()
+            values = [k["value"] for k in kpis["kpis"] if "spring" in str(k)]
+            return values[0] if values and values[0] == len(orders) else None
+
+        assert _wait("the API node's KPIs", spring, seconds=60) == len(orders)
+        assert client.get(f"{server.url}/api/alerts", headers=headers).json()["alerts"] == []
+    assert AlertStore(api.engine).list() == []

@@ -38,6 +38,7 @@ from vigie.log.eventlog import AppendResult
 from vigie.log.leases import Lease
 from vigie.log.live import LiveHub
 from vigie.log.progress import ProgressCollector
+from vigie.log.views import ViewLog
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
@@ -214,12 +215,16 @@ def build_system(
     telemetry.registry.register(WebhookCollector(webhooks))
     # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing.
     silences = Silences(engine=engine, clock=clock)
+    # An API node keeps its own copy of the KPIs for the dashboard: it fires nothing.
+    views = role == "api"
     alerting = AlertingEngine(
         config.metrics,
         config.rules,
         clock=clock,
-        store=alerts,
-        listeners=[
+        store=None if views else alerts,
+        listeners=[]
+        if views
+        else [
             alert_feed,
             Silenced(webhooks, silences),
             Silenced(AlertPlaybooks(playbooks), silences),
@@ -232,19 +237,26 @@ def build_system(
     # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
     dead_letters = SqlDeadLetters(engine, clock=clock)
-    runner = ProcessorRunner(
-        log,
-        [alerting, *processors, analytics, CrmProcessor(engine, config.crm)],
-        batch_size=RUNNER_BATCH,
-        dead_letters=dead_letters,
-        listeners=[
-            DeadLetterAlerts(
-                clock=clock,
-                store=alerts,
-                listeners=[alert_feed, webhooks, AlertPlaybooks(playbooks)],
-            )
-        ],
-    )
+    if role in ("all", "worker"):
+        runner = ProcessorRunner(
+            log,
+            [alerting, *processors, analytics, CrmProcessor(engine, config.crm)],
+            batch_size=RUNNER_BATCH,
+            dead_letters=dead_letters,
+            listeners=[
+                DeadLetterAlerts(
+                    clock=clock,
+                    store=alerts,
+                    listeners=[alert_feed, webhooks, AlertPlaybooks(playbooks)],
+                )
+            ],
+        )
+    else:
+        # No projection of the shared store here; an API node rebuilds the in-memory ones
+        # (KPIs, analytics) for its dashboard, at positions of its own (`vigie.log.views`).
+        local = (alerting, analytics) if views else ()
+        view_log = ViewLog(log, [p.name for p in local])
+        runner = ProcessorRunner(view_log, local, batch_size=RUNNER_BATCH)
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
     # The live hub follows the log; a node that does not ingest everything itself (other
     # ingest nodes append too) looks for news every second.
@@ -318,6 +330,27 @@ def _add_services(
     if system.role in ("all", "worker"):
         processing = _processing(system, tick_seconds=tick_seconds)
         add(Exclusive("processing", lease, processing, on_lost=on_lost))
+    elif system.role == "api":
+        _add_views(system)
+
+
+def _add_views(system: System) -> None:
+    """An API node's read models: the KPI windows rebuilt over the alerting lookback, the
+    analytics from the start of the log, then both kept up to date every second."""
+    config = system.settings.config
+    add = system.services.add
+    view_log = system.runner.log
+    assert isinstance(view_log, ViewLog)
+    lookback = parse_duration(config.alerting.lookback)
+
+    def rebuild() -> None:
+        view_log.start_at_end(system.alerting.name)
+        system.alerting.restore(view_log, lookback_us=lookback)
+
+    add(Hook("views", start=rebuild))
+    add(Task("view-processors", partial(system.runner.run_forever, poll_seconds=1.0)))
+    tick = parse_duration(config.alerting.tick) / 1e6
+    add(Periodic("kpi-tick", system.tick, seconds=tick, delay_first=True))
 
 
 def _processing(system: System, *, tick_seconds: float) -> Services:
