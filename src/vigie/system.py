@@ -18,6 +18,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 
@@ -33,15 +35,17 @@ from vigie.ingest.sensors import SensorIntake
 from vigie.ingest.webhooks import DeliveryCollector, Inbound
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.trends import Trends
-from vigie.lifecycle import Hook, Periodic, Services, Task
+from vigie.lifecycle import Exclusive, Hook, Periodic, Services, Task
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendResult
+from vigie.log.leases import Lease
 from vigie.log.live import LiveHub
 from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
 from vigie.log.readiness import ReadinessProbe
+from vigie.log.views import ViewLog
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
@@ -69,6 +73,14 @@ from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 RUNNER_BATCH = 1000
+PROCESSORS_LEASE = "processors"
+
+Role = Literal["all", "ingest", "api", "worker"]
+"""What a process does: everything (one machine), ingestion or the API and dashboard (no
+processors: stateless behind a load balancer), or the processors only (`vigie worker`)."""
+ROLES: tuple[str, ...] = get_args(Role)
+WORKER_POLL_SECONDS = 0.25
+"""How often a worker looks for new events: no commit of its own wakes it."""
 
 
 @dataclass(kw_only=True)
@@ -81,6 +93,7 @@ class System:
 
     settings: Settings
     clock: Clock
+    role: Role
     telemetry: Telemetry
     log: ServedLog
     sql_log: SqlEventLog
@@ -186,9 +199,19 @@ def build_system(
     engine: sa.Engine | None = None,
     processors: Sequence[Processor] = (),
     tick_seconds: float = 1.0,
+    role: Role = "all",
+    lease_seconds: float | None = None,
+    on_lease_lost: Callable[[], None] | None = None,
 ) -> System:
     """Every part of Vigie for `settings`, wired, ready to start. `processors` run after
-    the rules and before the built-in projections (tests and plugins add theirs here)."""
+    the rules and before the built-in projections (tests and plugins add theirs here).
+
+    `role` chooses what the process runs (`Role`). The processors, their timers and the
+    columnar copy run in one process at a time among all those on the same store (a lease,
+    `vigie.log.leases`, of `lease_seconds`); `on_lease_lost` is called if this process loses
+    it, so that a worker exits and is restarted with fresh state."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     clock = clock or SystemClock()
     config = settings.config
     engine = engine or connect(settings.db_url, synchronous=settings.sqlite_synchronous)
@@ -237,12 +260,16 @@ def build_system(
         muted=silences.silencing,
     )
     telemetry.registry.register(AlertmanagerCollector(alertmanagers))
+    # An API node keeps its own copy of the KPIs for the dashboard: it fires nothing.
+    views = role == "api"
     alerting = AlertingEngine(
         config.metrics,
         config.rules,
         clock=clock,
-        store=alerts,
-        listeners=[
+        store=None if views else alerts,
+        listeners=[]
+        if views
+        else [
             alert_feed,
             Silenced(webhooks, silences),
             alertmanagers,
@@ -257,22 +284,37 @@ def build_system(
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
     experiments = ExperimentsProcessor(config.experiments)
     dead_letters = SqlDeadLetters(engine, clock=clock)
-    runner = ProcessorRunner(
-        log,
-        [alerting, *processors, sensors, analytics, experiments, CrmProcessor(engine, config.crm)],
-        batch_size=RUNNER_BATCH,
-        dead_letters=dead_letters,
-        listeners=[
-            DeadLetterAlerts(
-                clock=clock,
-                store=alerts,
-                listeners=[alert_feed, webhooks, alertmanagers, AlertPlaybooks(playbooks)],
-            )
-        ],
-    )
+    if role in ("all", "worker"):
+        runner = ProcessorRunner(
+            log,
+            [
+                alerting,
+                *processors,
+                sensors,
+                analytics,
+                experiments,
+                CrmProcessor(engine, config.crm),
+            ],
+            batch_size=RUNNER_BATCH,
+            dead_letters=dead_letters,
+            listeners=[
+                DeadLetterAlerts(
+                    clock=clock,
+                    store=alerts,
+                    listeners=[alert_feed, webhooks, alertmanagers, AlertPlaybooks(playbooks)],
+                )
+            ],
+        )
+    else:
+        # No projection of the shared store here; an API node rebuilds the in-memory ones
+        # (KPIs, analytics) for its dashboard, at positions of its own (`vigie.log.views`).
+        local = (alerting, analytics) if views else ()
+        view_log = ViewLog(log, [p.name for p in local])
+        runner = ProcessorRunner(view_log, local, batch_size=RUNNER_BATCH)
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
-    # The live hub reads the SQL log (its bootstrap queries the events table).
-    live = LiveHub(sql_log, clock)
+    # The live hub follows the log; a node that does not ingest everything itself (other
+    # ingest nodes append too) looks for news every second.
+    live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
     notify = _notify_all(runner.notify, live.notify)
     committer = GroupCommitter(log, on_commit=lambda results: _both(notify, pressure, results))
     # Back-pressure: ingestion answers 503 when the writer or the processors fall behind.
@@ -296,6 +338,7 @@ def build_system(
     system = System(
         settings=settings,
         clock=clock,
+        role=role,
         telemetry=telemetry,
         log=log,
         sql_log=sql_log,
@@ -345,7 +388,10 @@ def build_system(
         ),
         engine=engine,
     )
-    _add_services(system, engine, tick_seconds=tick_seconds)
+    lease = Lease(engine, PROCESSORS_LEASE)
+    if lease_seconds is not None:
+        lease.ttl_seconds = lease_seconds
+    _add_services(system, engine, tick_seconds=tick_seconds, lease=lease, on_lost=on_lease_lost)
     return system
 
 
@@ -355,19 +401,62 @@ def _ping(engine: sa.Engine) -> None:
         conn.execute(sa.text("SELECT 1"))
 
 
-def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> None:
-    """The start order: store, live feed, alerts restored, writer, processors, timers."""
-    config = system.settings.config
+def _add_services(
+    system: System,
+    engine: sa.Engine,
+    *,
+    tick_seconds: float,
+    lease: Lease,
+    on_lost: Callable[[], None] | None,
+) -> None:
+    """The start order: store, live feed, writer, then (under the lease) alerts restored,
+    processors, timers."""
     add = system.services.add
     add(Hook("store", start=lambda: upgrade(engine)))
     add(Hook("log", stop=system.log.close))
     if is_sqlite(engine):
         wal = WalCheckpointer(engine)
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))
-    add(system.live)
+    if system.role != "worker":
+        add(system.live)
+    add(AlertFeedBinding(system.alert_feed))
+    add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
+    if system.settings.config.sensors.mqtt_url and system.role in ("all", "ingest"):
+        add(MqttSubscriber(system.settings.config.sensors.mqtt_url, system.sensor_intake))
+    if system.role in ("all", "worker"):
+        processing = _processing(system, tick_seconds=tick_seconds)
+        add(Exclusive("processing", lease, processing, on_lost=on_lost))
+    elif system.role == "api":
+        _add_views(system)
+
+
+def _add_views(system: System) -> None:
+    """An API node's read models: the KPI windows rebuilt over the alerting lookback, the
+    analytics from the start of the log, then both kept up to date every second."""
+    config = system.settings.config
+    add = system.services.add
+    view_log = system.runner.log
+    assert isinstance(view_log, ViewLog)
+    lookback = parse_duration(config.alerting.lookback)
+
+    def rebuild() -> None:
+        view_log.start_at_end(system.alerting.name)
+        system.alerting.restore(view_log, lookback_us=lookback)
+
+    add(Hook("views", start=rebuild))
+    add(Task("view-processors", partial(system.runner.run_forever, poll_seconds=1.0)))
+    tick = parse_duration(config.alerting.tick) / 1e6
+    add(Periodic("kpi-tick", system.tick, seconds=tick, delay_first=True))
+
+
+def _processing(system: System, *, tick_seconds: float) -> Services:
+    """What runs in one process at a time: the alerts restored, the processors, the rules'
+    tick, the playbook timer and the columnar copy."""
+    config = system.settings.config
+    services = Services()
+    add = services.add
     lookback = parse_duration(config.alerting.lookback)
     add(Hook("alerts", start=lambda: system.alerting.restore(system.log, lookback_us=lookback)))
-    add(AlertFeedBinding(system.alert_feed))
     add(Hook("alert-webhooks", start=system.webhooks.start, stop=system.webhooks.stop))
     add(Hook("alertmanagers", start=system.alertmanagers.start, stop=system.alertmanagers.stop))
     # The analytics counters live in memory: rebuild them from the start of the log.
@@ -386,10 +475,11 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     )
     # The shop and city state lives in memory too.
     add(Hook("sensors-replay", start=lambda: _replay(system.log, system.sensors)))
-    add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
-    if config.sensors.mqtt_url:
-        add(MqttSubscriber(config.sensors.mqtt_url, system.sensor_intake))
-    add(Task("processors", system.runner.run_forever))
+    if system.role == "worker":
+        run = partial(system.runner.run_forever, poll_seconds=WORKER_POLL_SECONDS)
+        add(Task("processors", run))
+    else:
+        add(Task("processors", system.runner.run_forever))
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("rules-tick", system.tick, seconds=tick, delay_first=True))
     add(
@@ -413,6 +503,7 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
                 delay_first=True,
             )
         )
+    return services
 
 
 def _replay(log: ServedLog, sensors: SensorsService) -> None:

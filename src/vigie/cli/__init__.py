@@ -29,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(serve.serve)
+app.command()(serve.worker)
 app.command()(serve.demo)
 app.command()(simulate.simulate)
 app.command()(backtest.backtest)

@@ -71,6 +71,8 @@ BENCHES = (
         """Measure HTTP ingestion into the log against the raw insert rate of the same rows.
 
         Example: vigie bench ingest --seconds 10 --json
+
+        Example: vigie bench ingest --workers 2 --log nats://127.0.0.1:4222 --json
         """,
         (
             Opt("seconds", float, 10.0, "How long the clients send."),
@@ -78,6 +80,21 @@ BENCHES = (
             Opt("connections", int, 4, "Connections per client process."),
             Opt("batch", int, 500, "Events per batch."),
             DB,
+            Opt(
+                "workers",
+                int,
+                0,
+                "Worker processes: 0 runs the processors in the server, else the server runs "
+                "--role ingest beside that many `vigie worker`.",
+            ),
+            Opt(
+                "log",
+                str | None,
+                None,
+                "Event log URL (nats://HOST:PORT, a stream of the run's own); the SQL store "
+                "by default.",
+                keyword="log_url",
+            ),
         ),
     ),
     Bench(

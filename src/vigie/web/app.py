@@ -29,6 +29,7 @@ from vigie.ingest import sensors as ingest_sensors
 from vigie.ingest import tracker
 from vigie.ingest import webhooks as ingest_webhooks
 from vigie.ingest.cors import TrackerCors
+from vigie.log.eventlog import LogUnavailable
 from vigie.privacy import PrivacyError, SubjectNotFound
 from vigie.rules import triage
 from vigie.rules.silences import SilenceNotFound
@@ -94,6 +95,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(PrivacyError, _conflict)
     app.add_exception_handler(RequestValidationError, _unprocessable)  # type: ignore[arg-type]
     app.add_exception_handler(Throttled, _throttled)  # type: ignore[arg-type]
+    app.add_exception_handler(LogUnavailable, _log_unavailable)  # type: ignore[arg-type]
     app.include_router(ingest_http.build_router(system.ingestor))
     app.include_router(ingest_posthog.build_router(system.ingestor))
     app.include_router(ingest_webhooks.build_router(system.inbound))
@@ -206,3 +208,12 @@ async def _invalid(_request: Request, exc: triage.Invalid) -> JSONResponse:
     """A refused input, in the shape of FastAPI's own validation errors: field and reason."""
     detail = [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason, "type": "value_error"}]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _log_unavailable(_request: Request, exc: LogUnavailable) -> JSONResponse:
+    """The log's server is away: nothing was acknowledged, send it again later."""
+    return JSONResponse(
+        {"success": False, "detail": f"{exc}; nothing was stored, retry later"},
+        status_code=503,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
