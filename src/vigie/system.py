@@ -22,6 +22,9 @@ import sqlalchemy as sa
 
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
+from vigie.chat.hub import ChatHub
+from vigie.chat.processor import ChatProcessor
+from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -83,6 +86,7 @@ class System:
     triage: AlertTriage
     analytics: AnalyticsProcessor
     crm: CrmService
+    chat: ChatService
     accounts: Accounts
     dispatcher: Dispatcher
     playbooks: PlaybookEngine
@@ -212,7 +216,7 @@ def build_system(
     dead_letters = SqlDeadLetters(engine, clock=clock)
     runner = ProcessorRunner(
         log,
-        [alerting, *processors, analytics, CrmProcessor(engine, config.crm)],
+        [alerting, *processors, analytics, CrmProcessor(engine, config.crm), ChatProcessor(engine)],
         batch_size=RUNNER_BATCH,
         dead_letters=dead_letters,
         listeners=[
@@ -228,6 +232,21 @@ def build_system(
     live = LiveHub(sql_log, clock)
     committer = GroupCommitter(log, on_commit=_notify_all(runner.notify, live.notify))
     ingestor = Ingestor(config=config, committer=committer, metrics=telemetry, clock=clock)
+    # The website chat: its conversations are logged, then pushed to the open widgets and
+    # consoles; the playbooks' `chat.invite` reaches the visitors on the site through it.
+    crm = CrmService(engine=engine, committer=committer, runner=runner, clock=clock)
+    chat = ChatService(
+        config=config.chat,
+        schedule=config.schedule,
+        secret=config.session_secret,
+        source_for_key=lambda key: s.name if (s := config.source_for_key(key)) else None,
+        engine=engine,
+        committer=committer,
+        crm=crm,
+        clock=clock,
+        hub=ChatHub(),
+    )
+    playbooks.chat = chat
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 
@@ -248,7 +267,8 @@ def build_system(
         silences=silences,
         triage=AlertTriage(engine=engine, alerts=alerts, schedule=config.schedule, clock=clock),
         analytics=analytics,
-        crm=CrmService(engine=engine, committer=committer, runner=runner, clock=clock),
+        crm=crm,
+        chat=chat,
         accounts=Accounts(
             engine=engine,
             clock=clock,
@@ -278,6 +298,7 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
         wal = WalCheckpointer(engine)
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))
     add(system.live)
+    add(system.chat.hub)
     lookback = parse_duration(config.alerting.lookback)
     add(Hook("alerts", start=lambda: system.alerting.restore(system.log, lookback_us=lookback)))
     add(AlertFeedBinding(system.alert_feed))

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from vigie.clock import Clock
 from vigie.playbooks import runs
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings
+from vigie.playbooks.actions.port import LiveChat
 from vigie.playbooks.outputs import StorePort
 from vigie.playbooks.playbooks import Playbook, Step
 from vigie.playbooks.registry import ActionRegistry, UnknownAction
@@ -87,8 +88,11 @@ class PlaybookEngine:
         dispatcher: Dispatcher,
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
+        chat: LiveChat | None = None,
     ) -> None:
         self.engine = engine
+        self.chat = chat
+        """The website chat, set by the composition root once it is built."""
         self.playbooks = list(playbooks)
         self.registry = registry
         self.schedule = schedule
@@ -207,6 +211,7 @@ class PlaybookEngine:
             clock=self.clock,
             settings=self.settings,
             sleep=self.sleep,
+            chat=self.chat,
         )
         return ActionContext(
             key=key,

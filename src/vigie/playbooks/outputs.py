@@ -19,6 +19,7 @@ from vigie.playbooks.actions.base import ActionError, ActionSettings
 from vigie.playbooks.actions.port import (
     Broadcast,
     ChatInvitation,
+    LiveChat,
     Move,
     Offer,
     PageFlag,
@@ -346,8 +347,10 @@ class StorePort:
         clock: Clock,
         settings: ActionSettings,
         sleep: Callable[[float], None] = time.sleep,
+        chat: LiveChat | None = None,
     ) -> None:
         self._engine = engine
+        self._chat = chat
         self._dispatcher = dispatcher
         self._key = key
         self._run_id = run_id
@@ -560,6 +563,10 @@ class StorePort:
                     latest[anonymous_id] = event.event
         wanted = page if page is not None else funnel_step
         return [visitor for visitor, where in latest.items() if where == wanted][:limit]
+
+    def live_chat(self) -> LiveChat | None:
+        """The website chat, when this Vigie runs one."""
+        return self._chat
 
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""

@@ -31,6 +31,7 @@ from vigie.web import (
     api_alerts,
     api_analytics,
     api_auth,
+    api_chat,
     api_crm,
     api_dashboard,
     api_deadletters,
@@ -88,6 +89,8 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_analytics.router)
     app.add_middleware(TrackerCors)
     app.include_router(api_playbooks.router)
+    app.include_router(api_chat.visitor_router)
+    app.include_router(api_chat.router)
     app.include_router(api_schedule.router)
     app.include_router(api_dashboard.router)
     app.include_router(api_crm.build_router())

@@ -15,6 +15,7 @@ from vigie.auth.audit import Actor
 from vigie.auth.roles import Action, allowed
 from vigie.auth.sessions import COOKIE
 from vigie.auth.users import Principal
+from vigie.chat.service import ChatService
 from vigie.clock import Clock
 from vigie.config import Config
 from vigie.crm.service import CrmService
@@ -76,6 +77,7 @@ PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
 TrendsDep = Annotated[Trends, Depends(_part("trends"))]
+ChatDep = Annotated[ChatService, Depends(_part("chat"))]
 
 NO_NUL = r"^[^\x00]*$"
 """A pattern for free-text parameters: PostgreSQL cannot store or compare NUL characters."""
@@ -156,3 +158,5 @@ PlaybooksReader = Annotated[Principal, Depends(require("playbooks", "read"))]
 PlaybooksRunner = Annotated[Principal, Depends(require("playbooks", "write"))]
 NotificationsReader = Annotated[Principal, Depends(require("notifications", "read"))]
 LeadsReader = Annotated[Principal, Depends(require("leads", "read"))]
+ChatAgent = Annotated[Principal, Depends(require("interactions", "write"))]
+"""A user who may answer the website chat (whoever may write interactions)."""

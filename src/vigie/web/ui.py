@@ -29,7 +29,7 @@ LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "web", "customers", "schedules")
+PAGES = ("overview", "alerts", "web", "customers", "schedules", "chat")
 
 # The parts' JSON APIs a page may use; a page only calls those this server has.
 APIS = {
@@ -54,6 +54,13 @@ APIS = {
     "contact_timeline": "/api/contacts/{record_id}/timeline",
     "accounts": "/api/accounts",
     "account_timeline": "/api/accounts/{record_id}/timeline",
+    "chat_inbox": "/api/chat/inbox",
+    "chat_reply": "/api/chat/conversations/{conversation_id}/messages",
+    "chat_assign": "/api/chat/conversations/{conversation_id}/assign",
+    "chat_tags": "/api/chat/conversations/{conversation_id}/tags",
+    "chat_close": "/api/chat/conversations/{conversation_id}/close",
+    "chat_typing": "/api/chat/conversations/{conversation_id}/typing",
+    "chat_read": "/api/chat/conversations/{conversation_id}/read",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -78,6 +85,18 @@ API_RESOURCES = {
     "contact_timeline": "contacts",
     "accounts": "accounts",
     "account_timeline": "accounts",
+    **{
+        name: "interactions"
+        for name in (
+            "chat_inbox",
+            "chat_reply",
+            "chat_assign",
+            "chat_tags",
+            "chat_close",
+            "chat_typing",
+            "chat_read",
+        )
+    },
 }
 
 

@@ -80,6 +80,24 @@ step stores several of: chat invitations by visitor, moves by kind and subject).
 R = TypeVar("R", Task, Offer, PageFlag, Broadcast, ChatInvitation, Move)
 
 
+class LiveChat(Protocol):
+    """The website chat as a playbook sees it: who is on the site now, who could answer,
+    and a way to put an invitation on an open page (implemented by `vigie.chat`)."""
+
+    def present(self, *, page: str | None, limit: int) -> list[str]:
+        """Anonymous ids of the visitors with an open widget now, on `page` if given (a
+        tolerant pattern: trailing slash, query string and `/lunch-deal/*` all match)."""
+        ...
+
+    def can_answer(self) -> list[str]:
+        """The agents on duty with the console open."""
+        ...
+
+    def deliver(self, anonymous_id: str, *, invitation_id: int, message: str, run_id: str) -> bool:
+        """Push an invitation to a visitor's open widgets; False when none is open."""
+        ...
+
+
 class ActionPort(Protocol):
     """The one door from an action to Vigie, bound to the step being run."""
 
@@ -118,4 +136,8 @@ class ActionPort(Protocol):
 
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""
+        ...
+
+    def live_chat(self) -> LiveChat | None:
+        """The website chat, when this Vigie runs one (None for a worker without it)."""
         ...
