@@ -19,6 +19,7 @@ import yaml
 from vigie.ai.config import AiConfig
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
+from vigie.chat.config import ChatConfig
 from vigie.crm.commands import RESERVED_SOURCE
 from vigie.crm.sla import CrmConfig
 from vigie.experiments.config import Experiment
@@ -51,6 +52,10 @@ class TrackerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     consent_required: bool = False
     form_fields: list[str] = []
+    chat: bool = False
+    """Load the website chat's widget with the tracker (the same script tag)."""
+    chat_origins: list[str] = []
+    """The sites (`https://shop.example`) whose pages may open the chat's connections."""
 
 
 class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -130,6 +135,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     experiments: list[Experiment] = []
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     sensors: SensorsConfig = msgspec.field(default_factory=SensorsConfig)
+    chat: ChatConfig = msgspec.field(default_factory=ChatConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""

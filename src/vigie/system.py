@@ -25,6 +25,9 @@ import sqlalchemy as sa
 
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
+from vigie.chat.hub import ChatHub
+from vigie.chat.processor import ChatProcessor
+from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -114,6 +117,7 @@ class System:
     sensors: SensorsService
     sensor_intake: SensorIntake
     crm: CrmService
+    chat: ChatService
     accounts: Accounts
     dispatcher: Dispatcher
     inbox: Inbox
@@ -294,6 +298,7 @@ def build_system(
                 analytics,
                 experiments,
                 CrmProcessor(engine, config.crm),
+                ChatProcessor(engine),
             ],
             batch_size=RUNNER_BATCH,
             dead_letters=dead_letters,
@@ -332,6 +337,21 @@ def build_system(
         config.inbound, registry=SourceRegistry.from_entry_points(), ingestor=ingestor
     )
     telemetry.registry.register(DeliveryCollector(inbound))
+    # The website chat: its conversations are logged, then pushed to the open widgets and
+    # consoles; the playbooks' `chat.invite` reaches the visitors on the site through it.
+    crm = CrmService(engine=engine, committer=committer, runner=runner, clock=clock)
+    chat = ChatService(
+        config=config.chat,
+        schedule=config.schedule,
+        secret=config.session_secret,
+        source_for_key=lambda key: s.name if (s := config.source_for_key(key)) else None,
+        engine=engine,
+        committer=committer,
+        crm=crm,
+        clock=clock,
+        hub=ChatHub(),
+    )
+    playbooks.chat = chat
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 
@@ -358,7 +378,8 @@ def build_system(
         experiments=experiments,
         sensors=sensors,
         sensor_intake=SensorIntake(ingestor=ingestor, gate=SensorGate(config.sensors)),
-        crm=CrmService(engine=engine, committer=committer, runner=runner, clock=clock),
+        crm=crm,
+        chat=chat,
         accounts=Accounts(
             engine=engine,
             clock=clock,
@@ -419,6 +440,7 @@ def _add_services(
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))
     if system.role != "worker":
         add(system.live)
+        add(system.chat.hub)
     add(AlertFeedBinding(system.alert_feed))
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
     if system.settings.config.sensors.mqtt_url and system.role in ("all", "ingest"):

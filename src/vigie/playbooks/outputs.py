@@ -19,6 +19,7 @@ from vigie.playbooks.actions.base import ActionError, ActionSettings
 from vigie.playbooks.actions.port import (
     Broadcast,
     ChatInvitation,
+    LiveChat,
     Move,
     Offer,
     PageFlag,
@@ -349,9 +350,11 @@ class StorePort:
         settings: ActionSettings,
         sleep: Callable[[float], None] = time.sleep,
         places: Places | None = None,
+        chat: LiveChat | None = None,
     ) -> None:
         self._places = places
         self._engine = engine
+        self._chat = chat
         self._dispatcher = dispatcher
         self._key = key
         self._run_id = run_id
@@ -568,6 +571,10 @@ class StorePort:
     def without_consent(self, visitors: Sequence[str], purpose: str) -> set[str]:
         """The visitors known as a contact without consent to `purpose` (see `ConsentBook`)."""
         return ConsentBook(self._engine).refused(visitors, purpose)
+
+    def live_chat(self) -> LiveChat | None:
+        """The website chat, when this Vigie runs one."""
+        return self._chat
 
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""

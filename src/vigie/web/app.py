@@ -39,6 +39,7 @@ from vigie.web import (
     api_alerts,
     api_analytics,
     api_auth,
+    api_chat,
     api_crm,
     api_dashboard,
     api_deadletters,
@@ -113,6 +114,8 @@ def create_app(system: System) -> FastAPI:
     app.add_middleware(TrackerCors)
     app.add_middleware(RequestIds)
     app.include_router(api_playbooks.router)
+    app.include_router(api_chat.visitor_router)
+    app.include_router(api_chat.router)
     app.include_router(api_schedule.router)
     app.include_router(api_schedule.inbox_router)
     app.include_router(api_sensors.router)

@@ -15,6 +15,7 @@ from vigie.auth.audit import Actor
 from vigie.auth.roles import Action, allowed
 from vigie.auth.sessions import COOKIE
 from vigie.auth.users import Principal
+from vigie.chat.service import ChatService
 from vigie.clock import Clock
 from vigie.config import Config
 from vigie.crm.service import CrmService
@@ -87,6 +88,7 @@ SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]
 TrendsDep = Annotated[Trends, Depends(_part("trends"))]
 PrivacyDep = Annotated[DataSubjects, Depends(_part("privacy"))]
 RetentionDep = Annotated[RetentionPurge, Depends(_part("retention"))]
+ChatDep = Annotated[ChatService, Depends(_part("chat"))]
 
 NO_NUL = r"^[^\x00]*$"
 """A pattern for free-text parameters: PostgreSQL cannot store or compare NUL characters."""
@@ -168,3 +170,5 @@ PlaybooksReader = Annotated[Principal, Depends(require("playbooks", "read"))]
 PlaybooksRunner = Annotated[Principal, Depends(require("playbooks", "write"))]
 NotificationsReader = Annotated[Principal, Depends(require("notifications", "read"))]
 LeadsReader = Annotated[Principal, Depends(require("leads", "read"))]
+ChatAgent = Annotated[Principal, Depends(require("interactions", "write"))]
+"""A user who may answer the website chat (whoever may write interactions)."""

@@ -30,7 +30,17 @@ LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "web", "customers", "schedules", "experiments", "shop", "city")
+PAGES = (
+    "overview",
+    "alerts",
+    "web",
+    "customers",
+    "schedules",
+    "experiments",
+    "shop",
+    "city",
+    "chat",
+)
 
 # The parts' JSON APIs a page may use; a page only calls those this server has.
 APIS = {
@@ -65,6 +75,13 @@ APIS = {
     "sensors_shop": "/api/sensors/shops/{site}",
     "sensors_city": "/api/sensors/city",
     "sensors_move": "/api/sensors/displays/{display}/move",
+    "chat_inbox": "/api/chat/inbox",
+    "chat_reply": "/api/chat/conversations/{conversation_id}/messages",
+    "chat_assign": "/api/chat/conversations/{conversation_id}/assign",
+    "chat_tags": "/api/chat/conversations/{conversation_id}/tags",
+    "chat_close": "/api/chat/conversations/{conversation_id}/close",
+    "chat_typing": "/api/chat/conversations/{conversation_id}/typing",
+    "chat_read": "/api/chat/conversations/{conversation_id}/read",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -96,6 +113,18 @@ API_RESOURCES = {
     "sensors_shop": "analytics",
     "sensors_city": "analytics",
     "sensors_move": "analytics",
+    **{
+        name: "interactions"
+        for name in (
+            "chat_inbox",
+            "chat_reply",
+            "chat_assign",
+            "chat_tags",
+            "chat_close",
+            "chat_typing",
+            "chat_read",
+        )
+    },
 }
 
 
