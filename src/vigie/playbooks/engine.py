@@ -17,6 +17,7 @@ from vigie.clock import Clock
 from vigie.playbooks import runs
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings
 from vigie.playbooks.actions.port import LiveChat, Places
+from vigie.playbooks.holdouts import Holdout
 from vigie.playbooks.outputs import StorePort
 from vigie.playbooks.playbooks import Playbook, Step
 from vigie.playbooks.registry import ActionRegistry, UnknownAction
@@ -215,8 +216,16 @@ class PlaybookEngine:
         result: str = describe(params, self._context("dry-run", "dry-run", trigger))
         return result
 
-    def _context(self, key: str, run_id: str, trigger: PlaybookTrigger) -> ActionContext:
-        """What the action of step `key` is given: a port bound to that key, not the store."""
+    def _context(
+        self,
+        key: str,
+        run_id: str,
+        trigger: PlaybookTrigger,
+        *,
+        holdout: tuple[str, str, Holdout] | None = None,
+    ) -> ActionContext:
+        """What the action of step `key` is given: a port bound to that key, not the store;
+        `holdout` is the step's control group (playbook, step name, design), if it has one."""
         port = StorePort(
             engine=self.engine,
             dispatcher=self.dispatcher,
@@ -227,6 +236,7 @@ class PlaybookEngine:
             sleep=self.sleep,
             places=self.places,
             chat=self.chat,
+            holdout=holdout,
         )
         return ActionContext(
             key=key,
@@ -302,6 +312,7 @@ class PlaybookEngine:
                     return
                 continue
             ok, result = self._step(
+                playbook.name,
                 run_id,
                 index,
                 step,
@@ -319,6 +330,7 @@ class PlaybookEngine:
 
     def _step(
         self,
+        playbook: str,
         run_id: str,
         index: int,
         step: Step,
@@ -373,7 +385,10 @@ class PlaybookEngine:
                     params=rendered,
                     at=self.clock.now(),
                 )
-            context_for_action = self._context(f"{run_id}:{index}", run_id, trigger)
+            control = (playbook, label, step.holdout) if step.holdout else None
+            context_for_action = self._context(
+                f"{run_id}:{index}", run_id, trigger, holdout=control
+            )
             try:
                 result = action.run(typed, context_for_action)
             except ActionError as exc:

@@ -29,6 +29,8 @@ from vigie.playbooks.actions.port import (
     Task,
 )
 from vigie.playbooks.actions.webhook import CloudEvent, Gone, Refused, deliver
+from vigie.playbooks.holdouts import Holdout
+from vigie.playbooks.holdouts import split as split_units
 from vigie.privacy.consent import ConsentBook
 from vigie.schedule import Dispatcher, NotificationRequest
 from vigie.schedule.notifications import NotificationRecord
@@ -351,7 +353,9 @@ class StorePort:
         sleep: Callable[[float], None] = time.sleep,
         places: Places | None = None,
         chat: LiveChat | None = None,
+        holdout: tuple[str, str, Holdout] | None = None,
     ) -> None:
+        self._holdout = holdout
         self._places = places
         self._engine = engine
         self._chat = chat
@@ -361,6 +365,23 @@ class StorePort:
         self._clock = clock
         self._settings = settings
         self._sleep = sleep
+
+    def split(self, units: Sequence[str]) -> list[str]:
+        """The units to act on: all of them, or, when the step declares a holdout, those not
+        held out (every unit's group is recorded, to measure the step's effect)."""
+        if self._holdout is None:
+            return list(units)
+        playbook, step, design = self._holdout
+        with self._engine.begin() as conn:
+            return split_units(
+                conn,
+                design,
+                playbook=playbook,
+                step=step,
+                units=units,
+                run_id=self._run_id,
+                at=self._clock.now(),
+            )
 
     def once(self, record: Record) -> int:
         """Store `record` unless this step already did; its id, on a re-run the first one's."""

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from vigie.playbooks.holdouts import Holdout
 from vigie.playbooks.trigger import PlaybookTrigger
 
 
@@ -31,6 +32,9 @@ class Step(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     retries: int = 0
     retry_delay_seconds: float = 1.0
     continue_on_error: bool = False
+    holdout: Holdout | None = None
+    """A control group: the share of the units this step acts on that it leaves alone, to
+    measure its effect (`vigie.playbooks.holdouts`)."""
 
     def label(self, index: int) -> str:
         """The step's name, or its position and action when it has none."""

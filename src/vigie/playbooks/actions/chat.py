@@ -70,7 +70,7 @@ class ChatInvite:
         now = context.clock.now()
         visitors = _visitors(params, context, now)
         refused = context.port.without_consent(visitors, PURPOSE)
-        visitors = [v for v in visitors if v not in refused]
+        visitors = context.port.split([v for v in visitors if v not in refused])
         expires = now + timedelta(minutes=params.expires_in_minutes)
         already = {i.anonymous_id for i in context.port.recorded(ChatInvitation)}
         fresh = [

@@ -122,6 +122,11 @@ class LiveChat(Protocol):
 class ActionPort(Protocol):
     """The one door from an action to Vigie, bound to the step being run."""
 
+    def split(self, units: Sequence[str]) -> list[str]:
+        """The units to act on, the step's holdout (if it declares one) left out and
+        recorded as the control group."""
+        ...
+
     def once(self, record: Record) -> int:
         """Store `record` unless this step already did; its id, on a re-run the first one's."""
         ...
