@@ -511,11 +511,14 @@ class SequentialTracker:
 
     def feed(self, events: Iterable[Event]) -> None:
         """Count the matching events (both steps' for a conversion)."""
+        pending: dict[str, tuple[float, int]] = {}  # per group, one arrival instant's count
         for event in events:
             converted = self.converts is not None and self.converts(event)
             if not converted and not self.matches(event):
                 continue
             labels = {name: _label(read(event)) for name, read in self.readers}
+            if self.rule.missing_labels == "skip" and MISSING in labels.values():
+                continue
             group = "|".join(labels.values()) if labels else NO_GROUP
             at = event.received_at.timestamp()
             if self.converts is not None:
@@ -525,11 +528,18 @@ class SequentialTracker:
                     self.labels[group] = labels
                 test.observe(at, converted)
                 continue
-            rate = self.rates.get(group)
-            if rate is None:
-                rate = self.rates[group] = rate_test(self.rule)
+            if group not in self.rates:
+                self.rates[group] = rate_test(self.rule)
                 self.labels[group] = labels
-            rate.observe(at)
+            seen = pending.get(group)
+            if seen is not None and seen[0] == at:
+                pending[group] = (at, seen[1] + 1)
+                continue
+            if seen is not None:
+                self.rates[group].observe(*seen)
+            pending[group] = (at, 1)
+        for group, (at, count) in pending.items():
+            self.rates[group].observe(at, count)  # a batch arriving at once: one step
 
     def evaluate(self, now_us: int) -> Outcome:
         """Let time pass to `now_us` in every rate test; the groups whose test holds a break."""
