@@ -270,7 +270,10 @@ def test_the_alerting_engine_fires_once_on_the_tick_and_resolves_on_recovery() -
         engine.process(_events(batch))
         engine.tick()
     assert [a.status for a in recorder.changes] == ["firing", "resolved"]
-    assert recorder.changes[1].ends_at is not None
+    resolved = recorder.changes[1]
+    assert resolved.values["recovered"]["fired_value"] == 0  # a silence: 0 per minute
+    assert 300 < resolved.values["recovered"]["value"] < 900  # back near 600 per minute
+    assert resolved.annotations["resolution_en"].startswith("Event rate back to")
 
 
 def test_a_backtest_raises_the_alert_the_live_engine_raised() -> None:

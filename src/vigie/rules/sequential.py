@@ -179,6 +179,11 @@ class Alarm:
     expected: float
     observed: int
     trials: int = 0
+    observed_at_fire: int = 0
+    back_s: float | None = None  # the first event after it fired
+
+    def __post_init__(self) -> None:
+        self.observed_at_fire = self.observed
 
 
 @dataclass
@@ -200,6 +205,7 @@ class RateTest:
     sides: dict[Test, Side] = field(default_factory=dict)
     alarm: Alarm | None = None
     design: Design | None = None
+    recovered: dict[str, Any] | None = None  # what the rate came back to, last recovery
     _chunk_start: float | None = None
     _chunk_count: int = 0
     _chunk_alarmed: bool = False
@@ -257,6 +263,8 @@ class RateTest:
                 side.reset(self.at_s or t_s)
         if self.alarm is not None:
             self.alarm.observed += count
+            if self.alarm.back_s is None:
+                self.alarm.back_s = self.at_s
         self._judge()
 
     def _pass(self, t_s: float) -> None:
@@ -302,11 +310,26 @@ class RateTest:
         held = self.sides.get(watched)
         if held is None:  # a silence-only test recovers with the next event
             if self.silence_u == 0.0:
-                self.alarm = None
+                self._recover()
             return
         held.statistic = min(held.statistic, design.cusum_h[watched])
         if held.statistic <= 0:
-            self.alarm = None
+            self._recover()
+
+    def _recover(self) -> None:
+        """End the alarm, keeping what the rate came back to for the alert's resolution."""
+        alarm = self.alarm
+        assert alarm is not None and self.at_s is not None
+        fired_for = max(alarm.fired_s - alarm.since_s, 1e-9)
+        back_for = max(self.at_s - (alarm.back_s or alarm.fired_s), 1e-9)
+        self.recovered = {
+            "title": {"en": "Event rate", "fr": "Débit d'événements"},
+            "unit": "/min",
+            "value": round((alarm.observed - alarm.observed_at_fire - 1) / back_for * 60, 3),
+            "fired_value": round(alarm.observed_at_fire / fired_for * 60, 3),
+            "reference": round(self.profile.rate_at(self.at_s) * 60, 3),
+        }
+        self.alarm = None
 
     def _learn(self, boundary_s: float) -> None:
         """Teach the profile the slot just ended, unless the stream was judged broken in it."""
@@ -550,6 +573,8 @@ class SequentialTracker:
             out.evaluated.add(group)
             if rate.alarm is not None:
                 out.findings[group] = Finding(group, self.labels[group], rate.evidence())
+            elif rate.recovered is not None:
+                out.recovered[group] = rate.recovered
         for group, conversion in self.conversions.items():
             out.evaluated.add(group)
             if conversion.alarm is not None:
