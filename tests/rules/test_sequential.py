@@ -413,3 +413,31 @@ def test_the_system_fires_the_rule_on_its_tick_during_silence(tmp_path: Path) ->
             await system.stop()
 
     assert asyncio.run(scenario()) == (0, 1, "silence")
+
+
+def test_a_conversion_rule_fires_through_the_engine_when_orders_stop_following_checkouts() -> None:
+    """`where` checkouts `then` orders: checkouts still come but orders stop; the engine raises
+    one alert, a conversion drop, while a mere traffic lull raises none."""
+    rule = _rule(
+        name="checkout-conversion",
+        where={"event": "Checkout Started"},
+        then={"event": "Order Completed"},
+        expected_conversion=0.5,
+    )
+    rng = np.random.default_rng(8)
+    clock = ManualClock(datetime.fromtimestamp(START, UTC))
+    recorder = Recorder()
+    engine = AlertingEngine([], [rule], clock=clock, listeners=[recorder])
+    t = START
+    for step in range(3000):
+        t += 0.5 if step < 1000 else (5.0 if step < 1200 else 0.5)  # a lull in the middle
+        converts = step < 2000 and rng.random() < 0.5
+        clock.set(datetime.fromtimestamp(t, UTC))
+        batch = _events([t], "Checkout Started")
+        batch += _events([t], "Order Completed") if converts else []
+        engine.process(batch)
+        engine.tick()
+    assert [a.status for a in recorder.changes] == ["firing"]
+    assert recorder.changes[0].values["test"] == "conversion_drop"
+    fired = recorder.changes[0].fired_at or recorder.changes[0].starts_at
+    assert fired > datetime.fromtimestamp(START + 1000 * 0.5 + 200 * 5 + 800 * 0.5, UTC)

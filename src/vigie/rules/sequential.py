@@ -389,6 +389,7 @@ class ConversionTest:
     at_s: float = 0.0
     sides: dict[Test, Side] = field(default_factory=dict)
     alarm: Alarm | None = None
+    _design: tuple[tuple[float, float], Design] | None = None
 
     def level(self) -> float:
         """The expected conversion: the prior blended with conversions seen while normal."""
@@ -402,12 +403,17 @@ class ConversionTest:
         trials_rate = max(self.trials, 1.0) / watched
         if self.rate.prior is not None:
             trials_rate = self.rate.prior * (1 + self.p0)
-        return Design.conversion(
-            p=self.level(),
-            effect=self.effect,
-            tests=self.tests,
-            trials_per_false_alarm=trials_rate * self.per_false_alarm_s,
-        )
+        # Thresholds move with log(trials): recomputed when the level or the rate moves.
+        key = (round(self.level(), 3), round(math.log2(trials_rate), 1))
+        if self._design is None or self._design[0] != key:
+            design = Design.conversion(
+                p=self.level(),
+                effect=self.effect,
+                tests=self.tests,
+                trials_per_false_alarm=trials_rate * self.per_false_alarm_s,
+            )
+            self._design = (key, design)
+        return self._design[1]
 
     def observe(self, t_s: float, converted: bool) -> None:
         """One event of either step at `t_s`: a conversion (`then`) or an entry (`where`)."""
