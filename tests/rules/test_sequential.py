@@ -26,6 +26,7 @@ from vigie.rules.sequential import (
     Design,
     DropScan,
     RateTest,
+    SequentialTracker,
     detection_table,
     rate_test,
     scan_drops,
@@ -441,3 +442,16 @@ def test_a_conversion_rule_fires_through_the_engine_when_orders_stop_following_c
     assert recorder.changes[0].values["test"] == "conversion_drop"
     fired = recorder.changes[0].fired_at or recorder.changes[0].starts_at
     assert fired > datetime.fromtimestamp(START + 1000 * 0.5 + 200 * 5 + 800 * 0.5, UTC)
+
+
+def test_events_replayed_after_a_restart_are_not_a_surge() -> None:
+    """Two minutes of events replayed at start-up (older than the engine's start) are taken
+    at their own arrival times: no surge, and silence counts from the last of them."""
+    rng = np.random.default_rng(9)
+    now = START + 600
+    tracker = SequentialTracker(
+        _rule(expected_rate=5.0, direction="both"), started_us=int(now * 1e6)
+    )
+    tracker.feed(_events(list(_poisson(rng, 5.0, START + 480, START + 600))))
+    outcome = tracker.evaluate(int(now * 1e6))
+    assert outcome.findings == {}

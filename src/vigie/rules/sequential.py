@@ -534,8 +534,9 @@ class SequentialTracker:
         self.conversions: dict[str, ConversionTest] = {}
         self.labels: dict[str, dict[str, str]] = {}
         if not rule.by and self.converts is None:
+            # Started by its first event (events replayed after a restart come first, in
+            # their order) or else by the first tick: silence counts from then.
             self.rates[NO_GROUP] = rate_test(rule)
-            self.rates[NO_GROUP].advance(started_us / 1e6)
             self.labels[NO_GROUP] = {}
 
     def feed(self, events: Iterable[Event]) -> None:
