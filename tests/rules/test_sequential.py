@@ -455,3 +455,21 @@ def test_events_replayed_after_a_restart_are_not_a_surge() -> None:
     tracker.feed(_events(list(_poisson(rng, 5.0, START + 480, START + 600))))
     outcome = tracker.evaluate(int(now * 1e6))
     assert outcome.findings == {}
+
+
+def test_each_group_is_judged_on_its_own_traffic() -> None:
+    """A rule `by` shop: the shop whose orders stop fires, alone; the busy shop stays quiet."""
+    rule = _rule(expected_rate=5.0, by=["properties.shop"])
+    tracker = SequentialTracker(rule, started_us=int(START * 1e6))
+    rng = np.random.default_rng(10)
+    events = []
+    for shop, end in (("paris", START + 120), ("lyon", START + 60)):
+        for e in _events(list(_poisson(rng, 5.0, START, end))):
+            e.properties = {"shop": shop}
+            events.append(e)
+    events.sort(key=lambda e: e.received_at)
+    tracker.feed(events)
+    outcome = tracker.evaluate(int((START + 120) * 1e6))
+    assert set(outcome.findings) == {"lyon"}
+    assert outcome.findings["lyon"].labels == {"properties.shop": "lyon"}
+    assert outcome.evaluated == {"lyon", "paris"}
