@@ -735,3 +735,30 @@ def scan_drops(
         state.last_u = float(u[-1])
     state.at_u = end_u
     return None
+
+
+def conversion_table(
+    *, p: float, effect: float, per_false_alarm_s: float, rates: Sequence[float]
+) -> list[Detection]:
+    """Expected seconds for a conversion rule (direction down) to detect conversions falling
+    to 0 and by `effect`, at each rate of `where` events per second, beside the minima."""
+    out = []
+    q0, q1 = conversion_share(p), conversion_share(p * (1 - effect))
+    entry = math.log((1 - q1) / (1 - q0))  # what one event without conversion adds
+    for rate in rates:
+        trials = rate * (1 + p) * per_false_alarm_s
+        h = Design.conversion(
+            p=p, effect=effect, tests=("drop",), trials_per_false_alarm=trials
+        ).cusum_h["drop"]
+        per_trial_s = 1 / (rate * (1 + p))
+        out.append(
+            Detection(
+                rate_per_s=rate,
+                # with no conversion at all, only `where` events come, each adding `entry`
+                to_zero_s=h / entry / rate,
+                to_zero_min_s=math.log(max(trials, 1.0)) / -math.log(1 - q0) / rate,
+                by_effect_s=cusum_delay(h, bernoulli_kl(q1, q0)) * per_trial_s,
+                by_effect_min_s=cusum_delay(h, bernoulli_kl(q1, q0)) * per_trial_s,
+            )
+        )
+    return out
