@@ -58,7 +58,7 @@ from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
-from vigie.rules.feed import AlertFeed
+from vigie.rules.feed import AlertFeed, StoredAlertsRelay
 from vigie.rules.silences import Silenced, Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
@@ -457,7 +457,8 @@ def _add_services(
 
 def _add_views(system: System) -> None:
     """An API node's read models: the KPI windows rebuilt over the alerting lookback, the
-    analytics from the start of the log, then both kept up to date every second."""
+    analytics from the start of the log, then both kept up to date every second; and the
+    alerts the worker stores, relayed to the node's alert stream."""
     config = system.settings.config
     add = system.services.add
     view_log = system.runner.log
@@ -469,6 +470,8 @@ def _add_views(system: System) -> None:
         system.alerting.restore(view_log, lookback_us=lookback)
 
     add(Hook("views", start=rebuild))
+    relay = StoredAlertsRelay(system.alerts, system.alert_feed)
+    add(Periodic("alert-relay", relay.poll, seconds=1.0, first=relay.start))
     add(Task("view-processors", partial(system.runner.run_forever, poll_seconds=1.0)))
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("kpi-tick", system.tick, seconds=tick, delay_first=True))
