@@ -44,6 +44,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "synchronous": "NORMAL",
         "db_url": None,
     },
+    "erasure": {"events": 200_000, "person_events": 200, "db_url": None},
 }
 
 
