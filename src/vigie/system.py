@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
 from vigie.clock import Clock, SystemClock
+from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
 from vigie.ingest.ingestor import Ingestor
@@ -39,7 +41,7 @@ from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
-from vigie.privacy import DataSubjects, RetentionPurge
+from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -270,6 +272,7 @@ def build_system(
             clock=clock,
             columns=columns,
             forget_cached=sql_log.recent_bodies.clear,
+            settle=_projections_settled(runner, sql_log),
         ),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         engine=engine,
@@ -324,6 +327,27 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
                 delay_first=True,
             )
         )
+
+
+def _projections_settled(
+    runner: ProcessorRunner, log: SqlEventLog, *, timeout: float = 30.0
+) -> Callable[[], None]:
+    """A wait until the CRM projection has applied every event logged so far: an erasure run
+    meanwhile could see the contact's row rewritten in clear by an event already in flight."""
+
+    def settle() -> None:
+        last = log.last_offset()
+        deadline = time.monotonic() + timeout
+        while runner.position(CRM_PROCESSOR) <= last:
+            if time.monotonic() > deadline:
+                raise PrivacyError(
+                    f"the CRM projection has not caught up with the log in {timeout:.0f} s; "
+                    "nothing was erased, try again / projection en retard, réessayez"
+                )
+            runner.notify()
+            time.sleep(0.02)
+
+    return settle
 
 
 def _timer_round(system: System) -> Callable[[], None]:

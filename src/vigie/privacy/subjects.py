@@ -75,8 +75,12 @@ class DataSubjects:
         clock: Clock,
         columns: ColumnarCopy | None = None,
         forget_cached: Callable[[], None] | None = None,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.settle = settle
+        """Waits until the projections have applied every event logged so far (so that none
+        writes the person's values back after the erasure); raises `PrivacyError` if not."""
         self.clock = clock
         self.columns = columns
         self.forget_cached = forget_cached
@@ -123,6 +127,8 @@ class DataSubjects:
 
     def erase(self, contact_id: str, *, actor: Actor) -> Erasure:
         """Make the person unrecoverable everywhere (see the module's docstring); audited."""
+        if self.settle is not None:
+            self.settle()
         metadata = self._tables()
         rows: dict[str, int] = {}
         with self.engine.begin() as conn:
