@@ -357,6 +357,8 @@ def _import_router() -> APIRouter:
         },
         responses={
             **AUTH_ERRORS,
+            413: {"model": Problem, "description": "over `http.max_import_bytes`"},
+            415: {"model": Problem, "description": "the body is not sent as text/csv"},
             422: {"model": ImportOut, "description": "bad rows: nothing was imported"},
             503: {"model": Problem, "description": "the CRM projection is behind"},
         },
@@ -370,9 +372,15 @@ def _import_router() -> APIRouter:
     ) -> ImportOut | JSONResponse:
         """Import a CSV file (admins), all or nothing; a row with an existing `id` updates it."""
         entity = ENTITIES[entity_name]
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "text/csv":
+            raise HTTPException(
+                415,
+                f"Content-Type {media_type or '(none)'!r}: send the file as text/csv "
+                "/ envoyez le fichier en text/csv",
+            )
+        # The size is bounded before this route by `http.max_import_bytes` (web.limits).
         body = await request.body()
-        if len(body) > 20 * 1024 * 1024:
-            raise HTTPException(413, "the file is over 20 MB; use `vigie import` instead")
         text = body.decode("utf-8-sig", errors="replace")
         report = await crm.import_csv(entity, text, actor)
         out = ImportOut(
