@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +30,7 @@ from vigie.chat.hub import ChatHub
 from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
+from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
 from vigie.experiments.processor import ExperimentsProcessor
@@ -54,7 +56,7 @@ from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.ledger import ActionLedger
-from vigie.privacy import DataSubjects, RetentionPurge
+from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
@@ -402,6 +404,7 @@ def build_system(
             clock=clock,
             columns=columns,
             forget_cached=sql_log.recent_bodies.clear,
+            settle=_projections_settled(runner, sql_log),
         ),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(
@@ -537,6 +540,27 @@ def _processing(system: System, *, tick_seconds: float) -> Services:
 def _replay(log: ServedLog, sensors: SensorsService) -> None:
     sensors.reset()
     log.save_checkpoint(sensors.name, 1)
+
+
+def _projections_settled(
+    runner: ProcessorRunner, log: SqlEventLog, *, timeout: float = 30.0
+) -> Callable[[], None]:
+    """A wait until the CRM projection has applied every event logged so far: an erasure run
+    meanwhile could see the contact's row rewritten in clear by an event already in flight."""
+
+    def settle() -> None:
+        last = log.last_offset()
+        deadline = time.monotonic() + timeout
+        while runner.position(CRM_PROCESSOR) <= last:
+            if time.monotonic() > deadline:
+                raise PrivacyError(
+                    f"the CRM projection has not caught up with the log in {timeout:.0f} s; "
+                    "nothing was erased, try again / projection en retard, réessayez"
+                )
+            runner.notify()
+            time.sleep(0.02)
+
+    return settle
 
 
 def _timer_round(system: System) -> Callable[[], None]:

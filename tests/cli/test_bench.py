@@ -24,8 +24,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "workers": 0,
         "log_url": None,
     },
-    "live": {"events": 200, "db_url": None},
     "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},
+    "live": {"events": 200, "db_url": None},
     "funnel": {
         "events": 150_000,
         "stores": ["sqlite", "postgres"],
@@ -61,6 +61,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "false_alarms": "1/month",
         "seed": 26,
     },
+    "erasure": {"events": 200_000, "person_events": 200, "db_url": None},
 }
 
 

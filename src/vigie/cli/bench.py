@@ -281,6 +281,20 @@ BENCHES = (
             Opt("seed", int, 26, "Random seed of the simulation."),
         ),
     ),
+    Bench(
+        "erasure",
+        "vigie.bench.erasure:run_erasure_bench",
+        """Erase one person from a log of EVENTS events, beside one full scan of the log and
+        VACUUM alone on the same store.
+
+        Example: vigie bench erasure --events 200000 --json
+        """,
+        (
+            Opt("events", int, 200_000, "Events in the log."),
+            Opt("person_events", int, 200, "How many of them are the person's."),
+            DB,
+        ),
+    ),
 )
 
 
