@@ -37,8 +37,9 @@ def test_import_export_and_users_from_the_command_line(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(
         app,
-        ["users", "create", "--username", "bob", "--role", "wizard", "--password", "x" * 12,
+        ["users", "create", "--username", "bob", "--role", "wizard", "--password-stdin",
          "--db", db],
+        input="x" * 12 + "\n",
     )  # fmt: skip
     assert result.exit_code == 2 and "role" in result.output
     engine = connect(db)
@@ -46,6 +47,34 @@ def test_import_export_and_users_from_the_command_line(tmp_path: Path) -> None:
     engine.dispose()
     assert actions[:2] == [("user.create", "users"), ("export", "accounts")]
     assert actions.count(("create", "accounts")) == 2
+
+
+def test_users_passwords_never_come_from_the_command_line(tmp_path: Path) -> None:
+    """Issue 17: `--password` is refused with what to do instead; `--password-stdin` reads the
+    first line; `vigie users password` and `vigie users disable` close sessions (audited)."""
+    from vigie.auth.users import authenticate
+
+    db = f"sqlite:///{tmp_path}/v.db"
+    runner = CliRunner()
+    argv = ["users", "create", "--username", "eve", "--role", "sales", "--db", db]
+    refused = runner.invoke(app, [*argv, "--password", "long-enough-password"])
+    assert refused.exit_code == 2
+    assert "--password-stdin" in refused.output and "shell history" in refused.output
+    created = runner.invoke(app, [*argv, "--password-stdin"], input="long-enough-password\n")
+    assert created.exit_code == 0, created.output
+    changed = runner.invoke(
+        app, ["users", "password", "eve", "--password-stdin", "--db", db], input="a-new-password\n"
+    )
+    assert changed.exit_code == 0, changed.output
+    engine = connect(db)
+    assert authenticate(engine=engine, username="eve", password="a-new-password") is not None
+    disabled = runner.invoke(app, ["users", "disable", "eve", "--db", db])
+    assert disabled.exit_code == 0, disabled.output
+    assert authenticate(engine=engine, username="eve", password="a-new-password") is None
+    assert runner.invoke(app, ["users", "disable", "eve", "--db", db]).exit_code == 2
+    actions = [a.action for a in list_audit(engine=engine)]
+    engine.dispose()
+    assert actions[:3] == ["user.disable", "user.password", "user.create"]
 
 
 def test_import_ads_reports_stores_each_hour_once(tmp_path: Path) -> None:

@@ -134,6 +134,17 @@ def test_ingest_timestamp_bounds_are_read_and_checked() -> None:
     assert "ingest.timestamps.max_ahead" in message and "not a duration" in message
 
 
+def test_http_settings_are_read_and_checked() -> None:
+    """Issue 17: http sets the body limits and who reads /metrics; a bad network or a
+    placeholder ops token names its line."""
+    config = parse_config(GOOD + "http:\n  max_body_bytes: 2048\n  ops_allow: [10.0.0.0/8]\n")
+    assert (config.http.max_body_bytes, config.http.ops_allow) == (2048, ["10.0.0.0/8"])
+    message = _error(GOOD + "http:\n  ops_allow: [10.0.0.0/8, intranet]\n")
+    assert "http.ops_allow.1 (line 9)" in message and "'intranet'" in message
+    assert "http.ops_token (line 9)" in _error(GOOD + "http:\n  ops_token: change-me\n")
+    assert "max_body_bytes" in _error(GOOD + "http:\n  max_body_bytes: 10\n")
+
+
 INBOUND = """\
 inbound:
   - name: payments

@@ -1,7 +1,10 @@
-"""`vigie serve` and `vigie demo`: run the server, on its own or replaying a scenario."""
+"""`vigie serve`, `vigie worker` and `vigie demo`: run the server, the processors apart from
+it, or the server replaying a scenario."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +26,13 @@ def serve(
         str, typer.Option(help="Log lines as console text or as JSON objects (one a line).")
     ] = "console",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="What this node runs: all (ingestion, API and the processors), or ingest / "
+            "api (no processors: run `vigie worker` for them, on the same --db and --log)."
+        ),
+    ] = "all",
 ) -> None:
     """Run the Vigie server: ingestion, REST API, dashboard and /metrics. Logs go to stderr
     with a timestamp, level, logger and the request id (`X-Request-ID`) of the request they
@@ -31,6 +41,8 @@ def serve(
     Example: vigie serve --db postgresql://vigie@localhost/vigie --config vigie.yaml
 
     Example: vigie serve --log nats://127.0.0.1:4222 --log-format json
+
+    Example: vigie serve --role ingest --db postgresql://vigie@db/vigie --log nats://nats:4222
     """
     from vigie.logs import LOG_FORMATS, configure_logging
     from vigie.system import build_system
@@ -45,10 +57,13 @@ def serve(
         )
         raise typer.Exit(2)
     configure_logging(log_format, level=log_level)
+    if role not in ("all", "ingest", "api"):
+        err.print(f"[red]--role {role!r}:[/red] choose all, ingest or api (or run vigie worker)")
+        raise typer.Exit(2)
     settings = load_settings(db, config, log)
     _announce_key(settings)
     try:
-        application = create_app(build_system(settings))
+        application = create_app(build_system(settings, role=role))  # type: ignore[arg-type]
     except (ValueError, OSError) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -59,6 +74,54 @@ def serve(
         ),
         tuning=ProcessTuning(),
     ).run()
+
+
+def worker(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    log: LogOption = None,
+) -> None:
+    """Run the processors (rules and alerts, playbooks, analytics, CRM projection, columnar
+    copy) against the shared log, without HTTP, next to `vigie serve --role ingest|api`.
+
+    One worker processes at a time; start a second one as a standby: it takes over from the
+    saved checkpoints within seconds when the first stops or dies. Exits 75 if it loses its
+    lease (restart it). Stop with Ctrl-C or SIGTERM.
+
+    Example: vigie worker --db postgresql://vigie@db/vigie --log nats://nats:4222
+    """
+    settings = load_settings(db, config, log)
+    try:
+        code = asyncio.run(_work(settings))
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
+
+
+async def _work(settings: Settings) -> int:
+    """Run a worker until a signal (0) or until it loses the processors' lease (75)."""
+    from vigie.system import build_system
+
+    done = asyncio.Event()
+    lost = False
+
+    def lease_lost() -> None:
+        nonlocal lost
+        lost = True
+        done.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    system = build_system(settings, role="worker", on_lease_lost=lease_lost)
+    await system.start()
+    console.print("Vigie worker started: processing, or standing by while another one does")
+    try:
+        await done.wait()
+    finally:
+        await system.stop()
+    return 75 if lost else 0
 
 
 def _announce_key(settings: Settings) -> None:
