@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -23,8 +24,7 @@ from tests.sources.helpers import (
     stripe_signature,
     twilio_signature,
 )
-from vigie.catalogue import load_catalogue
-from vigie.config import Config, Source
+from vigie.config import Config, Source, load_config
 from vigie.sources import InboundSource
 from vigie.system import build_system
 from vigie.web import create_app
@@ -48,8 +48,9 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) 
 
 @pytest.fixture
 def server(db_url: str) -> Iterator[LiveServer]:
-    """A live server with the catalogue's KPIs and one source of each kind."""
-    catalogue = load_catalogue()
+    """A live server with the catalogue's KPIs (as the shipped example carries them) and one
+    source of each kind."""
+    catalogue = load_config(Path(__file__).parents[2] / "vigie.example.yaml")
     config = Config(
         sources=[Source(name="web", write_key=WRITE_KEY)],
         inbound=[
