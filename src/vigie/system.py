@@ -53,6 +53,7 @@ from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
+from vigie.playbooks.ledger import ActionLedger
 from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
@@ -123,6 +124,7 @@ class System:
     inbox: Inbox
     playbooks: PlaybookEngine
     playbook_history: PlaybookHistory
+    actions: ActionLedger
     live: LiveHub
     trends: Trends
     columns: ColumnarCopy | None
@@ -391,6 +393,7 @@ def build_system(
         inbox=Inbox(engine=engine, config=config.schedule, clock=clock),
         playbooks=playbooks,
         playbook_history=PlaybookHistory(engine=engine, clock=clock),
+        actions=ActionLedger(engine=engine, clock=clock),
         live=live,
         trends=Trends(),
         columns=columns,

@@ -36,6 +36,7 @@ from vigie.rules.silences import SilenceNotFound
 from vigie.rules.triage import AlertNotFound
 from vigie.system import System
 from vigie.web import (
+    api_actions,
     api_alerts,
     api_analytics,
     api_auth,
@@ -114,6 +115,7 @@ def create_app(system: System) -> FastAPI:
     app.add_middleware(TrackerCors)
     app.add_middleware(RequestIds)
     app.include_router(api_playbooks.router)
+    app.include_router(api_actions.router)
     app.include_router(api_chat.visitor_router)
     app.include_router(api_chat.router)
     app.include_router(api_schedule.router)

@@ -28,6 +28,7 @@ from vigie.log.deadletters import DeadLetters
 from vigie.log.live import LiveHub
 from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
+from vigie.playbooks.ledger import ActionLedger
 from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -82,6 +83,7 @@ AnalyticsDep = Annotated[AnalyticsProcessor, Depends(_part("analytics"))]
 ExperimentsDep = Annotated[ExperimentsProcessor, Depends(_part("experiments"))]
 PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
+ActionsDep = Annotated[ActionLedger, Depends(_part("actions"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
 InboxDep = Annotated[Inbox, Depends(_part("inbox"))]
 SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]

@@ -36,6 +36,7 @@ PAGES = (
     "web",
     "customers",
     "schedules",
+    "actions",
     "experiments",
     "shop",
     "city",
@@ -57,6 +58,9 @@ APIS = {
     "dead_letters": "/api/dead-letters",
     "sources": "/api/sources",
     "playbook_runs": "/api/playbook-runs",
+    "actions": "/api/actions",
+    "action_close": "/api/actions/{kind}/{action_id}/close",
+    "action_undo": "/api/actions/{kind}/{action_id}/undo",
     "notifications": "/api/notifications",
     "inbox": "/api/inbox",
     "inbox_read": "/api/inbox/read",
@@ -99,6 +103,9 @@ API_RESOURCES = {
     "dead_letters": "events",
     "sources": "events",
     "playbook_runs": "playbooks",
+    "actions": "playbooks",
+    "action_close": "playbooks",
+    "action_undo": "playbooks",
     "notifications": "notifications",
     "disconnect_record": "notifications",
     "funnels": "analytics",
@@ -188,6 +195,8 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
     if name == "shop":
         data["sites"] = [site.name for site in config.sensors.sites]
         data["can_move"] = user is not None and allowed(user.role, "playbooks", "write")
+    if name == "actions":
+        data["can_act"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":
         data["can_act"] = user is not None and allowed(user.role, "alerts", "write")
         schedule = config.schedule
