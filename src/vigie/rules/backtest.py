@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,10 +51,12 @@ def replay(
     tick: str = "1s",
     until: datetime | None = None,
     reference: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Alert]:
     """The alert changes the rules produce on `events` (in log order), on simulated time;
     with `reference`, the KPIs come from the readable per-event engine (slower, the same
-    alerts: a check on the columnar one)."""
+    alerts: a check on the columnar one). `progress` is told how many events each batch
+    replayed."""
     tick_delta = timedelta(microseconds=parse_duration(tick))
     recorder = Recorder()
     clock: ManualClock | None = None
@@ -71,6 +73,8 @@ def replay(
         last_tick = _tick_until(engine, clock, last_tick, arrival, tick_delta)
         clock.set(max(arrival, clock.now()))
         engine.process(batch)
+        if progress is not None:
+            progress(len(batch))
     if engine is not None and clock is not None and last_tick is not None:
         end = until or (clock.now() + tick_delta)
         _tick_until(engine, clock, last_tick, end + tick_delta, tick_delta)
