@@ -75,3 +75,31 @@ def test_users_passwords_never_come_from_the_command_line(tmp_path: Path) -> Non
     actions = [a.action for a in list_audit(engine=engine)]
     engine.dispose()
     assert actions[:3] == ["user.disable", "user.password", "user.create"]
+
+
+def test_import_ads_reports_stores_each_hour_once(tmp_path: Path) -> None:
+    """`vigie import ads FILE --platform meta` stores a report's hours; a second import of
+    the same file stores nothing new; a missing platform or a bad row imports nothing."""
+    from tests.sources.helpers import FIXTURES
+    from vigie.log import SqlEventLog
+
+    db = f"sqlite:///{tmp_path}/v.db"
+    report = str(FIXTURES / "meta_ads_hourly.csv")
+    runner = CliRunner()
+    result = runner.invoke(app, ["import", "ads", report, "--platform", "meta", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "3 stored, 0 already there" in result.output
+    result = runner.invoke(app, ["import", "ads", report, "--platform", "meta", "--db", db])
+    assert "0 stored, 3 already there" in result.output
+    result = runner.invoke(app, ["import", "ads", report, "--db", db])
+    assert result.exit_code == 2 and "--platform" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(Path(report).read_text().replace("3120", "many"), encoding="utf-8")
+    result = runner.invoke(app, ["import", "ads", str(bad), "--platform", "meta", "--db", db])
+    assert result.exit_code == 1 and "bad.csv:2: impressions 'many'" in result.output
+    events = SqlEventLog(connect(db)).read(1)
+    assert (events[0].event, events[0].properties["campaign"]) == (
+        "Ad Spend",
+        "Lunch deal - Instagram",
+    )
+    assert len(events) == 3

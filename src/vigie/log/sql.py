@@ -64,6 +64,12 @@ class RecentBodies:
             while len(self._order) > self.capacity:
                 del self._bodies[self._order.popleft()]
 
+    def clear(self) -> None:
+        """Forget every body kept (after stored bodies were rewritten, as by an erasure)."""
+        with self._lock:
+            self._bodies.clear()
+            self._order.clear()
+
     def read(self, from_offset: int, limit: int) -> tuple[list[int], list[bytes]] | None:
         """Offsets and bodies from `from_offset` on (at most `limit`), up to the newest this
         process committed; None when one of them is not here."""

@@ -17,6 +17,7 @@ from vigie.auth.users import Principal
 from vigie.crm.batches import MAX_RECORDS
 from vigie.crm.entities import ENTITIES, Entity, EntityName, ReadBase
 from vigie.crm.service import BatchOutcome
+from vigie.privacy.consent import Purpose, gives, skipped_reason
 from vigie.web import api_timeline
 from vigie.web.deps import NO_NUL, AuditReader, CrmDep, RequestActor, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND, Problem
@@ -297,14 +298,30 @@ def _export_router() -> APIRouter:
         crm: CrmDep,
         _admin: AuditReader,
         actor: RequestActor,
+        purpose: Annotated[
+            Purpose | None,
+            Query(
+                description="contacts only: what the file is for; contacts without consent "
+                "to it are left out (counted in the X-Vigie-Skipped header)"
+            ),
+        ] = None,
     ) -> Response:
-        """Every record of an entity as CSV (admins); recorded in the audit trail."""
+        """Every record of an entity as CSV (admins); recorded in the audit trail. With
+        `purpose` (a mailing, a partner), contacts without that consent are left out."""
         entity = ENTITIES[entity_name]
-        return Response(
-            content=crm.export(entity, actor),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{entity.name}.csv"'},
-        )
+        keep = None
+        if purpose is not None and entity.name == "contacts":
+            chosen = purpose
+
+            def keep(row: ReadBase) -> bool:
+                consent = getattr(row, "consent", None)
+                return consent is not None and gives(consent.model_dump(), chosen)
+
+        content, skipped = crm.export(entity, actor, keep=keep, purpose=purpose)
+        headers = {"Content-Disposition": f'attachment; filename="{entity.name}.csv"'}
+        if keep is not None and purpose is not None:
+            headers["X-Vigie-Skipped"] = f"{skipped} ({skipped_reason(purpose)})"
+        return Response(content=content, media_type="text/csv", headers=headers)
 
     return router
 

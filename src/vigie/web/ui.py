@@ -30,7 +30,18 @@ LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "web", "customers", "schedules")
+PAGES = (
+    "overview",
+    "alerts",
+    "web",
+    "customers",
+    "schedules",
+    "actions",
+    "experiments",
+    "shop",
+    "city",
+    "chat",
+)
 
 # The parts' JSON APIs a page may use; a page only calls those this server has.
 APIS = {
@@ -46,8 +57,16 @@ APIS = {
     "silence": "/api/silences/{silence_id}",
     "dead_letters": "/api/dead-letters",
     "playbook_runs": "/api/playbook-runs",
+    "actions": "/api/actions",
+    "action_close": "/api/actions/{kind}/{action_id}/close",
+    "action_undo": "/api/actions/{kind}/{action_id}/undo",
     "notifications": "/api/notifications",
+    "inbox": "/api/inbox",
+    "inbox_read": "/api/inbox/read",
+    "inbox_stream": "/api/inbox/stream",
+    "disconnect_record": "/api/disconnect/record",
     "funnels": "/api/funnels",
+    "experiments": "/api/experiments",
     "funnel": "/api/funnels/{name}",
     "campaign_slots": "/api/campaigns/{name}/slots",
     "journey": "/api/visitors/{visitor_id}/journey",
@@ -55,6 +74,18 @@ APIS = {
     "contact_timeline": "/api/contacts/{record_id}/timeline",
     "accounts": "/api/accounts",
     "account_timeline": "/api/accounts/{record_id}/timeline",
+    "privacy_export": "/api/privacy/contacts/{contact_id}/export",
+    "privacy_erase": "/api/privacy/contacts/{contact_id}/erase",
+    "sensors_shop": "/api/sensors/shops/{site}",
+    "sensors_city": "/api/sensors/city",
+    "sensors_move": "/api/sensors/displays/{display}/move",
+    "chat_inbox": "/api/chat/inbox",
+    "chat_reply": "/api/chat/conversations/{conversation_id}/messages",
+    "chat_assign": "/api/chat/conversations/{conversation_id}/assign",
+    "chat_tags": "/api/chat/conversations/{conversation_id}/tags",
+    "chat_close": "/api/chat/conversations/{conversation_id}/close",
+    "chat_typing": "/api/chat/conversations/{conversation_id}/typing",
+    "chat_read": "/api/chat/conversations/{conversation_id}/read",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -70,8 +101,13 @@ API_RESOURCES = {
     "silence": "alerts",
     "dead_letters": "events",
     "playbook_runs": "playbooks",
+    "actions": "playbooks",
+    "action_close": "playbooks",
+    "action_undo": "playbooks",
     "notifications": "notifications",
+    "disconnect_record": "notifications",
     "funnels": "analytics",
+    "experiments": "analytics",
     "funnel": "analytics",
     "campaign_slots": "analytics",
     "journey": "analytics",
@@ -79,6 +115,23 @@ API_RESOURCES = {
     "contact_timeline": "contacts",
     "accounts": "accounts",
     "account_timeline": "accounts",
+    "privacy_export": "contacts",
+    "privacy_erase": "users",  # admins only
+    "sensors_shop": "analytics",
+    "sensors_city": "analytics",
+    "sensors_move": "analytics",
+    **{
+        name: "interactions"
+        for name in (
+            "chat_inbox",
+            "chat_reply",
+            "chat_assign",
+            "chat_tags",
+            "chat_close",
+            "chat_typing",
+            "chat_read",
+        )
+    },
 }
 
 
@@ -135,6 +188,13 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
     }
     if name == "web":
         data["campaigns"] = [c.name for c in config.analytics.campaigns if c.schedule is not None]
+    if name == "customers":
+        data["can_erase"] = user is not None and allowed(user.role, "users", "write")
+    if name == "shop":
+        data["sites"] = [site.name for site in config.sensors.sites]
+        data["can_move"] = user is not None and allowed(user.role, "playbooks", "write")
+    if name == "actions":
+        data["can_act"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":
         data["can_act"] = user is not None and allowed(user.role, "alerts", "write")
         schedule = config.schedule
