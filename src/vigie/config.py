@@ -65,6 +65,11 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     write_key: str
     description: str | None = None
     tracker: TrackerSettings = msgspec.field(default_factory=TrackerSettings)
+    rate_limit: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Requests per second this source may send on average (none: no limit); past it,
+    ingestion answers 429 with `Retry-After`."""
+    burst: Annotated[int, msgspec.Meta(ge=1)] = 100
+    """Requests the source may send at once above `rate_limit` before it applies."""
 
 
 class TimestampSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
