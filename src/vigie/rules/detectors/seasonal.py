@@ -39,7 +39,7 @@ LEVEL_US = 6 * HOUR_US  # the level's time constant
 DAY_MEMORY = 4.0  # periods a daily knot averages over
 WEEK_MEMORY = 2.0
 SHIFT_RATE = 0.1  # the short average of residuals
-SHIFTS = True
+SHIFT_HISTORY = 128  # values of the short average seen before it is judged
 CONFIRM = 5  # samples in a row beyond the clearing level that confirm a shift
 RESCALE = 16  # samples between two estimates of the residuals' tails
 TAIL = 0.1  # each side's tail beyond its 90th percentile is exponential
@@ -287,7 +287,11 @@ class RobustSeasonal:
         p = best_p
         shift = self._shift_next(y - preds[chosen] - self.models[chosen].tails.center, floor)
         shifts = self.shift_tails
-        if SHIFTS and shifts.scale > 0 and (shift > 0) == (residual > 0):
+        if (
+            len(self.shift_residuals) >= SHIFT_HISTORY
+            and shifts.scale > 0
+            and (shift > 0) == (residual > 0)
+        ):
             p_shift = shifts.p_value(shift - shifts.center, 1e-12)
             p = min(1.0, 2 * min(p, p_shift))
         else:
