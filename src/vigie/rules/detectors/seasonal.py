@@ -19,9 +19,11 @@ average of residuals, judged against its own history (which carries the residual
 autocorrelation), catches a shift or a run too small for one sample; the score is the
 smaller tail probability of the two, doubled: one threshold means the same on every series.
 Non-negative integer series of small counts are judged on the square-root scale, where a
-count's spread no longer grows with its level. After a confirmed shift (several samples in
-a row beyond the clearing level, on one side) the level jumps to where the data went, so an
-incident ends instead of lasting for days while a slow baseline catches up.
+count's spread no longer grows with its level, and a run of zeros by the chance of each zero
+at its time of day in turn (an outage, where one zero is ordinary). After a confirmed shift
+(several samples in a row beyond the clearing level, on one side) the level jumps to where
+the data went, so an incident ends instead of lasting for days while a slow baseline
+catches up.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ ERROR_RATE = 1 / 64  # the smoothing of each predictor's recent error
 BETA = 0.4  # the least mean excess of a tail, in scales
 RIVAL = 1.5  # a predictor this much worse than the chosen one may still explain a value
 KEEP = 8.0  # and are kept for the tails up to this many
+ZERO_PRIOR = 8.0  # samples' worth of the overall share of zeros in each knot's
 COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
@@ -207,6 +210,10 @@ class RobustSeasonal:
             model.tails = _Tails()
         self.shift_residuals.clear()
         self.shift_tails = _Tails()
+        self.zeros = self.counted = self.zero_log = 0.0
+        self.zero_run = 0
+        self.knot_zeros = [0.0] * self.nd
+        self.knot_counted = [0.0] * self.nd
 
     # The scale a value is judged on: small counts on the square-root scale.
     def _to(self, value: float) -> float:
@@ -296,6 +303,8 @@ class RobustSeasonal:
             p = min(1.0, 2 * min(p, p_shift))
         else:
             p = min(1.0, 2 * p)
+        if self.counts and value <= 0 and self.zero_run:
+            p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
@@ -351,7 +360,36 @@ class RobustSeasonal:
             return
         self._learn(at_us, value)
 
+    def _zero_rate(self, at_us: int) -> float:
+        """How often a count is 0 at this time of day: the daily knot's share of zeros,
+        shrunk towards the overall share (a knot has seen few samples)."""
+        overall = (self.zeros + 1.0) / (self.counted + 2.0)
+        if not self.nd:
+            return overall
+        k = int((at_us % DAY_US) / self.knot_us)
+        return (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
+
+    def _count_zero(self, at_us: int, value: float) -> None:
+        """File whether a count is 0: a run of zeros has the probability of each in turn,
+        so an outage is found even where one zero is ordinary."""
+        zero = value <= 0
+        if zero:
+            self.zero_log += math.log(self._zero_rate(at_us))
+            self.zero_run += 1
+        else:
+            self.zero_log, self.zero_run = 0.0, 0
+        keep = 1.0 - 1.0 / self.window
+        self.zeros = self.zeros * keep + zero
+        self.counted = self.counted * keep + 1.0
+        if self.nd:
+            k = int((at_us % DAY_US) / self.knot_us)
+            forget = 1.0 - 1.0 / max(self.day_cap, 1.0)
+            self.knot_zeros[k] = self.knot_zeros[k] * forget + zero
+            self.knot_counted[k] = self.knot_counted[k] * forget + 1.0
+
     def _learn(self, at_us: int, value: float) -> None:
+        if self.counts:
+            self._count_zero(at_us, value)
         y = self._to(value)
         if self.last is not None:
             gap = abs(y - self.last)
