@@ -15,6 +15,7 @@ DISTRIBUTION = {
     "argon2": "argon2-cffi",
     "distributed": "dask",
     "nats": "nats-py",
+    "paho": "paho-mqtt",
     "sklearn": "scikit-learn",
     "vaderSentiment_fr": "vadersentiment-fr",
     "yaml": "pyyaml",

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from vigie.clock import Clock
 from vigie.playbooks import runs
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings
+from vigie.playbooks.actions.port import LiveChat, Places
 from vigie.playbooks.outputs import StorePort
 from vigie.playbooks.playbooks import Playbook, Step
 from vigie.playbooks.registry import ActionRegistry, UnknownAction
@@ -57,13 +58,25 @@ def trigger_key(playbook: str, trigger: PlaybookTrigger) -> str:
 
 
 def template_context(
-    trigger: PlaybookTrigger, params: Mapping[str, Any], steps: Mapping[str, Any]
+    trigger: PlaybookTrigger,
+    params: Mapping[str, Any],
+    steps: Mapping[str, Any],
+    places: Places | None = None,
 ) -> dict[str, Any]:
     """What templates and conditions see: the alert, its labels and values, the parameters
-    (labels, then values, then parameters given by hand) and earlier steps' results."""
+    (labels, then values, then parameters given by hand) and earlier steps' results; with
+    the sensors part, `quietest_neighbour(zone)` and `recommended_aisle(display)` read the
+    live counts (a street to send people to is never written in the playbook)."""
     alert = msgspec.to_builtins(trigger)
     merged = {**trigger.labels, **trigger.values, **params}
+    live: dict[str, Any] = {}
+    if places is not None:
+        live = {
+            "quietest_neighbour": places.quietest_neighbour,
+            "recommended_aisle": places.recommended_aisle,
+        }
     return {
+        **live,
         "alert": alert,
         "labels": trigger.labels,
         "values": trigger.values,
@@ -87,8 +100,13 @@ class PlaybookEngine:
         dispatcher: Dispatcher,
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
+        places: Places | None = None,
+        chat: LiveChat | None = None,
     ) -> None:
+        self.places = places
         self.engine = engine
+        self.chat = chat
+        """The website chat, set by the composition root once it is built."""
         self.playbooks = list(playbooks)
         self.registry = registry
         self.schedule = schedule
@@ -148,7 +166,7 @@ class PlaybookEngine:
     ) -> Plan:
         """What running `name` for `trigger` would do, acting on nothing (`--dry-run`)."""
         playbook = self.playbook(name)
-        context = template_context(trigger, params or {}, {})
+        context = template_context(trigger, params or {}, {}, self.places)
         planned = []
         for index, step in enumerate(playbook.steps):
             label = step.label(index)
@@ -207,6 +225,8 @@ class PlaybookEngine:
             clock=self.clock,
             settings=self.settings,
             sleep=self.sleep,
+            places=self.places,
+            chat=self.chat,
         )
         return ActionContext(
             key=key,
@@ -308,7 +328,7 @@ class PlaybookEngine:
         attempts_before: int,
     ) -> tuple[bool, Any]:
         label = step.label(index)
-        context = template_context(trigger, params, results)
+        context = template_context(trigger, params, results, self.places)
         now = self.clock.now()
         try:
             if step.when and not condition(step.when, context):

@@ -19,14 +19,17 @@ from vigie.playbooks.actions.base import ActionError, ActionSettings
 from vigie.playbooks.actions.port import (
     Broadcast,
     ChatInvitation,
+    LiveChat,
     Move,
     Offer,
     PageFlag,
+    Places,
     R,
     Record,
     Task,
 )
 from vigie.playbooks.actions.webhook import CloudEvent, Gone, Refused, deliver
+from vigie.privacy.consent import ConsentBook
 from vigie.schedule import Dispatcher, NotificationRequest
 from vigie.schedule.notifications import NotificationRecord
 from vigie.store.schema import Offset, events, metadata
@@ -346,8 +349,12 @@ class StorePort:
         clock: Clock,
         settings: ActionSettings,
         sleep: Callable[[float], None] = time.sleep,
+        places: Places | None = None,
+        chat: LiveChat | None = None,
     ) -> None:
+        self._places = places
         self._engine = engine
+        self._chat = chat
         self._dispatcher = dispatcher
         self._key = key
         self._run_id = run_id
@@ -561,7 +568,26 @@ class StorePort:
         wanted = page if page is not None else funnel_step
         return [visitor for visitor, where in latest.items() if where == wanted][:limit]
 
+    def without_consent(self, visitors: Sequence[str], purpose: str) -> set[str]:
+        """The visitors known as a contact without consent to `purpose` (see `ConsentBook`)."""
+        return ConsentBook(self._engine).refused(visitors, purpose)
+
+    def live_chat(self) -> LiveChat | None:
+        """The website chat, when this Vigie runs one."""
+        return self._chat
+
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""
         with self._engine.connect() as conn:
             return current_queues(conn, self._settings.queues)
+
+    def move_display(self, display: str, *, to: str, reason: str) -> str | None:
+        """Move a promotional display to aisle `to` unless it stands there already; the aisle
+        it left (None when it did not move, as on a re-run)."""
+        if self._places is None:
+            raise ActionError("no sensors part: displays cannot be moved", retryable=False)
+        before = self._places.current_aisle(display)
+        if before == to:
+            return None
+        self._places.move_display(display, to=to, by=f"playbook:{self._run_id}", reason=reason)
+        return before

@@ -91,3 +91,35 @@ def test_the_zone_public_address_receives_text_and_audio(
     assert got["event"]["type"] == "be.vigie.broadcast"
     assert data["text"] == "Place de la Monnaie" and data["language"] == "fr"
     assert base64.b64decode(data["audio_wav_base64"])[:4] == b"RIFF"
+
+
+def test_nothing_is_broadcast_during_the_zones_quiet_hours(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """At 00:25 in Brussels a zone quiet from 21:00 to 08:00 gets no message, and the step
+    says why (issue 20: the broadcast went out at 00:25)."""
+    from datetime import UTC, datetime
+
+    from vigie.clock import ManualClock
+
+    settings = ActionSettings(
+        zones=[Zone(name="rue-neuve", quiet_hours=["21:00-08:00"], timezone="Europe/Brussels")],
+        broadcast_dir=str(tmp_path),
+    )
+    book = playbook(
+        {
+            "name": "crowd",
+            "triggers": [{"rule": "crowding"}],
+            "steps": [{"action": "broadcast", "params": {"zone": "rue-neuve", "text": "Bonjour"}}],
+        }
+    )
+    night = ManualClock(datetime(2026, 6, 6, 22, 25, tzinfo=UTC))  # 00:25 in Brussels
+    runs = make_engine(engine, [book], settings=settings, clock=night).handle(
+        firing(rule="crowding")
+    )
+    (run,) = runs
+    assert run.status == "succeeded", run.steps
+    assert "quiet hours" in run.steps[0].result["skipped"]
+    assert not list(tmp_path.glob("*.wav"))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM broadcasts").scalar() == 0

@@ -43,6 +43,10 @@ class Zone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     language: str = "fr"
     public_address: str | None = None
     """Name of the webhook endpoint of the zone's public-address system, if any."""
+    quiet_hours: list[str] = []
+    """Local `HH:MM-HH:MM` ranges (`22:00-08:00` spans midnight) when nothing is broadcast."""
+    timezone: str = "UTC"
+    """The IANA time zone the quiet hours are in (e.g. Europe/Brussels)."""
 
 
 class ActionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

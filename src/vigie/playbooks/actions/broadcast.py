@@ -7,11 +7,13 @@ import base64
 import subprocess
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from vigie.playbooks.actions.base import ActionContext, ActionError
 from vigie.playbooks.actions.port import Broadcast as BroadcastRecord
+from vigie.sensors.places import quiet_at
 
 
 class BroadcastParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -50,6 +52,10 @@ class Broadcast:
         if zone is None:
             known = ", ".join(z.name for z in context.settings.zones) or "none configured"
             raise ActionError(f"no zone {params.zone!r} (actions.zones: {known})", retryable=False)
+        local = context.clock.now().astimezone(ZoneInfo(zone.timezone))
+        if quiet_at(zone.quiet_hours, local.hour * 60 + local.minute):
+            # Loudspeakers stay silent at night (issue 20): the step is done, nothing said.
+            return {"zone": zone.name, "skipped": f"quiet hours ({', '.join(zone.quiet_hours)})"}
         language = params.language or zone.language
         path = Path(context.settings.broadcast_dir) / f"{context.key.replace(':', '-')}.wav"
         rendered = path.exists() or render_wav(context.settings.espeak, params.text, language, path)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from vigie.playbooks.actions.base import ActionContext
+from vigie.playbooks.actions.base import ActionContext, ActionError
 from vigie.playbooks.actions.port import Offer
 
 
@@ -21,6 +21,9 @@ class OfferParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     duration_minutes: float = 60.0
     details: dict[str, Any] = {}
     announce: str | None = None
+    display: str | None = None
+    """With `scope: aisle`: the promotional display the offer goes with, moved to the
+    `target` aisle (its previous placement ends: the old aisle's promotion stops)."""
 
 
 class StartOffer:
@@ -43,6 +46,11 @@ class StartOffer:
             )
         )
         result: dict[str, Any] = {"offer_id": offer_id, "ends_at": ends.isoformat()}
+        if params.display is not None:
+            if params.scope != "aisle":
+                raise ActionError("a display moves to an aisle: use scope: aisle", retryable=False)
+            left = context.port.move_display(params.display, to=params.target, reason=params.title)
+            result["display"] = {"display": params.display, "from": left, "to": params.target}
         if params.announce:
             result["announced"] = context.port.send_event(
                 endpoint=params.announce,

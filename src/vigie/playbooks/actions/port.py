@@ -80,6 +80,45 @@ step stores several of: chat invitations by visitor, moves by kind and subject).
 R = TypeVar("R", Task, Offer, PageFlag, Broadcast, ChatInvitation, Move)
 
 
+class Places(Protocol):
+    """The physical world as playbooks see it (the sensors part): live crowd counts, the
+    displays' relocation advice, and moving a display (which ends its current placement)."""
+
+    def quietest_neighbour(self, zone: str) -> str | None:
+        """The neighbour of `zone` with the lowest live density, if any is counted."""
+        ...
+
+    def recommended_aisle(self, display: str) -> str | None:
+        """The aisle the display should move to, or None (no significant difference)."""
+        ...
+
+    def current_aisle(self, display: str) -> str:
+        """The aisle the display stands in now."""
+        ...
+
+    def move_display(self, display: str, *, to: str, by: str, reason: str = "") -> object:
+        """End the display's placement and start one in aisle `to` (audited)."""
+        ...
+
+
+class LiveChat(Protocol):
+    """The website chat as a playbook sees it: who is on the site now, who could answer,
+    and a way to put an invitation on an open page (implemented by `vigie.chat`)."""
+
+    def present(self, *, page: str | None, limit: int) -> list[str]:
+        """Anonymous ids of the visitors with an open widget now, on `page` if given (a
+        tolerant pattern: trailing slash, query string and `/lunch-deal/*` all match)."""
+        ...
+
+    def can_answer(self) -> list[str]:
+        """The agents on duty with the console open."""
+        ...
+
+    def deliver(self, anonymous_id: str, *, invitation_id: int, message: str, run_id: str) -> bool:
+        """Push an invitation to a visitor's open widgets; False when none is open."""
+        ...
+
+
 class ActionPort(Protocol):
     """The one door from an action to Vigie, bound to the step being run."""
 
@@ -116,6 +155,21 @@ class ActionPort(Protocol):
         `page` (or `funnel_step`), at most `limit` of them."""
         ...
 
+    def without_consent(self, visitors: Sequence[str], purpose: str) -> set[str]:
+        """The visitors among `visitors` known as a contact who did not consent to `purpose`
+        (`marketing`, `profiling`, `analytics`, `third_parties`): an action leaves them out
+        and says so in its result."""
+        ...
+
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""
+        ...
+
+    def move_display(self, display: str, *, to: str, reason: str) -> str | None:
+        """Move a promotional display to aisle `to` unless it stands there already; the aisle
+        it left (None when it did not move, as on a re-run)."""
+        ...
+
+    def live_chat(self) -> LiveChat | None:
+        """The website chat, when this Vigie runs one (None for a worker without it)."""
         ...

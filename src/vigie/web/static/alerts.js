@@ -95,6 +95,24 @@
     })));
   }
 
+  // A sequential (or rate-aware absence) rule's evidence: which test, when the change
+  // began, expected vs observed events, and how unlikely that was under normal traffic.
+  function sequentialEvidence(values) {
+    const rows = [[t("js.sequential.test"), t(`js.sequential.test_${values.test}`)]];
+    if (values.since) rows.push([t("js.sequential.since"), dateTime(values.since)]);
+    if (values.expected != null) {
+      rows.push([t("js.sequential.counts"), `${Vigie.decimal(values.expected)} / ${values.observed}`]);
+    }
+    if (values.log10_p_value != null) {
+      // Tiny probabilities underflow a float: shown as a power of ten.
+      const p = values.log10_p_value > -4 ? Vigie.decimal(values.p_value) : `10^${Math.round(values.log10_p_value)}`;
+      rows.push([t("js.sequential.p_value"), p]);
+    }
+    if (values.evidence != null) rows.push([t("js.sequential.evidence"), Vigie.decimal(values.evidence)]);
+    if (values.silent_s) rows.push([t("js.sequential.silent"), t("js.sequential.seconds", { count: Vigie.decimal(values.silent_s) })]);
+    return rows;
+  }
+
   // An SVG element (the page's `el` makes HTML ones).
   function svg(tag, attrs, ...children) {
     const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
@@ -152,6 +170,7 @@
     rows.push(...anomalyRows(values));
     if (values.threshold != null) rows.push([t("js.alerts.threshold"), `${values.op || ""} ${Vigie.decimal(values.threshold)}`]);
     if (values.window) rows.push([t("js.alerts.window"), `${time(values.window.start)} – ${time(values.window.end)}`]);
+    if (values.test) rows.push(...sequentialEvidence(values));
     for (const [key, value] of Object.entries(alert.labels || {})) rows.push([key, value]);
     const visitors = values.visitors || [];
     const events = values.events || [];

@@ -1,0 +1,199 @@
+"""The `sensors:` section of `vigie.yaml`: shops with their entrances, aisles and displays,
+city zones with their capacity and neighbours, and the devices allowed to report.
+
+A device reports with its own key instead of a visitor id; a reading is placed by the
+device (its site, aisle or zone), so a reader cannot claim to be somewhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import msgspec
+
+from vigie.kpi.durations import parse_duration
+
+Problem = tuple[list[str | int], str]
+CLOCK_RANGE = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+
+
+class Aisle(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An aisle of a shop and the categories it holds."""
+
+    name: str
+    categories: list[str] = []
+
+
+class Display(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A promotional display and where it stands when the configuration is first loaded;
+    moves are recorded (`SensorsService.move_display`) and win over this start place."""
+
+    name: str
+    aisle: str
+    title: str | None = None
+
+
+class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A shop: its entrances (door counters), aisles, displays and how many may be inside."""
+
+    name: str
+    capacity: int
+    """People allowed inside at once: the entry-limit signal compares occupancy with it."""
+    entrances: list[str] = []
+    aisles: list[Aisle] = []
+    displays: list[Display] = []
+    zone: str | None = None
+    """The city zone (street) the shop is in, if any."""
+
+    def aisle(self, name: str) -> Aisle | None:
+        """The aisle called `name`, if any."""
+        return next((a for a in self.aisles if a.name == name), None)
+
+
+class Zone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A city zone (a street, a square) counted by cameras or drones.
+
+    Its loudspeakers and quiet hours are those of the `actions.zones` entry of the same
+    name (what the `broadcast` action reads)."""
+
+    name: str
+    capacity: int
+    """People the zone holds comfortably: density is count / capacity."""
+    city: str = "city"
+    area_m2: float | None = None
+    neighbours: list[str] = []
+    congested_above: float = 0.9
+    """Density at or above which the zone is congested."""
+    clear_below: float = 0.7
+    """Density below which a congested zone is clear again (hysteresis: no flapping)."""
+
+
+class Device(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A reader, a door counter or a people counter, and the key it reports with."""
+
+    id: str
+    key: str
+    kind: Literal["rfid", "door", "crowd"]
+    site: str | None = None
+    aisle: str | None = None
+    """For an RFID reader: the aisle it watches (an EPCIS readPoint may say otherwise)."""
+    entrance: str | None = None
+    zone: str | None = None
+    silence: str = "10m"
+    """No reading for this long raises the `sensor-silent` alert."""
+
+
+class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Places and devices; MQTT topics are read from `mqtt_url` when set."""
+
+    sites: list[Site] = []
+    zones: list[Zone] = []
+    devices: list[Device] = []
+    mqtt_url: str | None = None
+    """`mqtt://host:port` of the broker to subscribe to (`vigie/+/rfid`, `vigie/+/doors`,
+    `vigie/+/crowd/+`); none: no MQTT input."""
+    pickup_window: str = "15m"
+    """The window pick-ups are counted in for the shop's analytics."""
+
+    def site(self, name: str) -> Site | None:
+        """The site called `name`, if any."""
+        return next((s for s in self.sites if s.name == name), None)
+
+    def zone(self, name: str) -> Zone | None:
+        """The city zone called `name`, if any."""
+        return next((z for z in self.zones if z.name == name), None)
+
+    def device(self, device_id: str) -> Device | None:
+        """The device called `device_id`, if any."""
+        return next((d for d in self.devices if d.id == device_id), None)
+
+
+def problems(config: SensorsConfig) -> list[Problem]:
+    """Every name that points at nothing, as (key path under `sensors`, message)."""
+    found: list[Problem] = []
+    zones = {z.name for z in config.zones}
+    for i, site in enumerate(config.sites):
+        aisles = {a.name for a in site.aisles}
+        if site.capacity <= 0:
+            found.append((["sites", i, "capacity"], "a capacity is a positive number of people"))
+        if site.zone is not None and site.zone not in zones:
+            found.append((["sites", i, "zone"], f"no zone {site.zone!r} in sensors.zones"))
+        for j, display in enumerate(site.displays):
+            if display.aisle not in aisles:
+                found.append(
+                    (
+                        ["sites", i, "displays", j, "aisle"],
+                        f"site {site.name!r} has no aisle {display.aisle!r}",
+                    )
+                )
+    for i, zone in enumerate(config.zones):
+        if zone.capacity <= 0:
+            found.append((["zones", i, "capacity"], "a capacity is a positive number of people"))
+        if not 0 < zone.clear_below <= zone.congested_above:
+            found.append(
+                (["zones", i, "clear_below"], "clear_below must be > 0 and <= congested_above")
+            )
+        for j, neighbour in enumerate(zone.neighbours):
+            if neighbour not in zones or neighbour == zone.name:
+                found.append(
+                    (["zones", i, "neighbours", j], f"no other zone {neighbour!r} in sensors.zones")
+                )
+    ids: set[str] = set()
+    for i, device in enumerate(config.devices):
+        if device.id in ids:
+            found.append((["devices", i, "id"], f"device {device.id!r} is defined twice"))
+        ids.add(device.id)
+        try:
+            parse_duration(device.silence)
+        except ValueError as exc:
+            found.append((["devices", i, "silence"], str(exc)))
+        if device.kind == "crowd":
+            if device.zone not in zones:
+                found.append(
+                    (
+                        ["devices", i, "zone"],
+                        f"a crowd counter needs a zone of sensors.zones, not {device.zone!r}",
+                    )
+                )
+            continue
+        place = config.site(device.site or "")
+        if place is None:
+            found.append(
+                (
+                    ["devices", i, "site"],
+                    f"a {device.kind} device needs a site of sensors.sites, not {device.site!r}",
+                )
+            )
+            continue
+        if device.aisle is not None and place.aisle(device.aisle) is None:
+            found.append(
+                (["devices", i, "aisle"], f"site {place.name!r} has no aisle {device.aisle!r}")
+            )
+        if device.kind == "door" and device.entrance not in place.entrances:
+            found.append(
+                (
+                    ["devices", i, "entrance"],
+                    f"site {place.name!r} has no entrance {device.entrance!r}",
+                )
+            )
+    return found
+
+
+def quiet_at(quiet_hours: list[str], minute_of_day: int) -> bool:
+    """Whether `minute_of_day` (0..1439, local) falls in one of the `HH:MM-HH:MM` ranges;
+    a range may span midnight (`22:00-08:00`)."""
+    for text in quiet_hours:
+        match = CLOCK_RANGE.fullmatch(text)
+        if match is None:
+            continue
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        inside = (
+            start <= minute_of_day < end
+            if start <= end
+            else (minute_of_day >= start or minute_of_day < end)
+        )
+        if inside:
+            return True
+    return False
