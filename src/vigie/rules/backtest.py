@@ -215,7 +215,7 @@ def replay_samples(
     bare = {rule.name: Outcome(evaluated={NO_GROUP}) for rule in rules}
     waits = {rule.name: resolve_after_us(rule, slide_us) for rule in rules}
     for end_us, at_us, value in _windows(samples, slide_us):
-        now = from_us(at_us)
+        now: datetime | None = None
         for rule in rules:
             watch = watches.get(rule.name)
             if watch is not None:
@@ -225,11 +225,14 @@ def replay_samples(
             else:
                 evidence = None
             if evidence is None:
+                if not book.tracks(rule.name, NO_GROUP):
+                    continue  # nothing held, nothing to resolve: the book would not move
                 outcome = bare[rule.name]
             else:
                 evidence = {"metric": metric.name, "window": _window(end_us, slide_us)} | evidence
                 outcome = Outcome(evaluated={NO_GROUP})
                 outcome.findings[NO_GROUP] = Finding(NO_GROUP, {}, evidence)
+            now = now or from_us(at_us)
             changes += book.apply(rule, outcome, now, resolve_after_us=waits[rule.name])
     return changes
 
