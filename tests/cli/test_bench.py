@@ -17,7 +17,6 @@ from vigie.cli.bench import BENCHES
 DEFAULTS: dict[str, dict[str, Any]] = {
     "ingest": {"seconds": 10.0, "clients": 2, "connections": 4, "batch": 500, "db_url": None},
     "live": {"events": 200, "db_url": None},
-    "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},
     "funnel": {
         "events": 150_000,
         "stores": ["sqlite", "postgres"],
@@ -45,6 +44,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "synchronous": "NORMAL",
         "db_url": None,
     },
+    "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},
 }
 
 

@@ -75,6 +75,11 @@ class SensorsService:
         }
         self._seen: dict[str, Micros] = {}
 
+    @property
+    def last_offset(self) -> int:
+        """The last log offset folded in (to wait for the state to catch up)."""
+        return self._last_offset
+
     def reset(self) -> None:
         """Forget the live state (the log is replayed from its start after this)."""
         with self._lock:
