@@ -150,8 +150,35 @@ def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
         where = f" (line {line})" if line else ""
         key = ".".join(str(p) for p in path) or "(top level)"
         raise ConfigError(f"{origin}: {key}{where}: {message}") from exc
+    config = _with_sensor_silence_rules(config)
     _check_semantics(config, node, origin)
     return config
+
+
+def _with_sensor_silence_rules(config: Config) -> Config:
+    """`config` with one absence rule per sensor device (`sensor-silent-<id>`, its
+    `silence`): a reader, door counter or camera that stops reporting raises an alert. A
+    rule of that name in the file wins."""
+    names = {rule.name for rule in config.rules}
+    added = [
+        Rule(
+            name=f"sensor-silent-{device.id}",
+            kind="absence",
+            where={"source": "sensors", "properties.device": device.id},
+            silence=device.silence,
+            severity="warning",
+            labels={"team": "sensors", "device": device.id},
+            summary={
+                "en": f"Sensor {device.id} has sent nothing for {device.silence}",
+                "fr": f"Le capteur {device.id} n'a rien envoyé depuis {device.silence}",
+            },
+        )
+        for device in config.sensors.devices
+        if device.silence
+        and _duration_ok(device.silence)
+        and f"sensor-silent-{device.id}" not in names
+    ]
+    return msgspec.structs.replace(config, rules=[*config.rules, *added]) if added else config
 
 
 def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> None:
@@ -221,6 +248,14 @@ def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> Non
         where = f" (line {line})" if line else ""
         key = ".".join(str(p) for p in path)
         raise ConfigError(f"{origin}: {key}{where}: {message}")
+
+
+def _duration_ok(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_references(config: Config, node: yaml.Node | None, origin: str) -> None:

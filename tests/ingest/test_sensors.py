@@ -16,6 +16,7 @@ import httpx
 import msgspec
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tests.conftest import (
     MQTT_HOST,
@@ -27,7 +28,7 @@ from tests.conftest import (
     user_token,
 )
 from tests.sensors.conftest import SENSORS, epcis_document, object_event
-from vigie.config import Config
+from vigie.config import Config, parse_config
 from vigie.store.schema import rejected_events
 from vigie.system import System, build_system
 from vigie.web import create_app
@@ -312,3 +313,28 @@ def test_a_playbook_moves_the_display_where_the_advice_says(server: Server) -> N
     assert display["aisle"] == "aisle-21"
     assert [p["aisle"] for p in display["placements"]] == ["aisle-4", "aisle-21"]
     assert display["placements"][0]["ends_us"] is not None
+
+
+def test_a_silent_sensor_raises_an_absence_alert(tmp_path: Path) -> None:
+    """A reader that has sent nothing for its `silence` fires `sensor-silent-<id>`, and the
+    devices API says it is silent; a camera that reported does not fire."""
+    sensors = copy.deepcopy(SENSORS)
+    for device in sensors["devices"]:
+        device["silence"] = "2s"
+    config = parse_config(yaml.safe_dump({**RULES, "sensors": sensors}))
+    app = create_app(build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db", config)))
+    with BackgroundServer(app, port=free_port()) as background:
+        system = app.state.system
+        server = Server(background.url, system, user_token(system, username="boss", role="admin"))
+        for _ in range(3):
+            body = {"peopleCount": 5}
+            server.post("crowd", body, device="cam-neuve", key="key-cam-1").raise_for_status()
+            time.sleep(1)
+
+        def fired() -> set[str]:
+            return {a.rule for a in system.alerts.active() if a.status == "firing"}
+
+        _wait(lambda: "sensor-silent-reader-4" in fired(), "the reader's absence alert")
+        assert "sensor-silent-cam-neuve" not in fired()
+        devices = {d["id"]: d for d in server.get("/api/sensors/devices")["devices"]}
+        assert devices["reader-4"]["silent"] is True

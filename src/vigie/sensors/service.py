@@ -344,7 +344,9 @@ class SensorsService:
         out: list[JSON] = []
         for device in self.config.devices:
             last = seen.get(device.id)
-            silent = last is None or now - last > parse_duration(device.silence)
+            silent = device.silence is not None and (
+                last is None or now - last > parse_duration(device.silence)
+            )
             entry: dict[str, Any] = {
                 "id": device.id,
                 "kind": device.kind,
