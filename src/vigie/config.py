@@ -131,8 +131,9 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, origin=str(path))
 
 
-def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
-    """Validate configuration text; see `load_config`."""
+def parse_config(text: str, *, origin: str = "vigie.yaml", complete: bool = True) -> Config:
+    """Validate configuration text; see `load_config`. A fragment (`complete=False`, the
+    KPI catalogue) may name rules and playbooks defined elsewhere."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -150,15 +151,14 @@ def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
         where = f" (line {line})" if line else ""
         key = ".".join(str(p) for p in path) or "(top level)"
         raise ConfigError(f"{origin}: {key}{where}: {message}") from exc
-    config = _with_sensor_silence_rules(config)
-    _check_semantics(config, node, origin)
+    _check_semantics(config, node, origin, complete=complete)
     return config
 
 
-def _with_sensor_silence_rules(config: Config) -> Config:
-    """`config` with one absence rule per sensor device (`sensor-silent-<id>`, its
-    `silence`): a reader, door counter or camera that stops reporting raises an alert. A
-    rule of that name in the file wins."""
+def alerting_rules(config: Config) -> list[Rule]:
+    """The rules the alerting engine runs: the file's, and one absence rule per sensor
+    device (`sensor-silent-<id>`, its `silence`), so that a reader, door counter or camera
+    that stops reporting raises an alert. A rule of that name in the file wins."""
     names = {rule.name for rule in config.rules}
     added = [
         Rule(
@@ -178,10 +178,12 @@ def _with_sensor_silence_rules(config: Config) -> Config:
         and _duration_ok(device.silence)
         and f"sensor-silent-{device.id}" not in names
     ]
-    return msgspec.structs.replace(config, rules=[*config.rules, *added]) if added else config
+    return [*config.rules, *added]
 
 
-def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> None:
+def _check_semantics(
+    config: Config, node: yaml.Node | None, origin: str, *, complete: bool = True
+) -> None:
     _check_metrics_and_rules(config, node, origin)
     _check_analytics(config, node, origin)
     names: set[str] = set()
@@ -223,7 +225,8 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
         )
 
     _check_playbooks(config, node, origin)
-    _check_references(config, node, origin)
+    if complete:
+        _check_references(config, node, origin)
     try:
         parse_duration(config.ingest.timestamps.max_ahead)
     except ValueError as exc:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
 from vigie.clock import Clock, SystemClock
+from vigie.config import alerting_rules
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
 from vigie.ingest.ingestor import Ingestor
@@ -203,7 +204,7 @@ def build_system(
     silences = Silences(engine=engine, clock=clock)
     alerting = AlertingEngine(
         config.metrics,
-        config.rules,
+        alerting_rules(config),
         clock=clock,
         store=alerts,
         listeners=[

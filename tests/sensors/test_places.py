@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.sensors.conftest import SENSORS
-from vigie.config import ConfigError, load_config, parse_config
+from vigie.config import ConfigError, alerting_rules, load_config, parse_config
 from vigie.sensors.places import quiet_at
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "vigie" / "example.yaml"
@@ -92,7 +92,7 @@ def test_each_device_gets_an_absence_rule() -> None:
     own = {"name": "sensor-silent-cam-neuve", "kind": "absence", "silence": "1h",
            "where": {"source": "sensors"}}  # fmt: skip
     config = parse_config(yaml.safe_dump({"sensors": sensors, "rules": [own]}))
-    rules = {rule.name: rule for rule in config.rules}
+    rules = {rule.name: rule for rule in alerting_rules(config)}
     reader = rules["sensor-silent-reader-4"]
     assert reader.kind == "absence" and reader.silence == "10m"
     assert reader.where == {"source": "sensors", "properties.device": "reader-4"}
