@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo demo-once test check bench clean
+.PHONY: install demo demo-once test check audit bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Vigie needs Python >= 3.11")'
@@ -30,6 +30,11 @@ check: install
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Known vulnerabilities in the installed dependencies. pip-audit asks PyPI's vulnerability
+# service, so it needs the network: it is not part of `make check`, which runs offline.
+audit: install
+	$(BIN)/pip-audit --progress-spinner off
 
 bench: install
 	$(BIN)/vigie bench ingest

@@ -98,3 +98,51 @@ def test_a_bad_config_exits_2_with_the_key_path(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--config", str(bad)])
     assert result.exit_code == 2
     assert "sources.0.wirte_key" in result.output and "line 3" in result.output
+
+
+def test_vigie_worker_processes_beside_an_ingest_node_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """`vigie worker` takes the processors' lease, processes, and exits 0 on SIGTERM."""
+    import signal
+    import time
+
+    from vigie.log.leases import Lease
+    from vigie.store import connect
+    from vigie.system import PROCESSORS_LEASE
+
+    db = f"sqlite:///{tmp_path}/vigie.db"
+    env = {**os.environ, "VIGIE_WRITE_KEY": "k" * 24, "PYTHONUNBUFFERED": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "vigie", "worker", "--db", db],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    engine = connect(db)
+    try:
+        holder = None
+        deadline = time.monotonic() + 120
+        while holder is None and time.monotonic() < deadline and worker.poll() is None:
+            try:
+                holder = Lease(engine, PROCESSORS_LEASE).current_holder()
+            except Exception:
+                holder = None
+            time.sleep(0.2)
+        assert holder is not None and holder.split(":")[1] == str(worker.pid)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, output.decode()
+        assert b"Vigie worker started" in output
+        assert Lease(engine, PROCESSORS_LEASE).current_holder() is None
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        engine.dispose()
+
+
+def test_serve_refuses_an_unknown_role() -> None:
+    """`vigie serve --role` names the roles it knows instead of starting something else."""
+    result = CliRunner().invoke(app, ["serve", "--role", "processors"])
+    assert result.exit_code == 2
+    assert "all, ingest or api" in result.output

@@ -132,3 +132,42 @@ def test_ingest_timestamp_bounds_are_read_and_checked() -> None:
     assert bounds.earliest == datetime(2020, 6, 1, tzinfo=UTC)
     message = _error(GOOD + "ingest:\n  timestamps:\n    max_ahead: soon\n")
     assert "ingest.timestamps.max_ahead" in message and "not a duration" in message
+
+
+def test_http_settings_are_read_and_checked() -> None:
+    """Issue 17: http sets the body limits and who reads /metrics; a bad network or a
+    placeholder ops token names its line."""
+    config = parse_config(GOOD + "http:\n  max_body_bytes: 2048\n  ops_allow: [10.0.0.0/8]\n")
+    assert (config.http.max_body_bytes, config.http.ops_allow) == (2048, ["10.0.0.0/8"])
+    message = _error(GOOD + "http:\n  ops_allow: [10.0.0.0/8, intranet]\n")
+    assert "http.ops_allow.1 (line 9)" in message and "'intranet'" in message
+    assert "http.ops_token (line 9)" in _error(GOOD + "http:\n  ops_token: change-me\n")
+    assert "max_body_bytes" in _error(GOOD + "http:\n  max_body_bytes: 10\n")
+
+
+INBOUND = """\
+inbound:
+  - name: payments
+    kind: stripe
+    secret: whsec_5b0d1f4e3c2a19887766
+"""
+
+
+def test_inbound_sources_are_read_and_checked() -> None:
+    """An inbound source loads; a taken name, an unknown kind, a placeholder secret in
+    production and a bad tolerance are refused with the key and line."""
+    config = parse_config(GOOD + INBOUND)
+    assert [(s.name, s.kind, s.tolerance) for s in config.inbound] == [("payments", "stripe", "5m")]
+    assert "inbound.0.name (line 9)" in _error(GOOD + INBOUND.replace("payments", "pos"))
+    unknown = _error(GOOD + INBOUND.replace("kind: stripe", "kind: paypal"))
+    assert "inbound.0.kind (line 10)" in unknown and "stripe" in unknown
+    placeholder = _error(GOOD + INBOUND.replace("whsec_5b0d1f4e3c2a19887766", "change-me"))
+    assert "inbound.0.secret (line 11)" in placeholder
+    slow = _error(GOOD + INBOUND + "    tolerance: soon\n")
+    assert "inbound.0.tolerance (line 12)" in slow
+
+
+def test_alertmanager_resend_is_checked() -> None:
+    """A re-send interval that is not a duration names its key and line."""
+    text = GOOD + "alerting:\n  alertmanagers: [http://am:9093]\n  alertmanager_resend: often\n"
+    assert "alerting.alertmanager_resend (line 10)" in _error(text)

@@ -172,3 +172,23 @@ def test_a_system_runs_without_http(tmp_path: Path) -> None:
             await system.stop()
 
     assert asyncio.run(scenario(system)) == 3
+
+
+def test_ingest_and_api_nodes_run_no_processors_and_a_worker_serves_no_live_feed(
+    tmp_path: Path,
+) -> None:
+    """`--role ingest|api` leaves the processors to workers (an API node keeps its own KPI
+    and analytics views); a worker has no live feed."""
+    names = {}
+    for role in ("all", "ingest", "api", "worker"):
+        system = build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db"), role=role)
+        names[role] = set(system.services.names)
+        system.engine.dispose()
+    assert {"processors", "rules-tick", "playbook-timer", "live-feed"} <= names["all"]
+    for role in ("ingest", "api"):
+        assert "log-writer" in names[role] and "live-feed" in names[role]
+        assert not {"processors", "rules-tick", "playbook-timer", "alerts"} & names[role]
+    assert {"views", "view-processors", "kpi-tick"} <= names["api"]
+    assert not {"views", "view-processors"} & names["ingest"]
+    assert {"processors", "rules-tick", "playbook-timer"} <= names["worker"]
+    assert "live-feed" not in names["worker"]

@@ -6,11 +6,12 @@ Each part adds its own section here (metrics, rules, playbooks, people, sites â€
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -18,16 +19,21 @@ import yaml
 from vigie.ai.config import AiConfig
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
+from vigie.chat.config import ChatConfig
 from vigie.crm.commands import RESERVED_SOURCE
 from vigie.crm.sla import CrmConfig
+from vigie.experiments.config import Experiment
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import Metric
 from vigie.playbooks.actions.base import ActionSettings
 from vigie.playbooks.playbooks import Playbook
+from vigie.privacy.config import PrivacyConfig
+from vigie.privacy.config import problems as privacy_problems
 from vigie.rules.definitions import Alerting, Rule
 from vigie.schedule.schedules import ScheduleConfig
 from vigie.sensors.places import SensorsConfig
 from vigie.sensors.places import problems as sensors_problems
+from vigie.sources.base import InboundSource
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "change_me", "placeholder", "secret", "xxx", "test", "dev"}
@@ -46,6 +52,10 @@ class TrackerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     consent_required: bool = False
     form_fields: list[str] = []
+    chat: bool = False
+    """Load the website chat's widget with the tracker (the same script tag)."""
+    chat_origins: list[str] = []
+    """The sites (`https://shop.example`) whose pages may open the chat's connections."""
 
 
 class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -70,6 +80,37 @@ class IngestSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """How incoming messages are normalised at the door."""
 
     timestamps: TimestampSettings = msgspec.field(default_factory=TimestampSettings)
+    max_queued_batches: Annotated[int, msgspec.Meta(ge=1)] = 256
+    """Requests waiting for the log's writer beyond which ingestion answers 503 with
+    `Retry-After` (each holds at most 500 KB, so this bounds their memory)."""
+    max_processor_lag: Annotated[int, msgspec.Meta(ge=0)] = 500_000
+    """Events the slowest processor may be behind the log before ingestion answers 503
+    with `Retry-After`; 0: never."""
+    retry_after_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 2
+    """The `Retry-After` of those 503 answers."""
+
+
+class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What the HTTP server accepts before it does any work, and who may read `/metrics` and
+    `/docs`."""
+
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    """The largest request body of the REST API (`/api/â€¦`), refused with 413 while it streams."""
+    max_import_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 20 * 1024 * 1024
+    """The largest CSV file `POST /api/import/<entity>` takes; bigger: `vigie import`."""
+    ops_token: str | None = None
+    """When set, `/metrics` and `/docs` (with `/openapi.json`) answer only to
+    `Authorization: Bearer <ops_token>` or to an address of `ops_allow`."""
+    ops_allow: list[str] = []
+    """Addresses or networks (`10.0.0.0/8`, `::1`) that may read `/metrics` and `/docs`;
+    empty with no `ops_token`: everybody may."""
+
+
+class ReadinessSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """When `/readyz` says the server may take traffic."""
+
+    max_lag: str = "2m"
+    """A duration: a processor whose oldest unprocessed event waits longer is not ready."""
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -78,7 +119,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     environment: Literal["development", "production"] = "development"
     secret_key: str | None = None
     sources: list[Source] = []
+    inbound: list[InboundSource] = []
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    readiness: ReadinessSettings = msgspec.field(default_factory=ReadinessSettings)
     metrics: list[Metric] = []
     rules: list[Rule] = []
     alerting: Alerting = msgspec.field(default_factory=Alerting)
@@ -88,7 +132,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
     crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
     ai: AiConfig = msgspec.field(default_factory=AiConfig)
+    experiments: list[Experiment] = []
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     sensors: SensorsConfig = msgspec.field(default_factory=SensorsConfig)
+    chat: ChatConfig = msgspec.field(default_factory=ChatConfig)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -186,6 +233,7 @@ def _check_semantics(
 ) -> None:
     _check_metrics_and_rules(config, node, origin)
     _check_analytics(config, node, origin)
+    _check_privacy(config, node, origin)
     names: set[str] = set()
     keys: set[str] = set()
     for i, source in enumerate(config.sources):
@@ -225,6 +273,7 @@ def _check_semantics(
         )
 
     _check_playbooks(config, node, origin)
+    _check_inbound(config, node, origin, taken=names)
     if complete:
         _check_references(config, node, origin)
     try:
@@ -232,18 +281,87 @@ def _check_semantics(
     except ValueError as exc:
         line = _line_of(node, ["ingest", "timestamps", "max_ahead"])
         raise ConfigError(f"{origin}: ingest.timestamps.max_ahead (line {line}): {exc}") from exc
+    try:
+        parse_duration(config.readiness.max_lag)
+    except ValueError as exc:
+        line = _line_of(node, ["readiness", "max_lag"])
+        raise ConfigError(f"{origin}: readiness.max_lag (line {line}): {exc}") from exc
+    try:
+        parse_duration(config.alerting.alertmanager_resend)
+    except ValueError as exc:
+        line = _line_of(node, ["alerting", "alertmanager_resend"])
+        raise ConfigError(f"{origin}: alerting.alertmanager_resend (line {line}): {exc}") from exc
+
+    _check_http(config, node, origin)
+
+
+def _check_http(config: Config, node: yaml.Node | None, origin: str) -> None:
+    for i, entry in enumerate(config.http.ops_allow):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            line = _line_of(node, ["http", "ops_allow", i])
+            raise ConfigError(
+                f"{origin}: http.ops_allow.{i} (line {line}): {entry!r} is not an address or "
+                "a network such as 10.0.0.0/8"
+            ) from exc
+    if config.http.ops_token is not None and _is_placeholder(config.http.ops_token):
+        line = _line_of(node, ["http", "ops_token"])
+        raise ConfigError(
+            f"{origin}: http.ops_token (line {line}): a placeholder is no protection; set a "
+            "long random value"
+        )
+
+
+def _check_inbound(config: Config, node: yaml.Node | None, origin: str, *, taken: set[str]) -> None:
+    """Inbound sources: a name of their own (it is their URL and their events' source), an
+    installed kind, a real secret outside development, a readable tolerance."""
+    from vigie.sources.registry import SourceRegistry
+
+    kinds = SourceRegistry.from_entry_points().names()
+    names = set(taken) | {RESERVED_SOURCE}
+    for i, source in enumerate(config.inbound):
+
+        def where(key: str, i: int = i) -> str:
+            return f"{origin}: inbound.{i}.{key} (line {_line_of(node, ['inbound', i, key])})"
+
+        if source.name in names:
+            raise ConfigError(
+                f"{where('name')}: {source.name!r} is already a source name; choose another"
+            )
+        if not source.name or not all(c.isalnum() or c in "-_" for c in source.name):
+            raise ConfigError(f"{where('name')}: use letters, digits, - and _ (it is a URL)")
+        names.add(source.name)
+        if source.kind not in kinds:
+            raise ConfigError(
+                f"{where('kind')}: unknown kind {source.kind!r}; installed: {', '.join(kinds)}"
+            )
+        if config.environment != "development" and _is_placeholder(source.secret):
+            raise ConfigError(
+                f"{where('secret')}: a placeholder secret is refused outside "
+                "development; use the one the sender shows"
+            )
+        try:
+            parse_duration(source.tolerance)
+        except ValueError as exc:
+            raise ConfigError(f"{where('tolerance')}: {exc}") from exc
 
 
 def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> None:
+    from vigie.experiments.config import check as check_experiments
     from vigie.playbooks.registry import ActionRegistry
     from vigie.playbooks.validation import check as check_playbooks
     from vigie.schedule.schedules import check as check_schedule
 
-    problems = check_schedule(config.schedule) + check_playbooks(
-        config.playbooks,
-        config.actions,
-        config.schedule,
-        actions=ActionRegistry.from_entry_points().names(),
+    problems = (
+        check_schedule(config.schedule)
+        + check_playbooks(
+            config.playbooks,
+            config.actions,
+            config.schedule,
+            actions=ActionRegistry.from_entry_points().names(),
+        )
+        + check_experiments(config.experiments)
     )
     if problems:
         path, message = problems[0]
@@ -327,6 +445,23 @@ def _check_analytics(config: Config, node: yaml.Node | None, origin: str) -> Non
         line = _line_of(node, full)
         key = ".".join(str(p) for p in full)
         raise ConfigError(f"{origin}: {key} (line {line}): {reason}")
+
+
+def _check_privacy(config: Config, node: yaml.Node | None, origin: str) -> None:
+    for path, reason in privacy_problems(config.privacy):
+        full: list[str | int] = ["privacy", *path]
+        line = _line_of(node, full)
+        key = ".".join(str(p) for p in full)
+        raise ConfigError(f"{origin}: {key} (line {line}): {reason}")
+    visitor_ids = config.privacy.visitor_ids
+    if config.environment != "development" and visitor_ids.pseudonymise:
+        line = _line_of(node, ["privacy", "visitor_ids", "key"])
+        if visitor_ids.key is None or _is_placeholder(visitor_ids.key):
+            raise ConfigError(
+                f"{origin}: privacy.visitor_ids.key (line {line}): a real key is required "
+                "outside development to pseudonymise visitor ids (a placeholder is refused); "
+                "set a long random value and keep it: changing it splits every visitor in two"
+            )
 
 
 def _is_placeholder(value: str) -> bool:

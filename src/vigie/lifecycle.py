@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import (
     Any,
@@ -132,8 +133,8 @@ class Services:
 
     @property
     def names(self) -> list[str]:
-        """The components' names, in start order."""
-        return [c.name for c in self.components]
+        """The components' names, in start order (with those of nested groups)."""
+        return [n for c in self.components for n in getattr(c, "names", [c.name])]
 
     async def start(self) -> None:
         """Start every component in order; if one fails, stop those already started (in
@@ -156,3 +157,114 @@ class Services:
                 await component.stop()
             except Exception:
                 logger.exception("stopping %s failed", component.name)
+
+
+class Claim(Protocol):
+    """The right to do something in one process at a time (`vigie.log.leases.Lease`)."""
+
+    ttl_seconds: float
+
+    def acquire(self) -> bool:
+        """Take or renew the right; False while another process holds it."""
+        ...
+
+    def release(self) -> None:
+        """Give the right up."""
+        ...
+
+
+class Exclusive:
+    """Components that run in one process at a time, among all those sharing `claim`.
+
+    They start once the claim is acquired (at once when it is free, else in the background
+    as soon as its holder stops or dies) and run while it is renewed every third of its time
+    to live. When it is lost (renewals failed for too long, another process took it) they
+    stop for good and `on_lost` is called: their in-memory state (the rules' windows) may
+    have missed events, so the process is to be restarted rather than resume with it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        claim: Claim,
+        services: Services,
+        *,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.claim = claim
+        self.services = services
+        self.on_lost = on_lost
+        self.holding = False
+        self.lost = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """This group's name, then its components' names."""
+        return [self.name, *self.services.names]
+
+    async def start(self) -> None:
+        """Start the components now if the claim is free; else stand by for it."""
+        if await self._acquire():
+            await self._begin()
+        else:
+            logger.info("%s: another process holds the lease; standing by", self.name)
+        self._task = asyncio.create_task(self._keep(), name=f"vigie-{self.name}")
+
+    async def _acquire(self) -> bool | None:
+        """Whether the claim is ours now; None when the store could not be asked."""
+        try:
+            return await asyncio.to_thread(self.claim.acquire)
+        except Exception as exc:
+            logger.warning("%s: could not renew the lease: %s", self.name, exc)
+            return None
+
+    async def _begin(self) -> None:
+        try:
+            await self.services.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.claim.release)
+            raise
+        self.holding = True
+
+    async def _keep(self) -> None:
+        period = self.claim.ttl_seconds / 3
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(period)
+            held = await self._acquire()
+            if held:
+                renewed = time.monotonic()
+                if not self.holding:
+                    logger.info("%s: took the lease over; starting", self.name)
+                    try:
+                        await self._begin()
+                    except Exception:
+                        logger.exception("%s: starting failed; will try again", self.name)
+                continue
+            # Not renewed in time: another process may take over, so stop at once.
+            late = time.monotonic() - renewed > self.claim.ttl_seconds * 0.6
+            if self.holding and (held is False or late):
+                logger.error("%s: lost the lease; stopping", self.name)
+                self.holding, self.lost = False, True
+                await self.services.stop()
+                if self.on_lost is not None:
+                    self.on_lost()
+                return
+
+    async def stop(self) -> None:
+        """Stop the components (when running) and give the claim up for another process."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.holding:
+            self.holding = False
+            await self.services.stop()
+            try:
+                await asyncio.to_thread(self.claim.release)
+            except Exception:
+                logger.exception("%s: could not release the lease", self.name)

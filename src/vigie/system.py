@@ -17,31 +17,46 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
+from vigie.chat.hub import ChatHub
+from vigie.chat.processor import ChatProcessor
+from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
+from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.ingest.mqtt import MqttSubscriber
 from vigie.ingest.sensors import SensorIntake
+from vigie.ingest.webhooks import DeliveryCollector, Inbound
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.trends import Trends
-from vigie.lifecycle import Hook, Periodic, Services, Task
+from vigie.lifecycle import Exclusive, Hook, Periodic, Services, Task
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendResult
+from vigie.log.leases import Lease
 from vigie.log.live import LiveHub
+from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
+from vigie.log.readiness import ReadinessProbe
+from vigie.log.views import ViewLog
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
+from vigie.playbooks.ledger import ActionLedger
+from vigie.privacy import DataSubjects, RetentionPurge
+from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -50,17 +65,27 @@ from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
 from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
+from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.sensors.readings import SensorGate
 from vigie.sensors.service import SensorsService
 from vigie.settings import Settings
+from vigie.sources import SourceRegistry
 from vigie.store import connect, is_sqlite, upgrade
 from vigie.store.wal import WalCheckpointer
-from vigie.telemetry import LateEventsCollector, Telemetry
+from vigie.telemetry import LateEventsCollector, RejectedDroppedCollector, Telemetry
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 RUNNER_BATCH = 1000
+PROCESSORS_LEASE = "processors"
+
+Role = Literal["all", "ingest", "api", "worker"]
+"""What a process does: everything (one machine), ingestion or the API and dashboard (no
+processors: stateless behind a load balancer), or the processors only (`vigie worker`)."""
+ROLES: tuple[str, ...] = get_args(Role)
+WORKER_POLL_SECONDS = 0.25
+"""How often a worker looks for new events: no commit of its own wakes it."""
 
 
 @dataclass(kw_only=True)
@@ -73,6 +98,7 @@ class System:
 
     settings: Settings
     clock: Clock
+    role: Role
     telemetry: Telemetry
     log: ServedLog
     sql_log: SqlEventLog
@@ -80,23 +106,32 @@ class System:
     runner: ProcessorRunner
     dead_letters: DeadLetters
     ingestor: Ingestor
+    inbound: Inbound
     alerting: AlertingEngine
     alerts: AlertStore
     alert_feed: AlertFeed
     webhooks: AlertmanagerWebhook
+    alertmanagers: Alertmanagers
     silences: Silences
     triage: AlertTriage
     analytics: AnalyticsProcessor
+    experiments: ExperimentsProcessor
     sensors: SensorsService
     sensor_intake: SensorIntake
     crm: CrmService
+    chat: ChatService
     accounts: Accounts
     dispatcher: Dispatcher
+    inbox: Inbox
     playbooks: PlaybookEngine
     playbook_history: PlaybookHistory
+    actions: ActionLedger
     live: LiveHub
     trends: Trends
     columns: ColumnarCopy | None
+    privacy: DataSubjects
+    retention: RetentionPurge
+    readiness: ReadinessProbe
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
@@ -145,6 +180,16 @@ def _notify_all(*targets: Callable[[], None]) -> Callable[[Sequence[AppendResult
     return committed
 
 
+def _both(
+    notify: Callable[[Sequence[AppendResult]], None],
+    pressure: Backpressure,
+    results: Sequence[AppendResult],
+) -> None:
+    """After a commit: tell the processors and the live feed, and the back-pressure gauge."""
+    pressure.committed(results)
+    notify(results)
+
+
 def _event_log(settings: Settings, sql_log: SqlEventLog) -> ServedLog:
     if not settings.log_url:
         return sql_log
@@ -161,9 +206,19 @@ def build_system(
     engine: sa.Engine | None = None,
     processors: Sequence[Processor] = (),
     tick_seconds: float = 1.0,
+    role: Role = "all",
+    lease_seconds: float | None = None,
+    on_lease_lost: Callable[[], None] | None = None,
 ) -> System:
     """Every part of Vigie for `settings`, wired, ready to start. `processors` run after
-    the rules and before the built-in projections (tests and plugins add theirs here)."""
+    the rules and before the built-in projections (tests and plugins add theirs here).
+
+    `role` chooses what the process runs (`Role`). The processors, their timers and the
+    columnar copy run in one process at a time among all those on the same store (a lease,
+    `vigie.log.leases`, of `lease_seconds`); `on_lease_lost` is called if this process loses
+    it, so that a worker exits and is restarted with fresh state."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     clock = clock or SystemClock()
     config = settings.config
     engine = engine or connect(settings.db_url, synchronous=settings.sqlite_synchronous)
@@ -171,6 +226,7 @@ def build_system(
 
     # The log, and what is told of each commit.
     sql_log = SqlEventLog(engine)
+    telemetry.registry.register(RejectedDroppedCollector(lambda: sql_log.rejected_dropped))
     log = _event_log(settings, sql_log)
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.
@@ -200,16 +256,30 @@ def build_system(
         config.alerting.webhooks, external_url=config.alerting.external_url
     )
     telemetry.registry.register(WebhookCollector(webhooks))
-    # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing.
+    # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing;
+    # an Alertmanager still hears that an alert it knows of resolved.
     silences = Silences(engine=engine, clock=clock)
+    alertmanagers = Alertmanagers(
+        config.alerting.alertmanagers,
+        external_url=config.alerting.external_url,
+        clock=clock,
+        resend=timedelta(microseconds=parse_duration(config.alerting.alertmanager_resend)),
+        muted=silences.silencing,
+    )
+    telemetry.registry.register(AlertmanagerCollector(alertmanagers))
+    # An API node keeps its own copy of the KPIs for the dashboard: it fires nothing.
+    views = role == "api"
     alerting = AlertingEngine(
         config.metrics,
         alerting_rules(config),
         clock=clock,
-        store=alerts,
-        listeners=[
+        store=None if views else alerts,
+        listeners=[]
+        if views
+        else [
             alert_feed,
             Silenced(webhooks, silences),
+            alertmanagers,
             Silenced(AlertPlaybooks(playbooks), silences),
         ],
     )
@@ -219,31 +289,79 @@ def build_system(
     # new events go to them between two batches of the others, so batches are kept short.
     # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
+    experiments = ExperimentsProcessor(config.experiments)
     dead_letters = SqlDeadLetters(engine, clock=clock)
-    runner = ProcessorRunner(
-        log,
-        [alerting, *processors, sensors, analytics, CrmProcessor(engine, config.crm)],
-        batch_size=RUNNER_BATCH,
-        dead_letters=dead_letters,
-        listeners=[
-            DeadLetterAlerts(
-                clock=clock,
-                store=alerts,
-                listeners=[alert_feed, webhooks, AlertPlaybooks(playbooks)],
-            )
-        ],
-    )
+    if role in ("all", "worker"):
+        runner = ProcessorRunner(
+            log,
+            [
+                alerting,
+                *processors,
+                sensors,
+                analytics,
+                experiments,
+                CrmProcessor(engine, config.crm),
+                ChatProcessor(engine),
+            ],
+            batch_size=RUNNER_BATCH,
+            dead_letters=dead_letters,
+            listeners=[
+                DeadLetterAlerts(
+                    clock=clock,
+                    store=alerts,
+                    listeners=[alert_feed, webhooks, alertmanagers, AlertPlaybooks(playbooks)],
+                )
+            ],
+        )
+    else:
+        # No projection of the shared store here; an API node rebuilds the in-memory ones
+        # (KPIs, analytics) for its dashboard, at positions of its own (`vigie.log.views`).
+        local = (alerting, analytics) if views else ()
+        view_log = ViewLog(log, [p.name for p in local])
+        runner = ProcessorRunner(view_log, local, batch_size=RUNNER_BATCH)
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
-    # The live hub reads the SQL log (its bootstrap queries the events table).
-    live = LiveHub(sql_log, clock)
-    committer = GroupCommitter(log, on_commit=_notify_all(runner.notify, live.notify))
-    ingestor = Ingestor(config=config, committer=committer, metrics=telemetry, clock=clock)
+    # The live hub follows the log; a node that does not ingest everything itself (other
+    # ingest nodes append too) looks for news every second.
+    live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
+    notify = _notify_all(runner.notify, live.notify)
+    committer = GroupCommitter(log, on_commit=lambda results: _both(notify, pressure, results))
+    # Back-pressure: ingestion answers 503 when the writer or the processors fall behind.
+    pressure = Backpressure(
+        committer=committer,
+        runner=runner,
+        max_queued=config.ingest.max_queued_batches,
+        max_lag=config.ingest.max_processor_lag,
+    )
+    ingestor = Ingestor(
+        config=config, committer=committer, metrics=telemetry, clock=clock, pressure=pressure
+    )
+    # Business sources (Stripe, Shopify, Twilio, Mailchimp, plugins) come in by the ingestor.
+    inbound = Inbound(
+        config.inbound, registry=SourceRegistry.from_entry_points(), ingestor=ingestor
+    )
+    telemetry.registry.register(DeliveryCollector(inbound))
+    # The website chat: its conversations are logged, then pushed to the open widgets and
+    # consoles; the playbooks' `chat.invite` reaches the visitors on the site through it.
+    crm = CrmService(engine=engine, committer=committer, runner=runner, clock=clock)
+    chat = ChatService(
+        config=config.chat,
+        schedule=config.schedule,
+        secret=config.session_secret,
+        source_for_key=lambda key: s.name if (s := config.source_for_key(key)) else None,
+        engine=engine,
+        committer=committer,
+        crm=crm,
+        clock=clock,
+        hub=ChatHub(),
+    )
+    playbooks.chat = chat
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 
     system = System(
         settings=settings,
         clock=clock,
+        role=role,
         telemetry=telemetry,
         log=log,
         sql_log=sql_log,
@@ -251,16 +369,20 @@ def build_system(
         runner=runner,
         dead_letters=dead_letters,
         ingestor=ingestor,
+        inbound=inbound,
         alerting=alerting,
         alerts=alerts,
         alert_feed=alert_feed,
         webhooks=webhooks,
+        alertmanagers=alertmanagers,
         silences=silences,
         triage=AlertTriage(engine=engine, alerts=alerts, schedule=config.schedule, clock=clock),
         analytics=analytics,
+        experiments=experiments,
         sensors=sensors,
         sensor_intake=SensorIntake(ingestor=ingestor, gate=SensorGate(config.sensors)),
-        crm=CrmService(engine=engine, committer=committer, runner=runner, clock=clock),
+        crm=crm,
+        chat=chat,
         accounts=Accounts(
             engine=engine,
             clock=clock,
@@ -269,31 +391,100 @@ def build_system(
             secure_cookies=config.environment == "production",
         ),
         dispatcher=dispatcher,
+        inbox=Inbox(engine=engine, config=config.schedule, clock=clock),
         playbooks=playbooks,
         playbook_history=PlaybookHistory(engine=engine, clock=clock),
+        actions=ActionLedger(engine=engine, clock=clock),
         live=live,
         trends=Trends(),
         columns=columns,
+        privacy=DataSubjects(
+            engine=engine,
+            clock=clock,
+            columns=columns,
+            forget_cached=sql_log.recent_bodies.clear,
+        ),
+        retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
+        readiness=ReadinessProbe(
+            ping_store=lambda: _ping(engine),
+            runner=runner,
+            clock=clock,
+            max_lag_seconds=parse_duration(config.readiness.max_lag) / 1e6,
+        ),
         engine=engine,
     )
-    _add_services(system, engine, tick_seconds=tick_seconds)
+    lease = Lease(engine, PROCESSORS_LEASE)
+    if lease_seconds is not None:
+        lease.ttl_seconds = lease_seconds
+    _add_services(system, engine, tick_seconds=tick_seconds, lease=lease, on_lost=on_lease_lost)
     return system
 
 
-def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> None:
-    """The start order: store, live feed, alerts restored, writer, processors, timers."""
-    config = system.settings.config
+def _ping(engine: sa.Engine) -> None:
+    """One round trip to the SQL store."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+def _add_services(
+    system: System,
+    engine: sa.Engine,
+    *,
+    tick_seconds: float,
+    lease: Lease,
+    on_lost: Callable[[], None] | None,
+) -> None:
+    """The start order: store, live feed, writer, then (under the lease) alerts restored,
+    processors, timers."""
     add = system.services.add
     add(Hook("store", start=lambda: upgrade(engine)))
     add(Hook("log", stop=system.log.close))
     if is_sqlite(engine):
         wal = WalCheckpointer(engine)
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))
-    add(system.live)
+    if system.role != "worker":
+        add(system.live)
+        add(system.chat.hub)
+    add(AlertFeedBinding(system.alert_feed))
+    add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
+    if system.settings.config.sensors.mqtt_url and system.role in ("all", "ingest"):
+        add(MqttSubscriber(system.settings.config.sensors.mqtt_url, system.sensor_intake))
+    if system.role in ("all", "worker"):
+        processing = _processing(system, tick_seconds=tick_seconds)
+        add(Exclusive("processing", lease, processing, on_lost=on_lost))
+    elif system.role == "api":
+        _add_views(system)
+
+
+def _add_views(system: System) -> None:
+    """An API node's read models: the KPI windows rebuilt over the alerting lookback, the
+    analytics from the start of the log, then both kept up to date every second."""
+    config = system.settings.config
+    add = system.services.add
+    view_log = system.runner.log
+    assert isinstance(view_log, ViewLog)
+    lookback = parse_duration(config.alerting.lookback)
+
+    def rebuild() -> None:
+        view_log.start_at_end(system.alerting.name)
+        system.alerting.restore(view_log, lookback_us=lookback)
+
+    add(Hook("views", start=rebuild))
+    add(Task("view-processors", partial(system.runner.run_forever, poll_seconds=1.0)))
+    tick = parse_duration(config.alerting.tick) / 1e6
+    add(Periodic("kpi-tick", system.tick, seconds=tick, delay_first=True))
+
+
+def _processing(system: System, *, tick_seconds: float) -> Services:
+    """What runs in one process at a time: the alerts restored, the processors, the rules'
+    tick, the playbook timer and the columnar copy."""
+    config = system.settings.config
+    services = Services()
+    add = services.add
     lookback = parse_duration(config.alerting.lookback)
     add(Hook("alerts", start=lambda: system.alerting.restore(system.log, lookback_us=lookback)))
-    add(AlertFeedBinding(system.alert_feed))
     add(Hook("alert-webhooks", start=system.webhooks.start, stop=system.webhooks.stop))
+    add(Hook("alertmanagers", start=system.alertmanagers.start, stop=system.alertmanagers.stop))
     # The analytics counters live in memory: rebuild them from the start of the log.
     add(
         Hook(
@@ -301,12 +492,20 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
             start=lambda: system.log.save_checkpoint(system.analytics.name, 1),
         )
     )
+    # So do the experiments' exposures and conversions.
+    add(
+        Hook(
+            "experiments-replay",
+            start=lambda: system.log.save_checkpoint(system.experiments.name, 1),
+        )
+    )
     # The shop and city state lives in memory too.
     add(Hook("sensors-replay", start=lambda: _replay(system.log, system.sensors)))
-    add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
-    if config.sensors.mqtt_url:
-        add(MqttSubscriber(config.sensors.mqtt_url, system.sensor_intake))
-    add(Task("processors", system.runner.run_forever))
+    if system.role == "worker":
+        run = partial(system.runner.run_forever, poll_seconds=WORKER_POLL_SECONDS)
+        add(Task("processors", run))
+    else:
+        add(Task("processors", system.runner.run_forever))
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("rules-tick", system.tick, seconds=tick, delay_first=True))
     add(
@@ -319,6 +518,18 @@ def _add_services(system: System, engine: sa.Engine, *, tick_seconds: float) -> 
     )
     if system.columns is not None:
         add(ColumnarWorker(system.columns))
+    if system.retention.configured:
+        # The first purge waits one period: starting up (and the tests' short-lived servers)
+        # does not contend with a purge for the store's write lock.
+        add(
+            Periodic(
+                "retention-purge",
+                system.retention.run,
+                seconds=system.retention.every_seconds,
+                delay_first=True,
+            )
+        )
+    return services
 
 
 def _replay(log: ServedLog, sensors: SensorsService) -> None:

@@ -36,6 +36,18 @@ class Telemetry:
             ["reason"],
             registry=self.registry,
         )
+        self.ingest_deferred = Counter(
+            "vigie_ingest_deferred",
+            "Ingest requests answered 503 (Retry-After) while the writer or processors lag.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.bodies_refused = Counter(
+            "vigie_http_bodies_refused",
+            "Request bodies refused (413) for passing their route family's limit, unread.",
+            ["family"],
+            registry=self.registry,
+        )
         self.ingest_batch_seconds = Histogram(
             "vigie_ingest_batch_seconds",
             "Time from a request's arrival to its events being committed.",
@@ -63,4 +75,22 @@ class LateEventsCollector(Collector):
         )
         for metric, count in sorted(self.late_events().items()):
             family.add_metric([metric], count)
+        yield family
+
+
+class RejectedDroppedCollector(Collector):
+    """`vigie_rejected_dropped_total{source}`: rejected input deleted, oldest first, to keep
+    the rejected table bounded per source (`(none)`: requests without a known write key)."""
+
+    def __init__(self, dropped: Callable[[], Mapping[str, int]]) -> None:
+        self.dropped = dropped
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "vigie_rejected_dropped",
+            "Rejected messages dropped, oldest first, to keep the rejected table bounded.",
+            labels=["source"],
+        )
+        for source, count in sorted(self.dropped().items()):
+            family.add_metric([source], count)
         yield family

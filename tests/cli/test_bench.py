@@ -15,7 +15,15 @@ from vigie.cli.bench import BENCHES
 
 # What each command hands its function with no option given (console aside).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "ingest": {"seconds": 10.0, "clients": 2, "connections": 4, "batch": 500, "db_url": None},
+    "ingest": {
+        "seconds": 10.0,
+        "clients": 2,
+        "connections": 4,
+        "batch": 500,
+        "db_url": None,
+        "workers": 0,
+        "log_url": None,
+    },
     "live": {"events": 200, "db_url": None},
     "funnel": {
         "events": 150_000,
@@ -45,6 +53,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "db_url": None,
     },
     "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},
+    "detection": {
+        "rates": [0.05, 1.0, 20.0, 200.0],
+        "days": 3.0,
+        "breaks": 100,
+        "tick": 0.1,
+        "false_alarms": "1/month",
+        "seed": 26,
+    },
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -110,3 +112,30 @@ def test_import_progress_counts_rows_the_projection_applied(engine: sa.Engine) -
     assert sum(checked) == rows
     assert [n for n, _ in applied] == [csvfiles.IMPORT_BATCH, 250]
     assert [seen for _, seen in applied] == [csvfiles.IMPORT_BATCH, rows]
+
+
+def test_export_neutralises_formulas_and_imports_them_back(engine: sa.Engine) -> None:
+    """Issue 17: a cell starting with = + - @ TAB or CR is exported behind a `'`, so a
+    spreadsheet shows it as text; numbers stay numbers and re-importing restores the text."""
+    hostile = ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    source = io.StringIO()
+    writer = csv.writer(source, lineterminator="\r\n")
+    writer.writerows(
+        [["last_name", "email"]] + [[name, f"n{i}@example.be"] for i, name in enumerate(hostile)]
+    )
+    report = _import(engine, "contacts", source.getvalue())
+    assert report.ok, report.errors
+    with engine.connect() as conn:
+        rows = records.iter_records(conn, CONTACTS)
+    exported = csvfiles.render(CONTACTS, rows)
+    cells = [
+        row[csvfiles.header(CONTACTS).index("last_name")]
+        for row in csv.reader(io.StringIO(exported, newline=""))
+    ][1:]
+    assert sorted(cells) == sorted("'" + name for name in hostile)
+    assert csvfiles.neutralise("-12.5") == "-12.5"
+    again = _import(engine, "contacts", exported)
+    assert (again.ok, again.updated) == (True, len(hostile)), again.errors
+    with engine.connect() as conn:
+        names = {r.model_dump()["last_name"] for r in records.iter_records(conn, CONTACTS)}
+    assert names == set(hostile)

@@ -106,7 +106,7 @@ def test_clock_skew_correction_and_batch_context_merge(live_server: LiveServer) 
     stamped = datetime.fromisoformat(event["timestamp"])
     assert abs((received - stamped).total_seconds() - 10) < 0.001
     assert event["context"]["library"] == {"name": "test"}
-    assert event["context"]["ip"] == "198.51.100.1"
+    assert event["context"]["ip"] == "198.51.100.0"  # the message's, truncated (issue 17)
 
 
 def test_utm_parameters_from_url_and_unknown_fields_kept(live_server: LiveServer) -> None:

@@ -19,14 +19,14 @@ def test_the_tracker_script_is_served(live_server: LiveServer) -> None:
 
 
 def test_tracker_config_per_source(live_server: LiveServer) -> None:
-    """/t/config gives the source's consent and form-field settings; unknown keys get 404."""
+    """/t/config gives the source's consent, form-field and chat settings; unknown keys get 404."""
     ok = httpx.get(
         live_server.url + "/t/config",
         params={"writeKey": live_server.write_key},
         headers={"Origin": "https://shop.example.be"},
         timeout=30,
     )
-    assert ok.json() == {"consentRequired": False, "formFields": []}
+    assert ok.json() == {"consentRequired": False, "formFields": [], "chat": False}
     assert ok.headers["access-control-allow-origin"] == "*"
     bad = httpx.get(live_server.url + "/t/config", params={"writeKey": "nope"}, timeout=30)
     assert bad.status_code == 404 and "inconnue" in bad.text

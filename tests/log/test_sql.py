@@ -280,3 +280,36 @@ def test_a_read_after_another_writer_goes_to_the_store(engine: sa.Engine) -> Non
     assert [(e.offset, e.message_id) for e in log.read(1, 10)] == [
         (1, "a"), (2, "b"), (3, "c"), (4, "d")
     ]  # fmt: skip
+
+
+def test_the_rejected_table_is_bounded_per_source_and_for_unknown_senders(
+    engine: sa.Engine,
+) -> None:
+    """Issue 17: past its bound, a source's oldest rejections (and those of senders with no
+    known key) are dropped and counted; the newest stay; requests with no known key keep only
+    4 KB of their body."""
+    log = SqlEventLog(engine, keep_rejected=5, keep_anonymous=3, trim_every=2)
+    for i in range(12):
+        for source in ("web", "pos", None):
+            log.append_many(
+                [
+                    AppendJob(
+                        events=(),
+                        rejections=(Rejection(reason=f"bad {i}", payload=b"x" * 10_000),),
+                        source=source,
+                        endpoint="/v1/batch",
+                        received_at=datetime(2026, 3, 2, tzinfo=UTC),
+                    )
+                ]
+            )
+    table = schema.rejected_events
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(table.c.source, table.c.reason, table.c.payload)).all()
+    by_source: dict[str | None, list[str]] = {}
+    for source, reason, _ in rows:
+        by_source.setdefault(source, []).append(reason)
+    assert by_source["web"] == by_source["pos"] == [f"bad {i}" for i in range(7, 12)]
+    assert by_source[None] == [f"bad {i}" for i in range(9, 12)]
+    assert log.rejected_dropped == {"web": 7, "pos": 7, "(none)": 9}
+    assert {len(p) for s, _, p in rows if s is None} == {4096}
+    assert {len(p) for s, _, p in rows if s is not None} == {10_000}

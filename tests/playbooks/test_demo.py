@@ -139,22 +139,39 @@ def test_conversion_drop_at_half_past_five(demo: tuple[str, System, ManualClock]
     assert flags[0][0] == "/lunch" and "0.004" in flags[0][1]
 
 
-def test_sla_alert_moves_two_agents(demo: tuple[str, System, ManualClock]) -> None:
-    """The support SLA alert, enqueued as a log processor would, is run by the System's
-    timer and moves both sales agents to the support queue."""
-    url, system, _clock = demo
+def _run_sla_playbook(url: str, system: System, fingerprint: str) -> dict[str, Any]:
     trigger = PlaybookTrigger(
-        rule="support-first-response-sla", status="firing", fingerprint="sla", at=AT
+        rule="support-first-response-sla", status="firing", fingerprint=fingerprint, at=AT
     )
     (run_id,) = system.playbooks.enqueue(trigger)
     deadline = time.monotonic() + 30
     while (run := _get(f"{url}/api/playbook-runs/{run_id}"))["status"] == "running":
         assert time.monotonic() < deadline, "the timer did not run the enqueued playbook"
         time.sleep(0.1)
+    return run
+
+
+def test_sla_alert_moves_two_agents(demo: tuple[str, System, ManualClock]) -> None:
+    """The support SLA alert, enqueued as a log processor would, is run by the System's
+    timer and moves both sales agents to the support queue during their working hours."""
+    url, system, clock = demo
+    clock.set(datetime(2026, 11, 25, 11, 0, tzinfo=BRUSSELS))
+    run = _run_sla_playbook(url, system, "sla")
     assert run["status"] == "succeeded", run["steps"]
     with system.engine.connect() as conn:
         rows = conn.execute(sa.select(agent_queue_assignments)).all()
     assert sorted((r.agent, r.queue) for r in rows) == [("julie", "support"), ("karim", "support")]
+
+
+def test_sla_alert_moves_nobody_off_duty(demo: tuple[str, System, ManualClock]) -> None:
+    """At 17:30, after the company policy's 17:00, the same playbook moves nobody and its
+    step says the sales agents are not at work (issue 24: nobody off duty is moved)."""
+    url, system, _clock = demo
+    run = _run_sla_playbook(url, system, "sla-evening")
+    assert run["status"] == "failed"
+    assert "are at work" in str(run["steps"])
+    with system.engine.connect() as conn:
+        assert conn.execute(sa.select(agent_queue_assignments)).all() == []
 
 
 def test_manual_run_over_http_with_dry_run(demo: tuple[str, System, ManualClock]) -> None:

@@ -166,3 +166,38 @@ def test_groups_with_a_missing_label_are_left_out_unless_asked() -> None:
         shop.window(1, checkouts=25, orders=0)
         assert shop.recorder.statuses == expected, option
         assert [r.group for r in shop.engine.kpis.read("conversion")] == ["(none)"]
+
+
+def test_a_change_alert_is_one_incident_while_it_comes_and_goes() -> None:
+    """Issue 15: a `change` rule shares the incident semantics: with `resolve_after`, a fall
+    that recovers for one window and falls again stays one firing alert, which resolves
+    once the conversion has been normal for that long."""
+    rule = Rule(name="conversion-drop", kind="change", metric="conversion", drop=0.3,
+                resolve_after="25m")  # fmt: skip
+    shop = Shop(rule)
+    shop.window(0, checkouts=25, orders=9)  # 36 %
+    shop.window(1, checkouts=25, orders=0)  # fires
+    shop.window(2, checkouts=25, orders=9)  # back for one window
+    shop.window(3, checkouts=25, orders=0)  # falls again: the same incident
+    assert shop.recorder.statuses == ["firing"]
+    for number in range(4, 7):
+        shop.window(number, checkouts=25, orders=9)
+    assert shop.recorder.statuses == ["firing"]  # normal for 20 minutes only
+    shop.window(7, checkouts=25, orders=9)
+    assert shop.recorder.statuses == ["firing", "resolved"]
+    assert len({a.id for a in shop.recorder.changes}) == 1
+
+
+def test_a_change_alert_falling_again_within_its_cooldown_reopens() -> None:
+    """Issue 15: a `change` alert that falls again within its `cooldown` reopens the alert
+    it resolved (same id) instead of raising a new one."""
+    rule = Rule(name="conversion-drop", kind="change", metric="conversion", drop=0.3,
+                cooldown="1h")  # fmt: skip
+    shop = Shop(rule)
+    shop.window(0, checkouts=25, orders=9)
+    shop.window(1, checkouts=25, orders=0)
+    shop.window(2, checkouts=25, orders=9)
+    shop.window(3, checkouts=25, orders=9)
+    shop.window(4, checkouts=25, orders=0)
+    assert shop.recorder.statuses == ["firing", "resolved", "firing"]
+    assert len({a.id for a in shop.recorder.changes}) == 1

@@ -64,3 +64,24 @@ def test_warm_up_is_counted_in_samples() -> None:
     scores = dict(_run(values, warmup=12))
     assert min(scores) == 12
     assert scores[12] < 1e-4
+
+
+def test_spiky_counts_do_not_fire_on_their_ordinary_bursts() -> None:
+    """Issue 15: small overdispersed counts (a burst now and then) are judged on the square
+    root scale against their own tail: at most a few alerts in two weeks."""
+    rng = random.Random(21)
+    values = []
+    for _ in range(24 * 14):
+        rate = 2.0 * (5 if rng.random() < 0.02 else 1) * rng.gammavariate(2, 0.5)
+        values.append(float(_poisson(rng, rate)))
+    scores = _run(values)
+    assert sum(p <= 3e-4 for _, p in scores) <= 3
+
+
+def _poisson(rng: random.Random, rate: float) -> int:
+    """A Poisson draw by counting exponential gaps in one unit of time."""
+    count, at = 0, rng.expovariate(1.0) / rate
+    while at < 1.0:
+        count += 1
+        at += rng.expovariate(1.0) / rate
+    return count

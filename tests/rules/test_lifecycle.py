@@ -103,3 +103,34 @@ def test_summary_is_written_in_both_languages() -> None:
     (alert,) = AlertBook().apply(rule, _holds("a"), T0)
     assert alert.annotations["summary_en"] == "a: 1 orders"
     assert alert.annotations["summary_fr"] == "a : 1 commandes"
+
+
+def test_an_anomaly_without_a_summary_says_what_is_abnormal() -> None:
+    """Issue 15: the demo's orders-anomaly (no summary template) showed an empty line; an
+    anomaly alert says the observed value against the expected one and its band, and since
+    when, in English and French."""
+    rule = Rule(name="orders-anomaly", kind="anomaly", metric="orders")
+    evidence = {
+        "metric": "orders",
+        "value": 2.0,
+        "expected": 14.2,
+        "band": [9.0, 19.5],
+        "abnormal_since": "2026-11-27T11:55:00+00:00",
+    }
+    outcome = Outcome(evaluated={"a"}, findings={"a": Finding("a", {}, evidence)})
+    (alert,) = AlertBook().apply(rule, outcome, T0)
+    assert alert.annotations["summary_en"] == (
+        "orders at 2, expected 14.2 (normal 9 to 19.5), abnormal since 2026-11-27 11:55 UTC"
+    )
+    assert alert.annotations["summary_fr"].startswith("orders à 2, attendu 14.2 (normal de 9")
+    assert alert.annotations["summary"] == alert.annotations["summary_en"]
+
+
+def test_a_threshold_without_a_summary_names_its_threshold() -> None:
+    """A threshold alert without a template says its value and the bound it crossed."""
+    rule = Rule(name="r", metric="m", op=">", value=0)
+    evidence = {"value": 3.0, "threshold": 0.0, "op": ">"}
+    outcome = Outcome(evaluated={"a"}, findings={"a": Finding("a", {"campaign": "a"}, evidence)})
+    (alert,) = AlertBook().apply(rule, outcome, T0)
+    assert alert.annotations["summary_en"] == "m (campaign=a) at 3 (> 0)"
+    assert alert.annotations["summary_fr"] == "m (campaign=a) à 3 (> 0)"

@@ -70,6 +70,16 @@ CONFIG = {
             }
         ],
     },
+    "experiments": [
+        {
+            "name": "checkout-button",
+            "description": "A green checkout button against the blue one",
+            "metric": "Order Completed",
+            "baseline": 0.3,
+            "mde": 0.3,
+            "horizon": "1d",
+        }
+    ],
     "schedule": {
         "time_intervals": [
             {

@@ -172,6 +172,25 @@ def test_csv_import_over_http_is_all_or_nothing(live_server: LiveServer) -> None
         assert names == {"Brasserie Dupont", "Garage Martin"}
 
 
+def test_csv_import_needs_its_content_type(live_server: LiveServer) -> None:
+    """Issue 17: an import sent as anything but text/csv is refused (415) and imports nothing."""
+    with _client(live_server) as client:
+        good = "name,country\nBrasserie Dupont,BE\n"
+        for media_type in ("application/json", "text/plain", "multipart/form-data; boundary=x"):
+            response = client.post(
+                "/api/import/accounts", content=good, headers={"Content-Type": media_type}
+            )
+            assert response.status_code == 415, response.text
+            assert "text/csv" in response.json()["detail"]
+        assert client.get("/api/accounts").json()["total"] == 0
+        response = client.post(
+            "/api/import/accounts",
+            content=good,
+            headers={"Content-Type": "text/csv; charset=utf-8"},
+        )
+        assert response.status_code == 200, response.text
+
+
 @dataclass
 class CatalogueServer:
     """A live server running the shipped catalogue on a clock the test moves."""

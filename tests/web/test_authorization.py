@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, user_token
+from vigie.crm.entities import ENTITIES
 
 # What each role may do, written out by hand: r = read, w = write, - = nothing.
 MATRIX = """
@@ -263,3 +264,73 @@ def test_managers_see_their_teams_objects(world: World) -> None:
         assert len(_ids(reader, "accounts")) == 3
         patch = reader.patch(f"/api/accounts/{world.accounts['s1']}", json={"name": "X"})
         assert patch.status_code == 403
+
+
+def test_every_entity_is_scoped_or_shared_for_a_reason() -> None:
+    """Issue 17: each CRM entity names its owner column, or says why it is shared whole; a new
+    entity without either fails here instead of shipping unscoped."""
+    for entity in ENTITIES.values():
+        assert (entity.owner is None) != (entity.shared is None), entity.name
+        for column in entity.via:
+            assert ENTITIES[entity.refs[column]].owner is not None, (entity.name, column)
+
+
+@pytest.mark.parametrize("name", [e.name for e in ENTITIES.values() if e.owner is not None])
+def test_a_salesperson_cannot_reach_a_colleagues_record(world: World, name: str) -> None:
+    """Generated from the entity list: a record owned by another salesperson is not listed,
+    not read, not changed and not archived by a salesperson (404), whatever its entity."""
+    entity = ENTITIES[name]
+    with world.client(world.server.admin_token) as admin:
+        body = {**world.body(name), entity.owner: world.staff["s2"]}
+        theirs = world.post(admin, name, body)
+    with world.client(world.tokens["sales"]) as sales:
+        assert theirs not in _ids(sales, name)
+        assert sales.get(f"/api/{name}/{theirs}").status_code == 404
+        assert sales.patch(f"/api/{name}/{theirs}", json={}).status_code == 404
+        assert sales.delete(f"/api/{name}/{theirs}").status_code == 404
+        mine = sales.post(f"/api/{name}", json=world.body(name))
+        assert mine.status_code == 201, mine.text
+        assert mine.json()[entity.owner] == world.staff["s1"]
+    with world.client(world.tokens["sales-south"]) as south:
+        assert mine.json()["id"] not in _ids(south, name)
+
+
+def test_a_colleagues_interaction_notes_stay_theirs(world: World) -> None:
+    """Issue 17: a salesperson neither reads nor edits the notes a colleague logged about the
+    colleague's own customer, even by filtering on the contact; the calls logged about their
+    own customer by somebody else they do see."""
+    with world.client(world.server.admin_token) as admin:
+        their_contact = world.post(
+            admin, "contacts", {"last_name": "C", "owner_id": world.staff["s2"]}
+        )
+        my_contact = world.post(
+            admin, "contacts", {"last_name": "M", "owner_id": world.staff["s1"]}
+        )
+        notes = world.post(
+            admin,
+            "interactions",
+            {
+                "kind": "call",
+                "contact_id": their_contact,
+                "staff_id": world.staff["s2"],
+                "summary": "confidential",
+            },
+        )
+        about_mine = world.post(
+            admin,
+            "interactions",
+            {"kind": "call", "contact_id": my_contact, "staff_id": world.staff["s3"]},
+        )
+    with world.client(world.tokens["sales"]) as sales:
+        listed = sales.get("/api/interactions", params={"contact_id": their_contact})
+        assert listed.status_code == 200 and listed.json()["items"] == []
+        assert sales.get(f"/api/interactions/{notes}").status_code == 404
+        edit = sales.patch(f"/api/interactions/{notes}", json={"summary": "mine"})
+        assert edit.status_code == 404
+        assert about_mine in _ids(sales, "interactions")
+        timeline = sales.get(f"/api/contacts/{my_contact}/timeline").json()["items"]
+        assert about_mine in {i["entity_id"] for i in timeline}
+    with world.client(world.tokens["manager"]) as manager:
+        assert notes in _ids(manager, "interactions")
+    with world.client(world.server.admin_token) as admin:
+        assert admin.get(f"/api/interactions/{notes}").json()["summary"] == "confidential"

@@ -18,7 +18,8 @@ from vigie import __version__
 
 T = TypeVar("T")
 PAGES = {"/": "overview", "/alerts": "alerts", "/web": "web", "/customers": "customers",
-         "/schedules": "schedules"}  # fmt: skip
+         "/schedules": "schedules", "/actions": "actions",
+         "/experiments": "experiments"}  # fmt: skip
 
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from vigie.auth import audit, preferences, sessions, tokens, users
 from vigie.auth.audit import Actor, AuditRecord
 from vigie.auth.roles import Role
+from vigie.auth.throttle import LoginThrottle
 from vigie.auth.tokens import IssuedToken
 from vigie.auth.users import Principal
 from vigie.clock import Clock
@@ -40,24 +41,73 @@ class Accounts:
         """Whether a bearer token is a source's write key (which may only send events)."""
         self.secure_cookies = secure_cookies
         """Whether session cookies are sent over HTTPS only (in production)."""
+        self.throttle = LoginThrottle(clock=clock)
+        """Failed sign-ins per account and per address (`auth.throttle`)."""
 
     def login(self, *, username: str, password: str, actor: Actor) -> tuple[Principal, str] | None:
         """The user and a signed session value when the password matches (audited as
-        `login`, by `actor` with the user's own name and role), else None."""
-        logged_in = sessions.login(
-            engine=self._engine,
-            secret=self._secret(),
-            username=username,
-            password=password,
+        `login`, by `actor` with the user's own name and role), else None; `Throttled`
+        after too many failures on the account or from the address."""
+        user = self._authenticate(username=username, password=password, actor=actor)
+        if user is None:
+            return None
+        value = sessions.issue_session(
+            engine=self._engine, secret=self._secret(), user=user, now=self._clock.now()
         )
-        if logged_in is not None:
-            user = logged_in[0]
-            self.record(_as(actor, user), "login", "users", str(user.id))
-        return logged_in
+        self.record(_as(actor, user), "login", "users", str(user.id))
+        return user, value
+
+    def check_password(self, *, username: str, password: str, actor: Actor) -> Principal | None:
+        """The user whose password this is, else None; each failure counted by the throttle
+        (`Throttled` while the account or the address must wait)."""
+        return self._authenticate(username=username, password=password, actor=actor)
+
+    def _authenticate(self, *, username: str, password: str, actor: Actor) -> Principal | None:
+        """The user whose password this is, each failure counted by the throttle."""
+        self.throttle.check(username=username, address=actor.ip)
+        user = users.authenticate(engine=self._engine, username=username, password=password)
+        if user is None:
+            self.throttle.failed(username=username, address=actor.ip)
+            return None
+        self.throttle.succeeded(username=username)
+        return user
 
     def session_user(self, value: str) -> Principal | None:
-        """The active user of an authentic, unexpired session value."""
-        return sessions.session_user(engine=self._engine, secret=self._secret(), value=value)
+        """The active user of an authentic, unexpired, unrevoked session value."""
+        return sessions.session_user(
+            engine=self._engine, secret=self._secret(), value=value, now=self._clock.now()
+        )
+
+    def logout(self, value: str, actor: Actor) -> None:
+        """Revoke the session of a cookie value, so that a copy of it stops working too."""
+        if sessions.revoke_session(
+            engine=self._engine, secret=self._secret(), value=value, now=self._clock.now()
+        ):
+            self.record(actor, "logout", "users")
+
+    def revoke_sessions(self, *, user_id: int, actor: Actor) -> int:
+        """Close every browser session of a user (audited); how many were open."""
+        revoked = sessions.revoke_user_sessions(
+            engine=self._engine, user_id=user_id, now=self._clock.now()
+        )
+        self.record(actor, "sessions.revoke", "users", str(user_id), {"sessions": revoked})
+        return revoked
+
+    def disable_user(self, *, username: str, actor: Actor) -> Principal:
+        """Disable a user (audited): their sessions and tokens stop working at once and
+        they can no longer sign in. `UserError` when there is no such active user."""
+        user = users.disable_user(engine=self._engine, username=username, now=self._clock.now())
+        sessions.revoke_user_sessions(engine=self._engine, user_id=user.id, now=self._clock.now())
+        self.record(actor, "user.disable", "users", str(user.id), {"username": user.username})
+        return user
+
+    def set_password(self, *, username: str, password: str, actor: Actor) -> Principal:
+        """Change a user's password (audited) and close their browser sessions, so that one
+        opened with the old password does not stay open."""
+        user = users.set_password(engine=self._engine, username=username, password=password)
+        sessions.revoke_user_sessions(engine=self._engine, user_id=user.id, now=self._clock.now())
+        self.record(actor, "user.password", "users", str(user.id))
+        return user
 
     def token_user(self, token: str) -> Principal | None:
         """The active user a valid, unrevoked API token belongs to."""
@@ -66,8 +116,9 @@ class Accounts:
     def issue_token(
         self, *, username: str, password: str, name: str, actor: Actor
     ) -> IssuedToken | None:
-        """A new API token for the user whose password this is (audited), else None."""
-        user = users.authenticate(engine=self._engine, username=username, password=password)
+        """A new API token for the user whose password this is (audited), else None;
+        `Throttled` after too many failures, as for `login`."""
+        user = self._authenticate(username=username, password=password, actor=actor)
         if user is None:
             return None
         issued = tokens.issue_token(

@@ -66,8 +66,7 @@ def create_user(
             f"username {username!r}: use 2-100 letters, digits, '.', '_', '@' or '-' "
             "/ nom d'utilisateur invalide"
         )
-    if len(password) < 10:
-        raise UserError("password: at least 10 characters / au moins 10 caractères")
+    _check_password(password)
     try:
         the_role = Role(role)
     except ValueError as exc:
@@ -145,4 +144,38 @@ def authenticate(*, engine: sa.Engine, username: str, password: str) -> Principa
                 .where(users.c.id == row._mapping["id"])
                 .values(password_hash=hash_password(password))
             )
+    return _principal(row)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 10:
+        raise UserError("password: at least 10 characters / au moins 10 caractères")
+
+
+def set_password(*, engine: sa.Engine, username: str, password: str) -> Principal:
+    """Give an active user a new password; `UserError` for a short one or an unknown user."""
+    _check_password(password)
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(users).where(users.c.username == username, users.c.disabled_at.is_(None))
+        ).first()
+        if row is None:
+            raise UserError(f"no active user {username!r} / utilisateur inconnu")
+        conn.execute(
+            users.update()
+            .where(users.c.id == row._mapping["id"])
+            .values(password_hash=hash_password(password))
+        )
+    return _principal(row)
+
+
+def disable_user(*, engine: sa.Engine, username: str, now: datetime) -> Principal:
+    """Disable an active user; `UserError` when there is none by that name."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(users).where(users.c.username == username, users.c.disabled_at.is_(None))
+        ).first()
+        if row is None:
+            raise UserError(f"no active user {username!r} / utilisateur inconnu")
+        conn.execute(users.update().where(users.c.id == row._mapping["id"]).values(disabled_at=now))
     return _principal(row)

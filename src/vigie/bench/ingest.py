@@ -201,10 +201,19 @@ def run_ingest_bench(
     batch: int,
     db_url: str | None,
     console: Console,
+    workers: int = 0,
+    log_url: str | None = None,
 ) -> dict[str, Any]:
-    """Run both measurements and return the figures (also printed as a table)."""
+    """Run both measurements and return the figures (also printed as a table).
+
+    With `workers`, the server runs `--role ingest` and that many `vigie worker` processes
+    run the processors (one processes, the others stand by); with `log_url` (nats://…) the
+    events go to a JetStream stream of the run's own, removed afterwards.
+    """
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
         url = db_url or f"sqlite:///{tmp}/bench.db"
+        log = _bench_log(log_url)
+        shared = ["--db", url, *(["--log", log] if log else [])]
         ceiling_seconds = min(seconds, 6.0) / 2
         # The ceiling is measured before and after the HTTP run and averaged, so that a change
         # of load on a shared machine weighs on both figures alike.
@@ -212,12 +221,22 @@ def run_ingest_bench(
         raw_before = ceiling(Path(tmp) / "ceiling-1.db", batch, ceiling_seconds)
         port = _free_port()
         env = dict(os.environ, VIGIE_WRITE_KEY=WRITE_KEY)
+        role = ["--role", "ingest"] if workers else []
         server = subprocess.Popen(
-            [sys.executable, "-m", "vigie", "serve", "--db", url, "--port", str(port)],
+            [sys.executable, "-m", "vigie", "serve", *shared, *role, "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        helpers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "vigie", "worker", *shared],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(workers)
+        ]
         try:
             _wait_healthy(port, server)
             console.print(
@@ -239,15 +258,14 @@ def run_ingest_bench(
             for proc in procs:
                 proc.join()
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process in (server, *helpers):
+                process.terminate()
+            for process in (server, *helpers):
+                process.wait(timeout=30)
         accepted = sum(r["accepted"] for r in results)
         errors = sum(r["errors"] for r in results)
         latencies = sorted(x for r in results for x in r["latencies"])
-        engine = connect(url)
-        with engine.connect() as conn:
-            stored = int(conn.execute(sa.text("SELECT COUNT(*) FROM events")).scalar_one())
-        engine.dispose()
+        stored = _stored(url, log)
         if stored != accepted:
             raise RuntimeError(f"{accepted} events acknowledged but {stored} in the log")
         console.print("ceiling: the same rows inserted straight into SQLite, no HTTP (2/2)")
@@ -255,6 +273,7 @@ def run_ingest_bench(
     raw_rate = (raw_before + raw_after) / 2
     rate = accepted / elapsed
     figures = {
+        "configuration": {"workers": workers, "log": "nats" if log else "sql"},
         "events_per_s": round(rate),
         "p50_ms": round(_quantile(latencies, 0.50) * 1000, 2),
         "p99_ms": round(_quantile(latencies, 0.99) * 1000, 2),
@@ -274,6 +293,37 @@ def run_ingest_bench(
     }
     console.print(figures)
     return figures
+
+
+def _bench_log(log_url: str | None) -> str | None:
+    """The run's own stream on the NATS server of `log_url`, or None for the SQL log."""
+    if not log_url:
+        return None
+    from vigie.log.nats import parse_nats_url
+
+    options = parse_nats_url(log_url)
+    name = f"BENCH{os.getpid()}{int(time.time())}"
+    return f"{options.servers}?stream={name}&prefix=vigiebench.{name.lower()}"
+
+
+def _stored(url: str, log: str | None) -> int:
+    """How many events the log holds (the run's stream is removed once counted)."""
+    engine = connect(url)
+    try:
+        if log is None:
+            with engine.connect() as conn:
+                return int(conn.execute(sa.text("SELECT COUNT(*) FROM events")).scalar_one())
+        from vigie.log.nats import NatsEventLog
+        from vigie.log.sql import SqlEventLog
+
+        stream = NatsEventLog.from_url(log, rejects=SqlEventLog(engine))
+        try:
+            return stream.count()
+        finally:
+            stream.delete_stream()
+            stream.close()
+    finally:
+        engine.dispose()
 
 
 def _cpu_seconds(pid: int) -> float | None:

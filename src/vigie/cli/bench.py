@@ -56,6 +56,10 @@ def _names(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
+def _rates(text: str) -> list[float]:
+    return [float(v) for v in _names(text)]
+
+
 DB = Opt(
     "db", str | None, None, "Database URL (a temporary SQLite file by default).", keyword="db_url"
 )
@@ -67,6 +71,8 @@ BENCHES = (
         """Measure HTTP ingestion into the log against the raw insert rate of the same rows.
 
         Example: vigie bench ingest --seconds 10 --json
+
+        Example: vigie bench ingest --workers 2 --log nats://127.0.0.1:4222 --json
         """,
         (
             Opt("seconds", float, 10.0, "How long the clients send."),
@@ -74,6 +80,21 @@ BENCHES = (
             Opt("connections", int, 4, "Connections per client process."),
             Opt("batch", int, 500, "Events per batch."),
             DB,
+            Opt(
+                "workers",
+                int,
+                0,
+                "Worker processes: 0 runs the processors in the server, else the server runs "
+                "--role ingest beside that many `vigie worker`.",
+            ),
+            Opt(
+                "log",
+                str | None,
+                None,
+                "Event log URL (nats://HOST:PORT, a stream of the run's own); the SQL store "
+                "by default.",
+                keyword="log_url",
+            ),
         ),
     ),
     Bench(
@@ -234,6 +255,30 @@ BENCHES = (
             Opt("documents", int, 400, "EPCIS documents sent."),
             Opt("per_document", int, 100, "ObjectEvents (reads) per document."),
             Opt("concurrency", int, 8, "Documents in flight at once."),
+        ),
+    ),
+    Bench(
+        "detection",
+        "vigie.bench.detection:run_detection_bench",
+        """Simulate streams with a daily pattern and noise at several rates, with breaks (drop
+        to 0, drop by 50 %) and without: median time to detect of the sequential rule vs the
+        1-minute window count rule vs the theoretical minimum, and false alarms per month.
+
+        Example: vigie bench detection --rates 0.05,1,20,200 --days 3 --json
+        """,
+        (
+            Opt(
+                "rates",
+                str,
+                "0.05,1,20,200",
+                "Comma-separated mean rates (events per second).",
+                convert=_rates,
+            ),
+            Opt("days", float, 3.0, "Simulated days of normal traffic per rate."),
+            Opt("breaks", int, 100, "Breaks per rate and kind of break."),
+            Opt("tick", float, 0.1, "Seconds between evaluations of the rule (alerting.tick)."),
+            Opt("false_alarms", str, "1/month", "The declared false-alarm rate."),
+            Opt("seed", int, 26, "Random seed of the simulation."),
         ),
     ),
 )

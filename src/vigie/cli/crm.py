@@ -19,7 +19,10 @@ from vigie.cli.options import (
 )
 from vigie.crm.entities import ENTITIES, Entity
 
-EntityArgument = Annotated[str, typer.Argument(help=f"One of {', '.join(ENTITIES)}.")]
+EntityArgument = Annotated[
+    str,
+    typer.Argument(help=f"One of {', '.join(ENTITIES)}, or ads (an ad platform's report)."),
+]
 
 
 def _entity(name: str) -> Entity:
@@ -34,11 +37,22 @@ def import_csv(
     file: Annotated[Path, typer.Argument(help="A CSV file with a header row.", exists=True)],
     db: DbOption = None,
     config: ConfigOption = None,
+    platform: Annotated[
+        str | None, typer.Option(help="For ads: google or meta (whose export the file is).")
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="For ads: the ad account's time zone.")] = "UTC",
+    currency: Annotated[
+        str, typer.Option(help="For ads: the currency when the file names none.")
+    ] = "EUR",
 ) -> None:
     """Import CRM records from CSV, all or nothing: any bad row imports nothing and every bad
     row is reported with its line number and reason. A row with an existing id updates it.
     The file is checked as one batch of the API is, appended to the event log in one
     transaction, and the second bar counts the rows the CRM projection has applied.
+
+    `vigie import ads FILE --platform google|meta` imports an ad platform's cost and
+    impression report (Google Ads or Meta Ads Manager CSV export, per campaign and hour) as
+    `Ad Spend` events; an hour imported before is stored once.
 
     Example: vigie import contacts contacts.csv
     """
@@ -47,6 +61,9 @@ def import_csv(
     from vigie.clock import SystemClock
     from vigie.crm.csvfiles import import_csv as run_import
 
+    if entity == "ads":
+        _import_ads(file, db=db, platform=platform, timezone=timezone, currency=currency)
+        return
     the_entity = _entity(entity)
     settings = load_settings(db, config)
     engine = migrated_engine(db)
@@ -80,6 +97,62 @@ def import_csv(
     console.print(
         f"{the_entity.name}: {report.created} created, {report.updated} updated "
         f"/ {report.created} créés, {report.updated} mis à jour"
+    )
+
+
+def _import_ads(
+    file: Path, *, db: str | None, platform: str | None, timezone: str, currency: str
+) -> None:
+    """`vigie import ads`: read the report, then append its events in one transaction."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from vigie.clock import SystemClock
+    from vigie.log import SqlEventLog
+    from vigie.sources.ads import PLATFORMS, read_report
+
+    if platform not in PLATFORMS:
+        err.print(f"[red]--platform is required for ads: one of {', '.join(PLATFORMS)}[/red]")
+        raise typer.Exit(2)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        err.print(f"[red]--timezone {timezone!r} is not a known time zone[/red]")
+        raise typer.Exit(2) from None
+    text = file.read_text(encoding="utf-8-sig")
+    rows = max(text.count("\n") - 1, 0)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn())
+    engine = migrated_engine(db)
+    now = SystemClock().now()
+    with Progress(*columns, console=console) as progress:
+        read = progress.add_task(f"reading {file.name}", total=rows or None)
+        report = read_report(
+            text,
+            platform=platform,
+            received_at=now,
+            timezone=timezone,
+            currency=currency,
+            progress=lambda n: progress.advance(read, n),
+        )
+        progress.update(read, total=len(report.events) + len(report.errors))
+        if report.ok:
+            stored = progress.add_task("stored / enregistrées", total=len(report.events))
+            source = report.events[0].source
+            result = SqlEventLog(engine).append(
+                report.events, source=source, endpoint=f"import:{source}", received_at=now
+            )
+            progress.advance(stored, len(report.events))
+    engine.dispose()
+    if not report.ok:
+        err.print(f"[red]{file}: nothing was imported / rien n'a été importé[/red]")
+        for error in report.errors:
+            err.print(f"  {file}:{error.line}: {error.reason}", soft_wrap=True, markup=False)
+        raise typer.Exit(1)
+    console.print(
+        f"{platform} ads: {len(report.events)} hours read, {result.accepted} stored, "
+        f"{result.duplicates} already there / {result.accepted} enregistrées, "
+        f"{result.duplicates} déjà présentes"
     )
 
 

@@ -1,7 +1,10 @@
-"""`vigie serve` and `vigie demo`: run the server, on its own or replaying a scenario."""
+"""`vigie serve`, `vigie worker` and `vigie demo`: run the server, the processors apart from
+it, or the server replaying a scenario."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +13,8 @@ import typer
 from vigie.cli.options import ConfigOption, DbOption, LogOption, console, err, load_settings
 from vigie.settings import Settings
 
+LEVELS = ("debug", "info", "warning", "error")
+
 
 def serve(
     db: DbOption = None,
@@ -17,27 +22,106 @@ def serve(
     log: LogOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    log_format: Annotated[
+        str, typer.Option(help="Log lines as console text or as JSON objects (one a line).")
+    ] = "console",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="What this node runs: all (ingestion, API and the processors), or ingest / "
+            "api (no processors: run `vigie worker` for them, on the same --db and --log)."
+        ),
+    ] = "all",
 ) -> None:
-    """Run the Vigie server: ingestion, REST API, dashboard and /metrics.
+    """Run the Vigie server: ingestion, REST API, dashboard and /metrics. Logs go to stderr
+    with a timestamp, level, logger and the request id (`X-Request-ID`) of the request they
+    belong to; `--log-level debug` adds a line per request.
 
     Example: vigie serve --db postgresql://vigie@localhost/vigie --config vigie.yaml
 
-    Example: vigie serve --log nats://127.0.0.1:4222
+    Example: vigie serve --log nats://127.0.0.1:4222 --log-format json
+
+    Example: vigie serve --role ingest --db postgresql://vigie@db/vigie --log nats://nats:4222
     """
+    from vigie.logs import LOG_FORMATS, configure_logging
     from vigie.system import build_system
     from vigie.web import create_app
     from vigie.web.server import Server, uvicorn_config
     from vigie.web.tuning import ProcessTuning
 
+    if log_format not in LOG_FORMATS or log_level.lower() not in LEVELS:
+        err.print(
+            f"[red]--log-format is one of {', '.join(LOG_FORMATS)}; --log-level one of "
+            f"{', '.join(LEVELS)}[/red]"
+        )
+        raise typer.Exit(2)
+    configure_logging(log_format, level=log_level)
+    if role not in ("all", "ingest", "api"):
+        err.print(f"[red]--role {role!r}:[/red] choose all, ingest or api (or run vigie worker)")
+        raise typer.Exit(2)
     settings = load_settings(db, config, log)
     _announce_key(settings)
     try:
-        application = create_app(build_system(settings))
+        application = create_app(build_system(settings, role=role))  # type: ignore[arg-type]
     except (ValueError, OSError) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
     console.print(f"Vigie on http://{host}:{port}  (API docs: /docs, metrics: /metrics)")
-    Server(uvicorn_config(application, host=host, port=port), tuning=ProcessTuning()).run()
+    Server(
+        uvicorn_config(
+            application, host=host, port=port, log_level=log_level.lower(), own_logging=True
+        ),
+        tuning=ProcessTuning(),
+    ).run()
+
+
+def worker(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    log: LogOption = None,
+) -> None:
+    """Run the processors (rules and alerts, playbooks, analytics, CRM projection, columnar
+    copy) against the shared log, without HTTP, next to `vigie serve --role ingest|api`.
+
+    One worker processes at a time; start a second one as a standby: it takes over from the
+    saved checkpoints within seconds when the first stops or dies. Exits 75 if it loses its
+    lease (restart it). Stop with Ctrl-C or SIGTERM.
+
+    Example: vigie worker --db postgresql://vigie@db/vigie --log nats://nats:4222
+    """
+    settings = load_settings(db, config, log)
+    try:
+        code = asyncio.run(_work(settings))
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
+
+
+async def _work(settings: Settings) -> int:
+    """Run a worker until a signal (0) or until it loses the processors' lease (75)."""
+    from vigie.system import build_system
+
+    done = asyncio.Event()
+    lost = False
+
+    def lease_lost() -> None:
+        nonlocal lost
+        lost = True
+        done.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    system = build_system(settings, role="worker", on_lease_lost=lease_lost)
+    await system.start()
+    console.print("Vigie worker started: processing, or standing by while another one does")
+    try:
+        await done.wait()
+    finally:
+        await system.stop()
+    return 75 if lost else 0
 
 
 def _announce_key(settings: Settings) -> None:

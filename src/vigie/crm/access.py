@@ -1,5 +1,6 @@
-"""Object-level authorisation: which owned records (accounts, contacts, deals, offers, tasks)
-a user sees — their own as a salesperson, their team's as a manager, all otherwise."""
+"""Object-level authorisation: which owned records (accounts, contacts, deals, offers, tasks,
+interactions) a user sees — their own as a salesperson, their team's as a manager, all
+otherwise. An interaction is also seen by the owner of its contact, account or deal."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sqlalchemy as sa
 
 from vigie.auth.roles import Scope, scope_of
 from vigie.auth.users import Principal
-from vigie.crm.entities import Entity
+from vigie.crm.entities import ENTITIES, Entity
 from vigie.crm.tables import staff
 
 
@@ -38,7 +39,15 @@ def owner_clause(
         return None
     if not owners:
         return sa.false()
-    return entity.table.c[entity.owner].in_(sorted(owners))
+    visible = sorted(owners)
+    clauses = [entity.table.c[entity.owner].in_(visible)]
+    for column in entity.via:
+        parent = ENTITIES[entity.refs[column]]
+        if parent.owner is None:  # pragma: no cover - `via` names owned parents only
+            continue
+        owned = sa.select(parent.table.c.id).where(parent.table.c[parent.owner].in_(visible))
+        clauses.append(entity.table.c[column].in_(owned))
+    return sa.or_(*clauses)
 
 
 def may_assign(conn: sa.Connection, user: Principal, owner_id: str | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -60,6 +61,27 @@ def header(entity: Entity) -> list[str]:
     return list(entity.read.model_fields)
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""First characters a spreadsheet reads as the start of a formula (CSV injection)."""
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$")
+
+
+def neutralise(text: str) -> str:
+    """`text` safe to open in a spreadsheet: a cell that would start a formula gets a
+    leading `'` (shown as text, never evaluated); plain numbers such as `-12.5` stay as
+    they are. `parse` removes the quote again, so an export imports back unchanged."""
+    if text.startswith(FORMULA_PREFIXES) and not _NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def _restore(text: str) -> str:
+    """The cell as it was before `neutralise`."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_PREFIXES):
+        return text[1:]
+    return text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -67,13 +89,15 @@ def _cell(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return neutralise(str(value))
 
 
 def render(entity: Entity, rows: Iterable[ReadBase]) -> str:
     """Records as CSV text, with a header row; lists and objects as JSON cells."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: the writer then quotes every cell holding a CR or LF, so a
+    # carriage return inside a cell cannot split its row.
+    writer = csv.writer(out, lineterminator="\r\n")
     columns = header(entity)
     writer.writerow(columns)
     for row in rows:
@@ -122,7 +146,7 @@ def parse(
                     problem = f"{name}: not valid JSON ({exc.msg})"
                     break
             else:
-                values[name] = raw
+                values[name] = _restore(raw)
         if problem is None:
             try:
                 model = entity.create.model_validate(values)

@@ -45,6 +45,13 @@ class Entity:
     owner: str | None = None
     personal: bool = False
     refs: dict[str, str] = field(default_factory=dict)
+    via: tuple[str, ...] = ()
+    """References (`contact_id` …) through which an owned parent lets its owner see a record
+    owned by somebody else: the calls of a salesperson's own customer."""
+    shared: str | None = None
+    """Why an entity without `owner` is seen whole by every role that may read it. Each
+    entity has an owner or a reason (tests/web/test_authorization.py checks it), so a new
+    one cannot ship unscoped by mistake."""
 
     @property
     def events(self) -> dict[str, str]:
@@ -115,6 +122,8 @@ def _entity(
     owner: str | None = None,
     personal: bool = False,
     refs: dict[str, str] | None = None,
+    via: tuple[str, ...] = (),
+    shared: str | None = None,
 ) -> Entity:
     return Entity(
         name=name,
@@ -130,6 +139,8 @@ def _entity(
         owner=owner,
         personal=personal,
         refs=refs or {},
+        via=via,
+        shared=shared,
     )
 
 
@@ -173,6 +184,7 @@ ENTITIES: dict[str, Entity] = {
             filters=("role", "team"),
             sorts=("name", "team"),
             personal=True,
+            shared="the directory of colleagues: who to assign to and who to call",
         ),
         _entity(
             name="deals",
@@ -206,6 +218,7 @@ ENTITIES: dict[str, Entity] = {
                 "resolution_due_at": (datetime, Field(description="SLA target.")),
             },
             refs={"contact_id": "contacts", "account_id": "accounts", "assignee_id": "staff"},
+            shared="the support queue, worked by every role granted tickets (not sales)",
         ),
         _entity(
             name="campaigns",
@@ -216,6 +229,7 @@ ENTITIES: dict[str, Entity] = {
             search=("name", "utm_campaign"),
             filters=("channel", "status", "utm_source", "utm_medium", "utm_campaign"),
             sorts=("name", "starts_at", "budget"),
+            shared="campaigns are the whole company's, as their KPIs are",
         ),
         _entity(
             name="interactions",
@@ -235,6 +249,10 @@ ENTITIES: dict[str, Entity] = {
             ),
             sorts=("occurred_at", "amount", "kind"),
             personal=True,
+            # Issue 17: who logged it owns it; the owner of its contact, account or deal
+            # sees it too. A colleague's notes about somebody else's customer stay theirs.
+            owner="staff_id",
+            via=("contact_id", "account_id", "deal_id"),
             refs={
                 "contact_id": "contacts",
                 "account_id": "accounts",

@@ -42,6 +42,8 @@ INTEGRATION_EVENTS: dict[str, str] = {
     "Payment Received": "payment",
     "Invoice Overdue": "late_payment",
     "Payment Disputed": "dispute",
+    "Invoice Payment Failed": "late_payment",
+    "Call Ended": "call",
     "Order Delivered": "delivery",
     "Delivery Failed": "delivery_incident",
     "Order Returned": "return",
@@ -230,6 +232,17 @@ class CrmProcessor:
             ).first()
             if row is not None:
                 contact_id, account_id = row
+        phone = props.get("phone")
+        if contact_id is None and isinstance(phone, str) and phone:
+            # A phone call names the customer by number (Twilio's From or To).
+            contacts = ENTITIES["contacts"].table
+            row = conn.execute(
+                sa.select(contacts.c.id, contacts.c.account_id)
+                .where(contacts.c.phone == phone, contacts.c.archived_at.is_(None))
+                .limit(1)
+            ).first()
+            if row is not None:
+                contact_id, account_id = row
         amount = next(
             (props[k] for k in ("amount", "total", "revenue", "value") if k in props), None
         )
@@ -241,6 +254,7 @@ class CrmProcessor:
             ),
             None,
         )
+        direction = props.get("direction")
         data: dict[str, Any] = {
             "kind": kind,
             "occurred_at": event.timestamp.isoformat(),
@@ -252,6 +266,8 @@ class CrmProcessor:
             "subject": props.get("subject") or name,
             "rating": props.get("rating"),
             "url": props.get("url"),
+            "staff_id": props.get("staff_id"),
+            "direction": direction if direction in ("inbound", "outbound") else None,
             "properties": props,
         }
         return ENTITIES["interactions"], "create", f"int_{digest[:24]}", data

@@ -10,6 +10,7 @@ errors below; the web layer maps them to HTTP statuses in one place.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -225,19 +226,35 @@ class CrmService:
                 conn, entity, batch, user=user, actor=actor, now=self._clock.now(), mode=mode
             )
 
-    def export(self, entity: Entity, actor: Actor) -> str:
-        """Every record of `entity` as CSV; recorded in the audit trail."""
+    def export(
+        self,
+        entity: Entity,
+        actor: Actor,
+        *,
+        keep: Callable[[ReadBase], bool] | None = None,
+        purpose: str | None = None,
+    ) -> tuple[str, int]:
+        """Every record of `entity` as CSV, and how many `keep` left out (a contact without
+        consent to the export's `purpose`); recorded in the audit trail."""
         with self._reading() as conn:
             rows = records.iter_records(conn, entity)
+        kept = rows if keep is None else [row for row in rows if keep(row)]
+        details: dict[str, Any] = {
+            "rows": len(kept),
+            "personal_data": entity.personal,
+            "via": "api",
+        }
+        if purpose is not None:
+            details.update(purpose=purpose, skipped=len(rows) - len(kept))
         audit.record(
             engine=self._engine,
             actor=actor,
             action="export",
             entity=entity.name,
             at=self._clock.now(),
-            details={"rows": len(rows), "personal_data": entity.personal, "via": "api"},
+            details=details,
         )
-        return csvfiles.render(entity, rows)
+        return csvfiles.render(entity, kept), len(rows) - len(kept)
 
     async def import_csv(self, entity: Entity, text: str, actor: Actor) -> ImportReport:
         """Import a CSV file all or nothing; the report lists every bad row when nothing

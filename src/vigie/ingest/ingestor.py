@@ -25,6 +25,8 @@ from vigie.events.segment import (
 from vigie.kpi.durations import parse_duration
 from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
+from vigie.log.pressure import Backpressure
+from vigie.privacy.safeguards import Safeguards
 from vigie.telemetry import Telemetry
 
 
@@ -40,13 +42,36 @@ class Ingestor:
     """Validates, normalises, deduplicates and appends; rejects are kept with their reason."""
 
     def __init__(
-        self, *, config: Config, committer: GroupCommitter, metrics: Telemetry, clock: Clock
+        self,
+        *,
+        config: Config,
+        committer: GroupCommitter,
+        metrics: Telemetry,
+        clock: Clock,
+        pressure: Backpressure | None = None,
     ) -> None:
         self.config = config
         self.committer = committer
         self.metrics = metrics
         self.clock = clock
         self.bounds = timestamp_bounds(config)
+        self.safeguards = Safeguards(config.privacy, environment=config.environment)
+        self.pressure = pressure
+
+    def overloaded(self, *, endpoint: str) -> Outcome | None:
+        """503 with `Retry-After` while the writer or the processors cannot keep up (the
+        request is not acknowledged, so a client that retries loses nothing), else None."""
+        reason = self.pressure.reason() if self.pressure is not None else None
+        if reason is None:
+            return None
+        self.metrics.ingest_deferred.labels(endpoint).inc()
+        retry = str(self.config.ingest.retry_after_seconds)
+        return _error(
+            503,
+            f"busy, nothing was stored: {reason}; retry after {retry} s",
+            None,
+            headers={"Retry-After": retry},
+        )
 
     async def ingest(
         self,
@@ -58,6 +83,9 @@ class Ingestor:
         single_type: str | None = None,
     ) -> Outcome:
         """Handle one request to a Segment-compatible endpoint."""
+        busy = self.overloaded(endpoint=endpoint)
+        if busy is not None:
+            return busy
         started = time.perf_counter()
         received_at = self.clock.now()
         header_key = _basic_user(authorization)
@@ -127,8 +155,10 @@ class Ingestor:
         """Commit converted events and their batch's rejections, count them, and answer.
 
         Every wire format (Segment, PostHog) ends here, so they share the log's dedupe, the
-        metrics and the shape of the answer; `started` is the request's `perf_counter()`.
+        metrics, the privacy safeguards (IP truncation, pseudonymised visitor ids) and the
+        shape of the answer; `started` is the request's `perf_counter()`.
         """
+        self.safeguards.apply(events)
         result = await self.committer.append(
             AppendJob(
                 events=events,

@@ -165,6 +165,9 @@ class PostHogCapture:
         query: dict[str, str],
     ) -> Outcome:
         """Handle one request to a capture endpoint."""
+        busy = self.ingestor.overloaded(endpoint=endpoint)
+        if busy is not None:
+            return busy
         started = time.perf_counter()
         received_at = self.ingestor.clock.now()
         compression = query.get("compression", "").lower()

@@ -186,8 +186,20 @@
       save(UID, null); save(AID, null); writeCookie(AID, "", 0);
     },
     flush: function () { flush(false); },
+    __campaign: function () { return campaign() || {}; },
     anonymousId: function () { return anonymousId; }
   };
+
+  // The website chat's widget, for sources that opt in (`tracker.chat` in vigie.yaml).
+  function loadChat() {
+    var tag = document.createElement("script");
+    tag.src = base + "/chat/widget.js?v=" + VERSION;
+    tag.async = true;
+    tag.setAttribute("data-base", base);
+    tag.setAttribute("data-write-key", writeKey);
+    tag.setAttribute("data-transport", script.getAttribute("data-chat-transport") || "auto");
+    document.head.appendChild(tag);
+  }
 
   function call(fn) { if (ready) fn(); else waiting.push(fn); }
 
@@ -198,6 +210,7 @@
     }
     if (settings.consentRequired && granted === null && load(CONSENT) === "granted") granted = true;
     ready = true;
+    if (server && server.chat) loadChat();
     var calls = waiting; waiting = [];
     for (var i = 0; i < calls.length; i++) calls[i]();
   }

@@ -53,7 +53,11 @@ def _tracker_settings(config: Config, write_key: str) -> Response:
             media_type="application/json",
         )
     settings = source.tracker
-    body = {"consentRequired": settings.consent_required, "formFields": settings.form_fields}
+    body = {
+        "consentRequired": settings.consent_required,
+        "formFields": settings.form_fields,
+        "chat": settings.chat,
+    }
     return Response(
         content=msgspec.json.encode(body),
         media_type="application/json",

@@ -166,6 +166,30 @@ class ColumnarCopy:
             return pl.LazyFrame(schema=COLUMNS)
         return pl.scan_parquet([s.path for s in chain], schema=COLUMNS)
 
+    def rewrite_ids(self, replacements: dict[str, str]) -> int:
+        """Rewrite the segments holding any of `replacements`' keys as an anonymous or user id,
+        with those ids replaced (a data subject's erasure); returns how many were rewritten.
+
+        A segment keeps its name: its range and its last event are the same, only ids change.
+        """
+        if not replacements:
+            return 0
+        keys = list(replacements)
+        rewritten = 0
+        for segment in self._files():
+            frame = pl.read_parquet(segment.path)
+            hit = frame.filter(
+                pl.col("anonymous_id").is_in(keys) | pl.col("user_id").is_in(keys)
+            ).height
+            if not hit:
+                continue
+            frame = frame.with_columns(
+                pl.col(name).replace(replacements) for name in ("anonymous_id", "user_id")
+            )
+            self._write(frame, segment.first, segment.last, segment.mark)
+            rewritten += 1
+        return rewritten
+
     def _write(self, frame: pl.DataFrame, first: int, last: int, mark: str) -> None:
         path = self.folder / f"{first:020d}-{last:020d}-{mark}.parquet"
         self.folder.mkdir(parents=True, exist_ok=True)

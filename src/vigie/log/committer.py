@@ -49,6 +49,10 @@ class GroupCommitter:
             self._thread.join()
             self._thread = None
 
+    def queued(self) -> int:
+        """How many appends wait for the writer (approximate, as the queue moves)."""
+        return self._queue.qsize()
+
     def submit(self, job: AppendJob) -> Future[AppendResult]:
         """Queue `job`; the future resolves once it is committed."""
         future: Future[AppendResult] = Future()

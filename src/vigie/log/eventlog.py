@@ -12,6 +12,15 @@ from vigie.events import Event, Rejection
 from vigie.events.event import ShapeT
 
 
+class LogUnavailable(RuntimeError):
+    """The log cannot take appends now (its server is away): nothing of the batch was
+    acknowledged, and the client should send it again after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AppendResult(msgspec.Struct, kw_only=True):
     """What one appended batch became: an offset per new event, the duplicates, the rejects."""
 

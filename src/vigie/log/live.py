@@ -3,6 +3,8 @@ the newest events, pushed to every open page as soon as the log commits.
 
 The hub is woken by the log writer's `on_commit` hook, reads what was committed since its
 last position and hands one small message to each subscriber (the `/api/live` streams).
+It also looks every `poll_seconds`, which is how an API node sees what other ingest nodes
+appended; any log will do (the SQL table or NATS JetStream), so any API node serves SSE.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock
 from vigie.events import Event
+from vigie.log.eventlog import ServedLog
 from vigie.log.sql import SqlEventLog
 from vigie.store import schema
 from vigie.types import from_us, to_us
@@ -31,6 +34,8 @@ PRESENCE_US = 5 * MINUTE_US
 FEED_SIZE = 20
 READ_BATCH = 1000
 QUEUE_SIZE = 256
+LOAD_SCAN = 20_000
+"""At most this many newest events are read to rebuild the picture from a log without SQL."""
 
 
 def label_of(event: Event) -> str:
@@ -100,13 +105,15 @@ class LiveHub:
 
     def __init__(
         self,
-        log: SqlEventLog,
+        log: ServedLog,
         clock: Clock,
         *,
         minutes: int = 30,
         on_tick: Callable[[], None] | None = None,
+        poll_seconds: float = 5.0,
     ) -> None:
         self.log = log
+        self.poll_seconds = poll_seconds
         self.clock = clock
         self.on_tick = on_tick
         self.activity = Activity(minutes=minutes)
@@ -128,9 +135,44 @@ class LiveHub:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         await asyncio.to_thread(self._load)
-        self._task = asyncio.create_task(self._follow(), name="vigie-live")
+        self._task = asyncio.create_task(
+            self._follow(poll_seconds=self.poll_seconds), name="vigie-live"
+        )
 
     def _load(self) -> None:
+        if isinstance(self.log, SqlEventLog):
+            self._load_sql(self.log)
+        else:
+            self._load_scan()
+
+    def _load_scan(self) -> None:
+        """Rebuild from the newest events of a log that has no SQL to aggregate with."""
+        since_us = (minute_of(self.clock.now()) - self.activity.minutes + 1) * MINUTE_US
+        last = self.log.last_offset()
+        position = max(1, last - LOAD_SCAN + 1)
+        with self._lock:
+            self.total = self.log.count()
+            self.position = last + 1
+            while position <= last:
+                events = self.log.read(position, READ_BATCH)
+                if not events:
+                    break
+                for event in events:
+                    if to_us(event.received_at) >= since_us:
+                        self.activity.add(label_of(event), minute_of(event.received_at))
+                        who = visitor_of(event)
+                        if who is not None:
+                            at = to_us(event.received_at)
+                            self.last_seen[who] = max(at, self.last_seen.get(who, at))
+                self.feed.extend(summary_of(e) for e in events[-FEED_SIZE:])
+                position = (events[-1].offset or position) + 1
+            self.last_seen = {
+                who: at
+                for who, at in self.last_seen.items()
+                if at >= to_us(self.clock.now()) - PRESENCE_US
+            }
+
+    def _load_sql(self, log: SqlEventLog) -> None:
         end = minute_of(self.clock.now())
         start_us = (end - self.activity.minutes + 1) * MINUTE_US
         table = schema.events
@@ -151,7 +193,7 @@ class LiveHub:
             )
             .group_by(visitor)
         )
-        with self.log.engine.connect() as conn:
+        with log.engine.connect() as conn:
             rows = conn.execute(query).all()
             seen = conn.execute(present).all()
         recent = self.log.recent(limit=FEED_SIZE)

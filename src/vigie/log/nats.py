@@ -23,12 +23,19 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import msgspec
 import nats
+import nats.errors
 from nats.js import api
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
 from vigie.events import Event
 from vigie.events.event import ShapeT, decode_event, encode_event
-from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
+from vigie.log.eventlog import (
+    AppendJob,
+    AppendResult,
+    AppendsOne,
+    LogUnavailable,
+    RejectedRecord,
+)
 from vigie.log.sql import SqlEventLog
 
 T = TypeVar("T")
@@ -39,6 +46,8 @@ DEFAULT_DUPLICATE_WINDOW = 24 * 3600.0
 RECENT_SCAN_LIMIT = 20_000
 _READ_CHUNK = 500
 _TIMEOUT = 30.0
+PUBLISH_TIMEOUT = 10.0
+"""How long a batch waits for JetStream's acknowledgements before it is answered 503."""
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_=-]")
 
@@ -167,7 +176,8 @@ class NatsEventLog(AppendsOne):
         order. A message the stream already holds (same source and message id, within the
         duplicate window) is acknowledged as a duplicate and not stored again.
         """
-        acks = self._call(self._publish([event for job in jobs for event in job.events]))
+        events = [event for job in jobs for event in job.events]
+        acks = self._publish_or_refuse(events) if events else []
         rejected_jobs = [job for job in jobs if job.rejections]
         if rejected_jobs:
             self.rejects.append_many(
@@ -200,6 +210,23 @@ class NatsEventLog(AppendsOne):
             )
         return results
 
+    def _publish_or_refuse(self, events: Sequence[Event]) -> list[api.PubAck]:
+        """The acknowledgements of every event, or `LogUnavailable` when JetStream is away.
+
+        A refused batch may still be stored once the connection is back (the client had
+        buffered it); the client's retry is then dropped as a duplicate, never stored twice.
+        """
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            raise LogUnavailable(f"the event log on {self.options.servers} is not reachable")
+        try:
+            return self._call(self._publish(events), timeout=PUBLISH_TIMEOUT + 1)
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            raise LogUnavailable(
+                f"the event log on {self.options.servers} did not acknowledge the batch: "
+                f"{type(exc).__name__}"
+            ) from exc
+
     async def _publish(self, events: Sequence[Event]) -> list[api.PubAck]:
         prefix = self.options.subject_prefix
         futures = []
@@ -212,7 +239,7 @@ class NatsEventLog(AppendsOne):
                     stream=self.options.stream,
                 )
             )
-        acks: list[api.PubAck] = await asyncio.wait_for(asyncio.gather(*futures), _TIMEOUT)
+        acks: list[api.PubAck] = await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT)
         return acks
 
     def _state(self) -> Any:

@@ -5,12 +5,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vigie.clock import Clock
 from vigie.log.runner import ProcessorRunner
 from vigie.types import to_us
+
+
+class Lag(msgspec.Struct, kw_only=True):
+    """How far behind the log a processor is: events not processed yet, and how long the
+    oldest of them has been waiting (0 when it is up to date)."""
+
+    events: int
+    seconds: float
+
+
+def lags(runner: ProcessorRunner, clock: Clock) -> dict[str, Lag]:
+    """Each processor's lag now (raises when the log cannot be read)."""
+    last = runner.log.last_offset()
+    now_us = to_us(clock.now())
+    out: dict[str, Lag] = {}
+    for processor in runner.processors:
+        position = runner.position(processor.name)
+        behind = max(0, last - position + 1)
+        seconds = 0.0
+        if behind:
+            oldest = runner.log.read(position, 1)
+            if oldest:
+                seconds = max(0.0, (now_us - to_us(oldest[0].received_at)) / 1e6)
+        out[processor.name] = Lag(events=behind, seconds=seconds)
+    return out
 
 
 class ProgressCollector(Collector):
@@ -45,18 +71,9 @@ class ProgressCollector(Collector):
             labels=["processor"],
         )
         try:
-            last = runner.log.last_offset()
-            now_us = to_us(self.clock.now())
-            for name in names:
-                position = runner.position(name)
-                behind = max(0, last - position + 1)
-                lag_events.add_metric([name], behind)
-                seconds = 0.0
-                if behind:
-                    oldest = runner.log.read(position, 1)
-                    if oldest:
-                        seconds = max(0.0, (now_us - to_us(oldest[0].received_at)) / 1e6)
-                lag_seconds.add_metric([name], seconds)
+            for name, lag in lags(runner, self.clock).items():
+                lag_events.add_metric([name], lag.events)
+                lag_seconds.add_metric([name], lag.seconds)
         except Exception:
             pass  # the log is away: the scrape shows what it can
         yield lag_events

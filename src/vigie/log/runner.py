@@ -36,6 +36,7 @@ RECENT_BATCHES = 4
 RETRIES = 4
 BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
+CHECKPOINT_POLL_SECONDS = 0.1
 
 
 def _offset(event: Any) -> int:
@@ -438,12 +439,17 @@ class ProcessorRunner:
     async def wait_for(self, name: str, offset: int, *, timeout: float = 30.0) -> None:
         """Wait until processor `name` has processed `offset` (read-your-writes for the API).
 
-        Raises TimeoutError when it has not within `timeout` seconds.
+        Raises TimeoutError when it has not within `timeout` seconds. A processor that runs
+        in another process (a worker) is followed through the checkpoint it saves.
         """
+        elsewhere = all(p.name != name for p in self.processors)
         self._waiting += 1
         try:
             async with asyncio.timeout(timeout):
                 while self.position(name) <= offset:
+                    if elsewhere:
+                        await asyncio.sleep(CHECKPOINT_POLL_SECONDS)
+                        continue
                     self.notify()
                     progress = self._progress
                     if progress is None:

@@ -23,6 +23,14 @@ from vigie.store import schema
 from vigie.types import from_us, to_us
 
 MAX_KEPT_PAYLOAD = 64 * 1024
+MAX_ANONYMOUS_PAYLOAD = 4 * 1024
+"""What is kept of a request refused before its sender was known (no or a wrong key)."""
+KEEP_REJECTED_PER_SOURCE = 100_000
+"""The newest rejected messages kept per source; older ones are dropped (and counted)."""
+KEEP_REJECTED_ANONYMOUS = 10_000
+"""The newest requests kept that came with no or an unknown write key."""
+TRIM_EVERY = 500
+"""Rejections kept for a source between two trims of its oldest (a trim is one DELETE)."""
 _LOCK_KEY = 0x56696769  # "Vigi": the advisory lock that serialises appends on PostgreSQL
 _IN_CHUNK = 900
 
@@ -56,6 +64,12 @@ class RecentBodies:
             while len(self._order) > self.capacity:
                 del self._bodies[self._order.popleft()]
 
+    def clear(self) -> None:
+        """Forget every body kept (after stored bodies were rewritten, as by an erasure)."""
+        with self._lock:
+            self._bodies.clear()
+            self._order.clear()
+
     def read(self, from_offset: int, limit: int) -> tuple[list[int], list[bytes]] | None:
         """Offsets and bodies from `from_offset` on (at most `limit`), up to the newest this
         process committed; None when one of them is not here."""
@@ -72,9 +86,22 @@ class RecentBodies:
 class SqlEventLog(AppendsOne):
     """`EventLog` on the SQL store; `append_many` commits several batches in one transaction."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        keep_rejected: int = KEEP_REJECTED_PER_SOURCE,
+        keep_anonymous: int = KEEP_REJECTED_ANONYMOUS,
+        trim_every: int = TRIM_EVERY,
+    ) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self.keep_rejected = keep_rejected
+        self.keep_anonymous = keep_anonymous
+        self._trim_every = trim_every
+        self._since_trim: dict[str | None, int] = {}
+        self.rejected_dropped: dict[str, int] = {}
+        """Rejected rows dropped to keep the table bounded, by source (`(none)`: no key)."""
         ph = "%s" if self._postgres else "?"
         self._insert_sql = (
             "INSERT INTO events (log_offset, source, message_id, type, event, anonymous_id,"
@@ -148,6 +175,7 @@ class SqlEventLog(AppendsOne):
                     offsets.append(next_offset)
                     next_offset += 1
                 received_us = to_us(job.received_at or datetime.now(UTC))
+                kept = MAX_KEPT_PAYLOAD if job.source is not None else MAX_ANONYMOUS_PAYLOAD
                 for rejection in job.rejections:
                     payload = rejection.payload
                     rejected_rows.append(
@@ -158,8 +186,8 @@ class SqlEventLog(AppendsOne):
                             _storable(rejection.reason),
                             _storable(rejection.field),
                             _storable(rejection.message_id),
-                            payload[:MAX_KEPT_PAYLOAD],
-                            len(payload) > MAX_KEPT_PAYLOAD,
+                            payload[:kept],
+                            len(payload) > kept,
                         )
                     )
                 results.append(
@@ -171,7 +199,30 @@ class SqlEventLog(AppendsOne):
                 conn.exec_driver_sql(self._insert_sql, rows)
             if rejected_rows:
                 conn.exec_driver_sql(self._reject_sql, rejected_rows)
+                self._trim_rejected(conn, [row[1] for row in rejected_rows])
         return results, assigned
+
+    def _trim_rejected(self, conn: sa.Connection, sources: list[str | None]) -> None:
+        """Keep the rejected table bounded per source: every `trim_every` rows kept for a
+        source, its rows beyond the newest `keep_rejected` (`keep_anonymous` for requests
+        without a known key) are deleted and counted in `rejected_dropped`."""
+        table = schema.rejected_events
+        for source in set(sources):
+            count = self._since_trim.get(source, 0) + sources.count(source)
+            if count < self._trim_every:
+                self._since_trim[source] = count
+                continue
+            self._since_trim[source] = 0
+            keep = self.keep_rejected if source is not None else self.keep_anonymous
+            same = table.c.source.is_(None) if source is None else table.c.source == source
+            boundary = conn.execute(
+                sa.select(table.c.id).where(same).order_by(table.c.id.desc()).offset(keep).limit(1)
+            ).scalar()
+            if boundary is None:
+                continue
+            dropped = conn.execute(table.delete().where(same, table.c.id <= boundary)).rowcount
+            label = source if source is not None else "(none)"
+            self.rejected_dropped[label] = self.rejected_dropped.get(label, 0) + int(dropped)
 
     def _reader(self) -> sa.Connection:
         """A connection for reads only: it does not take SQLite's write lock."""

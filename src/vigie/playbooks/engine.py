@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from vigie.clock import Clock
 from vigie.playbooks import runs
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings
-from vigie.playbooks.actions.port import Places
+from vigie.playbooks.actions.port import LiveChat, Places
 from vigie.playbooks.outputs import StorePort
 from vigie.playbooks.playbooks import Playbook, Step
 from vigie.playbooks.registry import ActionRegistry, UnknownAction
@@ -101,9 +101,12 @@ class PlaybookEngine:
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
         places: Places | None = None,
+        chat: LiveChat | None = None,
     ) -> None:
         self.places = places
         self.engine = engine
+        self.chat = chat
+        """The website chat, set by the composition root once it is built."""
         self.playbooks = list(playbooks)
         self.registry = registry
         self.schedule = schedule
@@ -223,6 +226,7 @@ class PlaybookEngine:
             settings=self.settings,
             sleep=self.sleep,
             places=self.places,
+            chat=self.chat,
         )
         return ActionContext(
             key=key,

@@ -19,6 +19,7 @@ from vigie.playbooks.actions.base import ActionError, ActionSettings
 from vigie.playbooks.actions.port import (
     Broadcast,
     ChatInvitation,
+    LiveChat,
     Move,
     Offer,
     PageFlag,
@@ -28,6 +29,7 @@ from vigie.playbooks.actions.port import (
     Task,
 )
 from vigie.playbooks.actions.webhook import CloudEvent, Gone, Refused, deliver
+from vigie.privacy.consent import ConsentBook
 from vigie.schedule import Dispatcher, NotificationRequest
 from vigie.schedule.notifications import NotificationRecord
 from vigie.store.schema import Offset, events, metadata
@@ -348,9 +350,11 @@ class StorePort:
         settings: ActionSettings,
         sleep: Callable[[float], None] = time.sleep,
         places: Places | None = None,
+        chat: LiveChat | None = None,
     ) -> None:
         self._places = places
         self._engine = engine
+        self._chat = chat
         self._dispatcher = dispatcher
         self._key = key
         self._run_id = run_id
@@ -563,6 +567,14 @@ class StorePort:
                     latest[anonymous_id] = event.event
         wanted = page if page is not None else funnel_step
         return [visitor for visitor, where in latest.items() if where == wanted][:limit]
+
+    def without_consent(self, visitors: Sequence[str], purpose: str) -> set[str]:
+        """The visitors known as a contact without consent to `purpose` (see `ConsentBook`)."""
+        return ConsentBook(self._engine).refused(visitors, purpose)
+
+    def live_chat(self) -> LiveChat | None:
+        """The website chat, when this Vigie runs one."""
+        return self._chat
 
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""

@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from vigie.kpi.durations import parse_duration
+from vigie.kpi.durations import parse_duration, parse_rate
 from vigie.kpi.metrics import field_problems
 from vigie.rules.alerts import Severity
 
-RuleKind = Literal["threshold", "change", "sla", "absence", "anomaly", "all", "any"]
+RuleKind = Literal["threshold", "change", "sla", "absence", "anomaly", "all", "any", "sequential"]
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
@@ -25,12 +25,23 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                  fall of more than 30 %, `rise: 0.5` on a rise of more than 50 %
       sla        items opened by `open` (a filter) and closed by `close`, keyed by `key`,
                  breach when one stays open longer than `within`
-      absence    no event matching `where` for `silence` (processing time)
+      absence    no event matching `where` for `silence` (processing time); with an
+                 `expected_rate` (events/s, learned per time of day from then on), as soon as
+                 the silence is improbable at the `false_alarms` rate (`silence` then caps it)
       anomaly    `metric` improbable under its learned level and seasonality
                  (`seasonality`: auto, none, daily, weekly, both): its tail p-value below
                  `p_value` (or beyond `z` robust standard deviations) after `min_samples`
                  samples; it keeps holding while below `clear_p_value` (default: the square
                  root of `p_value`)
+
+      sequential the rate of events matching `where` (or with `then`, the conversion from
+                 `where` events to `then` events) tested continuously against its learned
+                 level for the time of day (`expected_rate` / `expected_conversion`: the
+                 prior for a cold start, worth `prior_weight` of history; forgotten with
+                 `half_life`): fires once the evidence of a drop (`direction: down`), a
+                 surge (`up`) or either (`both`) of at least `min_effect` passes the
+                 threshold of the declared `false_alarms` rate (e.g. 1/month); see
+                 `vigie.rules.sequential` and `vigie rules explain`
 
     Every rule's alert is one incident: once firing it resolves only after the condition
     has not held for `resolve_after` (default: three of the metric's windows for an anomaly
@@ -71,6 +82,13 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     min_samples: int = 12
     direction: Literal["both", "up", "down"] = "both"
     rules: list[str] = []
+    then: dict[str, Any] = {}
+    expected_rate: float | None = None
+    expected_conversion: float | None = None
+    false_alarms: str = "1/month"
+    min_effect: float = 0.5
+    prior_weight: str = "1h"
+    half_life: str = "7d"
     severity: Severity = "warning"
     labels: dict[str, str] = {}
     summary: dict[str, str] = {}
@@ -96,8 +114,12 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             problems.append(("tolerance", "a tolerance is a fraction between 0 and 1, e.g. 0.1"))
         if self.kind == "sla" and (not self.open or not self.close or not self.within):
             problems.append(("within", "an sla rule needs `open`, `close` and `within`"))
-        if self.kind == "absence" and not self.silence:
-            problems.append(("silence", "an absence rule needs `silence` (e.g. 10m)"))
+        if self.kind == "absence" and not self.silence and self.expected_rate is None:
+            problems.append(
+                ("silence", "an absence rule needs `silence` (e.g. 10m) or `expected_rate`")
+            )
+        if self.kind in ("sequential", "absence"):
+            problems += self._sequential_problems()
         if self.kind in ("all", "any"):
             if not self.rules:
                 problems.append(("rules", f"an {self.kind} rule lists the rules it combines"))
@@ -105,18 +127,58 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                 if name not in rules or name == self.name:
                     problems.append(("rules", f"unknown rule {name!r} (define it above)"))
         fields = [("by", path) for path in self.by] + [("key", self.key)]
-        for section in ("where", "open", "close"):
+        for section in ("where", "open", "close", "then"):
             fields += [(section, path) for path in getattr(self, section) if path != "event"]
         problems += field_problems(fields)
         if self.kind == "anomaly" and not 0 < self.fire_p_value() < 0.5:
             problems.append(("p_value", "p_value is a probability between 0 and 0.5 (e.g. 1e-4)"))
-        for key in ("for_", "resolve_after", "cooldown", "within", "silence"):
+        for key in (
+            "for_",
+            "resolve_after",
+            "cooldown",
+            "within",
+            "silence",
+            "prior_weight",
+            "half_life",
+        ):
             text = getattr(self, key)
             if text is not None:
                 try:
                     parse_duration(text)
                 except ValueError as exc:
                     problems.append((key.rstrip("_"), str(exc)))
+        return problems
+
+    def _sequential_problems(self) -> list[tuple[str, str]]:
+        """What a sequential (or rate-aware absence) rule declares wrong, naming the key."""
+        problems: list[tuple[str, str]] = []
+        try:
+            parse_rate(self.false_alarms)
+        except ValueError as exc:
+            problems.append(("false_alarms", str(exc)))
+        rate = self.expected_rate
+        if rate is not None and not (math.isfinite(rate) and rate > 0):
+            problems.append(("expected_rate", "expected_rate is events per second above 0"))
+        if self.kind == "absence":
+            return problems
+        if not self.where:
+            problems.append(("where", "a sequential rule needs `where`: the events it counts"))
+        upper = math.inf if self.direction == "up" else 1.0
+        if not (math.isfinite(self.min_effect) and 0 < self.min_effect < upper):
+            problems.append(
+                ("min_effect", "min_effect is the relative change to detect, between 0 and 1")
+            )
+        conversion = self.expected_conversion
+        if self.then and conversion is None:
+            problems.append(
+                ("expected_conversion", "a conversion (`then`) needs `expected_conversion`")
+            )
+        if conversion is not None and not (math.isfinite(conversion) and conversion > 0):
+            problems.append(
+                ("expected_conversion", "expected_conversion is `then` events per `where` event")
+            )
+        if self.metric is not None:
+            problems.append(("metric", "a sequential rule counts events (`where`), not a metric"))
         return problems
 
     def fire_p_value(self) -> float:
@@ -141,6 +203,11 @@ class Alerting(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Where alerts go and how often they are re-evaluated."""
 
     webhooks: list[Webhook] = []
+    alertmanagers: list[str] = []
+    """Alertmanager base URLs; alerts go to each one's `POST /api/v2/alerts`."""
+    alertmanager_resend: str = "1m"
+    """How often firing alerts are re-sent to the Alertmanagers; keep it below their
+    `resolve_timeout` (5m by default)."""
     tick: str = "1s"
     lookback: str = "2h"
     external_url: str = "http://localhost:8000"

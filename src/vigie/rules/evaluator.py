@@ -33,6 +33,7 @@ from vigie.rules.conditions import (
 )
 from vigie.rules.definitions import Rule
 from vigie.rules.lifecycle import AlertBook, resolve_after_us
+from vigie.rules.sequential import RateAwareAbsence, SequentialTracker
 from vigie.rules.store import AlertStore
 from vigie.types import to_us
 
@@ -42,7 +43,7 @@ _CONDITIONS = {"threshold": threshold, "change": change}
 TICK_SLICE = 128
 ON_METRICS = frozenset({*_CONDITIONS, "anomaly"})
 COMPOSITE = frozenset({"all", "any"})
-GROUPLESS = frozenset({"sla", "absence"})
+GROUPLESS = frozenset({"sla", "absence", "sequential"})
 
 
 def baselines_needed(rules: Sequence[Rule]) -> dict[str, tuple[Seasonality, int]]:
@@ -90,7 +91,14 @@ class AlertingEngine:
         started = to_us(clock.now())
         self.sla = {r.name: SlaTracker(r) for r in rules if r.kind == "sla"}
         self.absence = {
-            r.name: AbsenceTracker(r, started_us=started) for r in rules if r.kind == "absence"
+            r.name: (RateAwareAbsence if r.expected_rate else AbsenceTracker)(r, started_us=started)
+            for r in rules
+            if r.kind == "absence"
+        }
+        self.sequential = {
+            r.name: SequentialTracker(r, started_us=started)
+            for r in rules
+            if r.kind == "sequential"
         }
         self.book = AlertBook()
         slides = {name: m.slide_us for name, m in self.kpis.metrics.items()}
@@ -276,6 +284,8 @@ class AlertingEngine:
             tracker.feed(events)
         for absence in self.absence.values():
             absence.feed(events)
+        for sequential in self.sequential.values():
+            sequential.feed(events)
         offset = events[-1].offset
         if offset is not None and offset > self.last_offset:
             self.last_offset = offset
@@ -359,6 +369,8 @@ class AlertingEngine:
             return self.sla[rule.name].evaluate(event_now) if event_now is not None else Outcome()
         if kind == "absence":
             return self.absence[rule.name].evaluate(now_us)
+        if kind == "sequential":
+            return self.sequential[rule.name].evaluate(now_us)
         evaluated: set[str] = set()
         for name in rule.rules:
             evaluated |= evaluated_now.get(name, set())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -30,6 +30,8 @@ from vigie.rules.definitions import Rule
 
 
 def _summaries(rule: Rule, labels: dict[str, str], values: dict[str, Any]) -> dict[str, str]:
+    if not rule.summary:
+        return default_summaries(rule, labels, values)
     out: dict[str, str] = {}
     fields = {**_flat(values), **labels}
     for lang, template in rule.summary.items():
@@ -63,6 +65,51 @@ def resolve_after_us(rule: Rule, slide_us: int | None) -> int:
     if rule.resolve_after is not None:
         return parse_duration(rule.resolve_after)
     return 3 * slide_us if slide_us and rule.kind == "anomaly" else 0
+
+
+def default_summaries(rule: Rule, labels: dict[str, str], values: dict[str, Any]) -> dict[str, str]:
+    """What an alert whose rule has no `summary` says, in English and French: the value
+    against what was expected (an anomaly), the threshold or the reference, e.g. "orders at
+    2, expected 14 (normal 9 to 19), abnormal since 2026-01-01 10:05 UTC"."""
+    value = values.get("value")
+    if not isinstance(value, int | float):
+        return {}
+    group = ", ".join(
+        f"{k}={v}" for k, v in labels.items() if k != "alertname" and k not in rule.labels
+    )
+    metric = str(values.get("metric") or rule.metric or rule.name) + (
+        f" ({group})" if group else ""
+    )
+    shown = _shown(value, {})
+    if isinstance(values.get("expected"), int | float):
+        expected = _shown(values["expected"], {})
+        band = values.get("band") or [None, None]
+        low, high = _shown(band[0], {}), _shown(band[1], {})
+        en = f"{metric} at {shown}, expected {expected} (normal {low} to {high})"
+        fr = f"{metric} à {shown}, attendu {expected} (normal de {low} à {high})"
+        since = _moment(values.get("abnormal_since"))
+        if since:
+            en, fr = f"{en}, abnormal since {since}", f"{fr}, anormal depuis {since}"
+    elif "threshold" in values:
+        bound = f"{values.get('op', '')} {_shown(values['threshold'], {})}".strip()
+        en, fr = f"{metric} at {shown} ({bound})", f"{metric} à {shown} ({bound})"
+    elif isinstance(values.get("reference"), int | float):
+        reference = _shown(values["reference"], {})
+        en = f"{metric} at {shown}, reference {reference}"
+        fr = f"{metric} à {shown}, référence {reference}"
+    else:
+        return {}
+    return {"summary": en, "summary_en": en, "summary_fr": fr}
+
+
+def _moment(text: Any) -> str:
+    """An ISO 8601 instant as a person reads it (minutes, UTC); empty when there is none."""
+    if not isinstance(text, str):
+        return ""
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return ""
 
 
 NO_DATA = frozenset({"state", "no_data_since", "no_data_en", "no_data_fr"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import sqlalchemy as sa
@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from vigie.clock import Clock
 from vigie.schedule import notifications as store
 from vigie.schedule.digests import DigestItem, compose
+from vigie.schedule.gateways import DeliveryFailed, send_by_gateway
 from vigie.schedule.mailer import Mailer
+from vigie.schedule.record import Delivery, PersonRecord, month_bounds, monthly_record
 from vigie.schedule.routing import Decision, decide
 from vigie.schedule.schedules import (
     Channel,
@@ -30,14 +32,10 @@ from vigie.schedule.schedules import (
     is_working,
     next_working_instant,
 )
-from vigie.types import to_us
+from vigie.types import from_us, to_us
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)
-
-
-class DeliveryFailed(Exception):
-    """A channel refused the message; it is held again and retried."""
 
 
 class NotificationRequest(msgspec.Struct, kw_only=True):
@@ -114,7 +112,7 @@ class Dispatcher:
                 created_at_us=to_us(now),
                 hold_until_us=to_us(decision.deliver_at) if decision.deliver_at else None,
                 run_id=request.run_id,
-                requires="on_duty" if decision.outcome == "reroute" else "working",
+                requires=decision.requires,
             )
         )
         (notification_id,) = result.inserted_primary_key or (None,)
@@ -191,6 +189,31 @@ class Dispatcher:
                 conn, recipient=recipient, status=status, before=before, limit=limit
             )
 
+    def record(self, month: str) -> tuple[list[PersonRecord], list[PersonRecord]]:
+        """The right-to-disconnect record of `month` ("YYYY-MM"), per person and per team."""
+        first, after = month_bounds(month)
+        margin = timedelta(days=1)
+        start = datetime.combine(first, datetime.min.time(), tzinfo=UTC) - margin
+        end = datetime.combine(after, datetime.min.time(), tzinfo=UTC) + margin
+        with self.engine.connect() as conn:
+            rows = store.deliveries(conn, start_us=to_us(start), end_us=to_us(end))
+        return monthly_record(
+            self.config,
+            (
+                Delivery(
+                    recipient=r.recipient,
+                    intended_for=r.intended_for,
+                    urgent=r.urgent,
+                    status=r.status,
+                    created_at=from_us(r.created_at_us),
+                    delivered_at=from_us(r.delivered_at_us) if r.delivered_at_us else None,
+                    was_held=bool(r.was_held),
+                )
+                for r in rows
+            ),
+            month=month,
+        )
+
     def recover(self) -> int:
         """After a crash, put notifications caught while sending back in the queue."""
         with self.engine.begin() as conn:
@@ -226,8 +249,9 @@ class Dispatcher:
             later = next_working_instant(self.config, person, now)
             self._rehold(notification_id, now, later, f"{person.name} is off duty at delivery time")
             return False
+        urgent_on_call = row.requires == "on_duty" and not is_working(self.config, person, now)
         try:
-            sent = self._send(person, record.subject, record.body)
+            sent = self._send(person, record.subject, record.body, urgent_on_call=urgent_on_call)
         except DeliveryFailed as exc:
             self._rehold(notification_id, now, now + RETRY_AFTER_FAILURE, str(exc))
             return False
@@ -240,12 +264,28 @@ class Dispatcher:
         )
         return True
 
-    def _send(self, person: Person, subject: str, body: str) -> list[str]:
-        """Send by each of `person`'s channels; the channels used, or `DeliveryFailed`."""
+    def _send(
+        self, person: Person, subject: str, body: str, *, urgent_on_call: bool = False
+    ) -> list[str]:
+        """Send by each of `person`'s channels allowed under their policy; the channels
+        used, or `DeliveryFailed`. `app` is the dashboard inbox: the stored notification."""
         sent: list[str] = []
-        for channel in channels(self.config, person):
+        for channel in channels(self.config, person, urgent_on_call=urgent_on_call):
             if channel.type == "app":
                 sent.append("app")
+            elif channel.type in ("sms", "push"):
+                gateway = self.config.gateways.get(channel.type)
+                if gateway is None or channel.address is None:
+                    continue
+                send_by_gateway(
+                    gateway,
+                    to=channel.address,
+                    person=person.name,
+                    subject=subject,
+                    text=body,
+                    urgent=urgent_on_call,
+                )
+                sent.append(f"{channel.type}:{channel.address}")
             elif channel.type == "email":
                 address = channel.address or person.email
                 if address is None or self.mailer is None:

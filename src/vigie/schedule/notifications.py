@@ -189,3 +189,35 @@ def list_notifications(
         query = query.where(notifications.c.id < before)
     rows = conn.execute(query.order_by(notifications.c.id.desc()).limit(limit)).all()
     return [_record(row, _audit(conn, row.id)) for row in rows]
+
+
+def deliveries(conn: sa.Connection, *, start_us: int, end_us: int) -> list[Any]:
+    """Notifications created or delivered in [start_us, end_us), digests left out (their
+    messages are counted one by one), with whether each was ever held."""
+    c = notifications.c
+    held = (
+        sa.select(notification_audit.c.id)
+        .where(
+            notification_audit.c.notification_id == c.id,
+            notification_audit.c.decision == "held",
+        )
+        .exists()
+    )
+    in_range = sa.or_(
+        sa.and_(c.created_at_us >= start_us, c.created_at_us < end_us),
+        sa.and_(c.delivered_at_us >= start_us, c.delivered_at_us < end_us),
+    )
+    query = (
+        sa.select(
+            c.recipient,
+            c.intended_for,
+            c.urgent,
+            c.status,
+            c.created_at_us,
+            c.delivered_at_us,
+            held.label("was_held"),
+        )
+        .where(in_range, sa.not_(c.key.like("digest/%")))
+        .order_by(c.id)
+    )
+    return list(conn.execute(query).all())

@@ -20,9 +20,11 @@ from vigie.schedule.schedules import (
     is_on_duty,
     is_working,
     next_working_instant,
+    on_holiday,
 )
 
 Outcome = Literal["deliver", "hold", "reroute", "undeliverable"]
+Requires = Literal["working", "on_duty"]
 
 
 class Decision(msgspec.Struct, kw_only=True):
@@ -34,6 +36,9 @@ class Decision(msgspec.Struct, kw_only=True):
     deliver_at: datetime | None
     reason: str
     channels: list[Channel] = []
+    requires: Requires = "working"
+    """What the recipient must still be at delivery time: working, or on duty (on call
+    counts) for an urgent message."""
 
 
 def decide(config: ScheduleConfig, *, recipient: str, urgent: bool, at: datetime) -> list[Decision]:
@@ -87,6 +92,12 @@ def _hold(
     )
 
 
+def _duty_channels(config: ScheduleConfig, person: Person, at: datetime) -> list[Channel]:
+    """Channels for an urgent message to `person` on duty: their personal channels opted in
+    for on-call only count when they are on call rather than working."""
+    return channels(config, person, urgent_on_call=not is_working(config, person, at))
+
+
 def _on_duty(
     config: ScheduleConfig, teams: list[str], at: datetime, *, exclude: str
 ) -> Person | None:
@@ -103,6 +114,16 @@ def _on_duty(
 def _for_person(config: ScheduleConfig, person: Person, *, urgent: bool, at: datetime) -> Decision:
     if is_working(config, person, at):
         return _deliver(config, person, person.name, at)
+    if urgent and is_on_duty(config, person, at):
+        return Decision(
+            outcome="deliver",
+            intended_for=person.name,
+            recipient=person.name,
+            deliver_at=at,
+            reason=f"urgent; {person.name} is on call",
+            channels=channels(config, person, urgent_on_call=True),
+            requires="on_duty",
+        )
     if urgent:
         teams = [t.name for t in config.teams_of(person)] + person.teams
         stand_in = _on_duty(config, list(dict.fromkeys(teams)), at, exclude=person.name)
@@ -113,7 +134,8 @@ def _for_person(config: ScheduleConfig, person: Person, *, urgent: bool, at: dat
                 recipient=stand_in.name,
                 deliver_at=at,
                 reason=f"urgent; {person.name} is off duty, {stand_in.name} is on duty",
-                channels=channels(config, stand_in),
+                channels=_duty_channels(config, stand_in, at),
+                requires="on_duty",
             )
         return _hold(
             config,
@@ -140,7 +162,8 @@ def _for_team(config: ScheduleConfig, team: str, *, urgent: bool, at: datetime) 
                     recipient=stand_in.name,
                     deliver_at=at,
                     reason=f"urgent; nobody of {team} is working, {stand_in.name} is on duty",
-                    channels=channels(config, stand_in),
+                    channels=_duty_channels(config, stand_in, at),
+                    requires="on_duty",
                 )
             ]
     holds = [_hold(config, m, team, at, f"nobody of {team} is working") for m in members]
@@ -157,3 +180,50 @@ def _for_team(config: ScheduleConfig, team: str, *, urgent: bool, at: datetime) 
         ]
     first = min(d.deliver_at for d in held if d.deliver_at is not None)
     return [d for d in held if d.deliver_at == first]
+
+
+class Explanation(msgspec.Struct, kw_only=True):
+    """Why a person may or may not be reached at an instant (`vigie schedule explain`)."""
+
+    person: str
+    location: str
+    at: datetime
+    policy: str
+    policy_reason: str
+    working_hours: list[str]
+    working_hours_from: str
+    on_holiday: bool
+    working: bool
+    on_call: bool
+    next_working: datetime | None
+    channels: list[Channel]
+    decision: Decision
+
+
+def explain(config: ScheduleConfig, *, person: str, at: datetime, urgent: bool) -> Explanation:
+    """Which policy governs `person`, whether they are working or on call at `at`, and the
+    decision `decide` takes for a message to them (raises KeyError for an unknown person)."""
+    found = config.person(person)
+    if found is None:
+        raise KeyError(person)
+    policy, why = config.policy_of(found)
+    hours = config.working_hours_of(found)
+    source = "their own" if found.working_hours else ("their teams'" if hours else "none")
+    working = is_working(config, found, at)
+    on_call = bool(config.on_call_of(found)) and not working and is_on_duty(config, found, at)
+    (decision,) = decide(config, recipient=person, urgent=urgent, at=at)
+    return Explanation(
+        person=found.name,
+        location=found.location,
+        at=at,
+        policy=policy.name,
+        policy_reason=why,
+        working_hours=hours,
+        working_hours_from=source,
+        on_holiday=on_holiday(found, at),
+        working=working,
+        on_call=on_call,
+        next_working=None if working else next_working_instant(config, found, at),
+        channels=decision.channels,
+        decision=decision,
+    )

@@ -27,18 +27,25 @@ from vigie.schedule.intervals import (
     zone,
 )
 
-ChannelType = Literal["email", "app", "sms"]
+ChannelType = Literal["email", "app", "sms", "push"]
 SEARCH_DAYS = 400
 """How far ahead the next working instant is searched (a year and some holidays)."""
 _STEP = timedelta(days=14)
 
 
 class Channel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A way to reach a person; `work: false` marks a personal device or address."""
+    """A way to reach a person; `work: false` marks a personal device or address.
+
+    A personal channel never carries work messages, unless the person opted in with
+    `urgent_on_call: true`: then it carries urgent messages while they are on call, and
+    nothing else. `app` is the dashboard's inbox; `sms` and `push` go through the gateway
+    of `schedule.gateways`.
+    """
 
     type: ChannelType
     address: str | None = None
     work: bool = True
+    urgent_on_call: bool = False
 
 
 class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -46,6 +53,8 @@ class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     `working_hours` and `on_call` name entries of `schedule.time_intervals`; holidays are
     dates "YYYY-MM-DD" or ranges "YYYY-MM-DD:YYYY-MM-DD" in the person's time zone.
+    `user` is their Vigie username (their name by default), whose dashboard inbox shows
+    their notifications; `site` is the shop or office whose policy applies to them.
     Messages held while they were away reach them as one digest in their `language` and
     time zone; `digest_resolved` says whether an alert that resolved meanwhile is shown
     marked as resolved (`mark`) or left out (`drop`).
@@ -54,8 +63,10 @@ class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str
     display_name: str | None = None
     email: str | None = None
+    user: str | None = None
     language: Literal["fr", "en"] = "fr"
     location: str = "Europe/Brussels"
+    site: str | None = None
     teams: list[str] = []
     working_hours: list[str] = []
     on_call: list[str] = []
@@ -88,17 +99,34 @@ class Team(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class Policy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """The company's rule for work messages, applied on top of everyone's own hours.
+    """A rule for work messages, applied on top of everyone's own hours.
 
-    By default: nothing after 17:00 or before 08:00, nothing at weekends, and only work
-    channels (no work messages on personal devices). On-call duty is exempt, as it is the
-    job of the person on call to be reachable.
+    The company default (`schedule.policy`): nothing after 17:00 or before 08:00, nothing at
+    weekends, and only work channels (no work messages on personal devices). A scoped policy
+    (`schedule.policies`) names the `teams` or `sites` it governs and overrides the default
+    for their people: the Saturday shop, the weekend support shift. `allowed` names entries of
+    `schedule.time_intervals` (Alertmanager-shaped) and then replaces earliest/latest/weekends.
+    On-call duty is exempt, as it is the job of the person on call to be reachable.
     """
 
+    name: str = "company"
+    teams: list[str] = []
+    sites: list[str] = []
     earliest: str = "08:00"
     latest: str = "17:00"
     weekends: bool = False
+    allowed: list[str] = []
     work_channels_only: bool = True
+
+
+class Gateway(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """An HTTP gateway for `sms` or `push` messages: Vigie POSTs
+    `{"to", "subject", "text", "person", "urgent"}` as JSON to `url`, with `token` as a
+    Bearer token when set; any 2xx answer is a delivery."""
+
+    url: str
+    token: str | None = None
+    timeout_seconds: float = 5.0
 
 
 class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -108,6 +136,8 @@ class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     people: list[Person] = []
     teams: list[Team] = []
     policy: Policy = Policy()
+    policies: list[Policy] = []
+    gateways: dict[str, Gateway] = {}
 
     def person(self, name: str) -> Person | None:
         """The person called `name`, if any."""
@@ -146,6 +176,24 @@ class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         if person.working_hours:
             return list(person.working_hours)
         return [name for team in self.teams_of(person) for name in team.working_hours]
+
+    def person_of_user(self, username: str) -> Person | None:
+        """The person whose dashboard user is `username` (`user`, else their name)."""
+        return next((p for p in self.people if (p.user or p.name) == username), None)
+
+    def policy_of(self, person: Person) -> tuple[Policy, str]:
+        """The policy that governs `person`, and why: a policy of one of their teams first
+        (in the order of `schedule.policies`), then one of their site, then the company's."""
+        teams = {t.name for t in self.teams_of(person)} | set(person.teams)
+        for policy in self.policies:
+            hit = next((t for t in policy.teams if t in teams), None)
+            if hit is not None:
+                return policy, f"policy {policy.name!r} of team {hit!r}"
+        if person.site is not None:
+            for policy in self.policies:
+                if person.site in policy.sites:
+                    return policy, f"policy {policy.name!r} of site {person.site!r}"
+        return self.policy, "the company policy"
 
     def on_call_of(self, person: Person) -> list[str]:
         """Intervals when `person` is on call: their own and their teams' rota entries."""
@@ -229,10 +277,31 @@ def check(config: ScheduleConfig) -> list[tuple[list[str | int], str]]:
                             f"{ref!r} is not a name under schedule.time_intervals",
                         )
                     )
-    try:
-        validate(_policy_intervals(config.policy, "UTC")[0])
-    except IntervalError as exc:
-        problems.append((["schedule", "policy"], str(exc)))
+    scoped: list[tuple[list[str | int], Policy]] = [(["schedule", "policy"], config.policy)]
+    scoped += [(["schedule", "policies", i], p) for i, p in enumerate(config.policies)]
+    team_names = {t.name for t in config.teams} | {t for p in config.people for t in p.teams}
+    for path, policy in scoped:
+        for j, ref in enumerate(policy.allowed):
+            if ref not in names:
+                problems.append(
+                    ([*path, "allowed", j], f"{ref!r} is not a name under schedule.time_intervals")
+                )
+        for j, team_name in enumerate(policy.teams):
+            if team_name not in team_names:
+                problems.append(([*path, "teams", j], f"{team_name!r} is not a team"))
+        if not policy.allowed:
+            try:
+                validate(_policy_intervals(policy, "UTC")[0])
+            except IntervalError as exc:
+                problems.append((path, str(exc)))
+    for path, policy in scoped[1:]:
+        if not policy.teams and not policy.sites:
+            problems.append((path, f"policy {policy.name!r} names no teams or sites it governs"))
+    for kind, gateway in config.gateways.items():
+        if kind not in ("sms", "push"):
+            problems.append((["schedule", "gateways", kind], "gateways are for sms or push"))
+        if not gateway.url.startswith(("http://", "https://")):
+            problems.append((["schedule", "gateways", kind, "url"], "must be an http(s) URL"))
     return problems
 
 
@@ -251,7 +320,14 @@ def _holidays(person: Person) -> list[tuple[date, date]]:
     return spans
 
 
+def on_holiday(person: Person, at: datetime) -> bool:
+    """True when `at` falls on one of `person`'s holidays (in their time zone)."""
+    day = at.astimezone(zone(person.location)).date()
+    return any(low <= day <= high for low, high in _holidays(person))
+
+
 def _policy_intervals(policy: Policy, location: str) -> list[TimeInterval]:
+    """The times `policy` allows, as intervals (`location` is the person's time zone)."""
     weekdays = None if policy.weekends else ["monday:friday"]
     return [
         TimeInterval(
@@ -283,7 +359,11 @@ def working_segments(
     """
     hours = config.working_hours_of(person)
     own = union(config.intervals(hours), start, end) if hours else [(start, end)]
-    allowed = union(_policy_intervals(config.policy, person.location), start, end)
+    policy, _why = config.policy_of(person)
+    if policy.allowed:
+        allowed = union(config.intervals(policy.allowed), start, end)
+    else:
+        allowed = union(_policy_intervals(policy, person.location), start, end)
     return subtract(intersect(own, allowed), _holiday_segments(person, start, end))
 
 
@@ -325,8 +405,15 @@ def next_working_instant(
     return None
 
 
-def channels(config: ScheduleConfig, person: Person) -> list[Channel]:
-    """The channels a work message may use for `person` under the policy."""
-    if not config.policy.work_channels_only:
+def channels(
+    config: ScheduleConfig, person: Person, *, urgent_on_call: bool = False
+) -> list[Channel]:
+    """The channels a work message may use for `person` under their policy.
+
+    Personal channels are left out, except those the person opted in for urgent messages
+    while on call, when `urgent_on_call` (the message is urgent and they are on call, not
+    working)."""
+    policy, _why = config.policy_of(person)
+    if not policy.work_channels_only:
         return list(person.channels)
-    return [c for c in person.channels if c.work]
+    return [c for c in person.channels if c.work or (urgent_on_call and c.urgent_on_call)]

@@ -142,21 +142,57 @@ def session_login(
     if logged_in is None:
         raise HTTPException(401, _BAD_LOGIN)
     user, value = logged_in
-    response.set_cookie(
-        COOKIE,
-        value,
-        max_age=MAX_AGE_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=accounts.secure_cookies,
-    )
+    _set_cookie(response, value, accounts.secure_cookies)
     return _user_out(user)
 
 
+def _set_cookie(response: Response, value: str, secure: bool) -> None:
+    response.set_cookie(
+        COOKIE, value, max_age=MAX_AGE_SECONDS, httponly=True, samesite="lax", secure=secure
+    )
+
+
 @router.post("/auth/logout", status_code=204, response_class=Response)
-def session_logout(response: Response) -> None:
-    """Forget the session cookie."""
+def session_logout(request: Request, response: Response, accounts: AccountsDep) -> None:
+    """Close the session on the server (a copy of the cookie stops working) and forget it."""
+    value = request.cookies.get(COOKIE)
+    if value:
+        accounts.logout(value, _visitor(request))
     response.delete_cookie(COOKIE)
+
+
+class PasswordChange(BaseModel):
+    """Your current password and the new one (at least 10 characters)."""
+
+    current: str = Field(min_length=1, max_length=1000)
+    new: str = Field(min_length=10, max_length=1000)
+
+
+@router.post(
+    "/auth/password",
+    status_code=204,
+    response_class=Response,
+    responses={401: {"description": "wrong current password"}, 429: {"description": "throttled"}},
+)
+def change_password(
+    body: PasswordChange,
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    accounts: AccountsDep,
+    actor: RequestActor,
+) -> None:
+    """Change your password: every session of yours is closed (other browsers must sign in
+    again) and this browser gets a new one."""
+    if accounts.check_password(username=user.username, password=body.current, actor=actor) is None:
+        raise HTTPException(401, _BAD_LOGIN)
+    try:
+        accounts.set_password(username=user.username, password=body.new, actor=actor)
+    except UserError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    logged_in = accounts.login(username=user.username, password=body.new, actor=actor)
+    if logged_in is not None and request.cookies.get(COOKIE):
+        _set_cookie(response, logged_in[1], accounts.secure_cookies)
 
 
 @router.get("/auth/me")
@@ -188,6 +224,40 @@ def users_create(
     except UserError as exc:
         raise HTTPException(409, str(exc)) from exc
     return _user_out(user)
+
+
+@router.post(
+    "/users/{username}/disable",
+    responses={404: {"description": "no such active user"}},
+)
+def users_disable(
+    username: Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")],
+    accounts: AccountsDep,
+    _admin: UsersAdmin,
+    actor: RequestActor,
+) -> UserOut:
+    """Disable a user (admins only): their sessions and API tokens stop working at once."""
+    try:
+        return _user_out(accounts.disable_user(username=username, actor=actor))
+    except UserError as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.delete(
+    "/users/{username}/sessions",
+    responses={404: {"description": "no such active user"}},
+)
+def users_revoke_sessions(
+    username: Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")],
+    accounts: AccountsDep,
+    _admin: UsersAdmin,
+    actor: RequestActor,
+) -> dict[str, int]:
+    """Close every browser session of a user (admins only); they must sign in again."""
+    found = next((u for u in accounts.users() if u.username == username), None)
+    if found is None:
+        raise HTTPException(404, f"no active user {username!r} / utilisateur inconnu")
+    return {"revoked": accounts.revoke_sessions(user_id=found.id, actor=actor)}
 
 
 @router.get("/audit")

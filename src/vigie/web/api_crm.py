@@ -17,6 +17,7 @@ from vigie.auth.users import Principal
 from vigie.crm.batches import MAX_RECORDS
 from vigie.crm.entities import ENTITIES, Entity, EntityName, ReadBase
 from vigie.crm.service import BatchOutcome
+from vigie.privacy.consent import Purpose, gives, skipped_reason
 from vigie.web import api_timeline
 from vigie.web.deps import NO_NUL, AuditReader, CrmDep, RequestActor, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND, Problem
@@ -297,14 +298,30 @@ def _export_router() -> APIRouter:
         crm: CrmDep,
         _admin: AuditReader,
         actor: RequestActor,
+        purpose: Annotated[
+            Purpose | None,
+            Query(
+                description="contacts only: what the file is for; contacts without consent "
+                "to it are left out (counted in the X-Vigie-Skipped header)"
+            ),
+        ] = None,
     ) -> Response:
-        """Every record of an entity as CSV (admins); recorded in the audit trail."""
+        """Every record of an entity as CSV (admins); recorded in the audit trail. With
+        `purpose` (a mailing, a partner), contacts without that consent are left out."""
         entity = ENTITIES[entity_name]
-        return Response(
-            content=crm.export(entity, actor),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{entity.name}.csv"'},
-        )
+        keep = None
+        if purpose is not None and entity.name == "contacts":
+            chosen = purpose
+
+            def keep(row: ReadBase) -> bool:
+                consent = getattr(row, "consent", None)
+                return consent is not None and gives(consent.model_dump(), chosen)
+
+        content, skipped = crm.export(entity, actor, keep=keep, purpose=purpose)
+        headers = {"Content-Disposition": f'attachment; filename="{entity.name}.csv"'}
+        if keep is not None and purpose is not None:
+            headers["X-Vigie-Skipped"] = f"{skipped} ({skipped_reason(purpose)})"
+        return Response(content=content, media_type="text/csv", headers=headers)
 
     return router
 
@@ -340,6 +357,8 @@ def _import_router() -> APIRouter:
         },
         responses={
             **AUTH_ERRORS,
+            413: {"model": Problem, "description": "over `http.max_import_bytes`"},
+            415: {"model": Problem, "description": "the body is not sent as text/csv"},
             422: {"model": ImportOut, "description": "bad rows: nothing was imported"},
             503: {"model": Problem, "description": "the CRM projection is behind"},
         },
@@ -353,9 +372,15 @@ def _import_router() -> APIRouter:
     ) -> ImportOut | JSONResponse:
         """Import a CSV file (admins), all or nothing; a row with an existing `id` updates it."""
         entity = ENTITIES[entity_name]
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "text/csv":
+            raise HTTPException(
+                415,
+                f"Content-Type {media_type or '(none)'!r}: send the file as text/csv "
+                "/ envoyez le fichier en text/csv",
+            )
+        # The size is bounded before this route by `http.max_import_bytes` (web.limits).
         body = await request.body()
-        if len(body) > 20 * 1024 * 1024:
-            raise HTTPException(413, "the file is over 20 MB; use `vigie import` instead")
         text = body.decode("utf-8-sig", errors="replace")
         report = await crm.import_csv(entity, text, actor)
         out = ImportOut(

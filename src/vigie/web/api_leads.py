@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 import polars as pl
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from vigie.ai.runs import find_lead, lead_record, read_leads, read_summary
 from vigie.web.deps import ConfigDep, require
@@ -60,7 +60,7 @@ def list_leads(
 
 
 @router.get("/{company_id}", response_class=Response)
-def get_lead(config: ConfigDep, company_id: int) -> Response:
+def get_lead(config: ConfigDep, company_id: Annotated[int, Path(ge=0, le=2**62)]) -> Response:
     """One lead with its factors (LightGBM contributions) and the reason of its assignment."""
     lead = find_lead(_leads(config), company_id)
     if lead is None:

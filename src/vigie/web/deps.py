@@ -15,22 +15,28 @@ from vigie.auth.audit import Actor
 from vigie.auth.roles import Action, allowed
 from vigie.auth.sessions import COOKIE
 from vigie.auth.users import Principal
+from vigie.chat.service import ChatService
 from vigie.clock import Clock
 from vigie.config import Config
 from vigie.crm.service import CrmService
+from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
+from vigie.ingest.webhooks import Inbound
 from vigie.kpi.trends import Trends
 from vigie.log import ServedLog
 from vigie.log.deadletters import DeadLetters
 from vigie.log.live import LiveHub
 from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
+from vigie.playbooks.ledger import ActionLedger
+from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
 from vigie.rules.silences import Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
 from vigie.schedule import Dispatcher
+from vigie.schedule.inbox import Inbox
 from vigie.sensors.service import SensorsService
 from vigie.system import System
 
@@ -64,6 +70,7 @@ ClockDep = Annotated[Clock, Depends(_part("clock"))]
 AccountsDep = Annotated[Accounts, Depends(_part("accounts"))]
 CrmDep = Annotated[CrmService, Depends(_part("crm"))]
 IngestorDep = Annotated[Ingestor, Depends(_part("ingestor"))]
+InboundDep = Annotated[Inbound, Depends(_part("inbound"))]
 EventLogDep = Annotated[ServedLog, Depends(_part("log"))]
 DeadLettersDep = Annotated[DeadLetters, Depends(_part("dead_letters"))]
 LiveDep = Annotated[LiveHub, Depends(_part("live"))]
@@ -73,11 +80,17 @@ AlertFeedDep = Annotated[AlertFeed, Depends(_part("alert_feed"))]
 TriageDep = Annotated[AlertTriage, Depends(_part("triage"))]
 SilencesDep = Annotated[Silences, Depends(_part("silences"))]
 AnalyticsDep = Annotated[AnalyticsProcessor, Depends(_part("analytics"))]
+ExperimentsDep = Annotated[ExperimentsProcessor, Depends(_part("experiments"))]
 PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
+ActionsDep = Annotated[ActionLedger, Depends(_part("actions"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
+InboxDep = Annotated[Inbox, Depends(_part("inbox"))]
 SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]
 TrendsDep = Annotated[Trends, Depends(_part("trends"))]
+PrivacyDep = Annotated[DataSubjects, Depends(_part("privacy"))]
+RetentionDep = Annotated[RetentionPurge, Depends(_part("retention"))]
+ChatDep = Annotated[ChatService, Depends(_part("chat"))]
 
 NO_NUL = r"^[^\x00]*$"
 """A pattern for free-text parameters: PostgreSQL cannot store or compare NUL characters."""
@@ -150,6 +163,7 @@ def get_actor(request: Request, user: CurrentUser) -> Actor:
 
 RequestActor = Annotated[Actor, Depends(get_actor)]
 EventsReader = Annotated[Principal, Depends(require("events", "read"))]
+CampaignsWriter = Annotated[Principal, Depends(require("campaigns", "write"))]
 AuditReader = Annotated[Principal, Depends(require("audit", "read"))]
 UsersAdmin = Annotated[Principal, Depends(require("users", "write"))]
 AlertsReader = Annotated[Principal, Depends(require("alerts", "read"))]
@@ -158,3 +172,5 @@ PlaybooksReader = Annotated[Principal, Depends(require("playbooks", "read"))]
 PlaybooksRunner = Annotated[Principal, Depends(require("playbooks", "write"))]
 NotificationsReader = Annotated[Principal, Depends(require("notifications", "read"))]
 LeadsReader = Annotated[Principal, Depends(require("leads", "read"))]
+ChatAgent = Annotated[Principal, Depends(require("interactions", "write"))]
+"""A user who may answer the website chat (whoever may write interactions)."""

@@ -14,14 +14,16 @@ from vigie.web.tuning import ProcessTuning
 
 
 def uvicorn_config(
-    app: FastAPI, *, host: str, port: int, log_level: str = "info"
+    app: FastAPI, *, host: str, port: int, log_level: str = "info", own_logging: bool = False
 ) -> uvicorn.Config:
-    """The uvicorn settings Vigie runs with (uvloop and httptools when installed)."""
+    """The uvicorn settings Vigie runs with (uvloop and httptools when installed);
+    `own_logging` leaves the logging `vigie.logs.configure_logging` set up as it is."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None if own_logging else uvicorn.config.LOGGING_CONFIG,
         access_log=False,
         loop="auto",
         http="auto",

@@ -20,6 +20,7 @@ from vigie import __version__
 from vigie.auth.audit import Actor
 from vigie.auth.roles import allowed
 from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS
+from vigie.auth.throttle import Throttled
 from vigie.auth.users import Principal
 from vigie.system import System
 from vigie.web.deps import SystemDep
@@ -29,7 +30,18 @@ LANGUAGE_COOKIE = "vigie_lang"
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 
-PAGES = ("overview", "alerts", "web", "customers", "schedules", "shop", "city")
+PAGES = (
+    "overview",
+    "alerts",
+    "web",
+    "customers",
+    "schedules",
+    "actions",
+    "experiments",
+    "shop",
+    "city",
+    "chat",
+)
 
 # The parts' JSON APIs a page may use; a page only calls those this server has.
 APIS = {
@@ -45,8 +57,16 @@ APIS = {
     "silence": "/api/silences/{silence_id}",
     "dead_letters": "/api/dead-letters",
     "playbook_runs": "/api/playbook-runs",
+    "actions": "/api/actions",
+    "action_close": "/api/actions/{kind}/{action_id}/close",
+    "action_undo": "/api/actions/{kind}/{action_id}/undo",
     "notifications": "/api/notifications",
+    "inbox": "/api/inbox",
+    "inbox_read": "/api/inbox/read",
+    "inbox_stream": "/api/inbox/stream",
+    "disconnect_record": "/api/disconnect/record",
     "funnels": "/api/funnels",
+    "experiments": "/api/experiments",
     "funnel": "/api/funnels/{name}",
     "campaign_slots": "/api/campaigns/{name}/slots",
     "journey": "/api/visitors/{visitor_id}/journey",
@@ -54,9 +74,18 @@ APIS = {
     "contact_timeline": "/api/contacts/{record_id}/timeline",
     "accounts": "/api/accounts",
     "account_timeline": "/api/accounts/{record_id}/timeline",
+    "privacy_export": "/api/privacy/contacts/{contact_id}/export",
+    "privacy_erase": "/api/privacy/contacts/{contact_id}/erase",
     "sensors_shop": "/api/sensors/shops/{site}",
     "sensors_city": "/api/sensors/city",
     "sensors_move": "/api/sensors/displays/{display}/move",
+    "chat_inbox": "/api/chat/inbox",
+    "chat_reply": "/api/chat/conversations/{conversation_id}/messages",
+    "chat_assign": "/api/chat/conversations/{conversation_id}/assign",
+    "chat_tags": "/api/chat/conversations/{conversation_id}/tags",
+    "chat_close": "/api/chat/conversations/{conversation_id}/close",
+    "chat_typing": "/api/chat/conversations/{conversation_id}/typing",
+    "chat_read": "/api/chat/conversations/{conversation_id}/read",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -72,8 +101,13 @@ API_RESOURCES = {
     "silence": "alerts",
     "dead_letters": "events",
     "playbook_runs": "playbooks",
+    "actions": "playbooks",
+    "action_close": "playbooks",
+    "action_undo": "playbooks",
     "notifications": "notifications",
+    "disconnect_record": "notifications",
     "funnels": "analytics",
+    "experiments": "analytics",
     "funnel": "analytics",
     "campaign_slots": "analytics",
     "journey": "analytics",
@@ -81,9 +115,23 @@ API_RESOURCES = {
     "contact_timeline": "contacts",
     "accounts": "accounts",
     "account_timeline": "accounts",
+    "privacy_export": "contacts",
+    "privacy_erase": "users",  # admins only
     "sensors_shop": "analytics",
     "sensors_city": "analytics",
     "sensors_move": "analytics",
+    **{
+        name: "interactions"
+        for name in (
+            "chat_inbox",
+            "chat_reply",
+            "chat_assign",
+            "chat_tags",
+            "chat_close",
+            "chat_typing",
+            "chat_read",
+        )
+    },
 }
 
 
@@ -140,9 +188,13 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
     }
     if name == "web":
         data["campaigns"] = [c.name for c in config.analytics.campaigns if c.schedule is not None]
+    if name == "customers":
+        data["can_erase"] = user is not None and allowed(user.role, "users", "write")
     if name == "shop":
         data["sites"] = [site.name for site in config.sensors.sites]
         data["can_move"] = user is not None and allowed(user.role, "playbooks", "write")
+    if name == "actions":
+        data["can_act"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":
         data["can_act"] = user is not None and allowed(user.role, "alerts", "write")
         schedule = config.schedule
@@ -248,9 +300,24 @@ def login_submit(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Check the user's name and password, then open a session (a signed cookie)."""
-    logged_in = system.accounts.login(
-        username=username.strip(), password=password, actor=_visitor(request)
-    )
+    try:
+        logged_in = system.accounts.login(
+            username=username.strip(), password=password, actor=_visitor(request)
+        )
+    except Throttled as exc:
+        refused = _render(
+            request,
+            system,
+            None,
+            "login.html",
+            page="login",
+            next=_local(next),
+            error="hardening.login_throttled",
+            username=username,
+            status_code=429,
+        )
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     if logged_in is None:
         return _render(
             request,
@@ -277,8 +344,11 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout() -> Response:
-    """Close the session."""
+def logout(request: Request, system: SystemDep) -> Response:
+    """Close the session, on the server too: a copy of the cookie stops working."""
+    value = request.cookies.get(COOKIE)
+    if value:
+        system.accounts.logout(value, _visitor(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, httponly=True, samesite="lax")
     return response

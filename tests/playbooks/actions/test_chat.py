@@ -70,3 +70,47 @@ def test_page_or_funnel_step_is_required(engine: sa.Engine) -> None:
     )
     (run,) = make_engine(engine, [book]).handle(firing(rule="r"))
     assert run.status == "failed" and "page or funnel_step" in (run.steps[0].error or "")
+
+
+def _contact(
+    engine: sa.Engine, contact_id: str, anonymous_id: str, consent: dict[str, bool]
+) -> None:
+    from vigie.crm.tables import contacts
+
+    with engine.begin() as conn:
+        conn.execute(
+            contacts.insert(),
+            {"id": contact_id, "version": 1, "created_at": START, "updated_at": START,
+             "anonymous_ids": [anonymous_id], "consent": consent},
+        )  # fmt: skip
+
+
+def test_a_contact_without_marketing_consent_is_not_invited(engine: sa.Engine) -> None:
+    """Of three visitors stuck at checkout, the contact who refused marketing is left out and
+    the run record says "skipped: no marketing consent"; the one who agreed by e-mail and the
+    unknown visitor are invited (issue 17)."""
+    SqlEventLog(engine).append(
+        [
+            _track("refused", "Checkout Started", 2, 1),
+            _track("agreed", "Checkout Started", 2, 1),
+            _track("unknown", "Checkout Started", 2, 1),
+        ]
+    )
+    _contact(engine, "ct_no", "refused", {"email_marketing": False, "analytics": True})
+    _contact(engine, "ct_yes", "agreed", {"email_marketing": True})
+    book = playbook(
+        {
+            "name": "funnel",
+            "triggers": [{"rule": "checkout-drop"}],
+            "steps": [{"action": "chat.invite", "params": {"funnel_step": "Checkout Started"}}],
+        }
+    )
+    (run,) = make_engine(engine, [book], clock=ManualClock(START)).handle(
+        firing(rule="checkout-drop")
+    )
+    result = run.steps[0].result
+    assert result["invited"] == 2
+    assert result["skipped"] == {"visitors": 1, "reason": "skipped: no marketing consent"}
+    assert pending_for(engine, anonymous_id="refused", now=START) == []
+    assert len(pending_for(engine, anonymous_id="agreed", now=START)) == 1
+    assert len(pending_for(engine, anonymous_id="unknown", now=START)) == 1

@@ -143,10 +143,21 @@ def test_loopback_is_refused_unless_allowed(engine: sa.Engine, receiver: Receive
         "http://[fe80::1]/x",
         "http://localhost/x",
         "ftp://example.com/x",
+        "http://100.100.100.200/latest/meta-data",
+        "http://100.64.0.1/x",
+        "http://[2002:a9fe:a9fe::1]/x",
+        "http://[2002:808:808::1]/x",
+        "http://[64:ff9b::a9fe:a9fe]/x",
+        "http://198.18.0.1/x",
+        "http://[fc00::1]/x",
+        "http://[::ffff:100.64.0.1]/x",
+        "http://240.0.0.1/x",
+        "http://0.0.0.0/x",
     ],
 )
 def test_private_loopback_and_link_local_destinations_are_refused(url: str) -> None:
-    """Every resolved address is checked: private, loopback and link-local are refused."""
+    """Every resolved address is checked: anything not globally reachable is refused,
+    including shared 100.64.0.0/10 and 6to4 2002::/16 (issue 17)."""
     with pytest.raises(Refused):
         check_destination(url, allow_private=False)
 
@@ -159,3 +170,8 @@ def test_the_checked_address_is_the_one_connected_to() -> None:
     assert headers == {"host": "hooks.example.com:8443"}
     assert extensions == {"sni_hostname": "hooks.example.com"}
     assert _pinned("http://h.example/x", "2001:db8::1")[0] == "http://[2001:db8::1]/x"
+
+
+def test_a_public_address_is_allowed() -> None:
+    """A globally reachable address passes the guard and is the one connected to."""
+    assert check_destination("http://93.184.216.34/in", allow_private=False) == "93.184.216.34"

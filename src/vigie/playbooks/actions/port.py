@@ -101,6 +101,24 @@ class Places(Protocol):
         ...
 
 
+class LiveChat(Protocol):
+    """The website chat as a playbook sees it: who is on the site now, who could answer,
+    and a way to put an invitation on an open page (implemented by `vigie.chat`)."""
+
+    def present(self, *, page: str | None, limit: int) -> list[str]:
+        """Anonymous ids of the visitors with an open widget now, on `page` if given (a
+        tolerant pattern: trailing slash, query string and `/lunch-deal/*` all match)."""
+        ...
+
+    def can_answer(self) -> list[str]:
+        """The agents on duty with the console open."""
+        ...
+
+    def deliver(self, anonymous_id: str, *, invitation_id: int, message: str, run_id: str) -> bool:
+        """Push an invitation to a visitor's open widgets; False when none is open."""
+        ...
+
+
 class ActionPort(Protocol):
     """The one door from an action to Vigie, bound to the step being run."""
 
@@ -137,6 +155,12 @@ class ActionPort(Protocol):
         `page` (or `funnel_step`), at most `limit` of them."""
         ...
 
+    def without_consent(self, visitors: Sequence[str], purpose: str) -> set[str]:
+        """The visitors among `visitors` known as a contact who did not consent to `purpose`
+        (`marketing`, `profiling`, `analytics`, `third_parties`): an action leaves them out
+        and says so in its result."""
+        ...
+
     def queues(self) -> dict[str, str]:
         """Each agent's queue: `actions.queues` of vigie.yaml, overridden by the moves made."""
         ...
@@ -144,4 +168,8 @@ class ActionPort(Protocol):
     def move_display(self, display: str, *, to: str, reason: str) -> str | None:
         """Move a promotional display to aisle `to` unless it stands there already; the aisle
         it left (None when it did not move, as on a re-run)."""
+        ...
+
+    def live_chat(self) -> LiveChat | None:
+        """The website chat, when this Vigie runs one (None for a worker without it)."""
         ...

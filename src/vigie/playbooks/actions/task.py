@@ -3,14 +3,14 @@ page"), and moving support agents between queues or tickets between people."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import msgspec
 
 from vigie.playbooks.actions.base import ActionContext, ActionError
 from vigie.playbooks.actions.port import Move, Task
-from vigie.schedule import is_working
+from vigie.schedule import is_working, next_working_instant
 
 
 class TaskParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -37,15 +37,34 @@ class CreateTask:
             )
         now = context.clock.now()
         due = now + timedelta(minutes=params.due_in_minutes) if params.due_in_minutes else None
+        back = _back_at_work(params.assignee, now, context)
+        if back is not None and due is not None:
+            due = back + timedelta(minutes=params.due_in_minutes or 0)
         task_id = context.port.once(
             Task(assignee=params.assignee, title=params.title, body=params.body, due_at=due)
         )
-        return {"task_id": task_id, "assignee": params.assignee}
+        result: dict[str, Any] = {"task_id": task_id, "assignee": params.assignee}
+        if back is not None:
+            result["off_duty_until"] = back.isoformat()
+        return result
+
+
+def _back_at_work(assignee: str, now: datetime, context: ActionContext) -> datetime | None:
+    """None when `assignee` (or someone of that team) is working now; else when they are
+    back, so that a task is never due while its assignee is off duty."""
+    schedule = context.schedule
+    person = schedule.person(assignee)
+    people = [person] if person is not None else schedule.members(assignee)
+    if any(is_working(schedule, p, now) for p in people):
+        return None
+    starts = [t for p in people if (t := next_working_instant(schedule, p, now)) is not None]
+    return min(starts) if starts else None
 
 
 class ReassignParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Move `agents` (or `count` agents at work from `from_queue`) to `to_queue`; or move
-    `tickets` to `assignee`."""
+    `tickets` to `assignee`. Only people at work are moved or assigned: the right to
+    disconnect holds for queue moves too."""
 
     to_queue: str | None = None
     from_queue: str | None = None
@@ -74,15 +93,18 @@ class Reassign:
         if done:
             return _summary(done)
         moves: list[Move] = []
+        skipped: list[str] = []
         if params.to_queue is not None:
             queues = context.port.queues()
-            agents = list(params.agents)
-            if not agents and params.count:
-                agents = self._at_work_first(params.from_queue, queues, context)[: params.count]
+            agents = [a for a in params.agents if self._at_work(a, context)]
+            skipped += [a for a in params.agents if a not in agents]
+            if not params.agents and params.count:
+                candidates = sorted(a for a, q in queues.items() if q == params.from_queue and a)
+                agents = [a for a in candidates if self._at_work(a, context)][: params.count]
                 if len(agents) < params.count:
                     raise ActionError(
-                        f"only {len(agents)} agents in queue {params.from_queue!r}, "
-                        f"{params.count} asked",
+                        f"only {len(agents)} of the {len(candidates)} agents in queue "
+                        f"{params.from_queue!r} are at work, {params.count} asked",
                         retryable=False,
                     )
             moves += [
@@ -92,23 +114,24 @@ class Reassign:
         if params.tickets:
             if params.assignee is None:
                 raise ActionError("reassign: tickets need an assignee", retryable=False)
+            if not self._at_work(params.assignee, context):
+                raise ActionError(
+                    f"{params.assignee} is off duty: tickets are not assigned to them",
+                    retryable=False,
+                )
             moves += [
                 Move(kind="ticket", subject=t, before=None, after=params.assignee)
                 for t in params.tickets
             ]
         context.port.once_each(moves)
-        return _summary(moves)
+        summary = _summary(moves)
+        if skipped:
+            summary["skipped_off_duty"] = skipped
+        return summary
 
     @staticmethod
-    def _at_work_first(
-        queue: str | None, queues: dict[str, str], context: ActionContext
-    ) -> list[str]:
-        """The agents of `queue`, those at work now first."""
-        now, schedule = context.clock.now(), context.schedule
-        candidates = [agent for agent, q in sorted(queues.items()) if q == queue and agent != ""]
-        at_work = [
-            a
-            for a in candidates
-            if (p := schedule.person(a)) is not None and is_working(schedule, p, now)
-        ]
-        return at_work + [a for a in candidates if a not in at_work]
+    def _at_work(name: str, context: ActionContext) -> bool:
+        """True when `name` is a person of schedule: working now (or not a person at all:
+        a queue or system account the schedule does not govern)."""
+        person = context.schedule.person(name)
+        return person is None or is_working(context.schedule, person, context.clock.now())

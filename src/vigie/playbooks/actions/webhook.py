@@ -87,21 +87,24 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
+    """Anything but a globally reachable unicast address: private, loopback, link-local,
+    shared (100.64.0.0/10, where some clouds put their metadata service), reserved,
+    multicast, unspecified, and the IPv6 prefixes that tunnel to IPv4 (6to4 2002::/16,
+    NAT64 64:ff9b::/96), which could reach any of those."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _forbidden(address.ipv4_mapped)
+        if any(address in network for network in _TUNNELS):
+            return True
+    return not address.is_global or address.is_multicast
+
+
+_TUNNELS = (ipaddress.IPv6Network("2002::/16"), ipaddress.IPv6Network("64:ff9b::/96"))
 
 
 def check_destination(url: str, *, allow_private: bool) -> str | None:
-    """Refuse URLs that are not http(s), or whose host resolves to a private, loopback,
-    link-local, multicast or reserved address (every resolved address is checked).
+    """Refuse URLs that are not http(s), or whose host resolves to an address that is not
+    globally reachable unicast (`_forbidden`; every resolved address is checked).
 
     Returns the checked address to connect to, so that a second DNS answer cannot swap in
     a private one (DNS rebinding); None when private networks are allowed.

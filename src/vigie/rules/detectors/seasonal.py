@@ -1,21 +1,25 @@
 """The default anomaly detector: a robust, fast-adapting level with learned seasonality.
 
-Each candidate model (no seasonality, daily, weekly, both) predicts the next sample as a
-level (exponential smoothing, updated with the residual clipped so that an outlier does
-not drag it) plus its seasonal profile (one value per time slot, smoothed over periods).
-With `seasonality: auto` the models run side by side and the one with the smallest recent
-error is used once it has seen enough of its period; a declared seasonality falls back to
-the level alone until it has. Nothing is refitted: a sample costs a few float operations.
+Three predictors share one decomposition of the series, updated in O(1) per sample:
+`none` (a level), `daily` (the level plus a daily profile) and `weekly` (a slow reference
+level plus the daily profile plus a weekly correction). Profiles are kept at knots an hour
+apart (or one sample apart for coarser series) and read by linear interpolation, so a
+5-minute series learns its day from a dozen samples per knot instead of one per slot. With
+`seasonality: auto` the predictor with the smallest recent error is used once it has seen
+the instant's knots; a declared seasonality is used as soon as it has.
 
-The deviation of a value from the prediction is divided by a robust scale taken from the
-model's recent residuals: the larger of the MAD and the 95th percentile of absolute
-deviations (scaled to a normal's), so heavy-tailed series are judged against their own
-tails, and never below the data's resolution (the smallest step seen between two values),
-so a quantised series does not fire on one step. That standardised residual, or a short
-average of them (a level shift of a few scales), becomes a tail p-value: one threshold
-means the same on every series. After a confirmed shift (several samples in a row beyond
-the clearing level, on one side) the level jumps to where the data went, so an incident
-ends instead of lasting for days while a slow baseline catches up.
+A value is judged by its residual from the prediction against the predictor's recent
+residuals: a robust centre and scale (the MAD, never below half the data's resolution, so a
+quantised series does not fire on one step), and on each side the empirical tail beyond its
+90th percentile, taken as exponential (peaks over threshold): a series with ordinary bursts
+upwards is judged against its own bursts, and still against a light tail downwards. A short
+average of residuals, judged against its own history (which carries the residuals'
+autocorrelation), catches a shift or a run too small for one sample; the score is the
+smaller tail probability of the two, doubled: one threshold means the same on every series.
+Non-negative integer series of small counts are judged on the square-root scale, where a
+count's spread no longer grows with its level. After a confirmed shift (several samples in
+a row beyond the clearing level, on one side) the level jumps to where the data went, so an
+incident ends instead of lasting for days while a slow baseline catches up.
 """
 
 from __future__ import annotations
@@ -24,110 +28,113 @@ import math
 from collections import deque
 from statistics import NormalDist
 
-import numpy as np
-
 from vigie.rules.detectors import Direction, SeasonalityChoice, Verdict
 
-DAY_US = 86_400_000_000
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
-ALPHA = 0.1  # level smoothing per sample
-GAMMA = 0.3  # seasonal smoothing per period
-SHIFT_RATE = 0.15  # the short average of standardised residuals
-# The short average's spread under the null, doubled for the residuals' autocorrelation.
-SHIFT_SPREAD = 2 * math.sqrt(SHIFT_RATE / (2 - SHIFT_RATE))
+LEVEL_US = 6 * HOUR_US  # the level's time constant
+REFERENCE_US = 7 * DAY_US  # the weekly predictor's reference level's time constant (no reset)
+DAY_MEMORY = 4.0  # periods a daily knot averages over
+WEEK_MEMORY = 2.0
+SHIFT_RATE = 0.1  # the short average of residuals
+SHIFTS = True
 CONFIRM = 5  # samples in a row beyond the clearing level that confirm a shift
-ERROR_RATE = 1 / 128  # the models' recent absolute error, compared in `auto`
-RESCALE = 16  # samples between two estimates of the scale
+RESCALE = 16  # samples between two estimates of the residuals' tails
+TAIL = 0.1  # each side's tail beyond its 90th percentile is exponential
+CLIP = 4.0  # residuals beyond this many scales move the level no further
+COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
+SQRT2 = math.sqrt(2.0)
+NAMES = ("none", "daily", "weekly")
 NORMAL = NormalDist()
-TAIL = 0.05  # beyond this tail probability the residuals' own (exponential) tail is used
+_NEVER = 2**62
 
 
-class _Model:
-    """One candidate: a level and up to two seasonal profiles (period in slots, 0: none),
-    with the robust centre and scale of its recent residuals."""
+class _Tails:
+    """The robust centre and scale of recent residuals, and each side's exponential tail."""
 
-    __slots__ = (
-        "beta",
-        "center",
-        "err",
-        "level",
-        "name",
-        "p1",
-        "p2",
-        "residuals",
-        "s1",
-        "s2",
-        "scale",
-        "scored",
-        "seen1",
-        "u",
-    )
+    __slots__ = ("center", "hi_beta", "hi_u", "lo_beta", "lo_u", "scale")
 
-    def __init__(self, name: str, p1: int, p2: int, window: int) -> None:
-        self.name = name
-        self.p1, self.p2 = p1, p2
-        self.s1 = [0.0] * p1
-        self.seen1 = bytearray(p1)
-        self.s2 = [0.0] * p2
-        self.level: float | None = None
-        self.err = 0.0
-        self.scored = 0
+    def __init__(self) -> None:
         self.center = 0.0
         self.scale = 0.0
-        self.u = 0.0
-        self.beta = 0.0
-        self.residuals: deque[float] = deque(maxlen=window)
+        self.lo_u = self.hi_u = 0.0
+        self.lo_beta = self.hi_beta = 0.0
 
-    def predict(self, step: int) -> float:
-        level = self.level if self.level is not None else 0.0
-        if self.p1:
-            level += self.s1[step % self.p1]
-        if self.p2:
-            level += self.s2[step % self.p2]
-        return level
-
-    def ready(self, step: int) -> bool:
-        """Whether this model has seen this slot in a past period (its prediction means
-        something)."""
-        return self.level is not None and (not self.p1 or bool(self.seen1[step % self.p1]))
-
-    def eligible(self, warmup: int) -> bool:
-        """Whether its recent error can be compared with the others'."""
-        return self.scored >= max(warmup, 24, (self.p2 or self.p1) // 2)
-
-    def rescale(self) -> None:
-        """Re-estimate the centre, the scale (MAD) and the tail of the recent residuals:
-        beyond their 95th percentile of absolute deviation `u`, the tail is taken as
-        exponential with the mean excess `beta` (peaks over threshold), so a series with
-        ordinary bursts is judged against its own bursts."""
-        n = len(self.residuals)
+    def fit(self, values: deque[float]) -> None:
+        n = len(values)
         if n < 3:
-            self.center, self.scale = 0.0, 1.2533 * self.err
-            self.u, self.beta = 1.96 * self.scale, 0.4 * self.scale
             return
-        residuals = np.fromiter(self.residuals, np.float64, n)
-        center = float(np.median(residuals))
-        spread = np.abs(residuals - center)
-        spread.sort()
-        inflate = 1 + 10 / n  # few residuals: a wider tail
-        mad = 1.4826 * float(spread[n // 2]) * inflate
-        top = spread[min(n - 1, int(0.95 * n)) :]
-        u = max(float(top[0]) * inflate, 1.5 * mad)
+        ordered = sorted(values)
+        center = ordered[n // 2]
+        below = [center - x for x in ordered[: n // 2 + 1]]
+        below.reverse()
+        above = [x - center for x in ordered[n // 2 :]]
+        spread = sorted(below + above)  # two sorted runs: merged in linear time
+        inflate = 1.0 + 8.0 / n  # few residuals: a wider tail
         self.center = center
-        self.scale = mad
-        self.u = u
-        self.beta = max(float(np.mean(top)) * inflate - u, 0.4 * mad)
+        self.scale = 1.4826 * spread[n // 2] * inflate
+        self.lo_u, self.lo_beta = _tail(below, inflate)
+        self.hi_u, self.hi_beta = _tail(above, inflate)
+
+    def p_value(self, deviation: float, floor: float) -> float:
+        """The two-sided tail probability of a deviation from the centre."""
+        scale = self.scale if self.scale > floor else floor
+        if deviation >= 0:
+            u, beta = self.hi_u, self.hi_beta
+        else:
+            u, beta = self.lo_u, self.lo_beta
+            deviation = -deviation
+        if u < 1.64 * scale:
+            u = 1.64 * scale
+        if beta < 0.4 * scale:
+            beta = 0.4 * scale
+        if deviation <= u:
+            p = math.erfc(deviation / scale / SQRT2)
+            return p if p > TAIL else TAIL
+        return TAIL * math.exp(-(deviation - u) / beta)
+
+    def edges(self, p_fire: float, floor: float) -> tuple[float, float]:
+        """The deviations below and above the centre whose tail probability is `p_fire`."""
+        scale = self.scale if self.scale > floor else floor
+        log = math.log(TAIL / p_fire)
+        lo = max(self.lo_u, 1.64 * scale) + max(self.lo_beta, 0.4 * scale) * log
+        hi = max(self.hi_u, 1.64 * scale) + max(self.hi_beta, 0.4 * scale) * log
+        return lo, hi
+
+
+def _tail(side: list[float], inflate: float) -> tuple[float, float]:
+    """(threshold, mean excess) of one side's deviations (ascending) beyond its 90th
+    percentile."""
+    n = len(side)
+    at = min(n - 1, int((1 - TAIL) * n))
+    top = side[at:]
+    u = top[0] * inflate
+    return u, max(sum(top) / len(top) * inflate - u, 0.0)
+
+
+class _Predictor:
+    """One candidate's recent error and the tails of its residuals."""
+
+    __slots__ = ("err", "name", "residuals", "scored", "tails")
+
+    def __init__(self, name: str, window: int) -> None:
+        self.name = name
+        self.err = 0.0
+        self.scored = 0
+        self.residuals: deque[float] = deque(maxlen=window)
+        self.tails = _Tails()
 
 
 class RobustSeasonal:
     """A `Detector` for one series sampled every `step_us` (a metric's slide).
 
-    `seasonality` is declared (`none`, `daily`, `weekly`, `both`) or `auto`; `p_value` is
-    the tail probability below which a value is anomalous, in `direction`; nothing is
-    ready before `warmup` samples. A value is judged by the model that finds it least
-    surprising among the chosen one and those nearly as good that know its slot: a
-    weekend that the weekly model has seen once is not an anomaly because the daily model
-    is still chosen.
+    `seasonality` is declared (`none`, `daily`, `weekly`, `both`: the weekly predictor
+    includes the daily profile) or `auto`; `p_value` is the tail probability below which a
+    value is anomalous, in `direction`; nothing is ready before `warmup` samples. A value is
+    judged by the predictor that finds it least surprising among the chosen one and those
+    nearly as good that know its instant: a weekend that the weekly predictor has seen once
+    is not an anomaly because the daily one is still chosen.
     """
 
     def __init__(
@@ -140,187 +147,345 @@ class RobustSeasonal:
         warmup: int = 12,
         window: int = 256,
     ) -> None:
-        self.step_us = max(1, step_us)
+        self.step_us = step = max(1, step_us)
+        self.seasonality = seasonality
         self.direction = direction
         self.warmup = warmup
-        self.z_fire = _z_for(p_value, direction)
+        self.window = window
         self.p_fire = p_value if direction == "both" else 2 * p_value
-        day, week = DAY_US // self.step_us, WEEK_US // self.step_us
-        periods = {"none": (0, 0)}
-        if day >= 2:
-            periods["daily"] = (day, 0)
-        if week >= 2:
-            periods["weekly"] = (week, 0)
-        if day >= 2 and week > day:
-            periods["both"] = (day, week)
-        names = list(periods) if seasonality == "auto" else ["none", seasonality]
-        self.models = [_Model(n, *periods[n], window) for n in dict.fromkeys(names) if n in periods]
-        self.declared = seasonality
-        self.chosen = self.models[0]
+        self.p_run = math.sqrt(self.p_fire)  # beyond it, a sample continues a shift
+        knot = max(step, HOUR_US)
+        self.knot_us = knot
+        self.nd = DAY_US // knot if DAY_US // knot >= 2 else 0
+        self.nw = 7 * self.nd if WEEK_US // knot >= 2 * self.nd else 0
+        per_knot = knot / step
+        self.day_cap = DAY_MEMORY * per_knot
+        self.week_cap = WEEK_MEMORY * per_knot
+        self.alpha = min(0.5, step / LEVEL_US)
+        # A seasonal predictor is compared with the others after a quarter of a day.
+        self.trust = max(warmup, 24, DAY_US // 4 // step)
+        self.alpha_ref = min(0.5, step / REFERENCE_US)
+        allowed = {"auto": 3, "none": 1, "daily": 2, "weekly": 3, "both": 3}[seasonality]
+        if not self.nd:
+            allowed = 1
+        self.models = [_Predictor(n, window) for n in NAMES[:allowed]]
+        self.chosen = 0
+        self.shift_residuals: deque[float] = deque(maxlen=window)
+        self.shift_tails = _Tails()
+        self._reset()
+        self.counts: bool | None = None
+        self._early: list[tuple[int, float]] = []
+
+    def _reset(self) -> None:
+        self.level: float | None = None
+        self.reference = 0.0
+        self.daily = [0.0] * self.nd
+        self.daily_n = [0.0] * self.nd
+        self.daily_since = [_NEVER] * self.nd
+        self.weekly = [0.0] * self.nw
+        self.weekly_n = [0.0] * self.nw
+        self.weekly_since = [_NEVER] * self.nw
         self.samples = 0
         self.quantum = math.inf
         self.last: float | None = None
         self.shift = 0.0
         self.run: list[float] = []
         self._rescale_in = 0
+        self._rounds = 0
+        self._cached: tuple[int, float, list[float], list[bool], int, int, float] | None = None
+        self.chosen = 0
+        for model in self.models:
+            model.err, model.scored = 0.0, 0
+            model.residuals.clear()
+            model.tails = _Tails()
+        self.shift_residuals.clear()
+        self.shift_tails = _Tails()
 
-    def _floor(self, model: _Model) -> float:
-        """The smallest scale the data allows: its resolution (the smallest step seen)."""
-        floor = self.quantum if math.isfinite(self.quantum) else 0.0
-        floor = max(floor, 1e-9 * max(1.0, abs(model.level or 0.0)))
-        if model.scale <= 0 and self.last is not None and model.level is not None:
-            floor = max(floor, abs(self.last - model.level))
-        return floor
+    # The scale a value is judged on: small counts on the square-root scale.
+    def _to(self, value: float) -> float:
+        return 2.0 * math.sqrt((value if value > 0 else 0.0) + 0.375) if self.counts else value
 
-    def _tail(self, model: _Model, deviation: float) -> float:
-        """The two-sided tail probability of an absolute `deviation` from the model."""
-        floor = self._floor(model)
-        scale = max(model.scale, floor)
-        u = max(model.u, 1.96 * scale)
-        beta = max(model.beta, 0.4 * scale)
-        if deviation <= u:
-            return max(TAIL, math.erfc(deviation / scale / math.sqrt(2)))
-        return TAIL * math.exp(-(deviation - u) / beta)
+    def _from(self, y: float) -> float:
+        return (y / 2.0) ** 2 - 0.375 if self.counts and y > 0 else (0.0 if self.counts else y)
 
-    def _edge(self, model: _Model) -> float:
-        """The absolute deviation whose tail probability is the threshold's."""
-        scale = max(model.scale, self._floor(model))
-        u = max(model.u, 1.96 * scale)
-        beta = max(model.beta, 0.4 * scale)
-        return u + beta * math.log(TAIL / self.p_fire)
+    def _predict(self, at_us: int) -> tuple[list[float], list[bool], int, int, float]:
+        """Each predictor's prediction at `at_us` and whether it knows that instant."""
+        level = self.level if self.level is not None else 0.0
+        nd = self.nd
+        if not nd:
+            return [level], [self.level is not None], 0, 0, 0.0
+        pos = (at_us % DAY_US) / self.knot_us
+        k = int(pos)
+        f = pos - k
+        k1 = (k + 1) % nd
+        # A knot predicts once it was seen in an earlier period (not minutes ago).
+        seen = self.daily_since
+        old = at_us - DAY_US // 2
+        d = self.daily[k] * (1 - f) + self.daily[k1] * f
+        seen_d = seen[k] <= old and (f == 0 or seen[k1] <= old)
+        preds = [level, level + d]
+        ready = [self.level is not None, seen_d]
+        kw = kw1 = 0
+        if self.nw and len(self.models) > 2:
+            kw = ((at_us // DAY_US) % 7) * nd + k
+            kw1 = (kw + 1) % self.nw
+            seen = self.weekly_since
+            old = at_us - WEEK_US // 2
+            w = self.weekly[kw] * (1 - f) + self.weekly[kw1] * f
+            preds.append(self.reference + d + w)
+            ready.append(seen_d and seen[kw] <= old and (f == 0 or seen[kw1] <= old))
+        return preds, ready, k, kw, f
+
+    def _floor(self) -> float:
+        """The smallest scale the data allows: half its resolution (the smallest step)."""
+        floor = 0.5 * self.quantum if self.quantum < math.inf else 0.0
+        level = abs(self.level) if self.level is not None else 1.0
+        return max(floor, 1e-9 * max(1.0, level))
+
+    def _eligible(self, i: int) -> bool:
+        model = self.models[i]
+        return model.scored >= (max(self.warmup, 8) if i == 0 else self.trust)
 
     def score(self, at_us: int, value: float) -> Verdict:
-        """How surprising `value` is at `at_us`, under the model that explains it best
+        """How surprising `value` is at `at_us`, under the predictor that explains it best
         (nothing learned)."""
-        step = at_us // self.step_us
-        best: tuple[float, float, _Model] | None = None
-        rival = 1.25 * self.chosen.err  # a much worse model would explain anything
-        for model in self.models:
-            if model is not self.chosen and (
-                not model.ready(step) or not model.eligible(self.warmup) or model.err > rival
-            ):
+        y = self._to(value)
+        if self.level is None or self.counts is None:
+            return Verdict(
+                observed=value,
+                expected=value if self.level is None else self._from(self.level),
+                low=-math.inf,
+                high=math.inf,
+                scale=0.0,
+                z=0.0,
+                p_value=1.0,
+                seasonality="none",
+                samples=self.samples,
+                ready=False,
+            )
+        preds, ready, _, _, _ = self._cached_predict(at_us)
+        floor = self._floor()
+        chosen = self.chosen
+        rival = 1.25 * self.models[chosen].err
+        best_p, best = -1.0, chosen
+        for i, model in enumerate(self.models):
+            if i != chosen and (not ready[i] or model.err > rival or not self._eligible(i)):
                 continue
-            expected = model.predict(step) + model.center
-            p = self._tail(model, abs(value - expected))
-            if best is None or p > best[0]:
-                best = (p, expected, model)
-        assert best is not None
-        p, expected, model = best
-        scale = max(model.scale, self._floor(model))
-        z = math.copysign(_z_of(p), value - expected)
-        shifted = ((1 - SHIFT_RATE) * self.shift + SHIFT_RATE * _clip(z, 5.0)) / SHIFT_SPREAD
-        if abs(shifted) > abs(z) and (shifted > 0) == (z > 0):
-            z = shifted
-            p = math.erfc(abs(z) / math.sqrt(2))
+            p = model.tails.p_value(y - preds[i] - model.tails.center, floor)
+            if p > best_p:
+                best_p, best = p, i
+        model = self.models[best]
+        expected = preds[best] + model.tails.center
+        residual = y - expected
+        p = best_p
+        shift = self._shift_next(y - preds[chosen] - self.models[chosen].tails.center, floor)
+        shifts = self.shift_tails
+        if SHIFTS and shifts.scale > 0 and (shift > 0) == (residual > 0):
+            p_shift = shifts.p_value(shift - shifts.center, 1e-12)
+            p = min(1.0, 2 * min(p, p_shift))
+        else:
+            p = min(1.0, 2 * p)
+        z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
         elif self.direction == "down":
             p = p / 2 if z < 0 else 1.0
-        band = self._edge(model)
+        lo, hi = model.tails.edges(self.p_fire / 2, floor)
+        scale = max(model.tails.scale, floor)
         return Verdict(
             observed=value,
-            expected=expected,
-            low=expected - band,
-            high=expected + band,
-            scale=scale,
+            expected=self._from(expected),
+            low=self._from(expected - lo),
+            high=self._from(expected + hi),
+            scale=(self._from(expected + scale) - self._from(expected - scale)) / 2,
             z=z,
             p_value=p,
             seasonality=model.name,
             samples=self.samples,
-            ready=self.samples >= self.warmup and model.level is not None,
+            ready=self.samples >= self.warmup and self.models[best].scored > 2,
         )
 
+    def _shift_next(self, residual: float, floor: float) -> float:
+        scale = max(self.models[self.chosen].tails.scale, floor)
+        limit = CLIP * scale if scale > 0 else math.inf
+        clipped = limit if residual > limit else -limit if residual < -limit else residual
+        return (1 - SHIFT_RATE) * self.shift + SHIFT_RATE * clipped
+
+    def _cached_predict(self, at_us: int) -> tuple[list[float], list[bool], int, int, float]:
+        cached = self._cached
+        if cached is not None and cached[0] == at_us:
+            return cached[2], cached[3], cached[4], cached[5], cached[6]
+        preds, ready, k, kw, f = self._predict(at_us)
+        self._cached = (at_us, 0.0, preds, ready, k, kw, f)
+        return preds, ready, k, kw, f
+
     def learn(self, at_us: int, value: float) -> None:
-        """File the final value of the sample at `at_us`: update every model, the scale,
-        the shift statistic, and confirm a level shift when the data has moved."""
+        """File the final value of the sample at `at_us`: update the level, the profiles,
+        each predictor's residuals, the shift statistic, and confirm a level shift when the
+        data has moved."""
         if not math.isfinite(value):
             return
-        step = at_us // self.step_us
+        if self.counts is None:
+            self._early.append((at_us, value))
+            if len(self._early) < max(self.warmup, 8) and value == int(value) and value >= 0:
+                self._learn(at_us, value)
+                return
+            early = self._early
+            self._early = []
+            integers = all(x == int(x) and x >= 0 for _, x in early)
+            self.counts = integers and sum(x for _, x in early) / len(early) < COUNT_MEAN
+            self._reset()
+            for t, x in early:
+                self._learn(t, x)
+            return
+        self._learn(at_us, value)
+
+    def _learn(self, at_us: int, value: float) -> None:
+        y = self._to(value)
         if self.last is not None:
-            gap = abs(value - self.last)
-            if gap > 1e-9 * max(1.0, abs(value)) and gap < self.quantum:
+            gap = abs(y - self.last)
+            if gap > 1e-9 * max(1.0, abs(y)) and gap < self.quantum:
                 self.quantum = gap
-        chosen = self.chosen
-        residual = value - chosen.predict(step) - chosen.center
-        p = self._tail(chosen, abs(residual))
-        z = math.copysign(_z_of(p), residual)
-        self.last = value
-        for model in self.models:
-            self._update(model, step, value)
+        self.last = y
         self.samples += 1
-        self.shift = (1 - SHIFT_RATE) * self.shift + SHIFT_RATE * _clip(z, 5.0)
-        self._confirm_shift(z, residual)
+        if self.level is None:
+            self.level = self.reference = y
+            return
+        preds, ready, k, kw, f = self._cached_predict(at_us)
+        self._cached = None
+        floor = self._floor()
+        models = self.models
+        chosen = models[self.chosen]
+        for i, model in enumerate(models):
+            if not ready[i]:
+                continue
+            tails = model.tails
+            residual = y - preds[i] - tails.center
+            scale = tails.scale if tails.scale > floor else floor
+            limit = CLIP * scale if tails.scale > 0 else math.inf
+            clipped = limit if residual > limit else -limit if residual < -limit else residual
+            model.err += (abs(clipped) - model.err) * (1 / 64 if model.scored >= 8 else 0.5)
+            model.scored += 1
+            model.residuals.append(clipped + tails.center)
+        residual = y - preds[self.chosen] - chosen.tails.center
+        self.shift = self._shift_next(residual, floor)
+        if ready[self.chosen]:
+            self.shift_residuals.append(self.shift)
+        self._confirm_shift(chosen.tails.p_value(residual, floor), residual)
+        self._update(at_us, y, k, kw, f, floor)
         self._rescale_in -= 1
-        if self._rescale_in <= 0 or self.samples < 32:
-            for model in self.models:
-                model.rescale()
+        if self._rescale_in <= 0 or self.samples < 48:
+            # The chosen predictor's tails follow closely, the others' every few rounds.
+            self._rounds += 1
+            for i, model in enumerate(models):
+                if i == self.chosen or self._rounds % 4 == 0 or self.samples < 48:
+                    model.tails.fit(model.residuals)
+            self.shift_tails.fit(self.shift_residuals)
             self._rescale_in = RESCALE
         self._choose()
 
-    def _update(self, model: _Model, step: int, value: float) -> None:
-        if model.level is None:
-            model.level = value
-            if model.p1:
-                model.seen1[step % model.p1] = 1
+    def _update(self, at_us: int, y: float, k: int, kw: int, f: float, floor: float) -> None:
+        """Move the levels and the profiles towards `y` (clipped residuals)."""
+        assert self.level is not None
+        nd = self.nd
+        scale = max(self.models[0].tails.scale, floor)
+        limit = CLIP * scale if self.models[0].tails.scale > 0 else math.inf
+        if not nd:
+            r = y - self.level
+            self.level += self.alpha * (limit if r > limit else -limit if r < -limit else r)
             return
-        ready = model.ready(step)
-        residual = value - model.predict(step)
-        limit = 5.0 * 1.2533 * model.err if model.scored >= 8 else math.inf
-        clipped = _clip(residual, limit)
-        if ready:
-            model.err += (abs(clipped) - model.err) * (ERROR_RATE if model.scored else 1.0)
-            model.scored += 1
-            model.residuals.append(clipped)
-        model.level += ALPHA * clipped
-        if model.p1:
-            slot = step % model.p1
-            if model.seen1[slot]:
-                model.s1[slot] += GAMMA * (1 - ALPHA) * clipped
-            else:
-                model.seen1[slot] = 1
-                model.s1[slot] = value - model.level
-                return
-        if model.p2:
-            model.s2[step % model.p2] += GAMMA * (1 - ALPHA) * (1 - GAMMA) * clipped
+        k1 = (k + 1) % nd
+        dv, dn = self.daily, self.daily_n
+        d = dv[k] * (1 - f) + dv[k1] * f if dn[k] > 0 else 0.0
+        if len(self.models) > 1:
+            scale = max(self.models[1].tails.scale, floor)
+            limit = CLIP * scale if self.models[1].tails.scale > 0 else math.inf
+        r = y - self.level - d
+        r = limit if r > limit else -limit if r < -limit else r
+        self.level += self.alpha * r
+        # Each knot averages what it has seen, then forgets over `DAY_MEMORY` periods.
+        _learn_knots(
+            dv, dn, self.daily_since, at_us, (k, k1), f, y - self.level, self.day_cap, limit
+        )
+        if not self.nw or len(self.models) < 3:
+            return
+        kw1 = (kw + 1) % self.nw
+        wv, wn = self.weekly, self.weekly_n
+        w = wv[kw] * (1 - f) + wv[kw1] * f if wn[kw] > 0 else 0.0
+        r = y - self.reference - d - w
+        r = limit if r > limit else -limit if r < -limit else r
+        self.reference += self.alpha_ref * r
+        _learn_knots(
+            wv,
+            wn,
+            self.weekly_since,
+            at_us,
+            (kw, kw1),
+            f,
+            y - self.reference - d,
+            self.week_cap,
+            limit,
+        )
 
-    def _confirm_shift(self, z: float, residual: float) -> None:
-        clear = self.z_fire / 1.5
-        if abs(z) < clear or (self.run and (self.run[-1] > 0) != (residual > 0)):
+    def _confirm_shift(self, p: float, residual: float) -> None:
+        beyond = p <= self.p_run
+        if not beyond or (self.run and (self.run[-1] > 0) != (residual > 0)):
             self.run.clear()
-            if abs(z) < clear:
+            if not beyond:
                 return
         self.run.append(residual)
-        if len(self.run) >= CONFIRM:
+        if len(self.run) >= CONFIRM and self.level is not None:
             moved = sorted(self.run)[len(self.run) // 2]
+            self.level += moved
             for model in self.models:
-                if model.level is not None:
-                    model.level += moved
-                    model.residuals.clear()
-                    model.rescale()
+                model.residuals.clear()
+                model.tails.fit(model.residuals)
             self.shift = 0.0
             self.run.clear()
 
     def _choose(self) -> None:
-        if self.declared == "auto":
-            best = self.models[0]
-            for model in self.models[1:]:
-                if model.eligible(self.warmup) and model.err < 0.9 * best.err:
-                    best = model
+        models = self.models
+        if self.seasonality == "auto":
+            best = 0
+            for i in range(1, len(models)):
+                if self._eligible(i) and models[i].err < 0.9 * models[best].err:
+                    best = i
         else:
-            best = self.models[-1] if self.models[-1].eligible(self.warmup) else self.models[0]
+            best = len(models) - 1
+            while best and not self._eligible(best):
+                best -= 1
+        if best != self.chosen:
+            models[best].tails.fit(models[best].residuals)
         self.chosen = best
+
+
+def _learn_knots(
+    values: list[float],
+    weights: list[float],
+    since: list[int],
+    at_us: int,
+    knots: tuple[int, int],
+    f: float,
+    residual: float,
+    cap: float,
+    limit: float,
+) -> None:
+    """Move the two knots around an instant (`f` of the way from the first to the second)
+    towards `residual`: each a weighted running mean of what it has seen, capped at `cap`
+    samples of memory, moved at most `limit` per sample once it has a value."""
+    for knot, weight in ((knots[0], 1.0 - f), (knots[1], f)):
+        if weight <= 0:
+            continue
+        fresh = weights[knot] <= 0
+        if fresh:
+            since[knot] = at_us
+        weights[knot] = min(weights[knot] + weight, cap)
+        step = residual - values[knot]
+        if not fresh:
+            step = limit if step > limit else -limit if step < -limit else step
+        values[knot] += weight / weights[knot] * step if not fresh else step
 
 
 def _z_of(p: float) -> float:
     """The standardised deviation of a normal whose two-sided tail probability is `p`."""
-    return -NORMAL.inv_cdf(min(max(p, 1e-300), 1.0) / 2) if p < 1 else 0.0
-
-
-def _clip(x: float, limit: float) -> float:
-    return limit if x > limit else -limit if x < -limit else x
-
-
-def _z_for(p_value: float, direction: Direction) -> float:
-    """The standardised deviation whose tail probability is `p_value`."""
-    tail = p_value / 2 if direction == "both" else p_value
-    return NORMAL.inv_cdf(1 - min(max(tail, 1e-15), 0.5))
+    return -NORMAL.inv_cdf(max(p, 1e-300) / 2) if p < 1 else 0.0

@@ -95,12 +95,82 @@
     })));
   }
 
+  // A sequential (or rate-aware absence) rule's evidence: which test, when the change
+  // began, expected vs observed events, and how unlikely that was under normal traffic.
+  function sequentialEvidence(values) {
+    const rows = [[t("js.sequential.test"), t(`js.sequential.test_${values.test}`)]];
+    if (values.since) rows.push([t("js.sequential.since"), dateTime(values.since)]);
+    if (values.expected != null) {
+      rows.push([t("js.sequential.counts"), `${Vigie.decimal(values.expected)} / ${values.observed}`]);
+    }
+    if (values.log10_p_value != null) {
+      // Tiny probabilities underflow a float: shown as a power of ten.
+      const p = values.log10_p_value > -4 ? Vigie.decimal(values.p_value) : `10^${Math.round(values.log10_p_value)}`;
+      rows.push([t("js.sequential.p_value"), p]);
+    }
+    if (values.evidence != null) rows.push([t("js.sequential.evidence"), Vigie.decimal(values.evidence)]);
+    if (values.silent_s) rows.push([t("js.sequential.silent"), t("js.sequential.seconds", { count: Vigie.decimal(values.silent_s) })]);
+    return rows;
+  }
+
+  // An SVG element (the page's `el` makes HTML ones).
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+    node.append(...children);
+    return node;
+  }
+
+  // The anomaly's recent windows and the current one: the normal band, the expected line,
+  // the observed line and the current value, drawn inline (no chart library).
+  function anomalyPlot(alert) {
+    const v = alert.values || {};
+    const band = v.band || [];
+    const now = v.window && v.window.end;
+    const points = (v.history || []).concat(now ? [{ at: now, observed: v.value, expected: v.expected, low: band[0], high: band[1] }] : [])
+      .map((p) => ({ ...p, x: Date.parse(p.at) }))
+      .filter((p) => Number.isFinite(p.x) && [p.observed, p.expected, p.low, p.high].every(Number.isFinite));
+    if (points.length < 2) return null;
+    const W = 320, H = 96, P = 4;
+    const ys = points.flatMap((p) => [p.observed, p.low, p.high]);
+    const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+    const [x0, x1] = [points[0].x, points[points.length - 1].x];
+    const X = (x) => (P + (W - 2 * P) * (x - x0) / ((x1 - x0) || 1)).toFixed(1);
+    const Y = (y) => (H - P - (H - 2 * P) * (y - y0) / ((y1 - y0) || 1)).toFixed(1);
+    const line = (key) => points.map((p) => `${X(p.x)},${Y(p[key])}`).join(" ");
+    const area = points.map((p) => `${X(p.x)},${Y(p.high)}`).concat(points.slice().reverse().map((p) => `${X(p.x)},${Y(p.low)}`)).join(" ");
+    const last = points[points.length - 1];
+    const label = t("js.anomaly.plot", { metric: v.metric || alert.rule, observed: Vigie.decimal(last.observed), expected: Vigie.decimal(last.expected), low: Vigie.decimal(last.low), high: Vigie.decimal(last.high) });
+    return el("figure", { class: "anomaly-plot" },
+      svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": label, "data-plot": "anomaly" },
+        svg("title", {}, label),
+        svg("polygon", { points: area, fill: "currentColor", "fill-opacity": "0.12", "data-series": "band" }),
+        svg("polyline", { points: line("expected"), fill: "none", stroke: "currentColor", "stroke-dasharray": "4 3", "stroke-opacity": "0.6", "data-series": "expected" }),
+        svg("polyline", { points: line("observed"), fill: "none", stroke: "currentColor", "stroke-width": "1.5", "data-series": "observed" }),
+        svg("circle", { cx: X(last.x), cy: Y(last.observed), r: "3.5", "data-series": "now" })),
+      el("figcaption", { class: "muted" }, t("js.anomaly.legend")));
+  }
+
+  function anomalyRows(values) {
+    const rows = [];
+    if (values.expected == null) return rows;
+    const band = values.band || [];
+    rows.push([t("js.anomaly.expected"), Vigie.decimal(values.expected)]);
+    if (band.length === 2) rows.push([t("js.anomaly.band"), `${Vigie.decimal(band[0])} – ${Vigie.decimal(band[1])}`]);
+    if (values.seasonality) rows.push([t("js.anomaly.seasonality"), t(`js.anomaly.seasonality_${values.seasonality}`)]);
+    if (values.abnormal_since) rows.push([t("js.anomaly.abnormal_since"), dateTime(values.abnormal_since)]);
+    if (values.p_value != null) rows.push([t("js.anomaly.p_value"), Number(values.p_value).toExponential(1)]);
+    return rows;
+  }
+
   function evidence(alert) {
     const values = alert.values || {};
     const rows = [];
-    if (values.value != null) rows.push([t("js.alerts.value"), Vigie.decimal(values.value)]);
+    if (values.value != null) rows.push([values.expected != null ? t("js.anomaly.observed") : t("js.alerts.value"), Vigie.decimal(values.value)]);
+    rows.push(...anomalyRows(values));
     if (values.threshold != null) rows.push([t("js.alerts.threshold"), `${values.op || ""} ${Vigie.decimal(values.threshold)}`]);
     if (values.window) rows.push([t("js.alerts.window"), `${time(values.window.start)} – ${time(values.window.end)}`]);
+    if (values.test) rows.push(...sequentialEvidence(values));
     for (const [key, value] of Object.entries(alert.labels || {})) rows.push([key, value]);
     const visitors = values.visitors || [];
     const events = values.events || [];
@@ -109,6 +179,7 @@
       { class: "evidence" },
       el("h4", {}, t("js.alerts.evidence")),
       rows.length ? el("dl", { class: "facts" }, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))])) : null,
+      anomalyPlot(alert),
       events.length ? el("p", {}, t("js.alerts.events", { count: events.length })) : null,
       visitors.length
         ? el("p", {}, t("js.alerts.visitors"), " ",

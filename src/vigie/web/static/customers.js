@@ -47,13 +47,39 @@
       details.length ? el("div", { class: "muted" }, details.slice(0, 6).map(([k, v]) => `${k}: ${v}`).join(" · ")) : null);
   }
 
+  // A contact's data-subject rights: download everything held about them, and (admins)
+  // erase them everywhere after a confirmation.
+  function privacyActions(kind, item) {
+    if (kind !== "contacts" || !Vigie.has("privacy_export")) return null;
+    const status = el("p", { id: "privacy-status", role: "status" });
+    const erase = async () => {
+      if (!window.confirm(t("js.privacy.confirm", { name: nameOf(kind, item) }))) return;
+      try {
+        const done = await Vigie.send("POST", "privacy_erase", { contact_id: item.id });
+        const rows = Object.values(done.rows).reduce((a, b) => a + b, 0);
+        replace(status, t("js.privacy.erased", { rows }));
+        const kindSelect = document.getElementById("customer-kind");
+        search(kindSelect.value, document.getElementById("customer-query").value.trim());
+      } catch (error) {
+        replace(status, el("span", { class: "error", role: "alert" }, t("js.privacy.failed", { error: error.message })));
+      }
+    };
+    return el("div", { class: "actions privacy" },
+      el("a", { class: "button", id: "privacy-export", href: Vigie.url("privacy_export", { contact_id: item.id }),
+        download: `contact-${item.id}.json` }, t("js.privacy.export")), " ",
+      Vigie.page.can_erase && Vigie.has("privacy_erase")
+        ? el("button", { type: "button", id: "privacy-erase", class: "danger", onclick: erase }, t("js.privacy.erase"))
+        : null,
+      status);
+  }
+
   async function showTimeline(kind, item) {
     const container = document.getElementById("customer-timeline");
     const api = kind === "accounts" ? "account_timeline" : "contact_timeline";
     await Vigie.section(container, async () => {
       const timeline = await Vigie.get(api, { record_id: item.id }, { limit: 200 });
       if (timeline === null) return null;
-      replace(container, el("h3", {}, nameOf(kind, item)),
+      replace(container, el("h3", {}, nameOf(kind, item)), privacyActions(kind, item),
         timeline.items.length ? el("ol", { class: "feed timeline" }, timeline.items.map(timelineItem)) : Vigie.notice("js.customers.empty"));
     });
     container.querySelector("h3")?.setAttribute("tabindex", "-1");

@@ -32,7 +32,36 @@
     });
   }
 
+  async function loadRecord() {
+    const box = document.getElementById("record");
+    const month = document.getElementById("record-month").value;
+    const verdict = document.getElementById("record-verdict");
+    if (!Vigie.has("disconnect_record") || !month) return;
+    document.getElementById("record-csv").href = Vigie.url("disconnect_record", null, { month, format: "csv" });
+    await Vigie.section(box, async () => {
+      const data = await Vigie.get("disconnect_record", null, { month });
+      const broken = data.people.filter((p) => p.delivered_outside_working_time > 0).map((p) => p.name);
+      verdict.textContent = broken.length ? t("js.record.broken", { names: broken.join(", ") }) : t("js.record.holds");
+      verdict.className = broken.length ? "error" : "muted";
+      const heads = ["js.record.kind", "js.record.held", "js.record.rerouted_away", "js.record.covered", "js.record.in_hours", "js.record.on_call", "js.record.outside"];
+      replace(box, el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, t(h))))),
+        el("tbody", {}, [...data.people, ...data.teams].map((r) => el("tr", { "data-record": r.name, "data-kind": r.kind },
+          el("th", { scope: "row" }, r.kind === "team" ? `${r.name} (${t("js.record.team")})` : r.name),
+          [r.held, r.rerouted_away, r.covered_for_others, r.delivered_in_working_time, r.delivered_on_call_urgent, r.delivered_outside_working_time].map((v) => el("td", {}, number(v)))))))));
+      return true;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    const monthInput = document.getElementById("record-month");
+    const today = new Date().toLocaleDateString("en-CA", { timeZone: Vigie.timeZone });
+    monthInput.value = today.slice(0, 7);
+    document.getElementById("record-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      loadRecord();
+    });
+    loadRecord();
     load();
     setInterval(load, 30000);
     Vigie.onLive("events", Vigie.throttle(load, 3000));

@@ -1,0 +1,219 @@
+"""Who is on the site now and who is at the console: the open connections, in memory.
+
+A visitor is present while at least one of their widgets holds a connection (WebSocket or
+event stream); each page they open connects anew with its path, so presence says where they
+are now, not where an old event said they were. Messages for a connection wait in its
+outbox, which the web edge drains; pushes from other threads (a playbook step) go through
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from vigie.chat.pages import matches, normalise
+
+OUTBOX = 500
+"""Messages a connection may have waiting; a client that far behind is disconnected."""
+
+
+class Connection:
+    """One open widget or console tab: an outbox of messages for it."""
+
+    def __init__(self) -> None:
+        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX)
+        self.closed = False
+
+    def push(self, message: dict[str, Any]) -> None:
+        """Queue `message` (on the event loop's thread); a full outbox ends the connection."""
+        if self.closed:
+            return
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self.close()
+
+    def close(self) -> None:
+        """End the connection: its reader gets None and stops."""
+        if not self.closed:
+            self.closed = True
+            while True:
+                try:
+                    self.outbox.put_nowait(None)
+                    return
+                except asyncio.QueueFull:
+                    self.outbox.get_nowait()
+
+
+@dataclass
+class Visitor:
+    """A visitor on the site now: their page and open widgets."""
+
+    anonymous_id: str
+    source: str
+    page: str
+    language: str | None
+    since: datetime
+    connections: list[Connection] = field(default_factory=list)
+    journey: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        """The visitor as the console shows them."""
+        return {
+            "anonymous_id": self.anonymous_id,
+            "source": self.source,
+            "page": self.page,
+            "language": self.language,
+            "since": self.since.isoformat(),
+            "journey": self.journey[-10:],
+        }
+
+
+class ChatHub:
+    """The live connections of visitors and agents."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.visitors: dict[str, Visitor] = {}
+        self.agents: dict[str, list[Connection]] = {}
+        self._dismissed: dict[str, datetime] = {}
+
+    name = "chat-hub"
+
+    async def start(self) -> None:
+        """Bind to the running event loop, where the connections are drained."""
+        self._loop = asyncio.get_running_loop()
+
+    async def stop(self) -> None:
+        """Close every connection."""
+        with self._lock:
+            connections = [c for v in self.visitors.values() for c in v.connections]
+            connections += [c for cs in self.agents.values() for c in cs]
+        for connection in connections:
+            connection.close()
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the event loop's thread (now, when already there)."""
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    def connect_visitor(
+        self, *, anonymous_id: str, source: str, page: str, language: str | None, now: datetime
+    ) -> Connection:
+        """A new widget connection of a visitor, on `page`."""
+        connection = Connection()
+        path = normalise(page)
+        with self._lock:
+            visitor = self.visitors.get(anonymous_id)
+            if visitor is None:
+                visitor = Visitor(anonymous_id, source, path, language, now)
+                self.visitors[anonymous_id] = visitor
+            visitor.page = path
+            visitor.language = language or visitor.language
+            if not visitor.journey or visitor.journey[-1] != path:
+                visitor.journey.append(path)
+            visitor.connections.append(connection)
+        self.to_agents({"type": "presence", "visitor": visitor.describe(), "present": True})
+        return connection
+
+    def disconnect_visitor(self, anonymous_id: str, connection: Connection) -> None:
+        """A widget connection ended; the visitor leaves with their last one."""
+        connection.close()
+        with self._lock:
+            visitor = self.visitors.get(anonymous_id)
+            if visitor is None:
+                return
+            visitor.connections = [c for c in visitor.connections if c is not connection]
+            gone = not visitor.connections
+            if gone:
+                del self.visitors[anonymous_id]
+        if gone:
+            self.to_agents({"type": "presence", "visitor": visitor.describe(), "present": False})
+
+    def connect_agent(self, name: str) -> Connection:
+        """A new console connection of agent `name`."""
+        connection = Connection()
+        with self._lock:
+            self.agents.setdefault(name, []).append(connection)
+        return connection
+
+    def disconnect_agent(self, name: str, connection: Connection) -> None:
+        """A console connection ended."""
+        connection.close()
+        with self._lock:
+            left = [c for c in self.agents.get(name, []) if c is not connection]
+            if left:
+                self.agents[name] = left
+            else:
+                self.agents.pop(name, None)
+
+    def to_visitor(self, anonymous_id: str, message: dict[str, Any]) -> int:
+        """Push `message` to every open widget of a visitor; how many widgets were open."""
+        with self._lock:
+            visitor = self.visitors.get(anonymous_id)
+            targets = list(visitor.connections) if visitor else []
+        if targets:
+            self._call(_pusher(targets, message))
+        return len(targets)
+
+    def to_agents(self, message: dict[str, Any], names: list[str] | None = None) -> None:
+        """Push `message` to the consoles of `names` (every agent connected when None)."""
+        with self._lock:
+            targets = [
+                c for name, cs in self.agents.items() if names is None or name in names for c in cs
+            ]
+        if targets:
+            self._call(_pusher(targets, message))
+
+    def dismiss(self, anonymous_id: str, until: datetime) -> None:
+        """The visitor closed an invitation: invite them no more until `until`."""
+        with self._lock:
+            self._dismissed[anonymous_id] = until
+
+    def present(self, *, page: str | None, now: datetime, limit: int) -> list[str]:
+        """The visitors with an open widget (on a page matching `page` when given) who have
+        not closed an invitation this session."""
+        with self._lock:
+            self._dismissed = {k: v for k, v in self._dismissed.items() if v > now}
+            found = [
+                v.anonymous_id
+                for v in self.visitors.values()
+                if v.anonymous_id not in self._dismissed and (page is None or matches(page, v.page))
+            ]
+        return found[:limit]
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The visitors on the site now, for the console."""
+        with self._lock:
+            return [v.describe() for v in self.visitors.values()]
+
+    def connected_agents(self) -> list[str]:
+        """The agents with a console open."""
+        with self._lock:
+            return sorted(self.agents)
+
+
+def _pusher(targets: list[Connection], message: dict[str, Any]) -> Callable[[], None]:
+    def push() -> None:
+        for connection in targets:
+            connection.push(message)
+
+    return push
+
+
+def session_end(now: datetime, minutes: int) -> datetime:
+    """When a visitor's session ends, for a dismissal made `now`."""
+    return now + timedelta(minutes=minutes)

@@ -1,0 +1,574 @@
+"""`ChatService`: what the widget and the console may do, checked, logged, then pushed live.
+
+Every change is an event appended to the log first (so a replay rebuilds it) and folded into
+the open conversation the service holds; only then is it pushed to the connections. Typing
+and read receipts are pushed only: they are not facts worth a log entry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from vigie.auth.audit import Actor
+from vigie.auth.roles import Role
+from vigie.auth.users import Principal
+from vigie.chat import conversations as chat
+from vigie.chat.config import ChatConfig
+from vigie.chat.conversations import Conversation, Message
+from vigie.chat.hub import ChatHub, Connection, session_end
+from vigie.chat.limits import RateLimiter
+from vigie.chat.processor import load
+from vigie.chat.tables import conversations as conversations_table
+from vigie.chat.tokens import issue, verify
+from vigie.clock import Clock
+from vigie.crm.entities import ENTITIES
+from vigie.crm.service import CrmService
+from vigie.events import Event
+from vigie.log import GroupCommitter
+from vigie.log.eventlog import AppendJob
+from vigie.schedule.schedules import ScheduleConfig, is_on_duty, next_working_instant
+
+MAX_TAGS = 20
+MAX_TAG_CHARS = 60
+MAX_FIELD_CHARS = 500
+
+
+class ChatError(Exception):
+    """A chat request that cannot be done; the message says why (in English and French)."""
+
+    status = 400
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Unauthorized(ChatError):
+    status = 401
+
+
+class NotYours(ChatError):
+    status = 403
+
+
+class UnknownConversation(ChatError):
+    status = 404
+
+
+class Conflict(ChatError):
+    status = 409
+
+
+class TooLarge(ChatError):
+    status = 413
+
+
+class Invalid(ChatError):
+    status = 422
+
+
+class TooMany(ChatError):
+    """A flood: the visitor or the site sent too much; retry after `retry_after` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+class VisitorId:
+    """A visitor whose token was checked: their source, anonymous id and browser key."""
+
+    def __init__(self, source: str, anonymous_id: str, key: str) -> None:
+        self.source = source
+        self.anonymous_id = anonymous_id
+        self.key = key
+
+
+def _text(value: object, *, field: str, limit: int) -> str:
+    """A message's text: a non-empty string without NUL, at most `limit` characters."""
+    if not isinstance(value, str):
+        raise Invalid(f"{field}: a string is required / texte requis", field=field)
+    text = value.strip()
+    if not text:
+        raise Invalid(f"{field}: must not be empty / ne peut être vide", field=field)
+    if "\x00" in text:
+        raise Invalid(f"{field}: must not contain NUL characters / caractère NUL", field=field)
+    if len(text) > limit:
+        raise TooLarge(
+            f"{field}: {len(text)} characters, at most {limit} / {limit} caractères au plus",
+            field=field,
+        )
+    return text
+
+
+def _short(value: object, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    return _text(value, field=field, limit=MAX_FIELD_CHARS)
+
+
+CHAT_PRINCIPAL = Principal(id=0, username="chat", role=Role.ADMIN)
+"""Who writes the offline form's ticket to the CRM: the chat itself."""
+
+
+class ChatService:
+    """Conversations between the site's visitors and the agents on duty."""
+
+    def __init__(
+        self,
+        *,
+        config: ChatConfig,
+        schedule: ScheduleConfig,
+        secret: Callable[[], str],
+        source_for_key: Callable[[str], str | None],
+        engine: sa.Engine,
+        committer: GroupCommitter,
+        crm: CrmService,
+        clock: Clock,
+        hub: ChatHub | None = None,
+    ) -> None:
+        self.config = config
+        self.schedule = schedule
+        self._secret = secret
+        self._source_for_key = source_for_key
+        self._engine = engine
+        self._committer = committer
+        self._crm = crm
+        self.clock = clock
+        self.hub = hub or ChatHub()
+        self._open: dict[str, Conversation] = {}
+        self._visitor_limit = RateLimiter(config.visitor_messages_per_minute)
+        self._source_limit = RateLimiter(config.source_messages_per_minute)
+
+    # The visitor's side.
+
+    def session(self, *, write_key: str, anonymous_id: str, token: str | None) -> dict[str, Any]:
+        """The widget's session: a token for this browser (the one given, when valid), and
+        whether an agent is on duty to answer now."""
+        source = self._source(write_key)
+        anonymous_id = _id(anonymous_id, "anonymousId")
+        if (
+            token is None
+            or verify(self._secret(), token, source=source, anonymous_id=anonymous_id) is None
+        ):
+            token = issue(self._secret(), source=source, anonymous_id=anonymous_id)
+        return {"token": token, "online": bool(self.agents_on_duty()), "source": source}
+
+    def visitor(self, *, write_key: str, anonymous_id: str, token: str) -> VisitorId:
+        """The visitor a request comes from; `Unauthorized` when the token is not theirs."""
+        source = self._source(write_key)
+        key = verify(self._secret(), token, source=source, anonymous_id=anonymous_id)
+        if key is None:
+            raise Unauthorized("invalid visitor token / jeton de visiteur invalide", field="token")
+        return VisitorId(source, anonymous_id, key)
+
+    def connect(self, visitor: VisitorId, *, page: str, language: str | None) -> Connection:
+        """Open a live connection for a widget on `page`."""
+        return self.hub.connect_visitor(
+            anonymous_id=visitor.anonymous_id,
+            source=visitor.source,
+            page=page[:MAX_FIELD_CHARS],
+            language=language,
+            now=self.clock.now(),
+        )
+
+    def mine(self, visitor: VisitorId) -> list[dict[str, Any]]:
+        """The visitor's open conversations opened from this browser, with their messages."""
+        with self._engine.connect() as conn:
+            ids = conn.execute(
+                sa.select(conversations_table.c.id).where(
+                    conversations_table.c.anonymous_id == visitor.anonymous_id,
+                    conversations_table.c.status == "open",
+                )
+            ).scalars()
+            found = [c for cid in ids if (c := self._get(cid)) is not None]
+        found += [
+            c
+            for c in self._open.values()
+            if c.anonymous_id == visitor.anonymous_id and c not in found
+        ]
+        return [
+            _for_visitor(c) for c in found if c.visitor_key == visitor.key and c.status == "open"
+        ]
+
+    async def start(self, visitor: VisitorId, body: dict[str, Any]) -> dict[str, Any]:
+        """Open a conversation with the visitor's first message."""
+        text = _text(body.get("text"), field="text", limit=self.config.max_message_chars)
+        self._limit(visitor)
+        invitation = body.get("invitationId")
+        if invitation is not None and not (isinstance(invitation, int) and invitation > 0):
+            raise Invalid("invitationId: a positive integer / entier positif", field="invitationId")
+        campaign = body.get("campaign")
+        if campaign is not None and not isinstance(campaign, dict):
+            raise Invalid("campaign: an object / un objet", field="campaign")
+        now = self.clock.now()
+        cid = chat.new_id()
+        common: dict[str, Any] = {
+            "source": visitor.source,
+            "anonymous_id": visitor.anonymous_id,
+            "at": now,
+        }
+        started = chat.chat_event(
+            chat.STARTED,
+            cid,
+            **common,
+            properties={
+                "visitor_key": visitor.key,
+                "page": _short(body.get("page"), "page"),
+                "funnel_step": _short(body.get("funnelStep"), "funnelStep"),
+                "invitation_id": invitation,
+                "run_id": _short(body.get("runId"), "runId"),
+                "language": _short(body.get("language"), "language"),
+            },
+            context={"campaign": {k: str(v)[:200] for k, v in (campaign or {}).items()}},
+        )
+        message = chat.chat_event(
+            chat.MESSAGE,
+            cid,
+            **common,
+            properties={"message_id": chat.new_id(), "sender": "visitor", "text": text},
+        )
+        conversation = await self._append(None, [started, message])
+        self.hub.to_agents({"type": "conversation", "conversation": conversation.describe()})
+        return _for_visitor(conversation)
+
+    async def visitor_says(self, visitor: VisitorId, cid: str, text: object) -> dict[str, Any]:
+        """A visitor's message in one of their conversations."""
+        body = _text(text, field="text", limit=self.config.max_message_chars)
+        conversation = self._visitor_conversation(visitor, cid)
+        self._limit(visitor)
+        message = await self._say(conversation, "visitor", None, body)
+        return _message(message)
+
+    def visitor_typing(self, visitor: VisitorId, cid: str) -> None:
+        """The visitor is typing: tell the conversation's agents."""
+        conversation = self._visitor_conversation(visitor, cid)
+        self.hub.to_agents(
+            {"type": "typing", "conversation_id": cid, "sender": "visitor"},
+            _owners(conversation),
+        )
+
+    def visitor_read(self, visitor: VisitorId, cid: str, message_id: str) -> None:
+        """The visitor has read up to `message_id`: a read receipt for the agents."""
+        conversation = self._visitor_conversation(visitor, cid)
+        self.hub.to_agents(
+            {"type": "read", "conversation_id": cid, "sender": "visitor", "message_id": message_id},
+            _owners(conversation),
+        )
+
+    def dismiss(self, visitor: VisitorId) -> None:
+        """The visitor closed an invitation: none again this session."""
+        now = self.clock.now()
+        self.hub.dismiss(
+            visitor.anonymous_id, session_end(now, self.config.invitation_session_minutes)
+        )
+
+    async def offline(self, visitor: VisitorId, body: dict[str, Any]) -> dict[str, Any]:
+        """The offline form: a support ticket due in the next working period (nobody pinged)."""
+        text = _text(body.get("text"), field="text", limit=self.config.max_message_chars)
+        email = _short(body.get("email"), "email")
+        name = _short(body.get("name"), "name")
+        if email is None or "@" not in email:
+            raise Invalid("email: an email address is required / adresse requise", field="email")
+        self._limit(visitor)
+        now = self.clock.now()
+        starts = self._next_working(now)
+        minutes = max(1, math.ceil((starts - now).total_seconds() / 60))
+        minutes += self.config.offline_response_minutes
+        ticket = await self._crm.create(
+            ENTITIES["tickets"],
+            {
+                "subject": f"Chat offline: {name or email}"[:200],
+                "channel": "chat",
+                "queue": "chat",
+                "opened_at": now.isoformat(),
+                "sla_first_response_minutes": min(minutes, 525600),
+            },
+            CHAT_PRINCIPAL,
+            Actor(name=f"chat:{visitor.source}"),
+        )
+        record = ticket.model_dump(mode="json")
+        message = chat.chat_event(
+            "Chat Offline Message",
+            chat.new_id(),
+            source=visitor.source,
+            anonymous_id=visitor.anonymous_id,
+            at=now,
+            properties={"ticket_id": record["id"], "email": email, "name": name, "text": text},
+        )
+        await self._committer.append(AppendJob(events=[message], source=visitor.source))
+        return {"ticket_id": record["id"], "due_at": record["first_response_due_at"]}
+
+    # The agent's side.
+
+    def inbox(self) -> list[dict[str, Any]]:
+        """The open conversations, newest first."""
+        with self._engine.connect() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(conversations_table.c.id)
+                    .where(conversations_table.c.status == "open")
+                    .order_by(conversations_table.c.started_at_us.desc())
+                    .limit(200)
+                ).scalars()
+            )
+        found = {cid: c for cid in ids if (c := self._get(cid)) is not None}
+        found.update({c.id: c for c in self._open.values()})
+        listed = sorted(found.values(), key=lambda c: c.started_at, reverse=True)
+        return [c.describe() for c in listed if c.status == "open"]
+
+    def conversation(self, cid: str) -> dict[str, Any]:
+        """One conversation, open or closed."""
+        found = self._get(cid)
+        if found is None:
+            raise UnknownConversation(_unknown(cid), field="conversation_id")
+        return found.describe()
+
+    async def agent_says(self, agent: str, cid: str, text: object) -> dict[str, Any]:
+        """An agent's reply; the first agent to reply owns the conversation."""
+        body = _text(text, field="text", limit=self.config.max_message_chars)
+        conversation = self._agent_conversation(agent, cid)
+        if conversation.owner is None:
+            await self._append(
+                conversation, [self._event(conversation, chat.ASSIGNED, agent=agent)]
+            )
+        message = await self._say(conversation, "agent", agent, body)
+        return _message(message)
+
+    async def assign(self, agent: str, cid: str, to: str) -> dict[str, Any]:
+        """Take an unowned conversation, or transfer one's own to another agent on duty."""
+        conversation = self._agent_conversation(agent, cid, claiming=True)
+        if to != agent and to not in self.agents_on_duty():
+            raise Invalid(f"to: {to!r} is not an agent on duty / pas de service", field="to")
+        updated = await self._append(
+            conversation, [self._event(conversation, chat.ASSIGNED, agent=to)]
+        )
+        self.hub.to_agents({"type": "conversation", "conversation": updated.describe()})
+        return updated.describe()
+
+    async def tag(self, agent: str, cid: str, tags: object) -> dict[str, Any]:
+        """Tag a conversation's objections ("price", "delivery time", "bug at checkout")."""
+        if not isinstance(tags, list) or not tags or len(tags) > MAX_TAGS:
+            raise Invalid(f"tags: a list of 1 to {MAX_TAGS} tags / liste de tags", field="tags")
+        clean = [_text(t, field="tags", limit=MAX_TAG_CHARS).lower() for t in tags]
+        conversation = self._agent_conversation(agent, cid)
+        updated = await self._append(
+            conversation, [self._event(conversation, chat.TAGGED, tags=clean)]
+        )
+        self.hub.to_agents({"type": "conversation", "conversation": updated.describe()})
+        return updated.describe()
+
+    async def close(self, agent: str, cid: str, outcome: object) -> dict[str, Any]:
+        """Close a conversation with its outcome; the visitor's widget is told."""
+        result = _text(outcome, field="outcome", limit=MAX_TAG_CHARS)
+        conversation = self._agent_conversation(agent, cid)
+        updated = await self._append(
+            conversation, [self._event(conversation, chat.CLOSED, outcome=result, agent=agent)]
+        )
+        self._open.pop(cid, None)
+        self.hub.to_visitor(updated.anonymous_id, {"type": "closed", "conversation_id": cid})
+        self.hub.to_agents({"type": "conversation", "conversation": updated.describe()})
+        return updated.describe()
+
+    def agent_typing(self, agent: str, cid: str) -> None:
+        """The agent is typing: tell the visitor."""
+        conversation = self._agent_conversation(agent, cid)
+        self.hub.to_visitor(
+            conversation.anonymous_id, {"type": "typing", "conversation_id": cid, "sender": "agent"}
+        )
+
+    def agent_read(self, agent: str, cid: str, message_id: str) -> None:
+        """The agent has read up to `message_id`: a read receipt for the visitor."""
+        conversation = self._agent_conversation(agent, cid)
+        self.hub.to_visitor(
+            conversation.anonymous_id,
+            {"type": "read", "conversation_id": cid, "sender": "agent", "message_id": message_id},
+        )
+
+    def canned(self) -> dict[str, dict[str, str]]:
+        """The canned answers in each language."""
+        return self.config.canned_answers
+
+    # Who answers, and the playbooks' door (`vigie.playbooks.actions.port.LiveChat`).
+
+    def agents(self) -> list[str]:
+        """The people who answer the chat: `chat.agents` (teams expanded), else everybody."""
+        names: list[str] = []
+        for name in self.config.agents or [p.name for p in self.schedule.people]:
+            members = self.schedule.members(name) if self.schedule.team(name) else []
+            names += [m.name for m in members] or [name]
+        return sorted(set(names))
+
+    def agents_on_duty(self) -> list[str]:
+        """The chat's agents on duty now (working hours or on call)."""
+        now = self.clock.now()
+        return [
+            name
+            for name in self.agents()
+            if (person := self.schedule.person(name)) is not None
+            and is_on_duty(self.schedule, person, now)
+        ]
+
+    def can_answer(self) -> list[str]:
+        """The agents on duty with the console open: who could answer an invitation now."""
+        connected = set(self.hub.connected_agents())
+        return [a for a in self.agents_on_duty() if a in connected]
+
+    def present(self, *, page: str | None, limit: int) -> list[str]:
+        """The visitors with an open widget now, on `page` (a tolerant pattern) if given."""
+        return self.hub.present(page=page, now=self.clock.now(), limit=limit)
+
+    def deliver(self, anonymous_id: str, *, invitation_id: int, message: str, run_id: str) -> bool:
+        """Push an invitation to a visitor's open widgets; False when none is open."""
+        pushed = self.hub.to_visitor(
+            anonymous_id,
+            {"type": "invitation", "id": invitation_id, "message": message, "run_id": run_id},
+        )
+        return pushed > 0
+
+    # Inside.
+
+    def _source(self, write_key: str) -> str:
+        source = self._source_for_key(write_key) if write_key else None
+        if source is None:
+            raise Unauthorized("unknown write key / clé d'écriture inconnue", field="writeKey")
+        return source
+
+    def _limit(self, visitor: VisitorId) -> None:
+        now = self.clock.now()
+        wait = self._source_limit.take(visitor.source, now)
+        if wait:
+            raise TooMany(
+                f"too many messages from source {visitor.source!r}; retry later / trop de messages",
+                retry_after=wait,
+            )
+        wait = self._visitor_limit.take(f"{visitor.source}\x00{visitor.anonymous_id}", now)
+        if wait:
+            raise TooMany("too many messages; retry later / trop de messages", retry_after=wait)
+
+    def _next_working(self, now: datetime) -> datetime:
+        """When the next working period of the chat's agents starts (now, when on duty)."""
+        starts = [
+            at
+            for name in self.agents()
+            if (person := self.schedule.person(name)) is not None
+            and (at := next_working_instant(self.schedule, person, now)) is not None
+        ]
+        return min(starts, default=now)
+
+    def _get(self, cid: str) -> Conversation | None:
+        if cid in self._open:
+            return self._open[cid]
+        if not cid or len(cid) > 64:
+            return None
+        with self._engine.connect() as conn:
+            found = load(conn, cid)
+        if found is not None and found.status == "open":
+            self._open[cid] = found
+        return found
+
+    def _visitor_conversation(self, visitor: VisitorId, cid: str) -> Conversation:
+        found = self._get(cid) if isinstance(cid, str) else None
+        # Someone else's conversation answers as an unknown one: its existence is not told.
+        if (
+            found is None
+            or found.anonymous_id != visitor.anonymous_id
+            or found.visitor_key != visitor.key
+        ):
+            raise UnknownConversation(_unknown(str(cid)[:64]), field="conversation_id")
+        if found.status != "open":
+            raise Conflict("the conversation is closed / conversation terminée")
+        return found
+
+    def _agent_conversation(self, agent: str, cid: str, *, claiming: bool = False) -> Conversation:
+        found = self._get(cid)
+        if found is None:
+            raise UnknownConversation(_unknown(cid), field="conversation_id")
+        if found.status != "open":
+            raise Conflict("the conversation is closed / conversation terminée")
+        if found.owner not in (None, agent) and not claiming:
+            raise NotYours(f"the conversation is {found.owner}'s / elle est à {found.owner}")
+        if claiming and found.owner not in (None, agent):
+            raise NotYours(f"the conversation is {found.owner}'s / elle est à {found.owner}")
+        return found
+
+    def _event(self, conversation: Conversation, name: str, **properties: Any) -> Event:
+        return chat.chat_event(
+            name,
+            conversation.id,
+            source=conversation.source,
+            anonymous_id=conversation.anonymous_id,
+            at=self.clock.now(),
+            properties=properties,
+        )
+
+    async def _say(
+        self, conversation: Conversation, sender: str, author: str | None, text: str
+    ) -> Message:
+        event = self._event(
+            conversation,
+            chat.MESSAGE,
+            message_id=chat.new_id(),
+            sender=sender,
+            author=author,
+            text=text,
+        )
+        updated = await self._append(conversation, [event])
+        message = updated.messages[-1]
+        push = {"type": "message", "conversation_id": conversation.id, "message": _message(message)}
+        self.hub.to_visitor(conversation.anonymous_id, push)
+        self.hub.to_agents(push)
+        return message
+
+    async def _append(self, current: Conversation | None, events: Sequence[Event]) -> Conversation:
+        """Log `events` (all or none), then fold them into the conversation held open."""
+        result = await self._committer.append(AppendJob(events=events, source=events[0].source))
+        conversation = current
+        for event, offset in zip(events, result.offsets, strict=True):
+            event.offset = offset
+            conversation = chat.fold(conversation, event)
+        assert conversation is not None
+        if conversation.status == "open":
+            self._open[conversation.id] = conversation
+        return conversation
+
+
+def _owners(conversation: Conversation) -> list[str] | None:
+    return [conversation.owner] if conversation.owner else None
+
+
+def _message(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "at": message.at.isoformat(),
+        "sender": message.sender,
+        "author": message.author,
+        "text": message.text,
+    }
+
+
+def _for_visitor(conversation: Conversation) -> dict[str, Any]:
+    """A conversation as its visitor sees it: the messages, not the CRM's notes."""
+    return {
+        "id": conversation.id,
+        "status": conversation.status,
+        "messages": [_message(m) for m in conversation.messages],
+    }
+
+
+def _unknown(cid: str) -> str:
+    return f"no conversation {cid!r} / conversation inconnue"
+
+
+def _id(value: str, field: str) -> str:
+    if not value or len(value) > 200 or "\x00" in value:
+        raise Invalid(f"{field}: 1 to 200 characters / 1 à 200 caractères", field=field)
+    return value

@@ -1,0 +1,140 @@
+"""`vigie privacy …`: a data subject's export and erasure, and the retention purge."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from vigie.cli.options import ConfigOption, DbOption, console, err, load_settings
+
+if TYPE_CHECKING:
+    from vigie.auth.audit import Actor
+    from vigie.privacy import DataSubjects, RetentionPurge
+
+privacy_app = typer.Typer(
+    help="A person's data: export everything held about them, erase them everywhere; the "
+    "retention purge. / Données personnelles : export, effacement, purge.\n\n"
+    "Example: vigie privacy export --contact ct_1f3a… --out zoe.json",
+    no_args_is_help=True,
+)
+ContactOption = Annotated[str, typer.Option("--contact", help="The contact's id (ct_…).")]
+
+
+@contextmanager
+def _parts(db: str | None, config: Path | None) -> Iterator[tuple[DataSubjects, RetentionPurge]]:
+    from vigie.clock import SystemClock
+    from vigie.log.columnar import ColumnarCopy
+    from vigie.privacy import DataSubjects, RetentionPurge
+    from vigie.store import connect, upgrade
+
+    settings = load_settings(db, config)
+    engine = connect(settings.db_url)
+    try:
+        upgrade(engine)
+        clock = SystemClock()
+        columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
+        yield (
+            DataSubjects(engine=engine, clock=clock, columns=columns),
+            RetentionPurge(engine=engine, clock=clock, retention=settings.config.privacy.retention),
+        )
+    finally:
+        engine.dispose()
+
+
+def _cli_actor() -> Actor:
+    import getpass
+
+    from vigie.auth.audit import Actor
+
+    return Actor(name=f"cli:{getpass.getuser()}", role="admin")
+
+
+@privacy_app.command("export")
+def privacy_export(
+    contact: ContactOption,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file (default: stdout).")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Everything held about one person as JSON: the contact, their events, and every row of
+    every table that names them (interactions, chats, identity links, notifications …).
+    The export is recorded in the audit trail.
+
+    Example: vigie privacy export --contact ct_1f3a2b --out person.json
+    """
+    import msgspec
+
+    from vigie.privacy import SubjectNotFound
+
+    actor = _cli_actor()
+    with _parts(db, config) as (subjects, _):
+        try:
+            data = subjects.export(contact, actor=actor)
+        except SubjectNotFound as exc:
+            err.print(f"{exc} / contact introuvable")
+            raise typer.Exit(1) from exc
+    text = msgspec.json.format(msgspec.json.encode(data), indent=2)
+    if out is None:
+        sys.stdout.buffer.write(text + b"\n")
+    else:
+        out.write_bytes(text + b"\n")
+        console.print(f"exported to {out} / exporté dans {out}")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    contact: ContactOption,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Erase one person everywhere: their identifiers are replaced by random tokens in every
+    table, the event log and its columnar copy, and the store's files are compacted. KPIs do
+    not change. Irreversible; audited (that it happened, not what). Prefer the API
+    (`POST /api/privacy/contacts/{id}/erase`) while a server runs: it also clears its caches.
+
+    Example: vigie privacy erase --contact ct_1f3a2b --yes
+    """
+    from vigie.privacy import SubjectNotFound
+
+    if not yes and not typer.confirm(
+        f"Erase contact {contact} everywhere? This cannot be undone / Effacer définitivement ?"
+    ):
+        raise typer.Exit(1)
+    actor = _cli_actor()
+    with _parts(db, config) as (subjects, _):
+        try:
+            erasure = subjects.erase(contact, actor=actor)
+        except SubjectNotFound as exc:
+            err.print(f"{exc} / contact introuvable")
+            raise typer.Exit(1) from exc
+    console.print(
+        f"erased {contact}: {sum(erasure.rows.values())} row(s) in {len(erasure.rows)} "
+        f"table(s), {erasure.segments_rewritten} columnar segment(s) rewritten; "
+        f"{erasure.storage} / effacé",
+        markup=False,
+    )
+
+
+@privacy_app.command("purge")
+def privacy_purge(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Delete now what is older than each data class's retention (`privacy.retention` in
+    vigie.yaml: events, rejected, interactions, audit); the purge is audited. The server
+    runs the same purge every `privacy.retention.purge_every`.
+
+    Example: vigie privacy purge --config vigie.yaml
+    """
+    with _parts(db, config) as (_, retention):
+        deleted = retention.run()
+    if not deleted:
+        console.print("no retention configured / aucune durée de conservation configurée")
+        return
+    for name, count in deleted.items():
+        console.print(f"{name}: {count} row(s) deleted / supprimée(s)")

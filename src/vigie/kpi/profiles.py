@@ -1,0 +1,149 @@
+"""The expected rate of an event for each time of day, learned from history.
+
+A `RateProfile` holds, per slot of the day (48 half-hours by default), the events seen and
+the seconds watched, forgotten with a half-life. The rate of a slot is the Gamma-Poisson
+posterior mean: a declared prior (`prior` events per second, worth `prior_weight_s` seconds
+of history over the whole day, so `prior_weight_s / slots` per slot) plus what was seen,
+pooled with the two neighbouring slots (weights 1/4, 1/2, 1/4) so a quiet half-hour
+borrows from its neighbours. Between slot centres the rate is linear, so a smooth daily
+curve is not turned into steps; `expected(a, b)` integrates it.
+`noise_sd()` is how far, relatively, counts stray from the profile beyond Poisson chance
+(real traffic is overdispersed): the sequential tests leave that much slack.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+DAY_S = 86_400.0
+SLOTS = 48
+
+
+class RateProfile:
+    """Expected events per second by time of day (UTC), with a declared prior for a cold start."""
+
+    def __init__(
+        self,
+        *,
+        prior: float | None,
+        prior_weight_s: float = 3600.0,
+        half_life_s: float = 7 * DAY_S,
+        slots: int = SLOTS,
+    ) -> None:
+        if prior is not None and (not math.isfinite(prior) or prior < 0):
+            raise ValueError(f"a prior rate is a finite number of events per second: {prior}")
+        self.prior = prior
+        self.prior_weight_s = prior_weight_s
+        self.half_life_s = half_life_s
+        self.slots = slots
+        self.width_s = DAY_S / slots
+        self.counts = np.zeros(slots)
+        self.exposure = np.zeros(slots)
+        self.learned_until: float | None = None
+        self.excess = 0.0  # sum of (n - mu)^2 - mu over lessons, forgotten as the counts
+        self.scale = 0.0  # sum of mu^2 over the same lessons
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None
+
+    def slot(self, t_s: float) -> int:
+        """The slot of the day holding instant `t_s` (seconds since the epoch)."""
+        return int((t_s % DAY_S) // self.width_s) % self.slots
+
+    def watched_s(self) -> float:
+        """Seconds of history behind the profile (after forgetting)."""
+        return float(self.exposure.sum())
+
+    def learn(self, start_s: float, end_s: float, count: float) -> None:
+        """Add `count` events seen over [start_s, end_s) (within one slot), forgetting the past
+        by the half-life of the time since the last lesson."""
+        if end_s <= start_s:
+            return
+        if self.learned_until is not None and end_s > self.learned_until:
+            keep = 0.5 ** ((end_s - self.learned_until) / self.half_life_s)
+            self.counts *= keep
+            self.exposure *= keep
+            self.excess *= keep
+            self.scale *= keep
+        self.learned_until = max(end_s, self.learned_until or end_s)
+        if self.watched_s() > 0:
+            mu = self.expected(start_s, end_s)
+            self.excess += (count - mu) ** 2 - mu
+            self.scale += mu * mu
+        k = self.slot(start_s)
+        self.counts[k] += count
+        self.exposure[k] += end_s - start_s
+        self._table = None
+
+    def noise_sd(self) -> float:
+        """The relative standard deviation of counts around the profile beyond Poisson chance
+        (0 until learned)."""
+        if self.scale <= 0:
+            return 0.0
+        return math.sqrt(max(self.excess, 0.0) / self.scale)
+
+    def rates(self) -> np.ndarray:
+        """The expected rate (events per second) at each slot centre; without a prior, slots
+        never seen take the mean rate of those seen (0 if none)."""
+        kernel = (0.25, 0.5, 0.25)
+        counts = sum(w * np.roll(self.counts, s) for w, s in zip(kernel, (1, 0, -1), strict=True))
+        exposure = sum(
+            w * np.roll(self.exposure, s) for w, s in zip(kernel, (1, 0, -1), strict=True)
+        )
+        if self.prior is not None:
+            weight = self.prior_weight_s / self.slots
+            return np.asarray((self.prior * weight + counts) / (weight + exposure), dtype=float)
+        seen = np.asarray(exposure) > 0
+        mean = float(self.counts.sum() / self.exposure.sum()) if seen.any() else 0.0
+        rates = np.full(self.slots, mean)
+        rates[seen] = np.asarray(counts)[seen] / np.asarray(exposure)[seen]
+        return rates
+
+    def mean_rate(self) -> float:
+        """The day's mean expected rate (events per second)."""
+        _, _, _, day = self._knots()
+        return day / DAY_S
+
+    def rate_at(self, t_s: float) -> float:
+        """The expected rate (events per second) at instant `t_s`."""
+        x, rho, _, _ = self._knots()
+        return float(np.interp(t_s % DAY_S, x, rho))
+
+    def expected(self, start_s: float, end_s: float) -> float:
+        """Expected events over [start_s, end_s)."""
+        if end_s <= start_s:
+            return 0.0
+        both = self.cumulative(np.array([start_s, end_s]))
+        return float(both[1] - both[0])
+
+    def cumulative(self, t_s: np.ndarray) -> np.ndarray:
+        """Expected events from the epoch to each instant of `t_s` (seconds): differences of
+        these are expected counts (vectorised, for long simulated streams)."""
+        x, rho, cum, day = self._knots()
+        days = np.floor(t_s / DAY_S)
+        within = t_s - days * DAY_S
+        j = np.clip(np.searchsorted(x, within, side="right") - 1, 0, len(x) - 2)
+        dx = within - x[j]
+        slope = (rho[j + 1] - rho[j]) / (x[j + 1] - x[j])
+        inside = cum[j] + dx * rho[j] + 0.5 * dx * dx * slope
+        return np.asarray(days * day + inside - cum_at_zero(x, rho, cum), dtype=float)
+
+    def _knots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Slot centres (with one wrapped centre on each side), their rates, the integral up to
+        each, and the expected events of a whole day."""
+        if self._table is None:
+            rates = self.rates()
+            centres = (np.arange(self.slots) + 0.5) * self.width_s
+            x = np.concatenate(([centres[-1] - DAY_S], centres, [centres[0] + DAY_S]))
+            rho = np.concatenate(([rates[-1]], rates, [rates[0]]))
+            cum = np.concatenate(([0.0], np.cumsum(np.diff(x) * (rho[:-1] + rho[1:]) / 2)))
+            day = float(rates.mean() * DAY_S)
+            self._table = (x, rho, cum, day)
+        return self._table
+
+
+def cum_at_zero(x: np.ndarray, rho: np.ndarray, cum: np.ndarray) -> float:
+    """The integral from the first knot to midnight (the first segment holds midnight)."""
+    dx = -x[0]
+    slope = (rho[1] - rho[0]) / (x[1] - x[0])
+    return float(cum[0] + dx * rho[0] + 0.5 * dx * dx * slope)

@@ -1,0 +1,129 @@
+"""Leases: one process at a time runs the processors of a log, the others stand by.
+
+Every processor keeps a checkpoint in the log and its projection skips what it has seen, so
+delivery is at-least-once and idempotent; but two processes running the same processors at
+once would each fold every event into their own in-memory windows and fire the same alert
+twice. A lease in the SQL store every process shares (PostgreSQL when there are several
+machines) settles who runs them: the holder renews it every few seconds; when it dies, the
+lease expires and a standing-by worker takes over from the saved checkpoints.
+
+A lease held by a process of this machine that no longer exists (a `kill -9`, a crash) is
+taken over at once instead of waiting for it to expire.
+
+Leases use the machines' wall clocks (kept in step by NTP), never the injected clock: a demo
+on simulated time must not make a lease look expired.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+
+import sqlalchemy as sa
+
+from vigie.store.schema import metadata
+
+DEFAULT_TTL_SECONDS = 10.0
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at_us", sa.BigInteger, nullable=False),
+)
+
+
+def holder_id() -> str:
+    """Who this process is, as written in a lease: `host:pid:random`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _dead_here(holder: str) -> bool:
+    """True when `holder` names a process of this machine that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Lease:
+    """The right to do one thing (`name`) for `ttl_seconds`, renewed by whoever holds it."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        name: str,
+        *,
+        holder: str | None = None,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.name = name
+        self.holder = holder or holder_id()
+        self.ttl_seconds = ttl_seconds
+
+    def acquire(self) -> bool:
+        """Take or renew the lease; False while another live process holds it."""
+        now = int(time.time() * 1e6)
+        expires = now + int(self.ttl_seconds * 1e6)
+        table = leases
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                sa.select(table.c.holder, table.c.expires_at_us).where(table.c.name == self.name)
+            ).first()
+            if current is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            table.insert().values(
+                                name=self.name, holder=self.holder, expires_at_us=expires
+                            )
+                        )
+                except sa.exc.IntegrityError:
+                    return False
+                return True
+            holder, until = current
+            if holder != self.holder and until >= now and not _dead_here(holder):
+                return False
+            # Compare-and-set on what was read: of two takers, one wins.
+            updated = conn.execute(
+                table.update()
+                .where(
+                    table.c.name == self.name,
+                    table.c.holder == holder,
+                    table.c.expires_at_us == until,
+                )
+                .values(holder=self.holder, expires_at_us=expires)
+            )
+            return updated.rowcount == 1
+
+    def release(self) -> None:
+        """Give the lease up at once (a clean stop), if this process holds it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                leases.delete().where(leases.c.name == self.name, leases.c.holder == self.holder)
+            )
+
+    def current_holder(self) -> str | None:
+        """Who holds the lease now (an expired lease is held by nobody)."""
+        now = int(time.time() * 1e6)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(leases.c.holder).where(
+                    leases.c.name == self.name, leases.c.expires_at_us >= now
+                )
+            ).first()
+        return None if row is None else str(row[0])

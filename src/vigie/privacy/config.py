@@ -1,0 +1,90 @@
+"""The `privacy:` section of `vigie.yaml`: what is stored of a visitor, and for how long."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from vigie.kpi.durations import parse_duration
+
+DataClass = Literal["events", "rejected", "interactions", "audit"]
+DATA_CLASSES: tuple[DataClass, ...] = ("events", "rejected", "interactions", "audit")
+DEVELOPMENT_PSEUDONYM_KEY = "vigie-development-only-pseudonym-key"
+
+
+class IpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """IP addresses in events (`context.ip`, PostHog's `$ip`) are truncated before storage."""
+
+    truncate: bool = True
+    ipv4_prefix: int = 24
+    """Bits of an IPv4 address kept (24: `203.0.113.42` is stored as `203.0.113.0`)."""
+    ipv6_prefix: int = 48
+    """Bits of an IPv6 address kept."""
+
+
+class VisitorIdSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Anonymous visitor ids replaced by a keyed hash (HMAC-SHA256) before storage.
+
+    Off by default: the browser tracker asks for its chat invitations and journeys by the id
+    it holds, and a CRM contact lists the raw ids it was seen with.
+    """
+
+    pseudonymise: bool = False
+    key: str | None = None
+    """The hash key; required (and no placeholder) outside development when pseudonymising."""
+
+
+class Retention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How long each class of data is kept (a duration such as `90d`, `730d`); absent: forever.
+
+    The scheduled purge deletes older rows every `purge_every` and records each purge in the
+    audit trail (how many rows of which class, never which).
+    """
+
+    events: str | None = None
+    """Events of the log (by event time); the KPIs already computed are not changed."""
+    rejected: str | None = "90d"
+    """Rejected input (bad payloads, unknown write keys), by reception time."""
+    interactions: str | None = None
+    """CRM interactions (calls, e-mails, chat transcripts …), by when they occurred."""
+    audit: str | None = None
+    """Lines of the audit trail, by their time."""
+    purge_every: str = "1h"
+
+
+class PrivacyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Privacy by design: IP truncation, pseudonymised visitor ids, retention per data class."""
+
+    ip: IpSettings = msgspec.field(default_factory=IpSettings)
+    visitor_ids: VisitorIdSettings = msgspec.field(default_factory=VisitorIdSettings)
+    retention: Retention = msgspec.field(default_factory=Retention)
+
+    def pseudonym_key(self, environment: str) -> str | None:
+        """The key visitor ids are hashed with, or None when they are kept as sent."""
+        if not self.visitor_ids.pseudonymise:
+            return None
+        if self.visitor_ids.key:
+            return self.visitor_ids.key
+        if environment != "development":
+            raise ValueError("privacy.visitor_ids.key is required outside development")
+        return DEVELOPMENT_PSEUDONYM_KEY
+
+
+def problems(config: PrivacyConfig) -> list[tuple[list[str], str]]:
+    """What is wrong with `config`, as (key path under `privacy`, reason) pairs."""
+    found: list[tuple[list[str], str]] = []
+    if not 0 <= config.ip.ipv4_prefix <= 32:
+        found.append((["ip", "ipv4_prefix"], "must be between 0 and 32"))
+    if not 0 <= config.ip.ipv6_prefix <= 128:
+        found.append((["ip", "ipv6_prefix"], "must be between 0 and 128"))
+    for name in (*DATA_CLASSES, "purge_every"):
+        value = getattr(config.retention, name)
+        if value is None:
+            continue
+        try:
+            if parse_duration(value) <= 0:
+                found.append((["retention", name], "must be a positive duration"))
+        except ValueError as exc:
+            found.append((["retention", name], str(exc)))
+    return found

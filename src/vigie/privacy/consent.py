@@ -1,0 +1,98 @@
+"""Consent checked at use: before Vigie reaches out to a person for a purpose, it looks at
+what that person agreed to (the contact's `consent`, per purpose).
+
+A visitor known as a contact (one of the contact's anonymous ids, or stitched to its user id)
+is reached only with the consent of that purpose; a visitor Vigie knows nothing about has
+only the consent the site's own banner gave the tracker, and is not refused here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+Purpose = Literal["marketing", "profiling", "analytics", "third_parties"]
+
+PURPOSE_FIELDS: dict[str, tuple[str, ...]] = {
+    "marketing": ("email_marketing", "phone_marketing"),
+    "profiling": ("profiling",),
+    "analytics": ("analytics",),
+    "third_parties": ("third_parties",),
+}
+"""The contact's consent fields that each give a purpose (any one of them is enough)."""
+
+_contacts = sa.table(
+    "crm_contacts",
+    sa.column("id", sa.String),
+    sa.column("external_id", sa.String),
+    sa.column("anonymous_ids", sa.JSON),
+    sa.column("consent", sa.JSON),
+)
+_identities = sa.table(
+    "analytics_identities", sa.column("visitor_id", sa.String), sa.column("profile_id", sa.String)
+)
+_CHUNK = 500
+
+
+def skipped_reason(purpose: str) -> str:
+    """What a run record says of the people a step left out for want of consent."""
+    return f"skipped: no {purpose.replace('_', ' ')} consent"
+
+
+def gives(consent: Mapping[str, Any] | None, purpose: str) -> bool:
+    """Whether a contact's `consent` covers `purpose` (absent means not given)."""
+    if not consent:
+        return False
+    return any(consent.get(name) is True for name in PURPOSE_FIELDS[purpose])
+
+
+class ConsentBook:
+    """Answers "may we, for this purpose?" for visitors, from the CRM's contacts."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def refused(self, visitors: Sequence[str], purpose: str) -> set[str]:
+        """The visitor ids among `visitors` that belong to a contact without consent for
+        `purpose`."""
+        if purpose not in PURPOSE_FIELDS:
+            raise ValueError(
+                f"unknown consent purpose {purpose!r}; use one of {list(PURPOSE_FIELDS)}"
+            )
+        wanted = set(visitors)
+        if not wanted:
+            return set()
+        refused: set[str] = set()
+        inspector = sa.inspect(self.engine)
+        if not inspector.has_table("crm_contacts"):
+            return refused
+        stitched = inspector.has_table("analytics_identities")
+        with self.engine.connect() as conn:
+            profile_of: dict[str, str] = {}
+            if stitched:
+                ids = sorted(wanted)
+                for start in range(0, len(ids), _CHUNK):
+                    query = sa.select(_identities.c.visitor_id, _identities.c.profile_id).where(
+                        _identities.c.visitor_id.in_(ids[start : start + _CHUNK])
+                    )
+                    profile_of.update({v: p for v, p in conn.execute(query)})
+            # Contacts are few beside events: read those with an id or anonymous ids once.
+            query = sa.select(
+                _contacts.c.external_id, _contacts.c.anonymous_ids, _contacts.c.consent
+            )
+            rows: list[tuple[str | None, list[str] | None, dict[str, Any] | None]] = [
+                (row[0], row[1], row[2]) for row in conn.execute(query)
+            ]
+            for external_id, anonymous_ids, consent in rows:
+                if gives(consent, purpose):
+                    continue
+                theirs: set[str] = set(anonymous_ids or [])
+                for visitor in wanted:
+                    if visitor in theirs or (
+                        external_id is not None
+                        and external_id in (visitor, profile_of.get(visitor))
+                    ):
+                        refused.add(visitor)
+        return refused

@@ -1,0 +1,369 @@
+"""Data-subject rights over the whole store: export everything held about a person, or erase
+it so that it cannot be recovered, without rewriting anyone else's history.
+
+Both work on what the database actually holds (its tables are reflected, so a part's new
+table is covered without being listed here). A row is the person's when one of its text,
+JSON or binary columns holds one of their identifiers (e-mail, phone, full name, user id,
+visitor ids, and the ids linked to those by identity stitching), or when its `contact_id`
+is theirs.
+
+Erasure replaces each identifier by a token drawn at random for that erasure (see
+`scrubbing.py`) in every such row: the event log (columns and stored bodies), the rejected
+input, dead letters, identity links, alert evidence, playbook outputs and the CRM tables;
+the contact keeps its id but loses its name, e-mail, phone and job title. Event names, times
+and amounts are untouched, so the KPIs computed from the log stay the same. Then the log's
+columnar copy is rewritten where it holds the ids, and SQLite's file is compacted (`VACUUM`)
+and its write-ahead log emptied, so no old page keeps the values; PostgreSQL's tables are
+vacuumed. The audit trail is append-only and records only *that* an erasure happened.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from vigie.auth.audit import Actor, record
+from vigie.clock import Clock
+from vigie.log.columnar import ColumnarCopy
+from vigie.privacy.scrubbing import Scrubber
+
+CONTACTS = "crm_contacts"
+IDENTITIES = "analytics_identities"
+NOT_SCANNED = frozenset({"audit_log", "alembic_version", "checkpoints"})
+"""Tables never rewritten: the append-only audit trail (it holds who acted, never a
+customer's data), and bookkeeping without personal data."""
+CLEARED_CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "job_title")
+OWN_ID_COLUMNS = ("contact_id",)
+
+
+class PrivacyError(Exception):
+    """A data-subject request that cannot be carried out; the message says why."""
+
+
+class SubjectNotFound(PrivacyError, LookupError):
+    """No contact has this id."""
+
+
+class Erasure(msgspec.Struct, kw_only=True):
+    """What an erasure changed: rows per table, columnar segments, and how storage was cleaned."""
+
+    contact_id: str
+    rows: dict[str, int]
+    identifiers: int
+    segments_rewritten: int
+    storage: str
+
+
+class _Column(msgspec.Struct, frozen=True):
+    name: str
+    kind: str  # text, json or blob
+
+
+class DataSubjects:
+    """Export and erasure of one person's data (see the module's docstring)."""
+
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        clock: Clock,
+        columns: ColumnarCopy | None = None,
+        forget_cached: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.columns = columns
+        self.forget_cached = forget_cached
+        self._postgres = engine.dialect.name == "postgresql"
+        self._quote = engine.dialect.identifier_preparer.quote
+
+    def export(self, contact_id: str, *, actor: Actor) -> dict[str, Any]:
+        """Everything held about the person: their contact, every row of every table that is
+        theirs (events decoded), as JSON-ready data. The export is audited."""
+        metadata = self._tables()
+        with self.engine.connect() as conn:
+            contact = self._contact(conn, metadata, contact_id)
+            scrubber = _identifiers(conn, metadata, contact)
+            held: dict[str, list[dict[str, Any]]] = {}
+            for table in metadata.sorted_tables:
+                if table.name in NOT_SCANNED and table.name != "audit_log":
+                    continue
+                condition = self._condition(table, scrubber, contact_id)
+                if condition is None:
+                    continue
+                rows = conn.execute(sa.select(table).where(condition)).mappings().all()
+                if rows:
+                    held[table.name] = [_portable(dict(row)) for row in rows]
+        events = [
+            {**row["body"], "offset": row["log_offset"]} if isinstance(row["body"], dict) else row
+            for row in held.pop("events", [])
+        ]
+        record(
+            engine=self.engine,
+            actor=actor,
+            action="export",
+            entity="contacts",
+            entity_id=contact_id,
+            at=self.clock.now(),
+            details={"purpose": "data subject access", "tables": sorted(held)},
+        )
+        return {
+            "contact_id": contact_id,
+            "exported_at": self.clock.now().isoformat(),
+            "contact": _portable(dict(contact)),
+            "events": events,
+            "records": held,
+        }
+
+    def erase(self, contact_id: str, *, actor: Actor) -> Erasure:
+        """Make the person unrecoverable everywhere (see the module's docstring); audited."""
+        metadata = self._tables()
+        rows: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            contact = self._contact(conn, metadata, contact_id)
+            scrubber = _identifiers(conn, metadata, contact)
+            for table in metadata.sorted_tables:
+                if table.name in NOT_SCANNED:
+                    continue
+                changed = self._scrub_table(conn, table, scrubber, contact_id)
+                if changed:
+                    rows[table.name] = changed
+            contacts = metadata.tables[CONTACTS]
+            cleared: dict[str, Any] = {
+                name: None for name in CLEARED_CONTACT_FIELDS if name in contacts.c
+            }
+            if "archived_at" in contacts.c and contact.get("archived_at") is None:
+                cleared["archived_at"] = self.clock.now()
+            conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**cleared))
+        if self.forget_cached is not None:
+            self.forget_cached()
+        ids = {
+            k: v
+            for k, v in scrubber.tokens.items()
+            if k in scrubber.strong and not k.startswith("erased-")
+        }
+        segments = self.columns.rewrite_ids(ids) if self.columns is not None else 0
+        storage = self._clean_storage(rows)
+        erasure = Erasure(
+            contact_id=contact_id,
+            rows=rows,
+            identifiers=len(scrubber.tokens),
+            segments_rewritten=segments,
+            storage=storage,
+        )
+        record(
+            engine=self.engine,
+            actor=actor,
+            action="erase",
+            entity="contacts",
+            entity_id=contact_id,
+            at=self.clock.now(),
+            details={"rows": sum(rows.values()), "tables": len(rows)},
+        )
+        return erasure
+
+    def _tables(self) -> sa.MetaData:
+        metadata = sa.MetaData()
+        metadata.reflect(bind=self.engine)
+        if CONTACTS not in metadata.tables:
+            raise PrivacyError("the CRM tables are missing: run `vigie db upgrade` first")
+        return metadata
+
+    def _contact(
+        self, conn: sa.Connection, metadata: sa.MetaData, contact_id: str
+    ) -> dict[str, Any]:
+        contacts = metadata.tables[CONTACTS]
+        row = conn.execute(sa.select(contacts).where(contacts.c.id == contact_id)).first()
+        if row is None:
+            raise SubjectNotFound(f"no contact has the id {contact_id!r}")
+        return dict(row._mapping)
+
+    def _condition(
+        self, table: sa.Table, scrubber: Scrubber, contact_id: str
+    ) -> sa.ColumnElement[bool] | None:
+        """Which rows of `table` are the person's; None when the table cannot hold any."""
+        terms = scrubber.search_terms()
+        clauses: list[sa.ColumnElement[bool]] = []
+        for column in _scanned_columns(table):
+            for term in terms:
+                clauses.append(self._contains(table.c[column.name], column.kind, term))
+        for name in OWN_ID_COLUMNS:
+            if name in table.c:
+                clauses.append(table.c[name] == contact_id)
+        if table.name == CONTACTS:
+            clauses.append(table.c.id == contact_id)
+        if table.name == "audit_log":
+            clauses = [sa.and_(table.c.entity == "contacts", table.c.entity_id == contact_id)]
+        return sa.or_(*clauses) if clauses else None
+
+    def _contains(self, column: sa.ColumnClause[Any], kind: str, term: str) -> Any:
+        if self._postgres:
+            if kind == "blob":
+                return (
+                    sa.func.position(sa.literal(term.encode(), sa.LargeBinary).op("IN")(column)) > 0
+                )
+            return sa.func.strpos(sa.cast(column, sa.Text), term) > 0
+        if kind == "blob":
+            return sa.func.instr(column, sa.literal(term.encode(), sa.LargeBinary)) > 0
+        return sa.func.instr(sa.type_coerce(column, sa.Text), term) > 0
+
+    def _scrub_table(
+        self, conn: sa.Connection, table: sa.Table, scrubber: Scrubber, contact_id: str
+    ) -> int:
+        condition = self._condition(table, scrubber, contact_id)
+        scanned = _scanned_columns(table)
+        if condition is None or not scanned:
+            return 0
+        keys = list(table.primary_key.columns) or [table.c[c.name] for c in scanned]
+        raw = [
+            sa.type_coerce(table.c[c.name], sa.LargeBinary if c.kind == "blob" else sa.Text)
+            if not (self._postgres and c.kind == "json")
+            else sa.cast(table.c[c.name], sa.Text)
+            for c in scanned
+        ]
+        query = sa.select(*keys, *raw).where(condition)
+        changed = 0
+        for row in conn.execute(query).all():
+            key_values = row[: len(keys)]
+            values: dict[str, Any] = {}
+            for column, old in zip(scanned, row[len(keys) :], strict=True):
+                if old is None:
+                    continue
+                new = (
+                    scrubber.blob(bytes(old)) if column.kind == "blob" else scrubber.text(str(old))
+                )
+                if new != old:
+                    values[column.name] = new
+            if not values:
+                continue
+            self._update(conn, table, keys, key_values, values, scanned)
+            changed += 1
+        return changed
+
+    def _update(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        keys: list[sa.Column[Any]],
+        key_values: Iterable[Any],
+        values: dict[str, Any],
+        scanned: list[_Column],
+    ) -> None:
+        kinds = {c.name: c.kind for c in scanned}
+        sets = []
+        params: dict[str, Any] = {}
+        for i, (name, value) in enumerate(values.items()):
+            mark = f":v{i}"
+            if self._postgres and kinds[name] == "json":
+                mark = f"CAST(:v{i} AS {'JSONB' if _is_jsonb(table.c[name]) else 'JSON'})"
+            sets.append(f"{self._quote(name)} = {mark}")
+            params[f"v{i}"] = value
+        wheres = []
+        for j, (column, value) in enumerate(zip(keys, key_values, strict=True)):
+            wheres.append(f"{self._quote(column.name)} = :k{j}")
+            params[f"k{j}"] = value
+        sql = f"UPDATE {self._quote(table.name)} SET {', '.join(sets)} WHERE {' AND '.join(wheres)}"
+        conn.execute(sa.text(sql), params)
+
+    def _clean_storage(self, rows: dict[str, int]) -> str:
+        """Leave no old copy of a rewritten row in the database's files."""
+        if self._postgres:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for name in rows:
+                    conn.exec_driver_sql(f"VACUUM {self._quote(name)}")
+            return "postgresql: VACUUM of the rewritten tables"
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute("VACUUM")
+            busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            cursor.close()
+        finally:
+            raw.close()
+        if busy:
+            return "sqlite: VACUUM; the write-ahead log is emptied at its next checkpoint"
+        return "sqlite: VACUUM, write-ahead log checkpointed and truncated"
+
+
+def _identifiers(conn: sa.Connection, metadata: sa.MetaData, contact: dict[str, Any]) -> Scrubber:
+    """The person's identifiers: from the contact, and the ids stitched to theirs."""
+    strong: set[str] = set()
+    for name in ("email", "phone", "external_id"):
+        value = contact.get(name)
+        if isinstance(value, str) and value:
+            strong.add(value)
+            if name == "email":
+                strong.add(value.lower())
+    first, last = contact.get("first_name") or "", contact.get("last_name") or ""
+    if first and last:
+        strong.update({f"{first} {last}", f"{last} {first}"})
+    ids = {i for i in (contact.get("anonymous_ids") or []) if isinstance(i, str) and i}
+    if contact.get("external_id"):
+        ids.add(contact["external_id"])
+    if IDENTITIES in metadata.tables and ids:
+        links = metadata.tables[IDENTITIES]
+        for visitor, profile in conn.execute(
+            sa.select(links.c.visitor_id, links.c.profile_id).where(
+                sa.or_(links.c.visitor_id.in_(ids), links.c.profile_id.in_(ids))
+            )
+        ):
+            ids.update({visitor, profile})
+    strong |= ids
+    return Scrubber(strong, weak=[w for w in (first, last) if w])
+
+
+def _scanned_columns(table: sa.Table) -> list[_Column]:
+    found = []
+    for column in table.columns:
+        kind = (
+            "json"
+            if isinstance(column.type, sa.JSON)
+            else "blob"
+            if isinstance(column.type, sa.LargeBinary)
+            else "text"
+            if isinstance(column.type, sa.String)
+            else None
+        )
+        # The contact keeps its id; any other key holding an identifier is rewritten.
+        if kind is not None and not (column.primary_key and table.name == CONTACTS):
+            found.append(_Column(column.name, kind))
+    return found
+
+
+def _is_jsonb(column: sa.Column[Any]) -> bool:
+    return type(column.type).__name__.upper() == "JSONB"
+
+
+def _portable(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as JSON-ready data: instants as ISO text, stored bodies decoded."""
+    return {key: _value(value) for key, value in row.items()}
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes | memoryview):
+        data = bytes(value)
+        for decode in (msgspec.json.decode, msgspec.msgpack.decode):
+            try:
+                return msgspec.to_builtins(decode(data))
+            except (msgspec.DecodeError, ValueError, TypeError):
+                continue
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(data).decode()}
+    if isinstance(value, dict):
+        return {k: _value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_value(v) for v in value]
+    return value

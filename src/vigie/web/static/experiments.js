@@ -1,0 +1,45 @@
+// Experiments: each A/B/n test's arms, and its verdict once the planned sample is reached.
+"use strict";
+
+(() => {
+  const { t, el, replace, number, percent, decimal } = Vigie;
+
+  function card(item) {
+    const exp = item.experiment;
+    const v = item.verdict;
+    const byVariant = Object.fromEntries(v.comparisons.map((c) => [c.variant, c]));
+    const status = v.status === "complete" ? Vigie.badge("succeeded", t("js.experiments.complete")) : Vigie.badge("pending", t("js.experiments.running"));
+    return el("article", { class: "card", "data-experiment": exp.name, "data-status": v.status },
+      el("h2", {}, exp.name, " ", status),
+      exp.description ? el("p", { class: "muted" }, exp.description) : null,
+      el("p", { class: "muted" }, t("js.experiments.design", { metric: exp.metric, planned: number(v.planned_per_arm), mde: percent(exp.mde) })),
+      v.sample_ratio_mismatch ? el("p", { class: "error", role: "alert" }, t("js.experiments.srm")) : null,
+      el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, ["js.experiments.variant", "js.experiments.exposed", "js.experiments.converted", "js.experiments.rate", "js.experiments.lift", "js.experiments.p"].map((h) => el("th", { scope: "col" }, t(h))))),
+        el("tbody", {}, v.arms.map((a) => {
+          const c = byVariant[a.variant];
+          return el("tr", { "data-variant": a.variant },
+            el("th", { scope: "row" }, a.variant), el("td", {}, number(a.exposed)), el("td", {}, number(a.converted)),
+            el("td", {}, percent(a.exposed ? a.converted / a.exposed : null)),
+            el("td", {}, c ? `${decimal(c.lift * 100, 1)} [${decimal(c.low * 100, 1)}; ${decimal(c.high * 100, 1)}]` : "–"),
+            el("td", {}, c ? decimal(c.p_value, 3) : "–"));
+        })))),
+      el("p", { class: "verdict", "data-verdict": "" }, v.sentence[Vigie.lang] || v.sentence.en));
+  }
+
+  async function load() {
+    const box = document.getElementById("experiments");
+    await Vigie.section(box, async () => {
+      const data = await Vigie.get("experiments");
+      if (data === null) return null;
+      if (!data.experiments.length) return replace(box, Vigie.notice("js.experiments.none"));
+      replace(box, data.experiments.map(card));
+      return true;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    load();
+    Vigie.onLive("events", Vigie.throttle(load, 3000));
+  });
+})();

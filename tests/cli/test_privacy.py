@@ -1,0 +1,85 @@
+"""`vigie privacy export|erase|purge` on a store, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from vigie.auth.audit import Actor, list_audit, record
+from vigie.cli import app
+from vigie.store import connect, upgrade
+
+CONTACT = {
+    "id": "ct_cli_1",
+    "version": 1,
+    "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+    "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
+    "first_name": "Amélie",
+    "last_name": "Vandersmissen",
+    "email": "amelie.v@example.net",
+    "anonymous_ids": ["anon-cli-1"],
+    "consent": {},
+}
+
+
+def _store(tmp_path: Path) -> tuple[str, sa.Engine]:
+    url = f"sqlite:///{tmp_path}/vigie.db"
+    engine = connect(url)
+    upgrade(engine)
+    from vigie.crm.tables import contacts
+
+    with engine.begin() as conn:
+        conn.execute(contacts.insert(), CONTACT)
+    return url, engine
+
+
+def test_export_then_erase_from_the_command_line(tmp_path: Path) -> None:
+    """export writes the person's JSON; erase --yes removes their e-mail and name."""
+    url, engine = _store(tmp_path)
+    runner = CliRunner()
+    out = tmp_path / "person.json"
+    result = runner.invoke(app, ["privacy", "export", "--contact", "ct_cli_1", "--db", url,
+                                 "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["contact"]["email"] == CONTACT["email"]
+    result = runner.invoke(app, ["privacy", "erase", "--contact", "ct_cli_1", "--yes", "--db", url])
+    assert result.exit_code == 0, result.output
+    assert b"Vandersmissen" not in (tmp_path / "vigie.db").read_bytes()
+    assert b"amelie.v@example.net" not in (tmp_path / "vigie.db").read_bytes()
+    actions = [line.action for line in list_audit(engine=engine, entity_id="ct_cli_1")]
+    assert actions == ["erase", "export"]
+    missing = runner.invoke(app, ["privacy", "erase", "--contact", "nobody", "--yes", "--db", url])
+    assert missing.exit_code == 1
+    engine.dispose()
+
+
+def test_purge_deletes_what_is_past_retention_and_audits(tmp_path: Path) -> None:
+    """With `rejected: 30d` and `audit: 365d`, older rows go, newer stay, and the purge
+    leaves one audit line with the counts."""
+    url, engine = _store(tmp_path)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for days in (40, 1):
+            conn.exec_driver_sql(
+                "INSERT INTO rejected_events (received_at_us, reason, payload, payload_truncated)"
+                " VALUES (?, 'bad', x'7b7d', 0)",
+                (int((now - timedelta(days=days)).timestamp() * 1e6),),
+            )
+    for days in (400, 2):
+        record(engine=engine, actor=Actor(name="x"), action="login", entity="users",
+               at=now - timedelta(days=days))  # fmt: skip
+    config = tmp_path / "vigie.yaml"
+    config.write_text("privacy:\n  retention:\n    rejected: 30d\n    audit: 365d\n")
+    result = CliRunner().invoke(app, ["privacy", "purge", "--db", url, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "rejected: 1 row(s)" in result.output and "audit: 1 row(s)" in result.output
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM rejected_events").scalar() == 1
+    trail = list_audit(engine=engine)
+    assert [line.action for line in trail] == ["purge", "login"]
+    assert trail[0].details["deleted"] == {"rejected": 1, "audit": 1}
+    engine.dispose()

@@ -1,0 +1,177 @@
+"""Data-subject export and erasure over the whole store, on SQLite and PostgreSQL (issue 17)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import sqlalchemy as sa
+
+from tests.conftest import LiveServer, user_token
+from vigie.events.event import decode_event
+
+EMAIL = "zoe.quintavalle@example.org"
+FIRST, LAST = "Zoé", "Quintavalle"
+PHONE = "+32 470 99 88 77"
+USER_ID = "user-zq-7731"
+ANON_IDS = ["anon-zq-0001", "anon-zq-0002"]
+IDENTIFIERS = [EMAIL, LAST, FIRST, f"{FIRST} {LAST}", PHONE, USER_ID, *ANON_IDS]
+
+
+def _forms(identifier: str) -> list[bytes]:
+    return [identifier.encode(), json.dumps(identifier)[1:-1].encode()]
+
+
+def _person(server: LiveServer) -> str:
+    """Creates the person, their events (and a bystander's); returns the contact id."""
+    api = httpx.Client(base_url=server.url, headers=server.admin, timeout=60)
+    contact = api.post(
+        "/api/contacts",
+        json={
+            "first_name": FIRST,
+            "last_name": LAST,
+            "email": EMAIL,
+            "phone": PHONE,
+            "external_id": USER_ID,
+            "anonymous_ids": [ANON_IDS[0]],
+        },
+    )
+    assert contact.status_code == 201, contact.text
+    batch = [
+        {"type": "page", "anonymousId": ANON_IDS[1], "name": "Pricing",
+         "context": {"ip": "203.0.113.42"}, "messageId": "m1"},
+        {"type": "identify", "anonymousId": ANON_IDS[1], "userId": USER_ID, "messageId": "m2",
+         "traits": {"email": EMAIL, "firstName": FIRST, "lastName": LAST, "phone": PHONE}},
+        {"type": "track", "userId": USER_ID, "event": "Order Completed", "messageId": "m3",
+         "properties": {"amount": 120.5, "note": f"for {FIRST} {LAST}"}},
+        {"type": "track", "anonymousId": "bystander-1", "event": "Order Completed",
+         "messageId": "m4", "properties": {"amount": 30}},
+        {"type": "track", "userId": USER_ID, "event": 42, "messageId": "m5",
+         "properties": {"email": EMAIL}},
+    ]  # fmt: skip
+    ingest = httpx.post(
+        f"{server.url}/v1/batch", json={"batch": batch}, auth=(server.write_key, ""), timeout=60
+    )
+    assert ingest.status_code == 400  # m5 is refused and kept, with the e-mail in it
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = api.get("/api/interactions", params={"contact_id": contact.json()["id"]})
+        if found.status_code == 200 and found.json()["total"] >= 1:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the order never became an interaction of the contact")
+    return str(contact.json()["id"])
+
+
+def _aggregates(engine: sa.Engine) -> tuple[Counter[str], float, int]:
+    """Events per name, the sum of amounts and distinct visitors: what KPIs are made of."""
+    with engine.connect() as conn:
+        bodies = [bytes(b) for (b,) in conn.execute(sa.text("SELECT body FROM events"))]
+    events = [decode_event(b) for b in bodies]
+    names = Counter(e.event or e.type for e in events)
+    amounts = sum(float(e.properties.get("amount", 0)) for e in events)
+    visitors = len({e.anonymous_id for e in events if e.anonymous_id})
+    return names, amounts, visitors
+
+
+def _table_dump(engine: sa.Engine) -> bytes:
+    """Every value of every table, as bytes."""
+    metadata = sa.MetaData()
+    metadata.reflect(bind=engine)
+    out = bytearray()
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(sa.select(table)):
+                for value in row:
+                    if isinstance(value, bytes | memoryview):
+                        out += bytes(value)
+                    else:
+                        out += json.dumps(value, default=str).encode()
+                        out += str(value).encode()
+    return bytes(out)
+
+
+def _files(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def _leaks(data: bytes) -> list[str]:
+    return [i for i in IDENTIFIERS if any(form in data for form in _forms(i))]
+
+
+def test_erasure_leaves_no_identifier_anywhere_and_kpis_unchanged(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """After erase, no table, log body, rejected payload, columnar segment or file of the
+    store (WAL included) holds the person's e-mail, name, phone, user or visitor ids, and
+    the events' counts, amounts and distinct visitors are the same."""
+    system = live_server.system
+    contact_id = _person(live_server)
+    assert system.columns is not None or system.engine.dialect.name == "postgresql"
+    if system.columns is not None:
+        system.columns.segment_offsets = 2
+        system.columns.catch_up()
+        assert _leaks(_files(system.columns.folder))
+    assert set(_leaks(_table_dump(system.engine))) == set(IDENTIFIERS)
+    before = _aggregates(system.engine)
+
+    erased = httpx.post(
+        f"{live_server.url}/api/privacy/contacts/{contact_id}/erase",
+        headers=live_server.admin,
+        timeout=120,
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["rows"]["events"] >= 4
+
+    assert _leaks(_table_dump(system.engine)) == []
+    assert _aggregates(system.engine) == before
+    if system.columns is not None:
+        assert _leaks(_files(system.columns.folder)) == []
+        database = Path(str(system.engine.url.database))
+        assert _leaks(_files(database.parent)) == []
+    trail = httpx.get(
+        f"{live_server.url}/api/audit",
+        params={"entity_id": contact_id, "action": "erase"},
+        headers=live_server.admin,
+    ).json()
+    assert len(trail["items"]) == 1
+
+
+def test_export_holds_the_persons_records_and_is_audited(live_server: LiveServer) -> None:
+    """The export has the contact, their events, their interaction and identity links."""
+    contact_id = _person(live_server)
+    response = httpx.get(
+        f"{live_server.url}/api/privacy/contacts/{contact_id}/export",
+        headers=live_server.admin,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert "attachment" in response.headers["content-disposition"]
+    data: dict[str, Any] = msgspec.json.decode(response.content)
+    assert data["contact"]["email"] == EMAIL
+    messages = {e["message_id"] for e in data["events"]}
+    assert {"m1", "m2", "m3"} <= messages and "m4" not in messages
+    page = next(e for e in data["events"] if e["message_id"] == "m1")
+    assert page["context"]["ip"] == "203.0.113.0"  # truncated before it was stored
+    assert data["records"]["crm_interactions"][0]["contact_id"] == contact_id
+    assert any(r["visitor_id"] == ANON_IDS[1] for r in data["records"]["analytics_identities"])
+    assert any(EMAIL in json.dumps(r) for r in data["records"]["rejected_events"])
+
+
+def test_erasure_is_for_admins_only(live_server: LiveServer) -> None:
+    """A manager may not erase; a contact outside the caller's scope (a manager without a
+    team owning it) is not exported either; an unknown contact is 404."""
+    contact_id = _person(live_server)
+    token = user_token(live_server.system, username="mgr", role="manager")
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{live_server.url}/api/privacy/contacts"
+    assert httpx.post(f"{url}/{contact_id}/erase", headers=headers).status_code == 403
+    assert httpx.get(f"{url}/{contact_id}/export", headers=headers).status_code == 404
+    missing = httpx.post(f"{url}/con_missing/erase", headers=live_server.admin)
+    assert missing.status_code == 404

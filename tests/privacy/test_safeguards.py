@@ -1,0 +1,68 @@
+"""IP truncation and pseudonymised visitor ids before storage, and their configuration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vigie.config import ConfigError, parse_config
+from vigie.events import Event
+from vigie.privacy.addresses import truncate_ip
+from vigie.privacy.config import PrivacyConfig, VisitorIdSettings
+from vigie.privacy.pseudonyms import Pseudonymiser
+from vigie.privacy.safeguards import Safeguards
+
+AT = datetime(2026, 5, 4, tzinfo=UTC)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_ipv4_keeps_the_first_24_bits(address: int) -> None:
+    """An IPv4 address is stored as its /24 network: the last octet is zero."""
+    octets = [(address >> s) & 255 for s in (24, 16, 8, 0)]
+    expected = ".".join(str(o) for o in [*octets[:3], 0])
+    assert truncate_ip(".".join(map(str, octets))) == expected
+
+
+def test_ipv6_keeps_the_first_48_bits_and_garbage_is_dropped() -> None:
+    """An IPv6 address keeps three groups; a mapped IPv4 is truncated as IPv4; a value that is
+    not an address is not kept at all."""
+    assert truncate_ip("2001:db8:85a3:8d3:1319:8a2e:370:7348") == "2001:db8:85a3::"
+    assert truncate_ip("::ffff:198.51.100.7") == "198.51.100.0"
+    assert truncate_ip("evil\x00<script>") == ""
+    assert truncate_ip("10.1.2.3", ipv4_prefix=16) == "10.1.0.0"
+
+
+def test_ingested_events_lose_their_address_and_raw_visitor_id() -> None:
+    """The safeguards truncate `context.ip` and PostHog's `$ip`, and pseudonymise the visitor
+    id the same way every time (an alias from that id follows it)."""
+    config = PrivacyConfig(visitor_ids=VisitorIdSettings(pseudonymise=True, key="k" * 32))
+    guard = Safeguards(config)
+    events = [
+        Event(message_id="1", type="page", source="web", timestamp=AT, received_at=AT,
+              anonymous_id="browser-1", context={"ip": "203.0.113.42"},
+              properties={"$ip": "2001:db8:1:2::9"}),
+        Event(message_id="2", type="alias", source="web", timestamp=AT, received_at=AT,
+              anonymous_id="browser-1", previous_id="browser-1", user_id="u-9"),
+    ]  # fmt: skip
+    guard.apply(events)
+    assert events[0].context["ip"] == "203.0.113.0"
+    assert events[0].properties["$ip"] == "2001:db8:1::"
+    assert events[0].anonymous_id == events[1].anonymous_id == events[1].previous_id
+    assert events[0].anonymous_id == guard.visitor_id("browser-1") != "browser-1"
+    assert events[1].user_id == "u-9"
+    assert Pseudonymiser("other-key-0123456789")("browser-1") != events[0].anonymous_id
+
+
+def test_a_placeholder_pseudonym_key_is_refused_in_production() -> None:
+    """Outside development, pseudonymising needs a real key; the error names the key path."""
+    text = (
+        "environment: production\nsecret_key: a-long-random-session-secret-value\n"
+        "privacy:\n  visitor_ids:\n    pseudonymise: true\n    key: change-me\n"
+    )
+    with pytest.raises(ConfigError, match=r"privacy\.visitor_ids\.key \(line 6\)"):
+        parse_config(text)
+    with pytest.raises(ConfigError, match=r"privacy\.retention\.events"):
+        parse_config("privacy:\n  retention:\n    events: forever\n")

@@ -1,0 +1,416 @@
+"""Beyond one process: ingest nodes and workers on real NATS JetStream and PostgreSQL.
+
+Two `vigie serve --role ingest` and two `vigie worker` processes share a PostgreSQL store
+and a JetStream stream; a client streams to both ingest nodes while the worker doing the
+processing is killed with SIGKILL and started again. The outcome must equal one process
+fed the same events: every event once in the log, every order once in the CRM, the same
+alerts, none twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import (
+    NATS_URL,
+    WRITE_KEY,
+    free_port,
+    port_open,
+    require_service,
+    user_token,
+)
+from vigie.config import load_config
+from vigie.crm.tables import interactions
+from vigie.log.leases import Lease
+from vigie.log.nats import NatsEventLog, parse_nats_url
+from vigie.log.sql import SqlEventLog
+from vigie.rules.store import AlertStore
+from vigie.settings import Settings
+from vigie.store import connect, upgrade
+from vigie.system import PROCESSORS_LEASE, System, build_system
+from vigie.web import create_app
+from vigie.web.server import BackgroundServer
+
+CONFIG = f"""
+environment: development
+sources:
+  - {{name: web, write_key: {WRITE_KEY}}}
+metrics:
+  - name: orders
+    kind: count
+    where: {{event: Order Completed}}
+    by: [campaign]
+    window: 1h
+rules:
+  - name: busy-campaign
+    kind: threshold
+    metric: orders
+    op: ">="
+    value: 300
+"""
+CAMPAIGNS = {"spring": 700, "summer": 450, "autumn": 50}
+BATCH = 40
+WAIT_SECONDS = 180.0
+PROCESSORS = ("rules", "crm", "analytics")
+
+
+@pytest.fixture
+def nats_url() -> str:
+    """A log URL on the test NATS server with a stream of its own, or a skip/fail."""
+    parsed = parse_nats_url(NATS_URL)
+    host, _, port = parsed.servers.split("://", 1)[1].partition(":")
+    if not port_open(host, int(port or 4222)):
+        require_service("NATS JetStream", f"nothing listens on {host}:{port}")
+    name = f"W{uuid.uuid4().hex[:10].upper()}"
+    return f"{parsed.servers}?stream={name}&prefix=vigietest.{name.lower()}"
+
+
+def _orders() -> list[dict[str, Any]]:
+    """Order events per campaign, interleaved, stamped a minute ago (inside the window)."""
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    events = []
+    for campaign, count in CAMPAIGNS.items():
+        for n in range(count):
+            events.append(
+                {
+                    "type": "track",
+                    "event": "Order Completed",
+                    "messageId": f"{campaign}-{n}",
+                    "userId": f"customer-{n % 37}",
+                    "timestamp": at,
+                    "properties": {"campaign": campaign, "order_id": f"{campaign}-{n}"},
+                }
+            )
+    events.sort(key=lambda e: (int(e["messageId"].split("-")[1]), e["messageId"]))
+    return events
+
+
+class Cluster:
+    """The processes of one deployment, all on the same store and log."""
+
+    def __init__(self, *, db_url: str, log_url: str, config: Path, logs: Path) -> None:
+        self.args = ["--db", db_url, "--log", log_url, "--config", str(config)]
+        self.logs = logs
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, *command: str) -> subprocess.Popen[bytes]:
+        out = (self.logs / f"{name}-{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vigie", *command, *self.args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.procs.append(proc)
+        return proc
+
+    def ingest_node(self) -> str:
+        port = free_port()
+        self.spawn("ingest", "serve", "--role", "ingest", "--port", str(port))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise AssertionError(f"the ingest node on {url} did not start; see {self.logs}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait(what: str, check: Any, *, seconds: float = WAIT_SECONDS) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def _holder_pid(lease: Lease) -> int | None:
+    holder = lease.current_holder()
+    return None if holder is None else int(holder.split(":")[1])
+
+
+def _outcome(engine: sa.Engine) -> tuple[int, set[tuple[str, str]], dict[str, int]]:
+    """What the processors made: orders in the CRM, alerts (rule, group), fired per group."""
+    with engine.connect() as conn:
+        orders = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(interactions)
+            .where(interactions.c.kind == "invoice")
+        ).scalar_one()
+    alerts = AlertStore(engine).list(limit=1000)
+    groups = [(a.rule, str(sorted(a.labels.items()))) for a in alerts]
+    fired: dict[str, int] = {}
+    for _rule, group in groups:
+        fired[group] = fired.get(group, 0) + 1
+    return int(orders), set(groups), fired
+
+
+def _single_process(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
+    """The same batches posted to one `vigie serve` (in process, SQLite): the reference."""
+    settings = Settings(db_url=f"sqlite:///{tmp_path}/single.db", config=load_config(config))
+    app = create_app(build_system(settings))
+    with BackgroundServer(app, port=free_port()) as server:
+        system: System = app.state.system
+        with httpx.Client(auth=(WRITE_KEY, ""), timeout=60) as client:
+            for batch in batches:
+                answer = client.post(f"{server.url}/v1/batch", json={"batch": batch})
+                assert answer.status_code == 200, answer.text
+        last = system.log.last_offset()
+        _wait(
+            "the single process to catch up",
+            lambda: all(system.runner.position(n) > last for n in PROCESSORS),
+        )
+        return _outcome(system.engine)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluster]:
+    """A deployment's processes on a fresh PostgreSQL database and JetStream stream."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG)
+    deployment = Cluster(db_url=postgres_url, log_url=nats_url, config=config, logs=tmp_path)
+    engine = connect(postgres_url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield deployment
+    finally:
+        deployment.stop()
+        log = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(connect(postgres_url)))
+        log.delete_stream()
+        log.close()
+
+
+def test_two_ingest_nodes_and_two_workers_lose_nothing_and_count_nothing_twice(
+    cluster: Cluster, postgres_url: str, nats_url: str, tmp_path: Path
+) -> None:
+    """kill -9 of the processing worker mid-stream: the other takes over, and the CRM and
+    alerts equal a single process's over the same events, every event once in the log."""
+    engine = connect(postgres_url)
+    lease = Lease(engine, PROCESSORS_LEASE)
+    nodes = [cluster.ingest_node(), cluster.ingest_node()]
+    workers = [cluster.spawn("worker", "worker"), cluster.spawn("worker", "worker")]
+    _wait("a worker to hold the lease", lambda: _holder_pid(lease))
+    events = _orders()
+    batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+    accepted = 0
+    killed = restarted = None
+    with httpx.Client(auth=(WRITE_KEY, ""), timeout=60) as client:
+        for number, batch in enumerate(batches):
+            node = nodes[number % 2]
+            answer = client.post(f"{node}/v1/batch", json={"batch": batch})
+            assert answer.status_code == 200, answer.text
+            accepted += answer.json()["accepted"]
+            if number == len(batches) // 3:
+                pid = _holder_pid(lease)
+                killed = next(w for w in workers if w.pid == pid)
+                killed.send_signal(signal.SIGKILL)
+                killed.wait()
+            if number == 2 * len(batches) // 3:
+                restarted = cluster.spawn("worker", "worker")
+    assert killed is not None and restarted is not None
+    assert accepted == len(events)
+
+    log = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(engine))
+    try:
+        assert log.count() == len(events)
+        last = log.last_offset()
+        _wait("the workers to catch up", lambda: all(log.checkpoint(n) > last for n in PROCESSORS))
+    finally:
+        log.close()
+    assert _holder_pid(lease) not in (None, killed.pid)
+    outcome = _outcome(engine)
+    engine.dispose()
+    expected = _single_process(batches, Path(cluster.args[-1]), tmp_path)
+    assert outcome == expected
+    orders, groups, fired = expected
+    assert orders == len(events)
+    assert len(groups) == 2 and set(fired.values()) == {1}
+
+
+class NatsServer:
+    """A private `nats-server -js` on its own port and store, to stop and start at will."""
+
+    def __init__(self, store: Path) -> None:
+        self.port = free_port()
+        self.store = store
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait("nats-server to listen", lambda: port_open("127.0.0.1", self.port), seconds=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[NatsServer]:
+    """A NATS JetStream server of this test's own, stopped at the end."""
+    if not Path(NATS_SERVER).exists():
+        require_service("nats-server", f"{NATS_SERVER} is not installed")
+    server = NatsServer(tmp_path / "jetstream")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _track(prefix: str, count: int) -> list[dict[str, Any]]:
+    return [
+        {"type": "track", "event": "Clicked", "messageId": f"{prefix}-{n}", "anonymousId": "a"}
+        for n in range(count)
+    ]
+
+
+def test_a_nats_outage_answers_503_with_retry_after_and_loses_no_acknowledged_event(
+    private_nats: NatsServer, tmp_path: Path
+) -> None:
+    """While JetStream is down an ingest node answers 503 + Retry-After; what it acknowledged
+    before, and what the client sends again afterwards, is in the log once."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG)
+    log_url = f"nats://127.0.0.1:{private_nats.port}?stream=OUTAGE"
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path}/vigie.db", config=load_config(config), log_url=log_url
+    )
+    app = create_app(build_system(settings, role="ingest"))
+    acknowledged: set[str] = set()
+    with (
+        BackgroundServer(app, port=free_port()) as server,
+        httpx.Client(auth=(WRITE_KEY, ""), timeout=60) as client,
+    ):
+
+        def post(batch: list[dict[str, Any]]) -> httpx.Response:
+            answer = client.post(f"{server.url}/v1/batch", json={"batch": batch})
+            if answer.status_code == 200:
+                acknowledged.update(e["messageId"] for e in batch)
+            return answer
+
+        assert post(_track("before", 50)).status_code == 200
+        private_nats.stop()
+        refused = _wait("a 503", lambda: (a := post(_track("during", 20))).status_code == 503 and a)
+        assert int(refused.headers["Retry-After"]) > 0
+        assert "retry" in refused.json()["detail"]
+        private_nats.start()
+        _wait("the log to take events again", lambda: post(_track("during", 20)).status_code == 200)
+        assert post(_track("after", 30)).status_code == 200
+        stored = app.state.system.log.read(1, 10_000)
+    ids = [e.message_id for e in stored]
+    assert len(ids) == len(set(ids))
+    assert acknowledged <= set(ids)
+    assert {f"during-{n}" for n in range(20)} <= set(ids)
+
+
+def test_an_api_node_on_nats_shows_what_another_node_ingested_in_its_live_feed(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """The dashboard's live feed of an API node follows the JetStream log, whoever appended."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG)
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    api = build_system(
+        Settings(db_url=db_url, config=load_config(config), log_url=nats_url), role="api"
+    )
+    ingest = build_system(
+        Settings(db_url=db_url, config=load_config(config), log_url=nats_url), role="ingest"
+    )
+    app, other = create_app(api), create_app(ingest)
+    try:
+        with (
+            BackgroundServer(app, port=free_port()) as server,
+            BackgroundServer(other, port=free_port()) as ingest_server,
+        ):
+            token = user_token(api, username="viewer", role="admin")
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(timeout=60) as client:
+                with client.stream("GET", f"{server.url}/api/live", headers=headers) as stream:
+                    lines = stream.iter_lines()
+                    first = next(line for line in lines if line.startswith("data:"))
+                    assert json.loads(first[5:])["total"] == 0
+                    answer = client.post(
+                        f"{ingest_server.url}/v1/batch",
+                        json={"batch": _track("elsewhere", 7)},
+                        auth=(WRITE_KEY, ""),
+                    )
+                    assert answer.status_code == 200
+                    update = next(line for line in lines if line.startswith("data:"))
+                message = json.loads(update[5:])
+                assert message["total"] == 7
+                assert {e["label"] for e in message["events"]} == {"Clicked"}
+    finally:
+        log = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(connect(db_url)))
+        log.delete_stream()
+        log.close()
+
+
+def test_an_api_node_shows_the_kpis_of_what_other_nodes_ingested_and_fires_nothing(
+    tmp_path: Path,
+) -> None:
+    """`--role api` rebuilds the KPI windows for its dashboard from the shared log; alerts
+    are the worker's to fire, so with no worker running none is stored."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG)
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    api = build_system(Settings(db_url=db_url, config=load_config(config)), role="api")
+    ingest = build_system(Settings(db_url=db_url, config=load_config(config)), role="ingest")
+    orders = [e for e in _orders() if e["properties"]["campaign"] == "spring"][:320]
+    with (
+        BackgroundServer(create_app(api), port=free_port()) as server,
+        BackgroundServer(create_app(ingest), port=free_port()) as ingest_server,
+        httpx.Client(timeout=60) as client,
+    ):
+        answer = client.post(
+            f"{ingest_server.url}/v1/batch", json={"batch": orders}, auth=(WRITE_KEY, "")
+        )
+        assert answer.status_code == 200
+        headers = {"Authorization": f"Bearer {user_token(api, username='viewer', role='admin')}"}
+
+        def spring() -> float | None:
+            kpis = client.get(f"{server.url}/api/kpis?metric=orders", headers=headers).json()
+            values = [k["value"] for k in kpis["kpis"] if "spring" in str(k)]
+            return values[0] if values and values[0] == len(orders) else None
+
+        assert _wait("the API node's KPIs", spring, seconds=60) == len(orders)
+        assert client.get(f"{server.url}/api/alerts", headers=headers).json()["alerts"] == []
+    assert AlertStore(api.engine).list() == []
