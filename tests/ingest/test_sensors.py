@@ -338,3 +338,34 @@ def test_a_silent_sensor_raises_an_absence_alert(tmp_path: Path) -> None:
         assert "sensor-silent-cam-neuve" not in fired()
         devices = {d["id"]: d for d in server.get("/api/sensors/devices")["devices"]}
         assert devices["reader-4"]["silent"] is True
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [
+        ("epcis", b'{"type": "EPCISDocument", "x": "\\u0000"}', None),
+        ("epcis", b"\x00" * 10, None),
+        ("epcis", b"[1, 2]", None),
+        ("epcis", b"{" * 100_000, None),
+        ("epcis", b'{"a": "' + b"x" * 600_000 + b'"}', None),
+        ("rfid", b'{"reads": [{"epc": "' + b"e" * 500 + b'"}]}', "reads[0].epc"),
+        ("doors", b'{"in": 1e300}', "in"),
+        ("doors", b'{"in": true}', "in"),
+        ("crowd", b'{"peopleCount": 99999999999999999999999}', "peopleCount"),
+        ("crowd", b'{"peopleCount": 3, "confidence": 7}', "confidence"),
+    ],
+)
+def test_hostile_readings_are_refused_and_kept_not_crashed_on(
+    server: Server, kind: str, body: bytes, field: str | None
+) -> None:
+    """NUL bytes, deep nesting, huge bodies, extreme numbers: a 400 naming the field where
+    there is one, the reading kept, and the server still answers."""
+    auth = {"epcis": ("reader-4", "key-reader-4"), "rfid": ("reader-4", "key-reader-4"),
+            "doors": ("door", "key-door"), "crowd": ("cam-neuve", "key-cam-1")}[kind]  # fmt: skip
+    response = httpx.post(f"{server.url}/v1/sensors/{kind}", content=body, auth=auth, timeout=60)
+    assert response.status_code == 400, response.text
+    if field is not None:
+        assert response.json()["rejected"][0]["field"] == field
+    _wait(lambda: len(server.rejected()) == 1, "the refusal to be kept")
+    good = server.post("crowd", {"peopleCount": 1}, device="cam-neuve", key="key-cam-1")
+    assert good.status_code == 200
