@@ -127,9 +127,9 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A live server with the test shop and zones."""
-    settings = make_settings(f"sqlite:///{tmp_path}/vigie.db", _config(tmp_path))
+def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A live server with the test shop and zones, on SQLite and on PostgreSQL."""
+    settings = make_settings(db_url, _config(tmp_path))
     app = create_app(build_system(settings))
     with BackgroundServer(app, port=free_port()) as background:
         system = app.state.system
