@@ -243,12 +243,15 @@ class SensorsService:
         with self._lock:
             series = {a.name: dict(self._pickups.get((site.name, a.name), {})) for a in site.aisles}
             ins, outs = self._doors.get(site.name, [0, 0])
+        totals = {a.name: sum(series[a.name].get(b, 0) for b in recent) for a in site.aisles}
+        ranks = shop.peer_rank(totals)
         aisles = [
             {
                 "aisle": aisle.name,
                 "categories": aisle.categories,
                 "now": series[aisle.name].get(now_bucket, 0),
-                "recent": sum(series[aisle.name].get(b, 0) for b in recent),
+                "recent": totals[aisle.name],
+                "peer_rank": ranks[aisle.name],
             }
             for aisle in site.aisles
         ]
