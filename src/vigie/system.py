@@ -30,6 +30,7 @@ from vigie.chat.hub import ChatHub
 from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
+from vigie.config import alerting_rules
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -272,7 +273,7 @@ def build_system(
     views = role == "api"
     alerting = AlertingEngine(
         config.metrics,
-        config.rules,
+        alerting_rules(config),
         clock=clock,
         store=None if views else alerts,
         listeners=[]

@@ -24,7 +24,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "workers": 0,
         "log_url": None,
     },
-    "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},
     "live": {"events": 200, "db_url": None},
     "funnel": {
         "events": 150_000,
@@ -53,6 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "synchronous": "NORMAL",
         "db_url": None,
     },
+    "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},
     "detection": {
         "rates": [0.05, 1.0, 20.0, 200.0],
         "days": 3.0,

@@ -98,21 +98,6 @@ BENCHES = (
         ),
     ),
     Bench(
-        "sensors",
-        "vigie.bench.sensors:run_sensors_bench",
-        """Measure RFID reads per second through EPCIS validation into the log, the KPIs and
-        the shop's state, against the same reads appended already converted, with the
-        latency to the rules.
-
-        Example: vigie bench sensors --documents 400 --per-document 100 --json
-        """,
-        (
-            Opt("documents", int, 400, "EPCIS documents sent."),
-            Opt("per_document", int, 100, "ObjectEvents (reads) per document."),
-            Opt("concurrency", int, 8, "Documents in flight at once."),
-        ),
-    ),
-    Bench(
         "live",
         "vigie.bench.live:run_live_bench",
         """Time an event from the API to an open dashboard's live stream, beside its ingest ack.
@@ -255,6 +240,21 @@ BENCHES = (
                 convert=str.upper,
             ),
             DB,
+        ),
+    ),
+    Bench(
+        "sensors",
+        "vigie.bench.sensors:run_sensors_bench",
+        """Measure RFID reads per second through EPCIS validation into the log, the KPIs and
+        the shop's state, against the same reads appended already converted, with the
+        latency to the rules.
+
+        Example: vigie bench sensors --documents 400 --per-document 100 --json
+        """,
+        (
+            Opt("documents", int, 400, "EPCIS documents sent."),
+            Opt("per_document", int, 100, "ObjectEvents (reads) per document."),
+            Opt("concurrency", int, 8, "Documents in flight at once."),
         ),
     ),
     Bench(
