@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 PAGES = {"overview": "/", "alerts": "/alerts", "web": "/web", "customers": "/customers",
-         "schedules": "/schedules"}  # fmt: skip
+         "schedules": "/schedules", "chat": "/chat"}  # fmt: skip
 WAIT_MS = 15_000
 
 pytestmark = pytest.mark.browser
