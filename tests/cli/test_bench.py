@@ -44,6 +44,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "synchronous": "NORMAL",
         "db_url": None,
     },
+    "chat": {"widgets": 1000, "agents": 4, "messages": 200, "db_url": None},
 }
 
 
