@@ -342,3 +342,47 @@ def test_a_page_elsewhere_may_not_open_the_socket(chat_server: ChatServer) -> No
         timeout=30,
     )
     assert "access-control-allow-origin" not in elsewhere.headers
+
+
+def test_a_visitor_who_closes_an_invitation_is_not_invited_again(chat_server: ChatServer) -> None:
+    """After "No thanks" the visitor is left alone for the session; other visitors are not,
+    and the next session may be invited again."""
+    server = chat_server
+    server.clock.set(LUNCH + timedelta(minutes=30))
+    shy, keen = _visitor(), _visitor()
+    tokens = {v: server.session(v)["token"] for v in (shy, keen)}
+    assert server.widget("dismiss", {"anonymousId": shy, "token": tokens[shy]}).status_code == 200
+
+    async def scenario() -> tuple[dict[str, Any], bool, list[str]]:
+        quiet = await _socket(server, shy, tokens[shy], "/lunch-deal")
+        invited = await _socket(server, keen, tokens[keen], "/lunch-deal")
+        async with (
+            httpx.AsyncClient(timeout=30) as client,
+            client.stream(
+                "GET", f"{server.url}/api/chat/stream", headers=server.agent("ana")
+            ) as console,
+        ):
+            lines = console.aiter_lines()  # kept open: leaving it would hang up
+            while "hello" not in await anext(lines):
+                pass
+            ran = await client.post(
+                f"{server.url}/api/playbooks/invite-lunch/run",
+                json={},
+                headers=server.agent("admin"),
+            )
+            assert ran.status_code == 200, ran.text
+            invitation = await _next(invited, "invitation")
+        try:
+            await asyncio.wait_for(_next(quiet, "invitation"), timeout=0.5)
+            bothered = True
+        except TimeoutError:
+            bothered = False
+        server.clock.advance(timedelta(minutes=31))  # the session is over
+        later = server.system.chat.present(page="/lunch-deal", limit=10)
+        await quiet.close()
+        await invited.close()
+        return invitation, bothered, later
+
+    invitation, bothered, later = asyncio.run(scenario())
+    assert invitation["type"] == "invitation" and not bothered
+    assert shy in later and keen in later
