@@ -295,6 +295,21 @@ BENCHES = (
             DB,
         ),
     ),
+    Bench(
+        "chat",
+        "vigie.bench.chat:run_chat_bench",
+        """Open N chat widgets (WebSockets) and M agent consoles on one server; time a proactive
+        invitation to every widget and messages both ways, beside an ingest acknowledgement.
+
+        Example: vigie bench chat --widgets 1000 --agents 4 --messages 200 --json
+        """,
+        (
+            Opt("widgets", int, 1000, "Visitors with an open widget (one WebSocket each)."),
+            Opt("agents", int, 4, "Agents with the console open."),
+            Opt("messages", int, 200, "Conversations: a visitor's question, an agent's answer."),
+            DB,
+        ),
+    ),
 )
 
 
