@@ -69,3 +69,17 @@ def test_requests_get_an_id_in_the_answer_and_the_logs(
     assert ids["support-4521"]["status"] == 200
     assert ids["support-4521"]["event"] == "GET /healthz 200"
     assert made in ids
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_refuse_an_unknown_log_format(command: str) -> None:
+    """`--log-format` and `--log-level` name their choices instead of starting."""
+    from typer.testing import CliRunner
+
+    from vigie.cli import app
+
+    result = CliRunner().invoke(app, [command, "--log-format", "xml"])
+    assert result.exit_code == 2
+    assert "console, json" in result.output
+    result = CliRunner().invoke(app, [command, "--log-level", "loud"])
+    assert result.exit_code == 2 and "debug, info, warning" in result.output

@@ -65,6 +65,11 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     write_key: str
     description: str | None = None
     tracker: TrackerSettings = msgspec.field(default_factory=TrackerSettings)
+    rate_limit: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Requests per second this source may send on average (none: no limit); past it,
+    ingestion answers 429 with `Retry-After`."""
+    burst: Annotated[int, msgspec.Meta(ge=1)] = 100
+    """Requests the source may send at once above `rate_limit` before it applies."""
 
 
 class TimestampSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -178,8 +183,9 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, origin=str(path))
 
 
-def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
-    """Validate configuration text; see `load_config`."""
+def parse_config(text: str, *, origin: str = "vigie.yaml", complete: bool = True) -> Config:
+    """Validate configuration text; see `load_config`. A fragment (`complete=False`, the
+    KPI catalogue) may name rules and playbooks defined elsewhere."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -197,11 +203,39 @@ def parse_config(text: str, *, origin: str = "vigie.yaml") -> Config:
         where = f" (line {line})" if line else ""
         key = ".".join(str(p) for p in path) or "(top level)"
         raise ConfigError(f"{origin}: {key}{where}: {message}") from exc
-    _check_semantics(config, node, origin)
+    _check_semantics(config, node, origin, complete=complete)
     return config
 
 
-def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> None:
+def alerting_rules(config: Config) -> list[Rule]:
+    """The rules the alerting engine runs: the file's, and one absence rule per sensor
+    device (`sensor-silent-<id>`, its `silence`), so that a reader, door counter or camera
+    that stops reporting raises an alert. A rule of that name in the file wins."""
+    names = {rule.name for rule in config.rules}
+    added = [
+        Rule(
+            name=f"sensor-silent-{device.id}",
+            kind="absence",
+            where={"source": "sensors", "properties.device": device.id},
+            silence=device.silence,
+            severity="warning",
+            labels={"team": "sensors", "device": device.id},
+            summary={
+                "en": f"Sensor {device.id} has sent nothing for {device.silence}",
+                "fr": f"Le capteur {device.id} n'a rien envoyé depuis {device.silence}",
+            },
+        )
+        for device in config.sensors.devices
+        if device.silence
+        and _duration_ok(device.silence)
+        and f"sensor-silent-{device.id}" not in names
+    ]
+    return [*config.rules, *added]
+
+
+def _check_semantics(
+    config: Config, node: yaml.Node | None, origin: str, *, complete: bool = True
+) -> None:
     _check_metrics_and_rules(config, node, origin)
     _check_analytics(config, node, origin)
     _check_privacy(config, node, origin)
@@ -245,7 +279,8 @@ def _check_semantics(config: Config, node: yaml.Node | None, origin: str) -> Non
 
     _check_playbooks(config, node, origin)
     _check_inbound(config, node, origin, taken=names)
-    _check_references(config, node, origin)
+    if complete:
+        _check_references(config, node, origin)
     try:
         parse_duration(config.ingest.timestamps.max_ahead)
     except ValueError as exc:
@@ -339,6 +374,14 @@ def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> Non
         where = f" (line {line})" if line else ""
         key = ".".join(str(p) for p in path)
         raise ConfigError(f"{origin}: {key}{where}: {message}")
+
+
+def _duration_ok(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_references(config: Config, node: yaml.Node | None, origin: str) -> None:

@@ -7,7 +7,7 @@ import random
 import secrets
 import time
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from importlib.resources import files
 from typing import Any
@@ -146,6 +146,8 @@ def run_demo(
         app.state.system.runner.run_once()
         _show_funnel(app.state.system, server.url, console)
         _print_alerts(app.state.system, server.url, console)
+        _saturday_in_the_shop(app.state.system, server.url, console)
+        _sales_day_in_the_city(app.state.system, server.url, console)
         if once:
             return 0
         console.print(f"Serving on {server.url} until Ctrl-C.")
@@ -265,3 +267,122 @@ def _print_alerts(system: Any, url: str, console: Console) -> None:
         table.add_row(alert["rule"], alert["status"], group, summary)
     console.print(table)
     console.print(f"Live alerts: {url}/api/alerts/stream  (KPIs: {url}/api/kpis)")
+
+
+def _post_reading(url: str, device: Any, kind: str, body: dict[str, Any]) -> None:
+    """Post one reading as the device would (its id and key as HTTP Basic)."""
+    response = httpx.post(
+        f"{url}/v1/sensors/{kind}", json=body, auth=(device.id, device.key), timeout=30
+    )
+    response.raise_for_status()
+
+
+def _caught_up(system: Any) -> None:
+    deadline = time.monotonic() + 30
+    while system.sensors.last_offset < system.log.last_offset() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _saturday_in_the_shop(system: Any, url: str, console: Console) -> None:
+    """A Saturday in the shop: the aisle-4 display draws nobody while interest is in aisle
+    21; the advice names aisle 21, the display is moved, and pick-ups follow it there."""
+    sensors = system.settings.config.sensors
+    site = next((s for s in sensors.sites if s.displays), None)
+    if site is None:
+        return
+    display = site.displays[0]
+    readers = {d.aisle: d for d in sensors.devices if d.kind == "rfid" and d.site == site.name}
+    rng = random.Random(20)
+    now = system.clock.now()
+    interest = {aisle: 3 + rng.randrange(20) for aisle in readers}
+    interest[display.aisle] = 6
+    busiest = [a for a in readers if a != display.aisle][-1]  # aisle-21 in the example
+    interest[busiest] = 70
+    for aisle, reads in interest.items():
+        body = {"reads": [{"epc": f"urn:epc:id:sgtin:0614141.{aisle}.{n}",
+                           "time": (now - timedelta(minutes=5, seconds=n)).isoformat()}
+                          for n in range(reads)]}  # fmt: skip
+        _post_reading(url, readers[aisle], "rfid", body)
+    for door in (d for d in sensors.devices if d.kind == "door" and d.site == site.name):
+        _post_reading(url, door, "doors", {"in": site.capacity + 2, "out": 10})
+    _caught_up(system)
+    shop = system.sensors.shop(site.name)
+    advice = next(d for d in shop["displays"] if d["display"] == display.name)["recommendation"]
+    occupancy = shop["occupancy"]
+    console.print(
+        f"[bold]Saturday in {site.name}[/bold]: {occupancy['inside']} inside for "
+        f"{occupancy['capacity']} (door screen: {occupancy['signal']}); pick-ups per aisle "
+        + ", ".join(f"{a['aisle']} {a['recent']}" for a in shop["aisles"])
+    )
+    if advice["to"] is None:
+        console.print("No relocation advice: no aisle does significantly better.")
+        return
+    best = advice["ranking"][0]
+    console.print(
+        f"Advice: move {display.name} from {display.aisle} to {advice['to']}: "
+        f"{best['expected_uplift']:+.0%} pick-ups expected "
+        f"(95 % CI {best['low']:+.0%} to {best['high']:+.0%}). Moving it."
+    )
+    system.sensors.move_display(display.name, to=advice["to"], by="demo", reason="advice")
+    reader = readers[advice["to"]]
+    later = system.clock.now()
+    body = {"reads": [{"epc": f"urn:epc:id:sgtin:0614141.moved.{n}",
+                       "time": (later + timedelta(seconds=n % 50)).isoformat()}
+                      for n in range(40)]}  # fmt: skip
+    _post_reading(url, reader, "rfid", body)
+    _caught_up(system)
+    moved = system.sensors.shop(site.name)
+    follows = next(a for a in moved["aisles"] if a["aisle"] == advice["to"])
+    console.print(
+        f"Pick-ups follow the display: {follows['now']} in {advice['to']} this window "
+        f"(placements: {system.sensors.placements(display.name)[-1].aisle} now). "
+        f"Shop page: {url}/shop"
+    )
+
+
+def _sales_day_in_the_city(system: Any, url: str, console: Console) -> None:
+    """A sales day in the city centre: the main street jams, the offer goes to the quietest
+    neighbour from the live counts, and density falls."""
+    sensors = system.settings.config.sensors
+    cameras = {d.zone: d for d in sensors.devices if d.kind == "crowd"}
+    main = next((z for z in sensors.zones if z.neighbours and z.name in cameras), None)
+    if main is None:
+        return
+    start = system.clock.now()
+    rng = random.Random(21)
+    for zone in sensors.zones:
+        if zone.name in cameras and zone.name != main.name:
+            people = int(zone.capacity * rng.uniform(0.2, 0.6))
+            _post_reading(url, cameras[zone.name], "crowd",
+                          {"peopleCount": people, "dateObserved": start.isoformat()})  # fmt: skip
+    jammed = int(main.capacity * 0.96)
+    jam = {"peopleCount": jammed, "dateObserved": start.isoformat(), "source": "drone"}
+    _post_reading(url, cameras[main.name], "crowd", jam)
+    _caught_up(system)
+    target = system.sensors.quietest_neighbour(main.name)
+    console.print(
+        f"[bold]Sales day[/bold]: {main.name} holds {jammed} people for {main.capacity} "
+        f"(congested); the quietest neighbour from the live counts is {target}."
+    )
+    playbook = next(
+        (p for p in system.playbooks.playbooks if any(t.rule for t in p.triggers)
+         and any(s.action == "broadcast" for s in p.steps)), None
+    )  # fmt: skip
+    if playbook is not None:
+        params = {"zone": main.name}
+        plan = system.playbooks.plan(
+            playbook.name, system.playbooks.manual_trigger(playbook.name, params), params
+        )
+        for step in plan.steps:
+            console.print(f"  {playbook.name} / {step.action}: {step.outcome} {step.params or ''}")
+    eased = int(main.capacity * 0.6)
+    _post_reading(url, cameras[main.name], "crowd",
+                  {"peopleCount": eased,
+                   "dateObserved": (start + timedelta(minutes=10)).isoformat()})  # fmt: skip
+    _caught_up(system)
+    after = next(z for z in system.sensors.city()["zones"] if z["zone"] == main.name)
+    console.print(
+        f"Density in {main.name}: {jammed / main.capacity:.0%} -> {after['density']:.0%} "
+        f"({'fell, congestion over' if not after['congested'] else 'still congested'}). "
+        f"City page: {url}/city"
+    )

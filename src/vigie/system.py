@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +30,8 @@ from vigie.chat.hub import ChatHub
 from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
+from vigie.config import alerting_rules
+from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
 from vigie.experiments.processor import ExperimentsProcessor
@@ -54,11 +57,11 @@ from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.ledger import ActionLedger
-from vigie.privacy import DataSubjects, RetentionPurge
+from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
-from vigie.rules.feed import AlertFeed
+from vigie.rules.feed import AlertFeed, StoredAlertsRelay
 from vigie.rules.silences import Silenced, Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
@@ -270,7 +273,7 @@ def build_system(
     views = role == "api"
     alerting = AlertingEngine(
         config.metrics,
-        config.rules,
+        alerting_rules(config),
         clock=clock,
         store=None if views else alerts,
         listeners=[]
@@ -402,6 +405,7 @@ def build_system(
             clock=clock,
             columns=columns,
             forget_cached=sql_log.recent_bodies.clear,
+            settle=_projections_settled(runner, sql_log),
         ),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(
@@ -457,7 +461,8 @@ def _add_services(
 
 def _add_views(system: System) -> None:
     """An API node's read models: the KPI windows rebuilt over the alerting lookback, the
-    analytics from the start of the log, then both kept up to date every second."""
+    analytics from the start of the log, then both kept up to date every second; and the
+    alerts the worker stores, relayed to the node's alert stream."""
     config = system.settings.config
     add = system.services.add
     view_log = system.runner.log
@@ -469,6 +474,8 @@ def _add_views(system: System) -> None:
         system.alerting.restore(view_log, lookback_us=lookback)
 
     add(Hook("views", start=rebuild))
+    relay = StoredAlertsRelay(system.alerts, system.alert_feed)
+    add(Periodic("alert-relay", relay.poll, seconds=1.0, first=relay.start))
     add(Task("view-processors", partial(system.runner.run_forever, poll_seconds=1.0)))
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("kpi-tick", system.tick, seconds=tick, delay_first=True))
@@ -534,6 +541,27 @@ def _processing(system: System, *, tick_seconds: float) -> Services:
 def _replay(log: ServedLog, sensors: SensorsService) -> None:
     sensors.reset()
     log.save_checkpoint(sensors.name, 1)
+
+
+def _projections_settled(
+    runner: ProcessorRunner, log: SqlEventLog, *, timeout: float = 30.0
+) -> Callable[[], None]:
+    """A wait until the CRM projection has applied every event logged so far: an erasure run
+    meanwhile could see the contact's row rewritten in clear by an event already in flight."""
+
+    def settle() -> None:
+        last = log.last_offset()
+        deadline = time.monotonic() + timeout
+        while runner.position(CRM_PROCESSOR) <= last:
+            if time.monotonic() > deadline:
+                raise PrivacyError(
+                    f"the CRM projection has not caught up with the log in {timeout:.0f} s; "
+                    "nothing was erased, try again / projection en retard, réessayez"
+                )
+            runner.notify()
+            time.sleep(0.02)
+
+    return settle
 
 
 def _timer_round(system: System) -> Callable[[], None]:

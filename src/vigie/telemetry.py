@@ -38,7 +38,8 @@ class Telemetry:
         )
         self.ingest_deferred = Counter(
             "vigie_ingest_deferred",
-            "Ingest requests answered 503 (Retry-After) while the writer or processors lag.",
+            "Ingest requests answered 503 or 429 (Retry-After): the writer or processors lag, or "
+            "a source is over its rate limit; nothing of them was stored.",
             ["endpoint"],
             registry=self.registry,
         )

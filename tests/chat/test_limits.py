@@ -33,3 +33,10 @@ def test_memory_is_bounded_by_max_keys() -> None:
     for i in range(1000):
         limiter.take(str(i), T0)
     assert len(limiter._buckets) == 100
+
+
+def test_a_clock_set_back_does_not_lock_a_key_out() -> None:
+    """A clock moved backwards (a demo, a test) gives no tokens but takes none either."""
+    limiter = RateLimiter(6)
+    limiter.take("v", T0 + timedelta(hours=10))
+    assert limiter.take("v", T0) == 0.0

@@ -25,7 +25,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "log_url": None,
     },
     "live": {"events": 200, "db_url": None},
-    "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},
     "funnel": {
         "events": 150_000,
         "stores": ["sqlite", "postgres"],
@@ -53,6 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "synchronous": "NORMAL",
         "db_url": None,
     },
+    "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},
     "detection": {
         "rates": [0.05, 1.0, 20.0, 200.0],
         "days": 3.0,
@@ -61,6 +61,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "false_alarms": "1/month",
         "seed": 26,
     },
+    "erasure": {"events": 200_000, "person_events": 200, "db_url": None},
+    "chat": {"widgets": 1000, "agents": 4, "messages": 200, "db_url": None},
 }
 
 

@@ -83,3 +83,27 @@ def test_purge_deletes_what_is_past_retention_and_audits(tmp_path: Path) -> None
     assert [line.action for line in trail] == ["purge", "login"]
     assert trail[0].details["deleted"] == {"rejected": 1, "audit": 1}
     engine.dispose()
+
+
+def test_export_for_a_purpose_leaves_out_who_did_not_consent(tmp_path: Path) -> None:
+    """`vigie export contacts --purpose marketing` writes only the contacts who agreed, says
+    how many it skipped and why; an unknown purpose is refused."""
+    url, engine = _store(tmp_path)
+    from vigie.crm.tables import contacts
+
+    with engine.begin() as conn:
+        conn.execute(
+            contacts.insert(),
+            {**CONTACT, "id": "ct_cli_2", "email": "agreed@example.net",
+             "consent": {"email_marketing": True}},
+        )  # fmt: skip
+    out = tmp_path / "mailing.csv"
+    result = CliRunner().invoke(app, ["export", "contacts", "--purpose", "marketing", "--db", url,
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 contact(s) skipped: no marketing consent" in result.output
+    text = out.read_text()
+    assert "agreed@example.net" in text and "amelie.v@example.net" not in text
+    refused = CliRunner().invoke(app, ["export", "contacts", "--purpose", "spam", "--db", url])
+    assert refused.exit_code == 2
+    engine.dispose()

@@ -18,6 +18,12 @@ rules:
     direction: down
     min_effect: 0.5
     false_alarms: 1/month
+  - name: checkout_conversion
+    kind: sequential
+    where: {event: Checkout Started}
+    then: {event: Order Completed}
+    expected_conversion: 0.3
+    direction: down
   - name: too_many
     kind: threshold
     metric: orders
@@ -57,3 +63,17 @@ def test_explain_names_the_rules_when_one_is_unknown(tmp_path: Path) -> None:
     threshold = runner.invoke(app, ["rules", "explain", "too_many", "-c", str(_config(tmp_path))])
     assert threshold.exit_code == 2
     assert "threshold rule" in threshold.output
+
+
+def test_explain_covers_conversion_rules(tmp_path: Path) -> None:
+    """For a conversion, the table counts entries: with no order at all, a run of entries
+    without one as long as log(trials per month) / -log(1 - share) is the minimum."""
+    config = str(_config(tmp_path))
+    result = CliRunner().invoke(
+        app, ["rules", "explain", "checkout_conversion", "-c", config, "--rates", "10"]
+    )
+    assert result.exit_code == 0, result.output
+    share = 0.3 / 1.3
+    minimum_s = math.log(10 * 1.3 * 30 * 86_400) / -math.log(1 - share) / 10
+    assert f"{minimum_s:.1f} s" in result.output
+    assert "conversion" in result.output

@@ -7,7 +7,7 @@ import asyncio
 import base64
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -110,3 +110,35 @@ def test_processor_lag_past_its_bound_answers_503(engine: sa.Engine) -> None:
     assert reason is not None and "events behind" in reason
     pressure.max_lag = 0
     assert pressure.reason() is None
+
+
+def test_a_source_over_its_rate_limit_gets_429_and_loses_nothing(engine: sa.Engine) -> None:
+    """A source with `rate_limit: 1` and `burst: 2` gets two requests through at once, then
+    429 with Retry-After (nothing stored) until the clock has given it a new token; every
+    acknowledged event is in the log."""
+    clock = ManualClock(datetime(2026, 12, 1, tzinfo=UTC))
+    config = Config(sources=[Source(name="web", write_key=WRITE_KEY, rate_limit=1, burst=2)])
+    committer = GroupCommitter(SqlEventLog(engine))
+    ingestor = Ingestor(config=config, committer=committer, metrics=Telemetry(), clock=clock)
+
+    async def send(i: int) -> Outcome:
+        return await ingestor.ingest(
+            _body(i), endpoint="/v1/batch", authorization=AUTH, content_encoding=None
+        )
+
+    async def scenario() -> list[Outcome]:
+        committer.start()
+        try:
+            outcomes = [await send(i) for i in range(3)]
+            clock.advance(timedelta(seconds=1))
+            outcomes.append(await send(3))
+            return outcomes
+        finally:
+            committer.stop()
+
+    outcomes = asyncio.run(scenario())
+    assert [o.status for o in outcomes] == [200, 200, 429, 200]
+    assert outcomes[2].headers["Retry-After"] == "1"
+    assert "rate limit" in outcomes[2].body["error"]
+    stored = sorted(e.message_id for e in SqlEventLog(engine).read(0, 100))
+    assert stored == ["m0", "m1", "m3"]

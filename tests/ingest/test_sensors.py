@@ -16,6 +16,7 @@ import httpx
 import msgspec
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tests.conftest import (
     MQTT_HOST,
@@ -27,7 +28,7 @@ from tests.conftest import (
     user_token,
 )
 from tests.sensors.conftest import SENSORS, epcis_document, object_event
-from vigie.config import Config
+from vigie.config import Config, parse_config
 from vigie.store.schema import rejected_events
 from vigie.system import System, build_system
 from vigie.web import create_app
@@ -126,9 +127,9 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A live server with the test shop and zones."""
-    settings = make_settings(f"sqlite:///{tmp_path}/vigie.db", _config(tmp_path))
+def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A live server with the test shop and zones, on SQLite and on PostgreSQL."""
+    settings = make_settings(db_url, _config(tmp_path))
     app = create_app(build_system(settings))
     with BackgroundServer(app, port=free_port()) as background:
         system = app.state.system
@@ -312,3 +313,59 @@ def test_a_playbook_moves_the_display_where_the_advice_says(server: Server) -> N
     assert display["aisle"] == "aisle-21"
     assert [p["aisle"] for p in display["placements"]] == ["aisle-4", "aisle-21"]
     assert display["placements"][0]["ends_us"] is not None
+
+
+def test_a_silent_sensor_raises_an_absence_alert(tmp_path: Path) -> None:
+    """A reader that has sent nothing for its `silence` fires `sensor-silent-<id>`, and the
+    devices API says it is silent; a camera that reported does not fire."""
+    sensors = copy.deepcopy(SENSORS)
+    for device in sensors["devices"]:
+        device["silence"] = "2s"
+    config = parse_config(yaml.safe_dump({**RULES, "sensors": sensors}))
+    app = create_app(build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db", config)))
+    with BackgroundServer(app, port=free_port()) as background:
+        system = app.state.system
+        server = Server(background.url, system, user_token(system, username="boss", role="admin"))
+        for _ in range(3):
+            body = {"peopleCount": 5}
+            server.post("crowd", body, device="cam-neuve", key="key-cam-1").raise_for_status()
+            time.sleep(1)
+
+        def fired() -> set[str]:
+            return {a.rule for a in system.alerts.active() if a.status == "firing"}
+
+        _wait(lambda: "sensor-silent-reader-4" in fired(), "the reader's absence alert")
+        assert "sensor-silent-cam-neuve" not in fired()
+        devices = {d["id"]: d for d in server.get("/api/sensors/devices")["devices"]}
+        assert devices["reader-4"]["silent"] is True
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [
+        ("epcis", b'{"type": "EPCISDocument", "x": "\\u0000"}', None),
+        ("epcis", b"\x00" * 10, None),
+        ("epcis", b"[1, 2]", None),
+        ("epcis", b"{" * 100_000, None),
+        ("epcis", b'{"a": "' + b"x" * 600_000 + b'"}', None),
+        ("rfid", b'{"reads": [{"epc": "' + b"e" * 500 + b'"}]}', "reads[0].epc"),
+        ("doors", b'{"in": 1e300}', "in"),
+        ("doors", b'{"in": true}', "in"),
+        ("crowd", b'{"peopleCount": 99999999999999999999999}', "peopleCount"),
+        ("crowd", b'{"peopleCount": 3, "confidence": 7}', "confidence"),
+    ],
+)
+def test_hostile_readings_are_refused_and_kept_not_crashed_on(
+    server: Server, kind: str, body: bytes, field: str | None
+) -> None:
+    """NUL bytes, deep nesting, huge bodies, extreme numbers: a 400 naming the field where
+    there is one, the reading kept, and the server still answers."""
+    auth = {"epcis": ("reader-4", "key-reader-4"), "rfid": ("reader-4", "key-reader-4"),
+            "doors": ("door", "key-door"), "crowd": ("cam-neuve", "key-cam-1")}[kind]  # fmt: skip
+    response = httpx.post(f"{server.url}/v1/sensors/{kind}", content=body, auth=auth, timeout=60)
+    assert response.status_code == 400, response.text
+    if field is not None:
+        assert response.json()["rejected"][0]["field"] == field
+    _wait(lambda: len(server.rejected()) == 1, "the refusal to be kept")
+    good = server.post("crowd", {"peopleCount": 1}, device="cam-neuve", key="key-cam-1")
+    assert good.status_code == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -23,8 +24,7 @@ from tests.sources.helpers import (
     stripe_signature,
     twilio_signature,
 )
-from vigie.catalogue import load_catalogue
-from vigie.config import Config, Source
+from vigie.config import Config, Source, load_config
 from vigie.sources import InboundSource
 from vigie.system import build_system
 from vigie.web import create_app
@@ -48,8 +48,9 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) 
 
 @pytest.fixture
 def server(db_url: str) -> Iterator[LiveServer]:
-    """A live server with the catalogue's KPIs and one source of each kind."""
-    catalogue = load_catalogue()
+    """A live server with the catalogue's KPIs (as the shipped example carries them) and one
+    source of each kind."""
+    catalogue = load_config(Path(__file__).parents[2] / "vigie.example.yaml")
     config = Config(
         sources=[Source(name="web", write_key=WRITE_KEY)],
         inbound=[
@@ -222,3 +223,28 @@ def test_ad_reports_import_over_the_api_and_sources_are_listed(server: LiveServe
     assert payments["last_outcome"] == "accepted"
     assert payments["last_rejection"].startswith("Stripe-Signature: no v1 signature")
     assert {s["name"] for s in sources} == {"payments", "shop", "phones", "newsletter"}
+
+
+def test_hostile_signatures_and_forms_are_refused_not_crashes(server: LiveServer) -> None:
+    """A 12-digit or 5,000-digit Stripe timestamp, a form of 2,000 fields and a body that is
+    not UTF-8 are answered 401 or 400 with a reason, each kept; none is a server error."""
+    body = fixture("stripe_charge_dispute_created.json")
+    for timestamp in ("999999999999", "9" * 5000):
+        header = f"t={timestamp},v1={'0' * 64}"
+        response = httpx.post(
+            f"{server.url}/hooks/payments", content=body, headers={"Stripe-Signature": header}
+        )
+        assert response.status_code == 401, response.text
+    many = "&".join(f"f{i}=x" for i in range(2000)).encode()
+    response = httpx.post(
+        f"{server.url}/hooks/newsletter", params={"key": MAILCHIMP_KEY}, content=many, headers=FORM
+    )
+    assert response.status_code == 400 and "1000 fields" in response.json()["error"]
+    response = httpx.post(
+        f"{server.url}/hooks/phones",
+        content=b"CallSid=\xff\xfe",
+        headers={**FORM, "X-Twilio-Signature": "x"},
+    )
+    assert response.status_code == 400 and "UTF-8" in response.json()["error"]
+    rejected = httpx.get(f"{server.url}/api/rejected", headers=server.admin).json()["rejected"]
+    assert len(rejected) == 4

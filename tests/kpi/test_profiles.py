@@ -67,3 +67,15 @@ def test_a_nonsense_prior_is_refused() -> None:
     for bad in (-1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="prior rate"):
             RateProfile(prior=bad)
+
+
+def test_one_instant_and_many_instants_agree() -> None:
+    """The per-event path (`expected`) and the vectorised one (`cumulative`) give one answer."""
+    profile = RateProfile(prior=1.0)
+    _teach(profile, 3, np.random.default_rng(6))
+    rng = np.random.default_rng(7)
+    starts = START + rng.uniform(0, 10 * DAY_S, 50)
+    ends = starts + rng.uniform(0, DAY_S, 50)
+    many = profile.cumulative(ends) - profile.cumulative(starts)
+    one = [profile.expected(a, b) for a, b in zip(starts, ends, strict=True)]
+    assert np.allclose(many, one, rtol=1e-9, atol=1e-6)

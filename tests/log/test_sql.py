@@ -313,3 +313,26 @@ def test_the_rejected_table_is_bounded_per_source_and_for_unknown_senders(
     assert log.rejected_dropped == {"web": 7, "pos": 7, "(none)": 9}
     assert {len(p) for s, _, p in rows if s is None} == {4096}
     assert {len(p) for s, _, p in rows if s is not None} == {10_000}
+
+
+def test_rejections_with_overlong_ids_are_kept_cut_to_their_columns(engine: sa.Engine) -> None:
+    """Issue 17: a rejected message whose messageId or field is thousands of characters long
+    is kept, cut to the column's width, instead of failing its batch on PostgreSQL."""
+    log = SqlEventLog(engine)
+    result = log.append_many(
+        [
+            AppendJob(
+                events=(_event("ok-1"),),
+                rejections=(
+                    Rejection(reason="missing event", field="f" * 5_000, message_id="m" * 5_000),
+                ),
+                source="web",
+                endpoint="/v1/" + "t" * 500,
+                received_at=datetime(2026, 3, 2, tzinfo=UTC),
+            )
+        ]
+    )
+    assert result[0].accepted == 1
+    kept = log.rejected(limit=1)[0]
+    assert kept.message_id is not None and len(kept.message_id) == 200
+    assert kept.message_id.startswith("mmm") and kept.message_id.endswith("…")

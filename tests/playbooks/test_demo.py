@@ -79,8 +79,8 @@ def _wait_for_delivery(url: str, *, recipient: str, count: int) -> list[Any]:
 
 
 def test_conversion_drop_at_half_past_five(demo: tuple[str, System, ManualClock]) -> None:
-    """Visitors on /lunch are invited to chat, the page is flagged, Marie's message waits for
-    the morning and the urgent one goes to Tom, on duty."""
+    """Visitors on /lunch now are invited to chat, the page is flagged, Marie's message waits
+    for the morning and the urgent one goes to Tom, on duty and at the chat console."""
     url, system, clock = demo
     system.log.append(
         [
@@ -90,6 +90,20 @@ def test_conversion_drop_at_half_past_five(demo: tuple[str, System, ManualClock]
             _page("v3", "/lunch", AT - timedelta(minutes=40), 1),
         ]
     )
+    # Live presence: v1 has the widget open on /lunch/, v2 on /menu, v3 has left.
+    hub = system.chat.hub
+    now = clock.now()
+    on_lunch = hub.connect_visitor(
+        anonymous_id="v1",
+        source="website",
+        page="/lunch/?utm_campaign=lunch",
+        language="fr",
+        now=now,
+    )
+    on_menu = hub.connect_visitor(
+        anonymous_id="v2", source="website", page="/menu", language="fr", now=now
+    )
+    hub.connect_agent("tom")
     trigger = PlaybookTrigger(
         rule="checkout-conversion-drop",
         status="firing",
@@ -100,12 +114,12 @@ def test_conversion_drop_at_half_past_five(demo: tuple[str, System, ManualClock]
     )
     (run,) = system.playbooks.handle(trigger)
     assert run.status == "succeeded", run.steps
-
-    invited = httpx.get(url + "/api/chat/invitations", params={"anonymous_id": "v1"}, timeout=30)
-    assert len(invited.json()["invitations"]) == 1
-    assert invited.headers["access-control-allow-origin"] == "*", "the tracker runs elsewhere"
-    assert _get(url + "/api/chat/invitations", anonymous_id="v2")["invitations"] == []
-    assert _get(url + "/api/chat/invitations", anonymous_id="v3")["invitations"] == []
+    assert run.steps[0].result["delivered"] == 1 and run.steps[0].result["agents"] == ["tom"]
+    deadline = time.monotonic() + 30
+    while on_lunch.outbox.empty() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert on_lunch.outbox.get_nowait()["type"] == "invitation"
+    assert on_menu.outbox.empty()
 
     runs = _get(url + "/api/playbook-runs")["runs"]
     assert [r["playbook"] for r in runs] == ["conversion-drop"]

@@ -103,6 +103,19 @@ def test_once_each_stores_all_or_none(engine: sa.Engine) -> None:
     assert port.recorded(ChatInvitation) == []
 
 
+def test_once_each_of_many_records_stores_each_once(engine: sa.Engine) -> None:
+    """Many invitations of one step (issue 19: a thousand visitors at once) are stored once
+    each, the same visitor twice in a batch once, and a re-run gets the same ids back."""
+    visitors = [f"v{i}" for i in range(300)]
+    port = _port(engine, "run-1:0")
+    ids = port.once_each([_invitation(v) for v in [*visitors, "v0"]])
+    assert len(set(ids)) == 300 and ids[0] == ids[-1]
+    again = _port(engine, "run-1:0").once_each([_invitation(v) for v in reversed(visitors)])
+    assert again == list(reversed(ids[:-1]))
+    assert _count(engine, "chat_invitations") == 300
+    assert [i.anonymous_id for i in port.recorded(ChatInvitation)] == visitors
+
+
 def test_moving_an_agent_changes_their_queue_once(engine: sa.Engine) -> None:
     """An agent's move makes the new queue theirs; the same step moving them again (after a
     crash) records one move and leaves the queue as the first move set it."""

@@ -166,7 +166,8 @@ def test_export_holds_the_persons_records_and_is_audited(live_server: LiveServer
 
 def test_erasure_is_for_admins_only(live_server: LiveServer) -> None:
     """A manager may not erase; a contact outside the caller's scope (a manager without a
-    team owning it) is not exported either; an unknown contact is 404."""
+    team owning it) is not exported either; an unknown contact is 404, no credentials 401,
+    a NUL byte in the id 422."""
     contact_id = _person(live_server)
     token = user_token(live_server.system, username="mgr", role="manager")
     headers = {"Authorization": f"Bearer {token}"}
@@ -175,3 +176,17 @@ def test_erasure_is_for_admins_only(live_server: LiveServer) -> None:
     assert httpx.get(f"{url}/{contact_id}/export", headers=headers).status_code == 404
     missing = httpx.post(f"{url}/con_missing/erase", headers=live_server.admin)
     assert missing.status_code == 404
+    assert httpx.post(f"{url}/{contact_id}/erase").status_code == 401
+    assert httpx.get(f"{url}/{contact_id}/export").status_code == 401
+    assert httpx.get(f"{url}/x%00y/export", headers=live_server.admin).status_code == 422
+
+
+def test_erasing_twice_is_harmless(live_server: LiveServer) -> None:
+    """A second erasure of the same contact succeeds and leaves the contact erased."""
+    contact_id = _person(live_server)
+    url = f"{live_server.url}/api/privacy/contacts/{contact_id}"
+    for _ in range(2):
+        assert httpx.post(f"{url}/erase", headers=live_server.admin, timeout=120).status_code == 200
+    exported = httpx.get(f"{url}/export", headers=live_server.admin, timeout=60).json()
+    assert exported["contact"]["email"] is None and exported["contact"]["archived_at"]
+    assert _leaks(json.dumps(exported).encode()) == []

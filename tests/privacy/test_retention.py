@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tests.conftest import make_settings
 from vigie.auth.audit import Actor, list_audit, record
+from vigie.chat.tables import conversations
 from vigie.clock import ManualClock
 from vigie.config import Config, Source
 from vigie.crm.tables import interactions
@@ -40,8 +41,9 @@ def test_each_class_is_purged_past_its_retention_and_the_purge_audited(
     engine: sa.Engine,
 ) -> None:
     """Events older than 30 days (read by every processor), rejected input older than 7,
-    interactions older than a year and audit lines older than two go; younger ones stay;
-    an event no processor has read yet stays, however old; one audit line gives the counts."""
+    interactions and chat conversations older than a year and audit lines older than two
+    go; younger ones stay; an event no processor has read yet stays, however old; one audit
+    line gives the counts."""
     log = SqlEventLog(engine)
     log.append_many(
         [
@@ -59,6 +61,15 @@ def test_each_class_is_purged_past_its_retention_and_the_purge_audited(
             [{"at": int((NOW - timedelta(days=d)).timestamp() * 1e6), "p": b"{}"} for d in (8, 6)],
         )
         conn.execute(interactions.insert(), [_interaction(1, 400), _interaction(2, 300)])
+        conn.execute(
+            conversations.insert(),
+            [
+                {"id": f"chat_{d}", "source": "web", "anonymous_id": "v", "status": "closed",
+                 "started_at_us": int((NOW - timedelta(days=d)).timestamp() * 1e6),
+                 "version": 1, "body": {"messages": [{"text": "Bonjour"}]}}
+                for d in (500, 10)
+            ],
+        )  # fmt: skip
     for days in (800, 700):
         record(engine=engine, actor=Actor(name="x"), action="login", entity="users",
                at=NOW - timedelta(days=days))  # fmt: skip
@@ -67,12 +78,13 @@ def test_each_class_is_purged_past_its_retention_and_the_purge_audited(
     purge = RetentionPurge(engine=engine, clock=ManualClock(NOW), retention=RETENTION)
     deleted = purge.run()
 
-    assert deleted == {"events": 1, "rejected": 1, "interactions": 1, "audit": 1}
+    assert deleted == {"events": 1, "rejected": 1, "interactions": 2, "audit": 1}
     with engine.connect() as conn:
         kept = conn.execute(sa.text("SELECT message_id FROM events ORDER BY log_offset")).all()
         assert [m for (m,) in kept] == ["m2", "m3"]
         assert conn.execute(sa.text("SELECT COUNT(*) FROM rejected_events")).scalar() == 1
         assert conn.execute(sa.text("SELECT id FROM crm_interactions")).scalar() == "int_2"
+        assert conn.execute(sa.text("SELECT id FROM chat_conversations")).scalar() == "chat_10"
     trail = list_audit(engine=engine)
     assert [line.action for line in trail] == ["purge", "login"]
     assert trail[0].actor == "vigie:retention" and trail[0].details["deleted"] == deleted

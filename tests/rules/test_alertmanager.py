@@ -225,3 +225,48 @@ def test_a_vigie_silence_keeps_a_new_alert_from_alertmanager() -> None:
     assert [a["labels"]["campaign"] for a in sender.firing()] == ["a"]
     sender.alert_changed(_alert("resolved", campaign="a"))
     assert sender.firing() == []
+
+
+def test_a_servers_rule_fires_into_alertmanager_end_to_end(
+    alertmanager: str, tmp_path: Path
+) -> None:
+    """With `alerting.alertmanagers`, an event sent to a live server makes its rule fire and
+    the alert appear in Alertmanager with the rule, group label and severity."""
+    from tests.conftest import WRITE_KEY, make_settings
+    from vigie.config import parse_config
+    from vigie.system import build_system
+    from vigie.web import create_app
+    from vigie.web.server import BackgroundServer
+
+    config = parse_config(
+        f"""
+sources: [{{name: web, write_key: {WRITE_KEY}}}]
+metrics:
+  - {{name: refunds, kind: count, where: {{event: Order Refunded}}, by: [shop], window: 15m}}
+rules:
+  - name: refunds-seen
+    metric: refunds
+    op: ">"
+    value: 0
+    severity: critical
+    summary: {{en: "{{value}} refunds in {{shop}}", fr: "{{value}} remboursements à {{shop}}"}}
+alerting:
+  alertmanagers: [{alertmanager}]
+  alertmanager_resend: 5s
+  external_url: http://vigie.example
+"""
+    )
+    app = create_app(build_system(make_settings(f"sqlite:///{tmp_path}/v.db", config)))
+    with BackgroundServer(app, port=free_port()) as server:
+        sent = httpx.post(
+            f"{server.url}/v1/track",
+            auth=(WRITE_KEY, ""),
+            json={"event": "Order Refunded", "userId": "u1", "properties": {"shop": "gent"}},
+        )
+        assert sent.status_code == 200, sent.text
+        shown = _wait(lambda: _alerts(alertmanager), "the server's alert in Alertmanager")
+    labels = shown[0]["labels"]
+    assert labels["alertname"] == labels["rule"] == "refunds-seen"
+    assert (labels["shop"], labels["severity"]) == ("gent", "critical")
+    assert shown[0]["annotations"]["summary"].endswith(" refunds in gent")
+    assert shown[0]["annotations"]["dashboard"] == "http://vigie.example/alerts"

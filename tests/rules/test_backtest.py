@@ -67,7 +67,8 @@ def test_backtest_command_prints_what_would_have_fired(engine: sa.Engine, tmp_pa
         app, ["backtest", "--config", str(config), "--db", url, "--json"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert "events replayed" in result.stderr  # the bar on stderr, issue 18
     changes = [(c["rule"], c["status"]) for c in lines[:-1]]
     assert changes[0] == ("busy", "firing")
     assert ("busy", "resolved") in changes
@@ -116,7 +117,7 @@ def test_backtest_window_selects_event_time(engine: sa.Engine, tmp_path: Path) -
         app, ["backtest", "-c", str(config), "--db", url, "--from", later, "--json"]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output.strip().splitlines()[-1]) == {"changes": 0, "fired": 0}
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"changes": 0, "fired": 0}
 
 
 def test_csv_series_drives_the_metric_rules(tmp_path: Path) -> None:
@@ -222,7 +223,8 @@ def test_backtest_scores_a_folder_of_labelled_series(tmp_path: Path) -> None:
         catch_exceptions=False,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert "series replayed" in result.stderr
     assert [Path(line["file"]).name for line in lines[:2]] == ["a.csv", "b.csv"]
     assert lines[0]["score"]["detected"] == 1
     assert lines[0]["alerts"][0]["values"]["expected"] < lines[0]["alerts"][0]["values"]["value"]

@@ -85,3 +85,14 @@ def _poisson(rng: random.Random, rate: float) -> int:
         count += 1
         at += rng.expovariate(1.0) / rate
     return count
+
+
+def test_an_outage_of_small_counts_fires_though_one_zero_is_ordinary() -> None:
+    """Issue 15: counts around 2 are often 0, so one zero says nothing; twelve zeros in a
+    row (an outage) fire, and no single zero did before."""
+    rng = random.Random(4)
+    values = [float(_poisson(rng, 2.0 * rng.gammavariate(2, 0.5))) for _ in range(24 * 5)]
+    before = _run(values)
+    scores = dict(_run([*values, *[0.0] * 12]))
+    assert sum(p <= 3e-4 for _, p in before) <= 1
+    assert min(scores[i] for i in range(len(values), len(values) + 12)) <= 3e-4

@@ -26,6 +26,7 @@ from vigie.rules.sequential import (
     Design,
     DropScan,
     RateTest,
+    SequentialTracker,
     detection_table,
     rate_test,
     scan_drops,
@@ -270,7 +271,10 @@ def test_the_alerting_engine_fires_once_on_the_tick_and_resolves_on_recovery() -
         engine.process(_events(batch))
         engine.tick()
     assert [a.status for a in recorder.changes] == ["firing", "resolved"]
-    assert recorder.changes[1].ends_at is not None
+    resolved = recorder.changes[1]
+    assert resolved.values["recovered"]["fired_value"] == 0  # a silence: 0 per minute
+    assert 300 < resolved.values["recovered"]["value"] < 900  # back near 600 per minute
+    assert resolved.annotations["resolution_en"].startswith("Event rate back to")
 
 
 def test_a_backtest_raises_the_alert_the_live_engine_raised() -> None:
@@ -410,3 +414,62 @@ def test_the_system_fires_the_rule_on_its_tick_during_silence(tmp_path: Path) ->
             await system.stop()
 
     assert asyncio.run(scenario()) == (0, 1, "silence")
+
+
+def test_a_conversion_rule_fires_through_the_engine_when_orders_stop_following_checkouts() -> None:
+    """`where` checkouts `then` orders: checkouts still come but orders stop; the engine raises
+    one alert, a conversion drop, while a mere traffic lull raises none."""
+    rule = _rule(
+        name="checkout-conversion",
+        where={"event": "Checkout Started"},
+        then={"event": "Order Completed"},
+        expected_conversion=0.5,
+    )
+    rng = np.random.default_rng(8)
+    clock = ManualClock(datetime.fromtimestamp(START, UTC))
+    recorder = Recorder()
+    engine = AlertingEngine([], [rule], clock=clock, listeners=[recorder])
+    t = START
+    for step in range(3000):
+        t += 0.5 if step < 1000 else (5.0 if step < 1200 else 0.5)  # a lull in the middle
+        converts = step < 2000 and rng.random() < 0.5
+        clock.set(datetime.fromtimestamp(t, UTC))
+        batch = _events([t], "Checkout Started")
+        batch += _events([t], "Order Completed") if converts else []
+        engine.process(batch)
+        engine.tick()
+    assert [a.status for a in recorder.changes] == ["firing"]
+    assert recorder.changes[0].values["test"] == "conversion_drop"
+    fired = recorder.changes[0].fired_at or recorder.changes[0].starts_at
+    assert fired > datetime.fromtimestamp(START + 1000 * 0.5 + 200 * 5 + 800 * 0.5, UTC)
+
+
+def test_events_replayed_after_a_restart_are_not_a_surge() -> None:
+    """Two minutes of events replayed at start-up (older than the engine's start) are taken
+    at their own arrival times: no surge, and silence counts from the last of them."""
+    rng = np.random.default_rng(9)
+    now = START + 600
+    tracker = SequentialTracker(
+        _rule(expected_rate=5.0, direction="both"), started_us=int(now * 1e6)
+    )
+    tracker.feed(_events(list(_poisson(rng, 5.0, START + 480, START + 600))))
+    outcome = tracker.evaluate(int(now * 1e6))
+    assert outcome.findings == {}
+
+
+def test_each_group_is_judged_on_its_own_traffic() -> None:
+    """A rule `by` shop: the shop whose orders stop fires, alone; the busy shop stays quiet."""
+    rule = _rule(expected_rate=5.0, by=["properties.shop"])
+    tracker = SequentialTracker(rule, started_us=int(START * 1e6))
+    rng = np.random.default_rng(10)
+    events = []
+    for shop, end in (("paris", START + 120), ("lyon", START + 60)):
+        for e in _events(list(_poisson(rng, 5.0, START, end))):
+            e.properties = {"shop": shop}
+            events.append(e)
+    events.sort(key=lambda e: e.received_at)
+    tracker.feed(events)
+    outcome = tracker.evaluate(int((START + 120) * 1e6))
+    assert set(outcome.findings) == {"lyon"}
+    assert outcome.findings["lyon"].labels == {"properties.shop": "lyon"}
+    assert outcome.evaluated == {"lyon", "paris"}

@@ -35,3 +35,35 @@ def test_save_update_and_list(engine: sa.Engine) -> None:
     assert store.list(status="resolved") == [resolved]
     assert [a.rule for a in store.list(rule="sla")] == ["sla"]
     assert len(store.list()) == 2
+
+
+def test_a_node_that_fires_nothing_relays_the_alert_changes_another_process_stored(
+    engine: sa.Engine,
+) -> None:
+    """An API node's relay hands its alert stream each change stored after it started, once."""
+    from vigie.rules.feed import StoredAlertsRelay
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str]] = []
+
+        def alert_changed(self, alert: Alert) -> None:
+            self.seen.append((alert.id, alert.status))
+
+    store = AlertStore(engine)
+    old = Alert(id="old-1", fingerprint="old", rule="r", status="firing", starts_at=T0,
+                updated_at=T0)  # fmt: skip
+    store.save([old])
+    feed = Recorder()
+    relay = StoredAlertsRelay(store, feed)  # type: ignore[arg-type]
+    relay.start()
+    later = T0 + timedelta(minutes=1)
+    new = Alert(id="new-1", fingerprint="new", rule="r", status="firing", starts_at=later,
+                updated_at=later)  # fmt: skip
+    store.save([new])
+    assert relay.poll() == 1
+    assert relay.poll() == 0
+    resolved = msgspec.structs.replace(new, status="resolved", updated_at=later + timedelta(1))
+    store.save([resolved])
+    assert relay.poll() == 1
+    assert feed.seen == [("new-1", "firing"), ("new-1", "resolved")]

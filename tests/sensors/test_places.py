@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.sensors.conftest import SENSORS
-from vigie.config import ConfigError, load_config, parse_config
+from vigie.config import ConfigError, alerting_rules, load_config, parse_config
 from vigie.sensors.places import quiet_at
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "vigie" / "example.yaml"
@@ -82,3 +82,40 @@ def test_quiet_hours_may_span_midnight() -> None:
     assert [quiet_at(["22:00-08:00"], m) for m in (23 * 60 + 30, 7 * 60 + 59, 8 * 60, 12 * 60)] == [
         True, True, False, False
     ]  # fmt: skip
+
+
+def test_each_device_gets_an_absence_rule() -> None:
+    """A device's `silence` becomes the absence rule `sensor-silent-<id>` over its own
+    readings; `silence: null` opts out, and a rule of that name in the file wins."""
+    sensors = copy.deepcopy(SENSORS)
+    sensors["devices"][1]["silence"] = None
+    own = {"name": "sensor-silent-cam-neuve", "kind": "absence", "silence": "1h",
+           "where": {"source": "sensors"}}  # fmt: skip
+    config = parse_config(yaml.safe_dump({"sensors": sensors, "rules": [own]}))
+    rules = {rule.name: rule for rule in alerting_rules(config)}
+    reader = rules["sensor-silent-reader-4"]
+    assert reader.kind == "absence" and reader.silence == "10m"
+    assert reader.where == {"source": "sensors", "properties.device": "reader-4"}
+    assert "sensor-silent-door" not in rules
+    assert rules["sensor-silent-cam-neuve"].silence == "1h"
+
+
+def test_config_check_names_the_problem_and_exits_2(tmp_path: Path) -> None:
+    """`vigie config check` accepts the example and refuses an undefined trigger rule,
+    naming the key path and line."""
+    from typer.testing import CliRunner
+
+    from vigie.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["config", "check", str(EXAMPLE)])
+    assert ok.exit_code == 0, ok.output
+    assert "ok" in ok.output
+    broken = tmp_path / "vigie.yaml"
+    step = {"action": "page.flag", "params": {"page": "/", "reason": "r"}}
+    broken.write_text(
+        _config(playbooks=[{"name": "p", "triggers": [{"rule": "ghost"}], "steps": [step]}])
+    )
+    refused = runner.invoke(app, ["config", "check", str(broken)])
+    assert refused.exit_code == 2
+    assert "playbooks.0.triggers.0.rule" in refused.output and "'ghost'" in refused.output

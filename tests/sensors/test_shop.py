@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vigie.sensors.shop import entry_signal, occupancy, recommend, uplift
+from vigie.sensors.shop import entry_signal, occupancy, peer_rank, recommend, uplift
 
 
 def test_uplift_is_the_ratio_of_rate_ratios_with_a_wald_interval() -> None:
@@ -86,3 +86,13 @@ def test_the_entry_signal_slows_then_stops_entries() -> None:
         "open", "open", "slow", "slow", "full", "full"
     ]  # fmt: skip
     assert occupancy(10, 14) == 0
+
+
+def test_an_aisle_is_ranked_against_its_peers() -> None:
+    """Of 11 aisles, the one with the fewest pick-ups ranks 0.0 (bottom 10 %), the most 1.0,
+    and ties share a rank."""
+    counts = {f"aisle-{i}": 10 * i for i in range(10)} | {"aisle-4": 2, "aisle-x": 90}
+    ranks = peer_rank(counts)
+    assert ranks["aisle-0"] == 0.0
+    assert ranks["aisle-4"] == 0.1
+    assert ranks["aisle-9"] == ranks["aisle-x"] == 0.9

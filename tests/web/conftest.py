@@ -31,6 +31,9 @@ PROBE = "Probe Sent"
 CONFIG = {
     "secret_key": "dashboard-test-secret-key-0123456789",
     "sources": [{"name": "web", "write_key": WRITE_KEY}],
+    "inbound": [
+        {"name": "payments", "kind": "stripe", "secret": "whsec_dashboard_test_0123456789"}
+    ],
     "metrics": [
         {
             "name": "probes",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,9 +17,11 @@ from vigie.ai.leads import run_leads
 from vigie.ai.prospects import FEATURES, generate_base
 from vigie.ai.reps import Rep
 from vigie.ai.runs import write_run
+from vigie.auth.tokens import issue_token
+from vigie.auth.users import create_user
 from vigie.config import Config, Source
 from vigie.settings import Settings
-from vigie.system import build_system
+from vigie.system import System, build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -51,7 +54,7 @@ def test_leads_api(db_url: str, ai_dir: Path) -> None:
     )
     app = create_app(build_system(Settings(db_url=db_url, config=config)))
     with BackgroundServer(app, port=free_port()) as server:
-        token = user_token(app.state.system, username="seller", role="sales")
+        token = user_token(app.state.system, username="boss", role="admin")
         client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert httpx.get(f"{server.url}/api/leads").status_code == 401
         listing = client.get(f"{server.url}/api/leads", params={"limit": 20}).json()
@@ -67,6 +70,24 @@ def test_leads_api(db_url: str, ai_dir: Path) -> None:
         assert one.status_code == 200
         assert one.json()["reason_fr"] and one.json()["due_at"].startswith("2026-11-30")
         assert client.get(f"{server.url}/api/leads/1").status_code == 404
+        others = [lead for lead in listing["leads"] if lead["rep"] != rep]
+        _sales_see_their_own(server.url, app.state.system, rep, mine["total"], others[0])
+
+
+def _sales_see_their_own(
+    url: str, system: System, rep: str, total: int, other: dict[str, Any]
+) -> None:
+    """Issue 17: a salesperson (whose display name is the rep's) lists and reads only the
+    leads assigned to them; another rep's lead is 404."""
+    seller = create_user(
+        engine=system.engine, username="seller", password="correct horse battery",
+        role="sales", display_name=rep, now=system.clock.now(),
+    )  # fmt: skip
+    issued = issue_token(engine=system.engine, user_id=seller.id, name="t", now=system.clock.now())
+    sales = httpx.Client(headers={"Authorization": f"Bearer {issued.token}"}, timeout=30)
+    listing = sales.get(f"{url}/api/leads", params={"limit": 1000}).json()
+    assert listing["total"] == total and {lead["rep"] for lead in listing["leads"]} == {rep}
+    assert sales.get(f"{url}/api/leads/{other['company_id']}").status_code == 404
 
 
 def test_no_run_yet_is_404(tmp_path: Path) -> None:

@@ -298,7 +298,7 @@ def test_a_salesperson_cannot_reach_a_colleagues_record(world: World, name: str)
 def test_a_colleagues_interaction_notes_stay_theirs(world: World) -> None:
     """Issue 17: a salesperson neither reads nor edits the notes a colleague logged about the
     colleague's own customer, even by filtering on the contact; the calls logged about their
-    own customer by somebody else they do see."""
+    own customer by somebody else they do see, but may not change."""
     with world.client(world.server.admin_token) as admin:
         their_contact = world.post(
             admin, "contacts", {"last_name": "C", "owner_id": world.staff["s2"]}
@@ -330,6 +330,13 @@ def test_a_colleagues_interaction_notes_stay_theirs(world: World) -> None:
         assert about_mine in _ids(sales, "interactions")
         timeline = sales.get(f"/api/contacts/{my_contact}/timeline").json()["items"]
         assert about_mine in {i["entity_id"] for i in timeline}
+        readonly = sales.patch(f"/api/interactions/{about_mine}", json={"summary": "rewritten"})
+        assert readonly.status_code == 403, readonly.text
+        batch = sales.patch(
+            "/api/interactions/batch", json={"records": [{"id": about_mine, "summary": "x"}]}
+        )
+        assert batch.status_code == 403, batch.text
+        assert sales.delete(f"/api/interactions/{about_mine}").status_code == 403
     with world.client(world.tokens["manager"]) as manager:
         assert notes in _ids(manager, "interactions")
     with world.client(world.server.admin_token) as admin:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -147,6 +148,10 @@ def histogram(column: np.ndarray, edges: list[float]) -> np.ndarray:
     return np.append(counts, int((~finite).sum()))
 
 
+STAGES = ("features", "training", "calibration", "evaluation")
+"""The stages of `train`, in order (for a progress bar)."""
+
+
 def train(
     frame: pl.DataFrame,
     *,
@@ -157,14 +162,17 @@ def train(
     positive: str | None = None,
     seed: int = 0,
     source: str = "",
+    stage: Callable[[str], None] | None = None,
 ) -> Model:
     """Learn a calibrated conversion model from a table with one outcome per row.
 
     `features` restricts the columns learnt from (default: all but target, time column and
     `exclude`). With `time_column` the model is trained on the past, calibrated on the
     recent past and evaluated on the most recent period; without it the split is random
-    and stratified.
+    and stratified. `stage` is told when each of the `STAGES` begins.
     """
+    tell = stage or (lambda _name: None)
+    tell("features")
     if target not in frame.columns:
         raise ValueError(f"--target {target!r} is not a column; columns: {frame.columns}")
     y = target_vector(frame[target], positive=positive)
@@ -174,7 +182,9 @@ def train(
     encoder = detect_features(frame, exclude=excluded, allowed=features)
     split = split_rows(frame, y, time_column=time_column, seed=seed)
     x = encoder.matrix(frame)
+    tell("training")
     booster = _fit(x, y, encoder, split, seed)
+    tell("calibration")
     raw_cal = np.asarray(booster.predict(x[split.calibration]))
     calibration = _calibrate(raw_cal, y[split.calibration])
     model = Model(
@@ -184,6 +194,7 @@ def train(
         card={},
         reference=reference_of(encoder, x[split.train]),
     )
+    tell("evaluation")
     test_p = model.predict(x[split.test])
     model.card = _card(model, frame, y, split, test_p, target, time_column, source)
     return model

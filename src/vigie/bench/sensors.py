@@ -111,6 +111,7 @@ async def _run(
     try:
         sent: dict[int, float] = {}
         queue = list(enumerate(jobs))
+        expected = _expected(jobs, validated)
         started = time.perf_counter()
 
         async def worker() -> None:
@@ -134,7 +135,6 @@ async def _run(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         deadline = time.perf_counter() + 600
-        expected = _expected(jobs, validated)
         while len(probe.seen) < expected and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started

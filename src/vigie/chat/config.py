@@ -18,8 +18,6 @@ class ChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Per source (one site), all its visitors together."""
     offline_response_minutes: int = 60
     """An offline form's ticket is due this long after the next working period starts."""
-    outcome_hours: float = 24.0
-    """A chat converted when its visitor completes an order within this many hours."""
     invitation_session_minutes: int = 30
     """A visitor who closes an invitation is not invited again for this long."""
     canned_answers: dict[str, dict[str, str]] = {}

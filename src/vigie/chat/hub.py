@@ -83,6 +83,8 @@ class ChatHub:
         self.visitors: dict[str, Visitor] = {}
         self.agents: dict[str, list[Connection]] = {}
         self._dismissed: dict[str, datetime] = {}
+        self._queued: list[Callable[[], None]] = []
+        self._flush_scheduled = False
 
     name = "chat-hub"
 
@@ -99,7 +101,9 @@ class ChatHub:
             connection.close()
 
     def _call(self, fn: Callable[[], None]) -> None:
-        """Run `fn` on the event loop's thread (now, when already there)."""
+        """Run `fn` on the event loop's thread (now, when already there). Calls from other
+        threads are queued and run together: a playbook inviting a thousand visitors wakes
+        the loop once, not a thousand times."""
         loop = self._loop
         try:
             running = asyncio.get_running_loop()
@@ -107,8 +111,20 @@ class ChatHub:
             running = None
         if loop is None or running is loop:
             fn()
-        else:
-            loop.call_soon_threadsafe(fn)
+            return
+        with self._lock:
+            self._queued.append(fn)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            queued, self._queued = self._queued, []
+            self._flush_scheduled = False
+        for fn in queued:
+            fn()
 
     def connect_visitor(
         self, *, anonymous_id: str, source: str, page: str, language: str | None, now: datetime

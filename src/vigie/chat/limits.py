@@ -23,7 +23,7 @@ class RateLimiter:
         """Take one token for `key`: 0.0 when allowed, else the seconds to wait."""
         t = now.timestamp()
         tokens, last = self._buckets.pop(key, (self.capacity, t))
-        tokens = min(self.capacity, tokens + (t - last) * self.rate)
+        tokens = min(self.capacity, tokens + max(0.0, t - last) * self.rate)
         if tokens >= 1.0:
             self._buckets[key] = (tokens - 1.0, t)
             wait = 0.0

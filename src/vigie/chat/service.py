@@ -237,7 +237,11 @@ class ChatService:
             properties={"message_id": chat.new_id(), "sender": "visitor", "text": text},
         )
         conversation = await self._append(None, [started, message])
-        self.hub.to_agents({"type": "conversation", "conversation": conversation.describe()})
+        # Only the agents on duty are offered a new conversation (all, when nobody is).
+        self.hub.to_agents(
+            {"type": "conversation", "conversation": conversation.describe()},
+            self.agents_on_duty() or None,
+        )
         return _for_visitor(conversation)
 
     async def visitor_says(self, visitor: VisitorId, cid: str, text: object) -> dict[str, Any]:

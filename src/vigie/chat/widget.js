@@ -40,6 +40,11 @@
     if (value === null) s.removeItem(key); else s.setItem(key, value);
   }
   function anonymousId() {
+    if (state.aid) return state.aid;
+    state.aid = visitorId();
+    return state.aid;
+  }
+  function visitorId() {
     var id = window.vigie && window.vigie.anonymousId && window.vigie.anonymousId();
     if (id) return id;
     id = get("sessionStorage", AID);
@@ -57,14 +62,14 @@
   var css = ".vigie-chat{position:fixed;right:16px;bottom:16px;z-index:2147483000;font:14px/1.4 system-ui,sans-serif;color:#1b1b1b}" +
     ".vigie-chat button{font:inherit;cursor:pointer;border-radius:6px;border:1px solid #1f4e79;background:#1f4e79;color:#fff;padding:6px 12px}" +
     ".vigie-chat button.secondary{background:#fff;color:#1f4e79}" +
-    ".vigie-chat-panel{width:320px;max-height:460px;display:flex;flex-direction:column;background:#fff;border:1px solid #888;border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.2)}" +
+    ".vigie-chat-panel{width:320px;max-width:calc(100vw - 32px);max-height:calc(100vh - 32px);overflow-y:auto;display:flex;flex-direction:column;background:#fff;border:1px solid #888;border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.2)}" +
     ".vigie-chat-panel header{display:flex;justify-content:space-between;align-items:center;padding:8px;background:#1f4e79;color:#fff;border-radius:8px 8px 0 0}" +
-    ".vigie-chat-log{flex:1;overflow-y:auto;padding:8px;min-height:120px}" +
+    ".vigie-chat-log{flex:1 1 auto;overflow-y:auto;padding:8px;min-height:80px;max-height:300px}" +
     ".vigie-chat-msg{margin:4px 0;padding:6px 8px;border-radius:6px;background:#eef2f7;white-space:pre-wrap;word-wrap:break-word}" +
     ".vigie-chat-msg.visitor{background:#dfe9f5;margin-left:24px}.vigie-chat-meta{font-size:12px;color:#555}" +
     ".vigie-chat form{display:flex;flex-direction:column;gap:4px;padding:8px}.vigie-chat textarea,.vigie-chat input{font:inherit;padding:4px}" +
     ".vigie-chat-invite{max-width:300px;background:#fff;border:1px solid #888;border-radius:8px;padding:10px;margin-bottom:8px;box-shadow:0 4px 16px rgba(0,0,0,.2)}" +
-    ".vigie-chat-sr{position:absolute;left:-9999px}";
+    ".vigie-chat-sr{position:absolute;left:-9999px}.vigie-chat [hidden]{display:none!important}";
   document.head.appendChild(el("style", {}, css));
   var root = el("div", { "class": "vigie-chat", id: "vigie-chat" });
   var invite = el("div", { "class": "vigie-chat-invite", role: "alertdialog", "aria-live": "assertive", hidden: "" });
@@ -104,7 +109,7 @@
     if (open) {
       invite.hidden = true;
       var useOffline = !state.online && !state.conversation;
-      offline.hidden = !useOffline; form.hidden = useOffline;
+      offline.hidden = !useOffline; form.hidden = useOffline; log.hidden = useOffline;
       (useOffline ? offline.querySelector("input") : input).focus();
       markRead();
     } else launcher.focus();

@@ -10,6 +10,7 @@ import typer
 from vigie.cli import backtest, crm, serve, simulate
 from vigie.cli.alerts import alerts_app
 from vigie.cli.bench import bench_app
+from vigie.cli.config import config_app
 from vigie.cli.db import db_app
 from vigie.cli.deadletters import dead_letters_app
 from vigie.cli.experiments import experiments_app
@@ -36,6 +37,7 @@ app.command()(backtest.backtest)
 app.command("import")(crm.import_csv)
 app.command("export")(crm.export_csv)
 app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(users_app, name="users")
 app.add_typer(playbook_app, name="playbook")

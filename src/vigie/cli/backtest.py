@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vigie.cli.options import DbOption, console, err, load_settings
+from vigie.cli.options import DbOption, console, err, load_settings, progress_bar
 
 if TYPE_CHECKING:
     from vigie.kpi.metrics import Metric
     from vigie.rules.alerts import Alert
     from vigie.rules.definitions import Rule
+    from vigie.rules.scorecard import Scorecard
 
 
 def backtest(
@@ -87,10 +88,20 @@ def backtest(
     engine = connect(settings.db_url)
     upgrade(engine)
     try:
-        events_iter = log_events(SqlEventLog(engine), start=since, end=until)
-        changes = replay(
-            cfg.metrics, cfg.rules, events_iter, tick=tick, until=until, reference=reference
-        )
+        log = SqlEventLog(engine)
+        events_iter = log_events(log, start=since, end=until)
+        with progress_bar() as bar:
+            task = bar.add_task("events replayed / rejoués", total=log.last_offset() or None)
+            changes = replay(
+                cfg.metrics,
+                cfg.rules,
+                events_iter,
+                tick=tick,
+                until=until,
+                reference=reference,
+                progress=lambda n: bar.advance(task, n),
+            )
+            bar.update(task, total=bar.tasks[task].completed)
     finally:
         engine.dispose()
     print_alerts(changes, console=console, as_json=as_json)
@@ -119,17 +130,8 @@ def _series(
     as_json: bool,
 ) -> None:
     """Replay each CSV series in one process (start-up paid once), printing per file."""
-    from vigie.rules.backtest import (
-        FAST_KINDS,
-        SeriesError,
-        read_samples,
-        replay,
-        replay_samples,
-        series_events,
-    )
-    from vigie.rules.report import print_alerts
-    from vigie.rules.scorecard import LabelsError, Scorecard, load_labels, score
-    from vigie.types import to_us
+    from vigie.rules.backtest import FAST_KINDS
+    from vigie.rules.scorecard import LabelsError, load_labels
 
     files = series_files(pattern)
     if not files:
@@ -141,54 +143,92 @@ def _series(
         err.print(f"[red]cannot read the labels:[/red] {exc}")
         raise typer.Exit(2) from exc
     fast = not reference and all(r.kind in FAST_KINDS for r in rules)
-    low = to_us(since) if since else None
-    high = to_us(until) if until else None
     total: Scorecard | None = None
-    for path in files:
-        try:
-            samples = [
-                s
-                for s in read_samples(path)
-                if (low is None or s[0] >= low) and (high is None or s[0] < high)
-            ]
-            if fast:
-                changes = replay_samples(metric, rules, samples)
-            else:
-                replacement, events = series_events(path, metric)
-                events = [
-                    e
-                    for e in events
-                    if (since is None or e.timestamp >= since)
-                    and (until is None or e.timestamp < until)
-                ]
-                changes = replay(
-                    [replacement], rules, events, tick=tick, until=until, reference=reference
-                )
-        except (OSError, SeriesError) as exc:
-            err.print(f"[red]cannot read the series:[/red] {exc}")
-            raise typer.Exit(2) from exc
-        report: dict[str, Any] = {"file": str(path), "samples": len(samples)}
-        if labels is not None and samples:
-            windows = labels.get(path.name, [])
-            card = score(
-                _incident_starts(changes), windows, start_us=samples[0][0], end_us=samples[-1][0]
-            )
-            total = card if total is None else total.add(card)
-            report["score"] = card.report()
-        if as_json:
-            report["alerts"] = [_incident(a) for a in _incidents(changes)]
-            print(json.dumps(report))
-        else:
-            console.print(f"[bold]{path}[/bold] ({len(samples)} samples)")
-            print_alerts(changes, console=console, as_json=False)
-            if "score" in report:
-                console.print(report["score"])
+    bar = progress_bar()
+    task = bar.add_task("series replayed / séries rejouées", total=len(files))
+    with bar:
+        for path in files:
+            card = _replay_file(
+                path, metric, rules, labels, fast=fast, since=since, until=until, tick=tick,
+                reference=reference, as_json=as_json,
+            )  # fmt: skip
+            if card is not None:
+                total = card if total is None else total.add(card)
+            bar.advance(task)
     if total is not None:
         summary = {"files": len(files), "score": total.report()}
         if as_json:
             print(json.dumps(summary))
         else:
             console.print(summary)
+
+
+def _replay_file(
+    path: Path,
+    metric: Metric,
+    rules: list[Rule],
+    labels: dict[str, list[tuple[int, int]]] | None,
+    *,
+    fast: bool,
+    since: datetime | None,
+    until: datetime | None,
+    tick: str,
+    reference: bool,
+    as_json: bool,
+) -> Scorecard | None:
+    """Replay one CSV series and print its alerts; its scorecard when labels are given."""
+    from vigie.rules.backtest import (
+        SeriesError,
+        read_samples,
+        replay,
+        replay_samples,
+        series_events,
+    )
+    from vigie.rules.report import print_alerts
+    from vigie.rules.scorecard import score
+    from vigie.types import to_us
+
+    low = to_us(since) if since else None
+    high = to_us(until) if until else None
+    try:
+        samples = [
+            s
+            for s in read_samples(path)
+            if (low is None or s[0] >= low) and (high is None or s[0] < high)
+        ]
+        if fast:
+            changes = replay_samples(metric, rules, samples)
+        else:
+            replacement, events = series_events(path, metric)
+            events = [
+                e
+                for e in events
+                if (since is None or e.timestamp >= since)
+                and (until is None or e.timestamp < until)
+            ]
+            changes = replay(
+                [replacement], rules, events, tick=tick, until=until, reference=reference
+            )
+    except (OSError, SeriesError) as exc:
+        err.print(f"[red]cannot read the series:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    report: dict[str, Any] = {"file": str(path), "samples": len(samples)}
+    card = None
+    if labels is not None and samples:
+        windows = labels.get(path.name, [])
+        card = score(
+            _incident_starts(changes), windows, start_us=samples[0][0], end_us=samples[-1][0]
+        )
+        report["score"] = card.report()
+    if as_json:
+        report["alerts"] = [_incident(a) for a in _incidents(changes)]
+        print(json.dumps(report))
+    else:
+        console.print(f"[bold]{path}[/bold] ({len(samples)} samples)")
+        print_alerts(changes, console=console, as_json=False)
+        if "score" in report:
+            console.print(report["score"])
+    return card
 
 
 def _incidents(changes: list[Alert]) -> list[Alert]:

@@ -98,21 +98,6 @@ BENCHES = (
         ),
     ),
     Bench(
-        "sensors",
-        "vigie.bench.sensors:run_sensors_bench",
-        """Measure RFID reads per second through EPCIS validation into the log, the KPIs and
-        the shop's state, against the same reads appended already converted, with the
-        latency to the rules.
-
-        Example: vigie bench sensors --documents 400 --per-document 100 --json
-        """,
-        (
-            Opt("documents", int, 400, "EPCIS documents sent."),
-            Opt("per_document", int, 100, "ObjectEvents (reads) per document."),
-            Opt("concurrency", int, 8, "Documents in flight at once."),
-        ),
-    ),
-    Bench(
         "live",
         "vigie.bench.live:run_live_bench",
         """Time an event from the API to an open dashboard's live stream, beside its ingest ack.
@@ -258,6 +243,21 @@ BENCHES = (
         ),
     ),
     Bench(
+        "sensors",
+        "vigie.bench.sensors:run_sensors_bench",
+        """Measure RFID reads per second through EPCIS validation into the log, the KPIs and
+        the shop's state, against the same reads appended already converted, with the
+        latency to the rules.
+
+        Example: vigie bench sensors --documents 400 --per-document 100 --json
+        """,
+        (
+            Opt("documents", int, 400, "EPCIS documents sent."),
+            Opt("per_document", int, 100, "ObjectEvents (reads) per document."),
+            Opt("concurrency", int, 8, "Documents in flight at once."),
+        ),
+    ),
+    Bench(
         "detection",
         "vigie.bench.detection:run_detection_bench",
         """Simulate streams with a daily pattern and noise at several rates, with breaks (drop
@@ -279,6 +279,35 @@ BENCHES = (
             Opt("tick", float, 0.1, "Seconds between evaluations of the rule (alerting.tick)."),
             Opt("false_alarms", str, "1/month", "The declared false-alarm rate."),
             Opt("seed", int, 26, "Random seed of the simulation."),
+        ),
+    ),
+    Bench(
+        "erasure",
+        "vigie.bench.erasure:run_erasure_bench",
+        """Erase one person from a log of EVENTS events, beside one full scan of the log and
+        VACUUM alone on the same store.
+
+        Example: vigie bench erasure --events 200000 --json
+        """,
+        (
+            Opt("events", int, 200_000, "Events in the log."),
+            Opt("person_events", int, 200, "How many of them are the person's."),
+            DB,
+        ),
+    ),
+    Bench(
+        "chat",
+        "vigie.bench.chat:run_chat_bench",
+        """Open N chat widgets (WebSockets) and M agent consoles on one server; time a proactive
+        invitation to every widget and messages both ways, beside an ingest acknowledgement.
+
+        Example: vigie bench chat --widgets 1000 --agents 4 --messages 200 --json
+        """,
+        (
+            Opt("widgets", int, 1000, "Visitors with an open widget (one WebSocket each)."),
+            Opt("agents", int, 4, "Agents with the console open."),
+            Opt("messages", int, 200, "Conversations: a visitor's question, an agent's answer."),
+            DB,
         ),
     ),
 )

@@ -160,27 +160,49 @@ def export_csv(
     entity: EntityArgument,
     out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     archived: Annotated[bool, typer.Option(help="Include archived records.")] = False,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            help="Contacts only: what the file is for (marketing, profiling, analytics, "
+            "third_parties); contacts without that consent are left out."
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Export CRM records as CSV (recorded in the audit trail: it may be personal data).
+    With --purpose, contacts who did not consent to it are left out and counted.
 
-    Example: vigie export contacts --out contacts.csv
+    Example: vigie export contacts --purpose marketing --out mailing.csv
     """
     from vigie.auth import audit
     from vigie.clock import SystemClock
     from vigie.crm import csvfiles, records
+    from vigie.privacy.consent import PURPOSE_FIELDS, gives, skipped_reason
 
     the_entity = _entity(entity)
     engine = migrated_engine(db)
+    if purpose is not None and purpose not in PURPOSE_FIELDS:
+        err.print(f"--purpose {purpose!r}: use one of {', '.join(PURPOSE_FIELDS)}")
+        raise typer.Exit(2)
     with engine.connect() as conn:
         rows = records.iter_records(conn, the_entity, archived=archived)
+    skipped = 0
+    if purpose is not None and the_entity.name == "contacts":
+        kept = [r for r in rows if gives(getattr(r, "consent").model_dump(), purpose)]  # noqa: B009
+        skipped, rows = len(rows) - len(kept), kept
+        err.print(f"{skipped} contact(s) {skipped_reason(purpose)}")
     audit.record(
         engine=engine,
         actor=cli_actor(),
         action="export",
         entity=the_entity.name,
         at=SystemClock().now(),
-        details={"rows": len(rows), "personal_data": the_entity.personal, "via": "cli"},
+        details={
+            "rows": len(rows),
+            "personal_data": the_entity.personal,
+            "via": "cli",
+            **({"purpose": purpose, "skipped": skipped} if purpose is not None else {}),
+        },
     )
     engine.dispose()
     text = csvfiles.render(the_entity, rows)

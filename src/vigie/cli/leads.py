@@ -78,31 +78,41 @@ def leads_train(
     from vigie.ai.prospects import FEATURES, read_table
 
     section = ai_config(config, data)
+    if from_csv is not None and target is None:
+        raise fail("--from-csv needs --target COLUMN")
+    bar = progress_bar()
+    task = bar.add_task("reading", total=len(models.STAGES) + 1)
+
+    def stage(name: str) -> None:
+        bar.update(task, description=name, advance=1)
+
     try:
-        if from_csv is not None:
-            if target is None:
-                raise fail("--from-csv needs --target COLUMN")
-            frame = read_table(from_csv)
-            model = models.train(
-                frame,
-                target=target,
-                time_column=time_column,
-                positive=positive,
-                seed=seed,
-                source=str(from_csv),
-            )
-        else:
-            path = deals or section.history_file
-            frame = _read_history(path)
-            model = models.train(
-                frame,
-                target=target or "won",
-                time_column=time_column or "closed_at",
-                features=FEATURES,
-                positive=positive,
-                seed=seed,
-                source=str(path),
-            )
+        with bar:
+            if from_csv is not None:
+                frame = read_table(from_csv)
+                model = models.train(
+                    frame,
+                    target=target or "",
+                    time_column=time_column,
+                    positive=positive,
+                    seed=seed,
+                    source=str(from_csv),
+                    stage=stage,
+                )
+            else:
+                path = deals or section.history_file
+                frame = _read_history(path)
+                model = models.train(
+                    frame,
+                    target=target or "won",
+                    time_column=time_column or "closed_at",
+                    features=FEATURES,
+                    positive=positive,
+                    seed=seed,
+                    source=str(path),
+                    stage=stage,
+                )
+            bar.update(task, description="trained", advance=1)
     except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
         raise fail(str(exc)) from exc
     path = models.save(model, section.models_dir, trained_at=SystemClock().now())

@@ -49,7 +49,7 @@ def explain(
     Example: vigie rules explain checkout_orders -c vigie.yaml --rates 0.05,1,20
     """
     from vigie.kpi.durations import parse_rate
-    from vigie.rules.sequential import Design, detection_table, tests_of
+    from vigie.rules.sequential import Design, conversion_table, detection_table, tests_of
 
     settings = load_settings(None, config)
     found = [r for r in settings.config.rules if r.name == rule_name]
@@ -58,10 +58,10 @@ def explain(
         err.print(f"[red]no rule named {rule_name!r}[/red] (rules: {names})")
         raise typer.Exit(2)
     rule = found[0]
-    if rule.kind not in ("sequential", "absence") or rule.then:
+    if rule.kind not in ("sequential", "absence"):
         err.print(
-            f"[red]{rule_name!r} is a {rule.kind} rule{' on a conversion' if rule.then else ''}:"
-            "[/red] explain covers the rate tests of sequential and absence rules"
+            f"[red]{rule_name!r} is a {rule.kind} rule:[/red] explain covers the tests of "
+            "sequential and absence rules"
         )
         raise typer.Exit(2)
     tests = tests_of(rule) if rule.kind == "sequential" else ("silence",)
@@ -78,7 +78,7 @@ def explain(
         f"tests {', '.join(tests)}, min_effect {rule.min_effect:g}, "
         f"false_alarms {rule.false_alarms} (one per {_duration(per_false_alarm)})"
     )
-    if rule.expected_rate:
+    if rule.expected_rate and not rule.then:
         design = Design.rates(
             effect=rule.min_effect,
             tests=tests,
@@ -93,9 +93,22 @@ def explain(
     table = Table(title="Expected time to detect")
     for column in ("events/s", "drop to 0", "minimum", f"drop by {rule.min_effect:.0%}", "minimum"):
         table.add_column(column, justify="right")
-    for row in detection_table(
-        effect=rule.min_effect, per_false_alarm_s=per_false_alarm, tests=tests, rates=levels
-    ):
+    if rule.then and rule.expected_conversion is not None:
+        console.print(
+            f"A conversion from {rule.where} to {rule.then}, expected "
+            f"{rule.expected_conversion:g}: events/s below counts `where` events"
+        )
+        rows = conversion_table(
+            p=rule.expected_conversion,
+            effect=rule.min_effect,
+            per_false_alarm_s=per_false_alarm,
+            rates=levels,
+        )
+    else:
+        rows = detection_table(
+            effect=rule.min_effect, per_false_alarm_s=per_false_alarm, tests=tests, rates=levels
+        )
+    for row in rows:
         table.add_row(
             f"{row.rate_per_s:g}",
             _duration(row.to_zero_s),

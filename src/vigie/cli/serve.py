@@ -14,6 +14,23 @@ from vigie.cli.options import ConfigOption, DbOption, LogOption, console, err, l
 from vigie.settings import Settings
 
 LEVELS = ("debug", "info", "warning", "error")
+LogFormatOption = Annotated[
+    str, typer.Option(help="Log lines as console text or as JSON objects (one a line).")
+]
+LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning or error.")]
+
+
+def _configure_logging(log_format: str, log_level: str) -> None:
+    """Structured logs on stderr (`vigie.logs`), or exit 2 naming the choices."""
+    from vigie.logs import LOG_FORMATS, configure_logging
+
+    if log_format not in LOG_FORMATS or log_level.lower() not in LEVELS:
+        err.print(
+            f"[red]--log-format is one of {', '.join(LOG_FORMATS)}; --log-level one of "
+            f"{', '.join(LEVELS)}[/red]"
+        )
+        raise typer.Exit(2)
+    configure_logging(log_format, level=log_level)
 
 
 def serve(
@@ -22,10 +39,8 @@ def serve(
     log: LogOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    log_format: Annotated[
-        str, typer.Option(help="Log lines as console text or as JSON objects (one a line).")
-    ] = "console",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: LogFormatOption = "console",
+    log_level: LogLevelOption = "info",
     role: Annotated[
         str,
         typer.Option(
@@ -44,19 +59,12 @@ def serve(
 
     Example: vigie serve --role ingest --db postgresql://vigie@db/vigie --log nats://nats:4222
     """
-    from vigie.logs import LOG_FORMATS, configure_logging
     from vigie.system import build_system
     from vigie.web import create_app
     from vigie.web.server import Server, uvicorn_config
     from vigie.web.tuning import ProcessTuning
 
-    if log_format not in LOG_FORMATS or log_level.lower() not in LEVELS:
-        err.print(
-            f"[red]--log-format is one of {', '.join(LOG_FORMATS)}; --log-level one of "
-            f"{', '.join(LEVELS)}[/red]"
-        )
-        raise typer.Exit(2)
-    configure_logging(log_format, level=log_level)
+    _configure_logging(log_format, log_level)
     if role not in ("all", "ingest", "api"):
         err.print(f"[red]--role {role!r}:[/red] choose all, ingest or api (or run vigie worker)")
         raise typer.Exit(2)
@@ -80,6 +88,8 @@ def worker(
     db: DbOption = None,
     config: ConfigOption = None,
     log: LogOption = None,
+    log_format: LogFormatOption = "console",
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Run the processors (rules and alerts, playbooks, analytics, CRM projection, columnar
     copy) against the shared log, without HTTP, next to `vigie serve --role ingest|api`.
@@ -89,7 +99,10 @@ def worker(
     lease (restart it). Stop with Ctrl-C or SIGTERM.
 
     Example: vigie worker --db postgresql://vigie@db/vigie --log nats://nats:4222
+
+    Example: vigie worker --log-format json --log-level warning
     """
+    _configure_logging(log_format, log_level)
     settings = load_settings(db, config, log)
     try:
         code = asyncio.run(_work(settings))

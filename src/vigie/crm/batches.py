@@ -243,6 +243,12 @@ def plan(
     return out
 
 
+READ_ONLY_VIA = (
+    "{} record written by a colleague: you may read it (it is about your customer), not "
+    "change it / écrit par un collègue : lecture seule"
+)
+
+
 def _check(
     conn: sa.Connection,
     entity: Entity,
@@ -269,6 +275,9 @@ def _check(
     if before is None and mode == "update":
         return RecordError(index=0, reason=f"no {entity.name} record {wanted!r} / introuvable")
     owner = entity.owner
+    read_only = before is not None and owners is not None and before.get(owner or "") not in owners
+    if owner and entity.via and read_only:
+        return RecordError(index=0, reason=READ_ONLY_VIA.format(entity.name), scope=True)
     if before is None and owner and data.get(owner) is None and user and user.staff_id:
         data = {**data, owner: user.staff_id}
     try:

@@ -24,7 +24,7 @@ from vigie.auth.users import Principal
 from vigie.clock import Clock
 from vigie.crm import batches, csvfiles, records
 from vigie.crm.access import may_assign, owner_clause
-from vigie.crm.batches import MAX_RECORDS, Mode, RecordError
+from vigie.crm.batches import MAX_RECORDS, READ_ONLY_VIA, Mode, RecordError
 from vigie.crm.commands import new_id, write_events
 from vigie.crm.csvfiles import ImportReport
 from vigie.crm.entities import ENTITIES, Entity, ReadBase
@@ -153,8 +153,9 @@ class CrmService:
     async def update(
         self, entity: Entity, record_id: str, patch: dict[str, Any], user: Principal, actor: Actor
     ) -> ReadBase:
-        """Change the fields in `patch` of a record the user may see."""
+        """Change the fields in `patch` of a record the user may see (and may change)."""
         current = self.get(entity, record_id, user)
+        self._may_change(entity, current, user)
         merged = {**current.model_dump(mode="json"), **patch}
         try:
             entity.create.model_validate({k: merged[k] for k in entity.create.model_fields})
@@ -169,8 +170,9 @@ class CrmService:
     async def archive(
         self, entity: Entity, record_id: str, user: Principal, actor: Actor
     ) -> ReadBase:
-        """Archive a record the user may see (kept, hidden from lists by default)."""
+        """Archive a record the user may see and change (kept, hidden from lists by default)."""
         current = self.get(entity, record_id, user)
+        self._may_change(entity, current, user)
         return await self._write(
             entity, "archive", current.id, {}, actor, before=current.model_dump()
         )
@@ -314,6 +316,15 @@ class CrmService:
         concurrent requests check and read back while the log's writer and the projection
         commit, instead of queueing behind them."""
         return self._engine.connect().execution_options(sqlite_immediate=False)
+
+    def _may_change(self, entity: Entity, current: ReadBase, user: Principal) -> None:
+        """A record seen through its contact, account or deal (`Entity.via`), but owned by a
+        colleague, is read-only: `Forbidden`."""
+        if not entity.via or entity.owner is None:
+            return
+        with self._reading() as conn:
+            if not may_assign(conn, user, getattr(current, entity.owner)):
+                raise Forbidden(READ_ONLY_VIA.format(entity.name))
 
     def _check(
         self,

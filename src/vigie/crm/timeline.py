@@ -97,6 +97,8 @@ def _web(
         sa.or_(*matches),
         events.c.source != RESERVED_SOURCE,
         sa.or_(events.c.event.is_(None), events.c.event.notin_(CRM_EVENT_NAMES)),
+        # A chat's events (`Chat Message` …) show once, as the conversation's interaction.
+        sa.or_(events.c.event.is_(None), sa.not_(events.c.event.startswith("Chat "))),
     )
     if since is not None:
         query = query.where(events.c.timestamp_us >= to_us(since))
@@ -129,6 +131,14 @@ def _web(
         )
     _link_campaigns(conn, items)
     return items
+
+
+def _chat_details(kind: str, summary: str | None, properties: Any) -> dict[str, Any]:
+    """What a chat adds on the timeline: its tags, outcome, page, campaign and transcript."""
+    if kind != "chat" or not isinstance(properties, dict):
+        return {}
+    keys = ("tags", "outcome", "agent", "page", "campaign", "run_id", "conversation_id")
+    return {k: properties[k] for k in keys if properties.get(k)} | {"transcript": summary or ""}
 
 
 def _link_campaigns(conn: sa.Connection, items: list[TimelineItem]) -> None:
@@ -245,7 +255,8 @@ def timeline(
                             "staff_id": r.staff_id,
                         }.items()
                         if v is not None
-                    },
+                    }
+                    | _chat_details(r.kind, r.summary, r.properties),
                 )
             )
     if "deal" in categories:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from vigie.clock import Clock
-from vigie.config import Config
+from vigie.config import Config, Source
 from vigie.events import Event, Rejection
 from vigie.events.segment import (
     MAX_BATCH_BYTES,
@@ -22,6 +22,7 @@ from vigie.events.segment import (
     convert_messages,
     decode_envelope,
 )
+from vigie.ingest.rates import SourceRates
 from vigie.kpi.durations import parse_duration
 from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
@@ -57,6 +58,24 @@ class Ingestor:
         self.bounds = timestamp_bounds(config)
         self.safeguards = Safeguards(config.privacy, environment=config.environment)
         self.pressure = pressure
+        self.rates = SourceRates(clock=clock)
+
+    def over_rate(self, source: Source, *, endpoint: str) -> Outcome | None:
+        """429 with `Retry-After` when `source` sends faster than its `rate_limit`; nothing
+        of the request is stored or acknowledged, so a client that retries loses nothing."""
+        if source.rate_limit is None:
+            return None
+        wait = self.rates.retry_after(source.name, rate=source.rate_limit, burst=source.burst)
+        if wait is None:
+            return None
+        self.metrics.ingest_deferred.labels(endpoint).inc()
+        return _error(
+            429,
+            f"source {source.name!r} is over its rate limit of {source.rate_limit:g} requests "
+            f"per second; nothing was stored, retry after {wait} s",
+            None,
+            headers={"Retry-After": str(wait)},
+        )
 
     def overloaded(self, *, endpoint: str) -> Outcome | None:
         """503 with `Retry-After` while the writer or the processors cannot keep up (the
@@ -124,6 +143,9 @@ class Ingestor:
             )
 
         source = found
+        limited = self.over_rate(source, endpoint=endpoint)
+        if limited is not None:
+            return limited
         events, rejections = convert_messages(
             envelope,
             source=source.name,

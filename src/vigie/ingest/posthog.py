@@ -197,6 +197,9 @@ class PostHogCapture:
                 endpoint=endpoint,
             )
             return _error(401, reason, "api_key")
+        limited = self.ingestor.over_rate(source, endpoint=endpoint)
+        if limited is not None:
+            return limited
         events, rejections = convert_capture(
             capture, source=source.name, received_at=received_at, bounds=self.ingestor.bounds
         )

@@ -13,14 +13,16 @@ import msgspec
 from fastapi import APIRouter, Request, Response
 
 from vigie.events import Rejection
-from vigie.events.segment import PayloadError
+from vigie.events.segment import MAX_BATCH_BYTES, PayloadError
 from vigie.ingest.ingestor import Ingestor, Outcome, decompress
 from vigie.sensors.epcis import EpcisError
 from vigie.sensors.readings import SOURCE, DeviceError, SensorGate, decode_json
 
 KINDS = {"epcis": "rfid", "rfid": "rfid", "doors": "door", "crowd": "crowd"}
 """Each input form and the kind of device allowed to send it."""
-MAX_BODY = 5_000_000
+MAX_BODY = MAX_BATCH_BYTES
+"""The largest reading kept with its reason when refused (the web layer refuses twice this
+at the door, unread)."""
 _encode = msgspec.json.encode
 
 

@@ -210,9 +210,10 @@
     }
     if (settings.consentRequired && granted === null && load(CONSENT) === "granted") granted = true;
     ready = true;
-    if (server && server.chat) loadChat();
     var calls = waiting; waiting = [];
     for (var i = 0; i < calls.length; i++) calls[i]();
+    // After the queued calls, so that the visitor's anonymous id exists when the chat starts.
+    if (server && server.chat) loadChat();
   }
 
   document.addEventListener("click", function (e) {

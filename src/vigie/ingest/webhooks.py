@@ -8,6 +8,7 @@ dashboard's Sources panel.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,7 @@ from vigie.sources.ads import AdRowError, Platform, read_report
 from vigie.sources.base import MAX_BODY_BYTES
 
 OUTCOMES = ("accepted", "duplicate", "refused", "invalid")
+logger = logging.getLogger(__name__)
 
 
 class SourceStatus(msgspec.Struct, kw_only=True):
@@ -98,17 +100,21 @@ class Inbound:
             return _error(404, reason, "name")
         kind = self.registry.get(settings.kind)
         received_at = self.ingestor.clock.now()
+        if len(request.body) > MAX_BODY_BYTES:
+            too_large = Invalid("body", f"over the {MAX_BODY_BYTES}-byte limit")
+            return await self._reject(settings, request, too_large, 413, "invalid", received_at)
         try:
-            if len(request.body) > MAX_BODY_BYTES:
-                raise Invalid("body", f"over the {MAX_BODY_BYTES}-byte limit")
             kind.verify(request, settings, received_at)
-        except (Refused, Invalid) as exc:
-            status, kept = (401, "refused") if isinstance(exc, Refused) else (413, "invalid")
-            return await self._reject(settings, request, exc, status, kept, received_at)
-        try:
             events = kind.events(request, settings, received_at)
+        except Refused as exc:
+            return await self._reject(settings, request, exc, 401, "refused", received_at)
         except Invalid as exc:
             return await self._reject(settings, request, exc, 400, "invalid", received_at)
+        except Exception as exc:
+            # A source's own fault (a plugin's bug): the delivery is kept, the sender retries.
+            logger.exception("source %s (%s) failed on a delivery", settings.name, settings.kind)
+            fault = Invalid("body", f"the {settings.kind} source failed: {exc!r}"[:500])
+            return await self._reject(settings, request, fault, 500, "invalid", received_at)
         events = [self._bounded(e, received_at) for e in events]
         outcome = await self.ingestor.append(
             events,

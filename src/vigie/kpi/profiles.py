@@ -13,6 +13,7 @@ curve is not turned into steps; `expected(a, b)` integrates it.
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -45,6 +46,13 @@ class RateProfile:
         self.excess = 0.0  # sum of (n - mu)^2 - mu over lessons, forgotten as the counts
         self.scale = 0.0  # sum of mu^2 over the same lessons
         self._table: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None
+        self._lists: tuple[list[float], list[float], list[float], float, float] = (
+            [],
+            [],
+            [],
+            0.0,
+            0.0,
+        )
 
     def slot(self, t_s: float) -> int:
         """The slot of the day holding instant `t_s` (seconds since the epoch)."""
@@ -113,8 +121,18 @@ class RateProfile:
         """Expected events over [start_s, end_s)."""
         if end_s <= start_s:
             return 0.0
-        both = self.cumulative(np.array([start_s, end_s]))
-        return float(both[1] - both[0])
+        return self._at(end_s) - self._at(start_s)
+
+    def _at(self, t_s: float) -> float:
+        """`cumulative` for one instant, in plain floats (called once per event live)."""
+        self._knots()
+        x, rho, cum, day, zero = self._lists
+        days = math.floor(t_s / DAY_S)
+        within = t_s - days * DAY_S
+        j = min(max(bisect.bisect_right(x, within) - 1, 0), len(x) - 2)
+        dx = within - x[j]
+        slope = (rho[j + 1] - rho[j]) / (x[j + 1] - x[j])
+        return days * day + cum[j] + dx * rho[j] + 0.5 * dx * dx * slope - zero
 
     def cumulative(self, t_s: np.ndarray) -> np.ndarray:
         """Expected events from the epoch to each instant of `t_s` (seconds): differences of
@@ -139,6 +157,8 @@ class RateProfile:
             cum = np.concatenate(([0.0], np.cumsum(np.diff(x) * (rho[:-1] + rho[1:]) / 2)))
             day = float(rates.mean() * DAY_S)
             self._table = (x, rho, cum, day)
+            zero = cum_at_zero(x, rho, cum)
+            self._lists = (x.tolist(), rho.tolist(), cum.tolist(), day, zero)
         return self._table
 
 

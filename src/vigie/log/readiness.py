@@ -61,7 +61,7 @@ class ReadinessProbe:
                 f"{lag.seconds:.0f} s (more than {self.max_lag_seconds:.0f} s)"
             )
         checks["processors"] = {
-            "ok": bool(found) and not late,
+            "ok": checks["log"]["ok"] and not late,
             "max_lag_seconds": self.max_lag_seconds,
             "lag": {name: msgspec.to_builtins(lag) for name, lag in found.items()},
         }

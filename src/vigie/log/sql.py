@@ -182,10 +182,10 @@ class SqlEventLog(AppendsOne):
                         (
                             received_us,
                             job.source,
-                            job.endpoint,
+                            _storable(job.endpoint, 100),
                             _storable(rejection.reason),
-                            _storable(rejection.field),
-                            _storable(rejection.message_id),
+                            _storable(rejection.field, 200),
+                            _storable(rejection.message_id, 200),
                             payload[:kept],
                             len(payload) > kept,
                         )
@@ -376,9 +376,14 @@ class SqlEventLog(AppendsOne):
             ]
 
 
-def _storable(text: str | None) -> str | None:
-    """`text` without NUL characters, which PostgreSQL cannot keep in a text column."""
-    return text.replace("\x00", "\ufffd") if text is not None and "\x00" in text else text
+def _storable(text: str | None, width: int | None = None) -> str | None:
+    """`text` without NUL characters, which PostgreSQL cannot keep in a text column, and cut
+    to its column's `width` (PostgreSQL refuses a longer value, failing the whole batch)."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text[: width - 1] + "…" if width is not None and len(text) > width else text
 
 
 def _row_tail(event: Event) -> tuple[Any, ...]:

@@ -47,7 +47,8 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rejected: str | None = "90d"
     """Rejected input (bad payloads, unknown write keys), by reception time."""
     interactions: str | None = None
-    """CRM interactions (calls, e-mails, chat transcripts …), by when they occurred."""
+    """CRM interactions (calls, e-mails …) by when they occurred, and the website chat's
+    conversations (their transcripts) by when they started."""
     audit: str | None = None
     """Lines of the audit trail, by their time."""
     purge_every: str = "1h"

@@ -25,6 +25,7 @@ _events = sa.table(
 _checkpoints = sa.table("checkpoints", sa.column("next_offset", sa.BigInteger))
 _rejected = sa.table("rejected_events", sa.column("received_at_us", sa.BigInteger))
 _interactions = sa.table("crm_interactions", sa.column("occurred_at", UtcDateTime()))
+_conversations = sa.table("chat_conversations", sa.column("started_at_us", sa.BigInteger))
 
 
 class RetentionPurge:
@@ -92,8 +93,13 @@ class RetentionPurge:
         return int(conn.execute(statement).rowcount or 0)
 
     def _purge_interactions(self, conn: sa.Connection, cutoff: Any) -> int:
+        """CRM interactions, and the website chat's conversations (their transcripts)."""
         statement = _interactions.delete().where(_interactions.c.occurred_at < cutoff)
-        return int(conn.execute(statement).rowcount or 0)
+        count = int(conn.execute(statement).rowcount or 0)
+        if sa.inspect(conn).has_table("chat_conversations"):
+            chats = _conversations.delete().where(_conversations.c.started_at_us < to_us(cutoff))
+            count += int(conn.execute(chats).rowcount or 0)
+        return count
 
     def _purge_audit(self, conn: sa.Connection, cutoff: Any) -> int:
         """The trail refuses deletes (a trigger): lift it for this transaction only."""

@@ -38,6 +38,10 @@ IDENTITIES = "analytics_identities"
 NOT_SCANNED = frozenset({"audit_log", "alembic_version", "checkpoints"})
 """Tables never rewritten: the append-only audit trail (it holds who acted, never a
 customer's data), and bookkeeping without personal data."""
+SEARCHED_ONLY = {"events": ("body",)}
+"""Tables whose rows are found by these columns alone: an event's stored body holds every
+value of its other columns (ids, name, message id), and one search per row instead of
+seven makes an erasure of a large log about twice as fast."""
 CLEARED_CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "job_title")
 OWN_ID_COLUMNS = ("contact_id",)
 
@@ -75,8 +79,12 @@ class DataSubjects:
         clock: Clock,
         columns: ColumnarCopy | None = None,
         forget_cached: Callable[[], None] | None = None,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.settle = settle
+        """Waits until the projections have applied every event logged so far (so that none
+        writes the person's values back after the erasure); raises `PrivacyError` if not."""
         self.clock = clock
         self.columns = columns
         self.forget_cached = forget_cached
@@ -123,6 +131,8 @@ class DataSubjects:
 
     def erase(self, contact_id: str, *, actor: Actor) -> Erasure:
         """Make the person unrecoverable everywhere (see the module's docstring); audited."""
+        if self.settle is not None:
+            self.settle()
         metadata = self._tables()
         rows: dict[str, int] = {}
         with self.engine.begin() as conn:
@@ -190,7 +200,10 @@ class DataSubjects:
         """Which rows of `table` are the person's; None when the table cannot hold any."""
         terms = scrubber.search_terms()
         clauses: list[sa.ColumnElement[bool]] = []
+        searched = SEARCHED_ONLY.get(table.name)
         for column in _scanned_columns(table):
+            if searched is not None and column.name not in searched:
+                continue
             for term in terms:
                 clauses.append(self._contains(table.c[column.name], column.kind, term))
         for name in OWN_ID_COLUMNS:

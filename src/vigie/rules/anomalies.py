@@ -48,6 +48,8 @@ class _Group:
     history: deque[tuple[int, float, float, float, float]] = field(
         default_factory=lambda: deque(maxlen=HISTORY)
     )
+    shown: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    shown_us: int = -1  # the last window of `history` already in `shown`
 
 
 def detector_for(rule: Rule, step_us: int) -> Detector:
@@ -137,10 +139,14 @@ class AnomalyWatch:
     def _evidence(self, state: _Group) -> dict[str, Any]:
         verdict = state.verdict
         since = state.abnormal_since
-        history = [
-            {"at": _iso(at), "observed": x, "expected": e, "low": lo, "high": hi}
-            for at, x, e, lo, hi in state.history
-        ]
+        # Each window is written out once, when an evidence first needs it.
+        for at, x, e, lo, hi in state.history:
+            if at > state.shown_us:
+                state.shown.append(
+                    {"at": _iso(at), "observed": x, "expected": e, "low": lo, "high": hi}
+                )
+                state.shown_us = at
+        history = list(state.shown)
         out: dict[str, Any] = {
             "seasonality": verdict.seasonality if verdict else None,
             "abnormal_since": _iso(since),

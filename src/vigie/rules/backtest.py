@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,10 +51,12 @@ def replay(
     tick: str = "1s",
     until: datetime | None = None,
     reference: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Alert]:
     """The alert changes the rules produce on `events` (in log order), on simulated time;
     with `reference`, the KPIs come from the readable per-event engine (slower, the same
-    alerts: a check on the columnar one)."""
+    alerts: a check on the columnar one). `progress` is told how many events each batch
+    replayed."""
     tick_delta = timedelta(microseconds=parse_duration(tick))
     recorder = Recorder()
     clock: ManualClock | None = None
@@ -71,6 +73,8 @@ def replay(
         last_tick = _tick_until(engine, clock, last_tick, arrival, tick_delta)
         clock.set(max(arrival, clock.now()))
         engine.process(batch)
+        if progress is not None:
+            progress(len(batch))
     if engine is not None and clock is not None and last_tick is not None:
         end = until or (clock.now() + tick_delta)
         _tick_until(engine, clock, last_tick, end + tick_delta, tick_delta)
@@ -211,7 +215,7 @@ def replay_samples(
     bare = {rule.name: Outcome(evaluated={NO_GROUP}) for rule in rules}
     waits = {rule.name: resolve_after_us(rule, slide_us) for rule in rules}
     for end_us, at_us, value in _windows(samples, slide_us):
-        now = from_us(at_us)
+        now: datetime | None = None
         for rule in rules:
             watch = watches.get(rule.name)
             if watch is not None:
@@ -221,11 +225,14 @@ def replay_samples(
             else:
                 evidence = None
             if evidence is None:
+                if not book.tracks(rule.name, NO_GROUP):
+                    continue  # nothing held, nothing to resolve: the book would not move
                 outcome = bare[rule.name]
             else:
                 evidence = {"metric": metric.name, "window": _window(end_us, slide_us)} | evidence
                 outcome = Outcome(evaluated={NO_GROUP})
                 outcome.findings[NO_GROUP] = Finding(NO_GROUP, {}, evidence)
+            now = now or from_us(at_us)
             changes += book.apply(rule, outcome, now, resolve_after_us=waits[rule.name])
     return changes
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 
 from vigie.rules.alerts import Alert
+from vigie.rules.store import AlertStore
 
 MAX_QUEUED = 1000
 
@@ -47,3 +48,32 @@ class AlertFeed:
     def close(self) -> None:
         """End every subscriber's stream."""
         self._deliver(None)
+
+
+class StoredAlertsRelay:
+    """Tells `feed` of the alert changes another process stored: a node that fires no alert
+    itself (an API node, the worker fires them) still streams them to its dashboards."""
+
+    def __init__(self, store: AlertStore, feed: AlertFeed) -> None:
+        self.store = store
+        self.feed = feed
+        self._after = 0
+        self._told: set[tuple[str, int]] = set()
+
+    def start(self) -> None:
+        """Follow from now on: what was stored before is on the page already."""
+        self._after = self.store.last_change_us()
+        self._told = {(alert.id, at) for alert, at in self.store.changed_since(self._after)}
+
+    def poll(self) -> int:
+        """Hand the changes stored since the last poll to the feed; returns how many."""
+        told = 0
+        for alert, at in self.store.changed_since(self._after):
+            if (alert.id, at) in self._told:
+                continue
+            if at > self._after:
+                self._after, self._told = at, set()
+            self._told.add((alert.id, at))
+            self.feed.alert_changed(alert)
+            told += 1
+        return told

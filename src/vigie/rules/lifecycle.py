@@ -195,6 +195,10 @@ class AlertBook:
         alert = self.active.get(fp) if fp else None
         return alert is not None and alert.status == "firing"
 
+    def tracks(self, rule: str, group: str) -> bool:
+        """Whether `rule` has an active (pending or firing) alert for `group`."""
+        return (rule, group) in self._groups
+
     def resolving(self, rule: str) -> set[str]:
         """The groups of `rule` whose firing alert waits out `resolve_after`."""
         return {

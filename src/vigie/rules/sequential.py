@@ -179,6 +179,11 @@ class Alarm:
     expected: float
     observed: int
     trials: int = 0
+    observed_at_fire: int = 0
+    back_s: float | None = None  # the first event after it fired
+
+    def __post_init__(self) -> None:
+        self.observed_at_fire = self.observed
 
 
 @dataclass
@@ -200,6 +205,7 @@ class RateTest:
     sides: dict[Test, Side] = field(default_factory=dict)
     alarm: Alarm | None = None
     design: Design | None = None
+    recovered: dict[str, Any] | None = None  # what the rate came back to, last recovery
     _chunk_start: float | None = None
     _chunk_count: int = 0
     _chunk_alarmed: bool = False
@@ -257,6 +263,8 @@ class RateTest:
                 side.reset(self.at_s or t_s)
         if self.alarm is not None:
             self.alarm.observed += count
+            if self.alarm.back_s is None:
+                self.alarm.back_s = self.at_s
         self._judge()
 
     def _pass(self, t_s: float) -> None:
@@ -302,11 +310,26 @@ class RateTest:
         held = self.sides.get(watched)
         if held is None:  # a silence-only test recovers with the next event
             if self.silence_u == 0.0:
-                self.alarm = None
+                self._recover()
             return
         held.statistic = min(held.statistic, design.cusum_h[watched])
         if held.statistic <= 0:
-            self.alarm = None
+            self._recover()
+
+    def _recover(self) -> None:
+        """End the alarm, keeping what the rate came back to for the alert's resolution."""
+        alarm = self.alarm
+        assert alarm is not None and self.at_s is not None
+        fired_for = max(alarm.fired_s - alarm.since_s, 1e-9)
+        back_for = max(self.at_s - (alarm.back_s or alarm.fired_s), 1e-9)
+        self.recovered = {
+            "title": {"en": "Event rate", "fr": "Débit d'événements"},
+            "unit": "/min",
+            "value": round((alarm.observed - alarm.observed_at_fire - 1) / back_for * 60, 3),
+            "fired_value": round(alarm.observed_at_fire / fired_for * 60, 3),
+            "reference": round(self.profile.rate_at(self.at_s) * 60, 3),
+        }
+        self.alarm = None
 
     def _learn(self, boundary_s: float) -> None:
         """Teach the profile the slot just ended, unless the stream was judged broken in it."""
@@ -366,6 +389,7 @@ class ConversionTest:
     at_s: float = 0.0
     sides: dict[Test, Side] = field(default_factory=dict)
     alarm: Alarm | None = None
+    _design: tuple[tuple[float, float], Design] | None = None
 
     def level(self) -> float:
         """The expected conversion: the prior blended with conversions seen while normal."""
@@ -379,12 +403,17 @@ class ConversionTest:
         trials_rate = max(self.trials, 1.0) / watched
         if self.rate.prior is not None:
             trials_rate = self.rate.prior * (1 + self.p0)
-        return Design.conversion(
-            p=self.level(),
-            effect=self.effect,
-            tests=self.tests,
-            trials_per_false_alarm=trials_rate * self.per_false_alarm_s,
-        )
+        # Thresholds move with log(trials): recomputed when the level or the rate moves.
+        key = (round(self.level(), 3), round(math.log2(trials_rate), 1))
+        if self._design is None or self._design[0] != key:
+            design = Design.conversion(
+                p=self.level(),
+                effect=self.effect,
+                tests=self.tests,
+                trials_per_false_alarm=trials_rate * self.per_false_alarm_s,
+            )
+            self._design = (key, design)
+        return self._design[1]
 
     def observe(self, t_s: float, converted: bool) -> None:
         """One event of either step at `t_s`: a conversion (`then`) or an entry (`where`)."""
@@ -505,17 +534,21 @@ class SequentialTracker:
         self.conversions: dict[str, ConversionTest] = {}
         self.labels: dict[str, dict[str, str]] = {}
         if not rule.by and self.converts is None:
+            # Started by its first event (events replayed after a restart come first, in
+            # their order) or else by the first tick: silence counts from then.
             self.rates[NO_GROUP] = rate_test(rule)
-            self.rates[NO_GROUP].advance(started_us / 1e6)
             self.labels[NO_GROUP] = {}
 
     def feed(self, events: Iterable[Event]) -> None:
         """Count the matching events (both steps' for a conversion)."""
+        pending: dict[str, tuple[float, int]] = {}  # per group, one arrival instant's count
         for event in events:
             converted = self.converts is not None and self.converts(event)
             if not converted and not self.matches(event):
                 continue
             labels = {name: _label(read(event)) for name, read in self.readers}
+            if self.rule.missing_labels == "skip" and MISSING in labels.values():
+                continue
             group = "|".join(labels.values()) if labels else NO_GROUP
             at = event.received_at.timestamp()
             if self.converts is not None:
@@ -525,11 +558,18 @@ class SequentialTracker:
                     self.labels[group] = labels
                 test.observe(at, converted)
                 continue
-            rate = self.rates.get(group)
-            if rate is None:
-                rate = self.rates[group] = rate_test(self.rule)
+            if group not in self.rates:
+                self.rates[group] = rate_test(self.rule)
                 self.labels[group] = labels
-            rate.observe(at)
+            seen = pending.get(group)
+            if seen is not None and seen[0] == at:
+                pending[group] = (at, seen[1] + 1)
+                continue
+            if seen is not None:
+                self.rates[group].observe(*seen)
+            pending[group] = (at, 1)
+        for group, (at, count) in pending.items():
+            self.rates[group].observe(at, count)  # a batch arriving at once: one step
 
     def evaluate(self, now_us: int) -> Outcome:
         """Let time pass to `now_us` in every rate test; the groups whose test holds a break."""
@@ -540,6 +580,8 @@ class SequentialTracker:
             out.evaluated.add(group)
             if rate.alarm is not None:
                 out.findings[group] = Finding(group, self.labels[group], rate.evidence())
+            elif rate.recovered is not None:
+                out.recovered[group] = rate.recovered
         for group, conversion in self.conversions.items():
             out.evaluated.add(group)
             if conversion.alarm is not None:
@@ -693,3 +735,30 @@ def scan_drops(
         state.last_u = float(u[-1])
     state.at_u = end_u
     return None
+
+
+def conversion_table(
+    *, p: float, effect: float, per_false_alarm_s: float, rates: Sequence[float]
+) -> list[Detection]:
+    """Expected seconds for a conversion rule (direction down) to detect conversions falling
+    to 0 and by `effect`, at each rate of `where` events per second, beside the minima."""
+    out = []
+    q0, q1 = conversion_share(p), conversion_share(p * (1 - effect))
+    entry = math.log((1 - q1) / (1 - q0))  # what one event without conversion adds
+    for rate in rates:
+        trials = rate * (1 + p) * per_false_alarm_s
+        h = Design.conversion(
+            p=p, effect=effect, tests=("drop",), trials_per_false_alarm=trials
+        ).cusum_h["drop"]
+        per_trial_s = 1 / (rate * (1 + p))
+        out.append(
+            Detection(
+                rate_per_s=rate,
+                # with no conversion at all, only `where` events come, each adding `entry`
+                to_zero_s=h / entry / rate,
+                to_zero_min_s=math.log(max(trials, 1.0)) / -math.log(1 - q0) / rate,
+                by_effect_s=cusum_delay(h, bernoulli_kl(q1, q0)) * per_trial_s,
+                by_effect_min_s=cusum_delay(h, bernoulli_kl(q1, q0)) * per_trial_s,
+            )
+        )
+    return out

@@ -74,6 +74,24 @@ class AlertStore:
             for row in rows:
                 conn.execute(statement, row)
 
+    def changed_since(self, after_us: int, *, limit: int = 500) -> list[tuple[Alert, int]]:
+        """Alerts saved with an update time at or after `after_us`, oldest change first,
+        each with that time (for a node that follows the alerts another process fires)."""
+        query = (
+            sa.select(alerts.c.body, alerts.c.updated_at_us)
+            .where(alerts.c.updated_at_us >= after_us)
+            .order_by(alerts.c.updated_at_us, alerts.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(_decoder.decode(bytes(body)), int(at)) for body, at in conn.execute(query)]
+
+    def last_change_us(self) -> int:
+        """The newest update time of any alert (0 when there is none)."""
+        with self.engine.connect() as conn:
+            latest = conn.execute(sa.select(sa.func.max(alerts.c.updated_at_us))).scalar()
+        return int(latest or 0)
+
     def active(self) -> list[Alert]:
         """Alerts pending or firing, as they were last saved."""
         query = sa.select(alerts.c.body).where(alerts.c.status != "resolved")

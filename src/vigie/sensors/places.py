@@ -80,8 +80,9 @@ class Device(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """For an RFID reader: the aisle it watches (an EPCIS readPoint may say otherwise)."""
     entrance: str | None = None
     zone: str | None = None
-    silence: str = "10m"
-    """No reading for this long raises the `sensor-silent` alert."""
+    silence: str | None = "10m"
+    """No reading for this long raises the alert of the rule `sensor-silent-<id>`, added
+    for each device (none: no such rule)."""
 
 
 class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -145,7 +146,7 @@ def problems(config: SensorsConfig) -> list[Problem]:
             found.append((["devices", i, "id"], f"device {device.id!r} is defined twice"))
         ids.add(device.id)
         try:
-            parse_duration(device.silence)
+            parse_duration(device.silence or "0s")
         except ValueError as exc:
             found.append((["devices", i, "silence"], str(exc)))
         if device.kind == "crowd":

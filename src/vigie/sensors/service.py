@@ -75,6 +75,11 @@ class SensorsService:
         }
         self._seen: dict[str, Micros] = {}
 
+    @property
+    def last_offset(self) -> int:
+        """The last log offset folded in (to wait for the state to catch up)."""
+        return self._last_offset
+
     def reset(self) -> None:
         """Forget the live state (the log is replayed from its start after this)."""
         with self._lock:
@@ -238,12 +243,15 @@ class SensorsService:
         with self._lock:
             series = {a.name: dict(self._pickups.get((site.name, a.name), {})) for a in site.aisles}
             ins, outs = self._doors.get(site.name, [0, 0])
+        totals = {a.name: sum(series[a.name].get(b, 0) for b in recent) for a in site.aisles}
+        ranks = shop.peer_rank(totals)
         aisles = [
             {
                 "aisle": aisle.name,
                 "categories": aisle.categories,
                 "now": series[aisle.name].get(now_bucket, 0),
-                "recent": sum(series[aisle.name].get(b, 0) for b in recent),
+                "recent": totals[aisle.name],
+                "peer_rank": ranks[aisle.name],
             }
             for aisle in site.aisles
         ]
@@ -339,7 +347,9 @@ class SensorsService:
         out: list[JSON] = []
         for device in self.config.devices:
             last = seen.get(device.id)
-            silent = last is None or now - last > parse_duration(device.silence)
+            silent = device.silence is not None and (
+                last is None or now - last > parse_duration(device.silence)
+            )
             entry: dict[str, Any] = {
                 "id": device.id,
                 "kind": device.kind,

@@ -117,6 +117,14 @@ def recommend(
     )
 
 
+def peer_rank(counts: Mapping[str, int]) -> dict[str, float]:
+    """Each group's place among its peers: the share of the other groups with fewer counts
+    (0.0: the bottom, 1.0: the top). "Aisle 4 is in the bottom 10 %" is a rank under 0.1."""
+    names = list(counts)
+    others = max(len(names) - 1, 1)
+    return {n: sum(counts[m] < counts[n] for m in names if m != n) / others for n in names}
+
+
 def _ratio(a: float, b: float) -> float:
     return math.inf if b <= 0 else a / b
 

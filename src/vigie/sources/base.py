@@ -51,7 +51,10 @@ class WebhookRequest(msgspec.Struct, kw_only=True):
             text = self.body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise Invalid("body", f"not UTF-8: {exc}") from exc
-        return parse_qsl(text, keep_blank_values=True, max_num_fields=1000)
+        try:
+            return parse_qsl(text, keep_blank_values=True, max_num_fields=1000)
+        except ValueError as exc:
+            raise Invalid("body", f"not a form of at most 1000 fields: {exc}") from exc
 
     def json(self) -> dict[str, Any]:
         """The body as a JSON object."""

@@ -17,6 +17,8 @@ from vigie.kpi.durations import parse_duration
 from vigie.sources.base import InboundSource, Invalid, Refused, WebhookRequest, event, same
 
 HEADER = "Stripe-Signature"
+LATEST = 253_402_300_799
+"""9999-12-31T23:59:59Z: the last second a `datetime` holds."""
 # Stripe amounts are in the currency's smallest unit: cents, or whole yen.
 ZERO_DECIMAL = frozenset(
     {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"}
@@ -66,14 +68,14 @@ class Stripe:
                 timestamp = value
             elif key == "v1":
                 signatures.append(value)
-        if timestamp is None or not timestamp.isdigit() or not signatures:
+        if timestamp is None or not timestamp.isdigit() or len(timestamp) > 12 or not signatures:
             raise Refused(HEADER, "expected t=<timestamp>,v1=<signature>")
         expected = sign(request.body, secret=settings.secret, timestamp=int(timestamp))
         expected_v1 = expected.partition(",v1=")[2]
         if not any(same(expected_v1, given) for given in signatures):
             raise Refused(HEADER, "no v1 signature matches the body signed with this secret")
         tolerance = timedelta(microseconds=parse_duration(settings.tolerance))
-        signed_at = datetime.fromtimestamp(min(int(timestamp), 2**40), UTC)
+        signed_at = datetime.fromtimestamp(min(int(timestamp), LATEST), UTC)
         if signed_at < now - tolerance:
             raise Refused(
                 HEADER,

@@ -104,7 +104,8 @@ class Twilio:
         }
         if status in STATUS:
             duration = params.get("CallDuration", "0")
-            properties["duration_s"] = int(duration) if duration.isdigit() else 0
+            sane = duration.isdigit() and len(duration) <= 9
+            properties["duration_s"] = int(duration) if sane else 0
             properties["subject"] = f"Call {STATUS[status]}"
             name = "Call Ended"
         else:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from vigie.config import alerting_rules
 from vigie.rules.alerts import Alert
 from vigie.rules.triage import MAX_NAME, MAX_NOTE, AlertNotFound, Handling, RulePrecision
 from vigie.web.deps import (
@@ -259,6 +260,6 @@ def list_rules(config: ConfigDep, triage: TriageDep) -> Response:
             "playbook": rule.playbook,
             "feedback": msgspec.to_builtins(precision.get(rule.name) or RulePrecision()),
         }
-        for rule in config.rules
+        for rule in alerting_rules(config)
     ]
     return _json({"rules": rules})

@@ -103,7 +103,16 @@ def _visitor(request: Request) -> Actor:
 _BAD_LOGIN = "wrong username or password / identifiant ou mot de passe incorrect"
 
 
-@router.post("/auth/token", status_code=201, responses={401: {"description": "bad credentials"}})
+_THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "too many failed sign-ins: wait `Retry-After` seconds"}
+}
+
+
+@router.post(
+    "/auth/token",
+    status_code=201,
+    responses={401: {"description": "bad credentials"}, **_THROTTLED},
+)
 def create_token(body: TokenRequest, request: Request, accounts: AccountsDep) -> TokenOut:
     """Exchange a username and password for a new API token (send it as `Bearer`)."""
     issued = accounts.issue_token(
@@ -131,7 +140,7 @@ def delete_token(
         raise HTTPException(404, f"no active token {token_id} of yours / jeton introuvable")
 
 
-@router.post("/auth/login", responses={401: {"description": "bad credentials"}})
+@router.post("/auth/login", responses={401: {"description": "bad credentials"}, **_THROTTLED})
 def session_login(
     body: Credentials, request: Request, response: Response, accounts: AccountsDep
 ) -> UserOut:
@@ -172,7 +181,7 @@ class PasswordChange(BaseModel):
     "/auth/password",
     status_code=204,
     response_class=Response,
-    responses={401: {"description": "wrong current password"}, 429: {"description": "throttled"}},
+    responses={401: {"description": "wrong current password"}, **_THROTTLED},
 )
 def change_password(
     body: PasswordChange,

@@ -25,8 +25,14 @@ KEEPALIVE_SECONDS = 15.0
 MAX_BODY = 64 * 1024
 """A widget's request body above this is refused (413) before it is read whole."""
 
-visitor_router = APIRouter(prefix="/chat", tags=["chat"])
-router = APIRouter(prefix="/api/chat", tags=["chat"])
+_ERROR = {"description": "the reason, and the field at fault when there is one"}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: _ERROR for status in (400, 401, 403, 404, 409, 413, 422, 429)
+}
+"""What a chat route may answer besides 200 (`ChatError`'s statuses)."""
+
+visitor_router = APIRouter(prefix="/chat", tags=["chat"], responses=ERRORS)
+router = APIRouter(prefix="/api/chat", tags=["chat"], responses=ERRORS)
 
 
 def _chat(request: Request | WebSocket) -> ChatService:

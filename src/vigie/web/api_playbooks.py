@@ -1,5 +1,5 @@
-"""REST API of the playbooks: runs and their steps, running a playbook by hand, and the
-chat invitations the browser tracker picks up."""
+"""REST API of the playbooks: runs and their steps, and running a playbook by hand (the
+chat invitations reach the visitors through the chat's own connections: `api_chat`)."""
 
 from __future__ import annotations
 
@@ -71,16 +71,3 @@ def run_playbook(
         return _json(engine.run(name, params or {}))
     except PlaybookNotFound as exc:
         raise HTTPException(404, str(exc.args[0])) from exc
-
-
-@router.get("/chat/invitations", response_class=Response)
-def chat_invitations(
-    history: PlaybookHistoryDep,
-    anonymous_id: Annotated[str, Query(min_length=1, description="the visitor's anonymous id")],
-) -> Response:
-    """Pending, unexpired chat invitations for one visitor (polled by the browser tracker,
-    from the shop's own site: a simple cross-origin GET, hence the CORS header)."""
-    found = history.invitations_for(anonymous_id)
-    response = _json({"invitations": found})
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response

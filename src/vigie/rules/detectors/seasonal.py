@@ -1,10 +1,12 @@
 """The default anomaly detector: a robust, fast-adapting level with learned seasonality.
 
 Three predictors share one decomposition of the series, updated in O(1) per sample:
-`none` (a level), `daily` (the level plus a daily profile) and `weekly` (a slow reference
-level plus the daily profile plus a weekly correction). Profiles are kept at knots an hour
-apart (or one sample apart for coarser series) and read by linear interpolation, so a
-5-minute series learns its day from a dozen samples per knot instead of one per slot. With
+`none` (a level), `daily` (the level plus a daily profile) and `weekly` (the daily profile
+plus a weekly profile of the values without it, moved by how far the last seven days' mean
+has gone from that profile's: the weekly profile sees a weekend, which the fast level,
+reset after a shift, absorbs). Profiles are kept at knots an hour apart (two samples apart
+for coarser series) and read by linear interpolation, so a 5-minute series learns its day
+from a dozen samples per knot instead of one per slot. With
 `seasonality: auto` the predictor with the smallest recent error is used once it has seen
 the instant's knots; a declared seasonality is used as soon as it has.
 
@@ -17,9 +19,11 @@ average of residuals, judged against its own history (which carries the residual
 autocorrelation), catches a shift or a run too small for one sample; the score is the
 smaller tail probability of the two, doubled: one threshold means the same on every series.
 Non-negative integer series of small counts are judged on the square-root scale, where a
-count's spread no longer grows with its level. After a confirmed shift (several samples in
-a row beyond the clearing level, on one side) the level jumps to where the data went, so an
-incident ends instead of lasting for days while a slow baseline catches up.
+count's spread no longer grows with its level, and a run of zeros by the chance of each zero
+at its time of day in turn (an outage, where one zero is ordinary). After a confirmed shift
+(several samples in a row beyond the clearing level, on one side) the level jumps to where
+the data went, so an incident ends instead of lasting for days while a slow baseline
+catches up.
 """
 
 from __future__ import annotations
@@ -34,15 +38,19 @@ HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
 LEVEL_US = 6 * HOUR_US  # the level's time constant
-REFERENCE_US = 7 * DAY_US  # the weekly predictor's reference level's time constant (no reset)
 DAY_MEMORY = 4.0  # periods a daily knot averages over
 WEEK_MEMORY = 2.0
 SHIFT_RATE = 0.1  # the short average of residuals
-SHIFTS = True
+SHIFT_HISTORY = 128  # values of the short average seen before it is judged
 CONFIRM = 5  # samples in a row beyond the clearing level that confirm a shift
 RESCALE = 16  # samples between two estimates of the residuals' tails
 TAIL = 0.1  # each side's tail beyond its 90th percentile is exponential
 CLIP = 4.0  # residuals beyond this many scales move the level no further
+ERROR_RATE = 1 / 64  # the smoothing of each predictor's recent error
+BETA = 0.4  # the least mean excess of a tail, in scales
+RIVAL = 1.35  # a predictor this much worse than the chosen one may still explain a value
+KEEP = 8.0  # and are kept for the tails up to this many
+ZERO_PRIOR = 8.0  # samples' worth of the overall share of zeros in each knot's
 COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
@@ -87,8 +95,8 @@ class _Tails:
             deviation = -deviation
         if u < 1.64 * scale:
             u = 1.64 * scale
-        if beta < 0.4 * scale:
-            beta = 0.4 * scale
+        if beta < BETA * scale:
+            beta = BETA * scale
         if deviation <= u:
             p = math.erfc(deviation / scale / SQRT2)
             return p if p > TAIL else TAIL
@@ -98,8 +106,8 @@ class _Tails:
         """The deviations below and above the centre whose tail probability is `p_fire`."""
         scale = self.scale if self.scale > floor else floor
         log = math.log(TAIL / p_fire)
-        lo = max(self.lo_u, 1.64 * scale) + max(self.lo_beta, 0.4 * scale) * log
-        hi = max(self.hi_u, 1.64 * scale) + max(self.hi_beta, 0.4 * scale) * log
+        lo = max(self.lo_u, 1.64 * scale) + max(self.lo_beta, BETA * scale) * log
+        hi = max(self.hi_u, 1.64 * scale) + max(self.hi_beta, BETA * scale) * log
         return lo, hi
 
 
@@ -154,7 +162,7 @@ class RobustSeasonal:
         self.window = window
         self.p_fire = p_value if direction == "both" else 2 * p_value
         self.p_run = math.sqrt(self.p_fire)  # beyond it, a sample continues a shift
-        knot = max(step, HOUR_US)
+        knot = max(2 * step, HOUR_US)
         self.knot_us = knot
         self.nd = DAY_US // knot if DAY_US // knot >= 2 else 0
         self.nw = 7 * self.nd if WEEK_US // knot >= 2 * self.nd else 0
@@ -164,7 +172,6 @@ class RobustSeasonal:
         self.alpha = min(0.5, step / LEVEL_US)
         # A seasonal predictor is compared with the others after a quarter of a day.
         self.trust = max(warmup, 24, DAY_US // 4 // step)
-        self.alpha_ref = min(0.5, step / REFERENCE_US)
         allowed = {"auto": 3, "none": 1, "daily": 2, "weekly": 3, "both": 3}[seasonality]
         if not self.nd:
             allowed = 1
@@ -179,6 +186,9 @@ class RobustSeasonal:
     def _reset(self) -> None:
         self.level: float | None = None
         self.reference = 0.0
+        self.week_values: deque[tuple[int, float]] = deque()
+        self.week_sum = 0.0
+        self.weekly_mean = 0.0
         self.daily = [0.0] * self.nd
         self.daily_n = [0.0] * self.nd
         self.daily_since = [_NEVER] * self.nd
@@ -200,6 +210,10 @@ class RobustSeasonal:
             model.tails = _Tails()
         self.shift_residuals.clear()
         self.shift_tails = _Tails()
+        self.zeros = self.counted = self.zero_log = 0.0
+        self.zero_run = 0
+        self.knot_zeros = [0.0] * self.nd
+        self.knot_counted = [0.0] * self.nd
 
     # The scale a value is judged on: small counts on the square-root scale.
     def _to(self, value: float) -> float:
@@ -232,7 +246,7 @@ class RobustSeasonal:
             seen = self.weekly_since
             old = at_us - WEEK_US // 2
             w = self.weekly[kw] * (1 - f) + self.weekly[kw1] * f
-            preds.append(self.reference + d + w)
+            preds.append(d + w + self.reference - self.weekly_mean)
             ready.append(seen_d and seen[kw] <= old and (f == 0 or seen[kw1] <= old))
         return preds, ready, k, kw, f
 
@@ -266,7 +280,7 @@ class RobustSeasonal:
         preds, ready, _, _, _ = self._cached_predict(at_us)
         floor = self._floor()
         chosen = self.chosen
-        rival = 1.25 * self.models[chosen].err
+        rival = RIVAL * self.models[chosen].err
         best_p, best = -1.0, chosen
         for i, model in enumerate(self.models):
             if i != chosen and (not ready[i] or model.err > rival or not self._eligible(i)):
@@ -280,11 +294,17 @@ class RobustSeasonal:
         p = best_p
         shift = self._shift_next(y - preds[chosen] - self.models[chosen].tails.center, floor)
         shifts = self.shift_tails
-        if SHIFTS and shifts.scale > 0 and (shift > 0) == (residual > 0):
+        if (
+            len(self.shift_residuals) >= SHIFT_HISTORY
+            and shifts.scale > 0
+            and (shift > 0) == (residual > 0)
+        ):
             p_shift = shifts.p_value(shift - shifts.center, 1e-12)
             p = min(1.0, 2 * min(p, p_shift))
         else:
             p = min(1.0, 2 * p)
+        if self.counts and value <= 0 and self.zero_run:
+            p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
@@ -340,7 +360,36 @@ class RobustSeasonal:
             return
         self._learn(at_us, value)
 
+    def _zero_rate(self, at_us: int) -> float:
+        """How often a count is 0 at this time of day: the daily knot's share of zeros,
+        shrunk towards the overall share (a knot has seen few samples)."""
+        overall = (self.zeros + 1.0) / (self.counted + 2.0)
+        if not self.nd:
+            return overall
+        k = int((at_us % DAY_US) / self.knot_us)
+        return (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
+
+    def _count_zero(self, at_us: int, value: float) -> None:
+        """File whether a count is 0: a run of zeros has the probability of each in turn,
+        so an outage is found even where one zero is ordinary."""
+        zero = value <= 0
+        if zero:
+            self.zero_log += math.log(self._zero_rate(at_us))
+            self.zero_run += 1
+        else:
+            self.zero_log, self.zero_run = 0.0, 0
+        keep = 1.0 - 1.0 / self.window
+        self.zeros = self.zeros * keep + zero
+        self.counted = self.counted * keep + 1.0
+        if self.nd:
+            k = int((at_us % DAY_US) / self.knot_us)
+            forget = 1.0 - 1.0 / max(self.day_cap, 1.0)
+            self.knot_zeros[k] = self.knot_zeros[k] * forget + zero
+            self.knot_counted[k] = self.knot_counted[k] * forget + 1.0
+
     def _learn(self, at_us: int, value: float) -> None:
+        if self.counts:
+            self._count_zero(at_us, value)
         y = self._to(value)
         if self.last is not None:
             gap = abs(y - self.last)
@@ -349,7 +398,7 @@ class RobustSeasonal:
         self.last = y
         self.samples += 1
         if self.level is None:
-            self.level = self.reference = y
+            self.level = y
             return
         preds, ready, k, kw, f = self._cached_predict(at_us)
         self._cached = None
@@ -364,9 +413,14 @@ class RobustSeasonal:
             scale = tails.scale if tails.scale > floor else floor
             limit = CLIP * scale if tails.scale > 0 else math.inf
             clipped = limit if residual > limit else -limit if residual < -limit else residual
-            model.err += (abs(clipped) - model.err) * (1 / 64 if model.scored >= 8 else 0.5)
+            model.err += (abs(clipped) - model.err) * (ERROR_RATE if model.scored >= 8 else 0.5)
             model.scored += 1
-            model.residuals.append(clipped + tails.center)
+            # The tails learn from residuals up to where anomalies begin, not beyond.
+            wide = KEEP * scale if tails.scale > 0 else math.inf
+            model.residuals.append(
+                tails.center
+                + (wide if residual > wide else -wide if residual < -wide else residual)
+            )
         residual = y - preds[self.chosen] - chosen.tails.center
         self.shift = self._shift_next(residual, floor)
         if ready[self.chosen]:
@@ -382,6 +436,8 @@ class RobustSeasonal:
                     model.tails.fit(model.residuals)
             self.shift_tails.fit(self.shift_residuals)
             self._rescale_in = RESCALE
+            seen = [v for v, n in zip(self.weekly, self.weekly_n, strict=True) if n > 0]
+            self.weekly_mean = sum(seen) / len(seen) if seen else 0.0
         self._choose()
 
     def _update(self, at_us: int, y: float, k: int, kw: int, f: float, floor: float) -> None:
@@ -411,20 +467,17 @@ class RobustSeasonal:
             return
         kw1 = (kw + 1) % self.nw
         wv, wn = self.weekly, self.weekly_n
-        w = wv[kw] * (1 - f) + wv[kw1] * f if wn[kw] > 0 else 0.0
-        r = y - self.reference - d - w
-        r = limit if r > limit else -limit if r < -limit else r
-        self.reference += self.alpha_ref * r
+        # The weekly profile keeps the deseasonalised values themselves; the last seven
+        # days' mean tells how far the level has moved since (a week without reset).
+        seasonless = y - d
+        week = self.week_values
+        week.append((at_us, seasonless))
+        self.week_sum += seasonless
+        while at_us - week[0][0] >= WEEK_US:
+            self.week_sum -= week.popleft()[1]
+        self.reference = self.week_sum / len(week)
         _learn_knots(
-            wv,
-            wn,
-            self.weekly_since,
-            at_us,
-            (kw, kw1),
-            f,
-            y - self.reference - d,
-            self.week_cap,
-            limit,
+            wv, wn, self.weekly_since, at_us, (kw, kw1), f, seasonless, self.week_cap, limit
         )
 
     def _confirm_shift(self, p: float, residual: float) -> None:

@@ -21,6 +21,7 @@
       el("p", { class: "tile-label" }, a.aisle),
       el("span", { class: "big" }, number(a.recent)),
       el("span", { class: "muted" }, t("js.sensors.now", { count: number(a.now) })),
+      aisles.length >= 3 && a.peer_rank < 0.1 ? Vigie.badge("firing", t("js.sensors.bottom")) : null,
       a.categories.length ? el("span", { class: "muted" }, a.categories.join(", ")) : null);
     }));
   }
