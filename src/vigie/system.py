@@ -56,6 +56,7 @@ from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.playbooks.history import PlaybookHistory
+from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
@@ -128,6 +129,7 @@ class System:
     playbooks: PlaybookEngine
     playbook_history: PlaybookHistory
     actions: ActionLedger
+    holdouts: HoldoutBook
     live: LiveHub
     trends: Trends
     columns: ColumnarCopy | None
@@ -397,6 +399,15 @@ def build_system(
         playbooks=playbooks,
         playbook_history=PlaybookHistory(engine=engine, clock=clock),
         actions=ActionLedger(engine=engine, clock=clock),
+        holdouts=HoldoutBook(
+            engine=engine,
+            designs=[
+                (book.name, step.label(i), step.holdout)
+                for book in config.playbooks
+                for i, step in enumerate(book.steps)
+                if step.holdout is not None
+            ],
+        ),
         live=live,
         trends=Trends(),
         columns=columns,

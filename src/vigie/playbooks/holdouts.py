@@ -160,3 +160,19 @@ def measure(conn: sa.Connection, holdout: Holdout, *, playbook: str, step: str) 
     return HoldoutReport(
         playbook=playbook, step=step, holdout=holdout, verdict=verdict(experiment, arms)
     )
+
+
+class HoldoutBook:
+    """The control groups of every playbook step that declares one, measured on demand."""
+
+    def __init__(self, *, engine: sa.Engine, designs: Sequence[tuple[str, str, Holdout]]) -> None:
+        self._engine = engine
+        self._designs = list(designs)
+
+    def reports(self) -> list[HoldoutReport]:
+        """Each step's treated and held-out groups and the verdict on its effect."""
+        with self._engine.connect() as conn:
+            return [
+                measure(conn, design, playbook=playbook, step=step)
+                for playbook, step, design in self._designs
+            ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vigie.playbooks.actions.base import ActionSettings
+from vigie.playbooks.holdouts import check as check_holdout
 from vigie.playbooks.playbooks import Playbook
 from vigie.playbooks.templates import check_syntax
 from vigie.schedule import ScheduleConfig
@@ -38,6 +39,8 @@ def check(
                         f"no action {step.action!r}; installed: {', '.join(actions)}",
                     )
                 )
+            if step.holdout is not None:
+                problems += [([*path, *key], why) for key, why in check_holdout(step.holdout)]
             if step.when and (error := check_syntax("{{ " + step.when + " }}")):
                 problems.append(([*path, "when"], f"condition does not parse: {error}"))
             for key, value in step.params.items():

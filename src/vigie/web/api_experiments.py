@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from vigie.experiments import assign
 from vigie.experiments.processor import ExperimentsProcessor
-from vigie.web.deps import NO_NUL, ExperimentsDep, require
+from vigie.web.deps import NO_NUL, ExperimentsDep, HoldoutsDep, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
 router = APIRouter(
@@ -61,3 +61,18 @@ def assignment(
     if exp is None:
         raise HTTPException(404, f"no experiment {name!r} in vigie.yaml")
     return {"experiment": name, "unit": unit, "variant": assign(exp, unit)}
+
+
+holdouts_router = APIRouter(
+    prefix="/api/holdouts",
+    tags=["experiments"],
+    dependencies=[Depends(require("playbooks", "read"))],
+    responses=AUTH_ERRORS,
+)
+
+
+@holdouts_router.get("", response_class=Response)
+def list_holdouts(holdouts: HoldoutsDep) -> Response:
+    """The control groups of playbook steps (`holdout:`): treated and held-out units, how
+    many converted within the horizon, and the verdict on the step's effect."""
+    return _json({"holdouts": holdouts.reports()})

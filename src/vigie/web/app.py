@@ -112,6 +112,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(tracker.build_router(system.settings.config))
     app.include_router(api_analytics.router)
     app.include_router(api_experiments.router)
+    app.include_router(api_experiments.holdouts_router)
     app.add_middleware(TrackerCors)
     app.add_middleware(RequestIds)
     app.include_router(api_playbooks.router)

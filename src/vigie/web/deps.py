@@ -28,6 +28,7 @@ from vigie.log.deadletters import DeadLetters
 from vigie.log.live import LiveHub
 from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
+from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.evaluator import AlertingEngine
@@ -84,6 +85,7 @@ ExperimentsDep = Annotated[ExperimentsProcessor, Depends(_part("experiments"))]
 PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
 ActionsDep = Annotated[ActionLedger, Depends(_part("actions"))]
+HoldoutsDep = Annotated[HoldoutBook, Depends(_part("holdouts"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
 InboxDep = Annotated[Inbox, Depends(_part("inbox"))]
 SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]

@@ -38,7 +38,22 @@
     });
   }
 
+  async function loadHoldouts() {
+    const box = document.getElementById("holdouts");
+    await Vigie.section(box, async () => {
+      const data = await Vigie.get("holdouts");
+      if (data === null) return null;
+      if (!data.holdouts.length) return replace(box, Vigie.notice("js.experiments.no_holdouts"));
+      replace(box, data.holdouts.map((h) => card({
+        experiment: { name: `${h.playbook} · ${h.step}`, metric: h.holdout.metric, mde: h.holdout.mde, description: t("js.experiments.holdout_share", { share: percent(h.holdout.share) }) },
+        verdict: h.verdict,
+      })));
+      return true;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    loadHoldouts();
     load();
     Vigie.onLive("events", Vigie.throttle(load, 3000));
   });
