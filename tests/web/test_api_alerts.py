@@ -43,6 +43,10 @@ rules:
       en: "{value} orders in a minute for {campaign}"
       fr: "{value} commandes en une minute pour {campaign}"
     playbook: call-the-kitchen
+playbooks:
+  - name: call-the-kitchen
+    steps:
+      - {action: page.flag, params: {page: /kitchen, reason: order rush}}
 """
 
 

@@ -64,5 +64,5 @@ def test_export_and_import_take_the_registered_entity_names(
 ) -> None:
     """The entity path parameter of export and import lists exactly the registered entities."""
     (operation,) = schema["paths"][path].values()
-    (parameter,) = operation["parameters"]
+    (parameter,) = [p for p in operation["parameters"] if p["in"] == "path"]
     assert parameter["schema"]["enum"] == list(ENTITIES)

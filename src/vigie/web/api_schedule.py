@@ -26,7 +26,7 @@ from vigie.web.deps import (
     RequestActor,
     require,
 )
-from vigie.web.problems import AUTH_ERRORS
+from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
 router = APIRouter(
     prefix="/api",
@@ -53,7 +53,7 @@ def notifications(
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 
 
-@router.get("/schedule/explain", response_class=Response)
+@router.get("/schedule/explain", response_class=Response, responses=NOT_FOUND)
 def explain_schedule(
     dispatcher: DispatcherDep,
     clock: ClockDep,
