@@ -148,6 +148,7 @@ def run_demo(
         _print_alerts(app.state.system, server.url, console)
         _saturday_in_the_shop(app.state.system, server.url, console)
         _sales_day_in_the_city(app.state.system, server.url, console)
+        console.print(f"{app.state.system.log.count()} events in the log in all.")
         if once:
             return 0
         console.print(f"Serving on {server.url} until Ctrl-C.")

@@ -17,7 +17,7 @@ from tests.conftest import LiveServer
 
 EXAMPLES = 3
 # Server-Sent Events streams never end: a generated request would wait on them forever.
-STREAMS = {"/api/live", "/api/alerts/stream"}
+STREAMS = {"/api/live", "/api/alerts/stream", "/api/inbox/stream"}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

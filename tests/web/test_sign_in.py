@@ -47,13 +47,19 @@ def test_api_guessing_gets_429_with_retry_after(server: Server, path: str) -> No
     time has passed it works."""
     user_token(server.system, username="sam", role="sales")
     for _ in range(5):
-        wrong = httpx.post(server.url + path, json={"username": "sam", "password": "guess"})
+        wrong = httpx.post(
+            server.url + path, json={"username": "sam", "password": "guess"}, timeout=30
+        )
         assert wrong.status_code == 401
-    right = httpx.post(server.url + path, json={"username": "sam", "password": PASSWORD})
+    right = httpx.post(
+        server.url + path, json={"username": "sam", "password": PASSWORD}, timeout=30
+    )
     assert right.status_code == 429, right.text
     assert int(right.headers["retry-after"]) >= 1
     server.clock.advance(timedelta(seconds=int(right.headers["retry-after"])))
-    again = httpx.post(server.url + path, json={"username": "sam", "password": PASSWORD})
+    again = httpx.post(
+        server.url + path, json={"username": "sam", "password": PASSWORD}, timeout=30
+    )
     assert again.status_code in (200, 201), again.text
 
 
@@ -62,8 +68,8 @@ def test_the_login_form_is_throttled_too(server: Server) -> None:
     user_token(server.system, username="sam", role="sales")
     form = {"username": "sam", "password": "guess", "next": "/"}
     for _ in range(5):
-        assert httpx.post(server.url + "/login", data=form).status_code == 401
-    page = httpx.post(server.url + "/login", data={**form, "password": PASSWORD})
+        assert httpx.post(server.url + "/login", data=form, timeout=30).status_code == 401
+    page = httpx.post(server.url + "/login", data={**form, "password": PASSWORD}, timeout=30)
     assert page.status_code == 429
     assert page.headers["retry-after"]
     assert "Too many failed attempts" in page.text
@@ -106,15 +112,17 @@ def test_an_admin_disables_a_user_and_revokes_sessions(server: Server) -> None:
         assert browser.get("/api/auth/me").status_code == 401
         browser.post("/api/auth/login", json={"username": "sam", "password": PASSWORD})
         assert browser.get("/api/auth/me").status_code == 200
-        disabled = httpx.post(server.url + "/api/users/sam/disable", headers=server.admin)
+        disabled = httpx.post(
+            server.url + "/api/users/sam/disable", headers=server.admin, timeout=30
+        )
         assert disabled.status_code == 200, disabled.text
         assert browser.get("/api/auth/me").status_code == 401
-    assert httpx.get(server.url + "/api/auth/me", headers=mine).status_code == 401
+    assert httpx.get(server.url + "/api/auth/me", headers=mine, timeout=30).status_code == 401
     login = httpx.post(
-        server.url + "/api/auth/login", json={"username": "sam", "password": PASSWORD}
+        server.url + "/api/auth/login", json={"username": "sam", "password": PASSWORD}, timeout=30
     )
     assert login.status_code == 401
-    again = httpx.post(server.url + "/api/users/sam/disable", headers=server.admin)
+    again = httpx.post(server.url + "/api/users/sam/disable", headers=server.admin, timeout=30)
     assert again.status_code == 404
 
 
@@ -134,4 +142,6 @@ def test_a_password_change_closes_the_other_sessions(server: Server) -> None:
         assert changed.status_code == 204, changed.text
         assert here.get("/api/auth/me").status_code == 200
         assert other.get("/api/auth/me").status_code == 401
-    assert httpx.post(server.url + "/api/auth/login", json=credentials).status_code == 401
+    assert (
+        httpx.post(server.url + "/api/auth/login", json=credentials, timeout=30).status_code == 401
+    )

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -26,13 +27,13 @@ from vigie.web.deps import (
     RequestActor,
     require,
 )
-from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
+from vigie.web.problems import AUTH_ERRORS, INVALID, NOT_FOUND
 
 router = APIRouter(
     prefix="/api",
     tags=["schedule"],
     dependencies=[Depends(require("notifications", "read"))],
-    responses=AUTH_ERRORS,
+    responses={**AUTH_ERRORS, **INVALID},
 )
 
 
@@ -53,6 +54,11 @@ def notifications(
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 
 
+def _invalid(name: str, reason: str) -> RequestValidationError:
+    """A refused query parameter, in the shape of FastAPI's own validation errors."""
+    return RequestValidationError([{"loc": ["query", name], "msg": reason, "type": "value_error"}])
+
+
 @router.get("/schedule/explain", response_class=Response, responses=NOT_FOUND)
 def explain_schedule(
     dispatcher: DispatcherDep,
@@ -65,7 +71,7 @@ def explain_schedule(
     would happen to a notification for them (the decision the dispatcher takes)."""
     when = at or clock.now()
     if when.tzinfo is None:
-        raise HTTPException(422, "at: give the instant's offset or zone (e.g. +01:00 or Z)")
+        raise _invalid("at", "give the instant's offset or zone (e.g. +01:00 or Z)")
     try:
         found = explain(dispatcher.config, person=person, at=when, urgent=urgent)
     except KeyError as exc:
@@ -87,7 +93,7 @@ def disconnect_record(
     try:
         people, teams = dispatcher.record(month)
     except ValueError as exc:
-        raise HTTPException(422, f"month: {exc}") from exc
+        raise _invalid("month", str(exc)) from exc
     accounts.record(
         actor,
         "export",
@@ -136,7 +142,11 @@ def mark_read(inbox: InboxDep, user: CurrentUser, body: ReadRequest) -> dict[str
     return {"marked": inbox.mark_read(user.username, body.ids)}
 
 
-@inbox_router.get("/stream")
+@inbox_router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "an endless stream"}},
+)
 async def inbox_stream(
     inbox: InboxDep, live: LiveDep, user: CurrentUser, request: Request
 ) -> StreamingResponse:

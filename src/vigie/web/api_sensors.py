@@ -10,13 +10,13 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Response
 
 from vigie.sensors.service import SensorsError
 from vigie.web.deps import CurrentUser, SensorsDep, require
-from vigie.web.problems import AUTH_ERRORS
+from vigie.web.problems import AUTH_ERRORS, INVALID, NOT_FOUND
 
 router = APIRouter(
     prefix="/api/sensors",
     tags=["sensors"],
     dependencies=[Depends(require("analytics", "read"))],
-    responses=AUTH_ERRORS,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **INVALID},
 )
 
 

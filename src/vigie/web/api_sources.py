@@ -12,9 +12,18 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from vigie.sources.ads import Platform
 from vigie.web.deps import NO_NUL, CampaignsWriter, EventsReader, InboundDep
-from vigie.web.problems import AUTH_ERRORS
+from vigie.web.problems import AUTH_ERRORS, INVALID, Problem
 
-router = APIRouter(prefix="/api", tags=["sources"], responses=AUTH_ERRORS)
+router = APIRouter(
+    prefix="/api",
+    tags=["sources"],
+    responses={
+        **AUTH_ERRORS,
+        **INVALID,
+        400: {"model": Problem, "description": "the report cannot be read"},
+        413: {"model": Problem, "description": "the report is too large"},
+    },
+)
 MAX_REPORT_BYTES = 50_000_000
 
 
