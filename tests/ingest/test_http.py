@@ -212,7 +212,7 @@ def test_metrics_count_accepted_duplicate_rejected(live_server: LiveServer) -> N
 def test_health_and_openapi(live_server: LiveServer) -> None:
     """/healthz answers ok and /docs serves the OpenAPI documentation of the ingest routes."""
     assert httpx.get(live_server.url + "/healthz").json()["status"] == "ok"
-    schema = httpx.get(live_server.url + "/openapi.json").json()
+    schema = httpx.get(live_server.url + "/openapi.json", timeout=60).json()
     assert {"/v1/batch", "/v1/track", "/api/events", "/api/rejected"} <= set(schema["paths"])
     docs = httpx.get(live_server.url + "/docs")
     assert docs.status_code == 200
