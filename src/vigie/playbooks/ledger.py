@@ -145,19 +145,21 @@ class ActionLedger:
         now_us = to_us(self._clock.now())
         found: list[ActionRecord] = []
         with self._engine.connect() as conn:
-            playbook_of = self._runs(conn)
+            rows: list[tuple[Kind, Any]] = []
             for the_kind in (kind,) if kind else KINDS:
                 source = _SOURCES[the_kind]
                 query = sa.select(source.table).order_by(source.created.desc()).limit(limit)
                 if run_id is not None:
                     query = query.where(source.table.c.run_id == run_id)
-                for row in conn.execute(query):
-                    record = self._record(conn, the_kind, row, now_us, playbook_of)
-                    if state is not None and record.state != state:
-                        continue
-                    if alert is not None and record.alert != alert:
-                        continue
-                    found.append(record)
+                rows += [(the_kind, row) for row in conn.execute(query)]
+            playbook_of = self._runs(conn, {row.run_id for _kind, row in rows if row.run_id})
+            for the_kind, row in rows:
+                record = self._record(conn, the_kind, row, now_us, playbook_of)
+                if state is not None and record.state != state:
+                    continue
+                if alert is not None and record.alert != alert:
+                    continue
+                found.append(record)
         found.sort(key=lambda r: r.created_at, reverse=True)
         return found[:limit]
 
@@ -166,7 +168,8 @@ class ActionLedger:
         now_us = to_us(self._clock.now())
         with self._engine.connect() as conn:
             row = self._row(conn, kind, action_id)
-            return self._record(conn, kind, row, now_us, self._runs(conn))
+            runs_of = self._runs(conn, {row.run_id} if row.run_id else set())
+            return self._record(conn, kind, row, now_us, runs_of)
 
     def close(self, kind: Kind, action_id: int, *, by: str, note: str = "") -> ActionRecord:
         """Mark an open action done (a task finished, a page fixed, an offer ended early)."""
@@ -230,11 +233,13 @@ class ActionLedger:
         return row
 
     @staticmethod
-    def _runs(conn: sa.Connection) -> dict[str, tuple[str, str | None]]:
+    def _runs(conn: sa.Connection, ids: set[str]) -> dict[str, tuple[str, str | None]]:
+        """Playbook and alert fingerprint of the runs `ids` (only those, not every run)."""
+        if not ids:
+            return {}
+        table = runs.playbook_runs
         rows = conn.execute(
-            sa.select(
-                runs.playbook_runs.c.id, runs.playbook_runs.c.playbook, runs.playbook_runs.c.trigger
-            )
+            sa.select(table.c.id, table.c.playbook, table.c.trigger).where(table.c.id.in_(ids))
         )
         found = {}
         for row in rows:
