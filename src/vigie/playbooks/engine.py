@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock
 from vigie.playbooks import runs
-from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings
+from vigie.playbooks.actions.base import ActionContext, ActionError, ActionHeld, ActionSettings
 from vigie.playbooks.actions.port import LiveChat, Places
 from vigie.playbooks.holdouts import Holdout
 from vigie.playbooks.outputs import StorePort
@@ -26,6 +26,9 @@ from vigie.playbooks.trigger import PlaybookTrigger
 from vigie.schedule import Dispatcher, ScheduleConfig
 
 logger = logging.getLogger(__name__)
+
+HELD = object()
+"""What `_step` returns for a step held until a place's quiet hours end."""
 
 
 class PlannedStep(msgspec.Struct, kw_only=True):
@@ -311,6 +314,9 @@ class PlaybookEngine:
                     self._finish(run_id, "failed", f"step {previous.name} failed")
                     return
                 continue
+            until = runs.held_until(previous) if previous is not None else None
+            if until is not None and self.clock.now() < until:
+                return  # a held step waits (a place's quiet hours); the timer comes back
             ok, result = self._step(
                 playbook.name,
                 run_id,
@@ -321,6 +327,8 @@ class PlaybookEngine:
                 results,
                 previous.attempts if previous else 0,
             )
+            if result is HELD:
+                return
             if ok:
                 results[step.label(index)] = result
             elif not step.continue_on_error:
@@ -391,6 +399,10 @@ class PlaybookEngine:
             )
             try:
                 result = action.run(typed, context_for_action)
+            except ActionHeld as exc:
+                with self.engine.begin() as conn:
+                    runs.hold_step(conn, run_id=run_id, index=index, until=exc.until, why=str(exc))
+                return False, HELD
             except ActionError as exc:
                 error, retryable = str(exc), exc.retryable
             except Exception as exc:

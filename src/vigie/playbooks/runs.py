@@ -212,6 +212,27 @@ def end_step(
     )
 
 
+def hold_step(conn: sa.Connection, *, run_id: str, index: int, until: datetime, why: str) -> None:
+    """Record that a step waits until `until` (a place's quiet hours): the attempt just
+    made does not count, and the run stays unfinished until the step runs again."""
+    conn.execute(
+        playbook_steps.update()
+        .where(playbook_steps.c.run_id == run_id, playbook_steps.c.idx == index)
+        .values(
+            status="held",
+            attempts=playbook_steps.c.attempts - 1,
+            result=_json({"held_until": until.isoformat(), "held": why}),
+        )
+    )
+
+
+def held_until(step: StepRecord) -> datetime | None:
+    """When a held step may run again (None for a step that is not held)."""
+    if step.status != "held" or not isinstance(step.result, dict):
+        return None
+    return datetime.fromisoformat(step.result["held_until"])
+
+
 def skip_step(
     conn: sa.Connection, *, run_id: str, index: int, name: str, action: str, at: datetime, why: str
 ) -> None:

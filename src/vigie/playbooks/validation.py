@@ -4,12 +4,14 @@ unique names, installed actions, parseable templates, known people, zones and en
 from __future__ import annotations
 
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from vigie.playbooks.actions.base import ActionSettings
+from vigie.playbooks.actions.base import ActionSettings, Screen, Zone
 from vigie.playbooks.holdouts import check as check_holdout
 from vigie.playbooks.playbooks import Playbook
 from vigie.playbooks.templates import check_syntax
 from vigie.schedule import ScheduleConfig
+from vigie.sensors.places import CLOCK_RANGE
 
 Problem = tuple[list[str | int], str]
 
@@ -68,6 +70,42 @@ def check(
                 problems.append(
                     ([*path, "params", "zone"], f"{zone!r} is not a zone of actions.zones")
                 )
+            screen = step.params.get("screen") if step.action == "screen" else None
+            if isinstance(screen, str) and "{" not in screen and settings.screen(screen) is None:
+                problems.append(
+                    ([*path, "params", "screen"], f"{screen!r} is not a screen of actions.screens")
+                )
+    placed: tuple[tuple[str, Sequence[Zone | Screen]], ...] = (
+        ("zones", settings.zones),
+        ("screens", settings.screens),
+    )
+    for kind, defs in placed:
+        for i, place in enumerate(defs):
+            problems += [
+                (
+                    ["actions", kind, i, "quiet_hours", j],
+                    f"{text!r} is not a local HH:MM-HH:MM range",
+                )
+                for j, text in enumerate(place.quiet_hours)
+                if CLOCK_RANGE.fullmatch(text) is None
+            ]
+            try:
+                ZoneInfo(place.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(
+                    (
+                        ["actions", kind, i, "timezone"],
+                        f"{place.timezone!r} is not an IANA time zone",
+                    )
+                )
+    for i, screen_def in enumerate(settings.screens):
+        if settings.webhook(screen_def.endpoint) is None:
+            problems.append(
+                (
+                    ["actions", "screens", i, "endpoint"],
+                    f"{screen_def.endpoint!r} is not an endpoint of actions.webhooks",
+                )
+            )
     for i, zone_def in enumerate(settings.zones):
         if zone_def.public_address and settings.webhook(zone_def.public_address) is None:
             problems.append(

@@ -8,7 +8,9 @@ device (its site, aisle or zone), so a reader cannot claim to be somewhere else.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -198,3 +200,24 @@ def quiet_at(quiet_hours: list[str], minute_of_day: int) -> bool:
         if inside:
             return True
     return False
+
+
+def quiet_until(quiet_hours: list[str], timezone: str, now: datetime) -> datetime | None:
+    """None when `now` is outside the quiet hours (local to `timezone`); otherwise the first
+    minute after them, when a held message may go out. Stepping minute by minute in UTC
+    keeps daylight-saving days right; hours quiet all day give the same time tomorrow,
+    when the message is checked again."""
+    zone = ZoneInfo(timezone)
+
+    def quiet(moment: datetime) -> bool:
+        local = moment.astimezone(zone)
+        return quiet_at(quiet_hours, local.hour * 60 + local.minute)
+
+    if not quiet(now):
+        return None
+    moment = now.replace(second=0, microsecond=0)
+    for _ in range(2 * 24 * 60):
+        moment += timedelta(minutes=1)
+        if not quiet(moment):
+            return moment
+    return now + timedelta(days=1)

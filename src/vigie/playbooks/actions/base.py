@@ -13,7 +13,8 @@ the built-in actions need. No action is given the database.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
 
@@ -49,6 +50,24 @@ class Zone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The IANA time zone the quiet hours are in (e.g. Europe/Brussels)."""
 
 
+class Screen(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A shop's screens (at the door, in an aisle), driven through a webhook endpoint, with
+    their own quiet hours: screens of a closed shop stay dark."""
+
+    name: str
+    endpoint: str
+    """Name of the webhook endpoint that shows a message on the screens."""
+    language: str = "fr"
+    quiet_hours: list[str] = []
+    """Local `HH:MM-HH:MM` ranges (`20:00-09:00` spans midnight) when nothing is shown."""
+    timezone: str = "UTC"
+
+
+OutsideHours = Literal["drop", "hold"]
+"""What a message for a place in its quiet hours does: `drop` it (recorded as skipped) or
+`hold` it until the quiet hours end (the run waits, then the message goes out)."""
+
+
 class ActionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The `actions:` section of vigie.yaml: where actions send things."""
 
@@ -56,6 +75,7 @@ class ActionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     smtp: SmtpSettings | None = None
     webhooks: list[WebhookEndpoint] = []
     zones: list[Zone] = []
+    screens: list[Screen] = []
     queues: dict[str, list[str]] = {}
     allow_private_networks: bool = False
     broadcast_dir: str = "./vigie-data/broadcasts"
@@ -69,6 +89,10 @@ class ActionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         """The zone called `name`, if any."""
         return next((z for z in self.zones if z.name == name), None)
 
+    def screen(self, name: str) -> Screen | None:
+        """The screens called `name`, if any."""
+        return next((s for s in self.screens if s.name == name), None)
+
 
 class ActionError(Exception):
     """An action failed; `retryable` says whether trying again may help."""
@@ -76,6 +100,15 @@ class ActionError(Exception):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class ActionHeld(Exception):
+    """The action may not act before `until` (a place's quiet hours): the engine records the
+    step as held and runs it again then, without counting a failed attempt."""
+
+    def __init__(self, reason: str, *, until: datetime) -> None:
+        super().__init__(reason)
+        self.until = until
 
 
 class ActionContext(msgspec.Struct, kw_only=True):

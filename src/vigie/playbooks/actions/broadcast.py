@@ -7,21 +7,22 @@ import base64
 import subprocess
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 
-from vigie.playbooks.actions.base import ActionContext, ActionError
+from vigie.playbooks.actions.base import ActionContext, ActionError, OutsideHours
 from vigie.playbooks.actions.port import Broadcast as BroadcastRecord
-from vigie.sensors.places import quiet_at
+from vigie.playbooks.actions.quiet import outside_quiet_hours
 
 
 class BroadcastParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """What to say in which zone; the language defaults to the zone's."""
+    """What to say in which zone; the language defaults to the zone's. In the zone's quiet
+    hours the message is dropped (the default) or held until they end."""
 
     zone: str
     text: str
     language: Literal["fr", "en"] | None = None
+    outside_quiet_hours: OutsideHours = "drop"
 
 
 def render_wav(espeak: str, text: str, language: str, path: Path) -> bool:
@@ -52,10 +53,15 @@ class Broadcast:
         if zone is None:
             known = ", ".join(z.name for z in context.settings.zones) or "none configured"
             raise ActionError(f"no zone {params.zone!r} (actions.zones: {known})", retryable=False)
-        local = context.clock.now().astimezone(ZoneInfo(zone.timezone))
-        if quiet_at(zone.quiet_hours, local.hour * 60 + local.minute):
-            # Loudspeakers stay silent at night (issue 20): the step is done, nothing said.
-            return {"zone": zone.name, "skipped": f"quiet hours ({', '.join(zone.quiet_hours)})"}
+        quiet = outside_quiet_hours(
+            place=zone.name,
+            quiet_hours=zone.quiet_hours,
+            timezone=zone.timezone,
+            choice=params.outside_quiet_hours,
+            now=context.clock.now(),
+        )
+        if quiet is not None:  # loudspeakers stay silent at night: nothing said
+            return {"zone": zone.name, **quiet}
         language = params.language or zone.language
         path = Path(context.settings.broadcast_dir) / f"{context.key.replace(':', '-')}.wav"
         rendered = path.exists() or render_wav(context.settings.espeak, params.text, language, path)

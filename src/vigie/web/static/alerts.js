@@ -209,6 +209,10 @@
       el("ol", { class: "steps" }, (run.steps || []).map((step) =>
         el("li", {}, Vigie.badge(step.status, Vigie.statusText(step.status)), `${step.name} (${step.action})`,
           step.attempts > 1 ? el("span", { class: "muted" }, ` · ${t("js.alerts.attempts", { count: step.attempts })}`) : null,
+          step.status === "held" && step.result && step.result.held_until
+            ? el("span", { class: "muted", "data-held-until": step.result.held_until }, ` · ${t("js.alerts.held_until", { time: dateTime(step.result.held_until) })}`) : null,
+          step.result && step.result.dropped
+            ? el("span", { class: "muted" }, ` · ${t("js.alerts.dropped", { reason: step.result.skipped })}`) : null,
           step.error ? el("div", { class: "error" }, step.error) : null))),
       notes.length ? [el("h5", {}, t("js.alerts.notifications")), el("ul", { class: "plain" }, notes.map(notificationItem))] : null,
     );
