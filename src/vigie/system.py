@@ -59,7 +59,10 @@ from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
+from vigie.review import ReviewSources, WeeklyReviews
+from vigie.review.weekly import EffectLine
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
+from vigie.rules.backtest import log_events
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed, StoredAlertsRelay
@@ -139,6 +142,8 @@ class System:
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
+    reviews: WeeklyReviews = field(init=False)
+    """The weekly review, read from the parts above (`vigie.review`)."""
     _sampled_bucket: int | None = None
 
     async def start(self) -> None:
@@ -427,11 +432,50 @@ def build_system(
         ),
         engine=engine,
     )
+    system.reviews = _reviews(system)
     lease = Lease(engine, PROCESSORS_LEASE)
     if lease_seconds is not None:
         lease.ttl_seconds = lease_seconds
     _add_services(system, engine, tick_seconds=tick_seconds, lease=lease, on_lost=on_lease_lost)
     return system
+
+
+def _reviews(system: System) -> WeeklyReviews:
+    """The weekly review reads the parts' records: the log replayed for the KPIs, the
+    alerts and people's handling, the playbooks, effects and the disconnect record."""
+    config = system.settings.config
+    experiments = system.experiments
+
+    def experiment_lines() -> list[EffectLine]:
+        lines = []
+        for name in experiments.experiments:
+            verdict = experiments.verdict(name)
+            lines.append(
+                EffectLine(
+                    kind="experiment",
+                    name=name,
+                    status=verdict.status,
+                    sentence=dict(verdict.sentence),
+                )
+            )
+        return lines
+
+    return WeeklyReviews(
+        ReviewSources(
+            metrics=config.metrics,
+            rules=config.rules,
+            devices=config.sensors.devices,
+            events=lambda start, end: log_events(system.sql_log, start=start, end=end),
+            alerts=system.alerts,
+            triage=system.triage,
+            history=system.playbook_history,
+            ledger=system.actions,
+            holdouts=system.holdouts.reports,
+            experiments=experiment_lines,
+            disconnect=system.dispatcher.record_between,
+            now=system.clock.now,
+        )
+    )
 
 
 def _ping(engine: sa.Engine) -> None:

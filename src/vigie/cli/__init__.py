@@ -18,6 +18,7 @@ from vigie.cli.leads import leads_app
 from vigie.cli.playbooks import playbook_app
 from vigie.cli.privacy import privacy_app
 from vigie.cli.prospects import prospects_app
+from vigie.cli.report import report_app
 from vigie.cli.rules import rules_app
 from vigie.cli.schedule import schedule_app
 from vigie.cli.users import users_app
@@ -49,6 +50,7 @@ app.add_typer(leads_app, name="leads")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from vigie.schedule import notifications as store
 from vigie.schedule.digests import DigestItem, compose
 from vigie.schedule.gateways import DeliveryFailed, send_by_gateway
 from vigie.schedule.mailer import Mailer
-from vigie.schedule.record import Delivery, PersonRecord, month_bounds, monthly_record
+from vigie.schedule.record import Delivery, PersonRecord, month_bounds, period_record
 from vigie.schedule.routing import Decision, decide
 from vigie.schedule.schedules import (
     Channel,
@@ -192,12 +192,18 @@ class Dispatcher:
     def record(self, month: str) -> tuple[list[PersonRecord], list[PersonRecord]]:
         """The right-to-disconnect record of `month` ("YYYY-MM"), per person and per team."""
         first, after = month_bounds(month)
+        return self.record_between(first, after)
+
+    def record_between(
+        self, first: date, after: date
+    ) -> tuple[list[PersonRecord], list[PersonRecord]]:
+        """The right-to-disconnect record of the days from `first` to before `after`."""
         margin = timedelta(days=1)
         start = datetime.combine(first, datetime.min.time(), tzinfo=UTC) - margin
         end = datetime.combine(after, datetime.min.time(), tzinfo=UTC) + margin
         with self.engine.connect() as conn:
             rows = store.deliveries(conn, start_us=to_us(start), end_us=to_us(end))
-        return monthly_record(
+        return period_record(
             self.config,
             (
                 Delivery(
@@ -211,7 +217,8 @@ class Dispatcher:
                 )
                 for r in rows
             ),
-            month=month,
+            first=first,
+            after=after,
         )
 
     def recover(self) -> int:

@@ -87,6 +87,14 @@ def monthly_record(
     """Per-person and per-team records for `month`, each month read in the person's own
     time zone; teams sum their members."""
     first, after = month_bounds(month)
+    return period_record(config, deliveries, first=first, after=after)
+
+
+def period_record(
+    config: ScheduleConfig, deliveries: Iterable[Delivery], *, first: date, after: date
+) -> tuple[list[PersonRecord], list[PersonRecord]]:
+    """Per-person and per-team records for the days from `first` to before `after` (a
+    month, a week), each day read in the person's own time zone; teams sum their members."""
     people = {
         p.name: PersonRecord(
             name=p.name, kind="person", teams=[t.name for t in config.teams_of(p)] or p.teams

@@ -50,6 +50,7 @@ from vigie.web import (
     api_live,
     api_playbooks,
     api_privacy,
+    api_reports,
     api_schedule,
     api_sensors,
     api_silences,
@@ -121,6 +122,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_chat.router)
     app.include_router(api_schedule.router)
     app.include_router(api_schedule.inbox_router)
+    app.include_router(api_reports.router)
     app.include_router(api_sensors.router)
     app.include_router(api_dashboard.router)
     app.include_router(api_crm.build_router())

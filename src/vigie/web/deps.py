@@ -31,6 +31,7 @@ from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.privacy import DataSubjects, RetentionPurge
+from vigie.review import WeeklyReviews
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
 from vigie.rules.silences import Silences
@@ -86,6 +87,7 @@ PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
 ActionsDep = Annotated[ActionLedger, Depends(_part("actions"))]
 HoldoutsDep = Annotated[HoldoutBook, Depends(_part("holdouts"))]
+ReviewsDep = Annotated[WeeklyReviews, Depends(_part("reviews"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
 InboxDep = Annotated[Inbox, Depends(_part("inbox"))]
 SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]

@@ -41,6 +41,7 @@ PAGES = (
     "shop",
     "city",
     "chat",
+    "review",
 )
 
 # The parts' JSON APIs a page may use; a page only calls those this server has.
@@ -69,6 +70,7 @@ APIS = {
     "funnels": "/api/funnels",
     "experiments": "/api/experiments",
     "holdouts": "/api/holdouts",
+    "weekly_review": "/api/reports/weekly",
     "funnel": "/api/funnels/{name}",
     "campaign_slots": "/api/campaigns/{name}/slots",
     "journey": "/api/visitors/{visitor_id}/journey",
@@ -109,6 +111,7 @@ API_RESOURCES = {
     "action_undo": "playbooks",
     "notifications": "notifications",
     "disconnect_record": "notifications",
+    "weekly_review": "notifications",
     "funnels": "analytics",
     "experiments": "analytics",
     "holdouts": "playbooks",

@@ -1,0 +1,276 @@
+"""The weekly review (issue 23): a week's KPIs against their targets and the weeks before,
+its alerts with the time to acknowledge and people's verdicts, each rule's precision, the
+right-to-disconnect record and silent sensors; rendered to HTML and to a PDF whose pages are
+looked at as images; served by the API (audited) and written by `vigie report weekly`."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from tests.conftest import WRITE_KEY, user_token
+from vigie.auth.audit import Actor, list_audit
+from vigie.cli import app as cli
+from vigie.clock import ManualClock
+from vigie.config import parse_config
+from vigie.events import Event
+from vigie.review import ReviewError, week_bounds
+from vigie.review.render import render_html, write_pdf
+from vigie.rules.alerts import Alert
+from vigie.settings import Settings
+from vigie.store import upgrade
+from vigie.system import System, build_system
+from vigie.web import create_app
+
+SHOTS = Path(__file__).parents[2] / "test-output" / "review"
+W48 = datetime(2026, 11, 23, tzinfo=UTC)  # Monday of 2026-W48
+W49 = W48 + timedelta(weeks=1)
+NOW = W49 + timedelta(weeks=1, hours=9)  # Monday after W49, 09:00
+CONFIG = {
+    "sources": [{"name": "web", "write_key": WRITE_KEY}],
+    "metrics": [
+        {
+            "name": "orders_per_hour",
+            "title": {"en": "Orders per hour", "fr": "Commandes par heure"},
+            "department": "shop",
+            "kind": "count",
+            "where": {"event": "Order Completed"},
+            "window": "1h",
+        }
+    ],
+    "rules": [
+        {"name": "orders-low", "metric": "orders_per_hour", "op": "<", "value": 1.5},
+    ],
+    "schedule": {
+        "people": [{"name": "marie", "email": "marie@example.be", "location": "Europe/Brussels"}]
+    },
+    "sensors": {
+        "sites": [
+            {"name": "shop", "capacity": 50, "aisles": [{"name": "aisle-4"}]},
+        ],
+        "devices": [
+            {"id": "reader-4", "key": "k" * 24, "kind": "rfid", "site": "shop",
+             "aisle": "aisle-4", "silence": "2h"},
+        ],
+    },
+}  # fmt: skip
+
+
+def orders_in(hour: datetime) -> int:
+    """How many orders the scenario puts in an hour of W49 (the previous week has two an
+    hour): 0 to 4, changing with the hour and the day."""
+    return (hour.hour + 3 * hour.weekday()) % 5
+
+
+def _orders() -> list[Event]:
+    events = []
+    for hour in range(2 * 7 * 24):
+        start = W48 + timedelta(hours=hour)
+        count = 2 if start < W49 else orders_in(start)
+        for n in range(count):
+            at = start + timedelta(minutes=10 + 10 * n)
+            events.append(
+                Event(
+                    message_id=f"o-{hour}-{n}",
+                    type="track",
+                    source="web",
+                    event="Order Completed",
+                    anonymous_id=f"v{n}",
+                    timestamp=at,
+                    received_at=at,
+                )
+            )
+    return events
+
+
+def _system(tmp_path: Path) -> System:
+    config = parse_config(yaml.safe_dump(CONFIG), origin="review test")
+    system = build_system(
+        Settings(db_url=f"sqlite:///{tmp_path}/vigie.db", config=config), clock=ManualClock(NOW)
+    )
+    upgrade(system.engine)
+    system.sql_log.append(_orders())
+    return system
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    built = _system(tmp_path)
+    yield built
+    built.engine.dispose()
+
+
+def test_weeks_are_iso_weeks_and_bad_ones_are_named() -> None:
+    assert week_bounds("2026-W48") == (W48.date(), W49.date())
+    assert week_bounds("2026-W53")[0].isoformat() == "2026-12-28"  # 2026 has 53 ISO weeks
+    for bad in ("2025-W53", "2026-48", "W48", "2026-W4"):
+        with pytest.raises(ReviewError, match="week"):
+            week_bounds(bad)
+
+
+def test_kpis_are_the_weeks_hourly_readings_against_the_target(system: System) -> None:
+    """A 1-hour count read at every hour's end is the hour's orders: the week's value is
+    their mean, each day's too, the week before had 2 an hour, the ones before nothing; the
+    threshold rule (`< 1.5`) is the target, kept on average."""
+    review = system.reviews.build("2026-W49")
+    (line,) = review.kpis
+    hours = [W49 + timedelta(hours=h) for h in range(7 * 24)]
+    assert line.value == pytest.approx(statistics.fmean(orders_in(h) for h in hours))
+    for day in range(7):
+        mine = [orders_in(h) for h in hours if h.weekday() == day]
+        assert line.days[day] == pytest.approx(statistics.fmean(mine))
+    assert [(w.week, w.value) for w in line.weeks] == [
+        ("2026-W46", None),
+        ("2026-W47", None),
+        ("2026-W48", pytest.approx(2.0)),
+    ]
+    assert (line.target, line.met, line.department) == ("< 1.5", True, "shop")
+    assert review.events == sum(orders_in(h) for h in hours)
+
+
+def test_alerts_rules_and_the_week_edges(system: System) -> None:
+    """Alerts that started in the week are listed with their time to acknowledge and
+    verdict; the rule's precision and median wait follow; an alert of the week before is
+    not there."""
+    clock = system.clock
+    assert isinstance(clock, ManualClock)
+
+    def alert(name: str, at: datetime) -> Alert:
+        return Alert(
+            id=name, fingerprint=name, rule="orders-low", status="resolved", severity="warning",
+            starts_at=at, fired_at=at, ends_at=at + timedelta(hours=1),
+            annotations={"summary_en": "Few orders", "summary_fr": "Peu de commandes"},
+        )  # fmt: skip
+
+    first, second = W49 + timedelta(days=1, hours=10), W49 + timedelta(days=3, hours=14)
+    system.alerts.save([alert("a1", first), alert("a2", second), alert("old", W48)])
+    for name, at, wait, verdict in (("a1", first, 30, "useful"), ("a2", second, 90, "false_alarm")):
+        clock.set(at + timedelta(minutes=wait))
+        system.triage.acknowledge(name, actor=Actor(name="marie"))
+        system.triage.feedback(name, verdict, actor=Actor(name="marie"))
+    clock.set(NOW)
+    review = system.reviews.build("2026-W49")
+    assert [(a.id, a.seconds_to_acknowledge, a.verdict) for a in review.alerts] == [
+        ("a1", 1800.0, "useful"),
+        ("a2", 5400.0, "false_alarm"),
+    ]
+    (rule,) = review.rules
+    assert (rule.alerts, rule.useful, rule.false_alarm, rule.precision) == (2, 1, 1, 0.5)
+    assert rule.median_seconds_to_acknowledge == 3600.0
+    assert rule.per_day == pytest.approx(2 / 7)
+
+
+def test_a_reader_silent_longer_than_its_limit_is_listed(system: System) -> None:
+    """reader-4 (silence 2h) reads on Monday only: silent for the rest of the week."""
+    at = W49 + timedelta(hours=8)
+    system.sql_log.append(
+        [
+            Event(
+                message_id=f"r{n}", type="sensor", source="sensors", event="RFID Read",
+                properties={"device": "reader-4"}, site="shop", aisle="aisle-4",
+                timestamp=at + timedelta(minutes=n), received_at=at + timedelta(minutes=n),
+            )
+            for n in range(5)
+        ]
+    )  # fmt: skip
+    (sensor,) = system.reviews.build("2026-W49").sensors
+    assert (sensor.device, sensor.readings, sensor.state) == ("reader-4", 5, "silent")
+    assert sensor.longest_silence_minutes == pytest.approx((7 * 24 - 8) * 60 - 4, abs=1)
+
+
+def test_a_week_not_started_is_refused(system: System) -> None:
+    with pytest.raises(ReviewError, match="not started"):
+        system.reviews.build("2026-W52")
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_report_renders_to_html_and_a_pdf_with_every_section(
+    system: System, language: str
+) -> None:
+    """Every section is in the page, times in the reader's zone; the PDF holds the same
+    text; its pages are saved as images in test-output/review to be looked at."""
+    import pypdfium2 as pdfium
+
+    html = render_html(
+        system.reviews.build("2026-W49"), language=language, timezone="Europe/Brussels"
+    )
+    for section in ("kpis", "alerts", "rules", "effects", "disconnect", "sensors"):
+        assert f'data-section="{section}"' in html
+    assert "<script" not in html and "src=" not in html and "<link" not in html  # self-contained
+    title = {"en": "Weekly review", "fr": "Revue hebdomadaire"}[language]
+    kpi = {"en": "Orders per hour", "fr": "Commandes par heure"}[language]
+    assert title in html and kpi in html and "<svg" in html
+    path = write_pdf(html, SHOTS / f"weekly-2026-W49-{language}.pdf")
+    document = pdfium.PdfDocument(str(path))
+    text = " ".join(page.get_textpage().get_text_range() for page in document)
+    assert title in text and kpi in text and "2026-W49" in text
+    for number, page in enumerate(document):
+        image = page.render(scale=1).to_pil()
+        assert image.size[0] > 500
+        image.save(SHOTS / f"weekly-2026-W49-{language}-page{number + 1}.png")
+
+
+def test_the_api_serves_json_html_and_pdf_to_managers_and_audits_it(tmp_path: Path) -> None:
+    system = _system(tmp_path)
+    app = create_app(system)
+    lea = {"Authorization": "Bearer " + user_token(system, username="lea", role="manager")}
+    sue = {"Authorization": "Bearer " + user_token(system, username="sue", role="support")}
+    with TestClient(app) as client:
+        got = client.get("/api/reports/weekly", params={"week": "2026-W49"}, headers=lea)
+        assert got.status_code == 200 and got.json()["kpis"][0]["metric"] == "orders_per_hour"
+        page = client.get(
+            "/api/reports/weekly",
+            params={"week": "2026-W49", "format": "html", "language": "fr", "tz": "Europe/Paris"},
+            headers=lea,
+        )
+        assert page.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+        assert "Revue hebdomadaire" in page.text
+        pdf = client.get(
+            "/api/reports/weekly", params={"week": "2026-W49", "format": "pdf"}, headers=lea
+        )
+        assert pdf.content.startswith(b"%PDF")
+        for params, field in (
+            ({"week": "2026-W99"}, "week"),
+            ({"week": "2026-W49", "tz": "Mars/Olympus"}, "tz"),
+            ({"week": "2026-W49\x00"}, "week"),
+        ):
+            bad = client.get("/api/reports/weekly", params=params, headers=lea)
+            assert bad.status_code == 422 and field in bad.text
+        refused = client.get("/api/reports/weekly", params={"week": "2026-W49"}, headers=sue)
+        assert refused.status_code == 403
+    trail = list_audit(engine=system.engine, entity="weekly_review")
+    assert len(trail) == 3 and {e.actor for e in trail} == {"lea"}
+    system.engine.dispose()
+
+
+def test_the_cli_writes_the_report(tmp_path: Path) -> None:
+    """`vigie report weekly` writes the HTML and the PDF and prints their paths."""
+    system = _system(tmp_path)
+    system.engine.dispose()
+    config = tmp_path / "vigie.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report", "weekly", "--week", "2026-W49", "--language", "fr",
+            "--db", f"sqlite:///{tmp_path}/vigie.db", "-c", str(config), "--out", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "weekly-2026-W49-fr.html").read_text().count('data-section="') == 6
+    assert (out / "weekly-2026-W49-fr.pdf").read_bytes().startswith(b"%PDF")
+    bad = CliRunner().invoke(
+        cli,
+        ["report", "weekly", "--week", "2026-48", "--db", f"sqlite:///{tmp_path}/vigie.db",
+         "-c", str(config), "--out", str(out)],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "YYYY-Www" in bad.output
