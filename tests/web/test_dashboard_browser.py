@@ -21,7 +21,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 PAGES = {"overview": "/", "alerts": "/alerts", "web": "/web", "customers": "/customers",
          "schedules": "/schedules", "actions": "/actions",
-         "experiments": "/experiments", "chat": "/chat"}  # fmt: skip
+         "experiments": "/experiments", "chat": "/chat", "review": "/review"}  # fmt: skip
 WAIT_MS = 15_000
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,11 @@ import typer
 
 from vigie.cli.options import ConfigOption, DbOption, console, err, load_settings
 
-report_app = typer.Typer(help="Reports: the weekly review.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Reports: the weekly review. / Rapports : la revue hebdomadaire.\n\n"
+    "Example: vigie report weekly --week 2026-W48 --language fr",
+    no_args_is_help=True,
+)
 
 
 @report_app.command()
