@@ -69,6 +69,7 @@ from vigie.rules.feed import AlertFeed, StoredAlertsRelay
 from vigie.rules.silences import Silenced, Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
+from vigie.rules.versions import RuleVersions
 from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
@@ -143,6 +144,8 @@ class System:
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
     reviews: WeeklyReviews = field(init=False)
+    rule_versions: RuleVersions = field(init=False)
+    """Tuned rules: versions of thresholds, applied live (`vigie.rules.versions`)."""
     """The weekly review, read from the parts above (`vigie.review`)."""
     _sampled_bucket: int | None = None
 
@@ -432,6 +435,9 @@ def build_system(
         ),
         engine=engine,
     )
+    system.rule_versions = RuleVersions(
+        engine=engine, rules=config.rules, clock=clock, apply=system.alerting.replace_rule
+    )
     system.reviews = _reviews(system)
     lease = Lease(engine, PROCESSORS_LEASE)
     if lease_seconds is not None:
@@ -473,6 +479,7 @@ def _reviews(system: System) -> WeeklyReviews:
             holdouts=system.holdouts.reports,
             experiments=experiment_lines,
             disconnect=system.dispatcher.record_between,
+            current_rule=system.rule_versions.rule,
             now=system.clock.now,
         )
     )
@@ -543,6 +550,7 @@ def _processing(system: System, *, tick_seconds: float) -> Services:
     services = Services()
     add = services.add
     lookback = parse_duration(config.alerting.lookback)
+    add(Hook("tuned-rules", start=system.rule_versions.sync))
     add(Hook("alerts", start=lambda: system.alerting.restore(system.log, lookback_us=lookback)))
     add(Hook("alert-webhooks", start=system.webhooks.start, stop=system.webhooks.stop))
     add(Hook("alertmanagers", start=system.alertmanagers.start, stop=system.alertmanagers.stop))
@@ -625,6 +633,7 @@ def _timer_round(system: System) -> Callable[[], None]:
     jobs = (
         (system.playbooks.resume, "running playbooks"),
         (system.dispatcher.deliver_due, "delivering held notifications"),
+        (system.rule_versions.sync, "loading tuned rules"),
     )
 
     def round_() -> None:

@@ -165,6 +165,9 @@ def test_alerts_rules_and_the_week_edges(system: System) -> None:
     assert (rule.alerts, rule.useful, rule.false_alarm, rule.precision) == (2, 1, 1, 0.5)
     assert rule.median_seconds_to_acknowledge == 3600.0
     assert rule.per_day == pytest.approx(2 / 7)
+    (tuning,) = review.tuning  # the judged threshold rule is backtested on the week
+    assert (tuning.rule, tuning.parameter, tuning.current) == ("orders-low", "value", 1.5)
+    assert (tuning.useful, tuning.false_alarms) == (1, 1)
 
 
 def test_a_reader_silent_longer_than_its_limit_is_listed(system: System) -> None:
@@ -201,7 +204,7 @@ def test_the_report_renders_to_html_and_a_pdf_with_every_section(
     html = render_html(
         system.reviews.build("2026-W49"), language=language, timezone="Europe/Brussels"
     )
-    for section in ("kpis", "alerts", "rules", "effects", "disconnect", "sensors"):
+    for section in ("kpis", "alerts", "rules", "tuning", "effects", "disconnect", "sensors"):
         assert f'data-section="{section}"' in html
     assert "<script" not in html and "src=" not in html and "<link" not in html  # self-contained
     title = {"en": "Weekly review", "fr": "Revue hebdomadaire"}[language]
@@ -266,7 +269,7 @@ def test_the_cli_writes_the_report(tmp_path: Path) -> None:
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert (out / "weekly-2026-W49-fr.html").read_text().count('data-section="') == 6
+    assert (out / "weekly-2026-W49-fr.html").read_text().count('data-section="') == 7
     assert (out / "weekly-2026-W49-fr.pdf").read_bytes().startswith(b"%PDF")
     bad = CliRunner().invoke(
         cli,

@@ -55,6 +55,11 @@ TEXT: dict[str, dict[str, str]] = {
     "per_day": {"en": "Per day", "fr": "Par jour"},
     "precision": {"en": "Precision", "fr": "Précision"},
     "median_ack": {"en": "Median time to acknowledge", "fr": "Délai médian de prise en charge"},
+    "tuning": {"en": "Threshold suggestions", "fr": "Suggestions de seuils"},
+    "no_tuning": {
+        "en": "No threshold or change rule was judged this week: nothing to tune from.",
+        "fr": "Aucune règle de seuil ou de variation n'a été jugée cette semaine : rien à régler.",
+    },
     "effects": {"en": "Measured effects and experiments", "fr": "Effets mesurés et expériences"},
     "no_effects": {
         "en": "No control group or experiment is configured.",

@@ -41,7 +41,8 @@ from vigie.playbooks.ledger import ActionLedger
 from vigie.rules.alerts import Alert
 from vigie.rules.definitions import Rule
 from vigie.rules.store import AlertStore
-from vigie.rules.triage import AlertTriage
+from vigie.rules.triage import AlertTriage, Verdict
+from vigie.rules.tuning import Judged, Suggestion, suggest, tunable
 from vigie.schedule.record import PersonRecord
 from vigie.sensors.places import Device
 from vigie.sensors.readings import SOURCE as SENSOR_SOURCE
@@ -119,7 +120,7 @@ class AlertLine(msgspec.Struct, kw_only=True):
     ended_at: datetime | None
     acknowledged_by: str | None
     seconds_to_acknowledge: float | None
-    verdict: str | None
+    verdict: Verdict | None
     runs: list[RunLine]
 
 
@@ -166,6 +167,8 @@ class WeeklyReview(msgspec.Struct, kw_only=True):
     sensors: list[SensorLine]
     events: int
     """Events of the week in the log (the KPIs' input)."""
+    tuning: list[Suggestion] = []
+    """For each threshold or change rule people judged this week: the best alternative."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,8 @@ class ReviewSources:
     experiments: Callable[[], list[EffectLine]]
     disconnect: Callable[[date, date], tuple[list[PersonRecord], list[PersonRecord]]]
     now: Callable[[], datetime]
+    current_rule: Callable[[str], Rule]
+    """A rule as it stands now (its latest tuned version)."""
 
 
 class WeeklyReviews:
@@ -202,6 +207,7 @@ class WeeklyReviews:
         kpis, events, sensors = self._replay(start, end)
         alerts = self._alerts(start, end)
         people, teams = self._sources.disconnect(first, after)
+        tuning = self._tuning(alerts, start, min(end, now))
         return WeeklyReview(
             week=week.strip(),
             start=start,
@@ -215,7 +221,38 @@ class WeeklyReviews:
             disconnect_teams=teams,
             sensors=sensors,
             events=events,
+            tuning=tuning,
         )
+
+    def _tuning(
+        self, alerts: Sequence[AlertLine], start: datetime, end: datetime
+    ) -> list[Suggestion]:
+        """Replay the week through alternatives of each judged threshold or change rule."""
+        judged: dict[str, list[Judged]] = defaultdict(list)
+        for alert in alerts:
+            if alert.verdict is not None:
+                judged[alert.rule].append(
+                    Judged(
+                        starts_at=alert.started_at, ends_at=alert.ended_at, verdict=alert.verdict
+                    )
+                )
+        metrics = {m.name: m for m in self._sources.metrics}
+        found: list[Suggestion] = []
+        events: list[Event] | None = None
+        for name, verdicts in judged.items():
+            try:
+                rule = self._sources.current_rule(name)
+            except LookupError:
+                continue
+            metric = metrics.get(rule.metric or "")
+            if metric is None or tunable(rule) is None:
+                continue
+            if events is None:  # read once, for every rule
+                events = list(self._sources.events(start - timedelta(days=1), end))
+            suggestion = suggest(rule, metric, events, verdicts, until=end)
+            if suggestion is not None:
+                found.append(suggestion)
+        return found
 
     def _replay(
         self, start: datetime, end: datetime

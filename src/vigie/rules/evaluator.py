@@ -122,6 +122,23 @@ class AlertingEngine:
         self.tick_slice = TICK_SLICE
         self._look_everywhere = False
 
+    def replace_rule(self, rule: Rule) -> None:
+        """Put a new version of a threshold or change rule in place, live from the next
+        evaluation (its alerts and evidence are kept: the rule keeps its name and metric)."""
+        with self._lock:
+            index = next((i for i, r in enumerate(self.rules) if r.name == rule.name), None)
+            if index is None:
+                raise KeyError(f"no rule {rule.name!r} is evaluated here")
+            old = self.rules[index]
+            if (rule.kind, rule.metric) != (old.kind, old.metric) or rule.kind not in _CONDITIONS:
+                raise ValueError(
+                    f"rule {rule.name!r}: only a threshold or change rule's parameters change "
+                    "live; its kind and metric stay"
+                )
+            self.rules[index] = rule
+            slide = self.kpis.metrics[rule.metric].slide_us if rule.metric else None
+            self.resolve_after[rule.name] = resolve_after_us(rule, slide)
+
     def restore(self, log: EventLog, *, lookback_us: int) -> int:
         """Load active alerts and rebuild windows from events received within `lookback_us`
         before this processor's checkpoint; returns how many events were replayed.

@@ -22,6 +22,7 @@ from vigie.web.deps import (
     AlertStoreDep,
     ConfigDep,
     RequestActor,
+    RuleVersionsDep,
     SilencesDep,
     TriageDep,
     require,
@@ -263,3 +264,67 @@ def list_rules(config: ConfigDep, triage: TriageDep) -> Response:
         for rule in alerting_rules(config)
     ]
     return _json({"rules": rules})
+
+
+RuleName = Annotated[str, Path(max_length=200, pattern=NO_NUL, description="the rule's name")]
+
+
+class Tuning(BaseModel):
+    """A new threshold for a rule: `value` for a threshold rule, `drop` or `rise` for a change
+    rule (a fraction, 0.4 for 40 %), with why."""
+
+    parameter: Literal["value", "drop", "rise"]
+    value: float = Field(allow_inf_nan=False)
+    reason: str = Field(default="", max_length=2000, pattern=NO_NUL)
+
+
+class Restore(BaseModel):
+    """Why an earlier version comes back."""
+
+    reason: str = Field(default="", max_length=2000, pattern=NO_NUL)
+
+
+@router.get("/rules/{name}/versions", response_class=Response, responses=NOT_FOUND)
+def rule_versions(name: RuleName, versions: RuleVersionsDep) -> Response:
+    """The rule's versions, oldest first: version 0 is vigie.yaml's; each later one says who
+    changed what (field, before, after), when and why."""
+    return _json({"rule": name, "versions": versions.history(name)})
+
+
+@router.post(
+    "/rules/{name}/versions",
+    response_class=Response,
+    dependencies=[AlertsWriter],
+    responses=_WRITES,
+    status_code=201,
+)
+def tune_rule(
+    name: RuleName, body: Tuning, actor: RequestActor, versions: RuleVersionsDep
+) -> Response:
+    """A new version of the rule with the threshold changed, live at once (no restart) and
+    audited; restore an earlier version to undo it."""
+    made = versions.tune(name, body.parameter, body.value, actor=actor, reason=body.reason)
+    return Response(
+        content=msgspec.json.encode(made), media_type="application/json", status_code=201
+    )
+
+
+@router.post(
+    "/rules/{name}/versions/{version}/restore",
+    response_class=Response,
+    dependencies=[AlertsWriter],
+    responses=_WRITES,
+    status_code=201,
+)
+def restore_rule(
+    name: RuleName,
+    version: Annotated[int, Path(ge=0, le=1_000_000)],
+    body: Restore,
+    actor: RequestActor,
+    versions: RuleVersionsDep,
+) -> Response:
+    """Bring back an earlier version (0: vigie.yaml's) as a new version, live at once."""
+    made = versions.restore(name, version, actor=actor, reason=body.reason)
+    return Response(
+        content=msgspec.json.encode(made), media_type="application/json", status_code=201
+    )

@@ -34,6 +34,7 @@ from vigie.privacy import PrivacyError, SubjectNotFound
 from vigie.rules import triage
 from vigie.rules.silences import SilenceNotFound
 from vigie.rules.triage import AlertNotFound
+from vigie.rules.versions import RuleNotFound
 from vigie.system import System
 from vigie.web import (
     api_actions,
@@ -92,6 +93,7 @@ def create_app(system: System) -> FastAPI:
     app.state.system = system
     app.add_exception_handler(CrmError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(AlertNotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(RuleNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(SilenceNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(SubjectNotFound, _not_found)  # type: ignore[arg-type]

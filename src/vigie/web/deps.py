@@ -37,6 +37,7 @@ from vigie.rules.feed import AlertFeed
 from vigie.rules.silences import Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
+from vigie.rules.versions import RuleVersions
 from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.sensors.service import SensorsService
@@ -80,6 +81,7 @@ AlertingDep = Annotated[AlertingEngine, Depends(_part("alerting"))]
 AlertStoreDep = Annotated[AlertStore, Depends(_part("alerts"))]
 AlertFeedDep = Annotated[AlertFeed, Depends(_part("alert_feed"))]
 TriageDep = Annotated[AlertTriage, Depends(_part("triage"))]
+RuleVersionsDep = Annotated[RuleVersions, Depends(_part("rule_versions"))]
 SilencesDep = Annotated[Silences, Depends(_part("silences"))]
 AnalyticsDep = Annotated[AnalyticsProcessor, Depends(_part("analytics"))]
 ExperimentsDep = Annotated[ExperimentsProcessor, Depends(_part("experiments"))]

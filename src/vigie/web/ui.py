@@ -71,6 +71,9 @@ APIS = {
     "experiments": "/api/experiments",
     "holdouts": "/api/holdouts",
     "weekly_review": "/api/reports/weekly",
+    "rules": "/api/rules",
+    "rule_versions": "/api/rules/{name}/versions",
+    "rule_restore": "/api/rules/{name}/versions/{version}/restore",
     "funnel": "/api/funnels/{name}",
     "campaign_slots": "/api/campaigns/{name}/slots",
     "journey": "/api/visitors/{visitor_id}/journey",
@@ -112,6 +115,9 @@ API_RESOURCES = {
     "notifications": "notifications",
     "disconnect_record": "notifications",
     "weekly_review": "notifications",
+    "rules": "alerts",
+    "rule_versions": "alerts",
+    "rule_restore": "alerts",
     "funnels": "analytics",
     "experiments": "analytics",
     "holdouts": "playbooks",
@@ -200,6 +206,8 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
     if name == "shop":
         data["sites"] = [site.name for site in config.sensors.sites]
         data["can_move"] = user is not None and allowed(user.role, "playbooks", "write")
+    if name == "review":
+        data["can_tune"] = user is not None and allowed(user.role, "alerts", "write")
     if name == "actions":
         data["can_act"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":

@@ -1,0 +1,202 @@
+"""Threshold tuning (issue 23): a backtest of alternative thresholds against the alerts
+people judged, a suggestion that keeps the useful ones, and applying it as a new version of
+the rule that is live without a restart, audited, and undone by restoring version 0."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import WRITE_KEY, make_settings, user_token
+from vigie.auth.audit import Actor, list_audit
+from vigie.clock import ManualClock
+from vigie.config import Config, Source
+from vigie.events import Event
+from vigie.kpi.metrics import Metric
+from vigie.rules.alerts import Alert
+from vigie.rules.definitions import Rule
+from vigie.rules.evaluator import AlertingEngine
+from vigie.rules.triage import Invalid
+from vigie.rules.tuning import Judged, suggest
+from vigie.rules.versions import RuleNotFound, RuleVersions
+from vigie.store import upgrade
+from vigie.system import System, build_system
+from vigie.web import create_app
+
+START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+METRIC = Metric(name="orders", kind="count", where={"event": "Order"}, window="10m")
+RULE = Rule(name="busy", metric="orders", op=">", value=5.0)
+LEA = Actor(name="lea", role="manager")
+
+
+def burst(at: datetime, count: int, tag: str, group: str | None = None) -> list[Event]:
+    """`count` orders within a minute from `at` (one 10-minute window)."""
+    return [
+        Event(
+            message_id=f"{tag}-{n}",
+            type="track",
+            source="web",
+            event="Order",
+            anonymous_id=f"v{n}",
+            properties={"shop": group} if group else {},
+            timestamp=at + timedelta(seconds=n),
+            received_at=at + timedelta(seconds=n),
+        )
+        for n in range(count)
+    ]
+
+
+def _day() -> tuple[list[Event], list[Judged]]:
+    """One big rush (20 orders in a window, people found the alert useful) and three
+    moderate peaks of 7 (each judged a false alarm), an hour apart."""
+    events: list[Event] = []
+    judged: list[Judged] = []
+    for hour, (count, verdict) in enumerate(
+        [(7, "false_alarm"), (20, "useful"), (7, "false_alarm"), (7, "false_alarm")]
+    ):
+        at = START + timedelta(hours=hour)
+        events += burst(at, count, f"h{hour}")
+        judged.append(Judged(starts_at=at, ends_at=at + timedelta(minutes=15), verdict=verdict))  # type: ignore[arg-type]
+    return events, judged
+
+
+def test_the_suggestion_keeps_the_useful_alert_and_drops_the_false_alarms() -> None:
+    """Above 5, every peak fires; the closest tried threshold that ignores the peaks of 7 but
+    still catches the rush of 20 is 7.5 (5 x 1.5), in words in both languages."""
+    events, judged = _day()
+    found = suggest(RULE, METRIC, events, judged, until=START + timedelta(hours=5))
+    assert found is not None
+    assert (found.now.alerts, found.now.useful_caught, found.now.false_alarms_caught) == (4, 1, 3)
+    assert found.proposed == 7.5
+    assert found.then is not None
+    assert (found.then.alerts, found.then.useful_caught, found.then.false_alarms_caught) == (
+        1,
+        1,
+        0,
+    )
+    too_high = next(c for c in found.candidates if c.value == 10.0)
+    assert too_high.useful_caught == 1  # 20 > 10 too, but further from the rule as it is
+    assert all(c.useful_caught == 0 for c in found.candidates if c.value >= 20)
+    assert "raise the value from 5 to 7.5: 3 fewer false alarms" in found.sentence["en"]
+    assert "relever" in found.sentence["fr"]
+
+
+def test_no_suggestion_when_nothing_does_better() -> None:
+    """Only useful alerts judged: no alternative removes a false alarm, none is proposed."""
+    events, judged = _day()
+    useful_only = [
+        Judged(starts_at=j.starts_at, ends_at=j.ends_at, verdict="useful") for j in judged
+    ]
+    found = suggest(RULE, METRIC, events, useful_only, until=START + timedelta(hours=5))
+    assert found is not None and found.proposed is None and found.then is None
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> System:
+    config = Config(
+        sources=[Source(name="web", write_key=WRITE_KEY)], metrics=[METRIC], rules=[RULE]
+    )
+    built = build_system(
+        make_settings(f"sqlite:///{tmp_path}/vigie.db", config), clock=ManualClock(START)
+    )
+    upgrade(built.engine)
+    return built
+
+
+def test_a_tuned_threshold_is_live_audited_and_restored(system: System) -> None:
+    """Version 1 sets the value to 7.5 in the running engine (no restart), with who, why and
+    the change; restoring version 0 brings vigie.yaml's 5 back as version 2."""
+    versions = system.rule_versions
+    made = versions.tune("busy", "value", 7.5, actor=LEA, reason="weekly review")
+    assert made.version == 1
+    assert [(c.field, c.before, c.after) for c in made.changes] == [("value", 5.0, 7.5)]
+    assert system.alerting.rules[0].value == 7.5
+    back = versions.restore("busy", 0, actor=LEA)
+    assert back.version == 2 and system.alerting.rules[0].value == 5.0
+    assert [v.version for v in versions.history("busy")] == [0, 1, 2]
+    trail = list_audit(engine=system.engine, entity="rule")
+    assert [(e.action, e.actor) for e in reversed(trail)] == [("tune", "lea"), ("restore", "lea")]
+
+
+def test_another_process_picks_the_version_up(system: System) -> None:
+    """A worker's RuleVersions sees a version written by the API process on its next sync."""
+    worker = AlertingEngine([METRIC], [RULE], clock=ManualClock(START))
+    theirs = RuleVersions(
+        engine=system.engine, rules=[RULE], clock=ManualClock(START), apply=worker.replace_rule
+    )
+    theirs.sync()
+    system.rule_versions.tune("busy", "value", 9.0, actor=LEA, reason="")
+    assert worker.rules[0].value == 5.0
+    assert theirs.sync() == 1 and worker.rules[0].value == 9.0
+
+
+def test_a_new_threshold_changes_what_fires_next() -> None:
+    """Under 5 a shop's peak of 7 fires; after the threshold moves to 7.5 in the running
+    engine, another shop's peak of 7 does not."""
+    rule = Rule(name="busy", metric="orders", op=">", value=5.0, by=["shop"])
+    metric = Metric(
+        name="orders", kind="count", where={"event": "Order"}, window="10m", by=["shop"]
+    )
+    clock = ManualClock(START)
+    fired: list[Alert] = []
+
+    class Listener:
+        def alert_changed(self, alert: Alert) -> None:
+            fired.append(alert)
+
+    engine = AlertingEngine([metric], [rule], clock=clock, listeners=[Listener()])
+    engine.process(burst(START, 7, "a", group="brussels"))
+    assert {a.labels.get("shop") for a in fired if a.status == "firing"} == {"brussels"}
+    engine.replace_rule(msgspec.structs.replace(rule, value=7.5))
+    engine.process(burst(START + timedelta(minutes=1), 7, "b", group="liege"))
+    clock.set(START + timedelta(minutes=2))
+    engine.tick()
+    assert "liege" not in {a.labels.get("shop") for a in fired if a.status == "firing"}
+
+
+def test_bad_tunings_are_refused_with_the_field(system: System) -> None:
+    versions = system.rule_versions
+    for parameter, value, field in (
+        ("drop", 0.4, "parameter"),
+        ("value", float("nan"), "value"),
+        ("value", 1e300, "value"),
+    ):
+        with pytest.raises(Invalid) as caught:
+            versions.tune("busy", parameter, value, actor=LEA, reason="")
+        assert caught.value.field == field
+    with pytest.raises(RuleNotFound, match="busy"):
+        versions.tune("nope", "value", 1, actor=LEA, reason="")
+    with pytest.raises(Invalid, match="versions 0 to 0"):
+        versions.restore("busy", 3, actor=LEA)
+    assert [v.version for v in versions.history("busy")] == [0]
+
+
+def test_the_api_tunes_lists_and_restores(system: System) -> None:
+    manager = {"Authorization": "Bearer " + user_token(system, username="lea", role="manager")}
+    viewer = {"Authorization": "Bearer " + user_token(system, username="rob", role="read-only")}
+    with TestClient(create_app(system)) as client:
+        made = client.post(
+            "/api/rules/busy/versions",
+            json={"parameter": "value", "value": 7.5, "reason": "review W49"},
+            headers=manager,
+        )
+        assert made.status_code == 201 and made.json()["version"] == 1
+        listed = client.get("/api/rules/busy/versions", headers=viewer).json()
+        assert [v["version"] for v in listed["versions"]] == [0, 1]
+        assert listed["versions"][1]["reason"] == "review W49"
+        refused = client.post(
+            "/api/rules/busy/versions", json={"parameter": "value", "value": 1}, headers=viewer
+        )
+        assert refused.status_code == 403
+        bad = client.post(
+            "/api/rules/busy/versions", json={"parameter": "drop", "value": 0.5}, headers=manager
+        )
+        assert bad.status_code == 422 and "parameter" in bad.text
+        assert client.get("/api/rules/none/versions", headers=manager).status_code == 404
+        back = client.post("/api/rules/busy/versions/0/restore", json={}, headers=manager)
+        assert back.status_code == 201 and back.json()["body"]["value"] == 5.0
+    assert system.alerting.rules[0].value == 5.0
