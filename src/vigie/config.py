@@ -29,6 +29,7 @@ from vigie.playbooks.actions.base import ActionSettings
 from vigie.playbooks.playbooks import Playbook
 from vigie.privacy.config import PrivacyConfig
 from vigie.privacy.config import problems as privacy_problems
+from vigie.review.weekly import ReviewSettings
 from vigie.rules.definitions import Alerting, Rule
 from vigie.schedule.schedules import ScheduleConfig
 from vigie.sensors.places import SensorsConfig
@@ -141,6 +142,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     sensors: SensorsConfig = msgspec.field(default_factory=SensorsConfig)
     chat: ChatConfig = msgspec.field(default_factory=ChatConfig)
+    review: ReviewSettings = msgspec.field(default_factory=ReviewSettings)
 
     def source_for_key(self, write_key: str) -> Source | None:
         """The source whose write key is `write_key`, compared in constant time."""
@@ -356,6 +358,7 @@ def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> Non
     from vigie.experiments.config import check as check_experiments
     from vigie.playbooks.registry import ActionRegistry
     from vigie.playbooks.validation import check as check_playbooks
+    from vigie.review.weekly import check_settings as check_review
     from vigie.schedule.schedules import check as check_schedule
 
     problems = (
@@ -367,6 +370,10 @@ def _check_playbooks(config: Config, node: yaml.Node | None, origin: str) -> Non
             actions=ActionRegistry.from_entry_points().names(),
         )
         + check_experiments(config.experiments)
+        + check_review(
+            config.review,
+            lambda name: bool(config.schedule.person(name) or config.schedule.team(name)),
+        )
     )
     if problems:
         path, message = problems[0]

@@ -60,7 +60,7 @@ from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.review import ReviewSources, WeeklyReviews
-from vigie.review.weekly import EffectLine
+from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.backtest import log_events
 from vigie.rules.deadletters import DeadLetterAlerts
@@ -480,9 +480,26 @@ def _reviews(system: System) -> WeeklyReviews:
             experiments=experiment_lines,
             disconnect=system.dispatcher.record_between,
             current_rule=system.rule_versions.rule,
+            notify=system.dispatcher.submit,
+            language_of=lambda name: getattr(config.schedule.person(name), "language", "en"),
             now=system.clock.now,
         )
     )
+
+
+def _weekly_sender(system: System) -> Callable[[], None]:
+    """Each hour, make sure last week's review went to `review.send_to` (once per week and
+    recipient: the dispatcher's keys; it holds each message until their working hours)."""
+    sent: list[str] = []
+
+    def send() -> None:
+        week = week_of(system.clock.now() - timedelta(weeks=1))
+        if week in sent:
+            return
+        system.reviews.send(week, system.settings.config.review)
+        sent.append(week)
+
+    return send
 
 
 def _ping(engine: sa.Engine) -> None:
@@ -551,6 +568,8 @@ def _processing(system: System, *, tick_seconds: float) -> Services:
     add = services.add
     lookback = parse_duration(config.alerting.lookback)
     add(Hook("tuned-rules", start=system.rule_versions.sync))
+    if config.review.send_to:
+        add(Periodic("weekly-review", _weekly_sender(system), seconds=3600.0))
     add(Hook("alerts", start=lambda: system.alerting.restore(system.log, lookback_us=lookback)))
     add(Hook("alert-webhooks", start=system.webhooks.start, stop=system.webhooks.stop))
     add(Hook("alertmanagers", start=system.alertmanagers.start, stop=system.alertmanagers.stop))

@@ -277,3 +277,31 @@ def test_the_cli_writes_the_report(tmp_path: Path) -> None:
          "-c", str(config), "--out", str(out)],
     )  # fmt: skip
     assert bad.exit_code == 2 and "YYYY-Www" in bad.output
+
+
+def test_the_review_goes_to_the_managers_once_per_week(tmp_path: Path) -> None:
+    """`review.send_to` gets one message per week and recipient, in their language, with
+    the link to the Review page; a second round sends nothing more."""
+    settings = {
+        **CONFIG,
+        "review": {"send_to": ["marie"], "dashboard_url": "https://v.example.be/"},
+    }
+    config = parse_config(yaml.safe_dump(settings), origin="review test")
+    system = build_system(
+        Settings(db_url=f"sqlite:///{tmp_path}/vigie.db", config=config), clock=ManualClock(NOW)
+    )
+    upgrade(system.engine)
+    assert system.reviews.send("2026-W49", config.review) == 1
+    assert system.reviews.send("2026-W49", config.review) == 1
+    (sent,) = system.dispatcher.notifications()
+    assert sent.intended_for == "marie" and sent.subject == "Revue hebdomadaire 2026-W49"
+    assert "https://v.example.be/review?week=2026-W49" in sent.body
+    system.engine.dispose()
+
+
+def test_an_unknown_recipient_is_named() -> None:
+    from vigie.config import ConfigError
+
+    settings = {**CONFIG, "review": {"send_to": ["marie", "nobody"]}}
+    with pytest.raises(ConfigError, match=r"review\.send_to\.1.*'nobody'"):
+        parse_config(yaml.safe_dump(settings), origin="review test")

@@ -43,6 +43,7 @@ from vigie.rules.definitions import Rule
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage, Verdict
 from vigie.rules.tuning import Judged, Suggestion, suggest, tunable
+from vigie.schedule.dispatcher import NotificationRequest
 from vigie.schedule.record import PersonRecord
 from vigie.sensors.places import Device
 from vigie.sensors.readings import SOURCE as SENSOR_SOURCE
@@ -53,6 +54,26 @@ HISTORY_WEEKS = 3
 HOUR_US = 3_600_000_000
 FLAPPING = 3
 MAX_ALERTS = 10_000
+Problem = tuple[list[str | int], str]
+
+
+class ReviewSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The `review:` section of vigie.yaml: who gets each Monday's review of last week, as a
+    notification held until their working hours like any other."""
+
+    send_to: list[str] = []
+    """People or teams of `schedule:`."""
+    dashboard_url: str | None = None
+    """The dashboard's address, for the link in the message (e.g. https://vigie.example.be)."""
+
+
+def check_settings(settings: ReviewSettings, is_known: Callable[[str], bool]) -> list[Problem]:
+    """Problems as (key path, message): every recipient is a person or a team."""
+    return [
+        (["review", "send_to", i], f"{name!r} is not a person or team of schedule:")
+        for i, name in enumerate(settings.send_to)
+        if not is_known(name)
+    ]
 
 
 class ReviewError(ValueError):
@@ -189,6 +210,8 @@ class ReviewSources:
     now: Callable[[], datetime]
     current_rule: Callable[[str], Rule]
     """A rule as it stands now (its latest tuned version)."""
+    notify: Callable[[NotificationRequest], object] | None = None
+    language_of: Callable[[str], str] = lambda _name: "en"
 
 
 class WeeklyReviews:
@@ -223,6 +246,28 @@ class WeeklyReviews:
             events=events,
             tuning=tuning,
         )
+
+    def send(self, week: str, settings: ReviewSettings) -> int:
+        """Notify each recipient of `settings` that `week`'s review is ready (in their
+        language, held until their working hours by the dispatcher); submitting twice is
+        harmless (one key per week and recipient). Returns how many were submitted."""
+        notify = self._sources.notify
+        if not settings.send_to or notify is None:
+            return 0
+        review = self.build(week)
+        base = (settings.dashboard_url or "").rstrip("/")
+        link = f"{base}/review?week={review.week}" if base else None
+        for recipient in settings.send_to:
+            subject, body = digest(review, self._sources.language_of(recipient), link)
+            notify(
+                NotificationRequest(
+                    key=f"weekly-review:{review.week}:{recipient}",
+                    recipient=recipient,
+                    subject=subject,
+                    body=body,
+                )
+            )
+        return len(settings.send_to)
 
     def _tuning(
         self, alerts: Sequence[AlertLine], start: datetime, end: datetime
@@ -528,3 +573,29 @@ def _sensor_lines(
             )
         )
     return lines
+
+
+def digest(review: WeeklyReview, language: str, link: str | None) -> tuple[str, str]:
+    """The message that announces a review: its subject and a few lines of plain text."""
+    missed = [k for k in review.kpis if k.met is False]
+    judged = [r for r in review.rules if r.precision is not None]
+    outside = sum(r.delivered_outside_working_time for r in review.disconnect)
+    if language == "fr":
+        subject = f"Revue hebdomadaire {review.week}"
+        lines = [
+            f"{len(review.alerts)} alertes, {len(missed)} indicateurs hors objectif, "
+            f"{len(review.tuning)} suggestions de seuil.",
+            f"Règles jugées : {len(judged)} ; notifications hors temps de travail : {outside}.",
+        ]
+        if link:
+            lines.append(f"La revue complète : {link}")
+    else:
+        subject = f"Weekly review {review.week}"
+        lines = [
+            f"{len(review.alerts)} alerts, {len(missed)} KPIs off target, "
+            f"{len(review.tuning)} threshold suggestions.",
+            f"Rules judged: {len(judged)}; notifications outside working time: {outside}.",
+        ]
+        if link:
+            lines.append(f"The whole review: {link}")
+    return subject, "\n".join(lines)
