@@ -289,8 +289,8 @@ def train(
             f"(found {positives} positive, {len(y) - positives} negative)"
         )
     excluded = {target, *exclude} | ({time_column} if time_column else set())
-    encoder = detect_features(frame, exclude=excluded, allowed=features)
     split = split_rows(frame, y, time_column=time_column, seed=seed)
+    encoder = detect_features(frame, exclude=excluded, allowed=features)
     x = encoder.matrix(frame)
     tell("training")
     candidates = compare(x, y, encoder, split, seed=seed, monotone=monotone or {})
