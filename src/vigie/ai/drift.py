@@ -84,7 +84,9 @@ def shift(
     importance: Mapping[str, float],
 ) -> dict[str, Any]:
     """Per feature, PSI and share outside the training range between the training rows and
-    the most recent period, most important first, with a warning when a top feature shifted."""
+    the most recent period, most important first, with a warning when a top feature shifted.
+
+    `importance` is each feature's weight in the scores of the most recent period."""
     rows: list[dict[str, Any]] = []
     for j, feature in enumerate(encoder.features):
         ref = reference[feature.name]

@@ -357,7 +357,13 @@ def train(
         "metrics": judged[0]["test"],
         "candidates": judged,
         "naive": naive,
-        "shift": drift.shift(encoder, model.reference, x[split.train], x[split.test], importance),
+        "shift": drift.shift(
+            encoder,
+            model.reference,
+            x[split.train],
+            x[split.test],
+            weight_now(model, x[split.test]) or importance,
+        ),
         "params": {k: v for k, v in PARAMS.items() if k != "verbose"},
     }
     return model
@@ -409,6 +415,20 @@ def _calibrate(
         slope=float(platt.coef_[0][0]),
         intercept=float(platt.intercept_[0]),
     )
+
+
+def weight_now(model: Model, x: np.ndarray) -> dict[str, float]:
+    """Each feature's share of the mean absolute contribution on `x` (the most recent period):
+    how much it moves the scores now, which a feature that barely varied in training but
+    jumped since (an interest rate after a crisis) does far more than its training share."""
+    if len(x) == 0:
+        return {}
+    strength = np.abs(model.contributions(x)[:, :-1]).mean(axis=0)
+    total = float(strength.sum()) or 1.0
+    return {
+        name: round(float(s / total), 4)
+        for name, s in zip(model.encoder.names, strength, strict=True)
+    }
 
 
 def _num(value: Any, fmt: str = ".4f") -> str:
@@ -509,8 +529,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Shift: training vs most recent period / Dérive : entraînement vs période récente",
         "",
-        "| feature / variable | importance | PSI | level / niveau | outside training range "
-        "/ hors plage |",
+        "| feature / variable | weight now / poids actuel | PSI | level / niveau | outside "
+        "training range / hors plage |",
         "|---|---|---|---|---|",
         *[
             f"| {r['feature']} | {r['importance']:.1%} | {r['psi']:.3f} | {r['level']} | "
