@@ -68,3 +68,28 @@ def test_monotone_names_a_bad_column() -> None:
         candidates.monotone_vector(encoder, {"nope": 1})
     with pytest.raises(ValueError, match="'other': only a numeric"):
         candidates.monotone_vector(encoder, {"other": 1})
+
+
+def test_recency_weights_halve_every_half_life() -> None:
+    """The latest row weighs 1, a row half the period older 0.5 with a half-life of 0.5."""
+    weights = candidates.recency_weights(1001, 0.5)
+    assert weights is not None
+    assert weights[-1] == pytest.approx(1.0)
+    assert weights[500] == pytest.approx(0.5, rel=1e-2)
+    assert (np.diff(weights) > 0).all()
+    assert candidates.recency_weights(10, None) is None
+    with pytest.raises(ValueError, match="--recency -1"):
+        candidates.recency_weights(10, -1)
+
+
+def test_recency_is_recorded_and_changes_the_fit() -> None:
+    """Training with --recency keeps it in the card and weighs the fit differently."""
+    from vigie.ai import models
+
+    frame, y = dated(3000, seed=3)
+    data = frame.with_columns(won=pl.Series(y))
+    plain = models.train(data, target="won", time_column="day")
+    recent = models.train(data, target="won", time_column="day", recency=0.3)
+    assert recent.card["recency_half_life"] == 0.3 and plain.card["recency_half_life"] is None
+    x = plain.encoder.matrix(data.head(100))
+    assert not np.allclose(plain.raw(x), recent.raw(x))

@@ -126,6 +126,7 @@ def fit_trees(
     *,
     seed: int,
     monotone: Mapping[str, int],
+    recency: float | None = None,
 ) -> Trees:
     """Gradient-boosted trees on `fit_rows`, stopped early on `stop_rows`."""
     # A small history (a few hundred deals) still gets trees: leaves need 40 rows at most.
@@ -136,6 +137,7 @@ def fit_trees(
     train_set = lgb.Dataset(
         x[fit_rows],
         y[fit_rows],
+        weight=recency_weights(len(fit_rows), recency),
         feature_name=encoder.names,
         categorical_feature=encoder.categorical_indices,
         free_raw_data=False,
@@ -152,9 +154,27 @@ def fit_trees(
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, encoder: Encoder, fit_rows: np.ndarray, *, penalty: float
+    x: np.ndarray,
+    y: np.ndarray,
+    encoder: Encoder,
+    fit_rows: np.ndarray,
+    *,
+    penalty: float,
+    recency: float | None = None,
 ) -> Logistic:
-    return Logistic(additive.fit(x[fit_rows], y[fit_rows], encoder, penalty=penalty))
+    weight = recency_weights(len(fit_rows), recency)
+    return Logistic(additive.fit(x[fit_rows], y[fit_rows], encoder, penalty=penalty, weight=weight))
+
+
+def recency_weights(rows: int, half_life: float | None) -> np.ndarray | None:
+    """Weights of `rows` time-ordered rows: 1 for the latest, halving every `half_life` share
+    of them (None: every row weighs the same)."""
+    if half_life is None:
+        return None
+    if half_life <= 0:
+        raise ValueError(f"--recency {half_life}: give a positive share of the period, e.g. 0.5")
+    age = (rows - 1 - np.arange(rows)) / max(rows, 1)
+    return np.asarray(0.5 ** (age / half_life))
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -221,17 +241,21 @@ def compare(
     *,
     seed: int,
     monotone: Mapping[str, int],
+    recency: float | None = None,
 ) -> list[Candidate]:
     """Fit both candidates, judge them on every fold, best on the most recent fold first.
 
     The logistic regression's penalty is the one of `PENALTIES` with the best AUC on the most
-    recent fold; LightGBM stops early on each fold's validation period.
+    recent fold; LightGBM stops early on each fold's validation period. With `recency` (time
+    splits only) each fit weighs its latest rows more, halving every `recency` share of them.
     """
+    if split.method != "time":
+        recency = None
     folds = rolling_folds(split)
     recent = folds[-1]
     best: tuple[float, Logistic] | None = None
     for penalty in PENALTIES:
-        learner = fit_logistic(x, y, encoder, recent.fit, penalty=penalty)
+        learner = fit_logistic(x, y, encoder, recent.fit, penalty=penalty, recency=recency)
         score = auc(y[recent.valid], learner.predict(x[recent.valid]))
         if best is None or (score or 0.0) > best[0]:
             best = (score or 0.0, learner)
@@ -239,12 +263,17 @@ def compare(
     penalty = best[1].model.penalty
     logistic = Candidate("logistic", best[1])
     trees = Candidate(
-        "lightgbm", fit_trees(x, y, encoder, recent.fit, recent.valid, seed=seed, monotone=monotone)
+        "lightgbm",
+        fit_trees(
+            x, y, encoder, recent.fit, recent.valid, seed=seed, monotone=monotone, recency=recency
+        ),
     )
     for fold in folds[:-1]:
-        lr = fit_logistic(x, y, encoder, fold.fit, penalty=penalty)
+        lr = fit_logistic(x, y, encoder, fold.fit, penalty=penalty, recency=recency)
         logistic.folds.append(_judge(y, lr.predict(x[fold.valid]), fold))
-        gb = fit_trees(x, y, encoder, fold.fit, fold.valid, seed=seed, monotone=monotone)
+        gb = fit_trees(
+            x, y, encoder, fold.fit, fold.valid, seed=seed, monotone=monotone, recency=recency
+        )
         trees.folds.append(_judge(y, gb.predict(x[fold.valid]), fold))
     for candidate in (logistic, trees):
         candidate.folds.append(_judge(y, candidate.learner.predict(x[recent.valid]), recent))

@@ -26,7 +26,15 @@ import polars as pl
 
 from vigie.ai import drift
 from vigie.ai.additive import SplineLogit
-from vigie.ai.candidates import LABELS, PARAMS, Learner, Logistic, Trees, compare
+from vigie.ai.candidates import (
+    LABELS,
+    PARAMS,
+    Learner,
+    Logistic,
+    Trees,
+    compare,
+    recency_weights,
+)
 from vigie.ai.drift import histogram
 from vigie.ai.features import Encoder, detect_features, split_rows, target_vector
 
@@ -257,6 +265,7 @@ def train(
     positive: str | None = None,
     context: Sequence[str] = (),
     monotone: Mapping[str, int] | None = None,
+    recency: float | None = None,
     seed: int = 0,
     source: str = "",
     stage: Callable[[str], None] | None = None,
@@ -269,8 +278,9 @@ def train(
     the test period and evaluated on the most recent period; without it the split is random
     and stratified. `context` names columns used by the model that describe the moment
     (economy, campaign), not the customer: the profile never presents them as traits.
-    `monotone` maps numeric columns to +1 or -1 for the gradient-boosted candidate. `stage`
-    is told when each of the `STAGES` begins.
+    `monotone` maps numeric columns to +1 or -1 for the gradient-boosted candidate. With a
+    time column, `recency` weighs the latest training rows more (the weight halves every
+    `recency` share of the training period). `stage` is told when each of the `STAGES` begins.
     """
     tell = stage or (lambda _name: None)
     tell("features")
@@ -293,14 +303,14 @@ def train(
     encoder = detect_features(frame, exclude=excluded, allowed=features)
     x = encoder.matrix(frame)
     tell("training")
-    candidates = compare(x, y, encoder, split, seed=seed, monotone=monotone or {})
+    candidates = compare(x, y, encoder, split, seed=seed, monotone=monotone or {}, recency=recency)
     tell("calibration")
-    recency = recency_weights(len(split.calibration)) if split.method == "time" else None
+    latest = recency_weights(len(split.calibration), HALF_LIFE) if split.method == "time" else None
     calibrations = [
         _calibrate(
             c.learner.predict(x[split.calibration]),
             y[split.calibration],
-            recency,
+            latest,
             sigmoid=c.name == "logistic",
         )
         for c in candidates
@@ -341,6 +351,7 @@ def train(
         "time_column": time_column,
         "context": list(context),
         "monotone": dict(monotone or {}),
+        "recency_half_life": recency if split.method == "time" else None,
         "split": split.method,
         "window": split.window,
         "rows": {
@@ -375,12 +386,6 @@ ISOTONIC_MIN_POSITIVES = 50
 
 HALF_LIFE = 0.25
 """The calibration period's recency weighting: a row's weight halves every quarter of it."""
-
-
-def recency_weights(rows: int, *, half_life: float = HALF_LIFE) -> np.ndarray:
-    """Weights of time-ordered rows, 1 for the most recent, halving every `half_life` share."""
-    age = (rows - 1 - np.arange(rows)) / max(rows, 1)
-    return np.asarray(0.5 ** (age / half_life))
 
 
 def _calibrate(

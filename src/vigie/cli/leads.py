@@ -79,6 +79,13 @@ def leads_train(
         ),
     ] = "",
     exclude: Annotated[str, typer.Option(help="Comma-separated columns never to learn from.")] = "",
+    recency: Annotated[
+        float | None,
+        typer.Option(
+            help="With a time column, weigh recent rows more: the weight halves every this "
+            "share of the training period (e.g. 0.5)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     config: AiConfigOption = None,
     data: DataOption = None,
@@ -126,6 +133,7 @@ def leads_train(
                     context=contexts,
                     monotone=constraints,
                     exclude=excluded,
+                    recency=recency,
                     seed=seed,
                     source=str(from_csv),
                     stage=stage,
@@ -142,6 +150,7 @@ def leads_train(
                     context=contexts,
                     monotone=constraints,
                     exclude=excluded,
+                    recency=recency,
                     seed=seed,
                     source=str(path),
                     stage=stage,
