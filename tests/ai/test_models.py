@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -195,4 +196,22 @@ def test_lightgbm_model_round_trip(tmp_path: Path) -> None:
     path = models.save(model, tmp_path, trained_at=datetime(2026, 1, 1, tzinfo=UTC))
     assert (path / "model.txt").exists()
     x = model.encoder.matrix(pl.DataFrame({"a": a[:100], "b": b[:100]}))
+    assert np.allclose(models.load(path).predict(x), model.predict(x))
+
+
+def test_a_model_saved_before_the_candidates_still_loads(world: World, tmp_path: Path) -> None:
+    """A LightGBM model saved without a learner kind nor Platt parameters (the earlier
+    format) loads and predicts through its isotonic map."""
+    rng = np.random.default_rng(9)
+    n = 8000
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = rng.random(n) < 1 / (1 + np.exp(-3 * np.sign(a) * np.sign(b)))
+    model = models.train(pl.DataFrame({"a": a, "b": b, "won": y}), target="won")
+    assert model.kind == "lightgbm"
+    path = models.save(model, tmp_path, trained_at=datetime(2026, 1, 1, tzinfo=UTC))
+    meta = json.loads((path / "model.json").read_text())
+    del meta["learner"]
+    meta["calibration"] = {k: meta["calibration"][k] for k in ("x", "y")}
+    (path / "model.json").write_text(json.dumps(meta))
+    x = model.encoder.matrix(pl.DataFrame({"a": a[:50], "b": b[:50]}))
     assert np.allclose(models.load(path).predict(x), model.predict(x))
