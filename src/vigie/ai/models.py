@@ -211,8 +211,10 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     both = len(np.unique(y)) == 2
     clipped = np.clip(p, 1e-6, 1 - 1e-6)
     base = float(y.mean()) if len(y) else float("nan")
-    lift = lift_table(y, p) if len(y) else []
-    interval = auc_interval(y, p)
+    # A constant forecast (the naive baseline) ranks nobody: no interval, no lift.
+    ranks = len(y) > 0 and float(np.ptp(p)) > 0
+    lift = lift_table(y, p) if ranks else []
+    interval = auc_interval(y, p) if ranks else None
     return {
         "rows": len(y),
         "positive_rate": round(base, 4),
@@ -494,9 +496,10 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Candidates / Candidats",
         "",
-        "Same test period, each calibrated the same way; the naive baseline predicts the past "
-        "positive rate for everyone. / Même période de test, même calibrage ; la référence "
-        "naïve prédit à tous le taux positif passé.",
+        "Same test period, each calibrated on the same period before it; the naive baseline "
+        "predicts the past positive rate for everyone. / Même période de test, chacun calibré "
+        "sur la même période qui la précède ; la référence naïve prédit à tous le taux positif "
+        "passé.",
         "",
         "| candidate / candidat | AUC per fold / par pli (oldest → most recent) | test AUC "
         "[95% CI] | test ECE | test log-loss | top-decile lift |",
