@@ -16,7 +16,7 @@ OUTSIDE = 0.05
 """A share of values outside the training range from which a feature counts as shifted."""
 TOP = 5
 """How many of the most important features the warning watches (and any above `WATCHED`)."""
-WATCHED = 0.05
+WATCHED = 0.1
 """An importance share from which a feature is watched whatever its rank."""
 
 
