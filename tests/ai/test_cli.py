@@ -113,6 +113,60 @@ def test_train_from_a_bank_marketing_like_csv(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "'nope' is not a column" in bad.output
 
 
+def test_train_with_a_regime_change_names_winner_shift_and_left_out_columns(
+    tmp_path: Path,
+) -> None:
+    """Training on a time-ordered export prints each candidate and the naive baseline, the
+    columns left out and why, and the shift warning; the profile shows no context column
+    (issue 22)."""
+    from vigie.ai import regimes
+
+    frame = regimes.history(6000, seed=4).drop("true_probability").with_row_index("row")
+    csv = tmp_path / "calls.csv"
+    frame.with_columns(pl.col("called_at").dt.strftime("%Y-%m-%d %H:%M:%S")).write_csv(csv)
+    data = tmp_path / "ai"
+    args = ["leads", "train", "--from-csv", str(csv), "--target", "converted", "--time-column",
+            "called_at", "--context", "rate,confidence,month", "--monotone", "calls=-1",
+            "--data", str(data)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "logistic" in out and "lightgbm" in out and "naive" in out
+    assert "left out: row — a row number" in out
+    assert "⚠ The most recent period differs" in out and "outside the training range" in out
+    card = json.loads((data / "models" / "v0001" / "card.json").read_text())
+    assert card["context"] == ["rate", "confidence", "month"]
+    assert card["monotone"] == {"calls": -1}
+    profile = runner.invoke(
+        app, ["leads", "profile", "--from-csv", str(csv), "--json", "--data", str(data)]
+    )
+    assert profile.exit_code == 0, profile.output
+    traits = json.loads(profile.output)["en"]["traits"]
+    assert traits and not {t["feature"] for t in traits} & {"rate", "confidence", "month"}
+
+
+def test_train_errors_name_the_input(tmp_path: Path) -> None:
+    """A --positive value absent from the target, an unreadable time column and a malformed
+    --monotone each stop with a message naming the input and what was found (issue 22)."""
+    csv = tmp_path / "calls.csv"
+    rows = [
+        f"{m},{20 + a % 40},{'yes' if a % 3 == 0 else 'no'}"
+        for a, m in zip(range(60), ["may", "jun"] * 30, strict=True)
+    ]
+    csv.write_text("month,age,y\n" + "\n".join(rows) + "\n")
+    base = ["leads", "train", "--from-csv", str(csv), "--target", "y", "--data", str(tmp_path)]
+    wrong = runner.invoke(app, [*base, "--positive", "signed"])
+    assert wrong.exit_code == 1
+    said = " ".join(wrong.output.split())
+    assert "'signed' never appears" in said and "'no' (40)" in said
+    when = runner.invoke(app, [*base, "--time-column", "month"])
+    said = " ".join(when.output.split())
+    assert when.exit_code == 1
+    assert "time column 'month'" in said and "'may' (row 1)" in said
+    sign = runner.invoke(app, [*base, "--monotone", "age=up"])
+    assert sign.exit_code == 1 and "COLUMN=+1 or COLUMN=-1" in sign.output
+
+
 def test_simulate_deals_writes_a_history(tmp_path: Path) -> None:
     """`vigie simulate deals` writes a CSV of closed deals with outcomes."""
     out = tmp_path / "deals.csv"

@@ -81,3 +81,43 @@ def test_random_split_is_stratified() -> None:
     for part in (split.train, split.calibration, split.test):
         assert abs(y[part].mean() - 0.1) < 0.02
     assert len(set(split.train) | set(split.calibration) | set(split.test)) == 1000
+
+
+def test_a_positive_value_that_never_appears_names_the_values_found() -> None:
+    """--positive with a value absent from the target lists what the column holds (issue 22)."""
+    with pytest.raises(ValueError, match=r"--positive 'signed' never appears.*'no' \(3\), 'yes'"):
+        target_vector(pl.Series("y", ["no", "yes", "no", "no"]), positive="signed")
+
+
+def test_an_unreadable_time_column_is_named_with_a_sample() -> None:
+    """A text time column that does not read as dates names the column and shows values."""
+    frame = pl.DataFrame({"month": ["may", "jun", "jul", "aug"], "x": [1, 2, 3, 4]})
+    with pytest.raises(ValueError, match=r"time column 'month': 4 of 4 .*'may' \(row 1\)"):
+        split_rows(frame, np.array([0, 1, 0, 1]), time_column="month")
+
+
+def test_text_dates_are_read() -> None:
+    """ISO dates held as text order the split like real dates."""
+    frame = pl.DataFrame({"d": ["2024-03-01", "2024-01-01", "2024-02-01"] * 10})
+    split = split_rows(frame, np.zeros(30), time_column="d", test_share=0.34)
+    assert set(frame["d"].gather(split.test).to_list()) == {"2024-03-01"}
+
+
+def test_row_numbers_are_left_out_and_reported() -> None:
+    """A numeric `row` column, or one that counts 1, 2, 3…, is not a feature; the encoder
+    says why (issue 22)."""
+    n = 200
+    rng = np.random.default_rng(1)
+    frame = pl.DataFrame(
+        {
+            "row": np.arange(n),
+            "counter": rng.permutation(np.arange(1, n + 1)),
+            "age": rng.integers(18, 90, n),
+            "const": [1] * n,
+        }
+    )
+    encoder = detect_features(frame, exclude=set())
+    assert encoder.names == ["age"]
+    skipped = dict(encoder.skipped)
+    assert "row number" in skipped["row"] and "row number" in skipped["counter"]
+    assert skipped["const"] == "constant"

@@ -47,3 +47,18 @@ def test_factor_text_is_readable() -> None:
     assert factor_text("nace", "47.11", "en") == "sector: food retail"
     assert factor_text("has_website", "1", "fr") == "site web: oui"
     assert factor_text("employees", "12", "en") == "employees: 12"
+
+
+def test_context_columns_are_never_traits() -> None:
+    """The economy at the time of the call helps the model but is not a customer trait
+    (issue 22)."""
+    from vigie.ai import regimes
+
+    frame = regimes.history(8000, seed=2).drop("true_probability")
+    model = models.train(
+        frame, target="converted", time_column="called_at", context=list(regimes.CONTEXT)
+    )
+    assert "rate" in model.encoder.names
+    profile = ideal_customer_profile(model, frame)
+    assert profile.traits
+    assert not {t.feature for t in profile.traits} & set(regimes.CONTEXT)

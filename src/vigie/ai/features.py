@@ -39,6 +39,8 @@ class Encoder:
     """Turns a table's feature columns into a float32 matrix, the same way every time."""
 
     features: tuple[Feature, ...]
+    skipped: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """Columns left out and why (reported by training, not saved with the model)."""
     _lookups: dict[str, dict[str, int]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -97,14 +99,16 @@ class Encoder:
 def detect_features(
     frame: pl.DataFrame, *, exclude: set[str], allowed: list[str] | None = None
 ) -> Encoder:
-    """Choose and type the feature columns of `frame`.
+    """Choose and type the feature columns of `frame`; say which columns were left out, why.
 
     Numbers and booleans are numeric; text is categorical with its most frequent
     `MAX_CATEGORIES` values; dates are left out. A text column whose values are nearly all
-    distinct (an identifier, a name), a numeric column named like an id with only distinct
-    values, and constant columns are left out.
+    distinct (an identifier, a name), a whole-number column with only distinct values that
+    is named like an id or a row number or counts 1, 2, 3… (a row number: in a time-ordered
+    file it would stand for the date), and constant columns are left out.
     """
     features: list[Feature] = []
+    skipped: list[tuple[str, str]] = []
     columns = allowed if allowed is not None else frame.columns
     for name in columns:
         if name in exclude or name not in frame.columns:
@@ -112,9 +116,12 @@ def detect_features(
         series = frame[name]
         non_null = series.drop_nulls()
         if non_null.n_unique() <= 1:
+            skipped.append((name, "constant"))
             continue
         if series.dtype.is_numeric():
-            if _looks_like_id(name) and non_null.n_unique() == len(non_null):
+            reason = _id_like(name, non_null)
+            if reason:
+                skipped.append((name, reason))
                 continue
             features.append(Feature(name=name, kind="numeric"))
             continue
@@ -122,16 +129,43 @@ def detect_features(
             features.append(Feature(name=name, kind="numeric"))
             continue
         if series.dtype.is_temporal():
+            skipped.append((name, "a date or time (name it with --time-column)"))
             continue
         text = non_null.cast(pl.String)
         if text.n_unique() > max(50, 0.5 * len(text)):
+            skipped.append((name, "nearly all values distinct (an identifier or free text)"))
             continue
         counts = text.value_counts(sort=True)
         categories = tuple(counts[counts.columns[0]].head(MAX_CATEGORIES).to_list())
         features.append(Feature(name=name, kind="categorical", categories=categories))
     if not features:
-        raise ValueError("no usable feature column: every column is the target, an id or constant")
-    return Encoder(features=tuple(features))
+        raise ValueError(
+            "no usable feature column: every column is the target, an id or constant"
+            + (f" (left out: {dict(skipped)})" if skipped else "")
+        )
+    return Encoder(features=tuple(features), skipped=tuple(skipped))
+
+
+ROW_NAMES = {"row", "rows", "index", "idx", "row_number", "rownum", "row_no", "n", "no", "#"}
+
+
+def _id_like(name: str, values: pl.Series) -> str | None:
+    """Why a numeric column is an identifier or a row number, or None."""
+    if values.n_unique() != len(values):
+        return None
+    if _looks_like_id(name):
+        return "an identifier (every value distinct)"
+    if values.dtype.is_float() and not (values.round(0) == values).all():
+        return None
+    lowered = name.strip().lower()
+    if lowered in ROW_NAMES or lowered.startswith("unnamed"):
+        return "a row number (every value distinct)"
+    span = values.cast(pl.Float64)
+    low, high = span.min(), span.max()
+    counts = isinstance(low, float) and isinstance(high, float) and high - low + 1 == len(values)
+    if counts and len(values) >= 20:
+        return "a row number (the values count 1, 2, 3…)"
+    return None
 
 
 def _looks_like_id(name: str) -> bool:
@@ -156,7 +190,15 @@ def target_vector(series: pl.Series, *, positive: str | None = None) -> np.ndarr
         return series.cast(pl.Int8).to_numpy()
     text = series.cast(pl.String).str.strip_chars().str.to_lowercase()
     if positive is not None:
-        return (text == positive.lower()).cast(pl.Int8).to_numpy()
+        hits = text == positive.strip().lower()
+        if not hits.any():
+            counts = series.cast(pl.String).value_counts(sort=True).head(10)
+            found = ", ".join(f"{v!r} ({n:,})" for v, n in counts.iter_rows())
+            raise ValueError(
+                f"--positive {positive!r} never appears in target column {series.name!r}; "
+                f"values found: {found}"
+            )
+        return hits.cast(pl.Int8).to_numpy()
     is_pos = text.is_in(POSITIVE)
     is_neg = text.is_in(NEGATIVE)
     bad = ~(is_pos | is_neg)
@@ -167,6 +209,41 @@ def target_vector(series: pl.Series, *, positive: str | None = None) -> np.ndarr
             "nor a no; name the positive value with --positive"
         )
     return is_pos.cast(pl.Int8).to_numpy()
+
+
+def parse_times(series: pl.Series) -> pl.Series:
+    """A time column as dates or times; text is read as ISO dates or date-times.
+
+    A value that does not read raises ValueError naming the column, how many rows fail and
+    a sample of them.
+    """
+    name = series.name
+    if series.null_count():
+        row = int(np.flatnonzero(series.is_null().to_numpy())[0]) + 1
+        raise ValueError(f"time column {name!r}, row {row}: missing date or time")
+    if series.dtype.is_temporal() or series.dtype.is_numeric():
+        return series
+    text = series.cast(pl.String).str.strip_chars()
+    parsed: pl.Series | None = None
+    for as_date in (False, True):
+        try:
+            candidate = (
+                text.str.to_date(strict=False) if as_date else text.str.to_datetime(strict=False)
+            )
+        except pl.exceptions.PolarsError:
+            continue
+        if parsed is None or candidate.null_count() < parsed.null_count():
+            parsed = candidate
+    bad = parsed.is_null() if parsed is not None else pl.Series([True] * len(text))
+    if bad.any():
+        rows = np.flatnonzero(bad.to_numpy())
+        sample = ", ".join(f"{text[int(i)]!r} (row {int(i) + 1})" for i in rows[:3])
+        raise ValueError(
+            f"time column {name!r}: {len(rows):,} of {len(text):,} values are not a date or "
+            f"time, e.g. {sample}; use ISO dates such as 2024-05-31 or 2024-05-31T14:30"
+        )
+    assert parsed is not None
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -197,12 +274,7 @@ def split_rows(
     if time_column is not None:
         if time_column not in frame.columns:
             raise ValueError(f"--time-column {time_column!r} is not a column of the data")
-        times = frame[time_column]
-        if times.dtype == pl.String:
-            times = times.str.to_datetime(strict=False)
-        if times.null_count():
-            row = int(np.flatnonzero(times.is_null().to_numpy())[0]) + 1
-            raise ValueError(f"time column {time_column!r}, row {row}: not a date or time")
+        times = parse_times(frame[time_column])
         order = np.argsort(times.to_physical().to_numpy(), kind="stable")
         n_test = max(1, int(n * test_share))
         n_cal = max(1, int((n - n_test) * calibration_share))

@@ -1,9 +1,11 @@
 """The ideal customer profile: what the model and the CRM say a good customer looks like.
 
 Traits come from the model: for each important feature, the values whose mean contribution
-(LightGBM pred_contrib over the training history) is highest, weighted by the feature's
-share of all contributions. Behaviours come from the CRM columns the prospect base does not
-have (answers e-mail, pays on time): won and lost accounts compared.
+(in log-odds, over the training history) is highest, weighted by the feature's share of all
+contributions. Context columns declared at training (the economy, the campaign, the date)
+help the model but describe the moment, not the customer: they are never traits.
+Behaviours come from the CRM columns the prospect base does not have (answers e-mail, pays
+on time): won and lost accounts compared.
 """
 
 from __future__ import annotations
@@ -102,15 +104,21 @@ def _numeric_bins(column: np.ndarray, contrib: np.ndarray) -> tuple[str, float] 
 
 
 def ideal_customer_profile(
-    model: Model, history: pl.DataFrame, *, target: str = "won", top: int = 6
+    model: Model, history: pl.DataFrame, *, target: str | None = None, top: int = 6
 ) -> Profile:
-    """Describe the ideal customer from `model` and the `history` it learnt from."""
+    """Describe the ideal customer from `model` and the `history` it learnt from.
+
+    `target` defaults to the model's; the model's context columns are left out.
+    """
+    target = target or str(model.card.get("target") or "won")
+    context = set(model.card.get("context") or [])
     x = model.encoder.matrix(history)
     contrib = model.contributions(x)[:, :-1]
     strength = np.abs(contrib).mean(axis=0)
     share = strength / (strength.sum() or 1.0)
     traits: list[Trait] = []
-    for j in np.argsort(-share)[:top]:
+    customer = [j for j in np.argsort(-share) if model.encoder.features[j].name not in context]
+    for j in customer[:top]:
         feature = model.encoder.features[j]
         column = x[:, j]
         if feature.kind == "categorical":
@@ -130,16 +138,16 @@ def ideal_customer_profile(
             best = _numeric_bins(column, contrib[:, j])
             if best is not None and best[1] > 0:
                 traits.append(Trait(feature.name, (best[0],), float(share[j]), "model"))
-    traits.extend(_behaviours(history, target))
+    traits.extend(_behaviours(history, target, model.card.get("positive")))
     return Profile(traits=tuple(sorted(traits, key=lambda t: -t.weight)))
 
 
-def _behaviours(history: pl.DataFrame, target: str) -> list[Trait]:
+def _behaviours(history: pl.DataFrame, target: str, positive: str | None) -> list[Trait]:
     """CRM behaviours that separate won from lost accounts (standardised difference)."""
     if target not in history.columns:
         return []
     try:
-        won = target_vector(history[target]).astype(bool)
+        won = target_vector(history[target], positive=positive).astype(bool)
     except ValueError:
         return []
     if won.all() or not won.any():

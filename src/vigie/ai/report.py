@@ -205,19 +205,34 @@ def build_report(
             (row["rank"], row["company_id"], row["name"], row["score"], row.get("rep") or "-", text)
         )
     profile = summary.get("profile") or {}
+    ci = m.get("auc_ci")
     metric_rows = [
-        ("AUC", m["auc"]),
+        ("model / modèle", f"{card.get('model', 'lightgbm')} — {card['algorithm']}"),
+        ("AUC [95% CI / IC 95 %]", f"{m['auc']}" + (f" [{ci[0]}, {ci[1]}]" if ci else "")),
+        ("expected calibration error / erreur de calibrage (ECE)", m.get("ece", "-")),
         ("log-loss", m["log_loss"]),
         ("Brier", m["brier"]),
         ("top-decile lift / lift du premier décile", m["top_decile_lift"]),
         ("test rows / lignes de test", m["rows"]),
+        *[
+            (f"{c['name']}: test AUC / ECE", f"{c['test']['auc']} / {c['test']['ece']}")
+            for c in [*card.get("candidates", []), {"name": "naive", "test": card.get("naive")}]
+            if c.get("test")
+        ],
     ]
+    alarm = (card.get("shift") or {}).get("warning")
+    shift_note = (
+        f'<p class="flag-note">⚠ {html.escape(alarm["en"])}</p>'
+        f'<p class="flag-note">⚠ {html.escape(alarm["fr"])}</p>'
+        if alarm
+        else ""
+    )
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}"
         "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
         "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}"
         "tr.flag td{background:#fde2e2}h2{border-bottom:2px solid #4a7;padding-bottom:3px}"
-        ".note{color:#555;font-size:13px}"
+        ".note{color:#555;font-size:13px}.flag-note{background:#fde2e2;padding:6px}"
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -234,6 +249,7 @@ groupe(s) sous la règle des quatre cinquièmes.</p>
 <p>EN: {html.escape(profile.get("en", {}).get("text", "-"))}</p>
 <p>FR : {html.escape(profile.get("fr", {}).get("text", "-"))}</p>
 <h2>Model quality / Qualité du modèle</h2>
+{shift_note}
 {_table(["metric / mesure", "value / valeur"], metric_rows)}
 {_calibration_plot(card)}
 <h2>Excluded prospects / Prospects exclus</h2>
@@ -255,8 +271,8 @@ scored base: below 0.1 stable, 0.1-0.25 moderate, above 0.25 major. / Indice de 
 entre les données d'entraînement et un échantillon de la base notée.</p>
 {_drift_section(model, summary)}
 <h2>Why these leads / Pourquoi ces prospects</h2>
-<p class="note">Top factors per lead, in log-odds (LightGBM contributions). / Principaux facteurs
-par prospect, en log-cotes.</p>
+<p class="note">Top factors per lead, in log-odds (each feature's contribution to the score). /
+Principaux facteurs par prospect, en log-cotes.</p>
 {_table(LEAD_HEADERS, explained)}
 </body></html>
 """

@@ -2,8 +2,8 @@
 
 Timed end to end: generating `rows` prospects into Parquet partitions, scoring every one
 (exclusions, calibrated probability, group aggregates), ranking, explaining the best `top`
-(LightGBM pred_contrib) and assigning them to `reps` reps (min-cost flow). The model is
-trained beforehand on a synthetic deal history (not timed, reported apart).
+(each feature's log-odds contribution) and assigning them to `reps` reps (min-cost flow).
+The model is trained beforehand on a synthetic deal history (not timed, reported apart).
 
 The baseline is the same scoring job written plainly: pandas reads every partition into one
 frame, scikit-learn's HistGradientBoostingClassifier (trained on the same history) predicts
@@ -144,7 +144,7 @@ def run_scoring_bench(
             "cpu_seconds": round(cpu, 2),
             "peak_rss_mib": round(peak),
             "train_seconds": round(train_seconds, 2),
-            "model_trees": model.booster.num_trees(),
+            "model": f"{model.kind} ({model.card['size']})",
             "test_auc": model.card["metrics"]["auc"],
             "scored": scored.scored,
             "load_average_1min": round(os.getloadavg()[0], 2),

@@ -174,6 +174,21 @@ BENCHES = (
         ),
     ),
     Bench(
+        "leads-quality",
+        "vigie.bench.leads_quality:run_leads_quality_bench",
+        """Judge lead scoring on the most recent period of two generated call histories, one
+        with a change of economic regime and a stationary control: Vigie's chosen model
+        against a one-hot logistic regression and a default LightGBM on the same time split
+        (AUC, calibration error, the card's shift warning).
+
+        Example: vigie bench leads-quality --rows 40000 --json
+        """,
+        (
+            Opt("rows", int, 40_000, "Calls generated per history."),
+            Opt("seed", int, 1, "Random seed of the generator."),
+        ),
+    ),
+    Bench(
         "kpi",
         "vigie.bench.kpi:run_kpi_bench",
         """Measure events per second through the KPI engine alone (20 metrics, sliding windows),

@@ -64,6 +64,28 @@ def leads_train(
     deals: Annotated[
         Path | None, typer.Option(help="Deal history (default DATA/prospects/history).")
     ] = None,
+    context: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated context columns (economy, campaign, date parts): used by "
+            "the model, never shown as customer traits."
+        ),
+    ] = "",
+    monotone: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated COLUMN=+1 or COLUMN=-1: the trees' effect of that number "
+            "only rises (or only falls)."
+        ),
+    ] = "",
+    exclude: Annotated[str, typer.Option(help="Comma-separated columns never to learn from.")] = "",
+    recency: Annotated[
+        float | None,
+        typer.Option(
+            help="With a time column, weigh recent rows more: the weight halves every this "
+            "share of the training period (e.g. 0.5)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     config: AiConfigOption = None,
     data: DataOption = None,
@@ -71,8 +93,15 @@ def leads_train(
     """Train a calibrated conversion model and save it as a new version with its model card.
 
     Without --from-csv it learns from the CRM deal history on the prospect base's columns.
+    A logistic regression and gradient-boosted trees compete on the most recent period
+    before the test period; the card names the winner, its test metrics beside a naive
+    baseline, and warns when the most recent period has shifted.
 
-    Example: vigie leads train --from-csv bank-full.csv --target y
+    Example: vigie leads train --from-csv bank-additional-full.csv --target y
+    --time-column date --context euribor3m,emp.var.rate,month
+
+    Example: vigie leads train --from-csv calls.csv --target outcome --positive signed
+    --monotone calls=-1
     """
     from vigie.ai import models
     from vigie.ai.prospects import FEATURES, read_table
@@ -80,6 +109,12 @@ def leads_train(
     section = ai_config(config, data)
     if from_csv is not None and target is None:
         raise fail("--from-csv needs --target COLUMN")
+    contexts = _names(context)
+    excluded = frozenset(_names(exclude))
+    try:
+        constraints = _monotone(monotone)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
     bar = progress_bar()
     task = bar.add_task("reading", total=len(models.STAGES) + 1)
 
@@ -95,6 +130,10 @@ def leads_train(
                     target=target or "",
                     time_column=time_column,
                     positive=positive,
+                    context=contexts,
+                    monotone=constraints,
+                    exclude=excluded,
+                    recency=recency,
                     seed=seed,
                     source=str(from_csv),
                     stage=stage,
@@ -108,6 +147,10 @@ def leads_train(
                     time_column=time_column or "closed_at",
                     features=FEATURES,
                     positive=positive,
+                    context=contexts,
+                    monotone=constraints,
+                    exclude=excluded,
+                    recency=recency,
                     seed=seed,
                     source=str(path),
                     stage=stage,
@@ -116,18 +159,45 @@ def leads_train(
     except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
         raise fail(str(exc)) from exc
     path = models.save(model, section.models_dir, trained_at=SystemClock().now())
-    m = model.card["metrics"]
-    table = Table(title=f"model {model.version} ({model.card['split']} split)")
-    for key in ("auc", "log_loss", "brier", "top_decile_lift", "rows", "positive_rate"):
-        table.add_column(key)
-    table.add_row(
-        *(
-            str(m[k])
-            for k in ("auc", "log_loss", "brier", "top_decile_lift", "rows", "positive_rate")
-        )
+    card = model.card
+    table = Table(
+        title=f"model {model.version}: {card['model']} chosen ({card['split']} split; "
+        "metrics on the most recent period)"
     )
+    for key in ("candidate", "auc [95% CI]", "ece", "log_loss", "top_decile_lift"):
+        table.add_column(key)
+    for c in [*card["candidates"], {"name": "naive", "test": card["naive"]}]:
+        m = c["test"]
+        ci = m.get("auc_ci")
+        table.add_row(
+            c["name"] + (" ✓" if c["name"] == card["model"] else ""),
+            f"{m['auc']}" + (f" [{ci[0]}, {ci[1]}]" if ci else ""),
+            str(m["ece"]),
+            str(m["log_loss"]),
+            str(m["top_decile_lift"]),
+        )
     console.print(table)
+    for name, reason in card["skipped_columns"].items():
+        console.print(f"left out: {name} — {reason}")
+    warning = card["shift"]["warning"]
+    if warning:
+        console.print(f"[bold yellow]⚠ {warning['en']}[/bold yellow]")
     console.print(f"saved in {path} (card.md, card.json)")
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _monotone(text: str) -> dict[str, int]:
+    """`calls=-1,age=+1` as {'calls': -1, 'age': 1}."""
+    out: dict[str, int] = {}
+    for item in _names(text):
+        name, _, sign = item.rpartition("=")
+        if not name or sign.strip() not in {"+1", "1", "-1"}:
+            raise ValueError(f"--monotone {item!r}: write COLUMN=+1 or COLUMN=-1")
+        out[name.strip()] = int(sign)
+    return out
 
 
 @leads_app.command("profile")
@@ -136,13 +206,17 @@ def leads_profile(
         Path | None,
         typer.Option("--from-csv", help="The history the model was trained on (CSV/Parquet)."),
     ] = None,
-    target: Annotated[str, typer.Option(help="Outcome column of that history.")] = "won",
+    target: Annotated[
+        str | None, typer.Option(help="Outcome column of that history (default: the model's).")
+    ] = None,
     lang: LangOption = "en",
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Describe the ideal customer learnt from the CRM history, with each trait's weight.
+
+    Context columns declared at training (economy, campaign, date) are never traits.
 
     Example: vigie leads profile --lang fr
     """
@@ -158,12 +232,15 @@ def leads_profile(
         raise fail(str(exc)) from exc
     history = read_table(from_csv) if from_csv else _read_history(section.history_file)
     profile = ideal_customer_profile(model, history, target=target)
+    context = model.card.get("context") or []
     if as_json:
         print(json.dumps(profile.to_dict(), ensure_ascii=False))
         return
     console.print(f"[bold]{profile.text(lang)}[/bold]")
     for trait in profile.to_dict()[lang]["traits"]:
         console.print(f"  {trait['weight']:6.1%}  {trait['phrase']}  ({trait['source']})")
+    if context:
+        console.print(f"context, not traits / contexte, pas des traits: {', '.join(context)}")
 
 
 def reps_for(section: AiConfig, history: pl.DataFrame, top: int) -> list[Rep]:
