@@ -67,6 +67,9 @@ def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> No
     assert stored > 150
     assert f"{stored} events in the log" in result.stdout
     assert {"page", "track"} <= kinds
+    reports = list((tmp_path / "vigie-data" / "reports").glob("weekly-*-fr.pdf"))
+    assert len(reports) == 1 and reports[0].read_bytes().startswith(b"%PDF")
+    assert f"revue hebdomadaire {reports[0].stem[7:15]}: " in result.stdout
 
 
 def test_simulate_writes_json_lines(tmp_path: Path) -> None:

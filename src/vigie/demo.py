@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -149,6 +150,7 @@ def run_demo(
         _saturday_in_the_shop(app.state.system, server.url, console)
         _sales_day_in_the_city(app.state.system, server.url, console)
         console.print(f"{app.state.system.log.count()} events in the log in all.")
+        _the_week_in_review(app.state.system, server.url, console)
         if once:
             return 0
         console.print(f"Serving on {server.url} until Ctrl-C.")
@@ -386,4 +388,35 @@ def _sales_day_in_the_city(system: Any, url: str, console: Console) -> None:
         f"Density in {main.name}: {jammed / main.capacity:.0%} -> {after['density']:.0%} "
         f"({'fell, congestion over' if not after['congested'] else 'still congested'}). "
         f"City page: {url}/city"
+    )
+
+
+REPORTS = Path("vigie-data") / "reports"
+
+
+def _the_week_in_review(system: Any, url: str, console: Console) -> None:
+    """The loop closes: what the day left in the records, and this week's review written as
+    HTML and PDF, with its address on the dashboard."""
+    from vigie.review.render import render_html, write_pdf
+    from vigie.review.weekly import week_of
+
+    _caught_up(system)
+    review = system.reviews.build(week_of(system.clock.now()))
+    runs = system.playbook_history.runs(limit=500)
+    held = [n for n in system.dispatcher.notifications(limit=500) if n.status == "held"]
+    story = [
+        ("alerts fired / alertes levées", len(review.alerts)),
+        ("playbook runs / exécutions de playbooks", len(runs)),
+        ("actions taken / actions menées", sum(r.actions for a in review.alerts for r in a.runs)),
+        ("notifications held for off-duty people / notifications retenues", len(held)),
+    ]
+    for what, count in story:
+        console.print(f"  {what}: {count}")
+    html = render_html(review, language="fr", timezone="Europe/Brussels")
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"weekly-{review.week}-fr.html").write_text(html, encoding="utf-8")
+    pdf = write_pdf(html, REPORTS / f"weekly-{review.week}-fr.pdf")
+    console.print(
+        f"Weekly review / revue hebdomadaire {review.week}: {pdf} "
+        f"(dashboard: {url}/review?week={review.week})"
     )
