@@ -34,6 +34,7 @@ from vigie.config import alerting_rules
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
+from vigie.events import Event
 from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.ingest.mqtt import MqttSubscriber
@@ -45,7 +46,7 @@ from vigie.lifecycle import Exclusive, Hook, Periodic, Services, Task
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
-from vigie.log.eventlog import AppendResult
+from vigie.log.eventlog import AppendJob, AppendResult
 from vigie.log.leases import Lease
 from vigie.log.live import LiveHub
 from vigie.log.pressure import Backpressure
@@ -55,6 +56,7 @@ from vigie.log.views import ViewLog
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
+from vigie.playbooks.crm_tasks import Append, CrmTaskBook
 from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
@@ -201,6 +203,16 @@ def _event_log(settings: Settings, sql_log: SqlEventLog) -> ServedLog:
 
     # Rejected input stays in the SQL store; the events go to JetStream.
     return NatsEventLog.from_url(settings.log_url, rejects=sql_log)
+
+
+def _appender(committer: GroupCommitter, endpoint: str) -> Append:
+    """Append events through the log's writer from a worker thread, once committed."""
+
+    def append(events: Sequence[Event]) -> None:
+        job = AppendJob(events=events, source=events[0].source, endpoint=endpoint)
+        committer.submit(job).result(timeout=30)
+
+    return append
 
 
 def build_system(
@@ -359,6 +371,11 @@ def build_system(
         hub=ChatHub(),
     )
     playbooks.chat = chat
+    # A playbook's task is a CRM task: its `Task Created` goes to the log like the API's.
+    crm_tasks = CrmTaskBook(
+        engine=engine, schedule=config.schedule, append=_appender(committer, "playbooks")
+    )
+    playbooks.crm_tasks = crm_tasks
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 
@@ -398,7 +415,7 @@ def build_system(
         inbox=Inbox(engine=engine, config=config.schedule, clock=clock),
         playbooks=playbooks,
         playbook_history=PlaybookHistory(engine=engine, clock=clock),
-        actions=ActionLedger(engine=engine, clock=clock),
+        actions=ActionLedger(engine=engine, clock=clock, crm_tasks=crm_tasks),
         holdouts=HoldoutBook(
             engine=engine,
             designs=[
