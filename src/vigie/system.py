@@ -60,6 +60,7 @@ from vigie.playbooks.crm_tasks import Append, CrmTaskBook
 from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
+from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
@@ -132,6 +133,7 @@ class System:
     playbook_history: PlaybookHistory
     actions: ActionLedger
     holdouts: HoldoutBook
+    outcomes: AlertOutcomes
     live: LiveHub
     trends: Trends
     columns: ColumnarCopy | None
@@ -379,6 +381,19 @@ def build_system(
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
 
+    # What playbooks did, closed or undone by people, and what it changed: each alert's
+    # actions, measured against their steps' control groups.
+    ledger = ActionLedger(engine=engine, clock=clock, crm_tasks=crm_tasks)
+    holdouts = HoldoutBook(
+        engine=engine,
+        designs=[
+            (book.name, step.label(i), step.holdout)
+            for book in config.playbooks
+            for i, step in enumerate(book.steps)
+            if step.holdout is not None
+        ],
+    )
+
     system = System(
         settings=settings,
         clock=clock,
@@ -415,16 +430,9 @@ def build_system(
         inbox=Inbox(engine=engine, config=config.schedule, clock=clock),
         playbooks=playbooks,
         playbook_history=PlaybookHistory(engine=engine, clock=clock),
-        actions=ActionLedger(engine=engine, clock=clock, crm_tasks=crm_tasks),
-        holdouts=HoldoutBook(
-            engine=engine,
-            designs=[
-                (book.name, step.label(i), step.holdout)
-                for book in config.playbooks
-                for i, step in enumerate(book.steps)
-                if step.holdout is not None
-            ],
-        ),
+        actions=ledger,
+        holdouts=holdouts,
+        outcomes=AlertOutcomes(engine=engine, ledger=ledger, holdouts=holdouts, clock=clock),
         live=live,
         trends=Trends(),
         columns=columns,

@@ -84,6 +84,8 @@ class ActionRecord(msgspec.Struct, kw_only=True):
     changes: list[Change] = []
     crm_task: str | None = None
     """A task's CRM task (`GET /api/tasks/{id}`): closing either closes the other."""
+    step: int | None = None
+    """The index of the run's step that took it."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,12 @@ def _describe(kind: Kind, row: Any, now_us: int) -> tuple[str, str, str | None, 
         return row.text, row.zone, None, "done"
     subject = f"{row.kind} {row.subject}: {row.from_value or '-'} -> {row.to_value}"
     return subject, row.to_value, None, "open"
+
+
+def _step_of(key: str, run_id: str | None) -> int | None:
+    """The step index in an action's idempotency key (`<run id>:<step index>`)."""
+    head, _, index = key.partition(":")
+    return int(index) if run_id and head == run_id and index.isdigit() else None
 
 
 _FROM_CRM: dict[str, State] = {"done": "done", "cancelled": "undone"}
@@ -322,4 +330,5 @@ class ActionLedger:
             can_undo=can_undo,
             changes=changes,
             crm_task=crm_task,
+            step=_step_of(row.key, row.run_id),
         )

@@ -30,6 +30,7 @@ from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
+from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -86,6 +87,7 @@ PlaybooksDep = Annotated[PlaybookEngine, Depends(_part("playbooks"))]
 PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"))]
 ActionsDep = Annotated[ActionLedger, Depends(_part("actions"))]
 HoldoutsDep = Annotated[HoldoutBook, Depends(_part("holdouts"))]
+OutcomesDep = Annotated[AlertOutcomes, Depends(_part("outcomes"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
 InboxDep = Annotated[Inbox, Depends(_part("inbox"))]
 SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]
