@@ -307,7 +307,7 @@ def build_system(
     # new events go to them between two batches of the others, so batches are kept short.
     # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
-    experiments = ExperimentsProcessor(config.experiments)
+    experiments = ExperimentsProcessor(config.experiments, clock=clock)
     dead_letters = SqlDeadLetters(engine, clock=clock)
     if role in ("all", "worker"):
         runner = ProcessorRunner(
