@@ -161,3 +161,12 @@ def test_a_task_for_nobody_known_fails_naming_the_assignee(engine: sa.Engine) ->
     assert "'zoe' is neither a person nor a team" in (run.steps[0].error or "")
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(tasks)).scalar() == 0
+
+
+def test_a_task_without_a_title_fails_naming_the_field(engine: sa.Engine) -> None:
+    """An empty title (say, a template that rendered to nothing) fails the step at once,
+    naming the title, rather than being retried."""
+    book = _task_book({"action": "task", "params": {"assignee": "marie", "title": " "}})
+    (run,) = make_engine(engine, [book], schedule=OFFICE).handle(firing(rule="r"))
+    assert run.status == "failed" and run.steps[0].attempts == 1
+    assert "title must have 1 to 200 characters" in (run.steps[0].error or "")

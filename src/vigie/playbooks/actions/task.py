@@ -33,6 +33,8 @@ class CreateTask:
     params_type: ClassVar[type[msgspec.Struct]] = TaskParams
 
     def run(self, params: TaskParams, context: ActionContext) -> dict[str, Any]:
+        if not params.title.strip() or len(params.title) > 200:
+            raise ActionError("task: title must have 1 to 200 characters", retryable=False)
         now = context.clock.now()
         person, decision = _taker(params.assignee, now, context)
         start = decision.deliver_at or now
