@@ -34,6 +34,7 @@ from vigie.config import alerting_rules
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
+from vigie.events import Event
 from vigie.experiments.processor import ExperimentsProcessor
 from vigie.ingest.ingestor import Ingestor
 from vigie.ingest.mqtt import MqttSubscriber
@@ -45,7 +46,7 @@ from vigie.lifecycle import Exclusive, Hook, Periodic, Services, Task
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
-from vigie.log.eventlog import AppendResult
+from vigie.log.eventlog import AppendJob, AppendResult
 from vigie.log.leases import Lease
 from vigie.log.live import LiveHub
 from vigie.log.pressure import Backpressure
@@ -55,9 +56,11 @@ from vigie.log.views import ViewLog
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
+from vigie.playbooks.crm_tasks import Append, CrmTaskBook
 from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
+from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.review import ReviewSources, WeeklyReviews
 from vigie.review.weekly import EffectLine, week_of
@@ -134,6 +137,7 @@ class System:
     playbook_history: PlaybookHistory
     actions: ActionLedger
     holdouts: HoldoutBook
+    outcomes: AlertOutcomes
     live: LiveHub
     trends: Trends
     columns: ColumnarCopy | None
@@ -209,6 +213,16 @@ def _event_log(settings: Settings, sql_log: SqlEventLog) -> ServedLog:
 
     # Rejected input stays in the SQL store; the events go to JetStream.
     return NatsEventLog.from_url(settings.log_url, rejects=sql_log)
+
+
+def _appender(committer: GroupCommitter, endpoint: str) -> Append:
+    """Append events through the log's writer from a worker thread, once committed."""
+
+    def append(events: Sequence[Event]) -> None:
+        job = AppendJob(events=events, source=events[0].source, endpoint=endpoint)
+        committer.submit(job).result(timeout=30)
+
+    return append
 
 
 def build_system(
@@ -301,7 +315,7 @@ def build_system(
     # new events go to them between two batches of the others, so batches are kept short.
     # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
-    experiments = ExperimentsProcessor(config.experiments)
+    experiments = ExperimentsProcessor(config.experiments, clock=clock)
     dead_letters = SqlDeadLetters(engine, clock=clock)
     if role in ("all", "worker"):
         runner = ProcessorRunner(
@@ -367,8 +381,26 @@ def build_system(
         hub=ChatHub(),
     )
     playbooks.chat = chat
+    # A playbook's task is a CRM task: its `Task Created` goes to the log like the API's.
+    crm_tasks = CrmTaskBook(
+        engine=engine, schedule=config.schedule, append=_appender(committer, "playbooks")
+    )
+    playbooks.crm_tasks = crm_tasks
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
     columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
+
+    # What playbooks did, closed or undone by people, and what it changed: each alert's
+    # actions, measured against their steps' control groups.
+    ledger = ActionLedger(engine=engine, clock=clock, crm_tasks=crm_tasks)
+    holdouts = HoldoutBook(
+        engine=engine,
+        designs=[
+            (book.name, step.label(i), step.holdout)
+            for book in config.playbooks
+            for i, step in enumerate(book.steps)
+            if step.holdout is not None
+        ],
+    )
 
     system = System(
         settings=settings,
@@ -406,16 +438,9 @@ def build_system(
         inbox=Inbox(engine=engine, config=config.schedule, clock=clock),
         playbooks=playbooks,
         playbook_history=PlaybookHistory(engine=engine, clock=clock),
-        actions=ActionLedger(engine=engine, clock=clock),
-        holdouts=HoldoutBook(
-            engine=engine,
-            designs=[
-                (book.name, step.label(i), step.holdout)
-                for book in config.playbooks
-                for i, step in enumerate(book.steps)
-                if step.holdout is not None
-            ],
-        ),
+        actions=ledger,
+        holdouts=holdouts,
+        outcomes=AlertOutcomes(engine=engine, ledger=ledger, holdouts=holdouts, clock=clock),
         live=live,
         trends=Trends(),
         columns=columns,

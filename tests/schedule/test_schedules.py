@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from vigie.schedule import ScheduleConfig, is_on_duty, is_working, next_working_instant
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vigie.schedule import (
+    ScheduleConfig,
+    after_working_time,
+    is_on_duty,
+    is_working,
+    next_working_instant,
+)
 from vigie.schedule.schedules import check
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -79,3 +88,44 @@ def test_unknown_references_are_reported(company: ScheduleConfig) -> None:
         ["schedule", "people", 2, "working_hours", 1],
         "'nights' is not a name under schedule.time_intervals",
     ) in problems
+
+
+def test_a_task_due_in_30_minutes_at_16_50_is_due_the_next_morning(
+    company: ScheduleConfig,
+) -> None:
+    """Issue 21: ten minutes are left on Tuesday (the policy ends the day at 17:00), the other
+    twenty are taken on Wednesday from 08:00; on Friday evening the task waits for Monday."""
+    marie = _person(company, "marie")
+    tuesday = datetime(2026, 11, 24, 16, 50, tzinfo=BRUSSELS)
+    assert after_working_time(company, marie, tuesday, 30) == datetime(
+        2026, 11, 25, 8, 20, tzinfo=BRUSSELS
+    )
+    saturday_night = datetime(2026, 11, 28, 0, 20, tzinfo=BRUSSELS)
+    assert after_working_time(company, marie, saturday_night, 0) == datetime(
+        2026, 11, 30, 8, 0, tzinfo=BRUSSELS
+    )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.datetimes(
+        min_value=datetime(2026, 11, 20), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)
+    ).map(lambda t: t.replace(second=0, microsecond=0)),
+    minutes=st.integers(min_value=0, max_value=900),
+)
+def test_working_time_after_counts_only_working_minutes(
+    company: ScheduleConfig, start: datetime, minutes: int
+) -> None:
+    """The due instant is a working one, and exactly `minutes` working minutes (counted one
+    by one with `is_working`) lie between the start and it."""
+    marie = _person(company, "marie")
+    due = after_working_time(company, marie, start, minutes)
+    assert due is not None and is_working(company, marie, due)
+    counted, at = 0, start
+    while counted < minutes or not is_working(company, marie, at):
+        if is_working(company, marie, at):
+            counted += 1
+        at += timedelta(minutes=1)
+    assert due == at

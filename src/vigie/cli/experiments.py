@@ -74,6 +74,10 @@ def show(
         system.engine.dispose()
     found = counter.verdict(name)
     for arm in found.arms:
+        if found.design == "time_blocks":
+            mean = f"{arm.converted / arm.exposed:.1f} per block" if arm.exposed else "-"
+            _say(f"  {arm.variant:16} blocks {arm.exposed:7}  total {arm.converted:9}  {mean}")
+            continue
         rate = f"{arm.converted / arm.exposed:.1%}" if arm.exposed else "-"
         _say(f"  {arm.variant:16} exposed {arm.exposed:7}  converted {arm.converted:7}  {rate}")
     if counter.mismatched(name):

@@ -269,7 +269,15 @@ ENTITIES: dict[str, Entity] = {
             table=tables.tasks,
             create=models.TaskCreate,
             search=("title",),
-            filters=("owner_id", "status", "contact_id", "account_id", "deal_id", "ticket_id"),
+            filters=(
+                "owner_id",
+                "status",
+                "contact_id",
+                "account_id",
+                "deal_id",
+                "ticket_id",
+                "playbook_run_id",
+            ),
             sorts=("due_at", "status", "title"),
             owner="owner_id",
             refs={

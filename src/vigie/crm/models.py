@@ -246,6 +246,20 @@ class TaskCreate(Strict):
     deal_id: Id | None = None
     ticket_id: Id | None = None
     notes: Text | None = None
+    playbook_run_id: Id | None = Field(
+        default=None,
+        description="The playbook run that created it (`GET /api/playbook-runs/{id}`); set "
+        "by the playbook, never by hand.",
+    )
+    action_id: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Its entry in the action ledger (`GET /api/actions/task/{action_id}`): "
+        "closing the task closes the action, and the other way round.",
+    )
+
+
+PLAYBOOK_LINKS = ("playbook_run_id", "action_id")
+"""A task's fields that only the playbook that created it sets."""
 
 
 class OfferCreate(Strict):

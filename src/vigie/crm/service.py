@@ -28,6 +28,7 @@ from vigie.crm.batches import MAX_RECORDS, READ_ONLY_VIA, Mode, RecordError
 from vigie.crm.commands import new_id, write_events
 from vigie.crm.csvfiles import ImportReport
 from vigie.crm.entities import ENTITIES, Entity, ReadBase
+from vigie.crm.models import PLAYBOOK_LINKS
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.timeline import (
     CATEGORIES,
@@ -335,6 +336,12 @@ class CrmService:
         owner_changed: bool,
         record_id: str | None = None,
     ) -> None:
+        linked = [k for k in PLAYBOOK_LINKS if entity.name == "tasks" and data.get(k) is not None]
+        if linked:
+            raise Invalid(
+                f"{linked[0]}: set by the playbook run that created the task, not by hand "
+                "/ renseigné par le playbook"
+            )
         with self._reading() as conn:
             utm = data.get("utm_campaign") if entity.name == "campaigns" else None
             other = records.campaign_for_utm(conn, utm, excluding=record_id) if utm else None

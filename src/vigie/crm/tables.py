@@ -166,6 +166,8 @@ tasks = sa.Table(
     sa.Column("deal_id", Ref),
     sa.Column("ticket_id", Ref),
     sa.Column("notes", sa.Text),
+    sa.Column("playbook_run_id", Ref, index=True),
+    sa.Column("action_id", sa.BigInteger),
 )
 
 offers = sa.Table(

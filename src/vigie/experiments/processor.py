@@ -12,9 +12,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from vigie.clock import Clock, SystemClock
 from vigie.events import Event
 from vigie.experiments.assignment import assign
+from vigie.experiments.blocks import block_at, block_index, block_verdict, variant_of_block
 from vigie.experiments.config import EXPOSURE_EVENT, Experiment
 from vigie.experiments.verdicts import Arm, Verdict, verdict
 from vigie.types import to_us
@@ -28,6 +31,8 @@ class _State:
     converted: set[str] = field(default_factory=set)
     guardrails: dict[str, set[str]] = field(default_factory=dict)
     mismatched: int = 0
+    block_totals: dict[str, dict[int, float]] = field(default_factory=dict)
+    """Time blocks: the total of each watched event per block index."""
 
 
 class ExperimentsProcessor:
@@ -35,7 +40,9 @@ class ExperimentsProcessor:
 
     name = "experiments"
 
-    def __init__(self, experiments: Sequence[Experiment]) -> None:
+    def __init__(self, experiments: Sequence[Experiment], clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        """Says which time blocks are over (only complete blocks count)."""
         self.experiments = {e.name: e for e in experiments}
         self._state = {e.name: _State() for e in experiments}
         self._watching: dict[str, list[str]] = {}
@@ -75,6 +82,9 @@ class ExperimentsProcessor:
             return
         for name in self._watching.get(event.event or "", ()):
             exp = self.experiments[name]
+            if exp.blocks is not None:
+                self._observe_block(exp, event)
+                continue
             unit = _unit_of(exp, event)
             state = self._state[name]
             seen = state.exposed.get(unit or "")
@@ -88,9 +98,44 @@ class ExperimentsProcessor:
             if event.event in exp.guardrails:
                 state.guardrails.setdefault(event.event or "", set()).add(unit)
 
+    def _observe_block(self, exp: Experiment, event: Event) -> None:
+        """Add a watched event of the place under test to its time block's total."""
+        design = exp.blocks
+        assert design is not None
+        if any(_field(event, k) != v for k, v in design.where.items()):
+            return
+        index = block_index(exp, to_us(event.timestamp), to_us(design.starts_at))
+        if index is None:
+            return
+        amount: Any = 1 if design.value is None else _raw(event, design.value)
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            return
+        totals = self._state[exp.name].block_totals.setdefault(event.event or "", {})
+        totals[index] = totals.get(index, 0.0) + float(amount)
+
+    def _block_verdict(self, exp: Experiment) -> Verdict:
+        """The verdict of a time-block experiment from its complete blocks."""
+        current = block_at(exp, self.clock.now())
+        done = range(current.index if current is not None else 0)
+        with self._lock:
+            totals = {k: dict(v) for k, v in self._state[exp.name].block_totals.items()}
+
+        def per_variant(event: str) -> dict[str, list[float]]:
+            found: dict[str, list[float]] = {v.name: [] for v in exp.variants}
+            counted = totals.get(event, {})
+            for index in done:
+                found[variant_of_block(exp, index)].append(counted.get(index, 0.0))
+            return found
+
+        guardrails = {g: per_variant(g) for g in exp.guardrails}
+        return block_verdict(exp, per_variant(exp.metric), guardrails)
+
     def arms(self, name: str) -> list[Arm]:
-        """Exposed and converted units per variant of experiment `name` (KeyError if none)."""
+        """Exposed and converted units per variant of experiment `name` (KeyError if none);
+        for a time-block experiment, complete blocks and the metric's total per variant."""
         exp = self.experiments[name]
+        if exp.blocks is not None:
+            return self._block_verdict(exp).arms
         with self._lock:
             state = self._state[name]
             arms = []
@@ -113,7 +158,25 @@ class ExperimentsProcessor:
 
     def verdict(self, name: str) -> Verdict:
         """Where experiment `name` stands (KeyError if there is no such experiment)."""
-        return verdict(self.experiments[name], self.arms(name))
+        exp = self.experiments[name]
+        if exp.blocks is not None:
+            return self._block_verdict(exp)
+        return verdict(exp, self.arms(name))
+
+
+_TOP_LEVEL = frozenset({"site", "zone", "aisle", "source", "anonymous_id", "user_id", "count"})
+
+
+def _raw(event: Event, name: str) -> Any:
+    """Field `name` of the event: a sensor field, else a property."""
+    if name in _TOP_LEVEL and getattr(event, name) is not None:
+        return getattr(event, name)
+    return event.properties.get(name)
+
+
+def _field(event: Event, name: str) -> str | None:
+    value = _raw(event, name)
+    return None if value is None else str(value)
 
 
 def _unit_of(experiment: Experiment, event: Event) -> str | None:

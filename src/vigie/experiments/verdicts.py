@@ -65,6 +65,9 @@ class Verdict(msgspec.Struct, kw_only=True, frozen=True):
     comparisons: list[Comparison]
     guardrail_breaches: list[str]
     sentence: dict[str, str]
+    design: Literal["units", "time_blocks"] = "units"
+    """`time_blocks`: the arms count blocks (`exposed`) and the metric's total (`converted`),
+    and the lift is in the metric's units per block, not a share."""
 
 
 def planned_size(experiment: Experiment) -> int:

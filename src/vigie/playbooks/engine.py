@@ -17,6 +17,7 @@ from vigie.clock import Clock
 from vigie.playbooks import runs
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionHeld, ActionSettings
 from vigie.playbooks.actions.port import LiveChat, Places
+from vigie.playbooks.crm_tasks import CrmTaskBook
 from vigie.playbooks.holdouts import Holdout
 from vigie.playbooks.outputs import StorePort
 from vigie.playbooks.playbooks import Playbook, Step
@@ -106,7 +107,10 @@ class PlaybookEngine:
         sleep: Callable[[float], None] = time.sleep,
         places: Places | None = None,
         chat: LiveChat | None = None,
+        crm_tasks: CrmTaskBook | None = None,
     ) -> None:
+        self.crm_tasks = crm_tasks
+        """Where tasks become CRM tasks, set by the composition root once the log is."""
         self.places = places
         self.engine = engine
         self.chat = chat
@@ -240,6 +244,7 @@ class PlaybookEngine:
             places=self.places,
             chat=self.chat,
             holdout=holdout,
+            crm_tasks=self.crm_tasks,
         )
         return ActionContext(
             key=key,

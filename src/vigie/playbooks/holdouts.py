@@ -121,9 +121,17 @@ class HoldoutReport(msgspec.Struct, kw_only=True):
     verdict: Verdict
 
 
-def measure(conn: sa.Connection, holdout: Holdout, *, playbook: str, step: str) -> HoldoutReport:
-    """Treated and held-out units of a step, and how many sent `metric` within the horizon
-    after they were assigned (read from the SQL event log)."""
+def measure(
+    conn: sa.Connection,
+    holdout: Holdout,
+    *,
+    playbook: str,
+    step: str,
+    run_id: str | None = None,
+) -> HoldoutReport:
+    """Treated and held-out units of a step (of its run `run_id` only, when given), and how
+    many sent `metric` within the horizon after they were assigned (read from the SQL event
+    log)."""
     horizon_us = parse_duration(holdout.horizon)
     hu = holdout_units
     converted = (
@@ -138,7 +146,11 @@ def measure(conn: sa.Connection, holdout: Holdout, *, playbook: str, step: str) 
     )
     rows = conn.execute(
         sa.select(hu.c.grp, sa.func.count(), sa.func.count().filter(converted))
-        .where(hu.c.playbook == playbook, hu.c.step == step)
+        .where(
+            hu.c.playbook == playbook,
+            hu.c.step == step,
+            *([hu.c.run_id == run_id] if run_id is not None else []),
+        )
         .group_by(hu.c.grp)
     ).all()
     counts = {row[0]: (int(row[1]), int(row[2])) for row in rows}
@@ -168,6 +180,21 @@ class HoldoutBook:
     def __init__(self, *, engine: sa.Engine, designs: Sequence[tuple[str, str, Holdout]]) -> None:
         self._engine = engine
         self._designs = list(designs)
+
+    def design(self, playbook: str, step: str) -> Holdout | None:
+        """The control group step `step` of `playbook` declares, if any."""
+        return next((h for p, s, h in self._designs if (p, s) == (playbook, step)), None)
+
+    def report(
+        self, playbook: str, step: str, *, run_id: str | None = None
+    ) -> HoldoutReport | None:
+        """The measured effect of one step (of one of its runs, when `run_id` is given), or
+        None when the step declares no control group."""
+        design = self.design(playbook, step)
+        if design is None:
+            return None
+        with self._engine.connect() as conn:
+            return measure(conn, design, playbook=playbook, step=step, run_id=run_id)
 
     def reports(self) -> list[HoldoutReport]:
         """Each step's treated and held-out groups and the verdict on its effect."""

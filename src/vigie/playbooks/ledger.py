@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock
 from vigie.playbooks import runs
+from vigie.playbooks.crm_tasks import CrmTaskBook, crm_statuses
 from vigie.playbooks.outputs import (
     agent_queue_assignments,
     broadcasts,
@@ -81,6 +82,10 @@ class ActionRecord(msgspec.Struct, kw_only=True):
     can_close: bool
     can_undo: bool
     changes: list[Change] = []
+    crm_task: str | None = None
+    """A task's CRM task (`GET /api/tasks/{id}`): closing either closes the other."""
+    step: int | None = None
+    """The index of the run's step that took it."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,22 @@ def _describe(kind: Kind, row: Any, now_us: int) -> tuple[str, str, str | None, 
     return subject, row.to_value, None, "open"
 
 
+def _step_of(key: str, run_id: str | None) -> int | None:
+    """The step index in an action's idempotency key (`<run id>:<step index>`)."""
+    head, _, index = key.partition(":")
+    return int(index) if run_id and head == run_id and index.isdigit() else None
+
+
+_FROM_CRM: dict[str, State] = {"done": "done", "cancelled": "undone"}
+
+
+def _crm_of(conn: sa.Connection, kind: Kind, row: Any) -> dict[str, str]:
+    """The CRM status of a task's CRM task, if it has one (nothing for other kinds)."""
+    if kind != "task" or not row.crm_task_id:
+        return {}
+    return crm_statuses(conn, {row.crm_task_id})
+
+
 def _allowed(kind: Kind, state: State) -> tuple[bool, bool]:
     """(can close, can undo) for an action of `kind` in `state`."""
     if state != "open":
@@ -128,9 +149,12 @@ def _allowed(kind: Kind, state: State) -> tuple[bool, bool]:
 class ActionLedger:
     """Lists the actions playbooks took, and closes or undoes them on a person's behalf."""
 
-    def __init__(self, *, engine: sa.Engine, clock: Clock) -> None:
+    def __init__(
+        self, *, engine: sa.Engine, clock: Clock, crm_tasks: CrmTaskBook | None = None
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._crm_tasks = crm_tasks
 
     def list(
         self,
@@ -153,8 +177,11 @@ class ActionLedger:
                     query = query.where(source.table.c.run_id == run_id)
                 rows += [(the_kind, row) for row in conn.execute(query)]
             playbook_of = self._runs(conn, {row.run_id for _kind, row in rows if row.run_id})
+            in_crm = crm_statuses(
+                conn, {row.crm_task_id for k, row in rows if k == "task" and row.crm_task_id}
+            )
             for the_kind, row in rows:
-                record = self._record(conn, the_kind, row, now_us, playbook_of)
+                record = self._record(conn, the_kind, row, now_us, playbook_of, in_crm)
                 if state is not None and record.state != state:
                     continue
                 if alert is not None and record.alert != alert:
@@ -169,7 +196,7 @@ class ActionLedger:
         with self._engine.connect() as conn:
             row = self._row(conn, kind, action_id)
             runs_of = self._runs(conn, {row.run_id} if row.run_id else set())
-            return self._record(conn, kind, row, now_us, runs_of)
+            return self._record(conn, kind, row, now_us, runs_of, _crm_of(conn, kind, row))
 
     def close(self, kind: Kind, action_id: int, *, by: str, note: str = "") -> ActionRecord:
         """Mark an open action done (a task finished, a page fixed, an offer ended early)."""
@@ -183,7 +210,7 @@ class ActionLedger:
         now = self._clock.now()
         with self._engine.begin() as conn:
             row = self._row(conn, kind, action_id)
-            before = self._record(conn, kind, row, to_us(now), {})
+            before = self._record(conn, kind, row, to_us(now), {}, _crm_of(conn, kind, row))
             can_close, can_undo = before.can_close, before.can_undo
             if (to == "done" and not can_close) or (to == "undone" and not can_undo):
                 verb = "closed" if to == "done" else "undone"
@@ -207,7 +234,7 @@ class ActionLedger:
                             key=f"undo:{action_id}",
                         )
                     )
-            conn.execute(
+            change = conn.execute(
                 action_changes.insert().values(
                     kind=kind,
                     action_id=action_id,
@@ -218,6 +245,11 @@ class ActionLedger:
                     at_us=to_us(now),
                 )
             )
+        crm_task = before.crm_task
+        if crm_task is not None and self._crm_tasks is not None:
+            (change_id,) = change.inserted_primary_key or (0,)
+            status: Literal["done", "cancelled"] = "done" if to == "done" else "cancelled"
+            self._crm_tasks.set_status(crm_task, status, by=by, now=now, change=int(change_id))
         return self.get(kind, action_id)
 
     @staticmethod
@@ -255,8 +287,10 @@ class ActionLedger:
         row: Any,
         now_us: int,
         playbook_of: dict[str, tuple[str, str | None]],
+        in_crm: dict[str, str],
     ) -> ActionRecord:
         summary, target, owner, state = _describe(kind, row, now_us)
+        crm_task = row.crm_task_id if kind == "task" else None
         changes = [
             Change(
                 from_state=c.from_state,
@@ -273,6 +307,9 @@ class ActionLedger:
         ]
         if changes:
             state = changes[-1].to_state  # type: ignore[assignment]
+        if state == "open" and crm_task is not None:
+            # Closed or cancelled in the CRM (`PATCH /api/tasks/{id}`): the action follows.
+            state = _FROM_CRM.get(in_crm.get(crm_task, "open"), "open")
         if kind == "offer" and state == "open" and row.ends_at_us <= now_us:
             state = "expired"
         can_close, can_undo = _allowed(kind, state)
@@ -292,4 +329,6 @@ class ActionLedger:
             can_close=can_close,
             can_undo=can_undo,
             changes=changes,
+            crm_task=crm_task,
+            step=_step_of(row.key, row.run_id),
         )

@@ -29,6 +29,7 @@ from vigie.playbooks.actions.port import (
     Task,
 )
 from vigie.playbooks.actions.webhook import CloudEvent, Gone, Refused, deliver
+from vigie.playbooks.crm_tasks import CrmTaskBook
 from vigie.playbooks.holdouts import Holdout
 from vigie.playbooks.holdouts import split as split_units
 from vigie.privacy.consent import ConsentBook
@@ -49,6 +50,7 @@ tasks = sa.Table(
     sa.Column("created_at_us", sa.BigInteger, nullable=False),
     sa.Column("due_at_us", sa.BigInteger),
     sa.Column("run_id", sa.String(64)),
+    sa.Column("crm_task_id", sa.String(64)),
 )
 
 offers = sa.Table(
@@ -354,7 +356,9 @@ class StorePort:
         places: Places | None = None,
         chat: LiveChat | None = None,
         holdout: tuple[str, str, Holdout] | None = None,
+        crm_tasks: CrmTaskBook | None = None,
     ) -> None:
+        self._crm_tasks = crm_tasks
         self._holdout = holdout
         self._places = places
         self._engine = engine
@@ -389,12 +393,36 @@ class StorePort:
         return record_id
 
     def once_each(self, records: Sequence[Record]) -> list[int]:
-        """`once` for each record, all or none of the new ones stored (one transaction)."""
+        """`once` for each record, all or none of the new ones stored (one transaction).
+        A task is also a CRM task, appended to the log once it is stored (see `CrmTaskBook`)."""
         with self._engine.begin() as conn:
             kinds = {type(record) for record in records}
             if len(records) > 1 and len(kinds) == 1 and Move not in kinds:
-                return self._once_many(conn, records)
-            return [self._once(conn, record) for record in records]
+                ids = self._once_many(conn, records)
+            else:
+                ids = [self._once(conn, record) for record in records]
+        for record, record_id in zip(records, ids, strict=True):
+            if isinstance(record, Task):
+                self._crm_task(record, record_id)
+        return ids
+
+    def _crm_task(self, task: Task, task_id: int) -> None:
+        """Open the CRM task of playbook task `task_id` (again, on a re-run: the log keeps
+        one) and note its id on the playbook task."""
+        if self._crm_tasks is None:
+            return
+        crm_id = self._crm_tasks.open(
+            key=f"{self._key}:{task_id}",
+            action_id=task_id,
+            run_id=self._run_id,
+            title=task.title,
+            body=task.body,
+            owner=self._crm_tasks.owner_of(task.assignee),
+            due_at=task.due_at,
+            now=self._clock.now(),
+        )
+        with self._engine.begin() as conn:
+            conn.execute(tasks.update().where(tasks.c.id == task_id).values(crm_task_id=crm_id))
 
     def _once_many(self, conn: sa.Connection, records: Sequence[Record]) -> list[int]:
         """`_once` for many records of one kind in two statements: one read of what this

@@ -405,6 +405,26 @@ def next_working_instant(
     return None
 
 
+def after_working_time(
+    config: ScheduleConfig, person: Person, start: datetime, minutes: float
+) -> datetime | None:
+    """The instant when `minutes` of `person`'s working time have passed since `start`
+    (0: their next working instant): a task due "in 30 minutes" at 16:50 is due at 08:20
+    the next working day, never in the evening. Always a working instant; None when they
+    have no working period within a year."""
+    remaining = timedelta(minutes=max(minutes, 0.0))
+    cursor = start
+    horizon = start + timedelta(days=SEARCH_DAYS)
+    while cursor < horizon:
+        end = min(cursor + _STEP, horizon)
+        for low, high in working_segments(config, person, cursor, end):
+            if remaining < high - low:
+                return low + remaining
+            remaining -= high - low
+        cursor = end
+    return None
+
+
 def channels(
     config: ScheduleConfig, person: Person, *, urgent_on_call: bool = False
 ) -> list[Channel]:

@@ -21,6 +21,7 @@ from vigie.web.deps import (
     AlertingDep,
     AlertStoreDep,
     ConfigDep,
+    OutcomesDep,
     RequestActor,
     RuleVersionsDep,
     SilencesDep,
@@ -148,6 +149,22 @@ def get_alert(
 ) -> Response:
     """One alert with its evidence, handling and silences."""
     return _one(alert_id, alerts, triage, silences)
+
+
+@router.get(
+    "/alerts/{alert_id}/outcomes",
+    response_class=Response,
+    responses=NOT_FOUND,
+    dependencies=[Depends(require("playbooks", "read"))],
+)
+def get_alert_outcomes(alert_id: AlertId, alerts: AlertStoreDep, outcomes: OutcomesDep) -> Response:
+    """What the alert caused: the playbook runs its firing and resolution started, each
+    step's actions (with their state) and each step's effect measured against its control
+    group, with a summary in French and English."""
+    alert = alerts.get(alert_id)
+    if alert is None:
+        raise AlertNotFound(f"no alert {alert_id!r}; GET /api/alerts lists them")
+    return _json(outcomes.for_alert(alert))
 
 
 class Assignment(BaseModel):

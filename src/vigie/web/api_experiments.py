@@ -9,8 +9,9 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from vigie.experiments import assign
+from vigie.experiments.blocks import block_at
 from vigie.experiments.processor import ExperimentsProcessor
-from vigie.web.deps import NO_NUL, ExperimentsDep, HoldoutsDep, require
+from vigie.web.deps import NO_NUL, ClockDep, ExperimentsDep, HoldoutsDep, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND
 
 router = APIRouter(
@@ -49,18 +50,37 @@ def get_experiment(experiments: ExperimentsDep, name: Name) -> Response:
     return _json(_report(experiments, name))
 
 
-@router.get("/{name}/assignment", responses=NOT_FOUND)
+@router.get(
+    "/{name}/assignment",
+    responses={**NOT_FOUND, 409: {"description": "a time-block experiment not started yet"}},
+)
 def assignment(
     experiments: ExperimentsDep,
+    clock: ClockDep,
     name: Name,
     unit: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
 ) -> dict[str, str]:
     """The variant `unit` is assigned to; show it, then send `Experiment Viewed` with
-    `experiment_name` and `variation_name` so that the exposure counts."""
+    `experiment_name` and `variation_name` so that the exposure counts. For an experiment
+    that alternates by time block (a display, a street), the variant the whole place shows
+    now, whatever the unit, and when its block ends."""
     exp = experiments.experiments.get(name)
     if exp is None:
         raise HTTPException(404, f"no experiment {name!r} in vigie.yaml")
-    return {"experiment": name, "unit": unit, "variant": assign(exp, unit)}
+    if exp.blocks is None:
+        return {"experiment": name, "unit": unit, "variant": assign(exp, unit)}
+    block = block_at(exp, clock.now())
+    if block is None:
+        raise HTTPException(
+            409, f"experiment {name!r} starts at {exp.blocks.starts_at.isoformat()} (blocks)"
+        )
+    return {
+        "experiment": name,
+        "unit": unit,
+        "variant": block.variant,
+        "block_starts_at": block.starts_at.isoformat(),
+        "block_ends_at": block.ends_at.isoformat(),
+    }
 
 
 holdouts_router = APIRouter(

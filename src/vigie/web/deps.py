@@ -30,6 +30,7 @@ from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
+from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, RetentionPurge
 from vigie.review import WeeklyReviews
 from vigie.rules.evaluator import AlertingEngine
@@ -90,6 +91,7 @@ PlaybookHistoryDep = Annotated[PlaybookHistory, Depends(_part("playbook_history"
 ActionsDep = Annotated[ActionLedger, Depends(_part("actions"))]
 HoldoutsDep = Annotated[HoldoutBook, Depends(_part("holdouts"))]
 ReviewsDep = Annotated[WeeklyReviews, Depends(_part("reviews"))]
+OutcomesDep = Annotated[AlertOutcomes, Depends(_part("outcomes"))]
 DispatcherDep = Annotated[Dispatcher, Depends(_part("dispatcher"))]
 InboxDep = Annotated[Inbox, Depends(_part("inbox"))]
 SensorsDep = Annotated[SensorsService, Depends(_part("sensors"))]

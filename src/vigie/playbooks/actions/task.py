@@ -3,18 +3,19 @@ page"), and moving support agents between queues or tickets between people."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 import msgspec
 
 from vigie.playbooks.actions.base import ActionContext, ActionError
 from vigie.playbooks.actions.port import Move, Task
-from vigie.schedule import is_working, next_working_instant
+from vigie.schedule import Decision, Person, after_working_time, decide, is_working
 
 
 class TaskParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A task for `assignee` (a person or a team), due in `due_in_minutes` if given."""
+    """A task for `assignee` (a person or a team), due after `due_in_minutes` of the working
+    time of whoever takes it (at their next working instant when not given)."""
 
     assignee: str
     title: str
@@ -23,42 +24,71 @@ class TaskParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class CreateTask:
-    """`task`: record the task once per step."""
+    """`task`: record the task once per step, for a person at work: the schedule's decision
+    for a work message (the right to disconnect) says who takes it and from when. A person
+    off duty keeps their task, due once they are back; a team's goes to a member at work,
+    else to the one back first. The task is also a CRM task (`GET /api/tasks`)."""
 
     name: ClassVar[str] = "task"
     params_type: ClassVar[type[msgspec.Struct]] = TaskParams
 
     def run(self, params: TaskParams, context: ActionContext) -> dict[str, Any]:
-        if context.schedule.person(params.assignee) is None and not context.schedule.members(
-            params.assignee
-        ):
-            raise ActionError(
-                f"{params.assignee!r} is neither a person nor a team", retryable=False
-            )
+        if not params.title.strip() or len(params.title) > 200:
+            raise ActionError("task: title must have 1 to 200 characters", retryable=False)
         now = context.clock.now()
-        due = now + timedelta(minutes=params.due_in_minutes) if params.due_in_minutes else None
-        back = _back_at_work(params.assignee, now, context)
-        if back is not None and due is not None:
-            due = back + timedelta(minutes=params.due_in_minutes or 0)
+        person, decision = _taker(params.assignee, now, context)
+        start = decision.deliver_at or now
+        due = after_working_time(context.schedule, person, start, params.due_in_minutes or 0)
+        if due is None:
+            raise ActionError(
+                f"{person.name} has no working period within a year: no task for them",
+                retryable=False,
+            )
         task_id = context.port.once(
-            Task(assignee=params.assignee, title=params.title, body=params.body, due_at=due)
+            Task(assignee=person.name, title=params.title, body=params.body, due_at=due)
         )
-        result: dict[str, Any] = {"task_id": task_id, "assignee": params.assignee}
-        if back is not None:
-            result["off_duty_until"] = back.isoformat()
+        result: dict[str, Any] = {
+            "task_id": task_id,
+            "assignee": person.name,
+            "due_at": due.isoformat(),
+            "why": decision.reason,
+        }
+        if person.name != params.assignee:
+            result["for"] = params.assignee
+        if decision.outcome == "hold":
+            result["off_duty_until"] = start.isoformat()
         return result
 
+    def describe(self, params: TaskParams, context: ActionContext) -> str:
+        """Who would take the task, and when it would be due."""
+        now = context.clock.now()
+        person, decision = _taker(params.assignee, now, context)
+        due = after_working_time(
+            context.schedule, person, decision.deliver_at or now, params.due_in_minutes or 0
+        )
+        when = due.isoformat() if due else "never (no working period within a year)"
+        return f"task for {person.name}, due {when} ({decision.reason})"
 
-def _back_at_work(assignee: str, now: datetime, context: ActionContext) -> datetime | None:
-    """None when `assignee` (or someone of that team) is working now; else when they are
-    back, so that a task is never due while its assignee is off duty."""
+
+def _taker(assignee: str, now: datetime, context: ActionContext) -> tuple[Person, Decision]:
+    """The person who takes a task for `assignee` created `now`, and the schedule's decision
+    (deliver now, or hold until they are back), as for a work message that is not urgent."""
     schedule = context.schedule
-    person = schedule.person(assignee)
-    people = [person] if person is not None else schedule.members(assignee)
-    if any(is_working(schedule, p, now) for p in people):
-        return None
-    starts = [t for p in people if (t := next_working_instant(schedule, p, now)) is not None]
-    return min(starts) if starts else None
+    decisions = [
+        d
+        for d in decide(schedule, recipient=assignee, urgent=False, at=now)
+        if d.outcome in ("deliver", "hold") and d.recipient is not None
+    ]
+    if not decisions:
+        if schedule.person(assignee) is None and not schedule.members(assignee):
+            raise ActionError(f"{assignee!r} is neither a person nor a team", retryable=False)
+        raise ActionError(
+            f"nobody of {assignee!r} has a working period within a year", retryable=False
+        )
+    decision = decisions[0]
+    person = schedule.person(decision.recipient or "")
+    assert person is not None
+    return person, decision
 
 
 class ReassignParams(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

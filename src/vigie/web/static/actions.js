@@ -20,7 +20,7 @@
     return el("tr", { "data-action": `${a.kind}-${a.id}`, "data-state": a.state },
       el("td", {}, t(`js.actions.kind_${a.kind}`)),
       el("th", { scope: "row" }, a.summary),
-      el("td", {}, a.target),
+      el("td", {}, a.target, a.crm_task ? el("div", { class: "muted" }, t("js.alerts.crm_task", { id: a.crm_task })) : null),
       el("td", {}, Vigie.badge(stateBadge(a.state), t(`js.actions.state_${a.state}`))),
       el("td", {}, a.playbook || "–"),
       el("td", {}, dateTime(a.created_at)),

@@ -1,11 +1,11 @@
 // Alerts: the live feed (firing and resolved), each alert's evidence, the playbook runs it
-// caused and their notifications; acknowledging, assigning, annotating, judging and
+// caused, their notifications, the actions they left and each one's measured effect; acknowledging, assigning, annotating, judging and
 // silencing an alert; the silences; notifications held for someone off duty.
 "use strict";
 
 (() => {
   const { t, el, replace, time, dateTime } = Vigie;
-  const state = { filter: "", alerts: [], runs: [], notifications: [], silences: [] };
+  const state = { filter: "", alerts: [], runs: [], notifications: [], silences: [], outcomes: new Map() };
   const open = new Set();
   const canAct = Boolean(Vigie.page.can_act);
   const SILENCE_HOURS = [1, 4, 24, 168];
@@ -218,6 +218,50 @@
     );
   }
 
+  // What the alert caused: each run's steps, the actions they left (with their state) and
+  // each step's effect measured against its control group, or why it is not measured.
+  const say = (sentence) => (sentence ? sentence[Vigie.lang] || sentence.en : "");
+  const actionBadge = (s) => ({ open: "warning", done: "succeeded" })[s] || "";
+
+  function outcomeAction(a) {
+    return el("li", { "data-outcome-action": `${a.kind}-${a.id}`, "data-state": a.state },
+      Vigie.badge(actionBadge(a.state), t(`js.actions.state_${a.state}`)), " ",
+      t(`js.actions.kind_${a.kind}`), ` · ${a.summary} · ${a.target}`,
+      a.crm_task ? el("span", { class: "muted" }, ` · ${t("js.alerts.crm_task", { id: a.crm_task })}`) : null);
+  }
+
+  function outcomeView(outcome) {
+    if (outcome.error) return el("p", { class: "error", role: "alert" }, t("js.load_failed", { error: outcome.error }));
+    return [
+      el("p", { class: "outcome-summary" }, say(outcome.sentence)),
+      outcome.runs.map((run) => el("div", { "data-outcome-run": run.id },
+        el("strong", {}, run.playbook), " ", Vigie.badge(run.status, Vigie.statusText(run.status)), " ",
+        el("time", { datetime: run.started_at }, dateTime(run.started_at)),
+        el("ol", { class: "steps" }, run.steps.map((step) => el("li", { "data-outcome-step": step.index },
+          Vigie.badge(step.status, Vigie.statusText(step.status)), `${step.name} (${step.action})`,
+          step.actions.length ? el("ul", { class: "plain" }, step.actions.map(outcomeAction)) : null,
+          el("div", { class: step.effect ? "effect" : "effect muted", "data-effect": step.effect ? "measured" : "none" }, say(step.sentence))))))),
+    ];
+  }
+
+  async function loadOutcomes(alert) {
+    if (!alert.id || !Vigie.has("alert_outcomes")) return;
+    try {
+      state.outcomes.set(alert.id, await Vigie.get("alert_outcomes", { alert_id: alert.id }));
+    } catch (error) {
+      state.outcomes.set(alert.id, { error: error.message });
+    }
+    const box = document.querySelector(`[data-outcomes="${CSS.escape(alert.id)}"]`);
+    if (box) replace(box, outcomeView(state.outcomes.get(alert.id)));
+  }
+
+  function outcomeBox(alert) {
+    if (!alert.id || !Vigie.has("alert_outcomes")) return null;
+    const known = state.outcomes.get(alert.id);
+    return [el("h4", {}, t("js.alerts.outcomes")),
+      el("div", { "data-outcomes": alert.id }, known ? outcomeView(known) : el("p", { class: "muted" }, t("js.alerts.outcomes_loading")))];
+  }
+
   function alertItem(alert) {
     const key = alert.id || alert.fingerprint;
     // A run belongs to this firing of the alert: same fingerprint, started by its firing or
@@ -227,11 +271,19 @@
       && moments.includes(Date.parse(r.trigger.at)));
     const details = el(
       "details",
-      { open: open.has(key), ontoggle: (e) => (e.target.open ? open.add(key) : open.delete(key)) },
+      {
+        open: open.has(key),
+        ontoggle: (e) => {
+          if (!e.target.open) return open.delete(key);
+          open.add(key);
+          loadOutcomes(alert);
+        },
+      },
       el("summary", {}, t("js.alerts.details", { runs: runs.length })),
       evidence(alert),
       el("h4", {}, t("js.alerts.runs")),
       runs.length ? el("ul", { class: "plain" }, runs.map(runItem)) : el("p", { class: "muted" }, t("js.alerts.no_runs")),
+      outcomeBox(alert),
     );
     return el(
       "li",
