@@ -27,7 +27,7 @@ import msgspec
 
 from vigie.events import Event
 from vigie.log.deadletters import DeadLetter, DeadLetterListener, DeadLetters, MemoryDeadLetters
-from vigie.log.eventlog import EventLog
+from vigie.log.eventlog import DurableConsumers, EventLog
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class ProcessorRunner:
         if trouble is not None and live and trouble.due > time.monotonic():
             return 0  # backing off
         while True:
-            events, at_end = self._read(shape, position)
+            events, at_end = self._read(processor.name, shape, position)
             if not events:
                 break
             if trouble is not None and position <= trouble.isolate_to:
@@ -349,15 +349,21 @@ class ProcessorRunner:
                     logger.exception("a dead-letter listener failed")
         return outcomes
 
-    def _read(self, shape: type[Any], position: int) -> tuple[list[Any], bool]:
+    def _read(self, name: str, shape: type[Any], position: int) -> tuple[list[Any], bool]:
         """Up to a batch of events from `position`, decoded as `shape`, and whether they
         reached the end of the log when it was read.
+
+        On a log that keeps a durable consumer per processor (JetStream), processor `name`
+        reads through its own, which its saved checkpoints acknowledge.
 
         They come out of one of the last batches read in this pass in the same shape when it
         holds `position` (processors share one read and decoding of each event, also while
         catching up), else from the log. The log is append-only and in offset order, so the
         part of an earlier batch from `position` on is what the log itself would return first.
         """
+        if isinstance(self.log, DurableConsumers):
+            events = self.log.consume(name, shape, position, self.batch_size)
+            return events, len(events) < self.batch_size
         for read_as, recent, at_end in self._recent:
             if read_as is shape and _offset(recent[0]) <= position <= _offset(recent[-1]):
                 start = bisect.bisect_left(recent, position, key=_offset)
