@@ -148,3 +148,8 @@ class DurableConsumers(Protocol):
     ) -> list[ShapeT]:
         """Up to `limit` events from `from_offset` on, delivered to `consumer`."""
         ...
+
+    def release(self, consumer: str) -> None:
+        """Stop following `consumer` here (another process may take it over); the next
+        `consume` starts from its saved checkpoint."""
+        ...

@@ -412,10 +412,7 @@ class NatsEventLog(AppendsOne):
 
     async def _follow(self, consumer: str, start: int) -> _Durable:
         """(Re-)create `consumer`'s durable consumer to deliver from `start`, and bind to it."""
-        old = self._durables.pop(consumer, None)
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await old.sub.unsubscribe()
+        await self._release(consumer)
         name = self.consumer_name(consumer)
         with contextlib.suppress(NotFoundError):
             await self._js.delete_consumer(self.options.stream, name)
@@ -435,6 +432,17 @@ class NatsEventLog(AppendsOne):
         durable = _Durable(sub, max(1, start))
         self._durables[consumer] = durable
         return durable
+
+    def release(self, consumer: str) -> None:
+        """Stop following `consumer` here; what was fetched and not acknowledged is for the
+        process that follows it next (from the acknowledgement floor)."""
+        self._call(self._release(consumer))
+
+    async def _release(self, consumer: str) -> None:
+        old = self._durables.pop(consumer, None)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.sub.unsubscribe()
 
     def checkpoint(self, consumer: str) -> int:
         """The next offset `consumer` has to read: past its durable consumer's

@@ -120,6 +120,7 @@ class ProcessorRunner:
         self.retries = max(1, retries)
         self.backoff_seconds = backoff_seconds
         self._trouble: dict[str, _Trouble] = {}
+        self._paused: set[str] = set()
         # Since this runner started, per processor: for `/metrics` (`vigie.log.progress`).
         self.processed: dict[str, int] = {}
         self.dead_lettered: dict[str, int] = {}
@@ -140,12 +141,42 @@ class ProcessorRunner:
             raise ValueError(f"a processor named {processor.name!r} is already registered")
         self.processors.append(processor)
 
+    @property
+    def active(self) -> list[Processor]:
+        """The processors this runner feeds now (not paused), in order."""
+        return [p for p in self.processors if p.name not in self._paused]
+
+    def pause(self, names: Sequence[str]) -> None:
+        """Stop feeding the processors `names` (another process takes them over): a batch
+        under way finishes, and their checkpoints are saved first."""
+        with self._lock:
+            for name in names:
+                self._save(name, 0.0)
+                self._paused.add(name)
+                self._forget(name)
+
+    def resume(self, names: Sequence[str]) -> None:
+        """Feed the processors `names` again, from their saved checkpoints."""
+        with self._lock:
+            for name in names:
+                self._paused.discard(name)
+                self._forget(name)
+        self.notify()
+
+    def _forget(self, name: str) -> None:
+        """Drop what this runner knows of `name`'s position: it reads its checkpoint next."""
+        if isinstance(self.log, DurableConsumers):
+            self.log.release(name)
+        self._positions.pop(name, None)
+        self._saved.pop(name, None)
+        self._trouble.pop(name, None)
+
     def run_once(self) -> int:
         """Process everything available now and save the checkpoints; returns how many
         events were handed over."""
         handed = 0
         with self._lock:
-            for processor in self.processors:
+            for processor in self.active:
                 handed += self._drain(processor)
                 self._save(processor.name, 0.0)
             self._recent.clear()
@@ -154,7 +185,7 @@ class ProcessorRunner:
     def save_checkpoints(self) -> None:
         """Save every processor's position that is not saved yet."""
         with self._lock:
-            for processor in self.processors:
+            for processor in self.active:
                 self._save(processor.name, 0.0)
 
     def _save_after(self, processor: Processor) -> None:
@@ -379,7 +410,8 @@ class ProcessorRunner:
         """Bring every processor up to date, earlier ones first whenever events arrive."""
         handed = 0
         with self._lock:
-            for index, processor in enumerate(self.processors):
+            active = self.active
+            for index, processor in enumerate(active):
                 while True:
                     moved = self._drain(processor, live=True, until_woken=index > 0)
                     handed += moved
@@ -388,7 +420,7 @@ class ProcessorRunner:
                     if not (moved and index and self._wake.is_set()) or self._stopping.is_set():
                         break
                     self._wake.clear()
-                    for earlier in self.processors[:index]:
+                    for earlier in active[:index]:
                         handed += self._drain(earlier, live=True)
                         self._save_after(earlier)
                     self._progressed()
@@ -448,12 +480,11 @@ class ProcessorRunner:
         Raises TimeoutError when it has not within `timeout` seconds. A processor that runs
         in another process (a worker) is followed through the checkpoint it saves.
         """
-        elsewhere = all(p.name != name for p in self.processors)
         self._waiting += 1
         try:
             async with asyncio.timeout(timeout):
                 while self.position(name) <= offset:
-                    if elsewhere:
+                    if all(p.name != name for p in self.active):
                         await asyncio.sleep(CHECKPOINT_POLL_SECONDS)
                         continue
                     self.notify()
