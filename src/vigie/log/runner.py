@@ -132,6 +132,7 @@ class ProcessorRunner:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._pausing = threading.Event()
         self._progress: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -148,12 +149,17 @@ class ProcessorRunner:
 
     def pause(self, names: Sequence[str]) -> None:
         """Stop feeding the processors `names` (another process takes them over): a batch
-        under way finishes, and their checkpoints are saved first."""
-        with self._lock:
-            for name in names:
-                self._save(name, 0.0)
-                self._paused.add(name)
-                self._forget(name)
+        under way finishes (a pass stops after it), and their checkpoints are saved first."""
+        self._pausing.set()
+        try:
+            with self._lock:
+                self._pausing.clear()
+                for name in names:
+                    self._save(name, 0.0)
+                    self._paused.add(name)
+                    self._forget(name)
+        finally:
+            self._pausing.clear()
 
     def resume(self, names: Sequence[str]) -> None:
         """Feed the processors `names` again, from their saved checkpoints."""
@@ -255,7 +261,12 @@ class ProcessorRunner:
             self._positions[processor.name] = position
             if (live and at_end) or (until_woken and self._wake.is_set()):
                 break
+            if live and self._interrupted():
+                break  # stopping, or handing processors over: the rest is for later
         return handed
+
+    def _interrupted(self) -> bool:
+        return self._stopping.is_set() or self._pausing.is_set()
 
     def _passed(self, name: str, trouble: _Trouble, position: int) -> _Trouble | None:
         """A batch passed: the trouble is over past the batch that failed."""
@@ -412,12 +423,14 @@ class ProcessorRunner:
         with self._lock:
             active = self.active
             for index, processor in enumerate(active):
+                if self._interrupted():
+                    break
                 while True:
                     moved = self._drain(processor, live=True, until_woken=index > 0)
                     handed += moved
                     self._save_after(processor)
                     # Nothing moved (up to date, or failing): the ones after it come next.
-                    if not (moved and index and self._wake.is_set()) or self._stopping.is_set():
+                    if not (moved and index and self._wake.is_set()) or self._interrupted():
                         break
                     self._wake.clear()
                     for earlier in active[:index]:
