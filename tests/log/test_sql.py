@@ -336,3 +336,61 @@ def test_rejections_with_overlong_ids_are_kept_cut_to_their_columns(engine: sa.E
     kept = log.rejected(limit=1)[0]
     assert kept.message_id is not None and len(kept.message_id) == 200
     assert kept.message_id.startswith("mmm") and kept.message_id.endswith("…")
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_moments = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.timezones()
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batch=st.lists(
+        st.tuples(
+            _moments,
+            st.dictionaries(st.text(max_size=5), _json, max_size=4),
+            st.one_of(st.none(), _moments),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_events_read_back_from_this_process_equal_those_read_from_the_store(
+    engine: sa.Engine, batch: list[tuple[datetime, dict[str, object], datetime | None]]
+) -> None:
+    """The processors read the events this process just appended without decoding them
+    again: exactly what a process reading the stored bodies gets (times, big integers)."""
+    log = SqlEventLog(engine)
+    start = log.last_offset() + 1
+    events = [
+        Event(
+            message_id=f"p{start}-{n}",
+            type="track",
+            source="web",
+            event="Clicked",
+            timestamp=moment,
+            received_at=T0,
+            sent_at=sent_at,
+            properties=properties,
+        )
+        for n, (moment, properties, sent_at) in enumerate(batch)
+    ]
+    log.append(events)
+    fresh = SqlEventLog(engine)  # another process: nothing of this one's in memory
+    assert fresh.recent_bodies.read(start, 100) is None
+    ours, stored = log.read(start, 100), fresh.read(start, 100)
+    assert [msgspec.json.encode(e) for e in ours] == [msgspec.json.encode(e) for e in stored]
+    assert [repr(e) for e in ours] == [repr(e) for e in stored]
