@@ -46,7 +46,7 @@ from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, Sql
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendResult
-from vigie.log.leases import DEFAULT_TTL_SECONDS, Lease, Members, holder_id
+from vigie.log.leases import DEFAULT_TTL_SECONDS, Lease, Members, ShareBoard, holder_id
 from vigie.log.live import LiveHub
 from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
@@ -143,6 +143,7 @@ class System:
     privacy: DataSubjects
     retention: RetentionPurge
     readiness: ReadinessProbe
+    processing: ShareBoard
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
@@ -302,12 +303,12 @@ def build_system(
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
     experiments = ExperimentsProcessor(config.experiments)
     dead_letters = SqlDeadLetters(engine, clock=clock)
-    shares: dict[str, list[Processor]] = {}
+    shares: dict[str, list[Processor]] = {
+        PROCESSORS_LEASE: [alerting, *processors, sensors, analytics, experiments],
+        PROJECTIONS_SHARE: [CrmProcessor(engine, config.crm), ChatProcessor(engine)],
+    }
+    share_names = {name: [p.name for p in share] for name, share in shares.items()}
     if role in ("all", "worker"):
-        shares = {
-            PROCESSORS_LEASE: [alerting, *processors, sensors, analytics, experiments],
-            PROJECTIONS_SHARE: [CrmProcessor(engine, config.crm), ChatProcessor(engine)],
-        }
         runner = ProcessorRunner(
             log,
             [p for share in shares.values() for p in share],
@@ -429,6 +430,7 @@ def build_system(
             clock=clock,
             max_lag_seconds=parse_duration(config.readiness.max_lag) / 1e6,
         ),
+        processing=ShareBoard(engine, share_names, group=WORKERS, movable=MOVABLE_SHARES),
         engine=engine,
     )
     ttl = DEFAULT_TTL_SECONDS if lease_seconds is None else lease_seconds
@@ -436,7 +438,7 @@ def build_system(
         system,
         engine,
         tick_seconds=tick_seconds,
-        shares={name: [p.name for p in share] for name, share in shares.items()},
+        shares=share_names,
         ttl_seconds=ttl,
         on_lost=on_lease_lost,
     )

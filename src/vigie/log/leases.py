@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
+import msgspec
 import sqlalchemy as sa
 
 from vigie.store.schema import metadata
@@ -196,3 +197,59 @@ def assign(shares: Sequence[str], members: Sequence[str], *, sticky: str | None)
     if not order:
         return {}
     return {share: order[index % len(order)] for index, share in enumerate(shares)}
+
+
+class Share(msgspec.Struct, kw_only=True):
+    """One share of the processors: its lease, the processors in it, who runs it now."""
+
+    name: str
+    processors: list[str]
+    holder: str | None
+    movable: bool
+
+
+class Processing(msgspec.Struct, kw_only=True):
+    """Who runs which share of the processors now, and the live workers (`GET
+    /api/processing`)."""
+
+    shares: list[Share]
+    workers: list[str]
+
+
+class ShareBoard:
+    """Reads the shares' leases and the member leases of `group`, for the API."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        shares: dict[str, list[str]],
+        *,
+        group: str,
+        movable: Sequence[str],
+    ) -> None:
+        self.engine = engine
+        self.shares = shares
+        self.prefix = f"{group}:member:"
+        self.movable = set(movable)
+
+    def status(self) -> Processing:
+        """The shares with their holders (None: no worker runs it now) and the workers."""
+        now = int(time.time() * 1e6)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(leases.c.name, leases.c.holder).where(leases.c.expires_at_us >= now)
+            ).all()
+        held = {str(name): str(holder) for name, holder in rows}
+        workers = sorted(holder for name, holder in held.items() if name.startswith(self.prefix))
+        return Processing(
+            shares=[
+                Share(
+                    name=name,
+                    processors=list(processors),
+                    holder=held.get(name),
+                    movable=name in self.movable,
+                )
+                for name, processors in self.shares.items()
+            ],
+            workers=workers,
+        )
