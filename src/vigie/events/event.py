@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, TypeVar, overload
 
 import msgspec
@@ -99,30 +99,18 @@ def encode_event(event: Event) -> bytes:
     JSON allows integers of any size, MessagePack 64 bits: a larger one (`10**30` in the
     properties) is stored as a float, the number JavaScript, and so a Segment client, sees.
     """
-    return encode_stored(event)[0]
-
-
-def encode_stored(event: Event) -> tuple[bytes, bool]:
-    """As `encode_event`, and whether the body reads back as `event` itself: False when an
-    integer had to be stored as a float, or a time is not in UTC (it reads back in UTC)."""
     try:
-        body = _encoder.encode(event)
+        return _encoder.encode(event)
     except OverflowError:
-        return _encode_within_64_bits(event), False
-    times = (event.timestamp, event.received_at, event.sent_at, event.original_timestamp)
-    return body, all(moment is None or moment.tzinfo is UTC for moment in times)
-
-
-def _encode_within_64_bits(event: Event) -> bytes:
-    return _encoder.encode(
-        msgspec.structs.replace(
-            event,
-            properties=_within_64_bits(event.properties),
-            traits=_within_64_bits(event.traits),
-            context=_within_64_bits(event.context),
-            extra=_within_64_bits(event.extra),
+        return _encoder.encode(
+            msgspec.structs.replace(
+                event,
+                properties=_within_64_bits(event.properties),
+                traits=_within_64_bits(event.traits),
+                context=_within_64_bits(event.context),
+                extra=_within_64_bits(event.extra),
+            )
         )
-    )
 
 
 def _within_64_bits(value: Any) -> Any:

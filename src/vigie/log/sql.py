@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigie.events import Event
-from vigie.events.event import ShapeT, decode_event, decode_events, encode_stored
+from vigie.events.event import ShapeT, decode_event, decode_events, encode_event
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.store import schema
 from vigie.types import from_us, to_us
@@ -49,32 +49,25 @@ class RecentBodies:
     def __init__(self, capacity: int = 20_000) -> None:
         self.capacity = capacity
         self._bodies: dict[int, bytes] = {}
-        self._events: dict[int, Event] = {}
         self._order: deque[int] = deque()
         self._newest = 0
         self._lock = threading.Lock()
 
-    def add(self, rows: Sequence[tuple[int, bytes, Event | None]]) -> None:
-        """Keep the committed `(offset, body, event)` rows, in offset order; `event` is the
-        appended event itself when its body reads back as it (else None)."""
+    def add(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        """Keep the committed `(offset, body)` rows, in offset order."""
         with self._lock:
-            for offset, body, event in rows:
+            for offset, body in rows:
                 self._bodies[offset] = body
-                if event is not None:
-                    self._events[offset] = event
                 self._order.append(offset)
             if rows:
                 self._newest = max(self._newest, rows[-1][0])
             while len(self._order) > self.capacity:
-                offset = self._order.popleft()
-                del self._bodies[offset]
-                self._events.pop(offset, None)
+                del self._bodies[self._order.popleft()]
 
     def clear(self) -> None:
         """Forget every body kept (after stored bodies were rewritten, as by an erasure)."""
         with self._lock:
             self._bodies.clear()
-            self._events.clear()
             self._order.clear()
 
     def read(self, from_offset: int, limit: int) -> tuple[list[int], list[bytes]] | None:
@@ -87,19 +80,6 @@ class RecentBodies:
             try:
                 return offsets, [self._bodies[offset] for offset in offsets]
             except KeyError:  # another process appended in between
-                return None
-
-    def read_events(self, from_offset: int, limit: int) -> list[Event] | None:
-        """As `read`, the appended events themselves, their offsets set (the ingest path's
-        objects: the processors read them without decoding the bodies again); None when one
-        of them is not here."""
-        with self._lock:
-            if from_offset not in self._events:
-                return None
-            end = min(from_offset + limit, self._newest + 1)
-            try:
-                return [self._events[offset] for offset in range(from_offset, end)]
-            except KeyError:
                 return None
 
 
@@ -155,22 +135,20 @@ class SqlEventLog(AppendsOne):
         except sa.exc.IntegrityError:
             # ... and only then pay for looking every message id up.
             results, assigned = self._append(jobs, encoded, look_up_existing=True)
-        for event, offset, _, _ in assigned:
+        self.recent_bodies.add([(offset, body) for _, offset, body in assigned])
+        for event, offset, _ in assigned:
             event.offset = offset
-        self.recent_bodies.add(
-            [(offset, body, event if exact else None) for event, offset, body, exact in assigned]
-        )
         return results
 
     def _append(
         self,
         jobs: Sequence[AppendJob],
-        encoded: list[list[tuple[tuple[Any, ...], bool]]],
+        encoded: list[list[tuple[Any, ...]]],
         *,
         look_up_existing: bool,
-    ) -> tuple[list[AppendResult], list[tuple[Event, int, bytes, bool]]]:
+    ) -> tuple[list[AppendResult], list[tuple[Event, int, bytes]]]:
         results: list[AppendResult] = []
-        assigned: list[tuple[Event, int, bytes, bool]] = []  # with their stored bodies
+        assigned: list[tuple[Event, int, bytes]] = []  # with their stored bodies
         with self.engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
             if self._postgres:
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -186,14 +164,14 @@ class SqlEventLog(AppendsOne):
             for job, tails in zip(jobs, encoded, strict=True):
                 offsets: list[int] = []
                 duplicates = 0
-                for event, (tail, exact) in zip(job.events, tails, strict=True):
+                for event, tail in zip(job.events, tails, strict=True):
                     key = (event.source, event.message_id)
                     if key in seen:
                         duplicates += 1
                         continue
                     seen.add(key)
                     rows.append((next_offset, *tail))
-                    assigned.append((event, next_offset, tail[-1], exact))
+                    assigned.append((event, next_offset, tail[-1]))
                     offsets.append(next_offset)
                     next_offset += 1
                 received_us = to_us(job.received_at or datetime.now(UTC))
@@ -276,10 +254,6 @@ class SqlEventLog(AppendsOne):
         """As `read`, each event decoded as `shape` (a Struct with some of `Event`'s fields)."""
         # The hot path of every processor: plain SQL on the driver's own cursor (rows are the
         # driver's tuples, no SQLAlchemy result objects), and the bodies decoded in one go.
-        if shape is Event:
-            appended = self.recent_bodies.read_events(from_offset, limit)
-            if appended is not None:
-                return appended  # type: ignore[return-value]  # shape is Event
         recent = self.recent_bodies.read(from_offset, limit)
         if recent is not None:
             events = decode_events(recent[1], shape)
@@ -412,11 +386,9 @@ def _storable(text: str | None, width: int | None = None) -> str | None:
     return text[: width - 1] + "…" if width is not None and len(text) > width else text
 
 
-def _row_tail(event: Event) -> tuple[tuple[Any, ...], bool]:
-    """An event's columns after `log_offset`, in the order of the INSERT, and whether its
-    stored body reads back as the event itself (`encode_stored`)."""
-    body, exact = encode_stored(event)
-    columns = (
+def _row_tail(event: Event) -> tuple[Any, ...]:
+    """An event's columns after `log_offset`, in the order of the INSERT."""
+    return (
         event.source,
         event.message_id,
         event.type,
@@ -425,9 +397,8 @@ def _row_tail(event: Event) -> tuple[tuple[Any, ...], bool]:
         event.user_id,
         to_us(event.timestamp),
         to_us(event.received_at),
-        body,
+        encode_event(event),
     )
-    return columns, exact
 
 
 def _decode(offset: int, body: bytes) -> Event:
