@@ -9,11 +9,13 @@ alerts, none twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,7 +43,7 @@ from vigie.log.sql import SqlEventLog
 from vigie.rules.store import AlertStore
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
-from vigie.system import PROCESSORS_LEASE, System, build_system
+from vigie.system import PROCESSORS_LEASE, PROJECTIONS_SHARE, Role, System, build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -414,3 +416,76 @@ def test_an_api_node_shows_the_kpis_of_what_other_nodes_ingested_and_fires_nothi
         assert _wait("the API node's KPIs", spring, seconds=60) == len(orders)
         assert client.get(f"{server.url}/api/alerts", headers=headers).json()["alerts"] == []
     assert AlertStore(api.engine).list() == []
+
+
+class _Running:
+    """Systems started on one event loop in a thread of their own, stopped at the end."""
+
+    def __init__(self, *systems: System) -> None:
+        self.systems = systems
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> _Running:
+        self.thread.start()
+        for system in self.systems:
+            asyncio.run_coroutine_threadsafe(system.start(), self.loop).result(120)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for system in reversed(self.systems):
+            asyncio.run_coroutine_threadsafe(system.stop(), self.loop).result(120)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+def test_two_workers_share_the_processors_and_process_every_event_once(tmp_path: Path) -> None:
+    """With two workers, the rules and the projections are held by different ones; each
+    processor handles every event once in one of them, and the outcome equals one process's."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG)
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+
+    def node(role: Role) -> System:
+        settings = Settings(db_url=db_url, config=load_config(config))
+        return build_system(settings, role=role, lease_seconds=4.0)
+
+    ingest = node("ingest")
+    first, second = node("worker"), node("worker")
+    rules, projections = (
+        Lease(ingest.engine, PROCESSORS_LEASE),
+        Lease(ingest.engine, PROJECTIONS_SHARE),
+    )
+    events = _orders()
+    batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+    with (
+        BackgroundServer(create_app(ingest), port=free_port()) as server,
+        _Running(first, second),
+        httpx.Client(auth=(WRITE_KEY, ""), timeout=60) as client,
+    ):
+        holders = _wait(
+            "the shares to be dealt to both workers",
+            lambda: (
+                (h := (rules.current_holder(), projections.current_holder()))[0]
+                and h[1]
+                and h[0] != h[1]
+                and h
+            ),
+            seconds=60,
+        )
+        for batch in batches:
+            answer = client.post(f"{server.url}/v1/batch", json={"batch": batch})
+            assert answer.status_code == 200, answer.text
+        last = ingest.log.last_offset()
+        assert last == len(events)
+        _wait(
+            "the workers to catch up",
+            lambda: all(ingest.log.checkpoint(n) > last for n in PROCESSORS),
+            seconds=120,
+        )
+        assert (rules.current_holder(), projections.current_holder()) == holders
+        for name in (*PROCESSORS, "chat", "sensors"):
+            counts = sorted(w.runner.processed.get(name, 0) for w in (first, second))
+            assert counts == [0, len(events)], name
+        outcome = _outcome(ingest.engine)
+    assert outcome == _single_process(batches, config, tmp_path)

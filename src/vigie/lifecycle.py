@@ -181,6 +181,10 @@ class Exclusive:
     to live. When it is lost (renewals failed for too long, another process took it) they
     stop for good and `on_lost` is called: their in-memory state (the rules' windows) may
     have missed events, so the process is to be restarted rather than resume with it.
+
+    `wanted`, when given, says whether this process should hold the claim now (a share of
+    the work dealt to it): while it says no, the claim is not taken, and a held one is
+    handed over (the components stop, the claim is released) for the process it is for.
     """
 
     def __init__(
@@ -190,11 +194,13 @@ class Exclusive:
         services: Services,
         *,
         on_lost: Callable[[], None] | None = None,
+        wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.name = name
         self.claim = claim
         self.services = services
         self.on_lost = on_lost
+        self.wanted = wanted
         self.holding = False
         self.lost = False
         self._task: asyncio.Task[None] | None = None
@@ -206,11 +212,24 @@ class Exclusive:
 
     async def start(self) -> None:
         """Start the components now if the claim is free; else stand by for it."""
-        if await self._acquire():
+        if self._wanted() and await self._acquire():
             await self._begin()
         else:
             logger.info("%s: another process holds the lease; standing by", self.name)
         self._task = asyncio.create_task(self._keep(), name=f"vigie-{self.name}")
+
+    def _wanted(self) -> bool:
+        return self.wanted is None or self.wanted()
+
+    async def _hand_over(self) -> None:
+        """Stop the components and release the claim for the process it is dealt to."""
+        logger.info("%s: dealt to another process; handing it over", self.name)
+        self.holding = False
+        await self.services.stop()
+        try:
+            await asyncio.to_thread(self.claim.release)
+        except Exception as exc:
+            logger.warning("%s: could not release the lease (it expires): %s", self.name, exc)
 
     async def _acquire(self) -> bool | None:
         """Whether the claim is ours now; None when the store could not be asked."""
@@ -234,6 +253,10 @@ class Exclusive:
         renewed = time.monotonic()
         while True:
             await asyncio.sleep(period)
+            if not self._wanted():
+                if self.holding:
+                    await self._hand_over()
+                continue
             held = await self._acquire()
             if held:
                 renewed = time.monotonic()

@@ -47,7 +47,7 @@ from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, Sql
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendJob, AppendResult
-from vigie.log.leases import Lease
+from vigie.log.leases import DEFAULT_TTL_SECONDS, Lease, Members, ShareBoard, holder_id
 from vigie.log.live import LiveHub
 from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
@@ -89,6 +89,13 @@ from vigie.types import to_us
 logger = logging.getLogger(__name__)
 RUNNER_BATCH = 1000
 PROCESSORS_LEASE = "processors"
+"""The rules' share: the processors with in-memory state, the timers, the columnar copy."""
+PROJECTIONS_SHARE = "processors:projections"
+"""A movable share: the projections kept in the store (CRM, chat), which any worker takes
+over from their checkpoints."""
+MOVABLE_SHARES: tuple[str, ...] = (PROJECTIONS_SHARE,)
+WORKERS = "workers"
+"""The group the processing processes announce themselves in (`vigie.log.leases.Members`)."""
 
 Role = Literal["all", "ingest", "api", "worker"]
 """What a process does: everything (one machine), ingestion or the API and dashboard (no
@@ -144,6 +151,7 @@ class System:
     privacy: DataSubjects
     retention: RetentionPurge
     readiness: ReadinessProbe
+    processing: ShareBoard
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
@@ -317,18 +325,15 @@ def build_system(
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
     experiments = ExperimentsProcessor(config.experiments, clock=clock)
     dead_letters = SqlDeadLetters(engine, clock=clock)
+    shares: dict[str, list[Processor]] = {
+        PROCESSORS_LEASE: [alerting, *processors, sensors, analytics, experiments],
+        PROJECTIONS_SHARE: [CrmProcessor(engine, config.crm), ChatProcessor(engine)],
+    }
+    share_names = {name: [p.name for p in share] for name, share in shares.items()}
     if role in ("all", "worker"):
         runner = ProcessorRunner(
             log,
-            [
-                alerting,
-                *processors,
-                sensors,
-                analytics,
-                experiments,
-                CrmProcessor(engine, config.crm),
-                ChatProcessor(engine),
-            ],
+            [p for share in shares.values() for p in share],
             batch_size=RUNNER_BATCH,
             dead_letters=dead_letters,
             listeners=[
@@ -458,16 +463,22 @@ def build_system(
             clock=clock,
             max_lag_seconds=parse_duration(config.readiness.max_lag) / 1e6,
         ),
+        processing=ShareBoard(engine, share_names, group=WORKERS, movable=MOVABLE_SHARES),
         engine=engine,
     )
     system.rule_versions = RuleVersions(
         engine=engine, rules=config.rules, clock=clock, apply=system.alerting.replace_rule
     )
     system.reviews = _reviews(system)
-    lease = Lease(engine, PROCESSORS_LEASE)
-    if lease_seconds is not None:
-        lease.ttl_seconds = lease_seconds
-    _add_services(system, engine, tick_seconds=tick_seconds, lease=lease, on_lost=on_lease_lost)
+    ttl = DEFAULT_TTL_SECONDS if lease_seconds is None else lease_seconds
+    _add_services(
+        system,
+        engine,
+        tick_seconds=tick_seconds,
+        shares=share_names,
+        ttl_seconds=ttl,
+        on_lost=on_lease_lost,
+    )
     return system
 
 
@@ -538,11 +549,12 @@ def _add_services(
     engine: sa.Engine,
     *,
     tick_seconds: float,
-    lease: Lease,
+    shares: dict[str, list[str]],
+    ttl_seconds: float,
     on_lost: Callable[[], None] | None,
 ) -> None:
-    """The start order: store, live feed, writer, then (under the lease) alerts restored,
-    processors, timers."""
+    """The start order: store, live feed, writer, then the processors, each share under its
+    lease: the rules' (alerts restored, processors, timers), then the movable ones."""
     add = system.services.add
     add(Hook("store", start=lambda: upgrade(engine)))
     add(Hook("log", stop=system.log.close))
@@ -557,10 +569,63 @@ def _add_services(
     if system.settings.config.sensors.mqtt_url and system.role in ("all", "ingest"):
         add(MqttSubscriber(system.settings.config.sensors.mqtt_url, system.sensor_intake))
     if system.role in ("all", "worker"):
-        processing = _processing(system, tick_seconds=tick_seconds)
-        add(Exclusive("processing", lease, processing, on_lost=on_lost))
+        _add_shares(
+            system,
+            engine,
+            shares,
+            tick_seconds=tick_seconds,
+            ttl_seconds=ttl_seconds,
+            on_lost=on_lost,
+        )
     elif system.role == "api":
         _add_views(system)
+
+
+def _add_shares(
+    system: System,
+    engine: sa.Engine,
+    shares: dict[str, list[str]],
+    *,
+    tick_seconds: float,
+    ttl_seconds: float,
+    on_lost: Callable[[], None] | None,
+) -> None:
+    """The processors, fed by one runner, each share under a lease of its own
+    (`vigie.log.leases`): every processor waits paused until its share is taken here. The
+    rules' share moves only when its holder dies; the movable ones are dealt over the live
+    workers, so that two workers share the load."""
+    add = system.services.add
+    runner = system.runner
+    holder = holder_id()
+    members = Members(
+        engine, WORKERS, holder=holder, sticky=PROCESSORS_LEASE, ttl_seconds=ttl_seconds
+    )
+    everything = [name for names in shares.values() for name in names]
+    add(Hook("processors-paused", start=lambda: runner.pause(everything)))
+    add(Hook("membership", start=members.beat, stop=members.leave))
+    add(Periodic("membership-renewal", members.beat, seconds=ttl_seconds / 3, delay_first=True))
+    if system.role == "worker":
+        add(Task("processors", partial(runner.run_forever, poll_seconds=WORKER_POLL_SECONDS)))
+    else:
+        add(Task("processors", runner.run_forever))
+    rules = shares[PROCESSORS_LEASE]
+    processing = _processing(system, rules, tick_seconds=tick_seconds)
+    lease = Lease(engine, PROCESSORS_LEASE, holder=holder, ttl_seconds=ttl_seconds)
+    add(Exclusive("processing", lease, processing, on_lost=on_lost))
+    for share in MOVABLE_SHARES:
+        names = shares[share]
+        feeding = Services(
+            [Hook(share, start=partial(runner.resume, names), stop=partial(runner.pause, names))]
+        )
+        add(
+            Exclusive(
+                share,
+                Lease(engine, share, holder=holder, ttl_seconds=ttl_seconds),
+                feeding,
+                on_lost=on_lost,
+                wanted=partial(members.dealt, share, MOVABLE_SHARES),
+            )
+        )
 
 
 def _add_views(system: System) -> None:
@@ -585,9 +650,9 @@ def _add_views(system: System) -> None:
     add(Periodic("kpi-tick", system.tick, seconds=tick, delay_first=True))
 
 
-def _processing(system: System, *, tick_seconds: float) -> Services:
-    """What runs in one process at a time: the alerts restored, the processors, the rules'
-    tick, the playbook timer and the columnar copy."""
+def _processing(system: System, names: list[str], *, tick_seconds: float) -> Services:
+    """The rules' share, in one process at a time: the alerts restored, the processors
+    `names` fed, the rules' tick, the playbook timer and the columnar copy."""
     config = system.settings.config
     services = Services()
     add = services.add
@@ -614,11 +679,14 @@ def _processing(system: System, *, tick_seconds: float) -> Services:
     )
     # The shop and city state lives in memory too.
     add(Hook("sensors-replay", start=lambda: _replay(system.log, system.sensors)))
-    if system.role == "worker":
-        run = partial(system.runner.run_forever, poll_seconds=WORKER_POLL_SECONDS)
-        add(Task("processors", run))
-    else:
-        add(Task("processors", system.runner.run_forever))
+    runner = system.runner
+    add(
+        Hook(
+            "rules-processors",
+            start=partial(runner.resume, names),
+            stop=partial(runner.pause, names),
+        )
+    )
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("rules-tick", system.tick, seconds=tick, delay_first=True))
     add(

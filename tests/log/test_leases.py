@@ -10,7 +10,7 @@ import sys
 import sqlalchemy as sa
 
 from vigie.lifecycle import Exclusive, Hook, Services
-from vigie.log.leases import Lease
+from vigie.log.leases import Lease, Members, assign
 
 
 def test_a_held_lease_is_refused_to_another_process_until_released(engine: sa.Engine) -> None:
@@ -91,3 +91,54 @@ def test_a_group_that_loses_its_lease_stops_and_says_so(engine: sa.Engine) -> No
 
     asyncio.run(scenario())
     assert (stopped, lost, group.holding) == (["job"], [True], False)
+
+
+def test_movable_shares_go_round_robin_with_the_rules_holder_last() -> None:
+    """Two members: the one without the rules gets the first movable share; one member gets
+    everything; no member, nothing dealt."""
+    shares = ["projections", "more"]
+    assert assign(shares, ["a", "b"], sticky="a") == {"projections": "b", "more": "a"}
+    assert assign(shares, ["a", "b"], sticky="b") == {"projections": "a", "more": "b"}
+    assert assign(shares, ["a"], sticky="a") == {"projections": "a", "more": "a"}
+    assert assign(shares, ["a", "b", "c"], sticky=None) == {"projections": "a", "more": "b"}
+    assert assign(shares, [], sticky=None) == {}
+
+
+def test_members_see_each_other_until_one_leaves(engine: sa.Engine) -> None:
+    """Each member renews a lease of its own; the others see it until it leaves."""
+    one = Members(engine, "workers", holder="h1:1:a", sticky="processors")
+    two = Members(engine, "workers", holder="h2:2:b", sticky="processors")
+    Lease(engine, "processors", holder="h1:1:a").acquire()
+    assert one.beat() == ["h1:1:a"]
+    assert two.beat() == ["h1:1:a", "h2:2:b"]
+    assert two.sticky_holder == "h1:1:a"
+    assert two.dealt("projections", ["projections"])
+    assert one.beat() == ["h1:1:a", "h2:2:b"] and not one.dealt("projections", ["projections"])
+    two.leave()
+    assert one.beat() == ["h1:1:a"] and one.dealt("projections", ["projections"])
+
+
+def test_a_group_hands_its_share_over_when_it_is_no_longer_dealt_to_it(engine: sa.Engine) -> None:
+    """While `wanted` says no, the components stop and the lease is released for another."""
+    events: list[str] = []
+    wanted = [True]
+    lease = Lease(engine, "share", ttl_seconds=0.3)
+    services = Services(
+        [Hook("job", start=lambda: events.append("start"), stop=lambda: events.append("stop"))]
+    )
+    group = Exclusive("share", lease, services, wanted=lambda: wanted[0])
+
+    async def scenario() -> None:
+        await group.start()
+        assert group.holding
+        wanted[0] = False
+        for _ in range(200):
+            if not group.holding and lease.current_holder() is None:
+                break
+            await asyncio.sleep(0.05)
+        assert not group.holding and lease.current_holder() is None
+        assert Lease(engine, "share").acquire()
+        await group.stop()
+
+    asyncio.run(scenario())
+    assert events == ["start", "stop"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import msgspec
+import nats
 import pytest
 import sqlalchemy as sa
 
@@ -139,8 +142,8 @@ def test_read_as_decodes_declared_fields_only(nats_log: NatsEventLog) -> None:
     ]
 
 
-def test_checkpoints_in_the_key_value_bucket(nats_log: NatsEventLog, nats_url: str) -> None:
-    """Checkpoints start at 1, move, and survive a new connection."""
+def test_checkpoints_are_durable_consumers_positions(nats_log: NatsEventLog, nats_url: str) -> None:
+    """Checkpoints start at 1, move, and survive a new connection (JetStream keeps them)."""
     assert nats_log.checkpoint("kpi") == 1
     nats_log.save_checkpoint("kpi", 42)
     nats_log.save_checkpoint("crm timeline", 7)
@@ -151,6 +154,88 @@ def test_checkpoints_in_the_key_value_bucket(nats_log: NatsEventLog, nats_url: s
         assert again.checkpoint("crm timeline") == 7
     finally:
         again.close()
+
+
+def _consumer(nats_url: str, name: str) -> Any:
+    """The durable consumer `name` as the JetStream server reports it (own connection)."""
+    options = parse_nats_url(nats_url)
+
+    async def info() -> Any:
+        client = await nats.connect(options.servers)
+        try:
+            return await client.jetstream().consumer_info(options.stream, name)
+        finally:
+            await client.close()
+
+    return asyncio.run(info())
+
+
+class _Tally:
+    """A projection as Vigie's are: events counted by key, each offset once (by position)."""
+
+    name = "tally"
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.counts: dict[str, int] = {}
+        self.handed: list[int] = []
+
+    def process(self, events: Sequence[Event]) -> None:
+        for event in events:
+            offset = event.offset or 0
+            self.handed.append(offset)
+            if offset <= self.last:
+                continue
+            key = event.anonymous_id or ""
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self.last = offset
+
+
+def test_a_processor_reads_through_its_durable_consumer_acked_at_its_checkpoint(
+    nats_log: NatsEventLog, nats_url: str
+) -> None:
+    """Each processor has a durable JetStream consumer; saving its checkpoint acknowledges
+    every event it processed, and nothing is acknowledged before."""
+    nats_log.append([_event(f"m{i}", anonymous_id=f"v{i % 3}") for i in range(25)])
+    tally = _Tally()
+    runner = ProcessorRunner(nats_log, [tally], batch_size=10, checkpoint_seconds=3600)
+    runner._drain(tally)
+    assert tally.handed == list(range(1, 26))
+    consumer = _consumer(nats_url, "vigie_tally")
+    assert consumer.config.durable_name == "vigie_tally"
+    assert consumer.config.ack_policy == "all"
+    assert consumer.ack_floor.stream_seq == 0
+    runner.save_checkpoints()
+    assert _consumer(nats_url, "vigie_tally").ack_floor.stream_seq == 25
+    assert nats_log.checkpoint("tally") == 26
+
+
+def test_a_worker_dying_before_its_ack_is_resumed_without_loss_or_double_count(
+    nats_log: NatsEventLog, nats_url: str
+) -> None:
+    """What a dead worker fetched and did not acknowledge comes again at once, in order, to
+    the next; a projection skipping by offset ends with every event counted once."""
+    nats_log.append([_event(f"m{i}", anonymous_id=f"v{i % 3}") for i in range(30)])
+    tally = _Tally()
+    ProcessorRunner(nats_log, [tally], batch_size=7).run_once()
+    nats_log.append([_event(f"n{i}", anonymous_id=f"v{i % 3}") for i in range(20)])
+    dying = NatsEventLog.from_url(nats_url, rejects=nats_log.rejects)
+    # The dying worker fetches 31..50 and commits 31..40 of them, then is gone unacknowledged.
+    fetched = dying.consume("tally", Event, dying.checkpoint("tally"), 100)
+    assert [e.offset for e in fetched] == list(range(31, 51))
+    tally.process(fetched[:10])
+    dying.close()
+    nats_log.append([_event(f"o{i}", anonymous_id=f"v{i % 3}") for i in range(5)])
+    tally.handed.clear()
+    taking_over = NatsEventLog.from_url(nats_url, rejects=nats_log.rejects)
+    try:
+        ProcessorRunner(taking_over, [tally], batch_size=7).run_once()
+        assert tally.handed == list(range(31, 56))
+        assert taking_over.checkpoint("tally") == 56
+    finally:
+        taking_over.close()
+    assert sum(tally.counts.values()) == 55
+    assert tally.counts == {"v0": 10 + 7 + 2, "v1": 10 + 7 + 2, "v2": 10 + 6 + 1}
 
 
 def test_rejections_are_kept_in_the_sql_store(nats_log: NatsEventLog) -> None:

@@ -490,3 +490,26 @@ def test_an_event_that_cannot_be_set_aside_is_not_skipped(engine: sa.Engine) -> 
     runner.run_once()
     runner.run_once()
     assert log.checkpoint("p") == 1
+
+
+def test_a_paused_processor_is_not_fed_and_resumes_from_its_saved_checkpoint(
+    engine: sa.Engine,
+) -> None:
+    """Pausing saves the processor's checkpoint and stops feeding it (another process takes
+    it over); resuming starts again from the checkpoint as saved then, not from memory."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 5))
+    moving, staying = Recorder("moving"), Recorder("staying")
+    runner = ProcessorRunner(log, [moving, staying], checkpoint_seconds=3600)
+    runner._pass()
+    runner.pause(["moving"])
+    assert log.checkpoint("moving") == 6
+    assert [p.name for p in runner.active] == ["staying"]
+    log.append(_events(5, 8))
+    runner._pass()
+    assert moving.offsets == [1, 2, 3, 4, 5]
+    assert staying.offsets == list(range(1, 9))
+    log.save_checkpoint("moving", 8)  # another process took it over meanwhile
+    runner.resume(["moving"])
+    runner.run_once()
+    assert moving.offsets == [1, 2, 3, 4, 5, 8]

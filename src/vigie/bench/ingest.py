@@ -207,7 +207,7 @@ def run_ingest_bench(
     """Run both measurements and return the figures (also printed as a table).
 
     With `workers`, the server runs `--role ingest` and that many `vigie worker` processes
-    run the processors (one processes, the others stand by); with `log_url` (nats://…) the
+    run the processors (two share them, a third stands by); with `log_url` (nats://…) the
     events go to a JetStream stream of the run's own, removed afterwards.
     """
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:

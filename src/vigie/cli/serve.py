@@ -94,9 +94,10 @@ def worker(
     """Run the processors (rules and alerts, playbooks, analytics, CRM projection, columnar
     copy) against the shared log, without HTTP, next to `vigie serve --role ingest|api`.
 
-    One worker processes at a time; start a second one as a standby: it takes over from the
-    saved checkpoints within seconds when the first stops or dies. Exits 75 if it loses its
-    lease (restart it). Stop with Ctrl-C or SIGTERM.
+    Two workers share the processors: one runs the rules' share (rules, playbooks, analytics,
+    sensors), the other the projections' share (CRM, chat); a third stands by. When one stops
+    or dies, another takes its shares over from the saved checkpoints within seconds. Exits 75
+    if it loses a lease (restart it). Stop with Ctrl-C or SIGTERM.
 
     Example: vigie worker --db postgresql://vigie@db/vigie --log nats://nats:4222
 

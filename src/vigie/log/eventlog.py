@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -135,3 +135,21 @@ class ServedLog(EventLog, Protocol):
     def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class DurableConsumers(Protocol):
+    """A log whose server keeps each processor's position itself (a JetStream durable
+    consumer): a processor reads through its own consumer, and `save_checkpoint` is the
+    acknowledgement, given once the processor's state is committed."""
+
+    def consume(
+        self, consumer: str, shape: type[ShapeT], from_offset: int, limit: int = 1000
+    ) -> list[ShapeT]:
+        """Up to `limit` events from `from_offset` on, delivered to `consumer`."""
+        ...
+
+    def release(self, consumer: str) -> None:
+        """Stop following `consumer` here (another process may take it over); the next
+        `consume` starts from its saved checkpoint."""
+        ...

@@ -10,6 +10,13 @@ lease expires and a standing-by worker takes over from the saved checkpoints.
 A lease held by a process of this machine that no longer exists (a `kill -9`, a crash) is
 taken over at once instead of waiting for it to expire.
 
+The work is cut into shares, each under a lease of its own: the rules' share (in-memory
+windows: it moves only when its holder dies) and movable shares of projections kept in the
+store. Every worker announces itself with a member lease (`Members`); `assign` deals the
+movable shares round-robin over the live members, the rules' holder last, so two workers
+share the load and a share moves when a worker joins or leaves: its holder saves its
+checkpoints and releases it, and the member it is dealt to takes it from there.
+
 Leases use the machines' wall clocks (kept in step by NTP), never the injected clock: a demo
 on simulated time must not make a lease look expired.
 """
@@ -20,7 +27,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 
+import msgspec
 import sqlalchemy as sa
 
 from vigie.store.schema import metadata
@@ -127,3 +136,120 @@ class Lease:
                 )
             ).first()
         return None if row is None else str(row[0])
+
+
+class Members:
+    """The live processes of `group`, each renewing a member lease of its own."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        group: str,
+        *,
+        holder: str,
+        sticky: str,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.prefix = f"{group}:member:"
+        self.lease = Lease(engine, self.prefix + holder, holder=holder, ttl_seconds=ttl_seconds)
+        self.sticky = Lease(engine, sticky, ttl_seconds=ttl_seconds)
+        self.current: list[str] = [holder]
+        """The live members as last seen (sorted), this process included."""
+        self.sticky_holder: str | None = None
+        """Who held the sticky share's lease when last seen."""
+
+    @property
+    def holder(self) -> str:
+        return self.lease.holder
+
+    def beat(self) -> list[str]:
+        """Renew this process's membership and read who else is alive."""
+        self.lease.acquire()
+        now = int(time.time() * 1e6)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(leases.c.holder).where(
+                    leases.c.name.startswith(self.prefix, autoescape=True),
+                    leases.c.expires_at_us >= now,
+                )
+            ).all()
+        alive = {str(row[0]) for row in rows if not _dead_here(str(row[0]))}
+        self.current = sorted(alive | {self.holder})
+        self.sticky_holder = self.sticky.current_holder()
+        return self.current
+
+    def leave(self) -> None:
+        """End this process's membership (a clean stop): the others deal its shares anew."""
+        self.lease.release()
+
+    def dealt(self, share: str, shares: Sequence[str]) -> bool:
+        """Whether movable `share` (one of `shares`) is this process's, as last seen."""
+        return assign(shares, self.current, sticky=self.sticky_holder).get(share) == self.holder
+
+
+def assign(shares: Sequence[str], members: Sequence[str], *, sticky: str | None) -> dict[str, str]:
+    """The movable `shares` dealt round-robin over `members` in order, the holder of the
+    sticky share (the rules) last: with two members the other one gets the first share."""
+    order = [m for m in members if m != sticky]
+    if sticky is not None and sticky in members:
+        order.append(sticky)
+    if not order:
+        return {}
+    return {share: order[index % len(order)] for index, share in enumerate(shares)}
+
+
+class Share(msgspec.Struct, kw_only=True):
+    """One share of the processors: its lease, the processors in it, who runs it now."""
+
+    name: str
+    processors: list[str]
+    holder: str | None
+    movable: bool
+
+
+class Processing(msgspec.Struct, kw_only=True):
+    """Who runs which share of the processors now, and the live workers (`GET
+    /api/processing`)."""
+
+    shares: list[Share]
+    workers: list[str]
+
+
+class ShareBoard:
+    """Reads the shares' leases and the member leases of `group`, for the API."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        shares: dict[str, list[str]],
+        *,
+        group: str,
+        movable: Sequence[str],
+    ) -> None:
+        self.engine = engine
+        self.shares = shares
+        self.prefix = f"{group}:member:"
+        self.movable = set(movable)
+
+    def status(self) -> Processing:
+        """The shares with their holders (None: no worker runs it now) and the workers."""
+        now = int(time.time() * 1e6)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(leases.c.name, leases.c.holder).where(leases.c.expires_at_us >= now)
+            ).all()
+        held = {str(name): str(holder) for name, holder in rows}
+        workers = sorted(holder for name, holder in held.items() if name.startswith(self.prefix))
+        return Processing(
+            shares=[
+                Share(
+                    name=name,
+                    processors=list(processors),
+                    holder=held.get(name),
+                    movable=name in self.movable,
+                )
+                for name, processors in self.shares.items()
+            ],
+            workers=workers,
+        )

@@ -48,6 +48,9 @@ _READ_CHUNK = 500
 _TIMEOUT = 30.0
 PUBLISH_TIMEOUT = 10.0
 """How long a batch waits for JetStream's acknowledgements before it is answered 503."""
+ACK_WAIT_SECONDS = 3600.0
+"""How long JetStream waits for an acknowledgement before it delivers again: long, as a
+taking-over process re-creates the consumer instead of waiting for redelivery."""
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_=-]")
 
@@ -91,6 +94,27 @@ def subject_token(source: str) -> str:
     return _UNSAFE_TOKEN.sub("_", source) or "_"
 
 
+class _Durable:
+    """A processor's durable consumer as this process follows it: the messages fetched and
+    not acknowledged yet (in stream order), and the sequence it delivers next."""
+
+    def __init__(self, sub: Any, start: int) -> None:
+        self.sub = sub
+        self.held: list[Any] = []
+        self.next_seq = start
+        self.pending = 0
+        """Messages the consumer has not delivered yet, as last heard (0: ask again)."""
+
+    @property
+    def first(self) -> int:
+        """The lowest sequence this process can still hand out or acknowledge."""
+        return _seq(self.held[0]) if self.held else self.next_seq
+
+
+def _seq(msg: Any) -> int:
+    return int(msg.metadata.sequence.stream)
+
+
 class NatsEventLog(AppendsOne):
     """`EventLog` on a JetStream stream; `rejects` keeps rejected input in the SQL store."""
 
@@ -105,6 +129,7 @@ class NatsEventLog(AppendsOne):
         self._nc: Any = None
         self._js: Any = None
         self._kv: Any = None
+        self._durables: dict[str, _Durable] = {}
         try:
             self._call(self._open())
         except BaseException:
@@ -148,6 +173,7 @@ class NatsEventLog(AppendsOne):
 
     def close(self) -> None:
         """Flush and close the connection, then stop the client's thread."""
+        self._durables.clear()
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 self._call(self._nc.drain(), timeout=10)
@@ -336,11 +362,103 @@ class NatsEventLog(AppendsOne):
             end = start - 1
         return found
 
+    def consumer_name(self, consumer: str) -> str:
+        """The durable JetStream consumer of processor `consumer` (a safe token)."""
+        return f"vigie_{subject_token(consumer)}"
+
+    def consume(
+        self, consumer: str, shape: type[ShapeT], from_offset: int, limit: int = 1000
+    ) -> list[ShapeT]:
+        """Up to `limit` events from `from_offset` on, through `consumer`'s durable consumer.
+
+        Events fetched and not acknowledged yet are handed out again when asked for (a
+        processor that failed tries the same batch again); asking for an offset outside them
+        re-creates the consumer there.
+        """
+        return self._call(self._consume(consumer, shape, from_offset, limit))
+
+    async def _consume(
+        self, consumer: str, shape: type[ShapeT], from_offset: int, limit: int
+    ) -> list[ShapeT]:
+        durable = self._durables.get(consumer)
+        if durable is None or not durable.first <= from_offset <= durable.next_seq:
+            durable = await self._follow(consumer, from_offset)
+        served = [m for m in durable.held if _seq(m) >= from_offset][:limit]
+        wanted = limit - len(served)
+        if wanted > 0:
+            # Ask for no more than the consumer holds: a fetch for more waits for them.
+            if not durable.pending:
+                info = await durable.sub.consumer_info()
+                durable.pending = int(info.num_pending)
+            wanted = min(wanted, durable.pending)
+        if wanted > 0:
+            fresh = [
+                m
+                for m in await durable.sub.fetch(wanted, timeout=_TIMEOUT)
+                if _seq(m) >= durable.next_seq  # not a redelivery of one held already
+            ]
+            durable.pending = 0
+            if fresh:
+                durable.held += fresh
+                durable.next_seq = _seq(fresh[-1]) + 1
+                durable.pending = int(fresh[-1].metadata.num_pending)
+                served += fresh
+        events: list[ShapeT] = []
+        for msg in served:
+            event = decode_event(msg.data, shape)
+            event.offset = _seq(msg)
+            events.append(event)
+        return events
+
+    async def _follow(self, consumer: str, start: int) -> _Durable:
+        """(Re-)create `consumer`'s durable consumer to deliver from `start`, and bind to it."""
+        await self._release(consumer)
+        name = self.consumer_name(consumer)
+        with contextlib.suppress(NotFoundError):
+            await self._js.delete_consumer(self.options.stream, name)
+        config = api.ConsumerConfig(
+            durable_name=name,
+            description=f"Vigie processor {consumer}",
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(1, start),
+            ack_policy=api.AckPolicy.ALL,
+            ack_wait=ACK_WAIT_SECONDS,
+            max_ack_pending=-1,
+            max_deliver=-1,
+            filter_subject=f"{self.options.subject_prefix}.>",
+        )
+        await self._js.add_consumer(self.options.stream, config)
+        sub = await self._js.pull_subscribe_bind(durable=name, stream=self.options.stream)
+        durable = _Durable(sub, max(1, start))
+        self._durables[consumer] = durable
+        return durable
+
+    def release(self, consumer: str) -> None:
+        """Stop following `consumer` here; what was fetched and not acknowledged is for the
+        process that follows it next (from the acknowledgement floor)."""
+        self._call(self._release(consumer))
+
+    async def _release(self, consumer: str) -> None:
+        old = self._durables.pop(consumer, None)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.sub.unsubscribe()
+
     def checkpoint(self, consumer: str) -> int:
-        """The next offset `consumer` has to read (1 when it never ran)."""
+        """The next offset `consumer` has to read: past its durable consumer's
+        acknowledgement floor (1 when it never ran)."""
         return self._call(self._get_checkpoint(consumer))
 
     async def _get_checkpoint(self, consumer: str) -> int:
+        try:
+            info = await self._js.consumer_info(self.options.stream, self.consumer_name(consumer))
+        except NotFoundError:
+            return await self._legacy_checkpoint(consumer)
+        if info.ack_floor.consumer_seq:
+            return int(info.ack_floor.stream_seq) + 1
+        return int(info.config.opt_start_seq or 1)  # nothing acknowledged since created
+
+    async def _legacy_checkpoint(self, consumer: str) -> int:
         try:
             entry = await self._kv.get(_checkpoint_key(consumer))
         except KeyNotFoundError:
@@ -348,8 +466,20 @@ class NatsEventLog(AppendsOne):
         return int(entry.value) if entry.value else 1
 
     def save_checkpoint(self, consumer: str, next_offset: int) -> None:
-        """Record that `consumer` has processed every event before `next_offset`."""
-        self._call(self._kv.put(_checkpoint_key(consumer), str(next_offset).encode()))
+        """Record that `consumer` has processed every event before `next_offset`: the
+        acknowledgement of the last of them it was delivered, waited for until JetStream has
+        stored it; or the consumer re-created at `next_offset` (a replay from the start)."""
+        self._call(self._save_checkpoint(consumer, next_offset))
+
+    async def _save_checkpoint(self, consumer: str, next_offset: int) -> None:
+        durable = self._durables.get(consumer)
+        if durable is None or not durable.first <= next_offset <= durable.next_seq:
+            await self._follow(consumer, next_offset)
+            return
+        done = [m for m in durable.held if _seq(m) < next_offset]
+        if done:
+            await done[-1].ack_sync(timeout=_TIMEOUT)
+            durable.held = durable.held[len(done) :]
 
     def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
         """Rejected input, kept in the SQL store whatever log holds the events."""

@@ -27,7 +27,7 @@ import msgspec
 
 from vigie.events import Event
 from vigie.log.deadletters import DeadLetter, DeadLetterListener, DeadLetters, MemoryDeadLetters
-from vigie.log.eventlog import EventLog
+from vigie.log.eventlog import DurableConsumers, EventLog
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ class ProcessorRunner:
         self.retries = max(1, retries)
         self.backoff_seconds = backoff_seconds
         self._trouble: dict[str, _Trouble] = {}
+        self._paused: set[str] = set()
         # Since this runner started, per processor: for `/metrics` (`vigie.log.progress`).
         self.processed: dict[str, int] = {}
         self.dead_lettered: dict[str, int] = {}
@@ -131,6 +132,7 @@ class ProcessorRunner:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._pausing = threading.Event()
         self._progress: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -140,12 +142,47 @@ class ProcessorRunner:
             raise ValueError(f"a processor named {processor.name!r} is already registered")
         self.processors.append(processor)
 
+    @property
+    def active(self) -> list[Processor]:
+        """The processors this runner feeds now (not paused), in order."""
+        return [p for p in self.processors if p.name not in self._paused]
+
+    def pause(self, names: Sequence[str]) -> None:
+        """Stop feeding the processors `names` (another process takes them over): a batch
+        under way finishes (a pass stops after it), and their checkpoints are saved first."""
+        self._pausing.set()
+        try:
+            with self._lock:
+                self._pausing.clear()
+                for name in names:
+                    self._save(name, 0.0)
+                    self._paused.add(name)
+                    self._forget(name)
+        finally:
+            self._pausing.clear()
+
+    def resume(self, names: Sequence[str]) -> None:
+        """Feed the processors `names` again, from their saved checkpoints."""
+        with self._lock:
+            for name in names:
+                self._paused.discard(name)
+                self._forget(name)
+        self.notify()
+
+    def _forget(self, name: str) -> None:
+        """Drop what this runner knows of `name`'s position: it reads its checkpoint next."""
+        if isinstance(self.log, DurableConsumers):
+            self.log.release(name)
+        self._positions.pop(name, None)
+        self._saved.pop(name, None)
+        self._trouble.pop(name, None)
+
     def run_once(self) -> int:
         """Process everything available now and save the checkpoints; returns how many
         events were handed over."""
         handed = 0
         with self._lock:
-            for processor in self.processors:
+            for processor in self.active:
                 handed += self._drain(processor)
                 self._save(processor.name, 0.0)
             self._recent.clear()
@@ -154,7 +191,7 @@ class ProcessorRunner:
     def save_checkpoints(self) -> None:
         """Save every processor's position that is not saved yet."""
         with self._lock:
-            for processor in self.processors:
+            for processor in self.active:
                 self._save(processor.name, 0.0)
 
     def _save_after(self, processor: Processor) -> None:
@@ -196,7 +233,7 @@ class ProcessorRunner:
         if trouble is not None and live and trouble.due > time.monotonic():
             return 0  # backing off
         while True:
-            events, at_end = self._read(shape, position)
+            events, at_end = self._read(processor.name, shape, position)
             if not events:
                 break
             if trouble is not None and position <= trouble.isolate_to:
@@ -224,7 +261,12 @@ class ProcessorRunner:
             self._positions[processor.name] = position
             if (live and at_end) or (until_woken and self._wake.is_set()):
                 break
+            if live and self._interrupted():
+                break  # stopping, or handing processors over: the rest is for later
         return handed
+
+    def _interrupted(self) -> bool:
+        return self._stopping.is_set() or self._pausing.is_set()
 
     def _passed(self, name: str, trouble: _Trouble, position: int) -> _Trouble | None:
         """A batch passed: the trouble is over past the batch that failed."""
@@ -349,15 +391,21 @@ class ProcessorRunner:
                     logger.exception("a dead-letter listener failed")
         return outcomes
 
-    def _read(self, shape: type[Any], position: int) -> tuple[list[Any], bool]:
+    def _read(self, name: str, shape: type[Any], position: int) -> tuple[list[Any], bool]:
         """Up to a batch of events from `position`, decoded as `shape`, and whether they
         reached the end of the log when it was read.
+
+        On a log that keeps a durable consumer per processor (JetStream), processor `name`
+        reads through its own, which its saved checkpoints acknowledge.
 
         They come out of one of the last batches read in this pass in the same shape when it
         holds `position` (processors share one read and decoding of each event, also while
         catching up), else from the log. The log is append-only and in offset order, so the
         part of an earlier batch from `position` on is what the log itself would return first.
         """
+        if isinstance(self.log, DurableConsumers):
+            events = self.log.consume(name, shape, position, self.batch_size)
+            return events, len(events) < self.batch_size
         for read_as, recent, at_end in self._recent:
             if read_as is shape and _offset(recent[0]) <= position <= _offset(recent[-1]):
                 start = bisect.bisect_left(recent, position, key=_offset)
@@ -373,16 +421,19 @@ class ProcessorRunner:
         """Bring every processor up to date, earlier ones first whenever events arrive."""
         handed = 0
         with self._lock:
-            for index, processor in enumerate(self.processors):
+            active = self.active
+            for index, processor in enumerate(active):
+                if self._interrupted():
+                    break
                 while True:
                     moved = self._drain(processor, live=True, until_woken=index > 0)
                     handed += moved
                     self._save_after(processor)
                     # Nothing moved (up to date, or failing): the ones after it come next.
-                    if not (moved and index and self._wake.is_set()) or self._stopping.is_set():
+                    if not (moved and index and self._wake.is_set()) or self._interrupted():
                         break
                     self._wake.clear()
-                    for earlier in self.processors[:index]:
+                    for earlier in active[:index]:
                         handed += self._drain(earlier, live=True)
                         self._save_after(earlier)
                     self._progressed()
@@ -442,12 +493,11 @@ class ProcessorRunner:
         Raises TimeoutError when it has not within `timeout` seconds. A processor that runs
         in another process (a worker) is followed through the checkpoint it saves.
         """
-        elsewhere = all(p.name != name for p in self.processors)
         self._waiting += 1
         try:
             async with asyncio.timeout(timeout):
                 while self.position(name) <= offset:
-                    if elsewhere:
+                    if all(p.name != name for p in self.active):
                         await asyncio.sleep(CHECKPOINT_POLL_SECONDS)
                         continue
                     self.notify()

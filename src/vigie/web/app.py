@@ -51,6 +51,7 @@ from vigie.web import (
     api_live,
     api_playbooks,
     api_privacy,
+    api_processing,
     api_reports,
     api_schedule,
     api_sensors,
@@ -107,6 +108,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(ingest_sensors.build_router(system.sensor_intake))
     app.include_router(api_events.router)
     app.include_router(api_deadletters.router)
+    app.include_router(api_processing.router)
     app.include_router(api_sources.router)
     app.include_router(api_auth.router)
     app.include_router(api_alerts.router)

@@ -25,6 +25,7 @@ from vigie.ingest.webhooks import Inbound
 from vigie.kpi.trends import Trends
 from vigie.log import ServedLog
 from vigie.log.deadletters import DeadLetters
+from vigie.log.leases import ShareBoard
 from vigie.log.live import LiveHub
 from vigie.playbooks import PlaybookEngine
 from vigie.playbooks.history import PlaybookHistory
@@ -77,6 +78,7 @@ IngestorDep = Annotated[Ingestor, Depends(_part("ingestor"))]
 InboundDep = Annotated[Inbound, Depends(_part("inbound"))]
 EventLogDep = Annotated[ServedLog, Depends(_part("log"))]
 DeadLettersDep = Annotated[DeadLetters, Depends(_part("dead_letters"))]
+ProcessingDep = Annotated[ShareBoard, Depends(_part("processing"))]
 LiveDep = Annotated[LiveHub, Depends(_part("live"))]
 AlertingDep = Annotated[AlertingEngine, Depends(_part("alerting"))]
 AlertStoreDep = Annotated[AlertStore, Depends(_part("alerts"))]
