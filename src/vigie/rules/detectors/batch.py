@@ -177,6 +177,8 @@ def _run(
     knot_zeros = [0.0] * nd
     knot_counted = [0.0] * nd
     eligible_at = [need] + [trust] * (m - 1)
+    p_half = det.p_fire / 2
+    edges: list[tuple[Tails, float, float, float]] = [(NO_TAILS, -1.0, 0.0, 0.0)] * m
     scored_floor = -1.0  # the floor the sample was scored with (-1: not scored)
     p_chosen = shift_next = 0.0
 
@@ -339,7 +341,18 @@ def _run(
             err[j] += (abs(clipped) - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
             wide = KEEP * scale if t[1] > 0 else inf
-            kept = t[0] + (wide if residual > wide else -wide if residual < -wide else residual)
+            if t[1] <= 0:
+                lo = hi = wide
+            else:
+                cached = edges[j]
+                if cached[0] is t and cached[1] == floor:
+                    lo, hi = cached[2], cached[3]
+                else:
+                    lo, hi = tail_edges(t, p_half, floor)
+                    edges[j] = (t, floor, lo, hi)
+                lo = lo if lo < wide else wide
+                hi = hi if hi < wide else wide
+            kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
             res = residuals[j]
             srt = ordered[j]
             if len(res) == window:

@@ -39,7 +39,7 @@ HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
 LEVEL_US = 6 * HOUR_US  # the level's time constant
-DAY_MEMORY = 4.0  # periods a daily knot averages over
+DAY_MEMORY = 8.0  # periods a daily knot averages over
 WEEK_MEMORY = 2.0
 SHIFT_RATE = 0.1  # the short average of residuals
 SHIFT_HISTORY = 128  # values of the short average seen before it is judged
@@ -455,11 +455,14 @@ class RobustSeasonal:
             clipped = limit if residual > limit else -limit if residual < -limit else residual
             model.err += (abs(clipped) - model.err) * (ERROR_RATE if model.scored >= 8 else 0.5)
             model.scored += 1
-            # The tails learn from residuals up to where anomalies begin, not beyond.
+            # The tails learn from residuals up to where anomalies begin, not beyond: an
+            # incident must not widen the band so far that the next one goes unseen.
             wide = KEEP * scale if tails.scale > 0 else math.inf
+            lo, hi = (wide, wide) if tails.scale <= 0 else tails.edges(self.p_fire / 2, floor)
+            lo = lo if lo < wide else wide
+            hi = hi if hi < wide else wide
             model.residuals.append(
-                tails.center
-                + (wide if residual > wide else -wide if residual < -wide else residual)
+                tails.center + (hi if residual > hi else -lo if residual < -lo else residual)
             )
         residual = y - preds[self.chosen] - chosen.tails.center
         self.shift = self._shift_next(residual, floor)
