@@ -5,7 +5,8 @@ A group starts holding when its value's p-value falls below the rule's `p_value`
 the warm-up) and keeps holding while it stays below `clear_p_value` (default: its square
 root, about two thirds of the z): a value hovering at the threshold does not flap. The
 same `AnomalyWatch` serves the live engine (`evaluate`, over KPI readings) and the fast
-CSV replay (`observe`, one sample at a time): only the windowing differs.
+CSV replay (`replay`, a whole series at once through `detectors.batch`, with the same
+results as `observe` one window at a time): only the windowing differs.
 
 A count or a sum in a tumbling window grows while its window is open: a fall is only
 judged on the closed window's final value (else every window would start as a fall).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ from vigie.rules.conditions import (
 )
 from vigie.rules.definitions import Rule
 from vigie.rules.detectors import Detector, Verdict
+from vigie.rules.detectors.batch import SeriesScores, score_series
 from vigie.rules.detectors.seasonal import RobustSeasonal
 from vigie.types import from_us
 
@@ -106,6 +109,69 @@ class AnomalyWatch:
             state.abnormal_since = end_us
         state.holding = holds
         return self._evidence(state) if holds else None
+
+    def replay(
+        self, group: str, ends: Sequence[int], values: Sequence[float]
+    ) -> list[dict[str, Any] | None]:
+        """What `observe` returns for each window of a whole new series of `group` (one final,
+        finite value per window, in time order), computed at once when the rule's detector
+        can score a series (`RobustSeasonal`): the fast path of `vigie backtest --csv`."""
+        detector = detector_for(self.rule, self.step_us)
+        if self.growing or group in self.groups or not isinstance(detector, RobustSeasonal):
+            return [self.observe(group, e, v) for e, v in zip(ends, values, strict=True)]
+        scores = score_series(detector, ends, values)
+        out: list[dict[str, Any] | None] = [None] * len(ends)
+        shown: dict[int, dict[str, Any]] = {}
+        p_values, ready = scores.p_values, scores.ready
+        fire, clear = self.fire, self.clear
+        holding = False
+        since = 0
+        for i, p in enumerate(p_values):
+            if not ready[i] or p > (clear if holding else fire):
+                holding = False
+                continue
+            if not holding:
+                holding, since = True, ends[i]
+            out[i] = self._replayed(scores, ends, i, since, shown)
+        return out
+
+    def _replayed(
+        self,
+        scores: SeriesScores,
+        ends: Sequence[int],
+        i: int,
+        since: int,
+        shown: dict[int, dict[str, Any]],
+    ) -> dict[str, Any]:
+        """The evidence of window `i` of a replayed series, as `_evidence` writes it."""
+        history = []
+        for j in range(max(0, i - HISTORY), i):
+            window = shown.get(j)
+            if window is None:
+                v = scores.verdict(j)
+                window = shown[j] = {
+                    "at": _iso(ends[j]),
+                    "observed": v.observed,
+                    "expected": v.expected,
+                    "low": v.low,
+                    "high": v.high,
+                }
+            history.append(window)
+        verdict = scores.verdict(i)
+        return {
+            "seasonality": verdict.seasonality,
+            "abnormal_since": _iso(since),
+            "abnormal_s": (ends[i] - since) / 1e6 if since and ends[i] else 0.0,
+            "p_threshold": self.fire,
+            "history": history,
+            "value": verdict.observed,
+            "expected": verdict.expected,
+            "band": [verdict.low, verdict.high],
+            "z": verdict.z,
+            "p_value": verdict.p_value,
+            "scale": verdict.scale,
+            "samples": verdict.samples,
+        }
 
     def _holds(self, state: _Group, verdict: Verdict) -> bool:
         limit = self.clear if state.holding else self.fire

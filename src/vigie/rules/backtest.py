@@ -13,8 +13,10 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import numpy as np
 
 from vigie.clock import ManualClock
 from vigie.events import Event
@@ -199,60 +201,75 @@ FAST_KINDS = frozenset({"anomaly", "threshold"})
 
 
 def replay_samples(
-    metric: Metric, rules: Sequence[Rule], samples: Sequence[tuple[int, int, float]]
+    metric: Metric,
+    rules: Sequence[Rule],
+    samples: Sequence[tuple[int, int, float]],
+    *,
+    batched: bool = True,
 ) -> list[Alert]:
     """The alert changes `rules` (anomaly and threshold rules on `metric`) produce on a
     series of samples, without the KPI engine: each window of the metric's slide is read
     once, with the average of its rows, then goes through the same conditions
     (`AnomalyWatch`) and the same alert lifecycle (`AlertBook`) as live. About a hundred
-    times faster than `replay`, and checked against it (tests/rules/test_backtest.py)."""
+    times faster than `replay`, and checked against it (tests/rules/test_backtest.py);
+    `batched` scores each anomaly rule's whole series at once (`AnomalyWatch.replay`, the
+    same alerts as window by window, several times faster)."""
     slide_us = parse_duration(metric.slide or metric.window)
     book = AlertBook()
     changes: list[Alert] = []
-    watches = {
-        rule.name: AnomalyWatch(rule, step_us=slide_us) for rule in rules if rule.kind == "anomaly"
-    }
+    ends, lasts, values = _windows(samples, slide_us)
+    evidences: dict[str, list[dict[str, Any] | None]] = {}
+    for rule in rules:
+        if rule.kind == "anomaly":
+            watch = AnomalyWatch(rule, step_us=slide_us)
+            evidences[rule.name] = (
+                watch.replay(NO_GROUP, ends, values)
+                if batched
+                else [watch.observe(NO_GROUP, e, v) for e, v in zip(ends, values, strict=True)]
+            )
     bare = {rule.name: Outcome(evaluated={NO_GROUP}) for rule in rules}
     waits = {rule.name: resolve_after_us(rule, slide_us) for rule in rules}
-    for end_us, at_us, value in _windows(samples, slide_us):
+    tracks = book.tracks
+    for i, end_us in enumerate(ends):
+        value = values[i]
         now: datetime | None = None
         for rule in rules:
-            watch = watches.get(rule.name)
-            if watch is not None:
-                evidence = watch.observe(NO_GROUP, end_us, value)
+            found = evidences.get(rule.name)
+            if found is not None:
+                evidence = found[i]
             elif rule.value is not None and OPS[rule.op](value, rule.value):
                 evidence = {"value": value, "threshold": rule.value, "op": rule.op}
             else:
                 evidence = None
             if evidence is None:
-                if not book.tracks(rule.name, NO_GROUP):
+                if not tracks(rule.name, NO_GROUP):
                     continue  # nothing held, nothing to resolve: the book would not move
                 outcome = bare[rule.name]
             else:
                 evidence = {"metric": metric.name, "window": _window(end_us, slide_us)} | evidence
                 outcome = Outcome(evaluated={NO_GROUP})
                 outcome.findings[NO_GROUP] = Finding(NO_GROUP, {}, evidence)
-            now = now or from_us(at_us)
+            now = now or from_us(lasts[i])
             changes += book.apply(rule, outcome, now, resolve_after_us=waits[rule.name])
     return changes
 
 
 def _windows(
     samples: Sequence[tuple[int, int, float]], slide_us: int
-) -> Iterator[tuple[int, int, float]]:
-    """(window end, time of its last row, average of its rows) per window with rows."""
-    end = count = last = 0
-    total = 0.0
-    for at_us, _, value in samples:
-        window_end = (at_us // slide_us + 1) * slide_us
-        if count and window_end != end:
-            yield end, last, total / count
-            total = count = 0
-        end, last = window_end, at_us
-        total += value
-        count += 1
-    if count:
-        yield end, last, total / count
+) -> tuple[list[int], list[int], list[float]]:
+    """(window ends, time of each window's last row, average of its rows) of the windows
+    with rows, samples in time order."""
+    n = len(samples)
+    if not n:
+        return [], [], []
+    at = np.fromiter((s[0] for s in samples), np.int64, n)
+    value = np.fromiter((s[2] for s in samples), np.float64, n)
+    end = (at // slide_us + 1) * slide_us
+    first = np.flatnonzero(np.concatenate(([True], end[1:] != end[:-1])))
+    count = np.diff(np.append(first, n))
+    mean = np.add.reduceat(value, first) / count
+    last = at[np.append(first[1:], n) - 1]
+    return end[first].tolist(), last.tolist(), mean.tolist()
 
 
 def _window(end_us: int, slide_us: int) -> dict[str, str]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable, Sequence
 from statistics import NormalDist
 
 from vigie.rules.detectors import Direction, SeasonalityChoice, Verdict
@@ -38,7 +39,7 @@ HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
 LEVEL_US = 6 * HOUR_US  # the level's time constant
-DAY_MEMORY = 4.0  # periods a daily knot averages over
+DAY_MEMORY = 8.0  # periods a daily knot averages over
 WEEK_MEMORY = 2.0
 SHIFT_RATE = 0.1  # the short average of residuals
 SHIFT_HISTORY = 128  # values of the short average seen before it is judged
@@ -58,65 +59,102 @@ NORMAL = NormalDist()
 _NEVER = 2**62
 
 
+Tails = tuple[float, float, float, float, float, float]
+"""A fit of recent residuals: (centre, scale, lower threshold, lower mean excess, upper
+threshold, upper mean excess)."""
+NO_TAILS: Tails = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def fit_tails(values: Iterable[float], previous: Tails) -> Tails:
+    """The robust centre and scale of `values` and each side's exponential tail (`previous`
+    when there are fewer than three)."""
+    return fit_sorted(sorted(values), previous)
+
+
+def fit_sorted(ordered: Sequence[float], previous: Tails) -> Tails:
+    """`fit_tails` of values already in ascending order: the median, the MAD (the middle
+    of the deviations below and above it, two sorted runs, found by bisection), and the
+    mean excess of each side's top tenth."""
+    n = len(ordered)
+    if n < 3:
+        return previous
+    h = n // 2
+    center = ordered[h]
+    inflate = 1.0 + 8.0 / n  # few residuals: a wider tail
+    # Deviations below (center - ordered[h - i], i <= h) and above (ordered[h + j] - center,
+    # j < n - h), both ascending: the MAD is the h-th smallest of the two runs together.
+    lo, hi = max(0, h + 1 - (n - h)), h + 1
+    while lo < hi:
+        i = (lo + hi) // 2
+        if center - ordered[h - i] < ordered[h + h - i] - center:
+            lo = i + 1
+        else:
+            hi = i
+    j = h + 1 - lo
+    a = center - ordered[h - lo + 1] if lo > 0 else -math.inf
+    b = ordered[h + j - 1] - center if j > 0 else -math.inf
+    mad = a if a >= b else b
+    m = h + 1
+    at = min(m - 1, int((1 - TAIL) * m))
+    lo_u, lo_beta = _tail([center - x for x in reversed(ordered[: h - at + 1])], inflate)
+    m = n - h
+    at = min(m - 1, int((1 - TAIL) * m))
+    hi_u, hi_beta = _tail([x - center for x in ordered[h + at :]], inflate)
+    return (center, 1.4826 * mad * inflate, lo_u, lo_beta, hi_u, hi_beta)
+
+
+def tail_p(tails: Tails, deviation: float, floor: float) -> float:
+    """The two-sided tail probability of a deviation from the centre."""
+    scale = tails[1] if tails[1] > floor else floor
+    if deviation >= 0:
+        u, beta = tails[4], tails[5]
+    else:
+        u, beta = tails[2], tails[3]
+        deviation = -deviation
+    if u < 1.64 * scale:
+        u = 1.64 * scale
+    if beta < BETA * scale:
+        beta = BETA * scale
+    if deviation <= u:
+        p = math.erfc(deviation / scale / SQRT2)
+        return p if p > TAIL else TAIL
+    return TAIL * math.exp(-(deviation - u) / beta)
+
+
+def tail_edges(tails: Tails, p_fire: float, floor: float) -> tuple[float, float]:
+    """The deviations below and above the centre whose tail probability is `p_fire`."""
+    scale = tails[1] if tails[1] > floor else floor
+    log = math.log(TAIL / p_fire)
+    lo = max(tails[2], 1.64 * scale) + max(tails[3], BETA * scale) * log
+    hi = max(tails[4], 1.64 * scale) + max(tails[5], BETA * scale) * log
+    return lo, hi
+
+
 class _Tails:
     """The robust centre and scale of recent residuals, and each side's exponential tail."""
 
-    __slots__ = ("center", "hi_beta", "hi_u", "lo_beta", "lo_u", "scale")
+    __slots__ = ("center", "params", "scale")
 
     def __init__(self) -> None:
-        self.center = 0.0
-        self.scale = 0.0
-        self.lo_u = self.hi_u = 0.0
-        self.lo_beta = self.hi_beta = 0.0
+        self.params = NO_TAILS
+        self.center = self.scale = 0.0
 
     def fit(self, values: deque[float]) -> None:
-        n = len(values)
-        if n < 3:
-            return
-        ordered = sorted(values)
-        center = ordered[n // 2]
-        below = [center - x for x in ordered[: n // 2 + 1]]
-        below.reverse()
-        above = [x - center for x in ordered[n // 2 :]]
-        spread = sorted(below + above)  # two sorted runs: merged in linear time
-        inflate = 1.0 + 8.0 / n  # few residuals: a wider tail
-        self.center = center
-        self.scale = 1.4826 * spread[n // 2] * inflate
-        self.lo_u, self.lo_beta = _tail(below, inflate)
-        self.hi_u, self.hi_beta = _tail(above, inflate)
+        self.params = fit_tails(values, self.params)
+        self.center, self.scale = self.params[0], self.params[1]
 
     def p_value(self, deviation: float, floor: float) -> float:
         """The two-sided tail probability of a deviation from the centre."""
-        scale = self.scale if self.scale > floor else floor
-        if deviation >= 0:
-            u, beta = self.hi_u, self.hi_beta
-        else:
-            u, beta = self.lo_u, self.lo_beta
-            deviation = -deviation
-        if u < 1.64 * scale:
-            u = 1.64 * scale
-        if beta < BETA * scale:
-            beta = BETA * scale
-        if deviation <= u:
-            p = math.erfc(deviation / scale / SQRT2)
-            return p if p > TAIL else TAIL
-        return TAIL * math.exp(-(deviation - u) / beta)
+        return tail_p(self.params, deviation, floor)
 
     def edges(self, p_fire: float, floor: float) -> tuple[float, float]:
         """The deviations below and above the centre whose tail probability is `p_fire`."""
-        scale = self.scale if self.scale > floor else floor
-        log = math.log(TAIL / p_fire)
-        lo = max(self.lo_u, 1.64 * scale) + max(self.lo_beta, BETA * scale) * log
-        hi = max(self.hi_u, 1.64 * scale) + max(self.hi_beta, BETA * scale) * log
-        return lo, hi
+        return tail_edges(self.params, p_fire, floor)
 
 
-def _tail(side: list[float], inflate: float) -> tuple[float, float]:
-    """(threshold, mean excess) of one side's deviations (ascending) beyond its 90th
-    percentile."""
-    n = len(side)
-    at = min(n - 1, int((1 - TAIL) * n))
-    top = side[at:]
+def _tail(top: list[float], inflate: float) -> tuple[float, float]:
+    """(threshold, mean excess) of one side's deviations beyond its 90th percentile (`top`,
+    ascending)."""
     u = top[0] * inflate
     return u, max(sum(top) / len(top) * inflate - u, 0.0)
 
@@ -242,12 +280,14 @@ class RobustSeasonal:
         kw = kw1 = 0
         if self.nw and len(self.models) > 2:
             kw = ((at_us // DAY_US) % 7) * nd + k
-            kw1 = (kw + 1) % self.nw
+            # A day of the week changes at midnight: no interpolation into the next day.
+            fw = f if k + 1 < nd else 0.0
+            kw1 = kw + 1 if fw else kw
             seen = self.weekly_since
             old = at_us - WEEK_US // 2
-            w = self.weekly[kw] * (1 - f) + self.weekly[kw1] * f
+            w = self.weekly[kw] * (1 - fw) + self.weekly[kw1] * fw
             preds.append(d + w + self.reference - self.weekly_mean)
-            ready.append(seen_d and seen[kw] <= old and (f == 0 or seen[kw1] <= old))
+            ready.append(seen_d and seen[kw] <= old and (fw == 0 or seen[kw1] <= old))
         return preds, ready, k, kw, f
 
     def _floor(self) -> float:
@@ -415,11 +455,14 @@ class RobustSeasonal:
             clipped = limit if residual > limit else -limit if residual < -limit else residual
             model.err += (abs(clipped) - model.err) * (ERROR_RATE if model.scored >= 8 else 0.5)
             model.scored += 1
-            # The tails learn from residuals up to where anomalies begin, not beyond.
+            # The tails learn from residuals up to where anomalies begin, not beyond: an
+            # incident must not widen the band so far that the next one goes unseen.
             wide = KEEP * scale if tails.scale > 0 else math.inf
+            lo, hi = (wide, wide) if tails.scale <= 0 else tails.edges(self.p_fire / 2, floor)
+            lo = lo if lo < wide else wide
+            hi = hi if hi < wide else wide
             model.residuals.append(
-                tails.center
-                + (wide if residual > wide else -wide if residual < -wide else residual)
+                tails.center + (hi if residual > hi else -lo if residual < -lo else residual)
             )
         residual = y - preds[self.chosen] - chosen.tails.center
         self.shift = self._shift_next(residual, floor)
@@ -436,8 +479,9 @@ class RobustSeasonal:
                     model.tails.fit(model.residuals)
             self.shift_tails.fit(self.shift_residuals)
             self._rescale_in = RESCALE
-            seen = [v for v, n in zip(self.weekly, self.weekly_n, strict=True) if n > 0]
-            self.weekly_mean = sum(seen) / len(seen) if seen else 0.0
+            # Knots never seen hold 0.0, which leaves the sum as it is.
+            seen = len(self.weekly_n) - self.weekly_n.count(0.0)
+            self.weekly_mean = sum(self.weekly) / seen if seen else 0.0
         self._choose()
 
     def _update(self, at_us: int, y: float, k: int, kw: int, f: float, floor: float) -> None:
@@ -465,7 +509,8 @@ class RobustSeasonal:
         )
         if not self.nw or len(self.models) < 3:
             return
-        kw1 = (kw + 1) % self.nw
+        fw = f if k + 1 < nd else 0.0
+        kw1 = kw + 1 if fw else kw
         wv, wn = self.weekly, self.weekly_n
         # The weekly profile keeps the deseasonalised values themselves; the last seven
         # days' mean tells how far the level has moved since (a week without reset).
@@ -477,7 +522,7 @@ class RobustSeasonal:
             self.week_sum -= week.popleft()[1]
         self.reference = self.week_sum / len(week)
         _learn_knots(
-            wv, wn, self.weekly_since, at_us, (kw, kw1), f, seasonless, self.week_cap, limit
+            wv, wn, self.weekly_since, at_us, (kw, kw1), fw, seasonless, self.week_cap, limit
         )
 
     def _confirm_shift(self, p: float, residual: float) -> None:
