@@ -72,3 +72,18 @@ def region_name(value: str | None, lang: Lang) -> str:
     if names is None:
         return value
     return names[0] if lang == "en" else names[1]
+
+
+@cache
+def names() -> dict[str, dict[str, dict[str, str]]]:
+    """Every known sector code and region spelling with its name, per language, for the
+    dashboard: {"en": {"nace": {code: name}, "region": {casefolded: name}}, "fr": …}."""
+    table = _table()
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for index, lang in enumerate(("en", "fr")):
+        nace = {code: pair[index] for code, pair in table["sections"].items()}
+        nace |= {code: pair[index] for code, pair in table["divisions"].items()}
+        nace |= {code: pair[index] for code, pair in _CLASSES.items()}
+        region = {key: pair[index] for key, pair in _regions().items()}
+        out[lang] = {"nace": nace, "region": region}
+    return out

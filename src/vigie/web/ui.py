@@ -38,6 +38,7 @@ PAGES = (
     "schedules",
     "actions",
     "experiments",
+    "leads",
     "shop",
     "city",
     "chat",
@@ -88,6 +89,10 @@ APIS = {
     "chat_close": "/api/chat/conversations/{conversation_id}/close",
     "chat_typing": "/api/chat/conversations/{conversation_id}/typing",
     "chat_read": "/api/chat/conversations/{conversation_id}/read",
+    "leads": "/api/leads",
+    "lead_accept": "/api/leads/{record_id}/accept",
+    "lead_reject": "/api/leads/{record_id}/reject",
+    "lead_convert": "/api/leads/{record_id}/convert",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -124,6 +129,10 @@ API_RESOURCES = {
     "sensors_shop": "analytics",
     "sensors_city": "analytics",
     "sensors_move": "analytics",
+    "leads": "leads",
+    "lead_accept": "leads",
+    "lead_reject": "leads",
+    "lead_convert": "leads",
     **{
         name: "interactions"
         for name in (
@@ -197,6 +206,11 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
     if name == "shop":
         data["sites"] = [site.name for site in config.sensors.sites]
         data["can_move"] = user is not None and allowed(user.role, "playbooks", "write")
+    if name == "leads":
+        from vigie.ai.nomenclature import names
+
+        data["names"] = names()
+        data["can_act"] = user is not None and allowed(user.role, "leads", "write")
     if name == "actions":
         data["can_act"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":

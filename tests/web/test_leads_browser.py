@@ -1,0 +1,95 @@
+"""The Leads page lists a rep's leads with sector and region names, in English and French,
+and takes their decisions (issue 22), in Debian's chromium."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import user_token
+from tests.web.conftest import Dashboard
+from tests.web.test_dashboard_browser import WAIT_MS, Problems, _settle, _sign_in, browser
+from vigie.web.i18n import catalog
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser"]  # the fixture, shared with the dashboard's browser tests
+
+
+def _leads(dashboard: Dashboard) -> dict[str, str]:
+    token = user_token(dashboard.system, username="lead-maker", role="admin")
+    client = httpx.Client(
+        base_url=dashboard.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+    staff = client.post("/api/staff", json={"name": "Alice Dubois", "role": "sales"}).json()["id"]
+    made = {}
+    for name, nace, region in (
+        ("Atelier Logiciel", "62.01", "Antwerpen"),
+        ("Brasserie du Coin", "56.10", "BE-WLG"),
+        ("Conseil Martin", "70.22", "FR-IDF"),
+    ):
+        response = client.post(
+            "/api/leads",
+            json={"name": name, "nace": nace, "region": region, "country": "BE", "score": 40,
+                  "probability": 0.4, "expected": 0.45, "rep_rate": 0.3, "owner_id": staff,
+                  "due_at": "2026-12-07T08:00:00+00:00", "reason_en": f"why {name}",
+                  "reason_fr": f"pourquoi {name}"},
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+        made[name] = response.json()["id"]
+    return made
+
+
+def test_the_leads_page_shows_names_and_takes_decisions(dashboard: Dashboard, browser: Any) -> None:
+    """Sectors and regions read as names in both languages with the expected-conversion
+    formula; accepting, rejecting with a reason and converting change the lead's status."""
+    from playwright.sync_api import expect
+
+    made = _leads(dashboard)
+    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = Problems()
+    problems.watch(page)
+    _sign_in(page, dashboard)
+    expected_names = {
+        "en": ("software development", "Antwerp", "Liège", "Île-de-France"),
+        "fr": ("programmation informatique", "Anvers", "Liège", "Île-de-France"),
+    }
+    for language in ("en", "fr"):
+        if language == "fr":
+            page.select_option("#language", "fr")
+            page.focus("#language")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Enter")
+            page.wait_for_selector('html[lang="fr"]')
+        page.goto(dashboard.url + "/leads")
+        _settle(page, language)
+        expect(page.locator("h1")).to_have_text(catalog(language)["leads.title"])
+        expect(page.locator("#leads-formula")).to_have_text(catalog(language)["leads.formula"])
+        first = page.locator(f'article[data-lead="{made["Atelier Logiciel"]}"]')
+        sector, region, liege, paris = expected_names[language]
+        expect(first.locator("[data-segment]")).to_contain_text(sector, timeout=WAIT_MS)
+        expect(first.locator("[data-segment]")).to_contain_text(region)
+        expect(first).to_contain_text("Atelier Logiciel")
+        expect(first).not_to_contain_text("62.01")
+        second = page.locator(f'article[data-lead="{made["Brasserie du Coin"]}"]')
+        expect(second.locator("[data-segment]")).to_contain_text(liege)
+        third = page.locator(f'article[data-lead="{made["Conseil Martin"]}"]')
+        expect(third.locator("[data-segment]")).to_contain_text(paris)
+    first.locator('button[data-action="accept"]').click()
+    expect(first).to_have_attribute("data-status", "accepted", timeout=WAIT_MS)
+    second.locator("input[data-reason]").fill("trop petit")
+    second.locator('button[data-action="reject"]').click()
+    expect(second).to_have_count(0, timeout=WAIT_MS)
+    first.locator('button[data-action="convert"]').click()
+    expect(first).to_have_count(0, timeout=WAIT_MS)
+    page.select_option("#leads-status", "rejected")
+    rejected = page.locator(f'article[data-lead="{made["Brasserie du Coin"]}"]')
+    expect(rejected).to_contain_text("trop petit", timeout=WAIT_MS)
+    page.select_option("#leads-status", "converted")
+    expect(page.locator(f'article[data-lead="{made["Atelier Logiciel"]}"]')).to_have_attribute(
+        "data-status", "converted", timeout=WAIT_MS
+    )
+    context.close()
+    assert problems.found == []
