@@ -15,11 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+import sqlalchemy as sa
 
 from vigie.auth.audit import Actor
 from vigie.auth.users import Principal
+from vigie.crm import batches, tables
 from vigie.crm.entities import ENTITIES, ReadBase
+from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService, Invalid
+from vigie.crm.sla import CrmConfig
+from vigie.log import ProcessorRunner, SqlEventLog
 from vigie.schedule import ScheduleConfig, decide
 
 LEAD = ENTITIES["leads"]
@@ -107,6 +112,42 @@ def lead_payloads(
         )
         counts["published"] += 1
     return records, counts
+
+
+def publish(
+    *,
+    engine: sa.Engine,
+    leads: pl.DataFrame,
+    schedule: ScheduleConfig,
+    model: str | None,
+    actor: Actor,
+    now: datetime,
+    crm_config: CrmConfig | None = None,
+) -> dict[str, int]:
+    """Publish a run's leads from the command line: checked as an API batch, appended to the
+    event log in one transaction, applied by the CRM projection; returns the counts."""
+    staff, users = tables.staff, tables.leads
+    with engine.connect() as conn:
+        by_name: dict[str, str] = {}
+        for row in conn.execute(sa.select(staff.c.id, staff.c.name, staff.c.email)):
+            by_name[row.name] = row.id
+            if row.email:
+                by_name[row.email] = row.id
+        existing = set(conn.execute(sa.select(users.c.id)).scalars())
+        payloads, counts = lead_payloads(
+            leads, staff=by_name, schedule=schedule, model=model, existing=existing, now=now
+        )
+        if not payloads:
+            return counts
+        plan = batches.plan(conn, LEAD, payloads, user=None, actor=actor, now=now)
+    if not plan.ok:
+        first = plan.errors[0]
+        raise ValueError(f"lead {first.index + 1} ({payloads[first.index]['id']}): {first.reason}")
+    log = SqlEventLog(engine)
+    log.append(plan.events, source=plan.events[0].source, endpoint="cli:leads publish",
+               received_at=now)  # fmt: skip
+    ProcessorRunner(log, [CrmProcessor(engine, crm_config)], batch_size=5000).run_once()
+    return counts
 
 
 def _text(value: Any) -> str | None:

@@ -14,7 +14,18 @@ from rich.table import Table
 from vigie.ai.config import AiConfig
 from vigie.ai.labels import Lang
 from vigie.ai.reps import Rep
-from vigie.cli.options import AiConfigOption, DataOption, ai_config, console, fail, progress_bar
+from vigie.cli.options import (
+    AiConfigOption,
+    DataOption,
+    DbOption,
+    ai_config,
+    cli_actor,
+    console,
+    fail,
+    load_settings,
+    migrated_engine,
+    progress_bar,
+)
 from vigie.clock import SystemClock
 
 leads_app = typer.Typer(
@@ -363,3 +374,48 @@ def leads_affinity(
             str(row["wins"]), f"{row['rate']:.1%}", f"{row['low']:.1%}-{row['high']:.1%}",
         )  # fmt: skip
     console.print(out)
+
+
+@leads_app.command("publish")
+def leads_publish(
+    limit: Annotated[int, typer.Option(help="Publish at most this many, best first.")] = 1000,
+    db: DbOption = None,
+    config: AiConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Hand the latest run's leads to the reps as CRM lead records.
+
+    Each goes to the staff member named like its rep, due within their working hours
+    (schedule: in vigie.yaml; someone off duty gets it at their next working time); a
+    company proposed before is not proposed again. Reps see them on the Leads page.
+
+    Example: vigie leads publish --limit 500
+    """
+    from vigie.ai.records import publish
+    from vigie.ai.runs import read_leads, read_summary
+
+    settings = load_settings(db, config)
+    section = ai_config(config, data)
+    try:
+        leads = read_leads(section.run_dir).head(limit)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    engine = migrated_engine(db)
+    try:
+        counts = publish(
+            engine=engine,
+            leads=leads,
+            schedule=settings.config.schedule,
+            model=read_summary(section.run_dir).get("model"),
+            actor=cli_actor(),
+            now=SystemClock().now(),
+            crm_config=settings.config.crm,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        engine.dispose()
+    console.print(
+        f"{counts['published']} lead(s) published, {counts['already']} proposed before, "
+        f"{counts['unassigned']} without a staff member for their rep"
+    )
