@@ -55,8 +55,8 @@ def test_explain_names_factors_and_reason(scored_data: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "conversion attendue" in result.output
     assert first["name"] in result.output
-    missing = runner.invoke(app, ["leads", "explain", "1", "--data", str(scored_data)])
-    assert missing.exit_code == 1 and "not among the current leads" in missing.output
+    missing = runner.invoke(app, ["leads", "explain", "99999999999", "--data", str(scored_data)])
+    assert missing.exit_code == 1 and "nor in the prospect base" in " ".join(missing.output.split())
 
 
 def test_report_is_self_contained(scored_data: Path, tmp_path: Path) -> None:
@@ -140,3 +140,92 @@ def test_import_command_reports_bad_rows(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "column 'country', row 2" in result.output
+
+
+def _bank_file(path: Path, n: int = 1500, seed: int = 4) -> Path:
+    rng = np.random.default_rng(seed)
+    job = rng.choice(["admin.", "retired", "student", "blue-collar"], n)
+    duration = rng.exponential(260, n)
+    logit = -2.5 + duration / 220 + np.isin(job, ["retired", "student"]) * 0.9
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    pl.DataFrame({"job": job, "duration": duration.round(), "y": y}).write_csv(path)
+    return path
+
+
+def test_score_any_file_trained_from_csv(tmp_path: Path) -> None:
+    """Issue 22: a model trained --from-csv scores a file with the same columns, each row
+    with its own score and factors, and `explain --row` explains any of them; a file
+    lacking a trained-on column is refused naming it."""
+    data = tmp_path / "ai"
+    train = _bank_file(tmp_path / "bank.csv")
+    result = runner.invoke(
+        app, ["leads", "train", "--from-csv", str(train), "--target", "y", "--data", str(data)]
+    )
+    assert result.exit_code == 0, result.output
+    fresh = _bank_file(tmp_path / "new.csv", n=300, seed=9)
+    out = tmp_path / "scored.parquet"
+    result = runner.invoke(
+        app, ["leads", "score", "--input", str(fresh), "--out", str(out), "--data", str(data)]
+    )
+    assert result.exit_code == 0, result.output
+    scored = pl.read_parquet(out)
+    assert scored.height == 300 and scored["score"].n_unique() > 10
+    assert scored["factors"].list.len().min() >= 1
+    assert scored["row"].to_list() == list(range(1, 301))
+    csv_out = runner.invoke(app, ["leads", "score", "--input", str(fresh), "--data", str(data)])
+    assert csv_out.exit_code == 0 and (tmp_path / "new-scored.csv").exists()
+    explained = runner.invoke(app, ["leads", "explain", "--row", "17", "--data", str(data)])
+    assert explained.exit_code == 0, explained.output
+    assert f"score {scored['score'][16]}" in explained.output
+    assert "duration" in explained.output or "job" in explained.output
+    lacking = tmp_path / "lacking.csv"
+    pl.read_csv(fresh).drop("duration").write_csv(lacking)
+    refused = runner.invoke(app, ["leads", "score", "--input", str(lacking), "--data", str(data)])
+    assert refused.exit_code == 1 and "duration" in refused.output
+
+
+def test_explain_any_prospect_of_the_base(scored_data: Path) -> None:
+    """Issue 22: a prospect that is not among the leads is scored on the spot and explained."""
+    leads = pl.read_parquet(scored_data / "leads" / "leads.parquet")
+    base = pl.read_parquet(scored_data / "prospects" / "part-00001.parquet")
+    other = base.filter(~pl.col("company_id").is_in(leads["company_id"].implode())).row(
+        0, named=True
+    )
+    result = runner.invoke(
+        app, ["leads", "explain", str(other["company_id"]), "--data", str(scored_data)]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "not among the current leads" in text and "score" in text
+
+
+def test_score_without_history_names_real_options(tmp_path: Path) -> None:
+    """Issue 22: the missing-history error of `leads score` suggests options that exist."""
+    data = tmp_path / "ai"
+    runner.invoke(app, ["prospects", "generate", "--rows", "500", "--deals", "0",
+                        "--data", str(data)])  # fmt: skip
+    train = _bank_file(tmp_path / "bank.csv")
+    runner.invoke(app, ["leads", "train", "--from-csv", str(train), "--target", "y",
+                        "--data", str(data)])  # fmt: skip
+    result = runner.invoke(app, ["leads", "score", "--data", str(data)])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "--deals" not in text and "--input FILE" in text
+
+
+def test_import_keeps_every_column(tmp_path: Path) -> None:
+    """Issue 22: `prospects import` keeps the columns beyond the schema instead of dropping
+    them, and says so."""
+    source = tmp_path / "firms.csv"
+    source.write_text("id,pays,base,duration,job\n1,BE,consent,120,retired\n2,FR,none,30,admin.\n")
+    data = tmp_path / "ai"
+    result = runner.invoke(
+        app,
+        ["prospects", "import", str(source), "--map", "id=company_id,pays=country,base=legal_basis",
+         "--data", str(data)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "duration, job" in " ".join(result.output.split())
+    frame = pl.read_parquet(data / "prospects" / "part-00000.parquet")
+    assert frame["job"].to_list() == ["retired", "admin."]
+    assert frame["duration"].to_list() == [120, 30]

@@ -46,14 +46,15 @@ def _lang(lang: str) -> Lang:
     raise fail(f"--lang {lang!r}: use en or fr")
 
 
-def _read_history(path: Path) -> pl.DataFrame:
+def _read_history(path: Path, *, hint: str = "") -> pl.DataFrame:
+    """The deal history at `path`, or exit naming how to make one (`hint`: this command's
+    own way, e.g. its option)."""
     from vigie.ai.prospects import read_table
 
     if not path.exists():
-        raise fail(
-            f"{path}: no deal history; generate one with `vigie prospects generate` or pass "
-            "--deals FILE"
-        )
+        ways = "generate one with `vigie prospects generate`, build it from the CRM with "
+        ways += "`vigie leads history`"
+        raise fail(f"{path}: no deal history; {ways}{hint}")
     return read_table(path)
 
 
@@ -112,7 +113,7 @@ def leads_train(
                 )
             else:
                 path = deals or section.history_file
-                frame = _read_history(path)
+                frame = _read_history(path, hint=", or pass --deals FILE")
                 model = models.train(
                     frame,
                     target=target or "won",
@@ -201,13 +202,32 @@ def leads_score(
         bool,
         typer.Option("--all-scores", help="Also write every prospect's score (DATA/leads/scores)."),
     ] = False,
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            help="Score this CSV/Parquet file instead (the columns the model was trained on).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="With --input: where to write the scored rows (.csv or .parquet)."),
+    ] = None,
     config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Score every prospect, rank them, explain the best and assign them to the reps.
 
+    With --input, score the rows of any file with the columns the model learnt from (one
+    trained with --from-csv included): each row gets its probability, 0-100 score and
+    strongest factors, written to --out (default FILE-scored.csv or .parquet) and kept for
+    `vigie leads explain --row N`.
+
     Example: vigie leads score --top 10000 --engine dask --scheduler tcp://10.0.0.5:8786
     """
+    if input is not None:
+        _score_file(input, out, ai_config(config, data))
+        return
     from vigie.ai import models
     from vigie.ai.leads import run_leads
     from vigie.ai.profiles import ideal_customer_profile
@@ -222,7 +242,9 @@ def leads_score(
         parts = partitions(base)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
-    history = _read_history(section.history_file)
+    history = _read_history(
+        section.history_file, hint=", or score a file without reps with --input FILE"
+    )
     reps = reps_for(section, history, top)
     import pyarrow.parquet as pq
 
@@ -255,38 +277,139 @@ def leads_score(
     )
 
 
-@leads_app.command("explain")
-def leads_explain(
-    company_id: Annotated[int, typer.Argument(help="The lead's company id.")],
-    lang: LangOption = "en",
-    config: AiConfigOption = None,
-    data: DataOption = None,
-) -> None:
-    """Why a lead was scored and assigned as it was: its top factors and the rep's reason.
+def _score_file(path: Path, out: Path | None, section: AiConfig) -> None:
+    """`leads score --input`: score every row of a file and keep the result."""
+    from vigie.ai import models
+    from vigie.ai.prospects import read_table
+    from vigie.ai.runs import write_scored
+    from vigie.ai.scoring import score_table
 
-    Example: vigie leads explain 100016399 --lang fr
-    """
-    from vigie.ai.labels import factor_text
-    from vigie.ai.runs import find_lead, read_leads
-
-    section = ai_config(config, data)
-    lang = _lang(lang)
     try:
-        lead = find_lead(read_leads(section.run_dir), company_id)
-    except FileNotFoundError as exc:
+        model = models.load(section.models_dir)
+        scored = score_table(read_table(path), model)
+    except (FileNotFoundError, ValueError, pl.exceptions.PolarsError) as exc:
         raise fail(str(exc)) from exc
-    if lead is None:
-        raise fail(f"company {company_id} is not among the current leads")
+    suffix = ".parquet" if path.suffix.lower() in {".parquet", ".pq"} else ".csv"
+    target = out or path.with_name(f"{path.stem}-scored{suffix}")
+    if target.suffix.lower() in {".parquet", ".pq"}:
+        scored.write_parquet(target)
+    else:
+        flat = scored.with_columns(
+            factors=pl.col("factors")
+            .list.eval(
+                pl.element().struct.field("feature")
+                + "="
+                + pl.element().struct.field("value")
+                + " ("
+                + pl.element().struct.field("contribution").round(3).cast(pl.String)
+                + ")"
+            )
+            .list.join("; ")
+        )
+        flat.write_csv(target)
+    write_scored(section.run_dir, scored)
+    kept = scored["score"].drop_nulls()
+    mean = float(scored["probability"].cast(pl.Float64).to_numpy().mean())
     console.print(
-        f"[bold]{lead['name']}[/bold] ({company_id}) — score {lead['score']}, rank {lead['rank']}"
+        f"{scored.height:,} rows scored with model {model.version} "
+        f"(mean probability {mean:.1%}, "
+        f"{scored.height - kept.len():,} excluded) → {target}"
     )
-    for factor in lead["factors"]:
+
+
+def _print_factors(record: dict[str, object], lang: Lang) -> None:
+    from vigie.ai.labels import factor_text
+
+    for factor in record["factors"]:  # type: ignore[attr-defined]
         sign = "+" if factor["contribution"] >= 0 else "-"
         console.print(
             f"  {sign} {factor_text(factor['feature'], factor['value'], lang)} "
             f"({factor['contribution']:+.3f})"
         )
+
+
+@leads_app.command("explain")
+def leads_explain(
+    company_id: Annotated[
+        int | None, typer.Argument(help="A company id: a lead, or any prospect of the base.")
+    ] = None,
+    row: Annotated[
+        int | None, typer.Option(help="Row N (from 1) of the last `leads score --input` file.")
+    ] = None,
+    lang: LangOption = "en",
+    config: AiConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Why a row was scored as it was: its top factors, and for a lead the rep's reason.
+
+    Works on a current lead, on any prospect of the base (scored on the spot) and on any
+    row of the last file scored with --input.
+
+    Example: vigie leads explain 100016399 --lang fr
+    """
+    from vigie.ai.runs import find_lead, find_scored_row, read_leads
+
+    section = ai_config(config, data)
+    lang = _lang(lang)
+    if row is not None:
+        try:
+            record = find_scored_row(section.run_dir, row)
+        except FileNotFoundError as exc:
+            raise fail(str(exc)) from exc
+        if record is None:
+            raise fail(f"--row {row}: the last scored file has no such row")
+        excluded = f" (not scored: {record['excluded']})" if record.get("excluded") else ""
+        console.print(
+            f"[bold]row {row}[/bold] — score {record['score']}, probability "
+            f"{record['probability']:.1%}{excluded}"
+        )
+        _print_factors(record, lang)
+        return
+    if company_id is None:
+        raise fail("name a company id, or --row N of the last scored file")
+    try:
+        lead = find_lead(read_leads(section.run_dir), company_id)
+    except FileNotFoundError:
+        lead = None
+    if lead is None:
+        _explain_prospect(section, company_id, lang)
+        return
+    console.print(
+        f"[bold]{lead['name']}[/bold] ({company_id}) — score {lead['score']}, rank {lead['rank']}"
+    )
+    _print_factors(lead, lang)
     console.print(lead["reason_fr" if lang == "fr" else "reason_en"])
+
+
+def _explain_prospect(section: AiConfig, company_id: int, lang: Lang) -> None:
+    """Score one prospect of the base on the spot and print its factors."""
+    from vigie.ai import models
+    from vigie.ai.prospects import partitions
+    from vigie.ai.runs import lead_record
+    from vigie.ai.scoring import score_table
+
+    try:
+        parts = partitions(section.base_dir)
+        model = models.load(section.models_dir)
+    except FileNotFoundError as exc:
+        raise fail(f"company {company_id} is not among the current leads; {exc}") from exc
+    found = pl.scan_parquet(parts).filter(pl.col("company_id") == company_id).collect()
+    if not found.height:
+        raise fail(
+            f"company {company_id} is not among the current leads nor in the prospect base "
+            f"({section.base_dir})"
+        )
+    try:
+        record = lead_record(score_table(found, model).row(0, named=True))
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    excluded = f"; not contactable: {record['excluded']}" if record.get("excluded") else ""
+    console.print(
+        f"[bold]{record.get('name') or company_id}[/bold] ({company_id}) — score "
+        f"{record['score']}, probability {record['probability']:.1%}; not among the current "
+        f"leads{excluded}"
+    )
+    _print_factors(record, lang)
 
 
 @leads_app.command("report")
