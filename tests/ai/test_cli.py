@@ -229,3 +229,99 @@ def test_import_keeps_every_column(tmp_path: Path) -> None:
     frame = pl.read_parquet(data / "prospects" / "part-00000.parquet")
     assert frame["job"].to_list() == ["retired", "admin."]
     assert frame["duration"].to_list() == [120, 30]
+
+
+def test_versions_promote_rollback(tmp_path: Path) -> None:
+    """Issue 22: the first model is active; a model the active one cannot be compared with
+    waits; `promote` and `rollback` switch by hand; a typo names the versions."""
+    data = tmp_path / "ai"
+    steps = [
+        ["prospects", "generate", "--rows", "3000", "--deals", "1500", "--data", str(data)],
+        ["leads", "train", "--data", str(data)],
+    ]
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert "v0001 is active" in " ".join(result.output.split())
+    bank = _bank_file(tmp_path / "bank.csv")
+    result = runner.invoke(
+        app, ["leads", "train", "--from-csv", str(bank), "--target", "y", "--data", str(data)]
+    )
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "v0002 is not active" in text and "cannot be compared" in text
+    listed = runner.invoke(app, ["leads", "versions", "--data", str(data)])
+    assert listed.exit_code == 0 and "v0002" in listed.output
+    assert runner.invoke(app, ["leads", "promote", "v0002", "--data", str(data)]).exit_code == 0
+    assert json.loads((data / "models" / "active.json").read_text())["version"] == "v0002"
+    back = runner.invoke(app, ["leads", "rollback", "--data", str(data)])
+    assert back.exit_code == 0 and "v0001" in back.output
+    typo = runner.invoke(app, ["leads", "promote", "v0042", "--data", str(data)])
+    assert typo.exit_code == 1 and "v0001, v0002" in " ".join(typo.output.split())
+
+
+def _crm_files(tmp_path: Path, n: int = 160) -> list[tuple[str, Path]]:
+    """Staff, accounts and decided deals as CSV files for `vigie import`."""
+    from vigie.ai.prospects import NACE_CODES, REGION_NAMES
+
+    rng = np.random.default_rng(11)
+    staff = tmp_path / "staff.csv"
+    staff.write_text("id,name,role\nst_a,Alice Dubois,sales\nst_b,Bruno Maes,sales\n")
+    accounts = ["id,name,vat_number,nace,size_band,region,country"]
+    deals = ["id,title,account_id,owner_id,stage"]
+    sizes = ["micro", "small", "medium", "large"]
+    for i in range(n):
+        nace = NACE_CODES[i % 5]
+        size = sizes[int(rng.integers(0, 4))]
+        good = (nace in NACE_CODES[:2]) + (size == "small")
+        won = rng.random() < 0.15 + 0.3 * good
+        accounts.append(f"acc_{i},Firm {i},BE0{100000000 + i},{nace},{size},"
+                        f"{REGION_NAMES[i % 11]},BE")  # fmt: skip
+        deals.append(f"deal_{i},Deal {i},acc_{i},st_{'ab'[i % 2]},{'won' if won else 'lost'}")
+    (tmp_path / "accounts.csv").write_text("\n".join(accounts) + "\n")
+    (tmp_path / "deals.csv").write_text("\n".join(deals) + "\n")
+    return [("staff", staff), ("accounts", tmp_path / "accounts.csv"),
+            ("deals", tmp_path / "deals.csv")]  # fmt: skip
+
+
+def test_history_retrain_and_publish_from_the_crm(tmp_path: Path) -> None:
+    """Issue 22: `leads history` builds the training set from the CRM, `leads retrain` learns
+    from it through the gate, and `leads publish` hands a run's leads to the CRM's staff."""
+    import sqlalchemy as sa
+
+    from vigie.store import connect
+
+    db = f"sqlite:///{tmp_path}/v.db"
+    for entity, path in _crm_files(tmp_path):
+        result = runner.invoke(app, ["import", entity, str(path), "--db", db])
+        assert result.exit_code == 0, result.output
+    data = tmp_path / "ai"
+    result = runner.invoke(app, ["leads", "history", "--db", db, "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    history = pl.read_parquet(data / "prospects" / "history" / "deals.parquet")
+    assert history.height == 160 and set(history["rep"]) == {"Alice Dubois", "Bruno Maes"}
+    assert set(history["size_band"]) <= {"0-9", "10-49", "50-249", "250+"}
+    result = runner.invoke(app, ["leads", "retrain", "--db", db, "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "v0001 is active" in " ".join(result.output.split())
+    card = json.loads((data / "models" / "v0001" / "card.json").read_text())
+    assert {f["name"] for f in card["features"]} <= {"nace", "size_band", "region", "country"}
+    steps = [
+        ["prospects", "generate", "--rows", "2000", "--deals", "0", "--data", str(data)],
+        ["leads", "score", "--top", "40", "--data", str(data), "--db", db],
+        ["leads", "publish", "--db", db, "--data", str(data)],
+    ]
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert "40 lead(s) published" in result.output
+    engine = connect(db)
+    with engine.connect() as conn:
+        owners = conn.execute(sa.text("SELECT owner_id, count(*) FROM crm_leads GROUP BY 1"))
+        assert {row[0] for row in owners} == {"st_a", "st_b"}
+        checked = conn.execute(
+            sa.text("SELECT count(*) FROM events WHERE event = 'Lead Scores Checked'")
+        ).scalar()
+    engine.dispose()
+    assert checked == 1
+    again = runner.invoke(app, ["leads", "publish", "--db", db, "--data", str(data)])
+    assert "0 lead(s) published, 40 proposed before" in " ".join(again.output.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -77,12 +78,17 @@ def leads_train(
         Path | None, typer.Option(help="Deal history (default DATA/prospects/history).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    tolerance: Annotated[
+        float, typer.Option(help="AUC the new model may lose to the active one and still win.")
+    ] = 0.0,
     config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
     """Train a calibrated conversion model and save it as a new version with its model card.
 
     Without --from-csv it learns from the CRM deal history on the prospect base's columns.
+    The new version becomes the active one only if it is not worse than the active one on
+    the same recent holdout (else `vigie leads promote VERSION` does it by hand).
 
     Example: vigie leads train --from-csv bank-full.csv --target y
     """
@@ -127,7 +133,11 @@ def leads_train(
             bar.update(task, description="trained", advance=1)
     except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
         raise fail(str(exc)) from exc
-    path = models.save(model, section.models_dir, trained_at=SystemClock().now())
+    now = SystemClock().now()
+    path = models.save(model, section.models_dir, trained_at=now)
+    _gate(section, model, frame, target=target or "won",
+          time_column=time_column if from_csv is not None else time_column or "closed_at",
+          positive=positive, seed=seed, tolerance=tolerance, now=now)  # fmt: skip
     m = model.card["metrics"]
     table = Table(title=f"model {model.version} ({model.card['split']} split)")
     for key in ("auc", "log_loss", "brier", "top_decile_lift", "rows", "positive_rate"):
@@ -178,6 +188,33 @@ def leads_profile(
         console.print(f"  {trait['weight']:6.1%}  {trait['phrase']}  ({trait['source']})")
 
 
+def _gate(
+    section: AiConfig,
+    model: object,
+    frame: pl.DataFrame,
+    *,
+    target: str,
+    time_column: str | None,
+    positive: str | None,
+    seed: int,
+    tolerance: float,
+    now: datetime,
+) -> None:
+    """Run the promotion gate on a just-saved model and say what it decided."""
+    from vigie.ai import versions
+    from vigie.ai.models import Model
+
+    assert isinstance(model, Model)
+    rows, y, label = versions.recent_holdout(
+        frame, target=target, time_column=time_column, positive=positive, seed=seed
+    )
+    decision = versions.gate(
+        section.models_dir, model, rows, y, at=now, tolerance=tolerance, holdout_label=label
+    )
+    verdict = "[green]active[/green]" if decision.promoted else "[yellow]not active[/yellow]"
+    console.print(f"{decision.candidate} is {verdict}: {decision.reason} (on {label})")
+
+
 def reps_for(section: AiConfig, history: pl.DataFrame, top: int) -> list[Rep]:
     """The configured reps, or the history's reps sharing `top` leads equally."""
     from vigie.ai.reps import default_reps
@@ -212,6 +249,12 @@ def leads_score(
     out: Annotated[
         Path | None,
         typer.Option(help="With --input: where to write the scored rows (.csv or .parquet)."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Log the run's drift check in this store's event log (for its rules)."
+        ),
     ] = None,
     config: AiConfigOption = None,
     data: DataOption = None,
@@ -275,6 +318,33 @@ def leads_score(
         f"{scored.rows:,} prospects, {scored.scored:,} scored, excluded {scored.excluded}; "
         f"{leads.height:,} leads, {leads['rep'].is_not_null().sum():,} assigned → {section.run_dir}"
     )
+    _monitor(section, model, db, now)
+
+
+def _monitor(section: AiConfig, model: object, db: str | None, now: datetime) -> None:
+    """Compare the run with the model's live baseline; with --db, log the check as an event
+    (the `lead-score-drift` rule alerts on it)."""
+    from vigie.ai import monitoring
+    from vigie.ai.models import Model
+    from vigie.ai.runs import read_summary
+
+    assert isinstance(model, Model)
+    result = monitoring.check(model, read_summary(section.run_dir), at=now)
+    monitoring.record(section.run_dir, result)
+    shifted = f"; inputs shifted: {', '.join(result['shifted'])}" if result["shifted"] else ""
+    console.print(f"score drift since {result['baseline_at']}: PSI {result['psi']} "
+                  f"({result['level']}){shifted}")  # fmt: skip
+    if db is None:
+        return
+    from vigie.log import SqlEventLog
+
+    engine = migrated_engine(db)
+    try:
+        event = monitoring.drift_event(result, at=now)
+        SqlEventLog(engine).append([event], source=event.source, endpoint="cli:leads score",
+                                   received_at=now)  # fmt: skip
+    finally:
+        engine.dispose()
 
 
 def _score_file(path: Path, out: Path | None, section: AiConfig) -> None:
@@ -542,3 +612,139 @@ def leads_publish(
         f"{counts['published']} lead(s) published, {counts['already']} proposed before, "
         f"{counts['unassigned']} without a staff member for their rep"
     )
+
+
+@leads_app.command("versions")
+def leads_versions(config: AiConfigOption = None, data: DataOption = None) -> None:
+    """List the model versions: when trained, test AUC, the gate's verdict, which is active.
+
+    Example: vigie leads versions
+    """
+    from vigie.ai import versions
+
+    section = ai_config(config, data)
+    table = Table(title="model versions")
+    for column in ("version", "trained at", "AUC", "active", "gate"):
+        table.add_column(column)
+    for item in versions.listing(section.models_dir):
+        gate = item["gate"]["reason"] if item["gate"] else "-"
+        table.add_row(item["version"], str(item["trained_at"]), str(item["auc"]),
+                      "yes" if item["active"] else "", gate)  # fmt: skip
+    console.print(table)
+
+
+@leads_app.command("promote")
+def leads_promote(
+    version: Annotated[str, typer.Argument(help="The version to make active, e.g. v0004.")],
+    config: AiConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Make a model version the active one by hand (past the gate), kept in the history.
+
+    Example: vigie leads promote v0004
+    """
+    from vigie.ai import versions
+
+    section = ai_config(config, data)
+    try:
+        versions.activate(section.models_dir, version, how="promote",
+                          reason="promoted by hand", at=SystemClock().now())  # fmt: skip
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{version} is now the active model")
+
+
+@leads_app.command("rollback")
+def leads_rollback(config: AiConfigOption = None, data: DataOption = None) -> None:
+    """Reactivate the model version that was active before the current one.
+
+    Example: vigie leads rollback
+    """
+    from vigie.ai import versions
+
+    section = ai_config(config, data)
+    try:
+        version = versions.rollback(section.models_dir, at=SystemClock().now())
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"rolled back: {version} is the active model again")
+
+
+@leads_app.command("history")
+def leads_history(
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write it (default: the AI's deal history).")
+    ] = None,
+    rejected: Annotated[
+        bool, typer.Option(help="Count the leads reps rejected as lost opportunities.")
+    ] = True,
+    db: DbOption = None,
+    config: AiConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Build the training set from the CRM: decided deals and rejected leads, each with what
+    was known at its decision (account, stage durations, calls, e-mails, chats, sentiment,
+    tickets, payments) and nothing after.
+
+    Example: vigie leads history --db postgresql://vigie@db/vigie
+    """
+    from vigie.ai.bridge import crm_training_set
+
+    section = ai_config(config, data)
+    target = out or section.history_file
+    engine = migrated_engine(db)
+    try:
+        frame = crm_training_set(engine, include_rejected=rejected)
+    finally:
+        engine.dispose()
+    if frame.height == 0:
+        raise fail("the CRM has no decided deal yet (won or lost) to learn from")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(target)
+    won = float(frame["won"].cast(pl.Float64).to_numpy().mean())
+    console.print(f"{frame.height:,} decisions ({won:.1%} won) from the CRM → {target}")
+
+
+@leads_app.command("retrain")
+def leads_retrain(
+    tolerance: Annotated[
+        float, typer.Option(help="AUC the new model may lose to the active one and still win.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    db: DbOption = None,
+    config: AiConfigOption = None,
+    data: DataOption = None,
+) -> None:
+    """Retrain on the CRM's own history (with --db, rebuilt from the CRM first) and activate
+    the new model only if the promotion gate lets it through. Meant to run on a schedule,
+    e.g. a cron line `0 3 * * 1 vigie leads retrain --db URL` (Mondays at 03:00).
+
+    Example: vigie leads retrain --db postgresql://vigie@db/vigie
+    """
+    from vigie.ai import models
+    from vigie.ai.bridge import crm_training_set
+    from vigie.ai.prospects import FEATURES
+
+    section = ai_config(config, data)
+    if db is not None:
+        engine = migrated_engine(db)
+        try:
+            frame = crm_training_set(engine)
+        finally:
+            engine.dispose()
+        if frame.height:
+            section.history_file.parent.mkdir(parents=True, exist_ok=True)
+            frame.write_parquet(section.history_file)
+    frame = _read_history(section.history_file, hint=", or pass --db URL")
+    # Only what a prospect also has: a deal's stage durations or calls would be missing for
+    # every prospect scored, so the model must not lean on them.
+    features = [name for name in FEATURES if name in frame.columns]
+    now = SystemClock().now()
+    try:
+        model = models.train(frame, target="won", time_column="closed_at", features=features,
+                             seed=seed, source=f"CRM history {section.history_file}")  # fmt: skip
+    except (ValueError, pl.exceptions.PolarsError) as exc:
+        raise fail(str(exc)) from exc
+    models.save(model, section.models_dir, trained_at=now)
+    _gate(section, model, frame, target="won", time_column="closed_at", positive=None,
+          seed=seed, tolerance=tolerance, now=now)  # fmt: skip
