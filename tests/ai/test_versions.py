@@ -83,3 +83,14 @@ def test_promoting_an_unknown_version_names_the_known_ones(tmp_path: Path) -> No
         versions.activate(tmp_path, "v0009", how="promote", reason="", at=NOW)
     with pytest.raises(ValueError, match="no earlier"):
         versions.rollback(tmp_path, at=NOW)
+
+
+def test_a_model_from_before_the_gate_is_the_one_to_beat(tmp_path: Path) -> None:
+    """An installation whose models predate `active.json` gates a new model against its
+    newest existing version, not against nothing."""
+    frame = _history(3000, seed=4)
+    _train(frame, tmp_path, ["signal", "noise"])
+    assert versions.active_version(tmp_path) == "v0001"
+    decision = _gate(tmp_path, _train(frame, tmp_path, ["noise"]), frame)
+    assert decision.incumbent == "v0001" and not decision.promoted
+    assert models.load(tmp_path).version == "v0001"

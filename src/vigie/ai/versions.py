@@ -108,6 +108,18 @@ def holdout_metrics(model: Model, frame: pl.DataFrame, y: np.ndarray) -> dict[st
     }
 
 
+def _incumbent(root: Path, candidate: str) -> str | None:
+    """The version the candidate must beat: the active one, or (before any activation was
+    recorded) the newest other version."""
+    version = registry(root).get("version")
+    if version and version != candidate and (root / version / "model.txt").exists():
+        return str(version)
+    if version == candidate:
+        return None
+    others = [p.name for p in _versions(root) if p.name != candidate]
+    return others[-1] if others else None
+
+
 @dataclass(frozen=True)
 class GateDecision:
     """Whether a new version became active, against which one, on which rows, and why."""
@@ -142,9 +154,7 @@ def gate(
     if candidate.path is None:
         raise ValueError("save the candidate before gating it")
     name = candidate.path.name
-    incumbent_name = active_version(root)
-    if incumbent_name == name:
-        incumbent_name = None
+    incumbent_name = _incumbent(root, name)
     ours = holdout_metrics(candidate, holdout, y)
     theirs: dict[str, Any] | None = None
     if incumbent_name is None:
@@ -180,6 +190,10 @@ def gate(
     (candidate.path / GATE_FILE).write_text(json.dumps(decision.to_dict(), indent=2), "utf-8")
     if promoted:
         activate(root, name, how="gate", reason=reason, at=at)
+    elif incumbent_name is not None and registry(root).get("version") is None:
+        # Before any recorded activation the newest version is loaded: record the incumbent
+        # so that the candidate, now the newest, does not become active by default.
+        activate(root, incumbent_name, how="gate", reason=f"kept: {reason}", at=at)
     return decision
 
 
