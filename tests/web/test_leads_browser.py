@@ -93,3 +93,68 @@ def test_the_leads_page_shows_names_and_takes_decisions(dashboard: Dashboard, br
     )
     context.close()
     assert problems.found == []
+
+
+def _models(root: Any) -> None:
+    """Two versions under `root`: v0001 active, v0002 worse (kept out by the gate), and a
+    run whose scores drifted."""
+    import json
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import polars as pl
+
+    from vigie.ai import models, versions
+
+    rng = np.random.default_rng(5)
+    n = 1200
+    x = rng.normal(size=n)
+    frame = pl.DataFrame({
+        "signal": x, "noise": rng.normal(size=n), "won": rng.random(n) < 1 / (1 + np.exp(-2 * x)),
+    })  # fmt: skip
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    for features in (["signal", "noise"], ["noise"]):
+        model = models.train(frame, target="won", features=features)
+        models.save(model, root / "models", trained_at=now)
+        rows, y, label = versions.recent_holdout(
+            frame, target="won", time_column=None, positive=None, seed=0
+        )
+        versions.gate(root / "models", model, rows, y, at=now, holdout_label=label)
+    (root / "leads").mkdir()
+    summary = {"model": "v0001", "monitoring": {"psi": 0.31, "level": "major"}}
+    (root / "leads" / "summary.json").write_text(json.dumps(summary))
+
+
+def test_a_manager_sees_the_models_and_switches_them(
+    dashboard: Dashboard, browser: Any, tmp_path: Any
+) -> None:
+    """The Models section lists the versions with the gate's verdict in the page's language
+    and the latest drift check; a manager makes a version active and rolls back."""
+    from playwright.sync_api import expect
+
+    _models(tmp_path)
+    section = dashboard.system.settings.config.ai
+    before, section.data_dir = section.data_dir, str(tmp_path)
+    try:
+        context = browser.new_context(locale="fr-BE", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        problems = Problems()
+        problems.watch(page)
+        _sign_in(page, dashboard, "lea")
+        page.goto(dashboard.url + "/leads")
+        _settle(page, "fr")
+        box = page.locator("#lead-models")
+        expect(box.locator('tr[data-version="v0001"]')).to_have_attribute("data-active", "true")
+        second = box.locator('tr[data-version="v0002"]')
+        expect(second).to_contain_text("moins bon")
+        expect(box.locator('[data-drift="major"]')).to_contain_text("0,31")
+        second.locator("button[data-promote]").click()
+        expect(second).to_have_attribute("data-active", "true", timeout=WAIT_MS)
+        box.locator("button[data-rollback]").click()
+        expect(box.locator('tr[data-version="v0001"]')).to_have_attribute(
+            "data-active", "true", timeout=WAIT_MS
+        )
+        context.close()
+        assert problems.found == []
+    finally:
+        section.data_dir = before

@@ -128,6 +128,7 @@ class GateDecision:
     incumbent: str | None
     promoted: bool
     reason: str
+    reason_fr: str
     candidate_metrics: dict[str, Any]
     incumbent_metrics: dict[str, Any] | None
     holdout: str
@@ -159,30 +160,45 @@ def gate(
     theirs: dict[str, Any] | None = None
     if incumbent_name is None:
         promoted, reason = True, "first model: nothing to compare with"
+        reason_fr = "premier modèle : rien à comparer"
     else:
         theirs = holdout_metrics(load(root / incumbent_name), holdout, y)
         if theirs["missing_columns"]:
             promoted = False
+            columns = ", ".join(theirs["missing_columns"])
             reason = (
-                f"{incumbent_name} lacks column(s) {', '.join(theirs['missing_columns'])} of this "
-                "data, so the two cannot be compared: promote explicitly if intended"
+                f"{incumbent_name} lacks column(s) {columns} of this data, so the two cannot "
+                "be compared: promote explicitly if intended"
+            )
+            reason_fr = (
+                f"{incumbent_name} n'a pas la ou les colonnes {columns} de ces données : "
+                "comparaison impossible, activez à la main si c'est voulu"
             )
         elif ours["auc"] is None or theirs["auc"] is None:
             promoted, reason = False, "the holdout has one outcome only: no AUC to compare"
+            reason_fr = "l'échantillon de contrôle n'a qu'une seule issue : pas d'AUC à comparer"
         elif ours["auc"] + tolerance >= theirs["auc"]:
             promoted = True
             reason = f"AUC {ours['auc']} vs {theirs['auc']} for {incumbent_name}: not worse"
+            reason_fr = (
+                f"AUC {ours['auc']} contre {theirs['auc']} pour {incumbent_name} : pas moins bon"
+            )
         else:
             promoted = False
             reason = (
                 f"AUC {ours['auc']} vs {theirs['auc']} for {incumbent_name}: worse, "
                 f"{incumbent_name} stays active"
             )
+            reason_fr = (
+                f"AUC {ours['auc']} contre {theirs['auc']} pour {incumbent_name} : moins bon, "
+                f"{incumbent_name} reste actif"
+            )
     decision = GateDecision(
         candidate=name,
         incumbent=incumbent_name,
         promoted=promoted,
         reason=reason,
+        reason_fr=reason_fr,
         candidate_metrics=ours,
         incumbent_metrics=theirs,
         holdout=holdout_label,

@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from vigie.ai import records
+from vigie.ai import records, versions
 from vigie.ai.runs import find_lead, lead_record, read_leads, read_summary
 from vigie.auth.roles import Scope, scope_of
 from vigie.auth.users import Principal
@@ -215,3 +215,57 @@ async def convert_lead(
             "deal": deal.model_dump(mode="json"),
         }
     )
+
+
+def _managing(user: Principal) -> None:
+    if scope_of(user.role) is Scope.OWN:
+        raise Forbidden("a salesperson does not choose the model / réservé aux responsables")
+
+
+def _models(config: ConfigDep) -> dict[str, Any]:
+    root = config.ai.models_dir
+    try:
+        monitoring = read_summary(config.ai.run_dir).get("monitoring")
+    except FileNotFoundError:
+        monitoring = None
+    return {
+        "active": versions.active_version(root),
+        "versions": versions.listing(root),
+        "history": versions.registry(root)["history"],
+        "monitoring": monitoring,
+    }
+
+
+@workflow.get("/models", response_class=Response, dependencies=[Depends(require("leads", "read"))])
+def list_models(config: ConfigDep) -> Response:
+    """The model versions (test AUC, the promotion gate's verdict, which is active), the
+    history of activations, and the latest run's drift check (PSI of scores and inputs)."""
+    return _json(_models(config))
+
+
+@workflow.post("/models/rollback", response_class=Response)
+def rollback_model(config: ConfigDep, clock: ClockDep, user: LeadsWriter) -> Response:
+    """Reactivate the version active before the current one. Managers and administrators."""
+    _managing(user)
+    try:
+        versions.rollback(config.ai.models_dir, at=clock.now())
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return _json(_models(config))
+
+
+@workflow.post("/models/{version}/promote", response_class=Response)
+def promote_model(
+    config: ConfigDep,
+    clock: ClockDep,
+    user: LeadsWriter,
+    version: Annotated[str, Path(pattern=r"^v\d{1,8}$")],
+) -> Response:
+    """Make a version the active model by hand, past the gate. Managers and administrators."""
+    _managing(user)
+    try:
+        versions.activate(config.ai.models_dir, version, how="promote",
+                          reason=f"promoted by {user.username}", at=clock.now())  # fmt: skip
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return _json(_models(config))

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from vigie import __version__
 from vigie.auth.audit import Actor
-from vigie.auth.roles import allowed
+from vigie.auth.roles import Scope, allowed, scope_of
 from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS
 from vigie.auth.throttle import Throttled
 from vigie.auth.users import Principal
@@ -93,6 +93,9 @@ APIS = {
     "lead_accept": "/api/leads/{record_id}/accept",
     "lead_reject": "/api/leads/{record_id}/reject",
     "lead_convert": "/api/leads/{record_id}/convert",
+    "lead_models": "/api/leads/models",
+    "lead_model_promote": "/api/leads/models/{version}/promote",
+    "lead_model_rollback": "/api/leads/models/rollback",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -133,6 +136,9 @@ API_RESOURCES = {
     "lead_accept": "leads",
     "lead_reject": "leads",
     "lead_convert": "leads",
+    "lead_models": "leads",
+    "lead_model_promote": "leads",
+    "lead_model_rollback": "leads",
     **{
         name: "interactions"
         for name in (
@@ -211,6 +217,9 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
 
         data["names"] = names()
         data["can_act"] = user is not None and allowed(user.role, "leads", "write")
+        data["can_manage"] = user is not None and (
+            allowed(user.role, "leads", "write") and scope_of(user.role) is not Scope.OWN
+        )
     if name == "actions":
         data["can_act"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":

@@ -65,8 +65,48 @@
     });
   }
 
+  async function switchModel(name, params, box) {
+    try {
+      await Vigie.send("POST", name, params);
+      await loadModels();
+    } catch (error) {
+      box.append(el("p", { class: "error", role: "alert" }, error.message));
+    }
+  }
+
+  function modelRow(item, box) {
+    const gate = item.gate ? (Vigie.lang === "fr" && item.gate.reason_fr) || item.gate.reason : "–";
+    const promote = Vigie.page.can_manage && !item.active
+      ? el("button", { type: "button", "data-promote": item.version, onclick: () => switchModel("lead_model_promote", { version: item.version }, box) }, t("js.leads.promote"))
+      : null;
+    return el("tr", { "data-version": item.version, "data-active": item.active ? "true" : "false" },
+      el("th", { scope: "row" }, item.version), el("td", {}, dateTime(item.trained_at)),
+      el("td", {}, item.auc == null ? "–" : Vigie.decimal(item.auc, 3)),
+      el("td", {}, item.active ? t("js.leads.active") : ""), el("td", {}, gate), el("td", {}, promote));
+  }
+
+  async function loadModels() {
+    const box = document.getElementById("lead-models");
+    await Vigie.section(box, async () => {
+      const data = await Vigie.get("lead_models");
+      if (data === null) return null;
+      if (!data.versions.length) return replace(box, Vigie.notice("js.leads.no_models"));
+      const drift = data.monitoring
+        ? el("p", { "data-drift": data.monitoring.level }, t("js.leads.drift", { psi: Vigie.decimal(data.monitoring.psi, 3), level: t(`js.leads.drift_${data.monitoring.level}`) }))
+        : null;
+      const back = Vigie.page.can_manage && data.history.length > 1
+        ? el("button", { type: "button", "data-rollback": "", onclick: () => switchModel("lead_model_rollback", {}, box) }, t("js.leads.rollback"))
+        : null;
+      replace(box, drift, el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, ["js.leads.version", "js.leads.trained", "AUC", "js.leads.state", "js.leads.gate", ""].map((h) => el("th", { scope: "col" }, h.startsWith("js.") ? t(h) : h)))),
+        el("tbody", {}, data.versions.map((item) => modelRow(item, box))))), back);
+      return true;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("leads-status").addEventListener("change", load);
     load();
+    loadModels();
   });
 })();
