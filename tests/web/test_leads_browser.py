@@ -123,16 +123,28 @@ def _models(root: Any) -> None:
     (root / "leads").mkdir()
     summary = {"model": "v0001", "monitoring": {"psi": 0.31, "level": "major"}}
     (root / "leads" / "summary.json").write_text(json.dumps(summary))
+    pl.DataFrame(
+        {"company_id": [881, 882], "name": ["Garage Zoé", "Fleurs Zoé"], "nace": ["45.20", "47.76"],
+         "size_band": ["0-9", "10-49"], "region": ["Namur", "Namur"], "country": ["BE", "BE"],
+         "score": [51, 48], "probability": [0.51, 0.48], "expected": [0.55, 0.5],
+         "rep_rate": [0.3, 0.3], "rep": ["Zoé Martin", "Zoé Martin"],
+         "due_at": [now, now], "reason_en": ["a", "b"], "reason_fr": ["a", "b"]}
+    ).write_parquet(root / "leads" / "leads.parquet")  # fmt: skip
 
 
-def test_a_manager_sees_the_models_and_switches_them(
+def test_an_administrator_sees_the_models_and_switches_them(
     dashboard: Dashboard, browser: Any, tmp_path: Any
 ) -> None:
     """The Models section lists the versions with the gate's verdict in the page's language
-    and the latest drift check; a manager makes a version active and rolls back."""
+    and the latest drift check; an administrator (as a manager, for their team) makes a
+    version active, rolls back, and hands the latest run to the reps."""
     from playwright.sync_api import expect
 
     _models(tmp_path)
+    token = user_token(dashboard.system, username="model-maker", role="admin")
+    created = httpx.post(dashboard.url + "/api/staff", json={"name": "Zoé Martin", "role": "sales"},
+                         headers={"Authorization": f"Bearer {token}"}, timeout=60)  # fmt: skip
+    assert created.status_code == 201, created.text
     section = dashboard.system.settings.config.ai
     before, section.data_dir = section.data_dir, str(tmp_path)
     try:
@@ -140,7 +152,7 @@ def test_a_manager_sees_the_models_and_switches_them(
         page = context.new_page()
         problems = Problems()
         problems.watch(page)
-        _sign_in(page, dashboard, "lea")
+        _sign_in(page, dashboard, "ada")
         page.goto(dashboard.url + "/leads")
         _settle(page, "fr")
         box = page.locator("#lead-models")
@@ -153,6 +165,10 @@ def test_a_manager_sees_the_models_and_switches_them(
         box.locator("button[data-rollback]").click()
         expect(box.locator('tr[data-version="v0001"]')).to_have_attribute(
             "data-active", "true", timeout=WAIT_MS
+        )
+        page.locator("button[data-publish]").click()
+        expect(page.locator("[data-published]")).to_contain_text(
+            "2 lead(s) publié(s)", timeout=WAIT_MS
         )
         context.close()
         assert problems.found == []

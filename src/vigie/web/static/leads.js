@@ -104,8 +104,25 @@
     });
   }
 
+  function publishButton() {
+    const box = document.getElementById("lead-publish");
+    if (!Vigie.page.can_manage || !Vigie.has("lead_publish")) return;
+    const said = el("p", { "data-published": "", role: "status" });
+    const button = el("button", { type: "button", "data-publish": "", onclick: async () => {
+      try {
+        const done = await Vigie.send("POST", "lead_publish", null, { limit: 1000 });
+        replace(said, t("js.leads.published", done));
+        await load();
+      } catch (error) {
+        replace(said, el("span", { class: "error", role: "alert" }, error.message));
+      }
+    } }, t("js.leads.publish"));
+    replace(box, button, said);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("leads-status").addEventListener("change", load);
+    publishButton();
     load();
     loadModels();
   });
