@@ -79,6 +79,10 @@ def test_today_and_profile(scored_data: Path) -> None:
     profile = runner.invoke(app, ["leads", "profile", "--json", "--data", str(scored_data)])
     assert profile.exit_code == 0, profile.output
     assert set(json.loads(profile.output)) == {"en", "fr"}
+    affinity = runner.invoke(app, ["leads", "affinity", "--lang", "fr", "--limit", "200",
+                                   "--data", str(scored_data)])  # fmt: skip
+    assert affinity.exit_code == 0, affinity.output
+    assert not re.search(r"\b\d{2}\.\d{2}\b", affinity.output)  # sectors by name, not code
 
 
 def test_train_from_a_bank_marketing_like_csv(tmp_path: Path) -> None:

@@ -544,6 +544,7 @@ def leads_today(
 def leads_affinity(
     rep: Annotated[str | None, typer.Option(help="Only this rep.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    lang: LangOption = "en",
     config: AiConfigOption = None,
     data: DataOption = None,
 ) -> None:
@@ -552,8 +553,10 @@ def leads_affinity(
     Example: vigie leads affinity --rep "Alice Dubois"
     """
     from vigie.ai.affinity import estimate
+    from vigie.ai.labels import value_name
 
     section = ai_config(config, data)
+    lang = _lang(lang)
     table = estimate(_read_history(section.history_file)).table()
     if rep:
         table = table.filter(pl.col("rep") == rep)
@@ -563,7 +566,8 @@ def leads_affinity(
         out.add_column(column)
     for row in shown.iter_rows(named=True):
         out.add_row(
-            row["rep"], row["nace"], row["size_band"], row["region"], str(row["deals"]),
+            row["rep"], value_name("nace", row["nace"], lang), row["size_band"],
+            value_name("region", row["region"], lang), str(row["deals"]),
             str(row["wins"]), f"{row['rate']:.1%}", f"{row['low']:.1%}-{row['high']:.1%}",
         )  # fmt: skip
     console.print(out)
