@@ -18,6 +18,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from vigie.auth.audit import Actor
+from vigie.auth.roles import Role
 from vigie.auth.users import Principal
 from vigie.crm import batches, tables
 from vigie.crm.entities import ENTITIES, ReadBase
@@ -171,12 +172,17 @@ def staff_by_name(crm: CrmService, user: Principal) -> dict[str, str]:
             return found
 
 
-def existing_ids(crm: CrmService, user: Principal) -> set[str]:
-    """The ids of every lead record, archived included."""
+EVERYONE = Principal(id=0, username="vigie-ai", role=Role.ADMIN)
+"""Who asks whether a company was proposed before: every lead counts, including those of
+reps the publishing manager does not see (their record must not be overwritten)."""
+
+
+def existing_ids(crm: CrmService) -> set[str]:
+    """The ids of every lead record, archived included, whoever owns them."""
     found: set[str] = set()
     offset = 0
     while True:
-        page = crm.find(LEAD, user, filters={}, q=None, sort="created_at", limit=500,
+        page = crm.find(LEAD, EVERYONE, filters={}, q=None, sort="created_at", limit=500,
                         offset=offset, archived=True)  # fmt: skip
         found.update(item.id for item in page.items)
         offset += len(page.items)

@@ -163,7 +163,7 @@ async def publish(
         staff=records.staff_by_name(crm, user),
         schedule=config.schedule,
         model=model,
-        existing=records.existing_ids(crm, user),
+        existing=records.existing_ids(crm),
         now=clock.now(),
     )
     for start in range(0, len(payloads), 1000):
