@@ -6,11 +6,18 @@ from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigie.ai.affinity import estimate
-from vigie.ai.assignment import assign, expected_conversion, optimal, optimal_by_slots
+from vigie.ai.assignment import (
+    assign,
+    evidence_weight,
+    expected_conversion,
+    optimal,
+    optimal_by_slots,
+)
 from vigie.ai.reps import Rep
 
 from .conftest import World
@@ -45,9 +52,9 @@ def test_min_cost_flow_matches_linear_sum_assignment(
 def test_expected_conversion_moves_with_rep_skill() -> None:
     """A rep better than the segment raises the expectation, a worse one lowers it."""
     p = np.array([0.2])
-    better = expected_conversion(p, np.array([[0.4]]), np.array([[0.2]]))
-    worse = expected_conversion(p, np.array([[0.1]]), np.array([[0.2]]))
-    same = expected_conversion(p, np.array([[0.2]]), np.array([[0.2]]))
+    better = expected_conversion(p, np.array([[0.4]]), np.array([[0.2]]), 0.5)
+    worse = expected_conversion(p, np.array([[0.1]]), np.array([[0.2]]), 0.5)
+    same = expected_conversion(p, np.array([[0.2]]), np.array([[0.2]]), 0.5)
     assert worse[0, 0] < same[0, 0] < better[0, 0] < 1
     assert np.isclose(same[0, 0], 0.2)
 
@@ -72,3 +79,45 @@ def test_assignment_respects_capacity_and_explains(world: World) -> None:
     assert assigned["due_at"].dt.hour().is_between(8, 16).all()
     unassigned = out.filter(pl.col("rep").is_null())
     assert unassigned["reason_en"].str.contains("no rep has capacity").all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    p=st.floats(0.0, 1.0),
+    rep=st.floats(0.001, 0.999),
+    seg=st.floats(0.001, 0.999),
+    deals=st.integers(0, 500),
+    strength=st.floats(1.0, 200.0),
+    low=st.floats(0.0, 0.5),
+    high=st.floats(0.5, 1.0),
+)
+def test_expected_conversion_stays_coherent(
+    p: float, rep: float, seg: float, deals: int, strength: float, low: float, high: float
+) -> None:
+    """Issue 22: the expected conversion is p moved by at most the rep's measured advantage
+    (rep - segment), weighted by their deals, and never leaves the calibrated range; an
+    average rep leaves p as it is (written from the formula, not from the code)."""
+    weight = evidence_weight(np.array([[float(deals)]]), strength)
+    got = float(expected_conversion(np.array([p]), np.array([[rep]]), np.array([[seg]]),
+                                    weight, bounds=(low, high))[0, 0])  # fmt: skip
+    w = deals / (deals + strength)
+    assert low - 1e-12 <= got <= high + 1e-12
+    unclipped = p + w * (rep - seg)
+    assert got == pytest.approx(min(max(unclipped, low), high), abs=1e-9)
+    assert abs(got - min(max(p, low), high)) <= abs(rep - seg) + 1e-9
+    same = expected_conversion(np.array([p]), np.array([[seg]]), np.array([[seg]]), weight)
+    assert same[0, 0] == pytest.approx(p)
+
+
+def test_the_reason_shows_the_formula_in_range(world: World) -> None:
+    """Issue 22: a lead's reason states the terms of its expected conversion, and no rep is
+    shown an expectation outside the calibrated range."""
+    reps = [Rep(name=n, capacity=20) for n in sorted(world.history["rep"].unique().to_list())]
+    leads = world.history.head(80).with_columns(
+        probability=pl.lit(0.5), score=pl.lit(50, dtype=pl.Int16)
+    )
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    out = assign(leads, reps, estimate(world.history), now=now, bounds=(0.02, 0.55))
+    assigned = out.filter(pl.col("rep").is_not_null())
+    assert assigned["expected"].min() >= 0.02 and assigned["expected"].max() <= 0.55
+    assert all("= 50% + " in reason for reason in assigned["reason_en"])

@@ -55,8 +55,8 @@ def test_explain_names_factors_and_reason(scored_data: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "conversion attendue" in result.output
     assert first["name"] in result.output
-    missing = runner.invoke(app, ["leads", "explain", "1", "--data", str(scored_data)])
-    assert missing.exit_code == 1 and "not among the current leads" in missing.output
+    missing = runner.invoke(app, ["leads", "explain", "99999999999", "--data", str(scored_data)])
+    assert missing.exit_code == 1 and "nor in the prospect base" in " ".join(missing.output.split())
 
 
 def test_report_is_self_contained(scored_data: Path, tmp_path: Path) -> None:
@@ -79,6 +79,10 @@ def test_today_and_profile(scored_data: Path) -> None:
     profile = runner.invoke(app, ["leads", "profile", "--json", "--data", str(scored_data)])
     assert profile.exit_code == 0, profile.output
     assert set(json.loads(profile.output)) == {"en", "fr"}
+    affinity = runner.invoke(app, ["leads", "affinity", "--lang", "fr", "--limit", "200",
+                                   "--data", str(scored_data)])  # fmt: skip
+    assert affinity.exit_code == 0, affinity.output
+    assert not re.search(r"\b\d{2}\.\d{2}\b", affinity.output)  # sectors by name, not code
 
 
 def test_train_from_a_bank_marketing_like_csv(tmp_path: Path) -> None:
@@ -194,3 +198,188 @@ def test_import_command_reports_bad_rows(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "column 'country', row 2" in result.output
+
+
+def _bank_file(path: Path, n: int = 1500, seed: int = 4) -> Path:
+    rng = np.random.default_rng(seed)
+    job = rng.choice(["admin.", "retired", "student", "blue-collar"], n)
+    duration = rng.exponential(260, n)
+    logit = -2.5 + duration / 220 + np.isin(job, ["retired", "student"]) * 0.9
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    pl.DataFrame({"job": job, "duration": duration.round(), "y": y}).write_csv(path)
+    return path
+
+
+def test_score_any_file_trained_from_csv(tmp_path: Path) -> None:
+    """Issue 22: a model trained --from-csv scores a file with the same columns, each row
+    with its own score and factors, and `explain --row` explains any of them; a file
+    lacking a trained-on column is refused naming it."""
+    data = tmp_path / "ai"
+    train = _bank_file(tmp_path / "bank.csv")
+    result = runner.invoke(
+        app, ["leads", "train", "--from-csv", str(train), "--target", "y", "--data", str(data)]
+    )
+    assert result.exit_code == 0, result.output
+    fresh = _bank_file(tmp_path / "new.csv", n=300, seed=9)
+    out = tmp_path / "scored.parquet"
+    result = runner.invoke(
+        app, ["leads", "score", "--input", str(fresh), "--out", str(out), "--data", str(data)]
+    )
+    assert result.exit_code == 0, result.output
+    scored = pl.read_parquet(out)
+    assert scored.height == 300 and scored["score"].n_unique() > 10
+    assert scored["factors"].list.len().min() >= 1
+    assert scored["row"].to_list() == list(range(1, 301))
+    csv_out = runner.invoke(app, ["leads", "score", "--input", str(fresh), "--data", str(data)])
+    assert csv_out.exit_code == 0 and (tmp_path / "new-scored.csv").exists()
+    explained = runner.invoke(app, ["leads", "explain", "--row", "17", "--data", str(data)])
+    assert explained.exit_code == 0, explained.output
+    assert f"score {scored['score'][16]}" in explained.output
+    assert "duration" in explained.output or "job" in explained.output
+    lacking = tmp_path / "lacking.csv"
+    pl.read_csv(fresh).drop("duration").write_csv(lacking)
+    refused = runner.invoke(app, ["leads", "score", "--input", str(lacking), "--data", str(data)])
+    assert refused.exit_code == 1 and "duration" in refused.output
+
+
+def test_explain_any_prospect_of_the_base(scored_data: Path) -> None:
+    """Issue 22: a prospect that is not among the leads is scored on the spot and explained."""
+    leads = pl.read_parquet(scored_data / "leads" / "leads.parquet")
+    base = pl.read_parquet(scored_data / "prospects" / "part-00001.parquet")
+    other = base.filter(~pl.col("company_id").is_in(leads["company_id"].implode())).row(
+        0, named=True
+    )
+    result = runner.invoke(
+        app, ["leads", "explain", str(other["company_id"]), "--data", str(scored_data)]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "not among the current leads" in text and "score" in text
+
+
+def test_score_without_history_names_real_options(tmp_path: Path) -> None:
+    """Issue 22: the missing-history error of `leads score` suggests options that exist."""
+    data = tmp_path / "ai"
+    runner.invoke(app, ["prospects", "generate", "--rows", "500", "--deals", "0",
+                        "--data", str(data)])  # fmt: skip
+    train = _bank_file(tmp_path / "bank.csv")
+    runner.invoke(app, ["leads", "train", "--from-csv", str(train), "--target", "y",
+                        "--data", str(data)])  # fmt: skip
+    result = runner.invoke(app, ["leads", "score", "--data", str(data)])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "--deals" not in text and "--input FILE" in text
+
+
+def test_import_keeps_every_column(tmp_path: Path) -> None:
+    """Issue 22: `prospects import` keeps the columns beyond the schema instead of dropping
+    them, and says so."""
+    source = tmp_path / "firms.csv"
+    source.write_text("id,pays,base,duration,job\n1,BE,consent,120,retired\n2,FR,none,30,admin.\n")
+    data = tmp_path / "ai"
+    result = runner.invoke(
+        app,
+        ["prospects", "import", str(source), "--map", "id=company_id,pays=country,base=legal_basis",
+         "--data", str(data)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "duration, job" in " ".join(result.output.split())
+    frame = pl.read_parquet(data / "prospects" / "part-00000.parquet")
+    assert frame["job"].to_list() == ["retired", "admin."]
+    assert frame["duration"].to_list() == [120, 30]
+
+
+def test_versions_promote_rollback(tmp_path: Path) -> None:
+    """Issue 22: the first model is active; a model the active one cannot be compared with
+    waits; `promote` and `rollback` switch by hand; a typo names the versions."""
+    data = tmp_path / "ai"
+    steps = [
+        ["prospects", "generate", "--rows", "3000", "--deals", "1500", "--data", str(data)],
+        ["leads", "train", "--data", str(data)],
+    ]
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert "v0001 is active" in " ".join(result.output.split())
+    bank = _bank_file(tmp_path / "bank.csv")
+    result = runner.invoke(
+        app, ["leads", "train", "--from-csv", str(bank), "--target", "y", "--data", str(data)]
+    )
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "v0002 is not active" in text and "cannot be compared" in text
+    listed = runner.invoke(app, ["leads", "versions", "--data", str(data)])
+    assert listed.exit_code == 0 and "v0002" in listed.output
+    assert runner.invoke(app, ["leads", "promote", "v0002", "--data", str(data)]).exit_code == 0
+    assert json.loads((data / "models" / "active.json").read_text())["version"] == "v0002"
+    back = runner.invoke(app, ["leads", "rollback", "--data", str(data)])
+    assert back.exit_code == 0 and "v0001" in back.output
+    typo = runner.invoke(app, ["leads", "promote", "v0042", "--data", str(data)])
+    assert typo.exit_code == 1 and "v0001, v0002" in " ".join(typo.output.split())
+
+
+def _crm_files(tmp_path: Path, n: int = 160) -> list[tuple[str, Path]]:
+    """Staff, accounts and decided deals as CSV files for `vigie import`."""
+    from vigie.ai.prospects import NACE_CODES, REGION_NAMES
+
+    rng = np.random.default_rng(11)
+    staff = tmp_path / "staff.csv"
+    staff.write_text("id,name,role\nst_a,Alice Dubois,sales\nst_b,Bruno Maes,sales\n")
+    accounts = ["id,name,vat_number,nace,size_band,region,country"]
+    deals = ["id,title,account_id,owner_id,stage"]
+    sizes = ["micro", "small", "medium", "large"]
+    for i in range(n):
+        nace = NACE_CODES[i % 5]
+        size = sizes[int(rng.integers(0, 4))]
+        good = (nace in NACE_CODES[:2]) + (size == "small")
+        won = rng.random() < 0.15 + 0.3 * good
+        accounts.append(f"acc_{i},Firm {i},BE0{100000000 + i},{nace},{size},"
+                        f"{REGION_NAMES[i % 11]},BE")  # fmt: skip
+        deals.append(f"deal_{i},Deal {i},acc_{i},st_{'ab'[i % 2]},{'won' if won else 'lost'}")
+    (tmp_path / "accounts.csv").write_text("\n".join(accounts) + "\n")
+    (tmp_path / "deals.csv").write_text("\n".join(deals) + "\n")
+    return [("staff", staff), ("accounts", tmp_path / "accounts.csv"),
+            ("deals", tmp_path / "deals.csv")]  # fmt: skip
+
+
+def test_history_retrain_and_publish_from_the_crm(tmp_path: Path) -> None:
+    """Issue 22: `leads history` builds the training set from the CRM, `leads retrain` learns
+    from it through the gate, and `leads publish` hands a run's leads to the CRM's staff."""
+    import sqlalchemy as sa
+
+    from vigie.store import connect
+
+    db = f"sqlite:///{tmp_path}/v.db"
+    for entity, path in _crm_files(tmp_path):
+        result = runner.invoke(app, ["import", entity, str(path), "--db", db])
+        assert result.exit_code == 0, result.output
+    data = tmp_path / "ai"
+    result = runner.invoke(app, ["leads", "history", "--db", db, "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    history = pl.read_parquet(data / "prospects" / "history" / "deals.parquet")
+    assert history.height == 160 and set(history["rep"]) == {"Alice Dubois", "Bruno Maes"}
+    assert set(history["size_band"]) <= {"0-9", "10-49", "50-249", "250+"}
+    result = runner.invoke(app, ["leads", "retrain", "--db", db, "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "v0001 is active" in " ".join(result.output.split())
+    card = json.loads((data / "models" / "v0001" / "card.json").read_text())
+    assert {f["name"] for f in card["features"]} <= {"nace", "size_band", "region", "country"}
+    steps = [
+        ["prospects", "generate", "--rows", "2000", "--deals", "0", "--data", str(data)],
+        ["leads", "score", "--top", "40", "--data", str(data), "--db", db],
+        ["leads", "publish", "--db", db, "--data", str(data)],
+    ]
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert "40 lead(s) published" in result.output
+    engine = connect(db)
+    with engine.connect() as conn:
+        owners = conn.execute(sa.text("SELECT owner_id, count(*) FROM crm_leads GROUP BY 1"))
+        assert {row[0] for row in owners} == {"st_a", "st_b"}
+        checked = conn.execute(
+            sa.text("SELECT count(*) FROM events WHERE event = 'Lead Scores Checked'")
+        ).scalar()
+    engine.dispose()
+    assert checked == 1
+    again = runner.invoke(app, ["leads", "publish", "--db", db, "--data", str(data)])
+    assert "0 lead(s) published, 40 proposed before" in " ".join(again.output.split())

@@ -1,4 +1,5 @@
-"""GET /api/leads and /api/leads/{id} over the latest lead run."""
+"""The leads API: the latest run (/api/leads/run), its publication into the CRM as lead
+records (/api/leads) and the rep's decisions: accept, reject with a reason, convert."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import polars as pl
 import pytest
 
 from tests.conftest import WRITE_KEY, free_port, user_token
@@ -56,20 +58,20 @@ def test_leads_api(db_url: str, ai_dir: Path) -> None:
     with BackgroundServer(app, port=free_port()) as server:
         token = user_token(app.state.system, username="boss", role="admin")
         client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        assert httpx.get(f"{server.url}/api/leads").status_code == 401
-        listing = client.get(f"{server.url}/api/leads", params={"limit": 20}).json()
+        assert httpx.get(f"{server.url}/api/leads/run").status_code == 401
+        listing = client.get(f"{server.url}/api/leads/run", params={"limit": 20}).json()
         assert listing["total"] == 60 and len(listing["leads"]) == 20
         ranks = [lead["rank"] for lead in listing["leads"]]
         assert ranks == sorted(ranks)
         first = listing["leads"][0]
         assert first["factors"] and {"feature", "value", "contribution"} <= set(first["factors"][0])
         rep = first["rep"]
-        mine = client.get(f"{server.url}/api/leads", params={"rep": rep}).json()
+        mine = client.get(f"{server.url}/api/leads/run", params={"rep": rep}).json()
         assert mine["total"] <= 10 and all(lead["rep"] == rep for lead in mine["leads"])
-        one = client.get(f"{server.url}/api/leads/{first['company_id']}")
+        one = client.get(f"{server.url}/api/leads/run/{first['company_id']}")
         assert one.status_code == 200
         assert one.json()["reason_fr"] and one.json()["due_at"].startswith("2026-11-30")
-        assert client.get(f"{server.url}/api/leads/1").status_code == 404
+        assert client.get(f"{server.url}/api/leads/run/1").status_code == 404
         others = [lead for lead in listing["leads"] if lead["rep"] != rep]
         _sales_see_their_own(server.url, app.state.system, rep, mine["total"], others[0])
 
@@ -85,9 +87,9 @@ def _sales_see_their_own(
     )  # fmt: skip
     issued = issue_token(engine=system.engine, user_id=seller.id, name="t", now=system.clock.now())
     sales = httpx.Client(headers={"Authorization": f"Bearer {issued.token}"}, timeout=30)
-    listing = sales.get(f"{url}/api/leads", params={"limit": 1000}).json()
+    listing = sales.get(f"{url}/api/leads/run", params={"limit": 1000}).json()
     assert listing["total"] == total and {lead["rep"] for lead in listing["leads"]} == {rep}
-    assert sales.get(f"{url}/api/leads/{other['company_id']}").status_code == 404
+    assert sales.get(f"{url}/api/leads/run/{other['company_id']}").status_code == 404
 
 
 def test_no_run_yet_is_404(tmp_path: Path) -> None:
@@ -99,6 +101,92 @@ def test_no_run_yet_is_404(tmp_path: Path) -> None:
     with BackgroundServer(app, port=free_port()) as server:
         token = user_token(app.state.system, username="seller", role="sales")
         response = httpx.get(
-            f"{server.url}/api/leads", headers={"Authorization": f"Bearer {token}"}, timeout=30
+            f"{server.url}/api/leads/run", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         assert response.status_code == 404 and "vigie leads score" in response.text
+
+
+def _schedule(rep: str) -> Any:
+    from vigie.schedule import NamedInterval, Person, ScheduleConfig, TimeInterval, TimeRange
+
+    office = TimeInterval(
+        weekdays=["monday:friday"],
+        times=[TimeRange(start_time="09:00", end_time="17:00")],
+        location="Europe/Brussels",
+    )
+    return ScheduleConfig(
+        time_intervals=[NamedInterval(name="office", time_intervals=[office])],
+        people=[Person(name=rep, working_hours=["office"], holidays=["2026-11-30"])],
+    )
+
+
+def test_leads_workflow(db_url: str, ai_dir: Path) -> None:
+    """Issue 22: publishing the run makes CRM lead records owned by the reps' staff records,
+    due in working hours (a rep on holiday gets them the next working morning), once per
+    company; a rep sees their own, accepts, rejects with a reason, converts into an account
+    and a deal owned by them; a salesperson may not publish."""
+    from vigie.ai.runs import read_leads
+
+    run = read_leads(AiConfig(data_dir=str(ai_dir)).run_dir)
+    reps = sorted(run["rep"].drop_nulls().unique().to_list())
+    away = reps[0]
+    config = Config(
+        sources=[Source(name="web", write_key=WRITE_KEY)],
+        ai=AiConfig(data_dir=str(ai_dir)),
+        schedule=_schedule(away),
+    )
+    app = create_app(build_system(Settings(db_url=db_url, config=config)))
+    with BackgroundServer(app, port=free_port()) as server:
+        system = app.state.system
+        admin = httpx.Client(
+            base_url=server.url,
+            headers={
+                "Authorization": f"Bearer {user_token(system, username='admin', role='admin')}"
+            },
+            timeout=60,
+        )
+        staff = {}
+        for name in reps[:-1]:
+            created = admin.post("/api/staff", json={"name": name, "role": "sales"})
+            assert created.status_code == 201, created.text
+            staff[name] = created.json()["id"]
+        published = admin.post("/api/leads/publish", json={"limit": 60})
+        assert published.status_code == 200, published.text
+        unowned = run.filter(pl.col("rep") == reps[-1]).height + run["rep"].null_count()
+        assert published.json()["published"] == 60
+        assert published.json()["unassigned"] == unowned
+        again = admin.post("/api/leads/publish", json={"limit": 60}).json()
+        assert again["published"] == 0 and again["already"] == 60
+        listing = admin.get("/api/leads", params={"limit": 500}).json()
+        assert listing["total"] == 60
+        held = [lead for lead in listing["items"] if lead["owner_id"] == staff[away]]
+        assert held and all(lead["due_at"] >= "2026-12-01T08:00" for lead in held)
+        assert all(lead["status"] == "new" and lead["reason_fr"] for lead in listing["items"])
+
+        seller_token = user_token(system, username="seller", role="sales", staff_id=staff[away])
+        seller = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {seller_token}"}, timeout=60
+        )
+        mine = seller.get("/api/leads", params={"limit": 500}).json()
+        assert mine["total"] == len(held)
+        assert {lead["owner_id"] for lead in mine["items"]} == {staff[away]}
+        assert seller.post("/api/leads/publish", json={}).status_code == 403
+        first, second, third = (lead["id"] for lead in mine["items"][:3])
+
+        accepted = seller.post(f"/api/leads/{first}/accept")
+        assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+        assert seller.post(f"/api/leads/{first}/accept").status_code == 422
+        assert seller.post(f"/api/leads/{second}/reject", json={"reason": ""}).status_code == 422
+        rejected = seller.post(f"/api/leads/{second}/reject", json={"reason": "already a client"})
+        assert rejected.json()["status"] == "rejected"
+        assert rejected.json()["reject_reason"] == "already a client"
+        converted = seller.post(f"/api/leads/{third}/convert", json={"amount": 1200})
+        assert converted.status_code == 200, converted.text
+        body = converted.json()
+        assert body["lead"]["status"] == "converted"
+        assert body["lead"]["deal_id"] == body["deal"]["id"]
+        assert body["deal"]["owner_id"] == staff[away] and body["deal"]["amount"] == 1200
+        assert body["account"]["vat_number"] == str(body["lead"]["company_id"])
+        assert seller.post(f"/api/leads/{third}/reject", json={"reason": "x"}).status_code == 422
+        others = [lead for lead in listing["items"] if lead["owner_id"] != staff[away]]
+        assert seller.post(f"/api/leads/{others[0]['id']}/accept").status_code == 404

@@ -12,24 +12,24 @@ from vigie.crm.entities import ENTITIES
 
 # What each role may do, written out by hand: r = read, w = write, - = nothing.
 MATRIX = """
-role        contacts accounts staff deals tickets campaigns interactions tasks offers
-admin       rw       rw       rw    rw    rw      rw        rw           rw    rw
-manager     rw       rw       rw    rw    rw      rw        rw           rw    rw
-marketing   rw       r        r     -     -       rw        rw           rw    -
-sales       rw       rw       r     rw    -       r         rw           rw    rw
-support     r        r        r     -     rw      -         rw           rw    -
-finance     r        r        r     r     -       -         rw           -     r
-read-only   r        r        r     r     r       r         r            r     r
+role        contacts accounts staff deals tickets campaigns interactions tasks offers leads
+admin       rw       rw       rw    rw    rw      rw        rw           rw    rw     rw
+manager     rw       rw       rw    rw    rw      rw        rw           rw    rw     rw
+marketing   rw       r        r     -     -       rw        rw           rw    -      r
+sales       rw       rw       r     rw    -       r         rw           rw    rw     rw
+support     r        r        r     -     rw      -         rw           rw    -      -
+finance     r        r        r     r     -       -         rw           -     r      -
+read-only   r        r        r     r     r       r         r            r     r      r
 """
 OTHERS = """
-role        events audit users alerts analytics playbooks notifications leads
-admin       r      r     rw    rw     r         rw        r             r
-manager     r      -     -     rw     r         rw        r             r
-marketing   r      -     -     rw     r         r         -             r
-sales       -      -     -     r      -         -         -             r
-support     -      -     -     rw     -         r         -             -
-finance     -      -     -     r      -         -         -             -
-read-only   r      -     -     r      r         r         -             r
+role        events audit users alerts analytics playbooks notifications
+admin       r      r     rw    rw     r         rw        r
+manager     r      -     -     rw     r         rw        r
+marketing   r      -     -     rw     r         r         -
+sales       -      -     -     r      -         -         -
+support     -      -     -     rw     -         r         -
+finance     -      -     -     r      -         -         -
+read-only   r      -     -     r      r         r         -
 """
 # The endpoint each of the audit's own resources is checked on (read, and write if any).
 AUDIT_READS = {
@@ -37,7 +37,6 @@ AUDIT_READS = {
     "analytics": "/api/funnels",
     "playbooks": "/api/playbook-runs",
     "notifications": "/api/notifications",
-    "leads": "/api/leads",
 }
 
 
@@ -113,6 +112,7 @@ class World:
             "interactions": {"kind": "call"},
             "tasks": {"title": "New task"},
             "offers": {"deal_id": self.deals["s1"]},
+            "leads": {"name": "New lead"},
         }[entity]
 
 

@@ -16,7 +16,8 @@ NUL_QUERIES = [
     ("/api/kpis", "metric"),
     ("/api/contacts", "q"),
     ("/api/interactions", "contact_id"),
-    ("/api/leads", "rep"),
+    ("/api/leads/run", "rep"),
+    ("/api/leads", "status"),
 ]
 
 

@@ -19,7 +19,7 @@ from vigie import __version__
 T = TypeVar("T")
 PAGES = {"/": "overview", "/alerts": "alerts", "/web": "web", "/customers": "customers",
          "/schedules": "schedules", "/actions": "actions",
-         "/experiments": "experiments", "/review": "review"}  # fmt: skip
+         "/experiments": "experiments", "/review": "review", "/leads": "leads"}  # fmt: skip
 
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:

@@ -108,6 +108,36 @@ class Affinity:
             segment[:, j] = sector_rate
         return rate, segment
 
+    def evidence(self, reps: list[str], leads: pl.DataFrame) -> np.ndarray:
+        """(leads, reps) deals behind each rate of `rates`: the rep's deals in the lead's
+        segment, else in its sector, else none (the sector's own rate)."""
+        keys = leads.select([pl.col(c).cast(pl.String) for c in SEGMENT]).with_row_index("i")
+        deals = np.zeros((leads.height, len(reps)))
+        for j, rep in enumerate(reps):
+            cell = (
+                keys.join(
+                    self.cells.filter(pl.col("rep") == rep).select(*SEGMENT, "deals"),
+                    on=list(SEGMENT),
+                    how="left",
+                )
+                .sort("i")["deals"]
+                .cast(pl.Float64)
+                .to_numpy()
+            )
+            sector = (
+                keys.join(
+                    self.rep_sectors.filter(pl.col("rep") == rep).select("nace", "deals"),
+                    on="nace",
+                    how="left",
+                )
+                .sort("i")["deals"]
+                .cast(pl.Float64)
+                .fill_null(0.0)
+                .to_numpy()
+            )
+            deals[:, j] = np.where(np.isnan(cell), sector, cell)
+        return deals
+
 
 def estimate(deals: pl.DataFrame, *, won: str = "won") -> Affinity:
     """Fit the two-level Beta smoothing on closed deals (`rep`, segment columns, `won`)."""

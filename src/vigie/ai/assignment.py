@@ -1,8 +1,16 @@
 """Giving the best leads to the reps most likely to convert them, within each one's capacity.
 
-The value of giving lead i to rep j is the expected conversion: the lead's calibrated
-probability p_i moved, in odds, by how much better (or worse) the rep converts in the lead's
-segment (a_ij) than the segment does overall (s_i): odds(p_i) * odds(a_ij) / odds(s_i).
+The value of giving lead i to rep j is the expected conversion, one formula shown to the
+rep with its terms:
+
+    expected_ij = clip(p_i + w_ij * (a_ij - s_i), low, high),   w_ij = n_ij / (n_ij + m)
+
+p_i is the lead's calibrated probability, a_ij the rep's smoothed win rate in the lead's
+segment, s_i the segment's rate over all reps, n_ij the rep's deals behind a_ij and m the
+prior's strength (deals' worth); [low, high] is the range the model's calibration maps to.
+An average rep (a = s) leaves p unchanged, a rep adds at most their measured advantage in
+percentage points, and nothing leaves the calibrated range: a rep who converts 26 % is never
+shown an expected 77 % on a lead the model scores 50 % (issue 22).
 Maximising the total under capacities is a transportation problem, solved exactly as a
 min-cost flow; it reaches the same optimum as `linear_sum_assignment` on one column per
 capacity slot (kept for checks), at a fraction of the size (values are rounded to 1e-6).
@@ -53,18 +61,24 @@ def optimal(values: np.ndarray, capacities: np.ndarray) -> np.ndarray:
     return np.where(taken.max(axis=1) > 0, taken.argmax(axis=1), -1).astype(np.int64)
 
 
+def evidence_weight(deals: np.ndarray, strength: float) -> np.ndarray:
+    """w = n / (n + m): how far a rep's measured advantage is trusted, from their deals."""
+    weight: np.ndarray = deals / (deals + max(strength, 1e-9))
+    return weight
+
+
 def expected_conversion(
-    probability: np.ndarray, rep_rate: np.ndarray, segment_rate: np.ndarray
+    probability: np.ndarray,
+    rep_rate: np.ndarray,
+    segment_rate: np.ndarray,
+    weight: np.ndarray | float = 1.0,
+    *,
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
-    """(leads, reps) expected conversions: each lead's odds scaled by each rep's odds ratio."""
-
-    def odds(p: np.ndarray) -> np.ndarray:
-        clipped = np.clip(p, 1e-4, 1 - 1e-4)
-        ratio: np.ndarray = clipped / (1 - clipped)
-        return ratio
-
-    scaled = odds(probability)[:, None] * odds(rep_rate) / odds(segment_rate)
-    expected: np.ndarray = scaled / (1 + scaled)
+    """(leads, reps) expected conversions: p + w * (rep rate - segment rate), kept in `bounds`
+    (the calibrated range)."""
+    moved = probability[:, None] + weight * (rep_rate - segment_rate)
+    expected: np.ndarray = np.clip(moved, bounds[0], bounds[1])
     return expected
 
 
@@ -85,6 +99,7 @@ def assign(
     affinity: Affinity,
     *,
     now: datetime,
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> pl.DataFrame:
     """`leads` (with `probability` and segment columns) with the rep each one goes to.
 
@@ -95,14 +110,16 @@ def assign(
     """
     names = [r.name for r in reps]
     rate, segment = affinity.rates(names, leads)
+    weight = evidence_weight(affinity.evidence(names, leads), affinity.strength_cell)
     probability = leads["probability"].to_numpy()
-    values = expected_conversion(probability, rate, segment)
+    values = expected_conversion(probability, rate, segment, weight, bounds=bounds)
     chosen = optimal(values, np.array([r.capacity for r in reps]))
     rows = np.arange(leads.height)
     picked = np.where(chosen >= 0, chosen, 0)
     rep_rate = np.where(chosen >= 0, rate[rows, picked], np.nan)
     seg_rate = segment[rows, 0]
     expected = np.where(chosen >= 0, values[rows, picked], np.nan)
+    rep_weight = np.where(chosen >= 0, weight[rows, picked], np.nan)
     rep_col = [names[c] if c >= 0 else None for c in chosen]
     due: list[datetime | None] = [None] * leads.height
     for j, person in enumerate(reps):
@@ -116,19 +133,30 @@ def assign(
     regions = leads["region"].cast(pl.String).to_list()
     scores = leads["score"].to_list()
     for i, rep in enumerate(rep_col):
-        seg_en = f"{value_name('nace', sectors[i], 'en')}, {sizes[i]}, {regions[i]}"
-        seg_fr = f"{value_name('nace', sectors[i], 'fr')}, {sizes[i]}, {regions[i]}"
+        seg_en = (
+            f"{value_name('nace', sectors[i], 'en')}, {sizes[i]}, "
+            f"{value_name('region', regions[i], 'en')}"
+        )
+        seg_fr = (
+            f"{value_name('nace', sectors[i], 'fr')}, {sizes[i]}, "
+            f"{value_name('region', regions[i], 'fr')}"
+        )
         if rep is None:
             reasons_en.append(f"score {scores[i]}: no rep has capacity left today")
             reasons_fr.append(f"score {scores[i]} : aucun commercial n'a de capacité aujourd'hui")
             continue
+        terms = (
+            f"{probability[i]:.0%} + {rep_weight[i]:.2f} x ({rep_rate[i]:.0%} - {seg_rate[i]:.0%})"
+        )
         reasons_en.append(
             f"score {scores[i]}; {rep} converts {rep_rate[i]:.0%} in {seg_en} "
-            f"vs {seg_rate[i]:.0%} for the sector; expected conversion {expected[i]:.0%}"
+            f"vs {seg_rate[i]:.0%} for the sector; expected conversion {expected[i]:.0%} "
+            f"= {terms}"
         )
         reasons_fr.append(
             f"score {scores[i]} ; {rep} convertit {rep_rate[i]:.0%} en {seg_fr} "
-            f"contre {seg_rate[i]:.0%} pour le secteur ; conversion attendue {expected[i]:.0%}"
+            f"contre {seg_rate[i]:.0%} pour le secteur ; conversion attendue "
+            f"{expected[i]:.0%} = {terms}"
         )
     cell = affinity.cells.select("rep", "nace", "size_band", "region", "low", "high")
     out = leads.with_columns(

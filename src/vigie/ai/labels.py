@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from vigie.ai.prospects import SECTORS
+from vigie.ai.nomenclature import region_name, sector_name
 
 Lang = Literal["en", "fr"]
 
@@ -35,7 +35,6 @@ BOOLEAN_TRAITS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "email_ok": (("reachable by e-mail", "joignable par e-mail"), ("no e-mail", "sans e-mail")),
     "phone_ok": (("reachable by phone", "joignable par téléphone"), ("no phone", "sans téléphone")),
 }
-SECTOR_NAMES = {code: (en, fr) for code, en, fr, _ in SECTORS}
 COUNTRY_NAMES = {"BE": ("Belgium", "Belgique"), "FR": ("France", "France")}
 
 
@@ -48,7 +47,7 @@ def feature_name(name: str, lang: Lang) -> str:
 def factor_text(feature: str, value: str, lang: Lang) -> str:
     """A factor as 'sector: food retail', 'website: yes', 'employees: 12'."""
     name = feature_name(feature, lang)
-    if feature in {"nace", "country"}:
+    if feature in {"nace", "country", "region"}:
         return f"{name}: {value_name(feature, value, lang)}"
     if feature in BOOLEAN_TRAITS and value in {"0", "1"}:
         yes, no = ("yes", "no") if lang == "en" else ("oui", "non")
@@ -59,8 +58,10 @@ def factor_text(feature: str, value: str, lang: Lang) -> str:
 def value_name(feature: str, value: str, lang: Lang) -> str:
     """A feature's value as a phrase: 'food retail', '10-49 employees', 'has a website'."""
     index = 0 if lang == "en" else 1
-    if feature == "nace" and value in SECTOR_NAMES:
-        return SECTOR_NAMES[value][index]
+    if feature == "nace":
+        return sector_name(value, lang)
+    if feature == "region":
+        return region_name(value, lang)
     if feature == "country" and value in COUNTRY_NAMES:
         return COUNTRY_NAMES[value][index]
     if feature == "size_band":
@@ -68,6 +69,6 @@ def value_name(feature: str, value: str, lang: Lang) -> str:
     if feature in BOOLEAN_TRAITS and value in {"1", "0", "True", "False", "true", "false"}:
         positive = value in {"1", "True", "true"}
         return BOOLEAN_TRAITS[feature][0 if positive else 1][index]
-    if feature in {"region", "legal_form"}:
+    if feature == "legal_form":
         return value
     return f"{feature_name(feature, lang)}: {value}"

@@ -62,8 +62,18 @@ def run_leads(
     top = top.with_columns(factors(model, top))
     step("assign")
     fitted = affinity_mod.estimate(history)
-    leads = assign(top, reps, fitted, now=now)
+    leads = assign(top, reps, fitted, now=now, bounds=calibrated_range(model))
     return leads, scored
+
+
+def calibrated_range(model: Model) -> tuple[float, float]:
+    """The lowest and highest probability the model's calibration gives (all of [0, 1]
+    when it has none): the range an expected conversion shown to a rep stays in."""
+    y = getattr(getattr(model, "calibration", None), "y", None)
+    if y is None or len(y) == 0:
+        return 0.0, 1.0
+    values = np.asarray(y, dtype=np.float64)
+    return float(values.min()), float(values.max())
 
 
 def todays_leads(

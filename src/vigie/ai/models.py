@@ -589,17 +589,27 @@ def save(model: Model, root: Path, *, trained_at: datetime) -> Path:
 
 
 def resolve(path: Path) -> Path:
-    """A model directory, or the newest version inside a models root."""
-    if (path / "model.json").exists():
+    """A model directory, or inside a models root the active version (`active.json`, kept
+    by `vigie.ai.versions`), else the newest."""
+
+    def saved(folder: Path) -> bool:  # every learner saves model.json
+        return (folder / "model.json").exists()
+
+    if saved(path):
         return path
-    versions = sorted(p for p in path.glob("v[0-9]*") if (p / "model.json").exists())
+    active = path / "active.json"
+    if active.exists():
+        version = str(json.loads(active.read_text(encoding="utf-8")).get("version") or "")
+        if version and saved(path / version):
+            return path / version
+    versions = sorted(p for p in path.glob("v[0-9]*") if saved(p))
     if not versions:
         raise FileNotFoundError(f"{path}: no trained model; run `vigie leads train` first")
     return versions[-1]
 
 
 def load(path: Path) -> Model:
-    """Load a saved model (a version directory or a models root: the newest version)."""
+    """Load a saved model (a version directory, or a models root: its active version)."""
     path = resolve(path)
     meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
     card = json.loads((path / "card.json").read_text(encoding="utf-8"))

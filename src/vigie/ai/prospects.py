@@ -380,7 +380,8 @@ def _check(
 
 
 def validate(raw: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:
-    """Rename `raw` by `mapping`, check it, and return it in the prospect schema.
+    """Rename `raw` by `mapping`, check it, and return it in the prospect schema, followed
+    by every other column of the file as read (none is dropped).
 
     Rows are numbered from 1 (the first data row). Raise `ProspectImportError` listing
     every problem found, each naming its column and row.
@@ -391,9 +392,9 @@ def validate(raw: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:
             problems.append(f"--map names column {src!r}, absent from the file ({raw.columns})")
     if problems:
         raise ProspectImportError(problems)
-    frame = raw.rename({s: d for s, d in mapping.items() if s != d}).select(
-        [c for c in raw.rename(dict(mapping)).columns if c in SCHEMA]
-    )
+    renamed = raw.rename({s: d for s, d in mapping.items() if s != d})
+    frame = renamed.select([c for c in renamed.columns if c in SCHEMA])
+    extra = renamed.select([c for c in renamed.columns if c not in SCHEMA])
     for column in REQUIRED_COLUMNS:
         if column not in frame.columns:
             problems.append(f"column {column!r} is required (map it with --map SOURCE={column})")
@@ -462,7 +463,9 @@ def validate(raw: pl.DataFrame, mapping: Mapping[str, str]) -> pl.DataFrame:
             .then(None)
             .otherwise(_enum(bands, SIZE_BANDS))
         )
-    return result
+    # Columns outside the schema are kept as read: a model trained on a file that has them
+    # may use them, and nothing is dropped silently (issue 22).
+    return pl.concat([result, extra], how="horizontal") if extra.width else result
 
 
 def import_prospects(

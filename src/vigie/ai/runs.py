@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 LEADS_FILE = "leads.parquet"
 SUMMARY_FILE = "summary.json"
+SCORED_FILE = "scored.parquet"
+"""The rows of the last `vigie leads score --input FILE`, each with its score and factors."""
 
 
 def write_run(out: Path, leads: pl.DataFrame, scored: Scored, *, extra: dict[str, Any]) -> None:
@@ -56,4 +58,21 @@ def lead_record(row: dict[str, Any]) -> dict[str, Any]:
 def find_lead(leads: pl.DataFrame, company_id: int) -> dict[str, Any] | None:
     """The lead of `company_id`, or None."""
     match = leads.filter(pl.col("company_id") == company_id)
+    return lead_record(match.row(0, named=True)) if match.height else None
+
+
+def write_scored(out: Path, scored: pl.DataFrame) -> Path:
+    """Keep the last scored file's rows in `out` (for `vigie leads explain --row`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / SCORED_FILE
+    scored.write_parquet(path)
+    return path
+
+
+def find_scored_row(out: Path, row: int) -> dict[str, Any] | None:
+    """Row `row` (from 1) of the last scored file, or None when out of range."""
+    path = out / SCORED_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no scored file yet; run `vigie leads score --input FILE`")
+    match = pl.scan_parquet(path).filter(pl.col("row") == row).collect()
     return lead_record(match.row(0, named=True)) if match.height else None

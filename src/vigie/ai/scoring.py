@@ -297,3 +297,39 @@ def factors(model: Model, frame: pl.DataFrame, *, n: int = 4) -> pl.Series:
         pl.struct("feature", "value", "contribution").alias("factors")
     )
     return grouped["factors"].cast(dtype)
+
+
+def missing_features(model: Model, columns: Sequence[str]) -> list[str]:
+    """The model's input columns absent from `columns` (each would read as missing for every
+    row, so every row would lean on the same guess)."""
+    present = set(columns)
+    return [name for name in model.encoder.names if name not in present]
+
+
+def score_table(frame: pl.DataFrame, model: Model, *, n_factors: int = 4) -> pl.DataFrame:
+    """Every row of `frame` with `row` (its number, from 1), `probability`, `score` (0-100)
+    and its strongest `factors`: any table with the columns the model was trained on.
+
+    Raise ValueError naming the model's columns the table lacks. Rows whose `legal_basis`
+    (when the table has one) allows no contact are kept, unscored, with the reason.
+    """
+    missing = missing_features(model, frame.columns)
+    if missing:
+        raise ValueError(
+            f"the file lacks column(s) the model {model.version} was trained on: "
+            f"{', '.join(missing)}; add them (empty values are allowed) or train on this file"
+        )
+    probability = model.predict(model.encoder.matrix(frame))
+    out = frame.with_columns(
+        row=pl.int_range(1, frame.height + 1, dtype=pl.Int64),
+        probability=pl.Series(np.round(probability, 6)),
+        score=pl.Series(np.rint(probability * 100).astype(np.int16)),
+        factors=factors(model, frame, n=n_factors),
+    )
+    if "legal_basis" in frame.columns:
+        blocked = ~frame["legal_basis"].cast(pl.String).is_in(CONTACTABLE_BASES).fill_null(False)
+        out = out.with_columns(
+            excluded=pl.when(pl.Series(blocked)).then(pl.lit("no_legal_basis")).otherwise(None),
+            score=pl.when(pl.Series(blocked)).then(None).otherwise(pl.col("score")),
+        )
+    return out

@@ -43,12 +43,12 @@ CRM_RESOURCES = (
     "interactions",
     "tasks",
     "offers",
+    "leads",
 )
 # Read-mostly views of the audit itself: alerts and KPIs (write = acknowledge, assign,
 # annotate, judge and silence them: for the people alerts go to), visitor analytics,
-# playbook runs (write = run one by hand), notifications and their hold/reroute decisions,
-# scored leads.
-AUDIT_RESOURCES = ("alerts", "analytics", "playbooks", "notifications", "leads")
+# playbook runs (write = run one by hand), notifications and their hold/reroute decisions.
+AUDIT_RESOURCES = ("alerts", "analytics", "playbooks", "notifications")
 RESOURCES = (*CRM_RESOURCES, "events", "users", "audit", *AUDIT_RESOURCES)
 
 _RW: frozenset[Action] = frozenset({"read", "write"})
@@ -63,7 +63,6 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
         "analytics": _R,
         "playbooks": _RW,
         "notifications": _R,
-        "leads": _R,
     },
     Role.MARKETING: {
         "contacts": _RW,
@@ -88,7 +87,7 @@ GRANTS: dict[Role, dict[str, frozenset[Action]]] = {
         "campaigns": _R,
         "staff": _R,
         "alerts": _R,
-        "leads": _R,
+        "leads": _RW,
     },
     Role.SUPPORT: {
         "tickets": _RW,

@@ -84,6 +84,8 @@ def prospects_import(
     """Load a real prospect file into the base, checking every row.
 
     Errors name the column and the row. Required columns: company_id, country, legal_basis.
+    Every other column is kept as read (a model trained on a file with them may use them);
+    the columns the current model learnt from and the file lacks are named.
 
     Example: vigie prospects import firms.csv --map vat=company_id,pays=country,base=legal_basis
     """
@@ -96,3 +98,29 @@ def prospects_import(
     except (ProspectImportError, ValueError, OSError, pl.exceptions.PolarsError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"{rows:,} prospects imported into {len(paths)} partition(s)")
+    import pyarrow.parquet as pq
+
+    from vigie.ai.prospects import SCHEMA
+
+    columns = pq.read_schema(paths[0]).names if paths else []
+    extra = [c for c in columns if c not in SCHEMA]
+    if extra:
+        console.print(f"kept {len(extra)} column(s) beyond the prospect schema: {', '.join(extra)}")
+    _missing_for_model(section.models_dir, columns)
+
+
+def _missing_for_model(models_dir: Path, columns: list[str]) -> None:
+    """Name the current model's input columns the imported base lacks (a warning: those
+    features read as missing for every prospect)."""
+    from vigie.ai import models
+
+    try:
+        features = models.load(models_dir).encoder.names
+    except FileNotFoundError:
+        return
+    missing = [name for name in features if name not in columns]
+    if missing:
+        console.print(
+            f"[yellow]warning:[/yellow] the current model learnt from column(s) the base lacks: "
+            f"{', '.join(missing)}; every prospect will read them as missing"
+        )

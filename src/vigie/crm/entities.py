@@ -300,6 +300,18 @@ ENTITIES: dict[str, Entity] = {
             owner="owner_id",
             refs={"deal_id": "deals", "owner_id": "staff"},
         ),
+        _entity(
+            name="leads",
+            label="Lead",
+            prefix="lead",
+            table=tables.leads,
+            create=models.LeadCreate,
+            search=("name",),
+            filters=("owner_id", "status", "nace", "region", "country", "account_id", "model"),
+            sorts=("due_at", "score", "expected", "status", "name"),
+            owner="owner_id",
+            refs={"owner_id": "staff", "account_id": "accounts", "deal_id": "deals"},
+        ),
     )
 }
 

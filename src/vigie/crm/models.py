@@ -273,3 +273,54 @@ class OfferCreate(Strict):
     valid_until: date | None = None
     sent_at: AwareDatetime | None = None
     owner_id: Id | None = None
+
+
+LeadStatus = Literal["new", "accepted", "rejected", "converted"]
+LEAD_STATUSES: tuple[LeadStatus, ...] = ("new", "accepted", "rejected", "converted")
+
+
+class LeadCreate(Strict):
+    """A company proposed to a salesperson by lead scoring: its score, the expected
+    conversion with that rep, when it is due, and what the rep decided (accept, reject with
+    a reason, convert into an account and a deal)."""
+
+    company_id: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
+        default=None, description="The prospect's company number (BCE/KBO or SIREN digits)."
+    )
+    name: Name
+    nace: Nace | None = None
+    size_band: Short | None = None
+    region: Short | None = None
+    country: Country | None = None
+    score: Annotated[int, Field(ge=0, le=100)] | None = None
+    probability: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None, description="The model's calibrated probability of conversion."
+    )
+    expected: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="Expected conversion with this rep: the probability moved towards the "
+        "rep's measured rate in the segment by the weight of the rep's deals there.",
+    )
+    rep_rate: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None, description="The rep's smoothed win rate in the lead's segment."
+    )
+    owner_id: Id | None = Field(default=None, description="The salesperson it is assigned to.")
+    due_at: AwareDatetime | None = Field(
+        default=None, description="When the rep should act: within their working hours."
+    )
+    status: LeadStatus = "new"
+    reject_reason: Short | None = None
+    account_id: Id | None = None
+    deal_id: Id | None = None
+    model: Short | None = Field(default=None, description="The model version that scored it.")
+    reason_en: Text | None = None
+    reason_fr: Text | None = None
+    factors: list[dict[str, Any]] = Field(
+        default=[], max_length=20, description="The score's strongest reasons."
+    )
+
+    @model_validator(mode="after")
+    def _rejected_has_reason(self) -> LeadCreate:
+        if self.status == "rejected" and not (self.reject_reason or "").strip():
+            raise ValueError("reject_reason: a rejected lead needs a reason / motif requis")
+        return self

@@ -129,9 +129,11 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_reports.router)
     app.include_router(api_sensors.router)
     app.include_router(api_dashboard.router)
+    # The run's and the workflow's fixed paths come before the CRM's `/api/leads/{id}`.
+    app.include_router(api_leads.router)
+    app.include_router(api_leads.workflow)
     app.include_router(api_crm.build_router())
     ui.install(app)
-    app.include_router(api_leads.router)
     app.include_router(api_privacy.router)
     http_settings = system.settings.config.http
     app.add_middleware(BodyLimit, settings=http_settings, refused=system.telemetry.bodies_refused)

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from vigie import __version__
 from vigie.auth.audit import Actor
-from vigie.auth.roles import allowed
+from vigie.auth.roles import Scope, allowed, scope_of
 from vigie.auth.sessions import COOKIE, MAX_AGE_SECONDS
 from vigie.auth.throttle import Throttled
 from vigie.auth.users import Principal
@@ -38,6 +38,7 @@ PAGES = (
     "schedules",
     "actions",
     "experiments",
+    "leads",
     "shop",
     "city",
     "chat",
@@ -95,6 +96,14 @@ APIS = {
     "chat_close": "/api/chat/conversations/{conversation_id}/close",
     "chat_typing": "/api/chat/conversations/{conversation_id}/typing",
     "chat_read": "/api/chat/conversations/{conversation_id}/read",
+    "leads": "/api/leads",
+    "lead_accept": "/api/leads/{record_id}/accept",
+    "lead_reject": "/api/leads/{record_id}/reject",
+    "lead_convert": "/api/leads/{record_id}/convert",
+    "lead_publish": "/api/leads/publish",
+    "lead_models": "/api/leads/models",
+    "lead_model_promote": "/api/leads/models/{version}/promote",
+    "lead_model_rollback": "/api/leads/models/rollback",
 }
 # What the signed-in user's role may read, so that pages do not call what would be refused.
 READABLE = ("contacts", "accounts", "events")
@@ -137,6 +146,14 @@ API_RESOURCES = {
     "sensors_shop": "analytics",
     "sensors_city": "analytics",
     "sensors_move": "analytics",
+    "leads": "leads",
+    "lead_accept": "leads",
+    "lead_reject": "leads",
+    "lead_convert": "leads",
+    "lead_publish": "leads",
+    "lead_models": "leads",
+    "lead_model_promote": "leads",
+    "lead_model_rollback": "leads",
     **{
         name: "interactions"
         for name in (
@@ -212,6 +229,14 @@ def _page_data(name: str, system: System, user: Principal | None) -> dict[str, A
         data["can_move"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "review":
         data["can_tune"] = user is not None and allowed(user.role, "alerts", "write")
+    if name == "leads":
+        from vigie.ai.nomenclature import names
+
+        data["names"] = names()
+        data["can_act"] = user is not None and allowed(user.role, "leads", "write")
+        data["can_manage"] = user is not None and (
+            allowed(user.role, "leads", "write") and scope_of(user.role) is not Scope.OWN
+        )
     if name == "actions":
         data["can_act"] = user is not None and allowed(user.role, "playbooks", "write")
     if name == "alerts":
