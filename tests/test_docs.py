@@ -98,6 +98,10 @@ def test_the_reference_carries_types_defaults_and_docstrings() -> None:
         line for line in reference.splitlines() if line.startswith("| `sources[].name`")
     )
     assert "**required**" in required
+    tick = next(line for line in reference.splitlines() if line.startswith("| `alerting.tick`"))
+    assert "How often rules are re-evaluated when no event arrives" in tick, (
+        "a key without a docstring takes the example's comment"
+    )
 
 
 @pytest.mark.parametrize(("path", "group"), COMMANDS, ids=[path for path, _ in COMMANDS])

@@ -13,12 +13,16 @@ import re
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
+import yaml
 
 from vigie.config import Config
+
+EXAMPLE = files("vigie") / "example.yaml"
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,57 @@ def sections() -> list[Section]:
     found: list[Section] = []
     info = mi.type_info(Config)
     assert isinstance(info, mi.StructType)
-    _walk(info, "", found, frozenset({Config}))
+    _walk(info, "", found, frozenset({Config}), example_comments())
     return found
+
+
+def example_comments() -> dict[str, str]:
+    """What the shipped example (`vigie/example.yaml`) says of a key, by key path: the comment
+    at the end of the key's line, else a short comment block (up to four lines) right above
+    it. Keys inside list items are left out: there the comments speak of the item (this
+    person, this playbook), not of the key. The first occurrence of a path wins."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    found: dict[str, str] = {}
+
+    def visit(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                visit(item, path + "[]")
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                key_path = f"{path}.{key.value}" if path else str(key.value)
+                comment = "" if "[]" in key_path else _comment_of(lines, key)
+                if comment and key_path not in found:
+                    found[key_path] = comment
+                visit(value, key_path)
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        visit(root, "")
+    return found
+
+
+def _comment_of(lines: list[str], key: yaml.Node) -> str:
+    """The comment documenting `key`, when the key starts its line."""
+    line = lines[key.start_mark.line]
+    before = line[: key.start_mark.column].strip()
+    if before:
+        return ""
+    trailing = re.search(r"\s#\s+(.*)$", line[key.end_mark.column :])
+    if trailing and not re.search(r"[\"']", line[key.end_mark.column : trailing.start()]):
+        return trailing.group(1).strip()
+    block: list[str] = []
+    number = key.start_mark.line - 1
+    while number >= 0 and lines[number].strip().startswith("#"):
+        text = lines[number].strip().lstrip("#").strip()
+        if re.fullmatch(r"[^.:]+ / [^.:]+", text):
+            break  # a bilingual heading closes the block: it names the part above, not the key
+        block.insert(0, text)
+        number -= 1
+    if not block or len(block) > 4 or any(re.match(r"[\w.-]+:\s", part) for part in block):
+        return ""
+    return " ".join(block)
 
 
 def keys() -> list[str]:
@@ -68,8 +121,10 @@ def render() -> str:
         "file as the server does at start and names the key path and line of the first problem;",
         "an unknown key is an error. `[]` in a path is an item of a list, `<name>` a key of a",
         "mapping you choose. A default of `(section)` means the mapping's own keys apply with",
-        "their defaults. [`vigie.example.yaml`](../src/vigie/example.yaml) is a commented",
-        "example of most sections; the [guide](README.md) explains them.",
+        "their defaults. A key's description is the docstring of its field, else that of the",
+        "mapping it holds, else the comment beside it in the commented example",
+        "[`vigie/example.yaml`](../src/vigie/example.yaml); the section's text above each",
+        "table says more. The [guide](README.md) explains the sections with examples.",
         "",
         "## Sections",
         "",
@@ -91,7 +146,7 @@ def render() -> str:
 
 
 def _title(section: Section) -> str:
-    return f"{section.path or 'Top level'} ({section.name})"
+    return f"`{section.path}` ({section.name})" if section.path else f"Top level ({section.name})"
 
 
 def _anchor(section: Section) -> str:
@@ -101,14 +156,20 @@ def _anchor(section: Section) -> str:
     return text.replace(" ", "-")
 
 
-def _walk(info: mi.StructType, path: str, found: list[Section], stack: frozenset[type]) -> None:
+def _walk(
+    info: mi.StructType,
+    path: str,
+    found: list[Section],
+    stack: frozenset[type],
+    examples: dict[str, str],
+) -> None:
     docs = _field_docs(info.cls)
     section = Section(path=path, name=info.cls.__name__, doc=_section_doc(info.cls), keys=[])
     found.append(section)
     nested: list[tuple[mi.StructType, str]] = []
     for field in info.fields:
         key_path = f"{path}.{field.encode_name}" if path else field.encode_name
-        doc = docs.get(field.name, "")
+        doc = docs.get(field.name, "") or examples.get(key_path, "")
         for child, suffix in _structs(field.type):
             if child.cls not in stack:
                 nested.append((child, key_path + suffix))
@@ -122,7 +183,7 @@ def _walk(info: mi.StructType, path: str, found: list[Section], stack: frozenset
             )
         )
     for child, child_path in nested:
-        _walk(child, child_path, found, stack | {child.cls})
+        _walk(child, child_path, found, stack | {child.cls}, examples)
 
 
 def _structs(info: mi.Type, suffix: str = "") -> Iterator[tuple[mi.StructType, str]]:
