@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import msgspec
 import msgspec.inspect as mi
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from vigie.cli import app
@@ -177,3 +179,41 @@ def test_the_guide_is_linked_from_the_readme_and_its_index() -> None:
     index = (DOCS / "README.md").read_text(encoding="utf-8")
     for target in ("en/README.md", "fr/README.md", "configuration.md", "commands.md", "api.md"):
         assert f"({target})" in index
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_guides_configuration_examples_pass_the_servers_checks(language: str) -> None:
+    """The YAML examples of a language's chapters, put together as one vigie.yaml (rule
+    fragments beside the shipped catalogue's metrics), pass `vigie config check`'s checks."""
+    from vigie.catalogue import load_catalogue
+    from vigie.config import parse_config
+
+    merged: dict[str, Any] = {}
+    fragments: list[Any] = []
+    for page in sorted((DOCS / language).glob("*.md")):
+        for block in re.findall(r"```yaml\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            data = yaml.safe_load(block)
+            if block.startswith("services:"):
+                continue  # a Docker Compose file, not vigie.yaml
+            if block.startswith("  - "):
+                fragments += data
+            elif block.startswith("  "):
+                merged.setdefault("schedule", {}).update(data)
+            else:
+                for key, value in data.items():
+                    if isinstance(value, list):
+                        merged.setdefault(key, []).extend(value)
+                    elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+                        merged[key].update(value)
+                    else:
+                        merged[key] = value
+    assert merged["playbooks"] and merged["rules"] and fragments
+    merged["rules"] += fragments
+    catalogue = {metric.name for metric in load_catalogue().metrics}
+    named = {metric["name"] for metric in merged["metrics"]}
+    merged["metrics"] += [
+        msgspec.to_builtins(metric)
+        for metric in load_catalogue().metrics
+        if metric.name in catalogue - named
+    ]
+    parse_config(yaml.safe_dump(merged, allow_unicode=True), origin=f"docs/{language}")
