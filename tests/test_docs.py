@@ -217,3 +217,20 @@ def test_the_guides_configuration_examples_pass_the_servers_checks(language: str
         if metric.name in catalogue - named
     ]
     parse_config(yaml.safe_dump(merged, allow_unicode=True), origin=f"docs/{language}")
+
+
+def test_every_route_on_the_api_page_is_served(tmp_path: Path) -> None:
+    """Each `METHOD /path` the HTTP API page names is in the app's OpenAPI document, the one
+    `/docs` shows (`{entity}` and other placeholders stand for any segment)."""
+    from tests.conftest import make_settings
+    from vigie.system import build_system
+    from vigie.web import create_app
+
+    app = create_app(build_system(make_settings(f"sqlite:///{tmp_path / 'vigie.db'}")))
+    served = list(app.openapi()["paths"])
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(?:GET|POST|PATCH|DELETE)[A-Z/]*\s+(/[^`?\s]*)", page)
+    assert len(named) > 40
+    for path in named:
+        pattern = re.sub(r"\\\{[^}]*\\\}", r"[^/]+", re.escape(path.rstrip("/") or "/"))
+        assert any(re.fullmatch(pattern + "/?", route) for route in served), f"{path} is not served"
