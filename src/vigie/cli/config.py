@@ -37,3 +37,16 @@ def config_check(
         f"{len(config.playbooks)} playbooks, {len(config.sensors.sites)} shops, "
         f"{len(config.sensors.zones)} zones, {len(config.sensors.devices)} devices)"
     )
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print the configuration reference: every key of vigie.yaml with its type, default and
+    description, as Markdown read from the schema the server validates the file with (the
+    guide's docs/configuration.md is this output).
+
+    Example: vigie config reference > docs/configuration.md
+    """
+    from vigie.cli.reference import render
+
+    typer.echo(render(), nl=False)
