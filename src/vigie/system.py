@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
 from vigie.chat.hub import ChatHub
+from vigie.chat.kpis import ChatKpis
 from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
@@ -295,6 +296,10 @@ def build_system(
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
     experiments = ExperimentsProcessor(config.experiments)
     dead_letters = SqlDeadLetters(engine, clock=clock)
+    chat_kpis = ChatKpis(
+        conversion_event=config.chat.conversion_event,
+        conversion_hours=config.chat.conversion_hours,
+    )
     if role in ("all", "worker"):
         runner = ProcessorRunner(
             log,
@@ -306,6 +311,7 @@ def build_system(
                 experiments,
                 CrmProcessor(engine, config.crm),
                 ChatProcessor(engine),
+                chat_kpis,
             ],
             batch_size=RUNNER_BATCH,
             dead_letters=dead_letters,
@@ -357,6 +363,7 @@ def build_system(
         crm=crm,
         clock=clock,
         hub=ChatHub(),
+        kpis=chat_kpis,
     )
     playbooks.chat = chat
     # The log's columnar copy, for from-scratch recomputations (SQL log only).
@@ -518,6 +525,8 @@ def _processing(system: System, *, tick_seconds: float) -> Services:
     )
     # The shop and city state lives in memory too.
     add(Hook("sensors-replay", start=lambda: _replay(system.log, system.sensors)))
+    # And the chat's KPIs.
+    add(Hook("chat-kpis-replay", start=lambda: _replay(system.log, system.chat.kpis)))
     if system.role == "worker":
         run = partial(system.runner.run_forever, poll_seconds=WORKER_POLL_SECONDS)
         add(Task("processors", run))
@@ -549,9 +558,9 @@ def _processing(system: System, *, tick_seconds: float) -> Services:
     return services
 
 
-def _replay(log: ServedLog, sensors: SensorsService) -> None:
-    sensors.reset()
-    log.save_checkpoint(sensors.name, 1)
+def _replay(log: ServedLog, state: SensorsService | ChatKpis) -> None:
+    state.reset()
+    log.save_checkpoint(state.name, 1)
 
 
 def _projections_settled(

@@ -69,11 +69,11 @@ class Router(Generic[T]):
             self.path = best[0]
             self._read = accessor(self.path)
         for tracker, where in trackers:
-            values = _pinned(where).get(self.path) if self.path is not None else None
-            if values is None:
+            pinned = _pinned(where).get(self.path) if self.path is not None else None
+            if pinned is None:
                 self._everywhere.append(tracker)
                 continue
-            for value in values:
+            for value in pinned:
                 for key in _keys(value):
                     listed = self._index.setdefault(key, [])
                     if tracker not in listed:

@@ -82,6 +82,7 @@ APIS = {
     "sensors_city": "/api/sensors/city",
     "sensors_move": "/api/sensors/displays/{display}/move",
     "chat_inbox": "/api/chat/inbox",
+    "chat_kpis": "/api/chat/kpis",
     "chat_reply": "/api/chat/conversations/{conversation_id}/messages",
     "chat_assign": "/api/chat/conversations/{conversation_id}/assign",
     "chat_tags": "/api/chat/conversations/{conversation_id}/tags",
@@ -128,6 +129,7 @@ API_RESOURCES = {
         name: "interactions"
         for name in (
             "chat_inbox",
+            "chat_kpis",
             "chat_reply",
             "chat_assign",
             "chat_tags",
