@@ -60,6 +60,7 @@ from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
+from vigie.privacy.consent import ConsentBook
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
@@ -72,6 +73,8 @@ from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.sensors.readings import SensorGate
+from vigie.sensors.rings import PURPOSE as RING_PURPOSE
+from vigie.sensors.rings import RingBook
 from vigie.sensors.service import SensorsService
 from vigie.settings import Settings
 from vigie.sources import SourceRegistry
@@ -244,7 +247,14 @@ def build_system(
         resolved=ResolvedSince(engine, alerts),
     )
     # The shop and city state: playbooks read live counts from it and move displays.
-    sensors = SensorsService(config=config.sensors, engine=engine, clock=clock)
+    # A loyalty ring is linked to a customer only with their consent to profiling.
+    consents = ConsentBook(engine)
+    rings = RingBook(
+        engine=engine,
+        clock=clock,
+        consent=lambda contact: consents.contact_gives(contact, RING_PURPOSE),
+    )
+    sensors = SensorsService(config=config.sensors, engine=engine, clock=clock, rings=rings)
     playbooks = PlaybookEngine(
         engine=engine,
         playbooks=config.playbooks,

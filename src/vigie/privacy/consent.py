@@ -66,6 +66,21 @@ class ConsentBook:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
+    def contact_gives(self, contact_id: str, purpose: str) -> bool | None:
+        """Whether contact `contact_id` gave consent for `purpose`; None when there is no
+        such contact."""
+        if purpose not in PURPOSE_FIELDS:
+            raise ValueError(
+                f"unknown consent purpose {purpose!r}; use one of {list(PURPOSE_FIELDS)}"
+            )
+        if not _has_table(self.engine, "crm_contacts"):
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(_contacts.c.consent).where(_contacts.c.id == contact_id)
+            ).first()
+        return None if row is None else gives(row[0], purpose)
+
     def refused(self, visitors: Sequence[str], purpose: str) -> set[str]:
         """The visitor ids among `visitors` that belong to a contact without consent for
         `purpose`."""
