@@ -69,7 +69,7 @@ def move(
 
 
 def _ring_error(exc: RingError) -> HTTPException:
-    return HTTPException(exc.status, {"error": str(exc), "field": exc.field})
+    return HTTPException(exc.status, f"{exc.field}: {exc}")
 
 
 @router.post(

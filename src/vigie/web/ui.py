@@ -81,6 +81,8 @@ APIS = {
     "sensors_shop": "/api/sensors/shops/{site}",
     "sensors_city": "/api/sensors/city",
     "sensors_move": "/api/sensors/displays/{display}/move",
+    "sensors_customer": "/api/sensors/customers/{contact_id}",
+    "sensors_ring_link": "/api/sensors/rings/{ring}/link",
     "chat_inbox": "/api/chat/inbox",
     "chat_kpis": "/api/chat/kpis",
     "chat_reply": "/api/chat/conversations/{conversation_id}/messages",
@@ -125,6 +127,8 @@ API_RESOURCES = {
     "sensors_shop": "analytics",
     "sensors_city": "analytics",
     "sensors_move": "analytics",
+    "sensors_customer": "contacts",
+    "sensors_ring_link": "contacts",
     **{
         name: "interactions"
         for name in (
