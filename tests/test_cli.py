@@ -6,8 +6,12 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import date, datetime
+from datetime import time as clock_time
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import typer
@@ -15,6 +19,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import free_port
 from vigie.cli import app
+from vigie.config import load_config
+from vigie.schedule.schedules import is_on_duty
 
 
 def _commands(group: Any, prefix: str = "vigie") -> list[tuple[str, Any]]:
@@ -70,6 +76,19 @@ def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> No
     reports = list((tmp_path / "vigie-data" / "reports").glob("weekly-*-fr.pdf"))
     assert len(reports) == 1 and reports[0].read_bytes().startswith(b"%PDF")
     assert f"revue hebdomadaire {reports[0].stem[7:15]}: " in result.stdout
+    # Issue 19: at the 12:20 break the conversion-drop playbook invites the visitor on the
+    # checkout page, who talks with an agent; the conversation lands on their timeline, tagged.
+    # On a day when nobody answers the chat at 12:20 (Sunday), the run says so instead.
+    config = load_config(Path(str(files("vigie") / "example.yaml")))
+    brussels = ZoneInfo("Europe/Brussels")
+    twelve_twenty = datetime.combine(date.today(), clock_time(12, 20), tzinfo=brussels)
+    answering = [p for p in config.schedule.people if is_on_duty(config.schedule, p, twelve_twenty)]
+    out = " ".join(result.stdout.split())
+    if answering:
+        assert "Widget on /checkout" in out and "bug at checkout" in out, out
+        assert "outcome bug reported: on Camille Lambert's timeline" in out, out
+    else:
+        assert "no agent on duty" in out, out
 
 
 def test_simulate_writes_json_lines(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import secrets
@@ -12,6 +13,7 @@ from datetime import time as clock_time
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
@@ -22,6 +24,7 @@ from rich.table import Table
 from vigie.analytics import AnalyticsConfig
 from vigie.analytics.campaigns import Campaign, Schedule
 from vigie.analytics.funnels import Funnel, FunnelStep
+from vigie.clock import ShiftedClock
 from vigie.settings import Settings
 from vigie.simulate import CrmScenario, LunchCampaign
 from vigie.system import build_system
@@ -114,7 +117,9 @@ def run_demo(
         seed=seed if seed is not None else random.randrange(1 << 30),
         checkout_breaks_at=CHECKOUT_BREAKS_AT,
     )
-    app = create_app(build_system(settings))
+    # The demo's own clock: the chat scene happens at the 12:20 break it tells of.
+    clock = ShiftedClock()
+    app = create_app(build_system(settings, clock=clock))
     with BackgroundServer(app, host=host, port=port) as server:
         console.print(
             f"[bold]Vigie demo[/bold] on {server.url}  (events: {server.url}/api/events, "
@@ -147,6 +152,10 @@ def run_demo(
         app.state.system.runner.run_once()
         _show_funnel(app.state.system, server.url, console)
         _print_alerts(app.state.system, server.url, console)
+        clock.move_to(
+            datetime.combine(scenario.day, CHECKOUT_BREAKS_AT, tzinfo=ZoneInfo(scenario.timezone))
+        )
+        _proactive_chat_at_twenty_past_twelve(app.state.system, server.url, console)
         _saturday_in_the_shop(app.state.system, server.url, console)
         _sales_day_in_the_city(app.state.system, server.url, console)
         console.print(f"{app.state.system.log.count()} events in the log in all.")
@@ -419,4 +428,133 @@ def _the_week_in_review(system: Any, url: str, console: Console) -> None:
     console.print(
         f"Weekly review / revue hebdomadaire {review.week}: {pdf} "
         f"(dashboard: {url}/review?week={review.week})"
+    )
+
+
+def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Console) -> None:
+    """12:20, the checkout breaks: the conversion-drop playbook invites the visitor who has
+    the chat open on the checkout page, the visitor answers an agent at the console, and the
+    conversation lands on the visitor's timeline tagged "bug at checkout". Everything goes
+    through the server as a browser would: the widget's session and WebSocket, the console's
+    event stream, the playbook run and the agent's replies over the API."""
+    import asyncio
+
+    import websockets
+
+    from vigie.auth.tokens import issue_token
+    from vigie.auth.users import create_user
+
+    source = next((s for s in system.settings.config.sources if s.tracker.chat), None)
+    if source is None or not any(p.name == "conversion-drop" for p in system.playbooks.playbooks):
+        return
+    on_duty = system.chat.agents_on_duty()
+    at = system.clock.now().astimezone(ZoneInfo("Europe/Brussels"))
+    console.print(
+        f"[bold]{at:%A %H:%M} — the checkout breaks: a proactive chat / un chat proactif[/bold]"
+    )
+    if not on_duty:
+        console.print(
+            "Nobody answers the chat at this hour: the playbook records 'no agent on duty' and "
+            "the widget offers the offline form / personne de service, formulaire hors ligne."
+        )
+    agent = on_duty[0] if on_duty else "demo-agent"
+    now = system.clock.now()
+    tokens = {}
+    for name, role in ((agent, "support"), (f"demo-admin-{secrets.token_hex(3)}", "admin")):
+        user = create_user(
+            engine=system.engine,
+            username=name,
+            password=secrets.token_urlsafe(16),
+            role=role,
+            now=now,
+        )
+        tokens[role] = issue_token(
+            engine=system.engine, user_id=user.id, name="demo", now=now
+        ).token
+    visitor = f"demo-visitor-{secrets.token_hex(4)}"
+    staff = {"Authorization": f"Bearer {tokens['support']}"}
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    # A customer the CRM knows (this browser is theirs) and who agreed to be contacted: an
+    # unasked invitation is direct marketing.
+    contact = httpx.post(
+        f"{url}/api/contacts",
+        json={"first_name": "Camille", "last_name": "Lambert", "anonymous_ids": [visitor],
+              "consent": {"email_marketing": True}},
+        headers=admin,
+        timeout=30,
+    ).json()  # fmt: skip
+
+    async def follow(ready: asyncio.Event) -> None:
+        """The agent's console, open during the scene."""
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=None) as client,
+            client.stream("GET", "/api/chat/stream", headers=staff) as stream,
+        ):
+            async for _line in stream.aiter_lines():
+                ready.set()
+
+    async def scene() -> dict[str, Any] | None:
+        ready = asyncio.Event()
+        agent_console = asyncio.create_task(follow(ready))
+        try:
+            await asyncio.wait_for(ready.wait(), 10)
+            return await chat()
+        finally:
+            agent_console.cancel()
+            await asyncio.gather(agent_console, return_exceptions=True)
+
+    async def chat() -> dict[str, Any] | None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            body = {"writeKey": source.write_key, "anonymousId": visitor}
+            token = http.post("/chat/v1/session", json=body).json()["token"]
+            query = httpx.QueryParams(
+                writeKey=source.write_key, anonymousId=visitor, token=token, page="/checkout"
+            )
+            ws_url = url.replace("http", "ws", 1) + f"/chat/v1/ws?{query}"
+            async with websockets.connect(ws_url) as socket:
+                run = http.post(
+                    "/api/playbooks/conversion-drop/run", json={"page": "/checkout"}, headers=admin
+                ).json()
+                invite = run["steps"][0]
+                if invite["status"] != "succeeded":
+                    console.print(f"chat.invite: {invite.get('error')}")
+                    return None
+                invitation: dict[str, Any] = {}
+                while invitation.get("type") != "invitation":
+                    invitation = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                console.print(f"Widget on /checkout: « {invitation['message']} »")
+                text = "Le paiement plante à la dernière étape / payment fails at the last step"
+                await socket.send(json.dumps({"type": "start", "text": text, "page": "/checkout",
+                                              "invitationId": invitation["id"]}))  # fmt: skip
+                reply: dict[str, Any] = {}
+                while not (reply.get("type") == "reply" and reply.get("result", {}).get("id")):
+                    reply = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                cid = reply["result"]["id"]
+                base = f"/api/chat/conversations/{cid}"
+                answer = "Merci, je transmets à l'équipe technique / passing it on to our tech team"
+                http.post(f"{base}/messages", json={"text": answer}, headers=staff)
+                http.post(f"{base}/tags", json={"tags": ["bug at checkout"]}, headers=staff)
+                closed: dict[str, Any] = http.post(
+                    f"{base}/close", json={"outcome": "bug reported"}, headers=staff
+                ).json()
+                return closed
+
+    closed = asyncio.run(scene())
+    if closed is None:
+        return
+    for message in closed["messages"]:
+        console.print(f"  {message['author'] or message['sender']}: {message['text']}")
+    timeline: list[Any] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        timeline = httpx.get(
+            f"{url}/api/contacts/{contact['id']}/timeline", headers=admin, timeout=30
+        ).json()["items"]
+        if any(item.get("kind") == "chat" for item in timeline):
+            break
+        time.sleep(0.2)
+    shown = "on" if any(item.get("kind") == "chat" for item in timeline) else "not yet on"
+    console.print(
+        f"Tagged {', '.join(closed['tags'])}, outcome {closed['outcome']}: {shown} Camille "
+        f"Lambert's timeline ({url}/customers); chat KPIs: {url}/chat"
     )

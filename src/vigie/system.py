@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
 from vigie.chat.hub import ChatHub
+from vigie.chat.kpis import ChatKpis
 from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
@@ -62,6 +63,7 @@ from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
+from vigie.privacy.consent import ConsentBook
 from vigie.review import ReviewSources, WeeklyReviews
 from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
@@ -78,6 +80,8 @@ from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.sensors.readings import SensorGate
+from vigie.sensors.rings import PURPOSE as RING_PURPOSE
+from vigie.sensors.rings import RingBook
 from vigie.sensors.service import SensorsService
 from vigie.settings import Settings
 from vigie.sources import SourceRegistry
@@ -273,7 +277,14 @@ def build_system(
         resolved=ResolvedSince(engine, alerts),
     )
     # The shop and city state: playbooks read live counts from it and move displays.
-    sensors = SensorsService(config=config.sensors, engine=engine, clock=clock)
+    # A loyalty ring is linked to a customer only with their consent to profiling.
+    consents = ConsentBook(engine)
+    rings = RingBook(
+        engine=engine,
+        clock=clock,
+        consent=lambda contact: consents.contact_gives(contact, RING_PURPOSE),
+    )
+    sensors = SensorsService(config=config.sensors, engine=engine, clock=clock, rings=rings)
     playbooks = PlaybookEngine(
         engine=engine,
         playbooks=config.playbooks,
@@ -325,8 +336,12 @@ def build_system(
     analytics = AnalyticsProcessor(config.analytics, engine=engine)
     experiments = ExperimentsProcessor(config.experiments, clock=clock)
     dead_letters = SqlDeadLetters(engine, clock=clock)
+    chat_kpis = ChatKpis(
+        conversion_event=config.chat.conversion_event,
+        conversion_hours=config.chat.conversion_hours,
+    )
     shares: dict[str, list[Processor]] = {
-        PROCESSORS_LEASE: [alerting, *processors, sensors, analytics, experiments],
+        PROCESSORS_LEASE: [alerting, *processors, sensors, analytics, experiments, chat_kpis],
         PROJECTIONS_SHARE: [CrmProcessor(engine, config.crm), ChatProcessor(engine)],
     }
     share_names = {name: [p.name for p in share] for name, share in shares.items()}
@@ -384,6 +399,7 @@ def build_system(
         crm=crm,
         clock=clock,
         hub=ChatHub(),
+        kpis=chat_kpis,
     )
     playbooks.chat = chat
     # A playbook's task is a CRM task: its `Task Created` goes to the log like the API's.
@@ -679,6 +695,8 @@ def _processing(system: System, names: list[str], *, tick_seconds: float) -> Ser
     )
     # The shop and city state lives in memory too.
     add(Hook("sensors-replay", start=lambda: _replay(system.log, system.sensors)))
+    # And the chat's KPIs.
+    add(Hook("chat-kpis-replay", start=lambda: _replay(system.log, system.chat.kpis)))
     runner = system.runner
     add(
         Hook(
@@ -713,9 +731,9 @@ def _processing(system: System, names: list[str], *, tick_seconds: float) -> Ser
     return services
 
 
-def _replay(log: ServedLog, sensors: SensorsService) -> None:
-    sensors.reset()
-    log.save_checkpoint(sensors.name, 1)
+def _replay(log: ServedLog, state: SensorsService | ChatKpis) -> None:
+    state.reset()
+    log.save_checkpoint(state.name, 1)
 
 
 def _projections_settled(

@@ -386,3 +386,68 @@ def test_a_visitor_who_closes_an_invitation_is_not_invited_again(chat_server: Ch
     invitation, bothered, later = asyncio.run(scenario())
     assert invitation["type"] == "invitation" and not bothered
     assert shy in later and keen in later
+
+
+def _kpis(server: ChatServer) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/api/chat/kpis", headers=server.agent("ana"), timeout=30)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def test_the_chat_kpis_follow_conversations_live(chat_server: ChatServer) -> None:
+    """A conversation answered, tagged and closed as a sale, then an order from the visitor,
+    show in the live KPIs: one more conversation, closed and resolved, its objection under
+    its campaign, and a conversion after a chat the visitor opened."""
+    import time
+
+    server = chat_server
+    server.clock.set(LUNCH)
+    before = _kpis(server)
+    visitor = _visitor()
+    token = server.session(visitor)["token"]
+    cid = _start(server, visitor, token, "Trop cher ?", campaign={"name": "kpi-week"})["id"]
+    ana = server.agent("ana")
+    for path, body in (
+        ("messages", {"text": "Voici un code promo"}),
+        ("tags", {"tags": ["price"]}),
+        ("close", {"outcome": "sale"}),
+    ):
+        answer = httpx.post(
+            f"{server.url}/api/chat/conversations/{cid}/{path}", json=body, headers=ana, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+    order = httpx.post(
+        f"{server.url}/v1/track",
+        json={"event": "Order Completed", "anonymousId": visitor},
+        auth=(WRITE_KEY, ""),
+        timeout=30,
+    )
+    assert order.status_code == 200, order.text
+    deadline = time.monotonic() + 30
+    after = _kpis(server)
+    while time.monotonic() < deadline and (
+        after["closed"] == before["closed"] or "kpi-week" not in after["objections"]
+    ):
+        time.sleep(0.1)
+        after = _kpis(server)
+    assert after["conversations"] == before["conversations"] + 1
+    assert after["closed"] == before["closed"] + 1
+    assert after["resolved"] == before["resolved"] + 1
+    assert after["answered"] == before["answered"] + 1
+    assert after["objections"]["kpi-week"] == {"price": 1}
+    reactive = before["conversations"] - before["proactive"]
+    converted_before = round((before["conversion_after_visitor_chat"] or 0) * reactive)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        after = _kpis(server)
+        rate = after["conversion_after_visitor_chat"] or 0
+        if round(rate * (reactive + 1)) == converted_before + 1:
+            break
+        time.sleep(0.1)
+    assert round(after["conversion_after_visitor_chat"] * (reactive + 1)) == converted_before + 1
+
+
+def test_the_chat_kpis_need_a_signed_in_user(chat_server: ChatServer) -> None:
+    """Nobody reads the chat's KPIs without signing in."""
+    assert httpx.get(f"{chat_server.url}/api/chat/kpis", timeout=30).status_code == 401

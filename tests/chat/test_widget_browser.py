@@ -215,3 +215,39 @@ def test_at_night_the_widget_offers_the_offline_form(
         visitor.context.close()
     finally:
         server.clock.set(LUNCH)
+
+
+@pytest.mark.parametrize(
+    ("locale", "heading", "resolved"),
+    [("en-GB", "Chat KPIs", "Resolved"), ("fr-BE", "Indicateurs du chat", "Résolues")],
+)
+def test_the_console_shows_the_chat_kpis(
+    browser: Any, chat_server: ChatServer, locale: str, heading: str, resolved: str
+) -> None:
+    """The console shows the live chat KPIs in the agent's language, and a conversation
+    closed meanwhile moves them without reloading the page."""
+    server = chat_server
+    server.clock.set(LUNCH)
+    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/login?next=/chat")
+    page.fill("#username", "bo")
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/chat")
+    page.wait_for_selector("body[data-chat-live]", timeout=WAIT_MS)
+    page.wait_for_selector('#chat-kpis [data-kpi="conversations"]', timeout=WAIT_MS)
+    assert page.inner_text("#chat-kpis-title") == heading
+    assert resolved in page.inner_text('#chat-kpis [data-kpi="resolution"]')
+    shown = int(page.inner_text('#chat-kpis [data-kpi="conversations"] strong'))
+    visitor = f"kpi-{locale}"
+    token = server.session(visitor)["token"]
+    started = server.widget("start", {"anonymousId": visitor, "token": token, "text": "?"})
+    assert started.status_code == 200, started.text
+    page.wait_for_function(
+        "n => Number(document.querySelector('#chat-kpis [data-kpi=\"conversations\"] strong')"
+        ".textContent) > n",
+        arg=shown,
+        timeout=WAIT_MS,
+    )
+    context.close()

@@ -369,3 +369,74 @@ def test_hostile_readings_are_refused_and_kept_not_crashed_on(
     _wait(lambda: len(server.rejected()) == 1, "the refusal to be kept")
     good = server.post("crowd", {"peopleCount": 1}, device="cam-neuve", key="key-cam-1")
     assert good.status_code == 200
+
+
+def _contact(server: Server, consent: dict[str, bool]) -> str:
+    created = httpx.post(
+        f"{server.url}/api/contacts",
+        json={"email": f"{uuid.uuid4().hex[:8]}@example.com", "consent": consent},
+        headers=server.api,
+    )
+    assert created.status_code == 201, created.text
+    contact_id: str = created.json()["id"]
+    return contact_id
+
+
+def _ring_read(server: Server, ring: str) -> None:
+    document = epcis_document(
+        object_event(eventTime=datetime.now(UTC).isoformat(), epcList=[ring],
+                     eventID=f"urn:uuid:{uuid.uuid4()}")
+    )  # fmt: skip
+    response = server.post("epcis", document, device="reader-4", key="key-reader-4")
+    assert response.status_code == 200, response.text
+
+
+def test_a_ring_is_linked_to_a_customer_only_with_their_consent(server: Server) -> None:
+    """Issue 20: a loyalty ring's reads are a customer's only after a link that their consent
+    to profiling allows; without it the link is refused naming `consent.profiling`, reads
+    before the link stay nobody's, and once consent is withdrawn nothing of theirs is shown."""
+    ring = "urn:epc:id:sgtin:0614141.999999.42"
+    refusing = _contact(server, {"email_marketing": True})
+    refused = httpx.post(
+        f"{server.url}/api/sensors/rings/{ring}/link",
+        json={"contact_id": refusing},
+        headers=server.api,
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"].startswith("consent.profiling: ")
+    unknown = httpx.post(
+        f"{server.url}/api/sensors/rings/{ring}/link", json={"contact_id": "nobody"},
+        headers=server.api,
+    )  # fmt: skip
+    assert unknown.status_code == 404
+    _ring_read(server, ring)  # before any link: the shop counts it, nobody owns it
+    _wait(
+        lambda: server.get("/api/sensors/shops/shop")["aisles"][0]["now"] == 1,
+        "the first read in the shop's state",
+    )
+    agreeing = _contact(server, {"profiling": True})
+    linked = httpx.post(
+        f"{server.url}/api/sensors/rings/{ring}/link",
+        json={"contact_id": agreeing},
+        headers=server.api,
+    )
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["linked_by"] == "boss"
+    time.sleep(0.01)  # the next read comes after the link, by the clock
+    _ring_read(server, ring)
+    _wait(
+        lambda: server.get(f"/api/sensors/customers/{agreeing}")["total"] == 1,
+        "the read after the link to be the customer's",
+    )
+    mine = server.get(f"/api/sensors/customers/{agreeing}")
+    assert mine["pickups"] == [{"site": "shop", "aisle": "aisle-4", "pickups": 1}]
+    withdrawn = httpx.patch(
+        f"{server.url}/api/contacts/{agreeing}",
+        json={"consent": {"profiling": False}},
+        headers=server.api,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    hidden = httpx.get(f"{server.url}/api/sensors/customers/{agreeing}", headers=server.api)
+    assert hidden.status_code == 409 and "profiling" in hidden.text
+    unlinked = httpx.delete(f"{server.url}/api/sensors/rings/{ring}/link", headers=server.api)
+    assert unlinked.status_code == 200 and unlinked.json()["ended_by"] == "boss"

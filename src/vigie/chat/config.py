@@ -22,3 +22,7 @@ class ChatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A visitor who closes an invitation is not invited again for this long."""
     canned_answers: dict[str, dict[str, str]] = {}
     """Named answers in each language, `{"delivery": {"fr": "…", "en": "…"}}`."""
+    conversion_event: str = "Order Completed"
+    """The event that counts as a conversion in the chat's KPIs (conversion after a chat)."""
+    conversion_hours: float = 24.0
+    """A conversion counts for a chat when it comes at most this long after the chat started."""

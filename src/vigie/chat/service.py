@@ -21,6 +21,7 @@ from vigie.chat import conversations as chat
 from vigie.chat.config import ChatConfig
 from vigie.chat.conversations import Conversation, Message
 from vigie.chat.hub import ChatHub, Connection, session_end
+from vigie.chat.kpis import ChatKpis
 from vigie.chat.limits import RateLimiter
 from vigie.chat.processor import load
 from vigie.chat.tables import conversations as conversations_table
@@ -134,8 +135,13 @@ class ChatService:
         crm: CrmService,
         clock: Clock,
         hub: ChatHub | None = None,
+        kpis: ChatKpis | None = None,
     ) -> None:
         self.config = config
+        self.kpis = kpis or ChatKpis(
+            conversion_event=config.conversion_event, conversion_hours=config.conversion_hours
+        )
+        """The chat's KPIs, folded from the log by the processors (see `vigie.chat.kpis`)."""
         self.schedule = schedule
         self._secret = secret
         self._source_for_key = source_for_key

@@ -8,6 +8,7 @@ only the consent the site's own banner gave the tracker, and is not refused here
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -34,6 +35,17 @@ _identities = sa.table(
     "analytics_identities", sa.column("visitor_id", sa.String), sa.column("profile_id", sa.String)
 )
 _CHUNK = 500
+_TABLES: weakref.WeakKeyDictionary[sa.Engine, set[str]] = weakref.WeakKeyDictionary()
+"""The tables seen to exist, per engine: a table is not dropped while Vigie runs, so the
+catalogue is asked only until it is there (it was two catalogue queries per check, on the
+path of every chat invitation)."""
+
+
+def _has_table(engine: sa.Engine, name: str) -> bool:
+    seen = _TABLES.setdefault(engine, set())
+    if name not in seen and sa.inspect(engine).has_table(name):
+        seen.add(name)
+    return name in seen
 
 
 def skipped_reason(purpose: str) -> str:
@@ -54,6 +66,21 @@ class ConsentBook:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
+    def contact_gives(self, contact_id: str, purpose: str) -> bool | None:
+        """Whether contact `contact_id` gave consent for `purpose`; None when there is no
+        such contact."""
+        if purpose not in PURPOSE_FIELDS:
+            raise ValueError(
+                f"unknown consent purpose {purpose!r}; use one of {list(PURPOSE_FIELDS)}"
+            )
+        if not _has_table(self.engine, "crm_contacts"):
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(_contacts.c.consent).where(_contacts.c.id == contact_id)
+            ).first()
+        return None if row is None else gives(row[0], purpose)
+
     def refused(self, visitors: Sequence[str], purpose: str) -> set[str]:
         """The visitor ids among `visitors` that belong to a contact without consent for
         `purpose`."""
@@ -65,10 +92,9 @@ class ConsentBook:
         if not wanted:
             return set()
         refused: set[str] = set()
-        inspector = sa.inspect(self.engine)
-        if not inspector.has_table("crm_contacts"):
+        if not _has_table(self.engine, "crm_contacts"):
             return refused
-        stitched = inspector.has_table("analytics_identities")
+        stitched = _has_table(self.engine, "analytics_identities")
         with self.engine.connect() as conn:
             profile_of: dict[str, str] = {}
             if stitched:

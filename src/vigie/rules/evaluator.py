@@ -33,6 +33,7 @@ from vigie.rules.conditions import (
 )
 from vigie.rules.definitions import Rule
 from vigie.rules.lifecycle import AlertBook, resolve_after_us
+from vigie.rules.routing import Router
 from vigie.rules.sequential import RateAwareAbsence, SequentialTracker
 from vigie.rules.store import AlertStore
 from vigie.types import to_us
@@ -95,6 +96,9 @@ class AlertingEngine:
             for r in rules
             if r.kind == "absence"
         }
+        self._absence_router = Router(
+            [(self.absence[r.name], r.where) for r in rules if r.kind == "absence"]
+        )
         self.sequential = {
             r.name: SequentialTracker(r, started_us=started)
             for r in rules
@@ -299,8 +303,7 @@ class AlertingEngine:
         touched = self.kpis.ingest(events)
         for tracker in self.sla.values():
             tracker.feed(events)
-        for absence in self.absence.values():
-            absence.feed(events)
+        self._absence_router.feed(events)
         for sequential in self.sequential.values():
             sequential.feed(events)
         offset = events[-1].offset

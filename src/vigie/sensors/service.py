@@ -22,6 +22,7 @@ from vigie.kpi.durations import parse_duration
 from vigie.sensors import crowd, shop
 from vigie.sensors.places import SensorsConfig, Site
 from vigie.sensors.readings import CROWD_COUNT, DOOR_COUNT, RFID_READ, SOURCE
+from vigie.sensors.rings import RingBook, RingError
 from vigie.sensors.tables import display_placements
 from vigie.types import JSON, Micros, from_us, to_us
 
@@ -58,10 +59,19 @@ class SensorsService:
 
     name = "sensors"
 
-    def __init__(self, *, config: SensorsConfig, engine: sa.Engine, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        config: SensorsConfig,
+        engine: sa.Engine,
+        clock: Clock,
+        rings: RingBook | None = None,
+    ) -> None:
         self.config = config
         self.engine = engine
         self.clock = clock
+        self.rings = rings
+        """The loyalty rings linked to customers with their consent (None: no linking)."""
         self.window_us = parse_duration(config.pickup_window)
         self._lock = threading.Lock()
         self._last_offset = 0
@@ -74,6 +84,7 @@ class SensorsService:
             for z in config.zones
         }
         self._seen: dict[str, Micros] = {}
+        self._customers: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
 
     @property
     def last_offset(self) -> int:
@@ -90,6 +101,7 @@ class SensorsService:
                 state.count, state.density, state.at_us = 0, 0.0, 0
                 state.congestion.congested = False
             self._seen.clear()
+            self._customers.clear()
 
     def process(self, events: Sequence[Event]) -> None:
         """Fold the sensor events of a batch into the live state."""
@@ -114,6 +126,10 @@ class SensorsService:
             buckets[bucket] = buckets.get(bucket, 0) + 1
             if len(buckets) > KEPT_WINDOWS:
                 del buckets[min(buckets)]
+            owner = self.rings.owner(event.epc, at) if self.rings and event.epc else None
+            if owner is not None:
+                mine = self._customers[owner]
+                mine[(event.site, event.aisle)] = mine.get((event.site, event.aisle), 0) + 1
         elif event.event == DOOR_COUNT and event.site:
             doors = self._doors[event.site]
             doors[0] += int(event.properties.get("in", 0))
@@ -125,6 +141,27 @@ class SensorsService:
                 state.density = float(event.properties.get("density", 0.0))
                 state.at_us = at
                 state.congestion.update(state.density)
+
+    # Customers' rings ---------------------------------------------------------------------
+
+    def customer(self, contact_id: str) -> JSON:
+        """A customer's pick-ups per aisle, read by the rings linked to them while linked;
+        `RingError` (409) once their consent to profiling is withdrawn, as without a link."""
+        if self.rings is None:
+            raise RingError("rings cannot be linked here / pas de bagues", status=404, field="ring")
+        links = self.rings.rings_of(contact_id)
+        with self._lock:
+            counts = dict(self._customers.get(contact_id, {}))
+        pickups = [
+            {"site": site, "aisle": aisle, "pickups": n}
+            for (site, aisle), n in sorted(counts.items(), key=lambda item: -item[1])
+        ]
+        return {
+            "contact_id": contact_id,
+            "rings": [msgspec.to_builtins(link) for link in links],
+            "pickups": pickups,
+            "total": sum(counts.values()),
+        }
 
     # Displays -----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The sensors part's one table: where each promotional display stood, and who moved it."""
+"""The sensors part's tables: where each promotional display stood and who moved it, and
+which customer a loyalty ring was linked to."""
 
 from __future__ import annotations
 
@@ -18,3 +19,17 @@ display_placements = sa.Table(
     sa.Column("moved_by", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
 )
+
+ring_links = sa.Table(
+    "sensor_ring_links",
+    metadata,
+    sa.Column("id", Offset, primary_key=True, autoincrement=True),
+    sa.Column("ring", sa.String(200), nullable=False, index=True),
+    sa.Column("contact_id", sa.String(64), nullable=False, index=True),
+    sa.Column("starts_us", sa.BigInteger, nullable=False),
+    sa.Column("ends_us", sa.BigInteger),
+    sa.Column("linked_by", sa.String(200), nullable=False),
+    sa.Column("ended_by", sa.String(200)),
+)
+"""Which customer a loyalty ring (or tag) belonged to, from when until when: a ring is
+linked to a person only with their consent, and the link is kept as its history."""

@@ -13,13 +13,22 @@ from importlib.resources import files
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Body, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from vigie.chat.hub import Connection
 from vigie.chat.service import ChatError, ChatService, TooLarge, TooMany, VisitorId
 from vigie.config import Config
-from vigie.web.deps import ChatAgent, ChatDep, ConfigDep
+from vigie.web.deps import ChatAgent, ChatDep, ConfigDep, require
 
 KEEPALIVE_SECONDS = 15.0
 MAX_BODY = 64 * 1024
@@ -394,6 +403,17 @@ async def inbox(chat: ChatDep, user: ChatAgent) -> Response:
             "canned": chat.canned(),
         }
     )
+
+
+@router.get(
+    "/kpis",
+    response_class=JSONResponse,
+    dependencies=[Depends(require("interactions", "read"))],
+)
+async def kpis(chat: ChatDep) -> Response:
+    """The chat's KPIs, live: first response time, resolution, conversion after a proactive
+    chat, after a chat the visitor opened and without a chat, objections per campaign."""
+    return JSONResponse(chat.kpis.snapshot())
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Body, Depends, HTTPException, Response
 
+from vigie.sensors.rings import RingError
 from vigie.sensors.service import SensorsError
 from vigie.web.deps import CurrentUser, SensorsDep, require
 from vigie.web.problems import AUTH_ERRORS, INVALID, NOT_FOUND
@@ -65,3 +66,60 @@ def move(
     except SensorsError as exc:
         raise HTTPException(404 if "no display" in str(exc) else 422, str(exc)) from exc
     return _json({"display": display, "placements": sensors.placements(display)})
+
+
+def _ring_error(exc: RingError) -> HTTPException:
+    return HTTPException(exc.status, f"{exc.field}: {exc}")
+
+
+@router.post(
+    "/rings/{ring}/link",
+    response_class=Response,
+    dependencies=[Depends(require("contacts", "write"))],
+    responses={409: {"description": "the contact has not consented to profiling"}},
+)
+def link_ring(
+    ring: str,
+    sensors: SensorsDep,
+    user: CurrentUser,
+    contact_id: Annotated[str, Body(embed=True, min_length=1, max_length=64)],
+) -> Response:
+    """Link a loyalty ring (its EPC) to a customer from now on: refused (409, field
+    `consent.profiling`) unless the contact has consented to profiling."""
+    if sensors.rings is None:
+        raise HTTPException(404, "rings cannot be linked here")
+    try:
+        link = sensors.rings.link(ring, contact_id=contact_id, by=user.username)
+    except RingError as exc:
+        raise _ring_error(exc) from exc
+    return _json(link)
+
+
+@router.delete(
+    "/rings/{ring}/link",
+    response_class=Response,
+    dependencies=[Depends(require("contacts", "write"))],
+)
+def unlink_ring(ring: str, sensors: SensorsDep, user: CurrentUser) -> Response:
+    """End a ring's link: its reads from now on are nobody's."""
+    if sensors.rings is None:
+        raise HTTPException(404, "rings cannot be linked here")
+    try:
+        return _json(sensors.rings.unlink(ring, by=user.username))
+    except RingError as exc:
+        raise _ring_error(exc) from exc
+
+
+@router.get(
+    "/customers/{contact_id}",
+    response_class=Response,
+    dependencies=[Depends(require("contacts", "read"))],
+    responses={409: {"description": "the contact has withdrawn consent to profiling"}},
+)
+def customer(contact_id: str, sensors: SensorsDep) -> Response:
+    """A customer's pick-ups per aisle, read by the rings linked to them while they were;
+    refused (409) once their consent to profiling is withdrawn."""
+    try:
+        return _json(sensors.customer(contact_id))
+    except RingError as exc:
+        raise _ring_error(exc) from exc

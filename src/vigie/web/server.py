@@ -28,6 +28,9 @@ def uvicorn_config(
         loop="auto",
         http="auto",
         timeout_keep_alive=30,
+        # Chat frames are a few hundred bytes: compressing them saves nothing on the wire and
+        # costs a zlib context per open widget (most of its memory) and CPU on every push.
+        ws_per_message_deflate=False,
         # Open live streams (SSE) must not hold a stopping server forever.
         timeout_graceful_shutdown=3,
     )

@@ -89,7 +89,10 @@ APIS = {
     "sensors_shop": "/api/sensors/shops/{site}",
     "sensors_city": "/api/sensors/city",
     "sensors_move": "/api/sensors/displays/{display}/move",
+    "sensors_customer": "/api/sensors/customers/{contact_id}",
+    "sensors_ring_link": "/api/sensors/rings/{ring}/link",
     "chat_inbox": "/api/chat/inbox",
+    "chat_kpis": "/api/chat/kpis",
     "chat_reply": "/api/chat/conversations/{conversation_id}/messages",
     "chat_assign": "/api/chat/conversations/{conversation_id}/assign",
     "chat_tags": "/api/chat/conversations/{conversation_id}/tags",
@@ -154,10 +157,13 @@ API_RESOURCES = {
     "lead_models": "leads",
     "lead_model_promote": "leads",
     "lead_model_rollback": "leads",
+    "sensors_customer": "contacts",
+    "sensors_ring_link": "contacts",
     **{
         name: "interactions"
         for name in (
             "chat_inbox",
+            "chat_kpis",
             "chat_reply",
             "chat_assign",
             "chat_tags",

@@ -60,6 +60,31 @@
     }
   }
 
+  const pct = (v) => (v === null || v === undefined ? "–" : `${Math.round(v * 1000) / 10} %`);
+  const secs = (v) => (v === null || v === undefined ? "–" : t("js.chat.kpi_seconds", { n: Math.round(v) }));
+
+  async function loadKpis() {
+    const k = await Vigie.get("chat_kpis");
+    if (k === null) return;
+    const tile = (name, value, detail) => el("div", { class: "tile", "data-kpi": name },
+      el("div", { class: "muted" }, t(`js.chat.kpi_${name}`)), el("strong", {}, value),
+      detail ? el("div", { class: "muted" }, detail) : "");
+    const objections = Object.entries(k.objections).map(([campaign, tags]) =>
+      el("li", {}, `${campaign === "(none)" ? t("js.chat.kpi_no_campaign") : campaign}: ` +
+        Object.entries(tags).map(([tag, n]) => `${tag} (${n})`).join(", ")));
+    replace(document.getElementById("chat-kpis"),
+      el("div", { class: "tiles" },
+        tile("conversations", String(k.conversations), t("js.chat.kpi_proactive_n", { n: k.proactive })),
+        tile("first_response", secs(k.first_response_s_p50), t("js.chat.kpi_unanswered_n", { n: k.unanswered })),
+        tile("resolution", pct(k.resolution_rate), t("js.chat.kpi_closed_n", { n: k.closed })),
+        tile("after_proactive", pct(k.conversion_after_proactive), t("js.chat.kpi_within", { hours: k.conversion_window_hours })),
+        tile("after_visitor_chat", pct(k.conversion_after_visitor_chat), t("js.chat.kpi_within", { hours: k.conversion_window_hours })),
+        tile("without_chat", pct(k.conversion_without_chat), t("js.chat.kpi_visitors_n", { n: k.visitors_without_chat }))),
+      objections.length ? el("div", {}, el("h3", {}, t("js.chat.kpi_objections")), el("ul", { class: "feed" }, objections)) : "");
+  }
+  let kpiTimer = null;
+  function refreshKpis() { clearTimeout(kpiTimer); kpiTimer = setTimeout(loadKpis, 1000); }
+
   function show(id) { state.current = id; renderThread(); document.getElementById("chat-text").focus(); }
 
   async function act(path, body) {
@@ -87,6 +112,7 @@
     replace(canned, el("option", { value: "" }, t("js.chat.canned")), ...Object.entries(data.canned).map(([name, texts]) =>
       el("option", { value: texts[Vigie.lang] || Object.values(texts)[0] || "" }, name)));
     renderVisitors(); renderInbox(); renderThread();
+    loadKpis();
   }
 
   function live(m) {
@@ -96,6 +122,7 @@
       if (m.present) state.visitors.push(m.visitor);
       renderVisitors();
     } else if (m.type === "conversation") {
+      refreshKpis();
       const known = state.conversations.has(m.conversation.id);
       state.conversations.set(m.conversation.id, m.conversation);
       if (!known) notify();
@@ -105,6 +132,7 @@
       if (!c) { load(); return; }
       if (!c.messages.some((x) => x.id === m.message.id)) c.messages.push(m.message);
       if (m.message.sender === "visitor") notify();
+      refreshKpis();
       renderInbox(); if (c.id === state.current) renderThread();
     } else if (m.type === "typing" && m.conversation_id === state.current) {
       const box = document.getElementById("chat-typing");

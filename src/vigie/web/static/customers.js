@@ -73,13 +73,53 @@
       status);
   }
 
+  // A contact's shop pick-ups through the loyalty rings linked to them, and linking one:
+  // only with their consent to profiling (the server refuses otherwise, with a 409).
+  function ringsSection(kind, item) {
+    if (kind !== "contacts" || !Vigie.has("sensors_customer")) return null;
+    const box = el("div", { id: "customer-shop", "aria-live": "polite" });
+    const status = el("p", { id: "ring-status", role: "status" });
+    const load = async () => {
+      try {
+        const shop = await Vigie.get("sensors_customer", { contact_id: item.id });
+        if (shop === null) return;
+        replace(box, shop.pickups.length
+          ? el("ul", { class: "feed" }, shop.pickups.map((p) => el("li", {}, t("js.rings.pickups", { aisle: p.aisle, site: p.site, n: p.pickups }))))
+          : Vigie.notice(shop.rings.length ? "js.rings.none_yet" : "js.rings.no_ring"));
+      } catch (error) {
+        replace(box, Vigie.notice(String(error.message).startsWith("409") ? "js.rings.no_consent" : "js.rings.unavailable"));
+      }
+    };
+    const ring = el("input", { id: "ring-epc", maxlength: "200", required: "" });
+    const link = async (e) => {
+      e.preventDefault();
+      try {
+        await Vigie.send("POST", "sensors_ring_link", { ring: ring.value.trim() }, { contact_id: item.id });
+        replace(status, t("js.rings.linked"));
+        ring.value = "";
+        load();
+      } catch (error) {
+        const refused = String(error.message).startsWith("consent.profiling");
+        replace(status, el("span", { class: "error", role: "alert" },
+          refused ? t("js.rings.no_consent") : t("js.rings.failed", { error: error.message })));
+      }
+    };
+    load();
+    return el("section", { class: "rings" },
+      el("h4", {}, t("js.rings.title")), box,
+      el("form", { id: "ring-link", class: "actions", onsubmit: link },
+        el("label", { for: "ring-epc" }, t("js.rings.epc")), ring,
+        el("button", { type: "submit" }, t("js.rings.link"))),
+      status);
+  }
+
   async function showTimeline(kind, item) {
     const container = document.getElementById("customer-timeline");
     const api = kind === "accounts" ? "account_timeline" : "contact_timeline";
     await Vigie.section(container, async () => {
       const timeline = await Vigie.get(api, { record_id: item.id }, { limit: 200 });
       if (timeline === null) return null;
-      replace(container, el("h3", {}, nameOf(kind, item)), privacyActions(kind, item),
+      replace(container, el("h3", {}, nameOf(kind, item)), privacyActions(kind, item), ringsSection(kind, item),
         timeline.items.length ? el("ol", { class: "feed timeline" }, timeline.items.map(timelineItem)) : Vigie.notice("js.customers.empty"));
     });
     container.querySelector("h3")?.setAttribute("tabindex", "-1");

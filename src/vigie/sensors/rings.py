@@ -1,0 +1,172 @@
+"""Loyalty rings (and tags) linked to a customer, only with that customer's consent.
+
+A ring's id is pseudonymous: its reads count in the shop's figures without naming anyone.
+It is linked to a contact only when the contact has given consent to profiling (following
+someone's pick-ups through the shop is building a profile of them), and only the reads made
+while the link holds are theirs. Consent is asked again each time the reads are looked at:
+once withdrawn, nothing of the customer's pick-ups is shown, and no new link is made.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import msgspec
+import sqlalchemy as sa
+
+from vigie.clock import Clock
+from vigie.sensors.tables import ring_links
+from vigie.types import Micros, to_us
+
+PURPOSE = "profiling"
+"""The consent a ring's link needs (a contact's `consent.profiling`)."""
+MAX_RING = 200
+
+
+class RingError(ValueError):
+    """A link that cannot be made or read; `status` and `field` say why and where."""
+
+    def __init__(self, message: str, *, status: int, field: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+class RingLink(msgspec.Struct, kw_only=True, frozen=True):
+    """Ring `ring` was the contact's from `starts_us` until `ends_us` (None: it still is)."""
+
+    ring: str
+    contact_id: str
+    starts_us: Micros
+    ends_us: Micros | None
+    linked_by: str
+    ended_by: str | None = None
+
+
+ConsentOf = Callable[[str], "bool | None"]
+"""A contact's consent to profiling: True, False, or None when there is no such contact."""
+
+
+def _ring(ring: str) -> str:
+    ring = ring.strip()
+    if not ring or len(ring) > MAX_RING or "\x00" in ring:
+        raise RingError(
+            f"ring: 1 to {MAX_RING} characters (the ring's EPC) / 1 à {MAX_RING} caractères",
+            status=422,
+            field="ring",
+        )
+    return ring
+
+
+class RingBook:
+    """The rings' links to customers: made with consent, kept as a history."""
+
+    def __init__(self, *, engine: sa.Engine, clock: Clock, consent: ConsentOf) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.consent = consent
+        self._lock = threading.Lock()
+        self._links: dict[str, list[RingLink]] | None = None
+
+    def _all(self) -> dict[str, list[RingLink]]:
+        """Every link by ring, read once from the store."""
+        if self._links is None:
+            links: dict[str, list[RingLink]] = {}
+            with self.engine.connect() as conn:
+                for row in conn.execute(sa.select(ring_links).order_by(ring_links.c.id)):
+                    links.setdefault(row.ring, []).append(
+                        RingLink(
+                            ring=row.ring,
+                            contact_id=row.contact_id,
+                            starts_us=row.starts_us,
+                            ends_us=row.ends_us,
+                            linked_by=row.linked_by,
+                            ended_by=row.ended_by,
+                        )
+                    )
+            self._links = links
+        return self._links
+
+    def _consenting(self, contact_id: str) -> None:
+        given = self.consent(contact_id)
+        if given is None:
+            raise RingError(
+                f"no contact {contact_id!r} / contact inconnu", status=404, field="contact_id"
+            )
+        if not given:
+            raise RingError(
+                f"contact {contact_id!r} has not consented to profiling: a ring is linked to a "
+                "person only with their consent (consent.profiling) / pas de consentement",
+                status=409,
+                field="consent.profiling",
+            )
+
+    def link(self, ring: str, *, contact_id: str, by: str) -> RingLink:
+        """Link `ring` to `contact_id` from now on (ending the ring's current link, if any);
+        refused without the contact's consent to profiling."""
+        ring = _ring(ring)
+        self._consenting(contact_id)
+        now = to_us(self.clock.now())
+        with self._lock, self.engine.begin() as conn:
+            links = self._all()
+            current = self._current(ring)
+            if current is not None and current.contact_id == contact_id:
+                return current
+            if current is not None:
+                self._end(conn, current, now, by)
+            conn.execute(
+                ring_links.insert().values(
+                    ring=ring, contact_id=contact_id, starts_us=now, linked_by=by
+                )
+            )
+            link = RingLink(ring=ring, contact_id=contact_id, starts_us=now, ends_us=None,
+                            linked_by=by)  # fmt: skip
+            links.setdefault(ring, []).append(link)
+            return link
+
+    def unlink(self, ring: str, *, by: str) -> RingLink:
+        """End the ring's current link now: its reads are nobody's again."""
+        ring = _ring(ring)
+        now = to_us(self.clock.now())
+        with self._lock, self.engine.begin() as conn:
+            current = self._current(ring)
+            if current is None:
+                raise RingError(
+                    f"ring {ring!r} is linked to nobody / bague non liée", status=404, field="ring"
+                )
+            return self._end(conn, current, now, by)
+
+    def _current(self, ring: str) -> RingLink | None:
+        found = self._all().get(ring, [])
+        return found[-1] if found and found[-1].ends_us is None else None
+
+    def _end(self, conn: sa.Connection, link: RingLink, now: Micros, by: str) -> RingLink:
+        conn.execute(
+            ring_links.update()
+            .where(ring_links.c.ring == link.ring, ring_links.c.ends_us.is_(None))
+            .values(ends_us=now, ended_by=by)
+        )
+        ended = msgspec.structs.replace(link, ends_us=now, ended_by=by)
+        history = self._all()[link.ring]
+        history[history.index(link)] = ended
+        return ended
+
+    def owner(self, ring: str, at_us: Micros) -> str | None:
+        """The contact ring `ring` was linked to at `at_us` (consent is checked on reading)."""
+        links = self._links if self._links is not None else self._all()
+        for link in links.get(ring, ()):
+            if link.starts_us <= at_us and (link.ends_us is None or at_us < link.ends_us):
+                return link.contact_id
+        return None
+
+    def rings_of(self, contact_id: str) -> list[RingLink]:
+        """The contact's links, past and present; refused once consent is withdrawn."""
+        self._consenting(contact_id)
+        with self._lock:
+            return [
+                link
+                for history in self._all().values()
+                for link in history
+                if link.contact_id == contact_id
+            ]
