@@ -121,3 +121,16 @@ def test_row_numbers_are_left_out_and_reported() -> None:
     skipped = dict(encoder.skipped)
     assert "row number" in skipped["row"] and "row number" in skipped["counter"]
     assert skipped["const"] == "constant"
+
+
+def test_a_past_with_one_outcome_falls_back_to_a_random_split() -> None:
+    """Every deal of the earliest period lost, wins only later: a time split would train on
+    one outcome, so the split is random (stratified) and the card's window says why."""
+    n = 100
+    start = date(2025, 1, 1)
+    frame = pl.DataFrame({"d": [start + timedelta(days=i) for i in range(n)]})
+    y = np.array([0] * 70 + [1, 0] * 15, dtype=np.int8)
+    split = split_rows(frame, y, time_column="d")
+    assert split.method == "random stratified"
+    assert "same outcome" in split.window["note"]
+    assert len(np.unique(y[split.train])) == 2

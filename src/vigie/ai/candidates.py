@@ -269,6 +269,8 @@ def compare(
         ),
     )
     for fold in folds[:-1]:
+        if len(np.unique(y[fold.fit])) < 2:  # an early origin may have seen one outcome only
+            continue
         lr = fit_logistic(x, y, encoder, fold.fit, penalty=penalty, recency=recency)
         logistic.folds.append(_judge(y, lr.predict(x[fold.valid]), fold))
         gb = fit_trees(

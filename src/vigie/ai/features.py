@@ -7,6 +7,7 @@ missing values stay missing (LightGBM handles them), identifiers are left out.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -284,6 +285,18 @@ def split_rows(
             order[n - n_test :],
         )
         sorted_times = times.sort()
+        if len(np.unique(y)) > 1 and len(np.unique(y[train])) < 2:
+            # The past holds one outcome only (e.g. every early deal lost): nothing to learn
+            # from it alone; the split falls back to random, and the card says why.
+            fallback = split_rows(
+                frame, y, time_column=None, test_share=test_share,
+                calibration_share=calibration_share, seed=seed,
+            )  # fmt: skip
+            note = (
+                f"every row before {sorted_times[len(train)]} has the same outcome: "
+                "split at random instead of by time"
+            )
+            return dataclasses.replace(fallback, window={"note": note})
 
         def when(i: int) -> str:
             return str(sorted_times[i])

@@ -471,8 +471,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             f" — train {window['train_from']} → {window['train_to']}, "
             f"calibration → {window.get('calibration_to', '-')}, "
             f"test {window['test_from']} → {window['test_to']}"
-            if window
-            else ""
+            if "train_from" in window
+            else (f" — {window['note']}" if "note" in window else "")
         ),
         f"- Context columns (not customer traits) / Colonnes de contexte (pas des traits du "
         f"client): {', '.join(card.get('context') or []) or '-'}",
