@@ -526,7 +526,7 @@ def _reviews(system: System) -> WeeklyReviews:
             events=lambda start, end: log_events(system.sql_log, start=start, end=end),
             alerts=system.alerts,
             triage=system.triage,
-            history=system.playbook_history,
+            runs_of=system.outcomes.runs_of,
             ledger=system.actions,
             holdouts=system.holdouts.reports,
             experiments=experiment_lines,

@@ -131,7 +131,7 @@ class AlertOutcomes:
 
     def for_alert(self, alert: Alert) -> AlertOutcome:
         """The runs `alert`'s firing and resolution started, their actions and effects."""
-        outcomes = [self._run(run) for run in self._runs_of(alert)]
+        outcomes = [self._run(run) for run in self.runs_of(alert)]
         actions = [a for run in outcomes for step in run.steps for a in step.actions]
         return AlertOutcome(
             alert=alert.id,
@@ -143,7 +143,7 @@ class AlertOutcomes:
             sentence=_summary(alert, outcomes, self._clock.now()),
         )
 
-    def _runs_of(self, alert: Alert) -> list[runs.RunRecord]:
+    def runs_of(self, alert: Alert) -> list[runs.RunRecord]:
         """Runs whose trigger is this life of the alert: its fingerprint, started when it
         fired or when it resolved (a run key reads `playbook/rule/fingerprint/status/at`)."""
         moments = {m for m in (alert.fired_at or alert.starts_at, alert.ends_at) if m}

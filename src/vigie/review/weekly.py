@@ -27,7 +27,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import msgspec
 
@@ -35,9 +34,9 @@ from vigie.events.event import Event
 from vigie.kpi import make_engine
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import Metric
-from vigie.playbooks.history import PlaybookHistory
 from vigie.playbooks.holdouts import HoldoutReport
 from vigie.playbooks.ledger import ActionLedger
+from vigie.playbooks.runs import RunRecord
 from vigie.rules.alerts import Alert
 from vigie.rules.definitions import Rule
 from vigie.rules.store import AlertStore
@@ -202,7 +201,8 @@ class ReviewSources:
     events: Callable[[datetime, datetime], Iterable[Event]]
     alerts: AlertStore
     triage: AlertTriage
-    history: PlaybookHistory
+    runs_of: Callable[[Alert], list[RunRecord]]
+    """The playbook runs an alert's firing and resolution started."""
     ledger: ActionLedger
     holdouts: Callable[[], list[HoldoutReport]]
     experiments: Callable[[], list[EffectLine]]
@@ -429,7 +429,6 @@ class WeeklyReviews:
         ]
         found.sort(key=lambda a: a.starts_at)
         handling = self._sources.triage.handling([a.id for a in found])
-        runs = self._sources.history.runs(limit=MAX_ALERTS)
         actions = self._sources.ledger.list(limit=MAX_ALERTS)
         per_run: dict[str, int] = defaultdict(int)
         for action in actions:
@@ -440,13 +439,7 @@ class WeeklyReviews:
             h = handling.get(alert.id)
             fired = alert.fired_at or alert.starts_at
             acked = h.acknowledged_at if h is not None else None
-            mine = [
-                r
-                for r in runs
-                if isinstance(r.trigger, dict)
-                and r.trigger.get("fingerprint") == alert.fingerprint
-                and _at(r.trigger.get("at")) in {fired, alert.ends_at}
-            ]
+            mine = self._sources.runs_of(alert)
             lines.append(
                 AlertLine(
                     id=alert.id,
@@ -500,15 +493,6 @@ def _department(rule: Rule | None, labels: dict[str, str] | None) -> str | None:
             if source.get(key):
                 return source[key]
     return None
-
-
-def _at(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def _summary(alert: Alert) -> dict[str, str]:
