@@ -257,7 +257,9 @@ def build_system(
     telemetry.registry.register(PlaybookCollector(engine))
     alert_feed = AlertFeed()
     webhooks = AlertmanagerWebhook(
-        config.alerting.webhooks, external_url=config.alerting.external_url
+        config.alerting.webhooks,
+        external_url=config.alerting.external_url,
+        allow_private=config.alerting.allow_private_networks,
     )
     telemetry.registry.register(WebhookCollector(webhooks))
     # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing;
@@ -269,6 +271,7 @@ def build_system(
         clock=clock,
         resend=timedelta(microseconds=parse_duration(config.alerting.alertmanager_resend)),
         muted=silences.silencing,
+        allow_private=config.alerting.allow_private_networks,
     )
     telemetry.registry.register(AlertmanagerCollector(alertmanagers))
     # An API node keeps its own copy of the KPIs for the dashboard: it fires nothing.
