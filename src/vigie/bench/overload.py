@@ -220,6 +220,7 @@ def run_overload_bench(
     max_lag: int,
     db_url: str | None,
     console: Console,
+    workers: int = 0,
 ) -> dict[str, Any]:
     """Measure the sustainable rate, then offer `factor` times it for `seconds`; returns the
     figures (also printed). Raises when an acknowledged event is missing from the log."""
@@ -232,22 +233,21 @@ def run_overload_bench(
             max_lag=max_lag,
         )
         port = _free_port()
+        shared = ["--db", url, "--config", str(config)]
+        role = ["--role", "ingest"] if workers else []
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vigie",
-                "serve",
-                "--db",
-                url,
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", "vigie", "serve", *shared, *role, "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        helpers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "vigie", "worker", *shared],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(workers)
+        ]
         try:
             _wait_healthy(port, server)
             memory = _Memory(server.pid)
@@ -285,8 +285,10 @@ def run_overload_bench(
                 for proc in procs:
                     proc.join()
         finally:
-            server.terminate()
-            server.wait(timeout=60)
+            for process in (server, *helpers):
+                process.terminate()
+            for process in (server, *helpers):
+                process.wait(timeout=60)
         calibrated = sum(r["accepted"] for r in calibration)
         accepted = sum(r["accepted"] for r in results)
         stored = _stored(url, None)
@@ -296,6 +298,7 @@ def run_overload_bench(
     latencies = [x for r in results for x in r["latencies"]]
     shed = statuses[429] + statuses[503]
     figures = {
+        "configuration": {"workers": workers, "max_in_flight": max_in_flight},
         "sustainable_events_per_s": round(sustained),
         "offered_events_per_s": round(offered_rate),
         "seconds": seconds,

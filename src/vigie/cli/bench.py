@@ -117,6 +117,13 @@ BENCHES = (
             Opt("max_in_flight", int, 16, "The server's ingest.max_in_flight."),
             Opt("max_queued", int, 256, "The server's ingest.max_queued_batches."),
             Opt("max_lag", int, 500_000, "The server's ingest.max_processor_lag."),
+            Opt(
+                "workers",
+                int,
+                0,
+                "Worker processes: 0 runs the processors in the server, else the server runs "
+                "--role ingest beside that many `vigie worker`.",
+            ),
             DB,
         ),
     ),

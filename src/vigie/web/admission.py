@@ -14,7 +14,17 @@ import json
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vigie.web.limits import route_family
+from vigie.web.limits import INGEST_BYTES, route_family
+
+
+def _drainable(scope: Scope) -> bool:
+    """Whether the unread body is small enough (declared, at most what an event route reads)
+    for the connection to be kept: the server skips it, and the client's next request reuses
+    the connection instead of opening another, which a server shedding load can ill afford."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.isdigit() and int(value) <= INGEST_BYTES
+    return False
 
 
 class IngestAdmission:
@@ -39,7 +49,7 @@ class IngestAdmission:
             return
         if self.in_flight >= self.max_in_flight:
             self.deferred.labels(scope["path"]).inc()
-            await self._refuse(send)
+            await self._refuse(send, close=not _drainable(scope))
             return
         self.in_flight += 1
         try:
@@ -47,7 +57,7 @@ class IngestAdmission:
         finally:
             self.in_flight -= 1
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, *, close: bool) -> None:
         reason = (
             f"busy, nothing was stored: {self.max_in_flight} requests are being worked on "
             f"(ingest.max_in_flight); retry after {self.retry_after} s"
@@ -61,8 +71,8 @@ class IngestAdmission:
             (b"retry-after", str(self.retry_after).encode()),
             (b"access-control-allow-origin", b"*"),
             (b"access-control-expose-headers", b"Retry-After"),
-            # The body is left unread: closing spares the server from draining it.
-            (b"connection", b"close"),
         ]
+        if close:  # an unread body of unknown or large size is not worth draining
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
