@@ -133,7 +133,7 @@ def _fuzz_ingest(app: InProcess) -> tuple[Counter[int], Counter[str], list[str]]
 
     @given(requests=st.lists(REQUESTS, min_size=PER_EXAMPLE, max_size=PER_EXAMPLE))
     @settings(
-        max_examples=INGEST_REQUESTS // PER_EXAMPLE,
+        max_examples=-(-INGEST_REQUESTS // PER_EXAMPLE),
         deadline=None,
         database=None,
         derandomize=True,
