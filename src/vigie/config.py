@@ -92,6 +92,10 @@ class IngestSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_processor_lag: Annotated[int, msgspec.Meta(ge=0)] = 500_000
     """Events the slowest processor may be behind the log before ingestion answers 503
     with `Retry-After`; 0: never."""
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 16
+    """Event requests worked on at once (read, parsed, validated, written) beyond which the
+    next is answered 503 with `Retry-After` before its body is read, so that a flood sheds
+    load instead of making every answer, the dashboard's included, wait seconds."""
     retry_after_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 2
     """The `Retry-After` of those 503 answers."""
 

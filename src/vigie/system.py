@@ -64,6 +64,7 @@ from vigie.playbooks.ledger import ActionLedger
 from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.consent import ConsentBook
+from vigie.privacy.shredding import ShreddedLog, Shredder, SubjectKeys
 from vigie.review import ReviewSources, WeeklyReviews
 from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
@@ -218,13 +219,18 @@ def _both(
     notify(results)
 
 
-def _event_log(settings: Settings, sql_log: SqlEventLog) -> ServedLog:
-    if not settings.log_url:
-        return sql_log
-    from vigie.log.nats import NatsEventLog
+def _event_log(settings: Settings, sql_log: SqlEventLog, shredder: Shredder | None) -> ServedLog:
+    log: ServedLog = sql_log
+    if settings.log_url:
+        from vigie.log.nats import NatsEventLog
 
-    # Rejected input stays in the SQL store; the events go to JetStream.
-    return NatsEventLog.from_url(settings.log_url, rejects=sql_log)
+        # Rejected input stays in the SQL store; the events go to JetStream.
+        log = NatsEventLog.from_url(settings.log_url, rejects=sql_log)
+    return log if shredder is None else ShreddedLog(log, shredder)
+
+
+def _shredder(keys_url: str | None) -> Shredder | None:
+    return None if keys_url is None else Shredder(SubjectKeys(connect(keys_url)))
 
 
 def _appender(committer: GroupCommitter, endpoint: str) -> Append:
@@ -265,7 +271,10 @@ def build_system(
     # The log, and what is told of each commit.
     sql_log = SqlEventLog(engine)
     telemetry.registry.register(RejectedDroppedCollector(lambda: sql_log.rejected_dropped))
-    log = _event_log(settings, sql_log)
+    # With crypto-shredding, traits go into the log sealed with a key per person (kept in a
+    # store of its own) and every reader of the log sees them opened.
+    shredder = _shredder(config.privacy.shredding.keys)
+    log = _event_log(settings, sql_log, shredder)
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.
     alerts = AlertStore(engine)
@@ -298,7 +307,9 @@ def build_system(
     telemetry.registry.register(PlaybookCollector(engine))
     alert_feed = AlertFeed()
     webhooks = AlertmanagerWebhook(
-        config.alerting.webhooks, external_url=config.alerting.external_url
+        config.alerting.webhooks,
+        external_url=config.alerting.external_url,
+        allow_private=config.alerting.allow_private_networks,
     )
     telemetry.registry.register(WebhookCollector(webhooks))
     # A silenced alert is stored and shown (the feed), but posts nothing and runs nothing;
@@ -310,6 +321,7 @@ def build_system(
         clock=clock,
         resend=timedelta(microseconds=parse_duration(config.alerting.alertmanager_resend)),
         muted=silences.silencing,
+        allow_private=config.alerting.allow_private_networks,
     )
     telemetry.registry.register(AlertmanagerCollector(alertmanagers))
     # An API node keeps its own copy of the KPIs for the dashboard: it fires nothing.
@@ -379,7 +391,12 @@ def build_system(
         max_lag=config.ingest.max_processor_lag,
     )
     ingestor = Ingestor(
-        config=config, committer=committer, metrics=telemetry, clock=clock, pressure=pressure
+        config=config,
+        committer=committer,
+        metrics=telemetry,
+        clock=clock,
+        pressure=pressure,
+        shredder=shredder,
     )
     # Business sources (Stripe, Shopify, Twilio, Mailchimp, plugins) come in by the ingestor.
     inbound = Inbound(
@@ -471,6 +488,8 @@ def build_system(
             columns=columns,
             forget_cached=sql_log.recent_bodies.clear,
             settle=_projections_settled(runner, sql_log),
+            forget_keys=shredder.keys.forget if shredder is not None else None,
+            open_traits=shredder.opened if shredder is not None else None,
         ),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(

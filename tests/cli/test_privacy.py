@@ -107,3 +107,35 @@ def test_export_for_a_purpose_leaves_out_who_did_not_consent(tmp_path: Path) -> 
     refused = CliRunner().invoke(app, ["export", "contacts", "--purpose", "spam", "--db", url])
     assert refused.exit_code == 2
     engine.dispose()
+
+
+def test_erase_destroys_the_persons_shredding_keys(tmp_path: Path) -> None:
+    """With `privacy.shredding.keys` in vigie.yaml, export opens the person's sealed traits
+    and erase destroys their key: the sealed traits in the log open to nothing afterwards."""
+    from vigie.events import Event
+    from vigie.log.sql import SqlEventLog
+    from vigie.privacy.shredding import Shredder, SubjectKeys
+
+    url, engine = _store(tmp_path)
+    keys_url = f"sqlite:///{tmp_path}/keys.db"
+    config = tmp_path / "vigie.yaml"
+    config.write_text(f'privacy:\n  shredding: {{keys: "{keys_url}"}}\n')
+    shredder = Shredder(SubjectKeys(connect(keys_url)))
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    identify = Event(message_id="i1", type="identify", source="web", anonymous_id="anon-cli-1",
+                     timestamp=at, received_at=at, traits={"email": CONTACT["email"]})  # fmt: skip
+    shredder.seal([identify])
+    log = SqlEventLog(engine)
+    log.append([identify], source="web")
+    runner = CliRunner()
+    common = ["--contact", "ct_cli_1", "--db", url, "--config", str(config)]
+    out = tmp_path / "person.json"
+    result = runner.invoke(app, ["privacy", "export", *common, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["events"][0]["traits"] == {"email": CONTACT["email"]}
+    result = runner.invoke(app, ["privacy", "erase", *common, "--yes"])
+    assert result.exit_code == 0, result.output
+    fresh = Shredder(SubjectKeys(connect(keys_url)))
+    assert fresh.keys.key_for("anon-cli-1", create=False) is None
+    assert [e.traits for e in fresh.open(log.read(0, 10))] == [{}]
+    engine.dispose()

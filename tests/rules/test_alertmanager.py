@@ -131,7 +131,9 @@ def test_an_alert_fires_is_silenced_and_resolves_in_alertmanager(alertmanager: s
     resolution ends it."""
     clock = SystemClock()
     now = clock.now()
-    sender = Alertmanagers([alertmanager], external_url="http://vigie:8000", clock=clock)
+    sender = Alertmanagers(
+        [alertmanager], external_url="http://vigie:8000", clock=clock, allow_private=True
+    )
     sender.start()
     try:
         sender.alert_changed(_alert("firing", at=now))
@@ -175,6 +177,7 @@ def test_firing_alerts_are_re_sent_and_resolved_ones_are_not(alertmanager: str) 
         external_url="http://vigie",
         clock=clock,
         resend=timedelta(seconds=0.3),
+        allow_private=True,
     )
     assert sender.firing() == []
     sender.alert_changed(_alert("firing", at=clock.now()))
@@ -196,7 +199,9 @@ def test_firing_alerts_are_re_sent_and_resolved_ones_are_not(alertmanager: str) 
 def test_failed_deliveries_are_retried_and_counted() -> None:
     """An Alertmanager that cannot be reached costs three tries, counted in /metrics."""
     gone = f"http://127.0.0.1:{free_port()}"
-    sender = Alertmanagers([gone], external_url="http://vigie", clock=SystemClock(), timeout=0.5)
+    sender = Alertmanagers(
+        [gone], external_url="http://vigie", clock=SystemClock(), timeout=0.5, allow_private=True
+    )
     sender.start()
     sender.alert_changed(_alert("firing"))
     sender.stop()
@@ -254,6 +259,7 @@ alerting:
   alertmanagers: [{alertmanager}]
   alertmanager_resend: 5s
   external_url: http://vigie.example
+  allow_private_networks: true
 """
     )
     app = create_app(build_system(make_settings(f"sqlite:///{tmp_path}/v.db", config)))
@@ -270,3 +276,25 @@ alerting:
     assert (labels["shop"], labels["severity"]) == ("gent", "critical")
     assert shown[0]["annotations"]["summary"].endswith(" refunds in gent")
     assert shown[0]["annotations"]["dashboard"] == "http://vigie.example/alerts"
+
+
+def test_an_alertmanager_on_a_private_address_is_refused_unless_allowed() -> None:
+    """Issue 17: Alertmanagers go through the same SSRF guard as the playbooks' webhooks: one
+    on loopback or at the cloud metadata address is refused at once (no retry), with the
+    setting to change named in the log, unless `alerting.allow_private_networks`."""
+    from tests.rules.receiver import Receiver
+
+    with Receiver() as receiver:
+        base = receiver.url.removesuffix("/hook")
+        metadata = "http://100.100.100.200"
+        sender = Alertmanagers([base, metadata], external_url="http://vigie", clock=SystemClock())
+        with httpx.Client() as client:
+            sender.post(client, [{"labels": {"alertname": "x"}}])
+        assert receiver.bodies == []
+        assert sender.deliveries == {(base, "failed"): 1, (metadata, "failed"): 1}
+        allowed = Alertmanagers(
+            [base], external_url="http://vigie", clock=SystemClock(), allow_private=True
+        )
+        with httpx.Client() as client:
+            allowed.post(client, [{"labels": {"alertname": "x"}}])
+        assert allowed.deliveries == {(base, "delivered"): 1}

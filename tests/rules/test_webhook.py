@@ -59,7 +59,7 @@ def test_deliveries_are_counted_by_receiver_and_outcome() -> None:
             Webhook(url=receiver.url, name="ops"),
             Webhook(url=f"http://127.0.0.1:{free_port()}/gone", name="gone", timeout=0.5),
         ]
-        webhooks = AlertmanagerWebhook(hooks, external_url="http://vigie")
+        webhooks = AlertmanagerWebhook(hooks, external_url="http://vigie", allow_private=True)
         webhooks.start()
         webhooks.alert_changed(_alert("lunch", "firing"))
         webhooks.stop()
@@ -70,3 +70,35 @@ def test_deliveries_are_counted_by_receiver_and_outcome() -> None:
     assert 'vigie_alert_webhook_deliveries_total{outcome="retried",receiver="gone"} 2.0' in text
     assert 'vigie_alert_webhook_deliveries_total{outcome="failed",receiver="gone"} 1.0' in text
     assert 'vigie_alert_webhook_deliveries_total{outcome="failed",receiver="ops"} 0.0' in text
+
+
+def test_a_webhook_on_a_private_address_is_refused_unless_allowed() -> None:
+    """Issue 17: an Alertmanager webhook goes through the same SSRF guard as the playbooks'
+    webhooks: a receiver on loopback gets nothing (counted failed, not retried) unless
+    `alerting.allow_private_networks` is set."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from tests.rules.receiver import Receiver
+    from vigie.rules.definitions import Webhook
+    from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
+
+    with Receiver() as receiver:
+        refused = AlertmanagerWebhook(
+            [Webhook(url=receiver.url, name="ops")], external_url="http://vigie"
+        )
+        refused.start()
+        refused.alert_changed(_alert("lunch", "firing"))
+        refused.stop()
+        assert receiver.bodies == []
+        allowed = AlertmanagerWebhook(
+            [Webhook(url=receiver.url, name="ops")], external_url="http://vigie", allow_private=True
+        )
+        allowed.start()
+        allowed.alert_changed(_alert("lunch", "firing"))
+        allowed.stop()
+        assert len(receiver.bodies) == 1
+    registry = CollectorRegistry()
+    registry.register(WebhookCollector(refused))
+    text = generate_latest(registry).decode()
+    assert 'vigie_alert_webhook_deliveries_total{outcome="failed",receiver="ops"} 1.0' in text
+    assert 'vigie_alert_webhook_deliveries_total{outcome="retried",receiver="ops"} 0.0' in text

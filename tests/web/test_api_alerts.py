@@ -51,7 +51,7 @@ playbooks:
 
 
 def _config(hook: str) -> Config:
-    text = RULES + f"alerting:\n  webhooks:\n    - url: {hook}\n"
+    text = RULES + f"alerting:\n  allow_private_networks: true\n  webhooks:\n    - url: {hook}\n"
     config = parse_config(text)
     config.sources = [Source(name="web", write_key=WRITE_KEY)]
     return config

@@ -98,6 +98,36 @@ BENCHES = (
         ),
     ),
     Bench(
+        "overload",
+        "vigie.bench.overload:run_overload_bench",
+        """Offer FACTOR times the sustainable ingest rate for SECONDS, whatever the answers:
+        counts the 429/503 answers (each must carry Retry-After), times /healthz and a
+        dashboard page meanwhile, samples the server's memory, and checks that every
+        acknowledged event is in the log.
+
+        Example: vigie bench overload --seconds 60 --factor 10 --json
+        """,
+        (
+            Opt("seconds", float, 60.0, "How long the overload lasts."),
+            Opt("factor", float, 10.0, "Offered rate, as a multiple of the sustainable one."),
+            Opt("calibrate", float, 5.0, "Seconds spent measuring the sustainable rate."),
+            Opt("clients", int, 2, "Client processes."),
+            Opt("connections", int, 256, "Connections per client process during the overload."),
+            Opt("batch", int, 100, "Events per request."),
+            Opt("max_in_flight", int, 16, "The server's ingest.max_in_flight."),
+            Opt("max_queued", int, 256, "The server's ingest.max_queued_batches."),
+            Opt("max_lag", int, 500_000, "The server's ingest.max_processor_lag."),
+            Opt(
+                "workers",
+                int,
+                0,
+                "Worker processes: 0 runs the processors in the server, else the server runs "
+                "--role ingest beside that many `vigie worker`.",
+            ),
+            DB,
+        ),
+    ),
+    Bench(
         "live",
         "vigie.bench.live:run_live_bench",
         """Time an event from the API to an open dashboard's live stream, beside its ingest ack.

@@ -54,12 +54,24 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     purge_every: str = "1h"
 
 
+class ShreddingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Crypto-shredding: events' traits written to the log encrypted with a key per person,
+    which erasure deletes, so that copies the erasure cannot rewrite (a NATS JetStream
+    stream, backups of the store) no longer yield them."""
+
+    keys: str | None = None
+    """Database URL of the key store, kept apart from the store and its backups (e.g.
+    `sqlite:///./vigie-keys/keys.db`); absent: traits are written in clear."""
+
+
 class PrivacyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Privacy by design: IP truncation, pseudonymised visitor ids, retention per data class."""
+    """Privacy by design: IP truncation, pseudonymised visitor ids, retention per data class,
+    crypto-shredding of traits."""
 
     ip: IpSettings = msgspec.field(default_factory=IpSettings)
     visitor_ids: VisitorIdSettings = msgspec.field(default_factory=VisitorIdSettings)
     retention: Retention = msgspec.field(default_factory=Retention)
+    shredding: ShreddingSettings = msgspec.field(default_factory=ShreddingSettings)
 
     def pseudonym_key(self, environment: str) -> str | None:
         """The key visitor ids are hashed with, or None when they are kept as sent."""

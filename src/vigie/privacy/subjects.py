@@ -32,6 +32,7 @@ from vigie.auth.audit import Actor, record
 from vigie.clock import Clock
 from vigie.log.columnar import ColumnarCopy
 from vigie.privacy.scrubbing import Scrubber
+from vigie.privacy.shredding import SEALED
 
 CONTACTS = "crm_contacts"
 IDENTITIES = "analytics_identities"
@@ -62,6 +63,7 @@ class Erasure(msgspec.Struct, kw_only=True):
     identifiers: int
     segments_rewritten: int
     storage: str
+    keys_destroyed: int = 0
 
 
 class _Column(msgspec.Struct, frozen=True):
@@ -80,8 +82,14 @@ class DataSubjects:
         columns: ColumnarCopy | None = None,
         forget_cached: Callable[[], None] | None = None,
         settle: Callable[[], None] | None = None,
+        forget_keys: Callable[[Iterable[str]], int] | None = None,
+        open_traits: Callable[[str | None, Any], dict[str, Any]] | None = None,
     ) -> None:
+        self.open_traits = open_traits
+        """Opens traits sealed for a subject (crypto-shredding), for the export."""
         self.engine = engine
+        self.forget_keys = forget_keys
+        """Deletes the crypto-shredding keys of the given subjects (`shredding.py`)."""
         self.settle = settle
         """Waits until the projections have applied every event logged so far (so that none
         writes the person's values back after the erasure); raises `PrivacyError` if not."""
@@ -112,6 +120,11 @@ class DataSubjects:
             {**row["body"], "offset": row["log_offset"]} if isinstance(row["body"], dict) else row
             for row in held.pop("events", [])
         ]
+        for event in events:
+            traits = event.get("traits")
+            if self.open_traits is not None and isinstance(traits, dict) and SEALED in traits:
+                subject = event.get("user_id") or event.get("anonymous_id")
+                event["traits"] = self.open_traits(subject, traits[SEALED])
         record(
             engine=self.engine,
             actor=actor,
@@ -159,6 +172,7 @@ class DataSubjects:
             if k in scrubber.strong and not k.startswith("erased-")
         }
         segments = self.columns.rewrite_ids(ids) if self.columns is not None else 0
+        keys = self.forget_keys(scrubber.tokens) if self.forget_keys is not None else 0
         storage = self._clean_storage(rows)
         erasure = Erasure(
             contact_id=contact_id,
@@ -166,6 +180,7 @@ class DataSubjects:
             identifiers=len(scrubber.tokens),
             segments_rewritten=segments,
             storage=storage,
+            keys_destroyed=keys,
         )
         record(
             engine=self.engine,

@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from vigie.clock import Clock
+from vigie.destinations import DestinationRefused, DestinationUnresolved, check_destination, pinned
 from vigie.rules.alerts import Alert
 
 logger = logging.getLogger(__name__)
@@ -96,8 +97,10 @@ class Alertmanagers:
         resend: timedelta = timedelta(minutes=1),
         timeout: float = 5.0,
         muted: Callable[[Alert], Sequence[str]] | None = None,
+        allow_private: bool = False,
     ) -> None:
         self.urls = [url.rstrip("/") for url in urls]
+        self.allow_private = allow_private
         self.external_url = external_url
         self.clock = clock
         self.resend = resend
@@ -188,13 +191,27 @@ class Alertmanagers:
         for url in self.urls:
             for attempt in range(RETRIES):
                 try:
+                    address = check_destination(
+                        url,
+                        allow_private=self.allow_private,
+                        setting="alerting.allow_private_networks",
+                    )
+                    target, host, extensions = pinned(f"{url}/api/v2/alerts", address)
                     response = client.post(
-                        f"{url}/api/v2/alerts", json=alerts, timeout=self.timeout
+                        target,
+                        json=alerts,
+                        headers=host,
+                        extensions=extensions,
+                        timeout=self.timeout,
                     )
                     response.raise_for_status()
                     self._count(url, "delivered")
                     break
-                except httpx.HTTPError as exc:
+                except DestinationRefused as exc:
+                    self._count(url, "failed")
+                    logger.warning("alertmanager %s refused: %s", url, exc)
+                    break
+                except (httpx.HTTPError, DestinationUnresolved) as exc:
                     last = attempt + 1 == RETRIES
                     self._count(url, "failed" if last else "retried")
                     if last:

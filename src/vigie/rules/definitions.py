@@ -211,3 +211,7 @@ class Alerting(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tick: str = "1s"
     lookback: str = "2h"
     external_url: str = "http://localhost:8000"
+    allow_private_networks: bool = False
+    """Whether webhooks and Alertmanagers may be on private, loopback or link-local addresses
+    (refused by default, as the playbooks' webhooks are: a URL must not reach the server's
+    own network unless meant to)."""

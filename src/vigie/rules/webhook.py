@@ -19,6 +19,7 @@ import httpx
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from vigie.destinations import DestinationRefused, DestinationUnresolved, check_destination, pinned
 from vigie.rules.alerts import Alert
 from vigie.rules.definitions import Webhook
 
@@ -72,9 +73,12 @@ def payload(
 class AlertmanagerWebhook:
     """An `AlertListener` posting firing and resolved alerts to Alertmanager receivers."""
 
-    def __init__(self, hooks: Sequence[Webhook], *, external_url: str) -> None:
+    def __init__(
+        self, hooks: Sequence[Webhook], *, external_url: str, allow_private: bool = False
+    ) -> None:
         self.hooks = list(hooks)
         self.external_url = external_url
+        self.allow_private = allow_private
         self._queue: queue.SimpleQueue[Alert | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.sent = 0
@@ -143,12 +147,25 @@ class AlertmanagerWebhook:
             body = payload(chosen, receiver=hook.name, external_url=self.external_url)
             for attempt in range(RETRIES):
                 try:
-                    response = client.post(hook.url, json=body, timeout=hook.timeout)
+                    address = check_destination(
+                        hook.url,
+                        allow_private=self.allow_private,
+                        setting="alerting.allow_private_networks",
+                    )
+                    target, host, extensions = pinned(hook.url, address)
+                    response = client.post(
+                        target, json=body, headers=host, extensions=extensions, timeout=hook.timeout
+                    )
                     response.raise_for_status()
                     self.sent += 1
                     self._count(hook.name, "delivered")
                     break
-                except httpx.HTTPError as exc:
+                except DestinationRefused as exc:
+                    self.failed += 1
+                    self._count(hook.name, "failed")
+                    logger.warning("alert webhook %s refused: %s", hook.url, exc)
+                    break
+                except (httpx.HTTPError, DestinationUnresolved) as exc:
                     self._count(hook.name, "retried" if attempt + 1 < RETRIES else "failed")
                     if attempt + 1 == RETRIES:
                         self.failed += 1

@@ -59,6 +59,7 @@ from vigie.web import (
     api_sources,
     ui,
 )
+from vigie.web.admission import IngestAdmission
 from vigie.web.headers import OpsGuard, SecurityHeaders
 from vigie.web.limits import BodyLimit, NulGuard
 from vigie.web.request_ids import RequestIds
@@ -137,6 +138,13 @@ def create_app(system: System) -> FastAPI:
     app.include_router(api_privacy.router)
     http_settings = system.settings.config.http
     app.add_middleware(BodyLimit, settings=http_settings, refused=system.telemetry.bodies_refused)
+    ingest_settings = system.settings.config.ingest
+    app.add_middleware(
+        IngestAdmission,
+        max_in_flight=ingest_settings.max_in_flight,
+        retry_after=ingest_settings.retry_after_seconds,
+        deferred=system.telemetry.ingest_deferred,
+    )
     app.add_middleware(NulGuard)
     app.add_middleware(OpsGuard, settings=http_settings)
     app.add_middleware(SecurityHeaders)

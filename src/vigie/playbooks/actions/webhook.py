@@ -15,18 +15,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import random
-import socket
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 
+from vigie import destinations
 from vigie.playbooks.actions.base import ActionContext, ActionError, ActionSettings, WebhookEndpoint
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
@@ -86,64 +84,20 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Anything but a globally reachable unicast address: private, loopback, link-local,
-    shared (100.64.0.0/10, where some clouds put their metadata service), reserved,
-    multicast, unspecified, and the IPv6 prefixes that tunnel to IPv4 (6to4 2002::/16,
-    NAT64 64:ff9b::/96), which could reach any of those."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return _forbidden(address.ipv4_mapped)
-        if any(address in network for network in _TUNNELS):
-            return True
-    return not address.is_global or address.is_multicast
-
-
-_TUNNELS = (ipaddress.IPv6Network("2002::/16"), ipaddress.IPv6Network("64:ff9b::/96"))
-
-
 def check_destination(url: str, *, allow_private: bool) -> str | None:
-    """Refuse URLs that are not http(s), or whose host resolves to an address that is not
-    globally reachable unicast (`_forbidden`; every resolved address is checked).
-
-    Returns the checked address to connect to, so that a second DNS answer cannot swap in
-    a private one (DNS rebinding); None when private networks are allowed.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused(f"{url!r} is not an http(s) URL")
-    if allow_private:
-        return None
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    """The shared SSRF guard (`vigie.destinations.check_destination`) as action errors: a
+    refused destination is not retried, an unresolved host name is."""
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise ActionError(f"cannot resolve {parts.hostname}: {exc}") from exc
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for address in addresses:
-        if _forbidden(address):
-            raise Refused(
-                f"{parts.hostname} resolves to {address}, a private or local address; set "
-                "actions.allow_private_networks: true to allow it"
-            )
-    if not addresses:
-        raise ActionError(f"{parts.hostname} has no address")
-    return str(addresses[0])
+        return destinations.check_destination(
+            url, allow_private=allow_private, setting="actions.allow_private_networks"
+        )
+    except destinations.DestinationRefused as exc:
+        raise Refused(str(exc)) from exc
+    except destinations.DestinationUnresolved as exc:
+        raise ActionError(str(exc)) from exc
 
 
-def _pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """The URL to request, extra headers and httpx extensions to reach `address` while
-    presenting the original host name (Host header, TLS SNI and certificate check)."""
-    if address is None:
-        return url, {}, {}
-    parts = urlsplit(url)
-    host = f"[{address}]" if ":" in address else address
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    pinned = parts._replace(netloc=netloc).geturl()
-    hostname = parts.hostname or ""
-    header = f"{hostname}:{parts.port}" if parts.port else hostname
-    extensions = {"sni_hostname": hostname} if parts.scheme == "https" else {}
-    return pinned, {"host": header}, extensions
+_pinned = destinations.pinned
 
 
 def _retry_after(response: httpx.Response, now: datetime) -> float | None:

@@ -1,0 +1,177 @@
+"""Issue 17: crypto-shredding. Traits reach the log sealed with a key per person, kept in a
+store of its own; erasure deletes the key, so that the copies it cannot rewrite (a backup of
+the store, a NATS JetStream stream) no longer yield them."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import WRITE_KEY, free_port, make_settings, user_token
+from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from vigie.config import Config, Source
+from vigie.events import Event
+from vigie.events.event import decode_event, encode_event
+from vigie.log.nats import NatsEventLog
+from vigie.log.sql import SqlEventLog
+from vigie.privacy.config import PrivacyConfig, ShreddingSettings
+from vigie.privacy.shredding import SEALED, Shredder, SubjectKeys
+from vigie.store import connect, upgrade
+from vigie.system import System, build_system
+from vigie.web import create_app
+from vigie.web.server import BackgroundServer
+
+EMAIL = "ada.quill@example.org"
+USER_ID = "user-aq-4410"
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def _identify(user_id: str, traits: dict[str, object]) -> Event:
+    return Event(
+        message_id=f"m-{user_id}",
+        type="identify",
+        source="web",
+        user_id=user_id,
+        timestamp=T0,
+        received_at=T0,
+        traits=traits,
+    )
+
+
+def test_sealed_traits_open_for_their_subject_until_the_key_is_forgotten(tmp_path: Path) -> None:
+    """Sealed traits hold no clear value, open back to what was sent (big integers too), do
+    not open under another subject's id, and open to nothing once the key is forgotten while
+    a bystander's still open."""
+    keys = SubjectKeys(connect(f"sqlite:///{tmp_path}/keys.db"))
+    shredder = Shredder(keys)
+    traits = {"email": EMAIL, "name": "Ada Quill", "ltv": 2**70, "tags": ["vip"]}
+    person, bystander = _identify(USER_ID, dict(traits)), _identify("other", {"email": "o@x.be"})
+    shredder.seal([person, bystander])
+    assert list(person.traits) == [SEALED]
+    assert EMAIL.encode() not in encode_event(person)
+
+    stored = decode_event(encode_event(person))
+    assert shredder.open([stored])[0].traits == traits
+    moved = decode_event(encode_event(person))
+    moved.user_id = "other"
+    assert shredder.open([moved])[0].traits == {}
+
+    assert keys.forget([USER_ID]) == 1
+    assert shredder.open([decode_event(encode_event(person))])[0].traits == {}
+    assert shredder.open([decode_event(encode_event(bystander))])[0].traits == {"email": "o@x.be"}
+    assert EMAIL.encode() not in (tmp_path / "keys.db").read_bytes()
+
+
+def _settings(db_url: str, keys_url: str, log_url: str | None = None) -> object:
+    config = Config(
+        sources=[Source(name="web", write_key=WRITE_KEY)],
+        privacy=PrivacyConfig(shredding=ShreddingSettings(keys=keys_url)),
+    )
+    settings = make_settings(db_url, config)
+    settings.log_url = log_url
+    return settings
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, System, str]]:
+    """A server with crypto-shredding on, its SQLite store and its key store in tmp_path."""
+    settings = _settings(f"sqlite:///{tmp_path}/vigie.db", f"sqlite:///{tmp_path}/keys.db")
+    app = create_app(build_system(settings))  # type: ignore[arg-type]
+    with BackgroundServer(app, port=free_port()) as running:
+        system = app.state.system
+        yield running.url, system, user_token(system, username="dpo", role="admin")
+
+
+def _person(url: str, token: str) -> str:
+    """The person as a contact, and their identify call with traits; returns the contact id."""
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    contact = api.post(
+        "/api/contacts", json={"first_name": "Ada", "last_name": "Quill", "external_id": USER_ID}
+    )
+    assert contact.status_code == 201, contact.text
+    sent = httpx.post(
+        f"{url}/v1/batch",
+        auth=(WRITE_KEY, ""),
+        json={"batch": [
+            {"type": "identify", "userId": USER_ID, "messageId": "i1",
+             "traits": {"email": EMAIL, "phone": "+32 470 11 22 33"}},
+            {"type": "track", "userId": USER_ID, "event": "Order Completed", "messageId": "t1",
+             "properties": {"amount": 42}},
+        ]},
+        timeout=60,
+    )  # fmt: skip
+    assert sent.status_code == 200, sent.text
+    return str(contact.json()["id"])
+
+
+def _traits_in(log: SqlEventLog | NatsEventLog, shredder: Shredder) -> list[dict[str, object]]:
+    events = log.read(0, 100)
+    assert all(EMAIL.encode() not in encode_event(e) for e in events)
+    return [e.traits for e in shredder.open(events) if e.type == "identify"]
+
+
+def test_a_backup_taken_before_erasure_no_longer_yields_the_person(
+    server: tuple[str, System, str], tmp_path: Path
+) -> None:
+    """A copy of the store taken before the erasure holds the traits only sealed: readable
+    with the person's key before, unreadable once erasure destroyed it; the API (a reader of
+    the live log) showed them opened before, and the erasure reports the key destroyed."""
+    url, system, token = server
+    contact_id = _person(url, token)
+    shown = system.log.recent(user_id=USER_ID, limit=10)
+    assert any(e.traits.get("email") == EMAIL for e in shown)
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(tmp_path / "vigie.db") as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    shredder = system.log.shredder  # type: ignore[attr-defined]
+    copy_engine = connect(f"sqlite:///{backup}")
+    assert _traits_in(SqlEventLog(copy_engine), shredder)[0]["email"] == EMAIL
+
+    erased = httpx.post(
+        f"{url}/api/privacy/contacts/{contact_id}/erase",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    )
+    assert erased.status_code == 200, erased.text
+    assert _traits_in(SqlEventLog(copy_engine), shredder) == [{}]
+    copy_engine.dispose()
+    assert EMAIL.encode() not in (tmp_path / "keys.db").read_bytes()
+
+
+def test_a_jetstream_stream_no_longer_yields_the_person_after_erasure(
+    nats_url: str,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """With the log on NATS JetStream (append-only: the erasure cannot rewrite it), the
+    stream's messages hold the traits sealed; after erasure they open to nothing."""
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    upgrade(connect(db_url))
+    settings = _settings(db_url, f"sqlite:///{tmp_path}/keys.db", nats_url)
+    app = create_app(build_system(settings))  # type: ignore[arg-type]
+    system: System = app.state.system
+    with BackgroundServer(app, port=free_port()) as running:
+        token = user_token(system, username="dpo", role="admin")
+        contact_id = _person(running.url, token)
+        stream = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(system.engine))
+        try:
+            shredder = system.log.shredder  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 30
+            while not _traits_in(stream, shredder) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _traits_in(stream, shredder)[0]["email"] == EMAIL
+            erased = httpx.post(
+                f"{running.url}/api/privacy/contacts/{contact_id}/erase",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=120,
+            )
+            assert erased.status_code == 200, erased.text
+            assert _traits_in(stream, shredder) == [{}]
+        finally:
+            stream.delete_stream()
+            stream.close()
