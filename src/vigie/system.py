@@ -546,6 +546,7 @@ def _reviews(system: System) -> WeeklyReviews:
             alerts=system.alerts,
             triage=system.triage,
             runs_of=system.outcomes.runs_of,
+            models_dir=config.ai.models_dir,
             ledger=system.actions,
             holdouts=system.holdouts.reports,
             experiments=experiment_lines,

@@ -5,6 +5,7 @@ looked at as images; served by the API (audited) and written by `vigie report we
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -204,7 +205,7 @@ def test_the_report_renders_to_html_and_a_pdf_with_every_section(
     html = render_html(
         system.reviews.build("2026-W49"), language=language, timezone="Europe/Brussels"
     )
-    for section in ("kpis", "alerts", "rules", "tuning", "effects", "disconnect", "sensors"):
+    for section in ("kpis", "alerts", "rules", "tuning", "effects", "ai", "disconnect", "sensors"):
         assert f'data-section="{section}"' in html
     assert "<script" not in html and "src=" not in html and "<link" not in html  # self-contained
     title = {"en": "Weekly review", "fr": "Revue hebdomadaire"}[language]
@@ -269,7 +270,7 @@ def test_the_cli_writes_the_report(tmp_path: Path) -> None:
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert (out / "weekly-2026-W49-fr.html").read_text().count('data-section="') == 7
+    assert (out / "weekly-2026-W49-fr.html").read_text().count('data-section="') == 8
     assert (out / "weekly-2026-W49-fr.pdf").read_bytes().startswith(b"%PDF")
     bad = CliRunner().invoke(
         cli,
@@ -305,3 +306,47 @@ def test_an_unknown_recipient_is_named() -> None:
     settings = {**CONFIG, "review": {"send_to": ["marie", "nobody"]}}
     with pytest.raises(ConfigError, match=r"review\.send_to\.1.*'nobody'"):
         parse_config(yaml.safe_dump(settings), origin="review test")
+
+
+def test_the_model_in_service_and_the_weeks_drift(tmp_path: Path) -> None:
+    """The active version, how it became active, its test metrics and shift warning, and the
+    week's worst drift check of live scores (the `Lead Scores Checked` events)."""
+    from vigie.ai import monitoring, versions
+
+    settings = {**CONFIG, "ai": {"data_dir": str(tmp_path / "ai")}}
+    config = parse_config(yaml.safe_dump(settings), origin="review test")
+    system = build_system(
+        Settings(db_url=f"sqlite:///{tmp_path}/vigie.db", config=config), clock=ManualClock(NOW)
+    )
+    upgrade(system.engine)
+    assert system.reviews.build("2026-W49").ai is None  # no model yet
+    root = config.ai.models_dir
+    for version, auc in (("v0001", 0.71), ("v0002", 0.74)):
+        (root / version).mkdir(parents=True)
+        (root / version / "model.json").write_text("{}")
+        card = {"model": "logistic", "metrics": {"auc": auc, "ece": 0.02},
+                "shift": {"warning": {"en": "rate shifted", "fr": "le taux a changé"}}}  # fmt: skip
+        (root / version / "card.json").write_text(json.dumps(card))
+    versions.activate(root, "v0002", how="gate", reason="better", at=W49 + timedelta(days=1))
+    checks = [(0.05, "none"), (0.31, "major"), (0.12, "moderate")]
+    system.sql_log.append(
+        [
+            Event(
+                message_id=f"drift-{i}", type="track", source=monitoring.SOURCE,
+                event=monitoring.EVENT, properties={"psi": psi, "level": level},
+                timestamp=W49 + timedelta(days=i + 1), received_at=W49 + timedelta(days=i + 1),
+            )
+            for i, (psi, level) in enumerate(checks)
+        ]
+    )  # fmt: skip
+    ai = system.reviews.build("2026-W49").ai
+    assert ai is not None
+    assert (ai.version, ai.model, ai.auc, ai.activated) == (
+        "v0002",
+        "logistic",
+        0.74,
+        "gate 2026-12-01",
+    )
+    assert (ai.drift_checks, ai.worst_psi, ai.drift_level) == (3, 0.31, "major")
+    assert ai.shift_warning == {"en": "rate shifted", "fr": "le taux a changé"}
+    system.engine.dispose()

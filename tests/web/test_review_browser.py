@@ -34,7 +34,7 @@ def test_a_manager_reads_the_weekly_review_and_downloads_the_pdf(
     assert len(week) == 8 and week[4:6] == "-W"
     frame = page.frame_locator("#review-frame")
     expect(frame.locator("h1")).to_contain_text(f"Revue hebdomadaire · {week}", timeout=WAIT_MS)
-    for section in ("kpis", "alerts", "rules", "tuning", "effects", "disconnect", "sensors"):
+    for section in ("kpis", "alerts", "rules", "tuning", "effects", "ai", "disconnect", "sensors"):
         expect(frame.locator(f'[data-section="{section}"]')).to_have_count(1)
     expect(frame.locator("header")).to_contain_text("Europe/Brussels")
     href = page.get_attribute("#review-pdf", "href") or ""

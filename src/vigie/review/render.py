@@ -69,6 +69,26 @@ TEXT: dict[str, dict[str, str]] = {
     "experiment": {"en": "experiment", "fr": "expérience"},
     "running": {"en": "running", "fr": "en cours"},
     "complete": {"en": "concluded", "fr": "conclue"},
+    "ai": {
+        "en": "Lead scoring: the model in service",
+        "fr": "Score des prospects : le modèle en service",
+    },
+    "no_ai": {
+        "en": "No lead-scoring model is trained.",
+        "fr": "Aucun modèle de score n'est entraîné.",
+    },
+    "ai_active": {
+        "en": "Version {version} ({model}), active since: {how}.",
+        "fr": "Version {version} ({model}), active depuis : {how}.",
+    },
+    "ai_metrics": {
+        "en": "On its test period: AUC {auc}, expected calibration error {ece}.",
+        "fr": "Sur sa période de test : AUC {auc}, erreur de calibrage {ece}.",
+    },
+    "ai_drift": {
+        "en": "Drift checks of live scores this week: {n}; worst PSI {psi} ({level}).",
+        "fr": "Contrôles de dérive des scores cette semaine : {n} ; pire PSI {psi} ({level}).",
+    },
     "disconnect": {"en": "Right to disconnect", "fr": "Droit à la déconnexion"},
     "no_people": {
         "en": "No person is configured in schedule:.",

@@ -21,15 +21,18 @@ A week is an ISO week (`2026-W48`), Monday 00:00 to Monday 00:00 in UTC.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import msgspec
 
+from vigie.ai import monitoring, versions
 from vigie.events.event import Event
 from vigie.kpi import make_engine
 from vigie.kpi.durations import parse_duration
@@ -173,6 +176,23 @@ class SensorLine(msgspec.Struct, kw_only=True):
     """`silent` (longer than its `silence` at least once) or `flapping` (3 times or more)."""
 
 
+class AiLine(msgspec.Struct, kw_only=True):
+    """The lead-scoring model in service: which version, how it came to be active, how it
+    did on its test period, the shift its card warned of, and the week's drift checks."""
+
+    version: str
+    model: str | None
+    activated: str | None
+    """How and when it became active (`gate 2026-11-30`, `promote …`, `rollback …`)."""
+    auc: float | None
+    ece: float | None
+    shift_warning: dict[str, str] | None
+    drift_checks: int
+    worst_psi: float | None
+    drift_level: str | None
+    """The level of the week's worst check: `none`, `moderate` or `major`."""
+
+
 class WeeklyReview(msgspec.Struct, kw_only=True):
     week: str
     start: datetime
@@ -188,6 +208,9 @@ class WeeklyReview(msgspec.Struct, kw_only=True):
     events: int
     """Events of the week in the log (the KPIs' input)."""
     tuning: list[Suggestion] = []
+    """For each threshold or change rule people judged this week: the best alternative."""
+    ai: AiLine | None = None
+    """The lead-scoring model and its drift this week (None without a trained model)."""
     """For each threshold or change rule people judged this week: the best alternative."""
 
 
@@ -210,6 +233,8 @@ class ReviewSources:
     now: Callable[[], datetime]
     current_rule: Callable[[str], Rule]
     """A rule as it stands now (its latest tuned version)."""
+    models_dir: Path | None = None
+    """Where the lead-scoring model versions are (`ai.models_dir`)."""
     notify: Callable[[NotificationRequest], object] | None = None
     language_of: Callable[[str], str] = lambda _name: "en"
 
@@ -219,6 +244,7 @@ class WeeklyReviews:
 
     def __init__(self, sources: ReviewSources) -> None:
         self._sources = sources
+        self._drift: list[tuple[float, str]] = []
 
     def build(self, week: str) -> WeeklyReview:
         """The review of ISO week `week`."""
@@ -245,6 +271,30 @@ class WeeklyReviews:
             sensors=sensors,
             events=events,
             tuning=tuning,
+            ai=self._ai(),
+        )
+
+    def _ai(self) -> AiLine | None:
+        """The active model's card and activation, with the drift checks the replay saw."""
+        root = self._sources.models_dir
+        version = versions.active_version(root) if root is not None and root.exists() else None
+        if root is None or version is None:
+            return None
+        card = json.loads((root / version / "card.json").read_text(encoding="utf-8"))
+        history = [h for h in versions.registry(root)["history"] if h.get("version") == version]
+        last = history[-1] if history else None
+        metrics = card.get("metrics") or {}
+        worst = max(self._drift, default=None)
+        return AiLine(
+            version=version,
+            model=card.get("model"),
+            activated=f"{last['how']} {str(last['at'])[:10]}" if last else None,
+            auc=metrics.get("auc"),
+            ece=metrics.get("ece"),
+            shift_warning=(card.get("shift") or {}).get("warning"),
+            drift_checks=len(self._drift),
+            worst_psi=worst[0] if worst else None,
+            drift_level=worst[1] if worst else None,
         )
 
     def send(self, week: str, settings: ReviewSettings) -> int:
@@ -315,6 +365,7 @@ class WeeklyReviews:
         next_us = origin_us + HOUR_US
         seen: dict[str, list[int]] = defaultdict(list)
         in_week = 0
+        drift = self._drift = []
 
         def sample(at_us: int) -> None:
             # Read the windows ending at the hour: event time just before it (at the hour
@@ -340,6 +391,10 @@ class WeeklyReviews:
             batch.append(event)
             if at >= start_us:
                 in_week += 1
+                if event.source == monitoring.SOURCE and event.event == monitoring.EVENT:
+                    psi = event.properties.get("psi")
+                    if isinstance(psi, int | float):
+                        drift.append((float(psi), str(event.properties.get("level") or "")))
                 if event.source == SENSOR_SOURCE and event.type == "sensor":
                     device = event.properties.get("device")
                     if isinstance(device, str):
