@@ -73,6 +73,8 @@ def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> No
     assert stored > 150
     assert f"{stored} events in the log" in result.stdout
     assert {"page", "track"} <= kinds
+    # Issue 23: at 17:30 the manager's message waits for her next working period.
+    assert "marie: held until" in " ".join(result.stdout.split()), result.stdout
     reports = list((tmp_path / "vigie-data" / "reports").glob("weekly-*-fr.pdf"))
     assert len(reports) == 1 and reports[0].read_bytes().startswith(b"%PDF")
     assert f"revue hebdomadaire {reports[0].stem[7:15]}: " in result.stdout

@@ -35,6 +35,7 @@ BATCH = 200
 # The commented example configuration that ships inside the package; the demo runs it.
 EXAMPLE = files("vigie") / "example.yaml"
 CHECKOUT_BREAKS_AT = clock_time(12, 20)
+HALF_PAST_FIVE = clock_time(17, 30)
 
 
 def lunch_analytics() -> AnalyticsConfig:
@@ -158,6 +159,10 @@ def run_demo(
         _proactive_chat_at_twenty_past_twelve(app.state.system, server.url, console)
         _saturday_in_the_shop(app.state.system, server.url, console)
         _sales_day_in_the_city(app.state.system, server.url, console)
+        clock.move_to(
+            datetime.combine(scenario.day, HALF_PAST_FIVE, tzinfo=ZoneInfo(scenario.timezone))
+        )
+        _half_past_five(app.state.system, console)
         console.print(f"{app.state.system.log.count()} events in the log in all.")
         _the_week_in_review(app.state.system, server.url, console)
         if once:
@@ -403,6 +408,46 @@ def _sales_day_in_the_city(system: Any, url: str, console: Console) -> None:
 REPORTS = Path("vigie-data") / "reports"
 
 
+def _half_past_five(system: Any, console: Console) -> None:
+    """17:30, the conversion drops again: the conversion-drop playbook runs as the rule's
+    firing would start it, and the manager's message waits for her working hours (the right
+    to disconnect); only the urgent one reaches whoever is on duty."""
+    from vigie.playbooks import PlaybookTrigger
+
+    if not any(p.name == "conversion-drop" for p in system.playbooks.playbooks):
+        return
+    now = system.clock.now()
+    local = now.astimezone(ZoneInfo("Europe/Brussels"))
+    console.print(
+        f"[bold]{local:%A %H:%M} — the conversion drops again after work / nouvelle chute "
+        "après les heures de bureau[/bold]"
+    )
+    trigger = PlaybookTrigger(
+        rule="checkout-conversion-drop",
+        status="firing",
+        fingerprint=f"demo-evening-{local:%Y%m%d}",
+        at=now,
+        labels={"page": "/lunch-deal", "campaign": "lunch-deal"},
+        values={"conversion_rate": 0.004},
+    )
+    for run in system.playbooks.handle(trigger):
+        console.print(f"  {run.playbook}: {', '.join(f'{s.name} {s.status}' for s in run.steps)}")
+        for note in system.dispatcher.notifications(limit=500):
+            if note.run_id != run.id:
+                continue
+            if note.status == "held" and note.hold_until is not None:
+                until = note.hold_until.astimezone(ZoneInfo("Europe/Brussels"))
+                console.print(
+                    f"  {note.intended_for}: held until {until:%A %H:%M} (off duty) / "
+                    f"retenu jusqu'à {until:%H:%M} — {note.subject}"
+                )
+            else:
+                console.print(
+                    f"  {note.intended_for} → {note.recipient or '-'}: {note.status} — "
+                    f"{note.subject}"
+                )
+
+
 def _the_week_in_review(system: Any, url: str, console: Console) -> None:
     """The loop closes: what the day left in the records, and this week's review written as
     HTML and PDF, with its address on the dashboard."""
@@ -416,7 +461,7 @@ def _the_week_in_review(system: Any, url: str, console: Console) -> None:
     story = [
         ("alerts fired / alertes levées", len(review.alerts)),
         ("playbook runs / exécutions de playbooks", len(runs)),
-        ("actions taken / actions menées", sum(r.actions for a in review.alerts for r in a.runs)),
+        ("actions taken / actions menées", len(system.actions.list(limit=1000))),
         ("notifications held for off-duty people / notifications retenues", len(held)),
     ]
     for what, count in story:
