@@ -142,10 +142,22 @@ class Accounts:
             "token:" + token, lambda: tokens.user_for_token(engine=self._engine, token=token)
         )
 
+    def remembered_token_user(self, token: str) -> Principal | None:
+        """The user of `token` if it is remembered (without asking the store), else None."""
+        return self._recall("token:" + token)
+
+    def remembered_session_user(self, value: str) -> Principal | None:
+        """The user of a session value if it is remembered (without asking the store)."""
+        return self._recall("session:" + value)
+
+    def _recall(self, key: str) -> Principal | None:
+        with self._known_lock:
+            return self._known.get(_digest(key))
+
     def _remembered(self, key: str, look_up: Callable[[], Principal | None]) -> Principal | None:
         """The user remembered under `key` (a secret: kept only as its SHA-256), else the one
         `look_up` finds, remembered when there is one."""
-        digest = hashlib.sha256(key.encode()).hexdigest()
+        digest = _digest(key)
         with self._known_lock:
             known = self._known.get(digest)
             forgotten = self._forgotten
@@ -266,6 +278,10 @@ class Accounts:
             before=before,
             limit=limit,
         )
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _as(actor: Actor, user: Principal) -> Actor:
