@@ -372,6 +372,22 @@ def test_a_processor_that_acted_has_its_checkpoint_saved_at_once(engine: sa.Engi
     assert not acting.checkpoint_due
 
 
+def test_a_pass_saves_every_due_checkpoint_in_one_commit(engine: sa.Engine) -> None:
+    """Once `checkpoint_seconds` have passed, a pass saves all its processors' positions
+    together (issue 25): one commit, not one per processor."""
+    log = SqlEventLog(engine)
+    names = ["rules", "analytics", "crm", "chat"]
+    runner = ProcessorRunner(log, [Recorder(n) for n in names], checkpoint_seconds=0.0)
+    log.append(_events(0, 3))
+    commits: list[bool] = []
+    sa.event.listen(engine, "commit", lambda _conn: commits.append(True))
+    runner._pass()
+    assert len(commits) == 1
+    assert [log.checkpoint(n) for n in names] == [4, 4, 4, 4]
+    runner._pass()
+    assert len(commits) == 1  # nothing moved: nothing written
+
+
 class Poisoned(Recorder):
     """An idempotent processor (it skips offsets it has seen) that fails on `bad` offsets,
     after folding the events before them, as a real projection does mid-batch."""

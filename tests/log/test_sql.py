@@ -118,6 +118,20 @@ def test_checkpoints_start_at_one_and_move(engine: sa.Engine) -> None:
     assert SqlEventLog(engine).checkpoint("crm") == 7
 
 
+def test_several_checkpoints_are_saved_in_one_commit(engine: sa.Engine) -> None:
+    """The runner's checkpoints go in one transaction (issue 25: one commit each, every second,
+    was most of the processors' time under load); new and known consumers alike."""
+    log = SqlEventLog(engine)
+    log.save_checkpoint("kpi", 5)
+    commits: list[bool] = []
+    sa.event.listen(engine, "commit", lambda _conn: commits.append(True))
+    log.save_checkpoints({"kpi": 42, "crm": 7, "chat": 3})
+    assert len(commits) == 1
+    assert [log.checkpoint(c) for c in ("kpi", "crm", "chat")] == [42, 7, 3]
+    log.save_checkpoints({})
+    assert len(commits) == 1
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

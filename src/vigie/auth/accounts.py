@@ -7,11 +7,15 @@ same call.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from cachetools import TTLCache
 
 from vigie.auth import audit, preferences, sessions, tokens, users
 from vigie.auth.audit import Actor, AuditRecord
@@ -21,9 +25,21 @@ from vigie.auth.tokens import IssuedToken
 from vigie.auth.users import Principal
 from vigie.clock import Clock
 
+CACHE_SECONDS = 1.0
+"""How long the user of a token or a session is remembered, so that every API call does not
+ask the store who sent it. A revocation made through this process (sign-out, token revoked,
+user disabled, password changed) forgets every remembered user at once; one made by another
+process (`vigie users disable`, another API node) takes effect within this time."""
+
+CACHE_SIZE = 4096
+
 
 class Accounts:
-    """Users, their sessions and API tokens, their preferences and the audit trail."""
+    """Users, their sessions and API tokens, their preferences and the audit trail.
+
+    The user behind a token or a session value is remembered for `CACHE_SECONDS` (`timer`
+    measures it: monotonic, so that a clock set back cannot stretch it).
+    """
 
     def __init__(
         self,
@@ -33,8 +49,12 @@ class Accounts:
         session_secret: Callable[[], str],
         is_write_key: Callable[[str], bool],
         secure_cookies: bool,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
+        self._known: TTLCache[str, Principal] = TTLCache(CACHE_SIZE, CACHE_SECONDS, timer=timer)
+        self._known_lock = threading.Lock()
+        self._forgotten = 0  # how often `_forget` ran: a look-up that spans one is not kept
         self._clock = clock
         self._secret = session_secret
         self.is_write_key = is_write_key
@@ -74,12 +94,16 @@ class Accounts:
 
     def session_user(self, value: str) -> Principal | None:
         """The active user of an authentic, unexpired, unrevoked session value."""
-        return sessions.session_user(
-            engine=self._engine, secret=self._secret(), value=value, now=self._clock.now()
+        return self._remembered(
+            "session:" + value,
+            lambda: sessions.session_user(
+                engine=self._engine, secret=self._secret(), value=value, now=self._clock.now()
+            ),
         )
 
     def logout(self, value: str, actor: Actor) -> None:
         """Revoke the session of a cookie value, so that a copy of it stops working too."""
+        self._forget()
         if sessions.revoke_session(
             engine=self._engine, secret=self._secret(), value=value, now=self._clock.now()
         ):
@@ -90,6 +114,7 @@ class Accounts:
         revoked = sessions.revoke_user_sessions(
             engine=self._engine, user_id=user_id, now=self._clock.now()
         )
+        self._forget()
         self.record(actor, "sessions.revoke", "users", str(user_id), {"sessions": revoked})
         return revoked
 
@@ -98,6 +123,7 @@ class Accounts:
         they can no longer sign in. `UserError` when there is no such active user."""
         user = users.disable_user(engine=self._engine, username=username, now=self._clock.now())
         sessions.revoke_user_sessions(engine=self._engine, user_id=user.id, now=self._clock.now())
+        self._forget()
         self.record(actor, "user.disable", "users", str(user.id), {"username": user.username})
         return user
 
@@ -106,12 +132,49 @@ class Accounts:
         opened with the old password does not stay open."""
         user = users.set_password(engine=self._engine, username=username, password=password)
         sessions.revoke_user_sessions(engine=self._engine, user_id=user.id, now=self._clock.now())
+        self._forget()
         self.record(actor, "user.password", "users", str(user.id))
         return user
 
     def token_user(self, token: str) -> Principal | None:
         """The active user a valid, unrevoked API token belongs to."""
-        return tokens.user_for_token(engine=self._engine, token=token)
+        return self._remembered(
+            "token:" + token, lambda: tokens.user_for_token(engine=self._engine, token=token)
+        )
+
+    def remembered_token_user(self, token: str) -> Principal | None:
+        """The user of `token` if it is remembered (without asking the store), else None."""
+        return self._recall("token:" + token)
+
+    def remembered_session_user(self, value: str) -> Principal | None:
+        """The user of a session value if it is remembered (without asking the store)."""
+        return self._recall("session:" + value)
+
+    def _recall(self, key: str) -> Principal | None:
+        with self._known_lock:
+            return self._known.get(_digest(key))
+
+    def _remembered(self, key: str, look_up: Callable[[], Principal | None]) -> Principal | None:
+        """The user remembered under `key` (a secret: kept only as its SHA-256), else the one
+        `look_up` finds, remembered when there is one."""
+        digest = _digest(key)
+        with self._known_lock:
+            known = self._known.get(digest)
+            forgotten = self._forgotten
+        if known is not None:
+            return known
+        found = look_up()
+        with self._known_lock:
+            # A revocation while the store was asked may have come after its answer.
+            if found is not None and forgotten == self._forgotten:
+                self._known[digest] = found
+        return found
+
+    def _forget(self) -> None:
+        """Forget every remembered user: a session or a token may have stopped working."""
+        with self._known_lock:
+            self._known.clear()
+            self._forgotten += 1
 
     def issue_token(
         self, *, username: str, password: str, name: str, actor: Actor
@@ -133,6 +196,7 @@ class Accounts:
         revoked = tokens.revoke_token(
             engine=self._engine, token_id=token_id, user_id=user.id, now=self._clock.now()
         )
+        self._forget()
         if revoked:
             self.record(actor, "token.revoke", "users", str(user.id), {"token_id": token_id})
         return revoked
@@ -214,6 +278,10 @@ class Accounts:
             before=before,
             limit=limit,
         )
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _as(actor: Actor, user: Principal) -> Actor:

@@ -3,8 +3,9 @@
 A write is checked (ownership, references), appended to the event log as a CRM event with
 the milestones it reaches against the record as read (`Deal Won` …), and answered once the
 CRM projection has applied it, read back at the version the log gave it:
-a client reads its own writes and the log stays the one truth. Failures are the domain
-errors below; the web layer maps them to HTTP statuses in one place.
+a client reads its own writes and the log stays the one truth. Concurrent single writes
+share the log's commit, the projection's transaction and the read-back (`crm.writer`).
+Failures are the domain errors below; the web layer maps them to HTTP statuses in one place.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from vigie.crm.timeline import (
     who_for_account,
     who_for_contact,
 )
+from vigie.crm.writer import CrmWriter, WriteNotApplied
 from vigie.events import Event
 from vigie.log import GroupCommitter, ProcessorRunner
 from vigie.log.eventlog import AppendJob
@@ -104,6 +106,12 @@ class CrmService:
         self._committer = committer
         self._runner = runner
         self._clock = clock
+        self._writer = CrmWriter(
+            committer=committer,
+            runner=runner,
+            reading=self._reading,
+            behind=lambda: ProjectionBehind("the CRM projection is behind; retry shortly"),
+        )
 
     def find(
         self,
@@ -388,14 +396,12 @@ class CrmService:
             now=self._clock.now(),
             names=names,
         )
-        offset, *_ = await self._append_and_wait(events, endpoint=f"/api/{entity.name}")
-        with self._reading() as conn:
-            found = records.get_record(conn, entity, record_id)
-        if found is None or found.version != offset:
-            raise NotApplied(
-                f"the change was logged at offset {offset} but not applied: see /api/rejected"
+        try:
+            return await self._writer.write(
+                entity, record_id, events, endpoint=f"/api/{entity.name}"
             )
-        return found
+        except WriteNotApplied as exc:
+            raise NotApplied(str(exc)) from exc
 
     async def _append_and_wait(self, events: list[Event], *, endpoint: str) -> list[int]:
         result = await self._committer.append(

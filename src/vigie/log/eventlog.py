@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -111,6 +111,11 @@ class EventLog(Protocol):
     def checkpoint(self, consumer: str) -> int: ...
 
     def save_checkpoint(self, consumer: str, next_offset: int) -> None: ...
+
+    def save_checkpoints(self, positions: Mapping[str, int]) -> None:
+        """Save several consumers' positions at once (in one transaction where the log
+        keeps them in a database)."""
+        ...
 
 
 class ServedLog(EventLog, Protocol):

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -480,6 +480,11 @@ class NatsEventLog(AppendsOne):
         if done:
             await done[-1].ack_sync(timeout=_TIMEOUT)
             durable.held = durable.held[len(done) :]
+
+    def save_checkpoints(self, positions: Mapping[str, int]) -> None:
+        """Save several consumers' positions (one key each in the KV bucket)."""
+        for consumer, next_offset in positions.items():
+            self.save_checkpoint(consumer, next_offset)
 
     def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
         """Rejected input, kept in the SQL store whatever log holds the events."""

@@ -155,7 +155,7 @@ class ProcessorRunner:
             with self._lock:
                 self._pausing.clear()
                 for name in names:
-                    self._save(name, 0.0)
+                    self._save([name], 0.0)
                     self._paused.add(name)
                     self._forget(name)
         finally:
@@ -184,36 +184,42 @@ class ProcessorRunner:
         with self._lock:
             for processor in self.active:
                 handed += self._drain(processor)
-                self._save(processor.name, 0.0)
+            self._save([p.name for p in self.active], 0.0)
             self._recent.clear()
         return handed
 
     def save_checkpoints(self) -> None:
-        """Save every processor's position that is not saved yet."""
+        """Save every processor's position that is not saved yet (in one transaction)."""
         with self._lock:
-            for processor in self.active:
-                self._save(processor.name, 0.0)
+            self._save([p.name for p in self.active], 0.0)
 
     def _save_after(self, processor: Processor) -> None:
         """Save `processor`'s checkpoint if `checkpoint_seconds` have passed, or at once when
         it says its last batches acted outside its own projection (`checkpoint_due`: an alert
-        fired, say), so that a crash does not replay those batches and act twice."""
-        within = self.checkpoint_seconds
+        fired, say), so that a crash does not replay those batches and act twice. The others
+        are saved together at the end of the pass (`_pass`), one commit for all of them."""
         if getattr(processor, "checkpoint_due", False):
             setattr(processor, "checkpoint_due", False)  # noqa: B010 (not part of the Protocol)
-            within = 0.0
-        self._save(processor.name, within)
+            self._save([processor.name], 0.0)
 
-    def _save(self, name: str, within: float) -> None:
-        position = self._positions.get(name)
-        if position is None:
-            return
-        saved, at = self._saved.get(name, (None, 0.0))
+    def _save(self, names: Sequence[str], within: float) -> None:
+        """Save the positions of `names` that moved and were last saved `within` seconds ago
+        or earlier, in one call to the log."""
         now = time.monotonic()
-        if position == saved or (saved is not None and now - at < within):
+        due: dict[str, int] = {}
+        for name in names:
+            position = self._positions.get(name)
+            if position is None:
+                continue
+            saved, at = self._saved.get(name, (None, 0.0))
+            if position == saved or (saved is not None and now - at < within):
+                continue
+            due[name] = position
+        if not due:
             return
-        self.log.save_checkpoint(name, position)
-        self._saved[name] = (position, now)
+        self.log.save_checkpoints(due)
+        for name, position in due.items():
+            self._saved[name] = (position, now)
 
     def _drain(self, processor: Processor, *, live: bool = False, until_woken: bool = False) -> int:
         """Hand `processor` every event past its position.
@@ -438,6 +444,7 @@ class ProcessorRunner:
                         self._save_after(earlier)
                     self._progressed()
                 self._progressed()
+            self._save([p.name for p in active], self.checkpoint_seconds)
             self._recent.clear()
         return handed
 

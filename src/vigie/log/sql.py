@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -348,6 +348,24 @@ class SqlEventLog(AppendsOne):
         )
         with self.engine.begin() as conn:
             conn.execute(statement)
+
+    def save_checkpoints(self, positions: Mapping[str, int]) -> None:
+        """Save several consumers' positions in one transaction: one commit, not one each."""
+        if not positions:
+            return
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        at = to_us(datetime.now(UTC))
+        with self.engine.begin() as conn:
+            for consumer, next_offset in sorted(positions.items()):
+                statement = insert(schema.checkpoints).values(
+                    consumer=consumer, next_offset=next_offset, updated_at_us=at
+                )
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[schema.checkpoints.c.consumer],
+                        set_={"next_offset": next_offset, "updated_at_us": at},
+                    )
+                )
 
     def close(self) -> None:
         """Nothing to release: the engine belongs to the caller."""

@@ -9,7 +9,7 @@ checkpoints. Every other name (the CRM projection's, for read-your-writes) reads
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from vigie.events import Event, Rejection
@@ -55,6 +55,11 @@ class ViewLog:
         """Keep a local consumer's position here; the others' are not this process's to move."""
         if consumer in self.positions:
             self.positions[consumer] = next_offset
+
+    def save_checkpoints(self, positions: Mapping[str, int]) -> None:
+        """Keep the local consumers' positions here."""
+        for consumer, next_offset in positions.items():
+            self.save_checkpoint(consumer, next_offset)
 
     def start_at_end(self, consumer: str) -> None:
         """Place `consumer` after the newest event (its state is rebuilt up to there apart)."""
