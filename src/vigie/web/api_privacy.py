@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from vigie.crm.entities import ENTITIES
 from vigie.web.deps import (
@@ -26,7 +26,12 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/contacts/{contact_id}/export", response_class=Response, responses=_NOT_FOUND)
+@router.get(
+    "/contacts/{contact_id}/export",
+    response_class=Response,
+    responses=_NOT_FOUND,
+    dependencies=[Depends(require("contacts", "read"))],
+)
 def export_contact(
     contact_id: ContactId,
     privacy: PrivacyDep,
@@ -38,7 +43,6 @@ def export_contact(
     theirs (decoded), and every row of every table that names them (interactions and chat
     transcripts, identity links, notifications, playbook outputs, rejected input …). Needs
     read access to the contact; the export is recorded in the audit trail."""
-    require("contacts", "read")(user)
     crm.get(ENTITIES["contacts"], contact_id, user)  # 404 outside the user's scope
     data = privacy.export(contact_id, actor=actor)
     return Response(
