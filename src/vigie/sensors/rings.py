@@ -108,11 +108,25 @@ class RingBook:
         ring = _ring(ring)
         self._consenting(contact_id)
         now = to_us(self.clock.now())
-        with self._lock, self.engine.begin() as conn:
+        with self._lock:
+            # Read the links first, on a connection of their own: a read opened inside the
+            # write transaction below would wait for that transaction's own lock (SQLite).
             links = self._all()
             current = self._current(ring)
             if current is not None and current.contact_id == contact_id:
                 return current
+            return self._relink(ring, contact_id, current, links, now, by)
+
+    def _relink(
+        self,
+        ring: str,
+        contact_id: str,
+        current: RingLink | None,
+        links: dict[str, list[RingLink]],
+        now: Micros,
+        by: str,
+    ) -> RingLink:
+        with self.engine.begin() as conn:
             if current is not None:
                 self._end(conn, current, now, by)
             conn.execute(
@@ -129,13 +143,14 @@ class RingBook:
         """End the ring's current link now: its reads are nobody's again."""
         ring = _ring(ring)
         now = to_us(self.clock.now())
-        with self._lock, self.engine.begin() as conn:
-            current = self._current(ring)
+        with self._lock:
+            current = self._current(ring)  # read before the write transaction (see `link`)
             if current is None:
                 raise RingError(
                     f"ring {ring!r} is linked to nobody / bague non liée", status=404, field="ring"
                 )
-            return self._end(conn, current, now, by)
+            with self.engine.begin() as conn:
+                return self._end(conn, current, now, by)
 
     def _current(self, ring: str) -> RingLink | None:
         found = self._all().get(ring, [])
