@@ -98,4 +98,9 @@ def test_export_and_erase_from_the_customer_page(dashboard: Dashboard, browser: 
     _settle(sales_page, "en")
     assert sales_page.evaluate("Vigie.page.can_erase") is False
     sales.close()
-    assert french_id and problems.found == []
+    # The customer page asks for the person's shop pick-ups; without their consent to
+    # profiling the answer is the designed 409 (the page then says so), not a failure.
+    refused = [f for f in problems.found if f.startswith("409 ") and "/api/sensors/customers/" in f]
+    consent_errors = [f for f in problems.found if f.startswith("console:") and "409" in f]
+    unexpected = [f for f in problems.found if f not in refused and f not in consent_errors]
+    assert french_id and unexpected == []
