@@ -15,7 +15,7 @@ from schemathesis.checks import (
 
 from tests.conftest import LiveServer
 
-EXAMPLES = 3
+EXAMPLES = 4
 # Server-Sent Events streams never end: a generated request would wait on them forever.
 STREAMS = {"/api/live", "/api/alerts/stream", "/api/inbox/stream"}
 CHECKS = [

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Response
 
 from vigie.sensors.rings import RingError
 from vigie.sensors.service import SensorsError
-from vigie.web.deps import CurrentUser, SensorsDep, require
+from vigie.web.deps import NO_NUL, CurrentUser, SensorsDep, require
 from vigie.web.problems import AUTH_ERRORS, INVALID, NOT_FOUND
 
 router = APIRouter(
@@ -82,7 +82,7 @@ def link_ring(
     ring: str,
     sensors: SensorsDep,
     user: CurrentUser,
-    contact_id: Annotated[str, Body(embed=True, min_length=1, max_length=64)],
+    contact_id: Annotated[str, Body(embed=True, min_length=1, max_length=64, pattern=NO_NUL)],
 ) -> Response:
     """Link a loyalty ring (its EPC) to a customer from now on: refused (409, field
     `consent.profiling`) unless the contact has consented to profiling."""
