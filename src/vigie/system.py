@@ -64,7 +64,7 @@ from vigie.playbooks.ledger import ActionLedger
 from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.consent import ConsentBook
-from vigie.privacy.shredding import ShreddedLog, Shredder, SubjectKeys
+from vigie.privacy.shredding import ShreddedLog, Shredder, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
 from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
@@ -229,10 +229,6 @@ def _event_log(settings: Settings, sql_log: SqlEventLog, shredder: Shredder | No
     return log if shredder is None else ShreddedLog(log, shredder)
 
 
-def _shredder(keys_url: str | None) -> Shredder | None:
-    return None if keys_url is None else Shredder(SubjectKeys(connect(keys_url)))
-
-
 def _appender(committer: GroupCommitter, endpoint: str) -> Append:
     """Append events through the log's writer from a worker thread, once committed."""
 
@@ -273,7 +269,7 @@ def build_system(
     telemetry.registry.register(RejectedDroppedCollector(lambda: sql_log.rejected_dropped))
     # With crypto-shredding, traits go into the log sealed with a key per person (kept in a
     # store of its own) and every reader of the log sees them opened.
-    shredder = _shredder(config.privacy.shredding.keys)
+    shredder = shredder_for(config.privacy.shredding)
     log = _event_log(settings, sql_log, shredder)
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.
@@ -396,7 +392,6 @@ def build_system(
         metrics=telemetry,
         clock=clock,
         pressure=pressure,
-        shredder=shredder,
     )
     # Business sources (Stripe, Shopify, Twilio, Mailchimp, plugins) come in by the ingestor.
     inbound = Inbound(
@@ -489,7 +484,7 @@ def build_system(
             forget_cached=sql_log.recent_bodies.clear,
             settle=_projections_settled(runner, sql_log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
-            open_traits=shredder.opened if shredder is not None else None,
+            open_record=shredder.open_record if shredder is not None else None,
         ),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(

@@ -124,9 +124,8 @@ def test_erase_destroys_the_persons_shredding_keys(tmp_path: Path) -> None:
     at = datetime(2026, 1, 2, tzinfo=UTC)
     identify = Event(message_id="i1", type="identify", source="web", anonymous_id="anon-cli-1",
                      timestamp=at, received_at=at, traits={"email": CONTACT["email"]})  # fmt: skip
-    shredder.seal([identify])
     log = SqlEventLog(engine)
-    log.append([identify], source="web")
+    log.append(shredder.sealed([identify]), source="web")
     runner = CliRunner()
     common = ["--contact", "ct_cli_1", "--db", url, "--config", str(config)]
     out = tmp_path / "person.json"

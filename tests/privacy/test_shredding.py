@@ -15,9 +15,11 @@ import pytest
 
 from tests.conftest import WRITE_KEY, free_port, make_settings, user_token
 from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from vigie.chat.conversations import chat_event
 from vigie.config import Config, Source
 from vigie.events import Event
 from vigie.events.event import decode_event, encode_event
+from vigie.log.eventlog import AppendJob
 from vigie.log.nats import NatsEventLog
 from vigie.log.sql import SqlEventLog
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
@@ -51,8 +53,9 @@ def test_sealed_traits_open_for_their_subject_until_the_key_is_forgotten(tmp_pat
     keys = SubjectKeys(connect(f"sqlite:///{tmp_path}/keys.db"))
     shredder = Shredder(keys)
     traits = {"email": EMAIL, "name": "Ada Quill", "ltv": 2**70, "tags": ["vip"]}
-    person, bystander = _identify(USER_ID, dict(traits)), _identify("other", {"email": "o@x.be"})
-    shredder.seal([person, bystander])
+    sent = [_identify(USER_ID, dict(traits)), _identify("other", {"email": "o@x.be"})]
+    person, bystander = shredder.sealed(sent)
+    assert sent[0].traits == traits, "the sender's own event is left in clear"
     assert list(person.traits) == [SEALED]
     assert EMAIL.encode() not in encode_event(person)
 
@@ -175,3 +178,50 @@ def test_a_jetstream_stream_no_longer_yields_the_person_after_erasure(
         finally:
             stream.delete_stream()
             stream.close()
+
+
+def test_personal_properties_and_context_are_sealed_beside_the_clear_ones(
+    tmp_path: Path,
+) -> None:
+    """Only the personal keys of `properties` and `context` are sealed: the amount and the
+    page stay readable in the stored copy (KPIs unchanged), the e-mail, a chat message's text,
+    the context's traits and the IP do not; readers see them all opened, and after the key is
+    forgotten the clear keys remain while the personal ones are gone."""
+    keys = SubjectKeys(connect(f"sqlite:///{tmp_path}/keys.db"))
+    shredder = Shredder(keys, properties=["email", "text"], context=["traits", "ip"])
+    properties = {"amount": 42, "email": EMAIL, "text": "call me on +32 470 11 22 33"}
+    context = {"page": {"path": "/checkout"}, "ip": "203.0.113.0", "traits": {"email": EMAIL}}
+    event = Event(
+        message_id="t-1", type="track", source="web", event="Chat Message", user_id=USER_ID,
+        timestamp=T0, received_at=T0, properties=dict(properties), context=dict(context),
+    )  # fmt: skip
+    (sealed,) = shredder.sealed([event])
+    stored = encode_event(sealed)
+    for secret in (EMAIL, "+32 470", "203.0.113.0"):
+        assert secret.encode() not in stored
+    assert sealed.properties["amount"] == 42 and sealed.context["page"] == {"path": "/checkout"}
+    (opened,) = shredder.open([decode_event(stored)])
+    assert opened.properties == properties and opened.context == context
+    keys.forget([USER_ID])
+    (erased,) = shredder.open([decode_event(stored)])
+    assert erased.properties == {"amount": 42}
+    assert erased.context == {"page": {"path": "/checkout"}}
+
+
+def test_a_chat_message_reaches_the_log_sealed_and_the_agent_in_clear(
+    server: tuple[str, System, str],
+) -> None:
+    """What the chat appends goes through the served log like ingestion: the visitor's words
+    are sealed in the stored row, while the event the chat folds into its open conversation
+    is left in clear and the log's readers see them opened."""
+    _url, system, _token = server
+    words = "my e-mail is ada.quill@example.org"
+    message = chat_event(
+        "Chat Message", "conv-1", source="web", anonymous_id="visitor-9", at=T0,
+        properties={"message_id": "m1", "sender": "visitor", "text": words},
+    )  # fmt: skip
+    (result,) = system.log.append_many([AppendJob(events=[message], source="web")])
+    assert message.properties["text"] == words
+    raw = SqlEventLog(system.engine).read(result.offsets[0], 1)[0]
+    assert EMAIL.encode() not in encode_event(raw) and SEALED in raw.properties
+    assert system.log.read(result.offsets[0], 1)[0].properties["text"] == words

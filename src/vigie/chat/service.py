@@ -312,8 +312,9 @@ class ChatService:
             source=visitor.source,
             anonymous_id=visitor.anonymous_id,
             at=now,
-            properties={"ticket_id": record["id"], "email": email, "name": name, "text": text},
+            properties={"ticket_id": record["id"], "text": text},
         )
+        message.traits = {"email": email, "name": name}
         await self._committer.append(AppendJob(events=[message], source=visitor.source))
         return {"ticket_id": record["id"], "due_at": record["first_response_due_at"]}
 

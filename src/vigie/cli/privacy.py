@@ -30,7 +30,7 @@ def _parts(db: str | None, config: Path | None) -> Iterator[tuple[DataSubjects, 
     from vigie.clock import SystemClock
     from vigie.log.columnar import ColumnarCopy
     from vigie.privacy import DataSubjects, RetentionPurge
-    from vigie.privacy.shredding import Shredder, SubjectKeys
+    from vigie.privacy.shredding import shredder_for
     from vigie.store import connect, upgrade
 
     settings = load_settings(db, config)
@@ -39,15 +39,14 @@ def _parts(db: str | None, config: Path | None) -> Iterator[tuple[DataSubjects, 
         upgrade(engine)
         clock = SystemClock()
         columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
-        keys_url = settings.config.privacy.shredding.keys
-        shredder = Shredder(SubjectKeys(connect(keys_url))) if keys_url else None
+        shredder = shredder_for(settings.config.privacy.shredding)
         yield (
             DataSubjects(
                 engine=engine,
                 clock=clock,
                 columns=columns,
                 forget_keys=shredder.keys.forget if shredder is not None else None,
-                open_traits=shredder.opened if shredder is not None else None,
+                open_record=shredder.open_record if shredder is not None else None,
             ),
             RetentionPurge(engine=engine, clock=clock, retention=settings.config.privacy.retention),
         )

@@ -28,7 +28,6 @@ from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
 from vigie.log.pressure import Backpressure
 from vigie.privacy.safeguards import Safeguards
-from vigie.privacy.shredding import Shredder
 from vigie.telemetry import Telemetry
 
 
@@ -51,10 +50,8 @@ class Ingestor:
         metrics: Telemetry,
         clock: Clock,
         pressure: Backpressure | None = None,
-        shredder: Shredder | None = None,
     ) -> None:
         self.config = config
-        self.shredder = shredder
         self.committer = committer
         self.metrics = metrics
         self.clock = clock
@@ -184,8 +181,6 @@ class Ingestor:
         shape of the answer; `started` is the request's `perf_counter()`.
         """
         self.safeguards.apply(events)
-        if self.shredder is not None:
-            self.shredder.seal(events)
         result = await self.committer.append(
             AppendJob(
                 events=events,

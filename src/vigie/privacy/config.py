@@ -54,14 +54,26 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     purge_every: str = "1h"
 
 
+PERSONAL_PROPERTIES = (
+    "email", "phone", "first_name", "last_name", "firstName", "lastName", "address", "text"
+)  # fmt: skip
+"""The event properties that hold personal data by default."""
+
+
 class ShreddingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Crypto-shredding: events' traits written to the log encrypted with a key per person,
-    which erasure deletes, so that copies the erasure cannot rewrite (a NATS JetStream
-    stream, backups of the store) no longer yield them."""
+    """Crypto-shredding: events' personal data written to the log encrypted with a key per
+    person, which erasure deletes, so that copies the erasure cannot rewrite (a NATS
+    JetStream stream, backups of the store) no longer yield it."""
 
     keys: str | None = None
     """Database URL of the key store, kept apart from the store and its backups (e.g.
-    `sqlite:///./vigie-keys/keys.db`); absent: traits are written in clear."""
+    `sqlite:///./vigie-keys/keys.db`); absent: personal data is written in clear."""
+    properties: list[str] = msgspec.field(default_factory=lambda: list(PERSONAL_PROPERTIES))
+    """Event properties sealed with the traits (traits are sealed whole): the personal ones,
+    including a chat message's `text`; the others stay in clear."""
+    context: list[str] = msgspec.field(default_factory=lambda: ["traits", "ip"])
+    """Context keys sealed with the traits: the traits a client repeats in the context and
+    the (truncated) IP address."""
 
 
 class PrivacyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -1,11 +1,18 @@
-"""Crypto-shredding: a person's traits are written to the event log encrypted with a key of
-their own, kept in a separate key store; erasure deletes the key.
+"""Crypto-shredding: a person's personal data is written to the event log encrypted with a
+key of their own, kept in a separate key store; erasure deletes the key.
 
 The log cannot be rewritten everywhere it goes: a NATS JetStream stream is append-only, and
-backups of the store are copies out of reach. What those copies hold of a person's traits is
-ciphertext (AES-256-GCM, `cryptography`), bound to the person's id; once the key is gone, no
-copy yields them again, while everything else in the events (names, times, amounts) stays
-readable, so KPIs and replays are unchanged.
+backups of the store are copies out of reach. What those copies hold of a person's personal
+data is ciphertext (AES-256-GCM, `cryptography`), bound to the person's id; once the key is
+gone, no copy yields it again, while everything else in the events (names, times, amounts)
+stays readable, so KPIs and replays are unchanged.
+
+What is sealed: an event's `traits` whole (who the person is), the personal properties
+named in `privacy.shredding.properties` (e-mail, phone, a chat message's text …) and the
+context keys named in `privacy.shredding.context` (the traits a client repeats there, the IP
+address). The sealed values of a part move into its one `$sealed` key; the part's other keys
+stay in clear. Every event appended through the served log is sealed, whoever appends it
+(ingestion, the chat, the sensors), and every reader of the served log sees it opened.
 
 The subject of an event is its `user_id`, else its `anonymous_id` (after pseudonymisation).
 The keys live in their own database (`privacy.shredding.keys`), which is not in the store's
@@ -28,9 +35,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from vigie.events import Event
 from vigie.events.event import ShapeT
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord, ServedLog
+from vigie.privacy.config import ShreddingSettings
+from vigie.store import connect
 
 SEALED = "$sealed"
-"""The one key of a sealed `traits`: its value is `v1.` + base64(nonce + ciphertext)."""
+"""The key of a part's sealed values: its value is `v1.` + base64(nonce + ciphertext)."""
+PARTS = ("traits", "properties", "context")
+"""The parts of an event that may hold sealed values."""
 VERSION = "v1."
 _NONCE = 12
 
@@ -116,36 +127,78 @@ def subject_of(event: Any) -> str | None:
 
 
 class Shredder:
-    """Seals events' traits on the way into the log and opens them on the way out."""
+    """Seals events' personal data on the way into the log and opens it on the way out.
 
-    def __init__(self, keys: SubjectKeys) -> None:
+    `properties` and `context` name the keys of those parts that are personal; `traits` are
+    sealed whole.
+    """
+
+    def __init__(
+        self, keys: SubjectKeys, *, properties: Iterable[str] = (), context: Iterable[str] = ()
+    ) -> None:
         self.keys = keys
+        self.personal = {"properties": frozenset(properties), "context": frozenset(context)}
 
-    def seal(self, events: Iterable[Event]) -> None:
-        """Replace each event's traits (if any, and if it has a subject) by their sealed form,
-        in place, before the events are appended."""
+    def sealed(self, events: Sequence[Event]) -> list[Event]:
+        """`events` with their personal data sealed: a sealed copy of each event that holds
+        some (and has a subject), the event itself otherwise; the given events are left as
+        they are, so that their sender may go on reading them in clear."""
+        out: list[Event] = []
         for event in events:
             subject = subject_of(event)
-            if not event.traits or subject is None or SEALED in event.traits:
+            changes = {} if subject is None else self._seal_parts(event, subject)
+            out.append(msgspec.structs.replace(event, **changes) if changes else event)
+        return out
+
+    def _seal_parts(self, event: Event, subject: str) -> dict[str, dict[str, Any]]:
+        changes: dict[str, dict[str, Any]] = {}
+        for part in PARTS:
+            values: dict[str, Any] = getattr(event, part)
+            if not values or SEALED in values:
                 continue
-            key = self.keys.key_for(subject, create=True)
-            assert key is not None
-            nonce = os.urandom(_NONCE)
-            plain = msgspec.json.encode(event.traits)  # JSON: integers past 64 bits too
-            sealed = AESGCM(key).encrypt(nonce, plain, subject.encode())
-            event.traits = {SEALED: VERSION + base64.b64encode(nonce + sealed).decode()}
+            personal = self.personal.get(part)
+            secret = (
+                values if personal is None else {k: v for k, v in values.items() if k in personal}
+            )
+            if not secret:
+                continue
+            clear = {k: v for k, v in values.items() if k not in secret}
+            changes[part] = {**clear, SEALED: self._seal(subject, secret)}
+        return changes
+
+    def _seal(self, subject: str, values: dict[str, Any]) -> str:
+        key = self.keys.key_for(subject, create=True)
+        assert key is not None
+        nonce = os.urandom(_NONCE)
+        plain = msgspec.json.encode(values)  # JSON: integers past 64 bits too
+        sealed = AESGCM(key).encrypt(nonce, plain, subject.encode())
+        return VERSION + base64.b64encode(nonce + sealed).decode()
 
     def open(self, events: Sequence[ShapeT]) -> Sequence[ShapeT]:
-        """Restore sealed traits in place; an erased subject's (key gone) become `{}`."""
+        """Restore sealed values in place; an erased subject's (key gone) are left out."""
         for event in events:
-            traits = getattr(event, "traits", None)
-            if not isinstance(traits, dict) or SEALED not in traits:
-                continue
-            event.traits = self.opened(subject_of(event), traits[SEALED])  # type: ignore[attr-defined]
+            for part in PARTS:
+                values = getattr(event, part, None)
+                if isinstance(values, dict) and SEALED in values:
+                    setattr(event, part, self.opened_part(subject_of(event), values))
         return events
 
+    def open_record(self, record: dict[str, Any]) -> None:
+        """Restore, in place, the sealed values of an event given as a plain mapping (the
+        privacy export's)."""
+        subject = record.get("user_id") or record.get("anonymous_id")
+        for part in PARTS:
+            values = record.get(part)
+            if isinstance(values, dict) and SEALED in values:
+                record[part] = self.opened_part(subject, values)
+
+    def opened_part(self, subject: str | None, values: dict[str, Any]) -> dict[str, Any]:
+        """A part's clear values with its sealed ones opened (none once the key is gone)."""
+        clear = {k: v for k, v in values.items() if k != SEALED}
+        return {**clear, **self.opened(subject, values[SEALED])}
+
     def opened(self, subject: str | None, sealed: Any) -> dict[str, Any]:
-        """The traits `sealed` for `subject`; `{}` once the subject's key is gone."""
+        """The values `sealed` for `subject`; `{}` once the subject's key is gone."""
         if subject is None or not isinstance(sealed, str) or not sealed.startswith(VERSION):
             return {}
         key = self.keys.key_for(subject, create=False)
@@ -160,8 +213,17 @@ class Shredder:
         return opened if isinstance(opened, dict) else {}
 
 
+def shredder_for(settings: ShreddingSettings) -> Shredder | None:
+    """The shredder `privacy.shredding` asks for; None when it is off (no key store)."""
+    if settings.keys is None:
+        return None
+    keys = SubjectKeys(connect(settings.keys))
+    return Shredder(keys, properties=settings.properties, context=settings.context)
+
+
 class ShreddedLog(AppendsOne):
-    """The event log as its readers see it: sealed traits opened (`Shredder.open`)."""
+    """The event log as its writers and readers see it: what is appended is sealed
+    (`Shredder.sealed`), what is read is opened (`Shredder.open`)."""
 
     def __init__(self, log: ServedLog, shredder: Shredder) -> None:
         self.inner = log
@@ -171,7 +233,10 @@ class ShreddedLog(AppendsOne):
         return getattr(self.inner, name)
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
-        return self.inner.append_many(jobs)
+        sealed = [
+            msgspec.structs.replace(job, events=self.shredder.sealed(job.events)) for job in jobs
+        ]
+        return self.inner.append_many(sealed)
 
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
         return list(self.shredder.open(self.inner.read(from_offset, limit)))

@@ -32,7 +32,6 @@ from vigie.auth.audit import Actor, record
 from vigie.clock import Clock
 from vigie.log.columnar import ColumnarCopy
 from vigie.privacy.scrubbing import Scrubber
-from vigie.privacy.shredding import SEALED
 
 CONTACTS = "crm_contacts"
 IDENTITIES = "analytics_identities"
@@ -83,10 +82,11 @@ class DataSubjects:
         forget_cached: Callable[[], None] | None = None,
         settle: Callable[[], None] | None = None,
         forget_keys: Callable[[Iterable[str]], int] | None = None,
-        open_traits: Callable[[str | None, Any], dict[str, Any]] | None = None,
+        open_record: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.open_traits = open_traits
-        """Opens traits sealed for a subject (crypto-shredding), for the export."""
+        self.open_record = open_record
+        """Opens, in place, an event's values sealed for its subject (crypto-shredding),
+        for the export."""
         self.engine = engine
         self.forget_keys = forget_keys
         """Deletes the crypto-shredding keys of the given subjects (`shredding.py`)."""
@@ -120,11 +120,9 @@ class DataSubjects:
             {**row["body"], "offset": row["log_offset"]} if isinstance(row["body"], dict) else row
             for row in held.pop("events", [])
         ]
-        for event in events:
-            traits = event.get("traits")
-            if self.open_traits is not None and isinstance(traits, dict) and SEALED in traits:
-                subject = event.get("user_id") or event.get("anonymous_id")
-                event["traits"] = self.open_traits(subject, traits[SEALED])
+        if self.open_record is not None:
+            for event in events:
+                self.open_record(event)
         record(
             engine=self.engine,
             actor=actor,
