@@ -11,7 +11,9 @@ class Sla(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """How fast a ticket of one priority must get a first answer and a resolution."""
 
     first_response_minutes: int
+    """Minutes (calendar time) after a ticket opens by which it must get its first answer."""
     resolution_minutes: int
+    """Minutes (calendar time) after a ticket opens by which it must be resolved."""
 
 
 def _sla(first: int, resolution: int) -> Sla:
