@@ -146,9 +146,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     alerting: Alerting = msgspec.field(default_factory=Alerting)
     analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
     schedule: ScheduleConfig = msgspec.field(default_factory=ScheduleConfig)
+    """People and teams with their working hours, holidays and on-call rotas, and the policies that
+    hold work messages outside working time (the right to disconnect)."""
     playbooks: list[Playbook] = []
     actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
+    """Where playbook actions send things: e-mail, signed webhooks, loudspeakers, screens, and the
+    agents' queues."""
     crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
+    """Settings of the built-in CRM: the support tickets' SLA targets by priority."""
     ai: AiConfig = msgspec.field(default_factory=AiConfig)
     experiments: list[Experiment] = []
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)

@@ -113,6 +113,8 @@ class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sites: list[Site] = []
     zones: list[Zone] = []
     devices: list[Device] = []
+    """The RFID readers, door counters and people counters allowed to report, each with its own
+    key."""
     mqtt_url: str | None = None
     """`mqtt://host:port` of the broker to subscribe to (`vigie/+/rfid`, `vigie/+/doors`,
     `vigie/+/crowd/+`); none: no MQTT input."""

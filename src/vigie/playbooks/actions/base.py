@@ -90,8 +90,12 @@ class ActionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     smtp: SmtpSettings | None = None
     webhooks: list[WebhookEndpoint] = []
     zones: list[Zone] = []
+    """Places with loudspeakers that `broadcast` steps speak in, with their quiet hours."""
     screens: list[Screen] = []
+    """Shop screens that `screen` steps show messages on, dark in their quiet hours."""
     queues: dict[str, list[str]] = {}
+    """Each queue's agents at the start of the day (queue name to a list of people); `reassign`
+    steps move agents between queues."""
     allow_private_networks: bool = False
     """Whether webhook endpoints may be on private, loopback or link-local addresses (refused by
     default, so that a URL cannot reach the server's own network unless meant to)."""
