@@ -87,6 +87,21 @@ def test_every_configuration_key_is_in_the_reference() -> None:
     assert not missing, f"keys missing from docs/configuration.md: {missing}"
 
 
+def test_every_key_of_the_reference_has_a_description() -> None:
+    """No row of docs/configuration.md leaves its description empty: a new field needs its
+    docstring (a string right after it in its Struct)."""
+    reference = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    rows = [line for line in reference.splitlines() if line.startswith("| `")]
+    assert len(rows) > 300
+    bare = []
+    for row in rows:
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", row)[1:-1]]
+        assert len(cells) == 4, f"a row of four cells: {row}"
+        if len(cells[3].split()) < 3:
+            bare.append(cells[0])
+    assert not bare, f"keys without a description in docs/configuration.md: {bare}"
+
+
 def test_the_reference_carries_types_defaults_and_docstrings() -> None:
     """A key's row gives its type, its default and the docstring written beside its field."""
     reference = (DOCS / "configuration.md").read_text(encoding="utf-8")

@@ -52,7 +52,11 @@ class TrackerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What the browser tracker (`/t.js`) of a source may do before and after consent."""
 
     consent_required: bool = False
+    """Store no visitor id and send nothing until the page calls
+    `vigie.consent({analytics: true})`; set it where the law asks for consent first."""
     form_fields: list[str] = []
+    """Names of form fields whose values a `Form Submitted` event carries (never a password);
+    other fields are sent by name only."""
     chat: bool = False
     """Load the website chat's widget with the tracker (the same script tag)."""
     chat_origins: list[str] = []
@@ -63,8 +67,12 @@ class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A sender of events, recognised by its write key."""
 
     name: str
+    """The source's name, stored as the `source` of every event it sends."""
     write_key: str
+    """The key its clients send with each request (the tracker tag's `data-write-key`, a
+    Segment or PostHog client's key): a long random value, unique to the source."""
     description: str | None = None
+    """Free text saying what sends through this source, for whoever reads the file."""
     tracker: TrackerSettings = msgspec.field(default_factory=TrackerSettings)
     rate_limit: Annotated[float, msgspec.Meta(gt=0)] | None = None
     """Requests per second this source may send on average (none: no limit); past it,
@@ -138,9 +146,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     alerting: Alerting = msgspec.field(default_factory=Alerting)
     analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
     schedule: ScheduleConfig = msgspec.field(default_factory=ScheduleConfig)
+    """People and teams with their working hours, holidays and on-call rotas, and the policies that
+    hold work messages outside working time (the right to disconnect)."""
     playbooks: list[Playbook] = []
     actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
+    """Where playbook actions send things: e-mail, signed webhooks, loudspeakers, screens, and the
+    agents' queues."""
     crm: CrmConfig = msgspec.field(default_factory=CrmConfig)
+    """Settings of the built-in CRM: the support tickets' SLA targets by priority."""
     ai: AiConfig = msgspec.field(default_factory=AiConfig)
     experiments: list[Experiment] = []
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)

@@ -13,7 +13,10 @@ class AiConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Settings of lead scoring and assignment."""
 
     data_dir: str = "vigie-data/ai"
+    """The directory where the AI keeps the prospect base, its models and the latest lead run."""
     top_leads: int = 1000
+    """How many of the best-scored leads a run keeps and hands to reps (the default of
+    `vigie leads --top`)."""
     reps: list[Rep] = msgspec.field(default_factory=list)
 
     @property

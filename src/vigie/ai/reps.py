@@ -16,11 +16,17 @@ class Rep(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True)
     """A salesperson who receives leads (the `ai.reps` entries of vigie.yaml)."""
 
     name: str
+    """The salesperson's name, as in the CRM deal history the model learns from."""
     capacity: int = 25
+    """The most leads they are handed per run, their tasks spread over a working day."""
     timezone: str = "Europe/Brussels"
+    """The IANA time zone of `start` and `end`."""
     days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Weekdays they work, 0 for Monday to 6 for Sunday."""
     start: str = "09:00"
+    """Local time (`HH:MM`) their working day starts."""
     end: str = "17:30"
+    """Local time (`HH:MM`) their working day ends."""
 
     def next_working_time(self, now: datetime) -> datetime:
         """`now` if the rep is at work, else the start of their next working period (UTC)."""

@@ -24,9 +24,14 @@ class Schedule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """When a campaign runs: a daily slot (`12:00`-`13:00`) in a time zone, on some weekdays."""
 
     start: str
+    """Local time (`HH:MM`) the daily slot starts."""
     end: str
+    """Local time (`HH:MM`) the daily slot ends, excluded."""
     timezone: str = "UTC"
+    """The IANA time zone of `start` and `end` (e.g. `Europe/Brussels`)."""
     days: list[str] = msgspec.field(default_factory=lambda: list(WEEKDAYS))
+    """Weekdays the campaign runs (`mon` … `sun`); the slot on other days is still counted, marked
+    unscheduled."""
 
     def bounds(self) -> tuple[time, time]:
         """The slot's start and end as local times."""
@@ -51,12 +56,20 @@ class Campaign(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A campaign as the analytics knows it: its traffic, its schedule, what counts as a win."""
 
     name: str
+    """The campaign's name, as reports and the API show it; also its UTM name unless `utm_campaign`
+    is given."""
     channel: str | None = None
+    """Where it runs (e.g. `email`, `instagram`), shown beside its figures."""
     utm_campaign: str | None = None
+    """The `utm_campaign` value (the event's `context.campaign.name`) of its traffic; none: the
+    campaign's `name`."""
     utm_id: str | None = None
+    """The `utm_id` value (`context.campaign.id`) of its traffic, matched before the name."""
     schedule: Schedule | None = None
     signups: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SIGNUPS))
+    """Event names counted as sign-ups for the campaign."""
     conversions: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_CONVERSIONS))
+    """Event names counted as conversions for the campaign (e.g. orders)."""
 
     def matches(self, campaign: dict[str, Any]) -> bool:
         """True when an event's `context.campaign` is this campaign's traffic."""

@@ -25,9 +25,15 @@ class FunnelStep(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """One step: a tracked `event`, or a `page` path (a trailing `*` matches a prefix)."""
 
     name: str | None = None
+    """The step's label in reports; none: its `event` or `page`."""
     event: str | None = None
+    """The tracked event that is this step (e.g. `Checkout Started`); give either `event` or
+    `page`."""
     page: str | None = None
+    """The page path that is this step (e.g. `/checkout`; a trailing `*` matches every path that
+    starts so)."""
     where: dict[str, Any] = {}
+    """Properties the hit must also carry, each equal to its value (e.g. `{plan: pro}`)."""
 
     @property
     def label(self) -> str:
@@ -56,10 +62,16 @@ class Funnel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A funnel of `vigie.yaml`: ordered steps, a conversion window, a time-slot width."""
 
     name: str
+    """The funnel's unique name, as the API and the dashboard show it."""
     steps: list[FunnelStep]
     window_minutes: float = 60.0
+    """Minutes a visitor has, counted from the first step, to reach each later step; one reached
+    later does not count."""
     slot_minutes: int = 60
+    """Width in minutes (1 to 1440) of the time-of-day slots (in `analytics.timezone`) conversion is
+    also broken down by."""
     description: str | None = None
+    """Free text saying what the funnel follows, for whoever reads the file."""
 
     @property
     def window(self) -> timedelta:

@@ -17,7 +17,10 @@ class Variant(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     """One arm; `weight` is its share of the units (weights need not sum to 1)."""
 
     name: str
+    """The variant's name, the one the site shows (`variation_name` of `Experiment Viewed`); the
+    first is the control."""
     weight: float = 1.0
+    """Its share of the units, relative to the other variants' weights."""
 
 
 class TimeBlocks(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -33,10 +36,16 @@ class TimeBlocks(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     default that of a Poisson count, √baseline)."""
 
     length: str = "1h"
+    """A duration: how long each block shows one variant (at least a minute)."""
     starts_at: datetime
+    """When the first block starts, with its time zone (e.g. `2026-12-01T09:00:00+01:00`)."""
     where: dict[str, str] = {}
+    """Fields the metric's events must match to count (`site`, `zone`, `aisle` or a property)."""
     value: str | None = None
+    """A numeric field each event adds (e.g. `count`); none: each event counts 1."""
     sd: float | None = None
+    """The spread (standard deviation) of a block's total; none: √baseline, that of a Poisson
+    count."""
 
     @property
     def length_us(self) -> int:
@@ -56,19 +65,32 @@ class Experiment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     """
 
     name: str
+    """The experiment's unique name, as the site sends it (`experiment_name` of
+    `Experiment Viewed`)."""
     description: str = ""
+    """What is tested and why, shown on the Experiments page."""
     variants: list[Variant] = msgspec.field(
         default_factory=lambda: [Variant(name="control"), Variant(name="treatment")]
     )
     unit: Literal["anonymous_id", "user_id"] = "anonymous_id"
+    """Who is assigned a variant: each visitor (`anonymous_id`) or each signed-in user
+    (`user_id`)."""
     metric: str
+    """The event that counts as a conversion (e.g. `Order Completed`)."""
     horizon: str = "1d"
+    """A duration: how long after its first exposure a unit's conversion still counts."""
     baseline: float = 0.1
+    """The control's expected conversion rate (with time blocks: its expected total per block)."""
     mde: float = 0.02
+    """The smallest absolute lift worth detecting (0.02: two points); smaller needs more units."""
     alpha: float = 0.05
+    """The false-positive rate accepted (0.05: 5 %), between 0 and 0.5."""
     power: float = 0.8
+    """The chance of detecting a lift of `mde` when there is one (0.8: 80 %)."""
     guardrails: list[str] = []
+    """Events that must not fall significantly in a variant (e.g. `Checkout Started`)."""
     seed: str | None = None
+    """The seed of the assignment; none: the experiment's name. Change it to reshuffle the units."""
     blocks: TimeBlocks | None = None
     """Alternate by time block instead of assigning units (see `TimeBlocks`)."""
 

@@ -51,26 +51,50 @@ class Term(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """One side of a ratio: the events counted (or whose `value` is summed)."""
 
     where: dict[str, Any] = {}
+    """Filter on the events this side counts: each listed field equals its value (or one of a list's
+    values); empty: every event."""
     value: str | None = None
+    """A numeric field summed instead of counting events (e.g. `properties.cost`); none: each event
+    counts 1."""
 
 
 class Metric(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A live KPI: what to aggregate, over which events, grouped how, over which window."""
 
     name: str
+    """The metric's unique name, used by rules (`metric:`), the dashboard and the API."""
     kind: Kind = "count"
+    """How the events are aggregated: a count, a sum or average or percentile of `value`, a count of
+    distinct `value`s, or a ratio of `numerator` to `denominator`."""
     where: dict[str, Any] = {}
+    """Filter on the events counted, e.g. `{event: Order Completed}`: each listed field equals its
+    value (or one of a list's values); empty: every event."""
     value: str | None = None
+    """The field aggregated by `sum`, `average`, `percentile` and `distinct` (e.g.
+    `properties.revenue`, `anonymous_id`)."""
     numerator: Term | None = None
     denominator: Term | None = None
     percentile: float = 90.0
+    """For `kind: percentile`, which one, between 0 and 100 (90: the value 90 % of events stay
+    below)."""
     by: list[str] = []
+    """Fields whose values split the metric into groups (e.g. `[campaign]`), each with its own value
+    and its own alerts; empty: one figure."""
     window: str = "15m"
+    """A duration: the event-time span each value covers (e.g. `15m`, `1h`)."""
     slide: str | None = None
+    """A duration: how often the window moves forward, dividing `window` evenly (e.g. `1m` for a 15m
+    window); none: a tumbling window that moves by its whole length."""
     lateness: str = "1m"
+    """A duration: how late (after newer events) an event may arrive and still count in its window;
+    older ones are counted as late and left out. Raise it for sources that send in delayed
+    batches."""
     unit: str | None = None
+    """The unit shown beside the value on the dashboard (e.g. `EUR`, `s`); none: a plain number."""
     title: dict[str, str] = {}
+    """The title the dashboard shows, by language (`{en: …, fr: …}`); empty: the metric's name."""
     description: str | None = None
+    """Free text saying what the metric measures and why, for whoever reads the file."""
     department: str | None = None
     """Who reads it (`marketing`, `sales`, `support`, `finance`, `operations` …): its section
     on the Overview. A lower-case key; the dashboard translates the ones it knows."""

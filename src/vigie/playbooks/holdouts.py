@@ -45,11 +45,21 @@ class Holdout(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     and the held out; `baseline` and `mde` size the comparison as an experiment's."""
 
     share: float = 0.1
+    """The share (between 0 and 1) of the units left alone as the control group (0.1: one in
+    ten)."""
     metric: str
+    """The event whose arrival from a unit counts as the outcome (e.g. `Order Completed`)."""
     horizon: str = "1d"
+    """A duration: how long after the step a unit's `metric` event still counts."""
     baseline: float = 0.1
+    """The outcome's expected rate without the action (0.1: one unit in ten), to size the
+    comparison."""
     mde: float = 0.05
+    """The smallest absolute change of that rate worth detecting (0.05: five points); smaller needs
+    more units."""
     seed: str | None = None
+    """The seed of the random split; none: `playbook/step`. Change it to draw a new control
+    group."""
 
     def group(self, seed: str, unit: str) -> Group:
         """The group of `unit` under `seed` (the step's, unless this holdout sets one)."""

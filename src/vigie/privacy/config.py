@@ -17,6 +17,7 @@ class IpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """IP addresses in events (`context.ip`, PostHog's `$ip`) are truncated before storage."""
 
     truncate: bool = True
+    """Whether IP addresses are truncated to `ipv4_prefix` / `ipv6_prefix` bits before storage."""
     ipv4_prefix: int = 24
     """Bits of an IPv4 address kept (24: `203.0.113.42` is stored as `203.0.113.0`)."""
     ipv6_prefix: int = 48
@@ -31,6 +32,7 @@ class VisitorIdSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     """
 
     pseudonymise: bool = False
+    """Whether anonymous visitor ids are replaced by their keyed hash before storage."""
     key: str | None = None
     """The hash key; required (and no placeholder) outside development when pseudonymising."""
 
@@ -52,6 +54,7 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     audit: str | None = None
     """Lines of the audit trail, by their time."""
     purge_every: str = "1h"
+    """A duration: how often the purge of data older than its retention runs."""
 
 
 PERSONAL_PROPERTIES = (

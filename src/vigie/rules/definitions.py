@@ -56,46 +56,123 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     """
 
     name: str
+    """The rule's unique name: the `alertname` of its alerts, what playbook triggers and `all`/`any`
+    rules refer to."""
     kind: RuleKind = "threshold"
+    """What the rule watches (see the kinds above): a `threshold`, a `change`, an `sla`, an
+    `absence`, an `anomaly`, a `sequential` test, or `all`/`any` of other rules."""
     metric: str | None = None
+    """The metric watched by a `threshold`, `change` or `anomaly` rule (a name under `metrics:`)."""
     op: Op = ">"
+    """For a `threshold` rule, how the metric's value is compared with `value`."""
     value: float | None = None
+    """For a `threshold` rule, the number the metric's value is compared with."""
     compare: Literal["previous", "same_slot"] = "previous"
+    """For a `change` rule, the reference: the `previous` window, or the mean of the `same_slot`
+    (time of day) on the previous `days`."""
     drop: float | None = None
+    """For a `change` rule, the relative fall that fires (0.3: more than 30 % below the
+    reference)."""
     rise: float | None = None
+    """For a `change` rule, the relative rise that fires (0.5: more than 50 % above the
+    reference)."""
     days: int = 7
+    """For `compare: same_slot`, how many previous days of the same slot make the reference."""
     min_reference: float = 0.0
+    """For a `change` rule, the smallest reference judged: below it a relative change means little,
+    and nothing fires."""
     min_events: int = 0
+    """For a `change` rule, the events (or a ratio's denominator) the current window must hold
+    before it is judged; raise it so that a quiet hour does not fire."""
     tolerance: float | None = None
+    """For a `change` rule, how close (relative, between 0 and 1) to the reference that fired the
+    value must come back for the alert to resolve; none: the `drop` or `rise` itself."""
     missing_labels: Literal["skip", "evaluate"] = "skip"
+    """Whether groups whose `by` field is absent from the events (label `(none)`) are skipped or
+    evaluated like the others."""
     open: dict[str, Any] = {}
+    """For an `sla` rule, the filter of the events that open an item (e.g.
+    `{event: Ticket Created}`)."""
     close: dict[str, Any] = {}
+    """For an `sla` rule, the filter of the events that close an item (e.g.
+    `{event: Ticket First Response}`)."""
     key: str = "properties.ticket_id"
+    """For an `sla` rule, the field that ties a closing event to the item it closes (e.g. the
+    ticket's id)."""
     within: str | None = None
+    """For an `sla` rule, a duration: how long an item may stay open before it breaches (e.g.
+    `15m`)."""
     by: list[str] = []
+    """For `sla`, `absence` and `sequential` rules, fields whose values split the events into
+    groups, each with its own alert (e.g. `[queue]`)."""
     where: dict[str, Any] = {}
+    """For `absence` and `sequential` rules, the filter of the events watched: each listed field
+    equals its value (or one of a list's values)."""
     silence: str | None = None
+    """For an `absence` rule, a duration: no matching event for this long (processing time) fires;
+    with `expected_rate`, the longest silence tolerated."""
     seasonality: Literal["auto", "none", "daily", "weekly", "both"] = "auto"
+    """For an `anomaly` rule, the cycles of the metric's learned level: `daily`, `weekly`, `both`,
+    `none`, or `auto` to find them from the data."""
     p_value: float = 3e-4
+    """For an `anomaly` rule, the tail probability below which a value is improbable enough to fire;
+    lower it for fewer, surer alerts."""
     z: float | None = None
+    """For an `anomaly` rule, fire beyond this many robust standard deviations instead of giving
+    `p_value` (e.g. 4)."""
     clear_p_value: float | None = None
+    """For an `anomaly` rule, the tail probability above which a firing alert clears; none: the
+    square root of `p_value`."""
     min_samples: int = 12
+    """For an `anomaly` rule, the values of the metric (one per slide) learned before it may
+    fire at all."""
     direction: Literal["both", "up", "down"] = "both"
+    """For `anomaly` and `sequential` rules, which departures fire: a rise (`up`), a fall (`down`)
+    or `both`."""
     rules: list[str] = []
+    """For `all` and `any` rules, the names of the rules combined (defined above in the file)."""
     then: dict[str, Any] = {}
+    """For a `sequential` rule, the filter of the follow-up events: the rule then tests the
+    conversion from `where` events to these instead of the rate of `where` events."""
     expected_rate: float | None = None
+    """For `sequential` and `absence` rules, the expected events per second before any history is
+    learned (a cold-start prior)."""
     expected_conversion: float | None = None
+    """For a `sequential` rule with `then`, the expected `then` events per `where` event before any
+    history is learned."""
     false_alarms: str = "1/month"
+    """For `sequential` and rate-aware `absence` rules, the false alarms you accept, as a rate
+    (`1/month`, `1/week`); rarer means surer but later alerts."""
     min_effect: float = 0.5
+    """For a `sequential` rule, the smallest relative change worth an alert (0.5: a rate halved, or
+    up by half)."""
     prior_weight: str = "1h"
+    """For a `sequential` rule, a duration: how much history `expected_rate` or
+    `expected_conversion` is worth before real data takes over."""
     half_life: str = "7d"
+    """For a `sequential` rule, a duration: how fast old history is forgotten when the level is
+    learned; shorter follows change faster."""
     severity: Severity = "warning"
+    """How urgent the alerts are (`info`, `warning`, `critical`): their `severity` label, shown on
+    the dashboard and matched by silences and Alertmanager routes."""
     labels: dict[str, str] = {}
+    """Labels added to every alert of the rule (e.g. `{team: support}`), sent with it to
+    webhooks and Alertmanagers and matched by silences."""
     summary: dict[str, str] = {}
+    """The alert's summary by language (`{en: …, fr: …}`), with `{name}` placeholders filled from
+    the alert's labels and values; empty: a summary written by Vigie."""
     for_: str = "0s"
+    """A duration: how long the condition must hold before the alert fires (pending until then);
+    `0s`: at once."""
     resolve_after: str | None = None
+    """A duration: how long the condition must stay false before a firing alert resolves; none:
+    three windows for an anomaly rule, at once for the others."""
     cooldown: str = "0s"
+    """A duration: a condition holding again within this time of the resolution reopens the same
+    alert instead of a new one."""
     playbook: str | None = None
+    """The playbook (a name under `playbooks:`) run on this rule's alerts, instead of those whose
+    `triggers:` name the rule."""
 
     def check(self, metrics: set[str], rules: set[str]) -> list[tuple[str, str]]:
         """Problems as (key, message) pairs, naming what to fix."""
@@ -194,9 +271,13 @@ class Webhook(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """An Alertmanager-compatible receiver (payload version "4")."""
 
     url: str
+    """Where the alerts are POSTed, as Alertmanager's webhook payload (version 4)."""
     name: str = "vigie"
+    """The receiver's name, sent as `receiver` in the payload and used in delivery counts."""
     send_resolved: bool = True
+    """Whether resolved alerts are sent too (not only firing ones)."""
     timeout: float = 5.0
+    """Seconds to wait for the receiver's answer before the delivery is retried."""
 
 
 class Alerting(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -25,7 +25,9 @@ class TimeRange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Minutes of a day, `start_time` included and `end_time` excluded ("24:00" allowed)."""
 
     start_time: str
+    """Local time (`HH:MM`) the range starts, included."""
     end_time: str
+    """Local time (`HH:MM`, `24:00` allowed) the range ends, excluded."""
 
 
 class TimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -33,16 +35,23 @@ class TimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     times: list[TimeRange] | None = None
     weekdays: list[str] | None = None
+    """Days of the week or ranges of them (`monday:friday`, `saturday`); left out: every day."""
     days_of_month: list[str] | None = None
+    """Days of the month or ranges (`1:15`; negative counts from the end, `-1` the last day); left
+    out: every day."""
     months: list[str] | None = None
+    """Months or ranges, by name or number (`january:march`, `12`); left out: every month."""
     years: list[str] | None = None
+    """Years or ranges (`2026`, `2026:2027`); left out: every year."""
     location: str = "UTC"
+    """The IANA time zone the times and days are read in (e.g. `Europe/Brussels`)."""
 
 
 class NamedInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A named list of intervals, referenced by people, teams and the company policy."""
 
     name: str
+    """The name people, teams and policies use to refer to these intervals (e.g. `office-hours`)."""
     time_intervals: list[TimeInterval]
 
 

@@ -13,12 +13,19 @@ class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Where work e-mail leaves from (`actions.smtp` in vigie.yaml)."""
 
     host: str = "localhost"
+    """The SMTP server's host name."""
     port: int = 25
+    """The SMTP server's port (25, or 587 with `starttls`)."""
     sender: str = "vigie@localhost"
+    """The `From` address of the e-mails."""
     starttls: bool = False
+    """Whether to upgrade the connection with STARTTLS before logging in."""
     username: str | None = None
+    """The login, when the server requires one."""
     password: str | None = None
+    """The password of `username`."""
     timeout_seconds: float = 30.0
+    """Seconds to wait for the SMTP server before a send fails."""
 
 
 class Mailer(Protocol):

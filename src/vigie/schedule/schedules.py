@@ -43,9 +43,16 @@ class Channel(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """
 
     type: ChannelType
+    """How the message travels: `email`, `app` (the dashboard's inbox), `sms` or `push` (through
+    `schedule.gateways`)."""
     address: str | None = None
+    """The e-mail address or phone number; none for `email`: the person's `email`."""
     work: bool = True
+    """Whether this is a work channel; `false` marks a personal device or address, which carries no
+    work message."""
     urgent_on_call: bool = False
+    """For a personal channel, the person's consent to receive urgent messages on it while on
+    call."""
 
 
 class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -61,27 +68,44 @@ class Person(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """
 
     name: str
+    """The person's unique name, used by teams, rotas and notifications."""
     display_name: str | None = None
+    """The name the dashboard shows and their digests greet them by; none: `name`."""
     email: str | None = None
+    """Their work e-mail address, used by their `email` channels that give no address."""
     user: str | None = None
+    """Their Vigie username, whose dashboard inbox shows their notifications; none: `name`."""
     language: Literal["fr", "en"] = "fr"
+    """The language (`fr` or `en`) of their messages and digests."""
     location: str = "Europe/Brussels"
+    """Their IANA time zone (e.g. `Europe/Brussels`): their hours and holidays are read in it."""
     site: str | None = None
+    """The shop or office they work at, whose policy (`schedule.policies`) applies to them."""
     teams: list[str] = []
+    """Names of the teams they belong to (besides the teams that list them)."""
     working_hours: list[str] = []
+    """Names of `schedule.time_intervals` entries when they work; empty: their teams' hours."""
     on_call: list[str] = []
+    """Names of `schedule.time_intervals` entries when they are on call and may get urgent
+    messages."""
     holidays: list[str] = []
+    """Days off, `YYYY-MM-DD` or ranges `YYYY-MM-DD:YYYY-MM-DD`, in their time zone: messages wait
+    until they are back."""
     channels: list[Channel] = msgspec.field(
         default_factory=lambda: [Channel(type="email"), Channel(type="app")]
     )
     digest_resolved: Literal["mark", "drop"] = "mark"
+    """In the digest of held messages, an alert resolved meanwhile is shown marked as resolved
+    (`mark`) or left out (`drop`)."""
 
 
 class OnCallShift(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A team's on-call rota entry: `person` is on duty during the named intervals."""
 
     person: str
+    """The name of the person on duty (a `schedule.people` entry)."""
     intervals: list[str]
+    """Names of `schedule.time_intervals` entries when they are on duty."""
 
 
 class Team(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -92,9 +116,14 @@ class Team(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """
 
     name: str
+    """The team's unique name, used by people's `teams`, policies and notifications."""
     members: list[str] = []
+    """Names of its people (besides those naming the team in their `teams`)."""
     email: str | None = None
+    """The team's shared address, for reference: messages go to each member's own channels."""
     working_hours: list[str] = []
+    """Names of `schedule.time_intervals` entries: the hours of members who have none of their
+    own."""
     on_call: list[OnCallShift] = []
 
 
@@ -110,13 +139,22 @@ class Policy(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     """
 
     name: str = "company"
+    """The policy's name, given as the reason a message was held or rerouted."""
     teams: list[str] = []
+    """For a scoped policy, the teams whose people it governs."""
     sites: list[str] = []
+    """For a scoped policy, the sites (people's `site`) whose people it governs."""
     earliest: str = "08:00"
+    """Local time (`HH:MM`) before which no work message is delivered."""
     latest: str = "17:00"
+    """Local time (`HH:MM`) after which no work message is delivered."""
     weekends: bool = False
+    """Whether work messages may be delivered on Saturdays and Sundays."""
     allowed: list[str] = []
+    """Names of `schedule.time_intervals` entries when work messages may be delivered; replaces
+    `earliest`, `latest` and `weekends`."""
     work_channels_only: bool = True
+    """Whether work messages go only to work channels (never to a personal device or address)."""
 
 
 class Gateway(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -125,8 +163,11 @@ class Gateway(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     Bearer token when set; any 2xx answer is a delivery."""
 
     url: str
+    """Where the messages are POSTed as JSON."""
     token: str | None = None
+    """Sent as `Authorization: Bearer <token>` when set."""
     timeout_seconds: float = 5.0
+    """Seconds to wait for the gateway's answer before the delivery counts as failed."""
 
 
 class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

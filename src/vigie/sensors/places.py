@@ -24,7 +24,9 @@ class Aisle(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """An aisle of a shop and the categories it holds."""
 
     name: str
+    """The aisle's name in its shop, as readers (`aisle:`) and displays refer to it."""
     categories: list[str] = []
+    """The product categories it holds, shown with its pick-ups."""
 
 
 class Display(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -32,17 +34,22 @@ class Display(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     moves are recorded (`SensorsService.move_display`) and win over this start place."""
 
     name: str
+    """The display's unique name in its shop."""
     aisle: str
+    """The aisle it stands in at first (an `aisles` entry of the same shop)."""
     title: str | None = None
+    """A readable label for the display, for whoever reads the file (reports name it by `name`)."""
 
 
 class Site(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A shop: its entrances (door counters), aisles, displays and how many may be inside."""
 
     name: str
+    """The shop's unique name, as devices (`site:`) and people's `site` refer to it."""
     capacity: int
     """People allowed inside at once: the entry-limit signal compares occupancy with it."""
     entrances: list[str] = []
+    """Names of its entrances, each counted by a door counter (`entrance:` of a device)."""
     aisles: list[Aisle] = []
     displays: list[Display] = []
     zone: str | None = None
@@ -60,11 +67,16 @@ class Zone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name (what the `broadcast` action reads)."""
 
     name: str
+    """The zone's unique name, as devices (`zone:`) and neighbours refer to it."""
     capacity: int
     """People the zone holds comfortably: density is count / capacity."""
     city: str = "city"
+    """The city it belongs to, carried by its crowd-count events and the city API
+    (`GET /api/sensors/city`)."""
     area_m2: float | None = None
+    """Its surface in square metres, for reference (density is counted against `capacity`)."""
     neighbours: list[str] = []
+    """Zones next to it: when it is congested, the quietest one is where people are sent."""
     congested_above: float = 0.9
     """Density at or above which the zone is congested."""
     clear_below: float = 0.7
@@ -75,13 +87,21 @@ class Device(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A reader, a door counter or a people counter, and the key it reports with."""
 
     id: str
+    """The device's unique id, sent as the HTTP Basic user (or `device`) with each reading."""
     key: str
+    """The device's secret, sent as the HTTP Basic password (or `key`); a long random value per
+    device."""
     kind: Literal["rfid", "door", "crowd"]
+    """What it is: an RFID reader (`rfid`), a door counter (`door`) or a people counter
+    (`crowd`)."""
     site: str | None = None
+    """For a reader or a door counter, the shop it is in."""
     aisle: str | None = None
     """For an RFID reader: the aisle it watches (an EPCIS readPoint may say otherwise)."""
     entrance: str | None = None
+    """For a door counter, the entrance of `site` it counts."""
     zone: str | None = None
+    """For a people counter, the city zone it counts."""
     silence: str | None = "10m"
     """No reading for this long raises the alert of the rule `sensor-silent-<id>`, added
     for each device (none: no such rule)."""
@@ -93,6 +113,8 @@ class SensorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sites: list[Site] = []
     zones: list[Zone] = []
     devices: list[Device] = []
+    """The RFID readers, door counters and people counters allowed to report, each with its own
+    key."""
     mqtt_url: str | None = None
     """`mqtt://host:port` of the broker to subscribe to (`vigie/+/rfid`, `vigie/+/doors`,
     `vigie/+/crowd/+`); none: no MQTT input."""

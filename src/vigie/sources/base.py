@@ -34,6 +34,8 @@ class InboundSource(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     agents: dict[str, str] = {}
     """Phone number -> staff id: who took or made a call (Twilio)."""
     description: str | None = None
+    """Free text saying what this sender is, returned with its delivery counts by
+    `GET /api/sources`."""
 
 
 class WebhookRequest(msgspec.Struct, kw_only=True):

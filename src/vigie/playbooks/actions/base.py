@@ -29,19 +29,31 @@ class WebhookEndpoint(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A receiver of signed CloudEvents (Standard Webhooks signature)."""
 
     name: str
+    """The endpoint's unique name, as `webhook` steps (`endpoint:`), zones and screens refer to
+    it."""
     url: str
+    """Where the signed CloudEvents are POSTed."""
     secret: str
+    """The signing secret, `whsec_` followed by base64 (Standard Webhooks); the receiver checks
+    signatures with it."""
     timeout_seconds: float = 15.0
+    """Seconds to wait for an answer before the attempt fails."""
     max_attempts: int = 5
+    """Attempts before the delivery fails for good."""
     backoff_seconds: float = 1.0
+    """Seconds before the second attempt, doubled at each next one (with jitter)."""
     max_backoff_seconds: float = 60.0
+    """The longest wait between two attempts, in seconds."""
 
 
 class Zone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A place with loudspeakers: a shop's aisle, a street, a shopping centre."""
 
     name: str
+    """The zone's unique name, as `broadcast` steps (`zone:`) name it; the same as its
+    `sensors.zones` entry, if any."""
     language: str = "fr"
+    """The default language (`fr` or `en`) the zone's messages are spoken in."""
     public_address: str | None = None
     """Name of the webhook endpoint of the zone's public-address system, if any."""
     quiet_hours: list[str] = []
@@ -55,12 +67,15 @@ class Screen(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     their own quiet hours: screens of a closed shop stay dark."""
 
     name: str
+    """The screens' unique name, as `screen` steps (`screen:`) name them."""
     endpoint: str
     """Name of the webhook endpoint that shows a message on the screens."""
     language: str = "fr"
+    """The default language (`fr` or `en`) of the messages shown."""
     quiet_hours: list[str] = []
     """Local `HH:MM-HH:MM` ranges (`20:00-09:00` spans midnight) when nothing is shown."""
     timezone: str = "UTC"
+    """The IANA time zone the quiet hours are in (e.g. `Europe/Brussels`)."""
 
 
 OutsideHours = Literal["drop", "hold"]
@@ -75,11 +90,20 @@ class ActionSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     smtp: SmtpSettings | None = None
     webhooks: list[WebhookEndpoint] = []
     zones: list[Zone] = []
+    """Places with loudspeakers that `broadcast` steps speak in, with their quiet hours."""
     screens: list[Screen] = []
+    """Shop screens that `screen` steps show messages on, dark in their quiet hours."""
     queues: dict[str, list[str]] = {}
+    """Each queue's agents at the start of the day (queue name to a list of people); `reassign`
+    steps move agents between queues."""
     allow_private_networks: bool = False
+    """Whether webhook endpoints may be on private, loopback or link-local addresses (refused by
+    default, so that a URL cannot reach the server's own network unless meant to)."""
     broadcast_dir: str = "./vigie-data/broadcasts"
+    """The directory where `broadcast` writes its spoken messages as WAV files."""
     espeak: str = "/usr/bin/espeak-ng"
+    """The path of the espeak-ng program that speaks broadcasts; when absent, no WAV file is
+    made."""
 
     def webhook(self, name: str) -> WebhookEndpoint | None:
         """The endpoint called `name`, if any."""
