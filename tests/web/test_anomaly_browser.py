@@ -18,6 +18,7 @@ from tests.web.test_dashboard_browser import (
     _sign_in,
     _untranslated,
     browser,
+    choose_french,
 )
 from vigie.rules.alerts import Alert, fingerprint
 
@@ -84,11 +85,7 @@ def test_an_anomaly_alert_is_explained_with_a_plot(dashboard: Dashboard, browser
     }
     for language in ("en", "fr"):
         if language == "fr":
-            page.select_option("#language", "fr")
-            page.focus("#language")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")
-            page.wait_for_selector('html[lang="fr"]')
+            choose_french(page)
         page.goto(dashboard.url + "/alerts")
         _settle(page, language)
         item = page.locator(f'#alert-feed li[data-alert="{alert.id}"]')

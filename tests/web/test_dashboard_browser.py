@@ -72,6 +72,15 @@ def _sign_in(page: Any, dashboard: Dashboard, username: str = "ada") -> None:
     page.wait_for_url(dashboard.url + "/")
 
 
+def choose_french(page: Any) -> None:
+    """Switch the dashboard to French with the keyboard, from the language menu."""
+    page.select_option("#language", "fr")
+    page.focus("#language")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('html[lang="fr"]')
+
+
 def _settle(page: Any, language: str) -> None:
     """Wait until the live stream is up and no section still says it is loading."""
     page.wait_for_selector('#live-status[data-state="live"]', timeout=WAIT_MS)
@@ -105,11 +114,7 @@ def test_every_page_in_both_languages(dashboard: Dashboard, browser: Any) -> Non
     _sign_in(page, dashboard)
     for language in ("en", "fr"):
         if language == "fr":
-            page.select_option("#language", "fr")
-            page.focus("#language")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")
-            page.wait_for_selector('html[lang="fr"]')
+            choose_french(page)
         for name, path in PAGES.items():
             page.goto(dashboard.url + path)
             _settle(page, language)

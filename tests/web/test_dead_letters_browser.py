@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import Dashboard
-from tests.web.test_dashboard_browser import WAIT_MS, Problems, _settle, _sign_in, browser
+from tests.web.test_dashboard_browser import (
+    WAIT_MS,
+    Problems,
+    _settle,
+    _sign_in,
+    browser,
+    choose_french,
+)
 from vigie.events import Event
 from vigie.web.i18n import catalog
 
@@ -37,11 +44,7 @@ def test_the_overview_counts_and_lists_dead_letters(dashboard: Dashboard, browse
     _sign_in(page, dashboard)
     for language in ("en", "fr"):
         if language == "fr":
-            page.select_option("#language", "fr")
-            page.focus("#language")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")
-            page.wait_for_selector('html[lang="fr"]')
+            choose_french(page)
         page.goto(dashboard.url + "/")
         _settle(page, language)
         section = page.locator("#dead-letters")

@@ -10,7 +10,14 @@ import pytest
 
 from tests.conftest import user_token
 from tests.web.conftest import Dashboard
-from tests.web.test_dashboard_browser import WAIT_MS, Problems, _settle, _sign_in, browser
+from tests.web.test_dashboard_browser import (
+    WAIT_MS,
+    Problems,
+    _settle,
+    _sign_in,
+    browser,
+    choose_french,
+)
 from vigie.web.i18n import catalog
 
 pytestmark = pytest.mark.browser
@@ -58,11 +65,7 @@ def test_the_leads_page_shows_names_and_takes_decisions(dashboard: Dashboard, br
     }
     for language in ("en", "fr"):
         if language == "fr":
-            page.select_option("#language", "fr")
-            page.focus("#language")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")
-            page.wait_for_selector('html[lang="fr"]')
+            choose_french(page)
         page.goto(dashboard.url + "/leads")
         _settle(page, language)
         expect(page.locator("h1")).to_have_text(catalog(language)["leads.title"])

@@ -10,7 +10,14 @@ import pytest
 
 from tests.conftest import WRITE_KEY, free_port, make_settings, user_token
 from tests.web.conftest import PASSWORD, Dashboard
-from tests.web.test_dashboard_browser import WAIT_MS, Problems, _settle, _sign_in, browser
+from tests.web.test_dashboard_browser import (
+    WAIT_MS,
+    Problems,
+    _settle,
+    _sign_in,
+    browser,
+    choose_french,
+)
 from vigie.auth.users import create_user
 from vigie.catalogue import with_catalogue
 from vigie.config import Config, Source
@@ -80,11 +87,7 @@ def test_each_department_has_its_section_in_both_languages(
     }
     for language in ("en", "fr"):
         if language == "fr":
-            page.select_option("#language", "fr")
-            page.focus("#language")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")
-            page.wait_for_selector('html[lang="fr"]')
+            choose_french(page)
             page.goto(dashboard.url + "/")
         _settle(page, language)
         page.wait_for_selector('#kpis section[data-department="support"]', timeout=WAIT_MS)

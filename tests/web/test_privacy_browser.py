@@ -12,7 +12,14 @@ import pytest
 
 from tests.conftest import user_token
 from tests.web.conftest import Dashboard
-from tests.web.test_dashboard_browser import WAIT_MS, Problems, _settle, _sign_in, browser
+from tests.web.test_dashboard_browser import (
+    WAIT_MS,
+    Problems,
+    _settle,
+    _sign_in,
+    browser,
+    choose_french,
+)
 from vigie.web.i18n import catalog
 
 __all__ = ["browser"]
@@ -74,11 +81,7 @@ def test_export_and_erase_from_the_customer_page(dashboard: Dashboard, browser: 
     )
     assert "Kalliokoski" not in gone.text
 
-    page.select_option("#language", "fr")
-    page.focus("#language")
-    page.keyboard.press("Tab")
-    page.keyboard.press("Enter")
-    page.wait_for_selector('html[lang="fr"]')
+    choose_french(page)
     _open(page, dashboard, "fr", "Mäkeläinen")
     french = catalog("fr")
     expect(page.locator("#privacy-export")).to_have_text(

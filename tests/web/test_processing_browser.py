@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import Dashboard
-from tests.web.test_dashboard_browser import WAIT_MS, Problems, _settle, _sign_in, browser
+from tests.web.test_dashboard_browser import (
+    WAIT_MS,
+    Problems,
+    _settle,
+    _sign_in,
+    browser,
+    choose_french,
+)
 from vigie.system import PROJECTIONS_SHARE
 from vigie.web.i18n import catalog
 
@@ -33,11 +40,7 @@ def test_the_overview_shows_the_processors_shares_and_who_runs_them(
     assert holder is not None
     for language in ("en", "fr"):
         if language == "fr":
-            page.select_option("#language", "fr")
-            page.focus("#language")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")
-            page.wait_for_selector('html[lang="fr"]')
+            choose_french(page)
         page.goto(dashboard.url + "/")
         _settle(page, language)
         texts = catalog(language)

@@ -11,7 +11,14 @@ import pytest
 
 from tests.conftest import user_token
 from tests.web.conftest import Dashboard
-from tests.web.test_dashboard_browser import WAIT_MS, Problems, _settle, _sign_in, browser
+from tests.web.test_dashboard_browser import (
+    WAIT_MS,
+    Problems,
+    _settle,
+    _sign_in,
+    browser,
+    choose_french,
+)
 from vigie.web.i18n import catalog
 
 __all__ = ["browser"]
@@ -57,11 +64,7 @@ def test_a_ring_is_linked_from_the_customer_page_only_with_consent(
     problems.watch(page)
     _sign_in(page, dashboard)
     if language == "fr":
-        page.select_option("#language", "fr")
-        page.focus("#language")
-        page.keyboard.press("Tab")
-        page.keyboard.press("Enter")
-        page.wait_for_selector('html[lang="fr"]')
+        choose_french(page)
     _open(page, dashboard, language, yes)
     expect(page.locator("#customer-shop")).to_contain_text(
         words["js.rings.no_ring"], timeout=WAIT_MS

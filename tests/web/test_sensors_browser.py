@@ -26,6 +26,7 @@ from tests.web.test_dashboard_browser import (
     _sign_in,
     _untranslated,
     browser,
+    choose_french,
 )
 from vigie.auth.users import create_user
 from vigie.config import parse_config
@@ -79,11 +80,7 @@ def test_the_shop_and_city_pages_in_both_languages(shop: Dashboard, browser: Any
     _sign_in(page, shop)
     for language in ("en", "fr"):
         if language == "fr":
-            page.select_option("#language", "fr")
-            page.focus("#language")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")
-            page.wait_for_selector('html[lang="fr"]')
+            choose_french(page)
         page.goto(shop.url + "/shop")
         _settle(page, language)
         expect(page.locator('[data-aisle="aisle-21"][data-heat="1.00"]')).to_be_visible()

@@ -11,7 +11,14 @@ import pytest
 
 from tests.sources.helpers import fixture, happening_now, stripe_signature
 from tests.web.conftest import Dashboard
-from tests.web.test_dashboard_browser import WAIT_MS, Problems, _settle, _sign_in, browser
+from tests.web.test_dashboard_browser import (
+    WAIT_MS,
+    Problems,
+    _settle,
+    _sign_in,
+    browser,
+    choose_french,
+)
 from vigie.web.i18n import catalog
 
 pytestmark = pytest.mark.browser
@@ -41,11 +48,7 @@ def test_the_overview_lists_sources_and_their_last_refusal(
     _sign_in(page, dashboard)
     for language in ("en", "fr"):
         if language == "fr":
-            page.select_option("#language", "fr")
-            page.focus("#language")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Enter")
-            page.wait_for_selector('html[lang="fr"]')
+            choose_french(page)
         page.goto(dashboard.url + "/")
         _settle(page, language)
         section = page.locator("#sources")

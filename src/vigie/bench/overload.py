@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from rich.console import Console
@@ -137,17 +137,16 @@ async def _offer(
     )
 
 
-class _Probe:
-    """Asks each of `PROBES` twice a second on its own connection; keeps the latencies."""
+class _Every:
+    """Calls `sample` every `interval` seconds on a thread of its own, while in its `with`."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.latencies: dict[str, list[float]] = {path: [] for path in PROBES}
-        self.failures: Counter[str] = Counter()
+    interval = 0.5
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> _Probe:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -156,30 +155,47 @@ class _Probe:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            for path in PROBES:
-                started = time.perf_counter()
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                    conn.request("GET", path)
-                    status = conn.getresponse().status
-                    conn.close()
-                except OSError:
-                    status = 0
-                if status == 200:
-                    self.latencies[path].append(time.perf_counter() - started)
-                else:
-                    self.failures[path] += 1
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        raise NotImplementedError
 
 
-class _Memory:
+class _Probe(_Every):
+    """Asks each of `PROBES` twice a second on its own connection; keeps the latencies."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self.port = port
+        self.latencies: dict[str, list[float]] = {path: [] for path in PROBES}
+        self.failures: Counter[str] = Counter()
+
+    def sample(self) -> None:
+        for path in PROBES:
+            started = time.perf_counter()
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                conn.request("GET", path)
+                status = conn.getresponse().status
+                conn.close()
+            except OSError:
+                status = 0
+            if status == 200:
+                self.latencies[path].append(time.perf_counter() - started)
+            else:
+                self.failures[path] += 1
+
+
+class _Memory(_Every):
     """Samples a process's resident memory (VmRSS) every 0.2 s."""
 
+    interval = 0.2
+
     def __init__(self, pid: int) -> None:
+        super().__init__()
         self.pid = pid
         self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def rss(self) -> int:
         try:
@@ -190,17 +206,8 @@ class _Memory:
             pass
         return 0
 
-    def __enter__(self) -> _Memory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            self.samples.append(self.rss())
+    def sample(self) -> None:
+        self.samples.append(self.rss())
 
 
 def _ms(values: list[float], q: float) -> float | None:

@@ -23,7 +23,14 @@ from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from vigie.experiments.assignment import bucket
 from vigie.experiments.config import Experiment, TimeBlocks
-from vigie.experiments.verdicts import Arm, Comparison, Verdict
+from vigie.experiments.verdicts import (
+    Arm,
+    Comparison,
+    Verdict,
+    complete,
+    running,
+    with_significance,
+)
 
 
 class Block(msgspec.Struct, kw_only=True, frozen=True):
@@ -120,12 +127,7 @@ def _sentence(
         f"{_number(mean, 'fr')} par bloc de {length}, {_signed(lift, 'fr')}, IC à {level} % "
         f"[{_signed(low, 'fr')} ; {_signed(high, 'fr')}]"
     )
-    if p < experiment.alpha:
-        return {"en": f"{en} (p = {p:.3f})", "fr": f"{fr} (p = {p:.3f})"}
-    return {
-        "en": f"{en}: not significant (p = {p:.2f}); no difference shown",
-        "fr": f"{fr} : non significatif (p = {p:.2f}) ; aucune différence démontrée",
-    }
+    return with_significance(en, fr, p, significant=p < experiment.alpha)
 
 
 def _welch(a: Sequence[float], b: Sequence[float], alpha: float) -> tuple[float, float, float]:
@@ -157,24 +159,18 @@ def block_verdict(
     ]
     least = min(a.exposed for a in arms)
     if least < planned:
-        return Verdict(
-            experiment=experiment.name,
-            status="running",
-            planned_per_arm=planned,
-            arms=arms,
-            sample_ratio_mismatch=False,
-            srm_p_value=None,
-            comparisons=[],
-            guardrail_breaches=[],
-            design="time_blocks",
-            sentence={
-                "en": f"Running: {least} of {planned} blocks of {_design(experiment).length} "
-                "for the variant with the fewest; no verdict before the planned sample "
-                "(no peeking).",
-                "fr": f"En cours : {least} sur {planned} blocs de {_design(experiment).length} "
-                "pour la variante qui en a le moins ; pas de verdict avant l'échantillon "
-                "prévu (pas de coup d'œil).",
+        length = _design(experiment).length
+        return running(
+            experiment,
+            planned,
+            arms,
+            {
+                "en": f"Running: {least} of {planned} blocks of {length} for the variant "
+                "with the fewest.",
+                "fr": f"En cours : {least} sur {planned} blocs de {length} pour la variante "
+                "qui en a le moins.",
             },
+            design="time_blocks",
         )
     control = used[names[0]]
     comparisons = []
@@ -201,18 +197,4 @@ def block_verdict(
             fell = float(ttest_ind(mine, theirs, equal_var=False, alternative="less").pvalue)
             if math.isfinite(fell) and fell < experiment.alpha:
                 breaches.append(f"{name}: {guardrail}")
-    return Verdict(
-        experiment=experiment.name,
-        status="complete",
-        planned_per_arm=planned,
-        arms=arms,
-        sample_ratio_mismatch=False,
-        srm_p_value=None,
-        comparisons=comparisons,
-        guardrail_breaches=breaches,
-        sentence={
-            "en": " ".join(["Complete.", *(c.sentence["en"] + "." for c in comparisons)]),
-            "fr": " ".join(["Terminée.", *(c.sentence["fr"] + "." for c in comparisons)]),
-        },
-        design="time_blocks",
-    )
+    return complete(experiment, planned, arms, comparisons, breaches, design="time_blocks")

@@ -111,13 +111,79 @@ def _sentence(
         f"{_pct(control.rate, 'fr')} à {_pct(arm.rate, 'fr')}, {_points(lift, 'fr')} points, "
         f"IC à {level} % [{_points(low, 'fr')} ; {_points(high, 'fr')}]"
     )
-    if not significant:
-        en += f": not significant (p = {p:.2f}); no difference shown"
-        fr += f" : non significatif (p = {p:.2f}) ; aucune différence démontrée"
-    else:
-        en += f" (p = {p:.3f})"
-        fr += f" (p = {p:.3f})"
-    return {"en": en, "fr": fr}
+    return with_significance(en, fr, p, significant=significant)
+
+
+def with_significance(en: str, fr: str, p: float, *, significant: bool) -> dict[str, str]:
+    """A comparison's sentence in both languages, ending with its p-value and, when it is
+    not significant, that no difference is shown."""
+    if significant:
+        return {"en": f"{en} (p = {p:.3f})", "fr": f"{fr} (p = {p:.3f})"}
+    return {
+        "en": f"{en}: not significant (p = {p:.2f}); no difference shown",
+        "fr": f"{fr} : non significatif (p = {p:.2f}) ; aucune différence démontrée",
+    }
+
+
+def running(
+    experiment: Experiment,
+    planned: int,
+    arms: list[Arm],
+    sentence: dict[str, str],
+    *,
+    srm_p: float | None = None,
+    design: Literal["units", "time_blocks"] = "units",
+) -> Verdict:
+    """The verdict of an experiment still short of its planned sample: no comparison yet."""
+    return Verdict(
+        experiment=experiment.name,
+        status="running",
+        planned_per_arm=planned,
+        arms=arms,
+        sample_ratio_mismatch=srm_p is not None and srm_p < SRM_ALPHA,
+        srm_p_value=srm_p,
+        comparisons=[],
+        guardrail_breaches=[],
+        sentence={
+            "en": sentence["en"] + " No verdict before the planned sample (no peeking).",
+            "fr": sentence["fr"] + " Pas de verdict avant l'échantillon prévu (pas de coup d'œil).",
+        },
+        design=design,
+    )
+
+
+def complete(
+    experiment: Experiment,
+    planned: int,
+    arms: list[Arm],
+    comparisons: list[Comparison],
+    breaches: list[str],
+    *,
+    srm_p: float | None = None,
+    design: Literal["units", "time_blocks"] = "units",
+) -> Verdict:
+    """The verdict once every arm has its planned sample: each comparison's sentence after
+    a head that warns of a sample ratio mismatch."""
+    srm = srm_p is not None and srm_p < SRM_ALPHA
+    head_en = "Complete." + (" Sample ratio mismatch: do not trust the result." if srm else "")
+    head_fr = "Terminée." + (
+        " Déséquilibre des groupes : ne pas se fier au résultat." if srm else ""
+    )
+    return Verdict(
+        experiment=experiment.name,
+        status="complete",
+        planned_per_arm=planned,
+        arms=arms,
+        sample_ratio_mismatch=srm,
+        srm_p_value=srm_p,
+        comparisons=comparisons,
+        guardrail_breaches=breaches,
+        sentence={
+            "en": " ".join([head_en, *(c.sentence["en"] + "." for c in comparisons)]),
+            "fr": " ".join([head_fr, *(c.sentence["fr"] + "." for c in comparisons)]),
+        },
+        design=design,
+    )
 
 
 def verdict(experiment: Experiment, arms: list[Arm]) -> Verdict:
@@ -129,25 +195,17 @@ def verdict(experiment: Experiment, arms: list[Arm]) -> Verdict:
     if total >= 100:
         expected = [total * w / sum(weights) for w in weights]
         srm_p = float(chisquare([a.exposed for a in arms], expected).pvalue)
-    srm = srm_p is not None and srm_p < SRM_ALPHA
-    complete = all(a.exposed >= planned for a in arms)
-    if not complete:
-        least = min(a.exposed for a in arms)
-        return Verdict(
-            experiment=experiment.name,
-            status="running",
-            planned_per_arm=planned,
-            arms=arms,
-            sample_ratio_mismatch=srm,
-            srm_p_value=srm_p,
-            comparisons=[],
-            guardrail_breaches=[],
-            sentence={
-                "en": f"Running: {least} of {planned} units in the smallest arm; "
-                "no verdict before the planned sample (no peeking).",
-                "fr": f"En cours : {least} sur {planned} unités dans le plus petit groupe ; "
-                "pas de verdict avant l'échantillon prévu (pas de coup d'œil).",
+    least = min(a.exposed for a in arms)
+    if least < planned:
+        return running(
+            experiment,
+            planned,
+            arms,
+            {
+                "en": f"Running: {least} of {planned} units in the smallest arm.",
+                "fr": f"En cours : {least} sur {planned} unités dans le plus petit groupe.",
             },
+            srm_p=srm_p,
         )
     control = arms[0]
     comparisons: list[Comparison] = []
@@ -185,21 +243,4 @@ def verdict(experiment: Experiment, arms: list[Arm]) -> Verdict:
             )
             if math.isfinite(float(gp)) and float(gp) < experiment.alpha:
                 breaches.append(f"{arm.variant}: {guardrail}")
-    head_en = "Complete." + (" Sample ratio mismatch: do not trust the result." if srm else "")
-    head_fr = "Terminée." + (
-        " Déséquilibre des groupes : ne pas se fier au résultat." if srm else ""
-    )
-    return Verdict(
-        experiment=experiment.name,
-        status="complete",
-        planned_per_arm=planned,
-        arms=arms,
-        sample_ratio_mismatch=srm,
-        srm_p_value=srm_p,
-        comparisons=comparisons,
-        guardrail_breaches=breaches,
-        sentence={
-            "en": " ".join([head_en, *(c.sentence["en"] + "." for c in comparisons)]),
-            "fr": " ".join([head_fr, *(c.sentence["fr"] + "." for c in comparisons)]),
-        },
-    )
+    return complete(experiment, planned, arms, comparisons, breaches, srm_p=srm_p)
