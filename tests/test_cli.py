@@ -91,6 +91,39 @@ def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> No
         assert "outcome bug reported: on Camille Lambert's timeline" in out, out
     else:
         assert "no agent on duty" in out, out
+    # The support rush: the SLA alert's playbook moves the two sales agents to support when
+    # they are at work at 12:40, and nobody on a day off.
+    sales = [p for p in config.schedule.people if p.name in ("julie", "karim")]
+    twelve_forty = datetime.combine(date.today(), clock_time(12, 40), tzinfo=brussels)
+    assert "the support rush" in out and "support-sla-breach / 1-reassign" in out, out
+    if all(is_on_duty(config.schedule, p, twelve_forty) for p in sales):
+        assert "julie sales → support, karim sales → support" in out, out
+    else:
+        assert "agents in queue 'sales' are at work, 2 asked" in out, out
+    # The shop's display follows the advice to aisle 21; the jammed street empties.
+    assert "Moving it. Pick-ups follow the display" in out and "congestion over" in out, out
+    _assert_leads_handed_to_each_rep(database, out)
+
+
+def _assert_leads_handed_to_each_rep(database: Path, out: str) -> None:
+    """Each salesperson of the demo's CRM owns lead records, due in their working hours
+    (09:00-17:30 on weekdays, in their time zone), and the terminal names their best lead."""
+    with sqlite3.connect(database) as conn:
+        sellers = conn.execute("SELECT id, name, timezone FROM crm_staff WHERE role = 'sales'")
+        owned = {
+            (name, zone): [
+                datetime.fromisoformat(row[0]).replace(tzinfo=ZoneInfo("UTC"))
+                for row in conn.execute("SELECT due_at FROM crm_leads WHERE owner_id = ?", (sid,))
+            ]
+            for sid, name, zone in sellers.fetchall()
+        }
+    assert len(owned) == 4 and "the leads handed to each rep" in out, out
+    for (name, zone), due in owned.items():
+        assert due, f"{name} got no lead"
+        local = [d.astimezone(ZoneInfo(zone)) for d in due]
+        assert all(t.weekday() < 5 and clock_time(9) <= t.time() < clock_time(17, 30)
+                   for t in local), (name, local)  # fmt: skip
+        assert f"{name}: {len(due)} leads" in out and f"{name} convertit" in out, out
 
 
 def test_simulate_writes_json_lines(tmp_path: Path) -> None:
