@@ -203,3 +203,25 @@ def test_serve_refuses_an_unknown_role() -> None:
     result = CliRunner().invoke(app, ["serve", "--role", "processors"])
     assert result.exit_code == 2
     assert "all, ingest or api" in result.output
+
+
+def test_demo_leaves_an_ai_folder_of_your_own_alone(tmp_path: Path) -> None:
+    """The leads chapter writes into `ai.data_dir` only when a demo made it: a folder with
+    lead runs of your own is left as it was, and the terminal says so."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from vigie.ai.config import AiConfig
+    from vigie.demo import _leads_for_each_rep
+
+    own = tmp_path / "ai" / "leads" / "leads.parquet"
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"mine")
+    ai = AiConfig(data_dir=str(tmp_path / "ai"))
+    system = SimpleNamespace(settings=SimpleNamespace(config=SimpleNamespace(ai=ai)))
+    console = Console(record=True, width=200)
+    _leads_for_each_rep(system, "http://127.0.0.1:9", console)
+    assert "the demo leaves them alone" in console.export_text()
+    assert [p.name for p in (tmp_path / "ai").rglob("*")] == ["leads", "leads.parquet"]
+    assert own.read_bytes() == b"mine"
