@@ -91,6 +91,39 @@ def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> No
         assert "outcome bug reported: on Camille Lambert's timeline" in out, out
     else:
         assert "no agent on duty" in out, out
+    # The support rush: the SLA alert's playbook moves the two sales agents to support when
+    # they are at work at 12:40, and nobody on a day off.
+    sales = [p for p in config.schedule.people if p.name in ("julie", "karim")]
+    twelve_forty = datetime.combine(date.today(), clock_time(12, 40), tzinfo=brussels)
+    assert "the support rush" in out and "support-sla-breach / 1-reassign" in out, out
+    if all(is_on_duty(config.schedule, p, twelve_forty) for p in sales):
+        assert "julie sales → support, karim sales → support" in out, out
+    else:
+        assert "agents in queue 'sales' are at work, 2 asked" in out, out
+    # The shop's display follows the advice to aisle 21; the jammed street empties.
+    assert "Moving it. Pick-ups follow the display" in out and "congestion over" in out, out
+    _assert_leads_handed_to_each_rep(database, out)
+
+
+def _assert_leads_handed_to_each_rep(database: Path, out: str) -> None:
+    """Each salesperson of the demo's CRM owns lead records, due in their working hours
+    (09:00-17:30 on weekdays, in their time zone), and the terminal names their best lead."""
+    with sqlite3.connect(database) as conn:
+        sellers = conn.execute("SELECT id, name, timezone FROM crm_staff WHERE role = 'sales'")
+        owned = {
+            (name, zone): [
+                datetime.fromisoformat(row[0]).replace(tzinfo=ZoneInfo("UTC"))
+                for row in conn.execute("SELECT due_at FROM crm_leads WHERE owner_id = ?", (sid,))
+            ]
+            for sid, name, zone in sellers.fetchall()
+        }
+    assert len(owned) == 4 and "the leads handed to each rep" in out, out
+    for (name, zone), due in owned.items():
+        assert due, f"{name} got no lead"
+        local = [d.astimezone(ZoneInfo(zone)) for d in due]
+        assert all(t.weekday() < 5 and clock_time(9) <= t.time() < clock_time(17, 30)
+                   for t in local), (name, local)  # fmt: skip
+        assert f"{name}: {len(due)} leads" in out and f"{name} convertit" in out, out
 
 
 def test_simulate_writes_json_lines(tmp_path: Path) -> None:
@@ -170,3 +203,25 @@ def test_serve_refuses_an_unknown_role() -> None:
     result = CliRunner().invoke(app, ["serve", "--role", "processors"])
     assert result.exit_code == 2
     assert "all, ingest or api" in result.output
+
+
+def test_demo_leaves_an_ai_folder_of_your_own_alone(tmp_path: Path) -> None:
+    """The leads chapter writes into `ai.data_dir` only when a demo made it: a folder with
+    lead runs of your own is left as it was, and the terminal says so."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from vigie.ai.config import AiConfig
+    from vigie.demo import _leads_for_each_rep
+
+    own = tmp_path / "ai" / "leads" / "leads.parquet"
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"mine")
+    ai = AiConfig(data_dir=str(tmp_path / "ai"))
+    system = SimpleNamespace(settings=SimpleNamespace(config=SimpleNamespace(ai=ai)))
+    console = Console(record=True, width=200)
+    _leads_for_each_rep(system, "http://127.0.0.1:9", console)
+    assert "the demo leaves them alone" in console.export_text()
+    assert [p.name for p in (tmp_path / "ai").rglob("*")] == ["leads", "leads.parquet"]
+    assert own.read_bytes() == b"mine"

@@ -34,7 +34,11 @@ from vigie.web.server import BackgroundServer
 BATCH = 200
 # The commented example configuration that ships inside the package; the demo runs it.
 EXAMPLE = files("vigie") / "example.yaml"
+BRUSSELS = ZoneInfo("Europe/Brussels")
 CHECKOUT_BREAKS_AT = clock_time(12, 20)
+# The orders queue falls behind from 12:25; with a 15-minute SLA it breaches about 12:40.
+SUPPORT_BREACHES_AT = clock_time(12, 40)
+AFTER_LUNCH = clock_time(14, 0)
 HALF_PAST_FIVE = clock_time(17, 30)
 
 
@@ -135,6 +139,10 @@ def run_demo(
             f"(12:00-13:00 {scenario.timezone}), "
             f"{visitors} visitors" + (", fast-forwarded" if once else f", at {speed:g}x")
         )
+        zone = ZoneInfo(scenario.timezone)
+        # The rules' playbooks (the support SLA's reallocation) run at the time of the rush;
+        # the clock moves before any event arrives (event time runs on from the arrivals).
+        clock.move_to(datetime.combine(scenario.day, SUPPORT_BREACHES_AT, tzinfo=zone))
         crm = CrmScenario(day=scenario.day, seed=scenario.seed)
         loaded = _load_crm(crm, server.url, write_key)
         console.print(
@@ -153,15 +161,14 @@ def run_demo(
         app.state.system.runner.run_once()
         _show_funnel(app.state.system, server.url, console)
         _print_alerts(app.state.system, server.url, console)
-        clock.move_to(
-            datetime.combine(scenario.day, CHECKOUT_BREAKS_AT, tzinfo=ZoneInfo(scenario.timezone))
-        )
+        clock.move_to(datetime.combine(scenario.day, CHECKOUT_BREAKS_AT, tzinfo=zone))
         _proactive_chat_at_twenty_past_twelve(app.state.system, server.url, console)
+        _support_rush(app.state.system, console)
         _saturday_in_the_shop(app.state.system, server.url, console)
         _sales_day_in_the_city(app.state.system, server.url, console)
-        clock.move_to(
-            datetime.combine(scenario.day, HALF_PAST_FIVE, tzinfo=ZoneInfo(scenario.timezone))
-        )
+        clock.move_to(datetime.combine(scenario.day, AFTER_LUNCH, tzinfo=zone))
+        _leads_for_each_rep(app.state.system, server.url, console)
+        clock.move_to(datetime.combine(scenario.day, HALF_PAST_FIVE, tzinfo=zone))
         _half_past_five(app.state.system, console)
         console.print(f"{app.state.system.log.count()} events in the log in all.")
         _the_week_in_review(app.state.system, server.url, console)
@@ -417,7 +424,7 @@ def _half_past_five(system: Any, console: Console) -> None:
     if not any(p.name == "conversion-drop" for p in system.playbooks.playbooks):
         return
     now = system.clock.now()
-    local = now.astimezone(ZoneInfo("Europe/Brussels"))
+    local = now.astimezone(BRUSSELS)
     console.print(
         f"[bold]{local:%A %H:%M} — the conversion drops again after work / nouvelle chute "
         "après les heures de bureau[/bold]"
@@ -436,7 +443,7 @@ def _half_past_five(system: Any, console: Console) -> None:
             if note.run_id != run.id:
                 continue
             if note.status == "held" and note.hold_until is not None:
-                until = note.hold_until.astimezone(ZoneInfo("Europe/Brussels"))
+                until = note.hold_until.astimezone(BRUSSELS)
                 console.print(
                     f"  {note.intended_for}: held until {until:%A %H:%M} (off duty) / "
                     f"retenu jusqu'à {until:%H:%M} — {note.subject}"
@@ -476,6 +483,26 @@ def _the_week_in_review(system: Any, url: str, console: Console) -> None:
     )
 
 
+def _sign_in(system: Any, username: str, role: str) -> str:
+    """An API token for a user of the demo (staff sign in as they would on the site); one
+    made by an earlier demo in the same folder signs in again."""
+    from vigie.auth.tokens import issue_token
+    from vigie.auth.users import UserError, create_user, list_users
+
+    now = system.clock.now()
+    try:
+        user = create_user(
+            engine=system.engine,
+            username=username,
+            password=secrets.token_urlsafe(16),
+            role=role,
+            now=now,
+        )
+    except UserError:
+        user = next(u for u in list_users(engine=system.engine) if u.username == username)
+    return issue_token(engine=system.engine, user_id=user.id, name="demo", now=now).token
+
+
 def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Console) -> None:
     """12:20, the checkout breaks: the conversion-drop playbook invites the visitor who has
     the chat open on the checkout page, the visitor answers an agent at the console, and the
@@ -486,14 +513,11 @@ def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Consol
 
     import websockets
 
-    from vigie.auth.tokens import issue_token
-    from vigie.auth.users import create_user
-
     source = next((s for s in system.settings.config.sources if s.tracker.chat), None)
     if source is None or not any(p.name == "conversion-drop" for p in system.playbooks.playbooks):
         return
     on_duty = system.chat.agents_on_duty()
-    at = system.clock.now().astimezone(ZoneInfo("Europe/Brussels"))
+    at = system.clock.now().astimezone(BRUSSELS)
     console.print(
         f"[bold]{at:%A %H:%M} — the checkout breaks: a proactive chat / un chat proactif[/bold]"
     )
@@ -503,19 +527,10 @@ def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Consol
             "the widget offers the offline form / personne de service, formulaire hors ligne."
         )
     agent = on_duty[0] if on_duty else "demo-agent"
-    now = system.clock.now()
-    tokens = {}
-    for name, role in ((agent, "support"), (f"demo-admin-{secrets.token_hex(3)}", "admin")):
-        user = create_user(
-            engine=system.engine,
-            username=name,
-            password=secrets.token_urlsafe(16),
-            role=role,
-            now=now,
-        )
-        tokens[role] = issue_token(
-            engine=system.engine, user_id=user.id, name="demo", now=now
-        ).token
+    tokens = {
+        "support": _sign_in(system, agent, "support"),
+        "admin": _sign_in(system, f"demo-admin-{secrets.token_hex(3)}", "admin"),
+    }
     visitor = f"demo-visitor-{secrets.token_hex(4)}"
     staff = {"Authorization": f"Bearer {tokens['support']}"}
     admin = {"Authorization": f"Bearer {tokens['admin']}"}
@@ -603,3 +618,131 @@ def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Consol
         f"Tagged {', '.join(closed['tags'])}, outcome {closed['outcome']}: {shown} Camille "
         f"Lambert's timeline ({url}/customers); chat KPIs: {url}/chat"
     )
+
+
+def _support_rush(system: Any, console: Console) -> None:
+    """12:40, the support rush: the checkout's failed orders flood the `orders` queue, its
+    tickets wait past the 15-minute SLA, and the SLA alert's playbook moves two sales agents
+    to support if they are at work (nobody off duty is moved)."""
+    if not any(p.name == "support-sla-breach" for p in system.playbooks.playbooks):
+        return
+    # The alert enqueued the run as the rush was played; the System's timer runs it.
+    started = time.monotonic()
+    while True:
+        runs = system.playbook_history.runs(playbook="support-sla-breach", limit=10)
+        waited = time.monotonic() - started
+        if (runs and all(r.status != "running" for r in runs)) or waited > (30 if runs else 5):
+            break
+        time.sleep(0.1)
+    if not runs:
+        console.print("No support SLA breach this time / pas de dépassement du SLA du support.")
+        return
+    run = runs[-1]
+    values = run.trigger.get("values", {}) if isinstance(run.trigger, dict) else {}
+    at = run.started_at.astimezone(BRUSSELS)
+    console.print(
+        f"[bold]{at:%A %H:%M} — the support rush / le rush du support[/bold]: "
+        f"{values.get('breaches', '?')} ticket(s) of queue {values.get('group', '?')} "
+        f"without a first response for over {float(values.get('sla_s', 900)) / 60:.0f} min"
+    )
+    for step in run.steps:
+        moved = (step.result or {}).get("moved") if isinstance(step.result, dict) else None
+        if moved:
+            detail = ", ".join(f"{m['subject']} {m['from']} → {m['to']}" for m in moved)
+            console.print(f"  {run.playbook} / {step.name}: moved / déplacés: {detail}")
+        elif step.error:
+            console.print(f"  {run.playbook} / {step.name}: {step.status}: {step.error}")
+        else:
+            console.print(f"  {run.playbook} / {step.name}: {step.status}")
+
+
+LEADS_SEED = 5
+PROSPECTS = 3000
+LEADS_PER_REP = 10
+DEMO_MARK = ".made-by-vigie-demo"
+
+
+def _leads_for_each_rep(system: Any, url: str, console: Console) -> None:
+    """After lunch, the AI learns the ideal customer profile from the past deals of the CRM's
+    salespeople, scores a prospect base and hands the best leads to each of them: published
+    as CRM lead records they own, due in their working hours."""
+    import polars as pl
+
+    from vigie.ai import models
+    from vigie.ai.history import history_for_base
+    from vigie.ai.leads import run_leads
+    from vigie.ai.prospects import FEATURES, generate_base
+    from vigie.ai.reps import Rep
+    from vigie.ai.runs import write_run
+
+    section = system.settings.config.ai
+    root = section.root
+    if root.exists() and any(root.iterdir()) and not (root / DEMO_MARK).exists():
+        console.print(
+            f"{root} holds lead runs of your own: the demo leaves them alone / "
+            "le dossier de l'IA n'est pas celui de la démo, il n'est pas touché."
+        )
+        return
+    token = _sign_in(system, f"demo-manager-{secrets.token_hex(3)}", "admin")
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as http:
+        staff = http.get("/api/staff", params={"limit": 500}).json()["items"]
+        sellers = sorted((s for s in staff if s["role"] == "sales"), key=lambda s: s["name"])
+        if not sellers:
+            return
+        now = system.clock.now()
+        console.print(
+            f"[bold]{now.astimezone(BRUSSELS):%A %H:%M} — the leads handed to each rep / "
+            "les leads de chaque commercial[/bold]"
+        )
+        root.mkdir(parents=True, exist_ok=True)
+        (root / DEMO_MARK).write_text("vigie demo\n", encoding="utf-8")
+        half = PROSPECTS // 2
+        generate_base(section.base_dir, rows=PROSPECTS, seed=LEADS_SEED, rows_per_partition=half)
+        history = history_for_base(
+            first_partition_rows=half, seed=LEADS_SEED, deals=1200, end=now.date(),
+            reps=len(sellers),
+        )  # fmt: skip
+        # The deal history's salespeople are the CRM's.
+        generated = sorted(history["rep"].unique().to_list())
+        names = dict(zip(generated, (s["name"] for s in sellers), strict=True))
+        history = history.with_columns(pl.col("rep").replace_strict(names))
+        model = models.train(history, target="won", time_column="closed_at", features=FEATURES)
+        models.save(model, section.models_dir, trained_at=now)
+        reps = [
+            Rep(name=s["name"], capacity=LEADS_PER_REP, timezone=s.get("timezone") or BRUSSELS.key)
+            for s in sellers
+        ]
+        leads, scored = run_leads(
+            base=section.base_dir, model=model, history=history, reps=reps, now=now,
+            top_k=LEADS_PER_REP * len(reps),
+        )  # fmt: skip
+        write_run(section.run_dir, leads, scored, extra={"model": model.version,
+                                                         "run_at": now.isoformat()})  # fmt: skip
+        won = history.filter(pl.col("won")).height / history.height
+        console.print(
+            f"Ideal customer profile learned from {history.height} past deals "
+            f"({won:.0%} won, model {model.version}); {PROSPECTS} prospects "
+            f"scored, the {leads.height} best handed out / profil client idéal appris, "
+            "meilleurs prospects distribués."
+        )
+        published = http.post("/api/leads/publish", json={"limit": leads.height}).json()
+        records = http.get("/api/leads", params={"limit": 500}).json()["items"]
+    console.print(
+        f"Published as CRM lead records / publiés dans le CRM: {published['published']} new, "
+        f"{published['already']} proposed before, {published['unassigned']} without owner."
+    )
+    for seller in sellers:
+        mine = [r for r in records if r["owner_id"] == seller["id"]]
+        if not mine:
+            console.print(f"  {seller['name']}: no lead / aucun lead")
+            continue
+        best = max(mine, key=lambda r: r.get("expected") or 0.0)
+        due = datetime.fromisoformat(min(r["due_at"] for r in mine))
+        zone = ZoneInfo(seller.get("timezone") or BRUSSELS.key)
+        console.print(
+            f"  {seller['name']}: {len(mine)} leads, the first due {due.astimezone(zone):%A %H:%M}"
+            f"; best / meilleur: {best['name']} — {best.get('reason_fr') or best.get('reason_en')}"
+        )
+    console.print(f"Leads page / page des leads: {url}/leads")

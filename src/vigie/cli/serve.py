@@ -168,8 +168,12 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Start Vigie on the embedded store and replay a lunch-time (12:00-13:00) campaign into it,
-    with the shipped example configuration: its KPIs, rules, playbooks, people and schedules.
+    """Start Vigie on the embedded store and tell a proactive day into it on the demo's clock,
+    with the shipped example configuration (its KPIs, rules, playbooks, people and schedules):
+    the lunch-time (12:00-13:00) campaign and its broken checkout, the proactive chat, the
+    support rush and the agent reallocation, the shop's display moved to aisle 21, the jammed
+    street's decongestion broadcast, the leads handed to each rep, the 17:30 alert held until
+    morning, then the weekly review.
 
     Example: vigie demo --once
     """
