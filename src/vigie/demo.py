@@ -439,6 +439,10 @@ def _half_past_five(system: Any, console: Console) -> None:
     )
     for run in system.playbooks.handle(trigger):
         console.print(f"  {run.playbook}: {', '.join(f'{s.name} {s.status}' for s in run.steps)}")
+        for step in run.steps:
+            if step.status == "failed" and step.error:
+                # e.g. no chat agent at work at 17:30: the invitation is not sent, and says why.
+                console.print(f"    {step.name}: {step.error}")
         for note in system.dispatcher.notifications(limit=500):
             if note.run_id != run.id:
                 continue
