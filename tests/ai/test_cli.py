@@ -106,7 +106,8 @@ def test_train_from_a_bank_marketing_like_csv(tmp_path: Path) -> None:
         app, ["leads", "train", "--from-csv", str(csv), "--target", "y", "--data", str(data)]
     )
     assert result.exit_code == 0, result.output
-    assert "trained" in result.stderr and "5/5" in result.stderr  # the stages, on a bar
+    assert "trained" in result.stderr and "6/6" in result.stderr  # the stages, on a bar
+    assert "refit on all 2500 rows" in result.output
     card = json.loads((data / "models" / "v0001" / "card.json").read_text())
     assert card["split"] == "random stratified"
     assert {f["name"] for f in card["features"]} == {"age", "job", "duration", "pdays", "balance"}

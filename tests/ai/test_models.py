@@ -193,8 +193,11 @@ def test_lightgbm_model_round_trip(tmp_path: Path) -> None:
     y = rng.random(n) < 1 / (1 + np.exp(-3 * np.sign(a) * np.sign(b)))
     model = models.train(pl.DataFrame({"a": a, "b": b, "won": y}), target="won")
     assert model.kind == "lightgbm" and model.booster is not None
+    assert model.held_out is not None and model.held_out.booster is not None
+    # The refit keeps the rounds early stopping chose (nothing later is left to stop on).
+    assert model.booster.num_trees() == model.held_out.booster.num_trees() < 400
     path = models.save(model, tmp_path, trained_at=datetime(2026, 1, 1, tzinfo=UTC))
-    assert (path / "model.txt").exists()
+    assert (path / "model.txt").exists() and (path / "held-out" / "model.txt").exists()
     x = model.encoder.matrix(pl.DataFrame({"a": a[:100], "b": b[:100]}))
     assert np.allclose(models.load(path).predict(x), model.predict(x))
 
@@ -215,3 +218,40 @@ def test_a_model_saved_before_the_candidates_still_loads(world: World, tmp_path:
     (path / "model.json").write_text(json.dumps(meta))
     x = model.encoder.matrix(pl.DataFrame({"a": a[:50], "b": b[:50]}))
     assert np.allclose(models.load(path).predict(x), model.predict(x))
+
+
+def test_the_saved_model_is_refit_on_every_row_and_keeps_the_held_out_figures(
+    tmp_path: Path,
+) -> None:
+    """After the choice the winner is refit on every row, test period included: the card
+    says so and keeps the held-out model's test figures; on a later period of the new regime
+    the refit model's mean prediction is nearer the observed rate than the held-out one's;
+    both are saved and load back."""
+    from vigie.ai.features import split_rows, target_vector
+
+    full = regime(15_000).sort("called_at")
+    past, future = full[:12_000], full[12_000:]
+    model = models.train(
+        past, target="converted", time_column="called_at", context=list(regimes.CONTEXT)
+    )
+    card = model.card
+    assert card["refit"]["done"] and card["refit"]["rows"] == past.height
+    assert card["refit"]["through"] == card["window"]["test_to"]
+    assert model.held_out is not None and model.held_out.learner is not model.learner
+    y = target_vector(past["converted"])
+    test = split_rows(past, y, time_column="called_at").test
+    held = model.held_out.predict(model.encoder.matrix(past[test]))
+    assert card["metrics"]["auc"] == models.metrics(y[test], held)["auc"]
+    x_future = model.encoder.matrix(future)
+    observed = float(target_vector(future["converted"]).mean())
+    refit_gap = abs(float(model.predict(x_future).mean()) - observed)
+    held_gap = abs(float(model.held_out.predict(x_future).mean()) - observed)
+    assert refit_gap < held_gap
+    path = models.save(model, tmp_path, trained_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert (
+        "Refit on every row / Réajusté sur toutes les lignes: yes" in (path / "card.md").read_text()
+    )
+    loaded = models.load(path)
+    assert loaded.held_out is not None
+    assert np.allclose(loaded.predict(x_future), model.predict(x_future))
+    assert np.allclose(loaded.held_out.predict(x_future), model.held_out.predict(x_future))

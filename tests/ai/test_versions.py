@@ -94,3 +94,16 @@ def test_a_model_from_before_the_gate_is_the_one_to_beat(tmp_path: Path) -> None
     decision = _gate(tmp_path, _train(frame, tmp_path, ["noise"]), frame)
     assert decision.incumbent == "v0001" and not decision.promoted
     assert models.load(tmp_path).version == "v0001"
+
+
+def test_the_gate_judges_the_held_out_models_not_the_refit_ones(tmp_path: Path) -> None:
+    """The refit models saw the holdout: the gate scores each version's held-out model,
+    so the candidate's figure is its card's test AUC, and a retrained incumbent's too."""
+    frame = _history(3000, seed=4)
+    first = _train(frame, tmp_path, ["signal", "noise"])
+    _gate(tmp_path, first, frame)
+    second = _train(frame, tmp_path, ["signal", "noise"])
+    decision = _gate(tmp_path, second, frame)
+    assert decision.candidate_metrics["auc"] == second.card["metrics"]["auc"]
+    assert decision.incumbent_metrics is not None
+    assert decision.incumbent_metrics["auc"] == first.card["metrics"]["auc"]

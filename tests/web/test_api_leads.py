@@ -74,6 +74,29 @@ def test_leads_api(db_url: str, ai_dir: Path) -> None:
         assert client.get(f"{server.url}/api/leads/run/1").status_code == 404
         others = [lead for lead in listing["leads"] if lead["rep"] != rep]
         _sales_see_their_own(server.url, app.state.system, rep, mine["total"], others[0])
+        _the_model_card(client, server.url, ai_dir)
+
+
+def _the_model_card(client: httpx.Client, url: str, ai_dir: Path) -> None:
+    """The active model's card: held-out AUC beside the naive baseline's, refit on every
+    row, and the bias check of the run scored with it; an unknown version is 404."""
+    import json
+
+    card = client.get(f"{url}/api/leads/models/card")
+    assert card.status_code == 200, card.text
+    view = card.json()
+    saved = json.loads(
+        (AiConfig(data_dir=str(ai_dir)).models_dir / "v0001" / "card.json").read_text()
+    )
+    assert view["version"] == "v0001" and view["model"] in {"logistic", "lightgbm"}
+    assert view["held_out"]["auc"] == saved["metrics"]["auc"]
+    assert view["naive_auc"] == saved["naive"]["auc"]
+    assert view["refit"]["done"] is True and view["refit"]["rows"] == saved["rows"]["total"]
+    assert view["bias"] is not None and view["bias"]["leads"] == 60
+    assert {c["column"] for c in view["bias"]["columns"]} >= {"nace", "region"}
+    missing = client.get(f"{url}/api/leads/models/card", params={"version": "v0099"})
+    assert missing.status_code == 404
+    assert client.get(f"{url}/api/leads/models/card", params={"version": "../x"}).status_code == 422
 
 
 def _sales_see_their_own(
@@ -104,6 +127,12 @@ def test_no_run_yet_is_404(tmp_path: Path) -> None:
             f"{server.url}/api/leads/run", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         assert response.status_code == 404 and "vigie leads score" in response.text
+        card = httpx.get(
+            f"{server.url}/api/leads/models/card",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert card.status_code == 404 and "vigie leads train" in card.text
 
 
 def _schedule(rep: str) -> Any:

@@ -124,7 +124,11 @@ def _models(root: Any) -> None:
         )
         versions.gate(root / "models", model, rows, y, at=now, holdout_label=label)
     (root / "leads").mkdir()
-    summary = {"model": "v0001", "monitoring": {"psi": 0.31, "level": "major"}}
+    summary = {
+        "model": "v0001",
+        "monitoring": {"psi": 0.31, "level": "major"},
+        "groups": {"region": {"Namur": [20, 20], "Liège": [50, 50]}},
+    }
     (root / "leads" / "summary.json").write_text(json.dumps(summary))
     pl.DataFrame(
         {"company_id": [881, 882], "name": ["Garage Zoé", "Fleurs Zoé"], "nace": ["45.20", "47.76"],
@@ -173,6 +177,69 @@ def test_an_administrator_sees_the_models_and_switches_them(
         expect(page.locator("[data-published]")).to_contain_text(
             "2 lead(s) publié(s)", timeout=WAIT_MS
         )
+        context.close()
+        assert problems.found == []
+    finally:
+        section.data_dir = before
+
+
+def test_the_leads_page_shows_the_active_model_card(
+    dashboard: Dashboard, browser: Any, tmp_path: Any
+) -> None:
+    """The active model's card reads in English and French: the chosen model, its held-out
+    AUC beside the naive baseline's, calibration, shift, refit and the four-fifths check of
+    the run scored with it; promoting another version shows that version's card."""
+    import json
+
+    from playwright.sync_api import expect
+
+    _models(tmp_path)
+    saved = json.loads((tmp_path / "models" / "v0001" / "card.json").read_text())
+    section = dashboard.system.settings.config.ai
+    before, section.data_dir = section.data_dir, str(tmp_path)
+    expected = {
+        "en": ("Model card of the active model, v0001", "naive baseline", "yes, on 1200 rows",
+               "1 group(s) below four fifths", "Liège"),
+        "fr": ("Fiche du modèle actif, v0001", "référence naïve", "oui, sur 1200 lignes",
+               "1 groupe(s) sous les quatre cinquièmes", "Liège"),
+    }  # fmt: skip
+    try:
+        context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        problems = Problems()
+        problems.watch(page)
+        _sign_in(page, dashboard, "ada")
+        page.goto(dashboard.url + "/leads")
+        for language in ("en", "fr"):
+            if page.get_attribute("html", "lang") != language:
+                page.select_option("#language", language)
+                page.focus("#language")
+                page.keyboard.press("Tab")
+                page.keyboard.press("Enter")
+                page.wait_for_selector(f'html[lang="{language}"]')
+            page.goto(dashboard.url + "/leads")
+            _settle(page, language)
+            card = page.locator("#lead-card")
+            title, naive, refit, bias, group = expected[language]
+            expect(card.locator("h3")).to_have_text(title, timeout=WAIT_MS)
+            model = catalog(language)[f"js.leads.card_model_{saved['model']}"]
+            expect(card.locator("[data-model]")).to_contain_text(model)
+            auc = f"{saved['metrics']['auc']:.3f}".rstrip("0")
+            if language == "fr":
+                auc = auc.replace(".", ",")
+            expect(card.locator("[data-auc]")).to_contain_text(auc)
+            expect(card.locator("[data-auc]")).to_contain_text(naive)
+            expect(card.locator("[data-refit]")).to_have_attribute("data-refit", "yes")
+            expect(card.locator("[data-refit]")).to_contain_text(refit)
+            expect(card.locator("[data-bias]")).to_contain_text(bias)
+            expect(card.locator("[data-bias]")).to_contain_text(group)
+            calibration = "calibration error" if language == "en" else "erreur de calibrage"
+            expect(card.locator("[data-calibration]")).to_contain_text(calibration)
+        page.locator('tr[data-version="v0002"] button[data-promote]').click()
+        expect(page.locator("#lead-card h3")).to_have_text(
+            "Fiche du modèle actif, v0002", timeout=WAIT_MS
+        )
+        expect(page.locator("#lead-card [data-bias]")).to_contain_text("pas encore de notation")
         context.close()
         assert problems.found == []
     finally:

@@ -280,3 +280,41 @@ def compare(
     for candidate in (logistic, trees):
         candidate.folds.append(_judge(y, candidate.learner.predict(x[recent.valid]), recent))
     return sorted([logistic, trees], key=lambda c: -c.recent_auc)
+
+
+ROUNDS_KEYS = frozenset(
+    ("num_iterations", "num_iteration", "n_iter", "num_tree", "num_trees", "num_round",
+     "num_rounds", "nrounds", "num_boost_round", "n_estimators", "max_iter",
+     "early_stopping_round", "early_stopping_rounds", "early_stopping", "n_iter_no_change")
+)  # fmt: skip
+"""LightGBM's names for the number of rounds and early stopping: a booster's parameters
+keep them, and they would override the rounds a refit asks for."""
+
+
+def refit(
+    learner: Learner,
+    x: np.ndarray,
+    y: np.ndarray,
+    encoder: Encoder,
+    rows: np.ndarray,
+    *,
+    recency: float | None = None,
+) -> Learner:
+    """The same learner with the same hyper-parameters, fitted again on `rows` (time order
+    with a time column): the logistic regression keeps its penalty, the trees their
+    parameters and the number of rounds early stopping chose, since no later period is left
+    to stop on."""
+    if isinstance(learner, Logistic):
+        return fit_logistic(x, y, encoder, rows, penalty=learner.model.penalty, recency=recency)
+    booster = learner.booster
+    rounds = booster.best_iteration or booster.num_trees()
+    params = {k: v for k, v in booster.params.items() if k not in ROUNDS_KEYS}
+    train_set = lgb.Dataset(
+        x[rows],
+        y[rows],
+        weight=recency_weights(len(rows), recency),
+        feature_name=encoder.names,
+        categorical_feature=encoder.categorical_indices,
+        free_raw_data=False,
+    )
+    return Trees(lgb.train(params, train_set, num_boost_round=max(1, rounds)))

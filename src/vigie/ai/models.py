@@ -34,9 +34,10 @@ from vigie.ai.candidates import (
     Trees,
     compare,
     recency_weights,
+    refit,
 )
 from vigie.ai.drift import histogram
-from vigie.ai.features import Encoder, detect_features, split_rows, target_vector
+from vigie.ai.features import Encoder, Split, detect_features, split_rows, target_vector
 
 __all__ = ["PARAMS", "Model", "histogram", "load", "metrics", "save", "train"]
 
@@ -93,6 +94,9 @@ class Model:
     card: dict[str, Any]
     reference: dict[str, Any]
     path: Path | None = None
+    held_out: Model | None = None
+    """Before the refit on every row: the model the test period judged, which never saw
+    it (kept in memory for the promotion gate, not saved)."""
 
     @property
     def version(self) -> str:
@@ -253,7 +257,7 @@ def reference_of(encoder: Encoder, x: np.ndarray) -> dict[str, Any]:
     return reference
 
 
-STAGES = ("features", "training", "calibration", "evaluation")
+STAGES = ("features", "training", "calibration", "evaluation", "refit")
 """The stages of `train`, in order (for a progress bar)."""
 
 
@@ -379,7 +383,84 @@ def train(
         ),
         "params": {k: v for k, v in PARAMS.items() if k != "verbose"},
     }
-    return model
+    tell("refit")
+    return refit_on_every_row(model, x, y, split, recency=recency)
+
+
+REFIT_FOLDS = 3
+"""Folds of the most recent period whose predictions calibrate the refitted learner."""
+
+
+def refit_on_every_row(
+    model: Model, x: np.ndarray, y: np.ndarray, split: Split, *, recency: float | None
+) -> Model:
+    """The chosen learner fitted again, same hyper-parameters, on every row including the
+    test period, so that the model used for scoring knows the most recent regime.
+
+    Its calibration is fitted on the most recent period (the test period), on predictions
+    the learner did not train on yet that already know that period: the period is cut into
+    `REFIT_FOLDS` interleaved folds, and each fold is predicted by the learner fitted on
+    every other row. (Predictions of a learner fitted only before the period would carry the
+    old regime, and the refitted learner, which knows the new one, would be corrected
+    twice.) The card keeps the held-out figures, the only honest ones: nothing later is left
+    to judge the refitted model on.
+    """
+    timed = split.method == "time"
+    recency = recency if timed else None
+    every = np.concatenate([split.train, split.calibration, split.test])
+    recent = split.test
+    folds = min(REFIT_FOLDS, len(recent))
+    if len(np.unique(y[recent])) == 2 and folds >= 2:
+        position = np.arange(len(every))
+        is_recent = position >= len(every) - len(recent)
+        out_of_fold = np.empty(len(recent))
+        for k in range(folds):
+            held = is_recent & ((position - (len(every) - len(recent))) % folds == k)
+            learner = refit(model.learner, x, y, model.encoder, every[~held], recency=recency)
+            out_of_fold[held[is_recent]] = learner.predict(x[every[held]])
+        weight = recency_weights(len(recent), HALF_LIFE) if timed else None
+        calibration = _calibrate(out_of_fold, y[recent], weight, sigmoid=model.kind == "logistic")
+        rows_en, rows_fr = (
+            ("most recent rows", "lignes les plus récentes")
+            if timed
+            else ("test rows", "lignes de test")
+        )
+        how = (
+            f"{calibration.method}, on the {len(recent)} {rows_en}, each predicted by the same "
+            f"learner fitted on every other row ({folds} folds)"
+        )
+        how_fr = (
+            f"{calibration.method}, sur les {len(recent)} {rows_fr}, chacune prédite par le "
+            f"même modèle ajusté sur toutes les autres lignes ({folds} plis)"
+        )
+    else:  # test rows with one outcome only cannot calibrate: keep the held-out map
+        calibration = model.calibration
+        how = "kept from the held-out model: the test rows have one outcome only"
+        how_fr = "celui du modèle évalué : les lignes de test n'ont qu'une seule issue"
+    learner = refit(model.learner, x, y, model.encoder, every, recency=recency)
+    card = {
+        **model.card,
+        "algorithm": model.card["algorithm"] + "; then refitted with the same "
+        "hyper-parameters on every row, test period included",
+        "size": learner.size,
+        "importance": learner.importance(model.encoder, x[every]),
+        "refit": {
+            "done": True,
+            "rows": len(every),
+            "through": split.window.get("test_to"),
+            "calibration": how,
+            "calibration_fr": how_fr,
+        },
+    }
+    card["rows"] = {**card["rows"], "refit": len(every)}
+    return Model(
+        learner=learner,
+        encoder=model.encoder,
+        calibration=calibration,
+        card=card,
+        reference=reference_of(model.encoder, x[every]),
+        held_out=model,
+    )
 
 
 ISOTONIC_MIN_ROWS = 1000
@@ -447,6 +528,17 @@ def _auc(m: Mapping[str, Any]) -> str:
     return _num(m.get("auc")) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
+def _refit_line(refit: Mapping[str, Any] | None) -> str:
+    if not refit or not refit.get("done"):
+        return "- Refit on every row / Réajusté sur toutes les lignes: no / non"
+    through = f" through / jusqu'au {refit['through']}" if refit.get("through") else ""
+    return (
+        f"- Refit on every row / Réajusté sur toutes les lignes: yes / oui — {refit['rows']} "
+        f"rows / lignes{through}; calibration: {refit['calibration']} / "
+        f"{refit['calibration_fr']}"
+    )
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The model card as Markdown, in English and French."""
     m = card["metrics"]
@@ -481,9 +573,20 @@ def card_markdown(card: dict[str, Any]) -> str:
             "; ".join(f"`{k}` ({v})" for k, v in (card.get("skipped_columns") or {}).items()) or "-"
         ),
         f"- Trained at / Entraîné le: {card.get('trained_at', '-')}",
+        _refit_line(card.get("refit")),
         "",
         "## Metrics on the most recent period / Mesures sur la période la plus récente",
         "",
+        *(
+            [
+                "Measured before the refit, on rows the model had not seen: the honest "
+                "figures. / Mesurées avant le réajustement, sur des lignes que le modèle "
+                "n'avait pas vues : les chiffres honnêtes.",
+                "",
+            ]
+            if (card.get("refit") or {}).get("done")
+            else []
+        ),
         "| metric / mesure | value / valeur |",
         "|---|---|",
         f"| AUC [95% CI / IC 95 %] | {_auc(m)} |",
@@ -561,15 +664,12 @@ def card_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def save(model: Model, root: Path, *, trained_at: datetime) -> Path:
-    """Write `model` as the next version under `root` and return its directory."""
-    root.mkdir(parents=True, exist_ok=True)
-    numbers = [int(p.name[1:]) for p in root.glob("v[0-9]*") if p.name[1:].isdigit()]
-    version = f"v{max(numbers, default=0) + 1:04d}"
-    path = root / version
-    path.mkdir()
-    model.card["version"] = version
-    model.card["trained_at"] = trained_at.isoformat()
+HELD_OUT = "held-out"
+"""The sub-directory of a version holding the model before its refit, which the promotion
+gate compares (`vigie.ai.versions`)."""
+
+
+def _write_learner(model: Model, path: Path, version: str) -> None:
     meta: dict[str, Any] = {
         "version": version,
         "learner": model.kind,
@@ -582,6 +682,22 @@ def save(model: Model, root: Path, *, trained_at: datetime) -> Path:
     else:
         meta["logistic"] = model.learner.model.to_dict()
     (path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def save(model: Model, root: Path, *, trained_at: datetime) -> Path:
+    """Write `model` as the next version under `root` (with its held-out model before the
+    refit, when there was one) and return its directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    numbers = [int(p.name[1:]) for p in root.glob("v[0-9]*") if p.name[1:].isdigit()]
+    version = f"v{max(numbers, default=0) + 1:04d}"
+    path = root / version
+    path.mkdir()
+    model.card["version"] = version
+    model.card["trained_at"] = trained_at.isoformat()
+    _write_learner(model, path, version)
+    if model.held_out is not None:
+        (path / HELD_OUT).mkdir()
+        _write_learner(model.held_out, path / HELD_OUT, version)
     (path / "card.json").write_text(json.dumps(model.card, indent=2), encoding="utf-8")
     (path / "card.md").write_text(card_markdown(model.card), encoding="utf-8")
     model.path = path
@@ -608,11 +724,8 @@ def resolve(path: Path) -> Path:
     return versions[-1]
 
 
-def load(path: Path) -> Model:
-    """Load a saved model (a version directory, or a models root: its active version)."""
-    path = resolve(path)
+def _read_learner(path: Path, card: dict[str, Any]) -> Model:
     meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
-    card = json.loads((path / "card.json").read_text(encoding="utf-8"))
     learner: Learner
     if meta.get("learner", "lightgbm") == "lightgbm":
         learner = Trees(lgb.Booster(model_file=str(path / "model.txt")))
@@ -624,8 +737,18 @@ def load(path: Path) -> Model:
         calibration=Calibration.from_dict(meta["calibration"]),
         card=card,
         reference=meta["reference"],
-        path=path,
     )
+
+
+def load(path: Path) -> Model:
+    """Load a saved model (a version directory, or a models root: its active version)."""
+    path = resolve(path)
+    card = json.loads((path / "card.json").read_text(encoding="utf-8"))
+    model = _read_learner(path, card)
+    model.path = path
+    if (path / HELD_OUT / "model.json").exists():
+        model.held_out = _read_learner(path / HELD_OUT, card)
+    return model
 
 
 def logit(p: np.ndarray) -> np.ndarray:

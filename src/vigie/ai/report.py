@@ -214,6 +214,12 @@ def build_report(
         ("Brier", m["brier"]),
         ("top-decile lift / lift du premier décile", m["top_decile_lift"]),
         ("test rows / lignes de test", m["rows"]),
+        (
+            "refit on every row / réajusté sur toutes les lignes",
+            f"yes / oui ({card['refit']['rows']})"
+            if (card.get("refit") or {}).get("done")
+            else "no / non",
+        ),
         *[
             (f"{c['name']}: test AUC / ECE", f"{c['test']['auc']} / {c['test']['ece']}")
             for c in [*card.get("candidates", []), {"name": "naive", "test": card.get("naive")}]

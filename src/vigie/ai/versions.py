@@ -2,9 +2,9 @@
 
 A newly trained model is saved as the next version but replaces the active one only if it is
 not worse on the same recent holdout: both are scored on the newest rows of the data the new
-one was trained on (its own test period, which it never saw), and the new one must reach the
-active one's AUC less `tolerance`. Otherwise the active model stays and the new version waits
-for `vigie leads promote VERSION`. Every change of the active version is kept in
+one was trained on (its own test period, which its held-out model never saw), and the new one
+must reach the active one's AUC less `tolerance`. Otherwise the active model stays and the new
+version waits for `vigie leads promote VERSION`. Every change of the active version is kept in
 `models/active.json` with when, how and why, which is what `rollback` walks back.
 """
 
@@ -149,20 +149,24 @@ def gate(
 ) -> GateDecision:
     """Activate the saved `candidate` if it is not worse than the active model on `holdout`.
 
-    The first model is activated as it is. An active model that lacks some of the holdout's
-    columns cannot be compared fairly: the new version then waits for an explicit promotion.
+    Each side is judged by its held-out model (before the refit on every row, which saw
+    the holdout): the gate compares what each training would have predicted on rows it
+    had not seen. The first model is activated as it is. An active model that lacks some of
+    the holdout's columns cannot be compared fairly: the new version then waits for an
+    explicit promotion.
     """
     if candidate.path is None:
         raise ValueError("save the candidate before gating it")
     name = candidate.path.name
     incumbent_name = _incumbent(root, name)
-    ours = holdout_metrics(candidate, holdout, y)
+    ours = holdout_metrics(candidate.held_out or candidate, holdout, y)
     theirs: dict[str, Any] | None = None
     if incumbent_name is None:
         promoted, reason = True, "first model: nothing to compare with"
         reason_fr = "premier modèle : rien à comparer"
     else:
-        theirs = holdout_metrics(load(root / incumbent_name), holdout, y)
+        incumbent = load(root / incumbent_name)
+        theirs = holdout_metrics(incumbent.held_out or incumbent, holdout, y)
         if theirs["missing_columns"]:
             promoted = False
             columns = ", ".join(theirs["missing_columns"])

@@ -204,6 +204,12 @@ def leads_train(
     warning = card["shift"]["warning"]
     if warning:
         console.print(f"[bold yellow]⚠ {warning['en']}[/bold yellow]")
+    refit = card.get("refit") or {}
+    if refit.get("done"):
+        console.print(
+            f"{card['model']} refit on all {refit['rows']} rows, test period included "
+            f"(calibration: {refit['calibration']}); the figures above are held-out"
+        )
     console.print(f"saved in {path} (card.md, card.json)")
 
 

@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from vigie.ai import records, versions
+from vigie.ai import cards, records, versions
 from vigie.ai.runs import find_lead, lead_record, read_leads, read_summary
 from vigie.auth.roles import Scope, scope_of
 from vigie.auth.users import Principal
@@ -241,6 +241,31 @@ def list_models(config: ConfigDep) -> Response:
     """The model versions (test AUC, the promotion gate's verdict, which is active), the
     history of activations, and the latest run's drift check (PSI of scores and inputs)."""
     return _json(_models(config))
+
+
+@workflow.get(
+    "/models/card", response_class=Response, dependencies=[Depends(require("leads", "read"))]
+)
+def model_card(
+    config: ConfigDep,
+    version: Annotated[
+        str | None, Query(pattern=r"^v\d{1,8}$", description="a version (default: the active one)")
+    ] = None,
+) -> Response:
+    """The model card of the active model (or of `version`): when trained, the chosen
+    candidate, its held-out AUC beside the naive baseline's, its calibration, the shift
+    warning, whether it was refit on every row, and the bias check of the latest lead run
+    scored with it."""
+    root = config.ai.models_dir
+    chosen = version or versions.active_version(root)
+    if chosen is None:
+        raise HTTPException(
+            status_code=404, detail="no model yet: run `vigie leads train` / aucun modèle encore"
+        )
+    try:
+        return _json(cards.card_view(root, chosen, config.ai.run_dir))
+    except FileNotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
 
 
 @workflow.post("/models/rollback", response_class=Response)

@@ -105,6 +105,7 @@ APIS = {
     "lead_convert": "/api/leads/{record_id}/convert",
     "lead_publish": "/api/leads/publish",
     "lead_models": "/api/leads/models",
+    "lead_model_card": "/api/leads/models/card",
     "lead_model_promote": "/api/leads/models/{version}/promote",
     "lead_model_rollback": "/api/leads/models/rollback",
 }
@@ -155,6 +156,7 @@ API_RESOURCES = {
     "lead_convert": "leads",
     "lead_publish": "leads",
     "lead_models": "leads",
+    "lead_model_card": "leads",
     "lead_model_promote": "leads",
     "lead_model_rollback": "leads",
     "sensors_customer": "contacts",

@@ -85,6 +85,49 @@
       el("td", {}, item.active ? t("js.leads.active") : ""), el("td", {}, gate), el("td", {}, promote));
   }
 
+  // The active model's card: what was chosen, how well it did on rows it had not seen
+  // against the naive baseline, how calibrated, the shift warning, the refit and bias check.
+  function modelCard(card) {
+    const m = card.held_out;
+    const ci = m.auc_ci ? ` [${Vigie.decimal(m.auc_ci[0], 3)} – ${Vigie.decimal(m.auc_ci[1], 3)}]` : "";
+    const warning = card.shift.warning ? Vigie.localized(card.shift.warning, "") : null;
+    const refit = card.refit.done
+      ? t("js.leads.card_refit_yes", { rows: card.refit.rows, how: (Vigie.lang === "fr" && card.refit.calibration_fr) || card.refit.calibration || "–" })
+      : t("js.leads.card_refit_no");
+    let bias = t("js.leads.card_bias_none");
+    if (card.bias) {
+      const flagged = card.bias.columns.flatMap((c) => c.flagged.map((g) => `${g.group} (${Vigie.decimal(g.ratio_to_best, 2)})`));
+      bias = flagged.length
+        ? t("js.leads.card_bias_flagged", { count: flagged.length, groups: flagged.join(", ") })
+        : t("js.leads.card_bias_clear", { leads: card.bias.leads });
+    }
+    const row = (key, value, attrs) => el("tr", attrs || {}, el("th", { scope: "row" }, t(key)), el("td", {}, value));
+    return [
+      el("h3", {}, t("js.leads.card_title", { version: card.version })),
+      warning ? el("p", { class: "error", role: "alert", "data-shift": "" }, `⚠ ${warning}`) : el("p", { "data-shift": "none" }, t("js.leads.card_no_shift")),
+      el("div", { class: "table-wrap" }, el("table", { "data-card": card.version }, el("tbody", {},
+        row("js.leads.trained", dateTime(card.trained_at)),
+        row("js.leads.card_model", t(`js.leads.card_model_${card.model}`), { "data-model": card.model }),
+        row("js.leads.card_auc", t("js.leads.card_auc_value", { auc: `${Vigie.decimal(m.auc, 3)}${ci}`, naive: Vigie.decimal(card.naive_auc, 3) }), { "data-auc": "" }),
+        row("js.leads.card_calibration", t("js.leads.card_calibration_value", { ece: Vigie.decimal(m.ece, 3), predicted: percent(m.mean_predicted), observed: percent(m.positive_rate) }), { "data-calibration": "" }),
+        row("js.leads.card_refit", refit, { "data-refit": card.refit.done ? "yes" : "no" }),
+        row("js.leads.card_bias", bias, { "data-bias": card.bias ? String(card.bias.flagged) : "none" }),
+      ))),
+      el("p", { class: "muted" }, t("js.leads.card_help")),
+    ];
+  }
+
+  async function loadCard(active) {
+    const box = document.getElementById("lead-card");
+    if (!active) return replace(box);
+    await Vigie.section(box, async () => {
+      const card = await Vigie.get("lead_model_card");
+      if (card === null) return null;
+      replace(box, modelCard(card));
+      return true;
+    });
+  }
+
   async function loadModels() {
     const box = document.getElementById("lead-models");
     await Vigie.section(box, async () => {
@@ -100,6 +143,7 @@
       replace(box, drift, el("div", { class: "table-wrap" }, el("table", {},
         el("thead", {}, el("tr", {}, ["js.leads.version", "js.leads.trained", "AUC", "js.leads.state", "js.leads.gate", ""].map((h) => el("th", { scope: "col" }, h.startsWith("js.") ? t(h) : h)))),
         el("tbody", {}, data.versions.map((item) => modelRow(item, box))))), back);
+      await loadCard(data.active);
       return true;
     });
   }
