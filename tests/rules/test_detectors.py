@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
+from vigie.rules.definitions import Rule
 from vigie.rules.detectors.seasonal import RobustSeasonal
 
 HOUR = 3_600_000_000
@@ -96,3 +99,39 @@ def test_an_outage_of_small_counts_fires_though_one_zero_is_ordinary() -> None:
     scores = dict(_run([*values, *[0.0] * 12]))
     assert sum(p <= 3e-4 for _, p in before) <= 1
     assert min(scores[i] for i in range(len(values), len(values) + 12)) <= 3e-4
+
+
+def test_an_hourly_series_forgets_a_noisy_start_within_days() -> None:
+    """An hourly series whose first day was wild is judged on its last days' residuals, not
+    its first 256: a spike of ten noise deviations on day six fires at the hourly default
+    threshold (one false alarm a month) on nearly every draw."""
+    fired = 0
+    for seed in range(8):
+        rng = random.Random(seed)
+        values = [50 + rng.gauss(0, 20 if i < 24 else 2) for i in range(6 * 24 + 10)]
+        values[-1] += 20
+        fired += dict(_run(values))[len(values) - 1] < 3600 / (30 * 86_400)
+    assert fired >= 6
+
+
+def test_the_default_threshold_is_the_false_alarm_rate_per_window() -> None:
+    """Without `p_value` or `z`, an anomaly rule fires at the chance per window of its
+    `false_alarms` rate: twelve times stricter on 5-minute windows than on hourly ones,
+    bounded for coarse windows; a declared `p_value` or `z` wins."""
+    rule = Rule(name="odd", kind="anomaly", metric="m")
+    month_s = 30 * 86_400
+    assert rule.fire_p_value(300_000_000) == pytest.approx(300 / month_s)
+    assert rule.fire_p_value(HOUR) == pytest.approx(3600 / month_s)
+    assert rule.fire_p_value(24 * HOUR) == 3e-3
+    rare = Rule(name="odd", kind="anomaly", metric="m", false_alarms="1/90d")
+    assert rare.fire_p_value(HOUR) == pytest.approx(1 / (90 * 24))
+    assert Rule(name="odd", kind="anomaly", metric="m", p_value=1e-3).fire_p_value(HOUR) == 1e-3
+    assert Rule(name="odd", kind="anomaly", metric="m", z=3).fire_p_value(HOUR) == (
+        pytest.approx(2.7e-3, rel=0.01)
+    )
+
+
+def test_an_unreadable_false_alarm_rate_is_named() -> None:
+    """An anomaly rule relying on `false_alarms` says when it cannot read it."""
+    rule = Rule(name="odd", kind="anomaly", metric="m", false_alarms="often")
+    assert [key for key, _ in rule.check({"m"}, set())] == ["false_alarms"]

@@ -61,7 +61,7 @@ def detector_for(rule: Rule, step_us: int) -> Detector:
         step_us=step_us,
         seasonality=rule.seasonality,
         direction=rule.direction,
-        p_value=rule.fire_p_value(),
+        p_value=rule.fire_p_value(step_us),
         warmup=rule.min_samples,
     )
 
@@ -73,7 +73,7 @@ class AnomalyWatch:
         self.rule = rule
         self.step_us = step_us
         self.growing = growing
-        self.fire = rule.fire_p_value()
+        self.fire = rule.fire_p_value(step_us)
         self.clear = rule.clear_p_value if rule.clear_p_value is not None else math.sqrt(self.fire)
         self.groups: dict[str, _Group] = {}
 

@@ -11,6 +11,9 @@ from vigie.kpi.durations import parse_duration, parse_rate
 from vigie.kpi.metrics import field_problems
 from vigie.rules.alerts import Severity
 
+DEFAULT_STEP_US = 300_000_000  # the window assumed when an anomaly rule's is not known
+MIN_P_VALUE, MAX_P_VALUE = 1e-7, 3e-3  # the range of the default `p_value`
+
 RuleKind = Literal["threshold", "change", "sla", "absence", "anomaly", "all", "any", "sequential"]
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 
@@ -31,8 +34,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
       anomaly    `metric` improbable under its learned level and seasonality
                  (`seasonality`: auto, none, daily, weekly, both): its tail p-value below
                  `p_value` (or beyond `z` robust standard deviations) after `min_samples`
-                 samples; it keeps holding while below `clear_p_value` (default: the square
-                 root of `p_value`)
+                 samples; by default `p_value` is the chance per window of the
+                 `false_alarms` rate (noise alone crosses it about once a month, whatever
+                 the window); it keeps holding while below `clear_p_value` (default: the
+                 square root of `p_value`)
 
       sequential the rate of events matching `where` (or with `then`, the conversion from
                  `where` events to `then` events) tested continuously against its learned
@@ -114,9 +119,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     seasonality: Literal["auto", "none", "daily", "weekly", "both"] = "auto"
     """For an `anomaly` rule, the cycles of the metric's learned level: `daily`, `weekly`, `both`,
     `none`, or `auto` to find them from the data."""
-    p_value: float = 3e-4
+    p_value: float | None = None
     """For an `anomaly` rule, the tail probability below which a value is improbable enough to fire;
-    lower it for fewer, surer alerts."""
+    lower it for fewer, surer alerts. Unset (and no `z`): the chance per window of the
+    `false_alarms` rate, between 1e-7 and 3e-3 (`3e-4` restores the former default)."""
     z: float | None = None
     """For an `anomaly` rule, fire beyond this many robust standard deviations instead of giving
     `p_value` (e.g. 4)."""
@@ -207,8 +213,13 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
         for section in ("where", "open", "close", "then"):
             fields += [(section, path) for path in getattr(self, section) if path != "event"]
         problems += field_problems(fields)
-        if self.kind == "anomaly" and not 0 < self.fire_p_value() < 0.5:
+        if self.kind == "anomaly" and self.p_value is not None and not 0 < self.p_value < 0.5:
             problems.append(("p_value", "p_value is a probability between 0 and 0.5 (e.g. 1e-4)"))
+        if self.kind == "anomaly" and self.p_value is None and self.z is None:
+            try:
+                parse_rate(self.false_alarms)
+            except ValueError as exc:
+                problems.append(("false_alarms", str(exc)))
         for key in (
             "for_",
             "resolve_after",
@@ -258,13 +269,19 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             problems.append(("metric", "a sequential rule counts events (`where`), not a metric"))
         return problems
 
-    def fire_p_value(self) -> float:
-        """The tail probability below which an anomaly rule fires: `p_value`, or the one of
-        `z` robust standard deviations when `z` is given."""
-        if self.z is None:
+    def fire_p_value(self, step_us: int | None = None) -> float:
+        """The tail probability below which an anomaly rule fires: `p_value`; the one of `z`
+        robust standard deviations when `z` is given; else the chance per window (of
+        `step_us`, 5 minutes when unknown) of the `false_alarms` rate, between 1e-7 and
+        3e-3, so that a fine series (many windows a week) is held to a stricter threshold
+        than an hourly one and both raise about as few false alarms a month."""
+        if self.z is not None:
+            tail = 0.5 * math.erfc(abs(self.z) / math.sqrt(2))
+            return 2 * tail if self.direction == "both" else tail
+        if self.p_value is not None:
             return self.p_value
-        tail = 0.5 * math.erfc(abs(self.z) / math.sqrt(2))
-        return 2 * tail if self.direction == "both" else tail
+        per_window = parse_rate(self.false_alarms) * (step_us or DEFAULT_STEP_US) / 1e6
+        return min(MAX_P_VALUE, max(MIN_P_VALUE, per_window))
 
 
 class Webhook(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -32,6 +32,7 @@ from vigie.rules.detectors.seasonal import (
     RIVAL,
     SHIFT_HISTORY,
     SHIFT_RATE,
+    SHIFT_WINDOW,
     WEEK_US,
     ZERO_PRIOR,
     RobustSeasonal,
@@ -169,7 +170,7 @@ def _run(
     residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
     ordered: list[list[float]] = [[] for _ in range(m)]  # each window, kept sorted
     tails: list[Tails] = [NO_TAILS] * m
-    shift_residuals: deque[float] = deque(maxlen=window)
+    shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
     shift_ordered: list[float] = []
     shift_tails = NO_TAILS
     zeros = counted = zero_log = 0.0
@@ -372,7 +373,7 @@ def _run(
             beyond = tail_p(ct, residual, floor) <= p_run
         scored_floor = -1.0
         if ready[chosen]:
-            if len(shift_residuals) == window:
+            if len(shift_residuals) == SHIFT_WINDOW:
                 del shift_ordered[bisect_left(shift_ordered, shift_residuals[0])]
             shift_residuals.append(shift)
             insort(shift_ordered, shift)

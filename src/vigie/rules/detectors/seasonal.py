@@ -10,14 +10,16 @@ from a dozen samples per knot instead of one per slot. With
 `seasonality: auto` the predictor with the smallest recent error is used once it has seen
 the instant's knots; a declared seasonality is used as soon as it has.
 
-A value is judged by its residual from the prediction against the predictor's recent
-residuals: a robust centre and scale (the MAD, never below half the data's resolution, so a
-quantised series does not fire on one step), and on each side the empirical tail beyond its
-90th percentile, taken as exponential (peaks over threshold): a series with ordinary bursts
-upwards is judged against its own bursts, and still against a light tail downwards. A short
-average of residuals, judged against its own history (which carries the residuals'
-autocorrelation), catches a shift or a run too small for one sample; the score is the
-smaller tail probability of the two, doubled: one threshold means the same on every series.
+A value is judged by its residual from the prediction against the predictor's residuals of
+the last three days (64 to 256 of them: an hourly series forgets its first days' transients
+as soon as a 5-minute one does): a robust centre and scale (the MAD, never below half the
+data's resolution, so a quantised series does not fire on one step), and on each side the
+empirical tail beyond its 90th percentile, taken as exponential (peaks over threshold): a
+series with ordinary bursts upwards is judged against its own bursts, and still against a
+light tail downwards. A short average of residuals, judged against its own history (which
+carries the residuals' autocorrelation), catches a shift or a run too small for one sample;
+the score is the smaller tail probability of the two, doubled: one threshold means the same
+on every series.
 Non-negative integer series of small counts are judged on the square-root scale, where a
 count's spread no longer grows with its level, and a run of zeros by the chance of each zero
 at its time of day in turn (an outage, where one zero is ordinary). After a confirmed shift
@@ -43,6 +45,9 @@ DAY_MEMORY = 8.0  # periods a daily knot averages over
 WEEK_MEMORY = 2.0
 SHIFT_RATE = 0.1  # the short average of residuals
 SHIFT_HISTORY = 128  # values of the short average seen before it is judged
+SHIFT_WINDOW = 256  # and the most it is judged against
+MEMORY_US = 3 * DAY_US  # residuals are judged against those of the last three days,
+MIN_WINDOW, MAX_WINDOW = 64, 256  # but no fewer and no more than these
 CONFIRM = 5  # samples in a row beyond the clearing level that confirm a shift
 RESCALE = 16  # samples between two estimates of the residuals' tails
 TAIL = 0.1  # each side's tail beyond its 90th percentile is exponential
@@ -177,7 +182,8 @@ class RobustSeasonal:
 
     `seasonality` is declared (`none`, `daily`, `weekly`, `both`: the weekly predictor
     includes the daily profile) or `auto`; `p_value` is the tail probability below which a
-    value is anomalous, in `direction`; nothing is ready before `warmup` samples. A value is
+    value is anomalous, in `direction`; nothing is ready before `warmup` samples; `window`
+    residuals are kept for the tails (default: three days' worth, 64 to 256). A value is
     judged by the predictor that finds it least surprising among the chosen one and those
     nearly as good that know its instant: a weekend that the weekly predictor has seen once
     is not an anomaly because the daily one is still chosen.
@@ -191,12 +197,14 @@ class RobustSeasonal:
         direction: Direction = "both",
         p_value: float = 1e-4,
         warmup: int = 12,
-        window: int = 256,
+        window: int | None = None,
     ) -> None:
         self.step_us = step = max(1, step_us)
         self.seasonality = seasonality
         self.direction = direction
         self.warmup = warmup
+        if window is None:
+            window = min(MAX_WINDOW, max(MIN_WINDOW, MEMORY_US // step))
         self.window = window
         self.p_fire = p_value if direction == "both" else 2 * p_value
         self.p_run = math.sqrt(self.p_fire)  # beyond it, a sample continues a shift
@@ -215,7 +223,7 @@ class RobustSeasonal:
             allowed = 1
         self.models = [_Predictor(n, window) for n in NAMES[:allowed]]
         self.chosen = 0
-        self.shift_residuals: deque[float] = deque(maxlen=window)
+        self.shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
         self.shift_tails = _Tails()
         self._reset()
         self.counts: bool | None = None
