@@ -175,8 +175,9 @@ class Ingestor:
         """Commit converted events and their batch's rejections, count them, and answer.
 
         Every wire format (Segment, PostHog) ends here, so they share the log's dedupe, the
-        metrics, the privacy safeguards (IP truncation, pseudonymised visitor ids) and the
-        shape of the answer; `started` is the request's `perf_counter()`.
+        metrics and the shape of the answer; `started` is the request's `perf_counter()`. The
+        privacy safeguards (IP truncation, pseudonymised visitor ids) are the log writer's, as
+        for every other sender (`vigie.privacy.safeguards.SafeguardedLog`).
         """
         result = await self.committer.append(
             AppendJob(
