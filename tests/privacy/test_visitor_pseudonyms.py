@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +27,8 @@ from vigie.clock import ManualClock
 from vigie.config import parse_config
 from vigie.events.event import decode_event
 from vigie.privacy.pseudonyms import Pseudonymiser
-from vigie.store import schema
+from vigie.privacy.shredding import SEALED
+from vigie.store import connect, schema
 from vigie.system import System, build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
@@ -181,3 +183,37 @@ def test_invitations_reach_the_browser_and_consent_follows_the_contacts_ids(
     assert invitation["message"] == "Un souci ? / A problem?"
     assert not stray, "the contact without marketing consent was invited"
     assert json.dumps(contact.json()).find(refusing) == -1
+
+
+def test_with_crypto_shredding_a_chat_is_sealed_for_the_pseudonym(tmp_path: Path) -> None:
+    """With both safeguards on, the writer pseudonymises before it seals: the visitor's
+    words are stored sealed under the key of their pseudonym (the key store knows no raw id),
+    and the log's readers see them opened."""
+    config_doc = copy.deepcopy(CONFIG)
+    config_doc["privacy"] = {
+        "visitor_ids": {"pseudonymise": True, "key": KEY},
+        "shredding": {"keys": f"sqlite:///{tmp_path}/keys.db"},
+    }
+    config = parse_config(yaml.safe_dump(config_doc), origin="pseudonym test config")
+    settings = make_settings(f"sqlite:///{tmp_path}/vigie.db", config)
+    clock = ManualClock(LUNCH)
+    app = create_app(build_system(settings, clock=clock))
+    with BackgroundServer(app, port=free_port()) as running:
+        system: System = app.state.system
+        server = ChatServer(url=running.url, system=system, clock=clock, tokens={})
+        browser = _browser()
+        token = server.session(browser)["token"]
+        words = "call me on +32 470 55 66 77"
+        started = server.widget("start", {"anonymousId": browser, "token": token, "text": words})
+        assert started.status_code == 200, started.text
+        rows = _stored_rows(server)
+        assert not [body for _, body in rows if browser.encode() in body or b"470 55" in body]
+        (message,) = [e for _, body in rows if (e := decode_event(body)).event == "Chat Message"]
+        assert message.anonymous_id == Pseudonymiser(KEY)(browser) and SEALED in message.properties
+        (opened,) = system.log.recent(event="Chat Message", limit=5)
+        assert opened.properties["text"] == words
+    keys = connect(f"sqlite:///{tmp_path}/keys.db")
+    with keys.connect() as conn:
+        subjects = conn.exec_driver_sql("SELECT subject FROM subject_keys").scalars().all()
+    keys.dispose()
+    assert subjects == [Pseudonymiser(KEY)(browser)]
