@@ -64,6 +64,7 @@ from vigie.playbooks.ledger import ActionLedger
 from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.consent import ConsentBook
+from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
 from vigie.review.weekly import EffectLine, week_of
@@ -124,6 +125,9 @@ class System:
     telemetry: Telemetry
     log: ServedLog
     sql_log: SqlEventLog
+    safeguards: Safeguards
+    """What is done to events before storage; `visitor_id` finds the id stored for a
+    visitor a client names."""
     committer: GroupCommitter
     runner: ProcessorRunner
     dead_letters: DeadLetters
@@ -271,6 +275,11 @@ def build_system(
     # store of its own) and every reader of the log sees them opened.
     shredder = shredder_for(config.privacy.shredding)
     log = _event_log(settings, sql_log, shredder)
+    # Whoever appends (ingestion, the chat, the sensors, the CRM) goes through the log's
+    # writer, which guards copies of the events first: IP addresses truncated, visitor ids
+    # pseudonymised (before sealing: a visitor's key is that of their stored id).
+    safeguards = Safeguards(config.privacy, environment=config.environment)
+    guarded = SafeguardedLog(log, safeguards)
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.
     alerts = AlertStore(engine)
@@ -341,7 +350,9 @@ def build_system(
     # Processors: the rules first, so that an alert does not wait for slower projections;
     # new events go to them between two batches of the others, so batches are kept short.
     # An event a processor keeps failing on is set aside (a dead letter) and raises an alert.
-    analytics = AnalyticsProcessor(config.analytics, engine=engine)
+    analytics = AnalyticsProcessor(
+        config.analytics, engine=engine, visitor_id=safeguards.visitor_id
+    )
     experiments = ExperimentsProcessor(config.experiments, clock=clock)
     dead_letters = SqlDeadLetters(engine, clock=clock)
     chat_kpis = ChatKpis(
@@ -378,7 +389,7 @@ def build_system(
     # ingest nodes append too) looks for news every second.
     live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
     notify = _notify_all(runner.notify, live.notify)
-    committer = GroupCommitter(log, on_commit=lambda results: _both(notify, pressure, results))
+    committer = GroupCommitter(guarded, on_commit=lambda results: _both(notify, pressure, results))
     # Back-pressure: ingestion answers 503 when the writer or the processors fall behind.
     pressure = Backpressure(
         committer=committer,
@@ -412,6 +423,7 @@ def build_system(
         clock=clock,
         hub=ChatHub(),
         kpis=chat_kpis,
+        visitor_id=safeguards.visitor_id,
     )
     playbooks.chat = chat
     # A playbook's task is a CRM task: its `Task Created` goes to the log like the API's.
@@ -441,6 +453,7 @@ def build_system(
         role=role,
         telemetry=telemetry,
         log=log,
+        safeguards=safeguards,
         sql_log=sql_log,
         committer=committer,
         runner=runner,

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from vigie.auth.audit import Actor, list_audit, record
 from vigie.cli import app
+from vigie.privacy.pseudonyms import Pseudonymiser
 from vigie.store import connect, upgrade
 
 CONTACT = {
@@ -138,3 +139,25 @@ def test_erase_destroys_the_persons_shredding_keys(tmp_path: Path) -> None:
     assert fresh.keys.key_for("anon-cli-1", create=False) is None
     assert [e.traits for e in fresh.open(log.read(0, 10))] == [{}]
     engine.dispose()
+
+
+def test_an_imported_contacts_visitor_ids_are_pseudonymised(tmp_path: Path) -> None:
+    """`vigie import contacts` appends beside the server's writer: with pseudonymised visitor
+    ids, the contact's linked ids reach the log and the CRM as their pseudonyms, as when the
+    contact is created through the API."""
+    url = f"sqlite:///{tmp_path}/vigie.db"
+    config = tmp_path / "vigie.yaml"
+    config.write_text("privacy:\n  visitor_ids:\n    pseudonymise: true\n    key: k-0123456789\n")
+    sheet = tmp_path / "contacts.csv"
+    sheet.write_text('last_name,anonymous_ids\nPeeters,"[""browser-cli-7""]"\n')
+    result = CliRunner().invoke(
+        app, ["import", "contacts", str(sheet), "--db", url, "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    engine = connect(url)
+    with engine.connect() as conn:
+        bodies = [bytes(b) for b in conn.exec_driver_sql("SELECT body FROM events").scalars()]
+        linked = conn.exec_driver_sql("SELECT anonymous_ids FROM crm_contacts").scalar_one()
+    engine.dispose()
+    assert len(bodies) == 1 and all(b"browser-cli-7" not in body for body in bodies)
+    assert json.loads(linked) == [Pseudonymiser("k-0123456789")("browser-cli-7")]

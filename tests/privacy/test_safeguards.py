@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,25 +36,49 @@ def test_ipv6_keeps_the_first_48_bits_and_garbage_is_dropped() -> None:
     assert truncate_ip("10.1.2.3", ipv4_prefix=16) == "10.1.0.0"
 
 
-def test_ingested_events_lose_their_address_and_raw_visitor_id() -> None:
+def test_guarded_events_lose_their_address_and_raw_visitor_id() -> None:
     """The safeguards truncate `context.ip` and PostHog's `$ip`, and pseudonymise the visitor
-    id the same way every time (an alias from that id follows it)."""
+    id the same way every time (an alias from that id follows it, and so do the ids a CRM
+    contact lists), on copies: the sender's events are left as they were."""
     config = PrivacyConfig(visitor_ids=VisitorIdSettings(pseudonymise=True, key="k" * 32))
     guard = Safeguards(config)
-    events = [
+    sent = [
         Event(message_id="1", type="page", source="web", timestamp=AT, received_at=AT,
               anonymous_id="browser-1", context={"ip": "203.0.113.42"},
               properties={"$ip": "2001:db8:1:2::9"}),
         Event(message_id="2", type="alias", source="web", timestamp=AT, received_at=AT,
               anonymous_id="browser-1", previous_id="browser-1", user_id="u-9"),
+        Event(message_id="3", type="track", source="crm", timestamp=AT, received_at=AT,
+              event="Contact Created", properties={"id": "ct_1", "anonymous_ids": ["browser-1"]}),
     ]  # fmt: skip
-    guard.apply(events)
+    before = [msgspec.json.encode(e) for e in sent]
+    events = guard.guarded(sent)
+    assert [msgspec.json.encode(e) for e in sent] == before
     assert events[0].context["ip"] == "203.0.113.0"
     assert events[0].properties["$ip"] == "2001:db8:1::"
     assert events[0].anonymous_id == events[1].anonymous_id == events[1].previous_id
     assert events[0].anonymous_id == guard.visitor_id("browser-1") != "browser-1"
+    assert events[2].properties == {"id": "ct_1", "anonymous_ids": [events[0].anonymous_id]}
+    assert guard.guarded(events) == events, "a stored id is its own pseudonym"
     assert events[1].user_id == "u-9"
     assert Pseudonymiser("other-key-0123456789")("browser-1") != events[0].anonymous_id
+
+
+def test_without_pseudonymising_only_addresses_change() -> None:
+    """By default visitor ids are kept as sent, and an event without an address is passed
+    on as it is, not copied."""
+    guard = Safeguards(PrivacyConfig())
+    plain = Event(
+        message_id="1",
+        type="page",
+        source="web",
+        timestamp=AT,
+        received_at=AT,
+        anonymous_id="browser-1",
+        properties={"anonymous_ids": ["browser-1"]},
+    )
+    assert guard.guarded([plain])[0] is plain
+    assert guard.visitor_id("browser-1") == "browser-1"
 
 
 def test_a_placeholder_pseudonym_key_is_refused_in_production() -> None:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigie.analytics.event_fields import AnyEvent
-from vigie.store.schema import metadata
+from vigie.store.schema import events, metadata
 from vigie.types import from_us, to_us
 
 identities = sa.Table(
@@ -163,6 +163,23 @@ class ProfileRecord(msgspec.Struct, kw_only=True):
     profile_id: str
     visitor_ids: list[str]
     merges: list[dict[str, object]]
+
+
+def stored_id(conn: sa.Connection, asked: str, pseudonym: str) -> str:
+    """The id the store knows `asked` by: its `pseudonym` (with pseudonymised visitor ids)
+    when a visitor was seen under it, else `asked` itself (a user id, never pseudonymised,
+    or an id stored as it was sent)."""
+    if pseudonym == asked:
+        return asked
+    seen = conn.execute(
+        sa.select(
+            sa.or_(
+                sa.exists().where(identities.c.visitor_id == pseudonym),
+                sa.exists().where(events.c.anonymous_id == pseudonym),
+            )
+        )
+    ).scalar()
+    return pseudonym if seen else asked
 
 
 def load_profile(conn: sa.Connection, visitor_id: str) -> ProfileRecord:

@@ -10,7 +10,7 @@ already seen are skipped, so at-least-once delivery counts nothing twice.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import sqlalchemy as sa
@@ -20,7 +20,14 @@ from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.event_fields import AnyEvent, ObservedEvent
 from vigie.analytics.friction import FrictionReport, PageExits, step_friction
 from vigie.analytics.funnels import FunnelReport, FunnelTracker
-from vigie.analytics.identity import IdentityGraph, Merge, ProfileRecord, load_profile, save_merges
+from vigie.analytics.identity import (
+    IdentityGraph,
+    Merge,
+    ProfileRecord,
+    load_profile,
+    save_merges,
+    stored_id,
+)
 from vigie.analytics.journeys import Journey, load_journey
 from vigie.analytics.sessions import SessionTracker, hit_of
 
@@ -31,9 +38,18 @@ class AnalyticsProcessor:
     name = "analytics"
     reads = ObservedEvent
 
-    def __init__(self, config: AnalyticsConfig, *, engine: sa.Engine | None = None) -> None:
+    def __init__(
+        self,
+        config: AnalyticsConfig,
+        *,
+        engine: sa.Engine | None = None,
+        visitor_id: Callable[[str], str] = str,
+    ) -> None:
         self.config = config
         self.engine = engine
+        self.visitor_id = visitor_id
+        """The id stored for a visitor a client names (`Safeguards.visitor_id`): journeys and
+        profiles may be asked for by the id the browser holds."""
         self.identity = IdentityGraph()
         self.sessions = SessionTracker(config.session_rule())
         self.funnels = {f.name: FunnelTracker(f, timezone=config.timezone) for f in config.funnels}
@@ -114,12 +130,13 @@ class AnalyticsProcessor:
     def profile(self, visitor_id: str) -> ProfileRecord:
         """The profile a visitor or user id belongs to: every id merged into it, the merges."""
         with self._store().connect() as conn:
-            return load_profile(conn, visitor_id)
+            return load_profile(conn, stored_id(conn, visitor_id, self.visitor_id(visitor_id)))
 
     def journey(self, visitor_id: str, *, every_device: bool = False) -> Journey:
         """One visitor's (device's) sessions and pages in order, or with `every_device` the
         journey of the whole profile it belongs to."""
         with self._store().connect() as conn:
+            visitor_id = stored_id(conn, visitor_id, self.visitor_id(visitor_id))
             profile = load_profile(conn, visitor_id)
             return load_journey(
                 conn,

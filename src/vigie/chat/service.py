@@ -85,7 +85,8 @@ class TooMany(ChatError):
 
 
 class VisitorId:
-    """A visitor whose token was checked: their source, anonymous id and browser key."""
+    """A visitor whose token was checked: their source, anonymous id (as stored: its
+    pseudonym when visitor ids are pseudonymised) and browser key."""
 
     def __init__(self, source: str, anonymous_id: str, key: str) -> None:
         self.source = source
@@ -136,8 +137,12 @@ class ChatService:
         clock: Clock,
         hub: ChatHub | None = None,
         kpis: ChatKpis | None = None,
+        visitor_id: Callable[[str], str] = str,
     ) -> None:
         self.config = config
+        self._visitor_id = visitor_id
+        """The id stored for the visitor a browser names (`Safeguards.visitor_id`): the chat
+        knows visitors by it, as the log, the journeys and the contacts do."""
         self.kpis = kpis or ChatKpis(
             conversion_event=config.conversion_event, conversion_hours=config.conversion_hours
         )
@@ -169,12 +174,13 @@ class ChatService:
         return {"token": token, "online": bool(self.agents_on_duty()), "source": source}
 
     def visitor(self, *, write_key: str, anonymous_id: str, token: str) -> VisitorId:
-        """The visitor a request comes from; `Unauthorized` when the token is not theirs."""
+        """The visitor a request comes from; `Unauthorized` when the token is not theirs. The
+        token is bound to the id the browser holds; the visitor is known by its stored id."""
         source = self._source(write_key)
         key = verify(self._secret(), token, source=source, anonymous_id=anonymous_id)
         if key is None:
             raise Unauthorized("invalid visitor token / jeton de visiteur invalide", field="token")
-        return VisitorId(source, anonymous_id, key)
+        return VisitorId(source, self._visitor_id(anonymous_id), key)
 
     def connect(self, visitor: VisitorId, *, page: str, language: str | None) -> Connection:
         """Open a live connection for a widget on `page`."""

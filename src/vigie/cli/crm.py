@@ -60,6 +60,7 @@ def import_csv(
 
     from vigie.clock import SystemClock
     from vigie.crm.csvfiles import import_csv as run_import
+    from vigie.privacy.safeguards import Safeguards
 
     if entity == "ads":
         _import_ads(file, db=db, platform=platform, timezone=timezone, currency=currency)
@@ -80,6 +81,9 @@ def import_csv(
             actor=cli_actor(),
             now=SystemClock().now(),
             config=settings.config.crm,
+            guard=Safeguards(
+                settings.config.privacy, environment=settings.config.environment
+            ).guarded,
             progress=lambda n: progress.advance(checked, n),
             applied=lambda n: progress.advance(applied, n),
         )

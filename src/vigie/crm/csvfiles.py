@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -226,11 +226,14 @@ def import_csv(
     config: CrmConfig | None = None,
     progress: Progress | None = None,
     applied: Progress | None = None,
+    guard: Callable[[Sequence[Event]], Sequence[Event]] | None = None,
 ) -> ImportReport:
     """Check a whole file, then append it as CRM events in one transaction and apply them
     (for the command line; the server appends through its writer and waits for its runner).
 
-    `progress` counts the rows checked, `applied` the rows the CRM projection has applied.
+    `progress` counts the rows checked, `applied` the rows the CRM projection has applied;
+    `guard` is what the server's writer does to events before storage
+    (`vigie.privacy.safeguards.Safeguards.guarded`: a contact's visitor ids pseudonymised).
     """
     report, events = plan_import(
         engine=engine, entity=entity, text=text, actor=actor, now=now, progress=progress
@@ -238,7 +241,8 @@ def import_csv(
     if not report.ok:
         return report
     log = SqlEventLog(engine)
-    log.append(events, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now)
+    stored = guard(events) if guard is not None else events
+    log.append(stored, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now)
     processor = CrmProcessor(engine, config)
     runner = ProcessorRunner(
         log,

@@ -27,7 +27,6 @@ from vigie.kpi.durations import parse_duration
 from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
 from vigie.log.pressure import Backpressure
-from vigie.privacy.safeguards import Safeguards
 from vigie.telemetry import Telemetry
 
 
@@ -56,7 +55,6 @@ class Ingestor:
         self.metrics = metrics
         self.clock = clock
         self.bounds = timestamp_bounds(config)
-        self.safeguards = Safeguards(config.privacy, environment=config.environment)
         self.pressure = pressure
         self.rates = SourceRates(clock=clock)
 
@@ -177,10 +175,10 @@ class Ingestor:
         """Commit converted events and their batch's rejections, count them, and answer.
 
         Every wire format (Segment, PostHog) ends here, so they share the log's dedupe, the
-        metrics, the privacy safeguards (IP truncation, pseudonymised visitor ids) and the
-        shape of the answer; `started` is the request's `perf_counter()`.
+        metrics and the shape of the answer; `started` is the request's `perf_counter()`. The
+        privacy safeguards (IP truncation, pseudonymised visitor ids) are the log writer's, as
+        for every other sender (`vigie.privacy.safeguards.SafeguardedLog`).
         """
-        self.safeguards.apply(events)
         result = await self.committer.append(
             AppendJob(
                 events=events,

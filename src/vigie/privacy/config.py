@@ -27,8 +27,11 @@ class IpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class VisitorIdSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Anonymous visitor ids replaced by a keyed hash (HMAC-SHA256) before storage.
 
-    Off by default: the browser tracker asks for its chat invitations and journeys by the id
-    it holds, and a CRM contact lists the raw ids it was seen with.
+    Whoever appends (ingestion, the chat, the sensors, the CRM, `vigie import`), the log holds
+    the pseudonym, and so do a contact's linked visitor ids; the chat, journeys, profiles and
+    `/api/events` still find a visitor by the id the browser holds. Off by default: the key
+    must be chosen (and kept: a new key starts every visitor afresh), and a store that holds
+    ids as sent would see each returning visitor split between their old id and its pseudonym.
     """
 
     pseudonymise: bool = False

@@ -1,22 +1,34 @@
 """What is done to every event before it is stored: IP addresses truncated, visitor ids
-pseudonymised (each as configured in `privacy:`)."""
+pseudonymised (each as configured in `privacy:`).
+
+`SafeguardedLog` is the one door: every append through the served log — ingestion, the
+chat, the sensors, the CRM — is guarded on its way in, on copies, so that a sender that
+reads its events afterwards (the chat folds them into the conversation it holds) still sees
+them as it made them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from vigie.events import Event
+from vigie.events.event import ShapeT
+from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord, ServedLog
 from vigie.privacy.addresses import truncate_ip
 from vigie.privacy.config import PrivacyConfig
 from vigie.privacy.pseudonyms import Pseudonymiser
 
 _IP_KEYS = ("ip",)
 _PROPERTY_IP_KEYS = ("$ip",)
+LINKED_IDS = "anonymous_ids"
+"""The property listing the visitor ids a record is linked to (a CRM contact's)."""
 
 
 class Safeguards:
-    """Applies the configured safeguards to events, in place, before they are appended."""
+    """Applies the configured safeguards to events before they are appended."""
 
     def __init__(self, config: PrivacyConfig, *, environment: str = "development") -> None:
         self.config = config
@@ -28,26 +40,46 @@ class Safeguards:
         """Whether any safeguard changes events."""
         return self.config.ip.truncate or self.pseudonymise is not None
 
-    def apply(self, events: Iterable[Event]) -> None:
-        """Truncate the IP addresses and pseudonymise the visitor ids of `events`."""
+    def guarded(self, events: Sequence[Event]) -> Sequence[Event]:
+        """`events` with their IP addresses truncated and their visitor ids pseudonymised
+        (the event's own, and those a CRM contact lists in `anonymous_ids`): a guarded copy
+        of each event that changes, the event itself otherwise; the given events are left as
+        they are."""
         if not self.active:
-            return
+            return events
+        out: list[Event] = []
         for event in events:
-            if self.config.ip.truncate:
-                if any(k in event.context for k in _IP_KEYS):
-                    event.context = self._truncated(event.context, _IP_KEYS)
-                if any(k in event.properties for k in _PROPERTY_IP_KEYS):
-                    event.properties = self._truncated(event.properties, _PROPERTY_IP_KEYS)
-            if self.pseudonymise is not None:
-                raw = event.anonymous_id
-                if raw:
-                    event.anonymous_id = self.pseudonymise(raw)
-                    # An alias from a visitor's own id: the id it merges is the same visitor.
-                    if event.previous_id == raw:
-                        event.previous_id = event.anonymous_id
+            changes = self._changes(event)
+            out.append(msgspec.structs.replace(event, **changes) if changes else event)
+        return out
+
+    def _changes(self, event: Event) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if self.config.ip.truncate:
+            if any(k in event.context for k in _IP_KEYS):
+                changes["context"] = self._truncated(event.context, _IP_KEYS)
+            if any(k in event.properties for k in _PROPERTY_IP_KEYS):
+                changes["properties"] = self._truncated(event.properties, _PROPERTY_IP_KEYS)
+        raw = event.anonymous_id
+        if self.pseudonymise is not None and raw:
+            stored = self.pseudonymise(raw)
+            if stored != raw:
+                changes["anonymous_id"] = stored
+                # An alias from a visitor's own id: the id it merges is the same visitor.
+                if event.previous_id == raw:
+                    changes["previous_id"] = stored
+        linked = event.properties.get(LINKED_IDS)
+        if self.pseudonymise is not None and isinstance(linked, list) and linked:
+            properties = changes.get("properties", event.properties)
+            changes["properties"] = {
+                **properties,
+                LINKED_IDS: [self.visitor_id(i) if isinstance(i, str) else i for i in linked],
+            }
+        return changes
 
     def visitor_id(self, raw: str) -> str:
-        """The id stored for the visitor a client knows as `raw` (to look it up again)."""
+        """The id stored for the visitor a client knows as `raw` (to look it up again); a
+        stored id is its own."""
         return self.pseudonymise(raw) if self.pseudonymise is not None else raw
 
     def _truncated(self, fields: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -66,3 +98,66 @@ class Safeguards:
                 else ""
             )
         return copy
+
+
+class SafeguardedLog(AppendsOne):
+    """The event log as its writers see it: what is appended is guarded (`Safeguards.guarded`);
+    a search by visitor id looks for the id stored for it."""
+
+    def __init__(self, log: ServedLog, safeguards: Safeguards) -> None:
+        self.inner = log
+        self.safeguards = safeguards
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
+        guarded = [
+            msgspec.structs.replace(job, events=self.safeguards.guarded(job.events)) for job in jobs
+        ]
+        return self.inner.append_many(guarded)
+
+    def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
+        return self.inner.read(from_offset, limit)
+
+    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
+        return self.inner.read_as(shape, from_offset, limit)
+
+    def recent(
+        self,
+        *,
+        type: str | None = None,
+        event: str | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        source: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        return self.inner.recent(
+            type=type,
+            event=event,
+            anonymous_id=None if anonymous_id is None else self.safeguards.visitor_id(anonymous_id),
+            user_id=user_id,
+            source=source,
+            before=before,
+            limit=limit,
+        )
+
+    def last_offset(self) -> int:
+        return self.inner.last_offset()
+
+    def checkpoint(self, consumer: str) -> int:
+        return self.inner.checkpoint(consumer)
+
+    def save_checkpoint(self, consumer: str, next_offset: int) -> None:
+        self.inner.save_checkpoint(consumer, next_offset)
+
+    def count(self) -> int:
+        return self.inner.count()
+
+    def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
+        return self.inner.rejected(limit=limit, before=before)
+
+    def close(self) -> None:
+        self.inner.close()

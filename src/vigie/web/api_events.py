@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Query, Response
 
-from vigie.web.deps import NO_NUL, EventLogDep, EventsReader
+from vigie.web.deps import NO_NUL, EventLogDep, EventsReader, SafeguardsDep
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -19,6 +19,7 @@ def _json(data: Any) -> Response:
 @router.get("/events", response_class=Response)
 def list_events(
     log: EventLogDep,
+    safeguards: SafeguardsDep,
     _user: EventsReader,
     type: Annotated[
         str | None, Query(description="track, identify, page, …", pattern=NO_NUL)
@@ -34,11 +35,13 @@ def list_events(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    """Events of the log, newest first, with optional filters; page back with `before`."""
+    """Events of the log, newest first, with optional filters; page back with `before`.
+    `anonymous_id` may be the id the browser holds: with pseudonymised visitor ids, the
+    events are found by its pseudonym."""
     events = log.recent(
         type=type,
         event=event,
-        anonymous_id=anonymous_id,
+        anonymous_id=None if anonymous_id is None else safeguards.visitor_id(anonymous_id),
         user_id=user_id,
         source=source,
         before=before,

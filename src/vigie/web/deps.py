@@ -39,6 +39,7 @@ from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, RetentionPurge
+from vigie.privacy.safeguards import Safeguards
 from vigie.review import WeeklyReviews
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed
@@ -111,6 +112,7 @@ TrendsDep = Annotated[Trends, Depends(_part("trends"))]
 PrivacyDep = Annotated[DataSubjects, Depends(_part("privacy"))]
 RetentionDep = Annotated[RetentionPurge, Depends(_part("retention"))]
 ChatDep = Annotated[ChatService, Depends(_part("chat"))]
+SafeguardsDep = Annotated[Safeguards, Depends(_part("safeguards"))]
 
 NO_NUL = r"^[^\x00]*$"
 """A pattern for free-text parameters: PostgreSQL cannot store or compare NUL characters."""
