@@ -65,7 +65,7 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.consent import ConsentBook
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
-from vigie.privacy.shredding import ShreddedLog, Shredder, shredder_for
+from vigie.privacy.shredding import Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
 from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
@@ -230,7 +230,7 @@ def _event_log(settings: Settings, sql_log: SqlEventLog, shredder: Shredder | No
 
         # Rejected input stays in the SQL store; the events go to JetStream.
         log = NatsEventLog.from_url(settings.log_url, rejects=sql_log)
-    return log if shredder is None else ShreddedLog(log, shredder)
+    return log if shredder is None else shredded(log, shredder)
 
 
 def _appender(committer: GroupCommitter, endpoint: str) -> Append:

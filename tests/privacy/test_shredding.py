@@ -152,7 +152,8 @@ def test_a_jetstream_stream_no_longer_yields_the_person_after_erasure(
     tmp_path: Path,
 ) -> None:
     """With the log on NATS JetStream (append-only: the erasure cannot rewrite it), the
-    stream's messages hold the traits sealed; after erasure they open to nothing."""
+    stream's messages hold the traits sealed, the processors' durable consumers see them
+    opened; after erasure they open to nothing."""
     db_url = f"sqlite:///{tmp_path}/vigie.db"
     upgrade(connect(db_url))
     settings = _settings(db_url, f"sqlite:///{tmp_path}/keys.db", nats_url)
@@ -168,6 +169,9 @@ def test_a_jetstream_stream_no_longer_yields_the_person_after_erasure(
             while not _traits_in(stream, shredder) and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert _traits_in(stream, shredder)[0]["email"] == EMAIL
+            # The processors read through durable consumers: they see the traits opened.
+            consumed = system.log.consume("shredding-test", Event, 1, 100)  # type: ignore[attr-defined]
+            assert next(e.traits for e in consumed if e.type == "identify")["email"] == EMAIL
             erased = httpx.post(
                 f"{running.url}/api/privacy/contacts/{contact_id}/erase",
                 headers={"Authorization": f"Bearer {token}"},

@@ -34,7 +34,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vigie.events import Event
 from vigie.events.event import ShapeT
-from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord, ServedLog
+from vigie.log.eventlog import (
+    AppendJob,
+    AppendResult,
+    AppendsOne,
+    DurableConsumers,
+    RejectedRecord,
+    ServedLog,
+)
 from vigie.privacy.config import ShreddingSettings
 from vigie.store import connect
 
@@ -283,3 +290,26 @@ class ShreddedLog(AppendsOne):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class ShreddedDurableLog(ShreddedLog):
+    """A shredded log whose server keeps the processors' positions (JetStream): what a
+    processor consumes is opened like what it reads."""
+
+    inner: Any
+
+    def consume(
+        self, consumer: str, shape: type[ShapeT], from_offset: int, limit: int = 1000
+    ) -> list[ShapeT]:
+        return list(self.shredder.open(self.inner.consume(consumer, shape, from_offset, limit)))
+
+    def release(self, consumer: str) -> None:
+        self.inner.release(consumer)
+
+
+def shredded(log: ServedLog, shredder: Shredder) -> ShreddedLog:
+    """`log` as its writers and readers see it with crypto-shredding on; a log of durable
+    consumers stays one, its consumers' events opened too."""
+    if isinstance(log, DurableConsumers):
+        return ShreddedDurableLog(log, shredder)
+    return ShreddedLog(log, shredder)
