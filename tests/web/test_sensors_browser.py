@@ -55,7 +55,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         posts = [
             ("rfid", {"reads": reads}, ("reader-4", "key-reader-4")),
             ("doors", {"in": 10, "out": 1}, ("door", "key-door")),
-            ("crowd", {"peopleCount": 97}, ("cam-neuve", "key-cam-1")),
+            (
+                "crowd",
+                {"peopleCount": 97, "source": "camera:rue-neuve.mp4"},
+                ("cam-neuve", "key-cam-1"),
+            ),
             ("crowd", {"peopleCount": 30}, ("cam-monnaie", "key-cam-2")),
             ("crowd", {"peopleCount": 12}, ("cam-fripiers", "key-cam-3")),
         ]
@@ -69,7 +73,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
 def test_the_shop_and_city_pages_in_both_languages(shop: Dashboard, browser: Any) -> None:
     """Both pages render in English then French with no console error, failed request or
     untranslated message; the hottest aisle is aisle 21, the entry signal says slow, the
-    advice names aisle 21, and rue-neuve is congested with people sent to fripiers."""
+    advice names aisle 21, and rue-neuve is congested with people sent to fripiers, counted
+    by a camera's footage."""
     from playwright.sync_api import expect
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -94,6 +99,9 @@ def test_the_shop_and_city_pages_in_both_languages(shop: Dashboard, browser: Any
         _settle(page, language)
         row = page.locator('tr[data-zone="rue-neuve"][data-congested="true"]')
         expect(row).to_contain_text("fripiers", timeout=WAIT_MS)
+        expect(row.locator('[data-source="camera:rue-neuve.mp4"]')).to_be_visible()
+        header = {"en": "Counted by", "fr": "Compté par"}[language]
+        expect(page.locator("#zones th", has_text=header)).to_be_visible()
         assert _untranslated(page) == [], f"city in {language}"
         page.screenshot(path=str(SHOTS / f"city-{language}.png"), full_page=True)
     context.close()

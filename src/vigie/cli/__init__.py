@@ -21,6 +21,7 @@ from vigie.cli.prospects import prospects_app
 from vigie.cli.report import report_app
 from vigie.cli.rules import rules_app
 from vigie.cli.schedule import schedule_app
+from vigie.cli.sensors import sensors_app
 from vigie.cli.users import users_app
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(report_app, name="report")
+app.add_typer(sensors_app, name="sensors")
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from vigie.events import Rejection
 from vigie.events.segment import MAX_BATCH_BYTES, PayloadError
 from vigie.ingest.ingestor import Ingestor, Outcome, decompress
 from vigie.sensors.epcis import EpcisError
-from vigie.sensors.readings import SOURCE, DeviceError, SensorGate, decode_json
+from vigie.sensors.readings import SOURCE, DeviceError, SensorGate, decode_epcis, decode_json
 
 KINDS = {"epcis": "rfid", "rfid": "rfid", "doors": "door", "crowd": "crowd"}
 """Each input form and the kind of device allowed to send it."""
@@ -48,12 +48,19 @@ class SensorIntake:
         try:
             if len(body) > MAX_BODY:
                 raise EpcisError(f"body is over the {MAX_BODY}-byte limit", None)
-            data = decode_json(body)
-            if isinstance(data, dict) and device_id is None:
-                device_id = _text(data.get("device"))
-                key = _text(data.get("key"))
-            device = self.gate.authenticate(device_id, key, kind=KINDS[kind])
-            converted = self.gate.convert(kind, device, data, received_at=received_at)
+            typed = decode_epcis(body) if kind == "epcis" else None
+            if typed is not None:
+                if device_id is None:
+                    device_id, key = typed.device, typed.key
+                device = self.gate.authenticate(device_id, key, kind=KINDS[kind])
+                converted = self.gate.reading(device, typed.reading, received_at=received_at)
+            else:
+                data = decode_json(body)
+                if isinstance(data, dict) and device_id is None:
+                    device_id = _text(data.get("device"))
+                    key = _text(data.get("key"))
+                device = self.gate.authenticate(device_id, key, kind=KINDS[kind])
+                converted = self.gate.convert(kind, device, data, received_at=received_at)
         except DeviceError as exc:
             await self._refuse(exc.reason, exc.field, body, endpoint)
             return Outcome(

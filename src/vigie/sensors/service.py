@@ -51,6 +51,8 @@ class _ZoneState(msgspec.Struct, kw_only=True):
     count: int = 0
     density: float = 0.0
     at_us: Micros = 0
+    source: str = ""
+    """Who counted (a camera's file, a drone, a counter's id), as the reading says."""
     congestion: crowd.Congestion
 
 
@@ -98,7 +100,7 @@ class SensorsService:
             self._pickups.clear()
             self._doors.clear()
             for state in self._zones.values():
-                state.count, state.density, state.at_us = 0, 0.0, 0
+                state.count, state.density, state.at_us, state.source = 0, 0.0, 0, ""
                 state.congestion.congested = False
             self._seen.clear()
             self._customers.clear()
@@ -140,6 +142,7 @@ class SensorsService:
                 state.count = event.count or 0
                 state.density = float(event.properties.get("density", 0.0))
                 state.at_us = at
+                state.source = str(event.properties.get("source", ""))
                 state.congestion.update(state.density)
 
     # Customers' rings ---------------------------------------------------------------------
@@ -350,6 +353,7 @@ class SensorsService:
                     "count": self._zones[zone.name].count,
                     "density": self._zones[zone.name].density,
                     "congested": self._zones[zone.name].congestion.congested,
+                    "source": self._zones[zone.name].source or None,
                     "observed_at": (
                         from_us(self._zones[zone.name].at_us).isoformat()
                         if self._zones[zone.name].at_us

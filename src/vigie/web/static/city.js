@@ -1,4 +1,5 @@
-// City: zones by density against capacity, congested or not, and where people are sent.
+// City: zones by density against capacity, congested or not, where people are sent, and
+// who counted them (a counter, a drone, a camera's footage).
 "use strict";
 
 (() => {
@@ -11,7 +12,7 @@
       if (data === null) return null;
       if (!data.zones.length) return replace(zones, Vigie.notice("js.sensors.no_zones"));
       replace(zones, el("div", { class: "table-wrap" }, el("table", {},
-        el("thead", {}, el("tr", {}, [t("js.sensors.zone"), t("js.sensors.people"), t("js.sensors.density"), t("js.sensors.state"), t("js.sensors.redirect")].map((h) => el("th", { scope: "col" }, h)))),
+        el("thead", {}, el("tr", {}, [t("js.sensors.zone"), t("js.sensors.people"), t("js.sensors.density"), t("js.sensors.state"), t("js.sensors.redirect"), t("js.sensors.source")].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, data.zones.map((z) => {
           const share = Math.min(1, z.density);
           return el("tr", { "data-zone": z.zone, "data-congested": String(z.congested) },
@@ -19,7 +20,8 @@
             el("td", {}, `${number(z.count)} / ${number(z.capacity)}`),
             el("td", { style: `background: hsl(${Math.round(120 - 120 * share)} 75% 85%)` }, percent(z.density)),
             el("td", {}, z.congested ? Vigie.badge("firing", t("js.sensors.congested")) : Vigie.badge("resolved", t("js.sensors.fluid"))),
-            el("td", {}, z.redirect_to || "–"));
+            el("td", {}, z.redirect_to || "–"),
+            el("td", { "data-source": z.source || "" }, z.source || "–"));
         })))));
       return true;
     });
