@@ -210,3 +210,45 @@ def test_every_concurrent_client_reads_its_own_write(engine: sa.Engine, clients:
                 assert found.model_dump()["amount"] == 10.0 * (100 * k + n)
 
     _run(engine, body)
+
+
+def test_the_next_group_is_logged_while_the_last_waits_for_the_projection(
+    engine: sa.Engine,
+) -> None:
+    """A group waiting for the projection does not hold the next one back: the next group is
+    appended to the log meanwhile, and the projection then answers both, each request its
+    own record."""
+
+    async def body(engine: sa.Engine) -> None:
+        log = SqlEventLog(engine)
+        runner = ProcessorRunner(log, [CrmProcessor(engine)])
+        committer = GroupCommitter(log)
+        committer.start()
+        writer = CrmWriter(
+            committer=committer,
+            runner=runner,
+            reading=lambda: engine.connect().execution_options(sqlite_immediate=False),
+            behind=lambda: Behind("late"),
+        )
+        try:
+            first = [
+                asyncio.create_task(writer.write(DEALS, *_create(n), endpoint="/api/deals"))
+                for n in range(3)
+            ]
+            while log.last_offset() < 3:
+                await asyncio.sleep(0.01)
+            second = asyncio.create_task(writer.write(DEALS, *_create(9), endpoint="/api/deals"))
+            while log.last_offset() < 4:
+                await asyncio.sleep(0.01)
+            assert writer.groups == 2
+            assert not any(task.done() for task in [*first, second])
+            following = asyncio.create_task(runner.run_forever(poll_seconds=0.05))
+            answers = await asyncio.gather(*first, second)
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
+        finally:
+            committer.stop()
+        assert [a.id for a in answers] == ["deal_0000", "deal_0001", "deal_0002", "deal_0009"]
+        assert [a.version for a in answers] == sorted(a.version for a in answers)
+
+    _run(engine, body)

@@ -143,12 +143,21 @@ class CrmService:
     def get(self, entity: Entity, record_id: str, user: Principal) -> ReadBase:
         """One record the user may see; `RecordNotFound` otherwise."""
         with self._reading() as conn:
-            found = records.get_record(
-                conn, entity, record_id, restrict=owner_clause(conn, entity, user)
-            )
+            return self._get(conn, entity, record_id, user)
+
+    def _get(
+        self, conn: sa.Connection, entity: Entity, record_id: str, user: Principal
+    ) -> ReadBase:
+        found = records.get_record(
+            conn, entity, record_id, restrict=owner_clause(conn, entity, user)
+        )
         if found is None:
             raise RecordNotFound(f"no {entity.name} record {record_id!r} / introuvable")
         return found
+
+    # A write's checks and the names its events carry are read on one connection: on
+    # PostgreSQL each connection taken from the pool is a ping and a rollback, round trips
+    # that held the event loop (and every other request) for each of them.
 
     async def create(
         self, entity: Entity, data: dict[str, Any], user: Principal, actor: Actor
@@ -156,35 +165,44 @@ class CrmService:
         """Create a record (owned by the user's staff member unless another owner is set)."""
         if entity.owner and data.get(entity.owner) is None and user.staff_id is not None:
             data = {**data, entity.owner: user.staff_id}
-        self._check(entity, data, user, owner_changed=True)
-        return await self._write(entity, "create", new_id(entity), data, actor, before=None)
+        record_id = new_id(entity)
+        with self._reading() as conn:
+            self._check(conn, entity, data, user, owner_changed=True)
+            events = self._events(conn, entity, "create", record_id, data, actor, before=None)
+        return await self._write(entity, record_id, events)
 
     async def update(
         self, entity: Entity, record_id: str, patch: dict[str, Any], user: Principal, actor: Actor
     ) -> ReadBase:
         """Change the fields in `patch` of a record the user may see (and may change)."""
-        current = self.get(entity, record_id, user)
-        self._may_change(entity, current, user)
-        merged = {**current.model_dump(mode="json"), **patch}
-        try:
-            entity.create.model_validate({k: merged[k] for k in entity.create.model_fields})
-        except ValueError as exc:
-            raise Invalid(str(exc)) from exc
-        owner_changed = bool(entity.owner and entity.owner in patch)
-        self._check(entity, patch, user, owner_changed=owner_changed, record_id=current.id)
-        return await self._write(
-            entity, "update", current.id, patch, actor, before=current.model_dump()
-        )
+        with self._reading() as conn:
+            current = self._get(conn, entity, record_id, user)
+            self._may_change(conn, entity, current, user)
+            merged = {**current.model_dump(mode="json"), **patch}
+            try:
+                entity.create.model_validate({k: merged[k] for k in entity.create.model_fields})
+            except ValueError as exc:
+                raise Invalid(str(exc)) from exc
+            owner_changed = bool(entity.owner and entity.owner in patch)
+            self._check(
+                conn, entity, patch, user, owner_changed=owner_changed, record_id=current.id
+            )
+            events = self._events(
+                conn, entity, "update", current.id, patch, actor, before=current.model_dump()
+            )
+        return await self._write(entity, current.id, events)
 
     async def archive(
         self, entity: Entity, record_id: str, user: Principal, actor: Actor
     ) -> ReadBase:
         """Archive a record the user may see and change (kept, hidden from lists by default)."""
-        current = self.get(entity, record_id, user)
-        self._may_change(entity, current, user)
-        return await self._write(
-            entity, "archive", current.id, {}, actor, before=current.model_dump()
-        )
+        with self._reading() as conn:
+            current = self._get(conn, entity, record_id, user)
+            self._may_change(conn, entity, current, user)
+            events = self._events(
+                conn, entity, "archive", current.id, {}, actor, before=current.model_dump()
+            )
+        return await self._write(entity, current.id, events)
 
     async def write_batch(
         self,
@@ -326,17 +344,19 @@ class CrmService:
         commit, instead of queueing behind them."""
         return self._engine.connect().execution_options(sqlite_immediate=False)
 
-    def _may_change(self, entity: Entity, current: ReadBase, user: Principal) -> None:
+    def _may_change(
+        self, conn: sa.Connection, entity: Entity, current: ReadBase, user: Principal
+    ) -> None:
         """A record seen through its contact, account or deal (`Entity.via`), but owned by a
         colleague, is read-only: `Forbidden`."""
         if not entity.via or entity.owner is None:
             return
-        with self._reading() as conn:
-            if not may_assign(conn, user, getattr(current, entity.owner)):
-                raise Forbidden(READ_ONLY_VIA.format(entity.name))
+        if not may_assign(conn, user, getattr(current, entity.owner)):
+            raise Forbidden(READ_ONLY_VIA.format(entity.name))
 
     def _check(
         self,
+        conn: sa.Connection,
         entity: Entity,
         data: dict[str, Any],
         user: Principal,
@@ -350,32 +370,28 @@ class CrmService:
                 f"{linked[0]}: set by the playbook run that created the task, not by hand "
                 "/ renseigné par le playbook"
             )
-        with self._reading() as conn:
-            utm = data.get("utm_campaign") if entity.name == "campaigns" else None
-            other = records.campaign_for_utm(conn, utm, excluding=record_id) if utm else None
-            if other is not None:
-                raise Invalid(
-                    f"utm_campaign: {utm!r} is already the UTM name of campaign {other!r}; "
-                    "a UTM name links one CRM campaign / nom UTM déjà utilisé"
-                )
-            if (
-                entity.owner
-                and owner_changed
-                and not may_assign(conn, user, data.get(entity.owner))
-            ):
-                raise Forbidden(
-                    f"{entity.owner}: you may only assign records to yourself or your team "
-                    "/ attribution refusée"
-                )
-            restrict_for = {name: owner_clause(conn, e, user) for name, e in ENTITIES.items()}
-            problems = records.missing_references(
-                conn, entity, data, entities=ENTITIES, restrict_for=restrict_for
+        utm = data.get("utm_campaign") if entity.name == "campaigns" else None
+        other = records.campaign_for_utm(conn, utm, excluding=record_id) if utm else None
+        if other is not None:
+            raise Invalid(
+                f"utm_campaign: {utm!r} is already the UTM name of campaign {other!r}; "
+                "a UTM name links one CRM campaign / nom UTM déjà utilisé"
             )
+        if entity.owner and owner_changed and not may_assign(conn, user, data.get(entity.owner)):
+            raise Forbidden(
+                f"{entity.owner}: you may only assign records to yourself or your team "
+                "/ attribution refusée"
+            )
+        restrict_for = {name: owner_clause(conn, e, user) for name, e in ENTITIES.items()}
+        problems = records.missing_references(
+            conn, entity, data, entities=ENTITIES, restrict_for=restrict_for
+        )
         if problems:
             raise Invalid(problems)
 
-    async def _write(
+    def _events(
         self,
+        conn: sa.Connection,
         entity: Entity,
         operation: str,
         record_id: str,
@@ -383,10 +399,9 @@ class CrmService:
         actor: Actor,
         *,
         before: dict[str, Any] | None,
-    ) -> ReadBase:
-        with self._reading() as conn:
-            names = records.names_for(conn, {**(before or {}), **data})
-        events = write_events(
+    ) -> list[Event]:
+        """What the write appends: its change and the milestones it reaches."""
+        return write_events(
             entity=entity,
             operation=operation,
             record_id=record_id,
@@ -394,8 +409,10 @@ class CrmService:
             before=before,
             actor=actor,
             now=self._clock.now(),
-            names=names,
+            names=records.names_for(conn, {**(before or {}), **data}),
         )
+
+    async def _write(self, entity: Entity, record_id: str, events: list[Event]) -> ReadBase:
         try:
             return await self._writer.write(
                 entity, record_id, events, endpoint=f"/api/{entity.name}"

@@ -2,9 +2,11 @@
 projection transaction, one wait for it and one read-back.
 
 A request that has checked its write hands the events to `CrmWriter.write` and awaits its own
-record. While a group is being written, the writes that arrive wait together for the next
+record. While a group is being appended, the writes that arrive wait together for the next
 one, so a group is as large as the number of requests that came during the last: one client
-waits for nothing, eight clients share the commits. Each write stays its own append in the
+waits for nothing, eight clients share the commits. A group waiting for the projection does
+not hold the next one back, whose append overlaps it (the projection applies every group
+committed by then in one transaction). Each write stays its own append in the
 log's group commit (a write the log refuses fails alone) and its own event in the projection
 (an event the projection cannot apply is set aside alone, under its own savepoint), so every
 request gets its own record or its own error, and no write is ever half applied.
@@ -64,6 +66,7 @@ class CrmWriter:
         self._timeout = timeout
         self._queued: list[_Write] = []
         self._task: asyncio.Task[None] | None = None
+        self._finishing: set[asyncio.Task[None]] = set()
         self.groups = 0
         """How many groups were written (for tests and benchmarks)."""
 
@@ -80,25 +83,35 @@ class CrmWriter:
         return await answer
 
     async def _drain(self) -> None:
-        """Write groups until no write is queued (a new request starts this again)."""
+        """Append groups until no write is queued (a new request starts this again).
+
+        The next group is appended as soon as this one is committed to the log, while this
+        one waits for the projection and reads its records back: the stages of consecutive
+        groups overlap (the projection applies whatever groups are committed in one
+        transaction), instead of each group waiting for the whole of the one before it.
+        """
         try:
             while self._queued:
                 group, self._queued = self._queued, []
                 self.groups += 1
                 try:
-                    await self._write_group(group)
+                    logged = await self._append(group)
                 except BaseException as exc:
-                    for write in group:
-                        if not write.answer.done():
-                            write.answer.set_exception(_as_error(exc))
+                    self._fail(group, exc)
                     if not isinstance(exc, Exception):
                         raise
+                    continue
+                if logged:
+                    finishing = asyncio.get_running_loop().create_task(self._finish(logged))
+                    self._finishing.add(finishing)
+                    finishing.add_done_callback(self._finishing.discard)
         finally:
             self._task = None
 
-    async def _write_group(self, group: Sequence[_Write]) -> None:
-        # Queued together, the appends go out in one transaction of the log's writer; each
-        # stays a job of its own so that one the log refuses fails alone.
+    async def _append(self, group: Sequence[_Write]) -> list[tuple[_Write, int]]:
+        """Append the group in one transaction of the log's writer; each write stays a job of
+        its own, so that one the log refuses fails alone. Returns the writes logged, each with
+        the offset of its change."""
         submitted = [
             self._committer.submit(
                 AppendJob(events=w.events, source=w.events[0].source, endpoint=w.endpoint)
@@ -114,8 +127,24 @@ class CrmWriter:
                 logged.append((write, result.offsets[0]))
             elif not write.answer.done():
                 write.answer.set_exception(_as_error(result))
-        if not logged:
-            return
+        return logged
+
+    async def _finish(self, logged: Sequence[tuple[_Write, int]]) -> None:
+        """Answer each write of a logged group once the projection has applied it."""
+        try:
+            await self._answer(logged)
+        except BaseException as exc:
+            self._fail([write for write, _ in logged], exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    @staticmethod
+    def _fail(group: Sequence[_Write], exc: BaseException) -> None:
+        for write in group:
+            if not write.answer.done():
+                write.answer.set_exception(_as_error(exc))
+
+    async def _answer(self, logged: Sequence[tuple[_Write, int]]) -> None:
         try:
             await self._runner.wait_for(
                 CRM_PROCESSOR, max(offset for _, offset in logged), timeout=self._timeout
