@@ -181,9 +181,11 @@ class System:
         self.engine.dispose()
 
     def end_streams(self) -> None:
-        """End the open live streams (SSE), so that a shutdown does not wait for them."""
+        """End the open live streams (SSE) and the chat's connections, so that a shutdown
+        does not wait for them."""
         self.live.close()
         self.alert_feed.close()
+        self.chat.hub.close()
 
     def sample_kpis(self) -> None:
         """Record the KPIs' current values for the dashboard's sparklines."""

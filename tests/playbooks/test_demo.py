@@ -4,6 +4,7 @@ sends the urgent one to the person on duty; an SLA alert moves two agents."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -118,7 +119,7 @@ def test_conversion_drop_at_half_past_five(demo: tuple[str, System, ManualClock]
     deadline = time.monotonic() + 30
     while on_lunch.outbox.empty() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert on_lunch.outbox.get_nowait()["type"] == "invitation"
+    assert json.loads(on_lunch.outbox.get_nowait() or "{}")["type"] == "invitation"
     assert on_menu.outbox.empty()
 
     runs = _get(url + "/api/playbook-runs")["runs"]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
+import sqlalchemy as sa
 
 from tests.conftest import LiveServer
-from vigie.privacy.consent import gives
+from vigie.analytics.identity import identities
+from vigie.crm.tables import contacts
+from vigie.privacy.consent import ConsentBook, gives
 
 
 def test_purposes_are_given_by_their_consent_fields_only() -> None:
@@ -39,3 +44,43 @@ def test_an_export_for_marketing_leaves_out_contacts_without_that_consent(
         trail = api.get("/api/audit", params={"action": "export", "entity": "contacts"})
         details = trail.json()["items"][0]["details"]
         assert details["purpose"] == "marketing" and details["skipped"] == 1
+
+
+def test_visitors_of_contacts_without_consent_are_refused_however_they_are_known(
+    engine: sa.Engine,
+) -> None:
+    """A visitor is refused for marketing when a contact without that consent holds their
+    anonymous id, has their id as user id, or has the user id their visitor id was stitched
+    to; the visitors of a consenting contact and unknown visitors are not."""
+    at = datetime(2026, 5, 4, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            contacts.insert(),
+            [
+                {"id": "ct_anon", "version": 1, "created_at": at, "updated_at": at,
+                 "external_id": None, "anonymous_ids": ["a-refused"],
+                 "consent": {"analytics": True}},
+                {"id": "ct_user", "version": 1, "created_at": at, "updated_at": at,
+                 "external_id": "u-refused", "anonymous_ids": [], "consent": {}},
+                {"id": "ct_yes", "version": 1, "created_at": at, "updated_at": at,
+                 "external_id": "u-agreed", "anonymous_ids": ["a-agreed"],
+                 "consent": {"email_marketing": True}},
+            ],
+        )  # fmt: skip
+        conn.execute(
+            identities.insert(),
+            [
+                {"visitor_id": v, "profile_id": p, "linked_at_us": 0, "reason": "identify",
+                 "log_offset": n}
+                for n, (v, p) in enumerate(
+                    [("a-stitched", "u-refused"), ("a-agreed-too", "u-agreed")], start=1
+                )
+            ],
+        )  # fmt: skip
+    visitors = ["a-refused", "u-refused", "a-stitched", "a-agreed", "a-agreed-too", "nobody"]
+    refused = ConsentBook(engine).refused(visitors, "marketing")
+    assert refused == {"a-refused", "u-refused", "a-stitched"}
+    assert ConsentBook(engine).refused(visitors, "analytics") == {"u-refused", "a-stitched"} | {
+        "a-agreed",
+        "a-agreed-too",
+    }

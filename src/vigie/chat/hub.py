@@ -3,33 +3,40 @@
 A visitor is present while at least one of their widgets holds a connection (WebSocket or
 event stream); each page they open connects anew with its path, so presence says where they
 are now, not where an old event said they were. Messages for a connection wait in its
-outbox, which the web edge drains; pushes from other threads (a playbook step) go through
-the event loop.
+outbox as JSON text, encoded once however many connections get them, which the web edge
+drains; pushes from other threads (a playbook step) go through the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from vigie.chat.pages import matches, normalise
+import msgspec
+
+from vigie.chat.pages import matcher, normalise
 
 OUTBOX = 500
 """Messages a connection may have waiting; a client that far behind is disconnected."""
 
 
+def encode(message: dict[str, Any]) -> str:
+    """A message as the connections send it: JSON text."""
+    return msgspec.json.encode(message).decode()
+
+
 class Connection:
-    """One open widget or console tab: an outbox of messages for it."""
+    """One open widget or console tab: an outbox of messages (JSON text) for it."""
 
     def __init__(self) -> None:
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX)
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX)
         self.closed = False
 
-    def push(self, message: dict[str, Any]) -> None:
+    def push(self, message: str) -> None:
         """Queue `message` (on the event loop's thread); a full outbox ends the connection."""
         if self.closed:
             return
@@ -94,6 +101,11 @@ class ChatHub:
 
     async def stop(self) -> None:
         """Close every connection."""
+        self.close()
+
+    def close(self) -> None:
+        """End every open widget and console connection (on the event loop's thread): a
+        stopping server tells them so instead of cutting them after its grace period."""
         with self._lock:
             connections = [c for v in self.visitors.values() for c in v.connections]
             connections += [c for cs in self.agents.values() for c in cs]
@@ -176,14 +188,23 @@ class ChatHub:
             else:
                 self.agents.pop(name, None)
 
-    def to_visitor(self, anonymous_id: str, message: dict[str, Any]) -> int:
-        """Push `message` to every open widget of a visitor; how many widgets were open."""
+    def to_visitor(self, anonymous_id: str, message: dict[str, Any]) -> bool:
+        """Push `message` to every open widget of a visitor; whether one was open."""
+        return self.to_visitors([(anonymous_id, message)]) > 0
+
+    def to_visitors(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """Push each `(anonymous_id, message)` to that visitor's open widgets, all in one
+        call on the event loop; how many of the visitors had a widget open."""
         with self._lock:
-            visitor = self.visitors.get(anonymous_id)
-            targets = list(visitor.connections) if visitor else []
-        if targets:
-            self._call(_pusher(targets, message))
-        return len(targets)
+            found = [
+                (list(visitor.connections), message)
+                for anonymous_id, message in messages
+                if (visitor := self.visitors.get(anonymous_id)) is not None
+            ]
+        batch = [(targets, encode(message)) for targets, message in found if targets]
+        if batch:
+            self._call(_batch_pusher(batch))
+        return len(batch)
 
     def to_agents(self, message: dict[str, Any], names: list[str] | None = None) -> None:
         """Push `message` to the consoles of `names` (every agent connected when None)."""
@@ -192,7 +213,7 @@ class ChatHub:
                 c for name, cs in self.agents.items() if names is None or name in names for c in cs
             ]
         if targets:
-            self._call(_pusher(targets, message))
+            self._call(_batch_pusher([(targets, encode(message))]))
 
     def dismiss(self, anonymous_id: str, until: datetime) -> None:
         """The visitor closed an invitation: invite them no more until `until`."""
@@ -202,12 +223,13 @@ class ChatHub:
     def present(self, *, page: str | None, now: datetime, limit: int) -> list[str]:
         """The visitors with an open widget (on a page matching `page` when given) who have
         not closed an invitation this session."""
+        on_page = matcher(page) if page is not None else None
         with self._lock:
             self._dismissed = {k: v for k, v in self._dismissed.items() if v > now}
             found = [
                 v.anonymous_id
                 for v in self.visitors.values()
-                if v.anonymous_id not in self._dismissed and (page is None or matches(page, v.page))
+                if v.anonymous_id not in self._dismissed and (on_page is None or on_page(v.page))
             ]
         return found[:limit]
 
@@ -222,10 +244,11 @@ class ChatHub:
             return sorted(self.agents)
 
 
-def _pusher(targets: list[Connection], message: dict[str, Any]) -> Callable[[], None]:
+def _batch_pusher(batch: list[tuple[list[Connection], str]]) -> Callable[[], None]:
     def push() -> None:
-        for connection in targets:
-            connection.push(message)
+        for targets, message in batch:
+            for connection in targets:
+                connection.push(message)
 
     return push
 

@@ -3,6 +3,7 @@ and a pattern ending in `*` (`/lunch-deal/*`) matches the pages under it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
@@ -15,12 +16,20 @@ def normalise(page: str) -> str:
     return path.rstrip("/") or "/"
 
 
-def matches(pattern: str, page: str) -> bool:
-    """True when `page` is the page `pattern` names, or under it for a `…/*` pattern."""
-    path = normalise(page)
+def matcher(pattern: str) -> Callable[[str], bool]:
+    """A test of already normalised paths against `pattern`, which is read once: an
+    invitation checks every visitor on the site against the same pattern."""
     if pattern.endswith("/*") and "*" not in pattern[:-2]:
         base = normalise(pattern[:-2])
-        return path == base or path.startswith(base.rstrip("/") + "/")
+        below = base.rstrip("/") + "/"
+        return lambda path: path == base or path.startswith(below)
     if "*" in pattern:
-        return fnmatchcase(path, urlsplit(pattern.strip()).path.rstrip("/") or "/")
-    return normalise(pattern) == path
+        glob = urlsplit(pattern.strip()).path.rstrip("/") or "/"
+        return lambda path: fnmatchcase(path, glob)
+    exact = normalise(pattern)
+    return lambda path: path == exact
+
+
+def matches(pattern: str, page: str) -> bool:
+    """True when `page` is the page `pattern` names, or under it for a `…/*` pattern."""
+    return matcher(pattern)(normalise(page))

@@ -443,13 +443,23 @@ class ChatService:
         """The visitors with an open widget now, on `page` (a tolerant pattern) if given."""
         return self.hub.present(page=page, now=self.clock.now(), limit=limit)
 
-    def deliver(self, anonymous_id: str, *, invitation_id: int, message: str, run_id: str) -> bool:
-        """Push an invitation to a visitor's open widgets; False when none is open."""
-        pushed = self.hub.to_visitor(
-            anonymous_id,
-            {"type": "invitation", "id": invitation_id, "message": message, "run_id": run_id},
+    def deliver(self, invitations: Sequence[tuple[str, int]], *, message: str, run_id: str) -> int:
+        """Push each invitation `(anonymous_id, invitation_id)` to that visitor's open
+        widgets, in one go; how many of the visitors had a widget open."""
+        return self.hub.to_visitors(
+            [
+                (
+                    anonymous_id,
+                    {
+                        "type": "invitation",
+                        "id": invitation_id,
+                        "message": message,
+                        "run_id": run_id,
+                    },
+                )
+                for anonymous_id, invitation_id in invitations
+            ]
         )
-        return pushed > 0
 
     # Inside.
 

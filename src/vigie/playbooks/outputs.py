@@ -434,7 +434,8 @@ class StorePort:
         invitation to a thousand visitors from reaching their pages for 0.1 to 0.6 s."""
         kind = _KINDS[type(records[0])]
         table = kind.table
-        rows = [kind.to_row(record, to_us(self._clock.now())) for record in records]
+        now_us = to_us(self._clock.now())
+        rows = [kind.to_row(record, now_us) for record in records]
         subject = [table.c[name] for name in kind.subject]
         mine = sa.select(table.c.id, *subject).where(table.c.key == self._key)
         ids: dict[tuple[Any, ...], int] = {

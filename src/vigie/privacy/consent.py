@@ -91,34 +91,32 @@ class ConsentBook:
         wanted = set(visitors)
         if not wanted:
             return set()
-        refused: set[str] = set()
         if not _has_table(self.engine, "crm_contacts"):
-            return refused
+            return set()
+        # Asked before the read: on SQLite the catalogue's own connection would wait on it.
         stitched = _has_table(self.engine, "analytics_identities")
         with self.engine.connect() as conn:
-            profile_of: dict[str, str] = {}
-            if stitched:
-                ids = sorted(wanted)
-                for start in range(0, len(ids), _CHUNK):
-                    query = sa.select(_identities.c.visitor_id, _identities.c.profile_id).where(
-                        _identities.c.visitor_id.in_(ids[start : start + _CHUNK])
-                    )
-                    profile_of.update({v: p for v, p in conn.execute(query)})
-            # Contacts are few beside events: read those with an id or anonymous ids once.
+            # Contacts are few beside events: read those who did not consent once, then
+            # look up the visitors' stitched profiles only when one of them has a user id.
             query = sa.select(
                 _contacts.c.external_id, _contacts.c.anonymous_ids, _contacts.c.consent
             )
-            rows: list[tuple[str | None, list[str] | None, dict[str, Any] | None]] = [
-                (row[0], row[1], row[2]) for row in conn.execute(query)
-            ]
-            for external_id, anonymous_ids, consent in rows:
+            their_visitors: set[str] = set()
+            their_ids: set[str] = set()
+            for external_id, anonymous_ids, consent in conn.execute(query):
                 if gives(consent, purpose):
                     continue
-                theirs: set[str] = set(anonymous_ids or [])
-                for visitor in wanted:
-                    if visitor in theirs or (
-                        external_id is not None
-                        and external_id in (visitor, profile_of.get(visitor))
-                    ):
-                        refused.add(visitor)
+                their_visitors.update(anonymous_ids or ())
+                if external_id is not None:
+                    their_ids.add(external_id)
+            refused = wanted & (their_visitors | their_ids)
+            if their_ids and stitched:
+                rest = sorted(wanted - refused)
+                for start in range(0, len(rest), _CHUNK):
+                    query = sa.select(_identities.c.visitor_id, _identities.c.profile_id).where(
+                        _identities.c.visitor_id.in_(rest[start : start + _CHUNK])
+                    )
+                    refused.update(
+                        str(row[0]) for row in conn.execute(query) if row[1] in their_ids
+                    )
         return refused

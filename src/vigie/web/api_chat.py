@@ -246,7 +246,7 @@ async def _drain(connection: Connection, request: Request) -> AsyncIterator[str]
             continue
         if message is None:
             return
-        yield _sse(message)
+        yield f"data: {message}\n\n"
 
 
 @visitor_router.get(
@@ -320,7 +320,7 @@ async def visitor_socket(
             if message is None:
                 await websocket.close()
                 return
-            await websocket.send_json(message)
+            await websocket.send_text(message)
 
     sender = asyncio.create_task(send_down())
     try:

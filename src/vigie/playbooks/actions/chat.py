@@ -86,14 +86,9 @@ class ChatInvite:
         ]
         ids = context.port.once_each(fresh)
         delivered = 0
-        if live is not None:
-            for invitation, invitation_id in zip(fresh, ids, strict=True):
-                delivered += live.deliver(
-                    invitation.anonymous_id,
-                    invitation_id=invitation_id,
-                    message=invitation.message,
-                    run_id=context.run_id,
-                )
+        if live is not None and fresh:
+            pairs = [(i.anonymous_id, n) for i, n in zip(fresh, ids, strict=True)]
+            delivered = live.deliver(pairs, message=params.message, run_id=context.run_id)
         result: dict[str, Any] = {
             "invited": len(fresh) + len(already),
             "new": len(fresh),

@@ -114,8 +114,10 @@ class LiveChat(Protocol):
         """The agents on duty with the console open."""
         ...
 
-    def deliver(self, anonymous_id: str, *, invitation_id: int, message: str, run_id: str) -> bool:
-        """Push an invitation to a visitor's open widgets; False when none is open."""
+    def deliver(self, invitations: Sequence[tuple[str, int]], *, message: str, run_id: str) -> int:
+        """Push each invitation `(anonymous_id, invitation_id)` to that visitor's open
+        widgets, in one go (a thousand visitors wake the server once); how many of the
+        visitors had a widget open."""
         ...
 
 
