@@ -3,6 +3,10 @@
 The server runs in its own process, the clients in others (they share the machine's cores,
 as they would in production on one box). The ceiling is the same rows inserted straight into
 a SQLite file with the same schema and pragmas, without HTTP, JSON or validation.
+
+CPU is counted twice: over the clients' window, and until the server and workers are idle
+again, since the processors may still be catching up when the clients stop; their remaining
+work belongs to the same events.
 """
 
 from __future__ import annotations
