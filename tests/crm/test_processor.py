@@ -12,6 +12,7 @@ from vigie.crm.commands import crm_event
 from vigie.crm.entities import ENTITIES
 from vigie.crm.processor import CrmProcessor, derive
 from vigie.crm.sla import CrmConfig
+from vigie.events import Event
 from vigie.log import SqlEventLog
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -142,3 +143,70 @@ def test_transient_database_errors_are_retried_not_rejected(
     monkeypatch.undo()
     processor.process(log.read(1))
     assert [row["id"] for row in _deal_rows(engine)] == ["deal_1"]
+
+
+def _fact(message_id: str, name: str, user_id: str | None) -> Event:
+    return Event(
+        message_id=message_id,
+        type="track",
+        source="stripe",
+        timestamp=NOW,
+        received_at=NOW,
+        event=name,
+        user_id=user_id,
+        properties={"amount": 12.5, "currency": "EUR"},
+    )
+
+
+def test_facts_of_one_batch_meet_the_contacts_created_before_them(engine: sa.Engine) -> None:
+    """Integration facts applied together still find the contact a command earlier in the same
+    batch created, and none created after them; a replay adds nothing (issue 16)."""
+    contacts = ENTITIES["contacts"]
+    log = SqlEventLog(engine)
+    create_u1 = crm_event(
+        entity=contacts,
+        operation="create",
+        record_id="con_1",
+        data={"first_name": "Ann", "external_id": "u1"},
+        actor=ACTOR,
+        now=NOW,
+    )
+    create_u2 = crm_event(
+        entity=contacts,
+        operation="create",
+        record_id="con_2",
+        data={"first_name": "Bob", "external_id": "u2", "account_id": "acc_9"},
+        actor=ACTOR,
+        now=NOW,
+    )
+    log.append([create_u1], source="crm")
+    log.append(
+        [
+            _fact("m1", "Order Completed", "u1"),
+            _fact("m2", "Payment Received", "u2"),
+            _fact("m3", "Invoice Issued", None),
+        ],
+        source="stripe",
+    )
+    log.append([create_u2], source="crm")
+    log.append([_fact("m4", "Invoice Issued", "u2")], source="stripe")
+    processor = CrmProcessor(engine)
+    stored = log.read(1)
+    processor.process(stored)
+    table = ENTITIES["interactions"].table
+    query = sa.select(
+        table.c.version, table.c.kind, table.c.contact_id, table.c.account_id
+    ).order_by(table.c.version)
+    with engine.connect() as conn:
+        first = [tuple(row) for row in conn.execute(query)]
+    assert first == [
+        (2, "invoice", "con_1", None),
+        (3, "payment", None, None),
+        (4, "invoice", None, None),
+        (6, "invoice", "con_2", "acc_9"),
+    ]
+    audited = len(list_audit(engine=engine, limit=100))
+    processor.process(stored)
+    with engine.connect() as conn:
+        assert [tuple(row) for row in conn.execute(query)] == first
+    assert len(list_audit(engine=engine, limit=100)) == audited == 6
