@@ -3,7 +3,7 @@ stored, and an agent's move made their queue."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -80,26 +80,26 @@ def test_records_of_many_per_step_are_once_per_subject(engine: sa.Engine) -> Non
     assert [i.anonymous_id for i in port.recorded(ChatInvitation)] == ["ana", "bo", "cy"]
 
 
-class FailingClock(ManualClock):
-    """Fails on its `fails_at`-th reading: a failure in the middle of a batch."""
-
-    def __init__(self, start: datetime, fails_at: int) -> None:
-        super().__init__(start)
-        self.readings, self.fails_at = 0, fails_at
-
-    def now(self) -> datetime:
-        self.readings += 1
-        if self.readings == self.fails_at:
-            raise RuntimeError("the database went away")
-        return super().now()
-
-
 def test_once_each_stores_all_or_none(engine: sa.Engine) -> None:
-    """A batch that fails on its second record leaves nothing stored, so a re-run starts
-    afresh instead of finding half a step done."""
-    port = _port(engine, "run-1:0", clock=FailingClock(START, fails_at=2))
-    with pytest.raises(RuntimeError):
-        port.once_each([_invitation("ana"), _invitation("bo")])
+    """A batch that fails after its records were inserted (the database goes away while
+    their ids are read back) leaves nothing stored, so a re-run starts afresh instead of
+    finding half a step done."""
+    seen: list[str] = []
+
+    def fail_after_the_insert(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "chat_invitations" in statement:
+            seen.append(statement.split()[0].upper())
+            if seen[-1] == "SELECT" and "INSERT" in seen:
+                raise RuntimeError("the database went away")
+
+    port = _port(engine, "run-1:0")
+    sa.event.listen(engine, "before_cursor_execute", fail_after_the_insert)
+    try:
+        with pytest.raises(RuntimeError):
+            port.once_each([_invitation("ana"), _invitation("bo")])
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", fail_after_the_insert)
+    assert "INSERT" in seen
     assert port.recorded(ChatInvitation) == []
 
 
