@@ -362,8 +362,9 @@ for _name in PAGES:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, system: SystemDep, next: str = "/") -> Response:
-    """The sign-in form."""
+async def login_form(request: Request, system: SystemDep, next: str = "/") -> Response:
+    """The sign-in form. A coroutine: it reads nothing but memory (no user yet), so it is
+    rendered on the event loop instead of waiting for a worker thread and the interpreter."""
     return _render(request, system, None, "login.html", page="login", next=_local(next))
 
 
