@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from vigie.events import Event
 from vigie.log import ProcessorRunner, SqlEventLog
 from vigie.log.deadletters import DeadLetter, MemoryDeadLetters, SqlDeadLetters
-from vigie.log.heartbeat import MAX_PAUSE_SECONDS, Heartbeat
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -186,45 +185,6 @@ def test_run_forever_wakes_on_notify(engine: sa.Engine) -> None:
 
     asyncio.run(scenario())
     assert recorder.offsets == [1, 2, 3, 4]
-
-
-class LateHeartbeat(Heartbeat):
-    """A loop that is always kept waiting; counts the pauses the processors take."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pauses: list[float] = []
-
-    def late(self) -> float:
-        return 1.0
-
-    def give_way(self, worked: float, pause: Callable[[float], object]) -> float:
-        seconds = super().give_way(worked, pause)
-        self.pauses.append(seconds)
-        return seconds
-
-
-def test_processors_give_way_to_a_late_loop_and_still_drain(engine: sa.Engine) -> None:
-    """Issue 17: while the event loop is kept waiting, the processors pause after each batch
-    (for no longer than it took) and still hand over every event."""
-    log = SqlEventLog(engine)
-    log.append(_events(0, 4))
-    recorder = Recorder("live")
-    runner = ProcessorRunner(log, [recorder], batch_size=1)
-    runner.heartbeat = heartbeat = LateHeartbeat()
-
-    async def scenario() -> None:
-        task = asyncio.create_task(runner.run_forever(poll_seconds=60))
-        runner.notify()
-        for _ in range(3000):  # generous: the machine may be busy
-            if recorder.offsets == [1, 2, 3, 4]:
-                break
-            await asyncio.sleep(0.01)
-        task.cancel()
-
-    asyncio.run(scenario())
-    assert recorder.offsets == [1, 2, 3, 4]
-    assert len(heartbeat.pauses) >= 4 and all(0 < p <= MAX_PAUSE_SECONDS for p in heartbeat.pauses)
 
 
 def test_processing_leaves_the_garbage_collector_alone(engine: sa.Engine) -> None:

@@ -28,7 +28,6 @@ import msgspec
 from vigie.events import Event
 from vigie.log.deadletters import DeadLetter, DeadLetterListener, DeadLetters, MemoryDeadLetters
 from vigie.log.eventlog import DurableConsumers, EventLog
-from vigie.log.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +133,6 @@ class ProcessorRunner:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._pausing = threading.Event()
-        # The event loop's, while `run_forever` runs: the processors give way when it is late.
-        self.heartbeat = Heartbeat()
         self._progress: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -242,7 +239,6 @@ class ProcessorRunner:
         if trouble is not None and live and trouble.due > time.monotonic():
             return 0  # backing off
         while True:
-            started = time.perf_counter()
             events, at_end = self._read(processor.name, shape, position)
             if not events:
                 break
@@ -269,8 +265,6 @@ class ProcessorRunner:
             if trouble is not None:
                 trouble = self._passed(processor.name, trouble, position)
             self._positions[processor.name] = position
-            if live:  # requests kept waiting for the interpreter go first for a while
-                self.heartbeat.give_way(time.perf_counter() - started, self._stopping.wait)
             if (live and at_end) or (until_woken and self._wake.is_set()):
                 break
             if live and self._interrupted():
@@ -526,8 +520,7 @@ class ProcessorRunner:
         """Process new events as they are committed, until cancelled.
 
         The processors run in their own thread, woken straight from the log writer's
-        commit by `notify`, without waiting for a turn on the event loop; they pause between
-        batches while the loop is kept waiting (`vigie.log.heartbeat`).
+        commit by `notify`, without waiting for a turn on the event loop.
         """
         self._loop = asyncio.get_running_loop()
         self._progress = asyncio.Event()
@@ -536,11 +529,9 @@ class ProcessorRunner:
             target=self._follow, args=(poll_seconds,), name="vigie-processors", daemon=True
         )
         thread.start()
-        beat = asyncio.create_task(self.heartbeat.run(), name="vigie-heartbeat")
         try:
             await asyncio.Event().wait()
         finally:
-            beat.cancel()
             # Stopping: let a batch under way finish; the thread saves its checkpoints.
             self._stopping.set()
             self._wake.set()
