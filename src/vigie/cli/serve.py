@@ -61,7 +61,7 @@ def serve(
     """
     from vigie.system import build_system
     from vigie.web import create_app
-    from vigie.web.server import Server, uvicorn_config
+    from vigie.web.server import Server, uvicorn_config, warm_up
     from vigie.web.tuning import ProcessTuning
 
     _configure_logging(log_format, log_level)
@@ -75,6 +75,7 @@ def serve(
     except (ValueError, OSError) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
+    warm_up(application)
     console.print(f"Vigie on http://{host}:{port}  (API docs: /docs, metrics: /metrics)")
     Server(
         uvicorn_config(

@@ -150,8 +150,9 @@ def create_app(system: System) -> FastAPI:
     app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        """Liveness: the process serves requests."""
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests (answered on the event loop itself, without
+        a hand-off to a worker thread)."""
         return {"status": "ok", "version": __version__}
 
     @app.get(

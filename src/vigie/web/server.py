@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from vigie.web.tuning import ProcessTuning
+from vigie.web.ui import compile_templates, served_paths
 
 
 def uvicorn_config(
@@ -34,6 +35,17 @@ def uvicorn_config(
         # Open live streams (SSE) must not hold a stopping server forever.
         timeout_graceful_shutdown=3,
     )
+
+
+def warm_up(app: FastAPI) -> None:
+    """Build now what the first requests would otherwise build, for a server that owns its
+    process: FastAPI prepares a route's dependencies and validators on its first match, and
+    the dashboard its list of APIs and its templates on the first page. That is a second of
+    CPU or more, which the first page used to pay after a start; under an ingest flood it
+    held that page and, holding the interpreter, every other request for seconds (issue 17).
+    """
+    served_paths(app)
+    compile_templates()
 
 
 class Server(uvicorn.Server):

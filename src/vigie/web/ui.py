@@ -5,6 +5,7 @@ and follow the live stream; sign-in with the CRM's users; French and English.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -183,6 +185,13 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(directory=HERE / "templates")
 
 
+def compile_templates() -> None:
+    """Compile every page template now, not on its page's first request."""
+    environment = _templates().env
+    for name in environment.list_templates(extensions=["html"]):
+        environment.get_template(name)
+
+
 def install(app: FastAPI) -> None:
     """Add the dashboard's pages and its static files to `app`."""
     app.include_router(router)
@@ -209,9 +218,36 @@ def language_of(request: Request, system: System, user: Principal | None) -> str
     return negotiate(request.headers.get("accept-language"))
 
 
+def served_paths(app: FastAPI) -> frozenset[str]:
+    """The paths of `app`'s API routes, as its OpenAPI document lists them, worked out once.
+
+    Read from the routes rather than from `app.openapi()`: building that document takes a
+    second or more of CPU, and it used to be built by whichever dashboard page came first
+    after a start, holding that page (and, with the interpreter, every other request) for
+    seconds under load (issue 17)."""
+    known: frozenset[str] | None = getattr(app.state, "served_paths", None)
+    if known is None:
+        known = frozenset(
+            route.path_format
+            for route in _route_contexts(app)
+            if isinstance(getattr(route, "original_route", route), APIRoute)
+            and route.include_in_schema
+        )
+        app.state.served_paths = known
+    return known
+
+
+def _route_contexts(app: FastAPI) -> Iterable[Any]:
+    """Every route of `app`, those of included routers too, each with its full path."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before 0.165 copies included routes: the list is flat
+        return list(app.routes)
+    return list(iter_route_contexts(app.routes))
+
+
 def _available_apis(request: Request, user: Principal | None) -> dict[str, str]:
-    # The OpenAPI document lists every included route (FastAPI builds and caches it once).
-    paths = request.app.openapi().get("paths", {})
+    paths = served_paths(request.app)
     return {
         name: path
         for name, path in APIS.items()
@@ -328,8 +364,9 @@ for _name in PAGES:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, system: SystemDep, next: str = "/") -> Response:
-    """The sign-in form."""
+async def login_form(request: Request, system: SystemDep, next: str = "/") -> Response:
+    """The sign-in form. A coroutine: it reads nothing but memory (no user yet), so it is
+    rendered on the event loop instead of waiting for a worker thread and the interpreter."""
     return _render(request, system, None, "login.html", page="login", next=_local(next))
 
 
