@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Import names that differ from the distribution's name.
 DISTRIBUTION = {
     "argon2": "argon2-cffi",
+    "cv2": "opencv-python-headless",
     "distributed": "dask",
     "nats": "nats-py",
     "paho": "paho-mqtt",
