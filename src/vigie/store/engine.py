@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +55,6 @@ def connect(url: str = DEFAULT_DB_URL, *, synchronous: str = "FULL") -> sa.Engin
     )
 
 
-SQLITE_BUSY_SECONDS = 30
 SQLITE_PAGE_SIZE = 2048
 SQLITE_CHECKPOINT_BYTES = 16 * 1024 * 1024
 
@@ -77,7 +74,7 @@ def sqlite_pragmas(synchronous: str = "FULL") -> list[str]:
         f"PRAGMA synchronous={synchronous}",
         f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_BYTES // SQLITE_PAGE_SIZE}",
         "PRAGMA foreign_keys=ON",
-        f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}",
+        "PRAGMA busy_timeout=30000",
     ]
 
 
@@ -88,7 +85,7 @@ def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
+        connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=int(os.environ.get("VIGIE_SQLITE_POOL", "8")),
         max_overflow=8,
     )
@@ -102,94 +99,14 @@ def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
             cursor.execute(pragma)
         cursor.close()
 
-    turns = _TURNS[engine] = WriteTurns()
-
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         # Transactions take the write lock up front: in WAL mode a transaction that read and
         # then writes after another connection committed fails at once ("database is locked")
         # instead of waiting. Pure readers opt out with execution_options(sqlite_immediate=False).
-        if not conn.get_execution_options().get("sqlite_immediate", True):
-            conn.exec_driver_sql("BEGIN")
-            return
-        dbapi_connection = conn.connection.dbapi_connection
-        turns.take(dbapi_connection)
-        try:
+        if conn.get_execution_options().get("sqlite_immediate", True):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            turns.give_back(dbapi_connection)
-            raise
+        else:
+            conn.exec_driver_sql("BEGIN")
 
-    dialect = engine.dialect
-    commit, rollback = dialect.do_commit, dialect.do_rollback
-
-    def do_commit(dbapi_connection: Any) -> None:
-        try:
-            commit(dbapi_connection)
-        finally:
-            turns.give_back(getattr(dbapi_connection, "dbapi_connection", dbapi_connection))
-
-    def do_rollback(dbapi_connection: Any) -> None:
-        try:
-            rollback(dbapi_connection)
-        finally:
-            turns.give_back(getattr(dbapi_connection, "dbapi_connection", dbapi_connection))
-
-    # The commit and rollback themselves (events fire before them): the turn is handed on
-    # once SQLite has released its lock, not while the commit is still writing.
-    dialect.do_commit = do_commit  # type: ignore[method-assign]
-    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
-    for name in ("checkin", "invalidate", "close"):
-        # A connection that leaves without a commit or a rollback gives its turn back too.
-        sa.event.listen(
-            engine.pool, name, lambda dbapi_connection, *_: turns.give_back(dbapi_connection)
-        )
     return engine
-
-
-_TURNS: weakref.WeakKeyDictionary[sa.Engine, WriteTurns] = weakref.WeakKeyDictionary()
-
-
-def write_turns(engine: sa.Engine) -> WriteTurns | None:
-    """The write turns of a SQLite engine built by `connect` (None for other engines)."""
-    return _TURNS.get(engine)
-
-
-class WriteTurns:
-    """The writers of one process take SQLite's write lock in turns, queueing on a mutex.
-
-    SQLite makes a writer that finds the lock taken sleep and try again (1, 2, 5, 10 … ms
-    with `busy_timeout`), so it starts milliseconds after the lock is free: the log's writer
-    and the projections, each committing several times a second, lost a few milliseconds on
-    most commits that way (most of the CRM's single writes, `vigie bench crm`). Waiting here
-    instead, the next writer starts as soon as the one before commits. Another process's
-    writers still meet SQLite's own wait; a thread that already holds a turn (a second
-    connection of its own) goes straight to SQLite, as before.
-    """
-
-    def __init__(self, *, timeout: float = SQLITE_BUSY_SECONDS) -> None:
-        self._lock = threading.Lock()
-        self._timeout = timeout
-        self._holder: Any = None
-        self._thread: int | None = None
-
-    def take(self, dbapi_connection: Any) -> None:
-        """Wait for this process's turn to write (up to `timeout`, then SQLite decides)."""
-        if self._thread == threading.get_ident():
-            return
-        if self._lock.acquire(timeout=self._timeout):
-            self._holder, self._thread = dbapi_connection, threading.get_ident()
-
-    def holds(self, dbapi_connection: Any) -> bool:
-        """True when `dbapi_connection` holds the turn."""
-        return self._holder is not None and self._holder is dbapi_connection
-
-    def taken(self) -> bool:
-        """True while a connection holds the turn."""
-        return self._lock.locked()
-
-    def give_back(self, dbapi_connection: Any) -> None:
-        """End the turn of `dbapi_connection` (nothing when it holds none)."""
-        if self._holder is not None and self._holder is dbapi_connection:
-            self._holder, self._thread = None, None
-            self._lock.release()
