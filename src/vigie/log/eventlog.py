@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -158,3 +158,62 @@ class DurableConsumers(Protocol):
         """Stop following `consumer` here (another process may take it over); the next
         `consume` starts from its saved checkpoint."""
         ...
+
+
+class WrappedLog(AppendsOne):
+    """A served log seen through a layer (privacy's safeguards, crypto-shredding): every call
+    goes to `inner` as it is; a layer overrides what it changes."""
+
+    def __init__(self, log: ServedLog) -> None:
+        self.inner = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
+        return self.inner.append_many(jobs)
+
+    def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
+        return self.inner.read(from_offset, limit)
+
+    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
+        return self.inner.read_as(shape, from_offset, limit)
+
+    def recent(
+        self,
+        *,
+        type: str | None = None,
+        event: str | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        source: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        return self.inner.recent(
+            type=type,
+            event=event,
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            source=source,
+            before=before,
+            limit=limit,
+        )
+
+    def last_offset(self) -> int:
+        return self.inner.last_offset()
+
+    def checkpoint(self, consumer: str) -> int:
+        return self.inner.checkpoint(consumer)
+
+    def save_checkpoint(self, consumer: str, next_offset: int) -> None:
+        self.inner.save_checkpoint(consumer, next_offset)
+
+    def count(self) -> int:
+        return self.inner.count()
+
+    def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
+        return self.inner.rejected(limit=limit, before=before)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -15,8 +15,7 @@ from typing import Any
 import msgspec
 
 from vigie.events import Event
-from vigie.events.event import ShapeT
-from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord, ServedLog
+from vigie.log.eventlog import AppendJob, AppendResult, ServedLog, WrappedLog
 from vigie.privacy.addresses import truncate_ip
 from vigie.privacy.config import PrivacyConfig
 from vigie.privacy.pseudonyms import Pseudonymiser
@@ -100,28 +99,19 @@ class Safeguards:
         return copy
 
 
-class SafeguardedLog(AppendsOne):
+class SafeguardedLog(WrappedLog):
     """The event log as its writers see it: what is appended is guarded (`Safeguards.guarded`);
     a search by visitor id looks for the id stored for it."""
 
     def __init__(self, log: ServedLog, safeguards: Safeguards) -> None:
-        self.inner = log
+        super().__init__(log)
         self.safeguards = safeguards
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         guarded = [
             msgspec.structs.replace(job, events=self.safeguards.guarded(job.events)) for job in jobs
         ]
         return self.inner.append_many(guarded)
-
-    def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
-        return self.inner.read(from_offset, limit)
-
-    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
-        return self.inner.read_as(shape, from_offset, limit)
 
     def recent(
         self,
@@ -143,21 +133,3 @@ class SafeguardedLog(AppendsOne):
             before=before,
             limit=limit,
         )
-
-    def last_offset(self) -> int:
-        return self.inner.last_offset()
-
-    def checkpoint(self, consumer: str) -> int:
-        return self.inner.checkpoint(consumer)
-
-    def save_checkpoint(self, consumer: str, next_offset: int) -> None:
-        self.inner.save_checkpoint(consumer, next_offset)
-
-    def count(self) -> int:
-        return self.inner.count()
-
-    def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
-        return self.inner.rejected(limit=limit, before=before)
-
-    def close(self) -> None:
-        self.inner.close()

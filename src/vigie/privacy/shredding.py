@@ -34,14 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vigie.events import Event
 from vigie.events.event import ShapeT
-from vigie.log.eventlog import (
-    AppendJob,
-    AppendResult,
-    AppendsOne,
-    DurableConsumers,
-    RejectedRecord,
-    ServedLog,
-)
+from vigie.log.eventlog import AppendJob, AppendResult, DurableConsumers, ServedLog, WrappedLog
 from vigie.privacy.config import ShreddingSettings
 from vigie.store import connect
 
@@ -228,16 +221,13 @@ def shredder_for(settings: ShreddingSettings) -> Shredder | None:
     return Shredder(keys, properties=settings.properties, context=settings.context)
 
 
-class ShreddedLog(AppendsOne):
+class ShreddedLog(WrappedLog):
     """The event log as its writers and readers see it: what is appended is sealed
     (`Shredder.sealed`), what is read is opened (`Shredder.open`)."""
 
     def __init__(self, log: ServedLog, shredder: Shredder) -> None:
-        self.inner = log
+        super().__init__(log)
         self.shredder = shredder
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         sealed = [
@@ -272,24 +262,6 @@ class ShreddedLog(AppendsOne):
             limit=limit,
         )
         return list(self.shredder.open(found))
-
-    def last_offset(self) -> int:
-        return self.inner.last_offset()
-
-    def checkpoint(self, consumer: str) -> int:
-        return self.inner.checkpoint(consumer)
-
-    def save_checkpoint(self, consumer: str, next_offset: int) -> None:
-        self.inner.save_checkpoint(consumer, next_offset)
-
-    def count(self) -> int:
-        return self.inner.count()
-
-    def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
-        return self.inner.rejected(limit=limit, before=before)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class ShreddedDurableLog(ShreddedLog):
