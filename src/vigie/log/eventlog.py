@@ -162,7 +162,8 @@ class DurableConsumers(Protocol):
 
 class WrappedLog(AppendsOne):
     """A served log seen through a layer (privacy's safeguards, crypto-shredding): every call
-    goes to `inner` as it is; a layer overrides what it changes."""
+    goes to `inner`; a layer overrides what it changes: `stored` (the events appended), `shown`
+    (the events read) or `stored_visitor` (the id a search by visitor looks for)."""
 
     def __init__(self, log: ServedLog) -> None:
         self.inner = log
@@ -170,14 +171,28 @@ class WrappedLog(AppendsOne):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
+    def stored(self, events: Sequence[Event]) -> Sequence[Event]:
+        """The events appended, as this layer stores them (as given, here)."""
+        return events
+
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
-        return self.inner.append_many(jobs)
+        return self.inner.append_many(
+            [msgspec.structs.replace(job, events=self.stored(job.events)) for job in jobs]
+        )
+
+    def shown(self, events: list[ShapeT]) -> list[ShapeT]:
+        """The events read, as this layer's readers see them (as stored, here)."""
+        return events
+
+    def stored_visitor(self, anonymous_id: str) -> str:
+        """The visitor id stored for the one asked for (the same, here)."""
+        return anonymous_id
 
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
-        return self.inner.read(from_offset, limit)
+        return self.shown(self.inner.read(from_offset, limit))
 
     def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
-        return self.inner.read_as(shape, from_offset, limit)
+        return self.shown(self.inner.read_as(shape, from_offset, limit))
 
     def recent(
         self,
@@ -190,15 +205,16 @@ class WrappedLog(AppendsOne):
         before: int | None = None,
         limit: int = 100,
     ) -> list[Event]:
-        return self.inner.recent(
+        found = self.inner.recent(
             type=type,
             event=event,
-            anonymous_id=anonymous_id,
+            anonymous_id=None if anonymous_id is None else self.stored_visitor(anonymous_id),
             user_id=user_id,
             source=source,
             before=before,
             limit=limit,
         )
+        return self.shown(found)
 
     def last_offset(self) -> int:
         return self.inner.last_offset()

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from vigie.events import Event
-from vigie.log.eventlog import AppendJob, AppendResult, ServedLog, WrappedLog
+from vigie.log.eventlog import ServedLog, WrappedLog
 from vigie.privacy.addresses import truncate_ip
 from vigie.privacy.config import PrivacyConfig
 from vigie.privacy.pseudonyms import Pseudonymiser
@@ -107,29 +107,8 @@ class SafeguardedLog(WrappedLog):
         super().__init__(log)
         self.safeguards = safeguards
 
-    def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
-        guarded = [
-            msgspec.structs.replace(job, events=self.safeguards.guarded(job.events)) for job in jobs
-        ]
-        return self.inner.append_many(guarded)
+    def stored_visitor(self, anonymous_id: str) -> str:
+        return self.safeguards.visitor_id(anonymous_id)
 
-    def recent(
-        self,
-        *,
-        type: str | None = None,
-        event: str | None = None,
-        anonymous_id: str | None = None,
-        user_id: str | None = None,
-        source: str | None = None,
-        before: int | None = None,
-        limit: int = 100,
-    ) -> list[Event]:
-        return self.inner.recent(
-            type=type,
-            event=event,
-            anonymous_id=None if anonymous_id is None else self.safeguards.visitor_id(anonymous_id),
-            user_id=user_id,
-            source=source,
-            before=before,
-            limit=limit,
-        )
+    def stored(self, events: Sequence[Event]) -> Sequence[Event]:
+        return self.safeguards.guarded(events)

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vigie.events import Event
 from vigie.events.event import ShapeT
-from vigie.log.eventlog import AppendJob, AppendResult, DurableConsumers, ServedLog, WrappedLog
+from vigie.log.eventlog import DurableConsumers, ServedLog, WrappedLog
 from vigie.privacy.config import ShreddingSettings
 from vigie.store import connect
 
@@ -229,39 +229,11 @@ class ShreddedLog(WrappedLog):
         super().__init__(log)
         self.shredder = shredder
 
-    def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
-        sealed = [
-            msgspec.structs.replace(job, events=self.shredder.sealed(job.events)) for job in jobs
-        ]
-        return self.inner.append_many(sealed)
+    def stored(self, events: Sequence[Event]) -> Sequence[Event]:
+        return self.shredder.sealed(events)
 
-    def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
-        return list(self.shredder.open(self.inner.read(from_offset, limit)))
-
-    def read_as(self, shape: type[ShapeT], from_offset: int, limit: int = 1000) -> list[ShapeT]:
-        return list(self.shredder.open(self.inner.read_as(shape, from_offset, limit)))
-
-    def recent(
-        self,
-        *,
-        type: str | None = None,
-        event: str | None = None,
-        anonymous_id: str | None = None,
-        user_id: str | None = None,
-        source: str | None = None,
-        before: int | None = None,
-        limit: int = 100,
-    ) -> list[Event]:
-        found = self.inner.recent(
-            type=type,
-            event=event,
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            source=source,
-            before=before,
-            limit=limit,
-        )
-        return list(self.shredder.open(found))
+    def shown(self, events: list[ShapeT]) -> list[ShapeT]:
+        return list(self.shredder.open(events))
 
 
 class ShreddedDurableLog(ShreddedLog):
@@ -273,7 +245,7 @@ class ShreddedDurableLog(ShreddedLog):
     def consume(
         self, consumer: str, shape: type[ShapeT], from_offset: int, limit: int = 1000
     ) -> list[ShapeT]:
-        return list(self.shredder.open(self.inner.consume(consumer, shape, from_offset, limit)))
+        return self.shown(self.inner.consume(consumer, shape, from_offset, limit))
 
     def release(self, consumer: str) -> None:
         self.inner.release(consumer)
