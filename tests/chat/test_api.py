@@ -240,6 +240,43 @@ async def _next(socket: Any, kind: str) -> dict[str, Any]:
             return message
 
 
+async def invite_one_of_two(
+    server: ChatServer,
+    admin: dict[str, str],
+    invited: tuple[str, str],
+    passed_over: tuple[str, str],
+) -> tuple[dict[str, Any], bool]:
+    """Two visitors' widgets open on their pages and an agent's console on the stream, run the
+    `invite-lunch` playbook: the invitation `invited` received, and whether `passed_over`
+    received one too (within half a second)."""
+    first = await _socket(server, invited[0], server.session(invited[0])["token"], invited[1])
+    second = await _socket(
+        server, passed_over[0], server.session(passed_over[0])["token"], passed_over[1]
+    )
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "GET", f"{server.url}/api/chat/stream", headers=server.agent("ana")
+        ) as console,
+    ):
+        lines = console.aiter_lines()  # kept open: leaving it would hang up
+        while "hello" not in await anext(lines):
+            pass
+        ran = await client.post(
+            f"{server.url}/api/playbooks/invite-lunch/run", json={}, headers=admin
+        )
+        assert ran.status_code == 200, ran.text
+        invitation = await _next(first, "invitation")
+    try:
+        await asyncio.wait_for(_next(second, "invitation"), timeout=0.5)
+        stray = True
+    except TimeoutError:
+        stray = False
+    await first.close()
+    await second.close()
+    return invitation, stray
+
+
 def test_invitations_reach_present_visitors_on_matching_pages(chat_server: ChatServer) -> None:
     """With an agent at the console, `chat.invite` pushes to the open widgets on
     `/lunch-deal/*` (not other pages); without one, the run says "no agent on duty"."""
@@ -252,34 +289,10 @@ def test_invitations_reach_present_visitors_on_matching_pages(chat_server: ChatS
     assert "no agent on duty" in nobody.text
     server.clock.advance(timedelta(seconds=1))  # a manual run is once per instant
 
-    async def scenario() -> tuple[dict[str, Any], bool]:
-        lunch, other = _visitor(), _visitor()
-        on_deal = await _socket(server, lunch, server.session(lunch)["token"], "/lunch-deal/?utm=x")
-        elsewhere = await _socket(server, other, server.session(other)["token"], "/about")
-        async with (
-            httpx.AsyncClient(timeout=30) as client,
-            client.stream(
-                "GET", f"{server.url}/api/chat/stream", headers=server.agent("ana")
-            ) as console,
-        ):
-            lines = console.aiter_lines()  # kept open: leaving it would hang up
-            while "hello" not in await anext(lines):
-                pass
-            ran = await client.post(
-                f"{server.url}/api/playbooks/invite-lunch/run", json={}, headers=admin
-            )
-            assert ran.status_code == 200, ran.text
-            invitation = await _next(on_deal, "invitation")
-        try:
-            await asyncio.wait_for(_next(elsewhere, "invitation"), timeout=0.5)
-            stray = True
-        except TimeoutError:
-            stray = False
-        await on_deal.close()
-        await elsewhere.close()
-        return invitation, stray
-
-    invitation, stray = asyncio.run(scenario())
+    lunch, other = _visitor(), _visitor()
+    invitation, stray = asyncio.run(
+        invite_one_of_two(server, admin, (lunch, "/lunch-deal/?utm=x"), (other, "/about"))
+    )
     assert invitation["message"] == "Un souci ? / A problem?" and invitation["run_id"]
     assert not stray
 

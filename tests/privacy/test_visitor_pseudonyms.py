@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +19,7 @@ import sqlalchemy as sa
 import yaml
 
 from tests.chat.conftest import CONFIG, LUNCH, ChatServer
-from tests.chat.test_api import _next, _socket
+from tests.chat.test_api import invite_one_of_two
 from tests.conftest import WRITE_KEY, free_port, make_settings, user_token
 from tests.web.conftest import dashboard_db  # noqa: F401 - the SQLite and PostgreSQL stores
 from vigie.clock import ManualClock
@@ -151,35 +150,9 @@ def test_invitations_reach_the_browser_and_consent_follows_the_contacts_ids(
     assert contact.status_code == 201, contact.text
     assert contact.json()["anonymous_ids"] == [Pseudonymiser(KEY)(refusing)]
 
-    async def scenario() -> tuple[dict[str, Any], bool]:
-        invited = await _socket(server, unknown, server.session(unknown)["token"], "/lunch-deal/")
-        left_out = await _socket(
-            server, refusing, server.session(refusing)["token"], "/lunch-deal/"
-        )
-        async with (
-            httpx.AsyncClient(timeout=30) as client,
-            client.stream(
-                "GET", f"{server.url}/api/chat/stream", headers=server.agent("ana")
-            ) as console,
-        ):
-            lines = console.aiter_lines()  # kept open: leaving it would hang up
-            while "hello" not in await anext(lines):
-                pass
-            ran = await client.post(
-                f"{server.url}/api/playbooks/invite-lunch/run", json={}, headers=admin
-            )
-            assert ran.status_code == 200, ran.text
-            invitation = await _next(invited, "invitation")
-        try:
-            await asyncio.wait_for(_next(left_out, "invitation"), timeout=0.5)
-            stray = True
-        except TimeoutError:
-            stray = False
-        await invited.close()
-        await left_out.close()
-        return invitation, stray
-
-    invitation, stray = asyncio.run(scenario())
+    invitation, stray = asyncio.run(
+        invite_one_of_two(server, admin, (unknown, "/lunch-deal/"), (refusing, "/lunch-deal/"))
+    )
     assert invitation["message"] == "Un souci ? / A problem?"
     assert not stray, "the contact without marketing consent was invited"
     assert json.dumps(contact.json()).find(refusing) == -1
