@@ -51,7 +51,8 @@ def test_visitors_of_contacts_without_consent_are_refused_however_they_are_known
 ) -> None:
     """A visitor is refused for marketing when a contact without that consent holds their
     anonymous id, has their id as user id, or has the user id their visitor id was stitched
-    to; the visitors of a consenting contact and unknown visitors are not."""
+    to; the visitors of a consenting contact and unknown visitors are not (and a contact
+    whose list of ids is JSON null is passed over, on both stores)."""
     at = datetime(2026, 5, 4, tzinfo=UTC)
     with engine.begin() as conn:
         conn.execute(
@@ -65,6 +66,8 @@ def test_visitors_of_contacts_without_consent_are_refused_however_they_are_known
                 {"id": "ct_yes", "version": 1, "created_at": at, "updated_at": at,
                  "external_id": "u-agreed", "anonymous_ids": ["a-agreed"],
                  "consent": {"email_marketing": True}},
+                {"id": "ct_none", "version": 1, "created_at": at, "updated_at": at,
+                 "external_id": None, "anonymous_ids": None, "consent": {}},
             ],
         )  # fmt: skip
         conn.execute(
