@@ -19,16 +19,39 @@ from vigie.log import SqlEventLog
 from vigie.log.eventlog import AppendJob
 from vigie.privacy.config import PrivacyConfig, Retention
 from vigie.privacy.retention import RetentionPurge
+from vigie.schedule.inbox import inbox_reads
+from vigie.schedule.notifications import notification_audit, notifications
 from vigie.system import build_system
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-RETENTION = Retention(events="30d", rejected="7d", interactions="365d", audit="730d")
+RETENTION = Retention(
+    events="30d",
+    sensors="14d",
+    rejected="7d",
+    interactions="365d",
+    notifications="60d",
+    audit="730d",
+)
 
 
 def _event(n: int, days_ago: int) -> Event:
     at = NOW - timedelta(days=days_ago)
     return Event(message_id=f"m{n}", type="track", source="web", event="Viewed",
                  anonymous_id="v", timestamp=at, received_at=at)  # fmt: skip
+
+
+def _reading(n: int, days_ago: int) -> Event:
+    at = NOW - timedelta(days=days_ago)
+    return Event(message_id=f"s{n}", type="sensor", source="sensors", event="People Counted",
+                 site="city", properties={"count": 12, "source": "camera:rue.mp4"},
+                 timestamp=at, received_at=at)  # fmt: skip
+
+
+def _notification(n: int, days_ago: int, status: str) -> dict[str, object]:
+    at = int((NOW - timedelta(days=days_ago)).timestamp() * 1e6)
+    return {"id": n, "key": f"k{n}", "intended_for": "ana", "recipient": "ana",
+            "subject": "Alert", "body": "…", "urgent": False, "status": status, "reason": "",
+            "channels": "inbox", "created_at_us": at, "requires": "none"}  # fmt: skip
 
 
 def _interaction(n: int, days_ago: int) -> dict[str, object]:
@@ -40,18 +63,21 @@ def _interaction(n: int, days_ago: int) -> dict[str, object]:
 def test_each_class_is_purged_past_its_retention_and_the_purge_audited(
     engine: sa.Engine,
 ) -> None:
-    """Events older than 30 days (read by every processor), rejected input older than 7,
-    interactions and chat conversations older than a year and audit lines older than two
-    go; younger ones stay; an event no processor has read yet stays, however old; one audit
-    line gives the counts."""
+    """Events older than 30 days (read by every processor), sensor readings (a camera's
+    counts among them) older than 14, rejected input older than 7, interactions and chat
+    conversations older than a year, delivered notifications (with their decisions and read
+    marks) older than 60 days and audit lines older than two years go; younger ones stay; an
+    event no processor has read yet and a notification still held stay, however old; one
+    audit line gives the counts."""
     log = SqlEventLog(engine)
     log.append_many(
         [
-            AppendJob(events=[_event(1, 60), _event(2, 1)], rejections=[], source="web",
-                      endpoint="test", received_at=NOW - timedelta(days=10)),
+            AppendJob(events=[_event(1, 60), _reading(1, 20), _reading(2, 5), _event(2, 1)],
+                      rejections=[], source="web", endpoint="test",
+                      received_at=NOW - timedelta(days=10)),
         ]
     )  # fmt: skip
-    log.save_checkpoint("rules", 2)  # offset 2 onwards not read yet
+    log.save_checkpoint("rules", 4)  # offset 4 onwards not read yet
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -70,6 +96,18 @@ def test_each_class_is_purged_past_its_retention_and_the_purge_audited(
                 for d in (500, 10)
             ],
         )  # fmt: skip
+        conn.execute(
+            notifications.insert(),
+            [_notification(1, 90, "delivered"), _notification(2, 90, "held"),
+             _notification(3, 10, "delivered")],
+        )  # fmt: skip
+        conn.execute(
+            notification_audit.insert(),
+            [{"notification_id": n, "at_us": 0, "decision": "sent", "detail": ""} for n in (1, 3)],
+        )
+        conn.execute(
+            inbox_reads.insert(), [{"notification_id": 1, "person": "ana", "read_at_us": 0}]
+        )
     for days in (800, 700):
         record(engine=engine, actor=Actor(name="x"), action="login", entity="users",
                at=NOW - timedelta(days=days))  # fmt: skip
@@ -78,10 +116,22 @@ def test_each_class_is_purged_past_its_retention_and_the_purge_audited(
     purge = RetentionPurge(engine=engine, clock=ManualClock(NOW), retention=RETENTION)
     deleted = purge.run()
 
-    assert deleted == {"events": 1, "rejected": 1, "interactions": 2, "audit": 1}
+    assert deleted == {
+        "events": 1,
+        "sensors": 1,
+        "rejected": 1,
+        "interactions": 2,
+        "notifications": 1,
+        "audit": 1,
+    }
     with engine.connect() as conn:
         kept = conn.execute(sa.text("SELECT message_id FROM events ORDER BY log_offset")).all()
-        assert [m for (m,) in kept] == ["m2", "m3"]
+        assert [m for (m,) in kept] == ["s2", "m2", "m3"]
+        left = conn.execute(sa.select(notifications.c.id).order_by(notifications.c.id)).all()
+        assert [n for (n,) in left] == [2, 3]
+        decisions = conn.execute(sa.select(notification_audit.c.notification_id)).all()
+        assert decisions == [(3,)]
+        assert conn.execute(sa.select(sa.func.count()).select_from(inbox_reads)).scalar() == 0
         assert conn.execute(sa.text("SELECT COUNT(*) FROM rejected_events")).scalar() == 1
         assert conn.execute(sa.text("SELECT id FROM crm_interactions")).scalar() == "int_2"
         assert conn.execute(sa.text("SELECT id FROM chat_conversations")).scalar() == "chat_10"

@@ -8,8 +8,15 @@ import msgspec
 
 from vigie.kpi.durations import parse_duration
 
-DataClass = Literal["events", "rejected", "interactions", "audit"]
-DATA_CLASSES: tuple[DataClass, ...] = ("events", "rejected", "interactions", "audit")
+DataClass = Literal["events", "sensors", "rejected", "interactions", "notifications", "audit"]
+DATA_CLASSES: tuple[DataClass, ...] = (
+    "events",
+    "sensors",
+    "rejected",
+    "interactions",
+    "notifications",
+    "audit",
+)
 DEVELOPMENT_PSEUDONYM_KEY = "vigie-development-only-pseudonym-key"
 
 
@@ -49,11 +56,17 @@ class Retention(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     events: str | None = None
     """Events of the log (by event time); the KPIs already computed are not changed."""
+    sensors: str | None = None
+    """Sensor readings in the log (RFID reads, door counts, people counts, the counts taken
+    from camera footage), by event time: they may go sooner than the other events."""
     rejected: str | None = "90d"
     """Rejected input (bad payloads, unknown write keys), by reception time."""
     interactions: str | None = None
     """CRM interactions (calls, e-mails …) by when they occurred, and the website chat's
     conversations (their transcripts) by when they started."""
+    notifications: str | None = None
+    """Notifications to staff (with the decisions taken about them and their read marks), by
+    when they were created; one still held for its recipient's working hours is kept."""
     audit: str | None = None
     """Lines of the audit trail, by their time."""
     purge_every: str = "1h"

@@ -20,12 +20,27 @@ logger = logging.getLogger(__name__)
 PURGE_ACTOR = Actor(name="vigie:retention")
 
 _events = sa.table(
-    "events", sa.column("log_offset", sa.BigInteger), sa.column("timestamp_us", sa.BigInteger)
+    "events",
+    sa.column("log_offset", sa.BigInteger),
+    sa.column("timestamp_us", sa.BigInteger),
+    sa.column("type", sa.String),
 )
 _checkpoints = sa.table("checkpoints", sa.column("next_offset", sa.BigInteger))
 _rejected = sa.table("rejected_events", sa.column("received_at_us", sa.BigInteger))
 _interactions = sa.table("crm_interactions", sa.column("occurred_at", UtcDateTime()))
 _conversations = sa.table("chat_conversations", sa.column("started_at_us", sa.BigInteger))
+_notifications = sa.table(
+    "notifications",
+    sa.column("id", sa.BigInteger),
+    sa.column("status", sa.String),
+    sa.column("created_at_us", sa.BigInteger),
+)
+_notification_children = (
+    sa.table("notification_audit", sa.column("notification_id", sa.BigInteger)),
+    sa.table("inbox_reads", sa.column("notification_id", sa.BigInteger)),
+)
+_WAITING = ("held", "sending")
+"""Notifications not yet delivered: a purge leaves them to their dispatcher."""
 
 
 class RetentionPurge:
@@ -80,12 +95,23 @@ class RetentionPurge:
         return deleted
 
     def _purge_events(self, conn: sa.Connection, cutoff: Any) -> int:
-        # Only events every processor has read: a purge must not take one from under them.
-        read_by_all = sa.select(sa.func.min(_checkpoints.c.next_offset)).scalar_subquery()
-        statement = _events.delete().where(
-            _events.c.timestamp_us < to_us(cutoff),
-            _events.c.log_offset < sa.func.coalesce(read_by_all, 0),
+        return _purge_log(conn, cutoff)
+
+    def _purge_sensors(self, conn: sa.Connection, cutoff: Any) -> int:
+        """The sensors' readings: every sensor edge (HTTP, MQTT, camera footage) appends
+        them as events of type `sensor`."""
+        return _purge_log(conn, cutoff, _events.c.type == "sensor")
+
+    def _purge_notifications(self, conn: sa.Connection, cutoff: Any) -> int:
+        if not sa.inspect(conn).has_table("notifications"):
+            return 0
+        old = sa.select(_notifications.c.id).where(
+            _notifications.c.created_at_us < to_us(cutoff),
+            _notifications.c.status.not_in(_WAITING),
         )
+        for child in _notification_children:
+            conn.execute(child.delete().where(child.c.notification_id.in_(old)))
+        statement = _notifications.delete().where(_notifications.c.id.in_(old))
         return int(conn.execute(statement).rowcount or 0)
 
     def _purge_rejected(self, conn: sa.Connection, cutoff: Any) -> int:
@@ -116,3 +142,15 @@ class RetentionPurge:
             "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END"
         )
         return int(count or 0)
+
+
+def _purge_log(conn: sa.Connection, cutoff: Any, *where: sa.ColumnElement[bool]) -> int:
+    """Delete the log's events older than `cutoff` (and matching `where`) that every
+    processor has read: a purge must not take one from under them."""
+    read_by_all = sa.select(sa.func.min(_checkpoints.c.next_offset)).scalar_subquery()
+    statement = _events.delete().where(
+        _events.c.timestamp_us < to_us(cutoff),
+        _events.c.log_offset < sa.func.coalesce(read_by_all, 0),
+        *where,
+    )
+    return int(conn.execute(statement).rowcount or 0)
