@@ -144,8 +144,15 @@ def test_erasure_leaves_no_identifier_anywhere_and_kpis_unchanged(
 
 
 def test_export_holds_the_persons_records_and_is_audited(live_server: LiveServer) -> None:
-    """The export has the contact, their events, their interaction and identity links."""
+    """The export has the contact, their events, their interaction and identity links, the
+    task about them, and the history of their consent (the CRM events that changed it)."""
     contact_id = _person(live_server)
+    with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=60) as api:
+        consent = {"email_marketing": True}
+        changed = api.patch(f"/api/contacts/{contact_id}", json={"consent": consent})
+        assert changed.status_code == 200, changed.text
+        task = api.post("/api/tasks", json={"title": "Call back", "contact_id": contact_id})
+        assert task.status_code == 201, task.text
     response = httpx.get(
         f"{live_server.url}/api/privacy/contacts/{contact_id}/export",
         headers=live_server.admin,
@@ -162,6 +169,9 @@ def test_export_holds_the_persons_records_and_is_audited(live_server: LiveServer
     assert data["records"]["crm_interactions"][0]["contact_id"] == contact_id
     assert any(r["visitor_id"] == ANON_IDS[1] for r in data["records"]["analytics_identities"])
     assert any(EMAIL in json.dumps(r) for r in data["records"]["rejected_events"])
+    assert [t["title"] for t in data["records"]["crm_tasks"]] == ["Call back"]
+    consents = [e["properties"].get("consent") for e in data["events"] if e["source"] == "crm"]
+    assert {"email_marketing": True} in consents, consents
 
 
 def test_erasure_is_for_admins_only(live_server: LiveServer) -> None:

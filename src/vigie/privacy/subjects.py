@@ -110,7 +110,9 @@ class DataSubjects:
             for table in metadata.sorted_tables:
                 if table.name in NOT_SCANNED and table.name != "audit_log":
                     continue
-                condition = self._condition(table, scrubber, contact_id)
+                # The contact's own id too: the CRM's events about them (a consent given or
+                # withdrawn, a task or a call logged) name them by it alone.
+                condition = self._condition(table, scrubber, contact_id, also=[contact_id])
                 if condition is None:
                     continue
                 rows = conn.execute(sa.select(table).where(condition)).mappings().all()
@@ -208,10 +210,16 @@ class DataSubjects:
         return dict(row._mapping)
 
     def _condition(
-        self, table: sa.Table, scrubber: Scrubber, contact_id: str
+        self,
+        table: sa.Table,
+        scrubber: Scrubber,
+        contact_id: str,
+        *,
+        also: Iterable[str] = (),
     ) -> sa.ColumnElement[bool] | None:
-        """Which rows of `table` are the person's; None when the table cannot hold any."""
-        terms = scrubber.search_terms()
+        """Which rows of `table` are the person's (holding one of their identifiers, or one of
+        `also`); None when the table cannot hold any."""
+        terms = [*scrubber.search_terms(), *also]
         clauses: list[sa.ColumnElement[bool]] = []
         searched = SEARCHED_ONLY.get(table.name)
         for column in _scanned_columns(table):
