@@ -15,7 +15,7 @@ import pytest
 import websockets
 
 from tests.chat.conftest import LUNCH, NIGHT, SHOP, ChatServer
-from tests.conftest import WRITE_KEY
+from tests.conftest import WRITE_KEY, user_token
 
 
 def _visitor() -> str:
@@ -464,3 +464,34 @@ def test_the_chat_kpis_follow_conversations_live(chat_server: ChatServer) -> Non
 def test_the_chat_kpis_need_a_signed_in_user(chat_server: ChatServer) -> None:
     """Nobody reads the chat's KPIs without signing in."""
     assert httpx.get(f"{chat_server.url}/api/chat/kpis", timeout=30).status_code == 401
+
+
+def test_a_salesperson_reads_the_queue_and_their_own_chats_not_a_colleagues(
+    chat_server: ChatServer,
+) -> None:
+    """Issue 17: a conversation nobody has answered is the whole desk's; once a salesperson
+    answers it, another salesperson neither finds it in the inbox nor reads it (404), while
+    its agent and the support desk (who see every chat) still do."""
+    server = chat_server
+    server.clock.set(LUNCH)
+    sales = {
+        name: {"Authorization": f"Bearer {user_token(server.system, username=name, role='sales')}"}
+        for name in ("sam", "sue")
+    }
+    visitor = _visitor()
+    cid = _start(server, visitor, server.session(visitor)["token"], "un devis ?")["id"]
+    url = f"{server.url}/api/chat/conversations/{cid}"
+
+    def inbox(headers: dict[str, str]) -> set[str]:
+        listed = httpx.get(f"{server.url}/api/chat/inbox", headers=headers, timeout=30)
+        assert listed.status_code == 200, listed.text
+        return {c["id"] for c in listed.json()["conversations"]}
+
+    assert cid in inbox(sales["sue"]) and httpx.get(url, headers=sales["sue"]).status_code == 200
+    taken = httpx.post(f"{url}/messages", json={"text": "Bonjour"}, headers=sales["sam"])
+    assert taken.status_code == 200, taken.text
+    assert cid not in inbox(sales["sue"])
+    assert httpx.get(url, headers=sales["sue"]).status_code == 404
+    assert cid in inbox(sales["sam"]) and httpx.get(url, headers=sales["sam"]).status_code == 200
+    assert cid in inbox(server.agent("ana"))
+    assert httpx.get(url, headers=server.agent("ana")).json()["owner"] == "sam"

@@ -326,8 +326,9 @@ class ChatService:
 
     # The agent's side.
 
-    def inbox(self) -> list[dict[str, Any]]:
-        """The open conversations, newest first."""
+    def inbox(self, *, reader: str | None = None) -> list[dict[str, Any]]:
+        """The open conversations, newest first; for a `reader` who sees only their own (a
+        salesperson), those nobody has taken yet and theirs."""
         with self._engine.connect() as conn:
             ids = list(
                 conn.execute(
@@ -340,12 +341,13 @@ class ChatService:
         found = {cid: c for cid in ids if (c := self._get(cid)) is not None}
         found.update({c.id: c for c in self._open.values()})
         listed = sorted(found.values(), key=lambda c: c.started_at, reverse=True)
-        return [c.describe() for c in listed if c.status == "open"]
+        return [c.describe() for c in listed if c.status == "open" and _readable(c, reader)]
 
-    def conversation(self, cid: str) -> dict[str, Any]:
-        """One conversation, open or closed."""
+    def conversation(self, cid: str, *, reader: str | None = None) -> dict[str, Any]:
+        """One conversation, open or closed; for a `reader` who sees only their own, a
+        colleague's is as unknown (404) as a CRM record out of their scope."""
         found = self._get(cid)
-        if found is None:
+        if found is None or not _readable(found, reader):
             raise UnknownConversation(_unknown(cid), field="conversation_id")
         return found.describe()
 
@@ -599,3 +601,9 @@ def _id(value: str, field: str) -> str:
     if not value or len(value) > 200 or "\x00" in value:
         raise Invalid(f"{field}: 1 to 200 characters / 1 à 200 caractères", field=field)
     return value
+
+
+def _readable(conversation: Conversation, reader: str | None) -> bool:
+    """Whether `reader` (None: whoever sees every conversation) may read `conversation`:
+    one nobody answered yet is the whole desk's queue, one answered is its agent's."""
+    return reader is None or conversation.owner in (None, reader)

@@ -25,6 +25,8 @@ from fastapi import (
 )
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from vigie.auth.roles import Scope, scope_of
+from vigie.auth.users import Principal
 from vigie.chat.hub import Connection
 from vigie.chat.service import ChatError, ChatService, TooLarge, TooMany, VisitorId
 from vigie.config import Config
@@ -389,6 +391,12 @@ def _agent_call(fn: Callable[[], Awaitable[Any] | Any]) -> Callable[[], Awaitabl
     return run
 
 
+def _own_only(user: Principal) -> str | None:
+    """The user, when their role sees only its own objects (issue 17: a salesperson does not
+    read a colleague's chats, as they do not read a colleague's interaction notes)."""
+    return user.username if scope_of(user.role) is Scope.OWN else None
+
+
 @router.get("/inbox", response_class=JSONResponse)
 async def inbox(chat: ChatDep, user: ChatAgent) -> Response:
     """The console's state: open conversations, visitors on the site now, the agents on
@@ -396,7 +404,7 @@ async def inbox(chat: ChatDep, user: ChatAgent) -> Response:
     return JSONResponse(
         {
             "me": user.username,
-            "conversations": chat.inbox(),
+            "conversations": chat.inbox(reader=_own_only(user)),
             "visitors": chat.hub.snapshot(),
             "on_duty": chat.agents_on_duty(),
             "connected": chat.hub.connected_agents(),
@@ -443,7 +451,7 @@ async def console_stream(request: Request, chat: ChatDep, user: ChatAgent) -> St
 @router.get("/conversations/{conversation_id}", response_class=JSONResponse)
 async def conversation(chat: ChatDep, user: ChatAgent, conversation_id: str) -> Response:
     """One conversation with its messages, tags, owner and outcome."""
-    return await _agent_call(lambda: chat.conversation(conversation_id))()
+    return await _agent_call(lambda: chat.conversation(conversation_id, reader=_own_only(user)))()
 
 
 @router.post("/conversations/{conversation_id}/messages", response_class=JSONResponse)
