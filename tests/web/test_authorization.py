@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import iter_route_contexts
 
-from tests.conftest import LiveServer, user_token
+from tests.conftest import LiveServer, make_settings, user_token
 from vigie.crm.entities import ENTITIES
+from vigie.system import build_system
+from vigie.web import create_app
 
 # What each role may do, written out by hand: r = read, w = write, - = nothing.
 MATRIX = """
@@ -38,6 +44,14 @@ AUDIT_READS = {
     "playbooks": "/api/playbook-runs",
     "notifications": "/api/notifications",
 }
+
+
+PUBLIC_API = {
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/token"),
+    ("POST", "/api/auth/logout"),
+}
+"""The only /api operations answered without credentials: signing in and out."""
 
 
 def _matrix() -> dict[str, dict[str, str]]:
@@ -341,3 +355,31 @@ def test_a_colleagues_interaction_notes_stay_theirs(world: World) -> None:
         assert notes in _ids(manager, "interactions")
     with world.client(world.server.admin_token) as admin:
         assert admin.get(f"/api/interactions/{notes}").json()["summary"] == "confidential"
+
+
+def test_every_api_operation_needs_credentials(tmp_path: Path) -> None:
+    """Generated from the app's routes: every /api operation, streams included, answers 401
+    without credentials, except signing in and out; a new route (or entity) cannot ship
+    open to anyone."""
+    app = create_app(build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db")))
+    operations = {
+        (method, route.path_format)
+        for route in iter_route_contexts(app.routes)
+        if route.path_format.startswith("/api/")
+        for method in getattr(route, "methods", None) or ()
+        if method != "HEAD"
+    }
+    assert operations >= PUBLIC_API and len(operations) > 150
+
+    async def not_refused() -> list[tuple[str, str, int]]:
+        found = []
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for method, path in sorted(operations - PUBLIC_API):
+                filled = re.sub(r"\{[^}]*\}", "x1", path)
+                answer = await client.request(method, filled, json={})
+                if answer.status_code != 401:
+                    found.append((method, path, answer.status_code))
+        return found
+
+    assert asyncio.run(not_refused()) == []
