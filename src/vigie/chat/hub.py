@@ -32,9 +32,11 @@ def encode(message: dict[str, Any]) -> str:
 class Connection:
     """One open widget or console tab: an outbox of messages (JSON text) for it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, own_only: bool = False) -> None:
         self.outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX)
         self.closed = False
+        self.own_only = own_only
+        """A console that sees only its agent's conversations (a salesperson's)."""
 
     def push(self, message: str) -> None:
         """Queue `message` (on the event loop's thread); a full outbox ends the connection."""
@@ -171,9 +173,10 @@ class ChatHub:
         if gone:
             self.to_agents({"type": "presence", "visitor": visitor.describe(), "present": False})
 
-    def connect_agent(self, name: str) -> Connection:
-        """A new console connection of agent `name`."""
-        connection = Connection()
+    def connect_agent(self, name: str, *, own_only: bool = False) -> Connection:
+        """A new console connection of agent `name`; `own_only`: it is not sent what is said
+        in a conversation another agent has taken."""
+        connection = Connection(own_only=own_only)
         with self._lock:
             self.agents.setdefault(name, []).append(connection)
         return connection
@@ -206,11 +209,22 @@ class ChatHub:
             self._call(_batch_pusher(batch))
         return len(batch)
 
-    def to_agents(self, message: dict[str, Any], names: list[str] | None = None) -> None:
-        """Push `message` to the consoles of `names` (every agent connected when None)."""
+    def to_agents(
+        self,
+        message: dict[str, Any],
+        names: list[str] | None = None,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        """Push `message` to the consoles of `names` (every agent connected when None); when
+        it is about a conversation `owner` has taken, not to the own-only consoles of others."""
         with self._lock:
             targets = [
-                c for name, cs in self.agents.items() if names is None or name in names for c in cs
+                c
+                for name, cs in self.agents.items()
+                if names is None or name in names
+                for c in cs
+                if owner is None or not c.own_only or name == owner
             ]
         if targets:
             self._call(_batch_pusher([(targets, encode(message))]))

@@ -370,7 +370,9 @@ class ChatService:
         updated = await self._append(
             conversation, [self._event(conversation, chat.ASSIGNED, agent=to)]
         )
-        self.hub.to_agents({"type": "conversation", "conversation": updated.describe()})
+        self.hub.to_agents(
+            {"type": "conversation", "conversation": updated.describe()}, owner=updated.owner
+        )
         return updated.describe()
 
     async def tag(self, agent: str, cid: str, tags: object) -> dict[str, Any]:
@@ -382,7 +384,9 @@ class ChatService:
         updated = await self._append(
             conversation, [self._event(conversation, chat.TAGGED, tags=clean)]
         )
-        self.hub.to_agents({"type": "conversation", "conversation": updated.describe()})
+        self.hub.to_agents(
+            {"type": "conversation", "conversation": updated.describe()}, owner=updated.owner
+        )
         return updated.describe()
 
     async def close(self, agent: str, cid: str, outcome: object) -> dict[str, Any]:
@@ -394,7 +398,9 @@ class ChatService:
         )
         self._open.pop(cid, None)
         self.hub.to_visitor(updated.anonymous_id, {"type": "closed", "conversation_id": cid})
-        self.hub.to_agents({"type": "conversation", "conversation": updated.describe()})
+        self.hub.to_agents(
+            {"type": "conversation", "conversation": updated.describe()}, owner=updated.owner
+        )
         return updated.describe()
 
     def agent_typing(self, agent: str, cid: str) -> None:
@@ -554,7 +560,7 @@ class ChatService:
         message = updated.messages[-1]
         push = {"type": "message", "conversation_id": conversation.id, "message": _message(message)}
         self.hub.to_visitor(conversation.anonymous_id, push)
-        self.hub.to_agents(push)
+        self.hub.to_agents(push, owner=updated.owner)
         return message
 
     async def _append(self, current: Conversation | None, events: Sequence[Event]) -> Conversation:

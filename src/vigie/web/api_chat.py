@@ -432,7 +432,7 @@ async def kpis(chat: ChatDep) -> Response:
 async def console_stream(request: Request, chat: ChatDep, user: ChatAgent) -> StreamingResponse:
     """The console's live feed: new conversations, messages, typing, read receipts,
     visitors arriving and leaving."""
-    connection = chat.hub.connect_agent(user.username)
+    connection = chat.hub.connect_agent(user.username, own_only=_own_only(user) is not None)
 
     async def stream() -> AsyncIterator[str]:
         try:
