@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 
 from vigie.rules.alerts import Alert
 from vigie.rules.store import AlertStore
@@ -59,21 +60,25 @@ class StoredAlertsRelay:
         self.feed = feed
         self._after = 0
         self._told: set[tuple[str, int]] = set()
+        # Polled every second and on each nudge of the worker, from two threads.
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Follow from now on: what was stored before is on the page already."""
-        self._after = self.store.last_change_us()
-        self._told = {(alert.id, at) for alert, at in self.store.changed_since(self._after)}
+        with self._lock:
+            self._after = self.store.last_change_us()
+            self._told = {(alert.id, at) for alert, at in self.store.changed_since(self._after)}
 
     def poll(self) -> int:
         """Hand the changes stored since the last poll to the feed; returns how many."""
         told = 0
-        for alert, at in self.store.changed_since(self._after):
-            if (alert.id, at) in self._told:
-                continue
-            if at > self._after:
-                self._after, self._told = at, set()
-            self._told.add((alert.id, at))
-            self.feed.alert_changed(alert)
-            told += 1
+        with self._lock:
+            for alert, at in self.store.changed_since(self._after):
+                if (alert.id, at) in self._told:
+                    continue
+                if at > self._after:
+                    self._after, self._told = at, set()
+                self._told.add((alert.id, at))
+                self.feed.alert_changed(alert)
+                told += 1
         return told
