@@ -54,7 +54,7 @@ from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
 from vigie.log.readiness import ReadinessProbe
 from vigie.log.views import ViewLog
-from vigie.log.wakeups import ALERTS, COMMITTED, Wakeups
+from vigie.log.wakeups import ALERT_CHANGED, ALERTS, COMMITTED, Wakeups
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
@@ -73,7 +73,7 @@ from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.backtest import log_events
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
-from vigie.rules.feed import AlertFeed, StoredAlertsRelay
+from vigie.rules.feed import AlertFeed, AlertSender, StoredAlertsRelay
 from vigie.rules.silences import Silenced, Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
@@ -354,6 +354,7 @@ def build_system(
         listeners=[]
         if views
         else [
+            *([AlertSender(partial(link.send, ALERT_CHANGED))] if link else []),
             alert_feed,
             Silenced(webhooks, silences),
             alertmanagers,
@@ -628,7 +629,7 @@ def _add_services(
     apart = link is not None and system.role == "all"
     if link is not None:
         if system.role == "worker":
-            link.on(COMMITTED, system.runner.notify)
+            link.on_nudge(COMMITTED, system.runner.notify)
         add(Hook("wakeups", start=link.start, stop=link.close))
     add(Hook("log", stop=system.log.close))
     if is_sqlite(engine):
@@ -718,8 +719,10 @@ def _add_views(system: System, link: Wakeups | None = None) -> None:
     add(Hook("views", start=rebuild))
     relay = StoredAlertsRelay(system.alerts, system.alert_feed)
     if link is not None:
-        # The worker nudges as soon as it has stored alert changes: relayed at once.
-        add(Hook("alert-nudges", start=partial(link.on, ALERTS, relay.poll)))
+        # The worker sends each alert change as its rules make it, and nudges once it has
+        # stored changes (those of dead letters too): streamed at once, and once only.
+        add(Hook("alert-changes", start=partial(link.on, ALERT_CHANGED, relay.pushed)))
+        add(Hook("alert-nudges", start=partial(link.on_nudge, ALERTS, relay.poll)))
     add(Periodic("alert-relay", relay.poll, seconds=1.0, first=relay.start))
     add(Task("view-processors", partial(system.runner.run_forever, poll_seconds=1.0)))
     tick = parse_duration(config.alerting.tick) / 1e6

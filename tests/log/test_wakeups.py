@@ -12,8 +12,8 @@ def test_a_nudge_reaches_the_handlers_of_its_kind_only() -> None:
     server, theirs = Wakeups.pair()
     worker = Wakeups(theirs)
     woken, alerted = threading.Event(), threading.Event()
-    worker.on(COMMITTED, woken.set)
-    worker.on(ALERTS, alerted.set)
+    worker.on_nudge(COMMITTED, woken.set)
+    worker.on_nudge(ALERTS, alerted.set)
     worker.start()
     try:
         server.committed()

@@ -45,7 +45,7 @@ class WorkerProcess:
         self._started = threading.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        link.on(STARTED, self._started.set)
+        link.on_nudge(STARTED, self._started.set)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         fd = self.theirs.fileno()
