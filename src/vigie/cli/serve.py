@@ -173,6 +173,7 @@ async def _work(settings: Settings, wake_fd: int | None = None) -> int:
 
     from vigie.log.wakeups import STARTED, Wakeups
     from vigie.system import build_system
+    from vigie.web.tuning import ProcessTuning
 
     done = asyncio.Event()
     lost = False
@@ -191,12 +192,16 @@ async def _work(settings: Settings, wake_fd: int | None = None) -> int:
         link.on_closed(lambda: loop.call_soon_threadsafe(done.set))
     system = build_system(settings, role="worker", on_lease_lost=lease_lost, link=link)
     await system.start()
+    # The worker holds the KPI windows: full collections on a timer, as in the server.
+    tuning = ProcessTuning()
+    tuning.start()
     if link is not None:
         link.send(STARTED)
     console.print("Vigie worker started: processing, or standing by while another one does")
     try:
         await done.wait()
     finally:
+        tuning.stop()
         await system.stop()
     return 75 if lost else 0
 
