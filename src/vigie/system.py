@@ -54,6 +54,7 @@ from vigie.log.pressure import Backpressure
 from vigie.log.progress import ProgressCollector
 from vigie.log.readiness import ReadinessProbe
 from vigie.log.views import ViewLog
+from vigie.log.wakeups import ALERT_CHANGED, ALERTS, COMMITTED, Wakeups
 from vigie.playbooks import ActionRegistry, PlaybookEngine
 from vigie.playbooks.alerts import AlertPlaybooks, ResolvedSince
 from vigie.playbooks.collector import PlaybookCollector
@@ -72,7 +73,7 @@ from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.backtest import log_events
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
-from vigie.rules.feed import AlertFeed, StoredAlertsRelay
+from vigie.rules.feed import AlertFeed, AlertSender, StoredAlertsRelay
 from vigie.rules.silences import Silenced, Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
@@ -255,6 +256,7 @@ def build_system(
     role: Role = "all",
     lease_seconds: float | None = None,
     on_lease_lost: Callable[[], None] | None = None,
+    link: Wakeups | None = None,
 ) -> System:
     """Every part of Vigie for `settings`, wired, ready to start. `processors` run after
     the rules and before the built-in projections (tests and plugins add theirs here).
@@ -262,9 +264,18 @@ def build_system(
     `role` chooses what the process runs (`Role`). The processors, their timers and the
     columnar copy run in one process at a time among all those on the same store (a lease,
     `vigie.log.leases`, of `lease_seconds`); `on_lease_lost` is called if this process loses
-    it, so that a worker exits and is restarted with fresh state."""
+    it, so that a worker exits and is restarted with fresh state.
+
+    `link` joins `vigie serve` and the worker process it runs its processors in
+    (`vigie.log.wakeups`): with role all, the processors are left to that worker (this process
+    keeps the dashboard's views, as an API node does, and nudges the worker after each
+    commit); with role worker, the worker hears of the server's commits and tells it of the
+    alerts it stores."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if link is not None and role not in ("all", "worker"):
+        raise ValueError(f"role {role!r} runs no processors: it takes no worker link")
+    apart = link is not None and role == "all"
     clock = clock or SystemClock()
     config = settings.config
     engine = engine or connect(settings.db_url, synchronous=settings.sqlite_synchronous)
@@ -284,7 +295,9 @@ def build_system(
     guarded = SafeguardedLog(log, safeguards)
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.
-    alerts = AlertStore(engine)
+    alerts = AlertStore(
+        engine, on_saved=partial(link.send, ALERTS) if link and role == "worker" else None
+    )
     dispatcher = Dispatcher(
         engine=engine,
         config=config.schedule,
@@ -332,7 +345,7 @@ def build_system(
     )
     telemetry.registry.register(AlertmanagerCollector(alertmanagers))
     # An API node keeps its own copy of the KPIs for the dashboard: it fires nothing.
-    views = role == "api"
+    views = role == "api" or apart
     alerting = AlertingEngine(
         config.metrics,
         alerting_rules(config),
@@ -341,6 +354,7 @@ def build_system(
         listeners=[]
         if views
         else [
+            *([AlertSender(partial(link.send, ALERT_CHANGED))] if link else []),
             alert_feed,
             Silenced(webhooks, silences),
             alertmanagers,
@@ -366,7 +380,7 @@ def build_system(
         PROJECTIONS_SHARE: [CrmProcessor(engine, config.crm), ChatProcessor(engine)],
     }
     share_names = {name: [p.name for p in share] for name, share in shares.items()}
-    if role in ("all", "worker"):
+    if role == "worker" or (role == "all" and not apart):
         runner = ProcessorRunner(
             log,
             [p for share in shares.values() for p in share],
@@ -390,7 +404,13 @@ def build_system(
     # The live hub follows the log; a node that does not ingest everything itself (other
     # ingest nodes append too) looks for news every second.
     live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
-    notify = _notify_all(runner.notify, live.notify)
+    if apart:
+        assert link is not None
+        # The worker process is woken; the dashboard's views catch up every second, in
+        # batches, rather than taking the interpreter from ingestion at every commit.
+        notify = _notify_all(link.committed, live.notify)
+    else:
+        notify = _notify_all(runner.notify, live.notify)
     committer = GroupCommitter(guarded, on_commit=lambda results: _both(notify, pressure, results))
     # Back-pressure: ingestion answers 503 when the writer or the processors fall behind.
     pressure = Backpressure(
@@ -523,6 +543,7 @@ def build_system(
         shares=share_names,
         ttl_seconds=ttl,
         on_lost=on_lease_lost,
+        link=link,
     )
     return system
 
@@ -598,11 +619,18 @@ def _add_services(
     shares: dict[str, list[str]],
     ttl_seconds: float,
     on_lost: Callable[[], None] | None,
+    link: Wakeups | None,
 ) -> None:
     """The start order: store, live feed, writer, then the processors, each share under its
-    lease: the rules' (alerts restored, processors, timers), then the movable ones."""
+    lease: the rules' (alerts restored, processors, timers), then the movable ones; or, with
+    the processors in a worker process (`link`), the dashboard's views."""
     add = system.services.add
     add(Hook("store", start=lambda: upgrade(engine)))
+    apart = link is not None and system.role == "all"
+    if link is not None:
+        if system.role == "worker":
+            link.on_nudge(COMMITTED, system.runner.notify)
+        add(Hook("wakeups", start=link.start, stop=link.close))
     add(Hook("log", stop=system.log.close))
     if is_sqlite(engine):
         wal = WalCheckpointer(engine)
@@ -614,7 +642,7 @@ def _add_services(
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
     if system.settings.config.sensors.mqtt_url and system.role in ("all", "ingest"):
         add(MqttSubscriber(system.settings.config.sensors.mqtt_url, system.sensor_intake))
-    if system.role in ("all", "worker"):
+    if system.role == "worker" or (system.role == "all" and not apart):
         _add_shares(
             system,
             engine,
@@ -623,8 +651,8 @@ def _add_services(
             ttl_seconds=ttl_seconds,
             on_lost=on_lost,
         )
-    elif system.role == "api":
-        _add_views(system)
+    elif system.role == "api" or apart:
+        _add_views(system, link if apart else None)
 
 
 def _add_shares(
@@ -674,7 +702,7 @@ def _add_shares(
         )
 
 
-def _add_views(system: System) -> None:
+def _add_views(system: System, link: Wakeups | None = None) -> None:
     """An API node's read models: the KPI windows rebuilt over the alerting lookback, the
     analytics from the start of the log, then both kept up to date every second; and the
     alerts the worker stores, relayed to the node's alert stream."""
@@ -690,6 +718,11 @@ def _add_views(system: System) -> None:
 
     add(Hook("views", start=rebuild))
     relay = StoredAlertsRelay(system.alerts, system.alert_feed)
+    if link is not None:
+        # The worker sends each alert change as its rules make it, and nudges once it has
+        # stored changes (those of dead letters too): streamed at once, and once only.
+        add(Hook("alert-changes", start=partial(link.on, ALERT_CHANGED, relay.pushed)))
+        add(Hook("alert-nudges", start=partial(link.on_nudge, ALERTS, relay.poll)))
     add(Periodic("alert-relay", relay.poll, seconds=1.0, first=relay.start))
     add(Task("view-processors", partial(system.runner.run_forever, poll_seconds=1.0)))
     tick = parse_duration(config.alerting.tick) / 1e6

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "db_url": None,
         "workers": 0,
         "log_url": None,
+        "processors": "server",
     },
     "overload": {
         "seconds": 60.0,
@@ -35,6 +36,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_queued": 256,
         "max_lag": 500_000,
         "workers": 0,
+        "processors": "server",
         "db_url": None,
     },
     "live": {"events": 200, "db_url": None},
@@ -64,6 +66,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "connections": 4,
         "shuffle": 5.0,
         "synchronous": "NORMAL",
+        "processors": "server",
         "db_url": None,
     },
     "sensors": {"documents": 400, "per_document": 100, "concurrency": 8},

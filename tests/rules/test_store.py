@@ -67,3 +67,34 @@ def test_a_node_that_fires_nothing_relays_the_alert_changes_another_process_stor
     store.save([resolved])
     assert relay.poll() == 1
     assert feed.seen == [("new-1", "firing"), ("new-1", "resolved")]
+
+
+def test_an_alert_change_the_worker_sent_before_storing_it_is_streamed_once(
+    engine: sa.Engine,
+) -> None:
+    """A change pushed by the worker (`AlertSender`) is streamed at once, and the relay's
+    poll after it was stored does not stream it again; a later change of it is streamed."""
+    from vigie.rules.feed import AlertSender, StoredAlertsRelay
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str]] = []
+
+        def alert_changed(self, alert: Alert) -> None:
+            self.seen.append((alert.id, alert.status))
+
+    store = AlertStore(engine)
+    feed = Recorder()
+    relay = StoredAlertsRelay(store, feed)  # type: ignore[arg-type]
+    relay.start()
+    sender = AlertSender(relay.pushed)
+    firing = Alert(id="a-1", fingerprint="a", rule="r", status="firing", starts_at=T0,
+                   updated_at=T0)  # fmt: skip
+    sender.alert_changed(firing)
+    assert feed.seen == [("a-1", "firing")]
+    store.save([firing])
+    assert relay.poll() == 0
+    resolved = msgspec.structs.replace(firing, status="resolved", updated_at=T0 + timedelta(1))
+    store.save([resolved])
+    assert relay.poll() == 1
+    assert feed.seen == [("a-1", "firing"), ("a-1", "resolved")]

@@ -272,12 +272,14 @@ def run_ingest_bench(
     console: Console,
     workers: int = 0,
     log_url: str | None = None,
+    processors: str = "server",
 ) -> dict[str, Any]:
     """Run both measurements and return the figures (also printed as a table).
 
     With `workers`, the server runs `--role ingest` and that many `vigie worker` processes
     run the processors (two share them, a third stands by); with `log_url` (nats://…) the
-    events go to a JetStream stream of the run's own, removed afterwards.
+    events go to a JetStream stream of the run's own, removed afterwards. With `processors`
+    "worker", the server runs them in a `vigie worker` child of its own (counted with it).
     """
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
         url = db_url or f"sqlite:///{tmp}/bench.db"
@@ -290,7 +292,7 @@ def run_ingest_bench(
         raw_before = ceiling(Path(tmp) / "ceiling-1.db", batch, ceiling_seconds)
         port = _free_port()
         env = dict(os.environ, VIGIE_WRITE_KEY=WRITE_KEY)
-        role = ["--role", "ingest"] if workers else []
+        role = ["--role", "ingest"] if workers else ["--processors", processors]
         server = subprocess.Popen(
             [sys.executable, "-m", "vigie", "serve", *shared, *role, "--port", str(port)],
             env=env,
@@ -318,7 +320,7 @@ def run_ingest_bench(
                 mp.Process(target=_client, args=(w, port, connections, seconds, batch, queue))
                 for w in range(clients)
             ]
-            pids = [server.pid, *(helper.pid for helper in helpers)]
+            pids = [server.pid, *_children(server.pid), *(helper.pid for helper in helpers)]
             cpu_before = _cpu_seconds(server.pid)
             all_before = _total_cpu(pids)
             started = time.perf_counter()
@@ -350,7 +352,11 @@ def run_ingest_bench(
     raw_rate = (raw_before + raw_after) / 2
     rate = accepted / elapsed
     figures = {
-        "configuration": {"workers": workers, "log": "nats" if log else "sql"},
+        "configuration": {
+            "workers": workers,
+            "log": "nats" if log else "sql",
+            "processors": "worker" if workers else processors,
+        },
         "events_per_s": round(rate),
         "p50_ms": round(_quantile(latencies, 0.50) * 1000, 2),
         "p99_ms": round(_quantile(latencies, 0.99) * 1000, 2),
@@ -406,6 +412,20 @@ def _stored(url: str, log: str | None) -> int:
             stream.close()
     finally:
         engine.dispose()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (the processors' worker of `--processors worker`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "stat").read_text().rsplit(")", 1)[1].split()[
+                1
+            ] == str(pid):
+                found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found
 
 
 def _cpu_seconds(pid: int) -> float | None:

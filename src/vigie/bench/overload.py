@@ -228,6 +228,7 @@ def run_overload_bench(
     db_url: str | None,
     console: Console,
     workers: int = 0,
+    processors: str = "server",
 ) -> dict[str, Any]:
     """Measure the sustainable rate, then offer `factor` times it for `seconds`; returns the
     figures (also printed). Raises when an acknowledged event is missing from the log."""
@@ -241,7 +242,7 @@ def run_overload_bench(
         )
         port = _free_port()
         shared = ["--db", url, "--config", str(config)]
-        role = ["--role", "ingest"] if workers else []
+        role = ["--role", "ingest"] if workers else ["--processors", processors]
         server = subprocess.Popen(
             [sys.executable, "-m", "vigie", "serve", *shared, *role, "--port", str(port)],
             stdout=subprocess.DEVNULL,
@@ -305,7 +306,11 @@ def run_overload_bench(
     latencies = [x for r in results for x in r["latencies"]]
     shed = statuses[429] + statuses[503]
     figures = {
-        "configuration": {"workers": workers, "max_in_flight": max_in_flight},
+        "configuration": {
+            "workers": workers,
+            "max_in_flight": max_in_flight,
+            "processors": "worker" if workers else processors,
+        },
         "sustainable_events_per_s": round(sustained),
         "offered_events_per_s": round(offered_rate),
         "seconds": seconds,

@@ -64,6 +64,14 @@ DB = Opt(
     "db", str | None, None, "Database URL (a temporary SQLite file by default).", keyword="db_url"
 )
 
+PROCESSORS = Opt(
+    "processors",
+    str,
+    "server",
+    "Where the server runs its processors: server (in its own process) or worker (in a "
+    "`vigie worker` child it supervises: `vigie serve --processors worker`).",
+)
+
 BENCHES = (
     Bench(
         "ingest",
@@ -73,6 +81,8 @@ BENCHES = (
         Example: vigie bench ingest --seconds 10 --json
 
         Example: vigie bench ingest --workers 2 --log nats://127.0.0.1:4222 --json
+
+        Example: vigie bench ingest --processors worker --json
         """,
         (
             Opt("seconds", float, 10.0, "How long the clients send."),
@@ -95,6 +105,7 @@ BENCHES = (
                 "by default.",
                 keyword="log_url",
             ),
+            PROCESSORS,
         ),
     ),
     Bench(
@@ -124,6 +135,7 @@ BENCHES = (
                 "Worker processes: 0 runs the processors in the server, else the server runs "
                 "--role ingest beside that many `vigie worker`.",
             ),
+            PROCESSORS,
             DB,
         ),
     ),
@@ -284,6 +296,7 @@ BENCHES = (
                 "SQLite synchronous mode of the server: NORMAL or FULL.",
                 convert=str.upper,
             ),
+            PROCESSORS,
             DB,
         ),
     ),

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vigie.cli.options import ConfigOption, DbOption, LogOption, console, err, load_settings
 from vigie.settings import Settings
+
+if TYPE_CHECKING:
+    from vigie.system import System
 
 LEVELS = ("debug", "info", "warning", "error")
 LogFormatOption = Annotated[
@@ -48,6 +51,15 @@ def serve(
             "api (no processors: run `vigie worker` for them, on the same --db and --log)."
         ),
     ] = "all",
+    processors: Annotated[
+        str,
+        typer.Option(
+            help="Where --role all runs the processors (rules, alerts, playbooks, analytics, "
+            "CRM projection, chat, sensors): server (in this process) or worker (in a "
+            "`vigie worker` process this server starts, restarts if it dies, and stops; "
+            "ingestion then has its own interpreter)."
+        ),
+    ] = "server",
 ) -> None:
     """Run the Vigie server: ingestion, REST API, dashboard and /metrics. Logs go to stderr
     with a timestamp, level, logger and the request id (`X-Request-ID`) of the request they
@@ -58,6 +70,8 @@ def serve(
     Example: vigie serve --log nats://127.0.0.1:4222 --log-format json
 
     Example: vigie serve --role ingest --db postgresql://vigie@db/vigie --log nats://nats:4222
+
+    Example: vigie serve --processors worker
     """
     from vigie.system import build_system
     from vigie.web import create_app
@@ -68,10 +82,20 @@ def serve(
     if role not in ("all", "ingest", "api"):
         err.print(f"[red]--role {role!r}:[/red] choose all, ingest or api (or run vigie worker)")
         raise typer.Exit(2)
+    if processors not in ("server", "worker"):
+        err.print(f"[red]--processors {processors!r}:[/red] choose server or worker")
+        raise typer.Exit(2)
+    if processors == "worker" and role != "all":
+        err.print(f"[red]--processors worker:[/red] --role {role} runs no processors")
+        raise typer.Exit(2)
     settings = load_settings(db, config, log)
     _announce_key(settings)
     try:
-        application = create_app(build_system(settings, role=role))  # type: ignore[arg-type]
+        if processors == "worker":
+            system = _with_worker_process(settings, config, log_format, log_level)
+        else:
+            system = build_system(settings, role=role)  # type: ignore[arg-type]
+        application = create_app(system)
     except (ValueError, OSError) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -85,12 +109,40 @@ def serve(
     ).run()
 
 
+def _with_worker_process(
+    settings: Settings, config: Path | None, log_format: str, log_level: str
+) -> System:
+    """The server's system with its processors left to a supervised `vigie worker` child on
+    the same store and log (`vigie.cli.worker_process`)."""
+    from vigie.cli.worker_process import WorkerProcess
+    from vigie.log.wakeups import Wakeups
+    from vigie.system import build_system
+
+    link, theirs = Wakeups.pair()
+    system = build_system(settings, link=link)
+    args = ["--db", settings.db_url, "--log-format", log_format, "--log-level", log_level]
+    if config is not None:
+        args += ["--config", str(config)]
+    if settings.log_url:
+        args += ["--log", settings.log_url]
+    system.services.add(WorkerProcess(args, link=link, theirs=theirs))
+    return system
+
+
 def worker(
     db: DbOption = None,
     config: ConfigOption = None,
     log: LogOption = None,
     log_format: LogFormatOption = "console",
     log_level: LogLevelOption = "info",
+    wake_fd: Annotated[
+        int | None,
+        typer.Option(
+            hidden=True,
+            help="A socket from `vigie serve --processors worker`: woken by its commits, "
+            "nudging it when alerts are stored; exits when the server is gone.",
+        ),
+    ] = None,
 ) -> None:
     """Run the processors (rules and alerts, playbooks, analytics, CRM projection, columnar
     copy) against the shared log, without HTTP, next to `vigie serve --role ingest|api`.
@@ -107,16 +159,21 @@ def worker(
     _configure_logging(log_format, log_level)
     settings = load_settings(db, config, log)
     try:
-        code = asyncio.run(_work(settings))
+        code = asyncio.run(_work(settings, wake_fd))
     except (ValueError, OSError) as exc:
         err.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
     raise typer.Exit(code)
 
 
-async def _work(settings: Settings) -> int:
-    """Run a worker until a signal (0) or until it loses the processors' lease (75)."""
+async def _work(settings: Settings, wake_fd: int | None = None) -> int:
+    """Run a worker until a signal (0), until it loses the processors' lease (75) or, as a
+    server's child (`wake_fd`), until that server is gone (0)."""
+    import socket
+
+    from vigie.log.wakeups import STARTED, Wakeups
     from vigie.system import build_system
+    from vigie.web.tuning import ProcessTuning
 
     done = asyncio.Event()
     lost = False
@@ -129,12 +186,22 @@ async def _work(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
-    system = build_system(settings, role="worker", on_lease_lost=lease_lost)
+    link = None
+    if wake_fd is not None:
+        link = Wakeups(socket.socket(fileno=wake_fd))
+        link.on_closed(lambda: loop.call_soon_threadsafe(done.set))
+    system = build_system(settings, role="worker", on_lease_lost=lease_lost, link=link)
     await system.start()
+    # The worker holds the KPI windows: full collections on a timer, as in the server.
+    tuning = ProcessTuning()
+    tuning.start()
+    if link is not None:
+        link.send(STARTED)
     console.print("Vigie worker started: processing, or standing by while another one does")
     try:
         await done.wait()
     finally:
+        tuning.stop()
         await system.stop()
     return 75 if lost else 0
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections.abc import Callable
+
+import msgspec
 
 from vigie.rules.alerts import Alert
 from vigie.rules.store import AlertStore
+from vigie.types import to_us
 
 MAX_QUEUED = 1000
 
@@ -59,21 +64,57 @@ class StoredAlertsRelay:
         self.feed = feed
         self._after = 0
         self._told: set[tuple[str, int]] = set()
+        # Changes the worker sent before storing them (`pushed`), so that `poll` does not
+        # stream them twice.
+        self._pushed: set[tuple[str, int]] = set()
+        # Polled every second and on each nudge of the worker, from two threads.
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Follow from now on: what was stored before is on the page already."""
-        self._after = self.store.last_change_us()
-        self._told = {(alert.id, at) for alert, at in self.store.changed_since(self._after)}
+        with self._lock:
+            self._after = self.store.last_change_us()
+            self._told = {(alert.id, at) for alert, at in self.store.changed_since(self._after)}
 
     def poll(self) -> int:
         """Hand the changes stored since the last poll to the feed; returns how many."""
         told = 0
-        for alert, at in self.store.changed_since(self._after):
-            if (alert.id, at) in self._told:
-                continue
-            if at > self._after:
-                self._after, self._told = at, set()
-            self._told.add((alert.id, at))
-            self.feed.alert_changed(alert)
-            told += 1
+        with self._lock:
+            for alert, at in self.store.changed_since(self._after):
+                if (alert.id, at) in self._told:
+                    continue
+                if at > self._after:
+                    self._after, self._told = at, set()
+                    self._pushed = {p for p in self._pushed if p[1] >= at}
+                self._told.add((alert.id, at))
+                if (alert.id, at) in self._pushed:
+                    continue
+                self.feed.alert_changed(alert)
+                told += 1
         return told
+
+    def pushed(self, payload: bytes) -> None:
+        """Stream an alert change the worker sent as its rules made it (`AlertSender`),
+        before it is stored; `poll` then skips it."""
+        alert = _decoder.decode(payload)
+        key = (alert.id, to_us(alert.updated_at or alert.starts_at))
+        with self._lock:
+            if key in self._told or key in self._pushed:
+                return
+            self._pushed.add(key)
+        self.feed.alert_changed(alert)
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Alert)
+
+
+class AlertSender:
+    """An `AlertListener` of a worker process: hands each alert change, encoded, to `send`
+    (to the server that started it, `StoredAlertsRelay.pushed`)."""
+
+    def __init__(self, send: Callable[[bytes], object]) -> None:
+        self.send = send
+
+    def alert_changed(self, alert: Alert) -> None:
+        self.send(_encoder.encode(alert))

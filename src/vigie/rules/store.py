@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -40,8 +41,11 @@ def _us(moment: datetime | None) -> int | None:
 class AlertStore:
     """Reads and writes alerts; each alert (one pending->resolved life) is one row."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, on_saved: Callable[[], None] | None = None) -> None:
+        """`on_saved` is called after each save has committed (a worker process nudges the
+        server, whose alert stream then relays what it reads back)."""
         self.engine = engine
+        self.on_saved = on_saved
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def save(self, changed: list[Alert]) -> None:
@@ -73,6 +77,8 @@ class AlertStore:
         with self.engine.begin() as conn:
             for row in rows:
                 conn.execute(statement, row)
+        if self.on_saved is not None:
+            self.on_saved()
 
     def changed_since(self, after_us: int, *, limit: int = 500) -> list[tuple[Alert, int]]:
         """Alerts saved with an update time at or after `after_us`, oldest change first,
