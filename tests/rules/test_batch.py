@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 
 import pytest
 
@@ -11,7 +12,14 @@ from vigie.kpi.metrics import Metric
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
 from vigie.rules.detectors.batch import score_series
-from vigie.rules.detectors.seasonal import RobustSeasonal, fit_tails
+from vigie.rules.detectors.seasonal import (
+    NO_TAILS,
+    RobustSeasonal,
+    Shape,
+    fit_settled,
+    fit_sorted,
+    fit_tails,
+)
 
 T0 = 1_767_225_600_000_000
 MINUTE = 60_000_000
@@ -116,3 +124,26 @@ def test_tails_fit_as_the_sorted_deviations_say() -> None:
         fitted = fit_tails(values, (0.0,) * 6)
         assert fitted[0] == center
         assert fitted[1] == 1.4826 * mad * (1.0 + 8.0 / n)
+
+
+def test_a_settled_tail_is_the_median_shape_of_the_windows_fits() -> None:
+    """Issue 15: each tail's threshold and mean excess, in scales, is the median of the fits
+    of the last window (one fit's wild tail does not move the fire edge), while the centre and
+    the scale are the last fit's own; with fewer than three fits the last fit stands alone."""
+    rng = random.Random(3)
+    calm = sorted(rng.gauss(0, 1) for _ in range(256))
+    wild = sorted([*calm[:-20], *(x * 6 for x in calm[-20:])])
+    shapes: deque[Shape] = deque()
+    first = fit_settled(calm, NO_TAILS, shapes, 16, 256)
+    assert first == fit_sorted(calm, NO_TAILS)
+    fit_settled(calm, first, shapes, 32, 256)
+    fit_settled(calm, first, shapes, 48, 256)
+    settled = fit_settled(wild, first, shapes, 64, 256)
+    own = fit_sorted(wild, first)
+    assert settled[:2] == own[:2]
+    assert [round(x / own[1], 9) for x in settled[2:]] == [
+        round(x / first[1], 9) for x in first[2:]
+    ]
+    assert own[5] > 2 * settled[5]
+    # Once the window has turned over, the calm fits are gone and a lone fit stands as it is.
+    assert fit_settled(wild, first, shapes, 400, 256) == own

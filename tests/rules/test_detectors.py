@@ -135,3 +135,21 @@ def test_an_unreadable_false_alarm_rate_is_named() -> None:
     """An anomaly rule relying on `false_alarms` says when it cannot read it."""
     rule = Rule(name="odd", kind="anomaly", metric="m", false_alarms="often")
     assert [key for key, _ in rule.check({"m"}, set())] == ["false_alarms"]
+
+
+def test_a_confirmed_shift_keeps_the_noise_it_has_measured() -> None:
+    """Issue 15: half a day after a confirmed level shift the scale is still that of the noise
+    measured before it (only the shift's own samples leave the tails), not one guessed from
+    the handful of samples since, which shrank or swelled by half from draw to draw."""
+    for seed in range(5):
+        rng = random.Random(seed)
+        values = [100 + rng.gauss(0, 1) for _ in range(100)] + [
+            130 + rng.gauss(0, 1) for _ in range(12)
+        ]
+        detector = RobustSeasonal(step_us=HOUR, seasonality="none")
+        scales = []
+        for i, x in enumerate(values):
+            if i in (99, len(values) - 1):
+                scales.append(detector.score(T0 + i * HOUR, x).scale)
+            detector.learn(T0 + i * HOUR, x)
+        assert 0.75 < scales[1] / scales[0] < 1.33, seed

@@ -36,8 +36,10 @@ from vigie.rules.detectors.seasonal import (
     WEEK_US,
     ZERO_PRIOR,
     RobustSeasonal,
+    Shape,
     Tails,
     _z_of,
+    fit_settled,
     fit_sorted,
     tail_edges,
     tail_p,
@@ -170,6 +172,8 @@ def _run(
     residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
     ordered: list[list[float]] = [[] for _ in range(m)]  # each window, kept sorted
     tails: list[Tails] = [NO_TAILS] * m
+    span = window
+    shapes: list[deque[Shape]] = [deque() for _ in range(m)]  # `fit_settled`
     shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
     shift_ordered: list[float] = []
     shift_tails = NO_TAILS
@@ -384,9 +388,11 @@ def _run(
             run.append(residual)
             if len(run) >= CONFIRM:
                 level += sorted(run)[len(run) // 2]
-                for j in range(m):
-                    residuals[j].clear()
-                    ordered[j].clear()
+                for j in range(m):  # the run's own residuals (`seasonal._forget_run`)
+                    res = residuals[j]
+                    srt = ordered[j]
+                    for _ in range(min(len(run), len(res))):
+                        del srt[bisect_left(srt, res.pop())]
                 shift = 0.0
                 run.clear()
         # Move the level and the profiles towards the sample.
@@ -447,7 +453,7 @@ def _run(
             rounds += 1
             for j in range(m):
                 if j == chosen or rounds % 4 == 0 or samples < 48:
-                    tails[j] = fit_sorted(ordered[j], tails[j])
+                    tails[j] = fit_settled(ordered[j], tails[j], shapes[j], samples, span)
             shift_tails = fit_sorted(shift_ordered, shift_tails)
             rescale_in = RESCALE
             weekly_mean = sum(weekly) / seen_weekly if seen_weekly else 0.0
@@ -462,5 +468,5 @@ def _run(
             while best and scored[best] < eligible_at[best]:
                 best -= 1
         if best != chosen:
-            tails[best] = fit_sorted(ordered[best], tails[best])
+            tails[best] = fit_settled(ordered[best], tails[best], shapes[best], samples, span)
         chosen = best

@@ -16,7 +16,10 @@ as soon as a 5-minute one does): a robust centre and scale (the MAD, never below
 data's resolution, so a quantised series does not fire on one step), and on each side the
 empirical tail beyond its 90th percentile, taken as exponential (peaks over threshold): a
 series with ordinary bursts upwards is judged against its own bursts, and still against a
-light tail downwards. A short average of residuals, judged against its own history (which
+light tail downwards. The tails' shape (each threshold and mean excess in scales) is the
+median of the fits made over the last window: a dozen values per tail estimate it loosely,
+and the fire edge, a few mean excesses beyond, moved by a scale or more from fit to fit.
+A short average of residuals, judged against its own history (which
 carries the residuals' autocorrelation), catches a shift or a run too small for one sample;
 the score is the smaller tail probability of the two, doubled: one threshold means the same
 on every series.
@@ -25,7 +28,8 @@ count's spread no longer grows with its level, and a run of zeros by the chance 
 at its time of day in turn (an outage, where one zero is ordinary). After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
-catches up.
+catches up; the run's residuals leave the tails, the earlier ones (the noise around the
+level, which has not changed) stay.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ RIVAL = 1.35  # a predictor this much worse than the chosen one may still explai
 KEEP = 8.0  # and are kept for the tails up to this many
 ZERO_PRIOR = 8.0  # samples' worth of the overall share of zeros in each knot's
 COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
+SHAPE_FROM = 32  # residuals a fit needs to count towards the tails' shape (a median of
+SHAPE_FITS = 3  # at least this many fits over the last window of residuals)
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
 NORMAL = NormalDist()
@@ -68,6 +74,9 @@ Tails = tuple[float, float, float, float, float, float]
 """A fit of recent residuals: (centre, scale, lower threshold, lower mean excess, upper
 threshold, upper mean excess)."""
 NO_TAILS: Tails = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+Shape = tuple[int, float, float, float, float]
+"""One fit's tails in scales: (samples learned when fitted, lower threshold, lower mean
+excess, upper threshold, upper mean excess)."""
 
 
 def fit_tails(values: Iterable[float], previous: Tails) -> Tails:
@@ -108,6 +117,38 @@ def fit_sorted(ordered: Sequence[float], previous: Tails) -> Tails:
     return (center, 1.4826 * mad * inflate, lo_u, lo_beta, hi_u, hi_beta)
 
 
+def fit_settled(
+    ordered: Sequence[float], previous: Tails, shapes: deque[Shape], now: int, span: int
+) -> Tails:
+    """`fit_sorted`, with each tail's threshold and mean excess taken as the median of their
+    ratios to the scale over the fits of the last `span` samples (`shapes`: the earlier fits,
+    which this call updates; `now`: the samples learned). The scale
+    and centre follow the recent residuals; the tails' shape is a property of the noise that
+    a window's top tenth (a dozen values) only estimates loosely, and a loose tail moves the
+    fire edge by a scale or more. A median, not a mean: a wild stretch (a noisy start) is
+    forgotten as soon as it has left half the fits."""
+    if len(ordered) < 3:
+        return previous
+    fit = fit_sorted(ordered, previous)
+    center, scale = fit[0], fit[1]
+    if scale <= 0 or len(ordered) < SHAPE_FROM:
+        return fit
+    shapes.append((now, fit[2] / scale, fit[3] / scale, fit[4] / scale, fit[5] / scale))
+    while now - shapes[0][0] > span:
+        shapes.popleft()
+    if len(shapes) < SHAPE_FITS:
+        return fit
+    h = len(shapes) // 2
+    return (
+        center,
+        scale,
+        sorted([x[1] for x in shapes])[h] * scale,
+        sorted([x[2] for x in shapes])[h] * scale,
+        sorted([x[3] for x in shapes])[h] * scale,
+        sorted([x[4] for x in shapes])[h] * scale,
+    )
+
+
 def tail_p(tails: Tails, deviation: float, floor: float) -> float:
     """The two-sided tail probability of a deviation from the centre."""
     scale = tails[1] if tails[1] > floor else floor
@@ -136,16 +177,23 @@ def tail_edges(tails: Tails, p_fire: float, floor: float) -> tuple[float, float]
 
 
 class _Tails:
-    """The robust centre and scale of recent residuals, and each side's exponential tail."""
+    """The robust centre and scale of recent residuals, and each side's exponential tail
+    (with a `span`: its shape the median of the fits of the last `span` samples,
+    `fit_settled`)."""
 
-    __slots__ = ("center", "params", "scale")
+    __slots__ = ("center", "params", "scale", "shapes", "span")
 
-    def __init__(self) -> None:
+    def __init__(self, *, span: int = 0) -> None:
         self.params = NO_TAILS
         self.center = self.scale = 0.0
+        self.span = span
+        self.shapes: deque[Shape] = deque()
 
-    def fit(self, values: deque[float]) -> None:
-        self.params = fit_tails(values, self.params)
+    def fit(self, values: deque[float], now: int = 0) -> None:
+        if not self.span:
+            self.params = fit_tails(values, self.params)
+        else:
+            self.params = fit_settled(sorted(values), self.params, self.shapes, now, self.span)
         self.center, self.scale = self.params[0], self.params[1]
 
     def p_value(self, deviation: float, floor: float) -> float:
@@ -174,7 +222,7 @@ class _Predictor:
         self.err = 0.0
         self.scored = 0
         self.residuals: deque[float] = deque(maxlen=window)
-        self.tails = _Tails()
+        self.tails = _Tails(span=window)
 
 
 class RobustSeasonal:
@@ -253,7 +301,7 @@ class RobustSeasonal:
         for model in self.models:
             model.err, model.scored = 0.0, 0
             model.residuals.clear()
-            model.tails = _Tails()
+            model.tails = _Tails(span=self.window)
         self.shift_residuals.clear()
         self.shift_tails = _Tails()
         self.zeros = self.counted = self.zero_log = 0.0
@@ -484,7 +532,7 @@ class RobustSeasonal:
             self._rounds += 1
             for i, model in enumerate(models):
                 if i == self.chosen or self._rounds % 4 == 0 or self.samples < 48:
-                    model.tails.fit(model.residuals)
+                    model.tails.fit(model.residuals, self.samples)
             self.shift_tails.fit(self.shift_residuals)
             self._rescale_in = RESCALE
             # Knots never seen hold 0.0, which leaves the sum as it is.
@@ -543,11 +591,19 @@ class RobustSeasonal:
         if len(self.run) >= CONFIRM and self.level is not None:
             moved = sorted(self.run)[len(self.run) // 2]
             self.level += moved
-            for model in self.models:
-                model.residuals.clear()
-                model.tails.fit(model.residuals)
+            self._forget_run()
             self.shift = 0.0
             self.run.clear()
+
+    def _forget_run(self) -> None:
+        """Drop the confirmed run's residuals from each predictor's window: they measured the
+        shift, not the noise, while the residuals before it still measure the noise around
+        the new level (clearing them all left a few values to judge by, and a scale from a
+        handful of values that often collapsed and confirmed more shifts)."""
+        for model in self.models:
+            residuals = model.residuals
+            for _ in range(min(len(self.run), len(residuals))):
+                residuals.pop()
 
     def _choose(self) -> None:
         models = self.models
@@ -561,7 +617,7 @@ class RobustSeasonal:
             while best and not self._eligible(best):
                 best -= 1
         if best != self.chosen:
-            models[best].tails.fit(models[best].residuals)
+            models[best].tails.fit(models[best].residuals, self.samples)
         self.chosen = best
 
 
