@@ -31,6 +31,25 @@ MQTT_HOST = os.environ.get("VIGIE_TEST_MQTT_HOST", "127.0.0.1")
 WRITE_KEY = "test-write-key-0123456789"
 
 
+HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+"""How long the tests' HTTP clients wait, where a test names no timeout: httpx's own 5 s
+fails a request to a server slowed by a loaded machine (tests run beside other work on a few
+cores), which is not what a test checks."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give every httpx client and request of the tests `HTTP_TIMEOUT` by default, in this one
+    place rather than in each of the hundreds of calls (httpx has no global setting; its
+    default is a keyword default of each entry point). A timeout a test passes still wins."""
+    entry_points = (httpx.Client.__init__, httpx.AsyncClient.__init__, httpx.request,
+                    httpx.get, httpx.post, httpx.put, httpx.patch, httpx.delete, httpx.head,
+                    httpx.options, getattr(httpx.stream, "__wrapped__", httpx.stream))  # fmt: skip
+    for function in entry_points:
+        defaults = function.__kwdefaults__
+        assert defaults is not None and "timeout" in defaults, function
+        defaults["timeout"] = HTTP_TIMEOUT
+
+
 def require_service(name: str, reason: str) -> None:
     """Skip the test for a missing service, or fail it when services are required."""
     message = f"{name} is not available: {reason}"

@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 from tests.conftest import free_port
 from vigie.cli import app
 from vigie.config import load_config
+from vigie.demo import DEMO_MARK, DemoStoreError, fresh_demo_store
 from vigie.schedule.schedules import is_on_duty
+from vigie.web.i18n import weekday_name
 
 
 def _commands(group: Any, prefix: str = "vigie") -> list[tuple[str, Any]]:
@@ -52,10 +54,15 @@ def test_the_command_tree_holds_the_foundation_commands() -> None:
 
 
 def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> None:
-    """`vigie demo --once` in an empty folder exits 0 and leaves the events in ./vigie-data."""
-    env = dict(os.environ, VIGIE_WRITE_KEY="demo-write-key-123456")
-    env.pop("VIGIE_DB", None)
-    env.pop("VIGIE_CONFIG", None)
+    """`vigie demo --once` exits 0 and leaves the events of this run only in its own store,
+    ./vigie-data/demo (what an earlier demo left there is cleared first)."""
+    env = dict(os.environ, VIGIE_WRITE_KEY="demo-write-key-123456", LANG="fr_BE.UTF-8")
+    for name in ("VIGIE_DB", "VIGIE_CONFIG", "LC_ALL", "LC_MESSAGES"):
+        env.pop(name, None)
+    earlier = tmp_path / "vigie-data" / "demo"
+    earlier.mkdir(parents=True)
+    (earlier / DEMO_MARK).write_text("vigie demo\n")
+    (earlier / "vigie.db").write_bytes(b"what an earlier run left, not a store")
     result = subprocess.run(
         [sys.executable, "-m", "vigie", "demo", "--once", "--port", str(free_port()),
          "--visitors", "150", "--seed", "3"],
@@ -66,7 +73,7 @@ def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> No
         timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    database = tmp_path / "vigie-data" / "vigie.db"
+    database = earlier / "vigie.db"
     with sqlite3.connect(database) as conn:
         stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         kinds = {row[0] for row in conn.execute("SELECT DISTINCT type FROM events")}
@@ -102,6 +109,8 @@ def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> No
         assert "agents in queue 'sales' are at work, 2 asked" in out, out
     # The shop's display follows the advice to aisle 21; the jammed street empties.
     assert "Moving it. Pick-ups follow the display" in out and "congestion over" in out, out
+    # The shop's heading names the demo's day in the terminal's language (here French).
+    assert f"{weekday_name('fr', date.today()).capitalize()} à shop-brussels" in out, out
     _assert_leads_handed_to_each_rep(database, out)
 
 
@@ -225,3 +234,20 @@ def test_demo_leaves_an_ai_folder_of_your_own_alone(tmp_path: Path) -> None:
     assert "the demo leaves them alone" in console.export_text()
     assert [p.name for p in (tmp_path / "ai").rglob("*")] == ["leads", "leads.parquet"]
     assert own.read_bytes() == b"mine"
+
+
+def test_the_demo_store_is_emptied_only_when_the_demo_made_it(tmp_path: Path) -> None:
+    """Each demo starts on an empty store of its own (so a second run tells the same story);
+    a folder it did not make is refused, its files left as they were."""
+    folder = tmp_path / "demo"
+    url = fresh_demo_store(folder)
+    assert url == f"sqlite:///{folder / 'vigie.db'}" and (folder / DEMO_MARK).exists()
+    (folder / "vigie.db").write_bytes(b"first run")
+    assert fresh_demo_store(folder) == url
+    assert sorted(p.name for p in folder.iterdir()) == [DEMO_MARK]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "vigie.db").write_bytes(b"my data")
+    with pytest.raises(DemoStoreError, match="not made by vigie demo"):
+        fresh_demo_store(mine)
+    assert (mine / "vigie.db").read_bytes() == b"my data"

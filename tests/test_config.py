@@ -43,6 +43,14 @@ def test_unknown_key_names_path_and_line() -> None:
     assert message.startswith("vigie.yaml: sources.1.writekey (line 7): unknown key")
 
 
+def test_a_teams_address_is_refused_with_what_to_do_instead() -> None:
+    """`schedule.teams[].email`, once accepted with no effect, is refused at its path and
+    line with the reason: a team's notifications go to its members' own channels."""
+    message = _error(GOOD + "schedule:\n  teams:\n    - name: shop\n      email: shop@x.be\n")
+    assert message.startswith("vigie.yaml: schedule.teams.0.email (line 11): no longer a setting")
+    assert "each person their `email`" in message
+
+
 def test_wrong_type_names_path_and_line() -> None:
     """A value of the wrong type is reported at its key path and line."""
     message = _error(GOOD.replace("  - name: pos", "  - name: [pos]"))

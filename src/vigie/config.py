@@ -498,6 +498,14 @@ def _is_placeholder(value: str) -> bool:
     return lowered in PLACEHOLDER_SECRETS or lowered.startswith("change") or len(lowered) < 12
 
 
+RETIRED_KEYS = {
+    "schedule.teams[].email": "no longer a setting: a team has no address of its own; "
+    "notifications for a team go to its members' own channels while they are on duty (the "
+    "right to disconnect), so give each person their `email` and remove this key",
+}
+"""Keys Vigie accepted once, with no effect, and refuses now: why, and what to do instead."""
+
+
 def _split(text: str) -> tuple[str, list[str | int]]:
     """Split a msgspec error into its message and the key path it points at."""
     message, _, where = text.partition(" - at `$")
@@ -511,7 +519,8 @@ def _split(text: str) -> tuple[str, list[str | int]]:
             path.append(part)
     if message.startswith("Object contains unknown field `"):
         path.append(message.split("`")[1])
-        message = "unknown key (check its spelling and indentation)"
+        pattern = ".".join("[]" if isinstance(p, int) else p for p in path).replace(".[]", "[]")
+        message = RETIRED_KEYS.get(pattern, "unknown key (check its spelling and indentation)")
     elif message.startswith("Object missing required field `"):
         path.append(message.split("`")[1])
         message = "required key is missing"

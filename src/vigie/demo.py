@@ -6,6 +6,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -29,9 +30,14 @@ from vigie.settings import Settings
 from vigie.simulate import CrmScenario, LunchCampaign
 from vigie.system import build_system
 from vigie.web import create_app
+from vigie.web.i18n import Translator, terminal_language, weekday_name
 from vigie.web.server import BackgroundServer
 
 BATCH = 200
+# The demo's own store, emptied at each start so that every run tells the same story.
+DEMO_DATA = Path("vigie-data") / "demo"
+# Put in a folder the demo made (its store, its AI folder): the demo may empty or overwrite it.
+DEMO_MARK = ".made-by-vigie-demo"
 # The commented example configuration that ships inside the package; the demo runs it.
 EXAMPLE = files("vigie") / "example.yaml"
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -75,6 +81,27 @@ def lunch_analytics() -> AnalyticsConfig:
             )
         ],
     )
+
+
+class DemoStoreError(Exception):
+    """The demo's folder holds something the demo did not make."""
+
+
+def fresh_demo_store(folder: Path = DEMO_DATA) -> str:
+    """The URL of an empty SQLite store in `folder`, the demo's own: what an earlier demo left
+    there is removed first, so a second run tells the same story as the first (its sensor
+    readings, display placements and visitors do not pile up on the first run's). A folder
+    the demo did not make is refused rather than emptied."""
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / DEMO_MARK).exists():
+            raise DemoStoreError(
+                f"{folder} was not made by vigie demo: the demo empties its folder at each "
+                "start and leaves this one alone; move it away or pass --db"
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARK).write_text("vigie demo\n", encoding="utf-8")
+    return f"sqlite:///{folder / 'vigie.db'}"
 
 
 def _announce_dashboard(system: Any, url: str, console: Console) -> None:
@@ -164,7 +191,7 @@ def run_demo(
         clock.move_to(datetime.combine(scenario.day, CHECKOUT_BREAKS_AT, tzinfo=zone))
         _proactive_chat_at_twenty_past_twelve(app.state.system, server.url, console)
         _support_rush(app.state.system, console)
-        _saturday_in_the_shop(app.state.system, server.url, console)
+        _a_day_in_the_shop(app.state.system, server.url, console)
         _sales_day_in_the_city(app.state.system, server.url, console)
         clock.move_to(datetime.combine(scenario.day, AFTER_LUNCH, tzinfo=zone))
         _leads_for_each_rep(app.state.system, server.url, console)
@@ -307,9 +334,10 @@ def _caught_up(system: Any) -> None:
         time.sleep(0.05)
 
 
-def _saturday_in_the_shop(system: Any, url: str, console: Console) -> None:
-    """A Saturday in the shop: the aisle-4 display draws nobody while interest is in aisle
-    21; the advice names aisle 21, the display is moved, and pick-ups follow it there."""
+def _a_day_in_the_shop(system: Any, url: str, console: Console) -> None:
+    """A day in the shop: the aisle-4 display draws nobody while interest is in aisle 21; the
+    advice names aisle 21, the display is moved, and pick-ups follow it there. The heading
+    names the demo's day of the week in the terminal's language."""
     sensors = system.settings.config.sensors
     site = next((s for s in sensors.sites if s.displays), None)
     if site is None:
@@ -333,8 +361,12 @@ def _saturday_in_the_shop(system: Any, url: str, console: Console) -> None:
     shop = system.sensors.shop(site.name)
     advice = next(d for d in shop["displays"] if d["display"] == display.name)["recommendation"]
     occupancy = shop["occupancy"]
+    language = terminal_language(os.environ)
+    day = now.astimezone(BRUSSELS)
+    heading = Translator(language)("demo.shop_heading", weekday=weekday_name(language, day),
+                                   site=site.name)  # fmt: skip
     console.print(
-        f"[bold]Saturday in {site.name}[/bold]: {occupancy['inside']} inside for "
+        f"[bold]{heading[:1].upper()}{heading[1:]}[/bold]: {occupancy['inside']} inside for "
         f"{occupancy['capacity']} (door screen: {occupancy['signal']}); pick-ups per aisle "
         + ", ".join(f"{a['aisle']} {a['recent']}" for a in shop["aisles"])
     )
@@ -663,7 +695,6 @@ def _support_rush(system: Any, console: Console) -> None:
 LEADS_SEED = 5
 PROSPECTS = 3000
 LEADS_PER_REP = 10
-DEMO_MARK = ".made-by-vigie-demo"
 
 
 def _leads_for_each_rep(system: Any, url: str, console: Console) -> None:

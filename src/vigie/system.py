@@ -236,6 +236,26 @@ def _event_log(settings: Settings, sql_log: SqlEventLog, shredder: Shredder | No
     return log if shredder is None else shredded(log, shredder)
 
 
+def guarded_log(
+    settings: Settings, sql_log: SqlEventLog, *, shredder: Shredder | None
+) -> SafeguardedLog:
+    """The event log as every writer appends to it: the SQL store's, or NATS JetStream's
+    (`settings.log_url`), sealed by `shredder` (crypto-shredding), behind the safeguards (IP
+    addresses truncated, visitor ids pseudonymised; before sealing, as a visitor's key is
+    that of their stored id). Closing it closes the log beneath."""
+    safeguards = Safeguards(settings.config.privacy, environment=settings.config.environment)
+    return SafeguardedLog(_event_log(settings, sql_log, shredder), safeguards)
+
+
+def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
+    """The log the server's writer appends to, for a command that appends outside the server
+    (`vigie leads publish`, `vigie import`): what it stores is protected like any other
+    event, and goes to NATS JetStream when the settings name it. Close it after use."""
+    return guarded_log(
+        settings, SqlEventLog(engine), shredder=shredder_for(settings.config.privacy.shredding)
+    )
+
+
 def _appender(committer: GroupCommitter, endpoint: str) -> Append:
     """Append events through the log's writer from a worker thread, once committed."""
 
@@ -285,14 +305,13 @@ def build_system(
     sql_log = SqlEventLog(engine)
     telemetry.registry.register(RejectedDroppedCollector(lambda: sql_log.rejected_dropped))
     # With crypto-shredding, traits go into the log sealed with a key per person (kept in a
-    # store of its own) and every reader of the log sees them opened.
+    # store of its own) and every reader of the log sees them opened. Whoever appends
+    # (ingestion, the chat, the sensors, the CRM) goes through the log's writer, which guards
+    # copies of the events first: IP addresses truncated, visitor ids pseudonymised.
     shredder = shredder_for(config.privacy.shredding)
-    log = _event_log(settings, sql_log, shredder)
-    # Whoever appends (ingestion, the chat, the sensors, the CRM) goes through the log's
-    # writer, which guards copies of the events first: IP addresses truncated, visitor ids
-    # pseudonymised (before sealing: a visitor's key is that of their stored id).
-    safeguards = Safeguards(config.privacy, environment=config.environment)
-    guarded = SafeguardedLog(log, safeguards)
+    guarded = guarded_log(settings, sql_log, shredder=shredder)
+    log: ServedLog = guarded.inner
+    safeguards = guarded.safeguards
 
     # Alerts: the schedule's dispatcher and the playbooks hear of every alert change.
     alerts = AlertStore(

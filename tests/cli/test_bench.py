@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import inspect
 import json
@@ -137,3 +138,19 @@ def test_options_are_converted_for_the_function(monkeypatch: pytest.MonkeyPatch)
     assert result.exit_code == 0, result.output
     assert alerts[0]["synchronous"] == "FULL" and alerts[0]["db_url"] == "sqlite:///a.db"
     assert result.output.strip() == ""
+
+
+def test_a_benchmark_runs_in_a_frozen_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the process holds before a benchmark is frozen while it runs, and unfrozen after."""
+    before = gc.get_freeze_count()
+    frozen: list[int] = []
+
+    def fake(**arguments: Any) -> dict[str, Any]:
+        frozen.append(gc.get_freeze_count())
+        return {}
+
+    monkeypatch.setattr(importlib.import_module("vigie.bench.kpi"), "run_kpi_bench", fake)
+    result = CliRunner().invoke(app, ["bench", "kpi"])
+    assert result.exit_code == 0, result.output
+    assert frozen[0] > before + 1000
+    assert gc.get_freeze_count() == before

@@ -228,6 +228,29 @@ def test_crowd_counts_congest_a_zone_and_name_the_quietest_neighbour(server: Ser
     assert server.get("/api/sensors/city")["zones"][0]["redirect_to"] == "fripiers"
 
 
+def test_a_zones_area_gives_people_per_square_metre(server: Server) -> None:
+    """95 people on rue-neuve's 500 m² are 0.19 per m², in the crowd-count event (for the
+    KPIs) and the city API; a zone of unknown area has none."""
+    for device, key, people in [("cam-neuve", "key-cam-1", 95), ("cam-monnaie", "key-cam-2", 60)]:
+        assert (
+            server.post("crowd", {"peopleCount": people}, device=device, key=key).status_code == 200
+        )
+
+    zones: dict[str, Any] = {}
+
+    def counted() -> bool:
+        zones.update({z["zone"]: z for z in server.get("/api/sensors/city")["zones"]})
+        return bool(zones["monnaie"]["count"] == 60 and zones["rue-neuve"]["count"] == 95)
+
+    _wait(counted, "both counts")
+    assert zones["rue-neuve"]["people_per_m2"] == pytest.approx(0.19)
+    assert zones["rue-neuve"]["area_m2"] == 500.0
+    assert zones["monnaie"]["people_per_m2"] is None
+    events = server.system.log.read(0, 100)
+    per_m2 = {e.zone: e.properties.get("people_per_m2") for e in events if e.zone}
+    assert per_m2 == {"rue-neuve": pytest.approx(0.19), "monnaie": None}
+
+
 def test_readings_published_to_mosquitto_reach_the_kpis_and_fire_the_rules(
     tmp_path: Path,
 ) -> None:

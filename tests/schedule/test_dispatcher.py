@@ -148,6 +148,34 @@ def test_submitting_twice_is_harmless(
     assert len(inbox.messages) == 1
 
 
+def test_a_notification_delivered_at_once_is_never_stored_as_held(
+    engine: sa.Engine, company: ScheduleConfig, smtp: tuple[Inbox, SmtpSettings]
+) -> None:
+    """Marie at work at 10:00: her message is stored as being sent, then delivered, and is
+    never held in between, where a page listing held notifications (the on-duty page) would
+    have counted it."""
+    _, settings = smtp
+    written: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:  # fmt: skip
+        table = getattr(getattr(context, "compiled", None), "statement", None)
+        if getattr(getattr(table, "table", None), "name", None) == "notifications":
+            written.extend(p["status"] for p in context.compiled_parameters if "status" in p)
+
+    sa.event.listen(engine, "after_cursor_execute", record)
+    try:
+        clock = ManualClock(datetime(2026, 11, 24, 10, 0, tzinfo=BRUSSELS))
+        dispatcher = _dispatcher(engine, company, clock, settings)
+        (sent,) = dispatcher.submit(
+            NotificationRequest(key="k0", recipient="marie", subject="s", body="b")
+        )
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", record)
+    assert sent.status == "delivered"
+    assert written == ["sending", "delivered"]
+
+
 def test_a_failed_email_is_retried_later(engine: sa.Engine, company: ScheduleConfig) -> None:
     """With the SMTP server down the message stays held, with the failure audited."""
     clock = ManualClock(datetime(2026, 11, 24, 10, 0, tzinfo=BRUSSELS))

@@ -15,7 +15,12 @@ SENSORS: dict[str, Any] = {
         }
     ],
     "zones": [
-        {"name": "rue-neuve", "capacity": 100, "neighbours": ["monnaie", "fripiers"]},
+        {
+            "name": "rue-neuve",
+            "capacity": 100,
+            "area_m2": 500.0,
+            "neighbours": ["monnaie", "fripiers"],
+        },
         {"name": "monnaie", "capacity": 100, "neighbours": ["rue-neuve"]},
         {"name": "fripiers", "capacity": 100, "neighbours": ["rue-neuve"]},
     ],

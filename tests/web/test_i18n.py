@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from vigie.web.i18n import LANGUAGES, Translator, catalog, negotiate
+from vigie.web.i18n import (
+    LANGUAGES,
+    Translator,
+    catalog,
+    negotiate,
+    terminal_language,
+    weekday_name,
+)
 
 WEB = Path(__file__).parents[2] / "src" / "vigie" / "web"
 TEMPLATE_KEY = re.compile(r"""_\(\s*["']([a-z0-9_.]+)["']""")
@@ -87,3 +95,24 @@ def test_translator_formats_and_shows_unknown_keys() -> None:
     assert french("js.threshold", value="12") == "seuil 12"
     assert french("no.such.key") == "no.such.key"
     assert Translator("xx").language == "en"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"LANG": "fr_BE.UTF-8"}, "fr"),
+        ({"LANG": "fr_BE.UTF-8", "LC_ALL": "C"}, "en"),
+        ({"LC_MESSAGES": "fr_FR", "LANG": "en_US.UTF-8"}, "fr"),
+        ({"LANG": "de_DE.UTF-8"}, "en"),
+        ({}, "en"),
+    ],
+)
+def test_terminal_language(environ: dict[str, str], expected: str) -> None:
+    """A terminal's language comes from LC_ALL, then LC_MESSAGES, then LANG; else English."""
+    assert terminal_language(environ) == expected
+
+
+def test_weekday_names_in_both_languages() -> None:
+    """5 December 2026 is a Saturday, a samedi."""
+    day = date(2026, 12, 5)
+    assert (weekday_name("en", day), weekday_name("fr", day)) == ("Saturday", "samedi")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from tests.conftest import WRITE_KEY
+from tests.conftest import WRITE_KEY, free_port
 from vigie.config import Config, Source
 from vigie.settings import Settings
 from vigie.system import build_system
 from vigie.web import create_app
-from vigie.web.server import warm_up
+from vigie.web.server import BackgroundServer, warm_up
 from vigie.web.ui import served_paths
 
 
@@ -36,3 +36,13 @@ def test_after_warm_up_the_first_page_builds_no_openapi_document(tmp_path: Path)
         response = client.get("/login")
     assert response.status_code == 200 and 'name="password"' in response.text
     assert app.openapi_schema is None
+
+
+def test_a_background_server_is_warmed_up_before_it_serves(tmp_path: Path) -> None:
+    """A server started in a thread (the demo's, the tests') has worked out its paths and
+    compiled its templates before its first request, as `vigie serve` does."""
+    config = Config(sources=[Source(name="web", write_key=WRITE_KEY)])
+    app = create_app(build_system(Settings(db_url=f"sqlite:///{tmp_path}/v.db", config=config)))
+    assert getattr(app.state, "served_paths", None) is None
+    with BackgroundServer(app, port=free_port()):
+        assert app.state.served_paths == served_paths(app)

@@ -25,7 +25,7 @@ from vigie.crm.entities import ENTITIES, ReadBase
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService, Invalid
 from vigie.crm.sla import CrmConfig
-from vigie.log import ProcessorRunner, SqlEventLog
+from vigie.log import ProcessorRunner, ServedLog
 from vigie.schedule import ScheduleConfig, decide
 
 LEAD = ENTITIES["leads"]
@@ -118,6 +118,7 @@ def lead_payloads(
 def publish(
     *,
     engine: sa.Engine,
+    log: ServedLog,
     leads: pl.DataFrame,
     schedule: ScheduleConfig,
     model: str | None,
@@ -125,8 +126,9 @@ def publish(
     now: datetime,
     crm_config: CrmConfig | None = None,
 ) -> dict[str, int]:
-    """Publish a run's leads from the command line: checked as an API batch, appended to the
-    event log in one transaction, applied by the CRM projection; returns the counts."""
+    """Publish a run's leads from the command line: checked as an API batch, appended to
+    `log` in one transaction (the log the server's writer appends to, with its safeguards:
+    `vigie.system.command_log`), applied by the CRM projection; returns the counts."""
     staff, users = tables.staff, tables.leads
     with engine.connect() as conn:
         by_name: dict[str, str] = {}
@@ -144,7 +146,6 @@ def publish(
     if not plan.ok:
         first = plan.errors[0]
         raise ValueError(f"lead {first.index + 1} ({payloads[first.index]['id']}): {first.reason}")
-    log = SqlEventLog(engine)
     log.append(plan.events, source=plan.events[0].source, endpoint="cli:leads publish",
                received_at=now)  # fmt: skip
     ProcessorRunner(log, [CrmProcessor(engine, crm_config)], batch_size=5000).run_once()

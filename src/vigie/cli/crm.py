@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from vigie.cli.options import (
     migrated_engine,
 )
 from vigie.crm.entities import ENTITIES, Entity
+
+if TYPE_CHECKING:
+    from vigie.settings import Settings
 
 EntityArgument = Annotated[
     str,
@@ -60,14 +63,22 @@ def import_csv(
 
     from vigie.clock import SystemClock
     from vigie.crm.csvfiles import import_csv as run_import
-    from vigie.privacy.safeguards import Safeguards
+    from vigie.system import command_log
 
     if entity == "ads":
-        _import_ads(file, db=db, platform=platform, timezone=timezone, currency=currency)
+        _import_ads(
+            file,
+            db=db,
+            settings=load_settings(db, config),
+            platform=platform,
+            timezone=timezone,
+            currency=currency,
+        )
         return
     the_entity = _entity(entity)
     settings = load_settings(db, config)
     engine = migrated_engine(db)
+    log = command_log(settings, engine)
     text = file.read_text(encoding="utf-8-sig")
     rows = max(text.count("\n") - 1, 0)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -81,14 +92,13 @@ def import_csv(
             actor=cli_actor(),
             now=SystemClock().now(),
             config=settings.config.crm,
-            guard=Safeguards(
-                settings.config.privacy, environment=settings.config.environment
-            ).guarded,
+            log=log,
             progress=lambda n: progress.advance(checked, n),
             applied=lambda n: progress.advance(applied, n),
         )
         if not report.ok:
             progress.remove_task(applied)
+    log.close()
     engine.dispose()
     if not report.ok:
         err.print(
@@ -105,7 +115,13 @@ def import_csv(
 
 
 def _import_ads(
-    file: Path, *, db: str | None, platform: str | None, timezone: str, currency: str
+    file: Path,
+    *,
+    db: str | None,
+    settings: Settings,
+    platform: str | None,
+    timezone: str,
+    currency: str,
 ) -> None:
     """`vigie import ads`: read the report, then append its events in one transaction."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -113,8 +129,8 @@ def _import_ads(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from vigie.clock import SystemClock
-    from vigie.log import SqlEventLog
     from vigie.sources.ads import PLATFORMS, read_report
+    from vigie.system import command_log
 
     if platform not in PLATFORMS:
         err.print(f"[red]--platform is required for ads: one of {', '.join(PLATFORMS)}[/red]")
@@ -143,9 +159,13 @@ def _import_ads(
         if report.ok:
             stored = progress.add_task("stored / enregistrées", total=len(report.events))
             source = report.events[0].source
-            result = SqlEventLog(engine).append(
-                report.events, source=source, endpoint=f"import:{source}", received_at=now
-            )
+            log = command_log(settings, engine)
+            try:
+                result = log.append(
+                    report.events, source=source, endpoint=f"import:{source}", received_at=now
+                )
+            finally:
+                log.close()
             progress.advance(stored, len(report.events))
     engine.dispose()
     if not report.ok:

@@ -401,12 +401,14 @@ def leads_score(
         f"{scored.rows:,} prospects, {scored.scored:,} scored, excluded {scored.excluded}; "
         f"{leads.height:,} leads, {leads['rep'].is_not_null().sum():,} assigned → {section.run_dir}"
     )
-    _monitor(section, model, db, now)
+    _monitor(section, model, db, now, config)
 
 
-def _monitor(section: AiConfig, model: object, db: str | None, now: datetime) -> None:
+def _monitor(
+    section: AiConfig, model: object, db: str | None, now: datetime, config: Path | None
+) -> None:
     """Compare the run with the model's live baseline; with --db, log the check as an event
-    (the `lead-score-drift` rule alerts on it)."""
+    (the `lead-score-drift` rule alerts on it) in the log the server appends to."""
     from vigie.ai import monitoring
     from vigie.ai.models import Model
     from vigie.ai.runs import read_summary
@@ -419,14 +421,15 @@ def _monitor(section: AiConfig, model: object, db: str | None, now: datetime) ->
                   f"({result['level']}){shifted}")  # fmt: skip
     if db is None:
         return
-    from vigie.log import SqlEventLog
+    from vigie.system import command_log
 
     engine = migrated_engine(db)
+    log = command_log(load_settings(db, config), engine)
     try:
         event = monitoring.drift_event(result, at=now)
-        SqlEventLog(engine).append([event], source=event.source, endpoint="cli:leads score",
-                                   received_at=now)  # fmt: skip
+        log.append([event], source=event.source, endpoint="cli:leads score", received_at=now)
     finally:
+        log.close()
         engine.dispose()
 
 
@@ -673,6 +676,7 @@ def leads_publish(
     """
     from vigie.ai.records import publish
     from vigie.ai.runs import read_leads, read_summary
+    from vigie.system import command_log
 
     settings = load_settings(db, config)
     section = ai_config(config, data)
@@ -681,9 +685,11 @@ def leads_publish(
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     engine = migrated_engine(db)
+    log = command_log(settings, engine)
     try:
         counts = publish(
             engine=engine,
+            log=log,
             leads=leads,
             schedule=settings.config.schedule,
             model=read_summary(section.run_dir).get("model"),
@@ -694,6 +700,7 @@ def leads_publish(
     except ValueError as exc:
         raise fail(str(exc)) from exc
     finally:
+        log.close()
         engine.dispose()
     console.print(
         f"{counts['published']} lead(s) published, {counts['already']} proposed before, "

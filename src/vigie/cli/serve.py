@@ -243,11 +243,23 @@ def demo(
     street's decongestion broadcast, the leads handed to each rep, the 17:30 alert held until
     morning, then the weekly review.
 
+    The demo plays into a store of its own, ./vigie-data/demo, emptied at each start: every
+    run tells the same story, and your ./vigie-data/vigie.db is not touched. With --db (or
+    VIGIE_DB) it plays into that store, keeping what earlier runs left there.
+
     Example: vigie demo --once
     """
-    from vigie.catalogue import with_catalogue
-    from vigie.demo import EXAMPLE, run_demo
+    import os
 
+    from vigie.catalogue import with_catalogue
+    from vigie.demo import EXAMPLE, DemoStoreError, fresh_demo_store, run_demo
+
+    if db is None and not os.environ.get("VIGIE_DB"):
+        try:
+            db = fresh_demo_store()
+        except DemoStoreError as exc:
+            err.print(f"[red]cannot start the demo:[/red] {exc}")
+            raise typer.Exit(2) from exc
     settings = load_settings(db, config or Path(str(EXAMPLE)))
     settings.config = with_catalogue(settings.config)
     # The demo has no mail server: notifications stay in the app (GET /api/notifications).

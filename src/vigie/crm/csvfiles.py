@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from vigie.crm.entities import Entity, ReadBase
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.sla import CrmConfig
 from vigie.events import Event
-from vigie.log import ProcessorRunner, SqlEventLog
+from vigie.log import ProcessorRunner, ServedLog, SqlEventLog
 
 IMPORT_BATCH = 1000
 """Events the CRM projection applies per transaction during `vigie import` (its progress)."""
@@ -226,23 +226,23 @@ def import_csv(
     config: CrmConfig | None = None,
     progress: Progress | None = None,
     applied: Progress | None = None,
-    guard: Callable[[Sequence[Event]], Sequence[Event]] | None = None,
+    log: ServedLog | None = None,
 ) -> ImportReport:
     """Check a whole file, then append it as CRM events in one transaction and apply them
     (for the command line; the server appends through its writer and waits for its runner).
 
     `progress` counts the rows checked, `applied` the rows the CRM projection has applied;
-    `guard` is what the server's writer does to events before storage
-    (`vigie.privacy.safeguards.Safeguards.guarded`: a contact's visitor ids pseudonymised).
+    `log` is the one the server's writer appends to, with its safeguards (a contact's visitor
+    ids pseudonymised, personal data sealed: `vigie.system.command_log`); the store's own
+    log table when not given.
     """
     report, events = plan_import(
         engine=engine, entity=entity, text=text, actor=actor, now=now, progress=progress
     )
     if not report.ok:
         return report
-    log = SqlEventLog(engine)
-    stored = guard(events) if guard is not None else events
-    log.append(stored, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now)
+    log = log if log is not None else SqlEventLog(engine)
+    log.append(events, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now)
     processor = CrmProcessor(engine, config)
     runner = ProcessorRunner(
         log,

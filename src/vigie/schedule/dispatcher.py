@@ -53,6 +53,10 @@ def _channel_names(chosen: list[Channel]) -> list[str]:
     return [f"{c.type}:{c.address}" if c.address else c.type for c in chosen]
 
 
+NOW = ("deliver", "reroute")
+"""The decisions delivered at once, as the notification is submitted."""
+
+
 class Dispatcher:
     """Stores, holds, reroutes and delivers notifications for the people of `config`."""
 
@@ -89,15 +93,19 @@ class Dispatcher:
             with self.engine.connect() as conn:
                 return store.find(conn, key=request.key)
         for notification_id, decision in zip(ids, decisions, strict=True):
-            if decision.outcome in ("deliver", "reroute"):
-                self._deliver(notification_id)
+            if decision.outcome in NOW:
+                self._deliver(notification_id, claimed=True)
         with self.engine.connect() as conn:
             return store.find(conn, key=request.key)
 
     def _insert(
         self, conn: sa.Connection, request: NotificationRequest, decision: Decision, now: datetime
     ) -> int:
-        held = decision.outcome != "undeliverable"
+        # Delivered at once: stored as being sent (claimed here), never seen held meanwhile.
+        if decision.outcome in NOW:
+            status = "sending"
+        else:
+            status = "held" if decision.outcome != "undeliverable" else "undeliverable"
         result = conn.execute(
             store.notifications.insert().values(
                 key=request.key,
@@ -106,7 +114,7 @@ class Dispatcher:
                 subject=request.subject,
                 body=request.body,
                 urgent=request.urgent,
-                status="held" if held else "undeliverable",
+                status=status,
                 reason=decision.reason,
                 channels=msgspec.json.encode(_channel_names(decision.channels)).decode(),
                 created_at_us=to_us(now),
@@ -231,9 +239,11 @@ class Dispatcher:
             )
         return int(result.rowcount or 0)
 
-    def _deliver(self, notification_id: int) -> bool:
+    def _deliver(self, notification_id: int, *, claimed: bool = False) -> bool:
+        """Send a notification now if its recipient is reachable, else hold it again;
+        `claimed` when it is already `sending` (stored so by `submit`)."""
         now = self.clock.now()
-        if not self._claim(notification_id):
+        if not claimed and not self._claim(notification_id):
             return False
         with self.engine.connect() as conn:
             record = store.get(conn, notification_id=notification_id)

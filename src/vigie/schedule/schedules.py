@@ -119,8 +119,6 @@ class Team(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The team's unique name, used by people's `teams`, policies and notifications."""
     members: list[str] = []
     """Names of its people (besides those naming the team in their `teams`)."""
-    email: str | None = None
-    """The team's shared address, for reference: messages go to each member's own channels."""
     working_hours: list[str] = []
     """Names of `schedule.time_intervals` entries: the hours of members who have none of their
     own."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -73,8 +73,10 @@ class Zone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     city: str = "city"
     """The city it belongs to, carried by its crowd-count events and the city API
     (`GET /api/sensors/city`)."""
-    area_m2: float | None = None
-    """Its surface in square metres, for reference (density is counted against `capacity`)."""
+    area_m2: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    """Its surface in square metres: its crowd counts then carry `people_per_m2` (a metric can
+    watch it, e.g. `avg` of that property) and the city page shows people per m² beside the
+    density against `capacity`, which congestion is still judged on."""
     neighbours: list[str] = []
     """Zones next to it: when it is congested, the quietest one is where people are sent."""
     congested_above: float = 0.9

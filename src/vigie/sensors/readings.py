@@ -282,6 +282,11 @@ class SensorGate:
                         "density": people / zone.capacity,
                         "confidence": float(confidence),
                         "source": str(origin)[:200],
+                        **(
+                            {"people_per_m2": people / zone.area_m2}
+                            if zone.area_m2 is not None
+                            else {}
+                        ),
                     },
                 )
             ],

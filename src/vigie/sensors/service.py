@@ -341,8 +341,8 @@ class SensorsService:
         )
 
     def city(self) -> JSON:
-        """Every zone now: people, density against capacity, congestion, and the quietest
-        neighbour to send people to."""
+        """Every zone now: people, density against capacity (and people per m² when its area
+        is known), congestion, and the quietest neighbour to send people to."""
         with self._lock:
             densities = {n: s.density for n, s in self._zones.items() if s.at_us}
             zones = [
@@ -352,6 +352,12 @@ class SensorsService:
                     "capacity": zone.capacity,
                     "count": self._zones[zone.name].count,
                     "density": self._zones[zone.name].density,
+                    "area_m2": zone.area_m2,
+                    "people_per_m2": (
+                        self._zones[zone.name].count / zone.area_m2
+                        if zone.area_m2 is not None and self._zones[zone.name].at_us
+                        else None
+                    ),
                     "congested": self._zones[zone.name].congestion.congested,
                     "source": self._zones[zone.name].source or None,
                     "observed_at": (

@@ -5,6 +5,8 @@ of a language from the user's setting or the browser's `Accept-Language`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -45,6 +47,23 @@ def negotiate(accept_language: str | None) -> str:
         if quality > 0 and score > best_q:
             best, best_q = primary, score
     return best
+
+
+def terminal_language(environ: Mapping[str, str]) -> str:
+    """The language of a terminal's user, from the POSIX locale variables in the order that
+    decides messages (`LC_ALL`, `LC_MESSAGES`, `LANG`): `fr_BE.UTF-8` is French; an unset,
+    `C` or unsupported locale is English."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            primary = value.split(".")[0].split("_")[0].split("-")[0].lower()
+            return primary if primary in LANGUAGES else DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE
+
+
+def weekday_name(language: str, moment: date) -> str:
+    """The name of `moment`'s day of the week in `language` ("Saturday", "samedi")."""
+    return Translator(language)(f"weekday.{moment.weekday()}")
 
 
 class Translator:

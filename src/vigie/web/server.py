@@ -76,9 +76,11 @@ class Server(uvicorn.Server):
 
 
 class BackgroundServer:
-    """Serve `app` from a thread; the context manager waits until it accepts connections."""
+    """Serve `app` from a thread; the context manager warms the app up (as `vigie serve` does,
+    so the first request is not the slow one) and waits until it accepts connections."""
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.app = app
         self.server = Server(uvicorn_config(app, host=host, port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, name="vigie-server", daemon=True)
         self.host = host
@@ -89,6 +91,7 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     def __enter__(self) -> BackgroundServer:
+        warm_up(self.app)
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:

@@ -18,7 +18,9 @@
           return el("tr", { "data-zone": z.zone, "data-congested": String(z.congested) },
             el("th", { scope: "row" }, z.zone),
             el("td", {}, `${number(z.count)} / ${number(z.capacity)}`),
-            el("td", { style: `background: hsl(${Math.round(120 - 120 * share)} 75% 85%)` }, percent(z.density)),
+            el("td", { style: `background: hsl(${Math.round(120 - 120 * share)} 75% 85%)` },
+              z.people_per_m2 == null ? percent(z.density)
+                : `${percent(z.density)} · ${t("js.sensors.per_m2", { value: number(Math.round(z.people_per_m2 * 100) / 100) })}`),
             el("td", {}, z.congested ? Vigie.badge("firing", t("js.sensors.congested")) : Vigie.badge("resolved", t("js.sensors.fluid"))),
             el("td", {}, z.redirect_to || "–"),
             el("td", { "data-source": z.source || "" }, z.source || "–"));
