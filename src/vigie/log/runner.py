@@ -239,7 +239,7 @@ class ProcessorRunner:
         if trouble is not None and live and trouble.due > time.monotonic():
             return 0  # backing off
         while True:
-            events, at_end = self._read(processor.name, shape, position)
+            events, at_end = self._read(processor, shape, position)
             if not events:
                 break
             if trouble is not None and position <= trouble.isolate_to:
@@ -397,12 +397,15 @@ class ProcessorRunner:
                     logger.exception("a dead-letter listener failed")
         return outcomes
 
-    def _read(self, name: str, shape: type[Any], position: int) -> tuple[list[Any], bool]:
+    def _read(
+        self, processor: Processor, shape: type[Any], position: int
+    ) -> tuple[list[Any], bool]:
         """Up to a batch of events from `position`, decoded as `shape`, and whether they
         reached the end of the log when it was read.
 
-        On a log that keeps a durable consumer per processor (JetStream), processor `name`
-        reads through its own, which its saved checkpoints acknowledge.
+        On a log that keeps a durable consumer per processor (JetStream), the processor
+        reads through its own, which its saved checkpoints acknowledge; one that names a
+        `partition` of the log reads that partition's events only.
 
         They come out of one of the last batches read in this pass in the same shape when it
         holds `position` (processors share one read and decoding of each event, also while
@@ -410,7 +413,10 @@ class ProcessorRunner:
         part of an earlier batch from `position` on is what the log itself would return first.
         """
         if isinstance(self.log, DurableConsumers):
-            events = self.log.consume(name, shape, position, self.batch_size)
+            partition: int | None = getattr(processor, "partition", None)
+            events = self.log.consume(
+                processor.name, shape, position, self.batch_size, partition=partition
+            )
             return events, len(events) < self.batch_size
         for read_as, recent, at_end in self._recent:
             if read_as is shape and _offset(recent[0]) <= position <= _offset(recent[-1]):
