@@ -649,3 +649,78 @@ def test_two_workers_share_the_partitions_of_the_rules_and_count_every_event_onc
     assert outcome == expected
     _orders_count, groups, fired = expected
     assert len(groups) == 7 and set(fired.values()) == {1}
+
+
+@pytest.fixture
+def partitioned_cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluster]:
+    """A deployment on PostgreSQL and a JetStream stream cut into partitions by campaign."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(PARTITIONED_CONFIG)
+    log_url = f"{nats_url}&partitions={PARTITIONS}&key=campaign"
+    deployment = Cluster(db_url=postgres_url, log_url=log_url, config=config, logs=tmp_path)
+    engine = connect(postgres_url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield deployment
+    finally:
+        deployment.stop()
+        log = NatsEventLog.from_url(log_url, rejects=SqlEventLog(connect(postgres_url)))
+        log.delete_stream()
+        log.close()
+
+
+def test_kill_9_of_a_worker_holding_partitions_moves_them_and_counts_nothing_twice(
+    partitioned_cluster: Cluster, postgres_url: str, tmp_path: Path
+) -> None:
+    """Two ingest nodes and two workers on a partitioned log: the worker holding the rules'
+    share and some partitions is killed with SIGKILL mid-stream, the other takes them over
+    from their acknowledged positions, a third joins later and partitions move to it; the
+    CRM and the alerts equal one process's over the same events, every alert fired once."""
+    cluster = partitioned_cluster
+    engine = connect(postgres_url)
+    rules = Lease(engine, PROCESSORS_LEASE)
+    shares = [Lease(engine, f"{PARTITION_SHARE}{k}") for k in range(PARTITIONS)]
+    nodes = [cluster.ingest_node(), cluster.ingest_node()]
+    workers = [cluster.spawn("worker", "worker"), cluster.spawn("worker", "worker")]
+    _wait(
+        "the partitions to be dealt to both workers",
+        lambda: (
+            len({_holder_pid(s) for s in shares} - {None}) == 2
+            and all(_holder_pid(s) for s in shares)
+            and _holder_pid(rules)
+        ),
+    )
+    events = _keyed_orders()
+    batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+    killed = restarted = None
+    with httpx.Client(auth=(WRITE_KEY, ""), timeout=60) as client:
+        for number, batch in enumerate(batches):
+            answer = client.post(f"{nodes[number % 2]}/v1/batch", json={"batch": batch})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["accepted"] == len(batch)
+            if number == len(batches) // 3:
+                pid = _holder_pid(rules)
+                assert pid in {_holder_pid(s) for s in shares}
+                killed = next(w for w in workers if w.pid == pid)
+                killed.send_signal(signal.SIGKILL)
+                killed.wait()
+            if number == 2 * len(batches) // 3:
+                restarted = cluster.spawn("worker", "worker")
+    assert killed is not None and restarted is not None
+    log = NatsEventLog.from_url(cluster.args[3], rejects=SqlEventLog(engine))
+    try:
+        assert log.count() == len(events)
+        last = log.last_offset()
+        _wait("the workers to catch up", lambda: _caught_up(log, last))
+    finally:
+        log.close()
+    holders = {_holder_pid(s) for s in shares}
+    assert killed.pid not in holders and None not in holders
+    outcome = _outcome(engine)
+    engine.dispose()
+    expected = _single_process(batches, Path(cluster.args[-1]), tmp_path)
+    assert outcome == expected
+    orders, groups, fired = expected
+    assert orders == len(events)
+    assert len(groups) == 7 and set(fired.values()) == {1}
