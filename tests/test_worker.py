@@ -40,6 +40,7 @@ from vigie.crm.tables import interactions
 from vigie.kpi.partitions import Partitioning
 from vigie.log.leases import Lease
 from vigie.log.nats import NatsEventLog, parse_nats_url
+from vigie.log.progress import lags
 from vigie.log.sql import SqlEventLog
 from vigie.rules.partitions import PARTITION_PREFIX
 from vigie.rules.store import AlertStore
@@ -635,6 +636,9 @@ def test_two_workers_share_the_partitions_of_the_rules_and_count_every_event_onc
             for k, name in enumerate(_partition_names()):
                 counts = sorted(w.runner.processed.get(name, 0) for w in (first, second))
                 assert counts == [0, per_partition[k]], name
+                # Caught up, a partition does not look behind for the others' events.
+                holder = next(w for w in (first, second) if w.runner.processed.get(name))
+                assert lags(holder.runner, holder.clock)[name].events == 0, name
             kpis: dict[tuple[str, str], float] = {}
             for worker in (first, second):
                 for partition in worker.partitions:
