@@ -294,6 +294,11 @@ class NatsEventLog(AppendsOne):
         A refused batch may still be stored once the connection is back (the client had
         buffered it); the client's retry is then dropped as a duplicate, never stored twice.
         """
+        if self.options.partitions > 1 and self.partition_of is None:
+            raise ValueError(
+                f"stream {self.options.stream!r} is cut into {self.options.partitions} "
+                "partitions: appending needs each event's partition (partition_of)"
+            )
         nc = self._nc
         if nc is None or not nc.is_connected:
             raise LogUnavailable(f"the event log on {self.options.servers} is not reachable")
@@ -308,8 +313,6 @@ class NatsEventLog(AppendsOne):
     async def _publish(self, events: Sequence[Event]) -> list[api.PubAck]:
         prefix = self.options.subject_prefix
         partition_of = self.partition_of
-        if self.options.partitions > 1 and partition_of is None:
-            raise ValueError("a partitioned stream needs the events' partition to append")
         futures = []
         for event in events:
             where = prefix if partition_of is None else f"{prefix}.{partition_of(event)}"
