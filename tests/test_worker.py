@@ -731,3 +731,40 @@ def test_kill_9_of_a_worker_holding_partitions_moves_them_and_counts_nothing_twi
     orders, groups, fired = expected
     assert orders == len(events)
     assert len(groups) == 7 and set(fired.values()) == {1}
+
+
+def test_one_process_on_a_partitioned_log_runs_every_partition_and_fires_as_one(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """`vigie serve` alone on a partitioned log holds every partition: its alerts equal a
+    process's on the SQL log, and its dashboard's KPIs still show every metric."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(PARTITIONED_CONFIG)
+    log_url = f"{nats_url}&partitions={PARTITIONS}&key=campaign"
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    settings = Settings(db_url=db_url, config=load_config(config), log_url=log_url)
+    system = build_system(settings)
+    events = _keyed_orders()
+    batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+    try:
+        with (
+            BackgroundServer(create_app(system), port=free_port()) as server,
+            httpx.Client(auth=(WRITE_KEY, ""), timeout=60) as client,
+        ):
+            for batch in batches:
+                answer = client.post(f"{server.url}/v1/batch", json={"batch": batch})
+                assert answer.status_code == 200, answer.text
+            log = system.log
+            assert isinstance(log, NatsEventLog)
+            last = log.last_offset()
+            _wait("the processors to catch up", lambda: _caught_up(log, last), seconds=120)
+            assert all(p.engine is not None for p in system.partitions)
+            outcome = _outcome(system.engine)
+            kpis = _kpis(system.alerting.snapshot())
+    finally:
+        cleanup = NatsEventLog.from_url(log_url, rejects=SqlEventLog(connect(db_url)))
+        cleanup.delete_stream()
+        cleanup.close()
+    expected, expected_kpis = _single_process_kpis(batches, config, tmp_path)
+    assert outcome == expected
+    assert kpis == expected_kpis
