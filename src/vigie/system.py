@@ -42,6 +42,7 @@ from vigie.ingest.mqtt import MqttSubscriber
 from vigie.ingest.sensors import SensorIntake
 from vigie.ingest.webhooks import DeliveryCollector, Inbound
 from vigie.kpi.durations import parse_duration
+from vigie.kpi.partitions import Partitioning
 from vigie.kpi.trends import Trends
 from vigie.lifecycle import Exclusive, Hook, Periodic, Services, Task
 from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, SqlEventLog
@@ -74,6 +75,7 @@ from vigie.rules.backtest import log_events
 from vigie.rules.deadletters import DeadLetterAlerts
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed, AlertSender, StoredAlertsRelay
+from vigie.rules.partitions import RulesPartition, RuleSplit
 from vigie.rules.silences import Silenced, Silences
 from vigie.rules.store import AlertStore
 from vigie.rules.triage import AlertTriage
@@ -101,6 +103,10 @@ PROJECTIONS_SHARE = "processors:projections"
 """A movable share: the projections kept in the store (CRM, chat), which any worker takes
 over from their checkpoints."""
 MOVABLE_SHARES: tuple[str, ...] = (PROJECTIONS_SHARE,)
+"""The movable shares of a log not cut into partitions."""
+PARTITION_SHARE = "processors:rules:p"
+"""A movable share per partition of the log: its partitionable rules
+(`vigie.rules.partitions`), followed `processors:rules:p0`, `…p1`, …"""
 WORKERS = "workers"
 """The group the processing processes announce themselves in (`vigie.log.leases.Members`)."""
 
@@ -162,6 +168,9 @@ class System:
     retention: RetentionPurge
     readiness: ReadinessProbe
     processing: ShareBoard
+    partitions: list[RulesPartition]
+    """The partitionable rules, one processor per partition of the log (none when the log
+    is not cut into partitions); each runs where its share's lease is held."""
     engine: sa.Engine
     """The SQL store, for the edges' own set-up (CLI, tests); routes never get it."""
     services: Services = field(default_factory=Services)
@@ -201,6 +210,8 @@ class System:
         the dashboard samples afresh when it asks.
         """
         self.alerting.tick()
+        for partition in self.partitions:
+            partition.tick()
         bucket = to_us(self.clock.now()) // self.trends.bucket_us
         if bucket != self._sampled_bucket:
             self._sampled_bucket = bucket
@@ -226,25 +237,53 @@ def _both(
     notify(results)
 
 
-def _event_log(settings: Settings, sql_log: SqlEventLog, shredder: Shredder | None) -> ServedLog:
+def _partitioning(settings: Settings) -> Partitioning:
+    """How the log is cut into partitions (`?partitions=N&key=FIELD` on a NATS log URL)."""
+    if not settings.log_url:
+        return Partitioning()
+    from vigie.log.nats import parse_nats_url
+
+    options = parse_nats_url(settings.log_url)
+    try:
+        return Partitioning(count=options.partitions, key=options.partition_key)
+    except ValueError as exc:
+        raise ValueError(f"log URL: key={options.partition_key!r}: {exc}") from exc
+
+
+def _event_log(
+    settings: Settings,
+    sql_log: SqlEventLog,
+    shredder: Shredder | None,
+    partitioning: Partitioning,
+) -> ServedLog:
     log: ServedLog = sql_log
     if settings.log_url:
         from vigie.log.nats import NatsEventLog
 
-        # Rejected input stays in the SQL store; the events go to JetStream.
-        log = NatsEventLog.from_url(settings.log_url, rejects=sql_log)
+        # Rejected input stays in the SQL store; the events go to JetStream, each on its
+        # partition's subjects when the stream is cut into partitions.
+        log = NatsEventLog.from_url(
+            settings.log_url,
+            rejects=sql_log,
+            partition_of=partitioning.reader() if partitioning.partitioned else None,
+        )
     return log if shredder is None else shredded(log, shredder)
 
 
 def guarded_log(
-    settings: Settings, sql_log: SqlEventLog, *, shredder: Shredder | None
+    settings: Settings,
+    sql_log: SqlEventLog,
+    *,
+    shredder: Shredder | None,
+    partitioning: Partitioning | None = None,
 ) -> SafeguardedLog:
     """The event log as every writer appends to it: the SQL store's, or NATS JetStream's
     (`settings.log_url`), sealed by `shredder` (crypto-shredding), behind the safeguards (IP
     addresses truncated, visitor ids pseudonymised; before sealing, as a visitor's key is
     that of their stored id). Closing it closes the log beneath."""
     safeguards = Safeguards(settings.config.privacy, environment=settings.config.environment)
-    return SafeguardedLog(_event_log(settings, sql_log, shredder), safeguards)
+    cut = partitioning if partitioning is not None else _partitioning(settings)
+    return SafeguardedLog(_event_log(settings, sql_log, shredder, cut), safeguards)
 
 
 def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
@@ -309,7 +348,8 @@ def build_system(
     # (ingestion, the chat, the sensors, the CRM) goes through the log's writer, which guards
     # copies of the events first: IP addresses truncated, visitor ids pseudonymised.
     shredder = shredder_for(config.privacy.shredding)
-    guarded = guarded_log(settings, sql_log, shredder=shredder)
+    partitioning = _partitioning(settings)
+    guarded = guarded_log(settings, sql_log, shredder=shredder, partitioning=partitioning)
     log: ServedLog = guarded.inner
     safeguards = guarded.safeguards
 
@@ -365,9 +405,14 @@ def build_system(
     telemetry.registry.register(AlertmanagerCollector(alertmanagers))
     # An API node keeps its own copy of the KPIs for the dashboard: it fires nothing.
     views = role == "api" or apart
-    alerting = AlertingEngine(
-        config.metrics,
-        alerting_rules(config),
+    # On a log cut into partitions, a worker runs the rules on the whole log (`alerting`)
+    # and those of the partitions dealt to it (`partitions`); a process serving the
+    # dashboard keeps every metric in `alerting` for it (`vigie.rules.partitions`).
+    rules = alerting_rules(config)
+    split = RuleSplit(config.metrics, rules, partitioning)
+    partitioned = partitioning.partitioned and (role == "worker" or (role == "all" and not apart))
+    build_engine = partial(
+        AlertingEngine,
         clock=clock,
         store=None if views else alerts,
         listeners=[]
@@ -379,6 +424,16 @@ def build_system(
             alertmanagers,
             Silenced(AlertPlaybooks(playbooks), silences),
         ],
+    )
+    alerting = build_engine(
+        split.whole_metrics if partitioned and role == "worker" else config.metrics,
+        split.whole if partitioned else rules,
+        owns=split.owned_by_whole if partitioned else None,
+    )
+    partitions = (
+        [RulesPartition(k, split=split, build=build_engine) for k in range(partitioning.count)]
+        if partitioned and split.partitioned
+        else []
     )
     telemetry.registry.register(LateEventsCollector(alerting.late_events))
 
@@ -398,6 +453,9 @@ def build_system(
         PROCESSORS_LEASE: [alerting, *processors, sensors, analytics, experiments, chat_kpis],
         PROJECTIONS_SHARE: [CrmProcessor(engine, config.crm), ChatProcessor(engine)],
     }
+    for partition in partitions:
+        shares[f"{PARTITION_SHARE}{partition.partition}"] = [partition]
+    movable = [name for name in shares if name != PROCESSORS_LEASE]
     share_names = {name: [p.name for p in share] for name, share in shares.items()}
     if role == "worker" or (role == "all" and not apart):
         runner = ProcessorRunner(
@@ -547,7 +605,8 @@ def build_system(
             clock=clock,
             max_lag_seconds=parse_duration(config.readiness.max_lag) / 1e6,
         ),
-        processing=ShareBoard(engine, share_names, group=WORKERS, movable=MOVABLE_SHARES),
+        processing=ShareBoard(engine, share_names, group=WORKERS, movable=movable),
+        partitions=partitions,
         engine=engine,
     )
     system.rule_versions = RuleVersions(
@@ -560,6 +619,7 @@ def build_system(
         engine,
         tick_seconds=tick_seconds,
         shares=share_names,
+        movable=movable,
         ttl_seconds=ttl,
         on_lost=on_lease_lost,
         link=link,
@@ -636,6 +696,7 @@ def _add_services(
     *,
     tick_seconds: float,
     shares: dict[str, list[str]],
+    movable: Sequence[str],
     ttl_seconds: float,
     on_lost: Callable[[], None] | None,
     link: Wakeups | None,
@@ -666,6 +727,7 @@ def _add_services(
             system,
             engine,
             shares,
+            movable=movable,
             tick_seconds=tick_seconds,
             ttl_seconds=ttl_seconds,
             on_lost=on_lost,
@@ -679,6 +741,7 @@ def _add_shares(
     engine: sa.Engine,
     shares: dict[str, list[str]],
     *,
+    movable: Sequence[str],
     tick_seconds: float,
     ttl_seconds: float,
     on_lost: Callable[[], None] | None,
@@ -705,10 +768,20 @@ def _add_shares(
     processing = _processing(system, rules, tick_seconds=tick_seconds)
     lease = Lease(engine, PROCESSORS_LEASE, holder=holder, ttl_seconds=ttl_seconds)
     add(Exclusive("processing", lease, processing, on_lost=on_lost))
-    for share in MOVABLE_SHARES:
+    lookback = parse_duration(system.settings.config.alerting.lookback)
+    by_name = {p.name: p for p in system.partitions}
+    for share in movable:
         names = shares[share]
-        feeding = Services(
-            [Hook(share, start=partial(runner.resume, names), stop=partial(runner.pause, names))]
+        feeding = Services()
+        for name in names:
+            partition = by_name.get(name)
+            if partition is not None:
+                # A partition's rules: its windows and alerts rebuilt before it is fed, and
+                # dropped when it moves on (its next holder rebuilds them).
+                take = partial(partition.take, system.log, lookback_us=lookback)
+                feeding.add(Hook(f"{name}-state", start=take, stop=partition.give_up))
+        feeding.add(
+            Hook(share, start=partial(runner.resume, names), stop=partial(runner.pause, names))
         )
         add(
             Exclusive(
@@ -716,7 +789,7 @@ def _add_shares(
                 Lease(engine, share, holder=holder, ttl_seconds=ttl_seconds),
                 feeding,
                 on_lost=on_lost,
-                wanted=partial(members.dealt, share, MOVABLE_SHARES),
+                wanted=partial(members.dealt, share, list(movable)),
             )
         )
 

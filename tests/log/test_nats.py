@@ -356,3 +356,69 @@ def test_segment_library_into_a_nats_log(nats_url: str, db_url: str) -> None:
         cleanup = NatsEventLog.from_url(nats_url, rejects=system.sql_log)
         cleanup.delete_stream()
         cleanup.close()
+
+
+def test_url_names_the_partitions_and_their_key() -> None:
+    """`partitions` and `key` cut the log; a partition count that is not a whole number
+    >= 1 is refused naming it."""
+    options = parse_nats_url("nats://127.0.0.1:4222?partitions=8&key=site")
+    assert (options.partitions, options.partition_key) == (8, "site")
+    assert parse_nats_url("nats://127.0.0.1:4222").partitions == 1
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ValueError, match=f"partitions={bad!r}"):
+            parse_nats_url(f"nats://127.0.0.1:4222?partitions={bad}")
+
+
+def test_a_partitioned_stream_publishes_on_its_partitions_and_filters_by_them(
+    nats_url: str, engine: sa.Engine
+) -> None:
+    """Each event goes to its partition's subjects; a consumer of one partition gets only
+    its events, in stream order, and the offsets of the others are skipped."""
+    url = f"{nats_url}&partitions=3"
+    log = NatsEventLog.from_url(
+        url, rejects=SqlEventLog(engine), partition_of=lambda e: int(e.properties["p"])
+    )
+    try:
+        events = [_event(f"m{n}") for n in range(12)]
+        for n, event in enumerate(events):
+            event.properties["p"] = n % 3
+        log.append(events, source="web")
+        for p in range(3):
+            got = log.consume(f"part{p}", Event, 1, 100, partition=p)
+            assert [e.message_id for e in got] == [f"m{n}" for n in range(p, 12, 3)]
+            assert [e.offset for e in got] == list(range(p + 1, 13, 3))
+        assert log.unprocessed("part1") == 4
+        log.save_checkpoint("part1", 12)
+        assert log.unprocessed("part1") == 0
+        assert log.checkpoint("part1") == 12
+    finally:
+        log.delete_stream()
+        log.close()
+
+
+def test_a_stream_opened_with_other_partitions_is_refused(nats_url: str, engine: sa.Engine) -> None:
+    """A stream made with 3 partitions is not opened with 2 or none: events already on
+    other subjects would escape the partitions' consumers."""
+    log = NatsEventLog.from_url(f"{nats_url}&partitions=3&key=site", rejects=SqlEventLog(engine))
+    try:
+        for other in (f"{nats_url}&partitions=2&key=site", nats_url):
+            with pytest.raises(ValueError, match="partitions=3 key=site"):
+                NatsEventLog.from_url(other, rejects=SqlEventLog(engine))
+    finally:
+        log.delete_stream()
+        log.close()
+
+
+def test_a_partitioned_stream_needs_the_events_partition_to_append(
+    nats_url: str, engine: sa.Engine
+) -> None:
+    """Appending to a partitioned stream without a way to tell an event's partition is
+    refused, nothing published."""
+    log = NatsEventLog.from_url(f"{nats_url}&partitions=2", rejects=SqlEventLog(engine))
+    try:
+        with pytest.raises(ValueError, match="partition"):
+            log.append([_event("m1")], source="web")
+        assert log.count() == 0
+    finally:
+        log.delete_stream()
+        log.close()

@@ -384,14 +384,18 @@ def run_ingest_bench(
 
 
 def _bench_log(log_url: str | None) -> str | None:
-    """The run's own stream on the NATS server of `log_url`, or None for the SQL log."""
+    """The run's own stream on the NATS server of `log_url` (cut into the partitions it
+    names), or None for the SQL log."""
     if not log_url:
         return None
     from vigie.log.nats import parse_nats_url
 
     options = parse_nats_url(log_url)
     name = f"BENCH{os.getpid()}{int(time.time())}"
-    return f"{options.servers}?stream={name}&prefix=vigiebench.{name.lower()}"
+    partitions = ""
+    if options.partitions > 1:
+        partitions = f"&partitions={options.partitions}&key={options.partition_key}"
+    return f"{options.servers}?stream={name}&prefix=vigiebench.{name.lower()}{partitions}"
 
 
 def _stored(url: str, log: str | None) -> int:

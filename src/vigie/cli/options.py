@@ -33,7 +33,8 @@ LogOption = Annotated[
     typer.Option(
         "--log",
         help="Event log: the SQL store by default, or NATS JetStream with nats://HOST:PORT "
-        "(optional ?stream=NAME&prefix=SUBJECT&window=SECONDS). Also VIGIE_LOG.",
+        "(optional ?stream=NAME&prefix=SUBJECT&window=SECONDS; &partitions=N&key=FIELD "
+        "shares the rules between workers by key). Also VIGIE_LOG.",
     ),
 ]
 ConfigOption = Annotated[

@@ -149,9 +149,16 @@ class DurableConsumers(Protocol):
     acknowledgement, given once the processor's state is committed."""
 
     def consume(
-        self, consumer: str, shape: type[ShapeT], from_offset: int, limit: int = 1000
+        self,
+        consumer: str,
+        shape: type[ShapeT],
+        from_offset: int,
+        limit: int = 1000,
+        *,
+        partition: int | None = None,
     ) -> list[ShapeT]:
-        """Up to `limit` events from `from_offset` on, delivered to `consumer`."""
+        """Up to `limit` events from `from_offset` on, delivered to `consumer` (only those
+        of `partition` when given, on a log cut into partitions)."""
         ...
 
     def release(self, consumer: str) -> None:

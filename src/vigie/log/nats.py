@@ -1,6 +1,10 @@
 """The event log on NATS JetStream, for when one machine is not enough.
 
-One stream per installation holds every event, on subject `vigie.events.<source>`. Each
+One stream per installation holds every event, on subject `vigie.events.<source>`, or
+`vigie.events.<partition>.<source>` when the URL cuts the log into partitions
+(`?partitions=N&key=FIELD`: the partition is computed from the event's key by the ingest
+node, `vigie.kpi.partitions`, so that a worker's durable consumer can follow only the
+partitions it holds). Each
 message carries `Nats-Msg-Id: <source>:<messageId>`, so JetStream itself drops a message it
 has already stored within the stream's duplicate window (24 h by default). The offset of an
 event is its stream sequence. Consumer checkpoints live in a JetStream key-value bucket.
@@ -16,7 +20,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -62,6 +66,10 @@ class NatsOptions(msgspec.Struct, kw_only=True, frozen=True):
     stream: str = DEFAULT_STREAM
     subject_prefix: str = DEFAULT_SUBJECT_PREFIX
     duplicate_window: float = DEFAULT_DUPLICATE_WINDOW
+    partitions: int = 1
+    """How many partitions the stream's subjects are cut into (1: none)."""
+    partition_key: str = "contact"
+    """The field whose value chooses an event's partition."""
 
     @property
     def checkpoint_bucket(self) -> str:
@@ -69,23 +77,29 @@ class NatsOptions(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def parse_nats_url(url: str) -> NatsOptions:
-    """Split a `--log` URL into the server address and the stream's settings."""
+    """Split a `--log` URL into the server address and the stream's settings
+    (`?stream=NAME&prefix=SUBJECT&window=SECONDS&partitions=N&key=FIELD`)."""
     parts = urlsplit(url)
     if parts.scheme not in ("nats", "tls"):
         raise ValueError(f"log URL {url!r} is not supported: use nats://HOST:PORT")
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    unknown = set(query) - {"stream", "prefix", "window"}
+    unknown = set(query) - {"stream", "prefix", "window", "partitions", "key"}
     if unknown:
         raise ValueError(
             f"log URL {url!r}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-            "known: stream, prefix, window"
+            "known: stream, prefix, window, partitions, key"
         )
+    partitions = query.get("partitions", "1")
+    if not partitions.isdigit() or int(partitions) < 1:
+        raise ValueError(f"log URL {url!r}: partitions={partitions!r} is not a whole number >= 1")
     servers = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
     return NatsOptions(
         servers=servers,
         stream=query.get("stream", DEFAULT_STREAM),
         subject_prefix=query.get("prefix", DEFAULT_SUBJECT_PREFIX),
         duplicate_window=float(query.get("window", DEFAULT_DUPLICATE_WINDOW)),
+        partitions=int(partitions),
+        partition_key=query.get("key", "contact"),
     )
 
 
@@ -118,9 +132,19 @@ def _seq(msg: Any) -> int:
 class NatsEventLog(AppendsOne):
     """`EventLog` on a JetStream stream; `rejects` keeps rejected input in the SQL store."""
 
-    def __init__(self, options: NatsOptions, *, rejects: SqlEventLog) -> None:
+    def __init__(
+        self,
+        options: NatsOptions,
+        *,
+        rejects: SqlEventLog,
+        partition_of: Callable[[Event], int] | None = None,
+    ) -> None:
         self.options = options
         self.rejects = rejects
+        self.partition_of = partition_of
+        """An event's partition (`vigie.kpi.partitions`), needed to append to a stream cut
+        into partitions."""
+        self._filters: dict[str, str] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="vigie-nats", daemon=True
@@ -137,9 +161,28 @@ class NatsEventLog(AppendsOne):
             raise
 
     @classmethod
-    def from_url(cls, url: str, *, rejects: SqlEventLog) -> NatsEventLog:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        rejects: SqlEventLog,
+        partition_of: Callable[[Event], int] | None = None,
+    ) -> NatsEventLog:
         """Connect to the server named by a `nats://…` URL and make sure the stream exists."""
-        return cls(parse_nats_url(url), rejects=rejects)
+        return cls(parse_nats_url(url), rejects=rejects, partition_of=partition_of)
+
+    @property
+    def description(self) -> str:
+        """The stream's description, which records how its subjects are partitioned."""
+        options = self.options
+        if options.partitions == 1:
+            return "Vigie event log"
+        return f"Vigie event log; partitions={options.partitions} key={options.partition_key}"
+
+    def partition_subject(self, partition: int | None) -> str:
+        """The subjects of one partition (None: every event)."""
+        prefix = self.options.subject_prefix
+        return f"{prefix}.>" if partition is None else f"{prefix}.{partition}.>"
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = _TIMEOUT) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -156,13 +199,22 @@ class NatsEventLog(AppendsOne):
             storage=api.StorageType.FILE,
             retention=api.RetentionPolicy.LIMITS,
             duplicate_window=options.duplicate_window,
-            description="Vigie event log",
+            description=self.description,
         )
         try:
-            await self._js.stream_info(options.stream)
+            info = await self._js.stream_info(options.stream)
         except NotFoundError:
             await self._js.add_stream(config)
         else:
+            found = info.config.description or "Vigie event log"
+            if found.startswith("Vigie event log") and found != self.description:
+                # Events already stored on other subjects would escape the partitions'
+                # consumers: refuse rather than lose them.
+                raise ValueError(
+                    f"stream {options.stream!r} is {found!r}, not {self.description!r}: "
+                    "keep its partitions and key in the log URL, or use a new stream "
+                    "(?stream=NAME)"
+                )
             await self._js.update_stream(config)
         try:
             self._kv = await self._js.key_value(options.checkpoint_bucket)
@@ -242,6 +294,11 @@ class NatsEventLog(AppendsOne):
         A refused batch may still be stored once the connection is back (the client had
         buffered it); the client's retry is then dropped as a duplicate, never stored twice.
         """
+        if self.options.partitions > 1 and self.partition_of is None:
+            raise ValueError(
+                f"stream {self.options.stream!r} is cut into {self.options.partitions} "
+                "partitions: appending needs each event's partition (partition_of)"
+            )
         nc = self._nc
         if nc is None or not nc.is_connected:
             raise LogUnavailable(f"the event log on {self.options.servers} is not reachable")
@@ -255,11 +312,13 @@ class NatsEventLog(AppendsOne):
 
     async def _publish(self, events: Sequence[Event]) -> list[api.PubAck]:
         prefix = self.options.subject_prefix
+        partition_of = self.partition_of
         futures = []
         for event in events:
+            where = prefix if partition_of is None else f"{prefix}.{partition_of(event)}"
             futures.append(
                 await self._js.publish_async(
-                    f"{prefix}.{subject_token(event.source)}",
+                    f"{where}.{subject_token(event.source)}",
                     encode_event(event),
                     headers={"Nats-Msg-Id": f"{event.source}:{event.message_id}"},
                     stream=self.options.stream,
@@ -367,14 +426,22 @@ class NatsEventLog(AppendsOne):
         return f"vigie_{subject_token(consumer)}"
 
     def consume(
-        self, consumer: str, shape: type[ShapeT], from_offset: int, limit: int = 1000
+        self,
+        consumer: str,
+        shape: type[ShapeT],
+        from_offset: int,
+        limit: int = 1000,
+        *,
+        partition: int | None = None,
     ) -> list[ShapeT]:
-        """Up to `limit` events from `from_offset` on, through `consumer`'s durable consumer.
+        """Up to `limit` events from `from_offset` on, through `consumer`'s durable consumer
+        (filtered to the subjects of `partition` when given: the offsets then have gaps).
 
         Events fetched and not acknowledged yet are handed out again when asked for (a
         processor that failed tries the same batch again); asking for an offset outside them
         re-creates the consumer there.
         """
+        self._filters[consumer] = self.partition_subject(partition)
         return self._call(self._consume(consumer, shape, from_offset, limit))
 
     async def _consume(
@@ -425,13 +492,25 @@ class NatsEventLog(AppendsOne):
             ack_wait=ACK_WAIT_SECONDS,
             max_ack_pending=-1,
             max_deliver=-1,
-            filter_subject=f"{self.options.subject_prefix}.>",
+            filter_subject=self._filters.get(consumer, self.partition_subject(None)),
         )
         await self._js.add_consumer(self.options.stream, config)
         sub = await self._js.pull_subscribe_bind(durable=name, stream=self.options.stream)
         durable = _Durable(sub, max(1, start))
         self._durables[consumer] = durable
         return durable
+
+    def unprocessed(self, consumer: str) -> int | None:
+        """How many events `consumer`'s durable consumer has not had acknowledged: not
+        delivered yet, or delivered and not acknowledged (None: it does not exist yet)."""
+        return self._call(self._unprocessed(consumer))
+
+    async def _unprocessed(self, consumer: str) -> int | None:
+        try:
+            info = await self._js.consumer_info(self.options.stream, self.consumer_name(consumer))
+        except NotFoundError:
+            return None
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     def release(self, consumer: str) -> None:
         """Stop following `consumer` here; what was fetched and not acknowledged is for the

@@ -125,6 +125,9 @@ class ProcessorRunner:
         self.processed: dict[str, int] = {}
         self.dead_lettered: dict[str, int] = {}
         self._positions: dict[str, int] = {}
+        # Per processor reading one partition of the log: the log's last offset when it last
+        # found nothing more of its partition (it is caught up to there, for lags).
+        self._idle_to: dict[str, int] = {}
         self._saved: dict[str, tuple[int, float]] = {}
         # The last batches read from the log: their shape, and whether each reached its end.
         self._recent: deque[tuple[type[Any], list[Any], bool]] = deque(maxlen=RECENT_BATCHES)
@@ -174,6 +177,7 @@ class ProcessorRunner:
         if isinstance(self.log, DurableConsumers):
             self.log.release(name)
         self._positions.pop(name, None)
+        self._idle_to.pop(name, None)
         self._saved.pop(name, None)
         self._trouble.pop(name, None)
 
@@ -239,7 +243,7 @@ class ProcessorRunner:
         if trouble is not None and live and trouble.due > time.monotonic():
             return 0  # backing off
         while True:
-            events, at_end = self._read(processor.name, shape, position)
+            events, at_end = self._read(processor, shape, position)
             if not events:
                 break
             if trouble is not None and position <= trouble.isolate_to:
@@ -397,12 +401,15 @@ class ProcessorRunner:
                     logger.exception("a dead-letter listener failed")
         return outcomes
 
-    def _read(self, name: str, shape: type[Any], position: int) -> tuple[list[Any], bool]:
+    def _read(
+        self, processor: Processor, shape: type[Any], position: int
+    ) -> tuple[list[Any], bool]:
         """Up to a batch of events from `position`, decoded as `shape`, and whether they
         reached the end of the log when it was read.
 
-        On a log that keeps a durable consumer per processor (JetStream), processor `name`
-        reads through its own, which its saved checkpoints acknowledge.
+        On a log that keeps a durable consumer per processor (JetStream), the processor
+        reads through its own, which its saved checkpoints acknowledge; one that names a
+        `partition` of the log reads that partition's events only.
 
         They come out of one of the last batches read in this pass in the same shape when it
         holds `position` (processors share one read and decoding of each event, also while
@@ -410,8 +417,16 @@ class ProcessorRunner:
         part of an earlier batch from `position` on is what the log itself would return first.
         """
         if isinstance(self.log, DurableConsumers):
-            events = self.log.consume(name, shape, position, self.batch_size)
-            return events, len(events) < self.batch_size
+            partition: int | None = getattr(processor, "partition", None)
+            # Read before: every event of the partition up to it is delivered by then.
+            end = self.log.last_offset() if partition is not None else 0
+            events = self.log.consume(
+                processor.name, shape, position, self.batch_size, partition=partition
+            )
+            at_end = len(events) < self.batch_size
+            if partition is not None and at_end:
+                self._idle_to[processor.name] = end
+            return events, at_end
         for read_as, recent, at_end in self._recent:
             if read_as is shape and _offset(recent[0]) <= position <= _offset(recent[-1]):
                 start = bisect.bisect_left(recent, position, key=_offset)
@@ -490,9 +505,17 @@ class ProcessorRunner:
         self._wake.set()
 
     def position(self, name: str) -> int:
-        """The next offset processor `name` will read (what it has seen is below it)."""
+        """The next offset processor `name` will read (what it has seen is below it).
+
+        A processor of one partition of the log is past the other partitions' events too:
+        up to the log's end when it last found nothing more of its own (so that a quiet
+        partition does not look behind to the back-pressure, `/readyz` or `/metrics`).
+        """
         position = self._positions.get(name)
-        return position if position is not None else self.log.checkpoint(name)
+        if position is None:
+            position = self.log.checkpoint(name)
+        idle = self._idle_to.get(name)
+        return position if idle is None else max(position, idle + 1)
 
     async def wait_for(self, name: str, offset: int, *, timeout: float = 30.0) -> None:
         """Wait until processor `name` has processed `offset` (read-your-writes for the API).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -69,8 +69,6 @@ def _grows(metric: CompiledMetric) -> bool:
 class AlertingEngine:
     """Feeds events to the KPI engine, evaluates every rule, and moves alerts along."""
 
-    name = "rules"
-
     def __init__(
         self,
         metrics: Sequence[Metric],
@@ -80,7 +78,15 @@ class AlertingEngine:
         store: AlertStore | None = None,
         listeners: Sequence[AlertListener] = (),
         reference: bool = False,
+        name: str = "rules",
+        keeps: Callable[[Event], bool] | None = None,
+        owns: Callable[[Alert], bool] | None = None,
     ) -> None:
+        self.name = name
+        # A partition's engine (`vigie.rules.partitions`) counts only the events it `keeps`
+        # and takes over only the stored alerts it `owns`; by default, all of them.
+        self.keeps = keeps
+        self.owns = owns
         self.rules = list(rules)
         # `reference`: the readable per-event KPI engine instead of the columnar one.
         self.kpis: KpiEngine = make_engine(
@@ -152,7 +158,9 @@ class AlertingEngine:
         """
         with self._lock:
             if self.store is not None:
-                self.book = AlertBook(self.store.active())
+                active = self.store.active()
+                owns = self.owns
+                self.book = AlertBook(active if owns is None else [a for a in active if owns(a)])
             self._look_everywhere = True
             end = log.checkpoint(self.name)
             if end <= 1:
@@ -165,8 +173,10 @@ class AlertingEngine:
                 batch = [e for e in log.read(position, 5000) if (e.offset or 0) < end]
                 if not batch:
                     break
-                self._feed(batch)
-                replayed += len(batch)
+                kept = batch if self.keeps is None else [e for e in batch if self.keeps(e)]
+                if kept:
+                    self._feed(kept)
+                replayed += len(kept)
                 position = (batch[-1].offset or position) + 1
                 # Event time goes on moving from when the last replayed event arrived,
                 # so windows slide over the downtime too.
@@ -179,6 +189,8 @@ class AlertingEngine:
         with self._lock:
             last = self.last_offset
             fresh = [e for e in events if e.offset is None or e.offset > last]
+            if self.keeps is not None:
+                fresh = [e for e in fresh if self.keeps(e)]
             if not fresh:
                 return
             touched = self._feed(fresh)
