@@ -243,9 +243,16 @@ class ShreddedDurableLog(ShreddedLog):
     inner: Any
 
     def consume(
-        self, consumer: str, shape: type[ShapeT], from_offset: int, limit: int = 1000
+        self,
+        consumer: str,
+        shape: type[ShapeT],
+        from_offset: int,
+        limit: int = 1000,
+        *,
+        partition: int | None = None,
     ) -> list[ShapeT]:
-        return self.shown(self.inner.consume(consumer, shape, from_offset, limit))
+        events = self.inner.consume(consumer, shape, from_offset, limit, partition=partition)
+        return self.shown(events)
 
     def release(self, consumer: str) -> None:
         self.inner.release(consumer)
