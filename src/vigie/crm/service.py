@@ -113,6 +113,11 @@ class CrmService:
             behind=lambda: ProjectionBehind("the CRM projection is behind; retry shortly"),
         )
 
+    @property
+    def writer(self) -> CrmWriter:
+        """The group writer of single writes (its `groups` count is for benchmarks)."""
+        return self._writer
+
     def find(
         self,
         entity: Entity,
