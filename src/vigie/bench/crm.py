@@ -7,7 +7,8 @@ projection's transaction), and batches of `batch` records (`POST /api/interactio
 Beside them, the baseline writes the same records straight into the CRM table, one
 transaction each, without HTTP, the log or the processor. The server runs in this process and
 the clients in others, so this process's CPU time per write is the server's: a figure that
-holds on a busy machine, where rates move with the load.
+holds on a busy machine, where rates move with the load. The mean group size says how many
+concurrent single writes shared each log append and projection transaction.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def run_crm_bench(
         app = create_app(build_system(settings))
         with BackgroundServer(app, port=port) as server:
             system = app.state.system
+            writer = system.crm.writer
             now = datetime.now(UTC)
             user = create_user(
                 engine=system.engine,
@@ -103,11 +105,13 @@ def run_crm_bench(
                 single_seconds = time.perf_counter() - started
                 single_cpu = time.process_time() - cpu
                 share = max(writes // clients, 1)
+                groups = writer.groups
                 started, cpu = time.perf_counter(), time.process_time()
                 firsts = [writes + k * share for k in range(clients)]
                 runs = list(pool.map(_single_writes, urls, auth, firsts, [share] * clients))
                 concurrent_seconds = time.perf_counter() - started
                 concurrent_cpu = time.process_time() - cpu
+                concurrent_groups = writer.groups - groups
             concurrent = [t for run in runs for t in run]
             with httpx.Client(base_url=server.url, headers=headers, timeout=300) as client:
                 batch_seconds = []
@@ -160,6 +164,8 @@ def run_crm_bench(
         "concurrent_speedup": round(together / single, 2),
         "server_cpu_ms_per_write": round(single_cpu * 1000 / writes, 2),
         "concurrent_server_cpu_ms_per_write": round(concurrent_cpu * 1000 / len(concurrent), 2),
+        "concurrent_groups": concurrent_groups,
+        "concurrent_mean_group": round(len(concurrent) / max(concurrent_groups, 1), 2),
         "batch_records_per_s": round(batched, 1),
         "batch_seconds_max": round(max(batch_seconds), 3),
         "direct_inserts_per_s": round(direct, 1),
@@ -170,7 +176,8 @@ def run_crm_bench(
         f"API single writes, 1 client: {figures['api_writes_per_s']}/s "
         f"(p50 {figures['api_p50_ms']} ms, p95 {figures['api_p95_ms']} ms); "
         f"{clients} clients: {figures['concurrent_writes_per_s']}/s "
-        f"(x{figures['concurrent_speedup']}); server CPU per write "
+        f"(x{figures['concurrent_speedup']}, {figures['concurrent_mean_group']} writes per "
+        "group on average); server CPU per write "
         f"{figures['server_cpu_ms_per_write']} / "
         f"{figures['concurrent_server_cpu_ms_per_write']} ms; "
         f"batches of {batch}: "
