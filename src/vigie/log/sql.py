@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -126,8 +127,12 @@ class SqlEventLog(AppendsOne):
         counted as a duplicate and not appended again. Rejections are kept in the same
         transaction, so a batch is never half-applied.
         """
-        # Rows are encoded before the write lock is taken, so it is held for the inserts only.
-        encoded = [[_row_tail(event) for event in job.events] for job in jobs]
+        # Rows are encoded before the write lock is taken, so it is held for the inserts only
+        # (and by the sender, before queuing, when it prepared its job).
+        encoded = [
+            job.rows if job.rows is not None else [_row_tail(event) for event in job.events]
+            for job in jobs
+        ]
         try:
             # Retries are rare: insert straight away and let the unique constraint say
             # whether any message was already stored ...
@@ -140,10 +145,16 @@ class SqlEventLog(AppendsOne):
             event.offset = offset
         return results
 
+    def prepare(self, job: AppendJob) -> AppendJob:
+        """`job` with its rows encoded, by the sender's thread rather than the writer's."""
+        if job.rows is not None:
+            return job
+        return msgspec.structs.replace(job, rows=[_row_tail(event) for event in job.events])
+
     def _append(
         self,
         jobs: Sequence[AppendJob],
-        encoded: list[list[tuple[Any, ...]]],
+        encoded: Sequence[Sequence[tuple[Any, ...]]],
         *,
         look_up_existing: bool,
     ) -> tuple[list[AppendResult], list[tuple[Event, int, bytes]]]:
