@@ -14,6 +14,7 @@ from vigie.events import Event, Rejection
 from vigie.events.event import decode_event
 from vigie.log import SqlEventLog
 from vigie.log.eventlog import AppendJob
+from vigie.log.sql import ROWS_PER_INSERT
 from vigie.store import connect, schema, upgrade
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -55,6 +56,26 @@ def test_duplicates_by_source_and_message_id(engine: sa.Engine) -> None:
         ("pos", "m1"),
         ("web", "m2"),
     ]
+
+
+def test_a_group_larger_than_one_insert_keeps_every_row_in_order(engine: sa.Engine) -> None:
+    """Appends of more rows than one INSERT statement carries (several jobs, a duplicate among
+    them) store every new event once, at consecutive offsets, in the order sent."""
+    log = SqlEventLog(engine)
+    size = ROWS_PER_INSERT + 7
+    first = [_event(f"a{i}") for i in range(size)]
+    second = [_event("a3"), *(_event(f"b{i}") for i in range(size))]
+    results = log.append_many(
+        [AppendJob(events=first, source="web"), AppendJob(events=second, source="web")]
+    )
+    assert results[0].offsets == list(range(1, size + 1))
+    assert results[1].offsets == list(range(size + 1, 2 * size + 1))
+    assert results[1].duplicates == 1
+    stored = log.read(1, limit=3 * size)
+    expected = [f"a{i}" for i in range(size)] + [f"b{i}" for i in range(size)]
+    assert [e.message_id for e in stored] == expected
+    assert [e.offset for e in stored] == list(range(1, 2 * size + 1))
+    assert stored[-1] == msgspec.structs.replace(second[-1], offset=2 * size)
 
 
 def test_read_returns_events_from_an_offset_with_their_offsets(engine: sa.Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -11,10 +12,14 @@ from hypothesis import strategies as st
 
 from vigie.config import ConfigError, parse_config
 from vigie.events import Event
+from vigie.log.committer import GroupCommitter
+from vigie.log.eventlog import AppendJob
+from vigie.log.sql import SqlEventLog
 from vigie.privacy.addresses import truncate_ip
 from vigie.privacy.config import PrivacyConfig, VisitorIdSettings
 from vigie.privacy.pseudonyms import Pseudonymiser
-from vigie.privacy.safeguards import Safeguards
+from vigie.privacy.safeguards import SafeguardedLog, Safeguards
+from vigie.store import connect, upgrade
 
 AT = datetime(2026, 5, 4, tzinfo=UTC)
 
@@ -91,3 +96,43 @@ def test_a_placeholder_pseudonym_key_is_refused_in_production() -> None:
         parse_config(text)
     with pytest.raises(ConfigError, match=r"privacy\.retention\.events"):
         parse_config("privacy:\n  retention:\n    events: forever\n")
+
+
+def test_a_job_prepared_before_queuing_is_stored_as_the_writer_would_store_it(
+    tmp_path: Path,
+) -> None:
+    """A job the group committer prepares on the sender's thread (guarded, encoded) is stored
+    exactly as one the writer prepares (IP truncated, visitor id pseudonymised), and the
+    sender's events are left as they were."""
+    engine = connect(f"sqlite:///{tmp_path}/vigie.db")
+    upgrade(engine)
+    config = PrivacyConfig(visitor_ids=VisitorIdSettings(pseudonymise=True, key="k" * 32))
+    guard = Safeguards(config)
+    log = SafeguardedLog(SqlEventLog(engine), guard)
+
+    def page(message_id: str) -> Event:
+        return Event(
+            message_id=message_id,
+            type="page",
+            source="web",
+            timestamp=AT,
+            received_at=AT,
+            anonymous_id="browser-1",
+            context={"ip": "203.0.113.42"},
+        )
+
+    committer = GroupCommitter(log)
+    committer.start()
+    try:
+        sent = page("queued")
+        prepared = log.prepare(AppendJob(events=[sent], source="web"))
+        assert prepared.stored and prepared.rows is not None
+        assert committer.submit(AppendJob(events=[sent], source="web")).result(30).accepted == 1
+        assert sent.anonymous_id == "browser-1" and sent.context["ip"] == "203.0.113.42"
+    finally:
+        committer.stop()
+    log.append_many([AppendJob(events=[page("direct")], source="web")])
+    queued, direct = sorted(log.inner.read(1), key=lambda e: e.message_id, reverse=True)
+    assert queued.anonymous_id == direct.anonymous_id == guard.visitor_id("browser-1")
+    assert queued.context == direct.context == {"ip": "203.0.113.0"}
+    engine.dispose()

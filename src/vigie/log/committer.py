@@ -54,8 +54,18 @@ class GroupCommitter:
         return self._queue.qsize()
 
     def submit(self, job: AppendJob) -> Future[AppendResult]:
-        """Queue `job`; the future resolves once it is committed."""
+        """Queue `job`; the future resolves once it is committed.
+
+        The job is prepared (guarded, encoded: `ServedLog.prepare`) here, on the sender's
+        thread, so that the one writer thread spends its turn writing, and a request's
+        events are readied while SQLite, without the GIL, commits the group before them.
+        """
         future: Future[AppendResult] = Future()
+        try:
+            job = self._log.prepare(job)
+        except Exception as exc:
+            future.set_exception(exc)
+            return future
         self._queue.put((job, future))
         return future
 

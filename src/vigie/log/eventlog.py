@@ -55,6 +55,11 @@ class AppendJob(msgspec.Struct, kw_only=True):
     source: str | None = None
     endpoint: str | None = None
     received_at: datetime | None = None
+    stored: bool = False
+    """`events` are already as the log's layers store them (`ServedLog.prepare` made them so)."""
+    rows: Sequence[tuple[Any, ...]] | None = None
+    """The events' columns as the SQL log inserts them, encoded by `prepare`; None: the
+    writer encodes them."""
 
 
 class AppendsOne:
@@ -62,6 +67,10 @@ class AppendsOne:
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         raise NotImplementedError
+
+    def prepare(self, job: AppendJob) -> AppendJob:
+        """`job` readied for `append_many` (as given, here); see `ServedLog.prepare`."""
+        return job
 
     def append(
         self,
@@ -122,6 +131,13 @@ class ServedLog(EventLog, Protocol):
     """What a running server needs of its log beyond the contract: group appends and queries."""
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]: ...
+
+    def prepare(self, job: AppendJob) -> AppendJob:
+        """`job` with its events as the log will store them (guarded, encoded), for the
+        sender's thread to do before queuing it: the single writer thread then only writes,
+        and the next group is readied while SQLite commits the last one. `append_many` takes
+        prepared and unprepared jobs alike."""
+        ...
 
     def recent(
         self,
@@ -184,8 +200,17 @@ class WrappedLog(AppendsOne):
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         return self.inner.append_many(
-            [msgspec.structs.replace(job, events=self.stored(job.events)) for job in jobs]
+            [
+                job if job.stored else msgspec.structs.replace(job, events=self.stored(job.events))
+                for job in jobs
+            ]
         )
+
+    def prepare(self, job: AppendJob) -> AppendJob:
+        if job.stored:
+            return job
+        inner = self.inner.prepare(msgspec.structs.replace(job, events=self.stored(job.events)))
+        return msgspec.structs.replace(inner, stored=True)
 
     def shown(self, events: list[ShapeT]) -> list[ShapeT]:
         """The events read, as this layer's readers see them (as stored, here)."""

@@ -78,6 +78,20 @@ def sqlite_pragmas(synchronous: str = "FULL") -> list[str]:
     ]
 
 
+class _SqliteConnection(sa.Connection):
+    """A connection that remembers whether its transaction began by itself (a statement run
+    on `engine.connect()`, a read everywhere in Vigie) or by `begin()` (a write)."""
+
+    _autobegun = False
+
+    def _autobegin(self) -> None:
+        self._autobegun = True
+        try:
+            super()._autobegin()
+        finally:
+            self._autobegun = False
+
+
 def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
     parsed = make_url(url)
     database = parsed.database
@@ -89,6 +103,7 @@ def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
         pool_size=int(os.environ.get("VIGIE_SQLITE_POOL", "8")),
         max_overflow=8,
     )
+    engine._connection_cls = _SqliteConnection
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -101,10 +116,13 @@ def _sqlite_engine(url: str, *, synchronous: str) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        # Transactions take the write lock up front: in WAL mode a transaction that read and
+        # `begin()` takes the write lock up front: in WAL mode a transaction that read and
         # then writes after another connection committed fails at once ("database is locked")
-        # instead of waiting. Pure readers opt out with execution_options(sqlite_immediate=False).
-        if conn.get_execution_options().get("sqlite_immediate", True):
+        # instead of waiting. A transaction begun by a statement on `engine.connect()` (how
+        # Vigie reads) is deferred and takes no write lock, so a reader never holds up the
+        # log writer; `execution_options(sqlite_immediate=...)` overrides either default.
+        autobegun = isinstance(conn, _SqliteConnection) and conn._autobegun
+        if conn.get_execution_options().get("sqlite_immediate", not autobegun):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
