@@ -722,6 +722,7 @@ def test_kill_9_of_a_worker_holding_partitions_moves_them_and_counts_nothing_twi
         _wait("the workers to catch up", lambda: _caught_up(log, last))
     finally:
         log.close()
+
     # A share can be between two holders for a moment (the killed worker's lease expiring,
     # the restarted one joining): every share ends held by a live worker.
     def held() -> set[int | None]:
