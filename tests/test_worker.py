@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -187,8 +188,12 @@ def _outcome(engine: sa.Engine) -> tuple[int, set[tuple[str, str]], dict[str, in
     return int(orders), set(groups), fired
 
 
-def _single_process(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
-    """The same batches posted to one `vigie serve` (in process, SQLite): the reference."""
+def _kpis(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    return {(str(r["metric"]), str(r["group"])): float(r["value"]) for r in rows}
+
+
+def _single_process_kpis(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
+    """One `vigie serve` on SQLite fed the same batches: its outcome and its KPI values."""
     settings = Settings(db_url=f"sqlite:///{tmp_path}/single.db", config=load_config(config))
     app = create_app(build_system(settings))
     with BackgroundServer(app, port=free_port()) as server:
@@ -202,15 +207,23 @@ def _single_process(batches: list[list[dict[str, Any]]], config: Path, tmp_path:
             "the single process to catch up",
             lambda: all(system.runner.position(n) > last for n in PROCESSORS),
         )
-        return _outcome(system.engine)
+        return _outcome(system.engine), _kpis(system.alerting.snapshot())
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluster]:
-    """A deployment's processes on a fresh PostgreSQL database and JetStream stream."""
+def _single_process(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
+    """The same batches posted to one `vigie serve` (in process, SQLite): the reference."""
+    return _single_process_kpis(batches, config, tmp_path)[0]
+
+
+@contextmanager
+def _deployment(
+    tmp_path: Path, postgres_url: str, log_url: str, config_text: str
+) -> Iterator[Cluster]:
+    """A deployment's processes on a fresh PostgreSQL database and JetStream stream, the
+    processes stopped and the stream deleted at the end."""
     config = tmp_path / "vigie.yaml"
-    config.write_text(CONFIG)
-    deployment = Cluster(db_url=postgres_url, log_url=nats_url, config=config, logs=tmp_path)
+    config.write_text(config_text)
+    deployment = Cluster(db_url=postgres_url, log_url=log_url, config=config, logs=tmp_path)
     engine = connect(postgres_url)
     upgrade(engine)
     engine.dispose()
@@ -218,9 +231,16 @@ def cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluste
         yield deployment
     finally:
         deployment.stop()
-        log = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(connect(postgres_url)))
+        log = NatsEventLog.from_url(log_url, rejects=SqlEventLog(connect(postgres_url)))
         log.delete_stream()
         log.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluster]:
+    """A deployment's processes on a fresh PostgreSQL database and JetStream stream."""
+    with _deployment(tmp_path, postgres_url, nats_url, CONFIG) as deployment:
+        yield deployment
 
 
 def test_two_ingest_nodes_and_two_workers_lose_nothing_and_count_nothing_twice(
@@ -558,28 +578,6 @@ def _partition_names() -> list[str]:
     return [f"{PARTITION_PREFIX}{k}" for k in range(PARTITIONS)]
 
 
-def _kpis(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
-    return {(str(r["metric"]), str(r["group"])): float(r["value"]) for r in rows}
-
-
-def _single_process_kpis(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
-    """One `vigie serve` on SQLite fed the same batches: its outcome and its KPI values."""
-    settings = Settings(db_url=f"sqlite:///{tmp_path}/single.db", config=load_config(config))
-    app = create_app(build_system(settings))
-    with BackgroundServer(app, port=free_port()) as server:
-        system: System = app.state.system
-        with httpx.Client(auth=(WRITE_KEY, ""), timeout=60) as client:
-            for batch in batches:
-                answer = client.post(f"{server.url}/v1/batch", json={"batch": batch})
-                assert answer.status_code == 200, answer.text
-        last = system.log.last_offset()
-        _wait(
-            "the single process to catch up",
-            lambda: all(system.runner.position(n) > last for n in PROCESSORS),
-        )
-        return _outcome(system.engine), _kpis(system.alerting.snapshot())
-
-
 def _caught_up(log: NatsEventLog, last: int) -> bool:
     """Every processor has acknowledged every event of its subjects."""
     whole = all(log.checkpoint(n) > last for n in PROCESSORS)
@@ -661,20 +659,9 @@ def test_two_workers_share_the_partitions_of_the_rules_and_count_every_event_onc
 @pytest.fixture
 def partitioned_cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluster]:
     """A deployment on PostgreSQL and a JetStream stream cut into partitions by campaign."""
-    config = tmp_path / "vigie.yaml"
-    config.write_text(PARTITIONED_CONFIG)
     log_url = f"{nats_url}&partitions={PARTITIONS}&key=campaign"
-    deployment = Cluster(db_url=postgres_url, log_url=log_url, config=config, logs=tmp_path)
-    engine = connect(postgres_url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with _deployment(tmp_path, postgres_url, log_url, PARTITIONED_CONFIG) as deployment:
         yield deployment
-    finally:
-        deployment.stop()
-        log = NatsEventLog.from_url(log_url, rejects=SqlEventLog(connect(postgres_url)))
-        log.delete_stream()
-        log.close()
 
 
 def test_kill_9_of_a_worker_holding_partitions_moves_them_and_counts_nothing_twice(
