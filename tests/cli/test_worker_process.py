@@ -147,7 +147,10 @@ def test_serve_with_a_worker_process_shows_the_kpis_and_streams_the_alert_it_fir
 ) -> None:
     """The child worker processes what the server ingests: the dashboard's KPI counts every
     order, and the alert the worker stores reaches the server's SSE stream."""
-    assert served.worker_pid() is not None
+    child = served.worker_pid()
+    assert child is not None
+    # The store's URL (it may hold a password) is not on the child's command line.
+    assert served.db_url not in Path(f"/proc/{child}/cmdline").read_text()
     orders = [e for e in _orders() if e["properties"]["campaign"] == "spring"][:320]
     with httpx.Client(timeout=60) as client:
         with client.stream(

@@ -120,12 +120,15 @@ def _with_worker_process(
 
     link, theirs = Wakeups.pair()
     system = build_system(settings, link=link)
-    args = ["--db", settings.db_url, "--log-format", log_format, "--log-level", log_level]
+    args = ["--log-format", log_format, "--log-level", log_level]
     if config is not None:
         args += ["--config", str(config)]
+    # The store's and the log's URLs may hold passwords: the child reads them from its
+    # environment, which other users cannot list as they can a command line (`ps`).
+    env = {"VIGIE_DB": settings.db_url}
     if settings.log_url:
-        args += ["--log", settings.log_url]
-    system.services.add(WorkerProcess(args, link=link, theirs=theirs))
+        env["VIGIE_LOG"] = settings.log_url
+    system.services.add(WorkerProcess(args, env=env, link=link, theirs=theirs))
     return system
 
 

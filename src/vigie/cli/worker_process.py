@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -32,12 +33,21 @@ MAX_DELAY_SECONDS = 30.0
 
 
 class WorkerProcess:
-    """A lifecycle component (`vigie.lifecycle`): `vigie worker ARGS` as a supervised child."""
+    """A lifecycle component (`vigie.lifecycle`): `vigie worker ARGS` as a supervised child,
+    with `env` added to the server's environment (the store's and the log's URLs)."""
 
     name = "worker-process"
 
-    def __init__(self, args: list[str], *, link: Wakeups, theirs: socket.socket) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        link: Wakeups,
+        theirs: socket.socket,
+    ) -> None:
         self.args = args
+        self.env = env or {}
         self.link = link
         self.theirs = theirs
         self.proc: subprocess.Popen[bytes] | None = None
@@ -50,7 +60,7 @@ class WorkerProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         fd = self.theirs.fileno()
         command = [sys.executable, "-m", "vigie", "worker", "--wake-fd", str(fd), *self.args]
-        self.proc = subprocess.Popen(command, pass_fds=(fd,))
+        self.proc = subprocess.Popen(command, pass_fds=(fd,), env={**os.environ, **self.env})
         logger.info("started the processors' worker process %d", self.proc.pid)
         return self.proc
 
