@@ -4,7 +4,9 @@ the store, a NATS JetStream stream) no longer yield them."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,11 +21,12 @@ from vigie.chat.conversations import chat_event
 from vigie.config import Config, Source
 from vigie.events import Event
 from vigie.events.event import decode_event, encode_event
+from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
 from vigie.log.nats import NatsEventLog
 from vigie.log.sql import SqlEventLog
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
-from vigie.privacy.shredding import SEALED, Shredder, SubjectKeys
+from vigie.privacy.shredding import SEALED, ShreddedLog, Shredder, SubjectKeys
 from vigie.store import connect, upgrade
 from vigie.system import System, build_system
 from vigie.web import create_app
@@ -69,6 +72,41 @@ def test_sealed_traits_open_for_their_subject_until_the_key_is_forgotten(tmp_pat
     assert shredder.open([decode_event(encode_event(person))])[0].traits == {}
     assert shredder.open([decode_event(encode_event(bystander))])[0].traits == {"email": "o@x.be"}
     assert EMAIL.encode() not in (tmp_path / "keys.db").read_bytes()
+
+
+def test_an_event_loop_never_writes_a_new_persons_key_itself(tmp_path: Path) -> None:
+    """An append from an event loop (ingestion, the chat) with shredding on has its events
+    sealed, and a new person's key written, by another thread: the loop that serves every
+    request never waits on the key store."""
+    engine = connect(f"sqlite:///{tmp_path}/vigie.db")
+    upgrade(engine)
+    keys = SubjectKeys(connect(f"sqlite:///{tmp_path}/keys.db"))
+    writers: list[str] = []
+    key_for = keys.key_for
+
+    def recording(subject: str, *, create: bool) -> bytes | None:
+        writers.append(threading.current_thread().name)
+        return key_for(subject, create=create)
+
+    keys.key_for = recording  # type: ignore[method-assign]
+    log = ShreddedLog(SqlEventLog(engine), Shredder(keys))
+    committer = GroupCommitter(log)
+    committer.start()
+
+    async def append() -> tuple[int, str]:
+        job = AppendJob(events=[_identify(USER_ID, {"email": EMAIL})], source="web")
+        result = await committer.append(job)
+        return result.accepted, threading.current_thread().name
+
+    try:
+        accepted, loop_thread = asyncio.run(append())
+    finally:
+        committer.stop()
+    assert accepted == 1
+    assert writers and loop_thread not in writers
+    (stored,) = log.inner.read(1)
+    assert list(stored.traits) == [SEALED]
+    engine.dispose()
 
 
 def _settings(db_url: str, keys_url: str, log_url: str | None = None) -> object:

@@ -70,7 +70,10 @@ class GroupCommitter:
         return future
 
     async def append(self, job: AppendJob) -> AppendResult:
-        """Queue `job` and wait, without blocking the event loop, until it is committed."""
+        """Queue `job` and wait, without blocking the event loop, until it is committed (a
+        job whose preparing may wait on I/O, a new person's key, is prepared in a thread)."""
+        if self._log.prepare_may_block:
+            job = await asyncio.to_thread(self._log.prepare, job)
         return await asyncio.wrap_future(self.submit(job))
 
     def _run(self) -> None:

@@ -68,6 +68,10 @@ class AppendsOne:
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         raise NotImplementedError
 
+    prepare_may_block = False
+    """Whether `prepare` may wait on I/O (a key store's write): an event loop then asks a
+    worker thread to prepare its jobs."""
+
     def prepare(self, job: AppendJob) -> AppendJob:
         """`job` readied for `append_many` (as given, here); see `ServedLog.prepare`."""
         return job
@@ -131,6 +135,11 @@ class ServedLog(EventLog, Protocol):
     """What a running server needs of its log beyond the contract: group appends and queries."""
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]: ...
+
+    @property
+    def prepare_may_block(self) -> bool:
+        """Whether `prepare` may wait on I/O (then not to be called on an event loop)."""
+        ...
 
     def prepare(self, job: AppendJob) -> AppendJob:
         """`job` with its events as the log will store them (guarded, encoded), for the
@@ -205,6 +214,10 @@ class WrappedLog(AppendsOne):
                 for job in jobs
             ]
         )
+
+    @property
+    def prepare_may_block(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.inner, "prepare_may_block", False))
 
     def prepare(self, job: AppendJob) -> AppendJob:
         if job.stored:

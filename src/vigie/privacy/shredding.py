@@ -229,6 +229,11 @@ class ShreddedLog(WrappedLog):
         super().__init__(log)
         self.shredder = shredder
 
+    @property
+    def prepare_may_block(self) -> bool:  # type: ignore[override]
+        """Sealing a new person's data first writes their key to the key store."""
+        return True
+
     def stored(self, events: Sequence[Event]) -> Sequence[Event]:
         return self.shredder.sealed(events)
 
