@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
+import msgspec
+import pytest
 import sqlalchemy as sa
 
+from tests.conftest import make_settings
+from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from tests.test_worker import _Running
 from vigie.auth.audit import Actor
 from vigie.crm import csvfiles, records
 from vigie.crm.entities import ENTITIES
+from vigie.store import connect, upgrade
+from vigie.system import build_system, command_log
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTOR = Actor(name="cli:test", role="admin")
@@ -139,3 +148,54 @@ def test_export_neutralises_formulas_and_imports_them_back(engine: sa.Engine) ->
     with engine.connect() as conn:
         names = {r.model_dump()["last_name"] for r in records.iter_records(conn, CONTACTS)}
     assert names == set(hostile)
+
+
+def test_an_import_on_nats_is_left_to_the_workers_durable_consumer(
+    tmp_path: Path,
+    nats_url: str,  # noqa: F811 (the fixture)
+) -> None:
+    """On a NATS JetStream log an import appends its rows and leaves applying them to the
+    workers' durable consumer instead of taking it over: with no worker it says so and
+    applies nothing itself; a worker that starts applies them, and the next import returns
+    once a worker has applied it."""
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    engine = connect(db_url)
+    upgrade(engine)
+    settings = msgspec.structs.replace(make_settings(db_url), log_url=nats_url)
+    log = command_log(settings, engine)
+    accounts = ENTITIES["accounts"]
+    try:
+        with pytest.raises(TimeoutError, match="vigie worker"):
+            csvfiles.import_csv(
+                engine=engine,
+                entity=accounts,
+                text="name,country\nAcme,BE\nGlobex,FR\n",
+                actor=ACTOR,
+                now=NOW,
+                log=log,
+                workers_wait=1.0,
+            )
+        assert _count(engine, "accounts") == 0
+        worker = build_system(settings, role="worker")
+        with _Running(worker):
+            deadline = time.monotonic() + 60
+            while _count(engine, "accounts") < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _count(engine, "accounts") == 2
+            applied: list[int] = []
+            report = csvfiles.import_csv(
+                engine=engine,
+                entity=accounts,
+                text="name,country\nInitech,NL\n",
+                actor=ACTOR,
+                now=NOW,
+                log=log,
+                applied=applied.append,
+                workers_wait=60.0,
+            )
+            assert report.ok and applied == [1]
+            assert _count(engine, "accounts") == 3
+    finally:
+        log.delete_stream()
+        log.close()
+        engine.dispose()

@@ -85,17 +85,22 @@ def import_csv(
     with Progress(*columns, console=console) as progress:
         checked = progress.add_task(f"checking {file.name}", total=rows or None)
         applied = progress.add_task("applied / appliquées", total=rows or None)
-        report = run_import(
-            engine=engine,
-            entity=the_entity,
-            text=text,
-            actor=cli_actor(),
-            now=SystemClock().now(),
-            config=settings.config.crm,
-            log=log,
-            progress=lambda n: progress.advance(checked, n),
-            applied=lambda n: progress.advance(applied, n),
-        )
+        try:
+            report = run_import(
+                engine=engine,
+                entity=the_entity,
+                text=text,
+                actor=cli_actor(),
+                now=SystemClock().now(),
+                config=settings.config.crm,
+                log=log,
+                progress=lambda n: progress.advance(checked, n),
+                applied=lambda n: progress.advance(applied, n),
+            )
+        except TimeoutError as exc:
+            log.close()
+            err.print(f"[yellow]{file}: {exc}[/yellow]", soft_wrap=True)
+            raise typer.Exit(1) from exc
         if not report.ok:
             progress.remove_task(applied)
     log.close()

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,11 @@ from vigie.crm.processor import CrmProcessor
 from vigie.crm.sla import CrmConfig
 from vigie.events import Event
 from vigie.log import ProcessorRunner, ServedLog, SqlEventLog
+from vigie.log.eventlog import DurableConsumers
 
 IMPORT_BATCH = 1000
+WORKERS_WAIT_SECONDS = 300.0
+"""How long an import on NATS JetStream waits for the workers to apply it."""
 """Events the CRM projection applies per transaction during `vigie import` (its progress)."""
 
 
@@ -227,6 +231,7 @@ def import_csv(
     progress: Progress | None = None,
     applied: Progress | None = None,
     log: ServedLog | None = None,
+    workers_wait: float = WORKERS_WAIT_SECONDS,
 ) -> ImportReport:
     """Check a whole file, then append it as CRM events in one transaction and apply them
     (for the command line; the server appends through its writer and waits for its runner).
@@ -234,7 +239,8 @@ def import_csv(
     `progress` counts the rows checked, `applied` the rows the CRM projection has applied;
     `log` is the one the server's writer appends to, with its safeguards (a contact's visitor
     ids pseudonymised, personal data sealed: `vigie.system.command_log`); the store's own
-    log table when not given.
+    log table when not given. On NATS JetStream the workers apply it: the import waits for
+    them, at most `workers_wait` seconds (then TimeoutError, the rows being in the log).
     """
     report, events = plan_import(
         engine=engine, entity=entity, text=text, actor=actor, now=now, progress=progress
@@ -242,8 +248,17 @@ def import_csv(
     if not report.ok:
         return report
     log = log if log is not None else SqlEventLog(engine)
-    log.append(events, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now)
+    result = log.append(
+        events, source=events[0].source, endpoint=f"import:{entity.name}", received_at=now
+    )
     processor = CrmProcessor(engine, config)
+    if isinstance(log, DurableConsumers):
+        # On NATS JetStream the workers' durable consumer applies the import: running the
+        # projection here would take that consumer over from them, mid-stream.
+        _await_workers(log, processor.name, max(result.offsets, default=0), workers_wait)
+        if applied is not None:
+            applied(sum(1 for e in events if e.event in set(entity.events)))
+        return report
     runner = ProcessorRunner(
         log,
         [_Counting(processor, entity, applied) if applied is not None else processor],
@@ -251,3 +266,16 @@ def import_csv(
     )
     runner.run_once()
     return report
+
+
+def _await_workers(log: Any, consumer: str, last: int, seconds: float) -> None:
+    """Wait until `consumer`'s checkpoint has passed offset `last`."""
+    deadline = time.monotonic() + seconds
+    while log.checkpoint(consumer) <= last:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the import is in the log (up to offset {last}), but no worker applied it "
+                f"within {seconds:.0f} s: is `vigie worker` running on this log? It will "
+                "be applied when one runs"
+            )
+        time.sleep(0.2)
