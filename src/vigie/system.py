@@ -51,7 +51,7 @@ from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendJob, AppendResult
 from vigie.log.leases import DEFAULT_TTL_SECONDS, Lease, Members, ShareBoard, holder_id
 from vigie.log.live import LiveHub
-from vigie.log.pressure import Backpressure
+from vigie.log.pressure import Backpressure, StoredPositions
 from vigie.log.progress import ProgressCollector
 from vigie.log.readiness import ReadinessProbe
 from vigie.log.views import ViewLog
@@ -490,11 +490,18 @@ def build_system(
         notify = _notify_all(runner.notify, live.notify)
     committer = GroupCommitter(guarded, on_commit=lambda results: _both(notify, pressure, results))
     # Back-pressure: ingestion answers 503 when the writer or the processors fall behind.
+    # With the processors in a worker process, their lag is read from their checkpoints.
+    stored = (
+        StoredPositions(log, share_names[PROCESSORS_LEASE] + share_names[PROJECTIONS_SHARE])
+        if apart
+        else None
+    )
     pressure = Backpressure(
         committer=committer,
         runner=runner,
         max_queued=config.ingest.max_queued_batches,
         max_lag=config.ingest.max_processor_lag,
+        stored=stored,
     )
     ingestor = Ingestor(
         config=config,
@@ -816,6 +823,9 @@ def _add_views(system: System, link: Wakeups | None = None) -> None:
         add(Hook("alert-changes", start=partial(link.on, ALERT_CHANGED, relay.pushed)))
         add(Hook("alert-nudges", start=partial(link.on_nudge, ALERTS, relay.poll)))
     add(Periodic("alert-relay", relay.poll, seconds=1.0, first=relay.start))
+    stored = system.ingestor.pressure.stored if system.ingestor.pressure else None
+    if stored is not None:
+        add(Periodic("processor-positions", stored.refresh, seconds=1.0))
     add(Task("view-processors", partial(system.runner.run_forever, poll_seconds=1.0)))
     tick = parse_duration(config.alerting.tick) / 1e6
     add(Periodic("kpi-tick", system.tick, seconds=tick, delay_first=True))

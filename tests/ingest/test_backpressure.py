@@ -18,7 +18,7 @@ from vigie.events import Event
 from vigie.ingest.ingestor import Ingestor, Outcome
 from vigie.log import GroupCommitter, ProcessorRunner, SqlEventLog
 from vigie.log.eventlog import AppendResult
-from vigie.log.pressure import Backpressure
+from vigie.log.pressure import Backpressure, StoredPositions
 from vigie.telemetry import Telemetry
 
 AUTH = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
@@ -142,3 +142,26 @@ def test_a_source_over_its_rate_limit_gets_429_and_loses_nothing(engine: sa.Engi
     assert "rate limit" in outcomes[2].body["error"]
     stored = sorted(e.message_id for e in SqlEventLog(engine).read(0, 100))
     assert stored == ["m0", "m1", "m3"]
+
+
+def test_processors_in_another_process_are_measured_by_their_checkpoints(
+    engine: sa.Engine,
+) -> None:
+    """With the processors in a worker process (`serve --processors worker`), ingestion
+    backs off when their saved checkpoints fall behind what was committed, read by a timer
+    rather than on each request."""
+    log = SqlEventLog(engine)
+    stored = StoredPositions(log, ["rules", "crm"])
+    pressure = Backpressure(
+        committer=GroupCommitter(log), runner=None, max_queued=1000, max_lag=10, stored=stored
+    )
+    pressure.committed([AppendResult(offsets=list(range(1, 101)), duplicates=0, rejected=0)])
+    log.save_checkpoint("rules", 101)
+    log.save_checkpoint("crm", 80)
+    assert pressure.reason() is None, "nothing read yet: no lag claimed"
+    stored.refresh()
+    assert pressure.lag() == 21
+    assert pressure.reason() == "processors are 21 events behind (bound 10)"
+    log.save_checkpoint("crm", 101)
+    stored.refresh()
+    assert pressure.lag() == 0 and pressure.reason() is None

@@ -10,8 +10,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vigie.log.committer import GroupCommitter
-from vigie.log.eventlog import AppendResult
+from vigie.log.eventlog import AppendResult, EventLog
 from vigie.log.runner import ProcessorRunner
+
+
+class StoredPositions:
+    """The slowest position among processors that another process runs (`vigie serve
+    --processors worker`), as their saved checkpoints say; refreshed by a timer (`refresh`)
+    so that a request only reads memory."""
+
+    def __init__(self, log: EventLog, names: Sequence[str]) -> None:
+        self.log = log
+        self.names = list(names)
+        self.slowest: int | None = None
+
+    def refresh(self) -> None:
+        """Read every processor's checkpoint again."""
+        if self.names:
+            self.slowest = min(self.log.checkpoint(name) for name in self.names)
 
 
 class Backpressure:
@@ -24,9 +40,11 @@ class Backpressure:
         runner: ProcessorRunner | None,
         max_queued: int,
         max_lag: int,
+        stored: StoredPositions | None = None,
     ) -> None:
         self.committer = committer
         self.runner = runner
+        self.stored = stored
         self.max_queued = max_queued
         self.max_lag = max_lag
         self._last_offset = -1
@@ -38,10 +56,18 @@ class Backpressure:
                 self._last_offset = max(self._last_offset, result.offsets[-1])
 
     def lag(self) -> int:
-        """Events committed that the slowest processor has not processed yet."""
-        if self.runner is None or self._last_offset < 0 or not self.runner.processors:
+        """Events committed that the slowest processor has not processed yet (by their saved
+        checkpoints when `stored`: they run in another process)."""
+        if self._last_offset < 0:
             return 0
-        slowest = min(self.runner.position(p.name) for p in self.runner.processors)
+        if self.stored is not None:
+            if self.stored.slowest is None:
+                return 0
+            slowest = self.stored.slowest
+        elif self.runner is None or not self.runner.processors:
+            return 0
+        else:
+            slowest = min(self.runner.position(p.name) for p in self.runner.processors)
         return max(0, self._last_offset - slowest + 1)
 
     def reason(self) -> str | None:
