@@ -230,14 +230,31 @@ class Dispatcher:
         )
 
     def recover(self) -> int:
-        """After a crash, put notifications caught while sending back in the queue."""
+        """After a crash, put the notifications caught while sending back in the queue, due
+        when they were (at once for those sent as submitted), so that the next `deliver_due`
+        sends each of them again, once; their audit says so. Returns how many."""
+        now = self.clock.now()
+        c = store.notifications.c
         with self.engine.begin() as conn:
-            result = conn.execute(
+            caught = list(conn.execute(sa.select(c.id).where(c.status == "sending")).scalars())
+            if not caught:
+                return 0
+            conn.execute(
                 store.notifications.update()
-                .where(store.notifications.c.status == "sending")
-                .values(status="held")
+                .where(c.id.in_(caught), c.status == "sending")
+                .values(
+                    status="held", hold_until_us=sa.func.coalesce(c.hold_until_us, c.created_at_us)
+                )
             )
-        return int(result.rowcount or 0)
+            for notification_id in caught:
+                store.add_audit(
+                    conn,
+                    notification_id=notification_id,
+                    at=now,
+                    decision="recovered",
+                    detail="caught being sent when the server stopped; to be delivered again",
+                )
+        return len(caught)
 
     def _deliver(self, notification_id: int, *, claimed: bool = False) -> bool:
         """Send a notification now if its recipient is reachable, else hold it again;
