@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
@@ -189,12 +189,19 @@ class Dispatcher:
         status: str | None = None,
         before: int | None = None,
         limit: int = 100,
+        visible: Collection[str] | None = None,
     ) -> list[store.NotificationRecord]:
         """Notifications newest first with their audit trails; `recipient` also matches the
-        person or team they were intended for, `before` (an id) pages back."""
+        person or team they were intended for, `before` (an id) pages back, `visible` (names
+        of people and teams) keeps only theirs."""
         with self.engine.connect() as conn:
             return store.list_notifications(
-                conn, recipient=recipient, status=status, before=before, limit=limit
+                conn,
+                recipient=recipient,
+                status=status,
+                before=before,
+                limit=limit,
+                visible=visible,
             )
 
     def record(self, month: str) -> tuple[list[PersonRecord], list[PersonRecord]]:

@@ -14,6 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from vigie.auth.roles import Scope, scope_of
+from vigie.auth.users import Principal
+from vigie.schedule.dispatcher import Dispatcher
 from vigie.schedule.record import to_csv
 from vigie.schedule.routing import explain
 from vigie.web.deps import (
@@ -37,19 +40,42 @@ router = APIRouter(
 )
 
 
+def _visible(dispatcher: Dispatcher, user: Principal) -> set[str] | None:
+    """Whose notifications `user` sees (issue 17), as names of people and teams of schedule:
+    all (None) for an admin; a manager, their own and their teams' people's; a salesperson,
+    their own (nobody's for one who is no person of schedule:)."""
+    scope = scope_of(user.role)
+    if scope is Scope.ALL:
+        return None
+    person = dispatcher.config.person_of_user(user.username)
+    if person is None:
+        return set()
+    return dispatcher.config.colleagues(person) if scope is Scope.TEAM else {person.name}
+
+
 @router.get("/notifications", response_class=Response)
 def notifications(
     dispatcher: DispatcherDep,
+    user: CurrentUser,
     recipient: Annotated[str | None, Query(description="a person or team")] = None,
-    status: Annotated[str | None, Query(description="held, delivered or undeliverable")] = None,
+    status: Annotated[
+        str | None,
+        Query(description="held, sending, delivered, digested, dropped or undeliverable"),
+    ] = None,
     before: Annotated[
         int | None, Query(ge=1, le=2**62, description="only notifications with a smaller id")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """Notifications newest first, each with its audit: held until when, rerouted to whom,
-    delivered when."""
-    found = dispatcher.notifications(recipient=recipient, status=status, before=before, limit=limit)
+    delivered when. A manager sees those of their own teams' people, an admin all."""
+    found = dispatcher.notifications(
+        recipient=recipient,
+        status=status,
+        before=before,
+        limit=limit,
+        visible=_visible(dispatcher, user),
+    )
     body = {"notifications": found, "next_before": found[-1].id if found else None}
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 
