@@ -7,6 +7,8 @@ import copy
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -14,6 +16,7 @@ import yaml
 
 from tests.conftest import free_port, make_settings, user_token
 from tests.web.conftest import CONFIG
+from vigie.clock import ManualClock
 from vigie.config import parse_config
 from vigie.schedule import Dispatcher, NotificationRequest
 from vigie.system import System, build_system
@@ -22,13 +25,27 @@ from vigie.web.server import BackgroundServer
 
 ROTA = {
     "people": [
-        {"name": n, "email": f"{n}@shop.example", "teams": [team], "working_hours": ["always"]}
-        for n, team in (("nina", "shop"), ("lea", "shop"), ("omar", "support"))
+        {
+            "name": name,
+            "email": f"{name}@shop.example",
+            "teams": [team],
+            "working_hours": ["always"],
+            "holidays": ["2026-11-24"] if name in ("zoe", "theo") else [],
+        }
+        for name, team in [
+            ("nina", "shop"),
+            ("lea", "shop"),
+            ("zoe", "shop"),
+            ("omar", "support"),
+            ("theo", "support"),
+        ]
     ],
     "teams": [{"name": "shop"}, {"name": "support"}],
 }
-"""Nina manages the shop, where Léa works; Omar is in support; all of them always working
-(besides Ana, of quality, in the web tests' configuration)."""
+"""Nina manages the shop, where Léa and Zoé work; Omar and Théo are in support; all of them
+always working but Zoé and Théo, off on `TODAY` (besides Ana, of quality, in the web tests'
+configuration)."""
+TODAY = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Europe/Brussels"))
 
 
 @dataclass
@@ -46,13 +63,13 @@ class Rota:
 
 @pytest.fixture
 def rota(db_url: str) -> Iterator[Rota]:
-    """A server on `ROTA` with users nina (manager), ghost (a manager who is nobody of
-    schedule:), lea (support role, a person of the schedule) and ada (admin)."""
+    """A server on `ROTA`, its clock stopped at `TODAY`, with users nina (manager), ghost (a
+    manager who is nobody of schedule:), lea (support role, a person of it) and ada (admin)."""
     raw = copy.deepcopy(CONFIG)
     for part in ("people", "teams"):
         raw["schedule"][part] += copy.deepcopy(ROTA[part])
     config = parse_config(yaml.safe_dump(raw), origin="notifications test config")
-    app = create_app(build_system(make_settings(db_url, config)))
+    app = create_app(build_system(make_settings(db_url, config), clock=ManualClock(TODAY)))
     with BackgroundServer(app, port=free_port()) as server:
         system = app.state.system
         roles = {"nina": "manager", "ghost": "manager", "lea": "support", "ada": "admin"}

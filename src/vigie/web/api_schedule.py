@@ -14,9 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from vigie.auth.roles import Scope, scope_of
-from vigie.auth.users import Principal
-from vigie.schedule.dispatcher import Dispatcher
 from vigie.schedule.record import to_csv
 from vigie.schedule.routing import explain
 from vigie.web.deps import (
@@ -28,6 +25,7 @@ from vigie.web.deps import (
     InboxDep,
     LiveDep,
     RequestActor,
+    notifications_seen,
     require,
 )
 from vigie.web.problems import AUTH_ERRORS, INVALID, NOT_FOUND
@@ -38,19 +36,6 @@ router = APIRouter(
     dependencies=[Depends(require("notifications", "read"))],
     responses={**AUTH_ERRORS, **INVALID},
 )
-
-
-def _visible(dispatcher: Dispatcher, user: Principal) -> set[str] | None:
-    """Whose notifications `user` sees (issue 17), as names of people and teams of schedule:
-    all (None) for an admin; a manager, their own and their teams' people's; a salesperson,
-    their own (nobody's for one who is no person of schedule:)."""
-    scope = scope_of(user.role)
-    if scope is Scope.ALL:
-        return None
-    person = dispatcher.config.person_of_user(user.username)
-    if person is None:
-        return set()
-    return dispatcher.config.colleagues(person) if scope is Scope.TEAM else {person.name}
 
 
 @router.get("/notifications", response_class=Response)
@@ -74,7 +59,7 @@ def notifications(
         status=status,
         before=before,
         limit=limit,
-        visible=_visible(dispatcher, user),
+        visible=notifications_seen(dispatcher.config, user),
     )
     body = {"notifications": found, "next_before": found[-1].id if found else None}
     return Response(content=msgspec.json.encode(body), media_type="application/json")
