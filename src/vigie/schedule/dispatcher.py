@@ -400,6 +400,9 @@ class Dispatcher:
             for record in kept:
                 self._rehold(record.id, now, now + RETRY_AFTER_FAILURE, str(exc))
             return 0
+        # The digest's row and what it merged are recorded in one transaction: a crash after
+        # the e-mail leaves every message `sending` (sent again once after `recover`), never a
+        # digest row that recovery would send a second time.
         with self.engine.begin() as conn:
             digest_id = self._insert(
                 conn,
@@ -418,23 +421,25 @@ class Dispatcher:
                 ),
                 now,
             )
-        self._finish(
-            digest_id,
-            now,
-            "delivered",
-            f"digest of {len(kept)} delivered to {person.name} by "
-            + (", ".join(sent) or "no channel"),
-            channels_used=sent,
-        )
-        for record in kept:
-            mark = " (its alert had resolved)" if items[record.id].resolved else ""
-            self._finish(
-                record.id,
+            self._finish_in(
+                conn,
+                digest_id,
                 now,
-                "digested",
-                f"delivered to {person.name} in digest #{digest_id}{mark}",
+                "delivered",
+                f"digest of {len(kept)} delivered to {person.name} by "
+                + (", ".join(sent) or "no channel"),
                 channels_used=sent,
             )
+            for record in kept:
+                mark = " (its alert had resolved)" if items[record.id].resolved else ""
+                self._finish_in(
+                    conn,
+                    record.id,
+                    now,
+                    "digested",
+                    f"delivered to {person.name} in digest #{digest_id}{mark}",
+                    channels_used=sent,
+                )
         return 1
 
     def _reset(self, notification_id: int) -> None:
@@ -475,16 +480,28 @@ class Dispatcher:
         *,
         channels_used: list[str] | None = None,
     ) -> None:
+        with self.engine.begin() as conn:
+            self._finish_in(conn, notification_id, now, status, detail, channels_used=channels_used)
+
+    @staticmethod
+    def _finish_in(
+        conn: sa.Connection,
+        notification_id: int,
+        now: datetime,
+        status: str,
+        detail: str,
+        *,
+        channels_used: list[str] | None = None,
+    ) -> None:
         values: dict[str, object] = {"status": status}
         if status in ("delivered", "digested"):
             values["delivered_at_us"] = to_us(now)
             values["channels"] = msgspec.json.encode(channels_used or []).decode()
-        with self.engine.begin() as conn:
-            conn.execute(
-                store.notifications.update()
-                .where(store.notifications.c.id == notification_id)
-                .values(**values)
-            )
-            store.add_audit(
-                conn, notification_id=notification_id, at=now, decision=status, detail=detail
-            )
+        conn.execute(
+            store.notifications.update()
+            .where(store.notifications.c.id == notification_id)
+            .values(**values)
+        )
+        store.add_audit(
+            conn, notification_id=notification_id, at=now, decision=status, detail=detail
+        )
