@@ -9,6 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import msgspec
+import pytest
 import sqlalchemy as sa
 
 from vigie.clock import ManualClock
@@ -104,3 +105,39 @@ def test_compose_uses_the_persons_zone() -> None:
     items = [DigestItem(subject="A", body="", created_at=night)]
     _subject, body = compose(items, person=person)
     assert "Tue 2026-11-24 22:00 · A" in body
+
+
+class _ServerDied(BaseException):
+    """The process dying (not an error the dispatcher handles)."""
+
+
+def test_a_crash_after_a_digest_is_sent_sends_it_once_more_not_twice(
+    engine: sa.Engine, company: ScheduleConfig
+) -> None:
+    """The server dies as it records the morning digest it has just e-mailed (at the update
+    that marks it delivered); after recovery the three messages go out again as one digest,
+    and the half-recorded digest is not e-mailed a third time: two e-mails, one digest kept."""
+    dispatcher, outbox, clock = _hold_three(engine, company)
+    clock.set(MORNING)
+
+    def die(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.startswith("UPDATE notifications") and outbox.sent:
+            raise _ServerDied
+
+    sa.event.listen(engine, "before_cursor_execute", die)
+    try:
+        with pytest.raises(_ServerDied):
+            dispatcher.deliver_due()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", die)
+    assert len(outbox.sent) == 1
+    restarted = Dispatcher(
+        engine=engine, config=company, clock=clock, mailer=outbox, resolved=dispatcher.resolved
+    )
+    restarted.recover()
+    restarted.deliver_due()
+    assert restarted.deliver_due() == 0
+    assert len(outbox.sent) == 2 and outbox.sent[0] == outbox.sent[1]
+    digest, *held = restarted.notifications(recipient="marie")
+    assert digest.status == "delivered" and digest.key.startswith("digest/")
+    assert [n.status for n in held] == ["digested"] * 3

@@ -176,6 +176,44 @@ def test_a_notification_delivered_at_once_is_never_stored_as_held(
     assert written == ["sending", "delivered"]
 
 
+class _ServerDied(BaseException):
+    """The process dying in the middle of sending (not an error the dispatcher handles)."""
+
+
+class _DyingMailer:
+    """A mailer whose server process dies as it sends."""
+
+    def send(self, *, to: str, subject: str, body: str) -> None:
+        raise _ServerDied
+
+
+def test_a_notification_caught_sending_by_a_crash_is_delivered_once_after_recovery(
+    engine: sa.Engine, company: ScheduleConfig, smtp: tuple[Inbox, SmtpSettings]
+) -> None:
+    """The server dies while e-mailing Marie (at work) a message stored as being sent; the
+    next server recovers it and its timer delivers it, once, as it was: not as a digest."""
+    inbox, settings = smtp
+    clock = ManualClock(datetime(2026, 11, 24, 10, 0, tzinfo=BRUSSELS))
+    dying = Dispatcher(engine=engine, config=company, clock=clock, mailer=_DyingMailer())
+    for key in ("k6", "k7"):
+        with pytest.raises(_ServerDied):
+            dying.submit(NotificationRequest(key=key, recipient="marie", subject=key, body="b"))
+    with engine.connect() as conn:
+        assert {r.status for r in list_notifications(conn)} == {"sending"}
+    clock.advance(timedelta(seconds=30))
+    restarted = _dispatcher(engine, company, clock, settings)
+    assert restarted.recover() == 2
+    assert restarted.deliver_due() == 2
+    clock.advance(timedelta(minutes=5))
+    assert restarted.recover() == 0
+    assert restarted.deliver_due() == 0
+    assert sorted(m["Subject"] for m in inbox.to("marie@shop.example")) == ["k6", "k7"]
+    with engine.connect() as conn:
+        records = list_notifications(conn)
+    assert [r.status for r in records] == ["delivered", "delivered"]
+    assert [a.decision for a in records[0].audit] == ["received", "recovered", "delivered"]
+
+
 def test_a_failed_email_is_retried_later(engine: sa.Engine, company: ScheduleConfig) -> None:
     """With the SMTP server down the message stays held, with the failure audited."""
     clock = ManualClock(datetime(2026, 11, 24, 10, 0, tzinfo=BRUSSELS))

@@ -12,10 +12,13 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from tests.conftest import LiveServer, make_settings, user_token
+from tests.web.test_notifications_api import Rota, rota
 from vigie.crm.entities import ENTITIES
+from vigie.schedule import NotificationRequest
 from vigie.system import build_system
 from vigie.web import create_app
 
+__all__ = ["rota"]
 # What each role may do, written out by hand: r = read, w = write, - = nothing.
 MATRIX = """
 role        contacts accounts staff deals tickets campaigns interactions tasks offers leads
@@ -383,3 +386,41 @@ def test_every_api_operation_needs_credentials(tmp_path: Path) -> None:
         return found
 
     assert asyncio.run(not_refused()) == []
+
+
+def test_a_manager_sees_the_notifications_of_their_teams_people(rota: Rota) -> None:
+    """Issue 17: Nina, who manages the shop, lists the notifications of the shop's people and
+    of the shop team, not those of support, even asking for them by name; an admin lists them
+    all; a manager who is nobody of schedule: lists none. The on-duty page shows each person's
+    count of held notifications to all, and the held ones as far as the user may read them."""
+    recipients = ["lea", "zoe", "omar", "theo", "shop", "support"]
+    for recipient in recipients:
+        rota.system.dispatcher.submit(
+            NotificationRequest(key=recipient, recipient=recipient, subject="s", body="b")
+        )
+
+    def listed(user: str, **params: str) -> set[tuple[str, str | None]]:
+        with rota.client(user) as client:
+            response = client.get("/api/notifications", params=params)
+        assert response.status_code == 200, response.text
+        return {(n["intended_for"], n["recipient"]) for n in response.json()["notifications"]}
+
+    shop = {("lea", "lea"), ("zoe", "zoe"), ("shop", "nina"), ("shop", "lea")}
+    support = {("omar", "omar"), ("theo", "theo"), ("support", "omar")}
+    assert listed("nina") == shop
+    assert listed("nina", recipient="omar") == set()
+    assert listed("nina", recipient="support") == set()
+    assert listed("ada") == shop | support
+    assert listed("ghost") == set()
+
+    def on_duty(user: str) -> tuple[dict[str, int], list[str]]:
+        with rota.client(user) as client:
+            body = client.get("/api/dashboard/on-duty").json()
+        counts = {p["name"]: p["held"] for p in body["people"] if p["held"]}
+        return counts, sorted(n["recipient"] for n in body["held"])
+
+    counts = {"zoe": 1, "theo": 1}
+    assert on_duty("ada") == (counts, ["theo", "zoe"])
+    assert on_duty("nina") == (counts, ["zoe"])
+    assert on_duty("ghost") == (counts, [])
+    assert on_duty("lea") == (counts, [])

@@ -5,12 +5,14 @@ start of her shift, live; the Schedules page shows the month's record; in both l
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import msgspec
 import pytest
 import yaml
 
@@ -21,7 +23,7 @@ from tests.web.test_dashboard_browser import WAIT_MS, Problems, _sign_in, browse
 from vigie.auth.users import create_user
 from vigie.clock import ManualClock
 from vigie.config import parse_config
-from vigie.schedule import NotificationRequest
+from vigie.schedule import Dispatcher, NotificationRequest
 from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.i18n import catalog
@@ -97,6 +99,62 @@ def test_a_held_notification_shows_as_held_then_delivered(shop: Any, browser: An
     fr = catalog("fr")
     expect(page.locator("#inbox-bell")).to_have_attribute(
         "aria-label", f"{fr['js.inbox.open']}: 0 non lues, 0 en attente", timeout=WAIT_MS
+    )
+    context.close()
+    assert problems.found == []
+
+
+def test_a_notification_being_sent_shows_as_being_sent(shop: Any, browser: Any) -> None:
+    """While an e-mail to Léa is on its way, her inbox shows it as being delivered (in
+    English, then in French), not as held; once sent it shows as delivered."""
+    from playwright.sync_api import expect
+
+    dashboard, clock = shop
+    clock.set(SHIFT_STARTS)
+    started, release = threading.Event(), threading.Event()
+
+    class SlowMailer:
+        def send(self, *, to: str, subject: str, body: str) -> None:
+            started.set()
+            release.wait(30)
+
+    schedule = dashboard.system.dispatcher.config
+    people = [msgspec.structs.replace(p, email=f"{p.name}@shop.example") for p in schedule.people]
+    slow = Dispatcher(
+        engine=dashboard.system.engine,
+        config=msgspec.structs.replace(schedule, people=people),
+        clock=clock,
+        mailer=SlowMailer(),
+    )
+    request = NotificationRequest(key="slow", recipient="lea", subject="Aisle 7", body="b")
+    sender = threading.Thread(target=slow.submit, args=(request,))
+    sender.start()
+    context = browser.new_context(locale="en-GB", timezone_id="Europe/Brussels")
+    try:
+        assert started.wait(30)
+        page = context.new_page()
+        problems = Problems()
+        problems.watch(page)
+        _sign_in(page, dashboard, "lea")
+        page.click("#inbox-bell")
+        item = page.locator('#inbox-list li[data-state="sending"]')
+        expect(item).to_contain_text("Aisle 7", timeout=WAIT_MS)
+        en = catalog("en")
+        expect(item).to_contain_text(en["js.status.sending"])
+        expect(item).to_contain_text(en["js.inbox.sending"])
+        page.select_option("#language", "fr")
+        page.click("form[action='/language'] button")
+        page.wait_for_selector('html[lang="fr"]')
+        page.click("#inbox-bell")
+        fr = catalog("fr")
+        item = page.locator('#inbox-list li[data-state="sending"]')
+        expect(item).to_contain_text(fr["js.inbox.sending"], timeout=WAIT_MS)
+        expect(page.locator('#inbox-list li[data-state="held"]')).to_have_count(0)
+    finally:
+        release.set()
+        sender.join(30)
+    expect(page.locator('#inbox-list li[data-state="delivered"]')).to_contain_text(
+        "Aisle 7", timeout=WAIT_MS
     )
     context.close()
     assert problems.found == []

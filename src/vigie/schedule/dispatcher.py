@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 
 import msgspec
@@ -189,12 +189,19 @@ class Dispatcher:
         status: str | None = None,
         before: int | None = None,
         limit: int = 100,
+        visible: Collection[str] | None = None,
     ) -> list[store.NotificationRecord]:
         """Notifications newest first with their audit trails; `recipient` also matches the
-        person or team they were intended for, `before` (an id) pages back."""
+        person or team they were intended for, `before` (an id) pages back, `visible` (names
+        of people and teams) keeps only theirs."""
         with self.engine.connect() as conn:
             return store.list_notifications(
-                conn, recipient=recipient, status=status, before=before, limit=limit
+                conn,
+                recipient=recipient,
+                status=status,
+                before=before,
+                limit=limit,
+                visible=visible,
             )
 
     def record(self, month: str) -> tuple[list[PersonRecord], list[PersonRecord]]:
@@ -230,14 +237,31 @@ class Dispatcher:
         )
 
     def recover(self) -> int:
-        """After a crash, put notifications caught while sending back in the queue."""
+        """After a crash, put the notifications caught while sending back in the queue, due
+        when they were (at once for those sent as submitted), so that the next `deliver_due`
+        sends each of them again, once; their audit says so. Returns how many."""
+        now = self.clock.now()
+        c = store.notifications.c
         with self.engine.begin() as conn:
-            result = conn.execute(
+            caught = list(conn.execute(sa.select(c.id).where(c.status == "sending")).scalars())
+            if not caught:
+                return 0
+            conn.execute(
                 store.notifications.update()
-                .where(store.notifications.c.status == "sending")
-                .values(status="held")
+                .where(c.id.in_(caught), c.status == "sending")
+                .values(
+                    status="held", hold_until_us=sa.func.coalesce(c.hold_until_us, c.created_at_us)
+                )
             )
-        return int(result.rowcount or 0)
+            for notification_id in caught:
+                store.add_audit(
+                    conn,
+                    notification_id=notification_id,
+                    at=now,
+                    decision="recovered",
+                    detail="caught being sent when the server stopped; to be delivered again",
+                )
+        return len(caught)
 
     def _deliver(self, notification_id: int, *, claimed: bool = False) -> bool:
         """Send a notification now if its recipient is reachable, else hold it again;
@@ -376,6 +400,9 @@ class Dispatcher:
             for record in kept:
                 self._rehold(record.id, now, now + RETRY_AFTER_FAILURE, str(exc))
             return 0
+        # The digest's row and what it merged are recorded in one transaction: a crash after
+        # the e-mail leaves every message `sending` (sent again once after `recover`), never a
+        # digest row that recovery would send a second time.
         with self.engine.begin() as conn:
             digest_id = self._insert(
                 conn,
@@ -394,23 +421,25 @@ class Dispatcher:
                 ),
                 now,
             )
-        self._finish(
-            digest_id,
-            now,
-            "delivered",
-            f"digest of {len(kept)} delivered to {person.name} by "
-            + (", ".join(sent) or "no channel"),
-            channels_used=sent,
-        )
-        for record in kept:
-            mark = " (its alert had resolved)" if items[record.id].resolved else ""
-            self._finish(
-                record.id,
+            self._finish_in(
+                conn,
+                digest_id,
                 now,
-                "digested",
-                f"delivered to {person.name} in digest #{digest_id}{mark}",
+                "delivered",
+                f"digest of {len(kept)} delivered to {person.name} by "
+                + (", ".join(sent) or "no channel"),
                 channels_used=sent,
             )
+            for record in kept:
+                mark = " (its alert had resolved)" if items[record.id].resolved else ""
+                self._finish_in(
+                    conn,
+                    record.id,
+                    now,
+                    "digested",
+                    f"delivered to {person.name} in digest #{digest_id}{mark}",
+                    channels_used=sent,
+                )
         return 1
 
     def _reset(self, notification_id: int) -> None:
@@ -451,16 +480,28 @@ class Dispatcher:
         *,
         channels_used: list[str] | None = None,
     ) -> None:
+        with self.engine.begin() as conn:
+            self._finish_in(conn, notification_id, now, status, detail, channels_used=channels_used)
+
+    @staticmethod
+    def _finish_in(
+        conn: sa.Connection,
+        notification_id: int,
+        now: datetime,
+        status: str,
+        detail: str,
+        *,
+        channels_used: list[str] | None = None,
+    ) -> None:
         values: dict[str, object] = {"status": status}
         if status in ("delivered", "digested"):
             values["delivered_at_us"] = to_us(now)
             values["channels"] = msgspec.json.encode(channels_used or []).decode()
-        with self.engine.begin() as conn:
-            conn.execute(
-                store.notifications.update()
-                .where(store.notifications.c.id == notification_id)
-                .values(**values)
-            )
-            store.add_audit(
-                conn, notification_id=notification_id, at=now, decision=status, detail=detail
-            )
+        conn.execute(
+            store.notifications.update()
+            .where(store.notifications.c.id == notification_id)
+            .values(**values)
+        )
+        store.add_audit(
+            conn, notification_id=notification_id, at=now, decision=status, detail=detail
+        )

@@ -1,9 +1,9 @@
 """The dashboard's inbox: each person's notifications, held and delivered, read or not.
 
 The `app` channel needs no sender: a notification stored for a person is in their inbox.
-What is held shows as held (with the time it will be delivered); what was delivered shows
-as unread until the person opens it. Digests are not listed again: the messages they
-merged are, each marked as delivered in the digest.
+What is held shows as held (with the time it will be delivered); what is being sent shows as
+such, not as held; what was delivered shows as unread until the person opens it. Digests are
+not listed again: the messages they merged are, each marked as delivered in the digest.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ inbox_reads = sa.Table(
 )
 
 _SHOWN = ("held", "sending", "delivered", "digested")
+_STATES: dict[str, Literal["held", "sending", "delivered"]] = {
+    "held": "held",
+    "sending": "sending",
+    "delivered": "delivered",
+    "digested": "delivered",
+}
 _WITH_READS = notifications.outerjoin(
     inbox_reads, inbox_reads.c.notification_id == notifications.c.id
 )
@@ -42,7 +48,7 @@ class InboxItem(msgspec.Struct, kw_only=True):
     subject: str
     body: str
     urgent: bool
-    state: Literal["held", "delivered"]
+    state: Literal["held", "sending", "delivered"]
     created_at: datetime
     hold_until: datetime | None
     delivered_at: datetime | None
@@ -93,7 +99,7 @@ class Inbox:
                 subject=row.subject,
                 body=row.body,
                 urgent=row.urgent,
-                state="delivered" if row.status in ("delivered", "digested") else "held",
+                state=_STATES[row.status],
                 created_at=from_us(row.created_at_us),
                 hold_until=from_us(row.hold_until_us) if row.hold_until_us else None,
                 delivered_at=from_us(row.delivered_at_us) if row.delivered_at_us else None,
@@ -124,7 +130,7 @@ class Inbox:
         row = conn.execute(
             sa.select(
                 sa.func.count().filter(delivered, inbox_reads.c.read_at_us.is_(None)),
-                sa.func.count().filter(sa.not_(delivered)),
+                sa.func.count().filter(c.status == "held"),
             )
             .select_from(_WITH_READS)
             .where(mine)

@@ -3,6 +3,7 @@ whom, delivered when. The in-app channel is the stored notification itself."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -173,10 +174,17 @@ def list_notifications(
     status: str | None = None,
     before: int | None = None,
     limit: int = 100,
+    visible: Collection[str] | None = None,
 ) -> list[NotificationRecord]:
     """Notifications newest first, with their audit trails; `recipient` also matches the
-    person or team they were intended for."""
+    person or team they were intended for; `visible` (people and teams), when given, keeps
+    only the notifications for one of them, or intended for one of them."""
     query = sa.select(notifications)
+    if visible is not None:
+        names = sorted(visible)
+        query = query.where(
+            sa.or_(notifications.c.recipient.in_(names), notifications.c.intended_for.in_(names))
+        )
     if recipient is not None:
         query = query.where(
             sa.or_(

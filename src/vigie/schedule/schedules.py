@@ -216,6 +216,13 @@ class ScheduleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             return list(person.working_hours)
         return [name for team in self.teams_of(person) for name in team.working_hours]
 
+    def colleagues(self, person: Person) -> set[str]:
+        """The names of `person`, of their teams and of everyone in those teams: whose
+        notifications their manager's view covers."""
+        teams = {t.name for t in self.teams_of(person)} | set(person.teams)
+        members = {m.name for team in teams for m in self.members(team)}
+        return {person.name, *teams, *members}
+
     def person_of_user(self, username: str) -> Person | None:
         """The person whose dashboard user is `username` (`user`, else their name)."""
         return next((p for p in self.people if (p.user or p.name) == username), None)

@@ -11,7 +11,14 @@ from fastapi import APIRouter, Response
 
 from vigie.schedule.schedules import is_on_duty, is_working, next_working_instant
 from vigie.types import to_us
-from vigie.web.deps import ClockDep, ConfigDep, CurrentUser, DispatcherDep, SystemDep
+from vigie.web.deps import (
+    ClockDep,
+    ConfigDep,
+    CurrentUser,
+    DispatcherDep,
+    SystemDep,
+    notifications_seen,
+)
 from vigie.web.tiles import kpi_tiles
 
 router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
@@ -40,13 +47,16 @@ def kpis(system: SystemDep, _user: CurrentUser) -> Response:
 
 @router.get("/on-duty", response_class=Response)
 def on_duty(
-    config: ConfigDep, clock: ClockDep, dispatcher: DispatcherDep, _user: CurrentUser
+    config: ConfigDep, clock: ClockDep, dispatcher: DispatcherDep, user: CurrentUser
 ) -> Response:
     """Each person of the schedule: working, on call or off duty now, when they are next at
-    work, and the notifications held for them (or their teams) until then."""
+    work, and how many notifications are held for them (or their teams) until then; the held
+    notifications themselves only as far as the user may read them (`/api/notifications`)."""
     schedule = config.schedule
     now = clock.now()
     held = dispatcher.notifications(status="held", limit=500)
+    seen = notifications_seen(schedule, user)
+    shown = [n for n in held if seen is None or n.recipient in seen or n.intended_for in seen]
     people = []
     for person in schedule.people:
         working = is_working(schedule, person, now)
@@ -67,4 +77,4 @@ def on_duty(
                 ),
             }
         )
-    return _json({"now": now, "now_us": to_us(now), "people": people, "held": held})
+    return _json({"now": now, "now_us": to_us(now), "people": people, "held": shown})

@@ -25,6 +25,7 @@ from vigie.web.deps import (
     InboxDep,
     LiveDep,
     RequestActor,
+    notifications_seen,
     require,
 )
 from vigie.web.problems import AUTH_ERRORS, INVALID, NOT_FOUND
@@ -40,16 +41,26 @@ router = APIRouter(
 @router.get("/notifications", response_class=Response)
 def notifications(
     dispatcher: DispatcherDep,
+    user: CurrentUser,
     recipient: Annotated[str | None, Query(description="a person or team")] = None,
-    status: Annotated[str | None, Query(description="held, delivered or undeliverable")] = None,
+    status: Annotated[
+        str | None,
+        Query(description="held, sending, delivered, digested, dropped or undeliverable"),
+    ] = None,
     before: Annotated[
         int | None, Query(ge=1, le=2**62, description="only notifications with a smaller id")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """Notifications newest first, each with its audit: held until when, rerouted to whom,
-    delivered when."""
-    found = dispatcher.notifications(recipient=recipient, status=status, before=before, limit=limit)
+    delivered when. A manager sees those of their own teams' people, an admin all."""
+    found = dispatcher.notifications(
+        recipient=recipient,
+        status=status,
+        before=before,
+        limit=limit,
+        visible=notifications_seen(dispatcher.config, user),
+    )
     body = {"notifications": found, "next_before": found[-1].id if found else None}
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 

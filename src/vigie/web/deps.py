@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
 from vigie.auth.audit import Actor
-from vigie.auth.roles import Action, allowed
+from vigie.auth.roles import Action, Scope, allowed, scope_of
 from vigie.auth.sessions import COOKIE
 from vigie.auth.users import Principal
 from vigie.chat.service import ChatService
@@ -49,6 +49,7 @@ from vigie.rules.triage import AlertTriage
 from vigie.rules.versions import RuleVersions
 from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
+from vigie.schedule.schedules import ScheduleConfig
 from vigie.sensors.service import SensorsService
 from vigie.system import System
 
@@ -200,3 +201,19 @@ NotificationsReader = Annotated[Principal, Depends(require("notifications", "rea
 LeadsReader = Annotated[Principal, Depends(require("leads", "read"))]
 ChatAgent = Annotated[Principal, Depends(require("interactions", "write"))]
 """A user who may answer the website chat (whoever may write interactions)."""
+
+
+def notifications_seen(schedule: ScheduleConfig, user: Principal) -> set[str] | None:
+    """Whose notifications `user` may read (issue 17), as names of people and teams of
+    `schedule`: everyone's (None) for an admin; a manager, their own and their teams'
+    people's; a salesperson, their own; nobody's for a role that may not read notifications,
+    or a manager or salesperson who is no person of the schedule."""
+    if not allowed(user.role, "notifications", "read"):
+        return set()
+    scope = scope_of(user.role)
+    if scope is Scope.ALL:
+        return None
+    person = schedule.person_of_user(user.username)
+    if person is None:
+        return set()
+    return schedule.colleagues(person) if scope is Scope.TEAM else {person.name}

@@ -81,6 +81,7 @@ const Vigie = (() => {
       pending: t("js.status.pending"),
       resolved: t("js.status.resolved"),
       held: t("js.status.held"),
+      sending: t("js.status.sending"),
       delivered: t("js.status.delivered"),
       undeliverable: t("js.status.undeliverable"),
       running: t("js.status.running"),

@@ -1,4 +1,4 @@
-// The inbox bell: the signed-in person's held and delivered notifications, live over SSE.
+// The inbox bell: the signed-in person's held, in-flight and delivered notifications, live over SSE.
 "use strict";
 
 (() => {
@@ -12,6 +12,13 @@
     bell.setAttribute("aria-label", `${t("js.inbox.open")}: ${t("js.inbox.unread", { count: unread })}, ${t("js.inbox.held_count", { count: held })}`);
   }
 
+  // Held until when, being delivered right now, or delivered when.
+  function stateText(n) {
+    if (n.state === "held") return t("js.inbox.held", { time: dateTime(n.hold_until) });
+    if (n.state === "sending") return t("js.inbox.sending");
+    return t("js.inbox.delivered", { time: dateTime(n.delivered_at) });
+  }
+
   async function load() {
     const panel = document.getElementById("inbox-list");
     await Vigie.section(panel, async () => {
@@ -21,10 +28,10 @@
       if (data.person === null) return replace(panel, Vigie.notice("js.inbox.nobody", null, "li"));
       if (!data.items.length) return replace(panel, Vigie.notice("js.inbox.empty", null, "li"));
       replace(panel, data.items.map((n) => el("li", { "data-notification": n.id, "data-state": n.state, class: n.read ? "read" : "" },
-        Vigie.badge(n.state === "held" ? "held" : "succeeded", Vigie.statusText(n.state)),
+        Vigie.badge(n.state === "delivered" ? "succeeded" : n.state, Vigie.statusText(n.state)),
         n.urgent ? [" ", Vigie.badge("warning", t("js.inbox.urgent"))] : null,
         " ", el("strong", {}, n.subject),
-        el("div", { class: "muted" }, n.state === "held" ? t("js.inbox.held", { time: dateTime(n.hold_until) }) : t("js.inbox.delivered", { time: dateTime(n.delivered_at) })))));
+        el("div", { class: "muted" }, stateText(n)))));
       return true;
     });
   }
