@@ -36,6 +36,7 @@ from tests.conftest import (
     require_service,
     user_token,
 )
+from vigie.auth.audit import Actor
 from vigie.config import load_config
 from vigie.crm.tables import interactions
 from vigie.kpi.partitions import Partitioning
@@ -762,3 +763,40 @@ def test_one_process_on_a_partitioned_log_runs_every_partition_and_fires_as_one(
     expected, expected_kpis = _single_process_kpis(batches, config, tmp_path)
     assert outcome == expected
     assert kpis == expected_kpis
+
+
+def _tuned_value(engine: Any, name: str) -> float | None:
+    return next((r.value for r in engine.rules if r.name == name), None)
+
+
+def test_a_tuned_partitioned_rule_is_live_in_every_partition_and_the_rules_share_starts(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """A version of a rule run per partition, written before a worker starts and while it
+    runs, is live in each partition it holds; the rules' share still starts."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(PARTITIONED_CONFIG)
+    log_url = f"{nats_url}&partitions={PARTITIONS}&key=campaign"
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path}/vigie.db", config=load_config(config), log_url=log_url
+    )
+    worker = build_system(settings, role="worker", lease_seconds=4.0)
+    lea = Actor(name="lea")
+    upgrade(worker.engine)
+    try:
+        worker.rule_versions.tune("busy-campaign", "value", 150, actor=lea, reason="")
+        rules = Lease(worker.engine, PROCESSORS_LEASE)
+        with _Running(worker):
+            _wait(
+                "the worker to hold the rules and every partition",
+                lambda: rules.current_holder() and all(p.engine for p in worker.partitions),
+                seconds=60,
+            )
+            assert {_tuned_value(p.engine, "busy-campaign") for p in worker.partitions} == {150}
+            worker.rule_versions.tune("busy-campaign", "value", 120, actor=lea, reason="")
+            assert {_tuned_value(p.engine, "busy-campaign") for p in worker.partitions} == {120}
+            assert _tuned_value(worker.alerting, "busy-anywhere") == 2000
+    finally:
+        cleanup = NatsEventLog.from_url(log_url, rejects=SqlEventLog(worker.engine))
+        cleanup.delete_stream()
+        cleanup.close()

@@ -73,6 +73,7 @@ from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.backtest import log_events
 from vigie.rules.deadletters import DeadLetterAlerts
+from vigie.rules.definitions import Rule
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed, AlertSender, StoredAlertsRelay
 from vigie.rules.partitions import RulesPartition, RuleSplit
@@ -200,6 +201,18 @@ class System:
     def sample_kpis(self) -> None:
         """Record the KPIs' current values for the dashboard's sparklines."""
         self.trends.record(to_us(self.clock.now()), self.alerting.snapshot())
+
+    def apply_rule(self, rule: Rule) -> None:
+        """Put a tuned version of `rule` in place where it is evaluated: in the whole log's
+        engine, or, for a rule run per partition of the log, in the engine of each partition
+        held here and in those of the partitions taken later."""
+        split = self.partitions[0].split if self.partitions else None
+        if split is not None and rule.name in split.partitioned_names:
+            split.tune(rule)
+            for partition in self.partitions:
+                partition.tune(rule)
+        else:
+            self.alerting.replace_rule(rule)
 
     def tick(self) -> None:
         """Let the rules see time pass, and sample the KPIs once per trend bucket.
@@ -610,7 +623,7 @@ def build_system(
         engine=engine,
     )
     system.rule_versions = RuleVersions(
-        engine=engine, rules=config.rules, clock=clock, apply=system.alerting.replace_rule
+        engine=engine, rules=config.rules, clock=clock, apply=system.apply_rule
     )
     system.reviews = _reviews(system)
     ttl = DEFAULT_TTL_SECONDS if lease_seconds is None else lease_seconds
@@ -770,6 +783,9 @@ def _add_shares(
     add(Exclusive("processing", lease, processing, on_lost=on_lost))
     lookback = parse_duration(system.settings.config.alerting.lookback)
     by_name = {p.name: p for p in system.partitions}
+    if system.partitions:
+        # The partitions' rules are tuned too, on a worker without the rules' share as well.
+        add(Periodic("partitions-tuned-rules", system.rule_versions.sync, seconds=tick_seconds))
     for share in movable:
         names = shares[share]
         feeding = Services()
@@ -777,8 +793,8 @@ def _add_shares(
             partition = by_name.get(name)
             if partition is not None:
                 # A partition's rules: its windows and alerts rebuilt before it is fed, and
-                # dropped when it moves on (its next holder rebuilds them).
-                take = partial(partition.take, system.log, lookback_us=lookback)
+                # dropped when it moves on (its next holder rebuilds them), as tuned now.
+                take = partial(_take_partition, system, partition, lookback_us=lookback)
                 feeding.add(Hook(f"{name}-state", start=take, stop=partition.give_up))
         feeding.add(
             Hook(share, start=partial(runner.resume, names), stop=partial(runner.pause, names))
@@ -792,6 +808,12 @@ def _add_shares(
                 wanted=partial(members.dealt, share, list(movable)),
             )
         )
+
+
+def _take_partition(system: System, partition: RulesPartition, *, lookback_us: int) -> None:
+    """Start holding `partition` with its rules' latest tuned versions."""
+    system.rule_versions.sync()
+    partition.take(system.log, lookback_us=lookback_us)
 
 
 def _add_views(system: System, link: Wakeups | None = None) -> None:
