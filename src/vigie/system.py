@@ -223,8 +223,6 @@ class System:
         the dashboard samples afresh when it asks.
         """
         self.alerting.tick()
-        for partition in self.partitions:
-            partition.tick()
         bucket = to_us(self.clock.now()) // self.trends.bucket_us
         if bucket != self._sampled_bucket:
             self._sampled_bucket = bucket
@@ -782,6 +780,7 @@ def _add_shares(
     lease = Lease(engine, PROCESSORS_LEASE, holder=holder, ttl_seconds=ttl_seconds)
     add(Exclusive("processing", lease, processing, on_lost=on_lost))
     lookback = parse_duration(system.settings.config.alerting.lookback)
+    tick = parse_duration(system.settings.config.alerting.tick) / 1e6
     by_name = {p.name: p for p in system.partitions}
     if system.partitions:
         # The partitions' rules are tuned too, on a worker without the rules' share as well.
@@ -799,6 +798,14 @@ def _add_shares(
         feeding.add(
             Hook(share, start=partial(runner.resume, names), stop=partial(runner.pause, names))
         )
+        for name in names:
+            partition = by_name.get(name)
+            if partition is not None:
+                # Its windows slide and its alerts go firing or resolve where it is held,
+                # whoever holds the rules' share.
+                feeding.add(
+                    Periodic(f"{name}-tick", partition.tick, seconds=tick, delay_first=True)
+                )
         add(
             Exclusive(
                 share,

@@ -158,7 +158,8 @@ class RulesPartition:
         self._held().process(events)
 
     def tick(self) -> None:
-        """Let time pass in the partition's windows, when it is held here."""
-        engine = self.engine
-        if engine is not None:
-            engine.tick()
+        """Let time pass in the partition's windows, when it is held here (not in an engine
+        just given up: its alerts are its next holder's)."""
+        with self._lock:
+            if self.engine is not None:
+                self.engine.tick()
