@@ -42,6 +42,7 @@ from vigie.ingest.mqtt import MqttSubscriber
 from vigie.ingest.sensors import SensorIntake
 from vigie.ingest.webhooks import DeliveryCollector, Inbound
 from vigie.kpi.durations import parse_duration
+from vigie.kpi.metrics import fields_read
 from vigie.kpi.partitions import Partitioning
 from vigie.kpi.trends import Trends
 from vigie.lifecycle import Exclusive, Hook, Periodic, Services, Task
@@ -249,16 +250,38 @@ def _both(
 
 
 def _partitioning(settings: Settings) -> Partitioning:
-    """How the log is cut into partitions (`?partitions=N&key=FIELD` on a NATS log URL)."""
+    """How the log is cut into partitions (`?partitions=N&key=FIELD` on a NATS log URL); a
+    key that crypto-shredding seals is refused (its partition is not the same sealed and
+    opened)."""
     if not settings.log_url:
         return Partitioning()
     from vigie.log.nats import parse_nats_url
 
     options = parse_nats_url(settings.log_url)
+    key = options.partition_key
     try:
-        return Partitioning(count=options.partitions, key=options.partition_key)
+        partitioning = Partitioning(count=options.partitions, key=key)
     except ValueError as exc:
-        raise ValueError(f"log URL: key={options.partition_key!r}: {exc}") from exc
+        raise ValueError(f"log URL: key={key!r}: {exc}") from exc
+    shredding = settings.config.privacy.shredding
+    sealed = [f for f in fields_read(key) if shredding.seals(f)]
+    if partitioning.partitioned and sealed:
+        # The log is published on the partition of the value as stored (sealed), and each
+        # worker keeps the events whose opened value is of its partition: the two differ.
+        clear = f"properties.{key}"
+        hint = (
+            f"write key={clear} if that property is kept in clear, or "
+            if "." not in key and not shredding.seals(clear)
+            else ""
+        )
+        raise ValueError(
+            f"log URL: key={key!r} reads {', '.join(sealed)}, which crypto-shredding "
+            "(privacy.shredding) seals in the log: events would be published on the partition "
+            "of the sealed value and each worker would keep those of the opened one, so most "
+            f"would be lost to the partitions' rules; {hint}partition on a field kept in clear "
+            "(e.g. key=campaign or key=contact)"
+        )
+    return partitioning
 
 
 def _event_log(
