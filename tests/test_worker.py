@@ -36,9 +36,13 @@ from tests.conftest import (
     require_service,
     user_token,
 )
+from vigie.auth.audit import Actor
+from vigie.clock import ManualClock
 from vigie.config import load_config
 from vigie.crm.tables import interactions
+from vigie.events import Event
 from vigie.kpi.partitions import Partitioning
+from vigie.log.eventlog import AppendJob
 from vigie.log.leases import Lease
 from vigie.log.nats import NatsEventLog, parse_nats_url
 from vigie.log.progress import lags
@@ -762,3 +766,94 @@ def test_one_process_on_a_partitioned_log_runs_every_partition_and_fires_as_one(
     expected, expected_kpis = _single_process_kpis(batches, config, tmp_path)
     assert outcome == expected
     assert kpis == expected_kpis
+
+
+def _tuned_value(engine: Any, name: str) -> float | None:
+    return next((r.value for r in engine.rules if r.name == name), None)
+
+
+def test_a_tuned_partitioned_rule_is_live_in_every_partition_and_the_rules_share_starts(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """A version of a rule run per partition, written before a worker starts and while it
+    runs, is live in each partition it holds; the rules' share still starts."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(PARTITIONED_CONFIG)
+    log_url = f"{nats_url}&partitions={PARTITIONS}&key=campaign"
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path}/vigie.db", config=load_config(config), log_url=log_url
+    )
+    worker = build_system(settings, role="worker", lease_seconds=4.0)
+    lea = Actor(name="lea")
+    upgrade(worker.engine)
+    try:
+        worker.rule_versions.tune("busy-campaign", "value", 150, actor=lea, reason="")
+        rules = Lease(worker.engine, PROCESSORS_LEASE)
+        with _Running(worker):
+            _wait(
+                "the worker to hold the rules and every partition",
+                lambda: rules.current_holder() and all(p.engine for p in worker.partitions),
+                seconds=60,
+            )
+            assert {_tuned_value(p.engine, "busy-campaign") for p in worker.partitions} == {150}
+            worker.rule_versions.tune("busy-campaign", "value", 120, actor=lea, reason="")
+            assert {_tuned_value(p.engine, "busy-campaign") for p in worker.partitions} == {120}
+            assert _tuned_value(worker.alerting, "busy-anywhere") == 2000
+    finally:
+        cleanup = NatsEventLog.from_url(log_url, rejects=SqlEventLog(worker.engine))
+        cleanup.delete_stream()
+        cleanup.close()
+
+
+def test_a_partition_held_without_the_rules_share_lets_time_pass_and_its_alert_resolves(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """A worker holding the partitions while another process holds the rules' share ticks
+    them: once the window has slid past the orders, the partition's alert resolves."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(PARTITIONED_CONFIG)
+    log_url = f"{nats_url}&partitions={PARTITIONS}&key=campaign"
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path}/vigie.db", config=load_config(config), log_url=log_url
+    )
+    clock = ManualClock(datetime.now(UTC))
+    worker = build_system(settings, role="worker", lease_seconds=4.0, clock=clock)
+    upgrade(worker.engine)
+    other = Lease(worker.engine, PROCESSORS_LEASE, holder="elsewhere:1:rules", ttl_seconds=600)
+    assert other.acquire()
+    now = clock.now()
+    orders = [
+        Event(
+            type="track",
+            event="Order Completed",
+            source="web",
+            message_id=f"c00-{n}",
+            user_id=f"customer-{n}",
+            properties={"campaign": "c00"},
+            timestamp=now,
+            received_at=now,
+        )
+        for n in range(210)
+    ]
+    alerts = AlertStore(worker.engine)
+
+    def busy() -> list[Any]:
+        return [a for a in alerts.active() if a.rule == "busy-campaign"]
+
+    try:
+        with _Running(worker):
+            _wait(
+                "the worker to hold every partition",
+                lambda: all(p.engine for p in worker.partitions),
+                seconds=60,
+            )
+            job = AppendJob(events=orders, source="web", endpoint="test")
+            worker.committer.submit(job).result(timeout=30)
+            _wait("the partition's alert to fire", busy, seconds=60)
+            clock.advance(timedelta(hours=2))
+            _wait("the partition's alert to resolve", lambda: not busy(), seconds=30)
+            assert other.current_holder() == "elsewhere:1:rules"
+    finally:
+        cleanup = NatsEventLog.from_url(log_url, rejects=SqlEventLog(worker.engine))
+        cleanup.delete_stream()
+        cleanup.close()

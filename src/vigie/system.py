@@ -42,6 +42,7 @@ from vigie.ingest.mqtt import MqttSubscriber
 from vigie.ingest.sensors import SensorIntake
 from vigie.ingest.webhooks import DeliveryCollector, Inbound
 from vigie.kpi.durations import parse_duration
+from vigie.kpi.metrics import fields_read
 from vigie.kpi.partitions import Partitioning
 from vigie.kpi.trends import Trends
 from vigie.lifecycle import Exclusive, Hook, Periodic, Services, Task
@@ -73,6 +74,7 @@ from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.backtest import log_events
 from vigie.rules.deadletters import DeadLetterAlerts
+from vigie.rules.definitions import Rule
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.feed import AlertFeed, AlertSender, StoredAlertsRelay
 from vigie.rules.partitions import RulesPartition, RuleSplit
@@ -201,6 +203,18 @@ class System:
         """Record the KPIs' current values for the dashboard's sparklines."""
         self.trends.record(to_us(self.clock.now()), self.alerting.snapshot())
 
+    def apply_rule(self, rule: Rule) -> None:
+        """Put a tuned version of `rule` in place where it is evaluated: in the whole log's
+        engine, or, for a rule run per partition of the log, in the engine of each partition
+        held here and in those of the partitions taken later."""
+        split = self.partitions[0].split if self.partitions else None
+        if split is not None and rule.name in split.partitioned_names:
+            split.tune(rule)
+            for partition in self.partitions:
+                partition.tune(rule)
+        else:
+            self.alerting.replace_rule(rule)
+
     def tick(self) -> None:
         """Let the rules see time pass, and sample the KPIs once per trend bucket.
 
@@ -210,8 +224,6 @@ class System:
         the dashboard samples afresh when it asks.
         """
         self.alerting.tick()
-        for partition in self.partitions:
-            partition.tick()
         bucket = to_us(self.clock.now()) // self.trends.bucket_us
         if bucket != self._sampled_bucket:
             self._sampled_bucket = bucket
@@ -238,16 +250,38 @@ def _both(
 
 
 def _partitioning(settings: Settings) -> Partitioning:
-    """How the log is cut into partitions (`?partitions=N&key=FIELD` on a NATS log URL)."""
+    """How the log is cut into partitions (`?partitions=N&key=FIELD` on a NATS log URL); a
+    key that crypto-shredding seals is refused (its partition is not the same sealed and
+    opened)."""
     if not settings.log_url:
         return Partitioning()
     from vigie.log.nats import parse_nats_url
 
     options = parse_nats_url(settings.log_url)
+    key = options.partition_key
     try:
-        return Partitioning(count=options.partitions, key=options.partition_key)
+        partitioning = Partitioning(count=options.partitions, key=key)
     except ValueError as exc:
-        raise ValueError(f"log URL: key={options.partition_key!r}: {exc}") from exc
+        raise ValueError(f"log URL: key={key!r}: {exc}") from exc
+    shredding = settings.config.privacy.shredding
+    sealed = [f for f in fields_read(key) if shredding.seals(f)]
+    if partitioning.partitioned and sealed:
+        # The log is published on the partition of the value as stored (sealed), and each
+        # worker keeps the events whose opened value is of its partition: the two differ.
+        clear = f"properties.{key}"
+        hint = (
+            f"write key={clear} if that property is kept in clear, or "
+            if "." not in key and not shredding.seals(clear)
+            else ""
+        )
+        raise ValueError(
+            f"log URL: key={key!r} reads {', '.join(sealed)}, which crypto-shredding "
+            "(privacy.shredding) seals in the log: events would be published on the partition "
+            "of the sealed value and each worker would keep those of the opened one, so most "
+            f"would be lost to the partitions' rules; {hint}partition on a field kept in clear "
+            "(e.g. key=campaign or key=contact)"
+        )
+    return partitioning
 
 
 def _event_log(
@@ -617,7 +651,7 @@ def build_system(
         engine=engine,
     )
     system.rule_versions = RuleVersions(
-        engine=engine, rules=config.rules, clock=clock, apply=system.alerting.replace_rule
+        engine=engine, rules=config.rules, clock=clock, apply=system.apply_rule
     )
     system.reviews = _reviews(system)
     ttl = DEFAULT_TTL_SECONDS if lease_seconds is None else lease_seconds
@@ -776,7 +810,11 @@ def _add_shares(
     lease = Lease(engine, PROCESSORS_LEASE, holder=holder, ttl_seconds=ttl_seconds)
     add(Exclusive("processing", lease, processing, on_lost=on_lost))
     lookback = parse_duration(system.settings.config.alerting.lookback)
+    tick = parse_duration(system.settings.config.alerting.tick) / 1e6
     by_name = {p.name: p for p in system.partitions}
+    if system.partitions:
+        # The partitions' rules are tuned too, on a worker without the rules' share as well.
+        add(Periodic("partitions-tuned-rules", system.rule_versions.sync, seconds=tick_seconds))
     for share in movable:
         names = shares[share]
         feeding = Services()
@@ -784,12 +822,20 @@ def _add_shares(
             partition = by_name.get(name)
             if partition is not None:
                 # A partition's rules: its windows and alerts rebuilt before it is fed, and
-                # dropped when it moves on (its next holder rebuilds them).
-                take = partial(partition.take, system.log, lookback_us=lookback)
+                # dropped when it moves on (its next holder rebuilds them), as tuned now.
+                take = partial(_take_partition, system, partition, lookback_us=lookback)
                 feeding.add(Hook(f"{name}-state", start=take, stop=partition.give_up))
         feeding.add(
             Hook(share, start=partial(runner.resume, names), stop=partial(runner.pause, names))
         )
+        for name in names:
+            partition = by_name.get(name)
+            if partition is not None:
+                # Its windows slide and its alerts go firing or resolve where it is held,
+                # whoever holds the rules' share.
+                feeding.add(
+                    Periodic(f"{name}-tick", partition.tick, seconds=tick, delay_first=True)
+                )
         add(
             Exclusive(
                 share,
@@ -799,6 +845,12 @@ def _add_shares(
                 wanted=partial(members.dealt, share, list(movable)),
             )
         )
+
+
+def _take_partition(system: System, partition: RulesPartition, *, lookback_us: int) -> None:
+    """Start holding `partition` with its rules' latest tuned versions."""
+    system.rule_versions.sync()
+    partition.take(system.log, lookback_us=lookback_us)
 
 
 def _add_views(system: System, link: Wakeups | None = None) -> None:

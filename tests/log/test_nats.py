@@ -23,9 +23,12 @@ from tests.conftest import (
     require_service,
     user_token,
 )
+from vigie.config import Config, Source
 from vigie.events import Event, Rejection
 from vigie.log import AppendJob, ProcessorRunner, SqlEventLog
 from vigie.log.nats import NatsEventLog, parse_nats_url, subject_token
+from vigie.privacy.config import PrivacyConfig, ShreddingSettings
+from vigie.settings import Settings
 from vigie.system import build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
@@ -422,3 +425,37 @@ def test_a_partitioned_stream_needs_the_events_partition_to_append(
     finally:
         log.delete_stream()
         log.close()
+
+
+def test_a_partition_key_that_crypto_shredding_seals_is_refused_naming_it(
+    nats_url: str, tmp_path: object
+) -> None:
+    """Under crypto-shredding, a key read from the traits or a sealed property or context
+    key (a bare name included) is refused with the key and why; one kept in clear is not."""
+    shredding = ShreddingSettings(keys=f"sqlite:///{tmp_path}/keys.db", properties=["email"])
+    config = Config(
+        sources=[Source(name="web", write_key=WRITE_KEY)],
+        privacy=PrivacyConfig(shredding=shredding),
+    )
+
+    def settings(key: str, config: Config = config) -> Settings:
+        base = make_settings(f"sqlite:///{tmp_path}/vigie.db", config)
+        return msgspec.structs.replace(base, log_url=f"{nats_url}&partitions=4&key={key}")
+
+    for key, sealed in [
+        ("email", "properties.email"),
+        ("properties.email", "properties.email"),
+        ("traits.plan", "traits.plan"),
+        ("plan", "traits.plan"),
+        ("context.ip", "context.ip"),
+    ]:
+        with pytest.raises(ValueError, match=rf"key={key!r} reads .*{sealed}.*crypto-shredding"):
+            build_system(settings(key), role="ingest")
+    clear = Config(sources=config.sources)
+    for built in (settings("campaign"), settings("properties.plan"), settings("email", clear)):
+        system = build_system(built, role="ingest")  # not refused
+        assert built.log_url is not None
+        cleanup = NatsEventLog.from_url(built.log_url, rejects=system.sql_log)
+        cleanup.delete_stream()
+        cleanup.close()
+        system.log.close()

@@ -98,3 +98,39 @@ def test_an_alert_change_the_worker_sent_before_storing_it_is_streamed_once(
     store.save([resolved])
     assert relay.poll() == 1
     assert feed.seen == [("a-1", "firing"), ("a-1", "resolved")]
+
+
+def test_a_push_that_comes_after_a_poll_streamed_its_change_is_not_streamed_again(
+    engine: sa.Engine,
+) -> None:
+    """A poll streams X then a later Y; the worker's push of X arriving afterwards is not
+    streamed a second time, while a push of a change stored late (after Y) still is, once."""
+    from vigie.rules.feed import AlertSender, StoredAlertsRelay
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def alert_changed(self, alert: Alert) -> None:
+            self.seen.append(alert.id)
+
+    store = AlertStore(engine)
+    feed = Recorder()
+    relay = StoredAlertsRelay(store, feed)  # type: ignore[arg-type]
+    relay.start()
+    sender = AlertSender(relay.pushed)
+
+    def alert(name: str, at: datetime) -> Alert:
+        return Alert(id=f"{name}-1", fingerprint=name, rule="r", status="firing",
+                     starts_at=at, updated_at=at)  # fmt: skip
+
+    x, y = alert("x", T0), alert("y", T0 + timedelta(seconds=2))
+    store.save([x, y])
+    assert relay.poll() == 2
+    sender.alert_changed(x)
+    assert feed.seen == ["x-1", "y-1"]
+    late = alert("z", T0 + timedelta(seconds=1))
+    sender.alert_changed(late)
+    store.save([late])
+    assert relay.poll() == 0
+    assert feed.seen == ["x-1", "y-1", "z-1"]

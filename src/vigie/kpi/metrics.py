@@ -198,6 +198,19 @@ def accessor(path: str, *, sentiment: SentimentScorer | None = None) -> Accessor
     return _plain(path)
 
 
+def fields_read(path: str) -> tuple[str, ...]:
+    """The event fields `accessor(path)` reads, in order (an alias or a bare name reads
+    several, e.g. `plan`: properties.plan, then traits.plan, then context.plan)."""
+    path = path.strip()
+    if path.startswith("sentiment(") and path.endswith(")"):
+        return fields_read(path[len("sentiment(") : -1])
+    if path in _ALIASES:
+        return _ALIASES[path]
+    if "." not in path and path not in _TOP_LEVEL:
+        return (f"properties.{path}", f"traits.{path}", f"context.{path}")
+    return (path,)
+
+
 def accessor_chain(paths: tuple[str, ...], *, sentiment: SentimentScorer | None = None) -> Accessor:
     """The first non-missing field among `paths`."""
     readers = [_plain(p) for p in paths]

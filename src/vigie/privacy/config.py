@@ -94,6 +94,19 @@ class ShreddingSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     """Context keys sealed with the traits: the traits a client repeats in the context and
     the (truncated) IP address."""
 
+    def seals(self, field: str) -> bool:
+        """Whether the event field at path `field` (e.g. `properties.email`) goes into the
+        log sealed: traits are sealed whole, the listed properties and context keys too."""
+        if self.keys is None:
+            return False
+        part, _, rest = field.partition(".")
+        personal = {"properties": self.properties, "context": self.context}.get(part)
+        if part == "traits":
+            return True
+        if personal is None:
+            return False
+        return bool(personal) if not rest else rest.split(".")[0] in personal
+
 
 class PrivacyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Privacy by design: IP truncation, pseudonymised visitor ids, retention per data class,

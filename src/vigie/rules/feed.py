@@ -15,6 +15,9 @@ from vigie.rules.store import AlertStore
 from vigie.types import to_us
 
 MAX_QUEUED = 1000
+TOLD_FOR_US = 60_000_000
+"""How long the relay remembers the changes it streamed, for the worker's pushes that come
+after a poll streamed them (a later change moving the poll on)."""
 
 
 class AlertFeed:
@@ -84,7 +87,8 @@ class StoredAlertsRelay:
                 if (alert.id, at) in self._told:
                     continue
                 if at > self._after:
-                    self._after, self._told = at, set()
+                    self._after = at
+                    self._told = {t for t in self._told if t[1] >= at - TOLD_FOR_US}
                     self._pushed = {p for p in self._pushed if p[1] >= at}
                 self._told.add((alert.id, at))
                 if (alert.id, at) in self._pushed:
@@ -95,11 +99,13 @@ class StoredAlertsRelay:
 
     def pushed(self, payload: bytes) -> None:
         """Stream an alert change the worker sent as its rules made it (`AlertSender`),
-        before it is stored; `poll` then skips it."""
+        before it is stored; `poll` then skips it. A push older than the changes the relay
+        remembers streaming is dropped: a poll streamed it long ago."""
         alert = _decoder.decode(payload)
         key = (alert.id, to_us(alert.updated_at or alert.starts_at))
         with self._lock:
-            if key in self._told or key in self._pushed:
+            stale = key[1] < self._after - TOLD_FOR_US
+            if stale or key in self._told or key in self._pushed:
                 return
             self._pushed.add(key)
         self.feed.alert_changed(alert)

@@ -49,6 +49,7 @@ class RuleSplit:
         names = {r.name for r in self.partitioned}
         self.whole: list[Rule] = [r for r in rules if r.name not in names]
         """The rules run on the whole log, by the rules' share."""
+        self._tuning = threading.Lock()
         self.partition_metrics: list[Metric] = [m for m in metrics if m.name in split]
         needed = {r.metric for r in self.whole}
         self.whole_metrics: list[Metric] = [
@@ -59,6 +60,19 @@ class RuleSplit:
     @property
     def partitioned_names(self) -> frozenset[str]:
         return frozenset(r.name for r in self.partitioned)
+
+    def tune(self, rule: Rule) -> None:
+        """Make a tuned version of a partitioned rule the one each partition is built with
+        from now on (`RulesPartition.take`); its kind and metric stay."""
+        with self._tuning:
+            index = next(i for i, r in enumerate(self.partitioned) if r.name == rule.name)
+            old = self.partitioned[index]
+            if (rule.kind, rule.metric) != (old.kind, old.metric):
+                raise ValueError(
+                    f"rule {rule.name!r}: only a threshold or change rule's parameters change "
+                    "live; its kind and metric stay"
+                )
+            self.partitioned = [*self.partitioned[:index], rule, *self.partitioned[index + 1 :]]
 
     def owned_by_whole(self, alert: Alert) -> bool:
         """Whether a stored alert is the whole log's engine's (not a partition's)."""
@@ -91,18 +105,31 @@ class RulesPartition:
         return alert.rule in self._names and partitioning.of_labels(alert.labels) == self.partition
 
     def take(self, log: EventLog, *, lookback_us: int) -> None:
-        """Start holding the partition: a fresh engine, its windows rebuilt from the log up
-        to the partition's checkpoint and its active alerts loaded from the store."""
+        """Start holding the partition: a fresh engine with the rules as tuned now, its
+        windows rebuilt from the log up to the partition's checkpoint and its active alerts
+        loaded from the store."""
+        built = self.split.partitioned
         engine = self._build(
             self.split.partition_metrics,
-            self.split.partitioned,
+            list(built),
             name=self.name,
             keeps=self.keeps,
             owns=self.owns,
         )
         engine.restore(log, lookback_us=lookback_us)
         with self._lock:
+            # A version tuned while the engine was being rebuilt found no engine here.
+            for rule in self.split.partitioned:
+                if rule not in built:
+                    engine.replace_rule(rule)
             self.engine = engine
+
+    def tune(self, rule: Rule) -> None:
+        """Put a tuned version of one of the partition's rules in place, when it is held
+        here (`RuleSplit.tune` first, for when it is taken)."""
+        with self._lock:
+            if self.engine is not None:
+                self.engine.replace_rule(rule)
 
     def give_up(self) -> None:
         """Stop holding the partition: its state goes with it (the next holder rebuilds it)."""
@@ -131,7 +158,8 @@ class RulesPartition:
         self._held().process(events)
 
     def tick(self) -> None:
-        """Let time pass in the partition's windows, when it is held here."""
-        engine = self.engine
-        if engine is not None:
-            engine.tick()
+        """Let time pass in the partition's windows, when it is held here (not in an engine
+        just given up: its alerts are its next holder's)."""
+        with self._lock:
+            if self.engine is not None:
+                self.engine.tick()
