@@ -134,6 +134,23 @@ def test_another_process_picks_the_version_up(system: System) -> None:
     assert theirs.sync() == 1 and worker.rules[0].value == 9.0
 
 
+def test_a_version_that_no_longer_fits_the_rule_is_skipped_not_fatal(system: System) -> None:
+    """A stored version written before vigie.yaml moved the rule to another metric is logged
+    and skipped on sync: the rules still start, and later versions still go live."""
+    system.rule_versions.tune("busy", "value", 9.0, actor=LEA, reason="")
+    visits = Metric(name="visits", kind="count", where={"event": "Visit"}, window="10m")
+    moved = Rule(name="busy", metric="visits", op=">", value=5.0)
+    worker = AlertingEngine([visits], [moved], clock=ManualClock(START))
+    theirs = RuleVersions(
+        engine=system.engine, rules=[moved], clock=ManualClock(START), apply=worker.replace_rule
+    )
+    assert theirs.sync() == 1
+    assert [(rule, version) for rule, version, _ in theirs.skipped] == [("busy", 1)]
+    assert worker.rules[0] == moved
+    theirs.tune("busy", "value", 12.0, actor=LEA, reason="after the move")
+    assert worker.rules[0].value == 12.0 and worker.rules[0].metric == "visits"
+
+
 def test_a_new_threshold_changes_what_fires_next() -> None:
     """Under 5 a shop's peak of 7 fires; after the threshold moves to 7.5 in the running
     engine, another shop's peak of 7 does not."""

@@ -9,6 +9,7 @@ applies the versions written since it last looked, by whichever process wrote th
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -24,6 +25,8 @@ from vigie.rules.triage import Invalid, clean_text
 from vigie.rules.tuning import Parameter, tunable
 from vigie.store.schema import Offset, metadata
 from vigie.types import from_us, to_us
+
+logger = logging.getLogger(__name__)
 
 MAX_REASON = 2000
 
@@ -93,11 +96,18 @@ class RuleVersions:
         self._apply = apply
         self._seen = 0
         self._lock = threading.Lock()
+        self.skipped: list[tuple[str, int, str]] = []
+        """The versions `sync` could not apply: (rule, version, why)."""
 
     def rule(self, name: str) -> Rule:
-        """The rule as it stands now (its latest version)."""
+        """The rule as it stands now: its latest version, or vigie.yaml's once vigie.yaml
+        has given it another kind or metric (the stored versions then no longer apply)."""
         history = self.history(name)
-        return msgspec.convert(history[-1].body, Rule)
+        latest = msgspec.convert(history[-1].body, Rule)
+        configured = self._configured[name]
+        if (latest.kind, latest.metric) != (configured.kind, configured.metric):
+            return configured
+        return latest
 
     def history(self, name: str) -> list[RuleVersion]:
         """Version 0 (vigie.yaml) then each stored version, oldest first, with its changes."""
@@ -204,6 +214,21 @@ class RuleVersions:
                 ).all()
             for row in rows:
                 if row.rule in self._configured:
-                    self._apply(msgspec.convert(msgspec.json.decode(row.body), Rule))
+                    self._apply_row(row)
                 self._seen = max(self._seen, int(row.id))
             return len(rows)
+
+    def _apply_row(self, row: Any) -> None:
+        """Make one stored version live; one that no longer fits the rule as vigie.yaml now
+        defines it (its kind or metric changed) is skipped and logged, so that it does not
+        stop the rules from starting, nor hold back the versions after it."""
+        try:
+            self._apply(msgspec.convert(msgspec.json.decode(row.body), Rule))
+        except (KeyError, ValueError, TypeError, msgspec.ValidationError) as exc:
+            self.skipped.append((str(row.rule), int(row.version), str(exc)))
+            logger.warning(
+                "rule %r: version %d is not applied (%s); restore a version or tune it again",
+                row.rule,
+                row.version,
+                exc,
+            )
