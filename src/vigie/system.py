@@ -645,6 +645,7 @@ def build_system(
             runner=runner,
             clock=clock,
             max_lag_seconds=parse_duration(config.readiness.max_lag) / 1e6,
+            stored=stored,
         ),
         processing=ShareBoard(engine, share_names, group=WORKERS, movable=movable),
         partitions=partitions,

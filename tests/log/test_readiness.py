@@ -10,6 +10,7 @@ import httpx
 from tests.conftest import LiveServer, make_settings
 from vigie.clock import ManualClock
 from vigie.events import Event
+from vigie.log.pressure import StoredPositions
 from vigie.log.readiness import ReadinessProbe
 from vigie.store import upgrade
 from vigie.system import build_system
@@ -50,4 +51,32 @@ def test_a_lagging_processor_or_a_lost_store_is_not_ready(tmp_path: Path) -> Non
         ping_store=lost, runner=system.runner, clock=clock, max_lag_seconds=3600
     )
     assert broken.check().reasons == ["store: connection refused"]
+    system.engine.dispose()
+
+
+def test_processors_in_a_worker_process_are_judged_by_their_checkpoints(tmp_path: Path) -> None:
+    """With the processors in a worker process, readiness reads each one's lag from its
+    saved checkpoint: the server's own views being up to date does not make it ready."""
+    clock = ManualClock(T0)
+    system = build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db"), clock=clock)
+    upgrade(system.engine)
+    event = Event(message_id="m1", type="track", event="X", source="web", timestamp=T0,
+                  received_at=T0, anonymous_id="a")  # fmt: skip
+    system.sql_log.append([event], source="web", received_at=T0)
+    stored = StoredPositions(system.sql_log, ["rules", "crm"])
+    probe = ReadinessProbe(
+        ping_store=lambda: None, runner=system.runner, clock=clock, max_lag_seconds=60,
+        stored=stored,
+    )  # fmt: skip
+    system.sql_log.save_checkpoint("rules", 2)
+    stored.refresh()
+    clock.advance(timedelta(minutes=10))
+    found = probe.check()
+    assert not found.ready
+    assert found.reasons == [
+        "processor crm: 1 events behind, the oldest waiting 600 s (more than 60 s)"
+    ]
+    system.sql_log.save_checkpoint("crm", 2)
+    stored.refresh()
+    assert probe.check().ready
     system.engine.dispose()

@@ -22,12 +22,17 @@ class StoredPositions:
     def __init__(self, log: EventLog, names: Sequence[str]) -> None:
         self.log = log
         self.names = list(names)
-        self.slowest: int | None = None
+        self.positions: dict[str, int] = {}
+        """Each processor's checkpoint when last read (none before the first `refresh`)."""
+
+    @property
+    def slowest(self) -> int | None:
+        """The lowest checkpoint when last read."""
+        return min(self.positions.values()) if self.positions else None
 
     def refresh(self) -> None:
         """Read every processor's checkpoint again."""
-        if self.names:
-            self.slowest = min(self.log.checkpoint(name) for name in self.names)
+        self.positions = {name: self.log.checkpoint(name) for name in self.names}
 
 
 class Backpressure:

@@ -3,13 +3,14 @@ processed, how far behind the log each is (in events and in seconds), dead lette
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vigie.clock import Clock
+from vigie.log.eventlog import EventLog
 from vigie.log.runner import ProcessorRunner
 from vigie.types import to_us
 
@@ -24,18 +25,24 @@ class Lag(msgspec.Struct, kw_only=True):
 
 def lags(runner: ProcessorRunner, clock: Clock) -> dict[str, Lag]:
     """Each processor's lag now (raises when the log cannot be read)."""
-    last = runner.log.last_offset()
+    positions = {p.name: runner.position(p.name) for p in runner.processors}
+    return lags_at(runner.log, positions, clock)
+
+
+def lags_at(log: EventLog, positions: Mapping[str, int], clock: Clock) -> dict[str, Lag]:
+    """The lag of processors at `positions` (the next offset each has to process), such as
+    the saved checkpoints of processors that run in another process."""
+    last = log.last_offset()
     now_us = to_us(clock.now())
     out: dict[str, Lag] = {}
-    for processor in runner.processors:
-        position = runner.position(processor.name)
+    for name, position in positions.items():
         behind = max(0, last - position + 1)
         seconds = 0.0
         if behind:
-            oldest = runner.log.read(position, 1)
+            oldest = log.read(position, 1)
             if oldest:
                 seconds = max(0.0, (now_us - to_us(oldest[0].received_at)) / 1e6)
-        out[processor.name] = Lag(events=behind, seconds=seconds)
+        out[name] = Lag(events=behind, seconds=seconds)
     return out
 
 

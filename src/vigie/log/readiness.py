@@ -1,5 +1,6 @@
 """Readiness (`/readyz`): may this server take traffic? The store answers, the log answers,
-and every processor is less than `max_lag` behind the log; otherwise the reasons."""
+and every processor (by its saved checkpoint when it runs in a worker process) is less than
+`max_lag` behind the log; otherwise the reasons."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import msgspec
 
 from vigie.clock import Clock
-from vigie.log.progress import lags
+from vigie.log.pressure import StoredPositions
+from vigie.log.progress import lags, lags_at
 from vigie.log.runner import ProcessorRunner
 
 
@@ -31,9 +33,11 @@ class ReadinessProbe:
         runner: ProcessorRunner,
         clock: Clock,
         max_lag_seconds: float,
+        stored: StoredPositions | None = None,
     ) -> None:
         self.ping_store = ping_store
         self.runner = runner
+        self.stored = stored
         self.clock = clock
         self.max_lag_seconds = max_lag_seconds
 
@@ -48,7 +52,11 @@ class ReadinessProbe:
             checks["store"] = {"ok": False}
             reasons.append(f"store: {_first_line(exc)}")
         try:
-            found = lags(self.runner, self.clock)
+            found = (
+                lags(self.runner, self.clock)
+                if self.stored is None
+                else lags_at(self.runner.log, self.stored.positions, self.clock)
+            )
             checks["log"] = {"ok": True, "last_offset": self.runner.log.last_offset()}
         except Exception as exc:
             checks["log"] = {"ok": False}
