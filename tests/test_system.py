@@ -12,6 +12,7 @@ from tests.conftest import make_settings
 from vigie.events import Event
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.eventlog import AppendJob
+from vigie.log.leases import live_holders
 from vigie.settings import build_settings
 from vigie.store import connect, upgrade
 from vigie.system import System, build_system
@@ -192,3 +193,29 @@ def test_ingest_and_api_nodes_run_no_processors_and_a_worker_serves_no_live_feed
     assert not {"views", "view-processors"} & names["ingest"]
     assert {"processors", "rules-tick", "playbook-timer"} <= names["worker"]
     assert "live-feed" not in names["worker"]
+
+
+def test_every_node_says_it_is_alive_as_a_sender_of_notifications(tmp_path: Path) -> None:
+    """An API node and a worker on one store each hold a sender membership while they run
+    (so that neither one's recovery takes back what the other is sending), the worker under
+    the holder id of its worker membership; stopping gives both up."""
+    url = f"sqlite:///{tmp_path}/vigie.db"
+    api = build_system(make_settings(url), role="api")
+    worker = build_system(make_settings(url), role="worker")
+    holders = {api.dispatcher.holder, worker.dispatcher.holder}
+
+    async def scenario() -> tuple[set[str], set[str], set[str]]:
+        await api.start()
+        await worker.start()
+        try:
+            alive = live_holders(api.engine, holders)
+            workers = set(worker.processing.status().workers)
+        finally:
+            await worker.stop()
+            await api.stop()
+        return alive, workers, live_holders(api.engine, holders)
+
+    alive, workers, after = asyncio.run(scenario())
+    assert alive == holders
+    assert workers == {worker.dispatcher.holder}
+    assert after == set()

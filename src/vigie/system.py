@@ -50,7 +50,7 @@ from vigie.log import GroupCommitter, Processor, ProcessorRunner, ServedLog, Sql
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.deadletters import DeadLetters, SqlDeadLetters
 from vigie.log.eventlog import AppendJob, AppendResult
-from vigie.log.leases import DEFAULT_TTL_SECONDS, Lease, Members, ShareBoard, holder_id
+from vigie.log.leases import DEFAULT_TTL_SECONDS, Lease, Members, ShareBoard
 from vigie.log.live import LiveHub
 from vigie.log.pressure import Backpressure, StoredPositions
 from vigie.log.progress import ProgressCollector
@@ -397,6 +397,7 @@ def build_system(
         clock=clock,
         mailer=SmtpMailer(config.actions.smtp) if config.actions.smtp else None,
         resolved=ResolvedSince(engine, alerts),
+        ttl_seconds=DEFAULT_TTL_SECONDS if lease_seconds is None else lease_seconds,
     )
     # The shop and city state: playbooks read live counts from it and move displays.
     # A loyalty ring is linked to a customer only with their consent to profiling.
@@ -748,6 +749,12 @@ def _add_services(
     the processors in a worker process (`link`), the dashboard's views."""
     add = system.services.add
     add(Hook("store", start=lambda: upgrade(engine)))
+    # Every process may send notifications (an API node as a playbook runs, the worker when
+    # they are due): it says it is alive, so that no other process's recovery takes back
+    # what it is sending (`Dispatcher.recover`).
+    dispatcher = system.dispatcher
+    add(Hook("sender", start=dispatcher.beat, stop=dispatcher.leave))
+    add(Periodic("sender-renewal", dispatcher.beat, seconds=ttl_seconds / 3, delay_first=True))
     apart = link is not None and system.role == "all"
     if link is not None:
         if system.role == "worker":
@@ -794,7 +801,7 @@ def _add_shares(
     workers, so that two workers share the load."""
     add = system.services.add
     runner = system.runner
-    holder = holder_id()
+    holder = system.dispatcher.holder
     members = Members(
         engine, WORKERS, holder=holder, sticky=PROCESSORS_LEASE, ttl_seconds=ttl_seconds
     )

@@ -27,7 +27,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import msgspec
 import sqlalchemy as sa
@@ -66,6 +66,21 @@ def _dead_here(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def live_holders(engine: sa.Engine, holders: Collection[str]) -> set[str]:
+    """Those of `holders` alive now: each holds a lease not yet expired (a membership, a
+    share) and is not a process of this machine that no longer runs."""
+    if not holders:
+        return set()
+    now = int(time.time() * 1e6)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(leases.c.holder)
+            .where(leases.c.holder.in_(sorted(holders)), leases.c.expires_at_us >= now)
+            .distinct()
+        ).all()
+    return {str(row[0]) for row in rows if not _dead_here(str(row[0]))}
 
 
 class Lease:

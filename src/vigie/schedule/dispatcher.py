@@ -4,19 +4,30 @@ now or when the recipient's working period starts, and audits every decision.
 The decisions are `vigie.schedule.routing.decide`; this module only stores and sends. A
 playbook timer of the system (`vigie.system`) calls `deliver_due()`; time comes from the
 injected clock.
+
+Exactly once: a notification is claimed for sending (`sending`, with the claiming process's
+holder id in `claimed_by` and the wall-clock instant in `claimed_at_us`) by one process at a
+time: an API node submitting it, or the worker delivering it when due. `recover` takes back
+only what a process that is gone was sending: this process's previous life, a process whose
+leases have all expired (`vigie.log.leases.live_holders`), or a claim older than
+`stale_after`; never what a live API node is sending at that moment.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+import threading
+import time
 from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 
 from vigie.clock import Clock
+from vigie.log.leases import DEFAULT_TTL_SECONDS, Lease, holder_id, live_holders
 from vigie.schedule import notifications as store
 from vigie.schedule.digests import DigestItem, compose
 from vigie.schedule.gateways import DeliveryFailed, send_by_gateway
@@ -36,6 +47,12 @@ from vigie.types import from_us, to_us
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)
+STALE_CLAIM = timedelta(hours=1)
+"""A claim this old is taken back even when its process looks alive: no e-mail or gateway
+call takes that long (their timeouts are far shorter); it was lost, not being sent."""
+SENDERS = "senders"
+"""The group of the member leases of the processes that send notifications
+(`senders:member:<holder>`): a claim of a holder with no live lease is taken back."""
 
 
 class NotificationRequest(msgspec.Struct, kw_only=True):
@@ -68,6 +85,9 @@ class Dispatcher:
         clock: Clock,
         mailer: Mailer | None = None,
         resolved: Callable[[str], bool] = lambda _run_id: False,
+        holder: str | None = None,
+        stale_after: timedelta = STALE_CLAIM,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -75,6 +95,29 @@ class Dispatcher:
         self.mailer = mailer
         self.resolved = resolved
         """Whether the alert that started a playbook run (by id) has resolved since."""
+        self.holder = holder or holder_id()
+        """Who claims notifications for sending here (`vigie.log.leases.holder_id`)."""
+        self.stale_after = stale_after
+        self.membership = Lease(
+            engine, f"{SENDERS}:member:{self.holder}", holder=self.holder, ttl_seconds=ttl_seconds
+        )
+        self._sending: set[int] = set()
+        """The notifications this process is sending at this moment."""
+        self._lock = threading.Lock()
+
+    def beat(self) -> None:
+        """Renew this process's sender membership: while it lasts, no other process takes
+        back what this one is sending. Every process of the system renews it every few
+        seconds (`vigie.system`); a dispatcher used without one (a script) holds none, and
+        what it leaves being sent is taken back as a gone process's."""
+        self.membership.acquire()
+
+    def leave(self) -> None:
+        """End this process's sender membership (a clean stop)."""
+        self.membership.release()
+
+    def _claim_values(self) -> dict[str, object]:
+        return {"claimed_by": self.holder, "claimed_at_us": int(time.time() * 1e6)}
 
     def submit(self, request: NotificationRequest) -> list[store.NotificationRecord]:
         """Decide and store `request`, delivering at once to whoever is on duty now."""
@@ -86,15 +129,21 @@ class Dispatcher:
         decisions = decide(self.config, recipient=request.recipient, urgent=request.urgent, at=now)
         ids: list[int] = []
         try:
-            with self.engine.begin() as conn:
+            # Stored as being sent by this process, and known to it as such, at once.
+            with self._lock, self.engine.begin() as conn:
                 for decision in decisions:
                     ids.append(self._insert(conn, request, decision, now))
+                now_ids = [i for i, d in zip(ids, decisions, strict=True) if d.outcome in NOW]
+                self._sending.update(now_ids)
         except sa.exc.IntegrityError:
             with self.engine.connect() as conn:
                 return store.find(conn, key=request.key)
-        for notification_id, decision in zip(ids, decisions, strict=True):
-            if decision.outcome in NOW:
+        try:
+            for notification_id in now_ids:
                 self._deliver(notification_id, claimed=True)
+        finally:
+            with self._lock:
+                self._sending.difference_update(now_ids)
         with self.engine.connect() as conn:
             return store.find(conn, key=request.key)
 
@@ -102,8 +151,10 @@ class Dispatcher:
         self, conn: sa.Connection, request: NotificationRequest, decision: Decision, now: datetime
     ) -> int:
         # Delivered at once: stored as being sent (claimed here), never seen held meanwhile.
+        claim: dict[str, object] = {}
         if decision.outcome in NOW:
             status = "sending"
+            claim = self._claim_values()
         else:
             status = "held" if decision.outcome != "undeliverable" else "undeliverable"
         result = conn.execute(
@@ -121,6 +172,7 @@ class Dispatcher:
                 hold_until_us=to_us(decision.deliver_at) if decision.deliver_at else None,
                 run_id=request.run_id,
                 requires=decision.requires,
+                **claim,
             )
         )
         (notification_id,) = result.inserted_primary_key or (None,)
@@ -168,6 +220,8 @@ class Dispatcher:
         (`_deliver_digest`); what was due at once, or rerouted, goes one by one.
         """
         now = self.clock.now()
+        # What a process that died since was sending goes back in the queue first.
+        self._take_back(now, own=False)
         with self.engine.connect() as conn:
             rows = store.due_rows(conn, now=now)
         held: dict[str, list[int]] = {}
@@ -237,38 +291,104 @@ class Dispatcher:
         )
 
     def recover(self) -> int:
-        """After a crash, put the notifications caught while sending back in the queue, due
+        """When this process takes the processing lease (at startup or taking over), put
+        back in the queue the notifications left `sending` by a process that is gone, due
         when they were (at once for those sent as submitted), so that the next `deliver_due`
-        sends each of them again, once; their audit says so. Returns how many."""
-        now = self.clock.now()
+        sends each of them again, once; their audit says so. Returns how many.
+
+        Gone: this process's previous life (a claim of its own it is not sending now), a
+        process with no live lease, or a claim older than `stale_after`. What a live API
+        node is sending at this moment stays its own."""
+        return self._take_back(self.clock.now(), own=True)
+
+    def _take_back(self, now: datetime, *, own: bool) -> int:
+        """Requeue the `sending` notifications of gone processes (`recover`); `own`: this
+        process's claims it is not sending now too."""
         c = store.notifications.c
+        # Read with what this process is sending, in one step (its claims take the lock).
+        with self._lock, self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.id, c.claimed_by, c.claimed_at_us).where(c.status == "sending")
+            ).all()
+            sending = set(self._sending)
+        if not rows:
+            return 0
+        others = {r.claimed_by for r in rows if r.claimed_by and r.claimed_by != self.holder}
+        alive = live_holders(self.engine, others)
+        oldest = int(time.time() * 1e6) - int(self.stale_after.total_seconds() * 1e6)
+
+        def gone(row: Any) -> bool:
+            if row.id in sending:
+                return False
+            if row.claimed_at_us is not None and row.claimed_at_us < oldest:
+                return True
+            if row.claimed_by is None or row.claimed_by == self.holder:
+                # Its own, or claimed before claims were recorded: at startup or takeover.
+                return own
+            return row.claimed_by not in alive
+
+        caught = [row for row in rows if gone(row)]
+        taken = 0
         with self.engine.begin() as conn:
-            caught = list(conn.execute(sa.select(c.id).where(c.status == "sending")).scalars())
-            if not caught:
-                return 0
-            conn.execute(
-                store.notifications.update()
-                .where(c.id.in_(caught), c.status == "sending")
-                .values(
-                    status="held", hold_until_us=sa.func.coalesce(c.hold_until_us, c.created_at_us)
-                )
-            )
-            for notification_id in caught:
+            for row in caught:
+                # Compare-and-set on the claim read: a delivery finished meanwhile stays so.
+                moved = conn.execute(
+                    store.notifications.update()
+                    .where(
+                        c.id == row.id,
+                        c.status == "sending",
+                        c.claimed_by.is_(None)
+                        if row.claimed_by is None
+                        else c.claimed_by == row.claimed_by,
+                        c.claimed_at_us.is_(None)
+                        if row.claimed_at_us is None
+                        else c.claimed_at_us == row.claimed_at_us,
+                    )
+                    .values(
+                        status="held",
+                        hold_until_us=sa.func.coalesce(c.hold_until_us, c.created_at_us),
+                        claimed_by=None,
+                        claimed_at_us=None,
+                    )
+                ).rowcount
+                if moved != 1:
+                    continue
+                taken += 1
                 store.add_audit(
                     conn,
-                    notification_id=notification_id,
+                    notification_id=row.id,
                     at=now,
                     decision="recovered",
-                    detail="caught being sent when the server stopped; to be delivered again",
+                    detail=self._why_taken_back(row, oldest) + "; to be delivered again",
                 )
-        return len(caught)
+        if taken:
+            logger.warning("%d notifications caught being sent by a gone process requeued", taken)
+        return taken
+
+    def _why_taken_back(self, row: Any, oldest: int) -> str:
+        if row.claimed_by is None:
+            return "caught being sent when the server stopped"
+        if row.claimed_at_us < oldest:
+            return (
+                f"claimed for sending by {row.claimed_by} over {self.stale_after} ago, never sent"
+            )
+        if row.claimed_by == self.holder:
+            return "caught being sent by this server when it was interrupted"
+        return f"caught being sent by {row.claimed_by}, which has stopped"
 
     def _deliver(self, notification_id: int, *, claimed: bool = False) -> bool:
         """Send a notification now if its recipient is reachable, else hold it again;
         `claimed` when it is already `sending` (stored so by `submit`)."""
-        now = self.clock.now()
         if not claimed and not self._claim(notification_id):
             return False
+        try:
+            return self._deliver_claimed(notification_id)
+        finally:
+            with self._lock:
+                self._sending.discard(notification_id)
+
+    def _deliver_claimed(self, notification_id: int) -> bool:
+        now = self.clock.now()
         with self.engine.connect() as conn:
             record = store.get(conn, notification_id=notification_id)
             row = conn.execute(
@@ -339,15 +459,21 @@ class Dispatcher:
         return sent
 
     def _claim(self, notification_id: int) -> bool:
-        with self.engine.begin() as conn:
-            claimed = conn.execute(
-                store.notifications.update()
-                .where(
-                    store.notifications.c.id == notification_id,
-                    store.notifications.c.status == "held",
-                )
-                .values(status="sending")
-            ).rowcount
+        """Take a held notification for sending: stored as this process's, and known to it
+        as being sent (`_sending`) in the same step, so that `recover` never mistakes it
+        for a leftover of this process's previous life."""
+        with self._lock:
+            with self.engine.begin() as conn:
+                claimed = conn.execute(
+                    store.notifications.update()
+                    .where(
+                        store.notifications.c.id == notification_id,
+                        store.notifications.c.status == "held",
+                    )
+                    .values(status="sending", **self._claim_values())
+                ).rowcount
+            if claimed == 1:
+                self._sending.add(notification_id)
         return claimed == 1
 
     def _deliver_digest(self, recipient: str, ids: list[int]) -> int:
@@ -356,11 +482,18 @@ class Dispatcher:
         An alert that resolved meanwhile is marked as such, or left out when the person
         prefers (`digest_resolved: drop`); a single message left unresolved goes as it is.
         """
-        now = self.clock.now()
-        person = self.config.person(recipient)
         claimed = [i for i in ids if self._claim(i)]
         if not claimed:
             return 0
+        try:
+            return self._deliver_claimed_digest(recipient, claimed)
+        finally:
+            with self._lock:
+                self._sending.difference_update(claimed)
+
+    def _deliver_claimed_digest(self, recipient: str, claimed: list[int]) -> int:
+        now = self.clock.now()
+        person = self.config.person(recipient)
         with self.engine.connect() as conn:
             records = [r for i in claimed if (r := store.get(conn, notification_id=i))]
         if person is None:
@@ -447,7 +580,7 @@ class Dispatcher:
             conn.execute(
                 store.notifications.update()
                 .where(store.notifications.c.id == notification_id)
-                .values(status="held")
+                .values(status="held", claimed_by=None, claimed_at_us=None)
             )
 
     def _rehold(
@@ -460,6 +593,8 @@ class Dispatcher:
                 .values(
                     status="held" if until else "undeliverable",
                     hold_until_us=to_us(until) if until else None,
+                    claimed_by=None,
+                    claimed_at_us=None,
                 )
             )
             detail = f"held until {until.isoformat()}: {why}" if until else why

@@ -31,6 +31,8 @@ notifications = sa.Table(
     sa.Column("delivered_at_us", sa.BigInteger),
     sa.Column("run_id", sa.String(64)),
     sa.Column("requires", sa.String(20), nullable=False),
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claimed_at_us", sa.BigInteger),
     sa.UniqueConstraint("key", "intended_for", "recipient", name="uq_notifications_key"),
 )
 sa.Index("ix_notifications_due", notifications.c.status, notifications.c.hold_until_us)
