@@ -82,9 +82,11 @@ class AnalyticsProcessor:
             finally:
                 self.last_offset = last_offset
                 self.events_seen += seen
-        if merges and self.engine is not None:
-            with self.engine.begin() as conn:
-                save_merges(conn, merges)
+            # Saved before the lock is let go: a report that shows a merge (a funnel) is
+            # never read before the profile and journey that show it too.
+            if merges and self.engine is not None:
+                with self.engine.begin() as conn:
+                    save_merges(conn, merges)
 
     def _observe(self, event: AnyEvent) -> Merge | None:
         merge = None
