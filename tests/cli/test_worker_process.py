@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,25 +18,11 @@ import httpx
 import pytest
 
 from tests.conftest import WRITE_KEY, free_port
-from tests.test_worker import BATCH, CAMPAIGNS, CONFIG, _orders, _outcome
+from tests.test_worker import BATCH, CAMPAIGNS, CONFIG, PROCESSORS, _orders, _outcome, _wait
 from vigie.auth.tokens import issue_token
 from vigie.auth.users import create_user
 from vigie.log.sql import SqlEventLog
 from vigie.store import connect, upgrade
-
-WAIT_SECONDS = 180.0
-PROCESSORS = ("rules", "crm", "analytics")
-
-
-def _wait(what: str, check: Any, *, seconds: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def _children(pid: int) -> list[int]:
