@@ -69,6 +69,20 @@ def _statuses(engine: sa.Engine) -> list[str]:
         return [r.status for r in list_notifications(conn)]
 
 
+def _died_sending(
+    engine: sa.Engine, company: ScheduleConfig, clock: ManualClock, key: str
+) -> Dispatcher:
+    """A process on another machine, holding its sender lease, that claimed Marie's message
+    `key` and stopped while sending it."""
+    dispatcher = Dispatcher(
+        engine=engine, config=company, clock=clock, mailer=_DyingMailer(), holder=_other_host()
+    )
+    dispatcher.beat()
+    with pytest.raises(_ProcessDied):
+        dispatcher.submit(_marie(key))
+    return dispatcher
+
+
 def test_what_a_live_api_node_is_sending_is_not_taken_back_by_recovery(
     engine: sa.Engine, company: ScheduleConfig
 ) -> None:
@@ -148,12 +162,7 @@ def test_what_a_process_of_another_machine_was_sending_goes_once_its_membership_
     worker's timer leaves the message alone; once it has expired, the timer takes it back
     and delivers it, once, without waiting for a restart."""
     clock = ManualClock(AT_WORK)
-    dying = Dispatcher(
-        engine=engine, config=company, clock=clock, mailer=_DyingMailer(), holder=_other_host()
-    )
-    dying.beat()
-    with pytest.raises(_ProcessDied):
-        dying.submit(_marie("k4"))
+    dying = _died_sending(engine, company, clock, "k4")
     outbox = Outbox()
     worker = Dispatcher(engine=engine, config=company, clock=clock, mailer=outbox)
     assert worker.recover() == 0 and worker.deliver_due() == 0
@@ -171,12 +180,7 @@ def test_a_claim_older_than_the_bound_is_taken_back_even_from_a_live_process(
     """A live process that claimed a message and never sent it (stuck past any e-mail
     timeout): a worker whose bound has passed takes it back; one within it does not."""
     clock = ManualClock(AT_WORK)
-    stuck = Dispatcher(
-        engine=engine, config=company, clock=clock, mailer=_DyingMailer(), holder=_other_host()
-    )
-    stuck.beat()
-    with pytest.raises(_ProcessDied):
-        stuck.submit(_marie("k5"))
+    _died_sending(engine, company, clock, "k5")
     outbox = Outbox()
     patient = Dispatcher(engine=engine, config=company, clock=clock, mailer=outbox)
     assert patient.recover() == 0
