@@ -636,6 +636,7 @@ def build_system(
             clock=clock,
             columns=columns,
             forget_cached=sql_log.recent_bodies.clear,
+            forget_person=sensors.forget_customer,
             settle=_projections_settled(runner, sql_log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
             open_record=shredder.open_record if shredder is not None else None,

@@ -11,7 +11,12 @@ Erasure replaces each identifier by a token drawn at random for that erasure (se
 `scrubbing.py`) in every such row: the event log (columns and stored bodies), the rejected
 input, dead letters, identity links, alert evidence, playbook outputs and the CRM tables;
 the contact keeps its id but loses its name, e-mail, phone and job title. Event names, times
-and amounts are untouched, so the KPIs computed from the log stay the same. Then the log's
+and amounts are untouched, so the KPIs computed from the log stay the same.
+
+A loyalty ring's reads name the ring, never the person: they are the person's through the
+ring's link to them (`sensor_ring_links`) while it lasted. The export lists those reads; the
+erasure deletes the links, so the reads count in the shop's figures as nobody's, as those of
+a ring never linked. Then the log's
 columnar copy is rewritten where it holds the ids, and SQLite's file is compacted (`VACUUM`)
 and its write-ahead log emptied, so no old page keeps the values; PostgreSQL's tables are
 vacuumed. The audit trail is append-only and records only *that* an erasure happened.
@@ -44,6 +49,8 @@ value of its other columns (ids, name, message id), and one search per row inste
 seven makes an erasure of a large log about twice as fast."""
 CLEARED_CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "job_title")
 OWN_ID_COLUMNS = ("contact_id",)
+RING_LINKS = "sensor_ring_links"
+RING_READ = "RFID Read"
 
 
 class PrivacyError(Exception):
@@ -80,6 +87,7 @@ class DataSubjects:
         clock: Clock,
         columns: ColumnarCopy | None = None,
         forget_cached: Callable[[], None] | None = None,
+        forget_person: Callable[[str], None] | None = None,
         settle: Callable[[], None] | None = None,
         forget_keys: Callable[[Iterable[str]], int] | None = None,
         open_record: Callable[[dict[str, Any]], None] | None = None,
@@ -96,6 +104,8 @@ class DataSubjects:
         self.clock = clock
         self.columns = columns
         self.forget_cached = forget_cached
+        self.forget_person = forget_person
+        """Drops what a part keeps in memory about the person (their rings' links and reads)."""
         self._postgres = engine.dialect.name == "postgresql"
         self._quote = engine.dialect.identifier_preparer.quote
 
@@ -118,12 +128,13 @@ class DataSubjects:
                 rows = conn.execute(sa.select(table).where(condition)).mappings().all()
                 if rows:
                     held[table.name] = [_portable(dict(row)) for row in rows]
+            ring_reads = self._ring_reads(conn, metadata, contact_id)
         events = [
             {**row["body"], "offset": row["log_offset"]} if isinstance(row["body"], dict) else row
             for row in held.pop("events", [])
         ]
         if self.open_record is not None:
-            for event in events:
+            for event in [*events, *ring_reads]:
                 self.open_record(event)
         record(
             engine=self.engine,
@@ -139,8 +150,34 @@ class DataSubjects:
             "exported_at": self.clock.now().isoformat(),
             "contact": _portable(dict(contact)),
             "events": events,
+            "ring_reads": ring_reads,
             "records": held,
         }
+
+    def _ring_reads(
+        self, conn: sa.Connection, metadata: sa.MetaData, contact_id: str
+    ) -> list[dict[str, Any]]:
+        """The reads of the rings linked to the person, made while each was theirs."""
+        if RING_LINKS not in metadata.tables or "events" not in metadata.tables:
+            return []
+        links, events = metadata.tables[RING_LINKS], metadata.tables["events"]
+        found: list[dict[str, Any]] = []
+        for link in conn.execute(
+            sa.select(links).where(links.c.contact_id == contact_id).order_by(links.c.id)
+        ):
+            during = [
+                events.c.event == RING_READ,
+                events.c.timestamp_us >= link.starts_us,
+                self._contains(events.c.body, "blob", link.ring),
+            ]
+            if link.ends_us is not None:
+                during.append(events.c.timestamp_us < link.ends_us)
+            query = sa.select(events.c.log_offset, events.c.body).where(*during)
+            for offset, body in conn.execute(query.order_by(events.c.log_offset)):
+                event = _value(body)
+                if isinstance(event, dict) and event.get("epc") == link.ring:
+                    found.append({**event, "offset": offset})
+        return found
 
     def erase(self, contact_id: str, *, actor: Actor) -> Erasure:
         """Make the person unrecoverable everywhere (see the module's docstring); audited."""
@@ -154,7 +191,13 @@ class DataSubjects:
             for table in metadata.sorted_tables:
                 if table.name in NOT_SCANNED:
                     continue
-                changed = self._scrub_table(conn, table, scrubber, contact_id)
+                if table.name == RING_LINKS:
+                    changed = conn.execute(
+                        table.delete().where(table.c.contact_id == contact_id)
+                    ).rowcount
+                    changed += self._scrub_table(conn, table, scrubber, contact_id)
+                else:
+                    changed = self._scrub_table(conn, table, scrubber, contact_id)
                 if changed:
                     rows[table.name] = changed
             contacts = metadata.tables[CONTACTS]
@@ -166,6 +209,8 @@ class DataSubjects:
             conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**cleared))
         if self.forget_cached is not None:
             self.forget_cached()
+        if self.forget_person is not None:
+            self.forget_person(contact_id)
         ids = {
             k: v
             for k, v in scrubber.tokens.items()

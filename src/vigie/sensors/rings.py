@@ -175,6 +175,19 @@ class RingBook:
                 return link.contact_id
         return None
 
+    def forget(self, contact_id: str) -> None:
+        """Drop the links of `contact_id` (an erasure has deleted them from the store): their
+        rings' reads are nobody's from then on, those already made included."""
+        with self._lock:
+            if self._links is None:
+                return
+            for ring, history in list(self._links.items()):
+                kept = [link for link in history if link.contact_id != contact_id]
+                if kept:
+                    self._links[ring] = kept
+                else:
+                    del self._links[ring]
+
     def rings_of(self, contact_id: str) -> list[RingLink]:
         """The contact's links, past and present; refused once consent is withdrawn."""
         self._consenting(contact_id)

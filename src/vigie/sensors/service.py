@@ -166,6 +166,14 @@ class SensorsService:
             "total": sum(counts.values()),
         }
 
+    def forget_customer(self, contact_id: str) -> None:
+        """Forget whose rings were `contact_id`'s and the pick-ups read by them (an erasure):
+        the shop's own counts keep them, as nobody's."""
+        if self.rings is not None:
+            self.rings.forget(contact_id)
+        with self._lock:
+            self._customers.pop(contact_id, None)
+
     # Displays -----------------------------------------------------------------------------
 
     def placements(self, display: str) -> list[Placement]:
