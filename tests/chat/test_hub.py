@@ -26,3 +26,16 @@ def test_a_taken_conversation_reaches_its_agent_and_the_desk_not_other_salespeop
     assert [len(_drained(c)) for c in (sam, sue, ana)] == [1, 0, 1]
     hub.to_agents({"type": "conversation", "text": "new"})
     assert [len(_drained(c)) for c in (sam, sue, ana)] == [1, 1, 1]
+
+
+def test_a_conversation_taken_is_withdrawn_from_other_salespeoples_consoles() -> None:
+    """A conversation sam takes is withdrawn from the own-only consoles of everyone else
+    (sue's), not from sam's nor from the consoles that see every chat, and the notice names
+    only the conversation."""
+    hub = ChatHub()
+    sam = hub.connect_agent("sam", own_only=True)
+    sue = hub.connect_agent("sue", own_only=True)
+    ana = hub.connect_agent("ana")
+    hub.withdraw("c-1", owner="sam")
+    assert [_drained(c) for c in (sam, ana)] == [[], []]
+    assert _drained(sue) == ['{"type":"withdrawn","conversation_id":"c-1"}']

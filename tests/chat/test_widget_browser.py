@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.chat.conftest import LUNCH, NIGHT, SHOP, SHOP_PORT, ChatServer
-from tests.conftest import WRITE_KEY, require_service
+from tests.conftest import WRITE_KEY, require_service, user_token
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -251,3 +251,57 @@ def test_the_console_shows_the_chat_kpis(
         timeout=WAIT_MS,
     )
     context.close()
+
+
+def test_a_conversation_a_colleague_takes_leaves_a_salespersons_console(
+    browser: Any, chat_server: ChatServer
+) -> None:
+    """A salesperson's console drops a queued conversation as soon as a colleague takes it
+    (by replying, or a support agent assigning it to themselves), the thread open on it
+    included, without a reload; the console of the one who took it keeps it."""
+    from playwright.sync_api import expect
+
+    server = chat_server
+    server.clock.set(LUNCH)
+    tokens = {
+        name: user_token(server.system, username=name, role="sales") for name in ("sam", "sue")
+    }
+    cids = []
+    for visitor in ("taken-by-reply", "taken-by-assign"):
+        token = server.session(visitor)["token"]
+        started = server.widget("start", {"anonymousId": visitor, "token": token, "text": "?"})
+        assert started.status_code == 200, started.text
+        cids.append(started.json()["id"])
+    # Salespeople are not the desk's agents on duty: they find the queue on opening the page.
+    sam, sue = _agent(browser, server, "sam"), _agent(browser, server, "sue")
+    for page in (sam, sue):
+        for cid in cids:
+            expect(page.locator(f'#chat-inbox [data-conversation="{cid}"]')).to_be_visible(
+                timeout=WAIT_MS
+            )
+    sue.locator(f'#chat-inbox [data-conversation="{cids[0]}"] button').click()
+    expect(sue.locator("#chat-thread")).to_be_visible()
+
+    url = f"{server.url}/api/chat/conversations"
+    sam_token = {"Authorization": f"Bearer {tokens['sam']}"}
+    replied = httpx.post(
+        f"{url}/{cids[0]}/messages", json={"text": "Je prends"}, headers=sam_token, timeout=30
+    )
+    assert replied.status_code == 200, replied.text
+    expect(sue.locator(f'#chat-inbox [data-conversation="{cids[0]}"]')).to_have_count(
+        0, timeout=WAIT_MS
+    )
+    expect(sue.locator("#chat-thread")).to_be_hidden()
+    expect(sam.locator(f'#chat-inbox [data-conversation="{cids[0]}"]')).to_be_visible()
+
+    assigned = httpx.post(
+        f"{url}/{cids[1]}/assign", json={"to": "ana"}, headers=server.agent("ana"), timeout=30
+    )
+    assert assigned.status_code == 200, assigned.text
+    for page in (sam, sue):
+        expect(page.locator(f'#chat-inbox [data-conversation="{cids[1]}"]')).to_have_count(
+            0, timeout=WAIT_MS
+        )
+    expect(sam.locator(f'#chat-inbox [data-conversation="{cids[0]}"]')).to_be_visible()
+    sam.context.close()
+    sue.context.close()

@@ -229,6 +229,18 @@ class ChatHub:
         if targets:
             self._call(_batch_pusher([(targets, encode(message))]))
 
+    def withdraw(self, conversation_id: str, *, owner: str) -> None:
+        """Tell the own-only consoles of everyone but `owner` that the conversation left
+        their view (`owner` took it, or it was handed to them), so that it leaves their
+        screen at once instead of at their next reload."""
+        with self._lock:
+            targets = [
+                c for name, cs in self.agents.items() if name != owner for c in cs if c.own_only
+            ]
+        if targets:
+            message = encode({"type": "withdrawn", "conversation_id": conversation_id})
+            self._call(_batch_pusher([(targets, message)]))
+
     def dismiss(self, anonymous_id: str, until: datetime) -> None:
         """The visitor closed an invitation: invite them no more until `until`."""
         with self._lock:

@@ -564,8 +564,10 @@ class ChatService:
         return message
 
     async def _append(self, current: Conversation | None, events: Sequence[Event]) -> Conversation:
-        """Log `events` (all or none), then fold them into the conversation held open."""
+        """Log `events` (all or none), then fold them into the conversation held open; when it
+        changes hands, the salespeople who no longer see it are told."""
         result = await self._committer.append(AppendJob(events=events, source=events[0].source))
+        before = current.owner if current is not None else None
         conversation = current
         for event, offset in zip(events, result.offsets, strict=True):
             event.offset = offset
@@ -573,6 +575,8 @@ class ChatService:
         assert conversation is not None
         if conversation.status == "open":
             self._open[conversation.id] = conversation
+        if conversation.owner is not None and conversation.owner != before:
+            self.hub.withdraw(conversation.id, owner=conversation.owner)
         return conversation
 
 

@@ -400,10 +400,12 @@ def _own_only(user: Principal) -> str | None:
 @router.get("/inbox", response_class=JSONResponse)
 async def inbox(chat: ChatDep, user: ChatAgent) -> Response:
     """The console's state: open conversations, visitors on the site now, the agents on
-    duty and connected, the canned answers, and who is asking."""
+    duty and connected, the canned answers, and who is asking (and whether they see only
+    the queue and their own conversations)."""
     return JSONResponse(
         {
             "me": user.username,
+            "own_only": _own_only(user) is not None,
             "conversations": chat.inbox(reader=_own_only(user)),
             "visitors": chat.hub.snapshot(),
             "on_duty": chat.agents_on_duty(),
@@ -431,7 +433,7 @@ async def kpis(chat: ChatDep) -> Response:
 )
 async def console_stream(request: Request, chat: ChatDep, user: ChatAgent) -> StreamingResponse:
     """The console's live feed: new conversations, messages, typing, read receipts,
-    visitors arriving and leaving."""
+    visitors arriving and leaving, and (to a salesperson) the conversations a colleague took."""
     connection = chat.hub.connect_agent(user.username, own_only=_own_only(user) is not None)
 
     async def stream() -> AsyncIterator[str]:

@@ -4,7 +4,7 @@
 
 (() => {
   const { t, el, replace, time } = Vigie;
-  const state = { me: null, conversations: new Map(), visitors: [], onDuty: [], canned: {}, current: null, unread: 0 };
+  const state = { me: null, ownOnly: false, conversations: new Map(), visitors: [], onDuty: [], canned: {}, current: null, unread: 0 };
   const baseTitle = document.title;
 
   function notify() {
@@ -92,7 +92,10 @@
     error.textContent = "";
     try {
       const result = await Vigie.send("POST", path, { conversation_id: state.current }, body);
-      if (result && result.id && result.messages) state.conversations.set(result.id, result);
+      if (result && result.id && result.messages) {
+        if (state.ownOnly && result.owner && result.owner !== state.me) withdraw(result.id);
+        else state.conversations.set(result.id, result);
+      }
       renderInbox(); renderThread();
       return result;
     } catch (e) {
@@ -101,10 +104,16 @@
     }
   }
 
+  // A conversation a colleague took (or was handed) leaves a salesperson's console.
+  function withdraw(id) {
+    state.conversations.delete(id);
+    if (state.current === id) state.current = null;
+  }
+
   async function load() {
     const data = await Vigie.get("chat_inbox");
     if (data === null) return;
-    state.me = data.me; state.visitors = data.visitors; state.onDuty = data.on_duty; state.canned = data.canned;
+    state.me = data.me; state.ownOnly = data.own_only; state.visitors = data.visitors; state.onDuty = data.on_duty; state.canned = data.canned;
     state.conversations = new Map(data.conversations.map((c) => [c.id, c]));
     document.getElementById("chat-duty").textContent = data.on_duty.length
       ? t("js.chat.on_duty", { who: data.on_duty.join(", ") }) : t("js.chat.nobody_on_duty");
@@ -127,6 +136,9 @@
       state.conversations.set(m.conversation.id, m.conversation);
       if (!known) notify();
       renderInbox(); if (m.conversation.id === state.current) renderThread();
+    } else if (m.type === "withdrawn") {
+      withdraw(m.conversation_id);
+      renderInbox(); renderThread();
     } else if (m.type === "message") {
       const c = state.conversations.get(m.conversation_id);
       if (!c) { load(); return; }
