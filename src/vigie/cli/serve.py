@@ -248,7 +248,8 @@ def demo(
 
     The demo plays into a store of its own, ./vigie-data/demo, emptied at each start: every
     run tells the same story, and your ./vigie-data/vigie.db is not touched. With --db (or
-    VIGIE_DB) it plays into that store, keeping what earlier runs left there.
+    VIGIE_DB) it plays into that store, keeping what earlier runs left there (its shop day
+    starts again with the display in its aisle and nobody inside).
 
     Example: vigie demo --once
     """
