@@ -273,7 +273,12 @@ def _run(
                 t = tails[best]
                 expected = preds[best] + t[0]
                 back = False  # `RobustSeasonal._returning`
-                if before is not None and chosen < 2 and at_us - shifted_at < WEEK_US:
+                if (
+                    before is not None
+                    and chosen < 2
+                    and DAY_US // 2 <= at_us - shifted_at < WEEK_US
+                    and not (weekly_on and ready[2])
+                ):
                     off = ((run_at if run else at_us) - shifted_at) % DAY_US
                     if off <= knot_us or DAY_US - off <= knot_us:
                         ct = tails[chosen]

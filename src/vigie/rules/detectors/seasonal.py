@@ -391,7 +391,7 @@ class RobustSeasonal:
         model = self.models[best]
         expected = preds[best] + model.tails.center
         back = False
-        there = self._returning(at_us, preds[chosen])
+        there = self._returning(at_us, preds, ready)
         if there is not None:
             there += self.models[chosen].tails.center
             p_back = self.models[chosen].tails.p_value(y - there, floor)
@@ -439,19 +439,25 @@ class RobustSeasonal:
             ready=self.samples >= self.warmup and self.models[best].scored > 2,
         )
 
-    def _returning(self, at_us: int, predicted: float) -> float | None:
+    def _returning(self, at_us: int, preds: list[float], ready: list[bool]) -> float | None:
         """The chosen predictor's value at the level held before the last confirmed shift,
         when this instant (or the run of samples it continues) falls at that shift's time of
-        day, less than a week later; else None. A first weekend is a shift no profile knows
-        yet; the Monday after it returns to the weekdays' level at the hour the weekend
-        began, and is not a new shift. The daily profile's knots are the tolerance."""
-        if self.before is None or self.chosen > 1 or at_us - self.shifted_at >= WEEK_US:
+        day on a later day of the same week, and the weekly profile does not know it yet;
+        else None. A first weekend is a shift no profile knows yet; the Monday after it
+        returns to the weekdays' level at the hour the weekend began, and is not a new
+        shift. The daily profile's knots are the tolerance."""
+        if (
+            self.before is None
+            or self.chosen > 1
+            or not DAY_US // 2 <= at_us - self.shifted_at < WEEK_US
+            or (len(ready) > 2 and ready[2])
+        ):
             return None
         off = ((self.run_at if self.run else at_us) - self.shifted_at) % DAY_US
         if off > self.knot_us and DAY_US - off > self.knot_us:
             return None
         assert self.level is not None
-        return predicted + self.before - self.level
+        return preds[self.chosen] + self.before - self.level
 
     def _shift_next(self, residual: float, floor: float) -> float:
         scale = max(self.models[self.chosen].tails.scale, floor)
