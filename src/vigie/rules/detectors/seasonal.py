@@ -29,7 +29,9 @@ at its time of day in turn (an outage, where one zero is ordinary). After a conf
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
-level, which has not changed) stay.
+level, which has not changed) stay. Until the weekly profile knows an instant, a value at the
+hour a confirmed shift began, on a later day, may also be a return to the level it left (the
+Monday after a first weekend), and is judged against that level too, once.
 """
 
 from __future__ import annotations
