@@ -108,6 +108,31 @@ def test_batched_verdicts_equal_the_detectors() -> None:
         assert [scores.verdict(i) for i in range(len(values))] == expected, shape
 
 
+@pytest.mark.parametrize("minutes", [5, 15, 60])
+def test_a_return_from_a_first_weekend_is_scored_alike(minutes: int) -> None:
+    """Issue 15: on a weekly series whose weekends drop by 40 %, with spikes, the batched
+    verdicts equal the detector's through the weekend's shift, the Monday's return (judged
+    against the level held before it) and the week after."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    values = []
+    for i in range(10 * 24 * 60 // minutes):
+        t = i * step / 86_400_000_000
+        x = (100 + 20 * math.sin(2 * math.pi * t)) * (0.6 if (int(t) + 3) % 7 >= 5 else 1.0)
+        values.append(x + rng.gauss(0, 2) + (rng.choice((-30, 30)) if rng.random() < 0.01 else 0))
+    times = [T0 + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step)
+    expected, kept = [], []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+        kept.append(live.before)
+    saturday, monday = 2 * 24 * 60 // minutes, int(4.25 * 24 * 60) // minutes
+    assert kept[saturday + 6] is not None and kept[monday] is None  # left, came back
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
 def test_tails_fit_as_the_sorted_deviations_say() -> None:
     """The median and MAD found by bisection are those of a plain sort of the deviations
     (an independent reference), ties and small windows included."""

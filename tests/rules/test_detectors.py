@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from vigie.rules.definitions import Rule
 from vigie.rules.detectors.seasonal import RobustSeasonal
 
-HOUR = 3_600_000_000
+MINUTE = 60_000_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
 T0 = 1_767_225_600_000_000
 
 
@@ -153,3 +156,55 @@ def test_a_confirmed_shift_keeps_the_noise_it_has_measured() -> None:
                 scales.append(detector.score(T0 + i * HOUR, x).scale)
             detector.learn(T0 + i * HOUR, x)
         assert 0.75 < scales[1] / scales[0] < 1.33, seed
+
+
+def _weekly(rng: random.Random, days: int, step_us: int, drop: float) -> list[float]:
+    """A weekday pattern around 100 with noise, its weekends (the series starts on a
+    Thursday) `drop` lower."""
+    out = []
+    for i in range(days * DAY // step_us):
+        t = i * step_us / DAY
+        weekend = (int(t) + 3) % 7 >= 5
+        out.append((100 + 20 * math.sin(2 * math.pi * t)) * (1 - drop * weekend))
+        out[-1] += rng.gauss(0, 2)
+    return out
+
+
+def _fires(values: list[float], step_us: int) -> list[float]:
+    """The days (from the start) of the samples whose p-value crosses the rule's default
+    threshold."""
+    fire = Rule(name="odd", kind="anomaly", metric="m").fire_p_value(step_us)
+    detector = RobustSeasonal(step_us=step_us, p_value=fire)
+    out = []
+    for i, x in enumerate(values):
+        at = T0 + i * step_us
+        verdict = detector.score(at, x)
+        if verdict.ready and verdict.p_value <= fire:
+            out.append(i * step_us / DAY)
+        detector.learn(at, x)
+    return out
+
+
+@pytest.mark.parametrize("minutes", [10, 15, 60])
+def test_the_return_from_a_first_weekend_is_not_a_new_shift(minutes: int) -> None:
+    """Issue 15: a weekly series whose first weekend drops by 40 % (no profile knows it
+    after two days) does not fire again on the Monday it returns to its weekdays' level,
+    nor on the weekdays after; a spike on the second weekend still fires."""
+    step = minutes * MINUTE
+    values = _weekly(random.Random(minutes), 14, step, 0.4)
+    spike = int(9.4 * DAY / step)  # the second Saturday, mid-morning
+    values[spike] += 30
+    fired = _fires(values, step)
+    assert not [day for day in fired if 3.5 <= day < 9]
+    assert any(spike * step / DAY <= day <= (spike + 1) * step / DAY for day in fired)
+
+
+def test_a_return_is_forgiven_once() -> None:
+    """Issue 15: once a series has come back from its first weekend, a weekday that drops
+    to the weekend's level at the same hour is an incident again."""
+    step = 15 * MINUTE
+    values = _weekly(random.Random(2), 10, step, 0.4)
+    tuesday = 5 * DAY // step
+    for i in range(tuesday, tuesday + 16):
+        values[i] *= 0.6
+    assert [day for day in _fires(values, step) if 5 <= day < 5.2]

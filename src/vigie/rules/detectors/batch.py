@@ -166,6 +166,10 @@ def _run(
     last: float | None = None
     shift = 0.0
     run: list[float] = []
+    run_at = 0  # when the run began,
+    run_level = 0.0  # and the level then
+    before: float | None = None  # the level before the last confirmed shift,
+    shifted_at = 0  # and when that shift began
     rescale_in = rounds = chosen = 0
     err = [0.0] * m
     scored = [0] * m
@@ -268,6 +272,20 @@ def _run(
                 scored_floor = floor
                 t = tails[best]
                 expected = preds[best] + t[0]
+                back = False  # `RobustSeasonal._returning`
+                if (
+                    before is not None
+                    and chosen < 2
+                    and DAY_US // 2 <= at_us - shifted_at < WEEK_US
+                    and not (weekly_on and ready[2])
+                ):
+                    off = ((run_at if run else at_us) - shifted_at) % DAY_US
+                    if off <= knot_us or DAY_US - off <= knot_us:
+                        ct = tails[chosen]
+                        there = preds[chosen] + before - level + ct[0]
+                        p = tail_p(ct, y - there, floor)
+                        if p > best_p:
+                            best_p, best, t, expected, back = p, chosen, ct, there, True
                 residual = y - expected
                 p = best_p
                 ct = tails[chosen]
@@ -278,7 +296,8 @@ def _run(
                 shift_next = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
                 st = shift_tails
                 if (
-                    len(shift_residuals) >= SHIFT_HISTORY
+                    not back
+                    and len(shift_residuals) >= SHIFT_HISTORY
                     and st[1] > 0
                     and (shift_next > 0) == (residual > 0)
                 ):
@@ -385,9 +404,17 @@ def _run(
         if not beyond or (run and (run[-1] > 0) != (residual > 0)):
             run.clear()
         if beyond:
+            if not run:
+                run_at, run_level = at_us, level
             run.append(residual)
             if len(run) >= CONFIRM:
-                level += sorted(run)[len(run) // 2]
+                moved = sorted(run)[len(run) // 2]
+                sc = ct[1] if ct[1] >= floor else floor
+                if before is not None and abs(level + moved - before) <= CLIP * sc:
+                    before = None  # the return itself (`seasonal._confirm_shift`)
+                else:
+                    before, shifted_at = run_level, run_at
+                level += moved
                 for j in range(m):  # the run's own residuals (`seasonal._forget_run`)
                     res = residuals[j]
                     srt = ordered[j]

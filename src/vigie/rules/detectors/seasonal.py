@@ -29,7 +29,9 @@ at its time of day in turn (an outage, where one zero is ordinary). After a conf
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
-level, which has not changed) stay.
+level, which has not changed) stay. Until the weekly profile knows an instant, a value at the
+hour a confirmed shift began, on a later day, may also be a return to the level it left (the
+Monday after a first weekend), and is judged against that level too, once.
 """
 
 from __future__ import annotations
@@ -294,6 +296,10 @@ class RobustSeasonal:
         self.last: float | None = None
         self.shift = 0.0
         self.run: list[float] = []
+        self.run_at = 0  # when the run began,
+        self.run_level = 0.0  # and the level then
+        self.before: float | None = None  # the level before the last confirmed shift,
+        self.shifted_at = 0  # and when that shift began
         self._rescale_in = 0
         self._rounds = 0
         self._cached: tuple[int, float, list[float], list[bool], int, int, float] | None = None
@@ -386,12 +392,26 @@ class RobustSeasonal:
                 best_p, best = p, i
         model = self.models[best]
         expected = preds[best] + model.tails.center
+        back = False
+        there = self._returning(at_us, preds, ready)
+        if there is not None:
+            there += self.models[chosen].tails.center
+            p_back = self.models[chosen].tails.p_value(y - there, floor)
+            if p_back > best_p:
+                best_p, best, model, expected, back = (
+                    p_back,
+                    chosen,
+                    self.models[chosen],
+                    there,
+                    True,
+                )
         residual = y - expected
         p = best_p
         shift = self._shift_next(y - preds[chosen] - self.models[chosen].tails.center, floor)
         shifts = self.shift_tails
         if (
-            len(self.shift_residuals) >= SHIFT_HISTORY
+            not back
+            and len(self.shift_residuals) >= SHIFT_HISTORY
             and shifts.scale > 0
             and (shift > 0) == (residual > 0)
         ):
@@ -420,6 +440,26 @@ class RobustSeasonal:
             samples=self.samples,
             ready=self.samples >= self.warmup and self.models[best].scored > 2,
         )
+
+    def _returning(self, at_us: int, preds: list[float], ready: list[bool]) -> float | None:
+        """The chosen predictor's value at the level held before the last confirmed shift,
+        when this instant (or the run of samples it continues) falls at that shift's time of
+        day on a later day of the same week, and the weekly profile does not know it yet;
+        else None. A first weekend is a shift no profile knows yet; the Monday after it
+        returns to the weekdays' level at the hour the weekend began, and is not a new
+        shift. The daily profile's knots are the tolerance."""
+        if (
+            self.before is None
+            or self.chosen > 1
+            or not DAY_US // 2 <= at_us - self.shifted_at < WEEK_US
+            or (len(ready) > 2 and ready[2])
+        ):
+            return None
+        off = ((self.run_at if self.run else at_us) - self.shifted_at) % DAY_US
+        if off > self.knot_us and DAY_US - off > self.knot_us:
+            return None
+        assert self.level is not None
+        return preds[self.chosen] + self.before - self.level
 
     def _shift_next(self, residual: float, floor: float) -> float:
         scale = max(self.models[self.chosen].tails.scale, floor)
@@ -524,7 +564,7 @@ class RobustSeasonal:
         self.shift = self._shift_next(residual, floor)
         if ready[self.chosen]:
             self.shift_residuals.append(self.shift)
-        self._confirm_shift(chosen.tails.p_value(residual, floor), residual)
+        self._confirm_shift(at_us, chosen.tails.p_value(residual, floor), residual, floor)
         self._update(at_us, y, k, kw, f, floor)
         self._rescale_in -= 1
         if self._rescale_in <= 0 or self.samples < 48:
@@ -581,15 +621,25 @@ class RobustSeasonal:
             wv, wn, self.weekly_since, at_us, (kw, kw1), fw, seasonless, self.week_cap, limit
         )
 
-    def _confirm_shift(self, p: float, residual: float) -> None:
+    def _confirm_shift(self, at_us: int, p: float, residual: float, floor: float) -> None:
+        """File whether the sample at `at_us` is beyond the clearing level; `CONFIRM` in a
+        row on one side move the level to where the data went. The level left behind is
+        kept (`_returning`) unless the shift came back to it."""
         beyond = p <= self.p_run
         if not beyond or (self.run and (self.run[-1] > 0) != (residual > 0)):
             self.run.clear()
             if not beyond:
                 return
+        if not self.run:
+            self.run_at, self.run_level = at_us, self.level or 0.0
         self.run.append(residual)
         if len(self.run) >= CONFIRM and self.level is not None:
             moved = sorted(self.run)[len(self.run) // 2]
+            scale = max(self.models[self.chosen].tails.scale, floor)
+            if self.before is not None and abs(self.level + moved - self.before) <= CLIP * scale:
+                self.before = None
+            else:
+                self.before, self.shifted_at = self.run_level, self.run_at
             self.level += moved
             self._forget_run()
             self.shift = 0.0
