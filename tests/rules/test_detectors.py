@@ -189,8 +189,9 @@ def test_accumulated_evidence_is_as_rare_as_its_false_alarm_rate_says() -> None:
 def test_a_sustained_shift_fires_though_no_sample_is_beyond_the_edge() -> None:
     """Issue 15: a level 3.5 noise deviations out (each sample between 3 and 4, so none is
     beyond the fire edge of 1e-4, 3.9 deviations for a Gaussian) fires within five samples on
-    every draw, by the evidence those samples accumulate; on autocorrelated noise alone
-    (lag-one 0.6, as long) the threshold is crossed at most once a draw."""
+    every draw, by the evidence those samples accumulate (without it, on three draws of the
+    six); on autocorrelated noise alone (lag-one 0.6, 3,000 samples) the threshold is crossed
+    at most once a draw."""
     for seed in range(6):
         rng = random.Random(seed)
         noise = [x * 2 for x in _gauss_ar(rng, 600, 0.0)]
