@@ -24,7 +24,9 @@ from vigie.rules.detectors.seasonal import (
     CONFIRM,
     COUNT_MEAN,
     DAY_US,
+    DRIFT,
     ERROR_RATE,
+    EVIDENCE_FROM,
     KEEP,
     NAMES,
     NO_TAILS,
@@ -39,6 +41,8 @@ from vigie.rules.detectors.seasonal import (
     Shape,
     Tails,
     _z_of,
+    evidence_p,
+    evidence_scale,
     fit_settled,
     fit_sorted,
     tail_edges,
@@ -148,6 +152,7 @@ def _run(
     p_run = det.p_run
     direction = det.direction
     auto = det.seasonality == "auto"
+    accumulates = not counts
     weekly_on = bool(nw) and m > 2
     keep = 1.0 - 1.0 / window
     forget = 1.0 - 1.0 / max(day_cap, 1.0)
@@ -190,6 +195,13 @@ def _run(
     edges: list[tuple[Tails, float, float, float]] = [(NO_TAILS, -1.0, 0.0, 0.0)] * m
     scored_floor = -1.0  # the floor the sample was scored with (-1: not scored)
     p_chosen = shift_next = 0.0
+    # Accumulated evidence (`RobustSeasonal._accumulate`): each side's CUSUM, the moments of
+    # the clipped residuals, the normalisation of the last refit; `x_next`, `up_next`,
+    # `down_next`: those of the sample just scored.
+    up = down = mean = square = lagged = previous = norm_center = norm_inverse = 0.0
+    accumulated = 0
+    x_next = up_next = down_next = 0.0
+    moment_rate = 1.0 / SHIFT_WINDOW
 
     def zero_rate(at_us: int) -> float:
         overall = (zeros + 1.0) / (counted + 2.0)
@@ -253,7 +265,7 @@ def _run(
                 records.append((value, shown, 0, None, 0.0, 1.0, 1.0, 0.0, samples, False))
             else:
                 floor = 0.5 * quantum if quantum < inf else 0.0
-                lv = abs(level)
+                lv = level if level >= 0 else -level
                 least = 1e-9 * (lv if lv > 1.0 else 1.0)
                 floor = floor if floor >= least else least
                 rival = RIVAL * err[chosen]
@@ -302,9 +314,20 @@ def _run(
                     and (shift_next > 0) == (residual > 0)
                 ):
                     p_shift = tail_p(st, shift_next - st[0], 1e-12)
-                    p = min(1.0, 2 * min(p, p_shift))
-                else:
-                    p = min(1.0, 2 * p)
+                    p = p if p < p_shift else p_shift
+                x_next = r
+                if norm_inverse > 0:
+                    u = (x_next - norm_center) * norm_inverse
+                    up_next = up + u - DRIFT
+                    down_next = down - u - DRIFT
+                    up_next = up_next if up_next > 0 else 0.0
+                    down_next = down_next if down_next > 0 else 0.0
+                    evidence = up_next if residual > 0 else down_next
+                    if evidence >= EVIDENCE_FROM and ct[1] > floor:
+                        p_ev = evidence_p(evidence)
+                        p = p if p < p_ev else p_ev
+                p = 2 * p
+                p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:
                     p = min(p, 2 * exp(zero_log + log(zero_rate(at_us))))
                 p_raw = p
@@ -341,8 +364,8 @@ def _run(
                 knot_zeros[kz] = knot_zeros[kz] * forget + zero
                 knot_counted[kz] = knot_counted[kz] * forget + 1.0
         if last is not None:
-            gap = abs(y - last)
-            ay = abs(y)
+            gap = y - last if y >= last else last - y
+            ay = y if y >= 0 else -y
             if gap > 1e-9 * (ay if ay > 1.0 else 1.0) and gap < quantum:
                 quantum = gap
         last = y
@@ -351,7 +374,7 @@ def _run(
             level = y
             continue
         floor = 0.5 * quantum if quantum < inf else 0.0
-        lv = abs(level)
+        lv = level if level >= 0 else -level
         least = 1e-9 * (lv if lv > 1.0 else 1.0)
         floor = floor if floor >= least else least
         for j in range(m):
@@ -362,7 +385,8 @@ def _run(
             scale = t[1] if t[1] > floor else floor
             limit = CLIP * scale if t[1] > 0 else inf
             clipped = limit if residual > limit else -limit if residual < -limit else residual
-            err[j] += (abs(clipped) - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
+            size = clipped if clipped >= 0 else -clipped
+            err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
             wide = KEEP * scale if t[1] > 0 else inf
             if t[1] <= 0:
@@ -385,21 +409,38 @@ def _run(
             insort(srt, kept)
         ct = tails[chosen]
         residual = y - preds[chosen] - ct[0]
+        judged = norm_inverse > 0
         if floor == scored_floor:  # as scored a moment ago
             shift = shift_next
             beyond = p_chosen <= p_run
+            x = x_next
         else:
             sc = ct[1] if ct[1] >= floor else floor
             limit = CLIP * sc if sc > 0 else inf
             r = limit if residual > limit else -limit if residual < -limit else residual
             shift = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
             beyond = tail_p(ct, residual, floor) <= p_run
+            x = r
+            if judged:
+                u = (x - norm_center) * norm_inverse
+                up_next = up + u - DRIFT
+                down_next = down - u - DRIFT
+                up_next = up_next if up_next > 0 else 0.0
+                down_next = down_next if down_next > 0 else 0.0
         scored_floor = -1.0
         if ready[chosen]:
             if len(shift_residuals) == SHIFT_WINDOW:
                 del shift_ordered[bisect_left(shift_ordered, shift_residuals[0])]
             shift_residuals.append(shift)
             insort(shift_ordered, shift)
+            if judged:
+                up, down = up_next, down_next
+            accumulated += 1
+            g = 1.0 / accumulated if accumulated < SHIFT_WINDOW else moment_rate
+            mean += g * (x - mean)
+            square += g * (x * x - square)
+            lagged += g * (x * previous - lagged)
+            previous = x
         # A run of samples beyond the clearing level on one side confirms a shift.
         if not beyond or (run and (run[-1] > 0) != (residual > 0)):
             run.clear()
@@ -420,7 +461,7 @@ def _run(
                     srt = ordered[j]
                     for _ in range(min(len(run), len(res))):
                         del srt[bisect_left(srt, res.pop())]
-                shift = 0.0
+                shift = up = down = 0.0
                 run.clear()
         # Move the level and the profiles towards the sample.
         t0 = tails[0]
@@ -482,6 +523,8 @@ def _run(
                 if j == chosen or rounds % 4 == 0 or samples < 48:
                     tails[j] = fit_settled(ordered[j], tails[j], shapes[j], samples, span)
             shift_tails = fit_sorted(shift_ordered, shift_tails)
+            if accumulates and accumulated >= SHIFT_HISTORY:
+                norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged)
             rescale_in = RESCALE
             weekly_mean = sum(weekly) / seen_weekly if seen_weekly else 0.0
         # Choose the predictor.

@@ -21,8 +21,11 @@ median of the fits made over the last window: a dozen values per tail estimate i
 and the fire edge, a few mean excesses beyond, moved by a scale or more from fit to fit.
 A short average of residuals, judged against its own history (which
 carries the residuals' autocorrelation), catches a shift or a run too small for one sample;
-the score is the smaller tail probability of the two, doubled: one threshold means the same
-on every series.
+so does the evidence accumulated on each side (a CUSUM of the residuals, in deviations of
+their long-run sum, so a lag-one autocorrelation does not pass for a shift),
+which reaches the fire edge within a few samples of a level 3-5 deviations out, where no
+single sample does; the score is the smallest tail probability of the three, doubled: one
+threshold means the same on every series.
 Non-negative integer series of small counts are judged on the square-root scale, where a
 count's spread no longer grows with its level, and a run of zeros by the chance of each zero
 at its time of day in turn (an outage, where one zero is ordinary). After a confirmed shift
@@ -66,6 +69,9 @@ ZERO_PRIOR = 8.0  # samples' worth of the overall share of zeros in each knot's
 COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
 SHAPE_FROM = 32  # residuals a fit needs to count towards the tails' shape (a median of
 SHAPE_FITS = 3  # at least this many fits over the last window of residuals)
+DRIFT = 1.5  # evidence a sample adds beyond this many long-run deviations
+RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
+EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
 NORMAL = NormalDist()
@@ -167,6 +173,31 @@ def tail_p(tails: Tails, deviation: float, floor: float) -> float:
         p = math.erfc(deviation / scale / SQRT2)
         return p if p > TAIL else TAIL
     return TAIL * math.exp(-(deviation - u) / beta)
+
+
+def evidence_p(s: float) -> float:
+    """The chance per sample that one side's accumulated evidence (a CUSUM of residuals in
+    long-run deviations, less `DRIFT`) reaches `s` on noise alone, either side: two over its
+    average run length to `s` (Siegmund's approximation)."""
+    if s < EVIDENCE_FROM:
+        return 1.0
+    b = 2.0 * DRIFT * (s + 1.166)
+    if b > 700.0:
+        return 0.0
+    return 4.0 * DRIFT * DRIFT / (math.exp(b) - b - 1.0)
+
+
+def evidence_scale(mean: float, square: float, lagged: float) -> float:
+    """One over the long-run deviation of residuals whose mean, mean square and
+    mean product with the previous one are given (an AR(1) correction: a lag-one
+    autocorrelation `rho` multiplies the variance of a long sum by (1 + rho) / (1 - rho));
+    0 when they do not vary."""
+    var = square - mean * mean
+    if var <= 0:
+        return 0.0
+    rho = (lagged - mean * mean) / var
+    rho = 0.0 if rho < 0 else RHO_MAX if rho > RHO_MAX else rho
+    return 1.0 / math.sqrt(var * (1 + rho) / (1 - rho))
 
 
 def tail_edges(tails: Tails, p_fire: float, floor: float) -> tuple[float, float]:
@@ -300,6 +331,16 @@ class RobustSeasonal:
         self.run_level = 0.0  # and the level then
         self.before: float | None = None  # the level before the last confirmed shift,
         self.shifted_at = 0  # and when that shift began
+        # Accumulated evidence: each side's CUSUM, the moments of the clipped residuals it is
+        # normalised by (mean, mean square, mean lag-one product), the last of them, how many
+        # were seen, and the centre and inverse long-run deviation of the last refit. Its own
+        # moments, not the tails' scale: that one moves by a tenth from fit to fit, and every
+        # residual of a fit with a low scale would add too much evidence.
+        self.up = self.down = 0.0
+        self.moments = (0.0, 0.0, 0.0)
+        self.previous = 0.0
+        self.accumulated = 0
+        self.norm = (0.0, 0.0)
         self._rescale_in = 0
         self._rounds = 0
         self._cached: tuple[int, float, list[float], list[bool], int, int, float] | None = None
@@ -407,7 +448,8 @@ class RobustSeasonal:
                 )
         residual = y - expected
         p = best_p
-        shift = self._shift_next(y - preds[chosen] - self.models[chosen].tails.center, floor)
+        chosen_residual = y - preds[chosen] - self.models[chosen].tails.center
+        shift = self._shift_next(chosen_residual, floor)
         shifts = self.shift_tails
         if (
             not back
@@ -415,10 +457,13 @@ class RobustSeasonal:
             and shifts.scale > 0
             and (shift > 0) == (residual > 0)
         ):
-            p_shift = shifts.p_value(shift - shifts.center, 1e-12)
-            p = min(1.0, 2 * min(p, p_shift))
-        else:
-            p = min(1.0, 2 * p)
+            p = min(p, shifts.p_value(shift - shifts.center, 1e-12))
+        if self._accumulates():
+            up, down = self._evidence_next(chosen_residual, floor)
+            evidence = up if residual > 0 else down
+            if evidence >= EVIDENCE_FROM and self.models[chosen].tails.scale > floor:
+                p = min(p, evidence_p(evidence))
+        p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
         z = math.copysign(_z_of(p), residual)
@@ -466,6 +511,28 @@ class RobustSeasonal:
         limit = CLIP * scale if scale > 0 else math.inf
         clipped = limit if residual > limit else -limit if residual < -limit else residual
         return (1 - SHIFT_RATE) * self.shift + SHIFT_RATE * clipped
+
+    def _clipped(self, residual: float, floor: float) -> float:
+        """The chosen predictor's residual, clipped as the level's are (`CLIP` scales)."""
+        scale = max(self.models[self.chosen].tails.scale, floor)
+        limit = CLIP * scale if scale > 0 else math.inf
+        return limit if residual > limit else -limit if residual < -limit else residual
+
+    def _accumulates(self) -> bool:
+        """Whether the evidence is kept and judged: once its normalisation is set, at the
+        first refit after `SHIFT_HISTORY` residuals, and never for counts (discrete and bursty
+        on the square-root scale; an outage has its own run of zeros). It is judged only
+        while the residuals' scale is above the data's resolution: below, their runs are the
+        rounding's, not a shift's."""
+        return self.norm[1] > 0
+
+    def _evidence_next(self, residual: float, floor: float) -> tuple[float, float]:
+        """Each side's accumulated evidence once the chosen predictor's `residual` is added."""
+        center, inverse = self.norm
+        u = (self._clipped(residual, floor) - center) * inverse
+        up = self.up + u - DRIFT
+        down = self.down - u - DRIFT
+        return max(0.0, up), max(0.0, down)
 
     def _cached_predict(self, at_us: int) -> tuple[list[float], list[bool], int, int, float]:
         cached = self._cached
@@ -564,6 +631,7 @@ class RobustSeasonal:
         self.shift = self._shift_next(residual, floor)
         if ready[self.chosen]:
             self.shift_residuals.append(self.shift)
+            self._accumulate(residual, floor)
         self._confirm_shift(at_us, chosen.tails.p_value(residual, floor), residual, floor)
         self._update(at_us, y, k, kw, f, floor)
         self._rescale_in -= 1
@@ -574,6 +642,8 @@ class RobustSeasonal:
                 if i == self.chosen or self._rounds % 4 == 0 or self.samples < 48:
                     model.tails.fit(model.residuals, self.samples)
             self.shift_tails.fit(self.shift_residuals)
+            if not self.counts and self.accumulated >= SHIFT_HISTORY:
+                self.norm = (self.moments[0], evidence_scale(*self.moments))
             self._rescale_in = RESCALE
             # Knots never seen hold 0.0, which leaves the sum as it is.
             seen = len(self.weekly_n) - self.weekly_n.count(0.0)
@@ -621,6 +691,22 @@ class RobustSeasonal:
             wv, wn, self.weekly_since, at_us, (kw, kw1), fw, seasonless, self.week_cap, limit
         )
 
+    def _accumulate(self, residual: float, floor: float) -> None:
+        """Add the chosen predictor's residual to the evidence and to the moments that
+        normalise it (a running mean over `SHIFT_WINDOW` residuals)."""
+        if self._accumulates():
+            self.up, self.down = self._evidence_next(residual, floor)
+        x = self._clipped(residual, floor)
+        self.accumulated += 1
+        rate = max(1.0 / self.accumulated, 1.0 / SHIFT_WINDOW)
+        mean, square, lagged = self.moments
+        self.moments = (
+            mean + rate * (x - mean),
+            square + rate * (x * x - square),
+            lagged + rate * (x * self.previous - lagged),
+        )
+        self.previous = x
+
     def _confirm_shift(self, at_us: int, p: float, residual: float, floor: float) -> None:
         """File whether the sample at `at_us` is beyond the clearing level; `CONFIRM` in a
         row on one side move the level to where the data went. The level left behind is
@@ -642,7 +728,7 @@ class RobustSeasonal:
                 self.before, self.shifted_at = self.run_level, self.run_at
             self.level += moved
             self._forget_run()
-            self.shift = 0.0
+            self.shift = self.up = self.down = 0.0
             self.run.clear()
 
     def _forget_run(self) -> None:
