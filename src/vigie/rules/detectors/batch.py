@@ -323,7 +323,7 @@ def _run(
                     up_next = up_next if up_next > 0 else 0.0
                     down_next = down_next if down_next > 0 else 0.0
                     evidence = up_next if residual > 0 else down_next
-                    if evidence >= EVIDENCE_FROM and ct[1] > floor:
+                    if not back and evidence >= EVIDENCE_FROM and ct[1] > floor:
                         p_ev = evidence_p(evidence)
                         p = p if p < p_ev else p_ev
                 p = 2 * p

@@ -461,7 +461,7 @@ class RobustSeasonal:
         if self._accumulates():
             up, down = self._evidence_next(chosen_residual, floor)
             evidence = up if residual > 0 else down
-            if evidence >= EVIDENCE_FROM and self.models[chosen].tails.scale > floor:
+            if not back and evidence >= EVIDENCE_FROM and self.models[chosen].tails.scale > floor:
                 p = min(p, evidence_p(evidence))
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
