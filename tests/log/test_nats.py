@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -239,6 +240,46 @@ def test_a_worker_dying_before_its_ack_is_resumed_without_loss_or_double_count(
         taking_over.close()
     assert sum(tally.counts.values()) == 55
     assert tally.counts == {"v0": 10 + 7 + 2, "v1": 10 + 7 + 2, "v2": 10 + 6 + 1}
+
+
+def test_held_events_are_handed_out_again_and_an_ack_keeps_the_rest(
+    nats_log: NatsEventLog, nats_url: str
+) -> None:
+    """Events fetched and not acknowledged are handed out again from any offset among them
+    without a new fetch; acknowledging up to one of them keeps the later ones held."""
+    nats_log.append([_event(f"m{i}") for i in range(12)])
+    offsets = partial(_offsets, nats_log)
+    assert offsets(1, 4) == [1, 2, 3, 4]
+    assert offsets(5, 4) == [5, 6, 7, 8]
+    assert offsets(3, 4) == [3, 4, 5, 6]  # a processor trying a batch again
+    assert _consumer(nats_url, "vigie_tally").delivered.stream_seq == 8
+    nats_log.save_checkpoint("tally", 6)
+    assert _consumer(nats_url, "vigie_tally").ack_floor.stream_seq == 5
+    assert offsets(6, 100) == list(range(6, 13))
+    assert offsets(7, 3) == [7, 8, 9]
+    nats_log.save_checkpoint("tally", 13)
+    assert nats_log.checkpoint("tally") == 13
+    nats_log.append([_event("late")])
+    assert offsets(13, 100) == [13]
+
+
+def _offsets(log: NatsEventLog, start: int, limit: int) -> list[int | None]:
+    return [e.offset for e in log.consume("tally", Event, start, limit)]
+
+
+def test_processors_reading_one_shape_share_its_decoding_and_each_gets_every_event(
+    nats_log: NatsEventLog,
+) -> None:
+    """Two processors of one process each get every event through their own consumer, in
+    order, decoded once between them (they are handed the same event)."""
+    nats_log.append([_event(f"m{i}", anonymous_id=f"v{i}") for i in range(9)])
+    first = nats_log.consume("first", Event, 1, 100)
+    second = nats_log.consume("second", Event, 1, 5) + nats_log.consume("second", Event, 6, 5)
+    assert [e.offset for e in first] == [e.offset for e in second] == list(range(1, 10))
+    assert [e.anonymous_id for e in second] == [f"v{i}" for i in range(9)]
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    shaped = nats_log.consume("third", _Seen, 1, 100)
+    assert [(e.offset, e.message_id) for e in shaped] == [(e.offset, e.message_id) for e in first]
 
 
 def test_rejections_are_kept_in_the_sql_store(nats_log: NatsEventLog) -> None:
