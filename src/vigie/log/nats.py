@@ -132,8 +132,6 @@ class _Durable:
         self.seqs: list[int] = []
         """The stream sequence of each message of `held`."""
         self.next_seq = start
-        self.pending = 0
-        """Messages the consumer has not delivered yet, as last heard (0: ask again)."""
         self.arrived: list[Any] = []
         """Messages delivered and not taken by `_pull` yet."""
         self.wanted = 0
@@ -162,12 +160,11 @@ class _Durable:
     def keep(self, messages: list[Any]) -> None:
         """Hold the messages of a pull past what is held already."""
         for msg in messages:
-            seq, pending = _position(msg)
+            seq = _seq(msg)
             if seq >= self.next_seq:  # not a redelivery of one held already
                 self.held.append(msg)
                 self.seqs.append(seq)
                 self.next_seq = seq + 1
-                self.pending = pending
 
     def held_from(self, offset: int) -> int:
         """The index in `held` of the first message at or past `offset`."""
@@ -175,20 +172,12 @@ class _Durable:
 
 
 def _seq(msg: Any) -> int:
-    """A JetStream message's stream sequence."""
-    return _position(msg)[0]
-
-
-def _position(msg: Any) -> tuple[int, int]:
-    """A JetStream message's stream sequence and how many messages its consumer had left to
-    deliver, read from its reply subject (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream
-    seq>.<consumer seq>.<time>.<pending>`, or with a domain and an account hash before the
+    """A JetStream message's stream sequence, read from its reply subject (`$JS.ACK.<stream>.
+    <consumer>.<delivered>.<stream seq>.…`, or with a domain and an account hash before the
     stream in the newer form): cheaper than nats-py's `metadata`, which also builds a
     datetime and three dataclasses."""
     tokens = msg.reply.split(".")
-    if len(tokens) == _V1_ACK_TOKENS:
-        return int(tokens[5]), int(tokens[8])
-    return int(tokens[7]), int(tokens[10])
+    return int(tokens[5] if len(tokens) == _V1_ACK_TOKENS else tokens[7])
 
 
 _V1_ACK_TOKENS = 9
@@ -520,13 +509,6 @@ class NatsEventLog(AppendsOne):
         start = durable.held_from(from_offset)
         wanted = limit - (len(durable.held) - start)
         if wanted > 0:
-            # Ask for no more than the consumer holds: a fetch for more waits for them.
-            if not durable.pending:
-                info = await self._js.consumer_info(self.options.stream, durable.name)
-                durable.pending = int(info.num_pending)
-            wanted = min(wanted, durable.pending)
-        if wanted > 0:
-            durable.pending = 0
             durable.keep(await self._pull(durable, wanted))
         end = start + limit
         return self._decoded(shape, durable.held[start:end], durable.seqs[start:end])
@@ -549,8 +531,9 @@ class NatsEventLog(AppendsOne):
         return events
 
     async def _pull(self, durable: _Durable, batch: int) -> list[Any]:
-        """Up to `batch` messages the consumer has ready, asked for in one pull request
-        (`no_wait`: the server answers at once with what it holds)."""
+        """Up to `batch` messages the consumer has ready, asked for in one pull request:
+        with `no_wait` the server answers at once with what it holds, and a status message
+        when that is fewer (so no need to ask how many it holds first)."""
         durable.request = f"{durable.inbox}.{next(self._requests)}"
         durable.wanted = batch - len(durable.arrived)
         durable.done.clear()
