@@ -113,10 +113,10 @@ def subject_token(source: str) -> str:
     return _UNSAFE_TOKEN.sub("_", source) or "_"
 
 
-class _Durable:
-    """A processor's durable consumer as this process follows it: the messages fetched and
-    not acknowledged yet (in stream order, with their stream sequences), and the sequence it
-    delivers next.
+class _Consumer:
+    """A JetStream consumer as this process follows it (a processor's durable one, or one
+    made for a read): the messages fetched and not acknowledged yet (in stream order, with
+    their stream sequences), and the sequence it delivers next.
 
     Messages come through a plain subscription on an inbox of its own, with a callback that
     only files them: nats-py's `fetch` made a task, a timer and a UUID for every message,
@@ -207,7 +207,7 @@ class NatsEventLog(AppendsOne):
         self._nc: Any = None
         self._js: Any = None
         self._kv: Any = None
-        self._durables: dict[str, _Durable] = {}
+        self._durables: dict[str, _Consumer] = {}
         self._requests = itertools.count()
         self._decoded_by_shape: dict[type[Any], dict[int, Any]] = {}
         try:
@@ -410,28 +410,32 @@ class NatsEventLog(AppendsOne):
         return self._call(self._fetch(first, wanted, shape))
 
     async def _fetch(self, start: int, wanted: int, shape: type[ShapeT]) -> list[ShapeT]:
+        """Up to `wanted` events from `start` on, through a consumer made for this read."""
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
             ack_policy=api.AckPolicy.NONE,
             inactive_threshold=60.0,
+            filter_subject=self.partition_subject(None),
         )
-        sub = await self._js.pull_subscribe(
-            f"{self.options.subject_prefix}.>", stream=self.options.stream, config=config
-        )
-        events: list[ShapeT] = []
+        info = await self._js.add_consumer(self.options.stream, config)
+        reader = _Consumer(info.name, self._nc.new_inbox(), start)
+        reader.sub = await self._nc.subscribe(f"{reader.inbox}.*", cb=reader.delivered)
         try:
-            while len(events) < wanted:
-                batch = await sub.fetch(wanted - len(events), timeout=5)
-                for msg in batch:
-                    event = decode_event(msg.data, shape)
-                    event.offset = msg.metadata.sequence.stream
-                    events.append(event)
+            while len(reader.held) < wanted:
+                before = len(reader.held)
+                reader.keep(await self._pull(reader, wanted - before))
+                if len(reader.held) == before:
+                    break  # the stream holds no more (messages deleted on the way)
         finally:
-            consumer = (await sub.consumer_info()).name
-            await sub.unsubscribe()
+            await reader.sub.unsubscribe()
             with contextlib.suppress(NotFoundError):
-                await self._js.delete_consumer(self.options.stream, consumer)
+                await self._js.delete_consumer(self.options.stream, info.name)
+        events: list[ShapeT] = []
+        for msg, seq in zip(reader.held, reader.seqs, strict=True):
+            event = decode_event(msg.data, shape)
+            event.offset = seq
+            events.append(event)
         return events
 
     def recent(
@@ -530,7 +534,7 @@ class NatsEventLog(AppendsOne):
                 del known[seq]
         return events
 
-    async def _pull(self, durable: _Durable, batch: int) -> list[Any]:
+    async def _pull(self, durable: _Consumer, batch: int) -> list[Any]:
         """Up to `batch` messages the consumer has ready, asked for in one pull request:
         with `no_wait` the server answers at once with what it holds, and a status message
         when that is fewer (so no need to ask how many it holds first)."""
@@ -550,7 +554,7 @@ class NatsEventLog(AppendsOne):
         messages, durable.arrived = durable.arrived, []
         return messages
 
-    async def _follow(self, consumer: str, start: int) -> _Durable:
+    async def _follow(self, consumer: str, start: int) -> _Consumer:
         """(Re-)create `consumer`'s durable consumer to deliver from `start`, and bind to it."""
         await self._release(consumer)
         name = self.consumer_name(consumer)
@@ -568,7 +572,7 @@ class NatsEventLog(AppendsOne):
             filter_subject=self._filters.get(consumer, self.partition_subject(None)),
         )
         await self._js.add_consumer(self.options.stream, config)
-        durable = _Durable(name, self._nc.new_inbox(), max(1, start))
+        durable = _Consumer(name, self._nc.new_inbox(), max(1, start))
         durable.sub = await self._nc.subscribe(f"{durable.inbox}.*", cb=durable.delivered)
         self._durables[consumer] = durable
         return durable
