@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -280,6 +283,52 @@ def test_processors_reading_one_shape_share_its_decoding_and_each_gets_every_eve
     assert all(a is b for a, b in zip(first, second, strict=True))
     shaped = nats_log.consume("third", _Seen, 1, 100)
     assert [(e.offset, e.message_id) for e in shaped] == [(e.offset, e.message_id) for e in first]
+
+
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+def test_a_read_while_jetstream_is_away_fails_and_resumes_when_it_is_back(
+    tmp_path: Path, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A processor reading while its JetStream server is away gets an error (which the
+    runner logs and retries), not an empty batch that looks caught up; once the server is
+    back it reads on from where it was."""
+    if not Path(NATS_SERVER).exists():
+        require_service("nats-server", f"{NATS_SERVER} is not installed")
+    monkeypatch.setattr("vigie.log.nats.PULL_TIMEOUT", 1.0)
+    port = free_port()
+    command = [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(tmp_path)]
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not port_open("127.0.0.1", port):
+            assert time.monotonic() < deadline, "nats-server did not start"
+            time.sleep(0.1)
+        return server
+
+    server = start()
+    log = NatsEventLog.from_url(f"nats://127.0.0.1:{port}", rejects=SqlEventLog(engine))
+    try:
+        log.append([_event(f"m{i}") for i in range(5)])
+        assert [e.offset for e in log.consume("tally", Event, 1, 3)] == [1, 2, 3]
+        server.terminate()
+        server.wait(timeout=30)
+        with pytest.raises(TimeoutError):
+            log.consume("tally", Event, 4, 3)
+        server = start()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert [e.offset for e in log.consume("tally", Event, 4, 3)] == [4, 5]
+                break
+            except TimeoutError:
+                assert time.monotonic() < deadline, "the log did not read again"
+    finally:
+        log.close()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_rejections_are_kept_in_the_sql_store(nats_log: NatsEventLog) -> None:

@@ -53,6 +53,8 @@ DEFAULT_DUPLICATE_WINDOW = 24 * 3600.0
 RECENT_SCAN_LIMIT = 20_000
 _READ_CHUNK = 500
 _TIMEOUT = 30.0
+PULL_TIMEOUT = 15.0
+"""How long a read waits for JetStream's answer, which comes at once when it is there."""
 PUBLISH_TIMEOUT = 10.0
 """How long a batch waits for JetStream's acknowledgements before it is answered 503."""
 ACK_WAIT_SECONDS = 3600.0
@@ -548,9 +550,15 @@ class NatsEventLog(AppendsOne):
                 request,
                 reply=durable.request,
             )
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_TIMEOUT):
+            try:
+                async with asyncio.timeout(PULL_TIMEOUT):
                     await durable.done.wait()
+            except TimeoutError:
+                if not durable.arrived:
+                    raise TimeoutError(
+                        f"JetStream did not answer a read of {durable.name} "
+                        f"within {PULL_TIMEOUT:g} s"
+                    ) from None
         messages, durable.arrived = durable.arrived, []
         return messages
 
