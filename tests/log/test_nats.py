@@ -274,13 +274,17 @@ def test_processors_reading_one_shape_share_its_decoding_and_each_gets_every_eve
     nats_log: NatsEventLog,
 ) -> None:
     """Two processors of one process each get every event through their own consumer, in
-    order, decoded once between them (they are handed the same event)."""
+    order, decoded once between them in a pass of the runner (they are handed the same
+    event), afresh in the next pass."""
     nats_log.append([_event(f"m{i}", anonymous_id=f"v{i}") for i in range(9)])
     first = nats_log.consume("first", Event, 1, 100)
     second = nats_log.consume("second", Event, 1, 5) + nats_log.consume("second", Event, 6, 5)
     assert [e.offset for e in first] == [e.offset for e in second] == list(range(1, 10))
     assert [e.anonymous_id for e in second] == [f"v{i}" for i in range(9)]
     assert all(a is b for a, b in zip(first, second, strict=True))
+    nats_log.forget_decoded()  # the runner's pass is over: the next one decodes afresh
+    again = nats_log.consume("fourth", Event, 1, 100)
+    assert again == first and not any(a is b for a, b in zip(first, again, strict=True))
     shaped = nats_log.consume("third", _Seen, 1, 100)
     assert [(e.offset, e.message_id) for e in shaped] == [(e.offset, e.message_id) for e in first]
 

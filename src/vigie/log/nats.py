@@ -519,10 +519,14 @@ class NatsEventLog(AppendsOne):
         end = start + limit
         return self._decoded(shape, durable.held[start:end], durable.seqs[start:end])
 
+    def forget_decoded(self) -> None:
+        """Drop the events kept decoded for the other processors (the runner's pass is over)."""
+        self._decoded_by_shape = {}
+
     def _decoded(self, shape: type[ShapeT], messages: list[Any], seqs: list[int]) -> list[ShapeT]:
         """The messages' events decoded as `shape`, each decoded once for all the processors
-        of this process that read that shape (every processor's consumer delivers every
-        event; the SQL log's runner shares its reads the same way)."""
+        of this process that read that shape in a pass of the runner (every processor's
+        consumer delivers every event; the SQL log's runner shares its reads the same way)."""
         known: dict[int, Any] = self._decoded_by_shape.setdefault(shape, {})
         events: list[ShapeT] = []
         for msg, seq in zip(messages, seqs, strict=True):
