@@ -140,6 +140,8 @@ class _Consumer:
         self.request = ""
         """The reply subject of the pull request under way, whose status message ends it."""
         self.done = asyncio.Event()
+        self.status = ""
+        """The status that ended the last pull request ("": none, its batch came whole)."""
 
     @property
     def first(self) -> int:
@@ -150,9 +152,10 @@ class _Consumer:
         """File a message of the consumer, or end the pull request its status answers."""
         headers = msg.headers
         if headers and "Status" in headers:
-            # No more messages (404), the request expired (408) or another status: the
-            # request is over either way; one answering an earlier request is ignored.
+            # No more messages (404), the request expired (408), or an error (503: JetStream
+            # is not there yet): the request is over; one answering an earlier one is ignored.
             if msg.subject == self.request:
+                self.status = str(headers["Status"])
                 self.done.set()
             return
         self.arrived.append(msg)
@@ -183,6 +186,8 @@ def _seq(msg: Any) -> int:
 
 
 _V1_ACK_TOKENS = 9
+_NO_MORE = ("404", "408")
+"""The statuses that end a pull request with what the consumer had: none left, or expired."""
 
 
 class NatsEventLog(AppendsOne):
@@ -547,6 +552,7 @@ class NatsEventLog(AppendsOne):
         durable.request = f"{durable.inbox}.{next(self._requests)}"
         durable.wanted = batch - len(durable.arrived)
         durable.done.clear()
+        durable.status = ""
         if durable.wanted > 0:
             request = json.dumps({"batch": durable.wanted, "no_wait": True}).encode()
             await self._nc.publish(
@@ -563,6 +569,10 @@ class NatsEventLog(AppendsOne):
                         f"JetStream did not answer a read of {durable.name} "
                         f"within {PULL_TIMEOUT:g} s"
                     ) from None
+        if not durable.arrived and durable.status not in ("", *_NO_MORE):
+            raise LogUnavailable(
+                f"JetStream answered a read of {durable.name} with status {durable.status}"
+            )
         messages, durable.arrived = durable.arrived, []
         return messages
 
