@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +31,7 @@ from tests.conftest import (
 from vigie.config import Config, Source
 from vigie.events import Event, Rejection
 from vigie.log import AppendJob, ProcessorRunner, SqlEventLog
+from vigie.log.eventlog import LogUnavailable
 from vigie.log.nats import NatsEventLog, parse_nats_url, subject_token
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
 from vigie.settings import Settings
@@ -239,6 +245,98 @@ def test_a_worker_dying_before_its_ack_is_resumed_without_loss_or_double_count(
         taking_over.close()
     assert sum(tally.counts.values()) == 55
     assert tally.counts == {"v0": 10 + 7 + 2, "v1": 10 + 7 + 2, "v2": 10 + 6 + 1}
+
+
+def test_held_events_are_handed_out_again_and_an_ack_keeps_the_rest(
+    nats_log: NatsEventLog, nats_url: str
+) -> None:
+    """Events fetched and not acknowledged are handed out again from any offset among them
+    without a new fetch; acknowledging up to one of them keeps the later ones held."""
+    nats_log.append([_event(f"m{i}") for i in range(12)])
+    offsets = partial(_offsets, nats_log)
+    assert offsets(1, 4) == [1, 2, 3, 4]
+    assert offsets(5, 4) == [5, 6, 7, 8]
+    assert offsets(3, 4) == [3, 4, 5, 6]  # a processor trying a batch again
+    assert _consumer(nats_url, "vigie_tally").delivered.stream_seq == 8
+    nats_log.save_checkpoint("tally", 6)
+    assert _consumer(nats_url, "vigie_tally").ack_floor.stream_seq == 5
+    assert offsets(6, 100) == list(range(6, 13))
+    assert offsets(7, 3) == [7, 8, 9]
+    nats_log.save_checkpoint("tally", 13)
+    assert nats_log.checkpoint("tally") == 13
+    nats_log.append([_event("late")])
+    assert offsets(13, 100) == [13]
+
+
+def _offsets(log: NatsEventLog, start: int, limit: int) -> list[int | None]:
+    return [e.offset for e in log.consume("tally", Event, start, limit)]
+
+
+def test_processors_reading_one_shape_share_its_decoding_and_each_gets_every_event(
+    nats_log: NatsEventLog,
+) -> None:
+    """Two processors of one process each get every event through their own consumer, in
+    order, decoded once between them in a pass of the runner (they are handed the same
+    event), afresh in the next pass."""
+    nats_log.append([_event(f"m{i}", anonymous_id=f"v{i}") for i in range(9)])
+    first = nats_log.consume("first", Event, 1, 100)
+    second = nats_log.consume("second", Event, 1, 5) + nats_log.consume("second", Event, 6, 5)
+    assert [e.offset for e in first] == [e.offset for e in second] == list(range(1, 10))
+    assert [e.anonymous_id for e in second] == [f"v{i}" for i in range(9)]
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    nats_log.forget_decoded()  # the runner's pass is over: the next one decodes afresh
+    again = nats_log.consume("fourth", Event, 1, 100)
+    assert again == first and not any(a is b for a, b in zip(first, again, strict=True))
+    shaped = nats_log.consume("third", _Seen, 1, 100)
+    assert [(e.offset, e.message_id) for e in shaped] == [(e.offset, e.message_id) for e in first]
+
+
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+def test_a_read_while_jetstream_is_away_fails_and_resumes_when_it_is_back(
+    tmp_path: Path, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A processor reading while its JetStream server is away gets an error (which the
+    runner logs and retries), not an empty batch that looks caught up; once the server is
+    back it reads on from where it was."""
+    if not Path(NATS_SERVER).exists():
+        require_service("nats-server", f"{NATS_SERVER} is not installed")
+    monkeypatch.setattr("vigie.log.nats.PULL_TIMEOUT", 1.0)
+    port = free_port()
+    command = [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(tmp_path)]
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not port_open("127.0.0.1", port):
+            assert time.monotonic() < deadline, "nats-server did not start"
+            time.sleep(0.1)
+        return server
+
+    server = start()
+    log = NatsEventLog.from_url(f"nats://127.0.0.1:{port}", rejects=SqlEventLog(engine))
+    try:
+        log.append([_event(f"m{i}") for i in range(5)])
+        assert [e.offset for e in log.consume("tally", Event, 1, 3)] == [1, 2, 3]
+        server.terminate()
+        server.wait(timeout=30)
+        with pytest.raises(TimeoutError):
+            log.consume("tally", Event, 4, 3)
+        server = start()
+        # Reconnecting, JetStream starting, or the unacknowledged 1-3 delivered again first.
+        deadline = time.monotonic() + 30
+        read: list[int | None] = []
+        while not read:
+            assert time.monotonic() < deadline, "the log did not read again"
+            with contextlib.suppress(TimeoutError, LogUnavailable):
+                read = [e.offset for e in log.consume("tally", Event, 4, 3)]
+            time.sleep(0.1)
+        assert read == [4, 5]
+    finally:
+        log.close()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_rejections_are_kept_in_the_sql_store(nats_log: NatsEventLog) -> None:

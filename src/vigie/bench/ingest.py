@@ -167,8 +167,9 @@ def _wait_workers(url: str, workers: list[subprocess.Popen[bytes]]) -> None:
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
-            if any(worker.poll() is not None for worker in workers):
-                raise RuntimeError("a benchmark worker exited at start")
+            for worker in workers:
+                if worker.poll() is not None:
+                    raise RuntimeError(f"a benchmark worker exited at start: {_last_words(worker)}")
             now = int(time.time() * 1e6)
             try:
                 with engine.connect() as conn:
@@ -190,6 +191,15 @@ def _wait_workers(url: str, workers: list[subprocess.Popen[bytes]]) -> None:
         f"the {len(workers)} benchmark workers did not take the processors within "
         f"{STARTUP_SECONDS:g} s"
     )
+
+
+def _last_words(process: subprocess.Popen[bytes]) -> str:
+    """The end of what a process wrote to the file its standard error went to."""
+    stderr = process.stderr
+    name = getattr(stderr, "name", None)
+    if not isinstance(name, str):
+        return "(no output kept)"
+    return Path(name).read_text(errors="replace")[-2000:]
 
 
 def _wait_idle(pids: list[int], *, bound: float = 180.0) -> float:
@@ -299,17 +309,20 @@ def run_ingest_bench(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        helpers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "vigie", "worker", *shared],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(workers)
-        ]
+        helpers: list[subprocess.Popen[bytes]] = []
         try:
             _wait_healthy(port, server)
+            # Started once the server is up (the store's tables made); a worker that exits
+            # at start leaves its last words in the run's directory for the error.
+            helpers += [
+                subprocess.Popen(
+                    [sys.executable, "-m", "vigie", "worker", *shared],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(Path(tmp) / f"worker-{n}.log").open("wb"),
+                )
+                for n in range(workers)
+            ]
             _wait_workers(url, helpers)
             console.print(
                 f"ingest: {clients} client processes x {connections} connections, "

@@ -17,7 +17,10 @@ thread and the processor thread), so the client runs on its own event loop in a 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
+import json
 import re
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -50,11 +53,15 @@ DEFAULT_DUPLICATE_WINDOW = 24 * 3600.0
 RECENT_SCAN_LIMIT = 20_000
 _READ_CHUNK = 500
 _TIMEOUT = 30.0
+PULL_TIMEOUT = 15.0
+"""How long a read waits for JetStream's answer, which comes at once when it is there."""
 PUBLISH_TIMEOUT = 10.0
 """How long a batch waits for JetStream's acknowledgements before it is answered 503."""
 ACK_WAIT_SECONDS = 3600.0
 """How long JetStream waits for an acknowledgement before it delivers again: long, as a
 taking-over process re-creates the consumer instead of waiting for redelivery."""
+DECODED_KEPT = 10_000
+"""At most this many events decoded in each shape are kept for the other processors."""
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_=-]")
 
@@ -108,25 +115,79 @@ def subject_token(source: str) -> str:
     return _UNSAFE_TOKEN.sub("_", source) or "_"
 
 
-class _Durable:
-    """A processor's durable consumer as this process follows it: the messages fetched and
-    not acknowledged yet (in stream order), and the sequence it delivers next."""
+class _Consumer:
+    """A JetStream consumer as this process follows it (a processor's durable one, or one
+    made for a read): the messages fetched and not acknowledged yet (in stream order, with
+    their stream sequences), and the sequence it delivers next.
 
-    def __init__(self, sub: Any, start: int) -> None:
-        self.sub = sub
+    Messages come through a plain subscription on an inbox of its own, with a callback that
+    only files them: nats-py's `fetch` made a task, a timer and a UUID for every message,
+    which cost more than decoding the event (each worker receives every event once per
+    processor).
+    """
+
+    def __init__(self, name: str, inbox: str, start: int) -> None:
+        self.name = name
+        self.inbox = inbox
+        self.sub: Any = None
         self.held: list[Any] = []
+        self.seqs: list[int] = []
+        """The stream sequence of each message of `held`."""
         self.next_seq = start
-        self.pending = 0
-        """Messages the consumer has not delivered yet, as last heard (0: ask again)."""
+        self.arrived: list[Any] = []
+        """Messages delivered and not taken by `_pull` yet."""
+        self.wanted = 0
+        self.request = ""
+        """The reply subject of the pull request under way, whose status message ends it."""
+        self.done = asyncio.Event()
+        self.status = ""
+        """The status that ended the last pull request ("": none, its batch came whole)."""
 
     @property
     def first(self) -> int:
         """The lowest sequence this process can still hand out or acknowledge."""
-        return _seq(self.held[0]) if self.held else self.next_seq
+        return self.seqs[0] if self.seqs else self.next_seq
+
+    async def delivered(self, msg: Any) -> None:
+        """File a message of the consumer, or end the pull request its status answers."""
+        headers = msg.headers
+        if headers and "Status" in headers:
+            # No more messages (404), the request expired (408), or an error (503: JetStream
+            # is not there yet): the request is over; one answering an earlier one is ignored.
+            if msg.subject == self.request:
+                self.status = str(headers["Status"])
+                self.done.set()
+            return
+        self.arrived.append(msg)
+        if len(self.arrived) >= self.wanted:
+            self.done.set()
+
+    def keep(self, messages: list[Any]) -> None:
+        """Hold the messages of a pull past what is held already."""
+        for msg in messages:
+            seq = _seq(msg)
+            if seq >= self.next_seq:  # not a redelivery of one held already
+                self.held.append(msg)
+                self.seqs.append(seq)
+                self.next_seq = seq + 1
+
+    def held_from(self, offset: int) -> int:
+        """The index in `held` of the first message at or past `offset`."""
+        return bisect.bisect_left(self.seqs, offset)
 
 
 def _seq(msg: Any) -> int:
-    return int(msg.metadata.sequence.stream)
+    """A JetStream message's stream sequence, read from its reply subject (`$JS.ACK.<stream>.
+    <consumer>.<delivered>.<stream seq>.…`, or with a domain and an account hash before the
+    stream in the newer form): cheaper than nats-py's `metadata`, which also builds a
+    datetime and three dataclasses."""
+    tokens = msg.reply.split(".")
+    return int(tokens[5] if len(tokens) == _V1_ACK_TOKENS else tokens[7])
+
+
+_V1_ACK_TOKENS = 9
+_NO_MORE = ("404", "408")
+"""The statuses that end a pull request with what the consumer had: none left, or expired."""
 
 
 class NatsEventLog(AppendsOne):
@@ -153,7 +214,9 @@ class NatsEventLog(AppendsOne):
         self._nc: Any = None
         self._js: Any = None
         self._kv: Any = None
-        self._durables: dict[str, _Durable] = {}
+        self._durables: dict[str, _Consumer] = {}
+        self._requests = itertools.count()
+        self._decoded_by_shape: dict[type[Any], dict[int, Any]] = {}
         try:
             self._call(self._open())
         except BaseException:
@@ -354,28 +417,32 @@ class NatsEventLog(AppendsOne):
         return self._call(self._fetch(first, wanted, shape))
 
     async def _fetch(self, start: int, wanted: int, shape: type[ShapeT]) -> list[ShapeT]:
+        """Up to `wanted` events from `start` on, through a consumer made for this read."""
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
             ack_policy=api.AckPolicy.NONE,
             inactive_threshold=60.0,
+            filter_subject=self.partition_subject(None),
         )
-        sub = await self._js.pull_subscribe(
-            f"{self.options.subject_prefix}.>", stream=self.options.stream, config=config
-        )
-        events: list[ShapeT] = []
+        info = await self._js.add_consumer(self.options.stream, config)
+        reader = _Consumer(info.name, self._nc.new_inbox(), start)
+        reader.sub = await self._nc.subscribe(f"{reader.inbox}.*", cb=reader.delivered)
         try:
-            while len(events) < wanted:
-                batch = await sub.fetch(wanted - len(events), timeout=5)
-                for msg in batch:
-                    event = decode_event(msg.data, shape)
-                    event.offset = msg.metadata.sequence.stream
-                    events.append(event)
+            while len(reader.held) < wanted:
+                before = len(reader.held)
+                reader.keep(await self._pull(reader, wanted - before))
+                if len(reader.held) == before:
+                    break  # the stream holds no more (messages deleted on the way)
         finally:
-            consumer = (await sub.consumer_info()).name
-            await sub.unsubscribe()
+            await reader.sub.unsubscribe()
             with contextlib.suppress(NotFoundError):
-                await self._js.delete_consumer(self.options.stream, consumer)
+                await self._js.delete_consumer(self.options.stream, info.name)
+        events: list[ShapeT] = []
+        for msg, seq in zip(reader.held, reader.seqs, strict=True):
+            event = decode_event(msg.data, shape)
+            event.offset = seq
+            events.append(event)
         return events
 
     def recent(
@@ -450,34 +517,66 @@ class NatsEventLog(AppendsOne):
         durable = self._durables.get(consumer)
         if durable is None or not durable.first <= from_offset <= durable.next_seq:
             durable = await self._follow(consumer, from_offset)
-        served = [m for m in durable.held if _seq(m) >= from_offset][:limit]
-        wanted = limit - len(served)
+        start = durable.held_from(from_offset)
+        wanted = limit - (len(durable.held) - start)
         if wanted > 0:
-            # Ask for no more than the consumer holds: a fetch for more waits for them.
-            if not durable.pending:
-                info = await durable.sub.consumer_info()
-                durable.pending = int(info.num_pending)
-            wanted = min(wanted, durable.pending)
-        if wanted > 0:
-            fresh = [
-                m
-                for m in await durable.sub.fetch(wanted, timeout=_TIMEOUT)
-                if _seq(m) >= durable.next_seq  # not a redelivery of one held already
-            ]
-            durable.pending = 0
-            if fresh:
-                durable.held += fresh
-                durable.next_seq = _seq(fresh[-1]) + 1
-                durable.pending = int(fresh[-1].metadata.num_pending)
-                served += fresh
+            durable.keep(await self._pull(durable, wanted))
+        end = start + limit
+        return self._decoded(shape, durable.held[start:end], durable.seqs[start:end])
+
+    def forget_decoded(self) -> None:
+        """Drop the events kept decoded for the other processors (the runner's pass is over)."""
+        self._decoded_by_shape = {}
+
+    def _decoded(self, shape: type[ShapeT], messages: list[Any], seqs: list[int]) -> list[ShapeT]:
+        """The messages' events decoded as `shape`, each decoded once for all the processors
+        of this process that read that shape in a pass of the runner (every processor's
+        consumer delivers every event; the SQL log's runner shares its reads the same way)."""
+        known: dict[int, Any] = self._decoded_by_shape.setdefault(shape, {})
         events: list[ShapeT] = []
-        for msg in served:
-            event = decode_event(msg.data, shape)
-            event.offset = _seq(msg)
+        for msg, seq in zip(messages, seqs, strict=True):
+            event = known.get(seq)
+            if event is None:
+                event = known[seq] = decode_event(msg.data, shape)
+                event.offset = seq
             events.append(event)
+        if len(known) > DECODED_KEPT:
+            for seq in list(itertools.islice(known, len(known) - DECODED_KEPT // 2)):
+                del known[seq]
         return events
 
-    async def _follow(self, consumer: str, start: int) -> _Durable:
+    async def _pull(self, durable: _Consumer, batch: int) -> list[Any]:
+        """Up to `batch` messages the consumer has ready, asked for in one pull request:
+        with `no_wait` the server answers at once with what it holds, and a status message
+        when that is fewer (so no need to ask how many it holds first)."""
+        durable.request = f"{durable.inbox}.{next(self._requests)}"
+        durable.wanted = batch - len(durable.arrived)
+        durable.done.clear()
+        durable.status = ""
+        if durable.wanted > 0:
+            request = json.dumps({"batch": durable.wanted, "no_wait": True}).encode()
+            await self._nc.publish(
+                f"$JS.API.CONSUMER.MSG.NEXT.{self.options.stream}.{durable.name}",
+                request,
+                reply=durable.request,
+            )
+            try:
+                async with asyncio.timeout(PULL_TIMEOUT):
+                    await durable.done.wait()
+            except TimeoutError:
+                if not durable.arrived:
+                    raise TimeoutError(
+                        f"JetStream did not answer a read of {durable.name} "
+                        f"within {PULL_TIMEOUT:g} s"
+                    ) from None
+        if not durable.arrived and durable.status not in ("", *_NO_MORE):
+            raise LogUnavailable(
+                f"JetStream answered a read of {durable.name} with status {durable.status}"
+            )
+        messages, durable.arrived = durable.arrived, []
+        return messages
+
+    async def _follow(self, consumer: str, start: int) -> _Consumer:
         """(Re-)create `consumer`'s durable consumer to deliver from `start`, and bind to it."""
         await self._release(consumer)
         name = self.consumer_name(consumer)
@@ -495,8 +594,8 @@ class NatsEventLog(AppendsOne):
             filter_subject=self._filters.get(consumer, self.partition_subject(None)),
         )
         await self._js.add_consumer(self.options.stream, config)
-        sub = await self._js.pull_subscribe_bind(durable=name, stream=self.options.stream)
-        durable = _Durable(sub, max(1, start))
+        durable = _Consumer(name, self._nc.new_inbox(), max(1, start))
+        durable.sub = await self._nc.subscribe(f"{durable.inbox}.*", cb=durable.delivered)
         self._durables[consumer] = durable
         return durable
 
@@ -555,10 +654,10 @@ class NatsEventLog(AppendsOne):
         if durable is None or not durable.first <= next_offset <= durable.next_seq:
             await self._follow(consumer, next_offset)
             return
-        done = [m for m in durable.held if _seq(m) < next_offset]
+        done = durable.held_from(next_offset)
         if done:
-            await done[-1].ack_sync(timeout=_TIMEOUT)
-            durable.held = durable.held[len(done) :]
+            await durable.held[done - 1].ack_sync(timeout=_TIMEOUT)
+            del durable.held[:done], durable.seqs[:done]
 
     def save_checkpoints(self, positions: Mapping[str, int]) -> None:
         """Save several consumers' positions (one key each in the KV bucket)."""

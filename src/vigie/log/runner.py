@@ -189,7 +189,7 @@ class ProcessorRunner:
             for processor in self.active:
                 handed += self._drain(processor)
             self._save([p.name for p in self.active], 0.0)
-            self._recent.clear()
+            self._forget_reads()
         return handed
 
     def save_checkpoints(self) -> None:
@@ -438,6 +438,14 @@ class ProcessorRunner:
             self._recent.append((shape, events, at_end))
         return events[:], at_end
 
+    def _forget_reads(self) -> None:
+        """Drop the events read in this pass (kept for the other processors' reads only
+        while it lasts: an erasure in between must reach the next pass's reads)."""
+        self._recent.clear()
+        forget = getattr(self.log, "forget_decoded", None)
+        if forget is not None:
+            forget()
+
     def _pass(self) -> int:
         """Bring every processor up to date, earlier ones first whenever events arrive."""
         handed = 0
@@ -460,7 +468,7 @@ class ProcessorRunner:
                     self._progressed()
                 self._progressed()
             self._save([p.name for p in active], self.checkpoint_seconds)
-            self._recent.clear()
+            self._forget_reads()
         return handed
 
     def _follow(self, poll_seconds: float) -> None:
