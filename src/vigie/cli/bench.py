@@ -199,6 +199,12 @@ BENCHES = (
             Opt("batch", int, 1000, "Records per batch write."),
             Opt("batches", int, 5, "Batch writes to time."),
             Opt("port", int, 8765, "Port of the temporary server."),
+            Opt(
+                "client",
+                str,
+                "stdlib",
+                "HTTP client of the writers: stdlib (http.client, little CPU) or httpx.",
+            ),
             DB,
         ),
     ),

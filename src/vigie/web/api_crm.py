@@ -21,6 +21,7 @@ from vigie.privacy.consent import Purpose, gives, skipped_reason
 from vigie.web import api_timeline
 from vigie.web.deps import NO_NUL, AuditReader, CrmDep, RequestActor, require
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from vigie.web.routers import PrefixRouter
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "the change could not be applied"},
@@ -141,7 +142,7 @@ _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _crud_router(entity: Entity) -> APIRouter:
-    router = APIRouter(prefix=f"/api/{entity.name}", tags=[entity.name])
+    router = PrefixRouter(prefix=f"/api/{entity.name}", tags=[entity.name])
     reads = Depends(require(entity.name, "read"))
     writes = Depends(require(entity.name, "write"))
     if TYPE_CHECKING:

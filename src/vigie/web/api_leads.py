@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 import polars as pl
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from vigie.ai import cards, records, versions
@@ -26,14 +26,15 @@ from vigie.web.deps import (
     require,
 )
 from vigie.web.problems import AUTH_ERRORS, NOT_FOUND, Problem
+from vigie.web.routers import PrefixRouter
 
-router = APIRouter(
+router = PrefixRouter(
     prefix="/api/leads/run",
     tags=["leads"],
     dependencies=[Depends(require("leads", "read"))],
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-workflow = APIRouter(
+workflow = PrefixRouter(
     prefix="/api/leads",
     tags=["leads"],
     responses={
