@@ -367,6 +367,27 @@ def test_processors_keeping_pace_read_each_event_once(engine: sa.Engine) -> None
     assert log.decoded == {Event: 40, _Offsets: 40}
 
 
+def test_a_processor_taking_whole_events_is_handed_those_just_read(engine: sa.Engine) -> None:
+    """A processor that reads a few fields but `takes_events` gets the whole events the one
+    before it just read, instead of the log's bodies decoded again in its own shape; alone,
+    it still reads its own shape."""
+
+    class Obliging(Picky):
+        takes_events = True
+
+    log = CountingLog(engine)
+    log.append(_events(0, 12))
+    first, obliging = Recorder("first"), Obliging("obliging")
+    ProcessorRunner(log, [first, obliging], batch_size=5).run_once()
+    assert obliging.offsets == first.offsets == list(range(1, 13))
+    assert obliging.shapes == {Event}
+    assert log.decoded[Event] == 12 and not log.decoded.get(_Offsets)
+    log.append(_events(12, 15))
+    alone = Obliging("alone")
+    ProcessorRunner(log, [alone], batch_size=5).run_once()
+    assert alone.shapes == {_Offsets} and alone.offsets == list(range(1, 16))
+
+
 def test_the_background_loop_reads_once_for_the_processors_after_the_first(
     engine: sa.Engine,
 ) -> None:

@@ -49,7 +49,9 @@ class Processor(Protocol):
 
     A processor that uses a few fields of every event may set `reads` to a Struct declaring
     just those fields of `Event` (same names and types, `offset` included): the runner then
-    hands it events decoded as that Struct, which skips the rest and is faster.
+    hands it events decoded as that Struct, which skips the rest and is faster. One that
+    also sets `takes_events` accepts whole events in their place: it is handed those another
+    processor just read rather than decoding the same bodies again.
     """
 
     name: str
@@ -287,7 +289,7 @@ class ProcessorRunner:
                 trouble = self._passed(processor.name, trouble, position)
             self._positions[processor.name] = position
             if followers:
-                handed += self._hand_on(followers, first, last, earlier)
+                handed += self._hand_on(followers, shape, first, last, earlier)
             if (live and at_end) or (until_woken and self._wake.is_set()):
                 break
             if live and self._interrupted():
@@ -304,14 +306,21 @@ class ProcessorRunner:
         return position
 
     def _hand_on(
-        self, followers: Sequence[Processor], first: int, last: int, earlier: Sequence[Processor]
+        self,
+        followers: Sequence[Processor],
+        read_as: type[Any],
+        first: int,
+        last: int,
+        earlier: Sequence[Processor],
     ) -> int:
         """Hand each of `followers` whose position lies in `first..last` (a batch a processor
-        before them just took) its part of that batch, in order; returns the events handed.
+        before them just took, decoded as `read_as`) its part of that batch, in order; returns
+        the events handed.
 
         The batch is still among the recent reads, so a follower reading as the leader did
-        decodes nothing again. A follower behind the batch, or backing off after a failure,
-        reads on its own later.
+        decodes nothing again, nor does one that `takes_events` when the batch holds whole
+        events. A follower behind the batch, or backing off after a failure, reads on its own
+        later.
         """
         handed = 0
         for follower in followers:
@@ -321,6 +330,8 @@ class ProcessorRunner:
             if not first <= position <= last or follower.name in self._trouble:
                 continue
             shape: type[Any] = getattr(follower, "reads", Event)
+            if read_as is Event and getattr(follower, "takes_events", False):
+                shape = Event
             events, _ = self._read(follower, shape, position)
             events = events[: bisect.bisect_right(events, last, key=_offset)]
             if not events:
