@@ -388,6 +388,23 @@ def test_a_processor_taking_whole_events_is_handed_those_just_read(engine: sa.En
     assert alone.shapes == {_Offsets} and alone.offsets == list(range(1, 16))
 
 
+def test_a_processor_taking_whole_events_reads_them_for_those_after_it(
+    engine: sa.Engine,
+) -> None:
+    """Leading the processors after it, one that `takes_events` reads whole events once for
+    all of them, rather than its own Struct and then the whole events again."""
+
+    class Obliging(Picky):
+        takes_events = True
+
+    log = CountingLog(engine)
+    log.append(_events(0, 12))
+    obliging, after = Obliging("obliging"), Recorder("after")
+    ProcessorRunner(log, [obliging, after], batch_size=5).run_once()
+    assert obliging.offsets == after.offsets == list(range(1, 13))
+    assert log.decoded[Event] == 12 and not log.decoded.get(_Offsets)
+
+
 def test_the_background_loop_reads_once_for_the_processors_after_the_first(
     engine: sa.Engine,
 ) -> None:

@@ -258,6 +258,8 @@ class ProcessorRunner:
         position = self._position(processor)
         handed = 0
         shape: type[Any] = getattr(processor, "reads", Event)
+        if followers and getattr(processor, "takes_events", False):
+            shape = Event  # read for the whole group, which then decodes nothing again
         trouble = self._trouble.get(processor.name)
         if trouble is not None and live and trouble.due > time.monotonic():
             return 0  # backing off
