@@ -342,6 +342,109 @@ def test_the_background_loop_hands_every_processor_every_event_of_many_small_com
     assert log.checkpoint("first") == log.checkpoint("lagging") == 158
 
 
+class CountingLog(SqlEventLog):
+    """The SQL log, counting the events it reads (and so decodes), by shape."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine)
+        self.decoded: dict[type[Any], int] = {}
+
+    def read_as(self, shape: type[Any], from_offset: int, limit: int = 1000) -> list[Any]:
+        events = super().read_as(shape, from_offset, limit)
+        self.decoded[shape] = self.decoded.get(shape, 0) + len(events)
+        return events
+
+
+def test_processors_keeping_pace_read_each_event_once(engine: sa.Engine) -> None:
+    """Processors at the same position share one read and decoding of each batch, however
+    far behind they are, and each still gets every event once, in order, in its own shape."""
+    log = CountingLog(engine)
+    log.append(_events(0, 40))
+    first, picky, last = Recorder("first"), Picky("picky"), Reverser("last")
+    ProcessorRunner(log, [first, picky, last], batch_size=5).run_once()
+    assert first.offsets == picky.offsets == last.offsets == list(range(1, 41))
+    assert picky.shapes == {_Offsets}
+    assert log.decoded == {Event: 40, _Offsets: 40}
+
+
+def test_a_processor_taking_whole_events_is_handed_those_just_read(engine: sa.Engine) -> None:
+    """A processor that reads a few fields but `takes_events` gets the whole events the one
+    before it just read, instead of the log's bodies decoded again in its own shape; alone,
+    it still reads its own shape."""
+
+    class Obliging(Picky):
+        takes_events = True
+
+    log = CountingLog(engine)
+    log.append(_events(0, 12))
+    first, obliging = Recorder("first"), Obliging("obliging")
+    ProcessorRunner(log, [first, obliging], batch_size=5).run_once()
+    assert obliging.offsets == first.offsets == list(range(1, 13))
+    assert obliging.shapes == {Event}
+    assert log.decoded[Event] == 12 and not log.decoded.get(_Offsets)
+    log.append(_events(12, 15))
+    alone = Obliging("alone")
+    ProcessorRunner(log, [alone], batch_size=5).run_once()
+    assert alone.shapes == {_Offsets} and alone.offsets == list(range(1, 16))
+
+
+def test_a_processor_taking_whole_events_reads_them_for_those_after_it(
+    engine: sa.Engine,
+) -> None:
+    """Leading the processors after it, one that `takes_events` reads whole events once for
+    all of them, rather than its own Struct and then the whole events again."""
+
+    class Obliging(Picky):
+        takes_events = True
+
+    log = CountingLog(engine)
+    log.append(_events(0, 12))
+    obliging, after = Obliging("obliging"), Recorder("after")
+    ProcessorRunner(log, [obliging, after], batch_size=5).run_once()
+    assert obliging.offsets == after.offsets == list(range(1, 13))
+    assert log.decoded[Event] == 12 and not log.decoded.get(_Offsets)
+
+
+def test_the_background_loop_reads_once_for_the_processors_after_the_first(
+    engine: sa.Engine,
+) -> None:
+    """Behind the first processor (the rules, which reads alone so as never to wait), the
+    processors keeping pace share their reads: the log is read at most twice per event, not
+    once per processor."""
+    log = CountingLog(engine)
+    log.append(_events(0, 100))
+    processors = [Recorder(f"p{i}") for i in range(4)]
+    runner = ProcessorRunner(log, processors, batch_size=10)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runner.run_forever(poll_seconds=60))
+        runner.notify()
+        for processor in processors:
+            await runner.wait_for(processor.name, 100, timeout=60)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert all(p.offsets == list(range(1, 101)) for p in processors)
+    assert log.decoded[Event] <= 200
+
+
+def test_a_failing_processor_among_those_sharing_reads_holds_back_no_other(
+    engine: sa.Engine,
+) -> None:
+    """A processor failing on a batch it was handed with others retries on its own; the
+    ones before and after it go on, and it ends with every event once."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 12))
+    first, flaky, last = Recorder("first"), Flaky("flaky", failures=1), Recorder("last")
+    runner = ProcessorRunner(log, [first, flaky, last], batch_size=5)
+    runner.run_once()
+    assert first.offsets == last.offsets == list(range(1, 13))
+    runner.run_once()
+    assert flaky.offsets == list(range(1, 13))
+
+
 class Acting(Recorder):
     """A processor whose batch with offset `acts_at` acted outside its projection."""
 

@@ -37,6 +37,8 @@ class AnalyticsProcessor:
 
     name = "analytics"
     reads = ObservedEvent
+    takes_events = True
+    """Whole events, when the processors before it just read them, are not decoded again."""
 
     def __init__(
         self,

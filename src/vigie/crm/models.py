@@ -59,12 +59,20 @@ Priority = Literal["low", "normal", "high", "urgent"]
 
 
 def _has_nul(value: Any) -> bool:
+    # Run on every CRM record validated, the projection's included: plain loops over the
+    # fields as they are, rather than generators over a dump of the whole model.
     if isinstance(value, str):
         return "\x00" in value
+    if isinstance(value, BaseModel):
+        value = value.__dict__
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_nul(v) for v in value)
+        for key, item in value.items():
+            if _has_nul(key) or _has_nul(item):
+                return True
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            if _has_nul(item):
+                return True
     return False
 
 
@@ -78,7 +86,7 @@ class Strict(BaseModel):
 
     @model_validator(mode="after")
     def _refuse_nul(self) -> Strict:
-        if _has_nul(self.model_dump()):
+        if _has_nul(self.__dict__):
             raise ValueError("text must not contain NUL (\\u0000) characters")
         return self
 

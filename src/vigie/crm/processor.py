@@ -194,9 +194,7 @@ class CrmProcessor:
             known = {k: v for k, v in props.items() if k in entity.create.model_fields}
             data = entity.create.model_validate(known)
             at = event.timestamp
-            values = derive(
-                entity.name, None, _columns(entity, data, _all(entity)), at, self.config
-            )
+            values = derive(entity.name, None, _columns(entity, data), at, self.config)
             values.update(id=record_id, version=event.offset, created_at=at, updated_at=at)
             rows.append(values)
             audits.append(_audit(event, entity, "create", record_id, known))
@@ -216,9 +214,7 @@ class CrmProcessor:
         known = {k: v for k, v in props.items() if k in entity.create.model_fields}
         if operation == "create" and before is None:
             data = entity.create.model_validate(known)
-            values = derive(
-                entity.name, None, _columns(entity, data, _all(entity)), at, self.config
-            )
+            values = derive(entity.name, None, _columns(entity, data), at, self.config)
             values.update(id=record_id, version=event.offset, created_at=at, updated_at=at)
             conn.execute(table.insert(), values)
         elif before is None:
@@ -230,9 +226,7 @@ class CrmProcessor:
             patch = entity.update.model_validate(known).model_dump(exclude_unset=True)
             merged = {name: before[name] for name in entity.create.model_fields} | patch
             data = entity.create.model_validate(merged)
-            values = derive(
-                entity.name, before, _columns(entity, data, _all(entity)), at, self.config
-            )
+            values = derive(entity.name, before, _columns(entity, data), at, self.config)
             values.update(version=event.offset, updated_at=at)
             conn.execute(_update(table), {**values, "record_id_": record_id})
         row = _audit(event, entity, operation, record_id, known)
@@ -393,16 +387,21 @@ def _update(table: sa.Table) -> sa.Update:
     return table.update().where(table.c.id == sa.bindparam("record_id_"))
 
 
-def _all(entity: Entity) -> set[str]:
-    return set(entity.create.model_fields)
+_JSON_COLUMNS: dict[str, set[str]] = {}
 
 
-def _columns(entity: Entity, data: pydantic.BaseModel, fields: set[str]) -> dict[str, Any]:
-    """Column values of a validated model: JSON columns as JSON-ready data."""
-    python = data.model_dump(include=fields)
-    as_json = data.model_dump(mode="json", include=fields)
-    json_columns = {c.name for c in entity.table.c if isinstance(c.type, sa.JSON)}
-    return {k: (as_json[k] if k in json_columns else v) for k, v in python.items()}
+def _columns(entity: Entity, data: pydantic.BaseModel) -> dict[str, Any]:
+    """Column values of a validated model: JSON columns as JSON-ready data (only those are
+    dumped twice, and the entity's JSON columns are found once)."""
+    json_columns = _JSON_COLUMNS.get(entity.name)
+    if json_columns is None:
+        json_columns = _JSON_COLUMNS[entity.name] = {
+            c.name for c in entity.table.c if isinstance(c.type, sa.JSON)
+        } & set(type(data).model_fields)
+    values = data.model_dump()
+    if json_columns:
+        values.update(data.model_dump(mode="json", include=json_columns))
+    return values
 
 
 def _actor(event: Event) -> Actor:

@@ -32,7 +32,7 @@ from vigie.log.eventlog import DurableConsumers, EventLog
 logger = logging.getLogger(__name__)
 
 
-RECENT_BATCHES = 4
+RECENT_BATCHES = 8
 RETRIES = 4
 BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
@@ -49,7 +49,9 @@ class Processor(Protocol):
 
     A processor that uses a few fields of every event may set `reads` to a Struct declaring
     just those fields of `Event` (same names and types, `offset` included): the runner then
-    hands it events decoded as that Struct, which skips the rest and is faster.
+    hands it events decoded as that Struct, which skips the rest and is faster. One that
+    also sets `takes_events` accepts whole events in their place: it is handed those another
+    processor just read rather than decoding the same bodies again.
     """
 
     name: str
@@ -186,11 +188,19 @@ class ProcessorRunner:
         events were handed over."""
         handed = 0
         with self._lock:
-            for processor in self.active:
-                handed += self._drain(processor)
+            active = self.active
+            for index, processor in enumerate(active):
+                handed += self._drain(processor, followers=self._followers(active, index))
             self._save([p.name for p in self.active], 0.0)
             self._forget_reads()
         return handed
+
+    def _followers(self, active: Sequence[Processor], index: int) -> Sequence[Processor]:
+        """The processors that may share the batches of `active[index]`: those after it, on
+        a log read through shared reads (a durable consumer per processor reads alone)."""
+        if isinstance(self.log, DurableConsumers):
+            return ()
+        return active[index + 1 :]
 
     def save_checkpoints(self) -> None:
         """Save every processor's position that is not saved yet (in one transaction)."""
@@ -225,20 +235,31 @@ class ProcessorRunner:
         for name, position in due.items():
             self._saved[name] = (position, now)
 
-    def _drain(self, processor: Processor, *, live: bool = False, until_woken: bool = False) -> int:
+    def _drain(
+        self,
+        processor: Processor,
+        *,
+        live: bool = False,
+        until_woken: bool = False,
+        followers: Sequence[Processor] = (),
+        earlier: Sequence[Processor] = (),
+    ) -> int:
         """Hand `processor` every event past its position.
 
         `live` (the background loop, which a commit always wakes again) stops at the first
         read that reached the end of the log instead of reading once more to find nothing;
         `until_woken` also stops after the batch during which new events were announced.
+
+        Each batch then goes to the `followers` (the processors after it) that stand inside
+        it, in order, so that processors keeping pace read and decode each event once rather
+        than one after the other; new events announced meanwhile go to the `earlier`
+        processors between two followers.
         """
-        position = self._positions.get(processor.name)
-        if position is None:
-            position = self.log.checkpoint(processor.name)
-            self._saved[processor.name] = (position, time.monotonic())
-            self._positions[processor.name] = position
+        position = self._position(processor)
         handed = 0
         shape: type[Any] = getattr(processor, "reads", Event)
+        if followers and getattr(processor, "takes_events", False):
+            shape = Event  # read for the whole group, which then decodes nothing again
         trouble = self._trouble.get(processor.name)
         if trouble is not None and live and trouble.due > time.monotonic():
             return 0  # backing off
@@ -262,17 +283,87 @@ class ProcessorRunner:
                 position = moved
                 self._positions[processor.name] = position
                 continue
-            position = last + 1
+            first, position = position, last + 1
             handed += count
             self.processed[processor.name] = self.processed.get(processor.name, 0) + count
             del events
             if trouble is not None:
                 trouble = self._passed(processor.name, trouble, position)
             self._positions[processor.name] = position
+            if followers:
+                handed += self._hand_on(followers, shape, first, last, earlier)
             if (live and at_end) or (until_woken and self._wake.is_set()):
                 break
             if live and self._interrupted():
                 break  # stopping, or handing processors over: the rest is for later
+        return handed
+
+    def _position(self, processor: Processor) -> int:
+        """Where `processor` reads next, from its saved checkpoint the first time."""
+        position = self._positions.get(processor.name)
+        if position is None:
+            position = self.log.checkpoint(processor.name)
+            self._saved[processor.name] = (position, time.monotonic())
+            self._positions[processor.name] = position
+        return position
+
+    def _hand_on(
+        self,
+        followers: Sequence[Processor],
+        read_as: type[Any],
+        first: int,
+        last: int,
+        earlier: Sequence[Processor],
+    ) -> int:
+        """Hand each of `followers` whose position lies in `first..last` (a batch a processor
+        before them just took, decoded as `read_as`) its part of that batch, in order; returns
+        the events handed.
+
+        The batch is still among the recent reads, so a follower reading as the leader did
+        decodes nothing again, nor does one that `takes_events` when the batch holds whole
+        events. A follower behind the batch, or backing off after a failure, reads on its own
+        later.
+        """
+        handed = 0
+        for follower in followers:
+            if earlier and self._wake.is_set():
+                handed += self._catch_up(earlier)
+            position = self._position(follower)
+            if not first <= position <= last or follower.name in self._trouble:
+                continue
+            shape: type[Any] = getattr(follower, "reads", Event)
+            if read_as is Event and getattr(follower, "takes_events", False):
+                shape = Event
+            events, _ = self._read(follower, shape, position)
+            events = events[: bisect.bisect_right(events, last, key=_offset)]
+            if not events:
+                continue
+            count = len(events)
+            try:
+                follower.process(events)
+            except Exception as exc:
+                trouble = self._trouble.setdefault(follower.name, _Trouble(position))
+                moved = self._failed(follower, trouble, events, exc)
+                if moved is not None:
+                    self._positions[follower.name] = moved
+                continue
+            del events
+            handed += count
+            self.processed[follower.name] = self.processed.get(follower.name, 0) + count
+            self._positions[follower.name] = last + 1
+            self._save_after(follower)
+        self._progressed()
+        return handed
+
+    def _catch_up(self, earlier: Sequence[Processor]) -> int:
+        """Hand the `earlier` processors (the rules first) the events announced since they
+        were last woken."""
+        self._wake.clear()
+        handed = 0
+        for processor in earlier:
+            handed += self._drain(processor, live=True)
+            self._save_after(processor)
+        self._progressed()
         return handed
 
     def _interrupted(self) -> bool:
@@ -454,18 +545,24 @@ class ProcessorRunner:
             for index, processor in enumerate(active):
                 if self._interrupted():
                     break
+                # The first (the rules) takes each batch alone, and so never waits for the
+                # slower processors after it; from the second on, those keeping pace share it.
+                earlier = active[:index]
+                followers = self._followers(active, index) if index else ()
                 while True:
-                    moved = self._drain(processor, live=True, until_woken=index > 0)
+                    moved = self._drain(
+                        processor,
+                        live=True,
+                        until_woken=index > 0,
+                        followers=followers,
+                        earlier=earlier,
+                    )
                     handed += moved
                     self._save_after(processor)
                     # Nothing moved (up to date, or failing): the ones after it come next.
                     if not (moved and index and self._wake.is_set()) or self._interrupted():
                         break
-                    self._wake.clear()
-                    for earlier in active[:index]:
-                        handed += self._drain(earlier, live=True)
-                        self._save_after(earlier)
-                    self._progressed()
+                    handed += self._catch_up(earlier)
                 self._progressed()
             self._save([p.name for p in active], self.checkpoint_seconds)
             self._forget_reads()

@@ -137,10 +137,7 @@ class SqlEventLog(AppendsOne):
         """
         # Rows are encoded before the write lock is taken, so it is held for the inserts only
         # (and by the sender, before queuing, when it prepared its job).
-        encoded = [
-            job.rows if job.rows is not None else [_row_tail(event) for event in job.events]
-            for job in jobs
-        ]
+        encoded = [job.rows if job.rows is not None else _rows(job.events) for job in jobs]
         try:
             # Retries are rare: insert straight away and let the unique constraint say
             # whether any message was already stored ...
@@ -157,7 +154,7 @@ class SqlEventLog(AppendsOne):
         """`job` with its rows encoded, by the sender's thread rather than the writer's."""
         if job.rows is not None:
             return job
-        return msgspec.structs.replace(job, rows=[_row_tail(event) for event in job.events])
+        return msgspec.structs.replace(job, rows=_rows(job.events))
 
     def _append(
         self,
@@ -435,19 +432,37 @@ def _storable(text: str | None, width: int | None = None) -> str | None:
     return text[: width - 1] + "…" if width is not None and len(text) > width else text
 
 
-def _row_tail(event: Event) -> tuple[Any, ...]:
-    """An event's columns after `log_offset`, in the order of the INSERT."""
-    return (
-        event.source,
-        event.message_id,
-        event.type,
-        event.event,
-        event.anonymous_id,
-        event.user_id,
-        to_us(event.timestamp),
-        to_us(event.received_at),
-        encode_event(event),
-    )
+def _rows(events: Sequence[Event]) -> list[tuple[Any, ...]]:
+    """Each event's columns after `log_offset`, in the order of the INSERT.
+
+    The events of a request share their arrival time and mostly their event time: each
+    distinct time is converted once per batch (as a timedelta division, it cost as much as
+    a tenth of the encoding).
+    """
+    micros: dict[datetime, int] = {}
+    rows = []
+    for event in events:
+        timestamp, received_at = event.timestamp, event.received_at
+        timestamp_us = micros.get(timestamp)
+        if timestamp_us is None:
+            timestamp_us = micros[timestamp] = to_us(timestamp)
+        received_us = micros.get(received_at)
+        if received_us is None:
+            received_us = micros[received_at] = to_us(received_at)
+        rows.append(
+            (
+                event.source,
+                event.message_id,
+                event.type,
+                event.event,
+                event.anonymous_id,
+                event.user_id,
+                timestamp_us,
+                received_us,
+                encode_event(event),
+            )
+        )
+    return rows
 
 
 def _decode(offset: int, body: bytes) -> Event:

@@ -53,12 +53,18 @@ class Safeguards:
         return out
 
     def _changes(self, event: Event) -> dict[str, Any]:
+        # Run for every event appended: plain loops, as a generator per check cost more than
+        # the truncation it guards.
         changes: dict[str, Any] = {}
         if self.config.ip.truncate:
-            if any(k in event.context for k in _IP_KEYS):
-                changes["context"] = self._truncated(event.context, _IP_KEYS)
-            if any(k in event.properties for k in _PROPERTY_IP_KEYS):
-                changes["properties"] = self._truncated(event.properties, _PROPERTY_IP_KEYS)
+            for key in _IP_KEYS:
+                if key in event.context:
+                    changes["context"] = self._truncated(event.context, _IP_KEYS)
+                    break
+            for key in _PROPERTY_IP_KEYS:
+                if key in event.properties:
+                    changes["properties"] = self._truncated(event.properties, _PROPERTY_IP_KEYS)
+                    break
         raw = event.anonymous_id
         if self.pseudonymise is not None and raw:
             stored = self.pseudonymise(raw)
