@@ -4,12 +4,13 @@ Two `vigie serve --role ingest` and two `vigie worker` processes share a Postgre
 and a JetStream stream; a client streams to both ingest nodes while the worker doing the
 processing is killed with SIGKILL and started again. The outcome must equal one process
 fed the same events: every event once in the log, every order once in the CRM, the same
-alerts, none twice.
+alerts, none twice; and an API node shows the same KPIs and funnels.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -37,6 +39,8 @@ from tests.conftest import (
     user_token,
 )
 from vigie.auth.audit import Actor
+from vigie.auth.tokens import issue_token
+from vigie.auth.users import create_user
 from vigie.clock import ManualClock
 from vigie.config import load_config
 from vigie.crm.tables import interactions
@@ -79,6 +83,15 @@ rules:
     op: ">="
     value: 300
 """
+FUNNELS = """
+analytics:
+  funnels:
+    - name: checkout
+      window_minutes: 60
+      steps:
+        - event: Checkout Started
+        - event: Order Completed
+"""
 CAMPAIGNS = {"spring": 700, "summer": 450, "autumn": 50}
 BATCH = 40
 WAIT_SECONDS = 180.0
@@ -116,6 +129,22 @@ def _orders() -> list[dict[str, Any]]:
     return events
 
 
+def _checkouts() -> list[dict[str, Any]]:
+    """Checkouts started two minutes ago: customers 20 to 36 order afterwards (`_orders`),
+    37 to 49 never do, and 0 to 19 order without one."""
+    at = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
+    return [
+        {
+            "type": "track",
+            "event": "Checkout Started",
+            "messageId": f"checkout-{n}",
+            "userId": f"customer-{n}",
+            "timestamp": at,
+        }
+        for n in range(20, 50)
+    ]
+
+
 class Cluster:
     """The processes of one deployment, all on the same store and log."""
 
@@ -136,8 +165,12 @@ class Cluster:
         return proc
 
     def ingest_node(self) -> str:
+        return self.node("ingest")
+
+    def node(self, role: Role) -> str:
+        """A `vigie serve --role ROLE` process's URL, once it answers."""
         port = free_port()
-        self.spawn("ingest", "serve", "--role", "ingest", "--port", str(port))
+        self.spawn(role, "serve", "--role", role, "--port", str(port))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
@@ -146,7 +179,7 @@ class Cluster:
                     return url
             except httpx.HTTPError:
                 time.sleep(0.3)
-        raise AssertionError(f"the ingest node on {url} did not start; see {self.logs}")
+        raise AssertionError(f"the {role} node on {url} did not start; see {self.logs}")
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -196,8 +229,18 @@ def _kpis(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
     return {(str(r["metric"]), str(r["group"])): float(r["value"]) for r in rows}
 
 
-def _single_process_kpis(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
-    """One `vigie serve` on SQLite fed the same batches: its outcome and its KPI values."""
+def _funnels(system: System) -> dict[str, Any]:
+    """Every configured funnel's report, as `GET /api/funnels/{name}` answers it."""
+    analytics = system.analytics
+    return {
+        f.name: msgspec.to_builtins(analytics.funnel_report(f.name))
+        for f in analytics.config.funnels
+    }
+
+
+def _single_process_views(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
+    """One `vigie serve` on SQLite fed the same batches: its outcome, its KPI values and its
+    funnels' reports."""
     settings = Settings(db_url=f"sqlite:///{tmp_path}/single.db", config=load_config(config))
     app = create_app(build_system(settings))
     with BackgroundServer(app, port=free_port()) as server:
@@ -211,7 +254,12 @@ def _single_process_kpis(batches: list[list[dict[str, Any]]], config: Path, tmp_
             "the single process to catch up",
             lambda: all(system.runner.position(n) > last for n in PROCESSORS),
         )
-        return _outcome(system.engine), _kpis(system.alerting.snapshot())
+        return _outcome(system.engine), _kpis(system.alerting.snapshot()), _funnels(system)
+
+
+def _single_process_kpis(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
+    """One `vigie serve` on SQLite fed the same batches: its outcome and its KPI values."""
+    return _single_process_views(batches, config, tmp_path)[:2]
 
 
 def _single_process(batches: list[list[dict[str, Any]]], config: Path, tmp_path: Path) -> Any:
@@ -243,21 +291,35 @@ def _deployment(
 @pytest.fixture
 def cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluster]:
     """A deployment's processes on a fresh PostgreSQL database and JetStream stream."""
-    with _deployment(tmp_path, postgres_url, nats_url, CONFIG) as deployment:
+    with _deployment(tmp_path, postgres_url, nats_url, CONFIG + FUNNELS) as deployment:
         yield deployment
+
+
+def _admin_headers(engine: sa.Engine) -> dict[str, str]:
+    """An API token of an admin created in the deployment's store."""
+    now = datetime.now(UTC)
+    user = create_user(
+        engine=engine, username="admin", password="correct horse battery", role="admin", now=now
+    )
+    token = issue_token(engine=engine, user_id=user.id, name="test", now=now).token
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_two_ingest_nodes_and_two_workers_lose_nothing_and_count_nothing_twice(
     cluster: Cluster, postgres_url: str, nats_url: str, tmp_path: Path
 ) -> None:
     """kill -9 of the processing worker mid-stream: the other takes over, and the CRM and
-    alerts equal a single process's over the same events, every event once in the log."""
+    alerts equal a single process's over the same events, every event once in the log; the
+    KPIs and funnels an API node serves equal the single process's too (issue 16)."""
     engine = connect(postgres_url)
     lease = Lease(engine, PROCESSORS_LEASE)
+    headers = _admin_headers(engine)
     nodes = [cluster.ingest_node(), cluster.ingest_node()]
+    api = cluster.node("api")
     workers = [cluster.spawn("worker", "worker"), cluster.spawn("worker", "worker")]
     _wait("a worker to hold the lease", lambda: _holder_pid(lease))
-    events = _orders()
+    orders = _orders()
+    events = _checkouts() + orders
     batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
     accepted = 0
     killed = restarted = None
@@ -287,11 +349,32 @@ def test_two_ingest_nodes_and_two_workers_lose_nothing_and_count_nothing_twice(
     assert _holder_pid(lease) not in (None, killed.pid)
     outcome = _outcome(engine)
     engine.dispose()
-    expected = _single_process(batches, Path(cluster.args[-1]), tmp_path)
+    expected, expected_kpis, expected_funnels = _single_process_views(
+        batches, Path(cluster.args[-1]), tmp_path
+    )
     assert outcome == expected
-    orders, groups, fired = expected
-    assert orders == len(events)
+    orders_count, groups, fired = expected
+    assert orders_count == len(orders)
     assert len(groups) == 2 and set(fired.values()) == {1}
+    assert sorted(expected_kpis.values()) == sorted(CAMPAIGNS.values())
+    assert expected_funnels["checkout"]["entered"] == 30
+    assert expected_funnels["checkout"]["converted"] == 17
+
+    with httpx.Client(headers=headers, timeout=60) as client:
+
+        def views() -> tuple[dict[tuple[str, str], float], dict[str, Any]]:
+            kpis = _kpis(client.get(f"{api}/api/kpis").raise_for_status().json()["kpis"])
+            funnels = {
+                name: client.get(f"{api}/api/funnels/{name}").raise_for_status().json()
+                for name in expected_funnels
+            }
+            return kpis, funnels
+
+        # The API node reads the log every second: once it has caught up, it shows the
+        # single process's figures (and a difference is shown if it never does).
+        with contextlib.suppress(AssertionError):
+            _wait("the API node's views", lambda: views() == (expected_kpis, expected_funnels))
+        assert views() == (expected_kpis, expected_funnels)
 
 
 class NatsServer:
