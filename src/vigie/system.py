@@ -68,7 +68,7 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.consent import ConsentBook
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
-from vigie.privacy.shredding import Shredder, shredded, shredder_for
+from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
 from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
@@ -637,9 +637,10 @@ def build_system(
             columns=columns,
             forget_cached=sql_log.recent_bodies.clear,
             forget_person=sensors.forget_customer,
-            settle=_projections_settled(runner, sql_log),
+            settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
             open_record=shredder.open_record if shredder is not None else None,
+            log=stored_log(log) if settings.log_url else None,
         ),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(
@@ -962,8 +963,14 @@ def _replay(log: ServedLog, state: SensorsService | ChatKpis) -> None:
     log.save_checkpoint(state.name, 1)
 
 
+def stored_log(log: ServedLog) -> ServedLog:
+    """`log` as stored: crypto-shredding's sealed values left sealed (the privacy export
+    searches the stored form, then opens what it found)."""
+    return log.inner if isinstance(log, ShreddedLog) else log
+
+
 def _projections_settled(
-    runner: ProcessorRunner, log: SqlEventLog, *, timeout: float = 30.0
+    runner: ProcessorRunner, log: ServedLog, *, timeout: float = 30.0
 ) -> Callable[[], None]:
     """A wait until the CRM projection has applied every event logged so far: an erasure run
     meanwhile could see the contact's row rewritten in clear by an event already in flight."""
