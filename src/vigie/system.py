@@ -86,9 +86,10 @@ from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
+from vigie.sensors.readings import SOURCE as SENSORS_SOURCE
 from vigie.sensors.readings import SensorGate
 from vigie.sensors.rings import PURPOSE as RING_PURPOSE
-from vigie.sensors.rings import RingBook
+from vigie.sensors.rings import RingBook, changed_event
 from vigie.sensors.service import SensorsService
 from vigie.settings import Settings
 from vigie.sources import SourceRegistry
@@ -329,6 +330,11 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
     )
 
 
+def _announce_rings(append: Append, clock: Clock) -> None:
+    """Log that the rings' links changed, for every process's sensors to re-read them."""
+    append([changed_event(source=SENSORS_SOURCE, at=clock.now())])
+
+
 def _appender(committer: GroupCommitter, endpoint: str) -> Append:
     """Append events through the log's writer from a worker thread, once committed."""
 
@@ -567,6 +573,8 @@ def build_system(
         visitor_id=safeguards.visitor_id,
     )
     playbooks.chat = chat
+    # A ring's link made, ended or erased here reaches every process's sensors through the log.
+    rings.announce = partial(_announce_rings, _appender(committer, "rings"), clock)
     # A playbook's task is a CRM task: its `Task Created` goes to the log like the API's.
     crm_tasks = CrmTaskBook(
         engine=engine, schedule=config.schedule, append=_appender(committer, "playbooks")

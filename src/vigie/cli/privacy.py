@@ -35,7 +35,10 @@ def _parts(
     from vigie.log.sql import SqlEventLog
     from vigie.privacy import DataSubjects, RetentionPurge
     from vigie.privacy.shredding import shredder_for
+    from vigie.sensors.readings import SOURCE
+    from vigie.sensors.rings import changed_event
     from vigie.store import connect, upgrade
+    from vigie.system import command_log
 
     settings = load_settings(db, config, log)
     engine = connect(settings.db_url)
@@ -50,6 +53,15 @@ def _parts(
         clock = SystemClock()
         columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
         shredder = shredder_for(settings.config.privacy.shredding)
+
+        def forget_person(contact_id: str) -> None:
+            # The running processes re-read the rings' links, the erased person's gone.
+            log = command_log(settings, engine)
+            try:
+                log.append([changed_event(source=SOURCE, at=clock.now())], source=SOURCE)
+            finally:
+                log.close()
+
         yield (
             DataSubjects(
                 engine=engine,
@@ -58,6 +70,7 @@ def _parts(
                 forget_keys=shredder.keys.forget if shredder is not None else None,
                 open_record=shredder.open_record if shredder is not None else None,
                 log=stream,
+                forget_person=forget_person,
             ),
             RetentionPurge(engine=engine, clock=clock, retention=settings.config.privacy.retention),
         )

@@ -117,7 +117,8 @@ class DataSubjects:
         self.columns = columns
         self.forget_cached = forget_cached
         self.forget_person = forget_person
-        """Drops what a part keeps in memory about the person (their rings' links and reads)."""
+        """Drops what the processes keep in memory about the person (their rings' links and
+        reads), once the erasure deleted their rings' links."""
         self._postgres = engine.dialect.name == "postgresql"
         self._quote = engine.dialect.identifier_preparer.quote
 
@@ -265,7 +266,7 @@ class DataSubjects:
             conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**cleared))
         if self.forget_cached is not None:
             self.forget_cached()
-        if self.forget_person is not None:
+        if self.forget_person is not None and rows.get(RING_LINKS):
             self.forget_person(contact_id)
         ids = {
             k: v
