@@ -68,7 +68,7 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.consent import ConsentBook
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
-from vigie.privacy.shredding import Shredder, shredded, shredder_for
+from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
 from vigie.review.weekly import EffectLine, week_of
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
@@ -86,9 +86,10 @@ from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
+from vigie.sensors.readings import SOURCE as SENSORS_SOURCE
 from vigie.sensors.readings import SensorGate
 from vigie.sensors.rings import PURPOSE as RING_PURPOSE
-from vigie.sensors.rings import RingBook
+from vigie.sensors.rings import RingBook, changed_event
 from vigie.sensors.service import SensorsService
 from vigie.settings import Settings
 from vigie.sources import SourceRegistry
@@ -329,6 +330,11 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
     )
 
 
+def _announce_rings(append: Append, clock: Clock) -> None:
+    """Log that the rings' links changed, for every process's sensors to re-read them."""
+    append([changed_event(source=SENSORS_SOURCE, at=clock.now())])
+
+
 def _appender(committer: GroupCommitter, endpoint: str) -> Append:
     """Append events through the log's writer from a worker thread, once committed."""
 
@@ -567,6 +573,8 @@ def build_system(
         visitor_id=safeguards.visitor_id,
     )
     playbooks.chat = chat
+    # A ring's link made, ended or erased here reaches every process's sensors through the log.
+    rings.announce = partial(_announce_rings, _appender(committer, "rings"), clock)
     # A playbook's task is a CRM task: its `Task Created` goes to the log like the API's.
     crm_tasks = CrmTaskBook(
         engine=engine, schedule=config.schedule, append=_appender(committer, "playbooks")
@@ -637,9 +645,10 @@ def build_system(
             columns=columns,
             forget_cached=sql_log.recent_bodies.clear,
             forget_person=sensors.forget_customer,
-            settle=_projections_settled(runner, sql_log),
+            settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
             open_record=shredder.open_record if shredder is not None else None,
+            log=stored_log(log) if settings.log_url else None,
         ),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(
@@ -768,6 +777,9 @@ def _add_services(
     if system.role != "worker":
         add(system.live)
         add(system.chat.hub)
+    if system.role == "api" or (system.role == "all" and system.settings.log_url):
+        # Other API nodes serve consoles and widgets too: what their chat logs is pushed here.
+        add(Task("chat-follower", partial(system.chat.follow, system.log)))
     add(AlertFeedBinding(system.alert_feed))
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
     if system.settings.config.sensors.mqtt_url and system.role in ("all", "ingest"):
@@ -962,8 +974,14 @@ def _replay(log: ServedLog, state: SensorsService | ChatKpis) -> None:
     log.save_checkpoint(state.name, 1)
 
 
+def stored_log(log: ServedLog) -> ServedLog:
+    """`log` as stored: crypto-shredding's sealed values left sealed (the privacy export
+    searches the stored form, then opens what it found)."""
+    return log.inner if isinstance(log, ShreddedLog) else log
+
+
 def _projections_settled(
-    runner: ProcessorRunner, log: SqlEventLog, *, timeout: float = 30.0
+    runner: ProcessorRunner, log: ServedLog, *, timeout: float = 30.0
 ) -> Callable[[], None]:
     """A wait until the CRM projection has applied every event logged so far: an erasure run
     meanwhile could see the contact's row rewritten in clear by an event already in flight."""

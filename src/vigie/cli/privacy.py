@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from vigie.cli.options import ConfigOption, DbOption, console, err, load_settings
+from vigie.cli.options import ConfigOption, DbOption, LogOption, console, err, load_settings
 
 if TYPE_CHECKING:
     from vigie.auth.audit import Actor
@@ -26,20 +26,42 @@ ContactOption = Annotated[str, typer.Option("--contact", help="The contact's id 
 
 
 @contextmanager
-def _parts(db: str | None, config: Path | None) -> Iterator[tuple[DataSubjects, RetentionPurge]]:
+def _parts(
+    db: str | None, config: Path | None, log: str | None = None
+) -> Iterator[tuple[DataSubjects, RetentionPurge]]:
     from vigie.clock import SystemClock
     from vigie.log.columnar import ColumnarCopy
+    from vigie.log.nats import NatsEventLog
+    from vigie.log.sql import SqlEventLog
     from vigie.privacy import DataSubjects, RetentionPurge
     from vigie.privacy.shredding import shredder_for
+    from vigie.sensors.readings import SOURCE
+    from vigie.sensors.rings import changed_event
     from vigie.store import connect, upgrade
+    from vigie.system import command_log
 
-    settings = load_settings(db, config)
+    settings = load_settings(db, config, log)
     engine = connect(settings.db_url)
+    # The events are on NATS JetStream: the export reads the person's there, as stored.
+    stream = (
+        NatsEventLog.from_url(settings.log_url, rejects=SqlEventLog(engine))
+        if settings.log_url
+        else None
+    )
     try:
         upgrade(engine)
         clock = SystemClock()
         columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
         shredder = shredder_for(settings.config.privacy.shredding)
+
+        def forget_person(contact_id: str) -> None:
+            # The running processes re-read the rings' links, the erased person's gone.
+            log = command_log(settings, engine)
+            try:
+                log.append([changed_event(source=SOURCE, at=clock.now())], source=SOURCE)
+            finally:
+                log.close()
+
         yield (
             DataSubjects(
                 engine=engine,
@@ -47,10 +69,14 @@ def _parts(db: str | None, config: Path | None) -> Iterator[tuple[DataSubjects, 
                 columns=columns,
                 forget_keys=shredder.keys.forget if shredder is not None else None,
                 open_record=shredder.open_record if shredder is not None else None,
+                log=stream,
+                forget_person=forget_person,
             ),
             RetentionPurge(engine=engine, clock=clock, retention=settings.config.privacy.retention),
         )
     finally:
+        if stream is not None:
+            stream.close()
         engine.dispose()
 
 
@@ -70,6 +96,7 @@ def privacy_export(
     ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
+    log: LogOption = None,
 ) -> None:
     """Everything held about one person as JSON: the contact, their events, and every row of
     every table that names them (interactions, chats, identity links, notifications …).
@@ -82,7 +109,7 @@ def privacy_export(
     from vigie.privacy import SubjectNotFound
 
     actor = _cli_actor()
-    with _parts(db, config) as (subjects, _):
+    with _parts(db, config, log) as (subjects, _):
         try:
             data = subjects.export(contact, actor=actor)
         except SubjectNotFound as exc:
@@ -102,6 +129,7 @@ def privacy_erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     db: DbOption = None,
     config: ConfigOption = None,
+    log: LogOption = None,
 ) -> None:
     """Erase one person everywhere: their identifiers are replaced by random tokens in every
     table, the event log and its columnar copy, and the store's files are compacted. KPIs do
@@ -117,7 +145,7 @@ def privacy_erase(
     ):
         raise typer.Exit(1)
     actor = _cli_actor()
-    with _parts(db, config) as (subjects, _):
+    with _parts(db, config, log) as (subjects, _):
         try:
             erasure = subjects.erase(contact, actor=actor)
         except SubjectNotFound as exc:

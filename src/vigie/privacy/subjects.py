@@ -16,7 +16,11 @@ and amounts are untouched, so the KPIs computed from the log stay the same.
 A loyalty ring's reads name the ring, never the person: they are the person's through the
 ring's link to them (`sensor_ring_links`) while it lasted. The export lists those reads; the
 erasure deletes the links, so the reads count in the shop's figures as nobody's, as those of
-a ring never linked. Then the log's
+a ring never linked. With the log elsewhere than the store's `events` table (NATS JetStream),
+the export reads it through for the person's events and their rings' reads, matching the
+stored events as the table's search does; the erasure cannot rewrite such a log, and leaves
+the person's sealed data there unreadable by destroying their keys (`shredding.py`). Then the
+log's
 columnar copy is rewritten where it holds the ids, and SQLite's file is compacted (`VACUUM`)
 and its write-ahead log emptied, so no old page keeps the values; PostgreSQL's tables are
 vacuumed. The audit trail is append-only and records only *that* an erasure happened.
@@ -35,8 +39,11 @@ import sqlalchemy as sa
 
 from vigie.auth.audit import Actor, record
 from vigie.clock import Clock
+from vigie.events.event import encode_event
 from vigie.log.columnar import ColumnarCopy
+from vigie.log.eventlog import EventLog
 from vigie.privacy.scrubbing import Scrubber
+from vigie.types import to_us
 
 CONTACTS = "crm_contacts"
 IDENTITIES = "analytics_identities"
@@ -51,6 +58,7 @@ CLEARED_CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "job_titl
 OWN_ID_COLUMNS = ("contact_id",)
 RING_LINKS = "sensor_ring_links"
 RING_READ = "RFID Read"
+READ_BATCH = 1000
 
 
 class PrivacyError(Exception):
@@ -91,7 +99,11 @@ class DataSubjects:
         settle: Callable[[], None] | None = None,
         forget_keys: Callable[[Iterable[str]], int] | None = None,
         open_record: Callable[[dict[str, Any]], None] | None = None,
+        log: EventLog | None = None,
     ) -> None:
+        self.log = log
+        """The event log when it is not the store's `events` table (NATS JetStream), as
+        stored (sealed): the export reads the person's events from it."""
         self.open_record = open_record
         """Opens, in place, an event's values sealed for its subject (crypto-shredding),
         for the export."""
@@ -105,7 +117,8 @@ class DataSubjects:
         self.columns = columns
         self.forget_cached = forget_cached
         self.forget_person = forget_person
-        """Drops what a part keeps in memory about the person (their rings' links and reads)."""
+        """Drops what the processes keep in memory about the person (their rings' links and
+        reads), once the erasure deleted their rings' links."""
         self._postgres = engine.dialect.name == "postgresql"
         self._quote = engine.dialect.identifier_preparer.quote
 
@@ -128,11 +141,16 @@ class DataSubjects:
                 rows = conn.execute(sa.select(table).where(condition)).mappings().all()
                 if rows:
                     held[table.name] = [_portable(dict(row)) for row in rows]
-            ring_reads = self._ring_reads(conn, metadata, contact_id)
+            links = self._ring_links(conn, metadata, contact_id)
+            ring_reads = [] if self.log is not None else self._ring_reads(conn, metadata, links)
         events = [
             {**row["body"], "offset": row["log_offset"]} if isinstance(row["body"], dict) else row
             for row in held.pop("events", [])
         ]
+        if self.log is not None:
+            terms = [*scrubber.search_terms(), contact_id]
+            logged, ring_reads = self._logged(self.log, terms, links)
+            events += logged
         if self.open_record is not None:
             for event in [*events, *ring_reads]:
                 self.open_record(event)
@@ -154,17 +172,25 @@ class DataSubjects:
             "records": held,
         }
 
-    def _ring_reads(
+    def _ring_links(
         self, conn: sa.Connection, metadata: sa.MetaData, contact_id: str
+    ) -> list[sa.Row[Any]]:
+        """The links of loyalty rings to the person, oldest first."""
+        if RING_LINKS not in metadata.tables:
+            return []
+        links = metadata.tables[RING_LINKS]
+        query = sa.select(links).where(links.c.contact_id == contact_id).order_by(links.c.id)
+        return list(conn.execute(query))
+
+    def _ring_reads(
+        self, conn: sa.Connection, metadata: sa.MetaData, links: list[sa.Row[Any]]
     ) -> list[dict[str, Any]]:
         """The reads of the rings linked to the person, made while each was theirs."""
-        if RING_LINKS not in metadata.tables or "events" not in metadata.tables:
+        if "events" not in metadata.tables:
             return []
-        links, events = metadata.tables[RING_LINKS], metadata.tables["events"]
+        events = metadata.tables["events"]
         found: list[dict[str, Any]] = []
-        for link in conn.execute(
-            sa.select(links).where(links.c.contact_id == contact_id).order_by(links.c.id)
-        ):
+        for link in links:
             during = [
                 events.c.event == RING_READ,
                 events.c.timestamp_us >= link.starts_us,
@@ -178,6 +204,37 @@ class DataSubjects:
                 if isinstance(event, dict) and event.get("epc") == link.ring:
                     found.append({**event, "offset": offset})
         return found
+
+    def _logged(
+        self, log: EventLog, terms: list[str], links: list[sa.Row[Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The person's events in `log` (those whose stored form holds one of `terms`, as the
+        `events` table is searched) and the reads of their rings while linked, read through
+        once from its start, in log order."""
+        needles = [term.encode() for term in terms]
+        events: list[dict[str, Any]] = []
+        reads: list[dict[str, Any]] = []
+        position, last = 1, log.last_offset()
+        while position <= last:
+            batch = log.read(position, READ_BATCH)
+            if not batch:
+                break
+            for event in batch:
+                body = encode_event(event)
+                ring = event.epc if event.event == RING_READ else None
+                mine = any(needle in body for needle in needles)
+                during = ring is not None and any(
+                    link.ring == ring
+                    and link.starts_us <= to_us(event.timestamp)
+                    and (link.ends_us is None or to_us(event.timestamp) < link.ends_us)
+                    for link in links
+                )
+                if mine:
+                    events.append({**_value(body), "offset": event.offset})
+                if during:
+                    reads.append({**_value(body), "offset": event.offset})
+            position = (batch[-1].offset or position) + 1
+        return events, reads
 
     def erase(self, contact_id: str, *, actor: Actor) -> Erasure:
         """Make the person unrecoverable everywhere (see the module's docstring); audited."""
@@ -209,7 +266,7 @@ class DataSubjects:
             conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**cleared))
         if self.forget_cached is not None:
             self.forget_cached()
-        if self.forget_person is not None:
+        if self.forget_person is not None and rows.get(RING_LINKS):
             self.forget_person(contact_id)
         ids = {
             k: v

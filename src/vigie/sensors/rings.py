@@ -5,23 +5,47 @@ It is linked to a contact only when the contact has given consent to profiling (
 someone's pick-ups through the shop is building a profile of them), and only the reads made
 while the link holds are theirs. Consent is asked again each time the reads are looked at:
 once withdrawn, nothing of the customer's pick-ups is shown, and no new link is made.
+
+The links live in the store; each process keeps them in memory for its sensors' processor,
+which looks up every read's owner. A change (a link, an unlink, an erasure, by whichever
+process, the `vigie privacy erase` command included) is followed by a `Ring Links Changed`
+event in the log (`changed_event`): every process's processor re-reads the links when it
+comes to it, so none goes on attributing reads by a link that was ended or erased elsewhere.
+The event names no ring nor person. The API's own reads and changes always read the store.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 
 import msgspec
 import sqlalchemy as sa
 
 from vigie.clock import Clock
+from vigie.events import Event
 from vigie.sensors.tables import ring_links
 from vigie.types import Micros, to_us
 
 PURPOSE = "profiling"
 """The consent a ring's link needs (a contact's `consent.profiling`)."""
 MAX_RING = 200
+CHANGED = "Ring Links Changed"
+"""The event that tells every process to re-read the rings' links from the store."""
+
+
+def changed_event(*, source: str, at: datetime) -> Event:
+    """The log's notice that the rings' links changed in the store (nothing personal)."""
+    return Event(
+        message_id=uuid.uuid4().hex,
+        type="sensor",
+        source=source,
+        event=CHANGED,
+        timestamp=at,
+        received_at=at,
+    )
 
 
 class RingError(ValueError):
@@ -62,31 +86,52 @@ def _ring(ring: str) -> str:
 class RingBook:
     """The rings' links to customers: made with consent, kept as a history."""
 
-    def __init__(self, *, engine: sa.Engine, clock: Clock, consent: ConsentOf) -> None:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        clock: Clock,
+        consent: ConsentOf,
+        announce: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.consent = consent
+        self.announce = announce
+        """Tells every process that the links changed (appends `changed_event` to the log)."""
         self._lock = threading.Lock()
         self._links: dict[str, list[RingLink]] | None = None
 
-    def _all(self) -> dict[str, list[RingLink]]:
-        """Every link by ring, read once from the store."""
-        if self._links is None:
-            links: dict[str, list[RingLink]] = {}
-            with self.engine.connect() as conn:
-                for row in conn.execute(sa.select(ring_links).order_by(ring_links.c.id)):
-                    links.setdefault(row.ring, []).append(
-                        RingLink(
-                            ring=row.ring,
-                            contact_id=row.contact_id,
-                            starts_us=row.starts_us,
-                            ends_us=row.ends_us,
-                            linked_by=row.linked_by,
-                            ended_by=row.ended_by,
-                        )
+    def _load(self) -> dict[str, list[RingLink]]:
+        """Every link by ring, as the store holds them now."""
+        links: dict[str, list[RingLink]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(sa.select(ring_links).order_by(ring_links.c.id)):
+                links.setdefault(row.ring, []).append(
+                    RingLink(
+                        ring=row.ring,
+                        contact_id=row.contact_id,
+                        starts_us=row.starts_us,
+                        ends_us=row.ends_us,
+                        linked_by=row.linked_by,
+                        ended_by=row.ended_by,
                     )
-            self._links = links
+                )
+        return links
+
+    def _all(self) -> dict[str, list[RingLink]]:
+        """Every link by ring, read once from the store (until `reload`)."""
+        if self._links is None:
+            self._links = self._load()
         return self._links
+
+    def reload(self) -> set[str]:
+        """Read the links again from the store (another process changed them); returns the
+        contacts that still have one."""
+        links = self._load()
+        with self._lock:
+            self._links = links
+        return {link.contact_id for history in links.values() for link in history}
 
     def _consenting(self, contact_id: str) -> None:
         given = self.consent(contact_id)
@@ -109,13 +154,16 @@ class RingBook:
         self._consenting(contact_id)
         now = to_us(self.clock.now())
         with self._lock:
-            # Read the links first, on a connection of their own: a read opened inside the
-            # write transaction below would wait for that transaction's own lock (SQLite).
-            links = self._all()
+            # Read the links first, afresh (another process may have changed them), on a
+            # connection of their own: a read opened inside the write transaction below would
+            # wait for that transaction's own lock (SQLite).
+            links = self._links = self._load()
             current = self._current(ring)
             if current is not None and current.contact_id == contact_id:
                 return current
-            return self._relink(ring, contact_id, current, links, now, by)
+            link = self._relink(ring, contact_id, current, links, now, by)
+        self.changed()
+        return link
 
     def _relink(
         self,
@@ -144,13 +192,21 @@ class RingBook:
         ring = _ring(ring)
         now = to_us(self.clock.now())
         with self._lock:
-            current = self._current(ring)  # read before the write transaction (see `link`)
+            self._links = self._load()  # afresh, before the write transaction (see `link`)
+            current = self._current(ring)
             if current is None:
                 raise RingError(
                     f"ring {ring!r} is linked to nobody / bague non liée", status=404, field="ring"
                 )
             with self.engine.begin() as conn:
-                return self._end(conn, current, now, by)
+                ended = self._end(conn, current, now, by)
+        self.changed()
+        return ended
+
+    def changed(self) -> None:
+        """Tell every process that the links changed in the store (see the module)."""
+        if self.announce is not None:
+            self.announce()
 
     def _current(self, ring: str) -> RingLink | None:
         found = self._all().get(ring, [])
@@ -191,10 +247,9 @@ class RingBook:
     def rings_of(self, contact_id: str) -> list[RingLink]:
         """The contact's links, past and present; refused once consent is withdrawn."""
         self._consenting(contact_id)
-        with self._lock:
-            return [
-                link
-                for history in self._all().values()
-                for link in history
-                if link.contact_id == contact_id
-            ]
+        return [
+            link
+            for history in self._load().values()
+            for link in history
+            if link.contact_id == contact_id
+        ]

@@ -22,7 +22,7 @@ from vigie.kpi.durations import parse_duration
 from vigie.sensors import crowd, shop
 from vigie.sensors.places import SensorsConfig, Site
 from vigie.sensors.readings import CROWD_COUNT, DOOR_COUNT, RFID_READ, SOURCE
-from vigie.sensors.rings import RingBook, RingError
+from vigie.sensors.rings import CHANGED, RingBook, RingError
 from vigie.sensors.tables import display_placements
 from vigie.types import JSON, Micros, from_us, to_us
 
@@ -115,6 +115,9 @@ class SensorsService:
                 self._last_offset = max(self._last_offset, offset)
                 if event.source != SOURCE or event.type != "sensor":
                     continue
+                if event.event == CHANGED:
+                    self._links_changed()
+                    continue
                 self._fold(event)
 
     def _fold(self, event: Event) -> None:
@@ -166,13 +169,25 @@ class SensorsService:
             "total": sum(counts.values()),
         }
 
+    def _links_changed(self) -> None:
+        """Another process changed the rings' links: read them again, and forget the
+        pick-ups of the customers who no longer have any (an erasure deleted them)."""
+        if self.rings is None:
+            return
+        linked = self.rings.reload()
+        for contact_id in [c for c in self._customers if c not in linked]:
+            del self._customers[contact_id]
+
     def forget_customer(self, contact_id: str) -> None:
-        """Forget whose rings were `contact_id`'s and the pick-ups read by them (an erasure):
-        the shop's own counts keep them, as nobody's."""
+        """Forget whose rings were `contact_id`'s and the pick-ups read by them (an erasure),
+        here and, through the log, in every other process: the shop's own counts keep them,
+        as nobody's."""
         if self.rings is not None:
             self.rings.forget(contact_id)
         with self._lock:
             self._customers.pop(contact_id, None)
+        if self.rings is not None:
+            self.rings.changed()
 
     # Displays -----------------------------------------------------------------------------
 

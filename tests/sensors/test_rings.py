@@ -1,0 +1,199 @@
+"""Loyalty rings' links across processes: a link made, ended or erased through an API node
+reaches the sensors of the worker that runs the processors (through the log), on the SQL log
+and on NATS JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import free_port, make_settings, user_token
+from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from vigie.cli import app as cli_app
+from vigie.events import Event
+from vigie.log.nats import NatsEventLog
+from vigie.log.sql import SqlEventLog
+from vigie.sensors.readings import RFID_READ, SOURCE
+from vigie.store import connect, upgrade
+from vigie.system import System, build_system
+from vigie.types import to_us
+from vigie.web import create_app
+from vigie.web.server import BackgroundServer
+
+RING = "urn:epc:id:sgtin:0614141.999999.1"
+WARM_UP = "urn:epc:id:sgtin:0614141.999999.2"
+
+
+class _Running:
+    """Systems started on one event loop in a thread of their own, stopped at the end."""
+
+    def __init__(self, *systems: System) -> None:
+        self.systems = systems
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> _Running:
+        self.thread.start()
+        for system in self.systems:
+            asyncio.run_coroutine_threadsafe(system.start(), self.loop).result(120)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for system in reversed(self.systems):
+            asyncio.run_coroutine_threadsafe(system.stop(), self.loop).result(120)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+def _wait(check: Any, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _read(system: System, message_id: str, epc: str, at: datetime) -> None:
+    event = Event(
+        message_id=message_id,
+        type="sensor",
+        source=SOURCE,
+        event=RFID_READ,
+        timestamp=at,
+        received_at=at,
+        site="shop",
+        aisle="aisle-1",
+        epc=epc,
+    )
+    system.log.append([event], source=SOURCE, endpoint="test", received_at=at)
+
+
+@pytest.fixture(params=["sql", "nats"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """The SQL store's log, or a fresh JetStream stream."""
+    if request.param == "sql":
+        yield None
+        return
+    url: str = request.getfixturevalue("nats_url")
+    yield url
+    engine = connect(f"sqlite:///{tmp_path}/rejects.db")
+    stream = NatsEventLog.from_url(url, rejects=SqlEventLog(engine))
+    stream.delete_stream()
+    stream.close()
+
+
+def test_a_link_change_through_an_api_node_reaches_the_workers_sensors(
+    db_url: str, log_url: str | None, tmp_path: Path
+) -> None:
+    """The worker, which had read the links before, attributes a read to the customer once
+    an API node links the ring, to nobody once it is unlinked, and forgets the customer's
+    pick-ups once the API node erases them."""
+    upgrade(connect(db_url))
+
+    def node(role: Any) -> System:
+        settings = make_settings(db_url)
+        settings.log_url = log_url
+        return build_system(settings, role=role)
+
+    api, worker = node("api"), node("worker")
+    assert worker.sensors.rings is not None
+    rings = worker.sensors.rings
+    app = create_app(api)
+    with (
+        _Running(worker),
+        BackgroundServer(app, port=free_port()) as server,
+        httpx.Client(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {user_token(api, username='admin', role='admin')}"},
+            timeout=120,
+        ) as client,
+    ):
+        # The worker reads the links (none yet) for a first read.
+        start = datetime.now(UTC)
+        _read(api, "warm-up", WARM_UP, start)
+        _wait(lambda: worker.sensors.last_offset >= api.log.last_offset(), "the first read")
+        created = client.post(
+            "/api/contacts", json={"email": "ring@example.org", "consent": {"profiling": True}}
+        )
+        assert created.status_code == 201, created.text
+        contact_id = created.json()["id"]
+        linked = client.post(f"/api/sensors/rings/{RING}/link", json={"contact_id": contact_id})
+        assert linked.status_code == 200, linked.text
+        starts = datetime.fromtimestamp(linked.json()["starts_us"] / 1e6, UTC)
+        during = starts + timedelta(milliseconds=1)
+        _wait(lambda: rings.owner(RING, to_us(during)) == contact_id, "the link on the worker")
+        _read(api, "mine", RING, during)
+        _wait(
+            lambda: worker.sensors.customer(contact_id)["total"] == 1,
+            "the worker to count the read as the customer's",
+        )
+        unlinked = client.delete(f"/api/sensors/rings/{RING}/link")
+        assert unlinked.status_code == 200, unlinked.text
+        after = datetime.now(UTC) + timedelta(seconds=1)
+        _wait(lambda: rings.owner(RING, to_us(after)) is None, "the unlink on the worker")
+        erased = client.post(f"/api/privacy/contacts/{contact_id}/erase")
+        assert erased.status_code == 200, erased.text
+        _wait(lambda: rings.owner(RING, to_us(during)) is None, "the erasure on the worker")
+        _wait(
+            lambda: worker.sensors.customer(contact_id)["total"] == 0,
+            "the worker to forget the customer's pick-ups",
+        )
+
+
+def test_an_erasure_from_the_command_line_reaches_the_running_workers_sensors(
+    db_url: str, log_url: str | None
+) -> None:
+    """`vigie privacy erase`, run beside a worker that attributes a ring's reads to its
+    customer, leaves it attributing them to nobody, without a restart."""
+    upgrade(connect(db_url))
+
+    def node(role: Any) -> System:
+        settings = make_settings(db_url)
+        settings.log_url = log_url
+        return build_system(settings, role=role)
+
+    api, worker = node("api"), node("worker")
+    assert worker.sensors.rings is not None
+    rings = worker.sensors.rings
+    with (
+        _Running(worker),
+        BackgroundServer(create_app(api), port=free_port()) as server,
+        httpx.Client(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {user_token(api, username='admin', role='admin')}"},
+            timeout=120,
+        ) as client,
+    ):
+        created = client.post(
+            "/api/contacts", json={"email": "cli@example.org", "consent": {"profiling": True}}
+        )
+        assert created.status_code == 201, created.text
+        contact_id = created.json()["id"]
+        linked = client.post(f"/api/sensors/rings/{RING}/link", json={"contact_id": contact_id})
+        assert linked.status_code == 200, linked.text
+        during = datetime.fromtimestamp(linked.json()["starts_us"] / 1e6 + 0.001, UTC)
+        _read(api, "mine", RING, during)
+        _wait(
+            lambda: worker.sensors.customer(contact_id)["total"] == 1,
+            "the worker to count the read as the customer's",
+        )
+        options = ["--db", db_url, *(["--log", log_url] if log_url else [])]
+        result = CliRunner().invoke(
+            cli_app, ["privacy", "erase", "--contact", contact_id, "--yes", *options]
+        )
+        assert result.exit_code == 0, result.output
+        _wait(lambda: rings.owner(RING, to_us(during)) is None, "the erasure on the worker")
+        _wait(
+            lambda: worker.sensors.customer(contact_id)["total"] == 0,
+            "the worker to forget the customer's pick-ups",
+        )
