@@ -445,6 +445,39 @@ def test_a_failing_processor_among_those_sharing_reads_holds_back_no_other(
     assert flaky.offsets == list(range(1, 13))
 
 
+class FailsWhileMoreArrive(Picky):
+    """A processor failing once, while more events are committed meanwhile."""
+
+    def __init__(self, name: str, log: SqlEventLog) -> None:
+        super().__init__(name)
+        self.log, self.failed = log, False
+
+    def process(self, events: Sequence[Event]) -> None:
+        if not self.failed:
+            self.failed = True
+            self.log.append(_events(5, 10))
+            raise RuntimeError("the store is briefly away")
+        super().process(events)
+
+
+def test_a_follower_handed_an_older_shorter_read_misses_none_of_the_leader_s(
+    engine: sa.Engine,
+) -> None:
+    """A follower handed on part of the leader's batch from an earlier, shorter read of its
+    own shape (made before more events were committed) reads the rest afterwards: it is
+    not moved past events it was never given."""
+    log = SqlEventLog(engine)
+    log.append(_events(0, 5))
+    failing = FailsWhileMoreArrive("failing", log)
+    leader, follower = Recorder("leader"), Picky("follower")
+    runner = ProcessorRunner(log, [failing, leader, follower], batch_size=10, backoff_seconds=0)
+    runner.run_once()
+    runner.run_once()
+    assert leader.offsets == list(range(1, 11))
+    assert follower.offsets == list(range(1, 11))
+    assert log.checkpoint("follower") == 11
+
+
 class Acting(Recorder):
     """A processor whose batch with offset `acts_at` acted outside its projection."""
 

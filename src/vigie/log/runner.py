@@ -338,7 +338,10 @@ class ProcessorRunner:
             events = events[: bisect.bisect_right(events, last, key=_offset)]
             if not events:
                 continue
-            count = len(events)
+            # Past the last event handed, not the leader's `last`: a batch of the follower's
+            # shape read earlier in this pass, when the log was shorter, can end before it
+            # (taken before `process`, which may reorder the list it is handed).
+            count, after = len(events), _offset(events[-1]) + 1
             try:
                 follower.process(events)
             except Exception as exc:
@@ -350,7 +353,7 @@ class ProcessorRunner:
             del events
             handed += count
             self.processed[follower.name] = self.processed.get(follower.name, 0) + count
-            self._positions[follower.name] = last + 1
+            self._positions[follower.name] = after
             self._save_after(follower)
         self._progressed()
         return handed
