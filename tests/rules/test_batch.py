@@ -172,3 +172,27 @@ def test_a_settled_tail_is_the_median_shape_of_the_windows_fits() -> None:
     assert own[5] > 2 * settled[5]
     # Once the window has turned over, the calm fits are gone and a lone fit stands as it is.
     assert fit_settled(wild, first, shapes, 400, 256) == own
+
+
+@pytest.mark.parametrize("minutes", [15, 60])
+def test_spikes_on_a_series_with_gaps_are_scored_alike(minutes: int) -> None:
+    """Issue 15: on a series with hours missing and drops of 15 deviations now and then
+    (each a residual beyond the fire edge, kept in the tails at the clearing level), the
+    batched verdicts equal the detector's."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    times, values = [], []
+    for i in range(8 * 24 * 60 // minutes):
+        if 200 <= i % 300 < 230:
+            continue  # a gap
+        x = 100 + 20 * math.sin(2 * math.pi * i * minutes / 1440) + rng.gauss(0, 2)
+        times.append(T0 + i * step)
+        values.append(x - (30 if i % 131 < 3 else 0))
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    assert sum(v.ready and v.p_value <= live.p_fire for v in expected) >= 3
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected

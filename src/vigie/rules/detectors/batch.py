@@ -192,6 +192,7 @@ def _run(
     knot_counted = [0.0] * nd
     eligible_at = [need] + [trust] * (m - 1)
     p_half = det.p_fire / 2
+    p_run_half = det.p_run / 2
     edges: list[tuple[Tails, float, float, float]] = [(NO_TAILS, -1.0, 0.0, 0.0)] * m
     scored_floor = -1.0  # the floor the sample was scored with (-1: not scored)
     p_chosen = shift_next = 0.0
@@ -400,6 +401,10 @@ def _run(
                     edges[j] = (t, floor, lo, hi)
                 lo = lo if lo < wide else wide
                 hi = hi if hi < wide else wide
+                if residual > hi or residual < -lo:
+                    lo, hi = tail_edges(t, p_run_half, floor)
+                    lo = lo if lo < wide else wide
+                    hi = hi if hi < wide else wide
             kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
             res = residuals[j]
             srt = ordered[j]

@@ -619,11 +619,18 @@ class RobustSeasonal:
             model.err += (abs(clipped) - model.err) * (ERROR_RATE if model.scored >= 8 else 0.5)
             model.scored += 1
             # The tails learn from residuals up to where anomalies begin, not beyond: an
-            # incident must not widen the band so far that the next one goes unseen.
+            # incident must not widen the band so far that the next one goes unseen. An
+            # anomaly itself counts in the tail at the clearing level only: kept at the fire
+            # edge, the few samples of an earlier spike set the mean excess of a window's
+            # top tenth, and the next spike of the same size fell inside the band.
             wide = KEEP * scale if tails.scale > 0 else math.inf
             lo, hi = (wide, wide) if tails.scale <= 0 else tails.edges(self.p_fire / 2, floor)
             lo = lo if lo < wide else wide
             hi = hi if hi < wide else wide
+            if tails.scale > 0 and (residual > hi or residual < -lo):
+                lo, hi = tails.edges(self.p_run / 2, floor)
+                lo = lo if lo < wide else wide
+                hi = hi if hi < wide else wide
             model.residuals.append(
                 tails.center + (hi if residual > hi else -lo if residual < -lo else residual)
             )
