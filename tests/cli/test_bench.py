@@ -53,6 +53,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "batch": 1000,
         "batches": 5,
         "port": 8765,
+        "client": "stdlib",
         "db_url": None,
     },
     "scoring": {"rows": 1_000_000, "top": 10_000, "reps": 20, "baseline": True},
