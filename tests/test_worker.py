@@ -29,6 +29,7 @@ import httpx
 import msgspec
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tests.conftest import (
     NATS_URL,
@@ -38,6 +39,7 @@ from tests.conftest import (
     require_service,
     user_token,
 )
+from tests.sensors.conftest import SENSORS
 from vigie.auth.audit import Actor
 from vigie.auth.tokens import issue_token
 from vigie.auth.users import create_user
@@ -53,6 +55,7 @@ from vigie.log.progress import lags
 from vigie.log.sql import SqlEventLog
 from vigie.rules.partitions import PARTITION_PREFIX
 from vigie.rules.store import AlertStore
+from vigie.sensors.tables import display_placements, ring_links
 from vigie.settings import Settings
 from vigie.store import connect, upgrade
 from vigie.system import (
@@ -536,6 +539,178 @@ def test_an_api_node_shows_the_kpis_of_what_other_nodes_ingested_and_fires_nothi
         assert _wait("the API node's KPIs", spring, seconds=60) == len(orders)
         assert client.get(f"{server.url}/api/alerts", headers=headers).json()["alerts"] == []
     assert AlertStore(api.engine).list() == []
+
+
+EXPERIMENTS = """
+experiments:
+  - name: checkout-button
+    metric: Order Completed
+    baseline: 0.3
+    mde: 0.3
+    horizon: 1d
+"""
+SENSOR_READINGS = (
+    ("rfid", ("reader-4", "key-reader-4")),
+    ("doors", ("door", "key-door")),
+    ("crowd", ("cam-neuve", "key-cam-1")),
+    ("crowd", ("cam-monnaie", "key-cam-2")),
+)
+IN_MEMORY_VIEWS = (
+    "/api/sensors/shops/shop",
+    "/api/sensors/city",
+    "/api/sensors/devices",
+    "/api/experiments",
+    "/api/chat/kpis",
+)
+
+
+def _sensor_readings(now: datetime) -> list[tuple[str, dict[str, Any], tuple[str, str]]]:
+    """Pick-ups in two aisles, people through the door, and two streets' crowds."""
+    at = now.isoformat()
+    reads = [{"epc": f"urn:epc:id:sgtin:1.21.{i}", "time": at, "aisle": "aisle-21"}
+             for i in range(25)] + [{"epc": f"urn:epc:id:sgtin:1.4.{i}", "time": at}
+                                    for i in range(4)]  # fmt: skip
+    bodies = [
+        {"reads": reads},
+        {"in": 9, "out": 2, "time": at},
+        {"peopleCount": 97, "source": "camera:rue-neuve.mp4"},
+        {"peopleCount": 30},
+    ]
+    return [(kind, body, auth) for (kind, auth), body in zip(SENSOR_READINGS, bodies, strict=True)]
+
+
+def _visits(now: datetime) -> list[dict[str, Any]]:
+    """Exposures to the experiment and orders of a third of the exposed; chats, some after an
+    invitation, answered, tagged and closed or not, then orders of some who chatted; and
+    visitors who never chatted, some of whom order too."""
+    start = now - timedelta(minutes=30)
+
+    def track(event: str, visitor: str, n: int, seconds: int, **extra: Any) -> dict[str, Any]:
+        at = (start + timedelta(seconds=seconds)).isoformat()
+        message = {"type": "track", "event": event, "anonymousId": visitor,
+                   "messageId": f"{event}-{visitor}-{n}", "timestamp": at, **extra}  # fmt: skip
+        return message
+
+    events = []
+    for i in range(90):
+        unit = f"exp-{i}"
+        props = {"experiment_name": "checkout-button"}
+        events.append(track("Experiment Viewed", unit, 0, i, properties=props))
+        if i % 3 == 0:
+            events.append(track("Order Completed", unit, 1, 100 + i))
+    for i in range(6):
+        visitor, cid = f"chatter-{i}", f"conversation-{i}"
+        started = {"conversation_id": cid, **({"invitation_id": i} if i % 2 == 0 else {})}
+        campaign = {"campaign": {"name": "spring" if i < 3 else "summer"}}
+        events.append(track("Chat Started", visitor, 0, 200, properties=started, context=campaign))
+        said = {"conversation_id": cid, "sender": "visitor", "text": "Trop cher ?"}
+        events.append(track("Chat Message", visitor, 1, 205, properties=said))
+        if i < 5:
+            answer = {"conversation_id": cid, "sender": "agent", "text": "Voici un code"}
+            events.append(track("Chat Message", visitor, 2, 210 + 20 * i, properties=answer))
+        if i % 2:
+            tags = {"conversation_id": cid, "tags": ["price", f"objection-{i}"]}
+            events.append(track("Chat Tagged", visitor, 3, 300, properties=tags))
+        if i < 4:
+            closed = {"conversation_id": cid, "outcome": "sale" if i < 3 else "no answer"}
+            events.append(track("Chat Closed", visitor, 4, 400 + i, properties=closed))
+        if i in (0, 1, 3):
+            events.append(track("Order Completed", visitor, 5, 600))
+    for i in range(10):
+        events.append({**track("Viewed", f"browser-{i}", 0, 50), "type": "page"})
+        if i < 4:
+            events.append(track("Order Completed", f"browser-{i}", 1, 700))
+    return events
+
+
+def _ingest_views(url: str, now: datetime) -> None:
+    """Post the sensors' readings and the visits to the node at `url`."""
+    for kind, body, auth in _sensor_readings(now):
+        answer = httpx.post(f"{url}/v1/sensors/{kind}", json=body, auth=auth, timeout=60)
+        assert answer.status_code == 200, answer.text
+    answer = httpx.post(
+        f"{url}/v1/batch", json={"batch": _visits(now)}, auth=(WRITE_KEY, ""), timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def _in_memory_views(client: httpx.Client, url: str, headers: dict[str, str]) -> list[Any]:
+    """What the sensors', experiments' and chat's KPIs APIs answer at `url`."""
+    answers = [client.get(f"{url}{path}", headers=headers) for path in IN_MEMORY_VIEWS]
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    return [a.json() for a in answers]
+
+
+def test_an_api_node_shows_the_sensors_experiments_and_chat_kpis_of_one_process(
+    tmp_path: Path, postgres_url: str, nats_url: str
+) -> None:
+    """`--role api` replays the shop and city sensors, the experiments and the chat's KPIs
+    from the shared log: its APIs answer what one process fed the same events answers,
+    while it moves no display, links no ring, fires nothing, appends nothing and moves no
+    shared checkpoint."""
+    config = tmp_path / "vigie.yaml"
+    config.write_text(CONFIG + yaml.safe_dump({"sensors": SENSORS}) + EXPERIMENTS)
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    now = clock.now()
+    single = build_system(
+        Settings(db_url=f"sqlite:///{tmp_path}/single.db", config=load_config(config)),
+        clock=clock,
+    )
+    with BackgroundServer(create_app(single), port=free_port()) as server:
+        _ingest_views(server.url, now)
+        last = single.log.last_offset()
+        _wait(
+            "the single process to catch up",
+            lambda: all(
+                single.runner.position(n) > last for n in ("sensors", "experiments", "chat-kpis")
+            ),
+        )
+        with httpx.Client(timeout=60) as client:
+            token = user_token(single, username="viewer", role="admin")
+            expected = _in_memory_views(client, server.url, {"Authorization": f"Bearer {token}"})
+    shop, city, _devices, experiments, chat = expected
+    assert shop["occupancy"]["inside"] == 7
+    assert {a["aisle"]: a["now"] for a in shop["aisles"]}["aisle-21"] == 25
+    assert city["zones"][0]["count"] == 97
+    assert sum(a["exposed"] for a in experiments["experiments"][0]["verdict"]["arms"]) == 90
+    assert (chat["conversations"], chat["proactive"], chat["closed"]) == (6, 3, 4)
+
+    engine = connect(postgres_url)
+    upgrade(engine)
+    engine.dispose()
+    settings = Settings(db_url=postgres_url, config=load_config(config), log_url=nats_url)
+    api = build_system(settings, clock=clock, role="api")
+    ingest = build_system(settings, clock=clock, role="ingest")
+    try:
+        with (
+            BackgroundServer(create_app(api), port=free_port()) as api_server,
+            BackgroundServer(create_app(ingest), port=free_port()) as ingest_server,
+            httpx.Client(timeout=60) as client,
+        ):
+            _ingest_views(ingest_server.url, now)
+            token = user_token(api, username="viewer", role="admin")
+            headers = {"Authorization": f"Bearer {token}"}
+            shown = _wait(
+                "the API node's sensors, experiments and chat KPIs",
+                lambda: (
+                    (views := _in_memory_views(client, api_server.url, headers)) == expected
+                    and views
+                ),
+                seconds=90,
+            )
+            assert shown == expected
+            assert api.log.last_offset() == last
+            alerts = client.get(f"{api_server.url}/api/alerts", headers=headers).json()
+            assert alerts["alerts"] == []
+            with api.engine.connect() as conn:
+                for table in (display_placements, ring_links):
+                    assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+            for name in ("sensors", "experiments", "chat-kpis", "analytics", "rules"):
+                assert api.log.checkpoint(name) == 1, name
+    finally:
+        cleanup = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(connect(postgres_url)))
+        cleanup.delete_stream()
+        cleanup.close()
 
 
 class _Running:

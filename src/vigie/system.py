@@ -514,8 +514,13 @@ def build_system(
         )
     else:
         # No projection of the shared store here; an API node rebuilds the in-memory ones
-        # (KPIs, analytics) for its dashboard, at positions of its own (`vigie.log.views`).
-        local = (alerting, analytics) if views else ()
+        # for its dashboard, at positions of its own (`vigie.log.views`): the KPIs (firing
+        # nothing), the analytics, the shop and city state, the experiments and the chat's
+        # KPIs. Folding events, these only count in memory (the sensors read the rings' links,
+        # write nothing): displays are moved and rings linked by people and playbooks.
+        local: tuple[Processor, ...] = (
+            (alerting, analytics, sensors, experiments, chat_kpis) if views else ()
+        )
         view_log = ViewLog(log, [p.name for p in local])
         runner = ProcessorRunner(view_log, local, batch_size=RUNNER_BATCH)
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
@@ -876,8 +881,9 @@ def _take_partition(system: System, partition: RulesPartition, *, lookback_us: i
 
 def _add_views(system: System, link: Wakeups | None = None) -> None:
     """An API node's read models: the KPI windows rebuilt over the alerting lookback, the
-    analytics from the start of the log, then both kept up to date every second; and the
-    alerts the worker stores, relayed to the node's alert stream."""
+    analytics, sensors, experiments and chat's KPIs from the start of the log, then all kept
+    up to date every second; and the alerts the worker stores, relayed to the node's alert
+    stream."""
     config = system.settings.config
     add = system.services.add
     view_log = system.runner.log

@@ -1,8 +1,9 @@
 """Read models of an API node: in-memory projections rebuilt from the shared log.
 
-The KPI windows and the analytics (sessions, funnels, campaign slots) live in memory. A
-worker builds them to fire alerts; an API node (`vigie serve --role api`) builds its own
-copies, without side effects, to serve the dashboard. Their positions are this process's
+The KPI windows, the analytics (sessions, funnels, campaign slots), the shop and city
+sensors' state, the experiments' exposures and the chat's KPIs live in memory. A worker
+builds them to fire alerts and run playbooks; an API node (`vigie serve --role api`) builds
+its own copies, without side effects, to serve the dashboard. Their positions are this process's
 own (`ViewLog` keeps them in memory): saving them in the shared log would move the worker's
 checkpoints. Every other name (the CRM projection's, for read-your-writes) reads the worker's.
 """
