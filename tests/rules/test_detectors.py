@@ -267,6 +267,38 @@ def test_a_sustained_shift_fires_though_no_sample_is_beyond_the_edge() -> None:
         assert alarms <= 1, seed
 
 
+def test_a_quantised_shift_of_a_few_steps_fires_within_a_few_samples() -> None:
+    """Issue 15: on a series rounded to twice its noise's deviation (mostly one value, a step
+    now and then), a level 3.5 steps down fires within three samples on every draw, by the
+    evidence it accumulates (without it, on six draws of eight: the tails are lumps a step
+    wide); the same quantised noise alone (lag-one 0.3, 3,000 samples) crosses the threshold
+    at most once a draw."""
+
+    def rounded(x: float) -> float:
+        return round(x / 2.0) * 2.0
+
+    step = 10 * MINUTE
+    for seed in range(8):
+        rng = random.Random(seed)
+        noise = _gauss_ar(rng, 600, 0.3)
+        shifted = [rounded(100 + e) - 7.0 for e in _gauss_ar(rng, 8, 0.3)]
+        detector = RobustSeasonal(step_us=step, seasonality="none", p_value=1e-4)
+        fired = []
+        for i, x in enumerate([rounded(100 + e) for e in noise] + shifted):
+            verdict = detector.score(T0 + i * step, x)
+            fired.append(verdict.ready and verdict.p_value <= 1e-4)
+            detector.learn(T0 + i * step, x)
+        assert any(fired[600:603]), seed
+        assert sum(fired[:600]) <= 1, seed
+        quiet = RobustSeasonal(step_us=step, seasonality="none", p_value=1e-4)
+        alarms = 0
+        for i, e in enumerate(_gauss_ar(rng, 3000, 0.3)):
+            verdict = quiet.score(T0 + i * step, rounded(100 + e))
+            alarms += verdict.ready and verdict.p_value <= 1e-4
+            quiet.learn(T0 + i * step, rounded(100 + e))
+        assert alarms <= 1, seed
+
+
 def _p_at(values: list[float], at: int, p_value: float) -> float:
     """The p-value of sample `at` of an hourly series, scored after learning those before."""
     detector = RobustSeasonal(step_us=HOUR, p_value=p_value)

@@ -324,7 +324,7 @@ def _run(
                     up_next = up_next if up_next > 0 else 0.0
                     down_next = down_next if down_next > 0 else 0.0
                     evidence = up_next if residual > 0 else down_next
-                    if not back and evidence >= EVIDENCE_FROM and ct[1] > floor:
+                    if not back and evidence >= EVIDENCE_FROM:
                         p_ev = evidence_p(evidence)
                         p = p if p < p_ev else p_ev
                 p = 2 * p
@@ -529,7 +529,7 @@ def _run(
                     tails[j] = fit_settled(ordered[j], tails[j], shapes[j], samples, span)
             shift_tails = fit_sorted(shift_ordered, shift_tails)
             if accumulates and accumulated >= SHIFT_HISTORY:
-                norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged)
+                norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quantum)
             rescale_in = RESCALE
             weekly_mean = sum(weekly) / seen_weekly if seen_weekly else 0.0
         # Choose the predictor.

@@ -187,16 +187,21 @@ def evidence_p(s: float) -> float:
     return 4.0 * DRIFT * DRIFT / (math.exp(b) - b - 1.0)
 
 
-def evidence_scale(mean: float, square: float, lagged: float) -> float:
+def evidence_scale(mean: float, square: float, lagged: float, quantum: float = math.inf) -> float:
     """One over the long-run deviation of residuals whose mean, mean square and
     mean product with the previous one are given (an AR(1) correction: a lag-one
     autocorrelation `rho` multiplies the variance of a long sum by (1 + rho) / (1 - rho));
-    0 when they do not vary."""
+    0 when they do not vary. Their variance is taken as at least the rounding's
+    (`quantum` squared over 12) on a series with a resolution: residuals that mostly sit
+    on one step would otherwise make a single step a shift."""
     var = square - mean * mean
     if var <= 0:
         return 0.0
     rho = (lagged - mean * mean) / var
     rho = 0.0 if rho < 0 else RHO_MAX if rho > RHO_MAX else rho
+    rounding = quantum * quantum / 12
+    if var < rounding:
+        var = rounding
     return 1.0 / math.sqrt(var * (1 + rho) / (1 - rho))
 
 
@@ -461,7 +466,7 @@ class RobustSeasonal:
         if self._accumulates():
             up, down = self._evidence_next(chosen_residual, floor)
             evidence = up if residual > 0 else down
-            if not back and evidence >= EVIDENCE_FROM and self.models[chosen].tails.scale > floor:
+            if not back and evidence >= EVIDENCE_FROM:
                 p = min(p, evidence_p(evidence))
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
@@ -521,9 +526,9 @@ class RobustSeasonal:
     def _accumulates(self) -> bool:
         """Whether the evidence is kept and judged: once its normalisation is set, at the
         first refit after `SHIFT_HISTORY` residuals, and never for counts (discrete and bursty
-        on the square-root scale; an outage has its own run of zeros). It is judged only
-        while the residuals' scale is above the data's resolution: below, their runs are the
-        rounding's, not a shift's."""
+        on the square-root scale; an outage has its own run of zeros). It is judged on a
+        quantised series too, normalised by at least the rounding's deviation: a shift of a
+        few steps shows there first, where the tails are lumps a step wide."""
         return self.norm[1] > 0
 
     def _evidence_next(self, residual: float, floor: float) -> tuple[float, float]:
@@ -650,7 +655,7 @@ class RobustSeasonal:
                     model.tails.fit(model.residuals, self.samples)
             self.shift_tails.fit(self.shift_residuals)
             if not self.counts and self.accumulated >= SHIFT_HISTORY:
-                self.norm = (self.moments[0], evidence_scale(*self.moments))
+                self.norm = (self.moments[0], evidence_scale(*self.moments, self.quantum))
             self._rescale_in = RESCALE
             # Knots never seen hold 0.0, which leaves the sum as it is.
             seen = len(self.weekly_n) - self.weekly_n.count(0.0)
