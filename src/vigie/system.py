@@ -32,6 +32,7 @@ from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
+from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -66,6 +67,7 @@ from vigie.playbooks.holdouts import HoldoutBook
 from vigie.playbooks.ledger import ActionLedger
 from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
+from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
@@ -326,8 +328,15 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
     (`vigie leads publish`, `vigie import`): what it stores is protected like any other
     event, and goes to NATS JetStream when the settings name it. Close it after use."""
     return guarded_log(
-        settings, SqlEventLog(engine), shredder=shredder_for(settings.config.privacy.shredding)
+        settings, SqlEventLog(engine), shredder=shredder_of(settings.config.privacy.shredding)
     )
+
+
+def shredder_of(shredding: ShreddingSettings) -> Shredder | None:
+    """The crypto-shredder `privacy.shredding` asks for (None when off): a contact's own
+    events (`Contact Created` …, which carry no user id) are sealed under the contact's key."""
+    contacts = ENTITIES["contacts"].events
+    return shredder_for(shredding, records=dict.fromkeys(contacts, CONTACT_IDENTIFIERS))
 
 
 def _announce_rings(append: Append, clock: Clock) -> None:
@@ -387,7 +396,7 @@ def build_system(
     # store of its own) and every reader of the log sees them opened. Whoever appends
     # (ingestion, the chat, the sensors, the CRM) goes through the log's writer, which guards
     # copies of the events first: IP addresses truncated, visitor ids pseudonymised.
-    shredder = shredder_for(config.privacy.shredding)
+    shredder = shredder_of(config.privacy.shredding)
     partitioning = _partitioning(settings)
     guarded = guarded_log(settings, sql_log, shredder=shredder, partitioning=partitioning)
     log: ServedLog = guarded.inner

@@ -4,23 +4,30 @@ store's empty `events` table), opened for the export, and no longer open once er
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from tests.conftest import WRITE_KEY, LiveServer, free_port, make_settings, user_token
 from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from vigie.auth.audit import list_audit
 from vigie.cli import app as cli_app
 from vigie.config import Config, Source
+from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
+from vigie.crm.processor import CrmProcessor
 from vigie.events import Event
-from vigie.log.nats import NatsEventLog
+from vigie.log.nats import NatsEventLog, parse_nats_url
 from vigie.log.sql import SqlEventLog
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
 from vigie.privacy.shredding import SEALED
@@ -44,13 +51,30 @@ def nats_server(
     tmp_path: Path,
 ) -> Iterator[LiveServer]:
     """A server whose log is a fresh JetStream stream, crypto-shredding on."""
+    with _serving(db_url, nats_url, keys=f"sqlite:///{tmp_path}/keys.db") as server:
+        yield server
+
+
+@pytest.fixture
+def unshredded_server(
+    db_url: str,
+    nats_url: str,  # noqa: F811 (the fixture)
+) -> Iterator[LiveServer]:
+    """A server whose log is a fresh JetStream stream, crypto-shredding off."""
+    with _serving(db_url, nats_url, keys=None) as server:
+        yield server
+
+
+@contextmanager
+def _serving(db_url: str, log_url: str, *, keys: str | None) -> Iterator[LiveServer]:
+    """A server on the stream of `log_url` (deleted afterwards), with its key store at `keys`."""
     upgrade(connect(db_url))
     config = Config(
         sources=[Source(name="web", write_key=WRITE_KEY)],
-        privacy=PrivacyConfig(shredding=ShreddingSettings(keys=f"sqlite:///{tmp_path}/keys.db")),
+        privacy=PrivacyConfig(shredding=ShreddingSettings(keys=keys)),
     )
     settings = make_settings(db_url, config)
-    settings.log_url = nats_url
+    settings.log_url = log_url
     app = create_app(build_system(settings))
     system = app.state.system
     try:
@@ -58,7 +82,7 @@ def nats_server(
             token = user_token(system, username="dpo", role="admin")
             yield LiveServer(url=running.url, write_key=WRITE_KEY, system=system, admin_token=token)
     finally:
-        stream = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(system.engine))
+        stream = NatsEventLog.from_url(log_url, rejects=SqlEventLog(system.engine))
         stream.delete_stream()
         stream.close()
 
@@ -184,3 +208,150 @@ def test_the_cli_export_reads_the_stream_named_by_log(
     exported = json.loads(out.read_text())
     ids = {e["message_id"] for e in exported["events"]}
     assert {"nv-i1", "nv-t1"} <= ids and "se-t1" not in ids
+
+
+CRM_TABLES = ("accounts", "contacts", "deals")
+CONTACT = {
+    "first_name": "Ines",
+    "last_name": "Marlow",
+    "email": "ines.marlow@example.org",
+    "phone": "+32 470 12 34 56",
+    "external_id": "user-im-3301",
+    "job_title": "Buyer",
+}
+
+
+def _raw_messages(log_url: str) -> list[bytes]:
+    """Every message of the test's stream as JetStream holds it."""
+
+    async def fetch() -> list[bytes]:
+        options = parse_nats_url(log_url)
+        connection = await nats.connect(options.servers)
+        try:
+            js = connection.jetstream()
+            state = (await js.stream_info(options.stream)).state
+            first, last = state.first_seq, state.last_seq
+            return [
+                bytes((await js.get_msg(options.stream, s)).data) for s in range(first, last + 1)
+            ]
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
+
+
+def _rebuilt(server: LiveServer, tmp_path: Path, name: str) -> dict[str, list[dict[str, Any]]]:
+    """The CRM tables as a new projection builds them from a replay of the whole stream."""
+    engine = connect(f"sqlite:///{tmp_path}/{name}.db")
+    upgrade(engine)
+    CrmProcessor(engine).process(server.system.log.read(1, 1000))
+    return _crm_rows(engine)
+
+
+def _crm_rows(engine: sa.Engine) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the CRM tables by id, instants in UTC (as SQLite and PostgreSQL differ)."""
+    with engine.connect() as conn:
+        return {
+            name: [
+                {k: _utc(v) for k, v in row._mapping.items()}
+                for row in conn.execute(sa.select(ENTITIES[name].table).order_by("id"))
+            ]
+            for name in CRM_TABLES
+        }
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def test_a_contacts_own_events_reach_the_stream_sealed_and_erasure_shreds_them(
+    nats_server: LiveServer,
+    nats_url: str,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """A contact created and changed through the API on JetStream with crypto-shredding:
+    no message of the stream holds their e-mail or phone in clear; a replay rebuilds the same
+    CRM tables; after their erasure a fresh replay shows none of their identifying fields,
+    while their id, account, owner and their deal's stage stay."""
+    system = nats_server.system
+    with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
+        account = api.post("/api/accounts", json={"name": "Harbour Trading"}).json()["id"]
+        owner = api.post("/api/staff", json={"name": "Sam Rep", "role": "sales"}).json()["id"]
+        created = api.post(
+            "/api/contacts", json={**CONTACT, "account_id": account, "owner_id": owner}
+        )
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        changed = api.patch(f"/api/contacts/{contact_id}", json={"phone": "+32 470 65 43 21"})
+        assert changed.status_code == 200, changed.text
+        deal = api.post(
+            "/api/deals",
+            json={"title": "Q3 order", "account_id": account, "contact_id": contact_id,
+                  "stage": "proposal", "amount": 1200},
+        )  # fmt: skip
+        assert deal.status_code == 201, deal.text
+        raw = b"\n".join(_raw_messages(nats_url))
+        for value in (CONTACT["email"], CONTACT["phone"], "+32 470 65 43 21", CONTACT["last_name"]):
+            assert value.encode() not in raw
+        assert _rebuilt(nats_server, tmp_path, "before") == _crm_rows(system.engine)
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["keys_destroyed"] >= 1 and erased.json()["not_erased"] == []
+    replayed = [e for e in system.log.read(1, 1000) if e.event.startswith("Contact ")]
+    assert [e.event for e in replayed] == ["Contact Created", "Contact Updated"]
+    for event in replayed:
+        assert not set(CONTACT_IDENTIFIERS) & set(event.properties), event.properties
+        assert event.properties["id"] == contact_id
+    assert replayed[0].properties["account_id"] == account
+    assert replayed[0].properties["owner_id"] == owner
+    rebuilt = _rebuilt(nats_server, tmp_path, "after")
+    [person] = rebuilt["contacts"]
+    assert (person["id"], person["account_id"], person["owner_id"]) == (contact_id, account, owner)
+    assert all(person[name] is None for name in ("first_name", "last_name", "email", "phone"))
+    assert [d["stage"] for d in rebuilt["deals"]] == ["proposal"]
+
+
+def test_an_erasure_without_shredding_names_what_stays_on_the_stream(
+    unshredded_server: LiveServer,
+) -> None:
+    """On JetStream without crypto-shredding the erasure clears the store but says that the
+    person's events stay on the stream in clear, and why; the audit trail keeps that too."""
+    with httpx.Client(
+        base_url=unshredded_server.url, headers=unshredded_server.admin, timeout=120
+    ) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+        assert erased.status_code == 200, erased.text
+        contact = api.get(f"/api/contacts/{contact_id}").json()
+    [left] = erased.json()["not_erased"]
+    assert "NATS JetStream" in left and "privacy.shredding.keys" in left and "1 event" in left
+    assert contact["email"] is None
+    stored = [e for e in unshredded_server.system.log.read(1, 100) if e.event == "Contact Created"]
+    assert stored[0].properties["email"] == CONTACT["email"]  # what the answer warned of
+    [audited] = list_audit(engine=unshredded_server.system.engine, action="erase")
+    assert audited.details["not_erased"] == [left]
+
+
+def test_the_cli_erasure_without_shredding_says_what_it_left_and_fails(
+    unshredded_server: LiveServer,
+    db_url: str,
+    nats_url: str,  # noqa: F811 (the fixture)
+) -> None:
+    """`vigie privacy erase --log nats://…` without crypto-shredding erases the store, names
+    the events left in clear on the stream, and exits with status 2 (not a silent success)."""
+    with httpx.Client(
+        base_url=unshredded_server.url, headers=unshredded_server.admin, timeout=120
+    ) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+    contact_id = str(created.json()["id"])
+    result = CliRunner().invoke(
+        cli_app,
+        ["privacy", "erase", "--contact", contact_id, "--yes", "--db", db_url, "--log", nats_url],
+    )
+    assert result.exit_code == 2, result.output
+    assert "NOT ERASED" in result.output and "NATS JetStream" in result.output

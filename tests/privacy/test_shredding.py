@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from tests.conftest import WRITE_KEY, free_port, make_settings, user_token
@@ -267,3 +268,39 @@ def test_a_chat_message_reaches_the_log_sealed_and_the_agent_in_clear(
     raw = SqlEventLog(system.engine).read(result.offsets[0], 1)[0]
     assert EMAIL.encode() not in encode_event(raw) and SEALED in raw.properties
     assert system.log.read(result.offsets[0], 1)[0].properties["text"] == words
+
+
+def test_a_contacts_own_events_are_sealed_under_the_contacts_key(tmp_path: Path) -> None:
+    """A `Contact Created` carries no user id: its identifying properties are sealed under
+    the contact's key (its id and owner stay in clear), open back in the log's readers and in
+    the export's records, and open to nothing once that key is forgotten; a hostile event
+    naming no contact id is sealed as before, by its user id."""
+    keys = SubjectKeys(connect(f"sqlite:///{tmp_path}/keys.db"))
+    shredder = Shredder(keys, properties=["email"], records={"Contact Created": ["email", "phone"]})
+    properties = {"id": "ct_1", "email": EMAIL, "phone": "+32 470 00 11 22", "owner_id": "st_1"}
+    created = Event(
+        message_id="m-ct",
+        type="track",
+        source="crm",
+        event="Contact Created",
+        timestamp=T0,
+        received_at=T0,
+        properties=dict(properties),
+    )
+    nameless = msgspec.structs.replace(
+        created, message_id="m-x", user_id=USER_ID, properties={"id": 7, "email": EMAIL}
+    )
+    sealed, other = shredder.sealed([created, nameless])
+    assert set(sealed.properties) == {"id", "owner_id", SEALED}
+    assert EMAIL.encode() not in encode_event(sealed)
+    assert set(other.properties) == {"id", SEALED}
+    assert keys.key_for("ct_1", create=False) is not None
+    opened = decode_event(encode_event(sealed), Event)
+    assert shredder.open([opened])[0].properties == properties
+    record = msgspec.to_builtins(sealed)
+    shredder.open_record(record)
+    assert record["properties"] == properties
+    assert keys.forget(["ct_1"]) == 1
+    erased = shredder.open([decode_event(encode_event(sealed), Event)])[0]
+    assert erased.properties == {"id": "ct_1", "owner_id": "st_1"}
+    assert shredder.open([other])[0].properties == {"id": 7, "email": EMAIL}

@@ -191,7 +191,9 @@ def test_an_erasure_from_the_command_line_reaches_the_running_workers_sensors(
         result = CliRunner().invoke(
             cli_app, ["privacy", "erase", "--contact", contact_id, "--yes", *options]
         )
-        assert result.exit_code == 0, result.output
+        # On JetStream without crypto-shredding, the contact's own event stays there in clear:
+        # the erasure says so and exits with 2 (tests/privacy/test_nats_log.py).
+        assert result.exit_code == (2 if log_url else 0), result.output
         _wait(lambda: rings.owner(RING, to_us(during)) is None, "the erasure on the worker")
         _wait(
             lambda: worker.sensors.customer(contact_id)["total"] == 0,

@@ -34,11 +34,10 @@ def _parts(
     from vigie.log.nats import NatsEventLog
     from vigie.log.sql import SqlEventLog
     from vigie.privacy import DataSubjects, RetentionPurge
-    from vigie.privacy.shredding import shredder_for
     from vigie.sensors.readings import SOURCE
     from vigie.sensors.rings import changed_event
     from vigie.store import connect, upgrade
-    from vigie.system import command_log
+    from vigie.system import command_log, shredder_of
 
     settings = load_settings(db, config, log)
     engine = connect(settings.db_url)
@@ -52,7 +51,7 @@ def _parts(
         upgrade(engine)
         clock = SystemClock()
         columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
-        shredder = shredder_for(settings.config.privacy.shredding)
+        shredder = shredder_of(settings.config.privacy.shredding)
 
         def forget_person(contact_id: str) -> None:
             # The running processes re-read the rings' links, the erased person's gone.
@@ -135,6 +134,8 @@ def privacy_erase(
     table, the event log and its columnar copy, and the store's files are compacted. KPIs do
     not change. Irreversible; audited (that it happened, not what). Prefer the API
     (`POST /api/privacy/contacts/{id}/erase`) while a server runs: it also clears its caches.
+    A log on NATS JetStream cannot be rewritten: without crypto-shredding, what stays there in
+    clear is named and the command exits with status 2.
 
     Example: vigie privacy erase --contact ct_1f3a2b --yes
     """
@@ -157,6 +158,10 @@ def privacy_erase(
         f"{erasure.storage} / effacé",
         markup=False,
     )
+    for left in erasure.not_erased:
+        err.print(f"NOT ERASED / NON EFFACÉ: {left}", markup=False)
+    if erasure.not_erased:
+        raise typer.Exit(2)
 
 
 @privacy_app.command("purge")

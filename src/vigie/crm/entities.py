@@ -322,6 +322,12 @@ if TYPE_CHECKING:
 else:
     EntityName = Literal[tuple(ENTITIES)]
 
+CONTACT_IDENTIFIERS = (
+    "first_name", "last_name", "email", "phone", "job_title", "external_id", "anonymous_ids"
+)  # fmt: skip
+"""A contact's fields that say who the person is: with crypto-shredding, a contact's own
+events carry them sealed under the contact's key, which the contact's erasure deletes."""
+
 BY_EVENT: dict[str, tuple[Entity, str]] = {
     event: (entity, operation)
     for entity in ENTITIES.values()

@@ -15,6 +15,9 @@ stay in clear. Every event appended through the served log is sealed, whoever ap
 (ingestion, the chat, the sensors), and every reader of the served log sees it opened.
 
 The subject of an event is its `user_id`, else its `anonymous_id` (after pseudonymisation).
+A record's own events (`Contact Created` …, which the CRM appends with neither) are the
+record's: their personal properties are sealed under a key of the record, named by its id
+(`properties.id`), which the record's erasure deletes.
 The keys live in their own database (`privacy.shredding.keys`), which is not in the store's
 backups; deleting a key also compacts that database so that no free page keeps it.
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -130,14 +133,21 @@ class Shredder:
     """Seals events' personal data on the way into the log and opens it on the way out.
 
     `properties` and `context` name the keys of those parts that are personal; `traits` are
-    sealed whole.
+    sealed whole. `records` names the events of a record (event name -> its personal
+    properties) whose properties are sealed under the record's own key (`properties.id`).
     """
 
     def __init__(
-        self, keys: SubjectKeys, *, properties: Iterable[str] = (), context: Iterable[str] = ()
+        self,
+        keys: SubjectKeys,
+        *,
+        properties: Iterable[str] = (),
+        context: Iterable[str] = (),
+        records: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.keys = keys
         self.personal = {"properties": frozenset(properties), "context": frozenset(context)}
+        self.records = {name: frozenset(fields) for name, fields in (records or {}).items()}
 
     def sealed(self, events: Sequence[Event]) -> list[Event]:
         """`events` with their personal data sealed: a sealed copy of each event that holds
@@ -145,18 +155,27 @@ class Shredder:
         they are, so that their sender may go on reading them in clear."""
         out: list[Event] = []
         for event in events:
-            subject = subject_of(event)
-            changes = {} if subject is None else self._seal_parts(event, subject)
+            changes = self._seal_parts(event)
             out.append(msgspec.structs.replace(event, **changes) if changes else event)
         return out
 
-    def _seal_parts(self, event: Event, subject: str) -> dict[str, dict[str, Any]]:
+    def subject(self, event: Any, part: str) -> str | None:
+        """Whose key seals `part` of `event`: a record's for the properties of its own
+        events, else the event's subject (`subject_of`)."""
+        if part == "properties" and getattr(event, "event", None) in self.records:
+            record = (getattr(event, "properties", None) or {}).get("id")
+            if isinstance(record, str) and record:
+                return record
+        return subject_of(event)
+
+    def _seal_parts(self, event: Event) -> dict[str, dict[str, Any]]:
         changes: dict[str, dict[str, Any]] = {}
         for part in PARTS:
             values: dict[str, Any] = getattr(event, part)
-            if not values or SEALED in values:
+            subject = self.subject(event, part)
+            if not values or SEALED in values or subject is None:
                 continue
-            personal = self.personal.get(part)
+            personal = self._personal(event, part)
             secret = (
                 values if personal is None else {k: v for k, v in values.items() if k in personal}
             )
@@ -165,6 +184,14 @@ class Shredder:
             clear = {k: v for k, v in values.items() if k not in secret}
             changes[part] = {**clear, SEALED: self._seal(subject, secret)}
         return changes
+
+    def _personal(self, event: Any, part: str) -> frozenset[str] | None:
+        """The keys of `part` that are personal (None: all of them)."""
+        personal = self.personal.get(part)
+        record = self.records.get(event.event) if part == "properties" else None
+        if personal is None or record is None:
+            return personal
+        return personal | record
 
     def _seal(self, subject: str, values: dict[str, Any]) -> str:
         key = self.keys.key_for(subject, create=True)
@@ -180,17 +207,19 @@ class Shredder:
             for part in PARTS:
                 values = getattr(event, part, None)
                 if isinstance(values, dict) and SEALED in values:
-                    setattr(event, part, self.opened_part(subject_of(event), values))
+                    setattr(event, part, self.opened_part(self.subject(event, part), values))
         return events
 
     def open_record(self, record: dict[str, Any]) -> None:
         """Restore, in place, the sealed values of an event given as a plain mapping (the
         privacy export's)."""
         subject = record.get("user_id") or record.get("anonymous_id")
+        own = record.get("event") in self.records
         for part in PARTS:
             values = record.get(part)
             if isinstance(values, dict) and SEALED in values:
-                record[part] = self.opened_part(subject, values)
+                whose = (values.get("id") if own and part == "properties" else None) or subject
+                record[part] = self.opened_part(whose if isinstance(whose, str) else None, values)
 
     def opened_part(self, subject: str | None, values: dict[str, Any]) -> dict[str, Any]:
         """A part's clear values with its sealed ones opened (none once the key is gone)."""
@@ -213,12 +242,15 @@ class Shredder:
         return opened if isinstance(opened, dict) else {}
 
 
-def shredder_for(settings: ShreddingSettings) -> Shredder | None:
-    """The shredder `privacy.shredding` asks for; None when it is off (no key store)."""
+def shredder_for(
+    settings: ShreddingSettings, *, records: Mapping[str, Iterable[str]] | None = None
+) -> Shredder | None:
+    """The shredder `privacy.shredding` asks for, sealing `records`' events under their
+    record's key (`Shredder`); None when it is off (no key store)."""
     if settings.keys is None:
         return None
     keys = SubjectKeys(connect(settings.keys))
-    return Shredder(keys, properties=settings.properties, context=settings.context)
+    return Shredder(keys, properties=settings.properties, context=settings.context, records=records)
 
 
 class ShreddedLog(WrappedLog):

@@ -19,9 +19,10 @@ erasure deletes the links, so the reads count in the shop's figures as nobody's,
 a ring never linked. With the log elsewhere than the store's `events` table (NATS JetStream),
 the export reads it through for the person's events and their rings' reads, matching the
 stored events as the table's search does; the erasure cannot rewrite such a log, and leaves
-the person's sealed data there unreadable by destroying their keys (`shredding.py`). Then the
-log's
-columnar copy is rewritten where it holds the ids, and SQLite's file is compacted (`VACUUM`)
+the person's sealed data there unreadable by destroying their keys (`shredding.py`): those of
+their identifiers and their contact's own. Without crypto-shredding, nothing there can be
+erased: the erasure does the rest and its answer says so (`Erasure.not_erased`). Then the
+log's columnar copy is rewritten where it holds the ids, and SQLite's file is compacted (`VACUUM`)
 and its write-ahead log emptied, so no old page keeps the values; PostgreSQL's tables are
 vacuumed. The audit trail is append-only and records only *that* an erasure happened.
 """
@@ -78,6 +79,8 @@ class Erasure(msgspec.Struct, kw_only=True):
     segments_rewritten: int
     storage: str
     keys_destroyed: int = 0
+    not_erased: list[str] = msgspec.field(default_factory=list)
+    """What the erasure could not erase, and why (events left in clear on NATS JetStream)."""
 
 
 class _Column(msgspec.Struct, frozen=True):
@@ -274,7 +277,10 @@ class DataSubjects:
             if k in scrubber.strong and not k.startswith("erased-")
         }
         segments = self.columns.rewrite_ids(ids) if self.columns is not None else 0
-        keys = self.forget_keys(scrubber.tokens) if self.forget_keys is not None else 0
+        keys = (
+            self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
+        )
+        not_erased = self._left_in_log(scrubber, contact_id)
         storage = self._clean_storage(rows)
         erasure = Erasure(
             contact_id=contact_id,
@@ -283,7 +289,11 @@ class DataSubjects:
             segments_rewritten=segments,
             storage=storage,
             keys_destroyed=keys,
+            not_erased=not_erased,
         )
+        details: dict[str, Any] = {"rows": sum(rows.values()), "tables": len(rows)}
+        if not_erased:
+            details["not_erased"] = not_erased
         record(
             engine=self.engine,
             actor=actor,
@@ -291,9 +301,26 @@ class DataSubjects:
             entity="contacts",
             entity_id=contact_id,
             at=self.clock.now(),
-            details={"rows": sum(rows.values()), "tables": len(rows)},
+            details=details,
         )
         return erasure
+
+    def _left_in_log(self, scrubber: Scrubber, contact_id: str) -> list[str]:
+        """What stays of the person in a log the erasure cannot rewrite (NATS JetStream)
+        when no crypto-shredding sealed it: their events there, in clear."""
+        if self.log is None or self.forget_keys is not None:
+            return []
+        events, _ = self._logged(self.log, [*scrubber.search_terms(), contact_id], [])
+        if not events:
+            return []
+        offsets = [e["offset"] for e in events]
+        return [
+            f"{len(events)} event(s) of this person on the NATS JetStream log (offsets "
+            f"{min(offsets)} to {max(offsets)}) keep their personal data in clear: the stream "
+            "is append-only and crypto-shredding (privacy.shredding.keys) is off, so no key "
+            "sealed them that could be destroyed. Delete or purge the stream (with its "
+            "backups), or let its retention expire them, to complete the erasure."
+        ]
 
     def _tables(self) -> sa.MetaData:
         metadata = sa.MetaData()

@@ -63,13 +63,18 @@ def erase_contact(
     """Make the person unrecoverable everywhere: their identifiers (e-mail, phone, name,
     user and visitor ids) are replaced by random tokens in every table, in the event log and
     its columnar copy, and the store's files are compacted. Event names, times and amounts
-    stay, so KPIs do not change. Admins only; audited (that it happened, not what)."""
+    stay, so KPIs do not change. A log on NATS JetStream cannot be rewritten: the person's
+    sealed data there is made unreadable by destroying their keys (crypto-shredding); without
+    it, `not_erased` says what stays there in clear. Admins only; audited (that it happened,
+    not what)."""
     erasure = privacy.erase(contact_id, actor=actor)
     return {
         "erased": erasure.contact_id,
         "rows": erasure.rows,
         "segments_rewritten": erasure.segments_rewritten,
         "storage": erasure.storage,
+        "keys_destroyed": erasure.keys_destroyed,
+        "not_erased": erasure.not_erased,
     }
 
 
