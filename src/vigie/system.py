@@ -791,9 +791,6 @@ def _add_services(
     if system.role != "worker":
         add(system.live)
         add(system.chat.hub)
-    if system.role == "api" or (system.role == "all" and system.settings.log_url):
-        # Other API nodes serve consoles and widgets too: what their chat logs is pushed here.
-        add(Task("chat-follower", partial(system.chat.follow, system.log)))
     add(AlertFeedBinding(system.alert_feed))
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
     if system.settings.config.sensors.mqtt_url and system.role in ("all", "ingest"):

@@ -7,8 +7,6 @@ and read receipts are pushed only: they are not facts worth a log entry.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -33,15 +31,10 @@ from vigie.crm.entities import ENTITIES
 from vigie.crm.service import CrmService
 from vigie.events import Event
 from vigie.log import GroupCommitter
-from vigie.log.eventlog import AppendJob, EventLog
+from vigie.log.eventlog import AppendJob
 from vigie.schedule.schedules import ScheduleConfig, is_on_duty, next_working_instant
 
-logger = logging.getLogger(__name__)
-
 MAX_TAGS = 20
-FOLLOW_SECONDS = 0.25
-"""How often an API node looks in the log for what the other nodes' chat logged."""
-FOLLOW_BATCH = 1000
 MAX_TAG_CHARS = 60
 MAX_FIELD_CHARS = 500
 
@@ -163,10 +156,6 @@ class ChatService:
         self.clock = clock
         self.hub = hub or ChatHub()
         self._open: dict[str, Conversation] = {}
-        self._following = False
-        self._mine: set[str] = set()
-        """The message ids of the chat events this node logged and its follower has not
-        read back yet (it pushed them itself)."""
         self._visitor_limit = RateLimiter(config.visitor_messages_per_minute)
         self._source_limit = RateLimiter(config.source_messages_per_minute)
 
@@ -577,8 +566,6 @@ class ChatService:
     async def _append(self, current: Conversation | None, events: Sequence[Event]) -> Conversation:
         """Log `events` (all or none), then fold them into the conversation held open; when it
         changes hands, the salespeople who no longer see it are told."""
-        if self._following:
-            self._mine.update(event.message_id for event in events)
         result = await self._committer.append(AppendJob(events=events, source=events[0].source))
         before = current.owner if current is not None else None
         conversation = current
@@ -591,75 +578,6 @@ class ChatService:
         if conversation.owner is not None and conversation.owner != before:
             self.hub.withdraw(conversation.id, owner=conversation.owner)
         return conversation
-
-    async def follow(self, log: EventLog, *, poll_seconds: float = FOLLOW_SECONDS) -> None:
-        """Follow the log from its end, and push to this node's widgets and consoles what the
-        other API nodes logged in the chat, as they push it to theirs: any node then serves
-        the console (the way the live feed follows the log)."""
-        self._following = True
-        position = await asyncio.to_thread(log.last_offset) + 1
-        while True:
-            try:
-                events = await asyncio.to_thread(log.read, position, FOLLOW_BATCH)
-                if events:
-                    position = (events[-1].offset or position) + 1
-                    self.logged_elsewhere(events)
-            except Exception:
-                logger.exception("the chat could not read the event log; it will retry")
-                events = []
-            if len(events) < FOLLOW_BATCH:
-                await asyncio.sleep(poll_seconds)
-
-    def logged_elsewhere(self, events: Sequence[Event]) -> None:
-        """Fold the chat events another node logged into the conversations held open here,
-        and push them as that node did (on the event loop's thread, as the chat's calls)."""
-        started: set[str] = set()
-        for event in events:
-            cid = chat.conversation_of(event)
-            if cid is None:
-                continue
-            if event.message_id in self._mine:
-                self._mine.discard(event.message_id)
-                continue
-            current = self._open.get(cid) if event.event == chat.STARTED else self._get(cid)
-            before = current.owner if current is not None else None
-            updated = chat.fold(current, event)
-            if updated is None:
-                continue
-            if updated.status == "open":
-                self._open[cid] = updated
-            else:
-                self._open.pop(cid, None)
-            self._push_logged(event, updated, started)
-            if updated.owner is not None and updated.owner != before:
-                self.hub.withdraw(cid, owner=updated.owner)
-
-    def _push_logged(self, event: Event, updated: Conversation, started: set[str]) -> None:
-        cid = updated.id
-        if event.event == chat.STARTED:
-            started.add(cid)
-        elif event.event == chat.MESSAGE and cid in started:
-            started.discard(cid)
-            self.hub.to_agents(
-                {"type": "conversation", "conversation": updated.describe()},
-                self.agents_on_duty() or None,
-            )
-        elif event.event == chat.MESSAGE:
-            push = {
-                "type": "message",
-                "conversation_id": cid,
-                "message": _message(updated.messages[-1]),
-            }
-            self.hub.to_visitor(updated.anonymous_id, push)
-            self.hub.to_agents(push, owner=updated.owner)
-        else:
-            if event.event == chat.CLOSED:
-                self.hub.to_visitor(
-                    updated.anonymous_id, {"type": "closed", "conversation_id": cid}
-                )
-            self.hub.to_agents(
-                {"type": "conversation", "conversation": updated.describe()}, owner=updated.owner
-            )
 
 
 def _owners(conversation: Conversation) -> list[str] | None:
