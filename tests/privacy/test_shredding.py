@@ -75,6 +75,22 @@ def test_sealed_traits_open_for_their_subject_until_the_key_is_forgotten(tmp_pat
     assert EMAIL.encode() not in (tmp_path / "keys.db").read_bytes()
 
 
+def test_a_key_erased_by_another_process_stops_opening_here_within_the_cache_time(
+    tmp_path: Path,
+) -> None:
+    """Two processes share one key database (an API node and a worker): once one of them
+    erases a person's key, the other no longer opens that person's data after its cache
+    time, instead of until it restarts."""
+    url = f"sqlite:///{tmp_path}/keys.db"
+    here, there = SubjectKeys(connect(url), cache_seconds=0.2), SubjectKeys(connect(url))
+    sealed = Shredder(there).sealed([_identify(USER_ID, {"email": EMAIL})])[0]
+    reader = Shredder(here)
+    assert reader.open([decode_event(encode_event(sealed))])[0].traits == {"email": EMAIL}
+    assert there.forget([USER_ID]) == 1
+    time.sleep(0.3)
+    assert reader.open([decode_event(encode_event(sealed))])[0].traits == {}
+
+
 def test_an_event_loop_never_writes_a_new_persons_key_itself(tmp_path: Path) -> None:
     """An append from an event loop (ingestion, the chat) with shredding on has its events
     sealed, and a new person's key written, by another thread: the loop that serves every

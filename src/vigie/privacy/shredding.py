@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -57,21 +58,30 @@ subject_keys = sa.Table(
 )
 
 
+KEY_CACHE_SECONDS = 30.0
+"""How long a process keeps a key it read: an erasure in another process (an API node, a
+worker, `vigie privacy erase`) deletes the key from the database, and every process stops
+opening the person's data within this time."""
+
+
 class SubjectKeys:
     """One AES-256 key per subject, in a database of their own (created on first use)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
         self.engine = engine
         _metadata.create_all(engine)
-        self._cache: dict[str, bytes] = {}
+        self._cache: dict[str, tuple[bytes, float]] = {}  # subject: key, read at (monotonic)
+        self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
 
     def key_for(self, subject: str, *, create: bool) -> bytes | None:
-        """The subject's key; a new one when it has none and `create`, else None."""
+        """The subject's key; a new one when it has none and `create`, else None. A key read
+        more than `cache_seconds` ago is read again: another process may have erased it."""
+        now = time.monotonic()
         with self._lock:
             cached = self._cache.get(subject)
-        if cached is not None:
-            return cached
+        if cached is not None and now - cached[1] < self._cache_seconds:
+            return cached[0]
         with self.engine.begin() as conn:
             found = conn.execute(
                 sa.select(subject_keys.c.key).where(subject_keys.c.subject == subject)
@@ -86,9 +96,11 @@ class SubjectKeys:
                         sa.select(subject_keys.c.key).where(subject_keys.c.subject == subject)
                     ).scalar_one()
         if found is None:
+            with self._lock:
+                self._cache.pop(subject, None)
             return None
         with self._lock:
-            self._cache[subject] = bytes(found)
+            self._cache[subject] = (bytes(found), now)
         return bytes(found)
 
     def forget(self, subjects: Iterable[str]) -> int:
