@@ -4,8 +4,6 @@ and on NATS JetStream."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +16,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import free_port, make_settings, user_token
 from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from tests.test_worker import _Running
 from vigie.cli import app as cli_app
 from vigie.events import Event
 from vigie.log.nats import NatsEventLog
@@ -31,27 +30,6 @@ from vigie.web.server import BackgroundServer
 
 RING = "urn:epc:id:sgtin:0614141.999999.1"
 WARM_UP = "urn:epc:id:sgtin:0614141.999999.2"
-
-
-class _Running:
-    """Systems started on one event loop in a thread of their own, stopped at the end."""
-
-    def __init__(self, *systems: System) -> None:
-        self.systems = systems
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> _Running:
-        self.thread.start()
-        for system in self.systems:
-            asyncio.run_coroutine_threadsafe(system.start(), self.loop).result(120)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for system in reversed(self.systems):
-            asyncio.run_coroutine_threadsafe(system.stop(), self.loop).result(120)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
 
 
 def _wait(check: Any, what: str) -> None:
