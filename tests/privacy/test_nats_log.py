@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,18 +20,16 @@ from typer.testing import CliRunner
 
 from tests.conftest import WRITE_KEY, LiveServer, free_port, make_settings, user_token
 from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from tests.privacy.test_rings import ring_read, wait_until
 from vigie.auth.audit import list_audit
 from vigie.cli import app as cli_app
 from vigie.config import Config, Source
 from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
 from vigie.crm.processor import CrmProcessor
-from vigie.events import Event
 from vigie.log.nats import NatsEventLog, parse_nats_url
 from vigie.log.sql import SqlEventLog
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
 from vigie.privacy.shredding import SEALED
-from vigie.sensors.readings import RFID_READ
-from vigie.sensors.readings import SOURCE as SENSORS
 from vigie.store import connect, upgrade
 from vigie.system import build_system
 from vigie.web import create_app
@@ -87,31 +84,6 @@ def _serving(db_url: str, log_url: str, *, keys: str | None) -> Iterator[LiveSer
         stream.close()
 
 
-def _wait(check: Any, what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _read(server: LiveServer, message_id: str, epc: str, at: datetime) -> None:
-    """A read of `epc` in aisle-3 at `at`, appended as the sensors' intake appends it."""
-    event = Event(
-        message_id=message_id,
-        type="sensor",
-        source=SENSORS,
-        event=RFID_READ,
-        timestamp=at,
-        received_at=at,
-        site="shop",
-        aisle="aisle-3",
-        epc=epc,
-    )
-    server.system.log.append([event], source=SENSORS, endpoint="test", received_at=at)
-
-
 def _person(server: LiveServer, api: httpx.Client) -> tuple[str, datetime]:
     """A consenting contact with their identify and order on the stream, and RING linked to
     them; returns their id and the link's start."""
@@ -150,9 +122,10 @@ def test_the_export_reads_the_persons_events_and_ring_reads_from_the_stream(
     those before the link nor another ring's."""
     with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
         contact_id, starts = _person(nats_server, api)
-        _read(nats_server, "nv-before", RING, starts - timedelta(minutes=5))
-        _read(nats_server, "nv-mine", RING, starts + timedelta(seconds=1))
-        _read(nats_server, "nv-other", OTHER_RING, starts + timedelta(seconds=2))
+        log = nats_server.system.log
+        ring_read(log, "nv-before", RING, starts - timedelta(minutes=5), aisle="aisle-3")
+        ring_read(log, "nv-mine", RING, starts + timedelta(seconds=1), aisle="aisle-3")
+        ring_read(log, "nv-other", OTHER_RING, starts + timedelta(seconds=2), aisle="aisle-3")
         exported = api.get(f"/api/privacy/contacts/{contact_id}/export")
     assert exported.status_code == 200, exported.text
     data = exported.json()
@@ -197,7 +170,7 @@ def test_the_cli_export_reads_the_stream_named_by_log(
     """`vigie privacy export --log nats://…` reads the person's events from the stream."""
     with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
         contact_id, _ = _person(nats_server, api)
-    _wait(lambda: nats_server.system.log.last_offset() >= 3, "the events on the stream")
+    wait_until(lambda: nats_server.system.log.last_offset() >= 3, "the events on the stream")
     out = tmp_path / "person.json"
     result = CliRunner().invoke(
         cli_app,

@@ -18,8 +18,9 @@ RING = "urn:epc:id:sgtin:0614141.777777.9"
 OTHER_RING = "urn:epc:id:sgtin:0614141.777777.10"
 
 
-def _read(server: LiveServer, message_id: str, epc: str, at: datetime) -> None:
-    """A read of `epc` in aisle-2 at `at`, appended as the sensors' intake appends it."""
+def ring_read(log: Any, message_id: str, epc: str, at: datetime, *, aisle: str = "aisle-2") -> None:
+    """A read of `epc` in `aisle` of the shop at `at`, appended to `log` as the sensors'
+    intake appends it."""
     event = Event(
         message_id=message_id,
         type="sensor",
@@ -28,14 +29,14 @@ def _read(server: LiveServer, message_id: str, epc: str, at: datetime) -> None:
         timestamp=at,
         received_at=at,
         site="shop",
-        aisle="aisle-2",
+        aisle=aisle,
         epc=epc,
         properties={"device": "reader-2"},
     )
-    server.system.log.append([event], source=SOURCE, endpoint="test", received_at=at)
+    log.append([event], source=SOURCE, endpoint="test", received_at=at)
 
 
-def _wait(check: Any, what: str) -> None:
+def wait_until(check: Any, what: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if check():
@@ -65,9 +66,9 @@ def test_export_holds_the_reads_of_the_persons_rings_while_linked(
     neither the same ring's reads before the link nor another ring's."""
     with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=60) as api:
         contact_id, starts = _linked_customer(live_server, api)
-        _read(live_server, "before", RING, starts - timedelta(minutes=5))
-        _read(live_server, "mine", RING, starts + timedelta(seconds=1))
-        _read(live_server, "other", OTHER_RING, starts + timedelta(seconds=2))
+        ring_read(live_server.system.log, "before", RING, starts - timedelta(minutes=5))
+        ring_read(live_server.system.log, "mine", RING, starts + timedelta(seconds=1))
+        ring_read(live_server.system.log, "other", OTHER_RING, starts + timedelta(seconds=2))
         exported = api.get(f"/api/privacy/contacts/{contact_id}/export")
     assert exported.status_code == 200, exported.text
     reads = exported.json()["ring_reads"]
@@ -85,8 +86,8 @@ def test_erasure_unlinks_the_persons_rings_and_keeps_the_shops_counts(
     system = live_server.system
     with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=120) as api:
         contact_id, starts = _linked_customer(live_server, api)
-        _read(live_server, "mine", RING, starts + timedelta(seconds=1))
-        _wait(
+        ring_read(live_server.system.log, "mine", RING, starts + timedelta(seconds=1))
+        wait_until(
             lambda: api.get(f"/api/sensors/customers/{contact_id}").json()["total"] == 1,
             "the read to be the customer's",
         )

@@ -4,7 +4,6 @@ and on NATS JetStream."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +15,11 @@ from typer.testing import CliRunner
 
 from tests.conftest import free_port, make_settings, user_token
 from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from tests.privacy.test_rings import ring_read, wait_until
 from tests.test_worker import _Running
 from vigie.cli import app as cli_app
-from vigie.events import Event
 from vigie.log.nats import NatsEventLog
 from vigie.log.sql import SqlEventLog
-from vigie.sensors.readings import RFID_READ, SOURCE
 from vigie.store import connect, upgrade
 from vigie.system import System, build_system
 from vigie.types import to_us
@@ -30,30 +28,6 @@ from vigie.web.server import BackgroundServer
 
 RING = "urn:epc:id:sgtin:0614141.999999.1"
 WARM_UP = "urn:epc:id:sgtin:0614141.999999.2"
-
-
-def _wait(check: Any, what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _read(system: System, message_id: str, epc: str, at: datetime) -> None:
-    event = Event(
-        message_id=message_id,
-        type="sensor",
-        source=SOURCE,
-        event=RFID_READ,
-        timestamp=at,
-        received_at=at,
-        site="shop",
-        aisle="aisle-1",
-        epc=epc,
-    )
-    system.log.append([event], source=SOURCE, endpoint="test", received_at=at)
 
 
 @pytest.fixture(params=["sql", "nats"])
@@ -98,8 +72,8 @@ def test_a_link_change_through_an_api_node_reaches_the_workers_sensors(
     ):
         # The worker reads the links (none yet) for a first read.
         start = datetime.now(UTC)
-        _read(api, "warm-up", WARM_UP, start)
-        _wait(lambda: worker.sensors.last_offset >= api.log.last_offset(), "the first read")
+        ring_read(api.log, "warm-up", WARM_UP, start, aisle="aisle-1")
+        wait_until(lambda: worker.sensors.last_offset >= api.log.last_offset(), "the first read")
         created = client.post(
             "/api/contacts", json={"email": "ring@example.org", "consent": {"profiling": True}}
         )
@@ -109,20 +83,20 @@ def test_a_link_change_through_an_api_node_reaches_the_workers_sensors(
         assert linked.status_code == 200, linked.text
         starts = datetime.fromtimestamp(linked.json()["starts_us"] / 1e6, UTC)
         during = starts + timedelta(milliseconds=1)
-        _wait(lambda: rings.owner(RING, to_us(during)) == contact_id, "the link on the worker")
-        _read(api, "mine", RING, during)
-        _wait(
+        wait_until(lambda: rings.owner(RING, to_us(during)) == contact_id, "the link on the worker")
+        ring_read(api.log, "mine", RING, during, aisle="aisle-1")
+        wait_until(
             lambda: worker.sensors.customer(contact_id)["total"] == 1,
             "the worker to count the read as the customer's",
         )
         unlinked = client.delete(f"/api/sensors/rings/{RING}/link")
         assert unlinked.status_code == 200, unlinked.text
         after = datetime.now(UTC) + timedelta(seconds=1)
-        _wait(lambda: rings.owner(RING, to_us(after)) is None, "the unlink on the worker")
+        wait_until(lambda: rings.owner(RING, to_us(after)) is None, "the unlink on the worker")
         erased = client.post(f"/api/privacy/contacts/{contact_id}/erase")
         assert erased.status_code == 200, erased.text
-        _wait(lambda: rings.owner(RING, to_us(during)) is None, "the erasure on the worker")
-        _wait(
+        wait_until(lambda: rings.owner(RING, to_us(during)) is None, "the erasure on the worker")
+        wait_until(
             lambda: worker.sensors.customer(contact_id)["total"] == 0,
             "the worker to forget the customer's pick-ups",
         )
@@ -160,8 +134,8 @@ def test_an_erasure_from_the_command_line_reaches_the_running_workers_sensors(
         linked = client.post(f"/api/sensors/rings/{RING}/link", json={"contact_id": contact_id})
         assert linked.status_code == 200, linked.text
         during = datetime.fromtimestamp(linked.json()["starts_us"] / 1e6 + 0.001, UTC)
-        _read(api, "mine", RING, during)
-        _wait(
+        ring_read(api.log, "mine", RING, during, aisle="aisle-1")
+        wait_until(
             lambda: worker.sensors.customer(contact_id)["total"] == 1,
             "the worker to count the read as the customer's",
         )
@@ -172,8 +146,8 @@ def test_an_erasure_from_the_command_line_reaches_the_running_workers_sensors(
         # On JetStream without crypto-shredding, the contact's own event stays there in clear:
         # the erasure says so and exits with 2 (tests/privacy/test_nats_log.py).
         assert result.exit_code == (2 if log_url else 0), result.output
-        _wait(lambda: rings.owner(RING, to_us(during)) is None, "the erasure on the worker")
-        _wait(
+        wait_until(lambda: rings.owner(RING, to_us(during)) is None, "the erasure on the worker")
+        wait_until(
             lambda: worker.sensors.customer(contact_id)["total"] == 0,
             "the worker to forget the customer's pick-ups",
         )
