@@ -336,6 +336,7 @@ class RobustSeasonal:
         self.run_level = 0.0  # and the level then
         self.before: float | None = None  # the level before the last confirmed shift,
         self.shifted_at = 0  # and when that shift began
+        self.shifts: deque[tuple[int, float]] = deque()  # (began, moved) of the last week's
         # Accumulated evidence: each side's CUSUM, the moments of the clipped residuals it is
         # normalised by (mean, mean square, mean lag-one product), the last of them, how many
         # were seen, and the centre and inverse long-run deviation of the last refit. Its own
@@ -440,6 +441,8 @@ class RobustSeasonal:
         expected = preds[best] + model.tails.center
         back = False
         there = self._returning(at_us, preds, ready)
+        if there is None:
+            there = self._recurring(at_us, preds)
         if there is not None:
             there += self.models[chosen].tails.center
             p_back = self.models[chosen].tails.p_value(y - there, floor)
@@ -510,6 +513,20 @@ class RobustSeasonal:
             return None
         assert self.level is not None
         return preds[self.chosen] + self.before - self.level
+
+    def _recurring(self, at_us: int, preds: list[float]) -> float | None:
+        """The chosen predictor's value moved as a confirmed shift moved it a week ago,
+        when this instant (or the run of samples it continues) falls within a profile knot
+        of that shift's time of the week; else None. A weekly series' steps (a weekend's
+        start and end) recur a week later, before its weekly profile, seen once, is trusted
+        over the daily one."""
+        if self.chosen > 1 or not self.shifts:
+            return None
+        began = (self.run_at if self.run else at_us) - WEEK_US
+        for at, moved in self.shifts:
+            if -self.knot_us <= began - at <= self.knot_us:
+                return preds[self.chosen] + moved
+        return None
 
     def _shift_next(self, residual: float, floor: float) -> float:
         scale = max(self.models[self.chosen].tails.scale, floor)
@@ -739,6 +756,10 @@ class RobustSeasonal:
             else:
                 self.before, self.shifted_at = self.run_level, self.run_at
             self.level += moved
+            shifts = self.shifts
+            shifts.append((self.run_at, moved))
+            while self.run_at - shifts[0][0] > WEEK_US + DAY_US:
+                shifts.popleft()
             self._forget_run()
             self.shift = self.up = self.down = 0.0
             self.run.clear()
