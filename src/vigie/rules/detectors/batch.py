@@ -32,6 +32,7 @@ from vigie.rules.detectors.seasonal import (
     NO_TAILS,
     RESCALE,
     RIVAL,
+    SATURDAY,
     SHIFT_HISTORY,
     SHIFT_RATE,
     SHIFT_WINDOW,
@@ -343,6 +344,14 @@ def _run(
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:
                     p = min(p, 2 * exp(zero_log + log(zero_rate(at_us))))
+                if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
+                    began = run_at if run else at_us
+                    if (
+                        (began // DAY_US) % 7 == SATURDAY
+                        and began % DAY_US < knot_us
+                        and at_us - began < DAY_US
+                    ):
+                        p = 1.0
                 p_raw = p
                 if direction != "both":
                     z = math.copysign(_z_of(p), residual)

@@ -74,6 +74,7 @@ RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
 EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
+SATURDAY = 2  # days since the epoch, a Thursday, modulo 7
 NORMAL = NormalDist()
 _NEVER = 2**62
 
@@ -474,6 +475,8 @@ class RobustSeasonal:
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
+        if self._unseen_weekend(at_us, ready):
+            p = 1.0
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
@@ -513,6 +516,21 @@ class RobustSeasonal:
             return None
         assert self.level is not None
         return preds[self.chosen] + self.before - self.level
+
+    def _unseen_weekend(self, at_us: int, ready: list[bool]) -> bool:
+        """Whether this instant continues a run of samples (or is one) that began in the
+        first profile knot of a Saturday the weekly profile has never seen: a weekly
+        series' first weekend is a step no profile can know after a few weekdays, and is
+        not an incident. The run is judged again once it is confirmed (the level then
+        goes to the weekend's) or once it is a day long."""
+        if len(ready) < 3 or ready[2]:
+            return False
+        began = self.run_at if self.run else at_us
+        return (
+            (began // DAY_US) % 7 == SATURDAY
+            and began % DAY_US < self.knot_us
+            and at_us - began < DAY_US
+        )
 
     def _recurring(self, at_us: int, preds: list[float]) -> float | None:
         """The chosen predictor's value moved as a confirmed shift moved it a week ago,
