@@ -37,6 +37,7 @@ from vigie.rules.detectors.seasonal import (
     SHIFT_RATE,
     SHIFT_WINDOW,
     WEEK_US,
+    WEEKEND,
     ZERO_PRIOR,
     RobustSeasonal,
     Shape,
@@ -346,8 +347,11 @@ def _run(
                     p = min(p, 2 * exp(zero_log + log(zero_rate(at_us))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us
+                    pc = preds[chosen]
                     if (
-                        (began // DAY_US) % 7 == SATURDAY
+                        0 < y < WEEKEND * pc
+                        and pc <= WEEKEND * y
+                        and (began // DAY_US) % 7 == SATURDAY
                         and began % DAY_US < knot_us
                         and at_us - began < DAY_US
                     ):

@@ -75,6 +75,7 @@ EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the epoch, a Thursday, modulo 7
+WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
 NORMAL = NormalDist()
 _NEVER = 2**62
 
@@ -475,7 +476,7 @@ class RobustSeasonal:
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
-        if self._unseen_weekend(at_us, ready):
+        if self._unseen_weekend(at_us, ready, y, preds[chosen]):
             p = 1.0
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
@@ -517,13 +518,14 @@ class RobustSeasonal:
         assert self.level is not None
         return preds[self.chosen] + self.before - self.level
 
-    def _unseen_weekend(self, at_us: int, ready: list[bool]) -> bool:
-        """Whether this instant continues a run of samples (or is one) that began in the
-        first profile knot of a Saturday the weekly profile has never seen: a weekly
+    def _unseen_weekend(self, at_us: int, ready: list[bool], y: float, pred: float) -> bool:
+        """Whether `y` at this instant continues a run of samples (or is one) that began in
+        the first profile knot of a Saturday the weekly profile has never seen, within a
+        factor of `WEEKEND` of the chosen prediction `pred` (both positive): a weekly
         series' first weekend is a step no profile can know after a few weekdays, and is
-        not an incident. The run is judged again once it is confirmed (the level then
-        goes to the weekend's) or once it is a day long."""
-        if len(ready) < 3 or ready[2]:
+        not an incident; an outage (a fall to zero) still is. The run is judged again once
+        it is confirmed (the level then goes to the weekend's) or once it is a day long."""
+        if len(ready) < 3 or ready[2] or not 0 < y < WEEKEND * pred or pred > WEEKEND * y:
             return False
         began = self.run_at if self.run else at_us
         return (
