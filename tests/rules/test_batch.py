@@ -196,3 +196,29 @@ def test_spikes_on_a_series_with_gaps_are_scored_alike(minutes: int) -> None:
     assert sum(v.ready and v.p_value <= live.p_fire for v in expected) >= 3
     scores = score_series(RobustSeasonal(step_us=step), times, values)
     assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
+@pytest.mark.parametrize("minutes", [10, 15, 60])
+def test_a_first_saturday_and_a_recurring_weekend_are_scored_alike(minutes: int) -> None:
+    """Issue 15: on a weekly series over two weeks and a half, with spikes (one at its first
+    Saturday's midnight) and a day of outage, the batched verdicts equal the detector's
+    through the first Saturday's start (not alerted), the weekends and Mondays of the second
+    week (steps recurring a week later) and the outage."""
+    rng = random.Random(minutes + 7)
+    step = minutes * MINUTE
+    values = []
+    for i in range(17 * 24 * 60 // minutes):
+        t = i * step / 86_400_000_000
+        x = (100 + 20 * math.sin(2 * math.pi * t)) * (0.6 if (int(t) + 3) % 7 >= 5 else 1.0)
+        x += rng.gauss(0, 2) + (rng.choice((-30, 30)) if rng.random() < 0.01 else 0)
+        values.append(0.0 if 13 <= t < 14 else x)
+    values[2 * 24 * 60 // minutes] += 40
+    times = [T0 + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected
+    assert any(v.p_value < 1e-6 for v in expected[13 * 24 * 60 // minutes :])  # the outage

@@ -327,3 +327,31 @@ def test_an_earlier_spike_does_not_hide_the_next_one() -> None:
         both += _p_at(values, 150, fire) <= fire
     assert alone >= 8
     assert both >= alone / 3, (both, alone)
+
+
+@pytest.mark.parametrize("minutes", [10, 15, 60])
+def test_a_calm_first_weekend_does_not_alert(minutes: int) -> None:
+    """Issue 15: a weekly series whose weekends drop by 40 % (the series starts on a
+    Thursday: two weekdays are all it has seen) does not fire at its first Saturday, nor
+    at the start or end of its second weekend, where the weekly profile has seen each
+    instant once; a spike on the first Saturday, once its level is known, still fires."""
+    step = minutes * MINUTE
+    values = _weekly(random.Random(minutes + 1), 16, step, 0.4)
+    spike = int(2.6 * DAY / step)  # the first Saturday, early afternoon
+    values[spike] += 30
+    fired = _fires(values, step)
+    assert not [day for day in fired if 2 <= day < 16 and day * DAY // step != spike]
+    assert any(spike * step / DAY <= day <= (spike + 1) * step / DAY for day in fired)
+
+
+@pytest.mark.parametrize("minutes", [10, 60])
+def test_an_outage_at_the_first_weekends_start_still_fires(minutes: int) -> None:
+    """Issue 15: the first Saturday's start is forgiven a weekend's step, not an outage: a
+    weekly series that falls to zero at that midnight fires within its first hour."""
+    step = minutes * MINUTE
+    values = _weekly(random.Random(minutes), 4, step, 0.4)
+    saturday = 2 * DAY // step
+    for i in range(saturday, len(values)):
+        values[i] = 0.0
+    fired = _fires(values, step)
+    assert [day for day in fired if 2 <= day <= 2 + max(HOUR, step) / DAY]

@@ -32,10 +32,12 @@ from vigie.rules.detectors.seasonal import (
     NO_TAILS,
     RESCALE,
     RIVAL,
+    SATURDAY,
     SHIFT_HISTORY,
     SHIFT_RATE,
     SHIFT_WINDOW,
     WEEK_US,
+    WEEKEND,
     ZERO_PRIOR,
     RobustSeasonal,
     Shape,
@@ -175,6 +177,7 @@ def _run(
     run_level = 0.0  # and the level then
     before: float | None = None  # the level before the last confirmed shift,
     shifted_at = 0  # and when that shift began
+    shifts: deque[tuple[int, float]] = deque()  # `RobustSeasonal.shifts`
     rescale_in = rounds = chosen = 0
     err = [0.0] * m
     scored = [0] * m
@@ -285,7 +288,7 @@ def _run(
                 scored_floor = floor
                 t = tails[best]
                 expected = preds[best] + t[0]
-                back = False  # `RobustSeasonal._returning`
+                back = returning = False  # `RobustSeasonal._returning`
                 if (
                     before is not None
                     and chosen < 2
@@ -294,11 +297,22 @@ def _run(
                 ):
                     off = ((run_at if run else at_us) - shifted_at) % DAY_US
                     if off <= knot_us or DAY_US - off <= knot_us:
+                        returning = True
                         ct = tails[chosen]
                         there = preds[chosen] + before - level + ct[0]
                         p = tail_p(ct, y - there, floor)
                         if p > best_p:
                             best_p, best, t, expected, back = p, chosen, ct, there, True
+                if not returning and shifts and chosen < 2:  # `RobustSeasonal._recurring`
+                    began = (run_at if run else at_us) - WEEK_US
+                    for s_at, moved in shifts:
+                        if -knot_us <= began - s_at <= knot_us:
+                            ct = tails[chosen]
+                            there = preds[chosen] + moved + ct[0]
+                            p = tail_p(ct, y - there, floor)
+                            if p > best_p:
+                                best_p, best, t, expected, back = p, chosen, ct, there, True
+                            break
                 residual = y - expected
                 p = best_p
                 ct = tails[chosen]
@@ -331,6 +345,17 @@ def _run(
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:
                     p = min(p, 2 * exp(zero_log + log(zero_rate(at_us))))
+                if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
+                    began = run_at if run else at_us
+                    pc = preds[chosen]
+                    if (
+                        0 < y < WEEKEND * pc
+                        and pc <= WEEKEND * y
+                        and (began // DAY_US) % 7 == SATURDAY
+                        and began % DAY_US < knot_us
+                        and at_us - began < DAY_US
+                    ):
+                        p = 1.0
                 p_raw = p
                 if direction != "both":
                     z = math.copysign(_z_of(p), residual)
@@ -461,6 +486,9 @@ def _run(
                 else:
                     before, shifted_at = run_level, run_at
                 level += moved
+                shifts.append((run_at, moved))
+                while run_at - shifts[0][0] > WEEK_US + DAY_US:
+                    shifts.popleft()
                 for j in range(m):  # the run's own residuals (`seasonal._forget_run`)
                     res = residuals[j]
                     srt = ordered[j]

@@ -34,7 +34,10 @@ the data went, so an incident ends instead of lasting for days while a slow base
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
 level, which has not changed) stay. Until the weekly profile knows an instant, a value at the
 hour a confirmed shift began, on a later day, may also be a return to the level it left (the
-Monday after a first weekend), and is judged against that level too, once.
+Monday after a first weekend), and is judged against that level too, once. A step at the
+start of a Saturday the weekly profile has never seen (a first weekend) is not alerted, unless
+it leaves a factor of four of the weekdays' values; a step confirmed a week ago at this time of
+the week is expected again.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
 EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
+SATURDAY = 2  # days since the epoch, a Thursday, modulo 7
+WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
 NORMAL = NormalDist()
 _NEVER = 2**62
 
@@ -336,6 +341,7 @@ class RobustSeasonal:
         self.run_level = 0.0  # and the level then
         self.before: float | None = None  # the level before the last confirmed shift,
         self.shifted_at = 0  # and when that shift began
+        self.shifts: deque[tuple[int, float]] = deque()  # (began, moved) of the last week's
         # Accumulated evidence: each side's CUSUM, the moments of the clipped residuals it is
         # normalised by (mean, mean square, mean lag-one product), the last of them, how many
         # were seen, and the centre and inverse long-run deviation of the last refit. Its own
@@ -440,6 +446,8 @@ class RobustSeasonal:
         expected = preds[best] + model.tails.center
         back = False
         there = self._returning(at_us, preds, ready)
+        if there is None:
+            there = self._recurring(at_us, preds)
         if there is not None:
             there += self.models[chosen].tails.center
             p_back = self.models[chosen].tails.p_value(y - there, floor)
@@ -471,6 +479,8 @@ class RobustSeasonal:
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
+        if self._unseen_weekend(at_us, ready, y, preds[chosen]):
+            p = 1.0
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
@@ -510,6 +520,36 @@ class RobustSeasonal:
             return None
         assert self.level is not None
         return preds[self.chosen] + self.before - self.level
+
+    def _unseen_weekend(self, at_us: int, ready: list[bool], y: float, pred: float) -> bool:
+        """Whether `y` at this instant continues a run of samples (or is one) that began in
+        the first profile knot of a Saturday the weekly profile has never seen, within a
+        factor of `WEEKEND` of the chosen prediction `pred` (both positive): a weekly
+        series' first weekend is a step no profile can know after a few weekdays, and is
+        not an incident; an outage (a fall to zero) still is. The run is judged again once
+        it is confirmed (the level then goes to the weekend's) or once it is a day long."""
+        if len(ready) < 3 or ready[2] or not 0 < y < WEEKEND * pred or pred > WEEKEND * y:
+            return False
+        began = self.run_at if self.run else at_us
+        return (
+            (began // DAY_US) % 7 == SATURDAY
+            and began % DAY_US < self.knot_us
+            and at_us - began < DAY_US
+        )
+
+    def _recurring(self, at_us: int, preds: list[float]) -> float | None:
+        """The chosen predictor's value moved as a confirmed shift moved it a week ago,
+        when this instant (or the run of samples it continues) falls within a profile knot
+        of that shift's time of the week; else None. A weekly series' steps (a weekend's
+        start and end) recur a week later, before its weekly profile, seen once, is trusted
+        over the daily one."""
+        if self.chosen > 1 or not self.shifts:
+            return None
+        began = (self.run_at if self.run else at_us) - WEEK_US
+        for at, moved in self.shifts:
+            if -self.knot_us <= began - at <= self.knot_us:
+                return preds[self.chosen] + moved
+        return None
 
     def _shift_next(self, residual: float, floor: float) -> float:
         scale = max(self.models[self.chosen].tails.scale, floor)
@@ -739,6 +779,10 @@ class RobustSeasonal:
             else:
                 self.before, self.shifted_at = self.run_level, self.run_at
             self.level += moved
+            shifts = self.shifts
+            shifts.append((self.run_at, moved))
+            while self.run_at - shifts[0][0] > WEEK_US + DAY_US:
+                shifts.popleft()
             self._forget_run()
             self.shift = self.up = self.down = 0.0
             self.run.clear()
