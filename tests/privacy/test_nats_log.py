@@ -328,3 +328,37 @@ def test_the_cli_erasure_without_shredding_says_what_it_left_and_fails(
     )
     assert result.exit_code == 2, result.output
     assert "NOT ERASED" in result.output and "NATS JetStream" in result.output
+
+
+def test_an_erasure_with_shredding_names_a_value_left_in_a_field_not_sealed(
+    nats_server: LiveServer,
+) -> None:
+    """With crypto-shredding, the ids the stream keeps in clear to join (user id, contact id)
+    are not reported, but the person's e-mail sent in a property that is not sealed survives
+    the erasure in clear on the stream: the answer names that event and field."""
+    with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        sent = httpx.post(
+            f"{nats_server.url}/v1/batch",
+            auth=(WRITE_KEY, ""),
+            json={"batch": [
+                {"type": "track", "userId": CONTACT["external_id"], "event": "Order Completed",
+                 "messageId": "im-t1", "properties": {"amount": 42}},
+                {"type": "track", "userId": CONTACT["external_id"], "event": "Delivery Booked",
+                 "messageId": "im-t2",
+                 "properties": {"delivery_note": f"ring {CONTACT['email']} on arrival"}},
+            ]},
+            timeout=60,
+        )  # fmt: skip
+        assert sent.status_code == 200, sent.text
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    [left] = erased.json()["not_erased"]
+    assert "1 event" in left and "properties.delivery_note" in left, left
+    assert "privacy.shredding.properties" in left
+    assert CONTACT["email"] not in left  # the report does not repeat the value
+    stored = nats_server.system.log.inner.read(1, 100)  # type: ignore[attr-defined]
+    [booked] = [e for e in stored if e.event == "Delivery Booked"]
+    assert CONTACT["email"] in booked.properties["delivery_note"]  # what the answer warned of
