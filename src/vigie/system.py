@@ -267,14 +267,14 @@ def _partitioning(settings: Settings) -> Partitioning:
     except ValueError as exc:
         raise ValueError(f"log URL: key={key!r}: {exc}") from exc
     shredding = settings.config.privacy.shredding
-    sealed = [f for f in fields_read(key) if shredding.seals(f)]
+    sealed = [f for f in fields_read(key) if _sealed(shredding, f)]
     if partitioning.partitioned and sealed:
         # The log is published on the partition of the value as stored (sealed), and each
         # worker keeps the events whose opened value is of its partition: the two differ.
         clear = f"properties.{key}"
         hint = (
             f"write key={clear} if that property is kept in clear, or "
-            if "." not in key and not shredding.seals(clear)
+            if "." not in key and not _sealed(shredding, clear)
             else ""
         )
         raise ValueError(
@@ -332,11 +332,27 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
     )
 
 
+def _sealed_records() -> dict[str, tuple[str, ...]]:
+    """The events of a record sealed under its own key, with the properties sealed: a
+    contact's own events (`Contact Created` …, which carry no user id), its identifiers."""
+    return dict.fromkeys(ENTITIES["contacts"].events, CONTACT_IDENTIFIERS)
+
+
+def _sealed(shredding: ShreddingSettings, field: str) -> bool:
+    """Whether the event field at path `field` goes into the log sealed in some events: as
+    `privacy.shredding` asks, or as a record's property sealed under its key."""
+    if shredding.seals(field):
+        return True
+    part, _, rest = field.partition(".")
+    if shredding.keys is None or part != "properties" or not rest:
+        return False
+    return any(rest.split(".")[0] in fields for fields in _sealed_records().values())
+
+
 def shredder_of(shredding: ShreddingSettings) -> Shredder | None:
-    """The crypto-shredder `privacy.shredding` asks for (None when off): a contact's own
-    events (`Contact Created` …, which carry no user id) are sealed under the contact's key."""
-    contacts = ENTITIES["contacts"].events
-    return shredder_for(shredding, records=dict.fromkeys(contacts, CONTACT_IDENTIFIERS))
+    """The crypto-shredder `privacy.shredding` asks for (None when off), sealing a record's
+    own events under the record's key (`_sealed_records`)."""
+    return shredder_for(shredding, records=_sealed_records())
 
 
 def _announce_rings(append: Append, clock: Clock) -> None:
