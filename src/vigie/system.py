@@ -69,6 +69,7 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
+from vigie.privacy.erasures import ErasureNotices, erased_event
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
@@ -515,8 +516,19 @@ def build_system(
         conversion_event=config.chat.conversion_event,
         conversion_hours=config.chat.conversion_hours,
     )
+    # An erasure made elsewhere (another node, `vigie privacy erase`) is followed in the log:
+    # this process then drops its copies of what the erasure rewrote.
+    notices = ErasureNotices(forget=lambda: forget_copies())
     shares: dict[str, list[Processor]] = {
-        PROCESSORS_LEASE: [alerting, *processors, sensors, analytics, experiments, chat_kpis],
+        PROCESSORS_LEASE: [
+            alerting,
+            *processors,
+            sensors,
+            analytics,
+            experiments,
+            chat_kpis,
+            notices,
+        ],
         PROJECTIONS_SHARE: [CrmProcessor(engine, config.crm), ChatProcessor(engine)],
     }
     for partition in partitions:
@@ -544,7 +556,7 @@ def build_system(
         # KPIs. Folding events, these only count in memory (the sensors read the rings' links,
         # write nothing): displays are moved and rings linked by people and playbooks.
         local: tuple[Processor, ...] = (
-            (alerting, analytics, sensors, experiments, chat_kpis) if views else ()
+            (alerting, analytics, sensors, experiments, chat_kpis, notices) if views else ()
         )
         view_log = ViewLog(log, [p.name for p in local])
         runner = ProcessorRunner(view_log, local, batch_size=RUNNER_BATCH)
@@ -552,6 +564,15 @@ def build_system(
     # The live hub follows the log; a node that does not ingest everything itself (other
     # ingest nodes append too) looks for news every second.
     live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
+
+    def forget_copies() -> None:
+        """Drop what this process keeps of the log in memory: its last committed bodies,
+        the live feed's newest events, the keys it read (an erasure changed them)."""
+        sql_log.recent_bodies.clear()
+        live.forget()
+        if shredder is not None:
+            shredder.keys.forget_cached()
+
     if apart:
         assert link is not None
         # The worker process is woken; the dashboard's views catch up every second, in
@@ -673,7 +694,8 @@ def build_system(
             engine=engine,
             clock=clock,
             columns=columns,
-            forget_cached=sql_log.recent_bodies.clear,
+            forget_cached=forget_copies,
+            announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
             forget_person=sensors.forget_customer,
             settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,

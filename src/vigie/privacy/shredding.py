@@ -103,6 +103,11 @@ class SubjectKeys:
             self._cache[subject] = (bytes(found), now)
         return bytes(found)
 
+    def forget_cached(self) -> None:
+        """Read every key from the database again (another process erased someone)."""
+        with self._lock:
+            self._cache.clear()
+
     def forget(self, subjects: Iterable[str]) -> int:
         """Delete the subjects' keys (what they sealed can no longer be read); returns how
         many keys there were. The key database is compacted afterwards."""

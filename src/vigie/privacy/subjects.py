@@ -103,7 +103,11 @@ class DataSubjects:
         forget_keys: Callable[[Iterable[str]], int] | None = None,
         open_record: Callable[[dict[str, Any]], None] | None = None,
         log: EventLog | None = None,
+        announce: Callable[[], None] | None = None,
     ) -> None:
+        self.announce = announce
+        """Tells the other processes of the erasure (`erasures.py`): they drop their copies
+        of what it rewrote, as `forget_cached` does here."""
         self.log = log
         """The event log when it is not the store's `events` table (NATS JetStream), as
         stored (sealed): the export reads the person's events from it."""
@@ -270,6 +274,8 @@ class DataSubjects:
             conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**cleared))
         if self.forget_cached is not None:
             self.forget_cached()
+        if self.announce is not None:
+            self.announce()
         if self.forget_person is not None and rows.get(RING_LINKS):
             self.forget_person(contact_id)
         ids = {
