@@ -32,7 +32,7 @@ from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
-from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
+from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES, INTERACTION_NOTES
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -334,9 +334,17 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
 
 
 def _sealed_records() -> dict[str, tuple[str, ...]]:
-    """The events of a record sealed under its own key, with the properties sealed: a
-    contact's own events (`Contact Created` …, which carry no user id), its identifiers."""
-    return dict.fromkeys(ENTITIES["contacts"].events, CONTACT_IDENTIFIERS)
+    """The events of a record sealed under a record's key, with the properties sealed
+    (they carry no user id): a contact's own events (`Contact Created` …), its identifiers;
+    an interaction's, its notes (under its contact's key, `_record_owners`)."""
+    contacts = dict.fromkeys(ENTITIES["contacts"].events, CONTACT_IDENTIFIERS)
+    return contacts | dict.fromkeys(ENTITIES["interactions"].events, INTERACTION_NOTES)
+
+
+def _record_owners() -> dict[str, str]:
+    """The property naming whose key seals a record's event, when not the record's own id:
+    an interaction's notes are its contact's."""
+    return dict.fromkeys(ENTITIES["interactions"].events, "contact_id")
 
 
 def _sealed(shredding: ShreddingSettings, field: str) -> bool:
@@ -353,7 +361,7 @@ def _sealed(shredding: ShreddingSettings, field: str) -> bool:
 def shredder_of(shredding: ShreddingSettings) -> Shredder | None:
     """The crypto-shredder `privacy.shredding` asks for (None when off), sealing a record's
     own events under the record's key (`_sealed_records`)."""
-    return shredder_for(shredding, records=_sealed_records())
+    return shredder_for(shredding, records=_sealed_records(), owners=_record_owners())
 
 
 def _announce_rings(append: Append, clock: Clock) -> None:
