@@ -32,7 +32,7 @@ from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
-from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
+from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES, INTERACTION_NOTES
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -69,6 +69,7 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
+from vigie.privacy.erasures import ErasureNotices, erased_event
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
@@ -267,14 +268,14 @@ def _partitioning(settings: Settings) -> Partitioning:
     except ValueError as exc:
         raise ValueError(f"log URL: key={key!r}: {exc}") from exc
     shredding = settings.config.privacy.shredding
-    sealed = [f for f in fields_read(key) if shredding.seals(f)]
+    sealed = [f for f in fields_read(key) if _sealed(shredding, f)]
     if partitioning.partitioned and sealed:
         # The log is published on the partition of the value as stored (sealed), and each
         # worker keeps the events whose opened value is of its partition: the two differ.
         clear = f"properties.{key}"
         hint = (
             f"write key={clear} if that property is kept in clear, or "
-            if "." not in key and not shredding.seals(clear)
+            if "." not in key and not _sealed(shredding, clear)
             else ""
         )
         raise ValueError(
@@ -332,11 +333,35 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
     )
 
 
+def _sealed_records() -> dict[str, tuple[str, ...]]:
+    """The events of a record sealed under a record's key, with the properties sealed
+    (they carry no user id): a contact's own events (`Contact Created` …), its identifiers;
+    an interaction's, its notes (under its contact's key, `_record_owners`)."""
+    contacts = dict.fromkeys(ENTITIES["contacts"].events, CONTACT_IDENTIFIERS)
+    return contacts | dict.fromkeys(ENTITIES["interactions"].events, INTERACTION_NOTES)
+
+
+def _record_owners() -> dict[str, str]:
+    """The property naming whose key seals a record's event, when not the record's own id:
+    an interaction's notes are its contact's."""
+    return dict.fromkeys(ENTITIES["interactions"].events, "contact_id")
+
+
+def _sealed(shredding: ShreddingSettings, field: str) -> bool:
+    """Whether the event field at path `field` goes into the log sealed in some events: as
+    `privacy.shredding` asks, or as a record's property sealed under its key."""
+    if shredding.seals(field):
+        return True
+    part, _, rest = field.partition(".")
+    if shredding.keys is None or part != "properties" or not rest:
+        return False
+    return any(rest.split(".")[0] in fields for fields in _sealed_records().values())
+
+
 def shredder_of(shredding: ShreddingSettings) -> Shredder | None:
-    """The crypto-shredder `privacy.shredding` asks for (None when off): a contact's own
-    events (`Contact Created` …, which carry no user id) are sealed under the contact's key."""
-    contacts = ENTITIES["contacts"].events
-    return shredder_for(shredding, records=dict.fromkeys(contacts, CONTACT_IDENTIFIERS))
+    """The crypto-shredder `privacy.shredding` asks for (None when off), sealing a record's
+    own events under the record's key (`_sealed_records`)."""
+    return shredder_for(shredding, records=_sealed_records(), owners=_record_owners())
 
 
 def _announce_rings(append: Append, clock: Clock) -> None:
@@ -499,8 +524,19 @@ def build_system(
         conversion_event=config.chat.conversion_event,
         conversion_hours=config.chat.conversion_hours,
     )
+    # An erasure made elsewhere (another node, `vigie privacy erase`) is followed in the log:
+    # this process then drops its copies of what the erasure rewrote.
+    notices = ErasureNotices(forget=lambda: forget_copies())
     shares: dict[str, list[Processor]] = {
-        PROCESSORS_LEASE: [alerting, *processors, sensors, analytics, experiments, chat_kpis],
+        PROCESSORS_LEASE: [
+            alerting,
+            *processors,
+            sensors,
+            analytics,
+            experiments,
+            chat_kpis,
+            notices,
+        ],
         PROJECTIONS_SHARE: [CrmProcessor(engine, config.crm), ChatProcessor(engine)],
     }
     for partition in partitions:
@@ -528,7 +564,7 @@ def build_system(
         # KPIs. Folding events, these only count in memory (the sensors read the rings' links,
         # write nothing): displays are moved and rings linked by people and playbooks.
         local: tuple[Processor, ...] = (
-            (alerting, analytics, sensors, experiments, chat_kpis) if views else ()
+            (alerting, analytics, sensors, experiments, chat_kpis, notices) if views else ()
         )
         view_log = ViewLog(log, [p.name for p in local])
         runner = ProcessorRunner(view_log, local, batch_size=RUNNER_BATCH)
@@ -536,6 +572,15 @@ def build_system(
     # The live hub follows the log; a node that does not ingest everything itself (other
     # ingest nodes append too) looks for news every second.
     live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
+
+    def forget_copies() -> None:
+        """Drop what this process keeps of the log in memory: its last committed bodies,
+        the live feed's newest events, the keys it read (an erasure changed them)."""
+        sql_log.recent_bodies.clear()
+        live.forget()
+        if shredder is not None:
+            shredder.keys.forget_cached()
+
     if apart:
         assert link is not None
         # The worker process is woken; the dashboard's views catch up every second, in
@@ -657,7 +702,8 @@ def build_system(
             engine=engine,
             clock=clock,
             columns=columns,
-            forget_cached=sql_log.recent_bodies.clear,
+            forget_cached=forget_copies,
+            announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
             forget_person=sensors.forget_customer,
             settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,

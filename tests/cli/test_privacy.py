@@ -137,7 +137,12 @@ def test_erase_destroys_the_persons_shredding_keys(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     fresh = Shredder(SubjectKeys(connect(keys_url)))
     assert fresh.keys.key_for("anon-cli-1", create=False) is None
-    assert [e.traits for e in fresh.open(log.read(0, 10))] == [{}]
+    logged = fresh.open(log.read(0, 10))
+    assert [e.traits for e in logged if e.type == "identify"] == [{}]
+    # The running processes' notice, naming nobody.
+    assert [(e.event, e.properties, e.traits) for e in logged if e.type == "track"] == [
+        ("Subject Erased", {}, {})
+    ]
     engine.dispose()
 
 

@@ -557,3 +557,21 @@ def test_a_partition_key_that_crypto_shredding_seals_is_refused_naming_it(
         cleanup.delete_stream()
         cleanup.close()
         system.log.close()
+
+
+def test_a_partition_key_that_a_contacts_own_events_seal_is_refused(
+    nats_url: str, tmp_path: object
+) -> None:
+    """Under crypto-shredding, a contact's own events (`Contact Created` …) carry its
+    identifying fields sealed under the contact's key, whatever `privacy.shredding.properties`
+    lists: a key reading one of them (the job title, the external id) is refused too."""
+    shredding = ShreddingSettings(keys=f"sqlite:///{tmp_path}/keys.db", properties=["email"])
+    config = Config(
+        sources=[Source(name="web", write_key=WRITE_KEY)],
+        privacy=PrivacyConfig(shredding=shredding),
+    )
+    for key in ("properties.job_title", "properties.external_id"):
+        base = make_settings(f"sqlite:///{tmp_path}/vigie.db", config)
+        settings = msgspec.structs.replace(base, log_url=f"{nats_url}&partitions=4&key={key}")
+        with pytest.raises(ValueError, match=rf"key={key!r} reads {key}.*crypto-shredding"):
+            build_system(settings, role="ingest")

@@ -110,7 +110,8 @@ def test_erasure_leaves_no_identifier_anywhere_and_kpis_unchanged(
 ) -> None:
     """After erase, no table, log body, rejected payload, columnar segment or file of the
     store (WAL included) holds the person's e-mail, name, phone, user or visitor ids, and
-    the events' counts, amounts and distinct visitors are the same."""
+    the events' counts (but for the erasure's notice), amounts and distinct visitors are the
+    same."""
     system = live_server.system
     contact_id = _person(live_server)
     assert system.columns is not None or system.engine.dialect.name == "postgresql"
@@ -130,7 +131,9 @@ def test_erasure_leaves_no_identifier_anywhere_and_kpis_unchanged(
     assert erased.json()["rows"]["events"] >= 4
 
     assert _leaks(_table_dump(system.engine)) == []
-    assert _aggregates(system.engine) == before
+    names, amounts, visitors = _aggregates(system.engine)
+    assert names.pop("Subject Erased") == 1  # the other processes' notice, naming nobody
+    assert (names, amounts, visitors) == before
     if system.columns is not None:
         assert _leaks(_files(system.columns.folder)) == []
         database = Path(str(system.engine.url.database))
@@ -200,3 +203,30 @@ def test_erasing_twice_is_harmless(live_server: LiveServer) -> None:
     exported = httpx.get(f"{url}/export", headers=live_server.admin, timeout=60).json()
     assert exported["contact"]["email"] is None and exported["contact"]["archived_at"]
     assert _leaks(json.dumps(exported).encode()) == []
+
+
+def test_a_cli_erasure_reaches_a_running_servers_memory(live_server: LiveServer) -> None:
+    """`vigie privacy erase` run beside a server: the server follows the erasure's notice in
+    the log and drops what it kept in memory, so neither its reads of the log (answered from
+    the bodies it committed last) nor its live feed show the person's e-mail or user id."""
+    from typer.testing import CliRunner
+
+    from tests.privacy.test_rings import wait_until
+    from vigie.cli import app as cli_app
+
+    contact_id = _person(live_server)
+    system = live_server.system
+    assert any(e.traits.get("email") == EMAIL for e in system.log.read(1, 100))
+    assert USER_ID in json.dumps(system.live.snapshot())
+    url = system.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        cli_app, ["privacy", "erase", "--contact", contact_id, "--yes", "--db", url]
+    )
+    assert result.exit_code == 0, result.output
+
+    def forgotten() -> bool:
+        bodies = json.dumps([msgspec.to_builtins(e) for e in system.log.read(1, 100)])
+        return EMAIL not in bodies and USER_ID not in bodies
+
+    wait_until(forgotten, "the server to drop the erased person's bodies")
+    assert USER_ID not in json.dumps(system.live.snapshot())

@@ -328,3 +328,78 @@ def test_the_cli_erasure_without_shredding_says_what_it_left_and_fails(
     )
     assert result.exit_code == 2, result.output
     assert "NOT ERASED" in result.output and "NATS JetStream" in result.output
+
+
+def test_an_erasure_with_shredding_names_a_value_left_in_a_field_not_sealed(
+    nats_server: LiveServer,
+) -> None:
+    """With crypto-shredding, the ids the stream keeps in clear to join (user id, contact id)
+    are not reported, but the person's e-mail sent in a property that is not sealed survives
+    the erasure in clear on the stream: the answer names that event and field."""
+    with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        sent = httpx.post(
+            f"{nats_server.url}/v1/batch",
+            auth=(WRITE_KEY, ""),
+            json={"batch": [
+                {"type": "track", "userId": CONTACT["external_id"], "event": "Order Completed",
+                 "messageId": "im-t1", "properties": {"amount": 42}},
+                {"type": "track", "userId": CONTACT["external_id"], "event": "Delivery Booked",
+                 "messageId": "im-t2",
+                 "properties": {"delivery_note": f"ring {CONTACT['email']} on arrival"}},
+            ]},
+            timeout=60,
+        )  # fmt: skip
+        assert sent.status_code == 200, sent.text
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    [left] = erased.json()["not_erased"]
+    assert "1 event" in left and "properties.delivery_note" in left, left
+    assert "privacy.shredding.properties" in left
+    assert CONTACT["email"] not in left  # the report does not repeat the value
+    stored = nats_server.system.log.inner.read(1, 100)  # type: ignore[attr-defined]
+    [booked] = [e for e in stored if e.event == "Delivery Booked"]
+    assert CONTACT["email"] in booked.properties["delivery_note"]  # what the answer warned of
+
+
+def test_an_interactions_notes_reach_the_stream_sealed_and_erasure_shreds_them(
+    nats_server: LiveServer,
+    nats_url: str,  # noqa: F811 (the fixture)
+) -> None:
+    """A call logged by staff about a contact carries no user id: with crypto-shredding its
+    subject, notes and free properties reach the stream sealed under the contact's key (its
+    kind and contact id stay in clear), open in the log's readers, and open to nothing once
+    the contact is erased, with nothing reported left in clear."""
+    notes = "Worried about her mortgage arrears, call back after 6pm"
+    with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        call = api.post(
+            "/api/interactions",
+            json={"kind": "call", "contact_id": contact_id, "subject": "Loan follow-up",
+                  "summary": notes, "properties": {"mood": "anxious"}},
+        )  # fmt: skip
+        assert call.status_code == 201, call.text
+        changed = api.patch(
+            f"/api/interactions/{call.json()['id']}", json={"summary": f"{notes} (again)"}
+        )
+        assert changed.status_code == 200, changed.text
+        raw = b"\n".join(_raw_messages(nats_url))
+        for value in (notes, "Loan follow-up", "anxious"):
+            assert value.encode() not in raw, value
+        logged = [
+            e for e in nats_server.system.log.read(1, 100) if e.event == "Interaction Created"
+        ]
+        assert logged[0].properties["summary"] == notes
+        assert logged[0].properties["kind"] == "call"
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["not_erased"] == []
+    replayed = [e for e in nats_server.system.log.read(1, 100) if e.event.startswith("Interaction")]
+    assert [e.event for e in replayed] == ["Interaction Created", "Interaction Updated"]
+    for event in replayed:
+        assert not {"subject", "summary", "properties"} & set(event.properties), event.properties
+    assert replayed[0].properties["contact_id"] == contact_id

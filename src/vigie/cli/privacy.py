@@ -34,6 +34,8 @@ def _parts(
     from vigie.log.nats import NatsEventLog
     from vigie.log.sql import SqlEventLog
     from vigie.privacy import DataSubjects, RetentionPurge
+    from vigie.privacy.erasures import SOURCE as ERASURES
+    from vigie.privacy.erasures import erased_event
     from vigie.sensors.readings import SOURCE
     from vigie.sensors.rings import changed_event
     from vigie.store import connect, upgrade
@@ -61,6 +63,14 @@ def _parts(
             finally:
                 log.close()
 
+        def announce() -> None:
+            # The running processes drop their copies of what the erasure rewrote.
+            log = command_log(settings, engine)
+            try:
+                log.append([erased_event(at=clock.now())], source=ERASURES)
+            finally:
+                log.close()
+
         yield (
             DataSubjects(
                 engine=engine,
@@ -70,6 +80,7 @@ def _parts(
                 open_record=shredder.open_record if shredder is not None else None,
                 log=stream,
                 forget_person=forget_person,
+                announce=announce,
             ),
             RetentionPurge(engine=engine, clock=clock, retention=settings.config.privacy.retention),
         )
@@ -132,8 +143,8 @@ def privacy_erase(
 ) -> None:
     """Erase one person everywhere: their identifiers are replaced by random tokens in every
     table, the event log and its columnar copy, and the store's files are compacted. KPIs do
-    not change. Irreversible; audited (that it happened, not what). Prefer the API
-    (`POST /api/privacy/contacts/{id}/erase`) while a server runs: it also clears its caches.
+    not change. Irreversible; audited (that it happened, not what). A running server hears
+    of it through the log and drops what it kept in memory (recent events, the live feed).
     A log on NATS JetStream cannot be rewritten: without crypto-shredding, what stays there in
     clear is named and the command exits with status 2.
 

@@ -69,6 +69,14 @@ def milestone_event(milestone: Milestone, *, actor: Actor, now: datetime) -> Eve
     )
 
 
+def _owner(entity: Entity, before: dict[str, Any]) -> dict[str, Any] | None:
+    """What a change of a stored record carries besides its fields: an interaction's contact,
+    whose key seals its notes under crypto-shredding (`vigie.privacy.shredding`)."""
+    if entity.name != "interactions" or not before.get("contact_id"):
+        return None
+    return {"contact_id": before["contact_id"]}
+
+
 def write_events(
     *,
     entity: Entity,
@@ -95,7 +103,9 @@ def write_events(
         data=data,
         actor=actor,
         now=now,
-        extra=record_properties(entity.name, record_id, after) if before is None else None,
+        extra=record_properties(entity.name, record_id, after)
+        if before is None
+        else _owner(entity, before),
     )
     reached = milestones(entity.name, record_id, before, after, at=now, names=names)
     return [change, *(milestone_event(m, actor=actor, now=now) for m in reached)]

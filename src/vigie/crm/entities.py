@@ -328,6 +328,10 @@ CONTACT_IDENTIFIERS = (
 """A contact's fields that say who the person is: with crypto-shredding, a contact's own
 events carry them sealed under the contact's key, which the contact's erasure deletes."""
 
+INTERACTION_NOTES = ("subject", "summary", "properties")
+"""What an interaction says of its contact (a call's notes, free properties): with
+crypto-shredding, an interaction's own events carry them sealed under its contact's key."""
+
 BY_EVENT: dict[str, tuple[Entity, str]] = {
     event: (entity, operation)
     for entity in ENTITIES.values()

@@ -293,6 +293,11 @@ class LiveHub:
         self._load()
         self._stale = False
 
+    def forget(self) -> None:
+        """Rebuild the picture from the log at the next look (an erasure rewrote it)."""
+        with self._lock:
+            self._stale = True
+
     def snapshot(self) -> dict[str, Any]:
         """The whole picture: totals, the per-minute series and the newest events."""
         end = minute_of(self.clock.now())

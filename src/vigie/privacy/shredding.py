@@ -17,7 +17,9 @@ stay in clear. Every event appended through the served log is sealed, whoever ap
 The subject of an event is its `user_id`, else its `anonymous_id` (after pseudonymisation).
 A record's own events (`Contact Created` …, which the CRM appends with neither) are the
 record's: their personal properties are sealed under a key of the record, named by its id
-(`properties.id`), which the record's erasure deletes.
+(`properties.id`), which the record's erasure deletes. An interaction's (a call logged by
+staff) are its contact's: its notes are sealed under the contact's key
+(`properties.contact_id`), which the contact's erasure deletes.
 The keys live in their own database (`privacy.shredding.keys`), which is not in the store's
 backups; deleting a key also compacts that database so that no free page keeps it.
 """
@@ -103,6 +105,11 @@ class SubjectKeys:
             self._cache[subject] = (bytes(found), now)
         return bytes(found)
 
+    def forget_cached(self) -> None:
+        """Read every key from the database again (another process erased someone)."""
+        with self._lock:
+            self._cache.clear()
+
     def forget(self, subjects: Iterable[str]) -> int:
         """Delete the subjects' keys (what they sealed can no longer be read); returns how
         many keys there were. The key database is compacted afterwards."""
@@ -146,7 +153,9 @@ class Shredder:
 
     `properties` and `context` name the keys of those parts that are personal; `traits` are
     sealed whole. `records` names the events of a record (event name -> its personal
-    properties) whose properties are sealed under the record's own key (`properties.id`).
+    properties) whose properties are sealed under the record's own key (`properties.id`), or
+    under the key of the record named by the property `owners` gives for the event (an
+    interaction's notes under its contact's, `properties.contact_id`).
     """
 
     def __init__(
@@ -156,10 +165,12 @@ class Shredder:
         properties: Iterable[str] = (),
         context: Iterable[str] = (),
         records: Mapping[str, Iterable[str]] | None = None,
+        owners: Mapping[str, str] | None = None,
     ) -> None:
         self.keys = keys
         self.personal = {"properties": frozenset(properties), "context": frozenset(context)}
         self.records = {name: frozenset(fields) for name, fields in (records or {}).items()}
+        self.owners = dict(owners or {})
 
     def sealed(self, events: Sequence[Event]) -> list[Event]:
         """`events` with their personal data sealed: a sealed copy of each event that holds
@@ -174,8 +185,10 @@ class Shredder:
     def subject(self, event: Any, part: str) -> str | None:
         """Whose key seals `part` of `event`: a record's for the properties of its own
         events, else the event's subject (`subject_of`)."""
-        if part == "properties" and getattr(event, "event", None) in self.records:
-            record = (getattr(event, "properties", None) or {}).get("id")
+        name = getattr(event, "event", None)
+        if part == "properties" and name in self.records:
+            owner = self.owners.get(name, "id")
+            record = (getattr(event, "properties", None) or {}).get(owner)
             if isinstance(record, str) and record:
                 return record
         return subject_of(event)
@@ -226,11 +239,13 @@ class Shredder:
         """Restore, in place, the sealed values of an event given as a plain mapping (the
         privacy export's)."""
         subject = record.get("user_id") or record.get("anonymous_id")
-        own = record.get("event") in self.records
+        name = record.get("event")
+        own = name in self.records
+        owner = self.owners.get(name, "id") if isinstance(name, str) else "id"
         for part in PARTS:
             values = record.get(part)
             if isinstance(values, dict) and SEALED in values:
-                whose = (values.get("id") if own and part == "properties" else None) or subject
+                whose = (values.get(owner) if own and part == "properties" else None) or subject
                 record[part] = self.opened_part(whose if isinstance(whose, str) else None, values)
 
     def opened_part(self, subject: str | None, values: dict[str, Any]) -> dict[str, Any]:
@@ -255,14 +270,23 @@ class Shredder:
 
 
 def shredder_for(
-    settings: ShreddingSettings, *, records: Mapping[str, Iterable[str]] | None = None
+    settings: ShreddingSettings,
+    *,
+    records: Mapping[str, Iterable[str]] | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> Shredder | None:
     """The shredder `privacy.shredding` asks for, sealing `records`' events under their
-    record's key (`Shredder`); None when it is off (no key store)."""
+    record's key, or their owner's (`Shredder`); None when it is off (no key store)."""
     if settings.keys is None:
         return None
     keys = SubjectKeys(connect(settings.keys))
-    return Shredder(keys, properties=settings.properties, context=settings.context, records=records)
+    return Shredder(
+        keys,
+        properties=settings.properties,
+        context=settings.context,
+        records=records,
+        owners=owners,
+    )
 
 
 class ShreddedLog(WrappedLog):

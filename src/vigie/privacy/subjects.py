@@ -43,7 +43,7 @@ from vigie.clock import Clock
 from vigie.events.event import encode_event
 from vigie.log.columnar import ColumnarCopy
 from vigie.log.eventlog import EventLog
-from vigie.privacy.scrubbing import Scrubber
+from vigie.privacy.scrubbing import Scrubber, needles
 from vigie.types import to_us
 
 CONTACTS = "crm_contacts"
@@ -103,7 +103,11 @@ class DataSubjects:
         forget_keys: Callable[[Iterable[str]], int] | None = None,
         open_record: Callable[[dict[str, Any]], None] | None = None,
         log: EventLog | None = None,
+        announce: Callable[[], None] | None = None,
     ) -> None:
+        self.announce = announce
+        """Tells the other processes of the erasure (`erasures.py`): they drop their copies
+        of what it rewrote, as `forget_cached` does here."""
         self.log = log
         """The event log when it is not the store's `events` table (NATS JetStream), as
         stored (sealed): the export reads the person's events from it."""
@@ -248,6 +252,7 @@ class DataSubjects:
         with self.engine.begin() as conn:
             contact = self._contact(conn, metadata, contact_id)
             scrubber = _identifiers(conn, metadata, contact)
+            kept = _join_ids(conn, metadata, contact) | {contact_id}
             for table in metadata.sorted_tables:
                 if table.name in NOT_SCANNED:
                     continue
@@ -269,6 +274,8 @@ class DataSubjects:
             conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**cleared))
         if self.forget_cached is not None:
             self.forget_cached()
+        if self.announce is not None:
+            self.announce()
         if self.forget_person is not None and rows.get(RING_LINKS):
             self.forget_person(contact_id)
         ids = {
@@ -280,7 +287,7 @@ class DataSubjects:
         keys = (
             self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
         )
-        not_erased = self._left_in_log(scrubber, contact_id)
+        not_erased = self._left_in_log(scrubber, contact_id, kept)
         storage = self._clean_storage(rows)
         erasure = Erasure(
             contact_id=contact_id,
@@ -305,11 +312,37 @@ class DataSubjects:
         )
         return erasure
 
-    def _left_in_log(self, scrubber: Scrubber, contact_id: str) -> list[str]:
-        """What stays of the person in a log the erasure cannot rewrite (NATS JetStream)
-        when no crypto-shredding sealed it: their events there, in clear."""
-        if self.log is None or self.forget_keys is not None:
+    def _left_in_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
+        """What stays of the person in a log the erasure cannot rewrite (NATS JetStream).
+        Without crypto-shredding: their events there, in clear. With it: the values that
+        say who they are (e-mail, phone, full name) found in clear in the stored events, in
+        fields that were not sealed; the ids in `kept` (their user, visitor and contact ids)
+        stay in clear by design, for the events to join, and are not reported."""
+        if self.log is None:
             return []
+        if self.forget_keys is None:
+            return self._left_in_clear(scrubber, contact_id)
+        values = [s for s in scrubber.strong if s not in kept]
+        if not values:
+            return []
+        events, _ = self._logged(self.log, [n for s in values for n in needles(s)], [])
+        fields = sorted({path for e in events for path in _holding(e, values)})
+        if not fields:
+            return []
+        offsets = [e["offset"] for e in events]
+        return [
+            f"{len(events)} event(s) on the NATS JetStream log (offsets {min(offsets)} to "
+            f"{max(offsets)}) keep this person's personal data in clear in field(s) that "
+            f"crypto-shredding does not seal ({', '.join(fields)}): destroying their keys "
+            "does not reach them and the stream is append-only. Add those fields to "
+            "privacy.shredding.properties (or .context) so that new events are sealed, and "
+            "delete or purge the stream (with its backups), or let its retention expire "
+            "them, to complete the erasure."
+        ]
+
+    def _left_in_clear(self, scrubber: Scrubber, contact_id: str) -> list[str]:
+        """The person's events on a log the erasure cannot rewrite, with nothing sealed."""
+        assert self.log is not None
         events, _ = self._logged(self.log, [*scrubber.search_terms(), contact_id], [])
         if not events:
             return []
@@ -457,7 +490,7 @@ class DataSubjects:
 
 def _identifiers(conn: sa.Connection, metadata: sa.MetaData, contact: dict[str, Any]) -> Scrubber:
     """The person's identifiers: from the contact, and the ids stitched to theirs."""
-    strong: set[str] = set()
+    strong: set[str] = _join_ids(conn, metadata, contact)
     for name in ("email", "phone", "external_id"):
         value = contact.get(name)
         if isinstance(value, str) and value:
@@ -467,6 +500,11 @@ def _identifiers(conn: sa.Connection, metadata: sa.MetaData, contact: dict[str, 
     first, last = contact.get("first_name") or "", contact.get("last_name") or ""
     if first and last:
         strong.update({f"{first} {last}", f"{last} {first}"})
+    return Scrubber(strong, weak=[w for w in (first, last) if w])
+
+
+def _join_ids(conn: sa.Connection, metadata: sa.MetaData, contact: dict[str, Any]) -> set[str]:
+    """The person's user and visitor ids, and those stitched to them: what events join on."""
     ids = {i for i in (contact.get("anonymous_ids") or []) if isinstance(i, str) and i}
     if contact.get("external_id"):
         ids.add(contact["external_id"])
@@ -478,8 +516,23 @@ def _identifiers(conn: sa.Connection, metadata: sa.MetaData, contact: dict[str, 
             )
         ):
             ids.update({visitor, profile})
-    strong |= ids
-    return Scrubber(strong, weak=[w for w in (first, last) if w])
+    return ids
+
+
+def _holding(value: Any, values: list[str], path: str = "") -> list[str]:
+    """The paths (`properties.note`) of the strings in `value` that hold one of `values`."""
+    if isinstance(value, str):
+        return [path] if any(v in value for v in values) else []
+    if isinstance(value, dict):
+        return [
+            found
+            for key, inner in value.items()
+            if key != "offset" or path
+            for found in _holding(inner, values, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(value, list):
+        return [found for inner in value for found in _holding(inner, values, path)]
+    return []
 
 
 def _scanned_columns(table: sa.Table) -> list[_Column]:

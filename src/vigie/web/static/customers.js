@@ -57,7 +57,10 @@
       try {
         const done = await Vigie.send("POST", "privacy_erase", { contact_id: item.id });
         const rows = Object.values(done.rows).reduce((a, b) => a + b, 0);
-        replace(status, t("js.privacy.erased", { rows }));
+        // What the erasure could not reach (a stream it cannot rewrite) is said, not hidden.
+        const left = (done.not_erased || []).map((what) =>
+          el("span", { class: "error", role: "alert" }, " ", t("js.privacy.not_erased", { what })));
+        replace(status, t("js.privacy.erased", { rows }), left);
         const kindSelect = document.getElementById("customer-kind");
         search(kindSelect.value, document.getElementById("customer-query").value.trim());
       } catch (error) {
