@@ -34,8 +34,7 @@ def _parts(
     from vigie.log.nats import NatsEventLog
     from vigie.log.sql import SqlEventLog
     from vigie.privacy import DataSubjects, RetentionPurge
-    from vigie.sensors.readings import SOURCE
-    from vigie.sensors.rings import changed_event
+    from vigie.sensors.rings import NOTICE_SOURCE, changed_event
     from vigie.store import connect, upgrade
     from vigie.system import command_log, shredder_of
 
@@ -57,7 +56,7 @@ def _parts(
             # The running processes re-read the rings' links, the erased person's gone.
             log = command_log(settings, engine)
             try:
-                log.append([changed_event(source=SOURCE, at=clock.now())], source=SOURCE)
+                log.append([changed_event(at=clock.now())], source=NOTICE_SOURCE)
             finally:
                 log.close()
 
