@@ -43,6 +43,7 @@ from tests.sensors.conftest import SENSORS
 from vigie.auth.audit import Actor
 from vigie.auth.tokens import issue_token
 from vigie.auth.users import create_user
+from vigie.chat.conversations import CHAT_EVENTS, chat_event
 from vigie.clock import ManualClock
 from vigie.config import load_config
 from vigie.crm.tables import interactions
@@ -623,14 +624,30 @@ def _visits(now: datetime) -> list[dict[str, Any]]:
     return events
 
 
-def _ingest_views(url: str, now: datetime) -> None:
-    """Post the sensors' readings and the visits to the node at `url`."""
+def _ingest_views(url: str, now: datetime, system: System) -> None:
+    """Post the sensors' readings and the visits to the node at `url`; the chats' events
+    are appended by `system`'s writer first, as its chat service does (the public ingestion
+    refuses them), so that the orders after a chat come after it in the log."""
     for kind, body, auth in _sensor_readings(now):
         answer = httpx.post(f"{url}/v1/sensors/{kind}", json=body, auth=auth, timeout=60)
         assert answer.status_code == 200, answer.text
-    answer = httpx.post(
-        f"{url}/v1/batch", json={"batch": _visits(now)}, auth=(WRITE_KEY, ""), timeout=60
-    )
+    visits = _visits(now)
+    chats = [
+        chat_event(
+            m["event"],
+            m["properties"]["conversation_id"],
+            source="web",
+            anonymous_id=m["anonymousId"],
+            at=datetime.fromisoformat(m["timestamp"]),
+            properties=m["properties"],
+            context=m.get("context"),
+        )
+        for m in visits
+        if m["event"] in CHAT_EVENTS
+    ]
+    system.committer.submit(AppendJob(events=chats, source="web", endpoint="chat")).result(60)
+    others = [m for m in visits if m["event"] not in CHAT_EVENTS]
+    answer = httpx.post(f"{url}/v1/batch", json={"batch": others}, auth=(WRITE_KEY, ""), timeout=60)
     assert answer.status_code == 200, answer.text
 
 
@@ -657,7 +674,7 @@ def test_an_api_node_shows_the_sensors_experiments_and_chat_kpis_of_one_process(
         clock=clock,
     )
     with BackgroundServer(create_app(single), port=free_port()) as server:
-        _ingest_views(server.url, now)
+        _ingest_views(server.url, now, single)
         last = single.log.last_offset()
         _wait(
             "the single process to catch up",
@@ -687,7 +704,7 @@ def test_an_api_node_shows_the_sensors_experiments_and_chat_kpis_of_one_process(
             BackgroundServer(create_app(ingest), port=free_port()) as ingest_server,
             httpx.Client(timeout=60) as client,
         ):
-            _ingest_views(ingest_server.url, now)
+            _ingest_views(ingest_server.url, now, ingest)
             token = user_token(api, username="viewer", role="admin")
             headers = {"Authorization": f"Bearer {token}"}
             shown = _wait(

@@ -17,6 +17,7 @@ import msgspec
 import yaml
 
 from vigie.ai.config import AiConfig
+from vigie.ai.monitoring import SOURCE as AI_SOURCE
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
 from vigie.chat.config import ChatConfig
@@ -34,6 +35,8 @@ from vigie.rules.definitions import Alerting, Rule
 from vigie.schedule.schedules import ScheduleConfig
 from vigie.sensors.places import SensorsConfig
 from vigie.sensors.places import problems as sensors_problems
+from vigie.sensors.readings import SOURCE as SENSORS_SOURCE
+from vigie.sensors.rings import NOTICE_SOURCE
 from vigie.sources.base import InboundSource
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -252,6 +255,16 @@ def alerting_rules(config: Config) -> list[Rule]:
     return [*config.rules, *added]
 
 
+RESERVED_SOURCES = {
+    RESERVED_SOURCE: "the CRM's own events",
+    SENSORS_SOURCE: "the sensors' readings (each device sends with a key of its own)",
+    NOTICE_SOURCE: "Vigie's notices that the rings' links changed",
+    AI_SOURCE: "the lead-scoring model's monitoring",
+}
+"""Sources Vigie's own parts append as: a configured source of that name would let its
+clients forge their events (a website's key sending RFID reads into the shop's figures)."""
+
+
 def _check_semantics(
     config: Config, node: yaml.Node | None, origin: str, *, complete: bool = True
 ) -> None:
@@ -262,10 +275,10 @@ def _check_semantics(
     keys: set[str] = set()
     for i, source in enumerate(config.sources):
         line = _line_of(node, ["sources", i, "name"])
-        if source.name == RESERVED_SOURCE:
+        if source.name in RESERVED_SOURCES:
             raise ConfigError(
-                f"{origin}: sources.{i}.name (line {line}): {RESERVED_SOURCE!r} is reserved for "
-                "the CRM's own events; choose another name"
+                f"{origin}: sources.{i}.name (line {line}): {source.name!r} is reserved for "
+                f"{RESERVED_SOURCES[source.name]}; choose another name"
             )
         if source.name in names:
             raise ConfigError(
@@ -343,7 +356,7 @@ def _check_inbound(config: Config, node: yaml.Node | None, origin: str, *, taken
     from vigie.sources.registry import SourceRegistry
 
     kinds = SourceRegistry.from_entry_points().names()
-    names = set(taken) | {RESERVED_SOURCE}
+    names = set(taken) | set(RESERVED_SOURCES)
     for i, source in enumerate(config.inbound):
 
         def where(key: str, i: int = i) -> str:

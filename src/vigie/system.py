@@ -89,7 +89,6 @@ from vigie.rules.webhook import AlertmanagerWebhook, WebhookCollector
 from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
-from vigie.sensors.readings import SOURCE as SENSORS_SOURCE
 from vigie.sensors.readings import SensorGate
 from vigie.sensors.rings import PURPOSE as RING_PURPOSE
 from vigie.sensors.rings import RingBook, changed_event
@@ -366,7 +365,7 @@ def shredder_of(shredding: ShreddingSettings) -> Shredder | None:
 
 def _announce_rings(append: Append, clock: Clock) -> None:
     """Log that the rings' links changed, for every process's sensors to re-read them."""
-    append([changed_event(source=SENSORS_SOURCE, at=clock.now())])
+    append([changed_event(at=clock.now())])
 
 
 def _appender(committer: GroupCommitter, endpoint: str) -> Append:
@@ -991,6 +990,11 @@ def _processing(system: System, names: list[str], *, tick_seconds: float) -> Ser
     )
     # The shop and city state lives in memory too.
     add(Hook("sensors-replay", start=lambda: _replay(system.log, system.sensors)))
+    # A change of the rings' links whose notice the log refused, or whose process died before
+    # sending it, still owes it: sent here, so the sensors do not keep reading by old links.
+    rings = system.sensors.rings
+    if rings is not None:
+        add(Periodic("ring-notices", rings.settle, seconds=tick_seconds))
     # And the chat's KPIs.
     add(Hook("chat-kpis-replay", start=lambda: _replay(system.log, system.chat.kpis)))
     runner = system.runner

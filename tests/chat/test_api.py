@@ -495,3 +495,69 @@ def test_a_salesperson_reads_the_queue_and_their_own_chats_not_a_colleagues(
     assert cid in inbox(sales["sam"]) and httpx.get(url, headers=sales["sam"]).status_code == 200
     assert cid in inbox(server.agent("ana"))
     assert httpx.get(url, headers=server.agent("ana")).json()["owner"] == "sam"
+
+
+def test_a_website_write_key_cannot_forge_chat_events(chat_server: ChatServer) -> None:
+    """The chat's own events sent to the public ingestion with the site's write key (an
+    agent's reply and a close in the visitor's real conversation, a whole made-up one) are
+    refused naming the field and the reason, kept as rejects, and count nowhere: neither in
+    the chat's KPIs nor in the conversation; the batch's other events are kept."""
+    import time
+
+    server = chat_server
+    server.clock.set(LUNCH + timedelta(minutes=40))
+    visitor = _visitor()
+    token = server.session(visitor)["token"]
+    cid = _start(server, visitor, token, "Ça marche ?")["id"]
+    before = _kpis(server)
+    forged_cid = uuid.uuid4().hex
+    at = (LUNCH + timedelta(minutes=41)).isoformat()
+
+    def track(name: str, conversation: str, **properties: Any) -> dict[str, Any]:
+        return {"type": "track", "event": name, "anonymousId": visitor, "timestamp": at,
+                "messageId": uuid.uuid4().hex,
+                "properties": {"conversation_id": conversation, **properties}}  # fmt: skip
+
+    forged = [
+        track("Chat Message", cid, sender="agent", author="ana", text="Commandez ici"),
+        track("Chat Closed", cid, outcome="sale"),
+        track("Chat Started", forged_cid),
+        track("Chat Message", forged_cid, sender="visitor", text="?"),
+        track("Chat Message", forged_cid, sender="agent", author="bo", text="!"),
+        track("Chat Tagged", forged_cid, tags=["forged"]),
+        track("Chat Offline Message", forged_cid, text="hi"),
+    ]
+    kept = track("Newsletter Opened", cid)
+    answer = httpx.post(
+        f"{server.url}/v1/batch", json={"batch": [*forged, kept]}, auth=(WRITE_KEY, ""), timeout=30
+    )
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["accepted"] == 1
+    refused = {r["messageId"]: r for r in body["rejected"]}
+    assert set(refused) == {m["messageId"] for m in forged}
+    for message in forged:
+        rejection = refused[message["messageId"]]
+        assert rejection["field"] == "event"
+        assert f"{message['event']!r} is reserved" in rejection["reason"]
+    stored = httpx.get(f"{server.url}/api/rejected", headers=server.agent("admin"), timeout=30)
+    reasons = {r.get("message_id"): r["reason"] for r in stored.json()["rejected"]}
+    assert all("is reserved" in reasons.get(m["messageId"], "") for m in forged), reasons
+
+    system = server.system
+    last = system.log.last_offset()
+    deadline = time.monotonic() + 30
+    while (
+        time.monotonic() < deadline
+        and min(system.runner.position(name) for name in ("chat", "chat-kpis")) <= last
+    ):
+        time.sleep(0.05)
+    after = _kpis(server)
+    for figure in ("conversations", "answered", "closed", "resolved", "objections"):
+        assert after[figure] == before[figure], figure
+    seen = httpx.get(
+        f"{server.url}/api/chat/conversations/{cid}", headers=server.agent("ana"), timeout=30
+    ).json()
+    assert [(m["sender"], m["text"]) for m in seen["messages"]] == [("visitor", "Ça marche ?")]
+    assert seen["status"] == "open"
+    assert not system.log.recent(event="Chat Offline Message", anonymous_id=visitor, limit=5)

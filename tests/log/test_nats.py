@@ -575,3 +575,47 @@ def test_a_partition_key_that_a_contacts_own_events_seal_is_refused(
         settings = msgspec.structs.replace(base, log_url=f"{nats_url}&partitions=4&key={key}")
         with pytest.raises(ValueError, match=rf"key={key!r} reads {key}.*crypto-shredding"):
             build_system(settings, role="ingest")
+
+class _Stumbling(_Tally):
+    """A tally that fails on reaching `broken` (a store away), having folded the events of
+    its batch before it, as a projection committing event by event would."""
+
+    def __init__(self, broken: int) -> None:
+        super().__init__()
+        self.broken = broken
+
+    def process(self, events: Sequence[Event]) -> None:
+        for event in events:
+            if event.offset == self.broken:
+                raise RuntimeError("the store is away")
+            super().process([event])
+
+
+def test_a_processor_failing_mid_batch_acks_nothing_it_has_not_processed(
+    nats_log: NatsEventLog, nats_url: str
+) -> None:
+    """A processor that fails in the middle of a fetched batch keeps the rest of the batch
+    unacknowledged (its checkpoint stays before the event that failed, tried again with the
+    batch); stopped there, the next process gets the same events at once, not after the
+    acknowledgement wait, and counts each once."""
+    nats_log.append([_event(f"m{i}", anonymous_id=f"v{i % 3}") for i in range(20)])
+    stumbling = _Stumbling(broken=14)
+    first = NatsEventLog.from_url(nats_url, rejects=nats_log.rejects)
+    runner = ProcessorRunner(first, [stumbling], batch_size=10, retries=3)
+    runner.run_once()
+    runner.run_once()
+    assert stumbling.last == 13
+    assert first.checkpoint("tally") == 11  # the batch 11..20 failed: nothing of it acked
+    assert _consumer(nats_url, "vigie_tally").ack_floor.stream_seq == 10
+    first.close()
+    stumbling.broken = 0
+    taking_over = NatsEventLog.from_url(nats_url, rejects=nats_log.rejects)
+    try:
+        started = time.monotonic()
+        ProcessorRunner(taking_over, [stumbling], batch_size=10).run_once()
+        assert time.monotonic() - started < 30
+        assert taking_over.checkpoint("tally") == 21
+    finally:
+        taking_over.close()
+    assert stumbling.handed[-10:] == list(range(11, 21))
+    assert stumbling.counts == {"v0": 7, "v1": 7, "v2": 6}

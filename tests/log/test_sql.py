@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -16,6 +17,7 @@ from vigie.log import SqlEventLog
 from vigie.log.eventlog import AppendJob
 from vigie.log.sql import ROWS_PER_INSERT
 from vigie.store import connect, schema, upgrade
+from vigie.types import to_us
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -371,3 +373,28 @@ def test_rejections_with_overlong_ids_are_kept_cut_to_their_columns(engine: sa.E
     kept = log.rejected(limit=1)[0]
     assert kept.message_id is not None and len(kept.message_id) == 200
     assert kept.message_id.startswith("mmm") and kept.message_id.endswith("…")
+
+
+def test_the_two_moments_of_a_repeated_hour_are_stored_apart(engine: sa.Engine) -> None:
+    """Two events of one batch at 02:30 in Paris on the night clocks go back (the first and
+    the second time, `fold` 0 and 1, equal as Python compares them) keep the instants they
+    name, an hour apart, in the indexed time column the timeline and retention query."""
+    paris = ZoneInfo("Europe/Paris")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=paris)
+    second = first.replace(fold=1)
+    assert first == second and to_us(second) - to_us(first) == 3_600_000_000
+    log = SqlEventLog(engine)
+    events = [_event("fold-0"), _event("fold-1"), _event("fold-0-again")]
+    events[0].timestamp, events[1].timestamp, events[2].timestamp = first, second, first
+    events[0].received_at, events[1].received_at = second, first
+    log.append(events, source="web")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.events.c.message_id, schema.events.c.timestamp_us,
+                      schema.events.c.received_at_us).order_by(schema.events.c.log_offset)
+        ).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [
+        ("fold-0", to_us(first), to_us(second)),
+        ("fold-1", to_us(second), to_us(first)),
+        ("fold-0-again", to_us(first), to_us(T0)),
+    ]

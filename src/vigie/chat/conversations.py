@@ -16,8 +16,12 @@ MESSAGE = "Chat Message"
 ASSIGNED = "Chat Assigned"
 TAGGED = "Chat Tagged"
 CLOSED = "Chat Closed"
+OFFLINE = "Chat Offline Message"
 CHAT_EVENTS = frozenset({STARTED, MESSAGE, ASSIGNED, TAGGED, CLOSED})
 """The events that make a conversation; each carries `properties.conversation_id`."""
+SERVICE_EVENTS = CHAT_EVENTS | {OFFLINE}
+"""The events only the chat service appends: the public ingestion refuses them, so that a
+website's write key cannot forge conversations, agents' replies or the chat's KPIs."""
 
 Sender = Literal["visitor", "agent"]
 

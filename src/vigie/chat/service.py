@@ -313,7 +313,7 @@ class ChatService:
         )
         record = ticket.model_dump(mode="json")
         message = chat.chat_event(
-            "Chat Offline Message",
+            chat.OFFLINE,
             chat.new_id(),
             source=visitor.source,
             anonymous_id=visitor.anonymous_id,

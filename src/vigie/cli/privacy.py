@@ -36,8 +36,7 @@ def _parts(
     from vigie.privacy import DataSubjects, RetentionPurge
     from vigie.privacy.erasures import SOURCE as ERASURES
     from vigie.privacy.erasures import erased_event
-    from vigie.sensors.readings import SOURCE
-    from vigie.sensors.rings import changed_event
+    from vigie.sensors.rings import NOTICE_SOURCE, changed_event
     from vigie.store import connect, upgrade
     from vigie.system import command_log, shredder_of
 
@@ -59,7 +58,7 @@ def _parts(
             # The running processes re-read the rings' links, the erased person's gone.
             log = command_log(settings, engine)
             try:
-                log.append([changed_event(source=SOURCE, at=clock.now())], source=SOURCE)
+                log.append([changed_event(at=clock.now())], source=NOTICE_SOURCE)
             finally:
                 log.close()
 

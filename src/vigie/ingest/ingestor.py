@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from vigie.chat.conversations import SERVICE_EVENTS as CHAT_SERVICE_EVENTS
 from vigie.clock import Clock
 from vigie.config import Config, Source
 from vigie.events import Event, Rejection
@@ -177,8 +178,13 @@ class Ingestor:
         Every wire format (Segment, PostHog) ends here, so they share the log's dedupe, the
         metrics and the shape of the answer; `started` is the request's `perf_counter()`. The
         privacy safeguards (IP truncation, pseudonymised visitor ids) are the log writer's, as
-        for every other sender (`vigie.privacy.safeguards.SafeguardedLog`).
+        for every other sender (`vigie.privacy.safeguards.SafeguardedLog`). An event that
+        only Vigie's own services append (`RESERVED_EVENTS`) is refused here, whatever edge
+        it came by.
         """
+        if any(event.event in RESERVED_EVENTS for event in events):
+            events, refused = refuse_reserved(events)
+            rejections = [*rejections, *refused]
         result = await self.committer.append(
             AppendJob(
                 events=events,
@@ -230,6 +236,37 @@ class Ingestor:
                 received_at=self.clock.now(),
             )
         )
+
+
+RESERVED_EVENTS: dict[str, str] = dict.fromkeys(CHAT_SERVICE_EVENTS, "Vigie's website chat")
+"""Event names only Vigie's own services append, and whose they are: a client of the public
+ingestion that could send them would forge that service's records and KPIs (a website's
+write key adding conversations, agents' replies and closed sales to the chat's figures)."""
+
+
+def refuse_reserved(events: list[Event]) -> tuple[list[Event], list[Rejection]]:
+    """`events` without those named as a Vigie service's own (`RESERVED_EVENTS`), and a
+    rejection naming the field and the reason for each of those, kept with its message."""
+    kept: list[Event] = []
+    refused: list[Rejection] = []
+    for event in events:
+        owner = RESERVED_EVENTS.get(event.event or "")
+        if owner is None:
+            kept.append(event)
+            continue
+        refused.append(
+            Rejection(
+                reason=(
+                    f"{event.event!r} is reserved for {owner}: only Vigie itself records it, "
+                    "so that no client can forge its conversations or KPIs; send your event "
+                    "under another name"
+                ),
+                field="event",
+                message_id=event.message_id,
+                payload=msgspec.json.encode(event),
+            )
+        )
+    return kept, refused
 
 
 def timestamp_bounds(config: Config) -> TimestampBounds:
@@ -305,4 +342,6 @@ def _reason_label(rejection: Rejection) -> str:
         return "wrong_type"
     if reason.startswith("unknown type"):
         return "unknown_type"
+    if "is reserved for" in reason:
+        return "reserved"
     return "invalid"

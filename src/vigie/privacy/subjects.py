@@ -48,7 +48,7 @@ from vigie.types import to_us
 
 CONTACTS = "crm_contacts"
 IDENTITIES = "analytics_identities"
-NOT_SCANNED = frozenset({"audit_log", "alembic_version", "checkpoints"})
+NOT_SCANNED = frozenset({"audit_log", "alembic_version", "checkpoints", "sensor_ring_notices"})
 """Tables never rewritten: the append-only audit trail (it holds who acted, never a
 customer's data), and bookkeeping without personal data."""
 SEARCHED_ONLY = {"events": ("body",)}
@@ -58,6 +58,8 @@ seven makes an erasure of a large log about twice as fast."""
 CLEARED_CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "job_title")
 OWN_ID_COLUMNS = ("contact_id",)
 RING_LINKS = "sensor_ring_links"
+RING_NOTICES = "sensor_ring_notices"
+"""Where a change of the rings' links owes its notice to the log (`vigie.sensors.rings`)."""
 RING_READ = "RFID Read"
 READ_BATCH = 1000
 
@@ -272,6 +274,9 @@ class DataSubjects:
             if "archived_at" in contacts.c and contact.get("archived_at") is None:
                 cleared["archived_at"] = self.clock.now()
             conn.execute(contacts.update().where(contacts.c.id == contact_id).values(**cleared))
+            if rows.get(RING_LINKS) and RING_NOTICES in metadata.tables:
+                notices = metadata.tables[RING_NOTICES]
+                conn.execute(notices.insert().values(at_us=to_us(self.clock.now())))
         if self.forget_cached is not None:
             self.forget_cached()
         if self.announce is not None:

@@ -11,7 +11,15 @@ which looks up every read's owner. A change (a link, an unlink, an erasure, by w
 process, the `vigie privacy erase` command included) is followed by a `Ring Links Changed`
 event in the log (`changed_event`): every process's processor re-reads the links when it
 comes to it, so none goes on attributing reads by a link that was ended or erased elsewhere.
-The event names no ring nor person. The API's own reads and changes always read the store.
+The event names no ring nor person, and is no sensor reading: its type and source are its
+own (`NOTICE_TYPE`, `NOTICE_SOURCE`), so that no KPI or rule over the sensors' readings
+counts it. The API's own reads and changes always read the store.
+
+A change and its notice cannot be written in one transaction (the log may be JetStream), so
+the change also writes, in its own transaction, that a notice is owed (`ring_notices`); the
+debt is cleared once the notice is in the log. A log that refused the notice, or a process
+that died between the two, leaves it owed: `settle`, which every process runs periodically,
+sends it, so that no process attributes reads by old links for longer than that period.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import sqlalchemy as sa
 
 from vigie.clock import Clock
 from vigie.events import Event
-from vigie.sensors.tables import ring_links
+from vigie.sensors.readings import SOURCE as SENSORS_SOURCE
+from vigie.sensors.tables import ring_links, ring_notices
 from vigie.types import Micros, to_us
 
 PURPOSE = "profiling"
@@ -34,18 +43,29 @@ PURPOSE = "profiling"
 MAX_RING = 200
 CHANGED = "Ring Links Changed"
 """The event that tells every process to re-read the rings' links from the store."""
+NOTICE_TYPE = "notice"
+"""The type of Vigie's own notices in the log: no visitor's, no sensor's."""
+NOTICE_SOURCE = "vigie-rings"
+"""The source of `CHANGED`: a name no configured source may take (`vigie.config`). Before,
+the notice was a `sensor` event of source `sensors`, counted with the readings."""
 
 
-def changed_event(*, source: str, at: datetime) -> Event:
+def changed_event(*, at: datetime) -> Event:
     """The log's notice that the rings' links changed in the store (nothing personal)."""
     return Event(
         message_id=uuid.uuid4().hex,
-        type="sensor",
-        source=source,
+        type=NOTICE_TYPE,
+        source=NOTICE_SOURCE,
         event=CHANGED,
         timestamp=at,
         received_at=at,
     )
+
+
+def is_changed_notice(event: Event) -> bool:
+    """True for the notice that the links changed, as appended now or before (a `sensor`
+    event of the sensors' source, which logs written then still hold)."""
+    return event.event == CHANGED and event.source in (NOTICE_SOURCE, SENSORS_SOURCE)
 
 
 class RingError(ValueError):
@@ -160,9 +180,10 @@ class RingBook:
             links = self._links = self._load()
             current = self._current(ring)
             if current is not None and current.contact_id == contact_id:
-                return current
-            link = self._relink(ring, contact_id, current, links, now, by)
-        self.changed()
+                link = current  # made already: a retry, whose notice may still be owed
+            else:
+                link = self._relink(ring, contact_id, current, links, now, by)
+        self.settle()
         return link
 
     def _relink(
@@ -182,6 +203,7 @@ class RingBook:
                     ring=ring, contact_id=contact_id, starts_us=now, linked_by=by
                 )
             )
+            conn.execute(ring_notices.insert().values(at_us=now))
             link = RingLink(ring=ring, contact_id=contact_id, starts_us=now, ends_us=None,
                             linked_by=by)  # fmt: skip
             links.setdefault(ring, []).append(link)
@@ -195,18 +217,39 @@ class RingBook:
             self._links = self._load()  # afresh, before the write transaction (see `link`)
             current = self._current(ring)
             if current is None:
+                self.settle()  # a retry of an unlink whose notice may still be owed
                 raise RingError(
                     f"ring {ring!r} is linked to nobody / bague non liée", status=404, field="ring"
                 )
             with self.engine.begin() as conn:
                 ended = self._end(conn, current, now, by)
+                conn.execute(ring_notices.insert().values(at_us=now))
         self.changed()
         return ended
 
     def changed(self) -> None:
-        """Tell every process that the links changed in the store (see the module)."""
-        if self.announce is not None:
-            self.announce()
+        """Tell every process that the links changed in the store (see the module), and
+        clear the notices owed until then: those of changes committed before it is sent."""
+        if self.announce is None:
+            return
+        with self.engine.connect() as conn:
+            owed = conn.execute(sa.select(sa.func.max(ring_notices.c.id))).scalar()
+        self.announce()
+        if owed is not None:
+            with self.engine.begin() as conn:
+                conn.execute(ring_notices.delete().where(ring_notices.c.id <= owed))
+
+    def settle(self) -> bool:
+        """Send the notice a change still owes (its own was refused by the log, or its process
+        died before sending it); True when one was sent."""
+        if self.announce is None:
+            return False
+        with self.engine.connect() as conn:
+            owed = conn.execute(sa.select(ring_notices.c.id).limit(1)).first()
+        if owed is None:
+            return False
+        self.changed()
+        return True
 
     def _current(self, ring: str) -> RingLink | None:
         found = self._all().get(ring, [])

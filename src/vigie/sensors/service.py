@@ -22,7 +22,7 @@ from vigie.kpi.durations import parse_duration
 from vigie.sensors import crowd, shop
 from vigie.sensors.places import SensorsConfig, Site
 from vigie.sensors.readings import CROWD_COUNT, DOOR_COUNT, RFID_READ, SOURCE
-from vigie.sensors.rings import CHANGED, RingBook, RingError
+from vigie.sensors.rings import RingBook, RingError, is_changed_notice
 from vigie.sensors.tables import display_placements
 from vigie.types import JSON, Micros, from_us, to_us
 
@@ -113,10 +113,10 @@ class SensorsService:
                 if offset and offset <= self._last_offset:
                     continue
                 self._last_offset = max(self._last_offset, offset)
-                if event.source != SOURCE or event.type != "sensor":
-                    continue
-                if event.event == CHANGED:
+                if is_changed_notice(event):
                     self._links_changed()
+                    continue
+                if event.source != SOURCE or event.type != "sensor":
                     continue
                 self._fold(event)
 

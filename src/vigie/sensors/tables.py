@@ -33,3 +33,13 @@ ring_links = sa.Table(
 )
 """Which customer a loyalty ring (or tag) belonged to, from when until when: a ring is
 linked to a person only with their consent, and the link is kept as its history."""
+
+ring_notices = sa.Table(
+    "sensor_ring_notices",
+    metadata,
+    sa.Column("id", Offset, primary_key=True, autoincrement=True),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+)
+"""Changes of the rings' links whose notice is not in the log yet: written in the change's own
+transaction, deleted once the notice is appended, so that a failure or a crash between the
+two leaves the notice owed (and sent by the next `RingBook.settle`) rather than lost."""
