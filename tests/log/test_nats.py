@@ -576,6 +576,7 @@ def test_a_partition_key_that_a_contacts_own_events_seal_is_refused(
         with pytest.raises(ValueError, match=rf"key={key!r} reads {key}.*crypto-shredding"):
             build_system(settings, role="ingest")
 
+
 class _Stumbling(_Tally):
     """A tally that fails on reaching `broken` (a store away), having folded the events of
     its batch before it, as a projection committing event by event would."""
