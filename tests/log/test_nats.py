@@ -133,6 +133,18 @@ def test_a_message_id_with_line_breaks_cannot_write_a_header(nats_log: NatsEvent
     assert [e.message_id for e in nats_log.read(1)] == [hostile, "m2"]
 
 
+def test_an_event_over_the_servers_payload_limit_fails_its_batch_only(
+    nats_log: NatsEventLog,
+) -> None:
+    """An event larger than the server takes fails its batch as unavailable, before anything
+    is sent (the server would close the connection); the next batch is stored."""
+    huge = _event("huge")
+    huge.properties = {"blob": "x" * (2 * 1024 * 1024)}
+    with pytest.raises(LogUnavailable, match="MaxPayloadError"):
+        nats_log.append([_event("m1"), huge])
+    assert nats_log.append([_event("m2")]).offsets == [1]
+
+
 def test_a_batch_jetstream_refuses_is_answered_unavailable(
     nats_url: str, engine: sa.Engine
 ) -> None:

@@ -423,7 +423,9 @@ class NatsEventLog(AppendsOne):
         subject of this log's acknowledgement inbox that names the batch and the message:
         nats-py's `publish_async` made a future, a NUID, a semaphore wait and a JSON-to-
         dataclass acknowledgement for every message, which cost the ingest node more than
-        the rest of its work together.
+        the rest of its work together. The write goes through the client's own buffer and
+        flusher (`_send_command`, `_flush_pending`, as its `publish` does; nats-py 2.x), so
+        reconnection and ordering stay the client's.
         """
         if self._acks_sub is None:
             self._acks_sub = await self._nc.subscribe(f"{self._acks_inbox}.*.*", cb=self._acked)
@@ -432,20 +434,24 @@ class NatsEventLog(AppendsOne):
         partition_of = self.partition_of
         batch = next(self._batches)
         waiting = _Publishing(len(events))
-        self._publishing[batch] = waiting
         reply = f"{self._acks_inbox}.{batch}."
         stream_line = f"Nats-Expected-Stream: {options.stream}\r\n\r\n".encode()
+        max_payload = self._nc.max_payload
         commands: list[bytes] = []
         for index, event in enumerate(events):
             where = prefix if partition_of is None else f"{prefix}.{partition_of(event)}"
             payload = encode_event(event)
             msg_id = f"{event.source}:{event.message_id}".strip().translate(_NO_NEWLINES)
             header = b"".join((b"NATS/1.0\r\nNats-Msg-Id: ", msg_id.encode(), b"\r\n", stream_line))
+            if len(header) + len(payload) > max_payload:
+                # The server would close the connection on it; nats-py's publish refused it alike.
+                raise nats.errors.MaxPayloadError
             commands.append(
                 f"HPUB {where}.{subject_token(event.source)} {reply}{index} "
                 f"{len(header)} {len(header) + len(payload)}\r\n".encode()
             )
             commands.extend((header, payload, b"\r\n"))
+        self._publishing[batch] = waiting
         try:
             nc = self._nc
             await nc._send_command(b"".join(commands))
