@@ -124,6 +124,44 @@ def test_jetstream_dedupes_by_source_and_message_id(nats_log: NatsEventLog) -> N
     ]
 
 
+def test_a_message_id_with_line_breaks_cannot_write_a_header(nats_log: NatsEventLog) -> None:
+    """A line break in a message id cannot add a header of its own (here one naming another
+    stream, which JetStream would refuse): the event is stored with its id intact."""
+    hostile = "m1\r\nNats-Expected-Stream: ELSEWHERE\r\n\r\nPUB x 1"
+    result = nats_log.append([_event(hostile), _event("m2")])
+    assert result.offsets == [1, 2]
+    assert [e.message_id for e in nats_log.read(1)] == [hostile, "m2"]
+
+
+def test_an_event_over_the_servers_payload_limit_fails_its_batch_only(
+    nats_log: NatsEventLog,
+) -> None:
+    """An event larger than the server takes fails its batch as unavailable, before anything
+    is sent (the server would close the connection); the next batch is stored."""
+    huge = _event("huge")
+    huge.properties = {"blob": "x" * (2 * 1024 * 1024)}
+    with pytest.raises(LogUnavailable, match="MaxPayloadError"):
+        nats_log.append([_event("m1"), huge])
+    assert nats_log.append([_event("m2")]).offsets == [1]
+
+
+def test_a_batch_jetstream_refuses_is_answered_unavailable(
+    nats_url: str, engine: sa.Engine
+) -> None:
+    """Once the stream is gone, JetStream answers no one stores the subject: the batch
+    fails as unavailable at once, rather than waiting for acknowledgements that never come."""
+    log = NatsEventLog.from_url(nats_url, rejects=SqlEventLog(engine))
+    try:
+        assert log.append([_event("m1")]).offsets == [1]
+        log.delete_stream()
+        started = time.monotonic()
+        with pytest.raises(LogUnavailable, match="did not acknowledge"):
+            log.append([_event("m2"), _event("m3")])
+        assert time.monotonic() - started < 5
+    finally:
+        log.close()
+
+
 def test_read_from_an_offset(nats_log: NatsEventLog) -> None:
     """read(from_offset, limit) returns whole events with their offsets, in order."""
     nats_log.append([_event(f"m{i}") for i in range(1200)])
