@@ -24,7 +24,10 @@ CONVERSION = Metric(
     window="10m",
     title={"en": "Conversion", "fr": "Conversion"},
 )
-DROP = Rule(name="conversion-drop", kind="change", metric="conversion", drop=0.3)
+# Resolving at once (not after the default three windows): these tests are about what recovers.
+DROP = Rule(
+    name="conversion-drop", kind="change", metric="conversion", drop=0.3, resolve_after="0s"
+)
 
 
 class Recorder:
@@ -115,7 +118,7 @@ def test_recovery_is_within_the_tolerance_of_the_firing_reference() -> None:
 def test_a_tighter_tolerance_waits_for_a_fuller_recovery() -> None:
     """With `tolerance: 0.1`, 28 % against a reference of 36 % is not yet a recovery."""
     shop = Shop(Rule(name="conversion-drop", kind="change", metric="conversion", drop=0.3,
-                     tolerance=0.1))  # fmt: skip
+                     tolerance=0.1, resolve_after="0s"))  # fmt: skip
     shop.window(0, checkouts=25, orders=9)
     shop.window(1, checkouts=25, orders=0)
     shop.window(2, checkouts=25, orders=7)
@@ -192,7 +195,7 @@ def test_a_change_alert_falling_again_within_its_cooldown_reopens() -> None:
     """Issue 15: a `change` alert that falls again within its `cooldown` reopens the alert
     it resolved (same id) instead of raising a new one."""
     rule = Rule(name="conversion-drop", kind="change", metric="conversion", drop=0.3,
-                cooldown="1h")  # fmt: skip
+                cooldown="1h", resolve_after="0s")  # fmt: skip
     shop = Shop(rule)
     shop.window(0, checkouts=25, orders=9)
     shop.window(1, checkouts=25, orders=0)

@@ -118,6 +118,25 @@ def test_a_postable_alert_carries_labels_annotations_and_times() -> None:
     assert body["generatorURL"].startswith("http://vigie:8000/api/alerts")
 
 
+def test_a_joined_incident_is_posted_as_the_alert_it_started() -> None:
+    """Issue 15: an alert reopened by a re-fire within its cooldown is posted with the
+    start of the incident (not of the re-fire) and says how many re-fires it joined."""
+    from vigie.rules.conditions import Finding, Outcome
+    from vigie.rules.definitions import Rule
+    from vigie.rules.lifecycle import AlertBook
+
+    rule = Rule(name="busy", metric="orders", value=5, cooldown="10m")
+    holds = Outcome(evaluated={""}, findings={"": Finding("", {}, {"value": 7.0})})
+    book = AlertBook()
+    (fired,) = book.apply(rule, holds, T0)
+    book.apply(rule, Outcome(evaluated={""}), T0 + timedelta(minutes=1))
+    (reopened,) = book.apply(rule, holds, T0 + timedelta(minutes=4))
+    body = postable(reopened, ends_at=T0 + timedelta(minutes=8), external_url="http://vigie")
+    assert reopened.id == fired.id
+    assert body["startsAt"] == "2026-11-27T12:00:00Z"
+    assert "refires=1" in body["annotations"]["description"]
+
+
 def test_label_names_become_valid_prometheus_names() -> None:
     """Alertmanager refuses a batch with an invalid label name, so Vigie never sends one."""
     assert label_name("utm-campaign") == "utm_campaign"

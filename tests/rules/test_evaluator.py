@@ -65,6 +65,9 @@ def test_tick_lets_event_time_pass_and_resolves() -> None:
     engine.process([_order(1, T0), _order(2, T0 + timedelta(seconds=1))])
     assert [a.status for a in recorder.changes] == ["firing"]
     clock.advance(timedelta(minutes=2))
+    engine.tick()  # no longer holds: waits out the default three windows
+    assert [a.status for a in recorder.changes] == ["firing"]
+    clock.advance(timedelta(minutes=3))
     engine.tick()
     assert [a.status for a in recorder.changes] == ["firing", "resolved"]
 
@@ -115,11 +118,46 @@ def test_same_slot_change_compares_with_previous_days() -> None:
     assert fired[0].values["compare"] == "same_slot"
 
 
+def test_a_threshold_flapping_around_its_limit_is_one_incident() -> None:
+    """Issue 15: a count hovering around its limit (3, 1, 3, 1... orders a minute against
+    `>= 2`) fires on its first crossing, at once, and stays one firing alert counting its
+    re-fires; it resolves three windows after the last crossing."""
+    clock = ManualClock(T0)
+    recorder = Recorder()
+    rule = Rule(name="busy", metric="orders", op=">=", value=2)
+    metric = Metric(name="orders", kind="count", where={"event": "Order Completed"}, window="1m")
+    engine = AlertingEngine([metric], [rule], clock=clock, listeners=[recorder])
+    n = 0
+    for minute in range(8):
+        start = T0 + timedelta(minutes=minute)
+        for second in range(3 if minute % 2 == 0 else 1):
+            n += 1
+            clock.set(start + timedelta(seconds=second))
+            engine.process([_order(n, start + timedelta(seconds=second))])
+            if n == 2:
+                assert [(a.status, a.fired_at) for a in recorder.changes] == [
+                    ("firing", start + timedelta(seconds=1))
+                ]
+        clock.set(start + timedelta(seconds=59))
+        engine.tick()
+    assert [a.status for a in recorder.changes] == ["firing"]
+    (alert,) = engine.active_alerts()
+    assert alert.values["refires"] == 3
+    clock.set(T0 + timedelta(minutes=9, seconds=59))
+    engine.tick()
+    assert [a.status for a in recorder.changes] == ["firing"]
+    clock.set(T0 + timedelta(minutes=11, seconds=1))
+    engine.tick()
+    assert [a.status for a in recorder.changes] == ["firing", "resolved"]
+    assert recorder.changes[-1].values["refires"] == 3
+    assert len({a.id for a in recorder.changes}) == 1
+
+
 def test_quiet_groups_are_forgotten_after_their_alerts_resolve() -> None:
     """A group with no event left in its windows is dropped on a tick once nothing fires for it."""
     clock = ManualClock(T0)
     metric = Metric(name="orders", kind="count", where={"event": "Order Completed"}, window="1m")
-    rule = Rule(name="busy", metric="orders", op=">=", value=1)
+    rule = Rule(name="busy", metric="orders", op=">=", value=1, resolve_after="0s")
     engine = AlertingEngine([metric], [rule], clock=clock)
     engine.process([_order(1, T0)])
     clock.advance(timedelta(minutes=5))
@@ -179,7 +217,7 @@ def test_an_alert_holding_again_within_its_cooldown_reopens() -> None:
         name="sales", kind="sum", value="properties.amount", where={"event": "Order Completed"},
         window="1h",
     )  # fmt: skip
-    rule = Rule(name="big", metric="sales", op=">=", value=5, cooldown="1m")
+    rule = Rule(name="big", metric="sales", op=">=", value=5, cooldown="1m", resolve_after="0s")
     engine = AlertingEngine([sales], [rule], clock=clock, listeners=[recorder])
     engine.process([_amount(1, T0, 5)])
     engine.process([_amount(2, T0 + timedelta(seconds=1), -5)])
@@ -319,7 +357,7 @@ def test_forgotten_groups_leave_nothing_behind_in_the_rules() -> None:
         name="sales", kind="sum", value="properties.amount", by=["shop"],
         where={"event": "Order Completed"}, window="1m",
     )  # fmt: skip
-    rule = Rule(name="low", metric="sales", op=">=", value=5, cooldown="1h")
+    rule = Rule(name="low", metric="sales", op=">=", value=5, cooldown="1h", resolve_after="0s")
     engine = AlertingEngine([metric], [rule], clock=clock)
     for n in range(0, 150, 3):
         shop = f"s{n}"

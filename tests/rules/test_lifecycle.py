@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from vigie.rules.conditions import Finding, Outcome
 from vigie.rules.definitions import Rule
-from vigie.rules.lifecycle import AlertBook
+from vigie.rules.lifecycle import AlertBook, resolve_after_us
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -78,6 +78,57 @@ def test_a_firing_alert_resolves_only_after_resolve_after() -> None:
     assert book.resolving("r") == {"a"}
     done = book.apply(rule, _holds(), T0 + timedelta(minutes=16), resolve_after_us=wait)
     assert [(a.status, a.id) for a in done] == [("resolved", fired[0].id)]
+
+
+def test_threshold_and_change_rules_wait_three_windows_by_default() -> None:
+    """Issue 15: threshold, change and anomaly alerts wait three of the metric's windows
+    before resolving unless `resolve_after` says otherwise (`0s`: at once); the kinds
+    without a window resolve at once."""
+    minute = 60_000_000
+    window = 5 * minute
+    for kind in ("threshold", "change", "anomaly"):
+        assert resolve_after_us(Rule(name="r", kind=kind, metric="m"), window) == 3 * window  # type: ignore[arg-type]
+    assert resolve_after_us(Rule(name="r", metric="m", resolve_after="0s"), window) == 0
+    assert resolve_after_us(Rule(name="r", metric="m", resolve_after="2m"), window) == 2 * minute
+    assert resolve_after_us(Rule(name="r", kind="sla", within="5m"), None) == 0
+    assert resolve_after_us(Rule(name="r", kind="absence", silence="5m"), None) == 0
+
+
+def test_an_incident_counts_the_re_fires_it_joined() -> None:
+    """Issue 15: holding again while waiting out `resolve_after` is a re-fire joined to the
+    incident (`values.refires`, no status change); while it waits, `clear_since` says since
+    when it has not held, and the resolution carries the count but not `clear_since`."""
+    rule = Rule(name="r", metric="m", value=0)
+    book = AlertBook()
+    wait = 10 * 60_000_000
+    fired = book.apply(rule, _holds("a"), T0, resolve_after_us=wait)
+    assert "refires" not in fired[0].values
+    for minute in (1, 3, 5):
+        cleared = T0 + timedelta(minutes=minute)
+        assert book.apply(rule, _holds(), cleared, resolve_after_us=wait) == []
+        (waiting,) = book.active.values()
+        assert waiting.values["clear_since"] == cleared.isoformat()
+        again = cleared + timedelta(minutes=1)
+        assert book.apply(rule, _holds("a"), again, resolve_after_us=wait) == []
+        assert "clear_since" not in waiting.values
+    (alert,) = book.active.values()
+    assert alert.values["refires"] == 3
+    book.apply(rule, _holds(), T0 + timedelta(minutes=7), resolve_after_us=wait)
+    (done,) = book.apply(rule, _holds(), T0 + timedelta(minutes=17), resolve_after_us=wait)
+    assert (done.status, done.id, done.fired_at) == ("resolved", fired[0].id, T0)
+    assert done.values["refires"] == 3
+    assert "clear_since" not in done.values
+
+
+def test_a_reopened_incident_counts_the_re_fire() -> None:
+    """Issue 15: a re-fire within the cooldown reopens the alert and says so in its
+    evidence from the reopening change on, keeping when the incident first fired."""
+    rule = Rule(name="r", metric="m", value=0, cooldown="10m")
+    book = AlertBook()
+    book.apply(rule, _holds("a"), T0)
+    book.apply(rule, _holds(), T0 + timedelta(minutes=1))
+    (reopened,) = book.apply(rule, _holds("a"), T0 + timedelta(minutes=5))
+    assert (reopened.status, reopened.fired_at, reopened.values["refires"]) == ("firing", T0, 1)
 
 
 def test_groups_not_evaluated_keep_their_alerts() -> None:

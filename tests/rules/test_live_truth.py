@@ -36,6 +36,7 @@ rules:
     kind: change
     metric: conversion
     drop: 0.3
+    resolve_after: 0s  # at once: the test is about what recovers, not when
 """
 
 

@@ -94,3 +94,39 @@ def test_acknowledge_and_silence_from_the_alerts_page(dashboard: Dashboard, brow
     actions = {line.action for line in list_audit(engine=system.engine, actor="ana")}
     assert {"alert.ack", "silence.create"} <= actions
     assert problems.found == []
+
+
+def test_a_joined_incident_shows_as_one_alert(dashboard: Dashboard, browser: Any) -> None:
+    """Issue 15: an incident that re-fired three times is one alert on the Alerts page, in
+    English, with when it started, the re-fires it joined and when it resolved."""
+    from datetime import timedelta
+
+    from playwright.sync_api import expect
+
+    from vigie.rules.alerts import Alert
+
+    now = dashboard.system.clock.now()
+    alert = Alert(
+        id=f"flapping-{time.time_ns()}", fingerprint=f"fp-{time.time_ns()}", rule="probe-seen",
+        status="resolved", labels={"alertname": "probe-seen"}, starts_at=now - timedelta(hours=1),
+        fired_at=now - timedelta(hours=1), ends_at=now - timedelta(minutes=5),
+        updated_at=now - timedelta(minutes=5), values={"value": 3, "refires": 3},
+    )  # fmt: skip
+    dashboard.system.alerts.save([alert])
+    context = browser.new_context(locale="en-GB", timezone_id="UTC")
+    page = context.new_page()
+    problems = Problems()
+    problems.watch(page)
+    page.goto(dashboard.url + "/login?next=/alerts")
+    page.fill("#username", "lea")
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.wait_for_url(dashboard.url + "/alerts")
+    _settle(page, "en")
+    item = page.locator(f'#alert-feed li[data-alert="{alert.id}"]')
+    expect(item).to_have_count(1, timeout=WAIT_MS)
+    expect(item.locator("[data-refires]")).to_have_text(" · re-fires joined: 3")
+    expect(item).to_contain_text("resolved")
+    expect(item.locator("[data-clear-since]")).to_have_count(0)
+    context.close()
+    assert problems.found == []

@@ -49,9 +49,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                  `vigie.rules.sequential` and `vigie rules explain`
 
     Every rule's alert is one incident: once firing it resolves only after the condition
-    has not held for `resolve_after` (default: three of the metric's windows for an anomaly
-    rule, 0 for the other kinds), and a condition holding again within `cooldown` of the
-    resolution reopens the same alert.
+    has not held for `resolve_after` (default: three of the metric's windows for an
+    anomaly, threshold or change rule, 0 for the other kinds), and a condition holding
+    again within `cooldown` of the resolution reopens the same alert; a first crossing
+    still fires at once.
       all / any  `rules`: the listed rules hold together (all) or one of them does (any)
 
     A `change` rule's alert resolves once the value is back within `tolerance` (relative,
@@ -172,10 +173,12 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     `0s`: at once."""
     resolve_after: str | None = None
     """A duration: how long the condition must stay false before a firing alert resolves; none:
-    three windows for an anomaly rule, at once for the others."""
+    three of the metric's windows for an anomaly, threshold or change rule (a value hovering
+    around its limit stays one alert), at once for the others; `0s`: at once."""
     cooldown: str = "0s"
     """A duration: a condition holding again within this time of the resolution reopens the same
-    alert instead of a new one."""
+    alert instead of a new one (`resolve_after` already joins what holds again before the
+    resolution)."""
     playbook: str | None = None
     """The playbook (a name under `playbooks:`) run on this rule's alerts, instead of those whose
     `triggers:` name the rule."""

@@ -5,7 +5,9 @@ firing (`fired_at` stays empty); webhooks and playbooks only hear of alerts that
 A firing alert is an incident: it resolves only once its condition has not held for the
 rule's `resolve_after` (a condition holding again meanwhile continues it), and a condition
 holding again within `cooldown` of the resolution reopens the same alert (same id) instead
-of raising another.
+of raising another. Either way the incident counts the re-fires it joined
+(`values.refires`); while it waits out `resolve_after`, `values.clear_since` says since
+when its condition has not held.
 An alert whose group has no data to judge is not resolved: it keeps its status, marked
 `values.state = "no_data"` (with `no_data_since`) until data comes back and is judged.
 A resolved alert says what recovered and by how much (`values.recovered`,
@@ -57,14 +59,20 @@ def _flat(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if isinstance(v, int | float | str)}
 
 
+# The rules judging a metric window by window, whose value hovers around the limit during an
+# incident: by default their alerts wait a few windows before resolving.
+WINDOWED_KINDS = frozenset({"anomaly", "threshold", "change"})
+RESOLVE_WINDOWS = 3
+
+
 def resolve_after_us(rule: Rule, slide_us: int | None) -> int:
     """How long `rule`'s condition must not hold before its alert resolves: `resolve_after`;
-    by default three windows of the metric (`slide_us`) for an anomaly rule, whose score
-    hovers around its threshold during an incident, and 0 for the other kinds (as before:
-    their users set it)."""
+    by default three windows of the metric (`slide_us`) for an anomaly, threshold or change
+    rule, whose value hovers around its limit during an incident (one alert per incident,
+    not one per window), and 0 for the other kinds."""
     if rule.resolve_after is not None:
         return parse_duration(rule.resolve_after)
-    return 3 * slide_us if slide_us and rule.kind == "anomaly" else 0
+    return RESOLVE_WINDOWS * slide_us if slide_us and rule.kind in WINDOWED_KINDS else 0
 
 
 def default_summaries(rule: Rule, labels: dict[str, str], values: dict[str, Any]) -> dict[str, str]:
@@ -240,10 +248,14 @@ class AlertBook:
                 continue
             was_firing = alert.status == "firing"
             if was_firing and resolve_after_us:
-                since = self.normal_since.setdefault(alert.fingerprint, now)
+                since = self.normal_since.get(alert.fingerprint)
+                if since is None:
+                    since = self.normal_since[alert.fingerprint] = now
+                    alert.values = {**alert.values, "clear_since": now.isoformat()}
                 if now - since < timedelta(microseconds=resolve_after_us):
                     continue
             self.normal_since.pop(alert.fingerprint, None)
+            alert.values = {k: v for k, v in alert.values.items() if k != "clear_since"}
             recovered = outcome.recovered.get(group)
             if recovered is not None:
                 alert.values = {k: v for k, v in alert.values.items() if k not in NO_DATA}
@@ -266,12 +278,20 @@ class AlertBook:
             values = {"group": group, **finding.values}
             # A group's labels come from its key: its active alert's fingerprint stands.
             fp = self._groups.get((rule.name, group)) or fingerprint(rule.name, finding.labels)
-            self.normal_since.pop(fp, None)
+            # Holding again while waiting out `resolve_after`, or within the cooldown of the
+            # resolution: a re-fire joining the same incident.
+            rejoined = self.normal_since.pop(fp, None) is not None
             alert = self.active.get(fp)
+            reopened = False
             if alert is None and fp in self.reopenable:
                 alert = self._reopen(fp, rule.name, group, now)
-                if alert is not None:
-                    changed.append(_copy(alert))
+                reopened = rejoined = alert is not None
+            if alert is not None and (rejoined or "refires" in alert.values):
+                values["refires"] = int(alert.values.get("refires", 0)) + rejoined
+            if reopened and alert is not None:
+                alert.values = values
+                alert.annotations = _summaries(rule, labels, values)
+                changed.append(_copy(alert))
             if alert is None:
                 alert = Alert(
                     id=f"{fp}-{int(now.timestamp() * 1e6)}",

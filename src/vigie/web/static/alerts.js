@@ -294,6 +294,11 @@
       el("span", {}, Vigie.alertSummary(alert)),
       el("div", { class: "muted" },
         t("js.alerts.started", { time: dateTime(alert.fired_at || alert.starts_at) }),
+        // One alert per incident: the re-fires it joined, and a firing one waiting out its
+        // resolve time since its condition cleared.
+        alert.values && alert.values.refires ? el("span", { "data-refires": alert.values.refires }, ` · ${t("js.alerts.refires", { count: alert.values.refires })}`) : "",
+        alert.status === "firing" && alert.values && alert.values.clear_since
+          ? el("span", { "data-clear-since": alert.values.clear_since }, ` · ${t("js.alerts.clear_since", { time: dateTime(alert.values.clear_since) })}`) : "",
         alert.ends_at ? ` · ${t("js.alerts.ended", { time: dateTime(alert.ends_at) })}` : ""),
       handlingFacts(alert),
       notesList(alert),
