@@ -119,13 +119,17 @@ def test_an_hourly_series_forgets_a_noisy_start_within_days() -> None:
 
 def test_the_default_threshold_is_the_false_alarm_rate_per_window() -> None:
     """Without `p_value` or `z`, an anomaly rule fires at the chance per window of its
-    `false_alarms` rate: twelve times stricter on 5-minute windows than on hourly ones,
-    bounded for coarse windows; a declared `p_value` or `z` wins."""
+    `false_alarms` rate (2/month unless declared; 1/month stays the sequential rules'):
+    twelve times stricter on 5-minute windows than on hourly ones, bounded for coarse
+    windows; a declared `p_value` or `z` wins."""
     rule = Rule(name="odd", kind="anomaly", metric="m")
     month_s = 30 * 86_400
-    assert rule.fire_p_value(300_000_000) == pytest.approx(300 / month_s)
-    assert rule.fire_p_value(HOUR) == pytest.approx(3600 / month_s)
-    assert rule.fire_p_value(24 * HOUR) == 3e-3
+    assert rule.fire_p_value(300_000_000) == pytest.approx(2 * 300 / month_s)
+    assert rule.fire_p_value(HOUR) == pytest.approx(2 * 3600 / month_s)
+    assert rule.fire_p_value(12 * HOUR) == 3e-3
+    monthly = Rule(name="odd", kind="anomaly", metric="m", false_alarms="1/month")
+    assert monthly.fire_p_value(HOUR) == pytest.approx(3600 / month_s)
+    assert Rule(name="s", kind="sequential").declared_false_alarms() == "1/month"
     rare = Rule(name="odd", kind="anomaly", metric="m", false_alarms="1/90d")
     assert rare.fire_p_value(HOUR) == pytest.approx(1 / (90 * 24))
     assert Rule(name="odd", kind="anomaly", metric="m", p_value=1e-3).fire_p_value(HOUR) == 1e-3

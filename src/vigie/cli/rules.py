@@ -65,7 +65,7 @@ def explain(
         )
         raise typer.Exit(2)
     tests = tests_of(rule) if rule.kind == "sequential" else ("silence",)
-    per_false_alarm = 1 / parse_rate(rule.false_alarms)
+    per_false_alarm = 1 / parse_rate(rule.declared_false_alarms())
     levels = sorted({*RATES, *([rule.expected_rate] if rule.expected_rate else [])})
     if rates:
         try:
@@ -76,7 +76,7 @@ def explain(
     console.print(
         f"[bold]{rule.name}[/bold] ({rule.kind}): events where {rule.where or 'any'}, "
         f"tests {', '.join(tests)}, min_effect {rule.min_effect:g}, "
-        f"false_alarms {rule.false_alarms} (one per {_duration(per_false_alarm)})"
+        f"false_alarms {rule.declared_false_alarms()} (one per {_duration(per_false_alarm)})"
     )
     if rule.expected_rate and not rule.then:
         design = Design.rates(

@@ -13,6 +13,11 @@ from vigie.rules.alerts import Severity
 
 DEFAULT_STEP_US = 300_000_000  # the window assumed when an anomaly rule's is not known
 MIN_P_VALUE, MAX_P_VALUE = 1e-7, 3e-3  # the range of the default `p_value`
+# The `false_alarms` rate unset: 2/month for an anomaly rule (its per-window threshold: the
+# most detection on the worst seed of `vigie bench anomalies` within one false alert per
+# series-week, see BENCHMARKS.md), 1/month for the sequential and absence tests.
+DEFAULT_FALSE_ALARMS = "1/month"
+ANOMALY_FALSE_ALARMS = "2/month"
 
 RuleKind = Literal["threshold", "change", "sla", "absence", "anomaly", "all", "any", "sequential"]
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -35,9 +40,9 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                  (`seasonality`: auto, none, daily, weekly, both): its tail p-value below
                  `p_value` (or beyond `z` robust standard deviations) after `min_samples`
                  samples; by default `p_value` is the chance per window of the
-                 `false_alarms` rate (noise alone crosses it about once a month, whatever
-                 the window); it keeps holding while below `clear_p_value` (default: the
-                 square root of `p_value`)
+                 `false_alarms` rate (2/month unless declared: noise alone crosses it about
+                 twice a month, whatever the window); it keeps holding while below
+                 `clear_p_value` (default: the square root of `p_value`)
 
       sequential the rate of events matching `where` (or with `then`, the conversion from
                  `where` events to `then` events) tested continuously against its learned
@@ -147,9 +152,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     expected_conversion: float | None = None
     """For a `sequential` rule with `then`, the expected `then` events per `where` event before any
     history is learned."""
-    false_alarms: str = "1/month"
-    """For `sequential` and rate-aware `absence` rules, the false alarms you accept, as a rate
-    (`1/month`, `1/week`); rarer means surer but later alerts."""
+    false_alarms: str | None = None
+    """For `sequential`, rate-aware `absence` and `anomaly` rules, the false alarms you accept, as a
+    rate (`1/month`, `1/week`); rarer means surer but later alerts. Unset: `1/month`, and
+    `2/month` for an `anomaly` rule (whose default `p_value` it sets)."""
     min_effect: float = 0.5
     """For a `sequential` rule, the smallest relative change worth an alert (0.5: a rate halved, or
     up by half)."""
@@ -220,7 +226,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             problems.append(("p_value", "p_value is a probability between 0 and 0.5 (e.g. 1e-4)"))
         if self.kind == "anomaly" and self.p_value is None and self.z is None:
             try:
-                parse_rate(self.false_alarms)
+                parse_rate(self.declared_false_alarms())
             except ValueError as exc:
                 problems.append(("false_alarms", str(exc)))
         for key in (
@@ -244,7 +250,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
         """What a sequential (or rate-aware absence) rule declares wrong, naming the key."""
         problems: list[tuple[str, str]] = []
         try:
-            parse_rate(self.false_alarms)
+            parse_rate(self.declared_false_alarms())
         except ValueError as exc:
             problems.append(("false_alarms", str(exc)))
         rate = self.expected_rate
@@ -272,6 +278,12 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             problems.append(("metric", "a sequential rule counts events (`where`), not a metric"))
         return problems
 
+    def declared_false_alarms(self) -> str:
+        """The `false_alarms` rate, or the rule kind's default when unset."""
+        if self.false_alarms is not None:
+            return self.false_alarms
+        return ANOMALY_FALSE_ALARMS if self.kind == "anomaly" else DEFAULT_FALSE_ALARMS
+
     def fire_p_value(self, step_us: int | None = None) -> float:
         """The tail probability below which an anomaly rule fires: `p_value`; the one of `z`
         robust standard deviations when `z` is given; else the chance per window (of
@@ -283,7 +295,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             return 2 * tail if self.direction == "both" else tail
         if self.p_value is not None:
             return self.p_value
-        per_window = parse_rate(self.false_alarms) * (step_us or DEFAULT_STEP_US) / 1e6
+        per_window = parse_rate(self.declared_false_alarms()) * (step_us or DEFAULT_STEP_US) / 1e6
         return min(MAX_P_VALUE, max(MIN_P_VALUE, per_window))
 
 

@@ -504,7 +504,7 @@ def rate_test(rule: Rule, tests: tuple[Test, ...] | None = None) -> RateTest:
         profile,
         rule.min_effect,
         tests or tests_of(rule),
-        1 / parse_rate(rule.false_alarms),
+        1 / parse_rate(rule.declared_false_alarms()),
         warmup_s=parse_duration(rule.prior_weight) / 1e6,
     )
 
@@ -516,7 +516,7 @@ def _conversion_test(rule: Rule) -> ConversionTest:
         prior_trials=100.0,
         effect=rule.min_effect,
         tests=tests_of(rule),
-        per_false_alarm_s=1 / parse_rate(rule.false_alarms),
+        per_false_alarm_s=1 / parse_rate(rule.declared_false_alarms()),
         rate=RateProfile(prior=rule.expected_rate),
     )
 
