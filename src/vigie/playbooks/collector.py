@@ -3,6 +3,7 @@ by status (how many are held right now, how many runs failed)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -11,6 +12,8 @@ from prometheus_client.registry import Collector
 
 from vigie.playbooks.runs import playbook_runs, playbook_steps
 from vigie.schedule.notifications import notifications
+
+logger = logging.getLogger(__name__)
 
 
 class PlaybookCollector(Collector):
@@ -31,8 +34,13 @@ class PlaybookCollector(Collector):
                     rows = conn.execute(
                         sa.select(table.c.status, sa.func.count()).group_by(table.c.status)
                     ).all()
-            except sa.exc.SQLAlchemyError:
-                rows = []  # before the schema exists; the scrape must not fail
+            except sa.exc.SQLAlchemyError as exc:
+                # The scrape must not fail (before the schema exists, the store away), but
+                # a family left out is said, not silent.
+                logger.warning(
+                    "%s left out of /metrics: the store could not be read: %s", name, exc
+                )
+                rows = []
             for status, count in rows:
                 family.add_metric([status], count)
             yield family
@@ -49,7 +57,12 @@ class PlaybookCollector(Collector):
         try:
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
-        except sa.exc.SQLAlchemyError:
+        except sa.exc.SQLAlchemyError as exc:
+            logger.warning(
+                "%s left out of /metrics: the store could not be read: %s",
+                "vigie_playbook_webhook_steps",
+                exc,
+            )
             rows = []
         for status, count in rows:
             family.add_metric([status], count)
