@@ -33,7 +33,7 @@ import msgspec
 import sqlalchemy as sa
 
 from vigie.clock import Clock
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.sensors.readings import SOURCE as SENSORS_SOURCE
 from vigie.sensors.tables import ring_links, ring_notices
 from vigie.types import Micros, to_us
@@ -43,8 +43,6 @@ PURPOSE = "profiling"
 MAX_RING = 200
 CHANGED = "Ring Links Changed"
 """The event that tells every process to re-read the rings' links from the store."""
-NOTICE_TYPE = "notice"
-"""The type of Vigie's own notices in the log: no visitor's, no sensor's."""
 NOTICE_SOURCE = "vigie-rings"
 """The source of `CHANGED`: a name no configured source may take (`vigie.config`). Before,
 the notice was a `sensor` event of source `sensors`, counted with the readings."""
