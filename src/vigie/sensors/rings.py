@@ -227,15 +227,17 @@ class RingBook:
 
     def changed(self) -> None:
         """Tell every process that the links changed in the store (see the module), and
-        clear the notices owed until then: those of changes committed before it is sent."""
+        clear the notices owed until then: those of changes committed before it is sent.
+        Only the rows read are cleared: a lower id may commit later (PostgreSQL takes its
+        sequence's numbers in order, but its transactions commit in any order)."""
         if self.announce is None:
             return
         with self.engine.connect() as conn:
-            owed = conn.execute(sa.select(sa.func.max(ring_notices.c.id))).scalar()
+            owed = list(conn.execute(sa.select(ring_notices.c.id)).scalars())
         self.announce()
-        if owed is not None:
+        if owed:
             with self.engine.begin() as conn:
-                conn.execute(ring_notices.delete().where(ring_notices.c.id <= owed))
+                conn.execute(ring_notices.delete().where(ring_notices.c.id.in_(owed)))
 
     def settle(self) -> bool:
         """Send the notice a change still owes (its own was refused by the log, or its process
