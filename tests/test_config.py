@@ -93,6 +93,13 @@ def test_duplicate_source_names_and_keys_are_refused() -> None:
     assert "sources.1.write_key (line 7)" in _error(shared)
 
 
+def test_a_source_named_as_a_vigie_service_is_refused() -> None:
+    """A source may not be named `privacy`: its write key could forge erasure notices."""
+    message = _error(GOOD.replace("name: pos", "name: privacy"))
+    assert "sources.1.name (line 6): 'privacy' is reserved" in message
+    assert "erased" in message and "choose another name" in message
+
+
 def test_default_source_from_environment_or_generated() -> None:
     """Without a file, source `default` uses VIGIE_WRITE_KEY, or a generated key it reports."""
     config, generated = default_config(environ={"VIGIE_WRITE_KEY": "from-env-key-1234"})

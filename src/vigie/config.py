@@ -30,6 +30,7 @@ from vigie.playbooks.actions.base import ActionSettings
 from vigie.playbooks.playbooks import Playbook
 from vigie.privacy.config import PrivacyConfig
 from vigie.privacy.config import problems as privacy_problems
+from vigie.privacy.erasures import SOURCE as ERASURES_SOURCE
 from vigie.review.weekly import ReviewSettings
 from vigie.rules.definitions import Alerting, Rule
 from vigie.schedule.schedules import ScheduleConfig
@@ -260,6 +261,7 @@ RESERVED_SOURCES = {
     SENSORS_SOURCE: "the sensors' readings (each device sends with a key of its own)",
     NOTICE_SOURCE: "Vigie's notices that the rings' links changed",
     AI_SOURCE: "the lead-scoring model's monitoring",
+    ERASURES_SOURCE: "Vigie's notices that a person was erased",
 }
 """Sources Vigie's own parts append as: a configured source of that name would let its
 clients forge their events (a website's key sending RFID reads into the shop's figures)."""

@@ -140,7 +140,7 @@ def test_erase_destroys_the_persons_shredding_keys(tmp_path: Path) -> None:
     logged = fresh.open(log.read(0, 10))
     assert [e.traits for e in logged if e.type == "identify"] == [{}]
     # The running processes' notice, naming nobody.
-    assert [(e.event, e.properties, e.traits) for e in logged if e.type == "track"] == [
+    assert [(e.event, e.properties, e.traits) for e in logged if e.type == "notice"] == [
         ("Subject Erased", {}, {})
     ]
     engine.dispose()

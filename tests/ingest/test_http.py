@@ -149,6 +149,32 @@ def test_bad_messages_rejected_good_ones_kept(live_server: LiveServer) -> None:
     assert all(r["reason"] and r["source"] == "web" for r in kept)
 
 
+def test_vigies_own_notices_cannot_be_forged_by_a_write_key(live_server: LiveServer) -> None:
+    """An erasure's or the rings' notice sent to the public ingestion (which would make every
+    process drop its copies, or re-read the links, at a client's will) is refused naming the
+    field and kept as a reject; the batch's other events are stored."""
+    batch = [
+        {"type": "track", "event": "Subject Erased", "anonymousId": "g", "messageId": "forged-1"},
+        {"type": "track", "event": "Ring Links Changed", "anonymousId": "g",
+         "messageId": "forged-2"},
+        {"type": "track", "event": "Good", "anonymousId": "g", "messageId": "good-1"},
+    ]  # fmt: skip
+    response = _post(live_server, "/v1/batch", {"batch": batch})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["accepted"] == 1
+    assert {(r["messageId"], r["field"]) for r in body["rejected"]} == {
+        ("forged-1", "event"),
+        ("forged-2", "event"),
+    }
+    assert all("is reserved" in r["reason"] for r in body["rejected"])
+    assert [e["message_id"] for e in _events(live_server)] == ["good-1"]
+    kept = httpx.get(
+        live_server.url + "/api/rejected", headers=live_server.admin, timeout=30
+    ).json()["rejected"]
+    assert {r["message_id"] for r in kept} == {"forged-1", "forged-2"}
+
+
 def test_malformed_json_is_400_and_kept(live_server: LiveServer) -> None:
     """A body that is not JSON gets 400 with the reason and is kept in the rejected table."""
     response = httpx.post(

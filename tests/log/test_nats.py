@@ -162,6 +162,22 @@ def test_a_batch_jetstream_refuses_is_answered_unavailable(
         log.close()
 
 
+def test_a_batch_the_stream_refuses_fails_at_once_naming_why(nats_log: NatsEventLog) -> None:
+    """A full stream that discards new messages answers each with an error: the batch fails
+    at once (not after the publish timeout) and the error says what JetStream answered."""
+    js = nats_log._js
+    info = nats_log._call(js.stream_info(nats_log.options.stream))
+    config = info.config
+    config.max_msgs = 1
+    config.discard = nats.js.api.DiscardPolicy.NEW
+    nats_log._call(js.update_stream(config))
+    assert nats_log.append([_event("m1")]).offsets == [1]
+    started = time.monotonic()
+    with pytest.raises(LogUnavailable, match="maximum messages exceeded"):
+        nats_log.append([_event("m2")])
+    assert time.monotonic() - started < 3
+
+
 def test_read_from_an_offset(nats_log: NatsEventLog) -> None:
     """read(from_offset, limit) returns whole events with their offsets, in order."""
     nats_log.append([_event(f"m{i}") for i in range(1200)])

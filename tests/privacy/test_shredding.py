@@ -23,7 +23,7 @@ from vigie.config import Config, Source
 from vigie.events import Event
 from vigie.events.event import decode_event, encode_event
 from vigie.log.committer import GroupCommitter
-from vigie.log.eventlog import AppendJob
+from vigie.log.eventlog import AppendJob, LogUnavailable
 from vigie.log.nats import NatsEventLog
 from vigie.log.sql import SqlEventLog
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
@@ -320,3 +320,32 @@ def test_a_contacts_own_events_are_sealed_under_the_contacts_key(tmp_path: Path)
     erased = shredder.open([decode_event(encode_event(sealed), Event)])[0]
     assert erased.properties == {"id": "ct_1", "owner_id": "st_1"}
     assert shredder.open([other])[0].properties == {"id": 7, "email": EMAIL}
+
+
+def test_an_erasure_completes_when_the_log_refuses_its_notice(
+    server: tuple[str, System, str], tmp_path: Path
+) -> None:
+    """With the log away when the erasure's notice is sent, the erasure still destroys the
+    person's keys and is audited, and the API answers 200 (not a 503 saying nothing was
+    stored, which a retry could not undo)."""
+    url, system, token = server
+    contact_id = _person(url, token)
+
+    def away() -> None:
+        raise LogUnavailable("NATS is away")
+
+    system.privacy.announce = away
+    erased = httpx.post(
+        f"{url}/api/privacy/contacts/{contact_id}/erase",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["keys_destroyed"] >= 1
+    assert EMAIL.encode() not in (tmp_path / "keys.db").read_bytes()
+    trail = httpx.get(
+        f"{url}/api/audit",
+        params={"entity_id": contact_id, "action": "erase"},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert len(trail["items"]) == 1

@@ -31,6 +31,7 @@ from vigie.sensors.places import SensorsConfig
 from vigie.sensors.readings import RFID_READ, SOURCE
 from vigie.sensors.rings import NOTICE_SOURCE, RingBook, changed_event
 from vigie.sensors.service import SensorsService
+from vigie.sensors.tables import ring_notices
 from vigie.store import connect, upgrade
 from vigie.system import System, build_system
 from vigie.types import to_us
@@ -259,3 +260,25 @@ def test_a_change_left_unannounced_by_a_dead_process_is_announced_by_another(
               aisle="aisle-4")  # fmt: skip
     catch_up()
     assert sensors.customer("ct_ring")["total"] == 0
+
+
+def test_a_notice_owed_by_a_change_committed_meanwhile_stays_owed(engine: Any) -> None:
+    """A change whose owed notice commits, with a lower id, while another notice is being
+    sent (PostgreSQL's ids are taken in order but commit in any order) is still owed after
+    that notice: the next `settle` sends it."""
+    sent: list[None] = []
+
+    def announce() -> None:
+        if not sent:  # a change numbered before the one read commits now
+            with engine.begin() as conn:
+                conn.execute(ring_notices.insert().values(id=5, at_us=1))
+        sent.append(None)
+
+    with engine.begin() as conn:
+        conn.execute(ring_notices.insert().values(id=10, at_us=2))
+    book = RingBook(engine=engine, clock=SystemClock(), consent=lambda c: True,
+                    announce=announce)  # fmt: skip
+    book.changed()
+    assert book.settle() is True
+    assert book.settle() is False
+    assert len(sent) == 2

@@ -9,6 +9,9 @@ from typing import Any, Protocol, TypeVar, overload
 import msgspec
 
 EVENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias", "sensor"})
+NOTICE_TYPE = "notice"
+"""The type of Vigie's own notices in the log (no visitor's, no sensor's): not one of
+`EVENT_TYPES`, so no client can send one."""
 
 
 class Event(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):

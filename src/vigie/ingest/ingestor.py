@@ -28,6 +28,8 @@ from vigie.kpi.durations import parse_duration
 from vigie.log.committer import GroupCommitter
 from vigie.log.eventlog import AppendJob
 from vigie.log.pressure import Backpressure
+from vigie.privacy.erasures import ERASED
+from vigie.sensors.rings import CHANGED as RINGS_CHANGED
 from vigie.telemetry import Telemetry
 
 
@@ -238,7 +240,11 @@ class Ingestor:
         )
 
 
-RESERVED_EVENTS: dict[str, str] = dict.fromkeys(CHAT_SERVICE_EVENTS, "Vigie's website chat")
+RESERVED_EVENTS: dict[str, str] = {
+    **dict.fromkeys(CHAT_SERVICE_EVENTS, "Vigie's website chat"),
+    ERASED: "Vigie's notices that a person was erased",
+    RINGS_CHANGED: "Vigie's notices that the rings' links changed",
+}
 """Event names only Vigie's own services append, and whose they are: a client of the public
 ingestion that could send them would forge that service's records and KPIs (a website's
 write key adding conversations, agents' replies and closed sales to the chat's figures)."""
@@ -258,7 +264,7 @@ def refuse_reserved(events: list[Event]) -> tuple[list[Event], list[Rejection]]:
             Rejection(
                 reason=(
                     f"{event.event!r} is reserved for {owner}: only Vigie itself records it, "
-                    "so that no client can forge its conversations or KPIs; send your event "
+                    "so that no client can forge its records or KPIs; send your event "
                     "under another name"
                 ),
                 field="event",

@@ -413,7 +413,7 @@ class NatsEventLog(AppendsOne):
         except (TimeoutError, nats.errors.Error, OSError) as exc:
             raise LogUnavailable(
                 f"the event log on {self.options.servers} did not acknowledge the batch: "
-                f"{type(exc).__name__}"
+                f"{type(exc).__name__}{f' ({exc})' if str(exc) else ''}"
             ) from exc
 
     async def _publish(self, events: Sequence[Event]) -> list[_PubAck]:
@@ -480,7 +480,10 @@ class NatsEventLog(AppendsOne):
             waiting.fail(nats.errors.Error(f"unreadable acknowledgement: {exc}"))
             return
         if ack.error is not None:
-            waiting.fail(APIError.from_error(ack.error))
+            try:
+                APIError.from_error(ack.error)  # raises the error's own class (nats-py 2.x)
+            except APIError as exc:
+                waiting.fail(exc)
             return
         waiting.file(int(index), ack)
 

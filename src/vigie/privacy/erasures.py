@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 
 ERASED = "Subject Erased"
-"""The event that tells every process to drop what it keeps in memory of the log."""
+"""The event that tells every process to drop what it keeps in memory of the log. It is a
+notice (`NOTICE_TYPE`), not a tracked event that KPIs of `track` events would count; older
+ones were `track` events, and are honoured alike (`ErasureNotices` reads name and source)."""
 SOURCE = "privacy"
 
 
@@ -25,7 +27,7 @@ def erased_event(*, at: datetime) -> Event:
     """The log's notice that a person was erased (nothing personal)."""
     return Event(
         message_id=uuid.uuid4().hex,
-        type="track",
+        type=NOTICE_TYPE,
         source=SOURCE,
         event=ERASED,
         timestamp=at,

@@ -30,6 +30,7 @@ vacuumed. The audit trail is append-only and records only *that* an erasure happ
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -45,6 +46,8 @@ from vigie.log.columnar import ColumnarCopy
 from vigie.log.eventlog import EventLog
 from vigie.privacy.scrubbing import Scrubber, needles
 from vigie.types import to_us
+
+logger = logging.getLogger(__name__)
 
 CONTACTS = "crm_contacts"
 IDENTITIES = "analytics_identities"
@@ -83,6 +86,14 @@ class Erasure(msgspec.Struct, kw_only=True):
     keys_destroyed: int = 0
     not_erased: list[str] = msgspec.field(default_factory=list)
     """What the erasure could not erase, and why (events left in clear on NATS JetStream)."""
+
+
+def _notify(send: Callable[..., None], *args: str) -> None:
+    """Send an erasure's notice to the other processes, logging (not raising) a failure."""
+    try:
+        send(*args)
+    except Exception:
+        logger.warning("erasure done, but its notice to the other processes failed", exc_info=True)
 
 
 class _Column(msgspec.Struct, frozen=True):
@@ -279,10 +290,6 @@ class DataSubjects:
                 conn.execute(notices.insert().values(at_us=to_us(self.clock.now())))
         if self.forget_cached is not None:
             self.forget_cached()
-        if self.announce is not None:
-            self.announce()
-        if self.forget_person is not None and rows.get(RING_LINKS):
-            self.forget_person(contact_id)
         ids = {
             k: v
             for k, v in scrubber.tokens.items()
@@ -315,6 +322,13 @@ class DataSubjects:
             at=self.clock.now(),
             details=details,
         )
+        # The notices come last and cannot fail the erasure, which is done: a log away
+        # leaves the rings' notice owed (sent by `RingBook.settle`) and the other processes'
+        # copies to expire with their caches.
+        if self.forget_person is not None and rows.get(RING_LINKS):
+            _notify(self.forget_person, contact_id)
+        if self.announce is not None:
+            _notify(self.announce)
         return erasure
 
     def _left_in_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:

@@ -33,7 +33,7 @@ import msgspec
 import sqlalchemy as sa
 
 from vigie.clock import Clock
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.sensors.readings import SOURCE as SENSORS_SOURCE
 from vigie.sensors.tables import ring_links, ring_notices
 from vigie.types import Micros, to_us
@@ -43,8 +43,6 @@ PURPOSE = "profiling"
 MAX_RING = 200
 CHANGED = "Ring Links Changed"
 """The event that tells every process to re-read the rings' links from the store."""
-NOTICE_TYPE = "notice"
-"""The type of Vigie's own notices in the log: no visitor's, no sensor's."""
 NOTICE_SOURCE = "vigie-rings"
 """The source of `CHANGED`: a name no configured source may take (`vigie.config`). Before,
 the notice was a `sensor` event of source `sensors`, counted with the readings."""
@@ -229,15 +227,17 @@ class RingBook:
 
     def changed(self) -> None:
         """Tell every process that the links changed in the store (see the module), and
-        clear the notices owed until then: those of changes committed before it is sent."""
+        clear the notices owed until then: those of changes committed before it is sent.
+        Only the rows read are cleared: a lower id may commit later (PostgreSQL takes its
+        sequence's numbers in order, but its transactions commit in any order)."""
         if self.announce is None:
             return
         with self.engine.connect() as conn:
-            owed = conn.execute(sa.select(sa.func.max(ring_notices.c.id))).scalar()
+            owed = list(conn.execute(sa.select(ring_notices.c.id)).scalars())
         self.announce()
-        if owed is not None:
+        if owed:
             with self.engine.begin() as conn:
-                conn.execute(ring_notices.delete().where(ring_notices.c.id <= owed))
+                conn.execute(ring_notices.delete().where(ring_notices.c.id.in_(owed)))
 
     def settle(self) -> bool:
         """Send the notice a change still owes (its own was refused by the log, or its process
