@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, overload
@@ -162,3 +163,15 @@ def decode_events(bodies: Iterable[bytes], shape: type[Any] = Event) -> list[Any
         return [decode(body) for body in bodies]
     except msgspec.DecodeError:
         return [decode_event(body, shape) for body in bodies]
+
+
+def notice_event(*, source: str, name: str, at: datetime) -> Event:
+    """One of Vigie's own notices to every process (`NOTICE_TYPE`, nothing personal)."""
+    return Event(
+        message_id=uuid.uuid4().hex,
+        type=NOTICE_TYPE,
+        source=source,
+        event=name,
+        timestamp=at,
+        received_at=at,
+    )

@@ -10,11 +10,10 @@ when the notice comes. The notice names nobody: that an erasure happened is all 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from vigie.events import NOTICE_TYPE, Event
+from vigie.events import Event, notice_event
 
 ERASED = "Subject Erased"
 """The event that tells every process to drop what it keeps in memory of the log. It is a
@@ -25,14 +24,7 @@ SOURCE = "privacy"
 
 def erased_event(*, at: datetime) -> Event:
     """The log's notice that a person was erased (nothing personal)."""
-    return Event(
-        message_id=uuid.uuid4().hex,
-        type=NOTICE_TYPE,
-        source=SOURCE,
-        event=ERASED,
-        timestamp=at,
-        received_at=at,
-    )
+    return notice_event(source=SOURCE, name=ERASED, at=at)
 
 
 class ErasureNotices:

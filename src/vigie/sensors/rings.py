@@ -25,7 +25,6 @@ sends it, so that no process attributes reads by old links for longer than that 
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -33,7 +32,7 @@ import msgspec
 import sqlalchemy as sa
 
 from vigie.clock import Clock
-from vigie.events import NOTICE_TYPE, Event
+from vigie.events import Event, notice_event
 from vigie.sensors.readings import SOURCE as SENSORS_SOURCE
 from vigie.sensors.tables import ring_links, ring_notices
 from vigie.types import Micros, to_us
@@ -50,14 +49,7 @@ the notice was a `sensor` event of source `sensors`, counted with the readings."
 
 def changed_event(*, at: datetime) -> Event:
     """The log's notice that the rings' links changed in the store (nothing personal)."""
-    return Event(
-        message_id=uuid.uuid4().hex,
-        type=NOTICE_TYPE,
-        source=NOTICE_SOURCE,
-        event=CHANGED,
-        timestamp=at,
-        received_at=at,
-    )
+    return notice_event(source=NOTICE_SOURCE, name=CHANGED, at=at)
 
 
 def is_changed_notice(event: Event) -> bool:
