@@ -122,12 +122,22 @@ class AnomalyWatch:
         scores = score_series(detector, ends, values)
         out: list[dict[str, Any] | None] = [None] * len(ends)
         shown: dict[int, dict[str, Any]] = {}
-        p_values, ready = scores.p_values, scores.ready
-        fire, clear = self.fire, self.clear
+        p_values, fire, clear = scores.p_values, self.fire, self.clear
+        # Only a ready window within the looser of the two levels can hold; any other one
+        # ends an incident, so a gap between two such windows does too.
+        loose = max(fire, clear)
         holding = False
         since = 0
-        for i, p in enumerate(p_values):
-            if not ready[i] or p > (clear if holding else fire):
+        last = -2
+        for i in [
+            i
+            for i, (p, ready) in enumerate(zip(p_values, scores.ready, strict=True))
+            if ready and not p > loose
+        ]:
+            if i != last + 1:
+                holding = False
+            last = i
+            if p_values[i] > (clear if holding else fire):
                 holding = False
                 continue
             if not holding:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -227,20 +228,26 @@ def replay_samples(
                 if batched
                 else [watch.observe(NO_GROUP, e, v) for e, v in zip(ends, values, strict=True)]
             )
+        else:
+            evidences[rule.name] = [
+                {"value": v, "threshold": rule.value, "op": rule.op}
+                if rule.value is not None and OPS[rule.op](v, rule.value)
+                else None
+                for v in values
+            ]
     bare = {rule.name: Outcome(evaluated={NO_GROUP}) for rule in rules}
     waits = {rule.name: resolve_after_us(rule, slide_us) for rule in rules}
     tracks = book.tracks
-    for i, end_us in enumerate(ends):
-        value = values[i]
+    # A window where no rule holds while the book tracks nothing moves nothing: the replay
+    # goes from one window where a rule holds to the next, and window by window while the
+    # book tracks an alert (it may resolve).
+    held = sorted({i for found in evidences.values() for i, e in enumerate(found) if e is not None})
+    i = held[0] if held else len(ends)
+    while i < len(ends):
+        end_us = ends[i]
         now: datetime | None = None
         for rule in rules:
-            found = evidences.get(rule.name)
-            if found is not None:
-                evidence = found[i]
-            elif rule.value is not None and OPS[rule.op](value, rule.value):
-                evidence = {"value": value, "threshold": rule.value, "op": rule.op}
-            else:
-                evidence = None
+            evidence = evidences[rule.name][i]
             if evidence is None:
                 if not tracks(rule.name, NO_GROUP):
                     continue  # nothing held, nothing to resolve: the book would not move
@@ -251,6 +258,11 @@ def replay_samples(
                 outcome.findings[NO_GROUP] = Finding(NO_GROUP, {}, evidence)
             now = now or from_us(lasts[i])
             changes += book.apply(rule, outcome, now, resolve_after_us=waits[rule.name])
+        if any(tracks(rule.name, NO_GROUP) for rule in rules):
+            i += 1
+        else:
+            after = bisect_right(held, i)
+            i = held[after] if after < len(held) else len(ends)
     return changes
 
 

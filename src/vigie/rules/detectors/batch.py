@@ -14,12 +14,14 @@ import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Sequence
+from math import erfc, exp, inf
 
 import numpy as np
 
 from vigie.rules.detectors import Verdict
 from vigie.rules.detectors.seasonal import (
     _NEVER,
+    BETA,
     CLIP,
     CONFIRM,
     COUNT_MEAN,
@@ -36,6 +38,8 @@ from vigie.rules.detectors.seasonal import (
     SHIFT_HISTORY,
     SHIFT_RATE,
     SHIFT_WINDOW,
+    SQRT2,
+    TAIL,
     WEEK_US,
     WEEKEND,
     ZERO_PRIOR,
@@ -104,6 +108,79 @@ class SeriesScores:
             samples=samples,
             ready=ready,
         )
+
+
+Band = tuple[
+    Tails, float, float, float, float, float, float, float, float, float, float, float, float
+]
+"""What one fit's tails at one floor fix for a whole stretch of samples: (tails, floor, scale,
+lower threshold, lower mean excess, upper threshold, upper mean excess, as `tail_p` floors
+them; the clip limit of the learning and of the shift statistic; the fire edges below and
+above, and the clearing edges, both kept within `KEEP` scales)."""
+NO_BAND: Band = (NO_TAILS, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def band_of(t: Tails, floor: float, p_fire: float, p_run: float) -> Band:
+    """The `Band` of tails `t` at `floor`, with `tail_p`'s and `tail_edges`' arithmetic
+    (`p_fire`, `p_run`: each side's share of the fire and clearing levels): the tails change
+    every `RESCALE` samples and the floor seldom, so a sample reads them instead of working
+    them out again."""
+    scale = t[1] if t[1] > floor else floor
+    least_u, least_beta = 1.64 * scale, BETA * scale
+    lo_u = least_u if t[2] < least_u else t[2]
+    lo_beta = least_beta if t[3] < least_beta else t[3]
+    hi_u = least_u if t[4] < least_u else t[4]
+    hi_beta = least_beta if t[5] < least_beta else t[5]
+    if t[1] <= 0:
+        return (
+            t,
+            floor,
+            scale,
+            lo_u,
+            lo_beta,
+            hi_u,
+            hi_beta,
+            inf,
+            CLIP * scale if scale > 0 else inf,
+            inf,
+            inf,
+            inf,
+            inf,
+        )
+    wide = KEEP * scale
+    log = math.log(TAIL / p_fire)
+    lo, hi = lo_u + lo_beta * log, hi_u + hi_beta * log
+    log = math.log(TAIL / p_run)
+    run_lo, run_hi = lo_u + lo_beta * log, hi_u + hi_beta * log
+    return (
+        t,
+        floor,
+        scale,
+        lo_u,
+        lo_beta,
+        hi_u,
+        hi_beta,
+        CLIP * scale,
+        CLIP * scale,
+        lo if lo < wide else wide,
+        hi if hi < wide else wide,
+        run_lo if run_lo < wide else wide,
+        run_hi if run_hi < wide else wide,
+    )
+
+
+def band_p(band: Band, deviation: float) -> float:
+    """`tail_p` of a deviation from the centre, read from a `Band`."""
+    if deviation >= 0:
+        if deviation <= band[5]:
+            p = erfc(deviation / band[2] / SQRT2)
+            return p if p > TAIL else TAIL
+        return TAIL * exp(-(deviation - band[5]) / band[6])
+    deviation = -deviation
+    if deviation <= band[3]:
+        p = erfc(deviation / band[2] / SQRT2)
+        return p if p > TAIL else TAIL
+    return TAIL * exp(-(deviation - band[3]) / band[4])
 
 
 def score_series(
@@ -196,7 +273,8 @@ def _run(
     eligible_at = [need] + [trust] * (m - 1)
     p_half = det.p_fire / 2
     p_run_half = det.p_run / 2
-    edges: list[tuple[Tails, float, float, float]] = [(NO_TAILS, -1.0, 0.0, 0.0)] * m
+    bands = [NO_BAND] * m  # each predictor's, for its current tails and floor
+    shift_band = NO_BAND
     scored_floor = -1.0  # the floor the sample was scored with (-1: not scored)
     p_chosen = shift_next = 0.0
     # Accumulated evidence (`RobustSeasonal._accumulate`): each side's CUSUM, the moments of
@@ -280,7 +358,10 @@ def _run(
                     ):
                         continue
                     t = tails[j]
-                    p = tail_p(t, y - preds[j] - t[0], floor)
+                    b = bands[j]
+                    if b[0] is not t or b[1] != floor:
+                        b = bands[j] = band_of(t, floor, p_half, p_run_half)
+                    p = band_p(b, y - preds[j] - t[0])
                     if j == chosen:
                         p_chosen = p
                     if p > best_p:
@@ -316,8 +397,7 @@ def _run(
                 residual = y - expected
                 p = best_p
                 ct = tails[chosen]
-                sc = ct[1] if ct[1] >= floor else floor
-                limit = CLIP * sc if sc > 0 else inf
+                limit = bands[chosen][8]
                 r = y - preds[chosen] - ct[0]
                 r = limit if r > limit else -limit if r < -limit else r
                 shift_next = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
@@ -328,7 +408,9 @@ def _run(
                     and st[1] > 0
                     and (shift_next > 0) == (residual > 0)
                 ):
-                    p_shift = tail_p(st, shift_next - st[0], 1e-12)
+                    if shift_band[0] is not st or shift_band[1] != 1e-12:
+                        shift_band = band_of(st, 1e-12, p_half, p_run_half)
+                    p_shift = band_p(shift_band, shift_next - st[0])
                     p = p if p < p_shift else p_shift
                 x_next = r
                 if norm_inverse > 0:
@@ -407,29 +489,18 @@ def _run(
             if not ready[j]:
                 continue
             t = tails[j]
+            b = bands[j]
+            if b[0] is not t or b[1] != floor:
+                b = bands[j] = band_of(t, floor, p_half, p_run_half)
             residual = y - preds[j] - t[0]
-            scale = t[1] if t[1] > floor else floor
-            limit = CLIP * scale if t[1] > 0 else inf
+            limit = b[7]
             clipped = limit if residual > limit else -limit if residual < -limit else residual
             size = clipped if clipped >= 0 else -clipped
             err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
-            wide = KEEP * scale if t[1] > 0 else inf
-            if t[1] <= 0:
-                lo = hi = wide
-            else:
-                cached = edges[j]
-                if cached[0] is t and cached[1] == floor:
-                    lo, hi = cached[2], cached[3]
-                else:
-                    lo, hi = tail_edges(t, p_half, floor)
-                    edges[j] = (t, floor, lo, hi)
-                lo = lo if lo < wide else wide
-                hi = hi if hi < wide else wide
-                if residual > hi or residual < -lo:
-                    lo, hi = tail_edges(t, p_run_half, floor)
-                    lo = lo if lo < wide else wide
-                    hi = hi if hi < wide else wide
+            lo, hi = b[9], b[10]
+            if residual > hi or residual < -lo:
+                lo, hi = b[11], b[12]
             kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
             res = residuals[j]
             srt = ordered[j]
@@ -445,11 +516,13 @@ def _run(
             beyond = p_chosen <= p_run
             x = x_next
         else:
-            sc = ct[1] if ct[1] >= floor else floor
-            limit = CLIP * sc if sc > 0 else inf
+            b = bands[chosen]
+            if b[0] is not ct or b[1] != floor:
+                b = bands[chosen] = band_of(ct, floor, p_half, p_run_half)
+            limit = b[8]
             r = limit if residual > limit else -limit if residual < -limit else residual
             shift = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
-            beyond = tail_p(ct, residual, floor) <= p_run
+            beyond = band_p(b, residual) <= p_run
             x = r
             if judged:
                 u = (x - norm_center) * norm_inverse
@@ -497,25 +570,25 @@ def _run(
                 shift = up = down = 0.0
                 run.clear()
         # Move the level and the profiles towards the sample.
-        t0 = tails[0]
-        scale = t0[1] if t0[1] >= floor else floor
-        limit = CLIP * scale if t0[1] > 0 else inf
+        limit = bands[0][7]  # predictor 0 knows every instant: its band is this floor's
         if not nd:
             r = y - level
             level += alpha * (limit if r > limit else -limit if r < -limit else r)
         else:
             d = daily[k] * (1 - f) + daily[k1] * f if daily_n[k] > 0 else 0.0
             if m > 1:
-                t1 = tails[1]
-                scale = t1[1] if t1[1] >= floor else floor
-                limit = CLIP * scale if t1[1] > 0 else inf
+                t1, b = tails[1], bands[1]
+                if b[0] is not t1 or b[1] != floor:
+                    b = bands[1] = band_of(t1, floor, p_half, p_run_half)
+                limit = b[7]
             r = y - level - d
             r = limit if r > limit else -limit if r < -limit else r
             level += alpha * r
             target = y - level
-            for kn, wt in ((k, 1.0 - f), (k1, f)):  # `_learn_knots`, inlined
-                if wt <= 0:
-                    continue
+            # `_learn_knots`, inlined: the knot before the instant (weight 1 - f > 0), then
+            # the one after it when the instant is between the two.
+            kn, wt = k, 1.0 - f
+            while True:
                 was = daily_n[kn]
                 total = was + wt
                 total = total if total <= day_cap else day_cap
@@ -527,6 +600,9 @@ def _run(
                 else:
                     step = limit if step > limit else -limit if step < -limit else step
                     daily[kn] += wt / total * step
+                if kn == k1 or f <= 0:
+                    break
+                kn, wt = k1, f
             if weekly_on:
                 seasonless = y - d
                 week.append((at_us, seasonless))
@@ -534,9 +610,8 @@ def _run(
                 while at_us - week[0][0] >= WEEK_US:
                     week_sum -= week.popleft()[1]
                 reference = week_sum / len(week)
-                for kn, wt in ((kw, 1.0 - fw), (kw1, fw)):
-                    if wt <= 0:
-                        continue
+                kn, wt = kw, 1.0 - fw
+                while True:
                     was = weekly_n[kn]
                     total = was + wt
                     total = total if total <= week_cap else week_cap
@@ -549,6 +624,9 @@ def _run(
                     else:
                         step = limit if step > limit else -limit if step < -limit else step
                         weekly[kn] += wt / total * step
+                    if kn == kw1 or fw <= 0:
+                        break
+                    kn, wt = kw1, fw
         rescale_in -= 1
         if rescale_in <= 0 or samples < 48:
             rounds += 1
