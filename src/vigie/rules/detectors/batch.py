@@ -246,8 +246,7 @@ def _run(
     weekly_n = [0.0] * nw
     weekly_since = [_NEVER] * nw
     samples = 0
-    quantum = inf
-    last: float | None = None
+    least = 0.0
     shift = 0.0
     run: list[float] = []
     run_at = 0  # when the run began,
@@ -298,6 +297,13 @@ def _run(
     if counts:
         y_all = 2.0 * np.sqrt(np.where(y_all > 0, y_all, 0.0) + 0.375)
     ys: list[float] = y_all.tolist()
+    # The data's resolution once each sample is learned (the smallest step between two
+    # samples that is not a rounding error), and the floor it sets (half of it).
+    gaps = np.abs(np.diff(y_all))
+    steps = np.where(gaps > 1e-9 * np.maximum(np.abs(y_all[1:]), 1.0), gaps, inf)
+    quantum = np.minimum.accumulate(np.concatenate(([inf], steps)))
+    quanta: list[float] = quantum.tolist()
+    halves: list[float] = np.where(quantum < inf, 0.5 * quantum, 0.0).tolist()
     k = kw = k1 = kw1 = 0
     f = fw = 0.0
     if nd:
@@ -346,9 +352,9 @@ def _run(
                 shown = value if level is None else level
                 records.append((value, shown, 0, None, 0.0, 1.0, 1.0, 0.0, samples, False))
             else:
-                floor = 0.5 * quantum if quantum < inf else 0.0
                 lv = level if level >= 0 else -level
                 least = 1e-9 * (lv if lv > 1.0 else 1.0)
+                floor = halves[i - 1]
                 floor = floor if floor >= least else least
                 rival = RIVAL * err[chosen]
                 best_p, best = -1.0, chosen
@@ -471,19 +477,14 @@ def _run(
                 kz = ks[i]
                 knot_zeros[kz] = knot_zeros[kz] * forget + zero
                 knot_counted[kz] = knot_counted[kz] * forget + 1.0
-        if last is not None:
-            gap = y - last if y >= last else last - y
-            ay = y if y >= 0 else -y
-            if gap > 1e-9 * (ay if ay > 1.0 else 1.0) and gap < quantum:
-                quantum = gap
-        last = y
         samples += 1
         if level is None:
             level = y
             continue
-        floor = 0.5 * quantum if quantum < inf else 0.0
-        lv = level if level >= 0 else -level
-        least = 1e-9 * (lv if lv > 1.0 else 1.0)
+        if scored_floor < 0:  # else the level, and so `least`, are the scoring's
+            lv = level if level >= 0 else -level
+            least = 1e-9 * (lv if lv > 1.0 else 1.0)
+        floor = halves[i]
         floor = floor if floor >= least else least
         for j in range(m):
             if not ready[j]:
@@ -635,7 +636,7 @@ def _run(
                     tails[j] = fit_settled(ordered[j], tails[j], shapes[j], samples, span)
             shift_tails = fit_sorted(shift_ordered, shift_tails)
             if accumulates and accumulated >= SHIFT_HISTORY:
-                norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quantum)
+                norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quanta[i])
             rescale_in = RESCALE
             weekly_mean = sum(weekly) / seen_weekly if seen_weekly else 0.0
         # Choose the predictor.

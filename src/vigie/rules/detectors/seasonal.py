@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
+from operator import sub
 from statistics import NormalDist
 
 from vigie.rules.detectors import Direction, SeasonalityChoice, Verdict
@@ -123,10 +125,12 @@ def fit_sorted(ordered: Sequence[float], previous: Tails) -> Tails:
     mad = a if a >= b else b
     m = h + 1
     at = min(m - 1, int((1 - TAIL) * m))
-    lo_u, lo_beta = _tail([center - x for x in reversed(ordered[: h - at + 1])], inflate)
+    lo_u, lo_beta = _tail(
+        map(sub, repeat(center), reversed(ordered[: h - at + 1])), m - at, inflate
+    )
     m = n - h
     at = min(m - 1, int((1 - TAIL) * m))
-    hi_u, hi_beta = _tail([x - center for x in ordered[h + at :]], inflate)
+    hi_u, hi_beta = _tail(map(sub, ordered[h + at :], repeat(center)), m - at, inflate)
     return (center, 1.4826 * mad * inflate, lo_u, lo_beta, hi_u, hi_beta)
 
 
@@ -152,13 +156,14 @@ def fit_settled(
     if len(shapes) < SHAPE_FITS:
         return fit
     h = len(shapes) // 2
+    _, lo_u, lo_beta, hi_u, hi_beta = zip(*shapes, strict=True)
     return (
         center,
         scale,
-        sorted([x[1] for x in shapes])[h] * scale,
-        sorted([x[2] for x in shapes])[h] * scale,
-        sorted([x[3] for x in shapes])[h] * scale,
-        sorted([x[4] for x in shapes])[h] * scale,
+        sorted(lo_u)[h] * scale,
+        sorted(lo_beta)[h] * scale,
+        sorted(hi_u)[h] * scale,
+        sorted(hi_beta)[h] * scale,
     )
 
 
@@ -248,11 +253,12 @@ class _Tails:
         return tail_edges(self.params, p_fire, floor)
 
 
-def _tail(top: list[float], inflate: float) -> tuple[float, float]:
-    """(threshold, mean excess) of one side's deviations beyond its 90th percentile (`top`,
-    ascending)."""
-    u = top[0] * inflate
-    return u, max(sum(top) / len(top) * inflate - u, 0.0)
+def _tail(top: Iterator[float], count: int, inflate: float) -> tuple[float, float]:
+    """(threshold, mean excess) of one side's `count` deviations beyond its 90th percentile
+    (`top`, ascending)."""
+    first = next(top)
+    u = first * inflate
+    return u, max(sum(top, first) / count * inflate - u, 0.0)
 
 
 class _Predictor:
