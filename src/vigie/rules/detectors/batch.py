@@ -272,7 +272,10 @@ def _run(
     eligible_at = [need] + [trust] * (m - 1)
     p_half = det.p_fire / 2
     p_run_half = det.p_run / 2
-    bands = [NO_BAND] * m  # each predictor's, for its current tails and floor
+    # Each predictor's band, for its current tails and floor; a band stands for another
+    # floor as long as both are below the tails' scale (`b[1] != floor and not floor <
+    # t[1] > b[1]`: it is out of date).
+    bands = [NO_BAND] * m
     shift_band = NO_BAND
     scored_floor = -1.0  # the floor the sample was scored with (-1: not scored)
     p_chosen = shift_next = 0.0
@@ -283,6 +286,8 @@ def _run(
     accumulated = 0
     x_next = up_next = down_next = 0.0
     moment_rate = 1.0 / SHIFT_WINDOW
+    shift_keep = 1 - SHIFT_RATE
+    half_day, half_week = DAY_US // 2, WEEK_US // 2
 
     def zero_rate(at_us: int) -> float:
         overall = (zeros + 1.0) / (counted + 2.0)
@@ -312,11 +317,13 @@ def _run(
         f_all = pos - k_at
         ks: list[int] = k_at.tolist()
         fs: list[float] = f_all.tolist()
+        gs: list[float] = (1 - f_all).tolist()
         k1s: list[int] = ((k_at + 1) % nd).tolist()
         kw_at = ((at // DAY_US) % 7) * nd + k_at
         fw_all = np.where(k_at + 1 < nd, f_all, 0.0)
         kws: list[int] = kw_at.tolist()
         fws: list[float] = fw_all.tolist()
+        gws: list[float] = (1 - fw_all).tolist()
         kw1s: list[int] = np.where(fw_all != 0, kw_at + 1, kw_at).tolist()
 
     for i in range(stop):
@@ -332,8 +339,8 @@ def _run(
                 k = ks[i]
                 f = fs[i]
                 k1 = k1s[i]
-                old = at_us - DAY_US // 2
-                d = daily[k] * (1 - f) + daily[k1] * f
+                old = at_us - half_day
+                d = daily[k] * gs[i] + daily[k1] * f
                 seen_d = daily_since[k] <= old and (f == 0 or daily_since[k1] <= old)
                 preds = [level, level + d]
                 ready = [True, seen_d]
@@ -341,8 +348,8 @@ def _run(
                     kw = kws[i]
                     fw = fws[i]
                     kw1 = kw1s[i]
-                    old = at_us - WEEK_US // 2
-                    w = weekly[kw] * (1 - fw) + weekly[kw1] * fw
+                    old = at_us - half_week
+                    w = weekly[kw] * gws[i] + weekly[kw1] * fw
                     preds.append(d + w + reference - weekly_mean)
                     ready.append(
                         seen_d and weekly_since[kw] <= old and (fw == 0 or weekly_since[kw1] <= old)
@@ -365,7 +372,7 @@ def _run(
                         continue
                     t = tails[j]
                     b = bands[j]
-                    if b[0] is not t or b[1] != floor:
+                    if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
                         b = bands[j] = band_of(t, floor, p_half, p_run_half)
                     p = band_p(b, y - preds[j] - t[0])
                     if j == chosen:
@@ -379,7 +386,7 @@ def _run(
                 if (
                     before is not None
                     and chosen < 2
-                    and DAY_US // 2 <= at_us - shifted_at < WEEK_US
+                    and half_day <= at_us - shifted_at < WEEK_US
                     and not (weekly_on and ready[2])
                 ):
                     off = ((run_at if run else at_us) - shifted_at) % DAY_US
@@ -406,7 +413,7 @@ def _run(
                 limit = bands[chosen][8]
                 r = y - preds[chosen] - ct[0]
                 r = limit if r > limit else -limit if r < -limit else r
-                shift_next = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
+                shift_next = shift_keep * shift + SHIFT_RATE * r
                 st = shift_tails
                 if (
                     not back
@@ -491,12 +498,12 @@ def _run(
                 continue
             t = tails[j]
             b = bands[j]
-            if b[0] is not t or b[1] != floor:
+            if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
                 b = bands[j] = band_of(t, floor, p_half, p_run_half)
             residual = y - preds[j] - t[0]
             limit = b[7]
-            clipped = limit if residual > limit else -limit if residual < -limit else residual
-            size = clipped if clipped >= 0 else -clipped
+            size = residual if residual >= 0 else -residual  # clipped at the limit
+            size = limit if size > limit else size
             err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
             lo, hi = b[9], b[10]
@@ -518,11 +525,11 @@ def _run(
             x = x_next
         else:
             b = bands[chosen]
-            if b[0] is not ct or b[1] != floor:
+            if b[0] is not ct or (b[1] != floor and not floor < ct[1] > b[1]):
                 b = bands[chosen] = band_of(ct, floor, p_half, p_run_half)
             limit = b[8]
             r = limit if residual > limit else -limit if residual < -limit else residual
-            shift = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
+            shift = shift_keep * shift + SHIFT_RATE * r
             beyond = band_p(b, residual) <= p_run
             x = r
             if judged:
@@ -576,10 +583,10 @@ def _run(
             r = y - level
             level += alpha * (limit if r > limit else -limit if r < -limit else r)
         else:
-            d = daily[k] * (1 - f) + daily[k1] * f if daily_n[k] > 0 else 0.0
+            d = d if daily_n[k] > 0 else 0.0  # the prediction's, or none for a new knot
             if m > 1:
                 t1, b = tails[1], bands[1]
-                if b[0] is not t1 or b[1] != floor:
+                if b[0] is not t1 or (b[1] != floor and not floor < t1[1] > b[1]):
                     b = bands[1] = band_of(t1, floor, p_half, p_run_half)
                 limit = b[7]
             r = y - level - d
@@ -588,7 +595,7 @@ def _run(
             target = y - level
             # `_learn_knots`, inlined: the knot before the instant (weight 1 - f > 0), then
             # the one after it when the instant is between the two.
-            kn, wt = k, 1.0 - f
+            kn, wt = k, gs[i]
             while True:
                 was = daily_n[kn]
                 total = was + wt
@@ -611,7 +618,7 @@ def _run(
                 while at_us - week[0][0] >= WEEK_US:
                     week_sum -= week.popleft()[1]
                 reference = week_sum / len(week)
-                kn, wt = kw, 1.0 - fw
+                kn, wt = kw, gws[i]
                 while True:
                     was = weekly_n[kn]
                     total = was + wt
