@@ -238,7 +238,10 @@ def _run(
 
     level: float | None = None
     reference = week_sum = weekly_mean = 0.0
-    week: deque[tuple[int, float]] = deque()
+    # The last seven days' deseasonalised values (`RobustSeasonal.week_values`): those of
+    # samples `week_from` to the current one; the first sample only sets the level.
+    seasonless_at = [0.0] * stop
+    week_from = 1
     daily = [0.0] * nd
     daily_n = [0.0] * nd
     daily_since = [_NEVER] * nd
@@ -506,10 +509,11 @@ def _run(
             size = limit if size > limit else size
             err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
-            lo, hi = b[9], b[10]
-            if residual > hi or residual < -lo:
+            if residual > b[10] or residual < -b[9]:  # beyond a fire edge: at the clearing one
                 lo, hi = b[11], b[12]
-            kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
+                kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
+            else:
+                kept = t[0] + residual
             res = residuals[j]
             srt = ordered[j]
             if len(res) == window:
@@ -613,11 +617,12 @@ def _run(
                 kn, wt = k1, f
             if weekly_on:
                 seasonless = y - d
-                week.append((at_us, seasonless))
+                seasonless_at[i] = seasonless
                 week_sum += seasonless
-                while at_us - week[0][0] >= WEEK_US:
-                    week_sum -= week.popleft()[1]
-                reference = week_sum / len(week)
+                while at_us - times[week_from] >= WEEK_US:
+                    week_sum -= seasonless_at[week_from]
+                    week_from += 1
+                reference = week_sum / (i + 1 - week_from)
                 kn, wt = kw, gws[i]
                 while True:
                     was = weekly_n[kn]
