@@ -488,6 +488,7 @@ def build_system(
     build_engine = partial(
         AlertingEngine,
         clock=clock,
+        timezone=config.analytics.timezone,
         store=None if views else alerts,
         listeners=[]
         if views

@@ -27,6 +27,7 @@ from vigie.rules.alerts import Alert
 from vigie.rules.anomalies import AnomalyWatch
 from vigie.rules.conditions import OPS, Finding, Outcome
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors.wallclock import UTC_NAME
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.lifecycle import AlertBook, resolve_after_us
 from vigie.types import from_us, to_us
@@ -54,11 +55,12 @@ def replay(
     until: datetime | None = None,
     reference: bool = False,
     progress: Callable[[int], None] | None = None,
+    timezone: str = UTC_NAME,
 ) -> list[Alert]:
     """The alert changes the rules produce on `events` (in log order), on simulated time;
     with `reference`, the KPIs come from the readable per-event engine (slower, the same
     alerts: a check on the columnar one). `progress` is told how many events each batch
-    replayed."""
+    replayed; `timezone` is the site's, as the live engine has it (`AlertingEngine`)."""
     tick_delta = timedelta(microseconds=parse_duration(tick))
     recorder = Recorder()
     clock: ManualClock | None = None
@@ -69,7 +71,12 @@ def replay(
         if clock is None or engine is None or last_tick is None:
             clock = ManualClock(arrival)
             engine = AlertingEngine(
-                metrics, rules, clock=clock, listeners=[recorder], reference=reference
+                metrics,
+                rules,
+                clock=clock,
+                listeners=[recorder],
+                reference=reference,
+                timezone=timezone,
             )
             last_tick = arrival
         last_tick = _tick_until(engine, clock, last_tick, arrival, tick_delta)
@@ -206,6 +213,7 @@ def replay_samples(
     samples: Sequence[tuple[int, int, float]],
     *,
     batched: bool = True,
+    timezone: str = UTC_NAME,
 ) -> list[Alert]:
     """The alert changes `rules` (anomaly and threshold rules on `metric`) produce on a
     series of samples, without the KPI engine: each window of the metric's slide is read
@@ -213,7 +221,8 @@ def replay_samples(
     (`AnomalyWatch`) and the same alert lifecycle (`AlertBook`) as live. About a hundred
     times faster than `replay`, and checked against it (tests/rules/test_backtest.py);
     `batched` scores each anomaly rule's whole series at once (`AnomalyWatch.replay`, the
-    same alerts as window by window, several times faster)."""
+    same alerts as window by window, several times faster); `timezone`: the site's, whose
+    calendar an anomaly rule naming no zone follows."""
     slide_us = parse_duration(metric.slide or metric.window)
     book = AlertBook()
     changes: list[Alert] = []
@@ -221,7 +230,7 @@ def replay_samples(
     evidences: dict[str, list[dict[str, Any] | None]] = {}
     for rule in rules:
         if rule.kind == "anomaly":
-            watch = AnomalyWatch(rule, step_us=slide_us)
+            watch = AnomalyWatch(rule, step_us=slide_us, timezone=timezone)
             evidences[rule.name] = (
                 watch.replay(NO_GROUP, ends, values)
                 if batched
