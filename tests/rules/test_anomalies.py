@@ -73,7 +73,7 @@ def test_a_shop_in_its_time_zone_does_not_alert_at_the_change_of_time(
 
 def test_the_sites_time_zone_is_the_default_and_the_rules_own_wins() -> None:
     """A rule that names no zone follows the site's (`timezone` of the replay, as of the
-    engine); a rule that names one follows its own, UTC included."""
+    engine); a rule that names one follows its own, UTC included; the evidence names it."""
     rows = _shop(AUTUMN, 0)
     bare = Rule(name="odd", kind="anomaly", metric="visitors")
     paris = Rule(name="odd", kind="anomaly", metric="visitors", timezone="Europe/Paris")
@@ -84,6 +84,7 @@ def test_the_sites_time_zone_is_the_default_and_the_rules_own_wins() -> None:
         METRIC, [bare], rows
     )
     assert in_paris != replay_samples(METRIC, [bare], rows)
+    assert {a.values["timezone"] for a in in_paris} == {"Europe/Paris"}
     engine = AlertingEngine(
         [METRIC], [bare], clock=ManualClock(AUTUMN), timezone="America/New_York"
     )
@@ -92,7 +93,8 @@ def test_the_sites_time_zone_is_the_default_and_the_rules_own_wins() -> None:
 
 def test_the_engines_replay_of_a_shop_fires_as_the_sample_replay(tmp_path: Path) -> None:
     """Issue 15, one code path: the full engine's replay of a shop in Paris (the site's zone)
-    fires the same incidents at the same times as the sample replay of `vigie backtest`."""
+    fires the same incidents at the same times, with the same zone in their evidence, as the
+    sample replay of `vigie backtest`."""
     path = tmp_path / "shop.csv"
     rows = _shop(AUTUMN, 3)
     lines = [f"{from_us(at).isoformat()},{value:.4f}" for at, _, value in rows]
@@ -106,6 +108,7 @@ def test_the_engines_replay_of_a_shop_fires_as_the_sample_replay(tmp_path: Path)
         return [(a.fired_at, a.values["value"]) for a in changes if a.status == "firing"]
 
     assert fired(fast) == fired(slow)
+    assert fired(slow) and {a.values["timezone"] for a in slow} == {"Europe/Paris"}
     assert _starts_near(slow, AUTUMN) == []
 
 

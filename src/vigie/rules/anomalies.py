@@ -172,6 +172,7 @@ class AnomalyWatch:
         verdict = scores.verdict(i)
         return {
             "seasonality": verdict.seasonality,
+            "timezone": self.timezone,
             "abnormal_since": _iso(since),
             "abnormal_s": (ends[i] - since) / 1e6 if since and ends[i] else 0.0,
             "p_threshold": self.fire,
@@ -227,6 +228,7 @@ class AnomalyWatch:
         history = list(state.shown)
         out: dict[str, Any] = {
             "seasonality": verdict.seasonality if verdict else None,
+            "timezone": self.timezone,
             "abnormal_since": _iso(since),
             "abnormal_s": (state.end_us - since) / 1e6 if since and state.end_us else 0.0,
             "p_threshold": self.fire,
