@@ -91,8 +91,8 @@ from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.sensors.readings import SensorGate
-from vigie.sensors.rings import PURPOSE as RING_PURPOSE
 from vigie.sensors.rings import NOTICE_SOURCE as RINGS_SOURCE
+from vigie.sensors.rings import PURPOSE as RING_PURPOSE
 from vigie.sensors.rings import RingBook, changed_event
 from vigie.sensors.service import SensorsService
 from vigie.settings import Settings
