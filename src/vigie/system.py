@@ -69,6 +69,7 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
+from vigie.privacy.erasures import SOURCE as ERASURES_SOURCE
 from vigie.privacy.erasures import ErasureNotices, erased_event
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
@@ -90,6 +91,7 @@ from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.sensors.readings import SensorGate
+from vigie.sensors.rings import NOTICE_SOURCE as RINGS_SOURCE
 from vigie.sensors.rings import PURPOSE as RING_PURPOSE
 from vigie.sensors.rings import RingBook, changed_event
 from vigie.sensors.service import SensorsService
@@ -571,7 +573,12 @@ def build_system(
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
     # The live hub follows the log; a node that does not ingest everything itself (other
     # ingest nodes append too) looks for news every second.
-    live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
+    live = LiveHub(
+        log,
+        clock,
+        poll_seconds=5.0 if role == "all" else 1.0,
+        notice_sources=(ERASURES_SOURCE, RINGS_SOURCE),
+    )
 
     def forget_copies() -> None:
         """Drop what this process keeps of the log in memory: its last committed bodies,

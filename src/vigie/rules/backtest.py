@@ -246,7 +246,9 @@ def replay_samples(
             found = evidences.get(rule.name)
             if found is not None:
                 evidence = found[i]
-            elif rule.value is not None and OPS[rule.op](value, rule.value):
+            elif rule.value is not None and OPS[rule.op](
+                value, rule.held_limit(active=tracks(rule.name, NO_GROUP))
+            ):
                 evidence = {"value": value, "threshold": rule.value, "op": rule.op}
             else:
                 evidence = None

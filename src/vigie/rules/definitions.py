@@ -80,6 +80,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     """For a `threshold` rule, how the metric's value is compared with `value`."""
     value: float | None = None
     """For a `threshold` rule, the number the metric's value is compared with."""
+    clear_value: float | None = None
+    """For a `threshold` rule, the limit an active alert is held to instead of `value`
+    (hysteresis: `op: ">"`, `value: 100`, `clear_value: 90` fires above 100 and holds while
+    above 90); none: `value` itself."""
     compare: Literal["previous", "same_slot"] = "previous"
     """For a `change` rule, the reference: the `previous` window, or the mean of the `same_slot`
     (time of day) on the previous `days`."""
@@ -208,6 +212,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             problems.append(("value", "a threshold rule needs the value to compare with"))
         if self.kind == "change" and self.drop is None and self.rise is None:
             problems.append(("drop", "a change rule needs `drop` or `rise` (e.g. drop: 0.3)"))
+        problems += self._clear_value_problems()
         if self.tolerance is not None and not 0 <= self.tolerance < 1:
             problems.append(("tolerance", "a tolerance is a fraction between 0 and 1, e.g. 0.1"))
         if self.kind == "sla" and (not self.open or not self.close or not self.within):
@@ -256,6 +261,40 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                 except ValueError as exc:
                     problems.append((key.rstrip("_"), str(exc)))
         return problems
+
+    def _clear_value_problems(self) -> list[tuple[str, str]]:
+        """What is wrong with `clear_value`: it belongs to a threshold rule comparing with
+        `<`, `<=`, `>` or `>=`, and lies on the side of `value` that is nearer normal."""
+        clear = self.clear_value
+        if clear is None:
+            return []
+        if self.kind != "threshold" or self.op in ("==", "!="):
+            return [("clear_value", "clear_value holds a threshold rule with <, <=, > or >=")]
+        if not math.isfinite(clear):
+            return [("clear_value", "clear_value is a finite number")]
+        if self.value is None:
+            return []
+        if self.op in (">", ">=") and clear > self.value:
+            return [
+                (
+                    "clear_value",
+                    f"with op {self.op!r} clear_value is at most value (e.g. 90 for 100)",
+                )
+            ]
+        if self.op in ("<", "<=") and clear < self.value:
+            return [
+                (
+                    "clear_value",
+                    f"with op {self.op!r} clear_value is at least value (e.g. 110 for 100)",
+                )
+            ]
+        return []
+
+    def held_limit(self, *, active: bool) -> float:
+        """The number a threshold rule's value is compared with: `clear_value` while its alert
+        is active (pending or firing: hysteresis), else `value`."""
+        assert self.value is not None
+        return self.clear_value if active and self.clear_value is not None else self.value
 
     def _sequential_problems(self) -> list[tuple[str, str]]:
         """What a sequential (or rate-aware absence) rule declares wrong, naming the key."""
