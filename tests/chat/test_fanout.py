@@ -36,6 +36,7 @@ from tests.conftest import (
     user_token,
 )
 from tests.web.conftest import dashboard_db  # noqa: F401 - the SQLite and PostgreSQL stores
+from vigie.chat.fanout import SharedHub
 from vigie.clock import ManualClock
 from vigie.config import parse_config
 from vigie.crm import tables as crm
@@ -454,3 +455,101 @@ def test_a_node_started_later_serves_the_history_and_joins_the_talk(cluster: Clu
     history, heard = asyncio.run(scenario())
     assert history == ["avant", "encore"]
     assert heard["message"]["text"] == "réponse"
+
+
+class _Wire:
+    """An in-memory notes channel between `SharedHub`s (what NATS core pub/sub does)."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Any] = []
+
+    def last_offset(self) -> int:
+        return 0
+
+    def read_topic(self, topic: str, after: int = 0) -> list[Any]:
+        return []
+
+    def follow_topics(self, on_event: Any, *, replay_seconds: float) -> None:
+        return None
+
+    def broadcast(self, channel: str, payload: bytes) -> None:
+        for listener in list(self.listeners):
+            listener(payload)
+
+    def listen(self, channel: str, on_note: Any) -> None:
+        self.listeners.append(on_note)
+
+
+@contextlib.asynccontextmanager
+async def _hubs(now: list[float]) -> AsyncIterator[tuple[_Wire, SharedHub, SharedHub]]:
+    """Nodes A and B's hubs on one wire, started, on the clock `now[0]`."""
+    wire = _Wire()
+    a = SharedHub(wire, node="a", monotonic=lambda: now[0])
+    b = SharedHub(wire, node="b", monotonic=lambda: now[0])
+    await a.start()
+    await b.start()
+    try:
+        yield wire, a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+def test_a_node_not_heard_from_is_forgotten() -> None:
+    """Node B lists the agent and visitor node A said it has, and forgets them once A has
+    been silent for the TTL: a crashed node's connections do not linger."""
+    now = [100.0]
+
+    async def scenario() -> None:
+        async with _hubs(now) as (_, a, b):
+            a.connect_agent("ana")
+            a.connect_visitor(
+                anonymous_id="v1", source="web", page="/deal", language=None, now=LUNCH
+            )
+            a._send_state()
+            assert b.connected_agents() == ["ana"]
+            assert [v["anonymous_id"] for v in b.snapshot()] == ["v1"]
+            assert b.present(page="/deal", now=LUNCH, limit=10) == ["v1"]
+            now[0] += b.ttl_seconds + 1
+            assert b.connected_agents() == [] and b.snapshot() == []
+
+    asyncio.run(scenario())
+
+
+def test_a_dismissal_and_a_count_of_invitations_cross_nodes() -> None:
+    """A visitor who closed an invitation at node B is not invited by node A; an invitation
+    sent from A to a visitor connected at B counts as delivered."""
+
+    async def scenario() -> None:
+        async with _hubs([0.0]) as (_, a, b):
+            for visitor in ("v1", "v2"):
+                b.connect_visitor(
+                    anonymous_id=visitor, source="web", page="/deal", language=None, now=LUNCH
+                )
+            b._send_state()
+            b.dismiss("v2", LUNCH + timedelta(minutes=30))
+            assert a.present(page="/deal", now=LUNCH, limit=10) == ["v1"]
+            sent = a.tell_visitors([("v1", {"type": "invitation"}), ("nobody", {"type": "x"})])
+            assert sent == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_malformed_note_is_dropped() -> None:
+    """Garbage, a note of the wrong shape, one of an unknown kind and one naming visitors
+    without an id on the notes subject change nothing and raise nothing."""
+
+    async def scenario() -> None:
+        async with _hubs([0.0]) as (wire, _, b):
+            for payload in (
+                b"\x00not json",
+                b"[1,2]",
+                b'{"k":"state"}',
+                b'{"k":"?","node":"x"}',
+                b'{"k":"state","node":"x","visitors":[{"page":1},{"anonymous_id":["v"]}]}',
+            ):
+                wire.broadcast("chat", payload)
+            assert b.connected_agents() == [] and b.snapshot() == []
+            assert b.tell_visitors([("v", {"type": "invitation"})]) == 0
+
+    asyncio.run(scenario())

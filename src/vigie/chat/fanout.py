@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from vigie.chat.conversations import conversation_of
 from vigie.chat.hub import ChatHub, Connection
 from vigie.chat.pages import matcher
 from vigie.events import Event
@@ -139,8 +140,10 @@ class ChatFeed:
         return True
 
     def history(self, conversation_id: str, *, after: int) -> list[Event]:
-        """The events of a conversation past offset `after`, read from its subject."""
-        return list(self._shown(self.relay.read_topic(conversation_id, after)))
+        """The events of a conversation past offset `after`, read from its subject (where
+        two ids made the same subject token, only this one's)."""
+        events = self._shown(self.relay.read_topic(conversation_id, after))
+        return [e for e in events if conversation_of(e) == conversation_id]
 
 
 class _Note(msgspec.Struct, kw_only=True):
@@ -302,10 +305,13 @@ class SharedHub(ChatHub):
         if note.node == self.node:
             return
         if note.k == "state":
+            visitors = [
+                v
+                for v in note.visitors
+                if isinstance(v.get("anonymous_id"), str) and isinstance(v.get("page"), str)
+            ]
             with self._peers_lock:
-                self._peers[note.node] = _Peer(
-                    list(note.agents), list(note.visitors), self._monotonic()
-                )
+                self._peers[note.node] = _Peer(list(note.agents), visitors, self._monotonic())
         elif note.k == "hello":
             self._send_state()
         elif note.k == "bye":
