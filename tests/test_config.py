@@ -186,3 +186,17 @@ def test_alertmanager_resend_is_checked() -> None:
     """A re-send interval that is not a duration names its key and line."""
     text = GOOD + "alerting:\n  alertmanagers: [http://am:9093]\n  alertmanager_resend: often\n"
     assert "alerting.alertmanager_resend (line 10)" in _error(text)
+
+
+def test_a_clear_value_on_the_wrong_side_is_refused() -> None:
+    """`clear_value` must lie on the normal side of a threshold rule's `value`: above it
+    for `>`, and only on an ordered comparison; the error names the rule's key."""
+    text = GOOD + (
+        "metrics:\n  - {name: queue, kind: count, where: {event: Ticket Opened}, window: 1h}\n"
+        "rules:\n  - {name: busy, metric: queue, op: '>', value: 100, clear_value: CLEAR}\n"
+    )
+    assert "clear_value" in _error(text.replace("CLEAR", "120"))
+    assert "at most value" in _error(text.replace("CLEAR", "120"))
+    assert "clear_value" in _error(text.replace("CLEAR", "90").replace("'>'", "'=='"))
+    config = parse_config(text.replace("CLEAR", "90"))
+    assert config.rules[0].clear_value == 90

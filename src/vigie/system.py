@@ -26,6 +26,8 @@ import sqlalchemy as sa
 
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
+from vigie.chat.conversations import conversation_of
+from vigie.chat.fanout import ChatFeed, SharedHub
 from vigie.chat.hub import ChatHub
 from vigie.chat.kpis import ChatKpis
 from vigie.chat.processor import ChatProcessor
@@ -69,6 +71,7 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
+from vigie.privacy.erasures import SOURCE as ERASURES_SOURCE
 from vigie.privacy.erasures import ErasureNotices, erased_event
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
@@ -90,6 +93,7 @@ from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.sensors.readings import SensorGate
+from vigie.sensors.rings import NOTICE_SOURCE as RINGS_SOURCE
 from vigie.sensors.rings import PURPOSE as RING_PURPOSE
 from vigie.sensors.rings import RingBook, changed_event
 from vigie.sensors.service import SensorsService
@@ -299,10 +303,13 @@ def _event_log(
 
         # Rejected input stays in the SQL store; the events go to JetStream, each on its
         # partition's subjects when the stream is cut into partitions.
+        # A conversation's events also go on subjects of their own, which every node serving
+        # the chat follows (`vigie.chat.fanout`).
         log = NatsEventLog.from_url(
             settings.log_url,
             rejects=sql_log,
             partition_of=partitioning.reader() if partitioning.partitioned else None,
+            topic_of=conversation_of,
         )
     return log if shredder is None else shredded(log, shredder)
 
@@ -376,6 +383,20 @@ def _appender(committer: GroupCommitter, endpoint: str) -> Append:
         committer.submit(job).result(timeout=30)
 
     return append
+
+
+def _chat_fanout(settings: Settings, log: ServedLog, role: Role) -> tuple[ChatHub, ChatFeed | None]:
+    """The chat's connections, and the feed of its conversations: with the log on NATS, the
+    nodes share them (`vigie.chat.fanout`; a worker only reaches the visitors for its
+    playbooks' invitations); on the embedded log, this process holds them all."""
+    if not settings.log_url:
+        return ChatHub(), None
+    from vigie.log.nats import NatsEventLog
+
+    relay = log.inner if isinstance(log, ShreddedLog) else log
+    assert isinstance(relay, NatsEventLog)
+    shown = log.shredder.open if isinstance(log, ShreddedLog) else None
+    return SharedHub(relay), None if role == "worker" else ChatFeed(relay, shown=shown)
 
 
 def build_system(
@@ -488,6 +509,7 @@ def build_system(
     build_engine = partial(
         AlertingEngine,
         clock=clock,
+        timezone=config.analytics.timezone,
         store=None if views else alerts,
         listeners=[]
         if views
@@ -570,7 +592,12 @@ def build_system(
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
     # The live hub follows the log; a node that does not ingest everything itself (other
     # ingest nodes append too) looks for news every second.
-    live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
+    live = LiveHub(
+        log,
+        clock,
+        poll_seconds=5.0 if role == "all" else 1.0,
+        notice_sources=(ERASURES_SOURCE, RINGS_SOURCE),
+    )
 
     def forget_copies() -> None:
         """Drop what this process keeps of the log in memory: its last committed bodies,
@@ -617,6 +644,7 @@ def build_system(
     # The website chat: its conversations are logged, then pushed to the open widgets and
     # consoles; the playbooks' `chat.invite` reaches the visitors on the site through it.
     crm = CrmService(engine=engine, committer=committer, runner=runner, clock=clock)
+    hub, feed = _chat_fanout(settings, log, role)
     chat = ChatService(
         config=config.chat,
         schedule=config.schedule,
@@ -626,9 +654,10 @@ def build_system(
         committer=committer,
         crm=crm,
         clock=clock,
-        hub=ChatHub(),
+        hub=hub,
         kpis=chat_kpis,
         visitor_id=safeguards.visitor_id,
+        feed=feed,
     )
     playbooks.chat = chat
     # A ring's link made, ended or erased here reaches every process's sensors through the log.
@@ -835,6 +864,10 @@ def _add_services(
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))
     if system.role != "worker":
         add(system.live)
+        add(system.chat.hub)
+        if system.chat.feed is not None:
+            add(system.chat.feed)
+    elif isinstance(system.chat.hub, SharedHub):
         add(system.chat.hub)
     add(AlertFeedBinding(system.alert_feed))
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))

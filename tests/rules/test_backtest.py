@@ -229,3 +229,29 @@ def test_backtest_scores_a_folder_of_labelled_series(tmp_path: Path) -> None:
     assert lines[0]["score"]["detected"] == 1
     assert lines[0]["alerts"][0]["values"]["expected"] < lines[0]["alerts"][0]["values"]["value"]
     assert lines[2]["files"] == 2 and lines[2]["score"]["windows"] == 1
+
+
+def test_fast_series_replay_holds_a_threshold_to_its_clear_value(tmp_path: Path) -> None:
+    """One code path for hysteresis: a threshold rule with `clear_value` fires and resolves
+    at the same times in the sample replay of a CSV as in the full engine replay, and holds
+    longer than the same rule without it."""
+    from vigie.rules.backtest import read_samples, replay_samples
+
+    path = tmp_path / "load.csv"
+    _series_csv(path)
+    metric = Metric(name="load", kind="average", value="properties.value", window="1h")
+    replacement, events = series_events(path, metric)
+
+    def changes(rule: Rule, fast: bool) -> list[tuple[str, datetime | None]]:
+        found = (
+            replay_samples(metric, [rule], read_samples(path))
+            if fast
+            else replay([replacement], [rule], events, tick="1h")
+        )
+        return [(a.status, a.ends_at or a.fired_at) for a in found if a.status != "pending"]
+
+    held = Rule(name="hot", metric="load", op=">", value=130, clear_value=100, resolve_after="0s")
+    plain = Rule(name="hot", metric="load", op=">", value=130, resolve_after="0s")
+    assert changes(held, fast=True) == changes(held, fast=False)
+    assert changes(held, fast=True) != changes(plain, fast=True)
+    assert len(changes(held, fast=True)) < len(changes(plain, fast=True))

@@ -251,7 +251,9 @@ def _every_window(
         for rule in rules:
             if rule.name in found:
                 evidence = found[rule.name][i]
-            elif rule.value is not None and OPS[rule.op](values[i], rule.value):
+            elif rule.value is not None and OPS[rule.op](
+                values[i], rule.held_limit(active=book.tracks(rule.name, NO_GROUP))
+            ):
                 evidence = {"value": values[i], "threshold": rule.value, "op": rule.op}
             else:
                 evidence = None
@@ -281,7 +283,7 @@ def test_skipping_quiet_windows_moves_the_book_as_every_window_does(seed: int) -
     metric = Metric(name="m", kind="average", value="properties.value", window="900s")
     rules = [
         Rule(name="odd", kind="anomaly", metric="m"),
-        Rule(name="high", kind="threshold", metric="m", op=">", value=900.0),
+        Rule(name="high", kind="threshold", metric="m", op=">", value=900.0, clear_value=500.0),
         Rule(name="low", kind="threshold", metric="m", op="<", value=-1e9),
     ]
     changes = replay_samples(metric, rules, samples)
@@ -308,3 +310,52 @@ def test_a_band_scores_and_clips_as_the_tails_do(
         fire = tail_edges(tails, 1e-4 / 2, floor)
         clear = tail_edges(tails, 1e-2 / 2, floor)
         assert band[9:] == tuple(min(edge, wide) for edge in (*fire, *clear))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(
+    ("zone", "minutes"),
+    [("Europe/Paris", 10), ("America/St_Johns", 15), ("Australia/Lord_Howe", 30)],
+)
+def test_a_series_in_a_time_zone_is_scored_alike_through_its_changes(
+    zone: str, minutes: int, shape: str
+) -> None:
+    """Issue 15: a detector reading its calendar in a time zone gives the same verdicts
+    batched as live over five weeks that cross a change of daylight-saving time (one
+    half an hour off the UTC hour, one of half an hour)."""
+    rng = random.Random(f"{zone}{minutes}{shape}")
+    step = minutes * MINUTE
+    start = 1_790_864_000_000_000  # 2026-10-01 14:13 UTC, before every change of the three
+    values = _series(rng, shape, 35 * 24 * 60 // minutes, step)
+    times = [start + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step, timezone=zone)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step, timezone=zone), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
+@pytest.mark.parametrize("minutes", [10, 15, 60])
+def test_a_first_weekend_on_a_change_of_time_is_scored_alike(minutes: int) -> None:
+    """Issue 15: a weekly series in Paris that starts on the Thursday before the spring
+    change (its first weekend loses an hour, its first Saturday starts at the local
+    midnight) gives the same verdicts batched as live through the weekend's shift and the
+    Monday's return."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    start = 1_774_566_000_000_000  # 2026-03-26 23:00 UTC: Friday's midnight in Paris
+    values = []
+    for i in range(10 * 24 * 60 // minutes):
+        t = i * step / 86_400_000_000
+        x = (100 + 20 * math.sin(2 * math.pi * t)) * (0.6 if 1 <= t < 3 else 1.0)
+        values.append(x + rng.gauss(0, 2) + (rng.choice((-30, 30)) if rng.random() < 0.01 else 0))
+    times = [start + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step, timezone="Europe/Paris")
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step, timezone="Europe/Paris"), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected

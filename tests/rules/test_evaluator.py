@@ -370,3 +370,34 @@ def test_forgotten_groups_leave_nothing_behind_in_the_rules() -> None:
     assert not engine.kpis.groups("sales")
     assert engine.holding["low"] == {}
     assert engine.book.reopenable == {}
+
+
+def test_a_threshold_with_clear_value_holds_until_back_past_it() -> None:
+    """Hysteresis on the value: `>= 3` with `clear_value: 2` fires at 3 orders a minute,
+    stays one firing alert through minutes of 2 (it would resolve without `clear_value`),
+    and resolves only once the count falls to 1, after the usual three quiet windows."""
+    metric = Metric(name="orders", kind="count", where={"event": "Order Completed"}, window="1m")
+    counts = [3, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1]
+
+    def run(rule: Rule) -> list[tuple[str, datetime | None]]:
+        clock = ManualClock(T0)
+        recorder = Recorder()
+        engine = AlertingEngine([metric], [rule], clock=clock, listeners=[recorder])
+        n = 0
+        for minute, count in enumerate(counts):
+            start = T0 + timedelta(minutes=minute)
+            for second in range(count):
+                n += 1
+                clock.set(start + timedelta(seconds=second))
+                engine.process([_order(n, start + timedelta(seconds=second))])
+            clock.set(start + timedelta(seconds=59))
+            engine.tick()
+        return [(a.status, a.ends_at) for a in recorder.changes]
+
+    held = run(Rule(name="busy", metric="orders", op=">=", value=3, clear_value=2))
+    assert [status for status, _ in held] == ["firing", "resolved"]
+    resolved_at = held[-1][1]
+    assert resolved_at is not None and resolved_at >= T0 + timedelta(minutes=9)
+    plain = run(Rule(name="busy", metric="orders", op=">=", value=3))
+    assert [status for status, _ in plain] == ["firing", "resolved"]
+    assert plain[-1][1] is not None and plain[-1][1] < T0 + timedelta(minutes=6)

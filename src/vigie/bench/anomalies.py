@@ -5,7 +5,10 @@ of the seasonal pattern or of the variance, quantised values, a large offset, we
 seasonality, spiky counts, missing data) is generated `series` times with realistic noise
 (autocorrelated, heavy-tailed), a random sampling period (5 min to 1 h), daily and often
 weekly seasonality, one to three labelled incident windows; incident-free series of the
-same shapes give the false-alert rate. Every series is replayed through the same path as
+same shapes give the false-alert rate. With a `timezone`, each series' daily and weekly
+pattern follows that zone's local time (from a Thursday's local midnight, daylight-saving
+changes included) and the rule reads its calendar there. Every series is replayed through
+the same path as
 `vigie backtest --csv` (`replay_samples`: the anomaly rule's `AnomalyWatch` and the alert
 lifecycle) and scored per kind with the windowed scoring of `vigie.rules.scorecard`,
 against raising no alert at all. Replay speed is counted in CPU seconds of the replay only.
@@ -17,7 +20,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from rich.console import Console
@@ -26,7 +31,9 @@ from rich.table import Table
 from vigie.kpi.metrics import Metric
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors.wallclock import UTC_NAME, WallClock
 from vigie.rules.scorecard import Scorecard, score
+from vigie.types import to_us
 
 DAY_US = 86_400_000_000
 WEEK_US = 7 * DAY_US
@@ -48,10 +55,12 @@ class Series:
 
 
 def _base(
-    rng: Rng, n: int, step_min: int, *, weekly: bool | None = None
+    rng: Rng, n: int, step_min: int, *, weekly: bool | None = None, t: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
-    """A level, a daily pattern (often a weekly one) and autocorrelated heavy-tailed noise."""
-    t = np.arange(n) * step_min / 1440.0  # days
+    """A level, a daily pattern (often a weekly one) and autocorrelated heavy-tailed noise;
+    `t`: each sample's local time in days since the start (default: the sample's index)."""
+    if t is None:
+        t = np.arange(n) * step_min / 1440.0  # days
     level = rng.uniform(20, 200)
     daily = rng.uniform(0, 0.4) * level * np.sin(2 * np.pi * (t - rng.uniform(0, 1)))
     week = weekly if weekly is not None else rng.random() < 0.4
@@ -177,13 +186,20 @@ KINDS: dict[str, Callable[[Rng, np.ndarray, int], Incidents]] = {
 FREE = ("free_smooth", "free_weekly", "free_counts", "free_quantised", "free_offset")
 
 
-def generate(kind: str, rng: Rng, *, days: int) -> Series:
-    """One series of `kind` (a key of `KINDS` or one of `FREE`), labelled."""
+def generate(kind: str, rng: Rng, *, days: int, timezone: str = UTC_NAME) -> Series:
+    """One series of `kind` (a key of `KINDS` or one of `FREE`), labelled; its pattern in
+    the local time of `timezone`."""
     step_min = int(rng.choice(PERIODS_MIN))
     per_day = 1440 // step_min
     n = days * per_day
+    step_us = step_min * 60_000_000
+    start, local = START_US, None
+    if timezone != UTC_NAME:
+        start = to_us(datetime(2026, 1, 1, tzinfo=ZoneInfo(timezone)))  # local midnight
+        walls = np.asarray(WallClock(timezone).walls((start + np.arange(n) * step_us).tolist()))
+        local = (walls - START_US) / DAY_US
     weekly = True if kind in ("weekly", "free_weekly") else None
-    values, _SD[0] = _base(rng, n, step_min, weekly=weekly)
+    values, _SD[0] = _base(rng, n, step_min, weekly=weekly, t=local)
     if kind in KINDS:
         incidents = KINDS[kind](rng, values, per_day)
     else:
@@ -197,16 +213,16 @@ def generate(kind: str, rng: Rng, *, days: int) -> Series:
             values = np.round(values / quantum) * quantum
         elif kind == "free_offset":
             values = values - values.mean() + rng.uniform(500, 5000)
-    step_us = step_min * 60_000_000
-    times = START_US + np.arange(n, dtype=np.int64) * step_us
+    times = start + np.arange(n, dtype=np.int64) * step_us
     # A labelled window: from the incident's start to its end plus a little tolerance.
     tolerance = max(3, per_day // 48) * step_us
     windows = [(int(times[a]), int(times[min(b, n - 1)]) + tolerance) for a, b in incidents]
     return Series(kind, times, values, windows)
 
 
-def _rule() -> Rule:
-    return Rule(name="odd", kind="anomaly", metric="value")
+def _rule(timezone: str) -> Rule:
+    zone = None if timezone == UTC_NAME else timezone
+    return Rule(name="odd", kind="anomaly", metric="value", timezone=zone)
 
 
 def _metric(step_us: int) -> Metric:
@@ -215,16 +231,18 @@ def _metric(step_us: int) -> Metric:
     )
 
 
-def run_anomalies_bench(*, series: int, days: int, seed: int, console: Console) -> dict[str, Any]:
+def run_anomalies_bench(
+    *, series: int, days: int, seed: int, console: Console, timezone: str = UTC_NAME
+) -> dict[str, Any]:
     """Generate, replay and score; returns the figures per kind and overall."""
     rng = np.random.default_rng(seed)
-    rule = _rule()
+    rule = _rule(timezone)
     cards: dict[str, Scorecard] = {}
     samples_total = 0
     cpu = 0.0
     for kind in [*KINDS, *FREE]:
         for _ in range(series):
-            s = generate(kind, rng, days=days)
+            s = generate(kind, rng, days=days, timezone=timezone)
             step_us = int(s.times[1] - s.times[0])
             rows = [
                 (int(t), i, float(x))

@@ -28,6 +28,7 @@ from vigie.rules.alerts import Alert
 from vigie.rules.anomalies import AnomalyWatch
 from vigie.rules.conditions import OPS, Finding, Outcome
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors.wallclock import UTC_NAME
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.lifecycle import AlertBook, resolve_after_us
 from vigie.types import from_us, to_us
@@ -55,11 +56,12 @@ def replay(
     until: datetime | None = None,
     reference: bool = False,
     progress: Callable[[int], None] | None = None,
+    timezone: str = UTC_NAME,
 ) -> list[Alert]:
     """The alert changes the rules produce on `events` (in log order), on simulated time;
     with `reference`, the KPIs come from the readable per-event engine (slower, the same
     alerts: a check on the columnar one). `progress` is told how many events each batch
-    replayed."""
+    replayed; `timezone` is the site's, as the live engine has it (`AlertingEngine`)."""
     tick_delta = timedelta(microseconds=parse_duration(tick))
     recorder = Recorder()
     clock: ManualClock | None = None
@@ -70,7 +72,12 @@ def replay(
         if clock is None or engine is None or last_tick is None:
             clock = ManualClock(arrival)
             engine = AlertingEngine(
-                metrics, rules, clock=clock, listeners=[recorder], reference=reference
+                metrics,
+                rules,
+                clock=clock,
+                listeners=[recorder],
+                reference=reference,
+                timezone=timezone,
             )
             last_tick = arrival
         last_tick = _tick_until(engine, clock, last_tick, arrival, tick_delta)
@@ -207,6 +214,7 @@ def replay_samples(
     samples: Sequence[tuple[int, int, float]],
     *,
     batched: bool = True,
+    timezone: str = UTC_NAME,
 ) -> list[Alert]:
     """The alert changes `rules` (anomaly and threshold rules on `metric`) produce on a
     series of samples, without the KPI engine: each window of the metric's slide is read
@@ -214,7 +222,8 @@ def replay_samples(
     (`AnomalyWatch`) and the same alert lifecycle (`AlertBook`) as live. About a hundred
     times faster than `replay`, and checked against it (tests/rules/test_backtest.py);
     `batched` scores each anomaly rule's whole series at once (`AnomalyWatch.replay`, the
-    same alerts as window by window, several times faster)."""
+    same alerts as window by window, several times faster); `timezone`: the site's, whose
+    calendar an anomaly rule naming no zone follows."""
     slide_us = parse_duration(metric.slide or metric.window)
     book = AlertBook()
     changes: list[Alert] = []
@@ -222,32 +231,40 @@ def replay_samples(
     evidences: dict[str, list[dict[str, Any] | None]] = {}
     for rule in rules:
         if rule.kind == "anomaly":
-            watch = AnomalyWatch(rule, step_us=slide_us)
+            watch = AnomalyWatch(rule, step_us=slide_us, timezone=timezone)
             evidences[rule.name] = (
                 watch.replay(NO_GROUP, ends, values)
                 if batched
                 else [watch.observe(NO_GROUP, e, v) for e, v in zip(ends, values, strict=True)]
             )
-        else:
-            evidences[rule.name] = [
-                {"value": v, "threshold": rule.value, "op": rule.op}
-                if rule.value is not None and OPS[rule.op](v, rule.value)
-                else None
-                for v in values
-            ]
     bare = {rule.name: Outcome(evaluated={NO_GROUP}) for rule in rules}
     waits = {rule.name: resolve_after_us(rule, slide_us) for rule in rules}
     tracks = book.tracks
     # A window where no rule holds while the book tracks nothing moves nothing: the replay
-    # goes from one window where a rule holds to the next, and window by window while the
-    # book tracks an alert (it may resolve).
-    held = sorted({i for found in evidences.values() for i, e in enumerate(found) if e is not None})
+    # goes from one window where a rule holds (a threshold rule at its firing value, as
+    # nothing is tracked) to the next, and window by window while the book tracks an alert
+    # (it may resolve; a threshold rule holds at its clearing value).
+    at_held = {i for found in evidences.values() for i, e in enumerate(found) if e is not None}
+    for rule in rules:
+        if rule.kind != "anomaly" and rule.value is not None:
+            op, limit = OPS[rule.op], rule.value
+            at_held.update(i for i, v in enumerate(values) if op(v, limit))
+    held = sorted(at_held)
     i = held[0] if held else len(ends)
     while i < len(ends):
         end_us = ends[i]
+        value = values[i]
         now: datetime | None = None
         for rule in rules:
-            evidence = evidences[rule.name][i]
+            found = evidences.get(rule.name)
+            if found is not None:
+                evidence = found[i]
+            elif rule.value is not None and OPS[rule.op](
+                value, rule.held_limit(active=tracks(rule.name, NO_GROUP))
+            ):
+                evidence = {"value": value, "threshold": rule.value, "op": rule.op}
+            else:
+                evidence = None
             if evidence is None:
                 if not tracks(rule.name, NO_GROUP):
                     continue  # nothing held, nothing to resolve: the book would not move

@@ -122,7 +122,8 @@ def _found(metric: str, kpis: KpiEngine, holds: dict[str, dict[str, Any]], out: 
 def threshold(
     rule: Rule, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
 ) -> Outcome:
-    """`metric op value` on the current window."""
+    """`metric op value` on the current window; a group whose alert is active is held to
+    `clear_value` instead, when the rule sets one (hysteresis)."""
     assert rule.metric is not None and rule.value is not None
     compare = OPS[rule.op]
     out = Outcome()
@@ -131,10 +132,13 @@ def threshold(
         group, value = reading.group, reading.value
         out.evaluated.add(group)
         alert = fired.get(group)
+        limit = rule.held_limit(active=alert is not None)
         if value is None:
             out.no_data.add(group)
-        elif compare(value, rule.value):
+        elif compare(value, limit):
             holds[group] = {"value": value, "threshold": rule.value, "op": rule.op}
+            if rule.clear_value is not None:
+                holds[group]["clear_value"] = rule.clear_value
             holds[group]["fired_value"] = alert.get("fired_value", value) if alert else value
         elif alert is not None:
             out.recovered[group] = _about(rule, kpis) | {

@@ -10,6 +10,7 @@ import msgspec
 from vigie.kpi.durations import parse_duration, parse_rate
 from vigie.kpi.metrics import field_problems
 from vigie.rules.alerts import Severity
+from vigie.rules.detectors.wallclock import zone_problem
 
 DEFAULT_STEP_US = 300_000_000  # the window assumed when an anomaly rule's is not known
 MIN_P_VALUE, MAX_P_VALUE = 1e-7, 3e-3  # the range of the default `p_value`
@@ -37,7 +38,8 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                  `expected_rate` (events/s, learned per time of day from then on), as soon as
                  the silence is improbable at the `false_alarms` rate (`silence` then caps it)
       anomaly    `metric` improbable under its learned level and seasonality
-                 (`seasonality`: auto, none, daily, weekly, both): its tail p-value below
+                 (`seasonality`: auto, none, daily, weekly, both; in the local time of
+                 `timezone`, or of `analytics.timezone`): its tail p-value below
                  `p_value` (or beyond `z` robust standard deviations) after `min_samples`
                  samples; by default `p_value` is the chance per window of the
                  `false_alarms` rate (2/month unless declared: noise alone crosses it about
@@ -78,6 +80,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     """For a `threshold` rule, how the metric's value is compared with `value`."""
     value: float | None = None
     """For a `threshold` rule, the number the metric's value is compared with."""
+    clear_value: float | None = None
+    """For a `threshold` rule, the limit an active alert is held to instead of `value`
+    (hysteresis: `op: ">"`, `value: 100`, `clear_value: 90` fires above 100 and holds while
+    above 90); none: `value` itself."""
     compare: Literal["previous", "same_slot"] = "previous"
     """For a `change` rule, the reference: the `previous` window, or the mean of the `same_slot`
     (time of day) on the previous `days`."""
@@ -125,6 +131,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     seasonality: Literal["auto", "none", "daily", "weekly", "both"] = "auto"
     """For an `anomaly` rule, the cycles of the metric's learned level: `daily`, `weekly`, `both`,
     `none`, or `auto` to find them from the data."""
+    timezone: str | None = None
+    """For an `anomaly` rule, the time zone (an IANA name, e.g. `Europe/Paris`) whose local time
+    of day and day of the week the daily and weekly cycles follow, through daylight-saving
+    changes; unset: the site's, `analytics.timezone` (UTC unless set)."""
     p_value: float | None = None
     """For an `anomaly` rule, the tail probability below which a value is improbable enough to fire;
     lower it for fewer, surer alerts. Unset (and no `z`): the chance per window of the
@@ -202,6 +212,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             problems.append(("value", "a threshold rule needs the value to compare with"))
         if self.kind == "change" and self.drop is None and self.rise is None:
             problems.append(("drop", "a change rule needs `drop` or `rise` (e.g. drop: 0.3)"))
+        problems += self._clear_value_problems()
         if self.tolerance is not None and not 0 <= self.tolerance < 1:
             problems.append(("tolerance", "a tolerance is a fraction between 0 and 1, e.g. 0.1"))
         if self.kind == "sla" and (not self.open or not self.close or not self.within):
@@ -222,6 +233,11 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
         for section in ("where", "open", "close", "then"):
             fields += [(section, path) for path in getattr(self, section) if path != "event"]
         problems += field_problems(fields)
+        if self.timezone is not None:
+            if self.kind != "anomaly":
+                problems.append(("timezone", "only an anomaly rule has a time zone"))
+            elif (problem := zone_problem(self.timezone)) is not None:
+                problems.append(("timezone", problem))
         if self.kind == "anomaly" and self.p_value is not None and not 0 < self.p_value < 0.5:
             problems.append(("p_value", "p_value is a probability between 0 and 0.5 (e.g. 1e-4)"))
         if self.kind == "anomaly" and self.p_value is None and self.z is None:
@@ -245,6 +261,40 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                 except ValueError as exc:
                     problems.append((key.rstrip("_"), str(exc)))
         return problems
+
+    def _clear_value_problems(self) -> list[tuple[str, str]]:
+        """What is wrong with `clear_value`: it belongs to a threshold rule comparing with
+        `<`, `<=`, `>` or `>=`, and lies on the side of `value` that is nearer normal."""
+        clear = self.clear_value
+        if clear is None:
+            return []
+        if self.kind != "threshold" or self.op in ("==", "!="):
+            return [("clear_value", "clear_value holds a threshold rule with <, <=, > or >=")]
+        if not math.isfinite(clear):
+            return [("clear_value", "clear_value is a finite number")]
+        if self.value is None:
+            return []
+        if self.op in (">", ">=") and clear > self.value:
+            return [
+                (
+                    "clear_value",
+                    f"with op {self.op!r} clear_value is at most value (e.g. 90 for 100)",
+                )
+            ]
+        if self.op in ("<", "<=") and clear < self.value:
+            return [
+                (
+                    "clear_value",
+                    f"with op {self.op!r} clear_value is at least value (e.g. 110 for 100)",
+                )
+            ]
+        return []
+
+    def held_limit(self, *, active: bool) -> float:
+        """The number a threshold rule's value is compared with: `clear_value` while its alert
+        is active (pending or firing: hysteresis), else `value`."""
+        assert self.value is not None
+        return self.clear_value if active and self.clear_value is not None else self.value
 
     def _sequential_problems(self) -> list[tuple[str, str]]:
         """What a sequential (or rate-aware absence) rule declares wrong, naming the key."""

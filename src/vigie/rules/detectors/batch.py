@@ -252,10 +252,10 @@ def _run(
     least = 0.0
     shift = 0.0
     run: list[float] = []
-    run_at = 0  # when the run began,
+    run_at = run_wall = 0  # when the run began (and its local time),
     run_level = 0.0  # and the level then
     before: float | None = None  # the level before the last confirmed shift,
-    shifted_at = 0  # and when that shift began
+    shifted_at = shifted_wall = 0  # and when that shift began
     shifts: deque[tuple[int, float]] = deque()  # `RobustSeasonal.shifts`
     rescale_in = rounds = chosen = 0
     err = [0.0] * m
@@ -292,15 +292,17 @@ def _run(
     shift_keep = 1 - SHIFT_RATE
     half_day, half_week = DAY_US // 2, WEEK_US // 2
 
-    def zero_rate(at_us: int) -> float:
+    def zero_rate(wall: int) -> float:
         overall = (zeros + 1.0) / (counted + 2.0)
         if not nd:
             return overall
-        k = int((at_us % DAY_US) / knot_us)
+        k = int((wall % DAY_US) / knot_us)
         return (knot_zeros[k] + ZERO_PRIOR * overall) / (knot_counted[k] + ZERO_PRIOR)
 
-    # Where each instant falls among the knots of the day and of the week, at once.
-    at = np.asarray(times[:stop], dtype=np.int64)
+    # Each instant's local time (`RobustSeasonal.clock`), and where it falls among the knots
+    # of the day and of the week, at once.
+    walls: Sequence[int] = times if det.clock.utc else det.clock.walls(times[:stop])
+    at = np.asarray(walls[:stop], dtype=np.int64)
     y_all = np.asarray(values[:stop], dtype=np.float64)
     if counts:
         y_all = 2.0 * np.sqrt(np.where(y_all > 0, y_all, 0.0) + 0.375)
@@ -331,6 +333,7 @@ def _run(
 
     for i in range(stop):
         at_us = times[i]
+        wall = walls[i]
         value = values[i]
         y = ys[i]
         # Each predictor's prediction at this instant and whether it knows it.
@@ -392,7 +395,7 @@ def _run(
                     and half_day <= at_us - shifted_at < WEEK_US
                     and not (weekly_on and ready[2])
                 ):
-                    off = ((run_at if run else at_us) - shifted_at) % DAY_US
+                    off = ((run_wall if run else wall) - shifted_wall) % DAY_US
                     if off <= knot_us or DAY_US - off <= knot_us:
                         returning = True
                         ct = tails[chosen]
@@ -401,7 +404,7 @@ def _run(
                         if p > best_p:
                             best_p, best, t, expected, back = p, chosen, ct, there, True
                 if not returning and shifts and chosen < 2:  # `RobustSeasonal._recurring`
-                    began = (run_at if run else at_us) - WEEK_US
+                    began = (run_wall if run else wall) - WEEK_US
                     for s_at, moved in shifts:
                         if -knot_us <= began - s_at <= knot_us:
                             ct = tails[chosen]
@@ -442,15 +445,16 @@ def _run(
                 p = 2 * p
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:
-                    p = min(p, 2 * exp(zero_log + log(zero_rate(at_us))))
+                    p = min(p, 2 * exp(zero_log + log(zero_rate(wall))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us
+                    local = run_wall if run else wall
                     pc = preds[chosen]
                     if (
                         0 < y < WEEKEND * pc
                         and pc <= WEEKEND * y
-                        and (began // DAY_US) % 7 == SATURDAY
-                        and began % DAY_US < knot_us
+                        and (local // DAY_US) % 7 == SATURDAY
+                        and local % DAY_US < knot_us
                         and at_us - began < DAY_US
                     ):
                         p = 1.0
@@ -477,7 +481,7 @@ def _run(
         if counts:
             zero = value <= 0
             if zero:
-                zero_log += log(zero_rate(at_us))
+                zero_log += log(zero_rate(wall))
                 zero_run += 1
             else:
                 zero_log, zero_run = 0.0, 0
@@ -561,7 +565,7 @@ def _run(
             run.clear()
         if beyond:
             if not run:
-                run_at, run_level = at_us, level
+                run_at, run_wall, run_level = at_us, wall, level
             run.append(residual)
             if len(run) >= CONFIRM:
                 moved = sorted(run)[len(run) // 2]
@@ -569,10 +573,10 @@ def _run(
                 if before is not None and abs(level + moved - before) <= CLIP * sc:
                     before = None  # the return itself (`seasonal._confirm_shift`)
                 else:
-                    before, shifted_at = run_level, run_at
+                    before, shifted_at, shifted_wall = run_level, run_at, run_wall
                 level += moved
-                shifts.append((run_at, moved))
-                while run_at - shifts[0][0] > WEEK_US + DAY_US:
+                shifts.append((run_wall, moved))
+                while run_wall - shifts[0][0] > WEEK_US + DAY_US:
                     shifts.popleft()
                 for j in range(m):  # the run's own residuals (`seasonal._forget_run`)
                     res = residuals[j]
