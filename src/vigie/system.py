@@ -69,7 +69,7 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
-from vigie.privacy.erasures import ErasureNotices, erased_event
+from vigie.privacy.erasures import ErasureAnnouncements, ErasureNotices, erased_event
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
@@ -702,7 +702,10 @@ def build_system(
             clock=clock,
             columns=columns,
             forget_cached=forget_copies,
-            announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
+            announcements=ErasureAnnouncements(
+                engine=engine,
+                announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
+            ),
             forget_person=sensors.forget_customer,
             settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
@@ -995,6 +998,10 @@ def _processing(system: System, names: list[str], *, tick_seconds: float) -> Ser
     rings = system.sensors.rings
     if rings is not None:
         add(Periodic("ring-notices", rings.settle, seconds=tick_seconds))
+    # So does an erasure, whose notice tells every process to drop its copies (`erasures.py`).
+    announcements = system.privacy.announcements
+    if announcements is not None:
+        add(Periodic("erasure-notices", announcements.settle, seconds=tick_seconds))
     # And the chat's KPIs.
     add(Hook("chat-kpis-replay", start=lambda: _replay(system.log, system.chat.kpis)))
     runner = system.runner

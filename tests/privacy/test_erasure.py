@@ -229,3 +229,22 @@ def test_a_cli_erasure_reaches_a_running_servers_memory(live_server: LiveServer)
 
     wait_until(forgotten, "the server to drop the erased person's bodies")
     assert USER_ID not in json.dumps(system.live.snapshot())
+
+
+def test_a_server_sends_the_erasure_notice_a_dead_process_owed(live_server: LiveServer) -> None:
+    """An erasure notice left owed in the store (its process died before the log took it) is
+    sent by the running server's timer, and the debt is cleared."""
+    from tests.privacy.test_rings import wait_until
+    from vigie.privacy.erasures import ERASED
+    from vigie.privacy.tables import erasure_notices
+
+    system = live_server.system
+    with system.engine.begin() as conn:
+        conn.execute(erasure_notices.insert().values(at_us=1))
+
+    def sent() -> bool:
+        with system.engine.connect() as conn:
+            owed = conn.execute(sa.select(sa.func.count()).select_from(erasure_notices)).scalar()
+        return owed == 0 and any(e.event == ERASED for e in system.log.read(1, 1000))
+
+    wait_until(sent, "the owed erasure notice to be sent")

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import WRITE_KEY, free_port, make_settings, user_token
 from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
@@ -28,6 +29,7 @@ from vigie.log.nats import NatsEventLog
 from vigie.log.sql import SqlEventLog
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
 from vigie.privacy.shredding import SEALED, ShreddedLog, Shredder, SubjectKeys
+from vigie.privacy.tables import erasure_notices
 from vigie.store import connect, upgrade
 from vigie.system import System, build_system
 from vigie.web import create_app
@@ -327,14 +329,15 @@ def test_an_erasure_completes_when_the_log_refuses_its_notice(
 ) -> None:
     """With the log away when the erasure's notice is sent, the erasure still destroys the
     person's keys and is audited, and the API answers 200 (not a 503 saying nothing was
-    stored, which a retry could not undo)."""
+    stored, which a retry could not undo); the notice stays owed in the store."""
     url, system, token = server
     contact_id = _person(url, token)
 
     def away() -> None:
         raise LogUnavailable("NATS is away")
 
-    system.privacy.announce = away
+    assert system.privacy.announcements is not None
+    system.privacy.announcements.announce = away
     erased = httpx.post(
         f"{url}/api/privacy/contacts/{contact_id}/erase",
         headers={"Authorization": f"Bearer {token}"},
@@ -349,3 +352,6 @@ def test_an_erasure_completes_when_the_log_refuses_its_notice(
         headers={"Authorization": f"Bearer {token}"},
     ).json()
     assert len(trail["items"]) == 1
+    with system.engine.connect() as conn:
+        owed = conn.execute(sa.select(sa.func.count()).select_from(erasure_notices)).scalar()
+    assert owed == 1

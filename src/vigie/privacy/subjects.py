@@ -44,14 +44,18 @@ from vigie.clock import Clock
 from vigie.events.event import encode_event
 from vigie.log.columnar import ColumnarCopy
 from vigie.log.eventlog import EventLog
+from vigie.privacy.erasures import ErasureAnnouncements
 from vigie.privacy.scrubbing import Scrubber, needles
+from vigie.privacy.tables import erasure_notices
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 
 CONTACTS = "crm_contacts"
 IDENTITIES = "analytics_identities"
-NOT_SCANNED = frozenset({"audit_log", "alembic_version", "checkpoints", "sensor_ring_notices"})
+NOT_SCANNED = frozenset(
+    {"audit_log", "alembic_version", "checkpoints", "sensor_ring_notices", erasure_notices.name}
+)
 """Tables never rewritten: the append-only audit trail (it holds who acted, never a
 customer's data), and bookkeeping without personal data."""
 SEARCHED_ONLY = {"events": ("body",)}
@@ -89,11 +93,16 @@ class Erasure(msgspec.Struct, kw_only=True):
 
 
 def _notify(send: Callable[..., None], *args: str) -> None:
-    """Send an erasure's notice to the other processes, logging (not raising) a failure."""
+    """Send an erasure's notice to the other processes, logging (not raising) a failure: the
+    notice stays owed in the store and is sent later."""
     try:
         send(*args)
     except Exception:
-        logger.warning("erasure done, but its notice to the other processes failed", exc_info=True)
+        logger.warning(
+            "erasure done, but its notice to the other processes failed: it stays owed and "
+            "is sent again once the log takes it",
+            exc_info=True,
+        )
 
 
 class _Column(msgspec.Struct, frozen=True):
@@ -116,11 +125,12 @@ class DataSubjects:
         forget_keys: Callable[[Iterable[str]], int] | None = None,
         open_record: Callable[[dict[str, Any]], None] | None = None,
         log: EventLog | None = None,
-        announce: Callable[[], None] | None = None,
+        announcements: ErasureAnnouncements | None = None,
     ) -> None:
-        self.announce = announce
+        self.announcements = announcements
         """Tells the other processes of the erasure (`erasures.py`): they drop their copies
-        of what it rewrote, as `forget_cached` does here."""
+        of what it rewrote, as `forget_cached` does here. The notice is owed in the
+        erasure's transaction and sent last; one the log refused is sent later (`settle`)."""
         self.log = log
         """The event log when it is not the store's `events` table (NATS JetStream), as
         stored (sealed): the export reads the person's events from it."""
@@ -138,7 +148,8 @@ class DataSubjects:
         self.forget_cached = forget_cached
         self.forget_person = forget_person
         """Drops what the processes keep in memory about the person (their rings' links and
-        reads), once the erasure deleted their rings' links."""
+        reads), once the erasure deleted their rings' links, and sends the rings' notice
+        the erasure owes (`RingBook.changed`, which clears it)."""
         self._postgres = engine.dialect.name == "postgresql"
         self._quote = engine.dialect.identifier_preparer.quote
 
@@ -257,15 +268,28 @@ class DataSubjects:
         return events, reads
 
     def erase(self, contact_id: str, *, actor: Actor) -> Erasure:
-        """Make the person unrecoverable everywhere (see the module's docstring); audited."""
+        """Make the person unrecoverable everywhere (see the module's docstring); audited.
+
+        What can fail is done before anything is changed: the log is read for what stays of
+        the person there (`PrivacyError`, nothing erased, when it cannot be read). Their
+        keys are destroyed next, before the store is rewritten: a failure between the two
+        leaves the store as it was, so that a retry finds the same identifiers and completes
+        the erasure (the other way round, a retry would find only the tokens that replaced
+        them, and never the keys). The log is not read past that point, and the notices to
+        the other processes, sent last, cannot fail the erasure."""
         if self.settle is not None:
             self.settle()
         metadata = self._tables()
         rows: dict[str, int] = {}
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             contact = self._contact(conn, metadata, contact_id)
             scrubber = _identifiers(conn, metadata, contact)
             kept = _join_ids(conn, metadata, contact) | {contact_id}
+        not_erased = self._checked_log(scrubber, contact_id, kept)
+        keys = (
+            self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
+        )
+        with self.engine.begin() as conn:
             for table in metadata.sorted_tables:
                 if table.name in NOT_SCANNED:
                     continue
@@ -288,6 +312,8 @@ class DataSubjects:
             if rows.get(RING_LINKS) and RING_NOTICES in metadata.tables:
                 notices = metadata.tables[RING_NOTICES]
                 conn.execute(notices.insert().values(at_us=to_us(self.clock.now())))
+            if self.announcements is not None:
+                self.announcements.owe(conn, at=self.clock.now())
         if self.forget_cached is not None:
             self.forget_cached()
         ids = {
@@ -296,10 +322,6 @@ class DataSubjects:
             if k in scrubber.strong and not k.startswith("erased-")
         }
         segments = self.columns.rewrite_ids(ids) if self.columns is not None else 0
-        keys = (
-            self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
-        )
-        not_erased = self._left_in_log(scrubber, contact_id, kept)
         storage = self._clean_storage(rows)
         erasure = Erasure(
             contact_id=contact_id,
@@ -323,13 +345,26 @@ class DataSubjects:
             details=details,
         )
         # The notices come last and cannot fail the erasure, which is done: a log away
-        # leaves the rings' notice owed (sent by `RingBook.settle`) and the other processes'
-        # copies to expire with their caches.
+        # leaves them owed, the rings' sent by `RingBook.settle` and the erasure's by
+        # `ErasureAnnouncements.settle`.
         if self.forget_person is not None and rows.get(RING_LINKS):
             _notify(self.forget_person, contact_id)
-        if self.announce is not None:
-            _notify(self.announce)
+        if self.announcements is not None:
+            _notify(self.announcements.send)
         return erasure
+
+    def _checked_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
+        """`_left_in_log`, read before anything is erased: a log that cannot be read (NATS
+        JetStream away) stops the erasure while nothing is changed yet, as its report could
+        not be made afterwards (the person's values are gone from the store by then)."""
+        try:
+            return self._left_in_log(scrubber, contact_id, kept)
+        except Exception as exc:
+            raise PrivacyError(
+                "the event log (NATS JetStream) cannot be read to find what of this person "
+                f"stays there ({type(exc).__name__}: {exc}); nothing was erased, try again "
+                "once the log is back / journal injoignable : rien n'a été effacé, réessayez"
+            ) from exc
 
     def _left_in_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
         """What stays of the person in a log the erasure cannot rewrite (NATS JetStream).
