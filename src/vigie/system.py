@@ -69,7 +69,13 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
-from vigie.privacy.erasures import ErasureAnnouncements, ErasureNotices, erased_event
+from vigie.privacy.erasures import (
+    FOLLOW_SECONDS,
+    ErasureAnnouncements,
+    ErasureNotices,
+    ErasuresFollowed,
+    erased_event,
+)
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
@@ -170,6 +176,9 @@ class System:
     trends: Trends
     columns: ColumnarCopy | None
     privacy: DataSubjects
+    erasures: ErasuresFollowed
+    """Drops this process's copies of the log and cached keys after an erasure made by any
+    process, whatever this one's role (`vigie.privacy.erasures`)."""
     retention: RetentionPurge
     readiness: ReadinessProbe
     processing: ShareBoard
@@ -524,7 +533,9 @@ def build_system(
         conversion_hours=config.chat.conversion_hours,
     )
     # An erasure made elsewhere (another node, `vigie privacy erase`) is followed in the log:
-    # this process then drops its copies of what the erasure rewrote.
+    # this process then drops its copies of what the erasure rewrote at once. Every process,
+    # these processors held here or not, also follows the store's record of erasures
+    # (`erasures-followed`).
     notices = ErasureNotices(forget=lambda: forget_copies())
     shares: dict[str, list[Processor]] = {
         PROCESSORS_LEASE: [
@@ -712,6 +723,7 @@ def build_system(
             open_record=shredder.open_record if shredder is not None else None,
             log=stored_log(log) if settings.log_url else None,
         ),
+        erasures=ErasuresFollowed(engine=engine, forget=forget_copies),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(
             ping_store=lambda: _ping(engine),
@@ -833,6 +845,10 @@ def _add_services(
             link.on_nudge(COMMITTED, system.runner.notify)
         add(Hook("wakeups", start=link.start, stop=link.close))
     add(Hook("log", stop=system.log.close))
+    # Every process, following the log or not, drops its copies and cached keys within a
+    # second of an erasure made by any other (`vigie.privacy.erasures`).
+    erasures = system.erasures
+    add(Periodic("erasures-followed", erasures.poll, seconds=FOLLOW_SECONDS))
     if is_sqlite(engine):
         wal = WalCheckpointer(engine)
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))

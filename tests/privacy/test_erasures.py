@@ -19,6 +19,7 @@ from vigie.privacy.erasures import (
     SOURCE,
     ErasureAnnouncements,
     ErasureNotices,
+    ErasuresFollowed,
     erased_event,
 )
 from vigie.privacy.tables import erasure_notices
@@ -133,3 +134,19 @@ def test_a_notice_owed_by_an_erasure_committed_meanwhile_stays_owed(engine: sa.E
     assert announcements.settle() is True
     assert announcements.settle() is False
     assert len(sent) == 2
+
+
+def test_a_process_following_the_store_forgets_once_per_erasure_made_elsewhere(
+    engine: sa.Engine,
+) -> None:
+    """A process's first look only notes where the record of erasures stands; an erasure
+    made by another process then makes its next look drop its copies, once."""
+    forgotten: list[None] = []
+    followed = ErasuresFollowed(engine=engine, forget=lambda: forgotten.append(None))
+    assert followed.poll() is False
+    _contact(engine, "ct_elsewhere")
+    elsewhere = DataSubjects(engine=engine, clock=SystemClock())
+    elsewhere.erase("ct_elsewhere", actor=Actor(name="dpo", role="admin"))
+    assert followed.poll() is True
+    assert followed.poll() is False
+    assert len(forgotten) == 1

@@ -7,6 +7,13 @@ erases (the API, `vigie privacy erase`) appends an `Subject Erased` notice to th
 process follows the log, as every node of a split deployment does, and drops those copies
 when the notice comes. The notice names nobody: that an erasure happened is all it says.
 
+Not every process follows the log's notices: an ingest-only node reads no log, and a
+worker follows it only for the shares it holds, yet each may answer reads of the log (the
+API is served by every node) and each caches the keys it read. So the erasure also records,
+in its own transaction, that it happened (`privacy_erasures`), and every process, whatever
+its role, looks at that record every second (`ErasuresFollowed`) and drops its copies and
+cached keys when it grew: within a second of the erasure, not the keys' 30 s cache.
+
 An erasure and its notice cannot be written in one transaction (the log may be JetStream), so
 the erasure also writes, in its own transaction, that a notice is owed
 (`privacy_erasure_notices`); the debt is cleared once the notice is in the log. A log that
@@ -23,7 +30,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from vigie.events import Event, notice_event
-from vigie.privacy.tables import erasure_notices
+from vigie.privacy.tables import erasure_notices, erasures
 from vigie.types import to_us
 
 ERASED = "Subject Erased"
@@ -31,6 +38,8 @@ ERASED = "Subject Erased"
 notice (`NOTICE_TYPE`), not a tracked event that KPIs of `track` events would count; older
 ones were `track` events, and are honoured alike (`ErasureNotices` reads name and source)."""
 SOURCE = "privacy"
+FOLLOW_SECONDS = 1.0
+"""How often every process looks for an erasure made by any process (`ErasuresFollowed`)."""
 
 
 def erased_event(*, at: datetime) -> Event:
@@ -87,4 +96,31 @@ class ErasureAnnouncements:
         if owed is None:
             return False
         self.send()
+        return True
+
+
+class ErasuresFollowed:
+    """Calls `forget` when an erasure was recorded in the store since the last look: every
+    process runs `poll` every `FOLLOW_SECONDS`, following the log or not (see the module)."""
+
+    def __init__(self, *, engine: sa.Engine, forget: Callable[[], None]) -> None:
+        self.engine = engine
+        self.forget = forget
+        self._seen: int | None = None
+
+    @staticmethod
+    def record(conn: sa.Connection, *, at: datetime) -> None:
+        """Record, in the caller's transaction (the erasure's), that an erasure happened."""
+        conn.execute(erasures.insert().values(at_us=to_us(at)))
+
+    def poll(self) -> bool:
+        """Drop the process's copies if an erasure was recorded since the last poll; True
+        when it did. The first poll only notes where the record stands: a process that just
+        started holds no copies yet."""
+        with self.engine.connect() as conn:
+            newest = int(conn.execute(sa.select(sa.func.max(erasures.c.id))).scalar() or 0)
+        seen, self._seen = self._seen, newest
+        if seen is None or newest <= seen:
+            return False
+        self.forget()
         return True

@@ -44,9 +44,9 @@ from vigie.clock import Clock
 from vigie.events.event import encode_event
 from vigie.log.columnar import ColumnarCopy
 from vigie.log.eventlog import EventLog
-from vigie.privacy.erasures import ErasureAnnouncements
+from vigie.privacy.erasures import ErasureAnnouncements, ErasuresFollowed
 from vigie.privacy.scrubbing import Scrubber, needles
-from vigie.privacy.tables import erasure_notices
+from vigie.privacy.tables import erasure_notices, erasures
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,14 @@ logger = logging.getLogger(__name__)
 CONTACTS = "crm_contacts"
 IDENTITIES = "analytics_identities"
 NOT_SCANNED = frozenset(
-    {"audit_log", "alembic_version", "checkpoints", "sensor_ring_notices", erasure_notices.name}
+    {
+        "audit_log",
+        "alembic_version",
+        "checkpoints",
+        "sensor_ring_notices",
+        erasure_notices.name,
+        erasures.name,
+    }
 )
 """Tables never rewritten: the append-only audit trail (it holds who acted, never a
 customer's data), and bookkeeping without personal data."""
@@ -312,6 +319,7 @@ class DataSubjects:
             if rows.get(RING_LINKS) and RING_NOTICES in metadata.tables:
                 notices = metadata.tables[RING_NOTICES]
                 conn.execute(notices.insert().values(at_us=to_us(self.clock.now())))
+            ErasuresFollowed.record(conn, at=self.clock.now())
             if self.announcements is not None:
                 self.announcements.owe(conn, at=self.clock.now())
         if self.forget_cached is not None:

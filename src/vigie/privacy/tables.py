@@ -1,4 +1,4 @@
-"""The privacy part's tables: the erasure notices still owed to the log."""
+"""The privacy part's tables: the erasures made, and their notices still owed to the log."""
 
 from __future__ import annotations
 
@@ -16,3 +16,13 @@ erasure_notices = sa.Table(
 transaction, deleted once the notice is appended, so that a log that refused the notice, or a
 process that died before sending it, leaves it owed (sent by the next
 `ErasureAnnouncements.settle`) rather than lost."""
+
+erasures = sa.Table(
+    "privacy_erasures",
+    metadata,
+    sa.Column("id", Offset, primary_key=True, autoincrement=True),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+)
+"""One row per erasure (naming nobody), written in the erasure's own transaction and kept:
+every process watches its newest id (`ErasuresFollowed`) and drops its copies of the log and
+its cached keys when it grows, whether or not it follows the log's notices."""

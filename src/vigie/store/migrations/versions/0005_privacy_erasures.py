@@ -1,4 +1,4 @@
-"""Privacy: the erasure notices owed to the log, kept with the erasure itself.
+"""Privacy: the erasures made, and their notices owed to the log, kept with the erasure itself.
 
 Revision ID: privacy_0001
 Revises: 0001_foundation
@@ -24,7 +24,18 @@ def upgrade() -> None:
         ),
         sa.Column("at_us", sa.BigInteger, nullable=False),
     )
+    op.create_table(
+        "privacy_erasures",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column("at_us", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("privacy_erasures")
     op.drop_table("privacy_erasure_notices")
