@@ -32,7 +32,8 @@ from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
-from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES, INTERACTION_NOTES
+from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
+from vigie.crm.notes import forget_notes, note_events
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -344,15 +345,15 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
 def _sealed_records() -> dict[str, tuple[str, ...]]:
     """The events of a record sealed under a record's key, with the properties sealed
     (they carry no user id): a contact's own events (`Contact Created` …), its identifiers;
-    an interaction's, its notes (under its contact's key, `_record_owners`)."""
+    an interaction's and a task's, their notes (under their contact's key, `_record_owners`)."""
     contacts = dict.fromkeys(ENTITIES["contacts"].events, CONTACT_IDENTIFIERS)
-    return contacts | dict.fromkeys(ENTITIES["interactions"].events, INTERACTION_NOTES)
+    return contacts | note_events()
 
 
 def _record_owners() -> dict[str, str]:
     """The property naming whose key seals a record's event, when not the record's own id:
-    an interaction's notes are its contact's."""
-    return dict.fromkeys(ENTITIES["interactions"].events, "contact_id")
+    an interaction's and a task's notes are their contact's."""
+    return dict.fromkeys(note_events(), "contact_id")
 
 
 def _sealed(shredding: ShreddingSettings, field: str) -> bool:
@@ -718,6 +719,8 @@ def build_system(
                 announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
             ),
             forget_person=sensors.forget_customer,
+            forget_notes=forget_notes,
+            notes=note_events(),
             settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
             open_record=shredder.open_record if shredder is not None else None,

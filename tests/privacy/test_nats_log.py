@@ -229,15 +229,19 @@ def _raw_messages(log_url: str) -> list[bytes]:
     return asyncio.run(fetch())
 
 
-def _rebuilt(server: LiveServer, tmp_path: Path, name: str) -> dict[str, list[dict[str, Any]]]:
+def _rebuilt(
+    server: LiveServer, tmp_path: Path, name: str, tables: tuple[str, ...] = CRM_TABLES
+) -> dict[str, list[dict[str, Any]]]:
     """The CRM tables as a new projection builds them from a replay of the whole stream."""
     engine = connect(f"sqlite:///{tmp_path}/{name}.db")
     upgrade(engine)
     CrmProcessor(engine).process(server.system.log.read(1, 1000))
-    return _crm_rows(engine)
+    return _crm_rows(engine, tables)
 
 
-def _crm_rows(engine: sa.Engine) -> dict[str, list[dict[str, Any]]]:
+def _crm_rows(
+    engine: sa.Engine, tables: tuple[str, ...] = CRM_TABLES
+) -> dict[str, list[dict[str, Any]]]:
     """The rows of the CRM tables by id, instants in UTC (as SQLite and PostgreSQL differ)."""
     with engine.connect() as conn:
         return {
@@ -245,7 +249,7 @@ def _crm_rows(engine: sa.Engine) -> dict[str, list[dict[str, Any]]]:
                 {k: _utc(v) for k, v in row._mapping.items()}
                 for row in conn.execute(sa.select(ENTITIES[name].table).order_by("id"))
             ]
-            for name in CRM_TABLES
+            for name in tables
         }
 
 
@@ -484,3 +488,48 @@ def test_an_erasure_while_the_stream_is_away_changes_nothing_and_a_retry_complet
         log.close()
         server.terminate()
         server.wait(timeout=30)
+
+
+NOTED = ("interactions", "tasks", "tickets")
+
+
+def test_after_an_erasure_the_store_holds_the_notes_a_replay_of_the_stream_rebuilds(
+    nats_server: LiveServer,
+    nats_url: str,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """A call's notes and a task's notes about a contact reach the stream sealed under the
+    contact's key; once the contact is erased, their interactions, tasks and tickets in the
+    store equal what a replay of the stream rebuilds: no notes left in the store that the
+    log can no longer give back (the task's title and the ticket's subject, labels kept in
+    clear to rebuild them, stay)."""
+    notes = "Asked about her divorce settlement, prefers calls after 7pm"
+    with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        call = api.post(
+            "/api/interactions",
+            json={"kind": "call", "contact_id": contact_id, "subject": "Settlement",
+                  "summary": notes, "properties": {"mood": "tense"}},
+        )  # fmt: skip
+        assert call.status_code == 201, call.text
+        task = api.post(
+            "/api/tasks", json={"title": "Call back", "contact_id": contact_id, "notes": notes}
+        )
+        assert task.status_code == 201, task.text
+        ticket = api.post("/api/tickets", json={"subject": "Billing", "contact_id": contact_id})
+        assert ticket.status_code == 201, ticket.text
+        assert notes.encode() not in b"\n".join(_raw_messages(nats_url))
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["not_erased"] == []
+    store = _crm_rows(nats_server.system.engine, NOTED)
+    assert _rebuilt(nats_server, tmp_path, "after", NOTED) == store
+    [interaction] = store["interactions"]
+    assert (interaction["subject"], interaction["summary"], interaction["properties"]) == (
+        None, None, {}
+    )  # fmt: skip
+    [kept] = store["tasks"]
+    assert (kept["title"], kept["notes"]) == ("Call back", None)
+    assert [t["subject"] for t in store["tickets"]] == ["Billing"]

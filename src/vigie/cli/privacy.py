@@ -30,6 +30,7 @@ def _parts(
     db: str | None, config: Path | None, log: str | None = None
 ) -> Iterator[tuple[DataSubjects, RetentionPurge]]:
     from vigie.clock import SystemClock
+    from vigie.crm.notes import forget_notes, note_events
     from vigie.log.columnar import ColumnarCopy
     from vigie.log.nats import NatsEventLog
     from vigie.log.sql import SqlEventLog
@@ -90,6 +91,8 @@ def _parts(
                 open_record=shredder.open_record if shredder is not None else None,
                 log=stream,
                 forget_person=lambda contact_id: rings.changed(),
+                forget_notes=forget_notes,
+                notes=note_events(),
                 announcements=ErasureAnnouncements(engine=engine, announce=announce),
             ),
             RetentionPurge(engine=engine, clock=clock, retention=settings.config.privacy.retention),

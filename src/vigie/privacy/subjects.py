@@ -31,17 +31,17 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
 
 from vigie.auth.audit import Actor, record
 from vigie.clock import Clock
-from vigie.events.event import encode_event
+from vigie.events.event import decode_event, encode_event
 from vigie.log.columnar import ColumnarCopy
 from vigie.log.eventlog import EventLog
 from vigie.privacy.erasures import ErasureAnnouncements, ErasuresFollowed
@@ -112,6 +112,14 @@ def _notify(send: Callable[..., None], *args: str) -> None:
         )
 
 
+class NotesForgetter(Protocol):
+    """Blanks, in the erasure's transaction, the free text a part holds about the contact
+    that a replay of the log no longer rebuilds once their key is gone (`vigie.crm.notes`);
+    returns the rows changed per table."""
+
+    def __call__(self, conn: sa.Connection, *, contact_id: str) -> dict[str, int]: ...
+
+
 class _Column(msgspec.Struct, frozen=True):
     name: str
     kind: str  # text, json or blob
@@ -133,7 +141,15 @@ class DataSubjects:
         open_record: Callable[[dict[str, Any]], None] | None = None,
         log: EventLog | None = None,
         announcements: ErasureAnnouncements | None = None,
+        forget_notes: NotesForgetter | None = None,
+        notes: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
+        self.forget_notes = forget_notes
+        self.notes = {name: tuple(fields) for name, fields in (notes or {}).items()}
+        """The events naming a contact (`properties.contact_id`) whose properties hold notes
+        about them, sealed under their key with crypto-shredding: the erasure takes those
+        properties out of the stored log's bodies, where they were logged in clear, so that
+        a replay rebuilds the records as `forget_notes` leaves them."""
         self.announcements = announcements
         """Tells the other processes of the erasure (`erasures.py`): they drop their copies
         of what it rewrote, as `forget_cached` does here. The notice is owed in the
@@ -309,6 +325,13 @@ class DataSubjects:
                     changed = self._scrub_table(conn, table, scrubber, contact_id)
                 if changed:
                     rows[table.name] = changed
+            if self.forget_notes is not None:
+                for name, count in self.forget_notes(conn, contact_id=contact_id).items():
+                    rows[name] = rows.get(name, 0) + count
+            if self.notes and "events" in metadata.tables:
+                stripped = self._strip_notes(conn, metadata.tables["events"], contact_id)
+                if stripped:
+                    rows["events"] = rows.get("events", 0) + stripped
             contacts = metadata.tables[CONTACTS]
             cleared: dict[str, Any] = {
                 name: None for name in CLEARED_CONTACT_FIELDS if name in contacts.c
@@ -360,6 +383,28 @@ class DataSubjects:
         if self.announcements is not None:
             _notify(self.announcements.send)
         return erasure
+
+    def _strip_notes(self, conn: sa.Connection, events: sa.Table, contact_id: str) -> int:
+        """Take the contact's notes (`self.notes`) out of the stored bodies of the events
+        naming them; returns how many bodies changed. Sealed notes are inside `$sealed` and
+        are left to the key's destruction."""
+        query = sa.select(events.c.log_offset, events.c.body).where(
+            events.c.event.in_(list(self.notes)),
+            self._contains(events.c.body, "blob", contact_id),
+        )
+        changed = 0
+        for offset, body in conn.execute(query).all():
+            event = decode_event(bytes(body))
+            if event.properties.get("contact_id") != contact_id:
+                continue
+            fields = self.notes.get(event.event or "", ())
+            kept = {k: v for k, v in event.properties.items() if k not in fields}
+            if len(kept) == len(event.properties):
+                continue
+            stripped = encode_event(msgspec.structs.replace(event, properties=kept))
+            conn.execute(events.update().where(events.c.log_offset == offset).values(body=stripped))
+            changed += 1
+        return changed
 
     def _checked_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
         """`_left_in_log`, read before anything is erased: a log that cannot be read (NATS
