@@ -42,17 +42,19 @@ def forget_notes(conn: sa.Connection, *, contact_id: str) -> dict[str, int]:
     changed: dict[str, int] = {}
     for name, fields in CONTACT_NOTES.items():
         table = ENTITIES[name].table
-        ids = [
-            record_id
-            for record_id in conn.execute(
-                sa.select(table.c.id).where(table.c.contact_id == contact_id)
-            ).scalars()
-            if name != "interactions"
-            or not (is_fact_id(record_id) or record_id.startswith(CHAT_PREFIX))
-        ]
-        if not ids:
-            continue
         blank = _blank(fields, table)
-        conn.execute(table.update().where(table.c.id.in_(ids)).values(**blank))
-        changed[table.name] = len(ids)
+        query = sa.select(table.c.id, *(table.c[f] for f in fields)).where(
+            table.c.contact_id == contact_id
+        )
+        ids = [
+            row.id
+            for row in conn.execute(query)
+            if any(row._mapping[f] != blank[f] for f in fields)  # not blanked already
+            and (
+                name != "interactions" or not (is_fact_id(row.id) or row.id.startswith(CHAT_PREFIX))
+            )
+        ]
+        if ids:
+            conn.execute(table.update().where(table.c.id.in_(ids)).values(**blank))
+            changed[table.name] = len(ids)
     return changed

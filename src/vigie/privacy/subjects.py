@@ -11,7 +11,10 @@ Erasure replaces each identifier by a token drawn at random for that erasure (se
 `scrubbing.py`) in every such row: the event log (columns and stored bodies), the rejected
 input, dead letters, identity links, alert evidence, playbook outputs and the CRM tables;
 the contact keeps its id but loses its name, e-mail, phone and job title. Event names, times
-and amounts are untouched, so the KPIs computed from the log stay the same.
+and amounts are untouched, so the KPIs computed from the log stay the same. The free text a
+part holds about the person that a replay no longer rebuilds once their keys are gone (the
+CRM's notes: `forget_notes`) is blanked, and taken out of the stored events where it was
+logged in clear (`notes`), so that the store holds what a replay of the log gives.
 
 A loyalty ring's reads name the ring, never the person: they are the person's through the
 ring's link to them (`sensor_ring_links`) while it lasted. The export lists those reads; the
