@@ -34,7 +34,8 @@ from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
-from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES, INTERACTION_NOTES
+from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
+from vigie.crm.notes import forget_notes, note_events
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -71,8 +72,14 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
+from vigie.privacy.erasures import (
+    FOLLOW_SECONDS,
+    ErasureAnnouncements,
+    ErasureNotices,
+    ErasuresFollowed,
+    erased_event,
+)
 from vigie.privacy.erasures import SOURCE as ERASURES_SOURCE
-from vigie.privacy.erasures import ErasureNotices, erased_event
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
@@ -174,6 +181,9 @@ class System:
     trends: Trends
     columns: ColumnarCopy | None
     privacy: DataSubjects
+    erasures: ErasuresFollowed
+    """Drops this process's copies of the log and cached keys after an erasure made by any
+    process, whatever this one's role (`vigie.privacy.erasures`)."""
     retention: RetentionPurge
     readiness: ReadinessProbe
     processing: ShareBoard
@@ -342,15 +352,15 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
 def _sealed_records() -> dict[str, tuple[str, ...]]:
     """The events of a record sealed under a record's key, with the properties sealed
     (they carry no user id): a contact's own events (`Contact Created` …), its identifiers;
-    an interaction's, its notes (under its contact's key, `_record_owners`)."""
+    an interaction's and a task's, their notes (under their contact's key, `_record_owners`)."""
     contacts = dict.fromkeys(ENTITIES["contacts"].events, CONTACT_IDENTIFIERS)
-    return contacts | dict.fromkeys(ENTITIES["interactions"].events, INTERACTION_NOTES)
+    return contacts | note_events()
 
 
 def _record_owners() -> dict[str, str]:
     """The property naming whose key seals a record's event, when not the record's own id:
-    an interaction's notes are its contact's."""
-    return dict.fromkeys(ENTITIES["interactions"].events, "contact_id")
+    an interaction's and a task's notes are their contact's."""
+    return dict.fromkeys(note_events(), "contact_id")
 
 
 def _sealed(shredding: ShreddingSettings, field: str) -> bool:
@@ -546,7 +556,9 @@ def build_system(
         conversion_hours=config.chat.conversion_hours,
     )
     # An erasure made elsewhere (another node, `vigie privacy erase`) is followed in the log:
-    # this process then drops its copies of what the erasure rewrote.
+    # this process then drops its copies of what the erasure rewrote at once. Every process,
+    # these processors held here or not, also follows the store's record of erasures
+    # (`erasures-followed`).
     notices = ErasureNotices(forget=lambda: forget_copies())
     shares: dict[str, list[Processor]] = {
         PROCESSORS_LEASE: [
@@ -731,13 +743,19 @@ def build_system(
             clock=clock,
             columns=columns,
             forget_cached=forget_copies,
-            announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
+            announcements=ErasureAnnouncements(
+                engine=engine,
+                announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
+            ),
             forget_person=sensors.forget_customer,
+            forget_notes=forget_notes,
+            notes=note_events(),
             settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
             open_record=shredder.open_record if shredder is not None else None,
             log=stored_log(log) if settings.log_url else None,
         ),
+        erasures=ErasuresFollowed(engine=engine, forget=forget_copies),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(
             ping_store=lambda: _ping(engine),
@@ -859,6 +877,10 @@ def _add_services(
             link.on_nudge(COMMITTED, system.runner.notify)
         add(Hook("wakeups", start=link.start, stop=link.close))
     add(Hook("log", stop=system.log.close))
+    # Every process, following the log or not, drops its copies and cached keys within a
+    # second of an erasure made by any other (`vigie.privacy.erasures`).
+    erasures = system.erasures
+    add(Periodic("erasures-followed", erasures.poll, seconds=FOLLOW_SECONDS))
     if is_sqlite(engine):
         wal = WalCheckpointer(engine)
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))
@@ -1028,6 +1050,10 @@ def _processing(system: System, names: list[str], *, tick_seconds: float) -> Ser
     rings = system.sensors.rings
     if rings is not None:
         add(Periodic("ring-notices", rings.settle, seconds=tick_seconds))
+    # So does an erasure, whose notice tells every process to drop its copies (`erasures.py`).
+    announcements = system.privacy.announcements
+    if announcements is not None:
+        add(Periodic("erasure-notices", announcements.settle, seconds=tick_seconds))
     # And the chat's KPIs.
     add(Hook("chat-kpis-replay", start=lambda: _replay(system.log, system.chat.kpis)))
     runner = system.runner
