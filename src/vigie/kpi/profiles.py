@@ -71,11 +71,15 @@ class RateProfile:
 
     def slot_start(self, t_s: float) -> float:
         """The instant the slot holding `t_s` began (at `t_s`'s UTC offset)."""
+        if self.clock is None:
+            return math.floor(t_s / self.width_s) * self.width_s
         offset = self._offset(t_s)
         return math.floor((t_s + offset) / self.width_s) * self.width_s - offset
 
     def slot_end(self, t_s: float) -> float:
         """The instant the slot holding `t_s` ends (at `t_s`'s UTC offset)."""
+        if self.clock is None:
+            return (math.floor(t_s / self.width_s) + 1) * self.width_s
         offset = self._offset(t_s)
         return (math.floor((t_s + offset) / self.width_s) + 1) * self.width_s - offset
 

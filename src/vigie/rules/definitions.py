@@ -90,7 +90,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     above 90); none: `value` itself."""
     compare: Literal["previous", "same_slot"] = "previous"
     """For a `change` rule, the reference: the `previous` window, or the mean of the `same_slot`
-    (time of day) on the previous `days`."""
+    (the local time of day in `timezone`) on the previous `days`."""
     drop: float | None = None
     """For a `change` rule, the relative fall that fires (0.3: more than 30 % below the
     reference)."""
