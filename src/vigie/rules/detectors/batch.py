@@ -40,11 +40,15 @@ from vigie.rules.detectors.seasonal import (
     WEEKEND,
     ZERO_PRIOR,
     RobustSeasonal,
-    Shape,
+    Shapes,
     Tails,
+    Trial,
     _z_of,
+    count_p,
+    evidence_clip,
     evidence_p,
     evidence_scale,
+    file_excess,
     fit_settled,
     fit_sorted,
     tail_edges,
@@ -181,11 +185,13 @@ def _run(
     rescale_in = rounds = chosen = 0
     err = [0.0] * m
     scored = [0] * m
+    trial = Trial(DAY_US // det.step_us)  # `RobustSeasonal.trial`
+    daily_size = 0.0
     residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
     ordered: list[list[float]] = [[] for _ in range(m)]  # each window, kept sorted
     tails: list[Tails] = [NO_TAILS] * m
     span = window
-    shapes: list[deque[Shape]] = [deque() for _ in range(m)]  # `fit_settled`
+    shapes = [Shapes(DAY_US // det.step_us) for _ in range(m)]  # `fit_settled`
     shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
     shift_ordered: list[float] = []
     shift_tails = NO_TAILS
@@ -196,7 +202,11 @@ def _run(
     eligible_at = [need] + [trust] * (m - 1)
     p_half = det.p_fire / 2
     p_run_half = det.p_run / 2
-    edges: list[tuple[Tails, float, float, float]] = [(NO_TAILS, -1.0, 0.0, 0.0)] * m
+    # Each predictor's fire edges and the thresholds beyond which a residual is an excess
+    # (`file_excess`), for its tails and floor.
+    edges: list[tuple[Tails, float, float, float, float, float]] = [
+        (NO_TAILS, -1.0, 0.0, 0.0, 0.0, 0.0)
+    ] * m
     scored_floor = -1.0  # the floor the sample was scored with (-1: not scored)
     p_chosen = shift_next = 0.0
     # Accumulated evidence (`RobustSeasonal._accumulate`): each side's CUSUM, the moments of
@@ -315,9 +325,11 @@ def _run(
                             break
                 residual = y - expected
                 p = best_p
+                if counts and residual > 0 and p < p_run:
+                    p = count_p(value, preds[chosen], p)
                 ct = tails[chosen]
                 sc = ct[1] if ct[1] >= floor else floor
-                limit = CLIP * sc if sc > 0 else inf
+                limit = evidence_clip(ct) * sc if sc > 0 else inf
                 r = y - preds[chosen] - ct[0]
                 r = limit if r > limit else -limit if r < -limit else r
                 shift_next = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
@@ -414,16 +426,23 @@ def _run(
             size = clipped if clipped >= 0 else -clipped
             err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
+            if j == 1:
+                daily_size = size
+            elif j == 2 and ready[1]:
+                trial.add(size, daily_size)
             wide = KEEP * scale if t[1] > 0 else inf
             if t[1] <= 0:
                 lo = hi = wide
             else:
                 cached = edges[j]
-                if cached[0] is t and cached[1] == floor:
-                    lo, hi = cached[2], cached[3]
-                else:
+                if cached[0] is not t or cached[1] != floor:
                     lo, hi = tail_edges(t, p_half, floor)
-                    edges[j] = (t, floor, lo, hi)
+                    least = 1.64 * scale
+                    cached = (t, floor, lo, hi, max(t[2], least), max(t[4], least))
+                    edges[j] = cached
+                lo, hi = cached[2], cached[3]
+                if residual > cached[5] or residual < -cached[4]:
+                    file_excess(shapes[j], t, residual, lo, hi, floor)
                 lo = lo if lo < wide else wide
                 hi = hi if hi < wide else wide
                 if residual > hi or residual < -lo:
@@ -446,7 +465,7 @@ def _run(
             x = x_next
         else:
             sc = ct[1] if ct[1] >= floor else floor
-            limit = CLIP * sc if sc > 0 else inf
+            limit = evidence_clip(ct) * sc if sc > 0 else inf
             r = limit if residual > limit else -limit if residual < -limit else residual
             shift = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
             beyond = tail_p(ct, residual, floor) <= p_run
@@ -564,7 +583,11 @@ def _run(
         if auto:
             best = 0
             for j in range(1, m):
-                if scored[j] >= eligible_at[j] and err[j] < 0.9 * err[best]:
+                if (
+                    scored[j] >= eligible_at[j]
+                    and err[j] < 0.9 * err[best]
+                    and (j < 2 or trial.won())
+                ):
                     best = j
         else:
             best = m - 1
