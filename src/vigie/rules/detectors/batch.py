@@ -48,6 +48,7 @@ from vigie.rules.detectors.seasonal import (
     evidence_clip,
     evidence_p,
     evidence_scale,
+    evidence_theta,
     file_excess,
     fit_settled,
     fit_sorted,
@@ -212,7 +213,8 @@ def _run(
     # Accumulated evidence (`RobustSeasonal._accumulate`): each side's CUSUM, the moments of
     # the clipped residuals, the normalisation of the last refit; `x_next`, `up_next`,
     # `down_next`: those of the sample just scored.
-    up = down = mean = square = lagged = previous = norm_center = norm_inverse = 0.0
+    up = down = mean = square = lagged = previous = norm_center = norm_inverse = fourth = 0.0
+    theta = 2.0 * DRIFT  # `evidence_theta`
     accumulated = 0
     x_next = up_next = down_next = 0.0
     moment_rate = 1.0 / SHIFT_WINDOW
@@ -351,7 +353,7 @@ def _run(
                     down_next = down_next if down_next > 0 else 0.0
                     evidence = up_next if residual > 0 else down_next
                     if not back and evidence >= EVIDENCE_FROM:
-                        p_ev = evidence_p(evidence)
+                        p_ev = evidence_p(evidence, theta)
                         p = p if p < p_ev else p_ev
                 p = 2 * p
                 p = p if p < 1.0 else 1.0
@@ -489,6 +491,7 @@ def _run(
             mean += g * (x - mean)
             square += g * (x * x - square)
             lagged += g * (x * previous - lagged)
+            fourth += g * (x * x * x * x - fourth)
             previous = x
         # A run of samples beyond the clearing level on one side confirms a shift.
         if not beyond or (run and (run[-1] > 0) != (residual > 0)):
@@ -577,6 +580,7 @@ def _run(
             shift_tails = fit_sorted(shift_ordered, shift_tails)
             if accumulates and accumulated >= SHIFT_HISTORY:
                 norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quantum)
+                theta = evidence_theta(square, fourth)
             rescale_in = RESCALE
             weekly_mean = sum(weekly) / seen_weekly if seen_weekly else 0.0
         # Choose the predictor.

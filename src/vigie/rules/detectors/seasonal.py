@@ -78,7 +78,7 @@ EXCESSES = 256  # excesses beyond each tail's threshold its index is learned fro
 INDEX_EVERY = 16  # estimated again once this many are new
 XI_MAX = 0.5  # the heaviest tail index believed (a tail with a finite variance)
 INDEX_PRIOR = 32.0  # excesses' worth of belief in an exponential tail
-XI_LIGHT = 0.1  # an estimated index below this is a light tail's
+XI_LIGHT = 0.15  # an estimated index below this is a light tail's
 XI_EARLY = 0.3  # the least index on a series' first day
 DRIFT = 1.5  # evidence a sample adds beyond this many long-run deviations
 RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
@@ -122,12 +122,16 @@ class Shapes:
 
     def indexes(self, now: int) -> tuple[float, float]:
         """Each side's tail index after `now` samples, estimated again once `INDEX_EVERY`
-        excesses are new; at least `XI_EARLY` on the first day, fading over the second: a
+        excesses are new, and at least the index of both sides' excesses together (twice as
+        many: a symmetric heavy tail is found sooner); at least `XI_EARLY` on the first day,
+        fading over the second: a
         day of excesses cannot tell a heavy tail from a light one, and a heavy-tailed
         series' first day is where an exponential tail fires on the noise's extremes."""
         if self.fresh >= INDEX_EVERY:
             self.fresh = 0
-            self.index = (_index(self.lower), _index(self.upper))
+            both = _index(self.lower + self.upper)
+            lower, upper = _index(self.lower), _index(self.upper)
+            self.index = (lower if lower > both else both), (upper if upper > both else both)
         day = self.day
         if now >= 2 * day:
             return self.index
@@ -272,16 +276,33 @@ def tail_p(tails: Tails, deviation: float, floor: float) -> float:
     return TAIL * math.exp(-(deviation - u) / beta)
 
 
-def evidence_p(s: float) -> float:
+def evidence_p(s: float, theta: float = 2.0 * DRIFT) -> float:
     """The chance per sample that one side's accumulated evidence (a CUSUM of residuals in
     long-run deviations, less `DRIFT`) reaches `s` on noise alone, either side: two over its
-    average run length to `s` (Siegmund's approximation)."""
+    average run length to `s` (Siegmund's approximation, with the root `theta` of the
+    increments' moment generating function: `2 DRIFT` for normal ones, `evidence_theta`)."""
     if s < EVIDENCE_FROM:
         return 1.0
-    b = 2.0 * DRIFT * (s + 1.166)
+    b = theta * (s + 1.166)
     if b > 700.0:
         return 0.0
-    return 4.0 * DRIFT * DRIFT / (math.exp(b) - b - 1.0)
+    return 2.0 * theta * DRIFT / (math.exp(b) - b - 1.0)
+
+
+def evidence_theta(square: float, fourth: float) -> float:
+    """The root `theta` (`evidence_p`) for residuals of mean square `square` and mean fourth
+    power `fourth`: `2 DRIFT` for normal ones, less for heavy-tailed ones (excess kurtosis
+    `k`: theta / 2 + k theta^3 / 24 = DRIFT), whose extremes, clipped as they are, add up
+    to a shift far more often than normal ones would."""
+    if square <= 0:
+        return 2.0 * DRIFT
+    k = fourth / (square * square) - 3.0
+    theta = 2.0 * DRIFT
+    if k <= 0:
+        return theta
+    for _ in range(8):  # Newton's method, from above: the function is convex and rising
+        theta -= (theta / 2 + k * theta**3 / 24 - DRIFT) / (0.5 + k * theta * theta / 8)
+    return theta
 
 
 def evidence_scale(mean: float, square: float, lagged: float, quantum: float = math.inf) -> float:
@@ -493,6 +514,8 @@ class RobustSeasonal:
         # residual of a fit with a low scale would add too much evidence.
         self.up = self.down = 0.0
         self.moments = (0.0, 0.0, 0.0)
+        self.fourth = 0.0  # and their mean fourth power, for `theta` (`evidence_theta`)
+        self.theta = 2.0 * DRIFT
         self.previous = 0.0
         self.accumulated = 0
         self.norm = (0.0, 0.0)
@@ -622,7 +645,7 @@ class RobustSeasonal:
             up, down = self._evidence_next(chosen_residual, floor)
             evidence = up if residual > 0 else down
             if not back and evidence >= EVIDENCE_FROM:
-                p = min(p, evidence_p(evidence))
+                p = min(p, evidence_p(evidence, self.theta))
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
@@ -853,6 +876,7 @@ class RobustSeasonal:
             self.shift_tails.fit(self.shift_residuals)
             if not self.counts and self.accumulated >= SHIFT_HISTORY:
                 self.norm = (self.moments[0], evidence_scale(*self.moments, self.quantum))
+                self.theta = evidence_theta(self.moments[1], self.fourth)
             self._rescale_in = RESCALE
             # Knots never seen hold 0.0, which leaves the sum as it is.
             seen = len(self.weekly_n) - self.weekly_n.count(0.0)
@@ -914,6 +938,7 @@ class RobustSeasonal:
             square + rate * (x * x - square),
             lagged + rate * (x * self.previous - lagged),
         )
+        self.fourth += rate * (x * x * x * x - self.fourth)
         self.previous = x
 
     def _confirm_shift(self, at_us: int, p: float, residual: float, floor: float) -> None:
