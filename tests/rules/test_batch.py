@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
 
 import pytest
 
@@ -23,12 +22,12 @@ from vigie.rules.detectors.seasonal import (
 
 T0 = 1_767_225_600_000_000
 MINUTE = 60_000_000
-SHAPES = ("seasonal", "counts", "quantised", "walk", "integers", "offset")
+SHAPES = ("seasonal", "counts", "quantised", "walk", "integers", "offset", "heavy")
 
 
 def _series(rng: random.Random, shape: str, n: int, step_us: int) -> list[float]:
-    """A random series of `shape`: a daily pattern and noise, with spikes, a shift, an
-    outage or a weekend now and then."""
+    """A random series of `shape`: a daily pattern and noise (heavy-tailed for `heavy`),
+    with spikes, a shift, an outage or a weekend now and then."""
     level = rng.uniform(-50, 500)
     amp = rng.uniform(0, 0.5) * abs(level)
     sd = rng.uniform(0.01, 0.2) * (abs(level) + 1)
@@ -55,6 +54,8 @@ def _series(rng: random.Random, shape: str, n: int, step_us: int) -> list[float]
             x = float(round(x))
         elif shape == "offset":
             x += 1e6
+        elif shape == "heavy":  # Student's t, 3 degrees of freedom: a learned tail index
+            x += sd * rng.gauss(0, 1) / math.sqrt(rng.gammavariate(1.5, 1 / 1.5))
         out.append(x)
     return out
 
