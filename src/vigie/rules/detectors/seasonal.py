@@ -272,7 +272,7 @@ def tail_p(tails: Tails, deviation: float, floor: float) -> float:
         p = math.erfc(deviation / scale / SQRT2)
         return p if p > TAIL else TAIL
     if xi > 0:  # a generalized Pareto tail of scale `beta`: never below the exponential
-        return TAIL * (1.0 + xi * (deviation - u) / beta) ** (-1.0 / xi)
+        return TAIL * math.pow(1.0 + xi * (deviation - u) / beta, -1.0 / xi)
     return TAIL * math.exp(-(deviation - u) / beta)
 
 
@@ -389,7 +389,7 @@ def _excess(xi: float, p: float) -> float:
     """How far beyond its threshold a tail of index `xi` reaches tail probability `p`, in
     mean excesses."""
     if xi > 0:
-        return ((TAIL / p) ** xi - 1.0) / xi
+        return (math.pow(TAIL / p, xi) - 1.0) / xi
     return math.log(TAIL / p)
 
 
