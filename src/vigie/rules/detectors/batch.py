@@ -39,14 +39,12 @@ from vigie.rules.detectors.seasonal import (
     WEEK_US,
     WEEKEND,
     ZERO_PRIOR,
-    Burst,
     RobustSeasonal,
     Shapes,
     Tails,
     Trial,
     _z_of,
     count_p,
-    count_run,
     evidence_clip,
     evidence_p,
     evidence_scale,
@@ -200,7 +198,7 @@ def _run(
     shift_tails = NO_TAILS
     zeros = counted = zero_log = 0.0
     zero_run = seen_weekly = 0
-    burst: Burst = (0.0, 0.0, 0.0, 0.0)  # `RobustSeasonal.burst`
+    count_mean = 0.0  # `RobustSeasonal.count_mean`
     knot_zeros = [0.0] * nd
     knot_counted = [0.0] * nd
     eligible_at = [need] + [trust] * (m - 1)
@@ -330,8 +328,8 @@ def _run(
                             break
                 residual = y - expected
                 p = best_p
-                if counts and residual > 0 and (p < p_run or burst[0] > 0):
-                    p = count_p(value, preds[chosen], p, burst)
+                if counts and residual > 0 and p < p_run:
+                    p = count_p(value, preds[chosen], p, count_mean)
                 ct = tails[chosen]
                 sc = ct[1] if ct[1] >= floor else floor
                 limit = evidence_clip(ct) * sc if sc > 0 else inf
@@ -400,6 +398,7 @@ def _run(
                 zero_run += 1
             else:
                 zero_log, zero_run = 0.0, 0
+            count_mean += (value - count_mean) / window
             zeros = zeros * keep + zero
             counted = counted * keep + 1.0
             if nd:
@@ -416,8 +415,6 @@ def _run(
         if level is None:
             level = y
             continue
-        if counts:
-            burst = count_run(burst, value, preds[chosen], 1.0 / window)
         floor = 0.5 * quantum if quantum < inf else 0.0
         lv = level if level >= 0 else -level
         least = 1e-9 * (lv if lv > 1.0 else 1.0)

@@ -331,50 +331,23 @@ def tail_edges(tails: Tails, p_fire: float, floor: float) -> tuple[float, float]
     return lo, hi
 
 
-Burst = tuple[float, float, float, float]
-"""The counts of a run of samples above their rate, the sum of those rates, and the recent
-mean count and mean square count (running means over a window)."""
-
-
-def count_rate(predicted: float, burst: Burst) -> float:
+def count_rate(predicted: float, mean: float) -> float:
     """The rate a count is judged against: the mean count of a prediction on the
-    square-root scale (Anscombe's inverse), or the recent mean count if larger. The
-    prediction follows the median of a low-rate series (mostly zeros), not its mean, and
-    ordinary runs of ones looked like bursts against it."""
+    square-root scale (Anscombe's inverse), or the recent `mean` count if larger. The
+    prediction follows the median of a low-rate series (mostly zeros), not its mean."""
     rate = (predicted / 2.0) ** 2 - 0.125
-    rate = rate if rate > burst[2] else burst[2]
+    rate = rate if rate > mean else mean
     return rate if rate > 1e-3 else 1e-3
 
 
-def count_p(count: float, predicted: float, p: float, burst: Burst) -> float:
+def count_p(count: float, predicted: float, p: float, mean: float) -> float:
     """`p`, or the chance (doubled, as the tails' is two-sided) that a Poisson count
-    predicted at `predicted` on the square-root scale reaches `count`, if larger: a count
-    varies at least as much as a Poisson one, and a low-rate series (mentions: 0.5 per
-    window) whose residuals are lumps on that scale has tails too thin to judge a 3 or a 4
-    by. Then the smaller of that and the chance of the `burst` it continues (a Poisson sum):
-    four windows of 4 to 6 mentions are a burst where no single one is."""
-    rate = count_rate(predicted, burst)
-    single = 2.0 * float(pdtrc(math.ceil(count) - 1, rate))
-    p = single if single > p else p
-    if burst[0] > 0 and count > rate:
-        # Overdispersed counts (var / mean = d > 1) sum as a Poisson count scaled by d.
-        mean = burst[2]
-        d = (burst[3] - mean * mean) / mean if mean > 0 else 1.0
-        d = d if d > 1.0 else 1.0
-        run = 2.0 * float(pdtrc(math.ceil((burst[0] + count) / d) - 1, (burst[1] + rate) / d))
-        p = run if run < p else p
-    return p
-
-
-def count_run(burst: Burst, count: float, predicted: float, forget: float) -> Burst:
-    """The `burst` once a count predicted at `predicted` is filed: continued while counts
-    stay above their rate, over when one does not; the mean count forgets at `forget`."""
-    rate = count_rate(predicted, burst)
-    mean = burst[2] + forget * (count - burst[2])
-    square = burst[3] + forget * (count * count - burst[3])
-    if count > rate:
-        return burst[0] + count, burst[1] + rate, mean, square
-    return 0.0, 0.0, mean, square
+    predicted at `predicted` on the square-root scale (`count_rate`, with the recent `mean`
+    count) reaches `count`, if larger: a count varies at least as much as a Poisson one, and
+    a low-rate series (mentions: 0.5 per window) whose residuals are lumps on that scale has
+    tails too thin to judge a 3 or a 4 by."""
+    poisson = 2.0 * float(pdtrc(math.ceil(count) - 1, count_rate(predicted, mean)))
+    return poisson if poisson > p else p
 
 
 def evidence_clip(tails: Tails) -> float:
@@ -567,7 +540,7 @@ class RobustSeasonal:
         self.shift_tails = _Tails()
         self.zeros = self.counted = self.zero_log = 0.0
         self.zero_run = 0
-        self.burst: Burst = (0.0, 0.0, 0.0, 0.0)  # `count_p`
+        self.count_mean = 0.0  # a running mean of the counts over a window (`count_p`)
         self.knot_zeros = [0.0] * self.nd
         self.knot_counted = [0.0] * self.nd
 
@@ -665,8 +638,8 @@ class RobustSeasonal:
                 )
         residual = y - expected
         p = best_p
-        if self.counts and residual > 0 and (p < self.p_run or self.burst[0] > 0):
-            p = count_p(value, preds[chosen], p, self.burst)
+        if self.counts and residual > 0 and p < self.p_run:
+            p = count_p(value, preds[chosen], p, self.count_mean)
         chosen_residual = y - preds[chosen] - self.models[chosen].tails.center
         shift = self._shift_next(chosen_residual, floor)
         shifts = self.shift_tails
@@ -828,7 +801,8 @@ class RobustSeasonal:
 
     def _count_zero(self, at_us: int, value: float) -> None:
         """File whether a count is 0: a run of zeros has the probability of each in turn,
-        so an outage is found even where one zero is ordinary."""
+        so an outage is found even where one zero is ordinary; and the count in the running
+        mean `count_p` judges by."""
         zero = value <= 0
         if zero:
             self.zero_log += math.log(self._zero_rate(at_us))
@@ -836,6 +810,7 @@ class RobustSeasonal:
         else:
             self.zero_log, self.zero_run = 0.0, 0
         keep = 1.0 - 1.0 / self.window
+        self.count_mean += (value - self.count_mean) / self.window
         self.zeros = self.zeros * keep + zero
         self.counted = self.counted * keep + 1.0
         if self.nd:
@@ -859,8 +834,6 @@ class RobustSeasonal:
             return
         preds, ready, k, kw, f = self._cached_predict(at_us)
         self._cached = None
-        if self.counts:
-            self.burst = count_run(self.burst, value, preds[self.chosen], 1.0 / self.window)
         floor = self._floor()
         models = self.models
         chosen = models[self.chosen]
