@@ -47,8 +47,6 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from statistics import NormalDist
 
-from scipy.special import pdtrc
-
 from vigie.rules.detectors import Direction, SeasonalityChoice, Verdict
 
 HOUR_US = 3_600_000_000
@@ -346,6 +344,8 @@ def count_p(count: float, predicted: float, p: float, mean: float) -> float:
     count) reaches `count`, if larger: a count varies at least as much as a Poisson one, and
     a low-rate series (mentions: 0.5 per window) whose residuals are lumps on that scale has
     tails too thin to judge a 3 or a 4 by."""
+    from scipy.special import pdtrc  # SciPy is imported when a count first needs it
+
     poisson = 2.0 * float(pdtrc(math.ceil(count) - 1, count_rate(predicted, mean)))
     return poisson if poisson > p else p
 
