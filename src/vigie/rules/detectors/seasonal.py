@@ -14,9 +14,11 @@ A value is judged by its residual from the prediction against the predictor's re
 the last three days (64 to 256 of them: an hourly series forgets its first days' transients
 as soon as a 5-minute one does): a robust centre and scale (the MAD, never below half the
 data's resolution, so a quantised series does not fire on one step), and on each side the
-empirical tail beyond its 90th percentile, taken as exponential (peaks over threshold): a
-series with ordinary bursts upwards is judged against its own bursts, and still against a
-light tail downwards. The tails' shape (each threshold and mean excess in scales) is the
+empirical tail beyond its 90th percentile, taken as exponential (peaks over threshold), or
+as generalized Pareto when the excesses of the last days say the tail is a power law
+(`Shapes`): a series with ordinary bursts upwards is judged against its own bursts, and
+still against a light tail downwards, and a heavy-tailed one (latencies) against its own
+extremes. The tails' shape (each threshold and mean excess in scales) is the
 median of the fits made over the last window: a dozen values per tail estimate it loosely,
 and the fire edge, a few mean excesses beyond, moved by a scale or more from fit to fit.
 A short average of residuals, judged against its own history (which
