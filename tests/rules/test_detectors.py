@@ -450,3 +450,27 @@ def test_low_rate_counts_fire_rarely_and_still_on_a_burst() -> None:
         burst = [*values[:at], *(float(_poisson(rng, 10.0)) for _ in range(4)), *values[at:]]
         assert any(at <= day * 288 <= at + 4 for day in _alerts(burst[: at + 300])), seed
     assert total <= weeks * 4, total
+
+
+def test_an_absurd_value_in_heavy_tailed_noise_fires_once_and_is_forgotten() -> None:
+    """Issue 15: a value of 1e300 among Student-t noise whose heavy tail is learned fires,
+    leaves the tail index and the evidence finite, and the ordinary values after it do not
+    fire: an excess is cut at the fire edge before it is filed."""
+    step = 5 * MINUTE
+    fire = Rule(name="odd", kind="anomaly", metric="m").fire_p_value(step)
+    rng = random.Random(5)
+    detector = RobustSeasonal(step_us=step, p_value=fire)
+    values = [50 + 3 * _student3(rng) for _ in range(15 * 288)]
+    at = 14 * 288
+    values[at] = 1e300
+    fired = []
+    for i, x in enumerate(values):
+        verdict = detector.score(MONDAY + i * step, x)
+        detector.learn(MONDAY + i * step, x)
+        if verdict.ready and verdict.p_value <= fire and i >= at:
+            fired.append(i)
+    assert fired[:1] == [at]
+    assert len(fired) <= 2, fired
+    params = detector.models[detector.chosen].tails.params
+    assert all(math.isfinite(x) for x in params) and 0.0 <= params[7] <= 0.5
+    assert math.isfinite(detector.theta)
