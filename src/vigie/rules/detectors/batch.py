@@ -186,7 +186,11 @@ def _run(
     rescale_in = rounds = chosen = 0
     err = [0.0] * m
     scored = [0] * m
-    trial = Trial(DAY_US // det.step_us)  # `RobustSeasonal.trial`
+    # `RobustSeasonal.trial`: the weekly and daily predictors' errors over the last day.
+    trial_span = Trial(DAY_US // det.step_us).span
+    trial_mine = trial_theirs = 0.0
+    trial_n = 0
+    clip_for, clip = NO_TAILS, CLIP  # the chosen tails' `evidence_clip`, cached
     daily_size = 0.0
     residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
     ordered: list[list[float]] = [[] for _ in range(m)]  # each window, kept sorted
@@ -332,7 +336,9 @@ def _run(
                     p = count_p(value, preds[chosen], p, count_mean)
                 ct = tails[chosen]
                 sc = ct[1] if ct[1] >= floor else floor
-                limit = evidence_clip(ct) * sc if sc > 0 else inf
+                if clip_for is not ct:
+                    clip_for, clip = ct, evidence_clip(ct)
+                limit = clip * sc if sc > 0 else inf
                 r = y - preds[chosen] - ct[0]
                 r = limit if r > limit else -limit if r < -limit else r
                 shift_next = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
@@ -433,7 +439,11 @@ def _run(
             if j == 1:
                 daily_size = size
             elif j == 2 and ready[1]:
-                trial.add(size, daily_size)
+                # `Trial.add`, inlined
+                trial_n += 1
+                g = 1.0 / trial_n if trial_n < trial_span else 1.0 / trial_span
+                trial_mine += g * (size - trial_mine)
+                trial_theirs += g * (daily_size - trial_theirs)
             wide = KEEP * scale if t[1] > 0 else inf
             if t[1] <= 0:
                 lo = hi = wide
@@ -469,7 +479,9 @@ def _run(
             x = x_next
         else:
             sc = ct[1] if ct[1] >= floor else floor
-            limit = evidence_clip(ct) * sc if sc > 0 else inf
+            if clip_for is not ct:
+                clip_for, clip = ct, evidence_clip(ct)
+            limit = clip * sc if sc > 0 else inf
             r = limit if residual > limit else -limit if residual < -limit else residual
             shift = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
             beyond = tail_p(ct, residual, floor) <= p_run
@@ -592,7 +604,7 @@ def _run(
                 if (
                     scored[j] >= eligible_at[j]
                     and err[j] < 0.9 * err[best]
-                    and (j < 2 or trial.won())
+                    and (j < 2 or (trial_n >= trial_span and trial_mine < 0.9 * trial_theirs))
                 ):
                     best = j
         else:

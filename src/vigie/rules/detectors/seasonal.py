@@ -49,6 +49,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from statistics import NormalDist
 
+import numpy as np
+
 from vigie.rules.detectors import Direction, SeasonalityChoice, Verdict
 
 HOUR_US = 3_600_000_000
@@ -75,7 +77,7 @@ COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
 SHAPE_FROM = 32  # residuals a fit needs to count towards the tails' shape (a median of
 SHAPE_FITS = 3  # at least this many fits over the last window of residuals)
 EXCESSES = 256  # excesses beyond each tail's threshold its index is learned from,
-INDEX_EVERY = 16  # estimated again once this many are new
+INDEX_EVERY = 64  # estimated again once this many are new
 XI_MAX = 0.5  # the heaviest tail index believed (a tail with a finite variance)
 INDEX_PRIOR = 32.0  # excesses' worth of belief in an exponential tail
 XI_LIGHT = 0.15  # an estimated index below this is a light tail's
@@ -129,7 +131,7 @@ class Shapes:
         series' first day is where an exponential tail fires on the noise's extremes."""
         if self.fresh >= INDEX_EVERY:
             self.fresh = 0
-            both = _index(self.lower + self.upper)
+            both = _index([*self.lower, *self.upper])
             lower, upper = _index(self.lower), _index(self.upper)
             self.index = (lower if lower > both else both), (upper if upper > both else both)
         day = self.day
@@ -160,7 +162,7 @@ def file_excess(
             shapes.fresh += 1
 
 
-def _index(excesses: deque[float]) -> float:
+def _index(excesses: Sequence[float]) -> float:
     """The generalized Pareto tail index of some excesses by probability-weighted moments
     (Hosking and Wallis, 1987), shrunk towards an exponential tail (0) by `INDEX_PRIOR`
     excesses' worth, and taken from `XI_LIGHT` on (stretched back to `XI_MAX`): below it, an
@@ -169,9 +171,9 @@ def _index(excesses: deque[float]) -> float:
     n = len(excesses)
     if n < 3:
         return 0.0
-    ordered = sorted(excesses)
-    a0 = sum(ordered) / n
-    a1 = sum(x * (n - i) for i, x in enumerate(ordered, 1)) / (n * (n - 1))
+    ordered = np.sort(np.fromiter(excesses, float, n))
+    a0 = float(ordered.mean())
+    a1 = float(ordered @ np.arange(n - 1, -1, -1.0)) / (n * (n - 1))
     if a0 <= 0 or a0 <= 2 * a1:
         return 0.0
     xi = (2.0 - a0 / (a0 - 2.0 * a1)) * n / (n + INDEX_PRIOR)
@@ -259,18 +261,20 @@ def fit_settled(
 def tail_p(tails: Tails, deviation: float, floor: float) -> float:
     """The two-sided tail probability of a deviation from the centre."""
     scale = tails[1] if tails[1] > floor else floor
-    if deviation >= 0:
-        u, beta, xi = tails[4], tails[5], tails[7]
+    upper = deviation >= 0
+    if upper:
+        u = tails[4]
     else:
-        u, beta, xi = tails[2], tails[3], tails[6]
+        u = tails[2]
         deviation = -deviation
     if u < 1.64 * scale:
         u = 1.64 * scale
-    if beta < BETA * scale:
-        beta = BETA * scale
     if deviation <= u:
         p = math.erfc(deviation / scale / SQRT2)
         return p if p > TAIL else TAIL
+    beta, xi = (tails[5], tails[7]) if upper else (tails[3], tails[6])
+    if beta < BETA * scale:
+        beta = BETA * scale
     if xi > 0:  # a generalized Pareto tail of scale `beta`: never below the exponential
         return TAIL * math.pow(1.0 + xi * (deviation - u) / beta, -1.0 / xi)
     return TAIL * math.exp(-(deviation - u) / beta)
