@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import make_settings
+from vigie.config import parse_config
 from vigie.events import Event
 from vigie.log.columnar import ColumnarCopy, ColumnarWorker
 from vigie.log.eventlog import AppendJob
@@ -219,3 +220,22 @@ def test_every_node_says_it_is_alive_as_a_sender_of_notifications(tmp_path: Path
     assert alive == holders
     assert workers == {worker.dispatcher.holder}
     assert after == set()
+
+
+def test_anomaly_rules_follow_the_sites_time_zone(tmp_path: Path) -> None:
+    """Issue 15: the composition root gives the alerting engine the site's time zone
+    (`analytics.timezone`), which an anomaly rule naming none follows; one naming its own
+    keeps it."""
+    config = parse_config(
+        "analytics: {timezone: Europe/Paris}\n"
+        "metrics:\n  - {name: visitors, kind: count, window: 10m}\n"
+        "rules:\n  - {name: odd, kind: anomaly, metric: visitors}\n"
+        "  - {name: odd-ny, kind: anomaly, metric: visitors, timezone: America/New_York}\n"
+    )
+    system = build_system(make_settings(f"sqlite:///{tmp_path}/vigie.db", config))
+    try:
+        watches = system.alerting.anomalies
+        assert watches["odd"].timezone == "Europe/Paris"
+        assert watches["odd-ny"].timezone == "America/New_York"
+    finally:
+        system.engine.dispose()

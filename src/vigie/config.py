@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from vigie.ai.config import SOURCE as AI_SOURCE
 from vigie.ai.config import AiConfig
-from vigie.ai.monitoring import SOURCE as AI_SOURCE
 from vigie.analytics.config import AnalyticsConfig
 from vigie.analytics.config import problems as analytics_problems
 from vigie.chat.config import ChatConfig

@@ -46,6 +46,20 @@ CHECKOUT_BREAKS_AT = clock_time(12, 20)
 SUPPORT_BREACHES_AT = clock_time(12, 40)
 AFTER_LUNCH = clock_time(14, 0)
 HALF_PAST_FIVE = clock_time(17, 30)
+WORKING_DAYS = frozenset({1, 2, 3, 4})
+"""Tuesday to Friday (Monday is 0): the days when the example's office, support shifts, shop
+and lunch-time campaign all run, so that every chapter of the demo finds someone at work."""
+
+
+def demo_day(now: datetime) -> date:
+    """The day the demo plays: `now`'s date in Brussels if it is one of the `WORKING_DAYS`,
+    else the last one before it (a Saturday, a Sunday or a Monday play the Friday before).
+    At a weekend nobody is at work: the support rush would move nobody and the chat's
+    invitation would find no agent on duty."""
+    day = now.astimezone(BRUSSELS).date()
+    while day.weekday() not in WORKING_DAYS:
+        day -= timedelta(days=1)
+    return day
 
 
 def lunch_analytics() -> AnalyticsConfig:
@@ -143,14 +157,15 @@ def run_demo(
     if not settings.config.analytics.funnels:
         config = msgspec.structs.replace(settings.config, analytics=lunch_analytics())
         settings = msgspec.structs.replace(settings, config=config)
+    # The demo's own clock: the chat scene happens at the 12:20 break it tells of.
+    clock = ShiftedClock()
+    today = clock.now().astimezone(BRUSSELS).date()
     scenario = LunchCampaign(
-        day=date.today(),
+        day=demo_day(clock.now()),
         visitors=visitors,
         seed=seed if seed is not None else random.randrange(1 << 30),
         checkout_breaks_at=CHECKOUT_BREAKS_AT,
     )
-    # The demo's own clock: the chat scene happens at the 12:20 break it tells of.
-    clock = ShiftedClock()
     app = create_app(build_system(settings, clock=clock))
     with BackgroundServer(app, host=host, port=port) as server:
         console.print(
@@ -161,8 +176,19 @@ def run_demo(
             f"Write key of source '{settings.config.sources[0].name}': [bold]{write_key}[/bold]"
         )
         _announce_dashboard(app.state.system, server.url, console)
+        language = terminal_language(os.environ)
+        weekday = weekday_name(language, scenario.day)
+        if scenario.day != today:
+            console.print(
+                Translator(language)(
+                    "demo.day_moved",
+                    today=weekday_name(language, today),
+                    weekday=weekday,
+                    day=scenario.day.isoformat(),
+                )
+            )
         console.print(
-            f"Replaying the lunch-time campaign of {scenario.day} "
+            f"Replaying the lunch-time campaign of {weekday} {scenario.day} "
             f"(12:00-13:00 {scenario.timezone}), "
             f"{visitors} visitors" + (", fast-forwarded" if once else f", at {speed:g}x")
         )

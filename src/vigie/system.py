@@ -26,13 +26,16 @@ import sqlalchemy as sa
 
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
+from vigie.chat.conversations import conversation_of
+from vigie.chat.fanout import ChatFeed, SharedHub
 from vigie.chat.hub import ChatHub
 from vigie.chat.kpis import ChatKpis
 from vigie.chat.processor import ChatProcessor
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
-from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES, INTERACTION_NOTES
+from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
+from vigie.crm.notes import forget_notes, note_events
 from vigie.crm.processor import NAME as CRM_PROCESSOR
 from vigie.crm.processor import CrmProcessor
 from vigie.crm.service import CrmService
@@ -69,7 +72,14 @@ from vigie.playbooks.outcomes import AlertOutcomes
 from vigie.privacy import DataSubjects, PrivacyError, RetentionPurge
 from vigie.privacy.config import ShreddingSettings
 from vigie.privacy.consent import ConsentBook
-from vigie.privacy.erasures import ErasureNotices, erased_event
+from vigie.privacy.erasures import (
+    FOLLOW_SECONDS,
+    ErasureAnnouncements,
+    ErasureNotices,
+    ErasuresFollowed,
+    erased_event,
+)
+from vigie.privacy.erasures import SOURCE as ERASURES_SOURCE
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
@@ -90,6 +100,7 @@ from vigie.schedule import Dispatcher
 from vigie.schedule.inbox import Inbox
 from vigie.schedule.mailer import SmtpMailer
 from vigie.sensors.readings import SensorGate
+from vigie.sensors.rings import NOTICE_SOURCE as RINGS_SOURCE
 from vigie.sensors.rings import PURPOSE as RING_PURPOSE
 from vigie.sensors.rings import RingBook, changed_event
 from vigie.sensors.service import SensorsService
@@ -170,6 +181,9 @@ class System:
     trends: Trends
     columns: ColumnarCopy | None
     privacy: DataSubjects
+    erasures: ErasuresFollowed
+    """Drops this process's copies of the log and cached keys after an erasure made by any
+    process, whatever this one's role (`vigie.privacy.erasures`)."""
     retention: RetentionPurge
     readiness: ReadinessProbe
     processing: ShareBoard
@@ -299,10 +313,13 @@ def _event_log(
 
         # Rejected input stays in the SQL store; the events go to JetStream, each on its
         # partition's subjects when the stream is cut into partitions.
+        # A conversation's events also go on subjects of their own, which every node serving
+        # the chat follows (`vigie.chat.fanout`).
         log = NatsEventLog.from_url(
             settings.log_url,
             rejects=sql_log,
             partition_of=partitioning.reader() if partitioning.partitioned else None,
+            topic_of=conversation_of,
         )
     return log if shredder is None else shredded(log, shredder)
 
@@ -335,15 +352,15 @@ def command_log(settings: Settings, engine: sa.Engine) -> SafeguardedLog:
 def _sealed_records() -> dict[str, tuple[str, ...]]:
     """The events of a record sealed under a record's key, with the properties sealed
     (they carry no user id): a contact's own events (`Contact Created` …), its identifiers;
-    an interaction's, its notes (under its contact's key, `_record_owners`)."""
+    an interaction's and a task's, their notes (under their contact's key, `_record_owners`)."""
     contacts = dict.fromkeys(ENTITIES["contacts"].events, CONTACT_IDENTIFIERS)
-    return contacts | dict.fromkeys(ENTITIES["interactions"].events, INTERACTION_NOTES)
+    return contacts | note_events()
 
 
 def _record_owners() -> dict[str, str]:
     """The property naming whose key seals a record's event, when not the record's own id:
-    an interaction's notes are its contact's."""
-    return dict.fromkeys(ENTITIES["interactions"].events, "contact_id")
+    an interaction's and a task's notes are their contact's."""
+    return dict.fromkeys(note_events(), "contact_id")
 
 
 def _sealed(shredding: ShreddingSettings, field: str) -> bool:
@@ -376,6 +393,20 @@ def _appender(committer: GroupCommitter, endpoint: str) -> Append:
         committer.submit(job).result(timeout=30)
 
     return append
+
+
+def _chat_fanout(settings: Settings, log: ServedLog, role: Role) -> tuple[ChatHub, ChatFeed | None]:
+    """The chat's connections, and the feed of its conversations: with the log on NATS, the
+    nodes share them (`vigie.chat.fanout`; a worker only reaches the visitors for its
+    playbooks' invitations); on the embedded log, this process holds them all."""
+    if not settings.log_url:
+        return ChatHub(), None
+    from vigie.log.nats import NatsEventLog
+
+    relay = log.inner if isinstance(log, ShreddedLog) else log
+    assert isinstance(relay, NatsEventLog)
+    shown = log.shredder.open if isinstance(log, ShreddedLog) else None
+    return SharedHub(relay), None if role == "worker" else ChatFeed(relay, shown=shown)
 
 
 def build_system(
@@ -488,6 +519,7 @@ def build_system(
     build_engine = partial(
         AlertingEngine,
         clock=clock,
+        timezone=config.analytics.timezone,
         store=None if views else alerts,
         listeners=[]
         if views
@@ -524,7 +556,9 @@ def build_system(
         conversion_hours=config.chat.conversion_hours,
     )
     # An erasure made elsewhere (another node, `vigie privacy erase`) is followed in the log:
-    # this process then drops its copies of what the erasure rewrote.
+    # this process then drops its copies of what the erasure rewrote at once. Every process,
+    # these processors held here or not, also follows the store's record of erasures
+    # (`erasures-followed`).
     notices = ErasureNotices(forget=lambda: forget_copies())
     shares: dict[str, list[Processor]] = {
         PROCESSORS_LEASE: [
@@ -570,7 +604,12 @@ def build_system(
     telemetry.registry.register(ProgressCollector(runner, clock=clock))
     # The live hub follows the log; a node that does not ingest everything itself (other
     # ingest nodes append too) looks for news every second.
-    live = LiveHub(log, clock, poll_seconds=5.0 if role == "all" else 1.0)
+    live = LiveHub(
+        log,
+        clock,
+        poll_seconds=5.0 if role == "all" else 1.0,
+        notice_sources=(ERASURES_SOURCE, RINGS_SOURCE),
+    )
 
     def forget_copies() -> None:
         """Drop what this process keeps of the log in memory: its last committed bodies,
@@ -617,6 +656,7 @@ def build_system(
     # The website chat: its conversations are logged, then pushed to the open widgets and
     # consoles; the playbooks' `chat.invite` reaches the visitors on the site through it.
     crm = CrmService(engine=engine, committer=committer, runner=runner, clock=clock)
+    hub, feed = _chat_fanout(settings, log, role)
     chat = ChatService(
         config=config.chat,
         schedule=config.schedule,
@@ -626,9 +666,10 @@ def build_system(
         committer=committer,
         crm=crm,
         clock=clock,
-        hub=ChatHub(),
+        hub=hub,
         kpis=chat_kpis,
         visitor_id=safeguards.visitor_id,
+        feed=feed,
     )
     playbooks.chat = chat
     # A ring's link made, ended or erased here reaches every process's sensors through the log.
@@ -702,13 +743,19 @@ def build_system(
             clock=clock,
             columns=columns,
             forget_cached=forget_copies,
-            announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
+            announcements=ErasureAnnouncements(
+                engine=engine,
+                announce=lambda: _appender(committer, "privacy")([erased_event(at=clock.now())]),
+            ),
             forget_person=sensors.forget_customer,
+            forget_notes=forget_notes,
+            notes=note_events(),
             settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
             open_record=shredder.open_record if shredder is not None else None,
             log=stored_log(log) if settings.log_url else None,
         ),
+        erasures=ErasuresFollowed(engine=engine, forget=forget_copies),
         retention=RetentionPurge(engine=engine, clock=clock, retention=config.privacy.retention),
         readiness=ReadinessProbe(
             ping_store=lambda: _ping(engine),
@@ -830,11 +877,19 @@ def _add_services(
             link.on_nudge(COMMITTED, system.runner.notify)
         add(Hook("wakeups", start=link.start, stop=link.close))
     add(Hook("log", stop=system.log.close))
+    # Every process, following the log or not, drops its copies and cached keys within a
+    # second of an erasure made by any other (`vigie.privacy.erasures`).
+    erasures = system.erasures
+    add(Periodic("erasures-followed", erasures.poll, seconds=FOLLOW_SECONDS))
     if is_sqlite(engine):
         wal = WalCheckpointer(engine)
         add(Hook("wal-checkpoints", start=wal.start, stop=wal.stop))
     if system.role != "worker":
         add(system.live)
+        add(system.chat.hub)
+        if system.chat.feed is not None:
+            add(system.chat.feed)
+    elif isinstance(system.chat.hub, SharedHub):
         add(system.chat.hub)
     add(AlertFeedBinding(system.alert_feed))
     add(Hook("log-writer", start=system.committer.start, stop=system.committer.stop))
@@ -995,6 +1050,10 @@ def _processing(system: System, names: list[str], *, tick_seconds: float) -> Ser
     rings = system.sensors.rings
     if rings is not None:
         add(Periodic("ring-notices", rings.settle, seconds=tick_seconds))
+    # So does an erasure, whose notice tells every process to drop its copies (`erasures.py`).
+    announcements = system.privacy.announcements
+    if announcements is not None:
+        add(Periodic("erasure-notices", announcements.settle, seconds=tick_seconds))
     # And the chat's KPIs.
     add(Hook("chat-kpis-replay", start=lambda: _replay(system.log, system.chat.kpis)))
     runner = system.runner

@@ -166,3 +166,29 @@ def test_an_imported_contacts_visitor_ids_are_pseudonymised(tmp_path: Path) -> N
     engine.dispose()
     assert len(bodies) == 1 and all(b"browser-cli-7" not in body for body in bodies)
     assert json.loads(linked) == [Pseudonymiser("k-0123456789")("browser-cli-7")]
+
+
+def test_erase_sends_each_notice_once_and_leaves_none_owed(tmp_path: Path) -> None:
+    """`vigie privacy erase` of a person with a loyalty ring sends one rings' notice and one
+    erasure notice to the log, and clears both debts in the store: a server's timer has no
+    second notice left to send."""
+    from vigie.events import NOTICE_TYPE
+    from vigie.log.sql import SqlEventLog
+    from vigie.privacy.tables import erasure_notices
+    from vigie.sensors.tables import ring_links, ring_notices
+
+    url, engine = _store(tmp_path)
+    with engine.begin() as conn:
+        conn.execute(ring_links.insert().values(ring="urn:epc:id:sgtin:1.2.3",
+                                                contact_id="ct_cli_1", starts_us=1,
+                                                linked_by="ana"))  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["privacy", "erase", "--contact", "ct_cli_1", "--yes", "--db", url]
+    )
+    assert result.exit_code == 0, result.output
+    notices = [e.event for e in SqlEventLog(engine).read(1, 100) if e.type == NOTICE_TYPE]
+    assert sorted(notices) == ["Ring Links Changed", "Subject Erased"]
+    with engine.connect() as conn:
+        for table in (ring_notices, erasure_notices):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+    engine.dispose()

@@ -20,8 +20,24 @@ from vigie.store.schema import events
 BATCH = 50
 
 
+STARTUP_CPU_S = 90.0
+"""CPU seconds a start-up may use: the interpreter and its imports, the migrations, catching up
+with the log take a few seconds of CPU; past this the start-up is broken, however loaded the
+machine is (a loaded machine stretches the wall time, not the CPU time)."""
+STALL_S = 60.0
+"""Wall seconds a starting server may go without using any CPU: one that waits that long on
+nothing is hung."""
+WALL_S = 600.0
+"""The last resort: no start-up is waited for longer, whatever else it does."""
+
+
 def _start(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, VIGIE_WRITE_KEY=WRITE_KEY)
+    """Start `vigie serve` and wait until it answers /healthz (it does once its start-up is
+    complete), for as long as it makes progress: a busy machine (other test sessions) can
+    stretch a start-up that takes seconds to minutes of wall time. It fails on a server that
+    exits, burns more than `STARTUP_CPU_S` of CPU, or uses none for `STALL_S` seconds, with
+    the server's output and where its threads stood (faulthandler, on SIGABRT)."""
+    env = dict(os.environ, VIGIE_WRITE_KEY=WRITE_KEY, PYTHONFAULTHANDLER="1")
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vigie", "serve", "--db", db_url, "--port", str(port)],
@@ -29,8 +45,10 @@ def _start(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    started = progressed = time.monotonic()
+    used = _cpu_seconds(proc.pid)
+    problem = None
+    while problem is None:
         if proc.poll() is not None:
             raise AssertionError(f"vigie serve exited with {proc.returncode}: {log.read_text()}")
         try:
@@ -38,8 +56,43 @@ def _start(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"vigie serve did not become healthy: {log.read_text()}")
+        now = time.monotonic()
+        if now - progressed >= 1:  # reading /proc once a second is enough
+            cpu = _cpu_seconds(proc.pid)
+            if cpu > used:
+                used, progressed = cpu, now
+        if used > STARTUP_CPU_S:
+            problem = f"used {used:.1f} s of CPU (more than {STARTUP_CPU_S:g})"
+        elif now - progressed > STALL_S:
+            problem = f"used no CPU for {now - progressed:.0f} s (hung, at {used:.1f} s of CPU)"
+        elif now - started > WALL_S:
+            problem = f"was not up after {now - started:.0f} s ({used:.1f} s of CPU)"
+    proc.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack to the log
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    raise AssertionError(
+        f"vigie serve did not become healthy: it {problem}; load {os.getloadavg()}; "
+        f"its output:\n{log.read_text()}"
+    )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds used by `pid` and its live descendants (a start-up may wait on a child)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        todo += _children(current)
+    return total
 
 
 def _children(pid: int) -> list[int]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vigie.config import ConfigError, parse_config
-from vigie.events import Event
+from vigie.events import Event, notice_event
 from vigie.kpi.metrics import CompiledMetric, Filter, Metric, Term, accessor
 from vigie.kpi.sentiment import SentimentScorer
 
@@ -92,3 +92,12 @@ def test_config_errors_name_the_key_and_line() -> None:
         parse_config("metrics:\n  - name: m\n    by: [payload.x]\n")
     with pytest.raises(ConfigError, match=r"rules\.0\.kind"):
         parse_config("rules:\n  - name: r\n    kind: sometimes\n")
+
+
+def test_no_filter_matches_vigies_notices() -> None:
+    """An empty `where` (a rule on every event) matches a customer's event but none of
+    Vigie's notices, even one carrying the name and fields the filter asks for."""
+    notice = notice_event(source="privacy", name="Subject Erased", at=T0)
+    assert Filter({})(_event())
+    assert not Filter({})(notice)
+    assert not Filter({"event": "Subject Erased", "source": "privacy"})(notice)

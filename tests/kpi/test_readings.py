@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event, notice_event
 from vigie.kpi import KpiEngine, Reading, make_engine, panes
 from vigie.kpi.baselines import Seasonality
 from vigie.kpi.metrics import Metric, Term
+from vigie.types import to_us
 
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NAMES = ["A", "B", "C"]
@@ -146,6 +147,8 @@ def _wild(raw: list[tuple[str, int, Any, Any, str, str]]) -> list[Event]:
     events = _events(raw)
     for n, event in enumerate(events):
         event.context = {"page": {"path": f"/p{n % 3}"}} if n % 4 else {}
+        if n % 9 == 5:  # one of Vigie's notices, under a customer event's name and fields
+            event.type = NOTICE_TYPE
     return events
 
 
@@ -153,6 +156,34 @@ def _close(got: float | None, want: float | None) -> bool:
     if want is None or got is None:
         return got is None and want is None
     return abs(got - want) <= 1e-9 * max(1.0, abs(want))
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["columnar", "reference"])
+def test_vigies_notices_count_in_no_metric(reference: bool) -> None:
+    """A metric with no filter (and one naming the notice's event) counts only the customers'
+    events of a stream holding Vigie's notices, whose times move no window either."""
+    metrics = [
+        Metric(name="everything", window="5m"),
+        Metric(name="visitors", kind="distinct", value="anonymous_id", window="5m"),
+        Metric(name="erasures", where={"event": "Subject Erased"}, window="5m"),
+        Metric(name="by_source", by=["source"], window="5m"),
+    ]
+    engine = make_engine(metrics, reference=reference)
+    customers = _events([(name, 0, "c1", 1.0, "pro", "v1") for name in NAMES])
+    later = START + timedelta(hours=1)  # a notice's time would end the customers' window
+    notices = [
+        notice_event(source="privacy", name="Subject Erased", at=later),
+        notice_event(source="vigie-rings", name="Ring Links Changed", at=later),
+    ]
+    engine.ingest([customers[0], notices[0], customers[1]])
+    engine.ingest([notices[1]])
+    engine.ingest([notices[0]])
+    engine.ingest(customers[2:])
+    assert engine.value("everything") == len(customers)
+    assert engine.value("visitors") == 1
+    assert engine.value("erasures") is None
+    assert set(engine.groups("by_source")) == {"test"}
+    assert engine.max_ts == max(to_us(e.timestamp) for e in customers)
 
 
 # --- Against plain Python over the events -------------------------------------------------

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
 from vigie.clock import ManualClock
-from vigie.events import Event
+from vigie.events import Event, notice_event
 from vigie.log import SqlEventLog
+from vigie.log.eventlog import ServedLog
 from vigie.log.live import MINUTE_US, Activity, LiveHub, label_of, minute_of
 
 NOW = datetime(2026, 11, 27, 12, 30, 15, tzinfo=UTC)
@@ -151,6 +154,54 @@ def test_an_idle_hub_reads_nothing_and_catches_up_for_its_next_viewer(engine: sa
         message = await asyncio.wait_for(queue.get(), timeout=10)
         assert message is not None and message["total"] == 4
         assert message["counts"] == {"Signed Up": 1}
+        await hub.stop()
+
+    asyncio.run(scenario())
+
+
+class _NoSql:
+    """The SQL log seen as a log without SQL (JetStream's case): the hub scans its events."""
+
+    def __init__(self, log: SqlEventLog) -> None:
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+
+@pytest.mark.parametrize("scanned", [False, True], ids=["sql", "scan"])
+def test_vigies_notices_are_no_activity(engine: sa.Engine, scanned: bool) -> None:
+    """Vigie's notices (an erasure, a change of the rings' links) are in no total, series or
+    feed, whether loaded from the store or followed as they come; customers' events are."""
+    log = SqlEventLog(engine)
+    clock = ManualClock(NOW)
+    erased = notice_event(source="privacy", name="Subject Erased", at=NOW)
+    rings = notice_event(source="vigie-rings", name="Ring Links Changed", at=NOW)
+    log.append([_event(1, "Signed Up"), erased])
+    log.append([rings])
+
+    async def scenario() -> None:
+        hub = LiveHub(
+            cast(ServedLog, _NoSql(log)) if scanned else log,
+            clock,
+            minutes=30,
+            notice_sources=("privacy", "vigie-rings"),
+        )
+        await hub.start()
+        snapshot = hub.snapshot()
+        assert snapshot["total"] == 1
+        assert set(snapshot["series"]) == {"Signed Up"}
+        assert [e["label"] for e in snapshot["events"]] == ["Signed Up"]
+        queue = hub.subscribe()
+        again = notice_event(source="privacy", name="Subject Erased", at=NOW)
+        log.append([again, _event(4, "Order Completed")])
+        hub.notify()
+        message = await asyncio.wait_for(queue.get(), timeout=10)
+        assert message is not None
+        assert message["total"] == 2
+        assert message["counts"] == {"Order Completed": 1}
+        assert [e["label"] for e in message["events"]] == ["Order Completed"]
+        assert message["offset"] == 5
         await hub.stop()
 
     asyncio.run(scenario())

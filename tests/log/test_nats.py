@@ -674,3 +674,42 @@ def test_a_processor_failing_mid_batch_acks_nothing_it_has_not_processed(
         taking_over.close()
     assert stumbling.handed[-10:] == list(range(11, 21))
     assert stumbling.counts == {"v0": 7, "v1": 7, "v2": 6}
+
+
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_a_topics_events_are_followed_and_read_apart_and_still_consumed_with_the_rest(
+    nats_url: str, engine: sa.Engine, partitions: int
+) -> None:
+    """Events of a topic (a chat conversation) go on its own subjects: `follow_topics` hands
+    over every topic's events alone, in stream order; `read_topic` one topic's past an
+    offset; a processor's consumer (of the whole log or of a partition) still gets them, and
+    a hostile topic name cannot reach other subjects."""
+    url = f"{nats_url}&partitions={partitions}"
+    log = NatsEventLog.from_url(
+        url,
+        rejects=SqlEventLog(engine),
+        partition_of=(lambda e: 0) if partitions > 1 else None,
+        topic_of=lambda e: e.properties.get("topic"),
+    )
+    heard: list[Event] = []
+    try:
+        log.follow_topics(heard.append, replay_seconds=60)
+        events = [_event(f"m{n}") for n in range(8)]
+        for n, topic in ((1, "c1"), (3, "c2"), (4, "c1"), (6, "c1.>"), (7, "*")):
+            events[n].properties["topic"] = topic
+        log.append(events, source="web")
+        for _ in range(200):
+            if len(heard) == 5:
+                break
+            time.sleep(0.05)
+        assert [(e.message_id, e.offset) for e in heard] == [
+            ("m1", 2), ("m3", 4), ("m4", 5), ("m6", 7), ("m7", 8)
+        ]  # fmt: skip
+        assert [e.message_id for e in log.read_topic("c1")] == ["m1", "m4"]
+        assert [e.message_id for e in log.read_topic("c1", after=2)] == ["m4"]
+        assert [e.message_id for e in log.read_topic("c1.>")] == ["m6"]
+        consumed = log.consume("all", Event, 1, 100, partition=0 if partitions > 1 else None)
+        assert [e.message_id for e in consumed] == [f"m{n}" for n in range(8)]
+    finally:
+        log.delete_stream()
+        log.close()

@@ -229,3 +229,79 @@ def test_a_cli_erasure_reaches_a_running_servers_memory(live_server: LiveServer)
 
     wait_until(forgotten, "the server to drop the erased person's bodies")
     assert USER_ID not in json.dumps(system.live.snapshot())
+
+
+def test_a_server_sends_the_erasure_notice_a_dead_process_owed(live_server: LiveServer) -> None:
+    """An erasure notice left owed in the store (its process died before the log took it) is
+    sent by the running server's timer, and the debt is cleared."""
+    from tests.privacy.test_rings import wait_until
+    from vigie.privacy.erasures import ERASED
+    from vigie.privacy.tables import erasure_notices
+
+    system = live_server.system
+    with system.engine.begin() as conn:
+        conn.execute(erasure_notices.insert().values(at_us=1))
+
+    def sent() -> bool:
+        with system.engine.connect() as conn:
+            owed = conn.execute(sa.select(sa.func.count()).select_from(erasure_notices)).scalar()
+        return owed == 0 and any(e.event == ERASED for e in system.log.read(1, 1000))
+
+    wait_until(sent, "the owed erasure notice to be sent")
+
+
+def test_after_an_erasure_a_replay_of_the_stored_log_rebuilds_the_store_s_records(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """On the SQL log without crypto-shredding, a call's and a task's notes about the person
+    are logged in clear: the erasure blanks them in the store and takes them out of the
+    stored events, so that a replay of the log rebuilds the same interactions (the order
+    they placed, an integration's fact, keep what it said) and tasks, notes gone."""
+    from vigie.crm.entities import ENTITIES
+    from vigie.crm.processor import CrmProcessor
+    from vigie.store import connect, upgrade
+
+    notes = "Asked about a payment plan after losing her job"
+    contact_id = _person(live_server)
+    with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=60) as api:
+        call = api.post(
+            "/api/interactions",
+            json={"kind": "call", "contact_id": contact_id, "subject": "Payment plan",
+                  "summary": notes, "properties": {"mood": "worried"}},
+        )  # fmt: skip
+        assert call.status_code == 201, call.text
+        task = api.post(
+            "/api/tasks", json={"title": "Send plan", "contact_id": contact_id, "notes": notes}
+        )
+        assert task.status_code == 201, task.text
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase", timeout=120)
+    assert erased.status_code == 200, erased.text
+    system = live_server.system
+
+    def rows(engine: sa.Engine) -> dict[str, list[dict[str, Any]]]:
+        with engine.connect() as conn:
+            return {
+                name: [
+                    {k: v.isoformat() if hasattr(v, "isoformat") else v
+                     for k, v in row._mapping.items()}
+                    for row in conn.execute(sa.select(ENTITIES[name].table).order_by("id"))
+                ]
+                for name in ("interactions", "tasks")
+            }  # fmt: skip
+
+    store = rows(system.engine)
+    assert notes not in json.dumps(store) and notes.encode() not in _table_dump(system.engine)
+    replayed = connect(f"sqlite:///{tmp_path}/replayed.db")
+    upgrade(replayed)
+    CrmProcessor(replayed).process(system.log.read(1, 1000))
+    again = rows(replayed)
+    assert again["tasks"] == store["tasks"]
+    # The replay refuses the person's stored `Contact Created` (its scrubbed e-mail is no
+    # e-mail), so links no order to them: the facts' interactions are compared on what they say.
+    said = ("id", "kind", "subject", "summary", "properties")
+    assert [{k: i[k] for k in said} for i in again["interactions"]] == [
+        {k: i[k] for k in said} for i in store["interactions"]
+    ]
+    [call] = [i for i in store["interactions"] if i["kind"] == "call"]
+    assert call == next(i for i in again["interactions"] if i["id"] == call["id"])
+    assert (call["subject"], call["summary"], call["properties"]) == (None, None, {})

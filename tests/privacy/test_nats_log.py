@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,18 +19,33 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from tests.conftest import WRITE_KEY, LiveServer, free_port, make_settings, user_token
-from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
+from tests.conftest import (
+    WRITE_KEY,
+    LiveServer,
+    free_port,
+    make_settings,
+    port_open,
+    require_service,
+    user_token,
+)
+from tests.log.test_nats import (
+    NATS_SERVER,
+    nats_url,  # noqa: F401 (a fixture)
+)
 from tests.privacy.test_rings import ring_read, wait_until
-from vigie.auth.audit import list_audit
+from vigie.auth.audit import Actor, list_audit
 from vigie.cli import app as cli_app
+from vigie.clock import SystemClock
 from vigie.config import Config, Source
 from vigie.crm.entities import CONTACT_IDENTIFIERS, ENTITIES
 from vigie.crm.processor import CrmProcessor
+from vigie.crm.tables import contacts
+from vigie.events import Event
 from vigie.log.nats import NatsEventLog, parse_nats_url
 from vigie.log.sql import SqlEventLog
+from vigie.privacy import DataSubjects, PrivacyError
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
-from vigie.privacy.shredding import SEALED
+from vigie.privacy.shredding import SEALED, Shredder, SubjectKeys
 from vigie.store import connect, upgrade
 from vigie.system import build_system
 from vigie.web import create_app
@@ -213,15 +229,19 @@ def _raw_messages(log_url: str) -> list[bytes]:
     return asyncio.run(fetch())
 
 
-def _rebuilt(server: LiveServer, tmp_path: Path, name: str) -> dict[str, list[dict[str, Any]]]:
+def _rebuilt(
+    server: LiveServer, tmp_path: Path, name: str, tables: tuple[str, ...] = CRM_TABLES
+) -> dict[str, list[dict[str, Any]]]:
     """The CRM tables as a new projection builds them from a replay of the whole stream."""
     engine = connect(f"sqlite:///{tmp_path}/{name}.db")
     upgrade(engine)
     CrmProcessor(engine).process(server.system.log.read(1, 1000))
-    return _crm_rows(engine)
+    return _crm_rows(engine, tables)
 
 
-def _crm_rows(engine: sa.Engine) -> dict[str, list[dict[str, Any]]]:
+def _crm_rows(
+    engine: sa.Engine, tables: tuple[str, ...] = CRM_TABLES
+) -> dict[str, list[dict[str, Any]]]:
     """The rows of the CRM tables by id, instants in UTC (as SQLite and PostgreSQL differ)."""
     with engine.connect() as conn:
         return {
@@ -229,7 +249,7 @@ def _crm_rows(engine: sa.Engine) -> dict[str, list[dict[str, Any]]]:
                 {k: _utc(v) for k, v in row._mapping.items()}
                 for row in conn.execute(sa.select(ENTITIES[name].table).order_by("id"))
             ]
-            for name in CRM_TABLES
+            for name in tables
         }
 
 
@@ -403,3 +423,113 @@ def test_an_interactions_notes_reach_the_stream_sealed_and_erasure_shreds_them(
     for event in replayed:
         assert not {"subject", "summary", "properties"} & set(event.properties), event.properties
     assert replayed[0].properties["contact_id"] == contact_id
+
+
+def test_an_erasure_while_the_stream_is_away_changes_nothing_and_a_retry_completes_it(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With JetStream stopped, an erasure cannot read the stream for what stays of the person
+    there: it fails saying nothing was erased, and indeed the store keeps the contact and the
+    key store their key (not keys destroyed, then an error). Once JetStream is back, the same
+    erasure completes."""
+    if not Path(NATS_SERVER).exists():
+        require_service("nats-server", f"{NATS_SERVER} is not installed")
+    monkeypatch.setattr("vigie.log.nats._TIMEOUT", 2.0)
+    monkeypatch.setattr("vigie.log.nats.PULL_TIMEOUT", 1.0)
+    port = free_port()
+    command = [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(tmp_path)]
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: port_open("127.0.0.1", port), "nats-server to listen")
+        return server
+
+    server = start()
+    log = NatsEventLog.from_url(f"nats://127.0.0.1:{port}", rejects=SqlEventLog(engine))
+    keys_url = f"sqlite:///{tmp_path}/keys.db"
+    keys = SubjectKeys(connect(keys_url))
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    identify = Event(message_id="i1", type="identify", source="web", user_id=USER_ID,
+                     timestamp=at, received_at=at, traits={"email": EMAIL})  # fmt: skip
+    try:
+        log.append(Shredder(keys).sealed([identify]), source="web")
+        with engine.begin() as conn:
+            conn.execute(
+                contacts.insert(),
+                {"id": "ct_away", "version": 1, "created_at": at, "updated_at": at,
+                 "email": EMAIL, "external_id": USER_ID, "anonymous_ids": [], "consent": {}},
+            )  # fmt: skip
+        subjects = DataSubjects(
+            engine=engine, clock=SystemClock(), forget_keys=keys.forget, log=log
+        )
+        server.terminate()
+        server.wait(timeout=30)
+        with pytest.raises(PrivacyError, match="nothing was erased"):
+            subjects.erase("ct_away", actor=Actor(name="dpo", role="admin"))
+        with engine.connect() as conn:
+            kept = conn.execute(sa.select(contacts.c.email).where(contacts.c.id == "ct_away"))
+            assert kept.scalar_one() == EMAIL
+        assert SubjectKeys(connect(keys_url)).key_for(USER_ID, create=False) is not None
+        assert list_audit(engine=engine, action="erase") == []
+
+        server = start()
+
+        def readable() -> bool:
+            try:
+                return log.last_offset() == 1
+            except Exception:
+                return False
+
+        wait_until(readable, "the stream to be readable again")
+        erased = subjects.erase("ct_away", actor=Actor(name="dpo", role="admin"))
+        assert erased.keys_destroyed == 1 and erased.not_erased == []
+        assert SubjectKeys(connect(keys_url)).key_for(USER_ID, create=False) is None
+    finally:
+        log.close()
+        server.terminate()
+        server.wait(timeout=30)
+
+
+NOTED = ("interactions", "tasks", "tickets")
+
+
+def test_after_an_erasure_the_store_holds_the_notes_a_replay_of_the_stream_rebuilds(
+    nats_server: LiveServer,
+    nats_url: str,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """A call's notes and a task's notes about a contact reach the stream sealed under the
+    contact's key; once the contact is erased, their interactions, tasks and tickets in the
+    store equal what a replay of the stream rebuilds: no notes left in the store that the
+    log can no longer give back (the task's title and the ticket's subject, labels kept in
+    clear to rebuild them, stay)."""
+    notes = "Asked about her divorce settlement, prefers calls after 7pm"
+    with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        call = api.post(
+            "/api/interactions",
+            json={"kind": "call", "contact_id": contact_id, "subject": "Settlement",
+                  "summary": notes, "properties": {"mood": "tense"}},
+        )  # fmt: skip
+        assert call.status_code == 201, call.text
+        task = api.post(
+            "/api/tasks", json={"title": "Call back", "contact_id": contact_id, "notes": notes}
+        )
+        assert task.status_code == 201, task.text
+        ticket = api.post("/api/tickets", json={"subject": "Billing", "contact_id": contact_id})
+        assert ticket.status_code == 201, ticket.text
+        assert notes.encode() not in b"\n".join(_raw_messages(nats_url))
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["not_erased"] == []
+    store = _crm_rows(nats_server.system.engine, NOTED)
+    assert _rebuilt(nats_server, tmp_path, "after", NOTED) == store
+    [interaction] = store["interactions"]
+    assert (interaction["subject"], interaction["summary"], interaction["properties"]) == (
+        None, None, {}
+    )  # fmt: skip
+    [kept] = store["tasks"]
+    assert (kept["title"], kept["notes"]) == ("Call back", None)
+    assert [t["subject"] for t in store["tickets"]] == ["Billing"]

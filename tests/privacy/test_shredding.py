@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import WRITE_KEY, free_port, make_settings, user_token
 from tests.log.test_nats import nats_url  # noqa: F401 (a fixture)
@@ -28,8 +29,9 @@ from vigie.log.nats import NatsEventLog
 from vigie.log.sql import SqlEventLog
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
 from vigie.privacy.shredding import SEALED, ShreddedLog, Shredder, SubjectKeys
+from vigie.privacy.tables import erasure_notices
 from vigie.store import connect, upgrade
-from vigie.system import System, build_system
+from vigie.system import Role, System, build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -327,14 +329,15 @@ def test_an_erasure_completes_when_the_log_refuses_its_notice(
 ) -> None:
     """With the log away when the erasure's notice is sent, the erasure still destroys the
     person's keys and is audited, and the API answers 200 (not a 503 saying nothing was
-    stored, which a retry could not undo)."""
+    stored, which a retry could not undo); the notice stays owed in the store."""
     url, system, token = server
     contact_id = _person(url, token)
 
     def away() -> None:
         raise LogUnavailable("NATS is away")
 
-    system.privacy.announce = away
+    assert system.privacy.announcements is not None
+    system.privacy.announcements.announce = away
     erased = httpx.post(
         f"{url}/api/privacy/contacts/{contact_id}/erase",
         headers={"Authorization": f"Bearer {token}"},
@@ -349,3 +352,48 @@ def test_an_erasure_completes_when_the_log_refuses_its_notice(
         headers={"Authorization": f"Bearer {token}"},
     ).json()
     assert len(trail["items"]) == 1
+    with system.engine.connect() as conn:
+        owed = conn.execute(sa.select(sa.func.count()).select_from(erasure_notices)).scalar()
+    assert owed == 1
+
+
+@pytest.mark.parametrize("role", ["ingest", "worker", "api", "all"])
+def test_every_node_drops_an_erased_persons_key_when_another_process_erases_them(
+    tmp_path: Path, role: Role
+) -> None:
+    """A node of any role (an ingest-only node and a worker follow no erasure notice in the
+    log) that read a person's sealed traits stops opening them once another process (here
+    `vigie privacy erase`'s parts) has erased the person: its erasures timer sees the
+    erasure in the store and drops its cached keys, without waiting out the keys' cache."""
+    from vigie.auth.audit import Actor
+    from vigie.clock import SystemClock
+    from vigie.crm.tables import contacts
+    from vigie.lifecycle import Periodic
+    from vigie.privacy import DataSubjects
+
+    db_url, keys_url = f"sqlite:///{tmp_path}/vigie.db", f"sqlite:///{tmp_path}/keys.db"
+    node = build_system(_settings(db_url, keys_url), role=role)  # type: ignore[arg-type]
+    upgrade(node.engine)
+    try:
+        (timer,) = [c for c in node.services.components if c.name == "erasures-followed"]
+        assert isinstance(timer, Periodic)
+        timer.job()  # as when the node started
+        (result,) = node.log.append_many(
+            [AppendJob(events=[_identify(USER_ID, {"email": EMAIL})], source="web")]
+        )
+        offset = result.offsets[0]
+        assert node.log.read(offset, 1)[0].traits == {"email": EMAIL}  # its key now cached
+        with node.engine.begin() as conn:
+            conn.execute(
+                contacts.insert(),
+                {"id": "ct_ada", "version": 1, "created_at": T0, "updated_at": T0,
+                 "external_id": USER_ID, "anonymous_ids": [], "consent": {}},
+            )  # fmt: skip
+        elsewhere = SubjectKeys(connect(keys_url))
+        DataSubjects(engine=node.engine, clock=SystemClock(), forget_keys=elsewhere.forget).erase(
+            "ct_ada", actor=Actor(name="cli:dpo", role="admin")
+        )
+        timer.job()
+        assert node.log.read(offset, 1)[0].traits == {}
+    finally:
+        node.engine.dispose()

@@ -6,19 +6,30 @@ import math
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from vigie.kpi.metrics import Metric
-from vigie.rules.backtest import replay_samples
+from vigie.kpi.durations import parse_duration
+from vigie.kpi.metrics import NO_GROUP, Metric
+from vigie.rules.alerts import Alert
+from vigie.rules.anomalies import AnomalyWatch
+from vigie.rules.backtest import _window, _windows, replay_samples
+from vigie.rules.conditions import OPS, Finding, Outcome
 from vigie.rules.definitions import Rule
-from vigie.rules.detectors.batch import score_series
+from vigie.rules.detectors.batch import band_of, band_p, score_series
 from vigie.rules.detectors.seasonal import (
+    KEEP,
     NO_TAILS,
     RobustSeasonal,
     Shapes,
     fit_settled,
     fit_sorted,
     fit_tails,
+    tail_edges,
+    tail_p,
 )
+from vigie.rules.lifecycle import AlertBook, resolve_after_us
+from vigie.types import from_us
 
 T0 = 1_767_225_600_000_000
 MINUTE = 60_000_000
@@ -223,3 +234,135 @@ def test_a_first_saturday_and_a_recurring_weekend_are_scored_alike(minutes: int)
     scores = score_series(RobustSeasonal(step_us=step), times, values)
     assert [scores.verdict(i) for i in range(len(values))] == expected
     assert any(v.p_value < 1e-6 for v in expected[13 * 24 * 60 // minutes :])  # the outage
+
+
+def _every_window(
+    metric: Metric, rules: list[Rule], samples: list[tuple[int, int, float]]
+) -> list[Alert]:
+    """`replay_samples` as it was before it skipped windows: every rule on every window."""
+    slide_us = parse_duration(metric.window)
+    ends, lasts, values = _windows(samples, slide_us)
+    book, changes = AlertBook(), []
+    found = {
+        rule.name: AnomalyWatch(rule, step_us=slide_us).replay(NO_GROUP, ends, values)
+        for rule in rules
+        if rule.kind == "anomaly"
+    }
+    for i, end_us in enumerate(ends):
+        for rule in rules:
+            if rule.name in found:
+                evidence = found[rule.name][i]
+            elif rule.value is not None and OPS[rule.op](
+                values[i], rule.held_limit(active=book.tracks(rule.name, NO_GROUP))
+            ):
+                evidence = {"value": values[i], "threshold": rule.value, "op": rule.op}
+            else:
+                evidence = None
+            outcome = Outcome(evaluated={NO_GROUP})
+            if evidence is None and not book.tracks(rule.name, NO_GROUP):
+                continue
+            if evidence is not None:
+                evidence = {"metric": metric.name, "window": _window(end_us, slide_us)} | evidence
+                outcome.findings[NO_GROUP] = Finding(NO_GROUP, {}, evidence)
+            wait = resolve_after_us(rule, slide_us)
+            changes += book.apply(rule, outcome, from_us(lasts[i]), resolve_after_us=wait)
+    return changes
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_skipping_quiet_windows_moves_the_book_as_every_window_does(seed: int) -> None:
+    """Issue 15: the sample replay, which goes from one window where a rule holds to the next
+    unless an alert is tracked, gives the alert changes (firing, waiting out the resolve
+    time, resolved, fired again) of a book fed every window."""
+    rng = random.Random(seed)
+    step_us = 15 * MINUTE
+    values = _series(rng, "seasonal", 1200, step_us)
+    for start in rng.sample(range(300, 1150), 6):  # bursts of one to five windows
+        for i in range(start, min(start + rng.randint(1, 5), len(values))):
+            values[i] += 1000.0
+    samples = [(T0 + i * step_us, i, x) for i, x in enumerate(values)]
+    metric = Metric(name="m", kind="average", value="properties.value", window="900s")
+    rules = [
+        Rule(name="odd", kind="anomaly", metric="m"),
+        Rule(name="high", kind="threshold", metric="m", op=">", value=900.0, clear_value=500.0),
+        Rule(name="low", kind="threshold", metric="m", op="<", value=-1e9),
+    ]
+    changes = replay_samples(metric, rules, samples)
+    assert {a.status for a in changes} >= {"firing", "resolved"}
+    assert changes == _every_window(metric, rules, samples)
+
+
+@given(
+    tails=st.tuples(
+        *[st.floats(-5.0, 5.0)] + [st.floats(0.0, 5.0)] * 5 + [st.sampled_from((0.0, 0.2, 0.5))] * 2
+    ),
+    floor=st.floats(1e-9, 3.0),
+    deviation=st.floats(-60.0, 60.0),
+)
+def test_a_band_scores_and_clips_as_the_tails_do(
+    tails: tuple[float, float, float, float, float, float, float, float],
+    floor: float,
+    deviation: float,
+) -> None:
+    """A fit's `Band` gives exactly `tail_p`'s probability and `tail_edges`' fire and
+    clearing edges (within `KEEP` scales, and the fire edges as they are), whatever the
+    tails, their index (exponential or generalized Pareto) and the floor."""
+    band = band_of(tails, floor, 1e-4 / 2, 1e-2 / 2)
+    for x in (deviation, *tails[2:6], *band[3:7], *band[9:13]):  # either side of each edge
+        for at in (x, -x, 1.01 * x, -1.01 * x, 0.99 * x, -0.99 * x):
+            assert band_p(band, at) == tail_p(tails, at, floor)
+    if tails[1] > 0:
+        wide = KEEP * max(tails[1], floor)
+        fire = tail_edges(tails, 1e-4 / 2, floor)
+        clear = tail_edges(tails, 1e-2 / 2, floor)
+        assert band[9:13] == tuple(min(edge, wide) for edge in (*fire, *clear))
+        assert band[13:] == fire
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(
+    ("zone", "minutes"),
+    [("Europe/Paris", 10), ("America/St_Johns", 15), ("Australia/Lord_Howe", 30)],
+)
+def test_a_series_in_a_time_zone_is_scored_alike_through_its_changes(
+    zone: str, minutes: int, shape: str
+) -> None:
+    """Issue 15: a detector reading its calendar in a time zone gives the same verdicts
+    batched as live over five weeks that cross a change of daylight-saving time (one
+    half an hour off the UTC hour, one of half an hour)."""
+    rng = random.Random(f"{zone}{minutes}{shape}")
+    step = minutes * MINUTE
+    start = 1_790_864_000_000_000  # 2026-10-01 14:13 UTC, before every change of the three
+    values = _series(rng, shape, 35 * 24 * 60 // minutes, step)
+    times = [start + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step, timezone=zone)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step, timezone=zone), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
+@pytest.mark.parametrize("minutes", [10, 15, 60])
+def test_a_first_weekend_on_a_change_of_time_is_scored_alike(minutes: int) -> None:
+    """Issue 15: a weekly series in Paris that starts on the Thursday before the spring
+    change (its first weekend loses an hour, its first Saturday starts at the local
+    midnight) gives the same verdicts batched as live through the weekend's shift and the
+    Monday's return."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    start = 1_774_566_000_000_000  # 2026-03-26 23:00 UTC: Friday's midnight in Paris
+    values = []
+    for i in range(10 * 24 * 60 // minutes):
+        t = i * step / 86_400_000_000
+        x = (100 + 20 * math.sin(2 * math.pi * t)) * (0.6 if 1 <= t < 3 else 1.0)
+        values.append(x + rng.gauss(0, 2) + (rng.choice((-30, 30)) if rng.random() < 0.01 else 0))
+    times = [start + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step, timezone="Europe/Paris")
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step, timezone="Europe/Paris"), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected

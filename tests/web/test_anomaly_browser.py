@@ -57,6 +57,7 @@ def _anomaly(dashboard: Dashboard) -> Alert:
             "expected": 41.5,
             "band": [30.25, 52.75],
             "seasonality": "daily",
+            "timezone": "Europe/Paris",
             "abnormal_since": now.isoformat(),
             "p_value": 2.5e-9,
             "history": history,
@@ -68,8 +69,9 @@ def _anomaly(dashboard: Dashboard) -> Alert:
 
 def test_an_anomaly_alert_is_explained_with_a_plot(dashboard: Dashboard, browser: Any) -> None:
     """Ada opens an anomaly alert's details: she reads the observed and expected values, the
-    normal band, the seasonality and since when, and sees the plot (band, expected, observed,
-    now) in English and in French, with no untranslated text and no error."""
+    normal band, the seasonality and the zone whose local time it follows, since when, and
+    sees the plot (band, expected, observed, now) in English and in French, with no
+    untranslated text and no error."""
     from playwright.sync_api import expect
 
     alert = _anomaly(dashboard)
@@ -80,9 +82,15 @@ def test_an_anomaly_alert_is_explained_with_a_plot(dashboard: Dashboard, browser
     _sign_in(page, dashboard)
     dash = "\N{EN DASH}"
     texts = {
-        "en": ("Expected", "41.5", "Normal band", f"30.25 {dash} 52.75", "daily", "Abnormal since"),
-        "fr": ("Attendu", "41,5", "Plage normale", f"30,25 {dash} 52,75", "journalière", "Anormal"),
-    }
+        "en": (
+            "Expected", "41.5", "Normal band", f"30.25 {dash} 52.75",
+            "daily, in Europe/Paris local time", "Abnormal since",
+        ),
+        "fr": (
+            "Attendu", "41,5", "Plage normale", f"30,25 {dash} 52,75",
+            "journalière, à l'heure locale de Europe/Paris", "Anormal",
+        ),
+    }  # fmt: skip
     for language in ("en", "fr"):
         if language == "fr":
             choose_french(page)

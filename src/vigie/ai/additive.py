@@ -14,13 +14,14 @@ its last point, which the few rows near an edge make erratic.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
-from scipy.interpolate import BSpline
 
 from vigie.ai.features import Encoder
+
+if TYPE_CHECKING:  # SciPy loads when a model is fitted or read, not with every web app
+    from scipy import sparse
 
 N_KNOTS = 5
 DEGREE = 3
@@ -90,6 +91,8 @@ class Shape:
 
 def _spline(t: np.ndarray, c: np.ndarray, slope: float, x: np.ndarray) -> np.ndarray:
     """A cubic B-spline inside its base interval, a line of `slope` from each edge outside."""
+    from scipy.interpolate import BSpline
+
     spline = BSpline(t, c, DEGREE, extrapolate=False)
     lo, hi = t[DEGREE], t[-DEGREE - 1]
     inside = np.clip(x, lo, hi)
@@ -178,6 +181,7 @@ def _design(
     x: np.ndarray, encoder: Encoder, blocks: list[_Block] | None
 ) -> tuple[sparse.csr_matrix, list[_Block]]:
     """The model's design matrix: indicators for categories, splines or a scaled number."""
+    from scipy import sparse
     from sklearn.preprocessing import SplineTransformer
 
     fitting = blocks is None
@@ -234,6 +238,7 @@ def fit(
     weight: np.ndarray | None = None,
 ) -> SplineLogit:
     """Fit the L2-regularised logistic regression (C = `penalty`) on an encoded matrix."""
+    from scipy.interpolate import BSpline
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import SplineTransformer
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 
 from vigie.ai import additive
 from vigie.ai.features import Encoder, Split
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 PARAMS: dict[str, Any] = {
     "objective": "binary",
@@ -129,6 +131,8 @@ def fit_trees(
     recency: float | None = None,
 ) -> Trees:
     """Gradient-boosted trees on `fit_rows`, stopped early on `stop_rows`."""
+    import lightgbm as lgb  # a second and a half to import: only when trees are fitted
+
     # A small history (a few hundred deals) still gets trees: leaves need 40 rows at most.
     min_leaf = int(min(PARAMS["min_data_in_leaf"], max(5, len(fit_rows) // 50)))
     params = {**PARAMS, "seed": seed, "min_data_in_leaf": min_leaf}
@@ -306,6 +310,8 @@ def refit(
     to stop on."""
     if isinstance(learner, Logistic):
         return fit_logistic(x, y, encoder, rows, penalty=learner.model.penalty, recency=recency)
+    import lightgbm as lgb
+
     booster = learner.booster
     rounds = booster.best_iteration or booster.num_trees()
     params = {k: v for k, v in booster.params.items() if k not in ROUNDS_KEYS}

@@ -8,6 +8,10 @@ import msgspec
 
 from vigie.ai.reps import Rep
 
+SOURCE = "vigie-ai"
+"""The source of the events the AI writes to the log (its lead runs' score checks): reserved,
+no configured source may take it."""
+
 
 class AiConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Settings of lead scoring and assignment."""

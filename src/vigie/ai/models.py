@@ -18,9 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
 
@@ -38,6 +37,9 @@ from vigie.ai.candidates import (
 )
 from vigie.ai.drift import histogram
 from vigie.ai.features import Encoder, Split, detect_features, split_rows, target_vector
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 __all__ = ["PARAMS", "Model", "histogram", "load", "metrics", "save", "train"]
 
@@ -728,6 +730,8 @@ def _read_learner(path: Path, card: dict[str, Any]) -> Model:
     meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
     learner: Learner
     if meta.get("learner", "lightgbm") == "lightgbm":
+        import lightgbm as lgb
+
         learner = Trees(lgb.Booster(model_file=str(path / "model.txt")))
     else:
         learner = Logistic(SplineLogit.from_dict(meta["logistic"]))

@@ -14,15 +14,18 @@ import json
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vigie.ai.config import SOURCE
 from vigie.ai.drift import level, psi
-from vigie.ai.models import Model
 from vigie.events import Event
+
+if TYPE_CHECKING:
+    from vigie.ai.models import Model
 
 LIVE_FILE = "live.json"
 EVENT = "Lead Scores Checked"
-SOURCE = "vigie-ai"
+__all__ = ["EVENT", "LIVE_FILE", "SOURCE", "check", "drift_event", "record", "score_histogram"]
 
 
 def score_histogram(summary: dict[str, Any]) -> list[int]:

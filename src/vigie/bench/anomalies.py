@@ -10,7 +10,10 @@ do not cover follow, from their own random stream (so the kinds above keep their
 a seed): heavy-tailed noise (Student's t, 3 degrees of freedom: latencies, returns),
 low-rate Poisson counts (mentions), strongly autocorrelated noise on a daily pattern (a
 server metric) and a geometric random walk (a price), each incident-free and with labelled
-incidents. Every series is replayed through the same path as
+incidents. With a `timezone`, each series' daily and weekly pattern follows that zone's
+local time (from a Thursday's local midnight, daylight-saving changes included; the
+real-world kinds' daily pattern stays on UTC days) and the rule reads its calendar there.
+Every series is replayed through the same path as
 `vigie backtest --csv` (`replay_samples`: the anomaly rule's `AnomalyWatch` and the alert
 lifecycle) and scored per kind with the windowed scoring of `vigie.rules.scorecard`,
 against raising no alert at all. Replay speed is counted in CPU seconds of the replay only.
@@ -22,7 +25,9 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from rich.console import Console
@@ -31,7 +36,9 @@ from rich.table import Table
 from vigie.kpi.metrics import Metric
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors.wallclock import UTC_NAME, WallClock
 from vigie.rules.scorecard import Scorecard, score
+from vigie.types import to_us
 
 DAY_US = 86_400_000_000
 WEEK_US = 7 * DAY_US
@@ -53,10 +60,12 @@ class Series:
 
 
 def _base(
-    rng: Rng, n: int, step_min: int, *, weekly: bool | None = None
+    rng: Rng, n: int, step_min: int, *, weekly: bool | None = None, t: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
-    """A level, a daily pattern (often a weekly one) and autocorrelated heavy-tailed noise."""
-    t = np.arange(n) * step_min / 1440.0  # days
+    """A level, a daily pattern (often a weekly one) and autocorrelated heavy-tailed noise;
+    `t`: each sample's local time in days since the start (default: the sample's index)."""
+    if t is None:
+        t = np.arange(n) * step_min / 1440.0  # days
     level = rng.uniform(20, 200)
     daily = rng.uniform(0, 0.4) * level * np.sin(2 * np.pi * (t - rng.uniform(0, 1)))
     week = weekly if weekly is not None else rng.random() < 0.4
@@ -274,17 +283,23 @@ REAL: dict[str, Callable[[Rng, int, int, bool], tuple[np.ndarray, Incidents]]] =
 REAL_FREE = tuple(f"free_{kind}" for kind in REAL)
 
 
-def generate(kind: str, rng: Rng, *, days: int) -> Series:
+def generate(kind: str, rng: Rng, *, days: int, timezone: str = UTC_NAME) -> Series:
     """One series of `kind` (a key of `KINDS` or `REAL`, or one of `FREE` or `REAL_FREE`),
-    labelled."""
+    labelled; its pattern in the local time of `timezone`."""
     step_min = int(rng.choice(PERIODS_MIN))
     per_day = 1440 // step_min
     n = days * per_day
+    step_us = step_min * 60_000_000
+    start, local = START_US, None
+    if timezone != UTC_NAME:
+        start = to_us(datetime(2026, 1, 1, tzinfo=ZoneInfo(timezone)))  # local midnight
+        walls = np.asarray(WallClock(timezone).walls((start + np.arange(n) * step_us).tolist()))
+        local = (walls - START_US) / DAY_US
     if kind in REAL or kind in REAL_FREE:
         values, incidents = REAL[kind.removeprefix("free_")](rng, n, step_min, kind in REAL)
-        return _labelled(kind, values, incidents, step_min)
+        return _labelled(kind, values, incidents, step_min, start)
     weekly = True if kind in ("weekly", "free_weekly") else None
-    values, _SD[0] = _base(rng, n, step_min, weekly=weekly)
+    values, _SD[0] = _base(rng, n, step_min, weekly=weekly, t=local)
     if kind in KINDS:
         incidents = KINDS[kind](rng, values, per_day)
     else:
@@ -298,23 +313,26 @@ def generate(kind: str, rng: Rng, *, days: int) -> Series:
             values = np.round(values / quantum) * quantum
         elif kind == "free_offset":
             values = values - values.mean() + rng.uniform(500, 5000)
-    return _labelled(kind, values, incidents, step_min)
+    return _labelled(kind, values, incidents, step_min, start)
 
 
-def _labelled(kind: str, values: np.ndarray, incidents: Incidents, step_min: int) -> Series:
-    """The series with its sample times and labelled windows."""
+def _labelled(
+    kind: str, values: np.ndarray, incidents: Incidents, step_min: int, start: int
+) -> Series:
+    """The series with its sample times (from `start`) and labelled windows."""
     n = len(values)
     per_day = 1440 // step_min
     step_us = step_min * 60_000_000
-    times = START_US + np.arange(n, dtype=np.int64) * step_us
+    times = start + np.arange(n, dtype=np.int64) * step_us
     # A labelled window: from the incident's start to its end plus a little tolerance.
     tolerance = max(3, per_day // 48) * step_us
     windows = [(int(times[a]), int(times[min(b, n - 1)]) + tolerance) for a, b in incidents]
     return Series(kind, times, values, windows)
 
 
-def _rule() -> Rule:
-    return Rule(name="odd", kind="anomaly", metric="value")
+def _rule(timezone: str) -> Rule:
+    zone = None if timezone == UTC_NAME else timezone
+    return Rule(name="odd", kind="anomaly", metric="value", timezone=zone)
 
 
 def _metric(step_us: int) -> Metric:
@@ -323,17 +341,20 @@ def _metric(step_us: int) -> Metric:
     )
 
 
-def run_anomalies_bench(*, series: int, days: int, seed: int, console: Console) -> dict[str, Any]:
+def run_anomalies_bench(
+    *, series: int, days: int, seed: int, console: Console, timezone: str = UTC_NAME
+) -> dict[str, Any]:
     """Generate, replay and score; returns the figures per kind and overall."""
     rng = np.random.default_rng(seed)
     real_rng = np.random.default_rng([seed, 15])  # the real-world kinds' own stream
-    rule = _rule()
+    rule = _rule(timezone)
     cards: dict[str, Scorecard] = {}
     samples_total = 0
     cpu = 0.0
     for kind in [*KINDS, *FREE, *REAL, *REAL_FREE]:
         for _ in range(series):
-            s = generate(kind, real_rng if kind in REAL or kind in REAL_FREE else rng, days=days)
+            own = real_rng if kind in REAL or kind in REAL_FREE else rng
+            s = generate(kind, own, days=days, timezone=timezone)
             step_us = int(s.times[1] - s.times[0])
             rows = [
                 (int(t), i, float(x))

@@ -21,6 +21,7 @@ from rich.console import Console
 
 from vigie.auth.audit import Actor
 from vigie.clock import SystemClock
+from vigie.crm.notes import forget_notes, note_events
 from vigie.crm.tables import contacts
 from vigie.events import Event
 from vigie.log import SqlEventLog
@@ -94,7 +95,14 @@ def run_erasure_bench(
             columns = ColumnarCopy.for_store(engine, Path(folder) / "columns")
             if columns is not None:
                 columns.catch_up()
-            subjects = DataSubjects(engine=engine, clock=SystemClock(), columns=columns)
+            # As the server erases: the CRM's notes about the person blanked too.
+            subjects = DataSubjects(
+                engine=engine,
+                clock=SystemClock(),
+                columns=columns,
+                forget_notes=forget_notes,
+                notes=note_events(),
+            )
             started = time.perf_counter()
             erasure = subjects.erase("ct_subject", actor=Actor(name="bench"))
             erase_s = time.perf_counter() - started

@@ -5,6 +5,10 @@ event stream); each page they open connects anew with its path, so presence says
 are now, not where an old event said they were. Messages for a connection wait in its
 outbox as JSON text, encoded once however many connections get them, which the web edge
 drains; pushes from other threads (a playbook step) go through the event loop.
+
+What no log holds (presence, typing, read receipts, invitations) is *told* (`tell_agents`,
+`tell_visitors`): here, to this process's connections; on several API nodes, to every node's
+(`vigie.chat.fanout.SharedHub`). What the log holds is pushed by each node as it reads it.
 """
 
 from __future__ import annotations
@@ -156,7 +160,7 @@ class ChatHub:
             if not visitor.journey or visitor.journey[-1] != path:
                 visitor.journey.append(path)
             visitor.connections.append(connection)
-        self.to_agents({"type": "presence", "visitor": visitor.describe(), "present": True})
+        self.tell_agents({"type": "presence", "visitor": visitor.describe(), "present": True})
         return connection
 
     def disconnect_visitor(self, anonymous_id: str, connection: Connection) -> None:
@@ -171,7 +175,7 @@ class ChatHub:
             if gone:
                 del self.visitors[anonymous_id]
         if gone:
-            self.to_agents({"type": "presence", "visitor": visitor.describe(), "present": False})
+            self.tell_agents({"type": "presence", "visitor": visitor.describe(), "present": False})
 
     def connect_agent(self, name: str, *, own_only: bool = False) -> Connection:
         """A new console connection of agent `name`; `own_only`: it is not sent what is said
@@ -228,6 +232,21 @@ class ChatHub:
             ]
         if targets:
             self._call(_batch_pusher([(targets, encode(message))]))
+
+    def tell_visitors(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """`to_visitors` for what no log holds, wherever the visitors are connected; how many
+        of them are known to have a widget open."""
+        return self.to_visitors(messages)
+
+    def tell_agents(
+        self,
+        message: dict[str, Any],
+        names: list[str] | None = None,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        """`to_agents` for what no log holds, wherever the consoles are connected."""
+        self.to_agents(message, names, owner=owner)
 
     def withdraw(self, conversation_id: str, *, owner: str) -> None:
         """Tell the own-only consoles of everyone but `owner` that the conversation left

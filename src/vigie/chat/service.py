@@ -3,11 +3,17 @@
 Every change is an event appended to the log first (so a replay rebuilds it) and folded into
 the open conversation the service holds; only then is it pushed to the connections. Typing
 and read receipts are pushed only: they are not facts worth a log entry.
+
+With the log on NATS several API nodes serve the chat (`vigie.chat.fanout`): each folds and
+pushes the events its feed reads back from the log, its own included, so that a visitor on
+one node and an agent on another see one conversation, in one order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +26,7 @@ from vigie.auth.users import Principal
 from vigie.chat import conversations as chat
 from vigie.chat.config import ChatConfig
 from vigie.chat.conversations import Conversation, Message
+from vigie.chat.fanout import ChatFeed
 from vigie.chat.hub import ChatHub, Connection, session_end
 from vigie.chat.kpis import ChatKpis
 from vigie.chat.limits import RateLimiter
@@ -37,6 +44,8 @@ from vigie.schedule.schedules import ScheduleConfig, is_on_duty, next_working_in
 MAX_TAGS = 20
 MAX_TAG_CHARS = 60
 MAX_FIELD_CHARS = 500
+CLOSED_KEPT = 1000
+"""Closed conversations kept in memory, for the answers about them just after closing."""
 
 
 class ChatError(Exception):
@@ -138,6 +147,7 @@ class ChatService:
         hub: ChatHub | None = None,
         kpis: ChatKpis | None = None,
         visitor_id: Callable[[str], str] = str,
+        feed: ChatFeed | None = None,
     ) -> None:
         self.config = config
         self._visitor_id = visitor_id
@@ -156,6 +166,12 @@ class ChatService:
         self.clock = clock
         self.hub = hub or ChatHub()
         self._open: dict[str, Conversation] = {}
+        self._closed: OrderedDict[str, Conversation] = OrderedDict()
+        self.feed = feed
+        """With the log shared between nodes, what folds the conversations here: every
+        event, this node's and the others', as the feed reads it back from the log."""
+        if feed is not None:
+            feed.on_event = self._heard
         self._visitor_limit = RateLimiter(config.visitor_messages_per_minute)
         self._source_limit = RateLimiter(config.source_messages_per_minute)
 
@@ -249,11 +265,6 @@ class ChatService:
             properties={"message_id": chat.new_id(), "sender": "visitor", "text": text},
         )
         conversation = await self._append(None, [started, message])
-        # Only the agents on duty are offered a new conversation (all, when nobody is).
-        self.hub.to_agents(
-            {"type": "conversation", "conversation": conversation.describe()},
-            self.agents_on_duty() or None,
-        )
         return _for_visitor(conversation)
 
     async def visitor_says(self, visitor: VisitorId, cid: str, text: object) -> dict[str, Any]:
@@ -267,7 +278,7 @@ class ChatService:
     def visitor_typing(self, visitor: VisitorId, cid: str) -> None:
         """The visitor is typing: tell the conversation's agents."""
         conversation = self._visitor_conversation(visitor, cid)
-        self.hub.to_agents(
+        self.hub.tell_agents(
             {"type": "typing", "conversation_id": cid, "sender": "visitor"},
             _owners(conversation),
         )
@@ -275,7 +286,7 @@ class ChatService:
     def visitor_read(self, visitor: VisitorId, cid: str, message_id: str) -> None:
         """The visitor has read up to `message_id`: a read receipt for the agents."""
         conversation = self._visitor_conversation(visitor, cid)
-        self.hub.to_agents(
+        self.hub.tell_agents(
             {"type": "read", "conversation_id": cid, "sender": "visitor", "message_id": message_id},
             _owners(conversation),
         )
@@ -370,9 +381,6 @@ class ChatService:
         updated = await self._append(
             conversation, [self._event(conversation, chat.ASSIGNED, agent=to)]
         )
-        self.hub.to_agents(
-            {"type": "conversation", "conversation": updated.describe()}, owner=updated.owner
-        )
         return updated.describe()
 
     async def tag(self, agent: str, cid: str, tags: object) -> dict[str, Any]:
@@ -384,9 +392,6 @@ class ChatService:
         updated = await self._append(
             conversation, [self._event(conversation, chat.TAGGED, tags=clean)]
         )
-        self.hub.to_agents(
-            {"type": "conversation", "conversation": updated.describe()}, owner=updated.owner
-        )
         return updated.describe()
 
     async def close(self, agent: str, cid: str, outcome: object) -> dict[str, Any]:
@@ -396,26 +401,35 @@ class ChatService:
         updated = await self._append(
             conversation, [self._event(conversation, chat.CLOSED, outcome=result, agent=agent)]
         )
-        self._open.pop(cid, None)
-        self.hub.to_visitor(updated.anonymous_id, {"type": "closed", "conversation_id": cid})
-        self.hub.to_agents(
-            {"type": "conversation", "conversation": updated.describe()}, owner=updated.owner
-        )
         return updated.describe()
 
     def agent_typing(self, agent: str, cid: str) -> None:
         """The agent is typing: tell the visitor."""
         conversation = self._agent_conversation(agent, cid)
-        self.hub.to_visitor(
-            conversation.anonymous_id, {"type": "typing", "conversation_id": cid, "sender": "agent"}
+        self.hub.tell_visitors(
+            [
+                (
+                    conversation.anonymous_id,
+                    {"type": "typing", "conversation_id": cid, "sender": "agent"},
+                )
+            ]
         )
 
     def agent_read(self, agent: str, cid: str, message_id: str) -> None:
         """The agent has read up to `message_id`: a read receipt for the visitor."""
         conversation = self._agent_conversation(agent, cid)
-        self.hub.to_visitor(
-            conversation.anonymous_id,
-            {"type": "read", "conversation_id": cid, "sender": "agent", "message_id": message_id},
+        self.hub.tell_visitors(
+            [
+                (
+                    conversation.anonymous_id,
+                    {
+                        "type": "read",
+                        "conversation_id": cid,
+                        "sender": "agent",
+                        "message_id": message_id,
+                    },
+                )
+            ]
         )
 
     def canned(self) -> dict[str, dict[str, str]]:
@@ -454,7 +468,7 @@ class ChatService:
     def deliver(self, invitations: Sequence[tuple[str, int]], *, message: str, run_id: str) -> int:
         """Push each invitation `(anonymous_id, invitation_id)` to that visitor's open
         widgets, in one go; how many of the visitors had a widget open."""
-        return self.hub.to_visitors(
+        return self.hub.tell_visitors(
             [
                 (
                     anonymous_id,
@@ -500,15 +514,35 @@ class ChatService:
         return min(starts, default=now)
 
     def _get(self, cid: str) -> Conversation | None:
-        if cid in self._open:
-            return self._open[cid]
+        held = self._held(cid)
+        if held is not None:
+            return held
         if not cid or len(cid) > 64:
             return None
         with self._engine.connect() as conn:
             found = load(conn, cid)
-        if found is not None and found.status == "open":
-            self._open[cid] = found
+        if self.feed is not None:
+            # The projection may lag behind the log (or miss what this node has not read
+            # yet): its conversation is completed from the conversation's own subject.
+            for event in self.feed.history(cid, after=found.version if found else 0):
+                found = chat.fold(found, event)
+        if found is not None:
+            self._hold(found)
         return found
+
+    def _held(self, cid: str) -> Conversation | None:
+        return self._open.get(cid) or self._closed.get(cid)
+
+    def _hold(self, conversation: Conversation) -> None:
+        """Keep `conversation` here: open ones all, closed ones the last few."""
+        if conversation.status == "open":
+            self._open[conversation.id] = conversation
+            return
+        self._open.pop(conversation.id, None)
+        self._closed[conversation.id] = conversation
+        self._closed.move_to_end(conversation.id)
+        while len(self._closed) > CLOSED_KEPT:
+            self._closed.popitem(last=False)
 
     def _visitor_conversation(self, visitor: VisitorId, cid: str) -> Conversation:
         found = self._get(cid) if isinstance(cid, str) else None
@@ -557,27 +591,96 @@ class ChatService:
             text=text,
         )
         updated = await self._append(conversation, [event])
-        message = updated.messages[-1]
-        push = {"type": "message", "conversation_id": conversation.id, "message": _message(message)}
-        self.hub.to_visitor(conversation.anonymous_id, push)
-        self.hub.to_agents(push, owner=updated.owner)
-        return message
+        said = event.properties["message_id"]
+        return next(m for m in reversed(updated.messages) if m.id == said)
 
     async def _append(self, current: Conversation | None, events: Sequence[Event]) -> Conversation:
-        """Log `events` (all or none), then fold them into the conversation held open; when it
-        changes hands, the salespeople who no longer see it are told."""
+        """Log `events` (all or none), then fold them into the conversation held here and
+        push what each changes; with a feed, the feed does, as it reads them back from the
+        log, and this waits for it (or reads the conversation's subject itself)."""
         result = await self._committer.append(AppendJob(events=events, source=events[0].source))
-        before = current.owner if current is not None else None
+        cid = str(events[0].properties["conversation_id"])
+        if self.feed is not None:
+            last = max(result.offsets)
+            if not await self.feed.reached(last):
+                await self._catch_up(cid, last)
+            found = self._held(cid)
+            assert found is not None
+            return found
         conversation = current
         for event, offset in zip(events, result.offsets, strict=True):
             event.offset = offset
             conversation = chat.fold(conversation, event)
+            assert conversation is not None
+            self._hold(conversation)
+            self._pushes(event, conversation)
         assert conversation is not None
-        if conversation.status == "open":
-            self._open[conversation.id] = conversation
-        if conversation.owner is not None and conversation.owner != before:
-            self.hub.withdraw(conversation.id, owner=conversation.owner)
         return conversation
+
+    async def _catch_up(self, cid: str, offset: int) -> None:
+        """Fold what the conversation's subject holds past the version held here (the feed
+        is late: it will push those events when it reads them)."""
+        assert self.feed is not None
+        held = self._held(cid)
+        after = held.version if held is not None else 0
+        events = await asyncio.to_thread(self.feed.history, cid, after=after)
+        conversation = self._held(cid)
+        for event in events:
+            conversation = chat.fold(conversation, event)
+        if conversation is not None:
+            self._hold(conversation)
+
+    def _heard(self, event: Event) -> None:
+        """An event of a conversation, as the feed read it from the log (this node's or
+        another's): fold it into the conversation held here, and push what it changes
+        unless it was said before this node started."""
+        assert self.feed is not None
+        cid = chat.conversation_of(event)
+        if cid is None:
+            return
+        held = self._held(cid)
+        if held is None and event.event != chat.STARTED:
+            conversation = self._get(cid)  # the projection and the subject: this one too
+        else:
+            conversation = chat.fold(held, event)
+        if conversation is None:
+            return
+        self._hold(conversation)
+        if self.feed.live(event):
+            self._pushes(event, conversation)
+
+    def _pushes(self, event: Event, conversation: Conversation) -> None:
+        """Push what `event` changed in `conversation` to the connections here: a new
+        conversation (with its first message) to the agents on duty (all, when nobody is), a
+        message to both sides, a change of hands to the salespeople who no longer see it,
+        a change to the agents, a close to the visitor."""
+        cid = conversation.id
+        owner = conversation.owner
+        if event.event == chat.MESSAGE:
+            said = str(event.properties.get("message_id") or event.message_id)
+            message = next((m for m in conversation.messages if m.id == said), None)
+            if message is None:
+                return
+            if conversation.messages[0].id == said:
+                self.hub.to_agents(
+                    {"type": "conversation", "conversation": conversation.describe()},
+                    self.agents_on_duty() or None,
+                )
+                return
+            push = {"type": "message", "conversation_id": cid, "message": _message(message)}
+            self.hub.to_visitor(conversation.anonymous_id, push)
+            self.hub.to_agents(push, owner=owner)
+            return
+        if event.event == chat.ASSIGNED and owner is not None:
+            self.hub.withdraw(cid, owner=owner)
+        if event.event == chat.CLOSED:
+            self.hub.to_visitor(
+                conversation.anonymous_id, {"type": "closed", "conversation_id": cid}
+            )
+        if event.event in (chat.ASSIGNED, chat.TAGGED, chat.CLOSED):
+            self.hub.to_agents(
+                {"type": "conversation", "conversation": conversation.describe()}, owner=owner
+            )
 
 
 def _owners(conversation: Conversation) -> list[str] | None:

@@ -79,7 +79,7 @@ def backtest(
         rules = [r for r in cfg.rules if r.metric == chosen.name]
         _series(
             series, chosen, rules, labels, since=since, until=until, tick=tick,
-            reference=reference, as_json=as_json,
+            reference=reference, as_json=as_json, timezone=cfg.analytics.timezone,
         )  # fmt: skip
         return
     from vigie.log import SqlEventLog
@@ -100,6 +100,7 @@ def backtest(
                 until=until,
                 reference=reference,
                 progress=lambda n: bar.advance(task, n),
+                timezone=cfg.analytics.timezone,
             )
             bar.update(task, total=bar.tasks[task].completed)
     finally:
@@ -128,8 +129,10 @@ def _series(
     tick: str,
     reference: bool,
     as_json: bool,
+    timezone: str,
 ) -> None:
-    """Replay each CSV series in one process (start-up paid once), printing per file."""
+    """Replay each CSV series in one process (start-up paid once), printing per file;
+    `timezone`: the site's, for anomaly rules that name none."""
     from vigie.rules.backtest import FAST_KINDS
     from vigie.rules.scorecard import LabelsError, load_labels
 
@@ -150,7 +153,7 @@ def _series(
         for path in files:
             card = _replay_file(
                 path, metric, rules, labels, fast=fast, since=since, until=until, tick=tick,
-                reference=reference, as_json=as_json,
+                reference=reference, as_json=as_json, timezone=timezone,
             )  # fmt: skip
             if card is not None:
                 total = card if total is None else total.add(card)
@@ -175,6 +178,7 @@ def _replay_file(
     tick: str,
     reference: bool,
     as_json: bool,
+    timezone: str,
 ) -> Scorecard | None:
     """Replay one CSV series and print its alerts; its scorecard when labels are given."""
     from vigie.rules.backtest import (
@@ -197,7 +201,7 @@ def _replay_file(
             if (low is None or s[0] >= low) and (high is None or s[0] < high)
         ]
         if fast:
-            changes = replay_samples(metric, rules, samples)
+            changes = replay_samples(metric, rules, samples, timezone=timezone)
         else:
             replacement, events = series_events(path, metric)
             events = [
@@ -207,7 +211,13 @@ def _replay_file(
                 and (until is None or e.timestamp < until)
             ]
             changes = replay(
-                [replacement], rules, events, tick=tick, until=until, reference=reference
+                [replacement],
+                rules,
+                events,
+                tick=tick,
+                until=until,
+                reference=reference,
+                timezone=timezone,
             )
     except (OSError, SeriesError) as exc:
         err.print(f"[red]cannot read the series:[/red] {exc}")

@@ -30,6 +30,16 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _zone(name: str) -> str:
+    """`name` when it is a time zone; else a usage error saying why."""
+    from vigie.rules.detectors.wallclock import zone_problem
+
+    problem = zone_problem(name)
+    if problem is not None:
+        raise typer.BadParameter(problem, param_hint="--timezone")
+    return name
+
+
 @dataclass(frozen=True)
 class Opt:
     """One option of a benchmark command, `--NAME`: the function gets `convert(value)` as
@@ -274,6 +284,14 @@ BENCHES = (
             Opt("series", int, 8, "Series generated per kind."),
             Opt("days", int, 14, "Days per series."),
             Opt("seed", int, 15, "Random seed of the generator."),
+            Opt(
+                "timezone",
+                str,
+                "UTC",
+                "An IANA time zone: the series' patterns follow its local time (daylight-"
+                "saving changes included) and the rule reads its calendar there.",
+                convert=_zone,
+            ),
         ),
     ),
     Bench(

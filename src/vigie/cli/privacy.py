@@ -30,13 +30,15 @@ def _parts(
     db: str | None, config: Path | None, log: str | None = None
 ) -> Iterator[tuple[DataSubjects, RetentionPurge]]:
     from vigie.clock import SystemClock
+    from vigie.crm.notes import forget_notes, note_events
     from vigie.log.columnar import ColumnarCopy
     from vigie.log.nats import NatsEventLog
     from vigie.log.sql import SqlEventLog
     from vigie.privacy import DataSubjects, RetentionPurge
+    from vigie.privacy.consent import ConsentBook
     from vigie.privacy.erasures import SOURCE as ERASURES
-    from vigie.privacy.erasures import erased_event
-    from vigie.sensors.rings import NOTICE_SOURCE, changed_event
+    from vigie.privacy.erasures import ErasureAnnouncements, erased_event
+    from vigie.sensors.rings import NOTICE_SOURCE, PURPOSE, RingBook, changed_event
     from vigie.store import connect, upgrade
     from vigie.system import command_log, shredder_of
 
@@ -54,13 +56,23 @@ def _parts(
         columns = None if settings.log_url else ColumnarCopy.for_store(engine, settings.columns_dir)
         shredder = shredder_of(settings.config.privacy.shredding)
 
-        def forget_person(contact_id: str) -> None:
+        def announce_rings() -> None:
             # The running processes re-read the rings' links, the erased person's gone.
             log = command_log(settings, engine)
             try:
                 log.append([changed_event(at=clock.now())], source=NOTICE_SOURCE)
             finally:
                 log.close()
+
+        # The rings' notice the erasure owes is sent, and cleared, as a server sends it: one
+        # notice, not a second one from the server's timer for the debt left behind.
+        consents = ConsentBook(engine)
+        rings = RingBook(
+            engine=engine,
+            clock=clock,
+            consent=lambda contact: consents.contact_gives(contact, PURPOSE),
+            announce=announce_rings,
+        )
 
         def announce() -> None:
             # The running processes drop their copies of what the erasure rewrote.
@@ -78,8 +90,10 @@ def _parts(
                 forget_keys=shredder.keys.forget if shredder is not None else None,
                 open_record=shredder.open_record if shredder is not None else None,
                 log=stream,
-                forget_person=forget_person,
-                announce=announce,
+                forget_person=lambda contact_id: rings.changed(),
+                forget_notes=forget_notes,
+                notes=note_events(),
+                announcements=ErasureAnnouncements(engine=engine, announce=announce),
             ),
             RetentionPurge(engine=engine, clock=clock, retention=settings.config.privacy.retention),
         )
@@ -145,11 +159,12 @@ def privacy_erase(
     not change. Irreversible; audited (that it happened, not what). A running server hears
     of it through the log and drops what it kept in memory (recent events, the live feed).
     A log on NATS JetStream cannot be rewritten: without crypto-shredding, what stays there in
-    clear is named and the command exits with status 2.
+    clear is named and the command exits with status 2. A JetStream log that cannot be read
+    stops the command before anything is erased (status 3): run it again once it is back.
 
     Example: vigie privacy erase --contact ct_1f3a2b --yes
     """
-    from vigie.privacy import SubjectNotFound
+    from vigie.privacy import PrivacyError, SubjectNotFound
 
     if not yes and not typer.confirm(
         f"Erase contact {contact} everywhere? This cannot be undone / Effacer définitivement ?"
@@ -162,6 +177,9 @@ def privacy_erase(
         except SubjectNotFound as exc:
             err.print(f"{exc} / contact introuvable")
             raise typer.Exit(1) from exc
+        except PrivacyError as exc:
+            err.print(f"NOT ERASED / NON EFFACÉ: {exc}", markup=False)
+            raise typer.Exit(3) from exc
     console.print(
         f"erased {contact}: {sum(erasure.rows.values())} row(s) in {len(erasure.rows)} "
         f"table(s), {erasure.segments_rewritten} columnar segment(s) rewritten; "

@@ -332,6 +332,16 @@ INTERACTION_NOTES = ("subject", "summary", "properties")
 """What an interaction says of its contact (a call's notes, free properties): with
 crypto-shredding, an interaction's own events carry them sealed under its contact's key."""
 
+TASK_NOTES = ("notes",)
+"""What a task says of its contact (its notes): sealed like an interaction's. Its title is
+not: a task, like a ticket (its subject), cannot be rebuilt from the log without its label,
+which stays in clear and is scrubbed of the person's identifiers at their erasure."""
+
+CONTACT_NOTES: dict[str, tuple[str, ...]] = {"interactions": INTERACTION_NOTES, "tasks": TASK_NOTES}
+"""The free text each entity holds about its contact (`contact_id`): with crypto-shredding
+its events carry it sealed under the contact's key, and the contact's erasure blanks it in
+the store (`vigie.crm.notes`), as a replay of the log rebuilds it once the key is gone."""
+
 BY_EVENT: dict[str, tuple[Entity, str]] = {
     event: (entity, operation)
     for entity in ENTITIES.values()

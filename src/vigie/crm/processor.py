@@ -317,10 +317,21 @@ class CrmProcessor:
         return ENTITIES["interactions"], "create", _fact_id(event), data
 
 
+FACT_DIGITS = 24
+"""The hex digits of a fact's interaction id: never the 20 of an id the API draws
+(`vigie.crm.commands.new_id`), so the two are told apart (`is_fact_id`)."""
+
+
 def _fact_id(event: Event) -> str:
     """The interaction an integration fact creates: one per message, whatever replays it."""
     digest = hashlib.sha256(f"{event.source}\x00{event.message_id}".encode()).hexdigest()
-    return f"int_{digest[:24]}"
+    return f"int_{digest[:FACT_DIGITS]}"
+
+
+def is_fact_id(record_id: str) -> bool:
+    """True for the id of an interaction an integration fact created (`_fact_id`)."""
+    prefix, _, digits = record_id.partition("_")
+    return prefix == "int" and len(digits) == FACT_DIGITS
 
 
 _IN_CHUNK = 500

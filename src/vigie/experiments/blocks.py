@@ -17,9 +17,6 @@ from datetime import datetime, timedelta
 from functools import cache
 
 import msgspec
-from scipy.stats import ttest_ind
-from statsmodels.stats.power import TTestIndPower
-from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from vigie.experiments.assignment import bucket
 from vigie.experiments.config import Experiment, TimeBlocks
@@ -90,6 +87,8 @@ def planned_blocks(experiment: Experiment) -> int:
 
 @cache
 def _planned(effect: float, alpha: float, power: float) -> int:
+    from statsmodels.stats.power import TTestIndPower  # imported when first planned
+
     size = TTestIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0)
     return max(2, math.ceil(float(size)))
 
@@ -132,6 +131,9 @@ def _sentence(
 
 def _welch(a: Sequence[float], b: Sequence[float], alpha: float) -> tuple[float, float, float]:
     """p-value (two-sided) and confidence interval of mean(a) - mean(b), Welch's."""
+    from scipy.stats import ttest_ind
+    from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
     diff = sum(a) / len(a) - sum(b) / len(b)
     if len(set(a)) == 1 and len(set(b)) == 1:
         # No spread at all: the difference is exact (the t statistic is infinite or 0/0).
@@ -194,6 +196,8 @@ def block_verdict(
             theirs = list(by_variant.get(names[0], ()))[:planned]
             if len(mine) < 2 or len(theirs) < 2 or len(set(mine) | set(theirs)) == 1:
                 continue
+            from scipy.stats import ttest_ind
+
             fell = float(ttest_ind(mine, theirs, equal_var=False, alternative="less").pvalue)
             if math.isfinite(fell) and fell < experiment.alpha:
                 breaches.append(f"{name}: {guardrail}")

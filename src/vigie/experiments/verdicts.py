@@ -3,7 +3,8 @@ confidence interval and a p-value, only once the planned sample is reached (a fi
 the interface enforces, so refreshing the page does not inflate false positives), and a
 sample-ratio-mismatch check that flags a broken assignment or exposure.
 
-Statistics come from statsmodels and SciPy, not hand-written distributions.
+Statistics come from statsmodels and SciPy, not hand-written distributions; they are imported
+when a verdict or a plan is first computed (statsmodels costs a second of every start-up).
 """
 
 from __future__ import annotations
@@ -13,13 +14,6 @@ from functools import cache
 from typing import Literal
 
 import msgspec
-from scipy.stats import chisquare
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    proportion_effectsize,
-    proportions_ztest,
-)
 
 from vigie.experiments.config import Experiment
 
@@ -79,6 +73,9 @@ def planned_size(experiment: Experiment) -> int:
 @cache
 def _planned(baseline: float, mde: float, alpha: float, power: float) -> int:
     """Solving for the size is a root search: done once per design, not per page view."""
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
     effect = abs(proportion_effectsize(baseline + mde, baseline))
     size = NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0)
     return math.ceil(float(size))
@@ -188,6 +185,9 @@ def complete(
 
 def verdict(experiment: Experiment, arms: list[Arm]) -> Verdict:
     """The verdict for `arms` (in the order of the experiment's variants)."""
+    from scipy.stats import chisquare
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
     planned = planned_size(experiment)
     weights = [v.weight for v in experiment.variants]
     total = sum(a.exposed for a in arms)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
 from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
 from vigie.kpi.changed_groups import ChangedGroups
@@ -39,6 +39,7 @@ __all__ = ["RECENT", "ColumnarEngine"]
 MAX_RING = 512
 _timestamp = attrgetter("timestamp")
 _event_name = attrgetter("event")
+_type = attrgetter("type")
 
 
 # One metric's share of a batch for its table: (metric, event positions, group key numbers,
@@ -162,9 +163,12 @@ class ColumnarEngine:
         The batch's columns (event names, times, group keys, values) are read once and shared
         by the metrics; lateness is judged per group in arrival order, exactly as if the
         events came one by one: an event counts when its pane is still kept behind its
-        group's newest time (the horizon), and is counted as late otherwise.
+        group's newest time (the horizon), and is counted as late otherwise. Vigie's own
+        notices (`NOTICE_TYPE`) are left out first: no metric counts them, none moves time.
         """
         batch = events if isinstance(events, list) else list(events)
+        if NOTICE_TYPE in map(_type, batch):  # one pass in C; a notice is rare
+            batch = [event for event in batch if event.type != NOTICE_TYPE]
         if not batch or self._any is None:
             return ChangedGroups()
         code_of = self._codes.get

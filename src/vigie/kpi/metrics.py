@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.sentiment import SentimentScorer
 from vigie.kpi.stats import Count, DistinctCount, Mean, Quantile, Ratio, Statistic, Sum
@@ -252,7 +252,12 @@ def _plain(path: str) -> Accessor:
 
 
 class Filter:
-    """A compiled `where`: every listed field equals its value (or one of a list's values)."""
+    """A compiled `where`: every listed field equals its value (or one of a list's values).
+
+    Vigie's own notices (`NOTICE_TYPE`: an erasure, a change of the rings' links) match no
+    filter, not even an empty one: a rule on "every event" is about what people and sensors
+    do, and a notice is neither.
+    """
 
     __slots__ = ("checks", "event_names")
 
@@ -267,6 +272,8 @@ class Filter:
             self.checks.append((accessor(path), _normalise(allowed)))
 
     def __call__(self, event: Event) -> bool:
+        if event.type == NOTICE_TYPE:
+            return False
         if self.event_names is not None and (event.event or event.name) not in self.event_names:
             return False
         for read, allowed in self.checks:

@@ -84,7 +84,8 @@ class KpiEngine(Protocol):
 
     def ingest(self, events: Iterable[Event]) -> Mapping[str, set[str]]:
         """Count `events` in every metric they match; returns the groups touched per metric
-        (late events touch their group too)."""
+        (late events touch their group too). Vigie's own notices (`NOTICE_TYPE`) match no
+        metric, not even one without a filter: nobody did them."""
         ...
 
     def advance(self, now_us: int, watch: Collection[str] | None = None) -> dict[str, set[str]]:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from functools import partial
 from typing import Any
 
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.kpi.baselines import SeasonalBaseline, Seasonality
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric
 from vigie.kpi.panes import RECENT
@@ -68,9 +68,11 @@ class ReferenceEngine:
 
     def ingest(self, events: Iterable[Event]) -> dict[str, set[str]]:
         """Count each event in every metric it matches, in arrival order; returns the groups
-        touched per metric."""
+        touched per metric. Vigie's own notices count nowhere and move no event time."""
         touched: dict[str, set[str]] = {}
         for event in events:
+            if event.type == NOTICE_TYPE:
+                continue
             at = to_us(event.timestamp)
             if self._named(event) and (self.max_ts is None or at > self.max_ts):
                 self.max_ts = at

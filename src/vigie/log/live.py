@@ -5,6 +5,9 @@ The hub is woken by the log writer's `on_commit` hook, reads what was committed 
 last position and hands one small message to each subscriber (the `/api/live` streams).
 It also looks every `poll_seconds`, which is how an API node sees what other ingest nodes
 appended; any log will do (the SQL table or NATS JetStream), so any API node serves SSE.
+
+Vigie's own notices in the log (`NOTICE_TYPE`: an erasure, a change of the rings' links) are
+not activity: nobody did them, so they are in no total, series or feed.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import contextlib
 import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from vigie.clock import Clock
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.log.eventlog import ServedLog
 from vigie.log.sql import SqlEventLog
 from vigie.store import schema
@@ -53,6 +56,11 @@ def visitor_of(event: Event) -> str | None:
     if event.type == "sensor":
         return None
     return event.anonymous_id or event.user_id
+
+
+def activity_of(events: Sequence[Event]) -> list[Event]:
+    """`events` without Vigie's own notices: what people and sensors did."""
+    return [event for event in events if event.type != NOTICE_TYPE]
 
 
 def summary_of(event: Event) -> dict[str, Any]:
@@ -111,8 +119,12 @@ class LiveHub:
         minutes: int = 30,
         on_tick: Callable[[], None] | None = None,
         poll_seconds: float = 5.0,
+        notice_sources: Collection[str] = (),
     ) -> None:
         self.log = log
+        self.notice_sources = sorted(notice_sources)
+        """The sources Vigie's notices are appended as: the store then counts them, to leave
+        out of the total, through its index on the source rather than a scan of the table."""
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.on_tick = on_tick
@@ -151,12 +163,16 @@ class LiveHub:
         last = self.log.last_offset()
         position = max(1, last - LOAD_SCAN + 1)
         with self._lock:
+            # The notices older than the events scanned are not known here: on a log longer
+            # than `LOAD_SCAN` the total may hold some (a few, one per erasure or rings change).
             self.total = self.log.count()
             self.position = last + 1
             while position <= last:
-                events = self.log.read(position, READ_BATCH)
-                if not events:
+                read = self.log.read(position, READ_BATCH)
+                if not read:
                     break
+                events = activity_of(read)
+                self.total -= len(read) - len(events)
                 for event in events:
                     if to_us(event.received_at) >= since_us:
                         self.activity.add(label_of(event), minute_of(event.received_at))
@@ -165,7 +181,7 @@ class LiveHub:
                             at = to_us(event.received_at)
                             self.last_seen[who] = max(at, self.last_seen.get(who, at))
                 self.feed.extend(summary_of(e) for e in events[-FEED_SIZE:])
-                position = (events[-1].offset or position) + 1
+                position = (read[-1].offset or position) + 1
             self.last_seen = {
                 who: at
                 for who, at in self.last_seen.items()
@@ -180,9 +196,12 @@ class LiveHub:
         minute = table.c.received_at_us // MINUTE_US
         query = (
             sa.select(label, minute, sa.func.count())
-            .where(table.c.received_at_us >= start_us)
+            .where(table.c.received_at_us >= start_us, table.c.type != NOTICE_TYPE)
             .group_by(label, minute)
         )
+        notices = sa.select(sa.func.count()).where(table.c.type == NOTICE_TYPE)
+        if self.notice_sources:
+            notices = notices.where(table.c.source.in_(self.notice_sources))
         visitor = sa.func.coalesce(table.c.anonymous_id, table.c.user_id)
         present = (
             sa.select(visitor, sa.func.max(table.c.received_at_us))
@@ -196,9 +215,10 @@ class LiveHub:
         with log.engine.connect() as conn:
             rows = conn.execute(query).all()
             seen = conn.execute(present).all()
-        recent = self.log.recent(limit=FEED_SIZE)
+            noticed = int(conn.execute(notices).scalar_one())
+        recent = activity_of(self.log.recent(limit=FEED_SIZE))
         with self._lock:
-            self.total = self.log.count()
+            self.total = self.log.count() - noticed
             self.position = self.log.last_offset() + 1
             for name, at, count in rows:
                 self.activity.add(str(name), int(at), int(count))
@@ -245,12 +265,16 @@ class LiveHub:
                 self._reload()
                 return {"resync": True}
             for _ in range(20):
-                events = self.log.read(self.position, READ_BATCH)
-                if not events:
+                read = self.log.read(self.position, READ_BATCH)
+                if not read:
                     break
+                last = read[-1].offset
+                assert last is not None
+                self.position = last + 1
+                events = activity_of(read)
                 self._apply(events, counts)
                 fresh.extend(summary_of(e) for e in events[-FEED_SIZE:])
-                if len(events) < READ_BATCH:
+                if len(read) < READ_BATCH:
                     break
             if not counts:
                 return None
@@ -274,9 +298,6 @@ class LiveHub:
                 at = to_us(event.received_at)
                 self.last_seen[who] = max(at, self.last_seen.get(who, at))
         self.total += len(events)
-        last = events[-1].offset
-        assert last is not None
-        self.position = last + 1
 
     def _visitors_now(self) -> int:
         """Visitors seen on the site within the last five minutes (forgetting older ones)."""

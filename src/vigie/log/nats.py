@@ -10,6 +10,12 @@ has already stored within the stream's duplicate window (24 h by default). The o
 event is its stream sequence. Consumer checkpoints live in a JetStream key-value bucket.
 Rejected input stays in the SQL store, as with the embedded log.
 
+An event of a *topic* (a chat conversation: `topic_of`) goes on `<…>.<source>.topic.<topic>`,
+still one of the stream's subjects and of its partition's, so that the nodes serving the
+chat follow the topics' events alone, at once and in stream order (`follow_topics`), and
+read one topic's history (`read_topic`) without scanning the log. What is not worth storing
+(typing, who is connected) goes between nodes as core NATS messages (`broadcast`, `listen`).
+
 nats-py is asyncio-only and the log contract is synchronous (it is called from the writer
 thread and the processor thread), so the client runs on its own event loop in a thread.
 """
@@ -24,7 +30,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -62,6 +68,8 @@ ACK_WAIT_SECONDS = 3600.0
 taking-over process re-creates the consumer instead of waiting for redelivery."""
 DECODED_KEPT = 10_000
 """At most this many events decoded in each shape are kept for the other processors."""
+TOPIC_TOKEN = "topic"
+"""The subject token after the source that marks an event of a topic."""
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_=-]")
 
@@ -237,12 +245,17 @@ class NatsEventLog(AppendsOne):
         *,
         rejects: SqlEventLog,
         partition_of: Callable[[Event], int] | None = None,
+        topic_of: Callable[[Event], str | None] | None = None,
     ) -> None:
         self.options = options
         self.rejects = rejects
         self.partition_of = partition_of
         """An event's partition (`vigie.kpi.partitions`), needed to append to a stream cut
         into partitions."""
+        self.topic_of = topic_of
+        """An event's topic (a chat conversation), None for most: its events are published
+        on subjects of their own (`topic_subject`)."""
+        self._followers: list[Any] = []
         self._filters: dict[str, str] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -272,9 +285,12 @@ class NatsEventLog(AppendsOne):
         *,
         rejects: SqlEventLog,
         partition_of: Callable[[Event], int] | None = None,
+        topic_of: Callable[[Event], str | None] | None = None,
     ) -> NatsEventLog:
         """Connect to the server named by a `nats://…` URL and make sure the stream exists."""
-        return cls(parse_nats_url(url), rejects=rejects, partition_of=partition_of)
+        return cls(
+            parse_nats_url(url), rejects=rejects, partition_of=partition_of, topic_of=topic_of
+        )
 
     @property
     def description(self) -> str:
@@ -288,6 +304,18 @@ class NatsEventLog(AppendsOne):
         """The subjects of one partition (None: every event)."""
         prefix = self.options.subject_prefix
         return f"{prefix}.>" if partition is None else f"{prefix}.{partition}.>"
+
+    def topic_subject(self, topic: str) -> str:
+        """The subjects of one topic's events (`*`: of every topic), whatever their source
+        and partition: `<prefix>[.<partition>].<source>.topic.<topic>`."""
+        partition = "" if self.options.partitions == 1 else "*."
+        token = topic if topic == "*" else subject_token(topic)
+        return f"{self.options.subject_prefix}.{partition}*.{TOPIC_TOKEN}.{token}"
+
+    def notes_subject(self, channel: str) -> str:
+        """Where the nodes of this log exchange `channel`'s notes: outside the stream's
+        subjects (they are not stored), within this installation's prefix."""
+        return f"{self.options.subject_prefix}-notes.{subject_token(channel)}"
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = _TIMEOUT) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -334,9 +362,18 @@ class NatsEventLog(AppendsOne):
         self._durables.clear()
         if self._nc is not None:
             with contextlib.suppress(Exception):
+                self._call(self._unfollow(), timeout=10)
+            with contextlib.suppress(Exception):
                 self._call(self._nc.drain(), timeout=10)
             self._nc = None
         self._stop_loop()
+
+    async def _unfollow(self) -> None:
+        """End the subscriptions of `follow_topics` and `listen` (and their timers)."""
+        followers, self._followers = self._followers, []
+        for sub in followers:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     def _stop_loop(self) -> None:
         if self._loop.is_running():
@@ -432,6 +469,7 @@ class NatsEventLog(AppendsOne):
         options = self.options
         prefix = options.subject_prefix
         partition_of = self.partition_of
+        topic_of = self.topic_of
         batch = next(self._batches)
         waiting = _Publishing(len(events))
         reply = f"{self._acks_inbox}.{batch}."
@@ -446,8 +484,12 @@ class NatsEventLog(AppendsOne):
             if len(header) + len(payload) > max_payload:
                 # The server would close the connection on it; nats-py's publish refused it alike.
                 raise nats.errors.MaxPayloadError
+            subject = f"{where}.{subject_token(event.source)}"
+            topic = topic_of(event) if topic_of is not None else None
+            if topic is not None:
+                subject = f"{subject}.{TOPIC_TOKEN}.{subject_token(topic)}"
             commands.append(
-                f"HPUB {where}.{subject_token(event.source)} {reply}{index} "
+                f"HPUB {subject} {reply}{index} "
                 f"{len(header)} {len(header) + len(payload)}\r\n".encode()
             )
             commands.extend((header, payload, b"\r\n"))
@@ -513,16 +555,21 @@ class NatsEventLog(AppendsOne):
             return []
         return self._call(self._fetch(first, wanted, shape))
 
-    async def _fetch(self, start: int, wanted: int, shape: type[ShapeT]) -> list[ShapeT]:
-        """Up to `wanted` events from `start` on, through a consumer made for this read."""
+    async def _fetch(
+        self, start: int, wanted: int | None, shape: type[ShapeT], subject: str | None = None
+    ) -> list[ShapeT]:
+        """Up to `wanted` events from `start` on (None: all there are now), of `subject`
+        (None: every event), through a consumer made for this read."""
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
             ack_policy=api.AckPolicy.NONE,
             inactive_threshold=60.0,
-            filter_subject=self.partition_subject(None),
+            filter_subject=subject or self.partition_subject(None),
         )
         info = await self._js.add_consumer(self.options.stream, config)
+        if wanted is None:
+            wanted = int(info.num_pending or 0)
         reader = _Consumer(info.name, self._nc.new_inbox(), start)
         reader.sub = await self._nc.subscribe(f"{reader.inbox}.*", cb=reader.delivered)
         try:
@@ -584,6 +631,57 @@ class NatsEventLog(AppendsOne):
                         break
             end = start - 1
         return found
+
+    def read_topic(self, topic: str, after: int = 0) -> list[Event]:
+        """Every event of `topic` with an offset past `after`, in stream order."""
+        return self._call(self._fetch(max(1, after + 1), None, Event, self.topic_subject(topic)))
+
+    def follow_topics(self, on_event: Callable[[Event], None], *, replay_seconds: float) -> None:
+        """Call `on_event` with each event of every topic stored in the last `replay_seconds`
+        (by the server's clock, which stamps what it stores), then with
+        each one as it is stored, in stream order, none skipped nor twice (an ordered
+        consumer: JetStream's own, re-created by the client past the last one delivered
+        when a message goes missing or the server restarts). `on_event` runs on the log's
+        client thread: it must hand the event over, not block."""
+        since = datetime.now(UTC) - timedelta(seconds=replay_seconds)
+        self._call(self._follow_topics(on_event, since))
+
+    async def _follow_topics(self, on_event: Callable[[Event], None], since: datetime) -> None:
+        async def delivered(msg: Any) -> None:
+            event = decode_event(msg.data, Event)
+            event.offset = int(msg.metadata.sequence.stream)
+            on_event(event)
+
+        self._followers.append(
+            await self._js.subscribe(
+                self.topic_subject("*"),
+                cb=delivered,
+                stream=self.options.stream,
+                ordered_consumer=True,
+                deliver_policy=api.DeliverPolicy.BY_START_TIME,
+                config=api.ConsumerConfig(opt_start_time=since),
+            )
+        )
+
+    def broadcast(self, channel: str, payload: bytes) -> None:
+        """Send `payload` to every node listening on `channel` (this one too), at most once
+        and not stored: for what is worth nothing a moment later (typing, presence)."""
+        nc = self._nc
+        if nc is None or not nc.is_connected or self._loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(
+            nc.publish(self.notes_subject(channel), payload), self._loop
+        )
+
+    def listen(self, channel: str, on_note: Callable[[bytes], None]) -> None:
+        """Call `on_note` with each payload broadcast on `channel` (on the client's thread)."""
+
+        async def delivered(msg: Any) -> None:
+            on_note(msg.data)
+
+        self._followers.append(
+            self._call(self._nc.subscribe(self.notes_subject(channel), cb=delivered))
+        )
 
     def consumer_name(self, consumer: str) -> str:
         """The durable JetStream consumer of processor `consumer` (a safe token)."""

@@ -11,7 +11,10 @@ Erasure replaces each identifier by a token drawn at random for that erasure (se
 `scrubbing.py`) in every such row: the event log (columns and stored bodies), the rejected
 input, dead letters, identity links, alert evidence, playbook outputs and the CRM tables;
 the contact keeps its id but loses its name, e-mail, phone and job title. Event names, times
-and amounts are untouched, so the KPIs computed from the log stay the same.
+and amounts are untouched, so the KPIs computed from the log stay the same. The free text a
+part holds about the person that a replay no longer rebuilds once their keys are gone (the
+CRM's notes: `forget_notes`) is blanked, and taken out of the stored events where it was
+logged in clear (`notes`), so that the store holds what a replay of the log gives.
 
 A loyalty ring's reads name the ring, never the person: they are the person's through the
 ring's link to them (`sensor_ring_links`) while it lasted. The export lists those reads; the
@@ -31,27 +34,38 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
 
 from vigie.auth.audit import Actor, record
 from vigie.clock import Clock
-from vigie.events.event import encode_event
+from vigie.events.event import decode_event, encode_event
 from vigie.log.columnar import ColumnarCopy
 from vigie.log.eventlog import EventLog
+from vigie.privacy.erasures import ErasureAnnouncements, ErasuresFollowed
 from vigie.privacy.scrubbing import Scrubber, needles
+from vigie.privacy.tables import erasure_notices, erasures
 from vigie.types import to_us
 
 logger = logging.getLogger(__name__)
 
 CONTACTS = "crm_contacts"
 IDENTITIES = "analytics_identities"
-NOT_SCANNED = frozenset({"audit_log", "alembic_version", "checkpoints", "sensor_ring_notices"})
+NOT_SCANNED = frozenset(
+    {
+        "audit_log",
+        "alembic_version",
+        "checkpoints",
+        "sensor_ring_notices",
+        erasure_notices.name,
+        erasures.name,
+    }
+)
 """Tables never rewritten: the append-only audit trail (it holds who acted, never a
 customer's data), and bookkeeping without personal data."""
 SEARCHED_ONLY = {"events": ("body",)}
@@ -89,11 +103,24 @@ class Erasure(msgspec.Struct, kw_only=True):
 
 
 def _notify(send: Callable[..., None], *args: str) -> None:
-    """Send an erasure's notice to the other processes, logging (not raising) a failure."""
+    """Send an erasure's notice to the other processes, logging (not raising) a failure: the
+    notice stays owed in the store and is sent later."""
     try:
         send(*args)
     except Exception:
-        logger.warning("erasure done, but its notice to the other processes failed", exc_info=True)
+        logger.warning(
+            "erasure done, but its notice to the other processes failed: it stays owed and "
+            "is sent again once the log takes it",
+            exc_info=True,
+        )
+
+
+class NotesForgetter(Protocol):
+    """Blanks, in the erasure's transaction, the free text a part holds about the contact
+    that a replay of the log no longer rebuilds once their key is gone (`vigie.crm.notes`);
+    returns the rows changed per table."""
+
+    def __call__(self, conn: sa.Connection, *, contact_id: str) -> dict[str, int]: ...
 
 
 class _Column(msgspec.Struct, frozen=True):
@@ -116,11 +143,20 @@ class DataSubjects:
         forget_keys: Callable[[Iterable[str]], int] | None = None,
         open_record: Callable[[dict[str, Any]], None] | None = None,
         log: EventLog | None = None,
-        announce: Callable[[], None] | None = None,
+        announcements: ErasureAnnouncements | None = None,
+        forget_notes: NotesForgetter | None = None,
+        notes: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
-        self.announce = announce
+        self.forget_notes = forget_notes
+        self.notes = {name: tuple(fields) for name, fields in (notes or {}).items()}
+        """The events naming a contact (`properties.contact_id`) whose properties hold notes
+        about them, sealed under their key with crypto-shredding: the erasure takes those
+        properties out of the stored log's bodies, where they were logged in clear, so that
+        a replay rebuilds the records as `forget_notes` leaves them."""
+        self.announcements = announcements
         """Tells the other processes of the erasure (`erasures.py`): they drop their copies
-        of what it rewrote, as `forget_cached` does here."""
+        of what it rewrote, as `forget_cached` does here. The notice is owed in the
+        erasure's transaction and sent last; one the log refused is sent later (`settle`)."""
         self.log = log
         """The event log when it is not the store's `events` table (NATS JetStream), as
         stored (sealed): the export reads the person's events from it."""
@@ -138,7 +174,8 @@ class DataSubjects:
         self.forget_cached = forget_cached
         self.forget_person = forget_person
         """Drops what the processes keep in memory about the person (their rings' links and
-        reads), once the erasure deleted their rings' links."""
+        reads), once the erasure deleted their rings' links, and sends the rings' notice
+        the erasure owes (`RingBook.changed`, which clears it)."""
         self._postgres = engine.dialect.name == "postgresql"
         self._quote = engine.dialect.identifier_preparer.quote
 
@@ -257,15 +294,28 @@ class DataSubjects:
         return events, reads
 
     def erase(self, contact_id: str, *, actor: Actor) -> Erasure:
-        """Make the person unrecoverable everywhere (see the module's docstring); audited."""
+        """Make the person unrecoverable everywhere (see the module's docstring); audited.
+
+        What can fail is done before anything is changed: the log is read for what stays of
+        the person there (`PrivacyError`, nothing erased, when it cannot be read). Their
+        keys are destroyed next, before the store is rewritten: a failure between the two
+        leaves the store as it was, so that a retry finds the same identifiers and completes
+        the erasure (the other way round, a retry would find only the tokens that replaced
+        them, and never the keys). The log is not read past that point, and the notices to
+        the other processes, sent last, cannot fail the erasure."""
         if self.settle is not None:
             self.settle()
         metadata = self._tables()
         rows: dict[str, int] = {}
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             contact = self._contact(conn, metadata, contact_id)
             scrubber = _identifiers(conn, metadata, contact)
             kept = _join_ids(conn, metadata, contact) | {contact_id}
+        not_erased = self._checked_log(scrubber, contact_id, kept)
+        keys = (
+            self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
+        )
+        with self.engine.begin() as conn:
             for table in metadata.sorted_tables:
                 if table.name in NOT_SCANNED:
                     continue
@@ -278,6 +328,13 @@ class DataSubjects:
                     changed = self._scrub_table(conn, table, scrubber, contact_id)
                 if changed:
                     rows[table.name] = changed
+            if self.forget_notes is not None:
+                for name, count in self.forget_notes(conn, contact_id=contact_id).items():
+                    rows[name] = rows.get(name, 0) + count
+            if self.notes and "events" in metadata.tables:
+                stripped = self._strip_notes(conn, metadata.tables["events"], contact_id)
+                if stripped:
+                    rows["events"] = rows.get("events", 0) + stripped
             contacts = metadata.tables[CONTACTS]
             cleared: dict[str, Any] = {
                 name: None for name in CLEARED_CONTACT_FIELDS if name in contacts.c
@@ -288,6 +345,9 @@ class DataSubjects:
             if rows.get(RING_LINKS) and RING_NOTICES in metadata.tables:
                 notices = metadata.tables[RING_NOTICES]
                 conn.execute(notices.insert().values(at_us=to_us(self.clock.now())))
+            ErasuresFollowed.record(conn, at=self.clock.now())
+            if self.announcements is not None:
+                self.announcements.owe(conn, at=self.clock.now())
         if self.forget_cached is not None:
             self.forget_cached()
         ids = {
@@ -296,10 +356,6 @@ class DataSubjects:
             if k in scrubber.strong and not k.startswith("erased-")
         }
         segments = self.columns.rewrite_ids(ids) if self.columns is not None else 0
-        keys = (
-            self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
-        )
-        not_erased = self._left_in_log(scrubber, contact_id, kept)
         storage = self._clean_storage(rows)
         erasure = Erasure(
             contact_id=contact_id,
@@ -323,13 +379,48 @@ class DataSubjects:
             details=details,
         )
         # The notices come last and cannot fail the erasure, which is done: a log away
-        # leaves the rings' notice owed (sent by `RingBook.settle`) and the other processes'
-        # copies to expire with their caches.
+        # leaves them owed, the rings' sent by `RingBook.settle` and the erasure's by
+        # `ErasureAnnouncements.settle`.
         if self.forget_person is not None and rows.get(RING_LINKS):
             _notify(self.forget_person, contact_id)
-        if self.announce is not None:
-            _notify(self.announce)
+        if self.announcements is not None:
+            _notify(self.announcements.send)
         return erasure
+
+    def _strip_notes(self, conn: sa.Connection, events: sa.Table, contact_id: str) -> int:
+        """Take the contact's notes (`self.notes`) out of the stored bodies of the events
+        naming them; returns how many bodies changed. Sealed notes are inside `$sealed` and
+        are left to the key's destruction."""
+        query = sa.select(events.c.log_offset, events.c.body).where(
+            events.c.event.in_(list(self.notes)),
+            self._contains(events.c.body, "blob", contact_id),
+        )
+        changed = 0
+        for offset, body in conn.execute(query).all():
+            event = decode_event(bytes(body))
+            if event.properties.get("contact_id") != contact_id:
+                continue
+            fields = self.notes.get(event.event or "", ())
+            kept = {k: v for k, v in event.properties.items() if k not in fields}
+            if len(kept) == len(event.properties):
+                continue
+            stripped = encode_event(msgspec.structs.replace(event, properties=kept))
+            conn.execute(events.update().where(events.c.log_offset == offset).values(body=stripped))
+            changed += 1
+        return changed
+
+    def _checked_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
+        """`_left_in_log`, read before anything is erased: a log that cannot be read (NATS
+        JetStream away) stops the erasure while nothing is changed yet, as its report could
+        not be made afterwards (the person's values are gone from the store by then)."""
+        try:
+            return self._left_in_log(scrubber, contact_id, kept)
+        except Exception as exc:
+            raise PrivacyError(
+                "the event log (NATS JetStream) cannot be read to find what of this person "
+                f"stays there ({type(exc).__name__}: {exc}); nothing was erased, try again "
+                "once the log is back / journal injoignable : rien n'a été effacé, réessayez"
+            ) from exc
 
     def _left_in_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
         """What stays of the person in a log the erasure cannot rewrite (NATS JetStream).

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import msgspec
 
-from vigie.ai import monitoring, versions
+from vigie.ai import monitoring
 from vigie.events.event import Event
 from vigie.kpi import make_engine
 from vigie.kpi.durations import parse_duration
@@ -276,6 +276,8 @@ class WeeklyReviews:
 
     def _ai(self) -> AiLine | None:
         """The active model's card and activation, with the drift checks the replay saw."""
+        from vigie.ai import versions  # the models' libraries load only for a review with a model
+
         root = self._sources.models_dir
         version = versions.active_version(root) if root is not None and root.exists() else None
         if root is None or version is None:

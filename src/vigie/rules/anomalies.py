@@ -10,6 +10,9 @@ results as `observe` one window at a time): only the windowing differs.
 
 A count or a sum in a tumbling window grows while its window is open: a fall is only
 judged on the closed window's final value (else every window would start as a fall).
+
+The detector reads its daily and weekly profiles in the rule's `timezone`, or else the
+site's (`analytics.timezone`, which the engine passes as `timezone`), or UTC.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from vigie.rules.definitions import Rule
 from vigie.rules.detectors import Detector, Verdict
 from vigie.rules.detectors.batch import SeriesScores, score_series
 from vigie.rules.detectors.seasonal import RobustSeasonal
+from vigie.rules.detectors.wallclock import UTC_NAME
 from vigie.types import from_us
 
 HISTORY = 48  # samples of observed and expected values kept for the alert's plot
@@ -55,24 +59,30 @@ class _Group:
     shown_us: int = -1  # the last window of `history` already in `shown`
 
 
-def detector_for(rule: Rule, step_us: int) -> Detector:
-    """The detector an anomaly `rule` uses for a series sampled every `step_us`."""
+def detector_for(rule: Rule, step_us: int, timezone: str = UTC_NAME) -> Detector:
+    """The detector an anomaly `rule` uses for a series sampled every `step_us`, its
+    calendar in the rule's time zone (`timezone` when the rule names none)."""
     return RobustSeasonal(
         step_us=step_us,
         seasonality=rule.seasonality,
         direction=rule.direction,
         p_value=rule.fire_p_value(step_us),
         warmup=rule.min_samples,
+        timezone=rule.timezone or timezone,
     )
 
 
 class AnomalyWatch:
-    """The groups of one anomaly rule: each a detector and an incident in progress."""
+    """The groups of one anomaly rule: each a detector and an incident in progress
+    (`timezone`: the detectors' calendar when the rule names none)."""
 
-    def __init__(self, rule: Rule, *, step_us: int, growing: bool = False) -> None:
+    def __init__(
+        self, rule: Rule, *, step_us: int, growing: bool = False, timezone: str = UTC_NAME
+    ) -> None:
         self.rule = rule
         self.step_us = step_us
         self.growing = growing
+        self.timezone = rule.timezone or timezone
         self.fire = rule.fire_p_value(step_us)
         self.clear = rule.clear_p_value if rule.clear_p_value is not None else math.sqrt(self.fire)
         self.groups: dict[str, _Group] = {}
@@ -83,7 +93,9 @@ class AnomalyWatch:
         group holds, None when it does not."""
         state = self.groups.get(group)
         if state is None:
-            state = self.groups[group] = _Group(detector_for(self.rule, self.step_us))
+            state = self.groups[group] = _Group(
+                detector_for(self.rule, self.step_us, self.timezone)
+            )
         fell = False
         if end_us is not None and end_us != state.end_us:
             last = state.verdict
@@ -116,18 +128,28 @@ class AnomalyWatch:
         """What `observe` returns for each window of a whole new series of `group` (one final,
         finite value per window, in time order), computed at once when the rule's detector
         can score a series (`RobustSeasonal`): the fast path of `vigie backtest --csv`."""
-        detector = detector_for(self.rule, self.step_us)
+        detector = detector_for(self.rule, self.step_us, self.timezone)
         if self.growing or group in self.groups or not isinstance(detector, RobustSeasonal):
             return [self.observe(group, e, v) for e, v in zip(ends, values, strict=True)]
         scores = score_series(detector, ends, values)
         out: list[dict[str, Any] | None] = [None] * len(ends)
         shown: dict[int, dict[str, Any]] = {}
-        p_values, ready = scores.p_values, scores.ready
-        fire, clear = self.fire, self.clear
+        p_values, fire, clear = scores.p_values, self.fire, self.clear
+        # Only a ready window within the looser of the two levels can hold; any other one
+        # ends an incident, so a gap between two such windows does too.
+        loose = max(fire, clear)
         holding = False
         since = 0
-        for i, p in enumerate(p_values):
-            if not ready[i] or p > (clear if holding else fire):
+        last = -2
+        for i in [
+            i
+            for i, (p, ready) in enumerate(zip(p_values, scores.ready, strict=True))
+            if ready and not p > loose
+        ]:
+            if i != last + 1:
+                holding = False
+            last = i
+            if p_values[i] > (clear if holding else fire):
                 holding = False
                 continue
             if not holding:
@@ -160,6 +182,7 @@ class AnomalyWatch:
         verdict = scores.verdict(i)
         return {
             "seasonality": verdict.seasonality,
+            "timezone": self.timezone,
             "abnormal_since": _iso(since),
             "abnormal_s": (ends[i] - since) / 1e6 if since and ends[i] else 0.0,
             "p_threshold": self.fire,
@@ -215,6 +238,7 @@ class AnomalyWatch:
         history = list(state.shown)
         out: dict[str, Any] = {
             "seasonality": verdict.seasonality if verdict else None,
+            "timezone": self.timezone,
             "abnormal_since": _iso(since),
             "abnormal_s": (state.end_us - since) / 1e6 if since and state.end_us else 0.0,
             "p_threshold": self.fire,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from vigie.rules.alerts import Alert
 from vigie.rules.anomalies import AnomalyWatch
 from vigie.rules.conditions import OPS, Finding, Outcome
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors.wallclock import UTC_NAME
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.lifecycle import AlertBook, resolve_after_us
 from vigie.types import from_us, to_us
@@ -54,11 +56,12 @@ def replay(
     until: datetime | None = None,
     reference: bool = False,
     progress: Callable[[int], None] | None = None,
+    timezone: str = UTC_NAME,
 ) -> list[Alert]:
     """The alert changes the rules produce on `events` (in log order), on simulated time;
     with `reference`, the KPIs come from the readable per-event engine (slower, the same
     alerts: a check on the columnar one). `progress` is told how many events each batch
-    replayed."""
+    replayed; `timezone` is the site's, as the live engine has it (`AlertingEngine`)."""
     tick_delta = timedelta(microseconds=parse_duration(tick))
     recorder = Recorder()
     clock: ManualClock | None = None
@@ -69,7 +72,12 @@ def replay(
         if clock is None or engine is None or last_tick is None:
             clock = ManualClock(arrival)
             engine = AlertingEngine(
-                metrics, rules, clock=clock, listeners=[recorder], reference=reference
+                metrics,
+                rules,
+                clock=clock,
+                listeners=[recorder],
+                reference=reference,
+                timezone=timezone,
             )
             last_tick = arrival
         last_tick = _tick_until(engine, clock, last_tick, arrival, tick_delta)
@@ -206,6 +214,7 @@ def replay_samples(
     samples: Sequence[tuple[int, int, float]],
     *,
     batched: bool = True,
+    timezone: str = UTC_NAME,
 ) -> list[Alert]:
     """The alert changes `rules` (anomaly and threshold rules on `metric`) produce on a
     series of samples, without the KPI engine: each window of the metric's slide is read
@@ -213,7 +222,8 @@ def replay_samples(
     (`AnomalyWatch`) and the same alert lifecycle (`AlertBook`) as live. About a hundred
     times faster than `replay`, and checked against it (tests/rules/test_backtest.py);
     `batched` scores each anomaly rule's whole series at once (`AnomalyWatch.replay`, the
-    same alerts as window by window, several times faster)."""
+    same alerts as window by window, several times faster); `timezone`: the site's, whose
+    calendar an anomaly rule naming no zone follows."""
     slide_us = parse_duration(metric.slide or metric.window)
     book = AlertBook()
     changes: list[Alert] = []
@@ -221,7 +231,7 @@ def replay_samples(
     evidences: dict[str, list[dict[str, Any] | None]] = {}
     for rule in rules:
         if rule.kind == "anomaly":
-            watch = AnomalyWatch(rule, step_us=slide_us)
+            watch = AnomalyWatch(rule, step_us=slide_us, timezone=timezone)
             evidences[rule.name] = (
                 watch.replay(NO_GROUP, ends, values)
                 if batched
@@ -230,7 +240,19 @@ def replay_samples(
     bare = {rule.name: Outcome(evaluated={NO_GROUP}) for rule in rules}
     waits = {rule.name: resolve_after_us(rule, slide_us) for rule in rules}
     tracks = book.tracks
-    for i, end_us in enumerate(ends):
+    # A window where no rule holds while the book tracks nothing moves nothing: the replay
+    # goes from one window where a rule holds (a threshold rule at its firing value, as
+    # nothing is tracked) to the next, and window by window while the book tracks an alert
+    # (it may resolve; a threshold rule holds at its clearing value).
+    at_held = {i for found in evidences.values() for i, e in enumerate(found) if e is not None}
+    for rule in rules:
+        if rule.kind != "anomaly" and rule.value is not None:
+            op, limit = OPS[rule.op], rule.value
+            at_held.update(i for i, v in enumerate(values) if op(v, limit))
+    held = sorted(at_held)
+    i = held[0] if held else len(ends)
+    while i < len(ends):
+        end_us = ends[i]
         value = values[i]
         now: datetime | None = None
         for rule in rules:
@@ -253,6 +275,11 @@ def replay_samples(
                 outcome.findings[NO_GROUP] = Finding(NO_GROUP, {}, evidence)
             now = now or from_us(lasts[i])
             changes += book.apply(rule, outcome, now, resolve_after_us=waits[rule.name])
+        if any(tracks(rule.name, NO_GROUP) for rule in rules):
+            i += 1
+        else:
+            after = bisect_right(held, i)
+            i = held[after] if after < len(held) else len(ends)
     return changes
 
 

@@ -10,6 +10,7 @@ import msgspec
 from vigie.kpi.durations import parse_duration, parse_rate
 from vigie.kpi.metrics import field_problems
 from vigie.rules.alerts import Severity
+from vigie.rules.detectors.wallclock import zone_problem
 
 DEFAULT_STEP_US = 300_000_000  # the window assumed when an anomaly rule's is not known
 MIN_P_VALUE, MAX_P_VALUE = 1e-7, 3e-3  # the range of the default `p_value`
@@ -37,7 +38,8 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                  `expected_rate` (events/s, learned per time of day from then on), as soon as
                  the silence is improbable at the `false_alarms` rate (`silence` then caps it)
       anomaly    `metric` improbable under its learned level and seasonality
-                 (`seasonality`: auto, none, daily, weekly, both): its tail p-value below
+                 (`seasonality`: auto, none, daily, weekly, both; in the local time of
+                 `timezone`, or of `analytics.timezone`): its tail p-value below
                  `p_value` (or beyond `z` robust standard deviations) after `min_samples`
                  samples; by default `p_value` is the chance per window of the
                  `false_alarms` rate (2/month unless declared: noise alone crosses it about
@@ -129,6 +131,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     seasonality: Literal["auto", "none", "daily", "weekly", "both"] = "auto"
     """For an `anomaly` rule, the cycles of the metric's learned level: `daily`, `weekly`, `both`,
     `none`, or `auto` to find them from the data."""
+    timezone: str | None = None
+    """For an `anomaly` rule, the time zone (an IANA name, e.g. `Europe/Paris`) whose local time
+    of day and day of the week the daily and weekly cycles follow, through daylight-saving
+    changes; unset: the site's, `analytics.timezone` (UTC unless set)."""
     p_value: float | None = None
     """For an `anomaly` rule, the tail probability below which a value is improbable enough to fire;
     lower it for fewer, surer alerts. Unset (and no `z`): the chance per window of the
@@ -227,6 +233,11 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
         for section in ("where", "open", "close", "then"):
             fields += [(section, path) for path in getattr(self, section) if path != "event"]
         problems += field_problems(fields)
+        if self.timezone is not None:
+            if self.kind != "anomaly":
+                problems.append(("timezone", "only an anomaly rule has a time zone"))
+            elif (problem := zone_problem(self.timezone)) is not None:
+                problems.append(("timezone", problem))
         if self.kind == "anomaly" and self.p_value is not None and not 0 < self.p_value < 0.5:
             problems.append(("p_value", "p_value is a probability between 0 and 0.5 (e.g. 1e-4)"))
         if self.kind == "anomaly" and self.p_value is None and self.z is None:

@@ -32,6 +32,7 @@ from vigie.rules.conditions import (
     threshold,
 )
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors.wallclock import UTC_NAME
 from vigie.rules.lifecycle import AlertBook, resolve_after_us
 from vigie.rules.routing import Router
 from vigie.rules.sequential import RateAwareAbsence, SequentialTracker
@@ -67,7 +68,8 @@ def _grows(metric: CompiledMetric) -> bool:
 
 
 class AlertingEngine:
-    """Feeds events to the KPI engine, evaluates every rule, and moves alerts along."""
+    """Feeds events to the KPI engine, evaluates every rule, and moves alerts along
+    (`timezone`: the site's, whose calendar an anomaly rule naming no zone follows)."""
 
     def __init__(
         self,
@@ -81,6 +83,7 @@ class AlertingEngine:
         name: str = "rules",
         keeps: Callable[[Event], bool] | None = None,
         owns: Callable[[Alert], bool] | None = None,
+        timezone: str = UTC_NAME,
     ) -> None:
         self.name = name
         # A partition's engine (`vigie.rules.partitions`) counts only the events it `keeps`
@@ -117,7 +120,10 @@ class AlertingEngine:
         }
         self.anomalies = {
             r.name: AnomalyWatch(
-                r, step_us=slides[r.metric], growing=_grows(self.kpis.metrics[r.metric])
+                r,
+                step_us=slides[r.metric],
+                growing=_grows(self.kpis.metrics[r.metric]),
+                timezone=timezone,
             )
             for r in rules
             if r.kind == "anomaly" and r.metric is not None and r.metric in slides

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import optimize, stats
 
 from vigie.events import Event
 from vigie.kpi.durations import parse_duration, parse_rate
@@ -72,6 +71,8 @@ def cusum_threshold(arl: float, info0: float) -> float:
     if target <= 0.5:
         return 1.0
     high = math.log(target) + 2.0
+    from scipy import optimize  # SciPy is imported when a rule first needs it, not at start
+
     return float(optimize.brentq(lambda h: math.expm1(h) - h - target, 1e-9, high))
 
 
@@ -343,6 +344,8 @@ class RateTest:
     def evidence(self) -> dict[str, Any]:
         """What an alert shows: the test, when the change began, expected vs observed, and
         how unlikely that was under the normal rate."""
+        from scipy import stats
+
         alarm = self.alarm
         assert alarm is not None and self.at_s is not None
         design = self.current_design()
@@ -452,6 +455,8 @@ class ConversionTest:
 
     def evidence(self) -> dict[str, Any]:
         """The alert's evidence: expected vs observed conversions since the change began."""
+        from scipy import stats
+
         alarm = self.alarm
         assert alarm is not None
         q0 = alarm.expected / alarm.trials if alarm.trials else 0.0

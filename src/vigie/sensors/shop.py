@@ -19,7 +19,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 import msgspec
-from scipy import stats
 
 Z95 = 1.959963984540054
 
@@ -58,6 +57,8 @@ class Recommendation(msgspec.Struct, kw_only=True, frozen=True):
 def uplift(aisle: Sequence[int], others: Sequence[int], displayed: Sequence[bool]) -> Uplift | None:
     """The display's uplift from per-window counts of its aisle and of all other aisles,
     and whether the display stood there in each window; None without both kinds of window."""
+    from scipy import stats  # imported when first tested, not at every start-up
+
     if not (len(aisle) == len(others) == len(displayed)):
         raise ValueError("aisle, others and displayed must have one value per window")
     a_on = sum(c for c, d in zip(aisle, displayed, strict=True) if d)
@@ -89,6 +90,8 @@ def recommend(
 ) -> Recommendation:
     """Rank the other aisles by the change in pick-ups expected if the display moved there,
     from each aisle's pick-ups over the same windows (`pickups`, the current one included)."""
+    from scipy import stats
+
     here = pickups.get(current, 0)
     others = [name for name in pickups if name != current]
     level = alpha / max(len(others), 1)

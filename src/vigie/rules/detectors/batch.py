@@ -14,12 +14,14 @@ import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Sequence
+from math import erfc, exp, inf
 
 import numpy as np
 
 from vigie.rules.detectors import Verdict
 from vigie.rules.detectors.seasonal import (
     _NEVER,
+    BETA,
     CLIP,
     CONFIRM,
     COUNT_MEAN,
@@ -36,6 +38,8 @@ from vigie.rules.detectors.seasonal import (
     SHIFT_HISTORY,
     SHIFT_RATE,
     SHIFT_WINDOW,
+    SQRT2,
+    TAIL,
     WEEK_US,
     WEEKEND,
     ZERO_PRIOR,
@@ -43,6 +47,7 @@ from vigie.rules.detectors.seasonal import (
     Shapes,
     Tails,
     Trial,
+    _excess,
     _z_of,
     count_p,
     evidence_clip,
@@ -111,6 +116,120 @@ class SeriesScores:
         )
 
 
+Band = tuple[
+    Tails,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+]
+"""What one fit's tails at one floor fix for a whole stretch of samples: (tails, floor, scale,
+lower threshold, lower mean excess, upper threshold, upper mean excess, as `tail_p` floors
+them; the clip limit of the learning and of the shift statistic (`evidence_clip`); the fire
+edges below and above, and the clearing edges, both kept within `KEEP` scales; the fire
+edges as they are, where `file_excess` cuts an excess)."""
+NO_BAND: Band = (
+    NO_TAILS,
+    -1.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+)
+
+
+def band_of(t: Tails, floor: float, p_fire: float, p_run: float) -> Band:
+    """The `Band` of tails `t` at `floor`, with `tail_p`'s and `tail_edges`' arithmetic
+    (`p_fire`, `p_run`: each side's share of the fire and clearing levels): the tails change
+    every `RESCALE` samples and the floor seldom, so a sample reads them instead of working
+    them out again."""
+    scale = t[1] if t[1] > floor else floor
+    least_u, least_beta = 1.64 * scale, BETA * scale
+    lo_u = least_u if t[2] < least_u else t[2]
+    lo_beta = least_beta if t[3] < least_beta else t[3]
+    hi_u = least_u if t[4] < least_u else t[4]
+    hi_beta = least_beta if t[5] < least_beta else t[5]
+    if t[1] <= 0:
+        return (
+            t,
+            floor,
+            scale,
+            lo_u,
+            lo_beta,
+            hi_u,
+            hi_beta,
+            inf,
+            evidence_clip(t) * scale if scale > 0 else inf,
+            inf,
+            inf,
+            inf,
+            inf,
+            inf,
+            inf,
+        )
+    wide = KEEP * scale
+    lo = lo_u + lo_beta * _excess(t[6], p_fire)
+    hi = hi_u + hi_beta * _excess(t[7], p_fire)
+    run_lo = lo_u + lo_beta * _excess(t[6], p_run)
+    run_hi = hi_u + hi_beta * _excess(t[7], p_run)
+    return (
+        t,
+        floor,
+        scale,
+        lo_u,
+        lo_beta,
+        hi_u,
+        hi_beta,
+        CLIP * scale,
+        evidence_clip(t) * scale,
+        lo if lo < wide else wide,
+        hi if hi < wide else wide,
+        run_lo if run_lo < wide else wide,
+        run_hi if run_hi < wide else wide,
+        lo,
+        hi,
+    )
+
+
+def band_p(band: Band, deviation: float) -> float:
+    """`tail_p` of a deviation from the centre, read from a `Band`."""
+    if deviation >= 0:
+        if deviation <= band[5]:
+            p = erfc(deviation / band[2] / SQRT2)
+            return p if p > TAIL else TAIL
+        xi = band[0][7]
+        if xi > 0:
+            return TAIL * math.pow(1.0 + xi * (deviation - band[5]) / band[6], -1.0 / xi)
+        return TAIL * exp(-(deviation - band[5]) / band[6])
+    deviation = -deviation
+    if deviation <= band[3]:
+        p = erfc(deviation / band[2] / SQRT2)
+        return p if p > TAIL else TAIL
+    xi = band[0][6]
+    if xi > 0:
+        return TAIL * math.pow(1.0 + xi * (deviation - band[3]) / band[4], -1.0 / xi)
+    return TAIL * exp(-(deviation - band[3]) / band[4])
+
+
 def score_series(
     detector: RobustSeasonal, times: Sequence[int], values: Sequence[float]
 ) -> SeriesScores:
@@ -166,7 +285,10 @@ def _run(
 
     level: float | None = None
     reference = week_sum = weekly_mean = 0.0
-    week: deque[tuple[int, float]] = deque()
+    # The last seven days' deseasonalised values (`RobustSeasonal.week_values`): those of
+    # samples `week_from` to the current one; the first sample only sets the level.
+    seasonless_at = [0.0] * stop
+    week_from = 1
     daily = [0.0] * nd
     daily_n = [0.0] * nd
     daily_since = [_NEVER] * nd
@@ -174,14 +296,13 @@ def _run(
     weekly_n = [0.0] * nw
     weekly_since = [_NEVER] * nw
     samples = 0
-    quantum = inf
-    last: float | None = None
+    least = 0.0
     shift = 0.0
     run: list[float] = []
-    run_at = 0  # when the run began,
+    run_at = run_wall = 0  # when the run began (and its local time),
     run_level = 0.0  # and the level then
     before: float | None = None  # the level before the last confirmed shift,
-    shifted_at = 0  # and when that shift began
+    shifted_at = shifted_wall = 0  # and when that shift began
     shifts: deque[tuple[int, float]] = deque()  # `RobustSeasonal.shifts`
     rescale_in = rounds = chosen = 0
     err = [0.0] * m
@@ -190,7 +311,6 @@ def _run(
     trial_span = Trial(DAY_US // det.step_us).span
     trial_mine = trial_theirs = 0.0
     trial_n = 0
-    clip_for, clip = NO_TAILS, CLIP  # the chosen tails' `evidence_clip`, cached
     daily_size = 0.0
     residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
     ordered: list[list[float]] = [[] for _ in range(m)]  # each window, kept sorted
@@ -208,11 +328,11 @@ def _run(
     eligible_at = [need] + [trust] * (m - 1)
     p_half = det.p_fire / 2
     p_run_half = det.p_run / 2
-    # Each predictor's fire edges and the thresholds beyond which a residual is an excess
-    # (`file_excess`), for its tails and floor.
-    edges: list[tuple[Tails, float, float, float, float, float]] = [
-        (NO_TAILS, -1.0, 0.0, 0.0, 0.0, 0.0)
-    ] * m
+    # Each predictor's band, for its current tails and floor; a band stands for another
+    # floor as long as both are below the tails' scale (`b[1] != floor and not floor <
+    # t[1] > b[1]`: it is out of date).
+    bands = [NO_BAND] * m
+    shift_band = NO_BAND
     scored_floor = -1.0  # the floor the sample was scored with (-1: not scored)
     p_chosen = shift_next = 0.0
     # Accumulated evidence (`RobustSeasonal._accumulate`): each side's CUSUM, the moments of
@@ -223,20 +343,31 @@ def _run(
     accumulated = 0
     x_next = up_next = down_next = 0.0
     moment_rate = 1.0 / SHIFT_WINDOW
+    shift_keep = 1 - SHIFT_RATE
+    half_day, half_week = DAY_US // 2, WEEK_US // 2
 
-    def zero_rate(at_us: int) -> float:
+    def zero_rate(wall: int) -> float:
         overall = (zeros + 1.0) / (counted + 2.0)
         if not nd:
             return overall
-        k = int((at_us % DAY_US) / knot_us)
+        k = int((wall % DAY_US) / knot_us)
         return (knot_zeros[k] + ZERO_PRIOR * overall) / (knot_counted[k] + ZERO_PRIOR)
 
-    # Where each instant falls among the knots of the day and of the week, at once.
-    at = np.asarray(times[:stop], dtype=np.int64)
+    # Each instant's local time (`RobustSeasonal.clock`), and where it falls among the knots
+    # of the day and of the week, at once.
+    walls: Sequence[int] = times if det.clock.utc else det.clock.walls(times[:stop])
+    at = np.asarray(walls[:stop], dtype=np.int64)
     y_all = np.asarray(values[:stop], dtype=np.float64)
     if counts:
         y_all = 2.0 * np.sqrt(np.where(y_all > 0, y_all, 0.0) + 0.375)
     ys: list[float] = y_all.tolist()
+    # The data's resolution once each sample is learned (the smallest step between two
+    # samples that is not a rounding error), and the floor it sets (half of it).
+    gaps = np.abs(np.diff(y_all))
+    steps = np.where(gaps > 1e-9 * np.maximum(np.abs(y_all[1:]), 1.0), gaps, inf)
+    quantum = np.minimum.accumulate(np.concatenate(([inf], steps)))
+    quanta: list[float] = quantum.tolist()
+    halves: list[float] = np.where(quantum < inf, 0.5 * quantum, 0.0).tolist()
     k = kw = k1 = kw1 = 0
     f = fw = 0.0
     if nd:
@@ -245,15 +376,18 @@ def _run(
         f_all = pos - k_at
         ks: list[int] = k_at.tolist()
         fs: list[float] = f_all.tolist()
+        gs: list[float] = (1 - f_all).tolist()
         k1s: list[int] = ((k_at + 1) % nd).tolist()
         kw_at = ((at // DAY_US) % 7) * nd + k_at
         fw_all = np.where(k_at + 1 < nd, f_all, 0.0)
         kws: list[int] = kw_at.tolist()
         fws: list[float] = fw_all.tolist()
+        gws: list[float] = (1 - fw_all).tolist()
         kw1s: list[int] = np.where(fw_all != 0, kw_at + 1, kw_at).tolist()
 
     for i in range(stop):
         at_us = times[i]
+        wall = walls[i]
         value = values[i]
         y = ys[i]
         # Each predictor's prediction at this instant and whether it knows it.
@@ -265,8 +399,8 @@ def _run(
                 k = ks[i]
                 f = fs[i]
                 k1 = k1s[i]
-                old = at_us - DAY_US // 2
-                d = daily[k] * (1 - f) + daily[k1] * f
+                old = at_us - half_day
+                d = daily[k] * gs[i] + daily[k1] * f
                 seen_d = daily_since[k] <= old and (f == 0 or daily_since[k1] <= old)
                 preds = [level, level + d]
                 ready = [True, seen_d]
@@ -274,8 +408,8 @@ def _run(
                     kw = kws[i]
                     fw = fws[i]
                     kw1 = kw1s[i]
-                    old = at_us - WEEK_US // 2
-                    w = weekly[kw] * (1 - fw) + weekly[kw1] * fw
+                    old = at_us - half_week
+                    w = weekly[kw] * gws[i] + weekly[kw1] * fw
                     preds.append(d + w + reference - weekly_mean)
                     ready.append(
                         seen_d and weekly_since[kw] <= old and (fw == 0 or weekly_since[kw1] <= old)
@@ -285,9 +419,9 @@ def _run(
                 shown = value if level is None else level
                 records.append((value, shown, 0, None, 0.0, 1.0, 1.0, 0.0, samples, False))
             else:
-                floor = 0.5 * quantum if quantum < inf else 0.0
                 lv = level if level >= 0 else -level
                 least = 1e-9 * (lv if lv > 1.0 else 1.0)
+                floor = halves[i - 1]
                 floor = floor if floor >= least else least
                 rival = RIVAL * err[chosen]
                 best_p, best = -1.0, chosen
@@ -297,7 +431,10 @@ def _run(
                     ):
                         continue
                     t = tails[j]
-                    p = tail_p(t, y - preds[j] - t[0], floor)
+                    b = bands[j]
+                    if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
+                        b = bands[j] = band_of(t, floor, p_half, p_run_half)
+                    p = band_p(b, y - preds[j] - t[0])
                     if j == chosen:
                         p_chosen = p
                     if p > best_p:
@@ -309,10 +446,10 @@ def _run(
                 if (
                     before is not None
                     and chosen < 2
-                    and DAY_US // 2 <= at_us - shifted_at < WEEK_US
+                    and half_day <= at_us - shifted_at < WEEK_US
                     and not (weekly_on and ready[2])
                 ):
-                    off = ((run_at if run else at_us) - shifted_at) % DAY_US
+                    off = ((run_wall if run else wall) - shifted_wall) % DAY_US
                     if off <= knot_us or DAY_US - off <= knot_us:
                         returning = True
                         ct = tails[chosen]
@@ -321,7 +458,7 @@ def _run(
                         if p > best_p:
                             best_p, best, t, expected, back = p, chosen, ct, there, True
                 if not returning and shifts and chosen < 2:  # `RobustSeasonal._recurring`
-                    began = (run_at if run else at_us) - WEEK_US
+                    began = (run_wall if run else wall) - WEEK_US
                     for s_at, moved in shifts:
                         if -knot_us <= began - s_at <= knot_us:
                             ct = tails[chosen]
@@ -335,13 +472,10 @@ def _run(
                 if counts and residual > 0 and p < p_run:
                     p = count_p(value, preds[chosen], p, count_mean)
                 ct = tails[chosen]
-                sc = ct[1] if ct[1] >= floor else floor
-                if clip_for is not ct:
-                    clip_for, clip = ct, evidence_clip(ct)
-                limit = clip * sc if sc > 0 else inf
+                limit = bands[chosen][8]
                 r = y - preds[chosen] - ct[0]
                 r = limit if r > limit else -limit if r < -limit else r
-                shift_next = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
+                shift_next = shift_keep * shift + SHIFT_RATE * r
                 st = shift_tails
                 if (
                     not back
@@ -349,7 +483,9 @@ def _run(
                     and st[1] > 0
                     and (shift_next > 0) == (residual > 0)
                 ):
-                    p_shift = tail_p(st, shift_next - st[0], 1e-12)
+                    if shift_band[0] is not st or shift_band[1] != 1e-12:
+                        shift_band = band_of(st, 1e-12, p_half, p_run_half)
+                    p_shift = band_p(shift_band, shift_next - st[0])
                     p = p if p < p_shift else p_shift
                 x_next = r
                 if norm_inverse > 0:
@@ -365,15 +501,16 @@ def _run(
                 p = 2 * p
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:
-                    p = min(p, 2 * exp(zero_log + log(zero_rate(at_us))))
+                    p = min(p, 2 * exp(zero_log + log(zero_rate(wall))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us
+                    local = run_wall if run else wall
                     pc = preds[chosen]
                     if (
                         0 < y < WEEKEND * pc
                         and pc <= WEEKEND * y
-                        and (began // DAY_US) % 7 == SATURDAY
-                        and began % DAY_US < knot_us
+                        and (local // DAY_US) % 7 == SATURDAY
+                        and local % DAY_US < knot_us
                         and at_us - began < DAY_US
                     ):
                         p = 1.0
@@ -400,7 +537,7 @@ def _run(
         if counts:
             zero = value <= 0
             if zero:
-                zero_log += log(zero_rate(at_us))
+                zero_log += log(zero_rate(wall))
                 zero_run += 1
             else:
                 zero_log, zero_run = 0.0, 0
@@ -411,29 +548,26 @@ def _run(
                 kz = ks[i]
                 knot_zeros[kz] = knot_zeros[kz] * forget + zero
                 knot_counted[kz] = knot_counted[kz] * forget + 1.0
-        if last is not None:
-            gap = y - last if y >= last else last - y
-            ay = y if y >= 0 else -y
-            if gap > 1e-9 * (ay if ay > 1.0 else 1.0) and gap < quantum:
-                quantum = gap
-        last = y
         samples += 1
         if level is None:
             level = y
             continue
-        floor = 0.5 * quantum if quantum < inf else 0.0
-        lv = level if level >= 0 else -level
-        least = 1e-9 * (lv if lv > 1.0 else 1.0)
+        if scored_floor < 0:  # else the level, and so `least`, are the scoring's
+            lv = level if level >= 0 else -level
+            least = 1e-9 * (lv if lv > 1.0 else 1.0)
+        floor = halves[i]
         floor = floor if floor >= least else least
         for j in range(m):
             if not ready[j]:
                 continue
             t = tails[j]
+            b = bands[j]
+            if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
+                b = bands[j] = band_of(t, floor, p_half, p_run_half)
             residual = y - preds[j] - t[0]
-            scale = t[1] if t[1] > floor else floor
-            limit = CLIP * scale if t[1] > 0 else inf
-            clipped = limit if residual > limit else -limit if residual < -limit else residual
-            size = clipped if clipped >= 0 else -clipped
+            limit = b[7]
+            size = residual if residual >= 0 else -residual  # clipped at the limit
+            size = limit if size > limit else size
             err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
             if j == 1:
@@ -444,26 +578,13 @@ def _run(
                 g = 1.0 / trial_n if trial_n < trial_span else 1.0 / trial_span
                 trial_mine += g * (size - trial_mine)
                 trial_theirs += g * (daily_size - trial_theirs)
-            wide = KEEP * scale if t[1] > 0 else inf
-            if t[1] <= 0:
-                lo = hi = wide
+            if (residual > b[5] or residual < -b[3]) and t[1] > 0:
+                file_excess(shapes[j], t, residual, b[13], b[14], floor)
+            if residual > b[10] or residual < -b[9]:  # beyond a fire edge: at the clearing one
+                lo, hi = b[11], b[12]
+                kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
             else:
-                cached = edges[j]
-                if cached[0] is not t or cached[1] != floor:
-                    lo, hi = tail_edges(t, p_half, floor)
-                    least = 1.64 * scale
-                    cached = (t, floor, lo, hi, max(t[2], least), max(t[4], least))
-                    edges[j] = cached
-                lo, hi = cached[2], cached[3]
-                if residual > cached[5] or residual < -cached[4]:
-                    file_excess(shapes[j], t, residual, lo, hi, floor)
-                lo = lo if lo < wide else wide
-                hi = hi if hi < wide else wide
-                if residual > hi or residual < -lo:
-                    lo, hi = tail_edges(t, p_run_half, floor)
-                    lo = lo if lo < wide else wide
-                    hi = hi if hi < wide else wide
-            kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
+                kept = t[0] + residual
             res = residuals[j]
             srt = ordered[j]
             if len(res) == window:
@@ -478,13 +599,13 @@ def _run(
             beyond = p_chosen <= p_run
             x = x_next
         else:
-            sc = ct[1] if ct[1] >= floor else floor
-            if clip_for is not ct:
-                clip_for, clip = ct, evidence_clip(ct)
-            limit = clip * sc if sc > 0 else inf
+            b = bands[chosen]
+            if b[0] is not ct or (b[1] != floor and not floor < ct[1] > b[1]):
+                b = bands[chosen] = band_of(ct, floor, p_half, p_run_half)
+            limit = b[8]
             r = limit if residual > limit else -limit if residual < -limit else residual
-            shift = (1 - SHIFT_RATE) * shift + SHIFT_RATE * r
-            beyond = tail_p(ct, residual, floor) <= p_run
+            shift = shift_keep * shift + SHIFT_RATE * r
+            beyond = band_p(b, residual) <= p_run
             x = r
             if judged:
                 u = (x - norm_center) * norm_inverse
@@ -512,7 +633,7 @@ def _run(
             run.clear()
         if beyond:
             if not run:
-                run_at, run_level = at_us, level
+                run_at, run_wall, run_level = at_us, wall, level
             run.append(residual)
             if len(run) >= CONFIRM:
                 moved = sorted(run)[len(run) // 2]
@@ -520,10 +641,10 @@ def _run(
                 if before is not None and abs(level + moved - before) <= CLIP * sc:
                     before = None  # the return itself (`seasonal._confirm_shift`)
                 else:
-                    before, shifted_at = run_level, run_at
+                    before, shifted_at, shifted_wall = run_level, run_at, run_wall
                 level += moved
-                shifts.append((run_at, moved))
-                while run_at - shifts[0][0] > WEEK_US + DAY_US:
+                shifts.append((run_wall, moved))
+                while run_wall - shifts[0][0] > WEEK_US + DAY_US:
                     shifts.popleft()
                 for j in range(m):  # the run's own residuals (`seasonal._forget_run`)
                     res = residuals[j]
@@ -533,25 +654,25 @@ def _run(
                 shift = up = down = 0.0
                 run.clear()
         # Move the level and the profiles towards the sample.
-        t0 = tails[0]
-        scale = t0[1] if t0[1] >= floor else floor
-        limit = CLIP * scale if t0[1] > 0 else inf
+        limit = bands[0][7]  # predictor 0 knows every instant: its band is this floor's
         if not nd:
             r = y - level
             level += alpha * (limit if r > limit else -limit if r < -limit else r)
         else:
-            d = daily[k] * (1 - f) + daily[k1] * f if daily_n[k] > 0 else 0.0
+            d = d if daily_n[k] > 0 else 0.0  # the prediction's, or none for a new knot
             if m > 1:
-                t1 = tails[1]
-                scale = t1[1] if t1[1] >= floor else floor
-                limit = CLIP * scale if t1[1] > 0 else inf
+                t1, b = tails[1], bands[1]
+                if b[0] is not t1 or (b[1] != floor and not floor < t1[1] > b[1]):
+                    b = bands[1] = band_of(t1, floor, p_half, p_run_half)
+                limit = b[7]
             r = y - level - d
             r = limit if r > limit else -limit if r < -limit else r
             level += alpha * r
             target = y - level
-            for kn, wt in ((k, 1.0 - f), (k1, f)):  # `_learn_knots`, inlined
-                if wt <= 0:
-                    continue
+            # `_learn_knots`, inlined: the knot before the instant (weight 1 - f > 0), then
+            # the one after it when the instant is between the two.
+            kn, wt = k, gs[i]
+            while True:
                 was = daily_n[kn]
                 total = was + wt
                 total = total if total <= day_cap else day_cap
@@ -563,16 +684,19 @@ def _run(
                 else:
                     step = limit if step > limit else -limit if step < -limit else step
                     daily[kn] += wt / total * step
+                if kn == k1 or f <= 0:
+                    break
+                kn, wt = k1, f
             if weekly_on:
                 seasonless = y - d
-                week.append((at_us, seasonless))
+                seasonless_at[i] = seasonless
                 week_sum += seasonless
-                while at_us - week[0][0] >= WEEK_US:
-                    week_sum -= week.popleft()[1]
-                reference = week_sum / len(week)
-                for kn, wt in ((kw, 1.0 - fw), (kw1, fw)):
-                    if wt <= 0:
-                        continue
+                while at_us - times[week_from] >= WEEK_US:
+                    week_sum -= seasonless_at[week_from]
+                    week_from += 1
+                reference = week_sum / (i + 1 - week_from)
+                kn, wt = kw, gws[i]
+                while True:
                     was = weekly_n[kn]
                     total = was + wt
                     total = total if total <= week_cap else week_cap
@@ -585,6 +709,9 @@ def _run(
                     else:
                         step = limit if step > limit else -limit if step < -limit else step
                         weekly[kn] += wt / total * step
+                    if kn == kw1 or fw <= 0:
+                        break
+                    kn, wt = kw1, fw
         rescale_in -= 1
         if rescale_in <= 0 or samples < 48:
             rounds += 1
@@ -593,7 +720,7 @@ def _run(
                     tails[j] = fit_settled(ordered[j], tails[j], shapes[j], samples, span)
             shift_tails = fit_sorted(shift_ordered, shift_tails)
             if accumulates and accumulated >= SHIFT_HISTORY:
-                norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quantum)
+                norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quanta[i])
                 theta = evidence_theta(square, fourth)
             rescale_in = RESCALE
             weekly_mean = sum(weekly) / seen_weekly if seen_weekly else 0.0

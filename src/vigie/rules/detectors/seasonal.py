@@ -40,18 +40,26 @@ Monday after a first weekend), and is judged against that level too, once. A ste
 start of a Saturday the weekly profile has never seen (a first weekend) is not alerted, unless
 it leaves a factor of four of the weekdays' values; a step confirmed a week ago at this time of
 the week is expected again.
+
+Times of day and days of the week are the detector's time zone's (`timezone`, UTC unless
+given; `wallclock.WallClock`): a shop opening at 09:00 in Paris keeps its profile through the
+changes of daylight-saving time, and its first Saturday starts at the local midnight.
+Durations (a knot seen half a day ago, a run a day long) stay in real time.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
+from operator import sub
 from statistics import NormalDist
 
 import numpy as np
 
 from vigie.rules.detectors import Direction, SeasonalityChoice, Verdict
+from vigie.rules.detectors.wallclock import UTC_NAME, wall_clock
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -87,7 +95,7 @@ RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
 EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
 NAMES = ("none", "daily", "weekly")
-SATURDAY = 2  # days since the epoch, a Thursday, modulo 7
+SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
 NORMAL = NormalDist()
 _NEVER = 2**62
@@ -212,10 +220,12 @@ def fit_sorted(ordered: Sequence[float], previous: Tails) -> Tails:
     mad = a if a >= b else b
     m = h + 1
     at = min(m - 1, int((1 - TAIL) * m))
-    lo_u, lo_beta = _tail([center - x for x in reversed(ordered[: h - at + 1])], inflate)
+    lo_u, lo_beta = _tail(
+        map(sub, repeat(center), reversed(ordered[: h - at + 1])), m - at, inflate
+    )
     m = n - h
     at = min(m - 1, int((1 - TAIL) * m))
-    hi_u, hi_beta = _tail([x - center for x in ordered[h + at :]], inflate)
+    hi_u, hi_beta = _tail(map(sub, ordered[h + at :], repeat(center)), m - at, inflate)
     return (center, 1.4826 * mad * inflate, lo_u, lo_beta, hi_u, hi_beta, 0.0, 0.0)
 
 
@@ -246,13 +256,14 @@ def fit_settled(
     if len(recent) < SHAPE_FITS:
         return (*fit[:6], lo_xi, hi_xi)
     h = len(recent) // 2
+    _, lo_u, lo_beta, hi_u, hi_beta = zip(*recent, strict=True)
     return (
         center,
         scale,
-        sorted([x[1] for x in recent])[h] * scale,
-        sorted([x[2] for x in recent])[h] * scale,
-        sorted([x[3] for x in recent])[h] * scale,
-        sorted([x[4] for x in recent])[h] * scale,
+        sorted(lo_u)[h] * scale,
+        sorted(lo_beta)[h] * scale,
+        sorted(hi_u)[h] * scale,
+        sorted(hi_beta)[h] * scale,
         lo_xi,
         hi_xi,
     )
@@ -401,11 +412,12 @@ class _Tails:
         return tail_edges(self.params, p_fire, floor)
 
 
-def _tail(top: list[float], inflate: float) -> tuple[float, float]:
-    """(threshold, mean excess) of one side's deviations beyond its 90th percentile (`top`,
-    ascending)."""
-    u = top[0] * inflate
-    return u, max(sum(top) / len(top) * inflate - u, 0.0)
+def _tail(top: Iterator[float], count: int, inflate: float) -> tuple[float, float]:
+    """(threshold, mean excess) of one side's `count` deviations beyond its 90th percentile
+    (`top`, ascending)."""
+    first = next(top)
+    u = first * inflate
+    return u, max(sum(top, first) / count * inflate - u, 0.0)
 
 
 class Trial:
@@ -453,7 +465,8 @@ class RobustSeasonal:
     `seasonality` is declared (`none`, `daily`, `weekly`, `both`: the weekly predictor
     includes the daily profile) or `auto`; `p_value` is the tail probability below which a
     value is anomalous, in `direction`; nothing is ready before `warmup` samples; `window`
-    residuals are kept for the tails (default: three days' worth, 64 to 256). A value is
+    residuals are kept for the tails (default: three days' worth, 64 to 256); the profiles
+    are read in the local time of `timezone` (an IANA name). A value is
     judged by the predictor that finds it least surprising among the chosen one and those
     nearly as good that know its instant: a weekend that the weekly predictor has seen once
     is not an anomaly because the daily one is still chosen.
@@ -468,8 +481,10 @@ class RobustSeasonal:
         p_value: float = 1e-4,
         warmup: int = 12,
         window: int | None = None,
+        timezone: str = UTC_NAME,
     ) -> None:
         self.step_us = step = max(1, step_us)
+        self.clock = wall_clock(timezone)
         self.seasonality = seasonality
         self.direction = direction
         self.warmup = warmup
@@ -520,7 +535,8 @@ class RobustSeasonal:
         self.run_level = 0.0  # and the level then
         self.before: float | None = None  # the level before the last confirmed shift,
         self.shifted_at = 0  # and when that shift began
-        self.shifts: deque[tuple[int, float]] = deque()  # (began, moved) of the last week's
+        # (local time it began, moved) of the last week's confirmed shifts
+        self.shifts: deque[tuple[int, float]] = deque()
         # Accumulated evidence: each side's CUSUM, the moments of the clipped residuals it is
         # normalised by (mean, mean square, mean lag-one product), the last of them, how many
         # were seen, and the centre and inverse long-run deviation of the last refit. Its own
@@ -563,7 +579,8 @@ class RobustSeasonal:
         nd = self.nd
         if not nd:
             return [level], [self.level is not None], 0, 0, 0.0
-        pos = (at_us % DAY_US) / self.knot_us
+        wall = self.clock.wall(at_us)
+        pos = (wall % DAY_US) / self.knot_us
         k = int(pos)
         f = pos - k
         k1 = (k + 1) % nd
@@ -576,7 +593,7 @@ class RobustSeasonal:
         ready = [self.level is not None, seen_d]
         kw = kw1 = 0
         if self.nw and len(self.models) > 2:
-            kw = ((at_us // DAY_US) % 7) * nd + k
+            kw = ((wall // DAY_US) % 7) * nd + k
             # A day of the week changes at midnight: no interpolation into the next day.
             fw = f if k + 1 < nd else 0.0
             kw1 = kw + 1 if fw else kw
@@ -700,7 +717,8 @@ class RobustSeasonal:
             or (len(ready) > 2 and ready[2])
         ):
             return None
-        off = ((self.run_at if self.run else at_us) - self.shifted_at) % DAY_US
+        wall = self.clock.wall
+        off = (wall(self.run_at if self.run else at_us) - wall(self.shifted_at)) % DAY_US
         if off > self.knot_us and DAY_US - off > self.knot_us:
             return None
         assert self.level is not None
@@ -716,9 +734,10 @@ class RobustSeasonal:
         if len(ready) < 3 or ready[2] or not 0 < y < WEEKEND * pred or pred > WEEKEND * y:
             return False
         began = self.run_at if self.run else at_us
+        local = self.clock.wall(began)
         return (
-            (began // DAY_US) % 7 == SATURDAY
-            and began % DAY_US < self.knot_us
+            (local // DAY_US) % 7 == SATURDAY
+            and local % DAY_US < self.knot_us
             and at_us - began < DAY_US
         )
 
@@ -730,7 +749,7 @@ class RobustSeasonal:
         over the daily one."""
         if self.chosen > 1 or not self.shifts:
             return None
-        began = (self.run_at if self.run else at_us) - WEEK_US
+        began = self.clock.wall(self.run_at if self.run else at_us) - WEEK_US
         for at, moved in self.shifts:
             if -self.knot_us <= began - at <= self.knot_us:
                 return preds[self.chosen] + moved
@@ -802,7 +821,7 @@ class RobustSeasonal:
         overall = (self.zeros + 1.0) / (self.counted + 2.0)
         if not self.nd:
             return overall
-        k = int((at_us % DAY_US) / self.knot_us)
+        k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
         return (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
 
     def _count_zero(self, at_us: int, value: float) -> None:
@@ -820,7 +839,7 @@ class RobustSeasonal:
         self.zeros = self.zeros * keep + zero
         self.counted = self.counted * keep + 1.0
         if self.nd:
-            k = int((at_us % DAY_US) / self.knot_us)
+            k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
             forget = 1.0 - 1.0 / max(self.day_cap, 1.0)
             self.knot_zeros[k] = self.knot_zeros[k] * forget + zero
             self.knot_counted[k] = self.knot_counted[k] * forget + 1.0
@@ -979,8 +998,9 @@ class RobustSeasonal:
                 self.before, self.shifted_at = self.run_level, self.run_at
             self.level += moved
             shifts = self.shifts
-            shifts.append((self.run_at, moved))
-            while self.run_at - shifts[0][0] > WEEK_US + DAY_US:
+            began = self.clock.wall(self.run_at)
+            shifts.append((began, moved))
+            while began - shifts[0][0] > WEEK_US + DAY_US:
                 shifts.popleft()
             self._forget_run()
             self.shift = self.up = self.down = 0.0

@@ -157,7 +157,11 @@
     const band = values.band || [];
     rows.push([t("js.anomaly.expected"), Vigie.decimal(values.expected)]);
     if (band.length === 2) rows.push([t("js.anomaly.band"), `${Vigie.decimal(band[0])} – ${Vigie.decimal(band[1])}`]);
-    if (values.seasonality) rows.push([t("js.anomaly.seasonality"), t(`js.anomaly.seasonality_${values.seasonality}`)]);
+    if (values.seasonality) {
+      const used = t(`js.anomaly.seasonality_${values.seasonality}`);
+      const local = values.timezone && values.seasonality !== "none";
+      rows.push([t("js.anomaly.seasonality"), local ? t("js.anomaly.seasonality_in", { seasonality: used, zone: values.timezone }) : used]);
+    }
     if (values.abnormal_since) rows.push([t("js.anomaly.abnormal_since"), dateTime(values.abnormal_since)]);
     if (values.p_value != null) rows.push([t("js.anomaly.p_value"), Number(values.p_value).toExponential(1)]);
     return rows;

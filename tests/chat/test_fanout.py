@@ -1,0 +1,555 @@
+"""The chat on two API nodes sharing one NATS JetStream stream (issue 16): a visitor on one
+node and the agents on another talk live, in one order; a take on one node leaves a
+salesperson's console on the other; presence, typing, invitations and "no agent on duty"
+hold across nodes; a node started later serves the history; the transcript is stored once
+(by a `vigie worker` of its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import websockets
+import yaml
+
+from tests.chat.conftest import CONFIG, LUNCH, NIGHT, SHOP
+from tests.conftest import (
+    NATS_URL,
+    WRITE_KEY,
+    free_port,
+    make_settings,
+    port_open,
+    require_service,
+    user_token,
+)
+from tests.web.conftest import dashboard_db  # noqa: F401 - the SQLite and PostgreSQL stores
+from vigie.chat.fanout import SharedHub
+from vigie.clock import ManualClock
+from vigie.config import parse_config
+from vigie.crm import tables as crm
+from vigie.log.nats import NatsEventLog, parse_nats_url
+from vigie.log.sql import SqlEventLog
+from vigie.store import connect
+from vigie.system import System, build_system
+from vigie.web import create_app
+from vigie.web.server import BackgroundServer
+
+WAIT = 30.0
+
+
+@dataclass
+class Node:
+    """One API node: its URL, its system and its clock."""
+
+    url: str
+    system: System
+    clock: ManualClock
+
+
+@dataclass
+class Cluster:
+    """Two API nodes on one stream and store, and the tokens of the people who use them."""
+
+    a: Node
+    b: Node
+    log_url: str
+    db_url: str
+    tokens: dict[str, str]
+
+    def headers(self, name: str) -> dict[str, str]:
+        """Authenticate as `name`."""
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    def at(self, moment: Any) -> None:
+        """Set both nodes' clocks."""
+        self.a.clock.set(moment)
+        self.b.clock.set(moment)
+
+
+def _nats_log_url() -> str:
+    parsed = parse_nats_url(NATS_URL)
+    host, _, port = parsed.servers.split("://", 1)[1].partition(":")
+    if not port_open(host, int(port or 4222)):
+        require_service("NATS JetStream", f"nothing listens on {host}:{port}")
+    name = f"C{uuid.uuid4().hex[:10].upper()}"
+    return f"{parsed.servers}?stream={name}&prefix=vigietest.{name.lower()}"
+
+
+@contextlib.contextmanager
+def _node(db_url: str, log_url: str) -> Iterator[Node]:
+    """An API node (in this process) on the shared store and stream."""
+    config = parse_config(yaml.safe_dump(CONFIG), origin="chat fan-out test config")
+    settings = make_settings(db_url, config)
+    settings.log_url = log_url
+    clock = ManualClock(LUNCH)
+    system = build_system(settings, clock=clock, role="api")
+    with BackgroundServer(create_app(system), port=free_port()) as server:
+        yield Node(url=server.url, system=system, clock=clock)
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    dashboard_db: str,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Cluster]:
+    """Nodes A and B and a `vigie worker` (the transcripts' projection) on SQLite and on
+    PostgreSQL, on a JetStream stream of their own, removed afterwards."""
+    log_url = _nats_log_url()
+    config_file = tmp_path_factory.mktemp("fanout") / "vigie.yaml"
+    config_file.write_text(yaml.safe_dump(CONFIG))
+    worker = None
+    try:
+        with _node(dashboard_db, log_url) as a, _node(dashboard_db, log_url) as b:
+            tokens = {
+                name: user_token(a.system, username=name, role=role)
+                for name, role in (
+                    ("ana", "support"),
+                    ("admin", "admin"),
+                    ("sam", "sales"),
+                    ("sue", "sales"),
+                )
+            }
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "vigie", "worker", "--db", dashboard_db, "--log", log_url,
+                 "--config", str(config_file)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+            )  # fmt: skip
+            yield Cluster(a=a, b=b, log_url=log_url, db_url=dashboard_db, tokens=tokens)
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+        engine = connect(dashboard_db)
+        log = NatsEventLog.from_url(log_url, rejects=SqlEventLog(engine))
+        log.delete_stream()
+        log.close()
+        engine.dispose()
+
+
+def _visitor() -> str:
+    return f"v-{uuid.uuid4().hex[:12]}"
+
+
+def _session(node: Node, anonymous_id: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{node.url}/chat/v1/session",
+        content=json.dumps({"writeKey": WRITE_KEY, "anonymousId": anonymous_id}),
+        headers={"Content-Type": "text/plain", "Origin": SHOP},
+    )
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def _socket(node: Node, visitor: str, token: str, page: str = "/checkout") -> Any:
+    url = node.url.replace("http", "ws") + "/chat/v1/ws"
+    query = httpx.QueryParams(writeKey=WRITE_KEY, anonymousId=visitor, token=token, page=page)
+    return await websockets.connect(f"{url}?{query}", origin=SHOP)  # type: ignore[arg-type]
+
+
+async def _next(socket: Any, kind: str) -> dict[str, Any]:
+    """The next message of type `kind` on a widget's socket."""
+    while True:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), timeout=WAIT))
+        if message["type"] == kind:
+            return message
+
+
+async def _frame(socket: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    """Send a widget frame and its reply's result."""
+    await socket.send(json.dumps(frame))
+    reply = await _next(socket, "reply")
+    assert reply["ok"], reply
+    result: dict[str, Any] = reply["result"]
+    return result
+
+
+@contextlib.asynccontextmanager
+async def _console(
+    client: httpx.AsyncClient, node: Node, headers: dict[str, str]
+) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    """An agent's console feed on `node`, connected (its hello read)."""
+    async with client.stream("GET", f"{node.url}/api/chat/stream", headers=headers) as stream:
+        lines = stream.aiter_lines()
+
+        async def messages() -> AsyncIterator[dict[str, Any]]:
+            async for line in lines:
+                if line.startswith("data: "):
+                    yield json.loads(line[6:])
+
+        feed = messages()
+        assert (await anext(feed))["type"] == "hello"
+        yield feed
+
+
+async def _until(feed: AsyncIterator[dict[str, Any]], kind: str, **match: Any) -> dict[str, Any]:
+    """The next console message of type `kind` whose fields match."""
+
+    async def find() -> dict[str, Any]:
+        async for message in feed:
+            if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+                return message
+        raise AssertionError(f"the console feed ended before a {kind!r}")
+
+    return await asyncio.wait_for(find(), timeout=WAIT)
+
+
+async def _said(feed: AsyncIterator[dict[str, Any]], sender: str) -> dict[str, Any]:
+    """The next message `sender` said, on a console feed."""
+    while True:
+        message: dict[str, Any] = (await _until(feed, "message"))["message"]
+        if message["sender"] == sender:
+            return message
+
+
+async def _listed(client: httpx.AsyncClient, node: Node, headers: dict[str, str], cid: str) -> None:
+    """Wait until `node` lists conversation `cid` in the inbox `headers` read (another
+    node's feed reads it within a moment)."""
+    for _ in range(300):
+        listed = await client.get(f"{node.url}/api/chat/inbox", headers=headers)
+        if cid in {c["id"] for c in listed.json()["conversations"]}:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{node.url} never listed {cid}")
+
+
+def _conversation(node: Node, cid: str, headers: dict[str, str]) -> dict[str, Any]:
+    response = httpx.get(f"{node.url}/api/chat/conversations/{cid}", headers=headers)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def test_a_visitor_on_one_node_and_an_agent_on_another_talk_in_order(cluster: Cluster) -> None:
+    """The visitor's widget on A opens a conversation that B's console is offered; the
+    agent's reply on B reaches the widget on A, the visitor's next messages reach B in the
+    order said, and the agent's typing crosses too."""
+    cluster.at(LUNCH)
+    visitor = _visitor()
+    token = _session(cluster.a, visitor)["token"]
+    ana = cluster.headers("ana")
+
+    async def scenario() -> tuple[str, list[str]]:
+        socket = await _socket(cluster.a, visitor, token)
+        async with httpx.AsyncClient() as client, _console(client, cluster.b, ana) as console:
+            started = await _frame(socket, {"type": "start", "ref": 1, "text": "bonjour ?"})
+            cid = started["id"]
+            offered = await _until(console, "conversation")
+            assert offered["conversation"]["id"] == cid
+            assert [m["text"] for m in offered["conversation"]["messages"]] == ["bonjour ?"]
+            base = f"{cluster.b.url}/api/chat/conversations/{cid}"
+            assert (await client.post(f"{base}/typing", headers=ana)).status_code == 200
+            assert (await _next(socket, "typing"))["sender"] == "agent"
+            reply = await client.post(f"{base}/messages", json={"text": "Oui ?"}, headers=ana)
+            assert reply.status_code == 200, reply.text
+            heard = await _next(socket, "message")
+            assert heard["message"]["text"] == "Oui ?" and heard["message"]["author"] == "ana"
+            for n in range(1, 4):
+                await _frame(
+                    socket, {"type": "say", "ref": n + 1, "conversationId": cid, "text": f"m{n}"}
+                )
+            said = [(await _said(console, "visitor"))["text"] for _ in range(3)]
+        await socket.close()
+        return cid, said
+
+    cid, said = asyncio.run(scenario())
+    assert said == ["m1", "m2", "m3"]
+    texts = ["bonjour ?", "Oui ?", "m1", "m2", "m3"]
+    for node in (cluster.a, cluster.b):
+        assert [m["text"] for m in _conversation(node, cid, ana)["messages"]] == texts
+    _stored_once(cluster, cid, texts)
+
+
+def _stored_once(cluster: Cluster, cid: str, texts: list[str]) -> None:
+    """The worker's projection holds one interaction for the conversation, whose transcript
+    has each message once, in order."""
+    engine = connect(cluster.db_url)
+    try:
+        for _ in range(600):
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(crm.interactions.c.properties).where(
+                        crm.interactions.c.id == f"chat_{cid}"
+                    )
+                ).all()
+            transcript = [m["text"] for m in rows[0].properties["transcript"]] if rows else []
+            if transcript == texts:
+                break
+            asyncio.run(asyncio.sleep(0.1))
+        with engine.connect() as conn:
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(crm.interactions)
+                .where(crm.interactions.c.kind == "chat", crm.interactions.c.id.contains(cid))
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert transcript == texts
+    assert count == 1
+
+
+def test_both_sides_at_once_give_one_order_on_every_node(cluster: Cluster) -> None:
+    """Messages said at the same time on A (visitor) and B (agent) are held in the same
+    order by both nodes: the stream's."""
+    cluster.at(LUNCH)
+    visitor = _visitor()
+    token = _session(cluster.a, visitor)["token"]
+    ana = cluster.headers("ana")
+
+    async def scenario() -> str:
+        socket = await _socket(cluster.a, visitor, token)
+        cid = (await _frame(socket, {"type": "start", "ref": 0, "text": "start"}))["id"]
+        base = f"{cluster.b.url}/api/chat/conversations/{cid}/messages"
+        async with httpx.AsyncClient() as client:
+            first = await client.post(base, json={"text": "a0"}, headers=ana)
+            assert first.status_code == 200, first.text
+
+            async def agent() -> None:
+                for n in range(1, 6):
+                    sent = await client.post(base, json={"text": f"a{n}"}, headers=ana)
+                    assert sent.status_code == 200, sent.text
+
+            async def widget() -> None:
+                for n in range(5):
+                    frame = {"type": "say", "ref": n + 1, "conversationId": cid, "text": f"v{n}"}
+                    await _frame(socket, frame)
+
+            await asyncio.gather(agent(), widget())
+        await socket.close()
+        return cid
+
+    cid = asyncio.run(scenario())
+    on_a = [m["id"] for m in _conversation(cluster.a, cid, ana)["messages"]]
+    on_b = [m["id"] for m in _conversation(cluster.b, cid, ana)["messages"]]
+    assert len(on_a) == 12 and len(set(on_a)) == 12
+    assert on_a == on_b
+
+
+def test_a_take_on_one_node_leaves_a_salespersons_console_on_another(cluster: Cluster) -> None:
+    """The new conversation is in the queue Sue's console on B shows; when Sam takes it on A
+    it is withdrawn from her console and her inbox on B; she may neither read it nor reply."""
+    cluster.at(LUNCH)
+    visitor = _visitor()
+    token = _session(cluster.a, visitor)["token"]
+    sue, sam = cluster.headers("sue"), cluster.headers("sam")
+
+    async def scenario() -> str:
+        socket = await _socket(cluster.a, visitor, token)
+        async with httpx.AsyncClient() as client, _console(client, cluster.b, sue) as console:
+            cid = (await _frame(socket, {"type": "start", "ref": 1, "text": "un devis ?"}))["id"]
+            await _listed(client, cluster.b, sue, cid)
+            taken = await client.post(
+                f"{cluster.a.url}/api/chat/conversations/{cid}/assign",
+                json={"to": "sam"},
+                headers=sam,
+            )
+            assert taken.status_code == 200, taken.text
+            await _until(console, "withdrawn", conversation_id=cid)
+        await socket.close()
+        return cid
+
+    cid = asyncio.run(scenario())
+    inbox = httpx.get(f"{cluster.b.url}/api/chat/inbox", headers=sue).json()
+    assert cid not in {c["id"] for c in inbox["conversations"]}
+    refused = httpx.post(
+        f"{cluster.b.url}/api/chat/conversations/{cid}/messages", json={"text": "moi"}, headers=sue
+    )
+    assert refused.status_code == 403
+    unseen = httpx.get(f"{cluster.b.url}/api/chat/conversations/{cid}", headers=sue)
+    assert unseen.status_code == 404
+
+
+def test_presence_and_invitations_cross_nodes(cluster: Cluster) -> None:
+    """B lists the visitor whose widget is open on A and A the agent at B's console; a
+    playbook run on A invites that visitor through B only while an agent is on duty and
+    connected somewhere ("no agent on duty" at night, whoever is connected)."""
+    visitor = _visitor()
+    token = _session(cluster.b, visitor)["token"]
+    ana, admin = cluster.headers("ana"), cluster.headers("admin")
+
+    async def seen(node: Node, key: str, wanted: str) -> None:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                inbox = (await client.get(f"{node.url}/api/chat/inbox", headers=ana)).json()
+                names = [v if isinstance(v, str) else v["anonymous_id"] for v in inbox[key]]
+                if wanted in names:
+                    return
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"{wanted} never listed in {key} on {node.url}")
+
+    async def scenario() -> tuple[str, dict[str, Any]]:
+        socket = await _socket(cluster.b, visitor, token, page="/lunch-deal/today")
+        async with httpx.AsyncClient() as client, _console(client, cluster.b, ana):
+            await seen(cluster.a, "visitors", visitor)
+            await seen(cluster.a, "connected", "ana")
+            cluster.at(NIGHT)
+            night = await client.post(
+                f"{cluster.a.url}/api/playbooks/invite-lunch/run", json={}, headers=admin
+            )
+            cluster.at(LUNCH + timedelta(seconds=2))
+            ran = await client.post(
+                f"{cluster.a.url}/api/playbooks/invite-lunch/run", json={}, headers=admin
+            )
+            assert ran.status_code == 200, ran.text
+            invitation = await _next(socket, "invitation")
+        await socket.close()
+        return night.text, invitation
+
+    night, invitation = asyncio.run(scenario())
+    assert "no agent on duty" in night
+    assert invitation["message"] == "Un souci ? / A problem?"
+
+
+def test_a_node_started_later_serves_the_history_and_joins_the_talk(cluster: Cluster) -> None:
+    """A node started after a conversation began gives the visitor's widget its history at
+    once (read back from the log, whatever the projection's lag), and its agent's reply
+    reaches the visitor on A."""
+    cluster.at(LUNCH)
+    visitor = _visitor()
+    token = _session(cluster.a, visitor)["token"]
+    ana = cluster.headers("ana")
+
+    async def scenario() -> tuple[list[str] | None, dict[str, Any]]:
+        socket = await _socket(cluster.a, visitor, token)
+        cid = (await _frame(socket, {"type": "start", "ref": 1, "text": "avant"}))["id"]
+        await _frame(socket, {"type": "say", "ref": 2, "conversationId": cid, "text": "encore"})
+        with contextlib.ExitStack() as stack:
+            c = await asyncio.to_thread(stack.enter_context, _node(cluster.db_url, cluster.log_url))
+            async with httpx.AsyncClient() as client:
+                mine = await client.post(
+                    f"{c.url}/chat/v1/mine",
+                    content=json.dumps(
+                        {"writeKey": WRITE_KEY, "anonymousId": visitor, "token": token}
+                    ),
+                    headers={"Content-Type": "text/plain", "Origin": SHOP},
+                )
+                assert mine.status_code == 200, mine.text
+                held = {
+                    x["id"]: [m["text"] for m in x["messages"]]
+                    for x in mine.json()["conversations"]
+                }
+                sent = await client.post(
+                    f"{c.url}/api/chat/conversations/{cid}/messages",
+                    json={"text": "réponse"},
+                    headers=ana,
+                )
+                assert sent.status_code == 200, sent.text
+            heard = await _next(socket, "message")
+            await asyncio.to_thread(stack.close)
+        await socket.close()
+        return held.get(cid), heard
+
+    history, heard = asyncio.run(scenario())
+    assert history == ["avant", "encore"]
+    assert heard["message"]["text"] == "réponse"
+
+
+class _Wire:
+    """An in-memory notes channel between `SharedHub`s (what NATS core pub/sub does)."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Any] = []
+
+    def last_offset(self) -> int:
+        return 0
+
+    def read_topic(self, topic: str, after: int = 0) -> list[Any]:
+        return []
+
+    def follow_topics(self, on_event: Any, *, replay_seconds: float) -> None:
+        return None
+
+    def broadcast(self, channel: str, payload: bytes) -> None:
+        for listener in list(self.listeners):
+            listener(payload)
+
+    def listen(self, channel: str, on_note: Any) -> None:
+        self.listeners.append(on_note)
+
+
+@contextlib.asynccontextmanager
+async def _hubs(now: list[float]) -> AsyncIterator[tuple[_Wire, SharedHub, SharedHub]]:
+    """Nodes A and B's hubs on one wire, started, on the clock `now[0]`."""
+    wire = _Wire()
+    a = SharedHub(wire, node="a", monotonic=lambda: now[0])
+    b = SharedHub(wire, node="b", monotonic=lambda: now[0])
+    await a.start()
+    await b.start()
+    try:
+        yield wire, a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+def test_a_node_not_heard_from_is_forgotten() -> None:
+    """Node B lists the agent and visitor node A said it has, and forgets them once A has
+    been silent for the TTL: a crashed node's connections do not linger."""
+    now = [100.0]
+
+    async def scenario() -> None:
+        async with _hubs(now) as (_, a, b):
+            a.connect_agent("ana")
+            a.connect_visitor(
+                anonymous_id="v1", source="web", page="/deal", language=None, now=LUNCH
+            )
+            a._send_state()
+            assert b.connected_agents() == ["ana"]
+            assert [v["anonymous_id"] for v in b.snapshot()] == ["v1"]
+            assert b.present(page="/deal", now=LUNCH, limit=10) == ["v1"]
+            now[0] += b.ttl_seconds + 1
+            assert b.connected_agents() == [] and b.snapshot() == []
+
+    asyncio.run(scenario())
+
+
+def test_a_dismissal_and_a_count_of_invitations_cross_nodes() -> None:
+    """A visitor who closed an invitation at node B is not invited by node A; an invitation
+    sent from A to a visitor connected at B counts as delivered."""
+
+    async def scenario() -> None:
+        async with _hubs([0.0]) as (_, a, b):
+            for visitor in ("v1", "v2"):
+                b.connect_visitor(
+                    anonymous_id=visitor, source="web", page="/deal", language=None, now=LUNCH
+                )
+            b._send_state()
+            b.dismiss("v2", LUNCH + timedelta(minutes=30))
+            assert a.present(page="/deal", now=LUNCH, limit=10) == ["v1"]
+            sent = a.tell_visitors([("v1", {"type": "invitation"}), ("nobody", {"type": "x"})])
+            assert sent == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_malformed_note_is_dropped() -> None:
+    """Garbage, a note of the wrong shape, one of an unknown kind and one naming visitors
+    without an id on the notes subject change nothing and raise nothing."""
+
+    async def scenario() -> None:
+        async with _hubs([0.0]) as (wire, _, b):
+            for payload in (
+                b"\x00not json",
+                b"[1,2]",
+                b'{"k":"state"}',
+                b'{"k":"?","node":"x"}',
+                b'{"k":"state","node":"x","visitors":[{"page":1},{"anonymous_id":["v"]}]}',
+            ):
+                wire.broadcast("chat", payload)
+            assert b.connected_agents() == [] and b.snapshot() == []
+            assert b.tell_visitors([("v", {"type": "invitation"})]) == 0
+
+    asyncio.run(scenario())
