@@ -32,7 +32,7 @@ def _same(value: Any) -> Any:
 
 def _zone(name: str) -> str:
     """`name` when it is a time zone; else a usage error saying why."""
-    from vigie.rules.detectors.wallclock import zone_problem
+    from vigie.kpi.wallclock import zone_problem
 
     problem = zone_problem(name)
     if problem is not None:
