@@ -329,3 +329,26 @@ def test_a_tasks_changed_notes_leave_the_stored_log_at_the_erasure(live_server: 
         erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
     assert erased.status_code == 200, erased.text
     assert notes.encode() not in _table_dump(live_server.system.engine)
+
+
+def test_a_tasks_notes_changed_before_changes_named_the_contact_leave_the_stored_log(
+    live_server: LiveServer,
+) -> None:
+    """A `Task Updated` logged before a task's changes carried its contact (its record's id
+    and notes alone) is found by the task's id: the erasure takes its notes out too."""
+    from datetime import UTC, datetime
+
+    from vigie.events import Event
+
+    notes = "Older change: diagnosed with diabetes, send the low-sugar offers"
+    contact_id, task_id = _task_with_changed_notes(live_server, "later still")
+    now = datetime.now(UTC)
+    old = Event(
+        message_id=f"old-{task_id}", type="track", source="crm", event="Task Updated",
+        timestamp=now, received_at=now, properties={"id": task_id, "notes": notes},
+    )  # fmt: skip
+    live_server.system.log.append([old], source="crm")
+    with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=120) as api:
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    assert notes.encode() not in _table_dump(live_server.system.engine)
