@@ -613,9 +613,11 @@ def build_system(
 
     def forget_copies() -> None:
         """Drop what this process keeps of the log in memory: its last committed bodies,
-        the live feed's newest events, the keys it read (an erasure changed them)."""
+        the live feed's newest events, the chat's conversations, the keys it read (an
+        erasure changed them)."""
         sql_log.recent_bodies.clear()
         live.forget()
+        chat.forget()
         if shredder is not None:
             shredder.keys.forget_cached()
 

@@ -561,3 +561,45 @@ def test_a_website_write_key_cannot_forge_chat_events(chat_server: ChatServer) -
     assert [(m["sender"], m["text"]) for m in seen["messages"]] == [("visitor", "Ça marche ?")]
     assert seen["status"] == "open"
     assert not system.log.recent(event="Chat Offline Message", anonymous_id=visitor, limit=5)
+
+
+def test_a_closed_conversation_read_after_its_visitors_erasure_shows_none_of_them(
+    chat_server: ChatServer,
+) -> None:
+    """Conversations closed, or still open, at their visitor's erasure are read afterwards
+    as the erasure left the store: neither the visitor's id nor the e-mail they typed."""
+    server = chat_server
+    server.clock.set(LUNCH)
+    visitor = _visitor()
+    email = f"{visitor}@example.org"
+    contact = httpx.post(
+        f"{server.url}/api/contacts",
+        json={"first_name": "Léa", "email": email, "anonymous_ids": [visitor]},
+        headers=server.agent("admin"),
+        timeout=30,
+    )
+    assert contact.status_code in (200, 201), contact.text
+    token = server.session(visitor)["token"]
+    cid = _start(server, visitor, token, f"Écrivez-moi à {email}")["id"]
+    still_open = _start(server, visitor, token, f"Toujours {email}")["id"]
+    closed = httpx.post(
+        f"{server.url}/api/chat/conversations/{cid}/close",
+        json={"outcome": "answered"},
+        headers=server.agent("ana"),
+        timeout=30,
+    )
+    assert closed.status_code == 200, closed.text
+    erased = httpx.post(
+        f"{server.url}/api/privacy/contacts/{contact.json()['id']}/erase",
+        headers=server.agent("admin"),
+        timeout=60,
+    )
+    assert erased.status_code == 200, erased.text
+    for conversation in (cid, still_open):
+        read = httpx.get(
+            f"{server.url}/api/chat/conversations/{conversation}",
+            headers=server.agent("admin"),
+            timeout=30,
+        )
+        assert read.status_code == 200, read.text
+        assert email not in read.text and visitor not in read.text

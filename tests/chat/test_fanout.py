@@ -553,3 +553,23 @@ def test_a_malformed_note_is_dropped() -> None:
             assert b.tell_visitors([("v", {"type": "invitation"})]) == 0
 
     asyncio.run(scenario())
+
+
+def test_a_stopped_node_is_not_listed_again_by_its_last_disconnections() -> None:
+    """A node that said it leaves sends no more of who it has: the consoles its stop closes
+    one by one (an agent's closed, another's not yet) do not make the other nodes list it,
+    and its agents, again after its goodbye."""
+
+    async def scenario() -> None:
+        async with _hubs([0.0]) as (_, a, b):
+            ana = a.connect_agent("ana")
+            a.connect_agent("bo")
+            a._send_state()
+            assert b.connected_agents() == ["ana", "bo"]
+            await a.stop()
+            assert b.connected_agents() == []
+            a.disconnect_agent("ana", ana)  # the web edge, as ana's socket closes
+            await asyncio.sleep(0.3)  # past the state's coalescing delay
+            assert b.connected_agents() == []
+
+    asyncio.run(scenario())

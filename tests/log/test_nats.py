@@ -788,3 +788,23 @@ def test_an_acknowledgement_with_an_error_fails_its_batch_on_the_quick_path(
 
         waiting = nats_log._call(feed())
         assert waiting.error is not None and expected in str(waiting.error)
+
+
+def test_reading_the_topic_named_star_reads_that_topic_alone(
+    nats_url: str, engine: sa.Engine
+) -> None:
+    """A conversation id is a visitor's input: asking for topic `*` reads the events of the
+    topic named `*`, never every topic's (each such request would read the whole chat)."""
+    log = NatsEventLog.from_url(
+        nats_url, rejects=SqlEventLog(engine), topic_of=lambda e: e.properties.get("topic")
+    )
+    try:
+        events = [_event(f"m{n}") for n in range(3)]
+        for event, topic in zip(events, ("c1", "c2", "*"), strict=True):
+            event.properties["topic"] = topic
+        log.append(events, source="web")
+        assert [e.message_id for e in log.read_topic("*")] == ["m2"]
+        assert [e.message_id for e in log.read_topic("c1")] == ["m0"]
+    finally:
+        log.delete_stream()
+        log.close()

@@ -305,3 +305,50 @@ def test_after_an_erasure_a_replay_of_the_stored_log_rebuilds_the_store_s_record
     [call] = [i for i in store["interactions"] if i["kind"] == "call"]
     assert call == next(i for i in again["interactions"] if i["id"] == call["id"])
     assert (call["subject"], call["summary"], call["properties"]) == (None, None, {})
+
+
+def _task_with_changed_notes(server: LiveServer, notes: str) -> tuple[str, str]:
+    """The person (contact id) and a task about them whose notes were changed to `notes`."""
+    contact_id = _person(server)
+    with httpx.Client(base_url=server.url, headers=server.admin, timeout=60) as api:
+        task = api.post(
+            "/api/tasks", json={"title": "Call back", "contact_id": contact_id, "notes": "later"}
+        )
+        assert task.status_code == 201, task.text
+        changed = api.patch(f"/api/tasks/{task.json()['id']}", json={"notes": notes})
+        assert changed.status_code == 200, changed.text
+    return contact_id, str(task.json()["id"])
+
+
+def test_a_tasks_changed_notes_leave_the_stored_log_at_the_erasure(live_server: LiveServer) -> None:
+    """A task's notes changed after its creation are taken out of the stored log with the
+    rest of the person's notes (a replay would give the erased person's task them back)."""
+    notes = "Changed: her son is in hospital, do not call before noon"
+    contact_id, _ = _task_with_changed_notes(live_server, notes)
+    with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=120) as api:
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    assert notes.encode() not in _table_dump(live_server.system.engine)
+
+
+def test_a_tasks_notes_changed_before_changes_named_the_contact_leave_the_stored_log(
+    live_server: LiveServer,
+) -> None:
+    """A `Task Updated` logged before a task's changes carried its contact (its record's id
+    and notes alone) is found by the task's id: the erasure takes its notes out too."""
+    from datetime import UTC, datetime
+
+    from vigie.events import Event
+
+    notes = "Older change: diagnosed with diabetes, send the low-sugar offers"
+    contact_id, task_id = _task_with_changed_notes(live_server, "later still")
+    now = datetime.now(UTC)
+    old = Event(
+        message_id=f"old-{task_id}", type="track", source="crm", event="Task Updated",
+        timestamp=now, received_at=now, properties={"id": task_id, "notes": notes},
+    )  # fmt: skip
+    live_server.system.log.append([old], source="crm")
+    with httpx.Client(base_url=live_server.url, headers=live_server.admin, timeout=120) as api:
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    assert notes.encode() not in _table_dump(live_server.system.engine)

@@ -22,7 +22,7 @@ from vigie.privacy.erasures import (
     ErasuresFollowed,
     erased_event,
 )
-from vigie.privacy.tables import erasure_notices
+from vigie.privacy.tables import erasure_notices, erasures
 
 AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -150,3 +150,21 @@ def test_a_process_following_the_store_forgets_once_per_erasure_made_elsewhere(
     assert followed.poll() is True
     assert followed.poll() is False
     assert len(forgotten) == 1
+
+
+def test_an_erasure_committed_after_a_newer_one_is_still_followed(engine: sa.Engine) -> None:
+    """An erasure recorded with a lower id that commits after a newer one was seen
+    (PostgreSQL takes ids in order but commits in any order) still makes the next look
+    drop the process's copies."""
+    forgotten: list[None] = []
+    followed = ErasuresFollowed(engine=engine, forget=lambda: forgotten.append(None))
+    with engine.begin() as conn:
+        conn.execute(erasures.insert().values(id=10, at_us=1))
+    assert followed.poll() is False
+    with engine.begin() as conn:
+        conn.execute(erasures.insert().values(id=20, at_us=2))
+    assert followed.poll() is True
+    with engine.begin() as conn:
+        conn.execute(erasures.insert().values(id=15, at_us=3))
+    assert followed.poll() is True
+    assert len(forgotten) == 2

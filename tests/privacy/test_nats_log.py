@@ -425,6 +425,31 @@ def test_an_interactions_notes_reach_the_stream_sealed_and_erasure_shreds_them(
     assert replayed[0].properties["contact_id"] == contact_id
 
 
+def test_a_tasks_changed_notes_reach_the_stream_sealed_and_erasure_shreds_them(
+    nats_server: LiveServer,
+    nats_url: str,  # noqa: F811 (the fixture)
+) -> None:
+    """A task's notes changed after it was created are sealed under its contact's key as its
+    first notes are: never in clear on the stream, and open to nothing once the contact is
+    erased (a replay would otherwise give the erased person's task its notes back)."""
+    notes = "Her divorce papers are due Friday, be gentle"
+    with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        task = api.post(
+            "/api/tasks", json={"title": "Call back", "contact_id": contact_id, "notes": "soon"}
+        )
+        assert task.status_code == 201, task.text
+        changed = api.patch(f"/api/tasks/{task.json()['id']}", json={"notes": notes})
+        assert changed.status_code == 200, changed.text
+        assert notes.encode() not in b"\n".join(_raw_messages(nats_url))
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    replayed = [e for e in nats_server.system.log.read(1, 100) if e.event == "Task Updated"]
+    assert replayed and all("notes" not in e.properties for e in replayed)
+
+
 def test_an_erasure_while_the_stream_is_away_changes_nothing_and_a_retry_completes_it(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

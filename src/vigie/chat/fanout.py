@@ -196,10 +196,14 @@ class SharedHub(ChatHub):
         self._peers_lock = threading.Lock()
         self._beat: asyncio.Task[None] | None = None
         self._state_due = False
+        self._stopped = False
+        """Said goodbye: it tells no more of who it has (its closing connections would
+        list it, and them, at the other nodes again)."""
 
     async def start(self) -> None:
         """Listen to the other nodes, ask them who they have, and say who is here."""
         await super().start()
+        self._stopped = False
         await asyncio.to_thread(self.relay.listen, CHANNEL, self._heard)
         self._send(_Note(k="hello", node=self.node))
         self._send_state()
@@ -212,6 +216,7 @@ class SharedHub(ChatHub):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
             self._beat = None
+        self._stopped = True
         self._send(_Note(k="bye", node=self.node))
         await super().stop()
 
@@ -230,6 +235,8 @@ class SharedHub(ChatHub):
 
     def _send_state(self) -> None:
         self._state_due = False
+        if self._stopped:
+            return
         with self._lock:
             agents = sorted(self.agents)
             visitors = [v.describe() for v in self.visitors.values()]

@@ -45,6 +45,7 @@ MAX_TAGS = 20
 MAX_TAG_CHARS = 60
 MAX_FIELD_CHARS = 500
 CLOSED_KEPT = 1000
+_IN_CHUNK = 500
 """Closed conversations kept in memory, for the answers about them just after closing."""
 
 
@@ -529,6 +530,28 @@ class ChatService:
         if found is not None:
             self._hold(found)
         return found
+
+    def forget(self) -> None:
+        """Drop the conversations held here that the store holds as far (an erasure rewrote
+        the store's copy, not this one): they are read again from the store when asked.
+        Those the projection has not caught up with yet stay, as only this copy has them.
+        The dictionaries are replaced, not changed, as the event loop may be reading them."""
+        held = list(self._open.items()) + list(self._closed.items())
+        stored: dict[str, int] = {}
+        ids = [cid for cid, _ in held]
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                query = sa.select(conversations_table.c.id, conversations_table.c.version)
+                rows = conn.execute(query.where(conversations_table.c.id.in_(chunk)))
+                stored.update({str(cid): int(version) for cid, version in rows})
+        gone = {cid for cid, c in held if stored.get(cid, -1) >= c.version}
+        if not gone:
+            return
+        self._open = {cid: c for cid, c in list(self._open.items()) if cid not in gone}
+        self._closed = OrderedDict(
+            (cid, c) for cid, c in list(self._closed.items()) if cid not in gone
+        )
 
     def _held(self, cid: str) -> Conversation | None:
         return self._open.get(cid) or self._closed.get(cid)

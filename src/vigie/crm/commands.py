@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from vigie.auth.audit import Actor
-from vigie.crm.entities import Entity
+from vigie.crm.entities import CONTACT_NOTES, Entity
 from vigie.crm.milestones import Milestone, Names, milestones, record_properties
 from vigie.events import Event
 
@@ -70,9 +70,10 @@ def milestone_event(milestone: Milestone, *, actor: Actor, now: datetime) -> Eve
 
 
 def _owner(entity: Entity, before: dict[str, Any]) -> dict[str, Any] | None:
-    """What a change of a stored record carries besides its fields: an interaction's contact,
-    whose key seals its notes under crypto-shredding (`vigie.privacy.shredding`)."""
-    if entity.name != "interactions" or not before.get("contact_id"):
+    """What a change of a stored record carries besides its fields: an interaction's or a
+    task's contact, whose key seals its notes under crypto-shredding
+    (`vigie.privacy.shredding`); without it a change of a task's notes went out in clear."""
+    if entity.name not in CONTACT_NOTES or not before.get("contact_id"):
         return None
     return {"contact_id": before["contact_id"]}
 

@@ -721,8 +721,11 @@ class NatsEventLog(AppendsOne):
         return found
 
     def read_topic(self, topic: str, after: int = 0) -> list[Event]:
-        """Every event of `topic` with an offset past `after`, in stream order."""
-        return self._call(self._fetch(max(1, after + 1), None, Event, self.topic_subject(topic)))
+        """Every event of `topic` with an offset past `after`, in stream order. `topic` is
+        always a name, never the wildcard: a topic named `*` (a visitor's conversation id)
+        reads its own subject, not every topic's."""
+        subject = self.topic_subject(subject_token(topic))
+        return self._call(self._fetch(max(1, after + 1), None, Event, subject))
 
     def follow_topics(self, on_event: Callable[[Event], None], *, replay_seconds: float) -> None:
         """Call `on_event` with each event of every topic stored in the last `replay_seconds`

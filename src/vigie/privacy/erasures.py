@@ -116,11 +116,12 @@ class ErasuresFollowed:
     def poll(self) -> bool:
         """Drop the process's copies if an erasure was recorded since the last poll; True
         when it did. The first poll only notes where the record stands: a process that just
-        started holds no copies yet."""
+        started holds no copies yet. The rows are counted (they are kept), not their newest
+        id: a lower id may commit after a higher one was seen (PostgreSQL)."""
         with self.engine.connect() as conn:
-            newest = int(conn.execute(sa.select(sa.func.max(erasures.c.id))).scalar() or 0)
-        seen, self._seen = self._seen, newest
-        if seen is None or newest <= seen:
+            count = int(conn.execute(sa.select(sa.func.count()).select_from(erasures)).scalar_one())
+        seen, self._seen = self._seen, count
+        if seen is None or count <= seen:
             return False
         self.forget()
         return True

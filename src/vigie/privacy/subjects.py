@@ -55,6 +55,8 @@ from vigie.types import to_us
 logger = logging.getLogger(__name__)
 
 CONTACTS = "crm_contacts"
+_RECORDS_CHUNK = 100
+"""Record ids looked for in the stored log's bodies per query (`_strip_notes`)."""
 IDENTITIES = "analytics_identities"
 NOT_SCANNED = frozenset(
     {
@@ -389,17 +391,34 @@ class DataSubjects:
 
     def _strip_notes(self, conn: sa.Connection, events: sa.Table, contact_id: str) -> int:
         """Take the contact's notes (`self.notes`) out of the stored bodies of the events
-        naming them; returns how many bodies changed. Sealed notes are inside `$sealed` and
-        are left to the key's destruction."""
+        naming them, and of the later events of the same records that name no contact (a
+        change logged before changes carried their record's contact); returns how many
+        bodies changed. Sealed notes are inside `$sealed` and are left to the key's
+        destruction."""
+        named = list(self.notes)
         query = sa.select(events.c.log_offset, events.c.body).where(
-            events.c.event.in_(list(self.notes)),
-            self._contains(events.c.body, "blob", contact_id),
+            events.c.event.in_(named), self._contains(events.c.body, "blob", contact_id)
         )
+        found = [(offset, decode_event(bytes(body))) for offset, body in conn.execute(query)]
+        mine = [(o, e) for o, e in found if e.properties.get("contact_id") == contact_id]
+        records = sorted(
+            {str(e.properties["id"]) for _, e in mine if isinstance(e.properties.get("id"), str)}
+        )
+        seen = {offset for offset, _ in mine}
+        for start in range(0, len(records), _RECORDS_CHUNK):
+            chunk = records[start : start + _RECORDS_CHUNK]
+            query = sa.select(events.c.log_offset, events.c.body).where(
+                events.c.event.in_(named),
+                sa.or_(*(self._contains(events.c.body, "blob", record) for record in chunk)),
+            )
+            for offset, body in conn.execute(query):
+                event = decode_event(bytes(body))
+                props = event.properties
+                if offset not in seen and "contact_id" not in props and props.get("id") in chunk:
+                    seen.add(offset)
+                    mine.append((offset, event))
         changed = 0
-        for offset, body in conn.execute(query).all():
-            event = decode_event(bytes(body))
-            if event.properties.get("contact_id") != contact_id:
-                continue
+        for offset, event in mine:
             fields = self.notes.get(event.event or "", ())
             kept = {k: v for k, v in event.properties.items() if k not in fields}
             if len(kept) == len(event.properties):

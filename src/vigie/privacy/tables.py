@@ -24,5 +24,5 @@ erasures = sa.Table(
     sa.Column("at_us", sa.BigInteger, nullable=False),
 )
 """One row per erasure (naming nobody), written in the erasure's own transaction and kept:
-every process watches its newest id (`ErasuresFollowed`) and drops its copies of the log and
-its cached keys when it grows, whether or not it follows the log's notices."""
+every process counts them (`ErasuresFollowed`) and drops its copies of the log and its
+cached keys when the count grows, whether or not it follows the log's notices."""
