@@ -91,7 +91,11 @@ def test_backtest_on_the_reference_engine_prints_the_same(
     columnar = CliRunner().invoke(app, command, catch_exceptions=False)
     reference = CliRunner().invoke(app, [*command, "--reference"], catch_exceptions=False)
     assert reference.exit_code == 0, reference.output
-    assert reference.output == columnar.output
+
+    def printed(output: str) -> list[str]:  # the progress bar's elapsed time is not an alert
+        return [line for line in output.splitlines() if "replayed / rejoués" not in line]
+
+    assert printed(reference.output) == printed(columnar.output)
     assert '"fired":2' in reference.output.replace(" ", "")
 
 
