@@ -292,12 +292,28 @@ def _run(
     shift_keep = 1 - SHIFT_RATE
     half_day, half_week = DAY_US // 2, WEEK_US // 2
 
-    def zero_rate(wall: int) -> float:
+    week_zeros = [0.0] * nw
+    week_counted = [0.0] * nw
+    week_zero_since = [_NEVER] * nw
+    run_zeros, run_knot = 0.0, -1  # `RobustSeasonal.run_zeros`, `run_knot`
+    week_forget = 1.0 - 1.0 / max(week_cap, 1.0)
+
+    def zero_rate(wall: int, at_us: int) -> float:
+        """`RobustSeasonal._zero_rate`."""
         overall = (zeros + 1.0) / (counted + 2.0)
         if not nd:
             return overall
         k = int((wall % DAY_US) / knot_us)
-        return (knot_zeros[k] + ZERO_PRIOR * overall) / (knot_counted[k] + ZERO_PRIOR)
+        rate = (knot_zeros[k] + ZERO_PRIOR * overall) / (knot_counted[k] + ZERO_PRIOR)
+        if nw:
+            kw = ((wall // DAY_US) % 7) * nd + k
+            if week_zero_since[kw] <= at_us - half_week:
+                own = run_zeros if run_knot == kw else 0.0
+                week = (week_zeros[kw] - own + ZERO_PRIOR * overall) / (
+                    week_counted[kw] - own + ZERO_PRIOR
+                )
+                rate = week if week > rate else rate
+        return rate
 
     # Each instant's local time (`RobustSeasonal.clock`), and where it falls among the knots
     # of the day and of the week, at once.
@@ -445,7 +461,7 @@ def _run(
                 p = 2 * p
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:
-                    p = min(p, 2 * exp(zero_log + log(zero_rate(wall))))
+                    p = min(p, 2 * exp(zero_log + log(zero_rate(wall, at_us))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us
                     local = run_wall if run else wall
@@ -481,7 +497,7 @@ def _run(
         if counts:
             zero = value <= 0
             if zero:
-                zero_log += log(zero_rate(wall))
+                zero_log += log(zero_rate(wall, at_us))
                 zero_run += 1
             else:
                 zero_log, zero_run = 0.0, 0
@@ -491,6 +507,18 @@ def _run(
                 kz = ks[i]
                 knot_zeros[kz] = knot_zeros[kz] * forget + zero
                 knot_counted[kz] = knot_counted[kz] * forget + 1.0
+                if nw:
+                    kz = kws[i]
+                    if week_zero_since[kz] == _NEVER:
+                        week_zero_since[kz] = at_us
+                    week_zeros[kz] = week_zeros[kz] * week_forget + zero
+                    week_counted[kz] = week_counted[kz] * week_forget + 1.0
+                    if not zero:
+                        run_zeros, run_knot = 0.0, -1
+                    elif run_knot == kz:
+                        run_zeros = run_zeros * week_forget + 1.0
+                    else:
+                        run_zeros, run_knot = 1.0, kz
         samples += 1
         if level is None:
             level = y

@@ -382,6 +382,11 @@ class RobustSeasonal:
         self.zero_run = 0
         self.knot_zeros = [0.0] * self.nd
         self.knot_counted = [0.0] * self.nd
+        self.week_zeros = [0.0] * self.nw
+        self.week_counted = [0.0] * self.nw
+        self.week_zero_since = [_NEVER] * self.nw
+        self.run_zeros = 0.0  # the zeros of the run in progress in weekly knot `run_knot`
+        self.run_knot = -1
 
     # The scale a value is judged on: small counts on the square-root scale.
     def _to(self, value: float) -> float:
@@ -628,13 +633,26 @@ class RobustSeasonal:
         self._learn(at_us, value)
 
     def _zero_rate(self, at_us: int) -> float:
-        """How often a count is 0 at this time of day: the daily knot's share of zeros,
-        shrunk towards the overall share (a knot has seen few samples)."""
+        """How often a count is 0 at this time: the larger of the daily knot's share of zeros
+        and, once an earlier week has seen it, the weekly knot's (the zeros of the run in
+        progress left out), each shrunk towards the overall share (a knot has seen few
+        samples). A shop closed on Sundays has zeros at noon on Sundays only: the time of
+        day alone calls each of them rare, the time of the week does not."""
         overall = (self.zeros + 1.0) / (self.counted + 2.0)
         if not self.nd:
             return overall
-        k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
-        return (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
+        wall = self.clock.wall(at_us)
+        k = int((wall % DAY_US) / self.knot_us)
+        rate = (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
+        if self.nw:
+            kw = ((wall // DAY_US) % 7) * self.nd + k
+            if self.week_zero_since[kw] <= at_us - WEEK_US // 2:
+                own = self.run_zeros if self.run_knot == kw else 0.0
+                week = (self.week_zeros[kw] - own + ZERO_PRIOR * overall) / (
+                    self.week_counted[kw] - own + ZERO_PRIOR
+                )
+                rate = week if week > rate else rate
+        return rate
 
     def _count_zero(self, at_us: int, value: float) -> None:
         """File whether a count is 0: a run of zeros has the probability of each in turn,
@@ -649,10 +667,25 @@ class RobustSeasonal:
         self.zeros = self.zeros * keep + zero
         self.counted = self.counted * keep + 1.0
         if self.nd:
-            k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
+            wall = self.clock.wall(at_us)
+            k = int((wall % DAY_US) / self.knot_us)
             forget = 1.0 - 1.0 / max(self.day_cap, 1.0)
             self.knot_zeros[k] = self.knot_zeros[k] * forget + zero
             self.knot_counted[k] = self.knot_counted[k] * forget + 1.0
+            if self.nw:
+                kw = ((wall // DAY_US) % 7) * self.nd + k
+                if self.week_zero_since[kw] == _NEVER:
+                    self.week_zero_since[kw] = at_us
+                forget = 1.0 - 1.0 / max(self.week_cap, 1.0)
+                self.week_zeros[kw] = self.week_zeros[kw] * forget + zero
+                self.week_counted[kw] = self.week_counted[kw] * forget + 1.0
+                # The run's own zeros in this knot, left out of its share while it lasts.
+                if not zero:
+                    self.run_zeros, self.run_knot = 0.0, -1
+                elif self.run_knot == kw:
+                    self.run_zeros = self.run_zeros * forget + 1.0
+                else:
+                    self.run_zeros, self.run_knot = 1.0, kw
 
     def _learn(self, at_us: int, value: float) -> None:
         if self.counts:
