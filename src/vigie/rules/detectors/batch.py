@@ -43,6 +43,7 @@ from vigie.rules.detectors.seasonal import (
     WEEK_US,
     WEEKEND,
     ZERO_PRIOR,
+    ZERO_Y,
     RobustSeasonal,
     Shape,
     Tails,
@@ -387,6 +388,8 @@ def _run(
                 floor = floor if floor >= least else least
                 rival = RIVAL * err[chosen]
                 best_p, best = -1.0, chosen
+                # `RobustSeasonal.score`: a count is judged against no less than 0.
+                sp = [x if x > ZERO_Y else ZERO_Y for x in preds] if counts else preds
                 for j in range(m):
                     if j != chosen and (
                         not ready[j] or err[j] > rival or scored[j] < eligible_at[j]
@@ -396,14 +399,14 @@ def _run(
                     b = bands[j]
                     if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
                         b = bands[j] = band_of(t, floor, p_half, p_run_half)
-                    p = band_p(b, y - preds[j] - t[0])
+                    p = band_p(b, y - sp[j] - t[0])
                     if j == chosen:
-                        p_chosen = p
+                        p_chosen = p if sp[j] == preds[j] else band_p(b, y - preds[j] - t[0])
                     if p > best_p:
                         best_p, best = p, j
                 scored_floor = floor
                 t = tails[best]
-                expected = preds[best] + t[0]
+                expected = sp[best] + t[0]
                 back = returning = False  # `RobustSeasonal._returning`
                 if (
                     before is not None
@@ -415,7 +418,7 @@ def _run(
                     if off <= knot_us or DAY_US - off <= knot_us:
                         returning = True
                         ct = tails[chosen]
-                        there = preds[chosen] + before - level + ct[0]
+                        there = sp[chosen] + before - level + ct[0]
                         p = tail_p(ct, y - there, floor)
                         if p > best_p:
                             best_p, best, t, expected, back = p, chosen, ct, there, True
@@ -424,7 +427,7 @@ def _run(
                     for s_at, moved in shifts:
                         if -knot_us <= began - s_at <= knot_us:
                             ct = tails[chosen]
-                            there = preds[chosen] + moved + ct[0]
+                            there = sp[chosen] + moved + ct[0]
                             p = tail_p(ct, y - there, floor)
                             if p > best_p:
                                 best_p, best, t, expected, back = p, chosen, ct, there, True

@@ -84,6 +84,7 @@ DRIFT = 1.5  # evidence a sample adds beyond this many long-run deviations
 RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
 EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
+ZERO_Y = 2.0 * math.sqrt(0.375)  # a count of 0 on the square-root scale
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
@@ -453,7 +454,11 @@ class RobustSeasonal:
                 samples=self.samples,
                 ready=False,
             )
-        preds, ready, _, _, _ = self._cached_predict(at_us)
+        raw, ready, _, _, _ = self._cached_predict(at_us)
+        # A count is judged against no less than 0: a level moved down by a closed day,
+        # plus the night's knot, would otherwise expect a negative count at closing time,
+        # and a band too narrow to hold the night's ones and twos.
+        preds = [p if p > ZERO_Y else ZERO_Y for p in raw] if self.counts else raw
         floor = self._floor()
         chosen = self.chosen
         rival = RIVAL * self.models[chosen].err
@@ -483,7 +488,7 @@ class RobustSeasonal:
                 )
         residual = y - expected
         p = best_p
-        chosen_residual = y - preds[chosen] - self.models[chosen].tails.center
+        chosen_residual = y - raw[chosen] - self.models[chosen].tails.center
         shift = self._shift_next(chosen_residual, floor)
         shifts = self.shift_tails
         if (
@@ -501,7 +506,7 @@ class RobustSeasonal:
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
-        if self._unseen_weekend(at_us, ready, y, preds[chosen]):
+        if self._unseen_weekend(at_us, ready, y, raw[chosen]):
             p = 1.0
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
