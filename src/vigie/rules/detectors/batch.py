@@ -44,6 +44,7 @@ from vigie.rules.detectors.seasonal import (
     WEEKEND,
     ZERO_PRIOR,
     ZERO_Y,
+    count_floor,
     RobustSeasonal,
     Shape,
     Tails,
@@ -387,7 +388,7 @@ def _run(
                 floor = halves[i - 1]
                 floor = floor if floor >= least else least
                 rival = RIVAL * err[chosen]
-                best_p, best = -1.0, chosen
+                best_p, best, judged = -1.0, chosen, floor
                 # `RobustSeasonal.score`: a count is judged against no less than 0.
                 sp = [x if x > ZERO_Y else ZERO_Y for x in preds] if counts else preds
                 for j in range(m):
@@ -399,11 +400,16 @@ def _run(
                     b = bands[j]
                     if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
                         b = bands[j] = band_of(t, floor, p_half, p_run_half)
-                    p = band_p(b, y - sp[j] - t[0])
+                    fl = count_floor(sp[j], floor) if counts else floor
+                    if fl == floor:
+                        p = band_p(b, y - sp[j] - t[0])
+                    else:
+                        p = tail_p(t, y - sp[j] - t[0], fl)
                     if j == chosen:
-                        p_chosen = p if sp[j] == preds[j] else band_p(b, y - preds[j] - t[0])
+                        exact = sp[j] == preds[j] and fl == floor
+                        p_chosen = p if exact else band_p(b, y - preds[j] - t[0])
                     if p > best_p:
-                        best_p, best = p, j
+                        best_p, best, judged = p, j, fl
                 scored_floor = floor
                 t = tails[best]
                 expected = sp[best] + t[0]
@@ -419,18 +425,22 @@ def _run(
                         returning = True
                         ct = tails[chosen]
                         there = sp[chosen] + before - level + ct[0]
-                        p = tail_p(ct, y - there, floor)
+                        fl = count_floor(there, floor) if counts else floor
+                        p = tail_p(ct, y - there, fl)
                         if p > best_p:
                             best_p, best, t, expected, back = p, chosen, ct, there, True
+                            judged = fl
                 if not returning and shifts and chosen < 2:  # `RobustSeasonal._recurring`
                     began = (run_wall if run else wall) - WEEK_US
                     for s_at, moved in shifts:
                         if -knot_us <= began - s_at <= knot_us:
                             ct = tails[chosen]
                             there = sp[chosen] + moved + ct[0]
-                            p = tail_p(ct, y - there, floor)
+                            fl = count_floor(there, floor) if counts else floor
+                            p = tail_p(ct, y - there, fl)
                             if p > best_p:
                                 best_p, best, t, expected, back = p, chosen, ct, there, True
+                                judged = fl
                             break
                 residual = y - expected
                 p = best_p
@@ -488,7 +498,7 @@ def _run(
                         expected,
                         best,
                         t,
-                        floor,
+                        judged,
                         p_raw,
                         p,
                         residual,

@@ -101,6 +101,17 @@ Shape = tuple[int, float, float, float, float]
 excess, upper threshold, upper mean excess)."""
 
 
+def count_floor(y: float, floor: float) -> float:
+    """The smallest scale a count predicted at `y` on the square-root scale is judged on
+    (`floor` if larger): the deviation a Poisson count of that mean has there, 1 for counts
+    of a few and more, less for a fraction of one. The residuals' scale is one for the
+    whole day; a shop's quiet nights, where most residuals are 0, shrink it far below
+    what its busy hours show, and an ordinary hour of trade then looked like an anomaly."""
+    var = 1.0 - 1.5 / (y * y) if y > ZERO_Y else 0.0
+    sd = math.sqrt(var) if var > 0 else 0.0
+    return sd if sd > floor else floor
+
+
 def fit_tails(values: Iterable[float], previous: Tails) -> Tails:
     """The robust centre and scale of `values` and each side's exponential tail (`previous`
     when there are fewer than three)."""
@@ -462,13 +473,15 @@ class RobustSeasonal:
         floor = self._floor()
         chosen = self.chosen
         rival = RIVAL * self.models[chosen].err
-        best_p, best = -1.0, chosen
+        best_p, best, judged = -1.0, chosen, floor
+        counts = bool(self.counts)
         for i, model in enumerate(self.models):
             if i != chosen and (not ready[i] or model.err > rival or not self._eligible(i)):
                 continue
-            p = model.tails.p_value(y - preds[i] - model.tails.center, floor)
+            fl = count_floor(preds[i], floor) if counts else floor
+            p = model.tails.p_value(y - preds[i] - model.tails.center, fl)
             if p > best_p:
-                best_p, best = p, i
+                best_p, best, judged = p, i, fl
         model = self.models[best]
         expected = preds[best] + model.tails.center
         back = False
@@ -477,8 +490,10 @@ class RobustSeasonal:
             there = self._recurring(at_us, preds)
         if there is not None:
             there += self.models[chosen].tails.center
-            p_back = self.models[chosen].tails.p_value(y - there, floor)
+            fl = count_floor(there, floor) if counts else floor
+            p_back = self.models[chosen].tails.p_value(y - there, fl)
             if p_back > best_p:
+                judged = fl
                 best_p, best, model, expected, back = (
                     p_back,
                     chosen,
@@ -513,8 +528,8 @@ class RobustSeasonal:
             p = p / 2 if z > 0 else 1.0
         elif self.direction == "down":
             p = p / 2 if z < 0 else 1.0
-        lo, hi = model.tails.edges(self.p_fire / 2, floor)
-        scale = max(model.tails.scale, floor)
+        lo, hi = model.tails.edges(self.p_fire / 2, judged)
+        scale = max(model.tails.scale, judged)
         return Verdict(
             observed=value,
             expected=self._from(expected),
