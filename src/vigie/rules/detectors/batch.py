@@ -44,11 +44,11 @@ from vigie.rules.detectors.seasonal import (
     WEEKEND,
     ZERO_PRIOR,
     ZERO_Y,
-    count_floor,
     RobustSeasonal,
     Shape,
     Tails,
     _z_of,
+    count_floor,
     evidence_p,
     evidence_scale,
     fit_settled,
@@ -299,6 +299,10 @@ def _run(
     week_zero_since = [_NEVER] * nw
     run_zeros, run_knot = 0.0, -1  # `RobustSeasonal.run_zeros`, `run_knot`
     week_forget = 1.0 - 1.0 / max(week_cap, 1.0)
+    weekday_zeros = [0.0] * 7  # `RobustSeasonal.weekday_zeros`
+    weekday_counted = [0.0] * 7
+    run_day_zeros, run_day = 0.0, -1
+    weekday_forget = det.weekday_forget
 
     def zero_rate(wall: int, at_us: int) -> float:
         """`RobustSeasonal._zero_rate`."""
@@ -310,8 +314,13 @@ def _run(
         if nw:
             kw = ((wall // DAY_US) % 7) * nd + k
             if week_zero_since[kw] <= at_us - half_week:
+                day = kw // nd
+                own = run_day_zeros if run_day == day else 0.0
+                prior = (weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
+                    weekday_counted[day] - own + ZERO_PRIOR
+                )
                 own = run_zeros if run_knot == kw else 0.0
-                week = (week_zeros[kw] - own + ZERO_PRIOR * overall) / (
+                week = (week_zeros[kw] - own + ZERO_PRIOR * prior) / (
                     week_counted[kw] - own + ZERO_PRIOR
                 )
                 rate = week if week > rate else rate
@@ -532,6 +541,15 @@ def _run(
                         run_zeros = run_zeros * week_forget + 1.0
                     else:
                         run_zeros, run_knot = 1.0, kz
+                    day = kz // nd
+                    weekday_zeros[day] = weekday_zeros[day] * weekday_forget + zero
+                    weekday_counted[day] = weekday_counted[day] * weekday_forget + 1.0
+                    if not zero:
+                        run_day_zeros, run_day = 0.0, -1
+                    elif run_day == day:
+                        run_day_zeros = run_day_zeros * weekday_forget + 1.0
+                    else:
+                        run_day_zeros, run_day = 1.0, day
         samples += 1
         if level is None:
             level = y

@@ -333,6 +333,7 @@ class RobustSeasonal:
         per_knot = knot / step
         self.day_cap = DAY_MEMORY * per_knot
         self.week_cap = WEEK_MEMORY * per_knot
+        self.weekday_forget = 1.0 - step / (WEEK_MEMORY * DAY_US)
         self.alpha = min(0.5, step / LEVEL_US)
         # A seasonal predictor is compared with the others after a quarter of a day.
         self.trust = max(warmup, 24, DAY_US // 4 // step)
@@ -399,6 +400,10 @@ class RobustSeasonal:
         self.week_zero_since = [_NEVER] * self.nw
         self.run_zeros = 0.0  # the zeros of the run in progress in weekly knot `run_knot`
         self.run_knot = -1
+        self.weekday_zeros = [0.0] * 7  # each day of the week's share of zeros
+        self.weekday_counted = [0.0] * 7
+        self.run_day_zeros = 0.0  # and the run's zeros on day `run_day`
+        self.run_day = -1
 
     # The scale a value is judged on: small counts on the square-root scale.
     def _to(self, value: float) -> float:
@@ -655,9 +660,10 @@ class RobustSeasonal:
     def _zero_rate(self, at_us: int) -> float:
         """How often a count is 0 at this time: the larger of the daily knot's share of zeros
         and, once an earlier week has seen it, the weekly knot's (the zeros of the run in
-        progress left out), each shrunk towards the overall share (a knot has seen few
-        samples). A shop closed on Sundays has zeros at noon on Sundays only: the time of
-        day alone calls each of them rare, the time of the week does not."""
+        progress left out), each shrunk (a knot has seen few samples): the daily knot's
+        towards the overall share, the weekly knot's towards its day of the week's. A shop
+        closed on Sundays has zeros at noon on Sundays only: the time of day alone calls
+        each of them rare, the time of the week does not."""
         overall = (self.zeros + 1.0) / (self.counted + 2.0)
         if not self.nd:
             return overall
@@ -667,8 +673,13 @@ class RobustSeasonal:
         if self.nw:
             kw = ((wall // DAY_US) % 7) * self.nd + k
             if self.week_zero_since[kw] <= at_us - WEEK_US // 2:
+                day = kw // self.nd
+                own = self.run_day_zeros if self.run_day == day else 0.0
+                prior = (self.weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
+                    self.weekday_counted[day] - own + ZERO_PRIOR
+                )
                 own = self.run_zeros if self.run_knot == kw else 0.0
-                week = (self.week_zeros[kw] - own + ZERO_PRIOR * overall) / (
+                week = (self.week_zeros[kw] - own + ZERO_PRIOR * prior) / (
                     self.week_counted[kw] - own + ZERO_PRIOR
                 )
                 rate = week if week > rate else rate
@@ -706,6 +717,16 @@ class RobustSeasonal:
                     self.run_zeros = self.run_zeros * forget + 1.0
                 else:
                     self.run_zeros, self.run_knot = 1.0, kw
+                day = kw // self.nd
+                forget = self.weekday_forget
+                self.weekday_zeros[day] = self.weekday_zeros[day] * forget + zero
+                self.weekday_counted[day] = self.weekday_counted[day] * forget + 1.0
+                if not zero:
+                    self.run_day_zeros, self.run_day = 0.0, -1
+                elif self.run_day == day:
+                    self.run_day_zeros = self.run_day_zeros * forget + 1.0
+                else:
+                    self.run_day_zeros, self.run_day = 1.0, day
 
     def _learn(self, at_us: int, value: float) -> None:
         if self.counts:
