@@ -409,7 +409,15 @@ def _run(
                     b = bands[j]
                     if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
                         b = bands[j] = band_of(t, floor, p_half, p_run_half)
-                    fl = count_floor(sp[j], floor) if counts else floor
+                    if not counts:
+                        p = band_p(b, y - preds[j] - t[0])
+                        if j == chosen:
+                            p_chosen = p
+                        if p > best_p:
+                            best_p, best = p, j
+                        continue
+                    # A Poisson count's spread is at most 1: a wider fit needs no floor.
+                    fl = count_floor(sp[j], floor) if t[1] < 1.0 else floor
                     if fl == floor:
                         p = band_p(b, y - sp[j] - t[0])
                     else:
