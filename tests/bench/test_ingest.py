@@ -1,16 +1,21 @@
-"""`vigie bench ingest` waits for its workers by polling the store, and stops on one that died."""
+"""`vigie bench ingest` waits for its workers by polling the store, and stops on one that died;
+its ingest nodes keep every event they acknowledge."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from vigie.bench.ingest import _wait_workers
+from tests.conftest import NATS_URL, port_open, require_service
+from vigie.bench.ingest import _process_named, _wait_workers, run_ingest_bench
 from vigie.log.leases import leases
+from vigie.log.nats import parse_nats_url
 from vigie.store import connect, upgrade
 from vigie.system import PROCESSORS_LEASE, PROJECTIONS_SHARE, WORKERS
 
@@ -56,3 +61,39 @@ def test_the_wait_ends_once_every_share_and_worker_holds_a_lease(tmp_path: Path)
         for worker in workers:
             worker.kill()
             worker.wait()
+
+
+def test_two_ingest_nodes_without_workers_keep_every_acknowledged_event() -> None:
+    """Prebuilt clients over two `--role ingest` nodes on NATS and no worker: every event
+    acknowledged is in the stream (the run checks the count), and the clients' CPU, the
+    nodes' and the local nats-server's are reported per event."""
+    parsed = parse_nats_url(NATS_URL)
+    host, _, port = parsed.servers.split("://", 1)[1].partition(":")
+    if not port_open(host, int(port or 4222)):
+        require_service("NATS JetStream", f"nothing listens on {host}:{port}")
+    figures = run_ingest_bench(
+        seconds=1.0,
+        clients=1,
+        connections=2,
+        batch=50,
+        db_url=None,
+        console=Console(file=io.StringIO()),
+        workers=0,
+        log_url=NATS_URL,
+        ingest_nodes=2,
+        prebuilt_requests=True,
+    )
+    assert figures["configuration"] == {
+        "workers": 0,
+        "log": "nats",
+        "processors": "none",
+        "ingest_nodes": 2,
+        "clients": "prebuilt",
+    }
+    assert figures["events"] > 0
+    assert figures["errors"] == 0
+    assert figures["client_cpu_us_per_event"] is not None
+    assert figures["server_cpu_us_per_event"] > 0
+    if _process_named("nats-server") is not None:
+        assert figures["nats_server_cpu_us_per_event"] is not None
+        assert figures["server_side_cpu_us_per_event"] > figures["cpu_us_per_event_drained"]

@@ -25,6 +25,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "workers": 0,
         "log_url": None,
         "processors": "server",
+        "ingest_nodes": 0,
+        "prebuilt_requests": False,
     },
     "overload": {
         "seconds": 60.0,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -79,3 +81,58 @@ def test_one_instant_and_many_instants_agree() -> None:
     many = profile.cumulative(ends) - profile.cumulative(starts)
     one = [profile.expected(a, b) for a, b in zip(starts, ends, strict=True)]
     assert np.allclose(many, one, rtol=1e-9, atol=1e-6)
+
+
+SPRING = 1_774_746_000.0  # 2026-03-29 01:00 UTC: Paris goes from +1 to +2
+AUTUMN = 1_792_890_000.0  # 2026-10-25 01:00 UTC: Paris goes from +2 to +1
+
+
+def _paris(days: int) -> RateProfile:
+    """A Paris profile taught `days` of the reference daily pattern on the local clock."""
+    profile = RateProfile(prior=1.0, timezone="Europe/Paris")
+    _teach(profile, days, np.random.default_rng(8))
+    return profile
+
+
+@pytest.mark.parametrize("change", [SPRING, AUTUMN], ids=["march", "october"])
+@pytest.mark.parametrize("hours", [1.5, 49.0])
+def test_a_span_across_a_change_of_time_counts_real_seconds(change: float, hours: float) -> None:
+    """In a zone, the expected count over a span crossing a change of time is the rate at
+    each real second's local time of day summed over the real seconds elapsed: the hour the
+    wall clock skips is not counted, the hour it repeats is counted twice."""
+    profile = _paris(3)
+    a, b = change - hours * 3600, change + hours * 3600
+    step = 10.0
+    seconds = np.arange(a, b, step) + step / 2
+    truth = math.fsum(profile.rate_at(t) * step for t in seconds.tolist())
+    assert profile.expected(a, b) == pytest.approx(truth, rel=1e-4)
+
+
+def test_the_level_is_read_at_the_local_time_of_day() -> None:
+    """A Paris profile's 09:00 is Paris time: the same slot and the same expected rate in
+    winter (08:00 UTC) and in summer (07:00 UTC), where a UTC profile's differ."""
+    paris = ZoneInfo("Europe/Paris")
+    winter = datetime(2026, 3, 27, 9, tzinfo=paris).timestamp()
+    summer = datetime(2026, 3, 30, 9, tzinfo=paris).timestamp()
+    local = _paris(3)
+    assert local.slot(winter) == local.slot(summer) == 18
+    assert local.rate_at(winter) == pytest.approx(local.rate_at(summer))
+    utc = RateProfile(prior=1.0)
+    _teach(utc, 3, np.random.default_rng(8))
+    assert (utc.slot(winter), utc.slot(summer)) == (16, 14)
+    assert utc.rate_at(winter) != pytest.approx(utc.rate_at(summer))
+
+
+def test_a_slot_ends_at_the_next_local_slot_boundary() -> None:
+    """In a zone a quarter of an hour off the UTC half hours (Kathmandu, +05:45), a slot
+    starts and ends at a local half hour; in UTC at a UTC half hour."""
+    kathmandu = RateProfile(prior=1.0, timezone="Asia/Kathmandu")
+    t = START + 100.0
+    assert (kathmandu.slot_start(t), kathmandu.slot_end(t)) == (START - 900.0, START + 900.0)
+    assert RateProfile(prior=1.0).slot_end(t) == START + 1800.0
+
+
+def test_a_zoned_profile_refuses_counts_from_the_epoch() -> None:
+    """`cumulative` (counts from the epoch) is refused in a zone rather than wrong."""
+    with pytest.raises(ValueError, match="UTC profile"):
+        _paris(1).cumulative(np.array([SPRING]))

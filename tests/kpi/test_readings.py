@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from vigie.events import NOTICE_TYPE, Event, notice_event
 from vigie.kpi import KpiEngine, Reading, make_engine, panes
-from vigie.kpi.baselines import Seasonality
+from vigie.kpi.baselines import Learning
 from vigie.kpi.metrics import Metric, Term
 from vigie.types import to_us
 
@@ -116,7 +116,7 @@ SHAPES: list[Metric] = [
     Metric(name="long_ring", window="1d", slide="1m", by=["campaign"]),
     Metric(name="learning", where={"event": "A"}, window="2m", slide="1m", by=["campaign"]),
 ]  # fmt: skip
-BASELINES: dict[str, tuple[Seasonality, int]] = {"learning": ("daily", 3)}
+BASELINES: dict[str, Learning] = {"learning": ("daily", 3, "UTC")}
 
 wild_events = st.lists(
     st.tuples(

@@ -713,3 +713,78 @@ def test_a_topics_events_are_followed_and_read_apart_and_still_consumed_with_the
     finally:
         log.delete_stream()
         log.close()
+
+
+def _acks_wire(log: NatsEventLog, batch: int) -> bytes:
+    """Three JetStream acknowledgements of `batch` as the server writes them (its `MSG`
+    lines, with the two spaces of an empty reply or one), a message of no subscription of
+    ours between them."""
+    inbox, sid = log._acks_inbox, log._acks_sub._id
+    payloads = (
+        b'{"stream":"S","seq":11}',
+        b'{"stream":"S","seq":12,"duplicate":true}',
+        b'{"stream":"S","seq":13}',
+    )
+    return b"".join(
+        (
+            b"MSG %s.%d.0 %d  %d\r\n%s\r\n" % (inbox.encode(), batch, sid, 23, payloads[0]),
+            b"MSG _INBOX.elsewhere.1 987654 2\r\nhi\r\n",
+            b"MSG %s.%d.1 %d %d\r\n%s\r\n" % (inbox.encode(), batch, sid, 40, payloads[1]),
+            b"MSG %s.%d.2 %d  %d\r\n%s\r\n" % (inbox.encode(), batch, sid, 23, payloads[2]),
+        )
+    )  # fmt: skip
+
+
+def test_acknowledgements_split_anywhere_are_filed_without_a_message_object(
+    nats_log: NatsEventLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However the connection cuts the acknowledgements, each is filed under its batch and
+    index (a duplicate as such), and none costs the client a message object or a task."""
+    from vigie.log.nats import _Publishing
+
+    nats_log.append([_event("first")])  # the acknowledgement inbox and its subscription
+    made: list[Any] = []
+    nc = nats_log._nc
+    build = nc._build_message
+    monkeypatch.setattr(nc, "_build_message", lambda *a: made.append(a) or build(*a))
+    parser = nc._ps
+    wire = _acks_wire(nats_log, 900)
+    for cut in range(1, len(wire)):
+
+        async def feed(cut: int = cut) -> _Publishing:
+            waiting = nats_log._publishing[900] = _Publishing(3)
+            await parser.parse(wire[:cut])
+            await parser.parse(wire[cut:])
+            del nats_log._publishing[900]
+            return waiting
+
+        waiting = nats_log._call(feed())
+        assert waiting.done.is_set() and waiting.error is None, cut
+        assert [(a.seq, a.duplicate) for a in waiting.acks if a] == [
+            (11, False),
+            (12, True),
+            (13, False),
+        ], cut
+    assert made == []
+
+
+def test_an_acknowledgement_with_an_error_fails_its_batch_on_the_quick_path(
+    nats_log: NatsEventLog,
+) -> None:
+    """JetStream's error answer, or an unreadable one, fails the batch naming why."""
+    from vigie.log.nats import _Publishing
+
+    nats_log.append([_event("first")])
+    inbox, sid = nats_log._acks_inbox, nats_log._acks_sub._id
+    error = b'{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}'
+    for payload, expected in ((error, "maximum messages"), (b"{not json", "unreadable")):
+        line = b"MSG %s.901.0 %d %d\r\n%s\r\n" % (inbox.encode(), sid, len(payload), payload)
+
+        async def feed(line: bytes = line) -> _Publishing:
+            waiting = nats_log._publishing[901] = _Publishing(1)
+            await nats_log._nc._ps.parse(line)
+            del nats_log._publishing[901]
+            return waiting
+
+        waiting = nats_log._call(feed())
+        assert waiting.error is not None and expected in str(waiting.error)

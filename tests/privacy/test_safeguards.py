@@ -136,3 +136,36 @@ def test_a_job_prepared_before_queuing_is_stored_as_the_writer_would_store_it(
     assert queued.anonymous_id == direct.anonymous_id == guard.visitor_id("browser-1")
     assert queued.context == direct.context == {"ip": "203.0.113.0"}
     engine.dispose()
+
+
+def test_an_owned_job_is_guarded_in_place_and_stored_as_a_copied_one(tmp_path: Path) -> None:
+    """An ingest request's events (`AppendJob.owned`) are guarded themselves, not copied: the
+    very events appended carry the truncated address and the pseudonymised id, and the log
+    stores them as it stores a job guarded on copies."""
+    engine = connect(f"sqlite:///{tmp_path}/vigie.db")
+    upgrade(engine)
+    config = PrivacyConfig(visitor_ids=VisitorIdSettings(pseudonymise=True, key="k" * 32))
+    guard = Safeguards(config)
+    log = SafeguardedLog(SqlEventLog(engine), guard)
+
+    def page(message_id: str) -> Event:
+        return Event(
+            message_id=message_id, type="page", source="web", timestamp=AT, received_at=AT,
+            anonymous_id="browser-1", context={"ip": "203.0.113.42", "locale": "fr-BE"},
+            properties={"$ip": "2001:db8:1:2::9", "path": "/"},
+        )  # fmt: skip
+
+    owned = page("owned")
+    context, properties = owned.context, owned.properties
+    prepared = log.prepare(AppendJob(events=[owned], source="web", owned=True))
+    assert prepared.events[0] is owned
+    assert owned.context is context and context["ip"] == "203.0.113.0"
+    assert owned.properties is properties and properties["$ip"] == "2001:db8:1::"
+    assert owned.anonymous_id == guard.visitor_id("browser-1")
+    log.append_many([prepared, AppendJob(events=[page("copied")], source="web")])
+    stored = {e.message_id: e for e in log.inner.read(1)}
+    assert msgspec.structs.replace(stored["owned"], message_id="x", offset=None) == (
+        msgspec.structs.replace(stored["copied"], message_id="x", offset=None)
+    )
+    assert stored["owned"].context == {"ip": "203.0.113.0", "locale": "fr-BE"}
+    engine.dispose()

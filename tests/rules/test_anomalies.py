@@ -1,4 +1,4 @@
-"""The anomaly rule's calendar: its time zone, or the site's, through daylight-saving changes."""
+"""The rules' calendar: their time zone, or the site's, through daylight-saving changes."""
 
 from __future__ import annotations
 
@@ -165,12 +165,65 @@ def test_a_rules_unknown_time_zone_names_the_key(zone: str, reason: str) -> None
     assert f"vigie.yaml: rules.1.timezone (line 5): {reason}" in str(caught.value)
 
 
-def test_only_an_anomaly_rule_takes_a_time_zone() -> None:
+def test_a_rule_with_no_time_of_day_takes_no_time_zone() -> None:
     """A time zone on a rule kind that has no calendar is refused rather than ignored."""
     text = (
         "metrics:\n  - {name: visitors, kind: count, window: 10m}\n"
         "rules:\n  - {name: busy, kind: threshold, metric: visitors, value: 3, "
         "timezone: Europe/Paris}\n"
     )
-    with pytest.raises(ConfigError, match=r"rules\.0\.timezone \(line 4\): only an anomaly"):
+    with pytest.raises(ConfigError, match=r"rules\.0\.timezone \(line 4\): only anomaly, change"):
+        parse_config(text)
+
+
+ZONED = {
+    "change": "kind: change, metric: visitors, compare: same_slot, rise: 0.5",
+    "sequential": "kind: sequential, where: {event: Order Completed}, expected_rate: 0.1",
+    "absence": "kind: absence, where: {event: Order Completed}, expected_rate: 0.1",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ZONED))
+@pytest.mark.parametrize(
+    ("zone", "reason"),
+    [
+        ("Europe/Paris", None),
+        ("Europe/Pariss", "unknown time zone 'Europe/Pariss'"),
+        ("../../etc/passwd", "unknown time zone"),
+        ("localtime", "'localtime' is the server's zone"),
+        ("", "unknown time zone ''"),
+    ],
+)
+def test_change_sequential_and_absence_rules_take_a_checked_time_zone(
+    kind: str, zone: str, reason: str | None
+) -> None:
+    """Issue 15: a change (same_slot), sequential or rate-aware absence rule takes a
+    `timezone` like an anomaly rule, and a bad one is refused naming the key and line."""
+    text = (
+        "metrics:\n  - {name: visitors, kind: count, window: 1h}\n"
+        f"rules:\n  - {{name: r, {ZONED[kind]}, timezone: {zone!r}}}\n"
+    )
+    if reason is None:
+        assert parse_config(text).rules[0].timezone == zone
+        return
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, origin="vigie.yaml")
+    assert f"vigie.yaml: rules.0.timezone (line 4): {reason}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        ("kind: change, metric: visitors, rise: 0.5", "only with `compare: same_slot`"),
+        ("kind: absence, where: {event: x}, silence: 10m", "only with an `expected_rate`"),
+    ],
+)
+def test_a_time_zone_without_a_time_of_day_to_read_is_refused(rule: str, reason: str) -> None:
+    """A zone on a change rule comparing with the previous window, or on a fixed-silence
+    absence rule, would change nothing: it is refused, saying what would use it."""
+    text = (
+        "metrics:\n  - {name: visitors, kind: count, window: 1h}\n"
+        f"rules:\n  - {{name: r, {rule}, timezone: Europe/Paris}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"rules\.0\.timezone \(line 4\): .*" + reason[:20]):
         parse_config(text)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +15,7 @@ from vigie.events import Event
 from vigie.kpi.metrics import Metric
 from vigie.log import SqlEventLog
 from vigie.rules.alerts import Alert
+from vigie.rules.backtest import replay
 from vigie.rules.definitions import Rule
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.store import AlertStore
@@ -401,3 +404,57 @@ def test_a_threshold_with_clear_value_holds_until_back_past_it() -> None:
     plain = run(Rule(name="busy", metric="orders", op=">=", value=3))
     assert [status for status, _ in plain] == ["firing", "resolved"]
     assert plain[-1][1] is not None and plain[-1][1] < T0 + timedelta(minutes=6)
+
+
+SPRING = datetime(2026, 3, 29, 1, tzinfo=UTC)  # 02:00 in Paris becomes 03:00: the last Sunday
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _paris_shop_orders(days_before: int = 8) -> list[Event]:
+    """Hourly orders of a shop open 09:00-19:00 in Paris, the same every day: 10 orders in
+    its first hour, 20 in its second ... 100 in its last, evenly spread, from `days_before`
+    days before the spring change of time to the end of that Sunday."""
+    events: list[Event] = []
+    start = datetime(2026, 3, 29, tzinfo=PARIS) - timedelta(days=days_before)
+    for day in range(days_before + 1):
+        for hour in range(9, 19):
+            opens = datetime.combine(
+                (start + timedelta(days=day)).date(), time(hour), tzinfo=PARIS
+            ).astimezone(UTC)
+            per_hour = 10 * (hour - 8)
+            for k in range(per_hour):
+                at = opens + timedelta(seconds=(k + 0.5) * 3600 / per_hour)
+                events.append(_order(len(events) + 1, at))
+    return events
+
+
+@pytest.mark.parametrize(
+    ("rule_zone", "site_zone", "fires"),
+    [
+        ("Europe/Paris", "UTC", False),
+        (None, "Europe/Paris", False),
+        (None, "UTC", True),
+        ("UTC", "Europe/Paris", True),
+    ],
+    ids=["rule-in-paris", "site-in-paris", "utc", "rule-in-utc-in-a-paris-site"],
+)
+def test_same_slot_follows_the_shops_wall_clock_across_a_change_of_time(
+    rule_zone: str | None, site_zone: str, fires: bool
+) -> None:
+    """Issue 15: a Paris shop's orders compared with the same hour of the previous days do
+    not rise when the clocks go forward (its 10:00 is compared with its 10:00), in the
+    rule's or the site's zone; in UTC the shop's hours shift by one and a rise fires."""
+    rule = Rule(
+        name="rise",
+        kind="change",
+        metric="orders",
+        compare="same_slot",
+        rise=0.5,
+        timezone=rule_zone,
+    )
+    changes = replay([ORDERS], [rule], _paris_shop_orders(), tick="10m", timezone=site_zone)
+    fired = [a for a in changes if a.status == "firing"]
+    if fires:
+        assert fired and min(a.starts_at for a in fired) >= SPRING
+    else:
+        assert fired == []

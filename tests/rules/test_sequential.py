@@ -7,6 +7,7 @@ import asyncio
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -473,3 +474,65 @@ def test_each_group_is_judged_on_its_own_traffic() -> None:
     assert set(outcome.findings) == {"lyon"}
     assert outcome.findings["lyon"].labels == {"properties.shop": "lyon"}
     assert outcome.evaluated == {"lyon", "paris"}
+
+
+SPRING_S = datetime(2026, 3, 29, 1, tzinfo=UTC).timestamp()  # Paris: 02:00 becomes 03:00
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _shop_rate(t_s: float) -> float:
+    """A Paris shop's orders per second at `t_s`: 0.5 a minute when closed, 4 when open
+    (09:00-19:00 local time), ramping over the hour around opening and closing."""
+    local = datetime.fromtimestamp(t_s, PARIS)
+    hour = local.hour + local.minute / 60 + local.second / 3600
+    open_ = min(1.0, max(0.0, hour - 8.5), max(0.0, 19.5 - hour))
+    return (0.5 + 3.5 * open_) / 60
+
+
+def _shop_arrivals(start_s: float, end_s: float) -> list[float]:
+    """Arrivals at exactly the shop's rate, minute by minute (no chance in them)."""
+    times: list[float] = []
+    owed = 0.0
+    for minute in np.arange(start_s, end_s, 60.0).tolist():
+        owed += _shop_rate(minute + 30.0) * 60
+        while owed >= 1.0:
+            owed -= 1.0
+            times.append(minute + 30.0)
+    return times
+
+
+def _alarms_over(test: RateTest, times: list[float], until_s: float) -> list[float]:
+    """Feed arrivals and a tick every minute; when each alarm fired."""
+    fired: list[float] = []
+    ticks = np.arange(times[0], until_s, 60.0).tolist()
+    for t, arrives in sorted([(t, True) for t in times] + [(t, False) for t in ticks]):
+        was = test.alarm is not None
+        if arrives:
+            test.observe(t)
+        else:
+            test.advance(max(t, test.at_s or t))
+        if test.alarm is not None and not was:
+            fired.append(test.alarm.fired_s)
+    return fired
+
+
+@pytest.mark.parametrize(
+    ("rule_zone", "site_zone", "quiet"),
+    [("Europe/Paris", "UTC", True), (None, "Europe/Paris", True), (None, "UTC", False)],
+    ids=["rule-in-paris", "site-in-paris", "utc"],
+)
+def test_the_time_of_day_level_follows_the_shops_wall_clock(
+    rule_zone: str | None, site_zone: str, quiet: bool
+) -> None:
+    """Issue 15: a Paris shop's orders keep their level for the local time of day when the
+    clocks go forward (opening at 09:00 is no surge, closing at 19:00 no drop), in the
+    rule's or the site's zone; read in UTC the shop opens an hour early and an alarm fires."""
+    rule = _rule(expected_rate=2.0 / 60, direction="both", timezone=rule_zone)
+    test = rate_test(rule, timezone=site_zone)
+    start, until = SPRING_S - 86_400.0, SPRING_S + 2 * 86_400.0
+    for a in np.arange(start - 14 * 86_400.0, start, 1800.0).tolist():  # two weeks learned
+        minutes = np.arange(a + 30.0, a + 1800.0, 60.0).tolist()
+        test.profile.learn(a, a + 1800.0, sum(_shop_rate(m) * 60 for m in minutes))
+    fired = _alarms_over(test, _shop_arrivals(start, until), until)
+    assert (fired == []) is quiet
+    assert all(t >= SPRING_S for t in fired)

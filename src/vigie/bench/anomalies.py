@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.table import Table
 
 from vigie.kpi.metrics import Metric
+from vigie.kpi.wallclock import UTC_NAME, WallClock
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
-from vigie.rules.detectors.wallclock import UTC_NAME, WallClock
 from vigie.rules.scorecard import Scorecard, score
 from vigie.types import to_us
 

@@ -20,55 +20,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from rich.console import Console
 
+from vigie.bench.clients import WRITE_KEY, prebuilt_client, python_client, template_batch
 from vigie.events.event import encode_event
 from vigie.events.segment import Envelope, convert_messages
 from vigie.store import connect, upgrade
 from vigie.store.engine import sqlite_pragmas
 from vigie.types import to_us
-
-WRITE_KEY = "bench-write-key-0123456789"
-_MARK = b"@@BATCH@@"
-
-
-def template_batch(size: int) -> bytes:
-    """A realistic mixed batch; `@@BATCH@@` in each messageId is replaced per request."""
-    messages: list[dict[str, Any]] = []
-    now = datetime.now(UTC).isoformat()
-    for i in range(size):
-        anon = f"anon-{i % 97}"
-        kind = ("track", "page", "track", "identify")[i % 4]
-        message: dict[str, Any] = {
-            "type": kind,
-            "messageId": f"@@BATCH@@-{i}",
-            "anonymousId": anon,
-            "timestamp": now,
-            "context": {
-                "ip": "203.0.113.7",
-                "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
-                "page": {"path": "/lunch-deal", "url": "https://shop.example.be/lunch-deal"},
-                "campaign": {"name": "lunch-deal", "source": "facebook", "medium": "paid_social"},
-            },
-        }
-        if kind == "track":
-            message["event"] = "Product Added" if i % 8 else "Order Completed"
-            message["properties"] = {"product_id": f"sku-{i % 13}", "price": 9.5, "quantity": 1}
-        elif kind == "page":
-            message["name"] = "Lunch deal"
-            message["properties"] = {"path": "/lunch-deal", "title": "Lunch deal"}
-        else:
-            message["userId"] = f"user-{i}"
-            message["traits"] = {"email": f"user-{i}@example.be", "plan": "pro"}
-        messages.append(message)
-    return json.dumps({"batch": messages, "sentAt": now}).encode()
 
 
 def _client(
@@ -79,47 +45,15 @@ def _client(
     batch: int,
     out: mp.Queue,  # type: ignore[type-arg]
 ) -> None:
-    template = template_batch(batch)
-    latencies: list[float] = []
-    accepted = 0
-    errors = 0
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    import base64
+    """A `python_client` on one port that starts at once (`vigie bench overload`)."""
+    python_client(worker, [port], connections, seconds, batch, _NoBarrier(), out)
 
-    auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
 
-    def run(conn_no: int) -> None:
-        nonlocal accepted, errors
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            body = template.replace(_MARK, f"w{worker}c{conn_no}n{n}".encode())
-            started = time.perf_counter()
-            conn.request(
-                "POST",
-                "/v1/batch",
-                body=body,
-                headers={"Content-Type": "application/json", "Authorization": auth},
-            )
-            response = conn.getresponse()
-            payload = response.read()
-            elapsed = time.perf_counter() - started
-            with lock:
-                if response.status == 200:
-                    accepted += json.loads(payload)["accepted"]
-                    latencies.append(elapsed)
-                else:
-                    errors += 1
-        conn.close()
+class _NoBarrier:
+    """A start that waits for nobody."""
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    out.put({"accepted": accepted, "errors": errors, "latencies": latencies})
+    def wait(self) -> None:
+        return None
 
 
 def _free_port() -> int:
@@ -283,6 +217,8 @@ def run_ingest_bench(
     workers: int = 0,
     log_url: str | None = None,
     processors: str = "server",
+    ingest_nodes: int = 0,
+    prebuilt_requests: bool = False,
 ) -> dict[str, Any]:
     """Run both measurements and return the figures (also printed as a table).
 
@@ -290,7 +226,15 @@ def run_ingest_bench(
     run the processors (two share them, a third stands by); with `log_url` (nats://…) the
     events go to a JetStream stream of the run's own, removed afterwards. With `processors`
     "worker", the server runs them in a `vigie worker` child of its own (counted with it).
+    With `ingest_nodes` N >= 1, N `vigie serve --role ingest` processes on ports of their
+    own take the clients' connections in turn, beside `workers` workers (0: none, the
+    ingest-only capacity; the log is still counted afterwards, every acknowledged event in
+    it). With `prebuilt_requests`, the clients build every request before the window
+    (`vigie.bench.clients.prebuilt_client`), so that the server side gets the cores.
     """
+    if ingest_nodes < 0 or workers < 0:
+        raise ValueError("--ingest-nodes and --workers count processes: 0 or more")
+    nodes = max(1, ingest_nodes)
     with tempfile.TemporaryDirectory(prefix="vigie-bench-") as tmp:
         url = db_url or f"sqlite:///{tmp}/bench.db"
         log = _bench_log(log_url)
@@ -300,18 +244,34 @@ def run_ingest_bench(
         # of load on a shared machine weighs on both figures alike.
         console.print("ceiling: the same rows inserted straight into SQLite, no HTTP (1/2)")
         raw_before = ceiling(Path(tmp) / "ceiling-1.db", batch, ceiling_seconds)
-        port = _free_port()
         env = dict(os.environ, VIGIE_WRITE_KEY=WRITE_KEY)
-        role = ["--role", "ingest"] if workers else ["--processors", processors]
-        server = subprocess.Popen(
-            [sys.executable, "-m", "vigie", "serve", *shared, *role, "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        ingest_only = bool(workers or ingest_nodes)
+        role = ["--role", "ingest"] if ingest_only else ["--processors", processors]
+        ports: list[int] = []
+        servers: list[subprocess.Popen[bytes]] = []
         helpers: list[subprocess.Popen[bytes]] = []
         try:
-            _wait_healthy(port, server)
+            # One after the other: the first makes the store's tables and the stream.
+            for _ in range(nodes):
+                port = _free_port()
+                servers.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "vigie",
+                            "serve",
+                            *shared,
+                            *role,
+                            *["--port", str(port)],
+                        ],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                    )
+                )
+                ports.append(port)
+                _wait_healthy(port, servers[-1])
             # Started once the server is up (the store's tables made); a worker that exits
             # at start leaves its last words in the run's directory for the error.
             helpers += [
@@ -324,35 +284,52 @@ def run_ingest_bench(
                 for n in range(workers)
             ]
             _wait_workers(url, helpers)
+            kind = "prebuilt-request" if prebuilt_requests else "python"
             console.print(
-                f"ingest: {clients} client processes x {connections} connections, "
-                f"{batch}-event batches, {seconds:g} s, store {url.split('://')[0]}"
+                f"ingest: {clients} {kind} client processes x {connections} connections over "
+                f"{nodes} node(s), {batch}-event batches, {seconds:g} s, store "
+                f"{url.split('://')[0]}, log {'nats' if log else 'sql'}, {workers} worker(s)"
             )
             queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+            start = mp.Barrier(clients + 1)
+            target = (
+                partial(prebuilt_client, clients=clients) if prebuilt_requests else python_client
+            )
             procs = [
-                mp.Process(target=_client, args=(w, port, connections, seconds, batch, queue))
+                mp.Process(
+                    target=target, args=(w, ports, connections, seconds, batch, start, queue)
+                )
                 for w in range(clients)
             ]
-            pids = [server.pid, *_children(server.pid), *(helper.pid for helper in helpers)]
-            cpu_before = _cpu_seconds(server.pid)
-            all_before = _total_cpu(pids)
-            started = time.perf_counter()
             for proc in procs:
                 proc.start()
+            node_pids = [server.pid for server in servers]
+            pids = [
+                *node_pids,
+                *(child for pid in node_pids for child in _children(pid)),
+                *(helper.pid for helper in helpers),
+            ]
+            nats_pid = _process_named("nats-server") if log else None
+            # The clients build their requests first; the window opens when all are ready.
+            start.wait(timeout=STARTUP_SECONDS)
+            nodes_before = _total_cpu(node_pids)
+            all_before = _total_cpu(pids)
+            nats_before = _cpu_seconds(nats_pid) if nats_pid else None
             results = [queue.get() for _ in procs]
-            elapsed = time.perf_counter() - started
-            cpu_after = _cpu_seconds(server.pid)
+            nodes_after = _total_cpu(node_pids)
             all_after = _total_cpu(pids)
+            nats_after = _cpu_seconds(nats_pid) if nats_pid else None
             for proc in procs:
                 proc.join()
             # The processors may still be behind when the clients stop: their remaining work
             # belongs to the same events (`cpu_us_per_event_drained`).
             drain_seconds = _wait_idle(pids)
             all_drained = _total_cpu(pids) - all_before
+            nats_drained = _cpu_seconds(nats_pid) if nats_pid else None
         finally:
-            for process in (server, *helpers):
+            for process in (*servers, *helpers):
                 process.terminate()
-            for process in (server, *helpers):
+            for process in (*servers, *helpers):
                 process.wait(timeout=30)
         accepted = sum(r["accepted"] for r in results)
         errors = sum(r["errors"] for r in results)
@@ -363,12 +340,31 @@ def run_ingest_bench(
         console.print("ceiling: the same rows inserted straight into SQLite, no HTTP (2/2)")
         raw_after = ceiling(Path(tmp) / "ceiling-2.db", batch, ceiling_seconds)
     raw_rate = (raw_before + raw_after) / 2
+    elapsed = max(r["seconds"] for r in results)
     rate = accepted / elapsed
+
+    def per_event(cpu_seconds: float | None) -> float | None:
+        return (
+            round(cpu_seconds / accepted * 1e6, 2) if cpu_seconds is not None and accepted else None
+        )
+
+    nats_window = per_event(
+        nats_after - nats_before if nats_before is not None and nats_after is not None else None
+    )
+    nats_total = per_event(
+        nats_drained - nats_before if nats_before is not None and nats_drained is not None else None
+    )
+    server_side = per_event(all_drained)
+    if server_side is not None and nats_total is not None:
+        server_side = round(server_side + nats_total, 2)
+    cpus = os.cpu_count() or 1
     figures = {
         "configuration": {
             "workers": workers,
             "log": "nats" if log else "sql",
-            "processors": "worker" if workers else processors,
+            "processors": "worker" if workers else ("none" if ingest_only else processors),
+            "ingest_nodes": nodes,
+            "clients": "prebuilt" if prebuilt_requests else "python",
         },
         "events_per_s": round(rate),
         "p50_ms": round(_quantile(latencies, 0.50) * 1000, 2),
@@ -379,21 +375,47 @@ def run_ingest_bench(
         "errors": errors,
         "events": accepted,
         "ceiling_before_after": [round(raw_before), round(raw_after)],
-        "server_cpu_us_per_event": (
-            round((cpu_after - cpu_before) / accepted * 1e6, 1)
-            if cpu_before is not None and cpu_after is not None and accepted
-            else None
+        "server_cpu_us_per_event": per_event(nodes_after - nodes_before),
+        "cpu_us_per_event": per_event(all_after - all_before),
+        "cpu_us_per_event_drained": per_event(all_drained),
+        "client_cpu_us_per_event": per_event(sum(r["cpu_seconds"] for r in results)),
+        "nats_server_cpu_us_per_event": nats_window,
+        "nats_server_cpu_us_per_event_drained": nats_total,
+        "server_side_cpu_us_per_event": server_side,
+        "inferred_events_per_s_clients_elsewhere": (
+            round(cpus * 1e6 / server_side) if server_side else None
         ),
-        "cpu_us_per_event": round((all_after - all_before) / accepted * 1e6, 1)
-        if accepted
-        else None,
-        "cpu_us_per_event_drained": round(all_drained / accepted * 1e6, 1) if accepted else None,
+        "prebuilt_exhausted": sum(r["exhausted"] for r in results),
         "drain_seconds": round(drain_seconds, 1),
-        "cpus": os.cpu_count(),
+        "cpus": cpus,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     console.print(figures)
+    if nats_pid:
+        console.print(
+            f"nats-server (pid {nats_pid}) is the machine's shared system service: its CPU "
+            "counts whatever else uses it meanwhile."
+        )
+    if server_side:
+        console.print(
+            f"inferred, not measured: {cpus} cores / {server_side:g} µs of server-side CPU per "
+            f"event (ingest nodes, workers{', nats-server' if nats_pid else ''}) = "
+            f"{figures['inferred_events_per_s_clients_elsewhere']:,} events/s with the clients "
+            "on other machines"
+            + ("" if log else f"; the SQLite commit caps it near the ceiling, {raw_rate:,.0f}")
+        )
     return figures
+
+
+def _process_named(name: str) -> int | None:
+    """The pid of a process whose command name is `name` (the local `nats-server`), if any."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == name:
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
 
 
 def _bench_log(log_url: str | None) -> str | None:

@@ -29,14 +29,13 @@ from typing import Any, Self
 import httpx
 from rich.console import Console
 
+from vigie.bench.clients import WRITE_KEY, template_batch
 from vigie.bench.ingest import (
-    WRITE_KEY,
     _client,
     _free_port,
     _quantile,
     _stored,
     _wait_healthy,
-    template_batch,
 )
 
 _MARK = b"@@BATCH@@"

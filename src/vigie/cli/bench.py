@@ -32,7 +32,7 @@ def _same(value: Any) -> Any:
 
 def _zone(name: str) -> str:
     """`name` when it is a time zone; else a usage error saying why."""
-    from vigie.rules.detectors.wallclock import zone_problem
+    from vigie.kpi.wallclock import zone_problem
 
     problem = zone_problem(name)
     if problem is not None:
@@ -95,6 +95,8 @@ BENCHES = (
         Example: vigie bench ingest --workers 2 --log nats://127.0.0.1:4222 --json
 
         Example: vigie bench ingest --processors worker --json
+
+        Example: vigie bench ingest --prebuilt-requests --ingest-nodes 2 --log nats://localhost:4222
         """,
         (
             Opt("seconds", float, 10.0, "How long the clients send."),
@@ -118,6 +120,22 @@ BENCHES = (
                 keyword="log_url",
             ),
             PROCESSORS,
+            Opt(
+                "ingest_nodes",
+                int,
+                0,
+                "Ingest nodes: 0 runs one `vigie serve` whose role follows --workers; N runs N "
+                "`vigie serve --role ingest` on ports of their own, the clients' connections "
+                "dealt over them, beside --workers workers (0: none, the ingest-only capacity).",
+            ),
+            Opt(
+                "prebuilt_requests",
+                bool,
+                False,
+                "Clients build every request (unique message ids) before the timed window, "
+                "then only write the bytes and read the answers: they cost almost nothing, the "
+                "stand-in on one machine for clients on other machines.",
+            ),
         ),
     ),
     Bench(

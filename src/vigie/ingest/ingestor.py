@@ -162,6 +162,7 @@ class Ingestor:
             received_at=received_at,
             started=started,
             total=len(envelope.messages),
+            owned=True,
         )
 
     async def append(
@@ -174,6 +175,7 @@ class Ingestor:
         received_at: datetime,
         started: float,
         total: int,
+        owned: bool = False,
     ) -> Outcome:
         """Commit converted events and their batch's rejections, count them, and answer.
 
@@ -182,7 +184,8 @@ class Ingestor:
         privacy safeguards (IP truncation, pseudonymised visitor ids) are the log writer's, as
         for every other sender (`vigie.privacy.safeguards.SafeguardedLog`). An event that
         only Vigie's own services append (`RESERVED_EVENTS`) is refused here, whatever edge
-        it came by.
+        it came by. `owned`: the events were converted for this request alone, so the
+        safeguards change them in place (`AppendJob.owned`).
         """
         if any(event.event in RESERVED_EVENTS for event in events):
             events, refused = refuse_reserved(events)
@@ -194,6 +197,7 @@ class Ingestor:
                 source=source,
                 endpoint=endpoint,
                 received_at=received_at,
+                owned=owned,
             )
         )
         self.metrics.ingest_batch_seconds.observe(time.perf_counter() - started)

@@ -5,7 +5,7 @@ The rest of Vigie reads them through the `KpiEngine` protocol, made by `make_eng
 
 from collections.abc import Sequence
 
-from vigie.kpi.baselines import Seasonality
+from vigie.kpi.baselines import Learning
 from vigie.kpi.engine import ColumnarEngine
 from vigie.kpi.metrics import Metric, Term
 from vigie.kpi.readings import KpiEngine, Reading
@@ -18,7 +18,7 @@ __all__ = ["KpiEngine", "Metric", "Reading", "Term", "make_engine"]
 def make_engine(
     metrics: Sequence[Metric],
     *,
-    baselines: dict[str, tuple[Seasonality, int]] | None = None,
+    baselines: dict[str, Learning] | None = None,
     history: int = 2,
     sentiment: SentimentScorer | None = None,
     reference: bool = False,

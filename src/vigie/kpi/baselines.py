@@ -1,7 +1,8 @@
 """Learned baselines with daily or weekly seasonality: what a KPI usually is at this time.
 
-Each closed window's value is filed under its slot (time of day, or of week) and the last
-`depth` values of a slot give the expected value (their mean) and its spread.
+Each closed window's value is filed under its slot (time of day, or of week, on the wall
+clock of the baseline's time zone: a Paris shop's 09:00 is its 09:00 in summer and in winter)
+and the last `depth` values of a slot give the expected value (their mean) and its spread.
 """
 
 from __future__ import annotations
@@ -11,26 +12,42 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Literal
 
+from vigie.kpi.wallclock import UTC_NAME, wall_clock
+
 DAY_US = 86_400_000_000
 WEEK_US = 7 * DAY_US
 Seasonality = Literal["daily", "weekly"]
+Learning = tuple[Seasonality, int, str]
+"""How a metric's baseline learns: its seasonality, its depth and its time zone (IANA name)."""
 
 
 class SeasonalBaseline:
-    """Per-slot history of window values; one value per slot and period is kept."""
+    """Per-slot history of window values; one value per slot and period is kept. Slots are
+    read in the local time of `timezone` (UTC by default)."""
 
-    __slots__ = ("depth", "last_end", "period_us", "slot_us", "slots")
+    __slots__ = ("clock", "depth", "last_end", "period_us", "slot_us", "slots")
 
-    def __init__(self, *, slot_us: int, seasonality: Seasonality = "daily", depth: int = 7) -> None:
+    def __init__(
+        self,
+        *,
+        slot_us: int,
+        seasonality: Seasonality = "daily",
+        depth: int = 7,
+        timezone: str = UTC_NAME,
+    ) -> None:
         self.period_us = WEEK_US if seasonality == "weekly" else DAY_US
         self.slot_us = slot_us
         self.depth = depth
         self.slots: dict[int, deque[tuple[int, float]]] = {}
         self.last_end: int | None = None
+        clock = wall_clock(timezone)
+        self.clock = None if clock.utc else clock  # None: UTC, read without a call
 
     def slot(self, end_us: int) -> int:
-        """The slot index of a window ending at `end_us` (UTC)."""
-        return (end_us % self.period_us) // self.slot_us
+        """The slot index of a window ending at `end_us`, on the local wall clock."""
+        clock = self.clock
+        wall = end_us if clock is None else clock.wall(end_us)
+        return (wall % self.period_us) // self.slot_us
 
     def add(self, end_us: int, value: float | None) -> None:
         """File the value of the window that ended at `end_us` (None values are skipped)."""

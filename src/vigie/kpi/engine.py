@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from vigie.events import NOTICE_TYPE, Event
-from vigie.kpi.baselines import SeasonalBaseline, Seasonality
+from vigie.kpi.baselines import Learning, SeasonalBaseline
 from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
 from vigie.kpi.changed_groups import ChangedGroups
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
@@ -59,7 +59,7 @@ class ColumnarEngine:
         metrics: Sequence[Metric],
         *,
         sentiment: SentimentScorer | None = None,
-        baselines: dict[str, tuple[Seasonality, int]] | None = None,
+        baselines: dict[str, Learning] | None = None,
         history: int = 2,
     ) -> None:
         scorer = sentiment or SentimentScorer()
@@ -509,9 +509,9 @@ class ColumnarEngine:
         )
         series = Series(window, labels)
         if compiled.name in self.baselines:
-            seasonality, depth = self.baselines[compiled.name]
+            seasonality, depth, timezone = self.baselines[compiled.name]
             series.baseline = SeasonalBaseline(
-                slot_us=compiled.slide_us, seasonality=seasonality, depth=depth
+                slot_us=compiled.slide_us, seasonality=seasonality, depth=depth, timezone=timezone
             )
         return series
 

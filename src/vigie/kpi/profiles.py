@@ -9,6 +9,10 @@ borrows from its neighbours. Between slot centres the rate is linear, so a smoot
 curve is not turned into steps; `expected(a, b)` integrates it.
 `noise_sd()` is how far, relatively, counts stray from the profile beyond Poisson chance
 (real traffic is overdispersed): the sequential tests leave that much slack.
+The time of day is the wall clock's of the profile's `timezone` (`vigie.kpi.wallclock`): a
+shop busy from 09:00 in Paris is expected busy from 09:00 local time in summer and in winter.
+An interval that spans a daylight-saving change is integrated piece by piece, each piece at
+its own UTC offset, so an expected count is always over real elapsed time.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ import math
 
 import numpy as np
 
+from vigie.kpi.wallclock import HOUR_US, UTC_NAME, wall_clock
+
 DAY_S = 86_400.0
+HOUR_S = 3_600.0
 SLOTS = 48
 
 
 class RateProfile:
-    """Expected events per second by time of day (UTC), with a declared prior for a cold start."""
+    """Expected events per second by local time of day (in `timezone`, UTC by default), with a
+    declared prior for a cold start."""
 
     def __init__(
         self,
@@ -32,10 +40,13 @@ class RateProfile:
         prior_weight_s: float = 3600.0,
         half_life_s: float = 7 * DAY_S,
         slots: int = SLOTS,
+        timezone: str = UTC_NAME,
     ) -> None:
         if prior is not None and (not math.isfinite(prior) or prior < 0):
             raise ValueError(f"a prior rate is a finite number of events per second: {prior}")
         self.prior = prior
+        clock = wall_clock(timezone)
+        self.clock = None if clock.utc else clock  # None: UTC, the instant is its wall time
         self.prior_weight_s = prior_weight_s
         self.half_life_s = half_life_s
         self.slots = slots
@@ -56,7 +67,30 @@ class RateProfile:
 
     def slot(self, t_s: float) -> int:
         """The slot of the day holding instant `t_s` (seconds since the epoch)."""
-        return int((t_s % DAY_S) // self.width_s) % self.slots
+        return int((self._wall(t_s) % DAY_S) // self.width_s) % self.slots
+
+    def slot_start(self, t_s: float) -> float:
+        """The instant the slot holding `t_s` began (at `t_s`'s UTC offset)."""
+        if self.clock is None:
+            return math.floor(t_s / self.width_s) * self.width_s
+        offset = self._offset(t_s)
+        return math.floor((t_s + offset) / self.width_s) * self.width_s - offset
+
+    def slot_end(self, t_s: float) -> float:
+        """The instant the slot holding `t_s` ends (at `t_s`'s UTC offset)."""
+        if self.clock is None:
+            return (math.floor(t_s / self.width_s) + 1) * self.width_s
+        offset = self._offset(t_s)
+        return (math.floor((t_s + offset) / self.width_s) + 1) * self.width_s - offset
+
+    def _offset(self, t_s: float) -> float:
+        """The UTC offset of the profile's zone at `t_s`, in seconds (0 in UTC)."""
+        clock = self.clock
+        return 0.0 if clock is None else clock.offset(math.floor(t_s * 1e6)) / 1e6
+
+    def _wall(self, t_s: float) -> float:
+        """The local wall-clock time of `t_s`, in seconds since the local epoch."""
+        return t_s if self.clock is None else t_s + self._offset(t_s)
 
     def watched_s(self) -> float:
         """Seconds of history behind the profile (after forgetting)."""
@@ -115,13 +149,46 @@ class RateProfile:
     def rate_at(self, t_s: float) -> float:
         """The expected rate (events per second) at instant `t_s`."""
         x, rho, _, _ = self._knots()
-        return float(np.interp(t_s % DAY_S, x, rho))
+        return float(np.interp(self._wall(t_s) % DAY_S, x, rho))
 
     def expected(self, start_s: float, end_s: float) -> float:
         """Expected events over [start_s, end_s)."""
         if end_s <= start_s:
             return 0.0
-        return self._at(end_s) - self._at(start_s)
+        if self.clock is None:
+            return self._at(end_s) - self._at(start_s)
+        return sum(
+            self._at(b + off) - self._at(a + off) for a, b, off in self._pieces(start_s, end_s)
+        )
+
+    def _pieces(self, start_s: float, end_s: float) -> list[tuple[float, float, float]]:
+        """[start_s, end_s) cut where the zone's UTC offset changes: (from, to, offset in s).
+        An offset changes at most once within an hour (`WallClock`), so the offset is read at
+        each hour's end and a change is then found to the microsecond."""
+        clock = self.clock
+        assert clock is not None
+        first_us, end_us = math.floor(start_s * 1e6), math.floor(end_s * 1e6)
+        offset = clock.offset(first_us)
+        if end_us - first_us <= HOUR_US and clock.offset(end_us) == offset:
+            return [(start_s, end_s, offset / 1e6)]
+        pieces: list[tuple[float, float, float]] = []
+        begin_s, at_us = start_s, first_us
+        while at_us < end_us:
+            next_us = min(at_us + HOUR_US, end_us)
+            if clock.offset(next_us) != offset:
+                same, changed = at_us, next_us  # the first instant at the new offset
+                while changed - same > 1:
+                    middle = (same + changed) // 2
+                    if clock.offset(middle) == offset:
+                        same = middle
+                    else:
+                        changed = middle
+                pieces.append((begin_s, changed / 1e6, offset / 1e6))
+                begin_s, offset = changed / 1e6, clock.offset(changed)
+                next_us = changed
+            at_us = next_us
+        pieces.append((begin_s, end_s, offset / 1e6))
+        return pieces
 
     def _at(self, t_s: float) -> float:
         """`cumulative` for one instant, in plain floats (called once per event live)."""
@@ -136,7 +203,10 @@ class RateProfile:
 
     def cumulative(self, t_s: np.ndarray) -> np.ndarray:
         """Expected events from the epoch to each instant of `t_s` (seconds): differences of
-        these are expected counts (vectorised, for long simulated streams)."""
+        these are expected counts (vectorised, for long simulated streams). UTC profiles only:
+        a zone's changes of time would have to be counted from the epoch; use `expected`."""
+        if self.clock is not None:
+            raise ValueError("cumulative counts are for a UTC profile; use expected(a, b)")
         x, rho, cum, day = self._knots()
         days = np.floor(t_s / DAY_S)
         within = t_s - days * DAY_S

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from vigie.events import NOTICE_TYPE, Event
-from vigie.kpi.baselines import SeasonalBaseline, Seasonality
+from vigie.kpi.baselines import Learning, SeasonalBaseline
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric
 from vigie.kpi.panes import RECENT
 from vigie.kpi.readings import Reading, make_reading
@@ -53,7 +53,7 @@ class ReferenceEngine:
         metrics: Sequence[Metric],
         *,
         sentiment: SentimentScorer | None = None,
-        baselines: dict[str, tuple[Seasonality, int]] | None = None,
+        baselines: dict[str, Learning] | None = None,
         history: int = 2,
     ) -> None:
         scorer = sentiment or SentimentScorer()
@@ -118,9 +118,9 @@ class ReferenceEngine:
         )
         baseline = None
         if learning is not None:
-            seasonality, depth = learning
+            seasonality, depth, timezone = learning
             baseline = SeasonalBaseline(
-                slot_us=compiled.slide_us, seasonality=seasonality, depth=depth
+                slot_us=compiled.slide_us, seasonality=seasonality, depth=depth, timezone=timezone
             )
         return _Series(window, labels, baseline)
 

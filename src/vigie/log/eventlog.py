@@ -60,6 +60,9 @@ class AppendJob(msgspec.Struct, kw_only=True):
     rows: Sequence[tuple[Any, ...]] | None = None
     """The events' columns as the SQL log inserts them, encoded by `prepare`; None: the
     writer encodes them."""
+    owned: bool = False
+    """`events` were made for this append alone (an ingest request's, just converted), so a
+    layer may change them in place rather than on copies (`WrappedLog.stored`)."""
 
 
 class AppendsOne:
@@ -203,14 +206,17 @@ class WrappedLog(AppendsOne):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def stored(self, events: Sequence[Event]) -> Sequence[Event]:
-        """The events appended, as this layer stores them (as given, here)."""
+    def stored(self, events: Sequence[Event], *, owned: bool = False) -> Sequence[Event]:
+        """The events appended, as this layer stores them (as given, here); `owned`: nobody
+        else holds them (`AppendJob.owned`), so they may be changed in place."""
         return events
 
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         return self.inner.append_many(
             [
-                job if job.stored else msgspec.structs.replace(job, events=self.stored(job.events))
+                job
+                if job.stored
+                else msgspec.structs.replace(job, events=self.stored(job.events, owned=job.owned))
                 for job in jobs
             ]
         )
@@ -222,7 +228,8 @@ class WrappedLog(AppendsOne):
     def prepare(self, job: AppendJob) -> AppendJob:
         if job.stored:
             return job
-        inner = self.inner.prepare(msgspec.structs.replace(job, events=self.stored(job.events)))
+        events = self.stored(job.events, owned=job.owned)
+        inner = self.inner.prepare(msgspec.structs.replace(job, events=events))
         return msgspec.structs.replace(inner, stored=True)
 
     def shown(self, events: list[ShapeT]) -> list[ShapeT]:

@@ -39,6 +39,7 @@ import nats
 import nats.errors
 from nats.js import api
 from nats.js.errors import APIError, KeyNotFoundError, NoStreamResponseError, NotFoundError
+from nats.protocol.parser import AWAITING_CONTROL_LINE
 
 from vigie.events import Event
 from vigie.events.event import ShapeT, decode_event, encode_event
@@ -466,6 +467,7 @@ class NatsEventLog(AppendsOne):
         """
         if self._acks_sub is None:
             self._acks_sub = await self._nc.subscribe(f"{self._acks_inbox}.*.*", cb=self._acked)
+            self._take_acks_first(self._acks_sub._id)
         options = self.options
         prefix = options.subject_prefix
         partition_of = self.partition_of
@@ -476,15 +478,19 @@ class NatsEventLog(AppendsOne):
         stream_line = f"Nats-Expected-Stream: {options.stream}\r\n\r\n".encode()
         max_payload = self._nc.max_payload
         commands: list[bytes] = []
+        tokens: dict[str, str] = {}  # each source's subject token, made once per batch
         for index, event in enumerate(events):
             where = prefix if partition_of is None else f"{prefix}.{partition_of(event)}"
+            token = tokens.get(event.source)
+            if token is None:
+                token = tokens[event.source] = subject_token(event.source)
             payload = encode_event(event)
             msg_id = f"{event.source}:{event.message_id}".strip().translate(_NO_NEWLINES)
             header = b"".join((b"NATS/1.0\r\nNats-Msg-Id: ", msg_id.encode(), b"\r\n", stream_line))
             if len(header) + len(payload) > max_payload:
                 # The server would close the connection on it; nats-py's publish refused it alike.
                 raise nats.errors.MaxPayloadError
-            subject = f"{where}.{subject_token(event.source)}"
+            subject = f"{where}.{token}"
             topic = topic_of(event) if topic_of is not None else None
             if topic is not None:
                 subject = f"{subject}.{TOPIC_TOKEN}.{subject_token(topic)}"
@@ -506,8 +512,85 @@ class NatsEventLog(AppendsOne):
             raise waiting.error
         return waiting.acks  # type: ignore[return-value]
 
+    def _take_acks_first(self, sid: int) -> None:
+        """Have the client hand this log the acknowledgements (the messages of subscription
+        `sid` without headers) as soon as its parser has read them, before it makes a message
+        object, queues it and wakes a task to run the callback: that way cost more per event
+        than publishing it. Anything else, an acknowledgement with a status header (no
+        stream: 503) included, takes the client's own way (`_process_msg`, nats-py 2.x, which
+        its parser awaits for every message).
+        """
+        nc = self._nc
+        process = type(nc)._process_msg
+        file = self._file_ack
+
+        async def process_msg(
+            msg_sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+        ) -> None:
+            if msg_sid == sid and not headers:
+                file(subject, data)
+                return
+            await process(nc, msg_sid, subject, reply, data, headers)
+
+        nc._process_msg = process_msg
+        self._parse_acks_first(sid)
+
+    def _parse_acks_first(self, sid: int) -> None:
+        """Read a run of acknowledgements at the head of what the connection received in one
+        pass over the client parser's buffer, then let its parser read the rest: its loop
+        matched two patterns, filled a dict and awaited a coroutine for each message, which
+        cost more than filing it. Only plain `MSG` lines on this log's acknowledgement inbox
+        and subscription are taken, whole (payload and line end there); the parser's state
+        and buffer stay its own (`Parser.buf`, `.state`, nats-py 2.x)."""
+        parser = self._nc._ps
+        parse = type(parser).parse
+        acks = re.compile(
+            b"MSG " + re.escape(self._acks_inbox.encode())
+            + rb"\.(\d+)\.(\d+) " + str(sid).encode() + rb" +(\d+)\r\n"
+        )  # fmt: skip
+        file = self._file_batch_ack
+
+        async def parse_acks_first(data: bytes = b"") -> None:
+            if parser.state != AWAITING_CONTROL_LINE:
+                # A message's payload is under way: the parser ends it with the bytes it
+                # lacks, then the rest is read here.
+                missing = max(0, parser.needed + len(b"\r\n") - len(parser.buf))
+                if len(data) <= missing:
+                    await parse(parser, data)
+                    return
+                await parse(parser, data[:missing])
+                data = data[missing:]
+            buf = parser.buf
+            buf.extend(data)
+            if parser.state == AWAITING_CONTROL_LINE:
+                taken = 0
+                while (found := acks.match(buf, taken)) is not None:
+                    start = found.end()
+                    end = start + int(found[3])
+                    if len(buf) < end + 2:
+                        break  # the payload is still on its way
+                    file(int(found[1]), int(found[2]), bytes(buf[start:end]))
+                    taken = end + 2
+                if taken:
+                    del buf[:taken]
+            await parse(parser)
+
+        parser.parse = parse_acks_first
+
+    def _file_ack(self, subject: bytes, data: bytes) -> None:
+        """File JetStream's answer `data`, to the message `subject` names, under its batch."""
+        _, batch, index = subject.rsplit(b".", 2)
+        self._file_batch_ack(int(batch), int(index), data)
+
+    def _file_batch_ack(self, batch: int, index: int, data: bytes) -> None:
+        """File JetStream's answer `data` to message `index` of `batch`."""
+        waiting = self._publishing.get(batch)
+        if waiting is not None:  # else the batch gave up waiting (timeout)
+            self._filed(waiting, index, data)
+
     async def _acked(self, msg: Any) -> None:
-        """File JetStream's answer to one published message under its batch."""
+        """File JetStream's answer to one published message under its batch (one the client
+        made a message of: with a status header)."""
         _, batch, index = msg.subject.rsplit(".", 2)
         waiting = self._publishing.get(int(batch))
         if waiting is None:
@@ -516,8 +599,13 @@ class NatsEventLog(AppendsOne):
         if headers and headers.get("Status") == "503":
             waiting.fail(NoStreamResponseError())
             return
+        self._filed(waiting, int(index), msg.data)
+
+    @staticmethod
+    def _filed(waiting: _Publishing, index: int, data: bytes) -> None:
+        """File one acknowledgement, or fail the batch on an unreadable one or an error."""
         try:
-            ack = _ACK_DECODER.decode(msg.data)
+            ack = _ACK_DECODER.decode(data)
         except msgspec.DecodeError as exc:
             waiting.fail(nats.errors.Error(f"unreadable acknowledgement: {exc}"))
             return
@@ -527,7 +615,7 @@ class NatsEventLog(AppendsOne):
             except APIError as exc:
                 waiting.fail(exc)
             return
-        waiting.file(int(index), ack)
+        waiting.file(index, ack)
 
     def _state(self) -> Any:
         info = self._call(self._js.stream_info(self.options.stream))

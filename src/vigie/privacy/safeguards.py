@@ -4,7 +4,8 @@ pseudonymised (each as configured in `privacy:`).
 `SafeguardedLog` is the one door: every append through the served log — ingestion, the
 chat, the sensors, the CRM — is guarded on its way in, on copies, so that a sender that
 reads its events afterwards (the chat folds them into the conversation it holds) still sees
-them as it made them.
+them as it made them; an ingest request's events, converted for it alone and never read again
+by it, are guarded themselves (`AppendJob.owned`).
 """
 
 from __future__ import annotations
@@ -39,12 +40,19 @@ class Safeguards:
         """Whether any safeguard changes events."""
         return self.config.ip.truncate or self.pseudonymise is not None
 
-    def guarded(self, events: Sequence[Event]) -> Sequence[Event]:
+    def guarded(self, events: Sequence[Event], *, in_place: bool = False) -> Sequence[Event]:
         """`events` with their IP addresses truncated and their visitor ids pseudonymised
         (the event's own, and those a CRM contact lists in `anonymous_ids`): a guarded copy
         of each event that changes, the event itself otherwise; the given events are left as
-        they are."""
+        they are. With `in_place` (events nobody else holds: an ingest request's, just
+        converted), the events and their `context` and `properties` are changed themselves,
+        which spares a copy of each on the ingest path."""
         if not self.active:
+            return events
+        if in_place:
+            for event in events:
+                for name, value in self._changes(event, copy=False).items():
+                    setattr(event, name, value)
             return events
         out: list[Event] = []
         for event in events:
@@ -52,18 +60,20 @@ class Safeguards:
             out.append(msgspec.structs.replace(event, **changes) if changes else event)
         return out
 
-    def _changes(self, event: Event) -> dict[str, Any]:
+    def _changes(self, event: Event, *, copy: bool = True) -> dict[str, Any]:
         # Run for every event appended: plain loops, as a generator per check cost more than
         # the truncation it guards.
         changes: dict[str, Any] = {}
         if self.config.ip.truncate:
             for key in _IP_KEYS:
                 if key in event.context:
-                    changes["context"] = self._truncated(event.context, _IP_KEYS)
+                    changes["context"] = self._truncated(event.context, _IP_KEYS, copy=copy)
                     break
             for key in _PROPERTY_IP_KEYS:
                 if key in event.properties:
-                    changes["properties"] = self._truncated(event.properties, _PROPERTY_IP_KEYS)
+                    changes["properties"] = self._truncated(
+                        event.properties, _PROPERTY_IP_KEYS, copy=copy
+                    )
                     break
         raw = event.anonymous_id
         if self.pseudonymise is not None and raw:
@@ -87,13 +97,15 @@ class Safeguards:
         stored id is its own."""
         return self.pseudonymise(raw) if self.pseudonymise is not None else raw
 
-    def _truncated(self, fields: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-        copy = dict(fields)
+    def _truncated(
+        self, fields: dict[str, Any], keys: tuple[str, ...], *, copy: bool = True
+    ) -> dict[str, Any]:
+        out = dict(fields) if copy else fields
         for key in keys:
-            value = copy.get(key)
+            value = out.get(key)
             if value is None:
                 continue
-            copy[key] = (
+            out[key] = (
                 truncate_ip(
                     value,
                     ipv4_prefix=self.config.ip.ipv4_prefix,
@@ -102,7 +114,7 @@ class Safeguards:
                 if isinstance(value, str)
                 else ""
             )
-        return copy
+        return out
 
 
 class SafeguardedLog(WrappedLog):
@@ -116,5 +128,5 @@ class SafeguardedLog(WrappedLog):
     def stored_visitor(self, anonymous_id: str) -> str:
         return self.safeguards.visitor_id(anonymous_id)
 
-    def stored(self, events: Sequence[Event]) -> Sequence[Event]:
-        return self.safeguards.guarded(events)
+    def stored(self, events: Sequence[Event], *, owned: bool = False) -> Sequence[Event]:
+        return self.safeguards.guarded(events, in_place=owned)

@@ -302,7 +302,7 @@ class ShreddedLog(WrappedLog):
         """Sealing a new person's data first writes their key to the key store."""
         return True
 
-    def stored(self, events: Sequence[Event]) -> Sequence[Event]:
+    def stored(self, events: Sequence[Event], *, owned: bool = False) -> Sequence[Event]:
         return self.shredder.sealed(events)
 
     def shown(self, events: list[ShapeT]) -> list[ShapeT]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigie.kpi import KpiEngine
+from vigie.kpi.wallclock import UTC_NAME
 from vigie.rules.conditions import (
     NOTHING_FIRED,
     Fired,
@@ -36,7 +37,6 @@ from vigie.rules.definitions import Rule
 from vigie.rules.detectors import Detector, Verdict
 from vigie.rules.detectors.batch import SeriesScores, score_series
 from vigie.rules.detectors.seasonal import RobustSeasonal
-from vigie.rules.detectors.wallclock import UTC_NAME
 from vigie.types import from_us
 
 HISTORY = 48  # samples of observed and expected values kept for the alert's plot

@@ -23,12 +23,12 @@ from vigie.clock import ManualClock
 from vigie.events import Event
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import NO_GROUP, Metric
+from vigie.kpi.wallclock import UTC_NAME
 from vigie.log.eventlog import EventLog
 from vigie.rules.alerts import Alert
 from vigie.rules.anomalies import AnomalyWatch
 from vigie.rules.conditions import OPS, Finding, Outcome
 from vigie.rules.definitions import Rule
-from vigie.rules.detectors.wallclock import UTC_NAME
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.lifecycle import AlertBook, resolve_after_us
 from vigie.types import from_us, to_us

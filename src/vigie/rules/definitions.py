@@ -9,8 +9,8 @@ import msgspec
 
 from vigie.kpi.durations import parse_duration, parse_rate
 from vigie.kpi.metrics import field_problems
+from vigie.kpi.wallclock import zone_problem
 from vigie.rules.alerts import Severity
-from vigie.rules.detectors.wallclock import zone_problem
 
 DEFAULT_STEP_US = 300_000_000  # the window assumed when an anomaly rule's is not known
 MIN_P_VALUE, MAX_P_VALUE = 1e-7, 3e-3  # the range of the default `p_value`
@@ -19,6 +19,7 @@ MIN_P_VALUE, MAX_P_VALUE = 1e-7, 3e-3  # the range of the default `p_value`
 # series-week, see BENCHMARKS.md), 1/month for the sequential and absence tests.
 DEFAULT_FALSE_ALARMS = "1/month"
 ANOMALY_FALSE_ALARMS = "2/month"
+ZONED = frozenset({"anomaly", "change", "sequential", "absence"})  # kinds that read a time of day
 
 RuleKind = Literal["threshold", "change", "sla", "absence", "anomaly", "all", "any", "sequential"]
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -30,12 +31,14 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     kinds:
       threshold  `metric` `op` `value`, e.g. visitors_now > 500
       change     `metric` compared with the previous window (`compare: previous`) or the
-                 same slot on previous days (`compare: same_slot`); `drop: 0.3` fires on a
+                 same slot on previous days (`compare: same_slot`, the local time of day of
+                 `timezone`, or of `analytics.timezone`); `drop: 0.3` fires on a
                  fall of more than 30 %, `rise: 0.5` on a rise of more than 50 %
       sla        items opened by `open` (a filter) and closed by `close`, keyed by `key`,
                  breach when one stays open longer than `within`
       absence    no event matching `where` for `silence` (processing time); with an
-                 `expected_rate` (events/s, learned per time of day from then on), as soon as
+                 `expected_rate` (events/s, learned per local time of day of `timezone`, or
+                 of `analytics.timezone`, from then on), as soon as
                  the silence is improbable at the `false_alarms` rate (`silence` then caps it)
       anomaly    `metric` improbable under its learned level and seasonality
                  (`seasonality`: auto, none, daily, weekly, both; in the local time of
@@ -48,7 +51,8 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
 
       sequential the rate of events matching `where` (or with `then`, the conversion from
                  `where` events to `then` events) tested continuously against its learned
-                 level for the time of day (`expected_rate` / `expected_conversion`: the
+                 level for the local time of day (in `timezone`, or `analytics.timezone`;
+                 `expected_rate` / `expected_conversion`: the
                  prior for a cold start, worth `prior_weight` of history; forgotten with
                  `half_life`): fires once the evidence of a drop (`direction: down`), a
                  surge (`up`) or either (`both`) of at least `min_effect` passes the
@@ -86,7 +90,7 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     above 90); none: `value` itself."""
     compare: Literal["previous", "same_slot"] = "previous"
     """For a `change` rule, the reference: the `previous` window, or the mean of the `same_slot`
-    (time of day) on the previous `days`."""
+    (the local time of day in `timezone`) on the previous `days`."""
     drop: float | None = None
     """For a `change` rule, the relative fall that fires (0.3: more than 30 % below the
     reference)."""
@@ -132,9 +136,10 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     """For an `anomaly` rule, the cycles of the metric's learned level: `daily`, `weekly`, `both`,
     `none`, or `auto` to find them from the data."""
     timezone: str | None = None
-    """For an `anomaly` rule, the time zone (an IANA name, e.g. `Europe/Paris`) whose local time
-    of day and day of the week the daily and weekly cycles follow, through daylight-saving
-    changes; unset: the site's, `analytics.timezone` (UTC unless set)."""
+    """The time zone (an IANA name, e.g. `Europe/Paris`) whose local time of day a rule's
+    calendar follows, through daylight-saving changes: an `anomaly` rule's daily and weekly
+    cycles, a `change` rule's `same_slot`, a `sequential` or rate-aware `absence` rule's level
+    for the time of day; unset: the site's, `analytics.timezone` (UTC unless set)."""
     p_value: float | None = None
     """For an `anomaly` rule, the tail probability below which a value is improbable enough to fire;
     lower it for fewer, surer alerts. Unset (and no `z`): the chance per window of the
@@ -199,6 +204,19 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     """The playbook (a name under `playbooks:`) run on this rule's alerts, instead of those whose
     `triggers:` name the rule."""
 
+    def _zone_kind_problem(self) -> str | None:
+        """Why this rule has no time of day for a `timezone` to set, or None when it has one."""
+        if self.kind not in ZONED:
+            return (
+                "only anomaly, change (same_slot), sequential and absence (expected_rate) "
+                "rules read a time of day in a time zone"
+            )
+        if self.kind == "change" and self.compare != "same_slot":
+            return "a change rule reads a time of day only with `compare: same_slot`"
+        if self.kind == "absence" and self.expected_rate is None:
+            return "an absence rule reads a time of day only with an `expected_rate`"
+        return None
+
     def check(self, metrics: set[str], rules: set[str]) -> list[tuple[str, str]]:
         """Problems as (key, message) pairs, naming what to fix."""
         problems: list[tuple[str, str]] = []
@@ -234,9 +252,8 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             fields += [(section, path) for path in getattr(self, section) if path != "event"]
         problems += field_problems(fields)
         if self.timezone is not None:
-            if self.kind != "anomaly":
-                problems.append(("timezone", "only an anomaly rule has a time zone"))
-            elif (problem := zone_problem(self.timezone)) is not None:
+            problem = self._zone_kind_problem() or zone_problem(self.timezone)
+            if problem is not None:
                 problems.append(("timezone", problem))
         if self.kind == "anomaly" and self.p_value is not None and not 0 < self.p_value < 0.5:
             problems.append(("p_value", "p_value is a probability between 0 and 0.5 (e.g. 1e-4)"))

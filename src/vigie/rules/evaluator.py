@@ -17,8 +17,9 @@ import msgspec
 from vigie.clock import Clock
 from vigie.events import Event
 from vigie.kpi import KpiEngine, make_engine
-from vigie.kpi.baselines import Seasonality
+from vigie.kpi.baselines import Learning
 from vigie.kpi.metrics import CompiledMetric, Metric
+from vigie.kpi.wallclock import UTC_NAME
 from vigie.log.eventlog import EventLog
 from vigie.rules.alerts import Alert, AlertListener
 from vigie.rules.anomalies import AnomalyWatch
@@ -32,7 +33,6 @@ from vigie.rules.conditions import (
     threshold,
 )
 from vigie.rules.definitions import Rule
-from vigie.rules.detectors.wallclock import UTC_NAME
 from vigie.rules.lifecycle import AlertBook, resolve_after_us
 from vigie.rules.routing import Router
 from vigie.rules.sequential import RateAwareAbsence, SequentialTracker
@@ -48,16 +48,18 @@ COMPOSITE = frozenset({"all", "any"})
 GROUPLESS = frozenset({"sla", "absence", "sequential"})
 
 
-def baselines_needed(rules: Sequence[Rule]) -> dict[str, tuple[Seasonality, int]]:
-    """The metrics whose closed windows must be kept as a seasonal baseline, and how deep."""
-    out: dict[str, tuple[Seasonality, int]] = {}
+def baselines_needed(rules: Sequence[Rule], timezone: str = UTC_NAME) -> dict[str, Learning]:
+    """The metrics whose closed windows must be kept as a seasonal baseline, how deep, and on
+    whose wall clock (the rule's `timezone`, else the site's `timezone`)."""
+    out: dict[str, Learning] = {}
     for rule in rules:
         if rule.metric is None:
             continue
+        zone = rule.timezone or timezone
         if rule.kind == "anomaly":  # its detector learns; the baseline keeps quiet groups
-            out[rule.metric] = ("weekly" if rule.seasonality == "weekly" else "daily", 1)
+            out[rule.metric] = ("weekly" if rule.seasonality == "weekly" else "daily", 1, zone)
         elif rule.kind == "change" and rule.compare == "same_slot":
-            out.setdefault(rule.metric, ("daily", max(rule.days, 1)))
+            out.setdefault(rule.metric, ("daily", max(rule.days, 1), zone))
     return out
 
 
@@ -69,7 +71,8 @@ def _grows(metric: CompiledMetric) -> bool:
 
 class AlertingEngine:
     """Feeds events to the KPI engine, evaluates every rule, and moves alerts along
-    (`timezone`: the site's, whose calendar an anomaly rule naming no zone follows)."""
+    (`timezone`: the site's, whose calendar a rule naming no zone follows: an anomaly rule's
+    cycles, a change rule's same slot, a sequential or absence rule's time-of-day level)."""
 
     def __init__(
         self,
@@ -93,7 +96,7 @@ class AlertingEngine:
         self.rules = list(rules)
         # `reference`: the readable per-event KPI engine instead of the columnar one.
         self.kpis: KpiEngine = make_engine(
-            metrics, baselines=baselines_needed(rules), reference=reference
+            metrics, baselines=baselines_needed(rules, timezone), reference=reference
         )
         self.clock = clock
         self.store = store
@@ -101,7 +104,9 @@ class AlertingEngine:
         started = to_us(clock.now())
         self.sla = {r.name: SlaTracker(r) for r in rules if r.kind == "sla"}
         self.absence = {
-            r.name: (RateAwareAbsence if r.expected_rate else AbsenceTracker)(r, started_us=started)
+            r.name: RateAwareAbsence(r, started_us=started, timezone=timezone)
+            if r.expected_rate
+            else AbsenceTracker(r, started_us=started)
             for r in rules
             if r.kind == "absence"
         }
@@ -109,7 +114,7 @@ class AlertingEngine:
             [(self.absence[r.name], r.where) for r in rules if r.kind == "absence"]
         )
         self.sequential = {
-            r.name: SequentialTracker(r, started_us=started)
+            r.name: SequentialTracker(r, started_us=started, timezone=timezone)
             for r in rules
             if r.kind == "sequential"
         }

@@ -41,6 +41,7 @@ from vigie.events import Event
 from vigie.kpi.durations import parse_duration, parse_rate
 from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
 from vigie.kpi.profiles import RateProfile
+from vigie.kpi.wallclock import UTC_NAME
 from vigie.rules.conditions import AbsenceTracker, Finding, Outcome
 from vigie.rules.definitions import Rule
 from vigie.types import from_us
@@ -238,10 +239,10 @@ class RateTest:
             if self.alarm is not None or t_s - self.at_s > LONG_GAP_S:
                 # Nothing is learned while judged broken, nor over days of downtime: one step.
                 self._pass(t_s)
-                self._chunk_start = math.floor(t_s / self.profile.width_s) * self.profile.width_s
+                self._chunk_start = self.profile.slot_start(t_s)
                 self._chunk_count, self._chunk_alarmed = 0, True
                 return
-            boundary = (math.floor(self.at_s / self.profile.width_s) + 1) * self.profile.width_s
+            boundary = self.profile.slot_end(self.at_s)
             step_end = min(t_s, boundary)
             self._pass(step_end)
             if step_end >= boundary:
@@ -498,12 +499,16 @@ def _iso(t_s: float) -> str:
     return from_us(int(t_s * 1e6)).isoformat()
 
 
-def rate_test(rule: Rule, tests: tuple[Test, ...] | None = None) -> RateTest:
-    """A rate test as `rule` declares it (prior, false-alarm rate, effect, learning)."""
+def rate_test(
+    rule: Rule, tests: tuple[Test, ...] | None = None, timezone: str = UTC_NAME
+) -> RateTest:
+    """A rate test as `rule` declares it (prior, false-alarm rate, effect, learning), its
+    time of day read in the rule's time zone (`timezone`, the site's, when it names none)."""
     profile = RateProfile(
         prior=rule.expected_rate,
         prior_weight_s=parse_duration(rule.prior_weight) / 1e6,
         half_life_s=parse_duration(rule.half_life) / 1e6,
+        timezone=rule.timezone or timezone,
     )
     return RateTest(
         profile,
@@ -528,10 +533,12 @@ def _conversion_test(rule: Rule) -> ConversionTest:
 
 class SequentialTracker:
     """A `sequential` rule's tests, one per group of its `by` fields, fed with the matching
-    events' arrival times (processing time, as `absence`) and evaluated on every tick."""
+    events' arrival times (processing time, as `absence`) and evaluated on every tick
+    (`timezone`: the site's, whose time of day the rule follows when it names no zone)."""
 
-    def __init__(self, rule: Rule, *, started_us: int) -> None:
+    def __init__(self, rule: Rule, *, started_us: int, timezone: str = UTC_NAME) -> None:
         self.rule = rule
+        self.timezone = timezone
         self.matches = Filter(rule.where)
         self.converts = Filter(rule.then) if rule.then else None
         self.readers = [(name, accessor(name)) for name in rule.by]
@@ -541,7 +548,7 @@ class SequentialTracker:
         if not rule.by and self.converts is None:
             # Started by its first event (events replayed after a restart come first, in
             # their order) or else by the first tick: silence counts from then.
-            self.rates[NO_GROUP] = rate_test(rule)
+            self.rates[NO_GROUP] = rate_test(rule, timezone=timezone)
             self.labels[NO_GROUP] = {}
 
     def feed(self, events: Iterable[Event]) -> None:
@@ -564,7 +571,7 @@ class SequentialTracker:
                 test.observe(at, converted)
                 continue
             if group not in self.rates:
-                self.rates[group] = rate_test(self.rule)
+                self.rates[group] = rate_test(self.rule, timezone=self.timezone)
                 self.labels[group] = labels
             seen = pending.get(group)
             if seen is not None and seen[0] == at:
@@ -597,15 +604,17 @@ class SequentialTracker:
 class RateAwareAbsence(AbsenceTracker):
     """An `absence` rule with an `expected_rate`: a group's silence fires once it is improbable
     at the rule's false-alarm rate (a silence test on its learned rate per time of day), or
-    after the fixed `silence` if one is given, whichever comes first."""
+    after the fixed `silence` if one is given, whichever comes first (`timezone`: the
+    site's, whose time of day the rule follows when it names no zone)."""
 
-    def __init__(self, rule: Rule, *, started_us: int) -> None:
+    def __init__(self, rule: Rule, *, started_us: int, timezone: str = UTC_NAME) -> None:
         if rule.silence is None:
             rule = Rule(**{**_fields(rule), "silence": "3650d"})
         super().__init__(rule, started_us=started_us)
+        self.timezone = timezone
         self.tests: dict[str, RateTest] = {}
         for group, (at, _) in self.last_seen.items():
-            self.tests[group] = rate_test(rule, ("silence",))
+            self.tests[group] = rate_test(rule, ("silence",), timezone)
             self.tests[group].advance(at / 1e6)
 
     def feed(self, events: Iterable[Event]) -> None:
@@ -621,7 +630,7 @@ class RateAwareAbsence(AbsenceTracker):
             group = "|".join(labels.values()) if labels else NO_GROUP
             test = self.tests.get(group)
             if test is None:
-                test = self.tests[group] = rate_test(self.rule, ("silence",))
+                test = self.tests[group] = rate_test(self.rule, ("silence",), self.timezone)
             test.observe(event.received_at.timestamp())
 
     def evaluate(self, now_us: int) -> Outcome:

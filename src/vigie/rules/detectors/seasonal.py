@@ -54,8 +54,8 @@ from itertools import repeat
 from operator import sub
 from statistics import NormalDist
 
+from vigie.kpi.wallclock import UTC_NAME, wall_clock
 from vigie.rules.detectors import Direction, SeasonalityChoice, Verdict
-from vigie.rules.detectors.wallclock import UTC_NAME, wall_clock
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US

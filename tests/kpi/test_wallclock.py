@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigie.rules.detectors.wallclock import HOUR_US, WallClock, zone_problem
+from vigie.kpi.wallclock import HOUR_US, WallClock, zone_problem
 from vigie.types import from_us, to_us
 
 MINUTE = 60_000_000

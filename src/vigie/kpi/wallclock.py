@@ -1,8 +1,10 @@
 """Local wall-clock time: where an instant falls on a time zone's calendar.
 
-An anomaly detector reads its daily and weekly profiles at a sample's local time of day and
-day of the week: a shop opening at 09:00 in Paris opens at 07:00 UTC in summer and at 08:00
-in winter, and its Saturday begins at the local midnight. `WallClock.wall` adds the zone's
+Every rule that reasons about the time of day reads it on a wall clock: an anomaly
+detector's daily and weekly profiles, a `change` rule's same slot on previous days, the
+time-of-day levels of `sequential` and rate-aware `absence` rules. A shop opening at 09:00 in
+Paris opens at 07:00 UTC in summer and at 08:00 in winter, and its Saturday begins at the
+local midnight. `WallClock.wall` adds the zone's
 UTC offset to an instant, so that the local phase is the same modulo a day or a week as in
 UTC. The offset is looked up once per hour of UTC time: a zone's offset changes at most once
 within an hour, so an hour whose first and last instants share an offset has it throughout,
@@ -98,5 +100,5 @@ class WallClock:
 
 @lru_cache(maxsize=64)
 def wall_clock(name: str = UTC_NAME) -> WallClock:
-    """The `WallClock` of a zone, shared by every detector in it (its memo with them)."""
+    """The `WallClock` of a zone, shared by every rule in it (its memo with them)."""
     return WallClock(name)
