@@ -6,8 +6,8 @@ seasonality, spiky counts, missing data) is generated `series` times with realis
 (autocorrelated, heavy-tailed), a random sampling period (5 min to 1 h), daily and often
 weekly seasonality, one to three labelled incident windows; incident-free series of the
 same shapes give the false-alert rate. A shop's sales counts (opening hours, closed days,
-a till outage, a rush, a day closed by mistake) come last, from their own random stream. With a `timezone`, each series' daily and weekly
-pattern follows that zone's local time (from a Thursday's local midnight, daylight-saving
+a till outage, a rush, a day closed by mistake) come last, from their own random stream.
+With a `timezone`, each series' daily and weekly pattern follows that zone's local time (from a Thursday's local midnight, daylight-saving
 changes included) and the rule reads its calendar there. Every series is replayed through
 the same path as
 `vigie backtest --csv` (`replay_samples`: the anomaly rule's `AnomalyWatch` and the alert
