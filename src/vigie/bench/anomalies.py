@@ -1,18 +1,18 @@
 """`vigie bench anomalies`: the anomaly rule at its defaults on labelled generated series.
 
-Each kind of behaviour a real series shows (spikes, level shifts, trend changes, changes
-of the seasonal pattern or of the variance, quantised values, a large offset, weekly
+Each kind of behaviour a real series shows (spikes, level shifts, trend changes, changes of
+the seasonal pattern or of the variance, quantised values, a large offset, weekly
 seasonality, spiky counts, missing data) is generated `series` times with realistic noise
 (autocorrelated, heavy-tailed), a random sampling period (5 min to 1 h), daily and often
-weekly seasonality, one to three labelled incident windows; incident-free series of the
-same shapes give the false-alert rate. A shop's sales counts (opening hours, closed days,
-a till outage, a rush, a day closed by mistake) come last, from their own random stream.
-With a `timezone`, each series' daily and weekly pattern follows that zone's local time (from a Thursday's local midnight, daylight-saving
-changes included) and the rule reads its calendar there. Every series is replayed through
-the same path as
-`vigie backtest --csv` (`replay_samples`: the anomaly rule's `AnomalyWatch` and the alert
-lifecycle) and scored per kind with the windowed scoring of `vigie.rules.scorecard`,
-against raising no alert at all. Replay speed is counted in CPU seconds of the replay only.
+weekly seasonality, one to three labelled incident windows; incident-free series of the same
+shapes give the false-alert rate. A shop's sales counts (opening hours, closed days, a till
+outage, a rush, a day closed by mistake) come last, from their own random stream. With a
+`timezone`, each series' daily and weekly pattern follows that zone's local time (from a
+Thursday's local midnight, daylight-saving changes included) and the rule reads its calendar
+there. Every series is replayed through the same path as `vigie backtest --csv`
+(`replay_samples`: the anomaly rule's `AnomalyWatch` and the alert lifecycle) and scored per
+kind with the windowed scoring of `vigie.rules.scorecard`, against raising no alert at all.
+Replay speed is counted in CPU seconds of the replay only.
 """
 
 from __future__ import annotations
