@@ -290,11 +290,11 @@ BENCHES = (
     Bench(
         "anomalies",
         "vigie.bench.anomalies:run_anomalies_bench",
-        """Replay labelled generated series (spikes, level shifts, trend, seasonality and variance
-        changes, quantised, offset, weekly, spiky counts, missing data, a shop's sales
-        with a till outage, a rush or a day closed by mistake, and incident-free ones)
-        through the anomaly rule at its defaults; windowed scoring per kind against
-        raising no alert, false alerts per series-week, samples per CPU second.
+        """Replay labelled generated series (spikes, level shifts, trend, seasonality and
+        variance changes, quantised, offset, weekly, spiky counts, missing data, a shop's
+        sales with a till outage, a rush or a day closed by mistake, and incident-free ones)
+        through the anomaly rule at its defaults; windowed scoring per kind against raising
+        no alert, false alerts per series-week, samples per CPU second.
 
         Example: vigie bench anomalies --series 8 --json
         """,
