@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
 
 import pytest
 from hypothesis import given
@@ -22,7 +21,7 @@ from vigie.rules.detectors.seasonal import (
     KEEP,
     NO_TAILS,
     RobustSeasonal,
-    Shape,
+    Shapes,
     fit_settled,
     fit_sorted,
     fit_tails,
@@ -34,12 +33,12 @@ from vigie.types import from_us
 
 T0 = 1_767_225_600_000_000
 MINUTE = 60_000_000
-SHAPES = ("seasonal", "counts", "quantised", "walk", "integers", "offset")
+SHAPES = ("seasonal", "counts", "quantised", "walk", "integers", "offset", "heavy")
 
 
 def _series(rng: random.Random, shape: str, n: int, step_us: int) -> list[float]:
-    """A random series of `shape`: a daily pattern and noise, with spikes, a shift, an
-    outage or a weekend now and then."""
+    """A random series of `shape`: a daily pattern and noise (heavy-tailed for `heavy`),
+    with spikes, a shift, an outage or a weekend now and then."""
     level = rng.uniform(-50, 500)
     amp = rng.uniform(0, 0.5) * abs(level)
     sd = rng.uniform(0.01, 0.2) * (abs(level) + 1)
@@ -66,6 +65,8 @@ def _series(rng: random.Random, shape: str, n: int, step_us: int) -> list[float]
             x = float(round(x))
         elif shape == "offset":
             x += 1e6
+        elif shape == "heavy":  # Student's t, 3 degrees of freedom: a learned tail index
+            x += sd * rng.gauss(0, 1) / math.sqrt(rng.gammavariate(1.5, 1 / 1.5))
         out.append(x)
     return out
 
@@ -157,7 +158,7 @@ def test_tails_fit_as_the_sorted_deviations_say() -> None:
             x - center for x in ordered[n // 2 :]
         ])  # fmt: skip
         mad = deviations[n // 2]
-        fitted = fit_tails(values, (0.0,) * 6)
+        fitted = fit_tails(values, NO_TAILS)
         assert fitted[0] == center
         assert fitted[1] == 1.4826 * mad * (1.0 + 8.0 / n)
 
@@ -169,20 +170,20 @@ def test_a_settled_tail_is_the_median_shape_of_the_windows_fits() -> None:
     rng = random.Random(3)
     calm = sorted(rng.gauss(0, 1) for _ in range(256))
     wild = sorted([*calm[:-20], *(x * 6 for x in calm[-20:])])
-    shapes: deque[Shape] = deque()
+    shapes = Shapes()
     first = fit_settled(calm, NO_TAILS, shapes, 16, 256)
-    assert first == fit_sorted(calm, NO_TAILS)
+    assert first[:6] == fit_sorted(calm, NO_TAILS)[:6]
     fit_settled(calm, first, shapes, 32, 256)
     fit_settled(calm, first, shapes, 48, 256)
     settled = fit_settled(wild, first, shapes, 64, 256)
     own = fit_sorted(wild, first)
     assert settled[:2] == own[:2]
-    assert [round(x / own[1], 9) for x in settled[2:]] == [
-        round(x / first[1], 9) for x in first[2:]
+    assert [round(x / own[1], 9) for x in settled[2:6]] == [
+        round(x / first[1], 9) for x in first[2:6]
     ]
     assert own[5] > 2 * settled[5]
     # Once the window has turned over, the calm fits are gone and a lone fit stands as it is.
-    assert fit_settled(wild, first, shapes, 400, 256) == own
+    assert fit_settled(wild, first, shapes, 400, 256)[:6] == own[:6]
 
 
 @pytest.mark.parametrize("minutes", [15, 60])
@@ -292,24 +293,30 @@ def test_skipping_quiet_windows_moves_the_book_as_every_window_does(seed: int) -
 
 
 @given(
-    tails=st.tuples(*[st.floats(-5.0, 5.0)] + [st.floats(0.0, 5.0)] * 5),
+    tails=st.tuples(
+        *[st.floats(-5.0, 5.0)] + [st.floats(0.0, 5.0)] * 5 + [st.sampled_from((0.0, 0.2, 0.5))] * 2
+    ),
     floor=st.floats(1e-9, 3.0),
     deviation=st.floats(-60.0, 60.0),
 )
 def test_a_band_scores_and_clips_as_the_tails_do(
-    tails: tuple[float, float, float, float, float, float], floor: float, deviation: float
+    tails: tuple[float, float, float, float, float, float, float, float],
+    floor: float,
+    deviation: float,
 ) -> None:
     """A fit's `Band` gives exactly `tail_p`'s probability and `tail_edges`' fire and
-    clearing edges (within `KEEP` scales), whatever the tails and the floor."""
+    clearing edges (within `KEEP` scales, and the fire edges as they are), whatever the
+    tails, their index (exponential or generalized Pareto) and the floor."""
     band = band_of(tails, floor, 1e-4 / 2, 1e-2 / 2)
-    for x in (deviation, *tails[2:], *band[3:7], *band[9:]):  # either side of each edge
+    for x in (deviation, *tails[2:6], *band[3:7], *band[9:13]):  # either side of each edge
         for at in (x, -x, 1.01 * x, -1.01 * x, 0.99 * x, -0.99 * x):
             assert band_p(band, at) == tail_p(tails, at, floor)
     if tails[1] > 0:
         wide = KEEP * max(tails[1], floor)
         fire = tail_edges(tails, 1e-4 / 2, floor)
         clear = tail_edges(tails, 1e-2 / 2, floor)
-        assert band[9:] == tuple(min(edge, wide) for edge in (*fire, *clear))
+        assert band[9:13] == tuple(min(edge, wide) for edge in (*fire, *clear))
+        assert band[13:] == fire
 
 
 @pytest.mark.parametrize("shape", SHAPES)

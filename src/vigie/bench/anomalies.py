@@ -4,22 +4,28 @@ Each kind of behaviour a real series shows (spikes, level shifts, trend changes,
 the seasonal pattern or of the variance, quantised values, a large offset, weekly
 seasonality, spiky counts, missing data) is generated `series` times with realistic noise
 (autocorrelated, heavy-tailed), a random sampling period (5 min to 1 h), daily and often
-weekly seasonality, one to three labelled incident windows; incident-free series of the same
-shapes give the false-alert rate. A shop's sales counts (opening hours, closed days, a till
-outage, a rush, a day closed by mistake) come last, from their own random stream. With a
-`timezone`, each series' daily and weekly pattern follows that zone's local time (from a
-Thursday's local midnight, daylight-saving changes included) and the rule reads its calendar
-there. Every series is replayed through the same path as `vigie backtest --csv`
-(`replay_samples`: the anomaly rule's `AnomalyWatch` and the alert lifecycle) and scored per
-kind with the windowed scoring of `vigie.rules.scorecard`, against raising no alert at all.
-Replay speed is counted in CPU seconds of the replay only.
+weekly seasonality, one to three labelled incident windows; incident-free series of the
+same shapes give the false-alert rate. Behaviours common in real series that the kinds above
+do not cover follow, from their own random stream (so the kinds above keep their series for
+a seed): heavy-tailed noise (Student's t, 3 degrees of freedom: latencies, returns),
+low-rate Poisson counts (mentions), strongly autocorrelated noise on a daily pattern (a
+server metric) and a geometric random walk (a price), each incident-free and with labelled
+incidents. A shop's sales counts (opening hours, closed days; a till outage, a rush, a day
+closed by mistake) come last, from a stream of their own too, and are reported apart. With a
+`timezone`, each series' daily and weekly pattern follows that zone's
+local time (from a Thursday's local midnight, daylight-saving changes included; the
+real-world kinds' daily pattern stays on UTC days) and the rule reads its calendar there.
+Every series is replayed through the same path as
+`vigie backtest --csv` (`replay_samples`: the anomaly rule's `AnomalyWatch` and the alert
+lifecycle) and scored per kind with the windowed scoring of `vigie.rules.scorecard`,
+against raising no alert at all. Replay speed is counted in CPU seconds of the replay only.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -248,9 +254,101 @@ def shop(rng: Rng, *, days: int, incident: bool, timezone: str = UTC_NAME) -> Se
     return Series("free_shop" if not incident else "shop", times, values, windows)
 
 
+def _heavy(rng: Rng, n: int, step_min: int, incidents: bool) -> tuple[np.ndarray, Incidents]:
+    """Student-t noise (3 degrees of freedom) around a level, with a mild daily pattern; the
+    incidents are spikes far beyond the noise's own extremes, or a lasting shift."""
+    per_day = 1440 // step_min
+    t = np.arange(n) / per_day
+    level = rng.uniform(20, 500)
+    scale = rng.uniform(0.02, 0.1) * level
+    daily = rng.uniform(0, 2) * scale * np.sin(2 * np.pi * (t - rng.uniform(0, 1)))
+    v = level + daily + rng.standard_t(3, n) * scale
+    out: Incidents = []
+    if incidents and rng.random() < 0.5:
+        for s in _starts(rng, n, int(rng.integers(1, 3)), per_day):
+            width = int(rng.integers(1, 4))
+            v[s : s + width] += rng.choice([-1, 1]) * rng.uniform(40, 80) * scale
+            out.append((s, s + width - 1))
+    elif incidents:
+        s = _starts(rng, n, 1, per_day)[0]
+        v[s:] += rng.choice([-1, 1]) * rng.uniform(5, 10) * scale
+        out.append((s, s))
+    return v, out
+
+
+def _poisson(rng: Rng, n: int, step_min: int, incidents: bool) -> tuple[np.ndarray, Incidents]:
+    """Poisson counts at a low rate (0.2 to 2 per sample, a mild daily pattern); the
+    incidents are a burst (a post that spreads: ten times the rate for a few samples) and
+    an outage (nothing counted for six hours or more)."""
+    per_day = 1440 // step_min
+    t = np.arange(n) / per_day
+    rate = rng.uniform(0.2, 2.0) * (1 + rng.uniform(0, 0.5) * np.sin(2 * np.pi * t))
+    out: Incidents = []
+    if incidents:
+        first, second = _starts(rng, n, 2, per_day)
+        burst, outage = (first, second) if rng.random() < 0.5 else (second, first)
+        width = int(rng.integers(3, 9))
+        rate[burst : burst + width] *= rng.uniform(8, 15)
+        length = max(24, per_day // 4)
+        if outage < burst:  # it ends before the burst
+            length = min(length, burst - outage - 1)
+        rate[outage : outage + length] = 0.0
+        out = sorted([(burst, burst + width - 1), (outage, min(n, outage + length) - 1)])
+    return rng.poisson(rate).astype(float), out
+
+
+def _autocorrelated(
+    rng: Rng, n: int, step_min: int, incidents: bool
+) -> tuple[np.ndarray, Incidents]:
+    """AR(1) noise (phi 0.9 to 0.97: slow wanders) on a daily pattern and no weekly one;
+    the incident is a level shift of a few of the noise's standard deviations."""
+    per_day = 1440 // step_min
+    t = np.arange(n) / per_day
+    phi = rng.uniform(0.9, 0.97)
+    sd = rng.uniform(1, 5)  # the noise's stationary standard deviation
+    shocks = rng.standard_normal(n) * sd * math.sqrt(1 - phi * phi)
+    noise = np.empty(n)
+    acc = 0.0
+    for i in range(n):
+        acc = phi * acc + shocks[i]
+        noise[i] = acc
+    level = rng.uniform(20, 80)
+    v = level + rng.uniform(2, 5) * sd * np.sin(2 * np.pi * (t - rng.uniform(0, 1))) + noise
+    out: Incidents = []
+    if incidents:
+        s = _starts(rng, n, 1, per_day)[0]
+        v[s:] += rng.choice([-1, 1]) * rng.uniform(4, 8) * sd
+        out.append((s, s))
+    return v, out
+
+
+def _random_walk(rng: Rng, n: int, step_min: int, incidents: bool) -> tuple[np.ndarray, Incidents]:
+    """A geometric random walk (a price: 0.1 % to 0.4 % per sample); the incident is a jump
+    (a crash or a rally) of 30 to 60 of those steps at once."""
+    vol = rng.uniform(0.001, 0.004)
+    moves = rng.standard_normal(n) * vol
+    out: Incidents = []
+    if incidents:
+        s = _starts(rng, n, 1, 1440 // step_min)[0]
+        moves[s] += rng.choice([-1, 1]) * rng.uniform(30, 60) * vol
+        out.append((s, s))
+    return rng.uniform(10, 1000) * np.exp(np.cumsum(moves)), out
+
+
+REAL: dict[str, Callable[[Rng, int, int, bool], tuple[np.ndarray, Incidents]]] = {
+    "heavy_tailed": _heavy,
+    "poisson_counts": _poisson,
+    "autocorrelated": _autocorrelated,
+    "random_walk": _random_walk,
+}
+"""Real-world behaviours the kinds above do not cover; each also comes incident-free, as
+`free_` and its name."""
+REAL_FREE = tuple(f"free_{kind}" for kind in REAL)
+
+
 def generate(kind: str, rng: Rng, *, days: int, timezone: str = UTC_NAME) -> Series:
-    """One series of `kind` (a key of `KINDS` or one of `FREE`), labelled; its pattern in
-    the local time of `timezone`."""
+    """One series of `kind` (a key of `KINDS` or `REAL`, or one of `FREE` or `REAL_FREE`),
+    labelled; its pattern in the local time of `timezone`."""
     step_min = int(rng.choice(PERIODS_MIN))
     per_day = 1440 // step_min
     n = days * per_day
@@ -258,6 +356,9 @@ def generate(kind: str, rng: Rng, *, days: int, timezone: str = UTC_NAME) -> Ser
     start, local = START_US, None
     if timezone != UTC_NAME:
         start, local = _calendar(n, step_us, timezone)
+    if kind in REAL or kind in REAL_FREE:
+        values, incidents = REAL[kind.removeprefix("free_")](rng, n, step_min, kind in REAL)
+        return _labelled(kind, values, incidents, step_min, start)
     weekly = True if kind in ("weekly", "free_weekly") else None
     values, _SD[0] = _base(rng, n, step_min, weekly=weekly, t=local)
     if kind in KINDS:
@@ -273,6 +374,16 @@ def generate(kind: str, rng: Rng, *, days: int, timezone: str = UTC_NAME) -> Ser
             values = np.round(values / quantum) * quantum
         elif kind == "free_offset":
             values = values - values.mean() + rng.uniform(500, 5000)
+    return _labelled(kind, values, incidents, step_min, start)
+
+
+def _labelled(
+    kind: str, values: np.ndarray, incidents: Incidents, step_min: int, start: int
+) -> Series:
+    """The series with its sample times (from `start`) and labelled windows."""
+    n = len(values)
+    per_day = 1440 // step_min
+    step_us = step_min * 60_000_000
     times = start + np.arange(n, dtype=np.int64) * step_us
     # A labelled window: from the incident's start to its end plus a little tolerance.
     tolerance = max(3, per_day // 48) * step_us
@@ -296,17 +407,19 @@ def run_anomalies_bench(
 ) -> dict[str, Any]:
     """Generate, replay and score; returns the figures per kind and overall."""
     rng = np.random.default_rng(seed)
+    real_rng = np.random.default_rng([seed, 15])  # the real-world kinds' own stream
     rule = _rule(timezone)
     cards: dict[str, Scorecard] = {}
     samples_total = 0
     cpu = 0.0
     shops = shop_stream(seed)
-    for kind in [*KINDS, *FREE, *SHOPS]:
+    for kind in [*KINDS, *FREE, *REAL, *REAL_FREE, *SHOPS]:
         for _ in range(series):
             if kind in SHOPS:
                 s = shop(shops, days=days, incident=kind == "shop", timezone=timezone)
             else:
-                s = generate(kind, rng, days=days, timezone=timezone)
+                own = real_rng if kind in REAL or kind in REAL_FREE else rng
+                s = generate(kind, own, days=days, timezone=timezone)
             step_us = int(s.times[1] - s.times[0])
             rows = [
                 (int(t), i, float(x))
@@ -334,42 +447,49 @@ def _alert_starts(changes: list[Any]) -> list[int]:
     return list(first.values())
 
 
-def _figures(cards: dict[str, Scorecard], samples: int, cpu: float) -> dict[str, Any]:
-    incidents = [cards[k] for k in KINDS]
-    free = [cards[k] for k in FREE]
+def _totals(
+    cards: dict[str, Scorecard], kinds: Sequence[str], free: Sequence[str]
+) -> dict[str, Any]:
+    """Detection rate and false alerts per series-week over some kinds and incident-free
+    kinds."""
+    incidents = [cards[k] for k in kinds if k in cards]
+    quiet = [cards[k] for k in free if k in cards]
     windows = sum(c.windows for c in incidents)
     detected = sum(c.detected for c in incidents)
-    free_weeks = sum(c.days for c in free) / 7
-    free_false = sum(c.false_alerts for c in free)
+    free_weeks = sum(c.days for c in quiet) / 7
+    incident_weeks = sum(c.days for c in incidents) / 7
+    return {
+        "detection_rate": round(detected / windows, 4) if windows else None,
+        "false_alerts_per_series_week_incident_free": round(
+            sum(c.false_alerts for c in quiet) / free_weeks, 3
+        )
+        if free_weeks
+        else None,
+        "false_alerts_per_series_week_with_incidents": round(
+            sum(c.false_alerts for c in incidents) / incident_weeks, 3
+        )
+        if incident_weeks
+        else None,
+    }
+
+
+def _figures(cards: dict[str, Scorecard], samples: int, cpu: float) -> dict[str, Any]:
     per_kind = {
         kind: card.report()
         | {"no_alert_score": card.null_score, "beats_no_alert": card.normalized >= 0}
         for kind, card in cards.items()
     }
     return {
-        "detection_rate": round(detected / windows, 4) if windows else None,
-        "false_alerts_per_series_week_incident_free": round(free_false / free_weeks, 3),
-        "false_alerts_per_series_week_with_incidents": round(
-            sum(c.false_alerts for c in incidents) / (sum(c.days for c in incidents) / 7), 3
-        ),
-        "kinds_below_no_alert": [k for k in KINDS if cards[k].normalized < 0],
+        **_totals(cards, [*KINDS, *REAL], [*FREE, *REAL_FREE]),
+        "original_kinds": _totals(cards, list(KINDS), FREE),
+        "real_world_kinds": _totals(cards, list(REAL), REAL_FREE),
+        "kinds_below_no_alert": [k for k in [*KINDS, *REAL] if cards[k].normalized < 0],
         # The shops apart: the figures above stay comparable with those of earlier runs.
-        "shop": _shop_figures(cards["shop"], cards["free_shop"]),
+        "shop": _totals(cards, ["shop"], ["free_shop"]),
         "samples": samples,
         "replay_cpu_s": round(cpu, 3),
         "samples_per_cpu_s": round(samples / cpu) if cpu else None,
         "per_kind": per_kind,
-    }
-
-
-def _shop_figures(shop: Scorecard, free: Scorecard) -> dict[str, Any]:
-    """The shop kinds' detection rate and false alerts per series-week."""
-    return {
-        "detection_rate": round(shop.detected / shop.windows, 4) if shop.windows else None,
-        "false_alerts_per_series_week_incident_free": round(free.false_alerts / (free.days / 7), 3),
-        "false_alerts_per_series_week_with_incidents": round(
-            shop.false_alerts / (shop.days / 7), 3
-        ),
     }
 
 

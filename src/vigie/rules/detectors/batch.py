@@ -45,12 +45,18 @@ from vigie.rules.detectors.seasonal import (
     ZERO_PRIOR,
     ZERO_Y,
     RobustSeasonal,
-    Shape,
+    Shapes,
     Tails,
+    Trial,
+    _excess,
     _z_of,
     count_floor,
+    count_p,
+    evidence_clip,
     evidence_p,
     evidence_scale,
+    evidence_theta,
+    file_excess,
     fit_settled,
     fit_sorted,
     tail_edges,
@@ -113,13 +119,44 @@ class SeriesScores:
 
 
 Band = tuple[
-    Tails, float, float, float, float, float, float, float, float, float, float, float, float
+    Tails,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
+    float,
 ]
 """What one fit's tails at one floor fix for a whole stretch of samples: (tails, floor, scale,
 lower threshold, lower mean excess, upper threshold, upper mean excess, as `tail_p` floors
-them; the clip limit of the learning and of the shift statistic; the fire edges below and
-above, and the clearing edges, both kept within `KEEP` scales)."""
-NO_BAND: Band = (NO_TAILS, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+them; the clip limit of the learning and of the shift statistic (`evidence_clip`); the fire
+edges below and above, and the clearing edges, both kept within `KEEP` scales; the fire
+edges as they are, where `file_excess` cuts an excess)."""
+NO_BAND: Band = (
+    NO_TAILS,
+    -1.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+)
 
 
 def band_of(t: Tails, floor: float, p_fire: float, p_run: float) -> Band:
@@ -143,17 +180,19 @@ def band_of(t: Tails, floor: float, p_fire: float, p_run: float) -> Band:
             hi_u,
             hi_beta,
             inf,
-            CLIP * scale if scale > 0 else inf,
+            evidence_clip(t) * scale if scale > 0 else inf,
+            inf,
+            inf,
             inf,
             inf,
             inf,
             inf,
         )
     wide = KEEP * scale
-    log = math.log(TAIL / p_fire)
-    lo, hi = lo_u + lo_beta * log, hi_u + hi_beta * log
-    log = math.log(TAIL / p_run)
-    run_lo, run_hi = lo_u + lo_beta * log, hi_u + hi_beta * log
+    lo = lo_u + lo_beta * _excess(t[6], p_fire)
+    hi = hi_u + hi_beta * _excess(t[7], p_fire)
+    run_lo = lo_u + lo_beta * _excess(t[6], p_run)
+    run_hi = hi_u + hi_beta * _excess(t[7], p_run)
     return (
         t,
         floor,
@@ -163,11 +202,13 @@ def band_of(t: Tails, floor: float, p_fire: float, p_run: float) -> Band:
         hi_u,
         hi_beta,
         CLIP * scale,
-        CLIP * scale,
+        evidence_clip(t) * scale,
         lo if lo < wide else wide,
         hi if hi < wide else wide,
         run_lo if run_lo < wide else wide,
         run_hi if run_hi < wide else wide,
+        lo,
+        hi,
     )
 
 
@@ -177,11 +218,17 @@ def band_p(band: Band, deviation: float) -> float:
         if deviation <= band[5]:
             p = erfc(deviation / band[2] / SQRT2)
             return p if p > TAIL else TAIL
+        xi = band[0][7]
+        if xi > 0:
+            return TAIL * math.pow(1.0 + xi * (deviation - band[5]) / band[6], -1.0 / xi)
         return TAIL * exp(-(deviation - band[5]) / band[6])
     deviation = -deviation
     if deviation <= band[3]:
         p = erfc(deviation / band[2] / SQRT2)
         return p if p > TAIL else TAIL
+    xi = band[0][6]
+    if xi > 0:
+        return TAIL * math.pow(1.0 + xi * (deviation - band[3]) / band[4], -1.0 / xi)
     return TAIL * exp(-(deviation - band[3]) / band[4])
 
 
@@ -262,16 +309,22 @@ def _run(
     rescale_in = rounds = chosen = 0
     err = [0.0] * m
     scored = [0] * m
+    # `RobustSeasonal.trial`: the weekly and daily predictors' errors over the last day.
+    trial_span = Trial(DAY_US // det.step_us).span
+    trial_mine = trial_theirs = 0.0
+    trial_n = 0
+    daily_size = 0.0
     residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
     ordered: list[list[float]] = [[] for _ in range(m)]  # each window, kept sorted
     tails: list[Tails] = [NO_TAILS] * m
     span = window
-    shapes: list[deque[Shape]] = [deque() for _ in range(m)]  # `fit_settled`
+    shapes = [Shapes(DAY_US // det.step_us) for _ in range(m)]  # `fit_settled`
     shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
     shift_ordered: list[float] = []
     shift_tails = NO_TAILS
     zeros = counted = zero_log = 0.0
     zero_run = seen_weekly = 0
+    count_mean = 0.0  # `RobustSeasonal.count_mean`
     knot_zeros = [0.0] * nd
     knot_counted = [0.0] * nd
     eligible_at = [need] + [trust] * (m - 1)
@@ -287,7 +340,8 @@ def _run(
     # Accumulated evidence (`RobustSeasonal._accumulate`): each side's CUSUM, the moments of
     # the clipped residuals, the normalisation of the last refit; `x_next`, `up_next`,
     # `down_next`: those of the sample just scored.
-    up = down = mean = square = lagged = previous = norm_center = norm_inverse = 0.0
+    up = down = mean = square = lagged = previous = norm_center = norm_inverse = fourth = 0.0
+    theta = 2.0 * DRIFT  # `evidence_theta`
     accumulated = 0
     x_next = up_next = down_next = 0.0
     moment_rate = 1.0 / SHIFT_WINDOW
@@ -461,6 +515,9 @@ def _run(
                             break
                 residual = y - expected
                 p = best_p
+                if counts and residual > 0 and p < p_run:
+                    p = count_p(value, preds[chosen], p, count_mean)
+                own = not back and best == chosen  # `RobustSeasonal.score`
                 ct = tails[chosen]
                 limit = bands[chosen][8]
                 r = y - preds[chosen] - ct[0]
@@ -468,7 +525,7 @@ def _run(
                 shift_next = shift_keep * shift + SHIFT_RATE * r
                 st = shift_tails
                 if (
-                    not back
+                    own
                     and len(shift_residuals) >= SHIFT_HISTORY
                     and st[1] > 0
                     and (shift_next > 0) == (residual > 0)
@@ -485,8 +542,8 @@ def _run(
                     up_next = up_next if up_next > 0 else 0.0
                     down_next = down_next if down_next > 0 else 0.0
                     evidence = up_next if residual > 0 else down_next
-                    if not back and evidence >= EVIDENCE_FROM:
-                        p_ev = evidence_p(evidence)
+                    if own and evidence >= EVIDENCE_FROM:
+                        p_ev = evidence_p(evidence, theta)
                         p = p if p < p_ev else p_ev
                 p = 2 * p
                 p = p if p < 1.0 else 1.0
@@ -531,6 +588,7 @@ def _run(
                 zero_run += 1
             else:
                 zero_log, zero_run = 0.0, 0
+            count_mean += (value - count_mean) / window
             zeros = zeros * keep + zero
             counted = counted * keep + 1.0
             if nd:
@@ -580,6 +638,16 @@ def _run(
             size = limit if size > limit else size
             err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
+            if j == 1:
+                daily_size = size
+            elif j == 2 and ready[1]:
+                # `Trial.add`, inlined
+                trial_n += 1
+                g = 1.0 / trial_n if trial_n < trial_span else 1.0 / trial_span
+                trial_mine += g * (size - trial_mine)
+                trial_theirs += g * (daily_size - trial_theirs)
+            if (residual > b[5] or residual < -b[3]) and t[1] > 0:
+                file_excess(shapes[j], t, residual, b[13], b[14], floor)
             if residual > b[10] or residual < -b[9]:  # beyond a fire edge: at the clearing one
                 lo, hi = b[11], b[12]
                 kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
@@ -626,6 +694,7 @@ def _run(
             mean += g * (x - mean)
             square += g * (x * x - square)
             lagged += g * (x * previous - lagged)
+            fourth += g * (x * x * x * x - fourth)
             previous = x
         # A run of samples beyond the clearing level on one side confirms a shift.
         if not beyond or (run and (run[-1] > 0) != (residual > 0)):
@@ -720,13 +789,18 @@ def _run(
             shift_tails = fit_sorted(shift_ordered, shift_tails)
             if accumulates and accumulated >= SHIFT_HISTORY:
                 norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quanta[i])
+                theta = evidence_theta(square, fourth)
             rescale_in = RESCALE
             weekly_mean = sum(weekly) / seen_weekly if seen_weekly else 0.0
         # Choose the predictor.
         if auto:
             best = 0
             for j in range(1, m):
-                if scored[j] >= eligible_at[j] and err[j] < 0.9 * err[best]:
+                if (
+                    scored[j] >= eligible_at[j]
+                    and err[j] < 0.9 * err[best]
+                    and (j < 2 or (trial_n >= trial_span and trial_mine < 0.9 * trial_theirs))
+                ):
                     best = j
         else:
             best = m - 1
@@ -734,4 +808,5 @@ def _run(
                 best -= 1
         if best != chosen:
             tails[best] = fit_settled(ordered[best], tails[best], shapes[best], samples, span)
+            shift = up = down = 0.0  # `RobustSeasonal._choose`
         chosen = best

@@ -14,9 +14,11 @@ A value is judged by its residual from the prediction against the predictor's re
 the last three days (64 to 256 of them: an hourly series forgets its first days' transients
 as soon as a 5-minute one does): a robust centre and scale (the MAD, never below half the
 data's resolution, so a quantised series does not fire on one step), and on each side the
-empirical tail beyond its 90th percentile, taken as exponential (peaks over threshold): a
-series with ordinary bursts upwards is judged against its own bursts, and still against a
-light tail downwards. The tails' shape (each threshold and mean excess in scales) is the
+empirical tail beyond its 90th percentile, taken as exponential (peaks over threshold), or
+as generalized Pareto when the excesses of the last days say the tail is a power law
+(`Shapes`): a series with ordinary bursts upwards is judged against its own bursts, and
+still against a light tail downwards, and a heavy-tailed one (latencies) against its own
+extremes. The tails' shape (each threshold and mean excess in scales) is the
 median of the fits made over the last window: a dozen values per tail estimate it loosely,
 and the fire edge, a few mean excesses beyond, moved by a scale or more from fit to fit.
 A short average of residuals, judged against its own history (which
@@ -54,6 +56,8 @@ from itertools import repeat
 from operator import sub
 from statistics import NormalDist
 
+import numpy as np
+
 from vigie.kpi.wallclock import UTC_NAME, wall_clock
 from vigie.rules.detectors import Direction, SeasonalityChoice, Verdict
 
@@ -80,6 +84,12 @@ ZERO_PRIOR = 8.0  # samples' worth of the overall share of zeros in each knot's
 COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
 SHAPE_FROM = 32  # residuals a fit needs to count towards the tails' shape (a median of
 SHAPE_FITS = 3  # at least this many fits over the last window of residuals)
+EXCESSES = 256  # excesses beyond each tail's threshold its index is learned from,
+INDEX_EVERY = 64  # estimated again once this many are new
+XI_MAX = 0.5  # the heaviest tail index believed (a tail with a finite variance)
+INDEX_PRIOR = 32.0  # excesses' worth of belief in an exponential tail
+XI_LIGHT = 0.15  # an estimated index below this is a light tail's
+XI_EARLY = 0.3  # the least index on a series' first day
 DRIFT = 1.5  # evidence a sample adds beyond this many long-run deviations
 RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
 EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
@@ -92,10 +102,11 @@ NORMAL = NormalDist()
 _NEVER = 2**62
 
 
-Tails = tuple[float, float, float, float, float, float]
+Tails = tuple[float, float, float, float, float, float, float, float]
 """A fit of recent residuals: (centre, scale, lower threshold, lower mean excess, upper
-threshold, upper mean excess)."""
-NO_TAILS: Tails = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+threshold, upper mean excess, lower tail index, upper tail index); an index of 0 is an
+exponential tail."""
+NO_TAILS: Tails = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 Shape = tuple[int, float, float, float, float]
 """One fit's tails in scales: (samples learned when fitted, lower threshold, lower mean
 excess, upper threshold, upper mean excess)."""
@@ -112,6 +123,84 @@ def count_floor(y: float, floor: float) -> float:
     return sd if sd > floor else floor
 
 
+class Shapes:
+    """What `fit_settled` remembers of earlier fits and residuals: the fits' shapes over the
+    last window (`recent`, for the median threshold and mean excess), and each side's last
+    `EXCESSES` excesses beyond its threshold, in mean excesses (`file_excess`), which give
+    the tail's index: a dozen excesses per fit say little about how heavy a tail is, a few
+    hundred do. The excesses are those of the residuals as they came, up to the fire edge:
+    the window keeps an anomaly at the clearing level only, and a heavy tail cut there
+    would look exponential and stay so."""
+
+    __slots__ = ("day", "fresh", "index", "lower", "recent", "upper")
+
+    def __init__(self, day: int = 0) -> None:
+        self.day = day  # samples a day (0: no first-day index)
+        self.recent: deque[Shape] = deque()
+        self.lower: deque[float] = deque(maxlen=EXCESSES)
+        self.upper: deque[float] = deque(maxlen=EXCESSES)
+        self.fresh = 0  # excesses filed since the index was estimated
+        self.index = (0.0, 0.0)
+
+    def indexes(self, now: int) -> tuple[float, float]:
+        """Each side's tail index after `now` samples, estimated again once `INDEX_EVERY`
+        excesses are new, and at least the index of both sides' excesses together (twice as
+        many: a symmetric heavy tail is found sooner); at least `XI_EARLY` on the first day,
+        fading over the second: a
+        day of excesses cannot tell a heavy tail from a light one, and a heavy-tailed
+        series' first day is where an exponential tail fires on the noise's extremes."""
+        if self.fresh >= INDEX_EVERY:
+            self.fresh = 0
+            both = _index([*self.lower, *self.upper])
+            lower, upper = _index(self.lower), _index(self.upper)
+            self.index = (lower if lower > both else both), (upper if upper > both else both)
+        day = self.day
+        if now >= 2 * day:
+            return self.index
+        early = XI_EARLY if now < day else XI_EARLY * (2 * day - now) / day
+        lower, upper = self.index
+        return (lower if lower > early else early), (upper if upper > early else early)
+
+
+def file_excess(
+    shapes: Shapes, tails: Tails, residual: float, lo: float, hi: float, floor: float
+) -> None:
+    """File a residual (from the tails' centre) that goes beyond its side's threshold, as
+    its excess in mean excesses, cut at the fire edge (`lo` below, `hi` above)."""
+    scale = tails[1] if tails[1] > floor else floor
+    if residual >= 0:
+        u = tails[4] if tails[4] > 1.64 * scale else 1.64 * scale
+        if residual > u:
+            beta = tails[5] if tails[5] > BETA * scale else BETA * scale
+            shapes.upper.append(((residual if residual < hi else hi) - u) / beta)
+            shapes.fresh += 1
+    else:
+        u = tails[2] if tails[2] > 1.64 * scale else 1.64 * scale
+        if -residual > u:
+            beta = tails[3] if tails[3] > BETA * scale else BETA * scale
+            shapes.lower.append(((-residual if -residual < lo else lo) - u) / beta)
+            shapes.fresh += 1
+
+
+def _index(excesses: Sequence[float]) -> float:
+    """The generalized Pareto tail index of some excesses by probability-weighted moments
+    (Hosking and Wallis, 1987), shrunk towards an exponential tail (0) by `INDEX_PRIOR`
+    excesses' worth, and taken from `XI_LIGHT` on (stretched back to `XI_MAX`): below it, an
+    estimate is as often the noise of a few hundred excesses of a light tail, and a light
+    tail taken for a heavy one hides the spikes it should show."""
+    n = len(excesses)
+    if n < 3:
+        return 0.0
+    ordered = np.sort(np.fromiter(excesses, float, n))
+    a0 = float(ordered.mean())
+    a1 = float(ordered @ np.arange(n - 1, -1, -1.0)) / (n * (n - 1))
+    if a0 <= 0 or a0 <= 2 * a1:
+        return 0.0
+    xi = (2.0 - a0 / (a0 - 2.0 * a1)) * n / (n + INDEX_PRIOR)
+    xi = (xi - XI_LIGHT) * XI_MAX / (XI_MAX - XI_LIGHT)
+    return 0.0 if xi < 0 else XI_MAX if xi > XI_MAX else xi
+
+
 def fit_tails(values: Iterable[float], previous: Tails) -> Tails:
     """The robust centre and scale of `values` and each side's exponential tail (`previous`
     when there are fewer than three)."""
@@ -121,7 +210,7 @@ def fit_tails(values: Iterable[float], previous: Tails) -> Tails:
 def fit_sorted(ordered: Sequence[float], previous: Tails) -> Tails:
     """`fit_tails` of values already in ascending order: the median, the MAD (the middle
     of the deviations below and above it, two sorted runs, found by bisection), and the
-    mean excess of each side's top tenth."""
+    mean excess of each side's top tenth (exponential tails)."""
     n = len(ordered)
     if n < 3:
         return previous
@@ -149,32 +238,37 @@ def fit_sorted(ordered: Sequence[float], previous: Tails) -> Tails:
     m = n - h
     at = min(m - 1, int((1 - TAIL) * m))
     hi_u, hi_beta = _tail(map(sub, ordered[h + at :], repeat(center)), m - at, inflate)
-    return (center, 1.4826 * mad * inflate, lo_u, lo_beta, hi_u, hi_beta)
+    return (center, 1.4826 * mad * inflate, lo_u, lo_beta, hi_u, hi_beta, 0.0, 0.0)
 
 
 def fit_settled(
-    ordered: Sequence[float], previous: Tails, shapes: deque[Shape], now: int, span: int
+    ordered: Sequence[float], previous: Tails, shapes: Shapes, now: int, span: int
 ) -> Tails:
     """`fit_sorted`, with each tail's threshold and mean excess taken as the median of their
     ratios to the scale over the fits of the last `span` samples (`shapes`: the earlier fits,
-    which this call updates; `now`: the samples learned). The scale
+    which this call updates; `now`: the samples learned), and each tail's index learned from
+    its last excesses (`Shapes`). The scale
     and centre follow the recent residuals; the tails' shape is a property of the noise that
     a window's top tenth (a dozen values) only estimates loosely, and a loose tail moves the
     fire edge by a scale or more. A median, not a mean: a wild stretch (a noisy start) is
-    forgotten as soon as it has left half the fits."""
+    forgotten as soon as it has left half the fits. The index: a heavy tail (latencies,
+    returns: a power law) is not exponential, and an exponential one fitted to it puts the
+    fire edge among the noise's own extremes."""
     if len(ordered) < 3:
         return previous
     fit = fit_sorted(ordered, previous)
     center, scale = fit[0], fit[1]
     if scale <= 0 or len(ordered) < SHAPE_FROM:
         return fit
-    shapes.append((now, fit[2] / scale, fit[3] / scale, fit[4] / scale, fit[5] / scale))
-    while now - shapes[0][0] > span:
-        shapes.popleft()
-    if len(shapes) < SHAPE_FITS:
-        return fit
-    h = len(shapes) // 2
-    _, lo_u, lo_beta, hi_u, hi_beta = zip(*shapes, strict=True)
+    recent = shapes.recent
+    recent.append((now, fit[2] / scale, fit[3] / scale, fit[4] / scale, fit[5] / scale))
+    while now - recent[0][0] > span:
+        recent.popleft()
+    lo_xi, hi_xi = shapes.indexes(now)
+    if len(recent) < SHAPE_FITS:
+        return (*fit[:6], lo_xi, hi_xi)
+    h = len(recent) // 2
+    _, lo_u, lo_beta, hi_u, hi_beta = zip(*recent, strict=True)
     return (
         center,
         scale,
@@ -182,37 +276,60 @@ def fit_settled(
         sorted(lo_beta)[h] * scale,
         sorted(hi_u)[h] * scale,
         sorted(hi_beta)[h] * scale,
+        lo_xi,
+        hi_xi,
     )
 
 
 def tail_p(tails: Tails, deviation: float, floor: float) -> float:
     """The two-sided tail probability of a deviation from the centre."""
     scale = tails[1] if tails[1] > floor else floor
-    if deviation >= 0:
-        u, beta = tails[4], tails[5]
+    upper = deviation >= 0
+    if upper:
+        u = tails[4]
     else:
-        u, beta = tails[2], tails[3]
+        u = tails[2]
         deviation = -deviation
     if u < 1.64 * scale:
         u = 1.64 * scale
-    if beta < BETA * scale:
-        beta = BETA * scale
     if deviation <= u:
         p = math.erfc(deviation / scale / SQRT2)
         return p if p > TAIL else TAIL
+    beta, xi = (tails[5], tails[7]) if upper else (tails[3], tails[6])
+    if beta < BETA * scale:
+        beta = BETA * scale
+    if xi > 0:  # a generalized Pareto tail of scale `beta`: never below the exponential
+        return TAIL * math.pow(1.0 + xi * (deviation - u) / beta, -1.0 / xi)
     return TAIL * math.exp(-(deviation - u) / beta)
 
 
-def evidence_p(s: float) -> float:
+def evidence_p(s: float, theta: float = 2.0 * DRIFT) -> float:
     """The chance per sample that one side's accumulated evidence (a CUSUM of residuals in
     long-run deviations, less `DRIFT`) reaches `s` on noise alone, either side: two over its
-    average run length to `s` (Siegmund's approximation)."""
+    average run length to `s` (Siegmund's approximation, with the root `theta` of the
+    increments' moment generating function: `2 DRIFT` for normal ones, `evidence_theta`)."""
     if s < EVIDENCE_FROM:
         return 1.0
-    b = 2.0 * DRIFT * (s + 1.166)
+    b = theta * (s + 1.166)
     if b > 700.0:
         return 0.0
-    return 4.0 * DRIFT * DRIFT / (math.exp(b) - b - 1.0)
+    return 2.0 * theta * DRIFT / (math.exp(b) - b - 1.0)
+
+
+def evidence_theta(square: float, fourth: float) -> float:
+    """The root `theta` (`evidence_p`) for residuals of mean square `square` and mean fourth
+    power `fourth`: `2 DRIFT` for normal ones, less for heavy-tailed ones (excess kurtosis
+    `k`: theta / 2 + k theta^3 / 24 = DRIFT), whose extremes, clipped as they are, add up
+    to a shift far more often than normal ones would."""
+    if square <= 0:
+        return 2.0 * DRIFT
+    k = fourth / (square * square) - 3.0
+    theta = 2.0 * DRIFT
+    if k <= 0:
+        return theta
+    for _ in range(8):  # Newton's method, from above: the function is convex and rising
+        theta -= (theta / 2 + k * theta**3 / 24 - DRIFT) / (0.5 + k * theta * theta / 8)
+    return theta
 
 
 def evidence_scale(mean: float, square: float, lagged: float, quantum: float = math.inf) -> float:
@@ -236,10 +353,46 @@ def evidence_scale(mean: float, square: float, lagged: float, quantum: float = m
 def tail_edges(tails: Tails, p_fire: float, floor: float) -> tuple[float, float]:
     """The deviations below and above the centre whose tail probability is `p_fire`."""
     scale = tails[1] if tails[1] > floor else floor
-    log = math.log(TAIL / p_fire)
-    lo = max(tails[2], 1.64 * scale) + max(tails[3], BETA * scale) * log
-    hi = max(tails[4], 1.64 * scale) + max(tails[5], BETA * scale) * log
+    lo = max(tails[2], 1.64 * scale) + max(tails[3], BETA * scale) * _excess(tails[6], p_fire)
+    hi = max(tails[4], 1.64 * scale) + max(tails[5], BETA * scale) * _excess(tails[7], p_fire)
     return lo, hi
+
+
+def count_rate(predicted: float, mean: float) -> float:
+    """The rate a count is judged against: the mean count of a prediction on the
+    square-root scale (Anscombe's inverse), or the recent `mean` count if larger. The
+    prediction follows the median of a low-rate series (mostly zeros), not its mean."""
+    rate = (predicted / 2.0) ** 2 - 0.125
+    rate = rate if rate > mean else mean
+    return rate if rate > 1e-3 else 1e-3
+
+
+def count_p(count: float, predicted: float, p: float, mean: float) -> float:
+    """`p`, or the chance (doubled, as the tails' is two-sided) that a Poisson count
+    predicted at `predicted` on the square-root scale (`count_rate`, with the recent `mean`
+    count) reaches `count`, if larger: a count varies at least as much as a Poisson one, and
+    a low-rate series (mentions: 0.5 per window) whose residuals are lumps on that scale has
+    tails too thin to judge a 3 or a 4 by."""
+    from scipy.special import pdtrc  # SciPy is imported when a count first needs it
+
+    poisson = 2.0 * float(pdtrc(math.ceil(count) - 1, count_rate(predicted, mean)))
+    return poisson if poisson > p else p
+
+
+def evidence_clip(tails: Tails) -> float:
+    """How many scales of a residual count towards the shift statistic and the accumulated
+    evidence: `CLIP`, less on a heavy tail (by its heavier side's index), where a few of the
+    noise's own extremes close together would otherwise add up to a shift."""
+    xi = tails[6] if tails[6] > tails[7] else tails[7]
+    return CLIP * (1.0 - xi)
+
+
+def _excess(xi: float, p: float) -> float:
+    """How far beyond its threshold a tail of index `xi` reaches tail probability `p`, in
+    mean excesses."""
+    if xi > 0:
+        return (math.pow(TAIL / p, xi) - 1.0) / xi
+    return math.log(TAIL / p)
 
 
 class _Tails:
@@ -249,11 +402,11 @@ class _Tails:
 
     __slots__ = ("center", "params", "scale", "shapes", "span")
 
-    def __init__(self, *, span: int = 0) -> None:
+    def __init__(self, *, span: int = 0, day: int = 0) -> None:
         self.params = NO_TAILS
         self.center = self.scale = 0.0
         self.span = span
-        self.shapes: deque[Shape] = deque()
+        self.shapes = Shapes(day)
 
     def fit(self, values: deque[float], now: int = 0) -> None:
         if not self.span:
@@ -279,17 +432,43 @@ def _tail(top: Iterator[float], count: int, inflate: float) -> tuple[float, floa
     return u, max(sum(top, first) / count * inflate - u, 0.0)
 
 
+class Trial:
+    """The weekly predictor's error against the daily one's, over the samples both know
+    (a running mean over the last `span` of them, a day): with `seasonality: auto`, the
+    weekly predictor is taken only once it has been better over a whole day. Its own recent
+    error (a few hours) beat the daily one's by luck on series without a weekly pattern,
+    where it predicts last week's noise: a slow wander copied a week later alerts."""
+
+    __slots__ = ("mine", "n", "span", "theirs")
+
+    def __init__(self, span: int) -> None:
+        self.span = max(1, span)
+        self.mine = self.theirs = 0.0
+        self.n = 0
+
+    def add(self, mine: float, theirs: float) -> None:
+        """File one sample's (clipped) error of the weekly and of the daily predictor."""
+        self.n += 1
+        rate = 1.0 / self.n if self.n < self.span else 1.0 / self.span
+        self.mine += rate * (mine - self.mine)
+        self.theirs += rate * (theirs - self.theirs)
+
+    def won(self) -> bool:
+        """Whether the weekly predictor has been clearly better over the last day."""
+        return self.n >= self.span and self.mine < 0.9 * self.theirs
+
+
 class _Predictor:
     """One candidate's recent error and the tails of its residuals."""
 
     __slots__ = ("err", "name", "residuals", "scored", "tails")
 
-    def __init__(self, name: str, window: int) -> None:
+    def __init__(self, name: str, window: int, day: int) -> None:
         self.name = name
         self.err = 0.0
         self.scored = 0
         self.residuals: deque[float] = deque(maxlen=window)
-        self.tails = _Tails(span=window)
+        self.tails = _Tails(span=window, day=day)
 
 
 class RobustSeasonal:
@@ -340,7 +519,7 @@ class RobustSeasonal:
         allowed = {"auto": 3, "none": 1, "daily": 2, "weekly": 3, "both": 3}[seasonality]
         if not self.nd:
             allowed = 1
-        self.models = [_Predictor(n, window) for n in NAMES[:allowed]]
+        self.models = [_Predictor(n, window, DAY_US // step) for n in NAMES[:allowed]]
         self.chosen = 0
         self.shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
         self.shift_tails = _Tails()
@@ -378,6 +557,8 @@ class RobustSeasonal:
         # residual of a fit with a low scale would add too much evidence.
         self.up = self.down = 0.0
         self.moments = (0.0, 0.0, 0.0)
+        self.fourth = 0.0  # and their mean fourth power, for `theta` (`evidence_theta`)
+        self.theta = 2.0 * DRIFT
         self.previous = 0.0
         self.accumulated = 0
         self.norm = (0.0, 0.0)
@@ -385,14 +566,16 @@ class RobustSeasonal:
         self._rounds = 0
         self._cached: tuple[int, float, list[float], list[bool], int, int, float] | None = None
         self.chosen = 0
+        self.trial = Trial(DAY_US // self.step_us)
         for model in self.models:
             model.err, model.scored = 0.0, 0
             model.residuals.clear()
-            model.tails = _Tails(span=self.window)
+            model.tails = _Tails(span=self.window, day=DAY_US // self.step_us)
         self.shift_residuals.clear()
         self.shift_tails = _Tails()
         self.zeros = self.counted = self.zero_log = 0.0
         self.zero_run = 0
+        self.count_mean = 0.0  # a running mean of the counts over a window (`count_p`)
         self.knot_zeros = [0.0] * self.nd
         self.knot_counted = [0.0] * self.nd
         self.week_zeros = [0.0] * self.nw
@@ -508,11 +691,17 @@ class RobustSeasonal:
                 )
         residual = y - expected
         p = best_p
+        # The short average and the evidence follow the chosen predictor's residuals: a
+        # value a rival explains better (a closed Sunday the weekly one knows, while the daily
+        # one is still chosen) is not judged by them.
+        own = not back and best == chosen
+        if self.counts and residual > 0 and p < self.p_run:
+            p = count_p(value, raw[chosen], p, self.count_mean)
         chosen_residual = y - raw[chosen] - self.models[chosen].tails.center
         shift = self._shift_next(chosen_residual, floor)
         shifts = self.shift_tails
         if (
-            not back
+            own
             and len(self.shift_residuals) >= SHIFT_HISTORY
             and shifts.scale > 0
             and (shift > 0) == (residual > 0)
@@ -521,8 +710,8 @@ class RobustSeasonal:
         if self._accumulates():
             up, down = self._evidence_next(chosen_residual, floor)
             evidence = up if residual > 0 else down
-            if not back and evidence >= EVIDENCE_FROM:
-                p = min(p, evidence_p(evidence))
+            if own and evidence >= EVIDENCE_FROM:
+                p = min(p, evidence_p(evidence, self.theta))
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
@@ -601,15 +790,18 @@ class RobustSeasonal:
         return None
 
     def _shift_next(self, residual: float, floor: float) -> float:
-        scale = max(self.models[self.chosen].tails.scale, floor)
-        limit = CLIP * scale if scale > 0 else math.inf
+        tails = self.models[self.chosen].tails
+        scale = max(tails.scale, floor)
+        limit = evidence_clip(tails.params) * scale if scale > 0 else math.inf
         clipped = limit if residual > limit else -limit if residual < -limit else residual
         return (1 - SHIFT_RATE) * self.shift + SHIFT_RATE * clipped
 
     def _clipped(self, residual: float, floor: float) -> float:
-        """The chosen predictor's residual, clipped as the level's are (`CLIP` scales)."""
-        scale = max(self.models[self.chosen].tails.scale, floor)
-        limit = CLIP * scale if scale > 0 else math.inf
+        """The chosen predictor's residual, clipped as the shift statistic's are
+        (`evidence_clip`)."""
+        tails = self.models[self.chosen].tails
+        scale = max(tails.scale, floor)
+        limit = evidence_clip(tails.params) * scale if scale > 0 else math.inf
         return limit if residual > limit else -limit if residual < -limit else residual
 
     def _accumulates(self) -> bool:
@@ -687,7 +879,8 @@ class RobustSeasonal:
 
     def _count_zero(self, at_us: int, value: float) -> None:
         """File whether a count is 0: a run of zeros has the probability of each in turn,
-        so an outage is found even where one zero is ordinary."""
+        so an outage is found even where one zero is ordinary; and the count in the running
+        mean `count_p` judges by."""
         zero = value <= 0
         if zero:
             self.zero_log += math.log(self._zero_rate(at_us))
@@ -695,6 +888,7 @@ class RobustSeasonal:
         else:
             self.zero_log, self.zero_run = 0.0, 0
         keep = 1.0 - 1.0 / self.window
+        self.count_mean += (value - self.count_mean) / self.window
         self.zeros = self.zeros * keep + zero
         self.counted = self.counted * keep + 1.0
         if self.nd:
@@ -746,6 +940,7 @@ class RobustSeasonal:
         floor = self._floor()
         models = self.models
         chosen = models[self.chosen]
+        daily_error = 0.0
         for i, model in enumerate(models):
             if not ready[i]:
                 continue
@@ -756,6 +951,10 @@ class RobustSeasonal:
             clipped = limit if residual > limit else -limit if residual < -limit else residual
             model.err += (abs(clipped) - model.err) * (ERROR_RATE if model.scored >= 8 else 0.5)
             model.scored += 1
+            if i == 1:
+                daily_error = abs(clipped)
+            elif i == 2 and ready[1]:
+                self.trial.add(abs(clipped), daily_error)
             # The tails learn from residuals up to where anomalies begin, not beyond: an
             # incident must not widen the band so far that the next one goes unseen. An
             # anomaly itself counts in the tail at the clearing level only: kept at the fire
@@ -763,6 +962,8 @@ class RobustSeasonal:
             # top tenth, and the next spike of the same size fell inside the band.
             wide = KEEP * scale if tails.scale > 0 else math.inf
             lo, hi = (wide, wide) if tails.scale <= 0 else tails.edges(self.p_fire / 2, floor)
+            if tails.scale > 0:
+                file_excess(tails.shapes, tails.params, residual, lo, hi, floor)
             lo = lo if lo < wide else wide
             hi = hi if hi < wide else wide
             if tails.scale > 0 and (residual > hi or residual < -lo):
@@ -789,6 +990,7 @@ class RobustSeasonal:
             self.shift_tails.fit(self.shift_residuals)
             if not self.counts and self.accumulated >= SHIFT_HISTORY:
                 self.norm = (self.moments[0], evidence_scale(*self.moments, self.quantum))
+                self.theta = evidence_theta(self.moments[1], self.fourth)
             self._rescale_in = RESCALE
             # Knots never seen hold 0.0, which leaves the sum as it is.
             seen = len(self.weekly_n) - self.weekly_n.count(0.0)
@@ -850,6 +1052,7 @@ class RobustSeasonal:
             square + rate * (x * x - square),
             lagged + rate * (x * self.previous - lagged),
         )
+        self.fourth += rate * (x * x * x * x - self.fourth)
         self.previous = x
 
     def _confirm_shift(self, at_us: int, p: float, residual: float, floor: float) -> None:
@@ -896,7 +1099,11 @@ class RobustSeasonal:
         if self.seasonality == "auto":
             best = 0
             for i in range(1, len(models)):
-                if self._eligible(i) and models[i].err < 0.9 * models[best].err:
+                if (
+                    self._eligible(i)
+                    and models[i].err < 0.9 * models[best].err
+                    and (i < 2 or self.trial.won())
+                ):
                     best = i
         else:
             best = len(models) - 1
@@ -904,6 +1111,9 @@ class RobustSeasonal:
                 best -= 1
         if best != self.chosen:
             models[best].tails.fit(models[best].residuals, self.samples)
+            # The short average and the evidence measured the other predictor's errors (a
+            # daily one's on a closed Sunday morning): the new one starts them afresh.
+            self.shift = self.up = self.down = 0.0
         self.chosen = best
 
 
