@@ -517,7 +517,7 @@ def _run(
                 p = best_p
                 if counts and residual > 0 and p < p_run:
                     p = count_p(value, preds[chosen], p, count_mean)
-                own = not back and best == chosen  # `RobustSeasonal.score`
+                own = not back and (best == chosen or not counts or residual > 0)
                 ct = tails[chosen]
                 limit = bands[chosen][8]
                 r = y - preds[chosen] - ct[0]
@@ -808,5 +808,6 @@ def _run(
                 best -= 1
         if best != chosen:
             tails[best] = fit_settled(ordered[best], tails[best], shapes[best], samples, span)
-            shift = up = down = 0.0  # `RobustSeasonal._choose`
+            if counts:  # `RobustSeasonal._choose`
+                shift = up = down = 0.0
         chosen = best

@@ -691,10 +691,11 @@ class RobustSeasonal:
                 )
         residual = y - expected
         p = best_p
-        # The short average and the evidence follow the chosen predictor's residuals: a
-        # value a rival explains better (a closed Sunday the weekly one knows, while the daily
-        # one is still chosen) is not judged by them.
-        own = not back and best == chosen
+        # The short average and the evidence follow the chosen predictor's residuals: a count
+        # a rival explains better (a closed Sunday the weekly one knows, while the daily one
+        # is still chosen) is not judged by them. (On other series they stay: there they
+        # catch shifts the rival's band is too wide for, and the bench lost detections.)
+        own = not back and (best == chosen or not self.counts or residual > 0)
         if self.counts and residual > 0 and p < self.p_run:
             p = count_p(value, raw[chosen], p, self.count_mean)
         chosen_residual = y - raw[chosen] - self.models[chosen].tails.center
@@ -1111,9 +1112,10 @@ class RobustSeasonal:
                 best -= 1
         if best != self.chosen:
             models[best].tails.fit(models[best].residuals, self.samples)
-            # The short average and the evidence measured the other predictor's errors (a
-            # daily one's on a closed Sunday morning): the new one starts them afresh.
-            self.shift = self.up = self.down = 0.0
+            # On counts, the short average and the evidence measured the other predictor's
+            # errors (a daily one's on a closed Sunday morning): the new one starts afresh.
+            if self.counts:
+                self.shift = self.up = self.down = 0.0
         self.chosen = best
 
 
