@@ -29,8 +29,10 @@ which reaches the fire edge within a few samples of a level 3-5 deviations out, 
 single sample does; the score is the smallest tail probability of the three, doubled: one
 threshold means the same on every series.
 Non-negative integer series of small counts are judged on the square-root scale, where a
-count's spread no longer grows with its level, and a run of zeros by the chance of each zero
-at its time of day in turn (an outage, where one zero is ordinary). After a confirmed shift
+count's spread no longer grows with its level, against an expectation of no less than 0 and
+with no less spread than a Poisson count's (`count_floor`), and a run of zeros by the chance
+of each zero at its time of day, or of the week once a week has shown it, in turn (an
+outage, where one zero is ordinary; a shop's closed Sunday is not). After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
