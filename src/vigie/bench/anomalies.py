@@ -1,7 +1,7 @@
 """`vigie bench anomalies`: the anomaly rule at its defaults on labelled generated series.
 
-Each kind of behaviour a real series shows (spikes, level shifts, trend changes, changes
-of the seasonal pattern or of the variance, quantised values, a large offset, weekly
+Each kind of behaviour a real series shows (spikes, level shifts, trend changes, changes of
+the seasonal pattern or of the variance, quantised values, a large offset, weekly
 seasonality, spiky counts, missing data) is generated `series` times with realistic noise
 (autocorrelated, heavy-tailed), a random sampling period (5 min to 1 h), daily and often
 weekly seasonality, one to three labelled incident windows; incident-free series of the
@@ -10,7 +10,9 @@ do not cover follow, from their own random stream (so the kinds above keep their
 a seed): heavy-tailed noise (Student's t, 3 degrees of freedom: latencies, returns),
 low-rate Poisson counts (mentions), strongly autocorrelated noise on a daily pattern (a
 server metric) and a geometric random walk (a price), each incident-free and with labelled
-incidents. With a `timezone`, each series' daily and weekly pattern follows that zone's
+incidents. A shop's sales counts (opening hours, closed days; a till outage, a rush, a day
+closed by mistake) come last, from a stream of their own too, and are reported apart. With a
+`timezone`, each series' daily and weekly pattern follows that zone's
 local time (from a Thursday's local midnight, daylight-saving changes included; the
 real-world kinds' daily pattern stays on UTC days) and the rule reads its calendar there.
 Every series is replayed through the same path as
@@ -189,6 +191,67 @@ KINDS: dict[str, Callable[[Rng, np.ndarray, int], Incidents]] = {
     "missing_data": _missing,
 }
 FREE = ("free_smooth", "free_weekly", "free_counts", "free_quantised", "free_offset")
+# A shop's sales counts, drawn from their own random stream (`shop_stream`) after the kinds
+# above, so that adding them left every earlier kind's series as it was.
+SHOPS = ("shop", "free_shop")
+SHOP_INCIDENTS = ("outage", "rush", "closed")
+
+
+def shop_stream(seed: int) -> Rng:
+    """The random stream of the shop kinds, apart from the others'."""
+    return np.random.default_rng([seed, 1])
+
+
+def _calendar(n: int, step_us: int, timezone: str) -> tuple[int, np.ndarray]:
+    """The first sample's time and each sample's local time in days since the first local
+    midnight (a Thursday)."""
+    if timezone == UTC_NAME:
+        return START_US, np.arange(n) * step_us / DAY_US
+    start = to_us(datetime(2026, 1, 1, tzinfo=ZoneInfo(timezone)))  # local midnight
+    walls = np.asarray(WallClock(timezone).walls((start + np.arange(n) * step_us).tolist()))
+    return start, (walls - START_US) / DAY_US
+
+
+def shop(rng: Rng, *, days: int, incident: bool, timezone: str = UTC_NAME) -> Series:
+    """A shop's sales per window (Poisson): open from 07:00-10:00 to 17:00-21:00 with a
+    midday peak of 20 to 200 an hour, closed on Sundays (and Mondays, 40 %) with up to one
+    sale an hour; with `incident`, after its first week, one of: the till down for two hours
+    of an open day (no sale), a rush (twice the sales for an hour), or a day closed by
+    mistake."""
+    step_min = int(rng.choice(PERIODS_MIN))
+    per_day = 1440 // step_min
+    n = days * per_day
+    step_us = step_min * 60_000_000
+    start, local = _calendar(n, step_us, timezone)
+    opens, closes = rng.uniform(7, 10), rng.uniform(17, 21)
+    closed = [3, 4] if rng.random() < 0.4 else [3]  # day 0 is a Thursday
+    peak, night = rng.uniform(20, 200), rng.uniform(0, 1)
+    hour = (local % 1.0) * 24
+    day = np.floor(local).astype(np.int64)
+    is_open = (hour >= opens) & (hour < closes) & ~np.isin(day % 7, closed)
+    shape = 0.5 + 0.5 * np.sin(np.pi * (hour - opens) / (closes - opens))
+    rate = np.where(is_open, peak * shape, night) * step_min / 60
+    incidents: Incidents = []
+    if incident:
+        first = 8 if days > 10 else 1  # after a first week when there is one
+        open_days = [d for d in range(first, days - 1) if d % 7 not in closed]
+        d = int(rng.choice(open_days))
+        what = SHOP_INCIDENTS[int(rng.integers(0, len(SHOP_INCIDENTS)))]
+        if what == "closed":
+            a, b = int(np.argmax(day == d)), int(np.argmax(day == d + 1))
+            rate[a:b] = night * step_min / 60
+        else:
+            hours = 2.0 if what == "outage" else 1.0
+            begin = rng.uniform(opens + 1, closes - 1 - hours)
+            inside = np.flatnonzero((day == d) & (hour >= begin) & (hour < begin + hours))
+            a, b = int(inside[0]), int(inside[-1]) + 1
+            rate[a:b] = 0.0 if what == "outage" else 2 * rate[a:b]
+        incidents.append((a, b))
+    values = rng.poisson(rate).astype(float)
+    times = start + np.arange(n, dtype=np.int64) * step_us
+    tolerance = max(3, per_day // 48) * step_us
+    windows = [(int(times[a]), int(times[min(b, n - 1)]) + tolerance) for a, b in incidents]
+    return Series("free_shop" if not incident else "shop", times, values, windows)
 
 
 def _heavy(rng: Rng, n: int, step_min: int, incidents: bool) -> tuple[np.ndarray, Incidents]:
@@ -292,9 +355,7 @@ def generate(kind: str, rng: Rng, *, days: int, timezone: str = UTC_NAME) -> Ser
     step_us = step_min * 60_000_000
     start, local = START_US, None
     if timezone != UTC_NAME:
-        start = to_us(datetime(2026, 1, 1, tzinfo=ZoneInfo(timezone)))  # local midnight
-        walls = np.asarray(WallClock(timezone).walls((start + np.arange(n) * step_us).tolist()))
-        local = (walls - START_US) / DAY_US
+        start, local = _calendar(n, step_us, timezone)
     if kind in REAL or kind in REAL_FREE:
         values, incidents = REAL[kind.removeprefix("free_")](rng, n, step_min, kind in REAL)
         return _labelled(kind, values, incidents, step_min, start)
@@ -351,10 +412,14 @@ def run_anomalies_bench(
     cards: dict[str, Scorecard] = {}
     samples_total = 0
     cpu = 0.0
-    for kind in [*KINDS, *FREE, *REAL, *REAL_FREE]:
+    shops = shop_stream(seed)
+    for kind in [*KINDS, *FREE, *REAL, *REAL_FREE, *SHOPS]:
         for _ in range(series):
-            own = real_rng if kind in REAL or kind in REAL_FREE else rng
-            s = generate(kind, own, days=days, timezone=timezone)
+            if kind in SHOPS:
+                s = shop(shops, days=days, incident=kind == "shop", timezone=timezone)
+            else:
+                own = real_rng if kind in REAL or kind in REAL_FREE else rng
+                s = generate(kind, own, days=days, timezone=timezone)
             step_us = int(s.times[1] - s.times[0])
             rows = [
                 (int(t), i, float(x))
@@ -419,6 +484,8 @@ def _figures(cards: dict[str, Scorecard], samples: int, cpu: float) -> dict[str,
         "original_kinds": _totals(cards, list(KINDS), FREE),
         "real_world_kinds": _totals(cards, list(REAL), REAL_FREE),
         "kinds_below_no_alert": [k for k in [*KINDS, *REAL] if cards[k].normalized < 0],
+        # The shops apart: the figures above stay comparable with those of earlier runs.
+        "shop": _totals(cards, ["shop"], ["free_shop"]),
         "samples": samples,
         "replay_cpu_s": round(cpu, 3),
         "samples_per_cpu_s": round(samples / cpu) if cpu else None,
@@ -446,4 +513,10 @@ def _print(figures: dict[str, Any], console: Console) -> None:
         f"false alerts per series-week (incident-free) "
         f"{figures['false_alerts_per_series_week_incident_free']}, "
         f"{figures['samples_per_cpu_s']} samples per CPU second"
+    )
+    shop = figures["shop"]
+    console.print(
+        f"shops: detection rate {shop['detection_rate']}, false alerts per series-week "
+        f"{shop['false_alerts_per_series_week_incident_free']} (incident-free), "
+        f"{shop['false_alerts_per_series_week_with_incidents']} (with incidents)"
     )

@@ -292,9 +292,10 @@ BENCHES = (
         "vigie.bench.anomalies:run_anomalies_bench",
         """Replay labelled generated series (spikes, level shifts, trend, seasonality and
         variance changes, quantised, offset, weekly, spiky counts, missing data, heavy-tailed
-        noise, low-rate Poisson counts, AR(1) noise on a daily pattern, a random walk, and
-        incident-free ones) through the anomaly rule at its defaults; windowed scoring per
-        kind against raising no alert, false alerts per series-week, samples per CPU second.
+        noise, low-rate Poisson counts, AR(1) noise on a daily pattern, a random walk, a shop's
+        sales with a till outage, a rush or a day closed by mistake, and incident-free ones)
+        through the anomaly rule at its defaults; windowed scoring per kind against raising
+        no alert, false alerts per series-week, samples per CPU second.
 
         Example: vigie bench anomalies --series 8 --json
         """,

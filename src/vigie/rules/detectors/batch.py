@@ -43,12 +43,14 @@ from vigie.rules.detectors.seasonal import (
     WEEK_US,
     WEEKEND,
     ZERO_PRIOR,
+    ZERO_Y,
     RobustSeasonal,
     Shapes,
     Tails,
     Trial,
     _excess,
     _z_of,
+    count_floor,
     count_p,
     evidence_clip,
     evidence_p,
@@ -346,12 +348,37 @@ def _run(
     shift_keep = 1 - SHIFT_RATE
     half_day, half_week = DAY_US // 2, WEEK_US // 2
 
-    def zero_rate(wall: int) -> float:
+    week_zeros = [0.0] * nw
+    week_counted = [0.0] * nw
+    week_zero_since = [_NEVER] * nw
+    run_zeros, run_knot = 0.0, -1  # `RobustSeasonal.run_zeros`, `run_knot`
+    week_forget = 1.0 - 1.0 / max(week_cap, 1.0)
+    weekday_zeros = [0.0] * 7  # `RobustSeasonal.weekday_zeros`
+    weekday_counted = [0.0] * 7
+    run_day_zeros, run_day = 0.0, -1
+    weekday_forget = det.weekday_forget
+
+    def zero_rate(wall: int, at_us: int) -> float:
+        """`RobustSeasonal._zero_rate`."""
         overall = (zeros + 1.0) / (counted + 2.0)
         if not nd:
             return overall
         k = int((wall % DAY_US) / knot_us)
-        return (knot_zeros[k] + ZERO_PRIOR * overall) / (knot_counted[k] + ZERO_PRIOR)
+        rate = (knot_zeros[k] + ZERO_PRIOR * overall) / (knot_counted[k] + ZERO_PRIOR)
+        if nw:
+            kw = ((wall // DAY_US) % 7) * nd + k
+            if week_zero_since[kw] <= at_us - half_week:
+                day = kw // nd
+                own = run_day_zeros if run_day == day else 0.0
+                prior = (weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
+                    weekday_counted[day] - own + ZERO_PRIOR
+                )
+                own = run_zeros if run_knot == kw else 0.0
+                week = (week_zeros[kw] - own + ZERO_PRIOR * prior) / (
+                    week_counted[kw] - own + ZERO_PRIOR
+                )
+                rate = week if week > rate else rate
+        return rate
 
     # Each instant's local time (`RobustSeasonal.clock`), and where it falls among the knots
     # of the day and of the week, at once.
@@ -424,7 +451,9 @@ def _run(
                 floor = halves[i - 1]
                 floor = floor if floor >= least else least
                 rival = RIVAL * err[chosen]
-                best_p, best = -1.0, chosen
+                best_p, best, judged = -1.0, chosen, floor
+                # `RobustSeasonal.score`: a count is judged against no less than 0.
+                sp = [x if x > ZERO_Y else ZERO_Y for x in preds] if counts else preds
                 for j in range(m):
                     if j != chosen and (
                         not ready[j] or err[j] > rival or scored[j] < eligible_at[j]
@@ -434,14 +463,27 @@ def _run(
                     b = bands[j]
                     if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
                         b = bands[j] = band_of(t, floor, p_half, p_run_half)
-                    p = band_p(b, y - preds[j] - t[0])
+                    if not counts:
+                        p = band_p(b, y - preds[j] - t[0])
+                        if j == chosen:
+                            p_chosen = p
+                        if p > best_p:
+                            best_p, best = p, j
+                        continue
+                    # A Poisson count's spread is at most 1: a wider fit needs no floor.
+                    fl = count_floor(sp[j], floor) if t[1] < 1.0 else floor
+                    if fl == floor:
+                        p = band_p(b, y - sp[j] - t[0])
+                    else:
+                        p = tail_p(t, y - sp[j] - t[0], fl)
                     if j == chosen:
-                        p_chosen = p
+                        exact = sp[j] == preds[j] and fl == floor
+                        p_chosen = p if exact else band_p(b, y - preds[j] - t[0])
                     if p > best_p:
-                        best_p, best = p, j
+                        best_p, best, judged = p, j, fl
                 scored_floor = floor
                 t = tails[best]
-                expected = preds[best] + t[0]
+                expected = sp[best] + t[0]
                 back = returning = False  # `RobustSeasonal._returning`
                 if (
                     before is not None
@@ -453,24 +495,29 @@ def _run(
                     if off <= knot_us or DAY_US - off <= knot_us:
                         returning = True
                         ct = tails[chosen]
-                        there = preds[chosen] + before - level + ct[0]
-                        p = tail_p(ct, y - there, floor)
+                        there = sp[chosen] + before - level + ct[0]
+                        fl = count_floor(there, floor) if counts else floor
+                        p = tail_p(ct, y - there, fl)
                         if p > best_p:
                             best_p, best, t, expected, back = p, chosen, ct, there, True
+                            judged = fl
                 if not returning and shifts and chosen < 2:  # `RobustSeasonal._recurring`
                     began = (run_wall if run else wall) - WEEK_US
                     for s_at, moved in shifts:
                         if -knot_us <= began - s_at <= knot_us:
                             ct = tails[chosen]
-                            there = preds[chosen] + moved + ct[0]
-                            p = tail_p(ct, y - there, floor)
+                            there = sp[chosen] + moved + ct[0]
+                            fl = count_floor(there, floor) if counts else floor
+                            p = tail_p(ct, y - there, fl)
                             if p > best_p:
                                 best_p, best, t, expected, back = p, chosen, ct, there, True
+                                judged = fl
                             break
                 residual = y - expected
                 p = best_p
                 if counts and residual > 0 and p < p_run:
                     p = count_p(value, preds[chosen], p, count_mean)
+                own = not back and (best == chosen or not counts or residual > 0)
                 ct = tails[chosen]
                 limit = bands[chosen][8]
                 r = y - preds[chosen] - ct[0]
@@ -478,7 +525,7 @@ def _run(
                 shift_next = shift_keep * shift + SHIFT_RATE * r
                 st = shift_tails
                 if (
-                    not back
+                    own
                     and len(shift_residuals) >= SHIFT_HISTORY
                     and st[1] > 0
                     and (shift_next > 0) == (residual > 0)
@@ -495,13 +542,13 @@ def _run(
                     up_next = up_next if up_next > 0 else 0.0
                     down_next = down_next if down_next > 0 else 0.0
                     evidence = up_next if residual > 0 else down_next
-                    if not back and evidence >= EVIDENCE_FROM:
+                    if own and evidence >= EVIDENCE_FROM:
                         p_ev = evidence_p(evidence, theta)
                         p = p if p < p_ev else p_ev
                 p = 2 * p
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:
-                    p = min(p, 2 * exp(zero_log + log(zero_rate(wall))))
+                    p = min(p, 2 * exp(zero_log + log(zero_rate(wall, at_us))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us
                     local = run_wall if run else wall
@@ -525,7 +572,7 @@ def _run(
                         expected,
                         best,
                         t,
-                        floor,
+                        judged,
                         p_raw,
                         p,
                         residual,
@@ -537,7 +584,7 @@ def _run(
         if counts:
             zero = value <= 0
             if zero:
-                zero_log += log(zero_rate(wall))
+                zero_log += log(zero_rate(wall, at_us))
                 zero_run += 1
             else:
                 zero_log, zero_run = 0.0, 0
@@ -548,6 +595,27 @@ def _run(
                 kz = ks[i]
                 knot_zeros[kz] = knot_zeros[kz] * forget + zero
                 knot_counted[kz] = knot_counted[kz] * forget + 1.0
+                if nw:
+                    kz = kws[i]
+                    if week_zero_since[kz] == _NEVER:
+                        week_zero_since[kz] = at_us
+                    week_zeros[kz] = week_zeros[kz] * week_forget + zero
+                    week_counted[kz] = week_counted[kz] * week_forget + 1.0
+                    if not zero:
+                        run_zeros, run_knot = 0.0, -1
+                    elif run_knot == kz:
+                        run_zeros = run_zeros * week_forget + 1.0
+                    else:
+                        run_zeros, run_knot = 1.0, kz
+                    day = kz // nd
+                    weekday_zeros[day] = weekday_zeros[day] * weekday_forget + zero
+                    weekday_counted[day] = weekday_counted[day] * weekday_forget + 1.0
+                    if not zero:
+                        run_day_zeros, run_day = 0.0, -1
+                    elif run_day == day:
+                        run_day_zeros = run_day_zeros * weekday_forget + 1.0
+                    else:
+                        run_day_zeros, run_day = 1.0, day
         samples += 1
         if level is None:
             level = y
@@ -740,4 +808,6 @@ def _run(
                 best -= 1
         if best != chosen:
             tails[best] = fit_settled(ordered[best], tails[best], shapes[best], samples, span)
+            if counts:  # `RobustSeasonal._choose`
+                shift = up = down = 0.0
         chosen = best

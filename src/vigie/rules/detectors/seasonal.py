@@ -29,8 +29,10 @@ which reaches the fire edge within a few samples of a level 3-5 deviations out, 
 single sample does; the score is the smallest tail probability of the three, doubled: one
 threshold means the same on every series.
 Non-negative integer series of small counts are judged on the square-root scale, where a
-count's spread no longer grows with its level, and a run of zeros by the chance of each zero
-at its time of day in turn (an outage, where one zero is ordinary). After a confirmed shift
+count's spread no longer grows with its level, against an expectation of no less than 0 and
+with no less spread than a Poisson count's (`count_floor`), and a run of zeros by the chance
+of each zero at its time of day, or of the week once a week has shown it, in turn (an
+outage, where one zero is ordinary; a shop's closed Sunday is not). After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
@@ -94,6 +96,7 @@ DRIFT = 1.5  # evidence a sample adds beyond this many long-run deviations
 RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
 EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
+ZERO_Y = 2.0 * math.sqrt(0.375)  # a count of 0 on the square-root scale
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
@@ -109,6 +112,17 @@ NO_TAILS: Tails = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 Shape = tuple[int, float, float, float, float]
 """One fit's tails in scales: (samples learned when fitted, lower threshold, lower mean
 excess, upper threshold, upper mean excess)."""
+
+
+def count_floor(y: float, floor: float) -> float:
+    """The smallest scale a count predicted at `y` on the square-root scale is judged on
+    (`floor` if larger): the deviation a Poisson count of that mean has there, 1 for counts
+    of a few and more, less for a fraction of one. The residuals' scale is one for the
+    whole day; a shop's quiet nights, where most residuals are 0, shrink it far below
+    what its busy hours show, and an ordinary hour of trade then looked like an anomaly."""
+    var = 1.0 - 1.5 / (y * y) if y > ZERO_Y else 0.0
+    sd = math.sqrt(var) if var > 0 else 0.0
+    return sd if sd > floor else floor
 
 
 class Shapes:
@@ -500,6 +514,7 @@ class RobustSeasonal:
         per_knot = knot / step
         self.day_cap = DAY_MEMORY * per_knot
         self.week_cap = WEEK_MEMORY * per_knot
+        self.weekday_forget = 1.0 - step / (WEEK_MEMORY * DAY_US)
         self.alpha = min(0.5, step / LEVEL_US)
         # A seasonal predictor is compared with the others after a quarter of a day.
         self.trust = max(warmup, 24, DAY_US // 4 // step)
@@ -565,6 +580,15 @@ class RobustSeasonal:
         self.count_mean = 0.0  # a running mean of the counts over a window (`count_p`)
         self.knot_zeros = [0.0] * self.nd
         self.knot_counted = [0.0] * self.nd
+        self.week_zeros = [0.0] * self.nw
+        self.week_counted = [0.0] * self.nw
+        self.week_zero_since = [_NEVER] * self.nw
+        self.run_zeros = 0.0  # the zeros of the run in progress in weekly knot `run_knot`
+        self.run_knot = -1
+        self.weekday_zeros = [0.0] * 7  # each day of the week's share of zeros
+        self.weekday_counted = [0.0] * 7
+        self.run_day_zeros = 0.0  # and the run's zeros on day `run_day`
+        self.run_day = -1
 
     # The scale a value is judged on: small counts on the square-root scale.
     def _to(self, value: float) -> float:
@@ -631,17 +655,23 @@ class RobustSeasonal:
                 samples=self.samples,
                 ready=False,
             )
-        preds, ready, _, _, _ = self._cached_predict(at_us)
+        raw, ready, _, _, _ = self._cached_predict(at_us)
+        # A count is judged against no less than 0: a level moved down by a closed day,
+        # plus the night's knot, would otherwise expect a negative count at closing time,
+        # and a band too narrow to hold the night's ones and twos.
+        preds = [p if p > ZERO_Y else ZERO_Y for p in raw] if self.counts else raw
         floor = self._floor()
         chosen = self.chosen
         rival = RIVAL * self.models[chosen].err
-        best_p, best = -1.0, chosen
+        best_p, best, judged = -1.0, chosen, floor
+        counts = bool(self.counts)
         for i, model in enumerate(self.models):
             if i != chosen and (not ready[i] or model.err > rival or not self._eligible(i)):
                 continue
-            p = model.tails.p_value(y - preds[i] - model.tails.center, floor)
+            fl = count_floor(preds[i], floor) if counts else floor
+            p = model.tails.p_value(y - preds[i] - model.tails.center, fl)
             if p > best_p:
-                best_p, best = p, i
+                best_p, best, judged = p, i, fl
         model = self.models[best]
         expected = preds[best] + model.tails.center
         back = False
@@ -650,8 +680,10 @@ class RobustSeasonal:
             there = self._recurring(at_us, preds)
         if there is not None:
             there += self.models[chosen].tails.center
-            p_back = self.models[chosen].tails.p_value(y - there, floor)
+            fl = count_floor(there, floor) if counts else floor
+            p_back = self.models[chosen].tails.p_value(y - there, fl)
             if p_back > best_p:
+                judged = fl
                 best_p, best, model, expected, back = (
                     p_back,
                     chosen,
@@ -661,13 +693,18 @@ class RobustSeasonal:
                 )
         residual = y - expected
         p = best_p
+        # The short average and the evidence follow the chosen predictor's residuals: a count
+        # a rival explains better (a closed Sunday the weekly one knows, while the daily one
+        # is still chosen) is not judged by them. (On other series they stay: there they
+        # catch shifts the rival's band is too wide for, and the bench lost detections.)
+        own = not back and (best == chosen or not self.counts or residual > 0)
         if self.counts and residual > 0 and p < self.p_run:
-            p = count_p(value, preds[chosen], p, self.count_mean)
-        chosen_residual = y - preds[chosen] - self.models[chosen].tails.center
+            p = count_p(value, raw[chosen], p, self.count_mean)
+        chosen_residual = y - raw[chosen] - self.models[chosen].tails.center
         shift = self._shift_next(chosen_residual, floor)
         shifts = self.shift_tails
         if (
-            not back
+            own
             and len(self.shift_residuals) >= SHIFT_HISTORY
             and shifts.scale > 0
             and (shift > 0) == (residual > 0)
@@ -676,20 +713,20 @@ class RobustSeasonal:
         if self._accumulates():
             up, down = self._evidence_next(chosen_residual, floor)
             evidence = up if residual > 0 else down
-            if not back and evidence >= EVIDENCE_FROM:
+            if own and evidence >= EVIDENCE_FROM:
                 p = min(p, evidence_p(evidence, self.theta))
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
-        if self._unseen_weekend(at_us, ready, y, preds[chosen]):
+        if self._unseen_weekend(at_us, ready, y, raw[chosen]):
             p = 1.0
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
         elif self.direction == "down":
             p = p / 2 if z < 0 else 1.0
-        lo, hi = model.tails.edges(self.p_fire / 2, floor)
-        scale = max(model.tails.scale, floor)
+        lo, hi = model.tails.edges(self.p_fire / 2, judged)
+        scale = max(model.tails.scale, judged)
         return Verdict(
             observed=value,
             expected=self._from(expected),
@@ -816,13 +853,32 @@ class RobustSeasonal:
         self._learn(at_us, value)
 
     def _zero_rate(self, at_us: int) -> float:
-        """How often a count is 0 at this time of day: the daily knot's share of zeros,
-        shrunk towards the overall share (a knot has seen few samples)."""
+        """How often a count is 0 at this time: the larger of the daily knot's share of zeros
+        and, once an earlier week has seen it, the weekly knot's (the zeros of the run in
+        progress left out), each shrunk (a knot has seen few samples): the daily knot's
+        towards the overall share, the weekly knot's towards its day of the week's. A shop
+        closed on Sundays has zeros at noon on Sundays only: the time of day alone calls
+        each of them rare, the time of the week does not."""
         overall = (self.zeros + 1.0) / (self.counted + 2.0)
         if not self.nd:
             return overall
-        k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
-        return (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
+        wall = self.clock.wall(at_us)
+        k = int((wall % DAY_US) / self.knot_us)
+        rate = (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
+        if self.nw:
+            kw = ((wall // DAY_US) % 7) * self.nd + k
+            if self.week_zero_since[kw] <= at_us - WEEK_US // 2:
+                day = kw // self.nd
+                own = self.run_day_zeros if self.run_day == day else 0.0
+                prior = (self.weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
+                    self.weekday_counted[day] - own + ZERO_PRIOR
+                )
+                own = self.run_zeros if self.run_knot == kw else 0.0
+                week = (self.week_zeros[kw] - own + ZERO_PRIOR * prior) / (
+                    self.week_counted[kw] - own + ZERO_PRIOR
+                )
+                rate = week if week > rate else rate
+        return rate
 
     def _count_zero(self, at_us: int, value: float) -> None:
         """File whether a count is 0: a run of zeros has the probability of each in turn,
@@ -839,10 +895,35 @@ class RobustSeasonal:
         self.zeros = self.zeros * keep + zero
         self.counted = self.counted * keep + 1.0
         if self.nd:
-            k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
+            wall = self.clock.wall(at_us)
+            k = int((wall % DAY_US) / self.knot_us)
             forget = 1.0 - 1.0 / max(self.day_cap, 1.0)
             self.knot_zeros[k] = self.knot_zeros[k] * forget + zero
             self.knot_counted[k] = self.knot_counted[k] * forget + 1.0
+            if self.nw:
+                kw = ((wall // DAY_US) % 7) * self.nd + k
+                if self.week_zero_since[kw] == _NEVER:
+                    self.week_zero_since[kw] = at_us
+                forget = 1.0 - 1.0 / max(self.week_cap, 1.0)
+                self.week_zeros[kw] = self.week_zeros[kw] * forget + zero
+                self.week_counted[kw] = self.week_counted[kw] * forget + 1.0
+                # The run's own zeros in this knot, left out of its share while it lasts.
+                if not zero:
+                    self.run_zeros, self.run_knot = 0.0, -1
+                elif self.run_knot == kw:
+                    self.run_zeros = self.run_zeros * forget + 1.0
+                else:
+                    self.run_zeros, self.run_knot = 1.0, kw
+                day = kw // self.nd
+                forget = self.weekday_forget
+                self.weekday_zeros[day] = self.weekday_zeros[day] * forget + zero
+                self.weekday_counted[day] = self.weekday_counted[day] * forget + 1.0
+                if not zero:
+                    self.run_day_zeros, self.run_day = 0.0, -1
+                elif self.run_day == day:
+                    self.run_day_zeros = self.run_day_zeros * forget + 1.0
+                else:
+                    self.run_day_zeros, self.run_day = 1.0, day
 
     def _learn(self, at_us: int, value: float) -> None:
         if self.counts:
@@ -1033,6 +1114,10 @@ class RobustSeasonal:
                 best -= 1
         if best != self.chosen:
             models[best].tails.fit(models[best].residuals, self.samples)
+            # On counts, the short average and the evidence measured the other predictor's
+            # errors (a daily one's on a closed Sunday morning): the new one starts afresh.
+            if self.counts:
+                self.shift = self.up = self.down = 0.0
         self.chosen = best
 
 

@@ -1,0 +1,83 @@
+"""A shop's sales counts (issue 15): closed nights and Sundays are not incidents, an outage
+during opening hours is."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from vigie.kpi.metrics import Metric
+from vigie.rules.alerts import Alert
+from vigie.rules.backtest import replay_samples
+from vigie.rules.definitions import Rule
+from vigie.types import from_us, to_us
+
+MINUTE = 60_000_000
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+METRIC = Metric(name="sales", kind="average", value="properties.value", window="15m")
+RULE = Rule(name="odd", kind="anomaly", metric="sales")
+OUTAGE = (START + timedelta(days=16, hours=11), START + timedelta(days=16, hours=13))
+
+
+def _shop(seed: int, outage: bool = False) -> list[tuple[int, int, float]]:
+    """Four weeks of sales per 15 minutes (Poisson): open 09:00-19:00 Monday to Saturday
+    with a midday peak of about 25, about 0.25 at night and on Sundays; with `outage`, no
+    sale on the third Wednesday from 11:00 to 13:00 (the till is down)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(28 * 24 * 4):
+        at = START + timedelta(minutes=15 * i)
+        hour = at.hour + at.minute / 60
+        if 9 <= hour < 19 and at.weekday() != 6:
+            rate = 25 * (0.6 + 0.4 * math.sin(math.pi * (hour - 9) / 10))
+        else:
+            rate = 0.25
+        if outage and OUTAGE[0] <= at < OUTAGE[1]:
+            rate = 0.0
+        rows.append((to_us(at), i, float(rng.poisson(rate))))
+    return rows
+
+
+def _starts(changes: list[Alert]) -> list[datetime]:
+    """When each incident began."""
+    return sorted({a.starts_at for a in changes})
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_an_incident_free_shop_raises_at_most_one_alert_a_week_once_it_has_seen_one(
+    seed: int,
+) -> None:
+    """After its first week, an incident-free shop raises at most one alert a week."""
+    later = [
+        s
+        for s in _starts(replay_samples(METRIC, [RULE], _shop(seed)))
+        if s >= START + timedelta(days=7)
+    ]
+    assert len(later) <= 3, later
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_closed_sundays_zeros_do_not_fire(seed: int) -> None:
+    """A Sunday the shop is closed, as on the Sundays before it, raises no alert."""
+    starts = _starts(replay_samples(METRIC, [RULE], _shop(seed)))
+    sundays = [s for s in starts if s.weekday() == 6 and s >= START + timedelta(days=13)]
+    assert sundays == []
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_till_outage_during_opening_hours_fires(seed: int) -> None:
+    """Two hours without a sale at the busiest time of a Wednesday fire within them."""
+    starts = _starts(replay_samples(METRIC, [RULE], _shop(seed, outage=True)))
+    assert [s for s in starts if OUTAGE[0] <= s <= OUTAGE[1]], starts
+
+
+def test_the_shop_series_is_what_it_says() -> None:
+    """The generator's Sundays are all but empty and its weekdays busy (hostile check of the
+    fixture the tests above rely on)."""
+    rows = _shop(1)
+    sunday = [v for at, _, v in rows if from_us(at).weekday() == 6]
+    noon = [v for at, _, v in rows if from_us(at).weekday() < 6 and from_us(at).hour == 12]
+    assert sum(sunday) / len(sunday) < 0.5 < 20 < sum(noon) / len(noon)
