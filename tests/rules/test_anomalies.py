@@ -56,19 +56,22 @@ def _starts_near(changes: list[Alert], change: datetime) -> list[datetime]:
     )
 
 
-@pytest.mark.parametrize("seed", [0, 3])
 @pytest.mark.parametrize("change", [SPRING, AUTUMN], ids=["march", "october"])
-def test_a_shop_in_its_time_zone_does_not_alert_at_the_change_of_time(
-    change: datetime, seed: int
-) -> None:
-    """Issue 15: a shop open 09:00-19:00 in Paris raises no alert around the last Sunday of
-    March or October under a rule in `Europe/Paris`; the same rule in UTC, which sees the
-    shop open and close an hour early or late, does."""
-    rows = _shop(change, seed)
+def test_a_shop_in_its_time_zone_does_not_alert_at_the_change_of_time(change: datetime) -> None:
+    """Issue 15: six shops open 09:00-19:00 in Paris, each with its own noise, around the last
+    Sunday of March or October: the same rule in UTC, which sees them open and close an hour
+    early or late, alerts on every one; under `Europe/Paris` at least five stay quiet and
+    the six raise at most a fifth of UTC's alerts (noise alone may still fire, rarely)."""
     local = Rule(name="odd", kind="anomaly", metric="visitors", timezone="Europe/Paris")
     utc = Rule(name="odd", kind="anomaly", metric="visitors")
-    assert _starts_near(replay_samples(METRIC, [local], rows), change) == []
-    assert _starts_near(replay_samples(METRIC, [utc], rows), change)
+    in_paris, in_utc = [], []
+    for seed in range(6):
+        rows = _shop(change, seed)
+        in_paris.append(len(_starts_near(replay_samples(METRIC, [local], rows), change)))
+        in_utc.append(len(_starts_near(replay_samples(METRIC, [utc], rows), change)))
+    assert all(in_utc), in_utc
+    assert sum(1 for n in in_paris if n == 0) >= 5, in_paris
+    assert sum(in_paris) * 5 <= sum(in_utc), (in_paris, in_utc)
 
 
 def test_the_sites_time_zone_is_the_default_and_the_rules_own_wins() -> None:
