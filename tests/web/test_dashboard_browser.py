@@ -79,6 +79,9 @@ def choose_french(page: Any) -> None:
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     page.wait_for_selector('html[lang="fr"]')
+    # The French page must finish loading: a navigation started before its load event (a
+    # test's next `goto`) was seen aborted (net::ERR_ABORTED) under load.
+    page.wait_for_load_state("load")
 
 
 def _settle(page: Any, language: str) -> None:
