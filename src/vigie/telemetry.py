@@ -23,7 +23,7 @@ class Telemetry:
             "Events the ingestion edges appended to the log, by source: Segment's /v1/ and "
             "PostHog's routes, the sensors (HTTP and MQTT) and business sources' /hooks/. "
             "What Vigie's own parts append (the CRM API, the chat, imports, notices) is not "
-            "counted here; vigie_processed_events_total sees every event.",
+            "counted here.",
             ["source"],
             registry=self.registry,
         )
@@ -36,8 +36,9 @@ class Telemetry:
         )
         self.events_rejected = Counter(
             "vigie_events_rejected",
-            "Messages or requests the ingestion edges refused, by reason; each is kept in "
-            "the rejected table (GET /api/rejected).",
+            "Messages or requests the ingestion edges refused, by reason; each is also kept "
+            "with its reason in the rejected table (GET /api/rejected), bounded per source "
+            "(vigie_rejected_dropped_total).",
             ["reason"],
             registry=self.registry,
         )
