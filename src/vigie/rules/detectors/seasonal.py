@@ -1075,8 +1075,10 @@ class RobustSeasonal:
             scale = max(self.models[self.chosen].tails.scale, floor)
             if self.before is not None and abs(self.level + moved - self.before) <= CLIP * scale:
                 self.before = None
-            else:
+            elif self._profiled(self.run_at):
                 self.before, self.shifted_at = self.run_level, self.run_at
+            else:
+                self.before = None
             self.level += moved
             shifts = self.shifts
             began = self.clock.wall(self.run_at)
@@ -1086,6 +1088,15 @@ class RobustSeasonal:
             self._forget_run()
             self.shift = self.up = self.down = 0.0
             self.run.clear()
+
+    def _profiled(self, at_us: int) -> bool:
+        """Whether the daily profile knew the instant `at_us` (a knot seen half a day
+        before), or there is none: a shift confirmed before it did is the level learning the
+        day (a series' first hours), not a step the series may take back a day later."""
+        if not self.nd:
+            return True
+        k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
+        return self.daily_since[k] <= at_us - DAY_US // 2
 
     def _forget_run(self) -> None:
         """Drop the confirmed run's residuals from each predictor's window: they measured the
