@@ -38,10 +38,11 @@ the data went, so an incident ends instead of lasting for days while a slow base
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
 level, which has not changed) stay. Until the weekly profile knows an instant, a value at the
 hour a confirmed shift began, on a later day, may also be a return to the level it left (the
-Monday after a first weekend), and is judged against that level too, once. A step at the
-start of a Saturday the weekly profile has never seen (a first weekend) is not alerted, unless
-it leaves a factor of four of the weekdays' values; a step confirmed a week ago at this time of
-the week is expected again.
+Monday after a first weekend), and is judged against that level too, once; not after a shift
+the daily profile did not know the hour of (a series' first hours: the level learning the day).
+A step at the start of a Saturday the weekly profile has never seen (a first weekend) is not
+alerted, unless it leaves a factor of four of the weekdays' values; a step confirmed a week ago
+at this time of the week is expected again.
 
 Times of day and days of the week are the detector's time zone's (`timezone`, UTC unless
 given; `wallclock.WallClock`): a shop opening at 09:00 in Paris keeps its profile through the
