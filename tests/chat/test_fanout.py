@@ -13,8 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,13 +37,17 @@ from tests.conftest import (
     user_token,
 )
 from tests.web.conftest import dashboard_db  # noqa: F401 - the SQLite and PostgreSQL stores
-from vigie.chat.fanout import SharedHub
+from vigie.chat import conversations as chat
+from vigie.chat.fanout import HISTORY_PAGE, SharedHub
+from vigie.chat.tables import conversations as conversations_table
 from vigie.clock import ManualClock
 from vigie.config import parse_config
 from vigie.crm import tables as crm
+from vigie.events import Event
+from vigie.log.eventlog import AppendJob
 from vigie.log.nats import NatsEventLog, parse_nats_url
 from vigie.log.sql import SqlEventLog
-from vigie.store import connect
+from vigie.store import connect, upgrade
 from vigie.system import System, build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
@@ -466,7 +471,7 @@ class _Wire:
     def last_offset(self) -> int:
         return 0
 
-    def read_topic(self, topic: str, after: int = 0) -> list[Any]:
+    def read_topic(self, topic: str, after: int = 0, limit: int | None = None) -> list[Any]:
         return []
 
     def follow_topics(self, on_event: Any, *, replay_seconds: float) -> None:
@@ -573,3 +578,222 @@ def test_a_stopped_node_is_not_listed_again_by_its_last_disconnections() -> None
             assert b.connected_agents() == []
 
     asyncio.run(scenario())
+
+
+def test_a_node_that_stops_without_a_goodbye_is_dropped_from_the_peers() -> None:
+    """Nodes that said who they have, then died without a goodbye, are dropped from another
+    node's peers once silent for the TTL, however many came and went: only the node still
+    beating stays, and a dead node's agent is not listed again when a live node speaks."""
+    now = [0.0]
+
+    async def scenario() -> None:
+        async with _hubs(now) as (wire, _, b):
+            for n in range(50):
+                note = {"k": "state", "node": f"gone-{n}", "agents": [f"agent-{n}"]}
+                wire.broadcast("chat", json.dumps(note).encode())
+            assert len(b.peers()) == 51
+            now[0] += b.ttl_seconds + 1
+            wire.broadcast("chat", b'{"k":"state","node":"c","agents":["cleo"]}')
+            assert b.peers() == ["c"]
+            assert b.connected_agents() == ["cleo"]
+            assert len(b._peers) == 1
+
+    asyncio.run(scenario())
+
+
+class _Gated:
+    """The log, whose first read of a conversation's subject waits until `release` is
+    set; every read's page size is recorded."""
+
+    def __init__(self, relay: Any) -> None:
+        self.relay = relay
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.limits: list[int | None] = []
+
+    def read_topic(self, topic: str, after: int = 0, limit: int | None = None) -> list[Event]:
+        self.limits.append(limit)
+        if not self.entered.is_set():
+            self.entered.set()
+            self.release.wait(WAIT)
+        events: list[Event] = self.relay.read_topic(topic, after, limit)
+        return events
+
+
+def test_a_long_conversation_is_read_in_pages_while_the_node_serves_others(
+    tmp_path: Any,
+) -> None:
+    """A node that never held a long conversation reads it from the log off its event loop,
+    a page at a time: while the first page is held back, another request (the inbox) is
+    answered; then the conversation comes whole, in order, and no read asked for more
+    than a page."""
+    log_url = _nats_log_url()
+    config = parse_config(yaml.safe_dump(CONFIG), origin="chat fan-out test config")
+    settings = make_settings(f"sqlite:///{tmp_path}/vigie.db", config)
+    settings.log_url = log_url
+    system = build_system(settings, clock=ManualClock(LUNCH), role="api")
+    try:
+        upgrade(system.engine)
+        cid = chat.new_id()
+        common: dict[str, Any] = {"source": "web", "anonymous_id": "v-long", "at": LUNCH}
+        events = [chat.chat_event(chat.STARTED, cid, **common, properties={"visitor_key": "k"})]
+        events += [
+            chat.chat_event(
+                chat.MESSAGE,
+                cid,
+                **common,
+                properties={"message_id": f"m{n}", "sender": "visitor", "text": f"t{n}"},
+            )
+            for n in range(1200)
+        ]
+        for start in range(0, len(events), 300):
+            system.log.append_many([AppendJob(events=events[start : start + 300], source="web")])
+        assert system.chat.feed is not None
+        gated = _Gated(system.chat.feed.relay)
+        system.chat.feed.relay = gated
+
+        async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+            reading = asyncio.create_task(system.chat.conversation(cid))
+            assert await asyncio.to_thread(gated.entered.wait, WAIT)
+            inbox = await system.chat.inbox()
+            assert not reading.done()
+            gated.release.set()
+            found = await reading
+            assert system.chat.feed is not None
+            capped = await system.chat.feed.history(cid, after=0, most=700)
+            return inbox, found, len(capped)
+
+        inbox, found, capped = asyncio.run(scenario())
+    finally:
+        system.log.delete_stream()  # type: ignore[attr-defined]
+        system.log.close()
+        system.engine.dispose()
+    assert inbox == []
+    assert [m["text"] for m in found["messages"]] == [f"t{n}" for n in range(1200)]
+    assert gated.limits[:3] == [HISTORY_PAGE, HISTORY_PAGE, HISTORY_PAGE]
+    assert len(gated.limits) == 3 + 2  # 1201 events in pages of 500; then 700 in 500 + 200
+    assert capped == 700
+
+
+def _held_back(
+    node: Node, db_url: str, cid: str, meanwhile: Callable[[str], None]
+) -> Callable[[], Awaitable[None]]:
+    """Make the next append on `node` wait, once its feed has read it back, until the store
+    holds conversation `cid` that far; then run `meanwhile(cid)` and `forget` as an
+    erasure elsewhere makes every process do (from a worker thread), before the append
+    goes on. Returns an undo."""
+    feed = node.system.chat.feed
+    assert feed is not None
+    reached = feed.reached
+    armed = [True]
+
+    def stored_at(offset: int) -> None:
+        engine = connect(db_url)
+        try:
+            for _ in range(600):
+                with engine.connect() as conn:
+                    version = conn.execute(
+                        sa.select(conversations_table.c.version).where(
+                            conversations_table.c.id == cid
+                        )
+                    ).scalar()
+                if version is not None and version >= offset:
+                    return
+                threading.Event().wait(0.05)
+        finally:
+            engine.dispose()
+        raise AssertionError(f"the store never reached offset {offset}")
+
+    async def held_back(offset: int, *, timeout: float = 5.0) -> bool:
+        done = await reached(offset, timeout=timeout)
+        if armed[0]:
+            armed[0] = False
+            await asyncio.to_thread(stored_at, offset)
+            await asyncio.to_thread(meanwhile, cid)
+            await asyncio.to_thread(node.system.chat.forget)
+            await asyncio.sleep(0)
+        return done
+
+    feed.reached = held_back  # type: ignore[method-assign]
+
+    async def undo() -> None:
+        feed.reached = reached  # type: ignore[method-assign]
+
+    return undo
+
+
+def _erase_in_store(db_url: str, cid: str, token: str) -> None:
+    """Rewrite the store's copy of conversation `cid` as an erasure does: its visitor's id
+    replaced by `token`, the version kept."""
+    engine = connect(db_url)
+    try:
+        with engine.begin() as conn:
+            body = conn.execute(
+                sa.select(conversations_table.c.body).where(conversations_table.c.id == cid)
+            ).scalar_one()
+            body = {**body, "anonymous_id": token}
+            conn.execute(
+                conversations_table.update()
+                .where(conversations_table.c.id == cid)
+                .values(anonymous_id=token, body=body)
+            )
+    finally:
+        engine.dispose()
+
+
+def _reply_with_forget_in_between(
+    cluster: Cluster, meanwhile: Callable[[str], None]
+) -> tuple[str, httpx.Response]:
+    """A visitor's conversation on A, and ana's first reply on A, whose take is held back
+    while `meanwhile` runs and A forgets the conversations the store holds as far."""
+    cluster.at(LUNCH)
+    visitor = _visitor()
+    token = _session(cluster.a, visitor)["token"]
+    started = httpx.post(
+        f"{cluster.a.url}/chat/v1/start",
+        content=json.dumps(
+            {"writeKey": WRITE_KEY, "anonymousId": visitor, "token": token, "text": "allô ?"}
+        ),
+        headers={"Content-Type": "text/plain", "Origin": SHOP},
+    )
+    assert started.status_code == 200, started.text
+    cid = started.json()["id"]
+    undo = _held_back(cluster.a, cluster.db_url, cid, meanwhile)
+    try:
+        reply = httpx.post(
+            f"{cluster.a.url}/api/chat/conversations/{cid}/messages",
+            json={"text": "Oui ?"},
+            headers=cluster.headers("ana"),
+        )
+    finally:
+        asyncio.run(undo())
+    return cid, reply
+
+
+def test_a_forget_while_a_reply_is_stored_answers_with_the_reply(cluster: Cluster) -> None:
+    """`forget` (an erasure somewhere) dropping the conversation while an agent's reply to
+    it is being stored does not end in a 500: the reply is stored and answered, and the
+    conversation read afterwards holds it once."""
+    cid, reply = _reply_with_forget_in_between(cluster, lambda cid: None)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["text"] == "Oui ?"
+    held = _conversation(cluster.a, cid, cluster.headers("ana"))
+    assert [m["text"] for m in held["messages"]] == ["allô ?", "Oui ?"]
+    assert held["owner"] == "ana"
+
+
+def test_a_reply_to_a_conversation_erased_meanwhile_is_refused_and_not_stored(
+    cluster: Cluster,
+) -> None:
+    """An agent's reply to a conversation whose visitor is erased between the agent's take
+    and the reply answers 410 naming the conversation, and stores nothing: the
+    conversation read afterwards is the erased one, without the reply."""
+    erased = f"erased-{uuid.uuid4().hex[:8]}"
+    cid, reply = _reply_with_forget_in_between(
+        cluster, lambda cid: _erase_in_store(cluster.db_url, cid, erased)
+    )
+    assert reply.status_code == 410, reply.text
+    assert cid in reply.json()["detail"] and reply.json()["field"] == "conversation_id"
+    held = _conversation(cluster.a, cid, cluster.headers("ana"))
+    assert held["anonymous_id"] == erased
+    assert [m["text"] for m in held["messages"]] == ["allô ?"]
