@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -47,6 +47,7 @@ from vigie.events import Event
 from vigie.log.eventlog import AppendJob
 from vigie.log.nats import NatsEventLog, parse_nats_url
 from vigie.log.sql import SqlEventLog
+from vigie.playbooks.outputs import chat_invitations
 from vigie.store import connect, upgrade
 from vigie.system import System, build_system
 from vigie.web import create_app
@@ -94,10 +95,10 @@ def _nats_log_url() -> str:
 
 
 @contextlib.contextmanager
-def _node(db_url: str, log_url: str) -> Iterator[Node]:
+def _node(db_url: str, log_url: str, config: dict[str, Any] = CONFIG) -> Iterator[Node]:
     """An API node (in this process) on the shared store and stream."""
-    config = parse_config(yaml.safe_dump(CONFIG), origin="chat fan-out test config")
-    settings = make_settings(db_url, config)
+    parsed = parse_config(yaml.safe_dump(config), origin="chat fan-out test config")
+    settings = make_settings(db_url, parsed)
     settings.log_url = log_url
     clock = ManualClock(LUNCH)
     system = build_system(settings, clock=clock, role="api")
@@ -797,3 +798,128 @@ def test_a_reply_to_a_conversation_erased_meanwhile_is_refused_and_not_stored(
     held = _conversation(cluster.a, cid, cluster.headers("ana"))
     assert held["anonymous_id"] == erased
     assert [m["text"] for m in held["messages"]] == ["allô ?"]
+
+
+_ANY_HOUR = {"times": [{"start_time": "00:00", "end_time": "24:00"}]}
+ALWAYS: dict[str, Any] = {
+    **CONFIG,
+    "schedule": {
+        "time_intervals": [{"name": "always", "time_intervals": [_ANY_HOUR]}],
+        "policy": {"earliest": "00:00", "latest": "24:00", "weekends": True},
+        "people": [{"name": "ana", "working_hours": ["always"]}],
+    },
+    "chat": {"agents": ["ana"]},
+    "metrics": [
+        {
+            "name": "lunch_views",
+            "kind": "count",
+            "where": {"event": "Lunch Deal Viewed"},
+            "window": "1h",
+        }
+    ],
+    "rules": [
+        {
+            "name": "lunch-rush",
+            "kind": "threshold",
+            "metric": "lunch_views",
+            "op": ">=",
+            "value": 1,
+            "playbook": "invite-lunch",
+        }
+    ],
+}
+"""`CONFIG` with ana on duty at any hour (a worker runs on the real clock) and a rule that
+runs the inviting playbook at the first view of the lunch deal."""
+
+
+def _worker(db_url: str, log_url: str, config_file: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vigie", "worker", "--db", db_url, "--log", log_url,
+         "--config", str(config_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+    )  # fmt: skip
+
+
+def _lunch_view(log_url: str, db_url: str, visitor: str) -> None:
+    """A view of the lunch deal by `visitor`, now, appended to the stream."""
+    engine = connect(db_url)
+    log = NatsEventLog.from_url(log_url, rejects=SqlEventLog(engine))
+    try:
+        at = datetime.now(UTC)
+        view = Event(
+            message_id=uuid.uuid4().hex,
+            type="track",
+            event="Lunch Deal Viewed",
+            anonymous_id=visitor,
+            source="web",
+            timestamp=at,
+            received_at=at,
+            properties={"page": "/lunch-deal/today"},
+        )
+        log.append_many([AppendJob(events=[view], source="web")])
+    finally:
+        log.close()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("worker_first", [True, False], ids=["worker-running", "worker-starting"])
+def test_a_playbook_run_by_a_worker_invites_a_visitor_on_an_api_node(
+    tmp_path: Any, worker_first: bool
+) -> None:
+    """A rule fired in a `vigie worker` runs `chat.invite`: the worker learns from the API
+    node that ana's console is open and the visitor is on the lunch deal, and the invitation
+    reaches the visitor's widget on the API node, stored once in the store; whether the
+    worker was running when the view came, or started after it."""
+    log_url = _nats_log_url()
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    config_file = tmp_path / "vigie.yaml"
+    config_file.write_text(yaml.safe_dump(ALWAYS))
+    visitor = _visitor()
+    worker = None
+    try:
+        with _node(db_url, log_url, ALWAYS) as node:
+            node.clock.set(datetime.now(UTC))
+            token = _session(node, visitor)["token"]
+            ana_token = user_token(node.system, username="ana", role="support")
+            ana = {"Authorization": f"Bearer {ana_token}"}
+
+            async def scenario() -> dict[str, Any]:
+                nonlocal worker
+                hub = node.system.chat.hub
+                assert isinstance(hub, SharedHub)
+                socket = await _socket(node, visitor, token, page="/lunch-deal/today")
+                async with httpx.AsyncClient() as client, _console(client, node, ana):
+                    if worker_first:
+                        worker = _worker(db_url, log_url, config_file)
+                        for _ in range(1200):
+                            if hub.peers():
+                                break
+                            await asyncio.sleep(0.05)
+                        assert hub.peers(), "the worker never said who it has"
+                    await asyncio.to_thread(_lunch_view, log_url, db_url, visitor)
+                    if not worker_first:
+                        worker = _worker(db_url, log_url, config_file)
+                    invitation = await asyncio.wait_for(_next(socket, "invitation"), 120)
+                await socket.close()
+                return invitation
+
+            invitation = asyncio.run(scenario())
+        engine = connect(db_url)
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(chat_invitations.c.id, chat_invitations.c.message).where(
+                    chat_invitations.c.anonymous_id == visitor
+                )
+            ).all()
+        engine.dispose()
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+        engine = connect(db_url)
+        log = NatsEventLog.from_url(log_url, rejects=SqlEventLog(engine))
+        log.delete_stream()
+        log.close()
+        engine.dispose()
+    assert invitation["message"] == "Un souci ? / A problem?"
+    assert [(row.id, row.message) for row in stored] == [(invitation["id"], invitation["message"])]
