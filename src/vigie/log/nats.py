@@ -29,7 +29,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -41,7 +41,7 @@ from nats.js import api
 from nats.js.errors import APIError, KeyNotFoundError, NoStreamResponseError, NotFoundError
 from nats.protocol.parser import AWAITING_CONTROL_LINE
 
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.events.event import ShapeT, decode_event, encode_event
 from vigie.log.eventlog import (
     AppendJob,
@@ -73,6 +73,13 @@ TOPIC_TOKEN = "topic"
 """The subject token after the source that marks an event of a topic."""
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_=-]")
+
+
+class _Kind(msgspec.Struct):
+    """An event read for its type alone (counting the notices)."""
+
+    type: str
+    offset: int | None = None
 
 
 class NatsOptions(msgspec.Struct, kw_only=True, frozen=True):
@@ -628,6 +635,18 @@ class NatsEventLog(AppendsOne):
     def count(self) -> int:
         """How many events the stream holds."""
         return int(self._state().messages or 0)
+
+    def count_notices(self, sources: Collection[str]) -> int:
+        """How many of Vigie's notices appended as one of `sources` the stream holds: the
+        events on those sources' subjects alone are read (a few: one per erasure or change
+        of the rings' links), whatever their age, and those of the notice type counted."""
+        partition = "" if self.options.partitions == 1 else "*."
+        found = 0
+        for source in sorted(sources):
+            subject = f"{self.options.subject_prefix}.{partition}{subject_token(source)}"
+            kinds = self._call(self._fetch(1, None, _Kind, subject))
+            found += sum(1 for kind in kinds if kind.type == NOTICE_TYPE)
+        return found
 
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
         """Events with offset >= `from_offset`, in stream order, at most `limit`."""
