@@ -550,8 +550,8 @@ class ChatService:
         held = self._held(cid)
         if held is not None:
             return held
-        if not cid or len(cid) > 64:
-            return None
+        if not cid or len(cid) > 64 or "\x00" in cid:
+            return None  # no conversation has such an id (and PostgreSQL refuses a NUL)
         loading = self._loading.get(cid)
         if loading is None:
             loading = self._load(cid)
