@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -458,3 +460,114 @@ def test_same_slot_follows_the_shops_wall_clock_across_a_change_of_time(
         assert fired and min(a.starts_at for a in fired) >= SPRING
     else:
         assert fired == []
+
+
+def _orders_per_hour(per_hour: Callable[[int, int], int], days: int) -> list[Event]:
+    """`per_hour(day, hour)` orders in each hour of `days` days from T0's midnight, evenly
+    spread."""
+    events: list[Event] = []
+    start = T0.replace(hour=0)
+    for day in range(days):
+        for hour in range(24):
+            n = per_hour(day, hour)
+            opens = start + timedelta(days=day, hours=hour)
+            for k in range(n):
+                events.append(
+                    _order(len(events) + 1, opens + timedelta(seconds=(k + 0.5) * 3600 / n))
+                )
+    return events
+
+
+def _live(rules: list[Rule], events: list[Event], timezone: str = "UTC") -> list[Alert]:
+    """The alert changes of the live engine fed `events` ten minutes at a time and ticked
+    in between, as a server would."""
+    step = timedelta(minutes=10)
+    moment = events[0].received_at.replace(minute=0, second=0, microsecond=0)
+    clock = ManualClock(moment)
+    recorder = Recorder()
+    engine = AlertingEngine([ORDERS], rules, clock=clock, listeners=[recorder], timezone=timezone)
+    position = 0
+    while position < len(events):
+        moment += step
+        clock.set(moment)
+        engine.tick()
+        batch = []
+        while position < len(events) and events[position].received_at < moment:
+            batch.append(events[position])
+            position += 1
+        if batch:
+            engine.process(batch)
+    return recorder.changes
+
+
+def _fired(changes: list[Alert], rule: str) -> list[Alert]:
+    return [a for a in changes if a.status == "firing" and a.rule == rule]
+
+
+def _strikes(day: int, hour: int) -> int:
+    """Ten orders an hour every day but the first and the seventh, strike days with three an
+    hour."""
+    return 3 if day in (0, 6) else 10
+
+
+SEVEN_DAYS = Rule(
+    name="rise", kind="change", metric="orders", compare="same_slot", days=7, rise=0.5
+)
+ODD_DAILY = Rule(name="odd", kind="anomaly", metric="orders", seasonality="daily")
+ODD_WEEKLY = Rule(name="odd", kind="anomaly", metric="orders", seasonality="weekly")
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [SEVEN_DAYS],
+        [SEVEN_DAYS, ODD_DAILY],
+        [ODD_DAILY, SEVEN_DAYS],
+        [SEVEN_DAYS, ODD_WEEKLY],
+        [ODD_WEEKLY, SEVEN_DAYS],
+    ],
+    ids=["alone", "then-anomaly", "after-anomaly", "then-weekly-anomaly", "after-weekly-anomaly"],
+)
+def test_an_anomaly_rule_does_not_shorten_a_same_slot_rules_days(
+    rules: list[Rule], way: str
+) -> None:
+    """Issue 15: a change rule comparing with the mean of the same hour over seven days does
+    not see a rise the day after a strike, a week after another (10 orders an hour against a
+    mean of 8), whether or not an anomaly rule watches the same metric (the rules shared one
+    history as deep as the anomaly rule's, one day or one week: 10 against a strike's 3 fired)."""
+    events = _orders_per_hour(_strikes, days=8)
+    changes = _live(rules, events) if way == "live" else replay([ORDERS], rules, events, tick="10m")
+    assert _fired(changes, "rise") == []
+
+
+def test_a_same_slot_rule_still_rises_beside_an_anomaly_rule() -> None:
+    """Issue 15: beside an anomaly rule, a change rule over seven days still fires when the
+    eighth day's orders double those of the same hour on the seven before."""
+    events = _orders_per_hour(lambda day, hour: 20 if day == 7 and hour == 12 else 10, days=8)
+    changes = replay([ORDERS], [ODD_DAILY, SEVEN_DAYS], events, tick="10m")
+    fired = _fired(changes, "rise")
+    assert len(fired) == 1 and fired[0].fired_at is not None
+    assert fired[0].fired_at >= T0 + timedelta(days=7)
+    assert fired[0].values["reference"] == 10
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+@pytest.mark.parametrize("paris_first", [True, False], ids=["paris-first", "utc-first"])
+def test_same_slot_rules_in_two_zones_each_follow_their_own_clock(
+    paris_first: bool, way: str
+) -> None:
+    """Issue 15: on one metric, a change rule in the shop's zone (the site's) stays quiet
+    when the clocks go forward, while one in UTC, where the shop's hours shift, fires: each
+    compares with the same hour on its own clock, whichever rule comes first."""
+    in_paris = Rule(name="paris", kind="change", metric="orders", compare="same_slot", rise=0.5)
+    in_utc = msgspec.structs.replace(in_paris, name="utc", timezone="UTC")
+    rules = [in_paris, in_utc] if paris_first else [in_utc, in_paris]
+    events = _paris_shop_orders()
+    if way == "live":
+        changes = _live(rules, events, timezone="Europe/Paris")
+    else:
+        changes = replay([ORDERS], rules, events, tick="10m", timezone="Europe/Paris")
+    assert _fired(changes, "paris") == []
+    fired = _fired(changes, "utc")
+    assert fired and min(a.starts_at for a in fired) >= SPRING
