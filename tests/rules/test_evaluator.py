@@ -19,7 +19,7 @@ from vigie.log import SqlEventLog
 from vigie.rules.alerts import Alert
 from vigie.rules.backtest import replay
 from vigie.rules.definitions import Rule
-from vigie.rules.evaluator import AlertingEngine
+from vigie.rules.evaluator import AlertingEngine, baselines_needed
 from vigie.rules.store import AlertStore
 from vigie.store import connect, upgrade
 from vigie.types import to_us
@@ -577,3 +577,14 @@ def test_same_slot_rules_in_two_zones_each_follow_their_own_clock(
     assert _fired(changes, "paris") == []
     fired = _fired(changes, "utc")
     assert fired and min(a.starts_at for a in fired) >= SPRING
+
+
+def test_an_anomaly_rule_keeps_its_metrics_groups_without_a_baseline() -> None:
+    """An anomaly rule's metric keeps its quiet groups (its detectors go on learning them)
+    but files no history of its own; a same_slot change rule's history is its days deep."""
+    anomaly = Rule(name="odd", kind="anomaly", metric="orders", seasonality="weekly")
+    change = Rule(name="rise", kind="change", metric="orders", compare="same_slot", days=5)
+    assert baselines_needed([anomaly]) == {"orders": []}
+    assert baselines_needed([anomaly, change], "Europe/Paris") == {
+        "orders": [("daily", 5, "Europe/Paris")]
+    }
