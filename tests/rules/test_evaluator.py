@@ -588,3 +588,19 @@ def test_an_anomaly_rule_keeps_its_metrics_groups_without_a_baseline() -> None:
     assert baselines_needed([anomaly, change], "Europe/Paris") == {
         "orders": [("daily", 5, "Europe/Paris")]
     }
+
+
+def test_a_live_change_keeps_within_the_same_slot_history_learned() -> None:
+    """Issue 15: a same_slot rule's new version may change its rise or read fewer days live,
+    but not more days or another time zone than the history learned since the start (it
+    would compare with nothing, or with another clock): that is refused, naming the rule."""
+    engine = AlertingEngine([ORDERS], [SEVEN_DAYS], clock=ManualClock(T0))
+    engine.replace_rule(msgspec.structs.replace(SEVEN_DAYS, rise=0.8, days=3))
+    assert engine.rules[0].days == 3
+    for moved in (
+        msgspec.structs.replace(SEVEN_DAYS, days=14),
+        msgspec.structs.replace(SEVEN_DAYS, timezone="Europe/Paris"),
+    ):
+        with pytest.raises(ValueError, match=r"'rise'.*same_slot"):
+            engine.replace_rule(moved)
+    assert engine.rules[0].days == 3
