@@ -412,10 +412,11 @@ SPRING = datetime(2026, 3, 29, 1, tzinfo=UTC)  # 02:00 in Paris becomes 03:00: t
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def _paris_shop_orders(days_before: int = 8) -> list[Event]:
-    """Hourly orders of a shop open 09:00-19:00 in Paris, the same every day: 10 orders in
-    its first hour, 20 in its second ... 100 in its last, evenly spread, from `days_before`
-    days before the spring change of time to the end of that Sunday."""
+def _paris_shop_orders(days_before: int = 8, step: int = 10) -> list[Event]:
+    """Hourly orders of a shop open 09:00-19:00 in Paris, the same every day: `step` orders
+    in its first hour, twice as many in its second ... ten times as many in its last, evenly
+    spread, from `days_before` days before the spring change of time to the end of that
+    Sunday."""
     events: list[Event] = []
     start = datetime(2026, 3, 29, tzinfo=PARIS) - timedelta(days=days_before)
     for day in range(days_before + 1):
@@ -423,7 +424,7 @@ def _paris_shop_orders(days_before: int = 8) -> list[Event]:
             opens = datetime.combine(
                 (start + timedelta(days=day)).date(), time(hour), tzinfo=PARIS
             ).astimezone(UTC)
-            per_hour = 10 * (hour - 8)
+            per_hour = step * (hour - 8)
             for k in range(per_hour):
                 at = opens + timedelta(seconds=(k + 0.5) * 3600 / per_hour)
                 events.append(_order(len(events) + 1, at))
@@ -604,3 +605,61 @@ def test_a_live_change_keeps_within_the_same_slot_history_learned() -> None:
         with pytest.raises(ValueError, match=r"'rise'.*same_slot"):
             engine.replace_rule(moved)
     assert engine.rules[0].days == 3
+
+
+def _story(changes: list[Alert], rule: str) -> list[tuple[str, datetime, datetime | None]]:
+    return [(a.status, a.starts_at, a.fired_at) for a in changes if a.rule == rule]
+
+
+def test_rules_on_one_metric_fire_together_as_each_fires_alone() -> None:
+    """Issue 15: same_slot, anomaly, sequential and rate-aware absence rules on one Paris
+    shop's orders, on the site's clock or in UTC, over various days and cycles, raise
+    together (in either order) exactly the alerts each raises alone: none borrows another's
+    history, time zone or cycles."""
+    where = {"event": "Order Completed"}
+    rules = [
+        Rule(name="rise", kind="change", metric="orders", compare="same_slot", rise=0.5),
+        Rule(
+            name="rise-utc-3d",
+            kind="change",
+            metric="orders",
+            compare="same_slot",
+            rise=0.5,
+            days=3,
+            timezone="UTC",
+        ),
+        Rule(name="odd", kind="anomaly", metric="orders", seasonality="daily"),
+        Rule(
+            name="odd-utc-weekly",
+            kind="anomaly",
+            metric="orders",
+            seasonality="weekly",
+            timezone="UTC",
+        ),
+        Rule(name="rate", kind="sequential", where=where, expected_rate=0.005),
+        Rule(
+            name="rate-utc",
+            kind="sequential",
+            where=where,
+            expected_rate=0.005,
+            timezone="UTC",
+        ),
+        Rule(
+            name="quiet-utc",
+            kind="absence",
+            where=where,
+            expected_rate=0.005,
+            silence="3h",
+            timezone="UTC",
+        ),
+    ]
+    events = _paris_shop_orders(days_before=5, step=2)
+
+    def run(chosen: list[Rule]) -> list[Alert]:
+        return replay([ORDERS], chosen, events, tick="30m", timezone="Europe/Paris")
+
+    together, reversed_ = run(rules), run(rules[::-1])
+    for rule in rules:
+        alone = _story(run([rule]), rule.name)
+        assert _story(together, rule.name) == alone == _story(reversed_, rule.name), rule.name
+    assert _story(together, "rise") == [] and _story(together, "rise-utc-3d")
