@@ -539,6 +539,14 @@ class ChatService:
         with self._engine.connect() as conn:
             return [str(cid) for cid in conn.execute(query).scalars()]
 
+    def _stored_visitor(self, cid: str) -> str | None:
+        """The visitor the store's copy of the conversation names, None when it has none
+        yet (on a worker thread)."""
+        query = sa.select(conversations_table.c.anonymous_id).where(conversations_table.c.id == cid)
+        with self._engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else str(found)
+
     def _stored(self, cid: str) -> Conversation | None:
         """The conversation as the store's projection holds it (on a worker thread)."""
         with self._engine.connect() as conn:
@@ -602,32 +610,36 @@ class ChatService:
     def forget(self) -> None:
         """Drop the conversations held here that the store holds as far (an erasure rewrote
         the store's copy, not this one): they are read again from the store when asked.
-        Those the projection has not caught up with yet stay, as only this copy has them.
+        Those the projection has not caught up with yet stay, as only this copy has them,
+        unless the store's names another visitor: erased, it is read again, without what
+        the erased person's copy here got past it (`chat.erased_since`).
         Called from any thread: the store is read here, the copies are dropped by the event
         loop, after the appends to them under way (see `_drop`)."""
         held = list(self._open.items()) + list(self._closed.items())
-        stored: dict[str, int] = {}
+        stored: dict[str, tuple[int, str]] = {}
         ids = [cid for cid, _ in held]
+        table = conversations_table
         with self._engine.connect() as conn:
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
-                query = sa.select(conversations_table.c.id, conversations_table.c.version)
-                rows = conn.execute(query.where(conversations_table.c.id.in_(chunk)))
-                stored.update({str(cid): int(version) for cid, version in rows})
+                query = sa.select(table.c.id, table.c.version, table.c.anonymous_id)
+                rows = conn.execute(query.where(table.c.id.in_(chunk)))
+                stored.update({str(cid): (int(v), str(aid)) for cid, v, aid in rows})
         loop = self._loop
         if loop is None or loop.is_closed() or _running(loop):
             self._drop(stored)
         else:
             loop.call_soon_threadsafe(self._drop, stored)
 
-    def _drop(self, stored: dict[str, int]) -> None:
-        """On the event loop: drop the copies the store holds as far (`stored`: its
-        versions); one with an append under way is dropped when the append is done, so that
-        the append answers with what it stored and the next read sees the erased copy."""
+    def _drop(self, stored: dict[str, tuple[int, str]]) -> None:
+        """On the event loop: drop the copies the store holds as far, or that name another
+        visitor than the store's (`stored`: its versions and visitors); one with an append
+        under way is dropped when the append is done, so that the append answers with what
+        it stored and the next read sees the erased copy."""
         self._forgotten += 1
-        for cid, version in stored.items():
+        for cid, (version, visitor) in stored.items():
             held = self._held(cid)
-            if held is None or version < held.version:
+            if held is None or (version < held.version and visitor == held.anonymous_id):
                 continue
             if self._appending.get(cid):
                 self._stale.add(cid)
@@ -711,13 +723,23 @@ class ChatService:
         When an erasure dropped `current` since the caller read it, the conversation is
         read again: if the erasure took its visitor away, nothing is stored (`Gone`). An
         erasure that comes while the events are being stored drops the copy here once they
-        are: the caller gets what it stored, and the next read the store's erased copy."""
+        are: the caller gets what it stored, and the next read the store's erased copy.
+
+        An erasure this node has not heard of yet (it follows them every second) is read
+        from the store, before the events are logged (nothing is, `Gone`) and after (they
+        were logged after the erasure: every fold leaves them out, `chat.erased_since`, and
+        the caller gets `Gone`), so that nothing the erased person says is kept."""
         cid = str(events[0].properties["conversation_id"])
         if current is not None and self._held(cid) is not current:
             current = await self._still(current)
+        if current is not None:
+            await self._not_erased(current)
         self._appending[cid] = self._appending.get(cid, 0) + 1
         try:
-            return await self._store(current, cid, events)
+            stored = await self._store(current, cid, events)
+            if current is not None:
+                await self._not_erased(current)
+            return stored
         finally:
             self._appending[cid] -= 1
             if not self._appending[cid]:
@@ -726,6 +748,19 @@ class ChatService:
                     self._stale.discard(cid)
                     self._open.pop(cid, None)
                     self._closed.pop(cid, None)
+
+    async def _not_erased(self, current: Conversation) -> None:
+        """`Gone`, and the copy here dropped, when the store's copy of `current` names
+        another visitor: an erasure rewrote it (and this node's `forget` is yet to come)."""
+        stored = await asyncio.to_thread(self._stored_visitor, current.id)
+        if stored is None or stored == current.anonymous_id:
+            return
+        if self._appending.get(current.id):
+            self._stale.add(current.id)
+        else:
+            self._open.pop(current.id, None)
+            self._closed.pop(current.id, None)
+        raise _gone(current.id)
 
     async def _still(self, current: Conversation) -> Conversation:
         """`current` as the store and the log hold it now, or `Gone` when an erasure took
@@ -736,11 +771,7 @@ class ChatService:
             or found.anonymous_id != current.anonymous_id
             or found.visitor_key != current.visitor_key
         ):
-            raise Gone(
-                f"conversation {current.id!r} was erased; nothing was stored "
-                "/ conversation effacée, rien n'a été enregistré",
-                field="conversation_id",
-            )
+            raise _gone(current.id)
         return found
 
     async def _store(
@@ -862,6 +893,14 @@ def _for_visitor(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "messages": [_message(m) for m in conversation.messages],
     }
+
+
+def _gone(cid: str) -> Gone:
+    return Gone(
+        f"conversation {cid!r} was erased; nothing was stored "
+        "/ conversation effacée, rien n'a été enregistré",
+        field="conversation_id",
+    )
 
 
 def _unknown(cid: str) -> str:
