@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
 from vigie.chat.conversations import conversation_of
-from vigie.chat.fanout import ChatFeed, SharedHub
+from vigie.chat.fanout import ANSWER_SECONDS, ChatFeed, SharedHub
 from vigie.chat.hub import ChatHub
 from vigie.chat.kpis import ChatKpis
 from vigie.chat.processor import ChatProcessor
@@ -406,7 +406,9 @@ def _chat_fanout(settings: Settings, log: ServedLog, role: Role) -> tuple[ChatHu
     relay = log.inner if isinstance(log, ShreddedLog) else log
     assert isinstance(relay, NatsEventLog)
     shown = log.shredder.open if isinstance(log, ShreddedLog) else None
-    return SharedHub(relay), None if role == "worker" else ChatFeed(relay, shown=shown)
+    if role == "worker":
+        return SharedHub(relay, answer_seconds=ANSWER_SECONDS), None
+    return SharedHub(relay), ChatFeed(relay, shown=shown)
 
 
 def build_system(

@@ -501,6 +501,59 @@ async def _hubs(now: list[float]) -> AsyncIterator[tuple[_Wire, SharedHub, Share
         await b.stop()
 
 
+@contextlib.contextmanager
+def _relays(tmp_path: Any, count: int) -> Iterator[list[NatsEventLog]]:
+    """`count` clients of one JetStream stream of their own (removed afterwards)."""
+    log_url = _nats_log_url()
+    engine = connect(f"sqlite:///{tmp_path}/relays.db")
+    upgrade(engine)
+    logs = [NatsEventLog.from_url(log_url, rejects=SqlEventLog(engine)) for _ in range(count)]
+    try:
+        yield logs
+    finally:
+        logs[0].delete_stream()
+        for log in logs:
+            log.close()
+        engine.dispose()
+
+
+def test_a_worker_hub_starts_once_an_api_node_said_who_it_has(tmp_path: Any) -> None:
+    """A worker's hub, started beside an API node where ana's console is open, knows that
+    node and ana as soon as its start returns: a rule it runs at once finds an agent on
+    duty (before, it could say "no agent on duty" until the node's answer came)."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        with _relays(tmp_path, 2) as (api_log, worker_log):
+            api = SharedHub(api_log, node="api")
+            worker = SharedHub(worker_log, node="worker", answer_seconds=WAIT)
+            await api.start()
+            api.connect_agent("ana")
+            try:
+                await asyncio.wait_for(worker.start(), WAIT + 5)
+                return worker.peers(), worker.connected_agents()
+            finally:
+                await worker.stop()
+                await api.stop()
+
+    assert asyncio.run(scenario()) == (["api"], ["ana"])
+
+
+def test_a_worker_hub_with_no_api_node_still_starts(tmp_path: Any) -> None:
+    """With no other node on the notes subject, the worker's hub gives up waiting for an
+    answer and starts, knowing nobody."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        with _relays(tmp_path, 1) as (worker_log,):
+            worker = SharedHub(worker_log, node="worker", answer_seconds=0.5)
+            try:
+                await asyncio.wait_for(worker.start(), WAIT)
+                return worker.peers(), worker.connected_agents()
+            finally:
+                await worker.stop()
+
+    assert asyncio.run(scenario()) == ([], [])
+
+
 def test_a_node_not_heard_from_is_forgotten() -> None:
     """Node B lists the agent and visitor node A said it has, and forgets them once A has
     been silent for the TTL: a crashed node's connections do not linger."""
