@@ -32,6 +32,13 @@ def load(conn: sa.Connection, conversation_id: str) -> Conversation | None:
     return None if row is None else msgspec.convert(row.body, Conversation)
 
 
+def load_many(conn: sa.Connection, conversation_ids: Sequence[str]) -> dict[str, Conversation]:
+    """The conversations of `conversation_ids` the projection holds, in one query."""
+    query = sa.select(conversations.c.id, conversations.c.body)
+    rows = conn.execute(query.where(conversations.c.id.in_(list(conversation_ids))))
+    return {str(cid): msgspec.convert(body, Conversation) for cid, body in rows}
+
+
 class ChatProcessor:
     """Builds `chat_conversations` and the chat interactions from the log (idempotent)."""
 

@@ -32,7 +32,7 @@ from vigie.chat.fanout import ChatFeed
 from vigie.chat.hub import ChatHub, Connection, session_end
 from vigie.chat.kpis import ChatKpis
 from vigie.chat.limits import RateLimiter
-from vigie.chat.processor import load
+from vigie.chat.processor import load, load_many
 from vigie.chat.tables import conversations as conversations_table
 from vigie.chat.tokens import issue, verify
 from vigie.clock import Clock
@@ -369,7 +369,7 @@ class ChatService:
             .limit(200)
         )
         ids = await asyncio.to_thread(self._ids, query)
-        loaded = await asyncio.gather(*map(self._get, ids))
+        loaded = await self._get_many(ids)
         found = {c.id: c for c in loaded if c is not None}
         found.update({c.id: c for c in self._open.values()})
         listed = sorted(found.values(), key=lambda c: c.started_at, reverse=True)
@@ -547,6 +547,27 @@ class ChatService:
             found = conn.execute(query).scalar()
         return None if found is None else str(found)
 
+    def _stored_many(self, ids: list[str]) -> dict[str, Conversation]:
+        """The conversations of `ids` the store's projection holds (on a worker thread)."""
+        found: dict[str, Conversation] = {}
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                found.update(load_many(conn, ids[start : start + _IN_CHUNK]))
+        return found
+
+    async def _get_many(self, ids: list[str]) -> list[Conversation | None]:
+        """`_get` of each of `ids`, in order; those neither held nor being read are read
+        from the store in one query (a fresh node's inbox), then each completed from the
+        log as `_get` does."""
+        wanted = [cid for cid in ids if self._held(cid) is None and cid not in self._loading]
+        if wanted:
+            forgotten = self._forgotten
+            stored = await asyncio.to_thread(self._stored_many, wanted)
+            for cid in wanted:
+                if self._held(cid) is None and cid not in self._loading:
+                    self._load(cid, (forgotten, stored.get(cid)))
+        return list(await asyncio.gather(*map(self._get, ids)))
+
     def _stored(self, cid: str) -> Conversation | None:
         """The conversation as the store's projection holds it (on a worker thread)."""
         with self._engine.connect() as conn:
@@ -565,8 +586,10 @@ class ChatService:
             loading = self._load(cid)
         return await asyncio.shield(loading)
 
-    def _load(self, cid: str) -> asyncio.Task[Conversation | None]:
-        task = asyncio.create_task(self._read(cid), name=f"vigie-chat-read-{cid[:16]}")
+    def _load(
+        self, cid: str, stored: tuple[int, Conversation | None] | None = None
+    ) -> asyncio.Task[Conversation | None]:
+        task = asyncio.create_task(self._read(cid, stored), name=f"vigie-chat-read-{cid[:16]}")
         self._loading[cid] = task
         task.add_done_callback(lambda done: self._loaded(cid, done))
         return task
@@ -578,13 +601,20 @@ class ChatService:
             self._waiting.pop(cid, None)
             logger.error("the chat could not read conversation %s", cid, exc_info=task.exception())
 
-    async def _read(self, cid: str) -> Conversation | None:
-        """Read the conversation from the store, complete it from its subject in the log,
+    async def _read(
+        self, cid: str, stored: tuple[int, Conversation | None] | None = None
+    ) -> Conversation | None:
+        """Read the conversation from the store (or take `stored`: the store's copy, read
+        when `_forgotten` was at its first item), complete it from its subject in the log,
         fold in what the feed heard of it meanwhile and hold it; read again when an erasure
         dropped the copies here during the read (it may have read the store before)."""
         while True:
             forgotten = self._forgotten
-            found = await asyncio.to_thread(self._stored, cid)
+            if stored is not None and stored[0] == forgotten:
+                found = stored[1]
+            else:
+                found = await asyncio.to_thread(self._stored, cid)
+            stored = None
             if self.feed is not None:
                 # The projection may lag behind the log (or miss what this node has not
                 # read yet): its conversation is completed from the conversation's subject.
