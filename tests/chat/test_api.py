@@ -661,3 +661,36 @@ def test_a_fresh_nodes_inbox_reads_the_stored_conversations_in_one_query(
         fresh.engine.dispose()
     assert listed == expected
     assert len(statements) == 2  # the open conversations' ids, then their stored copies
+
+
+def test_a_conversation_whose_visitor_was_erased_takes_no_more_messages(
+    chat_server: ChatServer,
+) -> None:
+    """An open conversation whose visitor is erased is closed to changes: an agent's reply
+    afterwards answers 410 naming it, and the conversation keeps what it had."""
+    server = chat_server
+    server.clock.set(LUNCH)
+    visitor = _visitor()
+    contact = httpx.post(
+        f"{server.url}/api/contacts",
+        json={"first_name": "Léa", "anonymous_ids": [visitor]},
+        headers=server.agent("admin"),
+        timeout=30,
+    )
+    assert contact.status_code in (200, 201), contact.text
+    cid = _start(server, visitor, server.session(visitor)["token"], "Vous êtes là ?")["id"]
+    _interaction(server, cid)  # the projection has stored it
+    erased = httpx.post(
+        f"{server.url}/api/privacy/contacts/{contact.json()['id']}/erase",
+        headers=server.agent("admin"),
+        timeout=60,
+    )
+    assert erased.status_code == 200, erased.text
+    url = f"{server.url}/api/chat/conversations/{cid}"
+    reply = httpx.post(
+        f"{url}/messages", json={"text": "Oui !"}, headers=server.agent("ana"), timeout=30
+    )
+    assert reply.status_code == 410, reply.text
+    assert cid in reply.json()["detail"]
+    seen = httpx.get(url, headers=server.agent("ana"), timeout=30).json()
+    assert [m["text"] for m in seen["messages"]] == ["Vous êtes là ?"]

@@ -41,6 +41,7 @@ from vigie.crm.service import CrmService
 from vigie.events import Event
 from vigie.log import GroupCommitter
 from vigie.log.eventlog import AppendJob
+from vigie.privacy.scrubbing import TOKEN_PREFIX
 from vigie.schedule.schedules import ScheduleConfig, is_on_duty, next_working_instant
 
 logger = logging.getLogger(__name__)
@@ -758,10 +759,13 @@ class ChatService:
         An erasure this node has not heard of yet (it follows them every second) is read
         from the store, before the events are logged (nothing is, `Gone`) and after (they
         were logged after the erasure: every fold leaves them out, `chat.erased_since`, and
-        the caller gets `Gone`), so that nothing the erased person says is kept."""
+        the caller gets `Gone`), so that nothing the erased person says is kept. A
+        conversation whose visitor is erased (a token names them) takes no change."""
         cid = str(events[0].properties["conversation_id"])
         if current is not None and self._held(cid) is not current:
             current = await self._still(current)
+        if current is not None and current.anonymous_id.startswith(TOKEN_PREFIX):
+            raise _gone(cid)
         if current is not None:
             await self._not_erased(current)
         self._appending[cid] = self._appending.get(cid, 0) + 1
