@@ -667,7 +667,8 @@ def test_a_conversation_whose_visitor_was_erased_takes_no_more_messages(
     chat_server: ChatServer,
 ) -> None:
     """An open conversation whose visitor is erased is closed to changes: an agent's reply
-    afterwards answers 410 naming it, and the conversation keeps what it had."""
+    afterwards answers 410 naming it, the conversation keeps what it had, and it leaves
+    the inbox (nobody can answer it)."""
     server = chat_server
     server.clock.set(LUNCH)
     visitor = _visitor()
@@ -694,3 +695,5 @@ def test_a_conversation_whose_visitor_was_erased_takes_no_more_messages(
     assert cid in reply.json()["detail"]
     seen = httpx.get(url, headers=server.agent("ana"), timeout=30).json()
     assert [m["text"] for m in seen["messages"]] == ["Vous êtes là ?"]
+    inbox = httpx.get(f"{server.url}/api/chat/inbox", headers=server.agent("ana"), timeout=30)
+    assert cid not in {c["id"] for c in inbox.json()["conversations"]}

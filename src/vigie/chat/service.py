@@ -362,10 +362,14 @@ class ChatService:
 
     async def inbox(self, *, reader: str | None = None) -> list[dict[str, Any]]:
         """The open conversations, newest first; for a `reader` who sees only their own (a
-        salesperson), those nobody has taken yet and theirs."""
+        salesperson), those nobody has taken yet and theirs. Those whose visitor was erased
+        are left out: nobody can answer them any more."""
         query = (
             sa.select(conversations_table.c.id)
-            .where(conversations_table.c.status == "open")
+            .where(
+                conversations_table.c.status == "open",
+                ~conversations_table.c.anonymous_id.startswith(TOKEN_PREFIX, autoescape=True),
+            )
             .order_by(conversations_table.c.started_at_us.desc())
             .limit(200)
         )
@@ -374,7 +378,11 @@ class ChatService:
         found = {c.id: c for c in loaded if c is not None}
         found.update({c.id: c for c in self._open.values()})
         listed = sorted(found.values(), key=lambda c: c.started_at, reverse=True)
-        return [c.describe() for c in listed if c.status == "open" and _readable(c, reader)]
+        return [
+            c.describe()
+            for c in listed
+            if c.status == "open" and _readable(c, reader) and not _erased(c)
+        ]
 
     async def conversation(self, cid: str, *, reader: str | None = None) -> dict[str, Any]:
         """One conversation, open or closed; for a `reader` who sees only their own, a
@@ -764,7 +772,7 @@ class ChatService:
         cid = str(events[0].properties["conversation_id"])
         if current is not None and self._held(cid) is not current:
             current = await self._still(current)
-        if current is not None and current.anonymous_id.startswith(TOKEN_PREFIX):
+        if current is not None and _erased(current):
             raise _gone(cid)
         if current is not None:
             await self._not_erased(current)
@@ -927,6 +935,11 @@ def _for_visitor(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "messages": [_message(m) for m in conversation.messages],
     }
+
+
+def _erased(conversation: Conversation) -> bool:
+    """Whether an erasure replaced the conversation's visitor by a token."""
+    return conversation.anonymous_id.startswith(TOKEN_PREFIX)
 
 
 def _gone(cid: str) -> Gone:
