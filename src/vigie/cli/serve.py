@@ -257,12 +257,14 @@ def demo(
 
     from vigie.catalogue import with_catalogue
     from vigie.demo import EXAMPLE, DemoStoreError, fresh_demo_store, run_demo
+    from vigie.web.i18n import Translator, terminal_language
 
     if db is None and not os.environ.get("VIGIE_DB"):
         try:
             db = fresh_demo_store()
         except DemoStoreError as exc:
-            err.print(f"[red]cannot start the demo:[/red] {exc}")
+            say = Translator(terminal_language(os.environ))
+            err.print(f"[red]{say('demo.store_not_ours', folder=exc.folder)}[/red]")
             raise typer.Exit(2) from exc
     settings = load_settings(db, config or Path(str(EXAMPLE)))
     settings.config = with_catalogue(settings.config)
