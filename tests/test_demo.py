@@ -153,6 +153,7 @@ def test_times_are_told_in_the_readers_zone_and_named_when_not_the_storys(
     name when it is not Brussels's, so that 11:20 UTC is not taken for the story's 11:20."""
     moment = datetime.combine(date(2026, 12, 4), CHECKOUT_BREAKS_AT, tzinfo=BRUSSELS)
     assert narrator.when(moment) == expected
+    assert narrator.clock(moment) == expected.split(" ", 1)[1].replace(":20", ":20:00", 1)
 
 
 def test_statuses_and_headings_speak_the_readers_language() -> None:

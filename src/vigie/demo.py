@@ -145,10 +145,19 @@ class Narrator:
     def when(self, moment: datetime) -> str:
         """The day of the week and the time, "vendredi 12:20", in the reader's time zone."""
         local = self.local(moment)
-        text = f"{weekday_name(self.language, local)} {local:%H:%M}"
-        if local.utcoffset() != moment.astimezone(BRUSSELS).utcoffset():
-            text += f" {local:%Z}"
-        return text
+        return f"{weekday_name(self.language, local)} {local:%H:%M}{self._zone_name(local)}"
+
+    def clock(self, moment: datetime) -> str:
+        """The time to the second, "12:05:00", in the reader's time zone."""
+        local = self.local(moment)
+        return f"{local:%H:%M:%S}{self._zone_name(local)}"
+
+    @staticmethod
+    def _zone_name(local: datetime) -> str:
+        """ " UTC" after a time read in another zone than the story's; nothing in Brussels."""
+        if local.utcoffset() != local.astimezone(BRUSSELS).utcoffset():
+            return f" {local:%Z}"
+        return ""
 
     def heading(self, key: str, /, **values: Any) -> str:
         """A translated line that opens a chapter, with a capital even when it starts with a
@@ -410,7 +419,7 @@ def _table(
     the campaign's clock in the reader's time zone."""
     title = say("demo.live_title")
     if now is not None:
-        title = f"{title} — {say.local(now):%H:%M:%S}"
+        title = f"{title} — {say.clock(now)}"
     table = Table(title=title)
     table.add_column(say("demo.live_event"))
     table.add_column(say("demo.live_sent"), justify="right")

@@ -251,6 +251,9 @@ def demo(
     VIGIE_DB) it plays into that store, keeping what earlier runs left there (its shop day
     starts again with the display in its aisle and nobody inside).
 
+    It speaks the terminal's language (French or English, from LC_ALL, LC_MESSAGES or LANG)
+    and gives times in the terminal's time zone (TZ, else the system's).
+
     Example: vigie demo --once
     """
     import os
