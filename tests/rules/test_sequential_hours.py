@@ -1,0 +1,153 @@
+"""Issue 15: a sequential rule learns a shop's opening hours in its first day (no surge at
+opening, no drop or silence at closing), and still fires on a real break or surge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from vigie.events import Event
+from vigie.kpi.durations import parse_rate
+from vigie.rules.definitions import Rule
+from vigie.rules.sequential import SequentialTracker, detection_table
+
+PARIS = ZoneInfo("Europe/Paris")
+OPEN_PER_MIN = 2.0
+DAYS = 9  # Monday 5 October 2026 to Tuesday 13 October, Sunday 11 closed
+
+
+def _at(day: int, hour: float) -> float:
+    """The instant of `hour` o'clock, Paris time, on day `day` (0: Monday 5 October 2026)."""
+    local = datetime(2026, 10, 5 + day, tzinfo=PARIS)
+    return local.timestamp() + hour * 3600.0  # no change of time in these days
+
+
+def _shop(seed: int, *, stop: float | None = None, surge: float | None = None) -> list[float]:
+    """Orders as Poisson arrivals 09:00-19:00 Paris time, none at night nor on Sunday; the
+    till stops at `stop` or traffic triples from `surge` (instants) if given."""
+    rng = np.random.default_rng(seed)
+    times: list[float] = []
+    for day in range(DAYS):
+        if datetime.fromtimestamp(_at(day, 12), PARIS).weekday() == 6:
+            continue
+        a, b = _at(day, 9), _at(day, 19)
+        day_times = rng.uniform(a, b, rng.poisson(OPEN_PER_MIN / 60 * (b - a)))
+        if stop is not None and a <= stop < b:
+            day_times = day_times[day_times < stop]
+        if surge is not None and a <= surge < b:
+            more = rng.uniform(surge, b, rng.poisson(2 * OPEN_PER_MIN / 60 * (b - surge)))
+            day_times = np.concatenate((day_times, more))
+        times += sorted(day_times.tolist())
+    return times
+
+
+def _event(t: float, i: int) -> Event:
+    at = datetime.fromtimestamp(t, UTC)
+    return Event(
+        message_id=f"order-{i}",
+        source="web",
+        type="track",
+        event="Order Completed",
+        anonymous_id="a",
+        timestamp=at,
+        received_at=at,
+        offset=None,
+    )
+
+
+def _alerts(direction: str, times: list[float], prior: float | None) -> list[tuple[float, str]]:
+    """Replay as live: each minute's orders fed, then a tick; when each alert opened, and its
+    test."""
+    fields: dict[str, object] = {
+        "name": "orders",
+        "kind": "sequential",
+        "where": {"event": "Order Completed"},
+        "direction": direction,
+        "timezone": "Europe/Paris",
+    }
+    if prior is not None:
+        fields["expected_rate"] = prior
+    start = _at(0, 0)
+    tracker = SequentialTracker(Rule(**fields), started_us=int(start * 1e6))  # type: ignore[arg-type]
+    opened: list[tuple[float, str]] = []
+    firing: set[str] = set()
+    i = 0
+    for minute in range(1, DAYS * 1440 + 1):
+        now = start + minute * 60.0
+        batch = []
+        while i < len(times) and times[i] < now:
+            batch.append(_event(times[i], i))
+            i += 1
+        tracker.feed(batch)
+        findings = tracker.evaluate(int(now * 1e6)).findings
+        opened += [(now, findings[g].values["test"]) for g in set(findings) - firing]
+        firing = set(findings)
+    return opened
+
+
+def _day(t: float) -> int:
+    return round((t - _at(0, 0)) // 86_400.0)
+
+
+@pytest.mark.parametrize("direction", ["up", "down", "both"])
+def test_a_shop_s_opening_hours_are_learned_without_a_prior(direction: str) -> None:
+    """No prior: the first day is learned, then no opening is a surge and no closing a
+    silence or a drop; only the first closed Sunday, never seen before, reads as silence."""
+    opened = _alerts(direction, _shop(1), prior=None)
+    expected = [] if direction == "up" else [(6, "silence")]
+    assert [(_day(t), test) for t, test in opened] == expected
+    if direction != "up":
+        assert abs(opened[0][0] - _at(6, 9)) < 1800  # Sunday, when the shop should open
+
+
+@pytest.mark.parametrize("direction", ["up", "down", "both"])
+def test_a_flat_prior_is_corrected_on_the_first_day(direction: str) -> None:
+    """A prior of the open rate holds at night only until that night is watched: a `down`
+    rule may say "silent" on the first night and the first closing, never again after."""
+    opened = _alerts(direction, _shop(2), prior=OPEN_PER_MIN / 60)
+    assert all(_day(t) in (0, 6) for t, _ in opened), opened
+    assert [test for t, test in opened if _day(t) == 0 and test == "surge"] == []
+
+
+def test_a_prior_four_times_too_low_fires_once_and_the_new_level_is_learned() -> None:
+    """A shop four times busier than declared: one surge on the first morning, resolved once
+    it has held a day, and no surge on the days after."""
+    opened = _alerts("up", _shop(3), prior=OPEN_PER_MIN / 4 / 60)
+    assert [(_day(t), test) for t, test in opened] == [(0, "surge")]
+
+
+def _predicted_silence_s() -> float:
+    """What `vigie rules explain` predicts for a drop to zero at the open rate."""
+    table = detection_table(
+        effect=0.5,
+        per_false_alarm_s=1
+        / parse_rate(Rule(name="x", kind="sequential", where={}).declared_false_alarms()),
+        tests=("silence", "drop"),
+        rates=[OPEN_PER_MIN / 60],
+    )
+    return table[0].to_zero_s
+
+
+@pytest.mark.parametrize("prior", [None, OPEN_PER_MIN / 60])
+def test_the_till_stopping_on_a_tuesday_afternoon_still_fires(prior: float | None) -> None:
+    """After a week learned, the till stopping at 15:00 on Tuesday fires a silence within
+    about the time `vigie rules explain` predicts; the next day is quiet again."""
+    stop = _at(8, 15)
+    opened = _alerts("both", _shop(4, stop=stop), prior=prior)
+    after = [(t, test) for t, test in opened if _day(t) >= 7]
+    assert [test for _, test in after] == ["silence"]
+    assert 0 < after[0][0] - stop <= 2 * _predicted_silence_s() + 120
+
+
+@pytest.mark.parametrize("direction", ["up", "both"])
+def test_a_tripled_rate_at_eleven_still_fires(direction: str) -> None:
+    """After a week learned, orders tripling at 11:00 on Tuesday fire one surge within half an
+    hour."""
+    surge = _at(8, 11)
+    opened = _alerts(direction, _shop(5, surge=surge), prior=None)
+    after = [(t, test) for t, test in opened if _day(t) >= 7]
+    assert [test for _, test in after] == ["surge"]
+    assert 0 < after[0][0] - surge <= 1800
