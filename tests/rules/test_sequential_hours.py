@@ -67,6 +67,7 @@ def _alerts(direction: str, times: list[float], prior: float | None) -> list[tup
         "where": {"event": "Order Completed"},
         "direction": direction,
         "timezone": "Europe/Paris",
+        "false_alarms": "1/year",  # chance alarms rarer than these nine days' lessons
     }
     if prior is not None:
         fields["expected_rate"] = prior
@@ -92,6 +93,13 @@ def _day(t: float) -> int:
     return round((t - _at(0, 0)) // 86_400.0)
 
 
+def _at_a_change(t: float) -> bool:
+    """Whether `t` is within 45 minutes after the shop opens or closes."""
+    local = datetime.fromtimestamp(t, PARIS)
+    hour = local.hour + local.minute / 60
+    return 9 <= hour < 9.75 or 19 <= hour < 19.75
+
+
 @pytest.mark.parametrize("direction", ["up", "down", "both"])
 def test_a_shop_s_opening_hours_are_learned_without_a_prior(direction: str) -> None:
     """No prior: the first day is learned, then no opening is a surge and no closing a
@@ -108,8 +116,9 @@ def test_a_flat_prior_is_corrected_on_the_first_day(direction: str) -> None:
     """A prior of the open rate holds at night only until that night is watched: a `down`
     rule may say "silent" on the first night and the first closing, never again after."""
     opened = _alerts(direction, _shop(2), prior=OPEN_PER_MIN / 60)
-    assert all(_day(t) in (0, 6) for t, _ in opened), opened
+    assert [t for t, _ in opened if _day(t) not in (0, 6) and _at_a_change(t)] == []
     assert [test for t, test in opened if _day(t) == 0 and test == "surge"] == []
+    assert len([t for t, _ in opened if _day(t) not in (0, 6)]) <= 1  # chance, at 1/year
 
 
 def test_a_prior_four_times_too_low_fires_once_and_the_new_level_is_learned() -> None:

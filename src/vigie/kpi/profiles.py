@@ -6,7 +6,11 @@ posterior mean: a declared prior (`prior` events per second, worth `prior_weight
 of history over the whole day, so `prior_weight_s / slots` per slot) plus what was seen,
 pooled with the two neighbouring slots (weights 1/4, 1/2, 1/4) so a quiet half-hour
 borrows from its neighbours. Between slot centres the rate is linear, so a smooth daily
-curve is not turned into steps; `expected(a, b)` integrates it.
+curve is not turned into steps; `expected(a, b)` integrates it. A real step (a shop opening
+or closing: neighbours whose rates differ beyond chance and by more than a factor 2,
+`steps()`) is kept a step: no borrowing across it, and the rate jumps at the boundary. The
+prior of a slot yields to history once the slot has been watched, so a half-hour seen empty
+is not kept busy by a declared rate.
 `noise_sd()` is how far, relatively, counts stray from the profile beyond Poisson chance
 (real traffic is overdispersed): the sequential tests leave that much slack.
 The time of day is the wall clock's of the profile's `timezone` (`vigie.kpi.wallclock`): a
@@ -110,11 +114,11 @@ class RateProfile:
             self.excess *= keep
             self.scale *= keep
         self.learned_until = max(end_s, self.learned_until or end_s)
-        if self.watched_s() > 0:
+        k = self.slot(start_s)
+        if self.exposure[k] > 0:  # wander around a learned level, not a first look at a slot
             mu = self.expected(start_s, end_s)
             self.excess += (count - mu) ** 2 - mu
             self.scale += mu * mu
-        k = self.slot(start_s)
         self.counts[k] += count
         self.exposure[k] += end_s - start_s
         self._table = None
@@ -167,8 +171,7 @@ class RateProfile:
         if self.prior is not None:
             # The prior stands for a time of day until that half-hour has been watched once:
             # then what it showed, if only silence, is not outweighed by a declared rate.
-            fresh = np.clip(1 - self.exposure / self.width_s, 0.0, 1.0)
-            weight = self.prior_weight_s / self.slots * fresh
+            weight = np.where(self.exposure > 0, 0.0, self.prior_weight_s / self.slots)
             pooled = np.divide(
                 self.prior * weight + counts,
                 weight + exposure,

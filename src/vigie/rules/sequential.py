@@ -26,6 +26,10 @@ minima that `vigie rules explain` and `vigie bench detection` compare with.
 
 Once fired, the test holds until its CUSUM has come back to 0 (the evidence of the break,
 capped at the threshold, undone by normal traffic): an honest recovery with hysteresis.
+The half-hours seen while it holds are not learned at once: forgotten if it recovers within
+`ADOPT_S`, learned once it has held that long (the new normal), so an alert that is really a
+new level resolves instead of holding forever. Without a prior, a half-hour of the day never
+watched before is learned but not judged (issue 15: a shop's first opening is no surge).
 """
 
 from __future__ import annotations
