@@ -12,7 +12,7 @@ import pytest
 from vigie.events import Event
 from vigie.kpi.durations import parse_rate
 from vigie.rules.definitions import Rule
-from vigie.rules.sequential import SequentialTracker, detection_table
+from vigie.rules.sequential import RateAwareAbsence, SequentialTracker, detection_table
 
 PARIS = ZoneInfo("Europe/Paris")
 OPEN_PER_MIN = 2.0
@@ -25,16 +25,20 @@ def _at(day: int, hour: float) -> float:
     return local.timestamp() + hour * 3600.0  # no change of time in these days
 
 
-def _shop(seed: int, *, stop: float | None = None, surge: float | None = None) -> list[float]:
+def _shop(
+    seed: int, *, stop: float | None = None, surge: float | None = None, double_from: int = DAYS
+) -> list[float]:
     """Orders as Poisson arrivals 09:00-19:00 Paris time, none at night nor on Sunday; the
-    till stops at `stop` or traffic triples from `surge` (instants) if given."""
+    till stops at `stop` or traffic triples from `surge` (instants) if given; twice as many
+    orders from day `double_from` on."""
     rng = np.random.default_rng(seed)
     times: list[float] = []
     for day in range(DAYS):
         if datetime.fromtimestamp(_at(day, 12), PARIS).weekday() == 6:
             continue
         a, b = _at(day, 9), _at(day, 19)
-        day_times = rng.uniform(a, b, rng.poisson(OPEN_PER_MIN / 60 * (b - a)))
+        level = OPEN_PER_MIN * (2 if day >= double_from else 1)
+        day_times = rng.uniform(a, b, rng.poisson(level / 60 * (b - a)))
         if stop is not None and a <= stop < b:
             day_times = day_times[day_times < stop]
         if surge is not None and a <= surge < b:
@@ -58,9 +62,11 @@ def _event(t: float, i: int) -> Event:
     )
 
 
-def _alerts(direction: str, times: list[float], prior: float | None) -> list[tuple[float, str]]:
+def _alerts(
+    direction: str, times: list[float], prior: float | None, closed: list[float] | None = None
+) -> list[tuple[float, str]]:
     """Replay as live: each minute's orders fed, then a tick; when each alert opened, and its
-    test."""
+    test (and into `closed`, when each resolved)."""
     fields: dict[str, object] = {
         "name": "orders",
         "kind": "sequential",
@@ -85,6 +91,8 @@ def _alerts(direction: str, times: list[float], prior: float | None) -> list[tup
         tracker.feed(batch)
         findings = tracker.evaluate(int(now * 1e6)).findings
         opened += [(now, findings[g].values["test"]) for g in set(findings) - firing]
+        if closed is not None:
+            closed += [now for _ in firing - set(findings)]
         firing = set(findings)
     return opened
 
@@ -122,10 +130,45 @@ def test_a_flat_prior_is_corrected_on_the_first_day(direction: str) -> None:
 
 
 def test_a_prior_four_times_too_low_fires_once_and_the_new_level_is_learned() -> None:
-    """A shop four times busier than declared: one surge on the first morning, resolved once
-    it has held a day, and no surge on the days after."""
-    opened = _alerts("up", _shop(3), prior=OPEN_PER_MIN / 4 / 60)
+    """A shop four times busier than declared: one surge on the first morning, resolved the
+    same day (its half-hours are first looks, learned at once), and no surge after."""
+    closed: list[float] = []
+    opened = _alerts("up", _shop(3), prior=OPEN_PER_MIN / 4 / 60, closed=closed)
     assert [(_day(t), test) for t, test in opened] == [(0, "surge")]
+    assert [_day(t) for t in closed] == [0]
+
+
+def test_an_absence_rule_with_a_rate_learns_the_shop_too() -> None:
+    """An `absence` rule with an `expected_rate` of the open rate: silent at the first night
+    and first closing (the prior), the first closed Sunday, and the till stopping on the
+    second Tuesday at 15:00; never at an ordinary closing."""
+    stop = _at(8, 15)
+    times = _shop(6, stop=stop)
+    rule = Rule(
+        name="orders",
+        kind="absence",
+        where={"event": "Order Completed"},
+        expected_rate=OPEN_PER_MIN / 60,
+        timezone="Europe/Paris",
+        false_alarms="1/year",
+    )
+    start = _at(0, 0)
+    tracker = RateAwareAbsence(rule, started_us=int(start * 1e6))
+    opened: list[float] = []
+    firing: set[str] = set()
+    i = 0
+    for minute in range(1, DAYS * 1440 + 1):
+        now = start + minute * 60.0
+        batch = []
+        while i < len(times) and times[i] < now:
+            batch.append(_event(times[i], i))
+            i += 1
+        tracker.feed(batch)
+        findings = set(tracker.evaluate(int(now * 1e6)).findings)
+        opened += [now for _ in findings - firing]
+        firing = findings
+    assert [_day(t) for t in opened] == [0, 0, 6, 8]
+    assert 0 < opened[-1] - stop <= 900
 
 
 def _predicted_silence_s() -> float:
@@ -160,3 +203,20 @@ def test_a_tripled_rate_at_eleven_still_fires(direction: str) -> None:
     after = [(t, test) for t, test in opened if _day(t) >= 7]
     assert [test for _, test in after] == ["surge"]
     assert 0 < after[0][0] - surge <= 1800
+
+
+def test_a_level_that_lasts_is_learned_as_one_incident() -> None:
+    """Orders doubling for good from the second Monday: one surge that day, held as one
+    alert (not one per day), and the doubled days learned once it has lasted a day."""
+    closed: list[float] = []
+    opened = _alerts("up", _shop(7, double_from=7), prior=None, closed=closed)
+    assert [(_day(t), test) for t, test in opened] == [(7, "surge")]
+    assert closed == []
+    rule = Rule(name="orders", kind="sequential", where={}, direction="up", timezone="Europe/Paris")
+    tracker = SequentialTracker(rule, started_us=int(_at(0, 0) * 1e6))
+    times = _shop(7, double_from=7)
+    tracker.feed([_event(t, i) for i, t in enumerate(times)])
+    for minute in range(1, DAYS * 1440 + 1):
+        tracker.evaluate(int((_at(0, 0) + minute * 60.0) * 1e6))
+    learned = next(iter(tracker.rates.values())).profile.rate_at(_at(8, 12)) * 60
+    assert learned > 1.15 * OPEN_PER_MIN  # a week at 2/min, then one day and more at 4/min
