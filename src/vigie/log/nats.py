@@ -663,10 +663,16 @@ class NatsEventLog(AppendsOne):
         return self._call(self._fetch(first, wanted, shape))
 
     async def _fetch(
-        self, start: int, wanted: int | None, shape: type[ShapeT], subject: str | None = None
+        self,
+        start: int,
+        wanted: int | None,
+        shape: type[ShapeT],
+        subject: str | None = None,
+        *,
+        at_most: int | None = None,
     ) -> list[ShapeT]:
-        """Up to `wanted` events from `start` on (None: all there are now), of `subject`
-        (None: every event), through a consumer made for this read."""
+        """Up to `wanted` events from `start` on (None: all there are now, or `at_most` of
+        them), of `subject` (None: every event), through a consumer made for this read."""
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
@@ -677,6 +683,8 @@ class NatsEventLog(AppendsOne):
         info = await self._js.add_consumer(self.options.stream, config)
         if wanted is None:
             wanted = int(info.num_pending or 0)
+            if at_most is not None:
+                wanted = min(wanted, max(at_most, 0))
         reader = _Consumer(info.name, self._nc.new_inbox(), start)
         reader.sub = await self._nc.subscribe(f"{reader.inbox}.*", cb=reader.delivered)
         try:
@@ -739,12 +747,13 @@ class NatsEventLog(AppendsOne):
             end = start - 1
         return found
 
-    def read_topic(self, topic: str, after: int = 0) -> list[Event]:
-        """Every event of `topic` with an offset past `after`, in stream order. `topic` is
-        always a name, never the wildcard: a topic named `*` (a visitor's conversation id)
-        reads its own subject, not every topic's."""
+    def read_topic(self, topic: str, after: int = 0, limit: int | None = None) -> list[Event]:
+        """The events of `topic` with an offset past `after`, in stream order: every one,
+        or the first `limit` (a page; the next starts after the last one's offset). `topic`
+        is always a name, never the wildcard: a topic named `*` (a visitor's conversation
+        id) reads its own subject, not every topic's."""
         subject = self.topic_subject(subject_token(topic))
-        return self._call(self._fetch(max(1, after + 1), None, Event, subject))
+        return self._call(self._fetch(max(1, after + 1), None, Event, subject, at_most=limit))
 
     def follow_topics(self, on_event: Callable[[Event], None], *, replay_seconds: float) -> None:
         """Call `on_event` with each event of every topic stored in the last `replay_seconds`
