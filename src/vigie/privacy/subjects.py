@@ -148,7 +148,17 @@ class DataSubjects:
         announcements: ErasureAnnouncements | None = None,
         forget_notes: NotesForgetter | None = None,
         notes: Mapping[str, Iterable[str]] | None = None,
+        said: Mapping[str, Iterable[str]] | None = None,
+        forget_said: NotesForgetter | None = None,
     ) -> None:
+        self.said = {name: tuple(fields) for name, fields in (said or {}).items()}
+        """The events the person's visitor writes (a chat message, by their user or visitor
+        id) whose properties hold free text they or an agent wrote: sealed under the
+        visitor's key with crypto-shredding; the erasure takes those properties out of the
+        stored log's bodies where they were logged in clear."""
+        self.forget_said = forget_said
+        """Drops that free text from the store, in the erasure's transaction (the chat's
+        transcripts: `vigie.chat.processor.forget_transcripts`)."""
         self.forget_notes = forget_notes
         self.notes = {name: tuple(fields) for name, fields in (notes or {}).items()}
         """The events naming a contact (`properties.contact_id`) whose properties hold notes
@@ -318,6 +328,11 @@ class DataSubjects:
             self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
         )
         with self.engine.begin() as conn:
+            if self.said and "events" in metadata.tables:
+                # Before the scrubbing, which replaces the ids these events are found by.
+                stripped = self._strip_said(conn, metadata.tables["events"], kept)
+                if stripped:
+                    rows["events"] = stripped
             for table in metadata.sorted_tables:
                 if table.name in NOT_SCANNED:
                     continue
@@ -329,10 +344,11 @@ class DataSubjects:
                 else:
                     changed = self._scrub_table(conn, table, scrubber, contact_id)
                 if changed:
-                    rows[table.name] = changed
-            if self.forget_notes is not None:
-                for name, count in self.forget_notes(conn, contact_id=contact_id).items():
-                    rows[name] = rows.get(name, 0) + count
+                    rows[table.name] = rows.get(table.name, 0) + changed
+            for forget in (self.forget_notes, self.forget_said):
+                if forget is not None:
+                    for name, count in forget(conn, contact_id=contact_id).items():
+                        rows[name] = rows.get(name, 0) + count
             if self.notes and "events" in metadata.tables:
                 stripped = self._strip_notes(conn, metadata.tables["events"], contact_id)
                 if stripped:
@@ -428,6 +444,29 @@ class DataSubjects:
             changed += 1
         return changed
 
+    def _strip_said(self, conn: sa.Connection, events: sa.Table, ids: set[str]) -> int:
+        """Take the free text (`self.said`) out of the stored bodies of the events the
+        person's user or visitor ids (`ids`) wrote; returns how many bodies changed. Sealed
+        text is inside `$sealed` and is left to the key's destruction."""
+        wanted = sorted(ids)
+        if not wanted:
+            return 0
+        query = sa.select(events.c.log_offset, events.c.body).where(
+            events.c.event.in_(list(self.said)),
+            sa.or_(events.c.anonymous_id.in_(wanted), events.c.user_id.in_(wanted)),
+        )
+        changed = 0
+        for offset, body in conn.execute(query).all():
+            event = decode_event(bytes(body))
+            fields = self.said.get(event.event or "", ())
+            kept = {k: v for k, v in event.properties.items() if k not in fields}
+            if len(kept) == len(event.properties):
+                continue
+            stripped = encode_event(msgspec.structs.replace(event, properties=kept))
+            conn.execute(events.update().where(events.c.log_offset == offset).values(body=stripped))
+            changed += 1
+        return changed
+
     def _checked_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
         """`_left_in_log`, read before anything is erased: a log that cannot be read (NATS
         JetStream away) stops the erasure while nothing is changed yet, as its report could
@@ -451,6 +490,60 @@ class DataSubjects:
             return []
         if self.forget_keys is None:
             return self._left_in_clear(scrubber, contact_id)
+        return [
+            *self._left_identifying(scrubber, kept),
+            *self._left_free_text(contact_id, kept),
+        ]
+
+    def _left_free_text(self, contact_id: str, kept: set[str]) -> list[str]:
+        """The person's notes (`self.notes`) and the free text their visitor wrote
+        (`self.said`) that the NATS JetStream log holds in clear, outside `$sealed`: written
+        before their key existed (crypto-shredding turned on later). A stream message cannot
+        be rewritten, and deleting it would take the record or the conversation out of every
+        replay, so the erasure names them instead."""
+        assert self.log is not None
+        if not (self.notes or self.said):
+            return []
+        found, _ = self._logged(self.log, sorted(kept), [])
+        records = {
+            e["properties"].get("id")
+            for e in found
+            if e.get("event") in self.notes and e["properties"].get("contact_id") == contact_id
+        }
+        events: list[dict[str, Any]] = []
+        fields: set[str] = set()
+        for event in found:
+            name, props = event.get("event"), event.get("properties") or {}
+            if name in self.notes:
+                mine = props.get("contact_id") == contact_id or (
+                    "contact_id" not in props and props.get("id") in records
+                )
+                clear = [f for f in self.notes[name] if mine and f in props]
+            elif name in self.said:
+                mine = event.get("user_id") in kept or event.get("anonymous_id") in kept
+                clear = [f for f in self.said[name] if mine and f in props]
+            else:
+                clear = []
+            if clear:
+                events.append(event)
+                fields.update(f"properties.{f}" for f in clear)
+        if not events:
+            return []
+        offsets = [e["offset"] for e in events]
+        return [
+            f"{len(events)} event(s) on the NATS JetStream log (offsets {min(offsets)} to "
+            f"{max(offsets)}) keep free text about this person in clear "
+            f"({', '.join(sorted(fields))}): they were logged before crypto-shredding sealed "
+            "such fields under the person's key, so destroying the key does not reach them, "
+            "and the stream is append-only. Delete those messages (`nats stream rmm STREAM "
+            "SEQ`), or purge the stream (with its backups), or let its max age expire them, "
+            "to complete the erasure."
+        ]
+
+    def _left_identifying(self, scrubber: Scrubber, kept: set[str]) -> list[str]:
+        """The values that say who the person is, left in clear on the NATS JetStream log in
+        fields crypto-shredding does not seal."""
+        assert self.log is not None
         values = [s for s in scrubber.strong if s not in kept]
         if not values:
             return []
