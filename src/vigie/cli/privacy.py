@@ -189,6 +189,12 @@ def privacy_erase(
         f"{erasure.storage} / effacé",
         markup=False,
     )
+    if erasure.log_messages_deleted:
+        console.print(
+            f"{erasure.log_messages_deleted} message(s) holding their free text in clear "
+            "deleted from the NATS JetStream log / message(s) supprimé(s) du journal",
+            markup=False,
+        )
     for left in erasure.not_erased:
         err.print(f"NOT ERASED / NON EFFACÉ: {left}", markup=False)
     if erasure.not_erased:

@@ -23,8 +23,11 @@ a ring never linked. With the log elsewhere than the store's `events` table (NAT
 the export reads it through for the person's events and their rings' reads, matching the
 stored events as the table's search does; the erasure cannot rewrite such a log, and leaves
 the person's sealed data there unreadable by destroying their keys (`shredding.py`): those of
-their identifiers and their contact's own. Without crypto-shredding, nothing there can be
-erased: the erasure does the rest and its answer says so (`Erasure.not_erased`). Then the
+their identifiers and their contact's own. The stream's events that hold the person's free
+text in clear (notes about them, their chat's messages: `notes`, `said`), logged before
+crypto-shredding sealed it or with it off, are deleted from it whole, as a message cannot be
+rewritten. Without crypto-shredding, nothing else there can be erased: the erasure does the
+rest and its answer says so (`Erasure.not_erased`). Then the
 log's columnar copy is rewritten where it holds the ids, and SQLite's file is compacted (`VACUUM`)
 and its write-ahead log emptied, so no old page keeps the values; PostgreSQL's tables are
 vacuumed. The audit trail is append-only and records only *that* an erasure happened.
@@ -34,10 +37,10 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 import sqlalchemy as sa
@@ -100,6 +103,9 @@ class Erasure(msgspec.Struct, kw_only=True):
     segments_rewritten: int
     storage: str
     keys_destroyed: int = 0
+    log_messages_deleted: int = 0
+    """Events deleted whole from a log that cannot be rewritten (NATS JetStream) because they
+    held the person's free text in clear (notes, chat messages logged unsealed)."""
     not_erased: list[str] = msgspec.field(default_factory=list)
     """What the erasure could not erase, and why (events left in clear on NATS JetStream)."""
 
@@ -123,6 +129,13 @@ class NotesForgetter(Protocol):
     returns the rows changed per table."""
 
     def __call__(self, conn: sa.Connection, *, contact_id: str) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class DeletableLog(Protocol):
+    """A log whose events can be deleted one by one (NATS JetStream: `delete_messages`)."""
+
+    def delete_messages(self, offsets: Sequence[int]) -> int: ...
 
 
 class _Column(msgspec.Struct, frozen=True):
@@ -323,7 +336,7 @@ class DataSubjects:
             contact = self._contact(conn, metadata, contact_id)
             scrubber = _identifiers(conn, metadata, contact)
             kept = _join_ids(conn, metadata, contact) | {contact_id}
-        not_erased = self._checked_log(scrubber, contact_id, kept)
+        not_erased, deleted = self._checked_log(scrubber, contact_id, kept)
         keys = (
             self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
         )
@@ -383,6 +396,7 @@ class DataSubjects:
             storage=storage,
             keys_destroyed=keys,
             not_erased=not_erased,
+            log_messages_deleted=deleted,
         )
         details: dict[str, Any] = {"rows": sum(rows.values()), "tables": len(rows)}
         if not_erased:
@@ -467,50 +481,56 @@ class DataSubjects:
             changed += 1
         return changed
 
-    def _checked_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
-        """`_left_in_log`, read before anything is erased: a log that cannot be read (NATS
-        JetStream away) stops the erasure while nothing is changed yet, as its report could
-        not be made afterwards (the person's values are gone from the store by then)."""
+    def _checked_log(
+        self, scrubber: Scrubber, contact_id: str, kept: set[str]
+    ) -> tuple[list[str], int]:
+        """`_left_in_log`, read before the store is erased: a log that cannot be read (NATS
+        JetStream away) stops the erasure while the store is unchanged, as its report could
+        not be made afterwards (the person's values are gone from the store by then); a retry
+        deletes what a failed one left of their free text on the stream."""
         try:
             return self._left_in_log(scrubber, contact_id, kept)
         except Exception as exc:
             raise PrivacyError(
                 "the event log (NATS JetStream) cannot be read to find what of this person "
-                f"stays there ({type(exc).__name__}: {exc}); nothing was erased, try again "
-                "once the log is back / journal injoignable : rien n'a été effacé, réessayez"
+                f"stays there ({type(exc).__name__}: {exc}); nothing was erased from the "
+                "store, try again once the log is back / journal injoignable : rien n'a été "
+                "effacé du stockage, réessayez"
             ) from exc
 
-    def _left_in_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
-        """What stays of the person in a log the erasure cannot rewrite (NATS JetStream).
-        Without crypto-shredding: their events there, in clear. With it: the values that
-        say who they are (e-mail, phone, full name) found in clear in the stored events, in
-        fields that were not sealed; the ids in `kept` (their user, visitor and contact ids)
-        stay in clear by design, for the events to join, and are not reported."""
+    def _left_in_log(
+        self, scrubber: Scrubber, contact_id: str, kept: set[str]
+    ) -> tuple[list[str], int]:
+        """What stays of the person in a log the erasure cannot rewrite (NATS JetStream),
+        once the events holding their free text in clear are deleted from it (returned: how
+        many). Without crypto-shredding: their events there, in clear. With it: the values
+        that say who they are (e-mail, phone, full name) found in clear in the stored events,
+        in fields that were not sealed; the ids in `kept` (their user, visitor and contact
+        ids) stay in clear by design, for the events to join, and are not reported."""
         if self.log is None:
-            return []
+            return [], 0
+        left, deleted = self._free_text_in_clear(contact_id, kept)
         if self.forget_keys is None:
-            return self._left_in_clear(scrubber, contact_id)
-        return [
-            *self._left_identifying(scrubber, kept),
-            *self._left_free_text(contact_id, kept),
-        ]
+            return [*left, *self._left_in_clear(scrubber, contact_id)], deleted
+        return [*left, *self._left_identifying(scrubber, kept)], deleted
 
-    def _left_free_text(self, contact_id: str, kept: set[str]) -> list[str]:
-        """The person's notes (`self.notes`) and the free text their visitor wrote
-        (`self.said`) that the NATS JetStream log holds in clear, outside `$sealed`: written
-        before their key existed (crypto-shredding turned on later). A stream message cannot
-        be rewritten, and deleting it would take the record or the conversation out of every
-        replay, so the erasure names them instead."""
+    def _free_text_in_clear(self, contact_id: str, kept: set[str]) -> tuple[list[str], int]:
+        """Delete from the NATS JetStream log the events holding the person's notes
+        (`self.notes`) or the free text their visitor wrote (`self.said`) in clear, outside
+        `$sealed`: logged before crypto-shredding sealed them, or with it off. A stream
+        message cannot be rewritten, so it goes whole: a replay no longer rebuilds that
+        interaction, task or chat message. A log that cannot delete messages gets them named
+        in the answer instead."""
         assert self.log is not None
         if not (self.notes or self.said):
-            return []
+            return [], 0
         found, _ = self._logged(self.log, sorted(kept), [])
         records = {
             e["properties"].get("id")
             for e in found
             if e.get("event") in self.notes and e["properties"].get("contact_id") == contact_id
         }
-        events: list[dict[str, Any]] = []
+        offsets: list[int] = []
         fields: set[str] = set()
         for event in found:
             name, props = event.get("event"), event.get("properties") or {}
@@ -525,20 +545,20 @@ class DataSubjects:
             else:
                 clear = []
             if clear:
-                events.append(event)
+                offsets.append(event["offset"])
                 fields.update(f"properties.{f}" for f in clear)
-        if not events:
-            return []
-        offsets = [e["offset"] for e in events]
+        if not offsets:
+            return [], 0
+        if isinstance(self.log, DeletableLog):
+            return [], self.log.delete_messages(offsets)
         return [
-            f"{len(events)} event(s) on the NATS JetStream log (offsets {min(offsets)} to "
+            f"{len(offsets)} event(s) on the NATS JetStream log (offsets {min(offsets)} to "
             f"{max(offsets)}) keep free text about this person in clear "
-            f"({', '.join(sorted(fields))}): they were logged before crypto-shredding sealed "
-            "such fields under the person's key, so destroying the key does not reach them, "
-            "and the stream is append-only. Delete those messages (`nats stream rmm STREAM "
-            "SEQ`), or purge the stream (with its backups), or let its max age expire them, "
-            "to complete the erasure."
-        ]
+            f"({', '.join(sorted(fields))}), logged before crypto-shredding sealed it: the "
+            "stream is append-only. Delete those messages (`nats stream rmm STREAM SEQ`), or "
+            "purge the stream (with its backups), or let its max age expire them, to "
+            "complete the erasure."
+        ], 0
 
     def _left_identifying(self, scrubber: Scrubber, kept: set[str]) -> list[str]:
         """The values that say who the person is, left in clear on the NATS JetStream log in
