@@ -186,3 +186,22 @@ def test_a_strangers_chat_keeps_its_words(served: LiveServer) -> None:
     with served.system.engine.connect() as conn:
         body = conn.execute(sa.select(conversations.c.body)).scalar_one()
     assert [m["text"] for m in body["messages"]] == [words]
+
+
+def test_a_chat_whose_conversation_was_purged_loses_its_transcript_at_erasure(
+    served: LiveServer,
+) -> None:
+    """A chat interaction whose conversation the retention purge already took keeps its
+    transcript in its summary and properties: the erasure blanks them (nothing can rebuild
+    the conversation's words, which are then nowhere in the store)."""
+    said = "The divorce means I need to move the delivery address"
+    with httpx.Client(base_url=served.url, headers=served.admin, timeout=120) as api:
+        contact_id = _contact(api)
+        _chat(served, "conv-ft-purged", [("visitor", said)])
+        wait_until(lambda: said in json.dumps(_interactions(api, contact_id, "chat")), "the chat")
+        with served.system.engine.begin() as conn:
+            conn.execute(conversations.delete().where(conversations.c.id == "conv-ft-purged"))
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+        assert erased.status_code == 200, erased.text
+        answers = _answers(api, contact_id)
+    assert said not in answers and said.encode() not in _table_dump(served.system.engine)

@@ -130,15 +130,21 @@ def forget_transcripts(conn: sa.Connection, *, contact_id: str) -> dict[str, int
     changed per table. Dropped rather than sealed in the store: the store is rewritten at the
     erasure anyway, and its readers (the timeline, the operator console) stay plain reads."""
     table = crm.interactions
-    query = sa.select(table.c.id, table.c.account_id, table.c.properties).where(
+    query = sa.select(table.c.id, table.c.account_id, table.c.summary, table.c.properties).where(
         table.c.contact_id == contact_id, table.c.kind == "chat"
     )
     changed: dict[str, int] = {}
     processor: ChatProcessor | None = None
-    for record, account_id, properties in conn.execute(query).all():
+    for record, account_id, summary, properties in conn.execute(query).all():
         cid = (properties or {}).get("conversation_id")
         conversation = load(conn, cid) if isinstance(cid, str) else None
         if conversation is None or interaction_id(conversation.id) != record:
+            if summary is None and not properties:
+                continue
+            # Its conversation is gone (purged by retention): nothing rebuilds the words.
+            blank: dict[str, Any] = {"summary": None, "sentiment": None, "properties": {}}
+            conn.execute(table.update().where(table.c.id == record).values(**blank))
+            changed[table.name] = changed.get(table.name, 0) + 1
             continue
         if not any(m.text for m in conversation.messages):
             continue
