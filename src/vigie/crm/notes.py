@@ -66,8 +66,9 @@ def forget_notes(conn: sa.Connection, *, contact_id: str) -> dict[str, int]:
         if ids:
             conn.execute(table.update().where(table.c.id.in_(ids)).values(**blank))
             count += len(ids)
+        current = {row.id: row._mapping for row in rows}
         for record_id, touched in edited.items():
-            values = {f: blank[f] for f in touched}
+            values = {f: blank[f] for f in touched if current[record_id][f] != blank[f]}
             if values:
                 conn.execute(table.update().where(table.c.id == record_id).values(**values))
                 count += 1
