@@ -24,6 +24,8 @@ from vigie.auth.audit import audit_log
 from vigie.crm.entities import CONTACT_NOTES, ENTITIES, INTERACTION_NOTES
 from vigie.crm.processor import is_fact_id
 
+_CHUNK = 500
+"""Interactions looked up in the audit trail per query (`_edited`)."""
 CHAT_PREFIX = "chat_"
 """The ids of the interactions the chat's projection writes (`vigie.chat.processor`)."""
 
@@ -84,14 +86,16 @@ def _edited(conn: sa.Connection, facts: list[str]) -> dict[str, tuple[str, ...]]
     if not facts:
         return {}
     found: dict[str, set[str]] = {}
-    query = sa.select(audit_log.c.entity_id, audit_log.c.action, audit_log.c.details).where(
-        audit_log.c.entity == "interactions", audit_log.c.entity_id.in_(facts)
-    )
-    for record_id, action, details in conn.execute(query):
-        fields = found.setdefault(record_id, set())
-        if action == "update":
-            named = details.get("fields") if isinstance(details, dict) else None
-            fields.update(named if isinstance(named, list) else INTERACTION_NOTES)
+    for start in range(0, len(facts), _CHUNK):
+        chunk = facts[start : start + _CHUNK]
+        query = sa.select(audit_log.c.entity_id, audit_log.c.action, audit_log.c.details).where(
+            audit_log.c.entity == "interactions", audit_log.c.entity_id.in_(chunk)
+        )
+        for record_id, action, details in conn.execute(query):
+            fields = found.setdefault(record_id, set())
+            if action == "update":
+                named = details.get("fields") if isinstance(details, dict) else None
+                fields.update(named if isinstance(named, list) else INTERACTION_NOTES)
     every = set(INTERACTION_NOTES)
     return {
         record_id: tuple(f for f in INTERACTION_NOTES if f in found.get(record_id, every))
