@@ -569,8 +569,9 @@ def test_free_text_logged_in_clear_on_the_stream_is_deleted_at_the_erasure(
     nats_server: LiveServer,
     nats_url: str,  # noqa: F811 (the fixture)
 ) -> None:
-    """A call's notes about a contact and their chat's words logged on the stream in clear,
-    before crypto-shredding sealed such fields (appended here unsealed): destroying keys
+    """A call's notes about a contact, a change of their task's notes naming the task alone,
+    and their chat's words logged on the stream in clear, before crypto-shredding sealed such
+    fields (appended here unsealed): destroying keys
     cannot reach them, so the erasure deletes those messages from the stream and says how
     many, leaving nothing reported; another visitor's chat and the contact's sealed events
     stay on the stream."""
@@ -600,17 +601,23 @@ def test_free_text_logged_in_clear_on_the_stream_is_deleted_at_the_erasure(
             chat_event(MESSAGE, "conv-other", source="web", anonymous_id="anon-other", at=at,
                        properties={"message_id": "m2", "sender": "visitor", "text": stranger}),
         ]  # fmt: skip
+        task = api.post("/api/tasks", json={"title": "Call back", "contact_id": contact_id})
+        assert task.status_code == 201, task.text
+        old_change = Event(
+            message_id="old-task-1", type="track", source="crm", event="Task Updated",
+            timestamp=at, received_at=at, properties={"id": task.json()["id"], "notes": notes},
+        )  # fmt: skip
         inner = nats_server.system.log.inner  # type: ignore[attr-defined]
-        inner.append([old_call], source="crm")
+        inner.append([old_call, old_change], source="crm")
         inner.append(chats, source="web")
         raw = b"\n".join(_raw_messages(nats_url))
         assert notes.encode() in raw and words.encode() in raw
         erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
     assert erased.status_code == 200, erased.text
-    assert erased.json()["log_messages_deleted"] == 2
+    assert erased.json()["log_messages_deleted"] == 3
     assert erased.json()["not_erased"] == []
     raw = b"\n".join(_raw_messages(nats_url))
     assert notes.encode() not in raw and words.encode() not in raw
     assert stranger.encode() in raw
     names = [e.event for e in nats_server.system.log.read(1, 100)]
-    assert "Contact Created" in names and "Chat Started" in names
+    assert {"Contact Created", "Task Created", "Chat Started"} <= set(names)

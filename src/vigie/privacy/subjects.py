@@ -530,6 +530,12 @@ class DataSubjects:
             for e in found
             if e.get("event") in self.notes and e["properties"].get("contact_id") == contact_id
         }
+        records.discard(None)
+        if records:
+            # A record's changes logged before changes carried its contact name it by its id.
+            seen = {e["offset"] for e in found}
+            more, _ = self._logged(self.log, sorted(str(r) for r in records), [])
+            found += [e for e in more if e["offset"] not in seen]
         offsets: list[int] = []
         fields: set[str] = set()
         for event in found:
