@@ -361,10 +361,12 @@ def _run(
     def zero_rate(wall: int, at_us: int) -> float:
         """`RobustSeasonal._zero_rate`."""
         overall = (zeros + 1.0) / (counted + 2.0)
+        run = zero_run
         if not nd:
-            return overall
+            return (overall * (counted + 2.0) + run) / (counted + 2.0 + run)
         k = int((wall % DAY_US) / knot_us)
-        rate = (knot_zeros[k] + ZERO_PRIOR * overall) / (knot_counted[k] + ZERO_PRIOR)
+        seen = knot_counted[k] + ZERO_PRIOR
+        rate = (knot_zeros[k] + ZERO_PRIOR * overall) / seen
         if nw:
             kw = ((wall // DAY_US) % 7) * nd + k
             if week_zero_since[kw] <= at_us - half_week:
@@ -374,11 +376,11 @@ def _run(
                     weekday_counted[day] - own + ZERO_PRIOR
                 )
                 own = run_zeros if run_knot == kw else 0.0
-                week = (week_zeros[kw] - own + ZERO_PRIOR * prior) / (
-                    week_counted[kw] - own + ZERO_PRIOR
-                )
-                rate = week if week > rate else rate
-        return rate
+                week_seen = week_counted[kw] - own + ZERO_PRIOR
+                week = (week_zeros[kw] - own + ZERO_PRIOR * prior) / week_seen
+                if week > rate:
+                    rate, seen = week, week_seen
+        return (rate * seen + run) / (seen + run)
 
     # Each instant's local time (`RobustSeasonal.clock`), and where it falls among the knots
     # of the day and of the week, at once.

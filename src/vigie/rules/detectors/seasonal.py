@@ -860,11 +860,13 @@ class RobustSeasonal:
         closed on Sundays has zeros at noon on Sundays only: the time of day alone calls
         each of them rare, the time of the week does not."""
         overall = (self.zeros + 1.0) / (self.counted + 2.0)
+        run = self.zero_run
         if not self.nd:
-            return overall
+            return (overall * (self.counted + 2.0) + run) / (self.counted + 2.0 + run)
         wall = self.clock.wall(at_us)
         k = int((wall % DAY_US) / self.knot_us)
-        rate = (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
+        seen = self.knot_counted[k] + ZERO_PRIOR
+        rate = (self.knot_zeros[k] + ZERO_PRIOR * overall) / seen
         if self.nw:
             kw = ((wall // DAY_US) % 7) * self.nd + k
             if self.week_zero_since[kw] <= at_us - WEEK_US // 2:
@@ -874,11 +876,11 @@ class RobustSeasonal:
                     self.weekday_counted[day] - own + ZERO_PRIOR
                 )
                 own = self.run_zeros if self.run_knot == kw else 0.0
-                week = (self.week_zeros[kw] - own + ZERO_PRIOR * prior) / (
-                    self.week_counted[kw] - own + ZERO_PRIOR
-                )
-                rate = week if week > rate else rate
-        return rate
+                week_seen = self.week_counted[kw] - own + ZERO_PRIOR
+                week = (self.week_zeros[kw] - own + ZERO_PRIOR * prior) / week_seen
+                if week > rate:
+                    rate, seen = week, week_seen
+        return (rate * seen + run) / (seen + run)
 
     def _count_zero(self, at_us: int, value: float) -> None:
         """File whether a count is 0: a run of zeros has the probability of each in turn,
