@@ -580,6 +580,8 @@ def _run(
                         expected_day = (day_expected if today else 0.0) + exp_now
                         if expected_day >= CLOSED_LEAST and total <= CLOSED * expected_day:
                             p = 1.0
+                if counts and value <= 0 and m > 1 and not ready[1]:  # a first night
+                    p = 1.0
                 p_raw = p
                 if direction != "both":
                     z = math.copysign(_z_of(p), residual)

@@ -732,6 +732,10 @@ class RobustSeasonal:
             and self._closed_day(at_us, value, raw[chosen])
         ):
             p = 1.0
+        if self.counts and value <= 0 and len(self.models) > 1 and not ready[1]:
+            # A count's zero at a time of day never seen: its first evening or night (a shop
+            # that has just closed for the first time), which no profile knows yet.
+            p = 1.0
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
