@@ -32,7 +32,13 @@ Non-negative integer series of small counts are judged on the square-root scale,
 count's spread no longer grows with its level, against an expectation of no less than 0 and
 with no less spread than a Poisson count's (`count_floor`), and a run of zeros by the chance
 of each zero at its time of day, or of the week once a week has shown it, in turn (an
-outage, where one zero is ordinary; a shop's closed Sunday is not). After a confirmed shift
+outage, where one zero is ordinary; a shop's closed Sunday is not), each zero of the run
+counting as one more seen in its daily knot's share (a knot seen once cannot call a night
+rare). In a count series' first week a day that has sold under a quarter of what was expected
+of it since midnight, at a time of the week never seen, is a closed day, and a zero at a time
+of day never seen a first night: neither is alerted. A count's errors, profile steps and shift
+runs are measured at no less than a Poisson count's spread (`count_floor`): a shop's nights
+shrink the residuals' scale, and each opening then confirmed a shift. After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
