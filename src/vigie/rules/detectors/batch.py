@@ -36,6 +36,7 @@ from vigie.rules.detectors.seasonal import (
     NO_TAILS,
     RESCALE,
     RIVAL,
+    RUN_WEIGHT,
     SATURDAY,
     SHIFT_HISTORY,
     SHIFT_RATE,
@@ -365,7 +366,7 @@ def _run(
     def zero_rate(wall: int, at_us: int) -> float:
         """`RobustSeasonal._zero_rate`."""
         overall = (zeros + 1.0) / (counted + 2.0)
-        run = zero_run
+        run = RUN_WEIGHT * zero_run
         if not nd:
             return (overall * (counted + 2.0) + run) / (counted + 2.0 + run)
         k = int((wall % DAY_US) / knot_us)
@@ -572,7 +573,10 @@ def _run(
                         p = 1.0
                 if counts and (residual < 0 or value <= 0) and nw:  # `RobustSeasonal._closed_day`
                     kz = kws[i]
-                    if week_zero_since[kz] > at_us - half_week:
+                    overall = (zeros + 1.0) / (counted + 2.0)
+                    if week_zero_since[kz] > at_us - half_week and knot_zeros[
+                        0
+                    ] + ZERO_PRIOR * overall >= 0.5 * (knot_counted[0] + ZERO_PRIOR):
                         today = wall // DAY_US == day_at
                         pc = preds[chosen]
                         total = (day_total if today else 0.0) + value

@@ -33,8 +33,8 @@ count's spread no longer grows with its level, against an expectation of no less
 with no less spread than a Poisson count's (`count_floor`), and a run of zeros by the chance
 of each zero at its time of day, or of the week once a week has shown it, in turn (an
 outage, where one zero is ordinary; a shop's closed Sunday is not), each zero of the run
-counting as one more seen in its daily knot's share (a knot seen once cannot call a night
-rare). In a count series' first week a day that has sold under a quarter of what was expected
+counting as half a zero more seen in its daily knot's share (a knot seen once cannot call a
+night rare). In a count series' first week a day that has sold under a quarter of what was expected
 of it since midnight, at a time of the week never seen, is a closed day, and a zero at a time
 of day never seen a first night: neither is alerted. A count's errors, profile steps and shift
 runs are measured at no less than a Poisson count's spread (`count_floor`): a shop's nights
@@ -107,6 +107,7 @@ ZERO_Y = 2.0 * math.sqrt(0.375)  # a count of 0 on the square-root scale
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
+RUN_WEIGHT = 0.5  # zeros seen that each zero of a run in progress adds to its knot's share
 CLOSED = 0.25  # a first-week day selling under this share of its expectation is closed,
 CLOSED_LEAST = 10.0  # once that expectation is at least this many counts
 NORMAL = NormalDist()
@@ -805,7 +806,8 @@ class RobustSeasonal:
         """Whether a count at `at_us`, below the chosen prediction `predicted`, belongs to a
         day that has sold under `CLOSED` of what was expected of it since its local midnight
         (this count included), when that is at least `CLOSED_LEAST`, at a time of the week
-        the weekly profile has never seen: a shop's first closed day (a Sunday) is a step
+        the weekly profile has never seen, on a series whose days begin closed (mostly zeros
+        at midnight): a shop's first closed day (a Sunday) is a step
         no profile can know in its first week, not an outage. An outage on a day that had
         trade is still judged, and so is a closed day a week later."""
         if not self.nw:
@@ -814,6 +816,9 @@ class RobustSeasonal:
         kw = ((wall // DAY_US) % 7) * self.nd + int((wall % DAY_US) / self.knot_us)
         if self.week_zero_since[kw] <= at_us - WEEK_US // 2:
             return False
+        overall = (self.zeros + 1.0) / (self.counted + 2.0)
+        if self.knot_zeros[0] + ZERO_PRIOR * overall < 0.5 * (self.knot_counted[0] + ZERO_PRIOR):
+            return False  # its days do not begin closed: an outage from midnight
         today = wall // DAY_US == self.day_at
         total = (self.day_total if today else 0.0) + value
         expected = (self.day_expected if today else 0.0) + self._from(predicted)
@@ -909,7 +914,7 @@ class RobustSeasonal:
         closed on Sundays has zeros at noon on Sundays only: the time of day alone calls
         each of them rare, the time of the week does not."""
         overall = (self.zeros + 1.0) / (self.counted + 2.0)
-        run = self.zero_run
+        run = RUN_WEIGHT * self.zero_run
         if not self.nd:
             return (overall * (self.counted + 2.0) + run) / (self.counted + 2.0 + run)
         wall = self.clock.wall(at_us)
