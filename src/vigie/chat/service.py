@@ -775,13 +775,10 @@ class ChatService:
         if current is not None and _erased(current):
             raise _gone(cid)
         if current is not None:
-            await self._not_erased(current)
+            self._not_erased(current, await asyncio.to_thread(self._stored_visitor, cid))
         self._appending[cid] = self._appending.get(cid, 0) + 1
         try:
-            stored = await self._store(current, cid, events)
-            if current is not None:
-                await self._not_erased(current)
-            return stored
+            return await self._store(current, cid, events)
         finally:
             self._appending[cid] -= 1
             if not self._appending[cid]:
@@ -791,10 +788,10 @@ class ChatService:
                     self._open.pop(cid, None)
                     self._closed.pop(cid, None)
 
-    async def _not_erased(self, current: Conversation) -> None:
+    def _not_erased(self, current: Conversation, stored: str | None) -> None:
         """`Gone`, and the copy here dropped, when the store's copy of `current` names
-        another visitor: an erasure rewrote it (and this node's `forget` is yet to come)."""
-        stored = await asyncio.to_thread(self._stored_visitor, current.id)
+        another visitor (`stored`, None when it has no copy yet): an erasure rewrote it
+        (and this node's `forget` is yet to come)."""
         if stored is None or stored == current.anonymous_id:
             return
         if self._appending.get(current.id):
@@ -820,13 +817,22 @@ class ChatService:
         self, current: Conversation | None, cid: str, events: Sequence[Event]
     ) -> Conversation:
         result = await self._committer.append(AppendJob(events=events, source=events[0].source))
+        # The store is read again once the events are logged (see `_append`), while the
+        # feed reads them back.
+        visitor = None
+        if current is not None:
+            visitor = asyncio.ensure_future(asyncio.to_thread(self._stored_visitor, cid))
         if self.feed is not None:
             last = max(result.offsets)
             if not await self.feed.reached(last):
                 await self._catch_up(cid, last)
+            if current is not None and visitor is not None:
+                self._not_erased(current, await visitor)
             found = self._held(cid) or await self._get(cid)
             assert found is not None, f"conversation {cid} is in the log"
             return found
+        if current is not None and visitor is not None:
+            self._not_erased(current, await visitor)
         conversation = current
         for event, offset in zip(events, result.offsets, strict=True):
             event.offset = offset
