@@ -667,8 +667,8 @@ def test_a_conversation_whose_visitor_was_erased_takes_no_more_messages(
     chat_server: ChatServer,
 ) -> None:
     """An open conversation whose visitor is erased is closed to changes: an agent's reply
-    afterwards answers 410 naming it, the conversation keeps what it had, and it leaves
-    the inbox (nobody can answer it)."""
+    afterwards answers 410 naming it, the conversation keeps what the erasure left of it
+    (its one message, without its words), and it leaves the inbox (nobody can answer it)."""
     server = chat_server
     server.clock.set(LUNCH)
     visitor = _visitor()
@@ -694,6 +694,6 @@ def test_a_conversation_whose_visitor_was_erased_takes_no_more_messages(
     assert reply.status_code == 410, reply.text
     assert cid in reply.json()["detail"]
     seen = httpx.get(url, headers=server.agent("ana"), timeout=30).json()
-    assert [m["text"] for m in seen["messages"]] == ["Vous êtes là ?"]
+    assert [(m["sender"], m["text"]) for m in seen["messages"]] == [("visitor", "")]
     inbox = httpx.get(f"{server.url}/api/chat/inbox", headers=server.agent("ana"), timeout=30)
     assert cid not in {c["id"] for c in inbox.json()["conversations"]}
