@@ -100,10 +100,15 @@ class RuleVersions:
         """The versions `sync` could not apply: (rule, version, why)."""
 
     def rule(self, name: str) -> Rule:
-        """The rule as it stands now: its latest version, or vigie.yaml's once vigie.yaml
-        has given it another kind or metric (the stored versions then no longer apply)."""
+        """The rule as it stands now: its latest version that went live (one `sync` skipped
+        is passed over: a tuning made on it would be skipped too), or vigie.yaml's once
+        vigie.yaml has given it another kind or metric (the stored versions then no longer
+        apply)."""
         history = self.history(name)
-        latest = msgspec.convert(history[-1].body, Rule)
+        dead = {version for rule, version, _ in self.skipped if rule == name}
+        latest = next(
+            msgspec.convert(v.body, Rule) for v in reversed(history) if v.version not in dead
+        )
         configured = self._configured[name]
         if (latest.kind, latest.metric) != (configured.kind, configured.metric):
             return configured
@@ -192,6 +197,14 @@ class RuleVersions:
                     actor=actor.name, reason=why, at_us=to_us(now),
                 )
             )  # fmt: skip
+            try:
+                # Live before it is stored: a version that cannot go live (a same_slot
+                # comparison deeper than learned) is refused, not kept as a dead version.
+                self._apply(rule)
+            except (KeyError, TypeError):
+                pass  # not evaluated here: `sync` logs it, as for another process's version
+            except ValueError as exc:
+                raise Invalid("version" if action == "restore" else "rule", str(exc)) from exc
             conn.execute(
                 audit_log.insert().values(
                     **audit_row(
