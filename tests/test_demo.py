@@ -16,9 +16,11 @@ from vigie.demo import (
     EXAMPLE,
     SUPPORT_BREACHES_AT,
     _a_day_in_the_shop,
+    campaign_line,
     demo_day,
 )
 from vigie.settings import build_settings
+from vigie.simulate import LunchCampaign
 from vigie.store import connect, upgrade
 from vigie.system import build_system
 from vigie.web import create_app
@@ -85,3 +87,34 @@ def test_the_demo_plays_today_from_tuesday_to_friday_else_the_friday_before() ->
         played = demo_day(datetime.combine(today, time(23, 59), tzinfo=BRUSSELS))
         assert played == (today if today <= friday else friday), today
     assert demo_day(datetime(2026, 12, 1, 23, 30, tzinfo=UTC)) == date(2026, 12, 2)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            "Replaying the lunch-time campaign of Friday 2026-12-04 (12:00-13:00 "
+            "Europe/Brussels), 300 visitors, fast-forwarded",
+        ),
+        (
+            "fr",
+            "Rejeu de la campagne de midi du vendredi 2026-12-04 (12:00-13:00 "
+            "Europe/Brussels), 300 visiteurs, en accéléré",
+        ),
+    ],
+)
+def test_the_campaign_line_speaks_the_terminals_language(language: str, expected: str) -> None:
+    """The line that opens the lunch-time campaign follows the terminal's language like the
+    demo's other translated lines, instead of English around a French day name."""
+    scenario = LunchCampaign(day=date(2026, 12, 4), visitors=300, seed=1)
+    assert campaign_line(language, scenario, once=True, speed=1.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "pace"), [("en", ", at 2.5x"), ("fr", ", à 2.5x la vitesse réelle")]
+)
+def test_the_campaign_line_names_the_replay_speed(language: str, pace: str) -> None:
+    """Played live rather than fast-forwarded, the line gives the speed, in either language."""
+    scenario = LunchCampaign(day=date(2026, 12, 4), visitors=40, seed=1)
+    assert campaign_line(language, scenario, once=False, speed=2.5).endswith(pace)

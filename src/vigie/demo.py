@@ -187,11 +187,7 @@ def run_demo(
                     day=scenario.day.isoformat(),
                 )
             )
-        console.print(
-            f"Replaying the lunch-time campaign of {weekday} {scenario.day} "
-            f"(12:00-13:00 {scenario.timezone}), "
-            f"{visitors} visitors" + (", fast-forwarded" if once else f", at {speed:g}x")
-        )
+        console.print(campaign_line(language, scenario, once=once, speed=speed))
         zone = ZoneInfo(scenario.timezone)
         # The rules' playbooks (the support SLA's reallocation) run at the time of the rush;
         # the clock moves before any event arrives (event time runs on from the arrivals).
@@ -234,6 +230,21 @@ def run_demo(
         except KeyboardInterrupt:
             console.print("Stopping.")
     return 0
+
+
+def campaign_line(language: str, scenario: LunchCampaign, *, once: bool, speed: float) -> str:
+    """The line that opens the lunch-time campaign, in `language`: its day, its hour, its
+    visitors and how fast it is replayed (fast-forwarded, or `speed` times real time)."""
+    translate = Translator(language)
+    key = "demo.campaign_fast" if once else "demo.campaign_paced"
+    return translate(
+        key,
+        weekday=weekday_name(language, scenario.day),
+        day=scenario.day.isoformat(),
+        timezone=scenario.timezone,
+        visitors=scenario.visitors,
+        speed=f"{speed:g}",
+    )
 
 
 def _load_crm(scenario: CrmScenario, url: str, write_key: str) -> int:

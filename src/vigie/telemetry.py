@@ -20,32 +20,40 @@ class Telemetry:
         self.registry = CollectorRegistry()
         self.events_accepted = Counter(
             "vigie_events_accepted",
-            "Events appended to the log.",
+            "Events the ingestion edges appended to the log, by source: Segment's /v1/ and "
+            "PostHog's routes, the sensors (HTTP and MQTT) and business sources' /hooks/. "
+            "What Vigie's own parts append (the CRM API, the chat, imports, notices) is not "
+            "counted here.",
             ["source"],
             registry=self.registry,
         )
         self.events_duplicate = Counter(
             "vigie_events_duplicate",
-            "Events acknowledged but not appended again (same source and messageId).",
+            "Events the ingestion edges acknowledged but did not append again (same source "
+            "and messageId).",
             ["source"],
             registry=self.registry,
         )
         self.events_rejected = Counter(
             "vigie_events_rejected",
-            "Messages or requests refused, by reason.",
+            "Messages or requests the ingestion edges refused, by reason; each is also kept "
+            "with its reason in the rejected table (GET /api/rejected), bounded per source "
+            "(vigie_rejected_dropped_total).",
             ["reason"],
             registry=self.registry,
         )
         self.ingest_deferred = Counter(
             "vigie_ingest_deferred",
-            "Ingest requests answered 503 or 429 (Retry-After): the writer or processors lag, or "
-            "a source is over its rate limit; nothing of them was stored.",
+            "Ingest requests answered 503 or 429 (Retry-After): ingest.max_in_flight requests "
+            "were being worked on, the writer or the processors lag, or a source is over its "
+            "rate limit; nothing of them was stored.",
             ["endpoint"],
             registry=self.registry,
         )
         self.bodies_refused = Counter(
             "vigie_http_bodies_refused",
-            "Request bodies refused (413) for passing their route family's limit, unread.",
+            "Request bodies refused (413) for passing their route family's limit, before the "
+            "app read them (a body without Content-Length: as soon as it passes the limit).",
             ["family"],
             registry=self.registry,
         )

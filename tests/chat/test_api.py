@@ -9,6 +9,7 @@ import json
 import uuid
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -603,3 +604,24 @@ def test_a_closed_conversation_read_after_its_visitors_erasure_shows_none_of_the
         )
         assert read.status_code == 200, read.text
         assert email not in read.text and visitor not in read.text
+
+
+def test_a_conversation_id_with_a_nul_or_wildcards_is_unknown(chat_server: ChatServer) -> None:
+    """A conversation id holding a NUL, NATS wildcards or 65 characters, in the widget's
+    body, answers 404 naming the field (it was a 500 on PostgreSQL for the NUL); in the
+    console's path, 404, or 422 for the NUL every path refuses: never a store's error."""
+    server = chat_server
+    server.clock.set(LUNCH + timedelta(minutes=7))
+    visitor = _visitor()
+    token = server.session(visitor)["token"]
+    for cid in ("a\x00b", "*", ">", "c1.>", "x" * 65):
+        said = server.widget(
+            "say", {"anonymousId": visitor, "token": token, "conversationId": cid, "text": "hi"}
+        )
+        assert (said.status_code, said.json().get("field")) == (404, "conversation_id"), cid
+        read = httpx.get(
+            f"{server.url}/api/chat/conversations/{quote(cid, safe='')}",
+            headers=server.agent("ana"),
+            timeout=30,
+        )
+        assert read.status_code == (422 if "\x00" in cid else 404), (cid, read.text)

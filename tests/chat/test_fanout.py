@@ -13,10 +13,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -36,13 +37,18 @@ from tests.conftest import (
     user_token,
 )
 from tests.web.conftest import dashboard_db  # noqa: F401 - the SQLite and PostgreSQL stores
-from vigie.chat.fanout import SharedHub
+from vigie.chat import conversations as chat
+from vigie.chat.fanout import HISTORY_PAGE, SharedHub
+from vigie.chat.tables import conversations as conversations_table
 from vigie.clock import ManualClock
 from vigie.config import parse_config
 from vigie.crm import tables as crm
+from vigie.events import Event
+from vigie.log.eventlog import AppendJob
 from vigie.log.nats import NatsEventLog, parse_nats_url
 from vigie.log.sql import SqlEventLog
-from vigie.store import connect
+from vigie.playbooks.outputs import chat_invitations
+from vigie.store import connect, upgrade
 from vigie.system import System, build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
@@ -89,10 +95,10 @@ def _nats_log_url() -> str:
 
 
 @contextlib.contextmanager
-def _node(db_url: str, log_url: str) -> Iterator[Node]:
+def _node(db_url: str, log_url: str, config: dict[str, Any] = CONFIG) -> Iterator[Node]:
     """An API node (in this process) on the shared store and stream."""
-    config = parse_config(yaml.safe_dump(CONFIG), origin="chat fan-out test config")
-    settings = make_settings(db_url, config)
+    parsed = parse_config(yaml.safe_dump(config), origin="chat fan-out test config")
+    settings = make_settings(db_url, parsed)
     settings.log_url = log_url
     clock = ManualClock(LUNCH)
     system = build_system(settings, clock=clock, role="api")
@@ -466,7 +472,7 @@ class _Wire:
     def last_offset(self) -> int:
         return 0
 
-    def read_topic(self, topic: str, after: int = 0) -> list[Any]:
+    def read_topic(self, topic: str, after: int = 0, limit: int | None = None) -> list[Any]:
         return []
 
     def follow_topics(self, on_event: Any, *, replay_seconds: float) -> None:
@@ -573,3 +579,347 @@ def test_a_stopped_node_is_not_listed_again_by_its_last_disconnections() -> None
             assert b.connected_agents() == []
 
     asyncio.run(scenario())
+
+
+def test_a_node_that_stops_without_a_goodbye_is_dropped_from_the_peers() -> None:
+    """Nodes that said who they have, then died without a goodbye, are dropped from another
+    node's peers once silent for the TTL, however many came and went: only the node still
+    beating stays, and a dead node's agent is not listed again when a live node speaks."""
+    now = [0.0]
+
+    async def scenario() -> None:
+        async with _hubs(now) as (wire, _, b):
+            for n in range(50):
+                note = {"k": "state", "node": f"gone-{n}", "agents": [f"agent-{n}"]}
+                wire.broadcast("chat", json.dumps(note).encode())
+            assert len(b.peers()) == 51
+            now[0] += b.ttl_seconds + 1
+            wire.broadcast("chat", b'{"k":"state","node":"c","agents":["cleo"]}')
+            assert b.peers() == ["c"]
+            assert b.connected_agents() == ["cleo"]
+            assert len(b._peers) == 1
+
+    asyncio.run(scenario())
+
+
+class _Gated:
+    """The log, whose first read of a conversation's subject waits until `release` is
+    set; every read's page size is recorded."""
+
+    def __init__(self, relay: Any) -> None:
+        self.relay = relay
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.limits: list[int | None] = []
+
+    def read_topic(self, topic: str, after: int = 0, limit: int | None = None) -> list[Event]:
+        self.limits.append(limit)
+        if not self.entered.is_set():
+            self.entered.set()
+            self.release.wait(WAIT)
+        events: list[Event] = self.relay.read_topic(topic, after, limit)
+        return events
+
+
+def test_a_long_conversation_is_read_in_pages_while_the_node_serves_others(
+    tmp_path: Any,
+) -> None:
+    """A node that never held a long conversation reads it from the log off its event loop,
+    a page at a time: while the first page is held back, another request (the inbox) is
+    answered; then the conversation comes whole, in order, and no read asked for more
+    than a page."""
+    log_url = _nats_log_url()
+    config = parse_config(yaml.safe_dump(CONFIG), origin="chat fan-out test config")
+    settings = make_settings(f"sqlite:///{tmp_path}/vigie.db", config)
+    settings.log_url = log_url
+    system = build_system(settings, clock=ManualClock(LUNCH), role="api")
+    try:
+        upgrade(system.engine)
+        cid = chat.new_id()
+        common: dict[str, Any] = {"source": "web", "anonymous_id": "v-long", "at": LUNCH}
+        events = [chat.chat_event(chat.STARTED, cid, **common, properties={"visitor_key": "k"})]
+        events += [
+            chat.chat_event(
+                chat.MESSAGE,
+                cid,
+                **common,
+                properties={"message_id": f"m{n}", "sender": "visitor", "text": f"t{n}"},
+            )
+            for n in range(1200)
+        ]
+        for start in range(0, len(events), 300):
+            system.log.append_many([AppendJob(events=events[start : start + 300], source="web")])
+        assert system.chat.feed is not None
+        gated = _Gated(system.chat.feed.relay)
+        system.chat.feed.relay = gated
+
+        async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+            reading = asyncio.create_task(system.chat.conversation(cid))
+            assert await asyncio.to_thread(gated.entered.wait, WAIT)
+            inbox = await system.chat.inbox()
+            assert not reading.done()
+            gated.release.set()
+            found = await reading
+            assert system.chat.feed is not None
+            capped = await system.chat.feed.history(cid, after=0, most=700)
+            return inbox, found, len(capped)
+
+        inbox, found, capped = asyncio.run(scenario())
+    finally:
+        system.log.delete_stream()  # type: ignore[attr-defined]
+        system.log.close()
+        system.engine.dispose()
+    assert inbox == []
+    assert [m["text"] for m in found["messages"]] == [f"t{n}" for n in range(1200)]
+    assert gated.limits[:3] == [HISTORY_PAGE, HISTORY_PAGE, HISTORY_PAGE]
+    assert len(gated.limits) == 3 + 2  # 1201 events in pages of 500; then 700 in 500 + 200
+    assert capped == 700
+
+
+def _held_back(
+    node: Node, db_url: str, cid: str, meanwhile: Callable[[str], None]
+) -> Callable[[], Awaitable[None]]:
+    """Make the next append on `node` wait, once its feed has read it back, until the store
+    holds conversation `cid` that far; then run `meanwhile(cid)` and `forget` as an
+    erasure elsewhere makes every process do (from a worker thread), before the append
+    goes on. Returns an undo."""
+    feed = node.system.chat.feed
+    assert feed is not None
+    reached = feed.reached
+    armed = [True]
+
+    def stored_at(offset: int) -> None:
+        engine = connect(db_url)
+        try:
+            for _ in range(600):
+                with engine.connect() as conn:
+                    version = conn.execute(
+                        sa.select(conversations_table.c.version).where(
+                            conversations_table.c.id == cid
+                        )
+                    ).scalar()
+                if version is not None and version >= offset:
+                    return
+                threading.Event().wait(0.05)
+        finally:
+            engine.dispose()
+        raise AssertionError(f"the store never reached offset {offset}")
+
+    async def held_back(offset: int, *, timeout: float = 5.0) -> bool:
+        done = await reached(offset, timeout=timeout)
+        if armed[0]:
+            armed[0] = False
+            await asyncio.to_thread(stored_at, offset)
+            await asyncio.to_thread(meanwhile, cid)
+            await asyncio.to_thread(node.system.chat.forget)
+            await asyncio.sleep(0)
+        return done
+
+    feed.reached = held_back  # type: ignore[method-assign]
+
+    async def undo() -> None:
+        feed.reached = reached  # type: ignore[method-assign]
+
+    return undo
+
+
+def _erase_in_store(db_url: str, cid: str, token: str) -> None:
+    """Rewrite the store's copy of conversation `cid` as an erasure does: its visitor's id
+    replaced by `token`, the version kept."""
+    engine = connect(db_url)
+    try:
+        with engine.begin() as conn:
+            body = conn.execute(
+                sa.select(conversations_table.c.body).where(conversations_table.c.id == cid)
+            ).scalar_one()
+            body = {**body, "anonymous_id": token}
+            conn.execute(
+                conversations_table.update()
+                .where(conversations_table.c.id == cid)
+                .values(anonymous_id=token, body=body)
+            )
+    finally:
+        engine.dispose()
+
+
+def _reply_with_forget_in_between(
+    cluster: Cluster, meanwhile: Callable[[str], None]
+) -> tuple[str, httpx.Response]:
+    """A visitor's conversation on A, and ana's first reply on A, whose take is held back
+    while `meanwhile` runs and A forgets the conversations the store holds as far."""
+    cluster.at(LUNCH)
+    visitor = _visitor()
+    token = _session(cluster.a, visitor)["token"]
+    started = httpx.post(
+        f"{cluster.a.url}/chat/v1/start",
+        content=json.dumps(
+            {"writeKey": WRITE_KEY, "anonymousId": visitor, "token": token, "text": "allô ?"}
+        ),
+        headers={"Content-Type": "text/plain", "Origin": SHOP},
+    )
+    assert started.status_code == 200, started.text
+    cid = started.json()["id"]
+    undo = _held_back(cluster.a, cluster.db_url, cid, meanwhile)
+    try:
+        reply = httpx.post(
+            f"{cluster.a.url}/api/chat/conversations/{cid}/messages",
+            json={"text": "Oui ?"},
+            headers=cluster.headers("ana"),
+        )
+    finally:
+        asyncio.run(undo())
+    return cid, reply
+
+
+def test_a_forget_while_a_reply_is_stored_answers_with_the_reply(cluster: Cluster) -> None:
+    """`forget` (an erasure somewhere) dropping the conversation while an agent's reply to
+    it is being stored does not end in a 500: the reply is stored and answered, and the
+    conversation read afterwards holds it once."""
+    cid, reply = _reply_with_forget_in_between(cluster, lambda cid: None)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["text"] == "Oui ?"
+    held = _conversation(cluster.a, cid, cluster.headers("ana"))
+    assert [m["text"] for m in held["messages"]] == ["allô ?", "Oui ?"]
+    assert held["owner"] == "ana"
+
+
+def test_a_reply_to_a_conversation_erased_meanwhile_is_refused_and_not_stored(
+    cluster: Cluster,
+) -> None:
+    """An agent's reply to a conversation whose visitor is erased between the agent's take
+    and the reply answers 410 naming the conversation, and stores nothing: the
+    conversation read afterwards is the erased one, without the reply."""
+    erased = f"erased-{uuid.uuid4().hex[:8]}"
+    cid, reply = _reply_with_forget_in_between(
+        cluster, lambda cid: _erase_in_store(cluster.db_url, cid, erased)
+    )
+    assert reply.status_code == 410, reply.text
+    assert cid in reply.json()["detail"] and reply.json()["field"] == "conversation_id"
+    held = _conversation(cluster.a, cid, cluster.headers("ana"))
+    assert held["anonymous_id"] == erased
+    assert [m["text"] for m in held["messages"]] == ["allô ?"]
+
+
+_ANY_HOUR = {"times": [{"start_time": "00:00", "end_time": "24:00"}]}
+ALWAYS: dict[str, Any] = {
+    **CONFIG,
+    "schedule": {
+        "time_intervals": [{"name": "always", "time_intervals": [_ANY_HOUR]}],
+        "policy": {"earliest": "00:00", "latest": "24:00", "weekends": True},
+        "people": [{"name": "ana", "working_hours": ["always"]}],
+    },
+    "chat": {"agents": ["ana"]},
+    "metrics": [
+        {
+            "name": "lunch_views",
+            "kind": "count",
+            "where": {"event": "Lunch Deal Viewed"},
+            "window": "1h",
+        }
+    ],
+    "rules": [
+        {
+            "name": "lunch-rush",
+            "kind": "threshold",
+            "metric": "lunch_views",
+            "op": ">=",
+            "value": 1,
+            "playbook": "invite-lunch",
+        }
+    ],
+}
+"""`CONFIG` with ana on duty at any hour (a worker runs on the real clock) and a rule that
+runs the inviting playbook at the first view of the lunch deal."""
+
+
+def _worker(db_url: str, log_url: str, config_file: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vigie", "worker", "--db", db_url, "--log", log_url,
+         "--config", str(config_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+    )  # fmt: skip
+
+
+def _lunch_view(log_url: str, db_url: str, visitor: str) -> None:
+    """A view of the lunch deal by `visitor`, now, appended to the stream."""
+    engine = connect(db_url)
+    log = NatsEventLog.from_url(log_url, rejects=SqlEventLog(engine))
+    try:
+        at = datetime.now(UTC)
+        view = Event(
+            message_id=uuid.uuid4().hex,
+            type="track",
+            event="Lunch Deal Viewed",
+            anonymous_id=visitor,
+            source="web",
+            timestamp=at,
+            received_at=at,
+            properties={"page": "/lunch-deal/today"},
+        )
+        log.append_many([AppendJob(events=[view], source="web")])
+    finally:
+        log.close()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("worker_first", [True, False], ids=["worker-running", "worker-starting"])
+def test_a_playbook_run_by_a_worker_invites_a_visitor_on_an_api_node(
+    tmp_path: Any, worker_first: bool
+) -> None:
+    """A rule fired in a `vigie worker` runs `chat.invite`: the worker learns from the API
+    node that ana's console is open and the visitor is on the lunch deal, and the invitation
+    reaches the visitor's widget on the API node, stored once in the store; whether the
+    worker was running when the view came, or started after it."""
+    log_url = _nats_log_url()
+    db_url = f"sqlite:///{tmp_path}/vigie.db"
+    config_file = tmp_path / "vigie.yaml"
+    config_file.write_text(yaml.safe_dump(ALWAYS))
+    visitor = _visitor()
+    worker = None
+    try:
+        with _node(db_url, log_url, ALWAYS) as node:
+            node.clock.set(datetime.now(UTC))
+            token = _session(node, visitor)["token"]
+            ana_token = user_token(node.system, username="ana", role="support")
+            ana = {"Authorization": f"Bearer {ana_token}"}
+
+            async def scenario() -> dict[str, Any]:
+                nonlocal worker
+                hub = node.system.chat.hub
+                assert isinstance(hub, SharedHub)
+                socket = await _socket(node, visitor, token, page="/lunch-deal/today")
+                async with httpx.AsyncClient() as client, _console(client, node, ana):
+                    if worker_first:
+                        worker = _worker(db_url, log_url, config_file)
+                        for _ in range(1200):
+                            if hub.peers():
+                                break
+                            await asyncio.sleep(0.05)
+                        assert hub.peers(), "the worker never said who it has"
+                    await asyncio.to_thread(_lunch_view, log_url, db_url, visitor)
+                    if not worker_first:
+                        worker = _worker(db_url, log_url, config_file)
+                    invitation = await asyncio.wait_for(_next(socket, "invitation"), 120)
+                await socket.close()
+                return invitation
+
+            invitation = asyncio.run(scenario())
+        engine = connect(db_url)
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(chat_invitations.c.id, chat_invitations.c.message).where(
+                    chat_invitations.c.anonymous_id == visitor
+                )
+            ).all()
+        engine.dispose()
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+        engine = connect(db_url)
+        log = NatsEventLog.from_url(log_url, rejects=SqlEventLog(engine))
+        log.delete_stream()
+        log.close()
+        engine.dispose()
+    assert invitation["message"] == "Un souci ? / A problem?"
+    assert [(row.id, row.message) for row in stored] == [(invitation["id"], invitation["message"])]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from vigie.events import Event
+from vigie.kpi import Metric
 from vigie.kpi.baselines import SeasonalBaseline
+from vigie.kpi.engine import ColumnarEngine
+from vigie.kpi.metrics import NO_GROUP
+from vigie.kpi.reference import ReferenceEngine
 from vigie.types import to_us
 
 HOUR_US = 3_600_000_000
@@ -50,3 +55,50 @@ def test_a_repeated_hour_keeps_one_value() -> None:
     baseline.add(first, 1.0)
     baseline.add(first + HOUR_US, 2.0)  # ends 02:00-03:00 again, winter time
     assert baseline.values(first + 25 * HOUR_US) == [2.0]  # the next day's 02:00-03:00
+
+
+def _hourly_orders(days: int) -> list[Event]:
+    """Orders at the start of every hour for `days` days up to the spring change of time in
+    Paris, and of the hour after: each hour of day d (from 0) has d + 1 orders."""
+    start = datetime(2026, 3, 29, tzinfo=UTC) - timedelta(days=days)
+    events = []
+    for i in range(days * 24 + 1):
+        at = start + timedelta(hours=i)
+        for k in range(i // 24 + 1):
+            events.append(
+                Event(
+                    message_id=f"o{i}-{k}",
+                    type="track",
+                    source="web",
+                    event="Order Completed",
+                    timestamp=at + timedelta(seconds=k),
+                    received_at=at,
+                )
+            )
+    return events
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["columnar", "reference"])
+def test_rules_agreeing_on_a_calendar_share_one_history_as_deep_as_the_deepest(
+    reference: bool,
+) -> None:
+    """Issue 15: two learnings in UTC (three and two days deep) share one history three deep,
+    one in Paris keeps its own, and each is read on its own clock; a calendar no rule asked
+    for reads nothing."""
+    metric = Metric(name="orders", kind="count", where={"event": "Order Completed"}, window="1h")
+    engine = (ReferenceEngine if reference else ColumnarEngine)(
+        [metric],
+        baselines={
+            "orders": [("daily", 3, "UTC"), ("daily", 2, "UTC"), ("daily", 3, "Europe/Paris")]
+        },
+    )
+    engine.ingest(_hourly_orders(days=5))
+    baseline = engine.series["orders"][NO_GROUP].baseline
+    assert baseline is not None
+    assert set(baseline.by_calendar) == {("daily", "UTC"), ("daily", "Europe/Paris")}
+    (utc,) = engine.read("orders", past=("daily", "UTC"))
+    assert utc.past == (3.0, 4.0, 5.0)  # the same hour on the three days before, oldest first
+    (paris,) = engine.read("orders", past=("daily", "Europe/Paris"))
+    assert len(paris.past) == 3
+    assert engine.read("orders", past=("weekly", "UTC"))[0].past == ()
+    assert engine.read("orders")[0].past == ()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from vigie.events import NOTICE_TYPE, Event, notice_event
 from vigie.kpi import KpiEngine, Reading, make_engine, panes
-from vigie.kpi.baselines import Learning
+from vigie.kpi.baselines import Calendar, Learning
 from vigie.kpi.metrics import Metric, Term
 from vigie.types import to_us
 
@@ -116,7 +116,11 @@ SHAPES: list[Metric] = [
     Metric(name="long_ring", window="1d", slide="1m", by=["campaign"]),
     Metric(name="learning", where={"event": "A"}, window="2m", slide="1m", by=["campaign"]),
 ]  # fmt: skip
-BASELINES: dict[str, Learning] = {"learning": ("daily", 3, "UTC")}
+# Two rules agreeing on a calendar (one history, three deep) and one on a calendar of its own.
+BASELINES: dict[str, list[Learning]] = {
+    "learning": [("daily", 3, "UTC"), ("daily", 2, "UTC"), ("daily", 3, "Europe/Paris")]
+}
+CALENDARS: list[Calendar] = [("daily", "UTC"), ("daily", "Europe/Paris")]
 
 wild_events = st.lists(
     st.tuples(
@@ -404,12 +408,13 @@ def _same(engine: KpiEngine, reference: KpiEngine) -> None:
     assert engine.late_events() == reference.late_events()
     for name in reference.metrics:
         assert list(engine.groups(name)) == list(reference.groups(name))
-        got = engine.read(name, previous=True, recent=True)
-        want = reference.read(name, previous=True, recent=True)
-        assert len(got) == len(want)
-        for reading, expected in zip(got, want, strict=True):
-            _same_reading(reading, expected)
-            assert engine.value(name, expected.group) == reading.value
+        for calendar in CALENDARS:
+            got = engine.read(name, previous=True, recent=True, past=calendar)
+            want = reference.read(name, previous=True, recent=True, past=calendar)
+            assert len(got) == len(want)
+            for reading, expected in zip(got, want, strict=True):
+                _same_reading(reading, expected)
+                assert engine.value(name, expected.group) == reading.value
     rows, expected_rows = engine.snapshot(), reference.snapshot()
     assert [(r["metric"], r["group"]) for r in rows] == [
         (r["metric"], r["group"]) for r in expected_rows
@@ -522,7 +527,11 @@ def test_sparse_reads_see_what_the_reference_sees(
                 name = rng.choice(SHAPES).name
                 groups = list(reference.groups(name))
                 picked = [*rng.sample(groups, min(3, len(groups))), "no such group"]
-                options = {"previous": rng.random() < 0.5, "recent": rng.random() < 0.5}
+                options = {
+                    "previous": rng.random() < 0.5,
+                    "recent": rng.random() < 0.5,
+                    "past": rng.choice([None, *CALENDARS]),
+                }
                 got = engine.read(name, picked, **options)
                 want = reference.read(name, picked, **options)
                 assert [r.group for r in got] == [r.group for r in want] == picked[:-1]

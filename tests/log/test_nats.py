@@ -28,10 +28,12 @@ from tests.conftest import (
     require_service,
     user_token,
 )
+from vigie.clock import ManualClock
 from vigie.config import Config, Source
-from vigie.events import Event, Rejection
-from vigie.log import AppendJob, ProcessorRunner, SqlEventLog
+from vigie.events import Event, Rejection, notice_event
+from vigie.log import AppendJob, ProcessorRunner, SqlEventLog, live
 from vigie.log.eventlog import LogUnavailable
+from vigie.log.live import LiveHub
 from vigie.log.nats import NatsEventLog, parse_nats_url, subject_token
 from vigie.privacy.config import PrivacyConfig, ShreddingSettings
 from vigie.settings import Settings
@@ -805,6 +807,43 @@ def test_reading_the_topic_named_star_reads_that_topic_alone(
         log.append(events, source="web")
         assert [e.message_id for e in log.read_topic("*")] == ["m2"]
         assert [e.message_id for e in log.read_topic("c1")] == ["m0"]
+    finally:
+        log.delete_stream()
+        log.close()
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_the_live_total_leaves_out_notices_older_than_the_scan(
+    nats_url: str, engine: sa.Engine, partitions: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reloaded from a NATS log longer than the events it scans, the dashboard's live total
+    still leaves out Vigie's notices appended before them (an erasure, a change of the rings'
+    links), on a stream cut into partitions too; an erasure of old, appended as a `track`
+    event, stays counted as the SQL store counts it."""
+    monkeypatch.setattr(live, "LOAD_SCAN", 10)
+    url = nats_url if partitions == 1 else f"{nats_url}&partitions={partitions}"
+    log = NatsEventLog.from_url(
+        url,
+        rejects=SqlEventLog(engine),
+        partition_of=None if partitions == 1 else lambda e: len(e.message_id or "") % partitions,
+    )
+    try:
+        erased = notice_event(source="privacy", name="Subject Erased", at=T0)
+        rings = notice_event(source="vigie-rings", name="Ring Links Changed", at=T0)
+        of_old = msgspec.structs.replace(_event("old", source="privacy"), event="Subject Erased")
+        log.append([erased, rings, of_old])
+        log.append([_event(f"m{n}") for n in range(30)], source="web")
+        assert log.count_notices(["privacy", "vigie-rings"]) == 2
+        assert log.count_notices(["web"]) == 0
+
+        async def reloaded() -> int:
+            hub = LiveHub(log, ManualClock(T0), notice_sources=("privacy", "vigie-rings"))
+            await hub.start()
+            total: int = hub.snapshot()["total"]
+            await hub.stop()
+            return total
+
+        assert asyncio.run(reloaded()) == 31
     finally:
         log.delete_stream()
         log.close()

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.playbooks.conftest import SECRET, Receiver, firing, make_engine, playbook
+from vigie.playbooks.actions.base import ActionSettings, WebhookEndpoint
 from vigie.playbooks.collector import PlaybookCollector
 from vigie.store import upgrade
 
@@ -37,3 +40,37 @@ def test_a_readable_store_logs_nothing(tmp_path: Path, caplog: pytest.LogCapture
         text = generate_latest(registry).decode()
     assert "# TYPE vigie_notifications gauge" in text
     assert not caplog.records
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_the_webhook_steps_help_names_the_statuses_they_carry(
+    engine: sa.Engine, receiver: Receiver
+) -> None:
+    """`vigie_playbook_webhook_steps` explains the statuses its samples carry: a delivered
+    step is `succeeded` and one the receiver refused is `failed`, and the help names both
+    (it spoke of a `done` status no step ever has)."""
+    receiver.statuses = [(200, {}), (400, {})]
+    book = playbook(
+        {
+            "name": "tell-the-crm",
+            "triggers": [{"rule": "conversion-drop"}],
+            "steps": [{"action": "webhook", "params": {"endpoint": "crm"}}],
+        }
+    )
+    settings = ActionSettings(
+        webhooks=[WebhookEndpoint(name="crm", url=receiver.url, secret=SECRET)],
+        allow_private_networks=True,
+    )
+    make_engine(engine, [book], settings=settings).handle(firing(fingerprint="one"))
+    make_engine(engine, [book], settings=settings).handle(firing(fingerprint="two"))
+    registry = CollectorRegistry()
+    registry.register(PlaybookCollector(engine))
+    (family,) = (
+        f
+        for f in text_string_to_metric_families(generate_latest(registry).decode())
+        if f.name == "vigie_playbook_webhook_steps"
+    )
+    statuses = {sample.labels["status"]: sample.value for sample in family.samples}
+    assert statuses == {"succeeded": 1.0, "failed": 1.0}
+    for status in statuses:
+        assert f"{status}:" in family.documentation, family.documentation

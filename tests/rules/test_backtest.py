@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 import sqlalchemy as sa
@@ -259,3 +260,45 @@ def test_fast_series_replay_holds_a_threshold_to_its_clear_value(tmp_path: Path)
     assert changes(held, fast=True) == changes(held, fast=False)
     assert changes(held, fast=True) != changes(plain, fast=True)
     assert len(changes(held, fast=True)) < len(changes(plain, fast=True))
+
+
+SHOP_CONFIG = """
+analytics:
+  timezone: Europe/Paris
+metrics:
+  - {name: orders, kind: count, where: {event: Order Completed}, window: 1h}
+rules:
+  - {name: odd, kind: anomaly, metric: orders}
+  - {name: rise-in-utc, kind: change, metric: orders, compare: same_slot, rise: 0.5,
+     timezone: UTC}
+  - {name: rise, kind: change, metric: orders, compare: same_slot, rise: 0.5}
+"""
+
+
+def test_backtest_judges_each_same_slot_rule_on_its_own_clock(tmp_path: Path) -> None:
+    """Issue 15: a Paris shop's hourly orders across the spring change of time, backtested
+    from a CSV with an anomaly rule and two same_slot rules on the metric: the rule on the
+    site's clock (Paris) stays quiet, the one in UTC (where the shop's hours shift) fires
+    on the Sunday; the rules no longer share the first one's history."""
+    paris = ZoneInfo("Europe/Paris")
+    rows = ["timestamp,value"]
+    for day in range(21, 30):
+        for hour in range(9, 19):
+            at = datetime(2026, 3, day, hour, 30, tzinfo=paris).astimezone(UTC)
+            rows.append(f"{at.isoformat()},{10 * (hour - 8)}")
+    series = tmp_path / "orders.csv"
+    series.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = tmp_path / "vigie.yaml"
+    config.write_text(SHOP_CONFIG, encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        ["backtest", "-c", str(config), "--csv", str(series), "--metric", "orders",
+         "--tick", "10m", "--json"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (line,) = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    fired = [a for a in line["alerts"] if a["rule"].startswith("rise")]
+    assert {a["rule"] for a in fired} == {"rise-in-utc"}
+    sunday = datetime(2026, 3, 29, tzinfo=paris)
+    assert all(datetime.fromisoformat(a["fired_at"]) >= sunday for a in fired)

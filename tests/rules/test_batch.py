@@ -145,6 +145,28 @@ def test_a_return_from_a_first_weekend_is_scored_alike(minutes: int) -> None:
     assert [scores.verdict(i) for i in range(len(values))] == expected
 
 
+def test_a_first_hours_step_is_scored_alike() -> None:
+    """Issue 15: through a shift confirmed in a series' first hours (kept as no level to
+    return to) and a drop at its hour two days later, the batched verdicts equal the
+    detector's."""
+    rng = random.Random(10)
+    step = 10 * MINUTE
+    values = []
+    for i in range(4 * 24 * 6):
+        t = i * step / 86_400_000_000
+        drop = 40 if 2.255 <= t < 2.27 else 0
+        values.append(100 + 20 * math.sin(2 * math.pi * t) + 40 * (t >= 0.25) - drop)
+        values[-1] += rng.gauss(0, 2)
+    times = [T0 + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
 def test_tails_fit_as_the_sorted_deviations_say() -> None:
     """The median and MAD found by bisection are those of a plain sort of the deviations
     (an independent reference), ties and small windows included."""

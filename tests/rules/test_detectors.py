@@ -219,6 +219,33 @@ def test_a_return_is_forgiven_once() -> None:
     assert [day for day in _fires(values, step) if 5 <= day < 5.2]
 
 
+def _first_hours_step(rng: random.Random, step_us: int) -> list[float]:
+    """Four days around 100 with a daily pattern and noise, that step up by 40 six hours
+    after the series starts (no profile knows any hour yet) and stay there."""
+    out = []
+    for i in range(4 * DAY // step_us):
+        t = i * step_us / DAY
+        out.append(100 + 20 * math.sin(2 * math.pi * t) + 40 * (t >= 0.25) + rng.gauss(0, 2))
+    return out
+
+
+def test_a_drop_at_the_hour_of_a_first_hours_step_fires() -> None:
+    """Issue 15 (bench seed 21, spikes): a shift confirmed in a series' first hours is the
+    level learning the day, not a step it may take back: two days later, a drop to the
+    level it left, at that hour, fires (it was judged as a return to that level)."""
+    step = 10 * MINUTE
+    values = _first_hours_step(random.Random(10), step)
+    drop = int(2.25 * DAY / step) + 1  # two days after the step, at its hour
+    for i in range(drop, drop + 2):
+        values[i] -= 40
+    detector = RobustSeasonal(step_us=step)  # fires below a p-value of 1e-4
+    p_values = []
+    for i, x in enumerate(values):
+        p_values.append(detector.score(T0 + i * step, x).p_value)
+        detector.learn(T0 + i * step, x)
+    assert min(p_values[drop : drop + 2]) < 1e-4
+
+
 def _gauss_ar(rng: random.Random, n: int, phi: float) -> list[float]:
     """Autocorrelated Gaussian noise of unit variance (AR(1) with coefficient `phi`)."""
     out, acc = [], 0.0

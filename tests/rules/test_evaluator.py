@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +19,7 @@ from vigie.log import SqlEventLog
 from vigie.rules.alerts import Alert
 from vigie.rules.backtest import replay
 from vigie.rules.definitions import Rule
-from vigie.rules.evaluator import AlertingEngine
+from vigie.rules.evaluator import AlertingEngine, baselines_needed
 from vigie.rules.store import AlertStore
 from vigie.store import connect, upgrade
 from vigie.types import to_us
@@ -410,10 +412,11 @@ SPRING = datetime(2026, 3, 29, 1, tzinfo=UTC)  # 02:00 in Paris becomes 03:00: t
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def _paris_shop_orders(days_before: int = 8) -> list[Event]:
-    """Hourly orders of a shop open 09:00-19:00 in Paris, the same every day: 10 orders in
-    its first hour, 20 in its second ... 100 in its last, evenly spread, from `days_before`
-    days before the spring change of time to the end of that Sunday."""
+def _paris_shop_orders(days_before: int = 8, step: int = 10) -> list[Event]:
+    """Hourly orders of a shop open 09:00-19:00 in Paris, the same every day: `step` orders
+    in its first hour, twice as many in its second ... ten times as many in its last, evenly
+    spread, from `days_before` days before the spring change of time to the end of that
+    Sunday."""
     events: list[Event] = []
     start = datetime(2026, 3, 29, tzinfo=PARIS) - timedelta(days=days_before)
     for day in range(days_before + 1):
@@ -421,7 +424,7 @@ def _paris_shop_orders(days_before: int = 8) -> list[Event]:
             opens = datetime.combine(
                 (start + timedelta(days=day)).date(), time(hour), tzinfo=PARIS
             ).astimezone(UTC)
-            per_hour = 10 * (hour - 8)
+            per_hour = step * (hour - 8)
             for k in range(per_hour):
                 at = opens + timedelta(seconds=(k + 0.5) * 3600 / per_hour)
                 events.append(_order(len(events) + 1, at))
@@ -458,3 +461,205 @@ def test_same_slot_follows_the_shops_wall_clock_across_a_change_of_time(
         assert fired and min(a.starts_at for a in fired) >= SPRING
     else:
         assert fired == []
+
+
+def _orders_per_hour(per_hour: Callable[[int, int], int], days: int) -> list[Event]:
+    """`per_hour(day, hour)` orders in each hour of `days` days from T0's midnight, evenly
+    spread."""
+    events: list[Event] = []
+    start = T0.replace(hour=0)
+    for day in range(days):
+        for hour in range(24):
+            n = per_hour(day, hour)
+            opens = start + timedelta(days=day, hours=hour)
+            for k in range(n):
+                events.append(
+                    _order(len(events) + 1, opens + timedelta(seconds=(k + 0.5) * 3600 / n))
+                )
+    return events
+
+
+def _live(rules: list[Rule], events: list[Event], timezone: str = "UTC") -> list[Alert]:
+    """The alert changes of the live engine fed `events` ten minutes at a time and ticked
+    in between, as a server would."""
+    step = timedelta(minutes=10)
+    moment = events[0].received_at.replace(minute=0, second=0, microsecond=0)
+    clock = ManualClock(moment)
+    recorder = Recorder()
+    engine = AlertingEngine([ORDERS], rules, clock=clock, listeners=[recorder], timezone=timezone)
+    position = 0
+    while position < len(events):
+        moment += step
+        clock.set(moment)
+        engine.tick()
+        batch = []
+        while position < len(events) and events[position].received_at < moment:
+            batch.append(events[position])
+            position += 1
+        if batch:
+            engine.process(batch)
+    return recorder.changes
+
+
+def _fired(changes: list[Alert], rule: str) -> list[Alert]:
+    return [a for a in changes if a.status == "firing" and a.rule == rule]
+
+
+def _strike_yesterday(day: int, hour: int) -> int:
+    """Ten orders an hour every day but the seventh, a strike day with three an hour."""
+    return 3 if day == 6 else 10
+
+
+SEVEN_DAYS = Rule(
+    name="rise", kind="change", metric="orders", compare="same_slot", days=7, rise=0.5
+)
+ODD_DAILY = Rule(name="odd", kind="anomaly", metric="orders", seasonality="daily")
+ODD_WEEKLY = Rule(name="odd", kind="anomaly", metric="orders", seasonality="weekly")
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [SEVEN_DAYS],
+        [SEVEN_DAYS, ODD_DAILY],
+        [ODD_DAILY, SEVEN_DAYS],
+    ],
+    ids=["alone", "then-anomaly", "after-anomaly"],
+)
+def test_an_anomaly_rule_does_not_shorten_a_same_slot_rules_days(
+    rules: list[Rule], way: str
+) -> None:
+    """Issue 15: a change rule comparing with the mean of the same hour over seven days does
+    not see a rise the day after a one-day strike (10 orders an hour against a mean of 9),
+    whether or not an anomaly rule watches the same metric (the rules shared one day of
+    history, the anomaly rule's: 10 against the strike's 3 fired)."""
+    events = _orders_per_hour(_strike_yesterday, days=8)
+    changes = _live(rules, events) if way == "live" else replay([ORDERS], rules, events, tick="10m")
+    assert _fired(changes, "rise") == []
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+@pytest.mark.parametrize(
+    "rules",
+    [[SEVEN_DAYS, ODD_WEEKLY], [ODD_WEEKLY, SEVEN_DAYS], [ODD_DAILY, SEVEN_DAYS]],
+    ids=["then-weekly-anomaly", "after-weekly-anomaly", "after-daily-anomaly"],
+)
+def test_a_same_slot_rule_rises_on_previous_days_beside_an_anomaly_rule(
+    rules: list[Rule], way: str
+) -> None:
+    """Issue 15: beside an anomaly rule learning a weekly (or daily) cycle, a change rule over
+    the previous days fires when the fourth day's noon doubles the orders of the three noons
+    before (its history was filed by the hour of the week, and had no previous noon yet)."""
+    events = _orders_per_hour(lambda day, hour: 20 if day == 3 and hour == 12 else 10, days=4)
+    changes = _live(rules, events) if way == "live" else replay([ORDERS], rules, events, tick="10m")
+    fired = _fired(changes, "rise")
+    assert len(fired) == 1 and fired[0].fired_at is not None
+    assert T0 + timedelta(days=3) <= fired[0].fired_at < T0 + timedelta(days=3, hours=1)
+    assert fired[0].values["reference"] == 10
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+@pytest.mark.parametrize("paris_first", [True, False], ids=["paris-first", "utc-first"])
+def test_same_slot_rules_in_two_zones_each_follow_their_own_clock(
+    paris_first: bool, way: str
+) -> None:
+    """Issue 15: on one metric, a change rule in the shop's zone (the site's) stays quiet
+    when the clocks go forward, while one in UTC, where the shop's hours shift, fires: each
+    compares with the same hour on its own clock, whichever rule comes first."""
+    in_paris = Rule(name="paris", kind="change", metric="orders", compare="same_slot", rise=0.5)
+    in_utc = msgspec.structs.replace(in_paris, name="utc", timezone="UTC")
+    rules = [in_paris, in_utc] if paris_first else [in_utc, in_paris]
+    events = _paris_shop_orders()
+    if way == "live":
+        changes = _live(rules, events, timezone="Europe/Paris")
+    else:
+        changes = replay([ORDERS], rules, events, tick="10m", timezone="Europe/Paris")
+    assert _fired(changes, "paris") == []
+    fired = _fired(changes, "utc")
+    assert fired and min(a.starts_at for a in fired) >= SPRING
+
+
+def test_an_anomaly_rule_keeps_its_metrics_groups_without_a_baseline() -> None:
+    """An anomaly rule's metric keeps its quiet groups (its detectors go on learning them)
+    but files no history of its own; a same_slot change rule's history is its days deep."""
+    anomaly = Rule(name="odd", kind="anomaly", metric="orders", seasonality="weekly")
+    change = Rule(name="rise", kind="change", metric="orders", compare="same_slot", days=5)
+    assert baselines_needed([anomaly]) == {"orders": []}
+    assert baselines_needed([anomaly, change], "Europe/Paris") == {
+        "orders": [("daily", 5, "Europe/Paris")]
+    }
+
+
+def test_a_live_change_keeps_within_the_same_slot_history_learned() -> None:
+    """Issue 15: a same_slot rule's new version may change its rise or read fewer days live,
+    but not more days or another time zone than the history learned since the start (it
+    would compare with nothing, or with another clock): that is refused, naming the rule."""
+    engine = AlertingEngine([ORDERS], [SEVEN_DAYS], clock=ManualClock(T0))
+    engine.replace_rule(msgspec.structs.replace(SEVEN_DAYS, rise=0.8, days=3))
+    assert engine.rules[0].days == 3
+    for moved in (
+        msgspec.structs.replace(SEVEN_DAYS, days=14),
+        msgspec.structs.replace(SEVEN_DAYS, timezone="Europe/Paris"),
+    ):
+        with pytest.raises(ValueError, match=r"'rise'.*same_slot"):
+            engine.replace_rule(moved)
+    assert engine.rules[0].days == 3
+
+
+def _story(changes: list[Alert], rule: str) -> list[tuple[str, datetime, datetime | None]]:
+    return [(a.status, a.starts_at, a.fired_at) for a in changes if a.rule == rule]
+
+
+def test_rules_on_one_metric_fire_together_as_each_fires_alone() -> None:
+    """Issue 15: same_slot, anomaly, sequential and rate-aware absence rules on one Paris
+    shop's orders, on the site's clock or in UTC, over various days and cycles, raise
+    together (in either order) exactly the alerts each raises alone: none borrows another's
+    history, time zone or cycles."""
+    where = {"event": "Order Completed"}
+    rules = [
+        Rule(name="rise", kind="change", metric="orders", compare="same_slot", rise=0.5),
+        Rule(
+            name="rise-utc-3d",
+            kind="change",
+            metric="orders",
+            compare="same_slot",
+            rise=0.5,
+            days=3,
+            timezone="UTC",
+        ),
+        Rule(name="odd", kind="anomaly", metric="orders", seasonality="daily"),
+        Rule(
+            name="odd-utc-weekly",
+            kind="anomaly",
+            metric="orders",
+            seasonality="weekly",
+            timezone="UTC",
+        ),
+        Rule(name="rate", kind="sequential", where=where, expected_rate=0.005),
+        Rule(
+            name="rate-utc",
+            kind="sequential",
+            where=where,
+            expected_rate=0.005,
+            timezone="UTC",
+        ),
+        Rule(
+            name="quiet-utc",
+            kind="absence",
+            where=where,
+            expected_rate=0.005,
+            silence="3h",
+            timezone="UTC",
+        ),
+    ]
+    events = _paris_shop_orders(days_before=5, step=2)
+
+    def run(chosen: list[Rule]) -> list[Alert]:
+        return replay([ORDERS], chosen, events, tick="30m", timezone="Europe/Paris")
+
+    together, reversed_ = run(rules), run(rules[::-1])
+    for rule in rules:
+        alone = _story(run([rule]), rule.name)
+        assert _story(together, rule.name) == alone == _story(reversed_, rule.name), rule.name
+    assert _story(together, "rise") == [] and _story(together, "rise-utc-3d")

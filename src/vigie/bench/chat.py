@@ -7,11 +7,16 @@ agent's reply reaching the visitor's widget, and — the baseline — a plain ev
 acknowledgement (`/v1/track`, committed to the log). The clients run in a child process,
 so the server's resident memory before and after the widgets connect gives the memory per
 open widget.
+
+With `--nodes 2 --log nats://…` two API nodes share the chat through NATS (`vigie.chat.fanout`):
+the widgets are open on the first, the consoles (and the agents' replies) on the second, so
+every message crosses from one node to the other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import statistics
@@ -28,10 +33,11 @@ from rich.table import Table
 
 from vigie.auth.tokens import issue_token
 from vigie.auth.users import create_user
+from vigie.bench.ingest import _bench_log, _stored
 from vigie.bench.live import _free_port, _percentile
 from vigie.config import parse_config
 from vigie.settings import Settings
-from vigie.system import build_system
+from vigie.system import Role, build_system
 from vigie.web import create_app
 from vigie.web.server import BackgroundServer
 
@@ -77,15 +83,20 @@ def _ms(values: list[float], q: float) -> float | None:
 
 
 async def _clients(
-    url: str, tokens: dict[str, str], widgets: int, messages: int, pipe: Connection
+    urls: list[str], tokens: dict[str, str], widgets: int, messages: int, pipe: Connection
 ) -> dict[str, Any]:
-    """The child's work: connect, tell the parent, then measure."""
+    """The child's work: connect (the widgets to the first node, the consoles to the last),
+    tell the parent, then measure."""
     loop = asyncio.get_running_loop()
+    url, desk_url = urls[0], urls[-1]
     ws_url = url.replace("http", "ws") + "/chat/v1/ws"
     import websockets
 
     limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http,
+        httpx.AsyncClient(base_url=desk_url, timeout=60, limits=limits) as desk,
+    ):
 
         async def session(i: int) -> str:
             body = {"writeKey": WRITE_KEY, "anonymousId": f"w{i}"}
@@ -128,7 +139,7 @@ async def _clients(
 
         async def follow(name: str, ready: asyncio.Event) -> None:
             headers = {"Authorization": f"Bearer {tokens[name]}"}
-            async with http.stream("GET", "/api/chat/stream", headers=headers) as stream:
+            async with desk.stream("GET", "/api/chat/stream", headers=headers) as stream:
                 async for line in stream.aiter_lines():
                     if not line.startswith("data: "):
                         continue
@@ -161,6 +172,7 @@ async def _clients(
         to_visitor: list[float] = []
         acks: list[float] = []
         auth = httpx.BasicAuth(WRITE_KEY, "")
+        talk_started = time.monotonic()
         for k in range(messages):
             i = k % widgets
             t0 = time.monotonic()
@@ -182,7 +194,7 @@ async def _clients(
             answer = f"answer {k}"
             agent = agent_names[k % len(agent_names)]
             t0 = time.monotonic()
-            reply = await http.post(
+            reply = await desk.post(
                 f"/api/chat/conversations/{cid}/messages",
                 json={"text": answer},
                 headers={"Authorization": f"Bearer {tokens[agent]}"},
@@ -192,6 +204,7 @@ async def _clients(
                 await asyncio.sleep(0.0005)
             if answer in replies:
                 to_visitor.append(replies[answer] - t0)
+        talk_seconds = time.monotonic() - talk_started
         for socket in sockets:
             await socket.close()
         for task in tasks:
@@ -203,23 +216,49 @@ async def _clients(
         "to_agent": to_agent,
         "to_visitor": to_visitor,
         "acks": acks,
+        "talk_seconds": talk_seconds,
     }
 
 
-def _child(url: str, tokens: dict[str, str], widgets: int, messages: int, pipe: Connection) -> None:
-    result = asyncio.run(_clients(url, tokens, widgets, messages, pipe))
+def _child(
+    urls: list[str], tokens: dict[str, str], widgets: int, messages: int, pipe: Connection
+) -> None:
+    result = asyncio.run(_clients(urls, tokens, widgets, messages, pipe))
     pipe.send(result)
 
 
 def run_chat_bench(
-    *, widgets: int, agents: int, messages: int, db_url: str | None, console: Console
+    *,
+    widgets: int,
+    agents: int,
+    messages: int,
+    db_url: str | None,
+    console: Console,
+    nodes: int = 1,
+    log_url: str | None = None,
 ) -> dict[str, Any]:
-    """Open `widgets` widgets and `agents` consoles; time invitations and messages."""
+    """Open `widgets` widgets and `agents` consoles; time invitations and messages. With
+    `nodes=2` (and a NATS `log_url`) the widgets are on one API node, the consoles on another."""
+    if nodes not in (1, 2) or (nodes == 2 and not log_url):
+        raise ValueError("--nodes: 1, or 2 with --log nats://HOST:PORT")
+    log = _bench_log(log_url)
     with tempfile.TemporaryDirectory(prefix="vigie-bench-chat-") as tmp:
         url = db_url or f"sqlite:///{Path(tmp) / 'vigie.db'}"
         config = parse_config(yaml.safe_dump(_config(agents)), origin="bench chat config")
-        app = create_app(build_system(Settings(db_url=url, config=config)))
-        with BackgroundServer(app, port=_free_port()) as server:
+        node_role: Role = "api" if nodes == 2 else "all"
+
+        def node() -> Any:
+            return create_app(
+                build_system(Settings(db_url=url, config=config, log_url=log), role=node_role)
+            )
+
+        app = node()
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(BackgroundServer(app, port=_free_port()))
+            urls = [server.url]
+            if nodes == 2:
+                other = node()
+                urls.append(stack.enter_context(BackgroundServer(other, port=_free_port())).url)
             system = app.state.system
             now = system.clock.now()
             tokens: dict[str, str] = {}
@@ -238,7 +277,7 @@ def run_chat_bench(
             before = _rss()
             parent, child = mp.get_context("spawn").Pipe()
             process = mp.get_context("spawn").Process(
-                target=_child, args=(server.url, tokens, widgets, messages, child)
+                target=_child, args=(urls, tokens, widgets, messages, child)
             )
             process.start()
             if not parent.poll(600):
@@ -252,7 +291,10 @@ def run_chat_bench(
                 raise RuntimeError("the chat benchmark did not finish within 15 minutes")
             result: dict[str, Any] = parent.recv()
             process.join(60)
+        if log is not None:
+            _stored(url, log)
     figures = {
+        "nodes": nodes,
         "widgets": widgets,
         "present": present,
         "agents": agents,
@@ -265,6 +307,9 @@ def run_chat_bench(
         "visitor_to_agent_ms_p99": _ms(result["to_agent"], 0.99),
         "agent_to_visitor_ms_p50": _ms(result["to_visitor"], 0.5),
         "agent_to_visitor_ms_p99": _ms(result["to_visitor"], 0.99),
+        "messages_per_s": round(2 * messages / result["talk_seconds"], 1)
+        if result["talk_seconds"] > 0
+        else None,
         "ingest_ack_ms_p50": _ms(result["acks"], 0.5),
         "ingest_ack_ms_p99": _ms(result["acks"], 0.99),
         "server_kib_per_widget": round((after - before) / 1024 / max(1, widgets), 1),
@@ -284,6 +329,7 @@ def run_chat_bench(
     console.print(table)
     console.print(
         f"{result['invited']}/{widgets} widgets invited; server memory "
-        f"{figures['server_kib_per_widget']} KiB per open widget"
+        f"{figures['server_kib_per_widget']} KiB per open widget; "
+        f"{figures['messages_per_s']} messages/s on {nodes} node(s)"
     )
     return figures

@@ -48,6 +48,11 @@ TTL_SECONDS = 30.0
 APPLIED_SECONDS = 5.0
 """How long a node waits for its feed to read back what it appended before it reads the
 conversation's subject itself."""
+HISTORY_PAGE = 500
+"""How many of a conversation's events one read of its subject asks for."""
+HISTORY_MAX = 20_000
+"""The most events read from a conversation's subject to complete the store's copy: past
+it the rest is left to the projection (a conversation that long is a flood, not a talk)."""
 
 
 class Relay(Protocol):
@@ -55,7 +60,7 @@ class Relay(Protocol):
 
     def last_offset(self) -> int: ...
 
-    def read_topic(self, topic: str, after: int = 0) -> list[Event]: ...
+    def read_topic(self, topic: str, after: int = 0, limit: int | None = None) -> list[Event]: ...
 
     def follow_topics(
         self, on_event: Callable[[Event], None], *, replay_seconds: float
@@ -139,11 +144,31 @@ class ChatFeed:
                 await asyncio.wait_for(self._moved.wait(), left)
         return True
 
-    def history(self, conversation_id: str, *, after: int) -> list[Event]:
+    async def history(
+        self, conversation_id: str, *, after: int, page: int = HISTORY_PAGE, most: int = HISTORY_MAX
+    ) -> list[Event]:
         """The events of a conversation past offset `after`, read from its subject (where
-        two ids made the same subject token, only this one's)."""
-        events = self._shown(self.relay.read_topic(conversation_id, after))
-        return [e for e in events if conversation_of(e) == conversation_id]
+        two ids made the same subject token, only this one's), `page` events at a time off
+        the event loop, at most `most` of them: the node serves its other requests while a
+        long conversation is read."""
+        found: list[Event] = []
+        read = 0
+        while read < most:
+            wanted = min(page, most - read)
+            events = await asyncio.to_thread(self.relay.read_topic, conversation_id, after, wanted)
+            read += len(events)
+            if events:
+                after = max(e.offset or 0 for e in events)
+            found += [e for e in self._shown(events) if conversation_of(e) == conversation_id]
+            if len(events) < wanted:
+                return found
+        logger.warning(
+            "conversation %s: read its first %d events from the log, the rest is left to the "
+            "store's projection",
+            conversation_id[:64],
+            most,
+        )
+        return found
 
 
 class _Note(msgspec.Struct, kw_only=True):
@@ -224,6 +249,7 @@ class SharedHub(ChatHub):
         while True:
             await asyncio.sleep(self.beat_seconds)
             self._send_state()
+            self._expire()
 
     # Telling the other nodes.
 
@@ -319,6 +345,7 @@ class SharedHub(ChatHub):
             ]
             with self._peers_lock:
                 self._peers[note.node] = _Peer(list(note.agents), visitors, self._monotonic())
+            self._expire()
         elif note.k == "hello":
             self._send_state()
         elif note.k == "bye":
@@ -331,10 +358,25 @@ class SharedHub(ChatHub):
         elif note.k == "dismiss" and note.anonymous_id and note.until is not None:
             super().dismiss(note.anonymous_id, note.until)
 
-    def _live_peers(self) -> list[_Peer]:
+    def _expire(self) -> None:
+        """Forget the nodes not heard from for `ttl_seconds` (stopped without a goodbye):
+        their connections are listed no more, and the map does not grow with every node
+        that ever ran."""
         since = self._monotonic() - self.ttl_seconds
         with self._peers_lock:
-            return [p for p in self._peers.values() if p.heard_at >= since]
+            for node in [n for n, p in self._peers.items() if p.heard_at < since]:
+                del self._peers[node]
+
+    def peers(self) -> list[str]:
+        """The other nodes heard from within `ttl_seconds`."""
+        self._expire()
+        with self._peers_lock:
+            return sorted(self._peers)
+
+    def _live_peers(self) -> list[_Peer]:
+        self._expire()
+        with self._peers_lock:
+            return list(self._peers.values())
 
     def _remote_visitors(self) -> list[dict[str, Any]]:
         return [v for peer in self._live_peers() for v in peer.visitors]

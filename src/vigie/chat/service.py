@@ -12,6 +12,8 @@ one node and an agent on another see one conversation, in one order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -40,6 +42,8 @@ from vigie.events import Event
 from vigie.log import GroupCommitter
 from vigie.log.eventlog import AppendJob
 from vigie.schedule.schedules import ScheduleConfig, is_on_duty, next_working_instant
+
+logger = logging.getLogger(__name__)
 
 MAX_TAGS = 20
 MAX_TAG_CHARS = 60
@@ -78,6 +82,12 @@ class Conflict(ChatError):
 
 class TooLarge(ChatError):
     status = 413
+
+
+class Gone(ChatError):
+    """The conversation was erased while a change to it was under way: nothing was stored."""
+
+    status = 410
 
 
 class Invalid(ChatError):
@@ -168,6 +178,19 @@ class ChatService:
         self.hub = hub or ChatHub()
         self._open: dict[str, Conversation] = {}
         self._closed: OrderedDict[str, Conversation] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The event loop that holds the conversations: only it changes them."""
+        self._loading: dict[str, asyncio.Task[Conversation | None]] = {}
+        """The conversations being read from the store and the log, one read each."""
+        self._waiting: dict[str, list[Event]] = {}
+        """The feed's events of a conversation being read, folded once it is."""
+        self._appending: dict[str, int] = {}
+        """How many appends to each conversation are under way."""
+        self._stale: set[str] = set()
+        """Conversations an erasure made stale while an append was under way: dropped once
+        it is done."""
+        self._forgotten = 0
+        """How many times held copies were dropped: a read that began before is redone."""
         self.feed = feed
         """With the log shared between nodes, what folds the conversations here: every
         event, this node's and the others', as the feed reads it back from the log."""
@@ -209,16 +232,14 @@ class ChatService:
             now=self.clock.now(),
         )
 
-    def mine(self, visitor: VisitorId) -> list[dict[str, Any]]:
+    async def mine(self, visitor: VisitorId) -> list[dict[str, Any]]:
         """The visitor's open conversations opened from this browser, with their messages."""
-        with self._engine.connect() as conn:
-            ids = conn.execute(
-                sa.select(conversations_table.c.id).where(
-                    conversations_table.c.anonymous_id == visitor.anonymous_id,
-                    conversations_table.c.status == "open",
-                )
-            ).scalars()
-            found = [c for cid in ids if (c := self._get(cid)) is not None]
+        query = sa.select(conversations_table.c.id).where(
+            conversations_table.c.anonymous_id == visitor.anonymous_id,
+            conversations_table.c.status == "open",
+        )
+        ids = await asyncio.to_thread(self._ids, query)
+        found = [c for c in await asyncio.gather(*map(self._get, ids)) if c is not None]
         found += [
             c
             for c in self._open.values()
@@ -271,22 +292,22 @@ class ChatService:
     async def visitor_says(self, visitor: VisitorId, cid: str, text: object) -> dict[str, Any]:
         """A visitor's message in one of their conversations."""
         body = _text(text, field="text", limit=self.config.max_message_chars)
-        conversation = self._visitor_conversation(visitor, cid)
+        conversation = await self._visitor_conversation(visitor, cid)
         self._limit(visitor)
         message = await self._say(conversation, "visitor", None, body)
         return _message(message)
 
-    def visitor_typing(self, visitor: VisitorId, cid: str) -> None:
+    async def visitor_typing(self, visitor: VisitorId, cid: str) -> None:
         """The visitor is typing: tell the conversation's agents."""
-        conversation = self._visitor_conversation(visitor, cid)
+        conversation = await self._visitor_conversation(visitor, cid)
         self.hub.tell_agents(
             {"type": "typing", "conversation_id": cid, "sender": "visitor"},
             _owners(conversation),
         )
 
-    def visitor_read(self, visitor: VisitorId, cid: str, message_id: str) -> None:
+    async def visitor_read(self, visitor: VisitorId, cid: str, message_id: str) -> None:
         """The visitor has read up to `message_id`: a read receipt for the agents."""
-        conversation = self._visitor_conversation(visitor, cid)
+        conversation = await self._visitor_conversation(visitor, cid)
         self.hub.tell_agents(
             {"type": "read", "conversation_id": cid, "sender": "visitor", "message_id": message_id},
             _owners(conversation),
@@ -338,27 +359,26 @@ class ChatService:
 
     # The agent's side.
 
-    def inbox(self, *, reader: str | None = None) -> list[dict[str, Any]]:
+    async def inbox(self, *, reader: str | None = None) -> list[dict[str, Any]]:
         """The open conversations, newest first; for a `reader` who sees only their own (a
         salesperson), those nobody has taken yet and theirs."""
-        with self._engine.connect() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(conversations_table.c.id)
-                    .where(conversations_table.c.status == "open")
-                    .order_by(conversations_table.c.started_at_us.desc())
-                    .limit(200)
-                ).scalars()
-            )
-        found = {cid: c for cid in ids if (c := self._get(cid)) is not None}
+        query = (
+            sa.select(conversations_table.c.id)
+            .where(conversations_table.c.status == "open")
+            .order_by(conversations_table.c.started_at_us.desc())
+            .limit(200)
+        )
+        ids = await asyncio.to_thread(self._ids, query)
+        loaded = await asyncio.gather(*map(self._get, ids))
+        found = {c.id: c for c in loaded if c is not None}
         found.update({c.id: c for c in self._open.values()})
         listed = sorted(found.values(), key=lambda c: c.started_at, reverse=True)
         return [c.describe() for c in listed if c.status == "open" and _readable(c, reader)]
 
-    def conversation(self, cid: str, *, reader: str | None = None) -> dict[str, Any]:
+    async def conversation(self, cid: str, *, reader: str | None = None) -> dict[str, Any]:
         """One conversation, open or closed; for a `reader` who sees only their own, a
         colleague's is as unknown (404) as a CRM record out of their scope."""
-        found = self._get(cid)
+        found = await self._get(cid)
         if found is None or not _readable(found, reader):
             raise UnknownConversation(_unknown(cid), field="conversation_id")
         return found.describe()
@@ -366,7 +386,7 @@ class ChatService:
     async def agent_says(self, agent: str, cid: str, text: object) -> dict[str, Any]:
         """An agent's reply; the first agent to reply owns the conversation."""
         body = _text(text, field="text", limit=self.config.max_message_chars)
-        conversation = self._agent_conversation(agent, cid)
+        conversation = await self._agent_conversation(agent, cid)
         if conversation.owner is None:
             await self._append(
                 conversation, [self._event(conversation, chat.ASSIGNED, agent=agent)]
@@ -376,7 +396,7 @@ class ChatService:
 
     async def assign(self, agent: str, cid: str, to: str) -> dict[str, Any]:
         """Take an unowned conversation, or transfer one's own to another agent on duty."""
-        conversation = self._agent_conversation(agent, cid, claiming=True)
+        conversation = await self._agent_conversation(agent, cid, claiming=True)
         if to != agent and to not in self.agents_on_duty():
             raise Invalid(f"to: {to!r} is not an agent on duty / pas de service", field="to")
         updated = await self._append(
@@ -389,7 +409,7 @@ class ChatService:
         if not isinstance(tags, list) or not tags or len(tags) > MAX_TAGS:
             raise Invalid(f"tags: a list of 1 to {MAX_TAGS} tags / liste de tags", field="tags")
         clean = [_text(t, field="tags", limit=MAX_TAG_CHARS).lower() for t in tags]
-        conversation = self._agent_conversation(agent, cid)
+        conversation = await self._agent_conversation(agent, cid)
         updated = await self._append(
             conversation, [self._event(conversation, chat.TAGGED, tags=clean)]
         )
@@ -398,15 +418,15 @@ class ChatService:
     async def close(self, agent: str, cid: str, outcome: object) -> dict[str, Any]:
         """Close a conversation with its outcome; the visitor's widget is told."""
         result = _text(outcome, field="outcome", limit=MAX_TAG_CHARS)
-        conversation = self._agent_conversation(agent, cid)
+        conversation = await self._agent_conversation(agent, cid)
         updated = await self._append(
             conversation, [self._event(conversation, chat.CLOSED, outcome=result, agent=agent)]
         )
         return updated.describe()
 
-    def agent_typing(self, agent: str, cid: str) -> None:
+    async def agent_typing(self, agent: str, cid: str) -> None:
         """The agent is typing: tell the visitor."""
-        conversation = self._agent_conversation(agent, cid)
+        conversation = await self._agent_conversation(agent, cid)
         self.hub.tell_visitors(
             [
                 (
@@ -416,9 +436,9 @@ class ChatService:
             ]
         )
 
-    def agent_read(self, agent: str, cid: str, message_id: str) -> None:
+    async def agent_read(self, agent: str, cid: str, message_id: str) -> None:
         """The agent has read up to `message_id`: a read receipt for the visitor."""
-        conversation = self._agent_conversation(agent, cid)
+        conversation = await self._agent_conversation(agent, cid)
         self.hub.tell_visitors(
             [
                 (
@@ -514,28 +534,77 @@ class ChatService:
         ]
         return min(starts, default=now)
 
-    def _get(self, cid: str) -> Conversation | None:
+    def _ids(self, query: sa.Select[tuple[str]]) -> list[str]:
+        """The conversation ids `query` selects (on a worker thread)."""
+        with self._engine.connect() as conn:
+            return [str(cid) for cid in conn.execute(query).scalars()]
+
+    def _stored(self, cid: str) -> Conversation | None:
+        """The conversation as the store's projection holds it (on a worker thread)."""
+        with self._engine.connect() as conn:
+            return load(conn, cid)
+
+    async def _get(self, cid: str) -> Conversation | None:
+        """The conversation held here, else read (once, however many ask at the same time)
+        from the store and completed from the log, off the event loop."""
         held = self._held(cid)
         if held is not None:
             return held
-        if not cid or len(cid) > 64:
+        if not cid or len(cid) > 64 or "\x00" in cid:
+            return None  # no conversation has such an id (and PostgreSQL refuses a NUL)
+        loading = self._loading.get(cid)
+        if loading is None:
+            loading = self._load(cid)
+        return await asyncio.shield(loading)
+
+    def _load(self, cid: str) -> asyncio.Task[Conversation | None]:
+        task = asyncio.create_task(self._read(cid), name=f"vigie-chat-read-{cid[:16]}")
+        self._loading[cid] = task
+        task.add_done_callback(lambda done: self._loaded(cid, done))
+        return task
+
+    def _loaded(self, cid: str, task: asyncio.Task[Conversation | None]) -> None:
+        if self._loading.get(cid) is task:
+            del self._loading[cid]
+        if not task.cancelled() and task.exception() is not None:
+            self._waiting.pop(cid, None)
+            logger.error("the chat could not read conversation %s", cid, exc_info=task.exception())
+
+    async def _read(self, cid: str) -> Conversation | None:
+        """Read the conversation from the store, complete it from its subject in the log,
+        fold in what the feed heard of it meanwhile and hold it; read again when an erasure
+        dropped the copies here during the read (it may have read the store before)."""
+        while True:
+            forgotten = self._forgotten
+            found = await asyncio.to_thread(self._stored, cid)
+            if self.feed is not None:
+                # The projection may lag behind the log (or miss what this node has not
+                # read yet): its conversation is completed from the conversation's subject.
+                for event in await self.feed.history(cid, after=found.version if found else 0):
+                    found = chat.fold(found, event)
+            if forgotten == self._forgotten:
+                break
+        held = self._held(cid)
+        if held is not None:
+            found = held
+        heard = self._waiting.pop(cid, [])
+        for event in heard:
+            found = chat.fold(found, event)
+        if found is None:
             return None
-        with self._engine.connect() as conn:
-            found = load(conn, cid)
+        self._hold(found)
         if self.feed is not None:
-            # The projection may lag behind the log (or miss what this node has not read
-            # yet): its conversation is completed from the conversation's own subject.
-            for event in self.feed.history(cid, after=found.version if found else 0):
-                found = chat.fold(found, event)
-        if found is not None:
-            self._hold(found)
+            for event in heard:
+                if self.feed.live(event):
+                    self._pushes(event, found)
         return found
 
     def forget(self) -> None:
         """Drop the conversations held here that the store holds as far (an erasure rewrote
         the store's copy, not this one): they are read again from the store when asked.
         Those the projection has not caught up with yet stay, as only this copy has them.
-        The dictionaries are replaced, not changed, as the event loop may be reading them."""
+        Called from any thread: the store is read here, the copies are dropped by the event
+        loop, after the appends to them under way (see `_drop`)."""
         held = list(self._open.items()) + list(self._closed.items())
         stored: dict[str, int] = {}
         ids = [cid for cid, _ in held]
@@ -545,19 +614,34 @@ class ChatService:
                 query = sa.select(conversations_table.c.id, conversations_table.c.version)
                 rows = conn.execute(query.where(conversations_table.c.id.in_(chunk)))
                 stored.update({str(cid): int(version) for cid, version in rows})
-        gone = {cid for cid, c in held if stored.get(cid, -1) >= c.version}
-        if not gone:
-            return
-        self._open = {cid: c for cid, c in list(self._open.items()) if cid not in gone}
-        self._closed = OrderedDict(
-            (cid, c) for cid, c in list(self._closed.items()) if cid not in gone
-        )
+        loop = self._loop
+        if loop is None or loop.is_closed() or _running(loop):
+            self._drop(stored)
+        else:
+            loop.call_soon_threadsafe(self._drop, stored)
+
+    def _drop(self, stored: dict[str, int]) -> None:
+        """On the event loop: drop the copies the store holds as far (`stored`: its
+        versions); one with an append under way is dropped when the append is done, so that
+        the append answers with what it stored and the next read sees the erased copy."""
+        self._forgotten += 1
+        for cid, version in stored.items():
+            held = self._held(cid)
+            if held is None or version < held.version:
+                continue
+            if self._appending.get(cid):
+                self._stale.add(cid)
+                continue
+            self._open.pop(cid, None)
+            self._closed.pop(cid, None)
 
     def _held(self, cid: str) -> Conversation | None:
         return self._open.get(cid) or self._closed.get(cid)
 
     def _hold(self, conversation: Conversation) -> None:
         """Keep `conversation` here: open ones all, closed ones the last few."""
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         if conversation.status == "open":
             self._open[conversation.id] = conversation
             return
@@ -567,8 +651,8 @@ class ChatService:
         while len(self._closed) > CLOSED_KEPT:
             self._closed.popitem(last=False)
 
-    def _visitor_conversation(self, visitor: VisitorId, cid: str) -> Conversation:
-        found = self._get(cid) if isinstance(cid, str) else None
+    async def _visitor_conversation(self, visitor: VisitorId, cid: str) -> Conversation:
+        found = await self._get(cid) if isinstance(cid, str) else None
         # Someone else's conversation answers as an unknown one: its existence is not told.
         if (
             found is None
@@ -580,8 +664,10 @@ class ChatService:
             raise Conflict("the conversation is closed / conversation terminée")
         return found
 
-    def _agent_conversation(self, agent: str, cid: str, *, claiming: bool = False) -> Conversation:
-        found = self._get(cid)
+    async def _agent_conversation(
+        self, agent: str, cid: str, *, claiming: bool = False
+    ) -> Conversation:
+        found = await self._get(cid)
         if found is None:
             raise UnknownConversation(_unknown(cid), field="conversation_id")
         if found.status != "open":
@@ -620,15 +706,53 @@ class ChatService:
     async def _append(self, current: Conversation | None, events: Sequence[Event]) -> Conversation:
         """Log `events` (all or none), then fold them into the conversation held here and
         push what each changes; with a feed, the feed does, as it reads them back from the
-        log, and this waits for it (or reads the conversation's subject itself)."""
-        result = await self._committer.append(AppendJob(events=events, source=events[0].source))
+        log, and this waits for it (or reads the conversation's subject itself).
+
+        When an erasure dropped `current` since the caller read it, the conversation is
+        read again: if the erasure took its visitor away, nothing is stored (`Gone`). An
+        erasure that comes while the events are being stored drops the copy here once they
+        are: the caller gets what it stored, and the next read the store's erased copy."""
         cid = str(events[0].properties["conversation_id"])
+        if current is not None and self._held(cid) is not current:
+            current = await self._still(current)
+        self._appending[cid] = self._appending.get(cid, 0) + 1
+        try:
+            return await self._store(current, cid, events)
+        finally:
+            self._appending[cid] -= 1
+            if not self._appending[cid]:
+                del self._appending[cid]
+                if cid in self._stale:
+                    self._stale.discard(cid)
+                    self._open.pop(cid, None)
+                    self._closed.pop(cid, None)
+
+    async def _still(self, current: Conversation) -> Conversation:
+        """`current` as the store and the log hold it now, or `Gone` when an erasure took
+        its visitor away (the store's copy names another)."""
+        found = await self._get(current.id)
+        if (
+            found is None
+            or found.anonymous_id != current.anonymous_id
+            or found.visitor_key != current.visitor_key
+        ):
+            raise Gone(
+                f"conversation {current.id!r} was erased; nothing was stored "
+                "/ conversation effacée, rien n'a été enregistré",
+                field="conversation_id",
+            )
+        return found
+
+    async def _store(
+        self, current: Conversation | None, cid: str, events: Sequence[Event]
+    ) -> Conversation:
+        result = await self._committer.append(AppendJob(events=events, source=events[0].source))
         if self.feed is not None:
             last = max(result.offsets)
             if not await self.feed.reached(last):
                 await self._catch_up(cid, last)
-            found = self._held(cid)
-            assert found is not None
+            found = self._held(cid) or await self._get(cid)
+            assert found is not None, f"conversation {cid} is in the log"
             return found
         conversation = current
         for event, offset in zip(events, result.offsets, strict=True):
@@ -646,7 +770,7 @@ class ChatService:
         assert self.feed is not None
         held = self._held(cid)
         after = held.version if held is not None else 0
-        events = await asyncio.to_thread(self.feed.history, cid, after=after)
+        events = await self.feed.history(cid, after=after)
         conversation = self._held(cid)
         for event in events:
             conversation = chat.fold(conversation, event)
@@ -656,16 +780,19 @@ class ChatService:
     def _heard(self, event: Event) -> None:
         """An event of a conversation, as the feed read it from the log (this node's or
         another's): fold it into the conversation held here, and push what it changes
-        unless it was said before this node started."""
+        unless it was said before this node started. One not held here is read from the
+        store and the log first, off the event loop; the events heard meanwhile wait."""
         assert self.feed is not None
         cid = chat.conversation_of(event)
         if cid is None:
             return
         held = self._held(cid)
-        if held is None and event.event != chat.STARTED:
-            conversation = self._get(cid)  # the projection and the subject: this one too
-        else:
-            conversation = chat.fold(held, event)
+        if held is None and (cid in self._loading or event.event != chat.STARTED):
+            self._waiting.setdefault(cid, []).append(event)
+            if cid not in self._loading:
+                self._load(cid)
+            return
+        conversation = chat.fold(held, event)
         if conversation is None:
             return
         self._hold(conversation)
@@ -704,6 +831,14 @@ class ChatService:
             self.hub.to_agents(
                 {"type": "conversation", "conversation": conversation.describe()}, owner=owner
             )
+
+
+def _running(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether this thread runs `loop`."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _owners(conversation: Conversation) -> list[str] | None:

@@ -406,12 +406,28 @@ BENCHES = (
         invitation to every widget and messages both ways, beside an ingest acknowledgement.
 
         Example: vigie bench chat --widgets 1000 --agents 4 --messages 200 --json
+        (two nodes: --nodes 2 --log nats://127.0.0.1:4222)
         """,
         (
             Opt("widgets", int, 1000, "Visitors with an open widget (one WebSocket each)."),
             Opt("agents", int, 4, "Agents with the console open."),
             Opt("messages", int, 200, "Conversations: a visitor's question, an agent's answer."),
             DB,
+            Opt(
+                "nodes",
+                int,
+                1,
+                "API nodes: 2 opens the widgets on one and the consoles on the other (needs "
+                "--log).",
+            ),
+            Opt(
+                "log",
+                str | None,
+                None,
+                "Event log URL (nats://HOST:PORT, a stream of the run's own); the SQL store "
+                "by default.",
+                keyword="log_url",
+            ),
         ),
     ),
 )

@@ -3,13 +3,17 @@
 Each closed window's value is filed under its slot (time of day, or of week, on the wall
 clock of the baseline's time zone: a Paris shop's 09:00 is its 09:00 in summer and in winter)
 and the last `depth` values of a slot give the expected value (their mean) and its spread.
+
+A series keeps one baseline per calendar (slots and time zone) its metric's rules ask for
+(`Baselines`): rules on one metric that agree on the calendar share one history, as deep as
+the deepest of them asks; rules that do not each get their own.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from vigie.kpi.wallclock import UTC_NAME, wall_clock
@@ -18,7 +22,19 @@ DAY_US = 86_400_000_000
 WEEK_US = 7 * DAY_US
 Seasonality = Literal["daily", "weekly"]
 Learning = tuple[Seasonality, int, str]
-"""How a metric's baseline learns: its seasonality, its depth and its time zone (IANA name)."""
+"""How a rule's baseline learns: its seasonality, its depth and its time zone (IANA name)."""
+Calendar = tuple[Seasonality, str]
+"""Where a baseline files a window: its slot of the day or the week, in a time zone."""
+
+
+def calendars(learnings: Iterable[Learning]) -> dict[Calendar, int]:
+    """The calendars `learnings` ask for, each as deep as the deepest of them: the shallower
+    read the newest values of the deeper history (`Baselines.values`)."""
+    depths: dict[Calendar, int] = {}
+    for seasonality, depth, timezone in learnings:
+        calendar = (seasonality, timezone)
+        depths[calendar] = max(depths.get(calendar, 0), depth)
+    return depths
 
 
 class SeasonalBaseline:
@@ -68,6 +84,32 @@ class SeasonalBaseline:
     def expected(self, end_us: int) -> tuple[float, float, int] | None:
         """(mean, standard deviation, samples) for the slot of `end_us`, None without history."""
         return expectation(self.values(end_us))
+
+
+class Baselines:
+    """One series' baselines, one per calendar (`depths`: how deep each one is): a closed
+    window is filed in them all, and a rule reads the values of its own calendar."""
+
+    __slots__ = ("by_calendar",)
+
+    def __init__(self, *, slot_us: int, depths: Mapping[Calendar, int]) -> None:
+        self.by_calendar = {
+            calendar: SeasonalBaseline(
+                slot_us=slot_us, seasonality=calendar[0], depth=depth, timezone=calendar[1]
+            )
+            for calendar, depth in depths.items()
+        }
+
+    def add(self, end_us: int, value: float | None) -> None:
+        """File the value of the window that ended at `end_us` in every calendar."""
+        for baseline in self.by_calendar.values():
+            baseline.add(end_us, value)
+
+    def values(self, end_us: int, calendar: Calendar) -> list[float]:
+        """The values of the same slot of `calendar` in previous periods, oldest first (none
+        when no rule asked for that calendar)."""
+        baseline = self.by_calendar.get(calendar)
+        return [] if baseline is None else baseline.values(end_us)
 
 
 def expectation(values: Sequence[float]) -> tuple[float, float, int] | None:

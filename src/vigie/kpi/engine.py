@@ -6,9 +6,10 @@ themselves (`ingest`) and, when the caller says time passed without events, with
 `kpi/reference.py` does the same one event at a time; one suite checks that both agree.
 
 Metrics live in `PaneTable`s, numpy columns fed a whole batch at a time (the metrics of a
-`Cohort` together); those learning a baseline (which files the value of every window as it
-closes) and those with very long rings keep one `Window` per group, fed one event at a
-time. Both give the same values.
+`Cohort` together); those whose groups are kept however quiet (an anomaly rule's, or those
+learning a baseline, which files the value of every window as it closes) and those with
+very long rings keep one `Window` per group, fed one event at a time. Both give the same
+values.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from vigie.events import NOTICE_TYPE, Event
-from vigie.kpi.baselines import Learning, SeasonalBaseline
+from vigie.kpi.baselines import Baselines, Calendar, Learning, calendars
 from vigie.kpi.batches import Batch, Cohort, GroupKeys, properties_of, stamps_us
 from vigie.kpi.changed_groups import ChangedGroups
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric, number
@@ -59,12 +60,14 @@ class ColumnarEngine:
         metrics: Sequence[Metric],
         *,
         sentiment: SentimentScorer | None = None,
-        baselines: dict[str, Learning] | None = None,
+        baselines: Mapping[str, Collection[Learning]] | None = None,
         history: int = 2,
     ) -> None:
         scorer = sentiment or SentimentScorer()
         self.metrics = {m.name: CompiledMetric(m, sentiment=scorer) for m in metrics}
-        self.baselines = dict(baselines or {})
+        # Per metric whose groups are kept however quiet, the depth of each calendar its
+        # series learn (none: only kept).
+        self.baselines = {name: calendars(asked) for name, asked in (baselines or {}).items()}
         self.history = history
         self.series: dict[str, dict[str, Series] | TableGroups] = {}
         # Event names as small integers (0: any other name), and per metric which it takes.
@@ -219,7 +222,7 @@ class ColumnarEngine:
             self._feed_shares(columns, table_shares)
         series_of = self.series
         for name in touched:
-            if name in self.baselines:
+            if self.baselines.get(name):
                 for key in touched[name]:
                     self._file(series_of[name][key])
         return touched
@@ -499,20 +502,18 @@ class ColumnarEngine:
         }
 
     def _new_series(self, compiled: CompiledMetric, labels: dict[str, str]) -> Series:
+        depths = self.baselines.get(compiled.name)
         window = Window(
             compiled.metric.statistic(),
             size_us=compiled.size_us,
             slide_us=compiled.slide_us,
             lateness_us=compiled.lateness_us,
             history=self.history,
-            record=compiled.name in self.baselines,
+            record=bool(depths),
         )
         series = Series(window, labels)
-        if compiled.name in self.baselines:
-            seasonality, depth, timezone = self.baselines[compiled.name]
-            series.baseline = SeasonalBaseline(
-                slot_us=compiled.slide_us, seasonality=seasonality, depth=depth, timezone=timezone
-            )
+        if depths:
+            series.baseline = Baselines(slot_us=compiled.slide_us, depths=depths)
         return series
 
     def advance(self, now_us: int, watch: Collection[str] | None = None) -> dict[str, set[str]]:
@@ -539,7 +540,7 @@ class ColumnarEngine:
                     if hit:
                         moved[name] = {names[kid] for kid in hit}
                 continue
-            recorded = name in self.baselines
+            recorded = bool(self.baselines.get(name))
             for key, series in groups.items():
                 window = series.window
                 assert isinstance(window, Window)
@@ -555,7 +556,7 @@ class ColumnarEngine:
 
     def evict_idle(self, keep: set[tuple[str, str]]) -> int:
         """Forget series with no event left in any retained pane (except those in `keep`
-        and those learning a baseline); returns how many were forgotten."""
+        and the metrics in `baselines`); returns how many were forgotten."""
         forgotten = 0
         for name, groups in self.series.items():
             if name in self.baselines:
@@ -628,6 +629,7 @@ class ColumnarEngine:
         *,
         previous: bool = False,
         recent: bool = False,
+        past: Calendar | None = None,
     ) -> list[Reading]:
         """The readings of `metric` for `groups` (unknown ones skipped), or for every group."""
         series_of = self.series[metric]
@@ -644,6 +646,7 @@ class ColumnarEngine:
                     latest=partial(getattr, series, "recent"),
                     previous=previous,
                     recent=recent,
+                    past=past,
                 )
             )
         return readings

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import msgspec
 
 from vigie.events import Event
-from vigie.kpi.baselines import SeasonalBaseline
+from vigie.kpi.baselines import Baselines, Calendar
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric
 
 
@@ -22,8 +22,9 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     `weight` is what lies behind `value` (the events counted, or a ratio's denominator), so
     a rule can ignore a change seen on too little. `previous` (the window before the current
-    one) and the latest events (`offsets`, `visitors`) cost a pass over the panes or the
-    records: they are read only when asked for, and are None and empty otherwise.
+    one), the latest events (`offsets`, `visitors`) and the `past` values of one calendar's
+    baseline cost a pass over the panes, the records or the history: they are read only when
+    asked for, and are None and empty otherwise.
     """
 
     group: str
@@ -32,7 +33,7 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     weight: float
     start_us: int | None  # the current window, [start_us, end_us) of event time
     end_us: int | None
-    past: tuple[float, ...] = ()  # the baseline's values for this slot in past periods
+    past: tuple[float, ...] = ()  # the values of this slot in past periods, oldest first
     previous: float | None = None
     offsets: tuple[int, ...] = ()  # log offsets of the latest events counted, oldest first
     visitors: tuple[str, ...] = ()  # their visitors (anonymous or user id), sorted
@@ -95,7 +96,8 @@ class KpiEngine(Protocol):
 
     def evict_idle(self, keep: set[tuple[str, str]]) -> int:
         """Forget the groups with no event left in their windows, except the (metric, group)
-        pairs in `keep` and those learning a baseline; returns how many were forgotten."""
+        pairs in `keep` and those of the metrics whose groups are kept (an anomaly rule's, those
+        learning a baseline); returns how many were forgotten."""
         ...
 
     def groups(self, metric: str) -> Collection[str]:
@@ -109,9 +111,11 @@ class KpiEngine(Protocol):
         *,
         previous: bool = False,
         recent: bool = False,
+        past: Calendar | None = None,
     ) -> list[Reading]:
         """The readings of `metric` for `groups` (in their order; unknown ones skipped) or
-        for every group; with the previous window's value and the latest events if asked."""
+        for every group; with the previous window's value, the latest events and the past
+        values of the slot in the `past` calendar's baseline, if asked."""
         ...
 
     def value(self, metric: str, group: str = NO_GROUP) -> float | None:
@@ -146,15 +150,17 @@ def make_reading(
     *,
     labels: dict[str, str],
     window: WindowLike,
-    baseline: SeasonalBaseline | None,
+    baseline: Baselines | None,
     latest: Callable[[], Iterable[Event]],
     previous: bool,
     recent: bool,
+    past: Calendar | None = None,
 ) -> Reading:
-    """One group's reading, the same way in both engines; the previous window and the latest
-    events (`latest`, called only then) are read only when asked for."""
+    """One group's reading, the same way in both engines; the previous window, the latest
+    events (`latest`, called only then) and the `past` calendar's values are read only when
+    asked for."""
     end = window.end_us
-    past = baseline.values(end) if baseline and end is not None else []
+    values = baseline.values(end, past) if past and baseline and end is not None else ()
     offsets, visitors = latest_events(latest()) if recent else ((), ())
     return Reading(
         group=group,
@@ -163,7 +169,7 @@ def make_reading(
         weight=window.weight(),
         start_us=window.start_us,
         end_us=end,
-        past=tuple(past),
+        past=tuple(values),
         previous=window.previous() if previous else None,
         offsets=offsets,
         visitors=visitors,

@@ -8,12 +8,12 @@ replays the rules on it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
 from vigie.events import NOTICE_TYPE, Event
-from vigie.kpi.baselines import Learning, SeasonalBaseline
+from vigie.kpi.baselines import Baselines, Calendar, Learning, calendars
 from vigie.kpi.metrics import NO_GROUP, CompiledMetric, Metric
 from vigie.kpi.panes import RECENT
 from vigie.kpi.readings import Reading, make_reading
@@ -24,20 +24,18 @@ from vigie.types import to_us
 
 class _Series:
     """One metric for one group: its window, labels (from its first event), latest events
-    and, when its metric learns one, baseline."""
+    and, when its metric learns some, baselines."""
 
     __slots__ = ("baseline", "labels", "latest", "window")
 
-    def __init__(
-        self, window: Window, labels: dict[str, str], baseline: SeasonalBaseline | None
-    ) -> None:
+    def __init__(self, window: Window, labels: dict[str, str], baseline: Baselines | None) -> None:
         self.window = window
         self.labels = labels
         self.latest: deque[Event] = deque(maxlen=RECENT)
         self.baseline = baseline
 
     def file(self) -> None:
-        """File the values of the windows closed since last time in the baseline."""
+        """File the values of the windows closed since last time in the baselines."""
         if self.baseline is not None:
             for end_us, value in self.window.closed:
                 self.baseline.add(end_us, value)
@@ -53,12 +51,14 @@ class ReferenceEngine:
         metrics: Sequence[Metric],
         *,
         sentiment: SentimentScorer | None = None,
-        baselines: dict[str, Learning] | None = None,
+        baselines: Mapping[str, Collection[Learning]] | None = None,
         history: int = 2,
     ) -> None:
         scorer = sentiment or SentimentScorer()
         self.metrics = {m.name: CompiledMetric(m, sentiment=scorer) for m in metrics}
-        self.baselines = dict(baselines or {})
+        # Per metric whose groups are kept however quiet, the depth of each calendar its
+        # series learn (none: only kept).
+        self.baselines = {name: calendars(asked) for name, asked in (baselines or {}).items()}
         self.history = history
         self.series: dict[str, dict[str, _Series]] = {name: {} for name in self.metrics}
         self.max_ts: int | None = None
@@ -107,21 +107,16 @@ class ReferenceEngine:
         )
 
     def _new_series(self, compiled: CompiledMetric, labels: dict[str, str]) -> _Series:
-        learning = self.baselines.get(compiled.name)
+        depths = self.baselines.get(compiled.name)
         window = Window(
             compiled.metric.statistic(),
             size_us=compiled.size_us,
             slide_us=compiled.slide_us,
             lateness_us=compiled.lateness_us,
             history=self.history,
-            record=learning is not None,
+            record=bool(depths),
         )
-        baseline = None
-        if learning is not None:
-            seasonality, depth, timezone = learning
-            baseline = SeasonalBaseline(
-                slot_us=compiled.slide_us, seasonality=seasonality, depth=depth, timezone=timezone
-            )
+        baseline = Baselines(slot_us=compiled.slide_us, depths=depths) if depths else None
         return _Series(window, labels, baseline)
 
     def advance(self, now_us: int, watch: Collection[str] | None = None) -> dict[str, set[str]]:
@@ -142,7 +137,7 @@ class ReferenceEngine:
 
     def evict_idle(self, keep: set[tuple[str, str]]) -> int:
         """Forget the groups with no event left in any pane kept, except those in `keep` and
-        those learning a baseline; returns how many were forgotten."""
+        the metrics in `baselines`; returns how many were forgotten."""
         forgotten = 0
         for name, groups in self.series.items():
             if name in self.baselines:
@@ -164,6 +159,7 @@ class ReferenceEngine:
         *,
         previous: bool = False,
         recent: bool = False,
+        past: Calendar | None = None,
     ) -> list[Reading]:
         """The readings of `metric` for `groups` (unknown ones skipped), or for every group."""
         series_of = self.series[metric]
@@ -180,6 +176,7 @@ class ReferenceEngine:
                     latest=partial(getattr, series, "latest"),
                     previous=previous,
                     recent=recent,
+                    past=past,
                 )
             )
         return readings

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 
 from vigie.events import Event
-from vigie.kpi.baselines import SeasonalBaseline
+from vigie.kpi.baselines import Baselines
 from vigie.kpi.batches import GroupKeys
 from vigie.kpi.metrics import CompiledMetric
 from vigie.kpi.panes import KEPT, RECENT, Ints, PaneTable, TableWindow
@@ -34,7 +34,7 @@ class Series:
         self._recent = None if isinstance(window, TableWindow) else deque[Event](maxlen=RECENT)
         self._table: TableGroups | None = None
         self._row = -1
-        self.baseline: SeasonalBaseline | None = None
+        self.baseline: Baselines | None = None
 
     @classmethod
     def in_table(cls, groups: TableGroups, row: int) -> Series:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -165,6 +165,12 @@ class ServedLog(EventLog, Protocol):
 
     def count(self) -> int: ...
 
+    def count_notices(self, sources: Collection[str]) -> int:
+        """How many of Vigie's notices (`NOTICE_TYPE`) appended as one of `sources` the log
+        holds, however old: what to take from `count` for the events people and sensors
+        made. Found by source (an index, a subject), not by reading the whole log."""
+        ...
+
     def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]: ...
 
     def close(self) -> None: ...
@@ -279,6 +285,9 @@ class WrappedLog(AppendsOne):
 
     def count(self) -> int:
         return self.inner.count()
+
+    def count_notices(self, sources: Collection[str]) -> int:
+        return self.inner.count_notices(sources)
 
     def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
         return self.inner.rejected(limit=limit, before=before)

@@ -123,8 +123,9 @@ class LiveHub:
     ) -> None:
         self.log = log
         self.notice_sources = sorted(notice_sources)
-        """The sources Vigie's notices are appended as: the store then counts them, to leave
-        out of the total, through its index on the source rather than a scan of the table."""
+        """The sources Vigie's notices are appended as: the log then counts them, to leave
+        out of the total, by their source (the store's index, JetStream's subjects) rather
+        than a scan of every event."""
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.on_tick = on_tick
@@ -163,16 +164,14 @@ class LiveHub:
         last = self.log.last_offset()
         position = max(1, last - LOAD_SCAN + 1)
         with self._lock:
-            # The notices older than the events scanned are not known here: on a log longer
-            # than `LOAD_SCAN` the total may hold some (a few, one per erasure or rings change).
-            self.total = self.log.count()
+            # The notices are counted apart, however old, not from the events scanned.
+            self.total = self.log.count() - self.log.count_notices(self.notice_sources)
             self.position = last + 1
             while position <= last:
                 read = self.log.read(position, READ_BATCH)
                 if not read:
                     break
                 events = activity_of(read)
-                self.total -= len(read) - len(events)
                 for event in events:
                     if to_us(event.received_at) >= since_us:
                         self.activity.add(label_of(event), minute_of(event.received_at))
@@ -199,9 +198,6 @@ class LiveHub:
             .where(table.c.received_at_us >= start_us, table.c.type != NOTICE_TYPE)
             .group_by(label, minute)
         )
-        notices = sa.select(sa.func.count()).where(table.c.type == NOTICE_TYPE)
-        if self.notice_sources:
-            notices = notices.where(table.c.source.in_(self.notice_sources))
         visitor = sa.func.coalesce(table.c.anonymous_id, table.c.user_id)
         present = (
             sa.select(visitor, sa.func.max(table.c.received_at_us))
@@ -215,10 +211,9 @@ class LiveHub:
         with log.engine.connect() as conn:
             rows = conn.execute(query).all()
             seen = conn.execute(present).all()
-            noticed = int(conn.execute(notices).scalar_one())
         recent = activity_of(self.log.recent(limit=FEED_SIZE))
         with self._lock:
-            self.total = self.log.count() - noticed
+            self.total = self.log.count() - log.count_notices(self.notice_sources)
             self.position = self.log.last_offset() + 1
             for name, at, count in rows:
                 self.activity.add(str(name), int(at), int(count))

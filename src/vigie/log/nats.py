@@ -29,7 +29,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -41,7 +41,7 @@ from nats.js import api
 from nats.js.errors import APIError, KeyNotFoundError, NoStreamResponseError, NotFoundError
 from nats.protocol.parser import AWAITING_CONTROL_LINE
 
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.events.event import ShapeT, decode_event, encode_event
 from vigie.log.eventlog import (
     AppendJob,
@@ -73,6 +73,13 @@ TOPIC_TOKEN = "topic"
 """The subject token after the source that marks an event of a topic."""
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_=-]")
+
+
+class _Kind(msgspec.Struct):
+    """An event read for its type alone (counting the notices)."""
+
+    type: str
+    offset: int | None = None
 
 
 class NatsOptions(msgspec.Struct, kw_only=True, frozen=True):
@@ -629,6 +636,18 @@ class NatsEventLog(AppendsOne):
         """How many events the stream holds."""
         return int(self._state().messages or 0)
 
+    def count_notices(self, sources: Collection[str]) -> int:
+        """How many of Vigie's notices appended as one of `sources` the stream holds: the
+        events on those sources' subjects alone are read (a few: one per erasure or change
+        of the rings' links), whatever their age, and those of the notice type counted."""
+        partition = "" if self.options.partitions == 1 else "*."
+        found = 0
+        for source in sorted(sources):
+            subject = f"{self.options.subject_prefix}.{partition}{subject_token(source)}"
+            kinds = self._call(self._fetch(1, None, _Kind, subject))
+            found += sum(1 for kind in kinds if kind.type == NOTICE_TYPE)
+        return found
+
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]:
         """Events with offset >= `from_offset`, in stream order, at most `limit`."""
         return self.read_as(Event, from_offset, limit)
@@ -644,10 +663,16 @@ class NatsEventLog(AppendsOne):
         return self._call(self._fetch(first, wanted, shape))
 
     async def _fetch(
-        self, start: int, wanted: int | None, shape: type[ShapeT], subject: str | None = None
+        self,
+        start: int,
+        wanted: int | None,
+        shape: type[ShapeT],
+        subject: str | None = None,
+        *,
+        at_most: int | None = None,
     ) -> list[ShapeT]:
-        """Up to `wanted` events from `start` on (None: all there are now), of `subject`
-        (None: every event), through a consumer made for this read."""
+        """Up to `wanted` events from `start` on (None: all there are now, or `at_most` of
+        them), of `subject` (None: every event), through a consumer made for this read."""
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
@@ -658,6 +683,8 @@ class NatsEventLog(AppendsOne):
         info = await self._js.add_consumer(self.options.stream, config)
         if wanted is None:
             wanted = int(info.num_pending or 0)
+            if at_most is not None:
+                wanted = min(wanted, max(at_most, 0))
         reader = _Consumer(info.name, self._nc.new_inbox(), start)
         reader.sub = await self._nc.subscribe(f"{reader.inbox}.*", cb=reader.delivered)
         try:
@@ -720,12 +747,13 @@ class NatsEventLog(AppendsOne):
             end = start - 1
         return found
 
-    def read_topic(self, topic: str, after: int = 0) -> list[Event]:
-        """Every event of `topic` with an offset past `after`, in stream order. `topic` is
-        always a name, never the wildcard: a topic named `*` (a visitor's conversation id)
-        reads its own subject, not every topic's."""
+    def read_topic(self, topic: str, after: int = 0, limit: int | None = None) -> list[Event]:
+        """The events of `topic` with an offset past `after`, in stream order: every one,
+        or the first `limit` (a page; the next starts after the last one's offset). `topic`
+        is always a name, never the wildcard: a topic named `*` (a visitor's conversation
+        id) reads its own subject, not every topic's."""
         subject = self.topic_subject(subject_token(topic))
-        return self._call(self._fetch(max(1, after + 1), None, Event, subject))
+        return self._call(self._fetch(max(1, after + 1), None, Event, subject, at_most=limit))
 
     def follow_topics(self, on_event: Callable[[Event], None], *, replay_seconds: float) -> None:
         """Call `on_event` with each event of every topic stored in the last `replay_seconds`

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from vigie.events import Event
+from vigie.events import NOTICE_TYPE, Event
 from vigie.events.event import ShapeT, decode_event, decode_events, encode_event
 from vigie.log.eventlog import AppendJob, AppendResult, AppendsOne, RejectedRecord
 from vigie.store import schema
@@ -345,6 +345,18 @@ class SqlEventLog(AppendsOne):
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one()
             )
+
+    def count_notices(self, sources: Collection[str]) -> int:
+        """How many of Vigie's notices appended as one of `sources` the log holds (through
+        the index on the source)."""
+        if not sources:
+            return 0
+        table = schema.events
+        query = sa.select(sa.func.count()).where(
+            table.c.type == NOTICE_TYPE, table.c.source.in_(sorted(sources))
+        )
+        with self._reader() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def last_offset(self) -> int:
         """The offset of the newest event, 0 for an empty log."""

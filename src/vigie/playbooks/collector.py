@@ -46,7 +46,8 @@ class PlaybookCollector(Collector):
             yield family
         family = GaugeMetricFamily(
             "vigie_playbook_webhook_steps",
-            "Webhook steps of playbook runs, by status (done: delivered; failed: gave up).",
+            "Webhook steps of playbook runs, by status (running: posting; retrying: a try "
+            "failed, another is due; succeeded: delivered; failed: gave up).",
             labels=["status"],
         )
         query = (

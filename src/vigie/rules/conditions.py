@@ -24,6 +24,7 @@ from vigie.events import Event
 from vigie.kpi import KpiEngine, Reading
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
+from vigie.kpi.wallclock import UTC_NAME
 from vigie.rules.definitions import Rule
 from vigie.types import from_us, to_us
 
@@ -69,7 +70,7 @@ def _skipped(rule: Rule, labels: Mapping[str, str]) -> bool:
 
 
 def _readings(
-    rule: Rule, kpis: KpiEngine, groups: set[str] | None, **options: bool
+    rule: Rule, kpis: KpiEngine, groups: set[str] | None, **options: Any
 ) -> list[Reading]:
     assert rule.metric is not None
     readings = kpis.read(rule.metric, groups, **options)
@@ -150,9 +151,15 @@ def threshold(
 
 
 def change(
-    rule: Rule, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
+    rule: Rule,
+    kpis: KpiEngine,
+    groups: set[str] | None,
+    fired: Fired = NOTHING_FIRED,
+    *,
+    timezone: str = UTC_NAME,
 ) -> Outcome:
-    """Relative change of the current window against the previous one or the same slot.
+    """Relative change of the current window against the previous one or the same slot
+    (on the rule's wall clock: its `timezone`, or the site's, `timezone` here).
 
     A group with an active alert is judged against the reference that fired it (kept in
     the alert as `reference`): it recovers only once its value is back within `tolerance`
@@ -161,7 +168,10 @@ def change(
     assert rule.metric is not None
     out = Outcome()
     holds: dict[str, dict[str, Any]] = {}
-    for reading in _readings(rule, kpis, groups, previous=rule.compare == "previous"):
+    learning = rule.baseline(timezone)
+    calendar = None if learning is None else (learning[0], learning[2])
+    readings = _readings(rule, kpis, groups, previous=rule.compare == "previous", past=calendar)
+    for reading in readings:
         group, value = reading.group, reading.value
         out.evaluated.add(group)
         if rule.compare == "previous":

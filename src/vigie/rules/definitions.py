@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from vigie.kpi.baselines import Learning
 from vigie.kpi.durations import parse_duration, parse_rate
 from vigie.kpi.metrics import field_problems
-from vigie.kpi.wallclock import zone_problem
+from vigie.kpi.wallclock import UTC_NAME, zone_problem
 from vigie.rules.alerts import Severity
 
 DEFAULT_STEP_US = 300_000_000  # the window assumed when an anomaly rule's is not known
@@ -306,6 +307,14 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
                 )
             ]
         return []
+
+    def baseline(self, timezone: str = UTC_NAME) -> Learning | None:
+        """The history of past windows the rule compares with, None if it keeps none: for a
+        `same_slot` change rule, `days` values per time of day on the wall clock of its
+        `timezone` (`timezone` given here, the site's, when it names none)."""
+        if self.kind != "change" or self.compare != "same_slot":
+            return None
+        return ("daily", max(self.days, 1), self.timezone or timezone)
 
     def held_limit(self, *, active: bool) -> float:
         """The number a threshold rule's value is compared with: `clear_value` while its alert

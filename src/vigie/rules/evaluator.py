@@ -17,7 +17,7 @@ import msgspec
 from vigie.clock import Clock
 from vigie.events import Event
 from vigie.kpi import KpiEngine, make_engine
-from vigie.kpi.baselines import Learning
+from vigie.kpi.baselines import Learning, calendars
 from vigie.kpi.metrics import CompiledMetric, Metric
 from vigie.kpi.wallclock import UTC_NAME
 from vigie.log.eventlog import EventLog
@@ -48,18 +48,20 @@ COMPOSITE = frozenset({"all", "any"})
 GROUPLESS = frozenset({"sla", "absence", "sequential"})
 
 
-def baselines_needed(rules: Sequence[Rule], timezone: str = UTC_NAME) -> dict[str, Learning]:
-    """The metrics whose closed windows must be kept as a seasonal baseline, how deep, and on
-    whose wall clock (the rule's `timezone`, else the site's `timezone`)."""
-    out: dict[str, Learning] = {}
+def baselines_needed(rules: Sequence[Rule], timezone: str = UTC_NAME) -> dict[str, list[Learning]]:
+    """Per metric whose groups the KPI engine keeps however quiet (an anomaly rule's: its
+    detectors go on learning them; a same_slot change rule's), the histories its rules
+    compare with, each on its rule's wall clock (the rule's `timezone`, else the site's
+    `timezone`): the engine shares one between rules agreeing on slots and zone."""
+    out: dict[str, list[Learning]] = {}
     for rule in rules:
         if rule.metric is None:
             continue
-        zone = rule.timezone or timezone
-        if rule.kind == "anomaly":  # its detector learns; the baseline keeps quiet groups
-            out[rule.metric] = ("weekly" if rule.seasonality == "weekly" else "daily", 1, zone)
-        elif rule.kind == "change" and rule.compare == "same_slot":
-            out.setdefault(rule.metric, ("daily", max(rule.days, 1), zone))
+        if rule.kind == "anomaly":
+            out.setdefault(rule.metric, [])
+        learning = rule.baseline(timezone)
+        if learning is not None:
+            out.setdefault(rule.metric, []).append(learning)
     return out
 
 
@@ -94,10 +96,12 @@ class AlertingEngine:
         self.keeps = keeps
         self.owns = owns
         self.rules = list(rules)
+        self.timezone = timezone
+        needed = baselines_needed(rules, timezone)
+        # Per metric, the depth of each calendar learned: what a live change may read.
+        self.learned = {metric: calendars(asked) for metric, asked in needed.items()}
         # `reference`: the readable per-event KPI engine instead of the columnar one.
-        self.kpis: KpiEngine = make_engine(
-            metrics, baselines=baselines_needed(rules, timezone), reference=reference
-        )
+        self.kpis: KpiEngine = make_engine(metrics, baselines=needed, reference=reference)
         self.clock = clock
         self.store = store
         self.listeners: list[AlertListener] = list(listeners)
@@ -156,9 +160,22 @@ class AlertingEngine:
                     f"rule {rule.name!r}: only a threshold or change rule's parameters change "
                     "live; its kind and metric stay"
                 )
+            if not self._learns(rule):
+                raise ValueError(
+                    f"rule {rule.name!r}: the days and time zone of a same_slot comparison "
+                    "change with vigie.yaml and a restart (their history is learned from then on)"
+                )
             self.rules[index] = rule
             slide = self.kpis.metrics[rule.metric].slide_us if rule.metric else None
             self.resolve_after[rule.name] = resolve_after_us(rule, slide)
+
+    def _learns(self, rule: Rule) -> bool:
+        """Whether the history `rule` compares with (if any) is learned, deep enough."""
+        learning = rule.baseline(self.timezone)
+        if learning is None or rule.metric is None:
+            return True
+        seasonality, days, zone = learning
+        return self.learned.get(rule.metric, {}).get((seasonality, zone), 0) >= days
 
     def restore(self, log: EventLog, *, lookback_us: int) -> int:
         """Load active alerts and rebuild windows from events received within `lookback_us`
@@ -407,7 +424,11 @@ class AlertingEngine:
             groups = touched.get(rule.metric)
             if not groups:
                 return Outcome()
-            return _CONDITIONS[kind](rule, self.kpis, groups, self.book.evidence(rule.name))
+            if kind == "change":
+                return change(
+                    rule, self.kpis, groups, self.book.evidence(rule.name), timezone=self.timezone
+                )
+            return threshold(rule, self.kpis, groups, self.book.evidence(rule.name))
         if kind == "sla":
             return self.sla[rule.name].evaluate(event_now) if event_now is not None else Outcome()
         if kind == "absence":

@@ -38,7 +38,7 @@ MAX_BODY = 64 * 1024
 
 _ERROR = {"description": "the reason, and the field at fault when there is one"}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: _ERROR for status in (400, 401, 403, 404, 409, 413, 422, 429)
+    status: _ERROR for status in (400, 401, 403, 404, 409, 410, 413, 422, 429)
 }
 """What a chat route may answer besides 200 (`ChatError`'s statuses)."""
 
@@ -162,7 +162,7 @@ async def session(request: Request, config: ConfigDep) -> Response:
         )
         source = str(opened["source"])
         visitor = _visitor(chat, {**data, "token": opened["token"]})
-        response: Response = JSONResponse({**opened, "conversations": chat.mine(visitor)})
+        response: Response = JSONResponse({**opened, "conversations": await chat.mine(visitor)})
     except ChatError as exc:
         response = _error(exc)
     origin = allowed_origin(
@@ -183,12 +183,13 @@ async def _say(chat: ChatService, visitor: VisitorId, data: dict[str, Any]) -> A
 
 
 async def _typing(chat: ChatService, visitor: VisitorId, data: dict[str, Any]) -> Any:
-    chat.visitor_typing(visitor, str(data.get("conversationId") or ""))
+    await chat.visitor_typing(visitor, str(data.get("conversationId") or ""))
     return {"ok": True}
 
 
 async def _read(chat: ChatService, visitor: VisitorId, data: dict[str, Any]) -> Any:
-    chat.visitor_read(visitor, str(data.get("conversationId") or ""), str(data.get("messageId")))
+    conversation = str(data.get("conversationId") or "")
+    await chat.visitor_read(visitor, conversation, str(data.get("messageId")))
     return {"ok": True}
 
 
@@ -202,7 +203,7 @@ async def _offline(chat: ChatService, visitor: VisitorId, data: dict[str, Any]) 
 
 
 async def _mine(chat: ChatService, visitor: VisitorId, data: dict[str, Any]) -> Any:
-    return {"conversations": chat.mine(visitor)}
+    return {"conversations": await chat.mine(visitor)}
 
 
 WIDGET_CALLS: dict[str, tuple[VisitorCall, str]] = {
@@ -368,14 +369,10 @@ async def _frame(chat: ChatService, visitor: VisitorId, raw: str) -> dict[str, A
 # The console.
 
 
-def _done(fn: Callable[[], None]) -> Callable[[], dict[str, bool]]:
-    """`fn`, answering `{"ok": true}` once done."""
-
-    def run() -> dict[str, bool]:
-        fn()
-        return {"ok": True}
-
-    return run
+async def _done(action: Awaitable[None]) -> dict[str, bool]:
+    """`{"ok": true}` once `action` is done."""
+    await action
+    return {"ok": True}
 
 
 def _agent_call(fn: Callable[[], Awaitable[Any] | Any]) -> Callable[[], Awaitable[Response]]:
@@ -406,7 +403,7 @@ async def inbox(chat: ChatDep, user: ChatAgent) -> Response:
         {
             "me": user.username,
             "own_only": _own_only(user) is not None,
-            "conversations": chat.inbox(reader=_own_only(user)),
+            "conversations": await chat.inbox(reader=_own_only(user)),
             "visitors": chat.hub.snapshot(),
             "on_duty": chat.agents_on_duty(),
             "connected": chat.hub.connected_agents(),
@@ -503,7 +500,7 @@ async def close(
 @router.post("/conversations/{conversation_id}/typing", response_class=JSONResponse)
 async def typing(chat: ChatDep, user: ChatAgent, conversation_id: str) -> Response:
     """The agent is typing: the visitor's widget shows it."""
-    return await _agent_call(_done(lambda: chat.agent_typing(user.username, conversation_id)))()
+    return await _agent_call(lambda: _done(chat.agent_typing(user.username, conversation_id)))()
 
 
 @router.post("/conversations/{conversation_id}/read", response_class=JSONResponse)
@@ -515,5 +512,5 @@ async def read(
 ) -> Response:
     """The agent has read up to `message_id`: a read receipt on the visitor's widget."""
     return await _agent_call(
-        _done(lambda: chat.agent_read(user.username, conversation_id, message_id))
+        lambda: _done(chat.agent_read(user.username, conversation_id, message_id))
     )()

@@ -697,8 +697,12 @@ def _run(
                 sc = ct[1] if ct[1] >= floor else floor
                 if before is not None and abs(level + moved - before) <= CLIP * sc:
                     before = None  # the return itself (`seasonal._confirm_shift`)
-                else:
+                elif not nd or daily_since[int((run_wall % DAY_US) / knot_us)] <= (
+                    run_at - half_day
+                ):  # `RobustSeasonal._profiled`
                     before, shifted_at, shifted_wall = run_level, run_at, run_wall
+                else:
+                    before = None
                 level += moved
                 shifts.append((run_wall, moved))
                 while run_wall - shifts[0][0] > WEEK_US + DAY_US:

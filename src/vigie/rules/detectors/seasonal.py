@@ -38,10 +38,11 @@ the data went, so an incident ends instead of lasting for days while a slow base
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
 level, which has not changed) stay. Until the weekly profile knows an instant, a value at the
 hour a confirmed shift began, on a later day, may also be a return to the level it left (the
-Monday after a first weekend), and is judged against that level too, once. A step at the
-start of a Saturday the weekly profile has never seen (a first weekend) is not alerted, unless
-it leaves a factor of four of the weekdays' values; a step confirmed a week ago at this time of
-the week is expected again.
+Monday after a first weekend), and is judged against that level too, once; not after a shift
+the daily profile did not know the hour of (a series' first hours: the level learning the day).
+A step at the start of a Saturday the weekly profile has never seen (a first weekend) is not
+alerted, unless it leaves a factor of four of the weekdays' values; a step confirmed a week ago
+at this time of the week is expected again.
 
 Times of day and days of the week are the detector's time zone's (`timezone`, UTC unless
 given; `wallclock.WallClock`): a shop opening at 09:00 in Paris keeps its profile through the
@@ -1093,8 +1094,10 @@ class RobustSeasonal:
             scale = max(self.models[self.chosen].tails.scale, floor)
             if self.before is not None and abs(self.level + moved - self.before) <= CLIP * scale:
                 self.before = None
-            else:
+            elif self._profiled(self.run_at):
                 self.before, self.shifted_at = self.run_level, self.run_at
+            else:
+                self.before = None
             self.level += moved
             shifts = self.shifts
             began = self.clock.wall(self.run_at)
@@ -1104,6 +1107,15 @@ class RobustSeasonal:
             self._forget_run()
             self.shift = self.up = self.down = 0.0
             self.run.clear()
+
+    def _profiled(self, at_us: int) -> bool:
+        """Whether the daily profile knew the instant `at_us` (a knot seen half a day
+        before), or there is none: a shift confirmed before it did is the level learning the
+        day (a series' first hours), not a step the series may take back a day later."""
+        if not self.nd:
+            return True
+        k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
+        return self.daily_since[k] <= at_us - DAY_US // 2
 
     def _forget_run(self) -> None:
         """Drop the confirmed run's residuals from each predictor's window: they measured the
