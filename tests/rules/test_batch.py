@@ -426,3 +426,37 @@ def test_a_first_weekend_on_a_change_of_time_is_scored_alike(minutes: int) -> No
         live.learn(at, x)
     scores = score_series(RobustSeasonal(step_us=step, timezone="Europe/Paris"), times, values)
     assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
+@pytest.mark.parametrize("minutes", [5, 10, 60])
+def test_a_shops_counts_are_scored_alike(minutes: int) -> None:
+    """Issue 15: a shop's sales counts (closed nights and Sundays, a first week, a till
+    outage) get the same verdict from `score_series` as from `RobustSeasonal.score`, sample
+    by sample (the first night, the first closed day and the zero runs' shares)."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    per_day = 1440 // minutes
+    times, values = [], []
+    for i in range(16 * per_day):
+        hour = (i % per_day) * minutes / 60
+        day = i // per_day
+        open_ = 8.5 <= hour < 19 and day % 7 != 3  # day 0 a Thursday: closed on Sundays
+        rate = 2.0 * minutes / 10 if open_ else 0.3 * minutes / 60
+        if day == 10 and 11 <= hour < 13:
+            rate = 0.0
+        # A Poisson count by inversion: nothing outside the standard library.
+        x, p, u = 0, math.exp(-rate), rng.random()
+        cumulative = p
+        while u > cumulative and x < 500:
+            x += 1
+            p *= rate / x
+            cumulative += p
+        times.append(T0 + i * step)
+        values.append(float(x))
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected

@@ -6,7 +6,11 @@ posterior mean: a declared prior (`prior` events per second, worth `prior_weight
 of history over the whole day, so `prior_weight_s / slots` per slot) plus what was seen,
 pooled with the two neighbouring slots (weights 1/4, 1/2, 1/4) so a quiet half-hour
 borrows from its neighbours. Between slot centres the rate is linear, so a smooth daily
-curve is not turned into steps; `expected(a, b)` integrates it.
+curve is not turned into steps; `expected(a, b)` integrates it. A real step (a shop opening
+or closing: neighbours whose rates differ beyond chance and by more than a factor 2,
+`steps()`) is kept a step: no borrowing across it, and the rate jumps at the boundary. The
+prior of a slot yields to history once the slot has been watched, so a half-hour seen empty
+is not kept busy by a declared rate.
 `noise_sd()` is how far, relatively, counts stray from the profile beyond Poisson chance
 (real traffic is overdispersed): the sequential tests leave that much slack.
 The time of day is the wall clock's of the profile's `timezone` (`vigie.kpi.wallclock`): a
@@ -27,6 +31,8 @@ from vigie.kpi.wallclock import HOUR_US, UTC_NAME, wall_clock
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
 SLOTS = 48
+STEP_Z = 3.0  # a difference between neighbouring slots beyond chance
+STEP_RATIO = 2.0  # and large: an opening or a closing, not a smooth curve's slope
 
 
 class RateProfile:
@@ -108,11 +114,11 @@ class RateProfile:
             self.excess *= keep
             self.scale *= keep
         self.learned_until = max(end_s, self.learned_until or end_s)
-        if self.watched_s() > 0:
+        k = self.slot(start_s)
+        if self.exposure[k] > 0:  # wander around a learned level, not a first look at a slot
             mu = self.expected(start_s, end_s)
             self.excess += (count - mu) ** 2 - mu
             self.scale += mu * mu
-        k = self.slot(start_s)
         self.counts[k] += count
         self.exposure[k] += end_s - start_s
         self._table = None
@@ -124,22 +130,64 @@ class RateProfile:
             return 0.0
         return math.sqrt(max(self.excess, 0.0) / self.scale)
 
+    def steps(self) -> np.ndarray:
+        """Where the level jumps: `steps()[k]` is True when slot k and slot k + 1 (the next
+        one, across midnight too) have both been watched and their rates differ both beyond
+        Poisson chance (|z| > STEP_Z) and by more than a factor STEP_RATIO; with a prior, also
+        between a watched slot and one still at the prior. A shop's opening or closing is such
+        a step: neither side borrows from the other, and the level jumps at the boundary
+        instead of ramping over an hour."""
+        c, e = self.counts, self.exposure
+        cn, en = np.roll(c, -1), np.roll(e, -1)
+        n = c + cn
+        watched = (e > 0) & (en > 0) & (n > 0)
+        share = np.where(watched, e / np.where(watched, e + en, 1.0), 0.5)
+        spread = np.sqrt(np.maximum(n * share * (1 - share), 1e-300))
+        z = np.where(watched, (c - n * share) / spread, 0.0)
+        low = np.minimum(c * en, cn * e)  # rates compared without dividing by exposure
+        high = np.maximum(c * en, cn * e)
+        jump = watched & (np.abs(z) > STEP_Z) & (high > STEP_RATIO * low)
+        if self.prior is not None:  # the declared level does not borrow what one side saw
+            jump |= (e > 0) != (en > 0)
+        return np.asarray(jump, dtype=bool)
+
     def rates(self) -> np.ndarray:
         """The expected rate (events per second) at each slot centre; without a prior, slots
-        never seen take the mean rate of those seen (0 if none)."""
-        kernel = (0.25, 0.5, 0.25)
-        counts = sum(w * np.roll(self.counts, s) for w, s in zip(kernel, (1, 0, -1), strict=True))
-        exposure = sum(
-            w * np.roll(self.exposure, s) for w, s in zip(kernel, (1, 0, -1), strict=True)
+        never seen take the mean rate of those seen (0 if none). A slot pools its neighbours
+        (weights 1/4, 1/2, 1/4) except across a step (`steps`)."""
+        step = self.steps()
+        left = ~np.roll(step, 1)  # slot k - 1 may lend to slot k
+        right = ~step  # slot k + 1 may lend to slot k
+        counts = (
+            0.5 * self.counts
+            + 0.25 * np.roll(self.counts, 1) * left
+            + 0.25 * np.roll(self.counts, -1) * right
+        )
+        exposure = (
+            0.5 * self.exposure
+            + 0.25 * np.roll(self.exposure, 1) * left
+            + 0.25 * np.roll(self.exposure, -1) * right
         )
         if self.prior is not None:
-            weight = self.prior_weight_s / self.slots
-            return np.asarray((self.prior * weight + counts) / (weight + exposure), dtype=float)
+            # The prior stands for a time of day until that half-hour has been watched once:
+            # then what it showed, if only silence, is not outweighed by a declared rate.
+            weight = np.where(self.exposure > 0, 0.0, self.prior_weight_s / self.slots)
+            pooled = np.divide(
+                self.prior * weight + counts,
+                weight + exposure,
+                out=np.full(self.slots, self.prior),
+                where=(weight + exposure) > 0,
+            )
+            return np.asarray(pooled, dtype=float)
         seen = np.asarray(exposure) > 0
         mean = float(self.counts.sum() / self.exposure.sum()) if seen.any() else 0.0
         rates = np.full(self.slots, mean)
         rates[seen] = np.asarray(counts)[seen] / np.asarray(exposure)[seen]
         return rates
+
+    def seen(self, t_s: float) -> bool:
+        """Whether the slot holding `t_s` has been watched at least once."""
+        return bool(self.exposure[self.slot(t_s)] > 0)
 
     def mean_rate(self) -> float:
         """The day's mean expected rate (events per second)."""
@@ -220,10 +268,21 @@ class RateProfile:
         """Slot centres (with one wrapped centre on each side), their rates, the integral up to
         each, and the expected events of a whole day."""
         if self._table is None:
-            rates = self.rates()
-            centres = (np.arange(self.slots) + 0.5) * self.width_s
-            x = np.concatenate(([centres[-1] - DAY_S], centres, [centres[0] + DAY_S]))
-            rho = np.concatenate(([rates[-1]], rates, [rates[0]]))
+            rates, step = self.rates(), self.steps()
+            xs, rhos = [(self.slots - 0.5) * self.width_s - DAY_S], [float(rates[-1])]
+            if step[-1]:  # a step at midnight
+                xs += [0.0, 0.0]
+                rhos += [float(rates[-1]), float(rates[0])]
+            for k in range(self.slots):
+                nxt = (k + 1) % self.slots
+                xs.append((k + 0.5) * self.width_s)
+                rhos.append(float(rates[k]))
+                if step[k]:  # flat to the boundary, then the next slot's level
+                    xs += [(k + 1) * self.width_s] * 2
+                    rhos += [float(rates[k]), float(rates[nxt])]
+            xs.append(0.5 * self.width_s + DAY_S)
+            rhos.append(float(rates[0]))
+            x, rho = np.asarray(xs), np.asarray(rhos)
             cum = np.concatenate(([0.0], np.cumsum(np.diff(x) * (rho[:-1] + rho[1:]) / 2)))
             day = float(rates.mean() * DAY_S)
             self._table = (x, rho, cum, day)
