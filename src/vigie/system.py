@@ -30,7 +30,7 @@ from vigie.chat.conversations import conversation_of
 from vigie.chat.fanout import ChatFeed, SharedHub
 from vigie.chat.hub import ChatHub
 from vigie.chat.kpis import ChatKpis
-from vigie.chat.processor import ChatProcessor
+from vigie.chat.processor import SAID, ChatProcessor, forget_transcripts
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
@@ -752,6 +752,8 @@ def build_system(
             forget_person=sensors.forget_customer,
             forget_notes=forget_notes,
             notes=note_events(),
+            said=SAID,
+            forget_said=forget_transcripts,
             settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
             open_record=shredder.open_record if shredder is not None else None,
