@@ -111,7 +111,7 @@ def _at_a_change(t: float) -> bool:
 @pytest.mark.parametrize("direction", ["up", "down", "both"])
 def test_a_shop_s_opening_hours_are_learned_without_a_prior(direction: str) -> None:
     """No prior: the first day is learned, then no opening is a surge and no closing a
-    silence or a drop; only the closed Sunday reads as silence (the profile knows no weekday)."""
+    silence or a drop; only the first closed Sunday reads as silence (its first Sunday)."""
     opened = _alerts(direction, _shop(1), prior=None)
     expected = [] if direction == "up" else [(6, "silence")]
     assert [(_day(t), test) for t, test in opened] == expected

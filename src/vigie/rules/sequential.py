@@ -30,6 +30,9 @@ The half-hours seen while it holds are not learned at once: forgotten if it reco
 `ADOPT_S`, learned once it has held that long (the new normal), so an alert that is really a
 new level resolves instead of holding forever. Without a prior, a half-hour of the day never
 watched before is learned but not judged (issue 15: a shop's first opening is no surge).
+A half-hour never watched on its day of the week is judged against the daily level, and
+learned even while an alarm holds: a shop's first closed Sunday may fire once (its daily
+level expects orders), and is the lesson that keeps the later Sundays quiet.
 """
 
 from __future__ import annotations
@@ -353,13 +356,16 @@ class RateTest:
         """Teach the profile the slot just ended. While the stream is judged broken the lesson
         waits: forgotten if the stream recovers within `ADOPT_S` (a break is not the norm),
         taught once the alarm has held that long (a level that lasts a day is the new norm).
-        A half-hour never watched before is taught at once: it is still being learned."""
+        A half-hour never watched before on its day of the week is taught at once: it is
+        still being learned (a shop's first closed Sunday is its Sundays' first lesson)."""
         start = self._chunk_start if self._chunk_start is not None else boundary_s
         lesson = (start, boundary_s, self._chunk_count)
         alarm = self.alarm
-        if not self._chunk_alarmed or not self.profile.seen(start):
+        if not self._chunk_alarmed or not self.profile.seen_on_weekday(start):
             self._teach(lesson)
-        elif alarm is not None and boundary_s - alarm.fired_s >= ADOPT_S:
+        elif alarm is None:
+            pass  # the break ended within the half-hour, or days of downtime: forgotten
+        elif boundary_s - alarm.fired_s >= ADOPT_S:
             for waiting in self.waiting:
                 self._teach(waiting)
             self.waiting = []
