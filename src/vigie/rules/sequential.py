@@ -359,7 +359,9 @@ class RateTest:
         alarm = self.alarm
         if not self._chunk_alarmed or not self.profile.seen(start):
             self._teach(lesson)
-        elif alarm is not None and boundary_s - alarm.fired_s >= ADOPT_S:
+        elif alarm is None:
+            pass  # the break ended within the half-hour, or days of downtime: forgotten
+        elif boundary_s - alarm.fired_s >= ADOPT_S:
             for waiting in self.waiting:
                 self._teach(waiting)
             self.waiting = []

@@ -9,6 +9,7 @@ applies the versions written since it last looked, by whichever process wrote th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -100,10 +101,15 @@ class RuleVersions:
         """The versions `sync` could not apply: (rule, version, why)."""
 
     def rule(self, name: str) -> Rule:
-        """The rule as it stands now: its latest version, or vigie.yaml's once vigie.yaml
-        has given it another kind or metric (the stored versions then no longer apply)."""
+        """The rule as it stands now: its latest version that went live (one `sync` skipped
+        is passed over: a tuning made on it would be skipped too), or vigie.yaml's once
+        vigie.yaml has given it another kind or metric (the stored versions then no longer
+        apply)."""
         history = self.history(name)
-        latest = msgspec.convert(history[-1].body, Rule)
+        dead = {version for rule, version, _ in self.skipped if rule == name}
+        latest = next(
+            msgspec.convert(v.body, Rule) for v in reversed(history) if v.version not in dead
+        )
         configured = self._configured[name]
         if (latest.kind, latest.metric) != (configured.kind, configured.metric):
             return configured
@@ -181,6 +187,29 @@ class RuleVersions:
     ) -> RuleVersion:
         why = clean_text("reason", reason, limit=MAX_REASON, required=False)
         now = self._clock.now()
+        before = self.rule(name)
+        # Live before it is stored, outside the transaction (the engine's lock is not waited
+        # for while holding the store's): a version that cannot go live (a same_slot
+        # comparison deeper than learned) is refused, not kept as a dead version.
+        try:
+            self._apply(rule)
+        except (KeyError, TypeError):
+            pass  # not evaluated here: `sync` logs it, as for another process's version
+        except ValueError as exc:
+            raise Invalid("version" if action == "restore" else "rule", str(exc)) from exc
+        try:
+            self._store(name, rule, actor=actor, why=why, action=action, now=now)
+        except BaseException:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                self._apply(before)  # not stored: the rule as it was stays live
+            raise
+        self.sync()
+        return self.history(name)[-1]
+
+    def _store(
+        self, name: str, rule: Rule, *, actor: Actor, why: str, action: str, now: datetime
+    ) -> None:
+        """Write `rule` as the next version of `name`, audited in the same transaction."""
         with self._engine.begin() as conn:
             last = conn.execute(
                 sa.select(sa.func.max(rule_versions.c.version)).where(rule_versions.c.rule == name)
@@ -200,8 +229,6 @@ class RuleVersions:
                     )
                 )
             )  # fmt: skip
-        self.sync()
-        return self.history(name)[-1]
 
     def sync(self) -> int:
         """Make the versions written since the last call live (in order); returns how many."""

@@ -11,7 +11,6 @@ replay several times faster. `seasonal.py` stays the readable reference.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Sequence
 from math import erfc, exp, inf
@@ -319,12 +318,10 @@ def _run(
     trial_n = 0
     daily_size = 0.0
     residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
-    ordered: list[list[float]] = [[] for _ in range(m)]  # each window, kept sorted
     tails: list[Tails] = [NO_TAILS] * m
     span = window
     shapes = [Shapes(DAY_US // det.step_us) for _ in range(m)]  # `fit_settled`
     shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
-    shift_ordered: list[float] = []
     shift_tails = NO_TAILS
     zeros = counted = zero_log = 0.0
     zero_run = seen_weekly = 0
@@ -695,12 +692,7 @@ def _run(
                 kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
             else:
                 kept = t[0] + residual
-            res = residuals[j]
-            srt = ordered[j]
-            if len(res) == window:
-                del srt[bisect_left(srt, res[0])]
-            res.append(kept)
-            insort(srt, kept)
+            residuals[j].append(kept)
         ct = tails[chosen]
         residual = y - preds[chosen] - ct[0]
         judged = norm_inverse > 0
@@ -726,10 +718,7 @@ def _run(
                 down_next = down_next if down_next > 0 else 0.0
         scored_floor = -1.0
         if ready[chosen]:
-            if len(shift_residuals) == SHIFT_WINDOW:
-                del shift_ordered[bisect_left(shift_ordered, shift_residuals[0])]
             shift_residuals.append(shift)
-            insort(shift_ordered, shift)
             if judged:
                 up, down = up_next, down_next
             accumulated += 1
@@ -763,9 +752,8 @@ def _run(
                     shifts.popleft()
                 for j in range(m):  # the run's own residuals (`seasonal._forget_run`)
                     res = residuals[j]
-                    srt = ordered[j]
                     for _ in range(min(len(run), len(res))):
-                        del srt[bisect_left(srt, res.pop())]
+                        res.pop()
                 shift = up = down = 0.0
                 run.clear()
         # Move the level and the profiles towards the sample.
@@ -835,8 +823,8 @@ def _run(
             rounds += 1
             for j in range(m):
                 if j == chosen or rounds % 4 == 0 or samples < 48:
-                    tails[j] = fit_settled(ordered[j], tails[j], shapes[j], samples, span)
-            shift_tails = fit_sorted(shift_ordered, shift_tails)
+                    tails[j] = fit_settled(sorted(residuals[j]), tails[j], shapes[j], samples, span)
+            shift_tails = fit_sorted(sorted(shift_residuals), shift_tails)
             if accumulates and accumulated >= SHIFT_HISTORY:
                 norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quanta[i])
                 theta = evidence_theta(square, fourth)
@@ -859,7 +847,9 @@ def _run(
             while best and scored[best] < eligible_at[best]:
                 best -= 1
         if best != chosen:
-            tails[best] = fit_settled(ordered[best], tails[best], shapes[best], samples, span)
+            tails[best] = fit_settled(
+                sorted(residuals[best]), tails[best], shapes[best], samples, span
+            )
             if counts:  # `RobustSeasonal._choose`
                 shift = up = down = 0.0
         chosen = best

@@ -59,8 +59,10 @@ Durations (a knot seen half a day ago, a run a day long) stay in real time.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
 from itertools import repeat
 from operator import sub
 from statistics import NormalDist
@@ -144,11 +146,13 @@ class Shapes:
     the window keeps an anomaly at the clearing level only, and a heavy tail cut there
     would look exponential and stay so."""
 
-    __slots__ = ("day", "fresh", "index", "lower", "recent", "upper")
+    __slots__ = ("day", "fresh", "index", "lower", "ranked", "recent", "upper")
 
     def __init__(self, day: int = 0) -> None:
         self.day = day  # samples a day (0: no first-day index)
         self.recent: deque[Shape] = deque()
+        # The four ratios of the fits in `recent`, each kept in ascending order (their medians).
+        self.ranked: tuple[list[float], ...] = ([], [], [], [])
         self.lower: deque[float] = deque(maxlen=EXCESSES)
         self.upper: deque[float] = deque(maxlen=EXCESSES)
         self.fresh = 0  # excesses filed since the index was estimated
@@ -273,21 +277,28 @@ def fit_settled(
     if scale <= 0 or len(ordered) < SHAPE_FROM:
         return fit
     recent = shapes.recent
-    recent.append((now, fit[2] / scale, fit[3] / scale, fit[4] / scale, fit[5] / scale))
+    shape = (now, fit[2] / scale, fit[3] / scale, fit[4] / scale, fit[5] / scale)
+    recent.append(shape)
+    lo_u, lo_beta, hi_u, hi_beta = shapes.ranked
+    insort(lo_u, shape[1])
+    insort(lo_beta, shape[2])
+    insort(hi_u, shape[3])
+    insort(hi_beta, shape[4])
     while now - recent[0][0] > span:
-        recent.popleft()
+        _, *gone = recent.popleft()
+        for ranked, x in zip(shapes.ranked, gone, strict=True):
+            del ranked[bisect_left(ranked, x)]
     lo_xi, hi_xi = shapes.indexes(now)
     if len(recent) < SHAPE_FITS:
         return (*fit[:6], lo_xi, hi_xi)
     h = len(recent) // 2
-    _, lo_u, lo_beta, hi_u, hi_beta = zip(*recent, strict=True)
     return (
         center,
         scale,
-        sorted(lo_u)[h] * scale,
-        sorted(lo_beta)[h] * scale,
-        sorted(hi_u)[h] * scale,
-        sorted(hi_beta)[h] * scale,
+        lo_u[h] * scale,
+        lo_beta[h] * scale,
+        hi_u[h] * scale,
+        hi_beta[h] * scale,
         lo_xi,
         hi_xi,
     )
@@ -385,10 +396,17 @@ def count_p(count: float, predicted: float, p: float, mean: float) -> float:
     count) reaches `count`, if larger: a count varies at least as much as a Poisson one, and
     a low-rate series (mentions: 0.5 per window) whose residuals are lumps on that scale has
     tails too thin to judge a 3 or a 4 by."""
-    from scipy.special import pdtrc  # SciPy is imported when a count first needs it
-
-    poisson = 2.0 * float(pdtrc(math.ceil(count) - 1, count_rate(predicted, mean)))
+    poisson = 2.0 * float(_pdtrc()(math.ceil(count) - 1, count_rate(predicted, mean)))
     return poisson if poisson > p else p
+
+
+@cache
+def _pdtrc() -> Callable[[float, float], float]:
+    """SciPy's Poisson upper tail, imported when a count first needs it (once: an import
+    statement in `count_p` cost as much as the rest of it)."""
+    from scipy.special import pdtrc
+
+    return pdtrc  # type: ignore[return-value]
 
 
 def evidence_clip(tails: Tails) -> float:
