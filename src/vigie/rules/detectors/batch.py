@@ -377,11 +377,13 @@ def _run(
                 share = (weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
                     weekday_counted[day] - own + ZERO_PRIOR
                 )
-                top = max(  # `RobustSeasonal._top_zero_rate`
-                    (z + ZERO_PRIOR * overall) / (c + ZERO_PRIOR)
-                    for z, c in zip(knot_zeros, knot_counted, strict=True)
-                )
-                prior = _day_prior(share, overall, rate, top)
+                prior = rate  # `_day_prior`: a day no more closed than the average one
+                if share > overall:
+                    top = max(  # `RobustSeasonal._top_zero_rate`
+                        (z + ZERO_PRIOR * overall) / (c + ZERO_PRIOR)
+                        for z, c in zip(knot_zeros, knot_counted, strict=True)
+                    )
+                    prior = _day_prior(share, overall, rate, top)
                 own = run_zeros if run_knot == kw else 0.0
                 week = (week_zeros[kw] - own + ZERO_PRIOR * prior) / (
                     week_counted[kw] - own + ZERO_PRIOR
