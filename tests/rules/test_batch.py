@@ -460,3 +460,33 @@ def test_a_shops_counts_are_scored_alike(minutes: int) -> None:
         live.learn(at, x)
     scores = score_series(RobustSeasonal(step_us=step), times, values)
     assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
+def test_a_cafes_outage_is_scored_alike() -> None:
+    """Issue 15: a café's counts over three weeks, with a two-hour outage where it sells
+    most, get the same verdict from `score_series` as from `RobustSeasonal.score`, sample by
+    sample (a zero left to its run, the predictor held through the run, each day's share of
+    zeros against the most closed time of day's)."""
+    rng = random.Random(15)
+    step = 10 * MINUTE
+    times, values = [], []
+    for i in range(21 * 144):
+        hour = (i % 144) / 6
+        rate = 4.0 if 7.5 <= hour < 14 else 0.06
+        if i // 144 == 16 and 9 <= hour < 11:
+            rate = 0.0
+        x, p, u = 0, math.exp(-rate), rng.random()
+        cumulative = p
+        while u > cumulative and x < 500:
+            x += 1
+            p *= rate / x
+            cumulative += p
+        times.append(T0 + i * step)
+        values.append(float(x))
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected

@@ -12,7 +12,7 @@ import pytest
 from vigie.kpi.metrics import Metric
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
-from vigie.rules.detectors.seasonal import DRIFT, RobustSeasonal, evidence_p
+from vigie.rules.detectors.seasonal import DRIFT, RobustSeasonal, _day_prior, evidence_p
 from vigie.types import to_us
 
 MINUTE = 60_000_000
@@ -537,3 +537,15 @@ def test_a_first_weekend_begins_at_the_local_midnight(zone: str, minutes: int) -
         # is known, make the learned tail heavy enough that UTC's step confirms as a shift
         # without firing (issue 15's tail index; the contrast is shown at 10 and 60)
         assert [day for day in fired["UTC"] if 2 <= day < 3]
+
+
+def test_a_weekdays_zero_prior_is_its_hours_unless_the_day_is_more_closed() -> None:
+    """Issue 15: a day of the week with the average day's share of zeros expects its time of
+    day's share at a weekly knot it has not seen much; one as closed as a night expects a
+    night's; one halfway expects halfway; the prior never leaves [rate, top]."""
+    assert _day_prior(0.6, 0.6, 0.02, 0.98) == 0.02
+    assert _day_prior(0.4, 0.6, 0.02, 0.98) == 0.02
+    assert _day_prior(0.98, 0.6, 0.02, 0.98) == pytest.approx(0.98)
+    assert _day_prior(1.0, 0.6, 0.02, 0.98) == pytest.approx(0.98)
+    assert _day_prior(0.79, 0.6, 0.02, 0.98) == pytest.approx(0.5)
+    assert _day_prior(0.9, 0.6, 0.99, 0.98) == 0.99

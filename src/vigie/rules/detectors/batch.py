@@ -50,6 +50,7 @@ from vigie.rules.detectors.seasonal import (
     Shapes,
     Tails,
     Trial,
+    _day_prior,
     _excess,
     _z_of,
     count_floor,
@@ -373,9 +374,16 @@ def _run(
             if week_zero_since[kw] <= at_us - half_week:
                 day = kw // nd
                 own = run_day_zeros if run_day == day else 0.0
-                prior = (weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
+                share = (weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
                     weekday_counted[day] - own + ZERO_PRIOR
                 )
+                prior = rate  # `_day_prior`: a day no more closed than the average one
+                if share > overall:
+                    top = max(  # `RobustSeasonal._top_zero_rate`
+                        (z + ZERO_PRIOR * overall) / (c + ZERO_PRIOR)
+                        for z, c in zip(knot_zeros, knot_counted, strict=True)
+                    )
+                    prior = _day_prior(share, overall, rate, top)
                 own = run_zeros if run_knot == kw else 0.0
                 week = (week_zeros[kw] - own + ZERO_PRIOR * prior) / (
                     week_counted[kw] - own + ZERO_PRIOR
@@ -525,6 +533,7 @@ def _run(
                 if counts and residual > 0 and p < p_run:
                     p = count_p(value, preds[chosen], p, count_mean)
                 own = not back and (best == chosen or not counts or residual > 0)
+                own = own and not (counts and value <= 0)  # a zero: its run's judgement
                 ct = tails[chosen]
                 limit = bands[chosen][8]
                 r = y - preds[chosen] - ct[0]
@@ -823,7 +832,9 @@ def _run(
                 theta = evidence_theta(square, fourth)
             rescale_in = RESCALE
             weekly_mean = sum(weekly) / seen_weekly if seen_weekly else 0.0
-        # Choose the predictor.
+        # Choose the predictor; a run of zeros on counts keeps it (`RobustSeasonal._choose`).
+        if counts and zero_run:
+            continue
         if auto:
             best = 0
             for j in range(1, m):

@@ -729,7 +729,10 @@ class RobustSeasonal:
         # a rival explains better (a closed Sunday the weekly one knows, while the daily one
         # is still chosen) is not judged by them. (On other series they stay: there they
         # catch shifts the rival's band is too wide for, and the bench lost detections.)
+        # A count's zero is left to the run of zeros' own judgement below: the short average
+        # judged it again, and a café's second evening fired on zeros against an expected 0.6.
         own = not back and (best == chosen or not self.counts or residual > 0)
+        own = own and not (self.counts and value <= 0)
         if self.counts and residual > 0 and p < self.p_run:
             p = count_p(value, raw[chosen], p, self.count_mean)
         chosen_residual = y - raw[chosen] - self.models[chosen].tails.center
@@ -945,15 +948,24 @@ class RobustSeasonal:
             if self.week_zero_since[kw] <= at_us - WEEK_US // 2:
                 day = kw // self.nd
                 own = self.run_day_zeros if self.run_day == day else 0.0
-                prior = (self.weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
+                share = (self.weekday_zeros[day] - own + ZERO_PRIOR * overall) / (
                     self.weekday_counted[day] - own + ZERO_PRIOR
                 )
+                prior = _day_prior(share, overall, rate, self._top_zero_rate(overall))
                 own = self.run_zeros if self.run_knot == kw else 0.0
                 week = (self.week_zeros[kw] - own + ZERO_PRIOR * prior) / (
                     self.week_counted[kw] - own + ZERO_PRIOR
                 )
                 rate = week if week > rate else rate
         return rate
+
+    def _top_zero_rate(self, overall: float) -> float:
+        """The largest share of zeros of any time of day, each shrunk as `_zero_rate` does:
+        the share of a time the series is closed (a night)."""
+        return max(
+            (z + ZERO_PRIOR * overall) / (c + ZERO_PRIOR)
+            for z, c in zip(self.knot_zeros, self.knot_counted, strict=True)
+        )
 
     def _count_zero(self, at_us: int, value: float) -> None:
         """File whether a count is 0: a run of zeros has the probability of each in turn,
@@ -1204,6 +1216,10 @@ class RobustSeasonal:
 
     def _choose(self) -> None:
         models = self.models
+        if self.counts and self.zero_run:
+            # A run of zeros keeps the predictor it began under: during a café's outage the
+            # level alone came to explain the zeros best, was chosen, and called them usual.
+            return
         if self.seasonality == "auto":
             best = 0
             for i in range(1, len(models)):
@@ -1251,6 +1267,19 @@ def _learn_knots(
         if not fresh:
             step = limit if step > limit else -limit if step < -limit else step
         values[knot] += weight / weights[knot] * step if not fresh else step
+
+
+def _day_prior(share: float, overall: float, rate: float, top: float) -> float:
+    """A weekly knot's expected share of zeros before it has seen many samples: its time of
+    day's `rate`, moved towards the share of the most closed time of day (`top`, a night's)
+    by how far its day of the week's share of zeros (`share`) has gone from the average
+    day's (`overall`) towards that. A closed Sunday, as many zeros as a night, expects a
+    night's at noon; a Wednesday like the others expects what noon does (a café's outage was
+    called ordinary by a whole day's share of zeros, its nights included)."""
+    if share <= overall or rate >= top:
+        return rate
+    extra = (share - overall) / (top - overall) if top > overall else 1.0
+    return rate + (top - rate) * (extra if extra < 1.0 else 1.0)
 
 
 def _z_of(p: float) -> float:
