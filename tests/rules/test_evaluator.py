@@ -735,7 +735,9 @@ def test_a_steady_hourly_count_raises_nothing_while_each_hour_fills(compare: str
     ever); a filling hour is judged on what it is on course for."""
     rules = [HOURLY_DROP, HOURLY_RISE] if compare == "previous" else [USUAL_HOUR, USUAL_RISE]
     events = _steady_orders(72)
-    changes = _by_minute(rules, events) if way == "live" else replay([ORDERS], rules, events, tick="1m")
+    changes = (
+        _by_minute(rules, events) if way == "live" else replay([ORDERS], rules, events, tick="1m")
+    )
     assert changes == []
 
 
