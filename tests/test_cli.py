@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from tests.conftest import free_port
 from vigie.cli import app
 from vigie.demo import DEMO_MARK, WORKING_DAYS, DemoStoreError, fresh_demo_store
-from vigie.web.i18n import weekday_name
+from vigie.web.i18n import Translator, format_number, weekday_name
 
 
 def _commands(group: Any, prefix: str = "vigie") -> list[tuple[str, Any]]:
@@ -51,10 +51,52 @@ def test_the_command_tree_holds_the_foundation_commands() -> None:
     assert "vigie bench ingest" in paths
 
 
-def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> None:
+# What the demo's output says in each language, chapter by chapter (the day and the names
+# are filled in by the test).
+SAYS = {
+    "fr": {
+        "played": r"Rejeu de la campagne de midi du (\w+) (\d{4}-\d{2}-\d{2})",
+        "in_log": "{count} événements dans le journal",
+        "held": r"marie : retenue jusqu'à \w+ \d\d:\d\d{zone} \(hors service\)",
+        "review": "Revue hebdomadaire {week} : ",
+        "chat": ["Widget sur /checkout", "visiteur : Le paiement plante à la dernière étape",
+                 "Étiqueté bug au paiement, issue « bug signalé » : dans l'historique de "
+                 "Camille Lambert"],
+        "support": ["le rush du support", "support-sla-breach / 1-reassign : déplacés : "
+                    "julie sales → support, karim sales → support"],
+        "shop": ["Il est déplacé. Les prises en main suivent le présentoir",
+                 "(en baisse, fin de la saturation)", "{weekday} à shop-brussels : "],
+        "leads": ["les leads de chaque commercial", "{name} : {count} leads",
+                  "{name} convertit"],
+    },
+    "en": {
+        "played": r"Replaying the lunch-time campaign of (\w+) (\d{4}-\d{2}-\d{2})",
+        "in_log": "{count} events in the log",
+        "held": r"marie: held until \w+ \d\d:\d\d{zone} \(off duty\)",
+        "review": "Weekly review {week}: ",
+        "chat": ["Widget on /checkout", "visitor: Payment fails at the last step",
+                 "Tagged bug at checkout, outcome bug reported: on Camille Lambert's timeline"],
+        "support": ["the support rush", "support-sla-breach / 1-reassign: moved: "
+                    "julie sales → support, karim sales → support"],
+        "shop": ["Moving it. Pick-ups follow the display", "(fell, congestion over)",
+                 "{weekday} in shop-brussels: "],
+        "leads": ["the leads handed to each rep", "{name}: {count} leads", "{name} converts"],
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("language", "locale", "zone", "label"),
+    [("fr", "fr_BE.UTF-8", "Europe/Brussels", ""), ("en", "en_GB.UTF-8", "UTC", " UTC")],
+)
+def test_demo_once_exits_zero_and_fills_the_embedded_store(
+    tmp_path: Path, language: str, locale: str, zone: str, label: str
+) -> None:
     """`vigie demo --once` exits 0 and leaves the events of this run only in its own store,
-    ./vigie-data/demo (what an earlier demo left there is cleared first)."""
-    env = dict(os.environ, VIGIE_WRITE_KEY="demo-write-key-123456", LANG="fr_BE.UTF-8")
+    ./vigie-data/demo (what an earlier demo left there is cleared first); it tells the whole
+    day in the terminal's language, with times in the terminal's time zone (named when it is
+    not the story's, Brussels), and writes the weekly review in that language."""
+    env = dict(os.environ, VIGIE_WRITE_KEY="demo-write-key-123456", LANG=locale, TZ=zone)
     for name in ("VIGIE_DB", "VIGIE_CONFIG", "LC_ALL", "LC_MESSAGES"):
         env.pop(name, None)
     earlier = tmp_path / "vigie-data" / "demo"
@@ -71,43 +113,54 @@ def test_demo_once_exits_zero_and_fills_the_embedded_store(tmp_path: Path) -> No
         timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+    says = SAYS[language]
     database = earlier / "vigie.db"
     with sqlite3.connect(database) as conn:
         stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         kinds = {row[0] for row in conn.execute("SELECT DISTINCT type FROM events")}
+    out = " ".join(result.stdout.split())
     assert stored > 150
-    assert f"{stored} events in the log" in result.stdout
+    # The output's spaces are flattened, the narrow no-break space in "1 487" too.
+    in_log = says["in_log"].format(count=format_number(language, stored))
+    assert " ".join(in_log.split()) in out, out
     assert {"page", "track"} <= kinds
     # Issue 23: at 17:30 the manager's message waits for her next working period.
-    assert "marie: held until" in " ".join(result.stdout.split()), result.stdout
-    reports = list((tmp_path / "vigie-data" / "reports").glob("weekly-*-fr.pdf"))
+    assert re.search(says["held"].format(zone=label), out), out
+    reports = list((tmp_path / "vigie-data" / "reports").glob(f"weekly-*-{language}.pdf"))
     assert len(reports) == 1 and reports[0].read_bytes().startswith(b"%PDF")
-    assert f"revue hebdomadaire {reports[0].stem[7:15]}: " in result.stdout
+    assert says["review"].format(week=reports[0].stem[7:15]) in out, out
     # The demo plays a day when everybody in the example works (Tuesday to Friday): today,
     # or the Friday before on a Saturday, a Sunday or a Monday; it says which.
-    out = " ".join(result.stdout.split())
-    # The campaign's line is in the terminal's language (here French), like the shop's heading.
-    played = re.search(r"Rejeu de la campagne de midi du (\w+) (\d{4}-\d{2}-\d{2})", out)
+    played = re.search(says["played"], out)
     assert played is not None, out
     day = date.fromisoformat(played[2])
-    assert played[1] == weekday_name("fr", day), out
+    assert played[1] == weekday_name(language, day), out
     today = datetime.now(ZoneInfo("Europe/Brussels")).date()
     assert day.weekday() in WORKING_DAYS and timedelta(0) <= today - day <= timedelta(days=4), out
     # Issue 19: at the 12:20 break the conversion-drop playbook invites the visitor on the
     # checkout page, who talks with an agent; the conversation lands on their timeline, tagged.
-    assert "Widget on /checkout" in out and "bug at checkout" in out, out
-    assert "outcome bug reported: on Camille Lambert's timeline" in out, out
     # The support rush: the SLA alert's playbook moves the two sales agents, at work at 12:40.
-    assert "the support rush" in out and "support-sla-breach / 1-reassign" in out, out
-    assert "julie sales → support, karim sales → support" in out, out
     # The shop's display follows the advice to aisle 21; the jammed street empties.
-    assert "Moving it. Pick-ups follow the display" in out and "congestion over" in out, out
-    # The shop's heading names the demo's day in the terminal's language (here French).
-    assert f"{weekday_name('fr', day).capitalize()} à shop-brussels" in out, out
-    _assert_leads_handed_to_each_rep(database, out)
+    weekday = weekday_name(language, day)
+    for line in says["chat"] + says["support"] + says["shop"]:
+        assert line.format(weekday=weekday[:1].upper() + weekday[1:]) in out, (line, out)
+    _assert_leads_handed_to_each_rep(database, out, says["leads"])
+    _assert_no_line_of_the_other_language(language, out)
 
 
-def _assert_leads_handed_to_each_rep(database: Path, out: str) -> None:
+def _assert_no_line_of_the_other_language(language: str, out: str) -> None:
+    """No fixed wording of the demo's messages in the other language shows in `out` (phrases
+    of two words or more: a single word may be a name, or in a text of the configuration)."""
+    other = Translator("en" if language == "fr" else "fr").subset("demo.")
+    mine = " ".join(Translator(language).subset("demo.").values())
+    for key, message in other.items():
+        for words in re.split(r"\{[^}]*\}", message):
+            words = " ".join(words.split())
+            if len(words) >= 8 and " " in words.strip(" :;,.") and words not in mine:
+                assert words not in out, (key, words, out)
+
+
+def _assert_leads_handed_to_each_rep(database: Path, out: str, says: list[str]) -> None:
     """Each salesperson of the demo's CRM owns lead records, due in their working hours
     (09:00-17:30 on weekdays, in their time zone), and the terminal names their best lead."""
     with sqlite3.connect(database) as conn:
@@ -119,13 +172,14 @@ def _assert_leads_handed_to_each_rep(database: Path, out: str) -> None:
             ]
             for sid, name, zone in sellers.fetchall()
         }
-    assert len(owned) == 4 and "the leads handed to each rep" in out, out
+    assert len(owned) == 4 and says[0] in out, out
     for (name, zone), due in owned.items():
         assert due, f"{name} got no lead"
         local = [d.astimezone(ZoneInfo(zone)) for d in due]
         assert all(t.weekday() < 5 and clock_time(9) <= t.time() < clock_time(17, 30)
                    for t in local), (name, local)  # fmt: skip
-        assert f"{name}: {len(due)} leads" in out and f"{name} convertit" in out, out
+        for line in says[1:]:
+            assert line.format(name=name, count=len(due)) in out, (line, out)
 
 
 def test_simulate_writes_json_lines(tmp_path: Path) -> None:
@@ -207,15 +261,20 @@ def test_serve_refuses_an_unknown_role() -> None:
     assert "all, ingest or api" in result.output
 
 
-def test_demo_leaves_an_ai_folder_of_your_own_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("language", "says"), [("en", "the demo leaves them alone"), ("fr", "la démo n'y touche pas")]
+)
+def test_demo_leaves_an_ai_folder_of_your_own_alone(
+    tmp_path: Path, language: str, says: str
+) -> None:
     """The leads chapter writes into `ai.data_dir` only when a demo made it: a folder with
-    lead runs of your own is left as it was, and the terminal says so."""
+    lead runs of your own is left as it was, and the terminal says so in its language."""
     from types import SimpleNamespace
 
     from rich.console import Console
 
     from vigie.ai.config import AiConfig
-    from vigie.demo import _leads_for_each_rep
+    from vigie.demo import Narrator, _leads_for_each_rep
 
     own = tmp_path / "ai" / "leads" / "leads.parquet"
     own.parent.mkdir(parents=True)
@@ -223,8 +282,8 @@ def test_demo_leaves_an_ai_folder_of_your_own_alone(tmp_path: Path) -> None:
     ai = AiConfig(data_dir=str(tmp_path / "ai"))
     system = SimpleNamespace(settings=SimpleNamespace(config=SimpleNamespace(ai=ai)))
     console = Console(record=True, width=200)
-    _leads_for_each_rep(system, "http://127.0.0.1:9", console)
-    assert "the demo leaves them alone" in console.export_text()
+    _leads_for_each_rep(system, "http://127.0.0.1:9", console, Narrator(language))
+    assert says in console.export_text()
     assert [p.name for p in (tmp_path / "ai").rglob("*")] == ["leads", "leads.parquet"]
     assert own.read_bytes() == b"mine"
 
@@ -244,3 +303,26 @@ def test_the_demo_store_is_emptied_only_when_the_demo_made_it(tmp_path: Path) ->
     with pytest.raises(DemoStoreError, match="not made by vigie demo"):
         fresh_demo_store(mine)
     assert (mine / "vigie.db").read_bytes() == b"my data"
+
+
+@pytest.mark.parametrize(
+    ("locale", "says"),
+    [
+        ("en_US.UTF-8", "cannot start the demo: vigie-data/demo was not made by vigie demo"),
+        ("fr_BE.UTF-8", "impossible de lancer la démo : vigie-data/demo n'a pas été créé par"),
+    ],
+)
+def test_vigie_demo_refuses_a_folder_it_did_not_make_in_the_terminals_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, locale: str, says: str
+) -> None:
+    """`vigie demo` in a folder whose vigie-data/demo holds files of yours exits 2 and says
+    why in the terminal's language, before starting anything."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("VIGIE_DB", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    (tmp_path / "vigie-data" / "demo").mkdir(parents=True)
+    (tmp_path / "vigie-data" / "demo" / "vigie.db").write_bytes(b"my data")
+    result = CliRunner().invoke(app, ["demo", "--once"])
+    assert result.exit_code == 2, result.output
+    assert says in " ".join(result.output.split()), result.output

@@ -200,3 +200,16 @@ def test_a_clear_value_on_the_wrong_side_is_refused() -> None:
     assert "clear_value" in _error(text.replace("CLEAR", "90").replace("'>'", "'=='"))
     config = parse_config(text.replace("CLEAR", "90"))
     assert config.rules[0].clear_value == 90
+
+
+def test_a_same_slot_rule_reads_at_least_one_day() -> None:
+    """A change rule's `days` is a count of previous days: 0 or fewer is refused with its key
+    (beside a deeper rule on the metric, `days: 0` read every day of their shared history)."""
+    text = GOOD + (
+        "metrics:\n  - {name: orders, kind: count, where: {event: Order}, window: 1h}\n"
+        "rules:\n  - {name: dip, kind: change, metric: orders, compare: same_slot, drop: 0.5,"
+        " days: DAYS}\n"
+    )
+    for days in ("0", "-3"):
+        assert "rules.0.days" in _error(text.replace("DAYS", days))
+    assert parse_config(text.replace("DAYS", "1")).rules[0].days == 1

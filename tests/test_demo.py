@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
 
 from tests.conftest import free_port
+from vigie import demo
 from vigie.clock import ManualClock
 from vigie.demo import (
     BRUSSELS,
     CHECKOUT_BREAKS_AT,
     EXAMPLE,
     SUPPORT_BREACHES_AT,
+    Narrator,
     _a_day_in_the_shop,
     campaign_line,
     demo_day,
@@ -24,30 +28,42 @@ from vigie.simulate import LunchCampaign
 from vigie.store import connect, upgrade
 from vigie.system import build_system
 from vigie.web import create_app
+from vigie.web.i18n import Translator
 from vigie.web.server import BackgroundServer
 
 
-def test_a_second_shop_day_on_the_same_store_tells_the_same_story(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("language", "advice", "follows", "inside"),
+    [
+        ("en", "Advice: move summer-promo from aisle-4 to aisle-21", "Pick-ups follow the display",
+         " inside for "),
+        ("fr", "Conseil : déplacer summer-promo de aisle-4 vers aisle-21",
+         "Les prises en main suivent le présentoir", " personnes à l'intérieur pour "),
+    ],
+)  # fmt: skip
+def test_a_second_shop_day_on_the_same_store_tells_the_same_story(
+    tmp_path: Path, language: str, advice: str, follows: str, inside: str
+) -> None:
     """On a store an earlier run played into (`vigie demo --db`), the shop chapter again
     advises moving the display from aisle-4 to aisle-21 and counts the same people inside,
     instead of finding the display already moved ("No relocation advice") and the doors'
-    counts of both runs added up."""
+    counts of both runs added up; it says so in the reader's language."""
     settings = build_settings(
         db_url=f"sqlite:///{tmp_path}/vigie.db", config_path=Path(str(EXAMPLE))
     )
     settings.config.actions.smtp = None
     app = create_app(build_system(settings))
     told = []
+    say = Narrator(language, BRUSSELS)
     with BackgroundServer(app, port=free_port()) as server:
         for _ in range(2):
             console = Console(record=True, width=400)
-            _a_day_in_the_shop(app.state.system, server.url, console)
+            _a_day_in_the_shop(app.state.system, server.url, console, say)
             told.append(console.export_text())
     for text in told:
-        assert "Advice: move summer-promo from aisle-4 to aisle-21" in text, text
-        assert "Pick-ups follow the display" in text, text
-    inside = [text.split(": ", 1)[1].split(" inside")[0] for text in told]
-    assert inside[0] == inside[1], told
+        assert advice in text and follows in text, text
+    counted = [text.split(": ", 1)[1].split(inside)[0] for text in told]
+    assert counted[0] == counted[1], told
 
 
 @pytest.mark.parametrize(
@@ -112,9 +128,54 @@ def test_the_campaign_line_speaks_the_terminals_language(language: str, expected
 
 
 @pytest.mark.parametrize(
-    ("language", "pace"), [("en", ", at 2.5x"), ("fr", ", à 2.5x la vitesse réelle")]
+    ("language", "pace"), [("en", ", at 2.5x"), ("fr", ", à 2,5x la vitesse réelle")]
 )
 def test_the_campaign_line_names_the_replay_speed(language: str, pace: str) -> None:
     """Played live rather than fast-forwarded, the line gives the speed, in either language."""
     scenario = LunchCampaign(day=date(2026, 12, 4), visitors=40, seed=1)
     assert campaign_line(language, scenario, once=False, speed=2.5).endswith(pace)
+
+
+@pytest.mark.parametrize(
+    ("narrator", "expected"),
+    [
+        (Narrator("fr", BRUSSELS), "vendredi 12:20"),
+        (Narrator("en", BRUSSELS), "Friday 12:20"),
+        (Narrator("fr", ZoneInfo("UTC")), "vendredi 11:20 UTC"),
+        (Narrator("en", ZoneInfo("America/Montreal")), "Friday 06:20 EST"),
+        (Narrator("en", ZoneInfo("Pacific/Kiritimati")), "Saturday 01:20 +14"),
+    ],
+)
+def test_times_are_told_in_the_readers_zone_and_named_when_not_the_storys(
+    narrator: Narrator, expected: str
+) -> None:
+    """The 12:20 break in Brussels reads as the reader's own clock and day, with the zone's
+    name when it is not Brussels's, so that 11:20 UTC is not taken for the story's 11:20."""
+    moment = datetime.combine(date(2026, 12, 4), CHECKOUT_BREAKS_AT, tzinfo=BRUSSELS)
+    assert narrator.when(moment) == expected
+    assert narrator.clock(moment) == expected.split(" ", 1)[1].replace(":20", ":20:00", 1)
+
+
+def test_statuses_and_headings_speak_the_readers_language() -> None:
+    """A step's status is in the reader's words (an unknown one is shown as it is), and a
+    chapter that opens with a French day name starts with a capital."""
+    french = Narrator("fr", BRUSSELS)
+    assert (french.status("succeeded"), french.status("no-such-status")) == (
+        "réussie",
+        "no-such-status",
+    )
+    moment = datetime.combine(date(2026, 12, 4), CHECKOUT_BREAKS_AT, tzinfo=BRUSSELS)
+    heading = french.heading("demo.chat_heading", when=french.when(moment))
+    assert heading.startswith("[bold]Vendredi 12:20 — "), heading
+
+
+def test_every_demo_message_exists_in_both_languages_with_the_same_fields() -> None:
+    """Each line the demo prints has an English and a French wording that fill in the same
+    values, so neither language falls back to a message id or fails on a missing field."""
+    english, french = Translator("en").subset("demo."), Translator("fr").subset("demo.")
+    assert english.keys() == french.keys()
+    fields = re.compile(r"\{(\w+)\}")
+    for key, text in english.items():
+        assert set(fields.findall(text)) == set(fields.findall(french[key])), key
+    used = set(re.findall(r'"(demo\.[a-z_]+)"', Path(demo.__file__).read_text("utf-8")))
+    assert used <= english.keys(), used - english.keys()

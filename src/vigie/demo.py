@@ -9,7 +9,9 @@ import secrets
 import shutil
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
 from datetime import time as clock_time
 from importlib.resources import files
 from pathlib import Path
@@ -30,7 +32,14 @@ from vigie.settings import Settings
 from vigie.simulate import CrmScenario, LunchCampaign
 from vigie.system import build_system
 from vigie.web import create_app
-from vigie.web.i18n import Translator, terminal_language, weekday_name
+from vigie.web.i18n import (
+    Translator,
+    format_number,
+    format_percent,
+    terminal_language,
+    terminal_time_zone,
+    weekday_name,
+)
 from vigie.web.server import BackgroundServer
 
 BATCH = 200
@@ -97,8 +106,75 @@ def lunch_analytics() -> AnalyticsConfig:
     )
 
 
+@dataclass(frozen=True)
+class Narrator:
+    """How the demo speaks to the person at the terminal: every line in their language, its
+    numbers written as they write them, its times in their time zone (the zone is named when
+    it is not the story's, Brussels, so that 11:20 UTC reads as the 12:20 break)."""
+
+    language: str
+    zone: tzinfo | None = None  # None: the system's local time
+    translate: Translator = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "translate", Translator(self.language))
+
+    @classmethod
+    def of_terminal(cls, environ: Mapping[str, str]) -> Narrator:
+        """The narrator for the terminal whose locale and time zone `environ` gives."""
+        return cls(terminal_language(environ), terminal_time_zone(environ))
+
+    def __call__(self, key: str, /, **values: Any) -> str:
+        return self.translate(key, **values)
+
+    def number(self, value: float) -> str:
+        return format_number(self.language, value)
+
+    def percent(self, ratio: float, *, signed: bool = False) -> str:
+        return format_percent(self.language, ratio, signed=signed)
+
+    def status(self, status: str) -> str:
+        """A run's, a step's or an alert's status in the reader's words ("réussie")."""
+        key = f"js.status.{status}"
+        text = self.translate(key)
+        return status if text == key else text
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.zone)
+
+    def when(self, moment: datetime) -> str:
+        """The day of the week and the time, "vendredi 12:20", in the reader's time zone."""
+        local = self.local(moment)
+        return f"{weekday_name(self.language, local)} {local:%H:%M}{self._zone_name(local)}"
+
+    def clock(self, moment: datetime) -> str:
+        """The time to the second, "12:05:00", in the reader's time zone."""
+        local = self.local(moment)
+        return f"{local:%H:%M:%S}{self._zone_name(local)}"
+
+    @staticmethod
+    def _zone_name(local: datetime) -> str:
+        """ " UTC" after a time read in another zone than the story's; nothing in Brussels."""
+        if local.utcoffset() != local.astimezone(BRUSSELS).utcoffset():
+            return f" {local:%Z}"
+        return ""
+
+    def heading(self, key: str, /, **values: Any) -> str:
+        """A translated line that opens a chapter, with a capital even when it starts with a
+        French day name ("Vendredi 12:20 — …")."""
+        text = self(key, **values)
+        return f"[bold]{text[:1].upper()}{text[1:]}[/bold]"
+
+
 class DemoStoreError(Exception):
     """The demo's folder holds something the demo did not make."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(
+            f"{folder} was not made by vigie demo: the demo empties its folder at each "
+            "start and leaves this one alone; move it away or pass --db"
+        )
+        self.folder = folder
 
 
 def fresh_demo_store(folder: Path = DEMO_DATA) -> str:
@@ -108,17 +184,14 @@ def fresh_demo_store(folder: Path = DEMO_DATA) -> str:
     the demo did not make is refused rather than emptied."""
     if folder.exists() and any(folder.iterdir()):
         if not (folder / DEMO_MARK).exists():
-            raise DemoStoreError(
-                f"{folder} was not made by vigie demo: the demo empties its folder at each "
-                "start and leaves this one alone; move it away or pass --db"
-            )
+            raise DemoStoreError(folder)
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / DEMO_MARK).write_text("vigie demo\n", encoding="utf-8")
     return f"sqlite:///{folder / 'vigie.db'}"
 
 
-def _announce_dashboard(system: Any, url: str, console: Console) -> None:
+def _announce_dashboard(system: Any, url: str, console: Console, say: Narrator) -> None:
     """Make sure a `demo` user can sign in to the dashboard, and say how."""
     from vigie.auth.users import UserError, create_user
 
@@ -133,11 +206,12 @@ def _announce_dashboard(system: Any, url: str, console: Console) -> None:
             now=system.clock.now(),
         )
     except UserError:
-        console.print(f"Dashboard / tableau de bord: {url}/  (user [bold]demo[/bold], as before)")
+        console.print(say("demo.dashboard_again", url=url, user="[bold]demo[/bold]"))
         return
     console.print(
-        f"Dashboard / tableau de bord: {url}/  user [bold]demo[/bold], "
-        f"password [bold]{password}[/bold]"
+        say(
+            "demo.dashboard", url=url, user="[bold]demo[/bold]", password=f"[bold]{password}[/bold]"
+        )
     )
 
 
@@ -166,69 +240,74 @@ def run_demo(
         seed=seed if seed is not None else random.randrange(1 << 30),
         checkout_breaks_at=CHECKOUT_BREAKS_AT,
     )
+    say = Narrator.of_terminal(os.environ)
     app = create_app(build_system(settings, clock=clock))
     with BackgroundServer(app, host=host, port=port) as server:
+        console.print(f"[bold]{say('demo.title')}[/bold] {say('demo.server', url=server.url)}")
         console.print(
-            f"[bold]Vigie demo[/bold] on {server.url}  (events: {server.url}/api/events, "
-            f"API docs: {server.url}/docs, metrics: {server.url}/metrics)"
+            say(
+                "demo.write_key",
+                source=settings.config.sources[0].name,
+                key=f"[bold]{write_key}[/bold]",
+            )
         )
-        console.print(
-            f"Write key of source '{settings.config.sources[0].name}': [bold]{write_key}[/bold]"
-        )
-        _announce_dashboard(app.state.system, server.url, console)
-        language = terminal_language(os.environ)
-        weekday = weekday_name(language, scenario.day)
+        _announce_dashboard(app.state.system, server.url, console, say)
         if scenario.day != today:
             console.print(
-                Translator(language)(
+                say(
                     "demo.day_moved",
-                    today=weekday_name(language, today),
-                    weekday=weekday,
+                    today=weekday_name(say.language, today),
+                    weekday=weekday_name(say.language, scenario.day),
                     day=scenario.day.isoformat(),
                 )
             )
-        console.print(campaign_line(language, scenario, once=once, speed=speed))
+        console.print(campaign_line(say.language, scenario, once=once, speed=speed))
         zone = ZoneInfo(scenario.timezone)
         # The rules' playbooks (the support SLA's reallocation) run at the time of the rush;
         # the clock moves before any event arrives (event time runs on from the arrivals).
         clock.move_to(datetime.combine(scenario.day, SUPPORT_BREACHES_AT, tzinfo=zone))
         crm = CrmScenario(day=scenario.day, seed=scenario.seed)
         loaded = _load_crm(crm, server.url, write_key)
-        console.print(
-            f"CRM loaded: {loaded} events (companies, staff, pipeline, tickets, invoices) "
-            f"/ CRM chargé"
+        console.print(say("demo.crm_loaded", events=say.number(loaded)))
+        totals = _play(
+            scenario, server.url, write_key, console=console, say=say, once=once, speed=speed
         )
-        totals = _play(scenario, server.url, write_key, console=console, once=once, speed=speed)
         if totals["rejected"]:
-            console.print(f"[red]{totals['rejected']} messages were rejected[/red]")
+            console.print(
+                f"[red]{say('demo.rejected', count=say.number(totals['rejected']))}[/red]"
+            )
             return 1
         console.print(
-            f"Scenario played: {totals['accepted']} events accepted, "
-            f"{totals['duplicates']} duplicates; "
-            f"{app.state.system.log.count()} events in the log."
+            say(
+                "demo.played",
+                accepted=say.number(totals["accepted"]),
+                duplicates=say.number(totals["duplicates"]),
+                log=say.number(app.state.system.log.count()),
+            )
         )
-        app.state.system.runner.run_once()
-        _show_funnel(app.state.system, server.url, console)
-        _print_alerts(app.state.system, server.url, console)
+        system = app.state.system
+        system.runner.run_once()
+        _show_funnel(system, server.url, console, say)
+        _print_alerts(system, server.url, console, say)
         clock.move_to(datetime.combine(scenario.day, CHECKOUT_BREAKS_AT, tzinfo=zone))
-        _proactive_chat_at_twenty_past_twelve(app.state.system, server.url, console)
-        _support_rush(app.state.system, console)
-        _a_day_in_the_shop(app.state.system, server.url, console)
-        _sales_day_in_the_city(app.state.system, server.url, console)
+        _proactive_chat_at_twenty_past_twelve(system, server.url, console, say)
+        _support_rush(system, console, say)
+        _a_day_in_the_shop(system, server.url, console, say)
+        _sales_day_in_the_city(system, server.url, console, say)
         clock.move_to(datetime.combine(scenario.day, AFTER_LUNCH, tzinfo=zone))
-        _leads_for_each_rep(app.state.system, server.url, console)
+        _leads_for_each_rep(system, server.url, console, say)
         clock.move_to(datetime.combine(scenario.day, HALF_PAST_FIVE, tzinfo=zone))
-        _half_past_five(app.state.system, console)
-        console.print(f"{app.state.system.log.count()} events in the log in all.")
-        _the_week_in_review(app.state.system, server.url, console)
+        _half_past_five(system, console, say)
+        console.print(say("demo.log_total", count=say.number(system.log.count())))
+        _the_week_in_review(system, server.url, console, say)
         if once:
             return 0
-        console.print(f"Serving on {server.url} until Ctrl-C.")
+        console.print(say("demo.serving", url=server.url))
         try:
             while server.thread.is_alive():
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            console.print("Stopping.")
+            console.print(say("demo.stopping"))
     return 0
 
 
@@ -242,8 +321,8 @@ def campaign_line(language: str, scenario: LunchCampaign, *, once: bool, speed: 
         weekday=weekday_name(language, scenario.day),
         day=scenario.day.isoformat(),
         timezone=scenario.timezone,
-        visitors=scenario.visitors,
-        speed=f"{speed:g}",
+        visitors=format_number(language, scenario.visitors),
+        speed=f"{speed:g}".replace(".", ",") if language == "fr" else f"{speed:g}",
     )
 
 
@@ -259,7 +338,14 @@ def _load_crm(scenario: CrmScenario, url: str, write_key: str) -> int:
 
 
 def _play(
-    scenario: LunchCampaign, url: str, write_key: str, *, console: Console, once: bool, speed: float
+    scenario: LunchCampaign,
+    url: str,
+    write_key: str,
+    *,
+    console: Console,
+    say: Narrator,
+    once: bool,
+    speed: float,
 ) -> Counter[str]:
     totals: Counter[str] = Counter()
     by_event: Counter[str] = Counter()
@@ -268,7 +354,7 @@ def _play(
     first: datetime | None = None
     with (
         httpx.Client(base_url=url, auth=(write_key, ""), timeout=30) as client,
-        Live(_table(by_event, totals, None), console=console, refresh_per_second=4) as live,
+        Live(_table(by_event, totals, None, say), console=console, refresh_per_second=4) as live,
     ):
 
         def flush(now: datetime | None) -> None:
@@ -280,7 +366,7 @@ def _play(
             totals["duplicates"] += body.get("duplicates", 0)
             totals["rejected"] += len(body.get("rejected", []))
             pending.clear()
-            live.update(_table(by_event, totals, now))
+            live.update(_table(by_event, totals, now, say))
 
         for message in scenario.messages():
             at = datetime.fromisoformat(message["timestamp"])
@@ -301,60 +387,73 @@ def _play(
     return totals
 
 
-def _show_funnel(system: Any, url: str, console: Console) -> None:
-    """Print the live funnel by 10-minute slot: the checkout break at 12:20 shows at once."""
+def _show_funnel(system: Any, url: str, console: Console, say: Narrator) -> None:
+    """Print the live funnel by 10-minute slot of the site's time (the campaign's line names
+    its zone): the checkout break at 12:20 shows at once."""
     for funnel in system.settings.config.analytics.funnels:
         report = system.analytics.funnel_report(funnel.name, dropped_limit=0)
         if report is None or not report.entered:
             continue
-        table = Table(title=f"Funnel {funnel.name} ({url}/api/funnels/{funnel.name})")
-        table.add_column("slot / créneau")
+        address = f"{url}/api/funnels/{funnel.name}"
+        table = Table(title=say("demo.funnel_title", funnel=funnel.name, url=address))
+        table.add_column(say("demo.funnel_slot"))
         for step in report.steps:
             table.add_column(step.name, justify="right")
-        table.add_column("checkout → paid", justify="right")
+        table.add_column(say("demo.funnel_paid"), justify="right")
         for slot, counts in report.by_slot.items():
-            paid = f"{counts[-1] / counts[-2]:.0%}" if counts[-2] else "-"
-            table.add_row(slot, *(str(c) for c in counts), paid)
+            paid = say.percent(counts[-1] / counts[-2]) if counts[-2] else "-"
+            table.add_row(slot, *(say.number(c) for c in counts), paid)
         table.add_section()
         last, before = report.steps[-1].visitors, report.steps[-2].visitors
-        paid = f"{last / before:.0%}" if before else "-"
-        table.add_row("total", *(str(s.visitors) for s in report.steps), paid)
+        paid = say.percent(last / before) if before else "-"
+        table.add_row(
+            say("demo.funnel_total"), *(say.number(s.visitors) for s in report.steps), paid
+        )
         console.print(table)
 
 
-def _table(by_event: Counter[str], totals: Counter[str], now: datetime | None) -> Table:
-    title = f"Lunch-time campaign — {now:%H:%M:%S}" if now else "Lunch-time campaign"
+def _table(
+    by_event: Counter[str], totals: Counter[str], now: datetime | None, say: Narrator
+) -> Table:
+    """The events sent so far by name, and what the server made of them; the title gives
+    the campaign's clock in the reader's time zone."""
+    title = say("demo.live_title")
+    if now is not None:
+        title = f"{title} — {say.clock(now)}"
     table = Table(title=title)
-    table.add_column("event")
-    table.add_column("sent", justify="right")
+    table.add_column(say("demo.live_event"))
+    table.add_column(say("demo.live_sent"), justify="right")
     for name, count in by_event.most_common():
-        table.add_row(name, str(count))
+        table.add_row(name, say.number(count))
     table.add_section()
     for key in ("accepted", "duplicates", "rejected"):
-        table.add_row(key, str(totals[key]))
+        table.add_row(say(f"demo.live_{key}"), say.number(totals[key]))
     return table
 
 
-def _print_alerts(system: Any, url: str, console: Console) -> None:
+def _print_alerts(system: Any, url: str, console: Console, say: Narrator) -> None:
     """Once the rules have seen every event, list the alerts the scenario raised."""
     deadline = time.monotonic() + 30
     while system.alerting.last_offset < system.log.last_offset() and time.monotonic() < deadline:
         time.sleep(0.1)
     # Read from the store, as GET /api/alerts does (the API needs a signed-in user).
     alerts = msgspec.to_builtins(system.alerts.list(limit=50))
-    table = Table(title="Alerts / Alertes")
+    table = Table(title=say("demo.alerts_title"))
     for column in ("rule", "status", "group", "summary"):
-        table.add_column(column)
+        table.add_column(say(f"demo.alerts_{column}"))
     for alert in alerts:
         group = ", ".join(
             f"{k}={v}"
             for k, v in alert["labels"].items()
             if k not in ("alertname", "severity", "team")
         )
-        summary = alert["annotations"].get("summary_fr") or alert["annotations"].get("summary", "")
-        table.add_row(alert["rule"], alert["status"], group, summary)
+        notes = alert["annotations"]
+        summary = (
+            notes.get(f"summary_{say.language}") or notes.get("summary") or notes.get("summary_en")
+        )
+        table.add_row(alert["rule"], say.status(alert["status"]), group, summary or "")
     console.print(table)
-    console.print(f"Live alerts: {url}/api/alerts/stream  (KPIs: {url}/api/kpis)")
+    console.print(say("demo.live_alerts", url=url))
 
 
 def _post_reading(url: str, device: Any, kind: str, body: dict[str, Any]) -> None:
@@ -371,7 +470,7 @@ def _caught_up(system: Any) -> None:
         time.sleep(0.05)
 
 
-def _a_day_in_the_shop(system: Any, url: str, console: Console) -> None:
+def _a_day_in_the_shop(system: Any, url: str, console: Console, say: Narrator) -> None:
     """A day in the shop: the aisle-4 display draws nobody while interest is in aisle 21; the
     advice names aisle 21, the display is moved, and pick-ups follow it there. The heading
     names the demo's day of the week in the terminal's language.
@@ -409,23 +508,32 @@ def _a_day_in_the_shop(system: Any, url: str, console: Console) -> None:
     shop = system.sensors.shop(site.name)
     advice = next(d for d in shop["displays"] if d["display"] == display.name)["recommendation"]
     occupancy = shop["occupancy"]
-    language = terminal_language(os.environ)
-    day = now.astimezone(BRUSSELS)
-    heading = Translator(language)("demo.shop_heading", weekday=weekday_name(language, day),
-                                   site=site.name)  # fmt: skip
-    console.print(
-        f"[bold]{heading[:1].upper()}{heading[1:]}[/bold]: {occupancy['inside']} inside for "
-        f"{occupancy['capacity']} (door screen: {occupancy['signal']}); pick-ups per aisle "
-        + ", ".join(f"{a['aisle']} {a['recent']}" for a in shop["aisles"])
+    heading = say.heading(
+        "demo.shop_heading", weekday=weekday_name(say.language, say.local(now)), site=site.name
     )
+    signal = say(f"js.sensors.signal_{occupancy['signal']}")
+    details = say(
+        "demo.shop_details",
+        inside=say.number(occupancy["inside"]),
+        capacity=say.number(occupancy["capacity"]),
+        signal=signal,
+        aisles=", ".join(f"{a['aisle']} {say.number(a['recent'])}" for a in shop["aisles"]),
+    )
+    console.print(f"{heading}{details}")
     if advice["to"] is None:
-        console.print("No relocation advice: no aisle does significantly better.")
+        console.print(say("demo.no_advice"))
         return
     best = advice["ranking"][0]
     console.print(
-        f"Advice: move {display.name} from {display.aisle} to {advice['to']}: "
-        f"{best['expected_uplift']:+.0%} pick-ups expected "
-        f"(95 % CI {best['low']:+.0%} to {best['high']:+.0%}). Moving it."
+        say(
+            "demo.advice",
+            display=display.name,
+            aisle=display.aisle,
+            to=advice["to"],
+            uplift=say.percent(best["expected_uplift"], signed=True),
+            low=say.percent(best["low"], signed=True),
+            high=say.percent(best["high"], signed=True),
+        )
     )
     system.sensors.move_display(display.name, to=advice["to"], by="demo", reason="advice")
     reader = readers[advice["to"]]
@@ -438,13 +546,17 @@ def _a_day_in_the_shop(system: Any, url: str, console: Console) -> None:
     moved = system.sensors.shop(site.name)
     follows = next(a for a in moved["aisles"] if a["aisle"] == advice["to"])
     console.print(
-        f"Pick-ups follow the display: {follows['now']} in {advice['to']} this window "
-        f"(placements: {system.sensors.placements(display.name)[-1].aisle} now). "
-        f"Shop page: {url}/shop"
+        say(
+            "demo.pickups_follow",
+            count=say.number(follows["now"]),
+            aisle=advice["to"],
+            placed=system.sensors.placements(display.name)[-1].aisle,
+            url=url,
+        )
     )
 
 
-def _sales_day_in_the_city(system: Any, url: str, console: Console) -> None:
+def _sales_day_in_the_city(system: Any, url: str, console: Console, say: Narrator) -> None:
     """A sales day in the city centre: the main street jams, the offer goes to the quietest
     neighbour from the live counts, and density falls."""
     sensors = system.settings.config.sensors
@@ -464,10 +576,14 @@ def _sales_day_in_the_city(system: Any, url: str, console: Console) -> None:
     _post_reading(url, cameras[main.name], "crowd", jam)
     _caught_up(system)
     target = system.sensors.quietest_neighbour(main.name)
-    console.print(
-        f"[bold]Sales day[/bold]: {main.name} holds {jammed} people for {main.capacity} "
-        f"(congested); the quietest neighbour from the live counts is {target}."
+    details = say(
+        "demo.city_details",
+        zone=main.name,
+        people=say.number(jammed),
+        capacity=say.number(main.capacity),
+        target=target,
     )
+    console.print(f"{say.heading('demo.city_heading')}{details}")
     playbook = next(
         (p for p in system.playbooks.playbooks if any(t.rule for t in p.triggers)
          and any(s.action == "broadcast" for s in p.steps)), None
@@ -478,7 +594,16 @@ def _sales_day_in_the_city(system: Any, url: str, console: Console) -> None:
             playbook.name, system.playbooks.manual_trigger(playbook.name, params), params
         )
         for step in plan.steps:
-            console.print(f"  {playbook.name} / {step.action}: {step.outcome} {step.params or ''}")
+            console.print(
+                "  "
+                + say(
+                    "demo.plan_step",
+                    playbook=playbook.name,
+                    action=step.action,
+                    outcome=say(f"demo.plan_{step.outcome}"),
+                    params=step.params or "",
+                )
+            )
     eased = int(main.capacity * 0.6)
     _post_reading(url, cameras[main.name], "crowd",
                   {"peopleCount": eased,
@@ -486,16 +611,21 @@ def _sales_day_in_the_city(system: Any, url: str, console: Console) -> None:
     _caught_up(system)
     after = next(z for z in system.sensors.city()["zones"] if z["zone"] == main.name)
     console.print(
-        f"Density in {main.name}: {jammed / main.capacity:.0%} -> {after['density']:.0%} "
-        f"({'fell, congestion over' if not after['congested'] else 'still congested'}). "
-        f"City page: {url}/city"
+        say(
+            "demo.density",
+            zone=main.name,
+            before=say.percent(jammed / main.capacity),
+            after=say.percent(after["density"]),
+            verdict=say("demo.density_still" if after["congested"] else "demo.density_fell"),
+            url=url,
+        )
     )
 
 
 REPORTS = Path("vigie-data") / "reports"
 
 
-def _half_past_five(system: Any, console: Console) -> None:
+def _half_past_five(system: Any, console: Console, say: Narrator) -> None:
     """17:30, the conversion drops again: the conversion-drop playbook runs as the rule's
     firing would start it, and the manager's message waits for her working hours (the right
     to disconnect); only the urgent one reaches whoever is on duty."""
@@ -505,10 +635,7 @@ def _half_past_five(system: Any, console: Console) -> None:
         return
     now = system.clock.now()
     local = now.astimezone(BRUSSELS)
-    console.print(
-        f"[bold]{local:%A %H:%M} — the conversion drops again after work / nouvelle chute "
-        "après les heures de bureau[/bold]"
-    )
+    console.print(say.heading("demo.evening_heading", when=say.when(now)))
     trigger = PlaybookTrigger(
         rule="checkout-conversion-drop",
         status="firing",
@@ -518,28 +645,34 @@ def _half_past_five(system: Any, console: Console) -> None:
         values={"conversion_rate": 0.004},
     )
     for run in system.playbooks.handle(trigger):
-        console.print(f"  {run.playbook}: {', '.join(f'{s.name} {s.status}' for s in run.steps)}")
+        steps = ", ".join(f"{s.name} {say.status(s.status)}" for s in run.steps)
+        console.print("  " + say("demo.labelled", label=run.playbook, text=steps))
         for step in run.steps:
             if step.status == "failed" and step.error:
                 # e.g. no chat agent at work at 17:30: the invitation is not sent, and says why.
-                console.print(f"    {step.name}: {step.error}")
+                console.print("    " + say("demo.labelled", label=step.name, text=step.error))
         for note in system.dispatcher.notifications(limit=500):
             if note.run_id != run.id:
                 continue
             if note.status == "held" and note.hold_until is not None:
-                until = note.hold_until.astimezone(BRUSSELS)
-                console.print(
-                    f"  {note.intended_for}: held until {until:%A %H:%M} (off duty) / "
-                    f"retenu jusqu'à {until:%H:%M} — {note.subject}"
+                line = say(
+                    "demo.held",
+                    person=note.intended_for,
+                    when=say.when(note.hold_until),
+                    subject=note.subject,
                 )
             else:
-                console.print(
-                    f"  {note.intended_for} → {note.recipient or '-'}: {note.status} — "
-                    f"{note.subject}"
+                line = say(
+                    "demo.notified",
+                    person=note.intended_for,
+                    recipient=note.recipient or "-",
+                    status=say.status(note.status),
+                    subject=note.subject,
                 )
+            console.print(f"  {line}")
 
 
-def _the_week_in_review(system: Any, url: str, console: Console) -> None:
+def _the_week_in_review(system: Any, url: str, console: Console, say: Narrator) -> None:
     """The loop closes: what the day left in the records, and this week's review written as
     HTML and PDF, with its address on the dashboard."""
     from vigie.review.render import render_html, write_pdf
@@ -550,21 +683,21 @@ def _the_week_in_review(system: Any, url: str, console: Console) -> None:
     runs = system.playbook_history.runs(limit=500)
     held = [n for n in system.dispatcher.notifications(limit=500) if n.status == "held"]
     story = [
-        ("alerts fired / alertes levées", len(review.alerts)),
-        ("playbook runs / exécutions de playbooks", len(runs)),
-        ("actions taken / actions menées", len(system.actions.list(limit=1000))),
-        ("notifications held for off-duty people / notifications retenues", len(held)),
+        ("demo.review_alerts", len(review.alerts)),
+        ("demo.review_runs", len(runs)),
+        ("demo.review_actions", len(system.actions.list(limit=1000))),
+        ("demo.review_held", len(held)),
     ]
     for what, count in story:
-        console.print(f"  {what}: {count}")
-    html = render_html(review, language="fr", timezone="Europe/Brussels")
+        console.print("  " + say("demo.labelled", label=say(what), text=say.number(count)))
+    # The report's times in the reader's zone, when it has a name (else the story's).
+    zone = getattr(say.zone, "key", BRUSSELS.key)
+    html = render_html(review, language=say.language, timezone=zone)
     REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / f"weekly-{review.week}-fr.html").write_text(html, encoding="utf-8")
-    pdf = write_pdf(html, REPORTS / f"weekly-{review.week}-fr.pdf")
-    console.print(
-        f"Weekly review / revue hebdomadaire {review.week}: {pdf} "
-        f"(dashboard: {url}/review?week={review.week})"
-    )
+    name = f"weekly-{review.week}-{say.language}"
+    (REPORTS / f"{name}.html").write_text(html, encoding="utf-8")
+    pdf = write_pdf(html, REPORTS / f"{name}.pdf")
+    console.print(say("demo.review_written", week=review.week, pdf=pdf, url=url))
 
 
 def _sign_in(system: Any, username: str, role: str) -> str:
@@ -587,7 +720,9 @@ def _sign_in(system: Any, username: str, role: str) -> str:
     return issue_token(engine=system.engine, user_id=user.id, name="demo", now=now).token
 
 
-def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Console) -> None:
+def _proactive_chat_at_twenty_past_twelve(
+    system: Any, url: str, console: Console, say: Narrator
+) -> None:
     """12:20, the checkout breaks: the conversion-drop playbook invites the visitor who has
     the chat open on the checkout page, the visitor answers an agent at the console, and the
     conversation lands on the visitor's timeline tagged "bug at checkout". Everything goes
@@ -601,15 +736,9 @@ def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Consol
     if source is None or not any(p.name == "conversion-drop" for p in system.playbooks.playbooks):
         return
     on_duty = system.chat.agents_on_duty()
-    at = system.clock.now().astimezone(BRUSSELS)
-    console.print(
-        f"[bold]{at:%A %H:%M} — the checkout breaks: a proactive chat / un chat proactif[/bold]"
-    )
+    console.print(say.heading("demo.chat_heading", when=say.when(system.clock.now())))
     if not on_duty:
-        console.print(
-            "Nobody answers the chat at this hour: the playbook records 'no agent on duty' and "
-            "the widget offers the offline form / personne de service, formulaire hors ligne."
-        )
+        console.print(say("demo.chat_nobody"))
     agent = on_duty[0] if on_duty else "demo-agent"
     tokens = {
         "support": _sign_in(system, agent, "support"),
@@ -661,13 +790,14 @@ def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Consol
                 ).json()
                 invite = run["steps"][0]
                 if invite["status"] != "succeeded":
-                    console.print(f"chat.invite: {invite.get('error')}")
+                    console.print(say("demo.labelled", label="chat.invite",
+                                      text=invite.get("error")))  # fmt: skip
                     return None
                 invitation: dict[str, Any] = {}
                 while invitation.get("type") != "invitation":
                     invitation = json.loads(await asyncio.wait_for(socket.recv(), 10))
-                console.print(f"Widget on /checkout: « {invitation['message']} »")
-                text = "Le paiement plante à la dernière étape / payment fails at the last step"
+                console.print(say("demo.widget", page="/checkout", message=invitation["message"]))
+                text = say("demo.chat_visitor")
                 await socket.send(json.dumps({"type": "start", "text": text, "page": "/checkout",
                                               "invitationId": invitation["id"]}))  # fmt: skip
                 reply: dict[str, Any] = {}
@@ -675,11 +805,12 @@ def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Consol
                     reply = json.loads(await asyncio.wait_for(socket.recv(), 10))
                 cid = reply["result"]["id"]
                 base = f"/api/chat/conversations/{cid}"
-                answer = "Merci, je transmets à l'équipe technique / passing it on to our tech team"
+                answer = say("demo.chat_agent")
                 http.post(f"{base}/messages", json={"text": answer}, headers=staff)
-                http.post(f"{base}/tags", json={"tags": ["bug at checkout"]}, headers=staff)
+                tags = {"tags": [say("demo.chat_tag")]}
+                http.post(f"{base}/tags", json=tags, headers=staff)
                 closed: dict[str, Any] = http.post(
-                    f"{base}/close", json={"outcome": "bug reported"}, headers=staff
+                    f"{base}/close", json={"outcome": say("demo.chat_outcome")}, headers=staff
                 ).json()
                 return closed
 
@@ -687,7 +818,8 @@ def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Consol
     if closed is None:
         return
     for message in closed["messages"]:
-        console.print(f"  {message['author'] or message['sender']}: {message['text']}")
+        author = message["author"] or say(f"demo.chat_{message['sender']}_sender")
+        console.print("  " + say("demo.labelled", label=author, text=message["text"]))
     timeline: list[Any] = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -697,14 +829,19 @@ def _proactive_chat_at_twenty_past_twelve(system: Any, url: str, console: Consol
         if any(item.get("kind") == "chat" for item in timeline):
             break
         time.sleep(0.2)
-    shown = "on" if any(item.get("kind") == "chat" for item in timeline) else "not yet on"
+    shown = any(item.get("kind") == "chat" for item in timeline)
     console.print(
-        f"Tagged {', '.join(closed['tags'])}, outcome {closed['outcome']}: {shown} Camille "
-        f"Lambert's timeline ({url}/customers); chat KPIs: {url}/chat"
+        say(
+            "demo.chat_on_timeline" if shown else "demo.chat_not_yet_on_timeline",
+            tags=", ".join(closed["tags"]),
+            outcome=closed["outcome"],
+            name="Camille Lambert",
+            url=url,
+        )
     )
 
 
-def _support_rush(system: Any, console: Console) -> None:
+def _support_rush(system: Any, console: Console, say: Narrator) -> None:
     """12:40, the support rush: the checkout's failed orders flood the `orders` queue, its
     tickets wait past the 15-minute SLA, and the SLA alert's playbook moves two sales agents
     to support if they are at work (nobody off duty is moved)."""
@@ -719,25 +856,29 @@ def _support_rush(system: Any, console: Console) -> None:
             break
         time.sleep(0.1)
     if not runs:
-        console.print("No support SLA breach this time / pas de dépassement du SLA du support.")
+        console.print(say("demo.support_none"))
         return
     run = runs[-1]
     values = run.trigger.get("values", {}) if isinstance(run.trigger, dict) else {}
-    at = run.started_at.astimezone(BRUSSELS)
-    console.print(
-        f"[bold]{at:%A %H:%M} — the support rush / le rush du support[/bold]: "
-        f"{values.get('breaches', '?')} ticket(s) of queue {values.get('group', '?')} "
-        f"without a first response for over {float(values.get('sla_s', 900)) / 60:.0f} min"
+    heading = say.heading("demo.support_heading", when=say.when(run.started_at))
+    details = say(
+        "demo.support_details",
+        breaches=values.get("breaches", "?"),
+        queue=values.get("group", "?"),
+        minutes=say.number(float(values.get("sla_s", 900)) / 60),
     )
+    console.print(f"{heading}{details}")
     for step in run.steps:
         moved = (step.result or {}).get("moved") if isinstance(step.result, dict) else None
+        label = f"{run.playbook} / {step.name}"
         if moved:
             detail = ", ".join(f"{m['subject']} {m['from']} → {m['to']}" for m in moved)
-            console.print(f"  {run.playbook} / {step.name}: moved / déplacés: {detail}")
+            text = say("demo.moved", moved=detail)
         elif step.error:
-            console.print(f"  {run.playbook} / {step.name}: {step.status}: {step.error}")
+            text = f"{say.status(step.status)} — {step.error}"
         else:
-            console.print(f"  {run.playbook} / {step.name}: {step.status}")
+            text = say.status(step.status)
+        console.print("  " + say("demo.labelled", label=label, text=text))
 
 
 LEADS_SEED = 5
@@ -745,7 +886,7 @@ PROSPECTS = 3000
 LEADS_PER_REP = 10
 
 
-def _leads_for_each_rep(system: Any, url: str, console: Console) -> None:
+def _leads_for_each_rep(system: Any, url: str, console: Console, say: Narrator) -> None:
     """After lunch, the AI learns the ideal customer profile from the past deals of the CRM's
     salespeople, scores a prospect base and hands the best leads to each of them: published
     as CRM lead records they own, due in their working hours."""
@@ -761,10 +902,7 @@ def _leads_for_each_rep(system: Any, url: str, console: Console) -> None:
     section = system.settings.config.ai
     root = section.root
     if root.exists() and any(root.iterdir()) and not (root / DEMO_MARK).exists():
-        console.print(
-            f"{root} holds lead runs of your own: the demo leaves them alone / "
-            "le dossier de l'IA n'est pas celui de la démo, il n'est pas touché."
-        )
+        console.print(say("demo.leads_not_ours", folder=root))
         return
     token = _sign_in(system, f"demo-manager-{secrets.token_hex(3)}", "admin")
     with httpx.Client(
@@ -775,10 +913,7 @@ def _leads_for_each_rep(system: Any, url: str, console: Console) -> None:
         if not sellers:
             return
         now = system.clock.now()
-        console.print(
-            f"[bold]{now.astimezone(BRUSSELS):%A %H:%M} — the leads handed to each rep / "
-            "les leads de chaque commercial[/bold]"
-        )
+        console.print(say.heading("demo.leads_heading", when=say.when(now)))
         root.mkdir(parents=True, exist_ok=True)
         (root / DEMO_MARK).write_text("vigie demo\n", encoding="utf-8")
         half = PROSPECTS // 2
@@ -805,27 +940,41 @@ def _leads_for_each_rep(system: Any, url: str, console: Console) -> None:
                                                          "run_at": now.isoformat()})  # fmt: skip
         won = history.filter(pl.col("won")).height / history.height
         console.print(
-            f"Ideal customer profile learned from {history.height} past deals "
-            f"({won:.0%} won, model {model.version}); {PROSPECTS} prospects "
-            f"scored, the {leads.height} best handed out / profil client idéal appris, "
-            "meilleurs prospects distribués."
+            say(
+                "demo.profile_learned",
+                deals=say.number(history.height),
+                won=say.percent(won),
+                model=model.version,
+                prospects=say.number(PROSPECTS),
+                best=say.number(leads.height),
+            )
         )
         published = http.post("/api/leads/publish", json={"limit": leads.height}).json()
         records = http.get("/api/leads", params={"limit": 500}).json()["items"]
     console.print(
-        f"Published as CRM lead records / publiés dans le CRM: {published['published']} new, "
-        f"{published['already']} proposed before, {published['unassigned']} without owner."
+        say(
+            "demo.leads_published",
+            new=say.number(published["published"]),
+            before=say.number(published["already"]),
+            unassigned=say.number(published["unassigned"]),
+        )
     )
+    other = "en" if say.language == "fr" else "fr"
     for seller in sellers:
         mine = [r for r in records if r["owner_id"] == seller["id"]]
         if not mine:
-            console.print(f"  {seller['name']}: no lead / aucun lead")
+            console.print("  " + say("demo.no_lead", name=seller["name"]))
             continue
         best = max(mine, key=lambda r: r.get("expected") or 0.0)
         due = datetime.fromisoformat(min(r["due_at"] for r in mine))
-        zone = ZoneInfo(seller.get("timezone") or BRUSSELS.key)
-        console.print(
-            f"  {seller['name']}: {len(mine)} leads, the first due {due.astimezone(zone):%A %H:%M}"
-            f"; best / meilleur: {best['name']} — {best.get('reason_fr') or best.get('reason_en')}"
+        reason = best.get(f"reason_{say.language}") or best.get(f"reason_{other}") or ""
+        line = say(
+            "demo.rep_leads",
+            name=seller["name"],
+            count=say.number(len(mine)),
+            when=say.when(due),
+            best=best["name"],
+            reason=reason,
         )
-    console.print(f"Leads page / page des leads: {url}/leads")
+        console.print(f"  {line}")
+    console.print(say("demo.leads_page", url=url))

@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from vigie.analytics import AnalyticsProcessor
 from vigie.auth.accounts import Accounts
 from vigie.chat.conversations import conversation_of
-from vigie.chat.fanout import ChatFeed, SharedHub
+from vigie.chat.fanout import ANSWER_SECONDS, ChatFeed, SharedHub
 from vigie.chat.hub import ChatHub
 from vigie.chat.kpis import ChatKpis
-from vigie.chat.processor import ChatProcessor
+from vigie.chat.processor import SAID, ChatProcessor, forget_transcripts
 from vigie.chat.service import ChatService
 from vigie.clock import Clock, SystemClock
 from vigie.config import alerting_rules
@@ -426,7 +426,9 @@ def _chat_fanout(settings: Settings, log: ServedLog, role: Role) -> tuple[ChatHu
     relay = log.inner if isinstance(log, ShreddedLog) else log
     assert isinstance(relay, NatsEventLog)
     shown = log.shredder.open if isinstance(log, ShreddedLog) else None
-    return SharedHub(relay), None if role == "worker" else ChatFeed(relay, shown=shown)
+    if role == "worker":
+        return SharedHub(relay, answer_seconds=ANSWER_SECONDS), None
+    return SharedHub(relay), ChatFeed(relay, shown=shown)
 
 
 def build_system(
@@ -772,6 +774,8 @@ def build_system(
             forget_person=sensors.forget_customer,
             forget_notes=forget_notes,
             notes=note_events(),
+            said=SAID,
+            forget_said=forget_transcripts,
             settle=_projections_settled(runner, log),
             forget_keys=shredder.keys.forget if shredder is not None else None,
             open_record=shredder.open_record if shredder is not None else None,

@@ -13,10 +13,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import websockets
 
 from tests.chat.conftest import LUNCH, NIGHT, SHOP, ChatServer
 from tests.conftest import WRITE_KEY, user_token
+from vigie.clock import ManualClock
+from vigie.system import build_system
 
 
 def _visitor() -> str:
@@ -625,3 +628,72 @@ def test_a_conversation_id_with_a_nul_or_wildcards_is_unknown(chat_server: ChatS
             timeout=30,
         )
         assert read.status_code == (422 if "\x00" in cid else 404), (cid, read.text)
+
+
+def test_a_fresh_nodes_inbox_reads_the_stored_conversations_in_one_query(
+    chat_server: ChatServer,
+) -> None:
+    """A node that holds no conversation yet (just started) lists the same inbox, in the
+    same order, as the node that served them, reading their stored copies in one query
+    rather than one each."""
+    server = chat_server
+    server.clock.set(LUNCH)
+    for n in range(5):
+        visitor = _visitor()
+        server.clock.set(LUNCH + timedelta(seconds=n))
+        _start(server, visitor, server.session(visitor)["token"], f"question {n}")
+    served = httpx.get(f"{server.url}/api/chat/inbox", headers=server.agent("admin"), timeout=30)
+    expected = served.json()["conversations"]
+    for conversation in expected:
+        _interaction(server, conversation["id"])  # the projection has stored it
+    fresh = build_system(server.system.settings, clock=ManualClock(LUNCH))
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "chat_conversations" in statement:
+            statements.append(statement)
+
+    sa.event.listen(fresh.engine, "before_cursor_execute", seen)
+    try:
+        listed = asyncio.run(fresh.chat.inbox())
+    finally:
+        sa.event.remove(fresh.engine, "before_cursor_execute", seen)
+        fresh.engine.dispose()
+    assert listed == expected
+    assert len(statements) == 2  # the open conversations' ids, then their stored copies
+
+
+def test_a_conversation_whose_visitor_was_erased_takes_no_more_messages(
+    chat_server: ChatServer,
+) -> None:
+    """An open conversation whose visitor is erased is closed to changes: an agent's reply
+    afterwards answers 410 naming it, the conversation keeps what the erasure left of it
+    (its one message, without its words), and it leaves the inbox (nobody can answer it)."""
+    server = chat_server
+    server.clock.set(LUNCH)
+    visitor = _visitor()
+    contact = httpx.post(
+        f"{server.url}/api/contacts",
+        json={"first_name": "Léa", "anonymous_ids": [visitor]},
+        headers=server.agent("admin"),
+        timeout=30,
+    )
+    assert contact.status_code in (200, 201), contact.text
+    cid = _start(server, visitor, server.session(visitor)["token"], "Vous êtes là ?")["id"]
+    _interaction(server, cid)  # the projection has stored it
+    erased = httpx.post(
+        f"{server.url}/api/privacy/contacts/{contact.json()['id']}/erase",
+        headers=server.agent("admin"),
+        timeout=60,
+    )
+    assert erased.status_code == 200, erased.text
+    url = f"{server.url}/api/chat/conversations/{cid}"
+    reply = httpx.post(
+        f"{url}/messages", json={"text": "Oui !"}, headers=server.agent("ana"), timeout=30
+    )
+    assert reply.status_code == 410, reply.text
+    assert cid in reply.json()["detail"]
+    seen = httpx.get(url, headers=server.agent("ana"), timeout=30).json()
+    assert [(m["sender"], m["text"]) for m in seen["messages"]] == [("visitor", "")]
+    inbox = httpx.get(f"{server.url}/api/chat/inbox", headers=server.agent("ana"), timeout=30)
+    assert cid not in {c["id"] for c in inbox.json()["conversations"]}

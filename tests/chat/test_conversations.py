@@ -77,3 +77,19 @@ def test_an_event_applied_twice_changes_nothing() -> None:
 def test_events_of_a_conversation_never_started_are_ignored() -> None:
     """A message for an unknown conversation folds into nothing."""
     assert chat.fold(None, _events()[1]) is None
+
+
+def test_an_event_naming_the_visitor_an_erasure_replaced_is_left_out() -> None:
+    """A message sent from a copy held before the visitor's erasure (it names their old
+    id, the conversation their token) adds no text, but its offset is counted as read."""
+    events = _events()
+    conversation = None
+    for event in events[:2]:
+        conversation = chat.fold(conversation, event)
+    assert conversation is not None
+    conversation.anonymous_id = "erased-1f2e"
+    late = events[2]
+    conversation = chat.fold(conversation, late)
+    assert conversation is not None
+    assert [m.text for m in conversation.messages] == ["<b>help</b>"]
+    assert conversation.owner is None and conversation.version == late.offset

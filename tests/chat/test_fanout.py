@@ -501,6 +501,59 @@ async def _hubs(now: list[float]) -> AsyncIterator[tuple[_Wire, SharedHub, Share
         await b.stop()
 
 
+@contextlib.contextmanager
+def _relays(tmp_path: Any, count: int) -> Iterator[list[NatsEventLog]]:
+    """`count` clients of one JetStream stream of their own (removed afterwards)."""
+    log_url = _nats_log_url()
+    engine = connect(f"sqlite:///{tmp_path}/relays.db")
+    upgrade(engine)
+    logs = [NatsEventLog.from_url(log_url, rejects=SqlEventLog(engine)) for _ in range(count)]
+    try:
+        yield logs
+    finally:
+        logs[0].delete_stream()
+        for log in logs:
+            log.close()
+        engine.dispose()
+
+
+def test_a_worker_hub_starts_once_an_api_node_said_who_it_has(tmp_path: Any) -> None:
+    """A worker's hub, started beside an API node where ana's console is open, knows that
+    node and ana as soon as its start returns: a rule it runs at once finds an agent on
+    duty (before, it could say "no agent on duty" until the node's answer came)."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        with _relays(tmp_path, 2) as (api_log, worker_log):
+            api = SharedHub(api_log, node="api")
+            worker = SharedHub(worker_log, node="worker", answer_seconds=WAIT)
+            await api.start()
+            api.connect_agent("ana")
+            try:
+                await asyncio.wait_for(worker.start(), WAIT + 5)
+                return worker.peers(), worker.connected_agents()
+            finally:
+                await worker.stop()
+                await api.stop()
+
+    assert asyncio.run(scenario()) == (["api"], ["ana"])
+
+
+def test_a_worker_hub_with_no_api_node_still_starts(tmp_path: Any) -> None:
+    """With no other node on the notes subject, the worker's hub gives up waiting for an
+    answer and starts, knowing nobody."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        with _relays(tmp_path, 1) as (worker_log,):
+            worker = SharedHub(worker_log, node="worker", answer_seconds=0.5)
+            try:
+                await asyncio.wait_for(worker.start(), WAIT)
+                return worker.peers(), worker.connected_agents()
+            finally:
+                await worker.stop()
+
+    assert asyncio.run(scenario()) == ([], [])
+
+
 def test_a_node_not_heard_from_is_forgotten() -> None:
     """Node B lists the agent and visitor node A said it has, and forgets them once A has
     been silent for the TTL: a crashed node's connections do not linger."""
@@ -798,6 +851,141 @@ def test_a_reply_to_a_conversation_erased_meanwhile_is_refused_and_not_stored(
     held = _conversation(cluster.a, cid, cluster.headers("ana"))
     assert held["anonymous_id"] == erased
     assert [m["text"] for m in held["messages"]] == ["allô ?"]
+
+
+def _projected(cluster: Cluster, cid: str) -> dict[str, Any]:
+    """The store's copy of conversation `cid` once the worker's projection has read every
+    event of its subject in the stream."""
+    feed = cluster.a.system.chat.feed
+    assert feed is not None
+    last = max(e.offset or 0 for e in feed.relay.read_topic(cid))
+    engine = connect(cluster.db_url)
+    try:
+        for _ in range(600):
+            with engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(conversations_table.c.version, conversations_table.c.body).where(
+                        conversations_table.c.id == cid
+                    )
+                ).first()
+            if row is not None and row.version >= last:
+                return dict(row.body)
+            threading.Event().wait(0.05)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"the projection never read conversation {cid} to offset {last}")
+
+
+def _started_everywhere(cluster: Cluster) -> tuple[str, str, str]:
+    """A visitor's conversation opened on A, projected in the store and held by both
+    nodes; returns the visitor, their token and the conversation id."""
+    cluster.at(LUNCH)
+    visitor = _visitor()
+    token = _session(cluster.a, visitor)["token"]
+    started = httpx.post(
+        f"{cluster.a.url}/chat/v1/start",
+        content=json.dumps(
+            {"writeKey": WRITE_KEY, "anonymousId": visitor, "token": token, "text": "allô ?"}
+        ),
+        headers={"Content-Type": "text/plain", "Origin": SHOP},
+    )
+    assert started.status_code == 200, started.text
+    cid: str = started.json()["id"]
+    _projected(cluster, cid)
+    for node in (cluster.a, cluster.b):
+        assert _conversation(node, cid, cluster.headers("ana"))["anonymous_id"] == visitor
+    return visitor, token, cid
+
+
+def _visitor_says(node: Node, visitor: str, token: str, cid: str, text: str) -> httpx.Response:
+    return httpx.post(
+        f"{node.url}/chat/v1/say",
+        content=json.dumps(
+            {
+                "writeKey": WRITE_KEY,
+                "anonymousId": visitor,
+                "token": token,
+                "conversationId": cid,
+                "text": text,
+            }
+        ),
+        headers={"Content-Type": "text/plain", "Origin": SHOP},
+    )
+
+
+def test_a_message_after_an_erasure_not_yet_followed_is_refused_on_every_node(
+    cluster: Cluster,
+) -> None:
+    """Once an erasure rewrote a conversation in the store, a node that has not followed
+    it yet (it does every second) still holds the old copy: the agent's reply on A and the
+    erased visitor's message on B are refused with 410, and neither text reaches the
+    stream or the store."""
+    visitor, token, cid = _started_everywhere(cluster)
+    erased = f"erased-{uuid.uuid4().hex[:8]}"
+    _erase_in_store(cluster.db_url, cid, erased)
+    reply = httpx.post(
+        f"{cluster.a.url}/api/chat/conversations/{cid}/messages",
+        json={"text": "Oui, Madame Durand ?"},
+        headers=cluster.headers("ana"),
+    )
+    assert reply.status_code == 410, reply.text
+    assert cid in reply.json()["detail"]
+    said = _visitor_says(cluster.b, visitor, token, cid, "mon numéro: 0470 12 34 56")
+    assert said.status_code == 410, said.text
+    feed = cluster.a.system.chat.feed
+    assert feed is not None
+    logged = [e.properties.get("text") for e in feed.relay.read_topic(cid)]
+    assert logged == [None, "allô ?"]
+    body = _projected(cluster, cid)
+    assert body["anonymous_id"] == erased
+    assert [m["text"] for m in body["messages"]] == ["allô ?"]
+
+
+def test_a_message_logged_just_after_an_erasure_is_in_no_conversation(
+    cluster: Cluster,
+) -> None:
+    """An erasure that rewrites the store between a node's look at it and its append: the
+    message is logged after the erasure, answered 410, and left out by every fold: the
+    store's projection (its transcript too) and both nodes' copies read afterwards."""
+    visitor, token, cid = _started_everywhere(cluster)
+    erased = f"erased-{uuid.uuid4().hex[:8]}"
+    committer = cluster.b.system.chat._committer
+    append = committer.append
+
+    async def erased_first(job: AppendJob) -> Any:
+        committer.append = append  # type: ignore[method-assign]
+        await asyncio.to_thread(_erase_in_store, cluster.db_url, cid, erased)
+        return await append(job)
+
+    committer.append = erased_first  # type: ignore[method-assign]
+    try:
+        said = _visitor_says(cluster.b, visitor, token, cid, "mon numéro: 0470 12 34 56")
+    finally:
+        committer.append = append  # type: ignore[method-assign]
+    assert said.status_code == 410, said.text
+    feed = cluster.a.system.chat.feed
+    assert feed is not None
+    assert "mon numéro: 0470 12 34 56" in [
+        e.properties.get("text") for e in feed.relay.read_topic(cid)
+    ]
+    body = _projected(cluster, cid)
+    assert [m["text"] for m in body["messages"]] == ["allô ?"]
+    engine = connect(cluster.db_url)
+    try:
+        with engine.connect() as conn:
+            summary = conn.execute(
+                sa.select(crm.interactions.c.summary).where(crm.interactions.c.id == f"chat_{cid}")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert "0470" not in summary
+    for node in (cluster.a, cluster.b):
+        node.system.chat.forget()
+        held = _conversation(node, cid, cluster.headers("ana"))
+        assert (held["anonymous_id"], [m["text"] for m in held["messages"]]) == (
+            erased,
+            ["allô ?"],
+        )
 
 
 _ANY_HOUR = {"times": [{"start_time": "00:00", "end_time": "24:00"}]}

@@ -83,7 +83,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 26,
     },
     "erasure": {"events": 200_000, "person_events": 200, "db_url": None},
-    "chat": {"widgets": 1000, "agents": 4, "messages": 200, "db_url": None},
+    "chat": {
+        "widgets": 1000,
+        "agents": 4,
+        "messages": 200,
+        "db_url": None,
+        "nodes": 1,
+        "log_url": None,
+    },
 }
 
 

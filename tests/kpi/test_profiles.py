@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -136,3 +136,94 @@ def test_a_zoned_profile_refuses_counts_from_the_epoch() -> None:
     """`cumulative` (counts from the epoch) is refused in a zone rather than wrong."""
     with pytest.raises(ValueError, match="UTC profile"):
         _paris(1).cumulative(np.array([SPRING]))
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _week_of_shop(
+    profile: RateProfile, first: datetime, days: int, level: dict[int, tuple[float, float, float]]
+) -> None:
+    """Teach `days` local days from `first` (a Paris midnight), half-hour by half-hour: on a
+    weekday w (Monday 0) open from `level[w][0]` to `level[w][1]` o'clock at `level[w][2]`
+    events per half-hour exactly, closed otherwise (and closed on days not in `level`)."""
+    t = first.timestamp()
+    end = (first + timedelta(days=days)).timestamp()
+    while t < end:
+        b = profile.slot_end(t)
+        local = datetime.fromtimestamp(t, PARIS)
+        hour = local.hour + local.minute / 60
+        opens, closes, per_slot = level.get(local.weekday(), (0.0, 0.0, 0.0))
+        profile.learn(t, b, per_slot if opens <= hour < closes else 0.0)
+        t = b
+
+
+def _open_hours(profile: RateProfile, day: datetime) -> float:
+    """Expected events over the local day `day` (a Paris midnight)."""
+    return profile.expected(day.timestamp(), (day + timedelta(days=1)).timestamp())
+
+
+SHOP = {w: (9.0, 19.0, 60.0) for w in range(6)}  # 1 200 orders a day, Monday to Saturday
+
+
+def test_a_closed_sunday_is_learned_from_one_sunday() -> None:
+    """One week of a shop closed on Sundays: a week later (the clocks gone back in between)
+    its Sunday expects almost nothing, its Monday and Saturday their 1 200 orders."""
+    profile = RateProfile(prior=None, timezone="Europe/Paris")
+    first = datetime(2026, 10, 19, tzinfo=PARIS)  # a Monday; clocks go back on Sunday 25
+    _week_of_shop(profile, first, 7, SHOP)
+    assert _open_hours(profile, datetime(2026, 11, 1, tzinfo=PARIS)) < 5.0
+    for day in (datetime(2026, 10, 26, tzinfo=PARIS), datetime(2026, 10, 31, tzinfo=PARIS)):
+        assert _open_hours(profile, day) == pytest.approx(1200.0, rel=0.02)
+
+
+def test_a_saturday_closing_early_is_learned_by_the_half_hour() -> None:
+    """A shop open 09:00-13:00 on Saturdays and 09:00-19:00 on other weekdays: after two
+    weeks, its Saturday afternoon expects almost nothing and its Saturday morning its orders."""
+    profile = RateProfile(prior=None, timezone="Europe/Paris")
+    first = datetime(2026, 6, 1, tzinfo=PARIS)  # a Monday
+    _week_of_shop(profile, first, 14, {**SHOP, 5: (9.0, 13.0, 60.0)})
+    saturday = datetime(2026, 6, 20, tzinfo=PARIS)
+    morning = profile.expected(
+        (saturday + timedelta(hours=9.5)).timestamp(),
+        (saturday + timedelta(hours=12.5)).timestamp(),
+    )
+    afternoon = profile.expected(
+        (saturday + timedelta(hours=14)).timestamp(), (saturday + timedelta(hours=19)).timestamp()
+    )
+    assert morning == pytest.approx(360.0, rel=0.1)
+    assert afternoon < 12.0
+
+
+def test_a_weekday_differing_by_chance_keeps_the_daily_level() -> None:
+    """Two weeks of the same Poisson traffic every day: no day of the week, and no half-hour
+    of one, is given a level of its own; each reads the daily level learned from all."""
+    profile = RateProfile(prior=1.0)
+    _teach(profile, 14, np.random.default_rng(21))
+    assert profile.week_rates() == pytest.approx(np.tile(profile.rates(), 7))
+
+
+def test_quiet_weekends_are_learned_as_a_share_of_the_week() -> None:
+    """A B2B site at a quarter of its weekday traffic on Saturdays and Sundays: after one
+    week, a weekend day expects a quarter of a weekday's events."""
+    profile = RateProfile(prior=None, timezone="Europe/Paris")
+    first = datetime(2026, 6, 1, tzinfo=PARIS)
+    _week_of_shop(profile, first, 7, {**SHOP, 5: (9.0, 19.0, 15.0), 6: (9.0, 19.0, 15.0)})
+    weekday = _open_hours(profile, datetime(2026, 6, 10, tzinfo=PARIS))
+    sunday = _open_hours(profile, datetime(2026, 6, 14, tzinfo=PARIS))
+    assert weekday == pytest.approx(1200.0, rel=0.05)
+    assert sunday == pytest.approx(300.0, rel=0.05)
+
+
+def test_a_day_of_the_week_is_read_in_local_time() -> None:
+    """Sunday 00:30 in Paris is a Sunday for a Paris profile though it is still Saturday in
+    UTC, and the hour the clocks repeat is a Sunday both times."""
+    profile = RateProfile(prior=1.0, timezone="Europe/Paris")
+    sunday = datetime(2026, 10, 25, 0, 30, tzinfo=PARIS).timestamp()
+    repeated = datetime(2026, 10, 25, 2, 30, tzinfo=PARIS)
+    days = {
+        profile.day_of_week(t)
+        for t in (sunday, repeated.timestamp(), repeated.replace(fold=1).timestamp())
+    }
+    assert days == {(6 - 3) % 7}  # rows count from Thursday: Sunday is row 3
+    assert RateProfile(prior=1.0).day_of_week(sunday) == 2  # Saturday 22:30 UTC

@@ -17,6 +17,7 @@ import httpx
 import nats
 import pytest
 import sqlalchemy as sa
+from nats.js.errors import NotFoundError
 from typer.testing import CliRunner
 
 from tests.conftest import (
@@ -211,7 +212,7 @@ CONTACT = {
 
 
 def _raw_messages(log_url: str) -> list[bytes]:
-    """Every message of the test's stream as JetStream holds it."""
+    """Every message of the test's stream as JetStream holds it (deleted ones aside)."""
 
     async def fetch() -> list[bytes]:
         options = parse_nats_url(log_url)
@@ -220,9 +221,13 @@ def _raw_messages(log_url: str) -> list[bytes]:
             js = connection.jetstream()
             state = (await js.stream_info(options.stream)).state
             first, last = state.first_seq, state.last_seq
-            return [
-                bytes((await js.get_msg(options.stream, s)).data) for s in range(first, last + 1)
-            ]
+            found = []
+            for seq in range(first, last + 1):
+                try:
+                    found.append(bytes((await js.get_msg(options.stream, seq)).data))
+                except NotFoundError:  # deleted (an erasure deletes messages in clear)
+                    continue
+            return found
         finally:
             await connection.close()
 
@@ -558,3 +563,61 @@ def test_after_an_erasure_the_store_holds_the_notes_a_replay_of_the_stream_rebui
     [kept] = store["tasks"]
     assert (kept["title"], kept["notes"]) == ("Call back", None)
     assert [t["subject"] for t in store["tickets"]] == ["Billing"]
+
+
+def test_free_text_logged_in_clear_on_the_stream_is_deleted_at_the_erasure(
+    nats_server: LiveServer,
+    nats_url: str,  # noqa: F811 (the fixture)
+) -> None:
+    """A call's notes about a contact, a change of their task's notes naming the task alone,
+    and their chat's words logged on the stream in clear, before crypto-shredding sealed such
+    fields (appended here unsealed): destroying keys
+    cannot reach them, so the erasure deletes those messages from the stream and says how
+    many, leaving nothing reported; another visitor's chat and the contact's sealed events
+    stay on the stream."""
+    from vigie.chat.conversations import MESSAGE, STARTED, chat_event
+
+    notes = "Lost custody of her children, handle the overdue invoice gently"
+    words = "I am in hospital until the twelfth"
+    stranger = "Do you open on Sundays?"
+    user = str(CONTACT["external_id"])
+    with httpx.Client(base_url=nats_server.url, headers=nats_server.admin, timeout=120) as api:
+        created = api.post("/api/contacts", json=CONTACT)
+        assert created.status_code == 201, created.text
+        contact_id = str(created.json()["id"])
+        at = datetime.now(UTC)
+        old_call = Event(
+            message_id="old-call-1", type="track", source="crm", event="Interaction Created",
+            timestamp=at, received_at=at,
+            properties={"id": "int_old0000000000000001", "kind": "call",
+                        "contact_id": contact_id, "summary": notes},
+        )  # fmt: skip
+        chats = [
+            chat_event(STARTED, "conv-old", source="web", anonymous_id="anon-im", user_id=user,
+                       at=at, properties={"visitor_key": "vk"}),
+            chat_event(MESSAGE, "conv-old", source="web", anonymous_id="anon-im", user_id=user,
+                       at=at, properties={"message_id": "m1", "sender": "visitor",
+                                          "text": words}),
+            chat_event(MESSAGE, "conv-other", source="web", anonymous_id="anon-other", at=at,
+                       properties={"message_id": "m2", "sender": "visitor", "text": stranger}),
+        ]  # fmt: skip
+        task = api.post("/api/tasks", json={"title": "Call back", "contact_id": contact_id})
+        assert task.status_code == 201, task.text
+        old_change = Event(
+            message_id="old-task-1", type="track", source="crm", event="Task Updated",
+            timestamp=at, received_at=at, properties={"id": task.json()["id"], "notes": notes},
+        )  # fmt: skip
+        inner = nats_server.system.log.inner  # type: ignore[attr-defined]
+        inner.append([old_call, old_change], source="crm")
+        inner.append(chats, source="web")
+        raw = b"\n".join(_raw_messages(nats_url))
+        assert notes.encode() in raw and words.encode() in raw
+        erased = api.post(f"/api/privacy/contacts/{contact_id}/erase")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["log_messages_deleted"] == 3
+    assert erased.json()["not_erased"] == []
+    raw = b"\n".join(_raw_messages(nats_url))
+    assert notes.encode() not in raw and words.encode() not in raw
+    assert stranger.encode() in raw
+    names = [e.event for e in nats_server.system.log.read(1, 100)]
+    assert {"Contact Created", "Task Created", "Chat Started"} <= set(names)

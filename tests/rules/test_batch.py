@@ -208,6 +208,44 @@ def test_a_settled_tail_is_the_median_shape_of_the_windows_fits() -> None:
     assert fit_settled(wild, first, shapes, 400, 256)[:6] == own[:6]
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 40),
+            st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=32, max_size=80),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(16, 256),
+)
+def test_a_settled_tail_is_the_median_of_the_fits_within_the_span(
+    fits: list[tuple[int, list[float]]], span: int
+) -> None:
+    """Issue 15: the settled tails, whose medians `Shapes` keeps ranked as fits come and go,
+    are the medians of the shapes of the fits made within the last `span` samples, each
+    sorted afresh."""
+    shapes = Shapes()
+    previous = NO_TAILS
+    kept: list[tuple[int, tuple[float, ...]]] = []
+    now = 0
+    for step, values in fits:
+        now += step
+        ordered = sorted(values)
+        settled = fit_settled(ordered, previous, shapes, now, span)
+        own = fit_sorted(ordered, previous)
+        previous = settled
+        if own[1] <= 0:
+            assert settled == own
+            continue
+        kept = [(at, shape) for at, shape in kept if now - at <= span]
+        kept.append((now, tuple(x / own[1] for x in own[2:6])))
+        assert settled[:2] == own[:2]
+        if len(kept) >= 3:
+            medians = [sorted(shape[i] for _, shape in kept)[len(kept) // 2] for i in range(4)]
+            assert list(settled[2:6]) == [x * own[1] for x in medians]
+
+
 @pytest.mark.parametrize("minutes", [15, 60])
 def test_spikes_on_a_series_with_gaps_are_scored_alike(minutes: int) -> None:
     """Issue 15: on a series with hours missing and drops of 15 deviations now and then
@@ -387,4 +425,38 @@ def test_a_first_weekend_on_a_change_of_time_is_scored_alike(minutes: int) -> No
         expected.append(live.score(at, x))
         live.learn(at, x)
     scores = score_series(RobustSeasonal(step_us=step, timezone="Europe/Paris"), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
+@pytest.mark.parametrize("minutes", [5, 10, 60])
+def test_a_shops_counts_are_scored_alike(minutes: int) -> None:
+    """Issue 15: a shop's sales counts (closed nights and Sundays, a first week, a till
+    outage) get the same verdict from `score_series` as from `RobustSeasonal.score`, sample
+    by sample (the first night, the first closed day and the zero runs' shares)."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    per_day = 1440 // minutes
+    times, values = [], []
+    for i in range(16 * per_day):
+        hour = (i % per_day) * minutes / 60
+        day = i // per_day
+        open_ = 8.5 <= hour < 19 and day % 7 != 3  # day 0 a Thursday: closed on Sundays
+        rate = 2.0 * minutes / 10 if open_ else 0.3 * minutes / 60
+        if day == 10 and 11 <= hour < 13:
+            rate = 0.0
+        # A Poisson count by inversion: nothing outside the standard library.
+        x, p, u = 0, math.exp(-rate), rng.random()
+        cumulative = p
+        while u > cumulative and x < 500:
+            x += 1
+            p *= rate / x
+            cumulative += p
+        times.append(T0 + i * step)
+        values.append(float(x))
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
     assert [scores.verdict(i) for i in range(len(values))] == expected

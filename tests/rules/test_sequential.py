@@ -536,3 +536,29 @@ def test_the_time_of_day_level_follows_the_shops_wall_clock(
     fired = _alarms_over(test, _shop_arrivals(start, until), until)
     assert (fired == []) is quiet
     assert all(t >= SPRING_S for t in fired)
+
+
+def test_a_break_that_recovers_within_a_day_is_forgotten_not_held_for_later() -> None:
+    """The half-hour a short break recovered in is not learned, now or when a later alarm lasts
+    a day: nothing of it is left on hold once the break is over. (After a week: a half-hour's
+    first sighting on its day of the week is taught even under an alarm.)"""
+    test = rate_test(_rule(expected_rate=1 / 60, direction="both"))
+    test.advance(START)
+    t = START
+    while t < START + 8 * 86_400:  # eight days at the declared rate, one order a minute
+        test.observe(t)
+        t += 60
+    t += 7_200  # the till stops for two hours: a drop
+    test.advance(t)
+    assert test.alarm is not None
+    while test.alarm is not None:
+        test.observe(t)
+        t += 60
+    recovered_slot = test.profile.slot(t)
+    exposure = test.profile.exposure[recovered_slot]
+    for _ in range(120):  # two hours of normal traffic after the recovery
+        test.observe(t)
+        t += 60
+    assert test.alarm is None
+    assert test.waiting == []
+    assert test.profile.exposure[recovered_slot] <= exposure  # older lessons fade, none added

@@ -81,3 +81,44 @@ def test_the_shop_series_is_what_it_says() -> None:
     sunday = [v for at, _, v in rows if from_us(at).weekday() == 6]
     noon = [v for at, _, v in rows if from_us(at).weekday() < 6 and from_us(at).hour == 12]
     assert sum(sunday) / len(sunday) < 0.5 < 20 < sum(noon) / len(noon)
+
+
+CAFE_METRIC = Metric(name="sales", kind="average", value="properties.value", window="10m")
+
+
+def _cafe(seed: int) -> list[tuple[int, int, float]]:
+    """Two weeks of a café's sales per 10 minutes (Poisson): about 4 a window from 07:30 to
+    14:00 every day, and a sale every three hours or so the rest of the time (a caterer's
+    order, a late delivery booked as a sale)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(14 * 144):
+        at = START + timedelta(minutes=10 * i)
+        hour = at.hour + at.minute / 60
+        rate = 4.0 if 7.5 <= hour < 14 else 0.06
+        rows.append((to_us(at), i, float(rng.poisson(rate))))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_cafes_first_closing_and_night_do_not_fire(seed: int) -> None:
+    """A café's first afternoon and night closed raise no alert (issue 15): its daily
+    profile has never seen those hours, and a run of zeros there is its first night, not an
+    outage."""
+    rows = _cafe(seed)
+    first_night = [
+        s
+        for s in _starts(replay_samples(CAFE_METRIC, [RULE], rows))
+        if START + timedelta(hours=14) <= s < START + timedelta(days=1, hours=7, minutes=30)
+    ]
+    assert first_night == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_shops_first_closed_sunday_does_not_fire(seed: int) -> None:
+    """The first Sunday a shop is closed, before any profile has seen a Sunday, raises no
+    alert (issue 15): a day that has sold nothing since midnight, at a time of the week
+    never seen, is a closed day, not an outage."""
+    first_sunday = START + timedelta(days=6)
+    starts = _starts(replay_samples(METRIC, [RULE], _shop(seed)))
+    assert [s for s in starts if first_sunday <= s < first_sunday + timedelta(days=1)] == []

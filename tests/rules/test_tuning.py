@@ -305,3 +305,30 @@ def test_the_cli_restore_exits_non_zero_naming_the_rule(tmp_path: Path) -> None:
     assert "'usual'" in refused.output and "same_slot" in refused.output
     done = runner.invoke(app, ["rules", "restore", "usual", "0", "-c", str(config), "--db", db])
     assert done.exit_code == 0 and "is live" in done.output
+
+
+def test_a_tuning_after_vigie_yaml_shortened_a_same_slot_rules_days_goes_live(
+    system: System,
+) -> None:
+    """Once vigie.yaml gives a same_slot rule fewer days than its stored version (which the
+    restarted engine skips: that history is not learned), a new drop goes live on the rule
+    as it runs; restoring the version that cannot go live is refused, not stored as a dead
+    version."""
+    deep = Rule(name="dip", kind="change", metric="orders", compare="same_slot", days=14, drop=0.5)
+    before = AlertingEngine([METRIC], [deep], clock=ManualClock(START))
+    RuleVersions(
+        engine=system.engine, rules=[deep], clock=ManualClock(START), apply=before.replace_rule
+    ).tune("dip", "drop", 0.4, actor=LEA, reason="")
+    short = msgspec.structs.replace(deep, days=7)
+    after = AlertingEngine([METRIC], [short], clock=ManualClock(START))
+    versions = RuleVersions(
+        engine=system.engine, rules=[short], clock=ManualClock(START), apply=after.replace_rule
+    )
+    assert versions.sync() == 1 and after.rules[0] == short
+    assert versions.rule("dip") == short
+    versions.tune("dip", "drop", 0.3, actor=LEA, reason="after the restart")
+    assert (after.rules[0].drop, after.rules[0].days) == (0.3, 7)
+    with pytest.raises(Invalid, match="days and time zone"):
+        versions.restore("dip", 1, actor=LEA)
+    assert [v.version for v in versions.history("dip")] == [0, 1, 2]
+    assert after.rules[0].drop == 0.3

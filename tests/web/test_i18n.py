@@ -12,8 +12,11 @@ from vigie.web.i18n import (
     LANGUAGES,
     Translator,
     catalog,
+    format_number,
+    format_percent,
     negotiate,
     terminal_language,
+    terminal_time_zone,
     weekday_name,
 )
 
@@ -116,3 +119,48 @@ def test_weekday_names_in_both_languages() -> None:
     """5 December 2026 is a Saturday, a samedi."""
     day = date(2026, 12, 5)
     assert (weekday_name("en", day), weekday_name("fr", day)) == ("Saturday", "samedi")
+
+
+@pytest.mark.parametrize(
+    ("language", "value", "digits", "expected"),
+    [
+        ("en", 9878, 0, "9,878"),
+        ("fr", 9878, 0, "9\u202f878"),
+        ("fr", 1234567.25, 1, "1\u202f234\u202f567,2"),
+        ("en", -0.2, 0, "0"),
+        ("fr", 1e21, 0, "1" + "\u202f000" * 7),
+    ],
+)
+def test_numbers_are_written_as_the_reader_writes_them(
+    language: str, value: float, digits: int, expected: str
+) -> None:
+    """Thousands by a comma in English and a narrow no-break space in French, a decimal comma
+    in French (as Intl.NumberFormat writes them on the dashboard); no "-0"."""
+    assert format_number(language, value, digits) == expected
+
+
+def test_percentages_in_both_languages() -> None:
+    """9.85 is +985% in English and +985 % in French (with a narrow no-break space); a
+    signed zero has no sign and a fall keeps its minus."""
+    assert format_percent("en", 9.85, signed=True) == "+985%"
+    assert format_percent("fr", 9.85, signed=True) == "+985\u202f%"
+    assert format_percent("fr", 31.87) == "3\u202f187\u202f%"
+    assert format_percent("en", 0.001, signed=True) == "0%"
+    assert format_percent("en", -0.42, signed=True) == "-42%"
+
+
+@pytest.mark.parametrize(
+    ("tz", "expected"),
+    [("Europe/Brussels", "Europe/Brussels"), (":America/Montreal", "America/Montreal")],
+)
+def test_terminal_time_zone_from_tz(tz: str, expected: str) -> None:
+    """TZ names the terminal's zone, with or without POSIX's leading colon."""
+    zone = terminal_time_zone({"TZ": tz})
+    assert zone is not None and zone.key == expected
+
+
+@pytest.mark.parametrize("tz", ["No/Such_Zone", "../../etc/passwd", "\x00", "x" * 10_000])
+def test_a_tz_that_names_no_zone_falls_back_to_the_systems(tz: str) -> None:
+    """A TZ that names no zone (or is hostile) is passed over for the system's zone, as when
+    TZ is unset, instead of failing the demo."""
+    assert terminal_time_zone({"TZ": tz}) == terminal_time_zone({})

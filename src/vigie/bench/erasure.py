@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from vigie.auth.audit import Actor
+from vigie.chat.processor import SAID, forget_transcripts
 from vigie.clock import SystemClock
 from vigie.crm.notes import forget_notes, note_events
 from vigie.crm.tables import contacts
@@ -102,6 +103,8 @@ def run_erasure_bench(
                 columns=columns,
                 forget_notes=forget_notes,
                 notes=note_events(),
+                said=SAID,
+                forget_said=forget_transcripts,
             )
             started = time.perf_counter()
             erasure = subjects.erase("ct_subject", actor=Actor(name="bench"))

@@ -111,10 +111,17 @@ def conversation_of(event: Event) -> str | None:
 
 def fold(current: Conversation | None, event: Event) -> Conversation | None:
     """`current` with `event` applied; an event of a conversation never started changes
-    nothing (None). Applying an event twice (same offset) changes nothing either."""
+    nothing (None). Applying an event twice (same offset) changes nothing either.
+
+    An event naming another visitor than the conversation does was sent from a copy held
+    before an erasure rewrote the conversation (`erased_since`): only its offset is kept,
+    so that the erased person's words said after their erasure are in no conversation."""
     props = event.properties
     offset = event.offset or 0
     if current is not None and offset and current.version >= offset:
+        return current
+    if current is not None and erased_since(current, event):
+        current.version = max(current.version, offset)
         return current
     if event.event == STARTED:
         if current is not None:
@@ -164,6 +171,12 @@ def fold(current: Conversation | None, event: Event) -> Conversation | None:
         current.user_id = event.user_id
     current.version = max(current.version, offset)
     return current
+
+
+def erased_since(conversation: Conversation, event: Event) -> bool:
+    """Whether `event` names the visitor `conversation` named before an erasure replaced
+    them (every event of a conversation names its visitor, as its start did)."""
+    return bool(event.anonymous_id) and event.anonymous_id != conversation.anonymous_id
 
 
 def _str(value: object) -> str | None:

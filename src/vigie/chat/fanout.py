@@ -14,7 +14,8 @@ Presence (who is on the site, which agents are at a console), typing, read recei
 dismissed invitations and invitations are not worth a log entry: they travel as core NATS
 messages, at most once, on the installation's notes subject (`SharedHub`). Each node sends
 who is connected to it on every change and every `BEAT_SECONDS`, and forgets a node not
-heard from for `TTL_SECONDS` (one that stopped says so).
+heard from for `TTL_SECONDS` (one that stopped says so). A node that serves nobody (a
+`vigie worker`) waits at its start, at most `ANSWER_SECONDS`, for a first answer.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ REPLAY_SECONDS = 24 * 3600.0
 """How far back a starting node reads the conversations' events."""
 BEAT_SECONDS = 10.0
 TTL_SECONDS = 30.0
+ANSWER_SECONDS = 2.0
+"""How long a `vigie worker`'s hub waits at its start for a first node to say who it has:
+a rule it runs at once then finds the agents and visitors of the API nodes (it starts
+anyway when none answers: there may be no API node)."""
 APPLIED_SECONDS = 5.0
 """How long a node waits for its feed to read back what it appended before it reads the
 conversation's subject itself."""
@@ -209,9 +214,13 @@ class SharedHub(ChatHub):
         node: str | None = None,
         beat_seconds: float = BEAT_SECONDS,
         ttl_seconds: float = TTL_SECONDS,
+        answer_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        self.answer_seconds = answer_seconds
+        """How long `start` waits for a first node to say who it has (0: not at all)."""
+        self._answered = asyncio.Event()
         self.relay = relay
         self.node = node or uuid.uuid4().hex[:12]
         self.beat_seconds = beat_seconds
@@ -226,13 +235,18 @@ class SharedHub(ChatHub):
         list it, and them, at the other nodes again)."""
 
     async def start(self) -> None:
-        """Listen to the other nodes, ask them who they have, and say who is here."""
+        """Listen to the other nodes, ask them who they have, and say who is here; then wait
+        up to `answer_seconds` for a first one to answer."""
         await super().start()
         self._stopped = False
+        self._answered = asyncio.Event()
         await asyncio.to_thread(self.relay.listen, CHANNEL, self._heard)
         self._send(_Note(k="hello", node=self.node))
         self._send_state()
         self._beat = asyncio.create_task(self._beating(), name="vigie-chat-beat")
+        if self.answer_seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._answered.wait(), self.answer_seconds)
 
     async def stop(self) -> None:
         """Say this node leaves, then close its connections."""
@@ -346,6 +360,7 @@ class SharedHub(ChatHub):
             with self._peers_lock:
                 self._peers[note.node] = _Peer(list(note.agents), visitors, self._monotonic())
             self._expire()
+            self._answer()
         elif note.k == "hello":
             self._send_state()
         elif note.k == "bye":
@@ -357,6 +372,16 @@ class SharedHub(ChatHub):
             self.to_visitors(note.items)
         elif note.k == "dismiss" and note.anonymous_id and note.until is not None:
             super().dismiss(note.anonymous_id, note.until)
+
+    def _answer(self) -> None:
+        """A node said who it has: `start` waits no more (on the log client's thread)."""
+        loop = self._loop
+        if self._answered.is_set() or loop is None or loop.is_closed():
+            return
+        if _running(loop):
+            self._answered.set()
+        else:
+            loop.call_soon_threadsafe(self._answered.set)
 
     def _expire(self) -> None:
         """Forget the nodes not heard from for `ttl_seconds` (stopped without a goodbye):
@@ -411,3 +436,11 @@ class SharedHub(ChatHub):
                 seen.add(aid)
                 found.append(aid)
         return found[:limit]
+
+
+def _running(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether this thread runs `loop`."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

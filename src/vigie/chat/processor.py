@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from vigie.chat.conversations import Conversation, conversation_of, fold
+from vigie.chat.conversations import MESSAGE, Conversation, conversation_of, fold
 from vigie.chat.tables import conversations
 from vigie.crm import tables as crm
 from vigie.events import Event
@@ -30,6 +30,13 @@ def load(conn: sa.Connection, conversation_id: str) -> Conversation | None:
         sa.select(conversations.c.body).where(conversations.c.id == conversation_id)
     ).first()
     return None if row is None else msgspec.convert(row.body, Conversation)
+
+
+def load_many(conn: sa.Connection, conversation_ids: Sequence[str]) -> dict[str, Conversation]:
+    """The conversations of `conversation_ids` the projection holds, in one query."""
+    query = sa.select(conversations.c.id, conversations.c.body)
+    rows = conn.execute(query.where(conversations.c.id.in_(list(conversation_ids))))
+    return {str(cid): msgspec.convert(body, Conversation) for cid, body in rows}
 
 
 class ChatProcessor:
@@ -77,10 +84,15 @@ class ChatProcessor:
             conn.execute(conversations.insert(), {"id": conversation.id, **values})
         self._save_interaction(conn, conversation)
 
-    def _save_interaction(self, conn: sa.Connection, conversation: Conversation) -> None:
+    def _save_interaction(
+        self,
+        conn: sa.Connection,
+        conversation: Conversation,
+        contact: tuple[str | None, str | None] | None = None,
+    ) -> None:
         table = crm.interactions
         record = interaction_id(conversation.id)
-        contact_id, account_id = _contact(conn, conversation)
+        contact_id, account_id = contact or _contact(conn, conversation)
         now = conversation.closed_at or (
             conversation.messages[-1].at if conversation.messages else conversation.started_at
         )
@@ -107,6 +119,53 @@ class ChatProcessor:
             conn.execute(
                 table.insert(), {"id": record, "created_at": conversation.started_at, **values}
             )
+
+
+SAID = {MESSAGE: ("text",)}
+"""The chat events' free text: what the visitor and the agents wrote. With crypto-shredding it
+is sealed under the visitor's key (`privacy.shredding.properties` holds `text`), which their
+contact's erasure destroys; the erasure takes it out of the stored log where it was logged in
+clear (`vigie.privacy.subjects`), and out of the store (`forget_transcripts`)."""
+
+
+def forget_transcripts(conn: sa.Connection, *, contact_id: str) -> dict[str, int]:
+    """Drop, in the erasure's transaction `conn`, what was written in the chats of the
+    contact (the conversations their interactions are): each message keeps its time, sender
+    and author, its text goes, and the interaction is made again from the conversation (its
+    transcript, sentiment and properties), as a replay of the log gives it once the text is
+    unreadable (its key destroyed) or taken out of the stored events. Returns the rows
+    changed per table. Dropped rather than sealed in the store: the store is rewritten at the
+    erasure anyway, and its readers (the timeline, the operator console) stay plain reads."""
+    table = crm.interactions
+    query = sa.select(table.c.id, table.c.account_id, table.c.summary, table.c.properties).where(
+        table.c.contact_id == contact_id, table.c.kind == "chat"
+    )
+    changed: dict[str, int] = {}
+    processor: ChatProcessor | None = None
+    for record, account_id, summary, properties in conn.execute(query).all():
+        cid = (properties or {}).get("conversation_id")
+        conversation = load(conn, cid) if isinstance(cid, str) else None
+        if conversation is None or interaction_id(conversation.id) != record:
+            if summary is None and not properties:
+                continue
+            # Its conversation is gone (purged by retention): nothing rebuilds the words.
+            blank: dict[str, Any] = {"summary": None, "sentiment": None, "properties": {}}
+            conn.execute(table.update().where(table.c.id == record).values(**blank))
+            changed[table.name] = changed.get(table.name, 0) + 1
+            continue
+        if not any(m.text for m in conversation.messages):
+            continue
+        conversation.messages = [msgspec.structs.replace(m, text="") for m in conversation.messages]
+        conn.execute(
+            conversations.update()
+            .where(conversations.c.id == conversation.id)
+            .values(body=msgspec.to_builtins(conversation))
+        )
+        processor = processor or ChatProcessor(conn.engine)
+        processor._save_interaction(conn, conversation, (contact_id, account_id))
+        for name in (conversations.name, table.name):
+            changed[name] = changed.get(name, 0) + 1
+    return changed
 
 
 def _properties(conversation: Conversation) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from vigie.chat.fanout import ChatFeed
 from vigie.chat.hub import ChatHub, Connection, session_end
 from vigie.chat.kpis import ChatKpis
 from vigie.chat.limits import RateLimiter
-from vigie.chat.processor import load
+from vigie.chat.processor import load, load_many
 from vigie.chat.tables import conversations as conversations_table
 from vigie.chat.tokens import issue, verify
 from vigie.clock import Clock
@@ -41,6 +41,7 @@ from vigie.crm.service import CrmService
 from vigie.events import Event
 from vigie.log import GroupCommitter
 from vigie.log.eventlog import AppendJob
+from vigie.privacy.scrubbing import TOKEN_PREFIX
 from vigie.schedule.schedules import ScheduleConfig, is_on_duty, next_working_instant
 
 logger = logging.getLogger(__name__)
@@ -361,19 +362,27 @@ class ChatService:
 
     async def inbox(self, *, reader: str | None = None) -> list[dict[str, Any]]:
         """The open conversations, newest first; for a `reader` who sees only their own (a
-        salesperson), those nobody has taken yet and theirs."""
+        salesperson), those nobody has taken yet and theirs. Those whose visitor was erased
+        are left out: nobody can answer them any more."""
         query = (
             sa.select(conversations_table.c.id)
-            .where(conversations_table.c.status == "open")
+            .where(
+                conversations_table.c.status == "open",
+                ~conversations_table.c.anonymous_id.startswith(TOKEN_PREFIX, autoescape=True),
+            )
             .order_by(conversations_table.c.started_at_us.desc())
             .limit(200)
         )
         ids = await asyncio.to_thread(self._ids, query)
-        loaded = await asyncio.gather(*map(self._get, ids))
+        loaded = await self._get_many(ids)
         found = {c.id: c for c in loaded if c is not None}
         found.update({c.id: c for c in self._open.values()})
         listed = sorted(found.values(), key=lambda c: c.started_at, reverse=True)
-        return [c.describe() for c in listed if c.status == "open" and _readable(c, reader)]
+        return [
+            c.describe()
+            for c in listed
+            if c.status == "open" and _readable(c, reader) and not _erased(c)
+        ]
 
     async def conversation(self, cid: str, *, reader: str | None = None) -> dict[str, Any]:
         """One conversation, open or closed; for a `reader` who sees only their own, a
@@ -539,6 +548,35 @@ class ChatService:
         with self._engine.connect() as conn:
             return [str(cid) for cid in conn.execute(query).scalars()]
 
+    def _stored_visitor(self, cid: str) -> str | None:
+        """The visitor the store's copy of the conversation names, None when it has none
+        yet (on a worker thread)."""
+        query = sa.select(conversations_table.c.anonymous_id).where(conversations_table.c.id == cid)
+        with self._engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else str(found)
+
+    def _stored_many(self, ids: list[str]) -> dict[str, Conversation]:
+        """The conversations of `ids` the store's projection holds (on a worker thread)."""
+        found: dict[str, Conversation] = {}
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                found.update(load_many(conn, ids[start : start + _IN_CHUNK]))
+        return found
+
+    async def _get_many(self, ids: list[str]) -> list[Conversation | None]:
+        """`_get` of each of `ids`, in order; those neither held nor being read are read
+        from the store in one query (a fresh node's inbox), then each completed from the
+        log as `_get` does."""
+        wanted = [cid for cid in ids if self._held(cid) is None and cid not in self._loading]
+        if wanted:
+            forgotten = self._forgotten
+            stored = await asyncio.to_thread(self._stored_many, wanted)
+            for cid in wanted:
+                if self._held(cid) is None and cid not in self._loading:
+                    self._load(cid, (forgotten, stored.get(cid)))
+        return list(await asyncio.gather(*map(self._get, ids)))
+
     def _stored(self, cid: str) -> Conversation | None:
         """The conversation as the store's projection holds it (on a worker thread)."""
         with self._engine.connect() as conn:
@@ -557,8 +595,10 @@ class ChatService:
             loading = self._load(cid)
         return await asyncio.shield(loading)
 
-    def _load(self, cid: str) -> asyncio.Task[Conversation | None]:
-        task = asyncio.create_task(self._read(cid), name=f"vigie-chat-read-{cid[:16]}")
+    def _load(
+        self, cid: str, stored: tuple[int, Conversation | None] | None = None
+    ) -> asyncio.Task[Conversation | None]:
+        task = asyncio.create_task(self._read(cid, stored), name=f"vigie-chat-read-{cid[:16]}")
         self._loading[cid] = task
         task.add_done_callback(lambda done: self._loaded(cid, done))
         return task
@@ -570,13 +610,20 @@ class ChatService:
             self._waiting.pop(cid, None)
             logger.error("the chat could not read conversation %s", cid, exc_info=task.exception())
 
-    async def _read(self, cid: str) -> Conversation | None:
-        """Read the conversation from the store, complete it from its subject in the log,
+    async def _read(
+        self, cid: str, stored: tuple[int, Conversation | None] | None = None
+    ) -> Conversation | None:
+        """Read the conversation from the store (or take `stored`: the store's copy, read
+        when `_forgotten` was at its first item), complete it from its subject in the log,
         fold in what the feed heard of it meanwhile and hold it; read again when an erasure
         dropped the copies here during the read (it may have read the store before)."""
         while True:
             forgotten = self._forgotten
-            found = await asyncio.to_thread(self._stored, cid)
+            if stored is not None and stored[0] == forgotten:
+                found = stored[1]
+            else:
+                found = await asyncio.to_thread(self._stored, cid)
+            stored = None
             if self.feed is not None:
                 # The projection may lag behind the log (or miss what this node has not
                 # read yet): its conversation is completed from the conversation's subject.
@@ -602,32 +649,36 @@ class ChatService:
     def forget(self) -> None:
         """Drop the conversations held here that the store holds as far (an erasure rewrote
         the store's copy, not this one): they are read again from the store when asked.
-        Those the projection has not caught up with yet stay, as only this copy has them.
+        Those the projection has not caught up with yet stay, as only this copy has them,
+        unless the store's names another visitor: erased, it is read again, without what
+        the erased person's copy here got past it (`chat.erased_since`).
         Called from any thread: the store is read here, the copies are dropped by the event
         loop, after the appends to them under way (see `_drop`)."""
         held = list(self._open.items()) + list(self._closed.items())
-        stored: dict[str, int] = {}
+        stored: dict[str, tuple[int, str]] = {}
         ids = [cid for cid, _ in held]
+        table = conversations_table
         with self._engine.connect() as conn:
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
-                query = sa.select(conversations_table.c.id, conversations_table.c.version)
-                rows = conn.execute(query.where(conversations_table.c.id.in_(chunk)))
-                stored.update({str(cid): int(version) for cid, version in rows})
+                query = sa.select(table.c.id, table.c.version, table.c.anonymous_id)
+                rows = conn.execute(query.where(table.c.id.in_(chunk)))
+                stored.update({str(cid): (int(v), str(aid)) for cid, v, aid in rows})
         loop = self._loop
         if loop is None or loop.is_closed() or _running(loop):
             self._drop(stored)
         else:
             loop.call_soon_threadsafe(self._drop, stored)
 
-    def _drop(self, stored: dict[str, int]) -> None:
-        """On the event loop: drop the copies the store holds as far (`stored`: its
-        versions); one with an append under way is dropped when the append is done, so that
-        the append answers with what it stored and the next read sees the erased copy."""
+    def _drop(self, stored: dict[str, tuple[int, str]]) -> None:
+        """On the event loop: drop the copies the store holds as far, or that name another
+        visitor than the store's (`stored`: its versions and visitors); one with an append
+        under way is dropped when the append is done, so that the append answers with what
+        it stored and the next read sees the erased copy."""
         self._forgotten += 1
-        for cid, version in stored.items():
+        for cid, (version, visitor) in stored.items():
             held = self._held(cid)
-            if held is None or version < held.version:
+            if held is None or (version < held.version and visitor == held.anonymous_id):
                 continue
             if self._appending.get(cid):
                 self._stale.add(cid)
@@ -711,10 +762,20 @@ class ChatService:
         When an erasure dropped `current` since the caller read it, the conversation is
         read again: if the erasure took its visitor away, nothing is stored (`Gone`). An
         erasure that comes while the events are being stored drops the copy here once they
-        are: the caller gets what it stored, and the next read the store's erased copy."""
+        are: the caller gets what it stored, and the next read the store's erased copy.
+
+        An erasure this node has not heard of yet (it follows them every second) is read
+        from the store, before the events are logged (nothing is, `Gone`) and after (they
+        were logged after the erasure: every fold leaves them out, `chat.erased_since`, and
+        the caller gets `Gone`), so that nothing the erased person says is kept. A
+        conversation whose visitor is erased (a token names them) takes no change."""
         cid = str(events[0].properties["conversation_id"])
         if current is not None and self._held(cid) is not current:
             current = await self._still(current)
+        if current is not None and _erased(current):
+            raise _gone(cid)
+        if current is not None:
+            self._not_erased(current, await asyncio.to_thread(self._stored_visitor, cid))
         self._appending[cid] = self._appending.get(cid, 0) + 1
         try:
             return await self._store(current, cid, events)
@@ -727,6 +788,19 @@ class ChatService:
                     self._open.pop(cid, None)
                     self._closed.pop(cid, None)
 
+    def _not_erased(self, current: Conversation, stored: str | None) -> None:
+        """`Gone`, and the copy here dropped, when the store's copy of `current` names
+        another visitor (`stored`, None when it has no copy yet): an erasure rewrote it
+        (and this node's `forget` is yet to come)."""
+        if stored is None or stored == current.anonymous_id:
+            return
+        if self._appending.get(current.id):
+            self._stale.add(current.id)
+        else:
+            self._open.pop(current.id, None)
+            self._closed.pop(current.id, None)
+        raise _gone(current.id)
+
     async def _still(self, current: Conversation) -> Conversation:
         """`current` as the store and the log hold it now, or `Gone` when an erasure took
         its visitor away (the store's copy names another)."""
@@ -736,24 +810,29 @@ class ChatService:
             or found.anonymous_id != current.anonymous_id
             or found.visitor_key != current.visitor_key
         ):
-            raise Gone(
-                f"conversation {current.id!r} was erased; nothing was stored "
-                "/ conversation effacée, rien n'a été enregistré",
-                field="conversation_id",
-            )
+            raise _gone(current.id)
         return found
 
     async def _store(
         self, current: Conversation | None, cid: str, events: Sequence[Event]
     ) -> Conversation:
         result = await self._committer.append(AppendJob(events=events, source=events[0].source))
+        # The store is read again once the events are logged (see `_append`), while the
+        # feed reads them back.
+        visitor = None
+        if current is not None:
+            visitor = asyncio.ensure_future(asyncio.to_thread(self._stored_visitor, cid))
         if self.feed is not None:
             last = max(result.offsets)
             if not await self.feed.reached(last):
                 await self._catch_up(cid, last)
+            if current is not None and visitor is not None:
+                self._not_erased(current, await visitor)
             found = self._held(cid) or await self._get(cid)
             assert found is not None, f"conversation {cid} is in the log"
             return found
+        if current is not None and visitor is not None:
+            self._not_erased(current, await visitor)
         conversation = current
         for event, offset in zip(events, result.offsets, strict=True):
             event.offset = offset
@@ -862,6 +941,19 @@ def _for_visitor(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "messages": [_message(m) for m in conversation.messages],
     }
+
+
+def _erased(conversation: Conversation) -> bool:
+    """Whether an erasure replaced the conversation's visitor by a token."""
+    return conversation.anonymous_id.startswith(TOKEN_PREFIX)
+
+
+def _gone(cid: str) -> Gone:
+    return Gone(
+        f"conversation {cid!r} was erased; nothing was stored "
+        "/ conversation effacée, rien n'a été enregistré",
+        field="conversation_id",
+    )
 
 
 def _unknown(cid: str) -> str:

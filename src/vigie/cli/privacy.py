@@ -29,6 +29,7 @@ ContactOption = Annotated[str, typer.Option("--contact", help="The contact's id 
 def _parts(
     db: str | None, config: Path | None, log: str | None = None
 ) -> Iterator[tuple[DataSubjects, RetentionPurge]]:
+    from vigie.chat.processor import SAID, forget_transcripts
     from vigie.clock import SystemClock
     from vigie.crm.notes import forget_notes, note_events
     from vigie.log.columnar import ColumnarCopy
@@ -93,6 +94,8 @@ def _parts(
                 forget_person=lambda contact_id: rings.changed(),
                 forget_notes=forget_notes,
                 notes=note_events(),
+                said=SAID,
+                forget_said=forget_transcripts,
                 announcements=ErasureAnnouncements(engine=engine, announce=announce),
             ),
             RetentionPurge(engine=engine, clock=clock, retention=settings.config.privacy.retention),
@@ -186,6 +189,12 @@ def privacy_erase(
         f"{erasure.storage} / effacé",
         markup=False,
     )
+    if erasure.log_messages_deleted:
+        console.print(
+            f"{erasure.log_messages_deleted} message(s) holding their free text in clear "
+            "deleted from the NATS JetStream log / message(s) supprimé(s) du journal",
+            markup=False,
+        )
     for left in erasure.not_erased:
         err.print(f"NOT ERASED / NON EFFACÉ: {left}", markup=False)
     if erasure.not_erased:

@@ -251,18 +251,23 @@ def demo(
     VIGIE_DB) it plays into that store, keeping what earlier runs left there (its shop day
     starts again with the display in its aisle and nobody inside).
 
+    It speaks the terminal's language (French or English, from LC_ALL, LC_MESSAGES or LANG)
+    and gives times in the terminal's time zone (TZ, else the system's).
+
     Example: vigie demo --once
     """
     import os
 
     from vigie.catalogue import with_catalogue
     from vigie.demo import EXAMPLE, DemoStoreError, fresh_demo_store, run_demo
+    from vigie.web.i18n import Translator, terminal_language
 
     if db is None and not os.environ.get("VIGIE_DB"):
         try:
             db = fresh_demo_store()
         except DemoStoreError as exc:
-            err.print(f"[red]cannot start the demo:[/red] {exc}")
+            say = Translator(terminal_language(os.environ))
+            err.print(f"[red]{say('demo.store_not_ours', folder=exc.folder)}[/red]")
             raise typer.Exit(2) from exc
     settings = load_settings(db, config or Path(str(EXAMPLE)))
     settings.config = with_catalogue(settings.config)

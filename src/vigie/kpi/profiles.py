@@ -6,9 +6,25 @@ posterior mean: a declared prior (`prior` events per second, worth `prior_weight
 of history over the whole day, so `prior_weight_s / slots` per slot) plus what was seen,
 pooled with the two neighbouring slots (weights 1/4, 1/2, 1/4) so a quiet half-hour
 borrows from its neighbours. Between slot centres the rate is linear, so a smooth daily
-curve is not turned into steps; `expected(a, b)` integrates it.
+curve is not turned into steps; `expected(a, b)` integrates it. A real step (a shop opening
+or closing: neighbours whose rates differ beyond chance and by more than a factor 2,
+`steps()`) is kept a step: no borrowing across it, and the rate jumps at the boundary. The
+prior of a slot yields to history once the slot has been watched, so a half-hour seen empty
+is not kept busy by a declared rate.
 `noise_sd()` is how far, relatively, counts stray from the profile beyond Poisson chance
 (real traffic is overdispersed): the sequential tests leave that much slack.
+Over the daily profile sits a weekday layer (issue 15: a shop closed on Sundays). The same
+lessons are also kept per day of the week and half-hour; a day of the week whose events
+depart from what the daily profile expected for it, beyond chance (|z| > STEP_Z) and by more
+than WEEKDAY_RATIO, gets its own factor, and within it a half-hour departing beyond chance and
+by more than STEP_RATIO gets its own too. Both are Gamma-Poisson posterior means with
+WEEKDAY_PRIOR_EVENTS pseudo-events toward the daily level: a weekday counts for the evidence
+it showed (a Sunday seen empty where 500 orders were expected is a closed Sunday), while a
+weekday that differs only by chance, or by little, is not taken for a pattern of its own
+(the daily level, learned from every day, stands). A day of the week never watched takes the
+daily level. Seven days are learned apart, not as weekdays and weekend: a weekend is not
+the same pair of days everywhere (a shop open on Saturday and closed on Sunday), and each
+day of the week is learned from its first sighting anyway.
 The time of day is the wall clock's of the profile's `timezone` (`vigie.kpi.wallclock`): a
 shop busy from 09:00 in Paris is expected busy from 09:00 local time in summer and in winter.
 An interval that spans a daylight-saving change is integrated piece by piece, each piece at
@@ -27,6 +43,12 @@ from vigie.kpi.wallclock import HOUR_US, UTC_NAME, wall_clock
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
 SLOTS = 48
+STEP_Z = 3.0  # a difference between neighbouring slots beyond chance
+STEP_RATIO = 2.0  # and large: an opening or a closing, not a smooth curve's slope
+WEEK_DAYS = 7
+WEEK_S = WEEK_DAYS * DAY_S
+WEEKDAY_RATIO = 1.1  # a day of the week this much busier or quieter than the daily level
+WEEKDAY_PRIOR_EVENTS = 1.0  # what the daily level is worth, in events, against a weekday's
 
 
 class RateProfile:
@@ -53,6 +75,9 @@ class RateProfile:
         self.width_s = DAY_S / slots
         self.counts = np.zeros(slots)
         self.exposure = np.zeros(slots)
+        # The same lessons by day of the week (row 0: the local epoch's day, a Thursday).
+        self.week_counts = np.zeros((WEEK_DAYS, slots))
+        self.week_exposure = np.zeros((WEEK_DAYS, slots))
         self.learned_until: float | None = None
         self.excess = 0.0  # sum of (n - mu)^2 - mu over lessons, forgotten as the counts
         self.scale = 0.0  # sum of mu^2 over the same lessons
@@ -68,6 +93,11 @@ class RateProfile:
     def slot(self, t_s: float) -> int:
         """The slot of the day holding instant `t_s` (seconds since the epoch)."""
         return int((self._wall(t_s) % DAY_S) // self.width_s) % self.slots
+
+    def day_of_week(self, t_s: float) -> int:
+        """The local day of the week of `t_s` as a row of the weekday layer (0: Thursday, the
+        local epoch's day; `(day + 3) % 7` is Python's weekday, Monday 0)."""
+        return int(self._wall(t_s) // DAY_S) % WEEK_DAYS
 
     def slot_start(self, t_s: float) -> float:
         """The instant the slot holding `t_s` began (at `t_s`'s UTC offset)."""
@@ -105,16 +135,21 @@ class RateProfile:
             keep = 0.5 ** ((end_s - self.learned_until) / self.half_life_s)
             self.counts *= keep
             self.exposure *= keep
+            self.week_counts *= keep
+            self.week_exposure *= keep
             self.excess *= keep
             self.scale *= keep
         self.learned_until = max(end_s, self.learned_until or end_s)
-        if self.watched_s() > 0:
+        k = self.slot(start_s)
+        if self.exposure[k] > 0:  # wander around a learned level, not a first look at a slot
             mu = self.expected(start_s, end_s)
             self.excess += (count - mu) ** 2 - mu
             self.scale += mu * mu
-        k = self.slot(start_s)
         self.counts[k] += count
         self.exposure[k] += end_s - start_s
+        d = self.day_of_week(start_s)
+        self.week_counts[d, k] += count
+        self.week_exposure[d, k] += end_s - start_s
         self._table = None
 
     def noise_sd(self) -> float:
@@ -124,32 +159,102 @@ class RateProfile:
             return 0.0
         return math.sqrt(max(self.excess, 0.0) / self.scale)
 
+    def steps(self) -> np.ndarray:
+        """Where the level jumps: `steps()[k]` is True when slot k and slot k + 1 (the next
+        one, across midnight too) have both been watched and their rates differ both beyond
+        Poisson chance (|z| > STEP_Z) and by more than a factor STEP_RATIO; with a prior, also
+        between a watched slot and one still at the prior. A shop's opening or closing is such
+        a step: neither side borrows from the other, and the level jumps at the boundary
+        instead of ramping over an hour."""
+        c, e = self.counts, self.exposure
+        cn, en = np.roll(c, -1), np.roll(e, -1)
+        n = c + cn
+        watched = (e > 0) & (en > 0) & (n > 0)
+        share = np.where(watched, e / np.where(watched, e + en, 1.0), 0.5)
+        spread = np.sqrt(np.maximum(n * share * (1 - share), 1e-300))
+        z = np.where(watched, (c - n * share) / spread, 0.0)
+        low = np.minimum(c * en, cn * e)  # rates compared without dividing by exposure
+        high = np.maximum(c * en, cn * e)
+        jump = watched & (np.abs(z) > STEP_Z) & (high > STEP_RATIO * low)
+        if self.prior is not None:  # the declared level does not borrow what one side saw
+            jump |= (e > 0) != (en > 0)
+        return np.asarray(jump, dtype=bool)
+
     def rates(self) -> np.ndarray:
         """The expected rate (events per second) at each slot centre; without a prior, slots
-        never seen take the mean rate of those seen (0 if none)."""
-        kernel = (0.25, 0.5, 0.25)
-        counts = sum(w * np.roll(self.counts, s) for w, s in zip(kernel, (1, 0, -1), strict=True))
-        exposure = sum(
-            w * np.roll(self.exposure, s) for w, s in zip(kernel, (1, 0, -1), strict=True)
+        never seen take the mean rate of those seen (0 if none). A slot pools its neighbours
+        (weights 1/4, 1/2, 1/4) except across a step (`steps`)."""
+        step = self.steps()
+        left = ~np.roll(step, 1)  # slot k - 1 may lend to slot k
+        right = ~step  # slot k + 1 may lend to slot k
+        counts = (
+            0.5 * self.counts
+            + 0.25 * np.roll(self.counts, 1) * left
+            + 0.25 * np.roll(self.counts, -1) * right
+        )
+        exposure = (
+            0.5 * self.exposure
+            + 0.25 * np.roll(self.exposure, 1) * left
+            + 0.25 * np.roll(self.exposure, -1) * right
         )
         if self.prior is not None:
-            weight = self.prior_weight_s / self.slots
-            return np.asarray((self.prior * weight + counts) / (weight + exposure), dtype=float)
+            # The prior stands for a time of day until that half-hour has been watched once:
+            # then what it showed, if only silence, is not outweighed by a declared rate.
+            weight = np.where(self.exposure > 0, 0.0, self.prior_weight_s / self.slots)
+            pooled = np.divide(
+                self.prior * weight + counts,
+                weight + exposure,
+                out=np.full(self.slots, self.prior),
+                where=(weight + exposure) > 0,
+            )
+            return np.asarray(pooled, dtype=float)
         seen = np.asarray(exposure) > 0
         mean = float(self.counts.sum() / self.exposure.sum()) if seen.any() else 0.0
         rates = np.full(self.slots, mean)
         rates[seen] = np.asarray(counts)[seen] / np.asarray(exposure)[seen]
         return rates
 
+    def week_rates(self) -> np.ndarray:
+        """The expected rate at each slot centre of each day of the week (rows as
+        `day_of_week`): the daily level (`rates`) times the day's factor and the half-hour's,
+        each 1 unless that day (half-hour) departs from the level above it beyond chance and
+        by more than WEEKDAY_RATIO (STEP_RATIO)."""
+        return self._weekly()[0]
+
+    def _weekly(self) -> tuple[np.ndarray, np.ndarray]:
+        """`week_rates`, and where a day or a half-hour of the week has a level of its own."""
+        daily = self.rates()
+        counts, expected = self.week_counts, self.week_exposure * daily
+        day = np.ones(WEEK_DAYS)
+        own_day = _departs(counts.sum(axis=1), expected.sum(axis=1), WEEKDAY_RATIO)
+        day[own_day] = _shrunk(counts.sum(axis=1), expected.sum(axis=1))[own_day]
+        flat_c, flat_m = counts.ravel(), (expected * day[:, None]).ravel()
+        pooled_c = 0.5 * flat_c + 0.25 * (np.roll(flat_c, 1) + np.roll(flat_c, -1))
+        pooled_m = 0.5 * flat_m + 0.25 * (np.roll(flat_m, 1) + np.roll(flat_m, -1))
+        own_slot = _departs(pooled_c, pooled_m, STEP_RATIO) & (self.week_exposure.ravel() > 0)
+        half_hour = np.ones(flat_c.size)
+        half_hour[own_slot] = _shrunk(pooled_c, pooled_m)[own_slot]
+        rates = (daily[None, :] * day[:, None]).ravel() * half_hour
+        own = np.repeat(own_day, self.slots) | own_slot
+        return rates, own
+
+    def seen(self, t_s: float) -> bool:
+        """Whether the slot holding `t_s` has been watched at least once."""
+        return bool(self.exposure[self.slot(t_s)] > 0)
+
+    def seen_on_weekday(self, t_s: float) -> bool:
+        """Whether the slot holding `t_s` has been watched on its day of the week before."""
+        return bool(self.week_exposure[self.day_of_week(t_s), self.slot(t_s)] > 0)
+
     def mean_rate(self) -> float:
-        """The day's mean expected rate (events per second)."""
-        _, _, _, day = self._knots()
-        return day / DAY_S
+        """The week's mean expected rate (events per second)."""
+        _, _, _, week = self._knots()
+        return week / WEEK_S
 
     def rate_at(self, t_s: float) -> float:
         """The expected rate (events per second) at instant `t_s`."""
         x, rho, _, _ = self._knots()
-        return float(np.interp(self._wall(t_s) % DAY_S, x, rho))
+        return float(np.interp(self._wall(t_s) % WEEK_S, x, rho))
 
     def expected(self, start_s: float, end_s: float) -> float:
         """Expected events over [start_s, end_s)."""
@@ -193,13 +298,13 @@ class RateProfile:
     def _at(self, t_s: float) -> float:
         """`cumulative` for one instant, in plain floats (called once per event live)."""
         self._knots()
-        x, rho, cum, day, zero = self._lists
-        days = math.floor(t_s / DAY_S)
-        within = t_s - days * DAY_S
+        x, rho, cum, week, zero = self._lists
+        weeks = math.floor(t_s / WEEK_S)
+        within = t_s - weeks * WEEK_S
         j = min(max(bisect.bisect_right(x, within) - 1, 0), len(x) - 2)
         dx = within - x[j]
         slope = (rho[j + 1] - rho[j]) / (x[j + 1] - x[j])
-        return days * day + cum[j] + dx * rho[j] + 0.5 * dx * dx * slope - zero
+        return weeks * week + cum[j] + dx * rho[j] + 0.5 * dx * dx * slope - zero
 
     def cumulative(self, t_s: np.ndarray) -> np.ndarray:
         """Expected events from the epoch to each instant of `t_s` (seconds): differences of
@@ -207,33 +312,66 @@ class RateProfile:
         a zone's changes of time would have to be counted from the epoch; use `expected`."""
         if self.clock is not None:
             raise ValueError("cumulative counts are for a UTC profile; use expected(a, b)")
-        x, rho, cum, day = self._knots()
-        days = np.floor(t_s / DAY_S)
-        within = t_s - days * DAY_S
+        x, rho, cum, week = self._knots()
+        weeks = np.floor(t_s / WEEK_S)
+        within = t_s - weeks * WEEK_S
         j = np.clip(np.searchsorted(x, within, side="right") - 1, 0, len(x) - 2)
         dx = within - x[j]
         slope = (rho[j + 1] - rho[j]) / (x[j + 1] - x[j])
         inside = cum[j] + dx * rho[j] + 0.5 * dx * dx * slope
-        return np.asarray(days * day + inside - cum_at_zero(x, rho, cum), dtype=float)
+        return np.asarray(weeks * week + inside - cum_at_zero(x, rho, cum), dtype=float)
 
     def _knots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """Slot centres (with one wrapped centre on each side), their rates, the integral up to
-        each, and the expected events of a whole day."""
+        """Slot centres over the week (with one wrapped centre on each side), their rates, the
+        integral up to each, and the expected events of a whole week. Steps are the daily
+        profile's, on every day, and where a day or half-hour with a level of its own jumps
+        by more than STEP_RATIO from its neighbour."""
         if self._table is None:
-            rates = self.rates()
-            centres = (np.arange(self.slots) + 0.5) * self.width_s
-            x = np.concatenate(([centres[-1] - DAY_S], centres, [centres[0] + DAY_S]))
-            rho = np.concatenate(([rates[-1]], rates, [rates[0]]))
+            rates, own = self._weekly()
+            n = rates.size
+            nxt = np.roll(rates, -1)
+            low, high = np.minimum(rates, nxt), np.maximum(rates, nxt)
+            step = np.tile(self.steps(), WEEK_DAYS) | (
+                (own | np.roll(own, -1)) & (high > STEP_RATIO * low)
+            )
+            xs, rhos = [(n - 0.5) * self.width_s - WEEK_S], [float(rates[-1])]
+            if step[-1]:  # a step at the week's turn
+                xs += [0.0, 0.0]
+                rhos += [float(rates[-1]), float(rates[0])]
+            for k in range(n):
+                xs.append((k + 0.5) * self.width_s)
+                rhos.append(float(rates[k]))
+                if step[k]:  # flat to the boundary, then the next slot's level
+                    xs += [(k + 1) * self.width_s] * 2
+                    rhos += [float(rates[k]), float(rates[(k + 1) % n])]
+            xs.append(0.5 * self.width_s + WEEK_S)
+            rhos.append(float(rates[0]))
+            x, rho = np.asarray(xs), np.asarray(rhos)
             cum = np.concatenate(([0.0], np.cumsum(np.diff(x) * (rho[:-1] + rho[1:]) / 2)))
-            day = float(rates.mean() * DAY_S)
-            self._table = (x, rho, cum, day)
+            week = float(rates.mean() * WEEK_S)
+            self._table = (x, rho, cum, week)
             zero = cum_at_zero(x, rho, cum)
-            self._lists = (x.tolist(), rho.tolist(), cum.tolist(), day, zero)
+            self._lists = (x.tolist(), rho.tolist(), cum.tolist(), week, zero)
         return self._table
 
 
+def _departs(seen: np.ndarray, expected: np.ndarray, ratio: float) -> np.ndarray:
+    """Where `seen` events depart from `expected` ones beyond Poisson chance (|z| > STEP_Z)
+    and by more than `ratio` either way."""
+    spread = np.sqrt(np.maximum(expected, 1e-300))
+    chance = np.abs(seen - expected) > STEP_Z * spread
+    large = (seen > ratio * expected) | (expected > ratio * seen)
+    return np.asarray((expected > 0) & chance & large, dtype=bool)
+
+
+def _shrunk(seen: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """The factor by which `seen` departs from `expected`, shrunk toward 1 by
+    WEEKDAY_PRIOR_EVENTS pseudo-events (a Gamma-Poisson posterior mean)."""
+    return (seen + WEEKDAY_PRIOR_EVENTS) / (expected + WEEKDAY_PRIOR_EVENTS)
+
+
 def cum_at_zero(x: np.ndarray, rho: np.ndarray, cum: np.ndarray) -> float:
-    """The integral from the first knot to midnight (the first segment holds midnight)."""
+    """The integral from the first knot to the period's start (the first segment holds it)."""
     dx = -x[0]
     slope = (rho[1] - rho[0]) / (x[1] - x[0])
     return float(cum[0] + dx * rho[0] + 0.5 * dx * dx * slope)

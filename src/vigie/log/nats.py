@@ -398,6 +398,20 @@ class NatsEventLog(AppendsOne):
         await self._js.delete_stream(self.options.stream)
         await self._js.delete_key_value(self.options.checkpoint_bucket)
 
+    def delete_messages(self, offsets: Sequence[int]) -> int:
+        """Delete the events at `offsets` from the stream (JetStream overwrites a deleted
+        message's data in its files); returns how many were there. The stream keeps its other
+        sequences: its readers and consumers step over the holes. Only for a data subject's
+        erasure of what cannot be rewritten in place (`vigie.privacy.subjects`)."""
+        return self._call(self._delete_messages(sorted(set(offsets))))
+
+    async def _delete_messages(self, offsets: list[int]) -> int:
+        deleted = 0
+        for seq in offsets:
+            with contextlib.suppress(NotFoundError):
+                deleted += bool(await self._js.delete_msg(self.options.stream, seq))
+        return deleted
+
     def append_many(self, jobs: Sequence[AppendJob]) -> list[AppendResult]:
         """Publish every event and wait for each acknowledgement (stored in the stream).
 

@@ -23,8 +23,11 @@ a ring never linked. With the log elsewhere than the store's `events` table (NAT
 the export reads it through for the person's events and their rings' reads, matching the
 stored events as the table's search does; the erasure cannot rewrite such a log, and leaves
 the person's sealed data there unreadable by destroying their keys (`shredding.py`): those of
-their identifiers and their contact's own. Without crypto-shredding, nothing there can be
-erased: the erasure does the rest and its answer says so (`Erasure.not_erased`). Then the
+their identifiers and their contact's own. The stream's events that hold the person's free
+text in clear (notes about them, their chat's messages: `notes`, `said`), logged before
+crypto-shredding sealed it or with it off, are deleted from it whole, as a message cannot be
+rewritten. Without crypto-shredding, nothing else there can be erased: the erasure does the
+rest and its answer says so (`Erasure.not_erased`). Then the
 log's columnar copy is rewritten where it holds the ids, and SQLite's file is compacted (`VACUUM`)
 and its write-ahead log emptied, so no old page keeps the values; PostgreSQL's tables are
 vacuumed. The audit trail is append-only and records only *that* an erasure happened.
@@ -34,10 +37,10 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 import sqlalchemy as sa
@@ -100,6 +103,9 @@ class Erasure(msgspec.Struct, kw_only=True):
     segments_rewritten: int
     storage: str
     keys_destroyed: int = 0
+    log_messages_deleted: int = 0
+    """Events deleted whole from a log that cannot be rewritten (NATS JetStream) because they
+    held the person's free text in clear (notes, chat messages logged unsealed)."""
     not_erased: list[str] = msgspec.field(default_factory=list)
     """What the erasure could not erase, and why (events left in clear on NATS JetStream)."""
 
@@ -125,6 +131,13 @@ class NotesForgetter(Protocol):
     def __call__(self, conn: sa.Connection, *, contact_id: str) -> dict[str, int]: ...
 
 
+@runtime_checkable
+class DeletableLog(Protocol):
+    """A log whose events can be deleted one by one (NATS JetStream: `delete_messages`)."""
+
+    def delete_messages(self, offsets: Sequence[int]) -> int: ...
+
+
 class _Column(msgspec.Struct, frozen=True):
     name: str
     kind: str  # text, json or blob
@@ -148,7 +161,17 @@ class DataSubjects:
         announcements: ErasureAnnouncements | None = None,
         forget_notes: NotesForgetter | None = None,
         notes: Mapping[str, Iterable[str]] | None = None,
+        said: Mapping[str, Iterable[str]] | None = None,
+        forget_said: NotesForgetter | None = None,
     ) -> None:
+        self.said = {name: tuple(fields) for name, fields in (said or {}).items()}
+        """The events the person's visitor writes (a chat message, by their user or visitor
+        id) whose properties hold free text they or an agent wrote: sealed under the
+        visitor's key with crypto-shredding; the erasure takes those properties out of the
+        stored log's bodies where they were logged in clear."""
+        self.forget_said = forget_said
+        """Drops that free text from the store, in the erasure's transaction (the chat's
+        transcripts: `vigie.chat.processor.forget_transcripts`)."""
         self.forget_notes = forget_notes
         self.notes = {name: tuple(fields) for name, fields in (notes or {}).items()}
         """The events naming a contact (`properties.contact_id`) whose properties hold notes
@@ -313,11 +336,16 @@ class DataSubjects:
             contact = self._contact(conn, metadata, contact_id)
             scrubber = _identifiers(conn, metadata, contact)
             kept = _join_ids(conn, metadata, contact) | {contact_id}
-        not_erased = self._checked_log(scrubber, contact_id, kept)
+        not_erased, deleted = self._checked_log(scrubber, contact_id, kept)
         keys = (
             self.forget_keys([*scrubber.tokens, contact_id]) if self.forget_keys is not None else 0
         )
         with self.engine.begin() as conn:
+            if self.said and "events" in metadata.tables:
+                # Before the scrubbing, which replaces the ids these events are found by.
+                stripped = self._strip_said(conn, metadata.tables["events"], kept)
+                if stripped:
+                    rows["events"] = stripped
             for table in metadata.sorted_tables:
                 if table.name in NOT_SCANNED:
                     continue
@@ -329,10 +357,11 @@ class DataSubjects:
                 else:
                     changed = self._scrub_table(conn, table, scrubber, contact_id)
                 if changed:
-                    rows[table.name] = changed
-            if self.forget_notes is not None:
-                for name, count in self.forget_notes(conn, contact_id=contact_id).items():
-                    rows[name] = rows.get(name, 0) + count
+                    rows[table.name] = rows.get(table.name, 0) + changed
+            for forget in (self.forget_notes, self.forget_said):
+                if forget is not None:
+                    for name, count in forget(conn, contact_id=contact_id).items():
+                        rows[name] = rows.get(name, 0) + count
             if self.notes and "events" in metadata.tables:
                 stripped = self._strip_notes(conn, metadata.tables["events"], contact_id)
                 if stripped:
@@ -367,6 +396,7 @@ class DataSubjects:
             storage=storage,
             keys_destroyed=keys,
             not_erased=not_erased,
+            log_messages_deleted=deleted,
         )
         details: dict[str, Any] = {"rows": sum(rows.values()), "tables": len(rows)}
         if not_erased:
@@ -428,29 +458,118 @@ class DataSubjects:
             changed += 1
         return changed
 
-    def _checked_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
-        """`_left_in_log`, read before anything is erased: a log that cannot be read (NATS
-        JetStream away) stops the erasure while nothing is changed yet, as its report could
-        not be made afterwards (the person's values are gone from the store by then)."""
+    def _strip_said(self, conn: sa.Connection, events: sa.Table, ids: set[str]) -> int:
+        """Take the free text (`self.said`) out of the stored bodies of the events the
+        person's user or visitor ids (`ids`) wrote; returns how many bodies changed. Sealed
+        text is inside `$sealed` and is left to the key's destruction."""
+        wanted = sorted(ids)
+        if not wanted:
+            return 0
+        query = sa.select(events.c.log_offset, events.c.body).where(
+            events.c.event.in_(list(self.said)),
+            sa.or_(events.c.anonymous_id.in_(wanted), events.c.user_id.in_(wanted)),
+        )
+        changed = 0
+        for offset, body in conn.execute(query).all():
+            event = decode_event(bytes(body))
+            fields = self.said.get(event.event or "", ())
+            kept = {k: v for k, v in event.properties.items() if k not in fields}
+            if len(kept) == len(event.properties):
+                continue
+            stripped = encode_event(msgspec.structs.replace(event, properties=kept))
+            conn.execute(events.update().where(events.c.log_offset == offset).values(body=stripped))
+            changed += 1
+        return changed
+
+    def _checked_log(
+        self, scrubber: Scrubber, contact_id: str, kept: set[str]
+    ) -> tuple[list[str], int]:
+        """`_left_in_log`, read before the store is erased: a log that cannot be read (NATS
+        JetStream away) stops the erasure while the store is unchanged, as its report could
+        not be made afterwards (the person's values are gone from the store by then); a retry
+        deletes what a failed one left of their free text on the stream."""
         try:
             return self._left_in_log(scrubber, contact_id, kept)
         except Exception as exc:
             raise PrivacyError(
                 "the event log (NATS JetStream) cannot be read to find what of this person "
-                f"stays there ({type(exc).__name__}: {exc}); nothing was erased, try again "
-                "once the log is back / journal injoignable : rien n'a été effacé, réessayez"
+                f"stays there ({type(exc).__name__}: {exc}); nothing was erased from the "
+                "store, try again once the log is back / journal injoignable : rien n'a été "
+                "effacé du stockage, réessayez"
             ) from exc
 
-    def _left_in_log(self, scrubber: Scrubber, contact_id: str, kept: set[str]) -> list[str]:
-        """What stays of the person in a log the erasure cannot rewrite (NATS JetStream).
-        Without crypto-shredding: their events there, in clear. With it: the values that
-        say who they are (e-mail, phone, full name) found in clear in the stored events, in
-        fields that were not sealed; the ids in `kept` (their user, visitor and contact ids)
-        stay in clear by design, for the events to join, and are not reported."""
+    def _left_in_log(
+        self, scrubber: Scrubber, contact_id: str, kept: set[str]
+    ) -> tuple[list[str], int]:
+        """What stays of the person in a log the erasure cannot rewrite (NATS JetStream),
+        once the events holding their free text in clear are deleted from it (returned: how
+        many). Without crypto-shredding: their events there, in clear. With it: the values
+        that say who they are (e-mail, phone, full name) found in clear in the stored events,
+        in fields that were not sealed; the ids in `kept` (their user, visitor and contact
+        ids) stay in clear by design, for the events to join, and are not reported."""
         if self.log is None:
-            return []
+            return [], 0
+        left, deleted = self._free_text_in_clear(contact_id, kept)
         if self.forget_keys is None:
-            return self._left_in_clear(scrubber, contact_id)
+            return [*left, *self._left_in_clear(scrubber, contact_id)], deleted
+        return [*left, *self._left_identifying(scrubber, kept)], deleted
+
+    def _free_text_in_clear(self, contact_id: str, kept: set[str]) -> tuple[list[str], int]:
+        """Delete from the NATS JetStream log the events holding the person's notes
+        (`self.notes`) or the free text their visitor wrote (`self.said`) in clear, outside
+        `$sealed`: logged before crypto-shredding sealed them, or with it off. A stream
+        message cannot be rewritten, so it goes whole: a replay no longer rebuilds that
+        interaction, task or chat message. A log that cannot delete messages gets them named
+        in the answer instead."""
+        assert self.log is not None
+        if not (self.notes or self.said):
+            return [], 0
+        found, _ = self._logged(self.log, sorted(kept), [])
+        records = {
+            e["properties"].get("id")
+            for e in found
+            if e.get("event") in self.notes and e["properties"].get("contact_id") == contact_id
+        }
+        records.discard(None)
+        if records:
+            # A record's changes logged before changes carried its contact name it by its id.
+            seen = {e["offset"] for e in found}
+            more, _ = self._logged(self.log, sorted(str(r) for r in records), [])
+            found += [e for e in more if e["offset"] not in seen]
+        offsets: list[int] = []
+        fields: set[str] = set()
+        for event in found:
+            name, props = event.get("event"), event.get("properties") or {}
+            if name in self.notes:
+                mine = props.get("contact_id") == contact_id or (
+                    "contact_id" not in props and props.get("id") in records
+                )
+                clear = [f for f in self.notes[name] if mine and f in props]
+            elif name in self.said:
+                mine = event.get("user_id") in kept or event.get("anonymous_id") in kept
+                clear = [f for f in self.said[name] if mine and f in props]
+            else:
+                clear = []
+            if clear:
+                offsets.append(event["offset"])
+                fields.update(f"properties.{f}" for f in clear)
+        if not offsets:
+            return [], 0
+        if isinstance(self.log, DeletableLog):
+            return [], self.log.delete_messages(offsets)
+        return [
+            f"{len(offsets)} event(s) on the NATS JetStream log (offsets {min(offsets)} to "
+            f"{max(offsets)}) keep free text about this person in clear "
+            f"({', '.join(sorted(fields))}), logged before crypto-shredding sealed it: the "
+            "stream is append-only. Delete those messages (`nats stream rmm STREAM SEQ`), or "
+            "purge the stream (with its backups), or let its max age expire them, to "
+            "complete the erasure."
+        ], 0
+
+    def _left_identifying(self, scrubber: Scrubber, kept: set[str]) -> list[str]:
+        """The values that say who the person is, left in clear on the NATS JetStream log in
+        fields crypto-shredding does not seal."""
+        assert self.log is not None
         values = [s for s in scrubber.strong if s not in kept]
         if not values:
             return []

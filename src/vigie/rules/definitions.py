@@ -235,6 +235,8 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
             problems.append(("value", "a threshold rule needs the value to compare with"))
         if self.kind == "change" and self.drop is None and self.rise is None:
             problems.append(("drop", "a change rule needs `drop` or `rise` (e.g. drop: 0.3)"))
+        if self.kind == "change" and self.days < 1:
+            problems.append(("days", "days counts the previous days compared with: 1 or more"))
         problems += self._clear_value_problems()
         if self.tolerance is not None and not 0 <= self.tolerance < 1:
             problems.append(("tolerance", "a tolerance is a fraction between 0 and 1, e.g. 0.1"))

@@ -26,6 +26,13 @@ minima that `vigie rules explain` and `vigie bench detection` compare with.
 
 Once fired, the test holds until its CUSUM has come back to 0 (the evidence of the break,
 capped at the threshold, undone by normal traffic): an honest recovery with hysteresis.
+The half-hours seen while it holds are not learned at once: forgotten if it recovers within
+`ADOPT_S`, learned once it has held that long (the new normal), so an alert that is really a
+new level resolves instead of holding forever. Without a prior, a half-hour of the day never
+watched before is learned but not judged (issue 15: a shop's first opening is no surge).
+A half-hour never watched on its day of the week is judged against the daily level, and
+learned even while an alarm holds: a shop's first closed Sunday may fire once (its daily
+level expects orders), and is the lesson that keeps the later Sundays quiet.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from vigie.types import from_us
 
 Test = Literal["silence", "drop", "surge"]
 LONG_GAP_S = 2 * 86_400.0  # a silence this long is downtime, not a lesson
+ADOPT_S = 86_400.0  # an alarm that holds this long is a new level: learned, then resolved
 
 
 def info_null(r: float) -> float:
@@ -211,10 +219,19 @@ class RateTest:
     _chunk_start: float | None = None
     _chunk_count: int = 0
     _chunk_alarmed: bool = False
+    waiting: list[tuple[float, float, int]] = field(default_factory=list)  # lessons on hold
 
     def ready(self) -> bool:
         """Whether the expected rate is known: declared, or learned for `warmup_s`."""
         return self.profile.prior is not None or self.profile.watched_s() >= self.warmup_s
+
+    def judged(self, t_s: float) -> bool:
+        """Whether the time of day of `t_s` has an expected level to judge against: a declared
+        prior, or, once `warmup_s` is learned, a half-hour already watched on an earlier day
+        (a shop's first opening is learned, not taken for a surge over the night's silence)."""
+        if self.profile.prior is not None:
+            return True
+        return self.ready() and self.profile.seen(t_s)
 
     def current_design(self) -> Design:
         if self.design is None:
@@ -236,8 +253,8 @@ class RateTest:
             self.last_event_s = t_s
             return
         while t_s > self.at_s:
-            if self.alarm is not None or t_s - self.at_s > LONG_GAP_S:
-                # Nothing is learned while judged broken, nor over days of downtime: one step.
+            if t_s - self.at_s > LONG_GAP_S:
+                # Nothing is learned over days of downtime: one step.
                 self._pass(t_s)
                 self._chunk_start = self.profile.slot_start(t_s)
                 self._chunk_count, self._chunk_alarmed = 0, True
@@ -255,8 +272,9 @@ class RateTest:
         self._chunk_count += count
         self.silence_u = 0.0
         self.last_event_s = self.at_s
+        judged = self.judged(self.at_s if self.at_s is not None else t_s)
         for test, side in self.sides.items():
-            if test == "silence":
+            if test == "silence" or not judged:
                 continue
             r = design.drop if test == "drop" else design.surge
             side.statistic += count * math.log(r)
@@ -271,7 +289,7 @@ class RateTest:
 
     def _pass(self, t_s: float) -> None:
         assert self.at_s is not None
-        u = self.profile.expected(self.at_s, t_s) if self.ready() else 0.0
+        u = self.profile.expected(self.at_s, t_s) if self.judged(self.at_s) else 0.0
         design = self.current_design()
         self.silence_u += u * design.scale("silence")
         for test, side in self.sides.items():
@@ -332,15 +350,34 @@ class RateTest:
             "reference": round(self.profile.rate_at(self.at_s) * 60, 3),
         }
         self.alarm = None
+        self.waiting = []
 
     def _learn(self, boundary_s: float) -> None:
-        """Teach the profile the slot just ended, unless the stream was judged broken in it."""
+        """Teach the profile the slot just ended. While the stream is judged broken the lesson
+        waits: forgotten if the stream recovers within `ADOPT_S` (a break is not the norm),
+        taught once the alarm has held that long (a level that lasts a day is the new norm).
+        A half-hour never watched before on its day of the week is taught at once: it is
+        still being learned (a shop's first closed Sunday is its Sundays' first lesson)."""
         start = self._chunk_start if self._chunk_start is not None else boundary_s
-        if not self._chunk_alarmed:
-            self.profile.learn(start, boundary_s, self._chunk_count)
-            self.design = None
+        lesson = (start, boundary_s, self._chunk_count)
+        alarm = self.alarm
+        if not self._chunk_alarmed or not self.profile.seen_on_weekday(start):
+            self._teach(lesson)
+        elif alarm is None:
+            pass  # the break ended within the half-hour, or days of downtime: forgotten
+        elif boundary_s - alarm.fired_s >= ADOPT_S:
+            for waiting in self.waiting:
+                self._teach(waiting)
+            self.waiting = []
+            self._teach(lesson)
+        else:
+            self.waiting.append(lesson)
         self._chunk_start, self._chunk_count = boundary_s, 0
         self._chunk_alarmed = self.alarm is not None
+
+    def _teach(self, lesson: tuple[float, float, int]) -> None:
+        self.profile.learn(*lesson)
+        self.design = None
 
     def evidence(self) -> dict[str, Any]:
         """What an alert shows: the test, when the change began, expected vs observed, and

@@ -14,6 +14,7 @@ naming the rule and why, rather than stored and then skipped while the answer sa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -124,11 +125,15 @@ class RuleVersions:
         return None if self._check is None else self._check(rule)
 
     def rule(self, name: str) -> Rule:
-        """The rule as it stands now: its latest version the rules can put in place, or
-        vigie.yaml's (once vigie.yaml has given it another kind or metric, say, the stored
-        versions no longer apply)."""
+        """The rule as it stands now: its latest version that went live and that the rules
+        can put in place (one `sync` skipped is passed over: a tuning made on it would be
+        skipped too), or vigie.yaml's (once vigie.yaml has given it another kind or metric,
+        say, the stored versions no longer apply)."""
         history = self.history(name)
+        dead = {version for rule, version, _ in self.skipped if rule == name}
         for version in reversed(history[1:]):
+            if version.version in dead:
+                continue
             stored = msgspec.convert(version.body, Rule)
             if self.problem(stored) is None:
                 return stored
@@ -191,7 +196,7 @@ class RuleVersions:
         changed = msgspec.structs.replace(current, **{parameter: float(value)})
         problem = self.problem(changed)
         if problem is not None:
-            raise NotApplicable("parameter", problem)
+            raise NotApplicable("rule", problem)
         return self._write(name, changed, actor=actor, reason=reason, action="tune")
 
     def restore(self, name: str, version: int, *, actor: Actor, reason: str = "") -> RuleVersion:
@@ -212,6 +217,29 @@ class RuleVersions:
     ) -> RuleVersion:
         why = clean_text("reason", reason, limit=MAX_REASON, required=False)
         now = self._clock.now()
+        before = self.rule(name)
+        # Live before it is stored, outside the transaction (the engine's lock is not waited
+        # for while holding the store's): a version that cannot go live (a same_slot
+        # comparison deeper than learned) is refused, not kept as a dead version.
+        try:
+            self._apply(rule)
+        except (KeyError, TypeError):
+            pass  # not evaluated here: `sync` logs it, as for another process's version
+        except ValueError as exc:
+            raise NotApplicable("version" if action == "restore" else "rule", str(exc)) from exc
+        try:
+            self._store(name, rule, actor=actor, why=why, action=action, now=now)
+        except BaseException:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                self._apply(before)  # not stored: the rule as it was stays live
+            raise
+        self.sync()
+        return self.history(name)[-1]
+
+    def _store(
+        self, name: str, rule: Rule, *, actor: Actor, why: str, action: str, now: datetime
+    ) -> None:
+        """Write `rule` as the next version of `name`, audited in the same transaction."""
         with self._engine.begin() as conn:
             last = conn.execute(
                 sa.select(sa.func.max(rule_versions.c.version)).where(rule_versions.c.rule == name)
@@ -231,8 +259,6 @@ class RuleVersions:
                     )
                 )
             )  # fmt: skip
-        self.sync()
-        return self.history(name)[-1]
 
     def sync(self) -> int:
         """Make the versions written since the last call live (in order); returns how many."""

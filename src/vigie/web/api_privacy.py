@@ -64,9 +64,10 @@ def erase_contact(
     user and visitor ids) are replaced by random tokens in every table, in the event log and
     its columnar copy, and the store's files are compacted. Event names, times and amounts
     stay, so KPIs do not change. A log on NATS JetStream cannot be rewritten: the person's
-    sealed data there is made unreadable by destroying their keys (crypto-shredding); without
-    it, `not_erased` says what stays there in clear. Admins only; audited (that it happened,
-    not what)."""
+    sealed data there is made unreadable by destroying their keys (crypto-shredding), and the
+    messages holding their free text in clear (notes, chat messages logged before it sealed
+    them) are deleted (`log_messages_deleted`); `not_erased` says what stays there in clear.
+    Admins only; audited (that it happened, not what)."""
     erasure = privacy.erase(contact_id, actor=actor)
     return {
         "erased": erasure.contact_id,
@@ -74,6 +75,7 @@ def erase_contact(
         "segments_rewritten": erasure.segments_rewritten,
         "storage": erasure.storage,
         "keys_destroyed": erasure.keys_destroyed,
+        "log_messages_deleted": erasure.log_messages_deleted,
         "not_erased": erasure.not_erased,
     }
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import date
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 LANGUAGES = ("en", "fr")
 DEFAULT_LANGUAGE = "en"
@@ -59,6 +62,41 @@ def terminal_language(environ: Mapping[str, str]) -> str:
             primary = value.split(".")[0].split("_")[0].split("-")[0].lower()
             return primary if primary in LANGUAGES else DEFAULT_LANGUAGE
     return DEFAULT_LANGUAGE
+
+
+def terminal_time_zone(environ: Mapping[str, str]) -> ZoneInfo | None:
+    """The time zone of a terminal's user, by name: `TZ` when it names one ("Europe/Brussels",
+    ":America/Montreal"), else the zone /etc/localtime links to; None when neither says."""
+    names = [environ.get("TZ", "").lstrip(":")]
+    with suppress(OSError):
+        names.append(Path("/etc/localtime").resolve().as_posix().partition("zoneinfo/")[2])
+    for name in names:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return None
+
+
+def format_number(language: str, value: float, digits: int = 0) -> str:
+    """`value` written as readers of `language` write numbers: 9,878.5 in English, 9 878,5 in
+    French (a narrow no-break space between thousands, a decimal comma), as the dashboard's
+    `Intl.NumberFormat` does."""
+    text = f"{value:,.{digits}f}"
+    if text.lstrip("-").strip("0.,") == "":
+        text = text.lstrip("-")  # a value that rounds to zero has no sign
+    if language == "fr":
+        return text.replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def format_percent(language: str, ratio: float, *, signed: bool = False) -> str:
+    """`ratio` as a whole percentage: 42% and +985% in English, 42 % and +985 % in French."""
+    text = format_number(language, ratio * 100)
+    if signed and round(ratio * 100) > 0:
+        text = f"+{text}"
+    return f"{text}\u202f%" if language == "fr" else f"{text}%"
 
 
 def weekday_name(language: str, moment: date) -> str:

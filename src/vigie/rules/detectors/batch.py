@@ -11,7 +11,6 @@ replay several times faster. `seasonal.py` stays the readable reference.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Sequence
 from math import erfc, exp, inf
@@ -23,6 +22,8 @@ from vigie.rules.detectors.seasonal import (
     _NEVER,
     BETA,
     CLIP,
+    CLOSED,
+    CLOSED_LEAST,
     CONFIRM,
     COUNT_MEAN,
     DAY_US,
@@ -34,6 +35,7 @@ from vigie.rules.detectors.seasonal import (
     NO_TAILS,
     RESCALE,
     RIVAL,
+    RUN_WEIGHT,
     SATURDAY,
     SHIFT_HISTORY,
     SHIFT_RATE,
@@ -315,15 +317,15 @@ def _run(
     trial_n = 0
     daily_size = 0.0
     residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
-    ordered: list[list[float]] = [[] for _ in range(m)]  # each window, kept sorted
     tails: list[Tails] = [NO_TAILS] * m
     span = window
     shapes = [Shapes(DAY_US // det.step_us) for _ in range(m)]  # `fit_settled`
     shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
-    shift_ordered: list[float] = []
     shift_tails = NO_TAILS
     zeros = counted = zero_log = 0.0
     zero_run = seen_weekly = 0
+    day_at = -1  # `RobustSeasonal.day_at`, `day_total`, `day_expected`
+    day_total = day_expected = 0.0
     count_mean = 0.0  # `RobustSeasonal.count_mean`
     knot_zeros = [0.0] * nd
     knot_counted = [0.0] * nd
@@ -361,10 +363,11 @@ def _run(
     def zero_rate(wall: int, at_us: int) -> float:
         """`RobustSeasonal._zero_rate`."""
         overall = (zeros + 1.0) / (counted + 2.0)
+        run = RUN_WEIGHT * zero_run
         if not nd:
-            return overall
+            return (overall * (counted + 2.0) + run) / (counted + 2.0 + run)
         k = int((wall % DAY_US) / knot_us)
-        rate = (knot_zeros[k] + ZERO_PRIOR * overall) / (knot_counted[k] + ZERO_PRIOR)
+        rate = (knot_zeros[k] + ZERO_PRIOR * overall + run) / (knot_counted[k] + ZERO_PRIOR + run)
         if nw:
             kw = ((wall // DAY_US) % 7) * nd + k
             if week_zero_since[kw] <= at_us - half_week:
@@ -478,7 +481,11 @@ def _run(
                         p = tail_p(t, y - sp[j] - t[0], fl)
                     if j == chosen:
                         exact = sp[j] == preds[j] and fl == floor
-                        p_chosen = p if exact else band_p(b, y - preds[j] - t[0])
+                        if not exact:  # `RobustSeasonal._learn`'s, at the count floor
+                            r = y - preds[j] - t[0]
+                            p_chosen = band_p(b, r) if fl == floor else tail_p(t, r, fl)
+                        else:
+                            p_chosen = p
                     if p > best_p:
                         best_p, best, judged = p, j, fl
                 scored_floor = floor
@@ -561,6 +568,21 @@ def _run(
                         and at_us - began < DAY_US
                     ):
                         p = 1.0
+                if counts and (residual < 0 or value <= 0) and nw:  # `RobustSeasonal._closed_day`
+                    kz = kws[i]
+                    overall = (zeros + 1.0) / (counted + 2.0)
+                    if week_zero_since[kz] > at_us - half_week and knot_zeros[
+                        0
+                    ] + ZERO_PRIOR * overall >= 0.5 * (knot_counted[0] + ZERO_PRIOR):
+                        today = wall // DAY_US == day_at
+                        pc = preds[chosen]
+                        total = (day_total if today else 0.0) + value
+                        exp_now = (pc / 2.0) ** 2 - 0.375 if pc > 0 else 0.0
+                        expected_day = (day_expected if today else 0.0) + exp_now
+                        if expected_day >= CLOSED_LEAST and total <= CLOSED * expected_day:
+                            p = 1.0
+                if counts and value <= 0 and m > 1 and not ready[1]:  # a first night
+                    p = 1.0
                 p_raw = p
                 if direction != "both":
                     z = math.copysign(_z_of(p), residual)
@@ -620,6 +642,12 @@ def _run(
         if level is None:
             level = y
             continue
+        if counts and nw:  # `RobustSeasonal._count_day`
+            pc = preds[chosen]
+            if wall // DAY_US != day_at:
+                day_at, day_total, day_expected = wall // DAY_US, 0.0, 0.0
+            day_total += value
+            day_expected += (pc / 2.0) ** 2 - 0.375 if pc > 0 else 0.0
         if scored_floor < 0:  # else the level, and so `least`, are the scoring's
             lv = level if level >= 0 else -level
             least = 1e-9 * (lv if lv > 1.0 else 1.0)
@@ -634,6 +662,10 @@ def _run(
                 b = bands[j] = band_of(t, floor, p_half, p_run_half)
             residual = y - preds[j] - t[0]
             limit = b[7]
+            if counts and t[1] > 0:  # `RobustSeasonal._learn`: a Poisson count's spread
+                least = count_floor(preds[j], floor)
+                if least > b[2]:
+                    limit = CLIP * least
             size = residual if residual >= 0 else -residual  # clipped at the limit
             size = limit if size > limit else size
             err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
@@ -653,12 +685,7 @@ def _run(
                 kept = t[0] + (hi if residual > hi else -lo if residual < -lo else residual)
             else:
                 kept = t[0] + residual
-            res = residuals[j]
-            srt = ordered[j]
-            if len(res) == window:
-                del srt[bisect_left(srt, res[0])]
-            res.append(kept)
-            insort(srt, kept)
+            residuals[j].append(kept)
         ct = tails[chosen]
         residual = y - preds[chosen] - ct[0]
         judged = norm_inverse > 0
@@ -673,7 +700,8 @@ def _run(
             limit = b[8]
             r = limit if residual > limit else -limit if residual < -limit else residual
             shift = shift_keep * shift + SHIFT_RATE * r
-            beyond = band_p(b, residual) <= p_run
+            fl = count_floor(preds[chosen], floor) if counts else floor
+            beyond = (band_p(b, residual) if fl == floor else tail_p(ct, residual, fl)) <= p_run
             x = r
             if judged:
                 u = (x - norm_center) * norm_inverse
@@ -683,10 +711,7 @@ def _run(
                 down_next = down_next if down_next > 0 else 0.0
         scored_floor = -1.0
         if ready[chosen]:
-            if len(shift_residuals) == SHIFT_WINDOW:
-                del shift_ordered[bisect_left(shift_ordered, shift_residuals[0])]
             shift_residuals.append(shift)
-            insort(shift_ordered, shift)
             if judged:
                 up, down = up_next, down_next
             accumulated += 1
@@ -720,9 +745,8 @@ def _run(
                     shifts.popleft()
                 for j in range(m):  # the run's own residuals (`seasonal._forget_run`)
                     res = residuals[j]
-                    srt = ordered[j]
                     for _ in range(min(len(run), len(res))):
-                        del srt[bisect_left(srt, res.pop())]
+                        res.pop()
                 shift = up = down = 0.0
                 run.clear()
         # Move the level and the profiles towards the sample.
@@ -737,6 +761,9 @@ def _run(
                 if b[0] is not t1 or (b[1] != floor and not floor < t1[1] > b[1]):
                     b = bands[1] = band_of(t1, floor, p_half, p_run_half)
                 limit = b[7]
+            if counts and limit < inf:  # `RobustSeasonal._update`: a Poisson count's spread
+                least = CLIP * count_floor(level + d, floor)
+                limit = least if least > limit else limit
             r = y - level - d
             r = limit if r > limit else -limit if r < -limit else r
             level += alpha * r
@@ -789,8 +816,8 @@ def _run(
             rounds += 1
             for j in range(m):
                 if j == chosen or rounds % 4 == 0 or samples < 48:
-                    tails[j] = fit_settled(ordered[j], tails[j], shapes[j], samples, span)
-            shift_tails = fit_sorted(shift_ordered, shift_tails)
+                    tails[j] = fit_settled(sorted(residuals[j]), tails[j], shapes[j], samples, span)
+            shift_tails = fit_sorted(sorted(shift_residuals), shift_tails)
             if accumulates and accumulated >= SHIFT_HISTORY:
                 norm_center, norm_inverse = mean, evidence_scale(mean, square, lagged, quanta[i])
                 theta = evidence_theta(square, fourth)
@@ -811,7 +838,9 @@ def _run(
             while best and scored[best] < eligible_at[best]:
                 best -= 1
         if best != chosen:
-            tails[best] = fit_settled(ordered[best], tails[best], shapes[best], samples, span)
+            tails[best] = fit_settled(
+                sorted(residuals[best]), tails[best], shapes[best], samples, span
+            )
             if counts:  # `RobustSeasonal._choose`
                 shift = up = down = 0.0
         chosen = best

@@ -32,7 +32,13 @@ Non-negative integer series of small counts are judged on the square-root scale,
 count's spread no longer grows with its level, against an expectation of no less than 0 and
 with no less spread than a Poisson count's (`count_floor`), and a run of zeros by the chance
 of each zero at its time of day, or of the week once a week has shown it, in turn (an
-outage, where one zero is ordinary; a shop's closed Sunday is not). After a confirmed shift
+outage, where one zero is ordinary; a shop's closed Sunday is not), each zero of the run
+counting as half a zero more seen in its daily knot's share (a knot seen once cannot call a
+night rare). In a count series' first week a day that has sold under a quarter of what was expected
+of it since midnight, at a time of the week never seen, is a closed day, and a zero at a time
+of day never seen a first night: neither is alerted. A count's errors, profile steps and shift
+runs are measured at no less than a Poisson count's spread (`count_floor`): a shop's nights
+shrink the residuals' scale, and each opening then confirmed a shift. After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
@@ -53,8 +59,10 @@ Durations (a knot seen half a day ago, a run a day long) stay in real time.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
 from itertools import repeat
 from operator import sub
 from statistics import NormalDist
@@ -101,6 +109,9 @@ ZERO_Y = 2.0 * math.sqrt(0.375)  # a count of 0 on the square-root scale
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
+RUN_WEIGHT = 0.5  # zeros seen that each zero of a run in progress adds to its knot's share
+CLOSED = 0.25  # a first-week day selling under this share of its expectation is closed,
+CLOSED_LEAST = 10.0  # once that expectation is at least this many counts
 NORMAL = NormalDist()
 _NEVER = 2**62
 
@@ -135,11 +146,13 @@ class Shapes:
     the window keeps an anomaly at the clearing level only, and a heavy tail cut there
     would look exponential and stay so."""
 
-    __slots__ = ("day", "fresh", "index", "lower", "recent", "upper")
+    __slots__ = ("day", "fresh", "index", "lower", "ranked", "recent", "upper")
 
     def __init__(self, day: int = 0) -> None:
         self.day = day  # samples a day (0: no first-day index)
         self.recent: deque[Shape] = deque()
+        # The four ratios of the fits in `recent`, each kept in ascending order (their medians).
+        self.ranked: tuple[list[float], ...] = ([], [], [], [])
         self.lower: deque[float] = deque(maxlen=EXCESSES)
         self.upper: deque[float] = deque(maxlen=EXCESSES)
         self.fresh = 0  # excesses filed since the index was estimated
@@ -264,21 +277,28 @@ def fit_settled(
     if scale <= 0 or len(ordered) < SHAPE_FROM:
         return fit
     recent = shapes.recent
-    recent.append((now, fit[2] / scale, fit[3] / scale, fit[4] / scale, fit[5] / scale))
+    shape = (now, fit[2] / scale, fit[3] / scale, fit[4] / scale, fit[5] / scale)
+    recent.append(shape)
+    lo_u, lo_beta, hi_u, hi_beta = shapes.ranked
+    insort(lo_u, shape[1])
+    insort(lo_beta, shape[2])
+    insort(hi_u, shape[3])
+    insort(hi_beta, shape[4])
     while now - recent[0][0] > span:
-        recent.popleft()
+        _, *gone = recent.popleft()
+        for ranked, x in zip(shapes.ranked, gone, strict=True):
+            del ranked[bisect_left(ranked, x)]
     lo_xi, hi_xi = shapes.indexes(now)
     if len(recent) < SHAPE_FITS:
         return (*fit[:6], lo_xi, hi_xi)
     h = len(recent) // 2
-    _, lo_u, lo_beta, hi_u, hi_beta = zip(*recent, strict=True)
     return (
         center,
         scale,
-        sorted(lo_u)[h] * scale,
-        sorted(lo_beta)[h] * scale,
-        sorted(hi_u)[h] * scale,
-        sorted(hi_beta)[h] * scale,
+        lo_u[h] * scale,
+        lo_beta[h] * scale,
+        hi_u[h] * scale,
+        hi_beta[h] * scale,
         lo_xi,
         hi_xi,
     )
@@ -376,10 +396,17 @@ def count_p(count: float, predicted: float, p: float, mean: float) -> float:
     count) reaches `count`, if larger: a count varies at least as much as a Poisson one, and
     a low-rate series (mentions: 0.5 per window) whose residuals are lumps on that scale has
     tails too thin to judge a 3 or a 4 by."""
-    from scipy.special import pdtrc  # SciPy is imported when a count first needs it
-
-    poisson = 2.0 * float(pdtrc(math.ceil(count) - 1, count_rate(predicted, mean)))
+    poisson = 2.0 * float(_pdtrc()(math.ceil(count) - 1, count_rate(predicted, mean)))
     return poisson if poisson > p else p
+
+
+@cache
+def _pdtrc() -> Callable[[float, float], float]:
+    """SciPy's Poisson upper tail, imported when a count first needs it (once: an import
+    statement in `count_p` cost as much as the rest of it)."""
+    from scipy.special import pdtrc
+
+    return pdtrc  # type: ignore[return-value]
 
 
 def evidence_clip(tails: Tails) -> float:
@@ -578,6 +605,10 @@ class RobustSeasonal:
         self.shift_tails = _Tails()
         self.zeros = self.counted = self.zero_log = 0.0
         self.zero_run = 0
+        # The local day of the last sample learned, its counts so far and what the chosen
+        # predictor expected of them (`_closed_day`).
+        self.day_at = -1
+        self.day_total = self.day_expected = 0.0
         self.count_mean = 0.0  # a running mean of the counts over a window (`count_p`)
         self.knot_zeros = [0.0] * self.nd
         self.knot_counted = [0.0] * self.nd
@@ -721,6 +752,16 @@ class RobustSeasonal:
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
         if self._unseen_weekend(at_us, ready, y, raw[chosen]):
             p = 1.0
+        if (
+            self.counts
+            and (residual < 0 or value <= 0)
+            and self._closed_day(at_us, value, raw[chosen])
+        ):
+            p = 1.0
+        if self.counts and value <= 0 and len(self.models) > 1 and not ready[1]:
+            # A count's zero at a time of day never seen: its first evening or night (a shop
+            # that has just closed for the first time), which no profile knows yet.
+            p = 1.0
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
@@ -778,6 +819,36 @@ class RobustSeasonal:
             and local % DAY_US < self.knot_us
             and at_us - began < DAY_US
         )
+
+    def _closed_day(self, at_us: int, value: float, predicted: float) -> bool:
+        """Whether a count at `at_us`, below the chosen prediction `predicted`, belongs to a
+        day that has sold under `CLOSED` of what was expected of it since its local midnight
+        (this count included), when that is at least `CLOSED_LEAST`, at a time of the week
+        the weekly profile has never seen, on a series whose days begin closed (mostly zeros
+        at midnight): a shop's first closed day (a Sunday) is a step
+        no profile can know in its first week, not an outage. An outage on a day that had
+        trade is still judged, and so is a closed day a week later."""
+        if not self.nw:
+            return False
+        wall = self.clock.wall(at_us)
+        kw = ((wall // DAY_US) % 7) * self.nd + int((wall % DAY_US) / self.knot_us)
+        if self.week_zero_since[kw] <= at_us - WEEK_US // 2:
+            return False
+        overall = (self.zeros + 1.0) / (self.counted + 2.0)
+        if self.knot_zeros[0] + ZERO_PRIOR * overall < 0.5 * (self.knot_counted[0] + ZERO_PRIOR):
+            return False  # its days do not begin closed: an outage from midnight
+        today = wall // DAY_US == self.day_at
+        total = (self.day_total if today else 0.0) + value
+        expected = (self.day_expected if today else 0.0) + self._from(predicted)
+        return expected >= CLOSED_LEAST and total <= CLOSED * expected
+
+    def _count_day(self, at_us: int, value: float, predicted: float) -> None:
+        """File a count and the chosen prediction of it in its local day's totals."""
+        day = self.clock.wall(at_us) // DAY_US
+        if day != self.day_at:
+            self.day_at, self.day_total, self.day_expected = day, 0.0, 0.0
+        self.day_total += value
+        self.day_expected += self._from(predicted)
 
     def _recurring(self, at_us: int, preds: list[float]) -> float | None:
         """The chosen predictor's value moved as a confirmed shift moved it a week ago,
@@ -861,11 +932,14 @@ class RobustSeasonal:
         closed on Sundays has zeros at noon on Sundays only: the time of day alone calls
         each of them rare, the time of the week does not."""
         overall = (self.zeros + 1.0) / (self.counted + 2.0)
+        run = RUN_WEIGHT * self.zero_run
         if not self.nd:
-            return overall
+            return (overall * (self.counted + 2.0) + run) / (self.counted + 2.0 + run)
         wall = self.clock.wall(at_us)
         k = int((wall % DAY_US) / self.knot_us)
-        rate = (self.knot_zeros[k] + ZERO_PRIOR * overall) / (self.knot_counted[k] + ZERO_PRIOR)
+        rate = (self.knot_zeros[k] + ZERO_PRIOR * overall + run) / (
+            self.knot_counted[k] + ZERO_PRIOR + run
+        )
         if self.nw:
             kw = ((wall // DAY_US) % 7) * self.nd + k
             if self.week_zero_since[kw] <= at_us - WEEK_US // 2:
@@ -941,6 +1015,8 @@ class RobustSeasonal:
             return
         preds, ready, k, kw, f = self._cached_predict(at_us)
         self._cached = None
+        if self.counts and self.nw:
+            self._count_day(at_us, value, preds[self.chosen])
         floor = self._floor()
         models = self.models
         chosen = models[self.chosen]
@@ -952,6 +1028,14 @@ class RobustSeasonal:
             residual = y - preds[i] - tails.center
             scale = tails.scale if tails.scale > floor else floor
             limit = CLIP * scale if tails.scale > 0 else math.inf
+            if self.counts and tails.scale > 0:
+                # Errors are compared at no less than a Poisson count's spread: a shop's
+                # nights, most of its residuals, shrink every predictor's scale, and errors
+                # clipped there made a level that misses each day's opening hours look as
+                # good as the daily profile that knows them.
+                least = count_floor(preds[i], floor)
+                if least > scale:
+                    limit = CLIP * least
             clipped = limit if residual > limit else -limit if residual < -limit else residual
             model.err += (abs(clipped) - model.err) * (ERROR_RATE if model.scored >= 8 else 0.5)
             model.scored += 1
@@ -982,7 +1066,11 @@ class RobustSeasonal:
         if ready[self.chosen]:
             self.shift_residuals.append(self.shift)
             self._accumulate(residual, floor)
-        self._confirm_shift(at_us, chosen.tails.p_value(residual, floor), residual, floor)
+        # A count continues a shift only beyond a Poisson count's spread, as it is judged
+        # (`count_floor`): a shop's nights shrink the scale, and each day's opening and closing
+        # were confirmed as shifts that moved the level under the daily profile twice a day.
+        judged = count_floor(preds[self.chosen], floor) if self.counts else floor
+        self._confirm_shift(at_us, chosen.tails.p_value(residual, judged), residual, floor)
         self._update(at_us, y, k, kw, f, floor)
         self._rescale_in -= 1
         if self._rescale_in <= 0 or self.samples < 48:
@@ -1017,6 +1105,11 @@ class RobustSeasonal:
         if len(self.models) > 1:
             scale = max(self.models[1].tails.scale, floor)
             limit = CLIP * scale if self.models[1].tails.scale > 0 else math.inf
+        if self.counts and limit < math.inf:
+            # A count moves the profile by up to a Poisson count's spread, whatever the
+            # nights did to the scale: a shop's opening hours are learned in days, not weeks.
+            least = CLIP * count_floor(self.level + d, floor)
+            limit = least if least > limit else limit
         r = y - self.level - d
         r = limit if r > limit else -limit if r < -limit else r
         self.level += self.alpha * r
