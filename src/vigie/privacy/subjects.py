@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -47,7 +47,7 @@ import sqlalchemy as sa
 
 from vigie.auth.audit import Actor, record
 from vigie.clock import Clock
-from vigie.events.event import decode_event, encode_event
+from vigie.events.event import Event, decode_event, encode_event
 from vigie.log.columnar import ColumnarCopy
 from vigie.log.eventlog import EventLog
 from vigie.privacy.erasures import ErasureAnnouncements, ErasuresFollowed
@@ -447,16 +447,7 @@ class DataSubjects:
                 if offset not in seen and "contact_id" not in props and props.get("id") in chunk:
                     seen.add(offset)
                     mine.append((offset, event))
-        changed = 0
-        for offset, event in mine:
-            fields = self.notes.get(event.event or "", ())
-            kept = {k: v for k, v in event.properties.items() if k not in fields}
-            if len(kept) == len(event.properties):
-                continue
-            stripped = encode_event(msgspec.structs.replace(event, properties=kept))
-            conn.execute(events.update().where(events.c.log_offset == offset).values(body=stripped))
-            changed += 1
-        return changed
+        return _strip_fields(conn, events, mine, self.notes)
 
     def _strip_said(self, conn: sa.Connection, events: sa.Table, ids: set[str]) -> int:
         """Take the free text (`self.said`) out of the stored bodies of the events the
@@ -469,17 +460,8 @@ class DataSubjects:
             events.c.event.in_(list(self.said)),
             sa.or_(events.c.anonymous_id.in_(wanted), events.c.user_id.in_(wanted)),
         )
-        changed = 0
-        for offset, body in conn.execute(query).all():
-            event = decode_event(bytes(body))
-            fields = self.said.get(event.event or "", ())
-            kept = {k: v for k, v in event.properties.items() if k not in fields}
-            if len(kept) == len(event.properties):
-                continue
-            stripped = encode_event(msgspec.structs.replace(event, properties=kept))
-            conn.execute(events.update().where(events.c.log_offset == offset).values(body=stripped))
-            changed += 1
-        return changed
+        found = [(offset, decode_event(bytes(body))) for offset, body in conn.execute(query).all()]
+        return _strip_fields(conn, events, found, self.said)
 
     def _checked_log(
         self, scrubber: Scrubber, contact_id: str, kept: set[str]
@@ -831,3 +813,23 @@ def _value(value: Any) -> Any:
     if isinstance(value, list):
         return [_value(v) for v in value]
     return value
+
+
+def _strip_fields(
+    conn: sa.Connection,
+    events: sa.Table,
+    found: Iterable[tuple[int, Event]],
+    fields_of: Mapping[str, Collection[str]],
+) -> int:
+    """Rewrite each stored event in `found` without the properties `fields_of` names for its
+    event name; returns how many bodies changed (an event with none of them is left alone)."""
+    changed = 0
+    for offset, event in found:
+        fields = fields_of.get(event.event or "", ())
+        kept = {k: v for k, v in event.properties.items() if k not in fields}
+        if len(kept) == len(event.properties):
+            continue
+        stripped = encode_event(msgspec.structs.replace(event, properties=kept))
+        conn.execute(events.update().where(events.c.log_offset == offset).values(body=stripped))
+        changed += 1
+    return changed
