@@ -4,13 +4,13 @@ still fires on a real break, a surge, or a Sunday opening by mistake."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
-from vigie.events import Event
+from tests.rules.test_sequential_hours import _event
 from vigie.kpi.durations import parse_rate
 from vigie.rules.definitions import Rule
 from vigie.rules.sequential import RateAwareAbsence, SequentialTracker, detection_table
@@ -57,20 +57,6 @@ def _shop(
             day_times = np.concatenate((day_times, more))
         times += sorted(day_times.tolist())
     return times
-
-
-def _event(t: float, i: int) -> Event:
-    at = datetime.fromtimestamp(t, UTC)
-    return Event(
-        message_id=f"order-{i}",
-        source="web",
-        type="track",
-        event="Order Completed",
-        anonymous_id="a",
-        timestamp=at,
-        received_at=at,
-        offset=None,
-    )
 
 
 def _replay(
