@@ -367,6 +367,7 @@ def _run(
     # The first day is settled once complete (`RobustSeasonal._settle`); not for counts.
     step_us = det.step_us
     settling = not counts and m > 1 and step_us >= SETTLE_STEP
+    settled_day = False  # `RobustSeasonal.settled`
 
     def first_weekend(wall: int, at_us: int, since: list[int]) -> bool:
         """`RobustSeasonal._first_weekend`, on a weekly series (`since`: `weekly_since`)."""
@@ -590,7 +591,7 @@ def _run(
                     ):
                         p = 1.0
                 if (  # `RobustSeasonal._weekend_slack`
-                    not counts
+                    settled_day
                     and chosen == 1
                     and weekly_on
                     and not ready[2]
@@ -778,6 +779,7 @@ def _run(
                     before = None  # the return itself (`seasonal._confirm_shift`)
                 elif (
                     before is not None
+                    and settled_day
                     and weekly_on
                     and first_weekend(run_wall, run_at, weekly_since)
                     and first_weekend(shifted_wall, shifted_at, weekly_since)
@@ -870,6 +872,7 @@ def _run(
             settled = settle_day(ks[: i + 1], fs[: i + 1], ys[: i + 1], nd, alpha, wrap)
             if settled is not None:
                 daily, level = settled
+                settled_day = True
                 if weekly_on:
                     weekly = [0.0] * nw
                     weekly_n = [0.0] * nw

@@ -574,6 +574,7 @@ class RobustSeasonal:
         self.weekly_since = [_NEVER] * self.nw
         self.samples = 0
         # The first day's (time, value), until it is complete (`_settle`); not for counts.
+        self.settled = False  # whether it was (`_settle`)
         self.first_day: list[tuple[int, float]] | None = (
             [] if len(self.models) > 1 and not self.counts and self.step_us >= SETTLE_STEP else None
         )
@@ -841,12 +842,12 @@ class RobustSeasonal:
         shift confirmed from the first profile knot of that Saturday) may stray from the
         daily prediction: `CYCLE_SLACK` of the daily cycle there, as a weekend's cycle is
         often smaller (or larger) than the weekdays' one the profile has settled on; 0
-        elsewhere, and on counts."""
-        if self.counts or self.chosen != 1 or len(ready) < 3 or ready[2] or self.level is None:
+        elsewhere, and on a series whose first day was not settled (`_settle`)."""
+        if not self.settled or self.chosen != 1 or len(ready) < 3 or ready[2]:
             return 0.0
         if not self._stepped_weekend(at_us):
             return 0.0
-        d = preds[1] - self.level
+        d = preds[1] - (self.level or 0.0)
         return CYCLE_SLACK * (d if d > 0 else -d)
 
     def _stepped_weekend(self, at_us: int) -> bool:
@@ -1218,6 +1219,7 @@ class RobustSeasonal:
         if settled is None:
             return
         self.daily, self.level = settled
+        self.settled = True
         if not self.nw or len(self.models) < 3:
             return
         # The weekly profile learned the values less the unsettled profile: it starts again
@@ -1277,6 +1279,7 @@ class RobustSeasonal:
                 self.before = None
             elif (
                 self.before is not None
+                and self.settled
                 and self._first_weekend(self.run_at)
                 and self._first_weekend(self.shifted_at)
             ):
