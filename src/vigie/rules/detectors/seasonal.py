@@ -48,7 +48,11 @@ Monday after a first weekend), and is judged against that level too, once; not a
 the daily profile did not know the hour of (a series' first hours: the level learning the day).
 A step at the start of a Saturday the weekly profile has never seen (a first weekend) is not
 alerted, unless it leaves a factor of four of the weekdays' values; a step confirmed a week ago
-at this time of the week is expected again.
+at this time of the week is expected again. On a series of 30 minutes or coarser (not counts), the
+daily profile and the level are derived again from the first day once it is complete (`settle_day`):
+learned while the level chased the cycle, the profile left a band several times the noise for days.
+A settled series' first weekend may stray from the daily prediction by half its cycle, once it began
+with a step (`CYCLE_SLACK`).
 
 Times of day and days of the week are the detector's time zone's (`timezone`, UTC unless
 given; `wallclock.WallClock`): a shop opening at 09:00 in Paris keeps its profile through the
