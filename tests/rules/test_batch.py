@@ -296,6 +296,34 @@ def test_a_first_saturday_and_a_recurring_weekend_are_scored_alike(minutes: int)
     assert any(v.p_value < 1e-6 for v in expected[13 * 24 * 60 // minutes :])  # the outage
 
 
+@pytest.mark.parametrize("minutes", [30, 60])
+@pytest.mark.parametrize("step_at", [None, 0.4])
+def test_a_settled_first_day_and_a_first_weekends_cycle_are_scored_alike(
+    minutes: int, step_at: float | None
+) -> None:
+    """Issue 15: on a series whose daily cycle is fifteen times its noise, whose weekends
+    are 40 % lower with a smaller cycle (the first one forgiven its cycle against the
+    settled weekdays' profile) and, on one draw, whose first day steps up (that day is not
+    settled), the batched verdicts equal the detector's, a spike on a Monday included."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    values = []
+    for i in range(12 * 24 * 60 // minutes):
+        t = i * step / 86_400_000_000
+        x = (100 + 30 * math.sin(2 * math.pi * (t - 0.3))) * (0.6 if (int(t) + 3) % 7 >= 5 else 1)
+        values.append(x + rng.gauss(0, 2) + (40 if step_at is not None and t >= step_at else 0))
+    spike = int(4.6 * 24 * 60 / minutes)  # a Monday afternoon
+    values[spike] -= 20
+    times = [T0 + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
 def _every_window(
     metric: Metric, rules: list[Rule], samples: list[tuple[int, int, float]]
 ) -> list[Alert]:

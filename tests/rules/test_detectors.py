@@ -539,6 +539,40 @@ def test_a_first_weekend_begins_at_the_local_midnight(zone: str, minutes: int) -
         assert [day for day in fired["UTC"] if 2 <= day < 3]
 
 
+@pytest.mark.parametrize("minutes", [30, 60])
+def test_a_spike_on_the_third_day_of_a_strong_daily_cycle_fires(minutes: int) -> None:
+    """Issue 15: on a 30- or 60-minute series whose daily cycle is fifteen times its noise,
+    a spike of eight noise deviations on its third day fires on nine draws of ten or more,
+    and nothing fires after its first day without one: the first day's profile is settled
+    once the day is complete, not left as what a level chasing the cycle left of it (a
+    band several times the noise, where no such spike fired)."""
+    step = minutes * MINUTE
+    fire = Rule(name="odd", kind="anomaly", metric="m").fire_p_value(step)
+    fired = 0
+    for seed in range(10):
+        rng = random.Random(seed)
+        values = [
+            100 + 30 * math.sin(2 * math.pi * (i * step / DAY - 0.3)) + rng.gauss(0, 2)
+            for i in range(4 * DAY // step)
+        ]
+        quiet = _p_values(values, step, fire)
+        assert not [p for p in quiet[DAY // step :] if p <= fire], seed
+        at = int((2.3 + 0.05 * seed) * DAY / step)
+        values[at] -= 16
+        fired += _p_values(values, step, fire)[at] <= fire
+    assert fired >= 9
+
+
+def _p_values(values: list[float], step_us: int, fire: float) -> list[float]:
+    """Each sample's p-value, scored before it is learned, at the threshold `fire`."""
+    detector = RobustSeasonal(step_us=step_us, p_value=fire)
+    out = []
+    for i, x in enumerate(values):
+        out.append(detector.score(T0 + i * step_us, x).p_value)
+        detector.learn(T0 + i * step_us, x)
+    return out
+
+
 def test_a_weekdays_zero_prior_is_its_hours_unless_the_day_is_more_closed() -> None:
     """Issue 15: a day of the week with the average day's share of zeros expects its time of
     day's share at a weekly knot it has not seen much; one as closed as a night expects a

@@ -26,6 +26,7 @@ from vigie.rules.detectors.seasonal import (
     CLOSED_LEAST,
     CONFIRM,
     COUNT_MEAN,
+    CYCLE_SLACK,
     DAY_US,
     DRIFT,
     ERROR_RATE,
@@ -37,6 +38,7 @@ from vigie.rules.detectors.seasonal import (
     RIVAL,
     RUN_WEIGHT,
     SATURDAY,
+    SETTLE_STEP,
     SHIFT_HISTORY,
     SHIFT_RATE,
     SHIFT_WINDOW,
@@ -62,6 +64,8 @@ from vigie.rules.detectors.seasonal import (
     file_excess,
     fit_settled,
     fit_sorted,
+    settle_day,
+    settle_seasonless,
     tail_edges,
     tail_p,
 )
@@ -360,6 +364,15 @@ def _run(
     weekday_counted = [0.0] * 7
     run_day_zeros, run_day = 0.0, -1
     weekday_forget = det.weekday_forget
+    # The first day is settled once complete (`RobustSeasonal._settle`); not for counts.
+    step_us = det.step_us
+    settling = not counts and m > 1 and step_us >= SETTLE_STEP
+    settled_day = False  # `RobustSeasonal.settled`
+
+    def first_weekend(wall: int, at_us: int, since: list[int]) -> bool:
+        """`RobustSeasonal._first_weekend`, on a weekly series (`since`: `weekly_since`)."""
+        kw = ((wall // DAY_US) % 7) * nd + int((wall % DAY_US) / knot_us)
+        return kw // nd in (SATURDAY, SATURDAY + 1) and since[kw] > at_us - half_week
 
     def zero_rate(wall: int, at_us: int) -> float:
         """`RobustSeasonal._zero_rate`."""
@@ -577,6 +590,28 @@ def _run(
                         and at_us - began < DAY_US
                     ):
                         p = 1.0
+                if (  # `RobustSeasonal._weekend_slack`
+                    settled_day
+                    and chosen == 1
+                    and weekly_on
+                    and not ready[2]
+                    and first_weekend(wall, at_us, weekly_since)
+                ):
+                    for s_at, _ in shifts:
+                        if (
+                            (s_at // DAY_US) % 7 == SATURDAY
+                            and s_at % DAY_US < knot_us
+                            and wall - s_at < 2 * DAY_US
+                        ):
+                            d1 = preds[1] - level
+                            slack = CYCLE_SLACK * (d1 if d1 > 0 else -d1)
+                            if slack > 0:
+                                ct = tails[chosen]
+                                r = y - preds[chosen] - ct[0]
+                                r = r - slack if r > slack else r + slack if r < -slack else 0.0
+                                p_slack = 2 * tail_p(ct, r, floor)
+                                p = p if p > p_slack else p_slack if p_slack < 1.0 else 1.0
+                            break
                 if counts and (residual < 0 or value <= 0) and nw:  # `RobustSeasonal._closed_day`
                     kz = kws[i]
                     overall = (zeros + 1.0) / (counted + 2.0)
@@ -742,6 +777,14 @@ def _run(
                 sc = ct[1] if ct[1] >= floor else floor
                 if before is not None and abs(level + moved - before) <= CLIP * sc:
                     before = None  # the return itself (`seasonal._confirm_shift`)
+                elif (
+                    before is not None
+                    and settled_day
+                    and weekly_on
+                    and first_weekend(run_wall, run_at, weekly_since)
+                    and first_weekend(shifted_wall, shifted_at, weekly_since)
+                ):
+                    pass  # the weekdays' level stays
                 elif not nd or daily_since[int((run_wall % DAY_US) / knot_us)] <= (
                     run_at - half_day
                 ):  # `RobustSeasonal._profiled`
@@ -820,6 +863,25 @@ def _run(
                     if kn == kw1 or fw <= 0:
                         break
                     kn, wt = kw1, fw
+        if settling and at_us + step_us - times[0] >= DAY_US:  # `RobustSeasonal._settle`
+            settling = False
+            first, last = times[0], at_us
+            head = [ys[j] for j in range(i + 1) if times[j] - first < knot_us]
+            tail = [ys[j] for j in range(i + 1) if last - times[j] < knot_us]
+            wrap = sum(tail) / len(tail) - sum(head) / len(head)
+            settled = settle_day(ks[: i + 1], fs[: i + 1], ys[: i + 1], nd, alpha, wrap)
+            if settled is not None:
+                daily, level = settled
+                settled_day = True
+                if weekly_on:
+                    weekly = [0.0] * nw
+                    weekly_n = [0.0] * nw
+                    weekly_since = [_NEVER] * nw
+                    seen_weekly = 0
+                    less = settle_seasonless(ks[: i + 1], fs[: i + 1], ys[: i + 1], daily)
+                    seasonless_at[1 : i + 1] = less[1:]
+                    week_sum = sum(seasonless_at[week_from : i + 1])
+                    reference = week_sum / (i + 1 - week_from)
         rescale_in -= 1
         if rescale_in <= 0 or samples < 48:
             rounds += 1
