@@ -538,6 +538,46 @@ def test_a_worker_hub_starts_once_an_api_node_said_who_it_has(tmp_path: Any) -> 
     assert asyncio.run(scenario()) == (["api"], ["ana"])
 
 
+class _SlowWire(_Wire):
+    """A wire whose notes arrive `delay` s after they are sent; a new listener first hears
+    the notes in `on_the_way`, sent before it listened and not yet delivered."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.on_the_way: list[bytes] = []
+
+    def broadcast(self, channel: str, payload: bytes) -> None:
+        asyncio.get_running_loop().call_later(self.delay, super().broadcast, channel, payload)
+
+    def listen(self, channel: str, on_note: Any) -> None:
+        super().listen(channel, on_note)
+        for payload in self.on_the_way:
+            on_note(payload)
+
+
+def test_a_state_sent_before_the_hello_does_not_end_a_worker_hubs_wait() -> None:
+    """The API node's state from before ana opened her console (its start's, still on its
+    way) reaches the worker first: the worker's start waits on for the node's answer to its
+    hello, and knows ana when it returns (it used to return at once, knowing nobody)."""
+
+    async def scenario() -> list[str]:
+        wire = _SlowWire(0.3)
+        api = SharedHub(wire, node="api")
+        await api.start()
+        api.connect_agent("ana")
+        wire.on_the_way.append(json.dumps({"k": "state", "node": "api"}).encode())
+        worker = SharedHub(wire, node="worker", answer_seconds=WAIT)
+        try:
+            await asyncio.wait_for(worker.start(), WAIT + 5)
+            return worker.connected_agents()
+        finally:
+            await worker.stop()
+            await api.stop()
+
+    assert asyncio.run(scenario()) == ["ana"]
+
+
 def test_a_worker_hub_with_no_api_node_still_starts(tmp_path: Any) -> None:
     """With no other node on the notes subject, the worker's hub gives up waiting for an
     answer and starts, knowing nobody."""

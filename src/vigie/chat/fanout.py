@@ -189,6 +189,8 @@ class _Note(msgspec.Struct, kw_only=True):
     items: list[tuple[str, dict[str, Any]]] = []
     anonymous_id: str = ""
     until: datetime | None = None
+    to: str | None = None
+    """For a `state` that answers a `hello`: the node that said hello."""
 
 
 _DECODER = msgspec.json.Decoder(_Note)
@@ -273,14 +275,14 @@ class SharedHub(ChatHub):
         except Exception:
             logger.exception("the chat could not tell the other nodes (%s)", note.k)
 
-    def _send_state(self) -> None:
+    def _send_state(self, *, to: str | None = None) -> None:
         self._state_due = False
         if self._stopped:
             return
         with self._lock:
             agents = sorted(self.agents)
             visitors = [v.describe() for v in self.visitors.values()]
-        self._send(_Note(k="state", node=self.node, agents=agents, visitors=visitors))
+        self._send(_Note(k="state", node=self.node, agents=agents, visitors=visitors, to=to))
 
     def _changed(self) -> None:
         """Who is connected here changed: say so soon, once for a burst of changes."""
@@ -360,9 +362,10 @@ class SharedHub(ChatHub):
             with self._peers_lock:
                 self._peers[note.node] = _Peer(list(note.agents), visitors, self._monotonic())
             self._expire()
-            self._answer()
+            if note.to == self.node:
+                self._answer()
         elif note.k == "hello":
-            self._send_state()
+            self._send_state(to=note.node)
         elif note.k == "bye":
             with self._peers_lock:
                 self._peers.pop(note.node, None)
@@ -374,7 +377,9 @@ class SharedHub(ChatHub):
             super().dismiss(note.anonymous_id, note.until)
 
     def _answer(self) -> None:
-        """A node said who it has: `start` waits no more (on the log client's thread)."""
+        """A node answered this one's hello with who it has: `start` waits no more (on the log
+        client's thread). A state it sent before it heard the hello (its own start's, its
+        last beat) may be older than what it has now, and does not end the wait."""
         loop = self._loop
         if self._answered.is_set() or loop is None or loop.is_closed():
             return
