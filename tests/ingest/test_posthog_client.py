@@ -9,7 +9,7 @@ from typing import Any
 from posthog import Posthog
 
 from tests.conftest import LiveServer
-from tests.ingest.clients import rejected, stored_events, stored_ids
+from tests.ingest.clients import eventually, rejected, stored_events, stored_ids
 
 CALLS = 600
 NAMESPACE = uuid.UUID("6f1c1d2e-3c4b-4a59-9e8f-0a1b2c3d4e5f")
@@ -63,6 +63,10 @@ def test_posthog_python_events_arrive_once_and_resends_are_deduplicated(
     )
     try:
         sent = _send_mixed(client)
+        # flush() waits 10 s at most (posthog 7): on a loaded machine its uploads go on after.
+        eventually(
+            lambda: len(stored_ids(live_server.system)) >= len(sent) or None, "600 events stored"
+        )
         assert errors == []
         assert Counter(stored_ids(live_server.system)) == Counter(sent)
         events = stored_events(live_server.system)
