@@ -275,8 +275,12 @@ class SharedHub(ChatHub):
         except Exception:
             logger.exception("the chat could not tell the other nodes (%s)", note.k)
 
-    def _send_state(self, *, to: str | None = None) -> None:
+    def _send_state(self) -> None:
         self._state_due = False
+        self._say_state(None)
+
+    def _say_state(self, to: str | None) -> None:
+        """Say who is connected here; `to`: the node whose hello this answers."""
         if self._stopped:
             return
         with self._lock:
@@ -365,7 +369,7 @@ class SharedHub(ChatHub):
             if note.to == self.node:
                 self._answer()
         elif note.k == "hello":
-            self._send_state(to=note.node)
+            self._say_state(note.node)
         elif note.k == "bye":
             with self._peers_lock:
                 self._peers.pop(note.node, None)
