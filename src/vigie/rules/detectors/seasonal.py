@@ -536,8 +536,11 @@ class RobustSeasonal:
         self.p_fire = p_value if direction == "both" else 2 * p_value
         self.p_run = math.sqrt(self.p_fire)  # beyond it, a sample continues a shift
         knot = max(2 * step, HOUR_US)
+        per_day = DAY_US // knot
+        if per_day >= 2:  # a whole number of knots a day, whatever the step (50 minutes)
+            knot = -(-DAY_US // per_day)
         self.knot_us = knot
-        self.nd = DAY_US // knot if DAY_US // knot >= 2 else 0
+        self.nd = per_day if per_day >= 2 else 0
         self.nw = 7 * self.nd if WEEK_US // knot >= 2 * self.nd else 0
         per_knot = knot / step
         self.day_cap = DAY_MEMORY * per_knot
