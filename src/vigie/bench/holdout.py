@@ -49,6 +49,7 @@ class Host:
     values: np.ndarray
     noise: float
     counts: bool = False  # values are counts (an outage is zeros, a dip keeps integers)
+    step_us: int = 0  # the sampling period, once the times are irregular
 
 
 def _grid(rng: Rng, step_min: int, days: float, start_us: int | None = None) -> np.ndarray:
@@ -184,14 +185,14 @@ def irregular(rng: Rng, host: Host, keep: tuple[int, int] | None = None) -> Host
         kept[at : at + max(1, int(rng.uniform(1, 6) * HOUR_US // step))] = False
     if keep is not None:
         kept[keep[0] : keep[1] + 1] = True
-    return Host(host.name, times[kept], host.values[kept], host.noise, host.counts)
+    return Host(host.name, times[kept], host.values[kept], host.noise, host.counts, step)
 
 
 def _span(rng: Rng, host: Host, hours: tuple[float, float]) -> tuple[int, int]:
     """An incident's first and last sample index: starting after a day (or a third of the
     series if shorter) and lasting `hours`, at least one sample."""
     n = len(host.times)
-    step = int(np.median(np.diff(host.times)))
+    step = host.step_us or int(host.times[1] - host.times[0])
     length = max(1, int(rng.uniform(*hours) * HOUR_US // step))
     earliest = int(np.searchsorted(host.times, host.times[0] + DAY_US))
     earliest = min(earliest, n // 3)
@@ -210,8 +211,19 @@ def _spike(rng: Rng, host: Host) -> tuple[int, int]:
     return first, last
 
 
+def _busy(rng: Rng, host: Host, hours: tuple[float, float]) -> tuple[int, int]:
+    """A span as `_span`'s, starting when the series is above its median (a shop open, a
+    server at work), where a fall shows."""
+    median = float(np.median(host.values))
+    for _ in range(100):
+        first, last = _span(rng, host, hours)
+        if host.values[first] > median:
+            break
+    return first, last
+
+
 def _dip(rng: Rng, host: Host) -> tuple[int, int]:
-    first, last = _span(rng, host, (0.2, 2))
+    first, last = _busy(rng, host, (0.5, 3))
     host.values[first : last + 1] *= rng.uniform(0.2, 0.5)
     if host.counts:
         host.values[first : last + 1] = np.round(host.values[first : last + 1])
@@ -243,7 +255,7 @@ def _burst(rng: Rng, host: Host) -> tuple[int, int]:
 
 
 def _outage(rng: Rng, host: Host) -> tuple[int, int]:
-    first, last = _span(rng, host, (0.5, 3))
+    first, last = _busy(rng, host, (0.5, 3))
     host.values[first : last + 1] = 0.0
     return first, last
 
@@ -301,4 +313,4 @@ def generate(kind: str, rng: Rng) -> tuple[Series, str]:
         host = irregular(rng, pick(rng))
     else:
         host = FREE[kind](rng)
-    return Series(kind, host.times, host.values, windows), host.name
+    return Series(kind, host.times, host.values, windows, host.step_us), host.name
