@@ -61,7 +61,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "scoring": {"rows": 1_000_000, "top": 10_000, "reps": 20, "baseline": True},
     "leads-quality": {"rows": 40_000, "seed": 1},
     "kpi": {"events": 400_000, "groups": 1000, "batch": 1000, "shuffle": 5.0},
-    "anomalies": {"series": 8, "days": 14, "seed": 15, "timezone": "UTC"},
+    "anomalies": {"series": 8, "days": 14, "seed": 15, "timezone": "UTC", "family": "default"},
     "alerts": {
         "seconds": 20.0,
         "rate": 10_000,

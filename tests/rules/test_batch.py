@@ -167,6 +167,29 @@ def test_a_first_hours_step_is_scored_alike() -> None:
     assert [scores.verdict(i) for i in range(len(values))] == expected
 
 
+@pytest.mark.parametrize("minutes", [50, 61])
+def test_a_step_that_does_not_divide_a_day_is_replayed(minutes: int) -> None:
+    """Issue 15: an anomaly rule on a metric of 50- or 61-minute windows (profile knots that
+    do not divide a day) replays live and batched alike, without failing on the day's last
+    knot, and catches a spike on its daily pattern."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    spike = 8 * 24 * 60 // minutes
+    samples = []
+    for i in range(10 * 24 * 60 // minutes):
+        t = i * step / 86_400_000_000
+        x = 100 + 30 * math.sin(2 * math.pi * t) + rng.gauss(0, 2) + (60 if i == spike else 0)
+        samples.append((T0 + i * step, i, x))
+    metric = Metric(name="m", kind="average", value="properties.value", window=f"{minutes}m")
+    rules = [Rule(name="odd", kind="anomaly", metric="m")]
+    batched = replay_samples(metric, rules, samples)
+    assert batched == replay_samples(metric, rules, samples, batched=False)
+    fired = [a.fired_at for a in batched if a.status == "firing" and a.fired_at is not None]
+    assert any(
+        abs((f - from_us(samples[spike][0])).total_seconds()) <= 2 * minutes * 60 for f in fired
+    )
+
+
 def test_tails_fit_as_the_sorted_deviations_say() -> None:
     """The median and MAD found by bisection are those of a plain sort of the deviations
     (an independent reference), ties and small windows included."""

@@ -7,6 +7,7 @@ import random
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from vigie.kpi.metrics import Metric
@@ -55,6 +56,26 @@ def test_a_large_offset_does_not_blind_the_detector() -> None:
     rng = random.Random(3)
     values = [71 + rng.gauss(0, 1) for _ in range(100)] + [81.0]
     assert dict(_run(values))[100] < 3e-4  # fires at the default p_value
+
+
+def test_an_integer_sensor_is_not_judged_as_counts() -> None:
+    """Issue 15: a sensor reading whole degrees around 40 (steps of 0 or 1) moves far less
+    than a count of 40 would: 47 degrees fires, as it would on a sensor reading tenths."""
+    rng = random.Random(4)
+    values = [float(round(40 + rng.gauss(0, 0.6))) for _ in range(200)] + [47.0]
+    assert dict(_run(values))[200] < 3e-4
+
+
+def test_counts_of_forty_stay_counts_and_do_not_fire_on_their_spread() -> None:
+    """Poisson counts averaging 40 are still judged as counts: their ordinary spread (about
+    6) raises almost nothing."""
+    rng = np.random.default_rng(4)
+    values = [float(x) for x in rng.poisson(40, 2000)]
+    detector = RobustSeasonal(step_us=HOUR)
+    for i, x in enumerate(values[:20]):
+        detector.learn(T0 + i * HOUR, x)
+    assert detector.counts
+    assert sum(p <= 3e-4 for _, p in _run(values)) <= 2
 
 
 def test_a_level_shift_is_absorbed_after_it_is_confirmed() -> None:

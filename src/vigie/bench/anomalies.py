@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,6 +59,7 @@ class Series:
     times: np.ndarray
     values: np.ndarray
     windows: list[tuple[int, int]]
+    step_us: int = 0  # the sampling period when the times are irregular (else 0)
 
 
 def _base(
@@ -403,39 +404,70 @@ def _metric(step_us: int) -> Metric:
 
 
 def run_anomalies_bench(
-    *, series: int, days: int, seed: int, console: Console, timezone: str = UTC_NAME
+    *,
+    series: int,
+    days: int,
+    seed: int,
+    console: Console,
+    timezone: str = UTC_NAME,
+    family: str = "default",
 ) -> dict[str, Any]:
-    """Generate, replay and score; returns the figures per kind and overall."""
-    rng = np.random.default_rng(seed)
-    real_rng = np.random.default_rng([seed, 15])  # the real-world kinds' own stream
+    """Generate, replay and score; returns the figures per kind and overall. `family`
+    "holdout": the series of `vigie.bench.holdout` instead (their own lengths: `days` unused)."""
     rule = _rule(timezone)
     cards: dict[str, Scorecard] = {}
     samples_total = 0
     cpu = 0.0
+    for s in _family(family, series=series, days=days, seed=seed, timezone=timezone):
+        step_us = s.step_us or int(s.times[1] - s.times[0])
+        rows = [
+            (int(t), i, float(x))
+            for i, (t, x) in enumerate(zip(s.times, s.values, strict=True))
+            if not math.isnan(x)
+        ]
+        started = time.process_time()
+        changes = replay_samples(_metric(step_us), [rule], rows)
+        cpu += time.process_time() - started
+        samples_total += len(rows)
+        fired = _alert_starts(changes)
+        card = score(fired, s.windows, start_us=int(s.times[0]), end_us=int(s.times[-1]))
+        cards[s.kind] = cards[s.kind].add(card) if s.kind in cards else card
+    if family == "holdout":
+        from vigie.bench import holdout  # it builds on this module's `Series`
+
+        kinds, free = list(holdout.INCIDENTS), [k for k in holdout.KINDS if k.startswith("free")]
+        figures = _figures(cards, samples_total, cpu, kinds=(kinds, free, [], [], [], []))
+    else:
+        figures = _figures(
+            cards,
+            samples_total,
+            cpu,
+            kinds=(list(KINDS), FREE, list(REAL), REAL_FREE, ["shop"], ["free_shop"]),
+        )
+    _print(figures, console)
+    return figures
+
+
+def _family(family: str, *, series: int, days: int, seed: int, timezone: str) -> Iterator[Series]:
+    """The labelled series of `family`, `series` of each kind, in order."""
+    if family == "holdout":
+        from vigie.bench import holdout
+
+        rng = holdout.stream(seed)
+        for kind in holdout.KINDS:
+            for _ in range(series):
+                yield holdout.generate(kind, rng)[0]
+        return
+    rng = np.random.default_rng(seed)
+    real_rng = np.random.default_rng([seed, 15])  # the real-world kinds' own stream
     shops = shop_stream(seed)
     for kind in [*KINDS, *FREE, *REAL, *REAL_FREE, *SHOPS]:
         for _ in range(series):
             if kind in SHOPS:
-                s = shop(shops, days=days, incident=kind == "shop", timezone=timezone)
+                yield shop(shops, days=days, incident=kind == "shop", timezone=timezone)
             else:
                 own = real_rng if kind in REAL or kind in REAL_FREE else rng
-                s = generate(kind, own, days=days, timezone=timezone)
-            step_us = int(s.times[1] - s.times[0])
-            rows = [
-                (int(t), i, float(x))
-                for i, (t, x) in enumerate(zip(s.times, s.values, strict=True))
-                if not math.isnan(x)
-            ]
-            started = time.process_time()
-            changes = replay_samples(_metric(step_us), [rule], rows)
-            cpu += time.process_time() - started
-            samples_total += len(rows)
-            fired = _alert_starts(changes)
-            card = score(fired, s.windows, start_us=int(s.times[0]), end_us=int(s.times[-1]))
-            cards[kind] = cards[kind].add(card) if kind in cards else card
-    figures = _figures(cards, samples_total, cpu)
-    _print(figures, console)
-    return figures
+                yield generate(kind, own, days=days, timezone=timezone)
 
 
 def _alert_starts(changes: list[Any]) -> list[int]:
@@ -473,19 +505,30 @@ def _totals(
     }
 
 
-def _figures(cards: dict[str, Scorecard], samples: int, cpu: float) -> dict[str, Any]:
+def _figures(
+    cards: dict[str, Scorecard],
+    samples: int,
+    cpu: float,
+    *,
+    kinds: tuple[
+        Sequence[str], Sequence[str], Sequence[str], Sequence[str], Sequence[str], Sequence[str]
+    ],
+) -> dict[str, Any]:
+    """The figures over all kinds and per group; `kinds`: the first group's kinds with
+    incidents and incident-free ones, the second's, the shops'."""
+    first, first_free, second, second_free, shops, shops_free = kinds
     per_kind = {
         kind: card.report()
         | {"no_alert_score": card.null_score, "beats_no_alert": card.normalized >= 0}
         for kind, card in cards.items()
     }
     return {
-        **_totals(cards, [*KINDS, *REAL], [*FREE, *REAL_FREE]),
-        "original_kinds": _totals(cards, list(KINDS), FREE),
-        "real_world_kinds": _totals(cards, list(REAL), REAL_FREE),
-        "kinds_below_no_alert": [k for k in [*KINDS, *REAL] if cards[k].normalized < 0],
+        **_totals(cards, [*first, *second], [*first_free, *second_free]),
+        "original_kinds": _totals(cards, first, first_free),
+        "real_world_kinds": _totals(cards, second, second_free),
+        "kinds_below_no_alert": [k for k in [*first, *second] if cards[k].normalized < 0],
         # The shops apart: the figures above stay comparable with those of earlier runs.
-        "shop": _totals(cards, ["shop"], ["free_shop"]),
+        "shop": _totals(cards, shops, shops_free),
         "samples": samples,
         "replay_cpu_s": round(cpu, 3),
         "samples_per_cpu_s": round(samples / cpu) if cpu else None,
@@ -515,6 +558,8 @@ def _print(figures: dict[str, Any], console: Console) -> None:
         f"{figures['samples_per_cpu_s']} samples per CPU second"
     )
     shop = figures["shop"]
+    if shop["detection_rate"] is None:
+        return
     console.print(
         f"shops: detection rate {shop['detection_rate']}, false alerts per series-week "
         f"{shop['false_alerts_per_series_week_incident_free']} (incident-free), "

@@ -40,6 +40,15 @@ def _zone(name: str) -> str:
     return name
 
 
+def _series_family(name: str) -> str:
+    """`name` when it is a family of `vigie bench anomalies`; else a usage error."""
+    if name not in ("default", "holdout"):
+        raise typer.BadParameter(
+            f"{name!r} is not a family: use default or holdout", param_hint="--family"
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class Opt:
     """One option of a benchmark command, `--NAME`: the function gets `convert(value)` as
@@ -297,7 +306,7 @@ BENCHES = (
         through the anomaly rule at its defaults; windowed scoring per kind against raising
         no alert, false alerts per series-week, samples per CPU second.
 
-        Example: vigie bench anomalies --series 8 --json
+        Example: vigie bench anomalies --series 8 --json; --family holdout for the holdout
         """,
         (
             Opt("series", int, 8, "Series generated per kind."),
@@ -310,6 +319,15 @@ BENCHES = (
                 "An IANA time zone: the series' patterns follow its local time (daylight-"
                 "saving changes included) and the rule reads its calendar there.",
                 convert=_zone,
+            ),
+            Opt(
+                "family",
+                str,
+                "default",
+                "default: the generated kinds above; holdout: series written apart from "
+                "them (server CPU and latency, traffic across a DST change, orders, drifts, "
+                "sensors; spikes, dips, shifts, stuck sensors, variance bursts, outages).",
+                convert=_series_family,
             ),
         ),
     ),

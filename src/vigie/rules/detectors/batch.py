@@ -25,7 +25,6 @@ from vigie.rules.detectors.seasonal import (
     CLOSED,
     CLOSED_LEAST,
     CONFIRM,
-    COUNT_MEAN,
     CYCLE_SLACK,
     DAY_US,
     DRIFT,
@@ -64,6 +63,7 @@ from vigie.rules.detectors.seasonal import (
     file_excess,
     fit_settled,
     fit_sorted,
+    judged_counts,
     settle_day,
     settle_seasonless,
     tail_edges,
@@ -258,8 +258,7 @@ def score_series(
     # restarts the detector on the early samples, as `RobustSeasonal.learn` does.
     _run(detector, False, times, values, 0, decided + 1, records, early=True)
     early = values[: decided + 1]
-    integers = all(x == int(x) and x >= 0 for x in early)
-    counts = integers and sum(early) / len(early) < COUNT_MEAN
+    counts = judged_counts(early)
     _run(detector, counts, times, values, decided + 1, len(values), records, early=False)
     return SeriesScores(detector, counts, records)
 

@@ -67,7 +67,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
-from itertools import repeat
+from itertools import pairwise, repeat
 from operator import sub
 from statistics import NormalDist
 
@@ -97,6 +97,7 @@ RIVAL = 1.35  # a predictor this much worse than the chosen one may still explai
 KEEP = 8.0  # and are kept for the tails up to this many
 ZERO_PRIOR = 8.0  # samples' worth of the overall share of zeros in each knot's
 COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
+COUNT_SPREAD = 0.25  # a count's early steps, in its Poisson spread, at the least
 SHAPE_FROM = 32  # residuals a fit needs to count towards the tails' shape (a median of
 SHAPE_FITS = 3  # at least this many fits over the last window of residuals)
 EXCESSES = 256  # excesses beyond each tail's threshold its index is learned from,
@@ -508,6 +509,21 @@ class _Predictor:
         self.tails = _Tails(span=window, day=day)
 
 
+def judged_counts(early: Sequence[float]) -> bool:
+    """Whether a series' first values are counts: non-negative integers averaging below
+    `COUNT_MEAN` that move from one sample to the next as counts do. An integer sensor (a
+    temperature in whole degrees around 40, steps of 0 or 1) moves far less than a Poisson
+    count of its mean would: judged as counts, its band was ± 7 degrees wide."""
+    if not all(x == int(x) and x >= 0 for x in early):
+        return False
+    mean = sum(early) / len(early)
+    if mean >= COUNT_MEAN:
+        return False
+    steps = [abs(b - a) for a, b in pairwise(early)]
+    moved = sum(steps) / len(steps) if steps else 0.0
+    return mean < 10 or moved >= COUNT_SPREAD * math.sqrt(mean)
+
+
 class RobustSeasonal:
     """A `Detector` for one series sampled every `step_us` (a metric's slide).
 
@@ -543,8 +559,11 @@ class RobustSeasonal:
         self.p_fire = p_value if direction == "both" else 2 * p_value
         self.p_run = math.sqrt(self.p_fire)  # beyond it, a sample continues a shift
         knot = max(2 * step, HOUR_US)
+        per_day = DAY_US // knot
+        if per_day >= 2:  # a whole number of knots a day, whatever the step (50 minutes)
+            knot = -(-DAY_US // per_day)
         self.knot_us = knot
-        self.nd = DAY_US // knot if DAY_US // knot >= 2 else 0
+        self.nd = per_day if per_day >= 2 else 0
         self.nw = 7 * self.nd if WEEK_US // knot >= 2 * self.nd else 0
         per_knot = knot / step
         self.day_cap = DAY_MEMORY * per_knot
@@ -963,8 +982,7 @@ class RobustSeasonal:
                 return
             early = self._early
             self._early = []
-            integers = all(x == int(x) and x >= 0 for _, x in early)
-            self.counts = integers and sum(x for _, x in early) / len(early) < COUNT_MEAN
+            self.counts = judged_counts([x for _, x in early])
             self._reset()
             for t, x in early:
                 self._learn(t, x)
