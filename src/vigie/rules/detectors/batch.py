@@ -745,10 +745,10 @@ def _run(
             if b[0] is not ct or (b[1] != floor and not floor < ct[1] > b[1]):
                 b = bands[chosen] = band_of(ct, floor, p_half, p_run_half)
             limit = b[8]
-            least = preds[chosen]
-            if counts and value <= 0 and least < ZERO_Y:
-                least = ZERO_Y
-            r = y - least - ct[0]  # `RobustSeasonal._learn`: a count's from no less than 0
+            lowest = preds[chosen]
+            if counts and value <= 0 and lowest < ZERO_Y:
+                lowest = ZERO_Y
+            r = y - lowest - ct[0]  # `RobustSeasonal._learn`: a count's from no less than 0
             r = limit if r > limit else -limit if r < -limit else r
             shift = shift_keep * shift + SHIFT_RATE * r
             fl = count_floor(preds[chosen], floor) if counts else floor
