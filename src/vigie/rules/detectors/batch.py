@@ -490,12 +490,12 @@ def _run(
                     near = list(sp)
                     if m > 1:
                         at_k, at_k1 = level + daily[k], level + daily[k1]
-                        near[1] = _nearest(y - tails[1][0], at_k, at_k1)
+                        near[1] = _nearest(y - tails[1][0], at_k, at_k1, sp[1])
                     if weekly_on:
                         moved = reference - weekly_mean
                         at_k = daily[k] + weekly[kw] + moved
                         at_k1 = daily[k1] + weekly[kw1] + moved
-                        near[2] = _nearest(y - tails[2][0], at_k, at_k1)
+                        near[2] = _nearest(y - tails[2][0], at_k, at_k1, sp[2])
                 for j in range(m):
                     if j != chosen and (not ready[j] or err[j] > rival or scored[j] < rival_at[j]):
                         continue

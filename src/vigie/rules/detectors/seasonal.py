@@ -108,6 +108,7 @@ RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
 EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
 ZERO_Y = 2.0 * math.sqrt(0.375)  # a count of 0 on the square-root scale
+STEP = 2.5  # two knots are a step when one expects this many counts, and as many times the other's
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
@@ -817,12 +818,12 @@ class RobustSeasonal:
         assert self.level is not None
         if len(models) > 1:
             at_k, at_k1 = self.level + dv[k], self.level + dv[k1]
-            near[1] = _nearest(y - models[1].tails.center, at_k, at_k1)
+            near[1] = _nearest(y - models[1].tails.center, at_k, at_k1, preds[1])
         if len(preds) > 2:
             kw1 = kw + 1 if k + 1 < nd else kw
             wv, moved = self.weekly, self.reference - self.weekly_mean
             at_k, at_k1 = dv[k] + wv[kw] + moved, dv[k1] + wv[kw1] + moved
-            near[2] = _nearest(y - models[2].tails.center, at_k, at_k1)
+            near[2] = _nearest(y - models[2].tails.center, at_k, at_k1, preds[2])
         return near
 
     def _returning(self, at_us: int, preds: list[float], ready: list[bool]) -> float | None:
@@ -1357,10 +1358,17 @@ def _learn_knots(
         values[knot] += weight / weights[knot] * step if not fresh else step
 
 
-def _nearest(x: float, a: float, b: float) -> float:
+def _nearest(x: float, a: float, b: float, pred: float) -> float:
     """The point of the interval between `a` and `b` nearest to `x`, no less than a count
-    of 0 on the square-root scale."""
+    of 0 on the square-root scale, when the two are a step (the higher end expects at
+    least `STEP` counts and `STEP` times the lower one's: closed and open); else `pred`.
+    Between two knots of an ordinary day (a low-rate series' quiet and busy hours) the
+    line stays: a burst of mentions within what the busier knot allowed went unseen."""
     lo, hi = (a, b) if a < b else (b, a)
+    low = (lo / 2.0) ** 2 - 0.375 if lo > 0 else 0.0
+    high = (hi / 2.0) ** 2 - 0.375
+    if high < STEP or high < STEP * low:
+        return pred
     x = lo if x < lo else hi if x > hi else x
     return x if x > ZERO_Y else ZERO_Y
 
