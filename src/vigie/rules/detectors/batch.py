@@ -328,6 +328,7 @@ def _run(
     shift_tails = NO_TAILS
     zeros = counted = zero_log = 0.0
     zero_run = seen_weekly = 0
+    first_us = 0  # `RobustSeasonal.first_us`
     day_at = -1  # `RobustSeasonal.day_at`, `day_total`, `day_expected`
     day_total = day_expected = 0.0
     count_mean = 0.0  # `RobustSeasonal.count_mean`
@@ -685,7 +686,7 @@ def _run(
                         run_day_zeros, run_day = 1.0, day
         samples += 1
         if level is None:
-            level = y
+            level, first_us = y, at_us
             continue
         if counts and nw:  # `RobustSeasonal._count_day`
             pc = preds[1] if ready[1] else preds[chosen]
@@ -782,7 +783,7 @@ def _run(
             if len(run) >= CONFIRM:
                 moved = sorted(run)[len(run) // 2]
                 sc = ct[1] if ct[1] >= floor else floor
-                hold = counts and chosen == 0
+                hold = counts and chosen == 0 and at_us - first_us < WEEK_US
                 if before is not None and abs(level + moved - before) <= CLIP * sc:
                     before = None  # the return itself (`seasonal._confirm_shift`)
                 elif not nd or daily_since[int((run_wall % DAY_US) / knot_us)] <= (

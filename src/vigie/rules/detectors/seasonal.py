@@ -574,6 +574,7 @@ class RobustSeasonal:
         self.weekly_n = [0.0] * self.nw
         self.weekly_since = [_NEVER] * self.nw
         self.samples = 0
+        self.first_us = 0  # when the first sample was learned
         self.quantum = math.inf
         self.last: float | None = None
         self.shift = 0.0
@@ -1078,7 +1079,7 @@ class RobustSeasonal:
         self.last = y
         self.samples += 1
         if self.level is None:
-            self.level = y
+            self.level, self.first_us = y, at_us
             return
         preds, ready, k, kw, f = self._cached_predict(at_us)
         self._cached = None
@@ -1240,7 +1241,8 @@ class RobustSeasonal:
         if len(self.run) >= CONFIRM and self.level is not None:
             moved = sorted(self.run)[len(self.run) // 2]
             scale = max(self.models[self.chosen].tails.scale, floor)
-            hold = self.counts and self.chosen == 0
+            # Under the level alone in the first week, while the profiles learn the days.
+            hold = self.counts and self.chosen == 0 and at_us - self.first_us < WEEK_US
             if self.before is not None and abs(self.level + moved - self.before) <= CLIP * scale:
                 self.before = None
             elif self._profiled(self.run_at):
