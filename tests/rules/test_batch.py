@@ -513,6 +513,40 @@ def test_a_shops_counts_are_scored_alike(minutes: int) -> None:
     assert [scores.verdict(i) for i in range(len(values))] == expected
 
 
+@pytest.mark.parametrize(("minutes", "opens"), [(15, 7.0), (30, 9.0), (60, 8.0)])
+def test_a_shops_first_days_and_steps_are_scored_alike(minutes: int, opens: float) -> None:
+    """Issue 15: a shop opening and closing on the hour, closed two days a week, with a
+    rush in its second week, gets the same verdict from `score_series` as from
+    `RobustSeasonal.score`, sample by sample (its first day's shifts kept in the profiles,
+    the steps between two knots, a closed day's zeros left out of the run's rarity)."""
+    rng = random.Random(minutes * 7)
+    step = minutes * MINUTE
+    per_day = 1440 // minutes
+    times, values = [], []
+    for i in range(15 * per_day):
+        hour = (i % per_day) * minutes / 60
+        day = i // per_day
+        open_ = opens <= hour < 18 and day % 7 not in (3, 4)  # day 0 a Thursday
+        rate = (30.0 if open_ else 0.5) * minutes / 60
+        if day == 9 and 12 <= hour < 13:
+            rate *= 2
+        x, p, u = 0, math.exp(-rate), rng.random()
+        cumulative = p
+        while u > cumulative and x < 500:
+            x += 1
+            p *= rate / x
+            cumulative += p
+        times.append(T0 + i * step)
+        values.append(float(x))
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
 def test_a_cafes_outage_is_scored_alike() -> None:
     """Issue 15: a café's counts over three weeks, with a two-hour outage where it sells
     most, get the same verdict from `score_series` as from `RobustSeasonal.score`, sample by

@@ -35,6 +35,7 @@ from vigie.rules.detectors.seasonal import (
     NO_TAILS,
     RESCALE,
     RIVAL,
+    RIVAL_FROM,
     RUN_WEIGHT,
     SATURDAY,
     SETTLE_STEP,
@@ -43,6 +44,7 @@ from vigie.rules.detectors.seasonal import (
     SHIFT_WINDOW,
     SQRT2,
     TAIL,
+    TRADING,
     WEEK_US,
     WEEKEND,
     ZERO_PRIOR,
@@ -53,6 +55,7 @@ from vigie.rules.detectors.seasonal import (
     Trial,
     _day_prior,
     _excess,
+    _nearest,
     _z_of,
     count_floor,
     count_p,
@@ -328,12 +331,15 @@ def _run(
     shift_tails = NO_TAILS
     zeros = counted = zero_log = 0.0
     zero_run = seen_weekly = 0
+    first_us = 0  # `RobustSeasonal.first_us`
     day_at = -1  # `RobustSeasonal.day_at`, `day_total`, `day_expected`
     day_total = day_expected = 0.0
     count_mean = 0.0  # `RobustSeasonal.count_mean`
     knot_zeros = [0.0] * nd
     knot_counted = [0.0] * nd
     eligible_at = [need] + [trust] * (m - 1)
+    # `RobustSeasonal._rival`: a count's seasonal predictor explains a value sooner.
+    rival_at = [need] + [min(trust, RIVAL_FROM) if counts else trust] * (m - 1)
     p_half = det.p_fire / 2
     p_run_half = det.p_run / 2
     # Each predictor's band, for its current tails and floor; a band stands for another
@@ -372,6 +378,21 @@ def _run(
         """`RobustSeasonal._first_weekend`, on a weekly series (`since`: `weekly_since`)."""
         kw = ((wall // DAY_US) % 7) * nd + int((wall % DAY_US) / knot_us)
         return kw // nd in (SATURDAY, SATURDAY + 1) and since[kw] > at_us - half_week
+
+    def closed_day(kz: int, wall: int, at_us: int, value: float, pc: float) -> bool:
+        """`RobustSeasonal._closed_day`."""
+        overall = (zeros + 1.0) / (counted + 2.0)
+        if week_zero_since[kz] <= at_us - half_week or knot_zeros[
+            0
+        ] + ZERO_PRIOR * overall < 0.5 * (knot_counted[0] + ZERO_PRIOR):
+            return False
+        today = wall // DAY_US == day_at
+        exp_now = (pc / 2.0) ** 2 - 0.375 if pc > 0 else 0.0
+        trading = exp_now >= TRADING
+        total = (day_total if today else 0.0) + (value if trading else 0.0)
+        exp_now = exp_now if trading else 0.0
+        expected_day = (day_expected if today else 0.0) + exp_now
+        return expected_day >= CLOSED_LEAST and total <= CLOSED * expected_day
 
     def zero_rate(wall: int, at_us: int) -> float:
         """`RobustSeasonal._zero_rate`."""
@@ -477,10 +498,19 @@ def _run(
                 best_p, best, judged = -1.0, chosen, floor
                 # `RobustSeasonal.score`: a count is judged against no less than 0.
                 sp = [x if x > ZERO_Y else ZERO_Y for x in preds] if counts else preds
+                near = sp
+                if counts and nd and f > 0:  # `RobustSeasonal._between`
+                    near = list(sp)
+                    if m > 1:
+                        at_k, at_k1 = level + daily[k], level + daily[k1]
+                        near[1] = _nearest(y - tails[1][0], at_k, at_k1, sp[1])
+                    if weekly_on:
+                        moved = reference - weekly_mean
+                        at_k = daily[k] + weekly[kw] + moved
+                        at_k1 = daily[k1] + weekly[kw1] + moved
+                        near[2] = _nearest(y - tails[2][0], at_k, at_k1, sp[2])
                 for j in range(m):
-                    if j != chosen and (
-                        not ready[j] or err[j] > rival or scored[j] < eligible_at[j]
-                    ):
+                    if j != chosen and (not ready[j] or err[j] > rival or scored[j] < rival_at[j]):
                         continue
                     t = tails[j]
                     b = bands[j]
@@ -494,23 +524,26 @@ def _run(
                             best_p, best = p, j
                         continue
                     # A Poisson count's spread is at most 1: a wider fit needs no floor.
-                    fl = count_floor(sp[j], floor) if t[1] < 1.0 else floor
+                    fl = count_floor(near[j], floor) if t[1] < 1.0 else floor
                     if fl == floor:
-                        p = band_p(b, y - sp[j] - t[0])
+                        p = band_p(b, y - near[j] - t[0])
                     else:
-                        p = tail_p(t, y - sp[j] - t[0], fl)
+                        p = tail_p(t, y - near[j] - t[0], fl)
                     if j == chosen:
-                        exact = sp[j] == preds[j] and fl == floor
+                        exact = near[j] == preds[j] and fl == floor
                         if not exact:  # `RobustSeasonal._learn`'s, at the count floor
                             r = y - preds[j] - t[0]
-                            p_chosen = band_p(b, r) if fl == floor else tail_p(t, r, fl)
+                            fc = fl  # the floor of the prediction itself
+                            if near is not sp:
+                                fc = count_floor(sp[j], floor) if t[1] < 1.0 else floor
+                            p_chosen = band_p(b, r) if fc == floor else tail_p(t, r, fc)
                         else:
                             p_chosen = p
                     if p > best_p:
                         best_p, best, judged = p, j, fl
                 scored_floor = floor
                 t = tails[best]
-                expected = sp[best] + t[0]
+                expected = near[best] + t[0]
                 back = returning = False  # `RobustSeasonal._returning`
                 if (
                     before is not None
@@ -546,9 +579,10 @@ def _run(
                     p = count_p(value, preds[chosen], p, count_mean)
                 own = not back and (best == chosen or not counts or residual > 0)
                 own = own and not (counts and value <= 0)  # a zero: its run's judgement
+                own = own and near[best] == sp[best]  # not at a step (`_between`)
                 ct = tails[chosen]
                 limit = bands[chosen][8]
-                r = y - preds[chosen] - ct[0]
+                r = y - (sp[chosen] if value <= 0 else preds[chosen]) - ct[0]  # a zero's: >= 0
                 r = limit if r > limit else -limit if r < -limit else r
                 shift_next = shift_keep * shift + SHIFT_RATE * r
                 st = shift_tails
@@ -611,19 +645,15 @@ def _run(
                                 p_slack = 2 * tail_p(ct, r, floor)
                                 p = p if p > p_slack else p_slack if p_slack < 1.0 else 1.0
                             break
-                if counts and (residual < 0 or value <= 0) and nw:  # `RobustSeasonal._closed_day`
-                    kz = kws[i]
-                    overall = (zeros + 1.0) / (counted + 2.0)
-                    if week_zero_since[kz] > at_us - half_week and knot_zeros[
-                        0
-                    ] + ZERO_PRIOR * overall >= 0.5 * (knot_counted[0] + ZERO_PRIOR):
-                        today = wall // DAY_US == day_at
-                        pc = preds[chosen]
-                        total = (day_total if today else 0.0) + value
-                        exp_now = (pc / 2.0) ** 2 - 0.375 if pc > 0 else 0.0
-                        expected_day = (day_expected if today else 0.0) + exp_now
-                        if expected_day >= CLOSED_LEAST and total <= CLOSED * expected_day:
-                            p = 1.0
+                if (
+                    counts
+                    and (residual < 0 or value <= 0)
+                    and nw
+                    and closed_day(
+                        kws[i], wall, at_us, value, preds[1] if ready[1] else preds[chosen]
+                    )
+                ):
+                    p = 1.0  # `RobustSeasonal._closed_day`
                 if counts and value <= 0 and m > 1 and not ready[1]:  # a first night
                     p = 1.0
                 p_raw = p
@@ -649,7 +679,14 @@ def _run(
         if counts:
             zero = value <= 0
             if zero:
-                zero_log += log(zero_rate(wall, at_us))
+                if not (  # `RobustSeasonal._count_zero`: a closed day's zeros are no rarity
+                    nw
+                    and level is not None
+                    and closed_day(
+                        kws[i], wall, at_us, value, preds[1] if ready[1] else preds[chosen]
+                    )
+                ):
+                    zero_log += log(zero_rate(wall, at_us))
                 zero_run += 1
             else:
                 zero_log, zero_run = 0.0, 0
@@ -683,14 +720,16 @@ def _run(
                         run_day_zeros, run_day = 1.0, day
         samples += 1
         if level is None:
-            level = y
+            level, first_us = y, at_us
             continue
         if counts and nw:  # `RobustSeasonal._count_day`
-            pc = preds[chosen]
+            pc = preds[1] if ready[1] else preds[chosen]
             if wall // DAY_US != day_at:
                 day_at, day_total, day_expected = wall // DAY_US, 0.0, 0.0
-            day_total += value
-            day_expected += (pc / 2.0) ** 2 - 0.375 if pc > 0 else 0.0
+            exp_now = (pc / 2.0) ** 2 - 0.375 if pc > 0 else 0.0
+            if exp_now >= TRADING:
+                day_total += value
+                day_expected += exp_now
         if scored_floor < 0:  # else the level, and so `least`, are the scoring's
             lv = level if level >= 0 else -level
             least = 1e-9 * (lv if lv > 1.0 else 1.0)
@@ -741,7 +780,11 @@ def _run(
             if b[0] is not ct or (b[1] != floor and not floor < ct[1] > b[1]):
                 b = bands[chosen] = band_of(ct, floor, p_half, p_run_half)
             limit = b[8]
-            r = limit if residual > limit else -limit if residual < -limit else residual
+            lowest = preds[chosen]
+            if counts and value <= 0 and lowest < ZERO_Y:
+                lowest = ZERO_Y
+            r = y - lowest - ct[0]  # `RobustSeasonal._learn`: a count's from no less than 0
+            r = limit if r > limit else -limit if r < -limit else r
             shift = shift_keep * shift + SHIFT_RATE * r
             fl = count_floor(preds[chosen], floor) if counts else floor
             beyond = (band_p(b, residual) if fl == floor else tail_p(ct, residual, fl)) <= p_run
@@ -774,6 +817,7 @@ def _run(
             if len(run) >= CONFIRM:
                 moved = sorted(run)[len(run) // 2]
                 sc = ct[1] if ct[1] >= floor else floor
+                hold = counts and chosen == 0 and at_us - first_us < WEEK_US
                 if before is not None and abs(level + moved - before) <= CLIP * sc:
                     before = None  # the return itself (`seasonal._confirm_shift`)
                 elif (
@@ -790,6 +834,21 @@ def _run(
                     before, shifted_at, shifted_wall = run_level, run_at, run_wall
                 else:
                     before = None
+                    hold = counts
+                if hold and nd:  # `RobustSeasonal._keep_profile`
+                    for kn in range(nd):
+                        if daily_n[kn] > 0:
+                            daily[kn] -= moved
+                    d = daily[k] * gs[i] + daily[k1] * f
+                    if weekly_on:
+                        for kn in range(len(weekly)):
+                            if weekly_n[kn] > 0:
+                                weekly[kn] += moved
+                        if seen_weekly:
+                            weekly_mean += moved
+                        for j in range(week_from, i):
+                            seasonless_at[j] += moved
+                        week_sum += moved * (i - week_from)
                 level += moved
                 shifts.append((run_wall, moved))
                 while run_wall - shifts[0][0] > WEEK_US + DAY_US:

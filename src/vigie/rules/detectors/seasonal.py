@@ -34,9 +34,10 @@ with no less spread than a Poisson count's (`count_floor`), and a run of zeros b
 of each zero at its time of day, or of the week once a week has shown it, in turn (an
 outage, where one zero is ordinary; a shop's closed Sunday is not), each zero of the run
 counting as half a zero more seen in its daily knot's share (a knot seen once cannot call a
-night rare). In a count series' first week a day that has sold under a quarter of what was expected
-of it since midnight, at a time of the week never seen, is a closed day, and a zero at a time
-of day never seen a first night: neither is alerted. A count's errors, profile steps and shift
+night rare). In a count series' first week a day that has sold under a quarter of what was
+expected of it since midnight (in the windows expected to sell), at a time of the week never
+seen, is a closed day, whose zeros add nothing to the run's rarity, and a zero at a time of day
+never seen a first night: neither is alerted. A count's errors, profile steps and shift
 runs are measured at no less than a Poisson count's spread (`count_floor`): a shop's nights
 shrink the residuals' scale, and each opening then confirmed a shift. After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
@@ -95,6 +96,7 @@ ERROR_RATE = 1 / 64  # the smoothing of each predictor's recent error
 BETA = 0.4  # the least mean excess of a tail, in scales
 RIVAL = 1.35  # a predictor this much worse than the chosen one may still explain a value
 KEEP = 8.0  # and are kept for the tails up to this many
+RIVAL_FROM = 4  # scores a count's seasonal predictor needs to explain a value as a rival
 ZERO_PRIOR = 8.0  # samples' worth of the overall share of zeros in each knot's
 COUNT_MEAN = 50.0  # integer series averaging below this are judged as counts
 COUNT_SPREAD = 0.25  # a count's early steps, in its Poisson spread, at the least
@@ -111,6 +113,7 @@ RHO_MAX = 0.9  # the most lag-one autocorrelation the evidence is corrected for
 EVIDENCE_FROM = 1.0  # accumulated evidence below this is none
 SQRT2 = math.sqrt(2.0)
 ZERO_Y = 2.0 * math.sqrt(0.375)  # a count of 0 on the square-root scale
+STEP = 2.5  # two knots are a step when one expects this many counts, and as many times the other's
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
@@ -119,7 +122,8 @@ WRAP = 0.25  # a first day ending further than this share of its range from its 
 CYCLE_SLACK = 0.5  # and its daily cycle within this share of the weekdays' cycle
 RUN_WEIGHT = 0.5  # zeros seen that each zero of a run in progress adds to its knot's share
 CLOSED = 0.25  # a first-week day selling under this share of its expectation is closed,
-CLOSED_LEAST = 10.0  # once that expectation is at least this many counts
+CLOSED_LEAST = 10.0  # once that expectation is at least this many counts,
+TRADING = 1.0  # counted over the samples expected to sell at least this many
 NORMAL = NormalDist()
 _NEVER = 2**62
 
@@ -601,6 +605,7 @@ class RobustSeasonal:
         self.first_day: list[tuple[int, float]] | None = (
             [] if len(self.models) > 1 and not self.counts and self.step_us >= SETTLE_STEP else None
         )
+        self.first_us = 0  # when the first sample was learned
         self.quantum = math.inf
         self.last: float | None = None
         self.shift = 0.0
@@ -697,6 +702,16 @@ class RobustSeasonal:
         level = abs(self.level) if self.level is not None else 1.0
         return max(floor, 1e-9 * max(1.0, level))
 
+    def _rival(self, i: int) -> bool:
+        """Whether predictor `i` may explain a value it was not chosen for: once eligible
+        to be chosen, or on a count series once a seasonal one has been scored `RIVAL_FROM`
+        times. A shop's daily profile, learned on its first day, knows its second morning's
+        opening, which the level alone calls an anomaly until the profile has been scored
+        for a quarter of a day (a whole day on an hourly series)."""
+        if self.counts and i > 0 and self.models[i].scored >= RIVAL_FROM:
+            return True
+        return self._eligible(i)
+
     def _eligible(self, i: int) -> bool:
         model = self.models[i]
         return model.scored >= (max(self.warmup, 8) if i == 0 else self.trust)
@@ -718,25 +733,26 @@ class RobustSeasonal:
                 samples=self.samples,
                 ready=False,
             )
-        raw, ready, _, _, _ = self._cached_predict(at_us)
+        raw, ready, k, kw, f = self._cached_predict(at_us)
         # A count is judged against no less than 0: a level moved down by a closed day,
         # plus the night's knot, would otherwise expect a negative count at closing time,
         # and a band too narrow to hold the night's ones and twos.
         preds = [p if p > ZERO_Y else ZERO_Y for p in raw] if self.counts else raw
+        near = self._between(y, preds, k, kw, f) if self.counts and f > 0 else preds
         floor = self._floor()
         chosen = self.chosen
         rival = RIVAL * self.models[chosen].err
         best_p, best, judged = -1.0, chosen, floor
         counts = bool(self.counts)
         for i, model in enumerate(self.models):
-            if i != chosen and (not ready[i] or model.err > rival or not self._eligible(i)):
+            if i != chosen and (not ready[i] or model.err > rival or not self._rival(i)):
                 continue
-            fl = count_floor(preds[i], floor) if counts else floor
-            p = model.tails.p_value(y - preds[i] - model.tails.center, fl)
+            fl = count_floor(near[i], floor) if counts else floor
+            p = model.tails.p_value(y - near[i] - model.tails.center, fl)
             if p > best_p:
                 best_p, best, judged = p, i, fl
         model = self.models[best]
-        expected = preds[best] + model.tails.center
+        expected = near[best] + model.tails.center
         back = False
         there = self._returning(at_us, preds, ready)
         if there is None:
@@ -764,10 +780,15 @@ class RobustSeasonal:
         # judged it again, and a café's second evening fired on zeros against an expected 0.6.
         own = not back and (best == chosen or not self.counts or residual > 0)
         own = own and not (self.counts and value <= 0)
+        # A count judged between what the two knots around the instant predict (`_between`)
+        # is at a step between them (a shop's first hour open), not in a shift of its own.
+        own = own and near[best] == preds[best]
         if self.counts and residual > 0 and p < self.p_run:
             p = count_p(value, raw[chosen], p, self.count_mean)
         chosen_residual = y - raw[chosen] - self.models[chosen].tails.center
-        shift = self._shift_next(chosen_residual, floor)
+        # A count's zero is a residual from no less than 0 in its short average (`_learn`).
+        least = preds[chosen] if value <= 0 else raw[chosen]
+        shift = self._shift_next(y - least - self.models[chosen].tails.center, floor)
         shifts = self.shift_tails
         if (
             own
@@ -795,7 +816,7 @@ class RobustSeasonal:
         if (
             self.counts
             and (residual < 0 or value <= 0)
-            and self._closed_day(at_us, value, raw[chosen])
+            and self._closed_day(at_us, value, raw[1] if ready[1:2] == [True] else raw[chosen])
         ):
             p = 1.0
         if self.counts and value <= 0 and len(self.models) > 1 and not ready[1]:
@@ -821,6 +842,27 @@ class RobustSeasonal:
             samples=self.samples,
             ready=self.samples >= self.warmup and self.models[best].scored > 2,
         )
+
+    def _between(self, y: float, preds: list[float], k: int, kw: int, f: float) -> list[float]:
+        """Each seasonal predictor's value nearest to a count `y` (less its tails' centre)
+        between what its two knots around the instant (`k`, `kw`, `f` of the way) predict:
+        a shop opens or closes somewhere between two knots an hour apart, and the first sale
+        after opening, or the first empty window after closing, is as ordinary as either
+        knot says, not only as the line between them, which read the step as a ramp."""
+        near = list(preds)
+        nd = self.nd
+        k1 = (k + 1) % nd
+        dv, models = self.daily, self.models
+        assert self.level is not None
+        if len(models) > 1:
+            at_k, at_k1 = self.level + dv[k], self.level + dv[k1]
+            near[1] = _nearest(y - models[1].tails.center, at_k, at_k1, preds[1])
+        if len(preds) > 2:
+            kw1 = kw + 1 if k + 1 < nd else kw
+            wv, moved = self.weekly, self.reference - self.weekly_mean
+            at_k, at_k1 = dv[k] + wv[kw] + moved, dv[k1] + wv[kw1] + moved
+            near[2] = _nearest(y - models[2].tails.center, at_k, at_k1, preds[2])
+        return near
 
     def _returning(self, at_us: int, preds: list[float], ready: list[bool]) -> float | None:
         """The chosen predictor's value at the level held before the last confirmed shift,
@@ -887,7 +929,8 @@ class RobustSeasonal:
         )
 
     def _closed_day(self, at_us: int, value: float, predicted: float) -> bool:
-        """Whether a count at `at_us`, below the chosen prediction `predicted`, belongs to a
+        """Whether a count at `at_us`, below the prediction `predicted` (the daily profile's
+        once it knows the instant: a closed day's level soon expects nothing), belongs to a
         day that has sold under `CLOSED` of what was expected of it since its local midnight
         (this count included), when that is at least `CLOSED_LEAST`, at a time of the week
         the weekly profile has never seen, on a series whose days begin closed (mostly zeros
@@ -904,17 +947,23 @@ class RobustSeasonal:
         if self.knot_zeros[0] + ZERO_PRIOR * overall < 0.5 * (self.knot_counted[0] + ZERO_PRIOR):
             return False  # its days do not begin closed: an outage from midnight
         today = wall // DAY_US == self.day_at
-        total = (self.day_total if today else 0.0) + value
-        expected = (self.day_expected if today else 0.0) + self._from(predicted)
+        now = self._from(predicted)
+        trading = now >= TRADING
+        total = (self.day_total if today else 0.0) + (value if trading else 0.0)
+        expected = (self.day_expected if today else 0.0) + (now if trading else 0.0)
         return expected >= CLOSED_LEAST and total <= CLOSED * expected
 
     def _count_day(self, at_us: int, value: float, predicted: float) -> None:
-        """File a count and the chosen prediction of it in its local day's totals."""
+        """File a count and the chosen prediction of it in its local day's totals, when
+        that prediction expects a sale (`TRADING`): a shop's night, a sale every hour or so,
+        sold about what was expected of it and hid a closed Sunday's empty morning."""
         day = self.clock.wall(at_us) // DAY_US
         if day != self.day_at:
             self.day_at, self.day_total, self.day_expected = day, 0.0, 0.0
-        self.day_total += value
-        self.day_expected += self._from(predicted)
+        expected = self._from(predicted)
+        if expected >= TRADING:
+            self.day_total += value
+            self.day_expected += expected
 
     def _recurring(self, at_us: int, preds: list[float]) -> float | None:
         """The chosen predictor's value moved as a confirmed shift moved it a week ago,
@@ -1029,13 +1078,16 @@ class RobustSeasonal:
             for z, c in zip(self.knot_zeros, self.knot_counted, strict=True)
         )
 
-    def _count_zero(self, at_us: int, value: float) -> None:
+    def _count_zero(self, at_us: int, value: float, closed: bool = False) -> None:
         """File whether a count is 0: a run of zeros has the probability of each in turn,
-        so an outage is found even where one zero is ordinary; and the count in the running
-        mean `count_p` judges by."""
+        so an outage is found even where one zero is ordinary, but not the zeros of a day
+        found `closed` (`_closed_day`): a shop's first closed Sunday, forgiven while it
+        lasted, fired at its last window, on the run's whole rarity; and the count in the
+        running mean `count_p` judges by."""
         zero = value <= 0
         if zero:
-            self.zero_log += math.log(self._zero_rate(at_us))
+            if not closed:
+                self.zero_log += math.log(self._zero_rate(at_us))
             self.zero_run += 1
         else:
             self.zero_log, self.zero_run = 0.0, 0
@@ -1076,7 +1128,11 @@ class RobustSeasonal:
 
     def _learn(self, at_us: int, value: float) -> None:
         if self.counts:
-            self._count_zero(at_us, value)
+            closed = False
+            if value <= 0 and self.nw and self.level is not None:
+                raw, ready, _, _, _ = self._cached_predict(at_us)
+                closed = self._closed_day(at_us, value, raw[1] if ready[1] else raw[self.chosen])
+            self._count_zero(at_us, value, closed)
         y = self._to(value)
         if self.last is not None:
             gap = abs(y - self.last)
@@ -1087,12 +1143,12 @@ class RobustSeasonal:
         if self.first_day is not None:
             self.first_day.append((at_us, y))
         if self.level is None:
-            self.level = y
+            self.level, self.first_us = y, at_us
             return
         preds, ready, k, kw, f = self._cached_predict(at_us)
         self._cached = None
         if self.counts and self.nw:
-            self._count_day(at_us, value, preds[self.chosen])
+            self._count_day(at_us, value, preds[1] if ready[1] else preds[self.chosen])
         floor = self._floor()
         models = self.models
         chosen = models[self.chosen]
@@ -1138,7 +1194,13 @@ class RobustSeasonal:
                 tails.center + (hi if residual > hi else -lo if residual < -lo else residual)
             )
         residual = y - preds[self.chosen] - chosen.tails.center
-        self.shift = self._shift_next(residual, floor)
+        # A count's zero is a residual from no less than 0 in its short average: a closed
+        # Sunday's level, under a night's knot, expected less, and each of its zeros added to
+        # a shift upwards until a sale late in the evening fired.
+        least = preds[self.chosen]
+        if self.counts and value <= 0 and least < ZERO_Y:
+            least = ZERO_Y
+        self.shift = self._shift_next(y - least - chosen.tails.center, floor)
         if ready[self.chosen]:
             self.shift_residuals.append(self.shift)
             self._accumulate(residual, floor)
@@ -1297,6 +1359,8 @@ class RobustSeasonal:
         if len(self.run) >= CONFIRM and self.level is not None:
             moved = sorted(self.run)[len(self.run) // 2]
             scale = max(self.models[self.chosen].tails.scale, floor)
+            # Under the level alone in the first week, while the profiles learn the days.
+            hold = self.counts and self.chosen == 0 and at_us - self.first_us < WEEK_US
             if self.before is not None and abs(self.level + moved - self.before) <= CLIP * scale:
                 self.before = None
             elif (
@@ -1310,6 +1374,9 @@ class RobustSeasonal:
                 self.before, self.shifted_at = self.run_level, self.run_at
             else:
                 self.before = None
+                hold = bool(self.counts)
+            if hold:
+                self._keep_profile(moved)
             self.level += moved
             shifts = self.shifts
             began = self.clock.wall(self.run_at)
@@ -1319,6 +1386,30 @@ class RobustSeasonal:
             self._forget_run()
             self.shift = self.up = self.down = 0.0
             self.run.clear()
+
+    def _keep_profile(self, moved: float) -> None:
+        """Move the profiles' knots already seen against a level that moves by `moved` at an
+        instant the daily profile did not know (a count series' first day), so that each
+        predicts what it did: the shift is the day's shape, not a new level of the whole day.
+        A shop's first opening moved the level up, its open hours were learned as no more
+        than that level, and its first closing moved it back down: on its second day the
+        profile still expected the night at opening time. The weekly profile holds the
+        values less the daily one, and moves the other way."""
+        daily = self.daily
+        for knot, weight in enumerate(self.daily_n):
+            if weight > 0:
+                daily[knot] -= moved
+        if not self.nw or len(self.models) < 3:
+            return
+        weekly, seen = self.weekly, False
+        for knot, weight in enumerate(self.weekly_n):
+            if weight > 0:
+                weekly[knot] += moved
+                seen = True
+        if seen:
+            self.weekly_mean += moved
+        self.week_values = deque((at, v + moved) for at, v in self.week_values)
+        self.week_sum += moved * len(self.week_values)
 
     def _profiled(self, at_us: int) -> bool:
         """Whether the daily profile knew the instant `at_us` (a knot seen half a day
@@ -1440,6 +1531,21 @@ def settle_seasonless(
         y - (daily[k] * (1.0 - f) + daily[(k + 1) % nd] * f)
         for k, f, y in zip(ks, fs, ys, strict=True)
     ]
+
+
+def _nearest(x: float, a: float, b: float, pred: float) -> float:
+    """The point of the interval between `a` and `b` nearest to `x`, no less than a count
+    of 0 on the square-root scale, when the two are a step (the higher end expects at
+    least `STEP` counts and `STEP` times the lower one's: closed and open); else `pred`.
+    Between two knots of an ordinary day (a low-rate series' quiet and busy hours) the
+    line stays: a burst of mentions within what the busier knot allowed went unseen."""
+    lo, hi = (a, b) if a < b else (b, a)
+    low = (lo / 2.0) ** 2 - 0.375 if lo > 0 else 0.0
+    high = (hi / 2.0) ** 2 - 0.375
+    if high < STEP or high < STEP * low:
+        return pred
+    x = lo if x < lo else hi if x > hi else x
+    return x if x > ZERO_Y else ZERO_Y
 
 
 def _day_prior(share: float, overall: float, rate: float, top: float) -> float:
