@@ -811,3 +811,46 @@ def test_a_filling_hours_alert_says_how_far_it_is_and_what_it_is_on_course_for()
     fired = [a for a in replay([ORDERS], [HOURLY_DROP], events, tick="1m") if a.status == "firing"]
     assert "of its window (on course for" in fired[0].annotations["summary_en"]
     assert "de sa fenêtre (en route vers" in fired[0].annotations["summary_fr"]
+
+
+FLOOR = Rule(name="few", kind="threshold", metric="orders", op="<", value=60, resolve_after="0s")
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+def test_a_steady_hourly_count_fires_no_floor_as_each_hour_opens(way: str) -> None:
+    """Issue 15: 120 orders an hour for three days against `orders < 60` raise no alert:
+    a few minutes into each hour the count is still below 60, which fired (and resolved
+    half an hour later) every hour; a filling hour is judged once it can no longer fall
+    below, or on the last closed hour."""
+    events = _steady_orders(72)
+    live = way == "live"
+    changes = _by_minute([FLOOR], events) if live else replay([ORDERS], [FLOOR], events, tick="1m")
+    assert changes == []
+
+
+def test_a_floor_does_not_judge_an_hour_watched_only_in_part() -> None:
+    """Orders seen from 00:40 only (40 in their first hour, 120 an hour after) raise no
+    `orders < 60`: the first hour was not watched whole, so its count says nothing."""
+    events = [e for e in _steady_orders(6) if e.timestamp >= T0.replace(hour=0, minute=40)]
+    assert replay([ORDERS], [FLOOR], events, tick="1m") == []
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+def test_orders_that_stop_fire_a_floor_as_their_hour_closes(way: str) -> None:
+    """Issue 15: orders that stop from 10:20 to 12:20 fire `orders < 60` as the 10:00 hour
+    closes on about 40 (with no event to trigger it), name that hour, hold through the
+    empty hour and resolve once the 12:00 hour has reached 60 again (about 12:50)."""
+    events = _steady_orders(HOURS, pace=_orders_stop)
+    live = way == "live"
+    changes = _by_minute([FLOOR], events) if live else replay([ORDERS], [FLOOR], events, tick="1m")
+    assert [a.status for a in changes] == ["firing", "resolved"]
+    hour = BREAK.replace(minute=0)
+    fired_at, resolved_at = changes[0].fired_at, changes[1].ends_at
+    assert fired_at is not None and resolved_at is not None
+    assert hour + timedelta(hours=1) <= fired_at <= hour + timedelta(hours=1, minutes=2)
+    assert hour + timedelta(hours=2, minutes=45) <= resolved_at < hour + timedelta(hours=3)
+    assert 35 <= changes[0].values["value"] <= 45
+    assert changes[0].values["window"] == {
+        "start": hour.isoformat(),
+        "end": (hour + timedelta(hours=1)).isoformat(),
+    }

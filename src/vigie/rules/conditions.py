@@ -142,24 +142,59 @@ def _found(metric: str, kpis: KpiEngine, holds: dict[str, dict[str, Any]], out: 
     return out
 
 
+FLOORS = frozenset({"<", "<="})
+"""The threshold ops a count filling its window meets early and may leave as it grows."""
+
+
 def threshold(
-    rule: Rule, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
+    rule: Rule,
+    kpis: KpiEngine,
+    groups: set[str] | None,
+    fired: Fired = NOTHING_FIRED,
+    *,
+    now_us: int | None = None,
+    watched_since: Mapping[str, int] | None = None,
 ) -> Outcome:
     """`metric op value` on the current window; a group whose alert is active is held to
-    `clear_value` instead, when the rule sets one (hysteresis)."""
+    `clear_value` instead, when the rule sets one (hysteresis).
+
+    A `<` (or `<=`) on a count or a sum still filling its tumbling window at event time
+    `now_us` judges it only once it is no longer below (it cannot fall back as it fills);
+    while below, it judges the last closed window, when the group was watched since that
+    window's start (`watched_since`, per group), and nothing otherwise. So it does not fire
+    as each window opens nearly empty (issue 15): it fires as a window closes below, holds
+    while the next one is still below, and resolves once one reaches the value again.
+    """
     assert rule.metric is not None and rule.value is not None
     compare = OPS[rule.op]
     out = Outcome()
     holds: dict[str, dict[str, Any]] = {}
-    for reading in _readings(rule, kpis, groups):
+    filling = now_us is not None and rule.op in FLOORS and grows(kpis.metrics[rule.metric])
+    for reading in _readings(rule, kpis, groups, previous=filling):
         group, value = reading.group, reading.value
         out.evaluated.add(group)
         alert = fired.get(group)
         limit = rule.held_limit(active=alert is not None)
+        judged: dict[str, Any] = {}
+        if (
+            filling
+            and value is not None
+            and _elapsed(reading, now_us) is not None
+            and compare(value, limit)
+        ):
+            start, end = reading.start_us, reading.end_us
+            assert start is not None and end is not None
+            closed = start - (end - start)
+            since = (watched_since or {}).get(group)
+            if since is None or since > closed or reading.previous is None:
+                out.no_data.add(group)  # the last window was not watched whole: no verdict
+                continue
+            value = reading.previous
+            judged = {"window": {"start": _iso(closed), "end": _iso(start)}}
         if value is None:
             out.no_data.add(group)
         elif compare(value, limit):
-            holds[group] = {"value": value, "threshold": rule.value, "op": rule.op}
+            holds[group] = {"value": value, "threshold": rule.value, "op": rule.op} | judged
             if rule.clear_value is not None:
                 holds[group]["clear_value"] = rule.clear_value
             holds[group]["fired_value"] = alert.get("fired_value", value) if alert else value

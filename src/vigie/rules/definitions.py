@@ -30,7 +30,9 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     """When a KPI (or the event stream) needs someone's attention, and what to run then.
 
     kinds:
-      threshold  `metric` `op` `value`, e.g. visitors_now > 500
+      threshold  `metric` `op` `value`, e.g. visitors_now > 500; `<` on a count or sum
+                 still filling its tumbling window judges the last closed window until
+                 the filling one has reached `value` (it fires as a window closes below)
       change     `metric` compared with the previous window (`compare: previous`) or the
                  same slot on previous days (`compare: same_slot`, the local time of day of
                  `timezone`, or of `analytics.timezone`); `drop: 0.3` fires on a

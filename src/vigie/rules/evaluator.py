@@ -134,6 +134,14 @@ class AlertingEngine:
             if r.kind == "anomaly" and r.metric is not None and r.metric in slides
         }
         self.holding: dict[str, dict[str, Finding]] = {r.name: {} for r in rules}
+        # Per growing metric a threshold rule watches, per group, the event time it was first
+        # seen at: a `<` judges its last closed window only if watched whole (`threshold`;
+        # any op, as a restored version may bring another).
+        self._watched_since: dict[str, dict[str, int]] = {
+            r.metric: {}
+            for r in rules
+            if r.kind == "threshold" and r.metric is not None and grows(self.kpis.metrics[r.metric])
+        }
         # When a change rule's filling window comes due though no event comes, per (rule,
         # group), and the heap of the moments ticks look again (one live entry per pair).
         self._recheck: dict[tuple[str, str], int] = {}
@@ -309,6 +317,10 @@ class AlertingEngine:
         """Forget the quiet groups holding no active alert, and what the rules held for them
         (`seen` then counts them as evaluated, so a composite rule lets them go too)."""
         self.kpis.evict_idle(self.alerting_groups())
+        for metric, since in self._watched_since.items():
+            known = self.kpis.groups(metric)
+            for group in [g for g in since if g not in known]:
+                del since[group]  # seen again, it is watched from then on
         for rule in self.rules:
             holding = self.holding[rule.name]
             if rule.metric is None or not holding:
@@ -399,6 +411,11 @@ class AlertingEngine:
 
     def _feed(self, events: Sequence[Event]) -> Mapping[str, set[str]]:
         touched = self.kpis.ingest(events)
+        for metric, since in self._watched_since.items():
+            groups = touched.get(metric)
+            if groups and self.kpis.max_ts is not None:
+                for group in groups:
+                    since.setdefault(group, self.kpis.max_ts)
         for tracker in self.sla.values():
             tracker.feed(events)
         self._absence_router.feed(events)
@@ -493,7 +510,14 @@ class AlertingEngine:
                     timezone=self.timezone,
                     now_us=event_now,
                 )
-            return threshold(rule, self.kpis, groups, self.book.evidence(rule.name))
+            return threshold(
+                rule,
+                self.kpis,
+                groups,
+                self.book.evidence(rule.name),
+                now_us=event_now,
+                watched_since=self._watched_since.get(rule.metric),
+            )
         if kind == "sla":
             return self.sla[rule.name].evaluate(event_now) if event_now is not None else Outcome()
         if kind == "absence":
