@@ -232,6 +232,26 @@ class System:
         else:
             self.alerting.replace_rule(rule)
 
+    def rule_problem(self, rule: Rule) -> str | None:
+        """Why a new version of `rule` could not be put in place where it is evaluated (its
+        kind or metric changed, or a same_slot history it would read is not learned); None
+        when it can (`apply_rule` then takes it)."""
+        split = self.partitions[0].split if self.partitions else None
+        if split is None or rule.name not in split.partitioned_names:
+            return self.alerting.replacement_problem(rule)
+        old = next(r for r in split.partitioned if r.name == rule.name)
+        if (rule.kind, rule.metric) != (old.kind, old.metric):
+            return (
+                f"rule {rule.name!r}: only a threshold or change rule's parameters change "
+                "live; its kind and metric stay"
+            )
+        for partition in self.partitions:
+            engine = partition.engine
+            problem = None if engine is None else engine.replacement_problem(rule)
+            if problem is not None:
+                return problem
+        return None
+
     def tick(self) -> None:
         """Let the rules see time pass, and sample the KPIs once per trend bucket.
 
@@ -775,7 +795,11 @@ def build_system(
         engine=engine,
     )
     system.rule_versions = RuleVersions(
-        engine=engine, rules=config.rules, clock=clock, apply=system.apply_rule
+        engine=engine,
+        rules=config.rules,
+        clock=clock,
+        apply=system.apply_rule,
+        check=system.rule_problem,
     )
     system.reviews = _reviews(system)
     ttl = DEFAULT_TTL_SECONDS if lease_seconds is None else lease_seconds

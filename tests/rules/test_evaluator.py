@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -663,3 +664,193 @@ def test_rules_on_one_metric_fire_together_as_each_fires_alone() -> None:
         alone = _story(run([rule]), rule.name)
         assert _story(together, rule.name) == alone == _story(reversed_, rule.name), rule.name
     assert _story(together, "rise") == [] and _story(together, "rise-utc-3d")
+
+
+def _steady_orders(
+    hours: int,
+    *,
+    per_hour: float = 120,
+    seed: int = 15,
+    pace: Callable[[datetime], float] | None = None,
+    poisson: bool = False,
+) -> list[Event]:
+    """Orders at a steady `per_hour` an hour (or `pace(moment)`, 0: none) for `hours` hours
+    from T0's midnight: evenly spread, each a little early or late at random, or with
+    `poisson` at random times (a Poisson process)."""
+    rng = random.Random(seed)
+    events: list[Event] = []
+    moment = start = T0.replace(hour=0)
+    end = start + timedelta(hours=hours)
+    while moment < end:
+        rate = per_hour if pace is None else pace(moment)
+        if rate <= 0:
+            moment += timedelta(minutes=1)
+            continue
+        gap = 3600 / rate
+        moment += timedelta(seconds=rng.expovariate(1 / gap) if poisson else gap)
+        at = moment if poisson else moment + timedelta(seconds=rng.uniform(-0.4, 0.4) * gap)
+        if moment < end:
+            events.append(_order(len(events) + 1, at))
+    return events
+
+
+def _by_minute(rules: list[Rule], events: list[Event]) -> list[Alert]:
+    """The alert changes of a live engine ticked every minute, each minute's orders handed
+    over at its end, as a server would."""
+    moment = events[0].received_at.replace(second=0, microsecond=0)
+    clock = ManualClock(moment)
+    recorder = Recorder()
+    engine = AlertingEngine([ORDERS], rules, clock=clock, listeners=[recorder])
+    position = 0
+    end = events[-1].received_at + timedelta(minutes=1)
+    while moment < end:
+        moment += timedelta(minutes=1)
+        clock.set(moment)
+        engine.tick()
+        batch = []
+        while position < len(events) and events[position].received_at < moment:
+            batch.append(events[position])
+            position += 1
+        if batch:
+            engine.process(batch)
+    return recorder.changes
+
+
+HOURLY_DROP = Rule(name="fall", kind="change", metric="orders", drop=0.3)
+USUAL_HOUR = Rule(
+    name="fall", kind="change", metric="orders", compare="same_slot", days=2, drop=0.3
+)
+HOURLY_RISE = Rule(name="surge", kind="change", metric="orders", rise=0.5)
+USUAL_RISE = msgspec.structs.replace(USUAL_HOUR, name="surge", drop=None, rise=0.5)
+BREAK = T0.replace(hour=10, minute=20) + timedelta(days=2)  # orders stop for two hours
+HOURS = 64  # hours of orders: two days, then the morning of the break
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+@pytest.mark.parametrize("compare", ["previous", "same_slot"])
+def test_a_steady_hourly_count_raises_nothing_while_each_hour_fills(compare: str, way: str) -> None:
+    """Issue 15: 120 orders an hour for three days against change rules on the hourly count
+    (`drop: 0.3`, `rise: 0.5`) raise no alert: ten minutes into an hour the count is a sixth
+    of the last hour's, which fired a drop at the start of every hour (and held it for
+    ever); a filling hour is judged on what it is on course for."""
+    rules = [HOURLY_DROP, HOURLY_RISE] if compare == "previous" else [USUAL_HOUR, USUAL_RISE]
+    events = _steady_orders(72)
+    changes = (
+        _by_minute(rules, events) if way == "live" else replay([ORDERS], rules, events, tick="1m")
+    )
+    assert changes == []
+
+
+def test_random_arrivals_early_in_an_hour_fire_nothing() -> None:
+    """Issue 15: 300 orders an hour at random times (a Poisson process) for two days fire
+    no drop and no rise: a few orders more or less early in an hour are a large share of
+    what has come, not of the allowance a whole hour has."""
+    events = _steady_orders(48, per_hour=300, poisson=True)
+    assert replay([ORDERS], [HOURLY_DROP, HOURLY_RISE], events, tick="1m") == []
+
+
+def _orders_stop(moment: datetime) -> float:
+    return 0 if BREAK <= moment < BREAK + timedelta(hours=2) else 120
+
+
+@pytest.mark.parametrize("rule", [HOURLY_DROP, USUAL_HOUR], ids=["previous", "same_slot"])
+def test_orders_that_stop_fire_a_drop_before_their_hour_ends(rule: Rule) -> None:
+    """Issue 15: orders that stop at 10:20 fire the drop within that hour, once the count so
+    far (about 40) plus the rest of the hour at the usual pace is 30 % short (about 10:38,
+    with no event to trigger it), the same live and in a backtest; the alert stays one
+    incident through the next hour's start while orders stay stopped (resolving at once
+    when it stops holding), and resolves only after they come back at 12:20."""
+    events = _steady_orders(HOURS, pace=_orders_stop)
+    rule = msgspec.structs.replace(rule, resolve_after="0s")
+    live, backtest = _by_minute([rule], events), replay([ORDERS], [rule], events, tick="1m")
+    for changes in (live, backtest):
+        assert [a.status for a in changes] == ["firing", "resolved"]
+        fired_at, resolved_at = changes[0].fired_at, changes[1].ends_at
+        assert fired_at is not None and resolved_at is not None
+        assert BREAK + timedelta(minutes=12) <= fired_at <= BREAK + timedelta(minutes=25)
+        assert resolved_at > BREAK + timedelta(hours=2)
+        values = changes[0].values
+        assert values["change"] <= -0.3 and 0 < values["elapsed"] < 1
+        assert values["projected"] == pytest.approx(
+            values["value"] + (1 - values["elapsed"]) * values["reference"]
+        )
+    assert abs(live[0].fired_at - backtest[0].fired_at) <= timedelta(minutes=1)  # type: ignore[operator]
+
+
+def _orders_surge(moment: datetime) -> float:
+    return 360 if BREAK <= moment < BREAK + timedelta(hours=1) else 120
+
+
+@pytest.mark.parametrize("rule", [HOURLY_RISE, USUAL_RISE], ids=["previous", "same_slot"])
+def test_a_surge_fires_a_rise_within_its_hour(rule: Rule) -> None:
+    """Issue 15: orders tripling at 10:20 fire the rise within that hour (the count so far
+    plus the rest at the usual pace 50 % above the reference: about 10:35), the same live
+    and in a backtest, and raise nothing else."""
+    events = _steady_orders(HOURS, pace=_orders_surge)
+    live, backtest = _by_minute([rule], events), replay([ORDERS], [rule], events, tick="1m")
+    for changes in (live, backtest):
+        fired = [a for a in changes if a.status == "firing"]
+        assert len(fired) == 1 and fired[0].fired_at is not None
+        assert BREAK + timedelta(minutes=5) <= fired[0].fired_at < BREAK + timedelta(minutes=40)
+        assert fired[0].values["change"] >= 0.5
+    assert abs(live[0].fired_at - backtest[0].fired_at) <= timedelta(minutes=1)  # type: ignore[operator]
+
+
+def test_min_events_still_holds_back_a_window_judged_on_too_little() -> None:
+    """A rule asking for 50 events in the window before judging it does not judge the hour
+    whose orders stopped at 10:20 (about 40): `min_events` keeps its meaning."""
+    events = _steady_orders(HOURS, pace=_orders_stop)
+    rule = msgspec.structs.replace(HOURLY_DROP, min_events=50)
+    assert [a for a in replay([ORDERS], [rule], events, tick="1m") if a.status == "firing"] == []
+
+
+def test_a_filling_hours_alert_says_how_far_it_is_and_what_it_is_on_course_for() -> None:
+    """The summary of a drop fired in a filling hour names the count so far, the part of
+    the hour gone by and what the hour is on course for, in English and in French."""
+    events = _steady_orders(HOURS, pace=_orders_stop)
+    fired = [a for a in replay([ORDERS], [HOURLY_DROP], events, tick="1m") if a.status == "firing"]
+    assert "of its window (on course for" in fired[0].annotations["summary_en"]
+    assert "de sa fenêtre (en route vers" in fired[0].annotations["summary_fr"]
+
+
+FLOOR = Rule(name="few", kind="threshold", metric="orders", op="<", value=60, resolve_after="0s")
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+def test_a_steady_hourly_count_fires_no_floor_as_each_hour_opens(way: str) -> None:
+    """Issue 15: 120 orders an hour for three days against `orders < 60` raise no alert:
+    a few minutes into each hour the count is still below 60, which fired (and resolved
+    half an hour later) every hour; a filling hour is judged once it can no longer fall
+    below, or on the last closed hour."""
+    events = _steady_orders(72)
+    live = way == "live"
+    changes = _by_minute([FLOOR], events) if live else replay([ORDERS], [FLOOR], events, tick="1m")
+    assert changes == []
+
+
+def test_a_floor_does_not_judge_an_hour_watched_only_in_part() -> None:
+    """Orders seen from 00:40 only (40 in their first hour, 120 an hour after) raise no
+    `orders < 60`: the first hour was not watched whole, so its count says nothing."""
+    events = [e for e in _steady_orders(6) if e.timestamp >= T0.replace(hour=0, minute=40)]
+    assert replay([ORDERS], [FLOOR], events, tick="1m") == []
+
+
+@pytest.mark.parametrize("way", ["live", "backtest"])
+def test_orders_that_stop_fire_a_floor_as_their_hour_closes(way: str) -> None:
+    """Issue 15: orders that stop from 10:20 to 12:20 fire `orders < 60` as the 10:00 hour
+    closes on about 40 (with no event to trigger it), name that hour, hold through the
+    empty hour and resolve once the 12:00 hour has reached 60 again (about 12:50)."""
+    events = _steady_orders(HOURS, pace=_orders_stop)
+    live = way == "live"
+    changes = _by_minute([FLOOR], events) if live else replay([ORDERS], [FLOOR], events, tick="1m")
+    assert [a.status for a in changes] == ["firing", "resolved"]
+    hour = BREAK.replace(minute=0)
+    fired_at, resolved_at = changes[0].fired_at, changes[1].ends_at
+    assert fired_at is not None and resolved_at is not None
+    assert hour + timedelta(hours=1) <= fired_at <= hour + timedelta(hours=1, minutes=2)
+    assert hour + timedelta(hours=2, minutes=45) <= resolved_at < hour + timedelta(hours=3)
+    assert 35 <= changes[0].values["value"] <= 45
+    assert changes[0].values["window"] == {
+        "start": hour.isoformat(),
+        "end": (hour + timedelta(hours=1)).isoformat(),
+    }

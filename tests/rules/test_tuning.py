@@ -10,9 +10,11 @@ from pathlib import Path
 import msgspec
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from tests.conftest import WRITE_KEY, make_settings, user_token
 from vigie.auth.audit import Actor, list_audit
+from vigie.cli import app
 from vigie.clock import ManualClock
 from vigie.config import Config, Source
 from vigie.events import Event
@@ -22,7 +24,7 @@ from vigie.rules.definitions import Rule
 from vigie.rules.evaluator import AlertingEngine
 from vigie.rules.triage import Invalid
 from vigie.rules.tuning import Judged, suggest
-from vigie.rules.versions import RuleNotFound, RuleVersions
+from vigie.rules.versions import NotApplicable, RuleNotFound, RuleVersions
 from vigie.store import upgrade
 from vigie.system import System, build_system
 from vigie.web import create_app
@@ -217,6 +219,92 @@ def test_the_api_tunes_lists_and_restores(system: System) -> None:
         back = client.post("/api/rules/busy/versions/0/restore", json={}, headers=manager)
         assert back.status_code == 201 and back.json()["body"]["value"] == 5.0
     assert system.alerting.rules[0].value == 5.0
+
+
+USUAL = Metric(name="orders", kind="count", where={"event": "Order"}, window="1h")
+
+
+def _usual_hour(days: int) -> Rule:
+    return Rule(name="usual", kind="change", metric="orders", compare="same_slot", days=days,
+                drop=0.5)  # fmt: skip
+
+
+def _built(tmp_path: Path, rules: list[Rule], metrics: list[Metric]) -> System:
+    config = Config(sources=[Source(name="web", write_key=WRITE_KEY)], metrics=metrics, rules=rules)
+    built = build_system(
+        make_settings(f"sqlite:///{tmp_path}/vigie.db", config), clock=ManualClock(START)
+    )
+    upgrade(built.engine)
+    return built
+
+
+def test_restoring_a_version_the_rules_cannot_apply_is_refused_naming_why(tmp_path: Path) -> None:
+    """A version stored when vigie.yaml compared with 14 days (or watched another metric)
+    is refused once vigie.yaml learns 7 days (or moved the rule), naming the rule and why,
+    and nothing is stored; it was answered a success while the rules skipped it. Version 0
+    still restores, and a new tuning builds on what runs."""
+    before = _built(tmp_path, [_usual_hour(14)], [USUAL])
+    before.rule_versions.tune("usual", "drop", 0.4, actor=LEA, reason="")
+    before.engine.dispose()
+    after = _built(tmp_path, [_usual_hour(7)], [USUAL])
+    versions = after.rule_versions
+    with pytest.raises(NotApplicable) as caught:
+        versions.restore("usual", 1, actor=LEA)
+    assert caught.value.field == "version"
+    assert "'usual'" in caught.value.reason and "same_slot" in caught.value.reason
+    assert [v.version for v in versions.history("usual")] == [0, 1]
+    assert versions.rule("usual").days == 7
+    tuned = versions.tune("usual", "drop", 0.6, actor=LEA, reason="")
+    assert tuned.body["days"] == 7 and after.alerting.rules[0].drop == 0.6
+    assert versions.restore("usual", 0, actor=LEA).body["drop"] == 0.5
+    after.engine.dispose()
+    visits = Metric(name="visits", kind="count", where={"event": "Visit"}, window="1h")
+    moved = _built(tmp_path, [msgspec.structs.replace(_usual_hour(7), metric="visits")],
+                   [USUAL, visits])  # fmt: skip
+    with pytest.raises(NotApplicable, match=r"'usual'.*'visits'.*'orders'"):
+        moved.rule_versions.restore("usual", 1, actor=LEA)
+    moved.engine.dispose()
+
+
+def test_the_api_answers_409_for_a_version_the_rules_cannot_apply(tmp_path: Path) -> None:
+    """`POST /api/rules/NAME/versions/N/restore` of a version the rules would skip answers
+    409 with the field and a reason naming the rule, instead of 201."""
+    before = _built(tmp_path, [_usual_hour(14)], [USUAL])
+    before.rule_versions.tune("usual", "drop", 0.4, actor=LEA, reason="")
+    before.engine.dispose()
+    after = _built(tmp_path, [_usual_hour(7)], [USUAL])
+    manager = {"Authorization": "Bearer " + user_token(after, username="lea", role="manager")}
+    with TestClient(create_app(after)) as client:
+        refused = client.post("/api/rules/usual/versions/1/restore", json={}, headers=manager)
+        assert refused.status_code == 409
+        (detail,) = refused.json()["detail"]
+        assert detail["loc"] == ["body", "version"] and "'usual'" in detail["msg"]
+        back = client.post("/api/rules/usual/versions/0/restore", json={}, headers=manager)
+        assert back.status_code == 201
+
+
+def test_the_cli_restore_exits_non_zero_naming_the_rule(tmp_path: Path) -> None:
+    """`vigie rules restore` of a version the rules cannot apply exits 2 with the rule and
+    the reason on stderr; `vigie rules versions` lists the versions; restoring 0 works."""
+    before = _built(tmp_path, [_usual_hour(14)], [USUAL])
+    before.rule_versions.tune("usual", "drop", 0.4, actor=LEA, reason="review")
+    before.engine.dispose()
+    config = tmp_path / "vigie.yaml"
+    config.write_text(
+        "metrics:\n  - {name: orders, kind: count, where: {event: Order}, window: 1h}\n"
+        "rules:\n  - {name: usual, kind: change, metric: orders, compare: same_slot, days: 7,"
+        " drop: 0.5}\n",
+        encoding="utf-8",
+    )
+    db = f"sqlite:///{tmp_path}/vigie.db"
+    runner = CliRunner()
+    listed = runner.invoke(app, ["rules", "versions", "usual", "-c", str(config), "--db", db])
+    assert listed.exit_code == 0 and "review" in listed.output
+    refused = runner.invoke(app, ["rules", "restore", "usual", "1", "-c", str(config), "--db", db])
+    assert refused.exit_code == 2
+    assert "'usual'" in refused.output and "same_slot" in refused.output
+    done = runner.invoke(app, ["rules", "restore", "usual", "0", "-c", str(config), "--db", db])
+    assert done.exit_code == 0 and "is live" in done.output
 
 
 def test_a_tuning_after_vigie_yaml_shortened_a_same_slot_rules_days_goes_live(

@@ -1,16 +1,22 @@
-"""`vigie rules …`: what the rules of vigie.yaml will do, before they do it."""
+"""`vigie rules …`: what the rules of vigie.yaml will do, before they do it, and their
+tuned versions (list, restore)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from vigie.cli.options import ConfigOption, console, err, load_settings
+from vigie.cli.options import ConfigOption, DbOption, cli_actor, console, err, load_settings
+
+if TYPE_CHECKING:
+    from vigie.system import System
 
 rules_app = typer.Typer(
-    help="Understand the rules of vigie.yaml.\n\n"
+    help="Understand the rules of vigie.yaml, list and restore their tuned versions.\n\n"
     "Example: vigie rules explain checkout -c vigie.yaml",
     no_args_is_help=True,
 )
@@ -121,3 +127,73 @@ def explain(
         "Times are from the break, with the rate steady and known; add up to one "
         "alerting.tick. A slack learned from the traffic's own wander lengthens them a little."
     )
+
+
+@contextmanager
+def _versions_system(db: str | None, config: ConfigOption) -> Iterator[System]:
+    """The system of the options, its store migrated; an unknown rule exits 1, a refused
+    version (one the rules could not put in place) 2, with the reason."""
+    from vigie.rules.triage import Invalid
+    from vigie.rules.versions import RuleNotFound
+    from vigie.store import upgrade
+    from vigie.system import build_system
+
+    system = build_system(load_settings(db, config))
+    try:
+        upgrade(system.engine)
+        yield system
+    except RuleNotFound as exc:
+        err.print(str(exc.args[0]), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    except Invalid as exc:
+        err.print(f"{exc.field}: {exc.reason}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    finally:
+        system.engine.dispose()
+
+
+RuleArg = Annotated[str, typer.Argument(metavar="RULE", help="The rule's name.")]
+
+
+@rules_app.command("versions")
+def versions(rule_name: RuleArg, db: DbOption = None, config: ConfigOption = None) -> None:
+    """List a rule's versions, oldest first: 0 is vigie.yaml's, each later one who changed
+    what, when and why.
+
+    Example: vigie rules versions checkout-conversion-drop -c vigie.yaml
+    """
+    with _versions_system(db, config) as system:
+        for version in system.rule_versions.history(rule_name):
+            changed = ", ".join(f"{c.field} {c.before!r} -> {c.after!r}" for c in version.changes)
+            at = version.at.isoformat() if version.at else "-"
+            line = f"{version.version}  {at}  {version.actor}  {changed or '-'}"
+            if version.reason:
+                line += f"  ({version.reason})"
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@rules_app.command("restore")
+def restore(
+    rule_name: RuleArg,
+    version: Annotated[
+        int, typer.Argument(min=0, help="The version to bring back (0: vigie.yaml's).")
+    ],
+    reason: Annotated[str, typer.Option("--reason", "-m", help="Why, for the audit.")] = "",
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Bring back an earlier version of a rule as a new version, live in the running server
+    within its next sync; a version the rules could not put in place (vigie.yaml has since
+    changed its kind or metric, or a same_slot one asks for more days or another time zone
+    than learned) is refused, naming the rule and why, with exit code 2.
+
+    Example: vigie rules restore checkout-conversion-drop 0 -m "back to vigie.yaml's"
+    """
+    with _versions_system(db, config) as system:
+        made = system.rule_versions.restore(rule_name, version, actor=cli_actor(), reason=reason)
+        console.print(
+            f"{made.rule}: version {made.version} (= version {version}) is live",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )

@@ -10,6 +10,10 @@ label is missing (`(none)`) is not looked at unless the rule asks (`missing_labe
 `change` rule judges such a group against the reference that fired it, so a reference
 that decays in turn (conversion stays at 0 %, the previous window becomes 0 %) does not
 pass for a recovery.
+
+A count or a sum in a tumbling window grows while its window fills: a `change` rule judges
+such a window on what it is on course for (`projected`), never on its value so far, so the
+start of every hour is not a drop (issue 15). See `change`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from vigie.events import Event
 from vigie.kpi import KpiEngine, Reading
 from vigie.kpi.durations import parse_duration
-from vigie.kpi.metrics import MISSING, NO_GROUP, Filter, accessor
+from vigie.kpi.metrics import MISSING, NO_GROUP, CompiledMetric, Filter, accessor
 from vigie.kpi.wallclock import UTC_NAME
 from vigie.rules.definitions import Rule
 from vigie.types import from_us, to_us
@@ -57,6 +61,9 @@ class Outcome:
     findings: dict[str, Finding] = field(default_factory=dict)
     no_data: set[str] = field(default_factory=set)
     recovered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recheck: dict[str, int] = field(default_factory=dict)
+    """Per group, the event time at which the outcome changes though no event comes (a
+    filling window's drop comes due as the window goes on empty): look again then."""
 
 
 Fired = Mapping[str, Mapping[str, Any]]
@@ -67,6 +74,21 @@ def _skipped(rule: Rule, labels: Mapping[str, str]) -> bool:
     """Whether a group is left out: one of its labels is missing and the rule does not ask
     for such groups."""
     return rule.missing_labels == "skip" and MISSING in labels.values()
+
+
+def grows(metric: CompiledMetric) -> bool:
+    """Whether the metric's current window only grows until it closes (a count or a sum in
+    a tumbling window)."""
+    return metric.kind in ("count", "sum", "distinct") and metric.size_us == metric.slide_us
+
+
+def _elapsed(reading: Reading, now_us: int | None) -> float | None:
+    """The part of a growing window gone by at event time `now_us` (0 to 1), None once the
+    window is over (or has not begun): its value is then final, judged as is."""
+    start, end = reading.start_us, reading.end_us
+    if now_us is None or start is None or end is None or not start <= now_us < end:
+        return None
+    return (now_us - start) / (end - start)
 
 
 def _readings(
@@ -120,24 +142,59 @@ def _found(metric: str, kpis: KpiEngine, holds: dict[str, dict[str, Any]], out: 
     return out
 
 
+FLOORS = frozenset({"<", "<="})
+"""The threshold ops a count filling its window meets early and may leave as it grows."""
+
+
 def threshold(
-    rule: Rule, kpis: KpiEngine, groups: set[str] | None, fired: Fired = NOTHING_FIRED
+    rule: Rule,
+    kpis: KpiEngine,
+    groups: set[str] | None,
+    fired: Fired = NOTHING_FIRED,
+    *,
+    now_us: int | None = None,
+    watched_since: Mapping[str, int] | None = None,
 ) -> Outcome:
     """`metric op value` on the current window; a group whose alert is active is held to
-    `clear_value` instead, when the rule sets one (hysteresis)."""
+    `clear_value` instead, when the rule sets one (hysteresis).
+
+    A `<` (or `<=`) on a count or a sum still filling its tumbling window at event time
+    `now_us` judges it only once it is no longer below (it cannot fall back as it fills);
+    while below, it judges the last closed window, when the group was watched since that
+    window's start (`watched_since`, per group), and nothing otherwise. So it does not fire
+    as each window opens nearly empty (issue 15): it fires as a window closes below, holds
+    while the next one is still below, and resolves once one reaches the value again.
+    """
     assert rule.metric is not None and rule.value is not None
     compare = OPS[rule.op]
     out = Outcome()
     holds: dict[str, dict[str, Any]] = {}
-    for reading in _readings(rule, kpis, groups):
+    filling = now_us is not None and rule.op in FLOORS and grows(kpis.metrics[rule.metric])
+    for reading in _readings(rule, kpis, groups, previous=filling):
         group, value = reading.group, reading.value
         out.evaluated.add(group)
         alert = fired.get(group)
         limit = rule.held_limit(active=alert is not None)
+        judged: dict[str, Any] = {}
+        if (
+            filling
+            and value is not None
+            and _elapsed(reading, now_us) is not None
+            and compare(value, limit)
+        ):
+            start, end = reading.start_us, reading.end_us
+            assert start is not None and end is not None
+            closed = start - (end - start)
+            since = (watched_since or {}).get(group)
+            if since is None or since > closed or reading.previous is None:
+                out.no_data.add(group)  # the last window was not watched whole: no verdict
+                continue
+            value = reading.previous
+            judged = {"window": {"start": _iso(closed), "end": _iso(start)}}
         if value is None:
             out.no_data.add(group)
         elif compare(value, limit):
-            holds[group] = {"value": value, "threshold": rule.value, "op": rule.op}
+            holds[group] = {"value": value, "threshold": rule.value, "op": rule.op} | judged
             if rule.clear_value is not None:
                 holds[group]["clear_value"] = rule.clear_value
             holds[group]["fired_value"] = alert.get("fired_value", value) if alert else value
@@ -157,20 +214,36 @@ def change(
     fired: Fired = NOTHING_FIRED,
     *,
     timezone: str = UTC_NAME,
+    now_us: int | None = None,
 ) -> Outcome:
     """Relative change of the current window against the previous one or the same slot
     (on the rule's wall clock: its `timezone`, or the site's, `timezone` here).
 
+    A count or a sum in a tumbling window still filling at event time `now_us` is judged on
+    what it is on course for, `projected`: its value so far plus the rest of the window at
+    the reference's pace. It fires a drop (or a rise) once even a usual rest of the window
+    could not bring it back within the `drop` (or `rise`): the part seen has already fallen
+    short of (or gone beyond) the reference by the whole allowance, so noise early in a
+    window, where a few events more or less are a large share, fires no more than it
+    would on the closed window. A steady rate is on course for the reference all along;
+    orders that stop fire before the window closes, at the moment given in `recheck`.
+
     A group with an active alert is judged against the reference that fired it (kept in
     the alert as `reference`): it recovers only once its value is back within `tolerance`
-    of it (by default the `drop` or `rise` that fired), whatever the reference is now.
+    of it (by default the `drop` or `rise` that fired), whatever the reference is now. A
+    filling window then holds while either its projection or the last window's length up
+    to now (the part seen plus the rest of the previous window at its pace, the alert's
+    own) is still beyond `tolerance`: the start of the next window is no recovery, and it
+    recovers as the part seen comes back.
     """
     assert rule.metric is not None
     out = Outcome()
     holds: dict[str, dict[str, Any]] = {}
     learning = rule.baseline(timezone)
     calendar = None if learning is None else (learning[0], learning[2])
-    readings = _readings(rule, kpis, groups, previous=rule.compare == "previous", past=calendar)
+    filling = now_us is not None and grows(kpis.metrics[rule.metric])
+    previous = rule.compare == "previous" or (filling and bool(fired))
+    readings = _readings(rule, kpis, groups, previous=previous, past=calendar)
     for reading in readings:
         group, value = reading.group, reading.value
         out.evaluated.add(group)
@@ -182,11 +255,20 @@ def change(
         if value is None or reading.weight < rule.min_events:
             out.no_data.add(group)  # nothing (or too little) to judge: neither fired nor recovered
             continue
+        elapsed = _elapsed(reading, now_us) if filling else None
+        shown: dict[str, Any] = {} if elapsed is None else {"elapsed": elapsed}
         alert = fired.get(group)
         if alert is not None and isinstance(alert.get("reference"), int | float):
             fired_reference = float(alert["reference"])
-            ratio = (value - fired_reference) / fired_reference
             dropped = alert.get("change", 0.0) < 0
+            estimate = value
+            if elapsed is not None:
+                rest = 1 - elapsed
+                trailing = value + rest * (reading.previous or 0.0)
+                on_course = value + rest * fired_reference
+                estimate = min(trailing, on_course) if dropped else max(trailing, on_course)
+                shown["projected"] = estimate
+            ratio = (estimate - fired_reference) / fired_reference
             tolerance = rule.tolerance
             if tolerance is None:
                 tolerance = (rule.drop if dropped else rule.rise) or 0.0
@@ -200,10 +282,10 @@ def change(
                     "compare": rule.compare,
                     "fired_value": fired_value,
                     "reference_now": reference_now,
-                }
+                } | shown
             else:
                 out.recovered[group] = _about(rule, kpis) | {
-                    "value": value,
+                    "value": estimate,
                     "fired_value": fired_value,
                     "reference": fired_reference,
                     "change": ratio,
@@ -212,7 +294,11 @@ def change(
         reference = reference_now
         if reference is None or reference <= 0 or reference < rule.min_reference:
             continue
-        ratio = (value - reference) / reference
+        projected = value
+        if elapsed is not None:
+            projected = value + (1 - elapsed) * reference
+            shown["projected"] = projected
+        ratio = (projected - reference) / reference
         dropped = rule.drop is not None and ratio <= -rule.drop
         rose = rule.rise is not None and ratio >= rule.rise
         if dropped or rose:
@@ -223,7 +309,16 @@ def change(
                 "compare": rule.compare,
                 "fired_value": value,
                 "reference_now": reference,
-            }
+            } | shown
+        elif elapsed is not None and rule.drop is not None:
+            # Without events the projection falls as the window goes on: it reaches the
+            # drop once the part gone by is `drop` beyond the share already counted.
+            start, end = reading.start_us, reading.end_us
+            assert start is not None and end is not None
+            due = value / reference + rule.drop
+            if due < 1:
+                at = start + math.ceil(due * (end - start))
+                out.recheck[group] = max(at, (now_us or 0) + 1)
     return _found(rule.metric, kpis, holds, out)
 
 

@@ -30,11 +30,15 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     """When a KPI (or the event stream) needs someone's attention, and what to run then.
 
     kinds:
-      threshold  `metric` `op` `value`, e.g. visitors_now > 500
+      threshold  `metric` `op` `value`, e.g. visitors_now > 500; `<` on a count or sum
+                 still filling its tumbling window judges the last closed window until
+                 the filling one has reached `value` (it fires as a window closes below)
       change     `metric` compared with the previous window (`compare: previous`) or the
                  same slot on previous days (`compare: same_slot`, the local time of day of
                  `timezone`, or of `analytics.timezone`); `drop: 0.3` fires on a
-                 fall of more than 30 %, `rise: 0.5` on a rise of more than 50 %
+                 fall of more than 30 %, `rise: 0.5` on a rise of more than 50 %; a
+                 count or sum still filling its tumbling window is judged on what it
+                 is on course for (its value so far plus the rest at the reference's pace)
       sla        items opened by `open` (a filter) and closed by `close`, keyed by `key`,
                  breach when one stays open longer than `within`
       absence    no event matching `where` for `silence` (processing time); with an
@@ -105,7 +109,9 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename={"fo
     and nothing fires."""
     min_events: int = 0
     """For a `change` rule, the events (or a ratio's denominator) the current window must hold
-    before it is judged; raise it so that a quiet hour does not fire."""
+    before it is judged; raise it so that a quiet hour does not fire (a count or a sum filling
+    its window needs none against the start of each window: it is judged on what it is on
+    course for)."""
     tolerance: float | None = None
     """For a `change` rule, how close (relative, between 0 and 1) to the reference that fired the
     value must come back for the alert to resolve; none: the `drop` or `rise` itself."""

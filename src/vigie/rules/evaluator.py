@@ -7,6 +7,7 @@ and `tick`, so a backtest raises the alerts the live server raised on the same e
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,7 @@ from vigie.clock import Clock
 from vigie.events import Event
 from vigie.kpi import KpiEngine, make_engine
 from vigie.kpi.baselines import Learning, calendars
-from vigie.kpi.metrics import CompiledMetric, Metric
+from vigie.kpi.metrics import Metric
 from vigie.kpi.wallclock import UTC_NAME
 from vigie.log.eventlog import EventLog
 from vigie.rules.alerts import Alert, AlertListener
@@ -30,6 +31,7 @@ from vigie.rules.conditions import (
     SlaTracker,
     change,
     combine,
+    grows,
     threshold,
 )
 from vigie.rules.definitions import Rule
@@ -63,12 +65,6 @@ def baselines_needed(rules: Sequence[Rule], timezone: str = UTC_NAME) -> dict[st
         if learning is not None:
             out.setdefault(rule.metric, []).append(learning)
     return out
-
-
-def _grows(metric: CompiledMetric) -> bool:
-    """Whether the metric's current window only grows until it closes (a count or a sum in
-    a tumbling window): a fall is judged on the closed window."""
-    return metric.kind in ("count", "sum", "distinct") and metric.size_us == metric.slide_us
 
 
 class AlertingEngine:
@@ -131,13 +127,26 @@ class AlertingEngine:
             r.name: AnomalyWatch(
                 r,
                 step_us=slides[r.metric],
-                growing=_grows(self.kpis.metrics[r.metric]),
+                growing=grows(self.kpis.metrics[r.metric]),
                 timezone=timezone,
             )
             for r in rules
             if r.kind == "anomaly" and r.metric is not None and r.metric in slides
         }
         self.holding: dict[str, dict[str, Finding]] = {r.name: {} for r in rules}
+        # Per growing metric a threshold rule watches, per group, the event time it was first
+        # seen at: a `<` judges its last closed window only if watched whole (`threshold`;
+        # any op, as a restored version may bring another).
+        self._watched_since: dict[str, dict[str, int]] = {
+            r.metric: {}
+            for r in rules
+            if r.kind == "threshold" and r.metric is not None and grows(self.kpis.metrics[r.metric])
+        }
+        # When a change rule's filling window comes due though no event comes, per (rule,
+        # group), and the heap of the moments ticks look again (one live entry per pair).
+        self._recheck: dict[tuple[str, str], int] = {}
+        self._armed: dict[tuple[str, str], int] = {}
+        self._rechecks: list[tuple[int, str, str]] = []
         self.last_offset = 0
         # Set when a batch changed an alert (listeners and webhooks were told): the runner then
         # saves this processor's checkpoint at once, so a crash does not replay that batch.
@@ -147,27 +156,41 @@ class AlertingEngine:
         self.tick_slice = TICK_SLICE
         self._look_everywhere = False
 
+    def replacement_problem(self, rule: Rule) -> str | None:
+        """Why a new version of `rule` cannot be put in place here (None: it can): only a
+        threshold or change rule's parameters change live, and a same_slot one reads no more
+        days, nor another time zone, than the history learned since the start."""
+        old = next((r for r in self.rules if r.name == rule.name), None)
+        if old is None:
+            return f"no rule {rule.name!r} is evaluated here"
+        if (rule.kind, rule.metric) != (old.kind, old.metric) or rule.kind not in _CONDITIONS:
+            return (
+                f"rule {rule.name!r}: only a threshold or change rule's parameters change "
+                f"live; its kind and metric stay (here {old.kind} on {old.metric!r}, asked "
+                f"{rule.kind} on {rule.metric!r}): change them in vigie.yaml and restart"
+            )
+        if not self._learns(rule):
+            return (
+                f"rule {rule.name!r}: the days and time zone of a same_slot comparison "
+                "change with vigie.yaml and a restart (their history is learned from then on)"
+            )
+        return None
+
     def replace_rule(self, rule: Rule) -> None:
         """Put a new version of a threshold or change rule in place, live from the next
-        evaluation (its alerts and evidence are kept: the rule keeps its name and metric)."""
+        evaluation (its alerts and evidence are kept: the rule keeps its name and metric);
+        `ValueError` (`KeyError` for a rule not evaluated here) names why it cannot be."""
         with self._lock:
             index = next((i for i, r in enumerate(self.rules) if r.name == rule.name), None)
             if index is None:
                 raise KeyError(f"no rule {rule.name!r} is evaluated here")
-            old = self.rules[index]
-            if (rule.kind, rule.metric) != (old.kind, old.metric) or rule.kind not in _CONDITIONS:
-                raise ValueError(
-                    f"rule {rule.name!r}: only a threshold or change rule's parameters change "
-                    "live; its kind and metric stay"
-                )
-            if not self._learns(rule):
-                raise ValueError(
-                    f"rule {rule.name!r}: the days and time zone of a same_slot comparison "
-                    "change with vigie.yaml and a restart (their history is learned from then on)"
-                )
+            problem = self.replacement_problem(rule)
+            if problem is not None:
+                raise ValueError(problem)
             self.rules[index] = rule
             slide = self.kpis.metrics[rule.metric].slide_us if rule.metric else None
             self.resolve_after[rule.name] = resolve_after_us(rule, slide)
+            self._look_everywhere = True  # its groups' outcomes (and rechecks) are the new rule's
 
     def _learns(self, rule: Rule) -> bool:
         """Whether the history `rule` compares with (if any) is learned, deep enough."""
@@ -294,6 +317,10 @@ class AlertingEngine:
         """Forget the quiet groups holding no active alert, and what the rules held for them
         (`seen` then counts them as evaluated, so a composite rule lets them go too)."""
         self.kpis.evict_idle(self.alerting_groups())
+        for metric, since in self._watched_since.items():
+            known = self.kpis.groups(metric)
+            for group in [g for g in since if g not in known]:
+                del since[group]  # seen again, it is watched from then on
         for rule in self.rules:
             holding = self.holding[rule.name]
             if rule.metric is None or not holding:
@@ -320,6 +347,8 @@ class AlertingEngine:
         else:
             due = self.kpis.advance(event_now, watched)
             moved = self.kpis.moved
+        if event_now is not None:
+            self._due_rechecks(event_now, due)
         if self._look_everywhere:
             # After a restart the rules hold nothing yet: look at every group once (restored
             # alerts may have waited out their `for`, or stopped holding meanwhile).
@@ -339,8 +368,54 @@ class AlertingEngine:
                 due.setdefault(rule.metric, set()).update(resolving)  # type: ignore[arg-type]
         return moved, due
 
+    def _due_rechecks(self, event_now: int, due: dict[str, set[str]]) -> None:
+        """Add to `due` the groups whose change rule asked to be looked at again by
+        `event_now` (`Outcome.recheck`)."""
+        heap, armed, recheck = self._rechecks, self._armed, self._recheck
+        if not heap or heap[0][0] > event_now:
+            return
+        metric_of = {rule.name: rule.metric for rule in self.rules}
+        while heap and heap[0][0] <= event_now:
+            at, name, group = heapq.heappop(heap)
+            key = (name, group)
+            if armed.get(key) != at:
+                continue  # superseded by an earlier moment
+            del armed[key]
+            wanted = recheck.get(key)
+            if wanted is None:
+                continue
+            if wanted > event_now:  # put off since it was armed
+                armed[key] = wanted
+                heapq.heappush(heap, (wanted, name, group))
+                continue
+            del recheck[key]
+            metric = metric_of.get(name)
+            if metric is not None:
+                due.setdefault(metric, set()).add(group)
+
+    def _schedule(self, rule: Rule, outcome: Outcome) -> None:
+        """Note when each group a change rule evaluated wants to be looked at again."""
+        recheck, armed = self._recheck, self._armed
+        wanted = outcome.recheck
+        for group in outcome.evaluated:
+            key = (rule.name, group)
+            at = wanted.get(group)
+            if at is None:
+                recheck.pop(key, None)
+                continue
+            recheck[key] = at
+            before = armed.get(key)
+            if before is None or at < before:
+                armed[key] = at
+                heapq.heappush(self._rechecks, (at, rule.name, group))
+
     def _feed(self, events: Sequence[Event]) -> Mapping[str, set[str]]:
         touched = self.kpis.ingest(events)
+        for metric, since in self._watched_since.items():
+            groups = touched.get(metric)
+            if groups and self.kpis.max_ts is not None:
+                for group in groups:
+                    since.setdefault(group, self.kpis.max_ts)
         for tracker in self.sla.values():
             tracker.feed(events)
         self._absence_router.feed(events)
@@ -382,6 +457,8 @@ class AlertingEngine:
                 continue
             outcome = self._outcome(rule, touched, now_us, event_now, evaluated_now)
             evaluated_now.setdefault(rule.name, set()).update(outcome.evaluated)
+            if rule.kind == "change":
+                self._schedule(rule, outcome)
             holding = self.holding[rule.name]
             for group in outcome.evaluated:
                 if group in outcome.findings:
@@ -426,9 +503,21 @@ class AlertingEngine:
                 return Outcome()
             if kind == "change":
                 return change(
-                    rule, self.kpis, groups, self.book.evidence(rule.name), timezone=self.timezone
+                    rule,
+                    self.kpis,
+                    groups,
+                    self.book.evidence(rule.name),
+                    timezone=self.timezone,
+                    now_us=event_now,
                 )
-            return threshold(rule, self.kpis, groups, self.book.evidence(rule.name))
+            return threshold(
+                rule,
+                self.kpis,
+                groups,
+                self.book.evidence(rule.name),
+                now_us=event_now,
+                watched_since=self._watched_since.get(rule.metric),
+            )
         if kind == "sla":
             return self.sla[rule.name].evaluate(event_now) if event_now is not None else Outcome()
         if kind == "absence":

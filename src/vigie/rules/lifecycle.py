@@ -105,6 +105,13 @@ def default_summaries(rule: Rule, labels: dict[str, str], values: dict[str, Any]
         reference = _shown(values["reference"], {})
         en = f"{metric} at {shown}, reference {reference}"
         fr = f"{metric} à {shown}, référence {reference}"
+        elapsed, projected = values.get("elapsed"), values.get("projected")
+        if isinstance(elapsed, int | float) and isinstance(projected, int | float):
+            part, course = f"{elapsed * 100:.0f} %", _shown(projected, {})
+            en = f"{metric} at {shown} after {part} of its window (on course for {course}), "
+            en += f"reference {reference}"
+            fr = f"{metric} à {shown} après {part} de sa fenêtre (en route vers {course}), "
+            fr += f"référence {reference}"
     else:
         return {}
     return {"summary": en, "summary_en": en, "summary_fr": fr}

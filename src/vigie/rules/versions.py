@@ -5,6 +5,11 @@ earlier version is a new version too, so the history only grows. Version 0 is th
 
 Every process that evaluates rules (the server, a worker) calls `sync` on its timer: it
 applies the versions written since it last looked, by whichever process wrote them.
+
+A version the rules could not put in place (vigie.yaml has since given the rule another kind
+or metric, or a same_slot rule asks for more days or another time zone than the history
+learned since the start) is refused when it is restored or tuned (`NotApplicable`, 409),
+naming the rule and why, rather than stored and then skipped while the answer said done.
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ class RuleNotFound(LookupError):
     """No configured rule has that name."""
 
 
+class NotApplicable(Invalid):
+    """A version the rules cannot put in place as they run (HTTP 409): `reason` names the
+    rule, why, and what to do instead (change vigie.yaml and restart)."""
+
+
 class Change(msgspec.Struct, kw_only=True):
     field: str
     before: Any
@@ -90,30 +100,44 @@ class RuleVersions:
         rules: Sequence[Rule],
         clock: Clock,
         apply: Callable[[Rule], None],
+        check: Callable[[Rule], str | None] | None = None,
     ) -> None:
         self._engine = engine
         self._configured = {rule.name: rule for rule in rules}
         self._clock = clock
         self._apply = apply
+        self._check = check
         self._seen = 0
         self._lock = threading.Lock()
         self.skipped: list[tuple[str, int, str]] = []
         """The versions `sync` could not apply: (rule, version, why)."""
 
+    def problem(self, rule: Rule) -> str | None:
+        """Why the rules could not put `rule` (a version of a configured rule) in place as
+        they run, None when they can."""
+        configured = self._configured[rule.name]
+        if (rule.kind, rule.metric) != (configured.kind, configured.metric):
+            return (
+                f"rule {rule.name!r}: vigie.yaml now makes it a {configured.kind} rule on "
+                f"{configured.metric!r}, this version a {rule.kind} rule on {rule.metric!r}; "
+                "its kind and metric change only with vigie.yaml and a restart"
+            )
+        return None if self._check is None else self._check(rule)
+
     def rule(self, name: str) -> Rule:
-        """The rule as it stands now: its latest version that went live (one `sync` skipped
-        is passed over: a tuning made on it would be skipped too), or vigie.yaml's once
-        vigie.yaml has given it another kind or metric (the stored versions then no longer
-        apply)."""
+        """The rule as it stands now: its latest version that went live and that the rules
+        can put in place (one `sync` skipped is passed over: a tuning made on it would be
+        skipped too), or vigie.yaml's (once vigie.yaml has given it another kind or metric,
+        say, the stored versions no longer apply)."""
         history = self.history(name)
         dead = {version for rule, version, _ in self.skipped if rule == name}
-        latest = next(
-            msgspec.convert(v.body, Rule) for v in reversed(history) if v.version not in dead
-        )
-        configured = self._configured[name]
-        if (latest.kind, latest.metric) != (configured.kind, configured.metric):
-            return configured
-        return latest
+        for version in reversed(history[1:]):
+            if version.version in dead:
+                continue
+            stored = msgspec.convert(version.body, Rule)
+            if self.problem(stored) is None:
+                return stored
+        return self._configured[name]
 
     def history(self, name: str) -> list[RuleVersion]:
         """Version 0 (vigie.yaml) then each stored version, oldest first, with its changes."""
@@ -170,6 +194,9 @@ class RuleVersions:
         if parameter == "rise" and value <= 0:
             raise Invalid("value", "a rise is a positive fraction, e.g. 0.5")
         changed = msgspec.structs.replace(current, **{parameter: float(value)})
+        problem = self.problem(changed)
+        if problem is not None:
+            raise NotApplicable("rule", problem)
         return self._write(name, changed, actor=actor, reason=reason, action="tune")
 
     def restore(self, name: str, version: int, *, actor: Actor, reason: str = "") -> RuleVersion:
@@ -179,6 +206,9 @@ class RuleVersions:
         if found is None:
             raise Invalid("version", f"{name!r} has versions 0 to {history[-1].version}")
         rule = msgspec.convert(found.body, Rule)
+        problem = self.problem(rule)
+        if problem is not None:
+            raise NotApplicable("version", f"version {version} is not restored: {problem}")
         why = reason or f"restore version {version}"
         return self._write(name, rule, actor=actor, reason=why, action="restore")
 
@@ -196,7 +226,7 @@ class RuleVersions:
         except (KeyError, TypeError):
             pass  # not evaluated here: `sync` logs it, as for another process's version
         except ValueError as exc:
-            raise Invalid("version" if action == "restore" else "rule", str(exc)) from exc
+            raise NotApplicable("version" if action == "restore" else "rule", str(exc)) from exc
         try:
             self._store(name, rule, actor=actor, why=why, action=action, now=now)
         except BaseException:

@@ -301,6 +301,12 @@ class Restore(BaseModel):
     reason: str = Field(default="", max_length=2000, pattern=NO_NUL)
 
 
+_VERSION_WRITES: dict[int | str, dict[str, Any]] = {
+    **_WRITES,
+    409: {"description": "a version the rules cannot put in place: the field, the rule and why"},
+}
+
+
 @router.get("/rules/{name}/versions", response_class=Response, responses=NOT_FOUND)
 def rule_versions(name: RuleName, versions: RuleVersionsDep) -> Response:
     """The rule's versions, oldest first: version 0 is vigie.yaml's; each later one says who
@@ -312,14 +318,15 @@ def rule_versions(name: RuleName, versions: RuleVersionsDep) -> Response:
     "/rules/{name}/versions",
     response_class=Response,
     dependencies=[AlertsWriter],
-    responses=_WRITES,
+    responses=_VERSION_WRITES,
     status_code=201,
 )
 def tune_rule(
     name: RuleName, body: Tuning, actor: RequestActor, versions: RuleVersionsDep
 ) -> Response:
     """A new version of the rule with the threshold changed, live at once (no restart) and
-    audited; restore an earlier version to undo it."""
+    audited; restore an earlier version to undo it. Refused (409) when the rules could not
+    put it in place."""
     made = versions.tune(name, body.parameter, body.value, actor=actor, reason=body.reason)
     return Response(
         content=msgspec.json.encode(made), media_type="application/json", status_code=201
@@ -330,7 +337,7 @@ def tune_rule(
     "/rules/{name}/versions/{version}/restore",
     response_class=Response,
     dependencies=[AlertsWriter],
-    responses=_WRITES,
+    responses=_VERSION_WRITES,
     status_code=201,
 )
 def restore_rule(
@@ -340,7 +347,10 @@ def restore_rule(
     actor: RequestActor,
     versions: RuleVersionsDep,
 ) -> Response:
-    """Bring back an earlier version (0: vigie.yaml's) as a new version, live at once."""
+    """Bring back an earlier version (0: vigie.yaml's) as a new version, live at once;
+    refused (409, naming the rule and why) when the rules could not put it in place: a
+    version whose kind or metric vigie.yaml has since changed, or a same_slot one asking
+    for more days or another time zone than learned since the start."""
     made = versions.restore(name, version, actor=actor, reason=body.reason)
     return Response(
         content=msgspec.json.encode(made), media_type="application/json", status_code=201

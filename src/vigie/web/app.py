@@ -34,7 +34,7 @@ from vigie.privacy import PrivacyError, SubjectNotFound
 from vigie.rules import triage
 from vigie.rules.silences import SilenceNotFound
 from vigie.rules.triage import AlertNotFound
-from vigie.rules.versions import RuleNotFound
+from vigie.rules.versions import NotApplicable, RuleNotFound
 from vigie.system import System
 from vigie.web import (
     api_actions,
@@ -98,6 +98,7 @@ def create_app(system: System) -> FastAPI:
     app.add_exception_handler(RuleNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(SilenceNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(triage.Invalid, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(NotApplicable, _not_applicable)  # type: ignore[arg-type]
     app.add_exception_handler(SubjectNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(PrivacyError, _conflict)
     app.add_exception_handler(RequestValidationError, _unprocessable)  # type: ignore[arg-type]
@@ -235,6 +236,13 @@ async def _invalid(_request: Request, exc: triage.Invalid) -> JSONResponse:
     """A refused input, in the shape of FastAPI's own validation errors: field and reason."""
     detail = [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason, "type": "value_error"}]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _not_applicable(_request: Request, exc: NotApplicable) -> JSONResponse:
+    """A rule version the rules could not put in place: refused (409), naming the field,
+    the rule and why, as a validation error reads."""
+    detail = [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason, "type": "conflict"}]
+    return JSONResponse({"detail": detail}, status_code=409)
 
 
 async def _log_unavailable(_request: Request, exc: LogUnavailable) -> JSONResponse:
