@@ -473,18 +473,18 @@ def _run(
                 old = at_us - half_day
                 d = daily[k] * gs[i] + daily[k1] * f
                 seen_d = daily_since[k] <= old and (f == 0 or daily_since[k1] <= old)
-                preds = [level, level + d]
-                ready = [True, seen_d]
                 if weekly_on:
                     kw = kws[i]
                     fw = fws[i]
                     kw1 = kw1s[i]
                     old = at_us - half_week
                     w = weekly[kw] * gws[i] + weekly[kw1] * fw
-                    preds.append(d + w + reference - weekly_mean)
-                    ready.append(
-                        seen_d and weekly_since[kw] <= old and (fw == 0 or weekly_since[kw1] <= old)
-                    )
+                    preds = [level, level + d, d + w + reference - weekly_mean]
+                    seen_w = weekly_since[kw] <= old and (fw == 0 or weekly_since[kw1] <= old)
+                    ready = [True, seen_d, seen_d and seen_w]
+                else:
+                    preds = [level, level + d]
+                    ready = [True, seen_d]
         if i >= first_scored:
             if early or level is None:
                 shown = value if level is None else level
@@ -770,7 +770,7 @@ def _run(
             residuals[j].append(kept)
         ct = tails[chosen]
         residual = y - preds[chosen] - ct[0]
-        judged = norm_inverse > 0
+        normed = norm_inverse > 0
         if floor == scored_floor:  # as scored a moment ago
             shift = shift_next
             beyond = p_chosen <= p_run
@@ -789,7 +789,7 @@ def _run(
             fl = count_floor(preds[chosen], floor) if counts else floor
             beyond = (band_p(b, residual) if fl == floor else tail_p(ct, residual, fl)) <= p_run
             x = r
-            if judged:
+            if normed:
                 u = (x - norm_center) * norm_inverse
                 up_next = up + u - DRIFT
                 down_next = down - u - DRIFT
@@ -798,7 +798,7 @@ def _run(
         scored_floor = -1.0
         if ready[chosen]:
             shift_residuals.append(shift)
-            if judged:
+            if normed:
                 up, down = up_next, down_next
             accumulated += 1
             g = 1.0 / accumulated if accumulated < SHIFT_WINDOW else moment_rate
