@@ -429,19 +429,20 @@ class AlertingEngine:
         return touched
 
     def _first_seen(self, metric: str, groups: set[str], events: Sequence[Event]) -> dict[str, int]:
-        """The event time of each of `groups`' first event of `metric` in `events`: a batch
-        may span hours (the log replayed after a restart), and a group watched from its end
-        only left its closed window unjudged for two windows after each restart."""
+        """The event time of each of `groups`' first event of `metric` in `events` (in
+        arrival order: an older one after it may be too late to count): a batch may span
+        hours (the log replayed after a restart), and a group watched from its end only
+        left its closed window unjudged for two windows after each restart."""
         compiled = self.kpis.metrics[metric]
         first: dict[str, int] = {}
         for event in events:
             if compiled.contribution(event) is None:
                 continue
             group = compiled.group_key(event)
-            if group in groups:
-                at = to_us(event.timestamp)
-                if at < first.get(group, at + 1):
-                    first[group] = at
+            if group in groups and group not in first:
+                first[group] = to_us(event.timestamp)
+                if len(first) == len(groups):
+                    break
         return first
 
     def event_now_us(self, now_us: int) -> int | None:
