@@ -854,3 +854,86 @@ def test_orders_that_stop_fire_a_floor_as_their_hour_closes(way: str) -> None:
         "start": hour.isoformat(),
         "end": (hour + timedelta(hours=1)).isoformat(),
     }
+
+
+def test_a_floor_judges_the_hour_rebuilt_after_a_restart(tmp_path: Path) -> None:
+    """Issue 15: a server restarted at 10:30, its hourly windows rebuilt from the log over
+    the two-hour lookback, fires `orders < 60` as the 10:00 hour (watched whole, orders
+    stopped at 10:20) closes, as it would have without the restart: the replay counted that
+    hour's orders from 10:00 on, one batch of the log though it was."""
+    engine = connect(f"sqlite:///{tmp_path}/vigie.db")
+    upgrade(engine)
+    log = SqlEventLog(engine)
+    events = _steady_orders(HOURS, pace=_orders_stop)
+    restart = BREAK + timedelta(minutes=10)
+    before = [e for e in events if e.received_at < restart]
+    log.append(before)
+    moment = restart
+    clock = ManualClock(moment)
+    recorder = Recorder()
+    after = AlertingEngine([ORDERS], [FLOOR], clock=clock, listeners=[recorder])
+    log.save_checkpoint(after.name, len(before) + 1)
+    after.restore(log, lookback_us=2 * 3_600_000_000)
+    position = len(before)
+    while moment < BREAK + timedelta(hours=3):
+        moment += timedelta(minutes=1)
+        clock.set(moment)
+        after.tick()
+        batch = []
+        while position < len(events) and events[position].received_at < moment:
+            batch.append(events[position])
+            position += 1
+        if batch:
+            after.process(batch)
+    fired = [a for a in recorder.changes if a.status == "firing"]
+    hour = BREAK.replace(minute=0)
+    assert fired and fired[0].fired_at is not None
+    assert hour + timedelta(hours=1) <= fired[0].fired_at <= hour + timedelta(hours=1, minutes=2)
+    assert fired[0].values["window"]["start"] == hour.isoformat()
+    engine.dispose()
+
+
+def test_a_floor_judges_each_shop_from_its_first_order_after_a_restart(tmp_path: Path) -> None:
+    """Issue 15: after a restart at 11:30, with the log's last four hours replayed in one
+    batch, a shop whose first order came at 10:40 (20 an hour) is judged on its 11:00 hour
+    (fires `< 60` at 12:00), not on the 10:00 hour it was watched for a third of; a shop
+    selling 120 an hour since the morning fires nothing."""
+    engine = connect(f"sqlite:///{tmp_path}/vigie.db")
+    upgrade(engine)
+    log = SqlEventLog(engine)
+    day = T0.replace(hour=6, minute=0)
+    events = []
+    for shop, first, per_hour in (("busy", day, 120), ("new", day.replace(hour=10, minute=40), 20)):
+        moment = first
+        while moment < day.replace(hour=14):
+            events.append((moment, shop))
+            moment += timedelta(seconds=3600 / per_hour)
+    events.sort()
+    orders = [_amount(n + 1, at, 1.0, shop=shop) for n, (at, shop) in enumerate(events)]
+    metric = msgspec.structs.replace(ORDERS, by=["shop"])
+    restart = day.replace(hour=11, minute=30)
+    before = [e for e in orders if e.received_at < restart]
+    log.append(before)
+    clock = ManualClock(restart)
+    recorder = Recorder()
+    after = AlertingEngine([metric], [FLOOR], clock=clock, listeners=[recorder])
+    log.save_checkpoint(after.name, len(before) + 1)
+    after.restore(log, lookback_us=4 * 3_600_000_000)
+    moment, position = restart, len(before)
+    while moment < day.replace(hour=13, minute=30):
+        moment += timedelta(minutes=1)
+        clock.set(moment)
+        after.tick()
+        batch = []
+        while position < len(orders) and orders[position].received_at < moment:
+            batch.append(orders[position])
+            position += 1
+        if batch:
+            after.process(batch)
+    fired = [a for a in recorder.changes if a.status == "firing"]
+    assert [a.labels.get("shop") for a in fired] == ["new"]
+    assert fired[0].fired_at is not None
+    noon = day.replace(hour=12)
+    assert noon <= fired[0].fired_at <= noon + timedelta(minutes=2)
+    assert fired[0].values["window"]["start"] == day.replace(hour=11).isoformat()
+    engine.dispose()

@@ -413,9 +413,11 @@ class AlertingEngine:
         touched = self.kpis.ingest(events)
         for metric, since in self._watched_since.items():
             groups = touched.get(metric)
-            if groups and self.kpis.max_ts is not None:
-                for group in groups:
-                    since.setdefault(group, self.kpis.max_ts)
+            fresh = [g for g in groups if g not in since] if groups else []
+            if fresh and self.kpis.max_ts is not None:
+                first = self._first_seen(metric, set(fresh), events)
+                for group in fresh:
+                    since[group] = first.get(group, self.kpis.max_ts)
         for tracker in self.sla.values():
             tracker.feed(events)
         self._absence_router.feed(events)
@@ -425,6 +427,23 @@ class AlertingEngine:
         if offset is not None and offset > self.last_offset:
             self.last_offset = offset
         return touched
+
+    def _first_seen(self, metric: str, groups: set[str], events: Sequence[Event]) -> dict[str, int]:
+        """The event time of each of `groups`' first event of `metric` in `events` (in
+        arrival order: an older one after it may be too late to count): a batch may span
+        hours (the log replayed after a restart), and a group watched from its end only
+        left its closed window unjudged for two windows after each restart."""
+        compiled = self.kpis.metrics[metric]
+        first: dict[str, int] = {}
+        for event in events:
+            if compiled.contribution(event) is None:
+                continue
+            group = compiled.group_key(event)
+            if group in groups and group not in first:
+                first[group] = to_us(event.timestamp)
+                if len(first) == len(groups):
+                    break
+        return first
 
     def event_now_us(self, now_us: int) -> int | None:
         """Event time now: the newest event time, moved on by the processing time since."""
