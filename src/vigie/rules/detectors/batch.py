@@ -844,9 +844,9 @@ def _run(
             fourth += g * (x * x * x * x - fourth)
             previous = x
         # A run of samples beyond the clearing level on one side confirms a shift.
-        if not beyond or (run and (run[-1] > 0) != (residual > 0)):
-            run.clear()
-        if beyond:
+        if frozen or not beyond or (run and (run[-1] > 0) != (residual > 0)):
+            run.clear()  # a stuck source's value confirms no shift
+        if beyond and not frozen:
             if not run:
                 run_at, run_wall, run_level = at_us, wall, level
             run.append(residual)
@@ -899,7 +899,8 @@ def _run(
         limit = bands[0][7]  # predictor 0 knows every instant: its band is this floor's
         if not nd:
             r = y - level
-            level += alpha * (limit if r > limit else -limit if r < -limit else r)
+            if not frozen:  # a stuck source's value moves neither level nor profiles
+                level += alpha * (limit if r > limit else -limit if r < -limit else r)
         else:
             d = d if daily_n[k] > 0 else 0.0  # the prediction's, or none for a new knot
             if m > 1:
@@ -912,26 +913,27 @@ def _run(
                 limit = least if least > limit else limit
             r = y - level - d
             r = limit if r > limit else -limit if r < -limit else r
-            level += alpha * r
-            target = y - level
-            # `_learn_knots`, inlined: the knot before the instant (weight 1 - f > 0), then
-            # the one after it when the instant is between the two.
-            kn, wt = k, gs[i]
-            while True:
-                was = daily_n[kn]
-                total = was + wt
-                total = total if total <= day_cap else day_cap
-                daily_n[kn] = total
-                step = target - daily[kn]
-                if was <= 0:
-                    daily_since[kn] = at_us
-                    daily[kn] += step
-                else:
-                    step = limit if step > limit else -limit if step < -limit else step
-                    daily[kn] += wt / total * step
-                if kn == k1 or f <= 0:
-                    break
-                kn, wt = k1, f
+            if not frozen:
+                level += alpha * r
+                target = y - level
+                # `_learn_knots`, inlined: the knot before the instant (weight 1 - f > 0), then
+                # the one after it when the instant is between the two.
+                kn, wt = k, gs[i]
+                while True:
+                    was = daily_n[kn]
+                    total = was + wt
+                    total = total if total <= day_cap else day_cap
+                    daily_n[kn] = total
+                    step = target - daily[kn]
+                    if was <= 0:
+                        daily_since[kn] = at_us
+                        daily[kn] += step
+                    else:
+                        step = limit if step > limit else -limit if step < -limit else step
+                        daily[kn] += wt / total * step
+                    if kn == k1 or f <= 0:
+                        break
+                    kn, wt = k1, f
             if weekly_on:
                 seasonless = y - d
                 seasonless_at[i] = seasonless
@@ -940,23 +942,24 @@ def _run(
                     week_sum -= seasonless_at[week_from]
                     week_from += 1
                 reference = week_sum / (i + 1 - week_from)
-                kn, wt = kw, gws[i]
-                while True:
-                    was = weekly_n[kn]
-                    total = was + wt
-                    total = total if total <= week_cap else week_cap
-                    weekly_n[kn] = total
-                    step = seasonless - weekly[kn]
-                    if was <= 0:
-                        weekly_since[kn] = at_us
-                        weekly[kn] += step
-                        seen_weekly += 1
-                    else:
-                        step = limit if step > limit else -limit if step < -limit else step
-                        weekly[kn] += wt / total * step
-                    if kn == kw1 or fw <= 0:
-                        break
-                    kn, wt = kw1, fw
+                if not frozen:
+                    kn, wt = kw, gws[i]
+                    while True:
+                        was = weekly_n[kn]
+                        total = was + wt
+                        total = total if total <= week_cap else week_cap
+                        weekly_n[kn] = total
+                        step = seasonless - weekly[kn]
+                        if was <= 0:
+                            weekly_since[kn] = at_us
+                            weekly[kn] += step
+                            seen_weekly += 1
+                        else:
+                            step = limit if step > limit else -limit if step < -limit else step
+                            weekly[kn] += wt / total * step
+                        if kn == kw1 or fw <= 0:
+                            break
+                        kn, wt = kw1, fw
         if settling and at_us + step_us - times[0] >= DAY_US:  # `RobustSeasonal._settle`
             settling = False
             first, last = times[0], at_us

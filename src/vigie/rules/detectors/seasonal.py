@@ -57,8 +57,9 @@ with a step (`CYCLE_SLACK`).
 A source that repeats one value far longer than the series ever did (`_stuck_p`: 8 samples in a row
 at the least, three times its longest run, and rarer than one in a million at its repeat rate) is
 stuck: that is an incident of its own, alerted while it lasts, and its flat values teach nothing
-(not the tails, the short average, the evidence): the noise that comes back is judged against the
-noise before. Zeros and counts are never stuck.
+(not the tails, the short average, the evidence, the level or the profiles; they confirm no shift):
+the values that come back are judged against what was learned before. Zeros and counts are never
+stuck.
 
 Times of day and days of the week are the detector's time zone's (`timezone`, UTC unless
 given; `wallclock.WallClock`): a shop opening at 09:00 in Paris keeps its profile through the
@@ -1237,8 +1238,11 @@ class RobustSeasonal:
         # (`count_floor`): a shop's nights shrink the scale, and each day's opening and closing
         # were confirmed as shifts that moved the level under the daily profile twice a day.
         judged = count_floor(preds[self.chosen], floor) if self.counts else floor
-        self._confirm_shift(at_us, chosen.tails.p_value(residual, judged), residual, floor)
-        self._update(at_us, y, k, kw, f, floor)
+        if frozen:  # nor the level or the profiles: a shift to a stuck value is none
+            self.run.clear()
+        else:
+            self._confirm_shift(at_us, chosen.tails.p_value(residual, judged), residual, floor)
+        self._update(at_us, y, k, kw, f, floor, frozen)
         if self.first_day is not None and at_us + self.step_us - self.first_day[0][0] >= DAY_US:
             self._settle()
             self.first_day = None
@@ -1276,15 +1280,19 @@ class RobustSeasonal:
         log_p = same * math.log((self.repeats + 0.5) / (self.repeated + 1.0))
         return math.exp(log_p) if log_p < STUCK_LOG else 1.0
 
-    def _update(self, at_us: int, y: float, k: int, kw: int, f: float, floor: float) -> None:
-        """Move the levels and the profiles towards `y` (clipped residuals)."""
+    def _update(
+        self, at_us: int, y: float, k: int, kw: int, f: float, floor: float, frozen: bool = False
+    ) -> None:
+        """Move the levels and the profiles towards `y` (clipped residuals), unless `y` is
+        a stuck source's (`frozen`: the last seven days' mean still counts it)."""
         assert self.level is not None
         nd = self.nd
         scale = max(self.models[0].tails.scale, floor)
         limit = CLIP * scale if self.models[0].tails.scale > 0 else math.inf
         if not nd:
             r = y - self.level
-            self.level += self.alpha * (limit if r > limit else -limit if r < -limit else r)
+            if not frozen:
+                self.level += self.alpha * (limit if r > limit else -limit if r < -limit else r)
             return
         k1 = (k + 1) % nd
         dv, dn = self.daily, self.daily_n
@@ -1299,11 +1307,12 @@ class RobustSeasonal:
             limit = least if least > limit else limit
         r = y - self.level - d
         r = limit if r > limit else -limit if r < -limit else r
-        self.level += self.alpha * r
-        # Each knot averages what it has seen, then forgets over `DAY_MEMORY` periods.
-        _learn_knots(
-            dv, dn, self.daily_since, at_us, (k, k1), f, y - self.level, self.day_cap, limit
-        )
+        if not frozen:
+            self.level += self.alpha * r
+            # Each knot averages what it has seen, then forgets over `DAY_MEMORY` periods.
+            _learn_knots(
+                dv, dn, self.daily_since, at_us, (k, k1), f, y - self.level, self.day_cap, limit
+            )
         if not self.nw or len(self.models) < 3:
             return
         fw = f if k + 1 < nd else 0.0
@@ -1318,9 +1327,10 @@ class RobustSeasonal:
         while at_us - week[0][0] >= WEEK_US:
             self.week_sum -= week.popleft()[1]
         self.reference = self.week_sum / len(week)
-        _learn_knots(
-            wv, wn, self.weekly_since, at_us, (kw, kw1), fw, seasonless, self.week_cap, limit
-        )
+        if not frozen:
+            _learn_knots(
+                wv, wn, self.weekly_since, at_us, (kw, kw1), fw, seasonless, self.week_cap, limit
+            )
 
     def _first_weekend(self, at_us: int) -> bool:
         """Whether `at_us` falls on a Saturday or a Sunday the weekly profile does not know
