@@ -575,3 +575,31 @@ def test_a_cafes_outage_is_scored_alike() -> None:
         live.learn(at, x)
     scores = score_series(RobustSeasonal(step_us=step), times, values)
     assert [scores.verdict(i) for i in range(len(values))] == expected
+
+
+@pytest.mark.parametrize("minutes", [1, 5])
+def test_a_stuck_source_and_a_quantised_ones_repeats_are_scored_alike(minutes: int) -> None:
+    """Issue 15: a noisy series whose source repeats one value for 8 hours, then a sensor
+    whose readings repeat for a dozen samples and read 0 every night, get the same verdict
+    from `score_series` as from `RobustSeasonal.score`, sample by sample (the stuck run
+    alerted and its residuals left out of the tails, the short average and the evidence;
+    the sensor's runs and nights kept)."""
+    rng = random.Random(minutes)
+    step = minutes * MINUTE
+    per_day = 1440 // minutes
+    values, noise = [], 0.0
+    for i in range(4 * per_day):
+        hour = (i % per_day) * minutes / 60
+        noise = 0.6 * noise + rng.gauss(0, 2.5)
+        x = 20 + 15 * math.exp(-(((hour - 14) / 4) ** 2)) + noise
+        values.append(x if minutes == 1 else float(round(x / 8)) if hour >= 6 else 0.0)
+    first = 2 * per_day + 9 * 60 // minutes
+    values[first : first + 8 * 60 // minutes] = [values[first - 1]] * (8 * 60 // minutes)
+    times = [T0 + i * step for i in range(len(values))]
+    live = RobustSeasonal(step_us=step)
+    expected = []
+    for at, x in zip(times, values, strict=True):
+        expected.append(live.score(at, x))
+        live.learn(at, x)
+    scores = score_series(RobustSeasonal(step_us=step), times, values)
+    assert [scores.verdict(i) for i in range(len(values))] == expected

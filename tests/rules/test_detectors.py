@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from datetime import datetime
@@ -13,6 +14,7 @@ import pytest
 from vigie.kpi.metrics import Metric
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors import seasonal
 from vigie.rules.detectors.seasonal import DRIFT, RobustSeasonal, _day_prior, evidence_p
 from vigie.types import to_us
 
@@ -604,3 +606,80 @@ def test_a_weekdays_zero_prior_is_its_hours_unless_the_day_is_more_closed() -> N
     assert _day_prior(1.0, 0.6, 0.02, 0.98) == pytest.approx(0.98)
     assert _day_prior(0.79, 0.6, 0.02, 0.98) == pytest.approx(0.5)
     assert _day_prior(0.9, 0.6, 0.99, 0.98) == 0.99
+
+
+def _frozen_cpu(seed: int) -> tuple[list[float], int]:
+    """A 1-minute CPU use over four days (a daily peak, autocorrelated noise) whose source
+    repeats its last value for 8 hours of the third day; and the first sample after."""
+    rng = random.Random(seed)
+    values, noise = [], 0.0
+    for i in range(4 * 1440):
+        hour = (i % 1440) / 60
+        noise = 0.6 * noise + rng.gauss(0, 2.5)
+        values.append(20 + 15 * math.exp(-(((hour - 14) / 4) ** 2)) + noise)
+    first, resumed = 2 * 1440 + 9 * 60, 2 * 1440 + 17 * 60
+    values[first:resumed] = [values[first - 1]] * (resumed - first)
+    return values, resumed
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_noise_after_a_stuck_sensor_is_judged_against_the_noise_before(seed: int) -> None:
+    """Issue 15: 8 hours of one repeated value (a stuck source) are an incident, found
+    within ten minutes and lasting as long as the stretch, and teach the detector nothing
+    about the noise: once the values move again, their ordinary noise raises no alert (the
+    flat stretch had shrunk the scale to a third and fired dozens)."""
+    values, resumed = _frozen_cpu(seed)
+    stuck_at = resumed - 8 * 60
+    detector = RobustSeasonal(step_us=MINUTE)
+    fired = []
+    for i, x in enumerate(values):
+        verdict = detector.score(T0 + i * MINUTE, x)
+        if verdict.ready and verdict.p_value < 1e-4 and i >= stuck_at - 60:
+            fired.append(i - stuck_at)
+        detector.learn(T0 + i * MINUTE, x)
+    assert fired and 0 <= fired[0] < 10
+    assert fired == list(range(fired[0], 8 * 60))
+
+
+def _verdicts(step_us: int, values: list[float]) -> list[object]:
+    detector = RobustSeasonal(step_us=step_us)
+    out: list[object] = []
+    for i, x in enumerate(values):
+        out.append(detector.score(T0 + i * step_us, x))
+        detector.learn(T0 + i * step_us, x)
+    return out
+
+
+def test_repeats_a_quantised_sensor_or_a_shops_nights_make_are_not_stuck(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 15: a sensor whose noise is under its 1-degree step (runs of a dozen equal
+    readings), a shop's counts (zeros all night) and a busy shop's orders (too many to be
+    judged as counts, and none at night) are judged as if no run were ever taken for a
+    stuck source: their repeats are what the series does."""
+    rng = random.Random(15)
+    sensor = [
+        float(round(40 + 0.8 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, 0.25)))
+        for i in range(7 * 288)
+    ]
+    shop = []
+    for i in range(14 * 96):
+        hour = (i % 96) / 4
+        rate = 3.0 if 9 <= hour < 19 else 0.0
+        x, p, u = 0, math.exp(-rate), rng.random()
+        cumulative = p
+        while u > cumulative:
+            x += 1
+            p *= rate / x
+            cumulative += p
+        shop.append(float(x))
+    busy = [
+        float(max(0, round(rng.gauss(120, 11)))) if 7 <= (i % 96) / 4 < 23 else 0.0
+        for i in range(40, 14 * 96)
+    ]
+    runs = [len(list(g)) for _, g in itertools.groupby(sensor)]
+    assert max(runs) >= 12  # the sensor does repeat itself
+    series = [(5 * MINUTE, sensor), (15 * MINUTE, shop), (15 * MINUTE, busy)]
+    got = [_verdicts(step, values) for step, values in series]
+    monkeypatch.setattr(seasonal, "STUCK_LEAST", 10**9)
+    assert got == [_verdicts(step, values) for step, values in series]

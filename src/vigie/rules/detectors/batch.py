@@ -43,6 +43,9 @@ from vigie.rules.detectors.seasonal import (
     SHIFT_RATE,
     SHIFT_WINDOW,
     SQRT2,
+    STUCK_LEAST,
+    STUCK_LOG,
+    STUCK_RUNS,
     TAIL,
     TRADING,
     WEEK_US,
@@ -358,6 +361,10 @@ def _run(
     x_next = up_next = down_next = 0.0
     moment_rate = 1.0 / SHIFT_WINDOW
     shift_keep = 1 - SHIFT_RATE
+    # `RobustSeasonal._stuck`: repeated values in a row, and the share of repeats.
+    same = longest = 0
+    repeats = repeated = 0.0
+    was_frozen = False
     half_day, half_week = DAY_US // 2, WEEK_US // 2
 
     week_zeros = [0.0] * nw
@@ -656,6 +663,18 @@ def _run(
                     p = 1.0  # `RobustSeasonal._closed_day`
                 if counts and value <= 0 and m > 1 and not ready[1]:  # a first night
                     p = 1.0
+                if (
+                    i
+                    and y == ys[i - 1]
+                    and same + 1 >= STUCK_LEAST
+                    and same + 1 > STUCK_RUNS * longest
+                    and not counts
+                    and y != 0
+                ):
+                    log_p = (same + 1) * log((repeats + 0.5) / (repeated + 1.0))
+                    if log_p < STUCK_LOG:  # `RobustSeasonal._stuck_p`: a stuck source
+                        p_stuck = exp(log_p)
+                        p = p if p < p_stuck else p_stuck
                 p_raw = p
                 if direction != "both":
                     z = math.copysign(_z_of(p), residual)
@@ -676,6 +695,18 @@ def _run(
                     )
                 )
         # Learn the sample.
+        frozen = False
+        if i:
+            repeat = y == ys[i - 1]
+            if not repeat and not was_frozen and same > longest:
+                longest = same
+            same = same + 1 if repeat else 0
+            if same >= STUCK_LEAST and same > STUCK_RUNS * longest and not counts and y != 0:
+                frozen = same * log((repeats + 0.5) / (repeated + 1.0)) < STUCK_LOG
+            if not frozen:
+                repeats = repeats * keep + repeat
+                repeated = repeated * keep + 1.0
+        was_frozen = frozen
         if counts:
             zero = value <= 0
             if zero:
@@ -742,6 +773,8 @@ def _run(
             b = bands[j]
             if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
                 b = bands[j] = band_of(t, floor, p_half, p_run_half)
+            if frozen:  # a stuck source's residuals are not learned (`seasonal._stuck`)
+                continue
             residual = y - preds[j] - t[0]
             limit = b[7]
             if counts and t[1] > 0:  # `RobustSeasonal._learn`: a Poisson count's spread
@@ -771,6 +804,7 @@ def _run(
         ct = tails[chosen]
         residual = y - preds[chosen] - ct[0]
         normed = norm_inverse > 0
+        shift_held = shift
         if floor == scored_floor:  # as scored a moment ago
             shift = shift_next
             beyond = p_chosen <= p_run
@@ -796,7 +830,9 @@ def _run(
                 up_next = up_next if up_next > 0 else 0.0
                 down_next = down_next if down_next > 0 else 0.0
         scored_floor = -1.0
-        if ready[chosen]:
+        if frozen:
+            shift = shift_held
+        elif ready[chosen]:
             shift_residuals.append(shift)
             if normed:
                 up, down = up_next, down_next
@@ -808,9 +844,9 @@ def _run(
             fourth += g * (x * x * x * x - fourth)
             previous = x
         # A run of samples beyond the clearing level on one side confirms a shift.
-        if not beyond or (run and (run[-1] > 0) != (residual > 0)):
-            run.clear()
-        if beyond:
+        if frozen or not beyond or (run and (run[-1] > 0) != (residual > 0)):
+            run.clear()  # a stuck source's value confirms no shift
+        if beyond and not frozen:
             if not run:
                 run_at, run_wall, run_level = at_us, wall, level
             run.append(residual)
@@ -863,7 +899,8 @@ def _run(
         limit = bands[0][7]  # predictor 0 knows every instant: its band is this floor's
         if not nd:
             r = y - level
-            level += alpha * (limit if r > limit else -limit if r < -limit else r)
+            if not frozen:  # a stuck source's value moves neither level nor profiles
+                level += alpha * (limit if r > limit else -limit if r < -limit else r)
         else:
             d = d if daily_n[k] > 0 else 0.0  # the prediction's, or none for a new knot
             if m > 1:
@@ -876,26 +913,27 @@ def _run(
                 limit = least if least > limit else limit
             r = y - level - d
             r = limit if r > limit else -limit if r < -limit else r
-            level += alpha * r
-            target = y - level
-            # `_learn_knots`, inlined: the knot before the instant (weight 1 - f > 0), then
-            # the one after it when the instant is between the two.
-            kn, wt = k, gs[i]
-            while True:
-                was = daily_n[kn]
-                total = was + wt
-                total = total if total <= day_cap else day_cap
-                daily_n[kn] = total
-                step = target - daily[kn]
-                if was <= 0:
-                    daily_since[kn] = at_us
-                    daily[kn] += step
-                else:
-                    step = limit if step > limit else -limit if step < -limit else step
-                    daily[kn] += wt / total * step
-                if kn == k1 or f <= 0:
-                    break
-                kn, wt = k1, f
+            if not frozen:
+                level += alpha * r
+                target = y - level
+                # `_learn_knots`, inlined: the knot before the instant (weight 1 - f > 0), then
+                # the one after it when the instant is between the two.
+                kn, wt = k, gs[i]
+                while True:
+                    was = daily_n[kn]
+                    total = was + wt
+                    total = total if total <= day_cap else day_cap
+                    daily_n[kn] = total
+                    step = target - daily[kn]
+                    if was <= 0:
+                        daily_since[kn] = at_us
+                        daily[kn] += step
+                    else:
+                        step = limit if step > limit else -limit if step < -limit else step
+                        daily[kn] += wt / total * step
+                    if kn == k1 or f <= 0:
+                        break
+                    kn, wt = k1, f
             if weekly_on:
                 seasonless = y - d
                 seasonless_at[i] = seasonless
@@ -904,23 +942,24 @@ def _run(
                     week_sum -= seasonless_at[week_from]
                     week_from += 1
                 reference = week_sum / (i + 1 - week_from)
-                kn, wt = kw, gws[i]
-                while True:
-                    was = weekly_n[kn]
-                    total = was + wt
-                    total = total if total <= week_cap else week_cap
-                    weekly_n[kn] = total
-                    step = seasonless - weekly[kn]
-                    if was <= 0:
-                        weekly_since[kn] = at_us
-                        weekly[kn] += step
-                        seen_weekly += 1
-                    else:
-                        step = limit if step > limit else -limit if step < -limit else step
-                        weekly[kn] += wt / total * step
-                    if kn == kw1 or fw <= 0:
-                        break
-                    kn, wt = kw1, fw
+                if not frozen:
+                    kn, wt = kw, gws[i]
+                    while True:
+                        was = weekly_n[kn]
+                        total = was + wt
+                        total = total if total <= week_cap else week_cap
+                        weekly_n[kn] = total
+                        step = seasonless - weekly[kn]
+                        if was <= 0:
+                            weekly_since[kn] = at_us
+                            weekly[kn] += step
+                            seen_weekly += 1
+                        else:
+                            step = limit if step > limit else -limit if step < -limit else step
+                            weekly[kn] += wt / total * step
+                        if kn == kw1 or fw <= 0:
+                            break
+                        kn, wt = kw1, fw
         if settling and at_us + step_us - times[0] >= DAY_US:  # `RobustSeasonal._settle`
             settling = False
             first, last = times[0], at_us

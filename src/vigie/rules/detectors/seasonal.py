@@ -54,6 +54,12 @@ daily profile and the level are derived again from the first day once it is comp
 learned while the level chased the cycle, the profile left a band several times the noise for days.
 A settled series' first weekend may stray from the daily prediction by half its cycle, once it began
 with a step (`CYCLE_SLACK`).
+A source that repeats one value far longer than the series ever did (`_stuck_p`: 8 samples in a row
+at the least, three times its longest run, and rarer than one in a million at its repeat rate) is
+stuck: that is an incident of its own, alerted while it lasts, and its flat values teach nothing
+(not the tails, the short average, the evidence, the level or the profiles; they confirm no shift):
+the values that come back are judged against what was learned before. Zeros and counts are never
+stuck.
 
 Times of day and days of the week are the detector's time zone's (`timezone`, UTC unless
 given; `wallclock.WallClock`): a shop opening at 09:00 in Paris keeps its profile through the
@@ -121,6 +127,9 @@ SETTLE_STEP = 30 * 60_000_000  # series this coarse settle their first day
 WRAP = 0.25  # a first day ending further than this share of its range from its start stepped
 CYCLE_SLACK = 0.5  # and its daily cycle within this share of the weekdays' cycle
 RUN_WEIGHT = 0.5  # zeros seen that each zero of a run in progress adds to its knot's share
+STUCK_LEAST = 8  # a source repeating its value this many times in a row may be stuck,
+STUCK_LOG = math.log(1e-6)  # once a run so long is this unlikely at its repeat rate,
+STUCK_RUNS = 3.0  # and this many times as long as any run the series made before
 CLOSED = 0.25  # a first-week day selling under this share of its expectation is closed,
 CLOSED_LEAST = 10.0  # once that expectation is at least this many counts,
 TRADING = 1.0  # counted over the samples expected to sell at least this many
@@ -608,6 +617,12 @@ class RobustSeasonal:
         self.first_us = 0  # when the first sample was learned
         self.quantum = math.inf
         self.last: float | None = None
+        # Samples equal to the one before in a row, the (forgetting) share of such repeats
+        # among the samples learned, the longest run that ended not stuck, and whether the
+        # last sample was (`_stuck_p`).
+        self.same = self.longest = 0
+        self.repeats = self.repeated = 0.0
+        self.frozen = False
         self.shift = 0.0
         self.run: list[float] = []
         self.run_at = 0  # when the run began,
@@ -823,6 +838,9 @@ class RobustSeasonal:
             # A count's zero at a time of day never seen: its first evening or night (a shop
             # that has just closed for the first time), which no profile knows yet.
             p = 1.0
+        # A source stuck on one value is an incident of its own, whatever the value.
+        stuck = self._stuck_p(self.same + 1 if y == self.last else 0, y)
+        p = p if p < stuck else stuck
         z = math.copysign(_z_of(p), residual)
         if self.direction == "up":
             p = p / 2 if z > 0 else 1.0
@@ -1134,10 +1152,21 @@ class RobustSeasonal:
                 closed = self._closed_day(at_us, value, raw[1] if ready[1] else raw[self.chosen])
             self._count_zero(at_us, value, closed)
         y = self._to(value)
+        frozen = False
         if self.last is not None:
             gap = abs(y - self.last)
             if gap > 1e-9 * max(1.0, abs(y)) and gap < self.quantum:
                 self.quantum = gap
+            repeat = y == self.last
+            if not repeat and not self.frozen and self.same > self.longest:
+                self.longest = self.same
+            self.same = self.same + 1 if repeat else 0
+            frozen = self._stuck_p(self.same, y) < 1.0
+            if not frozen:
+                keep = 1.0 - 1.0 / self.window
+                self.repeats = self.repeats * keep + repeat
+                self.repeated = self.repeated * keep + 1.0
+        self.frozen = frozen
         self.last = y
         self.samples += 1
         if self.first_day is not None:
@@ -1154,7 +1183,7 @@ class RobustSeasonal:
         chosen = models[self.chosen]
         daily_error = 0.0
         for i, model in enumerate(models):
-            if not ready[i]:
+            if not ready[i] or frozen:
                 continue
             tails = model.tails
             residual = y - preds[i] - tails.center
@@ -1200,16 +1229,20 @@ class RobustSeasonal:
         least = preds[self.chosen]
         if self.counts and value <= 0 and least < ZERO_Y:
             least = ZERO_Y
-        self.shift = self._shift_next(y - least - chosen.tails.center, floor)
-        if ready[self.chosen]:
+        if not frozen:
+            self.shift = self._shift_next(y - least - chosen.tails.center, floor)
+        if ready[self.chosen] and not frozen:
             self.shift_residuals.append(self.shift)
             self._accumulate(residual, floor)
         # A count continues a shift only beyond a Poisson count's spread, as it is judged
         # (`count_floor`): a shop's nights shrink the scale, and each day's opening and closing
         # were confirmed as shifts that moved the level under the daily profile twice a day.
         judged = count_floor(preds[self.chosen], floor) if self.counts else floor
-        self._confirm_shift(at_us, chosen.tails.p_value(residual, judged), residual, floor)
-        self._update(at_us, y, k, kw, f, floor)
+        if frozen:  # nor the level or the profiles: a shift to a stuck value is none
+            self.run.clear()
+        else:
+            self._confirm_shift(at_us, chosen.tails.p_value(residual, judged), residual, floor)
+        self._update(at_us, y, k, kw, f, floor, frozen)
         if self.first_day is not None and at_us + self.step_us - self.first_day[0][0] >= DAY_US:
             self._settle()
             self.first_day = None
@@ -1230,15 +1263,36 @@ class RobustSeasonal:
             self.weekly_mean = sum(self.weekly) / seen if seen else 0.0
         self._choose()
 
-    def _update(self, at_us: int, y: float, k: int, kw: int, f: float, floor: float) -> None:
-        """Move the levels and the profiles towards `y` (clipped residuals)."""
+    def _stuck_p(self, same: int, y: float) -> float:
+        """The chance of a run of `same` samples in a row equal to the one before (`y`), at the
+        series' repeat rate (learned from the samples not stuck), when it is below
+        `STUCK_LOG` and the run at least `STUCK_LEAST` long and `STUCK_RUNS` times the
+        longest the series made (a quantised series' repeats come in runs longer than their
+        rate says): the source is stuck; else 1.
+        A stuck run's residuals measure a stuck sensor, not the noise, and are not learned:
+        an 8-hour flat stretch took the scale from 3.1 to 0.65, and the noise that came back
+        fired 11 alerts (issue 15). A quantised series, which repeats often, needs a longer
+        run. Zeros are never stuck (a shop's night, an idle server: nothing happening, not a
+        frozen reading; a dead source's zeros are an outage, judged as a level), nor counts
+        (a slow counter's ones)."""
+        if same < STUCK_LEAST or same <= STUCK_RUNS * self.longest or self.counts or y == 0:
+            return 1.0
+        log_p = same * math.log((self.repeats + 0.5) / (self.repeated + 1.0))
+        return math.exp(log_p) if log_p < STUCK_LOG else 1.0
+
+    def _update(
+        self, at_us: int, y: float, k: int, kw: int, f: float, floor: float, frozen: bool = False
+    ) -> None:
+        """Move the levels and the profiles towards `y` (clipped residuals), unless `y` is
+        a stuck source's (`frozen`: the last seven days' mean still counts it)."""
         assert self.level is not None
         nd = self.nd
         scale = max(self.models[0].tails.scale, floor)
         limit = CLIP * scale if self.models[0].tails.scale > 0 else math.inf
         if not nd:
             r = y - self.level
-            self.level += self.alpha * (limit if r > limit else -limit if r < -limit else r)
+            if not frozen:
+                self.level += self.alpha * (limit if r > limit else -limit if r < -limit else r)
             return
         k1 = (k + 1) % nd
         dv, dn = self.daily, self.daily_n
@@ -1253,11 +1307,12 @@ class RobustSeasonal:
             limit = least if least > limit else limit
         r = y - self.level - d
         r = limit if r > limit else -limit if r < -limit else r
-        self.level += self.alpha * r
-        # Each knot averages what it has seen, then forgets over `DAY_MEMORY` periods.
-        _learn_knots(
-            dv, dn, self.daily_since, at_us, (k, k1), f, y - self.level, self.day_cap, limit
-        )
+        if not frozen:
+            self.level += self.alpha * r
+            # Each knot averages what it has seen, then forgets over `DAY_MEMORY` periods.
+            _learn_knots(
+                dv, dn, self.daily_since, at_us, (k, k1), f, y - self.level, self.day_cap, limit
+            )
         if not self.nw or len(self.models) < 3:
             return
         fw = f if k + 1 < nd else 0.0
@@ -1272,9 +1327,10 @@ class RobustSeasonal:
         while at_us - week[0][0] >= WEEK_US:
             self.week_sum -= week.popleft()[1]
         self.reference = self.week_sum / len(week)
-        _learn_knots(
-            wv, wn, self.weekly_since, at_us, (kw, kw1), fw, seasonless, self.week_cap, limit
-        )
+        if not frozen:
+            _learn_knots(
+                wv, wn, self.weekly_since, at_us, (kw, kw1), fw, seasonless, self.week_cap, limit
+            )
 
     def _first_weekend(self, at_us: int) -> bool:
         """Whether `at_us` falls on a Saturday or a Sunday the weekly profile does not know
