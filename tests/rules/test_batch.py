@@ -16,6 +16,7 @@ from vigie.rules.anomalies import AnomalyWatch
 from vigie.rules.backtest import _window, _windows, replay_samples
 from vigie.rules.conditions import OPS, Finding, Outcome
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors import Verdict
 from vigie.rules.detectors.batch import band_of, band_p, score_series
 from vigie.rules.detectors.seasonal import (
     KEEP,
@@ -158,13 +159,7 @@ def test_a_first_hours_step_is_scored_alike() -> None:
         values.append(100 + 20 * math.sin(2 * math.pi * t) + 40 * (t >= 0.25) - drop)
         values[-1] += rng.gauss(0, 2)
     times = [T0 + i * step for i in range(len(values))]
-    live = RobustSeasonal(step_us=step)
-    expected = []
-    for at, x in zip(times, values, strict=True):
-        expected.append(live.score(at, x))
-        live.learn(at, x)
-    scores = score_series(RobustSeasonal(step_us=step), times, values)
-    assert [scores.verdict(i) for i in range(len(values))] == expected
+    _assert_alike(step, times, values)
 
 
 @pytest.mark.parametrize("minutes", [50, 61])
@@ -309,13 +304,7 @@ def test_a_first_saturday_and_a_recurring_weekend_are_scored_alike(minutes: int)
         values.append(0.0 if 13 <= t < 14 else x)
     values[2 * 24 * 60 // minutes] += 40
     times = [T0 + i * step for i in range(len(values))]
-    live = RobustSeasonal(step_us=step)
-    expected = []
-    for at, x in zip(times, values, strict=True):
-        expected.append(live.score(at, x))
-        live.learn(at, x)
-    scores = score_series(RobustSeasonal(step_us=step), times, values)
-    assert [scores.verdict(i) for i in range(len(values))] == expected
+    expected = _assert_alike(step, times, values)
     assert any(v.p_value < 1e-6 for v in expected[13 * 24 * 60 // minutes :])  # the outage
 
 
@@ -338,6 +327,12 @@ def test_a_settled_first_day_and_a_first_weekends_cycle_are_scored_alike(
     spike = int(4.6 * 24 * 60 / minutes)  # a Monday afternoon
     values[spike] -= 20
     times = [T0 + i * step for i in range(len(values))]
+    _assert_alike(step, times, values)
+
+
+def _assert_alike(step: int, times: list[int], values: list[float]) -> list[Verdict]:
+    """`score_series` gives each sample the verdict `RobustSeasonal.score` gave it live
+    (returned)."""
     live = RobustSeasonal(step_us=step)
     expected = []
     for at, x in zip(times, values, strict=True):
@@ -345,6 +340,18 @@ def test_a_settled_first_day_and_a_first_weekends_cycle_are_scored_alike(
         live.learn(at, x)
     scores = score_series(RobustSeasonal(step_us=step), times, values)
     assert [scores.verdict(i) for i in range(len(values))] == expected
+    return expected
+
+
+def _poisson(rng: random.Random, rate: float) -> float:
+    """A Poisson count by inversion: nothing outside the standard library."""
+    x, p, u = 0, math.exp(-rate), rng.random()
+    cumulative = p
+    while u > cumulative and x < 500:
+        x += 1
+        p *= rate / x
+        cumulative += p
+    return float(x)
 
 
 def _every_window(
@@ -495,22 +502,9 @@ def test_a_shops_counts_are_scored_alike(minutes: int) -> None:
         rate = 2.0 * minutes / 10 if open_ else 0.3 * minutes / 60
         if day == 10 and 11 <= hour < 13:
             rate = 0.0
-        # A Poisson count by inversion: nothing outside the standard library.
-        x, p, u = 0, math.exp(-rate), rng.random()
-        cumulative = p
-        while u > cumulative and x < 500:
-            x += 1
-            p *= rate / x
-            cumulative += p
         times.append(T0 + i * step)
-        values.append(float(x))
-    live = RobustSeasonal(step_us=step)
-    expected = []
-    for at, x in zip(times, values, strict=True):
-        expected.append(live.score(at, x))
-        live.learn(at, x)
-    scores = score_series(RobustSeasonal(step_us=step), times, values)
-    assert [scores.verdict(i) for i in range(len(values))] == expected
+        values.append(_poisson(rng, rate))
+    _assert_alike(step, times, values)
 
 
 @pytest.mark.parametrize(("minutes", "opens"), [(15, 7.0), (30, 9.0), (60, 8.0)])
@@ -530,21 +524,9 @@ def test_a_shops_first_days_and_steps_are_scored_alike(minutes: int, opens: floa
         rate = (30.0 if open_ else 0.5) * minutes / 60
         if day == 9 and 12 <= hour < 13:
             rate *= 2
-        x, p, u = 0, math.exp(-rate), rng.random()
-        cumulative = p
-        while u > cumulative and x < 500:
-            x += 1
-            p *= rate / x
-            cumulative += p
         times.append(T0 + i * step)
-        values.append(float(x))
-    live = RobustSeasonal(step_us=step)
-    expected = []
-    for at, x in zip(times, values, strict=True):
-        expected.append(live.score(at, x))
-        live.learn(at, x)
-    scores = score_series(RobustSeasonal(step_us=step), times, values)
-    assert [scores.verdict(i) for i in range(len(values))] == expected
+        values.append(_poisson(rng, rate))
+    _assert_alike(step, times, values)
 
 
 def test_a_cafes_outage_is_scored_alike() -> None:
@@ -560,21 +542,9 @@ def test_a_cafes_outage_is_scored_alike() -> None:
         rate = 4.0 if 7.5 <= hour < 14 else 0.06
         if i // 144 == 16 and 9 <= hour < 11:
             rate = 0.0
-        x, p, u = 0, math.exp(-rate), rng.random()
-        cumulative = p
-        while u > cumulative and x < 500:
-            x += 1
-            p *= rate / x
-            cumulative += p
         times.append(T0 + i * step)
-        values.append(float(x))
-    live = RobustSeasonal(step_us=step)
-    expected = []
-    for at, x in zip(times, values, strict=True):
-        expected.append(live.score(at, x))
-        live.learn(at, x)
-    scores = score_series(RobustSeasonal(step_us=step), times, values)
-    assert [scores.verdict(i) for i in range(len(values))] == expected
+        values.append(_poisson(rng, rate))
+    _assert_alike(step, times, values)
 
 
 @pytest.mark.parametrize("minutes", [1, 5])
@@ -596,10 +566,4 @@ def test_a_stuck_source_and_a_quantised_ones_repeats_are_scored_alike(minutes: i
     first = 2 * per_day + 9 * 60 // minutes
     values[first : first + 8 * 60 // minutes] = [values[first - 1]] * (8 * 60 // minutes)
     times = [T0 + i * step for i in range(len(values))]
-    live = RobustSeasonal(step_us=step)
-    expected = []
-    for at, x in zip(times, values, strict=True):
-        expected.append(live.score(at, x))
-        live.learn(at, x)
-    scores = score_series(RobustSeasonal(step_us=step), times, values)
-    assert [scores.verdict(i) for i in range(len(values))] == expected
+    _assert_alike(step, times, values)
