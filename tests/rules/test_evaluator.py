@@ -488,8 +488,22 @@ def _live(rules: list[Rule], events: list[Event], timezone: str = "UTC") -> list
     clock = ManualClock(moment)
     recorder = Recorder()
     engine = AlertingEngine([ORDERS], rules, clock=clock, listeners=[recorder], timezone=timezone)
-    position = 0
-    while position < len(events):
+    _feed(engine, clock, events, moment, events[-1].received_at + timedelta(microseconds=1), step)
+    return recorder.changes
+
+
+def _feed(
+    engine: AlertingEngine,
+    clock: ManualClock,
+    events: list[Event],
+    moment: datetime,
+    until: datetime,
+    step: timedelta = timedelta(minutes=1),
+    position: int = 0,
+) -> None:
+    """Tick `engine` every `step` from `moment` until `until`, handing it at each tick the
+    events from `position` on received before it, as a server would."""
+    while moment < until:
         moment += step
         clock.set(moment)
         engine.tick()
@@ -499,7 +513,6 @@ def _live(rules: list[Rule], events: list[Event], timezone: str = "UTC") -> list
             position += 1
         if batch:
             engine.process(batch)
-    return recorder.changes
 
 
 def _fired(changes: list[Alert], rule: str) -> list[Alert]:
@@ -701,18 +714,7 @@ def _by_minute(rules: list[Rule], events: list[Event]) -> list[Alert]:
     clock = ManualClock(moment)
     recorder = Recorder()
     engine = AlertingEngine([ORDERS], rules, clock=clock, listeners=[recorder])
-    position = 0
-    end = events[-1].received_at + timedelta(minutes=1)
-    while moment < end:
-        moment += timedelta(minutes=1)
-        clock.set(moment)
-        engine.tick()
-        batch = []
-        while position < len(events) and events[position].received_at < moment:
-            batch.append(events[position])
-            position += 1
-        if batch:
-            engine.process(batch)
+    _feed(engine, clock, events, moment, events[-1].received_at + timedelta(minutes=1))
     return recorder.changes
 
 
@@ -874,17 +876,7 @@ def test_a_floor_judges_the_hour_rebuilt_after_a_restart(tmp_path: Path) -> None
     after = AlertingEngine([ORDERS], [FLOOR], clock=clock, listeners=[recorder])
     log.save_checkpoint(after.name, len(before) + 1)
     after.restore(log, lookback_us=2 * 3_600_000_000)
-    position = len(before)
-    while moment < BREAK + timedelta(hours=3):
-        moment += timedelta(minutes=1)
-        clock.set(moment)
-        after.tick()
-        batch = []
-        while position < len(events) and events[position].received_at < moment:
-            batch.append(events[position])
-            position += 1
-        if batch:
-            after.process(batch)
+    _feed(after, clock, events, moment, BREAK + timedelta(hours=3), position=len(before))
     fired = [a for a in recorder.changes if a.status == "firing"]
     hour = BREAK.replace(minute=0)
     assert fired and fired[0].fired_at is not None
@@ -919,17 +911,7 @@ def test_a_floor_judges_each_shop_from_its_first_order_after_a_restart(tmp_path:
     after = AlertingEngine([metric], [FLOOR], clock=clock, listeners=[recorder])
     log.save_checkpoint(after.name, len(before) + 1)
     after.restore(log, lookback_us=4 * 3_600_000_000)
-    moment, position = restart, len(before)
-    while moment < day.replace(hour=13, minute=30):
-        moment += timedelta(minutes=1)
-        clock.set(moment)
-        after.tick()
-        batch = []
-        while position < len(orders) and orders[position].received_at < moment:
-            batch.append(orders[position])
-            position += 1
-        if batch:
-            after.process(batch)
+    _feed(after, clock, orders, restart, day.replace(hour=13, minute=30), position=len(before))
     fired = [a for a in recorder.changes if a.status == "firing"]
     assert [a.labels.get("shop") for a in fired] == ["new"]
     assert fired[0].fired_at is not None
