@@ -36,16 +36,30 @@ def _shop(
     for day in range(DAYS):
         if datetime.fromtimestamp(_at(day, 12), PARIS).weekday() == 6:
             continue
-        a, b = _at(day, 9), _at(day, 19)
         level = OPEN_PER_MIN * (2 if day >= double_from else 1)
-        day_times = rng.uniform(a, b, rng.poisson(level / 60 * (b - a)))
-        if stop is not None and a <= stop < b:
-            day_times = day_times[day_times < stop]
-        if surge is not None and a <= surge < b:
-            more = rng.uniform(surge, b, rng.poisson(2 * OPEN_PER_MIN / 60 * (b - surge)))
-            day_times = np.concatenate((day_times, more))
-        times += sorted(day_times.tolist())
+        times += _open_day(rng, _at(day, 9), _at(day, 19), level, stop=stop, surge=surge)
     return times
+
+
+def _open_day(
+    rng: np.random.Generator,
+    a: float,
+    b: float,
+    level: float,
+    *,
+    stop: float | None,
+    surge: float | None,
+) -> list[float]:
+    """A day's order instants from its opening `a` to its closing `b` (`level` a minute),
+    none from `stop` on, and `2 * OPEN_PER_MIN` a minute more from `surge` on, if either
+    falls in the day."""
+    day_times = rng.uniform(a, b, rng.poisson(level / 60 * (b - a)))
+    if stop is not None and a <= stop < b:
+        day_times = day_times[day_times < stop]
+    if surge is not None and a <= surge < b:
+        more = rng.uniform(surge, b, rng.poisson(2 * OPEN_PER_MIN / 60 * (b - surge)))
+        day_times = np.concatenate((day_times, more))
+    return sorted(day_times.tolist())
 
 
 def _event(t: float, i: int) -> Event:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from tests.rules.test_sequential_hours import _event
+from tests.rules.test_sequential_hours import _event, _open_day
 from vigie.kpi.durations import parse_rate
 from vigie.rules.definitions import Rule
 from vigie.rules.sequential import RateAwareAbsence, SequentialTracker, detection_table
@@ -48,14 +48,7 @@ def _shop(
     for day in range(DAYS):
         if day in SUNDAYS and day != open_sunday:
             continue
-        a, b = _at(day, 9), _at(day, 19)
-        day_times = rng.uniform(a, b, rng.poisson(OPEN_PER_MIN / 60 * (b - a)))
-        if stop is not None and a <= stop < b:
-            day_times = day_times[day_times < stop]
-        if surge is not None and a <= surge < b:
-            more = rng.uniform(surge, b, rng.poisson(2 * OPEN_PER_MIN / 60 * (b - surge)))
-            day_times = np.concatenate((day_times, more))
-        times += sorted(day_times.tolist())
+        times += _open_day(rng, _at(day, 9), _at(day, 19), OPEN_PER_MIN, stop=stop, surge=surge)
     return times
 
 
