@@ -835,11 +835,9 @@ def _erase_in_store(db_url: str, cid: str, token: str) -> None:
         engine.dispose()
 
 
-def _reply_with_forget_in_between(
-    cluster: Cluster, meanwhile: Callable[[str], None]
-) -> tuple[str, httpx.Response]:
-    """A visitor's conversation on A, and ana's first reply on A, whose take is held back
-    while `meanwhile` runs and A forgets the conversations the store holds as far."""
+def _started_on_a(cluster: Cluster) -> tuple[str, str, str]:
+    """A visitor's conversation opened on A at lunchtime; the visitor, their token and the
+    conversation id."""
     cluster.at(LUNCH)
     visitor = _visitor()
     token = _session(cluster.a, visitor)["token"]
@@ -851,7 +849,15 @@ def _reply_with_forget_in_between(
         headers={"Content-Type": "text/plain", "Origin": SHOP},
     )
     assert started.status_code == 200, started.text
-    cid = started.json()["id"]
+    return visitor, token, started.json()["id"]
+
+
+def _reply_with_forget_in_between(
+    cluster: Cluster, meanwhile: Callable[[str], None]
+) -> tuple[str, httpx.Response]:
+    """A visitor's conversation on A, and ana's first reply on A, whose take is held back
+    while `meanwhile` runs and A forgets the conversations the store holds as far."""
+    _, _, cid = _started_on_a(cluster)
     undo = _held_back(cluster.a, cluster.db_url, cid, meanwhile)
     try:
         reply = httpx.post(
@@ -919,18 +925,7 @@ def _projected(cluster: Cluster, cid: str) -> dict[str, Any]:
 def _started_everywhere(cluster: Cluster) -> tuple[str, str, str]:
     """A visitor's conversation opened on A, projected in the store and held by both
     nodes; returns the visitor, their token and the conversation id."""
-    cluster.at(LUNCH)
-    visitor = _visitor()
-    token = _session(cluster.a, visitor)["token"]
-    started = httpx.post(
-        f"{cluster.a.url}/chat/v1/start",
-        content=json.dumps(
-            {"writeKey": WRITE_KEY, "anonymousId": visitor, "token": token, "text": "allô ?"}
-        ),
-        headers={"Content-Type": "text/plain", "Origin": SHOP},
-    )
-    assert started.status_code == 200, started.text
-    cid: str = started.json()["id"]
+    visitor, token, cid = _started_on_a(cluster)
     _projected(cluster, cid)
     for node in (cluster.a, cluster.b):
         assert _conversation(node, cid, cluster.headers("ana"))["anonymous_id"] == visitor
