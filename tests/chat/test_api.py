@@ -52,9 +52,9 @@ def _interaction(server: ChatServer, conversation_id: str) -> dict[str, Any]:
     raise AssertionError(f"no interaction for {conversation_id}: {response.text}")
 
 
-def test_a_conversation_lands_on_the_contacts_timeline(chat_server: ChatServer) -> None:
-    """Visitor and agent talk; tags, outcome and the transcript show on the 360° timeline."""
-    server = chat_server
+def _lea_at_lunch(server: ChatServer) -> tuple[str, str]:
+    """At lunchtime, a new visitor and the contact Léa they are: the visitor's id and the
+    contact's."""
     server.clock.set(LUNCH)
     visitor = _visitor()
     contact = httpx.post(
@@ -64,6 +64,13 @@ def test_a_conversation_lands_on_the_contacts_timeline(chat_server: ChatServer) 
         timeout=30,
     )
     assert contact.status_code in (200, 201), contact.text
+    return visitor, str(contact.json()["id"])
+
+
+def test_a_conversation_lands_on_the_contacts_timeline(chat_server: ChatServer) -> None:
+    """Visitor and agent talk; tags, outcome and the transcript show on the 360° timeline."""
+    server = chat_server
+    visitor, contact_id = _lea_at_lunch(server)
     token = server.session(visitor)["token"]
     opened = _start(
         server,
@@ -119,7 +126,7 @@ def test_a_conversation_lands_on_the_contacts_timeline(chat_server: ChatServer) 
     ]
     assert interaction["staff_id"] == "ana" and interaction["sentiment"] is not None
     timeline = httpx.get(
-        f"{server.url}/api/contacts/{contact.json()['id']}/timeline",
+        f"{server.url}/api/contacts/{contact_id}/timeline",
         headers=server.agent("admin"),
         timeout=30,
     ).json()
@@ -670,19 +677,11 @@ def test_a_conversation_whose_visitor_was_erased_takes_no_more_messages(
     afterwards answers 410 naming it, the conversation keeps what the erasure left of it
     (its one message, without its words), and it leaves the inbox (nobody can answer it)."""
     server = chat_server
-    server.clock.set(LUNCH)
-    visitor = _visitor()
-    contact = httpx.post(
-        f"{server.url}/api/contacts",
-        json={"first_name": "Léa", "anonymous_ids": [visitor]},
-        headers=server.agent("admin"),
-        timeout=30,
-    )
-    assert contact.status_code in (200, 201), contact.text
+    visitor, contact_id = _lea_at_lunch(server)
     cid = _start(server, visitor, server.session(visitor)["token"], "Vous êtes là ?")["id"]
     _interaction(server, cid)  # the projection has stored it
     erased = httpx.post(
-        f"{server.url}/api/privacy/contacts/{contact.json()['id']}/erase",
+        f"{server.url}/api/privacy/contacts/{contact_id}/erase",
         headers=server.agent("admin"),
         timeout=60,
     )
