@@ -302,3 +302,108 @@ def test_backtest_judges_each_same_slot_rule_on_its_own_clock(tmp_path: Path) ->
     assert {a["rule"] for a in fired} == {"rise-in-utc"}
     sunday = datetime(2026, 3, 29, tzinfo=paris)
     assert all(datetime.fromisoformat(a["fired_at"]) >= sunday for a in fired)
+
+
+def _spreadsheet_csv(path: Path) -> list[float]:
+    """`_series_csv`'s ten days as a French spreadsheet exports them: semicolons, decimal
+    commas, Unix times, a second metric before the load, and an is_anomaly flag on the
+    spike's hour and the first three hours of the shift; the load's values."""
+    import math
+    import random
+
+    rng = random.Random(15)
+    rows, loads = ["ts;memory;load;is_anomaly"], []
+    for h in range(240):
+        value = 100 + 20 * math.sin(2 * math.pi * h / 24) + rng.gauss(0, 2)
+        value += (60 if h == 150 else 0) + (40 if h >= 200 else 0)
+        flag = int(h == 150 or 200 <= h < 203)
+        at = int((T0 + timedelta(hours=h)).timestamp())
+        rows.append(f"{at};{50 + h % 7},5;{value:.3f}".replace(".", ",") + f";{flag}")
+        loads.append(round(value, 3))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return loads
+
+
+def test_a_spreadsheet_export_is_read_with_its_incident_flags(tmp_path: Path) -> None:
+    """A semicolon CSV with decimal commas, Unix times and several columns gives the named
+    column's values at their times, and its is_anomaly runs as incident windows that last
+    until the next normal row."""
+    from vigie.rules.backtest import read_series
+
+    path = tmp_path / "export.csv"
+    loads = _spreadsheet_csv(path)
+    read = read_series(path, "load")
+    assert [v for _, _, v in read.samples] == loads
+    assert read.samples[1][0] == int((T0 + timedelta(hours=1)).timestamp() * 1e6)
+
+    def us(h: int) -> int:
+        return int((T0 + timedelta(hours=h)).timestamp() * 1e6)
+
+    assert read.flagged == [(us(150), us(151)), (us(200), us(203))]
+    assert read_series(path).samples[0][2] == 50.5  # no `value` column: the first one
+    assert read_series(tmp_path / "export.csv", "memory").flagged == read.flagged
+
+
+def test_the_cli_scores_a_csv_on_its_own_flags(tmp_path: Path) -> None:
+    """`vigie backtest --csv FILE --column load` with no --labels scores the file on its
+    is_anomaly flags: the spike and the shift are both caught."""
+    path = tmp_path / "export.csv"
+    _spreadsheet_csv(path)
+    config = tmp_path / "vigie.yaml"
+    config.write_text(
+        "metrics:\n  - {name: load, kind: average, value: properties.value, window: 1h}\n"
+        "rules:\n  - {name: odd, kind: anomaly, metric: load}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        app,
+        ["backtest", "-c", str(config), "--csv", str(path), "--metric", "load",
+         "--column", "load", "--json"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[0])
+    assert line["labels"] == "flags" and line["samples"] == 240
+    assert (line["score"]["windows"], line["score"]["detected"]) == (2, 2)
+
+
+def test_a_csv_column_or_value_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    """An unknown --column lists the columns; a value that is no number names its line and
+    column; a row number where a time should be is refused, not read as 1970."""
+    import pytest
+
+    from vigie.rules.backtest import SeriesError, read_series
+
+    path = tmp_path / "export.csv"
+    _spreadsheet_csv(path)
+    with pytest.raises(SeriesError, match=r"'cpu' is not a column .*ts, memory, load"):
+        read_series(path, "cpu")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,value,note\n1764244800,12.5,ok\n1764248400,12.5 kg,\n", encoding="utf-8")
+    with pytest.raises(SeriesError, match=r"line 3: value: '12\.5 kg' is not a number"):
+        read_series(bad)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("time,value\n1,12.5\n", encoding="utf-8")
+    with pytest.raises(SeriesError, match="line 2: the time '1' is not"):
+        read_series(rows)
+
+
+def test_a_hostile_or_windows_encoded_csv_is_refused_or_read(tmp_path: Path) -> None:
+    """A NUL byte is refused with its line; a Windows-1252 export (an accented header) is
+    read; a value of 1e309 (an infinity) is a missing sample, not a crash; a field
+    too long for a CSV is refused."""
+    import pytest
+
+    from vigie.rules.backtest import SeriesError, read_series
+
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"time,value\n1764244800,1\n1764248400,\x002\n")
+    with pytest.raises(SeriesError, match="line 3: a NUL byte"):
+        read_series(nul)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("date;température\n1764244800;12,5\n1764248400;1e309\n".encode("cp1252"))
+    assert [v for _, _, v in read_series(latin, "température").samples] == [12.5]
+    huge = tmp_path / "huge.csv"
+    huge.write_text('time,value\n1764244800,"' + "9" * 200_000 + '"\n', encoding="utf-8")
+    with pytest.raises(SeriesError, match="field larger than field limit"):
+        read_series(huge)

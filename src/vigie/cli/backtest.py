@@ -38,6 +38,13 @@ def backtest(
             "folder (its *.csv) or a glob pattern (quote it).",
         ),
     ] = None,
+    column: Annotated[
+        str | None,
+        typer.Option(
+            help="The CSV column holding the values (its header, or its number from 1 in a "
+            "file without header); default: `value`, else the first that is not the time."
+        ),
+    ] = None,
     metric: Annotated[
         str | None, typer.Option(help="The metric the CSV series give values of.")
     ] = None,
@@ -46,7 +53,8 @@ def backtest(
         typer.Option(
             help="Incident windows per CSV file (JSON {file: [[start, end], ...]} or CSV "
             "series,start,end): report detections, misses, false alerts per day and time "
-            "to detect."
+            "to detect. A CSV with an is_anomaly (or label) column of 0/1 per row is scored "
+            "on its own flags without this."
         ),
     ] = None,
     tick: Annotated[str, typer.Option(help="Simulated time between evaluations.")] = "1s",
@@ -79,7 +87,7 @@ def backtest(
         rules = [r for r in cfg.rules if r.metric == chosen.name]
         _series(
             series, chosen, rules, labels, since=since, until=until, tick=tick,
-            reference=reference, as_json=as_json, timezone=cfg.analytics.timezone,
+            reference=reference, as_json=as_json, timezone=cfg.analytics.timezone, column=column,
         )  # fmt: skip
         return
     from vigie.log import SqlEventLog
@@ -130,9 +138,10 @@ def _series(
     reference: bool,
     as_json: bool,
     timezone: str,
+    column: str | None,
 ) -> None:
     """Replay each CSV series in one process (start-up paid once), printing per file;
-    `timezone`: the site's, for anomaly rules that name none."""
+    `timezone`: the site's, for anomaly rules that name none; `column`: the values'."""
     from vigie.rules.backtest import FAST_KINDS
     from vigie.rules.scorecard import LabelsError, load_labels
 
@@ -153,7 +162,7 @@ def _series(
         for path in files:
             card = _replay_file(
                 path, metric, rules, labels, fast=fast, since=since, until=until, tick=tick,
-                reference=reference, as_json=as_json, timezone=timezone,
+                reference=reference, as_json=as_json, timezone=timezone, column=column,
             )  # fmt: skip
             if card is not None:
                 total = card if total is None else total.add(card)
@@ -179,11 +188,13 @@ def _replay_file(
     reference: bool,
     as_json: bool,
     timezone: str,
+    column: str | None,
 ) -> Scorecard | None:
-    """Replay one CSV series and print its alerts; its scorecard when labels are given."""
+    """Replay one CSV series and print its alerts; its scorecard when labels are given or
+    the file flags its incidents (`labels` win)."""
     from vigie.rules.backtest import (
         SeriesError,
-        read_samples,
+        read_series,
         replay,
         replay_samples,
         series_events,
@@ -195,15 +206,16 @@ def _replay_file(
     low = to_us(since) if since else None
     high = to_us(until) if until else None
     try:
+        read = read_series(path, column)
         samples = [
             s
-            for s in read_samples(path)
+            for s in read.samples
             if (low is None or s[0] >= low) and (high is None or s[0] < high)
         ]
         if fast:
             changes = replay_samples(metric, rules, samples, timezone=timezone)
         else:
-            replacement, events = series_events(path, metric)
+            replacement, events = series_events(path, metric, column)
             events = [
                 e
                 for e in events
@@ -224,8 +236,10 @@ def _replay_file(
         raise typer.Exit(2) from exc
     report: dict[str, Any] = {"file": str(path), "samples": len(samples)}
     card = None
-    if labels is not None and samples:
-        windows = labels.get(path.name, [])
+    windows = labels.get(path.name, []) if labels is not None else read.flagged
+    if windows is not None and samples:
+        if labels is None:
+            report["labels"] = "flags"
         card = score(
             _incident_starts(changes), windows, start_us=samples[0][0], end_us=samples[-1][0]
         )

@@ -141,30 +141,156 @@ class SeriesError(ValueError):
     """A CSV series cannot be read; the message names the line."""
 
 
-def read_samples(path: str | Path) -> list[tuple[int, int, float]]:
-    """The rows of a CSV `timestamp,value` series as (time in us, line, value), in time
-    order; an empty value (missing data) is skipped."""
+TIME_HEADERS = ("timestamp", "time", "date", "datetime", "ds", "ts")
+"""Header names of the time column (else the first column is the time)."""
+FLAG_HEADERS = ("is_anomaly", "anomaly", "label", "is_incident", "incident")
+"""Header names of a column flagging each row as part of an incident (1/true) or not."""
+_FLAGGED = frozenset({"1", "1.0", "true", "yes", "y", "t"})
+
+
+class Series(msgspec.Struct, frozen=True, kw_only=True):
+    """A CSV series: its samples as (time in us, line, value) in time order, and, when the
+    file has a flag column (`FLAG_HEADERS`), the incident windows it marks: each run of
+    flagged rows, from its first row's time to the time of the row after its last (the
+    incident lasts until the next normal sample), else None."""
+
+    samples: list[tuple[int, int, float]]
+    flagged: list[tuple[int, int]] | None = None
+
+
+def read_series(path: str | Path, column: str | None = None) -> Series:
+    """Read a CSV series as spreadsheets and tools export them: comma, semicolon or tab
+    separated (a semicolon file may write decimals with a comma, `12,5`); times in ISO 8601
+    or as seconds (or milliseconds) since 1970; the values of `column`, else of the column
+    headed `value`, else of the first column that is neither the time nor a flag. An empty,
+    `nan` or `null` value (missing data) is skipped; anything else that is not a number or
+    a time is refused with its line and column."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:  # a spreadsheet's Windows-1252 export: only its header is text
+        text = data.decode("cp1252", errors="replace")
+    if "\0" in text:
+        line_no = text.count("\n", 0, text.index("\0")) + 1
+        raise SeriesError(f"{path}: line {line_no}: a NUL byte: not a CSV text file")
+    lines = text.splitlines()
+    try:
+        return _parse(path, lines, _delimiter(lines[0] if lines else ""), column)
+    except csv.Error as exc:  # a field over the csv module's limit, a stray quote...
+        raise SeriesError(f"{path}: not a CSV series ({exc})") from exc
+
+
+def _parse(path: str | Path, lines: list[str], delimiter: str, column: str | None) -> Series:
+    rows = csv.reader(lines, delimiter=delimiter)
+    first = next(rows, None)
+    header = [c.strip().lower() for c in first] if first and not _is_time(first[0]) else None
+    time_at, value_at, flag_at = _columns(path, header, column)
+    pending = [] if header is not None or first is None else [first]
     samples: list[tuple[int, int, float]] = []
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        for line_no, row in enumerate(csv.reader(handle), start=1):
-            if not row or row[0].strip().lower() in ("timestamp", "time", ""):
-                continue
-            try:
-                at = datetime.fromisoformat(row[0].strip().replace("Z", "+00:00"))
-                text = row[1].strip()
-                value = float(text) if text and text.lower() not in ("nan", "null") else None
-            except (ValueError, IndexError) as exc:
-                raise SeriesError(
-                    f"{path}: line {line_no}: expected `timestamp,value` "
-                    f"(ISO 8601 time, number), got {row!r}"
-                ) from exc
-            if value is None or not math.isfinite(value):
-                continue
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=UTC)
-            samples.append((to_us(at), line_no, value))
+    flags: list[tuple[int, bool]] = []
+    for line_no, row in enumerate([*pending, *rows], start=1 if header is None else 2):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            at_us = _time_us(row[time_at])
+        except (ValueError, IndexError, OverflowError) as exc:
+            raise SeriesError(
+                f"{path}: line {line_no}: the time {_cell(row, time_at)!r} is not an ISO 8601 "
+                "time or a number of seconds since 1970"
+            ) from exc
+        if flag_at is not None:
+            flags.append((at_us, _cell(row, flag_at).strip().lower() in _FLAGGED))
+        raw = _cell(row, value_at).strip()
+        if not raw or raw.lower() in ("nan", "null", "na", "none"):
+            continue
+        try:
+            value = float(raw.replace(",", ".") if delimiter == ";" else raw)
+        except ValueError as exc:
+            name = header[value_at] if header else f"column {value_at + 1}"
+            raise SeriesError(
+                f"{path}: line {line_no}: {name}: {raw[:40]!r} is not a number"
+            ) from exc
+        if math.isfinite(value):
+            samples.append((at_us, line_no, value))
     samples.sort()
-    return samples
+    return Series(samples=samples, flagged=_runs(flags) if flag_at is not None else None)
+
+
+def read_samples(path: str | Path, column: str | None = None) -> list[tuple[int, int, float]]:
+    """The samples of a CSV series (`read_series`) as (time in us, line, value)."""
+    return read_series(path, column).samples
+
+
+def _delimiter(line: str) -> str:
+    """The separator of a CSV file from its first line: `;` or a tab when the line has
+    more of them than commas (a French spreadsheet writes `;` and decimal commas)."""
+    counts = {d: line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
+def _columns(
+    path: str | Path, header: list[str] | None, column: str | None
+) -> tuple[int, int, int | None]:
+    """Where the time, the value and the flags are (the flags may be absent)."""
+    if header is None:
+        if column is not None and not column.isdigit():
+            raise SeriesError(f"{path}: --column {column!r}: the file has no header row")
+        return 0, int(column) - 1 if column else 1, None
+    time_at = next((i for i, h in enumerate(header) if h in TIME_HEADERS), 0)
+    flag_at = next((i for i, h in enumerate(header) if h in FLAG_HEADERS), None)
+    if column is not None:
+        if column.lower() not in header:
+            raise SeriesError(
+                f"{path}: --column {column!r} is not a column (columns: {', '.join(header)})"
+            )
+        return time_at, header.index(column.lower()), flag_at
+    others = [i for i in range(len(header)) if i not in (time_at, flag_at)]
+    value_at = header.index("value") if "value" in header else (others[0] if others else 1)
+    return time_at, value_at, flag_at
+
+
+def _cell(row: list[str], at: int) -> str:
+    return row[at] if at < len(row) else ""
+
+
+def _is_time(text: str) -> bool:
+    try:
+        _time_us(text)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _time_us(text: str) -> int:
+    """An ISO 8601 time (UTC when it names no offset) or a Unix time in seconds, or in
+    milliseconds or microseconds when too large for seconds, in microseconds."""
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return to_us(at if at.tzinfo else at.replace(tzinfo=UTC))
+    if not math.isfinite(number) or number < 1e8:  # before 1973: a row number, not a time
+        raise ValueError(text)
+    scale = 1e6 if number < 1e11 else 1e3 if number < 1e14 else 1.0
+    return round(number * scale)
+
+
+def _runs(flags: list[tuple[int, bool]]) -> list[tuple[int, int]]:
+    """The windows of the runs of flagged rows (`Series.flagged`)."""
+    flags.sort()
+    windows: list[tuple[int, int]] = []
+    start: int | None = None
+    for at_us, flagged in flags:
+        if flagged and start is None:
+            start = at_us
+        elif not flagged and start is not None:
+            windows.append((start, at_us))
+            start = None
+    if start is not None:
+        windows.append((start, flags[-1][0]))
+    return windows
 
 
 def series_metric(metric: Metric) -> Metric:
@@ -184,11 +310,13 @@ def series_metric(metric: Metric) -> Metric:
     )
 
 
-def series_events(path: str | Path, metric: Metric) -> tuple[Metric, list[Event]]:
-    """A CSV `timestamp,value` series of `metric` as events, and the metric reading them
+def series_events(
+    path: str | Path, metric: Metric, column: str | None = None
+) -> tuple[Metric, list[Event]]:
+    """A CSV series of `metric` (`read_series`) as events, and the metric reading them
     (`series_metric`): each row is the metric's value at that time."""
     events: list[Event] = []
-    for at_us, line_no, value in read_samples(path):
+    for at_us, line_no, value in read_samples(path, column):
         at = from_us(at_us)
         events.append(
             Event(
