@@ -407,3 +407,21 @@ def test_a_hostile_or_windows_encoded_csv_is_refused_or_read(tmp_path: Path) -> 
     huge.write_text('time,value\n1764244800,"' + "9" * 200_000 + '"\n', encoding="utf-8")
     with pytest.raises(SeriesError, match="field larger than field limit"):
         read_series(huge)
+
+
+def test_a_csv_needs_no_configuration(tmp_path: Path) -> None:
+    """`vigie backtest --csv FILE` with neither a configuration nor a metric replays the file
+    through the anomaly rule at its defaults at the file's own sampling interval (hourly
+    here), and scores it on its flags."""
+    path = tmp_path / "export.csv"
+    _spreadsheet_csv(path)
+    result = CliRunner().invoke(
+        app, ["backtest", "--csv", str(path), "--column", "load", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[0])
+    assert line["window"] == "3600s"
+    assert (line["score"]["windows"], line["score"]["detected"]) == (2, 2)
+    assert {a["rule"] for a in line["alerts"]} == {"anomaly"}
+    log = CliRunner().invoke(app, ["backtest", "--json"])
+    assert log.exit_code == 2 and "--config is needed" in log.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,8 +22,14 @@ if TYPE_CHECKING:
 
 def backtest(
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="vigie.yaml with the metrics and rules to test.")
-    ],
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="vigie.yaml with the metrics and rules to test (with --csv and no --metric: "
+            "not needed).",
+        ),
+    ] = None,
     start: Annotated[
         str | None, typer.Option("--from", help="Event time to start at (ISO 8601).")
     ] = None,
@@ -46,7 +53,11 @@ def backtest(
         ),
     ] = None,
     metric: Annotated[
-        str | None, typer.Option(help="The metric the CSV series give values of.")
+        str | None,
+        typer.Option(
+            help="The metric the CSV series give values of; without it, each file goes through "
+            "the anomaly rule at its defaults, at the file's own sampling interval."
+        ),
     ] = None,
     labels: Annotated[
         Path | None,
@@ -78,6 +89,20 @@ def backtest(
     cfg = settings.config
     since = _moment(start, "--from")
     until = _moment(end, "--to")
+    if series is not None and metric is None:
+        err.print(
+            "no --metric: each file through the anomaly rule at its defaults, at its own "
+            "sampling interval / sans --metric : chaque fichier passe par la règle d'anomalie "
+            "par défaut, à son propre intervalle"
+        )
+        _series(
+            series, None, [], labels, since=since, until=until, tick=tick, reference=reference,
+            as_json=as_json, timezone=cfg.analytics.timezone, column=column,
+        )  # fmt: skip
+        return
+    if config is None:
+        err.print("[red]--config is needed[/red] to replay the log, or --csv with a --metric of it")
+        raise typer.Exit(2)
     if series is not None:
         chosen = next((m for m in cfg.metrics if m.name == metric), None)
         if chosen is None:
@@ -128,7 +153,7 @@ def series_files(pattern: str) -> list[Path]:
 
 def _series(
     pattern: str,
-    metric: Metric,
+    metric: Metric | None,
     rules: list[Rule],
     labels_path: Path | None,
     *,
@@ -141,7 +166,8 @@ def _series(
     column: str | None,
 ) -> None:
     """Replay each CSV series in one process (start-up paid once), printing per file;
-    `timezone`: the site's, for anomaly rules that name none; `column`: the values'."""
+    `timezone`: the site's, for anomaly rules that name none; `column`: the values';
+    no `metric`: each file's own (`default_detector`)."""
     from vigie.rules.backtest import FAST_KINDS
     from vigie.rules.scorecard import LabelsError, load_labels
 
@@ -154,7 +180,7 @@ def _series(
     except (OSError, LabelsError) as exc:
         err.print(f"[red]cannot read the labels:[/red] {exc}")
         raise typer.Exit(2) from exc
-    fast = not reference and all(r.kind in FAST_KINDS for r in rules)
+    fast = not reference and all(r.kind in FAST_KINDS for r in rules)  # the default: anomaly
     total: Scorecard | None = None
     bar = progress_bar()
     task = bar.add_task("series replayed / séries rejouées", total=len(files))
@@ -177,7 +203,7 @@ def _series(
 
 def _replay_file(
     path: Path,
-    metric: Metric,
+    metric: Metric | None,
     rules: list[Rule],
     labels: dict[str, list[tuple[int, int]]] | None,
     *,
@@ -212,6 +238,8 @@ def _replay_file(
             for s in read.samples
             if (low is None or s[0] >= low) and (high is None or s[0] < high)
         ]
+        if metric is None:
+            metric, rules = default_detector(samples, timezone)
         if fast:
             changes = replay_samples(metric, rules, samples, timezone=timezone)
         else:
@@ -234,7 +262,7 @@ def _replay_file(
     except (OSError, SeriesError) as exc:
         err.print(f"[red]cannot read the series:[/red] {exc}")
         raise typer.Exit(2) from exc
-    report: dict[str, Any] = {"file": str(path), "samples": len(samples)}
+    report: dict[str, Any] = {"file": str(path), "samples": len(samples), "window": metric.window}
     card = None
     windows = labels.get(path.name, []) if labels is not None else read.flagged
     if windows is not None and samples:
@@ -253,6 +281,25 @@ def _replay_file(
         if "score" in report:
             console.print(report["score"])
     return card
+
+
+def default_detector(
+    samples: Sequence[tuple[int, int, float]], timezone: str
+) -> tuple[Metric, list[Rule]]:
+    """The metric and rule a CSV series is replayed through without a configuration: the
+    average of each sampling interval (the median gap between the samples' times, in whole
+    seconds, at least 1) and the anomaly rule at its defaults, in the site's `timezone`."""
+    import numpy as np
+
+    from vigie.kpi.metrics import Metric
+    from vigie.kpi.wallclock import UTC_NAME
+    from vigie.rules.definitions import Rule
+
+    times = np.unique(np.fromiter((s[0] for s in samples), dtype=np.int64, count=len(samples)))
+    step_s = max(1, round(float(np.median(np.diff(times))) / 1e6)) if len(times) > 1 else 60
+    metric = Metric(name="value", kind="average", value="properties.value", window=f"{step_s}s")
+    zone = None if timezone == UTC_NAME else timezone
+    return metric, [Rule(name="anomaly", kind="anomaly", metric="value", timezone=zone)]
 
 
 def _incidents(changes: list[Alert]) -> list[Alert]:
