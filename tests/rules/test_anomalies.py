@@ -230,3 +230,34 @@ def test_a_time_zone_without_a_time_of_day_to_read_is_refused(rule: str, reason:
     )
     with pytest.raises(ConfigError, match=r"rules\.0\.timezone \(line 4\): .*" + reason[:20]):
         parse_config(text)
+
+
+def test_a_stuck_sensors_alert_says_how_long_its_value_has_not_changed() -> None:
+    """A 5-minute temperature frozen at one reading for two hours: its alert's evidence says
+    the value has not changed for N samples since the first frozen window, live and in the
+    replay alike, and no evidence of the days before says so."""
+    from vigie.kpi.metrics import NO_GROUP
+    from vigie.rules.anomalies import AnomalyWatch
+
+    rng = np.random.default_rng(4)
+    step = 5 * MINUTE
+    start = to_us(datetime(2026, 11, 2, tzinfo=UTC))
+    ends = [start + (i + 1) * step for i in range(4 * 288)]
+    values = [
+        round(40 + 3 * np.sin(i / 288 * 2 * np.pi) + rng.normal(0, 0.6), 2)
+        for i in range(len(ends))
+    ]
+    frozen = 3 * 288 + 100
+    values[frozen : frozen + 24] = [values[frozen]] * 24
+    rule = Rule(name="temperature-odd", kind="anomaly", metric="temperature")
+    live = AnomalyWatch(rule, step_us=step)
+    observed = [live.observe(NO_GROUP, e, v) for e, v in zip(ends, values, strict=True)]
+    replayed = AnomalyWatch(rule, step_us=step).replay(NO_GROUP, ends, values)
+    assert [e and e.get("unchanged") for e in observed] == [
+        e and e.get("unchanged") for e in replayed
+    ]
+    said = [(i, e["unchanged"]) for i, e in enumerate(replayed) if e and "unchanged" in e]
+    assert said, "the frozen stretch raised no alert saying so"
+    assert all(frozen + 7 <= i < frozen + 24 for i, _ in said)
+    for i, unchanged in said:
+        assert unchanged == {"samples": i - frozen + 1, "since": from_us(ends[frozen]).isoformat()}

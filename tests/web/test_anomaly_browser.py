@@ -60,6 +60,7 @@ def _anomaly(dashboard: Dashboard) -> Alert:
             "timezone": "Europe/Paris",
             "abnormal_since": now.isoformat(),
             "p_value": 2.5e-9,
+            "unchanged": {"samples": 12, "since": (now - timedelta(hours=3)).isoformat()},
             "history": history,
         },
     )
@@ -69,9 +70,10 @@ def _anomaly(dashboard: Dashboard) -> Alert:
 
 def test_an_anomaly_alert_is_explained_with_a_plot(dashboard: Dashboard, browser: Any) -> None:
     """Ada opens an anomaly alert's details: she reads the observed and expected values, the
-    normal band, the seasonality and the zone whose local time it follows, since when, and
-    sees the plot (band, expected, observed, now) in English and in French, with no
-    untranslated text and no error."""
+    normal band, the seasonality and the zone whose local time it follows, since when, for how
+    many samples the value has not changed (a stuck source), and sees the plot (band,
+    expected, observed, now) in English and in French, with no untranslated text and no
+    error."""
     from playwright.sync_api import expect
 
     alert = _anomaly(dashboard)
@@ -84,11 +86,13 @@ def test_an_anomaly_alert_is_explained_with_a_plot(dashboard: Dashboard, browser
     texts = {
         "en": (
             "Expected", "41.5", "Normal band", f"30.25 {dash} 52.75",
-            "daily, in Europe/Paris local time", "Abnormal since",
+            "daily, in Europe/Paris local time", "Abnormal since", "Value unchanged",
+            "12 samples in a row, since", "the source may be stuck",
         ),
         "fr": (
             "Attendu", "41,5", "Plage normale", f"30,25 {dash} 52,75",
-            "journalière, à l'heure locale de Europe/Paris", "Anormal",
+            "journalière, à l'heure locale de Europe/Paris", "Anormal", "Valeur inchangée",
+            "12 mesures de suite, depuis", "la source est peut-être bloquée",
         ),
     }  # fmt: skip
     for language in ("en", "fr"):

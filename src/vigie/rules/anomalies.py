@@ -36,7 +36,7 @@ from vigie.rules.conditions import (
 from vigie.rules.definitions import Rule
 from vigie.rules.detectors import Detector, Verdict
 from vigie.rules.detectors.batch import SeriesScores, score_series
-from vigie.rules.detectors.seasonal import RobustSeasonal
+from vigie.rules.detectors.seasonal import STUCK_LEAST, RobustSeasonal
 from vigie.types import from_us
 
 HISTORY = 48  # samples of observed and expected values kept for the alert's plot
@@ -57,6 +57,10 @@ class _Group:
     )
     shown: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
     shown_us: int = -1  # the last window of `history` already in `shown`
+    # The run of final values equal to the last one: its value, length and first window.
+    run_value: float = math.nan
+    run: int = 0
+    run_since: int = 0
 
 
 def detector_for(rule: Rule, step_us: int, timezone: str = UTC_NAME) -> Detector:
@@ -104,6 +108,10 @@ class AnomalyWatch:
                 if fell and not state.holding:
                     state.abnormal_since = state.end_us
                 state.detector.learn(state.end_us, last.observed)
+                if last.observed == state.run_value:
+                    state.run += 1
+                else:
+                    state.run_value, state.run, state.run_since = last.observed, 1, state.end_us
                 state.history.append(
                     (state.end_us, last.observed, last.expected, last.low, last.high)
                 )
@@ -132,6 +140,7 @@ class AnomalyWatch:
         if self.growing or group in self.groups or not isinstance(detector, RobustSeasonal):
             return [self.observe(group, e, v) for e, v in zip(ends, values, strict=True)]
         scores = score_series(detector, ends, values)
+        runs = _run_starts(values)
         out: list[dict[str, Any] | None] = [None] * len(ends)
         shown: dict[int, dict[str, Any]] = {}
         p_values, fire, clear = scores.p_values, self.fire, self.clear
@@ -154,7 +163,9 @@ class AnomalyWatch:
                 continue
             if not holding:
                 holding, since = True, ends[i]
-            out[i] = self._replayed(scores, ends, i, since, shown)
+            out[i] = self._replayed(scores, ends, i, since, shown) | _unchanged(
+                i - runs[i] + 1, ends[runs[i]]
+            )
         return out
 
     def _replayed(
@@ -254,7 +265,28 @@ class AnomalyWatch:
                 "scale": verdict.scale,
                 "samples": verdict.samples,
             }
+            same = state.run if verdict.observed == state.run_value else 0
+            out |= _unchanged(same + 1, state.run_since if same else state.end_us or 0)
         return out
+
+
+def _unchanged(samples: int, since_us: int) -> dict[str, Any]:
+    """The evidence of a value repeated `samples` times in a row since `since_us`, when that
+    is long enough for the source to be stuck (`STUCK_LEAST`): a stuck sensor's alert says
+    so, not only that its value is unexpected."""
+    if samples < STUCK_LEAST:
+        return {}
+    return {"unchanged": {"samples": samples, "since": _iso(since_us)}}
+
+
+def _run_starts(values: Sequence[float]) -> list[int]:
+    """For each sample, the index where its run of equal values in a row began."""
+    starts, start = [], 0
+    for i, x in enumerate(values):
+        if i and x != values[i - 1]:
+            start = i
+        starts.append(start)
+    return starts
 
 
 def _iso(us: int | None) -> str | None:

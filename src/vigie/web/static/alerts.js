@@ -163,6 +163,7 @@
       rows.push([t("js.anomaly.seasonality"), local ? t("js.anomaly.seasonality_in", { seasonality: used, zone: values.timezone }) : used]);
     }
     if (values.abnormal_since) rows.push([t("js.anomaly.abnormal_since"), dateTime(values.abnormal_since)]);
+    if (values.unchanged) rows.push([t("js.anomaly.unchanged"), t("js.anomaly.unchanged_for", { count: values.unchanged.samples, time: dateTime(values.unchanged.since) })]);
     if (values.p_value != null) rows.push([t("js.anomaly.p_value"), Number(values.p_value).toExponential(1)]);
     return rows;
   }
