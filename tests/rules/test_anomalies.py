@@ -261,3 +261,25 @@ def test_a_stuck_sensors_alert_says_how_long_its_value_has_not_changed() -> None
     assert all(frozen + 7 <= i < frozen + 24 for i, _ in said)
     for i, unchanged in said:
         assert unchanged == {"samples": i - frozen + 1, "since": from_us(ends[frozen]).isoformat()}
+
+
+def test_a_count_outage_is_not_called_a_stuck_source() -> None:
+    """Five-minute order counts that drop to zero for two and a half hours: the outage is
+    alerted while it lasts, live and in the replay alike, and no evidence says the source
+    may be stuck (zeros are nothing happening, not a frozen reading)."""
+    from vigie.kpi.metrics import NO_GROUP
+    from vigie.rules.anomalies import AnomalyWatch
+
+    rng = np.random.default_rng(3)
+    step = 5 * MINUTE
+    start = to_us(datetime(2026, 11, 2, tzinfo=UTC))
+    ends = [start + (i + 1) * step for i in range(6 * 288)]
+    values = [float(rng.poisson(10 + 5 * np.sin(i / 288 * 2 * np.pi))) for i in range(len(ends))]
+    values[1500:1530] = [0.0] * 30
+    rule = Rule(name="orders-odd", kind="anomaly", metric="orders")
+    live = AnomalyWatch(rule, step_us=step)
+    observed = [live.observe(NO_GROUP, e, v) for e, v in zip(ends, values, strict=True)]
+    replayed = AnomalyWatch(rule, step_us=step).replay(NO_GROUP, ends, values)
+    for evidences in (observed, replayed):
+        assert all(evidences[i] is not None for i in range(1510, 1530)), "the outage went unseen"
+        assert not [i for i, e in enumerate(evidences) if e and "unchanged" in e]

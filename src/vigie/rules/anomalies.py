@@ -164,7 +164,7 @@ class AnomalyWatch:
             if not holding:
                 holding, since = True, ends[i]
             out[i] = self._replayed(scores, ends, i, since, shown) | _unchanged(
-                i - runs[i] + 1, ends[runs[i]]
+                values[i], i - runs[i] + 1, ends[runs[i]]
             )
         return out
 
@@ -265,16 +265,20 @@ class AnomalyWatch:
                 "scale": verdict.scale,
                 "samples": verdict.samples,
             }
-            same = state.run if verdict.observed == state.run_value else 0
-            out |= _unchanged(same + 1, state.run_since if same else state.end_us or 0)
+            if not self.growing:  # a count's window is judged before its final value
+                same = state.run if verdict.observed == state.run_value else 0
+                since_us = state.run_since if same else state.end_us or 0
+                out |= _unchanged(verdict.observed, same + 1, since_us)
         return out
 
 
-def _unchanged(samples: int, since_us: int) -> dict[str, Any]:
-    """The evidence of a value repeated `samples` times in a row since `since_us`, when that
+def _unchanged(value: float, samples: int, since_us: int) -> dict[str, Any]:
+    """The evidence of a `value` repeated `samples` times in a row since `since_us`, when that
     is long enough for the source to be stuck (`STUCK_LEAST`): a stuck sensor's alert says
-    so, not only that its value is unexpected."""
-    if samples < STUCK_LEAST:
+    so, not only that its value is unexpected. Zeros are not a stuck reading but nothing
+    happening (an outage, as the detector judges them), and a growing count or sum's window
+    is judged before it has its final value: neither says so."""
+    if samples < STUCK_LEAST or value == 0:
         return {}
     return {"unchanged": {"samples": samples, "since": _iso(since_us)}}
 
