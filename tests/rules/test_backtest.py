@@ -425,3 +425,66 @@ def test_a_csv_needs_no_configuration(tmp_path: Path) -> None:
     assert {a["rule"] for a in line["alerts"]} == {"anomaly"}
     log = CliRunner().invoke(app, ["backtest", "--json"])
     assert log.exit_code == 2 and "--config is needed" in log.output
+
+
+def test_numbers_and_columns_are_read_as_spreadsheets_write_them(tmp_path: Path) -> None:
+    """Grouped thousands (spaces, no-break spaces, a comma and a dot), a percent sign, a
+    decimal comma in a tab file or in a semicolon file without header (one `;` and one `,`
+    per row), Excel's `sep=` line, a blank first line and nanosecond Unix times are read;
+    --column may be a number with a header too, but not 0 or past the last column."""
+    import pytest
+
+    from vigie.rules.backtest import SeriesError, read_series
+
+    def values(text: str, column: str | None = None) -> list[float]:
+        path = tmp_path / "s.csv"
+        path.write_text(text, encoding="utf-8")
+        return [v for _, _, v in read_series(path, column).samples]
+
+    spaced = "date;valeur\n2026-11-02;1 234,5\n2026-11-03;1\u00a0300\n2026-11-04;1\u202f4,5 %\n"
+    assert values(spaced) == [1234.5, 1300.0, 14.5]
+    assert values('time,value\n1764244800,"1,234.5"\n1764248400,12.5%\n') == [1234.5, 12.5]
+    assert values("time\tvalue\n1764244800\t12,5\n") == [12.5]
+    assert values("2026-11-28T12:00:00;12,5\n2026-11-28T13:00:00;13,5\n") == [12.5, 13.5]
+    assert values("sep=;\ndate;valeur\n2026-11-02;1,5\n") == [1.5]
+    assert values("\ntime,value\n1764244800,2\n") == [2.0]
+    nanos = tmp_path / "ns.csv"
+    nanos.write_text("time,value\n1764244800000000000,1\n", encoding="utf-8")
+    assert read_series(nanos).samples[0][0] == 1764244800 * 1_000_000
+    assert values("time,a,b\n1764244800,1,2\n", "3") == [2.0]
+    with pytest.raises(SeriesError, match="numbered from 1"):
+        values("1764244800,1\n", "0")
+    with pytest.raises(SeriesError, match="--column 3: the file has 2 columns"):
+        values("1764244800,1\n", "3")
+
+
+def test_incidents_outside_the_replayed_stretch_are_not_missed(tmp_path: Path) -> None:
+    """`vigie backtest --csv FILE --to T` scores only the incidents the stretch before T
+    holds: the flagged spike and shift after it are not counted as missed."""
+    path = tmp_path / "export.csv"
+    _spreadsheet_csv(path)
+    to = (T0 + timedelta(hours=140)).isoformat()
+    result = CliRunner().invoke(
+        app,
+        ["backtest", "--csv", str(path), "--column", "load", "--to", to, "--json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[0])
+    assert line["samples"] == 140
+    assert (line["score"]["windows"], line["score"]["missed"]) == (0, 0)
+
+
+def test_a_pandas_or_excel_unicode_export_is_read(tmp_path: Path) -> None:
+    """pandas' `to_csv` with its row numbers first gives the named column's values, not the
+    row numbers; Excel's UTF-16 "Unicode text" is read."""
+    from vigie.rules.backtest import read_series
+
+    pandas = tmp_path / "pandas.csv"
+    pandas.write_text(
+        ",timestamp,cpu\n0,2026-11-28T12:00,55.5\n1,2026-11-28T12:01,56\n", encoding="utf-8"
+    )
+    assert [v for _, _, v in read_series(pandas).samples] == [55.5, 56.0]
+    unicode = tmp_path / "unicode.csv"
+    unicode.write_bytes("time\tvalue\r\n1764244800\t12,5\r\n".encode("utf-16"))
+    assert [v for _, _, v in read_series(unicode).samples] == [12.5]

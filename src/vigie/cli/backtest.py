@@ -48,8 +48,8 @@ def backtest(
     column: Annotated[
         str | None,
         typer.Option(
-            help="The CSV column holding the values (its header, or its number from 1 in a "
-            "file without header); default: `value`, else the first that is not the time."
+            help="The CSV column holding the values (its header, or its number from 1); "
+            "default: `value`, else the first that is not the time."
         ),
     ] = None,
     metric: Annotated[
@@ -268,9 +268,10 @@ def _replay_file(
     if windows is not None and samples:
         if labels is None:
             report["labels"] = "flags"
-        card = score(
-            _incident_starts(changes), windows, start_us=samples[0][0], end_us=samples[-1][0]
-        )
+        first, last = samples[0][0], samples[-1][0]
+        # An incident outside the replayed stretch (--from, --to) was not missed.
+        windows = [(a, b) for a, b in windows if b >= first and a <= last]
+        card = score(_incident_starts(changes), windows, start_us=first, end_us=last)
         report["score"] = card.report()
     if as_json:
         report["alerts"] = [_incident(a) for a in _incidents(changes)]

@@ -159,36 +159,47 @@ class Series(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def read_series(path: str | Path, column: str | None = None) -> Series:
-    """Read a CSV series as spreadsheets and tools export them: comma, semicolon or tab
-    separated (a semicolon file may write decimals with a comma, `12,5`); times in ISO 8601
-    or as seconds (or milliseconds) since 1970; the values of `column`, else of the column
-    headed `value`, else of the first column that is neither the time nor a flag. An empty,
-    `nan` or `null` value (missing data) is skipped; anything else that is not a number or
-    a time is refused with its line and column."""
+    """Read a CSV series as spreadsheets and tools export them (UTF-8, UTF-16 with its byte
+    order mark, or Windows-1252): comma, semicolon or tab separated (a semicolon or tab file
+    may write decimals with a comma, `12,5`; numbers may group their thousands, `1 234,5`,
+    and end in `%`); times in ISO 8601 or as seconds (or milliseconds, microseconds,
+    nanoseconds) since 1970; the values of `column` (a header, or a number from 1), else of
+    the column headed `value`, else of the first column that is neither the time, a flag
+    nor unnamed (a row number). An empty, `nan` or `null` value (missing data) is skipped;
+    anything else that is not a number or a time is refused with its line and column."""
     data = Path(path).read_bytes()
     try:
-        text = data.decode("utf-8-sig")
+        # Excel's "Unicode text" is UTF-16 with a byte order mark.
+        text = data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")
     except UnicodeDecodeError:  # a spreadsheet's Windows-1252 export: only its header is text
         text = data.decode("cp1252", errors="replace")
     if "\0" in text:
         line_no = text.count("\n", 0, text.index("\0")) + 1
         raise SeriesError(f"{path}: line {line_no}: a NUL byte: not a CSV text file")
     lines = text.splitlines()
+    top = next((i for i, line in enumerate(lines) if line.strip()), None)
+    delimiter = _delimiter(lines[top] if top is not None else "")
+    if top is not None and len(lines[top]) == 5 and lines[top].lower().startswith("sep="):
+        delimiter, lines[top] = lines[top][4], ""  # Excel's line naming the separator
     try:
-        return _parse(path, lines, _delimiter(lines[0] if lines else ""), column)
+        return _parse(path, lines, delimiter, column)
     except csv.Error as exc:  # a field over the csv module's limit, a stray quote...
         raise SeriesError(f"{path}: not a CSV series ({exc})") from exc
 
 
 def _parse(path: str | Path, lines: list[str], delimiter: str, column: str | None) -> Series:
     rows = csv.reader(lines, delimiter=delimiter)
-    first = next(rows, None)
+    first = next((row for row in rows if "".join(row).strip()), None)
+    skipped = rows.line_num - 1  # blank lines before the first row
     header = [c.strip().lower() for c in first] if first and not _is_time(first[0]) else None
     time_at, value_at, flag_at = _columns(path, header, column)
+    if column is not None and first is not None and value_at >= len(first):
+        raise SeriesError(f"{path}: --column {column}: the file has {len(first)} columns")
     pending = [] if header is not None or first is None else [first]
     samples: list[tuple[int, int, float]] = []
     flags: list[tuple[int, bool]] = []
-    for line_no, row in enumerate([*pending, *rows], start=1 if header is None else 2):
+    start = skipped + (1 if header is None else 2)
+    for line_no, row in enumerate([*pending, *rows], start=start):
         if not row or not "".join(row).strip():
             continue
         try:
@@ -204,7 +215,7 @@ def _parse(path: str | Path, lines: list[str], delimiter: str, column: str | Non
         if not raw or raw.lower() in ("nan", "null", "na", "none"):
             continue
         try:
-            value = float(raw.replace(",", ".") if delimiter == ";" else raw)
+            value = _number(raw, decimal_comma=delimiter != ",")
         except ValueError as exc:
             name = header[value_at] if header else f"column {value_at + 1}"
             raise SeriesError(
@@ -223,30 +234,50 @@ def read_samples(path: str | Path, column: str | None = None) -> list[tuple[int,
 
 def _delimiter(line: str) -> str:
     """The separator of a CSV file from its first line: `;` or a tab when the line has
-    more of them than commas (a French spreadsheet writes `;` and decimal commas)."""
-    counts = {d: line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > counts[","] else ","
+    at least as many of them as commas (a French spreadsheet writes `;` and decimal
+    commas: `2026-11-28T12:00;12,5` is one of each)."""
+    best = max((";", "\t"), key=line.count)
+    return best if line.count(best) and line.count(best) >= line.count(",") else ","
+
+
+def _number(raw: str, *, decimal_comma: bool) -> float:
+    """A number as a spreadsheet shows it: its thousands grouped by spaces (`1 234,5`), or
+    by commas or dots when it has both (the last one is the decimal mark), a lone comma a
+    decimal one in a file not separated by commas, and a trailing `%` (the number shown)."""
+    text = "".join(raw.removesuffix("%").split())
+    if "," in text and "." in text:
+        mark = "," if text.rindex(",") > text.rindex(".") else "."
+        text = text.replace("." if mark == "," else ",", "").replace(",", ".")
+    elif decimal_comma:
+        text = text.replace(",", ".")
+    return float(text)
 
 
 def _columns(
     path: str | Path, header: list[str] | None, column: str | None
 ) -> tuple[int, int, int | None]:
     """Where the time, the value and the flags are (the flags may be absent)."""
+    number = int(column) if column is not None and column.isdigit() else None
+    if number == 0:
+        raise SeriesError(f"{path}: --column 0: columns are numbered from 1")
     if header is None:
-        if column is not None and not column.isdigit():
+        if column is not None and number is None:
             raise SeriesError(f"{path}: --column {column!r}: the file has no header row")
-        return 0, int(column) - 1 if column else 1, None
+        return 0, number - 1 if number else 1, None
     time_at = next((i for i, h in enumerate(header) if h in TIME_HEADERS), 0)
     flag_at = next((i for i, h in enumerate(header) if h in FLAG_HEADERS), None)
     if column is not None:
+        if column.lower() not in header and number is not None:
+            return time_at, number - 1, flag_at
         if column.lower() not in header:
             raise SeriesError(
                 f"{path}: --column {column!r} is not a column (columns: {', '.join(header)})"
             )
         return time_at, header.index(column.lower()), flag_at
     others = [i for i in range(len(header)) if i not in (time_at, flag_at)]
-    value_at = header.index("value") if "value" in header else (others[0] if others else 1)
+    # An unnamed column is a row number (pandas' index): `,timestamp,cpu`.
+    named = [i for i in others if header[i] and not header[i].startswith("unnamed:")]
+    value_at = header.index("value") if "value" in header else (named or others or [1])[0]
     return time_at, value_at, flag_at
 
 
@@ -264,7 +295,7 @@ def _is_time(text: str) -> bool:
 
 def _time_us(text: str) -> int:
     """An ISO 8601 time (UTC when it names no offset) or a Unix time in seconds, or in
-    milliseconds or microseconds when too large for seconds, in microseconds."""
+    milliseconds, microseconds or nanoseconds when too large for seconds, in microseconds."""
     text = text.strip()
     try:
         number = float(text)
@@ -273,7 +304,7 @@ def _time_us(text: str) -> int:
         return to_us(at if at.tzinfo else at.replace(tzinfo=UTC))
     if not math.isfinite(number) or number < 1e8:  # before 1973: a row number, not a time
         raise ValueError(text)
-    scale = 1e6 if number < 1e11 else 1e3 if number < 1e14 else 1.0
+    scale = 1e6 if number < 1e11 else 1e3 if number < 1e14 else 1.0 if number < 1e17 else 1e-3
     return round(number * scale)
 
 
