@@ -24,7 +24,8 @@ def test_the_holdout_series_are_the_same_for_a_seed_and_differ_between_seeds() -
 
 def test_each_incident_is_labelled_inside_its_series_and_free_series_have_none() -> None:
     """A series with an incident has one labelled window holding some of its samples,
-    after its first sample; an incident-free series has none; times only increase."""
+    after its first sample, and starting at a sample (the incident's first, where jitter
+    put it); an incident-free series has none; times only increase."""
     rng = holdout.stream(5)
     for kind in holdout.KINDS:
         for _ in range(3):
@@ -33,6 +34,7 @@ def test_each_incident_is_labelled_inside_its_series_and_free_series_have_none()
             if kind in holdout.INCIDENTS:
                 [(start, end)] = series.windows
                 assert series.times[0] < start < end
+                assert start in series.times  # the incident's first sample, jittered or not
                 inside = (series.times >= start) & (series.times <= end)
                 assert inside.any()
             else:

@@ -307,6 +307,9 @@ def generate(kind: str, rng: Rng) -> tuple[Series, str]:
         start_us, end_us = int(host.times[first]), int(host.times[last])
         if rng.random() < 0.25:
             host = irregular(rng, host, keep=(first, last))
+            # The window starts at the incident's first sample, wherever jitter moved it: the
+            # first time past the previous sample's latest (jitter is under half a step).
+            start_us = int(host.times[np.searchsorted(host.times, start_us - step // 2)])
         windows = [(start_us, end_us + max(3 * step, 30 * MIN_US))]
     elif kind == "free_irregular":
         pick = (cpu, latency, sensor)[int(rng.integers(0, 3))]
