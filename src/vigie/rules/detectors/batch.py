@@ -5,12 +5,15 @@ at a time (`RobustSeasonal.score`, then `learn` once the window is final), with 
 arithmetic in the same order, so it raises the same alerts (tests/rules/test_batch.py runs
 both on random series). It keeps the detector's state in local variables and builds a
 `Verdict` only for the samples an alert shows (`SeriesScores.verdict`), which makes a
-replay several times faster. `seasonal.py` stays the readable reference.
+replay several times faster. `seasonal.py` stays the readable reference. A float is compared
+with `0.0` and scaled by `2.0`, not by an int: CPython 3.11 runs float-float comparisons and
+arithmetic on a fast path, and an int operand sends each one through the generic one.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Sequence
 from math import erfc, exp, inf
@@ -96,7 +99,7 @@ class SeriesScores:
 
     def _from(self, y: float) -> float:
         counts = self.counts
-        return (y / 2.0) ** 2 - 0.375 if counts and y > 0 else (0.0 if counts else y)
+        return (y / 2.0) ** 2 - 0.375 if counts and y > 0.0 else (0.0 if counts else y)
 
     def verdict(self, i: int) -> Verdict:
         """The verdict of sample `i`, as `RobustSeasonal.score` gave it live."""
@@ -183,7 +186,7 @@ def band_of(t: Tails, floor: float, p_fire: float, p_run: float) -> Band:
     lo_beta = least_beta if t[3] < least_beta else t[3]
     hi_u = least_u if t[4] < least_u else t[4]
     hi_beta = least_beta if t[5] < least_beta else t[5]
-    if t[1] <= 0:
+    if t[1] <= 0.0:
         return (
             t,
             floor,
@@ -193,7 +196,7 @@ def band_of(t: Tails, floor: float, p_fire: float, p_run: float) -> Band:
             hi_u,
             hi_beta,
             inf,
-            evidence_clip(t) * scale if scale > 0 else inf,
+            evidence_clip(t) * scale if scale > 0.0 else inf,
             inf,
             inf,
             inf,
@@ -227,12 +230,12 @@ def band_of(t: Tails, floor: float, p_fire: float, p_run: float) -> Band:
 
 def band_p(band: Band, deviation: float) -> float:
     """`tail_p` of a deviation from the centre, read from a `Band`."""
-    if deviation >= 0:
+    if deviation >= 0.0:
         if deviation <= band[5]:
             p = erfc(deviation / band[2] / SQRT2)
             return p if p > TAIL else TAIL
         xi = band[0][7]
-        if xi > 0:
+        if xi > 0.0:
             return TAIL * math.pow(1.0 + xi * (deviation - band[5]) / band[6], -1.0 / xi)
         return TAIL * exp(-(deviation - band[5]) / band[6])
     deviation = -deviation
@@ -240,7 +243,7 @@ def band_p(band: Band, deviation: float) -> float:
         p = erfc(deviation / band[2] / SQRT2)
         return p if p > TAIL else TAIL
     xi = band[0][6]
-    if xi > 0:
+    if xi > 0.0:
         return TAIL * math.pow(1.0 + xi * (deviation - band[3]) / band[4], -1.0 / xi)
     return TAIL * exp(-(deviation - band[3]) / band[4])
 
@@ -326,10 +329,10 @@ def _run(
     trial_mine = trial_theirs = 0.0
     trial_n = 0
     daily_size = 0.0
-    residuals: list[deque[float]] = [deque(maxlen=window) for _ in range(m)]
+    residuals: list[deque[float]] = [deque(maxlen=n) for n in [window] * m]
     tails: list[Tails] = [NO_TAILS] * m
     span = window
-    shapes = [Shapes(DAY_US // det.step_us) for _ in range(m)]  # `fit_settled`
+    shapes = [Shapes(n) for n in [DAY_US // det.step_us] * m]  # `fit_settled`
     shift_residuals: deque[float] = deque(maxlen=SHIFT_WINDOW)
     shift_tails = NO_TAILS
     zeros = counted = zero_log = 0.0
@@ -479,7 +482,7 @@ def _run(
                 k1 = k1s[i]
                 old = at_us - half_day
                 d = daily[k] * gs[i] + daily[k1] * f
-                seen_d = daily_since[k] <= old and (f == 0 or daily_since[k1] <= old)
+                seen_d = daily_since[k] <= old and (f == 0.0 or daily_since[k1] <= old)
                 if weekly_on:
                     kw = kws[i]
                     fw = fws[i]
@@ -487,7 +490,7 @@ def _run(
                     old = at_us - half_week
                     w = weekly[kw] * gws[i] + weekly[kw1] * fw
                     preds = [level, level + d, d + w + reference - weekly_mean]
-                    seen_w = weekly_since[kw] <= old and (fw == 0 or weekly_since[kw1] <= old)
+                    seen_w = weekly_since[kw] <= old and (fw == 0.0 or weekly_since[kw1] <= old)
                     ready = [True, seen_d, seen_d and seen_w]
                 else:
                     preds = [level, level + d]
@@ -497,7 +500,7 @@ def _run(
                 shown = value if level is None else level
                 records.append((value, shown, 0, None, 0.0, 1.0, 1.0, 0.0, samples, False))
             else:
-                lv = level if level >= 0 else -level
+                lv = level if level >= 0.0 else -level
                 least = 1e-9 * (lv if lv > 1.0 else 1.0)
                 floor = halves[i - 1]
                 floor = floor if floor >= least else least
@@ -524,7 +527,12 @@ def _run(
                     if b[0] is not t or (b[1] != floor and not floor < t[1] > b[1]):
                         b = bands[j] = band_of(t, floor, p_half, p_run_half)
                     if not counts:
-                        p = band_p(b, y - preds[j] - t[0])
+                        p = y - preds[j] - t[0]  # `band_p`, inlined where it is an `erfc`
+                        if -b[3] <= p <= b[5]:
+                            p = erfc((p if p >= 0.0 else -p) / b[2] / SQRT2)
+                            p = p if p > TAIL else TAIL
+                        else:
+                            p = band_p(b, p)
                         if j == chosen:
                             p_chosen = p
                         if p > best_p:
@@ -582,48 +590,54 @@ def _run(
                             break
                 residual = y - expected
                 p = best_p
-                if counts and residual > 0 and p < p_run:
+                if counts and residual > 0.0 and p < p_run:
                     p = count_p(value, preds[chosen], p, count_mean)
-                own = not back and (best == chosen or not counts or residual > 0)
-                own = own and not (counts and value <= 0)  # a zero: its run's judgement
+                own = not back and (best == chosen or not counts or residual > 0.0)
+                own = own and not (counts and value <= 0.0)  # a zero: its run's judgement
                 own = own and near[best] == sp[best]  # not at a step (`_between`)
                 ct = tails[chosen]
                 limit = bands[chosen][8]
-                r = y - (sp[chosen] if value <= 0 else preds[chosen]) - ct[0]  # a zero's: >= 0
+                r = y - (sp[chosen] if value <= 0.0 else preds[chosen]) - ct[0]  # a zero's: >= 0
                 r = limit if r > limit else -limit if r < -limit else r
                 shift_next = shift_keep * shift + SHIFT_RATE * r
                 st = shift_tails
                 if (
                     own
                     and len(shift_residuals) >= SHIFT_HISTORY
-                    and st[1] > 0
-                    and (shift_next > 0) == (residual > 0)
+                    and st[1] > 0.0
+                    and (shift_next > 0.0) == (residual > 0.0)
                 ):
                     if shift_band[0] is not st or shift_band[1] != 1e-12:
                         shift_band = band_of(st, 1e-12, p_half, p_run_half)
-                    p_shift = band_p(shift_band, shift_next - st[0])
+                    p_shift = shift_next - st[0]
+                    sb = shift_band
+                    if -sb[3] <= p_shift <= sb[5]:  # `band_p`, inlined where it is an `erfc`
+                        p_shift = erfc((p_shift if p_shift >= 0.0 else -p_shift) / sb[2] / SQRT2)
+                        p_shift = p_shift if p_shift > TAIL else TAIL
+                    else:
+                        p_shift = band_p(sb, p_shift)
                     p = p if p < p_shift else p_shift
                 x_next = r
-                if norm_inverse > 0:
+                if norm_inverse > 0.0:
                     u = (x_next - norm_center) * norm_inverse
                     up_next = up + u - DRIFT
                     down_next = down - u - DRIFT
-                    up_next = up_next if up_next > 0 else 0.0
-                    down_next = down_next if down_next > 0 else 0.0
-                    evidence = up_next if residual > 0 else down_next
+                    up_next = up_next if up_next > 0.0 else 0.0
+                    down_next = down_next if down_next > 0.0 else 0.0
+                    evidence = up_next if residual > 0.0 else down_next
                     if own and evidence >= EVIDENCE_FROM:
                         p_ev = evidence_p(evidence, theta)
                         p = p if p < p_ev else p_ev
-                p = 2 * p
+                p = 2.0 * p
                 p = p if p < 1.0 else 1.0
-                if counts and value <= 0 and zero_run:
+                if counts and value <= 0.0 and zero_run:
                     p = min(p, 2 * exp(zero_log + log(zero_rate(wall, at_us))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us
                     local = run_wall if run else wall
                     pc = preds[chosen]
                     if (
-                        0 < y < WEEKEND * pc
+                        0.0 < y < WEEKEND * pc
                         and pc <= WEEKEND * y
                         and (local // DAY_US) % 7 == SATURDAY
                         and local % DAY_US < knot_us
@@ -654,14 +668,14 @@ def _run(
                             break
                 if (
                     counts
-                    and (residual < 0 or value <= 0)
+                    and (residual < 0.0 or value <= 0.0)
                     and nw
                     and closed_day(
                         kws[i], wall, at_us, value, preds[1] if ready[1] else preds[chosen]
                     )
                 ):
                     p = 1.0  # `RobustSeasonal._closed_day`
-                if counts and value <= 0 and m > 1 and not ready[1]:  # a first night
+                if counts and value <= 0.0 and m > 1 and not ready[1]:  # a first night
                     p = 1.0
                 if (
                     i
@@ -708,7 +722,7 @@ def _run(
                 repeated = repeated * keep + 1.0
         was_frozen = frozen
         if counts:
-            zero = value <= 0
+            zero = value <= 0.0
             if zero:
                 if not (  # `RobustSeasonal._count_zero`: a closed day's zeros are no rarity
                     nw
@@ -757,12 +771,12 @@ def _run(
             pc = preds[1] if ready[1] else preds[chosen]
             if wall // DAY_US != day_at:
                 day_at, day_total, day_expected = wall // DAY_US, 0.0, 0.0
-            exp_now = (pc / 2.0) ** 2 - 0.375 if pc > 0 else 0.0
+            exp_now = (pc / 2.0) ** 2 - 0.375 if pc > 0.0 else 0.0
             if exp_now >= TRADING:
                 day_total += value
                 day_expected += exp_now
-        if scored_floor < 0:  # else the level, and so `least`, are the scoring's
-            lv = level if level >= 0 else -level
+        if scored_floor < 0.0:  # else the level, and so `least`, are the scoring's
+            lv = level if level >= 0.0 else -level
             least = 1e-9 * (lv if lv > 1.0 else 1.0)
         floor = halves[i]
         floor = floor if floor >= least else least
@@ -777,11 +791,11 @@ def _run(
                 continue
             residual = y - preds[j] - t[0]
             limit = b[7]
-            if counts and t[1] > 0:  # `RobustSeasonal._learn`: a Poisson count's spread
+            if counts and t[1] > 0.0:  # `RobustSeasonal._learn`: a Poisson count's spread
                 least = count_floor(preds[j], floor)
                 if least > b[2]:
                     limit = CLIP * least
-            size = residual if residual >= 0 else -residual  # clipped at the limit
+            size = residual if residual >= 0.0 else -residual  # clipped at the limit
             size = limit if size > limit else size
             err[j] += (size - err[j]) * (ERROR_RATE if scored[j] >= 8 else 0.5)
             scored[j] += 1
@@ -793,7 +807,7 @@ def _run(
                 g = 1.0 / trial_n if trial_n < trial_span else 1.0 / trial_span
                 trial_mine += g * (size - trial_mine)
                 trial_theirs += g * (daily_size - trial_theirs)
-            if (residual > b[5] or residual < -b[3]) and t[1] > 0:
+            if (residual > b[5] or residual < -b[3]) and t[1] > 0.0:
                 file_excess(shapes[j], t, residual, b[13], b[14], floor)
             if residual > b[10] or residual < -b[9]:  # beyond a fire edge: at the clearing one
                 lo, hi = b[11], b[12]
@@ -803,7 +817,7 @@ def _run(
             residuals[j].append(kept)
         ct = tails[chosen]
         residual = y - preds[chosen] - ct[0]
-        normed = norm_inverse > 0
+        normed = norm_inverse > 0.0
         shift_held = shift
         if floor == scored_floor:  # as scored a moment ago
             shift = shift_next
@@ -815,7 +829,7 @@ def _run(
                 b = bands[chosen] = band_of(ct, floor, p_half, p_run_half)
             limit = b[8]
             lowest = preds[chosen]
-            if counts and value <= 0 and lowest < ZERO_Y:
+            if counts and value <= 0.0 and lowest < ZERO_Y:
                 lowest = ZERO_Y
             r = y - lowest - ct[0]  # `RobustSeasonal._learn`: a count's from no less than 0
             r = limit if r > limit else -limit if r < -limit else r
@@ -827,8 +841,8 @@ def _run(
                 u = (x - norm_center) * norm_inverse
                 up_next = up + u - DRIFT
                 down_next = down - u - DRIFT
-                up_next = up_next if up_next > 0 else 0.0
-                down_next = down_next if down_next > 0 else 0.0
+                up_next = up_next if up_next > 0.0 else 0.0
+                down_next = down_next if down_next > 0.0 else 0.0
         scored_floor = -1.0
         if frozen:
             shift = shift_held
@@ -844,7 +858,7 @@ def _run(
             fourth += g * (x * x * x * x - fourth)
             previous = x
         # A run of samples beyond the clearing level on one side confirms a shift.
-        if frozen or not beyond or (run and (run[-1] > 0) != (residual > 0)):
+        if frozen or not beyond or (run and (run[-1] > 0.0) != (residual > 0.0)):
             run.clear()  # a stuck source's value confirms no shift
         if beyond and not frozen:
             if not run:
@@ -873,12 +887,12 @@ def _run(
                     hold = counts
                 if hold and nd:  # `RobustSeasonal._keep_profile`
                     for kn in range(nd):
-                        if daily_n[kn] > 0:
+                        if daily_n[kn] > 0.0:
                             daily[kn] -= moved
                     d = daily[k] * gs[i] + daily[k1] * f
                     if weekly_on:
                         for kn in range(len(weekly)):
-                            if weekly_n[kn] > 0:
+                            if weekly_n[kn] > 0.0:
                                 weekly[kn] += moved
                         if seen_weekly:
                             weekly_mean += moved
@@ -902,7 +916,7 @@ def _run(
             if not frozen:  # a stuck source's value moves neither level nor profiles
                 level += alpha * (limit if r > limit else -limit if r < -limit else r)
         else:
-            d = d if daily_n[k] > 0 else 0.0  # the prediction's, or none for a new knot
+            d = d if daily_n[k] > 0.0 else 0.0  # the prediction's, or none for a new knot
             if m > 1:
                 t1, b = tails[1], bands[1]
                 if b[0] is not t1 or (b[1] != floor and not floor < t1[1] > b[1]):
@@ -925,13 +939,13 @@ def _run(
                     total = total if total <= day_cap else day_cap
                     daily_n[kn] = total
                     step = target - daily[kn]
-                    if was <= 0:
+                    if was <= 0.0:
                         daily_since[kn] = at_us
                         daily[kn] += step
                     else:
                         step = limit if step > limit else -limit if step < -limit else step
                         daily[kn] += wt / total * step
-                    if kn == k1 or f <= 0:
+                    if kn == k1 or f <= 0.0:
                         break
                     kn, wt = k1, f
             if weekly_on:
@@ -950,21 +964,23 @@ def _run(
                         total = total if total <= week_cap else week_cap
                         weekly_n[kn] = total
                         step = seasonless - weekly[kn]
-                        if was <= 0:
+                        if was <= 0.0:
                             weekly_since[kn] = at_us
                             weekly[kn] += step
                             seen_weekly += 1
                         else:
                             step = limit if step > limit else -limit if step < -limit else step
                             weekly[kn] += wt / total * step
-                        if kn == kw1 or fw <= 0:
+                        if kn == kw1 or fw <= 0.0:
                             break
                         kn, wt = kw1, fw
         if settling and at_us + step_us - times[0] >= DAY_US:  # `RobustSeasonal._settle`
             settling = False
             first, last = times[0], at_us
-            head = [ys[j] for j in range(i + 1) if times[j] - first < knot_us]
-            tail = [ys[j] for j in range(i + 1) if last - times[j] < knot_us]
+            # The first and the last knot's values (by bisection: `times` are in order, and
+            # no comprehension here makes `_run`'s locals closure cells, slower to read).
+            head = ys[: bisect_left(times, first + knot_us, 0, i + 1)]
+            tail = ys[bisect_right(times, last - knot_us, 0, i + 1) : i + 1]
             wrap = sum(tail) / len(tail) - sum(head) / len(head)
             settled = settle_day(ks[: i + 1], fs[: i + 1], ys[: i + 1], nd, alpha, wrap)
             if settled is not None:
