@@ -567,3 +567,18 @@ def test_a_stuck_source_and_a_quantised_ones_repeats_are_scored_alike(minutes: i
     values[first : first + 8 * 60 // minutes] = [values[first - 1]] * (8 * 60 // minutes)
     times = [T0 + i * step for i in range(len(values))]
     _assert_alike(step, times, values)
+
+
+def test_a_latency_whose_level_doubles_is_scored_alike() -> None:
+    """Issue 15: a latency (log-normal noise) whose level doubles, and its noise with it,
+    gets the same verdicts from `score_series` as from `RobustSeasonal.score`, sample by
+    sample (the residuals learned before the shift widened once its noise is measured)."""
+    rng = random.Random(3)
+    step = 5 * MINUTE
+    values = []
+    for i in range(3 * 288):
+        hour = (i % 288) / 12
+        x = 200 * (1 + 0.3 * math.exp(-(((hour - 15) / 4) ** 2))) * math.exp(rng.gauss(0, 0.1))
+        values.append(x * (2 if i >= 2 * 288 else 1))
+    times = [T0 + i * step for i in range(len(values))]
+    _assert_alike(step, times, values)

@@ -190,6 +190,46 @@ def test_a_confirmed_shift_keeps_the_noise_it_has_measured() -> None:
         assert 0.75 < scales[1] / scales[0] < 1.33, seed
 
 
+def _stepped_up(seed: int, *, noise_grows: bool) -> list[float]:
+    """Five days of 5-minute values with an afternoon peak, their level doubled from the
+    fifth day on: a latency (log-normal noise, which doubles with it) or a server's load
+    (the same noise before and after)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(5 * DAY // (5 * MINUTE)):
+        hour = (i * 5 * MINUTE % DAY) / HOUR
+        peak = math.exp(-(((hour - 15) / 4) ** 2))
+        after = i * 5 * MINUTE >= 4 * DAY
+        if noise_grows:
+            out.append(200 * (1 + 0.3 * peak) * math.exp(rng.gauss(0, 0.1)) * (2 if after else 1))
+        else:
+            out.append(20 + 10 * peak + rng.gauss(0, 1) + (20 if after else 0))
+    return out
+
+
+def _scale_grew(values: list[float]) -> float:
+    """How many times wider the scale is six hours after the fifth day began than just
+    before it."""
+    step = 5 * MINUTE
+    detector = RobustSeasonal(step_us=step)
+    scales = []
+    for i, x in enumerate(values):
+        if i in (4 * DAY // step - 1, (4 * DAY + 6 * HOUR) // step):
+            scales.append(detector.score(T0 + i * step, x).scale)
+        detector.learn(T0 + i * step, x)
+    return scales[1] / scales[0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_latency_whose_level_doubles_is_judged_against_its_doubled_noise(seed: int) -> None:
+    """Issue 15: once a shift has doubled a latency, whose noise doubles with it, the band
+    widens with the noise within the hour (it stayed as narrow as before for a day, and the
+    new noise fired again every few hours); a server's load that steps up by as much with
+    the same noise keeps its band."""
+    assert _scale_grew(_stepped_up(seed, noise_grows=True)) >= 1.3
+    assert _scale_grew(_stepped_up(seed, noise_grows=False)) < 1.6
+
+
 def _weekly(rng: random.Random, days: int, step_us: int, drop: float) -> list[float]:
     """A weekday pattern around 100 with noise, its weekends (the series starts on a
     Thursday) `drop` lower."""

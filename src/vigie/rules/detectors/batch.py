@@ -45,6 +45,10 @@ from vigie.rules.detectors.seasonal import (
     SHIFT_HISTORY,
     SHIFT_RATE,
     SHIFT_WINDOW,
+    SPREAD_BEFORE,
+    SPREAD_CHECK,
+    SPREAD_GREW,
+    SPREAD_SHIFT,
     SQRT2,
     STUCK_LEAST,
     STUCK_LOG,
@@ -62,6 +66,8 @@ from vigie.rules.detectors.seasonal import (
     _day_prior,
     _excess,
     _nearest,
+    _scaled,
+    _step_spread,
     _z_of,
     count_floor,
     count_p,
@@ -77,6 +83,7 @@ from vigie.rules.detectors.seasonal import (
     settle_seasonless,
     tail_edges,
     tail_p,
+    widened,
 )
 
 # One scored sample: (value, expected on the judged scale, index of the predictor that
@@ -368,6 +375,10 @@ def _run(
     same = longest = 0
     repeats = repeated = 0.0
     was_frozen = False
+    smallest = inf  # `RobustSeasonal.smallest`
+    # `RobustSeasonal.after`, `grown`, `spread`: the residuals since a shift, while checked.
+    after: list[float] | None = None
+    grown = spread_before = 1.0
     half_day, half_week = DAY_US // 2, WEEK_US // 2
 
     week_zeros = [0.0] * nw
@@ -721,6 +732,8 @@ def _run(
                 repeats = repeats * keep + repeat
                 repeated = repeated * keep + 1.0
         was_frozen = frozen
+        if y < smallest:
+            smallest = y
         if counts:
             zero = value <= 0.0
             if zero:
@@ -857,6 +870,25 @@ def _run(
             lagged += g * (x * previous - lagged)
             fourth += g * (x * x * x * x - fourth)
             previous = x
+        if after is not None and ready[chosen] and not frozen:  # `RobustSeasonal._check_spread`
+            after.append(residual)
+            if len(after) >= SPREAD_CHECK:
+                spread = _step_spread(after)
+                usual = spread_before if spread_before > 2 * floor else 2 * floor
+                after = None
+                if spread >= SPREAD_GREW * usual:  # `RobustSeasonal._widen`
+                    factor = min(spread / usual, grown)
+                    for j in range(m):
+                        residuals[j] = _scaled(residuals[j], factor, window)
+                        tails[j] = widened(tails[j], factor)
+                        bands[j] = band_of(tails[j], floor, p_half, p_run_half)
+                    ct = tails[chosen]
+                    shift_residuals = _scaled(shift_residuals, factor, SHIFT_WINDOW)
+                    shift_tails = widened(shift_tails, factor)
+                    mean, square, lagged = mean * factor, square * factor**2, lagged * factor**2
+                    fourth *= factor**4
+                    previous *= factor
+                    norm_center, norm_inverse = norm_center * factor, norm_inverse / factor
         # A run of samples beyond the clearing level on one side confirms a shift.
         if frozen or not beyond or (run and (run[-1] > 0.0) != (residual > 0.0)):
             run.clear()  # a stuck source's value confirms no shift
@@ -868,7 +900,8 @@ def _run(
                 moved = sorted(run)[len(run) // 2]
                 sc = ct[1] if ct[1] >= floor else floor
                 hold = counts and chosen == 0 and at_us - first_us < WEEK_US
-                if before is not None and abs(level + moved - before) <= CLIP * sc:
+                returned = before is not None and abs(level + moved - before) <= CLIP * sc
+                if returned:
                     before = None  # the return itself (`seasonal._confirm_shift`)
                 elif (
                     before is not None
@@ -909,6 +942,15 @@ def _run(
                         res.pop()
                 shift = up = down = 0.0
                 run.clear()
+                left = level - moved  # `RobustSeasonal._confirm_shift`: grown by a factor?
+                after = None
+                if (
+                    not (counts or returned)
+                    and smallest > 0 < left
+                    and moved >= (SPREAD_SHIFT - 1) * left
+                ):
+                    last_ones = list(residuals[chosen])[-SPREAD_BEFORE:]
+                    after, grown, spread_before = [], level / left, _step_spread(last_ones)
         # Move the level and the profiles towards the sample.
         limit = bands[0][7]  # predictor 0 knows every instant: its band is this floor's
         if not nd:

@@ -43,7 +43,11 @@ shrink the residuals' scale, and each opening then confirmed a shift. After a co
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
 catches up; the run's residuals leave the tails, the earlier ones (the noise around the
-level, which has not changed) stay. Until the weekly profile knows an instant, a value at the
+level, which has not changed) stay, unless the next residuals say it has: when a positive
+series' level moved up by a factor (`SPREAD_SHIFT`) and the steps between its next dozen
+residuals are half as large again as before, or more, what the earlier ones taught is scaled
+by as much, up to that factor (`_check_spread`: a latency that doubled, its noise with it).
+Until the weekly profile knows an instant, a value at the
 hour a confirmed shift began, on a later day, may also be a return to the level it left (the
 Monday after a first weekend), and is judged against that level too, once; not after a shift
 the daily profile did not know the hour of (a series' first hours: the level learning the day).
@@ -130,6 +134,10 @@ RUN_WEIGHT = 0.5  # zeros seen that each zero of a run in progress adds to its k
 STUCK_LEAST = 8  # a source repeating its value this many times in a row may be stuck,
 STUCK_LOG = math.log(1e-6)  # once a run so long is this unlikely at its repeat rate,
 STUCK_RUNS = 3.0  # and this many times as long as any run the series made before
+SPREAD_SHIFT = 1.5  # a positive series' level moved up by this factor or more by a shift:
+SPREAD_CHECK = 12  # the residuals after it whose steps,
+SPREAD_GREW = 1.5  # this many times those of the residuals before it or more,
+SPREAD_BEFORE = 64  # (the last of them, at most this many), widen what those taught
 CLOSED = 0.25  # a first-week day selling under this share of its expectation is closed,
 CLOSED_LEAST = 10.0  # once that expectation is at least this many counts,
 TRADING = 1.0  # counted over the samples expected to sell at least this many
@@ -470,9 +478,34 @@ class _Tails:
         """The two-sided tail probability of a deviation from the centre."""
         return tail_p(self.params, deviation, floor)
 
+    def widen(self, factor: float) -> None:
+        """Scale the centre, the scale and the tails' thresholds and mean excesses."""
+        self.params = widened(self.params, factor)
+        self.center, self.scale = self.params[0], self.params[1]
+
     def edges(self, p_fire: float, floor: float) -> tuple[float, float]:
         """The deviations below and above the centre whose tail probability is `p_fire`."""
         return tail_edges(self.params, p_fire, floor)
+
+
+def widened(tails: Tails, factor: float) -> Tails:
+    """`tails` of residuals `factor` times as large (the same tail indexes)."""
+    c, s, lo_u, lo_beta, hi_u, hi_beta, lo_xi, hi_xi = tails
+    f = factor
+    return (c * f, s * f, lo_u * f, lo_beta * f, hi_u * f, hi_beta * f, lo_xi, hi_xi)
+
+
+def _step_spread(values: Sequence[float]) -> float:
+    """The median size of the steps between consecutive `values` (0 for fewer than two): a
+    spread that a trend (a morning's ramp) hardly moves."""
+    steps = sorted(abs(b - a) for a, b in pairwise(values))
+    return steps[len(steps) // 2] if steps else 0.0
+
+
+def _scaled(values: deque[float], factor: float, size: int) -> deque[float]:
+    """`values` (at most `size`) with all but the last `SPREAD_CHECK` times `factor`."""
+    old = len(values) - SPREAD_CHECK
+    return deque((x * factor if i < old else x for i, x in enumerate(values)), maxlen=size)
 
 
 def _tail(top: Iterator[float], count: int, inflate: float) -> tuple[float, float]:
@@ -617,6 +650,7 @@ class RobustSeasonal:
         self.first_us = 0  # when the first sample was learned
         self.quantum = math.inf
         self.last: float | None = None
+        self.smallest = math.inf  # the smallest value learned
         # Samples equal to the one before in a row, the (forgetting) share of such repeats
         # among the samples learned, the longest run that ended not stuck, and whether the
         # last sample was (`_stuck_p`).
@@ -625,6 +659,9 @@ class RobustSeasonal:
         self.frozen = False
         self.shift = 0.0
         self.run: list[float] = []
+        # The residuals since the last confirmed shift, while they are checked (`_check_spread`).
+        self.after: list[float] | None = None
+        self.grown = self.spread = 1.0  # the factor the level moved by, the steps' spread before
         self.run_at = 0  # when the run began,
         self.run_level = 0.0  # and the level then
         self.before: float | None = None  # the level before the last confirmed shift,
@@ -1168,6 +1205,8 @@ class RobustSeasonal:
                 self.repeated = self.repeated * keep + 1.0
         self.frozen = frozen
         self.last = y
+        if y < self.smallest:
+            self.smallest = y
         self.samples += 1
         if self.first_day is not None:
             self.first_day.append((at_us, y))
@@ -1241,7 +1280,10 @@ class RobustSeasonal:
         if frozen:  # nor the level or the profiles: a shift to a stuck value is none
             self.run.clear()
         else:
-            self._confirm_shift(at_us, chosen.tails.p_value(residual, judged), residual, floor)
+            p = chosen.tails.p_value(residual, judged)
+            if self.after is not None and ready[self.chosen]:
+                self._check_spread(residual, floor)
+            self._confirm_shift(at_us, p, residual, floor)
         self._update(at_us, y, k, kw, f, floor, frozen)
         if self.first_day is not None and at_us + self.step_us - self.first_day[0][0] >= DAY_US:
             self._settle()
@@ -1417,7 +1459,10 @@ class RobustSeasonal:
             scale = max(self.models[self.chosen].tails.scale, floor)
             # Under the level alone in the first week, while the profiles learn the days.
             hold = self.counts and self.chosen == 0 and at_us - self.first_us < WEEK_US
-            if self.before is not None and abs(self.level + moved - self.before) <= CLIP * scale:
+            returned = self.before is not None and (
+                abs(self.level + moved - self.before) <= CLIP * scale
+            )
+            if returned:
                 self.before = None
             elif (
                 self.before is not None
@@ -1442,6 +1487,52 @@ class RobustSeasonal:
             self._forget_run()
             self.shift = self.up = self.down = 0.0
             self.run.clear()
+            # A positive series' level moved up by a factor: is its noise now as much larger?
+            left = self.level - moved
+            self.after = None
+            if (
+                not (self.counts or returned)
+                and self.smallest > 0 < left
+                and moved >= (SPREAD_SHIFT - 1) * left
+            ):
+                kept = list(self.models[self.chosen].residuals)[-SPREAD_BEFORE:]
+                self.after, self.grown, self.spread = [], self.level / left, _step_spread(kept)
+
+    def _check_spread(self, residual: float, floor: float) -> None:
+        """File a residual of the `SPREAD_CHECK` after a shift that moved a positive series'
+        level up by a factor (`grown`); once they are all in, when their steps are
+        `SPREAD_GREW` times those of the residuals before the shift or more (their median
+        sizes, which a ramp hardly moves, at no less than the data's resolution), scale
+        what was learned before by as much, up to `grown` (`_widen`). A latency that
+        doubled doubled its noise too: judged against the old noise around its new level,
+        it fired again every few hours for a day. A sensor's offset, a server's busier
+        hours, add to the values without spreading them: nothing changes."""
+        after = self.after
+        assert after is not None
+        after.append(residual)
+        if len(after) < SPREAD_CHECK:
+            return
+        self.after = None
+        spread = _step_spread(after)
+        before = max(self.spread, 2 * floor)
+        if spread >= SPREAD_GREW * before:
+            self._widen(min(spread / before, self.grown))
+
+    def _widen(self, factor: float) -> None:
+        """Scale by `factor` what measures the residuals' spread, but for the last
+        `SPREAD_CHECK` samples' own: each predictor's residuals and tails, the short
+        average's history and tails, and the moments that normalise the evidence."""
+        for model in self.models:
+            model.residuals = _scaled(model.residuals, factor, self.window)
+            model.tails.widen(factor)
+        self.shift_residuals = _scaled(self.shift_residuals, factor, SHIFT_WINDOW)
+        self.shift_tails.widen(factor)
+        mean, square, lagged = self.moments
+        self.moments = (mean * factor, square * factor**2, lagged * factor**2)
+        self.fourth *= factor**4
+        self.previous *= factor
+        center, inverse = self.norm
+        self.norm = (center * factor, inverse / factor)
 
     def _keep_profile(self, moved: float) -> None:
         """Move the profiles' knots already seen against a level that moves by `moved` at an
