@@ -42,6 +42,7 @@ from vigie.rules.detectors.seasonal import (
     RUN_WEIGHT,
     SATURDAY,
     SETTLE_STEP,
+    SHIFT_SPREAD,
     SHIFT_HISTORY,
     SHIFT_RATE,
     SHIFT_WINDOW,
@@ -618,8 +619,10 @@ def _run(
                     and st[1] > 0.0
                     and (shift_next > 0.0) == (residual > 0.0)
                 ):
-                    if shift_band[0] is not st or shift_band[1] != 1e-12:
-                        shift_band = band_of(st, 1e-12, p_half, p_run_half)
+                    spread = SHIFT_SPREAD * bands[chosen][2]  # `RobustSeasonal.score`
+                    spread = spread if spread > 1e-12 else 1e-12
+                    if shift_band[0] is not st or shift_band[1] != spread:
+                        shift_band = band_of(st, spread, p_half, p_run_half)
                     p_shift = shift_next - st[0]
                     sb = shift_band
                     if -sb[3] <= p_shift <= sb[5]:  # `band_p`, inlined where it is an `erfc`

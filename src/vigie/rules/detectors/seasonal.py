@@ -94,6 +94,7 @@ LEVEL_US = 6 * HOUR_US  # the level's time constant
 DAY_MEMORY = 8.0  # periods a daily knot averages over
 WEEK_MEMORY = 2.0
 SHIFT_RATE = 0.1  # the short average of residuals
+SHIFT_SPREAD = math.sqrt(SHIFT_RATE / (2.0 - SHIFT_RATE))  # its spread on independent residuals
 SHIFT_HISTORY = 128  # values of the short average seen before it is judged
 SHIFT_WINDOW = 256  # and the most it is judged against
 MEMORY_US = 3 * DAY_US  # residuals are judged against those of the last three days,
@@ -127,7 +128,7 @@ STEP = 2.5  # two knots are a step when one expects this many counts, and as man
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
-SETTLE_STEP = 30 * 60_000_000  # series this coarse settle their first day
+SETTLE_STEP = 0  # series this coarse settle their first day
 WRAP = 0.25  # a first day ending further than this share of its range from its start stepped
 CYCLE_SLACK = 0.5  # and its daily cycle within this share of the weekdays' cycle
 RUN_WEIGHT = 0.5  # zeros seen that each zero of a run in progress adds to its knot's share
@@ -848,7 +849,8 @@ class RobustSeasonal:
             and shifts.scale > 0
             and (shift > 0) == (residual > 0)
         ):
-            p = min(p, shifts.p_value(shift - shifts.center, 1e-12))
+            spread = SHIFT_SPREAD * max(self.models[chosen].tails.scale, floor)
+            p = min(p, shifts.p_value(shift - shifts.center, spread if spread > 1e-12 else 1e-12))
         if self._accumulates():
             up, down = self._evidence_next(chosen_residual, floor)
             evidence = up if residual > 0 else down
