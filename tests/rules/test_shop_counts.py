@@ -4,7 +4,7 @@ during opening hours is."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
 import pytest
@@ -161,3 +161,56 @@ def test_a_cafes_second_afternoon_and_evening_do_not_fire(seed: int) -> None:
     assert [
         s for s in starts if second + timedelta(hours=14) <= s < second + timedelta(hours=22)
     ] == []
+
+
+def _hours(
+    seed: int, opens: float, closes: float, days: int, minutes: int = 15
+) -> list[tuple[int, int, float]]:
+    """`days` of a shop's sales per `minutes` (Poisson), every day: about 30 an hour from
+    `opens` to `closes` (hours, local), a sale every two hours or so the rest of the time."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(days * 24 * 60 // minutes):
+        at = START + timedelta(minutes=minutes * i)
+        hour = at.hour + at.minute / 60
+        rate = (30.0 if opens <= hour < closes else 0.5) * minutes / 60
+        rows.append((to_us(at), i, float(rng.poisson(rate))))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_shops_first_opening_and_closing_do_not_fire(seed: int) -> None:
+    """Issue 15: a shop's first day (open 08:40 to 19:40, closed at night) raises no alert:
+    its first opening and closing, at times of day no profile has seen, are the shape of its
+    day; a level that had seen only the night's zeros called the first sales an incident."""
+    metric = Metric(name="sales", kind="average", value="properties.value", window="30m")
+    rows = _hours(seed, 8 + 2 / 3, 19 + 2 / 3, days=2, minutes=30)
+    starts = _starts(replay_samples(metric, [RULE], rows))
+    assert [s for s in starts if s < START + timedelta(days=1)] == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6, 7, 8])
+def test_an_opening_between_two_knots_does_not_fire_on_the_hour(seed: int) -> None:
+    """Issue 15: a shop opening at 08:40 every day raises no alert at its opening in its
+    second and third weeks: the 09:00 knot of its profile, learned from the closed
+    quarter-hours before it and the open ones after, is a step, and the first quarter-hour
+    open there is as ordinary as the open knot after it says."""
+    starts = _starts(replay_samples(METRIC, [RULE], _hours(seed, 8 + 2 / 3, 19, days=21)))
+    later = [s for s in starts if s >= START + timedelta(days=7)]
+    assert [s for s in later if time(8, 30) <= s.time() < time(9, 15)] == [], later
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_first_night_begun_at_hours_never_seen_does_not_fire_after_midnight(
+    seed: int,
+) -> None:
+    """Issue 15: a shop closing at 20:00 on its first day raises no alert in the night that
+    follows: the evening's zeros, at times of day never seen, are not alerted and add nothing
+    to the run's rarity, which fired at the first midnight the profile knew."""
+    metric = Metric(name="sales", kind="average", value="properties.value", window="10m")
+    rows = _hours(seed, 7.5, 20, days=2, minutes=10)
+    starts = _starts(replay_samples(metric, [RULE], rows))
+    night = [
+        s for s in starts if START + timedelta(hours=20) <= s < START + timedelta(days=1, hours=7)
+    ]
+    assert night == []

@@ -41,10 +41,9 @@ from vigie.rules.detectors.seasonal import (
     RIVAL_FROM,
     RUN_WEIGHT,
     SATURDAY,
-    SETTLE_STEP,
-    SHIFT_SPREAD,
     SHIFT_HISTORY,
     SHIFT_RATE,
+    SHIFT_SPREAD,
     SHIFT_WINDOW,
     SPREAD_BEFORE,
     SPREAD_CHECK,
@@ -68,6 +67,7 @@ from vigie.rules.detectors.seasonal import (
     _excess,
     _nearest,
     _scaled,
+    _span,
     _step_spread,
     _z_of,
     count_floor,
@@ -393,13 +393,22 @@ def _run(
     weekday_forget = det.weekday_forget
     # The first day is settled once complete (`RobustSeasonal._settle`); not for counts.
     step_us = det.step_us
-    settling = not counts and m > 1 and step_us >= SETTLE_STEP
+    settling = not counts and m > 1
     settled_day = False  # `RobustSeasonal.settled`
 
     def first_weekend(wall: int, at_us: int, since: list[int]) -> bool:
         """`RobustSeasonal._first_weekend`, on a weekly series (`since`: `weekly_since`)."""
         kw = ((wall // DAY_US) % 7) * nd + int((wall % DAY_US) / knot_us)
         return kw // nd in (SATURDAY, SATURDAY + 1) and since[kw] > at_us - half_week
+
+    def closed_hours() -> bool:
+        """`RobustSeasonal._closed_hours`."""
+        overall = (zeros + 1.0) / (counted + 2.0)
+        top = max(
+            (z + ZERO_PRIOR * overall) / (c + ZERO_PRIOR)
+            for z, c in zip(knot_zeros, knot_counted, strict=True)
+        )
+        return top >= 0.5
 
     def closed_day(kz: int, wall: int, at_us: int, value: float, pc: float) -> bool:
         """`RobustSeasonal._closed_day`."""
@@ -521,15 +530,34 @@ def _run(
                 # `RobustSeasonal.score`: a count is judged against no less than 0.
                 sp = [x if x > ZERO_Y else ZERO_Y for x in preds] if counts else preds
                 near = sp
-                if counts and nd and f > 0:  # `RobustSeasonal._between`
+                if counts and nd:  # `RobustSeasonal._between`
                     near = list(sp)
                     if m > 1:
                         at_k, at_k1 = level + daily[k], level + daily[k1]
+                        if f <= 0:
+                            at_k, at_k1 = _span(daily, daily_n, ((k - 1) % nd, k, k1), level)
                         near[1] = _nearest(y - tails[1][0], at_k, at_k1, sp[1])
                     if weekly_on:
                         moved = reference - weekly_mean
                         at_k = daily[k] + weekly[kw] + moved
                         at_k1 = daily[k1] + weekly[kw1] + moved
+                        if f <= 0:
+                            kw0 = kw - 1 if k > 0 else kw
+                            kwn = kw + 1 if k + 1 < nd else kw
+                            at_k, at_k1 = _span(
+                                [
+                                    daily[(k - 1) % nd] + weekly[kw0],
+                                    daily[k] + weekly[kw],
+                                    daily[k1] + weekly[kwn],
+                                ],
+                                [
+                                    weekly_n[kw0] if k > 0 else 0.0,
+                                    1.0,
+                                    weekly_n[kwn] if kwn > kw else 0.0,
+                                ],
+                                (0, 1, 2),
+                                moved,
+                            )
                         near[2] = _nearest(y - tails[2][0], at_k, at_k1, sp[2])
                 for j in range(m):
                     if j != chosen and (not ready[j] or err[j] > rival or scored[j] < rival_at[j]):
@@ -689,8 +717,8 @@ def _run(
                     )
                 ):
                     p = 1.0  # `RobustSeasonal._closed_day`
-                if counts and value <= 0.0 and m > 1 and not ready[1]:  # a first night
-                    p = 1.0
+                if counts and m > 1 and not ready[1] and (value <= 0.0 or closed_hours()):
+                    p = 1.0  # a first night, or a first day of a series closed some hours
                 if (
                     i
                     and y == ys[i - 1]
@@ -740,11 +768,17 @@ def _run(
         if counts:
             zero = value <= 0.0
             if zero:
-                if not (  # `RobustSeasonal._count_zero`: a closed day's zeros are no rarity
-                    nw
-                    and level is not None
-                    and closed_day(
-                        kws[i], wall, at_us, value, preds[1] if ready[1] else preds[chosen]
+                if not (  # `RobustSeasonal._learn`: a first night's, a closed day's zeros
+                    level is not None
+                    and m > 1
+                    and (
+                        not ready[1]
+                        or (
+                            nw
+                            and closed_day(
+                                kws[i], wall, at_us, value, preds[1] if ready[1] else preds[chosen]
+                            )
+                        )
                     )
                 ):
                     zero_log += log(zero_rate(wall, at_us))

@@ -36,8 +36,12 @@ outage, where one zero is ordinary; a shop's closed Sunday is not), each zero of
 counting as half a zero more seen in its daily knot's share (a knot seen once cannot call a
 night rare). In a count series' first week a day that has sold under a quarter of what was
 expected of it since midnight (in the windows expected to sell), at a time of the week never
-seen, is a closed day, whose zeros add nothing to the run's rarity, and a zero at a time of day
-never seen a first night: neither is alerted. A count's errors, profile steps and shift
+seen, is a closed day, and a zero at a time of day never seen a first night: neither is alerted,
+nor adds to the run's rarity. On a count series closed at some time of day (a knot's share of
+zeros a half or more: a shop's night), no count at a time of day never seen is alerted: its first
+opening and closing are the shape of its day. A count at a profile knot itself, which blends the
+samples on both sides of it, is judged between the knots before and after it when they are a
+step (an opening between two knots). A count's errors, profile steps and shift
 runs are measured at no less than a Poisson count's spread (`count_floor`): a shop's nights
 shrink the residuals' scale, and each opening then confirmed a shift. After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
@@ -53,9 +57,12 @@ Monday after a first weekend), and is judged against that level too, once; not a
 the daily profile did not know the hour of (a series' first hours: the level learning the day).
 A step at the start of a Saturday the weekly profile has never seen (a first weekend) is not
 alerted, unless it leaves a factor of four of the weekdays' values; a step confirmed a week ago
-at this time of the week is expected again. On a series of 30 minutes or coarser (not counts), the
-daily profile and the level are derived again from the first day once it is complete (`settle_day`):
-learned while the level chased the cycle, the profile left a band several times the noise for days.
+at this time of the week is expected again. On every series but counts, the daily profile and
+the level are derived again from the first day once it is complete (`settle_day`): learned while
+the level chased the cycle, the profile left a band several times the noise for days. The short
+average is then judged against no less spread than independent residuals at the chosen predictor's
+scale would give it (`SHIFT_SPREAD`): settled, a series' residuals of the last days can be so alike
+that its history, tighter than the noise allows, fired on three samples of two deviations.
 A settled series' first weekend may stray from the daily prediction by half its cycle, once it began
 with a step (`CYCLE_SLACK`).
 A source that repeats one value far longer than the series ever did (`_stuck_p`: 8 samples in a row
@@ -128,7 +135,6 @@ STEP = 2.5  # two knots are a step when one expects this many counts, and as man
 NAMES = ("none", "daily", "weekly")
 SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
-SETTLE_STEP = 0  # series this coarse settle their first day
 WRAP = 0.25  # a first day ending further than this share of its range from its start stepped
 CYCLE_SLACK = 0.5  # and its daily cycle within this share of the weekdays' cycle
 RUN_WEIGHT = 0.5  # zeros seen that each zero of a run in progress adds to its knot's share
@@ -646,7 +652,7 @@ class RobustSeasonal:
         # The first day's (time, value), until it is complete (`_settle`); not for counts.
         self.settled = False  # whether it was (`_settle`)
         self.first_day: list[tuple[int, float]] | None = (
-            [] if len(self.models) > 1 and not self.counts and self.step_us >= SETTLE_STEP else None
+            [] if len(self.models) > 1 and not self.counts else None
         )
         self.first_us = 0  # when the first sample was learned
         self.quantum = math.inf
@@ -791,7 +797,7 @@ class RobustSeasonal:
         # plus the night's knot, would otherwise expect a negative count at closing time,
         # and a band too narrow to hold the night's ones and twos.
         preds = [p if p > ZERO_Y else ZERO_Y for p in raw] if self.counts else raw
-        near = self._between(y, preds, k, kw, f) if self.counts and f > 0 else preds
+        near = self._between(y, preds, k, kw, f) if self.counts else preds
         floor = self._floor()
         chosen = self.chosen
         rival = RIVAL * self.models[chosen].err
@@ -873,9 +879,17 @@ class RobustSeasonal:
             and self._closed_day(at_us, value, raw[1] if ready[1:2] == [True] else raw[chosen])
         ):
             p = 1.0
-        if self.counts and value <= 0 and len(self.models) > 1 and not ready[1]:
+        if (
+            self.counts
+            and len(self.models) > 1
+            and not ready[1]
+            and (value <= 0 or self._closed_hours())
+        ):
             # A count's zero at a time of day never seen: its first evening or night (a shop
-            # that has just closed for the first time), which no profile knows yet.
+            # that has just closed for the first time), which no profile knows yet; and any
+            # count then on a series closed at some time of day: its first opening and closing
+            # are the shape of its day (a shop's first morning fired at 30 sales against a
+            # level that had seen only the night's zeros).
             p = 1.0
         # A source stuck on one value is an incident of its own, whatever the value.
         stuck = self._stuck_p(self.same + 1 if y == self.last else 0, y)
@@ -905,7 +919,10 @@ class RobustSeasonal:
         between what its two knots around the instant (`k`, `kw`, `f` of the way) predict:
         a shop opens or closes somewhere between two knots an hour apart, and the first sale
         after opening, or the first empty window after closing, is as ordinary as either
-        knot says, not only as the line between them, which read the step as a ramp."""
+        knot says, not only as the line between them, which read the step as a ramp. At a
+        knot itself (`f` 0), which blends the samples of the hour on each side, the step may
+        lie on either side: the knots before and after count too (a shop opening at 08:40
+        learned its 09:00 knot as half closed, and each first quarter-hour open fired)."""
         near = list(preds)
         nd = self.nd
         k1 = (k + 1) % nd
@@ -913,11 +930,25 @@ class RobustSeasonal:
         assert self.level is not None
         if len(models) > 1:
             at_k, at_k1 = self.level + dv[k], self.level + dv[k1]
+            if f <= 0:
+                at_k, at_k1 = _span(dv, self.daily_n, ((k - 1) % nd, k, k1), self.level)
             near[1] = _nearest(y - models[1].tails.center, at_k, at_k1, preds[1])
         if len(preds) > 2:
             kw1 = kw + 1 if k + 1 < nd else kw
             wv, moved = self.weekly, self.reference - self.weekly_mean
             at_k, at_k1 = dv[k] + wv[kw] + moved, dv[k1] + wv[kw1] + moved
+            if f <= 0:
+                kw0 = kw - 1 if k > 0 else kw
+                at_k, at_k1 = _span(
+                    [dv[(k - 1) % nd] + wv[kw0], dv[k] + wv[kw], dv[k1] + wv[kw1]],
+                    [
+                        self.weekly_n[kw0] if k > 0 else 0.0,
+                        1.0,
+                        self.weekly_n[kw1] if kw1 > kw else 0.0,
+                    ],
+                    (0, 1, 2),
+                    moved,
+                )
             near[2] = _nearest(y - models[2].tails.center, at_k, at_k1, preds[2])
         return near
 
@@ -1009,6 +1040,11 @@ class RobustSeasonal:
         total = (self.day_total if today else 0.0) + (value if trading else 0.0)
         expected = (self.day_expected if today else 0.0) + (now if trading else 0.0)
         return expected >= CLOSED_LEAST and total <= CLOSED * expected
+
+    def _closed_hours(self) -> bool:
+        """Whether some time of day is mostly closed: its share of zeros, shrunk as
+        `_zero_rate` does (`_top_zero_rate`), is a half or more (a shop's night)."""
+        return self._top_zero_rate((self.zeros + 1.0) / (self.counted + 2.0)) >= 0.5
 
     def _count_day(self, at_us: int, value: float, predicted: float) -> None:
         """File a count and the chosen prediction of it in its local day's totals, when
@@ -1186,9 +1222,15 @@ class RobustSeasonal:
     def _learn(self, at_us: int, value: float) -> None:
         if self.counts:
             closed = False
-            if value <= 0 and self.nw and self.level is not None:
+            if value <= 0 and self.level is not None and len(self.models) > 1:
                 raw, ready, _, _, _ = self._cached_predict(at_us)
-                closed = self._closed_day(at_us, value, raw[1] if ready[1] else raw[self.chosen])
+                # A zero at a time of day never seen (a first night) is not alerted, and
+                # adds nothing to the run's rarity either: a shop's first night, forgiven
+                # while unseen, fired at its first midnight on the whole run of the evening.
+                closed = not ready[1] or (
+                    self.nw > 0
+                    and self._closed_day(at_us, value, raw[1] if ready[1] else raw[self.chosen])
+                )
             self._count_zero(at_us, value, closed)
         y = self._to(value)
         frozen = False
@@ -1642,10 +1684,11 @@ def settle_day(
     the values around it less the day's median, the level then followed through the day as
     it is learned. While the first day is learned, the level chases the daily cycle (its
     time constant is a quarter of a day) and the profile learns what the level left, a
-    fraction of the cycle, a phase late: on 30-60-minute series the band of the next days
-    was 3-10 times the noise. None when the day did not end near where it began (`wrap`,
-    the gap, beyond `WRAP` of the middle 90 % of its values): a step during the day, which
-    is the level's to follow, not the profile's to repeat every day."""
+    fraction of the cycle, a phase late: the band of the next days was 3-10 times the noise
+    on 30-60-minute series, and wider than it on finer ones. None when the day did not end
+    near where it began (`wrap`, the gap, beyond `WRAP` of the middle 90 % of its values): a
+    step during the day, which is the level's to follow, not the profile's to repeat every
+    day."""
     ordered = sorted(ys)
     n = len(ordered)
     centre = ordered[n // 2]
@@ -1695,6 +1738,21 @@ def _nearest(x: float, a: float, b: float, pred: float) -> float:
         return pred
     x = lo if x < lo else hi if x > hi else x
     return x if x > ZERO_Y else ZERO_Y
+
+
+def _span(
+    values: Sequence[float], weights: Sequence[float], knots: tuple[int, ...], base: float
+) -> tuple[float, float]:
+    """The lowest and the highest of the `knots` of `values` that have been seen (a weight
+    above 0; the middle one in any case), each plus `base`."""
+    middle = values[knots[len(knots) // 2]]
+    lo = hi = middle
+    for j in knots:
+        if weights[j] > 0:
+            v = values[j]
+            lo = v if v < lo else lo
+            hi = v if v > hi else hi
+    return base + lo, base + hi
 
 
 def _day_prior(share: float, overall: float, rate: float, top: float) -> float:
