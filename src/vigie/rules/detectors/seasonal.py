@@ -137,6 +137,7 @@ SATURDAY = 2  # days since the (local) epoch, a Thursday, modulo 7
 WEEKEND = 4.0  # a first weekend's step stays within this factor of the weekdays' values
 WRAP = 0.25  # a first day ending further than this share of its range from its start stepped
 CYCLE_SLACK = 0.5  # and its daily cycle within this share of the weekdays' cycle
+CYCLE_SIGNIFICANT = 4.0  # a first day's profile varies this many times its knots' noise, or is none
 RUN_WEIGHT = 0.5  # zeros seen that each zero of a run in progress adds to its knot's share
 STUCK_LEAST = 8  # a source repeating its value this many times in a row may be stuck,
 STUCK_LOG = math.log(1e-6)  # once a run so long is this unlikely at its repeat rate,
@@ -1688,7 +1689,9 @@ def settle_day(
     on 30-60-minute series, and wider than it on finer ones. None when the day did not end
     near where it began (`wrap`, the gap, beyond `WRAP` of the middle 90 % of its values): a
     step during the day, which is the level's to follow, not the profile's to repeat every
-    day."""
+    day; and when the knots vary by less than `CYCLE_SIGNIFICANT` times the noise of a knot's
+    mean (a day without a cycle, whose settled profile would be that day's noise: settled,
+    heavy-tailed and offset series without one raised more false alerts)."""
     ordered = sorted(ys)
     n = len(ordered)
     centre = ordered[n // 2]
@@ -1706,6 +1709,18 @@ def settle_day(
             total[k1] += f * r
             weight[k1] += f
     daily = [t / w if w > 0 else 0.0 for t, w in zip(total, weight, strict=True)]
+    seen = [d for d, w in zip(daily, weight, strict=True) if w > 0]
+    mean = sum(seen) / len(seen)
+    cycle = sum((d - mean) ** 2 for d in seen) / len(seen)
+    noise = (
+        sum(
+            (y - centre - daily[k] * (1.0 - f) - daily[(k + 1) % nd] * f) ** 2
+            for k, f, y in zip(ks, fs, ys, strict=True)
+        )
+        / n
+    )
+    if cycle < CYCLE_SIGNIFICANT * noise * len(seen) / n:
+        return None
     level = centre
     for k, f, y in zip(ks, fs, ys, strict=True):
         d = daily[k] * (1.0 - f) + daily[(k + 1) % nd] * f
