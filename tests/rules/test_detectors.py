@@ -15,6 +15,7 @@ from vigie.kpi.metrics import Metric
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
 from vigie.rules.detectors import seasonal
+from vigie.rules.detectors.batch import score_series
 from vigie.rules.detectors.seasonal import DRIFT, RobustSeasonal, _day_prior, evidence_p
 from vigie.types import to_us
 
@@ -683,3 +684,39 @@ def test_repeats_a_quantised_sensor_or_a_shops_nights_make_are_not_stuck(
     got = [_verdicts(step, values) for step, values in series]
     monkeypatch.setattr(seasonal, "STUCK_LEAST", 10**9)
     assert got == [_verdicts(step, values) for step, values in series]
+
+
+def _closed_nights(rng: random.Random, days: int, outage_at: int | None = None) -> list[float]:
+    """A shop's orders every 5 minutes, about three while open, none from midnight to 7
+    a.m.; from sample `outage_at` on, none until the next morning."""
+    out = []
+    for i in range(days * 288):
+        hour = (i % 288) / 12
+        out.append(0.0 if hour < 7 else float(_poisson(rng, 3.0)))
+    if outage_at is not None:
+        out[outage_at:] = [0.0] * (len(out) - outage_at)
+    return out
+
+
+def test_a_shops_nightly_closure_does_not_fire_but_an_outage_running_into_it_does() -> None:
+    """Issue 15: the zeros of a night as long as the night before are a closure, not an
+    outage (each night of a first week fired once its zeros, each likely, made a rare run);
+    an outage from 9 p.m. runs longer than the night before and still fires, live and
+    replayed alike."""
+    fire = 2 * 300 / (30 * 86_400)
+    step = 5 * MINUTE
+    for seed in range(3):
+        quiet = _closed_nights(random.Random(seed), 8)
+        live = _p_values(quiet, step, fire)
+        batch = score_series(
+            RobustSeasonal(step_us=step, p_value=fire),
+            [T0 + i * step for i in range(len(quiet))],
+            quiet,
+        )
+        assert live == pytest.approx(batch.p_values)
+        nights = [p for i, p in enumerate(live) if i >= 288 and (i % 288) < 7 * 12]
+        assert min(nights) > fire, seed
+        start = 6 * 288 + 21 * 12
+        scores = _p_values(_closed_nights(random.Random(seed), 8, outage_at=start), step, fire)
+        assert min(scores[start : start + 12]) <= fire, seed  # while the shop is open
+        assert min(scores[7 * 288 : 7 * 288 + 7 * 12]) <= fire, seed  # and into the night

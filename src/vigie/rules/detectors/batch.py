@@ -340,6 +340,9 @@ def _run(
     count_mean = 0.0  # `RobustSeasonal.count_mean`
     knot_zeros = [0.0] * nd
     knot_counted = [0.0] * nd
+    knot_run = [0] * nd  # `RobustSeasonal.knot_run`, `knot_run_before`, `knot_visit`
+    knot_run_before = [0] * nd
+    knot_visit = [-_NEVER] * nd
     eligible_at = [need] + [trust] * (m - 1)
     # `RobustSeasonal._rival`: a count's seasonal predictor explains a value sooner.
     rival_at = [need] + [min(trust, RIVAL_FROM) if counts else trust] * (m - 1)
@@ -617,7 +620,15 @@ def _run(
                 p = 2 * p
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:
-                    p = min(p, 2 * exp(zero_log + log(zero_rate(wall, at_us))))
+                    # `RobustSeasonal._closing`: no longer than this time of day's run the
+                    # day before
+                    seen = 0
+                    if nd:
+                        kz = ks[i]
+                        recent = at_us - knot_visit[kz] <= half_day
+                        seen = knot_run_before[kz] if recent else knot_run[kz]
+                    if not zero_run < seen:
+                        p = min(p, 2 * exp(zero_log + log(zero_rate(wall, at_us))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us
                     local = run_wall if run else wall
@@ -726,6 +737,11 @@ def _run(
             counted = counted * keep + 1.0
             if nd:
                 kz = ks[i]
+                if at_us - knot_visit[kz] > half_day:
+                    knot_run_before[kz], knot_run[kz] = knot_run[kz], 0
+                knot_visit[kz] = at_us
+                if zero_run > knot_run[kz]:
+                    knot_run[kz] = zero_run
                 knot_zeros[kz] = knot_zeros[kz] * forget + zero
                 knot_counted[kz] = knot_counted[kz] * forget + 1.0
                 if nw:

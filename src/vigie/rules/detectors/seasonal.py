@@ -34,11 +34,13 @@ with no less spread than a Poisson count's (`count_floor`), and a run of zeros b
 of each zero at its time of day, or of the week once a week has shown it, in turn (an
 outage, where one zero is ordinary; a shop's closed Sunday is not), each zero of the run
 counting as half a zero more seen in its daily knot's share (a knot seen once cannot call a
-night rare). In a count series' first week a day that has sold under a quarter of what was
-expected of it since midnight (in the windows expected to sell), at a time of the week never
-seen, is a closed day, whose zeros add nothing to the run's rarity, and a zero at a time of day
-never seen a first night: neither is alerted. A count's errors, profile steps and shift
-runs are measured at no less than a Poisson count's spread (`count_floor`): a shop's nights
+night rare). A run of zeros no longer than the one its time of day saw the day before is a
+closure (a shop's night), not judged as a run (`_closing`). In a count series' first week a day
+that has sold under a quarter of what was expected of it since midnight (in the windows expected
+to sell), at a time of the week never seen, is a closed day, whose zeros add nothing to the
+run's rarity, and a zero at a time of day never seen a first night: neither is alerted. A
+count's errors, profile steps and shift runs are measured at no less than a Poisson count's
+spread (`count_floor`): a shop's nights
 shrink the residuals' scale, and each opening then confirmed a shift. After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
@@ -672,6 +674,11 @@ class RobustSeasonal:
         self.weekday_counted = [0.0] * 7
         self.run_day_zeros = 0.0  # and the run's zeros on day `run_day`
         self.run_day = -1
+        # Each daily knot's longest run of zeros on its latest visit (a day's pass through
+        # it) and on the visit before, and when it was last seen (`_closing`).
+        self.knot_run = [0] * self.nd
+        self.knot_run_before = [0] * self.nd
+        self.knot_visit = [-_NEVER] * self.nd
 
     # The scale a value is judged on: small counts on the square-root scale.
     def _to(self, value: float) -> float:
@@ -818,7 +825,7 @@ class RobustSeasonal:
             if own and evidence >= EVIDENCE_FROM:
                 p = min(p, evidence_p(evidence, self.theta))
         p = min(1.0, 2 * p)
-        if self.counts and value <= 0 and self.zero_run:
+        if self.counts and value <= 0 and self.zero_run and not self._closing(at_us):
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
         if self._unseen_weekend(at_us, ready, y, raw[chosen]):
             p = 1.0
@@ -1088,6 +1095,19 @@ class RobustSeasonal:
                 rate = week if week > rate else rate
         return rate
 
+    def _closing(self, at_us: int) -> bool:
+        """Whether a zero at `at_us` continues a run of zeros no longer than the one this
+        time of day saw on its previous day: a shop closed at night, or a source silent at
+        the same hours every day. The run's zeros are not independent draws (each night's
+        closure made a run rarer than any outage by the shares of zeros of its knots, and
+        fired every night of a first week); an outage runs longer than the day before's."""
+        if not self.nd:
+            return False
+        k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
+        visited = at_us - self.knot_visit[k] <= DAY_US // 2
+        seen = self.knot_run_before[k] if visited else self.knot_run[k]
+        return 0 < self.zero_run < seen
+
     def _top_zero_rate(self, overall: float) -> float:
         """The largest share of zeros of any time of day, each shrunk as `_zero_rate` does:
         the share of a time the series is closed (a night)."""
@@ -1116,6 +1136,11 @@ class RobustSeasonal:
         if self.nd:
             wall = self.clock.wall(at_us)
             k = int((wall % DAY_US) / self.knot_us)
+            if at_us - self.knot_visit[k] > DAY_US // 2:
+                self.knot_run_before[k], self.knot_run[k] = self.knot_run[k], 0
+            self.knot_visit[k] = at_us
+            if self.zero_run > self.knot_run[k]:
+                self.knot_run[k] = self.zero_run
             forget = 1.0 - 1.0 / max(self.day_cap, 1.0)
             self.knot_zeros[k] = self.knot_zeros[k] * forget + zero
             self.knot_counted[k] = self.knot_counted[k] * forget + 1.0
