@@ -343,6 +343,7 @@ def _run(
     knot_run = [0] * nd  # `RobustSeasonal.knot_run`, `knot_run_before`, `knot_visit`
     knot_run_before = [0] * nd
     knot_visit = [-_NEVER] * nd
+    knot_samples = knot_us // det.step_us
     eligible_at = [need] + [trust] * (m - 1)
     # `RobustSeasonal._rival`: a count's seasonal predictor explains a value sooner.
     rival_at = [need] + [min(trust, RIVAL_FROM) if counts else trust] * (m - 1)
@@ -627,7 +628,7 @@ def _run(
                         kz = ks[i]
                         recent = at_us - knot_visit[kz] <= half_day
                         seen = knot_run_before[kz] if recent else knot_run[kz]
-                    if not zero_run < seen:
+                    if not (seen >= knot_samples and zero_run < seen + knot_samples):
                         p = min(p, 2 * exp(zero_log + log(zero_rate(wall, at_us))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us

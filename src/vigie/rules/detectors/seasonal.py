@@ -1100,13 +1100,17 @@ class RobustSeasonal:
         time of day saw on its previous day: a shop closed at night, or a source silent at
         the same hours every day. The run's zeros are not independent draws (each night's
         closure made a run rarer than any outage by the shares of zeros of its knots, and
-        fired every night of a first week); an outage runs longer than the day before's."""
+        fired every night of a first week); an outage runs longer than the day before's. A
+        knot's samples are the tolerance, once the day before's run was that long: a quiet
+        shop's last sale comes at any time in its last hour, and a zero or two in an open
+        hour the day before excuse no outage."""
         if not self.nd:
             return False
         k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
         visited = at_us - self.knot_visit[k] <= DAY_US // 2
         seen = self.knot_run_before[k] if visited else self.knot_run[k]
-        return 0 < self.zero_run < seen
+        slack = self.knot_us // self.step_us
+        return seen >= slack and 0 < self.zero_run < seen + slack
 
     def _top_zero_rate(self, overall: float) -> float:
         """The largest share of zeros of any time of day, each shrunk as `_zero_rate` does:
