@@ -59,6 +59,7 @@ from vigie.rules.detectors.seasonal import (
     _day_prior,
     _excess,
     _nearest,
+    _shifted,
     _z_of,
     count_floor,
     count_p,
@@ -573,22 +574,26 @@ def _run(
                             best_p, best, t, expected, back = p, chosen, ct, there, True
                             judged = fl
                 if not returning and shifts and chosen < 2:  # `RobustSeasonal._recurring`
-                    began = (run_wall if run else wall) - WEEK_US
-                    for s_at, moved in shifts:
-                        if -knot_us <= began - s_at <= knot_us:
-                            ct = tails[chosen]
-                            there = sp[chosen] + moved + ct[0]
-                            fl = count_floor(there, floor) if counts else floor
-                            p = tail_p(ct, y - there, fl)
-                            if p > best_p:
-                                best_p, best, t, expected, back = p, chosen, ct, there, True
-                                judged = fl
-                            break
+                    recurs = _shifted(shifts, (run_wall if run else wall) - WEEK_US, knot_us)
+                    if recurs is not None:
+                        ct = tails[chosen]
+                        there = sp[chosen] + recurs + ct[0]
+                        fl = count_floor(there, floor) if counts else floor
+                        p = tail_p(ct, y - there, fl)
+                        if p > best_p:
+                            best_p, best, t, expected, back = p, chosen, ct, there, True
+                            judged = fl
                 residual = y - expected
                 p = best_p
                 if counts and residual > 0 and p < p_run:
                     p = count_p(value, preds[chosen], p, count_mean)
                 own = not back and (best == chosen or not counts or residual > 0)
+                if own and shifts and chosen < 2:  # `RobustSeasonal._daily_step`
+                    began = run_wall if run else wall
+                    ramp = _shifted(shifts, began - DAY_US, knot_us)
+                    earlier = _shifted(shifts, began - 2 * DAY_US, knot_us)
+                    if ramp is not None and earlier is not None and (ramp > 0) == (earlier > 0):
+                        own = (ramp > 0) != (residual > 0)
                 own = own and not (counts and value <= 0)  # a zero: its run's judgement
                 own = own and near[best] == sp[best]  # not at a step (`_between`)
                 ct = tails[chosen]

@@ -51,8 +51,11 @@ Monday after a first weekend), and is judged against that level too, once; not a
 the daily profile did not know the hour of (a series' first hours: the level learning the day).
 A step at the start of a Saturday the weekly profile has never seen (a first weekend) is not
 alerted, unless it leaves a factor of four of the weekdays' values; a step confirmed a week ago
-at this time of the week is expected again. On a series of 30 minutes or coarser (not counts), the
-daily profile and the level are derived again from the first day once it is complete (`settle_day`):
+at this time of the week is expected again, and a run the way steps went at its time of day on each
+of the last two days (a finer series' working-day ramps, which the level took as steps while it
+learned its first day) is left to the tails (`_daily_step`). On a series of 30 minutes or coarser
+(not counts), the daily profile and the level are derived again from the first day once it is
+complete (`settle_day`):
 learned while the level chased the cycle, the profile left a band several times the noise for days.
 A settled series' first weekend may stray from the daily prediction by half its cycle, once it began
 with a step (`CYCLE_SLACK`).
@@ -801,6 +804,8 @@ class RobustSeasonal:
         # A count's zero is left to the run of zeros' own judgement below: the short average
         # judged it again, and a café's second evening fired on zeros against an expected 0.6.
         own = not back and (best == chosen or not self.counts or residual > 0)
+        ramp = self._daily_step(at_us)
+        own = own and (ramp is None or (ramp > 0) != (residual > 0))
         own = own and not (self.counts and value <= 0)
         # A count judged between what the two knots around the instant predict (`_between`)
         # is at a step between them (a shop's first hour open), not in a shift of its own.
@@ -999,10 +1004,26 @@ class RobustSeasonal:
         if self.chosen > 1 or not self.shifts:
             return None
         began = self.clock.wall(self.run_at if self.run else at_us) - WEEK_US
-        for at, moved in self.shifts:
-            if -self.knot_us <= began - at <= self.knot_us:
-                return preds[self.chosen] + moved
-        return None
+        moved = _shifted(self.shifts, began, self.knot_us)
+        return None if moved is None else preds[self.chosen] + moved
+
+    def _daily_step(self, at_us: int) -> float | None:
+        """How far confirmed shifts moved the level a day ago, when this instant (or the run
+        of samples it continues) falls within a profile knot of their time of day, and one
+        moved it the same way there two days ago too; else None. A working day's ramps,
+        which the level took as shifts while it learned the first day, recur every day (a
+        1-minute server's morning, lunch and evening), and the profile learned against those
+        jumps expects them again: a run of residuals that way there is not judged by the
+        short average and the evidence, which fired at each (a single value still is by the
+        tails, as a level shift at that hour is)."""
+        if self.chosen > 1 or not self.shifts:
+            return None
+        wall = self.clock.wall(self.run_at if self.run else at_us)
+        moved = _shifted(self.shifts, wall - DAY_US, self.knot_us)
+        before = _shifted(self.shifts, wall - 2 * DAY_US, self.knot_us)
+        if moved is None or before is None or (moved > 0) != (before > 0):
+            return None
+        return moved
 
     def _shift_next(self, residual: float, floor: float) -> float:
         tails = self.models[self.chosen].tails
@@ -1616,6 +1637,15 @@ def settle_seasonless(
         y - (daily[k] * (1.0 - f) + daily[(k + 1) % nd] * f)
         for k, f, y in zip(ks, fs, ys, strict=True)
     ]
+
+
+def _shifted(shifts: Iterable[tuple[int, float]], began: int, knot_us: int) -> float | None:
+    """How far the first confirmed shift of `shifts` (local time it began, moved) that began
+    within a profile knot of `began` moved the level; None if none did."""
+    for at, moved in shifts:
+        if -knot_us <= began - at <= knot_us:
+            return moved
+    return None
 
 
 def _nearest(x: float, a: float, b: float, pred: float) -> float:
