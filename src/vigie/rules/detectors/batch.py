@@ -588,12 +588,6 @@ def _run(
                 if counts and residual > 0 and p < p_run:
                     p = count_p(value, preds[chosen], p, count_mean)
                 own = not back and (best == chosen or not counts or residual > 0)
-                if own and shifts and chosen < 2:  # `RobustSeasonal._daily_step`
-                    began = run_wall if run else wall
-                    ramp = _shifted(shifts, began - DAY_US, knot_us)
-                    earlier = _shifted(shifts, began - 2 * DAY_US, knot_us)
-                    if ramp is not None and earlier is not None and (ramp > 0) == (earlier > 0):
-                        own = (ramp > 0) != (residual > 0)
                 own = own and not (counts and value <= 0)  # a zero: its run's judgement
                 own = own and near[best] == sp[best]  # not at a step (`_between`)
                 ct = tails[chosen]
@@ -610,8 +604,9 @@ def _run(
                 ):
                     if shift_band[0] is not st or shift_band[1] != 1e-12:
                         shift_band = band_of(st, 1e-12, p_half, p_run_half)
-                    p_shift = band_p(shift_band, shift_next - st[0])
-                    p = p if p < p_shift else p_shift
+                    p_own = band_p(shift_band, shift_next - st[0])
+                else:
+                    p_own = 1.0
                 x_next = r
                 if norm_inverse > 0:
                     u = (x_next - norm_center) * norm_inverse
@@ -622,7 +617,20 @@ def _run(
                     evidence = up_next if residual > 0 else down_next
                     if own and evidence >= EVIDENCE_FROM:
                         p_ev = evidence_p(evidence, theta)
-                        p = p if p < p_ev else p_ev
+                        p_own = p_own if p_own < p_ev else p_ev
+                if p_own < p:
+                    if shifts and chosen < 2:  # `RobustSeasonal._daily_step`
+                        local = run_wall if run else wall
+                        ramp = _shifted(shifts, local - DAY_US, knot_us)
+                        earlier = _shifted(shifts, local - 2 * DAY_US, knot_us)
+                        if (
+                            ramp is not None
+                            and earlier is not None
+                            and (ramp > 0) == (earlier > 0)
+                            and (ramp > 0) == (residual > 0)
+                        ):
+                            p_own = p
+                    p = p_own
                 p = 2 * p
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0 and zero_run:

@@ -804,8 +804,6 @@ class RobustSeasonal:
         # A count's zero is left to the run of zeros' own judgement below: the short average
         # judged it again, and a café's second evening fired on zeros against an expected 0.6.
         own = not back and (best == chosen or not self.counts or residual > 0)
-        ramp = self._daily_step(at_us)
-        own = own and (ramp is None or (ramp > 0) != (residual > 0))
         own = own and not (self.counts and value <= 0)
         # A count judged between what the two knots around the instant predict (`_between`)
         # is at a step between them (a shop's first hour open), not in a shift of its own.
@@ -823,12 +821,19 @@ class RobustSeasonal:
             and shifts.scale > 0
             and (shift > 0) == (residual > 0)
         ):
-            p = min(p, shifts.p_value(shift - shifts.center, 1e-12))
+            p_own = shifts.p_value(shift - shifts.center, 1e-12)
+        else:
+            p_own = 1.0
         if self._accumulates():
             up, down = self._evidence_next(chosen_residual, floor)
             evidence = up if residual > 0 else down
             if own and evidence >= EVIDENCE_FROM:
-                p = min(p, evidence_p(evidence, self.theta))
+                p_own = min(p_own, evidence_p(evidence, self.theta))
+        if p_own < p:
+            # Not where steps that way recur at this time of day (read only when it matters).
+            ramp = self._daily_step(at_us)
+            if ramp is None or (ramp > 0) != (residual > 0):
+                p = p_own
         p = min(1.0, 2 * p)
         if self.counts and value <= 0 and self.zero_run and not self._closing(at_us):
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
