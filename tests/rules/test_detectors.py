@@ -15,6 +15,7 @@ from vigie.kpi.metrics import Metric
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
 from vigie.rules.detectors import seasonal
+from vigie.rules.detectors.batch import score_series
 from vigie.rules.detectors.seasonal import DRIFT, RobustSeasonal, _day_prior, evidence_p
 from vigie.types import to_us
 
@@ -751,3 +752,82 @@ def test_repeats_a_quantised_sensor_or_a_shops_nights_make_are_not_stuck(
     got = [_verdicts(step, values) for step, values in series]
     monkeypatch.setattr(seasonal, "STUCK_LEAST", 10**9)
     assert got == [_verdicts(step, values) for step, values in series]
+
+
+def _closed_nights(rng: random.Random, days: int, outage_at: int | None = None) -> list[float]:
+    """A shop's orders every 5 minutes, about three while open, none from midnight to 7
+    a.m.; from sample `outage_at` on, none until the next morning."""
+    out = []
+    for i in range(days * 288):
+        hour = (i % 288) / 12
+        out.append(0.0 if hour < 7 else float(_poisson(rng, 3.0)))
+    if outage_at is not None:
+        out[outage_at:] = [0.0] * (len(out) - outage_at)
+    return out
+
+
+def test_a_shops_nightly_closure_does_not_fire_but_an_outage_running_into_it_does() -> None:
+    """Issue 15: the zeros of a night as long as the night before are a closure, not an
+    outage (each night of a first week fired once its zeros, each likely, made a rare run);
+    an outage from 9 p.m. runs longer than the night before and still fires, live and
+    replayed alike."""
+    fire = 2 * 300 / (30 * 86_400)
+    step = 5 * MINUTE
+    for seed in range(3):
+        quiet = _closed_nights(random.Random(seed), 8)
+        live = _p_values(quiet, step, fire)
+        batch = score_series(
+            RobustSeasonal(step_us=step, p_value=fire),
+            [T0 + i * step for i in range(len(quiet))],
+            quiet,
+        )
+        assert live == pytest.approx(batch.p_values)
+        nights = [p for i, p in enumerate(live) if i >= 288 and (i % 288) < 7 * 12]
+        assert min(nights) > fire, seed
+        start = 6 * 288 + 21 * 12
+        scores = _p_values(_closed_nights(random.Random(seed), 8, outage_at=start), step, fire)
+        assert min(scores[start : start + 12]) <= fire, seed  # while the shop is open
+        assert min(scores[7 * 288 : 7 * 288 + 7 * 12]) <= fire, seed  # and into the night
+
+
+def _working_days(rng: random.Random, days: int) -> list[float]:
+    """A server's CPU use every minute: 15 % at night, 45 % at work (a 90-minute ramp from 8
+    a.m. and to 7 p.m., a lunch dip at 12:45), autocorrelated noise of 1.5."""
+    out, noise = [], 0.0
+    for i in range(days * 1440):
+        hour = (i % 1440) / 60
+        office = min(max((hour - 8) / 1.5, 0), 1) * min(max((19 - hour) / 1.5, 0), 1)
+        lunch = 1 - 0.4 * math.exp(-(((hour - 12.75) / 0.6) ** 2))
+        noise = 0.6 * noise + rng.gauss(0, 1.2)
+        out.append(15 + 30 * office * lunch + noise)
+    return out
+
+
+def _episodes(p_values: list[float], fire: float, start: int) -> int:
+    """Runs of p-values at or below `fire` from sample `start` on, half an hour apart."""
+    low = [i for i in range(start, len(p_values)) if p_values[i] <= fire]
+    return sum(1 for a, b in itertools.pairwise([-99, *low]) if b - a > 30)
+
+
+def test_a_working_days_ramps_do_not_fire_every_day_but_a_drop_at_their_hour_does() -> None:
+    """Issue 15: the shifts a 1-minute server's first day confirmed at its morning ramp, its
+    lunch and its evening (the level learning the day) recur every day, and the short
+    average and the evidence fired at them on day after day; once they have recurred two
+    days running they do not, live and replayed alike. A drop of ten deviations at the
+    evening's hour still fires at once."""
+    fire = 2 * 60 / (30 * 86_400)
+    episodes = 0
+    for seed in range(4):
+        values = _working_days(random.Random(seed), 5)
+        live = _p_values(values, MINUTE, fire)
+        batch = score_series(
+            RobustSeasonal(step_us=MINUTE, p_value=fire),
+            [T0 + i * MINUTE for i in range(len(values))],
+            values,
+        )
+        assert live == pytest.approx(batch.p_values)
+        episodes += _episodes(live, fire, 3 * 1440)
+        drop = 4 * 1440 + 18 * 60 + 10
+        values[drop:] = [x - 15 for x in values[drop:]]
+        assert min(_p_values(values, MINUTE, fire)[drop : drop + 5]) <= fire, seed
+    assert episodes <= 5

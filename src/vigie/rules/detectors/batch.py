@@ -67,6 +67,7 @@ from vigie.rules.detectors.seasonal import (
     _excess,
     _nearest,
     _scaled,
+    _shifted,
     _span,
     _step_spread,
     _z_of,
@@ -351,6 +352,10 @@ def _run(
     count_mean = 0.0  # `RobustSeasonal.count_mean`
     knot_zeros = [0.0] * nd
     knot_counted = [0.0] * nd
+    knot_run = [0] * nd  # `RobustSeasonal.knot_run`, `knot_run_before`, `knot_visit`
+    knot_run_before = [0] * nd
+    knot_visit = [-_NEVER] * nd
+    knot_samples = knot_us // det.step_us
     eligible_at = [need] + [trust] * (m - 1)
     # `RobustSeasonal._rival`: a count's seasonal predictor explains a value sooner.
     rival_at = [need] + [min(trust, RIVAL_FROM) if counts else trust] * (m - 1)
@@ -617,17 +622,15 @@ def _run(
                             best_p, best, t, expected, back = p, chosen, ct, there, True
                             judged = fl
                 if not returning and shifts and chosen < 2:  # `RobustSeasonal._recurring`
-                    began = (run_wall if run else wall) - WEEK_US
-                    for s_at, moved in shifts:
-                        if -knot_us <= began - s_at <= knot_us:
-                            ct = tails[chosen]
-                            there = sp[chosen] + moved + ct[0]
-                            fl = count_floor(there, floor) if counts else floor
-                            p = tail_p(ct, y - there, fl)
-                            if p > best_p:
-                                best_p, best, t, expected, back = p, chosen, ct, there, True
-                                judged = fl
-                            break
+                    recurs = _shifted(shifts, (run_wall if run else wall) - WEEK_US, knot_us)
+                    if recurs is not None:
+                        ct = tails[chosen]
+                        there = sp[chosen] + recurs + ct[0]
+                        fl = count_floor(there, floor) if counts else floor
+                        p = tail_p(ct, y - there, fl)
+                        if p > best_p:
+                            best_p, best, t, expected, back = p, chosen, ct, there, True
+                            judged = fl
                 residual = y - expected
                 p = best_p
                 if counts and residual > 0.0 and p < p_run:
@@ -651,14 +654,15 @@ def _run(
                     spread = spread if spread > 1e-12 else 1e-12
                     if shift_band[0] is not st or shift_band[1] != spread:
                         shift_band = band_of(st, spread, p_half, p_run_half)
-                    p_shift = shift_next - st[0]
+                    p_own = shift_next - st[0]
                     sb = shift_band
-                    if -sb[3] <= p_shift <= sb[5]:  # `band_p`, inlined where it is an `erfc`
-                        p_shift = erfc((p_shift if p_shift >= 0.0 else -p_shift) / sb[2] / SQRT2)
-                        p_shift = p_shift if p_shift > TAIL else TAIL
+                    if -sb[3] <= p_own <= sb[5]:  # `band_p`, inlined where it is an `erfc`
+                        p_own = erfc((p_own if p_own >= 0.0 else -p_own) / sb[2] / SQRT2)
+                        p_own = p_own if p_own > TAIL else TAIL
                     else:
-                        p_shift = band_p(sb, p_shift)
-                    p = p if p < p_shift else p_shift
+                        p_own = band_p(sb, p_own)
+                else:
+                    p_own = 1.0
                 x_next = r
                 if norm_inverse > 0.0:
                     u = (x_next - norm_center) * norm_inverse
@@ -669,11 +673,32 @@ def _run(
                     evidence = up_next if residual > 0.0 else down_next
                     if own and evidence >= EVIDENCE_FROM:
                         p_ev = evidence_p(evidence, theta)
-                        p = p if p < p_ev else p_ev
+                        p_own = p_own if p_own < p_ev else p_ev
+                if p_own < p:
+                    if shifts and chosen < 2:  # `RobustSeasonal._daily_step`
+                        local = run_wall if run else wall
+                        ramp = _shifted(shifts, local - DAY_US, knot_us)
+                        earlier = _shifted(shifts, local - 2 * DAY_US, knot_us)
+                        if (
+                            ramp is not None
+                            and earlier is not None
+                            and (ramp > 0) == (earlier > 0)
+                            and (ramp > 0) == (residual > 0.0)
+                        ):
+                            p_own = p
+                    p = p_own
                 p = 2.0 * p
                 p = p if p < 1.0 else 1.0
                 if counts and value <= 0.0 and zero_run:
-                    p = min(p, 2 * exp(zero_log + log(zero_rate(wall, at_us))))
+                    # `RobustSeasonal._closing`: no longer than this time of day's run the
+                    # day before
+                    seen = 0
+                    if nd:
+                        kz = ks[i]
+                        recent = at_us - knot_visit[kz] <= half_day
+                        seen = knot_run_before[kz] if recent else knot_run[kz]
+                    if not (seen >= knot_samples and zero_run < seen + knot_samples):
+                        p = min(p, 2 * exp(zero_log + log(zero_rate(wall, at_us))))
                 if weekly_on and not ready[2]:  # `RobustSeasonal._unseen_weekend`
                     began = run_at if run else at_us
                     local = run_wall if run else wall
@@ -790,6 +815,11 @@ def _run(
             counted = counted * keep + 1.0
             if nd:
                 kz = ks[i]
+                if at_us - knot_visit[kz] > half_day:
+                    knot_run_before[kz], knot_run[kz] = knot_run[kz], 0
+                knot_visit[kz] = at_us
+                if zero_run > knot_run[kz]:
+                    knot_run[kz] = zero_run
                 knot_zeros[kz] = knot_zeros[kz] * forget + zero
                 knot_counted[kz] = knot_counted[kz] * forget + 1.0
                 if nw:

@@ -34,15 +34,17 @@ with no less spread than a Poisson count's (`count_floor`), and a run of zeros b
 of each zero at its time of day, or of the week once a week has shown it, in turn (an
 outage, where one zero is ordinary; a shop's closed Sunday is not), each zero of the run
 counting as half a zero more seen in its daily knot's share (a knot seen once cannot call a
-night rare). In a count series' first week a day that has sold under a quarter of what was
-expected of it since midnight (in the windows expected to sell), at a time of the week never
-seen, is a closed day, and a zero at a time of day never seen a first night: neither is alerted,
-nor adds to the run's rarity. On a count series closed at some time of day (a knot's share of
-zeros a half or more: a shop's night), no count at a time of day never seen is alerted: its first
-opening and closing are the shape of its day. A count at a profile knot itself, which blends the
-samples on both sides of it, is judged between the knots before and after it when they are a
-step (an opening between two knots). A count's errors, profile steps and shift
-runs are measured at no less than a Poisson count's spread (`count_floor`): a shop's nights
+night rare). A run of zeros no longer than the one its time of day saw the day before is a
+closure (a shop's night), not judged as a run (`_closing`). In a count series' first week a day
+that has sold under a quarter of what was expected of it since midnight (in the windows expected
+to sell), at a time of the week never seen, is a closed day, and a zero at a time of day never
+seen a first night: neither is alerted, nor adds to the run's rarity. On a count series closed
+at some time of day (a knot's share of zeros a half or more: a shop's night), no count at a time
+of day never seen is alerted: its first opening and closing are the shape of its day. A count at
+a profile knot itself, which blends the samples on both sides of it, is judged between the knots
+before and after it when they are a step (an opening between two knots). A count's errors,
+profile steps and shift runs are measured at no less than a Poisson count's spread
+(`count_floor`): a shop's nights
 shrink the residuals' scale, and each opening then confirmed a shift. After a confirmed shift
 (several samples in a row beyond the clearing level, on one side) the level jumps to where
 the data went, so an incident ends instead of lasting for days while a slow baseline
@@ -57,12 +59,15 @@ Monday after a first weekend), and is judged against that level too, once; not a
 the daily profile did not know the hour of (a series' first hours: the level learning the day).
 A step at the start of a Saturday the weekly profile has never seen (a first weekend) is not
 alerted, unless it leaves a factor of four of the weekdays' values; a step confirmed a week ago
-at this time of the week is expected again. On every series but counts, the daily profile and
-the level are derived again from the first day once it is complete (`settle_day`): learned while
-the level chased the cycle, the profile left a band several times the noise for days. The short
-average is then judged against no less spread than independent residuals at the chosen predictor's
-scale would give it (`SHIFT_SPREAD`): settled, a series' residuals of the last days can be so alike
-that its history, tighter than the noise allows, fired on three samples of two deviations.
+at this time of the week is expected again, and a run the way steps went at its time of day on each
+of the last two days (a finer series' working-day ramps, which the level took as steps while it
+learned its first day) is left to the tails (`_daily_step`). On every series but counts, the
+daily profile and the level are derived again from the first day once it is complete
+(`settle_day`): learned while the level chased the cycle, the profile left a band several times
+the noise for days. The short average is then judged against no less spread than independent
+residuals at the chosen predictor's scale would give it (`SHIFT_SPREAD`): settled, a series'
+residuals of the last days can be so alike that its history, tighter than the noise allows,
+fired on three samples of two deviations.
 A settled series' first weekend may stray from the daily prediction by half its cycle, once it began
 with a step (`CYCLE_SLACK`).
 A source that repeats one value far longer than the series ever did (`_stuck_p`: 8 samples in a row
@@ -717,6 +722,11 @@ class RobustSeasonal:
         self.weekday_counted = [0.0] * 7
         self.run_day_zeros = 0.0  # and the run's zeros on day `run_day`
         self.run_day = -1
+        # Each daily knot's longest run of zeros on its latest visit (a day's pass through
+        # it) and on the visit before, and when it was last seen (`_closing`).
+        self.knot_run = [0] * self.nd
+        self.knot_run_before = [0] * self.nd
+        self.knot_visit = [-_NEVER] * self.nd
 
     # The scale a value is judged on: small counts on the square-root scale.
     def _to(self, value: float) -> float:
@@ -857,14 +867,21 @@ class RobustSeasonal:
             and (shift > 0) == (residual > 0)
         ):
             spread = SHIFT_SPREAD * max(self.models[chosen].tails.scale, floor)
-            p = min(p, shifts.p_value(shift - shifts.center, spread if spread > 1e-12 else 1e-12))
+            p_own = shifts.p_value(shift - shifts.center, spread if spread > 1e-12 else 1e-12)
+        else:
+            p_own = 1.0
         if self._accumulates():
             up, down = self._evidence_next(chosen_residual, floor)
             evidence = up if residual > 0 else down
             if own and evidence >= EVIDENCE_FROM:
-                p = min(p, evidence_p(evidence, self.theta))
+                p_own = min(p_own, evidence_p(evidence, self.theta))
+        if p_own < p:
+            # Not where steps that way recur at this time of day (read only when it matters).
+            ramp = self._daily_step(at_us)
+            if ramp is None or (ramp > 0) != (residual > 0):
+                p = p_own
         p = min(1.0, 2 * p)
-        if self.counts and value <= 0 and self.zero_run:
+        if self.counts and value <= 0 and self.zero_run and not self._closing(at_us):
             p = min(p, 2 * math.exp(self.zero_log + math.log(self._zero_rate(at_us))))
         if self._unseen_weekend(at_us, ready, y, raw[chosen]):
             p = 1.0
@@ -1068,10 +1085,26 @@ class RobustSeasonal:
         if self.chosen > 1 or not self.shifts:
             return None
         began = self.clock.wall(self.run_at if self.run else at_us) - WEEK_US
-        for at, moved in self.shifts:
-            if -self.knot_us <= began - at <= self.knot_us:
-                return preds[self.chosen] + moved
-        return None
+        moved = _shifted(self.shifts, began, self.knot_us)
+        return None if moved is None else preds[self.chosen] + moved
+
+    def _daily_step(self, at_us: int) -> float | None:
+        """How far confirmed shifts moved the level a day ago, when this instant (or the run
+        of samples it continues) falls within a profile knot of their time of day, and one
+        moved it the same way there two days ago too; else None. A working day's ramps,
+        which the level took as shifts while it learned the first day, recur every day (a
+        1-minute server's morning, lunch and evening), and the profile learned against those
+        jumps expects them again: a run of residuals that way there is not judged by the
+        short average and the evidence, which fired at each (a single value still is by the
+        tails, as a level shift at that hour is)."""
+        if self.chosen > 1 or not self.shifts:
+            return None
+        wall = self.clock.wall(self.run_at if self.run else at_us)
+        moved = _shifted(self.shifts, wall - DAY_US, self.knot_us)
+        before = _shifted(self.shifts, wall - 2 * DAY_US, self.knot_us)
+        if moved is None or before is None or (moved > 0) != (before > 0):
+            return None
+        return moved
 
     def _shift_next(self, residual: float, floor: float) -> float:
         tails = self.models[self.chosen].tails
@@ -1164,6 +1197,23 @@ class RobustSeasonal:
                 rate = week if week > rate else rate
         return rate
 
+    def _closing(self, at_us: int) -> bool:
+        """Whether a zero at `at_us` continues a run of zeros no longer than the one this
+        time of day saw on its previous day: a shop closed at night, or a source silent at
+        the same hours every day. The run's zeros are not independent draws (each night's
+        closure made a run rarer than any outage by the shares of zeros of its knots, and
+        fired every night of a first week); an outage runs longer than the day before's. A
+        knot's samples are the tolerance, once the day before's run was that long: a quiet
+        shop's last sale comes at any time in its last hour, and a zero or two in an open
+        hour the day before excuse no outage."""
+        if not self.nd:
+            return False
+        k = int((self.clock.wall(at_us) % DAY_US) / self.knot_us)
+        visited = at_us - self.knot_visit[k] <= DAY_US // 2
+        seen = self.knot_run_before[k] if visited else self.knot_run[k]
+        slack = self.knot_us // self.step_us
+        return seen >= slack and 0 < self.zero_run < seen + slack
+
     def _top_zero_rate(self, overall: float) -> float:
         """The largest share of zeros of any time of day, each shrunk as `_zero_rate` does:
         the share of a time the series is closed (a night)."""
@@ -1192,6 +1242,11 @@ class RobustSeasonal:
         if self.nd:
             wall = self.clock.wall(at_us)
             k = int((wall % DAY_US) / self.knot_us)
+            if at_us - self.knot_visit[k] > DAY_US // 2:
+                self.knot_run_before[k], self.knot_run[k] = self.knot_run[k], 0
+            self.knot_visit[k] = at_us
+            if self.zero_run > self.knot_run[k]:
+                self.knot_run[k] = self.zero_run
             forget = 1.0 - 1.0 / max(self.day_cap, 1.0)
             self.knot_zeros[k] = self.knot_zeros[k] * forget + zero
             self.knot_counted[k] = self.knot_counted[k] * forget + 1.0
@@ -1738,6 +1793,15 @@ def settle_seasonless(
         y - (daily[k] * (1.0 - f) + daily[(k + 1) % nd] * f)
         for k, f, y in zip(ks, fs, ys, strict=True)
     ]
+
+
+def _shifted(shifts: Iterable[tuple[int, float]], began: int, knot_us: int) -> float | None:
+    """How far the first confirmed shift of `shifts` (local time it began, moved) that began
+    within a profile knot of `began` moved the level; None if none did."""
+    for at, moved in shifts:
+        if -knot_us <= began - at <= knot_us:
+            return moved
+    return None
 
 
 def _nearest(x: float, a: float, b: float, pred: float) -> float:
