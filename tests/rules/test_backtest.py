@@ -204,6 +204,17 @@ def test_fast_series_replay_fires_as_the_engine_does(tmp_path: Path) -> None:
     assert any(at == T0 + timedelta(hours=150) for at, _ in fired(fast))
 
 
+def _load_config(folder: Path) -> Path:
+    """A vigie.yaml with an hourly `load` metric and an anomaly rule `odd` on it."""
+    config = folder / "vigie.yaml"
+    config.write_text(
+        "metrics:\n  - {name: load, kind: average, value: properties.value, window: 1h}\n"
+        "rules:\n  - {name: odd, kind: anomaly, metric: load}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
 def test_backtest_scores_a_folder_of_labelled_series(tmp_path: Path) -> None:
     """`--csv FOLDER --labels` prints one JSON line per file with its incidents and score,
     then the total."""
@@ -215,12 +226,7 @@ def test_backtest_scores_a_folder_of_labelled_series(tmp_path: Path) -> None:
     end = (T0 + timedelta(hours=153)).isoformat()
     labels = tmp_path / "labels.json"
     labels.write_text(json.dumps({"a.csv": [[spike, end]], "b.csv": []}), encoding="utf-8")
-    config = tmp_path / "vigie.yaml"
-    config.write_text(
-        "metrics:\n  - {name: load, kind: average, value: properties.value, window: 1h}\n"
-        "rules:\n  - {name: odd, kind: anomaly, metric: load}\n",
-        encoding="utf-8",
-    )
+    config = _load_config(tmp_path)
     result = CliRunner().invoke(
         app,
         ["backtest", "-c", str(config), "--csv", str(folder), "--metric", "load",
@@ -349,12 +355,7 @@ def test_the_cli_scores_a_csv_on_its_own_flags(tmp_path: Path) -> None:
     is_anomaly flags: the spike and the shift are both caught."""
     path = tmp_path / "export.csv"
     _spreadsheet_csv(path)
-    config = tmp_path / "vigie.yaml"
-    config.write_text(
-        "metrics:\n  - {name: load, kind: average, value: properties.value, window: 1h}\n"
-        "rules:\n  - {name: odd, kind: anomaly, metric: load}\n",
-        encoding="utf-8",
-    )
+    config = _load_config(tmp_path)
     result = CliRunner().invoke(
         app,
         ["backtest", "-c", str(config), "--csv", str(path), "--metric", "load",

@@ -665,6 +665,15 @@ def _p_values(values: list[float], step_us: int, fire: float) -> list[float]:
     return out
 
 
+def _p_values_live_and_batch(values: list[float], step_us: int, fire: float) -> list[float]:
+    """`_p_values`, checked against the replay's fast path (`score_series`) on the way."""
+    live = _p_values(values, step_us, fire)
+    times = [T0 + i * step_us for i in range(len(values))]
+    batch = score_series(RobustSeasonal(step_us=step_us, p_value=fire), times, values)
+    assert live == pytest.approx(batch.p_values)
+    return live
+
+
 def test_a_weekdays_zero_prior_is_its_hours_unless_the_day_is_more_closed() -> None:
     """Issue 15: a day of the week with the average day's share of zeros expects its time of
     day's share at a weekly knot it has not seen much; one as closed as a night expects a
@@ -775,13 +784,7 @@ def test_a_shops_nightly_closure_does_not_fire_but_an_outage_running_into_it_doe
     step = 5 * MINUTE
     for seed in range(3):
         quiet = _closed_nights(random.Random(seed), 8)
-        live = _p_values(quiet, step, fire)
-        batch = score_series(
-            RobustSeasonal(step_us=step, p_value=fire),
-            [T0 + i * step for i in range(len(quiet))],
-            quiet,
-        )
-        assert live == pytest.approx(batch.p_values)
+        live = _p_values_live_and_batch(quiet, step, fire)
         nights = [p for i, p in enumerate(live) if i >= 288 and (i % 288) < 7 * 12]
         assert min(nights) > fire, seed
         start = 6 * 288 + 21 * 12
@@ -819,13 +822,7 @@ def test_a_working_days_ramps_do_not_fire_every_day_but_a_drop_at_their_hour_doe
     episodes = 0
     for seed in range(4):
         values = _working_days(random.Random(seed), 5)
-        live = _p_values(values, MINUTE, fire)
-        batch = score_series(
-            RobustSeasonal(step_us=MINUTE, p_value=fire),
-            [T0 + i * MINUTE for i in range(len(values))],
-            values,
-        )
-        assert live == pytest.approx(batch.p_values)
+        live = _p_values_live_and_batch(values, MINUTE, fire)
         episodes += _episodes(live, fire, 3 * 1440)
         drop = 4 * 1440 + 18 * 60 + 10
         values[drop:] = [x - 15 for x in values[drop:]]
