@@ -1766,14 +1766,13 @@ def settle_day(
     daily = [t / w if w > 0 else 0.0 for t, w in zip(total, weight, strict=True)]
     seen = [d for d, w in zip(daily, weight, strict=True) if w > 0]
     mean = sum(seen) / len(seen)
-    cycle = sum((d - mean) ** 2 for d in seen) / len(seen)
-    noise = (
-        sum(
-            (y - centre - daily[k] * (1.0 - f) - daily[(k + 1) % nd] * f) ** 2
-            for k, f, y in zip(ks, fs, ys, strict=True)
-        )
-        / n
+    # Squares as products: `** 2` raises OverflowError past 1e154, a product is inf.
+    cycle = sum((d - mean) * (d - mean) for d in seen) / len(seen)
+    errors = (
+        y - centre - daily[k] * (1.0 - f) - daily[(k + 1) % nd] * f
+        for k, f, y in zip(ks, fs, ys, strict=True)
     )
+    noise = sum(e * e for e in errors) / n
     if cycle < CYCLE_SIGNIFICANT * noise * len(seen) / n:
         return None
     level = centre
