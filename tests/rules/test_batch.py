@@ -595,3 +595,17 @@ def test_a_series_of_huge_values_settles_its_first_day_alike() -> None:
     times = [T0 + i * step for i in range(len(values))]
     verdicts = _assert_alike(step, times, values)
     assert min(v.p_value for v in verdicts) > 1e-4  # noise within 10 %: nothing fires
+
+
+@pytest.mark.parametrize("hours", [12, 24])
+def test_a_count_of_a_day_or_half_a_day_is_scored_alike(hours: int) -> None:
+    """A count sampled every 12 or 24 hours (a day's orders), which has no profile knots,
+    is scored live without an error and alike replayed, a day with ten times the orders
+    alerted: judging a count between two knots (`_between`) took every time of day modulo
+    the number of knots, none here."""
+    rng = random.Random(2)
+    step = hours * 60 * MINUTE
+    values = [_poisson(rng, 40.0) for _ in range(60)] + [400.0]
+    times = [T0 + i * step for i in range(len(values))]
+    verdicts = _assert_alike(step, times, values)
+    assert verdicts[-1].p_value < 1e-4

@@ -808,7 +808,7 @@ class RobustSeasonal:
         # plus the night's knot, would otherwise expect a negative count at closing time,
         # and a band too narrow to hold the night's ones and twos.
         preds = [p if p > ZERO_Y else ZERO_Y for p in raw] if self.counts else raw
-        near = self._between(y, preds, k, kw, f) if self.counts else preds
+        near = self._between(y, preds, k, kw, f) if self.counts and self.nd else preds
         floor = self._floor()
         chosen = self.chosen
         rival = RIVAL * self.models[chosen].err
