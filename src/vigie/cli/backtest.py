@@ -223,7 +223,7 @@ def _replay_file(
         read_series,
         replay,
         replay_samples,
-        series_events,
+        sample_events,
     )
     from vigie.rules.report import print_alerts
     from vigie.rules.scorecard import score
@@ -243,13 +243,7 @@ def _replay_file(
         if fast:
             changes = replay_samples(metric, rules, samples, timezone=timezone)
         else:
-            replacement, events = series_events(path, metric, column)
-            events = [
-                e
-                for e in events
-                if (since is None or e.timestamp >= since)
-                and (until is None or e.timestamp < until)
-            ]
+            replacement, events = sample_events(samples, metric)  # already within --from/--to
             changes = replay(
                 [replacement],
                 rules,

@@ -346,8 +346,15 @@ def series_events(
 ) -> tuple[Metric, list[Event]]:
     """A CSV series of `metric` (`read_series`) as events, and the metric reading them
     (`series_metric`): each row is the metric's value at that time."""
+    return sample_events(read_samples(path, column), metric)
+
+
+def sample_events(
+    samples: Iterable[tuple[int, int, float]], metric: Metric
+) -> tuple[Metric, list[Event]]:
+    """`series_events` of samples already read (time in us, line, value)."""
     events: list[Event] = []
-    for at_us, line_no, value in read_samples(path, column):
+    for at_us, line_no, value in samples:
         at = from_us(at_us)
         events.append(
             Event(
