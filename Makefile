@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 
 .PHONY: install demo demo-once test check audit bench clean
 
-$(BIN)/.installed: pyproject.toml
+# setup.py and the detector's sources: the compiled replay is built again when they change.
+DETECTOR := src/vigie/rules/detectors
+$(BIN)/.installed: pyproject.toml setup.py $(DETECTOR)/batch.py $(DETECTOR)/batch.pxd $(DETECTOR)/seasonal.py
 	$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Vigie needs Python >= 3.11")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -40,4 +42,4 @@ bench: install
 	$(BIN)/vigie bench ingest
 
 clean:
-	rm -rf $(VENV) vigie-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) vigie-data .pytest_cache .mypy_cache .ruff_cache build src/vigie/rules/detectors/_*_c.*.so

@@ -39,6 +39,7 @@ from vigie.kpi.metrics import Metric
 from vigie.kpi.wallclock import UTC_NAME, WallClock
 from vigie.rules.backtest import replay_samples
 from vigie.rules.definitions import Rule
+from vigie.rules.detectors.compiled import compiled_scorer
 from vigie.rules.scorecard import Scorecard, score
 from vigie.types import to_us
 
@@ -532,6 +533,8 @@ def _figures(
         "samples": samples,
         "replay_cpu_s": round(cpu, 3),
         "samples_per_cpu_s": round(samples / cpu) if cpu else None,
+        # Whether the Cython-compiled scorer replayed them (`detectors.compiled`), or Python.
+        "compiled": compiled_scorer() is not None,
         "per_kind": per_kind,
     }
 
@@ -555,7 +558,8 @@ def _print(figures: dict[str, Any], console: Console) -> None:
         f"detection rate {figures['detection_rate']}, "
         f"false alerts per series-week (incident-free) "
         f"{figures['false_alerts_per_series_week_incident_free']}, "
-        f"{figures['samples_per_cpu_s']} samples per CPU second"
+        f"{figures['samples_per_cpu_s']} samples per CPU second "
+        f"({'compiled' if figures['compiled'] else 'pure Python'} scorer)"
     )
     shop = figures["shop"]
     if shop["detection_rate"] is None:

@@ -35,7 +35,8 @@ from vigie.rules.conditions import (
 )
 from vigie.rules.definitions import Rule
 from vigie.rules.detectors import Detector, Verdict
-from vigie.rules.detectors.batch import SeriesScores, score_series
+from vigie.rules.detectors.batch import SeriesScores
+from vigie.rules.detectors.compiled import score_series
 from vigie.rules.detectors.seasonal import STUCK_LEAST, RobustSeasonal
 from vigie.types import from_us
 

@@ -270,14 +270,14 @@ def score_series(
             break
     records: list[Record] = []
     if decided is None:  # too short to know whether it counts
-        _run(detector, False, times, values, 0, len(values), records, early=True)
+        _run(detector, False, times, values, 0, len(values), records, True)
         return SeriesScores(detector, False, records)
     # Until the decision, nothing is ready and values are taken as they are; the decision
     # restarts the detector on the early samples, as `RobustSeasonal.learn` does.
-    _run(detector, False, times, values, 0, decided + 1, records, early=True)
+    _run(detector, False, times, values, 0, decided + 1, records, True)
     early = values[: decided + 1]
     counts = judged_counts(early)
-    _run(detector, counts, times, values, decided + 1, len(values), records, early=False)
+    _run(detector, counts, times, values, decided + 1, len(values), records, False)
     return SeriesScores(detector, counts, records)
 
 
@@ -289,7 +289,6 @@ def _run(
     first_scored: int,
     stop: int,
     records: list[Record],
-    *,
     early: bool,
 ) -> None:
     """Learn samples [0, stop) from a fresh state, scoring each from `first_scored` on
