@@ -428,6 +428,45 @@ def test_a_csv_needs_no_configuration(tmp_path: Path) -> None:
     assert log.exit_code == 2 and "--config is needed" in log.output
 
 
+def test_a_csv_is_replayed_in_the_sites_time_zone(tmp_path: Path) -> None:
+    """`vigie backtest --csv FILE --timezone Europe/Paris` reads the file's days in Paris: a
+    lunch peak at 12:30 Paris time every day moves an hour in UTC when summer time ends
+    (2026-10-25), which the UTC replay alerts on for days and the Paris one does not. A
+    name that is not a time zone is refused, naming the option."""
+    import math
+    import random
+
+    rng = random.Random(4)
+    paris = ZoneInfo("Europe/Paris")
+    start = datetime(2026, 10, 5, tzinfo=UTC)
+    rows = ["time,value"]
+    for i in range(4 * 24 * 35):  # 15-minute values, five weeks
+        at = start + timedelta(minutes=15 * i)
+        local = at.astimezone(paris)
+        hour = local.hour + local.minute / 60
+        peak = 800 * math.exp(-((hour - 12.5) ** 2) / (2 * 0.8**2))
+        rows.append(f"{at.isoformat()},{200 + peak + rng.gauss(0, 15):.1f}")
+    path = tmp_path / "lunch.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    change = datetime(2026, 10, 25, 1, tzinfo=UTC)
+
+    def after_change(zone: str) -> int:
+        """Incidents starting within four days after the change, replayed in `zone`."""
+        command = ["backtest", "--csv", str(path), "--timezone", zone, "--json"]
+        result = CliRunner().invoke(app, command, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        line = json.loads(result.stdout.strip().splitlines()[0])
+        assert line["timezone"] == zone
+        starts = {int(a["id"].rsplit("-", 1)[1]) for a in line["alerts"]}
+        since = int(change.timestamp() * 1e6)
+        return sum(since <= at < since + 4 * 86_400_000_000 for at in starts)
+
+    assert after_change("UTC") >= 3
+    assert after_change("Europe/Paris") == 0
+    bad = CliRunner().invoke(app, ["backtest", "--csv", str(path), "--timezone", "Paris"])
+    assert bad.exit_code == 2 and "--timezone 'Paris' is not a time zone" in bad.output
+
+
 def test_numbers_and_columns_are_read_as_spreadsheets_write_them(tmp_path: Path) -> None:
     """Grouped thousands (spaces, no-break spaces, a comma and a dot), a percent sign, a
     decimal comma in a tab file or in a semicolon file without header (one `;` and one `,`

@@ -76,6 +76,14 @@ def backtest(
     reference: Annotated[
         bool, typer.Option("--reference", help="Use the per-event reference KPI engine.")
     ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="The site's time zone (IANA name, e.g. Europe/Paris), whose days and weeks "
+            "the anomaly rules' profiles follow, daylight-saving changes included; default: "
+            "analytics.timezone of the configuration, else UTC."
+        ),
+    ] = None,
 ) -> None:
     """Replay stored events (or CSV series) through the rules and print the alerts that
     would have fired, when, and why; with labelled CSV series, score them.
@@ -87,6 +95,7 @@ def backtest(
 
     settings = load_settings(db, config)
     cfg = settings.config
+    zone = _zone(timezone) if timezone is not None else cfg.analytics.timezone
     since = _moment(start, "--from")
     until = _moment(end, "--to")
     if series is not None and metric is None:
@@ -97,7 +106,7 @@ def backtest(
         )
         _series(
             series, None, [], labels, since=since, until=until, tick=tick, reference=reference,
-            as_json=as_json, timezone=cfg.analytics.timezone, column=column,
+            as_json=as_json, timezone=zone, column=column,
         )  # fmt: skip
         return
     if config is None:
@@ -112,7 +121,7 @@ def backtest(
         rules = [r for r in cfg.rules if r.metric == chosen.name]
         _series(
             series, chosen, rules, labels, since=since, until=until, tick=tick,
-            reference=reference, as_json=as_json, timezone=cfg.analytics.timezone, column=column,
+            reference=reference, as_json=as_json, timezone=zone, column=column,
         )  # fmt: skip
         return
     from vigie.log import SqlEventLog
@@ -133,12 +142,26 @@ def backtest(
                 until=until,
                 reference=reference,
                 progress=lambda n: bar.advance(task, n),
-                timezone=cfg.analytics.timezone,
+                timezone=zone,
             )
             bar.update(task, total=bar.tasks[task].completed)
     finally:
         engine.dispose()
     print_alerts(changes, console=console, as_json=as_json)
+
+
+def _zone(name: str) -> str:
+    """`--timezone`, checked: an IANA time zone name."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        err.print(
+            f"[red]--timezone {name!r} is not a time zone[/red] (an IANA name: Europe/Paris, UTC)"
+        )
+        raise typer.Exit(2) from exc
+    return name
 
 
 def series_files(pattern: str) -> list[Path]:
@@ -256,7 +279,12 @@ def _replay_file(
     except (OSError, SeriesError) as exc:
         err.print(f"[red]cannot read the series:[/red] {exc}")
         raise typer.Exit(2) from exc
-    report: dict[str, Any] = {"file": str(path), "samples": len(samples), "window": metric.window}
+    report: dict[str, Any] = {
+        "file": str(path),
+        "samples": len(samples),
+        "window": metric.window,
+        "timezone": timezone,
+    }
     card = None
     windows = labels.get(path.name, []) if labels is not None else read.flagged
     if windows is not None and samples:
