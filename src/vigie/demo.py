@@ -676,10 +676,9 @@ def _the_week_in_review(system: Any, url: str, console: Console, say: Narrator) 
     """The loop closes: what the day left in the records, and this week's review written as
     HTML and PDF, with its address on the dashboard."""
     from vigie.review.render import render_html, write_pdf
-    from vigie.review.weekly import week_of
 
     _caught_up(system)
-    review = system.reviews.build(week_of(system.clock.now()))
+    review = system.reviews.build(system.reviews.week_of(system.clock.now()))
     runs = system.playbook_history.runs(limit=500)
     held = [n for n in system.dispatcher.notifications(limit=500) if n.status == "held"]
     story = [

@@ -83,7 +83,7 @@ from vigie.privacy.erasures import SOURCE as ERASURES_SOURCE
 from vigie.privacy.safeguards import SafeguardedLog, Safeguards
 from vigie.privacy.shredding import ShreddedLog, Shredder, shredded, shredder_for
 from vigie.review import ReviewSources, WeeklyReviews
-from vigie.review.weekly import EffectLine, week_of
+from vigie.review.weekly import EffectLine
 from vigie.rules.alertmanager import AlertmanagerCollector, Alertmanagers
 from vigie.rules.backtest import log_events
 from vigie.rules.deadletters import DeadLetterAlerts
@@ -854,17 +854,19 @@ def _reviews(system: System) -> WeeklyReviews:
             notify=system.dispatcher.submit,
             language_of=lambda name: getattr(config.schedule.person(name), "language", "en"),
             now=system.clock.now,
+            timezone=config.analytics.timezone,
         )
     )
 
 
 def _weekly_sender(system: System) -> Callable[[], None]:
     """Each hour, make sure last week's review went to `review.send_to` (once per week and
-    recipient: the dispatcher's keys; it holds each message until their working hours)."""
+    recipient: the dispatcher's keys; it holds each message until their working hours). Last
+    week is the site's: it ends at Monday 00:00 in `analytics.timezone`."""
     sent: list[str] = []
 
     def send() -> None:
-        week = week_of(system.clock.now() - timedelta(weeks=1))
+        week = system.reviews.week_of(system.clock.now() - timedelta(weeks=1))
         if week in sent:
             return
         system.reviews.send(week, system.settings.config.review)

@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -24,6 +25,7 @@ from vigie.config import parse_config
 from vigie.events import Event
 from vigie.review import ReviewError, week_bounds
 from vigie.review.render import render_html, write_pdf
+from vigie.review.weekly import week_of
 from vigie.rules.alerts import Alert
 from vigie.settings import Settings
 from vigie.store import upgrade
@@ -349,4 +351,193 @@ def test_the_model_in_service_and_the_weeks_drift(tmp_path: Path) -> None:
     )
     assert (ai.drift_checks, ai.worst_psi, ai.drift_level) == (3, 0.31, "major")
     assert ai.shift_warning == {"en": "rate shifted", "fr": "le taux a changé"}
+    system.engine.dispose()
+
+
+PARIS = {**CONFIG, "analytics": {"timezone": "Europe/Paris"}}
+# 2026-W43 in Paris: Monday 19 October 00:00 (CEST, UTC+2) to Monday 26 October 00:00 (CET,
+# UTC+1): the clocks went back an hour on Sunday 25 October, 03:00 becoming 02:00.
+W43_START = datetime(2026, 10, 18, 22, tzinfo=UTC)
+W43_END = datetime(2026, 10, 25, 23, tzinfo=UTC)
+SUNDAY_23_30 = datetime(2026, 10, 25, 22, 30, tzinfo=UTC)  # Sunday 25 October, 23:30 in Paris
+MONDAY_00_30 = datetime(2026, 10, 18, 22, 30, tzinfo=UTC)  # Monday 19 October, 00:30 in Paris
+OCTOBER_NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+def _order(n: int, at: datetime, name: str = "Order Completed") -> Event:
+    return Event(message_id=f"oct-{n}", type="track", source="web", event=name,
+                 anonymous_id="v", timestamp=at, received_at=at)  # fmt: skip
+
+
+def _every_paris_hour_of_w43() -> list[Event]:
+    """Three orders (at :10, :30 and :50) in each of the 169 hours of Paris's 2026-W43, from
+    18 October 22:00 UTC to 25 October 23:00 UTC, and none outside them."""
+    return [
+        _order(3 * hour + n, W43_START + timedelta(hours=hour, minutes=10 + 20 * n))
+        for hour in range(169)
+        for n in range(3)
+    ]
+
+
+def _october(tmp_path: Path, settings: dict[str, object], events: list[Event]) -> System:
+    config = parse_config(yaml.safe_dump(settings), origin="review test")
+    built = build_system(
+        Settings(db_url=f"sqlite:///{tmp_path}/vigie.db", config=config),
+        clock=ManualClock(OCTOBER_NOW),
+    )
+    upgrade(built.engine)
+    built.sql_log.append(events)
+    return built
+
+
+@pytest.mark.parametrize(
+    ("week", "start", "end", "hours"),
+    [
+        ("2026-W43", W43_START, W43_END, 169),
+        ("2026-W44", W43_END, datetime(2026, 11, 1, 23, tzinfo=UTC), 168),
+        # Spring: Monday 23 March 00:00 CET to Monday 30 March 00:00 CEST.
+        ("2026-W13", datetime(2026, 3, 22, 23, tzinfo=UTC), datetime(2026, 3, 29, 22, tzinfo=UTC),
+         167),
+    ],
+)  # fmt: skip
+def test_a_week_runs_monday_to_monday_on_the_sites_clock(
+    tmp_path: Path, week: str, start: datetime, end: datetime, hours: int
+) -> None:
+    """With `analytics.timezone: Europe/Paris`, a week starts and ends at Monday 00:00 in
+    Paris: 169 hours across the October change of time, 167 across the March one."""
+    system = _october(tmp_path, PARIS, [])
+    review = system.reviews.build(week)
+    assert (review.start, review.end, review.timezone) == (start, end, "Europe/Paris")
+    assert review.end - review.start == timedelta(hours=hours)
+    system.engine.dispose()
+
+
+def test_the_week_of_an_instant_is_read_on_the_sites_calendar() -> None:
+    """Sunday 23:30 in Paris (22:30 UTC, after the clocks went back) is still 2026-W43; the
+    Monday 00:30 that opens it is in 2026-W43 in Paris but a Sunday of 2026-W42 in UTC."""
+    assert week_of(SUNDAY_23_30, "Europe/Paris") == "2026-W43"
+    assert week_of(W43_END, "Europe/Paris") == "2026-W44"
+    assert week_of(MONDAY_00_30, "Europe/Paris") == "2026-W43"
+    assert week_of(MONDAY_00_30) == "2026-W42"
+
+
+def test_a_paris_weeks_hours_days_events_and_alerts_are_its_own(tmp_path: Path) -> None:
+    """Three orders in every hour of Paris's W43: its 507 events are all in the week, each
+    of its 169 hourly readings is 3 (the 25-hour Sunday too), and none is in W44; an alert
+    started Sunday 23:30 in Paris and one at Monday 00:30 are both W43's."""
+    system = _october(tmp_path, PARIS, _every_paris_hour_of_w43())
+    system.alerts.save(
+        [
+            Alert(id=name, fingerprint=name, rule="orders-low", status="resolved",
+                  severity="warning", starts_at=at, fired_at=at, ends_at=at + timedelta(hours=1))
+            for name, at in (("opening", MONDAY_00_30), ("closing", SUNDAY_23_30))
+        ]
+    )  # fmt: skip
+    review = system.reviews.build("2026-W43")
+    assert review.events == 169 * 3
+    (line,) = review.kpis
+    assert line.value == pytest.approx(3.0)
+    assert line.days == [pytest.approx(3.0)] * 7
+    assert [w.week for w in line.weeks] == ["2026-W40", "2026-W41", "2026-W42"]
+    assert [a.id for a in review.alerts] == ["opening", "closing"]
+    following = system.reviews.build("2026-W44")
+    assert following.events == 0 and following.alerts == []
+    system.engine.dispose()
+
+
+def test_without_a_time_zone_the_week_is_utcs(tmp_path: Path) -> None:
+    """No `analytics.timezone`: W43 runs from Monday 19 October 00:00 UTC, 168 hours, and
+    the first two Paris hours' six orders (Sunday 22:00-24:00 UTC) are not in it."""
+    system = _october(tmp_path, CONFIG, _every_paris_hour_of_w43())
+    review = system.reviews.build("2026-W43")
+    assert review.start == datetime(2026, 10, 19, tzinfo=UTC)
+    assert review.end - review.start == timedelta(hours=168)
+    assert review.events == 169 * 3 - 6
+    system.engine.dispose()
+
+
+def test_the_report_cli_and_api_give_the_sites_week(tmp_path: Path) -> None:
+    """`vigie report weekly` and `GET /api/reports/weekly` both read Paris's W43 (507 events,
+    from 19 to 25 October) and show its dates on the site's calendar by default."""
+    system = _october(tmp_path, PARIS, _every_paris_hour_of_w43())
+    lea = {"Authorization": "Bearer " + user_token(system, username="lea", role="manager")}
+    with TestClient(create_app(system)) as client:
+        got = client.get("/api/reports/weekly", params={"week": "2026-W43"}, headers=lea).json()
+        assert (got["start"], got["end"]) == ("2026-10-18T22:00:00Z", "2026-10-25T23:00:00Z")
+        assert got["events"] == 507 and got["timezone"] == "Europe/Paris"
+        page = client.get(
+            "/api/reports/weekly", params={"week": "2026-W43", "format": "html"}, headers=lea
+        )
+        assert "From 2026-10-19 to 2026-10-25 (Europe/Paris)" in page.text
+    system.engine.dispose()
+    config = tmp_path / "vigie.yaml"
+    config.write_text(yaml.safe_dump(PARIS))
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        cli,
+        ["report", "weekly", "--week", "2026-W43", "--no-pdf", "--db",
+         f"sqlite:///{tmp_path}/vigie.db", "-c", str(config), "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = (out / "weekly-2026-W43-en.html").read_text()
+    assert "From 2026-10-19 to 2026-10-25 (Europe/Paris)" in html
+    assert "507 events in the log this week" in html
+
+
+def test_the_server_sends_last_week_once_it_has_ended_in_paris(tmp_path: Path) -> None:
+    """At Monday 26 October 00:30 in Paris (Sunday 23:30 UTC) the server's weekly timer
+    announces W43, which has ended there (in UTC it would still be announcing W42)."""
+    from vigie.lifecycle import Exclusive, Periodic
+
+    settings = {**PARIS, "review": {"send_to": ["marie"]}}
+    system = _october(tmp_path, settings, [])
+    clock = system.clock
+    assert isinstance(clock, ManualClock)
+    clock.set(datetime(2026, 10, 25, 23, 30, tzinfo=UTC))
+    (processing,) = [c for c in system.services.components if c.name == "processing"]
+    assert isinstance(processing, Exclusive)  # the rules' share, under its lease
+    (timer,) = [c for c in processing.services.components if c.name == "weekly-review"]
+    assert isinstance(timer, Periodic)
+    timer.job()
+    (sent,) = system.dispatcher.notifications()
+    assert sent.subject == "Revue hebdomadaire 2026-W43"
+    system.engine.dispose()
+
+
+SAME_HOUR = {"name": "dip", "metric": "orders_per_hour", "kind": "change",
+             "compare": "same_slot", "drop": 0.3}  # fmt: skip
+
+
+def _paris_shop() -> list[Event]:
+    """A shop open 09:00-19:00 in Paris, the same every day on its own clock (3 x (H - 8)
+    orders in its hour from H:00, evenly spread), from Sunday 18 to Sunday 25 October."""
+    events: list[Event] = []
+    for day in range(18, 26):
+        for hour in range(9, 19):
+            opens = datetime(2026, 10, day, hour, tzinfo=ZoneInfo("Europe/Paris"))
+            count = 3 * (hour - 8)
+            for k in range(count):
+                at = (opens + timedelta(seconds=(k + 0.5) * 3600 / count)).astimezone(UTC)
+                events.append(_order(len(events), at))
+    return events
+
+
+@pytest.mark.parametrize(("zone", "alerts"), [("Europe/Paris", 0), (None, 1)])
+def test_the_weeks_tuning_replays_on_the_sites_clock(
+    tmp_path: Path, zone: str | None, alerts: int
+) -> None:
+    """A same-hour drop rule judged a false alarm on the fall-back Sunday (its 09:00, 08:00
+    UTC): replayed in Paris its hours match those of the days before and it fires nowhere;
+    in UTC the shop's day moved an hour and it fires once."""
+    analytics = {"analytics": {"timezone": zone}} if zone else {}
+    settings = {**CONFIG, **analytics, "rules": [SAME_HOUR]}
+    system = _october(tmp_path, settings, _paris_shop())
+    sunday_9 = datetime(2026, 10, 25, 8, tzinfo=UTC)
+    system.alerts.save([Alert(id="dip-1", fingerprint="dip", rule="dip", status="resolved",
+                              severity="warning", starts_at=sunday_9, fired_at=sunday_9,
+                              ends_at=sunday_9 + timedelta(hours=2))])  # fmt: skip
+    system.triage.feedback("dip-1", "false_alarm", actor=Actor(name="marie"))
+    (tuning,) = system.reviews.build("2026-W43").tuning
+    assert (tuning.rule, tuning.parameter, tuning.false_alarms) == ("dip", "drop", 1)
+    assert (tuning.now.alerts, tuning.now.false_alarms_caught) == (alerts, alerts)
     system.engine.dispose()

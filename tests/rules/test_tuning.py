@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -332,3 +333,81 @@ def test_a_tuning_after_vigie_yaml_shortened_a_same_slot_rules_days_goes_live(
         versions.restore("dip", 1, actor=LEA)
     assert [v.version for v in versions.history("dip")] == [0, 1, 2]
     assert after.rules[0].drop == 0.3
+
+
+PARIS = ZoneInfo("Europe/Paris")
+# 2026-10-25, 03:00 in Paris becomes 02:00 (01:00 UTC): the shop's 09:00 is 07:00 UTC up to
+# the Saturday, 08:00 UTC from the Sunday on.
+FALL_BACK_SUNDAY = datetime(2026, 10, 25, tzinfo=PARIS)
+DIP = Rule(name="dip", kind="change", metric="orders", compare="same_slot", drop=0.3)
+
+
+def _paris_shop() -> list[Event]:
+    """A Paris shop open 09:00-19:00 every day, the same day after day on its own clock: in
+    its hour from H:00, 3 x (H - 8) orders evenly spread; eight days before the fall-back Sunday
+    and that Sunday."""
+    events: list[Event] = []
+    for day in range(-8, 1):
+        date = (FALL_BACK_SUNDAY + timedelta(days=day)).date()
+        for hour in range(9, 19):
+            opens = datetime(date.year, date.month, date.day, hour, tzinfo=PARIS).astimezone(UTC)
+            count = 3 * (hour - 8)
+            for k in range(count):
+                at = opens + timedelta(seconds=(k + 0.5) * 3600 / count)
+                events.append(
+                    Event(message_id=f"o{len(events)}", type="track", source="web", event="Order",
+                          anonymous_id="v", timestamp=at, received_at=at)
+                )  # fmt: skip
+    return events
+
+
+def _live_incidents(rule: Rule, events: list[Event], until: datetime, timezone: str) -> int:
+    """How many incidents the live engine in `timezone` opens on `events`, handed over as
+    they arrive, its clock ticking every ten minutes in between as a server's does."""
+    clock = ManualClock(events[0].received_at)
+    fired: set[str] = set()
+
+    class Listener:
+        def alert_changed(self, alert: Alert) -> None:
+            if alert.status == "firing":
+                fired.add(alert.id)
+
+    engine = AlertingEngine([USUAL], [rule], clock=clock, listeners=[Listener()], timezone=timezone)
+    step = timedelta(minutes=10)
+    tick = events[0].received_at + step
+    for event in [*events, None]:
+        at = until if event is None else event.received_at
+        while tick <= at:
+            clock.set(tick)
+            engine.tick()
+            tick += step
+        if event is not None:
+            clock.set(at)
+            engine.process([event])
+    return len(fired)
+
+
+@pytest.mark.parametrize(
+    ("timezone", "alerts", "false_alarms"),
+    [("Europe/Paris", 0, 0), ("UTC", 1, 1)],
+    ids=["site-in-paris", "utc"],
+)
+def test_tuning_reads_the_same_slot_on_the_sites_clock_as_the_live_engine(
+    timezone: str, alerts: int, false_alarms: int
+) -> None:
+    """A Paris shop's same-slot drop rule, tuned over the fall-back Sunday: in the site's
+    zone each hour is compared with the same hour of the shop's previous days, as live, and
+    nothing drops; read in UTC its 09:00 is compared with its 10:00 of before and a drop
+    fires (the alert someone judged a false alarm). Either way, as many incidents as the
+    live engine in that zone opens."""
+    events = _paris_shop()
+    until = (FALL_BACK_SUNDAY + timedelta(days=1)).astimezone(UTC)
+    sunday_9 = datetime(2026, 10, 25, 8, tzinfo=UTC)  # the shop's first hour that Sunday
+    judged = [Judged(starts_at=sunday_9, ends_at=sunday_9 + timedelta(hours=2),
+                     verdict="false_alarm")]  # fmt: skip
+    found = suggest(DIP, USUAL, events, judged, until=until, timezone=timezone)
+    assert found is not None
+    assert (found.now.alerts, found.now.false_alarms_caught) == (alerts, false_alarms)
+    assert found.now.alerts == _live_incidents(DIP, events, until, timezone)
+    if timezone == "Europe/Paris":
+        assert found.proposed is None  # nothing to remove

@@ -21,14 +21,21 @@ report_app = typer.Typer(
 def weekly(
     week: Annotated[
         str | None,
-        typer.Option(help="The ISO week, YYYY-Www (e.g. 2026-W48); default: last week."),
+        typer.Option(
+            help="The ISO week, YYYY-Www (e.g. 2026-W48), Monday to Monday in the site's time "
+            "zone (analytics.timezone); default: last week."
+        ),
     ] = None,
     language: Annotated[
         Literal["en", "fr"], typer.Option("--language", "-l", help="The report's language.")
     ] = "en",
     timezone: Annotated[
-        str, typer.Option("--tz", help="The IANA time zone times are shown in.")
-    ] = "Europe/Brussels",
+        str | None,
+        typer.Option(
+            "--tz",
+            help="The IANA time zone times are shown in; default: the site's (analytics.timezone).",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder the report is written to.")] = Path(
         "./vigie-data/reports"
     ),
@@ -47,23 +54,24 @@ def weekly(
 
     from vigie.review import ReviewError
     from vigie.review.render import render_html, write_pdf
-    from vigie.review.weekly import week_of
     from vigie.store import upgrade
     from vigie.system import build_system
 
+    settings = load_settings(db, config)
+    shown = timezone or settings.config.analytics.timezone
     try:
-        ZoneInfo(timezone)
+        ZoneInfo(shown)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        err.print(f"--tz: {timezone!r} is not an IANA time zone (e.g. Europe/Brussels)")
+        err.print(f"--tz: {shown!r} is not an IANA time zone (e.g. Europe/Brussels)")
         raise typer.Exit(2) from exc
-    system = build_system(load_settings(db, config))
+    system = build_system(settings)
     try:
         upgrade(system.engine)
         offset = 1  # the experiments' verdicts live in their processor: fold the log in
         while batch := system.log.read(offset, 5000):
             system.experiments.process(batch)
             offset = (batch[-1].offset or offset) + 1
-        chosen = week or week_of(system.clock.now() - timedelta(weeks=1))
+        chosen = week or system.reviews.week_of(system.clock.now() - timedelta(weeks=1))
         try:
             review = system.reviews.build(chosen)
         except ReviewError as exc:
@@ -71,7 +79,7 @@ def weekly(
             raise typer.Exit(2) from exc
     finally:
         system.engine.dispose()
-    html = render_html(review, language=language, timezone=timezone)
+    html = render_html(review, language=language, timezone=shown)
     out.mkdir(parents=True, exist_ok=True)
     page = out / f"weekly-{review.week}-{language}.html"
     page.write_text(html, encoding="utf-8")

@@ -1,11 +1,11 @@
 """The weekly review as a report: HTML with its charts inline (SVG drawn by matplotlib, no
 file or network fetched), and PDF from the same HTML (WeasyPrint), in French or English,
-times in the reader's time zone."""
+times in the reader's time zone (the week's dates in the site's, whose calendar it follows)."""
 
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -190,6 +190,7 @@ def render_html(review: WeeklyReview, *, language: str = "en", timezone: str = "
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
     zone = ZoneInfo(timezone)
+    site = ZoneInfo(review.timezone)
 
     def when(moment: datetime | None) -> str:
         if moment is None:
@@ -197,19 +198,24 @@ def render_html(review: WeeklyReview, *, language: str = "en", timezone: str = "
         local = moment.astimezone(zone)
         return f"{local:%d/%m/%Y %H:%M}" if language == "fr" else f"{local:%Y-%m-%d %H:%M}"
 
-    def day(moment: datetime) -> str:
-        local = moment.astimezone(zone)
+    def day(local: date) -> str:
         return f"{local:%d/%m/%Y}" if language == "fr" else f"{local:%Y-%m-%d}"
 
+    # The week's first and last days on the site's calendar, whatever the reader's zone.
+    first = review.start.astimezone(site).date()
+    last = review.end.astimezone(site).date() - timedelta(days=1)
+    generated = when(review.generated_at)
+    if timezone != review.timezone:
+        generated += f" ({timezone})"
     outside = sum(r.delivered_outside_working_time for r in review.disconnect)
     return _environment.get_template("weekly.html").render(
         review=review,
         lang=language,
-        zone=timezone,
         t=lambda key, **values: text(key, language, **values),
         when=when,
-        day=day,
-        last_day=review.end - timedelta(days=1),
+        first_day=day(first),
+        last_day=day(last),
+        generated=generated,
         duration=lambda s: duration(s, language),
         number=number,
         chart=lambda line: _chart(line, language),

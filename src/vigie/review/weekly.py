@@ -15,7 +15,9 @@ did, read from the parts' own records (plain data; `render.py` turns it into HTM
 - **Sensors**: devices silent longer than their `silence` during the week, and those that
   went silent and came back three times or more (flapping).
 
-A week is an ISO week (`2026-W48`), Monday 00:00 to Monday 00:00 in UTC.
+A week is an ISO week (`2026-W48`) of the site's calendar: Monday 00:00 to Monday 00:00 on
+the wall clock of `analytics.timezone` (UTC unless set), so 167 or 169 hours across a change
+of daylight-saving time; its days and the weeks before it are the local ones too.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -37,6 +40,7 @@ from vigie.events.event import Event
 from vigie.kpi import make_engine
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import Metric
+from vigie.kpi.wallclock import UTC_NAME
 from vigie.playbooks.holdouts import HoldoutReport
 from vigie.playbooks.ledger import ActionLedger
 from vigie.playbooks.runs import RunRecord
@@ -94,14 +98,21 @@ def week_bounds(week: str) -> tuple[date, date]:
     return monday, monday + timedelta(days=7)
 
 
-def week_of(moment: datetime) -> str:
-    """The ISO week `moment` falls in ("2026-W48")."""
-    year, number, _ = moment.astimezone(UTC).isocalendar()
+def week_of(moment: datetime, timezone: str = UTC_NAME) -> str:
+    """The ISO week `moment` falls in on the calendar of `timezone` ("2026-W48"): a Sunday
+    23:30 in Paris is still that week, though it is Monday in some other zone."""
+    return _week_id(moment.astimezone(ZoneInfo(timezone)).date())
+
+
+def _week_id(day: date) -> str:
+    year, number, _ = day.isocalendar()
     return f"{year}-W{number:02d}"
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The instant (in UTC) `day` begins at in `zone` (where midnight is skipped by a change
+    of time, the first instant of the day)."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 class WeekValue(msgspec.Struct, kw_only=True):
@@ -197,6 +208,8 @@ class WeeklyReview(msgspec.Struct, kw_only=True):
     week: str
     start: datetime
     end: datetime
+    timezone: str = UTC_NAME
+    """The site's time zone, whose calendar the week and its days follow."""
     generated_at: datetime
     kpis: list[KpiLine]
     alerts: list[AlertLine]
@@ -237,6 +250,9 @@ class ReviewSources:
     """Where the lead-scoring model versions are (`ai.models_dir`)."""
     notify: Callable[[NotificationRequest], object] | None = None
     language_of: Callable[[str], str] = lambda _name: "en"
+    timezone: str = UTC_NAME
+    """The site's time zone (`analytics.timezone`): the calendar of the weeks and their days,
+    and the wall clock the tuning replay reads rules' daily and weekly profiles on."""
 
 
 class WeeklyReviews:
@@ -244,16 +260,21 @@ class WeeklyReviews:
 
     def __init__(self, sources: ReviewSources) -> None:
         self._sources = sources
+        self._zone = ZoneInfo(sources.timezone)
         self._drift: list[tuple[float, str]] = []
 
+    def week_of(self, moment: datetime) -> str:
+        """The ISO week `moment` falls in on the site's calendar."""
+        return week_of(moment, self._sources.timezone)
+
     def build(self, week: str) -> WeeklyReview:
-        """The review of ISO week `week`."""
+        """The review of ISO week `week` of the site's calendar."""
         first, after = week_bounds(week)
-        start, end = _midnight(first), _midnight(after)
+        start, end = self._midnight(first), self._midnight(after)
         now = self._sources.now()
         if start > now:
-            raise ReviewError(f"week {week!r} has not started yet (today is {week_of(now)})")
-        kpis, events, sensors = self._replay(start, end)
+            raise ReviewError(f"week {week!r} has not started yet (today is {self.week_of(now)})")
+        kpis, events, sensors = self._replay(first, start, end)
         alerts = self._alerts(start, end)
         people, teams = self._sources.disconnect(first, after)
         tuning = self._tuning(alerts, start, min(end, now))
@@ -261,6 +282,7 @@ class WeeklyReviews:
             week=week.strip(),
             start=start,
             end=end,
+            timezone=self._sources.timezone,
             generated_at=now,
             kpis=kpis,
             alerts=alerts,
@@ -346,18 +368,23 @@ class WeeklyReviews:
                 continue
             if events is None:  # read once, for every rule
                 events = list(self._sources.events(start - timedelta(days=1), end))
-            suggestion = suggest(rule, metric, events, verdicts, until=end)
+            suggestion = suggest(
+                rule, metric, events, verdicts, until=end, timezone=self._sources.timezone
+            )
             if suggestion is not None:
                 found.append(suggestion)
         return found
 
+    def _midnight(self, day: date) -> datetime:
+        return _midnight(day, self._zone)
+
     def _replay(
-        self, start: datetime, end: datetime
+        self, first: date, start: datetime, end: datetime
     ) -> tuple[list[KpiLine], int, list[SensorLine]]:
-        """Replay the log from three weeks before `start` to `end` through a fresh KPI
-        engine, reading every metric at each hour's end; and the sensors' gaps."""
+        """Replay the log from three weeks before `start` (Monday `first`) to `end` through
+        a fresh KPI engine, reading every metric at each hour's end; and the sensors' gaps."""
         metrics = list(self._sources.metrics)
-        origin = start - timedelta(weeks=HISTORY_WEEKS)
+        origin = self._midnight(first - timedelta(weeks=HISTORY_WEEKS))
         engine = make_engine(metrics)
         samples: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(
             lambda: defaultdict(list)
@@ -408,7 +435,7 @@ class WeeklyReviews:
             sample(next_us)
             next_us += HOUR_US
         return (
-            self._kpi_lines(samples, labels, start, end),
+            self._kpi_lines(samples, labels, first),
             in_week,
             _sensor_lines(
                 self._sources.devices, seen, start_us, min(end_us, to_us(self._sources.now()))
@@ -419,9 +446,11 @@ class WeeklyReviews:
         self,
         samples: dict[tuple[str, str], dict[int, list[float]]],
         labels: dict[tuple[str, str], dict[str, str]],
-        start: datetime,
-        end: datetime,
+        first: date,
     ) -> list[KpiLine]:
+        """Per KPI, the means of its hourly readings over the week starting Monday `first`,
+        each of its local days, and each of the weeks before."""
+        day = self._midnight
         order = {m.name: i for i, m in enumerate(self._sources.metrics)}
         by_name = {m.name: m for m in self._sources.metrics}
         thresholds = {
@@ -442,11 +471,13 @@ class WeeklyReviews:
                 values = [v for at, vs in hours.items() if lo <= at < hi for v in vs]
                 return statistics.fmean(values) if values else None
 
-            value = mean_between(start, end)
+            value = mean_between(day(first), day(first + timedelta(days=7)))
             weeks = [
                 WeekValue(
-                    week=week_of(start - timedelta(weeks=k)),
-                    value=mean_between(start - timedelta(weeks=k), end - timedelta(weeks=k)),
+                    week=_week_id(first - timedelta(weeks=k)),
+                    value=mean_between(
+                        day(first - timedelta(weeks=k)), day(first - timedelta(weeks=k - 1))
+                    ),
                 )
                 for k in range(HISTORY_WEEKS, 0, -1)
             ]
@@ -470,7 +501,9 @@ class WeeklyReviews:
                     met=met,
                     value=value,
                     days=[
-                        mean_between(start + timedelta(days=d), start + timedelta(days=d + 1))
+                        mean_between(
+                            day(first + timedelta(days=d)), day(first + timedelta(days=d + 1))
+                        )
                         for d in range(7)
                     ],
                     weeks=weeks,

@@ -5,7 +5,9 @@ kept"). Threshold rules tune their `value`, change rules their `drop` or `rise`.
 
 A judged alert is *caught* by a variant when one of the variant's incidents overlaps it,
 give or take the metric's window (a replay fires on arrival time, the live rule on the
-server's clock). The variants are replayed together, through one KPI engine.
+server's clock). The variants are replayed together, through one KPI engine, on the wall
+clock of the site's time zone as the live engine reads it (a `change` rule's same slot, a
+rule's daily or weekly profile).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import msgspec
 from vigie.events import Event
 from vigie.kpi.durations import parse_duration
 from vigie.kpi.metrics import Metric
+from vigie.kpi.wallclock import UTC_NAME
 from vigie.rules.alerts import Alert
 from vigie.rules.backtest import replay
 from vigie.rules.definitions import Rule
@@ -92,10 +95,12 @@ def suggest(
     judged: Sequence[Judged],
     *,
     until: datetime | None = None,
+    timezone: str = UTC_NAME,
 ) -> Suggestion | None:
     """Replay `events` through the rule and its alternatives; None when the rule has nothing
     to tune. The proposal keeps every useful alert and catches strictly fewer false alarms
-    (then fewer alerts); None as `proposed` when no alternative does better."""
+    (then fewer alerts); None as `proposed` when no alternative does better. `timezone` is
+    the site's (`analytics.timezone`), for a rule that names none, as the live engine has it."""
     parameter = tunable(rule)
     if parameter is None:
         return None
@@ -105,7 +110,7 @@ def suggest(
         msgspec.structs.replace(rule, name=f"{rule.name}{SEP}{i}", playbook=None, **{parameter: v})
         for i, v in enumerate(values)
     ]
-    changes = replay([metric], variants, events, tick="1m", until=until)
+    changes = replay([metric], variants, events, tick="1m", until=until, timezone=timezone)
     slack = timedelta(microseconds=parse_duration(metric.window))
     incidents: dict[int, list[tuple[datetime, datetime | None]]] = {
         i: [] for i in range(len(values))

@@ -52,13 +52,21 @@ async def weekly_review(
     week: Annotated[str, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, YYYY-Www")],
     format: Annotated[Literal["json", "html", "pdf"], Query()] = "json",
     language: Annotated[Literal["en", "fr"], Query()] = "en",
-    tz: Annotated[str, Query(max_length=64, description="IANA time zone of the reader")] = "UTC",
+    tz: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="IANA time zone of the reader; default: the site's (analytics.timezone)",
+        ),
+    ] = None,
 ) -> Response:
     """The weekly review of `week`: KPIs against their targets and the weeks before, every
     alert with its time to acknowledge and playbook runs, rules' precision and noise, the
-    measured effects and experiments, the right-to-disconnect record, silent sensors."""
+    measured effects and experiments, the right-to-disconnect record, silent sensors. The
+    week runs Monday to Monday in the site's time zone."""
     try:
-        ZoneInfo(tz)
+        if tz is not None:
+            ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise _invalid("tz", f"{tz!r} is not an IANA time zone (e.g. Europe/Brussels)") from exc
     try:
@@ -68,7 +76,7 @@ async def weekly_review(
     accounts.record(actor, "export", "weekly_review", week, {"format": format})
     if format == "json":
         return Response(content=msgspec.json.encode(review), media_type="application/json")
-    html = render_html(review, language=language, timezone=tz)
+    html = render_html(review, language=language, timezone=tz or review.timezone)
     if format == "html":
         return Response(
             content=html,
