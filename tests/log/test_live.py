@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -12,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vigie.clock import ManualClock
-from vigie.events import Event, notice_event
+from vigie.events import NOTICE_TYPE, Event, notice_event
 from vigie.log import SqlEventLog
 from vigie.log.eventlog import ServedLog
 from vigie.log.live import MINUTE_US, Activity, LiveHub, label_of, minute_of
@@ -205,3 +207,85 @@ def test_vigies_notices_are_no_activity(engine: sa.Engine, scanned: bool) -> Non
         await hub.stop()
 
     asyncio.run(scenario())
+
+
+QUESTIONS = ("extent", "count", "count_notices", "last_offset", "recent", "read")
+"""What the hub asks of a log while it loads and follows it: its size, its notices, its
+newest offset, its events."""
+
+
+def racing(log: Any, racer: Event, *, after: int) -> Callable[[], None]:
+    """Make `log` commit `racer` just after the `after`-th question it is asked (of the
+    `QUESTIONS` it answers), as another writer would between two of a reader's reads; the
+    call returned lets the racer in now if it is still waiting (the hub asked fewer)."""
+    asked = 0
+    waiting = [racer]
+
+    def let_in() -> None:
+        if waiting:
+            log.append([waiting.pop()])
+
+    def question(answer: Callable[..., Any]) -> Callable[..., Any]:
+        def asked_then(*args: Any, **kwargs: Any) -> Any:
+            nonlocal asked
+            answered = answer(*args, **kwargs)
+            asked += 1
+            if asked == after:
+                let_in()
+            return answered
+
+        return asked_then
+
+    for name in QUESTIONS:
+        if hasattr(log, name):
+            setattr(log, name, question(getattr(log, name)))
+    return let_in
+
+
+def assert_counted_once(log: Any, hub_log: ServedLog, racer: Event, *, after: int) -> None:
+    """Load a hub on `hub_log` (`log`, as the hub sees it) while `racer` is committed just
+    after its `after`-th question, then follow one more commit: the live total, the series
+    and the feed hold each of the log's events (Vigie's notices left out) exactly once."""
+    erased = notice_event(source="privacy", name="Subject Erased", at=NOW)
+    log.append([_event(1, "Signed Up"), erased])
+    let_in = racing(log, racer, after=after)
+
+    async def followed() -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        hub = LiveHub(hub_log, ManualClock(NOW), minutes=30, notice_sources=("privacy",))
+        await hub.start()
+        queue = hub.subscribe()
+        let_in()
+        log.append([_event(3, "Order Completed")])
+        hub.notify()
+        message = await asyncio.wait_for(queue.get(), timeout=30)
+        snapshot = hub.snapshot()
+        await hub.stop()
+        return message, snapshot
+
+    message, snapshot = asyncio.run(followed())
+    activity = [e for e in log.read(1, 100) if e.type != NOTICE_TYPE]
+    assert message is not None and message["total"] == len(activity)
+    assert snapshot["total"] == len(activity)
+    latest = {label: series[-1] for label, series in snapshot["series"].items()}
+    assert latest == Counter(label_of(e) for e in activity)
+    assert [e["offset"] for e in snapshot["events"]] == [e.offset for e in activity]
+
+
+RACERS = {
+    "event": lambda: _event(2, "Signed Up", visitor="v2"),
+    "notice": lambda: notice_event(source="privacy", name="Subject Erased", at=NOW),
+}
+
+
+@pytest.mark.parametrize("after", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("racer", list(RACERS))
+@pytest.mark.parametrize("scanned", [False, True], ids=["sql", "scan"])
+def test_an_event_committed_while_the_hub_loads_is_counted_once(
+    engine: sa.Engine, scanned: bool, racer: str, after: int
+) -> None:
+    """An event or notice another writer commits between two of the hub's reads of the log
+    (its size, its notices, its newest offset, its events) is neither counted twice nor
+    missed: the total and the position the hub follows from describe the same events."""
+    log = SqlEventLog(engine)
+    hub_log = cast(ServedLog, _NoSql(log)) if scanned else log
+    assert_counted_once(log, hub_log, RACERS[racer](), after=after)

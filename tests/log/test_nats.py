@@ -28,6 +28,7 @@ from tests.conftest import (
     require_service,
     user_token,
 )
+from tests.log.test_live import RACERS, assert_counted_once
 from vigie.clock import ManualClock
 from vigie.config import Config, Source
 from vigie.events import Event, Rejection, notice_event
@@ -847,3 +848,13 @@ def test_the_live_total_leaves_out_notices_older_than_the_scan(
     finally:
         log.delete_stream()
         log.close()
+
+
+@pytest.mark.parametrize("after", [1, 2, 3, 4])
+@pytest.mark.parametrize("racer", list(RACERS))
+def test_an_event_committed_while_the_hub_scans_the_stream_is_counted_once(
+    nats_log: NatsEventLog, racer: str, after: int
+) -> None:
+    """On JetStream too, an event or notice committed between two of the live hub's reads
+    (the stream's state, its notices, its events) is neither counted twice nor missed."""
+    assert_counted_once(nats_log, nats_log, RACERS[racer](), after=after)

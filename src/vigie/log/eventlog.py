@@ -165,10 +165,17 @@ class ServedLog(EventLog, Protocol):
 
     def count(self) -> int: ...
 
-    def count_notices(self, sources: Collection[str]) -> int:
+    def extent(self) -> tuple[int, int]:
+        """How many events the log holds and the offset of the newest (0: none), read at one
+        moment: a reader that counts the log, then follows it from past that offset, counts
+        each event once, whatever another writer commits between its two reads."""
+        ...
+
+    def count_notices(self, sources: Collection[str], *, through: int | None = None) -> int:
         """How many of Vigie's notices (`NOTICE_TYPE`) appended as one of `sources` the log
-        holds, however old: what to take from `count` for the events people and sensors
-        made. Found by source (an index, a subject), not by reading the whole log."""
+        holds, however old (at offsets up to `through` when given: those `extent` counted):
+        what to take from `count` for the events people and sensors made. Found by source
+        (an index, a subject), not by reading the whole log."""
         ...
 
     def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]: ...
@@ -286,8 +293,11 @@ class WrappedLog(AppendsOne):
     def count(self) -> int:
         return self.inner.count()
 
-    def count_notices(self, sources: Collection[str]) -> int:
-        return self.inner.count_notices(sources)
+    def extent(self) -> tuple[int, int]:
+        return self.inner.extent()
+
+    def count_notices(self, sources: Collection[str], *, through: int | None = None) -> int:
+        return self.inner.count_notices(sources, through=through)
 
     def rejected(self, *, limit: int = 100, before: int | None = None) -> list[RejectedRecord]:
         return self.inner.rejected(limit=limit, before=before)

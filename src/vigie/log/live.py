@@ -159,16 +159,21 @@ class LiveHub:
             self._load_scan()
 
     def _load_scan(self) -> None:
-        """Rebuild from the newest events of a log that has no SQL to aggregate with."""
+        """Rebuild from the newest events of a log that has no SQL to aggregate with.
+
+        Everything is read up to the newest offset of one look at the log (`extent`): what
+        is committed after it is left to `_follow`, so no event is counted twice or missed.
+        """
         since_us = (minute_of(self.clock.now()) - self.activity.minutes + 1) * MINUTE_US
-        last = self.log.last_offset()
+        held, last = self.log.extent()
         position = max(1, last - LOAD_SCAN + 1)
         with self._lock:
             # The notices are counted apart, however old, not from the events scanned.
-            self.total = self.log.count() - self.log.count_notices(self.notice_sources)
+            notices = self.log.count_notices(self.notice_sources, through=last)
+            self.total = held - notices
             self.position = last + 1
             while position <= last:
-                read = self.log.read(position, READ_BATCH)
+                read = [e for e in self.log.read(position, READ_BATCH) if (e.offset or 0) <= last]
                 if not read:
                     break
                 events = activity_of(read)
@@ -188,14 +193,18 @@ class LiveHub:
             }
 
     def _load_sql(self, log: SqlEventLog) -> None:
+        """Rebuild from SQL aggregates, each over the events up to the newest offset of one
+        look at the log (`extent`), as `_load_scan` does."""
         end = minute_of(self.clock.now())
         start_us = (end - self.activity.minutes + 1) * MINUTE_US
+        held, last = log.extent()
         table = schema.events
+        loaded = table.c.log_offset <= last
         label = sa.func.coalesce(table.c.event, table.c.type)
         minute = table.c.received_at_us // MINUTE_US
         query = (
             sa.select(label, minute, sa.func.count())
-            .where(table.c.received_at_us >= start_us, table.c.type != NOTICE_TYPE)
+            .where(table.c.received_at_us >= start_us, table.c.type != NOTICE_TYPE, loaded)
             .group_by(label, minute)
         )
         visitor = sa.func.coalesce(table.c.anonymous_id, table.c.user_id)
@@ -205,16 +214,18 @@ class LiveHub:
                 table.c.received_at_us >= to_us(self.clock.now()) - PRESENCE_US,
                 table.c.type != "sensor",
                 visitor.is_not(None),
+                loaded,
             )
             .group_by(visitor)
         )
         with log.engine.connect() as conn:
             rows = conn.execute(query).all()
             seen = conn.execute(present).all()
-        recent = activity_of(self.log.recent(limit=FEED_SIZE))
+        recent = activity_of(log.recent(before=last + 1, limit=FEED_SIZE))
+        notices = log.count_notices(self.notice_sources, through=last)
         with self._lock:
-            self.total = self.log.count() - log.count_notices(self.notice_sources)
-            self.position = self.log.last_offset() + 1
+            self.total = held - notices
+            self.position = last + 1
             for name, at, count in rows:
                 self.activity.add(str(name), int(at), int(count))
             self.feed.extend(summary_of(e) for e in reversed(recent))

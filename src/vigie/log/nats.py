@@ -650,16 +650,27 @@ class NatsEventLog(AppendsOne):
         """How many events the stream holds."""
         return int(self._state().messages or 0)
 
-    def count_notices(self, sources: Collection[str]) -> int:
-        """How many of Vigie's notices appended as one of `sources` the stream holds: the
-        events on those sources' subjects alone are read (a few: one per erasure or change
-        of the rings' links), whatever their age, and those of the notice type counted."""
+    def extent(self) -> tuple[int, int]:
+        """How many events the stream holds and the sequence of the newest, from one look at
+        its state."""
+        state = self._state()
+        return int(state.messages or 0), int(state.last_seq or 0)
+
+    def count_notices(self, sources: Collection[str], *, through: int | None = None) -> int:
+        """How many of Vigie's notices appended as one of `sources` the stream holds (up to
+        the sequence `through` when given): the events on those sources' subjects alone are
+        read (a few: one per erasure or change of the rings' links), whatever their age, and
+        those of the notice type counted."""
         partition = "" if self.options.partitions == 1 else "*."
         found = 0
         for source in sorted(sources):
             subject = f"{self.options.subject_prefix}.{partition}{subject_token(source)}"
             kinds = self._call(self._fetch(1, None, _Kind, subject))
-            found += sum(1 for kind in kinds if kind.type == NOTICE_TYPE)
+            found += sum(
+                1
+                for kind in kinds
+                if kind.type == NOTICE_TYPE and (through is None or (kind.offset or 0) <= through)
+            )
         return found
 
     def read(self, from_offset: int, limit: int = 1000) -> list[Event]:

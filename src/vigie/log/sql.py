@@ -346,15 +346,26 @@ class SqlEventLog(AppendsOne):
                 conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one()
             )
 
-    def count_notices(self, sources: Collection[str]) -> int:
-        """How many of Vigie's notices appended as one of `sources` the log holds (through
-        the index on the source)."""
+    def extent(self) -> tuple[int, int]:
+        """How many events the log holds and the newest offset, in one statement (one
+        snapshot of the table, on SQLite as on PostgreSQL)."""
+        table = schema.events
+        query = sa.select(sa.func.count(), sa.func.max(table.c.log_offset))
+        with self._reader() as conn:
+            count, last = conn.execute(query).one()
+        return int(count), int(last or 0)
+
+    def count_notices(self, sources: Collection[str], *, through: int | None = None) -> int:
+        """How many of Vigie's notices appended as one of `sources` the log holds, at offsets
+        up to `through` when given (through the index on the source)."""
         if not sources:
             return 0
         table = schema.events
         query = sa.select(sa.func.count()).where(
             table.c.type == NOTICE_TYPE, table.c.source.in_(sorted(sources))
         )
+        if through is not None:
+            query = query.where(table.c.log_offset <= through)
         with self._reader() as conn:
             return int(conn.execute(query).scalar_one())
 
