@@ -58,6 +58,27 @@ def test_the_compiled_scorer_scores_the_bench_series_as_python_does(family: str)
         _same(scorer, {"step_us": step}, [t for t, _ in kept], [x for _, x in kept])
 
 
+@pytest.mark.parametrize("seed", [2437, 2942])
+def test_the_compiled_scorer_widens_the_evidence_as_python_does(seed: int) -> None:
+    """A level that triples with a wider noise widens what the detector learned by a factor
+    (`RobustSeasonal._widen`), its evidence's moments by that factor squared: computed as
+    `x * x` by a C compiler, against Python's `pow`, a p-value differed in the last bit for
+    these series (a factor in a thousand differs so)."""
+    scorer = _scorer()
+    rng = random.Random(seed)
+    cut = rng.randint(300, 500)
+    values = []
+    for i in range(900):
+        if i < cut:
+            x = 100 + rng.gauss(0, 1)
+        else:
+            x = 300 + rng.gauss(0, rng.uniform(3, 8)) + (40 if rng.random() < 0.02 else 0)
+        values.append(round(x, 3))
+    step = 10 * MINUTE
+    times = [1_700_000_000_000_000 + i * step for i in range(len(values))]
+    _same(scorer, {"step_us": step, "seasonality": "none"}, times, values)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_the_compiled_scorer_follows_every_setting_as_python_does(seed: int) -> None:
     """Random series of every shape, each seasonality, direction, warm-up and time zone."""
