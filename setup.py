@@ -11,6 +11,7 @@ goes on, and the pure Python scorer runs.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -48,6 +49,7 @@ def _source_digest() -> str:
 def _extensions() -> list[Extension]:
     try:
         from Cython.Build import cythonize
+        from Cython.Compiler.Errors import CompileError
     except ImportError:  # a build without Cython: the pure Python scorer runs
         return []
     GENERATED.mkdir(parents=True, exist_ok=True)  # pip runs the build from the project folder
@@ -71,16 +73,22 @@ def _extensions() -> list[Extension]:
         Extension(f"vigie.rules.detectors.{name}", [str(GENERATED / f"{name}.py")], optional=True)
         for name in ("_seasonal_c", "_batch_c")
     ]
-    return list(
-        cythonize(
-            modules,
-            # The pxd gives the C types; annotations are for mypy, and stay Python objects.
-            compiler_directives={"language_level": 3, "annotation_typing": False},
-            include_path=[str(ROOT)],  # where Cython finds `_batch_c.pxd` by the module's name
-            build_dir=str(Path("build", "cython-c")),
-            quiet=True,
+    try:
+        return list(
+            cythonize(
+                modules,
+                # The pxd gives the C types; annotations are for mypy, and stay Python objects.
+                compiler_directives={"language_level": 3, "annotation_typing": False},
+                include_path=[str(ROOT)],  # where Cython finds `_batch_c.pxd` by the module's name
+                build_dir=str(Path("build", "cython-c")),
+                quiet=True,
+            )
         )
-    )
+    except CompileError as error:  # batch.py edited past its C types: Python runs it as written
+        print(
+            f"setup.py: Cython cannot compile {error}; the pure Python scorer runs", file=sys.stderr
+        )
+        return []
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": _BuildExt})
