@@ -103,6 +103,8 @@ def test_a_build_from_other_sources_is_not_used(
     """A detector edited after the build runs as written: the compiled copy carries the
     digest of the sources it was built from, and a different one sends the replay back to
     Python, with the same records."""
+    module = importlib.import_module(compiled.MODULE)
+    assert _scorer() is module.score_series  # built from these very sources: used
     for name in SOURCES:
         shutil.copy(FOLDER / name, tmp_path / name)
     before = source_digest(tmp_path)
@@ -111,7 +113,6 @@ def test_a_build_from_other_sources_is_not_used(
         edited.write("# an edit\n")
     assert source_digest(tmp_path) != before
 
-    module = importlib.import_module(compiled.MODULE) if compiled.compiled_scorer() else None
     compiled.compiled_scorer.cache_clear()
     monkeypatch.setattr(compiled, "source_digest", lambda folder: source_digest(tmp_path))
     try:
@@ -124,6 +125,5 @@ def test_a_build_from_other_sources_is_not_used(
         assert replayed.records == pure.records
     finally:
         compiled.compiled_scorer.cache_clear()
-    if module is not None:  # and the build from these very sources is used again
-        monkeypatch.undo()
-        assert compiled.compiled_scorer() is module.score_series
+    monkeypatch.undo()  # and the build from these very sources is used again
+    assert compiled.compiled_scorer() is module.score_series
