@@ -70,25 +70,26 @@ def _extensions() -> list[Extension]:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
     modules = [
-        Extension(f"vigie.rules.detectors.{name}", [str(GENERATED / f"{name}.py")], optional=True)
+        Extension(f"vigie.rules.detectors.{name}", [str(GENERATED / f"{name}.py")])
         for name in ("_seasonal_c", "_batch_c")
     ]
     try:
-        return list(
-            cythonize(
-                modules,
-                # The pxd gives the C types; annotations are for mypy, and stay Python objects.
-                compiler_directives={"language_level": 3, "annotation_typing": False},
-                include_path=[str(ROOT)],  # where Cython finds `_batch_c.pxd` by the module's name
-                build_dir=str(Path("build", "cython-c")),
-                quiet=True,
-            )
+        built = cythonize(
+            modules,
+            # The pxd gives the C types; annotations are for mypy, and stay Python objects.
+            compiler_directives={"language_level": 3, "annotation_typing": False},
+            include_path=[str(ROOT)],  # where Cython finds `_batch_c.pxd` by the module's name
+            build_dir=str(Path("build", "cython-c")),
+            quiet=True,
         )
     except CompileError as error:  # batch.py edited past its C types: Python runs it as written
         print(
             f"setup.py: Cython cannot compile {error}; the pure Python scorer runs", file=sys.stderr
         )
         return []
+    for extension in built:  # set on cythonize's copies: it does not carry `optional` over
+        extension.optional = True  # without a C compiler (or Python.h), the install goes on
+    return list(built)
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": _BuildExt})
