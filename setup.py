@@ -69,8 +69,12 @@ def _extensions() -> list[Extension]:
         path = GENERATED / file
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
-    modules = [
-        Extension(f"vigie.rules.detectors.{name}", [str(GENERATED / f"{name}.py")])
+    modules = [  # built again when this file (its compiler flags) changes, not only the C
+        Extension(
+            f"vigie.rules.detectors.{name}",
+            [str(GENERATED / f"{name}.py")],
+            depends=[str(HERE / "setup.py")],
+        )
         for name in ("_seasonal_c", "_batch_c")
     ]
     try:
