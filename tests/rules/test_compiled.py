@@ -127,3 +127,18 @@ def test_a_build_from_other_sources_is_not_used(
         compiled.compiled_scorer.cache_clear()
     monkeypatch.undo()  # and the build from these very sources is used again
     assert compiled.compiled_scorer() is module.score_series
+
+
+def test_integer_values_are_replayed_as_python_keeps_them() -> None:
+    """A series of ints (a `Sequence[float]` may hold them) shows each value as given: the
+    compiled copy holds a value as a C double, and showed 40.0 where Python shows 40."""
+    _scorer()
+    values = [5, 7, 6, 5, 8, 6, 7, 5, 6, 7, 40, 6] * 3
+    times = [T0 + i * 10 * MINUTE for i in range(len(values))]
+    replayed = compiled.score_series(RobustSeasonal(step_us=10 * MINUTE), times, values)
+    pure = batch.score_series(RobustSeasonal(step_us=10 * MINUTE), times, values)
+    assert repr(replayed.records) == repr(pure.records)
+    assert replayed.verdict(10).observed == 40 and type(replayed.verdict(10).observed) is int
+    floats = [float(x) for x in values]  # and a series of floats is replayed compiled
+    replayed = compiled.score_series(RobustSeasonal(step_us=10 * MINUTE), times, floats)
+    assert type(replayed).__module__ == compiled.MODULE
