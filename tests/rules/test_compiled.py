@@ -58,6 +58,27 @@ def test_the_compiled_scorer_scores_the_bench_series_as_python_does(family: str)
         _same(scorer, {"step_us": step}, [t for t, _ in kept], [x for _, x in kept])
 
 
+@pytest.mark.parametrize("seed", [2437, 2942])
+def test_the_compiled_scorer_widens_the_evidence_as_python_does(seed: int) -> None:
+    """A level that triples with a wider noise widens what the detector learned by a factor
+    (`RobustSeasonal._widen`), its evidence's moments by that factor squared: computed as
+    `x * x` by a C compiler, against Python's `pow`, a p-value differed in the last bit for
+    these series (a factor in a thousand differs so)."""
+    scorer = _scorer()
+    rng = random.Random(seed)
+    cut = rng.randint(300, 500)
+    values = []
+    for i in range(900):
+        if i < cut:
+            x = 100 + rng.gauss(0, 1)
+        else:
+            x = 300 + rng.gauss(0, rng.uniform(3, 8)) + (40 if rng.random() < 0.02 else 0)
+        values.append(round(x, 3))
+    step = 10 * MINUTE
+    times = [1_700_000_000_000_000 + i * step for i in range(len(values))]
+    _same(scorer, {"step_us": step, "seasonality": "none"}, times, values)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_the_compiled_scorer_follows_every_setting_as_python_does(seed: int) -> None:
     """Random series of every shape, each seasonality, direction, warm-up and time zone."""
@@ -82,6 +103,8 @@ def test_a_build_from_other_sources_is_not_used(
     """A detector edited after the build runs as written: the compiled copy carries the
     digest of the sources it was built from, and a different one sends the replay back to
     Python, with the same records."""
+    module = importlib.import_module(compiled.MODULE)
+    assert _scorer() is module.score_series  # built from these very sources: used
     for name in SOURCES:
         shutil.copy(FOLDER / name, tmp_path / name)
     before = source_digest(tmp_path)
@@ -90,7 +113,6 @@ def test_a_build_from_other_sources_is_not_used(
         edited.write("# an edit\n")
     assert source_digest(tmp_path) != before
 
-    module = importlib.import_module(compiled.MODULE) if compiled.compiled_scorer() else None
     compiled.compiled_scorer.cache_clear()
     monkeypatch.setattr(compiled, "source_digest", lambda folder: source_digest(tmp_path))
     try:
@@ -103,6 +125,20 @@ def test_a_build_from_other_sources_is_not_used(
         assert replayed.records == pure.records
     finally:
         compiled.compiled_scorer.cache_clear()
-    if module is not None:  # and the build from these very sources is used again
-        monkeypatch.undo()
-        assert compiled.compiled_scorer() is module.score_series
+    monkeypatch.undo()  # and the build from these very sources is used again
+    assert compiled.compiled_scorer() is module.score_series
+
+
+def test_integer_values_are_replayed_as_python_keeps_them() -> None:
+    """A series of ints (a `Sequence[float]` may hold them) shows each value as given: the
+    compiled copy holds a value as a C double, and showed 40.0 where Python shows 40."""
+    _scorer()
+    values = [5, 7, 6, 5, 8, 6, 7, 5, 6, 7, 40, 6] * 3
+    times = [T0 + i * 10 * MINUTE for i in range(len(values))]
+    replayed = compiled.score_series(RobustSeasonal(step_us=10 * MINUTE), times, values)
+    pure = batch.score_series(RobustSeasonal(step_us=10 * MINUTE), times, values)
+    assert repr(replayed.records) == repr(pure.records)
+    assert replayed.verdict(10).observed == 40 and type(replayed.verdict(10).observed) is int
+    floats = [float(x) for x in values]  # and a series of floats is replayed compiled
+    replayed = compiled.score_series(RobustSeasonal(step_us=10 * MINUTE), times, floats)
+    assert type(replayed).__module__ == compiled.MODULE
