@@ -29,10 +29,13 @@ from vigie.rules.detectors.seasonal import (
     CLOSED_LEAST,
     CONFIRM,
     CYCLE_SLACK,
+    DAY_MEMORY,
     DAY_US,
     DRIFT,
     ERROR_RATE,
     EVIDENCE_FROM,
+    FINE_FROM,
+    FINE_SURE,
     KEEP,
     NAMES,
     NO_TAILS,
@@ -317,6 +320,13 @@ def _run(
     daily = [0.0] * nd
     daily_n = [0.0] * nd
     daily_since = [_NEVER] * nd
+    # `RobustSeasonal.fine`, `fine_error`, `fine_n`: each time of day's miss of the knots.
+    slot_us = det.slot_us
+    slots = -(-DAY_US // slot_us) if nd and m > 1 and not counts else 0
+    fine = [0.0] * slots
+    fine_error = [0.0] * slots
+    fine_n = [0.0] * slots
+    fine_c = 0.0  # the daily predictor's correction to the knots
     weekly = [0.0] * nw
     weekly_n = [0.0] * nw
     weekly_since = [_NEVER] * nw
@@ -490,6 +500,7 @@ def _run(
         fws: list[float] = fw_all.tolist()
         gws: list[float] = (1 - fw_all).tolist()
         kw1s: list[int] = np.where(fw_all != 0, kw_at + 1, kw_at).tolist()
+        slot_of: list[int] = ((at % DAY_US) // slot_us).tolist()
 
     for i in range(stop):
         at_us = times[i]
@@ -506,6 +517,17 @@ def _run(
                 f = fs[i]
                 k1 = k1s[i]
                 old = at_us - half_day
+                fine_c = 0.0
+                if slots:  # `RobustSeasonal._fine`
+                    sl = slot_of[i]
+                    fn = fine_n[sl]
+                    if fn >= FINE_FROM:
+                        fm = fine[sl]
+                        fv = fine_error[sl]
+                        fine_scale = tails[1][1]
+                        fv = fv if fv > fine_scale * fine_scale else fine_scale * fine_scale
+                        if fn * fm * fm > FINE_SURE * fv:
+                            fine_c = fm - FINE_SURE * fv / (fn * fm)
                 d = daily[k] * gs[i] + daily[k1] * f
                 seen_d = daily_since[k] <= old and (f == 0.0 or daily_since[k1] <= old)
                 if weekly_on:
@@ -514,11 +536,11 @@ def _run(
                     kw1 = kw1s[i]
                     old = at_us - half_week
                     w = weekly[kw] * gws[i] + weekly[kw1] * fw
-                    preds = [level, level + d, d + w + reference - weekly_mean]
+                    preds = [level, level + d + fine_c, d + w + reference - weekly_mean]
                     seen_w = weekly_since[kw] <= old and (fw == 0.0 or weekly_since[kw1] <= old)
                     ready = [True, seen_d, seen_d and seen_w]
                 else:
-                    preds = [level, level + d]
+                    preds = [level, level + d + fine_c]
                     ready = [True, seen_d]
         if i >= first_scored:
             if early or level is None:
@@ -1034,6 +1056,16 @@ def _run(
                 least = CLIP * count_floor(level + d, floor)
                 limit = least if least > limit else limit
             r = y - level - d
+            if not frozen and daily_n[k] > 0.0 and slots:  # `RobustSeasonal._learn_fine`
+                miss = r
+                sl = slot_of[i]
+                fn = fine_n[sl] + 1.0
+                fn = fn if fn < DAY_MEMORY else DAY_MEMORY
+                fine_n[sl] = fn
+                miss -= fine[sl]
+                if fn >= 2.0:
+                    fine_error[sl] += (miss * miss - fine_error[sl]) / (fn - 1.0)
+                fine[sl] += miss / fn
             r = limit if r > limit else -limit if r < -limit else r
             if not frozen:
                 level += alpha * r
@@ -1094,6 +1126,10 @@ def _run(
             if settled is not None:
                 daily, level = settled
                 settled_day = True
+                if slots:  # `RobustSeasonal._reset_fine`
+                    fine = [0.0] * slots
+                    fine_error = [0.0] * slots
+                    fine_n = [0.0] * slots
                 if weekly_on:
                     weekly = [0.0] * nw
                     weekly_n = [0.0] * nw

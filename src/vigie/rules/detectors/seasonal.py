@@ -6,7 +6,9 @@ plus a weekly profile of the values without it, moved by how far the last seven 
 has gone from that profile's: the weekly profile sees a weekend, which the fast level,
 reset after a shift, absorbs). Profiles are kept at knots an hour apart (two samples apart
 for coarser series) and read by linear interpolation, so a 5-minute series learns its day
-from a dozen samples per knot instead of one per slot. With
+from a dozen samples per knot instead of one per slot; the daily predictor adds what the
+knots missed at the sample's own time of day, once two days agree on it (`_fine`: a peak
+narrower than the knots, a lunch rush, otherwise fired daily for two weeks). With
 `seasonality: auto` the predictor with the smallest recent error is used once it has seen
 the instant's knots; a declared seasonality is used as soon as it has.
 
@@ -154,6 +156,9 @@ SPREAD_BEFORE = 64  # (the last of them, at most this many), widen what those ta
 CLOSED = 0.25  # a first-week day selling under this share of its expectation is closed,
 CLOSED_LEAST = 10.0  # once that expectation is at least this many counts,
 TRADING = 1.0  # counted over the samples expected to sell at least this many
+FINE_LEAST_US = 60_000_000  # the daily profile's correction per time of day is at least a minute
+FINE_FROM = 2.0  # days a time of day's correction needs before it is applied,
+FINE_SURE = 16.0  # and its mean this many times its squared standard error, or more
 NORMAL = NormalDist()
 _NEVER = 2**62
 
@@ -624,6 +629,7 @@ class RobustSeasonal:
         self.knot_us = knot
         self.nd = per_day if per_day >= 2 else 0
         self.nw = 7 * self.nd if WEEK_US // knot >= 2 * self.nd else 0
+        self.slot_us = max(step, FINE_LEAST_US)
         per_knot = knot / step
         self.day_cap = DAY_MEMORY * per_knot
         self.week_cap = WEEK_MEMORY * per_knot
@@ -651,6 +657,7 @@ class RobustSeasonal:
         self.daily = [0.0] * self.nd
         self.daily_n = [0.0] * self.nd
         self.daily_since = [_NEVER] * self.nd
+        self._reset_fine()
         self.weekly = [0.0] * self.nw
         self.weekly_n = [0.0] * self.nw
         self.weekly_since = [_NEVER] * self.nw
@@ -728,6 +735,44 @@ class RobustSeasonal:
         self.knot_run_before = [0] * self.nd
         self.knot_visit = [-_NEVER] * self.nd
 
+    def _reset_fine(self) -> None:
+        """Forget the daily predictor's correction per time of day (`_fine`). Not on counts:
+        judged on the square-root scale, with their own reading of a step between two knots
+        (`_between`), they raised more false alerts with it on the bench (orders, shops)."""
+        on = self.nd and len(self.models) > 1 and not self.counts
+        slots = -(-DAY_US // self.slot_us) if on else 0
+        self.fine = [0.0] * slots  # each time of day's mean miss of the knots,
+        self.fine_error = [0.0] * slots  # the mean square of its misses of the mean before,
+        self.fine_n = [0.0] * slots  # and the days it averages (up to `DAY_MEMORY`)
+        self.fine_slot = 0  # the time of day of the last prediction
+
+    def _fine(self, wall: int) -> float:
+        """The correction to the daily knots at local time `wall`: its time of day's mean
+        miss of the knots, shrunk towards 0 by its squared standard error (`FINE_SURE` of
+        them, or more, take it to 0), once `FINE_FROM` days have seen it. Knots an hour
+        apart, read by linear interpolation, cannot hold a peak narrower than they are (a
+        lunch rush, a noon ad): it left the same large residuals at the same time every day
+        and fired nearly every day for two weeks while the tails slowly learned them. The
+        error is how far each day's miss fell from the mean of the days before (at no less
+        than the daily predictor's scale): a spike seen once is far from both, and is not
+        repeated; a miss that moves slowly while the knots learn the day (their spread
+        over the days, as a variance, took it to 0 where it mattered most) is near it.
+        Only the daily predictor adds it: added to the profile the level and the weekly
+        one learn from, it fed a shop's level running down under the weekly predictor
+        (a shift confirmed every 50 minutes, the knots climbing as the level fell)."""
+        slot = (wall % DAY_US) // self.slot_us
+        self.fine_slot = slot
+        n = self.fine_n[slot]
+        if n < FINE_FROM:
+            return 0.0
+        mean = self.fine[slot]
+        var = self.fine_error[slot]
+        scale = self.models[1].tails.scale
+        var = var if var > scale * scale else scale * scale
+        if not n * mean * mean > FINE_SURE * var:
+            return 0.0
+        return mean - FINE_SURE * var / (n * mean)
+
     # The scale a value is judged on: small counts on the square-root scale.
     def _to(self, value: float) -> float:
         return 2.0 * math.sqrt((value if value > 0 else 0.0) + 0.375) if self.counts else value
@@ -751,7 +796,10 @@ class RobustSeasonal:
         old = at_us - DAY_US // 2
         d = self.daily[k] * (1 - f) + self.daily[k1] * f
         seen_d = seen[k] <= old and (f == 0 or seen[k1] <= old)
-        preds = [level, level + d]
+        # The daily predictor's own correction per time of day (`_fine`): not the weekly
+        # one's, nor the level's or the profiles' (`_update`), which learn as they did.
+        fine = self._fine(wall) if self.fine else 0.0
+        preds = [level, level + d + fine]
         ready = [self.level is not None, seen_d]
         kw = kw1 = 0
         if self.nw and len(self.models) > 2:
@@ -1448,6 +1496,9 @@ class RobustSeasonal:
             least = CLIP * count_floor(self.level + d, floor)
             limit = least if least > limit else limit
         r = y - self.level - d
+        if not frozen and dn[k] > 0 and self.fine:
+            # What the knots missed at this time of day (`_fine`), from the level before.
+            self._learn_fine(r)
         r = limit if r > limit else -limit if r < -limit else r
         if not frozen:
             self.level += self.alpha * r
@@ -1473,6 +1524,19 @@ class RobustSeasonal:
             _learn_knots(
                 wv, wn, self.weekly_since, at_us, (kw, kw1), fw, seasonless, self.week_cap, limit
             )
+
+    def _learn_fine(self, miss: float) -> None:
+        """File what the knots missed at the last prediction's time of day (`_fine`): a
+        running mean of it and of its squared miss of the mean before (from the second day),
+        over up to `DAY_MEMORY` days."""
+        slot = self.fine_slot
+        n = self.fine_n[slot] + 1.0
+        n = n if n < DAY_MEMORY else DAY_MEMORY
+        self.fine_n[slot] = n
+        error = miss - self.fine[slot]
+        if n >= 2.0:
+            self.fine_error[slot] += (error * error - self.fine_error[slot]) / (n - 1.0)
+        self.fine[slot] += error / n
 
     def _first_weekend(self, at_us: int) -> bool:
         """Whether `at_us` falls on a Saturday or a Sunday the weekly profile does not know
@@ -1502,6 +1566,7 @@ class RobustSeasonal:
             return
         self.daily, self.level = settled
         self.settled = True
+        self._reset_fine()  # what the knots missed while the level chased the first day
         if not self.nw or len(self.models) < 3:
             return
         # The weekly profile learned the values less the unsettled profile: it starts again
