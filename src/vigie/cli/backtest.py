@@ -151,16 +151,13 @@ def backtest(
 
 
 def _zone(name: str) -> str:
-    """`--timezone`, checked: an IANA time zone name."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    """`--timezone`, checked as the configuration's zones are (`zone_problem`)."""
+    from vigie.kpi.wallclock import zone_problem
 
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        err.print(
-            f"[red]--timezone {name!r} is not a time zone[/red] (an IANA name: Europe/Paris, UTC)"
-        )
-        raise typer.Exit(2) from exc
+    problem = zone_problem(name)
+    if problem is not None:
+        err.print(f"[red]--timezone {name!r} is not a time zone[/red]: {problem}")
+        raise typer.Exit(2)
     return name
 
 
